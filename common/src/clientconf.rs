@@ -1,0 +1,120 @@
+//! The client configuration directory (`$SPINDLE_CONF_DIR`): where the RM is
+//! and which certificate to present. `spindle cluster up` writes one.
+
+use crate::tls::TlsFiles;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+pub const CONF_DIR_ENV: &str = "SPINDLE_CONF_DIR";
+pub const CLIENT_FILE: &str = "spindle-client.toml";
+pub const DEFAULTS_FILE: &str = "spindle-defaults.conf";
+
+/// `spindle-client.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ClientConf {
+    /// The RM's QUIC address, `host:port`.
+    pub rm_address: String,
+    /// The RM's web address, `host:port` (REST and UI).
+    #[serde(default)]
+    pub rm_web_address: String,
+    /// The cluster CA certificate.
+    pub ca: PathBuf,
+    /// This client's certificate and key.
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientConfError {
+    #[error("{CONF_DIR_ENV} is not set: start a cluster with `spindle cluster up --dir D` and `export {CONF_DIR_ENV}=D/conf`")]
+    NotSet,
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {reason}")]
+    Parse { path: PathBuf, reason: String },
+}
+
+impl ClientConf {
+    pub fn tls_files(&self) -> TlsFiles {
+        TlsFiles {
+            ca: self.ca.clone(),
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+        }
+    }
+
+    /// Reads `dir/spindle-client.toml`; relative paths in it are relative to `dir`.
+    pub fn load(dir: &Path) -> Result<Self, ClientConfError> {
+        let path = dir.join(CLIENT_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|source| ClientConfError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let mut c: Self = toml::from_str(&text).map_err(|e| ClientConfError::Parse {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        for p in [&mut c.ca, &mut c.cert, &mut c.key] {
+            if p.is_relative() {
+                *p = dir.join(&*p);
+            }
+        }
+        Ok(c)
+    }
+
+    /// The conf dir named by `$SPINDLE_CONF_DIR`.
+    pub fn dir_from_env() -> Result<PathBuf, ClientConfError> {
+        std::env::var_os(CONF_DIR_ENV)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .ok_or(ClientConfError::NotSet)
+    }
+
+    pub fn from_env() -> Result<Self, ClientConfError> {
+        Self::load(&Self::dir_from_env()?)
+    }
+
+    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        let text = toml::to_string(self).map_err(std::io::Error::other)?;
+        std::fs::write(dir.join(CLIENT_FILE), text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_relative_paths() {
+        let d = tempfile::tempdir().unwrap();
+        let c = ClientConf {
+            rm_address: "127.0.0.1:1".into(),
+            rm_web_address: "127.0.0.1:2".into(),
+            ca: "ca.pem".into(),
+            cert: "/abs/user.pem".into(),
+            key: "user.key".into(),
+        };
+        c.write(d.path()).unwrap();
+        let back = ClientConf::load(d.path()).unwrap();
+        assert_eq!(back.ca, d.path().join("ca.pem"));
+        assert_eq!(back.cert, PathBuf::from("/abs/user.pem"));
+    }
+
+    #[test]
+    fn unknown_key_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join(CLIENT_FILE),
+            "rm-address='a:1'\nca='c'\ncert='c'\nkey='k'\nbogus=1\n",
+        )
+        .unwrap();
+        let e = ClientConf::load(d.path()).unwrap_err().to_string();
+        assert!(e.contains("bogus"), "{e}");
+    }
+}

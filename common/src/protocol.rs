@@ -1,0 +1,434 @@
+//! Every wire message of every Spindle protocol, in one place.
+//!
+//! One ALPN per protocol, versioned. Each request travels on its own
+//! bidirectional stream and gets exactly one response frame, except where a
+//! variant says it is followed by raw bytes or opens a push stream.
+
+use crate::ids::{AppAttemptId, ApplicationId, ContainerId, NodeId};
+use crate::resource::Resource;
+use crate::token::ContainerToken;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Resource manager: clients, node managers and application masters.
+pub const ALPN_RM: &[u8] = b"spindle-rm/1";
+/// Node manager: container management.
+pub const ALPN_NM: &[u8] = b"spindle-nm/1";
+
+/// Stable error codes: CLIs and tests match these, not message text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    BadFrame,
+    FrameTooLarge,
+    BadRequest,
+    Unauthorized,
+    UnknownApplication,
+    UnknownAttempt,
+    UnknownContainer,
+    UnknownNode,
+    UnknownFile,
+    AskExceedsMaximum,
+    InvalidToken,
+    TokenExpired,
+    WrongNode,
+    DigestMismatch,
+    InvalidState,
+    Internal,
+}
+
+/// A typed error as it crosses the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{code:?}: {message}")]
+pub struct WireError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl WireError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// YARN's application states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[allow(clippy::upper_case_acronyms, non_camel_case_types)]
+pub enum YarnApplicationState {
+    NEW,
+    NEW_SAVING,
+    SUBMITTED,
+    ACCEPTED,
+    RUNNING,
+    FINISHED,
+    FAILED,
+    KILLED,
+}
+
+impl YarnApplicationState {
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::FINISHED | Self::FAILED | Self::KILLED)
+    }
+}
+
+impl fmt::Display for YarnApplicationState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+impl std::str::FromStr for YarnApplicationState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s.to_ascii_uppercase().as_str() {
+            "NEW" => Self::NEW,
+            "NEW_SAVING" => Self::NEW_SAVING,
+            "SUBMITTED" => Self::SUBMITTED,
+            "ACCEPTED" => Self::ACCEPTED,
+            "RUNNING" => Self::RUNNING,
+            "FINISHED" => Self::FINISHED,
+            "FAILED" => Self::FAILED,
+            "KILLED" => Self::KILLED,
+            other => return Err(format!("unknown application state {other:?}")),
+        })
+    }
+}
+
+/// YARN's final application statuses, as the AM reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(clippy::upper_case_acronyms, non_camel_case_types)]
+pub enum FinalApplicationStatus {
+    UNDEFINED,
+    SUCCEEDED,
+    FAILED,
+    KILLED,
+}
+
+impl fmt::Display for FinalApplicationStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// YARN's public container states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(clippy::upper_case_acronyms, non_camel_case_types)]
+pub enum ContainerState {
+    NEW,
+    RUNNING,
+    COMPLETE,
+}
+
+/// YARN's `ContainerExitStatus` values; any other value is the process's own exit code.
+pub mod exit_status {
+    pub const SUCCESS: i32 = 0;
+    pub const INVALID: i32 = -1000;
+    pub const ABORTED: i32 = -100;
+    pub const DISKS_FAILED: i32 = -101;
+    pub const PREEMPTED: i32 = -102;
+    pub const KILLED_EXCEEDED_VMEM: i32 = -103;
+    pub const KILLED_EXCEEDED_PMEM: i32 = -104;
+    pub const KILLED_BY_APPMASTER: i32 = -105;
+    pub const KILLED_BY_RESOURCEMANAGER: i32 = -106;
+    pub const KILLED_AFTER_APP_COMPLETION: i32 = -107;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerStatus {
+    pub container_id: ContainerId,
+    pub state: ContainerState,
+    pub exit_status: i32,
+    pub diagnostics: String,
+}
+
+/// A file to place in a container's working directory, staged with the RM by content hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalResource {
+    /// Name of the link in the working directory (no `/`, no `..`).
+    pub name: String,
+    /// Lower-case hex sha256 of the content.
+    pub sha256: String,
+    pub size: u64,
+    pub executable: bool,
+}
+
+/// What to run in a container (YARN's ContainerLaunchContext).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaunchSpec {
+    /// argv; `argv[0]` is looked up in the working directory first, then on PATH.
+    pub command: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    pub local_resources: Vec<LocalResource>,
+}
+
+/// An allocated container, as the RM hands it to an AM.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Container {
+    pub id: ContainerId,
+    pub node_id: NodeId,
+    /// The NM's QUIC address (`host:port`) for `spindle-nm/1`.
+    pub node_address: String,
+    pub resource: Resource,
+    pub token: ContainerToken,
+}
+
+/// An AM's ask, with total-count semantics: it replaces the previous ask with the same `key`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceAsk {
+    /// The AM's name for this ask (e.g. "executors", "executors@host1").
+    pub key: String,
+    pub count: u32,
+    pub resource: Resource,
+    /// Preferred nodes (host names or node ids); empty means anywhere.
+    pub nodes: Vec<String>,
+    /// Whether the ask may be placed elsewhere when the preferred nodes are full.
+    pub relax_locality: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(clippy::upper_case_acronyms, non_camel_case_types)]
+pub enum NodeState {
+    NEW,
+    RUNNING,
+    UNHEALTHY,
+    DECOMMISSIONED,
+    LOST,
+    SHUTDOWN,
+}
+
+impl fmt::Display for NodeState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeReport {
+    pub node_id: NodeId,
+    pub address: String,
+    pub http_address: String,
+    pub state: NodeState,
+    pub capability: Resource,
+    pub used: Resource,
+    pub num_containers: u32,
+    /// Milliseconds since the epoch.
+    pub last_health_update: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApplicationReport {
+    pub id: ApplicationId,
+    pub current_attempt: Option<AppAttemptId>,
+    pub name: String,
+    pub user: String,
+    pub queue: String,
+    pub app_type: String,
+    pub state: YarnApplicationState,
+    pub final_status: FinalApplicationStatus,
+    pub diagnostics: String,
+    pub tracking_url: String,
+    pub am_host: String,
+    pub am_container: Option<ContainerId>,
+    pub am_node: Option<NodeId>,
+    pub start_time: u64,
+    pub finish_time: u64,
+    pub progress: f32,
+    pub memory_seconds: u64,
+    pub vcore_seconds: u64,
+    pub allocated: Resource,
+    pub running_containers: u32,
+    pub attempts: Vec<AttemptReport>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptReport {
+    pub id: AppAttemptId,
+    pub container: Option<ContainerId>,
+    pub node: Option<NodeId>,
+    pub start_time: u64,
+    pub finish_time: u64,
+    pub diagnostics: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppSubmission {
+    pub name: String,
+    pub queue: String,
+    pub user: String,
+    pub app_type: String,
+    pub am_resource: Resource,
+    pub am_launch: LaunchSpec,
+    /// Attempts allowed for the AM; `None` takes the RM's configured maximum.
+    pub max_attempts: Option<u32>,
+}
+
+/// Requests on `spindle-rm/1`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum RmRequest {
+    // --- clients
+    HasFile {
+        sha256: String,
+    },
+    /// Followed on the same stream by exactly `size` raw bytes.
+    UploadFile {
+        sha256: String,
+        size: u64,
+    },
+    Submit(AppSubmission),
+    GetApplication {
+        app: ApplicationId,
+    },
+    ListApplications {
+        states: Vec<YarnApplicationState>,
+    },
+    Kill {
+        app: ApplicationId,
+    },
+    ListNodes,
+    // --- node managers
+    RegisterNode {
+        node_id: NodeId,
+        address: String,
+        http_address: String,
+        capability: Resource,
+        /// Containers still running after an NM or RM restart.
+        running: Vec<ContainerStatus>,
+    },
+    NodeHeartbeat {
+        node_id: NodeId,
+        statuses: Vec<ContainerStatus>,
+    },
+    /// Answered with `FileFollows` and the raw bytes.
+    FetchFile {
+        sha256: String,
+    },
+    // --- application masters (token: the AMRM token from the AM's environment)
+    RegisterAm {
+        attempt: AppAttemptId,
+        token: String,
+        host: String,
+        tracking_url: String,
+    },
+    /// Opens the push stream: the RM keeps writing `AmEvent` frames on it.
+    SubscribeAm {
+        attempt: AppAttemptId,
+        token: String,
+    },
+    Allocate {
+        attempt: AppAttemptId,
+        token: String,
+        asks: Vec<ResourceAsk>,
+        releases: Vec<ContainerId>,
+        progress: f32,
+    },
+    FinishAm {
+        attempt: AppAttemptId,
+        token: String,
+        final_status: FinalApplicationStatus,
+        diagnostics: String,
+        tracking_url: String,
+    },
+}
+
+/// Responses on `spindle-rm/1`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum RmResponse {
+    Ok,
+    Error(WireError),
+    HasFile(bool),
+    Submitted(ApplicationId),
+    Application(Box<ApplicationReport>),
+    Applications(Vec<ApplicationReport>),
+    Nodes(Vec<NodeReport>),
+    NodeRegistered {
+        cluster_ts: u64,
+        heartbeat_interval_ms: u64,
+        /// Key that verifies container tokens.
+        token_key: Vec<u8>,
+    },
+    Heartbeat {
+        /// Containers the NM must stop, with the exit status to report.
+        kill: Vec<(ContainerId, i32)>,
+        /// Apps that ended: the NM cleans their containers and directories.
+        finished_apps: Vec<ApplicationId>,
+        /// The RM does not know this node (e.g. after expiry): register again.
+        reregister: bool,
+    },
+    FileFollows {
+        size: u64,
+    },
+    AmRegistered {
+        maximum: Resource,
+        cluster_ts: u64,
+    },
+    /// Pushed on a `SubscribeAm` stream.
+    AmEvent(AmEvent),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum AmEvent {
+    Allocated(Vec<Container>),
+    Completed(Vec<ContainerStatus>),
+    NodesLost(Vec<NodeId>),
+    /// The application was killed or its attempt is over: the AM must exit.
+    Shutdown { reason: String },
+}
+
+/// Requests on `spindle-nm/1`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum NmRequest {
+    StartContainer {
+        token: ContainerToken,
+        launch: LaunchSpec,
+    },
+    StopContainer {
+        container_id: ContainerId,
+        /// A token for the container proves the caller owns it.
+        token: ContainerToken,
+    },
+    GetContainerStatus {
+        container_id: ContainerId,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum NmResponse {
+    Ok,
+    Error(WireError),
+    Started { pid: u32 },
+    Status(ContainerStatus),
+}
+
+/// Lets generic client code pull the error out of any response enum.
+pub trait WireResponse: Sized {
+    fn from_error(e: WireError) -> Self;
+    fn into_result(self) -> Result<Self, WireError>;
+}
+
+impl WireResponse for RmResponse {
+    fn from_error(e: WireError) -> Self {
+        Self::Error(e)
+    }
+    fn into_result(self) -> Result<Self, WireError> {
+        match self {
+            Self::Error(e) => Err(e),
+            other => Ok(other),
+        }
+    }
+}
+
+impl WireResponse for NmResponse {
+    fn from_error(e: WireError) -> Self {
+        Self::Error(e)
+    }
+    fn into_result(self) -> Result<Self, WireError> {
+        match self {
+            Self::Error(e) => Err(e),
+            other => Ok(other),
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! The cluster CA and the certificates it issues, and rustls configs for
+//! mutual TLS: every peer proves it holds a certificate from the cluster CA.
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
+    IsCa, Issuer, KeyPair, KeyUsagePurpose,
+};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub const CA_CERT: &str = "ca.pem";
+pub const CA_KEY: &str = "ca.key";
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsError {
+    #[error("cannot read {what} {path}: {source}. Create certificates with `spindle certs init --dir DIR`")]
+    Read {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{what} {path} holds no usable PEM data ({reason}). Create certificates with `spindle certs init --dir DIR`")]
+    Pem {
+        what: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
+    #[error("certificate generation failed: {0}")]
+    Generate(#[from] rcgen::Error),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("TLS configuration rejected: {0}")]
+    Config(String),
+}
+
+/// Where a daemon or client finds its certificate, key and the cluster CA.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl TlsFiles {
+    /// The files named `<name>.pem` / `<name>.key` in a certificates directory.
+    pub fn in_dir(dir: &Path, name: &str) -> Self {
+        Self {
+            ca: dir.join(CA_CERT),
+            cert: dir.join(format!("{name}.pem")),
+            key: dir.join(format!("{name}.key")),
+        }
+    }
+}
+
+/// A loaded identity, ready to make rustls configs.
+#[derive(Debug, Clone)]
+pub struct TlsIdentity {
+    roots: Arc<rustls::RootCertStore>,
+    chain: Vec<CertificateDer<'static>>,
+    key: Arc<PrivateKeyDer<'static>>,
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+impl TlsIdentity {
+    pub fn load(files: &TlsFiles) -> Result<Self, TlsError> {
+        let ca = read_certs("CA certificate", &files.ca)?;
+        let chain = read_certs("certificate", &files.cert)?;
+        let key_pem = read("private key", &files.key)?;
+        let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| TlsError::Pem {
+            what: "private key",
+            path: files.key.clone(),
+            reason: e.to_string(),
+        })?;
+        let mut roots = rustls::RootCertStore::empty();
+        for c in ca {
+            roots.add(c).map_err(|e| TlsError::Pem {
+                what: "CA certificate",
+                path: files.ca.clone(),
+                reason: e.to_string(),
+            })?;
+        }
+        Ok(Self {
+            roots: Arc::new(roots),
+            chain,
+            key: Arc::new(key),
+        })
+    }
+
+    /// Server side: requires a client certificate signed by the cluster CA.
+    pub fn server_config(&self, alpn: &[&[u8]]) -> Result<rustls::ServerConfig, TlsError> {
+        let verifier =
+            rustls::server::WebPkiClientVerifier::builder_with_provider(self.roots.clone(), provider())
+                .build()
+                .map_err(|e| TlsError::Config(e.to_string()))?;
+        let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(|e| TlsError::Config(e.to_string()))?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(self.chain.clone(), self.key.clone_key())
+            .map_err(|e| TlsError::Config(e.to_string()))?;
+        cfg.alpn_protocols = alpn.iter().map(|a| a.to_vec()).collect();
+        cfg.max_early_data_size = 0;
+        Ok(cfg)
+    }
+
+    /// Client side: presents our certificate, trusts only the cluster CA.
+    pub fn client_config(&self, alpn: &[&[u8]]) -> Result<rustls::ClientConfig, TlsError> {
+        let mut cfg = rustls::ClientConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(|e| TlsError::Config(e.to_string()))?
+            .with_root_certificates(self.roots.clone())
+            .with_client_auth_cert(self.chain.clone(), self.key.clone_key())
+            .map_err(|e| TlsError::Config(e.to_string()))?;
+        cfg.alpn_protocols = alpn.iter().map(|a| a.to_vec()).collect();
+        Ok(cfg)
+    }
+}
+
+fn read(what: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
+    std::fs::read(path).map_err(|source| TlsError::Read {
+        what,
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn read_certs(what: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let pem = read(what, path)?;
+    let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(&pem).collect();
+    let certs = certs.map_err(|e| TlsError::Pem {
+        what,
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    if certs.is_empty() {
+        return Err(TlsError::Pem {
+            what,
+            path: path.to_path_buf(),
+            reason: "no CERTIFICATE block".into(),
+        });
+    }
+    Ok(certs)
+}
+
+/// The CA's parameters. Rebuilt identically whenever we sign, so the issuer
+/// name in every leaf matches the CA certificate's subject.
+fn ca_params() -> Result<CertificateParams, TlsError> {
+    let mut p = CertificateParams::new(Vec::<String>::new())?;
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::OrganizationName, "Spindle");
+    dn.push(DnType::CommonName, "Spindle cluster CA");
+    p.distinguished_name = dn;
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    p.not_before = rcgen::date_time_ymd(2024, 1, 1);
+    p.not_after = rcgen::date_time_ymd(2099, 1, 1);
+    Ok(p)
+}
+
+/// The cluster CA: its key signs every certificate of the cluster.
+pub struct ClusterCa {
+    key: KeyPair,
+}
+
+impl ClusterCa {
+    /// Creates a new CA and writes `ca.pem` and `ca.key` (mode 0600) into `dir`.
+    pub fn create(dir: &Path) -> Result<Self, TlsError> {
+        let key = KeyPair::generate()?;
+        let cert = ca_params()?.self_signed(&key)?;
+        write(&dir.join(CA_CERT), cert.pem().as_bytes(), false)?;
+        write(&dir.join(CA_KEY), key.serialize_pem().as_bytes(), true)?;
+        Ok(Self { key })
+    }
+
+    /// Loads the CA key from `dir/ca.key`.
+    pub fn load(dir: &Path) -> Result<Self, TlsError> {
+        let path = dir.join(CA_KEY);
+        let pem = String::from_utf8_lossy(&read("CA key", &path)?).into_owned();
+        let key = KeyPair::from_pem(&pem).map_err(|e| TlsError::Pem {
+            what: "CA key",
+            path,
+            reason: e.to_string(),
+        })?;
+        Ok(Self { key })
+    }
+
+    /// Issues `<name>.pem`/`<name>.key` into `dir`, with `common_name` as the
+    /// subject and `sans` (DNS names or IP addresses) as subject alt names.
+    /// Every certificate may act as both server and client.
+    pub fn issue(
+        &self,
+        dir: &Path,
+        name: &str,
+        common_name: &str,
+        sans: &[String],
+    ) -> Result<TlsFiles, TlsError> {
+        let params = ca_params()?;
+        let issuer = Issuer::from_params(&params, &self.key);
+        let mut p = CertificateParams::new(sans.to_vec())?;
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::OrganizationName, "Spindle");
+        dn.push(DnType::CommonName, common_name);
+        p.distinguished_name = dn;
+        p.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        p.not_before = rcgen::date_time_ymd(2024, 1, 1);
+        p.not_after = rcgen::date_time_ymd(2099, 1, 1);
+        let key = KeyPair::generate()?;
+        let cert = p.signed_by(&key, &issuer)?;
+        let files = TlsFiles::in_dir(dir, name);
+        write(&files.cert, cert.pem().as_bytes(), false)?;
+        write(&files.key, key.serialize_pem().as_bytes(), true)?;
+        Ok(files)
+    }
+}
+
+fn write(path: &Path, data: &[u8], secret: bool) -> Result<(), TlsError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let err = |source| TlsError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(err)?;
+    }
+    let tmp = path.with_extension("tmp");
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    opts.mode(if secret { 0o600 } else { 0o644 });
+    let mut f = opts.open(&tmp).map_err(err)?;
+    std::io::Write::write_all(&mut f, data).map_err(err)?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(err)
+}
+
+/// Names a local-cluster node certificate answers to.
+pub fn local_sans() -> Vec<String> {
+    let mut sans = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
+    if let Ok(h) = std::fs::read_to_string("/etc/hostname") {
+        let h = h.trim();
+        if !h.is_empty() && h != "localhost" {
+            sans.push(h.to_string());
+        }
+    }
+    sans
+}
+
+/// What `spindle certs init` creates: a CA, node, user and container certificates.
+pub fn init_cluster_certs(dir: &Path, user: &str, extra_sans: &[String]) -> Result<(), TlsError> {
+    let ca = ClusterCa::create(dir)?;
+    let mut sans = local_sans();
+    sans.extend(extra_sans.iter().cloned());
+    ca.issue(dir, "node", "spindle-node", &sans)?;
+    ca.issue(dir, "user", &format!("user:{user}"), &[])?;
+    // Containers (AMs, executors) get a low-privilege identity of their own;
+    // what they may do is decided by the tokens they carry.
+    ca.issue(dir, "container", "spindle-container", &sans)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_writes_loadable_identities() {
+        let d = tempfile::tempdir().unwrap();
+        init_cluster_certs(d.path(), "alice", &[]).unwrap();
+        for name in ["node", "user", "container"] {
+            let id = TlsIdentity::load(&TlsFiles::in_dir(d.path(), name)).unwrap();
+            id.server_config(&[b"x"]).unwrap();
+            id.client_config(&[b"x"]).unwrap();
+        }
+        let mode = std::fs::metadata(d.path().join("ca.key")).unwrap().permissions();
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(mode.mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn missing_files_say_how_to_create_them() {
+        let d = tempfile::tempdir().unwrap();
+        let err = TlsIdentity::load(&TlsFiles::in_dir(d.path(), "node")).unwrap_err();
+        assert!(err.to_string().contains("spindle certs init"), "{err}");
+    }
+}

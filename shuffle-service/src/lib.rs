@@ -1,0 +1,1 @@
+//! The shuffle service: serves executors' map output so executors can go away (issue 6).
