@@ -3,9 +3,12 @@
 
 pub mod clientconf;
 pub mod codec;
+pub mod clock;
+pub mod duration;
 pub mod ids;
 pub mod protocol;
 pub mod resource;
+pub mod staging;
 pub mod tls;
 pub mod token;
 pub mod transport;

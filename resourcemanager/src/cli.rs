@@ -1,0 +1,1 @@
+//! The spindle admin CLI.

@@ -1,0 +1,391 @@
+//! The RM's async shell: QUIC in, [`RmState`] transitions, actions out.
+
+use crate::config::RmConfig;
+use crate::state::{Action, Limits, RmState};
+use common::clock::now_ms;
+use common::protocol::{
+    AmEvent, ErrorCode, NmRequest, NmResponse, RmRequest, RmResponse, WireError, ALPN_NM, ALPN_RM,
+};
+use common::staging::ContentStore;
+use common::tls::TlsIdentity;
+use common::token::TokenKey;
+use common::transport::{self, Client, Incoming, Profile, Service};
+use common::AppAttemptId;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RmError {
+    #[error(transparent)]
+    Tls(#[from] common::tls::TlsError),
+    #[error(transparent)]
+    Transport(#[from] transport::TransportError),
+    #[error(transparent)]
+    Store(#[from] common::staging::StoreError),
+}
+
+/// Per attempt: the push channel to its AM. Events sent before the AM
+/// subscribes wait in the channel.
+struct AmChannel {
+    tx: mpsc::UnboundedSender<AmEvent>,
+    rx: Option<mpsc::UnboundedReceiver<AmEvent>>,
+}
+
+pub(crate) struct Rm {
+    state: Mutex<RmState>,
+    store: ContentStore,
+    am_channels: Mutex<HashMap<AppAttemptId, AmChannel>>,
+    nm_endpoint: quinn::Endpoint,
+    nm_clients: Mutex<HashMap<String, Arc<Client>>>,
+    advertised: String,
+    heartbeat_interval_ms: u64,
+}
+
+/// A running RM; dropping it does not stop it, `shutdown` does.
+pub struct RmHandle {
+    pub addr: SocketAddr,
+    pub advertised: String,
+    endpoint: quinn::Endpoint,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl RmHandle {
+    pub async fn shutdown(self) {
+        self.endpoint.close(0u32.into(), b"shutdown");
+        for t in self.tasks {
+            t.abort();
+        }
+        self.endpoint.wait_idle().await;
+    }
+}
+
+/// Starts the RM on the configured address.
+pub async fn start(config: &RmConfig) -> Result<RmHandle, RmError> {
+    let identity = TlsIdentity::load(&config.tls_files())?;
+    let store = ContentStore::open(config.state_dir.join("staging"))?;
+    let (bind, _) = transport::resolve(&config.address).await?;
+    let endpoint = transport::server_endpoint(bind, &identity, ALPN_RM, Profile::Control)?;
+    let addr = endpoint.local_addr().map_err(|source| transport::TransportError::Bind {
+        addr: bind,
+        source,
+    })?;
+    let host = if addr.ip().is_unspecified() {
+        std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "localhost".into())
+    } else {
+        addr.ip().to_string()
+    };
+    let advertised = format!("{host}:{}", addr.port());
+    let nm_endpoint = transport::client_endpoint(&identity, ALPN_NM, Profile::Control)?;
+    let limits = Limits {
+        max_allocation: config.max_allocation(),
+        max_am_attempts: config.max_am_attempts,
+        nm_expiry_ms: config.nm_expiry.as_millis() as u64,
+        token_expiry_ms: config.container_token_expiry.as_millis() as u64,
+    };
+    let rm = Arc::new(Rm {
+        state: Mutex::new(RmState::new(now_ms(), limits, TokenKey::generate())),
+        store,
+        am_channels: Mutex::new(HashMap::new()),
+        nm_endpoint,
+        nm_clients: Mutex::new(HashMap::new()),
+        advertised: advertised.clone(),
+        heartbeat_interval_ms: config.heartbeat_interval.as_millis() as u64,
+    });
+    tracing::info!(%addr, %advertised, "resource manager listening");
+    let serve = tokio::spawn(transport::serve(endpoint.clone(), rm.clone()));
+    let expiry_every = (config.nm_expiry / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
+    let ticker = {
+        let rm = rm.clone();
+        tokio::spawn(async move {
+            let mut t = tokio::time::interval(expiry_every);
+            loop {
+                t.tick().await;
+                let actions = rm.state.lock().expect("state lock").expire_nodes(now_ms());
+                rm.execute(actions);
+            }
+        })
+    };
+    Ok(RmHandle {
+        addr,
+        advertised,
+        endpoint,
+        tasks: vec![serve, ticker],
+    })
+}
+
+impl Rm {
+    fn with_state<T>(&self, f: impl FnOnce(&mut RmState) -> T) -> T {
+        f(&mut self.state.lock().expect("state lock"))
+    }
+
+    fn channel(&self, attempt: AppAttemptId) -> mpsc::UnboundedSender<AmEvent> {
+        let mut chans = self.am_channels.lock().expect("channels lock");
+        chans
+            .entry(attempt)
+            .or_insert_with(|| {
+                let (tx, rx) = mpsc::unbounded_channel();
+                AmChannel { tx, rx: Some(rx) }
+            })
+            .tx
+            .clone()
+    }
+
+    fn execute(self: &Arc<Self>, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::PushAm { attempt, event } => {
+                    let _ = self.channel(attempt).send(event);
+                }
+                Action::CloseAm { attempt } => {
+                    // Dropping the sender ends the AM's push stream once drained.
+                    let mut chans = self.am_channels.lock().expect("channels lock");
+                    if let Some(ch) = chans.get_mut(&attempt) {
+                        let (tx, _) = mpsc::unbounded_channel();
+                        ch.tx = tx;
+                    }
+                }
+                Action::LaunchAm {
+                    container,
+                    submission,
+                    amrm_token,
+                } => {
+                    self.channel(container.id.attempt);
+                    let rm = self.clone();
+                    tokio::spawn(async move {
+                        let mut launch = submission.am_launch.clone();
+                        launch.env.insert("SPINDLE_RM_ADDRESS".into(), rm.advertised.clone());
+                        launch.env.insert("SPINDLE_AMRM_TOKEN".into(), amrm_token);
+                        launch
+                            .env
+                            .insert("APP_ATTEMPT_ID".into(), container.id.attempt.to_string());
+                        let client = rm.nm_client(&container.node_address);
+                        let req = NmRequest::StartContainer {
+                            token: container.token.clone(),
+                            launch,
+                        };
+                        let result: Result<NmResponse, _> = client.call(&req).await;
+                        if let Err(e) = result {
+                            tracing::warn!(container_id = %container.id, error = %e, "AM launch failed");
+                            let actions = rm.with_state(|s| {
+                                s.am_launch_failed(container.id, format!("AM launch failed: {e}"), now_ms())
+                            });
+                            rm.execute(actions);
+                        }
+                    });
+                }
+            }
+        }
+    }
+
+    fn nm_client(&self, addr: &str) -> Arc<Client> {
+        let mut clients = self.nm_clients.lock().expect("clients lock");
+        clients
+            .entry(addr.to_string())
+            .or_insert_with(|| Arc::new(Client::new(self.nm_endpoint.clone(), addr)))
+            .clone()
+    }
+
+    async fn upload(&self, inc: &mut Incoming<RmRequest>, sha256: &str, size: u64) -> RmResponse {
+        if self.store.has(sha256) {
+            // Drain and discard: the content is already here and verified.
+            let mut sink = tokio::io::sink();
+            let _ = transport::copy_exact(&mut inc.recv, size, &mut sink).await;
+            return RmResponse::Ok;
+        }
+        match self.store.put(sha256, size, &mut inc.recv).await {
+            Ok(_) => RmResponse::Ok,
+            Err(e) => RmResponse::Error(WireError::new(ErrorCode::DigestMismatch, e.to_string())),
+        }
+    }
+
+    async fn fetch(&self, mut inc: Incoming<RmRequest>, sha256: &str) {
+        let file = match self.store.path(sha256) {
+            Ok(p) => tokio::fs::File::open(p).await.ok(),
+            Err(_) => None,
+        };
+        let Some(mut file) = file else {
+            let e = WireError::new(ErrorCode::UnknownFile, format!("no staged file {sha256}"));
+            return inc.reply(&RmResponse::Error(e)).await;
+        };
+        let size = file.metadata().await.map(|m| m.len()).unwrap_or(0);
+        if transport::write(&mut inc.send, "fetch", &RmResponse::FileFollows { size })
+            .await
+            .is_ok()
+        {
+            let _ = tokio::io::copy(&mut file, &mut inc.send).await;
+        }
+        let _ = inc.send.finish();
+    }
+
+    async fn subscribe(&self, mut inc: Incoming<RmRequest>, attempt: AppAttemptId, token: &str) {
+        if let Err(e) = self.with_state(|s| s.check_am(attempt, token)) {
+            return inc.reply(&RmResponse::Error(e)).await;
+        }
+        self.channel(attempt);
+        let rx = self
+            .am_channels
+            .lock()
+            .expect("channels lock")
+            .get_mut(&attempt)
+            .and_then(|c| c.rx.take());
+        let Some(mut rx) = rx else {
+            let e = WireError::new(
+                ErrorCode::InvalidState,
+                format!("{attempt} already has a subscription"),
+            );
+            return inc.reply(&RmResponse::Error(e)).await;
+        };
+        if transport::write(&mut inc.send, "am", &RmResponse::Ok).await.is_err() {
+            return;
+        }
+        while let Some(ev) = rx.recv().await {
+            if transport::write(&mut inc.send, "am", &RmResponse::AmEvent(ev))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        let _ = inc.send.finish();
+        self.am_channels.lock().expect("channels lock").remove(&attempt);
+    }
+}
+
+impl Service for Rm {
+    type Req = RmRequest;
+    type Resp = RmResponse;
+
+    async fn handle(self: Arc<Self>, mut inc: Incoming<RmRequest>) {
+        let now = now_ms();
+        let req = inc.req.clone();
+        let resp = match req {
+            RmRequest::HasFile { sha256 } => RmResponse::HasFile(self.store.has(&sha256)),
+            RmRequest::UploadFile { sha256, size } => self.upload(&mut inc, &sha256, size).await,
+            RmRequest::FetchFile { sha256 } => return self.fetch(inc, &sha256).await,
+            RmRequest::SubscribeAm { attempt, token } => {
+                return self.subscribe(inc, attempt, &token).await
+            }
+            RmRequest::Submit(mut sub) => {
+                for r in &sub.am_launch.local_resources {
+                    if !self.store.has(&r.sha256) {
+                        let e = WireError::new(
+                            ErrorCode::UnknownFile,
+                            format!("local resource {:?} ({}) was not uploaded", r.name, r.sha256),
+                        );
+                        return inc.reply(&RmResponse::Error(e)).await;
+                    }
+                }
+                if sub.queue.is_empty() {
+                    sub.queue = "default".into();
+                }
+                match self.with_state(|s| s.submit(sub, now)) {
+                    Ok((id, actions)) => {
+                        self.execute(actions);
+                        RmResponse::Submitted(id)
+                    }
+                    Err(e) => RmResponse::Error(e),
+                }
+            }
+            RmRequest::GetApplication { app } => match self.with_state(|s| s.report(app, now)) {
+                Ok(r) => RmResponse::Application(Box::new(r)),
+                Err(e) => RmResponse::Error(e),
+            },
+            RmRequest::ListApplications { states } => {
+                RmResponse::Applications(self.with_state(|s| s.list(&states, now)))
+            }
+            RmRequest::Kill { app } => match self.with_state(|s| s.kill(app, now)) {
+                Ok(actions) => {
+                    self.execute(actions);
+                    RmResponse::Ok
+                }
+                Err(e) => RmResponse::Error(e),
+            },
+            RmRequest::ListNodes => RmResponse::Nodes(self.with_state(|s| s.node_reports())),
+            RmRequest::RegisterNode {
+                node_id,
+                address,
+                http_address,
+                capability,
+                running,
+            } => {
+                let (actions, cluster_ts, key) = self.with_state(|s| {
+                    let a = s.register_node(node_id, address, http_address, capability, &running, now);
+                    (a, s.cluster_ts(), s.key().bytes().to_vec())
+                });
+                self.execute(actions);
+                RmResponse::NodeRegistered {
+                    cluster_ts,
+                    heartbeat_interval_ms: self.heartbeat_interval_ms,
+                    token_key: key,
+                }
+            }
+            RmRequest::NodeHeartbeat { node_id, statuses } => {
+                match self.with_state(|s| s.node_heartbeat(&node_id, &statuses, now)) {
+                    Ok((kill, finished_apps, actions)) => {
+                        self.execute(actions);
+                        RmResponse::Heartbeat {
+                            kill,
+                            finished_apps,
+                            reregister: false,
+                        }
+                    }
+                    Err(()) => RmResponse::Heartbeat {
+                        kill: vec![],
+                        finished_apps: vec![],
+                        reregister: true,
+                    },
+                }
+            }
+            RmRequest::RegisterAm {
+                attempt,
+                token,
+                host,
+                tracking_url,
+            } => match self.with_state(|s| {
+                let max = s.register_am(attempt, &token, host, tracking_url)?;
+                Ok::<_, WireError>((max, s.cluster_ts()))
+            }) {
+                Ok((maximum, cluster_ts)) => RmResponse::AmRegistered {
+                    maximum,
+                    cluster_ts,
+                },
+                Err(e) => RmResponse::Error(e),
+            },
+            RmRequest::Allocate {
+                attempt,
+                token,
+                asks,
+                releases,
+                progress,
+            } => match self.with_state(|s| s.allocate(attempt, &token, asks, releases, progress, now)) {
+                Ok(actions) => {
+                    self.execute(actions);
+                    RmResponse::Ok
+                }
+                Err(e) => RmResponse::Error(e),
+            },
+            RmRequest::FinishAm {
+                attempt,
+                token,
+                final_status,
+                diagnostics,
+                tracking_url,
+            } => match self.with_state(|s| {
+                s.finish_am(attempt, &token, final_status, diagnostics, tracking_url, now)
+            }) {
+                Ok(actions) => {
+                    self.execute(actions);
+                    RmResponse::Ok
+                }
+                Err(e) => RmResponse::Error(e),
+            },
+        };
+        inc.reply(&resp).await;
+    }
+}

@@ -1,0 +1,1070 @@
+//! The resource manager's core: nodes, applications, attempts, containers and
+//! the FIFO scheduler, as plain data with transition methods.
+//!
+//! No I/O and no clock: every method takes `now_ms`, and what must happen in
+//! the outside world comes back as [`Action`]s for the service to carry out.
+
+use common::protocol::{
+    exit_status, AmEvent, AppSubmission, ApplicationReport, AttemptReport, Container,
+    ContainerState, ContainerStatus, ErrorCode, FinalApplicationStatus, NodeReport, NodeState,
+    ResourceAsk, WireError, YarnApplicationState as AppState,
+};
+use common::token::{ContainerTokenIdentifier, TokenKey};
+use common::{AppAttemptId, ApplicationId, ContainerId, NodeId, Resource};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What the core asks the service to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Start the AM container on its node (YARN's AMLauncher).
+    LaunchAm {
+        container: Container,
+        submission: Box<AppSubmission>,
+        amrm_token: String,
+    },
+    /// Deliver an event on the attempt's push stream.
+    PushAm {
+        attempt: AppAttemptId,
+        event: AmEvent,
+    },
+    /// Close the attempt's push stream (the attempt is over).
+    CloseAm { attempt: AppAttemptId },
+}
+
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_allocation: Resource,
+    pub max_am_attempts: u32,
+    pub nm_expiry_ms: u64,
+    pub token_expiry_ms: u64,
+}
+
+#[derive(Debug)]
+struct Node {
+    address: String,
+    http_address: String,
+    capability: Resource,
+    used: Resource,
+    containers: BTreeSet<ContainerId>,
+    state: NodeState,
+    last_heartbeat_ms: u64,
+    /// Containers the NM must stop on its next heartbeat, with the exit status to report.
+    to_kill: Vec<(ContainerId, i32)>,
+    /// Apps whose containers and directories the NM must clean.
+    finished_apps: Vec<ApplicationId>,
+}
+
+#[derive(Debug)]
+struct LiveContainer {
+    node: NodeId,
+    resource: Resource,
+    start_ms: u64,
+}
+
+#[derive(Debug)]
+struct Attempt {
+    id: AppAttemptId,
+    am_container: Option<ContainerId>,
+    am_node: Option<NodeId>,
+    registered: bool,
+    /// The AM unregistered: its container's exit is expected, not a failure.
+    unregistered: bool,
+    start_ms: u64,
+    finish_ms: u64,
+    diagnostics: String,
+}
+
+#[derive(Debug)]
+struct App {
+    submission: AppSubmission,
+    state: AppState,
+    final_status: FinalApplicationStatus,
+    diagnostics: String,
+    tracking_url: String,
+    am_host: String,
+    start_ms: u64,
+    finish_ms: u64,
+    progress: f32,
+    attempts: Vec<Attempt>,
+    max_attempts: u32,
+    asks: BTreeMap<String, ResourceAsk>,
+    containers: BTreeMap<ContainerId, LiveContainer>,
+    /// MB·ms and vcore·ms of containers that have ended.
+    memory_ms: u128,
+    vcore_ms: u128,
+    next_container: u64,
+}
+
+impl App {
+    fn current(&self) -> Option<&Attempt> {
+        self.attempts.last()
+    }
+
+    fn current_mut(&mut self) -> Option<&mut Attempt> {
+        self.attempts.last_mut()
+    }
+}
+
+pub struct RmState {
+    cluster_ts: u64,
+    next_seq: u32,
+    limits: Limits,
+    key: TokenKey,
+    nodes: BTreeMap<NodeId, Node>,
+    apps: BTreeMap<ApplicationId, App>,
+}
+
+fn err(code: ErrorCode, msg: impl Into<String>) -> WireError {
+    WireError::new(code, msg)
+}
+
+impl RmState {
+    pub fn new(cluster_ts: u64, limits: Limits, key: TokenKey) -> Self {
+        Self {
+            cluster_ts,
+            next_seq: 1,
+            limits,
+            key,
+            nodes: BTreeMap::new(),
+            apps: BTreeMap::new(),
+        }
+    }
+
+    pub fn cluster_ts(&self) -> u64 {
+        self.cluster_ts
+    }
+
+    pub fn key(&self) -> &TokenKey {
+        &self.key
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    // ---------------------------------------------------------------- nodes
+
+    pub fn register_node(
+        &mut self,
+        node_id: NodeId,
+        address: String,
+        http_address: String,
+        capability: Resource,
+        running: &[ContainerStatus],
+        now_ms: u64,
+    ) -> Vec<Action> {
+        let mut actions = Vec::new();
+        // A re-registering node starts from what it reports; containers we
+        // thought were there and it does not report are gone.
+        if let Some(old) = self.nodes.remove(&node_id) {
+            let reported: BTreeSet<_> = running.iter().map(|s| s.container_id).collect();
+            for c in old.containers {
+                if !reported.contains(&c) {
+                    self.complete_container(
+                        c,
+                        exit_status::ABORTED,
+                        "Container lost when its node re-registered".into(),
+                        now_ms,
+                        &mut actions,
+                    );
+                }
+            }
+        }
+        let mut node = Node {
+            address,
+            http_address,
+            capability,
+            used: Resource::ZERO,
+            containers: BTreeSet::new(),
+            state: NodeState::RUNNING,
+            last_heartbeat_ms: now_ms,
+            to_kill: Vec::new(),
+            finished_apps: Vec::new(),
+        };
+        for s in running {
+            let app = s.container_id.app();
+            match self.apps.get_mut(&app) {
+                Some(a) if !a.state.is_terminal() => {
+                    if let Some(live) = a.containers.get_mut(&s.container_id) {
+                        live.node = node_id.clone();
+                        node.used = node.used.add(&live.resource);
+                        node.containers.insert(s.container_id);
+                    } else {
+                        node.to_kill.push((s.container_id, exit_status::ABORTED));
+                    }
+                }
+                _ => node.to_kill.push((s.container_id, exit_status::KILLED_BY_RESOURCEMANAGER)),
+            }
+        }
+        tracing::info!(node_id = %node_id, capability = %capability, "node registered");
+        self.nodes.insert(node_id, node);
+        self.schedule(now_ms, &mut actions);
+        actions
+    }
+
+    /// A heartbeat: container statuses in, kill orders out.
+    /// `Err` means the node is unknown (or was declared lost) and must register again.
+    #[allow(clippy::type_complexity)]
+    pub fn node_heartbeat(
+        &mut self,
+        node_id: &NodeId,
+        statuses: &[ContainerStatus],
+        now_ms: u64,
+    ) -> Result<(Vec<(ContainerId, i32)>, Vec<ApplicationId>, Vec<Action>), ()> {
+        let node = match self.nodes.get_mut(node_id) {
+            Some(n) if n.state == NodeState::RUNNING => n,
+            _ => return Err(()),
+        };
+        node.last_heartbeat_ms = now_ms;
+        let kill = std::mem::take(&mut node.to_kill);
+        let finished = std::mem::take(&mut node.finished_apps);
+        let mut actions = Vec::new();
+        for s in statuses {
+            if s.state == ContainerState::COMPLETE {
+                self.complete_container(
+                    s.container_id,
+                    s.exit_status,
+                    s.diagnostics.clone(),
+                    now_ms,
+                    &mut actions,
+                );
+            }
+        }
+        self.schedule(now_ms, &mut actions);
+        Ok((kill, finished, actions))
+    }
+
+    /// Declares LOST every node silent for longer than the expiry.
+    pub fn expire_nodes(&mut self, now_ms: u64) -> Vec<Action> {
+        let expired: Vec<NodeId> = self
+            .nodes
+            .iter()
+            .filter(|(_, n)| {
+                n.state == NodeState::RUNNING
+                    && now_ms.saturating_sub(n.last_heartbeat_ms) > self.limits.nm_expiry_ms
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        let mut actions = Vec::new();
+        for id in &expired {
+            tracing::warn!(node_id = %id, "node expired: LOST");
+            let node = self.nodes.get_mut(id).expect("listed above");
+            node.state = NodeState::LOST;
+            let containers = std::mem::take(&mut node.containers);
+            for c in containers {
+                self.complete_container(
+                    c,
+                    exit_status::ABORTED,
+                    format!("Container released on a *lost* node {id}"),
+                    now_ms,
+                    &mut actions,
+                );
+            }
+        }
+        if !expired.is_empty() {
+            for app in self.apps.values() {
+                if let Some(a) = app.current() {
+                    if a.registered && !app.state.is_terminal() {
+                        actions.push(Action::PushAm {
+                            attempt: a.id,
+                            event: AmEvent::NodesLost(expired.clone()),
+                        });
+                    }
+                }
+            }
+            self.schedule(now_ms, &mut actions);
+        }
+        actions
+    }
+
+    pub fn node_reports(&self) -> Vec<NodeReport> {
+        self.nodes
+            .iter()
+            .map(|(id, n)| NodeReport {
+                node_id: id.clone(),
+                address: n.address.clone(),
+                http_address: n.http_address.clone(),
+                state: n.state,
+                capability: n.capability,
+                used: n.used,
+                num_containers: n.containers.len() as u32,
+                last_health_update: n.last_heartbeat_ms,
+            })
+            .collect()
+    }
+
+    // ---------------------------------------------------------------- applications
+
+    pub fn submit(
+        &mut self,
+        sub: AppSubmission,
+        now_ms: u64,
+    ) -> Result<(ApplicationId, Vec<Action>), WireError> {
+        self.check_resource(&sub.am_resource, "AM container")?;
+        if sub.am_launch.command.is_empty() {
+            return Err(err(ErrorCode::BadRequest, "the AM launch command is empty"));
+        }
+        let id = ApplicationId {
+            cluster_ts: self.cluster_ts,
+            seq: self.next_seq,
+        };
+        self.next_seq += 1;
+        let max_attempts = sub
+            .max_attempts
+            .unwrap_or(self.limits.max_am_attempts)
+            .clamp(1, self.limits.max_am_attempts);
+        tracing::info!(app_id = %id, name = %sub.name, user = %sub.user, "application submitted");
+        let mut app = App {
+            submission: sub,
+            // NEW -> NEW_SAVING -> SUBMITTED -> ACCEPTED happen at once: no
+            // state store to wait for, and the FIFO queue accepts everything.
+            state: AppState::ACCEPTED,
+            final_status: FinalApplicationStatus::UNDEFINED,
+            diagnostics: String::new(),
+            tracking_url: String::new(),
+            am_host: String::new(),
+            start_ms: now_ms,
+            finish_ms: 0,
+            progress: 0.0,
+            attempts: Vec::new(),
+            max_attempts,
+            asks: BTreeMap::new(),
+            containers: BTreeMap::new(),
+            memory_ms: 0,
+            vcore_ms: 0,
+            next_container: 1,
+        };
+        app.attempts.push(Attempt {
+            id: id.attempt(1),
+            am_container: None,
+            am_node: None,
+            registered: false,
+            unregistered: false,
+            start_ms: now_ms,
+            finish_ms: 0,
+            diagnostics: String::new(),
+        });
+        self.apps.insert(id, app);
+        let mut actions = Vec::new();
+        self.schedule(now_ms, &mut actions);
+        Ok((id, actions))
+    }
+
+    fn check_resource(&self, r: &Resource, what: &str) -> Result<(), WireError> {
+        let max = self.limits.max_allocation;
+        if r.memory_mb == 0 || r.vcores == 0 {
+            return Err(err(
+                ErrorCode::BadRequest,
+                format!("{what} resource {r} must have memory and vcores above 0"),
+            ));
+        }
+        if !max.fits(r) {
+            return Err(err(
+                ErrorCode::AskExceedsMaximum,
+                format!(
+                    "{what} ask {r} exceeds the maximum allocation {max} (max-allocation-mb={}, max-allocation-vcores={})",
+                    max.memory_mb, max.vcores
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn kill(&mut self, app_id: ApplicationId, now_ms: u64) -> Result<Vec<Action>, WireError> {
+        let app = self.apps.get_mut(&app_id).ok_or_else(|| unknown_app(app_id))?;
+        let mut actions = Vec::new();
+        if app.state.is_terminal() {
+            return Ok(actions);
+        }
+        tracing::info!(app_id = %app_id, "application killed by user");
+        if let Some(a) = app.current() {
+            actions.push(Action::PushAm {
+                attempt: a.id,
+                event: AmEvent::Shutdown {
+                    reason: "application killed by user".into(),
+                },
+            });
+        }
+        self.end_app(
+            app_id,
+            AppState::KILLED,
+            FinalApplicationStatus::KILLED,
+            "Application killed by user.".into(),
+            now_ms,
+            &mut actions,
+        );
+        Ok(actions)
+    }
+
+    fn end_app(
+        &mut self,
+        app_id: ApplicationId,
+        state: AppState,
+        final_status: FinalApplicationStatus,
+        diagnostics: String,
+        now_ms: u64,
+        actions: &mut Vec<Action>,
+    ) {
+        let Some(app) = self.apps.get_mut(&app_id) else {
+            return;
+        };
+        app.state = state;
+        app.final_status = final_status;
+        if !diagnostics.is_empty() {
+            app.diagnostics = diagnostics;
+        }
+        app.finish_ms = now_ms;
+        app.asks.clear();
+        if state == AppState::FINISHED {
+            app.progress = 1.0;
+        }
+        if let Some(a) = app.current_mut() {
+            if a.finish_ms == 0 {
+                a.finish_ms = now_ms;
+            }
+            actions.push(Action::CloseAm { attempt: a.id });
+        }
+        tracing::info!(app_id = %app_id, state = %state, final_status = %final_status, "application ended");
+        // Every node cleans the app's containers and directories on its next heartbeat.
+        for node in self.nodes.values_mut() {
+            node.finished_apps.push(app_id);
+        }
+    }
+
+    pub fn report(&self, app_id: ApplicationId, now_ms: u64) -> Result<ApplicationReport, WireError> {
+        let app = self.apps.get(&app_id).ok_or_else(|| unknown_app(app_id))?;
+        Ok(self.make_report(app_id, app, now_ms))
+    }
+
+    pub fn list(&self, states: &[AppState], now_ms: u64) -> Vec<ApplicationReport> {
+        self.apps
+            .iter()
+            .filter(|(_, a)| states.is_empty() || states.contains(&a.state))
+            .map(|(id, a)| self.make_report(*id, a, now_ms))
+            .collect()
+    }
+
+    fn make_report(&self, id: ApplicationId, app: &App, now_ms: u64) -> ApplicationReport {
+        let mut memory_ms = app.memory_ms;
+        let mut vcore_ms = app.vcore_ms;
+        let mut allocated = Resource::ZERO;
+        for c in app.containers.values() {
+            let held = now_ms.saturating_sub(c.start_ms) as u128;
+            memory_ms += held * c.resource.memory_mb as u128;
+            vcore_ms += held * c.resource.vcores as u128;
+            allocated = allocated.add(&c.resource);
+        }
+        let cur = app.current();
+        ApplicationReport {
+            id,
+            current_attempt: cur.map(|a| a.id),
+            name: app.submission.name.clone(),
+            user: app.submission.user.clone(),
+            queue: app.submission.queue.clone(),
+            app_type: app.submission.app_type.clone(),
+            state: app.state,
+            final_status: app.final_status,
+            diagnostics: app.diagnostics.clone(),
+            tracking_url: app.tracking_url.clone(),
+            am_host: app.am_host.clone(),
+            am_container: cur.and_then(|a| a.am_container),
+            am_node: cur.and_then(|a| a.am_node.clone()),
+            start_time: app.start_ms,
+            finish_time: app.finish_ms,
+            progress: app.progress,
+            memory_seconds: (memory_ms / 1000) as u64,
+            vcore_seconds: (vcore_ms / 1000) as u64,
+            allocated,
+            running_containers: app.containers.len() as u32,
+            attempts: app
+                .attempts
+                .iter()
+                .map(|a| AttemptReport {
+                    id: a.id,
+                    container: a.am_container,
+                    node: a.am_node.clone(),
+                    start_time: a.start_ms,
+                    finish_time: a.finish_ms,
+                    diagnostics: a.diagnostics.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    // ---------------------------------------------------------------- application masters
+
+    fn live_attempt(&mut self, attempt: AppAttemptId, token: &str) -> Result<&mut App, WireError> {
+        if !self.key.verify_amrm(attempt, token) {
+            return Err(err(
+                ErrorCode::Unauthorized,
+                format!("invalid AMRM token for {attempt}"),
+            ));
+        }
+        let app = self
+            .apps
+            .get_mut(&attempt.app)
+            .ok_or_else(|| unknown_app(attempt.app))?;
+        if app.current().map(|a| a.id) != Some(attempt) {
+            return Err(err(
+                ErrorCode::UnknownAttempt,
+                format!("{attempt} is not the current attempt of {}", attempt.app),
+            ));
+        }
+        if app.state.is_terminal() {
+            return Err(err(
+                ErrorCode::InvalidState,
+                format!("{} is already {}", attempt.app, app.state),
+            ));
+        }
+        Ok(app)
+    }
+
+    pub fn register_am(
+        &mut self,
+        attempt: AppAttemptId,
+        token: &str,
+        host: String,
+        tracking_url: String,
+    ) -> Result<Resource, WireError> {
+        let max = self.limits.max_allocation;
+        let app = self.live_attempt(attempt, token)?;
+        app.state = AppState::RUNNING;
+        app.am_host = host;
+        app.tracking_url = tracking_url;
+        if let Some(a) = app.current_mut() {
+            a.registered = true;
+        }
+        tracing::info!(app_attempt_id = %attempt, "application master registered");
+        Ok(max)
+    }
+
+    /// Checks the token for a push-stream subscription.
+    pub fn check_am(&mut self, attempt: AppAttemptId, token: &str) -> Result<(), WireError> {
+        self.live_attempt(attempt, token).map(|_| ())
+    }
+
+    pub fn allocate(
+        &mut self,
+        attempt: AppAttemptId,
+        token: &str,
+        asks: Vec<ResourceAsk>,
+        releases: Vec<ContainerId>,
+        progress: f32,
+        now_ms: u64,
+    ) -> Result<Vec<Action>, WireError> {
+        for ask in &asks {
+            self.check_resource(&ask.resource, &format!("container ask {:?}", ask.key))?;
+        }
+        let app = self.live_attempt(attempt, token)?;
+        app.progress = progress.clamp(0.0, 1.0);
+        for ask in asks {
+            if ask.count == 0 {
+                app.asks.remove(&ask.key);
+            } else {
+                app.asks.insert(ask.key.clone(), ask);
+            }
+        }
+        let mut to_release = Vec::new();
+        for c in releases {
+            if c.app() != attempt.app {
+                return Err(err(
+                    ErrorCode::UnknownContainer,
+                    format!("{c} does not belong to {}", attempt.app),
+                ));
+            }
+            if let Some(live) = app.containers.get(&c) {
+                to_release.push((c, live.node.clone()));
+            }
+        }
+        for (c, node) in to_release {
+            if let Some(n) = self.nodes.get_mut(&node) {
+                n.to_kill.push((c, exit_status::ABORTED));
+            }
+        }
+        let mut actions = Vec::new();
+        self.schedule(now_ms, &mut actions);
+        Ok(actions)
+    }
+
+    pub fn finish_am(
+        &mut self,
+        attempt: AppAttemptId,
+        token: &str,
+        final_status: FinalApplicationStatus,
+        diagnostics: String,
+        tracking_url: String,
+        now_ms: u64,
+    ) -> Result<Vec<Action>, WireError> {
+        let app = self.live_attempt(attempt, token)?;
+        if !tracking_url.is_empty() {
+            app.tracking_url = tracking_url;
+        }
+        if let Some(a) = app.current_mut() {
+            a.unregistered = true;
+        }
+        let mut actions = Vec::new();
+        let final_status = if final_status == FinalApplicationStatus::UNDEFINED {
+            FinalApplicationStatus::SUCCEEDED
+        } else {
+            final_status
+        };
+        self.end_app(
+            attempt.app,
+            AppState::FINISHED,
+            final_status,
+            diagnostics,
+            now_ms,
+            &mut actions,
+        );
+        Ok(actions)
+    }
+
+    // ---------------------------------------------------------------- containers
+
+    fn complete_container(
+        &mut self,
+        c: ContainerId,
+        exit: i32,
+        diagnostics: String,
+        now_ms: u64,
+        actions: &mut Vec<Action>,
+    ) {
+        let app_id = c.app();
+        let Some(app) = self.apps.get_mut(&app_id) else {
+            return;
+        };
+        let Some(live) = app.containers.remove(&c) else {
+            return;
+        };
+        let held = now_ms.saturating_sub(live.start_ms) as u128;
+        app.memory_ms += held * live.resource.memory_mb as u128;
+        app.vcore_ms += held * live.resource.vcores as u128;
+        if let Some(node) = self.nodes.get_mut(&live.node) {
+            node.used = node.used.saturating_sub(&live.resource);
+            node.containers.remove(&c);
+        }
+        let status = ContainerStatus {
+            container_id: c,
+            state: ContainerState::COMPLETE,
+            exit_status: exit,
+            diagnostics: diagnostics.clone(),
+        };
+        let Some(cur) = app.current() else {
+            return;
+        };
+        let is_am = cur.am_container == Some(c);
+        if !is_am {
+            if !app.state.is_terminal() && cur.registered {
+                actions.push(Action::PushAm {
+                    attempt: cur.id,
+                    event: AmEvent::Completed(vec![status]),
+                });
+            }
+            return;
+        }
+        if app.state.is_terminal() || cur.unregistered {
+            return;
+        }
+        // The AM exited without unregistering: this attempt failed.
+        let failed = cur.id;
+        let diag = format!(
+            "AM Container for {failed} exited with exitCode: {exit}. Diagnostics: {diagnostics}"
+        );
+        tracing::warn!(app_attempt_id = %failed, exit_status = exit, "AM attempt failed");
+        let attempts = app.attempts.len() as u32;
+        if let Some(a) = app.current_mut() {
+            a.finish_ms = now_ms;
+            a.diagnostics = diag.clone();
+        }
+        actions.push(Action::CloseAm { attempt: failed });
+        // The attempt's other containers go with it.
+        let others: Vec<(ContainerId, NodeId)> = app
+            .containers
+            .iter()
+            .map(|(id, l)| (*id, l.node.clone()))
+            .collect();
+        app.asks.clear();
+        if attempts < app.max_attempts {
+            let next = app_id.attempt(attempts + 1);
+            app.state = AppState::ACCEPTED;
+            app.tracking_url.clear();
+            app.attempts.push(Attempt {
+                id: next,
+                am_container: None,
+                am_node: None,
+                registered: false,
+                unregistered: false,
+                start_ms: now_ms,
+                finish_ms: 0,
+                diagnostics: String::new(),
+            });
+            for (id, node) in others {
+                if let Some(n) = self.nodes.get_mut(&node) {
+                    n.to_kill.push((id, exit_status::KILLED_BY_RESOURCEMANAGER));
+                }
+            }
+            self.schedule(now_ms, actions);
+        } else {
+            let max = app.max_attempts;
+            self.end_app(
+                app_id,
+                AppState::FAILED,
+                FinalApplicationStatus::FAILED,
+                format!("Application {app_id} failed {max} times due to {diag}. Failing the application."),
+                now_ms,
+                actions,
+            );
+        }
+    }
+
+    /// Places a container of `resource` on a node: preferred nodes first,
+    /// else (when allowed) the node with the most free memory.
+    fn pick_node(&self, resource: &Resource, preferred: &[String], relax: bool) -> Option<NodeId> {
+        let fits = |n: &Node| n.state == NodeState::RUNNING && n.capability.saturating_sub(&n.used).fits(resource);
+        let best = |candidates: &mut dyn Iterator<Item = (&NodeId, &Node)>| {
+            candidates
+                .filter(|(_, n)| fits(n))
+                .max_by_key(|(id, n)| {
+                    let free = n.capability.saturating_sub(&n.used);
+                    (free.memory_mb, std::cmp::Reverse(n.containers.len()), std::cmp::Reverse((*id).clone()))
+                })
+                .map(|(id, _)| id.clone())
+        };
+        if !preferred.is_empty() {
+            let matches = |id: &NodeId, n: &Node| {
+                preferred.iter().any(|p| {
+                    p == &id.0 || id.0.split(':').next() == Some(p.as_str()) || n.address == *p
+                })
+            };
+            let mut it = self.nodes.iter().filter(|(id, n)| matches(id, n));
+            if let Some(n) = best(&mut it) {
+                return Some(n);
+            }
+            if !relax {
+                return None;
+            }
+        }
+        best(&mut self.nodes.iter())
+    }
+
+    fn allocate_on(
+        &mut self,
+        app_id: ApplicationId,
+        node_id: &NodeId,
+        resource: Resource,
+        now_ms: u64,
+    ) -> Container {
+        let expiry_ms = now_ms + self.limits.token_expiry_ms;
+        let node = self.nodes.get_mut(node_id).expect("picked node exists");
+        let app = self.apps.get_mut(&app_id).expect("scheduled app exists");
+        let attempt = app.current().expect("app has an attempt").id;
+        let id = attempt.container(app.next_container);
+        app.next_container += 1;
+        node.used = node.used.add(&resource);
+        node.containers.insert(id);
+        app.containers.insert(
+            id,
+            LiveContainer {
+                node: node_id.clone(),
+                resource,
+                start_ms: now_ms,
+            },
+        );
+        let token = self.key.sign_container(ContainerTokenIdentifier {
+            container_id: id,
+            app: app_id,
+            node_id: node_id.clone(),
+            resource,
+            user: app.submission.user.clone(),
+            expiry_ms,
+        });
+        Container {
+            id,
+            node_id: node_id.clone(),
+            node_address: node.address.clone(),
+            resource,
+            token,
+        }
+    }
+
+    /// FIFO: the oldest application gets everything it asks for first.
+    fn schedule(&mut self, now_ms: u64, actions: &mut Vec<Action>) {
+        let app_ids: Vec<ApplicationId> = self
+            .apps
+            .iter()
+            .filter(|(_, a)| matches!(a.state, AppState::ACCEPTED | AppState::RUNNING))
+            .map(|(id, _)| *id)
+            .collect();
+        for app_id in app_ids {
+            let app = &self.apps[&app_id];
+            let needs_am = app.current().is_some_and(|a| a.am_container.is_none());
+            if needs_am {
+                let res = app.submission.am_resource;
+                let Some(node) = self.pick_node(&res, &[], true) else {
+                    // FIFO: a waiting AM blocks the apps behind it.
+                    return;
+                };
+                let container = self.allocate_on(app_id, &node, res, now_ms);
+                let app = self.apps.get_mut(&app_id).expect("exists");
+                let attempt = app.current_mut().expect("exists");
+                attempt.am_container = Some(container.id);
+                attempt.am_node = Some(node);
+                let amrm_token = self.key.amrm_token(attempt.id);
+                actions.push(Action::LaunchAm {
+                    container,
+                    submission: Box::new(app.submission.clone()),
+                    amrm_token,
+                });
+                continue;
+            }
+            let registered = app.current().is_some_and(|a| a.registered);
+            if !registered {
+                continue;
+            }
+            let keys: Vec<String> = app.asks.keys().cloned().collect();
+            let mut allocated = Vec::new();
+            for key in keys {
+                loop {
+                    let ask = match self.apps[&app_id].asks.get(&key) {
+                        Some(a) if a.count > 0 => a.clone(),
+                        _ => break,
+                    };
+                    let Some(node) = self.pick_node(&ask.resource, &ask.nodes, ask.relax_locality)
+                    else {
+                        break;
+                    };
+                    allocated.push(self.allocate_on(app_id, &node, ask.resource, now_ms));
+                    let app = self.apps.get_mut(&app_id).expect("exists");
+                    let a = app.asks.get_mut(&key).expect("exists");
+                    a.count -= 1;
+                    if a.count == 0 {
+                        app.asks.remove(&key);
+                    }
+                }
+            }
+            if !allocated.is_empty() {
+                let attempt = self.apps[&app_id].current().expect("exists").id;
+                actions.push(Action::PushAm {
+                    attempt,
+                    event: AmEvent::Allocated(allocated),
+                });
+            }
+        }
+    }
+
+    /// The AM container could not be started: count it as a failed attempt.
+    pub fn am_launch_failed(&mut self, c: ContainerId, reason: String, now_ms: u64) -> Vec<Action> {
+        let mut actions = Vec::new();
+        self.complete_container(c, exit_status::INVALID, reason, now_ms, &mut actions);
+        actions
+    }
+}
+
+fn unknown_app(app: ApplicationId) -> WireError {
+    err(ErrorCode::UnknownApplication, format!("unknown application {app}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use common::protocol::LaunchSpec;
+
+    fn rm() -> RmState {
+        RmState::new(
+            1000,
+            Limits {
+                max_allocation: Resource::new(4096, 4),
+                max_am_attempts: 2,
+                nm_expiry_ms: 5000,
+                token_expiry_ms: 60_000,
+            },
+            TokenKey::generate(),
+        )
+    }
+
+    fn sub() -> AppSubmission {
+        AppSubmission {
+            name: "t".into(),
+            queue: "default".into(),
+            user: "u".into(),
+            app_type: "TEST".into(),
+            am_resource: Resource::new(512, 1),
+            am_launch: LaunchSpec {
+                command: vec!["true".into()],
+                ..Default::default()
+            },
+            max_attempts: None,
+        }
+    }
+
+    fn add_node(rm: &mut RmState, name: &str, mb: u64, now: u64) -> Vec<Action> {
+        rm.register_node(
+            NodeId(name.into()),
+            name.into(),
+            String::new(),
+            Resource::new(mb, 8),
+            &[],
+            now,
+        )
+    }
+
+    fn launched(actions: &[Action]) -> Option<(Container, String)> {
+        actions.iter().find_map(|a| match a {
+            Action::LaunchAm {
+                container,
+                amrm_token,
+                ..
+            } => Some((container.clone(), amrm_token.clone())),
+            _ => None,
+        })
+    }
+
+    fn allocated(actions: &[Action]) -> Vec<Container> {
+        actions
+            .iter()
+            .flat_map(|a| match a {
+                Action::PushAm {
+                    event: AmEvent::Allocated(c),
+                    ..
+                } => c.clone(),
+                _ => vec![],
+            })
+            .collect()
+    }
+
+    fn completed(c: ContainerId, exit: i32) -> ContainerStatus {
+        ContainerStatus {
+            container_id: c,
+            state: ContainerState::COMPLETE,
+            exit_status: exit,
+            diagnostics: String::new(),
+        }
+    }
+
+    #[test]
+    fn ask_above_maximum_names_the_limit() {
+        let mut rm = rm();
+        let mut s = sub();
+        s.am_resource = Resource::new(8192, 1);
+        let e = rm.submit(s, 0).unwrap_err();
+        assert_eq!(e.code, ErrorCode::AskExceedsMaximum);
+        assert!(e.message.contains("4096"), "{}", e.message);
+    }
+
+    #[test]
+    fn am_then_asks_are_placed_and_nodes_never_overfill() {
+        let mut rm = rm();
+        add_node(&mut rm, "a:1", 2048, 0);
+        add_node(&mut rm, "b:1", 2048, 0);
+        let (app, actions) = rm.submit(sub(), 1).unwrap();
+        let (am, token) = launched(&actions).expect("AM launched");
+        assert_eq!(am.id, app.attempt(1).container(1));
+        let attempt = app.attempt(1);
+        rm.register_am(attempt, &token, "h".into(), String::new()).unwrap();
+        let ask = ResourceAsk {
+            key: "e".into(),
+            count: 10,
+            resource: Resource::new(1024, 1),
+            nodes: vec![],
+            relax_locality: true,
+        };
+        let actions = rm.allocate(attempt, &token, vec![ask], vec![], 0.0, 2).unwrap();
+        let got = allocated(&actions);
+        // 4096 MB total, 512 for the AM: three 1 GB containers fit.
+        assert_eq!(got.len(), 3);
+        for n in rm.node_reports() {
+            assert!(n.capability.fits(&n.used), "{n:?}");
+        }
+        // Freeing one lets the outstanding ask proceed at once.
+        let (_, _, actions) = rm
+            .node_heartbeat(&got[0].node_id, &[completed(got[0].id, 0)], 3)
+            .unwrap();
+        let again = allocated(&actions);
+        assert_eq!(again.len(), 1);
+        assert!(again.iter().all(|c| !got.iter().any(|g| g.id == c.id)));
+    }
+
+    #[test]
+    fn bad_amrm_token_is_refused() {
+        let mut rm = rm();
+        add_node(&mut rm, "a:1", 2048, 0);
+        let (app, _) = rm.submit(sub(), 1).unwrap();
+        let e = rm
+            .register_am(app.attempt(1), "00", "h".into(), String::new())
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::Unauthorized);
+    }
+
+    #[test]
+    fn am_exit_gets_second_attempt_then_fails() {
+        let mut rm = rm();
+        add_node(&mut rm, "a:1", 2048, 0);
+        let (app, actions) = rm.submit(sub(), 1).unwrap();
+        let (am1, _) = launched(&actions).unwrap();
+        let (_, _, actions) = rm
+            .node_heartbeat(&am1.node_id, &[completed(am1.id, 1)], 2)
+            .unwrap();
+        let (am2, _) = launched(&actions).expect("second attempt launched");
+        assert_eq!(am2.id.attempt, app.attempt(2));
+        assert_eq!(rm.report(app, 2).unwrap().state, AppState::ACCEPTED);
+        let (_, _, actions) = rm
+            .node_heartbeat(&am2.node_id, &[completed(am2.id, 1)], 3)
+            .unwrap();
+        assert!(launched(&actions).is_none());
+        let r = rm.report(app, 3).unwrap();
+        assert_eq!(r.state, AppState::FAILED);
+        assert_eq!(r.final_status, FinalApplicationStatus::FAILED);
+        assert!(r.diagnostics.contains("failed 2 times"), "{}", r.diagnostics);
+        assert_eq!(r.attempts.len(), 2);
+    }
+
+    #[test]
+    fn lost_node_reports_containers_to_the_am() {
+        let mut rm = rm();
+        add_node(&mut rm, "a:1", 1024, 0);
+        add_node(&mut rm, "b:1", 1024, 0);
+        let (app, actions) = rm.submit(sub(), 1).unwrap();
+        let (am, token) = launched(&actions).unwrap();
+        let attempt = app.attempt(1);
+        rm.register_am(attempt, &token, "h".into(), String::new()).unwrap();
+        let ask = ResourceAsk {
+            key: "e".into(),
+            count: 1,
+            resource: Resource::new(1024, 1),
+            nodes: vec![],
+            relax_locality: true,
+        };
+        let got = allocated(&rm.allocate(attempt, &token, vec![ask], vec![], 0.0, 2).unwrap());
+        assert_eq!(got.len(), 1);
+        assert_ne!(got[0].node_id, am.node_id);
+        // Only the AM's node keeps heartbeating.
+        rm.node_heartbeat(&am.node_id, &[], 5000).unwrap();
+        let actions = rm.expire_nodes(6001);
+        let lost_status = actions.iter().any(|a| matches!(a,
+            Action::PushAm { event: AmEvent::Completed(s), .. }
+            if s[0].container_id == got[0].id && s[0].exit_status == exit_status::ABORTED));
+        assert!(lost_status, "{actions:?}");
+        assert!(actions
+            .iter()
+            .any(|a| matches!(a, Action::PushAm { event: AmEvent::NodesLost(_), .. })));
+        let lost = rm
+            .node_reports()
+            .into_iter()
+            .find(|n| n.node_id == got[0].node_id)
+            .unwrap();
+        assert_eq!(lost.state, NodeState::LOST);
+        assert!(rm.node_heartbeat(&got[0].node_id, &[], 6002).is_err());
+    }
+
+    #[test]
+    fn kill_ends_app_and_tells_nodes() {
+        let mut rm = rm();
+        add_node(&mut rm, "a:1", 2048, 0);
+        let (app, _) = rm.submit(sub(), 1).unwrap();
+        rm.kill(app, 2).unwrap();
+        let r = rm.report(app, 2).unwrap();
+        assert_eq!(r.state, AppState::KILLED);
+        let (_, finished, _) = rm.node_heartbeat(&NodeId("a:1".into()), &[], 3).unwrap();
+        assert_eq!(finished, vec![app]);
+    }
+}
