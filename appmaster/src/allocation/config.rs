@@ -178,7 +178,9 @@ pub enum ConfigError {
         value_ms: i64,
     },
     /// `executorAllocationRatio` is outside (0, 1].
-    #[error("spark.dynamicAllocation.executorAllocationRatio must be > 0 and <= 1.0 (got {ratio})")]
+    #[error(
+        "spark.dynamicAllocation.executorAllocationRatio must be > 0 and <= 1.0 (got {ratio})"
+    )]
     InvalidAllocationRatio {
         /// The configured ratio.
         ratio: f64,
@@ -287,22 +289,32 @@ impl AllocationConfig {
             c.executor_instances = Some(parse_int(keys::EXECUTOR_INSTANCES, v)?);
         }
         if let Some(v) = get(keys::EXECUTOR_IDLE_TIMEOUT) {
-            c.executor_idle_timeout_ms =
-                Some(parse_time_ms(keys::EXECUTOR_IDLE_TIMEOUT, v, TimeUnit::Seconds)?);
+            c.executor_idle_timeout_ms = Some(parse_time_ms(
+                keys::EXECUTOR_IDLE_TIMEOUT,
+                v,
+                TimeUnit::Seconds,
+            )?);
         }
         if let Some(v) = get(keys::CACHED_EXECUTOR_IDLE_TIMEOUT) {
-            c.cached_executor_idle_timeout_ms =
-                Some(parse_time_ms(keys::CACHED_EXECUTOR_IDLE_TIMEOUT, v, TimeUnit::Seconds)?);
+            c.cached_executor_idle_timeout_ms = Some(parse_time_ms(
+                keys::CACHED_EXECUTOR_IDLE_TIMEOUT,
+                v,
+                TimeUnit::Seconds,
+            )?);
         }
         if let Some(v) = get(keys::SCHEDULER_BACKLOG_TIMEOUT) {
             c.scheduler_backlog_timeout_ms =
                 parse_time_ms(keys::SCHEDULER_BACKLOG_TIMEOUT, v, TimeUnit::Seconds)?;
         }
-        c.sustained_scheduler_backlog_timeout_ms = match get(keys::SUSTAINED_SCHEDULER_BACKLOG_TIMEOUT)
-        {
-            Some(v) => parse_time_ms(keys::SUSTAINED_SCHEDULER_BACKLOG_TIMEOUT, v, TimeUnit::Seconds)?,
-            None => c.scheduler_backlog_timeout_ms,
-        };
+        c.sustained_scheduler_backlog_timeout_ms =
+            match get(keys::SUSTAINED_SCHEDULER_BACKLOG_TIMEOUT) {
+                Some(v) => parse_time_ms(
+                    keys::SUSTAINED_SCHEDULER_BACKLOG_TIMEOUT,
+                    v,
+                    TimeUnit::Seconds,
+                )?,
+                None => c.scheduler_backlog_timeout_ms,
+            };
         if let Some(v) = get(keys::EXECUTOR_ALLOCATION_RATIO) {
             c.executor_allocation_ratio = parse_double(keys::EXECUTOR_ALLOCATION_RATIO, v)?;
         }
@@ -351,7 +363,10 @@ impl AllocationConfig {
             return Err(ConfigError::MinExceedsMax { min, max });
         }
         for (key, value_ms) in [
-            (keys::SCHEDULER_BACKLOG_TIMEOUT, self.scheduler_backlog_timeout_ms),
+            (
+                keys::SCHEDULER_BACKLOG_TIMEOUT,
+                self.scheduler_backlog_timeout_ms,
+            ),
             (
                 keys::SUSTAINED_SCHEDULER_BACKLOG_TIMEOUT,
                 self.sustained_scheduler_backlog_timeout_ms,
@@ -374,15 +389,23 @@ impl AllocationConfig {
         }
         for (key, value) in [
             (keys::EXECUTOR_IDLE_TIMEOUT, self.executor_idle_timeout_ms),
-            (keys::CACHED_EXECUTOR_IDLE_TIMEOUT, self.cached_executor_idle_timeout_ms),
-            (keys::SHUFFLE_TRACKING_TIMEOUT, self.shuffle_tracking_timeout_ms),
+            (
+                keys::CACHED_EXECUTOR_IDLE_TIMEOUT,
+                self.cached_executor_idle_timeout_ms,
+            ),
+            (
+                keys::SHUFFLE_TRACKING_TIMEOUT,
+                self.shuffle_tracking_timeout_ms,
+            ),
         ] {
             if let Some(value_ms) = value.filter(|v| *v < 0) {
                 return Err(ConfigError::NegativeTimeout { key, value_ms });
             }
         }
         if self.task_cpus < 1 {
-            return Err(ConfigError::InvalidTaskCpus { task_cpus: self.task_cpus });
+            return Err(ConfigError::InvalidTaskCpus {
+                task_cpus: self.task_cpus,
+            });
         }
         if self.executor_cores < self.task_cpus {
             return Err(ConfigError::ExecutorCoresBelowTaskCpus {
@@ -638,8 +661,8 @@ mod tests {
 
     #[test]
     fn parse_errors_name_the_key() {
-        let err = AllocationConfig::from_spark_conf(&props(&[(keys::MIN_EXECUTORS, "two")]))
-            .unwrap_err();
+        let err =
+            AllocationConfig::from_spark_conf(&props(&[(keys::MIN_EXECUTORS, "two")])).unwrap_err();
         assert_eq!(err.code(), "DRA_INVALID_VALUE");
         assert_eq!(err.keys(), vec![keys::MIN_EXECUTORS.to_owned()]);
         assert!(err.to_string().contains(keys::MIN_EXECUTORS));

@@ -42,16 +42,24 @@ impl ExecutorAllocationListener {
     pub(crate) fn remove_stage_from_resource_profile_if_unused(&mut self, sa: StageAttempt) {
         if !self.stage_attempt_to_num_running_task.contains_key(&sa)
             && !self.stage_attempt_to_num_tasks.contains_key(&sa)
-            && !self.stage_attempt_to_pending_speculative_tasks.contains_key(&sa)
+            && !self
+                .stage_attempt_to_pending_speculative_tasks
+                .contains_key(&sa)
             && !self.stage_attempt_to_task_indices.contains_key(&sa)
-            && !self.stage_attempt_to_speculative_task_indices.contains_key(&sa)
+            && !self
+                .stage_attempt_to_speculative_task_indices
+                .contains_key(&sa)
         {
             self.resource_profile_stage_attempts.remove(&sa);
         }
     }
 
     fn pending_task_sum(&self, sa: &StageAttempt) -> i64 {
-        let total = self.stage_attempt_to_num_tasks.get(sa).copied().unwrap_or(0);
+        let total = self
+            .stage_attempt_to_num_tasks
+            .get(sa)
+            .copied()
+            .unwrap_or(0);
         let started = self
             .stage_attempt_to_task_indices
             .get(sa)
@@ -90,9 +98,9 @@ impl ExecutorAllocationListener {
     }
 
     pub(crate) fn has_pending_tasks(&self) -> bool {
-        self.resource_profile_stage_attempts.iter().any(|sa| {
-            self.pending_speculative_task_sum(sa) > 0 || self.pending_task_sum(sa) > 0
-        })
+        self.resource_profile_stage_attempts
+            .iter()
+            .any(|sa| self.pending_speculative_task_sum(sa) > 0 || self.pending_task_sum(sa) > 0)
     }
 
     /// Running tasks of the profile's stage attempts.

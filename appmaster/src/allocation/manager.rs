@@ -14,9 +14,7 @@
 use std::collections::BTreeMap;
 
 use super::config::{AllocationConfig, ConfigError};
-use super::event::{
-    ExecutorId, ListenerEvent, StageAttempt, TaskEndReason, TaskIndex, TaskInfo,
-};
+use super::event::{ExecutorId, ListenerEvent, StageAttempt, TaskEndReason, TaskIndex, TaskInfo};
 use super::listener::{ExecutorAllocationListener, PlacementHints};
 use super::monitor::{ExecutorMonitor, DEFAULT_RESOURCE_PROFILE_ID, UNKNOWN_RESOURCE_PROFILE_ID};
 
@@ -96,7 +94,9 @@ impl ExecutorAllocationManager {
             max_num_executors: config.max_executors,
             initial_num_executors: initial,
             scheduler_backlog_timeout_ms: ms(config.scheduler_backlog_timeout_ms),
-            sustained_scheduler_backlog_timeout_ms: ms(config.sustained_scheduler_backlog_timeout_ms),
+            sustained_scheduler_backlog_timeout_ms: ms(
+                config.sustained_scheduler_backlog_timeout_ms
+            ),
             executor_allocation_ratio: config.executor_allocation_ratio,
             tasks_per_executor: config.tasks_per_executor(),
             decommission_enabled: config.decommission_enabled,
@@ -216,7 +216,8 @@ impl ExecutorAllocationManager {
             ListenerEvent::StageCompleted { stage } => self.on_stage_completed(*stage),
             ListenerEvent::TaskStart { stage, task } => {
                 self.on_task_start(*stage, task);
-                self.executor_monitor.on_task_start(&task.executor_id, now_ms);
+                self.executor_monitor
+                    .on_task_start(&task.executor_id, now_ms);
             }
             ListenerEvent::TaskEnd {
                 stage,
@@ -260,7 +261,9 @@ impl ExecutorAllocationManager {
                 *split_index,
                 *storage_level,
             ),
-            ListenerEvent::UnpersistRdd { rdd_id } => self.executor_monitor.on_unpersist_rdd(*rdd_id),
+            ListenerEvent::UnpersistRdd { rdd_id } => {
+                self.executor_monitor.on_unpersist_rdd(*rdd_id)
+            }
             ListenerEvent::ShuffleBlockUpdated {
                 executor_id,
                 shuffle_id,
@@ -381,7 +384,9 @@ impl ExecutorAllocationManager {
             .executor_count_with_resource_profile(DEFAULT_RESOURCE_PROFILE_ID);
         let mut target = old.max(running) + self.num_executors_to_add;
         target = target.min(max_num_executors_needed);
-        target = target.min(self.max_num_executors).max(self.min_num_executors);
+        target = target
+            .min(self.max_num_executors)
+            .max(self.min_num_executors);
         let delta = target - old;
         self.num_executors_target = target;
         if delta == 0 {
@@ -400,12 +405,16 @@ impl ExecutorAllocationManager {
             } else {
                 1
             };
-            self.add_time = Some(now_ms.saturating_add(self.sustained_scheduler_backlog_timeout_ms));
+            self.add_time =
+                Some(now_ms.saturating_add(self.sustained_scheduler_backlog_timeout_ms));
         }
         delta
     }
 
-    fn remove_executors_with_profiles(&mut self, executors: &[(ExecutorId, i32)]) -> Vec<ExecutorId> {
+    fn remove_executors_with_profiles(
+        &mut self,
+        executors: &[(ExecutorId, i32)],
+    ) -> Vec<ExecutorId> {
         let mut to_remove = Vec::new();
         let mut new_executor_total: Option<i64> = None;
         for (id, rp) in executors {
@@ -453,7 +462,9 @@ impl ExecutorAllocationManager {
         now_ms: u64,
     ) {
         self.initializing = false;
-        self.listener.stage_attempt_to_num_tasks.insert(sa, num_tasks);
+        self.listener
+            .stage_attempt_to_num_tasks
+            .insert(sa, num_tasks);
         self.on_scheduler_backlogged(now_ms);
         self.listener.resource_profile_stage_attempts.insert(sa);
         let mut hints = PlacementHints::default();
@@ -513,7 +524,13 @@ impl ExecutorAllocationManager {
         }
     }
 
-    fn on_task_end(&mut self, sa: StageAttempt, task: &TaskInfo, reason: TaskEndReason, now_ms: u64) {
+    fn on_task_end(
+        &mut self,
+        sa: StageAttempt,
+        task: &TaskInfo,
+        reason: TaskEndReason,
+        now_ms: u64,
+    ) {
         let l = &mut self.listener;
         if let Some(running) = l.stage_attempt_to_num_running_task.get_mut(&sa) {
             *running -= 1;
@@ -541,8 +558,7 @@ impl ExecutorAllocationManager {
                     self.on_scheduler_backlogged(now_ms);
                 }
                 if !task.speculative {
-                    if let Some(indices) =
-                        self.listener.stage_attempt_to_task_indices.get_mut(&sa)
+                    if let Some(indices) = self.listener.stage_attempt_to_task_indices.get_mut(&sa)
                     {
                         indices.remove(&task.index);
                     }
@@ -663,7 +679,10 @@ mod tests {
         assert_eq!(m.num_executors_to_add(), 1);
         assert_eq!(m.add_time(), None);
         assert!(m.initializing());
-        assert!(m.executor_monitor().executors_pending_to_remove().is_empty());
+        assert!(m
+            .executor_monitor()
+            .executors_pending_to_remove()
+            .is_empty());
         assert_eq!(m.max_num_executors_needed(), 0);
     }
 
@@ -778,7 +797,11 @@ mod tests {
         let out = m.tick(3100);
         assert_eq!(out.to_remove, ids(&["1"]));
         assert_eq!(out.removal, RemovalKind::Kill);
-        assert!(m.executor_monitor().executor("1").unwrap().pending_removal());
+        assert!(m
+            .executor_monitor()
+            .executor("1")
+            .unwrap()
+            .pending_removal());
         // Already pending: not offered again.
         assert!(m.tick(10_000).to_remove.is_empty());
     }
@@ -802,14 +825,20 @@ mod tests {
             add(&mut m, &i.to_string(), 0);
         }
         for i in 1..=5 {
-            assert_eq!(m.remove_executors(&ids(&[&i.to_string()])), ids(&[&i.to_string()]));
+            assert_eq!(
+                m.remove_executors(&ids(&[&i.to_string()])),
+                ids(&[&i.to_string()])
+            );
         }
         assert!(m.remove_executors(&ids(&["6"])).is_empty());
         // Removed executors count until they are gone.
         for i in 1..=5 {
             remove(&mut m, &i.to_string());
         }
-        assert!(m.executor_monitor().executors_pending_to_remove().is_empty());
+        assert!(m
+            .executor_monitor()
+            .executors_pending_to_remove()
+            .is_empty());
         assert!(m.remove_executors(&ids(&["7"])).is_empty());
     }
 
@@ -830,7 +859,10 @@ mod tests {
             end(&mut m, 0, i, &i.to_string(), 0);
         }
         assert_eq!(m.update_and_sync_num_executors_target(0), -3);
-        assert_eq!(m.remove_executors(&ids(&["1", "2", "3", "4"])), ids(&["1", "2", "3"]));
+        assert_eq!(
+            m.remove_executors(&ids(&["1", "2", "3", "4"])),
+            ids(&["1", "2", "3"])
+        );
     }
 
     #[test]
@@ -930,9 +962,15 @@ mod tests {
         start(&mut m, 0, 0, "0", 0);
         start(&mut m, 0, 1, "0", 0);
         assert_eq!(m.max_num_executors_needed(), 1);
-        m.on_event(&ListenerEvent::UnschedulableTaskSetAdded { stage: sa(0) }, 0);
+        m.on_event(
+            &ListenerEvent::UnschedulableTaskSetAdded { stage: sa(0) },
+            0,
+        );
         assert_eq!(m.max_num_executors_needed(), 2);
-        m.on_event(&ListenerEvent::UnschedulableTaskSetRemoved { stage: sa(0) }, 0);
+        m.on_event(
+            &ListenerEvent::UnschedulableTaskSetRemoved { stage: sa(0) },
+            0,
+        );
         assert_eq!(m.max_num_executors_needed(), 1);
     }
 

@@ -379,7 +379,8 @@ impl ExecutorMonitor {
                 }
             }
         }
-        self.stage_to_shuffle_id.extend(shuffle_stages.iter().copied());
+        self.stage_to_shuffle_id
+            .extend(shuffle_stages.iter().copied());
         self.job_to_stage_ids
             .insert(job_id, shuffle_stages.iter().map(|&(st, _)| st).collect());
     }
@@ -428,7 +429,13 @@ impl ExecutorMonitor {
 
     /// A task ended on an executor; a successful task of a shuffle-map stage leaves that
     /// stage's shuffle data on the executor.
-    pub fn on_task_end(&mut self, executor_id: &str, stage_id: StageId, success: bool, now_ms: u64) {
+    pub fn on_task_end(
+        &mut self,
+        executor_id: &str,
+        stage_id: StageId,
+        success: bool,
+        now_ms: u64,
+    ) {
         let shuffle = if self.shuffle_tracking_enabled && success {
             self.stage_to_shuffle_id.get(&stage_id).copied()
         } else {
@@ -554,7 +561,10 @@ mod tests {
     }
 
     fn timed_out(m: &ExecutorMonitor, at: u64) -> Vec<String> {
-        m.timed_out_executors(at).into_iter().map(|(id, _)| id).collect()
+        m.timed_out_executors(at)
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect()
     }
 
     fn stage(id: StageId, shuffle: Option<ShuffleId>) -> JobStageInfo {

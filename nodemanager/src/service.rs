@@ -1,0 +1,326 @@
+//! The NM's async shell: the container-management server, the heartbeat loop
+//! to the RM and the memory monitor.
+
+use crate::config::NmConfig;
+use crate::containers::{ContainerManager, Layout, NodeEnv};
+use common::clock::now_ms;
+use common::protocol::{
+    ErrorCode, NmRequest, NmResponse, RmRequest, RmResponse, WireError, ALPN_NM, ALPN_RM,
+};
+use common::tls::TlsIdentity;
+use common::token::{TokenError, TokenKey};
+use common::transport::{self, Client, Incoming, Profile, Service};
+use common::NodeId;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::watch;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NmError {
+    #[error(transparent)]
+    Tls(#[from] common::tls::TlsError),
+    #[error(transparent)]
+    Transport(#[from] transport::TransportError),
+    #[error(transparent)]
+    Store(#[from] common::staging::StoreError),
+}
+
+struct Nm {
+    node_id: NodeId,
+    key: RwLock<Option<TokenKey>>,
+    containers: Arc<ContainerManager>,
+}
+
+pub struct NmHandle {
+    pub addr: SocketAddr,
+    pub node_id: NodeId,
+    endpoint: quinn::Endpoint,
+    registered: watch::Receiver<bool>,
+    containers: Arc<ContainerManager>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl NmHandle {
+    /// Resolves once the RM has accepted this node.
+    pub async fn wait_registered(&mut self) {
+        let _ = self.registered.wait_for(|r| *r).await;
+    }
+
+    pub async fn shutdown(self) {
+        self.endpoint.close(0u32.into(), b"shutdown");
+        for t in &self.tasks {
+            t.abort();
+        }
+        self.containers.kill_all();
+        self.endpoint.wait_idle().await;
+    }
+}
+
+pub async fn start(config: &NmConfig) -> Result<NmHandle, NmError> {
+    let identity = TlsIdentity::load(&config.tls_files())?;
+    let (bind, _) = transport::resolve(&config.address).await?;
+    let endpoint = transport::server_endpoint(bind, &identity, ALPN_NM, Profile::Control)?;
+    let addr = endpoint
+        .local_addr()
+        .map_err(|source| transport::TransportError::Bind { addr: bind, source })?;
+    let host = if !config.hostname.is_empty() {
+        config.hostname.clone()
+    } else if addr.ip().is_unspecified() {
+        std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "localhost".into())
+    } else {
+        addr.ip().to_string()
+    };
+    let node_id = NodeId(format!("{host}:{}", addr.port()));
+    let rm_endpoint = transport::client_endpoint(&identity, ALPN_RM, Profile::Control)?;
+    let rm = Arc::new(Client::new(rm_endpoint, config.rm_address.clone()));
+    let bulk_endpoint = transport::client_endpoint(&identity, ALPN_RM, Profile::Bulk)?;
+    let rm_files = Arc::new(Client::new(bulk_endpoint, config.rm_address.clone()));
+    let layout = Layout {
+        local_dir: config.local_dir.clone(),
+        log_dir: config.log_dir.clone(),
+    };
+    let env = NodeEnv {
+        node_id: node_id.0.clone(),
+        nm_host: host.clone(),
+        nm_port: addr.port(),
+        ca: abs(&config.ca),
+        container_cert: abs(&config.container_cert),
+        container_key: abs(&config.container_key),
+    };
+    let containers = Arc::new(ContainerManager::new(layout, env, rm_files, config.kill_grace)?);
+    let nm = Arc::new(Nm {
+        node_id: node_id.clone(),
+        key: RwLock::new(None),
+        containers: containers.clone(),
+    });
+    tracing::info!(%addr, node_id = %node_id, "node manager listening");
+    let serve = tokio::spawn(transport::serve(endpoint.clone(), nm.clone()));
+    let (reg_tx, registered) = watch::channel(false);
+    let http_address = String::new();
+    let capability = config.capability();
+    let heartbeat = tokio::spawn(heartbeat_loop(
+        nm.clone(),
+        rm,
+        addr_string(&host, addr.port()),
+        http_address,
+        capability,
+        reg_tx,
+    ));
+    let mut tasks = vec![serve, heartbeat];
+    if config.pmem_check {
+        let every = config.monitor_interval;
+        let c = containers.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut t = tokio::time::interval(every);
+            loop {
+                t.tick().await;
+                let c = c.clone();
+                let _ = tokio::task::spawn_blocking(move || c.check_memory()).await;
+            }
+        }));
+    }
+    Ok(NmHandle {
+        addr,
+        node_id,
+        endpoint,
+        registered,
+        containers,
+        tasks,
+    })
+}
+
+fn abs(p: &std::path::Path) -> std::path::PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+fn addr_string(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+async fn register(
+    nm: &Nm,
+    rm: &Client,
+    address: &str,
+    http_address: &str,
+    capability: common::Resource,
+) -> Result<u64, transport::TransportError> {
+    let running = nm
+        .containers
+        .heartbeat_statuses()
+        .into_iter()
+        .filter(|s| s.state != common::protocol::ContainerState::COMPLETE)
+        .collect();
+    let resp: RmResponse = rm
+        .call(&RmRequest::RegisterNode {
+            node_id: nm.node_id.clone(),
+            address: address.to_string(),
+            http_address: http_address.to_string(),
+            capability,
+            running,
+        })
+        .await?;
+    match resp {
+        RmResponse::NodeRegistered {
+            heartbeat_interval_ms,
+            token_key,
+            ..
+        } => {
+            *nm.key.write().expect("key lock") = Some(TokenKey::from_bytes(&token_key));
+            tracing::info!(node_id = %nm.node_id, rm = rm.addr(), "registered with the resource manager");
+            Ok(heartbeat_interval_ms)
+        }
+        other => Err(transport::TransportError::Remote {
+            addr: rm.addr().to_string(),
+            error: WireError::new(ErrorCode::Internal, format!("unexpected answer {other:?}")),
+        }),
+    }
+}
+
+async fn heartbeat_loop(
+    nm: Arc<Nm>,
+    rm: Arc<Client>,
+    address: String,
+    http_address: String,
+    capability: common::Resource,
+    registered: watch::Sender<bool>,
+) {
+    let changed = nm.containers.changed.clone();
+    'register: loop {
+        let interval = loop {
+            match register(&nm, &rm, &address, &http_address, capability).await {
+                Ok(ms) => break Duration::from_millis(ms.max(10)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot register with the resource manager; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        };
+        let _ = registered.send(true);
+        loop {
+            let statuses = nm.containers.heartbeat_statuses();
+            let req = RmRequest::NodeHeartbeat {
+                node_id: nm.node_id.clone(),
+                statuses: statuses.clone(),
+            };
+            match rm.call::<_, RmResponse>(&req).await {
+                Ok(RmResponse::Heartbeat {
+                    kill,
+                    finished_apps,
+                    reregister,
+                }) => {
+                    nm.containers.acknowledge(&statuses);
+                    for (c, exit) in kill {
+                        nm.containers
+                            .kill(c, exit, "Container killed by the ResourceManager".into());
+                    }
+                    for app in finished_apps {
+                        let c = nm.containers.clone();
+                        tokio::spawn(async move { c.cleanup_app(app).await });
+                    }
+                    if reregister {
+                        tracing::warn!("the resource manager asked this node to register again");
+                        continue 'register;
+                    }
+                }
+                Ok(other) => tracing::warn!(?other, "unexpected heartbeat answer"),
+                Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
+            }
+            // Out-of-band heartbeat as soon as a container completes.
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = changed.notified() => {}
+            }
+        }
+    }
+}
+
+impl Nm {
+    fn verify(&self, token: &common::token::ContainerToken, allow_expired: bool) -> Result<(), WireError> {
+        let key = self.key.read().expect("key lock");
+        let Some(key) = key.as_ref() else {
+            return Err(WireError::new(
+                ErrorCode::InvalidState,
+                "this node has not registered with the resource manager yet",
+            ));
+        };
+        match key.verify_container(token, &self.node_id, now_ms()) {
+            Ok(()) => Ok(()),
+            Err(TokenError::Expired { .. }) if allow_expired => Ok(()),
+            Err(e) => {
+                let code = match e {
+                    TokenError::Expired { .. } => ErrorCode::TokenExpired,
+                    TokenError::WrongNode { .. } => ErrorCode::WrongNode,
+                    _ => ErrorCode::InvalidToken,
+                };
+                tracing::warn!(error = %e, "container token refused");
+                Err(WireError::new(code, e.to_string()))
+            }
+        }
+    }
+}
+
+impl Service for Nm {
+    type Req = NmRequest;
+    type Resp = NmResponse;
+
+    async fn handle(self: Arc<Self>, inc: Incoming<NmRequest>) {
+        let resp = match &inc.req {
+            NmRequest::StartContainer { token, launch } => match self.verify(token, false) {
+                Err(e) => NmResponse::Error(e),
+                Ok(()) => {
+                    let id = &token.identifier;
+                    match self
+                        .containers
+                        .start(id.container_id, &id.user, id.resource, launch.clone())
+                        .await
+                    {
+                        Ok(pid) => NmResponse::Started { pid },
+                        Err(e) => NmResponse::Error(e),
+                    }
+                }
+            },
+            NmRequest::StopContainer {
+                container_id,
+                token,
+            } => match self.verify(token, true) {
+                Err(e) => NmResponse::Error(e),
+                Ok(()) if token.identifier.container_id != *container_id => {
+                    NmResponse::Error(WireError::new(
+                        ErrorCode::InvalidToken,
+                        format!("the token is for {}, not {container_id}", token.identifier.container_id),
+                    ))
+                }
+                Ok(()) => {
+                    if self.containers.kill(
+                        *container_id,
+                        common::protocol::exit_status::KILLED_BY_APPMASTER,
+                        "Container killed by the ApplicationMaster".into(),
+                    ) {
+                        NmResponse::Ok
+                    } else {
+                        NmResponse::Error(WireError::new(
+                            ErrorCode::UnknownContainer,
+                            format!("{container_id} is not on this node"),
+                        ))
+                    }
+                }
+            },
+            NmRequest::GetContainerStatus { container_id } => match self.containers.status(*container_id) {
+                Some(s) => NmResponse::Status(s),
+                None => NmResponse::Error(WireError::new(
+                    ErrorCode::UnknownContainer,
+                    format!("{container_id} is not on this node"),
+                )),
+            },
+        };
+        inc.reply(&resp).await;
+    }
+}
