@@ -529,8 +529,15 @@ fn parse_step(ev: &Value) -> Result<(Option<u64>, Step), String> {
         .get("type")
         .and_then(Value::as_str)
         .ok_or("missing \"type\"")?;
+    let step = parse_kind(kind, &f).map_err(|e| format!("{kind}: {e}"))?;
+    Ok((t, step))
+}
+
+/// Parses the body of one event of type `kind`.
+fn parse_kind(kind: &str, f: &Fields<'_>) -> Result<Step, String> {
+    let obj = f.obj;
     let event = |e| Ok(Step::Event(e));
-    let step = match kind {
+    match kind {
         "tick" => Ok(Step::Tick),
         "update_target" => Ok(Step::UpdateTarget),
         "add_round" => Ok(Step::AddRound),
@@ -605,9 +612,7 @@ fn parse_step(ev: &Value) -> Result<(Option<u64>, Step), String> {
             shuffle_id: f.int("shuffle")?,
         }),
         _ => Ok(Step::Ignored),
-    };
-    step.map(|s| (t, s))
-        .map_err(|e: String| format!("{kind}: {e}"))
+    }
 }
 
 #[cfg(test)]
@@ -615,7 +620,7 @@ mod tests {
     use super::*;
 
     fn run(case: &str) -> Value {
-        let lines = run_lines(case);
+        let lines = run_lines(&case.replace('\n', " "));
         assert_eq!(lines.len(), 1);
         serde_json::from_str(&lines[0]).unwrap()
     }

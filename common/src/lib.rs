@@ -1,6 +1,7 @@
 //! Spindle's one shared library: ids, wire messages, the QUIC/TLS transport,
 //! certificates, container tokens and the client configuration directory.
 
+pub mod client;
 pub mod clientconf;
 pub mod codec;
 pub mod clock;

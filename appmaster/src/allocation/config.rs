@@ -376,11 +376,10 @@ impl AllocationConfig {
                 return Err(ConfigError::BacklogTimeoutTooSmall { key, value_ms });
             }
         }
-        if !self.shuffle_service_enabled
-            && !self.shuffle_tracking_enabled
-            && !(self.decommission_enabled && self.storage_decommission_shuffle_blocks_enabled)
-            && !self.testing
-        {
+        let shuffle_data_kept = self.shuffle_service_enabled
+            || self.shuffle_tracking_enabled
+            || (self.decommission_enabled && self.storage_decommission_shuffle_blocks_enabled);
+        if !shuffle_data_kept && !self.testing {
             return Err(ConfigError::ShuffleServiceRequired);
         }
         let ratio = self.executor_allocation_ratio;

@@ -1,0 +1,274 @@
+//! Typed clients: a user's view of the RM, an AM's view of the RM (YARN's
+//! AMRMClient) and of node managers (NMClient).
+
+use crate::protocol::{
+    AmEvent, AppSubmission, ApplicationReport, Container, ErrorCode, FinalApplicationStatus,
+    LaunchSpec, LocalResource, NmRequest, NmResponse, NodeReport, ResourceAsk, RmRequest,
+    RmResponse, WireError, YarnApplicationState, ALPN_NM, ALPN_RM,
+};
+use crate::staging::sha256_file;
+use crate::tls::{TlsFiles, TlsIdentity};
+use crate::transport::{self, Client, Profile, TransportError};
+use crate::{AppAttemptId, ApplicationId, ContainerId, Resource};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+
+fn unexpected(addr: &str, what: &str, got: impl std::fmt::Debug) -> TransportError {
+    TransportError::Remote {
+        addr: addr.to_string(),
+        error: WireError::new(ErrorCode::Internal, format!("unexpected answer to {what}: {got:?}")),
+    }
+}
+
+/// A client of the RM's client service.
+pub struct RmClient {
+    client: Client,
+    bulk: Client,
+}
+
+impl RmClient {
+    pub fn connect(identity: &TlsIdentity, rm_address: &str) -> Result<Self, TransportError> {
+        Ok(Self {
+            client: Client::new(transport::client_endpoint(identity, ALPN_RM, Profile::Control)?, rm_address),
+            bulk: Client::new(transport::client_endpoint(identity, ALPN_RM, Profile::Bulk)?, rm_address),
+        })
+    }
+
+    pub fn addr(&self) -> &str {
+        self.client.addr()
+    }
+
+    pub async fn call(&self, req: &RmRequest) -> Result<RmResponse, TransportError> {
+        self.client.call(req).await
+    }
+
+    /// Stages a file with the RM (skipped when the RM already has its content).
+    pub async fn stage_file(&self, path: &Path, name: &str, executable: bool) -> Result<LocalResource, TransportError> {
+        let p = path.to_path_buf();
+        let (sha256, size) = tokio::task::spawn_blocking(move || sha256_file(&p))
+            .await
+            .expect("hashing task")
+            .map_err(|e| TransportError::Resolve {
+                addr: path.display().to_string(),
+                reason: format!("cannot read: {e}"),
+            })?;
+        let resource = LocalResource {
+            name: name.to_string(),
+            sha256: sha256.clone(),
+            size,
+            executable,
+        };
+        if let RmResponse::HasFile(true) = self.call(&RmRequest::HasFile { sha256: sha256.clone() }).await? {
+            return Ok(resource);
+        }
+        let conn = self.bulk.connection().await?;
+        let addr = self.bulk.addr().to_string();
+        let (mut send, mut recv) = transport::open(&conn, &addr).await?;
+        transport::write(&mut send, &addr, &RmRequest::UploadFile { sha256, size }).await?;
+        let mut f = tokio::fs::File::open(path).await.map_err(|e| TransportError::Connection {
+            addr: addr.clone(),
+            reason: format!("reading {}: {e}", path.display()),
+        })?;
+        tokio::io::copy(&mut f, &mut send).await.map_err(|e| TransportError::Connection {
+            addr: addr.clone(),
+            reason: e.to_string(),
+        })?;
+        let _ = send.finish();
+        let _: RmResponse = transport::read_response(&mut recv, &addr).await?;
+        Ok(resource)
+    }
+
+    pub async fn submit(&self, sub: AppSubmission) -> Result<ApplicationId, TransportError> {
+        match self.call(&RmRequest::Submit(sub)).await? {
+            RmResponse::Submitted(id) => Ok(id),
+            other => Err(unexpected(self.addr(), "Submit", other)),
+        }
+    }
+
+    pub async fn report(&self, app: ApplicationId) -> Result<ApplicationReport, TransportError> {
+        match self.call(&RmRequest::GetApplication { app }).await? {
+            RmResponse::Application(r) => Ok(*r),
+            other => Err(unexpected(self.addr(), "GetApplication", other)),
+        }
+    }
+
+    pub async fn list(&self, states: Vec<YarnApplicationState>) -> Result<Vec<ApplicationReport>, TransportError> {
+        match self.call(&RmRequest::ListApplications { states }).await? {
+            RmResponse::Applications(r) => Ok(r),
+            other => Err(unexpected(self.addr(), "ListApplications", other)),
+        }
+    }
+
+    pub async fn kill(&self, app: ApplicationId) -> Result<(), TransportError> {
+        self.call(&RmRequest::Kill { app }).await.map(|_| ())
+    }
+
+    pub async fn nodes(&self) -> Result<Vec<NodeReport>, TransportError> {
+        match self.call(&RmRequest::ListNodes).await? {
+            RmResponse::Nodes(n) => Ok(n),
+            other => Err(unexpected(self.addr(), "ListNodes", other)),
+        }
+    }
+}
+
+/// What an AM finds in its container's environment.
+#[derive(Debug, Clone)]
+pub struct AmEnv {
+    pub rm_address: String,
+    pub attempt: AppAttemptId,
+    pub token: String,
+    pub container_id: ContainerId,
+    pub tls: TlsFiles,
+    pub nm_host: String,
+}
+
+impl AmEnv {
+    pub fn from_env() -> Result<Self, String> {
+        let var = |k: &str| std::env::var(k).map_err(|_| format!("{k} is not set: not running in a Spindle AM container"));
+        Ok(Self {
+            rm_address: var("SPINDLE_RM_ADDRESS")?,
+            attempt: var("APP_ATTEMPT_ID")?.parse().map_err(|e| format!("APP_ATTEMPT_ID: {e}"))?,
+            token: var("SPINDLE_AMRM_TOKEN")?,
+            container_id: var("CONTAINER_ID")?.parse().map_err(|e| format!("CONTAINER_ID: {e}"))?,
+            tls: TlsFiles {
+                ca: var("SPINDLE_TLS_CA")?.into(),
+                cert: var("SPINDLE_TLS_CERT")?.into(),
+                key: var("SPINDLE_TLS_KEY")?.into(),
+            },
+            nm_host: var("NM_HOST").unwrap_or_else(|_| "localhost".into()),
+        })
+    }
+}
+
+/// An AM's client of the RM (YARN's AMRMClient), with allocations pushed.
+pub struct AmRmClient {
+    client: Client,
+    attempt: AppAttemptId,
+    token: String,
+}
+
+impl AmRmClient {
+    pub fn new(identity: &TlsIdentity, rm_address: &str, attempt: AppAttemptId, token: String) -> Result<Self, TransportError> {
+        Ok(Self {
+            client: Client::new(transport::client_endpoint(identity, ALPN_RM, Profile::Control)?, rm_address),
+            attempt,
+            token,
+        })
+    }
+
+    pub fn attempt(&self) -> AppAttemptId {
+        self.attempt
+    }
+
+    /// Registers; returns the maximum container the RM will allocate.
+    pub async fn register(&self, host: &str, tracking_url: &str) -> Result<Resource, TransportError> {
+        let req = RmRequest::RegisterAm {
+            attempt: self.attempt,
+            token: self.token.clone(),
+            host: host.to_string(),
+            tracking_url: tracking_url.to_string(),
+        };
+        match self.client.call(&req).await? {
+            RmResponse::AmRegistered { maximum, .. } => Ok(maximum),
+            other => Err(unexpected(self.client.addr(), "RegisterAm", other)),
+        }
+    }
+
+    /// Opens the push stream; events arrive on the returned channel until the RM closes it.
+    pub async fn subscribe(&self) -> Result<mpsc::UnboundedReceiver<AmEvent>, TransportError> {
+        let conn = self.client.connection().await?;
+        let addr = self.client.addr().to_string();
+        let (mut send, mut recv) = transport::open(&conn, &addr).await?;
+        let req = RmRequest::SubscribeAm {
+            attempt: self.attempt,
+            token: self.token.clone(),
+        };
+        transport::write(&mut send, &addr, &req).await?;
+        let _: RmResponse = transport::read_response(&mut recv, &addr).await?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok(RmResponse::AmEvent(ev)) = transport::read_response::<RmResponse>(&mut recv, &addr).await {
+                if tx.send(ev).is_err() {
+                    break;
+                }
+            }
+            drop(send);
+        });
+        Ok(rx)
+    }
+
+    /// Sets the outstanding asks (total-count semantics) and releases containers.
+    pub async fn allocate(&self, asks: Vec<ResourceAsk>, releases: Vec<ContainerId>, progress: f32) -> Result<(), TransportError> {
+        let req = RmRequest::Allocate {
+            attempt: self.attempt,
+            token: self.token.clone(),
+            asks,
+            releases,
+            progress,
+        };
+        self.client.call::<_, RmResponse>(&req).await.map(|_| ())
+    }
+
+    pub async fn finish(&self, status: FinalApplicationStatus, diagnostics: &str, tracking_url: &str) -> Result<(), TransportError> {
+        let req = RmRequest::FinishAm {
+            attempt: self.attempt,
+            token: self.token.clone(),
+            final_status: status,
+            diagnostics: diagnostics.to_string(),
+            tracking_url: tracking_url.to_string(),
+        };
+        self.client.call::<_, RmResponse>(&req).await.map(|_| ())
+    }
+}
+
+/// An AM's client of node managers (YARN's NMClient).
+pub struct NmClient {
+    endpoint: quinn::Endpoint,
+    clients: Mutex<HashMap<String, Arc<Client>>>,
+}
+
+impl NmClient {
+    pub fn new(identity: &TlsIdentity) -> Result<Self, TransportError> {
+        Ok(Self {
+            endpoint: transport::client_endpoint(identity, ALPN_NM, Profile::Control)?,
+            clients: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn client(&self, addr: &str) -> Arc<Client> {
+        self.clients
+            .lock()
+            .expect("clients lock")
+            .entry(addr.to_string())
+            .or_insert_with(|| Arc::new(Client::new(self.endpoint.clone(), addr)))
+            .clone()
+    }
+
+    /// Warms the connection to a node so the first launch does not pay the handshake.
+    pub async fn warm(&self, addr: &str) -> Result<(), TransportError> {
+        self.client(addr).connection().await.map(|_| ())
+    }
+
+    pub async fn start(&self, container: &Container, launch: LaunchSpec) -> Result<u32, TransportError> {
+        let c = self.client(&container.node_address);
+        let req = NmRequest::StartContainer {
+            token: container.token.clone(),
+            launch,
+        };
+        match c.call(&req).await? {
+            NmResponse::Started { pid } => Ok(pid),
+            other => Err(unexpected(c.addr(), "StartContainer", other)),
+        }
+    }
+
+    pub async fn stop(&self, container: &Container) -> Result<(), TransportError> {
+        let c = self.client(&container.node_address);
+        let req = NmRequest::StopContainer {
+            container_id: container.id,
+            token: container.token.clone(),
+        };
+        c.call::<_, NmResponse>(&req).await.map(|_| ())
+    }
+}

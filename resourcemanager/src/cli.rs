@@ -1,1 +1,0 @@
-//! The spindle admin CLI.

@@ -1,0 +1,113 @@
+//! `spindle node list`, `spindle app list|status|kill`.
+
+use clap::Subcommand;
+use common::protocol::{ApplicationReport, YarnApplicationState};
+use common::ApplicationId;
+
+#[derive(Subcommand)]
+pub(crate) enum NodeCommand {
+    /// List nodes with their state, capacity and use.
+    List,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum AppCommand {
+    /// List applications (optionally only those in the given states, e.g. RUNNING,FINISHED).
+    List {
+        #[arg(long, value_delimiter = ',')]
+        states: Vec<String>,
+    },
+    /// Show one application's report.
+    Status { id: String },
+    /// Kill an application.
+    Kill { id: String },
+}
+
+pub(crate) async fn node(cmd: NodeCommand) -> anyhow::Result<()> {
+    let NodeCommand::List = cmd;
+    let (rm, _) = super::rm_client()?;
+    let nodes = rm.nodes().await?;
+    println!("Total Nodes:{}", nodes.len());
+    println!(
+        "{:<24} {:<10} {:<24} {:>10} {:>16} {:>16}",
+        "Node-Id", "Node-State", "Node-Address", "Containers", "Memory-Used/MB", "VCores-Used"
+    );
+    for n in nodes {
+        println!(
+            "{:<24} {:<10} {:<24} {:>10} {:>16} {:>16}",
+            n.node_id.0,
+            n.state.to_string(),
+            n.address,
+            n.num_containers,
+            format!("{}/{}", n.used.memory_mb, n.capability.memory_mb),
+            format!("{}/{}", n.used.vcores, n.capability.vcores),
+        );
+    }
+    Ok(())
+}
+
+fn parse_id(id: &str) -> anyhow::Result<ApplicationId> {
+    id.parse()
+        .map_err(|e| anyhow::anyhow!("{e} (expected application_<clusterTs>_<seq>)"))
+}
+
+pub(crate) async fn app(cmd: AppCommand) -> anyhow::Result<()> {
+    let (rm, _) = super::rm_client()?;
+    match cmd {
+        AppCommand::List { states } => {
+            let states = states
+                .iter()
+                .map(|s| s.parse::<YarnApplicationState>().map_err(anyhow::Error::msg))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let apps = rm.list(states).await?;
+            println!("Total number of applications:{}", apps.len());
+            println!(
+                "{:<32} {:<24} {:<10} {:<10} {:<10} {:<12} {:>8}  Tracking-URL",
+                "Application-Id", "Application-Name", "User", "Queue", "State", "Final-State", "Progress"
+            );
+            for a in apps {
+                println!(
+                    "{:<32} {:<24} {:<10} {:<10} {:<10} {:<12} {:>7.0}%  {}",
+                    a.id.to_string(),
+                    a.name,
+                    a.user,
+                    a.queue,
+                    a.state.to_string(),
+                    a.final_status.to_string(),
+                    a.progress * 100.0,
+                    a.tracking_url
+                );
+            }
+        }
+        AppCommand::Status { id } => print_report(&rm.report(parse_id(&id)?).await?),
+        AppCommand::Kill { id } => {
+            let id = parse_id(&id)?;
+            rm.kill(id).await?;
+            println!("Killed application {id}");
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn print_report(r: &ApplicationReport) {
+    println!("Application Report :");
+    println!("\tApplication-Id : {}", r.id);
+    println!("\tApplication-Name : {}", r.name);
+    println!("\tApplication-Type : {}", r.app_type);
+    println!("\tUser : {}", r.user);
+    println!("\tQueue : {}", r.queue);
+    println!("\tStart-Time : {}", r.start_time);
+    println!("\tFinish-Time : {}", r.finish_time);
+    println!("\tProgress : {:.0}%", r.progress * 100.0);
+    println!("\tState : {}", r.state);
+    println!("\tFinal-State : {}", r.final_status);
+    println!("\tTracking-URL : {}", r.tracking_url);
+    println!("\tAM Host : {}", r.am_host);
+    println!(
+        "\tAggregate Resource Allocation : {} MB-seconds, {} vcore-seconds",
+        r.memory_seconds, r.vcore_seconds
+    );
+    println!("\tRunning Containers : {}", r.running_containers);
+    println!("\tAttempts : {}", r.attempts.len());
+    println!("\tDiagnostics : {}", r.diagnostics);
+}

@@ -1,0 +1,260 @@
+//! `spindle cluster up|down`: a local cluster of real daemon processes on loopback.
+
+use anyhow::Context;
+use clap::Subcommand;
+use common::clientconf::{ClientConf, DEFAULTS_FILE};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+#[derive(Subcommand)]
+pub(crate) enum ClusterCommand {
+    /// Start an RM and N NMs in DIR; prints the `export SPINDLE_CONF_DIR=...` line.
+    Up {
+        #[arg(long, default_value_t = 2)]
+        nodes: u32,
+        #[arg(long)]
+        dir: PathBuf,
+        /// Memory each NM offers, MB.
+        #[arg(long, default_value_t = 8192)]
+        node_memory_mb: u64,
+        /// Virtual cores each NM offers.
+        #[arg(long, default_value_t = 8)]
+        node_vcores: u32,
+        /// Node liveness expiry (e.g. 10m, 3s).
+        #[arg(long, default_value = "10m")]
+        nm_expiry: String,
+        /// Heartbeat interval (e.g. 1s, 200ms).
+        #[arg(long, default_value = "1s")]
+        heartbeat_interval: String,
+    },
+    /// Stop the cluster in DIR.
+    Down {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+}
+
+pub(crate) async fn run(cmd: ClusterCommand) -> anyhow::Result<()> {
+    match cmd {
+        ClusterCommand::Up {
+            nodes,
+            dir,
+            node_memory_mb,
+            node_vcores,
+            nm_expiry,
+            heartbeat_interval,
+        } => {
+            up(
+                &dir,
+                nodes,
+                node_memory_mb,
+                node_vcores,
+                &nm_expiry,
+                &heartbeat_interval,
+            )
+            .await
+        }
+        ClusterCommand::Down { dir } => down(&dir),
+    }
+}
+
+/// Where certificates are: made by `certs init --dir DIR`, or DIR/certs.
+fn certs_dir(dir: &Path) -> anyhow::Result<PathBuf> {
+    if dir.join(common::tls::CA_CERT).is_file() && dir.join("node.pem").is_file() {
+        return Ok(dir.to_path_buf());
+    }
+    let certs = dir.join("certs");
+    if !certs.join(common::tls::CA_CERT).is_file() {
+        let user = std::env::var("USER").unwrap_or_else(|_| "spindle".into());
+        common::tls::init_cluster_certs(&certs, &user, &[])?;
+    }
+    Ok(certs)
+}
+
+fn free_udp_port() -> anyhow::Result<u16> {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    Ok(s.local_addr()?.port())
+}
+
+fn pid_alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks for existence.
+    unsafe { libc::kill(pid, 0) == 0 }
+}
+
+fn read_pids(dir: &Path) -> Vec<(String, i32)> {
+    let Ok(rd) = std::fs::read_dir(dir.join("pids")) else {
+        return vec![];
+    };
+    rd.flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let pid = std::fs::read_to_string(e.path()).ok()?.trim().parse().ok()?;
+            Some((name, pid))
+        })
+        .collect()
+}
+
+async fn up(
+    dir: &Path,
+    nodes: u32,
+    memory_mb: u64,
+    vcores: u32,
+    nm_expiry: &str,
+    heartbeat: &str,
+) -> anyhow::Result<()> {
+    if nodes == 0 {
+        anyhow::bail!("--nodes must be at least 1");
+    }
+    common::duration::parse_duration(nm_expiry).map_err(|e| anyhow::anyhow!("--nm-expiry: {e}"))?;
+    common::duration::parse_duration(heartbeat)
+        .map_err(|e| anyhow::anyhow!("--heartbeat-interval: {e}"))?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let dir = std::path::absolute(dir)?;
+    if read_pids(&dir).iter().any(|(_, p)| pid_alive(*p)) {
+        anyhow::bail!(
+            "a cluster is already running in {}; stop it with `spindle cluster down --dir {}`",
+            dir.display(),
+            dir.display()
+        );
+    }
+    let certs = certs_dir(&dir)?;
+    let rm_bin = super::sibling_binary("resourcemanager")?;
+    let nm_bin = super::sibling_binary("nodemanager")?;
+    for d in ["pids", "logs", "conf", "history"] {
+        std::fs::create_dir_all(dir.join(d))?;
+    }
+    let rm_port = free_udp_port()?;
+    let rm_addr = format!("127.0.0.1:{rm_port}");
+    let q = |p: &Path| format!("{:?}", p.display().to_string());
+    let rm_toml = format!(
+        "address = \"{rm_addr}\"\nstate-dir = {}\nca = {}\ncert = {}\nkey = {}\nheartbeat-interval = \"{heartbeat}\"\nnm-expiry = \"{nm_expiry}\"\nmax-allocation-mb = {memory_mb}\nmax-allocation-vcores = {vcores}\n",
+        q(&dir.join("rm")),
+        q(&certs.join("ca.pem")),
+        q(&certs.join("node.pem")),
+        q(&certs.join("node.key")),
+    );
+    let rm_conf = dir.join("conf").join("resourcemanager.toml");
+    std::fs::write(&rm_conf, rm_toml)?;
+    spawn(&dir, "resourcemanager", &rm_bin, &rm_conf)?;
+    for i in 1..=nodes {
+        let port = free_udp_port()?;
+        let nm_toml = format!(
+            "address = \"127.0.0.1:{port}\"\nrm-address = \"{rm_addr}\"\nmemory-mb = {memory_mb}\nvcores = {vcores}\nlocal-dir = {}\nlog-dir = {}\nca = {}\ncert = {}\nkey = {}\ncontainer-cert = {}\ncontainer-key = {}\n",
+            q(&dir.join(format!("nm-{i}")).join("local")),
+            q(&dir.join(format!("nm-{i}")).join("logs")),
+            q(&certs.join("ca.pem")),
+            q(&certs.join("node.pem")),
+            q(&certs.join("node.key")),
+            q(&certs.join("container.pem")),
+            q(&certs.join("container.key")),
+        );
+        let conf = dir.join("conf").join(format!("nodemanager-{i}.toml"));
+        std::fs::write(&conf, nm_toml)?;
+        spawn(&dir, &format!("nodemanager-{i}"), &nm_bin, &conf)?;
+    }
+    let client = ClientConf {
+        rm_address: rm_addr.clone(),
+        rm_web_address: String::new(),
+        ca: certs.join("ca.pem"),
+        cert: certs.join("user.pem"),
+        key: certs.join("user.key"),
+    };
+    let conf_dir = dir.join("conf");
+    client.write(&conf_dir)?;
+    let defaults = conf_dir.join(DEFAULTS_FILE);
+    if !defaults.exists() {
+        std::fs::write(
+            &defaults,
+            format!(
+                "# Spark-style defaults for applications submitted to this cluster.\nspark.master spindle://{rm_addr}\nspark.eventLog.enabled true\nspark.eventLog.dir {}\n",
+                dir.join("history").display()
+            ),
+        )?;
+    }
+    // Ready when every NM has registered.
+    let identity = common::tls::TlsIdentity::load(&client.tls_files())?;
+    let rm = common::client::RmClient::connect(&identity, &rm_addr)?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(n) = rm.nodes().await {
+            let running = n
+                .iter()
+                .filter(|n| n.state == common::protocol::NodeState::RUNNING)
+                .count();
+            if running >= nodes as usize {
+                break;
+            }
+        }
+        for (name, pid) in read_pids(&dir) {
+            if !pid_alive(pid) {
+                let log = dir.join("logs").join(format!("{}.log", name.trim_end_matches(".pid")));
+                let tail = std::fs::read_to_string(&log).unwrap_or_default();
+                let last = tail.lines().last().unwrap_or("").to_string();
+                let _ = down(&dir);
+                anyhow::bail!("{} exited during start-up: {last} (log: {})", name, log.display());
+            }
+        }
+        if Instant::now() > deadline {
+            let _ = down(&dir);
+            anyhow::bail!("the cluster did not come up within 30 s; see {}", dir.join("logs").display());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!("cluster up: resourcemanager at {rm_addr}, {nodes} node manager(s); logs in {}", dir.join("logs").display());
+    println!("export SPINDLE_CONF_DIR={}", conf_dir.display());
+    Ok(())
+}
+
+fn spawn(dir: &Path, name: &str, bin: &Path, conf: &Path) -> anyhow::Result<()> {
+    let log = std::fs::File::create(dir.join("logs").join(format!("{name}.log")))?;
+    let mut cmd = std::process::Command::new(bin);
+    cmd.arg("--config")
+        .arg(conf)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    // Its own session: the daemon outlives this command and a Ctrl-C in its terminal.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let child = cmd.spawn().with_context(|| format!("starting {}", bin.display()))?;
+    std::fs::write(dir.join("pids").join(format!("{name}.pid")), child.id().to_string())?;
+    Ok(())
+}
+
+pub(crate) fn down(dir: &Path) -> anyhow::Result<()> {
+    let pids = read_pids(dir);
+    if pids.is_empty() {
+        anyhow::bail!("no cluster in {} (no pid files)", dir.display());
+    }
+    // NMs first, so their containers are stopped while the RM still listens.
+    let mut ordered = pids.clone();
+    ordered.sort_by_key(|(n, _)| n.starts_with("resourcemanager"));
+    for (_, pid) in &ordered {
+        // SAFETY: plain signal to a process we started.
+        unsafe {
+            libc::kill(*pid, libc::SIGTERM);
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ordered.iter().any(|(_, p)| pid_alive(*p) && !is_zombie(*p)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for (name, pid) in &ordered {
+        if pid_alive(*pid) && !is_zombie(*pid) {
+            eprintln!("{name} (pid {pid}) did not stop within 10 s; killing it");
+            // SAFETY: as above.
+            unsafe {
+                libc::kill(*pid, libc::SIGKILL);
+            }
+        }
+        let _ = std::fs::remove_file(dir.join("pids").join(name));
+    }
+    println!("cluster in {} stopped", dir.display());
+    Ok(())
+}
+
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| s.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')))
+        .unwrap_or(true)
+}

@@ -1,0 +1,108 @@
+//! `spindle`: the admin and ops CLI (certificates, a local cluster, nodes,
+//! applications, and the DistributedShell-like `run-shell`).
+
+mod apps;
+mod certs;
+mod cluster;
+mod shell;
+
+use clap::{Parser, Subcommand};
+use common::clientconf::ClientConf;
+use common::client::RmClient;
+use common::tls::TlsIdentity;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "spindle", version, about = "Spindle's admin CLI")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Cluster certificates.
+    Certs {
+        #[command(subcommand)]
+        command: certs::CertsCommand,
+    },
+    /// A local cluster: one RM and N NMs as processes on loopback.
+    Cluster {
+        #[command(subcommand)]
+        command: cluster::ClusterCommand,
+    },
+    /// Nodes known to the RM.
+    Node {
+        #[command(subcommand)]
+        command: apps::NodeCommand,
+    },
+    /// Applications.
+    App {
+        #[command(subcommand)]
+        command: apps::AppCommand,
+    },
+    /// Run a command in N containers (like YARN's DistributedShell); exits with the failed count.
+    RunShell(shell::RunShellArgs),
+    /// The run-shell application master (started by the RM in a container).
+    #[command(hide = true)]
+    ShellAm(shell::ShellAmArgs),
+}
+
+/// Runs the CLI; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    if std::env::var_os("SPINDLE_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_env("SPINDLE_LOG"))
+            .with_writer(std::io::stderr)
+            .init();
+    }
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("spindle: cannot start runtime: {e}");
+            return 1;
+        }
+    };
+    let result = rt.block_on(async {
+        match cli.command {
+            Command::Certs { command } => certs::run(command).map(|_| 0),
+            Command::Cluster { command } => cluster::run(command).await.map(|_| 0),
+            Command::Node { command } => apps::node(command).await.map(|_| 0),
+            Command::App { command } => apps::app(command).await.map(|_| 0),
+            Command::RunShell(args) => shell::run_shell(args).await,
+            Command::ShellAm(args) => shell::shell_am(args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("spindle: {e:#}");
+            1
+        }
+    }
+}
+
+/// The RM client described by `$SPINDLE_CONF_DIR`.
+pub(crate) fn rm_client() -> anyhow::Result<(RmClient, ClientConf)> {
+    let conf = ClientConf::from_env()?;
+    let identity = TlsIdentity::load(&conf.tls_files())?;
+    Ok((RmClient::connect(&identity, &conf.rm_address)?, conf))
+}
+
+pub(crate) fn sibling_binary(name: &str) -> anyhow::Result<PathBuf> {
+    let me = std::env::current_exe()?;
+    let dir = me.parent().ok_or_else(|| anyhow::anyhow!("no parent dir of {}", me.display()))?;
+    let p = dir.join(name);
+    if p.is_file() {
+        return Ok(p);
+    }
+    // Under `cargo test` binaries sit one level up from deps/.
+    if let Some(up) = dir.parent() {
+        let p = up.join(name);
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    anyhow::bail!("cannot find the {name} binary next to {}", me.display())
+}
