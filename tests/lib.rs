@@ -1,1 +1,150 @@
-//! tests
+//! Harness for Spindle's end-to-end tests: real daemons as separate processes
+//! on ephemeral loopback ports, in a temp dir removed afterwards.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The directory holding the workspace's built binaries (`target/<profile>`).
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let mut dir = exe.parent().expect("exe dir").to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir
+}
+
+pub fn bin(name: &str) -> PathBuf {
+    let p = bin_dir().join(name);
+    assert!(
+        p.is_file(),
+        "{} is missing: build the binaries first (cargo build --workspace --bins)",
+        p.display()
+    );
+    p
+}
+
+/// A local cluster started with `spindle cluster up`, stopped on drop.
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    pub fn up(nodes: u32, extra: &[&str]) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("spindle-e2e-")
+            .tempdir()
+            .expect("tempdir");
+        let out = Command::new(bin("spindle"))
+            .args(["cluster", "up", "--nodes", &nodes.to_string(), "--dir"])
+            .arg(dir.path())
+            .args(extra)
+            .output()
+            .expect("run spindle cluster up");
+        assert!(
+            out.status.success(),
+            "cluster up failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Self { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn conf_dir(&self) -> PathBuf {
+        self.path().join("conf")
+    }
+
+    /// A `spindle` command pointed at this cluster.
+    pub fn spindle(&self) -> Command {
+        let mut c = Command::new(bin("spindle"));
+        c.env("SPINDLE_CONF_DIR", self.conf_dir());
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.spindle().args(args).output().expect("run spindle")
+    }
+
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.spindle()
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn spindle")
+    }
+
+    pub fn pid(&self, daemon: &str) -> i32 {
+        std::fs::read_to_string(self.path().join("pids").join(format!("{daemon}.pid")))
+            .expect("pid file")
+            .trim()
+            .parse()
+            .expect("pid")
+    }
+
+    /// Every container log file named `file` under every NM.
+    pub fn container_logs(&self, file: &str) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        walk(self.path(), &mut |p| {
+            if p.file_name().is_some_and(|n| n == file)
+                && p.to_string_lossy().contains("/logs/application_")
+            {
+                out.push(p.to_path_buf());
+            }
+        });
+        out.sort();
+        out
+    }
+
+    pub fn client_conf(&self) -> common::clientconf::ClientConf {
+        common::clientconf::ClientConf::load(&self.conf_dir()).expect("client conf")
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = Command::new(bin("spindle"))
+            .args(["cluster", "down", "--dir"])
+            .arg(self.dir.path())
+            .output();
+    }
+}
+
+fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() && !p.is_symlink() {
+            walk(&p, f);
+        } else {
+            f(&p);
+        }
+    }
+}
+
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Polls `f` until it returns `Some`, or panics after `timeout` naming `what`.
+pub fn eventually<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

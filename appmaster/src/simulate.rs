@@ -444,9 +444,11 @@ fn parse_level(level: &str) -> StorageLevel {
     if level == "none" || level.is_empty() {
         return StorageLevel::NONE;
     }
+    // Spark's OFF_HEAP level also sets useDisk.
+    let off_heap = level.contains("off_heap");
     StorageLevel {
-        use_memory: level.contains("memory") || level.contains("heap"),
-        use_disk: level.contains("disk"),
+        use_memory: level.contains("memory") || off_heap,
+        use_disk: level.contains("disk") || off_heap,
     }
 }
 

@@ -18,7 +18,10 @@ use tokio::sync::mpsc;
 fn unexpected(addr: &str, what: &str, got: impl std::fmt::Debug) -> TransportError {
     TransportError::Remote {
         addr: addr.to_string(),
-        error: WireError::new(ErrorCode::Internal, format!("unexpected answer to {what}: {got:?}")),
+        error: WireError::new(
+            ErrorCode::Internal,
+            format!("unexpected answer to {what}: {got:?}"),
+        ),
     }
 }
 
@@ -31,8 +34,14 @@ pub struct RmClient {
 impl RmClient {
     pub fn connect(identity: &TlsIdentity, rm_address: &str) -> Result<Self, TransportError> {
         Ok(Self {
-            client: Client::new(transport::client_endpoint(identity, ALPN_RM, Profile::Control)?, rm_address),
-            bulk: Client::new(transport::client_endpoint(identity, ALPN_RM, Profile::Bulk)?, rm_address),
+            client: Client::new(
+                transport::client_endpoint(identity, ALPN_RM, Profile::Control)?,
+                rm_address,
+            ),
+            bulk: Client::new(
+                transport::client_endpoint(identity, ALPN_RM, Profile::Bulk)?,
+                rm_address,
+            ),
         })
     }
 
@@ -45,7 +54,12 @@ impl RmClient {
     }
 
     /// Stages a file with the RM (skipped when the RM already has its content).
-    pub async fn stage_file(&self, path: &Path, name: &str, executable: bool) -> Result<LocalResource, TransportError> {
+    pub async fn stage_file(
+        &self,
+        path: &Path,
+        name: &str,
+        executable: bool,
+    ) -> Result<LocalResource, TransportError> {
         let p = path.to_path_buf();
         let (sha256, size) = tokio::task::spawn_blocking(move || sha256_file(&p))
             .await
@@ -60,21 +74,30 @@ impl RmClient {
             size,
             executable,
         };
-        if let RmResponse::HasFile(true) = self.call(&RmRequest::HasFile { sha256: sha256.clone() }).await? {
+        if let RmResponse::HasFile(true) = self
+            .call(&RmRequest::HasFile {
+                sha256: sha256.clone(),
+            })
+            .await?
+        {
             return Ok(resource);
         }
         let conn = self.bulk.connection().await?;
         let addr = self.bulk.addr().to_string();
         let (mut send, mut recv) = transport::open(&conn, &addr).await?;
         transport::write(&mut send, &addr, &RmRequest::UploadFile { sha256, size }).await?;
-        let mut f = tokio::fs::File::open(path).await.map_err(|e| TransportError::Connection {
-            addr: addr.clone(),
-            reason: format!("reading {}: {e}", path.display()),
-        })?;
-        tokio::io::copy(&mut f, &mut send).await.map_err(|e| TransportError::Connection {
-            addr: addr.clone(),
-            reason: e.to_string(),
-        })?;
+        let mut f = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| TransportError::Connection {
+                addr: addr.clone(),
+                reason: format!("reading {}: {e}", path.display()),
+            })?;
+        tokio::io::copy(&mut f, &mut send)
+            .await
+            .map_err(|e| TransportError::Connection {
+                addr: addr.clone(),
+                reason: e.to_string(),
+            })?;
         let _ = send.finish();
         let _: RmResponse = transport::read_response(&mut recv, &addr).await?;
         Ok(resource)
@@ -94,7 +117,10 @@ impl RmClient {
         }
     }
 
-    pub async fn list(&self, states: Vec<YarnApplicationState>) -> Result<Vec<ApplicationReport>, TransportError> {
+    pub async fn list(
+        &self,
+        states: Vec<YarnApplicationState>,
+    ) -> Result<Vec<ApplicationReport>, TransportError> {
         match self.call(&RmRequest::ListApplications { states }).await? {
             RmResponse::Applications(r) => Ok(r),
             other => Err(unexpected(self.addr(), "ListApplications", other)),
@@ -126,12 +152,19 @@ pub struct AmEnv {
 
 impl AmEnv {
     pub fn from_env() -> Result<Self, String> {
-        let var = |k: &str| std::env::var(k).map_err(|_| format!("{k} is not set: not running in a Spindle AM container"));
+        let var = |k: &str| {
+            std::env::var(k)
+                .map_err(|_| format!("{k} is not set: not running in a Spindle AM container"))
+        };
         Ok(Self {
             rm_address: var("SPINDLE_RM_ADDRESS")?,
-            attempt: var("APP_ATTEMPT_ID")?.parse().map_err(|e| format!("APP_ATTEMPT_ID: {e}"))?,
+            attempt: var("APP_ATTEMPT_ID")?
+                .parse()
+                .map_err(|e| format!("APP_ATTEMPT_ID: {e}"))?,
             token: var("SPINDLE_AMRM_TOKEN")?,
-            container_id: var("CONTAINER_ID")?.parse().map_err(|e| format!("CONTAINER_ID: {e}"))?,
+            container_id: var("CONTAINER_ID")?
+                .parse()
+                .map_err(|e| format!("CONTAINER_ID: {e}"))?,
             tls: TlsFiles {
                 ca: var("SPINDLE_TLS_CA")?.into(),
                 cert: var("SPINDLE_TLS_CERT")?.into(),
@@ -150,9 +183,17 @@ pub struct AmRmClient {
 }
 
 impl AmRmClient {
-    pub fn new(identity: &TlsIdentity, rm_address: &str, attempt: AppAttemptId, token: String) -> Result<Self, TransportError> {
+    pub fn new(
+        identity: &TlsIdentity,
+        rm_address: &str,
+        attempt: AppAttemptId,
+        token: String,
+    ) -> Result<Self, TransportError> {
         Ok(Self {
-            client: Client::new(transport::client_endpoint(identity, ALPN_RM, Profile::Control)?, rm_address),
+            client: Client::new(
+                transport::client_endpoint(identity, ALPN_RM, Profile::Control)?,
+                rm_address,
+            ),
             attempt,
             token,
         })
@@ -163,7 +204,11 @@ impl AmRmClient {
     }
 
     /// Registers; returns the maximum container the RM will allocate.
-    pub async fn register(&self, host: &str, tracking_url: &str) -> Result<Resource, TransportError> {
+    pub async fn register(
+        &self,
+        host: &str,
+        tracking_url: &str,
+    ) -> Result<Resource, TransportError> {
         let req = RmRequest::RegisterAm {
             attempt: self.attempt,
             token: self.token.clone(),
@@ -189,7 +234,9 @@ impl AmRmClient {
         let _: RmResponse = transport::read_response(&mut recv, &addr).await?;
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(async move {
-            while let Ok(RmResponse::AmEvent(ev)) = transport::read_response::<RmResponse>(&mut recv, &addr).await {
+            while let Ok(RmResponse::AmEvent(ev)) =
+                transport::read_response::<RmResponse>(&mut recv, &addr).await
+            {
                 if tx.send(ev).is_err() {
                     break;
                 }
@@ -200,7 +247,12 @@ impl AmRmClient {
     }
 
     /// Sets the outstanding asks (total-count semantics) and releases containers.
-    pub async fn allocate(&self, asks: Vec<ResourceAsk>, releases: Vec<ContainerId>, progress: f32) -> Result<(), TransportError> {
+    pub async fn allocate(
+        &self,
+        asks: Vec<ResourceAsk>,
+        releases: Vec<ContainerId>,
+        progress: f32,
+    ) -> Result<(), TransportError> {
         let req = RmRequest::Allocate {
             attempt: self.attempt,
             token: self.token.clone(),
@@ -211,7 +263,12 @@ impl AmRmClient {
         self.client.call::<_, RmResponse>(&req).await.map(|_| ())
     }
 
-    pub async fn finish(&self, status: FinalApplicationStatus, diagnostics: &str, tracking_url: &str) -> Result<(), TransportError> {
+    pub async fn finish(
+        &self,
+        status: FinalApplicationStatus,
+        diagnostics: &str,
+        tracking_url: &str,
+    ) -> Result<(), TransportError> {
         let req = RmRequest::FinishAm {
             attempt: self.attempt,
             token: self.token.clone(),
@@ -251,7 +308,11 @@ impl NmClient {
         self.client(addr).connection().await.map(|_| ())
     }
 
-    pub async fn start(&self, container: &Container, launch: LaunchSpec) -> Result<u32, TransportError> {
+    pub async fn start(
+        &self,
+        container: &Container,
+        launch: LaunchSpec,
+    ) -> Result<u32, TransportError> {
         let c = self.client(&container.node_address);
         let req = NmRequest::StartContainer {
             token: container.token.clone(),

@@ -139,9 +139,15 @@ mod tests {
     async fn truncated_and_garbage_frames_are_errors() {
         let buf = encode(&Msg::B(vec![1; 100])).unwrap();
         let err = read_frame::<_, Msg>(&mut &buf[..50]).await.unwrap_err();
-        assert!(matches!(err, FrameError::Truncated { got: 46, want: _ }), "{err}");
+        assert!(
+            matches!(err, FrameError::Truncated { got: 46, want: _ }),
+            "{err}"
+        );
         let err = read_frame::<_, Msg>(&mut &buf[..2]).await.unwrap_err();
-        assert!(matches!(err, FrameError::Truncated { got: 2, want: 4 }), "{err}");
+        assert!(
+            matches!(err, FrameError::Truncated { got: 2, want: 4 }),
+            "{err}"
+        );
         let garbage = [0, 0, 0, 3, 0xff, 0xff, 0xff];
         let err = read_frame::<_, Msg>(&mut &garbage[..]).await.unwrap_err();
         assert!(matches!(err, FrameError::Decode(_)), "{err}");

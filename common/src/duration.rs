@@ -6,7 +6,9 @@ use std::time::Duration;
 /// Parses `500ms`, `3s`, `10m`, `2h`, `1d`; a bare number is seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let value: f64 = num
         .parse()
@@ -17,16 +19,20 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "m" | "min" => value * 60e3,
         "h" => value * 3600e3,
         "d" => value * 86400e3,
-        u => return Err(format!("{text:?} has unknown unit {u:?} (use ms, s, m, h or d)")),
+        u => {
+            return Err(format!(
+                "{text:?} has unknown unit {u:?} (use ms, s, m, h or d)"
+            ))
+        }
     };
     Ok(Duration::from_micros((ms * 1e3) as u64))
 }
 
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 != 0 {
+    if !ms.is_multiple_of(1000) {
         format!("{ms}ms")
-    } else if ms % 60_000 != 0 || ms == 0 {
+    } else if !ms.is_multiple_of(60_000) || ms == 0 {
         format!("{}s", ms / 1000)
     } else {
         format!("{}m", ms / 60_000)

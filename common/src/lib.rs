@@ -3,8 +3,8 @@
 
 pub mod client;
 pub mod clientconf;
-pub mod codec;
 pub mod clock;
+pub mod codec;
 pub mod duration;
 pub mod ids;
 pub mod protocol;

@@ -375,7 +375,9 @@ pub enum AmEvent {
     Completed(Vec<ContainerStatus>),
     NodesLost(Vec<NodeId>),
     /// The application was killed or its attempt is over: the AM must exit.
-    Shutdown { reason: String },
+    Shutdown {
+        reason: String,
+    },
 }
 
 /// Requests on `spindle-nm/1`.

@@ -22,7 +22,9 @@ pub enum StoreError {
 }
 
 pub fn valid_digest(d: &str) -> bool {
-    d.len() == 64 && d.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    d.len() == 64
+        && d.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 #[derive(Debug, Clone)]
@@ -109,7 +111,9 @@ impl ContentStore {
 
 fn rand_suffix() -> u64 {
     let rng = ring::rand::SystemRandom::new();
-    let b: [u8; 8] = ring::rand::generate(&rng).map(|r| r.expose()).unwrap_or([7; 8]);
+    let b: [u8; 8] = ring::rand::generate(&rng)
+        .map(|r| r.expose())
+        .unwrap_or([7; 8]);
     u64::from_le_bytes(b)
 }
 
@@ -145,15 +149,23 @@ mod tests {
         let s = ContentStore::open(d.path()).unwrap();
         let data = b"hello world".to_vec();
         let sha = sha256_bytes(&data);
-        s.put(&sha, data.len() as u64, &mut &data[..]).await.unwrap();
+        s.put(&sha, data.len() as u64, &mut &data[..])
+            .await
+            .unwrap();
         assert!(s.has(&sha));
         let wrong = sha256_bytes(b"other");
-        let e = s.put(&wrong, data.len() as u64, &mut &data[..]).await.unwrap_err();
+        let e = s
+            .put(&wrong, data.len() as u64, &mut &data[..])
+            .await
+            .unwrap_err();
         assert!(matches!(e, StoreError::Mismatch { .. }));
         assert!(!s.has(&wrong));
         let e = s.put(&sha, 100, &mut &data[..]).await.unwrap_err();
         assert!(matches!(e, StoreError::Size { .. }));
-        assert!(matches!(s.path("../etc/passwd"), Err(StoreError::BadDigest(_))));
+        assert!(matches!(
+            s.path("../etc/passwd"),
+            Err(StoreError::BadDigest(_))
+        ));
         // No temp files left behind.
         assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
     }

@@ -2,8 +2,8 @@
 //! mutual TLS: every peer proves it holds a certificate from the cluster CA.
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose,
 };
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -97,10 +97,12 @@ impl TlsIdentity {
 
     /// Server side: requires a client certificate signed by the cluster CA.
     pub fn server_config(&self, alpn: &[&[u8]]) -> Result<rustls::ServerConfig, TlsError> {
-        let verifier =
-            rustls::server::WebPkiClientVerifier::builder_with_provider(self.roots.clone(), provider())
-                .build()
-                .map_err(|e| TlsError::Config(e.to_string()))?;
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            self.roots.clone(),
+            provider(),
+        )
+        .build()
+        .map_err(|e| TlsError::Config(e.to_string()))?;
         let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(|e| TlsError::Config(e.to_string()))?
@@ -287,7 +289,9 @@ mod tests {
             id.server_config(&[b"x"]).unwrap();
             id.client_config(&[b"x"]).unwrap();
         }
-        let mode = std::fs::metadata(d.path().join("ca.key")).unwrap().permissions();
+        let mode = std::fs::metadata(d.path().join("ca.key"))
+            .unwrap()
+            .permissions();
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(mode.mode() & 0o777, 0o600);
     }

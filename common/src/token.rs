@@ -27,7 +27,9 @@ pub struct ContainerToken {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TokenError {
-    #[error("container token for {container_id} has a bad signature (not issued by this cluster's RM)")]
+    #[error(
+        "container token for {container_id} has a bad signature (not issued by this cluster's RM)"
+    )]
     BadSignature { container_id: ContainerId },
     #[error("container token for {container_id} expired at {expiry_ms} (now {now_ms})")]
     Expired {

@@ -91,13 +91,15 @@ fn transport_config(profile: Profile) -> quinn::TransportConfig {
 fn endpoint_config(profile: Profile) -> quinn::EndpointConfig {
     let mut e = quinn::EndpointConfig::default();
     if profile == Profile::Bulk {
-        e.max_udp_payload_size(BULK_MTU).expect("payload size in range");
+        e.max_udp_payload_size(BULK_MTU)
+            .expect("payload size in range");
     }
     e
 }
 
 fn bind_socket(addr: SocketAddr, profile: Profile) -> Result<std::net::UdpSocket, TransportError> {
-    let sock = std::net::UdpSocket::bind(addr).map_err(|source| TransportError::Bind { addr, source })?;
+    let sock =
+        std::net::UdpSocket::bind(addr).map_err(|source| TransportError::Bind { addr, source })?;
     if profile == Profile::Bulk {
         use std::os::fd::AsRawFd;
         let size = SOCKET_BUFFER as i32;
@@ -134,13 +136,15 @@ pub fn server_endpoint(
     let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     cfg.transport_config(Arc::new(transport_config(profile)));
     let sock = bind_socket(addr, profile)?;
-    quinn::Endpoint::new(
-        endpoint_config(profile),
-        Some(cfg),
-        sock,
-        quinn::default_runtime().expect("inside a tokio runtime"),
-    )
-    .map_err(|source| TransportError::Bind { addr, source })
+    quinn::Endpoint::new(endpoint_config(profile), Some(cfg), sock, runtime(addr)?)
+        .map_err(|source| TransportError::Bind { addr, source })
+}
+
+fn runtime(addr: SocketAddr) -> Result<Arc<dyn quinn::Runtime>, TransportError> {
+    quinn::default_runtime().ok_or_else(|| TransportError::Bind {
+        addr,
+        source: std::io::Error::other("QUIC endpoints must be created inside a tokio runtime"),
+    })
 }
 
 /// A client endpoint presenting `identity`.
@@ -155,13 +159,8 @@ pub fn client_endpoint(
     cfg.transport_config(Arc::new(transport_config(profile)));
     let addr: SocketAddr = "0.0.0.0:0".parse().expect("literal");
     let sock = bind_socket(addr, profile)?;
-    let mut ep = quinn::Endpoint::new(
-        endpoint_config(profile),
-        None,
-        sock,
-        quinn::default_runtime().expect("inside a tokio runtime"),
-    )
-    .map_err(|source| TransportError::Bind { addr, source })?;
+    let mut ep = quinn::Endpoint::new(endpoint_config(profile), None, sock, runtime(addr)?)
+        .map_err(|source| TransportError::Bind { addr, source })?;
     ep.set_default_client_config(cfg);
     Ok(ep)
 }
@@ -175,7 +174,10 @@ pub async fn resolve(addr: &str) -> Result<(SocketAddr, String), TransportError>
     let (host, _) = addr
         .rsplit_once(':')
         .ok_or_else(|| err("expected host:port".into()))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
     let sa = tokio::net::lookup_host(addr)
         .await
         .map_err(|e| err(e.to_string()))?
@@ -184,7 +186,10 @@ pub async fn resolve(addr: &str) -> Result<(SocketAddr, String), TransportError>
     Ok((sa, host))
 }
 
-pub async fn connect(endpoint: &quinn::Endpoint, addr: &str) -> Result<quinn::Connection, TransportError> {
+pub async fn connect(
+    endpoint: &quinn::Endpoint,
+    addr: &str,
+) -> Result<quinn::Connection, TransportError> {
     let (sa, host) = resolve(addr).await?;
     let cerr = |reason: String| TransportError::Connect {
         addr: addr.to_string(),
@@ -198,7 +203,11 @@ pub async fn connect(endpoint: &quinn::Endpoint, addr: &str) -> Result<quinn::Co
 }
 
 /// One request/response on a fresh bidirectional stream of `conn`.
-pub async fn call<Req, Resp>(conn: &quinn::Connection, addr: &str, req: &Req) -> Result<Resp, TransportError>
+pub async fn call<Req, Resp>(
+    conn: &quinn::Connection,
+    addr: &str,
+    req: &Req,
+) -> Result<Resp, TransportError>
 where
     Req: Serialize,
     Resp: DeserializeOwned + WireResponse,
@@ -209,29 +218,45 @@ where
     read_response(&mut recv, addr).await
 }
 
-pub async fn open(conn: &quinn::Connection, addr: &str) -> Result<(quinn::SendStream, quinn::RecvStream), TransportError> {
-    conn.open_bi().await.map_err(|e| TransportError::Connection {
-        addr: addr.to_string(),
-        reason: e.to_string(),
-    })
+pub async fn open(
+    conn: &quinn::Connection,
+    addr: &str,
+) -> Result<(quinn::SendStream, quinn::RecvStream), TransportError> {
+    conn.open_bi()
+        .await
+        .map_err(|e| TransportError::Connection {
+            addr: addr.to_string(),
+            reason: e.to_string(),
+        })
 }
 
-pub async fn write<T: Serialize>(send: &mut quinn::SendStream, addr: &str, msg: &T) -> Result<(), TransportError> {
-    codec::write_frame(send, msg).await.map_err(|source| TransportError::Frame {
-        addr: addr.to_string(),
-        source,
-    })
+pub async fn write<T: Serialize>(
+    send: &mut quinn::SendStream,
+    addr: &str,
+    msg: &T,
+) -> Result<(), TransportError> {
+    codec::write_frame(send, msg)
+        .await
+        .map_err(|source| TransportError::Frame {
+            addr: addr.to_string(),
+            source,
+        })
 }
 
 /// Reads one response frame, turning a typed remote error into `Remote`.
-pub async fn read_response<Resp>(recv: &mut quinn::RecvStream, addr: &str) -> Result<Resp, TransportError>
+pub async fn read_response<Resp>(
+    recv: &mut quinn::RecvStream,
+    addr: &str,
+) -> Result<Resp, TransportError>
 where
     Resp: DeserializeOwned + WireResponse,
 {
-    let resp: Resp = codec::read_frame(recv).await.map_err(|source| TransportError::Frame {
-        addr: addr.to_string(),
-        source,
-    })?;
+    let resp: Resp = codec::read_frame(recv)
+        .await
+        .map_err(|source| TransportError::Frame {
+            addr: addr.to_string(),
+            source,
+        })?;
     resp.into_result().map_err(|error| TransportError::Remote {
         addr: addr.to_string(),
         error,
@@ -367,8 +392,8 @@ pub async fn serve<S: Service>(endpoint: quinn::Endpoint, service: Arc<S>) {
                                     recv,
                                     remote,
                                 }
-                                    .reply(&S::Resp::from_error(WireError::new(code, e.to_string())))
-                                    .await;
+                                .reply(&S::Resp::from_error(WireError::new(code, e.to_string())))
+                                .await;
                             }
                         }
                     });
@@ -381,7 +406,11 @@ pub async fn serve<S: Service>(endpoint: quinn::Endpoint, service: Arc<S>) {
 }
 
 /// Reads exactly `size` raw bytes that follow a header frame into `sink`.
-pub async fn copy_exact<W>(recv: &mut quinn::RecvStream, size: u64, sink: &mut W) -> std::io::Result<u64>
+pub async fn copy_exact<W>(
+    recv: &mut quinn::RecvStream,
+    size: u64,
+    sink: &mut W,
+) -> std::io::Result<u64>
 where
     W: tokio::io::AsyncWrite + Unpin,
 {

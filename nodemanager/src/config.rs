@@ -115,7 +115,10 @@ impl NmConfig {
             }
         }
         if !self.detect_resources && (self.memory_mb == 0 || self.vcores == 0) {
-            return Err(bad("memory-mb", "memory-mb and vcores must be above 0".into()));
+            return Err(bad(
+                "memory-mb",
+                "memory-mb and vcores must be above 0".into(),
+            ));
         }
         if self.monitor_interval.is_zero() {
             return Err(bad("monitor-interval", "must be above 0".into()));
@@ -150,7 +153,11 @@ impl NmConfig {
                 .and_then(|m| {
                     m.lines()
                         .find(|l| l.starts_with("MemTotal:"))
-                        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+                        .and_then(|l| {
+                            l.split_whitespace()
+                                .nth(1)
+                                .and_then(|v| v.parse::<u64>().ok())
+                        })
                 })
                 .map(|kb| kb / 1024)
                 .unwrap_or(self.memory_mb);

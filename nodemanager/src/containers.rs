@@ -2,7 +2,9 @@
 //! directory, environment and log files, localized by content hash, watched
 //! for memory, and stopped with SIGTERM then SIGKILL.
 
-use common::protocol::{exit_status, ContainerState, ContainerStatus, ErrorCode, LaunchSpec, WireError};
+use common::protocol::{
+    exit_status, ContainerState, ContainerStatus, ErrorCode, LaunchSpec, WireError,
+};
 use common::staging::ContentStore;
 use common::transport::Client;
 use common::{ApplicationId, ContainerId, Resource};
@@ -121,7 +123,10 @@ impl ContainerManager {
         {
             let mut entries = self.entries.lock().expect("entries");
             if entries.contains_key(&id) {
-                return Err(fail(ErrorCode::InvalidState, format!("{id} was already started here")));
+                return Err(fail(
+                    ErrorCode::InvalidState,
+                    format!("{id} was already started here"),
+                ));
             }
             entries.insert(
                 id,
@@ -177,8 +182,10 @@ impl ContainerManager {
         } else {
             PathBuf::from(argv0)
         };
-        let stdout = std::fs::File::create(logs.join("stdout")).map_err(|e| io("creating", &logs, e))?;
-        let stderr = std::fs::File::create(logs.join("stderr")).map_err(|e| io("creating", &logs, e))?;
+        let stdout =
+            std::fs::File::create(logs.join("stdout")).map_err(|e| io("creating", &logs, e))?;
+        let stderr =
+            std::fs::File::create(logs.join("stderr")).map_err(|e| io("creating", &logs, e))?;
         let mut cmd = tokio::process::Command::new(&program);
         cmd.args(&launch.command[1..])
             .current_dir(&work)
@@ -188,7 +195,14 @@ impl ContainerManager {
             .stderr(stderr)
             .process_group(0)
             .kill_on_drop(false);
-        for k in ["PATH", "LANG", "LC_ALL", "TMPDIR", "RUST_BACKTRACE", "RUST_LOG"] {
+        for k in [
+            "PATH",
+            "LANG",
+            "LC_ALL",
+            "TMPDIR",
+            "RUST_BACKTRACE",
+            "RUST_LOG",
+        ] {
             if let Ok(v) = std::env::var(k) {
                 cmd.env(k, v);
             }
@@ -239,7 +253,12 @@ impl ContainerManager {
         Ok((pid, child))
     }
 
-    async fn localize(&self, sha256: &str, size: u64, executable: bool) -> Result<PathBuf, WireError> {
+    async fn localize(
+        &self,
+        sha256: &str,
+        size: u64,
+        executable: bool,
+    ) -> Result<PathBuf, WireError> {
         let lock = self
             .fetch_locks
             .lock()
@@ -290,7 +309,9 @@ impl ContainerManager {
         if got != size {
             return Err(fail(
                 ErrorCode::DigestMismatch,
-                format!("localizing {sha256}: the RM holds {got} bytes, the launch context says {size}"),
+                format!(
+                    "localizing {sha256}: the RM holds {got} bytes, the launch context says {size}"
+                ),
             ));
         }
         self.cache.put(sha256, size, &mut recv).await.map_err(|e| {
@@ -306,7 +327,13 @@ impl ContainerManager {
         let status = child.wait().await;
         let pgid = child.id().map(|p| p as i32);
         // Whatever the leader left behind in its group goes with it.
-        if let Some(Phase::Running { pgid }) = self.entries.lock().expect("entries").get(&id).map(|e| &e.phase) {
+        if let Some(Phase::Running { pgid }) = self
+            .entries
+            .lock()
+            .expect("entries")
+            .get(&id)
+            .map(|e| &e.phase)
+        {
             signal_group(*pgid, libc::SIGKILL);
         }
         let _ = pgid;
@@ -362,7 +389,11 @@ impl ContainerManager {
     }
 
     pub fn status(&self, id: ContainerId) -> Option<ContainerStatus> {
-        self.entries.lock().expect("entries").get(&id).map(|e| status_of(id, e))
+        self.entries
+            .lock()
+            .expect("entries")
+            .get(&id)
+            .map(|e| status_of(id, e))
     }
 
     /// Statuses for the heartbeat: every live container and every completion not yet acknowledged.
@@ -444,11 +475,16 @@ impl ContainerManager {
             );
         }
         // Give them the grace period and a little more to exit before removing their files.
-        let deadline = tokio::time::Instant::now() + self.kill_grace * 4 + Duration::from_millis(500);
+        let deadline =
+            tokio::time::Instant::now() + self.kill_grace * 4 + Duration::from_millis(500);
         loop {
             let live = {
                 let entries = self.entries.lock().expect("entries");
-                ids.iter().any(|id| entries.get(id).is_some_and(|e| !matches!(e.phase, Phase::Done { .. })))
+                ids.iter().any(|id| {
+                    entries
+                        .get(id)
+                        .is_some_and(|e| !matches!(e.phase, Phase::Done { .. }))
+                })
             };
             if !live || tokio::time::Instant::now() > deadline {
                 break;
@@ -474,9 +510,19 @@ impl ContainerManager {
 
     /// Kills everything (NM shutdown).
     pub fn kill_all(&self) {
-        let ids: Vec<ContainerId> = self.entries.lock().expect("entries").keys().copied().collect();
+        let ids: Vec<ContainerId> = self
+            .entries
+            .lock()
+            .expect("entries")
+            .keys()
+            .copied()
+            .collect();
         for id in ids {
-            self.kill(id, exit_status::KILLED_BY_RESOURCEMANAGER, "node manager shutting down".into());
+            self.kill(
+                id,
+                exit_status::KILLED_BY_RESOURCEMANAGER,
+                "node manager shutting down".into(),
+            );
         }
     }
 }

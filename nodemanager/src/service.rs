@@ -91,7 +91,12 @@ pub async fn start(config: &NmConfig) -> Result<NmHandle, NmError> {
         container_cert: abs(&config.container_cert),
         container_key: abs(&config.container_key),
     };
-    let containers = Arc::new(ContainerManager::new(layout, env, rm_files, config.kill_grace)?);
+    let containers = Arc::new(ContainerManager::new(
+        layout,
+        env,
+        rm_files,
+        config.kill_grace,
+    )?);
     let nm = Arc::new(Nm {
         node_id: node_id.clone(),
         key: RwLock::new(None),
@@ -218,8 +223,11 @@ async fn heartbeat_loop(
                 }) => {
                     nm.containers.acknowledge(&statuses);
                     for (c, exit) in kill {
-                        nm.containers
-                            .kill(c, exit, "Container killed by the ResourceManager".into());
+                        nm.containers.kill(
+                            c,
+                            exit,
+                            "Container killed by the ResourceManager".into(),
+                        );
                     }
                     for app in finished_apps {
                         let c = nm.containers.clone();
@@ -243,7 +251,11 @@ async fn heartbeat_loop(
 }
 
 impl Nm {
-    fn verify(&self, token: &common::token::ContainerToken, allow_expired: bool) -> Result<(), WireError> {
+    fn verify(
+        &self,
+        token: &common::token::ContainerToken,
+        allow_expired: bool,
+    ) -> Result<(), WireError> {
         let key = self.key.read().expect("key lock");
         let Some(key) = key.as_ref() else {
             return Err(WireError::new(
@@ -295,7 +307,10 @@ impl Service for Nm {
                 Ok(()) if token.identifier.container_id != *container_id => {
                     NmResponse::Error(WireError::new(
                         ErrorCode::InvalidToken,
-                        format!("the token is for {}, not {container_id}", token.identifier.container_id),
+                        format!(
+                            "the token is for {}, not {container_id}",
+                            token.identifier.container_id
+                        ),
                     ))
                 }
                 Ok(()) => {
@@ -313,13 +328,15 @@ impl Service for Nm {
                     }
                 }
             },
-            NmRequest::GetContainerStatus { container_id } => match self.containers.status(*container_id) {
-                Some(s) => NmResponse::Status(s),
-                None => NmResponse::Error(WireError::new(
-                    ErrorCode::UnknownContainer,
-                    format!("{container_id} is not on this node"),
-                )),
-            },
+            NmRequest::GetContainerStatus { container_id } => {
+                match self.containers.status(*container_id) {
+                    Some(s) => NmResponse::Status(s),
+                    None => NmResponse::Error(WireError::new(
+                        ErrorCode::UnknownContainer,
+                        format!("{container_id} is not on this node"),
+                    )),
+                }
+            }
         };
         inc.reply(&resp).await;
     }

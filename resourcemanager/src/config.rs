@@ -96,7 +96,10 @@ impl RmConfig {
             reason,
         };
         if !self.address.contains(':') {
-            return Err(bad("address", format!("{:?} is not host:port", self.address)));
+            return Err(bad(
+                "address",
+                format!("{:?} is not host:port", self.address),
+            ));
         }
         if self.heartbeat_interval.is_zero() {
             return Err(bad("heartbeat-interval", "must be above 0".into()));
@@ -108,7 +111,10 @@ impl RmConfig {
             ));
         }
         if self.max_allocation_mb == 0 || self.max_allocation_vcores == 0 {
-            return Err(bad("max-allocation-mb", "maximum allocation must be above 0".into()));
+            return Err(bad(
+                "max-allocation-mb",
+                "maximum allocation must be above 0".into(),
+            ));
         }
         if self.max_am_attempts == 0 {
             return Err(bad("max-am-attempts", "must be at least 1".into()));

@@ -69,10 +69,9 @@ pub async fn start(config: &RmConfig) -> Result<RmHandle, RmError> {
     let store = ContentStore::open(config.state_dir.join("staging"))?;
     let (bind, _) = transport::resolve(&config.address).await?;
     let endpoint = transport::server_endpoint(bind, &identity, ALPN_RM, Profile::Control)?;
-    let addr = endpoint.local_addr().map_err(|source| transport::TransportError::Bind {
-        addr: bind,
-        source,
-    })?;
+    let addr = endpoint
+        .local_addr()
+        .map_err(|source| transport::TransportError::Bind { addr: bind, source })?;
     let host = if addr.ip().is_unspecified() {
         std::fs::read_to_string("/etc/hostname")
             .map(|h| h.trim().to_string())
@@ -99,7 +98,8 @@ pub async fn start(config: &RmConfig) -> Result<RmHandle, RmError> {
     });
     tracing::info!(%addr, %advertised, "resource manager listening");
     let serve = tokio::spawn(transport::serve(endpoint.clone(), rm.clone()));
-    let expiry_every = (config.nm_expiry / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
+    let expiry_every =
+        (config.nm_expiry / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
     let ticker = {
         let rm = rm.clone();
         tokio::spawn(async move {
@@ -159,7 +159,9 @@ impl Rm {
                     let rm = self.clone();
                     tokio::spawn(async move {
                         let mut launch = submission.am_launch.clone();
-                        launch.env.insert("SPINDLE_RM_ADDRESS".into(), rm.advertised.clone());
+                        launch
+                            .env
+                            .insert("SPINDLE_RM_ADDRESS".into(), rm.advertised.clone());
                         launch.env.insert("SPINDLE_AMRM_TOKEN".into(), amrm_token);
                         launch
                             .env
@@ -173,7 +175,11 @@ impl Rm {
                         if let Err(e) = result {
                             tracing::warn!(container_id = %container.id, error = %e, "AM launch failed");
                             let actions = rm.with_state(|s| {
-                                s.am_launch_failed(container.id, format!("AM launch failed: {e}"), now_ms())
+                                s.am_launch_failed(
+                                    container.id,
+                                    format!("AM launch failed: {e}"),
+                                    now_ms(),
+                                )
                             });
                             rm.execute(actions);
                         }
@@ -241,7 +247,10 @@ impl Rm {
             );
             return inc.reply(&RmResponse::Error(e)).await;
         };
-        if transport::write(&mut inc.send, "am", &RmResponse::Ok).await.is_err() {
+        if transport::write(&mut inc.send, "am", &RmResponse::Ok)
+            .await
+            .is_err()
+        {
             return;
         }
         while let Some(ev) = rx.recv().await {
@@ -253,7 +262,10 @@ impl Rm {
             }
         }
         let _ = inc.send.finish();
-        self.am_channels.lock().expect("channels lock").remove(&attempt);
+        self.am_channels
+            .lock()
+            .expect("channels lock")
+            .remove(&attempt);
     }
 }
 
@@ -276,7 +288,10 @@ impl Service for Rm {
                     if !self.store.has(&r.sha256) {
                         let e = WireError::new(
                             ErrorCode::UnknownFile,
-                            format!("local resource {:?} ({}) was not uploaded", r.name, r.sha256),
+                            format!(
+                                "local resource {:?} ({}) was not uploaded",
+                                r.name, r.sha256
+                            ),
                         );
                         return inc.reply(&RmResponse::Error(e)).await;
                     }
@@ -315,7 +330,8 @@ impl Service for Rm {
                 running,
             } => {
                 let (actions, cluster_ts, key) = self.with_state(|s| {
-                    let a = s.register_node(node_id, address, http_address, capability, &running, now);
+                    let a =
+                        s.register_node(node_id, address, http_address, capability, &running, now);
                     (a, s.cluster_ts(), s.key().bytes().to_vec())
                 });
                 self.execute(actions);
@@ -327,15 +343,15 @@ impl Service for Rm {
             }
             RmRequest::NodeHeartbeat { node_id, statuses } => {
                 match self.with_state(|s| s.node_heartbeat(&node_id, &statuses, now)) {
-                    Ok((kill, finished_apps, actions)) => {
-                        self.execute(actions);
+                    Some(hb) => {
+                        self.execute(hb.actions);
                         RmResponse::Heartbeat {
-                            kill,
-                            finished_apps,
+                            kill: hb.kill,
+                            finished_apps: hb.finished_apps,
                             reregister: false,
                         }
                     }
-                    Err(()) => RmResponse::Heartbeat {
+                    None => RmResponse::Heartbeat {
                         kill: vec![],
                         finished_apps: vec![],
                         reregister: true,
@@ -363,7 +379,9 @@ impl Service for Rm {
                 asks,
                 releases,
                 progress,
-            } => match self.with_state(|s| s.allocate(attempt, &token, asks, releases, progress, now)) {
+            } => match self
+                .with_state(|s| s.allocate(attempt, &token, asks, releases, progress, now))
+            {
                 Ok(actions) => {
                     self.execute(actions);
                     RmResponse::Ok
@@ -377,7 +395,14 @@ impl Service for Rm {
                 diagnostics,
                 tracking_url,
             } => match self.with_state(|s| {
-                s.finish_am(attempt, &token, final_status, diagnostics, tracking_url, now)
+                s.finish_am(
+                    attempt,
+                    &token,
+                    final_status,
+                    diagnostics,
+                    tracking_url,
+                    now,
+                )
             }) {
                 Ok(actions) => {
                     self.execute(actions);

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 pub enum Action {
     /// Start the AM container on its node (YARN's AMLauncher).
     LaunchAm {
-        container: Container,
+        container: Box<Container>,
         submission: Box<AppSubmission>,
         amrm_token: String,
     },
@@ -29,6 +29,16 @@ pub enum Action {
     },
     /// Close the attempt's push stream (the attempt is over).
     CloseAm { attempt: AppAttemptId },
+}
+
+/// What a heartbeat answers the node, and what else must happen.
+#[derive(Debug)]
+pub struct HeartbeatOutcome {
+    /// Containers to stop, with the exit status to report.
+    pub kill: Vec<(ContainerId, i32)>,
+    /// Apps whose containers and directories the node must clean.
+    pub finished_apps: Vec<ApplicationId>,
+    pub actions: Vec<Action>,
 }
 
 #[derive(Debug, Clone)]
@@ -193,7 +203,9 @@ impl RmState {
                         node.to_kill.push((s.container_id, exit_status::ABORTED));
                     }
                 }
-                _ => node.to_kill.push((s.container_id, exit_status::KILLED_BY_RESOURCEMANAGER)),
+                _ => node
+                    .to_kill
+                    .push((s.container_id, exit_status::KILLED_BY_RESOURCEMANAGER)),
             }
         }
         tracing::info!(node_id = %node_id, capability = %capability, "node registered");
@@ -203,17 +215,16 @@ impl RmState {
     }
 
     /// A heartbeat: container statuses in, kill orders out.
-    /// `Err` means the node is unknown (or was declared lost) and must register again.
-    #[allow(clippy::type_complexity)]
+    /// `None` means the node is unknown (or was declared lost) and must register again.
     pub fn node_heartbeat(
         &mut self,
         node_id: &NodeId,
         statuses: &[ContainerStatus],
         now_ms: u64,
-    ) -> Result<(Vec<(ContainerId, i32)>, Vec<ApplicationId>, Vec<Action>), ()> {
+    ) -> Option<HeartbeatOutcome> {
         let node = match self.nodes.get_mut(node_id) {
             Some(n) if n.state == NodeState::RUNNING => n,
-            _ => return Err(()),
+            _ => return None,
         };
         node.last_heartbeat_ms = now_ms;
         let kill = std::mem::take(&mut node.to_kill);
@@ -231,7 +242,11 @@ impl RmState {
             }
         }
         self.schedule(now_ms, &mut actions);
-        Ok((kill, finished, actions))
+        Some(HeartbeatOutcome {
+            kill,
+            finished_apps: finished,
+            actions,
+        })
     }
 
     /// Declares LOST every node silent for longer than the expiry.
@@ -371,7 +386,10 @@ impl RmState {
     }
 
     pub fn kill(&mut self, app_id: ApplicationId, now_ms: u64) -> Result<Vec<Action>, WireError> {
-        let app = self.apps.get_mut(&app_id).ok_or_else(|| unknown_app(app_id))?;
+        let app = self
+            .apps
+            .get_mut(&app_id)
+            .ok_or_else(|| unknown_app(app_id))?;
         let mut actions = Vec::new();
         if app.state.is_terminal() {
             return Ok(actions);
@@ -431,7 +449,11 @@ impl RmState {
         }
     }
 
-    pub fn report(&self, app_id: ApplicationId, now_ms: u64) -> Result<ApplicationReport, WireError> {
+    pub fn report(
+        &self,
+        app_id: ApplicationId,
+        now_ms: u64,
+    ) -> Result<ApplicationReport, WireError> {
         let app = self.apps.get(&app_id).ok_or_else(|| unknown_app(app_id))?;
         Ok(self.make_report(app_id, app, now_ms))
     }
@@ -720,13 +742,19 @@ impl RmState {
     /// Places a container of `resource` on a node: preferred nodes first,
     /// else (when allowed) the node with the most free memory.
     fn pick_node(&self, resource: &Resource, preferred: &[String], relax: bool) -> Option<NodeId> {
-        let fits = |n: &Node| n.state == NodeState::RUNNING && n.capability.saturating_sub(&n.used).fits(resource);
+        let fits = |n: &Node| {
+            n.state == NodeState::RUNNING && n.capability.saturating_sub(&n.used).fits(resource)
+        };
         let best = |candidates: &mut dyn Iterator<Item = (&NodeId, &Node)>| {
             candidates
                 .filter(|(_, n)| fits(n))
                 .max_by_key(|(id, n)| {
                     let free = n.capability.saturating_sub(&n.used);
-                    (free.memory_mb, std::cmp::Reverse(n.containers.len()), std::cmp::Reverse((*id).clone()))
+                    (
+                        free.memory_mb,
+                        std::cmp::Reverse(n.containers.len()),
+                        std::cmp::Reverse((*id).clone()),
+                    )
                 })
                 .map(|(id, _)| id.clone())
         };
@@ -811,7 +839,7 @@ impl RmState {
                 attempt.am_node = Some(node);
                 let amrm_token = self.key.amrm_token(attempt.id);
                 actions.push(Action::LaunchAm {
-                    container,
+                    container: Box::new(container),
                     submission: Box::new(app.submission.clone()),
                     amrm_token,
                 });
@@ -861,7 +889,10 @@ impl RmState {
 }
 
 fn unknown_app(app: ApplicationId) -> WireError {
-    err(ErrorCode::UnknownApplication, format!("unknown application {app}"))
+    err(
+        ErrorCode::UnknownApplication,
+        format!("unknown application {app}"),
+    )
 }
 
 #[cfg(test)]
@@ -914,7 +945,7 @@ mod tests {
                 container,
                 amrm_token,
                 ..
-            } => Some((container.clone(), amrm_token.clone())),
+            } => Some(((**container).clone(), amrm_token.clone())),
             _ => None,
         })
     }
@@ -960,7 +991,8 @@ mod tests {
         let (am, token) = launched(&actions).expect("AM launched");
         assert_eq!(am.id, app.attempt(1).container(1));
         let attempt = app.attempt(1);
-        rm.register_am(attempt, &token, "h".into(), String::new()).unwrap();
+        rm.register_am(attempt, &token, "h".into(), String::new())
+            .unwrap();
         let ask = ResourceAsk {
             key: "e".into(),
             count: 10,
@@ -968,7 +1000,9 @@ mod tests {
             nodes: vec![],
             relax_locality: true,
         };
-        let actions = rm.allocate(attempt, &token, vec![ask], vec![], 0.0, 2).unwrap();
+        let actions = rm
+            .allocate(attempt, &token, vec![ask], vec![], 0.0, 2)
+            .unwrap();
         let got = allocated(&actions);
         // 4096 MB total, 512 for the AM: three 1 GB containers fit.
         assert_eq!(got.len(), 3);
@@ -976,9 +1010,10 @@ mod tests {
             assert!(n.capability.fits(&n.used), "{n:?}");
         }
         // Freeing one lets the outstanding ask proceed at once.
-        let (_, _, actions) = rm
+        let actions = rm
             .node_heartbeat(&got[0].node_id, &[completed(got[0].id, 0)], 3)
-            .unwrap();
+            .unwrap()
+            .actions;
         let again = allocated(&actions);
         assert_eq!(again.len(), 1);
         assert!(again.iter().all(|c| !got.iter().any(|g| g.id == c.id)));
@@ -1001,20 +1036,26 @@ mod tests {
         add_node(&mut rm, "a:1", 2048, 0);
         let (app, actions) = rm.submit(sub(), 1).unwrap();
         let (am1, _) = launched(&actions).unwrap();
-        let (_, _, actions) = rm
+        let actions = rm
             .node_heartbeat(&am1.node_id, &[completed(am1.id, 1)], 2)
-            .unwrap();
+            .unwrap()
+            .actions;
         let (am2, _) = launched(&actions).expect("second attempt launched");
         assert_eq!(am2.id.attempt, app.attempt(2));
         assert_eq!(rm.report(app, 2).unwrap().state, AppState::ACCEPTED);
-        let (_, _, actions) = rm
+        let actions = rm
             .node_heartbeat(&am2.node_id, &[completed(am2.id, 1)], 3)
-            .unwrap();
+            .unwrap()
+            .actions;
         assert!(launched(&actions).is_none());
         let r = rm.report(app, 3).unwrap();
         assert_eq!(r.state, AppState::FAILED);
         assert_eq!(r.final_status, FinalApplicationStatus::FAILED);
-        assert!(r.diagnostics.contains("failed 2 times"), "{}", r.diagnostics);
+        assert!(
+            r.diagnostics.contains("failed 2 times"),
+            "{}",
+            r.diagnostics
+        );
         assert_eq!(r.attempts.len(), 2);
     }
 
@@ -1026,7 +1067,8 @@ mod tests {
         let (app, actions) = rm.submit(sub(), 1).unwrap();
         let (am, token) = launched(&actions).unwrap();
         let attempt = app.attempt(1);
-        rm.register_am(attempt, &token, "h".into(), String::new()).unwrap();
+        rm.register_am(attempt, &token, "h".into(), String::new())
+            .unwrap();
         let ask = ResourceAsk {
             key: "e".into(),
             count: 1,
@@ -1034,26 +1076,35 @@ mod tests {
             nodes: vec![],
             relax_locality: true,
         };
-        let got = allocated(&rm.allocate(attempt, &token, vec![ask], vec![], 0.0, 2).unwrap());
+        let got = allocated(
+            &rm.allocate(attempt, &token, vec![ask], vec![], 0.0, 2)
+                .unwrap(),
+        );
         assert_eq!(got.len(), 1);
         assert_ne!(got[0].node_id, am.node_id);
         // Only the AM's node keeps heartbeating.
         rm.node_heartbeat(&am.node_id, &[], 5000).unwrap();
         let actions = rm.expire_nodes(6001);
-        let lost_status = actions.iter().any(|a| matches!(a,
+        let lost_status = actions.iter().any(|a| {
+            matches!(a,
             Action::PushAm { event: AmEvent::Completed(s), .. }
-            if s[0].container_id == got[0].id && s[0].exit_status == exit_status::ABORTED));
+            if s[0].container_id == got[0].id && s[0].exit_status == exit_status::ABORTED)
+        });
         assert!(lost_status, "{actions:?}");
-        assert!(actions
-            .iter()
-            .any(|a| matches!(a, Action::PushAm { event: AmEvent::NodesLost(_), .. })));
+        assert!(actions.iter().any(|a| matches!(
+            a,
+            Action::PushAm {
+                event: AmEvent::NodesLost(_),
+                ..
+            }
+        )));
         let lost = rm
             .node_reports()
             .into_iter()
             .find(|n| n.node_id == got[0].node_id)
             .unwrap();
         assert_eq!(lost.state, NodeState::LOST);
-        assert!(rm.node_heartbeat(&got[0].node_id, &[], 6002).is_err());
+        assert!(rm.node_heartbeat(&got[0].node_id, &[], 6002).is_none());
     }
 
     #[test]
@@ -1064,7 +1115,7 @@ mod tests {
         rm.kill(app, 2).unwrap();
         let r = rm.report(app, 2).unwrap();
         assert_eq!(r.state, AppState::KILLED);
-        let (_, finished, _) = rm.node_heartbeat(&NodeId("a:1".into()), &[], 3).unwrap();
-        assert_eq!(finished, vec![app]);
+        let hb = rm.node_heartbeat(&NodeId("a:1".into()), &[], 3).unwrap();
+        assert_eq!(hb.finished_apps, vec![app]);
     }
 }

@@ -378,11 +378,11 @@ impl ExecutorAllocationManager {
             self.num_executors_to_add = 1;
             return 0;
         }
-        // Never ramp up to less than what is already running.
-        let running = self
+        // Never ramp up from below the executors already registered.
+        let registered = self
             .executor_monitor
             .executor_count_with_resource_profile(DEFAULT_RESOURCE_PROFILE_ID);
-        let mut target = old.max(running) + self.num_executors_to_add;
+        let mut target = old.max(registered) + self.num_executors_to_add;
         target = target.min(max_num_executors_needed);
         target = target
             .min(self.max_num_executors)
@@ -1058,6 +1058,135 @@ mod tests {
         m.on_event(&ListenerEvent::JobEnd { job_id: 1 }, 1_000_000);
         // Released by the job: the shuffle tracking timeout counts from when it went idle.
         assert_eq!(m.tick(1_000_001).to_remove, ids(&["1"]));
+    }
+
+    /// A small xorshift generator, so the randomized test needs no extra crate.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n.max(1)
+        }
+    }
+
+    #[test]
+    fn invariants_hold_on_random_traces() {
+        for seed in 1..300u64 {
+            let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+            let min = rng.below(3) as i64;
+            let max = min + 1 + rng.below(8) as i64;
+            let initial = min + rng.below((max - min + 1) as u64) as i64;
+            let idle_ms = 1000 * (1 + rng.below(5) as i64);
+            let mut m = ExecutorAllocationManager::new(AllocationConfig {
+                executor_idle_timeout_ms: Some(idle_ms),
+                executor_cores: 1 + rng.below(3) as i64,
+                executor_allocation_ratio: [1.0, 0.5, 0.25][rng.below(3) as usize],
+                shuffle_tracking_enabled: rng.below(2) == 0,
+                shuffle_service_enabled: false,
+                testing: true,
+                ..conf(min, max, initial)
+            })
+            .unwrap();
+            let mut now = 0u64;
+            let mut next_exec = 0;
+            let mut stage = 0;
+            let mut running: Vec<(i64, i64, String)> = Vec::new();
+            for _ in 0..400 {
+                now += rng.below(700);
+                let live: Vec<String> = m.executor_monitor().executors().keys().cloned().collect();
+                match rng.below(10) {
+                    0 => {
+                        stage += 1;
+                        m.on_event(
+                            &ListenerEvent::JobStart {
+                                job_id: stage,
+                                stages: vec![JobStageInfo {
+                                    stage_id: stage,
+                                    shuffle_dep_id: Some(stage),
+                                }],
+                            },
+                            now,
+                        );
+                        submit(&mut m, stage, 1 + rng.below(30) as i64, now);
+                    }
+                    1 | 2 if !live.is_empty() && stage > 0 => {
+                        let exec = live[rng.below(live.len() as u64) as usize].clone();
+                        let index = rng.below(30) as i64;
+                        start(&mut m, stage, index, &exec, now);
+                        running.push((stage, index, exec));
+                    }
+                    3 | 4 if !running.is_empty() => {
+                        let (st, index, exec) =
+                            running.swap_remove(rng.below(running.len() as u64) as usize);
+                        end(&mut m, st, index, &exec, now);
+                    }
+                    5 => {
+                        next_exec += 1;
+                        add(&mut m, &format!("e{next_exec}"), now);
+                    }
+                    6 if !live.is_empty() => {
+                        let exec = &live[rng.below(live.len() as u64) as usize];
+                        remove(&mut m, exec);
+                    }
+                    7 if stage > 0 => {
+                        m.on_event(&ListenerEvent::StageCompleted { stage: sa(stage) }, now);
+                        m.on_event(&ListenerEvent::JobEnd { job_id: stage }, now);
+                    }
+                    _ => {
+                        let timed_out: Vec<ExecutorId> = m
+                            .executor_monitor()
+                            .timed_out_executors(now)
+                            .into_iter()
+                            .map(|(id, _)| id)
+                            .collect();
+                        let step_before = m.num_executors_to_add();
+                        let out = m.tick(now);
+                        let target = m.num_executors_target();
+                        assert!(
+                            (min..=max).contains(&target),
+                            "seed {seed}: target {target} outside [{min}, {max}]"
+                        );
+                        if let Some((old, new)) = out.target_changed {
+                            if new > old {
+                                // Each increase is one ramp step: the next one doubles if it
+                                // was granted in full, else restarts at 1.
+                                let after = m.num_executors_to_add();
+                                assert!(
+                                    after == 1
+                                        || (new - old == step_before && after == 2 * step_before),
+                                    "seed {seed}: step {step_before} gave +{} then {after}",
+                                    new - old
+                                );
+                            }
+                        }
+                        let mon = m.executor_monitor();
+                        for id in &out.to_remove {
+                            // Removed only once idle past the timeout.
+                            assert!(timed_out.contains(id), "seed {seed}: {id} removed early");
+                            let e = mon.executor(id).unwrap();
+                            assert!(e.idle_start().unwrap() + idle_ms as u64 <= now);
+                            assert!(e.pending_removal());
+                        }
+                        if !out.to_remove.is_empty() {
+                            let remaining = mon.executor_count() as i64
+                                - mon.pending_removal_count()
+                                - mon.decommissioning_count();
+                            assert!(
+                                remaining >= min && remaining >= target,
+                                "seed {seed}: {remaining} left, min {min}, target {target}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -57,13 +57,22 @@ pub(crate) async fn app(cmd: AppCommand) -> anyhow::Result<()> {
         AppCommand::List { states } => {
             let states = states
                 .iter()
-                .map(|s| s.parse::<YarnApplicationState>().map_err(anyhow::Error::msg))
+                .map(|s| {
+                    s.parse::<YarnApplicationState>()
+                        .map_err(anyhow::Error::msg)
+                })
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let apps = rm.list(states).await?;
             println!("Total number of applications:{}", apps.len());
             println!(
                 "{:<32} {:<24} {:<10} {:<10} {:<10} {:<12} {:>8}  Tracking-URL",
-                "Application-Id", "Application-Name", "User", "Queue", "State", "Final-State", "Progress"
+                "Application-Id",
+                "Application-Name",
+                "User",
+                "Queue",
+                "State",
+                "Final-State",
+                "Progress"
             );
             for a in apps {
                 println!(

@@ -61,7 +61,11 @@ pub(crate) fn run(cmd: CertsCommand) -> anyhow::Result<()> {
         } => {
             let ca = common::tls::ClusterCa::load(&dir)?;
             let files = ca.issue(&dir, &name, &common_name, &sans)?;
-            println!("issued {} and {}", files.cert.display(), files.key.display());
+            println!(
+                "issued {} and {}",
+                files.cert.display(),
+                files.key.display()
+            );
         }
     }
     Ok(())

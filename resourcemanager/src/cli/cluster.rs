@@ -89,7 +89,11 @@ fn read_pids(dir: &Path) -> Vec<(String, i32)> {
     rd.flatten()
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
-            let pid = std::fs::read_to_string(e.path()).ok()?.trim().parse().ok()?;
+            let pid = std::fs::read_to_string(e.path())
+                .ok()?
+                .trim()
+                .parse()
+                .ok()?;
             Some((name, pid))
         })
         .collect()
@@ -188,20 +192,32 @@ async fn up(
         }
         for (name, pid) in read_pids(&dir) {
             if !pid_alive(pid) {
-                let log = dir.join("logs").join(format!("{}.log", name.trim_end_matches(".pid")));
+                let log = dir
+                    .join("logs")
+                    .join(format!("{}.log", name.trim_end_matches(".pid")));
                 let tail = std::fs::read_to_string(&log).unwrap_or_default();
                 let last = tail.lines().last().unwrap_or("").to_string();
                 let _ = down(&dir);
-                anyhow::bail!("{} exited during start-up: {last} (log: {})", name, log.display());
+                anyhow::bail!(
+                    "{} exited during start-up: {last} (log: {})",
+                    name,
+                    log.display()
+                );
             }
         }
         if Instant::now() > deadline {
             let _ = down(&dir);
-            anyhow::bail!("the cluster did not come up within 30 s; see {}", dir.join("logs").display());
+            anyhow::bail!(
+                "the cluster did not come up within 30 s; see {}",
+                dir.join("logs").display()
+            );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    println!("cluster up: resourcemanager at {rm_addr}, {nodes} node manager(s); logs in {}", dir.join("logs").display());
+    println!(
+        "cluster up: resourcemanager at {rm_addr}, {nodes} node manager(s); logs in {}",
+        dir.join("logs").display()
+    );
     println!("export SPINDLE_CONF_DIR={}", conf_dir.display());
     Ok(())
 }
@@ -216,8 +232,13 @@ fn spawn(dir: &Path, name: &str, bin: &Path, conf: &Path) -> anyhow::Result<()> 
         .stderr(log);
     // Its own session: the daemon outlives this command and a Ctrl-C in its terminal.
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    let child = cmd.spawn().with_context(|| format!("starting {}", bin.display()))?;
-    std::fs::write(dir.join("pids").join(format!("{name}.pid")), child.id().to_string())?;
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("starting {}", bin.display()))?;
+    std::fs::write(
+        dir.join("pids").join(format!("{name}.pid")),
+        child.id().to_string(),
+    )?;
     Ok(())
 }
 
@@ -236,7 +257,8 @@ pub(crate) fn down(dir: &Path) -> anyhow::Result<()> {
         }
     }
     let deadline = Instant::now() + Duration::from_secs(10);
-    while ordered.iter().any(|(_, p)| pid_alive(*p) && !is_zombie(*p)) && Instant::now() < deadline {
+    while ordered.iter().any(|(_, p)| pid_alive(*p) && !is_zombie(*p)) && Instant::now() < deadline
+    {
         std::thread::sleep(Duration::from_millis(20));
     }
     for (name, pid) in &ordered {
@@ -255,6 +277,10 @@ pub(crate) fn down(dir: &Path) -> anyhow::Result<()> {
 
 fn is_zombie(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| s.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')))
+        .map(|s| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z'))
+        })
         .unwrap_or(true)
 }

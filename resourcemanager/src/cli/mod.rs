@@ -7,8 +7,8 @@ mod cluster;
 mod shell;
 
 use clap::{Parser, Subcommand};
-use common::clientconf::ClientConf;
 use common::client::RmClient;
+use common::clientconf::ClientConf;
 use common::tls::TlsIdentity;
 use std::path::PathBuf;
 
@@ -92,7 +92,9 @@ pub(crate) fn rm_client() -> anyhow::Result<(RmClient, ClientConf)> {
 
 pub(crate) fn sibling_binary(name: &str) -> anyhow::Result<PathBuf> {
     let me = std::env::current_exe()?;
-    let dir = me.parent().ok_or_else(|| anyhow::anyhow!("no parent dir of {}", me.display()))?;
+    let dir = me
+        .parent()
+        .ok_or_else(|| anyhow::anyhow!("no parent dir of {}", me.display()))?;
     let p = dir.join(name);
     if p.is_file() {
         return Ok(p);

@@ -136,6 +136,7 @@ pub(crate) async fn shell_am(args: ShellAmArgs) -> anyhow::Result<i32> {
     let (fail_tx, mut fail_rx) = tokio::sync::mpsc::unbounded_channel();
     let mut ours = HashSet::new();
     let (mut completed, mut failed) = (0u32, 0u32);
+    let mut failures = Vec::new();
     while completed < n {
         tokio::select! {
             ev = events.recv() => match ev {
@@ -162,7 +163,10 @@ pub(crate) async fn shell_am(args: ShellAmArgs) -> anyhow::Result<i32> {
                     for s in statuses {
                         if !ours.contains(&s.container_id) { continue; }
                         completed += 1;
-                        if s.exit_status != 0 { failed += 1; }
+                        if s.exit_status != 0 {
+                            failed += 1;
+                            failures.push(format!("{} exit status {}: {}", s.container_id, s.exit_status, s.diagnostics));
+                        }
                         println!("{} completed with exit status {} {}", s.container_id, s.exit_status, s.diagnostics);
                     }
                     rm.allocate(vec![], vec![], completed as f32 / n as f32).await.ok();
@@ -177,10 +181,14 @@ pub(crate) async fn shell_am(args: ShellAmArgs) -> anyhow::Result<i32> {
                 println!("{id} failed to start: {e}");
                 completed += 1;
                 failed += 1;
+                failures.push(format!("{id} failed to start: {e}"));
             }
         }
     }
-    let diag = format!("{failed} of {n} containers failed");
+    let mut diag = format!("{failed} of {n} containers failed");
+    if !failures.is_empty() {
+        diag = format!("{diag}: {}", failures.join("; "));
+    }
     let status = if failed == 0 {
         FinalApplicationStatus::SUCCEEDED
     } else {
