@@ -1,4 +1,9 @@
-//! Spindle's Spark-like runtime: driver/AM, executors, the dynamic allocation manager.
+//! Spindle's Spark-like runtime: driver/AM, executors, the dynamic allocation
+//! manager, the RDD programming model, and spindle-submit.
 
 pub mod allocation;
+pub mod plan;
+pub mod rdd;
 pub mod simulate;
+pub mod sparkconf;
+pub mod submit;

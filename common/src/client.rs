@@ -324,6 +324,27 @@ impl NmClient {
         }
     }
 
+    /// Reads a chunk of a container's log from the NM at `node_address`.
+    pub async fn read_log(
+        &self,
+        node_address: &str,
+        container_id: ContainerId,
+        file: &str,
+        offset: u64,
+    ) -> Result<(Vec<u8>, u64), TransportError> {
+        let c = self.client(node_address);
+        let req = NmRequest::ReadLog {
+            container_id,
+            file: file.to_string(),
+            offset,
+            max_bytes: 1 << 20,
+        };
+        match c.call(&req).await? {
+            NmResponse::Log { data, size } => Ok((data, size)),
+            other => Err(unexpected(c.addr(), "ReadLog", other)),
+        }
+    }
+
     pub async fn stop(&self, container: &Container) -> Result<(), TransportError> {
         let c = self.client(&container.node_address);
         let req = NmRequest::StopContainer {

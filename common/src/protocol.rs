@@ -395,6 +395,13 @@ pub enum NmRequest {
     GetContainerStatus {
         container_id: ContainerId,
     },
+    /// Reads part of a container's log file (`stdout`, `stderr`, ...), like `yarn logs`.
+    ReadLog {
+        container_id: ContainerId,
+        file: String,
+        offset: u64,
+        max_bytes: u32,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -403,6 +410,8 @@ pub enum NmResponse {
     Error(WireError),
     Started { pid: u32 },
     Status(ContainerStatus),
+    /// A chunk of a log file from the requested offset, and the file's size now.
+    Log { data: Vec<u8>, size: u64 },
 }
 
 /// Lets generic client code pull the error out of any response enum.

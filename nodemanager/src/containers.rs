@@ -508,6 +508,40 @@ impl ContainerManager {
         tracing::info!(app_id = %app, "application cleaned up");
     }
 
+    /// A chunk of a container's log file; logs outlive the container.
+    pub fn read_log(
+        &self,
+        id: ContainerId,
+        file: &str,
+        offset: u64,
+        max_bytes: u32,
+    ) -> Result<(Vec<u8>, u64), WireError> {
+        use std::io::{Read, Seek, SeekFrom};
+        if file.is_empty() || file.contains('/') || file == "." || file == ".." {
+            return Err(fail(
+                ErrorCode::BadRequest,
+                format!("log file name {file:?} must be a plain file name"),
+            ));
+        }
+        let path = self.layout.log_dir(id).join(file);
+        let mut f = std::fs::File::open(&path).map_err(|_| {
+            fail(
+                ErrorCode::UnknownContainer,
+                format!("no log {file} for {id} on this node"),
+            )
+        })?;
+        let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let mut data = Vec::new();
+        if offset < size {
+            f.seek(SeekFrom::Start(offset))
+                .map_err(|e| fail(ErrorCode::Internal, e.to_string()))?;
+            f.take(u64::from(max_bytes.min(4 << 20)))
+                .read_to_end(&mut data)
+                .map_err(|e| fail(ErrorCode::Internal, e.to_string()))?;
+        }
+        Ok((data, size))
+    }
+
     /// Kills everything (NM shutdown).
     pub fn kill_all(&self) {
         let ids: Vec<ContainerId> = self

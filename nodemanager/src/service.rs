@@ -328,6 +328,15 @@ impl Service for Nm {
                     }
                 }
             },
+            NmRequest::ReadLog {
+                container_id,
+                file,
+                offset,
+                max_bytes,
+            } => match self.containers.read_log(*container_id, file, *offset, *max_bytes) {
+                Ok((data, size)) => NmResponse::Log { data, size },
+                Err(e) => NmResponse::Error(e),
+            },
             NmRequest::GetContainerStatus { container_id } => {
                 match self.containers.status(*container_id) {
                     Some(s) => NmResponse::Status(s),

@@ -1,0 +1,2 @@
+//! wip
+pub fn main() -> i32 { 1 }
