@@ -3,7 +3,7 @@
 # daemons), runs every test in the workspace, and closes with one summary line.
 set -uo pipefail
 cd "$(dirname "$0")"
-cargo build --workspace --bins -q || exit 1
+cargo build --workspace --bins --examples -q || exit 1
 log=$(mktemp)
 cargo test --workspace -q "$@" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}

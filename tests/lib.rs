@@ -148,3 +148,81 @@ pub fn eventually<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Optio
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+impl Cluster {
+    /// `spindle-submit` pointed at this cluster.
+    pub fn submit_cmd(&self) -> Command {
+        let mut c = Command::new(bin("spindle-submit"));
+        c.env("SPINDLE_CONF_DIR", self.conf_dir());
+        c
+    }
+
+    /// Runs `spindle-submit --master spindle ARGS...` to completion.
+    pub fn submit(&self, args: &[&str]) -> Output {
+        self.submit_cmd()
+            .args(["--master", "spindle"])
+            .args(args)
+            .output()
+            .expect("run spindle-submit")
+    }
+
+    /// Starts `spindle-submit --master spindle ARGS...` with its output piped.
+    pub fn submit_spawn(&self, args: &[&str]) -> Child {
+        self.submit_cmd()
+            .args(["--master", "spindle"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn spindle-submit")
+    }
+
+    /// Ids of applications the RM knows.
+    pub fn app_ids(&self) -> Vec<String> {
+        text(&self.run(&["app", "list"]))
+            .split_whitespace()
+            .filter(|w| w.starts_with("application_"))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// Processes whose environment has `key=value` (e.g. an app's containers).
+pub fn pids_with_env(key: &str, value: &str) -> Vec<i32> {
+    let needle = format!("{key}={value}");
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        if let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) {
+            if env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()) {
+                let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .map(|s| {
+                        s.rsplit(')')
+                            .next()
+                            .is_some_and(|r| r.trim_start().starts_with('Z'))
+                    })
+                    .unwrap_or(true);
+                if !zombie {
+                    out.push(pid);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The built examples directory (`target/<profile>/examples`).
+pub fn example(name: &str) -> PathBuf {
+    let p = bin_dir().join("examples").join(name);
+    assert!(
+        p.is_file(),
+        "{} is missing: build it first (cargo build --workspace --examples)",
+        p.display()
+    );
+    p
+}

@@ -1,6 +1,7 @@
 use clap::{Parser, Subcommand};
 
-/// Spindle's application master (the driver in cluster mode) and its tools.
+/// Spindle's application master (the driver in cluster mode), its executors,
+/// the built-in examples, and tools.
 #[derive(Parser)]
 #[command(name = "appmaster", version)]
 struct Cli {
@@ -18,7 +19,18 @@ enum Command {
     },
 }
 
+/// The built-in examples: `spindle-submit --class NAME appmaster ARGS...`.
+fn builtin(sc: &appmaster::rdd::SparkContext) -> anyhow::Result<()> {
+    // An unknown or missing class is an error that lists the known ones.
+    let class = std::env::var("SPINDLE_CLASS").unwrap_or_default();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    appmaster::examples::run_example(&class, sc, &args)
+}
+
 fn main() -> anyhow::Result<()> {
+    if std::env::var_os("SPINDLE_ROLE").is_some() {
+        appmaster::run_app(builtin);
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::SimulateAllocation { cases } => appmaster::simulate::run_file(&cases),

@@ -46,7 +46,9 @@ pub enum Op {
     MapPartitions(FuncRef),
     /// Keep the partition computed up to here in the executor's block cache
     /// (`cache()`/`persist()`); later tasks read it instead of recomputing.
-    Cache { rdd: RddId },
+    Cache {
+        rdd: RddId,
+    },
 }
 
 /// A narrow lineage: a source and the operations applied to it, in order.

@@ -15,6 +15,8 @@ use std::fmt;
 pub const ALPN_RM: &[u8] = b"spindle-rm/1";
 /// Node manager: container management.
 pub const ALPN_NM: &[u8] = b"spindle-nm/1";
+/// Driver (in the AM): executors register, take tasks, report results.
+pub const ALPN_DRIVER: &[u8] = b"spindle-driver/1";
 
 /// Stable error codes: CLIs and tests match these, not message text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -408,10 +410,15 @@ pub enum NmRequest {
 pub enum NmResponse {
     Ok,
     Error(WireError),
-    Started { pid: u32 },
+    Started {
+        pid: u32,
+    },
     Status(ContainerStatus),
     /// A chunk of a log file from the requested offset, and the file's size now.
-    Log { data: Vec<u8>, size: u64 },
+    Log {
+        data: Vec<u8>,
+        size: u64,
+    },
 }
 
 /// Lets generic client code pull the error out of any response enum.
@@ -433,6 +440,73 @@ impl WireResponse for RmResponse {
 }
 
 impl WireResponse for NmResponse {
+    fn from_error(e: WireError) -> Self {
+        Self::Error(e)
+    }
+    fn into_result(self) -> Result<Self, WireError> {
+        match self {
+            Self::Error(e) => Err(e),
+            other => Ok(other),
+        }
+    }
+}
+
+/// A task as the driver pushes it to an executor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskLaunch {
+    pub task_id: u64,
+    pub stage_id: u32,
+    pub stage_attempt: u32,
+    pub partition: u32,
+    pub attempt: u32,
+    /// The stage's encoded spec; sent with the first task of a stage an
+    /// executor sees, then `None` (the executor keeps it).
+    pub stage: Option<Vec<u8>>,
+}
+
+/// A task's end as an executor reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum TaskResult {
+    /// The encoded task output.
+    Success(Vec<u8>),
+    Failure(String),
+}
+
+/// Requests on `spindle-driver/1`; every one carries the per-application secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum DriverRequest {
+    /// Registers and opens the task stream: after `Ok` the driver keeps
+    /// writing `Launch`/`Shutdown` frames on this stream.
+    RegisterExecutor {
+        executor_id: String,
+        secret: String,
+        host: String,
+        cores: u32,
+        container_id: ContainerId,
+        node_id: NodeId,
+    },
+    StatusUpdate {
+        executor_id: String,
+        secret: String,
+        task_id: u64,
+        result: TaskResult,
+        /// Wall time the task ran on the executor, ms.
+        run_ms: u64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum DriverResponse {
+    Ok,
+    Error(WireError),
+    Launch(TaskLaunch),
+    /// The executor should exit.
+    Shutdown {
+        reason: String,
+    },
+}
+
+impl WireResponse for DriverResponse {
     fn from_error(e: WireError) -> Self {
         Self::Error(e)
     }

@@ -8,4 +8,4 @@ pub mod monitor;
 pub mod service;
 
 pub use config::NmConfig;
-pub use service::{start, NmHandle};
+pub use service::{start, NmHandle, NmMonitor};

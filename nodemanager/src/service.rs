@@ -5,15 +5,17 @@ use crate::config::NmConfig;
 use crate::containers::{ContainerManager, Layout, NodeEnv};
 use common::clock::now_ms;
 use common::protocol::{
-    ErrorCode, NmRequest, NmResponse, RmRequest, RmResponse, WireError, ALPN_NM, ALPN_RM,
+    ContainerState, ErrorCode, NmRequest, NmResponse, RmRequest, RmResponse, WireError, ALPN_NM,
+    ALPN_RM,
 };
 use common::tls::TlsIdentity;
 use common::token::{TokenError, TokenKey};
 use common::transport::{self, Client, Incoming, Profile, Service};
 use common::NodeId;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +33,8 @@ struct Nm {
     node_id: NodeId,
     key: RwLock<Option<TokenKey>>,
     containers: Arc<ContainerManager>,
+    /// Set on shutdown: new containers are refused.
+    stopping: AtomicBool,
 }
 
 pub struct NmHandle {
@@ -39,8 +43,17 @@ pub struct NmHandle {
     endpoint: quinn::Endpoint,
     registered: watch::Receiver<bool>,
     containers: Arc<ContainerManager>,
+    nm: Arc<Nm>,
+    rm: Arc<Client>,
+    address: String,
+    kill_grace: Duration,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
+
+/// Longest one shutdown call to the RM may take (it may be down).
+const RM_CALL_BOUND: Duration = Duration::from_secs(3);
+/// How long stopped containers get to be reaped after their SIGKILL.
+const REAP_MARGIN: Duration = Duration::from_secs(5);
 
 impl NmHandle {
     /// Resolves once the RM has accepted this node.
@@ -48,13 +61,120 @@ impl NmHandle {
         let _ = self.registered.wait_for(|r| *r).await;
     }
 
+    /// A cloneable view for health checks and status lines.
+    pub fn monitor(&self) -> NmMonitor {
+        NmMonitor {
+            containers: self.containers.clone(),
+            node_id: self.node_id.clone(),
+        }
+    }
+
+    /// Graceful stop, bounded by `kill-grace` plus a few seconds per step:
+    /// refuses new containers, tells the RM to place nothing more here (it
+    /// re-registers with no capacity), stops every container (SIGTERM, then
+    /// SIGKILL after `kill-grace`), reports their final statuses in a last
+    /// heartbeat, then closes the endpoint.
     pub async fn shutdown(self) {
-        self.endpoint.close(0u32.into(), b"shutdown");
+        self.nm.stopping.store(true, Ordering::SeqCst);
         for t in &self.tasks {
             t.abort();
         }
+        let registered = *self.registered.borrow();
+        if registered {
+            // Flush completions first: re-registering treats unreported containers as lost.
+            self.final_heartbeat().await;
+            match tokio::time::timeout(
+                RM_CALL_BOUND,
+                register(
+                    &self.nm,
+                    &self.rm,
+                    &self.address,
+                    "",
+                    common::Resource::ZERO,
+                ),
+            )
+            .await
+            {
+                Ok(Ok(_)) => {
+                    tracing::info!("drained: the resource manager places nothing more here")
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "cannot drain this node at the resource manager")
+                }
+                Err(_) => tracing::warn!("the resource manager did not answer the drain in time"),
+            }
+        }
         self.containers.kill_all();
-        self.endpoint.wait_idle().await;
+        let deadline = Instant::now() + self.kill_grace + REAP_MARGIN;
+        loop {
+            let live = self
+                .containers
+                .heartbeat_statuses()
+                .iter()
+                .filter(|s| s.state != ContainerState::COMPLETE)
+                .count();
+            if live == 0 {
+                break;
+            }
+            if Instant::now() > deadline {
+                tracing::warn!(live, "containers still running at shutdown");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if registered {
+            self.final_heartbeat().await;
+        }
+        self.endpoint.close(0u32.into(), b"shutdown");
+        let _ = tokio::time::timeout(RM_CALL_BOUND, self.endpoint.wait_idle()).await;
+        tracing::info!("node manager stopped");
+    }
+
+    /// One heartbeat with every unreported status; bounded.
+    async fn final_heartbeat(&self) {
+        let statuses = self.containers.heartbeat_statuses();
+        let req = RmRequest::NodeHeartbeat {
+            node_id: self.node_id.clone(),
+            statuses: statuses.clone(),
+        };
+        match tokio::time::timeout(RM_CALL_BOUND, self.rm.call::<_, RmResponse>(&req)).await {
+            Ok(Ok(RmResponse::Heartbeat { .. })) => {
+                self.containers.acknowledge(&statuses);
+                let done = statuses
+                    .iter()
+                    .filter(|s| s.state == ContainerState::COMPLETE)
+                    .count();
+                tracing::info!(completed = done, "final statuses reported");
+            }
+            Ok(Ok(other)) => tracing::warn!(?other, "unexpected heartbeat answer"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot report final statuses"),
+            Err(_) => {
+                tracing::warn!("the resource manager did not answer the final heartbeat in time")
+            }
+        }
+    }
+}
+
+/// Health and a one-line summary of a running NM (for the service manager).
+#[derive(Clone)]
+pub struct NmMonitor {
+    containers: Arc<ContainerManager>,
+    node_id: NodeId,
+}
+
+impl NmMonitor {
+    /// Takes the container table's lock (so a wedged NM stops answering) and summarizes.
+    pub fn status_line(&self) -> String {
+        let running = self
+            .containers
+            .heartbeat_statuses()
+            .iter()
+            .filter(|s| s.state != ContainerState::COMPLETE)
+            .count();
+        format!(
+            "node {} registered; {running} container(s) running",
+            self.node_id
+        )
     }
 }
 
@@ -101,16 +221,18 @@ pub async fn start(config: &NmConfig) -> Result<NmHandle, NmError> {
         node_id: node_id.clone(),
         key: RwLock::new(None),
         containers: containers.clone(),
+        stopping: AtomicBool::new(false),
     });
     tracing::info!(%addr, node_id = %node_id, "node manager listening");
     let serve = tokio::spawn(transport::serve(endpoint.clone(), nm.clone()));
     let (reg_tx, registered) = watch::channel(false);
     let http_address = String::new();
     let capability = config.capability();
+    let address = addr_string(&host, addr.port());
     let heartbeat = tokio::spawn(heartbeat_loop(
         nm.clone(),
-        rm,
-        addr_string(&host, addr.port()),
+        rm.clone(),
+        address.clone(),
         http_address,
         capability,
         reg_tx,
@@ -134,6 +256,10 @@ pub async fn start(config: &NmConfig) -> Result<NmHandle, NmError> {
         endpoint,
         registered,
         containers,
+        nm,
+        rm,
+        address,
+        kill_grace: config.kill_grace,
         tasks,
     })
 }
@@ -161,7 +287,7 @@ async fn register(
         .containers
         .heartbeat_statuses()
         .into_iter()
-        .filter(|s| s.state != common::protocol::ContainerState::COMPLETE)
+        .filter(|s| s.state != ContainerState::COMPLETE)
         .collect();
     let resp: RmResponse = rm
         .call(&RmRequest::RegisterNode {
@@ -285,6 +411,12 @@ impl Service for Nm {
 
     async fn handle(self: Arc<Self>, inc: Incoming<NmRequest>) {
         let resp = match &inc.req {
+            NmRequest::StartContainer { .. } if self.stopping.load(Ordering::SeqCst) => {
+                NmResponse::Error(WireError::new(
+                    ErrorCode::InvalidState,
+                    format!("node manager {} is shutting down", self.node_id),
+                ))
+            }
             NmRequest::StartContainer { token, launch } => match self.verify(token, false) {
                 Err(e) => NmResponse::Error(e),
                 Ok(()) => {
@@ -333,7 +465,10 @@ impl Service for Nm {
                 file,
                 offset,
                 max_bytes,
-            } => match self.containers.read_log(*container_id, file, *offset, *max_bytes) {
+            } => match self
+                .containers
+                .read_log(*container_id, file, *offset, *max_bytes)
+            {
                 Ok((data, size)) => NmResponse::Log { data, size },
                 Err(e) => NmResponse::Error(e),
             },

@@ -65,6 +65,27 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// Not TOML at all (the key may not be known yet).
+    #[error("{path}: line {line}: {reason}")]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+    #[error("{path}: key `{key}`: unknown key (known keys: {known})")]
+    UnknownKey {
+        path: PathBuf,
+        key: String,
+        known: String,
+    },
+    /// A value of the wrong type or format for its key.
+    #[error("{path}: key `{key}` (line {line}): {reason}")]
+    BadValue {
+        path: PathBuf,
+        key: String,
+        line: usize,
+        reason: String,
+    },
     #[error("{path}: {reason}")]
     Parse { path: PathBuf, reason: String },
     #[error("{path}: key `{key}`: {reason}")]
@@ -81,12 +102,69 @@ impl RmConfig {
             path: path.to_path_buf(),
             source,
         })?;
-        let c: Self = toml::from_str(&text).map_err(|e| ConfigError::Parse {
-            path: path.to_path_buf(),
-            reason: e.to_string().replace('\n', " "),
-        })?;
+        let c = Self::parse(path, &text)?;
         c.validate(path)?;
         Ok(c)
+    }
+
+    /// Parses `text` (the contents of `path`); every error is one line naming
+    /// the file, the key and the reason.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        let p = || path.to_path_buf();
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].lines().count().max(1))
+                .unwrap_or(1);
+            ConfigError::Syntax {
+                path: p(),
+                line,
+                reason: e.message().replace('\n', " "),
+            }
+        })?;
+        let known = Self::default_table();
+        for (key, value) in &table {
+            if !known.contains_key(key) {
+                return Err(ConfigError::UnknownKey {
+                    path: p(),
+                    key: key.clone(),
+                    known: known.keys().cloned().collect::<Vec<_>>().join(", "),
+                });
+            }
+            // One key at a time, so a type error names its key.
+            let one = toml::Table::from_iter([(key.clone(), value.clone())]);
+            if let Err(e) = toml::Value::Table(one).try_into::<Self>() {
+                return Err(ConfigError::BadValue {
+                    path: p(),
+                    key: key.clone(),
+                    line: key_line(text, key),
+                    reason: e.message().replace('\n', " "),
+                });
+            }
+        }
+        toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse {
+                path: p(),
+                reason: e.message().replace('\n', " "),
+            })
+    }
+
+    /// Every key with its default value, as the file would spell it.
+    pub fn default_table() -> toml::Table {
+        match toml::Value::try_from(Self::default()) {
+            Ok(toml::Value::Table(t)) => t,
+            _ => unreachable!("the configuration serializes to a table"),
+        }
+    }
+
+    /// Keys whose values differ between two configurations.
+    pub fn changed_keys(&self, other: &Self) -> Vec<String> {
+        let (a, b) = (to_table(self), to_table(other));
+        a.iter()
+            .filter(|(k, v)| b.get(*k) != Some(*v))
+            .map(|(k, _)| k.clone())
+            .collect()
     }
 
     pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
@@ -119,9 +197,18 @@ impl RmConfig {
         if self.max_am_attempts == 0 {
             return Err(bad("max-am-attempts", "must be at least 1".into()));
         }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log_level) {
+            return Err(bad(
+                "log-level",
+                format!("{:?} is not a tracing filter: {e}", self.log_level),
+            ));
+        }
+        if self.state_dir.as_os_str().is_empty() {
+            return Err(bad("state-dir", "must not be empty".into()));
+        }
         for (key, p) in [("ca", &self.ca), ("cert", &self.cert), ("key", &self.key)] {
-            if !p.is_file() {
-                return Err(bad(key, format!("{} is not a readable file", p.display())));
+            if let Err(reason) = readable_file(p) {
+                return Err(bad(key, reason));
             }
         }
         Ok(())
@@ -137,5 +224,114 @@ impl RmConfig {
 
     pub fn max_allocation(&self) -> Resource {
         Resource::new(self.max_allocation_mb, self.max_allocation_vcores)
+    }
+}
+
+fn to_table(c: &RmConfig) -> toml::Table {
+    match toml::Value::try_from(c) {
+        Ok(toml::Value::Table(t)) => t,
+        _ => toml::Table::new(),
+    }
+}
+
+/// The line of `text` that sets `key` (1 when not found).
+fn key_line(text: &str, key: &str) -> usize {
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start();
+            l.strip_prefix(key)
+                .or_else(|| l.strip_prefix(&format!("\"{key}\"")))
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+        .map_or(1, |i| i + 1)
+}
+
+/// Ok when `p` is a regular file this process can open for reading.
+fn readable_file(p: &Path) -> Result<(), String> {
+    match std::fs::File::open(p).and_then(|f| f.metadata()) {
+        Ok(m) if m.is_file() => Ok(()),
+        Ok(_) => Err(format!("{} is not a regular file", p.display())),
+        Err(e) => Err(format!("{}: cannot read: {e}", p.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn template() -> String {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/conf/resourcemanager.toml");
+        std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    }
+
+    /// The template's `# key = value` lines, uncommented.
+    fn template_keys(text: &str) -> toml::Table {
+        let body: String = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| {
+                l.split_once(" = ").is_some_and(|(k, _)| {
+                    !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+                })
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        body.parse().expect("template values are TOML")
+    }
+
+    #[test]
+    fn template_lists_every_key_with_its_default() {
+        let text = template();
+        // As shipped (everything commented) it means the defaults.
+        let parsed = RmConfig::parse(Path::new("template"), &text).unwrap();
+        assert_eq!(parsed, RmConfig::default());
+        // Every key is there, documented, with the default value.
+        let listed = template_keys(&text);
+        let defaults = RmConfig::default_table();
+        let names = |t: &toml::Table| t.keys().cloned().collect::<Vec<_>>();
+        assert_eq!(names(&listed), names(&defaults), "template keys drifted");
+        assert_eq!(listed, defaults, "template defaults drifted");
+        let lines: Vec<&str> = text.lines().collect();
+        for key in defaults.keys() {
+            let i = lines
+                .iter()
+                .position(|l| l.starts_with(&format!("# {key} = ")))
+                .unwrap();
+            assert!(
+                i > 0 && lines[i - 1].starts_with("# ") && !lines[i - 1].contains(" = "),
+                "{key} has no description above it"
+            );
+        }
+    }
+
+    #[test]
+    fn errors_name_file_key_and_reason_on_one_line() {
+        let p = Path::new("/etc/spindle/rm.toml");
+        let e = RmConfig::parse(p, "address = \"a:1\"\nbogus = 1\n").unwrap_err();
+        let m = e.to_string();
+        assert!(
+            m.starts_with("/etc/spindle/rm.toml: key `bogus`: unknown key"),
+            "{m}"
+        );
+        let e = RmConfig::parse(p, "max-allocation-mb = \"lots\"\n").unwrap_err();
+        let m = e.to_string();
+        assert!(
+            m.contains("key `max-allocation-mb` (line 1): invalid type: string \"lots\""),
+            "{m}"
+        );
+        let e = RmConfig::parse(p, "nm-expiry = \"3x\"\n").unwrap_err();
+        assert!(e.to_string().contains("key `nm-expiry`"), "{e}");
+        for m in [m, e.to_string()] {
+            assert!(!m.contains('\n'), "{m}");
+        }
+    }
+
+    #[test]
+    fn changed_keys_lists_differences() {
+        let a = RmConfig::default();
+        let mut b = a.clone();
+        b.log_level = "debug".into();
+        b.max_am_attempts = 3;
+        assert_eq!(a.changed_keys(&b), vec!["log-level", "max-am-attempts"]);
     }
 }

@@ -1,11 +1,13 @@
 //! Spindle's resource manager: node registry and liveness, the FIFO scheduler,
-//! application and attempt lifecycles, the AM service and the staging store.
+//! application and attempt lifecycles, the AM service, the staging store and
+//! the state store that keeps applications across restarts.
 //! Also home of the `spindle` admin CLI.
 
 pub mod cli;
 pub mod config;
 pub mod service;
 pub mod state;
+pub mod store;
 
 pub use config::RmConfig;
-pub use service::{start, RmHandle};
+pub use service::{start, RmHandle, RmMonitor};

@@ -2,6 +2,7 @@
 
 use crate::config::RmConfig;
 use crate::state::{Action, Limits, RmState};
+use crate::store::{Persister, StateStore, StoreError};
 use common::clock::now_ms;
 use common::protocol::{
     AmEvent, ErrorCode, NmRequest, NmResponse, RmRequest, RmResponse, WireError, ALPN_NM, ALPN_RM,
@@ -26,6 +27,8 @@ pub enum RmError {
     Transport(#[from] transport::TransportError),
     #[error(transparent)]
     Store(#[from] common::staging::StoreError),
+    #[error(transparent)]
+    State(#[from] StoreError),
 }
 
 /// Per attempt: the push channel to its AM. Events sent before the AM
@@ -43,6 +46,7 @@ pub(crate) struct Rm {
     nm_clients: Mutex<HashMap<String, Arc<Client>>>,
     advertised: String,
     heartbeat_interval_ms: u64,
+    persist: Persister,
 }
 
 /// A running RM; dropping it does not stop it, `shutdown` does.
@@ -50,16 +54,70 @@ pub struct RmHandle {
     pub addr: SocketAddr,
     pub advertised: String,
     endpoint: quinn::Endpoint,
+    rm: Arc<Rm>,
+    writer: tokio::task::JoinHandle<()>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
+/// Longest the shutdown waits for the final state write and for clients to
+/// hear that the RM closed.
+const SHUTDOWN_STEP: Duration = Duration::from_secs(5);
+
 impl RmHandle {
+    /// Stops accepting requests, saves every application to the state store
+    /// and closes the endpoint; bounded by a few seconds per step.
     pub async fn shutdown(self) {
         self.endpoint.close(0u32.into(), b"shutdown");
-        for t in self.tasks {
+        for t in &self.tasks {
             t.abort();
         }
-        self.endpoint.wait_idle().await;
+        // The full state, behind everything already queued.
+        self.rm.with_state(|s| {
+            let apps = s.export_apps();
+            self.rm.persist.save(s.next_seq(), apps);
+        });
+        if tokio::time::timeout(SHUTDOWN_STEP, self.rm.persist.barrier())
+            .await
+            .is_err()
+        {
+            tracing::error!("the state store did not finish writing within {SHUTDOWN_STEP:?}");
+        } else {
+            tracing::info!("state saved");
+        }
+        self.writer.abort();
+        let _ = tokio::time::timeout(SHUTDOWN_STEP, self.endpoint.wait_idle()).await;
+    }
+
+    /// A cloneable view for health checks and status lines.
+    pub fn monitor(&self) -> RmMonitor {
+        RmMonitor {
+            rm: self.rm.clone(),
+        }
+    }
+}
+
+/// Health and a one-line summary of a running RM (for the service manager).
+#[derive(Clone)]
+pub struct RmMonitor {
+    rm: Arc<Rm>,
+}
+
+impl RmMonitor {
+    /// Takes the state lock (so a wedged RM stops answering) and summarizes.
+    pub fn status_line(&self) -> String {
+        use common::protocol::{NodeState, YarnApplicationState as S};
+        let (nodes, active) = self.rm.with_state(|s| {
+            let nodes = s
+                .node_reports()
+                .iter()
+                .filter(|n| n.state == NodeState::RUNNING)
+                .count();
+            (nodes, s.list(&[S::ACCEPTED, S::RUNNING], now_ms()).len())
+        });
+        format!(
+            "listening on {}; {nodes} node(s) running, {active} active application(s)",
+            self.rm.advertised
+        )
     }
 }
 
@@ -87,14 +145,16 @@ pub async fn start(config: &RmConfig) -> Result<RmHandle, RmError> {
         nm_expiry_ms: config.nm_expiry.as_millis() as u64,
         token_expiry_ms: config.container_token_expiry.as_millis() as u64,
     };
+    let (state, persist, writer) = open_state(config, limits)?;
     let rm = Arc::new(Rm {
-        state: Mutex::new(RmState::new(now_ms(), limits, TokenKey::generate())),
+        state: Mutex::new(state),
         store,
         am_channels: Mutex::new(HashMap::new()),
         nm_endpoint,
         nm_clients: Mutex::new(HashMap::new()),
         advertised: advertised.clone(),
         heartbeat_interval_ms: config.heartbeat_interval.as_millis() as u64,
+        persist,
     });
     tracing::info!(%addr, %advertised, "resource manager listening");
     let serve = tokio::spawn(transport::serve(endpoint.clone(), rm.clone()));
@@ -106,7 +166,7 @@ pub async fn start(config: &RmConfig) -> Result<RmHandle, RmError> {
             let mut t = tokio::time::interval(expiry_every);
             loop {
                 t.tick().await;
-                let actions = rm.state.lock().expect("state lock").expire_nodes(now_ms());
+                let actions = rm.with_state(|s| s.expire_nodes(now_ms()));
                 rm.execute(actions);
             }
         })
@@ -115,13 +175,50 @@ pub async fn start(config: &RmConfig) -> Result<RmHandle, RmError> {
         addr,
         advertised,
         endpoint,
+        rm,
+        writer,
         tasks: vec![serve, ticker],
     })
 }
 
+/// Opens the state store, takes back the previous run's applications and
+/// starts the writer.
+fn open_state(
+    config: &RmConfig,
+    limits: Limits,
+) -> Result<(RmState, Persister, tokio::task::JoinHandle<()>), RmError> {
+    let store = Arc::new(StateStore::open(&config.state_dir)?);
+    let recovered = store.load()?;
+    let now = now_ms();
+    let cluster_ts = recovered.as_ref().map_or(now, |r| r.cluster_ts);
+    let mut state = RmState::new(cluster_ts, limits, TokenKey::generate());
+    if let Some(r) = recovered {
+        tracing::info!(
+            apps = r.apps.len(),
+            cluster_ts,
+            next_seq = r.next_seq,
+            path = %store.path().display(),
+            "recovered resource manager state"
+        );
+        state.recover(r.next_seq, r.apps, now);
+    }
+    // Before listening: the store has the cluster timestamp and the recovered changes.
+    store.save(cluster_ts, state.next_seq(), &state.take_dirty())?;
+    let (persist, writer) = Persister::spawn(store, cluster_ts);
+    Ok((state, persist, writer))
+}
+
 impl Rm {
+    /// Runs `f` on the state under its lock; what it changed goes to the store
+    /// queue before the lock is released, so the queue keeps the change order.
     fn with_state<T>(&self, f: impl FnOnce(&mut RmState) -> T) -> T {
-        f(&mut self.state.lock().expect("state lock"))
+        let mut state = self.state.lock().expect("state lock");
+        let out = f(&mut state);
+        let dirty = state.take_dirty();
+        if !dirty.is_empty() {
+            self.persist.save(state.next_seq(), dirty);
+        }
+        out
     }
 
     fn channel(&self, attempt: AppAttemptId) -> mpsc::UnboundedSender<AmEvent> {
@@ -301,6 +398,8 @@ impl Service for Rm {
                 }
                 match self.with_state(|s| s.submit(sub, now)) {
                     Ok((id, actions)) => {
+                        // YARN's NEW_SAVING: answer once the store has the app.
+                        self.persist.barrier().await;
                         self.execute(actions);
                         RmResponse::Submitted(id)
                     }
@@ -316,6 +415,7 @@ impl Service for Rm {
             }
             RmRequest::Kill { app } => match self.with_state(|s| s.kill(app, now)) {
                 Ok(actions) => {
+                    self.persist.barrier().await;
                     self.execute(actions);
                     RmResponse::Ok
                 }
@@ -405,6 +505,8 @@ impl Service for Rm {
                 )
             }) {
                 Ok(actions) => {
+                    // YARN's FINAL_SAVING: the AM exits only once this is stored.
+                    self.persist.barrier().await;
                     self.execute(actions);
                     RmResponse::Ok
                 }

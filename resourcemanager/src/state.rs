@@ -11,6 +11,7 @@ use common::protocol::{
 };
 use common::token::{ContainerTokenIdentifier, TokenKey};
 use common::{AppAttemptId, ApplicationId, ContainerId, NodeId, Resource};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What the core asks the service to do.
@@ -82,6 +83,8 @@ struct Attempt {
     start_ms: u64,
     finish_ms: u64,
     diagnostics: String,
+    /// Ended by an RM restart: does not count towards the attempt limit.
+    ended_by_restart: bool,
 }
 
 #[derive(Debug)]
@@ -122,6 +125,8 @@ pub struct RmState {
     key: TokenKey,
     nodes: BTreeMap<NodeId, Node>,
     apps: BTreeMap<ApplicationId, App>,
+    /// Apps whose persisted fields changed since the last [`RmState::take_dirty`].
+    dirty: BTreeSet<ApplicationId>,
 }
 
 fn err(code: ErrorCode, msg: impl Into<String>) -> WireError {
@@ -137,6 +142,7 @@ impl RmState {
             key,
             nodes: BTreeMap::new(),
             apps: BTreeMap::new(),
+            dirty: BTreeSet::new(),
         }
     }
 
@@ -358,8 +364,10 @@ impl RmState {
             start_ms: now_ms,
             finish_ms: 0,
             diagnostics: String::new(),
+            ended_by_restart: false,
         });
         self.apps.insert(id, app);
+        self.dirty.insert(id);
         let mut actions = Vec::new();
         self.schedule(now_ms, &mut actions);
         Ok((id, actions))
@@ -426,6 +434,7 @@ impl RmState {
         let Some(app) = self.apps.get_mut(&app_id) else {
             return;
         };
+        self.dirty.insert(app_id);
         app.state = state;
         app.final_status = final_status;
         if !diagnostics.is_empty() {
@@ -556,6 +565,7 @@ impl RmState {
         if let Some(a) = app.current_mut() {
             a.registered = true;
         }
+        self.dirty.insert(attempt.app);
         tracing::info!(app_attempt_id = %attempt, "application master registered");
         Ok(max)
     }
@@ -658,6 +668,7 @@ impl RmState {
         let Some(live) = app.containers.remove(&c) else {
             return;
         };
+        self.dirty.insert(app_id);
         let held = now_ms.saturating_sub(live.start_ms) as u128;
         app.memory_ms += held * live.resource.memory_mb as u128;
         app.vcore_ms += held * live.resource.vcores as u128;
@@ -693,7 +704,8 @@ impl RmState {
             "AM Container for {failed} exited with exitCode: {exit}. Diagnostics: {diagnostics}"
         );
         tracing::warn!(app_attempt_id = %failed, exit_status = exit, "AM attempt failed");
-        let attempts = app.attempts.len() as u32;
+        let attempts = app.attempts.iter().filter(|a| !a.ended_by_restart).count() as u32;
+        let next_no = app.attempts.len() as u32 + 1;
         if let Some(a) = app.current_mut() {
             a.finish_ms = now_ms;
             a.diagnostics = diag.clone();
@@ -707,7 +719,7 @@ impl RmState {
             .collect();
         app.asks.clear();
         if attempts < app.max_attempts {
-            let next = app_id.attempt(attempts + 1);
+            let next = app_id.attempt(next_no);
             app.state = AppState::ACCEPTED;
             app.tracking_url.clear();
             app.attempts.push(Attempt {
@@ -719,6 +731,7 @@ impl RmState {
                 start_ms: now_ms,
                 finish_ms: 0,
                 diagnostics: String::new(),
+                ended_by_restart: false,
             });
             for (id, node) in others {
                 if let Some(n) = self.nodes.get_mut(&node) {
@@ -837,6 +850,7 @@ impl RmState {
                 let attempt = app.current_mut().expect("exists");
                 attempt.am_container = Some(container.id);
                 attempt.am_node = Some(node);
+                self.dirty.insert(app_id);
                 let amrm_token = self.key.amrm_token(attempt.id);
                 actions.push(Action::LaunchAm {
                     container: Box::new(container),
@@ -885,6 +899,171 @@ impl RmState {
         let mut actions = Vec::new();
         self.complete_container(c, exit_status::INVALID, reason, now_ms, &mut actions);
         actions
+    }
+}
+
+/// An application as the state store keeps it: everything its report shows
+/// except live containers (those are re-learnt from the nodes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppRecord {
+    pub id: ApplicationId,
+    pub submission: AppSubmission,
+    pub state: AppState,
+    pub final_status: FinalApplicationStatus,
+    pub diagnostics: String,
+    pub tracking_url: String,
+    pub am_host: String,
+    pub start_ms: u64,
+    pub finish_ms: u64,
+    pub progress: f32,
+    pub max_attempts: u32,
+    pub memory_ms: u128,
+    pub vcore_ms: u128,
+    pub next_container: u64,
+    pub attempts: Vec<AttemptRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    pub id: AppAttemptId,
+    pub am_container: Option<ContainerId>,
+    pub am_node: Option<NodeId>,
+    pub registered: bool,
+    pub unregistered: bool,
+    pub start_ms: u64,
+    pub finish_ms: u64,
+    pub diagnostics: String,
+    #[serde(default)]
+    pub ended_by_restart: bool,
+}
+
+/// Diagnostics of an attempt that was running when the RM stopped.
+pub const RESTART_DIAGNOSTICS: &str =
+    "Attempt ended because the ResourceManager restarted; a new attempt replaces it (not counted as a failure)";
+
+impl RmState {
+    /// The next application sequence number.
+    pub fn next_seq(&self) -> u32 {
+        self.next_seq
+    }
+
+    /// Records of the apps changed since the last call (the store writes these).
+    pub fn take_dirty(&mut self) -> Vec<AppRecord> {
+        let dirty = std::mem::take(&mut self.dirty);
+        dirty
+            .into_iter()
+            .filter_map(|id| self.apps.get(&id).map(|a| record_of(id, a)))
+            .collect()
+    }
+
+    /// Records of every app.
+    pub fn export_apps(&self) -> Vec<AppRecord> {
+        self.apps.iter().map(|(id, a)| record_of(*id, a)).collect()
+    }
+
+    /// Takes back the apps of a previous run (non-work-preserving recovery,
+    /// like YARN's RM restart without work preservation): finished apps come
+    /// back as they were; an unfinished app whose AM had been placed gets its
+    /// attempt ended with [`RESTART_DIAGNOSTICS`] and a new attempt that
+    /// waits for a node (not counted towards the attempt limit); one still
+    /// waiting for its AM keeps waiting. The changed apps are marked dirty.
+    pub fn recover(&mut self, next_seq: u32, records: Vec<AppRecord>, now_ms: u64) {
+        for r in records {
+            let id = r.id;
+            self.next_seq = self.next_seq.max(next_seq).max(id.seq + 1);
+            let mut app = App {
+                submission: r.submission,
+                state: r.state,
+                final_status: r.final_status,
+                diagnostics: r.diagnostics,
+                tracking_url: r.tracking_url,
+                am_host: r.am_host,
+                start_ms: r.start_ms,
+                finish_ms: r.finish_ms,
+                progress: r.progress,
+                attempts: r
+                    .attempts
+                    .into_iter()
+                    .map(|a| Attempt {
+                        id: a.id,
+                        am_container: a.am_container,
+                        am_node: a.am_node,
+                        registered: a.registered,
+                        unregistered: a.unregistered,
+                        start_ms: a.start_ms,
+                        finish_ms: a.finish_ms,
+                        diagnostics: a.diagnostics,
+                        ended_by_restart: a.ended_by_restart,
+                    })
+                    .collect(),
+                max_attempts: r.max_attempts,
+                asks: BTreeMap::new(),
+                containers: BTreeMap::new(),
+                memory_ms: r.memory_ms,
+                vcore_ms: r.vcore_ms,
+                next_container: r.next_container,
+            };
+            let placed = app.current().is_some_and(|a| a.am_container.is_some());
+            if !app.state.is_terminal() && (placed || app.attempts.is_empty()) {
+                if let Some(a) = app.current_mut() {
+                    a.finish_ms = now_ms;
+                    a.diagnostics = RESTART_DIAGNOSTICS.into();
+                    a.ended_by_restart = true;
+                }
+                app.state = AppState::ACCEPTED;
+                app.tracking_url.clear();
+                app.am_host.clear();
+                app.progress = 0.0;
+                app.attempts.push(Attempt {
+                    id: id.attempt(app.attempts.len() as u32 + 1),
+                    am_container: None,
+                    am_node: None,
+                    registered: false,
+                    unregistered: false,
+                    start_ms: now_ms,
+                    finish_ms: 0,
+                    diagnostics: String::new(),
+                    ended_by_restart: false,
+                });
+                tracing::info!(app_id = %id, "recovered application gets a new attempt");
+                self.dirty.insert(id);
+            }
+            self.apps.insert(id, app);
+        }
+    }
+}
+
+fn record_of(id: ApplicationId, a: &App) -> AppRecord {
+    AppRecord {
+        id,
+        submission: a.submission.clone(),
+        state: a.state,
+        final_status: a.final_status,
+        diagnostics: a.diagnostics.clone(),
+        tracking_url: a.tracking_url.clone(),
+        am_host: a.am_host.clone(),
+        start_ms: a.start_ms,
+        finish_ms: a.finish_ms,
+        progress: a.progress,
+        max_attempts: a.max_attempts,
+        memory_ms: a.memory_ms,
+        vcore_ms: a.vcore_ms,
+        next_container: a.next_container,
+        attempts: a
+            .attempts
+            .iter()
+            .map(|t| AttemptRecord {
+                id: t.id,
+                am_container: t.am_container,
+                am_node: t.am_node.clone(),
+                registered: t.registered,
+                unregistered: t.unregistered,
+                start_ms: t.start_ms,
+                finish_ms: t.finish_ms,
+                diagnostics: t.diagnostics.clone(),
+                ended_by_restart: t.ended_by_restart,
+            })
+            .collect(),
     }
 }
 
@@ -1105,6 +1284,67 @@ mod tests {
             .unwrap();
         assert_eq!(lost.state, NodeState::LOST);
         assert!(rm.node_heartbeat(&got[0].node_id, &[], 6002).is_none());
+    }
+
+    #[test]
+    fn recovery_keeps_finished_apps_and_restarts_placed_attempts() {
+        let mut rm1 = rm();
+        add_node(&mut rm1, "a:1", 4096, 0);
+        let (done, actions) = rm1.submit(sub(), 1).unwrap();
+        let (_, token) = launched(&actions).unwrap();
+        rm1.register_am(done.attempt(1), &token, "h".into(), "http://t".into())
+            .unwrap();
+        rm1.finish_am(
+            done.attempt(1),
+            &token,
+            FinalApplicationStatus::SUCCEEDED,
+            "ok".into(),
+            String::new(),
+            5,
+        )
+        .unwrap();
+        let (running, actions) = rm1.submit(sub(), 6).unwrap();
+        let (_, token) = launched(&actions).unwrap();
+        rm1.register_am(running.attempt(1), &token, "h".into(), String::new())
+            .unwrap();
+        // Every change so far is dirty; the store would have written these.
+        let written = rm1.take_dirty();
+        assert_eq!(written.len(), 2);
+        assert!(rm1.take_dirty().is_empty());
+
+        let mut rm2 = RmState::new(rm1.cluster_ts(), rm1.limits().clone(), TokenKey::generate());
+        rm2.recover(rm1.next_seq(), rm1.export_apps(), 100);
+        assert_eq!(
+            rm2.report(done, 100).unwrap(),
+            rm1.report(done, 100).unwrap()
+        );
+        let r = rm2.report(running, 100).unwrap();
+        assert_eq!(r.state, AppState::ACCEPTED);
+        assert_eq!(r.attempts.len(), 2);
+        assert_eq!(r.attempts[0].diagnostics, RESTART_DIAGNOSTICS);
+        assert_eq!(r.attempts[0].finish_time, 100);
+        assert_eq!(rm2.take_dirty().len(), 1);
+        // New ids continue the sequence with the original cluster timestamp.
+        let (next, _) = rm2.submit(sub(), 101).unwrap();
+        assert_eq!(next.cluster_ts, done.cluster_ts);
+        assert_eq!(next.seq, 3);
+        // The restart does not use up an attempt: attempt 2 failing still leaves attempt 3.
+        let actions = add_node(&mut rm2, "b:1", 4096, 102);
+        let am2 = actions
+            .iter()
+            .find_map(|a| match a {
+                Action::LaunchAm { container, .. } if container.id.app() == running => {
+                    Some((**container).clone())
+                }
+                _ => None,
+            })
+            .expect("attempt 2 launched");
+        let actions = rm2
+            .node_heartbeat(&am2.node_id, &[completed(am2.id, 1)], 103)
+            .unwrap()
+            .actions;
+        let (am3, _) = launched(&actions).expect("attempt 3 launched");
+        assert_eq!(am3.id.attempt, running.attempt(3));
     }
 
     #[test]

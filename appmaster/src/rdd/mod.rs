@@ -1,1 +1,126 @@
-//! wip
+//! The RDD programming model: Spark's core API over lineage-as-data.
+//!
+//! The driver builds an [Rdd] from a [SparkContext] and applies
+//! transformations; an action ships the lineage ([crate::plan::Plan]) and runs
+//! it on every partition through the context's [crate::plan::JobRunner].
+//! User functions are values of registered types (see [func]):
+//!
+//! ```ignore
+//! use appmaster::rdd::{MapFn, SparkContext};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize)]
+//! struct AddN { n: i64 }                       // fields = captured arguments
+//! impl MapFn for AddN {
+//!     type In = i64;
+//!     type Out = i64;
+//!     fn call(&self, x: i64) -> i64 { x + self.n }
+//! }
+//! appmaster::register_map!(AddN);              // at module level, once
+//!
+//! fn user_main(sc: &SparkContext) -> anyhow::Result<()> {
+//!     let total = sc.range(0, 100).map(AddN { n: 1 }).sum()?;
+//!     println!("{total}");
+//!     Ok(())
+//! }
+//! ```
+//!
+//! On an executor, [run_task] resolves each op's registered name to its code
+//! and runs the partition as a streaming iterator pipeline.
+
+mod context;
+mod exec;
+pub mod func;
+mod local;
+mod registry;
+mod typed;
+
+#[cfg(test)]
+mod tests;
+
+pub use context::SparkContext;
+pub use exec::{run_task, BlockCache};
+pub use func::{
+    AddF32, AddF64, AddI32, AddI64, AddU32, AddU64, AddUsize, Data, Elements, FilterFn, FlatMapFn,
+    ForeachFn, Function, MapFn, MapPartitionsFn, ReduceFn, Summable,
+};
+pub use local::{LocalJob, LocalRunner};
+pub use typed::Rdd;
+
+/// What the `register_*!` macros expand to. Not public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use super::registry::Registration;
+    pub use inventory;
+}
+
+/// Registers [MapFn] types: `appmaster::register_map!(Square, Cube);`
+#[macro_export]
+macro_rules! register_map {
+    ($($f:ty),+ $(,)?) => {
+        $( $crate::rdd::__private::inventory::submit! {
+            $crate::rdd::__private::Registration::map::<$f>()
+        } )+
+    };
+}
+
+/// Registers [FilterFn] types.
+#[macro_export]
+macro_rules! register_filter {
+    ($($f:ty),+ $(,)?) => {
+        $( $crate::rdd::__private::inventory::submit! {
+            $crate::rdd::__private::Registration::filter::<$f>()
+        } )+
+    };
+}
+
+/// Registers [FlatMapFn] types.
+#[macro_export]
+macro_rules! register_flat_map {
+    ($($f:ty),+ $(,)?) => {
+        $( $crate::rdd::__private::inventory::submit! {
+            $crate::rdd::__private::Registration::flat_map::<$f>()
+        } )+
+    };
+}
+
+/// Registers [MapPartitionsFn] types.
+#[macro_export]
+macro_rules! register_map_partitions {
+    ($($f:ty),+ $(,)?) => {
+        $( $crate::rdd::__private::inventory::submit! {
+            $crate::rdd::__private::Registration::map_partitions::<$f>()
+        } )+
+    };
+}
+
+/// Registers [ReduceFn] types.
+#[macro_export]
+macro_rules! register_reduce {
+    ($($f:ty),+ $(,)?) => {
+        $( $crate::rdd::__private::inventory::submit! {
+            $crate::rdd::__private::Registration::reduce::<$f>()
+        } )+
+    };
+}
+
+/// Registers [ForeachFn] types.
+#[macro_export]
+macro_rules! register_foreach {
+    ($($f:ty),+ $(,)?) => {
+        $( $crate::rdd::__private::inventory::submit! {
+            $crate::rdd::__private::Registration::foreach::<$f>()
+        } )+
+    };
+}
+
+/// Registers element types for `parallelize` that are neither built in nor
+/// the input/output of a registered function: `appmaster::register_data!(Point);`
+#[macro_export]
+macro_rules! register_data {
+    ($($t:ty),+ $(,)?) => {
+        $( $crate::rdd::__private::inventory::submit! {
+            $crate::rdd::__private::Registration::data::<$t>()
+        } )+
+    };
+}

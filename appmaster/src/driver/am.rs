@@ -1,0 +1,517 @@
+//! The AM's async shell: one loop owns the [`DriverCore`] and carries out its
+//! effects — RM asks, executor launches through NMs, task pushes, the event
+//! log and the UI.
+
+use super::core::{DriverConfig, DriverCore, Effect};
+use super::server::DriverService;
+use super::ui::{self, UiState};
+use crate::eventlog::{AppEvent, EventLog, LogLine};
+use crate::plan::{JobError, JobId, JobRunner, JobSpec};
+use common::client::{AmEnv, AmRmClient, NmClient};
+use common::clock::now_ms;
+use common::protocol::{
+    AmEvent, Container, DriverResponse, FinalApplicationStatus, LaunchSpec, LocalResource,
+    ResourceAsk, TaskResult, ALPN_DRIVER,
+};
+use common::tls::TlsIdentity;
+use common::transport::{self, Profile};
+use common::ContainerId;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// Messages into the driver loop.
+pub(crate) enum Msg {
+    Rm(AmEvent),
+    RmClosed,
+    Register {
+        executor: String,
+        host: String,
+        cores: u32,
+        push: mpsc::UnboundedSender<DriverResponse>,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    Status {
+        executor: String,
+        task_id: u64,
+        result: TaskResult,
+    },
+    Disconnected {
+        executor: String,
+    },
+    Job {
+        spec: JobSpec,
+        reply: oneshot::Sender<Result<Vec<Vec<u8>>, JobError>>,
+    },
+    LaunchFailed {
+        container: ContainerId,
+        reason: String,
+    },
+    UserDone(Result<(), String>),
+}
+
+/// What the AM was told at launch (the contract with spindle-submit).
+pub(crate) struct Launch {
+    pub env: AmEnv,
+    pub app_name: String,
+    pub binary: LocalResource,
+    pub conf: BTreeMap<String, String>,
+}
+
+/// The JobRunner the user's code talks to: hands jobs to the loop and waits.
+pub(crate) struct ClusterRunner {
+    tx: mpsc::UnboundedSender<Msg>,
+    parallelism: Arc<AtomicU32>,
+    next_job: AtomicU32,
+}
+
+impl JobRunner for ClusterRunner {
+    fn run_job(&self, spec: JobSpec) -> Result<Vec<Vec<u8>>, JobError> {
+        let _ = self.next_job.fetch_add(1, Ordering::Relaxed);
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Job { spec, reply })
+            .map_err(|_| JobError::Cancelled("the driver is shutting down".into()))?;
+        rx.blocking_recv()
+            .map_err(|_| JobError::Cancelled("the driver is shutting down".into()))?
+    }
+
+    fn default_parallelism(&self) -> u32 {
+        self.parallelism.load(Ordering::Relaxed)
+    }
+}
+
+struct Shell {
+    core: DriverCore,
+    log: EventLog,
+    ui: ui::Shared,
+    pushes: HashMap<String, mpsc::UnboundedSender<DriverResponse>>,
+    jobs: HashMap<JobId, oneshot::Sender<Result<Vec<Vec<u8>>, JobError>>>,
+    next_job: JobId,
+    rm_tx: mpsc::UnboundedSender<RmCall>,
+    nm: Arc<NmClient>,
+    tx: mpsc::UnboundedSender<Msg>,
+    executor_env: BTreeMap<String, String>,
+    binary: LocalResource,
+    parallelism: Arc<AtomicU32>,
+    abort: Option<String>,
+    containers: HashMap<String, Container>,
+}
+
+/// Calls to the RM go through one task, in order.
+enum RmCall {
+    Ask(u32, common::Resource),
+    Release(ContainerId),
+}
+
+impl Shell {
+    fn record(&mut self, event: AppEvent) {
+        let line = LogLine {
+            ts: now_ms(),
+            event,
+        };
+        self.log.write(&line);
+        self.ui.lock().expect("ui lock").apply(&line);
+    }
+
+    fn run(&mut self, effects: Vec<Effect>, executor_resource: common::Resource) {
+        for fx in effects {
+            match fx {
+                Effect::Launch { executor, launch } => {
+                    if let Some(p) = self.pushes.get(&executor) {
+                        let _ = p.send(DriverResponse::Launch(launch));
+                    }
+                }
+                Effect::JobDone { job, result } => {
+                    if let Some(r) = self.jobs.remove(&job) {
+                        let _ = r.send(result);
+                    }
+                }
+                Effect::Log(ev) => self.record(ev),
+                Effect::Ask { count } => {
+                    let _ = self.rm_tx.send(RmCall::Ask(count, executor_resource));
+                }
+                Effect::Release { container } => {
+                    let _ = self.rm_tx.send(RmCall::Release(container));
+                }
+                Effect::StartExecutor {
+                    container,
+                    executor,
+                } => {
+                    self.containers
+                        .insert(executor.clone(), (*container).clone());
+                    let mut env = self.executor_env.clone();
+                    env.insert("SPINDLE_EXECUTOR_ID".into(), executor.clone());
+                    let launch = LaunchSpec {
+                        command: vec![self.binary.name.clone()],
+                        env,
+                        local_resources: vec![self.binary.clone()],
+                    };
+                    let nm = self.nm.clone();
+                    let tx = self.tx.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = nm.start(&container, launch).await {
+                            let _ = tx.send(Msg::LaunchFailed {
+                                container: container.id,
+                                reason: format!("cannot start executor {executor}: {e}"),
+                            });
+                        }
+                    });
+                }
+                Effect::StopExecutor { executor, reason } => {
+                    match self.pushes.remove(&executor) {
+                        Some(p) => {
+                            let _ = p.send(DriverResponse::Shutdown { reason });
+                        }
+                        None => {
+                            // Not registered yet: stop its container through the NM.
+                            if let Some(c) = self.containers.get(&executor).cloned() {
+                                let nm = self.nm.clone();
+                                tokio::spawn(async move {
+                                    let _ = nm.stop(&c).await;
+                                });
+                            }
+                        }
+                    }
+                }
+                Effect::Abort { reason } => {
+                    self.abort.get_or_insert(reason.clone());
+                    for (_, r) in self.jobs.drain() {
+                        let _ = r.send(Err(JobError::Cancelled(reason.clone())));
+                    }
+                }
+            }
+        }
+        self.parallelism
+            .store(self.core.default_parallelism(), Ordering::Relaxed);
+    }
+}
+
+fn rss_peak_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+pub(crate) fn peak_rss_line(who: &str) -> String {
+    format!("{who} peak RSS: {} KB", rss_peak_kb())
+}
+
+/// Runs the AM and the user's main; returns the process exit code.
+pub(crate) async fn run(
+    launch: Launch,
+    config: DriverConfig,
+    main: fn(&crate::rdd::SparkContext) -> anyhow::Result<()>,
+) -> anyhow::Result<i32> {
+    let env = &launch.env;
+    let app_id = env.attempt.app.to_string();
+    let identity = TlsIdentity::load(&env.tls)?;
+    let rm = Arc::new(AmRmClient::new(
+        &identity,
+        &env.rm_address,
+        env.attempt,
+        env.token.clone(),
+    )?);
+    let nm = Arc::new(NmClient::new(&identity)?);
+
+    // The executors' service and the UI, both before registering so the
+    // tracking URL is live from the first report.
+    let driver_ep = transport::server_endpoint(
+        "0.0.0.0:0".parse()?,
+        &identity,
+        ALPN_DRIVER,
+        Profile::Control,
+    )?;
+    let driver_addr = format!("{}:{}", env.nm_host, driver_ep.local_addr()?.port());
+    let secret = {
+        let rng = ring::rand::SystemRandom::new();
+        let b: [u8; 16] = ring::rand::generate(&rng)
+            .map_err(|_| anyhow::anyhow!("no randomness"))?
+            .expose();
+        hex::encode(b)
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
+    tokio::spawn(transport::serve(
+        driver_ep.clone(),
+        Arc::new(DriverService::new(secret.clone(), tx.clone())),
+    ));
+    let ui: ui::Shared = Arc::new(Mutex::new(UiState::new(driver_addr.clone())));
+    let http = tokio::net::TcpListener::bind("0.0.0.0:0").await?;
+    let tracking_url = format!("http://{}:{}/", env.nm_host, http.local_addr()?.port());
+    {
+        let router = ui::router(ui.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(http, router).await;
+        });
+    }
+
+    rm.register(&env.nm_host, &tracking_url).await?;
+    let mut events = rm.subscribe().await?;
+    {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while let Some(ev) = events.recv().await {
+                if tx.send(Msg::Rm(ev)).is_err() {
+                    return;
+                }
+            }
+            let _ = tx.send(Msg::RmClosed);
+        });
+    }
+    let (rm_tx, mut rm_rx) = mpsc::unbounded_channel::<RmCall>();
+    {
+        let rm = rm.clone();
+        tokio::spawn(async move {
+            while let Some(call) = rm_rx.recv().await {
+                let r = match call {
+                    RmCall::Ask(count, resource) => {
+                        let ask = ResourceAsk {
+                            key: "executors".into(),
+                            count,
+                            resource,
+                            nodes: vec![],
+                            relax_locality: true,
+                        };
+                        rm.allocate(vec![ask], vec![], 0.5).await
+                    }
+                    RmCall::Release(c) => rm.allocate(vec![], vec![c], 0.5).await,
+                };
+                if let Err(e) = r {
+                    tracing::warn!(error = %e, "allocate call failed");
+                }
+            }
+        });
+    }
+
+    let log = match launch
+        .conf
+        .get("spark.eventLog.enabled")
+        .map(|v| v == "true")
+        .unwrap_or(false)
+    {
+        true => {
+            let dir = launch
+                .conf
+                .get("spark.eventLog.dir")
+                .cloned()
+                .unwrap_or_else(|| "/tmp/spindle-events".into());
+            let dir = dir.strip_prefix("file://").unwrap_or(&dir).to_string();
+            match EventLog::create(std::path::Path::new(&dir), &app_id) {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("event log in {dir} unavailable: {e}");
+                    EventLog::disabled()
+                }
+            }
+        }
+        false => EventLog::disabled(),
+    };
+
+    let mut executor_env = BTreeMap::new();
+    executor_env.insert("SPINDLE_ROLE".into(), "executor".into());
+    executor_env.insert("SPINDLE_DRIVER_ADDRESS".into(), driver_addr.clone());
+    executor_env.insert("SPINDLE_APP_SECRET".into(), secret.clone());
+    executor_env.insert(
+        "SPINDLE_EXECUTOR_CORES".into(),
+        config.executor_cores.to_string(),
+    );
+    executor_env.insert("SPINDLE_APP_ID".into(), app_id.clone());
+    if let Ok(v) = std::env::var("RUST_BACKTRACE") {
+        executor_env.insert("RUST_BACKTRACE".into(), v);
+    }
+    let executor_resource = config.executor_resource;
+    let initial_target = config.static_instances;
+    let parallelism = Arc::new(AtomicU32::new(2));
+    let dynamic = config.dynamic.is_some();
+    let mut shell = Shell {
+        core: DriverCore::new(config.clone())?,
+        log,
+        ui,
+        pushes: HashMap::new(),
+        jobs: HashMap::new(),
+        next_job: 0,
+        rm_tx,
+        nm,
+        tx: tx.clone(),
+        executor_env,
+        binary: launch.binary.clone(),
+        parallelism: parallelism.clone(),
+        abort: None,
+        containers: HashMap::new(),
+    };
+    let user = std::env::var("USER").unwrap_or_else(|_| "spindle".into());
+    shell.record(AppEvent::ApplicationStart {
+        app_id: app_id.clone(),
+        app_name: launch.app_name.clone(),
+        attempt: env.attempt.attempt.to_string(),
+        user,
+        dynamic_allocation: dynamic,
+        executor_cores: config.executor_cores,
+        executor_memory_mb: executor_resource.memory_mb,
+        conf: launch.conf.clone(),
+    });
+    let fx = shell.core.start(now_ms());
+    shell.run(fx, executor_resource);
+    if let Some(p) = shell.log.path() {
+        println!("event log: {}", p.display());
+    }
+
+    // Like Spark on YARN: wait for most of the initial executors (80%, at most
+    // 30 s) before the user's code runs, so defaultParallelism is right.
+    let wanted = {
+        let initial = shell.core.target().max(0) as u32;
+        let n = if dynamic { initial } else { initial_target };
+        (n * 4).div_ceil(5)
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut started_user = false;
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let sc_conf = launch.conf.clone();
+    let app_name = launch.app_name.clone();
+    let user_result: Result<(), String> = loop {
+        if !started_user
+            && (shell.core.registered_executors() as u32 >= wanted
+                || tokio::time::Instant::now() > deadline)
+        {
+            started_user = true;
+            let runner = Arc::new(ClusterRunner {
+                tx: tx.clone(),
+                parallelism: parallelism.clone(),
+                next_job: AtomicU32::new(0),
+            });
+            let tx = tx.clone();
+            let (conf, id, name) = (sc_conf.clone(), app_id.clone(), app_name.clone());
+            std::thread::spawn(move || {
+                let sc = crate::rdd::SparkContext::new(runner, conf, id, name);
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| main(&sc)));
+                let r = match r {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(e)) => Err(format!("{e:#}")),
+                    Err(p) => Err(format!(
+                        "User application panicked: {}",
+                        p.downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| p.downcast_ref::<String>().cloned())
+                            .unwrap_or_else(|| "(no message)".into())
+                    )),
+                };
+                let _ = tx.send(Msg::UserDone(r));
+            });
+        }
+        let msg = tokio::select! {
+            m = rx.recv() => m,
+            _ = tick.tick() => {
+                let fx = shell.core.tick(now_ms());
+                shell.run(fx, executor_resource);
+                continue;
+            }
+            _ = tokio::time::sleep(Duration::from_millis(50)), if !started_user => continue,
+        };
+        let Some(msg) = msg else {
+            break Err("driver channel closed".into());
+        };
+        let now = now_ms();
+        let fx = match msg {
+            Msg::Rm(AmEvent::Allocated(cs)) => shell.core.on_allocated(cs, now),
+            Msg::Rm(AmEvent::Completed(statuses)) => {
+                let mut fx = Vec::new();
+                for s in &statuses {
+                    fx.extend(shell.core.on_container_completed(s, now));
+                }
+                fx
+            }
+            Msg::Rm(AmEvent::NodesLost(_)) => vec![],
+            Msg::Rm(AmEvent::Shutdown { reason }) => {
+                eprintln!("the resource manager ended this attempt: {reason}");
+                let fx = shell.core.shutdown();
+                shell.run(fx, executor_resource);
+                shell.record(AppEvent::ApplicationEnd {
+                    final_status: "KILLED".into(),
+                    diagnostics: reason,
+                });
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                return Ok(1);
+            }
+            Msg::RmClosed => {
+                eprintln!("the resource manager closed the allocation stream");
+                let fx = shell.core.shutdown();
+                shell.run(fx, executor_resource);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                return Ok(1);
+            }
+            Msg::Register {
+                executor,
+                host,
+                cores,
+                push,
+                reply,
+            } => match shell
+                .core
+                .on_executor_registered(&executor, host, cores, now)
+            {
+                Ok(fx) => {
+                    shell.pushes.insert(executor, push);
+                    let _ = reply.send(Ok(()));
+                    fx
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                    vec![]
+                }
+            },
+            Msg::Status {
+                executor,
+                task_id,
+                result,
+            } => shell.core.on_status_update(&executor, task_id, result, now),
+            Msg::Disconnected { executor } => {
+                shell.pushes.remove(&executor);
+                shell.core.on_executor_disconnected(&executor, now)
+            }
+            Msg::Job { spec, reply } => {
+                if let Some(reason) = &shell.abort {
+                    let _ = reply.send(Err(JobError::Cancelled(reason.clone())));
+                    vec![]
+                } else {
+                    let job = shell.next_job;
+                    shell.next_job += 1;
+                    shell.jobs.insert(job, reply);
+                    shell.core.submit_job(job, spec, now)
+                }
+            }
+            Msg::LaunchFailed { container, reason } => {
+                tracing::warn!(%container, %reason, "executor launch failed");
+                shell.core.on_launch_failed(container, reason, now)
+            }
+            Msg::UserDone(r) => break r,
+        };
+        shell.run(fx, executor_resource);
+    };
+
+    let (status, diagnostics) = match (&user_result, &shell.abort) {
+        (_, Some(reason)) => (FinalApplicationStatus::FAILED, reason.clone()),
+        (Ok(()), None) => (FinalApplicationStatus::SUCCEEDED, String::new()),
+        (Err(e), None) => (FinalApplicationStatus::FAILED, e.clone()),
+    };
+    if !diagnostics.is_empty() {
+        eprintln!("application failed: {diagnostics}");
+        println!("application failed: {diagnostics}");
+    }
+    let fx = shell.core.shutdown();
+    shell.run(fx, executor_resource);
+    shell.record(AppEvent::ApplicationEnd {
+        final_status: status.to_string(),
+        diagnostics: diagnostics.clone(),
+    });
+    rm.finish(status, &diagnostics, &tracking_url).await?;
+    eprintln!("{}", peak_rss_line("driver"));
+    Ok(0)
+}

@@ -1,0 +1,32 @@
+//! The driver's settings, from the application's Spark properties.
+
+use super::core::DriverConfig;
+use crate::allocation::config::TimeUnit;
+use crate::sparkconf::SparkConf;
+use std::collections::BTreeMap;
+
+pub(crate) fn driver_config(conf: &BTreeMap<String, String>) -> anyhow::Result<DriverConfig> {
+    let mut sc = SparkConf::new();
+    for (k, v) in conf {
+        sc.set(k.clone(), v.clone());
+    }
+    // spindle-submit validated these already; a hand-made launch gets the same checks.
+    sc.validate()?;
+    let dynamic = if sc.dynamic_allocation_enabled()? {
+        Some(sc.allocation_config()?)
+    } else {
+        None
+    };
+    Ok(DriverConfig {
+        executor_resource: sc.executor_container()?,
+        executor_cores: sc.executor_cores()?,
+        task_cpus: sc.task_cpus()?,
+        max_task_failures: sc.task_max_failures()?,
+        max_executor_failures: sc.executor_max_num_failures()?,
+        static_instances: sc.num_executors()?,
+        dynamic,
+        locality_wait_ms: sc
+            .get_time_ms("spark.locality.wait", TimeUnit::Milliseconds, 3000)?
+            .max(0) as u64,
+    })
+}

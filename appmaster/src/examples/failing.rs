@@ -1,0 +1,33 @@
+//! `FailingTask [--message M]`: a job whose every task fails.
+
+use super::parse_flags;
+use crate::rdd::{MapFn, SparkContext};
+use serde::{Deserialize, Serialize};
+
+/// Panics with `message` on every element.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Fail {
+    pub message: String,
+}
+
+impl MapFn for Fail {
+    type In = i64;
+    type Out = i64;
+    fn call(&self, _x: i64) -> i64 {
+        panic!("{}", self.message)
+    }
+}
+
+crate::register_map!(Fail);
+
+pub(crate) fn run(sc: &SparkContext, args: &[String]) -> anyhow::Result<()> {
+    let flags = parse_flags("FailingTask", args, &["message"])?;
+    let message = flags
+        .get("message")
+        .cloned()
+        .unwrap_or_else(|| "task failed on purpose".to_string());
+    let n = i64::from(sc.default_parallelism());
+    // One element per partition: every task fails.
+    let count = sc.range(0, n).map(Fail { message }).count()?;
+    anyhow::bail!("FailingTask: the job was meant to fail but counted {count} elements")
+}

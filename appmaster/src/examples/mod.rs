@@ -1,0 +1,158 @@
+//! The built-in example applications, run by the stock `appmaster` binary:
+//! `spindle-submit --class NAME appmaster ARGS...` (a Spark-style qualified
+//! name such as `org.apache.spark.examples.SparkPi` works too).
+
+mod bursty;
+mod failing;
+mod pi;
+mod seed;
+mod words;
+
+use crate::rdd::SparkContext;
+use anyhow::{anyhow, bail};
+use std::collections::BTreeMap;
+
+pub use bursty::{Work, WorkKind};
+pub use failing::Fail;
+pub use pi::PiSampler;
+pub use seed::Square;
+pub use words::{Longest, SplitWords, WordLen};
+
+/// The examples: (class, arguments, what it does).
+pub const EXAMPLES: &[(&str, &str, &str)] = &[
+    (
+        "SeedRangeSquareCount",
+        "[N]",
+        "range(0, N).map(x*x).count() and the sum of squares mod 2^64 (N default 10000000)",
+    ),
+    (
+        "SparkPi",
+        "[slices]",
+        "estimates pi from 100000 random points per slice (slices default 2)",
+    ),
+    (
+        "Bursty",
+        "[--jobs J] [--tasks T] [--task-ms MS] [--gap-ms G] [--work sleep|cpu]",
+        "J jobs of T tasks of MS ms each, G ms apart (defaults 3, 10, 500, 5000, sleep)",
+    ),
+    (
+        "FailingTask",
+        "[--message M]",
+        "a job whose every task fails with M (default \"task failed on purpose\")",
+    ),
+    (
+        "WordLength",
+        "[WORD...]",
+        "counts the words of a text (default a built-in one), their total and longest length",
+    ),
+];
+
+/// Runs the example `class` (its simple or qualified name) with `args`.
+pub fn run_example(class: &str, sc: &SparkContext, args: &[String]) -> anyhow::Result<()> {
+    let simple = class.trim().rsplit('.').next().unwrap_or_default();
+    sc.set_call_site(Some(simple));
+    match simple {
+        "SeedRangeSquareCount" => seed::run(sc, args),
+        "SparkPi" => pi::run(sc, args),
+        "Bursty" => bursty::run(sc, args),
+        "FailingTask" => failing::run(sc, args),
+        "WordLength" => words::run(sc, args),
+        "" => bail!("no example class given (--class NAME); {}", known()),
+        other => bail!("unknown example class {other:?}; {}", known()),
+    }
+}
+
+fn known() -> String {
+    let names: Vec<&str> = EXAMPLES.iter().map(|e| e.0).collect();
+    format!("the built-in examples are {}", names.join(", "))
+}
+
+/// Parses `--flag value` / `--flag=value` arguments, all of them in `known`.
+pub(crate) fn parse_flags(
+    class: &str,
+    args: &[String],
+    known: &[&str],
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let Some(flag) = arg.strip_prefix("--") else {
+            bail!(
+                "{class}: unexpected argument {arg:?} (flags: {})",
+                flag_list(known)
+            );
+        };
+        let (name, value) = match flag.split_once('=') {
+            Some((n, v)) => (n, v.to_string()),
+            None => {
+                if !known.contains(&flag) {
+                    bail!(
+                        "{class}: unknown flag --{flag} (flags: {})",
+                        flag_list(known)
+                    );
+                }
+                let v = it
+                    .next()
+                    .ok_or_else(|| anyhow!("{class}: flag --{flag} needs a value"))?;
+                (flag, v.clone())
+            }
+        };
+        if !known.contains(&name) {
+            bail!(
+                "{class}: unknown flag --{name} (flags: {})",
+                flag_list(known)
+            );
+        }
+        out.insert(name.to_string(), value);
+    }
+    Ok(out)
+}
+
+fn flag_list(known: &[&str]) -> String {
+    known
+        .iter()
+        .map(|k| format!("--{k}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A flag's value as a non-negative integer, or `default`.
+pub(crate) fn flag_u64(
+    class: &str,
+    flags: &BTreeMap<String, String>,
+    name: &str,
+    default: u64,
+) -> anyhow::Result<u64> {
+    match flags.get(name) {
+        None => Ok(default),
+        Some(v) => v.trim().parse().map_err(|_| {
+            anyhow!("{class}: invalid value for --{name}: {v:?} (expected a non-negative integer)")
+        }),
+    }
+}
+
+/// SplitMix64: a small, fast PRNG (good enough for sampling).
+#[derive(Debug, Clone)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    pub fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+}
+
+#[cfg(test)]
+mod tests;

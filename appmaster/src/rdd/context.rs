@@ -1,0 +1,228 @@
+//! The driver's entry point: `SparkContext`.
+
+use super::registry;
+use super::typed::Rdd;
+use super::Data;
+use crate::plan::{JobError, JobRunner, JobSpec, Op, RddId, Source};
+use std::any::type_name;
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::panic::Location;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// The driver's handle on the application: creates RDDs and runs their jobs
+/// through a [JobRunner] (the cluster scheduler, or [super::LocalRunner]).
+/// Cheap to clone; all clones share state.
+#[derive(Clone)]
+pub struct SparkContext {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    runner: Arc<dyn JobRunner>,
+    conf: BTreeMap<String, String>,
+    app_id: String,
+    app_name: String,
+    next_rdd: AtomicU32,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    call_site: Option<String>,
+    job_description: Option<String>,
+    unpersisted: HashSet<RddId>,
+}
+
+impl fmt::Debug for SparkContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SparkContext")
+            .field("app_id", &self.inner.app_id)
+            .field("app_name", &self.inner.app_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SparkContext {
+    pub fn new(
+        runner: Arc<dyn JobRunner>,
+        conf: BTreeMap<String, String>,
+        app_id: String,
+        app_name: String,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                runner,
+                conf,
+                app_id,
+                app_name,
+                next_rdd: AtomicU32::new(0),
+                state: Mutex::default(),
+            }),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn app_id(&self) -> &str {
+        &self.inner.app_id
+    }
+
+    pub fn app_name(&self) -> &str {
+        &self.inner.app_name
+    }
+
+    /// The application's Spark configuration.
+    pub fn conf(&self) -> &BTreeMap<String, String> {
+        &self.inner.conf
+    }
+
+    pub fn conf_get(&self, key: &str) -> Option<&str> {
+        self.inner.conf.get(key).map(String::as_str)
+    }
+
+    /// The runner jobs go to.
+    pub fn runner(&self) -> &Arc<dyn JobRunner> {
+        &self.inner.runner
+    }
+
+    /// Spark's `defaultParallelism`: `spark.default.parallelism` if set, else
+    /// the runner's (total executor cores, at least 2).
+    pub fn default_parallelism(&self) -> u32 {
+        self.conf_get("spark.default.parallelism")
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .filter(|&p| p > 0)
+            .unwrap_or_else(|| self.inner.runner.default_parallelism().max(1))
+    }
+
+    /// `range(start, end)` with step 1 and the default parallelism.
+    pub fn range(&self, start: i64, end: i64) -> Rdd<i64> {
+        self.range_with(start, end, 1, None)
+    }
+
+    /// `range(start, end, step, numSlices)`: `num_partitions` contiguous slices,
+    /// as even as possible, as Spark's `SparkContext.range`.
+    ///
+    /// # Panics
+    /// If `step` is 0 or `num_partitions` is `Some(0)` (Spark's
+    /// IllegalArgumentException).
+    pub fn range_with(
+        &self,
+        start: i64,
+        end: i64,
+        step: i64,
+        num_partitions: Option<u32>,
+    ) -> Rdd<i64> {
+        assert!(step != 0, "step cannot be 0");
+        let num_partitions = self.partitions_or_default(num_partitions);
+        Rdd::from_source(
+            self.clone(),
+            Source::Range {
+                start,
+                end,
+                step,
+                num_partitions,
+            },
+        )
+    }
+
+    /// `parallelize(data, numSlices)`: `data` split into contiguous slices as
+    /// Spark does (`[i*len/n, (i+1)*len/n)`), default the default parallelism.
+    ///
+    /// # Panics
+    /// If `num_slices` is `Some(0)`, or if `T` is not a known element type:
+    /// built-in types and the input/output types of registered functions are;
+    /// others need `appmaster::register_data!(T)`.
+    pub fn parallelize<T: Data>(&self, data: Vec<T>, num_slices: Option<u32>) -> Rdd<T> {
+        assert!(
+            registry::is_data_registered::<T>(),
+            "element type {} is not registered in this binary: add appmaster::register_data!({})",
+            type_name::<T>(),
+            type_name::<T>()
+        );
+        let n = self.partitions_or_default(num_slices) as usize;
+        let len = data.len();
+        let mut partitions = Vec::with_capacity(n);
+        let mut it = data.into_iter();
+        for i in 0..n {
+            let (lo, hi) = (i * len / n, (i + 1) * len / n);
+            let slice: Vec<T> = it.by_ref().take(hi - lo).collect();
+            partitions.push(postcard::to_stdvec(&slice).expect("postcard encodes into a Vec"));
+        }
+        Rdd::from_source(
+            self.clone(),
+            Source::Parallelize {
+                type_name: type_name::<T>().to_string(),
+                partitions,
+            },
+        )
+    }
+
+    fn partitions_or_default(&self, n: Option<u32>) -> u32 {
+        match n {
+            Some(0) => panic!("Positive number of partitions required"),
+            Some(n) => n,
+            None => self.default_parallelism(),
+        }
+    }
+
+    /// Names the code that runs the next jobs: their description becomes
+    /// "`action` at `call_site`" instead of "`action` at file.rs:line".
+    pub fn set_call_site(&self, call_site: Option<&str>) {
+        self.state().call_site = call_site.map(str::to_string);
+    }
+
+    /// Spark's `setJobDescription`: the description of the next jobs, whatever
+    /// their action (`None` to go back to "`action` at ...").
+    pub fn set_job_description(&self, description: Option<&str>) {
+        self.state().job_description = description.map(str::to_string);
+    }
+
+    pub(crate) fn describe(&self, action: &str, caller: &Location<'_>) -> String {
+        let state = self.state();
+        if let Some(d) = &state.job_description {
+            return d.clone();
+        }
+        match &state.call_site {
+            Some(site) => format!("{action} at {site}"),
+            None => {
+                let file = caller
+                    .file()
+                    .rsplit(['/', '\\'])
+                    .next()
+                    .unwrap_or(caller.file());
+                format!("{action} at {file}:{}", caller.line())
+            }
+        }
+    }
+
+    pub(crate) fn new_rdd_id(&self) -> RddId {
+        self.inner.next_rdd.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_persisted(&self, rdd: RddId, persisted: bool) {
+        let mut state = self.state();
+        if persisted {
+            state.unpersisted.remove(&rdd);
+        } else {
+            state.unpersisted.insert(rdd);
+        }
+    }
+
+    /// Drops `Cache` ops of unpersisted RDDs from a lineage.
+    pub(crate) fn live_ops(&self, ops: &[Op]) -> Vec<Op> {
+        let state = self.state();
+        ops.iter()
+            .filter(|op| !matches!(op, Op::Cache { rdd } if state.unpersisted.contains(rdd)))
+            .cloned()
+            .collect()
+    }
+
+    /// Runs a job as it is (the typed actions on [Rdd] build these).
+    pub fn run_job(&self, job: JobSpec) -> Result<Vec<Vec<u8>>, JobError> {
+        self.inner.runner.run_job(job)
+    }
+}

@@ -1,0 +1,379 @@
+//! Executor-side task execution: a partition's lineage run as a streaming,
+//! type-erased iterator pipeline, and the executor's block cache.
+//!
+//! `run_task` builds the source stream (a `Range` slice, or a `Parallelize`
+//! partition decoded one element at a time), then wraps it once per `Op` with
+//! the registered code for that op (looked up by kind and name), and finally
+//! drains it with the action. Nothing is materialized except at an
+//! `Op::Cache` whose block is not cached yet (caching is materializing).
+
+use super::registry::{self, erase, AnyBlock, AnyIter, Code, ElemOf, ElemType, Kind};
+use crate::plan::{Action, FuncRef, Op, RddId, Source, TaskError, TaskOutput, TaskSpec};
+use std::any::Any;
+use std::collections::HashMap;
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Mutex, MutexGuard};
+
+/// A cached partition.
+#[derive(Clone)]
+struct Block {
+    elem: &'static ElemType,
+    data: AnyBlock,
+    len: u64,
+}
+
+/// An executor's memory of cached partitions, keyed by (RDD, partition).
+///
+/// Blocks are kept until [BlockCache::remove_rdd] (there is no memory limit
+/// or eviction).
+#[derive(Default)]
+pub struct BlockCache {
+    blocks: Mutex<HashMap<(RddId, u32), Block>>,
+}
+
+impl BlockCache {
+    fn lock(&self) -> MutexGuard<'_, HashMap<(RddId, u32), Block>> {
+        self.blocks.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn get(&self, rdd: RddId, partition: u32) -> Option<Block> {
+        self.lock().get(&(rdd, partition)).cloned()
+    }
+
+    fn put(&self, rdd: RddId, partition: u32, block: Block) {
+        self.lock().insert((rdd, partition), block);
+    }
+
+    /// Whether partition `partition` of `rdd` is cached here.
+    pub fn contains(&self, rdd: RddId, partition: u32) -> bool {
+        self.lock().contains_key(&(rdd, partition))
+    }
+
+    /// The cached blocks, sorted.
+    pub fn blocks(&self) -> Vec<(RddId, u32)> {
+        let mut v: Vec<_> = self.lock().keys().copied().collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Number of elements in a cached block.
+    pub fn block_len(&self, rdd: RddId, partition: u32) -> Option<u64> {
+        self.lock().get(&(rdd, partition)).map(|b| b.len)
+    }
+
+    /// Drops every cached partition of `rdd` (`unpersist`); returns how many.
+    pub fn remove_rdd(&self, rdd: RddId) -> usize {
+        let mut blocks = self.lock();
+        let before = blocks.len();
+        blocks.retain(|(r, _), _| *r != rdd);
+        before - blocks.len()
+    }
+
+    /// Drops everything.
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+}
+
+impl fmt::Debug for BlockCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BlockCache")
+            .field("blocks", &self.blocks())
+            .finish()
+    }
+}
+
+/// A stream of elements of a known (erased) type.
+struct Stream {
+    elem: &'static ElemType,
+    iter: AnyIter,
+}
+
+/// Runs one task: computes the partition's lineage and applies the action.
+/// User panics and unknown functions become a `TaskError`; this never panics.
+pub fn run_task(task: &TaskSpec, cache: &BlockCache) -> Result<TaskOutput, TaskError> {
+    match catch_unwind(AssertUnwindSafe(|| execute(task, cache))) {
+        Ok(r) => r.map_err(|message| TaskError { message }),
+        Err(payload) => Err(TaskError {
+            message: panic_message(payload.as_ref()),
+        }),
+    }
+}
+
+/// The text of a panic payload.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a user function panicked (with a non-string payload)".to_string()
+    }
+}
+
+fn execute(task: &TaskSpec, cache: &BlockCache) -> Result<TaskOutput, String> {
+    let plan = &task.stage.plan;
+    let part = task.partition;
+    let n = plan.num_partitions();
+    if part >= n {
+        return Err(format!(
+            "partition {part} does not exist (the RDD has {n} partitions)"
+        ));
+    }
+    // Every function must be known before any work (or caching) happens.
+    for (kind, f) in plan
+        .ops
+        .iter()
+        .filter_map(op_fn)
+        .chain(action_fn(&task.stage.action))
+    {
+        registry::lookup_fn(kind, &f.name)?;
+    }
+    let mut cached = Vec::new();
+
+    // Start from the last cached point that holds this partition, if any.
+    let resume = plan
+        .ops
+        .iter()
+        .enumerate()
+        .rev()
+        .find_map(|(i, op)| match op {
+            Op::Cache { rdd } => cache.get(*rdd, part).map(|b| (i, b)),
+            _ => None,
+        });
+    let (mut stream, rest) = match resume {
+        Some((i, block)) => (
+            Stream {
+                elem: block.elem,
+                iter: (block.elem.read_block)(block.data)?,
+            },
+            &plan.ops[i + 1..],
+        ),
+        None => (source(task)?, &plan.ops[..]),
+    };
+
+    for op in rest {
+        stream = match op {
+            Op::Map(f) => transform(Kind::Map, &f.name, &f.value, part, stream)?,
+            Op::Filter(f) => transform(Kind::Filter, &f.name, &f.value, part, stream)?,
+            Op::FlatMap(f) => transform(Kind::FlatMap, &f.name, &f.value, part, stream)?,
+            Op::MapPartitions(f) => {
+                transform(Kind::MapPartitions, &f.name, &f.value, part, stream)?
+            }
+            Op::Cache { rdd } => {
+                let elem = stream.elem;
+                let (data, len) = (elem.materialize)(stream.iter)?;
+                cache.put(
+                    *rdd,
+                    part,
+                    Block {
+                        elem,
+                        data: data.clone(),
+                        len,
+                    },
+                );
+                cached.push((*rdd, part));
+                Stream {
+                    elem,
+                    iter: (elem.read_block)(data)?,
+                }
+            }
+        };
+    }
+
+    let (result, records) = match &task.stage.action {
+        Action::Count => {
+            let n = (stream.elem.count)(stream.iter)?;
+            (postcard::to_stdvec(&n).map_err(|e| e.to_string())?, n)
+        }
+        Action::Collect => (stream.elem.encode)(stream.iter, None)?,
+        Action::Take { n } => (stream.elem.encode)(stream.iter, Some(*n))?,
+        Action::Reduce(f) => {
+            let reg = resolve(Kind::Reduce, &f.name, stream.elem)?;
+            match reg.code {
+                Code::Reduce(run) => run(&f.value, stream.iter)?,
+                _ => {
+                    return Err(format!(
+                        "internal error: {} is not a reduce function",
+                        f.name
+                    ))
+                }
+            }
+        }
+        Action::Foreach(f) => {
+            let reg = resolve(Kind::Foreach, &f.name, stream.elem)?;
+            match reg.code {
+                Code::Foreach(run) => (Vec::new(), run(&f.value, stream.iter)?),
+                _ => {
+                    return Err(format!(
+                        "internal error: {} is not a foreach function",
+                        f.name
+                    ))
+                }
+            }
+        }
+    };
+    Ok(TaskOutput {
+        result,
+        records,
+        cached,
+    })
+}
+
+fn op_fn(op: &Op) -> Option<(Kind, &FuncRef)> {
+    match op {
+        Op::Map(f) => Some((Kind::Map, f)),
+        Op::Filter(f) => Some((Kind::Filter, f)),
+        Op::FlatMap(f) => Some((Kind::FlatMap, f)),
+        Op::MapPartitions(f) => Some((Kind::MapPartitions, f)),
+        Op::Cache { .. } => None,
+    }
+}
+
+fn action_fn(action: &Action) -> Option<(Kind, &FuncRef)> {
+    match action {
+        Action::Reduce(f) => Some((Kind::Reduce, f)),
+        Action::Foreach(f) => Some((Kind::Foreach, f)),
+        Action::Count | Action::Collect | Action::Take { .. } => None,
+    }
+}
+
+/// Looks a function up and checks that it takes the stream's element type.
+fn resolve(
+    kind: Kind,
+    name: &str,
+    input: &'static ElemType,
+) -> Result<&'static registry::Registration, String> {
+    let reg = registry::lookup_fn(kind, name)?;
+    if !reg.input.same_type(input) {
+        return Err(format!(
+            "{} function {name} takes {} but the elements are {}",
+            kind.label(),
+            (reg.input.name)(),
+            (input.name)()
+        ));
+    }
+    Ok(reg)
+}
+
+fn transform(
+    kind: Kind,
+    name: &str,
+    value: &[u8],
+    part: u32,
+    stream: Stream,
+) -> Result<Stream, String> {
+    let reg = resolve(kind, name, stream.elem)?;
+    match reg.code {
+        Code::Transform(apply) => Ok(Stream {
+            elem: reg.output,
+            iter: apply(value, part, stream.iter)?,
+        }),
+        _ => Err(format!(
+            "internal error: {name} is not a {} function",
+            kind.label()
+        )),
+    }
+}
+
+fn source(task: &TaskSpec) -> Result<Stream, String> {
+    match &task.stage.plan.source {
+        Source::Range {
+            start,
+            end,
+            step,
+            num_partitions,
+        } => {
+            let it = range_partition(*start, *end, *step, *num_partitions, task.partition)?;
+            Ok(Stream {
+                elem: ElemOf::<i64>::TYPE,
+                iter: erase::<i64>(Box::new(it)),
+            })
+        }
+        Source::Parallelize { type_name, .. } => {
+            let elem = registry::lookup_type(type_name)?;
+            let iter = (elem.parallel)(task.stage.clone(), task.partition as usize)?;
+            Ok(Stream { elem, iter })
+        }
+    }
+}
+
+/// Number of elements of `range(start, end, step)` (Spark's rule; 0 when the
+/// step goes away from `end`).
+pub(crate) fn range_len(start: i64, end: i64, step: i64) -> u128 {
+    if step == 0 {
+        return 0;
+    }
+    let (span, step) = (end as i128 - start as i128, step as i128);
+    if span == 0 || (span > 0) != (step > 0) {
+        return 0;
+    }
+    let q = span / step;
+    (if span % step == 0 { q } else { q + 1 }) as u128
+}
+
+/// The slice of `range(start, end, step)` that partition `i` of `n` holds:
+/// elements `[i*len/n, (i+1)*len/n)`, as Spark's `SparkContext.range`.
+pub(crate) fn range_partition(
+    start: i64,
+    end: i64,
+    step: i64,
+    n: u32,
+    i: u32,
+) -> Result<RangeIter, String> {
+    if step == 0 {
+        return Err("range step cannot be 0".into());
+    }
+    if i >= n {
+        return Err(format!(
+            "partition {i} does not exist (the range has {n} partitions)"
+        ));
+    }
+    let len = range_len(start, end, step);
+    let lo = len * i as u128 / n as u128;
+    let hi = len * (i as u128 + 1) / n as u128;
+    Ok(RangeIter {
+        // Wrapping arithmetic is exact here: the result lies within [start, end).
+        next: start.wrapping_add((lo as i64).wrapping_mul(step)),
+        remaining: (hi - lo) as u64,
+        step,
+    })
+}
+
+/// A slice of a range.
+pub(crate) struct RangeIter {
+    next: i64,
+    remaining: u64,
+    step: i64,
+}
+
+impl Iterator for RangeIter {
+    type Item = i64;
+
+    #[inline]
+    fn next(&mut self) -> Option<i64> {
+        if self.remaining == 0 {
+            return None;
+        }
+        let x = self.next;
+        self.remaining -= 1;
+        self.next = self.next.wrapping_add(self.step);
+        Some(x)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match usize::try_from(self.remaining) {
+            Ok(n) => (n, Some(n)),
+            Err(_) => (usize::MAX, None),
+        }
+    }
+}

@@ -1,0 +1,593 @@
+//! spindle-submit's conversations with the cluster: submit and follow an application (its
+//! reports and its driver's stdout), `--status`, `--kill`.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+use common::client::{NmClient, RmClient};
+use common::clientconf::ClientConf;
+use common::protocol::{
+    ApplicationReport, ErrorCode, FinalApplicationStatus, NodeReport, NodeState,
+    YarnApplicationState,
+};
+use common::tls::TlsIdentity;
+use common::transport::TransportError;
+use common::{ApplicationId, ContainerId, NodeId, Resource};
+
+use super::plan::Plan;
+use crate::sparkconf::keys;
+
+/// How often the application report is polled.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(20);
+/// How long spindle-submit waits for the RM to answer its first request.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the RM may stay unreachable while an application is being followed.
+pub const REPORT_OUTAGE_LIMIT: Duration = Duration::from_secs(60);
+/// How long one read of the driver's log may take.
+const LOG_READ_TIMEOUT: Duration = Duration::from_secs(2);
+/// Pause after a failed log read before the next one.
+const LOG_RETRY_PAUSE: Duration = Duration::from_millis(200);
+
+/// The application submitted by this process, for the Ctrl-C message.
+pub static SUBMITTED: std::sync::OnceLock<ApplicationId> = std::sync::OnceLock::new();
+
+/// A connection to the RM described by `$SPINDLE_CONF_DIR/spindle-client.toml`.
+pub struct Cluster {
+    /// The RM's client service.
+    pub rm: RmClient,
+    /// This user's TLS identity (also used for NMs' log service).
+    pub identity: TlsIdentity,
+    /// The RM's address.
+    pub address: String,
+}
+
+impl Cluster {
+    /// Reads the client configuration and prepares the RM client; `address` (from
+    /// `--master spindle://HOST:PORT`) overrides the RM address, not the TLS files.
+    pub fn connect(address: Option<&str>) -> anyhow::Result<Self> {
+        let conf = ClientConf::from_env()?;
+        let identity = TlsIdentity::load(&conf.tls_files()).with_context(|| {
+            format!(
+                "cannot load the TLS identity named in spindle-client.toml (ca {}, cert {})",
+                conf.ca.display(),
+                conf.cert.display()
+            )
+        })?;
+        let address = address.map_or(conf.rm_address, str::to_owned);
+        let rm = RmClient::connect(&identity, &address).with_context(|| {
+            format!("cannot set up a client of the resource manager at {address}")
+        })?;
+        Ok(Self {
+            rm,
+            identity,
+            address,
+        })
+    }
+
+    /// Runs an RM request, bounded by [`CONNECT_TIMEOUT`], with errors that say the RM could
+    /// not be reached when that is what happened.
+    pub async fn call<T>(
+        &self,
+        what: &str,
+        fut: impl Future<Output = Result<T, TransportError>>,
+    ) -> anyhow::Result<T> {
+        match tokio::time::timeout(CONNECT_TIMEOUT, fut).await {
+            Err(_) => Err(anyhow!(
+                "cannot reach the resource manager at {} ({what}: no answer within {}s)",
+                self.address,
+                CONNECT_TIMEOUT.as_secs()
+            )),
+            Ok(Err(e @ (TransportError::Connect { .. } | TransportError::Resolve { .. }))) => {
+                Err(anyhow!(
+                    "cannot reach the resource manager at {} ({what}): {e}",
+                    self.address
+                ))
+            }
+            Ok(Err(e)) => Err(anyhow::Error::new(e).context(format!("{what} failed"))),
+            Ok(Ok(v)) => Ok(v),
+        }
+    }
+}
+
+fn parse_app_id(flag: &str, id: &str) -> anyhow::Result<ApplicationId> {
+    id.trim().parse().map_err(|e| {
+        anyhow!("{flag}: '{id}' is not an application id (application_<clusterTs>_<seq>): {e}")
+    })
+}
+
+fn unknown_app(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<TransportError>()
+            .and_then(TransportError::code)
+            == Some(ErrorCode::UnknownApplication)
+    })
+}
+
+fn remote_code(e: &anyhow::Error) -> Option<ErrorCode> {
+    e.chain().find_map(|c| {
+        c.downcast_ref::<TransportError>()
+            .and_then(TransportError::code)
+    })
+}
+
+/// `--status ID`: prints the report; exit code 0, or an error (unknown id, RM unreachable).
+pub async fn status(address: Option<&str>, id: &str) -> anyhow::Result<i32> {
+    let app = parse_app_id("--status", id)?;
+    let cluster = Cluster::connect(address)?;
+    let r = match cluster
+        .call("application report", cluster.rm.report(app))
+        .await
+    {
+        Err(e) if unknown_app(&e) => bail!("unknown application {app}"),
+        other => other?,
+    };
+    print!("{}", format_status(&r));
+    Ok(0)
+}
+
+/// The text of `--status`.
+pub fn format_status(r: &ApplicationReport) -> String {
+    let or_na = |s: &str| {
+        if s.is_empty() {
+            "N/A".to_owned()
+        } else {
+            s.to_owned()
+        }
+    };
+    let mut s = format!("Application report for {}\n", r.id);
+    for (k, v) in [
+        ("name", r.name.clone()),
+        ("user", r.user.clone()),
+        ("queue", r.queue.clone()),
+        ("application type", r.app_type.clone()),
+        ("state", r.state.to_string()),
+        ("final status", r.final_status.to_string()),
+        ("tracking URL", or_na(&r.tracking_url)),
+        ("ApplicationMaster host", or_na(&r.am_host)),
+        (
+            "current attempt",
+            r.current_attempt
+                .map_or_else(|| "N/A".to_owned(), |a| a.to_string()),
+        ),
+        ("start time", r.start_time.to_string()),
+        ("finish time", r.finish_time.to_string()),
+        ("progress", format!("{:.0}%", r.progress * 100.0)),
+        ("running containers", r.running_containers.to_string()),
+        (
+            "aggregate resource allocation",
+            format!(
+                "{} MB-seconds, {} vcore-seconds",
+                r.memory_seconds, r.vcore_seconds
+            ),
+        ),
+        ("diagnostics", or_na(&r.diagnostics)),
+    ] {
+        s.push_str(&format!("\t {k}: {v}\n"));
+    }
+    s
+}
+
+/// `--kill ID`.
+pub async fn kill(address: Option<&str>, id: &str) -> anyhow::Result<i32> {
+    let app = parse_app_id("--kill", id)?;
+    let cluster = Cluster::connect(address)?;
+    match cluster.call("kill", cluster.rm.kill(app)).await {
+        Err(e) if unknown_app(&e) => bail!("unknown application {app}"),
+        other => other?,
+    }
+    println!("Killed application {app}");
+    Ok(0)
+}
+
+/// Refuses a driver or executor container that fits on no RUNNING node (when the RM knows
+/// of running nodes at all). The RM's `max-allocation-*` limits are checked by the RM: at
+/// submission for the driver, at the AM's first ask for executors.
+pub fn check_fits(plan: &Plan, nodes: &[NodeReport]) -> anyhow::Result<()> {
+    let running: Vec<&NodeReport> = nodes
+        .iter()
+        .filter(|n| n.state == NodeState::RUNNING)
+        .collect();
+    if running.is_empty() {
+        return Ok(());
+    }
+    let fits = |r: &Resource| running.iter().any(|n| n.capability.fits(r));
+    let largest = || {
+        let mem = running.iter().map(|n| n.capability.memory_mb).max();
+        let cores = running.iter().map(|n| n.capability.vcores).max();
+        format!(
+            "the largest node offers {} MB and {} vcores",
+            mem.unwrap_or(0),
+            cores.unwrap_or(0)
+        )
+    };
+    let conf = &plan.conf;
+    if !fits(&plan.driver) {
+        bail!(
+            "the driver container {} ({}={}m + {}={}m, {}={}) does not fit on any node: {}",
+            plan.driver,
+            keys::DRIVER_MEMORY,
+            conf.driver_memory_mb()?,
+            keys::DRIVER_MEMORY_OVERHEAD,
+            conf.driver_memory_overhead_mb()?,
+            keys::DRIVER_CORES,
+            plan.driver.vcores,
+            largest()
+        );
+    }
+    if (plan.dynamic_allocation || plan.num_executors > 0) && !fits(&plan.executor) {
+        bail!(
+            "the executor container {} ({}={}m + {}={}m, {}={}) does not fit on any node: {}",
+            plan.executor,
+            keys::EXECUTOR_MEMORY,
+            conf.executor_memory_mb()?,
+            keys::EXECUTOR_MEMORY_OVERHEAD,
+            conf.executor_memory_overhead_mb()?,
+            keys::EXECUTOR_CORES,
+            plan.executor.vcores,
+            largest()
+        );
+    }
+    Ok(())
+}
+
+/// Submits `plan` and, unless `spark.yarn.submit.waitAppCompletion=false`, follows the
+/// application to its end; returns the exit code (0 only for FINISHED + SUCCEEDED).
+pub async fn submit(plan: Plan) -> anyhow::Result<i32> {
+    let cluster = Cluster::connect(plan.rm_address.as_deref())?;
+    let rm = &cluster.rm;
+    let (nodes, staged) = tokio::join!(
+        cluster.call("listing nodes", rm.nodes()),
+        cluster.call(
+            "staging the application binary",
+            rm.stage_file(&plan.binary, &plan.binary_name, true)
+        ),
+    );
+    let nodes = nodes?;
+    check_fits(&plan, &nodes)?;
+    let staged = staged.with_context(|| format!("staging {}", plan.binary.display()))?;
+    let user = std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "spindle".into());
+    let mut plan = plan;
+    let submit_time = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    plan.conf
+        .set(keys::APP_SUBMIT_TIME, submit_time.to_string());
+    let submission = plan.submission(staged, user);
+    let id = match cluster.call("submission", rm.submit(submission)).await {
+        Ok(id) => id,
+        Err(e) if remote_code(&e) == Some(ErrorCode::AskExceedsMaximum) => bail!(
+            "the resource manager refused the driver container {} ({}, {}, {}): {}",
+            plan.driver,
+            keys::DRIVER_MEMORY,
+            keys::DRIVER_MEMORY_OVERHEAD,
+            keys::DRIVER_CORES,
+            e.root_cause()
+        ),
+        Err(e) => return Err(e.context("cannot submit the application")),
+    };
+    println!("Submitted application {id}");
+    let _ = SUBMITTED.set(id);
+    let mut follower = Follower::new(&cluster, id, nodes, plan.wait)?;
+    follower.run().await
+}
+
+/// Where the driver's stdout is being read from.
+struct LogTail {
+    container: ContainerId,
+    node_address: String,
+    offset: u64,
+    retry_at: Option<Instant>,
+}
+
+/// Follows one application: reports, tracking URL, the AM's stdout.
+struct Follower<'a> {
+    cluster: &'a Cluster,
+    id: ApplicationId,
+    nm: NmClient,
+    node_addresses: HashMap<NodeId, String>,
+    wait: bool,
+    last_state: Option<YarnApplicationState>,
+    last_url: String,
+    last_attempt: Option<common::AppAttemptId>,
+    tail: Option<LogTail>,
+}
+
+impl<'a> Follower<'a> {
+    fn new(
+        cluster: &'a Cluster,
+        id: ApplicationId,
+        nodes: Vec<NodeReport>,
+        wait: bool,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            cluster,
+            id,
+            nm: NmClient::new(&cluster.identity).context("cannot set up a node manager client")?,
+            node_addresses: nodes.into_iter().map(|n| (n.node_id, n.address)).collect(),
+            wait,
+            last_state: None,
+            last_url: String::new(),
+            last_attempt: None,
+            tail: None,
+        })
+    }
+
+    async fn run(&mut self) -> anyhow::Result<i32> {
+        let mut outage_since: Option<Instant> = None;
+        loop {
+            let report = match self.cluster.rm.report(self.id).await {
+                Ok(r) => {
+                    outage_since = None;
+                    r
+                }
+                Err(e) if e.code() == Some(ErrorCode::UnknownApplication) => {
+                    bail!(
+                        "the resource manager no longer knows application {}",
+                        self.id
+                    )
+                }
+                Err(e) => {
+                    let since = *outage_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() > REPORT_OUTAGE_LIMIT {
+                        return Err(anyhow::Error::new(e).context(format!(
+                            "lost the resource manager at {} while following {}",
+                            self.cluster.address, self.id
+                        )));
+                    }
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    continue;
+                }
+            };
+            self.observe(&report).await;
+            if report.state.is_terminal() {
+                return Ok(self.finish(&report).await);
+            }
+            if !self.wait {
+                println!(
+                    "spark.yarn.submit.waitAppCompletion=false: not waiting for {}",
+                    self.id
+                );
+                return Ok(0);
+            }
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
+
+    /// Prints what changed in `r` and the driver's new output.
+    async fn observe(&mut self, r: &ApplicationReport) {
+        if self.last_state != Some(r.state) {
+            println!("Application report for {} (state: {})", self.id, r.state);
+            self.last_state = Some(r.state);
+        }
+        if !r.tracking_url.is_empty() && r.tracking_url != self.last_url {
+            println!("tracking URL: {}", r.tracking_url);
+            self.last_url = r.tracking_url.clone();
+        }
+        if r.current_attempt.is_some() && r.current_attempt != self.last_attempt {
+            if let (Some(old), Some(new)) = (self.last_attempt, r.current_attempt) {
+                println!(
+                    "Application {} attempt {old} ended; new attempt {new}",
+                    self.id
+                );
+            }
+            self.last_attempt = r.current_attempt;
+        }
+        let am = r.am_container.zip(r.am_node.clone()).or_else(|| {
+            r.attempts
+                .last()
+                .and_then(|a| a.container.zip(a.node.clone()))
+        });
+        if let Some((container, node)) = am {
+            if self.tail.as_ref().map(|t| t.container) != Some(container) {
+                if let Some(mut old) = self.tail.take() {
+                    self.drain(&mut old).await;
+                }
+                if let Some(address) = self.node_address(&node).await {
+                    self.tail = Some(LogTail {
+                        container,
+                        node_address: address,
+                        offset: 0,
+                        retry_at: None,
+                    });
+                }
+            }
+        }
+        if let Some(mut tail) = self.tail.take() {
+            self.pump(&mut tail, 4).await;
+            self.tail = Some(tail);
+        }
+    }
+
+    async fn node_address(&mut self, node: &NodeId) -> Option<String> {
+        if let Some(a) = self.node_addresses.get(node) {
+            return Some(a.clone());
+        }
+        if let Ok(Ok(nodes)) = tokio::time::timeout(LOG_READ_TIMEOUT, self.cluster.rm.nodes()).await
+        {
+            self.node_addresses = nodes.into_iter().map(|n| (n.node_id, n.address)).collect();
+        }
+        self.node_addresses.get(node).cloned()
+    }
+
+    /// Reads up to `max_reads` chunks of new output and prints them; returns whether the end
+    /// of the file was reached without error.
+    async fn pump(&self, tail: &mut LogTail, max_reads: usize) -> bool {
+        if tail.retry_at.is_some_and(|t| Instant::now() < t) {
+            return false;
+        }
+        for _ in 0..max_reads {
+            let read = tokio::time::timeout(
+                LOG_READ_TIMEOUT,
+                self.nm
+                    .read_log(&tail.node_address, tail.container, "stdout", tail.offset),
+            )
+            .await;
+            match read {
+                Ok(Ok((data, size))) => {
+                    tail.retry_at = None;
+                    if !data.is_empty() {
+                        let mut out = std::io::stdout().lock();
+                        let _ = out.write_all(&data);
+                        let _ = out.flush();
+                        tail.offset += data.len() as u64;
+                    }
+                    if data.is_empty() || tail.offset >= size {
+                        return true;
+                    }
+                }
+                Ok(Err(e)) => {
+                    tracing::debug!(container = %tail.container, error = %e, "reading the driver's stdout");
+                    // An NM that answers (e.g. the container is not started yet) is asked
+                    // again at the next poll; an unreachable one after a pause.
+                    if e.code().is_none() {
+                        tail.retry_at = Some(Instant::now() + LOG_RETRY_PAUSE);
+                    }
+                    return false;
+                }
+                Err(_) => {
+                    tail.retry_at = Some(Instant::now() + LOG_RETRY_PAUSE);
+                    return false;
+                }
+            }
+        }
+        false
+    }
+
+    /// Reads everything left in a log (the container has ended or is being left).
+    async fn drain(&self, tail: &mut LogTail) {
+        tail.retry_at = None;
+        let _ = self.pump(tail, 1024).await;
+    }
+
+    async fn finish(&mut self, r: &ApplicationReport) -> i32 {
+        if let Some(mut tail) = self.tail.take() {
+            self.drain(&mut tail).await;
+            // The AM unregisters just before it exits: pick up anything written after that.
+            tokio::time::sleep(POLL_INTERVAL).await;
+            self.drain(&mut tail).await;
+        }
+        let _ = std::io::stdout().flush();
+        println!("final status: {}", r.final_status);
+        if !r.diagnostics.is_empty() {
+            println!("diagnostics: {}", r.diagnostics);
+        }
+        exit_code(r.state, r.final_status, self.id)
+    }
+}
+
+/// 0 for FINISHED + SUCCEEDED, else 1 (with a line on stderr).
+pub fn exit_code(
+    state: YarnApplicationState,
+    final_status: FinalApplicationStatus,
+    id: ApplicationId,
+) -> i32 {
+    if state == YarnApplicationState::FINISHED && final_status == FinalApplicationStatus::SUCCEEDED
+    {
+        0
+    } else {
+        eprintln!(
+            "spindle-submit: application {id} finished with state {state} and final status \
+             {final_status}"
+        );
+        1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sparkconf::SparkConf;
+    use std::path::PathBuf;
+
+    fn plan(driver: Resource, executor: Resource, num_executors: u32) -> Plan {
+        Plan {
+            conf: SparkConf::new(),
+            rm_address: None,
+            binary: PathBuf::from("/bin/app"),
+            binary_name: "app".into(),
+            app_args: vec![],
+            class: None,
+            verbose: false,
+            name: "app".into(),
+            queue: "default".into(),
+            driver,
+            executor,
+            num_executors,
+            dynamic_allocation: false,
+            max_attempts: None,
+            wait: true,
+            ignored: vec![],
+        }
+    }
+
+    fn node(mem: u64, cores: u32, state: NodeState) -> NodeReport {
+        NodeReport {
+            node_id: NodeId(format!("n{mem}:{cores}")),
+            address: "127.0.0.1:1".into(),
+            http_address: String::new(),
+            state,
+            capability: Resource::new(mem, cores),
+            used: Resource::ZERO,
+            num_containers: 0,
+            last_health_update: 0,
+        }
+    }
+
+    #[test]
+    fn containers_must_fit_a_running_node() {
+        let small = Resource::new(1408, 1);
+        let big = Resource::new(9011, 1);
+        let nodes = vec![
+            node(8192, 8, NodeState::RUNNING),
+            node(16384, 8, NodeState::LOST),
+        ];
+        assert!(check_fits(&plan(small, small, 2), &nodes).is_ok());
+        let e = check_fits(&plan(small, big, 2), &nodes)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("executor container <memory:9011, vCores:1>"),
+            "{e}"
+        );
+        assert!(e.contains("spark.executor.memory"), "{e}");
+        assert!(e.contains("8192 MB"), "{e}");
+        let e = check_fits(&plan(big, small, 2), &nodes)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("driver container"), "{e}");
+        let e = check_fits(&plan(small, Resource::new(1408, 9), 2), &nodes)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("spark.executor.cores=9"), "{e}");
+        // No executors, no executor check; no running nodes, no check at all.
+        assert!(check_fits(&plan(small, big, 0), &nodes).is_ok());
+        assert!(check_fits(&plan(big, big, 2), &[node(16, 1, NodeState::NEW)]).is_ok());
+    }
+
+    #[test]
+    fn exit_codes() {
+        let id: ApplicationId = "application_1_0001".parse().unwrap();
+        use FinalApplicationStatus as F;
+        use YarnApplicationState as S;
+        assert_eq!(exit_code(S::FINISHED, F::SUCCEEDED, id), 0);
+        assert_eq!(exit_code(S::FINISHED, F::FAILED, id), 1);
+        assert_eq!(exit_code(S::FAILED, F::FAILED, id), 1);
+        assert_eq!(exit_code(S::KILLED, F::KILLED, id), 1);
+    }
+
+    #[test]
+    fn app_ids_are_checked_before_connecting() {
+        let e = parse_app_id("--status", "app_1").unwrap_err().to_string();
+        assert!(
+            e.starts_with("--status: 'app_1' is not an application id"),
+            "{e}"
+        );
+        assert!(parse_app_id("--kill", "application_1700000000000_0001").is_ok());
+    }
+}

@@ -1,0 +1,486 @@
+//! Everything spindle-submit decides before it talks to the cluster: the effective Spark
+//! properties, their validation, the containers, and the AM's launch (the env contract with
+//! the driver). Nothing here touches the network.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use common::protocol::{AppSubmission, LaunchSpec, LocalResource};
+use common::Resource;
+use thiserror::Error;
+
+use super::args::{check_deploy_mode, parse_master, ArgError, SubmitArgs};
+use crate::sparkconf::{keys, SparkConf, SparkConfError};
+
+/// The application type spindle-submit submits.
+pub const APP_TYPE: &str = "SPARK";
+
+/// The driver's environment keys (the contract with the AM).
+pub mod env {
+    /// Always `driver`.
+    pub const ROLE: &str = "SPINDLE_ROLE";
+    /// `--class`, when given.
+    pub const CLASS: &str = "SPINDLE_CLASS";
+    /// The application name.
+    pub const APP_NAME: &str = "SPINDLE_APP_NAME";
+    /// `<file name>:<sha256>:<size>` of the staged binary (executors reuse it).
+    pub const APP_BINARY: &str = "SPINDLE_APP_BINARY";
+    /// JSON object of every effective Spark property.
+    pub const SPARK_CONF: &str = crate::sparkconf::SPARK_CONF_ENV;
+}
+
+/// Why a submission was refused before anything was sent.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum PlanError {
+    /// A bad command line.
+    #[error(transparent)]
+    Args(#[from] ArgError),
+    /// A bad property, or an unreadable properties file.
+    #[error(transparent)]
+    Conf(#[from] SparkConfError),
+    /// The application binary is missing or not a file.
+    #[error("application binary {path}: {reason}")]
+    Binary {
+        /// As given.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// The effective properties: built-in < `conf_dir/spindle-defaults.conf` <
+/// `--properties-file` < `--conf` < dedicated flags. Returns the properties and the non-Spark
+/// keys that were dropped (spark-submit warns about and ignores them).
+pub fn effective_conf(
+    args: &SubmitArgs,
+    conf_dir: Option<&Path>,
+) -> Result<(SparkConf, Vec<String>), SparkConfError> {
+    let mut conf = SparkConf::load_layered(conf_dir, args.properties_file.as_deref(), &args.conf)?;
+    for (k, v) in args.flag_properties() {
+        conf.set(k, v);
+    }
+    let dropped = conf.retain_spark_keys();
+    Ok((conf, dropped))
+}
+
+/// The RM address override named by the effective `spark.master`.
+pub fn rm_address_override(conf: &SparkConf) -> Result<Option<String>, ArgError> {
+    parse_master(conf.master())
+}
+
+/// A validated submission, ready to stage and send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// Every effective property (including `spark.app.name`).
+    pub conf: SparkConf,
+    /// `spindle://HOST:PORT`'s address, if the master names one.
+    pub rm_address: Option<String>,
+    /// The application binary as given.
+    pub binary: PathBuf,
+    /// Its file name: the name it is staged and launched under.
+    pub binary_name: String,
+    /// The application's arguments.
+    pub app_args: Vec<String>,
+    /// `--class`
+    pub class: Option<String>,
+    /// `--verbose`
+    pub verbose: bool,
+    /// The application name.
+    pub name: String,
+    /// The queue.
+    pub queue: String,
+    /// The driver's (AM's) container.
+    pub driver: Resource,
+    /// One executor's container.
+    pub executor: Resource,
+    /// Executors started at first (0 means the executor size check can be skipped).
+    pub num_executors: u32,
+    /// Whether dynamic allocation is on.
+    pub dynamic_allocation: bool,
+    /// `spark.yarn.maxAppAttempts`
+    pub max_attempts: Option<u32>,
+    /// `spark.yarn.submit.waitAppCompletion`
+    pub wait: bool,
+    /// Non-Spark properties that were ignored.
+    pub ignored: Vec<String>,
+}
+
+impl Plan {
+    /// Builds and validates everything: the command line, the properties (every rule of
+    /// [`SparkConf::validate`]), the master and deploy mode, and the binary's existence.
+    pub fn prepare(args: &SubmitArgs, conf_dir: Option<&Path>) -> Result<Self, PlanError> {
+        let binary = args.binary.clone().ok_or(ArgError::MissingBinary)?;
+        let (mut conf, ignored) = effective_conf(args, conf_dir)?;
+        check_deploy_mode(conf.deploy_mode())?;
+        let rm_address = rm_address_override(&conf)?;
+        conf.validate()?;
+        let binary_name = binary_file_name(&binary)?;
+        let name = match conf.app_name() {
+            Some(n) if !n.trim().is_empty() => n.to_owned(),
+            // spark-submit: the main class, else the primary resource's file name.
+            _ => args.class.clone().unwrap_or_else(|| binary_name.clone()),
+        };
+        conf.set(keys::APP_NAME, name.clone());
+        Ok(Self {
+            rm_address,
+            binary,
+            binary_name,
+            app_args: args.app_args.clone(),
+            class: args.class.clone(),
+            verbose: args.verbose,
+            name,
+            queue: conf.queue().to_owned(),
+            driver: conf.driver_container()?,
+            executor: conf.executor_container()?,
+            num_executors: conf.num_executors()?,
+            dynamic_allocation: conf.dynamic_allocation_enabled()?,
+            max_attempts: conf.max_app_attempts()?,
+            wait: conf.wait_app_completion()?,
+            ignored,
+            conf,
+        })
+    }
+
+    /// The driver's environment (the contract with the AM).
+    pub fn driver_env(&self, staged: &LocalResource) -> BTreeMap<String, String> {
+        let mut env = BTreeMap::new();
+        env.insert(env::ROLE.into(), "driver".into());
+        if let Some(c) = &self.class {
+            env.insert(env::CLASS.into(), c.clone());
+        }
+        env.insert(env::APP_NAME.into(), self.name.clone());
+        env.insert(
+            env::APP_BINARY.into(),
+            format!("{}:{}:{}", staged.name, staged.sha256, staged.size),
+        );
+        env.insert(env::SPARK_CONF.into(), self.conf.to_json());
+        if self.verbose {
+            env.insert("RUST_BACKTRACE".into(), "1".into());
+        }
+        env
+    }
+
+    /// The submission for the RM, once the binary is staged as `staged`.
+    pub fn submission(&self, staged: LocalResource, user: String) -> AppSubmission {
+        let mut command = vec![staged.name.clone()];
+        command.extend(self.app_args.iter().cloned());
+        AppSubmission {
+            name: self.name.clone(),
+            queue: self.queue.clone(),
+            user,
+            app_type: APP_TYPE.into(),
+            am_resource: self.driver,
+            am_launch: LaunchSpec {
+                command,
+                env: self.driver_env(&staged),
+                local_resources: vec![staged],
+            },
+            max_attempts: self.max_attempts,
+        }
+    }
+
+    /// What `--verbose` prints before submission.
+    pub fn describe(&self) -> String {
+        let mut s = String::new();
+        s.push_str("Parsed arguments:\n");
+        let rm = self
+            .rm_address
+            .clone()
+            .unwrap_or_else(|| "(from spindle-client.toml)".into());
+        for (k, v) in [
+            ("master", self.conf.master().to_owned()),
+            ("resource manager", rm),
+            ("deployMode", self.conf.deploy_mode().to_owned()),
+            ("name", self.name.clone()),
+            ("queue", self.queue.clone()),
+            ("class", self.class.clone().unwrap_or_else(|| "null".into())),
+            ("binary", self.binary.display().to_string()),
+            ("app arguments", format!("{:?}", self.app_args)),
+            ("driver container", self.driver.to_string()),
+            ("executor container", self.executor.to_string()),
+            ("executors at start", self.num_executors.to_string()),
+            ("dynamic allocation", self.dynamic_allocation.to_string()),
+        ] {
+            s.push_str(&format!("  {k:<20}{v}\n"));
+        }
+        s.push_str(
+            "Spark properties used (built-in < spindle-defaults.conf < --properties-file < \
+             --conf < options):\n",
+        );
+        for (k, v) in self.conf.iter() {
+            s.push_str(&format!("  {k}={v}\n"));
+        }
+        s
+    }
+}
+
+fn binary_file_name(path: &Path) -> Result<String, PlanError> {
+    let err = |reason: &str| PlanError::Binary {
+        path: path.to_path_buf(),
+        reason: reason.to_owned(),
+    };
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => err("no such file"),
+        _ => err(&e.to_string()),
+    })?;
+    if !meta.is_file() {
+        return Err(err("not a regular file"));
+    }
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .map(str::to_owned)
+        .ok_or_else(|| err("the file name is not valid UTF-8"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::submit::args::parse_args;
+
+    struct Fixture {
+        dir: tempfile::TempDir,
+        binary: PathBuf,
+    }
+
+    fn fixture(defaults: Option<&str>) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let binary = dir.path().join("my-app");
+        std::fs::write(&binary, b"#!/bin/sh\n").unwrap();
+        if let Some(d) = defaults {
+            std::fs::write(dir.path().join("spindle-defaults.conf"), d).unwrap();
+        }
+        Fixture { dir, binary }
+    }
+
+    fn prepare(f: &Fixture, args: &[&str]) -> Result<Plan, PlanError> {
+        let mut all: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+        all.push(f.binary.display().to_string());
+        all.push("arg1".into());
+        all.push("--flag".into());
+        Plan::prepare(&parse_args(all).unwrap(), Some(f.dir.path()))
+    }
+
+    fn staged() -> LocalResource {
+        LocalResource {
+            name: "my-app".into(),
+            sha256: "ab".repeat(32),
+            size: 10,
+            executable: true,
+        }
+    }
+
+    #[test]
+    fn defaults_and_env_contract() {
+        let f = fixture(None);
+        let p = prepare(&f, &[]).unwrap();
+        assert_eq!(p.name, "my-app");
+        assert_eq!(p.queue, "default");
+        assert_eq!(p.driver, Resource::new(1408, 1));
+        assert_eq!(p.executor, Resource::new(1408, 1));
+        assert_eq!(p.num_executors, 2);
+        assert_eq!(p.rm_address, None);
+        assert_eq!(p.max_attempts, None);
+        assert!(p.wait);
+        let sub = p.submission(staged(), "alice".into());
+        assert_eq!(sub.name, "my-app");
+        assert_eq!(sub.user, "alice");
+        assert_eq!(sub.app_type, "SPARK");
+        assert_eq!(sub.am_resource, Resource::new(1408, 1));
+        assert_eq!(sub.am_launch.command, vec!["my-app", "arg1", "--flag"]);
+        assert_eq!(sub.am_launch.local_resources, vec![staged()]);
+        let env = &sub.am_launch.env;
+        assert_eq!(env["SPINDLE_ROLE"], "driver");
+        assert_eq!(env["SPINDLE_APP_NAME"], "my-app");
+        assert_eq!(
+            env["SPINDLE_APP_BINARY"],
+            format!("my-app:{}:10", "ab".repeat(32))
+        );
+        assert!(!env.contains_key("SPINDLE_CLASS"));
+        assert!(!env.contains_key("RUST_BACKTRACE"));
+        let conf: BTreeMap<String, String> =
+            serde_json::from_str(&env["SPINDLE_SPARK_CONF"]).unwrap();
+        assert_eq!(conf["spark.app.name"], "my-app");
+        assert_eq!(conf["spark.submit.deployMode"], "cluster");
+        assert_eq!(conf["spark.master"], "spindle");
+        assert_eq!(env.len(), 4);
+    }
+
+    #[test]
+    fn flags_class_verbose_and_master() {
+        let f = fixture(None);
+        let p = prepare(
+            &f,
+            &[
+                "--class",
+                "WordCount",
+                "--verbose",
+                "--master",
+                "spindle://10.0.0.1:8032",
+                "--queue",
+                "prod",
+                "--conf",
+                "spark.yarn.maxAppAttempts=1",
+                "--executor-memory",
+                "2g",
+                "--executor-cores",
+                "2",
+                "--driver-memory",
+                "512m",
+                "--num-executors",
+                "5",
+            ],
+        )
+        .unwrap();
+        // spark-submit names the app after the main class when there is no name.
+        assert_eq!(p.name, "WordCount");
+        assert_eq!(p.rm_address.as_deref(), Some("10.0.0.1:8032"));
+        assert_eq!(p.queue, "prod");
+        assert_eq!(p.max_attempts, Some(1));
+        assert_eq!(p.executor, Resource::new(2048 + 384, 2));
+        assert_eq!(p.driver, Resource::new(512 + 384, 1));
+        assert_eq!(p.num_executors, 5);
+        let env = p.driver_env(&staged());
+        assert_eq!(env["SPINDLE_CLASS"], "WordCount");
+        assert_eq!(env["RUST_BACKTRACE"], "1");
+        let conf: BTreeMap<String, String> =
+            serde_json::from_str(&env["SPINDLE_SPARK_CONF"]).unwrap();
+        assert_eq!(conf["spark.executor.instances"], "5");
+        assert_eq!(conf["spark.executor.memory"], "2g");
+        assert_eq!(conf["spark.yarn.queue"], "prod");
+        assert_eq!(conf["spark.master"], "spindle://10.0.0.1:8032");
+        assert!(p.describe().contains("spark.executor.memory=2g"));
+    }
+
+    #[test]
+    fn precedence_of_layers() {
+        let f = fixture(Some(
+            "spark.executor.memory 3g\nspark.executor.cores 3\nspark.app.name fromdefaults\n\
+             spark.yarn.queue q1\nfoo.bar 1\n",
+        ));
+        let props = f.dir.path().join("extra.conf");
+        std::fs::write(&props, "spark.executor.cores 4\nspark.yarn.queue q2\n").unwrap();
+        let props = props.display().to_string();
+        let p = prepare(&f, &["--properties-file", &props]).unwrap();
+        assert_eq!(p.executor, Resource::new(3072 + 384, 4));
+        assert_eq!(p.queue, "q2");
+        assert_eq!(p.name, "fromdefaults");
+        assert_eq!(p.ignored, vec!["foo.bar".to_owned()]);
+        assert!(!p.conf.contains("foo.bar"));
+        let p = prepare(
+            &f,
+            &[
+                "--properties-file",
+                &props,
+                "--conf",
+                "spark.executor.cores=5",
+                "--conf",
+                "spark.yarn.queue=q3",
+                "--conf",
+                "spark.app.name=fromconf",
+            ],
+        )
+        .unwrap();
+        assert_eq!(p.executor.vcores, 5);
+        assert_eq!(p.queue, "q3");
+        assert_eq!(p.name, "fromconf");
+        // The dedicated flags win over --conf, as in spark-submit.
+        let p = prepare(
+            &f,
+            &[
+                "--conf",
+                "spark.executor.cores=5",
+                "--executor-cores",
+                "6",
+                "--conf",
+                "spark.yarn.queue=q3",
+                "--queue",
+                "q4",
+                "--name",
+                "fromflag",
+            ],
+        )
+        .unwrap();
+        assert_eq!(p.executor.vcores, 6);
+        assert_eq!(p.queue, "q4");
+        assert_eq!(p.name, "fromflag");
+        // The master can come from a file too.
+        let f = fixture(Some("spark.master spindle://rm:1\n"));
+        assert_eq!(
+            prepare(&f, &[]).unwrap().rm_address.as_deref(),
+            Some("rm:1")
+        );
+    }
+
+    #[test]
+    fn refusals_before_submission() {
+        let f = fixture(None);
+        let e = prepare(&f, &["--conf", "spark.executor.memory=12x"]).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("spark.executor.memory: invalid size '12x'"),
+            "{e}"
+        );
+        let e = prepare(&f, &["--executor-memory", "12x"]).unwrap_err();
+        assert!(e.to_string().contains("spark.executor.memory"), "{e}");
+        let e = prepare(
+            &f,
+            &[
+                "--conf",
+                "spark.dynamicAllocation.enabled=true",
+                "--conf",
+                "spark.dynamicAllocation.shuffleTracking.enabled=true",
+                "--conf",
+                "spark.dynamicAllocation.minExecutors=5",
+                "--conf",
+                "spark.dynamicAllocation.maxExecutors=2",
+            ],
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("minExecutors"), "{e}");
+        let e = prepare(&f, &["--conf", "spark.dynamicAllocation.enabled=true"]).unwrap_err();
+        assert!(e.to_string().contains("shuffle"), "{e}");
+        let e = prepare(&f, &["--deploy-mode", "client"]).unwrap_err();
+        assert!(matches!(e, PlanError::Args(ArgError::ClientMode)));
+        let e = prepare(&f, &["--conf", "spark.submit.deployMode=client"]).unwrap_err();
+        assert!(matches!(e, PlanError::Args(ArgError::ClientMode)));
+        let e = prepare(&f, &["--master", "yarn"]).unwrap_err();
+        assert!(matches!(e, PlanError::Args(ArgError::BadMaster(_))));
+        let e = prepare(
+            &f,
+            &["--executor-cores", "1", "--conf", "spark.task.cpus=2"],
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("spark.task.cpus"), "{e}");
+        let e = prepare(&f, &["--properties-file", "/nonexistent/x.conf"]).unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/x.conf"), "{e}");
+        let args = parse_args(["/nonexistent/app"]).unwrap();
+        let e = Plan::prepare(&args, Some(f.dir.path())).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "application binary /nonexistent/app: no such file"
+        );
+        let args = parse_args([f.dir.path().display().to_string()]).unwrap();
+        let e = Plan::prepare(&args, Some(f.dir.path())).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+    }
+
+    #[test]
+    fn dynamic_allocation_plan() {
+        let f = fixture(None);
+        let p = prepare(
+            &f,
+            &[
+                "--conf",
+                "spark.dynamicAllocation.enabled=true",
+                "--conf",
+                "spark.shuffle.service.enabled=true",
+                "--conf",
+                "spark.dynamicAllocation.initialExecutors=3",
+            ],
+        )
+        .unwrap();
+        assert!(p.dynamic_allocation);
+        assert_eq!(p.num_executors, 3);
+    }
+}

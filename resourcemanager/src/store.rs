@@ -1,0 +1,325 @@
+//! The RM state store: applications and the id sequence in a redb file
+//! (`state-dir/rm-state.redb`), so that an RM restart keeps the application
+//! list and never hands out an id twice.
+//!
+//! [`RmState`](crate::state::RmState) stays I/O-free: it marks the apps it
+//! changes, the service takes their records under the state lock and hands
+//! them to one writer task ([`Persister`]), which commits them in batches.
+//! Requests that YARN answers only once the store has the change (submit,
+//! kill, unregister) wait for a [`Persister::barrier`].
+
+use crate::state::AppRecord;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// The store's file name inside the RM's `state-dir`.
+pub const STATE_FILE: &str = "rm-state.redb";
+
+/// Application id → JSON-encoded [`AppRecord`].
+const APPS: TableDefinition<&str, &[u8]> = TableDefinition::new("applications");
+/// `cluster-ts`, `next-seq`, `format`.
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const FORMAT: u64 = 1;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("state store {path}: {reason}")]
+    Db { path: PathBuf, reason: String },
+    #[error("state store {path}: record {key}: {reason}")]
+    Record {
+        path: PathBuf,
+        key: String,
+        reason: String,
+    },
+    #[error("state store {path}: format {found} is newer than this resource manager understands ({FORMAT})")]
+    Format { path: PathBuf, found: u64 },
+}
+
+/// What a previous run left.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recovered {
+    pub cluster_ts: u64,
+    pub next_seq: u32,
+    pub apps: Vec<AppRecord>,
+}
+
+pub struct StateStore {
+    db: Database,
+    path: PathBuf,
+}
+
+impl StateStore {
+    /// Opens (or creates) `dir/rm-state.redb`. A second RM on the same
+    /// directory is refused (the file is locked).
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let path = dir.join(STATE_FILE);
+        let fail = |reason: String| StoreError::Db {
+            path: path.clone(),
+            reason,
+        };
+        std::fs::create_dir_all(dir)
+            .map_err(|e| fail(format!("creating {}: {e}", dir.display())))?;
+        let db = Database::create(&path).map_err(|e| fail(e.to_string()))?;
+        Ok(Self { db, path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self, e: impl std::fmt::Display) -> StoreError {
+        StoreError::Db {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        }
+    }
+
+    /// The previous run's state; `None` for a new store.
+    pub fn load(&self) -> Result<Option<Recovered>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+        let meta = match txn.open_table(META) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(self.err(e)),
+        };
+        let get = |k: &str| -> Result<Option<u64>, StoreError> {
+            Ok(meta.get(k).map_err(|e| self.err(e))?.map(|v| v.value()))
+        };
+        if let Some(found) = get("format")? {
+            if found > FORMAT {
+                return Err(StoreError::Format {
+                    path: self.path.clone(),
+                    found,
+                });
+            }
+        }
+        let Some(cluster_ts) = get("cluster-ts")? else {
+            return Ok(None);
+        };
+        let next_seq = get("next-seq")?.unwrap_or(1) as u32;
+        let mut apps = Vec::new();
+        match txn.open_table(APPS) {
+            Ok(table) => {
+                for row in table.iter().map_err(|e| self.err(e))? {
+                    let (k, v) = row.map_err(|e| self.err(e))?;
+                    let rec: AppRecord =
+                        serde_json::from_slice(v.value()).map_err(|e| StoreError::Record {
+                            path: self.path.clone(),
+                            key: k.value().to_string(),
+                            reason: e.to_string(),
+                        })?;
+                    apps.push(rec);
+                }
+            }
+            Err(redb::TableError::TableDoesNotExist(_)) => {}
+            Err(e) => return Err(self.err(e)),
+        }
+        apps.sort_by_key(|a| a.id);
+        Ok(Some(Recovered {
+            cluster_ts,
+            next_seq,
+            apps,
+        }))
+    }
+
+    /// Writes the sequence and these apps' records in one transaction.
+    pub fn save(
+        &self,
+        cluster_ts: u64,
+        next_seq: u32,
+        apps: &[AppRecord],
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
+        {
+            let mut meta = txn.open_table(META).map_err(|e| self.err(e))?;
+            for (k, v) in [
+                ("format", FORMAT),
+                ("cluster-ts", cluster_ts),
+                ("next-seq", u64::from(next_seq)),
+            ] {
+                meta.insert(k, v).map_err(|e| self.err(e))?;
+            }
+            let mut table = txn.open_table(APPS).map_err(|e| self.err(e))?;
+            for a in apps {
+                let bytes = serde_json::to_vec(a).map_err(|e| self.err(e))?;
+                table
+                    .insert(a.id.to_string().as_str(), bytes.as_slice())
+                    .map_err(|e| self.err(e))?;
+            }
+        }
+        txn.commit().map_err(|e| self.err(e))
+    }
+}
+
+enum Msg {
+    Save { next_seq: u32, apps: Vec<AppRecord> },
+    Barrier(oneshot::Sender<()>),
+}
+
+/// The handle the service writes through; cheap to clone.
+#[derive(Clone)]
+pub struct Persister {
+    tx: mpsc::UnboundedSender<Msg>,
+}
+
+impl Persister {
+    /// Starts the writer task for `store`. Records sent through the returned
+    /// handle are committed in order, batched while a commit is under way.
+    pub fn spawn(store: Arc<StateStore>, cluster_ts: u64) -> (Self, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(writer(store, cluster_ts, rx));
+        (Self { tx }, task)
+    }
+
+    /// Queues records; call it under the state lock so the queue order is the
+    /// order of the changes.
+    pub fn save(&self, next_seq: u32, apps: Vec<AppRecord>) {
+        let _ = self.tx.send(Msg::Save { next_seq, apps });
+    }
+
+    /// Resolves once everything queued before it is committed (or the writer is gone).
+    pub async fn barrier(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Msg::Barrier(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+async fn writer(store: Arc<StateStore>, cluster_ts: u64, mut rx: mpsc::UnboundedReceiver<Msg>) {
+    while let Some(first) = rx.recv().await {
+        let mut latest: BTreeMap<common::ApplicationId, AppRecord> = BTreeMap::new();
+        let mut next_seq = None;
+        let mut waiters = Vec::new();
+        let mut msg = Some(first);
+        while let Some(m) = msg {
+            match m {
+                Msg::Save { next_seq: n, apps } => {
+                    next_seq = Some(n);
+                    latest.extend(apps.into_iter().map(|a| (a.id, a)));
+                }
+                Msg::Barrier(w) => waiters.push(w),
+            }
+            msg = rx.try_recv().ok();
+        }
+        if let Some(n) = next_seq {
+            let store = store.clone();
+            let apps: Vec<AppRecord> = latest.into_values().collect();
+            let count = apps.len();
+            let result =
+                tokio::task::spawn_blocking(move || store.save(cluster_ts, n, &apps)).await;
+            match result {
+                Ok(Ok(())) => tracing::debug!(apps = count, "state saved"),
+                Ok(Err(e)) => tracing::error!(error = %e, "cannot save resource manager state"),
+                Err(e) => tracing::error!(error = %e, "state writer failed"),
+            }
+        }
+        for w in waiters {
+            let _ = w.send(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::AttemptRecord;
+    use common::protocol::{
+        AppSubmission, FinalApplicationStatus, LaunchSpec, YarnApplicationState,
+    };
+    use common::{ApplicationId, Resource};
+
+    fn record(seq: u32) -> AppRecord {
+        let id = ApplicationId {
+            cluster_ts: 42,
+            seq,
+        };
+        AppRecord {
+            id,
+            submission: AppSubmission {
+                name: format!("app-{seq}"),
+                queue: "default".into(),
+                user: "u".into(),
+                app_type: "TEST".into(),
+                am_resource: Resource::new(128, 1),
+                am_launch: LaunchSpec {
+                    command: vec!["true".into()],
+                    ..Default::default()
+                },
+                max_attempts: None,
+            },
+            state: YarnApplicationState::FINISHED,
+            final_status: FinalApplicationStatus::SUCCEEDED,
+            diagnostics: "done".into(),
+            tracking_url: String::new(),
+            am_host: "h".into(),
+            start_ms: 1,
+            finish_ms: 2,
+            progress: 1.0,
+            max_attempts: 2,
+            memory_ms: 1 << 70,
+            vcore_ms: 3,
+            next_container: 4,
+            attempts: vec![AttemptRecord {
+                id: id.attempt(1),
+                am_container: Some(id.attempt(1).container(1)),
+                am_node: None,
+                registered: true,
+                unregistered: true,
+                start_ms: 1,
+                finish_ms: 2,
+                diagnostics: String::new(),
+                ended_by_restart: false,
+            }],
+        }
+    }
+
+    #[test]
+    fn saves_and_loads_across_reopen() {
+        let d = tempfile::tempdir().unwrap();
+        {
+            let s = StateStore::open(d.path()).unwrap();
+            assert_eq!(s.load().unwrap(), None);
+            s.save(42, 3, &[record(1), record(2)]).unwrap();
+            let mut changed = record(2);
+            changed.diagnostics = "changed".into();
+            s.save(42, 4, &[changed]).unwrap();
+        }
+        let s = StateStore::open(d.path()).unwrap();
+        let r = s.load().unwrap().unwrap();
+        assert_eq!(r.cluster_ts, 42);
+        assert_eq!(r.next_seq, 4);
+        assert_eq!(r.apps.len(), 2);
+        assert_eq!(r.apps[0], record(1));
+        assert_eq!(r.apps[1].diagnostics, "changed");
+    }
+
+    #[test]
+    fn a_second_open_of_the_same_dir_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let _first = StateStore::open(d.path()).unwrap();
+        let e = StateStore::open(d.path()).err().expect("locked");
+        assert!(e.to_string().contains(STATE_FILE), "{e}");
+    }
+
+    #[tokio::test]
+    async fn persister_commits_in_order_before_the_barrier() {
+        let d = tempfile::tempdir().unwrap();
+        let store = Arc::new(StateStore::open(d.path()).unwrap());
+        let (p, task) = Persister::spawn(store.clone(), 42);
+        for i in 0..50 {
+            let mut r = record(1);
+            r.diagnostics = format!("v{i}");
+            p.save(2, vec![r]);
+        }
+        p.barrier().await;
+        let r = store.load().unwrap().unwrap();
+        assert_eq!(r.apps[0].diagnostics, "v49");
+        drop(p);
+        task.await.unwrap();
+    }
+}

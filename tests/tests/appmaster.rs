@@ -1,0 +1,168 @@
+//! The application master issue's contract, end to end: spindle-submit, the
+//! driver in the AM container, executors in containers, on a 2-NM cluster.
+
+use spindle_tests::{bin, eventually, example, pids_with_env, text, Cluster};
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+fn appmaster() -> String {
+    bin("appmaster").display().to_string()
+}
+
+#[test]
+fn seed_job_counts_and_sums_right() {
+    let c = Cluster::up(2, &[]);
+    let out = c.submit(&["--class", "SeedRangeSquareCount", &appmaster()]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("10000000"), "{t}");
+    assert!(t.contains("1291890006563070912"), "{t}");
+    assert!(t.contains("SUCCEEDED"), "{t}");
+    // The event log was written where the cluster's defaults say.
+    let logs: Vec<_> = std::fs::read_dir(c.path().join("history"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(logs.len(), 1);
+    let log = std::fs::read_to_string(logs[0].path()).unwrap();
+    for ev in [
+        "ApplicationStart",
+        "JobStart",
+        "TaskEnd",
+        "ExecutorAdded",
+        "ApplicationEnd",
+    ] {
+        assert!(log.contains(&format!("\"event\":\"{ev}\"")), "{ev} missing");
+    }
+}
+
+#[test]
+fn spark_pi_with_100_slices_is_close() {
+    let c = Cluster::up(2, &[]);
+    let out = c.submit(&["--class", "SparkPi", &appmaster(), "100"]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    let pi: f64 = t
+        .lines()
+        .find_map(|l| l.split("Pi is roughly ").nth(1))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no estimate in {t}"));
+    assert!((pi - std::f64::consts::PI).abs() < 0.01, "{pi}");
+}
+
+#[test]
+fn user_application_submitted_by_path() {
+    let c = Cluster::up(2, &[]);
+    let app = example("user_app");
+    let out = c.submit(&["--name", "my-app", app.to_str().unwrap()]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("SUCCEEDED"), "{t}");
+}
+
+#[test]
+fn killed_executor_still_gives_the_right_answer() {
+    let c = Cluster::up(2, &[]);
+    let mut child = c.submit_spawn(&[
+        "--num-executors",
+        "2",
+        "--class",
+        "Bursty",
+        &appmaster(),
+        "--jobs",
+        "1",
+        "--tasks",
+        "8",
+        "--task-ms",
+        "1500",
+        "--gap-ms",
+        "0",
+    ]);
+    let app = eventually(Duration::from_secs(20), "the app", || c.app_ids().pop());
+    // Both executors up and working, then one dies.
+    let victims = eventually(Duration::from_secs(20), "executors", || {
+        let pids = pids_with_env("SPINDLE_ROLE", "executor")
+            .into_iter()
+            .filter(|p| pids_with_env("SPINDLE_APP_ID", &app).contains(p))
+            .collect::<Vec<_>>();
+        (pids.len() == 2).then_some(pids)
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    // SAFETY: killing a process of this test's app.
+    unsafe {
+        libc::kill(victims[0], libc::SIGKILL);
+    }
+    let out = child.wait_with_output().unwrap();
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("answer 28 (expected 28)"), "{t}");
+}
+
+#[test]
+fn always_failing_task_fails_the_app_with_its_error() {
+    let c = Cluster::up(1, &[]);
+    let out = c.submit(&[
+        "--class",
+        "FailingTask",
+        &appmaster(),
+        "--message",
+        "kaboom-42",
+    ]);
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(t.contains("kaboom-42"), "{t}");
+    assert!(t.contains("FAILED"), "{t}");
+}
+
+#[test]
+fn kill_ends_the_app_and_its_containers() {
+    let c = Cluster::up(2, &[]);
+    let mut child = c.submit_spawn(&[
+        "--class",
+        "Bursty",
+        &appmaster(),
+        "--jobs",
+        "1",
+        "--tasks",
+        "2",
+        "--task-ms",
+        "60000",
+    ]);
+    let app = eventually(Duration::from_secs(20), "the app", || c.app_ids().pop());
+    eventually(Duration::from_secs(20), "executors running", || {
+        (pids_with_env("SPINDLE_APP_ID", &app).len() >= 2).then_some(())
+    });
+    let out = c.submit_cmd().args(["--kill", &app]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let start = Instant::now();
+    let mut o = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut o).unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "{o}");
+    assert!(o.contains("KILLED"), "{o}");
+    eventually(Duration::from_secs(10), "containers gone", || {
+        (pids_with_env("APPLICATION_ID", &app).is_empty()).then_some(())
+    });
+    assert!(start.elapsed() < Duration::from_secs(15));
+    let status = text(&c.submit_cmd().args(["--status", &app]).output().unwrap());
+    assert!(status.contains("KILLED"), "{status}");
+}
+
+#[test]
+fn bad_conf_is_refused_before_submission() {
+    let c = Cluster::up(1, &[]);
+    let out = c.submit(&[
+        "--conf",
+        "spark.executor.memory=lots",
+        "--class",
+        "SeedRangeSquareCount",
+        &appmaster(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("spark.executor.memory"),
+        "{}",
+        text(&out)
+    );
+    assert!(c.app_ids().is_empty(), "an app reached the RM");
+}

@@ -1,0 +1,216 @@
+//! Dynamic allocation end to end: the seed notebook's settings on a 2-NM
+//! cluster grow and shrink Bursty's executors; static allocation holds its count.
+
+use appmaster::eventlog::{self, AppEvent};
+use spindle_tests::{bin, text, Cluster};
+use std::io::{BufRead, BufReader};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+fn event_log(c: &Cluster) -> Vec<eventlog::LogLine> {
+    let path = std::fs::read_dir(c.path().join("history"))
+        .unwrap()
+        .flatten()
+        .next()
+        .expect("event log")
+        .path();
+    eventlog::read(&path).unwrap()
+}
+
+/// Active executor counts over time, from the event log, collapsed to changes.
+fn series(lines: &[eventlog::LogLine]) -> Vec<i64> {
+    let mut n = 0i64;
+    let mut out = vec![0];
+    for l in lines {
+        match &l.event {
+            AppEvent::ExecutorAdded { .. } => n += 1,
+            AppEvent::ExecutorRemoved { .. } => n -= 1,
+            AppEvent::ApplicationEnd { .. } => break,
+            _ => continue,
+        }
+        if out.last() != Some(&n) {
+            out.push(n);
+        }
+    }
+    out
+}
+
+fn rises_falls_rises(s: &[i64], peak: i64) -> bool {
+    let Some(i) = s.iter().position(|&n| n == peak) else {
+        return false;
+    };
+    let Some(j) = s[i..].iter().position(|&n| n == 0).map(|j| i + j) else {
+        return false;
+    };
+    s[j..].iter().any(|&n| n > 0)
+}
+
+fn get_json(url: &str) -> Option<serde_json::Value> {
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-m", "2", url])
+        .output()
+        .ok()?;
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+#[test]
+fn bursty_grows_to_five_falls_to_zero_and_grows_again() {
+    let c = Cluster::up(2, &[]);
+    let mut child = c
+        .submit_cmd()
+        .args([
+            "--master",
+            "spindle",
+            "--executor-cores",
+            "1",
+            "--conf",
+            "spark.dynamicAllocation.enabled=true",
+            "--conf",
+            "spark.dynamicAllocation.shuffleTracking.enabled=true",
+            "--conf",
+            "spark.dynamicAllocation.minExecutors=0",
+            "--conf",
+            "spark.dynamicAllocation.maxExecutors=5",
+            "--conf",
+            "spark.dynamicAllocation.initialExecutors=1",
+            "--conf",
+            "spark.dynamicAllocation.executorIdleTimeout=3s",
+            "--conf",
+            "spark.dynamicAllocation.schedulerBacklogTimeout=1s",
+            "--class",
+            "Bursty",
+            bin("appmaster").to_str().unwrap(),
+            "--jobs",
+            "2",
+            "--tasks",
+            "40",
+            "--task-ms",
+            "500",
+            "--gap-ms",
+            "9000",
+            "--work",
+            "sleep",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Watch the AM's /executors while it runs, as a user of the Spark UI would.
+    let output = Arc::new(Mutex::new(String::new()));
+    let reader = {
+        let out = output.clone();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let mut o = out.lock().unwrap();
+                o.push_str(&line);
+                o.push('\n');
+            }
+        })
+    };
+    let mut seen = vec![];
+    let mut all = None;
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        let url = output.lock().unwrap().lines().find_map(|l| {
+            l.split_whitespace()
+                .find(|w| w.starts_with("http://"))
+                .map(str::to_string)
+        });
+        if let Some(url) = url {
+            let base = url.trim_end_matches('/');
+            if let Some(apps) = get_json(&format!("{base}/api/v1/applications")) {
+                let id = apps[0]["id"].as_str().unwrap_or_default().to_string();
+                if let Some(ex) = get_json(&format!("{base}/api/v1/applications/{id}/executors")) {
+                    let n = ex
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .filter(|e| e["id"] != "driver" && e["isActive"] == true)
+                        .count() as i64;
+                    if seen.last() != Some(&n) {
+                        seen.push(n);
+                    }
+                }
+                if let Some(a) = get_json(&format!("{base}/api/v1/applications/{id}/allexecutors"))
+                {
+                    all = Some(a);
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    let out = output.lock().unwrap().clone();
+    assert!(status.success(), "{out}");
+    // Every job's answer is right (Bursty checks and prints it).
+    assert_eq!(out.matches("answer 780 (expected 780)").count(), 2, "{out}");
+    assert!(
+        rises_falls_rises(&seen, 5),
+        "REST /executors over time: {seen:?}"
+    );
+    let lines = event_log(&c);
+    let s = series(&lines);
+    assert!(
+        rises_falls_rises(&s, 5),
+        "event log executors over time: {s:?}"
+    );
+    assert!(s.iter().all(|&n| n <= 5), "{s:?}");
+    // Removals between the jobs are for idleness, and /allexecutors kept the history.
+    let idle_removals = lines
+        .iter()
+        .filter(|l| matches!(&l.event, AppEvent::ExecutorRemoved { reason, .. } if reason == "idle timeout"))
+        .count();
+    assert!(idle_removals >= 5, "{idle_removals}");
+    let all = all.expect("allexecutors was served");
+    let removed = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["removeReason"] == "idle timeout")
+        .count();
+    assert!(removed >= 5, "{all}");
+    // The target went up by the ramp 1, 2, 4 ... capped at max.
+    let targets: Vec<i64> = lines
+        .iter()
+        .filter_map(|l| match &l.event {
+            AppEvent::TargetChanged { new, .. } => Some(*new),
+            _ => None,
+        })
+        .collect();
+    assert!(targets.windows(2).any(|w| w == [1, 2]), "{targets:?}");
+    assert!(targets.windows(2).any(|w| w == [2, 4]), "{targets:?}");
+    assert!(targets.windows(2).any(|w| w == [4, 5]), "{targets:?}");
+    assert!(targets.iter().all(|&t| (0..=5).contains(&t)), "{targets:?}");
+}
+
+#[test]
+fn static_allocation_holds_exactly_its_executors() {
+    let c = Cluster::up(2, &[]);
+    let out = c.submit(&[
+        "--num-executors",
+        "3",
+        "--executor-cores",
+        "1",
+        "--class",
+        "Bursty",
+        bin("appmaster").to_str().unwrap(),
+        "--jobs",
+        "2",
+        "--tasks",
+        "6",
+        "--task-ms",
+        "200",
+        "--gap-ms",
+        "2000",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let lines = event_log(&c);
+    let s = series(&lines);
+    assert_eq!(s, vec![0, 1, 2, 3], "executors over time: {s:?}");
+    assert!(!lines
+        .iter()
+        .any(|l| matches!(l.event, AppEvent::TargetChanged { .. })));
+}
