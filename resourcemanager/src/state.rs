@@ -1303,6 +1303,10 @@ mod tests {
             5,
         )
         .unwrap();
+        // Its AM exits after unregistering.
+        let am1 = done.attempt(1).container(1);
+        rm1.node_heartbeat(&NodeId("a:1".into()), &[completed(am1, 0)], 6)
+            .unwrap();
         let (running, actions) = rm1.submit(sub(), 6).unwrap();
         let (_, token) = launched(&actions).unwrap();
         rm1.register_am(running.attempt(1), &token, "h".into(), String::new())
