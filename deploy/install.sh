@@ -245,7 +245,7 @@ ensure_new "$tmp/spindle-client.toml" /etc/spindle/spindle-client.toml 644
 certs=$root/etc/spindle/certs
 host_sans=(localhost 127.0.0.1 ::1)
 short=$(hostname 2>/dev/null || true)
-fqdn=$(hostname -f 2>/dev/null || true)
+fqdn=$(timeout 5 hostname -f 2>/dev/null || true)
 for n in "$short" "$fqdn" "${sans[@]}"; do
   [ -n "$n" ] || continue
   case " ${host_sans[*]} " in *" $n "*) ;; *) host_sans+=("$n") ;; esac

@@ -5,7 +5,7 @@
 //! `spindle-submit --master spindle://HOST:PORT --deploy-mode cluster
 //! target/release/examples/user_app [N]`, or run it directly to run locally.
 
-use appmaster::rdd::{FilterFn, MapFn, SparkContext};
+use appmaster::rdd::{AddU64, FilterFn, MapFn, SparkContext};
 use serde::{Deserialize, Serialize};
 
 /// `x³` (wrapping, so the sum is mod 2^64).
@@ -31,8 +31,22 @@ impl FilterFn for IsEven {
     }
 }
 
-appmaster::register_map!(Cube);
+/// A cube's last decimal digit, and 1 (to count them).
+#[derive(Serialize, Deserialize)]
+struct LastDigit;
+
+impl MapFn for LastDigit {
+    type In = i64;
+    type Out = (u8, u64);
+    fn call(&self, x: i64) -> (u8, u64) {
+        (x.rem_euclid(10) as u8, 1)
+    }
+}
+
+appmaster::register_map!(Cube, LastDigit);
 appmaster::register_filter!(IsEven);
+// (u8, u64) is not a built-in pair type: shuffles need it registered.
+appmaster::register_pair!(u8, u64);
 
 fn user_main(sc: &SparkContext) -> anyhow::Result<()> {
     let n: i64 = match std::env::args().nth(1) {
@@ -46,6 +60,15 @@ fn user_main(sc: &SparkContext) -> anyhow::Result<()> {
     let sum = cubes.sum()? as u64;
     println!("even cubes in range(0, {n}): {even}");
     println!("sum of cubes mod 2^64: {sum}");
+    // A shuffle: cubes counted by last digit, sorted by digit.
+    let by_digit = cubes
+        .map(LastDigit)
+        .reduce_by_key(AddU64, None)
+        .sort_by_key(true, None)?
+        .collect()?;
+    for (digit, count) in by_digit {
+        println!("cubes ending in {digit}: {count}");
+    }
     Ok(())
 }
 

@@ -30,6 +30,13 @@ pub enum AppEvent {
         executor_memory_mb: u64,
         /// Spark properties in effect.
         conf: std::collections::BTreeMap<String, String>,
+        /// The driver's (AM's) container memory (heap + overhead), MB; 0 in logs written
+        /// before this field existed (accounting then derives it from `conf`).
+        #[serde(default)]
+        driver_memory_mb: u64,
+        /// The driver's (AM's) container vcores; 0 in older logs.
+        #[serde(default)]
+        driver_vcores: u32,
     },
     ApplicationEnd {
         final_status: String,

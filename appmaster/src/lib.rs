@@ -2,6 +2,7 @@
 //! manager, the RDD programming model, and spindle-submit.
 
 pub mod allocation;
+pub mod compare;
 pub mod driver;
 pub mod eventlog;
 pub mod examples;

@@ -11,6 +11,7 @@ use std::sync::Arc;
 pub type RddId = u32;
 pub type JobId = u32;
 pub type StageId = u32;
+pub type ShuffleId = u32;
 
 /// A registered function and its serialized value (its "captured" fields).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +37,94 @@ pub enum Source {
         type_name: String,
         partitions: Vec<Vec<u8>>,
     },
+    /// The reduce side of one shuffle (two for `join`): partition `p` reads
+    /// block `p` of every map output of each dependency.
+    Shuffled {
+        deps: Vec<ShuffleDep>,
+        read: ShuffleRead,
+        num_partitions: u32,
+    },
+}
+
+/// How map output is split into reduce partitions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Partitioner {
+    /// By the hash of the encoded key (Spark's HashPartitioner).
+    Hash { partitions: u32 },
+    /// `sort_by_key`: Spark's RangePartitioner. `bounds` is a postcard `Vec<K>`
+    /// of `partitions - 1` upper bounds found by sampling.
+    Range {
+        partitions: u32,
+        bounds: Vec<u8>,
+        ascending: bool,
+    },
+    /// `repartition`: records dealt round-robin from a per-map start.
+    RoundRobin { partitions: u32 },
+}
+
+impl Partitioner {
+    pub fn partitions(&self) -> u32 {
+        match self {
+            Self::Hash { partitions }
+            | Self::Range { partitions, .. }
+            | Self::RoundRobin { partitions } => *partitions,
+        }
+    }
+}
+
+/// The map side of a shuffle: what a map task writes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShuffleWrite {
+    pub shuffle_id: ShuffleId,
+    /// `type_name::<(K, V)>()` of the records written (registered pair type).
+    pub pair_type: String,
+    pub partitioner: Partitioner,
+    /// `reduce_by_key`'s map-side combine: a registered ReduceFn over V.
+    pub map_side_combine: Option<FuncRef>,
+}
+
+/// A shuffle dependency: the parent lineage (run by a shuffle map stage) and how it is written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShuffleDep {
+    pub write: ShuffleWrite,
+    pub parent: Box<Plan>,
+}
+
+/// How the reduce side turns fetched records into elements.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ShuffleRead {
+    /// The (K, V) records as fetched (`partition_by`), or V alone for `repartition`.
+    Pairs,
+    Values,
+    /// `reduce_by_key`: values folded per key with a registered ReduceFn.
+    ReduceByKey(FuncRef),
+    /// `group_by_key`: (K, Vec<V>).
+    GroupByKey,
+    /// `sort_by_key`: the partition's records sorted by key.
+    SortByKey {
+        ascending: bool,
+    },
+    /// `join` of deps[0] (K, V) and deps[1] (K, W): (K, (V, W)); `result_type`
+    /// is `type_name::<(K, (V, W))>()`.
+    Join {
+        result_type: String,
+    },
+}
+
+/// Where one map task's output can be fetched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MapLocation {
+    pub map_id: u32,
+    /// The executor that wrote it.
+    pub executor: String,
+    pub host: String,
+    /// The address serving its blocks: the node's shuffle service, or the
+    /// executor's own block server when the service is off.
+    pub server: String,
+    /// The directory holding `shuffle_<s>_<m>_0.{data,index}` (for local reads).
+    pub dir: String,
+    /// Bytes per reduce partition (zero-size blocks are not fetched).
+    pub sizes: Vec<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,6 +152,7 @@ impl Plan {
         match &self.source {
             Source::Range { num_partitions, .. } => *num_partitions,
             Source::Parallelize { partitions, .. } => partitions.len() as u32,
+            Source::Shuffled { num_partitions, .. } => *num_partitions,
         }
     }
 
@@ -91,6 +181,9 @@ pub enum Action {
     Reduce(FuncRef),
     /// Runs a registered ForeachFn on every element; result is empty.
     Foreach(FuncRef),
+    /// A shuffle map task: partition and write the (K, V) records; result is
+    /// empty and `TaskOutput::map_sizes` says how much went to each reducer.
+    ShuffleWrite(ShuffleWrite),
 }
 
 /// One stage's worth of work, as shipped to executors (shared by its tasks).
@@ -98,6 +191,9 @@ pub enum Action {
 pub struct StageSpec {
     pub plan: Plan,
     pub action: Action,
+    /// For stages that read shuffles: every map output's location, by shuffle.
+    #[serde(default)]
+    pub inputs: std::collections::BTreeMap<ShuffleId, Vec<MapLocation>>,
 }
 
 /// A task: a stage and the partition to compute.
@@ -116,6 +212,9 @@ pub struct TaskOutput {
     pub records: u64,
     /// Cached blocks this task stored: (rdd, partition).
     pub cached: Vec<(RddId, u32)>,
+    /// A shuffle map task's bytes per reduce partition.
+    #[serde(default)]
+    pub map_sizes: Option<Vec<u64>>,
 }
 
 /// A task that failed: the message is the user's error or panic text.
@@ -123,6 +222,51 @@ pub struct TaskOutput {
 #[error("{message}")]
 pub struct TaskError {
     pub message: String,
+    /// Set when the task failed because a map output could not be fetched:
+    /// the driver then re-runs that map task instead of counting a failure.
+    #[serde(default)]
+    pub fetch_failed: Option<FetchFailed>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FetchFailed {
+    pub shuffle_id: ShuffleId,
+    pub map_id: u32,
+    pub executor: String,
+    pub server: String,
+}
+
+/// One block to fetch: reduce partition `reduce` of map output `map` of `shuffle`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockRef {
+    pub executor: String,
+    pub shuffle_id: ShuffleId,
+    pub map_id: u32,
+    pub reduce_id: u32,
+}
+
+/// What a task may do besides computing: write map output, fetch blocks.
+/// The executor implements it with files and the shuffle service; the local
+/// runner in memory.
+pub trait TaskEnv: Send + Sync {
+    /// Writes one map task's output, one encoded block per reduce partition
+    /// (in order); returns the bytes written per reduce partition.
+    fn write_map_output(
+        &self,
+        shuffle_id: ShuffleId,
+        map_id: u32,
+        blocks: Vec<Vec<u8>>,
+    ) -> Result<Vec<u64>, String>;
+    /// Fetches block `reduce_id` of every map output in `locations` (in that
+    /// order; the env batches blocks per server). An error names the map
+    /// output that could not be fetched: the task then fails with
+    /// `TaskError::fetch_failed` set for it.
+    fn fetch(
+        &self,
+        shuffle_id: ShuffleId,
+        reduce_id: u32,
+        locations: &[MapLocation],
+    ) -> Result<Vec<Vec<u8>>, (u32, String)>;
 }
 
 /// A job as the user's code hands it to the scheduler.
@@ -147,6 +291,8 @@ pub enum JobError {
     },
     #[error("job cancelled: {0}")]
     Cancelled(String),
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 /// Runs jobs: the cluster scheduler in the AM, or a local in-process runner in tests.
@@ -156,4 +302,8 @@ pub trait JobRunner: Send + Sync {
     fn run_job(&self, job: JobSpec) -> Result<Vec<Vec<u8>>, JobError>;
     /// Spark's defaultParallelism: total executor cores, at least 2.
     fn default_parallelism(&self) -> u32;
+    /// The RDD is no longer cached: executors may drop its blocks.
+    fn unpersist(&self, _rdd: RddId) {}
+    /// The shuffle is no longer referenced: its files may go.
+    fn release_shuffle(&self, _shuffle: ShuffleId) {}
 }

@@ -469,7 +469,10 @@ pub struct TaskLaunch {
 pub enum TaskResult {
     /// The encoded task output.
     Success(Vec<u8>),
+    /// An executor-side failure outside the task itself.
     Failure(String),
+    /// The task's own encoded error (which may say a fetch failed).
+    Failed(Vec<u8>),
 }
 
 /// Requests on `spindle-driver/1`; every one carries the per-application secret.
@@ -484,6 +487,12 @@ pub enum DriverRequest {
         cores: u32,
         container_id: ContainerId,
         node_id: NodeId,
+        /// Where this executor's shuffle output is served (the node's shuffle
+        /// service, or the executor's own block server) and written.
+        #[serde(default)]
+        shuffle_server: String,
+        #[serde(default)]
+        shuffle_dir: String,
     },
     StatusUpdate {
         executor_id: String,
@@ -500,6 +509,10 @@ pub enum DriverResponse {
     Ok,
     Error(WireError),
     Launch(TaskLaunch),
+    /// The shuffle was released: delete its map output files.
+    RemoveShuffle {
+        shuffle_id: u32,
+    },
     /// The executor should exit.
     Shutdown {
         reason: String,
@@ -513,6 +526,87 @@ impl WireResponse for DriverResponse {
     fn into_result(self) -> Result<Self, WireError> {
         match self {
             Self::Error(e) => Err(e),
+            other => Ok(other),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Shuffle service (`spindle-shuffle/1`): executors register their shuffle
+// dirs, reducers fetch blocks. Served by the NM's aux service, the standalone
+// `shuffle-service` binary, or an executor itself (shuffle service off).
+
+/// Shuffle service: executors register shuffle dirs, reducers fetch blocks.
+pub const ALPN_SHUFFLE: &[u8] = b"spindle-shuffle/1";
+
+/// Requests on `spindle-shuffle/1`.
+///
+/// Block ids travel as Spark's strings (`shuffle_<shuffleId>_<mapId>_<reduceId>`)
+/// and are parsed strictly by the service, so a malformed or escaping id is
+/// refused with a typed error naming it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ShuffleRequest {
+    /// The first registration of an application sets its secret; later ones
+    /// (and every other request of the app) must present the same secret.
+    /// Every dir must exist, lie inside the service's allowed roots and have
+    /// the application id as a path component.
+    RegisterExecutor {
+        app_id: ApplicationId,
+        executor_id: String,
+        secret: String,
+        dirs: Vec<String>,
+    },
+    /// Answered with `Blocks { sizes }` followed on the same stream by the
+    /// blocks' raw bytes, in request order; or `BlockError` naming the first
+    /// malformed or missing block; or `Error`.
+    FetchBlocks {
+        app_id: ApplicationId,
+        secret: String,
+        executor_id: String,
+        blocks: Vec<String>,
+    },
+    /// Deletes the shuffle's files in every dir the app registered.
+    RemoveShuffle {
+        app_id: ApplicationId,
+        secret: String,
+        shuffle_id: u32,
+    },
+    /// The node manager says the app ended: its shuffle files are deleted and
+    /// the service forgets it. `admin_token` is the service's admin token.
+    AppFinished {
+        app_id: ApplicationId,
+        admin_token: String,
+    },
+}
+
+/// Responses on `spindle-shuffle/1`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ShuffleResponse {
+    Ok,
+    Error(WireError),
+    /// One block of the request is malformed, escapes the app's dirs or is
+    /// missing: nothing follows.
+    BlockError {
+        block: String,
+        error: WireError,
+    },
+    /// Followed by `sizes.iter().sum()` raw bytes: each block in request order.
+    Blocks {
+        sizes: Vec<u64>,
+    },
+    /// Files deleted by `RemoveShuffle` or `AppFinished`.
+    Removed {
+        files: u64,
+    },
+}
+
+impl WireResponse for ShuffleResponse {
+    fn from_error(e: WireError) -> Self {
+        Self::Error(e)
+    }
+    fn into_result(self) -> Result<Self, WireError> {
+        match self {
+            Self::Error(e) | Self::BlockError { error: e, .. } => Err(e),
             other => Ok(other),
         }
     }

@@ -28,6 +28,11 @@ pub struct NmConfig {
     pub local_dir: PathBuf,
     /// Container stdout/stderr, kept after the container exits.
     pub log_dir: PathBuf,
+    /// Host the shuffle service in this process (aux service); otherwise a
+    /// standalone one at `shuffle-service-address` is used (none when empty).
+    pub shuffle_service_enabled: bool,
+    /// The shuffle service's QUIC address; port 0 picks a free port (aux mode).
+    pub shuffle_service_address: String,
     /// Cluster CA certificate and this node's certificate and key.
     pub ca: PathBuf,
     pub cert: PathBuf,
@@ -45,6 +50,12 @@ pub struct NmConfig {
     pub kill_grace: Duration,
     /// Log level filter (tracing syntax).
     pub log_level: String,
+    /// TCP address of the web server (Prometheus /metrics, container logs
+    /// under /node/containerlogs); port 0 picks a free one; empty: none.
+    pub web_address: String,
+    /// Serve it over HTTPS with `cert`/`key`; false: plain HTTP, allowed
+    /// only on a loopback address.
+    pub web_tls: bool,
 }
 
 impl Default for NmConfig {
@@ -58,6 +69,8 @@ impl Default for NmConfig {
             detect_resources: false,
             local_dir: "/var/lib/spindle/nodemanager".into(),
             log_dir: "/var/log/spindle/containers".into(),
+            shuffle_service_enabled: true,
+            shuffle_service_address: "0.0.0.0:7337".into(),
             ca: "/etc/spindle/certs/ca.pem".into(),
             cert: "/etc/spindle/certs/node.pem".into(),
             key: "/etc/spindle/certs/node.key".into(),
@@ -67,6 +80,8 @@ impl Default for NmConfig {
             monitor_interval: Duration::from_millis(250),
             kill_grace: Duration::from_millis(250),
             log_level: "info".into(),
+            web_address: "0.0.0.0:8042".into(),
+            web_tls: true,
         }
     }
 }
@@ -192,6 +207,18 @@ impl NmConfig {
                 return Err(bad(key, format!("{v:?} is not host:port")));
             }
         }
+        let shuffle = &self.shuffle_service_address;
+        let standalone_off = !self.shuffle_service_enabled && shuffle.is_empty();
+        if !standalone_off
+            && shuffle
+                .rsplit_once(':')
+                .is_none_or(|(_, p)| p.parse::<u16>().is_err())
+        {
+            return Err(bad(
+                "shuffle-service-address",
+                format!("{shuffle:?} is not host:port"),
+            ));
+        }
         if !self.detect_resources && (self.memory_mb == 0 || self.vcores == 0) {
             return Err(bad(
                 "memory-mb",
@@ -203,6 +230,24 @@ impl NmConfig {
                 "log-level",
                 format!("{:?} is not a tracing filter: {e}", self.log_level),
             ));
+        }
+        if !self.web_address.is_empty() {
+            let port = self.web_address.rsplit_once(':').map(|(_, p)| p);
+            if port.is_none_or(|p| p.parse::<u16>().is_err()) {
+                return Err(bad(
+                    "web-address",
+                    format!("{:?} is not host:port", self.web_address),
+                ));
+            }
+            if !self.web_tls && !crate::web::is_loopback(&self.web_address) {
+                return Err(bad(
+                    "web-tls",
+                    format!(
+                        "plain HTTP (web-tls = false) is allowed only on a loopback web-address, not {:?}; use HTTPS or bind 127.0.0.1",
+                        self.web_address
+                    ),
+                ));
+            }
         }
         if self.monitor_interval.is_zero() {
             return Err(bad("monitor-interval", "must be above 0".into()));

@@ -2,6 +2,7 @@
 //! directory, environment and log files, localized by content hash, watched
 //! for memory, and stopped with SIGTERM then SIGKILL.
 
+use crate::metrics::NmEvent;
 use common::protocol::{
     exit_status, ContainerState, ContainerStatus, ErrorCode, LaunchSpec, WireError,
 };
@@ -61,6 +62,8 @@ pub struct NodeEnv {
     pub ca: PathBuf,
     pub container_cert: PathBuf,
     pub container_key: PathBuf,
+    /// `host:port` of this node's shuffle service, if there is one.
+    pub shuffle_service: Option<String>,
 }
 
 pub struct ContainerManager {
@@ -109,6 +112,7 @@ impl ContainerManager {
         resource: Resource,
         launch: LaunchSpec,
     ) -> Result<u32, WireError> {
+        let requested = std::time::Instant::now();
         if launch.command.is_empty() {
             return Err(fail(ErrorCode::BadRequest, "empty launch command"));
         }
@@ -144,12 +148,17 @@ impl ContainerManager {
             .insert(id.app(), user.to_string());
         match self.launch(id, user, resource, &launch).await {
             Ok((pid, child)) => {
+                NmEvent::ContainerLaunched {
+                    took: requested.elapsed(),
+                }
+                .emit();
                 let me = self.clone();
                 tokio::spawn(async move { me.wait(id, child).await });
                 Ok(pid)
             }
             Err(e) => {
                 tracing::warn!(container_id = %id, error = %e.message, "container failed to start");
+                NmEvent::ContainerLaunchFailed.emit();
                 self.finish(id, exit_status::INVALID, e.message.clone());
                 Err(e)
             }
@@ -224,8 +233,11 @@ impl ContainerManager {
             .env("CONTAINER_VCORES", resource.vcores.to_string())
             .env("SPINDLE_TLS_CA", &env.ca)
             .env("SPINDLE_TLS_CERT", &env.container_cert)
-            .env("SPINDLE_TLS_KEY", &env.container_key)
-            .envs(&launch.env);
+            .env("SPINDLE_TLS_KEY", &env.container_key);
+        if let Some(s) = &env.shuffle_service {
+            cmd.env(shuffle_service::ENV_SHUFFLE_SERVICE, s);
+        }
+        cmd.envs(&launch.env);
         // SAFETY: prctl is async-signal-safe; it runs in the child before exec.
         // A container must not outlive a crashed NM that can no longer account for it.
         unsafe {
@@ -271,9 +283,11 @@ impl ContainerManager {
             .cache
             .path(sha256)
             .map_err(|e| fail(ErrorCode::BadRequest, e.to_string()))?;
-        if !path.is_file() {
+        let hit = path.is_file();
+        if !hit {
             self.fetch(sha256, size).await?;
         }
+        NmEvent::Localized { hit, bytes: size }.emit();
         if executable {
             use std::os::unix::fs::PermissionsExt;
             let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755));
@@ -359,10 +373,25 @@ impl ContainerManager {
                 None => (exit, diagnostics),
             };
             tracing::info!(container_id = %id, exit_status = exit, "container completed");
+            NmEvent::ContainerCompleted { exit }.emit();
             e.phase = Phase::Done { exit, diagnostics };
         }
         drop(entries);
         self.changed.notify_one();
+    }
+
+    /// How many containers are (localizing, running, done) here.
+    pub fn phase_counts(&self) -> (usize, usize, usize) {
+        let entries = self.entries.lock().expect("entries");
+        let mut n = (0, 0, 0);
+        for e in entries.values() {
+            match e.phase {
+                Phase::Localizing => n.0 += 1,
+                Phase::Running { .. } => n.1 += 1,
+                Phase::Done { .. } => n.2 += 1,
+            }
+        }
+        n
     }
 
     /// Stops a container, reporting `exit` with `diagnostics` when it is gone.

@@ -4,8 +4,10 @@
 
 pub mod config;
 pub mod containers;
+pub mod metrics;
 pub mod monitor;
 pub mod service;
+pub mod web;
 
 pub use config::NmConfig;
 pub use service::{start, NmHandle, NmMonitor};

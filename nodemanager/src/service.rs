@@ -27,6 +27,13 @@ pub enum NmError {
     Transport(#[from] transport::TransportError),
     #[error(transparent)]
     Store(#[from] common::staging::StoreError),
+    #[error(transparent)]
+    Web(#[from] crate::web::WebError),
+    #[error("shuffle service (shuffle-service-address {address}): {source}")]
+    Shuffle {
+        address: String,
+        source: shuffle_service::ServerError,
+    },
 }
 
 struct Nm {
@@ -35,11 +42,15 @@ struct Nm {
     containers: Arc<ContainerManager>,
     /// Set on shutdown: new containers are refused.
     stopping: AtomicBool,
+    /// The node's shuffle service (hosted here, or standalone beside us).
+    shuffle: Option<Arc<shuffle_service::NodeService>>,
 }
 
 pub struct NmHandle {
     pub addr: SocketAddr,
     pub node_id: NodeId,
+    /// `host:port` of the node's shuffle service (what containers get).
+    pub shuffle_service: Option<String>,
     endpoint: quinn::Endpoint,
     registered: watch::Receiver<bool>,
     containers: Arc<ContainerManager>,
@@ -127,6 +138,9 @@ impl NmHandle {
         }
         self.endpoint.close(0u32.into(), b"shutdown");
         let _ = tokio::time::timeout(RM_CALL_BOUND, self.endpoint.wait_idle()).await;
+        if let Some(s) = &self.nm.shuffle {
+            s.shutdown().await;
+        }
         tracing::info!("node manager stopped");
     }
 
@@ -203,7 +217,10 @@ pub async fn start(config: &NmConfig) -> Result<NmHandle, NmError> {
         local_dir: config.local_dir.clone(),
         log_dir: config.log_dir.clone(),
     };
+    let shuffle = start_shuffle_service(config, &identity).await?;
+    let shuffle_address = shuffle.as_ref().map(|s| addr_string(&host, s.port()));
     let env = NodeEnv {
+        shuffle_service: shuffle_address.clone(),
         node_id: node_id.0.clone(),
         nm_host: host.clone(),
         nm_port: addr.port(),
@@ -222,11 +239,22 @@ pub async fn start(config: &NmConfig) -> Result<NmHandle, NmError> {
         key: RwLock::new(None),
         containers: containers.clone(),
         stopping: AtomicBool::new(false),
+        shuffle,
     });
     tracing::info!(%addr, node_id = %node_id, "node manager listening");
     let serve = tokio::spawn(transport::serve(endpoint.clone(), nm.clone()));
     let (reg_tx, registered) = watch::channel(false);
-    let http_address = String::new();
+    let web = if config.web_address.is_empty() {
+        None
+    } else {
+        let tls = config.web_tls.then_some((
+            config.ca.as_path(),
+            config.cert.as_path(),
+            config.key.as_path(),
+        ));
+        Some(crate::web::start(&config.web_address, tls, &host, containers.clone()).await?)
+    };
+    let http_address = web.as_ref().map(|w| w.address.clone()).unwrap_or_default();
     let capability = config.capability();
     let address = addr_string(&host, addr.port());
     let heartbeat = tokio::spawn(heartbeat_loop(
@@ -238,6 +266,7 @@ pub async fn start(config: &NmConfig) -> Result<NmHandle, NmError> {
         reg_tx,
     ));
     let mut tasks = vec![serve, heartbeat];
+    tasks.extend(web.map(|w| w.task));
     if config.pmem_check {
         let every = config.monitor_interval;
         let c = containers.clone();
@@ -253,6 +282,7 @@ pub async fn start(config: &NmConfig) -> Result<NmHandle, NmError> {
     Ok(NmHandle {
         addr,
         node_id,
+        shuffle_service: shuffle_address,
         endpoint,
         registered,
         containers,
@@ -262,6 +292,40 @@ pub async fn start(config: &NmConfig) -> Result<NmHandle, NmError> {
         kill_grace: config.kill_grace,
         tasks,
     })
+}
+
+/// The aux shuffle service (default), a standalone one beside this NM, or none.
+async fn start_shuffle_service(
+    config: &NmConfig,
+    identity: &TlsIdentity,
+) -> Result<Option<Arc<shuffle_service::NodeService>>, NmError> {
+    let address = &config.shuffle_service_address;
+    let err = |source| NmError::Shuffle {
+        address: address.clone(),
+        source,
+    };
+    let service = if config.shuffle_service_enabled {
+        std::fs::create_dir_all(&config.local_dir).map_err(|e| {
+            err(shuffle_service::ServerError::Config(format!(
+                "creating {}: {e}",
+                config.local_dir.display()
+            )))
+        })?;
+        let s =
+            shuffle_service::NodeService::start_in_process(address, identity, &config.local_dir)
+                .await
+                .map_err(err)?;
+        tracing::info!(
+            port = s.port(),
+            "shuffle service hosted in the node manager"
+        );
+        s
+    } else if address.is_empty() {
+        return Ok(None);
+    } else {
+        shuffle_service::NodeService::standalone(address, identity, &config.key).map_err(err)?
+    };
+    Ok(Some(Arc::new(service)))
 }
 
 fn abs(p: &std::path::Path) -> std::path::PathBuf {
@@ -357,7 +421,13 @@ async fn heartbeat_loop(
                     }
                     for app in finished_apps {
                         let c = nm.containers.clone();
-                        tokio::spawn(async move { c.cleanup_app(app).await });
+                        let shuffle = nm.shuffle.clone();
+                        tokio::spawn(async move {
+                            c.cleanup_app(app).await;
+                            if let Some(s) = shuffle {
+                                s.app_finished(app).await;
+                            }
+                        });
                     }
                     if reregister {
                         tracing::warn!("the resource manager asked this node to register again");

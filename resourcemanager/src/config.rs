@@ -36,6 +36,16 @@ pub struct RmConfig {
     pub container_token_expiry: Duration,
     /// Log level filter (tracing syntax), e.g. "info" or "resourcemanager=debug".
     pub log_level: String,
+    /// TCP address of the web server (YARN REST API under /ws/v1/cluster,
+    /// the web UI under /cluster, Prometheus /metrics); empty: no web server.
+    pub web_address: String,
+    /// Serve the web server over HTTPS with `cert`/`key` (the cluster's
+    /// certificate); false: plain HTTP, allowed only on a loopback address.
+    pub web_tls: bool,
+    /// Where applications write their event logs (`spark.eventLog.dir`), as
+    /// seen from the RM: the RM serves finished applications' UI from here.
+    /// Empty: no history view.
+    pub history_dir: PathBuf,
 }
 
 impl Default for RmConfig {
@@ -53,6 +63,9 @@ impl Default for RmConfig {
             max_am_attempts: 2,
             container_token_expiry: Duration::from_secs(600),
             log_level: "info".into(),
+            web_address: "0.0.0.0:8088".into(),
+            web_tls: true,
+            history_dir: PathBuf::new(),
         }
     }
 }
@@ -203,6 +216,24 @@ impl RmConfig {
                 format!("{:?} is not a tracing filter: {e}", self.log_level),
             ));
         }
+        if !self.web_address.is_empty() {
+            let port = self.web_address.rsplit_once(':').map(|(_, p)| p);
+            if port.is_none_or(|p| p.parse::<u16>().is_err()) {
+                return Err(bad(
+                    "web-address",
+                    format!("{:?} is not host:port", self.web_address),
+                ));
+            }
+            if !self.web_tls && !crate::web::is_loopback(&self.web_address) {
+                return Err(bad(
+                    "web-tls",
+                    format!(
+                        "plain HTTP (web-tls = false) is allowed only on a loopback web-address, not {:?}; use HTTPS or bind 127.0.0.1",
+                        self.web_address
+                    ),
+                ));
+            }
+        }
         if self.state_dir.as_os_str().is_empty() {
             return Err(bad("state-dir", "must not be empty".into()));
         }
@@ -333,5 +364,29 @@ mod tests {
         b.log_level = "debug".into();
         b.max_am_attempts = 3;
         assert_eq!(a.changed_keys(&b), vec!["log-level", "max-am-attempts"]);
+    }
+
+    #[test]
+    fn plain_http_only_on_loopback() {
+        let d = tempfile::tempdir().unwrap();
+        for f in ["ca.pem", "node.pem", "node.key"] {
+            std::fs::write(d.path().join(f), "x").unwrap();
+        }
+        let mut c = RmConfig {
+            ca: d.path().join("ca.pem"),
+            cert: d.path().join("node.pem"),
+            key: d.path().join("node.key"),
+            web_tls: false,
+            ..RmConfig::default()
+        };
+        let e = c.validate(Path::new("rm.toml")).unwrap_err().to_string();
+        assert!(e.contains("key `web-tls`") && e.contains("loopback"), "{e}");
+        c.web_address = "127.0.0.1:8088".into();
+        c.validate(Path::new("rm.toml")).unwrap();
+        c.web_address = "127.0.0.1".into();
+        let e = c.validate(Path::new("rm.toml")).unwrap_err().to_string();
+        assert!(e.contains("key `web-address`"), "{e}");
+        c.web_address = String::new();
+        c.validate(Path::new("rm.toml")).unwrap();
     }
 }

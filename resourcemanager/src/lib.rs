@@ -5,9 +5,11 @@
 
 pub mod cli;
 pub mod config;
+pub mod metrics;
 pub mod service;
 pub mod state;
 pub mod store;
+pub mod web;
 
 pub use config::RmConfig;
 pub use service::{start, RmHandle, RmMonitor};

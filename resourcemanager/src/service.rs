@@ -1,9 +1,11 @@
 //! The RM's async shell: QUIC in, [`RmState`] transitions, actions out.
 
 use crate::config::RmConfig;
+use crate::metrics::{RmEvent, RmMetrics};
 use crate::state::{Action, Limits, RmState};
 use crate::store::{Persister, StateStore, StoreError};
 use common::clock::now_ms;
+use common::protocol::ApplicationReport;
 use common::protocol::{
     AmEvent, ErrorCode, NmRequest, NmResponse, RmRequest, RmResponse, WireError, ALPN_NM, ALPN_RM,
 };
@@ -11,11 +13,11 @@ use common::staging::ContentStore;
 use common::tls::TlsIdentity;
 use common::token::TokenKey;
 use common::transport::{self, Client, Incoming, Profile, Service};
-use common::AppAttemptId;
+use common::{AppAttemptId, ApplicationId};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +31,8 @@ pub enum RmError {
     Store(#[from] common::staging::StoreError),
     #[error(transparent)]
     State(#[from] StoreError),
+    #[error(transparent)]
+    Web(#[from] crate::web::WebError),
 }
 
 /// Per attempt: the push channel to its AM. Events sent before the AM
@@ -47,12 +51,18 @@ pub(crate) struct Rm {
     advertised: String,
     heartbeat_interval_ms: u64,
     persist: Persister,
+    metrics: RmMetrics,
+    /// How the web server is reached (None: no web server).
+    web: Option<crate::web::Links>,
+    started_ms: u64,
 }
 
 /// A running RM; dropping it does not stop it, `shutdown` does.
 pub struct RmHandle {
     pub addr: SocketAddr,
     pub advertised: String,
+    /// The web server's base URL (`https://host:port`), when it runs.
+    pub web_url: Option<String>,
     endpoint: quinn::Endpoint,
     rm: Arc<Rm>,
     writer: tokio::task::JoinHandle<()>,
@@ -146,6 +156,7 @@ pub async fn start(config: &RmConfig) -> Result<RmHandle, RmError> {
         token_expiry_ms: config.container_token_expiry.as_millis() as u64,
     };
     let (state, persist, writer) = open_state(config, limits)?;
+    let web = crate::web::bind(config).await?;
     let rm = Arc::new(Rm {
         state: Mutex::new(state),
         store,
@@ -155,6 +166,9 @@ pub async fn start(config: &RmConfig) -> Result<RmHandle, RmError> {
         advertised: advertised.clone(),
         heartbeat_interval_ms: config.heartbeat_interval.as_millis() as u64,
         persist,
+        metrics: RmMetrics::new(),
+        web: web.as_ref().map(|(_, links)| links.clone()),
+        started_ms: now_ms(),
     });
     tracing::info!(%addr, %advertised, "resource manager listening");
     let serve = tokio::spawn(transport::serve(endpoint.clone(), rm.clone()));
@@ -171,13 +185,23 @@ pub async fn start(config: &RmConfig) -> Result<RmHandle, RmError> {
             }
         })
     };
+    let mut tasks = vec![serve, ticker];
+    let web_url = web.as_ref().map(|(_, links)| links.base.clone());
+    if let Some((bound, links)) = web {
+        let web = Arc::new(crate::web::Web {
+            rm: rm.clone(),
+            links,
+        });
+        tasks.push(crate::web::spawn(bound, web));
+    }
     Ok(RmHandle {
         addr,
         advertised,
+        web_url,
         endpoint,
         rm,
         writer,
-        tasks: vec![serve, ticker],
+        tasks,
     })
 }
 
@@ -211,7 +235,7 @@ fn open_state(
 impl Rm {
     /// Runs `f` on the state under its lock; what it changed goes to the store
     /// queue before the lock is released, so the queue keeps the change order.
-    fn with_state<T>(&self, f: impl FnOnce(&mut RmState) -> T) -> T {
+    pub(crate) fn with_state<T>(&self, f: impl FnOnce(&mut RmState) -> T) -> T {
         let mut state = self.state.lock().expect("state lock");
         let out = f(&mut state);
         let dirty = state.take_dirty();
@@ -219,6 +243,30 @@ impl Rm {
             self.persist.save(state.next_seq(), dirty);
         }
         out
+    }
+
+    pub(crate) fn metrics(&self) -> &RmMetrics {
+        &self.metrics
+    }
+
+    pub(crate) fn started_ms(&self) -> u64 {
+        self.started_ms
+    }
+
+    /// A report as clients see it (a finished app's tracking URL points to the RM).
+    fn public(&self, r: ApplicationReport) -> ApplicationReport {
+        match &self.web {
+            Some(links) => links.public_report(r),
+            None => r,
+        }
+    }
+
+    /// Kills `app` (no-op when it has ended) once the store has the change.
+    pub(crate) async fn kill_app(self: &Arc<Self>, app: ApplicationId) -> Result<(), WireError> {
+        let actions = self.with_state(|s| s.kill(app, now_ms()))?;
+        self.persist.barrier().await;
+        self.execute(actions);
+        Ok(())
     }
 
     fn channel(&self, attempt: AppAttemptId) -> mpsc::UnboundedSender<AmEvent> {
@@ -237,6 +285,18 @@ impl Rm {
         for action in actions {
             match action {
                 Action::PushAm { attempt, event } => {
+                    if let AmEvent::Allocated(cs) = &event {
+                        let still_asking = self.with_state(|s| {
+                            s.pending_asks().iter().any(|(a, _)| *a == attempt.app)
+                        });
+                        RmEvent::ContainersAllocated {
+                            attempt,
+                            containers: cs.len(),
+                            am: false,
+                            still_asking,
+                        }
+                        .emit(&self.metrics, Instant::now());
+                    }
                     let _ = self.channel(attempt).send(event);
                 }
                 Action::CloseAm { attempt } => {
@@ -252,6 +312,13 @@ impl Rm {
                     submission,
                     amrm_token,
                 } => {
+                    RmEvent::ContainersAllocated {
+                        attempt: container.id.attempt,
+                        containers: 1,
+                        am: true,
+                        still_asking: false,
+                    }
+                    .emit(&self.metrics, Instant::now());
                     self.channel(container.id.attempt);
                     let rm = self.clone();
                     tokio::spawn(async move {
@@ -400,6 +467,8 @@ impl Service for Rm {
                     Ok((id, actions)) => {
                         // YARN's NEW_SAVING: answer once the store has the app.
                         self.persist.barrier().await;
+                        RmEvent::ApplicationSubmitted { app_id: id }
+                            .emit(&self.metrics, Instant::now());
                         self.execute(actions);
                         RmResponse::Submitted(id)
                     }
@@ -407,18 +476,15 @@ impl Service for Rm {
                 }
             }
             RmRequest::GetApplication { app } => match self.with_state(|s| s.report(app, now)) {
-                Ok(r) => RmResponse::Application(Box::new(r)),
+                Ok(r) => RmResponse::Application(Box::new(self.public(r))),
                 Err(e) => RmResponse::Error(e),
             },
             RmRequest::ListApplications { states } => {
-                RmResponse::Applications(self.with_state(|s| s.list(&states, now)))
+                let list = self.with_state(|s| s.list(&states, now));
+                RmResponse::Applications(list.into_iter().map(|r| self.public(r)).collect())
             }
-            RmRequest::Kill { app } => match self.with_state(|s| s.kill(app, now)) {
-                Ok(actions) => {
-                    self.persist.barrier().await;
-                    self.execute(actions);
-                    RmResponse::Ok
-                }
+            RmRequest::Kill { app } => match self.kill_app(app).await {
+                Ok(()) => RmResponse::Ok,
                 Err(e) => RmResponse::Error(e),
             },
             RmRequest::ListNodes => RmResponse::Nodes(self.with_state(|s| s.node_reports())),
@@ -479,9 +545,18 @@ impl Service for Rm {
                 asks,
                 releases,
                 progress,
-            } => match self
-                .with_state(|s| s.allocate(attempt, &token, asks, releases, progress, now))
-            {
+            } => match self.with_state(|s| {
+                let asked = (!asks.is_empty()).then(|| asks.iter().map(|a| a.count).sum::<u32>());
+                let r = s.allocate(attempt, &token, asks, releases, progress, now);
+                if let (Ok(_), Some(containers)) = (&r, asked) {
+                    RmEvent::ContainersAsked {
+                        attempt,
+                        containers,
+                    }
+                    .emit(&self.metrics, Instant::now());
+                }
+                r
+            }) {
                 Ok(actions) => {
                     self.execute(actions);
                     RmResponse::Ok

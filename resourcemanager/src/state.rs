@@ -1033,6 +1033,43 @@ impl RmState {
     }
 }
 
+/// A container an application holds, for the web UI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveContainerView {
+    pub id: ContainerId,
+    pub node: NodeId,
+    pub resource: Resource,
+    pub start_ms: u64,
+}
+
+impl RmState {
+    /// Containers `app` holds now (its AM's included), oldest first.
+    pub fn live_containers(&self, app: ApplicationId) -> Vec<LiveContainerView> {
+        self.apps.get(&app).map_or_else(Vec::new, |a| {
+            a.containers
+                .iter()
+                .map(|(id, c)| LiveContainerView {
+                    id: *id,
+                    node: c.node.clone(),
+                    resource: c.resource,
+                    start_ms: c.start_ms,
+                })
+                .collect()
+        })
+    }
+
+    /// Per unfinished application with outstanding asks: how many containers
+    /// it asks for and has not got.
+    pub fn pending_asks(&self) -> Vec<(ApplicationId, u32)> {
+        self.apps
+            .iter()
+            .filter(|(_, a)| !a.state.is_terminal())
+            .map(|(id, a)| (*id, a.asks.values().map(|k| k.count).sum::<u32>()))
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+}
+
 fn record_of(id: ApplicationId, a: &App) -> AppRecord {
     AppRecord {
         id,

@@ -63,7 +63,7 @@ fn user_application_submitted_by_path() {
 #[test]
 fn killed_executor_still_gives_the_right_answer() {
     let c = Cluster::up(2, &[]);
-    let mut child = c.submit_spawn(&[
+    let child = c.submit_spawn(&[
         "--num-executors",
         "2",
         "--class",

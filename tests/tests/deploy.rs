@@ -917,3 +917,59 @@ fn config_errors_are_one_line_naming_file_key_and_reason() {
         refused(daemon, &file, false, key, reason);
     }
 }
+
+// ------------------------------------------------------------------ units
+
+#[test]
+fn units_are_notify_services_that_systemd_accepts() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/systemd");
+    for name in [
+        "spindle-resourcemanager",
+        "spindle-nodemanager",
+        "spindle-shuffle-service",
+    ] {
+        let unit = std::fs::read_to_string(dir.join(format!("{name}.service"))).unwrap();
+        for line in [
+            "Type=notify",
+            "Restart=on-failure",
+            "User=spindle",
+            "WantedBy=spindle.target",
+            "PartOf=spindle.target",
+            "ExecReload=/bin/kill -HUP $MAINPID",
+        ] {
+            assert!(unit.lines().any(|l| l == line), "{name}: no {line}");
+        }
+        for key in [
+            "WatchdogSec=",
+            "StateDirectory=",
+            "LogsDirectory=",
+            "ConfigurationDirectory=",
+            "TimeoutStopSec=",
+        ] {
+            assert!(unit.lines().any(|l| l.starts_with(key)), "{name}: no {key}");
+        }
+        // The binary install.sh links into /usr/bin, reading the installed config.
+        let daemon = name.trim_start_matches("spindle-");
+        let exec = format!("ExecStart=/usr/bin/{name} --config /etc/spindle/{daemon}.toml");
+        assert!(unit.lines().any(|l| l == exec), "{name}: no {exec}");
+    }
+    let Ok(out) = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(dir.join("spindle.target"))
+        .args(
+            ["resourcemanager", "nodemanager", "shuffle-service"]
+                .map(|d| dir.join(format!("spindle-{d}.service"))),
+        )
+        .output()
+    else {
+        eprintln!("systemd-analyze is not installed (apt-get install systemd): verify skipped");
+        return;
+    };
+    // Only the binaries' absence on this machine may be reported.
+    let problems: Vec<String> = text(&out)
+        .lines()
+        .filter(|l| !l.contains("is not executable") && !l.trim().is_empty())
+        .map(str::to_string)
+        .collect();
+    assert!(problems.is_empty(), "systemd-analyze verify: {problems:#?}");
+}

@@ -22,6 +22,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
+/// Where a job's result goes: the user's thread waiting in `run_job`.
+type JobReply = oneshot::Sender<Result<Vec<Vec<u8>>, JobError>>;
+
 /// Messages into the driver loop.
 pub(crate) enum Msg {
     Rm(AmEvent),
@@ -30,6 +33,8 @@ pub(crate) enum Msg {
         executor: String,
         host: String,
         cores: u32,
+        shuffle_server: String,
+        shuffle_dir: String,
         push: mpsc::UnboundedSender<DriverResponse>,
         reply: oneshot::Sender<Result<(), String>>,
     },
@@ -43,13 +48,14 @@ pub(crate) enum Msg {
     },
     Job {
         spec: JobSpec,
-        reply: oneshot::Sender<Result<Vec<Vec<u8>>, JobError>>,
+        reply: JobReply,
     },
     LaunchFailed {
         container: ContainerId,
         reason: String,
     },
     UserDone(Result<(), String>),
+    ReleaseShuffle(crate::plan::ShuffleId),
 }
 
 /// What the AM was told at launch (the contract with spindle-submit).
@@ -81,6 +87,10 @@ impl JobRunner for ClusterRunner {
     fn default_parallelism(&self) -> u32 {
         self.parallelism.load(Ordering::Relaxed)
     }
+
+    fn release_shuffle(&self, shuffle: crate::plan::ShuffleId) {
+        let _ = self.tx.send(Msg::ReleaseShuffle(shuffle));
+    }
 }
 
 struct Shell {
@@ -88,7 +98,7 @@ struct Shell {
     log: EventLog,
     ui: ui::Shared,
     pushes: HashMap<String, mpsc::UnboundedSender<DriverResponse>>,
-    jobs: HashMap<JobId, oneshot::Sender<Result<Vec<Vec<u8>>, JobError>>>,
+    jobs: HashMap<JobId, JobReply>,
     next_job: JobId,
     rm_tx: mpsc::UnboundedSender<RmCall>,
     nm: Arc<NmClient>,
@@ -176,6 +186,16 @@ impl Shell {
                         }
                     }
                 }
+                Effect::RemoveShuffle { shuffle, servers } => {
+                    // Executors delete the files of a shuffle they wrote when
+                    // told; the node's shuffle service on app end at the latest.
+                    for p in self.pushes.values() {
+                        let _ = p.send(DriverResponse::RemoveShuffle {
+                            shuffle_id: shuffle,
+                        });
+                    }
+                    let _ = servers;
+                }
                 Effect::Abort { reason } => {
                     self.abort.get_or_insert(reason.clone());
                     for (_, r) in self.jobs.drain() {
@@ -242,7 +262,9 @@ pub(crate) async fn run(
         driver_ep.clone(),
         Arc::new(DriverService::new(secret.clone(), tx.clone())),
     ));
-    let ui: ui::Shared = Arc::new(Mutex::new(UiState::new(driver_addr.clone())));
+    let ui: ui::Shared = Arc::new(Mutex::new(
+        UiState::new(driver_addr.clone()).with_metrics(Arc::new(ui::AmMetrics::new())),
+    ));
     let http = tokio::net::TcpListener::bind("0.0.0.0:0").await?;
     let tracking_url = format!("http://{}:{}/", env.nm_host, http.local_addr()?.port());
     {
@@ -323,6 +345,10 @@ pub(crate) async fn run(
         config.executor_cores.to_string(),
     );
     executor_env.insert("SPINDLE_APP_ID".into(), app_id.clone());
+    executor_env.insert(
+        "SPINDLE_SHUFFLE_SERVICE_ENABLED".into(),
+        config.shuffle_service.to_string(),
+    );
     if let Ok(v) = std::env::var("RUST_BACKTRACE") {
         executor_env.insert("RUST_BACKTRACE".into(), v);
     }
@@ -356,6 +382,8 @@ pub(crate) async fn run(
         executor_cores: config.executor_cores,
         executor_memory_mb: executor_resource.memory_mb,
         conf: launch.conf.clone(),
+        driver_memory_mb: crate::compare::driver_container(&launch.conf).memory_mb,
+        driver_vcores: crate::compare::driver_container(&launch.conf).vcores,
     });
     let fx = shell.core.start(now_ms());
     shell.run(fx, executor_resource);
@@ -451,12 +479,18 @@ pub(crate) async fn run(
                 executor,
                 host,
                 cores,
+                shuffle_server,
+                shuffle_dir,
                 push,
                 reply,
-            } => match shell
-                .core
-                .on_executor_registered(&executor, host, cores, now)
-            {
+            } => match shell.core.on_executor_registered(
+                &executor,
+                host,
+                cores,
+                shuffle_server,
+                shuffle_dir,
+                now,
+            ) {
                 Ok(fx) => {
                     shell.pushes.insert(executor, push);
                     let _ = reply.send(Ok(()));
@@ -492,6 +526,7 @@ pub(crate) async fn run(
                 shell.core.on_launch_failed(container, reason, now)
             }
             Msg::UserDone(r) => break r,
+            Msg::ReleaseShuffle(shuffle) => shell.core.release_shuffle(shuffle, now),
         };
         shell.run(fx, executor_resource);
     };

@@ -25,6 +25,8 @@ pub(crate) fn driver_config(conf: &BTreeMap<String, String>) -> anyhow::Result<D
         max_executor_failures: sc.executor_max_num_failures()?,
         static_instances: sc.num_executors()?,
         dynamic,
+        shuffle_service: sc.shuffle_service_enabled()?,
+        max_stage_attempts: sc.get_int("spark.stage.maxConsecutiveAttempts", 4)?.max(1) as u32,
         locality_wait_ms: sc
             .get_time_ms("spark.locality.wait", TimeUnit::Milliseconds, 3000)?
             .max(0) as u64,

@@ -8,7 +8,10 @@ use crate::allocation::{
     StorageLevel, TaskEndReason, TaskInfo,
 };
 use crate::eventlog::AppEvent;
-use crate::plan::{JobError, JobId, JobSpec, StageId, StageSpec, TaskOutput};
+use crate::plan::{
+    Action, FetchFailed, JobError, JobId, JobSpec, MapLocation, Plan, ShuffleDep, ShuffleId,
+    Source, StageId, StageSpec, TaskError, TaskOutput,
+};
 use common::protocol::{Container, ContainerStatus, TaskLaunch, TaskResult};
 use common::{ContainerId, Resource};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
@@ -32,6 +35,10 @@ pub struct DriverConfig {
     pub dynamic: Option<AllocationConfig>,
     /// How long a task waits for the executor holding its cached partition.
     pub locality_wait_ms: u64,
+    /// spark.shuffle.service.enabled: map output outlives its executor.
+    pub shuffle_service: bool,
+    /// spark.stage.maxConsecutiveAttempts
+    pub max_stage_attempts: u32,
 }
 
 /// What the shell must do.
@@ -65,6 +72,11 @@ pub enum Effect {
     },
     /// Too many failures: the application must end as FAILED.
     Abort { reason: String },
+    /// A shuffle was released: delete its files where they are served.
+    RemoveShuffle {
+        shuffle: ShuffleId,
+        servers: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,15 +98,29 @@ struct ExecContainer {
 #[derive(Debug)]
 struct Executor {
     host: String,
+    shuffle_server: String,
+    shuffle_dir: String,
     slots: u32,
     running: BTreeSet<u64>,
     stages_sent: HashSet<StageId>,
     container: ContainerId,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StageKind {
+    /// Computes the job's action.
+    Result,
+    /// Writes a shuffle's map output.
+    ShuffleMap(ShuffleId),
+}
+
+/// A stage whose tasks are being scheduled.
 #[derive(Debug)]
 struct Stage {
     job: JobId,
+    kind: StageKind,
+    attempt: u32,
+    name: String,
     spec: Arc<StageSpec>,
     spec_bytes: Arc<Vec<u8>>,
     partitions: Vec<u32>,
@@ -105,9 +131,58 @@ struct Stage {
     submitted_ms: u64,
 }
 
+/// A stage created for a job, waiting for the shuffles it reads.
+#[derive(Debug)]
+struct WaitingStage {
+    job: JobId,
+    kind: StageKind,
+    attempt: u32,
+    name: String,
+    plan: Plan,
+    action: Action,
+    partitions: Vec<u32>,
+    reads: Vec<ShuffleId>,
+}
+
+#[derive(Debug)]
+struct Job {
+    partitions: Vec<u32>,
+    results: Vec<Option<Vec<u8>>>,
+    stages: Vec<StageId>,
+}
+
+/// The map output tracker's view of one shuffle.
+#[derive(Debug)]
+struct ShuffleState {
+    dep: ShuffleDep,
+    outputs: Vec<Option<MapLocation>>,
+    /// The stage computing its missing outputs, if any.
+    computing: Option<StageId>,
+}
+
+impl ShuffleState {
+    fn complete(&self) -> bool {
+        self.outputs.iter().all(Option::is_some)
+    }
+
+    fn missing(&self) -> Vec<u32> {
+        (0..self.outputs.len() as u32)
+            .filter(|m| self.outputs[*m as usize].is_none())
+            .collect()
+    }
+}
+
+fn direct_deps(plan: &Plan) -> &[ShuffleDep] {
+    match &plan.source {
+        Source::Shuffled { deps, .. } => deps,
+        _ => &[],
+    }
+}
+
 #[derive(Debug)]
 struct RunningTask {
     stage: StageId,
+    stage_attempt: u32,
     index: usize,
     attempt: u32,
     executor: ExecutorId,
@@ -118,6 +193,9 @@ pub struct DriverCore {
     conf: DriverConfig,
     dra: Option<ExecutorAllocationManager>,
     stages: BTreeMap<StageId, Stage>,
+    waiting: BTreeMap<StageId, WaitingStage>,
+    jobs: BTreeMap<JobId, Job>,
+    shuffles: BTreeMap<ShuffleId, ShuffleState>,
     next_stage: StageId,
     tasks: HashMap<u64, RunningTask>,
     next_task: u64,
@@ -132,8 +210,8 @@ pub struct DriverCore {
     stopped: bool,
 }
 
-fn stage_attempt(stage: StageId) -> StageAttempt {
-    StageAttempt::new(i64::from(stage), 0)
+fn stage_attempt(stage: StageId, attempt: u32) -> StageAttempt {
+    StageAttempt::new(i64::from(stage), i64::from(attempt))
 }
 
 impl DriverCore {
@@ -146,6 +224,9 @@ impl DriverCore {
             conf,
             dra,
             stages: BTreeMap::new(),
+            waiting: BTreeMap::new(),
+            jobs: BTreeMap::new(),
+            shuffles: BTreeMap::new(),
             next_stage: 0,
             tasks: HashMap::new(),
             next_task: 0,
@@ -393,6 +474,17 @@ impl DriverCore {
         for holders in self.cache_locs.values_mut() {
             holders.remove(id);
         }
+        if !self.conf.shuffle_service {
+            // Its map output went with it: recompute what is still needed.
+            for st in self.shuffles.values_mut() {
+                for o in st.outputs.iter_mut() {
+                    if o.as_ref().is_some_and(|l| l.executor == id) {
+                        *o = None;
+                    }
+                }
+            }
+            self.advance(now_ms, fx);
+        }
         fx.push(Effect::Log(AppEvent::ExecutorRemoved {
             executor: id.to_string(),
             reason,
@@ -410,6 +502,8 @@ impl DriverCore {
         executor: &str,
         host: String,
         cores: u32,
+        shuffle_server: String,
+        shuffle_dir: String,
         now_ms: u64,
     ) -> Result<Vec<Effect>, String> {
         let Some((cid, c)) = self
@@ -437,6 +531,8 @@ impl DriverCore {
             executor.to_string(),
             Executor {
                 host,
+                shuffle_server,
+                shuffle_dir,
                 slots: (cores / self.conf.task_cpus.max(1)).max(1),
                 running: BTreeSet::new(),
                 stages_sent: HashSet::new(),
@@ -457,53 +553,203 @@ impl DriverCore {
 
     pub fn submit_job(&mut self, job: JobId, spec: JobSpec, now_ms: u64) -> Vec<Effect> {
         let mut fx = Vec::new();
-        let stage_id = self.next_stage;
-        self.next_stage += 1;
         let n = spec.partitions.len();
-        let spec_bytes = Arc::new(postcard::to_stdvec(&spec.stage).expect("stage spec encodes"));
+        self.register_deps(&spec.stage.plan);
+        let result_stage = self.next_stage;
+        self.next_stage += 1;
+        let reads: Vec<ShuffleId> = direct_deps(&spec.stage.plan)
+            .iter()
+            .map(|d| d.write.shuffle_id)
+            .collect();
+        self.jobs.insert(
+            job,
+            Job {
+                partitions: spec.partitions.clone(),
+                results: vec![None; n],
+                stages: vec![result_stage],
+            },
+        );
+        if n == 0 {
+            fx.push(Effect::Log(AppEvent::JobStart {
+                job,
+                description: spec.description.clone(),
+                stages: vec![result_stage],
+                num_tasks: 0,
+            }));
+            self.finish_job(job, Ok(vec![]), now_ms, &mut fx);
+            return fx;
+        }
+        self.waiting.insert(
+            result_stage,
+            WaitingStage {
+                job,
+                kind: StageKind::Result,
+                attempt: 0,
+                name: spec.description.clone(),
+                plan: spec.stage.plan,
+                action: spec.stage.action,
+                partitions: spec.partitions,
+                reads,
+            },
+        );
+        // Create the map stages this job needs (missing shuffle outputs only).
+        let mut created = Vec::new();
+        self.plan_parents(result_stage, &mut created);
+        let mut stages: Vec<StageId> = created.clone();
+        stages.push(result_stage);
+        stages.sort_unstable();
+        if let Some(j) = self.jobs.get_mut(&job) {
+            j.stages = stages.clone();
+        }
+        let num_tasks: usize = stages
+            .iter()
+            .filter_map(|s| self.waiting.get(s))
+            .map(|w| w.partitions.len())
+            .sum();
         fx.push(Effect::Log(AppEvent::JobStart {
             job,
             description: spec.description.clone(),
-            stages: vec![stage_id],
-            num_tasks: n as u32,
+            stages: stages.clone(),
+            num_tasks: num_tasks as u32,
         }));
+        let infos = stages
+            .iter()
+            .map(|s| JobStageInfo {
+                stage_id: i64::from(*s),
+                shuffle_dep_id: match self.waiting.get(s).map(|w| w.kind) {
+                    Some(StageKind::ShuffleMap(id)) => Some(i64::from(id)),
+                    _ => None,
+                },
+            })
+            .collect();
         self.dra_event(
             ListenerEvent::JobStart {
                 job_id: i64::from(job),
-                stages: vec![JobStageInfo {
-                    stage_id: i64::from(stage_id),
-                    shuffle_dep_id: None,
-                }],
+                stages: infos,
             },
             now_ms,
         );
-        if n == 0 {
-            fx.push(Effect::Log(AppEvent::JobEnd {
-                job,
-                succeeded: true,
-                error: None,
-            }));
-            self.dra_event(
-                ListenerEvent::JobEnd {
-                    job_id: i64::from(job),
-                },
-                now_ms,
-            );
-            fx.push(Effect::JobDone {
-                job,
-                result: Ok(vec![]),
-            });
-            return fx;
+        self.advance(now_ms, &mut fx);
+        fx
+    }
+
+    /// Records every shuffle a plan reads, transitively.
+    fn register_deps(&mut self, plan: &Plan) {
+        for dep in direct_deps(plan) {
+            let id = dep.write.shuffle_id;
+            if !self.shuffles.contains_key(&id) {
+                self.shuffles.insert(
+                    id,
+                    ShuffleState {
+                        dep: dep.clone(),
+                        outputs: vec![None; dep.parent.num_partitions() as usize],
+                        computing: None,
+                    },
+                );
+            }
+            self.register_deps(&dep.parent);
         }
+    }
+
+    /// Makes sure a map stage exists for every incomplete shuffle the waiting
+    /// stage `sid` reads (and, recursively, for theirs).
+    fn plan_parents(&mut self, sid: StageId, created: &mut Vec<StageId>) {
+        let Some(w) = self.waiting.get(&sid) else {
+            return;
+        };
+        let job = w.job;
+        for shuffle in w.reads.clone() {
+            let Some(st) = self.shuffles.get(&shuffle) else {
+                continue;
+            };
+            if st.complete() || st.computing.is_some() {
+                continue;
+            }
+            let map_stage = self.next_stage;
+            self.next_stage += 1;
+            let parent = (*st.dep.parent).clone();
+            let reads = direct_deps(&parent)
+                .iter()
+                .map(|d| d.write.shuffle_id)
+                .collect();
+            let w = WaitingStage {
+                job,
+                kind: StageKind::ShuffleMap(shuffle),
+                attempt: 0,
+                name: format!("shuffle {shuffle} map"),
+                action: Action::ShuffleWrite(st.dep.write.clone()),
+                partitions: st.missing(),
+                plan: parent,
+                reads,
+            };
+            self.shuffles.get_mut(&shuffle).expect("present").computing = Some(map_stage);
+            self.waiting.insert(map_stage, w);
+            created.push(map_stage);
+            self.plan_parents(map_stage, created);
+        }
+    }
+
+    /// Submits every waiting stage whose inputs are complete; re-plans
+    /// parents whose outputs were lost.
+    fn advance(&mut self, now_ms: u64, fx: &mut Vec<Effect>) {
+        loop {
+            let ready: Vec<StageId> = self
+                .waiting
+                .iter()
+                .filter(|(_, w)| {
+                    w.reads
+                        .iter()
+                        .all(|s| self.shuffles.get(s).is_some_and(ShuffleState::complete))
+                })
+                .map(|(id, _)| *id)
+                .collect();
+            if ready.is_empty() {
+                let waiting: Vec<StageId> = self.waiting.keys().copied().collect();
+                let mut created = Vec::new();
+                for sid in waiting {
+                    self.plan_parents(sid, &mut created);
+                }
+                if created.is_empty() {
+                    break;
+                }
+                continue;
+            }
+            for sid in ready {
+                let w = self.waiting.remove(&sid).expect("listed");
+                self.submit_stage(sid, w, now_ms, fx);
+            }
+        }
+        self.offer(now_ms, fx);
+    }
+
+    fn submit_stage(&mut self, sid: StageId, w: WaitingStage, now_ms: u64, fx: &mut Vec<Effect>) {
+        let inputs = w
+            .reads
+            .iter()
+            .map(|s| {
+                let locs = self.shuffles[s]
+                    .outputs
+                    .iter()
+                    .map(|o| o.clone().expect("complete"))
+                    .collect();
+                (*s, locs)
+            })
+            .collect();
+        let spec = StageSpec {
+            plan: w.plan,
+            action: w.action,
+            inputs,
+        };
+        let n = w.partitions.len();
         fx.push(Effect::Log(AppEvent::StageSubmitted {
-            stage: stage_id,
-            attempt: 0,
-            job,
-            name: spec.description.clone(),
+            stage: sid,
+            attempt: w.attempt,
+            job: w.job,
+            name: w.name.clone(),
             num_tasks: n as u32,
         }));
-        let cached = spec.stage.plan.cached_rdds();
-        let prefs = spec
+        let cached = spec.plan.cached_rdds();
+        let prefs = w
             .partitions
             .iter()
             .map(|p| {
@@ -521,27 +767,58 @@ impl DriverCore {
             .collect();
         self.dra_event(
             ListenerEvent::StageSubmitted {
-                stage: stage_attempt(stage_id),
+                stage: stage_attempt(sid, w.attempt),
                 num_tasks: n as i64,
                 task_locality_preferences: prefs,
             },
             now_ms,
         );
+        let spec_bytes = Arc::new(postcard::to_stdvec(&spec).expect("stage spec encodes"));
         self.stages.insert(
-            stage_id,
+            sid,
             Stage {
-                job,
-                spec: Arc::new(spec.stage),
+                job: w.job,
+                kind: w.kind,
+                attempt: w.attempt,
+                name: w.name,
+                spec: Arc::new(spec),
                 spec_bytes,
                 pending: (0..n).collect(),
                 results: vec![None; n],
                 failures: vec![0; n],
                 finished: 0,
-                partitions: spec.partitions,
+                partitions: w.partitions,
                 submitted_ms: now_ms,
             },
         );
-        self.offer(now_ms, &mut fx);
+        if n == 0 {
+            // Nothing left to compute (e.g. every map output survived).
+            let stage = self.stages.remove(&sid).expect("inserted");
+            self.stage_done(sid, stage, now_ms, fx);
+        }
+    }
+
+    /// The shuffle is no longer referenced: forget its outputs, delete its files.
+    pub fn release_shuffle(&mut self, shuffle: ShuffleId, now_ms: u64) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        if let Some(st) = self.shuffles.remove(&shuffle) {
+            let mut servers: Vec<String> = st
+                .outputs
+                .iter()
+                .flatten()
+                .map(|l| l.server.clone())
+                .filter(|s| !s.is_empty())
+                .collect();
+            servers.sort();
+            servers.dedup();
+            fx.push(Effect::RemoveShuffle { shuffle, servers });
+            self.dra_event(
+                ListenerEvent::ShuffleCleaned {
+                    shuffle_id: i64::from(shuffle),
+                },
+                now_ms,
+            );
+        }
         fx
     }
 
@@ -617,6 +894,7 @@ impl DriverCore {
         fx: &mut Vec<Effect>,
     ) {
         let stage = self.stages.get_mut(&sid).expect("stage exists");
+        let stage_attempt_id = stage.attempt;
         let index = stage.pending.remove(pos).expect("position valid");
         let attempt = stage.failures[index];
         let partition = stage.partitions[index];
@@ -631,7 +909,7 @@ impl DriverCore {
             launch: TaskLaunch {
                 task_id,
                 stage_id: sid,
-                stage_attempt: 0,
+                stage_attempt: stage_attempt_id,
                 partition,
                 attempt,
                 stage: first.then(|| stage.spec_bytes.as_ref().clone()),
@@ -639,7 +917,7 @@ impl DriverCore {
         });
         fx.push(Effect::Log(AppEvent::TaskStart {
             stage: sid,
-            stage_attempt: 0,
+            stage_attempt: stage_attempt_id,
             task_id,
             index: index as u32,
             attempt,
@@ -654,11 +932,12 @@ impl DriverCore {
                 attempt,
                 executor: exec_id.to_string(),
                 start_ms: now_ms,
+                stage_attempt: stage_attempt_id,
             },
         );
         self.dra_event(
             ListenerEvent::TaskStart {
-                stage: stage_attempt(sid),
+                stage: stage_attempt(sid, stage_attempt_id),
                 task: TaskInfo {
                     index: index as i64,
                     executor_id: exec_id.to_string(),
@@ -682,7 +961,7 @@ impl DriverCore {
     ) {
         fx.push(Effect::Log(AppEvent::TaskEnd {
             stage: t.stage,
-            stage_attempt: 0,
+            stage_attempt: t.stage_attempt,
             task_id,
             index: t.index as u32,
             attempt: t.attempt,
@@ -699,7 +978,7 @@ impl DriverCore {
         };
         self.dra_event(
             ListenerEvent::TaskEnd {
-                stage: stage_attempt(t.stage),
+                stage: stage_attempt(t.stage, t.stage_attempt),
                 task: TaskInfo {
                     index: t.index as i64,
                     executor_id: t.executor.clone(),
@@ -764,6 +1043,9 @@ impl DriverCore {
                                 now_ms,
                             );
                         }
+                        if let Some(sizes) = out.map_sizes {
+                            self.record_map_output(&t, executor, sizes, now_ms);
+                        }
                         self.task_succeeded(&t, out.result, now_ms, &mut fx);
                     }
                     Err(e) => {
@@ -785,9 +1067,92 @@ impl DriverCore {
                 self.end_task_event(task_id, &t, "Failed", Some(msg.clone()), 0, now_ms, &mut fx);
                 self.task_failed(&t, msg, now_ms, &mut fx);
             }
+            TaskResult::Failed(bytes) => {
+                let err: TaskError = postcard::from_bytes(&bytes).unwrap_or_else(|e| TaskError {
+                    message: format!("undecodable task error: {e}"),
+                    fetch_failed: None,
+                });
+                match err.fetch_failed {
+                    Some(ff)
+                        if self.stages.get(&t.stage).map(|s| s.attempt)
+                            == Some(t.stage_attempt) =>
+                    {
+                        self.end_task_event(
+                            task_id,
+                            &t,
+                            "FetchFailed",
+                            Some(err.message.clone()),
+                            0,
+                            now_ms,
+                            &mut fx,
+                        );
+                        self.fetch_failed(&t, ff, err.message, now_ms, &mut fx);
+                    }
+                    Some(_) => {
+                        // A late report from an attempt already resubmitted.
+                        self.end_task_event(
+                            task_id,
+                            &t,
+                            "FetchFailed",
+                            Some(err.message),
+                            0,
+                            now_ms,
+                            &mut fx,
+                        );
+                    }
+                    None => {
+                        self.end_task_event(
+                            task_id,
+                            &t,
+                            "Failed",
+                            Some(err.message.clone()),
+                            0,
+                            now_ms,
+                            &mut fx,
+                        );
+                        self.task_failed(&t, err.message, now_ms, &mut fx);
+                    }
+                }
+            }
         }
         self.offer(now_ms, &mut fx);
         fx
+    }
+
+    fn record_map_output(&mut self, t: &RunningTask, executor: &str, sizes: Vec<u64>, now_ms: u64) {
+        let Some(stage) = self.stages.get(&t.stage) else {
+            return;
+        };
+        let StageKind::ShuffleMap(shuffle) = stage.kind else {
+            return;
+        };
+        if stage.attempt != t.stage_attempt {
+            return;
+        }
+        let map_id = stage.partitions[t.index];
+        let Some(exec) = self.executors.get(executor) else {
+            return;
+        };
+        let loc = MapLocation {
+            map_id,
+            executor: executor.to_string(),
+            host: exec.host.clone(),
+            server: exec.shuffle_server.clone(),
+            dir: exec.shuffle_dir.clone(),
+            sizes,
+        };
+        if let Some(st) = self.shuffles.get_mut(&shuffle) {
+            if let Some(slot) = st.outputs.get_mut(map_id as usize) {
+                *slot = Some(loc);
+            }
+        }
+        self.dra_event(
+            ListenerEvent::ShuffleBlockUpdated {
+                executor_id: executor.to_string(),
+                shuffle_id: i64::from(shuffle),
+            },
+            now_ms,
+        );
     }
 
     fn task_succeeded(
@@ -800,68 +1165,232 @@ impl DriverCore {
         let Some(stage) = self.stages.get_mut(&t.stage) else {
             return;
         };
-        if stage.results[t.index].is_some() {
+        if stage.attempt != t.stage_attempt || stage.results[t.index].is_some() {
             return;
         }
         stage.results[t.index] = Some(result);
         stage.finished += 1;
         if stage.finished == stage.partitions.len() {
             let stage = self.stages.remove(&t.stage).expect("present");
-            let results = stage
-                .results
-                .into_iter()
-                .map(|r| r.expect("all finished"))
-                .collect();
-            self.end_stage(t.stage, stage.job, Ok(results), now_ms, fx);
+            self.stage_done(t.stage, stage, now_ms, fx);
         }
+    }
+
+    fn stage_done(&mut self, sid: StageId, stage: Stage, now_ms: u64, fx: &mut Vec<Effect>) {
+        fx.push(Effect::Log(AppEvent::StageCompleted {
+            stage: sid,
+            attempt: stage.attempt,
+            failure: None,
+        }));
+        self.dra_event(
+            ListenerEvent::StageCompleted {
+                stage: stage_attempt(sid, stage.attempt),
+            },
+            now_ms,
+        );
+        match stage.kind {
+            StageKind::ShuffleMap(shuffle) => {
+                if let Some(st) = self.shuffles.get_mut(&shuffle) {
+                    st.computing = None;
+                }
+            }
+            StageKind::Result => {
+                let Some(job) = self.jobs.get_mut(&stage.job) else {
+                    return;
+                };
+                for (i, p) in stage.partitions.iter().enumerate() {
+                    if let Some(slot) = job.partitions.iter().position(|q| q == p) {
+                        job.results[slot] = stage.results[i].clone();
+                    }
+                }
+                if job.results.iter().all(Option::is_some) {
+                    let results = job
+                        .results
+                        .iter_mut()
+                        .map(|r| r.take().expect("all present"))
+                        .collect();
+                    self.finish_job(stage.job, Ok(results), now_ms, fx);
+                }
+            }
+        }
+        self.advance(now_ms, fx);
     }
 
     fn task_failed(&mut self, t: &RunningTask, msg: String, now_ms: u64, fx: &mut Vec<Effect>) {
         let Some(stage) = self.stages.get_mut(&t.stage) else {
             return;
         };
+        if stage.attempt != t.stage_attempt {
+            return;
+        }
         stage.failures[t.index] += 1;
         let failures = stage.failures[t.index];
         if failures >= self.conf.max_task_failures {
             let job = stage.job;
             let partition = stage.partitions[t.index];
-            self.stages.remove(&t.stage);
             let err = JobError::TaskFailed {
                 stage: t.stage,
                 partition,
                 attempts: failures,
                 message: msg,
             };
-            self.end_stage(t.stage, job, Err(err), now_ms, fx);
+            self.fail_job(job, err, now_ms, fx);
         } else {
             stage.pending.push_back(t.index);
         }
     }
 
-    fn end_stage(
+    /// A reducer could not fetch a map output: that output is lost; the map
+    /// task re-runs, then this stage (a new attempt) — Spark's behaviour.
+    fn fetch_failed(
         &mut self,
-        sid: StageId,
+        t: &RunningTask,
+        ff: FetchFailed,
+        msg: String,
+        now_ms: u64,
+        fx: &mut Vec<Effect>,
+    ) {
+        let Some(stage) = self.stages.remove(&t.stage) else {
+            return;
+        };
+        fx.push(Effect::Log(AppEvent::StageCompleted {
+            stage: t.stage,
+            attempt: stage.attempt,
+            failure: Some(format!("FetchFailed: {msg}")),
+        }));
+        self.dra_event(
+            ListenerEvent::StageCompleted {
+                stage: stage_attempt(t.stage, stage.attempt),
+            },
+            now_ms,
+        );
+        for st in self.shuffles.values_mut() {
+            for o in st.outputs.iter_mut() {
+                let lost = o.as_ref().is_some_and(|l| {
+                    (l.map_id == ff.map_id && st.dep.write.shuffle_id == ff.shuffle_id)
+                        // The server is gone: so is everything it served.
+                        || (!ff.server.is_empty() && l.server == ff.server)
+                        || l.executor == ff.executor && !self.conf.shuffle_service
+                });
+                if lost {
+                    *o = None;
+                }
+            }
+        }
+        if stage.attempt + 1 >= self.conf.max_stage_attempts {
+            let err = JobError::TaskFailed {
+                stage: t.stage,
+                partition: stage.partitions[t.index],
+                attempts: stage.attempt + 1,
+                message: format!(
+                    "stage {} failed {} times because of fetch failures; most recent: {msg}",
+                    t.stage,
+                    stage.attempt + 1
+                ),
+            };
+            self.fail_job(stage.job, err, now_ms, fx);
+            return;
+        }
+        // Keep what this attempt finished; resubmit the rest once its inputs are back.
+        let mut remaining = Vec::new();
+        for (i, p) in stage.partitions.iter().enumerate() {
+            match (&stage.results[i], stage.kind) {
+                (Some(r), StageKind::Result) => {
+                    if let Some(job) = self.jobs.get_mut(&stage.job) {
+                        if let Some(slot) = job.partitions.iter().position(|q| q == p) {
+                            job.results[slot] = Some(r.clone());
+                        }
+                    }
+                }
+                (Some(_), StageKind::ShuffleMap(_)) => {}
+                (None, _) => remaining.push(*p),
+            }
+        }
+        if let StageKind::ShuffleMap(shuffle) = stage.kind {
+            if let Some(st) = self.shuffles.get_mut(&shuffle) {
+                st.computing = Some(t.stage);
+                remaining = st.missing();
+            }
+        }
+        let spec = Arc::try_unwrap(stage.spec).unwrap_or_else(|a| (*a).clone());
+        let reads = spec.inputs.keys().copied().collect();
+        self.waiting.insert(
+            t.stage,
+            WaitingStage {
+                job: stage.job,
+                kind: stage.kind,
+                attempt: stage.attempt + 1,
+                name: stage.name,
+                plan: spec.plan,
+                action: spec.action,
+                partitions: remaining,
+                reads,
+            },
+        );
+        // Executors must get the new attempt's spec (new map locations).
+        for e in self.executors.values_mut() {
+            e.stages_sent.remove(&t.stage);
+        }
+        self.advance(now_ms, fx);
+    }
+
+    fn fail_job(&mut self, job: JobId, err: JobError, now_ms: u64, fx: &mut Vec<Effect>) {
+        let stage_ids: Vec<StageId> = self
+            .stages
+            .iter()
+            .filter(|(_, s)| s.job == job)
+            .map(|(id, _)| *id)
+            .collect();
+        for sid in stage_ids {
+            let stage = self.stages.remove(&sid).expect("listed");
+            fx.push(Effect::Log(AppEvent::StageCompleted {
+                stage: sid,
+                attempt: stage.attempt,
+                failure: Some(err.to_string()),
+            }));
+            self.dra_event(
+                ListenerEvent::StageCompleted {
+                    stage: stage_attempt(sid, stage.attempt),
+                },
+                now_ms,
+            );
+            if let StageKind::ShuffleMap(shuffle) = stage.kind {
+                if let Some(st) = self.shuffles.get_mut(&shuffle) {
+                    st.computing = None;
+                }
+            }
+        }
+        let waiting: Vec<StageId> = self
+            .waiting
+            .iter()
+            .filter(|(_, w)| w.job == job)
+            .map(|(id, _)| *id)
+            .collect();
+        for sid in waiting {
+            if let Some(w) = self.waiting.remove(&sid) {
+                if let StageKind::ShuffleMap(shuffle) = w.kind {
+                    if let Some(st) = self.shuffles.get_mut(&shuffle) {
+                        st.computing = None;
+                    }
+                }
+            }
+        }
+        self.finish_job(job, Err(err), now_ms, fx);
+    }
+
+    fn finish_job(
+        &mut self,
         job: JobId,
         result: Result<Vec<Vec<u8>>, JobError>,
         now_ms: u64,
         fx: &mut Vec<Effect>,
     ) {
-        let failure = result.as_ref().err().map(|e| e.to_string());
-        fx.push(Effect::Log(AppEvent::StageCompleted {
-            stage: sid,
-            attempt: 0,
-            failure: failure.clone(),
-        }));
-        self.dra_event(
-            ListenerEvent::StageCompleted {
-                stage: stage_attempt(sid),
-            },
-            now_ms,
-        );
+        self.jobs.remove(&job);
+        let error = result.as_ref().err().map(|e| e.to_string());
         fx.push(Effect::Log(AppEvent::JobEnd {
             job,
-            succeeded: failure.is_none(),
-            error: failure,
+            succeeded: error.is_none(),
+            error,
         }));
         self.dra_event(
             ListenerEvent::JobEnd {
@@ -958,6 +1487,8 @@ mod tests {
             static_instances: instances,
             dynamic: None,
             locality_wait_ms: 3000,
+            shuffle_service: false,
+            max_stage_attempts: 4,
         }
     }
 
@@ -999,6 +1530,7 @@ mod tests {
                     ops: vec![],
                 },
                 action: Action::Count,
+                inputs: Default::default(),
             },
             partitions: (0..parts).collect(),
             description: "count".into(),
@@ -1032,8 +1564,10 @@ mod tests {
         assert!(!fx
             .iter()
             .any(|e| matches!(e, Effect::Ask { count } if *count > 0)));
-        d.on_executor_registered("1", "h".into(), 1, 2).unwrap();
-        d.on_executor_registered("2", "h".into(), 1, 2).unwrap();
+        d.on_executor_registered("1", "h".into(), 1, String::new(), String::new(), 2)
+            .unwrap();
+        d.on_executor_registered("2", "h".into(), 1, String::new(), String::new(), 2)
+            .unwrap();
         let fx = d.submit_job(0, job(3), 3);
         let l = launches(&fx);
         assert_eq!(l.len(), 2, "one slot per executor");
@@ -1057,7 +1591,8 @@ mod tests {
         let mut d = DriverCore::new(conf(1)).unwrap();
         d.start(0);
         d.on_allocated(vec![container(2)], 0);
-        d.on_executor_registered("1", "h".into(), 1, 0).unwrap();
+        d.on_executor_registered("1", "h".into(), 1, String::new(), String::new(), 0)
+            .unwrap();
         let mut fx = d.submit_job(0, job(1), 0);
         for attempt in 0..4 {
             let l = launches(&fx);
@@ -1083,8 +1618,10 @@ mod tests {
         let mut d = DriverCore::new(conf(2)).unwrap();
         d.start(0);
         d.on_allocated(vec![container(2), container(3)], 0);
-        d.on_executor_registered("1", "h".into(), 1, 0).unwrap();
-        d.on_executor_registered("2", "h".into(), 1, 0).unwrap();
+        d.on_executor_registered("1", "h".into(), 1, String::new(), String::new(), 0)
+            .unwrap();
+        d.on_executor_registered("2", "h".into(), 1, String::new(), String::new(), 0)
+            .unwrap();
         let l = launches(&d.submit_job(0, job(2), 0));
         let lost = l.iter().find(|(e, _)| e == "1").unwrap().1.task_id;
         let fx = d.on_executor_disconnected("1", 1);
@@ -1126,5 +1663,224 @@ mod tests {
             aborted |= fx.iter().any(|e| matches!(e, Effect::Abort { .. }));
         }
         assert!(aborted);
+    }
+
+    fn shuffle_job(maps: u32, reduces: u32) -> JobSpec {
+        use crate::plan::{Partitioner, ShuffleRead, ShuffleWrite};
+        let parent = Plan {
+            source: Source::Range {
+                start: 0,
+                end: 10,
+                step: 1,
+                num_partitions: maps,
+            },
+            ops: vec![],
+        };
+        JobSpec {
+            stage: StageSpec {
+                plan: Plan {
+                    source: Source::Shuffled {
+                        deps: vec![ShuffleDep {
+                            write: ShuffleWrite {
+                                shuffle_id: 7,
+                                pair_type: "(i64, i64)".into(),
+                                partitioner: Partitioner::Hash {
+                                    partitions: reduces,
+                                },
+                                map_side_combine: None,
+                            },
+                            parent: Box::new(parent),
+                        }],
+                        read: ShuffleRead::Pairs,
+                        num_partitions: reduces,
+                    },
+                    ops: vec![],
+                },
+                action: Action::Count,
+                inputs: Default::default(),
+            },
+            partitions: (0..reduces).collect(),
+            description: "count".into(),
+        }
+    }
+
+    fn map_output(reduces: usize) -> TaskResult {
+        TaskResult::Success(
+            postcard::to_stdvec(&TaskOutput {
+                map_sizes: Some(vec![1; reduces]),
+                ..Default::default()
+            })
+            .unwrap(),
+        )
+    }
+
+    fn two_executors(service: bool) -> DriverCore {
+        let mut c = conf(2);
+        c.shuffle_service = service;
+        let mut d = DriverCore::new(c).unwrap();
+        d.start(0);
+        d.on_allocated(vec![container(2), container(3)], 0);
+        d.on_executor_registered("1", "h".into(), 1, "svc1".into(), "/d1".into(), 0)
+            .unwrap();
+        d.on_executor_registered("2", "h".into(), 1, "svc2".into(), "/d2".into(), 0)
+            .unwrap();
+        d
+    }
+
+    /// Runs every launched task to success until no task is launched.
+    fn drain(d: &mut DriverCore, mut fx: Vec<Effect>, reduces: usize) -> Vec<Effect> {
+        let mut all = fx.clone();
+        loop {
+            let l = launches(&fx);
+            if l.is_empty() {
+                return all;
+            }
+            fx = Vec::new();
+            for (e, t) in l {
+                let spec: StageSpec = match &t.stage {
+                    Some(b) => postcard::from_bytes(b).unwrap(),
+                    None => StageSpec {
+                        plan: shuffle_job(1, 1).stage.plan,
+                        action: Action::Count,
+                        inputs: Default::default(),
+                    },
+                };
+                let r = if matches!(spec.action, Action::ShuffleWrite(_)) {
+                    map_output(reduces)
+                } else {
+                    ok_output()
+                };
+                fx.extend(d.on_status_update(&e, t.task_id, r, 1));
+            }
+            all.extend(fx.clone());
+        }
+    }
+
+    #[test]
+    fn map_stage_runs_before_the_reduce_stage_and_is_reused() {
+        let mut d = two_executors(false);
+        let fx = d.submit_job(0, shuffle_job(3, 2), 0);
+        // Only map tasks first.
+        for (_, t) in launches(&fx) {
+            let spec: StageSpec = postcard::from_bytes(t.stage.as_ref().unwrap()).unwrap();
+            assert!(matches!(spec.action, Action::ShuffleWrite(_)));
+        }
+        let all = drain(&mut d, fx, 2);
+        assert!(all
+            .iter()
+            .any(|e| matches!(e, Effect::JobDone { job: 0, result: Ok(r) } if r.len() == 2)));
+        // The reduce stage got every map output's location.
+        let reduce_spec = all
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Launch { launch, .. } => launch.stage.as_ref(),
+                _ => None,
+            })
+            .map(|b| postcard::from_bytes::<StageSpec>(b).unwrap())
+            .find(|s| !matches!(s.action, Action::ShuffleWrite(_)))
+            .unwrap();
+        assert_eq!(reduce_spec.inputs[&7].len(), 3);
+        // A second job on the same shuffle skips the map stage.
+        let fx = d.submit_job(1, shuffle_job(3, 2), 2);
+        let l = launches(&fx);
+        assert!(!l.is_empty());
+        assert!(l.iter().all(|(_, t)| t.stage.is_some()));
+        for (_, t) in &l {
+            let spec: StageSpec = postcard::from_bytes(t.stage.as_ref().unwrap()).unwrap();
+            assert!(
+                !matches!(spec.action, Action::ShuffleWrite(_)),
+                "map stage re-ran"
+            );
+        }
+    }
+
+    #[test]
+    fn fetch_failure_reruns_the_lost_map_task_then_the_reduce_stage() {
+        let mut d = two_executors(false);
+        let fx = d.submit_job(0, shuffle_job(2, 1), 0);
+        // Finish the map stage.
+        let mut fx2 = Vec::new();
+        for (e, t) in launches(&fx) {
+            fx2.extend(d.on_status_update(&e, t.task_id, map_output(1), 1));
+        }
+        let (e, reduce) = launches(&fx2).remove(0);
+        let err = TaskError {
+            message: "cannot fetch".into(),
+            fetch_failed: Some(FetchFailed {
+                shuffle_id: 7,
+                map_id: 0,
+                executor: "1".into(),
+                server: "svc1".into(),
+            }),
+        };
+        let fx3 = d.on_status_update(
+            &e,
+            reduce.task_id,
+            TaskResult::Failed(postcard::to_stdvec(&err).unwrap()),
+            2,
+        );
+        // Only the lost map output is recomputed.
+        let l = launches(&fx3);
+        assert_eq!(l.len(), 1, "{fx3:?}");
+        let spec: StageSpec = postcard::from_bytes(l[0].1.stage.as_ref().unwrap()).unwrap();
+        assert!(matches!(spec.action, Action::ShuffleWrite(_)));
+        assert_eq!(l[0].1.partition, 0);
+        let all = drain(&mut d, fx3, 1);
+        assert!(all.iter().any(|e| matches!(
+            e,
+            Effect::JobDone {
+                job: 0,
+                result: Ok(_)
+            }
+        )));
+        assert!(all
+            .iter()
+            .any(|e| matches!(e, Effect::Log(AppEvent::StageSubmitted { attempt: 1, .. }))));
+    }
+
+    #[test]
+    fn executor_loss_without_service_recomputes_its_map_output() {
+        let mut d = two_executors(false);
+        let fx = d.submit_job(0, shuffle_job(2, 1), 0);
+        let l = launches(&fx);
+        // Executor 1 finishes its map task, then dies before the reduce stage.
+        let (e1, t1) = l.iter().find(|(e, _)| e == "1").unwrap().clone();
+        d.on_status_update(&e1, t1.task_id, map_output(1), 1);
+        d.on_executor_disconnected("1", 2);
+        let (e2, t2) = l.iter().find(|(e, _)| e == "2").unwrap().clone();
+        let fx = d.on_status_update(&e2, t2.task_id, map_output(1), 3);
+        let l = launches(&fx);
+        assert_eq!(l.len(), 1);
+        let spec: StageSpec = postcard::from_bytes(l[0].1.stage.as_ref().unwrap()).unwrap();
+        assert!(
+            matches!(spec.action, Action::ShuffleWrite(_)),
+            "lost map re-runs first"
+        );
+        assert_eq!(l[0].1.partition, t1.partition);
+    }
+
+    #[test]
+    fn with_the_service_map_output_survives_its_executor() {
+        let mut d = two_executors(true);
+        let fx = d.submit_job(0, shuffle_job(2, 1), 0);
+        let l = launches(&fx);
+        let mut fx2 = Vec::new();
+        for (e, t) in &l {
+            fx2.extend(d.on_status_update(e, t.task_id, map_output(1), 1));
+        }
+        fx2.extend(d.on_executor_disconnected("1", 2));
+        // The reduce task runs (again, if it was on the lost executor); no map task re-runs.
+        let l = launches(&fx2);
+        assert!(!l.is_empty());
+        for (_, t) in &l {
+            if let Some(b) = &t.stage {
+                let spec: StageSpec = postcard::from_bytes(b).unwrap();
+                assert!(
+                    !matches!(spec.action, Action::ShuffleWrite(_)),
+                    "no map re-run"
+                );
+            }
+        }
+        assert!(l.iter().all(|(e, _)| e == "2"));
     }
 }

@@ -45,6 +45,21 @@ fn env() -> anyhow::Result<ExecEnv> {
 pub(crate) async fn run() -> anyhow::Result<i32> {
     let env = env()?;
     let identity = TlsIdentity::load(&env.tls)?;
+    let app: common::ApplicationId = std::env::var("SPINDLE_APP_ID")
+        .map_err(|_| anyhow::anyhow!("SPINDLE_APP_ID is not set"))?
+        .parse()?;
+    let use_service = std::env::var("SPINDLE_SHUFFLE_SERVICE_ENABLED").is_ok_and(|v| v == "true");
+    let shuffle = Arc::new(
+        super::shuffle::ExecutorShuffle::start(
+            &identity,
+            app,
+            &env.id,
+            &env.secret,
+            &env.host,
+            use_service,
+        )
+        .await?,
+    );
     let ep = transport::client_endpoint(&identity, ALPN_DRIVER, Profile::Control)?;
     let conn = transport::connect(&ep, &env.driver).await?;
     let (mut send, mut recv) = transport::open(&conn, &env.driver).await?;
@@ -55,6 +70,8 @@ pub(crate) async fn run() -> anyhow::Result<i32> {
         cores: env.cores,
         container_id: env.container,
         node_id: env.node.clone(),
+        shuffle_server: shuffle.server.clone(),
+        shuffle_dir: shuffle.dir().display().to_string(),
     };
     transport::write(&mut send, &env.driver, &reg).await?;
     let _: DriverResponse = transport::read_response(&mut recv, &env.driver).await?;
@@ -78,21 +95,25 @@ pub(crate) async fn run() -> anyhow::Result<i32> {
                         continue;
                     }
                 };
-                let (conn, env, cache) = (conn.clone(), env.clone(), cache.clone());
+                let (conn, env, cache, shuffle) =
+                    (conn.clone(), env.clone(), cache.clone(), shuffle.clone());
                 tokio::spawn(async move {
                     let started = Instant::now();
                     let task = TaskSpec {
                         stage: spec,
                         partition: launch.partition,
                     };
-                    let outcome =
-                        tokio::task::spawn_blocking(move || crate::rdd::run_task(&task, &cache))
-                            .await;
+                    let outcome = tokio::task::spawn_blocking(move || {
+                        crate::rdd::run_task(&task, &cache, shuffle.as_ref())
+                    })
+                    .await;
                     let result = match outcome {
                         Ok(Ok(out)) => {
                             TaskResult::Success(postcard::to_stdvec(&out).expect("output encodes"))
                         }
-                        Ok(Err(e)) => TaskResult::Failure(e.message),
+                        Ok(Err(e)) => {
+                            TaskResult::Failed(postcard::to_stdvec(&e).expect("error encodes"))
+                        }
                         Err(e) => TaskResult::Failure(format!("task thread failed: {e}")),
                     };
                     report(
@@ -114,6 +135,7 @@ pub(crate) async fn run() -> anyhow::Result<i32> {
                 conn.close(0u32.into(), b"bye");
                 return Ok(0);
             }
+            DriverResponse::RemoveShuffle { shuffle_id } => shuffle.remove_shuffle(shuffle_id),
             DriverResponse::Ok | DriverResponse::Error(_) => {}
         }
     }

@@ -10,6 +10,7 @@ mod config;
 pub mod core;
 mod executor;
 mod server;
+mod shuffle;
 pub mod ui;
 
 use crate::rdd::SparkContext;
@@ -22,7 +23,7 @@ pub type UserMain = fn(&SparkContext) -> anyhow::Result<()>;
 /// Runs this process as whatever `SPINDLE_ROLE` says and exits with its code.
 pub fn run_app(main: UserMain) -> ! {
     let code = match std::env::var("SPINDLE_ROLE").as_deref() {
-        Ok("executor") => runtime(|| executor::run()),
+        Ok("executor") => runtime(executor::run),
         Ok("driver") => runtime(|| driver(main)),
         Ok(other) => {
             eprintln!("SPINDLE_ROLE={other:?} is not driver or executor");

@@ -43,6 +43,8 @@ impl Service for DriverService {
                 secret,
                 host,
                 cores,
+                shuffle_server,
+                shuffle_dir,
                 ..
             } => {
                 if let Err(e) = self.check(&secret) {
@@ -54,6 +56,8 @@ impl Service for DriverService {
                     executor: executor_id.clone(),
                     host,
                     cores,
+                    shuffle_server,
+                    shuffle_dir,
                     push,
                     reply,
                 };

@@ -6,6 +6,8 @@ mod bursty;
 mod failing;
 mod pi;
 mod seed;
+mod sort;
+mod wordcount;
 mod words;
 
 use crate::rdd::SparkContext;
@@ -16,6 +18,8 @@ pub use bursty::{Work, WorkKind};
 pub use failing::Fail;
 pub use pi::PiSampler;
 pub use seed::Square;
+pub use sort::{GenRecords, PartStats, Summarize};
+pub use wordcount::{GenLine, TopWords, WordOne};
 pub use words::{Longest, SplitWords, WordLen};
 
 /// The examples: (class, arguments, what it does).
@@ -45,6 +49,16 @@ pub const EXAMPLES: &[(&str, &str, &str)] = &[
         "[WORD...]",
         "counts the words of a text (default a built-in one), their total and longest length",
     ),
+    (
+        "WordCount",
+        "INPUT | --generate N",
+        "counts the words of a text file (or of N generated words: 5% alpha, 3% beta) with reduce_by_key; prints the top 20, distinct and total",
+    ),
+    (
+        "Sort",
+        "[--records N] [--partitions P]",
+        "sorts N generated (u64, u64) records with sort_by_key and verifies the output is sorted and complete (N default 1000000)",
+    ),
 ];
 
 /// Runs the example `class` (its simple or qualified name) with `args`.
@@ -57,6 +71,8 @@ pub fn run_example(class: &str, sc: &SparkContext, args: &[String]) -> anyhow::R
         "Bursty" => bursty::run(sc, args),
         "FailingTask" => failing::run(sc, args),
         "WordLength" => words::run(sc, args),
+        "WordCount" | "JavaWordCount" => wordcount::run(sc, args),
+        "Sort" | "SortByKey" => sort::run(sc, args),
         "" => bail!("no example class given (--class NAME); {}", known()),
         other => bail!("unknown example class {other:?}; {}", known()),
     }

@@ -160,3 +160,136 @@ fn splitmix_is_uniform_enough() {
     assert!((mean - 0.5).abs() < 0.01, "{mean}");
     assert_ne!(SplitMix64::new(1).next_u64(), SplitMix64::new(2).next_u64());
 }
+
+#[test]
+fn word_count_matches_a_single_threaded_count() {
+    let (runner, sc) = ctx();
+    let n = 200_000;
+    let text = wordcount::generated_text(n);
+    let mut want: BTreeMap<String, u64> = BTreeMap::new();
+    for line in &text {
+        for w in line.split(' ') {
+            *want.entry(w.to_string()).or_default() += 1;
+        }
+    }
+    assert_eq!(want["alpha"], 10_000);
+    assert_eq!(want["beta"], 6_000);
+    assert_eq!(want["gamma"], 4_000);
+    let maps_before = runner.map_tasks_run();
+    let got = wordcount::count_words(&wordcount::generated_rdd(&sc, n), 20).unwrap();
+    let all: Vec<(String, u64)> = want.clone().into_iter().collect();
+    assert_eq!(got.top, wordcount::top_words(all, 20));
+    assert_eq!(got.top[0], ("alpha".to_string(), 10_000));
+    assert_eq!(got.distinct, want.len() as u64);
+    assert_eq!(got.total, n);
+    // One map stage for the three jobs.
+    assert_eq!(
+        runner.map_tasks_run() - maps_before,
+        u64::from(sc.default_parallelism())
+    );
+    // A text file gives the same counts as the same text generated.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("words.txt");
+    std::fs::write(&path, text.join("\n")).unwrap();
+    let lines = sc.text_file(path.to_str().unwrap(), Some(3));
+    assert_eq!(wordcount::count_words(&lines, 20).unwrap(), got);
+    run_example("WordCount", &sc, &args(&[path.to_str().unwrap()])).unwrap();
+    run_example("WordCount", &sc, &args(&["--generate", "1000"])).unwrap();
+    assert_eq!(
+        runner.last_job().unwrap().description,
+        "collect at WordCount"
+    );
+    for bad in [
+        vec![],
+        vec!["--generate"],
+        vec!["--generate", "x"],
+        vec!["a", "b"],
+    ] {
+        assert!(
+            run_example("WordCount", &sc, &args(&bad)).is_err(),
+            "{bad:?}"
+        );
+    }
+    let e = run_example("WordCount", &sc, &args(&["/nonexistent/words.txt"])).unwrap_err();
+    assert!(format!("{e:#}").contains("/nonexistent/words.txt"), "{e:#}");
+}
+
+#[test]
+fn word_count_of_a_million_generated_words() {
+    let (_runner, sc) = ctx();
+    let got = wordcount::count_words(&wordcount::generated_rdd(&sc, 1_000_000), 20).unwrap();
+    assert_eq!(got.top[0], ("alpha".to_string(), 50_000));
+    assert_eq!(got.top[1], ("beta".to_string(), 30_000));
+    assert_eq!(got.top[2], ("gamma".to_string(), 20_000));
+    assert_eq!(got.total, 1_000_000);
+}
+
+#[test]
+fn sort_is_sorted_and_complete() {
+    let (runner, sc) = ctx();
+    let r = sort::sort_and_check(&sc, 200_000, 4).unwrap();
+    assert_eq!(
+        r,
+        sort::SortCheck {
+            records: 200_000,
+            partitions: 4
+        }
+    );
+    // The sorted output, collected: sorted, and the same records.
+    let input = sort::records(&sc, 20_000, 3);
+    let mut want = input.collect().unwrap();
+    let got = input.sort_by_key(true, Some(5)).unwrap().collect().unwrap();
+    assert!(got.windows(2).all(|w| w[0].0 <= w[1].0));
+    want.sort();
+    let mut got_sorted = got;
+    got_sorted.sort();
+    assert_eq!(got_sorted, want);
+    run_example(
+        "Sort",
+        &sc,
+        &args(&["--records", "5000", "--partitions", "3"]),
+    )
+    .unwrap();
+    assert!(runner.last_job().unwrap().description.ends_with("at Sort"));
+    run_example("Sort", &sc, &args(&["--records=0"])).unwrap();
+    assert!(run_example("Sort", &sc, &args(&["--partitions", "0"])).is_err());
+    assert!(run_example("Sort", &sc, &args(&["--rows", "5"])).is_err());
+}
+
+#[test]
+fn sort_check_catches_bad_output() {
+    let part = |partition, count, min, max, sorted| PartStats {
+        partition,
+        count,
+        min: Some(min),
+        max: Some(max),
+        key_sum: count,
+        pair_sum: count,
+        sorted,
+    };
+    let input = [part(0, 3, 0, 9, false), part(1, 2, 0, 9, false)];
+    assert!(sort::check(&input, &[part(0, 2, 1, 4, true), part(1, 3, 4, 9, true)]).is_ok());
+    let e = sort::check(&input, &[part(0, 2, 1, 5, true), part(1, 3, 4, 9, true)]).unwrap_err();
+    assert!(
+        e.to_string().contains("below the end of partition 0"),
+        "{e}"
+    );
+    let e = sort::check(&input, &[part(0, 2, 1, 4, false), part(1, 3, 4, 9, true)]).unwrap_err();
+    assert!(e.to_string().contains("not sorted"), "{e}");
+    let e = sort::check(&input, &[part(0, 2, 1, 4, true)]).unwrap_err();
+    assert!(e.to_string().contains("2 records"), "{e}");
+    let mut other = part(1, 3, 4, 9, true);
+    other.pair_sum += 1;
+    let e = sort::check(&input, &[part(0, 2, 1, 4, true), other]).unwrap_err();
+    assert!(e.to_string().contains("checksums"), "{e}");
+}
+
+/// The acceptance size (slow in debug builds: run with
+/// `cargo test --release -- --ignored sort_ten_million`).
+#[test]
+#[ignore]
+fn sort_ten_million_records() {
+    let (_runner, sc) = ctx();
+    run_example("Sort", &sc, &args(&["--records", "10000000"])).unwrap();
+    run_example("WordCount", &sc, &args(&["--generate", "1000000"])).unwrap();
+}

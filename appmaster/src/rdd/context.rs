@@ -1,9 +1,10 @@
 //! The driver's entry point: `SparkContext`.
 
 use super::registry;
+use super::text::TextSplit;
 use super::typed::Rdd;
 use super::Data;
-use crate::plan::{JobError, JobRunner, JobSpec, Op, RddId, Source};
+use crate::plan::{JobError, JobRunner, JobSpec, Op, Plan, RddId, ShuffleId, Source};
 use std::any::type_name;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -25,6 +26,7 @@ struct Inner {
     app_id: String,
     app_name: String,
     next_rdd: AtomicU32,
+    next_shuffle: AtomicU32,
     state: Mutex<State>,
 }
 
@@ -58,6 +60,7 @@ impl SparkContext {
                 app_id,
                 app_name,
                 next_rdd: AtomicU32::new(0),
+                next_shuffle: AtomicU32::new(0),
                 state: Mutex::default(),
             }),
         }
@@ -161,6 +164,24 @@ impl SparkContext {
         )
     }
 
+    /// `textFile(path, minPartitions)`: the lines of a text file that every
+    /// executor can read at `path` (a shared or identical local path), in
+    /// `num_partitions` byte-range splits (default: the default
+    /// parallelism). Each split holds the lines that start in it, without
+    /// their line ending; invalid UTF-8 is replaced. A file that cannot be
+    /// read fails the tasks (and the job) with the reason.
+    ///
+    /// # Panics
+    /// If `num_partitions` is `Some(0)`.
+    pub fn text_file(&self, path: &str, num_partitions: Option<u32>) -> Rdd<String> {
+        let splits = self.partitions_or_default(num_partitions);
+        self.range_with(0, i64::from(splits), 1, Some(splits))
+            .map_partitions(TextSplit {
+                path: path.to_string(),
+                splits,
+            })
+    }
+
     fn partitions_or_default(&self, n: Option<u32>) -> u32 {
         match n {
             Some(0) => panic!("Positive number of partitions required"),
@@ -203,6 +224,30 @@ impl SparkContext {
         self.inner.next_rdd.fetch_add(1, Ordering::Relaxed)
     }
 
+    pub(crate) fn new_shuffle_id(&self) -> ShuffleId {
+        self.inner.next_shuffle.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The number of partitions of a shuffle's output when the user gives
+    /// none (Spark's `defaultPartitioner`): `spark.default.parallelism` if
+    /// set, else the largest number of partitions among the parents.
+    ///
+    /// # Panics
+    /// If `n` is `Some(0)`.
+    pub(crate) fn shuffle_partitions(&self, n: Option<u32>, parents: &[u32]) -> u32 {
+        match n {
+            Some(0) => panic!("Positive number of partitions required"),
+            Some(n) => n,
+            None => self
+                .conf_get("spark.default.parallelism")
+                .and_then(|v| v.trim().parse::<u32>().ok())
+                .filter(|&p| p > 0)
+                .or_else(|| parents.iter().copied().max())
+                .unwrap_or_else(|| self.default_parallelism())
+                .max(1),
+        }
+    }
+
     pub(crate) fn set_persisted(&self, rdd: RddId, persisted: bool) {
         let mut state = self.state();
         if persisted {
@@ -212,17 +257,32 @@ impl SparkContext {
         }
     }
 
-    /// Drops `Cache` ops of unpersisted RDDs from a lineage.
-    pub(crate) fn live_ops(&self, ops: &[Op]) -> Vec<Op> {
+    /// A lineage without the `Cache` ops of unpersisted RDDs (including
+    /// those in the parents of its shuffles).
+    pub(crate) fn live_plan(&self, source: &Source, ops: &[Op]) -> Plan {
         let state = self.state();
-        ops.iter()
-            .filter(|op| !matches!(op, Op::Cache { rdd } if state.unpersisted.contains(rdd)))
-            .cloned()
-            .collect()
+        let mut plan = Plan {
+            source: source.clone(),
+            ops: ops.to_vec(),
+        };
+        if !state.unpersisted.is_empty() {
+            drop_unpersisted(&mut plan, &state.unpersisted);
+        }
+        plan
     }
 
     /// Runs a job as it is (the typed actions on [Rdd] build these).
     pub fn run_job(&self, job: JobSpec) -> Result<Vec<Vec<u8>>, JobError> {
         self.inner.runner.run_job(job)
+    }
+}
+
+fn drop_unpersisted(plan: &mut Plan, unpersisted: &HashSet<RddId>) {
+    plan.ops
+        .retain(|op| !matches!(op, Op::Cache { rdd } if unpersisted.contains(rdd)));
+    if let Source::Shuffled { deps, .. } = &mut plan.source {
+        for dep in deps {
+            drop_unpersisted(&mut dep.parent, unpersisted);
+        }
     }
 }

@@ -6,9 +6,19 @@
 //! the registered code for that op (looked up by kind and name), and finally
 //! drains it with the action. Nothing is materialized except at an
 //! `Op::Cache` whose block is not cached yet (caching is materializing).
+//!
+//! Shuffles go through the task's [TaskEnv]: a `Source::Shuffled` fetches
+//! this reduce partition's block of every map output of its dependencies and
+//! reads them as its `ShuffleRead` says; `Action::ShuffleWrite` partitions the
+//! stream into one block per reduce partition and hands them to the env (see
+//! [super::shuffle] for the block format and the partitioners).
 
 use super::registry::{self, erase, AnyBlock, AnyIter, Code, ElemOf, ElemType, Kind};
-use crate::plan::{Action, FuncRef, Op, RddId, Source, TaskError, TaskOutput, TaskSpec};
+use super::shuffle::AnyCombiner;
+use crate::plan::{
+    Action, FetchFailed, FuncRef, MapLocation, Op, RddId, ShuffleDep, ShuffleId, ShuffleRead,
+    ShuffleWrite, Source, TaskEnv, TaskError, TaskOutput, TaskSpec,
+};
 use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
@@ -98,12 +108,68 @@ struct Stream {
     iter: AnyIter,
 }
 
-/// Runs one task: computes the partition's lineage and applies the action.
-/// User panics and unknown functions become a `TaskError`; this never panics.
-pub fn run_task(task: &TaskSpec, cache: &BlockCache) -> Result<TaskOutput, TaskError> {
-    match catch_unwind(AssertUnwindSafe(|| execute(task, cache))) {
-        Ok(r) => r.map_err(|message| TaskError { message }),
+/// A [TaskEnv] for executors that cannot shuffle: map output writes and
+/// fetches fail (tasks of stages without shuffles never call them).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoShuffleEnv;
+
+impl TaskEnv for NoShuffleEnv {
+    fn write_map_output(
+        &self,
+        shuffle_id: ShuffleId,
+        _map_id: u32,
+        _blocks: Vec<Vec<u8>>,
+    ) -> Result<Vec<u64>, String> {
+        Err(format!(
+            "this executor cannot write shuffle output (shuffle {shuffle_id})"
+        ))
+    }
+
+    fn fetch(
+        &self,
+        _shuffle_id: ShuffleId,
+        _reduce_id: u32,
+        locations: &[MapLocation],
+    ) -> Result<Vec<Vec<u8>>, (u32, String)> {
+        match locations.first() {
+            None => Ok(Vec::new()),
+            Some(l) => Err((l.map_id, "this executor cannot fetch shuffle blocks".into())),
+        }
+    }
+}
+
+/// Why a task failed: a message, and the map output it could not fetch if
+/// that is the reason.
+struct Failure(TaskError);
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Self(TaskError {
+            message,
+            fetch_failed: None,
+        })
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(message: &str) -> Self {
+        message.to_string().into()
+    }
+}
+
+/// Runs one task: computes the partition's lineage and applies the action,
+/// reading and writing shuffle data through `env`. User panics, unknown
+/// functions and types, and fetch failures (with `fetch_failed` set) become
+/// a `TaskError`; this never panics.
+pub fn run_task(
+    task: &TaskSpec,
+    cache: &BlockCache,
+    env: &dyn TaskEnv,
+) -> Result<TaskOutput, TaskError> {
+    match catch_unwind(AssertUnwindSafe(|| execute(task, cache, env))) {
+        Ok(r) => r.map_err(|f| f.0),
         Err(payload) => Err(TaskError {
+            fetch_failed: None,
             message: panic_message(payload.as_ref()),
         }),
     }
@@ -120,14 +186,12 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     }
 }
 
-fn execute(task: &TaskSpec, cache: &BlockCache) -> Result<TaskOutput, String> {
+fn execute(task: &TaskSpec, cache: &BlockCache, env: &dyn TaskEnv) -> Result<TaskOutput, Failure> {
     let plan = &task.stage.plan;
     let part = task.partition;
     let n = plan.num_partitions();
     if part >= n {
-        return Err(format!(
-            "partition {part} does not exist (the RDD has {n} partitions)"
-        ));
+        return Err(format!("partition {part} does not exist (the RDD has {n} partitions)").into());
     }
     // Every function must be known before any work (or caching) happens.
     for (kind, f) in plan
@@ -158,7 +222,7 @@ fn execute(task: &TaskSpec, cache: &BlockCache) -> Result<TaskOutput, String> {
             },
             &plan.ops[i + 1..],
         ),
-        None => (source(task)?, &plan.ops[..]),
+        None => (source(task, env)?, &plan.ops[..]),
     };
 
     for op in rest {
@@ -200,12 +264,11 @@ fn execute(task: &TaskSpec, cache: &BlockCache) -> Result<TaskOutput, String> {
         Action::Reduce(f) => {
             let reg = resolve(Kind::Reduce, &f.name, stream.elem)?;
             match reg.code {
-                Code::Reduce(run) => run(&f.value, stream.iter)?,
+                Code::Reduce(run, _) => run(&f.value, stream.iter)?,
                 _ => {
-                    return Err(format!(
-                        "internal error: {} is not a reduce function",
-                        f.name
-                    ))
+                    return Err(
+                        format!("internal error: {} is not a reduce function", f.name).into(),
+                    )
                 }
             }
         }
@@ -214,19 +277,205 @@ fn execute(task: &TaskSpec, cache: &BlockCache) -> Result<TaskOutput, String> {
             match reg.code {
                 Code::Foreach(run) => (Vec::new(), run(&f.value, stream.iter)?),
                 _ => {
-                    return Err(format!(
-                        "internal error: {} is not a foreach function",
-                        f.name
-                    ))
+                    return Err(
+                        format!("internal error: {} is not a foreach function", f.name).into(),
+                    )
                 }
             }
         }
+        Action::ShuffleWrite(w) => {
+            let (blocks, records) = shuffle_write(w, part, stream)?;
+            let sizes = env
+                .write_map_output(w.shuffle_id, part, blocks)
+                .map_err(|e| {
+                    format!(
+                        "cannot write the map output of shuffle {} map {part}: {e}",
+                        w.shuffle_id
+                    )
+                })?;
+            return Ok(TaskOutput {
+                result: Vec::new(),
+                records,
+                cached,
+                map_sizes: Some(sizes),
+            });
+        }
     };
     Ok(TaskOutput {
+        map_sizes: None,
         result,
         records,
         cached,
     })
+}
+
+/// Partitions a stream of `(K, V)` (or, for `repartition`, of plain values)
+/// into encoded blocks, one per reduce partition.
+fn shuffle_write(
+    w: &ShuffleWrite,
+    map_id: u32,
+    stream: Stream,
+) -> Result<(Vec<Vec<u8>>, u64), String> {
+    if let Some(pair) = registry::find_pair(&w.pair_type) {
+        if !pair.elem.same_type(stream.elem) {
+            return Err(format!(
+                "shuffle {} writes {} but the elements are {}",
+                w.shuffle_id,
+                w.pair_type,
+                (stream.elem.name)()
+            ));
+        }
+        let combine = match &w.map_side_combine {
+            Some(f) => Some(combiner(f, pair.value_elem)?),
+            None => None,
+        };
+        return (pair.write)(stream.iter, &w.partitioner, map_id, combine);
+    }
+    if let Some(elem) = registry::find_unit_pair(&w.pair_type) {
+        if !elem.same_type(stream.elem) {
+            return Err(format!(
+                "shuffle {} writes {} but the elements are {}",
+                w.shuffle_id,
+                w.pair_type,
+                (stream.elem.name)()
+            ));
+        }
+        if w.map_side_combine.is_some() {
+            return Err(format!(
+                "shuffle {} has no keys to combine values by",
+                w.shuffle_id
+            ));
+        }
+        return (elem.write_values)(stream.iter, &w.partitioner, map_id);
+    }
+    Err(registry::pair_not_registered(&w.pair_type))
+}
+
+/// A registered reduce function as a combiner of `value`s.
+fn combiner(f: &FuncRef, value: &'static ElemType) -> Result<AnyCombiner, String> {
+    let reg = resolve(Kind::Reduce, &f.name, value)?;
+    match reg.code {
+        Code::Reduce(_, combiner) => combiner(&f.value),
+        _ => Err(format!(
+            "internal error: {} is not a reduce function",
+            f.name
+        )),
+    }
+}
+
+/// This reduce partition's blocks of every map output of `dep`.
+fn fetch(task: &TaskSpec, env: &dyn TaskEnv, dep: &ShuffleDep) -> Result<Vec<Vec<u8>>, Failure> {
+    let shuffle_id = dep.write.shuffle_id;
+    let locations = task.stage.inputs.get(&shuffle_id).ok_or_else(|| {
+        format!("internal error: the stage has no map output locations for shuffle {shuffle_id}")
+    })?;
+    let maps = dep.parent.num_partitions() as usize;
+    if locations.len() != maps {
+        return Err(format!(
+            "internal error: shuffle {shuffle_id} has {maps} map outputs but the stage lists {}",
+            locations.len()
+        )
+        .into());
+    }
+    let blocks =
+        env.fetch(shuffle_id, task.partition, locations)
+            .map_err(|(map_id, message)| {
+                let loc = locations.iter().find(|l| l.map_id == map_id);
+                Failure(TaskError {
+                    message: format!(
+                        "fetch failed: shuffle {shuffle_id} map {map_id} reduce {}{}: {message}",
+                        task.partition,
+                        loc.map(|l| format!(" (from executor {} at {})", l.executor, l.server))
+                            .unwrap_or_default()
+                    ),
+                    fetch_failed: Some(FetchFailed {
+                        shuffle_id,
+                        map_id,
+                        executor: loc.map(|l| l.executor.clone()).unwrap_or_default(),
+                        server: loc.map(|l| l.server.clone()).unwrap_or_default(),
+                    }),
+                })
+            })?;
+    if blocks.len() != locations.len() {
+        return Err(format!(
+            "shuffle {shuffle_id}: fetched {} blocks for {} map outputs",
+            blocks.len(),
+            locations.len()
+        )
+        .into());
+    }
+    Ok(blocks)
+}
+
+/// The reduce side of a shuffle (two for a join).
+fn shuffled(
+    task: &TaskSpec,
+    env: &dyn TaskEnv,
+    deps: &[ShuffleDep],
+    read: &ShuffleRead,
+    num_partitions: u32,
+) -> Result<Stream, Failure> {
+    for d in deps {
+        let n = d.write.partitioner.partitions();
+        if n != num_partitions {
+            return Err(format!(
+                "shuffle {} is written for {n} reduce partitions but read as {num_partitions}",
+                d.write.shuffle_id
+            )
+            .into());
+        }
+    }
+    if let ShuffleRead::Join { result_type } = read {
+        let [left, right] = deps else {
+            return Err(format!("a join reads 2 shuffles, not {}", deps.len()).into());
+        };
+        let join = registry::lookup_join(result_type)?;
+        for (dep, side) in [(left, join.left), (right, join.right)] {
+            if dep.write.pair_type != (side.name)() {
+                return Err(format!(
+                    "join {result_type} reads {} but shuffle {} holds {}",
+                    (side.name)(),
+                    dep.write.shuffle_id,
+                    dep.write.pair_type
+                )
+                .into());
+            }
+        }
+        let l = fetch(task, env, left)?;
+        let r = fetch(task, env, right)?;
+        return Ok(Stream {
+            elem: join.elem,
+            iter: (join.join)(l, r)?,
+        });
+    }
+    let [dep] = deps else {
+        return Err(format!("this shuffle read takes 1 shuffle, not {}", deps.len()).into());
+    };
+    let name = &dep.write.pair_type;
+    if let Some(pair) = registry::find_pair(name) {
+        let combine = match read {
+            ShuffleRead::ReduceByKey(f) => Some(combiner(f, pair.value_elem)?),
+            _ => None,
+        };
+        let blocks = fetch(task, env, dep)?;
+        let (elem, iter) = (pair.read)(blocks, read, combine)?;
+        return Ok(Stream { elem, iter });
+    }
+    if let Some(elem) = registry::find_unit_pair(name) {
+        if *read != ShuffleRead::Values {
+            return Err(format!(
+                "shuffle {} has no keys: it can only be read as values",
+                dep.write.shuffle_id
+            )
+            .into());
+        }
+        let blocks = fetch(task, env, dep)?;
+        return Ok(Stream {
+            elem,
+            iter: (elem.read_values)(blocks),
+        });
+    }
+    Err(registry::pair_not_registered(name).into())
 }
 
 fn op_fn(op: &Op) -> Option<(Kind, &FuncRef)> {
@@ -243,6 +492,7 @@ fn action_fn(action: &Action) -> Option<(Kind, &FuncRef)> {
     match action {
         Action::Reduce(f) => Some((Kind::Reduce, f)),
         Action::Foreach(f) => Some((Kind::Foreach, f)),
+        Action::ShuffleWrite(w) => w.map_side_combine.as_ref().map(|f| (Kind::Reduce, f)),
         Action::Count | Action::Collect | Action::Take { .. } => None,
     }
 }
@@ -285,7 +535,7 @@ fn transform(
     }
 }
 
-fn source(task: &TaskSpec) -> Result<Stream, String> {
+fn source(task: &TaskSpec, env: &dyn TaskEnv) -> Result<Stream, Failure> {
     match &task.stage.plan.source {
         Source::Range {
             start,
@@ -304,6 +554,11 @@ fn source(task: &TaskSpec) -> Result<Stream, String> {
             let iter = (elem.parallel)(task.stage.clone(), task.partition as usize)?;
             Ok(Stream { elem, iter })
         }
+        Source::Shuffled {
+            deps,
+            read,
+            num_partitions,
+        } => shuffled(task, env, deps, read, *num_partitions),
     }
 }
 

@@ -27,24 +27,39 @@
 //!
 //! On an executor, [run_task] resolves each op's registered name to its code
 //! and runs the partition as a streaming iterator pipeline.
+//!
+//! Wide operations (`reduce_by_key`, `group_by_key`, `sort_by_key`, `join`,
+//! `partition_by`, `repartition`) put a shuffle in the lineage: the RDD's
+//! source becomes `Source::Shuffled`, whose dependencies are run as shuffle
+//! map stages first (see [stages]). Records cross a shuffle as registered
+//! pair types: `(K, V)` with `K: Ord` (see [Key]), built in for common types,
+//! else `appmaster::register_pair!(K, V)`; `join` also needs
+//! `appmaster::register_join!(K, V, W)`. The block format and partitioners
+//! are described in [shuffle].
 
 mod context;
 mod exec;
 pub mod func;
 mod local;
 mod registry;
+pub mod shuffle;
+pub mod stages;
+mod text;
 mod typed;
 
+#[cfg(test)]
+mod shuffle_tests;
 #[cfg(test)]
 mod tests;
 
 pub use context::SparkContext;
-pub use exec::{run_task, BlockCache};
+pub use exec::{run_task, BlockCache, NoShuffleEnv};
 pub use func::{
     AddF32, AddF64, AddI32, AddI64, AddU32, AddU64, AddUsize, Data, Elements, FilterFn, FlatMapFn,
     ForeachFn, Function, MapFn, MapPartitionsFn, ReduceFn, Summable,
 };
-pub use local::{LocalJob, LocalRunner};
+pub use local::{LocalJob, LocalMapStage, LocalRunner};
+pub use shuffle::Key;
 pub use typed::Rdd;
 
 /// What the `register_*!` macros expand to. Not public API.
@@ -122,5 +137,33 @@ macro_rules! register_data {
         $( $crate::rdd::__private::inventory::submit! {
             $crate::rdd::__private::Registration::data::<$t>()
         } )+
+    };
+}
+
+/// Registers a pair type `(K, V)` that shuffles can carry (`reduce_by_key`,
+/// `group_by_key`, `sort_by_key`, `partition_by`, `keys`, `values`):
+/// `appmaster::register_pair!(MyKey, u64);`. K must be [Key] (`Ord`).
+/// Built in: (String, u64 | i64 | String), (i64, i64 | u64 | String | f64),
+/// (u64, u64 | i64 | String | Vec<u8>), (u32, u64).
+#[macro_export]
+macro_rules! register_pair {
+    ($k:ty, $v:ty $(,)?) => {
+        $crate::rdd::__private::inventory::submit! {
+            $crate::rdd::__private::Registration::pair::<$k, $v>()
+        }
+    };
+}
+
+/// Registers the join of `(K, V)` with `(K, W)` (and both pair types):
+/// `appmaster::register_join!(MyKey, u64, String);`.
+/// Built in: String keys with (u64, u64), (i64, i64), (String, String),
+/// (u64, String); i64 keys with (i64, i64), (String, i64), (i64, String),
+/// (String, String); u64 keys with (u64, u64).
+#[macro_export]
+macro_rules! register_join {
+    ($k:ty, $v:ty, $w:ty $(,)?) => {
+        $crate::rdd::__private::inventory::submit! {
+            $crate::rdd::__private::Registration::join::<$k, $v, $w>()
+        }
     };
 }

@@ -10,7 +10,11 @@ use super::func::{
     AddF32, AddF64, AddI32, AddI64, AddU32, AddU64, AddUsize, Data, Elements, FilterFn, FlatMapFn,
     ForeachFn, MapFn, MapPartitionsFn, ReduceFn,
 };
-use crate::plan::{Source, StageSpec};
+use super::shuffle::{
+    self, AnyCombiner, Combiner, JoinOf, JoinType, Key, PairOf, PairType, Written,
+};
+use super::text::TextSplit;
+use crate::plan::{Partitioner, Source, StageSpec};
 use std::any::{type_name, Any, TypeId};
 use std::collections::HashMap;
 use std::marker::PhantomData;
@@ -35,6 +39,8 @@ pub(crate) enum Kind {
     Reduce,
     Foreach,
     Data,
+    Pair,
+    Join,
 }
 
 impl Kind {
@@ -47,6 +53,8 @@ impl Kind {
             Self::Reduce => "reduce",
             Self::Foreach => "foreach",
             Self::Data => "data",
+            Self::Pair => "pair",
+            Self::Join => "join",
         }
     }
 }
@@ -65,6 +73,12 @@ pub(crate) struct ElemType {
     pub(crate) materialize: fn(AnyIter) -> Result<(AnyBlock, u64), String>,
     /// Streams a cached block.
     pub(crate) read_block: fn(AnyBlock) -> Result<AnyIter, String>,
+    /// `type_name::<((), T)>()`: the pair type `repartition` writes.
+    pub(crate) unit_pair: fn() -> &'static str,
+    /// `repartition`'s map side: the elements as `((), T)` records.
+    pub(crate) write_values: fn(AnyIter, &Partitioner, u32) -> Written,
+    /// `repartition`'s reduce side: the values of fetched records.
+    pub(crate) read_values: fn(Vec<Vec<u8>>) -> AnyIter,
 }
 
 impl ElemType {
@@ -84,6 +98,9 @@ impl<T: Data> ElemOf<T> {
         parallel: parallel_impl::<T>,
         materialize: materialize_impl::<T>,
         read_block: read_block_impl::<T>,
+        unit_pair: type_name::<((), T)>,
+        write_values: shuffle::write_values_impl::<T>,
+        read_values: shuffle::read_values_impl::<T>,
     };
 }
 
@@ -92,12 +109,20 @@ impl<T: Data> ElemOf<T> {
 pub(crate) enum Code {
     /// A transformation: (function value, partition, input) → output stream.
     Transform(fn(&[u8], u32, AnyIter) -> Result<AnyIter, String>),
-    /// A reduce action: → (postcard `Option<T>`, records).
-    Reduce(fn(&[u8], AnyIter) -> Encoded),
+    /// A reduce action: → (postcard `Option<T>`, records); and the function
+    /// as a [Combiner] of its `T` (for `reduce_by_key`).
+    Reduce(
+        fn(&[u8], AnyIter) -> Encoded,
+        fn(&[u8]) -> Result<AnyCombiner, String>,
+    ),
     /// A foreach action: → records.
     Foreach(fn(&[u8], AnyIter) -> Result<u64, String>),
     /// An element type only.
     Data,
+    /// A pair type `(K, V)` that shuffles can carry.
+    Pair(&'static PairType),
+    /// A join `(K, V) ⋈ (K, W)`.
+    Join(&'static JoinType),
 }
 
 /// One registered function or element type. Built by the `register_*!`
@@ -159,7 +184,7 @@ impl Registration {
             name: type_name::<F>,
             input: ElemOf::<F::T>::TYPE,
             output: ElemOf::<F::T>::TYPE,
-            code: Code::Reduce(reduce_impl::<F>),
+            code: Code::Reduce(reduce_impl::<F>, combiner_impl::<F>),
         }
     }
 
@@ -170,6 +195,26 @@ impl Registration {
             input: ElemOf::<F::In>::TYPE,
             output: ElemOf::<F::In>::TYPE,
             code: Code::Foreach(foreach_impl::<F>),
+        }
+    }
+
+    pub const fn pair<K: Key, V: Data>() -> Self {
+        Self {
+            kind: Kind::Pair,
+            name: type_name::<(K, V)>,
+            input: ElemOf::<(K, V)>::TYPE,
+            output: ElemOf::<(K, Vec<V>)>::TYPE,
+            code: Code::Pair(PairOf::<K, V>::TYPE),
+        }
+    }
+
+    pub const fn join<K: Key, V: Data, W: Data>() -> Self {
+        Self {
+            kind: Kind::Join,
+            name: type_name::<(K, (V, W))>,
+            input: ElemOf::<(K, V)>::TYPE,
+            output: ElemOf::<(K, (V, W))>::TYPE,
+            code: Code::Join(JoinOf::<K, V, W>::TYPE),
         }
     }
 
@@ -219,28 +264,130 @@ static BUILTINS: &[Registration] = &[
     Registration::data::<(i64, String)>(),
     Registration::data::<(i64, f64)>(),
     Registration::data::<(f64, f64)>(),
+    Registration::map_partitions::<TextSplit>(),
+    Registration::pair::<String, u64>(),
+    Registration::pair::<String, i64>(),
+    Registration::pair::<String, String>(),
+    Registration::pair::<i64, i64>(),
+    Registration::pair::<i64, u64>(),
+    Registration::pair::<i64, String>(),
+    Registration::pair::<i64, f64>(),
+    Registration::pair::<u64, u64>(),
+    Registration::pair::<u64, i64>(),
+    Registration::pair::<u64, String>(),
+    Registration::pair::<u64, Vec<u8>>(),
+    Registration::pair::<u32, u64>(),
+    Registration::join::<String, u64, u64>(),
+    Registration::join::<String, i64, i64>(),
+    Registration::join::<String, String, String>(),
+    Registration::join::<String, u64, String>(),
+    Registration::join::<i64, i64, i64>(),
+    Registration::join::<i64, String, i64>(),
+    Registration::join::<i64, i64, String>(),
+    Registration::join::<i64, String, String>(),
+    Registration::join::<u64, u64, u64>(),
 ];
 
+#[derive(Default)]
 struct Registry {
     funcs: HashMap<(Kind, &'static str), &'static Registration>,
     types: HashMap<&'static str, &'static ElemType>,
+    pairs: HashMap<&'static str, &'static PairType>,
+    joins: HashMap<&'static str, &'static JoinType>,
+    /// `((), T)` → T: the pair types `repartition` writes.
+    unit_pairs: HashMap<&'static str, &'static ElemType>,
+}
+
+impl Registry {
+    fn add(&mut self, r: &'static Registration) {
+        match r.code {
+            Code::Data => {}
+            Code::Pair(p) => self.add_pair(p),
+            Code::Join(j) => {
+                self.joins.insert((j.name)(), j);
+                self.add_pair(j.left);
+                self.add_pair(j.right);
+                self.add_type(j.elem);
+            }
+            Code::Transform(_) | Code::Reduce(..) | Code::Foreach(_) => {
+                self.funcs.insert((r.kind, (r.name)()), r);
+            }
+        }
+        self.add_type(r.input);
+        self.add_type(r.output);
+    }
+
+    fn add_pair(&mut self, p: &'static PairType) {
+        if self.pairs.insert((p.name)(), p).is_some() {
+            return;
+        }
+        for t in [p.elem, p.key_elem, p.value_elem, p.group_elem] {
+            self.add_type(t);
+        }
+        for f in p.funcs {
+            self.add(f);
+        }
+    }
+
+    fn add_type(&mut self, t: &'static ElemType) {
+        self.types.insert((t.name)(), t);
+        self.unit_pairs.insert((t.unit_pair)(), t);
+    }
 }
 
 fn registry() -> &'static Registry {
     static REGISTRY: OnceLock<Registry> = OnceLock::new();
     REGISTRY.get_or_init(|| {
-        let mut funcs = HashMap::new();
-        let mut types = HashMap::new();
+        let mut reg = Registry::default();
         for r in BUILTINS.iter().chain(inventory::iter::<Registration>) {
-            if r.kind != Kind::Data {
-                funcs.insert((r.kind, (r.name)()), r);
-            }
-            for t in [r.input, r.output] {
-                types.insert((t.name)(), t);
-            }
+            reg.add(r);
         }
-        Registry { funcs, types }
+        reg
     })
+}
+
+/// A registered pair type, by `type_name::<(K, V)>()`.
+pub(crate) fn find_pair(name: &str) -> Option<&'static PairType> {
+    registry().pairs.get(name).copied()
+}
+
+/// The element type T of a `((), T)` name (`repartition`'s records).
+pub(crate) fn find_unit_pair(name: &str) -> Option<&'static ElemType> {
+    registry().unit_pairs.get(name).copied()
+}
+
+/// The error for a pair type that is not registered.
+pub(crate) fn pair_not_registered(name: &str) -> String {
+    match shuffle::tuple_parts(name).as_slice() {
+        ["()", t] => format!(
+            "element type {t} is not registered in this binary (add appmaster::register_data!({}))",
+            shuffle::short_type(t)
+        ),
+        _ => format!(
+            "pair type {name} is not registered in this binary (add {})",
+            shuffle::pair_macro(name)
+        ),
+    }
+}
+
+/// A registered join, by `type_name::<(K, (V, W))>()`.
+pub(crate) fn lookup_join(name: &str) -> Result<&'static JoinType, String> {
+    registry().joins.get(name).copied().ok_or_else(|| {
+        format!(
+            "join type {name} is not registered in this binary (add {})",
+            shuffle::join_macro(name)
+        )
+    })
+}
+
+/// Whether `(K, V)` is a registered pair type (the driver's early check).
+pub(crate) fn is_pair_registered<K: 'static, V: 'static>() -> bool {
+    registry().pairs.contains_key(type_name::<(K, V)>())
+}
+
+/// Whether the join of `(K, V)` and `(K, W)` is registered.
+pub(crate) fn is_join_registered<K: 'static, V: 'static, W: 'static>() -> bool {
+    registry().joins.contains_key(type_name::<(K, (V, W))>())
 }
 
 pub(crate) fn lookup_fn(kind: Kind, name: &str) -> Result<&'static Registration, String> {
@@ -338,6 +485,12 @@ fn reduce_impl<F: ReduceFn>(value: &[u8], input: AnyIter) -> Encoded {
     Ok((encode(&acc)?, n))
 }
 
+fn combiner_impl<F: ReduceFn>(value: &[u8]) -> Result<AnyCombiner, String> {
+    let f: F = decode_fn(Kind::Reduce, value)?;
+    let c: Combiner<F::T> = Arc::new(move |a, b| f.call(a, b));
+    Ok(Box::new(c))
+}
+
 fn foreach_impl<F: ForeachFn>(value: &[u8], input: AnyIter) -> Result<u64, String> {
     let f: F = decode_fn(Kind::Foreach, value)?;
     let it = unerase::<F::In>(input)?;
@@ -384,7 +537,7 @@ struct ParallelIter<T> {
 fn partition_bytes(stage: &StageSpec, part: usize) -> Option<&[u8]> {
     match &stage.plan.source {
         Source::Parallelize { partitions, .. } => partitions.get(part).map(Vec::as_slice),
-        Source::Range { .. } => None,
+        Source::Range { .. } | Source::Shuffled { .. } => None,
     }
 }
 

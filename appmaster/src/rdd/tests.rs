@@ -173,6 +173,7 @@ fn stage(source: Source, ops: Vec<Op>, action: Action) -> Arc<StageSpec> {
     Arc::new(StageSpec {
         plan: Plan { source, ops },
         action,
+        inputs: Default::default(),
     })
 }
 
@@ -198,7 +199,7 @@ fn range_parts(start: i64, end: i64, step: i64, n: u32) -> Vec<Vec<i64>> {
     let cache = BlockCache::default();
     (0..n)
         .map(|p| {
-            let out = run_task(&task(&st, p), &cache).unwrap();
+            let out = run_task(&task(&st, p), &cache, &NoShuffleEnv).unwrap();
             let v: Vec<i64> = postcard::from_bytes(&out.result).unwrap();
             assert_eq!(out.records, v.len() as u64);
             v
@@ -454,8 +455,9 @@ fn cache_hits_skip_recomputation() {
         .outputs
         .iter()
         .all(|o| o.cached.is_empty()));
-    // Unpersisted: recomputed and not stored.
+    // Unpersisted: the runner frees the blocks; recomputed and not stored.
     cached.unpersist();
+    assert!(runner.cache().is_empty());
     assert!(cached
         .plan()
         .ops
@@ -469,8 +471,7 @@ fn cache_hits_skip_recomputation() {
         .outputs
         .iter()
         .all(|o| o.cached.is_empty()));
-    assert_eq!(runner.unpersist(id), 4);
-    assert!(runner.cache().is_empty());
+    assert_eq!(runner.unpersist(id), 0);
     // Persisting again works.
     let again = cached.cache();
     assert_eq!(again.cache_id(), Some(id));
@@ -495,21 +496,21 @@ fn cache_resumes_from_the_last_cached_point() {
         Op::Cache { rdd: 8 },
     ];
     let st = stage(range_src(0, 10, 1, 2), ops.clone(), Action::Collect);
-    let out = run_task(&task(&st, 1), &cache).unwrap();
+    let out = run_task(&task(&st, 1), &cache, &NoShuffleEnv).unwrap();
     assert_eq!(out.cached, vec![(7, 1), (8, 1)]);
     let v: Vec<String> = postcard::from_bytes(&out.result).unwrap();
     assert_eq!(v, vec!["n25", "n36", "n49", "n64", "n81"]);
     assert!(cache.contains(7, 1) && cache.contains(8, 1) && !cache.contains(7, 0));
     // Only the inner block left: resumes from it and stores the outer one.
     cache.remove_rdd(8);
-    let out = run_task(&task(&st, 1), &cache).unwrap();
+    let out = run_task(&task(&st, 1), &cache, &NoShuffleEnv).unwrap();
     assert_eq!(out.cached, vec![(8, 1)]);
     assert_eq!(postcard::from_bytes::<Vec<String>>(&out.result).unwrap(), v);
     // Both there: nothing stored. Even a plan whose source is gone works.
-    let out = run_task(&task(&st, 1), &cache).unwrap();
+    let out = run_task(&task(&st, 1), &cache, &NoShuffleEnv).unwrap();
     assert!(out.cached.is_empty());
     let bogus = stage(range_src(0, 10, 1, 2), ops, Action::Take { n: 2 });
-    let out = run_task(&task(&bogus, 1), &cache).unwrap();
+    let out = run_task(&task(&bogus, 1), &cache, &NoShuffleEnv).unwrap();
     assert_eq!(
         postcard::from_bytes::<Vec<String>>(&out.result).unwrap(),
         vec!["n25", "n36"]
@@ -553,14 +554,14 @@ fn unknown_function_is_a_task_error_naming_it() {
         vec![Op::Map(f.clone())],
         Action::Count,
     );
-    let e = run_task(&task(&st, 0), &cache).unwrap_err();
+    let e = run_task(&task(&st, 0), &cache, &NoShuffleEnv).unwrap_err();
     assert!(
         e.message
             .contains("function my_app::Square is not registered in this binary"),
         "{e}"
     );
     let st = stage(range_src(0, 10, 1, 1), vec![], Action::Reduce(f.clone()));
-    let e = run_task(&task(&st, 0), &cache).unwrap_err();
+    let e = run_task(&task(&st, 0), &cache, &NoShuffleEnv).unwrap_err();
     assert!(
         e.message
             .contains("reduce function my_app::Square is not registered"),
@@ -572,7 +573,7 @@ fn unknown_function_is_a_task_error_naming_it() {
         vec![Op::Cache { rdd: 1 }, Op::Map(f.clone())],
         Action::Count,
     );
-    assert!(run_task(&task(&st, 0), &cache).is_err());
+    assert!(run_task(&task(&st, 0), &cache, &NoShuffleEnv).is_err());
     assert!(cache.is_empty());
     // Registered, but as another kind.
     let g = FuncRef {
@@ -580,7 +581,7 @@ fn unknown_function_is_a_task_error_naming_it() {
         value: vec![],
     };
     let st = stage(range_src(0, 10, 1, 1), vec![Op::Filter(g)], Action::Count);
-    let e = run_task(&task(&st, 0), &cache).unwrap_err();
+    let e = run_task(&task(&st, 0), &cache, &NoShuffleEnv).unwrap_err();
     assert!(
         e.message.contains("filter function") && e.message.contains("not registered"),
         "{e}"
@@ -594,7 +595,7 @@ fn unknown_function_is_a_task_error_naming_it() {
         vec![],
         Action::Count,
     );
-    let e = run_task(&task(&st, 0), &cache).unwrap_err();
+    let e = run_task(&task(&st, 0), &cache, &NoShuffleEnv).unwrap_err();
     assert!(
         e.message
             .contains("element type my_app::Thing is not registered"),
@@ -611,7 +612,7 @@ fn bad_plans_are_task_errors() {
         value: postcard::to_stdvec(&Len).unwrap(),
     };
     let st = stage(range_src(0, 10, 1, 1), vec![Op::Map(f)], Action::Count);
-    let e = run_task(&task(&st, 0), &cache).unwrap_err();
+    let e = run_task(&task(&st, 0), &cache, &NoShuffleEnv).unwrap_err();
     assert!(
         e.message
             .contains("takes alloc::string::String but the elements are i64"),
@@ -623,11 +624,11 @@ fn bad_plans_are_task_errors() {
         value: vec![],
     };
     let st = stage(range_src(0, 10, 1, 1), vec![Op::Map(f)], Action::Count);
-    let e = run_task(&task(&st, 0), &cache).unwrap_err();
+    let e = run_task(&task(&st, 0), &cache, &NoShuffleEnv).unwrap_err();
     assert!(e.message.contains("cannot decode map function"), "{e}");
     // A partition that does not exist.
     let st = stage(range_src(0, 10, 1, 2), vec![], Action::Count);
-    let e = run_task(&task(&st, 2), &cache).unwrap_err();
+    let e = run_task(&task(&st, 2), &cache, &NoShuffleEnv).unwrap_err();
     assert!(e.message.contains("partition 2 does not exist"), "{e}");
     // Corrupt parallelized data.
     let st = stage(
@@ -638,7 +639,7 @@ fn bad_plans_are_task_errors() {
         vec![],
         Action::Collect,
     );
-    let e = run_task(&task(&st, 0), &cache).unwrap_err();
+    let e = run_task(&task(&st, 0), &cache, &NoShuffleEnv).unwrap_err();
     assert!(e.message.contains("undecodable"), "{e}");
 }
 
@@ -663,8 +664,8 @@ fn user_panic_is_a_task_error_with_its_message() {
         value: postcard::to_stdvec(&f).unwrap(),
     });
     let st = stage(range_src(0, 10, 1, 2), vec![op], Action::Count);
-    assert!(run_task(&task(&st, 0), &cache).is_ok());
-    let e = run_task(&task(&st, 1), &cache).unwrap_err();
+    assert!(run_task(&task(&st, 0), &cache, &NoShuffleEnv).is_ok());
+    let e = run_task(&task(&st, 1), &cache, &NoShuffleEnv).unwrap_err();
     assert_eq!(e.message, "boom (at 7)");
 
     let (_runner, sc) = ctx(2);
@@ -726,7 +727,7 @@ fn seed_partition_streams() {
         value: postcard::to_stdvec(&Sq).unwrap(),
     });
     let st = stage(range_src(0, SEED_N, 1, 2), vec![op.clone()], Action::Count);
-    let out = run_task(&task(&st, 1), &cache).unwrap();
+    let out = run_task(&task(&st, 1), &cache, &NoShuffleEnv).unwrap();
     assert_eq!(postcard::from_bytes::<u64>(&out.result).unwrap(), 5_000_000);
     assert_eq!(out.records, 5_000_000);
     assert!(out.cached.is_empty() && cache.is_empty());
@@ -735,7 +736,7 @@ fn seed_partition_streams() {
         vec![op],
         Action::Take { n: 3 },
     );
-    let out = run_task(&task(&st, 0), &cache).unwrap();
+    let out = run_task(&task(&st, 0), &cache, &NoShuffleEnv).unwrap();
     assert_eq!(
         postcard::from_bytes::<Vec<i64>>(&out.result).unwrap(),
         vec![0, 1, 4]
@@ -753,6 +754,7 @@ fn local_runner_runs_partition_subsets_in_order() {
                 ops: vec![],
             },
             action: Action::Count,
+            inputs: Default::default(),
         },
         partitions: vec![9, 2, 5],
         description: "subset".into(),

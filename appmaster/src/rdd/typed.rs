@@ -5,7 +5,11 @@ use super::func::{
     Data, FilterFn, FlatMapFn, ForeachFn, Function, MapFn, MapPartitionsFn, ReduceFn, Summable,
 };
 use super::registry::{self, Kind};
-use crate::plan::{Action, FuncRef, JobError, JobSpec, Op, Plan, RddId, Source, StageSpec};
+use super::shuffle::{self, Key, PairKey, PairValue, SampleKeys};
+use crate::plan::{
+    Action, FuncRef, JobError, JobRunner, JobSpec, Op, Partitioner, Plan, RddId, ShuffleDep,
+    ShuffleId, ShuffleRead, ShuffleWrite, Source, StageSpec,
+};
 use serde::de::DeserializeOwned;
 use std::any::type_name;
 use std::fmt;
@@ -15,11 +19,30 @@ use std::sync::Arc;
 
 /// A resilient distributed dataset of `T`: a source and the transformations
 /// applied to it, evaluated lazily by actions. Cheap to clone.
+///
+/// An RDD made by a wide operation (`reduce_by_key`, `sort_by_key`, ...)
+/// owns its shuffle: the shuffle's map output is kept (and reused by later
+/// jobs) while that RDD, a clone of it or an RDD derived from it is alive;
+/// when the last one is dropped the runner is told to release it.
 pub struct Rdd<T> {
     sc: SparkContext,
     source: Arc<Source>,
     ops: Vec<Op>,
+    /// The shuffles this lineage reads (its own and its ancestors').
+    shuffles: Vec<Arc<ShuffleHandle>>,
     _t: PhantomData<fn() -> T>,
+}
+
+/// Keeps a shuffle alive; the last reference releases it.
+struct ShuffleHandle {
+    id: ShuffleId,
+    runner: Arc<dyn JobRunner>,
+}
+
+impl Drop for ShuffleHandle {
+    fn drop(&mut self) {
+        self.runner.release_shuffle(self.id);
+    }
 }
 
 impl<T> Clone for Rdd<T> {
@@ -28,6 +51,7 @@ impl<T> Clone for Rdd<T> {
             sc: self.sc.clone(),
             source: self.source.clone(),
             ops: self.ops.clone(),
+            shuffles: self.shuffles.clone(),
             _t: PhantomData,
         }
     }
@@ -39,6 +63,7 @@ impl<T> fmt::Debug for Rdd<T> {
             .field("type", &type_name::<T>())
             .field("partitions", &self.num_partitions())
             .field("ops", &self.ops)
+            .field("shuffles", &self.shuffle_ids())
             .finish_non_exhaustive()
     }
 }
@@ -77,6 +102,7 @@ impl<T> Rdd<T> {
             sc,
             source: Arc::new(source),
             ops: Vec::new(),
+            shuffles: Vec::new(),
             _t: PhantomData,
         }
     }
@@ -88,6 +114,7 @@ impl<T> Rdd<T> {
             sc: self.sc.clone(),
             source: self.source.clone(),
             ops,
+            shuffles: self.shuffles.clone(),
             _t: PhantomData,
         }
     }
@@ -98,16 +125,74 @@ impl<T> Rdd<T> {
 
     pub fn num_partitions(&self) -> u32 {
         match &*self.source {
-            Source::Range { num_partitions, .. } => *num_partitions,
+            Source::Range { num_partitions, .. } | Source::Shuffled { num_partitions, .. } => {
+                *num_partitions
+            }
             Source::Parallelize { partitions, .. } => partitions.len() as u32,
         }
     }
 
     /// The lineage as it would be shipped now (without unpersisted caches).
     pub fn plan(&self) -> Plan {
-        Plan {
-            source: (*self.source).clone(),
-            ops: self.sc.live_ops(&self.ops),
+        self.sc.live_plan(&self.source, &self.ops)
+    }
+
+    /// The shuffles this RDD's lineage reads, oldest first.
+    pub fn shuffle_ids(&self) -> Vec<ShuffleId> {
+        self.shuffles.iter().map(|h| h.id).collect()
+    }
+
+    /// A shuffle dependency on this RDD's records, with a fresh shuffle id
+    /// and the handle that keeps it alive.
+    fn shuffle_dep(
+        &self,
+        pair_type: &str,
+        partitioner: Partitioner,
+        map_side_combine: Option<FuncRef>,
+    ) -> (ShuffleDep, Arc<ShuffleHandle>) {
+        let shuffle_id = self.sc.new_shuffle_id();
+        let dep = ShuffleDep {
+            write: ShuffleWrite {
+                shuffle_id,
+                pair_type: pair_type.to_string(),
+                partitioner,
+                map_side_combine,
+            },
+            parent: Box::new(self.plan()),
+        };
+        let handle = Arc::new(ShuffleHandle {
+            id: shuffle_id,
+            runner: self.sc.runner().clone(),
+        });
+        (dep, handle)
+    }
+
+    /// The reduce side of `deps`: an RDD that keeps the shuffles of `parents`
+    /// (and its own, `handles`) alive.
+    fn shuffled<U>(
+        &self,
+        deps: Vec<ShuffleDep>,
+        handles: Vec<Arc<ShuffleHandle>>,
+        other: Option<&[Arc<ShuffleHandle>]>,
+        read: ShuffleRead,
+        num_partitions: u32,
+    ) -> Rdd<U> {
+        let mut shuffles = self.shuffles.clone();
+        for h in other.unwrap_or_default().iter().chain(&handles) {
+            if !shuffles.iter().any(|s| s.id == h.id) {
+                shuffles.push(h.clone());
+            }
+        }
+        Rdd {
+            sc: self.sc.clone(),
+            source: Arc::new(Source::Shuffled {
+                deps,
+                read,
+                num_partitions,
+            }),
+            ops: Vec::new(),
+            shuffles,
+            _t: PhantomData,
         }
     }
 
@@ -165,14 +250,44 @@ impl<T: Data> Rdd<T> {
     }
 
     /// Stops using and storing the cached partitions of this RDD: later jobs
-    /// recompute it (every clone of it). The executors' copies are not freed
-    /// yet (the runner interface has no way to tell them). No-op if this RDD
-    /// is not cached.
+    /// recompute it (every clone of it), and the runner is told it may free
+    /// the executors' copies. No-op if this RDD is not cached.
     pub fn unpersist(&self) -> Self {
         if let Some(id) = self.cache_id() {
             self.sc.set_persisted(id, false);
+            self.sc.runner().unpersist(id);
         }
         self.clone()
+    }
+
+    /// Spark's `repartition(n)`: the same elements in `num_partitions`
+    /// partitions, dealt round-robin (a shuffle of `((), T)` records read
+    /// back as values).
+    ///
+    /// # Panics
+    /// If `num_partitions` is 0, or T is not a registered element type.
+    pub fn repartition(&self, num_partitions: u32) -> Self {
+        assert!(num_partitions > 0, "Positive number of partitions required");
+        assert!(
+            registry::is_data_registered::<T>(),
+            "element type {} is not registered in this binary: add appmaster::register_data!({})",
+            type_name::<T>(),
+            shuffle::short_type(type_name::<T>())
+        );
+        let (dep, handle) = self.shuffle_dep(
+            type_name::<((), T)>(),
+            Partitioner::RoundRobin {
+                partitions: num_partitions,
+            },
+            None,
+        );
+        self.shuffled(
+            vec![dep],
+            vec![handle],
+            None,
+            ShuffleRead::Values,
+            num_partitions,
+        )
     }
 
     fn job(
@@ -184,6 +299,7 @@ impl<T: Data> Rdd<T> {
     ) -> JobSpec {
         JobSpec {
             stage: StageSpec {
+                inputs: Default::default(),
                 plan: self.plan(),
                 action,
             },
@@ -220,7 +336,11 @@ impl<T: Data> Rdd<T> {
     /// All elements, in partition order.
     #[track_caller]
     pub fn collect(&self) -> Result<Vec<T>, JobError> {
-        let results = self.run_all(Action::Collect, "collect", Location::caller())?;
+        self.collect_as("collect", Location::caller())
+    }
+
+    fn collect_as(&self, name: &str, caller: &Location<'_>) -> Result<Vec<T>, JobError> {
+        let results = self.run_all(Action::Collect, name, caller)?;
         let mut out = Vec::new();
         for (i, r) in results.iter().enumerate() {
             out.extend(decode::<Vec<T>>(i as u32, r)?);
@@ -312,6 +432,209 @@ impl<T: Data> Rdd<T> {
         let action = Action::Foreach(func_ref(Kind::Foreach, &f));
         self.run_all(action, "foreach", Location::caller())?;
         Ok(())
+    }
+}
+
+fn assert_pair<K: 'static, V: 'static>() {
+    let name = type_name::<(K, V)>();
+    assert!(
+        registry::is_pair_registered::<K, V>(),
+        "pair type {name} is not registered in this binary: add {}",
+        shuffle::pair_macro(name)
+    );
+}
+
+/// Wide operations on pair RDDs. `(K, V)` must be a registered pair type
+/// (built-in ones, or `appmaster::register_pair!(K, V)`). When
+/// `num_partitions` is `None`, the result has `spark.default.parallelism`
+/// partitions if that is set, else as many as the largest parent (Spark's
+/// default partitioner).
+impl<K: Key, V: Data> Rdd<(K, V)> {
+    /// Merges the values of each key with `f` (also on the map side before
+    /// the shuffle, as Spark does). Output order within a partition is
+    /// unspecified (but the same on every run).
+    ///
+    /// # Panics
+    /// If `(K, V)` or `F` is not registered, or `num_partitions` is `Some(0)`.
+    pub fn reduce_by_key<F: ReduceFn<T = V>>(&self, f: F, num_partitions: Option<u32>) -> Self {
+        assert_pair::<K, V>();
+        let f = func_ref(Kind::Reduce, &f);
+        let n = self
+            .sc
+            .shuffle_partitions(num_partitions, &[self.num_partitions()]);
+        let (dep, handle) = self.shuffle_dep(
+            type_name::<(K, V)>(),
+            Partitioner::Hash { partitions: n },
+            Some(f.clone()),
+        );
+        self.shuffled(
+            vec![dep],
+            vec![handle],
+            None,
+            ShuffleRead::ReduceByKey(f),
+            n,
+        )
+    }
+
+    /// Groups the values of each key (no map-side combine, as Spark).
+    ///
+    /// # Panics
+    /// If `(K, V)` is not registered, or `num_partitions` is `Some(0)`.
+    pub fn group_by_key(&self, num_partitions: Option<u32>) -> Rdd<(K, Vec<V>)> {
+        assert_pair::<K, V>();
+        let n = self
+            .sc
+            .shuffle_partitions(num_partitions, &[self.num_partitions()]);
+        let (dep, handle) = self.shuffle_dep(
+            type_name::<(K, V)>(),
+            Partitioner::Hash { partitions: n },
+            None,
+        );
+        self.shuffled(vec![dep], vec![handle], None, ShuffleRead::GroupByKey, n)
+    }
+
+    /// The pairs hash-partitioned by key into `num_partitions` partitions
+    /// (Spark's `partitionBy(new HashPartitioner(n))`).
+    ///
+    /// # Panics
+    /// If `(K, V)` is not registered, or `num_partitions` is 0.
+    pub fn partition_by(&self, num_partitions: u32) -> Self {
+        assert_pair::<K, V>();
+        let n = self.sc.shuffle_partitions(Some(num_partitions), &[]);
+        let (dep, handle) = self.shuffle_dep(
+            type_name::<(K, V)>(),
+            Partitioner::Hash { partitions: n },
+            None,
+        );
+        self.shuffled(vec![dep], vec![handle], None, ShuffleRead::Pairs, n)
+    }
+
+    /// Sorts by key with Spark's RangePartitioner: a job samples the keys
+    /// of this RDD (up to 20 per output partition overall, 3x oversampled),
+    /// bounds are chosen from the weighted sample, and each output partition
+    /// is sorted; partition `i` holds keys before partition `i + 1`'s (after
+    /// them when descending). May produce fewer partitions than asked if the
+    /// keys have fewer distinct values. Default: as many partitions as this RDD.
+    ///
+    /// # Errors
+    /// If the sampling job fails.
+    ///
+    /// # Panics
+    /// If `(K, V)` is not registered, or `num_partitions` is `Some(0)`.
+    #[track_caller]
+    pub fn sort_by_key(
+        &self,
+        ascending: bool,
+        num_partitions: Option<u32>,
+    ) -> Result<Self, JobError> {
+        assert_pair::<K, V>();
+        let caller = Location::caller();
+        let n = match num_partitions {
+            Some(0) => panic!("Positive number of partitions required"),
+            Some(n) => n,
+            None => self.num_partitions().max(1),
+        };
+        let bounds = if n > 1 {
+            self.range_bounds(n, caller)?
+        } else {
+            Vec::new()
+        };
+        let partitions = bounds.len() as u32 + 1;
+        let bounds = postcard::to_stdvec(&bounds).expect("postcard encodes into a Vec");
+        let (dep, handle) = self.shuffle_dep(
+            type_name::<(K, V)>(),
+            Partitioner::Range {
+                partitions,
+                bounds,
+                ascending,
+            },
+            None,
+        );
+        Ok(self.shuffled(
+            vec![dep],
+            vec![handle],
+            None,
+            ShuffleRead::SortByKey { ascending },
+            partitions,
+        ))
+    }
+
+    /// Spark's `RangePartitioner` sketch: sample, weigh, pick bounds.
+    fn range_bounds(&self, partitions: u32, caller: &Location<'_>) -> Result<Vec<K>, JobError> {
+        let parents = self.num_partitions().max(1);
+        let sample_size = (20.0 * f64::from(partitions)).min(1e6);
+        let per_partition = (3.0 * sample_size / f64::from(parents)).ceil() as u32;
+        let sampler = SampleKeys::<K, V> {
+            size: per_partition,
+            seed: 0x005E_ED0F_5A4D_9E75,
+            _t: PhantomData,
+        };
+        let sketch = self
+            .map_partitions(sampler)
+            .collect_as("sortByKey", caller)?;
+        let mut candidates = Vec::new();
+        for (count, sample) in sketch {
+            if sample.is_empty() {
+                continue;
+            }
+            let weight = count as f64 / sample.len() as f64;
+            candidates.extend(sample.into_iter().map(|k| (k, weight)));
+        }
+        Ok(shuffle::determine_bounds(candidates, partitions))
+    }
+
+    /// The inner join with `other` on keys: `(k, (v, w))` for every pair of
+    /// a value of `k` here and one there.
+    ///
+    /// # Panics
+    /// If the join of `(K, V)` and `(K, W)` is not registered
+    /// (`appmaster::register_join!(K, V, W)`), or `num_partitions` is `Some(0)`.
+    pub fn join<W: Data>(
+        &self,
+        other: &Rdd<(K, W)>,
+        num_partitions: Option<u32>,
+    ) -> Rdd<(K, (V, W))> {
+        let result_type = type_name::<(K, (V, W))>();
+        assert!(
+            registry::is_join_registered::<K, V, W>(),
+            "join type {result_type} is not registered in this binary: add {}",
+            shuffle::join_macro(result_type)
+        );
+        let n = self.sc.shuffle_partitions(
+            num_partitions,
+            &[self.num_partitions(), other.num_partitions()],
+        );
+        let (left, lh) = self.shuffle_dep(
+            type_name::<(K, V)>(),
+            Partitioner::Hash { partitions: n },
+            None,
+        );
+        let (right, rh) = other.shuffle_dep(
+            type_name::<(K, W)>(),
+            Partitioner::Hash { partitions: n },
+            None,
+        );
+        self.shuffled(
+            vec![left, right],
+            vec![lh, rh],
+            Some(&other.shuffles),
+            ShuffleRead::Join {
+                result_type: result_type.to_string(),
+            },
+            n,
+        )
+    }
+
+    /// The keys.
+    pub fn keys(&self) -> Rdd<K> {
+        assert_pair::<K, V>();
+        self.map(PairKey::<K, V>::default())
+    }
+
+    /// The values.
+    pub fn values(&self) -> Rdd<V> {
+        assert_pair::<K, V>();
+        self.map(PairValue::<K, V>::default())
     }
 }
 

@@ -77,6 +77,11 @@ fn free_udp_port() -> anyhow::Result<u16> {
     Ok(s.local_addr()?.port())
 }
 
+fn free_tcp_port() -> anyhow::Result<u16> {
+    let s = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(s.local_addr()?.port())
+}
+
 fn pid_alive(pid: i32) -> bool {
     // SAFETY: signal 0 only checks for existence.
     unsafe { libc::kill(pid, 0) == 0 }
@@ -130,9 +135,11 @@ async fn up(
     }
     let rm_port = free_udp_port()?;
     let rm_addr = format!("127.0.0.1:{rm_port}");
+    let rm_web = format!("127.0.0.1:{}", free_tcp_port()?);
     let q = |p: &Path| format!("{:?}", p.display().to_string());
     let rm_toml = format!(
-        "address = \"{rm_addr}\"\nstate-dir = {}\nca = {}\ncert = {}\nkey = {}\nheartbeat-interval = \"{heartbeat}\"\nnm-expiry = \"{nm_expiry}\"\nmax-allocation-mb = {memory_mb}\nmax-allocation-vcores = {vcores}\n",
+        "address = \"{rm_addr}\"\nweb-address = \"{rm_web}\"\nhistory-dir = {}\nstate-dir = {}\nca = {}\ncert = {}\nkey = {}\nheartbeat-interval = \"{heartbeat}\"\nnm-expiry = \"{nm_expiry}\"\nmax-allocation-mb = {memory_mb}\nmax-allocation-vcores = {vcores}\n",
+        q(&dir.join("history")),
         q(&dir.join("rm")),
         q(&certs.join("ca.pem")),
         q(&certs.join("node.pem")),
@@ -144,7 +151,7 @@ async fn up(
     for i in 1..=nodes {
         let port = free_udp_port()?;
         let nm_toml = format!(
-            "address = \"127.0.0.1:{port}\"\nrm-address = \"{rm_addr}\"\nmemory-mb = {memory_mb}\nvcores = {vcores}\nlocal-dir = {}\nlog-dir = {}\nca = {}\ncert = {}\nkey = {}\ncontainer-cert = {}\ncontainer-key = {}\n",
+            "address = \"127.0.0.1:{port}\"\nweb-address = \"127.0.0.1:0\"\nrm-address = \"{rm_addr}\"\nmemory-mb = {memory_mb}\nvcores = {vcores}\nlocal-dir = {}\nlog-dir = {}\nca = {}\ncert = {}\nkey = {}\ncontainer-cert = {}\ncontainer-key = {}\nshuffle-service-address = \"127.0.0.1:0\"\n",
             q(&dir.join(format!("nm-{i}")).join("local")),
             q(&dir.join(format!("nm-{i}")).join("logs")),
             q(&certs.join("ca.pem")),
@@ -159,7 +166,7 @@ async fn up(
     }
     let client = ClientConf {
         rm_address: rm_addr.clone(),
-        rm_web_address: String::new(),
+        rm_web_address: rm_web.clone(),
         ca: certs.join("ca.pem"),
         cert: certs.join("user.pem"),
         key: certs.join("user.key"),
@@ -215,7 +222,7 @@ async fn up(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     println!(
-        "cluster up: resourcemanager at {rm_addr}, {nodes} node manager(s); logs in {}",
+        "cluster up: resourcemanager at {rm_addr} (web UI https://{rm_web}/cluster), {nodes} node manager(s); logs in {}",
         dir.join("logs").display()
     );
     println!("export SPINDLE_CONF_DIR={}", conf_dir.display());

@@ -4,6 +4,8 @@
 mod apps;
 mod certs;
 mod cluster;
+mod compare;
+mod demo;
 mod shell;
 
 use clap::{Parser, Subcommand};
@@ -46,6 +48,12 @@ enum Command {
     /// The run-shell application master (started by the RM in a container).
     #[command(hide = true)]
     ShellAm(shell::ShellAmArgs),
+    /// Run an application under static and dynamic allocation (or read two event logs) and
+    /// compare them: a table, and an HTML report with charts.
+    Compare(compare::CompareArgs),
+    /// The demo: a local cluster, the seed job and a bursty workload under static and dynamic
+    /// allocation, the comparison and its report.
+    Demo(demo::DemoArgs),
 }
 
 /// Runs the CLI; returns the process exit code.
@@ -72,6 +80,8 @@ pub fn main() -> i32 {
             Command::App { command } => apps::app(command).await.map(|_| 0),
             Command::RunShell(args) => shell::run_shell(args).await,
             Command::ShellAm(args) => shell::shell_am(args).await,
+            Command::Compare(args) => compare::run(args).await,
+            Command::Demo(args) => demo::run(args).await,
         }
     });
     match result {

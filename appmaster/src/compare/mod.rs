@@ -1,0 +1,35 @@
+//! Comparing runs of an application from their event logs only (DESIGN.md, "Event log and
+//! comparison"), so any two past runs can be compared.
+//!
+//! - [`accounting`]: what one run used and how long it took, per application and per job,
+//!   computed from its event log (executor-seconds, idle executor-seconds, MB- and
+//!   vcore-seconds as YARN counts them, scale-up delays, ...).
+//! - [`ideal`]: the best a run of the `Bursty` workload can do under Spark's allocation rules,
+//!   static and dynamic, to print next to what was measured.
+//! - [`report`]: the side-by-side text table and the self-contained HTML report.
+//! - [`charts`]: the report's charts (inline SVG drawn with plotters).
+
+pub mod accounting;
+pub mod charts;
+pub mod ideal;
+pub mod report;
+
+use crate::sparkconf::SparkConf;
+use common::Resource;
+use std::collections::BTreeMap;
+
+/// The driver's (AM's) container under these Spark properties: driver memory + overhead MB,
+/// `spark.driver.cores` vcores. Properties that do not parse count as Spark's defaults
+/// (1g + 384m, 1 core): spindle-submit refuses such properties before submission anyway.
+pub fn driver_container(conf: &BTreeMap<String, String>) -> Resource {
+    let mut sc = SparkConf::new();
+    for (k, v) in conf {
+        sc.set(k.clone(), v.clone());
+    }
+    sc.driver_container().unwrap_or_else(|_| {
+        Resource::new(
+            crate::sparkconf::DEFAULT_MEMORY_MB + crate::sparkconf::DEFAULT_MIN_MEMORY_OVERHEAD_MB,
+            1,
+        )
+    })
+}

@@ -1,0 +1,807 @@
+//! The comparison's text table and its self-contained HTML report (inline CSS and SVG, no
+//! script, nothing fetched from the network).
+
+use super::accounting::AppAccount;
+use super::charts::{self, Bar, Series, DYNAMIC_COLORS, STATIC_COLORS};
+use super::ideal::{self, Bursty, Ideal};
+use crate::allocation::AllocationConfig;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+/// Static or dynamic allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Static,
+    Dynamic,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Static => "static",
+            Self::Dynamic => "dynamic",
+        }
+    }
+}
+
+/// What the RM reported for an application (its aggregate resource allocation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RmFigures {
+    pub memory_seconds: u64,
+    pub vcore_seconds: u64,
+}
+
+/// One application run in a comparison.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// `static`, `dynamic`, `static #2`, ...
+    pub label: String,
+    pub mode: Mode,
+    pub account: AppAccount,
+    pub rm: Option<RmFigures>,
+    pub log: Option<PathBuf>,
+}
+
+/// The ideal static and dynamic runs of a Bursty workload.
+#[derive(Debug, Clone, Copy)]
+pub struct IdealPair {
+    pub workload: Bursty,
+    pub static_run: Ideal,
+    pub dynamic_run: Ideal,
+}
+
+impl IdealPair {
+    /// The ideal for `workload`, with the static run's executor count and slots and the
+    /// dynamic run's allocation settings (both taken from their logs' properties).
+    pub fn for_runs(workload: Bursty, static_run: &AppAccount, dynamic: &AppAccount) -> Self {
+        let task_cpus = |a: &AppAccount| -> u32 {
+            a.conf
+                .get("spark.task.cpus")
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(1u32)
+                .max(1)
+        };
+        let slots = (static_run.executor_cores / task_cpus(static_run)).max(1);
+        let executors = static_run
+            .conf
+            .get("spark.executor.instances")
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(static_run.usage.peak_executors);
+        let mut conf = dynamic.conf.clone();
+        conf.entry("spark.executor.cores".into())
+            .or_insert_with(|| dynamic.executor_cores.to_string());
+        let alloc = AllocationConfig::from_spark_conf(&conf).unwrap_or_default();
+        Self {
+            workload,
+            static_run: ideal::static_run(&workload, executors, slots),
+            dynamic_run: ideal::dynamic_run(&workload, &alloc),
+        }
+    }
+
+    pub fn executor_ratio(&self) -> f64 {
+        ratio(
+            self.dynamic_run.executor_ms as f64,
+            self.static_run.executor_ms as f64,
+        )
+    }
+
+    pub fn job_ratio(&self) -> f64 {
+        ratio(
+            self.dynamic_run.job_ms as f64,
+            self.static_run.job_ms as f64,
+        )
+    }
+}
+
+/// Static runs against dynamic runs of one application (one of each, or one per tenant).
+#[derive(Debug, Clone)]
+pub struct Comparison {
+    pub title: String,
+    /// What was run (the application and its arguments), for the reader.
+    pub what: String,
+    pub static_runs: Vec<Run>,
+    pub dynamic_runs: Vec<Run>,
+    pub ideal: Option<IdealPair>,
+    /// Notes printed under the table (e.g. how the cluster was sized).
+    pub notes: Vec<String>,
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 {
+        a / b
+    } else {
+        f64::NAN
+    }
+}
+
+fn secs(ms: u64) -> f64 {
+    ms as f64 / 1000.0
+}
+
+impl Comparison {
+    pub fn tenants(&self) -> bool {
+        self.static_runs.len() > 1 || self.dynamic_runs.len() > 1
+    }
+
+    fn total(runs: &[Run], f: impl Fn(&AppAccount) -> f64) -> f64 {
+        runs.iter().map(|r| f(&r.account)).sum()
+    }
+
+    /// Executor-seconds, dynamic over static (all runs of each side).
+    pub fn executor_ratio(&self) -> f64 {
+        ratio(
+            Self::total(&self.dynamic_runs, |a| a.usage.executor_s()),
+            Self::total(&self.static_runs, |a| a.usage.executor_s()),
+        )
+    }
+
+    /// Total job time, dynamic over static (all runs of each side).
+    pub fn job_ratio(&self) -> f64 {
+        ratio(
+            Self::total(&self.dynamic_runs, |a| secs(a.job_ms())),
+            Self::total(&self.static_runs, |a| secs(a.job_ms())),
+        )
+    }
+
+    /// The two lines scripts read (the last lines of `spindle compare`).
+    pub fn ratio_lines(&self) -> String {
+        format!(
+            "executor-seconds ratio (dynamic/static): {:.2}\njob-time ratio (dynamic/static): {:.2}\n",
+            self.executor_ratio(),
+            self.job_ratio()
+        )
+    }
+
+    fn runs(&self) -> impl Iterator<Item = &Run> {
+        self.static_runs.iter().chain(self.dynamic_runs.iter())
+    }
+
+    /// Rows of the side-by-side table: (metric, static, dynamic, ratio, ideal static, ideal
+    /// dynamic, ideal ratio).
+    fn rows(&self) -> Vec<[String; 7]> {
+        let (s, d) = (&self.static_runs, &self.dynamic_runs);
+        let mut rows = Vec::new();
+        let fmt = |v: f64, prec: usize| {
+            if v.is_nan() {
+                "-".to_string()
+            } else {
+                format!("{v:.prec$}")
+            }
+        };
+        let mut row = |name: &str,
+                       sv: f64,
+                       dv: f64,
+                       prec: usize,
+                       with_ratio: bool,
+                       ideal: Option<(f64, f64)>| {
+            let r = if with_ratio {
+                fmt(ratio(dv, sv), 2)
+            } else {
+                String::new()
+            };
+            let (is, id, ir) = match ideal {
+                Some((a, b)) => (fmt(a, prec), fmt(b, prec), fmt(ratio(b, a), 2)),
+                None => Default::default(),
+            };
+            rows.push([
+                name.to_string(),
+                fmt(sv, prec),
+                fmt(dv, prec),
+                r,
+                is,
+                id,
+                ir,
+            ]);
+        };
+        let ideal = self.ideal.as_ref();
+        let sum = |runs: &[Run], f: &dyn Fn(&AppAccount) -> f64| {
+            runs.iter().map(|r| f(&r.account)).sum::<f64>()
+        };
+        let max = |runs: &[Run], f: &dyn Fn(&AppAccount) -> f64| {
+            runs.iter().map(|r| f(&r.account)).fold(0.0, f64::max)
+        };
+        row(
+            "wall time (s)",
+            max(s, &|a| a.usage.wall_s()),
+            max(d, &|a| a.usage.wall_s()),
+            2,
+            true,
+            ideal.map(|i| (secs(i.static_run.wall_ms), secs(i.dynamic_run.wall_ms))),
+        );
+        row(
+            "job time (s)",
+            sum(s, &|a| secs(a.job_ms())),
+            sum(d, &|a| secs(a.job_ms())),
+            2,
+            true,
+            ideal.map(|i| (secs(i.static_run.job_ms), secs(i.dynamic_run.job_ms))),
+        );
+        row(
+            "executor-seconds",
+            sum(s, &|a| a.usage.executor_s()),
+            sum(d, &|a| a.usage.executor_s()),
+            1,
+            true,
+            ideal.map(|i| (i.static_run.executor_s(), i.dynamic_run.executor_s())),
+        );
+        row(
+            "idle executor-seconds",
+            sum(s, &|a| a.usage.idle_executor_s()),
+            sum(d, &|a| a.usage.idle_executor_s()),
+            1,
+            true,
+            ideal.map(|i| {
+                (
+                    secs(i.static_run.idle_executor_ms),
+                    secs(i.dynamic_run.idle_executor_ms),
+                )
+            }),
+        );
+        row(
+            "MB-seconds (event log)",
+            sum(s, &|a| a.usage.mb_seconds() as f64),
+            sum(d, &|a| a.usage.mb_seconds() as f64),
+            0,
+            true,
+            None,
+        );
+        if self.runs().all(|r| r.rm.is_some()) {
+            let rm = |runs: &[Run], f: &dyn Fn(&RmFigures) -> u64| {
+                runs.iter()
+                    .filter_map(|r| r.rm.as_ref())
+                    .map(|x| f(x) as f64)
+                    .sum::<f64>()
+            };
+            row(
+                "MB-seconds (RM report)",
+                rm(s, &|r| r.memory_seconds),
+                rm(d, &|r| r.memory_seconds),
+                0,
+                true,
+                None,
+            );
+        }
+        row(
+            "vcore-seconds (event log)",
+            sum(s, &|a| a.usage.vcore_seconds() as f64),
+            sum(d, &|a| a.usage.vcore_seconds() as f64),
+            0,
+            true,
+            None,
+        );
+        if self.runs().all(|r| r.rm.is_some()) {
+            let rm = |runs: &[Run]| {
+                runs.iter()
+                    .filter_map(|r| r.rm.as_ref())
+                    .map(|x| x.vcore_seconds as f64)
+                    .sum::<f64>()
+            };
+            row("vcore-seconds (RM report)", rm(s), rm(d), 0, true, None);
+        }
+        row(
+            "peak executors",
+            max(s, &|a| f64::from(a.usage.peak_executors)),
+            max(d, &|a| f64::from(a.usage.peak_executors)),
+            0,
+            false,
+            ideal.map(|i| {
+                (
+                    f64::from(i.static_run.peak_executors),
+                    f64::from(i.dynamic_run.peak_executors),
+                )
+            }),
+        );
+        row(
+            "mean executors",
+            sum(s, &|a| a.usage.mean_executors()),
+            sum(d, &|a| a.usage.mean_executors()),
+            2,
+            true,
+            ideal.map(|i| {
+                (
+                    ratio(i.static_run.executor_ms as f64, i.static_run.wall_ms as f64),
+                    ratio(
+                        i.dynamic_run.executor_ms as f64,
+                        i.dynamic_run.wall_ms as f64,
+                    ),
+                )
+            }),
+        );
+        row(
+            "tasks",
+            sum(s, &|a| f64::from(a.usage.tasks)),
+            sum(d, &|a| f64::from(a.usage.tasks)),
+            0,
+            false,
+            None,
+        );
+        let med = |runs: &[Run], f: &dyn Fn(&AppAccount) -> Option<u64>| {
+            let v: Vec<u64> = runs.iter().filter_map(|r| f(&r.account)).collect();
+            super::accounting::median(v).map_or(f64::NAN, secs)
+        };
+        row(
+            "scale-up delay, median (s)",
+            med(s, &|a| a.median_scale_up_ms()),
+            med(d, &|a| a.median_scale_up_ms()),
+            3,
+            false,
+            None,
+        );
+        row(
+            "executor start latency, median (s)",
+            med(s, &|a| a.median_start_latency_ms()),
+            med(d, &|a| a.median_start_latency_ms()),
+            3,
+            false,
+            None,
+        );
+        rows
+    }
+
+    /// The side-by-side text table, the per-job table, the tenants' table, and notes (without
+    /// the two ratio lines).
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "== {}", self.title);
+        if !self.what.is_empty() {
+            let _ = writeln!(out, "   {}", self.what);
+        }
+        for r in self.runs() {
+            let _ = writeln!(
+                out,
+                "   {:<11} {}  ({}{})",
+                r.label,
+                r.account.app_id,
+                r.account
+                    .final_status
+                    .as_deref()
+                    .unwrap_or("no end in the log"),
+                r.log
+                    .as_ref()
+                    .map(|p| format!(", log {}", p.display()))
+                    .unwrap_or_default()
+            );
+        }
+        let rows = self.rows();
+        let has_ideal = self.ideal.is_some();
+        let mut header = vec![
+            "".to_string(),
+            "static".into(),
+            "dynamic".into(),
+            "dyn/static".into(),
+        ];
+        if has_ideal {
+            header.extend([
+                "ideal static".into(),
+                "ideal dynamic".into(),
+                "ideal ratio".into(),
+            ]);
+        }
+        let width = if has_ideal { 7 } else { 4 };
+        let mut table: Vec<Vec<String>> = vec![header];
+        table.extend(rows.iter().map(|r| r[..width].to_vec()));
+        out.push_str(&render_table(&table));
+        if self.tenants() {
+            out.push_str(&self.tenants_text());
+        } else {
+            out.push_str(&self.jobs_text());
+        }
+        if let Some(i) = &self.ideal {
+            let w = i.workload;
+            let _ = writeln!(
+                out,
+                "ideal (Spark's rules, zero start-up cost) for Bursty --jobs {} --tasks {} --task-ms {} --gap-ms {}: executor-seconds ratio {:.2}, job-time ratio {:.2}",
+                w.jobs, w.tasks, w.task_ms, w.gap_ms,
+                i.executor_ratio(),
+                i.job_ratio()
+            );
+        }
+        for n in &self.notes {
+            let _ = writeln!(out, "note: {n}");
+        }
+        out
+    }
+
+    fn jobs_text(&self) -> String {
+        let (Some(s), Some(d)) = (self.static_runs.first(), self.dynamic_runs.first()) else {
+            return String::new();
+        };
+        let mut table = vec![vec![
+            "job".to_string(),
+            "static s".into(),
+            "exec-s".into(),
+            "idle".into(),
+            "peak".into(),
+            "dynamic s".into(),
+            "exec-s".into(),
+            "idle".into(),
+            "peak".into(),
+            "scale-up s".into(),
+        ]];
+        let n = s.account.jobs.len().max(d.account.jobs.len());
+        for k in 0..n {
+            let mut row = vec![k.to_string()];
+            for a in [&s.account, &d.account] {
+                match a.jobs.get(k) {
+                    Some(j) => row.extend([
+                        format!("{:.2}", secs(j.duration_ms())),
+                        format!("{:.1}", j.usage.executor_s()),
+                        format!("{:.1}", j.usage.idle_executor_s()),
+                        j.usage.peak_executors.to_string(),
+                    ]),
+                    None => row.extend(["-".to_string(), "-".into(), "-".into(), "-".into()]),
+                }
+            }
+            row.push(
+                d.account
+                    .jobs
+                    .get(k)
+                    .and_then(|j| j.scale_ups.first())
+                    .map_or("-".into(), |u| format!("{:.3}", secs(u.delay_ms()))),
+            );
+            table.push(row);
+        }
+        format!("per job:\n{}", render_table(&table))
+    }
+
+    fn tenant_rows(&self) -> Vec<Vec<String>> {
+        let mut table = vec![vec![
+            "run".to_string(),
+            "application".into(),
+            "queue→running s".into(),
+            "queue→first task s".into(),
+            "wall s".into(),
+            "submit→end s".into(),
+            "job time s".into(),
+            "exec-s".into(),
+        ]];
+        let opt = |v: Option<u64>| v.map_or("-".to_string(), |v| format!("{:.2}", secs(v)));
+        for r in self.runs() {
+            let a = &r.account;
+            table.push(vec![
+                r.label.clone(),
+                a.app_id.clone(),
+                opt(a.queue_to_running_ms()),
+                opt(a.queue_to_first_task_ms()),
+                format!("{:.2}", a.usage.wall_s()),
+                format!("{:.2}", secs(a.turnaround_ms())),
+                format!("{:.2}", secs(a.job_ms())),
+                format!("{:.1}", a.usage.executor_s()),
+            ]);
+        }
+        table
+    }
+
+    fn tenants_text(&self) -> String {
+        format!(
+            "per tenant:\n{}{}\n",
+            render_table(&self.tenant_rows()),
+            self.tenants_summary()
+        )
+    }
+
+    /// The longest wait for a first task and the time until every tenant was done, per side.
+    pub fn tenants_summary(&self) -> String {
+        let side = |runs: &[Run]| {
+            let wait = runs
+                .iter()
+                .filter_map(|r| r.account.queue_to_first_task_ms())
+                .max()
+                .map_or(f64::NAN, secs);
+            (wait, secs(makespan_ms(runs)))
+        };
+        let (sw, sm) = side(&self.static_runs);
+        let (dw, dm) = side(&self.dynamic_runs);
+        format!(
+            "longest wait for a first task: static {sw:.2} s, dynamic {dw:.2} s; all tenants done (first submission to last end): static {sm:.2} s, dynamic {dm:.2} s"
+        )
+    }
+
+    fn series(&self, f: impl Fn(&AppAccount) -> &[(u64, u32)]) -> Vec<Series> {
+        // Tenants share one clock (from the first submission of each side); single runs are
+        // drawn from their own start.
+        let origin = |runs: &[Run]| {
+            runs.iter()
+                .map(|r| {
+                    r.account
+                        .submit_time
+                        .unwrap_or(r.account.start)
+                        .min(r.account.start)
+                })
+                .min()
+                .unwrap_or(0)
+        };
+        let mut out = Vec::new();
+        for (runs, colors) in [
+            (&self.static_runs, STATIC_COLORS),
+            (&self.dynamic_runs, DYNAMIC_COLORS),
+        ] {
+            let t0 = origin(runs);
+            for (i, r) in runs.iter().enumerate() {
+                let a = &r.account;
+                let zero = if self.tenants() { t0 } else { a.start };
+                let steps = f(a)
+                    .iter()
+                    .map(|(t, v)| (secs(t.saturating_sub(zero)), f64::from(*v)))
+                    .collect();
+                out.push(Series {
+                    name: r.label.clone(),
+                    color: colors[i % colors.len()],
+                    steps,
+                    end: secs(a.end.saturating_sub(zero)),
+                    // Static lines wider: drawn first, they stay visible under dynamic ones.
+                    width: if r.mode == Mode::Static { 5 } else { 2 },
+                });
+            }
+        }
+        out
+    }
+
+    fn bars(&self, f: impl Fn(&AppAccount) -> f64) -> Vec<Bar> {
+        let mut out = Vec::new();
+        for (runs, colors) in [
+            (&self.static_runs, STATIC_COLORS),
+            (&self.dynamic_runs, DYNAMIC_COLORS),
+        ] {
+            for (i, r) in runs.iter().enumerate() {
+                out.push(Bar {
+                    name: r.label.clone(),
+                    color: colors[i % colors.len()],
+                    value: f(&r.account),
+                });
+            }
+        }
+        out
+    }
+
+    fn html_section(&self, id: usize) -> anyhow::Result<String> {
+        let mut h = String::new();
+        let _ = writeln!(
+            h,
+            "<section id=\"cmp-{id}\">\n<h2>{}</h2>",
+            escape(&self.title)
+        );
+        if !self.what.is_empty() {
+            let _ = writeln!(
+                h,
+                "<p class=\"what\"><code>{}</code></p>",
+                escape(&self.what)
+            );
+        }
+        let _ = writeln!(h, "<ul class=\"runs\">");
+        for r in self.runs() {
+            let _ = writeln!(
+                h,
+                "<li><b>{}</b>: {} ({}){}</li>",
+                escape(&r.label),
+                escape(&r.account.app_id),
+                escape(
+                    r.account
+                        .final_status
+                        .as_deref()
+                        .unwrap_or("no end in the log")
+                ),
+                r.log
+                    .as_ref()
+                    .map(|p| format!(
+                        ", event log <code>{}</code>",
+                        escape(&p.display().to_string())
+                    ))
+                    .unwrap_or_default()
+            );
+        }
+        let _ = writeln!(h, "</ul>");
+        let _ = writeln!(
+            h,
+            "<p class=\"ratios\">executor-seconds ratio (dynamic/static): <b>{:.2}</b> &middot; job-time ratio (dynamic/static): <b>{:.2}</b>{}</p>",
+            self.executor_ratio(),
+            self.job_ratio(),
+            self.ideal
+                .as_ref()
+                .map(|i| format!(
+                    " &middot; ideal under Spark's rules: {:.2} and {:.2}",
+                    i.executor_ratio(),
+                    i.job_ratio()
+                ))
+                .unwrap_or_default()
+        );
+        let (w, hgt) = (920, 300);
+        let _ = writeln!(
+            h,
+            "<figure class=\"chart executors\">{}<figcaption>Executors registered over time, one line per run.</figcaption></figure>",
+            charts::step_chart("Executors", "executors", &self.series(|a| &a.executor_series), (w, hgt))?
+        );
+        let _ = writeln!(
+            h,
+            "<figure class=\"chart tasks\">{}<figcaption>Tasks running over time.</figcaption></figure>",
+            charts::step_chart("Running tasks", "tasks", &self.series(|a| &a.task_series), (w, hgt))?
+        );
+        let _ = writeln!(h, "<div class=\"bars\">");
+        for (title, unit, f) in [
+            (
+                "executor-seconds",
+                "s",
+                (&|a: &AppAccount| a.usage.executor_s()) as &dyn Fn(&AppAccount) -> f64,
+            ),
+            ("idle executor-seconds", "s", &|a: &AppAccount| {
+                a.usage.idle_executor_s()
+            }),
+            ("MB-seconds", "MB·s", &|a: &AppAccount| {
+                a.usage.mb_seconds() as f64
+            }),
+        ] {
+            let _ = writeln!(
+                h,
+                "<figure class=\"chart resources\">{}</figure>",
+                charts::bar_chart(title, unit, &self.bars(f), (300, 260))?
+            );
+        }
+        let _ = writeln!(h, "</div>");
+        // The table.
+        let has_ideal = self.ideal.is_some();
+        let _ = writeln!(h, "<table class=\"metrics\"><thead><tr><th></th><th>static</th><th>dynamic</th><th>dynamic/static</th>{}</tr></thead><tbody>",
+            if has_ideal { "<th>ideal static</th><th>ideal dynamic</th><th>ideal ratio</th>" } else { "" });
+        for r in self.rows() {
+            let width = if has_ideal { 7 } else { 4 };
+            let _ = write!(h, "<tr><th>{}</th>", escape(&r[0]));
+            for c in &r[1..width] {
+                let _ = write!(h, "<td>{}</td>", escape(c));
+            }
+            let _ = writeln!(h, "</tr>");
+        }
+        let _ = writeln!(h, "</tbody></table>");
+        if self.tenants() {
+            let rows = self.tenant_rows();
+            let _ = writeln!(h, "<h3>Tenants</h3><table class=\"tenants\">");
+            for (i, r) in rows.iter().enumerate() {
+                let cell = if i == 0 { "th" } else { "td" };
+                let _ = write!(h, "<tr>");
+                for c in r {
+                    let _ = write!(h, "<{cell}>{}</{cell}>", escape(c));
+                }
+                let _ = writeln!(h, "</tr>");
+            }
+            let _ = writeln!(h, "</table>\n<p>{}</p>", escape(&self.tenants_summary()));
+        } else if let (Some(s), Some(d)) = (self.static_runs.first(), self.dynamic_runs.first()) {
+            let _ = writeln!(h, "<h3>Per job</h3><table class=\"jobs\"><tr><th>job</th><th>static time (s)</th><th>static executor-s</th><th>static idle</th><th>dynamic time (s)</th><th>dynamic executor-s</th><th>dynamic idle</th><th>dynamic scale-up (s)</th></tr>");
+            let n = s.account.jobs.len().max(d.account.jobs.len());
+            for k in 0..n {
+                let _ = write!(h, "<tr><td>{k}</td>");
+                for a in [&s.account, &d.account] {
+                    match a.jobs.get(k) {
+                        Some(j) => {
+                            let _ = write!(
+                                h,
+                                "<td>{:.2}</td><td>{:.1}</td><td>{:.1}</td>",
+                                secs(j.duration_ms()),
+                                j.usage.executor_s(),
+                                j.usage.idle_executor_s()
+                            );
+                        }
+                        None => h.push_str("<td>-</td><td>-</td><td>-</td>"),
+                    }
+                }
+                let su = d
+                    .account
+                    .jobs
+                    .get(k)
+                    .and_then(|j| j.scale_ups.first())
+                    .map_or("-".into(), |u| format!("{:.3}", secs(u.delay_ms())));
+                let _ = writeln!(h, "<td>{su}</td></tr>");
+            }
+            let _ = writeln!(h, "</table>");
+        }
+        for n in &self.notes {
+            let _ = writeln!(h, "<p class=\"note\">{}</p>", escape(n));
+        }
+        let _ = writeln!(h, "</section>");
+        Ok(h)
+    }
+}
+
+/// First submission (or start) to last end over `runs`.
+pub fn makespan_ms(runs: &[Run]) -> u64 {
+    let first = runs
+        .iter()
+        .map(|r| r.account.submit_time.unwrap_or(r.account.start))
+        .min();
+    let last = runs.iter().map(|r| r.account.end).max();
+    match (first, last) {
+        (Some(f), Some(l)) => l.saturating_sub(f),
+        _ => 0,
+    }
+}
+
+/// Left-aligned first column, right-aligned others, two spaces apart.
+fn render_table(rows: &[Vec<String>]) -> String {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let mut line = String::new();
+        for (c, cell) in r.iter().enumerate() {
+            let pad = widths[c].saturating_sub(cell.chars().count());
+            if c == 0 {
+                line.push_str(cell);
+                line.push_str(&" ".repeat(pad));
+            } else {
+                line.push_str("  ");
+                line.push_str(&" ".repeat(pad));
+                line.push_str(cell);
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// HTML-escapes text.
+pub fn escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px auto;max-width:980px;color:#222;padding:0 12px}\
+h1{font-size:1.5em}h2{font-size:1.25em;border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:2em}h3{font-size:1.05em}\
+figure{margin:12px 0}figcaption{font-size:.85em;color:#666}.bars{display:flex;flex-wrap:wrap;gap:8px}.bars figure{margin:0}\
+table{border-collapse:collapse;font-size:.9em;margin:8px 0}th,td{padding:3px 10px;border-bottom:1px solid #eee;text-align:right}\
+th:first-child,td:first-child{text-align:left}thead th{border-bottom:2px solid #ccc}.note{color:#555;font-size:.9em}\
+.ratios{font-size:1.05em}code{background:#f4f4f4;padding:1px 4px;border-radius:3px}";
+
+/// The whole report: every comparison, its charts and tables, in one HTML file.
+pub fn html(title: &str, intro: &str, comparisons: &[Comparison]) -> anyhow::Result<String> {
+    let mut h = String::new();
+    let _ = writeln!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<h1>{}</h1>",
+        escape(title),
+        escape(title)
+    );
+    if !intro.is_empty() {
+        let _ = writeln!(h, "<p>{}</p>", escape(intro));
+    }
+    let _ = writeln!(h, "<p class=\"note\">Computed from the runs' event logs only. Executor-seconds: each executor from registration to removal; idle: held while running no task; MB- and vcore-seconds as YARN's aggregate resource allocation counts them (every container, the application master's included, from allocation to release). The ideal is the same workload under Spark's allocation rules when nothing but the tasks takes time.</p>");
+    for (i, c) in comparisons.iter().enumerate() {
+        h.push_str(&c.html_section(i)?);
+    }
+    let _ = writeln!(h, "</body>\n</html>");
+    Ok(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_align() {
+        let t = render_table(&[
+            vec!["".into(), "static".into()],
+            vec!["wall".into(), "1.00".into()],
+        ]);
+        assert_eq!(t, "      static\nwall    1.00\n");
+    }
+
+    #[test]
+    fn escaping() {
+        assert_eq!(escape("<a & \"b\">"), "&lt;a &amp; &quot;b&quot;&gt;");
+    }
+}

@@ -1,0 +1,147 @@
+//! The executor's side of shuffles: where map output is written, how blocks
+//! are fetched, and who serves this executor's output (the node's shuffle
+//! service, or its own block server when the service is off).
+
+use crate::plan::{MapLocation, ShuffleId, TaskEnv};
+use common::tls::TlsIdentity;
+use common::ApplicationId;
+use shuffle_service::{layout, BlockId, ShuffleClient};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+pub(crate) struct ExecutorShuffle {
+    app: ApplicationId,
+    executor: String,
+    secret: String,
+    dir: PathBuf,
+    /// Where our output is served.
+    pub(crate) server: String,
+    client: ShuffleClient,
+    rt: tokio::runtime::Handle,
+    /// Our own block server, when the node's service is not used.
+    _own: Option<shuffle_service::Handle>,
+}
+
+impl ExecutorShuffle {
+    /// Creates the shuffle dir and registers it where it will be served.
+    pub(crate) async fn start(
+        identity: &TlsIdentity,
+        app: ApplicationId,
+        executor: &str,
+        secret: &str,
+        host: &str,
+        use_service: bool,
+    ) -> anyhow::Result<Self> {
+        let base = std::env::var_os("LOCAL_DIRS")
+            .map(PathBuf::from)
+            .unwrap_or_else(std::env::temp_dir);
+        let dir = base.join(format!("blockmgr-{executor}"));
+        std::fs::create_dir_all(&dir)?;
+        let client = ShuffleClient::new(identity)?;
+        let service = std::env::var(shuffle_service::ENV_SHUFFLE_SERVICE).ok();
+        let (server, own) = match (use_service, service) {
+            (true, Some(addr)) => {
+                client
+                    .register(&addr, app, executor, secret, std::slice::from_ref(&dir))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("registering with the shuffle service: {e}"))?;
+                (addr, None)
+            }
+            (true, None) => anyhow::bail!(
+                "spark.shuffle.service.enabled=true but this node runs no shuffle service ({} is not set)",
+                shuffle_service::ENV_SHUFFLE_SERVICE
+            ),
+            (false, _) => {
+                let cfg = shuffle_service::ServerConfig::new("0.0.0.0:0", identity.clone(), vec![dir.clone()]);
+                let handle = shuffle_service::start(cfg).await?;
+                handle
+                    .register_executor(app, executor, secret, std::slice::from_ref(&dir))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("registering with our own block server: {e}"))?;
+                (format!("{host}:{}", handle.addr().port()), Some(handle))
+            }
+        };
+        Ok(Self {
+            app,
+            executor: executor.to_string(),
+            secret: secret.to_string(),
+            dir,
+            server,
+            client,
+            rt: tokio::runtime::Handle::current(),
+            _own: own,
+        })
+    }
+
+    pub(crate) fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    pub(crate) fn remove_shuffle(&self, shuffle: ShuffleId) {
+        if let Err(e) = layout::remove_shuffle(&self.dir, shuffle) {
+            tracing::warn!(shuffle, error = %e, "removing shuffle files");
+        }
+    }
+}
+
+impl TaskEnv for ExecutorShuffle {
+    fn write_map_output(
+        &self,
+        shuffle_id: ShuffleId,
+        map_id: u32,
+        blocks: Vec<Vec<u8>>,
+    ) -> Result<Vec<u64>, String> {
+        layout::write_map_output(&self.dir, shuffle_id, u64::from(map_id), &blocks).map_err(|e| {
+            format!(
+                "writing map output {shuffle_id}/{map_id} in {}: {e}",
+                self.dir.display()
+            )
+        })
+    }
+
+    fn fetch(
+        &self,
+        shuffle_id: ShuffleId,
+        reduce_id: u32,
+        locations: &[MapLocation],
+    ) -> Result<Vec<Vec<u8>>, (u32, String)> {
+        let mut out: Vec<Option<Vec<u8>>> = vec![None; locations.len()];
+        // Many blocks per request: one request per (server, executor).
+        let mut groups: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
+        for (i, loc) in locations.iter().enumerate() {
+            let size = loc.sizes.get(reduce_id as usize).copied().unwrap_or(1);
+            if size == 0 {
+                out[i] = Some(Vec::new());
+            } else if loc.executor == self.executor {
+                // Our own output: read the file.
+                let b = layout::read_block(&self.dir, shuffle_id, u64::from(loc.map_id), reduce_id)
+                    .map_err(|e| (loc.map_id, format!("reading local block: {e}")))?;
+                out[i] = Some(b);
+            } else {
+                groups
+                    .entry((loc.server.clone(), loc.executor.clone()))
+                    .or_default()
+                    .push(i);
+            }
+        }
+        for ((server, executor), idx) in groups {
+            let ids: Vec<String> = idx
+                .iter()
+                .map(|&i| {
+                    BlockId::new(shuffle_id, u64::from(locations[i].map_id), reduce_id).to_string()
+                })
+                .collect();
+            let fetched = self
+                .rt
+                .block_on(
+                    self.client
+                        .fetch(&server, self.app, &executor, &self.secret, &ids),
+                )
+                .map_err(|e| (locations[idx[0]].map_id, e.to_string()))?;
+            for (i, b) in idx.into_iter().zip(fetched) {
+                out[i] = Some(b);
+            }
+        }
+        Ok(out.into_iter().map(|b| b.unwrap_or_default()).collect())
+    }
+}

@@ -1,0 +1,1000 @@
+//! `spindle compare`: one application under static and under dynamic allocation, side by
+//! side, from the runs' event logs.
+//!
+//! ```text
+//! spindle compare [compare options] [spindle-submit options] <app binary> [app arguments]
+//! spindle compare --logs STATIC.jsonl DYNAMIC.jsonl [--report FILE]
+//! ```
+//!
+//! The application is run twice on the cluster of `$SPINDLE_CONF_DIR` through spindle-submit
+//! (the binary next to this one): once with static allocation (`--num-executors N`), then once
+//! with dynamic allocation (the seed notebook's settings, overridden by any
+//! `--conf spark.dynamicAllocation.*`). Other spindle-submit options go to both runs; the
+//! `spark.dynamicAllocation.*` properties only to the dynamic one. With `--tenants K`, K copies
+//! run at once on each side (static ones together, then dynamic ones), to show queueing.
+
+use anyhow::{bail, Context};
+use appmaster::compare::accounting::{self, AppAccount};
+use appmaster::compare::ideal::Bursty;
+use appmaster::compare::report::{self, Comparison, IdealPair, Mode, RmFigures, Run};
+use appmaster::eventlog::{AppEvent, LogLine};
+use appmaster::submit::args::{parse_args, SubmitArgs};
+use appmaster::submit::plan::Plan;
+use common::client::RmClient;
+use common::clientconf::ClientConf;
+use common::ApplicationId;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+const ABOUT: &str = "Run an application under static and dynamic allocation and compare them";
+
+const LONG_ABOUT: &str = "\
+Run an application under static and under dynamic allocation and compare them.
+
+Usage:
+  spindle compare [compare options] [spindle-submit options] <app binary> [app arguments]
+  spindle compare --logs STATIC.jsonl DYNAMIC.jsonl [--report FILE]
+
+The application runs twice on the cluster of $SPINDLE_CONF_DIR through spindle-submit: first
+with static allocation (--num-executors N; default: the dynamic run's maxExecutors), then with
+dynamic allocation. The dynamic run gets the seed notebook's settings
+(spark.dynamicAllocation.enabled=true, shuffleTracking.enabled=true, minExecutors=0,
+maxExecutors=5, initialExecutors=1, executorIdleTimeout=60s, schedulerBacklogTimeout=1s),
+each overridden by a --conf spark.dynamicAllocation.*=...; other options (--executor-cores,
+--executor-memory, --conf for other keys, --class, ...) go to both runs. Both write event
+logs, and everything printed is computed from those logs.
+
+Compare options:
+  --num-executors N     executors of the static run
+  --tenants K           run K copies at once on each side and report each one's queueing
+                        delay and wall time (size the cluster so the K static shares do not
+                        fit, e.g. `spindle cluster up --node-memory-mb 4096`: 2 nodes x 2
+                        containers of 1408 MB, while 2 tenants with 2 executors need 6)
+  --logs S D            compare two existing event logs (static, dynamic) instead of running
+  --report FILE         where to write the HTML report (default: <cluster dir>/reports/,
+                        else the temp dir)
+  --no-progress         no progress display
+
+The output ends with the two lines
+  executor-seconds ratio (dynamic/static): R
+  job-time ratio (dynamic/static): R
+after `report: FILE`.";
+
+/// `spindle compare`'s arguments: parsed by hand (spark-submit's grammar, where everything
+/// after the application binary belongs to the application).
+#[derive(clap::Args)]
+#[command(about = ABOUT, long_about = LONG_ABOUT)]
+pub(crate) struct CompareArgs {
+    /// Compare options, spindle-submit options, the application binary and its arguments.
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "ARGS"
+    )]
+    args: Vec<String>,
+}
+
+/// The seed notebook's dynamic allocation settings (the dynamic run's defaults).
+pub(crate) const SEED_DYNAMIC: &[(&str, &str)] = &[
+    ("spark.dynamicAllocation.enabled", "true"),
+    ("spark.dynamicAllocation.shuffleTracking.enabled", "true"),
+    ("spark.dynamicAllocation.minExecutors", "0"),
+    ("spark.dynamicAllocation.maxExecutors", "5"),
+    ("spark.dynamicAllocation.initialExecutors", "1"),
+    ("spark.dynamicAllocation.executorIdleTimeout", "60s"),
+    ("spark.dynamicAllocation.schedulerBacklogTimeout", "1s"),
+];
+
+const DYNAMIC_PREFIX: &str = "spark.dynamicAllocation.";
+
+/// What to compare, ready to run.
+#[derive(Debug, Clone)]
+pub(crate) struct Spec {
+    /// spindle-submit's options and the application, as given (without `--num-executors` and
+    /// without the `spark.dynamicAllocation.*` confs, which are per side).
+    pub submit: SubmitArgs,
+    pub num_executors: Option<u32>,
+    /// `spark.dynamicAllocation.*` for the dynamic run: the seed settings, then the user's.
+    pub dynamic_conf: Vec<(String, String)>,
+    pub tenants: u32,
+    /// The cluster's client configuration directory.
+    pub conf_dir: PathBuf,
+    pub progress: bool,
+}
+
+impl Spec {
+    /// A spec for `argv` in spindle-submit's syntax (with `--num-executors` for the static
+    /// side), on the cluster of `conf_dir`.
+    pub(crate) fn new(argv: Vec<String>, conf_dir: PathBuf, tenants: u32) -> anyhow::Result<Self> {
+        let mut submit = parse_args(argv).map_err(|e| anyhow::anyhow!("{e}"))?;
+        if submit.help || submit.version || submit.status.is_some() || submit.kill.is_some() {
+            bail!("--help, --version, --status and --kill are not compare options");
+        }
+        if submit.binary.is_none() {
+            bail!("missing the application binary (usage: spindle compare [options] <app binary> [app arguments]; see spindle compare --help)");
+        }
+        let num_executors = submit
+            .num_executors
+            .take()
+            .map(|n| n.trim().parse::<u32>())
+            .transpose()
+            .context("--num-executors")?;
+        let mut dynamic_conf: Vec<(String, String)> = SEED_DYNAMIC
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect();
+        let mut both = Vec::new();
+        for (k, v) in std::mem::take(&mut submit.conf) {
+            if k.starts_with(DYNAMIC_PREFIX) {
+                match dynamic_conf.iter_mut().find(|(dk, _)| *dk == k) {
+                    Some(slot) => slot.1 = v,
+                    None => dynamic_conf.push((k, v)),
+                }
+            } else {
+                both.push((k, v));
+            }
+        }
+        submit.conf = both;
+        // The dynamic run is dynamic whatever was said.
+        if let Some(slot) = dynamic_conf
+            .iter_mut()
+            .find(|(k, _)| k == "spark.dynamicAllocation.enabled")
+        {
+            slot.1 = "true".into();
+        }
+        let spec = Self {
+            submit,
+            num_executors,
+            dynamic_conf,
+            tenants: tenants.max(1),
+            conf_dir,
+            progress: true,
+        };
+        // Everything spindle-submit would refuse is refused before the first run.
+        for mode in [Mode::Static, Mode::Dynamic] {
+            spec.plan(mode)?;
+        }
+        Ok(spec)
+    }
+
+    fn max_executors(&self) -> u32 {
+        self.dynamic_conf
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "spark.dynamicAllocation.maxExecutors")
+            .and_then(|(_, v)| v.trim().parse().ok())
+            .unwrap_or(5)
+    }
+
+    /// Executors of the static run.
+    pub(crate) fn static_executors(&self) -> u32 {
+        self.num_executors.unwrap_or_else(|| self.max_executors())
+    }
+
+    fn app_label(&self) -> String {
+        self.submit.name.clone().unwrap_or_else(|| {
+            self.submit.class.clone().unwrap_or_else(|| {
+                self.submit
+                    .binary
+                    .as_ref()
+                    .and_then(|b| b.file_name())
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            })
+        })
+    }
+
+    /// spindle-submit's argument list for one side.
+    pub(crate) fn argv(&self, mode: Mode, tenant: Option<u32>) -> Vec<String> {
+        let s = &self.submit;
+        let mut a: Vec<String> = Vec::new();
+        let mut opt = |k: &str, v: &Option<String>| {
+            if let Some(v) = v {
+                a.push(k.into());
+                a.push(v.clone());
+            }
+        };
+        opt("--master", &s.master);
+        opt("--deploy-mode", &s.deploy_mode);
+        opt("--queue", &s.queue);
+        opt("--executor-cores", &s.executor_cores);
+        opt("--executor-memory", &s.executor_memory);
+        opt("--driver-memory", &s.driver_memory);
+        opt("--driver-cores", &s.driver_cores);
+        opt("--class", &s.class);
+        if let Some(p) = &s.properties_file {
+            a.push("--properties-file".into());
+            a.push(p.display().to_string());
+        }
+        let suffix = match tenant {
+            Some(t) => format!("{} #{t}", mode.name()),
+            None => mode.name().to_string(),
+        };
+        a.push("--name".into());
+        a.push(format!("{} ({suffix})", self.app_label()));
+        let mut conf = |k: &str, v: &str| {
+            a.push("--conf".into());
+            a.push(format!("{k}={v}"));
+        };
+        for (k, v) in &s.conf {
+            conf(k, v);
+        }
+        conf("spark.eventLog.enabled", "true");
+        match mode {
+            Mode::Static => {
+                conf("spark.dynamicAllocation.enabled", "false");
+            }
+            Mode::Dynamic => {
+                for (k, v) in &self.dynamic_conf {
+                    conf(k, v);
+                }
+            }
+        }
+        if mode == Mode::Static {
+            a.push("--num-executors".into());
+            a.push(self.static_executors().to_string());
+        }
+        if s.verbose {
+            a.push("--verbose".into());
+        }
+        a.push(
+            s.binary
+                .as_ref()
+                .map(|b| b.display().to_string())
+                .unwrap_or_default(),
+        );
+        a.extend(s.app_args.iter().cloned());
+        a
+    }
+
+    /// spindle-submit's plan for one side (validates it).
+    pub(crate) fn plan(&self, mode: Mode) -> anyhow::Result<Plan> {
+        let args = parse_args(self.argv(mode, None)).map_err(|e| anyhow::anyhow!("{e}"))?;
+        Plan::prepare(&args, Some(&self.conf_dir))
+            .map_err(|e| anyhow::anyhow!("the {} run: {e}", mode.name()))
+    }
+
+    /// The Bursty workload, when the application is the stock Bursty example.
+    pub(crate) fn bursty(&self) -> Option<Bursty> {
+        (self.submit.class.as_deref() == Some("Bursty"))
+            .then(|| Bursty::from_args(&self.submit.app_args))
+            .flatten()
+    }
+
+    /// `spindle-submit ARGS` as a reader would type it (for the report).
+    pub(crate) fn describe(&self) -> String {
+        let app: Vec<String> = std::iter::once(
+            self.submit
+                .binary
+                .as_ref()
+                .and_then(|b| b.file_name())
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        )
+        .chain(self.submit.app_args.iter().cloned())
+        .collect();
+        let mut s = String::new();
+        if let Some(c) = &self.submit.class {
+            s.push_str(&format!("--class {c} "));
+        }
+        s.push_str(&app.join(" "));
+        let dynamic: Vec<String> = self
+            .dynamic_conf
+            .iter()
+            .filter(|(k, _)| k != "spark.dynamicAllocation.enabled")
+            .map(|(k, v)| format!("{}={v}", k.trim_start_matches(DYNAMIC_PREFIX)))
+            .collect();
+        format!(
+            "{s}; static: {} executor(s){}; dynamic: {}",
+            self.static_executors(),
+            self.submit
+                .executor_cores
+                .as_ref()
+                .map(|c| format!(" of {c} core(s)"))
+                .unwrap_or_default(),
+            dynamic.join(", ")
+        )
+    }
+}
+
+/// What one run of spindle-submit is doing (shared with the progress display).
+#[derive(Debug, Default)]
+struct Live {
+    app: Option<String>,
+    state: String,
+    event_log: Option<PathBuf>,
+    job_line: String,
+    output: Vec<String>,
+}
+
+/// The progress display: one spinner per run on a terminal, plain lines otherwise.
+#[derive(Clone)]
+pub(crate) struct Progress {
+    multi: MultiProgress,
+    tty: bool,
+    enabled: bool,
+}
+
+impl Progress {
+    pub(crate) fn new(enabled: bool) -> Self {
+        let tty = std::io::stderr().is_terminal();
+        let multi = if enabled && tty {
+            MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10))
+        } else {
+            MultiProgress::with_draw_target(ProgressDrawTarget::hidden())
+        };
+        Self {
+            multi,
+            tty,
+            enabled,
+        }
+    }
+
+    fn bar(&self, label: &str) -> ProgressBar {
+        let bar = self.multi.add(ProgressBar::new_spinner());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner:.cyan} {prefix:<12} {elapsed:>4} {wide_msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.set_prefix(label.to_string());
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar
+    }
+
+    /// A plain line (on stderr, above the spinners on a terminal).
+    pub(crate) fn line(&self, text: &str) {
+        if !self.enabled {
+            return;
+        }
+        if self.tty {
+            let _ = self.multi.println(text);
+        } else {
+            eprintln!("{text}");
+        }
+    }
+}
+
+/// What the live event log says so far.
+fn live_summary(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let (mut executors, mut running, mut done, mut jobs, mut target) =
+        (0i64, 0i64, 0u64, 0u32, None);
+    for l in text.lines() {
+        let Ok(line) = serde_json::from_str::<LogLine>(l) else {
+            continue;
+        };
+        match line.event {
+            AppEvent::ExecutorAdded { .. } => executors += 1,
+            AppEvent::ExecutorRemoved { .. } => executors -= 1,
+            AppEvent::TaskStart { .. } => running += 1,
+            AppEvent::TaskEnd { reason, .. } => {
+                running -= 1;
+                if reason == "Success" {
+                    done += 1;
+                }
+            }
+            AppEvent::JobStart { .. } => jobs += 1,
+            AppEvent::TargetChanged { new, .. } => target = Some(new),
+            _ => {}
+        }
+    }
+    Some(format!(
+        "executors {}{} · running {} · done {} · job {}",
+        executors.max(0),
+        target.map(|t| format!(" (target {t})")).unwrap_or_default(),
+        running.max(0),
+        done,
+        jobs
+    ))
+}
+
+/// Applications submitted and not yet seen ending (killed on Ctrl-C).
+pub(crate) type Submitted = Arc<Mutex<Vec<String>>>;
+
+/// Runs spindle-submit with `argv` to its end; returns the application id and event log.
+async fn submit_one(
+    conf_dir: &Path,
+    argv: Vec<String>,
+    label: String,
+    progress: Progress,
+    submitted: Submitted,
+) -> anyhow::Result<(String, PathBuf)> {
+    let bin = super::sibling_binary("spindle-submit")?;
+    let mut child = tokio::process::Command::new(&bin)
+        .args(&argv)
+        .env("SPINDLE_CONF_DIR", conf_dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {}", bin.display()))?;
+    let live = Arc::new(Mutex::new(Live::default()));
+    let bar = progress.bar(&label);
+    let out = child.stdout.take().expect("piped");
+    let err = child.stderr.take().expect("piped");
+    let reader = {
+        let live = live.clone();
+        let progress = progress.clone();
+        let label = label.clone();
+        let submitted = submitted.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(out).lines();
+            while let Ok(Some(l)) = lines.next_line().await {
+                let mut s = live.lock().expect("live lock");
+                if let Some(id) = l.strip_prefix("Submitted application ") {
+                    s.app = Some(id.trim().to_string());
+                    submitted.lock().expect("lock").push(id.trim().to_string());
+                    progress.line(&format!("{label}: submitted {}", id.trim()));
+                } else if let Some(rest) = l.strip_prefix("Application report for ") {
+                    if let Some(state) = rest.split("(state: ").nth(1) {
+                        s.state = state.trim_end_matches(')').to_string();
+                    }
+                } else if let Some(p) = l.strip_prefix("event log: ") {
+                    s.event_log = Some(PathBuf::from(p.trim()));
+                } else if l.starts_with("job ") {
+                    s.job_line = l.clone();
+                }
+                s.output.push(l);
+            }
+        })
+    };
+    let err_reader = {
+        let live = live.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(err).lines();
+            while let Ok(Some(l)) = lines.next_line().await {
+                live.lock().expect("live lock").output.push(l);
+            }
+        })
+    };
+    let started = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let status = loop {
+        tokio::select! {
+            st = child.wait() => break st?,
+            _ = tick.tick() => {
+                let (app, state, log, job) = {
+                    let s = live.lock().expect("live lock");
+                    (s.app.clone(), s.state.clone(), s.event_log.clone(), s.job_line.clone())
+                };
+                let summary = log.as_deref().and_then(live_summary).unwrap_or(job);
+                bar.set_message(format!(
+                    "{} {} {}",
+                    app.unwrap_or_else(|| "submitting".into()),
+                    state,
+                    summary
+                ));
+            }
+        }
+    };
+    let _ = reader.await;
+    let _ = err_reader.await;
+    let s = live.lock().expect("live lock");
+    let tail = s
+        .output
+        .iter()
+        .rev()
+        .take(8)
+        .rev()
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("\n  ");
+    bar.finish_and_clear();
+    let app = s.app.clone();
+    if let Some(id) = &app {
+        submitted.lock().expect("lock").retain(|x| x != id);
+    }
+    if !status.success() {
+        bail!(
+            "the {label} run failed (spindle-submit exited with {}):\n  {tail}",
+            status.code().unwrap_or(-1)
+        );
+    }
+    let app =
+        app.ok_or_else(|| anyhow::anyhow!("the {label} run printed no application id:\n  {tail}"))?;
+    let log = match s.event_log.clone() {
+        Some(p) => p,
+        None => default_log_path(conf_dir, &app)?,
+    };
+    progress.line(&format!(
+        "{label}: {app} finished in {:.1} s",
+        started.elapsed().as_secs_f64()
+    ));
+    Ok((app, log))
+}
+
+/// Where the cluster's defaults put event logs.
+fn default_log_path(conf_dir: &Path, app: &str) -> anyhow::Result<PathBuf> {
+    let defaults = std::fs::read_to_string(conf_dir.join(common::clientconf::DEFAULTS_FILE))
+        .unwrap_or_default();
+    let dir = defaults
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("spark.eventLog.dir"))
+        .map(|d| d.trim().trim_start_matches(['=', ':']).trim().to_string())
+        .ok_or_else(|| {
+            anyhow::anyhow!("no event log path for {app} (spark.eventLog.dir is not set)")
+        })?;
+    let dir = dir.strip_prefix("file://").unwrap_or(&dir).to_string();
+    Ok(PathBuf::from(dir).join(format!("{app}.jsonl")))
+}
+
+fn rm_for(conf_dir: &Path) -> anyhow::Result<RmClient> {
+    let conf = ClientConf::load(conf_dir)?;
+    let identity = common::tls::TlsIdentity::load(&conf.tls_files())?;
+    Ok(RmClient::connect(&identity, &conf.rm_address)?)
+}
+
+/// The RM's aggregate resource allocation for `app`, once its containers are all gone (so
+/// the figure is final); `None` if the RM cannot say within a few seconds.
+async fn rm_figures(rm: &RmClient, app: &str) -> Option<RmFigures> {
+    let id: ApplicationId = app.parse().ok()?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = rm.report(id).await.ok()?;
+        if r.state.is_terminal() && r.running_containers == 0 {
+            return Some(RmFigures {
+                memory_seconds: r.memory_seconds,
+                vcore_seconds: r.vcore_seconds,
+            });
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Reads and accounts for one event log.
+pub(crate) fn load_run(path: &Path, label: &str, mode: Mode) -> anyhow::Result<Run> {
+    let lines = appmaster::eventlog::read(path)
+        .with_context(|| format!("reading the event log {}", path.display()))?;
+    let account =
+        accounting::account(&lines).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(Run {
+        label: label.to_string(),
+        mode,
+        account,
+        rm: None,
+        log: Some(path.to_path_buf()),
+    })
+}
+
+/// Runs one side (K tenants at once, the k-th started k × 250 ms after the first).
+pub(crate) async fn run_side(
+    spec: &Spec,
+    mode: Mode,
+    progress: &Progress,
+    submitted: &Submitted,
+) -> anyhow::Result<Vec<Run>> {
+    let mut tasks = Vec::new();
+    for t in 1..=spec.tenants {
+        let tenant = (spec.tenants > 1).then_some(t);
+        let label = match tenant {
+            Some(t) => format!("{} #{t}", mode.name()),
+            None => mode.name().to_string(),
+        };
+        let argv = spec.argv(mode, tenant);
+        let conf_dir = spec.conf_dir.clone();
+        let progress = progress.clone();
+        let submitted = submitted.clone();
+        let delay = Duration::from_millis(250 * u64::from(t - 1));
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let r = submit_one(&conf_dir, argv, label.clone(), progress, submitted).await;
+            (label, r)
+        }));
+    }
+    let rm = rm_for(&spec.conf_dir).ok();
+    let mut runs = Vec::new();
+    let mut first_err = None;
+    for t in tasks {
+        let (label, r) = t.await?;
+        match r {
+            Ok((app, log)) => {
+                let mut run = load_run(&log, &label, mode)?;
+                if let Some(rm) = &rm {
+                    run.rm = rm_figures(rm, &app).await;
+                }
+                runs.push(run);
+            }
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(runs),
+    }
+}
+
+/// Waits until the cluster runs no container (a previous run's leftovers would skew the next).
+async fn wait_cluster_idle(conf_dir: &Path) {
+    let Ok(rm) = rm_for(conf_dir) else { return };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        match rm.nodes().await {
+            Ok(nodes) if nodes.iter().all(|n| n.num_containers == 0) => return,
+            Err(_) => return,
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+/// Whether the cluster can hold every tenant's static share at once; a note if it can.
+async fn tenant_sizing_note(spec: &Spec) -> Option<String> {
+    let plan = spec.plan(Mode::Static).ok()?;
+    let nodes = rm_for(&spec.conf_dir).ok()?.nodes().await.ok()?;
+    let fit = |cap: &common::Resource, c: &common::Resource| -> u64 {
+        if c.memory_mb == 0 || c.vcores == 0 {
+            return 0;
+        }
+        (cap.memory_mb / c.memory_mb).min(u64::from(cap.vcores / c.vcores))
+    };
+    // Containers of the executor size the cluster holds (the AM is assumed the same size,
+    // as it is by default: 1g + 384m, 1 core).
+    let slots: u64 = nodes
+        .iter()
+        .filter(|n| n.state == common::protocol::NodeState::RUNNING)
+        .map(|n| fit(&n.capability, &plan.executor))
+        .sum();
+    let share = 1 + u64::from(spec.static_executors());
+    let need = share * u64::from(spec.tenants);
+    let mem = plan.executor.memory_mb;
+    if slots >= need {
+        // Per node: enough for one static share over the nodes, not for all of them.
+        let n = nodes.len().max(1) as u64;
+        let per_node = share.div_ceil(n);
+        let hint = if per_node * n < need {
+            let mut node_mb = (per_node * mem).div_ceil(1024) * 1024;
+            if node_mb >= (per_node + 1) * mem {
+                node_mb = per_node * mem;
+            }
+            format!(
+                "; start the cluster with `spindle cluster up --nodes {n} --node-memory-mb {node_mb}` ({per_node} containers of {mem} MB per node) to see the queueing"
+            )
+        } else {
+            String::new()
+        };
+        Some(format!(
+            "the cluster holds {slots} containers of {mem} MB, enough for all {} static shares ({share} each: the AM and {} executors), so static allocation makes no tenant wait here{hint}",
+            spec.tenants,
+            spec.static_executors(),
+        ))
+    } else {
+        Some(format!(
+            "the cluster holds {slots} containers of {mem} MB; the {} tenants' static shares need {need} ({share} each: the AM and {} executors), so under static allocation a later tenant waits for another's executors",
+            spec.tenants,
+            spec.static_executors(),
+        ))
+    }
+}
+
+/// Runs the static side, then the dynamic side, and compares them.
+pub(crate) async fn compare(
+    spec: &Spec,
+    title: &str,
+    progress: &Progress,
+    submitted: &Submitted,
+) -> anyhow::Result<Comparison> {
+    let mut notes = Vec::new();
+    if spec.tenants > 1 {
+        if let Some(n) = tenant_sizing_note(spec).await {
+            notes.push(n);
+        }
+    }
+    wait_cluster_idle(&spec.conf_dir).await;
+    let static_runs = run_side(spec, Mode::Static, progress, submitted).await?;
+    wait_cluster_idle(&spec.conf_dir).await;
+    let dynamic_runs = run_side(spec, Mode::Dynamic, progress, submitted).await?;
+    let ideal = match (spec.tenants, spec.bursty()) {
+        (1, Some(w)) => Some(IdealPair::for_runs(
+            w,
+            &static_runs[0].account,
+            &dynamic_runs[0].account,
+        )),
+        _ => None,
+    };
+    for r in static_runs.iter().chain(dynamic_runs.iter()) {
+        if let Some(rm) = &r.rm {
+            let log = r.account.usage.mb_seconds() as f64;
+            let diff = (log - rm.memory_seconds as f64) / (rm.memory_seconds.max(1) as f64);
+            if diff.abs() > 0.02 {
+                notes.push(format!(
+                    "{}: the event log's MB-seconds ({log:.0}) and the RM's ({}) differ by {:.1}%",
+                    r.label,
+                    rm.memory_seconds,
+                    diff * 100.0
+                ));
+            }
+        }
+    }
+    Ok(Comparison {
+        title: title.to_string(),
+        what: spec.describe(),
+        static_runs,
+        dynamic_runs,
+        ideal,
+        notes,
+    })
+}
+
+/// Writes the HTML report; returns its absolute path.
+pub(crate) fn write_report(
+    path: &Path,
+    title: &str,
+    intro: &str,
+    comparisons: &[Comparison],
+) -> anyhow::Result<PathBuf> {
+    let html = report::html(title, intro, comparisons)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(path, html).with_context(|| format!("writing {}", path.display()))?;
+    Ok(std::path::absolute(path)?)
+}
+
+fn unix_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The default report path: `<cluster dir>/reports/` for a local cluster, else the temp dir.
+fn default_report(conf_dir: Option<&Path>) -> PathBuf {
+    let name = format!("compare-{}-{}.html", unix_secs(), std::process::id());
+    match conf_dir
+        .and_then(Path::parent)
+        .filter(|p| p.join("history").is_dir())
+    {
+        Some(cluster) => cluster.join("reports").join(name),
+        None => std::env::temp_dir().join("spindle-reports").join(name),
+    }
+}
+
+/// Compare's own options, taken out of the command line before the application binary.
+struct Own {
+    tenants: u32,
+    logs: Option<(PathBuf, PathBuf)>,
+    report: Option<PathBuf>,
+    progress: bool,
+    rest: Vec<String>,
+}
+
+/// spindle-submit options that take a value (so their value is not the binary).
+const SUBMIT_VALUED: &[&str] = &[
+    "--master",
+    "--deploy-mode",
+    "--name",
+    "--queue",
+    "--num-executors",
+    "--executor-cores",
+    "--executor-memory",
+    "--driver-memory",
+    "--driver-cores",
+    "--conf",
+    "-c",
+    "--properties-file",
+    "--class",
+    "--status",
+    "--kill",
+];
+
+fn take_own(argv: Vec<String>) -> anyhow::Result<Own> {
+    let mut own = Own {
+        tenants: 1,
+        logs: None,
+        report: None,
+        progress: true,
+        rest: Vec::new(),
+    };
+    let mut it = argv.into_iter();
+    while let Some(a) = it.next() {
+        let (flag, inline) = match a.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (a.clone(), None),
+        };
+        let value = |it: &mut std::vec::IntoIter<String>| -> anyhow::Result<String> {
+            match inline.clone() {
+                Some(v) => Ok(v),
+                None => it
+                    .next()
+                    .ok_or_else(|| anyhow::anyhow!("option {flag} needs a value")),
+            }
+        };
+        match flag.as_str() {
+            "--tenants" => {
+                let v = value(&mut it)?;
+                own.tenants = v
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=8).contains(n))
+                    .ok_or_else(|| anyhow::anyhow!("--tenants: expected 1 to 8, got '{v}'"))?;
+            }
+            "--report" => own.report = Some(PathBuf::from(value(&mut it)?)),
+            "--no-progress" => own.progress = false,
+            "--logs" => {
+                let s = value(&mut it)?;
+                let d = it
+                    .next()
+                    .ok_or_else(|| anyhow::anyhow!("--logs takes two paths: STATIC DYNAMIC"))?;
+                own.logs = Some((PathBuf::from(s), PathBuf::from(d)));
+            }
+            _ if !a.starts_with('-') || a == "-" => {
+                // The application binary: it and everything after it belong to the app.
+                own.rest.push(a);
+                own.rest.extend(it.by_ref());
+                break;
+            }
+            _ => {
+                own.rest.push(a.clone());
+                if inline.is_none() && SUBMIT_VALUED.contains(&flag.as_str()) {
+                    if let Some(v) = it.next() {
+                        own.rest.push(v);
+                    }
+                }
+            }
+        }
+    }
+    Ok(own)
+}
+
+/// `spindle compare ...`; returns the exit code.
+pub(crate) async fn run(args: CompareArgs) -> anyhow::Result<i32> {
+    let own = take_own(args.args)?;
+    let progress = Progress::new(own.progress);
+    let conf_dir = ClientConf::dir_from_env().ok();
+    let (comparison, intro) = if let Some((s, d)) = &own.logs {
+        if !own.rest.is_empty() {
+            bail!(
+                "--logs compares existing logs; it takes no application (got {:?})",
+                own.rest
+            );
+        }
+        let static_run = load_run(s, "static", Mode::Static)?;
+        let dynamic_run = load_run(d, "dynamic", Mode::Dynamic)?;
+        let ideal = infer_bursty(s)
+            .map(|w| IdealPair::for_runs(w, &static_run.account, &dynamic_run.account));
+        (
+            Comparison {
+                title: format!(
+                    "{} vs {}",
+                    static_run.account.app_id, dynamic_run.account.app_id
+                ),
+                what: String::new(),
+                static_runs: vec![static_run],
+                dynamic_runs: vec![dynamic_run],
+                ideal,
+                notes: vec![],
+            },
+            "Two runs compared from their event logs.".to_string(),
+        )
+    } else {
+        let conf_dir = conf_dir.clone().ok_or_else(|| {
+            anyhow::anyhow!("SPINDLE_CONF_DIR is not set: point it at the cluster's conf directory (printed by `spindle cluster up`), or compare existing logs with --logs")
+        })?;
+        let mut spec = Spec::new(own.rest.clone(), conf_dir, own.tenants)?;
+        spec.progress = own.progress;
+        let title = if spec.tenants > 1 {
+            format!("{} tenants of {}", spec.tenants, spec.app_label())
+        } else {
+            spec.app_label()
+        };
+        let submitted: Submitted = Arc::default();
+        let result = tokio::select! {
+            r = compare(&spec, &title, &progress, &submitted) => r,
+            _ = tokio::signal::ctrl_c() => {
+                kill_all(&spec.conf_dir, &submitted).await;
+                eprintln!("spindle compare: interrupted");
+                return Ok(130);
+            }
+        };
+        (
+            result?,
+            "Static allocation against dynamic allocation, run one after the other on the same cluster."
+                .to_string(),
+        )
+    };
+    print!("{}", comparison.text());
+    let path = own
+        .report
+        .clone()
+        .unwrap_or_else(|| default_report(conf_dir.as_deref()));
+    let path = write_report(
+        &path,
+        "Spindle: static vs dynamic allocation",
+        &intro,
+        std::slice::from_ref(&comparison),
+    )?;
+    println!("report: {}", path.display());
+    print!("{}", comparison.ratio_lines());
+    Ok(0)
+}
+
+/// Kills the applications still running (after Ctrl-C).
+pub(crate) async fn kill_all(conf_dir: &Path, submitted: &Submitted) {
+    let ids: Vec<String> = submitted.lock().expect("lock").clone();
+    if ids.is_empty() {
+        return;
+    }
+    if let Ok(rm) = rm_for(conf_dir) {
+        for id in ids {
+            if let Ok(app) = id.parse::<ApplicationId>() {
+                let _ = tokio::time::timeout(Duration::from_secs(3), rm.kill(app)).await;
+                eprintln!("killed {id}");
+            }
+        }
+    }
+}
+
+/// The Bursty workload a log's run looks like: its name says Bursty and every job is one
+/// stage of the same number of tasks; task time and gap are the medians, to 10 ms.
+fn infer_bursty(path: &Path) -> Option<Bursty> {
+    let lines = appmaster::eventlog::read(path).ok()?;
+    let acc: AppAccount = accounting::account(&lines).ok()?;
+    if !acc.app_name.contains("Bursty") || acc.jobs.is_empty() {
+        return None;
+    }
+    let tasks = acc.jobs[0].num_tasks;
+    if acc.jobs.iter().any(|j| j.num_tasks != tasks) {
+        return None;
+    }
+    let durations: Vec<u64> = lines
+        .iter()
+        .filter_map(|l| match &l.event {
+            AppEvent::TaskEnd {
+                duration_ms,
+                reason,
+                ..
+            } if reason == "Success" => Some(*duration_ms),
+            _ => None,
+        })
+        .collect();
+    let gaps: Vec<u64> = acc
+        .jobs
+        .windows(2)
+        .map(|w| w[1].start.saturating_sub(w[0].end))
+        .collect();
+    let round = |v: u64| (v + 5) / 10 * 10;
+    Some(Bursty {
+        jobs: acc.jobs.len() as u32,
+        tasks,
+        task_ms: round(accounting::median(durations)?),
+        gap_ms: accounting::median(gaps).map_or(0, round),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn own_options_are_taken_out_before_the_binary() {
+        let own = take_own(argv(
+            "--num-executors 2 --tenants 2 --executor-cores 1 --conf a=b --report /tmp/r.html --class Bursty app --jobs 2 --tenants 9",
+        ))
+        .unwrap();
+        assert_eq!(own.tenants, 2);
+        assert_eq!(own.report, Some(PathBuf::from("/tmp/r.html")));
+        assert_eq!(
+            own.rest,
+            argv("--num-executors 2 --executor-cores 1 --conf a=b --class Bursty app --jobs 2 --tenants 9")
+        );
+        let own = take_own(argv("--logs s.jsonl d.jsonl")).unwrap();
+        assert_eq!(
+            own.logs,
+            Some((PathBuf::from("s.jsonl"), PathBuf::from("d.jsonl")))
+        );
+        assert!(take_own(argv("--tenants 0 app")).is_err());
+    }
+}

@@ -1,0 +1,346 @@
+//! The RM's Prometheus metrics (`/metrics` on the web address).
+//!
+//! Gauges that describe the state (applications by state, nodes by state,
+//! cluster and queue resources) are read from [`RmState`] at scrape time, so
+//! they cannot drift from what the RM reports. Things that happen (an
+//! application submitted, containers allocated and how long the ask waited)
+//! are typed [`RmEvent`]s whose `emit` writes the tracing line and moves the
+//! counters at once.
+
+use crate::state::RmState;
+use common::protocol::{NodeState, YarnApplicationState};
+use common::{AppAttemptId, ApplicationId};
+use prometheus_client::encoding::prometheus_text;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::{Registry, Unit};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// `Content-Type` of `/metrics` (Prometheus text format 0.0.4).
+pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
+
+type Labels = Vec<(&'static str, String)>;
+
+const APP_STATES: [YarnApplicationState; 8] = [
+    YarnApplicationState::NEW,
+    YarnApplicationState::NEW_SAVING,
+    YarnApplicationState::SUBMITTED,
+    YarnApplicationState::ACCEPTED,
+    YarnApplicationState::RUNNING,
+    YarnApplicationState::FINISHED,
+    YarnApplicationState::FAILED,
+    YarnApplicationState::KILLED,
+];
+
+const NODE_STATES: [NodeState; 6] = [
+    NodeState::NEW,
+    NodeState::RUNNING,
+    NodeState::UNHEALTHY,
+    NodeState::DECOMMISSIONED,
+    NodeState::LOST,
+    NodeState::SHUTDOWN,
+];
+
+pub struct RmMetrics {
+    /// Held while a scrape refreshes the gauges and encodes.
+    registry: Mutex<Registry>,
+    apps: Family<Labels, Gauge>,
+    nodes: Family<Labels, Gauge>,
+    cluster_memory: Family<Labels, Gauge>,
+    cluster_vcores: Family<Labels, Gauge>,
+    queue_memory: Family<Labels, Gauge>,
+    queue_vcores: Family<Labels, Gauge>,
+    queue_apps: Family<Labels, Gauge>,
+    queue_pending: Family<Labels, Gauge>,
+    containers_running: Gauge,
+    containers_pending: Gauge,
+    apps_submitted: Counter,
+    apps_killed_by_web: Counter,
+    containers_allocated: Counter,
+    allocation_latency: Histogram,
+    /// Per attempt: since when it has had an unanswered container ask.
+    asking_since: Mutex<HashMap<AppAttemptId, Instant>>,
+}
+
+impl Default for RmMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RmMetrics {
+    pub fn new() -> Self {
+        let m = Self {
+            registry: Mutex::new(Registry::with_prefix("spindle_rm")),
+            apps: Family::default(),
+            nodes: Family::default(),
+            cluster_memory: Family::default(),
+            cluster_vcores: Family::default(),
+            queue_memory: Family::default(),
+            queue_vcores: Family::default(),
+            queue_apps: Family::default(),
+            queue_pending: Family::default(),
+            containers_running: Gauge::default(),
+            containers_pending: Gauge::default(),
+            apps_submitted: Counter::default(),
+            apps_killed_by_web: Counter::default(),
+            containers_allocated: Counter::default(),
+            // 100 µs to ~26 s.
+            allocation_latency: Histogram::new(exponential_buckets(0.0001, 2.0, 19)),
+            asking_since: Mutex::new(HashMap::new()),
+        };
+        {
+            let mut r = m.registry.lock().expect("registry");
+            r.register("applications", "Applications by YARN state", m.apps.clone());
+            r.register("nodes", "Node managers by state", m.nodes.clone());
+            r.register_with_unit(
+                "cluster_memory",
+                "Cluster memory: total (RUNNING nodes), allocated, available",
+                Unit::Bytes,
+                m.cluster_memory.clone(),
+            );
+            r.register(
+                "cluster_vcores",
+                "Cluster virtual cores: total (RUNNING nodes), allocated, available",
+                m.cluster_vcores.clone(),
+            );
+            r.register_with_unit(
+                "queue_allocated_memory",
+                "Memory held by the queue's containers",
+                Unit::Bytes,
+                m.queue_memory.clone(),
+            );
+            r.register(
+                "queue_allocated_vcores",
+                "Virtual cores held by the queue's containers",
+                m.queue_vcores.clone(),
+            );
+            r.register(
+                "queue_applications",
+                "The queue's applications by state",
+                m.queue_apps.clone(),
+            );
+            r.register(
+                "queue_pending_containers",
+                "Containers the queue's applications ask for and have not got",
+                m.queue_pending.clone(),
+            );
+            r.register(
+                "containers_running",
+                "Containers allocated and not yet completed",
+                m.containers_running.clone(),
+            );
+            r.register(
+                "containers_pending",
+                "Containers asked for and not yet allocated",
+                m.containers_pending.clone(),
+            );
+            r.register(
+                "applications_submitted",
+                "Applications submitted since the RM started",
+                m.apps_submitted.clone(),
+            );
+            r.register(
+                "applications_killed_over_rest",
+                "Applications killed with PUT /ws/v1/cluster/apps/{id}/state",
+                m.apps_killed_by_web.clone(),
+            );
+            r.register(
+                "containers_allocated",
+                "Containers allocated (AM and task containers)",
+                m.containers_allocated.clone(),
+            );
+            r.register_with_unit(
+                "allocation_latency",
+                "From an application master's container ask to the allocation on its push stream",
+                Unit::Seconds,
+                m.allocation_latency.clone(),
+            );
+        }
+        m
+    }
+
+    /// Refreshes the state gauges from `state` and renders every metric.
+    pub fn render(&self, state: &RmState, now_ms: u64) -> String {
+        let registry = self.registry.lock().expect("registry");
+        self.refresh(state, now_ms);
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_text::encode(&mut out, &registry);
+        out
+    }
+
+    fn refresh(&self, state: &RmState, now_ms: u64) {
+        let label = |k: &'static str, v: String| vec![(k, v)];
+        let apps = state.list(&[], now_ms);
+        for s in APP_STATES {
+            let n = apps.iter().filter(|a| a.state == s).count();
+            self.apps
+                .get_or_create(&label("state", s.to_string()))
+                .set(n as i64);
+        }
+        let nodes = state.node_reports();
+        for s in NODE_STATES {
+            let n = nodes.iter().filter(|r| r.state == s).count();
+            self.nodes
+                .get_or_create(&label("state", s.to_string()))
+                .set(n as i64);
+        }
+        let running: Vec<_> = nodes
+            .iter()
+            .filter(|n| n.state == NodeState::RUNNING)
+            .collect();
+        let total_mb: u64 = running.iter().map(|n| n.capability.memory_mb).sum();
+        let used_mb: u64 = nodes.iter().map(|n| n.used.memory_mb).sum();
+        let total_vc: u64 = running.iter().map(|n| n.capability.vcores as u64).sum();
+        let used_vc: u64 = nodes.iter().map(|n| n.used.vcores as u64).sum();
+        for (kind, mb, vc) in [
+            ("total", total_mb, total_vc),
+            ("allocated", used_mb, used_vc),
+            (
+                "available",
+                total_mb.saturating_sub(used_mb),
+                total_vc.saturating_sub(used_vc),
+            ),
+        ] {
+            self.cluster_memory
+                .get_or_create(&label("kind", kind.into()))
+                .set((mb << 20) as i64);
+            self.cluster_vcores
+                .get_or_create(&label("kind", kind.into()))
+                .set(vc as i64);
+        }
+        // Queues: every queue any application named ("default" at least).
+        #[derive(Default)]
+        struct Q {
+            mb: u64,
+            vc: u64,
+            pending: u64,
+            states: BTreeMap<String, i64>,
+        }
+        let mut queues: BTreeMap<String, Q> = BTreeMap::new();
+        queues.entry("default".into()).or_default();
+        for a in &apps {
+            let q = queues.entry(a.queue.clone()).or_default();
+            q.mb += a.allocated.memory_mb;
+            q.vc += a.allocated.vcores as u64;
+            *q.states.entry(a.state.to_string()).or_default() += 1;
+        }
+        let pending = state.pending_asks();
+        for (app, n) in &pending {
+            if let Some(a) = apps.iter().find(|a| a.id == *app) {
+                queues.entry(a.queue.clone()).or_default().pending += *n as u64;
+            }
+        }
+        self.queue_memory.clear();
+        self.queue_vcores.clear();
+        self.queue_apps.clear();
+        self.queue_pending.clear();
+        for (name, q) in &queues {
+            self.queue_memory
+                .get_or_create(&label("queue", name.clone()))
+                .set((q.mb << 20) as i64);
+            self.queue_vcores
+                .get_or_create(&label("queue", name.clone()))
+                .set(q.vc as i64);
+            self.queue_pending
+                .get_or_create(&label("queue", name.clone()))
+                .set(q.pending as i64);
+            for s in APP_STATES {
+                let n = q.states.get(&s.to_string()).copied().unwrap_or(0);
+                self.queue_apps
+                    .get_or_create(&vec![("queue", name.clone()), ("state", s.to_string())])
+                    .set(n);
+            }
+        }
+        let live: u32 = apps.iter().map(|a| a.running_containers).sum();
+        self.containers_running.set(live as i64);
+        self.containers_pending
+            .set(pending.iter().map(|(_, n)| *n as i64).sum());
+    }
+}
+
+/// Something that happened in the RM: one tracing line and its metrics.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RmEvent {
+    /// A client's submission was accepted and stored.
+    ApplicationSubmitted { app_id: ApplicationId },
+    /// An AM sent an allocate call asking for `containers` more (total-count semantics).
+    ContainersAsked {
+        attempt: AppAttemptId,
+        containers: u32,
+    },
+    /// Containers were pushed to an AM (or an AM container was placed).
+    ContainersAllocated {
+        attempt: AppAttemptId,
+        containers: usize,
+        am: bool,
+        /// The attempt still has asks outstanding after this allocation.
+        still_asking: bool,
+    },
+    /// `PUT /ws/v1/cluster/apps/{id}/state` killed an application.
+    ApplicationKilledOverRest { app_id: ApplicationId, peer: String },
+}
+
+impl RmEvent {
+    /// Logs the event and updates the metrics; `now` is the service's clock.
+    pub fn emit(self, m: &RmMetrics, now: Instant) {
+        match self {
+            Self::ApplicationSubmitted { app_id } => {
+                tracing::debug!(app_id = %app_id, "application submitted (metrics)");
+                m.apps_submitted.inc();
+            }
+            Self::ContainersAsked {
+                attempt,
+                containers,
+            } => {
+                let mut asking = m.asking_since.lock().expect("asking");
+                if containers == 0 {
+                    asking.remove(&attempt);
+                } else {
+                    asking.entry(attempt).or_insert(now);
+                }
+            }
+            Self::ContainersAllocated {
+                attempt,
+                containers,
+                am,
+                still_asking,
+            } => {
+                m.containers_allocated.inc_by(containers as u64);
+                if am {
+                    return;
+                }
+                let since = {
+                    let mut asking = m.asking_since.lock().expect("asking");
+                    if still_asking {
+                        asking.get(&attempt).copied()
+                    } else {
+                        asking.remove(&attempt)
+                    }
+                };
+                let waited = since.map(|t| now.saturating_duration_since(t));
+                if let Some(w) = waited {
+                    for _ in 0..containers {
+                        m.allocation_latency.observe(w.as_secs_f64());
+                    }
+                }
+                tracing::debug!(
+                    app_attempt_id = %attempt,
+                    containers,
+                    waited_ms = waited.map(|w| w.as_secs_f64() * 1e3),
+                    "containers allocated"
+                );
+            }
+            Self::ApplicationKilledOverRest { app_id, peer } => {
+                tracing::info!(app_id = %app_id, %peer, "application killed over the REST API");
+                m.apps_killed_by_web.inc();
+            }
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! Finished (and running) applications' UI, rebuilt from their event logs
+//! in `history-dir`: the AM's own pages, served by the RM under
+//! `/cluster/app/{id}/history/`, so a tracking URL keeps working after the
+//! AM exits.
+
+use super::{pages, Web};
+use appmaster::driver::ui::{Page, UiState};
+use appmaster::eventlog::LogLine;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use common::clock::now_ms;
+use common::ApplicationId;
+use std::sync::Arc;
+
+/// Reads an event log, skipping lines that do not parse (the one being
+/// written by a live application, or events of a newer version).
+fn read_lenient(path: &std::path::Path) -> std::io::Result<Vec<LogLine>> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect())
+}
+
+async fn serve(w: Arc<Web>, id: String, rest: String) -> Response {
+    if id.parse::<ApplicationId>().is_err() {
+        return pages::not_found(&format!("{id} is not an application id"));
+    }
+    let Some(path) = w.links.event_log(&id) else {
+        let why = match &w.links.history_dir {
+            Some(d) => format!("No event log for {id} in the history dir {}", d.display()),
+            None => "This resource manager has no history-dir configured".to_string(),
+        };
+        return pages::not_found(&why);
+    };
+    let lines = match tokio::task::spawn_blocking(move || read_lenient(&path)).await {
+        Ok(Ok(l)) => l,
+        Ok(Err(e)) => return pages::not_found(&format!("cannot read the event log of {id}: {e}")),
+        Err(_) => return pages::not_found("the event log reader failed"),
+    };
+    let ui = UiState::from_log(&lines);
+    let base = format!("/cluster/app/{id}/history/");
+    match ui.page(&base, &rest, now_ms()) {
+        Page::NotFound(why) => pages::not_found(&why),
+        page => page.into_response(),
+    }
+}
+
+pub(crate) fn router() -> Router<Arc<Web>> {
+    Router::new()
+        .route(
+            "/cluster/app/{id}/history",
+            get(|Path(id): Path<String>| async move {
+                Redirect::to(&format!("/cluster/app/{id}/history/"))
+            }),
+        )
+        .route(
+            "/cluster/app/{id}/history/",
+            get(
+                |State(w): State<Arc<Web>>, Path(id): Path<String>| async move {
+                    serve(w, id, String::new()).await
+                },
+            ),
+        )
+        .route(
+            "/cluster/app/{id}/history/{*rest}",
+            get(
+                |State(w): State<Arc<Web>>, Path((id, rest)): Path<(String, String)>| async move {
+                    serve(w, id, rest).await
+                },
+            ),
+        )
+}

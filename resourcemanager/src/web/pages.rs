@@ -1,0 +1,422 @@
+//! The RM's web UI under YARN's paths: `/cluster` (overview),
+//! `/cluster/apps` (filterable by state), `/cluster/app/{id}`,
+//! `/cluster/nodes`; `/` redirects to `/cluster`. Server-rendered HTML with
+//! inline CSS, no JavaScript; live pages refresh themselves.
+
+use super::rest::{self, Snapshot};
+use super::Web;
+use appmaster::driver::ui::{date, duration, esc};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use common::protocol::{ApplicationReport, NodeState, YarnApplicationState as AppState};
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+const CSS: &str = "body{font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;font-size:14px;margin:0;color:#222}\
+header{background:#1b5e20;color:#fff;padding:8px 16px;display:flex;gap:16px;align-items:baseline}\
+header a{color:#c8e6c9;text-decoration:none}header a.active{color:#fff;font-weight:bold}\
+.brand{font-weight:bold;margin-right:12px}main{padding:8px 16px}h1{font-size:20px}h2{font-size:16px}\
+table{border-collapse:collapse;margin:8px 0 16px}th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}\
+th{background:#f5f5f5}.filters a{margin-right:10px}.filters a.active{font-weight:bold}\
+dl{display:grid;grid-template-columns:max-content auto;gap:4px 16px}dt{font-weight:bold}dd{margin:0}\
+pre{white-space:pre-wrap;background:#fafafa;border:1px solid #eee;padding:6px}\
+.state.FAILED,.state.KILLED,.state.LOST{color:#c62828}.state.FINISHED,.state.RUNNING{color:#2e7d32}";
+
+fn layout(title: &str, active: &str, refresh: bool, body: &str) -> Html<String> {
+    let mut nav = String::new();
+    for (href, name) in [
+        ("/cluster", "Cluster"),
+        ("/cluster/apps", "Applications"),
+        ("/cluster/nodes", "Nodes"),
+        ("/ws/v1/cluster/scheduler", "Scheduler (REST)"),
+        ("/metrics", "Metrics"),
+    ] {
+        let class = if name == active {
+            " class=\"active\""
+        } else {
+            ""
+        };
+        let _ = write!(nav, "<a{class} href=\"{href}\">{name}</a>");
+    }
+    let refresh = if refresh {
+        "<meta http-equiv=\"refresh\" content=\"3\">"
+    } else {
+        ""
+    };
+    Html(format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">{refresh}\
+         <link rel=\"icon\" href=\"data:,\"><title>{t} - Spindle ResourceManager</title>\
+         <style>{CSS}</style></head><body><header><span class=\"brand\">Spindle ResourceManager</span>{nav}</header>\
+         <main><h1>{t}</h1>{body}</main></body></html>\n",
+        t = esc(title),
+    ))
+}
+
+/// A 404 page naming what is missing.
+pub(crate) fn not_found(why: &str) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        layout("Not found", "", false, &format!("<p>{}</p>", esc(why))),
+    )
+        .into_response()
+}
+
+fn mb(v: u64) -> String {
+    if v >= 1024 && v % 1024 == 0 {
+        format!("{} GB", v / 1024)
+    } else {
+        format!("{v} MB")
+    }
+}
+
+fn metrics_table(s: &Snapshot) -> String {
+    let m = rest::cluster_metrics(s);
+    let m = &m["clusterMetrics"];
+    let mut h = String::from("<table id=\"cluster-metrics\"><thead><tr>");
+    let cols = [
+        ("Apps Submitted", "appsSubmitted"),
+        ("Apps Pending", "appsPending"),
+        ("Apps Running", "appsRunning"),
+        ("Apps Completed", "appsCompleted"),
+        ("Apps Failed", "appsFailed"),
+        ("Apps Killed", "appsKilled"),
+        ("Containers Running", "containersAllocated"),
+        ("Containers Pending", "containersPending"),
+        ("Memory Used (MB)", "allocatedMB"),
+        ("Memory Total (MB)", "totalMB"),
+        ("VCores Used", "allocatedVirtualCores"),
+        ("VCores Total", "totalVirtualCores"),
+        ("Active Nodes", "activeNodes"),
+        ("Lost Nodes", "lostNodes"),
+        ("Unhealthy Nodes", "unhealthyNodes"),
+    ];
+    for (name, _) in cols {
+        let _ = write!(h, "<th>{name}</th>");
+    }
+    h.push_str("</tr></thead><tbody><tr>");
+    for (_, key) in cols {
+        let _ = write!(h, "<td id=\"{key}\">{}</td>", m[key]);
+    }
+    h.push_str("</tr></tbody></table>");
+    h
+}
+
+fn apps_table(s: &Snapshot, apps: &[&ApplicationReport]) -> String {
+    let mut h = String::from(
+        "<table id=\"apps\"><thead><tr><th>ID</th><th>User</th><th>Name</th><th>Application Type</th>\
+         <th>Queue</th><th>StartTime</th><th>FinishTime</th><th>State</th><th>FinalStatus</th>\
+         <th>Running Containers</th><th>Allocated CPU VCores</th><th>Allocated Memory MB</th>\
+         <th>Progress</th><th>Tracking UI</th></tr></thead><tbody>",
+    );
+    for a in apps {
+        let id = a.id.to_string();
+        let ui = if a.tracking_url.is_empty() {
+            "UNASSIGNED".to_string()
+        } else {
+            let label = if a.state.is_terminal() {
+                "History"
+            } else {
+                "ApplicationMaster"
+            };
+            format!("<a href=\"{}\">{label}</a>", esc(&a.tracking_url))
+        };
+        let _ = write!(
+            h,
+            "<tr class=\"app\" data-app=\"{id}\"><td><a href=\"/cluster/app/{id}\">{id}</a></td><td>{}</td><td>{}</td>\
+             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"state {st}\">{st}</td><td>{}</td>\
+             <td>{}</td><td>{}</td><td>{}</td><td>{:.0}%</td><td>{ui}</td></tr>",
+            esc(&a.user),
+            esc(&a.name),
+            esc(&a.app_type),
+            esc(&a.queue),
+            date(a.start_time),
+            if a.finish_time > 0 { date(a.finish_time) } else { "N/A".into() },
+            a.final_status,
+            a.running_containers,
+            a.allocated.vcores,
+            a.allocated.memory_mb,
+            a.progress * 100.0,
+            st = a.state,
+        );
+    }
+    if apps.is_empty() {
+        h.push_str("<tr><td colspan=\"14\">No applications.</td></tr>");
+    }
+    h.push_str("</tbody></table>");
+    let _ = s;
+    h
+}
+
+async fn overview(State(w): State<Arc<Web>>) -> Html<String> {
+    let s = w.snapshot();
+    let mut body = metrics_table(&s);
+    let _ = write!(
+        body,
+        "<p>Cluster id {} &middot; ResourceManager started {} &middot; scheduler: FIFO \
+         (maximum allocation {} MB, {} vcores)</p><h2>Applications</h2>",
+        s.cluster_ts,
+        date(s.started_ms),
+        s.max_allocation.memory_mb,
+        s.max_allocation.vcores,
+    );
+    let mut apps: Vec<&ApplicationReport> = s.apps.iter().collect();
+    apps.sort_by_key(|a| std::cmp::Reverse(a.id));
+    apps.truncate(50);
+    body.push_str(&apps_table(&s, &apps));
+    layout("Cluster overview", "Cluster", true, &body)
+}
+
+fn apps_page(w: &Web, state: Option<&str>) -> Response {
+    let s = w.snapshot();
+    let wanted: Vec<AppState> = match state {
+        None | Some("") => vec![],
+        Some(list) => {
+            let mut v = Vec::new();
+            for part in list.split(',').filter(|p| !p.trim().is_empty()) {
+                match rest::parse_app_state(part) {
+                    Ok(st) => v.push(st),
+                    Err(e) => return not_found(&e),
+                }
+            }
+            v
+        }
+    };
+    let mut filters = String::from("<p class=\"filters\">Show: ");
+    for (label, st) in [
+        ("All", ""),
+        ("NEW", "NEW"),
+        ("SUBMITTED", "SUBMITTED"),
+        ("ACCEPTED", "ACCEPTED"),
+        ("RUNNING", "RUNNING"),
+        ("FINISHED", "FINISHED"),
+        ("FAILED", "FAILED"),
+        ("KILLED", "KILLED"),
+    ] {
+        let on = state.unwrap_or("").eq_ignore_ascii_case(st);
+        let class = if on { " class=\"active\"" } else { "" };
+        let href = if st.is_empty() {
+            "/cluster/apps".to_string()
+        } else {
+            format!("/cluster/apps/{st}")
+        };
+        let _ = write!(filters, "<a{class} href=\"{href}\">{label}</a>");
+    }
+    filters.push_str("</p>");
+    let mut apps: Vec<&ApplicationReport> = s
+        .apps
+        .iter()
+        .filter(|a| wanted.is_empty() || wanted.contains(&a.state))
+        .collect();
+    apps.sort_by_key(|a| std::cmp::Reverse(a.id));
+    let title = match state {
+        Some(st) if !st.is_empty() => format!("{} applications", st.to_ascii_uppercase()),
+        _ => "All applications".to_string(),
+    };
+    let body = format!("{}{filters}{}", metrics_table(&s), apps_table(&s, &apps));
+    layout(&title, "Applications", true, &body).into_response()
+}
+
+async fn apps(State(w): State<Arc<Web>>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let st = q
+        .get("states")
+        .or_else(|| q.get("state"))
+        .map(String::as_str);
+    apps_page(&w, st)
+}
+
+async fn apps_in_state(State(w): State<Arc<Web>>, Path(state): Path<String>) -> Response {
+    apps_page(&w, Some(&state))
+}
+
+async fn app(State(w): State<Arc<Web>>, Path(id): Path<String>) -> Response {
+    let Ok(app_id) = id.parse::<common::ApplicationId>() else {
+        return not_found(&format!("{id} is not an application id"));
+    };
+    let s = w.snapshot();
+    let Some(r) = s.apps.iter().find(|a| a.id == app_id) else {
+        return not_found(&format!("Application {id} not found"));
+    };
+    let containers = w.rm.with_state(|st| st.live_containers(app_id));
+    let elapsed = if r.finish_time > 0 {
+        r.finish_time.saturating_sub(r.start_time)
+    } else {
+        s.now_ms.saturating_sub(r.start_time)
+    };
+    let tracking = if r.tracking_url.is_empty() {
+        "UNASSIGNED".to_string()
+    } else {
+        let label = if r.state.is_terminal() {
+            "History"
+        } else {
+            "ApplicationMaster"
+        };
+        format!(
+            "<a id=\"tracking-url\" href=\"{u}\">{label}</a> ({u})",
+            u = esc(&r.tracking_url)
+        )
+    };
+    let mut body = format!(
+        "<dl id=\"app-info\"><dt>User</dt><dd>{}</dd><dt>Name</dt><dd>{}</dd>\
+         <dt>Application Type</dt><dd>{}</dd><dt>Queue</dt><dd>{}</dd>\
+         <dt>YarnApplicationState</dt><dd class=\"state {st}\" id=\"state\">{st}</dd>\
+         <dt>FinalStatus Reported by AM</dt><dd id=\"final-status\">{}</dd>\
+         <dt>Started</dt><dd>{}</dd><dt>Finished</dt><dd>{}</dd><dt>Elapsed</dt><dd>{}</dd>\
+         <dt>Progress</dt><dd>{:.0}%</dd><dt>Tracking URL</dt><dd>{tracking}</dd>\
+         <dt>Allocated resources</dt><dd>{} MB, {} vcores in {} container(s)</dd>\
+         <dt>Aggregate resource allocation</dt><dd id=\"aggregate\">{} MB-seconds, {} vcore-seconds</dd>\
+         <dt>Diagnostics</dt><dd><pre>{}</pre></dd></dl>",
+        esc(&r.user),
+        esc(&r.name),
+        esc(&r.app_type),
+        esc(&r.queue),
+        r.final_status,
+        date(r.start_time),
+        if r.finish_time > 0 { date(r.finish_time) } else { "N/A".into() },
+        duration(elapsed),
+        r.progress * 100.0,
+        r.allocated.memory_mb,
+        r.allocated.vcores,
+        r.running_containers,
+        r.memory_seconds,
+        r.vcore_seconds,
+        esc(&r.diagnostics),
+        st = r.state,
+    );
+    body.push_str(
+        "<h2>Attempts</h2><table id=\"attempts\"><thead><tr><th>Attempt ID</th><th>Started</th>\
+         <th>Finished</th><th>Node</th><th>AM Container</th><th>Logs</th><th>Diagnostics</th></tr></thead><tbody>",
+    );
+    let attempts = rest::attempts(&s, &w.links, r);
+    for a in attempts["appAttempts"]["appAttempt"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let logs = a["logsLink"].as_str().unwrap_or("");
+        let logs = if logs.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "<a href=\"{l}/stdout\">stdout</a> <a href=\"{l}/stderr\">stderr</a>",
+                l = esc(logs)
+            )
+        };
+        let finished = a["finishedTime"].as_u64().unwrap_or(0);
+        let _ = write!(
+            body,
+            "<tr class=\"attempt\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{logs}</td><td>{}</td></tr>",
+            esc(a["appAttemptId"].as_str().unwrap_or("")),
+            date(a["startTime"].as_u64().unwrap_or(0)),
+            if finished > 0 { date(finished) } else { "N/A".into() },
+            esc(a["nodeId"].as_str().unwrap_or("")),
+            esc(a["containerId"].as_str().unwrap_or("")),
+            esc(a["diagnosticsInfo"].as_str().unwrap_or("")),
+        );
+    }
+    body.push_str("</tbody></table>");
+    body.push_str(
+        "<h2>Running containers</h2><table id=\"containers\"><thead><tr><th>Container</th><th>Node</th>\
+         <th>Resource</th><th>Started</th><th>Logs</th></tr></thead><tbody>",
+    );
+    for c in &containers {
+        let id = c.id.to_string();
+        let logs = rest::container_logs_link(&w.links, s.node(&c.node.0), &id, &r.user)
+            .map(|l| {
+                format!(
+                    "<a href=\"{l}/stdout\">stdout</a> <a href=\"{l}/stderr\">stderr</a>",
+                    l = esc(&l)
+                )
+            })
+            .unwrap_or_default();
+        let _ = write!(
+            body,
+            "<tr class=\"container\"><td>{id}</td><td>{}</td><td>{} MB, {} vcores</td><td>{}</td><td>{logs}</td></tr>",
+            esc(&c.node.0),
+            c.resource.memory_mb,
+            c.resource.vcores,
+            date(c.start_ms),
+        );
+    }
+    if containers.is_empty() {
+        body.push_str("<tr><td colspan=\"5\">None.</td></tr>");
+    }
+    body.push_str("</tbody></table>");
+    let _ = write!(
+        body,
+        "<p>REST: <a href=\"/ws/v1/cluster/apps/{id}\">/ws/v1/cluster/apps/{id}</a>, \
+         <a href=\"/ws/v1/cluster/apps/{id}/appattempts\">appattempts</a></p>"
+    );
+    layout(
+        &format!("Application {id}"),
+        "Applications",
+        !r.state.is_terminal(),
+        &body,
+    )
+    .into_response()
+}
+
+async fn nodes(State(w): State<Arc<Web>>) -> Html<String> {
+    let s = w.snapshot();
+    let mut body = metrics_table(&s);
+    body.push_str(
+        "<table id=\"nodes\"><thead><tr><th>Node Address</th><th>Node HTTP Address</th><th>State</th>\
+         <th>Last health-update</th><th>Containers</th><th>Mem Used</th><th>Mem Avail</th>\
+         <th>VCores Used</th><th>VCores Avail</th></tr></thead><tbody>",
+    );
+    for n in &s.nodes {
+        let avail = n.capability.saturating_sub(&n.used);
+        let http = if n.http_address.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "<a href=\"{}://{h}/\">{h}</a>",
+                w.links.scheme,
+                h = esc(&n.http_address)
+            )
+        };
+        let _ = write!(
+            body,
+            "<tr class=\"node\"><td>{}</td><td>{http}</td><td class=\"state {st}\">{st}</td><td>{}</td>\
+             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&n.node_id.0),
+            date(n.last_health_update),
+            n.num_containers,
+            mb(n.used.memory_mb),
+            mb(avail.memory_mb),
+            n.used.vcores,
+            avail.vcores,
+            st = n.state,
+        );
+    }
+    if s.nodes.is_empty() {
+        body.push_str("<tr><td colspan=\"9\">No nodes have registered.</td></tr>");
+    }
+    body.push_str("</tbody></table>");
+    let running = s
+        .nodes
+        .iter()
+        .filter(|n| n.state == NodeState::RUNNING)
+        .count();
+    let _ = write!(
+        body,
+        "<p>{running} of {} node(s) RUNNING.</p>",
+        s.nodes.len()
+    );
+    layout("Nodes of the cluster", "Nodes", true, &body)
+}
+
+pub(crate) fn router() -> Router<Arc<Web>> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/cluster") }))
+        .route("/cluster", get(overview))
+        .route("/cluster/", get(overview))
+        .route("/cluster/cluster", get(overview))
+        .route("/cluster/apps", get(apps))
+        .route("/cluster/apps/{state}", get(apps_in_state))
+        .route("/cluster/app/{id}", get(app))
+        .route("/cluster/nodes", get(nodes))
+}

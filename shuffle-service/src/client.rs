@@ -1,0 +1,489 @@
+//! The client executors use: register shuffle dirs, fetch blocks, remove a
+//! shuffle. Bulk-tuned QUIC, connections cached per server address.
+
+use crate::block::BlockId;
+use common::codec::{self, FrameError};
+use common::protocol::{ErrorCode, ShuffleRequest, ShuffleResponse, WireError, ALPN_SHUFFLE};
+use common::tls::TlsIdentity;
+use common::transport::{self, Profile, TransportError};
+use common::ApplicationId;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// Largest allocation made up front for one block (larger ones grow as they arrive).
+const PREALLOC: u64 = 64 << 20;
+
+fn on(block: &Option<String>) -> String {
+    match block {
+        Some(b) => format!(" (fetching {b})"),
+        None => String::new(),
+    }
+}
+
+/// Every way a shuffle service call can fail; each names the server, and
+/// fetch errors name the block.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FetchError {
+    /// The service refused or could not find this block (malformed or
+    /// escaping id: `BadRequest`; missing: `UnknownFile`).
+    #[error("shuffle service {server}: block {block}: {error}")]
+    Block {
+        server: String,
+        block: String,
+        error: WireError,
+    },
+    /// The service refused the request (wrong secret: `Unauthorized`,
+    /// unregistered app or executor: `UnknownApplication`, ...).
+    #[error("shuffle service {server}{}: {error}", on(.block))]
+    Refused {
+        server: String,
+        block: Option<String>,
+        error: WireError,
+    },
+    /// Could not reach the service, or the connection broke before an answer.
+    #[error("shuffle service {server}{}: {source}", on(.block))]
+    Transport {
+        server: String,
+        block: Option<String>,
+        #[source]
+        source: TransportError,
+    },
+    /// The stream broke while this block's bytes were arriving.
+    #[error("shuffle service {server}: block {block}: {reason}")]
+    Stream {
+        server: String,
+        block: String,
+        reason: String,
+    },
+    #[error("shuffle service {server}: unexpected answer: {reason}")]
+    Protocol { server: String, reason: String },
+}
+
+impl FetchError {
+    pub fn server(&self) -> &str {
+        match self {
+            Self::Block { server, .. }
+            | Self::Refused { server, .. }
+            | Self::Transport { server, .. }
+            | Self::Stream { server, .. }
+            | Self::Protocol { server, .. } => server,
+        }
+    }
+
+    /// The block the error is about (for fetches).
+    pub fn block(&self) -> Option<&str> {
+        match self {
+            Self::Block { block, .. } | Self::Stream { block, .. } => Some(block),
+            Self::Refused { block, .. } | Self::Transport { block, .. } => block.as_deref(),
+            Self::Protocol { .. } => None,
+        }
+    }
+
+    /// The service's error code, when it answered with one.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            Self::Block { error, .. } | Self::Refused { error, .. } => Some(error.code),
+            Self::Transport { source, .. } => source.code(),
+            _ => None,
+        }
+    }
+}
+
+type Slot = Arc<tokio::sync::Mutex<Option<quinn::Connection>>>;
+
+struct Inner {
+    /// One client endpoint (UDP socket) per parallel connection.
+    endpoints: Vec<quinn::Endpoint>,
+    conns: Mutex<HashMap<(String, usize), Slot>>,
+}
+
+/// A shuffle service client; cheap to clone, usable from any tokio task.
+#[derive(Clone)]
+pub struct ShuffleClient {
+    inner: Arc<Inner>,
+}
+
+/// Whether an error means the cached connection is dead (worth one retry on a new one).
+fn connection_lost(e: &FetchError) -> bool {
+    matches!(
+        e,
+        FetchError::Transport {
+            source: TransportError::Connection { .. },
+            ..
+        }
+    )
+}
+
+fn lost(server: &str, block: Option<&String>, reason: impl ToString) -> FetchError {
+    FetchError::Transport {
+        server: server.to_string(),
+        block: block.cloned(),
+        source: TransportError::Connection {
+            addr: server.to_string(),
+            reason: reason.to_string(),
+        },
+    }
+}
+
+fn frame_error(server: &str, block: Option<&String>, e: FrameError) -> FetchError {
+    match e {
+        // The stream or connection died under us.
+        FrameError::Io(_) | FrameError::Closed | FrameError::Truncated { .. } => {
+            lost(server, block, e)
+        }
+        source => FetchError::Transport {
+            server: server.to_string(),
+            block: block.cloned(),
+            source: TransportError::Frame {
+                addr: server.to_string(),
+                source,
+            },
+        },
+    }
+}
+
+impl ShuffleClient {
+    /// One connection per server.
+    pub fn new(identity: &TlsIdentity) -> Result<Self, TransportError> {
+        Self::with_connections(identity, 1)
+    }
+
+    /// `connections` parallel connections per server (each on its own UDP
+    /// socket); a fetch of several blocks is split across them.
+    pub fn with_connections(
+        identity: &TlsIdentity,
+        connections: usize,
+    ) -> Result<Self, TransportError> {
+        let endpoints = (0..connections.max(1))
+            .map(|_| transport::client_endpoint(identity, ALPN_SHUFFLE, Profile::Bulk))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                endpoints,
+                conns: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    pub fn connections(&self) -> usize {
+        self.inner.endpoints.len()
+    }
+
+    fn slot(&self, server: &str, i: usize) -> Slot {
+        self.inner
+            .conns
+            .lock()
+            .expect("connection cache")
+            .entry((server.to_string(), i))
+            .or_default()
+            .clone()
+    }
+
+    /// The cached live connection `i` to `server`, connecting if needed;
+    /// `fresh` drops the cached one first.
+    async fn connection(
+        &self,
+        server: &str,
+        i: usize,
+        fresh: bool,
+    ) -> Result<quinn::Connection, TransportError> {
+        let slot = self.slot(server, i);
+        let mut guard = slot.lock().await;
+        if fresh {
+            *guard = None;
+        }
+        if let Some(c) = guard.as_ref() {
+            if c.close_reason().is_none() {
+                return Ok(c.clone());
+            }
+        }
+        let c = transport::connect(&self.inner.endpoints[i], server).await?;
+        *guard = Some(c.clone());
+        Ok(c)
+    }
+
+    /// One request, one answer frame; retried once on a new connection when
+    /// the cached one turns out dead.
+    async fn call(
+        &self,
+        server: &str,
+        req: &ShuffleRequest,
+    ) -> Result<ShuffleResponse, FetchError> {
+        let mut fresh = false;
+        loop {
+            let r = async {
+                let conn = self.connection(server, 0, fresh).await.map_err(|source| {
+                    FetchError::Transport {
+                        server: server.to_string(),
+                        block: None,
+                        source,
+                    }
+                })?;
+                let (mut send, mut recv) =
+                    conn.open_bi().await.map_err(|e| lost(server, None, e))?;
+                codec::write_frame(&mut send, req)
+                    .await
+                    .map_err(|e| frame_error(server, None, e))?;
+                let _ = send.finish();
+                codec::read_frame::<_, ShuffleResponse>(&mut recv)
+                    .await
+                    .map_err(|e| frame_error(server, None, e))
+            }
+            .await;
+            match r {
+                Err(e) if !fresh && connection_lost(&e) => fresh = true,
+                other => return other,
+            }
+        }
+    }
+
+    /// Registers an executor's shuffle dirs with the service at `server`
+    /// (`host:port`). The app's first registration sets its secret.
+    pub async fn register(
+        &self,
+        server: &str,
+        app: ApplicationId,
+        executor_id: &str,
+        secret: &str,
+        dirs: &[PathBuf],
+    ) -> Result<(), FetchError> {
+        let req = ShuffleRequest::RegisterExecutor {
+            app_id: app,
+            executor_id: executor_id.to_string(),
+            secret: secret.to_string(),
+            dirs: dirs.iter().map(|d| d.display().to_string()).collect(),
+        };
+        match self.call(server, &req).await? {
+            ShuffleResponse::Ok => Ok(()),
+            other => Err(unexpected(server, other)),
+        }
+    }
+
+    /// Deletes shuffle `shuffle_id`'s files in every dir the app registered
+    /// there; returns how many files went.
+    pub async fn remove_shuffle(
+        &self,
+        server: &str,
+        app: ApplicationId,
+        secret: &str,
+        shuffle_id: u32,
+    ) -> Result<u64, FetchError> {
+        let req = ShuffleRequest::RemoveShuffle {
+            app_id: app,
+            secret: secret.to_string(),
+            shuffle_id,
+        };
+        match self.call(server, &req).await? {
+            ShuffleResponse::Removed { files } => Ok(files),
+            other => Err(unexpected(server, other)),
+        }
+    }
+
+    /// Tells a (standalone) service that the app ended; needs its admin token.
+    pub async fn app_finished(
+        &self,
+        server: &str,
+        app: ApplicationId,
+        admin_token: &str,
+    ) -> Result<u64, FetchError> {
+        let req = ShuffleRequest::AppFinished {
+            app_id: app,
+            admin_token: admin_token.to_string(),
+        };
+        match self.call(server, &req).await? {
+            ShuffleResponse::Removed { files } => Ok(files),
+            other => Err(unexpected(server, other)),
+        }
+    }
+
+    /// [`fetch`](Self::fetch) with typed block ids.
+    pub async fn fetch_ids(
+        &self,
+        server: &str,
+        app: ApplicationId,
+        executor_id: &str,
+        secret: &str,
+        blocks: &[BlockId],
+    ) -> Result<Vec<Vec<u8>>, FetchError> {
+        let blocks: Vec<String> = blocks.iter().map(BlockId::to_string).collect();
+        self.fetch(server, app, executor_id, secret, &blocks).await
+    }
+
+    /// Fetches blocks (`shuffle_<s>_<m>_<r>`) that executor `executor_id`
+    /// wrote, from the service at `server`; returns their bytes in order.
+    /// With several connections the blocks are split across them.
+    pub async fn fetch(
+        &self,
+        server: &str,
+        app: ApplicationId,
+        executor_id: &str,
+        secret: &str,
+        blocks: &[String],
+    ) -> Result<Vec<Vec<u8>>, FetchError> {
+        if blocks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let n = self.connections().min(blocks.len());
+        if n == 1 {
+            return self
+                .fetch_on(0, server, app, executor_id, secret, blocks.to_vec())
+                .await;
+        }
+        let per = blocks.len().div_ceil(n);
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, group) in blocks.chunks(per).enumerate() {
+            let (me, server, exec, secret, group) = (
+                self.clone(),
+                server.to_string(),
+                executor_id.to_string(),
+                secret.to_string(),
+                group.to_vec(),
+            );
+            tasks.spawn(
+                async move { (i, me.fetch_on(i, &server, app, &exec, &secret, group).await) },
+            );
+        }
+        let mut parts: Vec<Option<Result<Vec<Vec<u8>>, FetchError>>> =
+            (0..n).map(|_| None).collect();
+        while let Some(r) = tasks.join_next().await {
+            match r {
+                Ok((i, r)) => parts[i] = Some(r),
+                Err(e) => {
+                    return Err(FetchError::Protocol {
+                        server: server.to_string(),
+                        reason: format!("fetch task failed: {e}"),
+                    })
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(blocks.len());
+        for p in parts.into_iter().flatten() {
+            out.extend(p?);
+        }
+        Ok(out)
+    }
+
+    async fn fetch_on(
+        &self,
+        i: usize,
+        server: &str,
+        app: ApplicationId,
+        executor_id: &str,
+        secret: &str,
+        blocks: Vec<String>,
+    ) -> Result<Vec<Vec<u8>>, FetchError> {
+        let first = blocks.first().cloned();
+        let req = ShuffleRequest::FetchBlocks {
+            app_id: app,
+            secret: secret.to_string(),
+            executor_id: executor_id.to_string(),
+            blocks,
+        };
+        let mut fresh = false;
+        let (sizes, mut recv) = loop {
+            let r = async {
+                let conn = self.connection(server, i, fresh).await.map_err(|source| {
+                    FetchError::Transport {
+                        server: server.to_string(),
+                        block: first.clone(),
+                        source,
+                    }
+                })?;
+                let (mut send, mut recv) = conn
+                    .open_bi()
+                    .await
+                    .map_err(|e| lost(server, first.as_ref(), e))?;
+                codec::write_frame(&mut send, &req)
+                    .await
+                    .map_err(|e| frame_error(server, first.as_ref(), e))?;
+                let _ = send.finish();
+                let head = codec::read_frame::<_, ShuffleResponse>(&mut recv)
+                    .await
+                    .map_err(|e| frame_error(server, first.as_ref(), e))?;
+                Ok::<_, FetchError>((head, recv))
+            }
+            .await;
+            let (head, recv) = match r {
+                Err(e) if !fresh && connection_lost(&e) => {
+                    fresh = true;
+                    continue;
+                }
+                other => other?,
+            };
+            match head {
+                ShuffleResponse::Blocks { sizes } => break (sizes, recv),
+                ShuffleResponse::BlockError { block, error } => {
+                    return Err(FetchError::Block {
+                        server: server.to_string(),
+                        block,
+                        error,
+                    })
+                }
+                ShuffleResponse::Error(error) => {
+                    return Err(FetchError::Refused {
+                        server: server.to_string(),
+                        block: first,
+                        error,
+                    })
+                }
+                other => return Err(unexpected(server, other)),
+            }
+        };
+        let ShuffleRequest::FetchBlocks { blocks, .. } = req else {
+            unreachable!("built above")
+        };
+        if sizes.len() != blocks.len() {
+            return Err(FetchError::Protocol {
+                server: server.to_string(),
+                reason: format!("{} sizes for {} blocks", sizes.len(), blocks.len()),
+            });
+        }
+        let mut out = Vec::with_capacity(blocks.len());
+        for (block, size) in blocks.iter().zip(sizes) {
+            let mut data = Vec::with_capacity(size.min(PREALLOC) as usize);
+            while (data.len() as u64) < size {
+                let want = (size - data.len() as u64).min(usize::MAX as u64) as usize;
+                match recv.read_chunk(want, true).await {
+                    Ok(Some(chunk)) => data.extend_from_slice(&chunk.bytes),
+                    Ok(None) => {
+                        return Err(FetchError::Stream {
+                            server: server.to_string(),
+                            block: block.clone(),
+                            reason: format!("stream ended after {} of {size} bytes", data.len()),
+                        })
+                    }
+                    Err(e) => {
+                        return Err(FetchError::Stream {
+                            server: server.to_string(),
+                            block: block.clone(),
+                            reason: format!("after {} of {size} bytes: {e}", data.len()),
+                        })
+                    }
+                }
+            }
+            out.push(data);
+        }
+        Ok(out)
+    }
+}
+
+fn unexpected(server: &str, resp: ShuffleResponse) -> FetchError {
+    match resp {
+        ShuffleResponse::Error(error) => FetchError::Refused {
+            server: server.to_string(),
+            block: None,
+            error,
+        },
+        ShuffleResponse::BlockError { block, error } => FetchError::Block {
+            server: server.to_string(),
+            block,
+            error,
+        },
+        other => FetchError::Protocol {
+            server: server.to_string(),
+            reason: format!("{other:?}"),
+        },
+    }
+}

@@ -1,0 +1,483 @@
+//! The shuffle service over real QUIC + mutual TLS on loopback: map output
+//! written in Spark's layout, registered, fetched in batches; secrets, block
+//! ids that escape, dirs outside the allowed roots, app cleanup, restarts.
+
+use common::protocol::ErrorCode;
+use common::tls::{init_cluster_certs, TlsFiles, TlsIdentity};
+use common::ApplicationId;
+use shuffle_service::layout::{self, write_map_output};
+use shuffle_service::{FetchError, Handle, ServerConfig, ShuffleClient};
+use std::path::{Path, PathBuf};
+
+const ADMIN: &str = "admin-token-for-tests";
+
+struct Env {
+    dir: tempfile::TempDir,
+    node: TlsIdentity,
+    container: TlsIdentity,
+}
+
+impl Env {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let certs = dir.path().join("certs");
+        init_cluster_certs(&certs, "test", &[]).unwrap();
+        let node = TlsIdentity::load(&TlsFiles::in_dir(&certs, "node")).unwrap();
+        let container = TlsIdentity::load(&TlsFiles::in_dir(&certs, "container")).unwrap();
+        std::fs::create_dir_all(dir.path().join("local")).unwrap();
+        Self {
+            dir,
+            node,
+            container,
+        }
+    }
+
+    /// The NM local dir: the service's allowed root.
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("local")
+    }
+
+    fn state(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// An executor's shuffle dir, where the NM would put it.
+    fn exec_dir(&self, app: ApplicationId, exec: &str) -> PathBuf {
+        let d = self
+            .root()
+            .join("usercache/test/appcache")
+            .join(app.to_string())
+            .join(format!("container_{exec}"))
+            .join("shuffle");
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    async fn server(&self, state: bool) -> Handle {
+        let mut config = ServerConfig::new("127.0.0.1:0", self.node.clone(), vec![self.root()]);
+        config.state_dir = state.then(|| self.state());
+        config.admin_token = Some(ADMIN.into());
+        shuffle_service::start(config).await.unwrap()
+    }
+
+    fn client(&self) -> ShuffleClient {
+        ShuffleClient::new(&self.container).unwrap()
+    }
+}
+
+fn app(seq: u32) -> ApplicationId {
+    ApplicationId {
+        cluster_ts: 1_700_000_000_000,
+        seq,
+    }
+}
+
+fn addr(h: &Handle) -> String {
+    h.addr().to_string()
+}
+
+/// Deterministic bytes for (shuffle, map, reduce), sizes from 0 to ~300 KiB.
+fn block_bytes(s: u32, m: u64, r: u32) -> Vec<u8> {
+    let mut x = (u64::from(s) << 40) ^ (m << 20) ^ u64::from(r) ^ 0x9e37_79b9_7f4a_7c15;
+    let len = if r % 5 == 0 {
+        0
+    } else {
+        (x % 300_000) as usize
+    };
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn write_maps(dir: &Path, shuffle: u32, maps: std::ops::Range<u64>, reduces: u32) {
+    for m in maps {
+        let parts: Vec<Vec<u8>> = (0..reduces).map(|r| block_bytes(shuffle, m, r)).collect();
+        let sizes = write_map_output(dir, shuffle, m, &parts).unwrap();
+        assert_eq!(
+            sizes,
+            parts.iter().map(|p| p.len() as u64).collect::<Vec<_>>()
+        );
+    }
+}
+
+fn code(e: &FetchError) -> Option<ErrorCode> {
+    e.code()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_blocks_in_one_request_come_back_byte_for_byte() {
+    let env = Env::new();
+    let server = env.server(false).await;
+    let a = app(1);
+    let d1 = env.exec_dir(a, "1");
+    let d2 = env.exec_dir(a, "2");
+    write_maps(&d1, 0, 0..6, 16);
+    write_maps(&d2, 0, 6..8, 16);
+    let client = env.client();
+    client
+        .register(&addr(&server), a, "1", "s3cret", &[d1.clone()])
+        .await
+        .unwrap();
+    // A second executor of the same app, registering with a path that is not canonical.
+    let messy = d2.join("..").join("shuffle");
+    client
+        .register(&addr(&server), a, "2", "s3cret", &[messy])
+        .await
+        .unwrap();
+    // Every block of executor 1 in one request, in a scrambled order.
+    let mut ids: Vec<(u64, u32)> = (0..6).flat_map(|m| (0..16).map(move |r| (m, r))).collect();
+    ids.sort_by_key(|(m, r)| (r * 7 + *m as u32 * 3) % 11);
+    let names: Vec<String> = ids
+        .iter()
+        .map(|(m, r)| format!("shuffle_0_{m}_{r}"))
+        .collect();
+    let got = client
+        .fetch(&addr(&server), a, "1", "s3cret", &names)
+        .await
+        .unwrap();
+    assert_eq!(got.len(), names.len());
+    for ((m, r), data) in ids.iter().zip(&got) {
+        assert!(
+            *data == block_bytes(0, *m, *r),
+            "block shuffle_0_{m}_{r} differs"
+        );
+    }
+    // The same through two parallel connections, and executor 2's blocks.
+    let two = ShuffleClient::with_connections(&env.container, 2).unwrap();
+    let got2 = two
+        .fetch(&addr(&server), a, "1", "s3cret", &names)
+        .await
+        .unwrap();
+    assert!(got2 == got);
+    let ids2: Vec<shuffle_service::BlockId> = (6..8)
+        .map(|m| shuffle_service::BlockId::new(0, m, 3))
+        .collect();
+    let got = two
+        .fetch_ids(&addr(&server), a, "2", "s3cret", &ids2)
+        .await
+        .unwrap();
+    assert_eq!(got, vec![block_bytes(0, 6, 3), block_bytes(0, 7, 3)]);
+    // Executor 1 does not serve executor 2's maps.
+    let e = client
+        .fetch(&addr(&server), a, "1", "s3cret", &["shuffle_0_6_3".into()])
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), Some(ErrorCode::UnknownFile), "{e}");
+    assert_eq!(e.block(), Some("shuffle_0_6_3"));
+    assert!(e.to_string().contains(&addr(&server)), "{e}");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_missing_or_other_apps_secret_is_refused() {
+    let env = Env::new();
+    let server = env.server(false).await;
+    let s = addr(&server);
+    let (a, b) = (app(1), app(2));
+    let da = env.exec_dir(a, "1");
+    let db = env.exec_dir(b, "1");
+    write_maps(&da, 0, 0..1, 4);
+    write_maps(&db, 0, 0..1, 4);
+    let c = env.client();
+    c.register(&s, a, "1", "secret-a", &[da.clone()])
+        .await
+        .unwrap();
+    c.register(&s, b, "1", "secret-b", &[db.clone()])
+        .await
+        .unwrap();
+    let block = vec!["shuffle_0_0_1".to_string()];
+    assert_eq!(
+        c.fetch(&s, a, "1", "secret-a", &block).await.unwrap(),
+        vec![block_bytes(0, 0, 1)]
+    );
+    for secret in ["wrong", "", "secret-b"] {
+        let e = c.fetch(&s, a, "1", secret, &block).await.unwrap_err();
+        assert_eq!(code(&e), Some(ErrorCode::Unauthorized), "{secret:?}: {e}");
+        assert!(matches!(e, FetchError::Refused { .. }), "{e:?}");
+    }
+    // Later registrations must present the app's secret too.
+    let e = c
+        .register(&s, a, "2", "secret-b", &[da.clone()])
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), Some(ErrorCode::Unauthorized), "{e}");
+    let e = c
+        .register(&s, app(3), "1", "", &[da.clone()])
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), Some(ErrorCode::Unauthorized), "{e}");
+    // Removing a shuffle needs the secret as well.
+    let e = c.remove_shuffle(&s, a, "secret-b", 0).await.unwrap_err();
+    assert_eq!(code(&e), Some(ErrorCode::Unauthorized), "{e}");
+    assert!(layout::data_path(&da, 0, 0).exists());
+    // An unknown app or executor.
+    let e = c.fetch(&s, app(9), "1", "x", &block).await.unwrap_err();
+    assert_eq!(code(&e), Some(ErrorCode::UnknownApplication), "{e}");
+    let e = c.fetch(&s, a, "7", "secret-a", &block).await.unwrap_err();
+    assert_eq!(code(&e), Some(ErrorCode::UnknownApplication), "{e}");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escaping_and_garbage_block_ids_are_refused_by_name() {
+    let env = Env::new();
+    let server = env.server(false).await;
+    let s = addr(&server);
+    let a = app(1);
+    let d = env.exec_dir(a, "1");
+    write_maps(&d, 0, 0..2, 4);
+    // A file an escaping id could aim at.
+    std::fs::write(d.parent().unwrap().join("private"), b"not yours").unwrap();
+    let c = env.client();
+    c.register(&s, a, "1", "k", &[d.clone()]).await.unwrap();
+    for bad in [
+        "../private",
+        "shuffle_0_0_1/../../private",
+        "/etc/passwd",
+        "shuffle_0_0_..",
+        "garbage",
+        "shuffle_0_0",
+        "shuffle_0_00_1",
+        "",
+    ] {
+        let blocks = vec![
+            "shuffle_0_0_1".to_string(),
+            bad.to_string(),
+            "shuffle_0_1_1".into(),
+        ];
+        let e = c.fetch(&s, a, "1", "k", &blocks).await.unwrap_err();
+        assert_eq!(code(&e), Some(ErrorCode::BadRequest), "{bad:?}: {e}");
+        assert_eq!(e.block(), Some(bad), "{e}");
+        assert!(matches!(e, FetchError::Block { .. }), "{e:?}");
+        assert!(e.to_string().contains(&format!("{bad:?}")), "{e}");
+    }
+    // Well-formed but missing: named too.
+    for missing in ["shuffle_9_0_1", "shuffle_0_0_4"] {
+        let blocks = vec!["shuffle_0_0_1".to_string(), missing.to_string()];
+        let e = c.fetch(&s, a, "1", "k", &blocks).await.unwrap_err();
+        assert_eq!(code(&e), Some(ErrorCode::UnknownFile), "{missing}: {e}");
+        assert_eq!(e.block(), Some(missing));
+    }
+    // The connection is still good afterwards.
+    let ok = c
+        .fetch(&s, a, "1", "k", &["shuffle_0_1_2".into()])
+        .await
+        .unwrap();
+    assert_eq!(ok, vec![block_bytes(0, 1, 2)]);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dirs_outside_the_allowed_roots_or_the_apps_dirs_are_refused() {
+    let env = Env::new();
+    let server = env.server(false).await;
+    let s = addr(&server);
+    let (a, b) = (app(1), app(2));
+    let c = env.client();
+    let outside = env.dir.path().join("elsewhere").join(a.to_string());
+    std::fs::create_dir_all(&outside).unwrap();
+    let link = env
+        .root()
+        .join("usercache/test/appcache")
+        .join(a.to_string())
+        .join("link");
+    std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(&outside, &link).unwrap();
+    let other_app = env.exec_dir(b, "1");
+    let cases: Vec<(PathBuf, ErrorCode)> = vec![
+        (outside.clone(), ErrorCode::Unauthorized),
+        (link, ErrorCode::Unauthorized),
+        (PathBuf::from("/etc"), ErrorCode::Unauthorized),
+        // Inside the root, but another application's directory.
+        (other_app, ErrorCode::Unauthorized),
+        (env.root(), ErrorCode::Unauthorized),
+        (
+            env.exec_dir(a, "1")
+                .join("../../../../..")
+                .join("elsewhere"),
+            ErrorCode::BadRequest,
+        ),
+        (PathBuf::from("relative/dir"), ErrorCode::BadRequest),
+        (
+            env.root().join("usercache/none").join(a.to_string()),
+            ErrorCode::BadRequest,
+        ),
+    ];
+    for (dir, want) in cases {
+        let e = c
+            .register(&s, a, "1", "k", &[dir.clone()])
+            .await
+            .unwrap_err();
+        assert_eq!(code(&e), Some(want), "{}: {e}", dir.display());
+    }
+    // None of that registered anything: the app is still unknown.
+    let e = c
+        .fetch(&s, a, "1", "k", &["shuffle_0_0_0".into()])
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), Some(ErrorCode::UnknownApplication), "{e}");
+    c.register(&s, a, "1", "k", &[env.exec_dir(a, "1")])
+        .await
+        .unwrap();
+    server.shutdown().await;
+}
+
+fn shuffle_files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("shuffle_"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_finished_and_remove_shuffle_delete_files() {
+    let env = Env::new();
+    let server = env.server(false).await;
+    let s = addr(&server);
+    let (a, b) = (app(1), app(2));
+    let d1 = env.exec_dir(a, "1");
+    let d2 = env.exec_dir(a, "2");
+    let db = env.exec_dir(b, "1");
+    write_maps(&d1, 0, 0..2, 3);
+    write_maps(&d1, 1, 0..2, 3);
+    write_maps(&d2, 1, 2..3, 3);
+    write_maps(&db, 0, 0..1, 3);
+    let c = env.client();
+    c.register(&s, a, "1", "ka", &[d1.clone()]).await.unwrap();
+    c.register(&s, a, "2", "ka", &[d2.clone()]).await.unwrap();
+    c.register(&s, b, "1", "kb", &[db.clone()]).await.unwrap();
+    // RemoveShuffle takes that shuffle in all the app's dirs, nothing else.
+    assert_eq!(c.remove_shuffle(&s, a, "ka", 1).await.unwrap(), 6);
+    assert_eq!(
+        shuffle_files(&d1),
+        [
+            "shuffle_0_0_0.data",
+            "shuffle_0_0_0.index",
+            "shuffle_0_1_0.data",
+            "shuffle_0_1_0.index"
+        ]
+    );
+    assert!(shuffle_files(&d2).is_empty());
+    // AppFinished over the wire needs the admin token, not an app secret.
+    for token in ["ka", "", "nope"] {
+        let e = c.app_finished(&s, a, token).await.unwrap_err();
+        assert_eq!(code(&e), Some(ErrorCode::Unauthorized), "{e}");
+    }
+    assert_eq!(c.app_finished(&s, a, ADMIN).await.unwrap(), 4);
+    assert!(shuffle_files(&d1).is_empty(), "files still on disk");
+    let e = c
+        .fetch(&s, a, "1", "ka", &["shuffle_0_0_0".into()])
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), Some(ErrorCode::UnknownApplication), "{e}");
+    // Other apps are untouched; the in-process call does the same.
+    assert_eq!(shuffle_files(&db).len(), 2);
+    assert_eq!(server.app_finished(b).await.unwrap(), 2);
+    assert!(shuffle_files(&db).is_empty());
+    // The app id can be used again with a new secret (it was forgotten).
+    c.register(&s, a, "1", "new", &[d1.clone()]).await.unwrap();
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registrations_survive_a_restart() {
+    let env = Env::new();
+    let a = app(1);
+    let d = env.exec_dir(a, "1");
+    write_maps(&d, 3, 0..2, 4);
+    let c = env.client();
+    let first = env.server(true).await;
+    c.register(&addr(&first), a, "1", "k", &[d.clone()])
+        .await
+        .unwrap();
+    first.shutdown().await;
+    drop(first);
+    assert!(env.state().join(shuffle_service::STATE_FILE).is_file());
+    // A new process would see only the store: same state dir, new port.
+    let second = env.server(true).await;
+    let s = addr(&second);
+    let got = c
+        .fetch(
+            &s,
+            a,
+            "1",
+            "k",
+            &["shuffle_3_1_1".into(), "shuffle_3_0_3".into()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(got, vec![block_bytes(3, 1, 1), block_bytes(3, 0, 3)]);
+    let e = c
+        .fetch(&s, a, "1", "other", &["shuffle_3_1_1".into()])
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), Some(ErrorCode::Unauthorized), "{e}");
+    // Forgetting is persisted too.
+    second.app_finished(a).await.unwrap();
+    second.shutdown().await;
+    drop(second);
+    let third = env.server(true).await;
+    let e = c
+        .fetch(&addr(&third), a, "1", "k", &["shuffle_3_1_1".into()])
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), Some(ErrorCode::UnknownApplication), "{e}");
+    third.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_server_on_the_same_port_is_reached_again() {
+    // The client's cached connection dies with the server; the next call reconnects.
+    let env = Env::new();
+    let a = app(1);
+    let d = env.exec_dir(a, "1");
+    write_maps(&d, 0, 0..1, 2);
+    let c = env.client();
+    let first = env.server(true).await;
+    let s = addr(&first);
+    c.register(&s, a, "1", "k", &[d.clone()]).await.unwrap();
+    first.shutdown().await;
+    drop(first);
+    let mut config = ServerConfig::new(s.clone(), env.node.clone(), vec![env.root()]);
+    config.state_dir = Some(env.state());
+    let second = shuffle_service::start(config).await.unwrap();
+    let got = c
+        .fetch(&s, a, "1", "k", &["shuffle_0_0_1".into()])
+        .await
+        .unwrap();
+    assert_eq!(got, vec![block_bytes(0, 0, 1)]);
+    second.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_executor_serves_its_own_blocks_in_memory() {
+    // Shuffle service off: the executor runs the same server with no state dir.
+    let env = Env::new();
+    let a = app(4);
+    let d = env.exec_dir(a, "1");
+    write_maps(&d, 0, 0..1, 3);
+    let config = ServerConfig::new("127.0.0.1:0", env.container.clone(), vec![d.clone()]);
+    let own = shuffle_service::start(config).await.unwrap();
+    own.register_executor(a, "1", "k", &[d.clone()])
+        .await
+        .unwrap();
+    let c = env.client();
+    let got = c
+        .fetch(&addr(&own), a, "1", "k", &["shuffle_0_0_2".into()])
+        .await
+        .unwrap();
+    assert_eq!(got, vec![block_bytes(0, 0, 2)]);
+    // No admin token configured: AppFinished over the wire is refused.
+    let e = c.app_finished(&addr(&own), a, "").await.unwrap_err();
+    assert_eq!(code(&e), Some(ErrorCode::Unauthorized), "{e}");
+    assert_eq!(own.remove_shuffle(a, 0).await.unwrap(), 2);
+    own.shutdown().await;
+}
