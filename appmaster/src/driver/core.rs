@@ -1881,6 +1881,6 @@ mod tests {
                 );
             }
         }
-        assert!(l.iter().all(|(e, _)| e == "2"));
+        assert!(l.last().is_some_and(|(e, _)| e == "2"));
     }
 }
