@@ -15,7 +15,7 @@ use common::protocol::{ErrorCode, ShuffleRequest, ShuffleResponse, WireError, AL
 use common::tls::TlsIdentity;
 use common::transport::{self, Incoming, Profile, Service, TransportError};
 use common::ApplicationId;
-use std::collections::HashMap;
+use std::collections::hash_map::{Entry, HashMap};
 use std::net::SocketAddr;
 use std::os::unix::fs::FileExt;
 use std::path::{Component, Path, PathBuf};
@@ -317,7 +317,10 @@ impl Server {
             let mut files = 0;
             for dir in me.registry.app_dirs(app) {
                 if !still_canonical(&dir) {
-                    tracing::warn!(app_id = %app, dir = %dir.display(), "dir changed since registration; not cleaned");
+                    // Gone already (the NM removed the app's directories) is fine.
+                    if dir.symlink_metadata().is_ok() {
+                        tracing::warn!(app_id = %app, dir = %dir.display(), "dir changed since registration; not cleaned");
+                    }
                     continue;
                 }
                 match layout::remove_all_shuffles(&dir) {
@@ -443,6 +446,38 @@ struct Segment {
     len: u64,
 }
 
+/// A map output opened for one request; its blocks share the data file.
+struct Opened {
+    output: MapOutput,
+    file: Arc<std::fs::File>,
+}
+
+/// Finds `id`'s map output in the first of `dirs` that has it.
+fn open_map_output(dirs: &[&PathBuf], id: &BlockId) -> Result<Option<Opened>, WireError> {
+    for dir in dirs {
+        match MapOutput::open(dir, id.shuffle_id, id.map_id) {
+            Ok(output) => {
+                let file = output
+                    .data
+                    .try_clone()
+                    .map_err(|e| wire(ErrorCode::Internal, format!("block {id}: {e}")))?;
+                return Ok(Some(Opened {
+                    output,
+                    file: Arc::new(file),
+                }));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(wire(
+                    ErrorCode::InvalidState,
+                    format!("block {id}: unreadable map output: {e}"),
+                ))
+            }
+        }
+    }
+    Ok(None)
+}
+
 /// Finds every block's file range; the error carries the index of the first
 /// missing or unreadable block.
 fn resolve(
@@ -452,33 +487,14 @@ fn resolve(
     ids: &[BlockId],
 ) -> Result<Vec<Segment>, (usize, WireError)> {
     let dirs: Vec<&PathBuf> = dirs.iter().filter(|d| still_canonical(d)).collect();
-    let mut outputs: HashMap<(u32, u64), Arc<(MapOutput, Arc<std::fs::File>)>> = HashMap::new();
+    let mut outputs: HashMap<(u32, u64), Opened> = HashMap::new();
     let mut plan = Vec::with_capacity(ids.len());
     for (i, id) in ids.iter().enumerate() {
         let key = (id.shuffle_id, id.map_id);
-        let out = match outputs.get(&key) {
-            Some(o) => o.clone(),
-            None => {
-                let mut found = None;
-                for dir in &dirs {
-                    match MapOutput::open(dir, id.shuffle_id, id.map_id) {
-                        Ok(o) => {
-                            found = Some(o);
-                            break;
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                        Err(e) => {
-                            return Err((
-                                i,
-                                wire(
-                                    ErrorCode::InvalidState,
-                                    format!("block {id}: unreadable map output: {e}"),
-                                ),
-                            ))
-                        }
-                    }
-                }
-                let Some(o) = found else {
+        let opened = match outputs.entry(key) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(v) => {
+                let Some(o) = open_map_output(&dirs, id).map_err(|e| (i, e))? else {
                     return Err((
                         i,
                         wire(
@@ -490,18 +506,11 @@ fn resolve(
                         ),
                     ));
                 };
-                let file = Arc::new(
-                    o.data
-                        .try_clone()
-                        .map_err(|e| (i, wire(ErrorCode::Internal, format!("block {id}: {e}"))))?,
-                );
-                let o = Arc::new((o, file));
-                outputs.insert(key, o.clone());
-                o
+                v.insert(o)
             }
         };
-        let (map_output, file) = &*out;
-        let Some((offset, len)) = map_output.range(id.reduce_id) else {
+        let Opened { output, file } = &*opened;
+        let Some((offset, len)) = output.range(id.reduce_id) else {
             return Err((
                 i,
                 wire(
@@ -510,7 +519,7 @@ fn resolve(
                         "block {id} not found: map {} of shuffle {} has {} reduce partitions",
                         id.map_id,
                         id.shuffle_id,
-                        map_output.num_partitions()
+                        output.num_partitions()
                     ),
                 ),
             ));

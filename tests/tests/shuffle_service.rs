@@ -481,3 +481,62 @@ async fn an_executor_serves_its_own_blocks_in_memory() {
     assert_eq!(own.remove_shuffle(a, 0).await.unwrap(), 2);
     own.shutdown().await;
 }
+
+fn nm_config(env: &Env, name: &str, shuffle_address: &str) -> nodemanager::NmConfig {
+    let certs = env.dir.path().join("certs");
+    let nm = env.dir.path().join(name);
+    nodemanager::NmConfig {
+        address: "127.0.0.1:0".into(),
+        // Nothing listens there: the NM keeps retrying in the background.
+        rm_address: "127.0.0.1:9".into(),
+        local_dir: nm.join("local"),
+        log_dir: nm.join("logs"),
+        ca: certs.join("ca.pem"),
+        cert: certs.join("node.pem"),
+        key: certs.join("node.key"),
+        container_cert: certs.join("container.pem"),
+        container_key: certs.join("container.key"),
+        shuffle_service_address: shuffle_address.into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_manager_hosts_the_service_on_a_free_port() {
+    let env = Env::new();
+    let config = nm_config(&env, "nm-1", "127.0.0.1:0");
+    let nm = nodemanager::start(&config).await.unwrap();
+    let served = nm.shuffle_service.clone().expect("aux service running");
+    let port: u16 = served.rsplit_once(':').unwrap().1.parse().unwrap();
+    assert_ne!(port, 0, "{served}");
+    // An executor's dir under the NM's local dir registers and serves.
+    let a = app(5);
+    let d = config
+        .local_dir
+        .join("usercache/test/appcache")
+        .join(a.to_string())
+        .join("container_1/blockmgr-1");
+    std::fs::create_dir_all(&d).unwrap();
+    write_maps(&d, 0, 0..1, 2);
+    let c = env.client();
+    c.register(&served, a, "1", "k", &[d.clone()])
+        .await
+        .unwrap();
+    let got = c
+        .fetch(&served, a, "1", "k", &["shuffle_0_0_1".into()])
+        .await
+        .unwrap();
+    assert_eq!(got, vec![block_bytes(0, 0, 1)]);
+    // Outside the NM's local dir: refused.
+    let e = c
+        .register(&served, a, "1", "k", &[env.exec_dir(a, "2")])
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), Some(ErrorCode::Unauthorized), "{e}");
+    assert!(config.local_dir.join(shuffle_service::STATE_FILE).is_file());
+    // A second NM on the same fixed port is refused at start, naming the key.
+    let taken = nm_config(&env, "nm-2", &served);
+    let e = nodemanager::start(&taken).await.err().expect("port taken");
+    assert!(e.to_string().contains("shuffle-service-address"), "{e}");
+    nm.shutdown().await;
+}

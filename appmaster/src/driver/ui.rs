@@ -245,7 +245,17 @@ impl UiState {
                     self.target.push((ts, n));
                 }
             }
-            AppEvent::ApplicationEnd { .. } => self.end_ms = Some(ts),
+            AppEvent::ApplicationEnd { .. } => {
+                self.end_ms = Some(ts);
+                // Executors still registered went with the application.
+                for e in self.executors.values_mut() {
+                    if e.remove_ms.is_none() {
+                        e.remove_ms = Some(ts);
+                        e.remove_reason = Some("application ended".into());
+                        e.active = 0;
+                    }
+                }
+            }
             AppEvent::ExecutorAdded {
                 executor,
                 host,
@@ -706,7 +716,7 @@ impl UiState {
                 .count();
             let _ = write!(
                 h,
-                "<tr class=\"job\"><td>{id}</td><td>{}</td><td>{}</td><td>{}</td><td>{stages_done}/{}</td>\
+                "<tr class=\"job\"><td>{id}</td><td class=\"wrap\">{}</td><td>{}</td><td>{}</td><td>{stages_done}/{}</td>\
                  <td>{}</td><td class=\"status {}\">{}</td></tr>",
                 esc(&j.description),
                 date(j.submitted_ms),
@@ -734,7 +744,7 @@ impl UiState {
             let _ = write!(
                 h,
                 "<tr class=\"stage\"><td>{id}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-                 <td>{}</td><td>{}</td><td>{}</td><td class=\"status {}\">{}</td><td>{}</td></tr>",
+                 <td>{}</td><td>{}</td><td>{}</td><td class=\"status {}\">{}</td><td class=\"wrap\">{}</td></tr>",
                 s.job,
                 esc(&s.name),
                 date(s.submitted_ms),
@@ -789,7 +799,7 @@ impl UiState {
                 h,
                 "<tr class=\"executor-row {}\" data-executor=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>0</td>\
                  <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-                 <td>{}</td><td>{}</td></tr>",
+                 <td class=\"wrap\">{}</td><td>{}</td></tr>",
                 if alive { "active" } else { "dead" },
                 esc(id),
                 esc(id),
@@ -835,7 +845,7 @@ impl UiState {
             }
         }
         changes.sort();
-        let mut live = Vec::new();
+        let mut live = vec![(start, 0)];
         let mut n = 0i64;
         for (t, d) in changes {
             n += d;
@@ -845,11 +855,13 @@ impl UiState {
             }
         }
         let target: Vec<(u64, i64)> = self.target.clone();
-        let running: Vec<(u64, i64)> = self
-            .timeline
-            .running
-            .iter()
-            .map(|(t, n)| (*t, i64::from(*n)))
+        let running: Vec<(u64, i64)> = std::iter::once((start, 0))
+            .chain(
+                self.timeline
+                    .running
+                    .iter()
+                    .map(|(t, n)| (*t, i64::from(*n))),
+            )
             .collect();
         let ymax = target
             .iter()
@@ -1031,7 +1043,8 @@ header{background:#37474f;color:#fff;padding:8px 16px;display:flex;gap:16px;alig
 header a{color:#cfd8dc;text-decoration:none}header a.active{color:#fff;font-weight:bold}\
 .brand{font-weight:bold;margin-right:12px}.app{margin-left:auto}.app small{color:#cfd8dc}\
 main{padding:8px 16px}h1{font-size:20px}table{border-collapse:collapse;margin:8px 0 16px}\
-th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}th{background:#f5f5f5}\
+th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top;white-space:nowrap}th{background:#f5f5f5}\
+td.wrap{white-space:normal;max-width:40em}\
 tr.dead td{color:#888}.summary{list-style:none;padding:0;display:flex;gap:24px;flex-wrap:wrap}\
 .bar{position:relative;width:160px;height:16px;background:#eee;border:1px solid #ccc}\
 .bar .ok{position:absolute;left:0;top:0;bottom:0;background:#5cb85c}\

@@ -5,6 +5,7 @@
 mod bursty;
 mod failing;
 mod pi;
+mod reuse;
 mod seed;
 mod sort;
 mod wordcount;
@@ -17,9 +18,10 @@ use std::collections::BTreeMap;
 pub use bursty::{Work, WorkKind};
 pub use failing::Fail;
 pub use pi::PiSampler;
+pub use reuse::ModKey;
 pub use seed::Square;
 pub use sort::{GenRecords, PartStats, Summarize};
-pub use wordcount::{GenLine, TopWords, WordOne};
+pub use wordcount::{GenLine, SplitSpaces, TopWords, WordOne};
 pub use words::{Longest, SplitWords, WordLen};
 
 /// The examples: (class, arguments, what it does).
@@ -59,6 +61,11 @@ pub const EXAMPLES: &[(&str, &str, &str)] = &[
         "[--records N] [--partitions P]",
         "sorts N generated (u64, u64) records with sort_by_key and verifies the output is sorted and complete (N default 1000000)",
     ),
+    (
+        "ShuffleReuse",
+        "[--records N] [--keys K] [--partitions P] [--pause-ms MS] [--after-release-ms MS]",
+        "reduce_by_key, then two jobs on its output MS ms apart, then releases the shuffle and waits",
+    ),
 ];
 
 /// Runs the example `class` (its simple or qualified name) with `args`.
@@ -73,6 +80,7 @@ pub fn run_example(class: &str, sc: &SparkContext, args: &[String]) -> anyhow::R
         "WordLength" => words::run(sc, args),
         "WordCount" | "JavaWordCount" => wordcount::run(sc, args),
         "Sort" | "SortByKey" => sort::run(sc, args),
+        "ShuffleReuse" => reuse::run(sc, args),
         "" => bail!("no example class given (--class NAME); {}", known()),
         other => bail!("unknown example class {other:?}; {}", known()),
     }

@@ -11,7 +11,6 @@
 //! Prints the 20 most frequent words as `word: count` (most frequent first,
 //! ties by word), then `distinct words: D` and `total words: T`.
 
-use super::words::SplitWords;
 use crate::rdd::{AddU64, Elements, MapFn, MapPartitionsFn, Rdd, SparkContext};
 use anyhow::{bail, Context as _};
 use serde::{Deserialize, Serialize};
@@ -74,6 +73,21 @@ impl MapPartitionsFn for TopWords {
 }
 
 crate::register_map!(WordOne, GenLine);
+
+/// Splits a line on whitespace, as Spark's WordCount example does (`w42` and
+/// `w43` are different words).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct SplitSpaces;
+
+impl crate::rdd::FlatMapFn for SplitSpaces {
+    type In = String;
+    type Out = String;
+    fn call(&self, line: String) -> Vec<String> {
+        line.split_whitespace().map(str::to_string).collect()
+    }
+}
+
+crate::register_flat_map!(SplitSpaces);
 crate::register_map_partitions!(TopWords);
 
 /// The `k` most frequent words, by count (descending) then word.
@@ -151,7 +165,7 @@ pub(crate) struct WordCounts {
 /// jobs over the cached counts (their shuffle's map output is reused).
 pub(crate) fn count_words(lines: &Rdd<String>, top: usize) -> anyhow::Result<WordCounts> {
     let counts = lines
-        .flat_map(SplitWords)
+        .flat_map(SplitSpaces)
         .map(WordOne)
         .reduce_by_key(AddU64, None)
         .cache();

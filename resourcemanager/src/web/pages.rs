@@ -21,6 +21,7 @@ header{background:#1b5e20;color:#fff;padding:8px 16px;display:flex;gap:16px;alig
 header a{color:#c8e6c9;text-decoration:none}header a.active{color:#fff;font-weight:bold}\
 .brand{font-weight:bold;margin-right:12px}main{padding:8px 16px}h1{font-size:20px}h2{font-size:16px}\
 table{border-collapse:collapse;margin:8px 0 16px}th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}\
+td{white-space:nowrap}td.wrap{white-space:normal;max-width:40em}\
 th{background:#f5f5f5}.filters a{margin-right:10px}.filters a.active{font-weight:bold}\
 dl{display:grid;grid-template-columns:max-content auto;gap:4px 16px}dt{font-weight:bold}dd{margin:0}\
 pre{white-space:pre-wrap;background:#fafafa;border:1px solid #eee;padding:6px}\
@@ -308,7 +309,7 @@ async fn app(State(w): State<Arc<Web>>, Path(id): Path<String>) -> Response {
         let finished = a["finishedTime"].as_u64().unwrap_or(0);
         let _ = write!(
             body,
-            "<tr class=\"attempt\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{logs}</td><td>{}</td></tr>",
+            "<tr class=\"attempt\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{logs}</td><td class=\"wrap\">{}</td></tr>",
             esc(a["appAttemptId"].as_str().unwrap_or("")),
             date(a["startTime"].as_u64().unwrap_or(0)),
             if finished > 0 { date(finished) } else { "N/A".into() },

@@ -1,0 +1,67 @@
+//! `ShuffleReuse`: one shuffle, two jobs with a pause between them, then the
+//! shuffle is released and the driver waits again. It shows (and the tests
+//! check) that map output outlives an executor with the shuffle service, is
+//! recomputed without it, keeps executors under shuffle tracking while live,
+//! and lets them go once released.
+
+use super::{flag_u64, parse_flags};
+use crate::rdd::{AddI64, MapFn, SparkContext};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// `x -> (x mod keys, 1)`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct ModKey {
+    pub keys: i64,
+}
+
+impl MapFn for ModKey {
+    type In = i64;
+    type Out = (i64, i64);
+    fn call(&self, x: i64) -> (i64, i64) {
+        (x % self.keys, 1)
+    }
+}
+
+crate::register_map!(ModKey);
+
+pub(crate) fn run(sc: &SparkContext, args: &[String]) -> anyhow::Result<()> {
+    const CLASS: &str = "ShuffleReuse";
+    let flags = parse_flags(
+        CLASS,
+        args,
+        &[
+            "records",
+            "keys",
+            "partitions",
+            "pause-ms",
+            "after-release-ms",
+        ],
+    )?;
+    let records = flag_u64(CLASS, &flags, "records", 100_000)? as i64;
+    let keys = flag_u64(CLASS, &flags, "keys", 100)?.max(1) as i64;
+    let parts = flag_u64(CLASS, &flags, "partitions", 4)?.max(1) as u32;
+    let pause = flag_u64(CLASS, &flags, "pause-ms", 3000)?;
+    let after = flag_u64(CLASS, &flags, "after-release-ms", 0)?;
+    {
+        let counts = sc
+            .range_with(0, records, 1, Some(parts))
+            .map(ModKey { keys })
+            .reduce_by_key(AddI64, Some(parts));
+        let n = counts.count()?;
+        println!("job 1: {n} keys");
+        println!("map stage done; pausing {pause} ms");
+        std::thread::sleep(Duration::from_millis(pause));
+        let all = counts.collect()?;
+        let expected = |k: i64| records / keys + i64::from(k < records % keys);
+        let wrong = all.iter().filter(|(k, c)| *c != expected(*k)).count();
+        if all.len() as i64 != keys.min(records) || wrong > 0 {
+            anyhow::bail!("job 2: {} keys, {wrong} wrong counts", all.len());
+        }
+        println!("job 2: {} keys, all counts right", all.len());
+    }
+    // The RDDs are dropped: their shuffle is released.
+    println!("shuffle released; waiting {after} ms");
+    std::thread::sleep(Duration::from_millis(after));
+    Ok(())
+}

@@ -1,0 +1,269 @@
+//! Shuffles end to end: wide operations on a 2-NM cluster, through the
+//! node's shuffle service or the executors' own block servers.
+
+use appmaster::eventlog::{self, AppEvent};
+use spindle_tests::{bin, eventually, pids_with_env, text, Cluster};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+fn appmaster() -> String {
+    bin("appmaster").display().to_string()
+}
+
+fn event_log(c: &Cluster) -> Vec<eventlog::LogLine> {
+    let path = std::fs::read_dir(c.path().join("history"))
+        .unwrap()
+        .flatten()
+        .next()
+        .expect("event log")
+        .path();
+    eventlog::read(&path).unwrap()
+}
+
+fn shuffle_files(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("shuffle_"))
+            {
+                out.push(p.display().to_string());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn word_count_through_the_shuffle_service_matches_a_plain_count() {
+    let c = Cluster::up(2, &[]);
+    // A text with a known answer.
+    let mut x: u64 = 7;
+    let mut text_in = String::new();
+    let mut expected: BTreeMap<String, u64> = BTreeMap::new();
+    for line in 0..5000 {
+        let mut words = Vec::new();
+        for _ in 0..12 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let w = match x % 10 {
+                0..=4 => "alpha".to_string(),
+                5..=6 => "beta".to_string(),
+                _ => format!("w{}", x % 997),
+            };
+            *expected.entry(w.clone()).or_default() += 1;
+            words.push(w);
+        }
+        text_in.push_str(&words.join(" "));
+        if line % 7 == 0 {
+            text_in.push_str("  ");
+        }
+        text_in.push('\n');
+    }
+    let input = c.path().join("words.txt");
+    std::fs::write(&input, text_in).unwrap();
+    let out = c.submit(&[
+        "--conf",
+        "spark.shuffle.service.enabled=true",
+        "--class",
+        "WordCount",
+        &appmaster(),
+        input.to_str().unwrap(),
+    ]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    for w in ["alpha", "beta"] {
+        assert!(
+            t.contains(&format!("{w}: {}", expected[w])),
+            "{w} {}: {t}",
+            expected[w]
+        );
+    }
+    assert!(
+        t.contains(&format!("distinct words: {}", expected.len())),
+        "{t}"
+    );
+    assert!(
+        t.contains(&format!("total words: {}", expected.values().sum::<u64>())),
+        "{t}"
+    );
+    // After the app ends its shuffle files are gone from every node.
+    eventually(Duration::from_secs(10), "shuffle files removed", || {
+        shuffle_files(c.path()).is_empty().then_some(())
+    });
+}
+
+#[test]
+fn sort_is_sorted_and_complete() {
+    let c = Cluster::up(2, &[]);
+    let out = c.submit(&["--class", "Sort", &appmaster(), "--records", "2000000"]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("sorted 2000000 records: ok"), "{t}");
+}
+
+/// Runs ShuffleReuse and kills one executor while the driver pauses after the
+/// map stage. Returns the output and the event log.
+fn kill_between_jobs(c: &Cluster, confs: &[&str]) -> (String, Vec<eventlog::LogLine>) {
+    let mut args: Vec<String> = vec![
+        "--master".into(),
+        "spindle".into(),
+        "--num-executors".into(),
+        "2".into(),
+    ];
+    for conf in confs {
+        args.push("--conf".into());
+        args.push(conf.to_string());
+    }
+    args.extend(
+        [
+            "--class",
+            "ShuffleReuse",
+            &appmaster(),
+            "--records",
+            "200000",
+            "--keys",
+            "50",
+            "--pause-ms",
+            "4000",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
+    );
+    let mut child = c
+        .submit_cmd()
+        .args(&args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let output = Arc::new(Mutex::new(String::new()));
+    let reader = {
+        let out = output.clone();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let mut o = out.lock().unwrap();
+                o.push_str(&line);
+                o.push('\n');
+            }
+        })
+    };
+    eventually(Duration::from_secs(30), "the map stage", || {
+        output
+            .lock()
+            .unwrap()
+            .contains("map stage done")
+            .then_some(())
+    });
+    let app = c.app_ids().pop().unwrap();
+    let executors: Vec<i32> = pids_with_env("SPINDLE_ROLE", "executor")
+        .into_iter()
+        .filter(|p| pids_with_env("SPINDLE_APP_ID", &app).contains(p))
+        .collect();
+    assert_eq!(executors.len(), 2);
+    // SAFETY: killing a process of this test's app.
+    unsafe {
+        libc::kill(executors[0], libc::SIGKILL);
+    }
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    let out = output.lock().unwrap().clone();
+    assert!(status.success(), "{out}");
+    assert!(out.contains("job 2: 50 keys, all counts right"), "{out}");
+    (out, event_log(c))
+}
+
+fn map_stage_submissions(lines: &[eventlog::LogLine]) -> usize {
+    lines
+        .iter()
+        .filter(
+            |l| matches!(&l.event, AppEvent::StageSubmitted { name, .. } if name.contains("map")),
+        )
+        .count()
+}
+
+#[test]
+fn with_the_service_a_killed_executor_loses_no_map_output() {
+    let c = Cluster::up(2, &[]);
+    let (_, lines) = kill_between_jobs(&c, &["spark.shuffle.service.enabled=true"]);
+    assert_eq!(map_stage_submissions(&lines), 1, "a map task re-ran");
+}
+
+#[test]
+fn without_the_service_lost_map_output_is_recomputed() {
+    let c = Cluster::up(2, &[]);
+    let (_, lines) = kill_between_jobs(&c, &["spark.shuffle.service.enabled=false"]);
+    assert!(
+        map_stage_submissions(&lines) >= 2,
+        "the lost map output was not recomputed"
+    );
+}
+
+#[test]
+fn shuffle_tracking_keeps_executors_while_the_shuffle_lives_and_releases_them_after() {
+    let c = Cluster::up(2, &[]);
+    let out = c.submit(&[
+        "--executor-cores",
+        "1",
+        "--conf",
+        "spark.dynamicAllocation.enabled=true",
+        "--conf",
+        "spark.dynamicAllocation.shuffleTracking.enabled=true",
+        "--conf",
+        "spark.dynamicAllocation.minExecutors=0",
+        "--conf",
+        "spark.dynamicAllocation.initialExecutors=2",
+        "--conf",
+        "spark.dynamicAllocation.maxExecutors=2",
+        "--conf",
+        "spark.dynamicAllocation.executorIdleTimeout=1s",
+        "--class",
+        "ShuffleReuse",
+        &appmaster(),
+        "--pause-ms",
+        "4000",
+        "--after-release-ms",
+        "4000",
+    ]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    let lines = event_log(&c);
+    let ts = |pred: &dyn Fn(&AppEvent) -> bool| lines.iter().find(|l| pred(&l.event)).map(|l| l.ts);
+    let job1_end = ts(&|e| matches!(e, AppEvent::JobEnd { .. })).unwrap();
+    let job2_start = lines
+        .iter()
+        .filter(|l| matches!(l.event, AppEvent::JobStart { .. }))
+        .nth(1)
+        .map(|l| l.ts)
+        .unwrap();
+    assert!(job2_start - job1_end >= 3500, "the pause is there");
+    // Idle for 4 s with a 1 s idle timeout, but holding live shuffle data: kept.
+    let removed_during_pause = lines
+        .iter()
+        .filter(|l| l.ts > job1_end && l.ts < job2_start)
+        .any(|l| matches!(l.event, AppEvent::ExecutorRemoved { .. }));
+    assert!(
+        !removed_during_pause,
+        "an executor holding live shuffle data was removed"
+    );
+    // After the release they go for idleness before the app ends.
+    let idle_removals = lines
+        .iter()
+        .filter(|l| l.ts > job2_start)
+        .filter(|l| matches!(&l.event, AppEvent::ExecutorRemoved { reason, .. } if reason.contains("idle")))
+        .count();
+    assert!(
+        idle_removals >= 1,
+        "no executor was released after the shuffle was"
+    );
+}
