@@ -344,3 +344,79 @@ impl RmEvent {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::Limits;
+    use common::protocol::{AppSubmission, LaunchSpec};
+    use common::token::TokenKey;
+    use common::{NodeId, Resource};
+
+    #[test]
+    fn scrape_reads_the_state_and_events_move_counters() {
+        let mut s = RmState::new(
+            1,
+            Limits {
+                max_allocation: Resource::new(4096, 4),
+                max_am_attempts: 2,
+                nm_expiry_ms: 5000,
+                token_expiry_ms: 60_000,
+            },
+            TokenKey::generate(),
+        );
+        s.register_node(
+            NodeId("a:1".into()),
+            "a:1".into(),
+            "a:2".into(),
+            Resource::new(2048, 4),
+            &[],
+            0,
+        );
+        let sub = AppSubmission {
+            name: "t".into(),
+            queue: "q1".into(),
+            user: "u".into(),
+            app_type: "TEST".into(),
+            am_resource: Resource::new(512, 1),
+            am_launch: LaunchSpec {
+                command: vec!["true".into()],
+                ..Default::default()
+            },
+            max_attempts: None,
+        };
+        let (app, _) = s.submit(sub, 1).unwrap();
+        let m = RmMetrics::new();
+        let t0 = Instant::now();
+        RmEvent::ApplicationSubmitted { app_id: app }.emit(&m, t0);
+        let attempt = app.attempt(1);
+        RmEvent::ContainersAsked {
+            attempt,
+            containers: 2,
+        }
+        .emit(&m, t0);
+        RmEvent::ContainersAllocated {
+            attempt,
+            containers: 2,
+            am: false,
+            still_asking: false,
+        }
+        .emit(&m, t0 + std::time::Duration::from_millis(3));
+        let text = m.render(&s, 2);
+        for line in [
+            "spindle_rm_applications{state=\"ACCEPTED\"} 1",
+            "spindle_rm_nodes{state=\"RUNNING\"} 1",
+            "spindle_rm_cluster_memory_bytes{kind=\"total\"} 2147483648",
+            "spindle_rm_cluster_memory_bytes{kind=\"allocated\"} 536870912",
+            "spindle_rm_queue_allocated_memory_bytes{queue=\"q1\"} 536870912",
+            "spindle_rm_queue_applications{queue=\"q1\",state=\"ACCEPTED\"} 1",
+            "spindle_rm_containers_running 1",
+            "spindle_rm_applications_submitted_total 1",
+            "spindle_rm_containers_allocated_total 2",
+            "spindle_rm_allocation_latency_seconds_count 2",
+            "# TYPE spindle_rm_allocation_latency_seconds histogram",
+        ] {
+            assert!(text.contains(line), "{line} missing in\n{text}");
+        }
+    }
+}

@@ -9,7 +9,7 @@
 use crate::block::BlockId;
 use crate::layout::{self, MapOutput};
 use crate::registry::{Registry, StoreError};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use common::codec;
 use common::protocol::{ErrorCode, ShuffleRequest, ShuffleResponse, WireError, ALPN_SHUFFLE};
 use common::tls::TlsIdentity;
@@ -24,7 +24,9 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// Bytes read from disk and handed to quinn at a time.
-const CHUNK: usize = 4 << 20;
+const CHUNK: usize = 1 << 20;
+/// Idle read buffers kept for reuse (so at most this many MiB stay allocated).
+const POOL_IDLE: usize = 32;
 /// Chunks read ahead of the network.
 const READ_AHEAD: usize = 4;
 /// Dirs one executor may register.
@@ -170,6 +172,7 @@ pub async fn start(config: ServerConfig) -> Result<Handle, ServerError> {
         .map_err(|source| TransportError::Bind { addr: bind, source })?;
     let server = Arc::new(Server {
         registry,
+        pool: BufferPool::new(),
         roots,
         admin_token: config.admin_token.filter(|t| !t.is_empty()),
     });
@@ -185,6 +188,7 @@ pub async fn start(config: ServerConfig) -> Result<Handle, ServerError> {
 
 struct Server {
     registry: Registry,
+    pool: Arc<BufferPool>,
     /// Absolute; canonicalized at each registration (they may appear later).
     roots: Vec<PathBuf>,
     admin_token: Option<String>,
@@ -415,7 +419,7 @@ impl Server {
             tracing::debug!(remote = %inc.remote, error = %e, "fetch header not delivered");
             return;
         }
-        stream_blocks(&mut inc.send, plan, &blocks, inc.remote).await;
+        stream_blocks(&mut inc.send, plan, &blocks, inc.remote, self.pool.clone()).await;
         let _ = inc.send.finish();
     }
 
@@ -533,46 +537,100 @@ fn resolve(
     Ok(plan)
 }
 
-/// Reads the segments in a blocking thread, in chunks of up to [`CHUNK`]
-/// bytes (small blocks share a chunk), and writes them to `send`.
+/// Read buffers handed to quinn come back here when quinn has sent (and the
+/// peer acknowledged) their bytes, so steady streaming reuses warm memory
+/// instead of faulting in fresh pages for every chunk.
+struct BufferPool {
+    free: std::sync::Mutex<Vec<Vec<u8>>>,
+}
+
+impl BufferPool {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            free: std::sync::Mutex::new(Vec::new()),
+        })
+    }
+
+    fn take(&self) -> Vec<u8> {
+        self.free
+            .lock()
+            .expect("pool lock")
+            .pop()
+            .unwrap_or_else(|| vec![0u8; CHUNK])
+    }
+
+    fn put(&self, buf: Vec<u8>) {
+        let mut free = self.free.lock().expect("pool lock");
+        if free.len() < POOL_IDLE {
+            free.push(buf);
+        }
+    }
+}
+
+/// A filled pool buffer as quinn holds it; goes back to the pool on drop.
+struct Chunk {
+    buf: Vec<u8>,
+    len: usize,
+    pool: Arc<BufferPool>,
+}
+
+impl AsRef<[u8]> for Chunk {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        self.pool.put(std::mem::take(&mut self.buf));
+    }
+}
+
+/// Reads the segments in a blocking thread into pooled [`CHUNK`]-byte
+/// buffers (small blocks share one) and writes them to `send` without copying.
 async fn stream_blocks(
     send: &mut quinn::SendStream,
     plan: Vec<Segment>,
     blocks: &[String],
     remote: SocketAddr,
+    pool: Arc<BufferPool>,
 ) {
-    let total: u64 = plan.iter().map(|s| s.len).sum();
-    if total == 0 {
+    if plan.iter().all(|s| s.len == 0) {
         return;
     }
     let (tx, mut rx) = mpsc::channel::<Result<Bytes, (usize, std::io::Error)>>(READ_AHEAD);
     let reader = tokio::task::spawn_blocking(move || {
-        let mut buf = BytesMut::new();
+        let mut cur: Option<(Vec<u8>, usize)> = None;
+        let ship = |buf: Vec<u8>, len: usize| {
+            let chunk = Chunk {
+                buf,
+                len,
+                pool: pool.clone(),
+            };
+            tx.blocking_send(Ok(Bytes::from_owner(chunk))).is_ok()
+        };
         for (i, seg) in plan.iter().enumerate() {
             let mut pos = seg.offset;
             let end = seg.offset + seg.len;
             while pos < end {
-                if buf.capacity() == buf.len() {
-                    buf.reserve(CHUNK.min((total as usize).max(1)));
-                }
-                let room = buf.capacity() - buf.len();
-                let n = room.min((end - pos) as usize);
-                let start = buf.len();
-                buf.resize(start + n, 0);
-                if let Err(e) = seg.file.read_exact_at(&mut buf[start..], pos) {
+                let (buf, filled) = cur.get_or_insert_with(|| (pool.take(), 0));
+                let n = (buf.len() - *filled).min((end - pos) as usize);
+                if let Err(e) = seg.file.read_exact_at(&mut buf[*filled..*filled + n], pos) {
                     let _ = tx.blocking_send(Err((i, e)));
                     return;
                 }
+                *filled += n;
                 pos += n as u64;
-                if buf.len() == buf.capacity()
-                    && tx.blocking_send(Ok(buf.split().freeze())).is_err()
-                {
-                    return;
+                if *filled == buf.len() {
+                    let (buf, len) = cur.take().expect("just filled");
+                    if !ship(buf, len) {
+                        return;
+                    }
                 }
             }
         }
-        if !buf.is_empty() {
-            let _ = tx.blocking_send(Ok(buf.split().freeze()));
+        if let Some((buf, len)) = cur.take() {
+            ship(buf, len);
         }
     });
     while let Some(chunk) = rx.recv().await {

@@ -17,7 +17,7 @@ use shuffle_service::layout::{self, MapOutputWriter};
 use shuffle_service::{BlockId, ServerConfig, ShuffleClient};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
 const REDUCES: u32 = 16;
 const SECRET: &str = "bench-secret";
@@ -118,8 +118,9 @@ async fn fetch_all(client: &ShuffleClient, server: &str, app: ApplicationId, map
 }
 
 /// The plain TCP baseline: the same blocks, in the same order, read from the
-/// same files in 4 MiB chunks by a blocking thread and written to a tokio
-/// TcpStream; the client reads each block into its own buffer.
+/// same files with one reused 1 MiB buffer and written to the socket by a
+/// blocking thread; the client (a tokio TcpStream) reads each block into its
+/// own buffer, as the shuffle client does.
 async fn tcp_copy(dir: PathBuf, maps: u64) -> u64 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -128,35 +129,32 @@ async fn tcp_copy(dir: PathBuf, maps: u64) -> u64 {
         .collect();
     let sizes2 = sizes.clone();
     let server = tokio::spawn(async move {
-        let (mut sock, _) = listener.accept().await.unwrap();
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
-        let reader = tokio::task::spawn_blocking(move || {
+        let (sock, _) = listener.accept().await.unwrap();
+        let mut sock = sock.into_std().unwrap();
+        sock.set_nonblocking(false).unwrap();
+        tokio::task::spawn_blocking(move || {
+            use std::io::Write;
             use std::os::unix::fs::FileExt;
             let files: Vec<std::fs::File> = (0..maps)
                 .map(|m| std::fs::File::open(layout::data_path(&dir, 0, m)).unwrap())
                 .collect();
+            let mut buf = vec![0u8; 1 << 20];
             for r in 0..REDUCES as usize {
                 for (m, f) in files.iter().enumerate() {
                     let offset: u64 = sizes2[m][..r].iter().sum();
                     let len = sizes2[m][r];
                     let mut pos = 0;
                     while pos < len {
-                        let n = (len - pos).min(4 << 20) as usize;
-                        let mut buf = vec![0u8; n];
-                        f.read_exact_at(&mut buf, offset + pos).unwrap();
+                        let n = (len - pos).min(buf.len() as u64) as usize;
+                        f.read_exact_at(&mut buf[..n], offset + pos).unwrap();
+                        sock.write_all(&buf[..n]).unwrap();
                         pos += n as u64;
-                        if tx.blocking_send(buf).is_err() {
-                            return;
-                        }
                     }
                 }
             }
-        });
-        while let Some(chunk) = rx.recv().await {
-            sock.write_all(&chunk).await.unwrap();
-        }
-        reader.await.unwrap();
-        sock.shutdown().await.unwrap();
+        })
+        .await
+        .unwrap();
     });
     let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut total = 0u64;
@@ -210,7 +208,7 @@ fn main() {
     write_maps(&dir, maps, (map_mb << 20) as usize);
     let total = warm(&dir, maps);
     println!(
-        "shuffle fetch: {maps} maps x {REDUCES} reduce partitions, {:.0} MiB total, {REDUCES} fetch requests of {maps} blocks ({:.1} MiB each)",
+        "shuffle fetch: {maps} maps x {REDUCES} reduce partitions, {:.0} MiB total, {REDUCES} fetch requests of {maps} blocks of {:.1} MiB",
         total as f64 / (1u64 << 20) as f64,
         (map_mb as f64) / REDUCES as f64,
     );

@@ -86,7 +86,7 @@ impl Site {
     fn rm_config(&self, extra: &str) -> PathBuf {
         let p = self.conf_dir().join("resourcemanager.toml");
         let text = format!(
-            "address = \"{}\"\nstate-dir = {}\nheartbeat-interval = \"200ms\"\n{}{extra}",
+            "address = \"{}\"\nweb-address = \"127.0.0.1:0\"\nstate-dir = {}\nheartbeat-interval = \"200ms\"\n{}{extra}",
             self.rm_addr,
             q(&self.path().join("rm")),
             self.tls_lines("node"),
@@ -101,7 +101,7 @@ impl Site {
         let p = self.conf_dir().join("nodemanager.toml");
         let c = self.certs();
         let text = format!(
-            "address = \"{addr}\"\nrm-address = \"{}\"\nlocal-dir = {}\nlog-dir = {}\n{}container-cert = {}\ncontainer-key = {}\nkill-grace = \"500ms\"\n{extra}",
+            "address = \"{addr}\"\nweb-address = \"127.0.0.1:0\"\nshuffle-service-address = \"127.0.0.1:0\"\nrm-address = \"{}\"\nlocal-dir = {}\nlog-dir = {}\n{}container-cert = {}\ncontainer-key = {}\nkill-grace = \"500ms\"\n{extra}",
             self.rm_addr,
             q(&self.path().join("nm").join("local")),
             q(&self.path().join("nm").join("logs")),

@@ -636,17 +636,13 @@ impl DriverCore {
     /// Records every shuffle a plan reads, transitively.
     fn register_deps(&mut self, plan: &Plan) {
         for dep in direct_deps(plan) {
-            let id = dep.write.shuffle_id;
-            if !self.shuffles.contains_key(&id) {
-                self.shuffles.insert(
-                    id,
-                    ShuffleState {
-                        dep: dep.clone(),
-                        outputs: vec![None; dep.parent.num_partitions() as usize],
-                        computing: None,
-                    },
-                );
-            }
+            self.shuffles
+                .entry(dep.write.shuffle_id)
+                .or_insert_with(|| ShuffleState {
+                    dep: dep.clone(),
+                    outputs: vec![None; dep.parent.num_partitions() as usize],
+                    computing: None,
+                });
             self.register_deps(&dep.parent);
         }
     }

@@ -67,7 +67,7 @@ pub(crate) fn not_found(why: &str) -> Response {
 }
 
 fn mb(v: u64) -> String {
-    if v >= 1024 && v % 1024 == 0 {
+    if v >= 1024 && v.is_multiple_of(1024) {
         format!("{} GB", v / 1024)
     } else {
         format!("{v} MB")

@@ -97,20 +97,31 @@ pub fn remote_exception(status: StatusCode, message: &str) -> Response {
         .into_response()
 }
 
-fn app_not_found(id: &str) -> Response {
-    remote_exception(
-        StatusCode::NOT_FOUND,
-        &format!("java.lang.Exception: app with id: {id} not found"),
-    )
+/// An error answer: its status and message, sent as a `RemoteException`.
+#[derive(Debug)]
+pub struct RestError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl IntoResponse for RestError {
+    fn into_response(self) -> Response {
+        remote_exception(self.status, &self.message)
+    }
+}
+
+fn app_not_found(id: &str) -> RestError {
+    RestError {
+        status: StatusCode::NOT_FOUND,
+        message: format!("java.lang.Exception: app with id: {id} not found"),
+    }
 }
 
 /// Parses an application id as YARN does: malformed is a 400.
-fn parse_app_id(id: &str) -> Result<ApplicationId, Response> {
-    id.parse().map_err(|_| {
-        remote_exception(
-            StatusCode::BAD_REQUEST,
-            &format!("java.lang.IllegalArgumentException: Invalid ApplicationId: {id}"),
-        )
+fn parse_app_id(id: &str) -> Result<ApplicationId, RestError> {
+    id.parse().map_err(|_| RestError {
+        status: StatusCode::BAD_REQUEST,
+        message: format!("java.lang.IllegalArgumentException: Invalid ApplicationId: {id}"),
     })
 }
 
@@ -397,11 +408,11 @@ pub struct AppFilter {
     pub finished: (Option<u64>, Option<u64>),
 }
 
-fn bad_request(msg: String) -> Response {
-    remote_exception(
-        StatusCode::BAD_REQUEST,
-        &format!("java.lang.Exception: {msg}"),
-    )
+fn bad_request(msg: String) -> RestError {
+    RestError {
+        status: StatusCode::BAD_REQUEST,
+        message: format!("java.lang.Exception: {msg}"),
+    }
 }
 
 pub fn parse_app_state(s: &str) -> Result<AppState, String> {
@@ -414,7 +425,7 @@ pub fn parse_app_state(s: &str) -> Result<AppState, String> {
 }
 
 impl AppFilter {
-    pub fn parse(q: &HashMap<String, String>) -> Result<Self, Response> {
+    pub fn parse(q: &HashMap<String, String>) -> Result<Self, RestError> {
         let mut f = Self::default();
         let mut states = Vec::new();
         if let Some(s) = q.get("state") {
@@ -448,7 +459,7 @@ impl AppFilter {
                 .filter(|s| !s.is_empty())
                 .collect();
         }
-        let num = |key: &str| -> Result<Option<u64>, Response> {
+        let num = |key: &str| -> Result<Option<u64>, RestError> {
             match q.get(key) {
                 None => Ok(None),
                 Some(v) => v.trim().parse::<u64>().map(Some).map_err(|_| {
@@ -500,7 +511,7 @@ pub fn apps(s: &Snapshot, links: &Links, f: &AppFilter) -> Value {
 
 type St = State<Arc<Web>>;
 
-fn find<'a>(s: &'a Snapshot, id: &str) -> Result<&'a ApplicationReport, Response> {
+fn find<'a>(s: &'a Snapshot, id: &str) -> Result<&'a ApplicationReport, RestError> {
     let app_id = parse_app_id(id)?;
     s.apps
         .iter()
@@ -523,7 +534,7 @@ async fn sched(State(w): St) -> Json<Value> {
 async fn list_apps(State(w): St, Query(q): Query<HashMap<String, String>>) -> Response {
     match AppFilter::parse(&q) {
         Ok(f) => Json(apps(&w.snapshot(), &w.links, &f)).into_response(),
-        Err(e) => e,
+        Err(e) => e.into_response(),
     }
 }
 
@@ -531,7 +542,7 @@ async fn one_app(State(w): St, Path(id): Path<String>) -> Response {
     let s = w.snapshot();
     match find(&s, &id) {
         Ok(r) => Json(json!({ "app": app(&s, &w.links, r) })).into_response(),
-        Err(e) => e,
+        Err(e) => e.into_response(),
     }
 }
 
@@ -539,7 +550,7 @@ async fn app_attempts(State(w): St, Path(id): Path<String>) -> Response {
     let s = w.snapshot();
     match find(&s, &id) {
         Ok(r) => Json(attempts(&s, &w.links, r)).into_response(),
-        Err(e) => e,
+        Err(e) => e.into_response(),
     }
 }
 
@@ -547,7 +558,7 @@ async fn get_state(State(w): St, Path(id): Path<String>) -> Response {
     let s = w.snapshot();
     match find(&s, &id) {
         Ok(r) => Json(json!({ "state": r.state.to_string() })).into_response(),
-        Err(e) => e,
+        Err(e) => e.into_response(),
     }
 }
 
@@ -568,18 +579,20 @@ async fn put_state(
         Ok(Value::Object(m)) => m,
         _ => {
             return bad_request(r#"the body must be a JSON object like {"state":"KILLED"}"#.into())
+                .into_response()
         }
     };
     let wanted = target.get("state").and_then(Value::as_str).unwrap_or("");
     if !wanted.eq_ignore_ascii_case("KILLED") {
         return bad_request(format!(
             "Only 'KILLED' is allowed as a target state, not {wanted:?}"
-        ));
+        ))
+        .into_response();
     }
     let snap = w.snapshot();
     let r = match find(&snap, &id) {
         Ok(r) => r.clone(),
-        Err(e) => return e,
+        Err(e) => return e.into_response(),
     };
     if r.state.is_terminal() {
         return Json(json!({ "state": r.state.to_string() })).into_response();
@@ -613,6 +626,7 @@ async fn list_nodes(State(w): St, Query(q): Query<HashMap<String, String>>) -> R
                     return bad_request(format!(
                         "Invalid node state {part}; it should be one of NEW, RUNNING, UNHEALTHY, DECOMMISSIONED, LOST, SHUTDOWN"
                     ))
+                    .into_response()
                 }
             }
         }
@@ -825,6 +839,26 @@ mod tests {
         assert_eq!(
             nodes(&s, &[])["nodes"]["node"][0]["nodeHTTPAddress"],
             "h:8042"
+        );
+    }
+
+    #[test]
+    fn finished_apps_track_to_the_rm() {
+        let d = tempfile::tempdir().unwrap();
+        let mut l = links();
+        l.history_dir = Some(d.path().to_path_buf());
+        let running = report(1, AppState::RUNNING);
+        assert_eq!(l.public_report(running.clone()), running);
+        let done = report(2, AppState::FINISHED);
+        let id = done.id.to_string();
+        assert_eq!(
+            l.public_report(done.clone()).tracking_url,
+            format!("https://rm:8088/cluster/app/{id}")
+        );
+        std::fs::write(d.path().join(format!("{id}.jsonl")), "").unwrap();
+        assert_eq!(
+            l.public_report(done).tracking_url,
+            format!("https://rm:8088/cluster/app/{id}/history/")
         );
     }
 
