@@ -8,8 +8,13 @@ use common::tls::TlsIdentity;
 use common::transport::{self, Profile, TransportError};
 use common::ApplicationId;
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
+
+/// Parallel connections per server of [`ShuffleClient::new`]: quinn is
+/// CPU-bound per connection, and two connections fetch about twice as fast
+/// as one on loopback (the `shuffle_fetch` bench).
+pub const DEFAULT_CONNECTIONS: usize = 2;
 
 /// Largest allocation made up front for one block (larger ones grow as they arrive).
 const PREALLOC: u64 = 64 << 20;
@@ -145,9 +150,9 @@ fn frame_error(server: &str, block: Option<&String>, e: FrameError) -> FetchErro
 }
 
 impl ShuffleClient {
-    /// One connection per server.
+    /// [`DEFAULT_CONNECTIONS`] connections per server.
     pub fn new(identity: &TlsIdentity) -> Result<Self, TransportError> {
-        Self::with_connections(identity, 1)
+        Self::with_connections(identity, DEFAULT_CONNECTIONS)
     }
 
     /// `connections` parallel connections per server (each on its own UDP
@@ -156,6 +161,7 @@ impl ShuffleClient {
         identity: &TlsIdentity,
         connections: usize,
     ) -> Result<Self, TransportError> {
+        crate::tune_allocator();
         let endpoints = (0..connections.max(1))
             .map(|_| transport::client_endpoint(identity, ALPN_SHUFFLE, Profile::Bulk))
             .collect::<Result<Vec<_>, _>>()?;
@@ -169,6 +175,27 @@ impl ShuffleClient {
 
     pub fn connections(&self) -> usize {
         self.inner.endpoints.len()
+    }
+
+    /// quinn's statistics of every live cached connection (MTU, losses, ...),
+    /// by server address.
+    pub fn connection_stats(&self) -> Vec<(String, quinn::ConnectionStats)> {
+        let slots: Vec<(String, Slot)> = self
+            .inner
+            .conns
+            .lock()
+            .expect("connection cache")
+            .iter()
+            .map(|((server, _), slot)| (server.clone(), slot.clone()))
+            .collect();
+        slots
+            .into_iter()
+            .filter_map(|(server, slot)| {
+                let guard = slot.try_lock().ok()?;
+                let c = guard.as_ref()?;
+                Some((server, c.stats()))
+            })
+            .collect()
     }
 
     fn slot(&self, server: &str, i: usize) -> Slot {
@@ -247,13 +274,16 @@ impl ShuffleClient {
         app: ApplicationId,
         executor_id: &str,
         secret: &str,
-        dirs: &[PathBuf],
+        dirs: &[impl AsRef<Path>],
     ) -> Result<(), FetchError> {
         let req = ShuffleRequest::RegisterExecutor {
             app_id: app,
             executor_id: executor_id.to_string(),
             secret: secret.to_string(),
-            dirs: dirs.iter().map(|d| d.display().to_string()).collect(),
+            dirs: dirs
+                .iter()
+                .map(|d| d.as_ref().display().to_string())
+                .collect(),
         };
         match self.call(server, &req).await? {
             ShuffleResponse::Ok => Ok(()),
@@ -331,15 +361,15 @@ impl ShuffleClient {
                 .fetch_on(0, server, app, executor_id, secret, blocks.to_vec())
                 .await;
         }
-        let per = blocks.len().div_ceil(n);
+        // Dealt round-robin, so a run of large blocks is shared out.
         let mut tasks = tokio::task::JoinSet::new();
-        for (i, group) in blocks.chunks(per).enumerate() {
-            let (me, server, exec, secret, group) = (
+        for i in 0..n {
+            let group: Vec<String> = blocks.iter().skip(i).step_by(n).cloned().collect();
+            let (me, server, exec, secret) = (
                 self.clone(),
                 server.to_string(),
                 executor_id.to_string(),
                 secret.to_string(),
-                group.to_vec(),
             );
             tasks.spawn(
                 async move { (i, me.fetch_on(i, &server, app, &exec, &secret, group).await) },
@@ -358,9 +388,21 @@ impl ShuffleClient {
                 }
             }
         }
-        let mut out = Vec::with_capacity(blocks.len());
+        let mut groups = Vec::with_capacity(n);
         for p in parts.into_iter().flatten() {
-            out.extend(p?);
+            groups.push(p?.into_iter());
+        }
+        let mut out = Vec::with_capacity(blocks.len());
+        for k in 0..blocks.len() {
+            match groups[k % n].next() {
+                Some(b) => out.push(b),
+                None => {
+                    return Err(FetchError::Protocol {
+                        server: server.to_string(),
+                        reason: "a fetch returned fewer blocks than asked".into(),
+                    })
+                }
+            }
         }
         Ok(out)
     }

@@ -102,9 +102,12 @@ impl Handle {
         app: ApplicationId,
         executor_id: &str,
         secret: &str,
-        dirs: &[PathBuf],
+        dirs: &[impl AsRef<Path>],
     ) -> Result<(), WireError> {
-        let dirs = dirs.iter().map(|d| d.display().to_string()).collect();
+        let dirs = dirs
+            .iter()
+            .map(|d| d.as_ref().display().to_string())
+            .collect();
         self.server
             .clone()
             .register(app, executor_id.to_string(), secret.to_string(), dirs)
@@ -146,6 +149,7 @@ impl Handle {
 
 /// Starts a server. Must be called inside a tokio runtime.
 pub async fn start(config: ServerConfig) -> Result<Handle, ServerError> {
+    crate::tune_allocator();
     let roots = config
         .allowed_roots
         .iter()

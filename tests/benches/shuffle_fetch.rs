@@ -228,13 +228,28 @@ fn main() {
                 .register(&addr, app, "1", SECRET, std::slice::from_ref(&dir))
                 .await
                 .unwrap();
-            // Warm-up: handshakes, MTU discovery, windows.
-            fetch_all(&client, &addr, app, maps.min(2)).await;
+            // Warm-up (one untimed pass): handshakes, MTU discovery,
+            // windows, and the allocator's heap.
+            fetch_all(&client, &addr, app, maps).await;
             let mut v = Vec::new();
             for _ in 0..runs {
                 let r = measure(|| fetch_all(&client, &addr, app, maps)).await;
                 assert_eq!(r.bytes, total);
                 v.push(r);
+            }
+            if std::env::var_os("SHUFFLE_BENCH_STATS").is_some() {
+                for (server, st) in client.connection_stats() {
+                    println!(
+                        "  {server}: mtu {} rtt {:?} cwnd {} lost {} sent {} udp_rx {} udp_tx {}",
+                        st.path.current_mtu,
+                        st.path.rtt,
+                        st.path.cwnd,
+                        st.path.lost_packets,
+                        st.path.sent_packets,
+                        st.udp_rx.datagrams,
+                        st.udp_tx.datagrams
+                    );
+                }
             }
             rows.push((format!("shuffle service, {conns} connection(s)"), v));
         }

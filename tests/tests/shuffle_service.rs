@@ -79,7 +79,7 @@ fn addr(h: &Handle) -> String {
 /// Deterministic bytes for (shuffle, map, reduce), sizes from 0 to ~300 KiB.
 fn block_bytes(s: u32, m: u64, r: u32) -> Vec<u8> {
     let mut x = (u64::from(s) << 40) ^ (m << 20) ^ u64::from(r) ^ 0x9e37_79b9_7f4a_7c15;
-    let len = if r % 5 == 0 {
+    let len = if r.is_multiple_of(5) {
         0
     } else {
         (x % 300_000) as usize
@@ -120,7 +120,7 @@ async fn many_blocks_in_one_request_come_back_byte_for_byte() {
     write_maps(&d2, 0, 6..8, 16);
     let client = env.client();
     client
-        .register(&addr(&server), a, "1", "s3cret", &[d1.clone()])
+        .register(&addr(&server), a, "1", "s3cret", &[&d1])
         .await
         .unwrap();
     // A second executor of the same app, registering with a path that is not canonical.
@@ -147,8 +147,14 @@ async fn many_blocks_in_one_request_come_back_byte_for_byte() {
             "block shuffle_0_{m}_{r} differs"
         );
     }
-    // The same through two parallel connections, and executor 2's blocks.
-    let two = ShuffleClient::with_connections(&env.container, 2).unwrap();
+    // The same through one and three parallel connections, and executor 2's blocks.
+    let one = ShuffleClient::with_connections(&env.container, 1).unwrap();
+    let got1 = one
+        .fetch(&addr(&server), a, "1", "s3cret", &names)
+        .await
+        .unwrap();
+    assert!(got1 == got);
+    let two = ShuffleClient::with_connections(&env.container, 3).unwrap();
     let got2 = two
         .fetch(&addr(&server), a, "1", "s3cret", &names)
         .await
@@ -184,12 +190,8 @@ async fn wrong_missing_or_other_apps_secret_is_refused() {
     write_maps(&da, 0, 0..1, 4);
     write_maps(&db, 0, 0..1, 4);
     let c = env.client();
-    c.register(&s, a, "1", "secret-a", &[da.clone()])
-        .await
-        .unwrap();
-    c.register(&s, b, "1", "secret-b", &[db.clone()])
-        .await
-        .unwrap();
+    c.register(&s, a, "1", "secret-a", &[&da]).await.unwrap();
+    c.register(&s, b, "1", "secret-b", &[&db]).await.unwrap();
     let block = vec!["shuffle_0_0_1".to_string()];
     assert_eq!(
         c.fetch(&s, a, "1", "secret-a", &block).await.unwrap(),
@@ -202,14 +204,11 @@ async fn wrong_missing_or_other_apps_secret_is_refused() {
     }
     // Later registrations must present the app's secret too.
     let e = c
-        .register(&s, a, "2", "secret-b", &[da.clone()])
+        .register(&s, a, "2", "secret-b", &[&da])
         .await
         .unwrap_err();
     assert_eq!(code(&e), Some(ErrorCode::Unauthorized), "{e}");
-    let e = c
-        .register(&s, app(3), "1", "", &[da.clone()])
-        .await
-        .unwrap_err();
+    let e = c.register(&s, app(3), "1", "", &[&da]).await.unwrap_err();
     assert_eq!(code(&e), Some(ErrorCode::Unauthorized), "{e}");
     // Removing a shuffle needs the secret as well.
     let e = c.remove_shuffle(&s, a, "secret-b", 0).await.unwrap_err();
@@ -234,7 +233,7 @@ async fn escaping_and_garbage_block_ids_are_refused_by_name() {
     // A file an escaping id could aim at.
     std::fs::write(d.parent().unwrap().join("private"), b"not yours").unwrap();
     let c = env.client();
-    c.register(&s, a, "1", "k", &[d.clone()]).await.unwrap();
+    c.register(&s, a, "1", "k", &[&d]).await.unwrap();
     for bad in [
         "../private",
         "shuffle_0_0_1/../../private",
@@ -309,10 +308,7 @@ async fn dirs_outside_the_allowed_roots_or_the_apps_dirs_are_refused() {
         ),
     ];
     for (dir, want) in cases {
-        let e = c
-            .register(&s, a, "1", "k", &[dir.clone()])
-            .await
-            .unwrap_err();
+        let e = c.register(&s, a, "1", "k", &[&dir]).await.unwrap_err();
         assert_eq!(code(&e), Some(want), "{}: {e}", dir.display());
     }
     // None of that registered anything: the app is still unknown.
@@ -351,9 +347,9 @@ async fn app_finished_and_remove_shuffle_delete_files() {
     write_maps(&d2, 1, 2..3, 3);
     write_maps(&db, 0, 0..1, 3);
     let c = env.client();
-    c.register(&s, a, "1", "ka", &[d1.clone()]).await.unwrap();
-    c.register(&s, a, "2", "ka", &[d2.clone()]).await.unwrap();
-    c.register(&s, b, "1", "kb", &[db.clone()]).await.unwrap();
+    c.register(&s, a, "1", "ka", &[&d1]).await.unwrap();
+    c.register(&s, a, "2", "ka", &[&d2]).await.unwrap();
+    c.register(&s, b, "1", "kb", &[&db]).await.unwrap();
     // RemoveShuffle takes that shuffle in all the app's dirs, nothing else.
     assert_eq!(c.remove_shuffle(&s, a, "ka", 1).await.unwrap(), 6);
     assert_eq!(
@@ -383,7 +379,7 @@ async fn app_finished_and_remove_shuffle_delete_files() {
     assert_eq!(server.app_finished(b).await.unwrap(), 2);
     assert!(shuffle_files(&db).is_empty());
     // The app id can be used again with a new secret (it was forgotten).
-    c.register(&s, a, "1", "new", &[d1.clone()]).await.unwrap();
+    c.register(&s, a, "1", "new", &[&d1]).await.unwrap();
     server.shutdown().await;
 }
 
@@ -395,9 +391,7 @@ async fn registrations_survive_a_restart() {
     write_maps(&d, 3, 0..2, 4);
     let c = env.client();
     let first = env.server(true).await;
-    c.register(&addr(&first), a, "1", "k", &[d.clone()])
-        .await
-        .unwrap();
+    c.register(&addr(&first), a, "1", "k", &[&d]).await.unwrap();
     first.shutdown().await;
     drop(first);
     assert!(env.state().join(shuffle_service::STATE_FILE).is_file());
@@ -443,7 +437,7 @@ async fn a_restarted_server_on_the_same_port_is_reached_again() {
     let c = env.client();
     let first = env.server(true).await;
     let s = addr(&first);
-    c.register(&s, a, "1", "k", &[d.clone()]).await.unwrap();
+    c.register(&s, a, "1", "k", &[&d]).await.unwrap();
     first.shutdown().await;
     drop(first);
     let mut config = ServerConfig::new(s.clone(), env.node.clone(), vec![env.root()]);
@@ -466,9 +460,7 @@ async fn an_executor_serves_its_own_blocks_in_memory() {
     write_maps(&d, 0, 0..1, 3);
     let config = ServerConfig::new("127.0.0.1:0", env.container.clone(), vec![d.clone()]);
     let own = shuffle_service::start(config).await.unwrap();
-    own.register_executor(a, "1", "k", &[d.clone()])
-        .await
-        .unwrap();
+    own.register_executor(a, "1", "k", &[&d]).await.unwrap();
     let c = env.client();
     let got = c
         .fetch(&addr(&own), a, "1", "k", &["shuffle_0_0_2".into()])
@@ -519,9 +511,7 @@ async fn the_node_manager_hosts_the_service_on_a_free_port() {
     std::fs::create_dir_all(&d).unwrap();
     write_maps(&d, 0, 0..1, 2);
     let c = env.client();
-    c.register(&served, a, "1", "k", &[d.clone()])
-        .await
-        .unwrap();
+    c.register(&served, a, "1", "k", &[&d]).await.unwrap();
     let got = c
         .fetch(&served, a, "1", "k", &["shuffle_0_0_1".into()])
         .await
@@ -539,4 +529,41 @@ async fn the_node_manager_hosts_the_service_on_a_free_port() {
     let e = nodemanager::start(&taken).await.err().expect("port taken");
     assert!(e.to_string().contains("shuffle-service-address"), "{e}");
     nm.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_manager_tells_a_standalone_service_that_an_app_ended() {
+    // The standalone binary's setup: admin token derived from the node key,
+    // which the NM on the same host reads too.
+    let env = Env::new();
+    let key = env.dir.path().join("certs/node.key");
+    let mut config = ServerConfig::new("127.0.0.1:0", env.node.clone(), vec![env.root()]);
+    config.admin_token = Some(shuffle_service::admin_token_from_key(&key).unwrap());
+    let standalone = shuffle_service::start(config).await.unwrap();
+    let a = app(6);
+    let d = env.exec_dir(a, "1");
+    write_maps(&d, 0, 0..2, 2);
+    env.client()
+        .register(&addr(&standalone), a, "1", "k", &[&d])
+        .await
+        .unwrap();
+    let nm_side = shuffle_service::NodeService::standalone(
+        &format!("0.0.0.0:{}", standalone.addr().port()),
+        &env.node,
+        &key,
+    )
+    .unwrap();
+    assert_eq!(nm_side.port(), standalone.addr().port());
+    nm_side.app_finished(a).await;
+    assert!(shuffle_files(&d).is_empty(), "files still on disk");
+    // A different key derives a different token: refused.
+    let other = env.dir.path().join("certs/container.key");
+    let token = shuffle_service::admin_token_from_key(&other).unwrap();
+    let e = env
+        .client()
+        .app_finished(&addr(&standalone), a, &token)
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), Some(ErrorCode::Unauthorized), "{e}");
+    standalone.shutdown().await;
 }

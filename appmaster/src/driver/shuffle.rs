@@ -34,7 +34,7 @@ impl ExecutorShuffle {
     ) -> anyhow::Result<Self> {
         let base = std::env::var_os("LOCAL_DIRS")
             .map(PathBuf::from)
-            .unwrap_or_else(std::env::temp_dir);
+            .ok_or_else(|| anyhow::anyhow!("LOCAL_DIRS is not set: not running in a Spindle container"))?;
         let dir = base.join(format!("blockmgr-{executor}"));
         std::fs::create_dir_all(&dir)?;
         let client = ShuffleClient::new(identity)?;
@@ -137,7 +137,15 @@ impl TaskEnv for ExecutorShuffle {
                     self.client
                         .fetch(&server, self.app, &executor, &self.secret, &ids),
                 )
-                .map_err(|e| (locations[idx[0]].map_id, e.to_string()))?;
+                .map_err(|e| {
+                    // Blame the block the service named, else the group's first.
+                    let map = e
+                        .block()
+                        .and_then(|b| b.parse::<BlockId>().ok())
+                        .map(|b| b.map_id as u32)
+                        .unwrap_or(locations[idx[0]].map_id);
+                    (map, e.to_string())
+                })?;
             for (i, b) in idx.into_iter().zip(fetched) {
                 out[i] = Some(b);
             }

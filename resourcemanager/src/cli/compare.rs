@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-const ABOUT: &str = "Run an application under static and dynamic allocation and compare them";
+const ABOUT: &str = "Run an application under static and dynamic allocation (or read two event logs) and compare them: a table, and an HTML report with charts";
 
 const LONG_ABOUT: &str = "\
 Run an application under static and under dynamic allocation and compare them.

@@ -48,8 +48,7 @@ enum Command {
     /// The run-shell application master (started by the RM in a container).
     #[command(hide = true)]
     ShellAm(shell::ShellAmArgs),
-    /// Run an application under static and dynamic allocation (or read two event logs) and
-    /// compare them: a table, and an HTML report with charts.
+    // Its help (short and long) is on `CompareArgs`.
     Compare(compare::CompareArgs),
     /// The demo: a local cluster, the seed job and a bursty workload under static and dynamic
     /// allocation, the comparison and its report.
