@@ -34,7 +34,9 @@ impl ExecutorShuffle {
     ) -> anyhow::Result<Self> {
         let base = std::env::var_os("LOCAL_DIRS")
             .map(PathBuf::from)
-            .ok_or_else(|| anyhow::anyhow!("LOCAL_DIRS is not set: not running in a Spindle container"))?;
+            .ok_or_else(|| {
+                anyhow::anyhow!("LOCAL_DIRS is not set: not running in a Spindle container")
+            })?;
         let dir = base.join(format!("blockmgr-{executor}"));
         std::fs::create_dir_all(&dir)?;
         let client = ShuffleClient::new(identity)?;
