@@ -37,6 +37,10 @@ pub enum AppEvent {
         /// The driver's (AM's) container vcores; 0 in older logs.
         #[serde(default)]
         driver_vcores: u32,
+        /// When the RM allocated the AM's container (ms since the epoch; 0
+        /// when unknown): the AM container is held from then, not from this event.
+        #[serde(default)]
+        am_allocated_ms: u64,
     },
     ApplicationEnd {
         final_status: String,

@@ -329,6 +329,9 @@ impl Rm {
                         launch.env.insert("SPINDLE_AMRM_TOKEN".into(), amrm_token);
                         launch
                             .env
+                            .insert("SPINDLE_AM_ALLOCATED_MS".into(), now_ms().to_string());
+                        launch
+                            .env
                             .insert("APP_ATTEMPT_ID".into(), container.id.attempt.to_string());
                         let client = rm.nm_client(&container.node_address);
                         let req = NmRequest::StartContainer {

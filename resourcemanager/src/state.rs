@@ -452,6 +452,19 @@ impl RmState {
             actions.push(Action::CloseAm { attempt: a.id });
         }
         tracing::info!(app_id = %app_id, state = %state, final_status = %final_status, "application ended");
+        // Its containers stop counting now (they are being killed): a finished
+        // app's aggregate allocation must not grow with containers that no
+        // node reports again.
+        let live = std::mem::take(&mut app.containers);
+        for (c, l) in live {
+            let held = now_ms.saturating_sub(l.start_ms) as u128;
+            app.memory_ms += held * l.resource.memory_mb as u128;
+            app.vcore_ms += held * l.resource.vcores as u128;
+            if let Some(node) = self.nodes.get_mut(&l.node) {
+                node.used = node.used.saturating_sub(&l.resource);
+                node.containers.remove(&c);
+            }
+        }
         // Every node cleans the app's containers and directories on its next heartbeat.
         for node in self.nodes.values_mut() {
             node.finished_apps.push(app_id);
@@ -608,12 +621,21 @@ impl RmState {
                 to_release.push((c, live.node.clone()));
             }
         }
+        let mut actions = Vec::new();
         for (c, node) in to_release {
             if let Some(n) = self.nodes.get_mut(&node) {
                 n.to_kill.push((c, exit_status::ABORTED));
             }
+            // As YARN does: a released container stops counting and frees its
+            // node at once, whether or not it was ever started there.
+            self.complete_container(
+                c,
+                exit_status::ABORTED,
+                "Container released by the application".into(),
+                now_ms,
+                &mut actions,
+            );
         }
-        let mut actions = Vec::new();
         self.schedule(now_ms, &mut actions);
         Ok(actions)
     }
@@ -1398,5 +1420,50 @@ mod tests {
         assert_eq!(r.state, AppState::KILLED);
         let hb = rm.node_heartbeat(&NodeId("a:1".into()), &[], 3).unwrap();
         assert_eq!(hb.finished_apps, vec![app]);
+    }
+
+    #[test]
+    fn released_and_leftover_containers_stop_counting() {
+        let mut rm = rm();
+        add_node(&mut rm, "a:1", 4096, 0);
+        let (app, actions) = rm.submit(sub(), 0).unwrap();
+        let (_, token) = launched(&actions).unwrap();
+        let attempt = app.attempt(1);
+        rm.register_am(attempt, &token, "h".into(), String::new())
+            .unwrap();
+        let ask = ResourceAsk {
+            key: "e".into(),
+            count: 2,
+            resource: Resource::new(1000, 1),
+            nodes: vec![],
+            relax_locality: true,
+        };
+        let got = allocated(
+            &rm.allocate(attempt, &token, vec![ask], vec![], 0.0, 0)
+                .unwrap(),
+        );
+        assert_eq!(got.len(), 2);
+        // Released at 1 s without ever starting: counted for 1 s only.
+        rm.allocate(attempt, &token, vec![], vec![got[0].id], 0.0, 1000)
+            .unwrap();
+        let used: u64 = rm.node_reports().iter().map(|n| n.used.memory_mb).sum();
+        assert_eq!(used, 512 + 1000, "the released container's memory is free");
+        rm.finish_am(
+            attempt,
+            &token,
+            FinalApplicationStatus::SUCCEEDED,
+            String::new(),
+            String::new(),
+            2000,
+        )
+        .unwrap();
+        let at_end = rm.report(app, 2000).unwrap().memory_seconds;
+        // AM 512 MB x 2 s + 1000 MB x 1 s + 1000 MB x 2 s.
+        assert_eq!(at_end, 1024 + 1000 + 2000);
+        assert_eq!(
+            rm.report(app, 60_000).unwrap().memory_seconds,
+            at_end,
+            "a finished app stops counting"
+        );
     }
 }

@@ -185,6 +185,8 @@ pub struct AppAccount {
     pub executor_cores: u32,
     pub driver_memory_mb: u64,
     pub driver_vcores: u32,
+    /// When the AM's container was allocated (the RM counts it from then).
+    pub am_allocated: u64,
     /// Spark properties in effect.
     pub conf: BTreeMap<String, String>,
     /// Over the whole application.
@@ -315,6 +317,7 @@ pub fn account(lines: &[LogLine]) -> Result<AppAccount, AccountError> {
         conf,
         driver_memory_mb,
         driver_vcores,
+        am_allocated_ms,
         ..
     } = &start_line.event
     else {
@@ -344,6 +347,11 @@ pub fn account(lines: &[LogLine]) -> Result<AppAccount, AccountError> {
         executor_cores: *executor_cores,
         driver_memory_mb: driver.memory_mb,
         driver_vcores: driver.vcores,
+        am_allocated: if *am_allocated_ms > 0 && *am_allocated_ms <= start_line.ts {
+            *am_allocated_ms
+        } else {
+            start_line.ts
+        },
         conf: conf.clone(),
         usage: Usage::default(),
         jobs: Vec::new(),
@@ -629,7 +637,13 @@ pub fn account(lines: &[LogLine]) -> Result<AppAccount, AccountError> {
         s.retain(|(t, _)| *t <= end);
     }
 
-    app.usage = usage(&app, app.start, app.end, Some(app.usage.tasks));
+    // The whole application, from its AM container's allocation (as the RM counts it).
+    app.usage = usage(
+        &app,
+        app.am_allocated.min(app.start),
+        app.end,
+        Some(app.usage.tasks),
+    );
     let jobs: Vec<JobAccount> = app
         .jobs
         .iter()
@@ -678,7 +692,7 @@ fn usage(app: &AppAccount, from: u64, to: u64, tasks: Option<u32>) -> Usage {
         u.memory_mb_ms += held * u128::from(c.memory_mb);
         u.vcore_ms += held * u128::from(c.vcores);
     }
-    let am = overlap((app.start, app.end), from, to) as u128;
+    let am = overlap((app.am_allocated.min(app.start), app.end), from, to) as u128;
     u.memory_mb_ms += am * u128::from(app.driver_memory_mb);
     u.vcore_ms += am * u128::from(app.driver_vcores);
     // Peak: the value in force at `from` and every change inside the window.

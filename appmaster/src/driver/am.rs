@@ -384,6 +384,10 @@ pub(crate) async fn run(
         conf: launch.conf.clone(),
         driver_memory_mb: crate::compare::driver_container(&launch.conf).memory_mb,
         driver_vcores: crate::compare::driver_container(&launch.conf).vcores,
+        am_allocated_ms: std::env::var("SPINDLE_AM_ALLOCATED_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
     });
     let fx = shell.core.start(now_ms());
     shell.run(fx, executor_resource);

@@ -1183,6 +1183,7 @@ mod tests {
             conf: Default::default(),
             driver_memory_mb: 0,
             driver_vcores: 0,
+            am_allocated_ms: 0,
         }
     }
 
