@@ -5,6 +5,7 @@ pub mod client;
 pub mod clientconf;
 pub mod clock;
 pub mod codec;
+pub mod configfile;
 pub mod duration;
 pub mod ids;
 pub mod protocol;

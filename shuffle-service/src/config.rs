@@ -1,6 +1,7 @@
 //! The standalone service's configuration (`/etc/spindle/shuffle-service.toml`).
 //! Every key has a default; unknown keys are refused.
 
+use common::configfile;
 use common::tls::TlsFiles;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -37,117 +38,29 @@ impl Default for ShuffleServiceConfig {
 }
 
 /// A configuration error: one line naming the file, the key and the reason.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    #[error("{path}: cannot read: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path}: line {line}: {reason}")]
-    Syntax {
-        path: PathBuf,
-        line: usize,
-        reason: String,
-    },
-    #[error("{path}: key `{key}`: unknown key (known keys: {known})")]
-    UnknownKey {
-        path: PathBuf,
-        key: String,
-        known: String,
-    },
-    #[error("{path}: key `{key}` (line {line}): {reason}")]
-    BadValue {
-        path: PathBuf,
-        key: String,
-        line: usize,
-        reason: String,
-    },
-    #[error("{path}: {reason}")]
-    Parse { path: PathBuf, reason: String },
-    #[error("{path}: key `{key}`: {reason}")]
-    Invalid {
-        path: PathBuf,
-        key: &'static str,
-        reason: String,
-    },
-}
+pub use common::configfile::ConfigError;
 
 impl ShuffleServiceConfig {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let c = Self::parse(path, &text)?;
+        let c: Self = configfile::load(path)?;
         c.validate(path)?;
         Ok(c)
     }
 
-    /// Parses `text` (the contents of `path`).
+    /// Parses `text` (the contents of `path`); every error is one line naming
+    /// the file, the key and the reason.
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
-        let p = || path.to_path_buf();
-        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-            let line = e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].lines().count().max(1))
-                .unwrap_or(1);
-            ConfigError::Syntax {
-                path: p(),
-                line,
-                reason: e.message().replace('\n', " "),
-            }
-        })?;
-        let known = Self::default_table();
-        for (key, value) in &table {
-            if !known.contains_key(key) {
-                return Err(ConfigError::UnknownKey {
-                    path: p(),
-                    key: key.clone(),
-                    known: known.keys().cloned().collect::<Vec<_>>().join(", "),
-                });
-            }
-            let one = toml::Table::from_iter([(key.clone(), value.clone())]);
-            if let Err(e) = toml::Value::Table(one).try_into::<Self>() {
-                return Err(ConfigError::BadValue {
-                    path: p(),
-                    key: key.clone(),
-                    line: key_line(text, key),
-                    reason: e.message().replace('\n', " "),
-                });
-            }
-        }
-        toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Parse {
-                path: p(),
-                reason: e.message().replace('\n', " "),
-            })
+        configfile::parse(path, text)
     }
 
     /// Every key with its default value, as the file would spell it.
     pub fn default_table() -> toml::Table {
-        match toml::Value::try_from(Self::default()) {
-            Ok(toml::Value::Table(t)) => t,
-            _ => unreachable!("the configuration serializes to a table"),
-        }
+        configfile::default_table::<Self>()
     }
 
     /// Keys whose values differ between two configurations.
     pub fn changed_keys(&self, other: &Self) -> Vec<String> {
-        let (a, b) = (Self::table(self), Self::table(other));
-        a.iter()
-            .filter(|(k, v)| b.get(*k) != Some(*v))
-            .map(|(k, _)| k.clone())
-            .collect()
-    }
-
-    fn table(c: &Self) -> toml::Table {
-        match toml::Value::try_from(c) {
-            Ok(toml::Value::Table(t)) => t,
-            _ => toml::Table::new(),
-        }
+        configfile::changed_keys(self, other)
     }
 
     pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
@@ -196,18 +109,6 @@ impl ShuffleServiceConfig {
             key: self.key.clone(),
         }
     }
-}
-
-/// The line of `text` that sets `key` (1 when not found).
-fn key_line(text: &str, key: &str) -> usize {
-    text.lines()
-        .position(|l| {
-            let l = l.trim_start();
-            l.strip_prefix(key)
-                .or_else(|| l.strip_prefix(&format!("\"{key}\"")))
-                .is_some_and(|rest| rest.trim_start().starts_with('='))
-        })
-        .map_or(1, |i| i + 1)
 }
 
 #[cfg(test)]
