@@ -3,7 +3,7 @@
 
 use crate::config::NmConfig;
 use crate::containers::{ContainerManager, Layout, NodeEnv};
-use common::clock::now_ms;
+use common::clock::wall_ms;
 use common::protocol::{
     ContainerState, ErrorCode, NmRequest, NmResponse, RmRequest, RmResponse, WireError, ALPN_NM,
     ALPN_RM,
@@ -459,7 +459,7 @@ impl Nm {
                 "this node has not registered with the resource manager yet",
             ));
         };
-        match key.verify_container(token, &self.node_id, now_ms()) {
+        match key.verify_container(token, &self.node_id, wall_ms()) {
             Ok(()) => Ok(()),
             Err(TokenError::Expired { .. }) if allow_expired => Ok(()),
             Err(e) => {

@@ -4,7 +4,7 @@ use crate::config::RmConfig;
 use crate::metrics::{RmEvent, RmMetrics};
 use crate::state::{Action, Limits, RmState};
 use crate::store::{Persister, StateStore, StoreError};
-use common::clock::now_ms;
+use common::clock::wall_ms;
 use common::protocol::ApplicationReport;
 use common::protocol::{
     AmEvent, ErrorCode, NmRequest, NmResponse, RmRequest, RmResponse, WireError, ALPN_NM, ALPN_RM,
@@ -122,7 +122,7 @@ impl RmMonitor {
                 .iter()
                 .filter(|n| n.state == NodeState::RUNNING)
                 .count();
-            (nodes, s.list(&[S::ACCEPTED, S::RUNNING], now_ms()).len())
+            (nodes, s.list(&[S::ACCEPTED, S::RUNNING], wall_ms()).len())
         });
         format!(
             "listening on {}; {nodes} node(s) running, {active} active application(s)",
@@ -168,7 +168,7 @@ pub async fn start(config: &RmConfig) -> Result<RmHandle, RmError> {
         persist,
         metrics: RmMetrics::new(),
         web: web.as_ref().map(|(_, links)| links.clone()),
-        started_ms: now_ms(),
+        started_ms: wall_ms(),
     });
     tracing::info!(%addr, %advertised, "resource manager listening");
     let serve = tokio::spawn(transport::serve(endpoint.clone(), rm.clone()));
@@ -180,7 +180,7 @@ pub async fn start(config: &RmConfig) -> Result<RmHandle, RmError> {
             let mut t = tokio::time::interval(expiry_every);
             loop {
                 t.tick().await;
-                let actions = rm.with_state(|s| s.expire_nodes(now_ms()));
+                let actions = rm.with_state(|s| s.expire_nodes(wall_ms()));
                 rm.execute(actions);
             }
         })
@@ -213,7 +213,7 @@ fn open_state(
 ) -> Result<(RmState, Persister, tokio::task::JoinHandle<()>), RmError> {
     let store = Arc::new(StateStore::open(&config.state_dir)?);
     let recovered = store.load()?;
-    let now = now_ms();
+    let now = wall_ms();
     let cluster_ts = recovered.as_ref().map_or(now, |r| r.cluster_ts);
     let mut state = RmState::new(cluster_ts, limits, TokenKey::generate());
     if let Some(r) = recovered {
@@ -263,7 +263,7 @@ impl Rm {
 
     /// Kills `app` (no-op when it has ended) once the store has the change.
     pub(crate) async fn kill_app(self: &Arc<Self>, app: ApplicationId) -> Result<(), WireError> {
-        let actions = self.with_state(|s| s.kill(app, now_ms()))?;
+        let actions = self.with_state(|s| s.kill(app, wall_ms()))?;
         self.persist.barrier().await;
         self.execute(actions);
         Ok(())
@@ -329,7 +329,7 @@ impl Rm {
                         launch.env.insert("SPINDLE_AMRM_TOKEN".into(), amrm_token);
                         launch
                             .env
-                            .insert("SPINDLE_AM_ALLOCATED_MS".into(), now_ms().to_string());
+                            .insert("SPINDLE_AM_ALLOCATED_MS".into(), wall_ms().to_string());
                         launch
                             .env
                             .insert("APP_ATTEMPT_ID".into(), container.id.attempt.to_string());
@@ -345,7 +345,7 @@ impl Rm {
                                 s.am_launch_failed(
                                     container.id,
                                     format!("AM launch failed: {e}"),
-                                    now_ms(),
+                                    wall_ms(),
                                 )
                             });
                             rm.execute(actions);
@@ -441,7 +441,7 @@ impl Service for Rm {
     type Resp = RmResponse;
 
     async fn handle(self: Arc<Self>, mut inc: Incoming<RmRequest>) {
-        let now = now_ms();
+        let now = wall_ms();
         let req = inc.req.clone();
         let resp = match req {
             RmRequest::HasFile { sha256 } => RmResponse::HasFile(self.store.has(&sha256)),

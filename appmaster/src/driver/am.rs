@@ -8,7 +8,7 @@ use super::ui::{self, UiState};
 use crate::eventlog::{AppEvent, EventLog, LogLine};
 use crate::plan::{JobError, JobId, JobRunner, JobSpec};
 use common::client::{AmEnv, AmRmClient, NmClient};
-use common::clock::now_ms;
+use common::clock::wall_ms;
 use common::protocol::{
     AmEvent, Container, DriverResponse, FinalApplicationStatus, LaunchSpec, LocalResource,
     ResourceAsk, TaskResult, ALPN_DRIVER,
@@ -119,7 +119,7 @@ enum RmCall {
 impl Shell {
     fn record(&mut self, event: AppEvent) {
         let line = LogLine {
-            ts: now_ms(),
+            ts: wall_ms(),
             event,
         };
         self.log.write(&line);
@@ -389,7 +389,7 @@ pub(crate) async fn run(
             .and_then(|v| v.parse().ok())
             .unwrap_or(0),
     });
-    let fx = shell.core.start(now_ms());
+    let fx = shell.core.start(wall_ms());
     shell.run(fx, executor_resource);
     if let Some(p) = shell.log.path() {
         println!("event log: {}", p.display());
@@ -441,7 +441,7 @@ pub(crate) async fn run(
         let msg = tokio::select! {
             m = rx.recv() => m,
             _ = tick.tick() => {
-                let fx = shell.core.tick(now_ms());
+                let fx = shell.core.tick(wall_ms());
                 shell.run(fx, executor_resource);
                 continue;
             }
@@ -450,7 +450,7 @@ pub(crate) async fn run(
         let Some(msg) = msg else {
             break Err("driver channel closed".into());
         };
-        let now = now_ms();
+        let now = wall_ms();
         let fx = match msg {
             Msg::Rm(AmEvent::Allocated(cs)) => shell.core.on_allocated(cs, now),
             Msg::Rm(AmEvent::Completed(statuses)) => {

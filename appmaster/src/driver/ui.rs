@@ -1158,7 +1158,7 @@ pub fn router(ui: Shared) -> Router {
             async move {
                 let s = ui.lock().expect("ui lock");
                 let path = uri.path().trim_start_matches('/');
-                s.page("/", path, common::clock::now_ms())
+                s.page("/", path, common::clock::wall_ms())
             }
         })
 }

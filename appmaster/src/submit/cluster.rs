@@ -253,9 +253,7 @@ pub async fn submit(plan: Plan) -> anyhow::Result<i32> {
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| "spindle".into());
     let mut plan = plan;
-    let submit_time = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
+    let submit_time = common::clock::wall_ms();
     plan.conf
         .set(keys::APP_SUBMIT_TIME, submit_time.to_string());
     let submission = plan.submission(staged, user);

@@ -740,9 +740,7 @@ pub(crate) fn write_report(
 }
 
 fn unix_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    common::clock::wall_ms() / 1000
 }
 
 /// The default report path: `<cluster dir>/reports/` for a local cluster, else the temp dir.

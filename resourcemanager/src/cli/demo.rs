@@ -73,9 +73,7 @@ fn workloads(appmaster: &str) -> Vec<(&'static str, String, u32)> {
 }
 
 fn unix_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    common::clock::wall_ms() / 1000
 }
 
 async fn cluster_up(dir: &Path) -> anyhow::Result<()> {

@@ -10,7 +10,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
-use common::clock::now_ms;
+use common::clock::wall_ms;
 use common::ApplicationId;
 use std::sync::Arc;
 
@@ -42,7 +42,7 @@ async fn serve(w: Arc<Web>, id: String, rest: String) -> Response {
     };
     let ui = UiState::from_log(&lines);
     let base = format!("/cluster/app/{id}/history/");
-    match ui.page(&base, &rest, now_ms()) {
+    match ui.page(&base, &rest, wall_ms()) {
         Page::NotFound(why) => pages::not_found(&why),
         page => page.into_response(),
     }

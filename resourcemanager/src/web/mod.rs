@@ -17,7 +17,7 @@ use axum::http::{header, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use common::clock::now_ms;
+use common::clock::wall_ms;
 use common::protocol::ApplicationReport;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -136,7 +136,7 @@ pub(crate) struct Web {
 
 impl Web {
     pub(crate) fn snapshot(&self) -> rest::Snapshot {
-        let now = now_ms();
+        let now = wall_ms();
         let links = &self.links;
         self.rm.with_state(|s| rest::Snapshot {
             cluster_ts: s.cluster_ts(),
@@ -155,7 +155,7 @@ impl Web {
 }
 
 async fn metrics(axum::extract::State(w): axum::extract::State<Arc<Web>>) -> Response {
-    let now = now_ms();
+    let now = wall_ms();
     let body = w.rm.with_state(|s| w.rm.metrics().render(s, now));
     ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], body).into_response()
 }
