@@ -1,15 +1,13 @@
-//! Spindle's Spark-like runtime: driver/AM, executors, the dynamic allocation
-//! manager, the RDD programming model, and spindle-submit.
+//! Spindle's Spark-like runtime: the AM's shell around the driver core, executors,
+//! the RDD programming model, spindle-submit and the built-in examples. The decisions
+//! live in `am_core` (pure); the UI in `history`.
 
-pub mod allocation;
-pub mod compare;
 pub mod driver;
 pub mod eventlog;
 pub mod examples;
-pub mod plan;
+pub mod executor;
+mod memory;
 pub mod rdd;
-pub mod simulate;
-pub mod sparkconf;
 pub mod submit;
 
 pub use driver::run_app;

@@ -33,6 +33,17 @@ fn main() -> anyhow::Result<()> {
     }
     let cli = Cli::parse();
     match cli.command {
-        Command::SimulateAllocation { cases } => appmaster::simulate::run_file(&cases),
+        Command::SimulateAllocation { cases } => {
+            use anyhow::Context as _;
+            use std::io::Write as _;
+            let text = std::fs::read_to_string(&cases)
+                .with_context(|| format!("reading cases from {}", cases.display()))?;
+            let mut out = std::io::stdout().lock();
+            for line in am_core::simulate::run_lines(&text) {
+                writeln!(out, "{line}")?;
+            }
+            out.flush()?;
+            Ok(())
+        }
     }
 }

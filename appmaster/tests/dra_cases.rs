@@ -225,7 +225,7 @@ fn check_file(path: &Path) -> (usize, Vec<String>) {
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
         .collect();
-    let outputs: Vec<Value> = appmaster::simulate::run_lines(&text)
+    let outputs: Vec<Value> = am_core::simulate::run_lines(&text)
         .iter()
         .map(|l| serde_json::from_str(l).expect("simulator output is JSON"))
         .collect();
@@ -346,7 +346,7 @@ fn comparison_detects_a_wrong_expectation() {
     )
     .unwrap();
     let line = serde_json::to_string(&case).unwrap();
-    let out: Value = serde_json::from_str(&appmaster::simulate::run_lines(&line)[0]).unwrap();
+    let out: Value = serde_json::from_str(&am_core::simulate::run_lines(&line)[0]).unwrap();
     let errs = check_case(&case, Some(&out));
     assert_eq!(errs.len(), 2, "{errs:?}");
     assert!(errs[0].contains("target expected 2 got 1"), "{errs:?}");
@@ -356,7 +356,7 @@ fn comparison_detects_a_wrong_expectation() {
         serde_json::from_str(r#"{"name": "r", "conf": {"maxExecutors": 0}, "expect": [{"after_event_index": -1, "error": true}]}"#)
             .unwrap();
     let line = serde_json::to_string(&refused).unwrap();
-    let out: Value = serde_json::from_str(&appmaster::simulate::run_lines(&line)[0]).unwrap();
+    let out: Value = serde_json::from_str(&am_core::simulate::run_lines(&line)[0]).unwrap();
     assert!(check_case(&refused, Some(&out)).is_empty());
     assert!(out["error"]
         .as_str()

@@ -1,9 +1,7 @@
 //! Spindle's resource manager: node registry and liveness, the FIFO scheduler,
 //! application and attempt lifecycles, the AM service, the staging store and
 //! the state store that keeps applications across restarts.
-//! Also home of the `spindle` admin CLI.
 
-pub mod cli;
 pub mod config;
 pub mod metrics;
 pub mod service;

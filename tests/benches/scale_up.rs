@@ -3,7 +3,8 @@
 //!
 //! `cargo build --release --workspace --bins && cargo bench -p spindle-tests --bench scale_up`
 
-use appmaster::eventlog::{self, AppEvent};
+use am_core::eventlog::AppEvent;
+use history::log as eventlog;
 use spindle_tests::{bin, text, Cluster};
 use std::collections::HashMap;
 

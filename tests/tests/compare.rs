@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../appmaster/tests/fixtures/compare")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../appmaster/report/tests/fixtures/compare")
 }
 
 fn chromium() -> PathBuf {
@@ -167,7 +167,7 @@ fn report_renders_in_headless_chromium_with_one_series_per_run() {
         .unwrap();
     let t = text(&out);
     assert!(out.status.success(), "{t}");
-    // The fixtures' figures (worked out in appmaster/tests/accounting.rs): executor-seconds
+    // The fixtures' figures (worked out in appmaster/report/tests/accounting.rs): executor-seconds
     // 14.5 / 21.49, job time 4.7 / 2.5.
     let stdout = String::from_utf8_lossy(&out.stdout);
     let last: Vec<&str> = stdout.lines().rev().take(3).collect();

@@ -1,13 +1,14 @@
 //! Dynamic allocation end to end: the seed notebook's settings on a 2-NM
 //! cluster grow and shrink Bursty's executors; static allocation holds its count.
 
-use appmaster::eventlog::{self, AppEvent};
+use am_core::eventlog::AppEvent;
+use history::log as eventlog;
 use spindle_tests::{bin, text, Cluster};
 use std::io::{BufRead, BufReader};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-fn event_log(c: &Cluster) -> Vec<eventlog::LogLine> {
+fn event_log(c: &Cluster) -> Vec<am_core::eventlog::LogLine> {
     let path = std::fs::read_dir(c.path().join("history"))
         .unwrap()
         .flatten()
@@ -18,7 +19,7 @@ fn event_log(c: &Cluster) -> Vec<eventlog::LogLine> {
 }
 
 /// Active executor counts over time, from the event log, collapsed to changes.
-fn series(lines: &[eventlog::LogLine]) -> Vec<i64> {
+fn series(lines: &[am_core::eventlog::LogLine]) -> Vec<i64> {
     let mut n = 0i64;
     let mut out = vec![0];
     for l in lines {

@@ -1,7 +1,8 @@
 //! Shuffles end to end: wide operations on a 2-NM cluster, through the
 //! node's shuffle service or the executors' own block servers.
 
-use appmaster::eventlog::{self, AppEvent};
+use am_core::eventlog::AppEvent;
+use history::log as eventlog;
 use spindle_tests::{bin, eventually, pids_with_env, text, Cluster};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -14,7 +15,7 @@ fn appmaster() -> String {
     bin("appmaster").display().to_string()
 }
 
-fn event_log(c: &Cluster) -> Vec<eventlog::LogLine> {
+fn event_log(c: &Cluster) -> Vec<am_core::eventlog::LogLine> {
     let path = std::fs::read_dir(c.path().join("history"))
         .unwrap()
         .flatten()
@@ -114,7 +115,7 @@ fn sort_is_sorted_and_complete() {
 
 /// Runs ShuffleReuse and kills one executor while the driver pauses after the
 /// map stage. Returns the output and the event log.
-fn kill_between_jobs(c: &Cluster, confs: &[&str]) -> (String, Vec<eventlog::LogLine>) {
+fn kill_between_jobs(c: &Cluster, confs: &[&str]) -> (String, Vec<am_core::eventlog::LogLine>) {
     let mut args: Vec<String> = vec![
         "--master".into(),
         "spindle".into(),
@@ -183,7 +184,7 @@ fn kill_between_jobs(c: &Cluster, confs: &[&str]) -> (String, Vec<eventlog::LogL
     (out, event_log(c))
 }
 
-fn map_stage_submissions(lines: &[eventlog::LogLine]) -> usize {
+fn map_stage_submissions(lines: &[am_core::eventlog::LogLine]) -> usize {
     lines
         .iter()
         .filter(

@@ -2,11 +2,11 @@
 //! effects — RM asks, executor launches through NMs, task pushes, the event
 //! log and the UI.
 
-use super::core::{DriverConfig, DriverCore, Effect};
 use super::server::DriverService;
-use super::ui::{self, UiState};
-use crate::eventlog::{AppEvent, EventLog, LogLine};
-use crate::plan::{JobError, JobId, JobRunner, JobSpec};
+use crate::eventlog::EventLog;
+use am_core::driver::{DriverConfig, DriverCore, Effect};
+use am_core::eventlog::{AppEvent, LogLine};
+use am_core::plan::{JobError, JobId, JobRunner, JobSpec};
 use common::client::{AmEnv, AmRmClient, NmClient};
 use common::clock::wall_ms;
 use common::protocol::{
@@ -16,6 +16,7 @@ use common::protocol::{
 use common::tls::TlsIdentity;
 use common::transport::{self, Profile};
 use common::ContainerId;
+use history::{self as ui, UiState};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -55,7 +56,7 @@ pub(crate) enum Msg {
         reason: String,
     },
     UserDone(Result<(), String>),
-    ReleaseShuffle(crate::plan::ShuffleId),
+    ReleaseShuffle(am_core::plan::ShuffleId),
 }
 
 /// What the AM was told at launch (the contract with spindle-submit).
@@ -88,7 +89,7 @@ impl JobRunner for ClusterRunner {
         self.parallelism.load(Ordering::Relaxed)
     }
 
-    fn release_shuffle(&self, shuffle: crate::plan::ShuffleId) {
+    fn release_shuffle(&self, shuffle: am_core::plan::ShuffleId) {
         let _ = self.tx.send(Msg::ReleaseShuffle(shuffle));
     }
 }
@@ -207,21 +208,6 @@ impl Shell {
         self.parallelism
             .store(self.core.default_parallelism(), Ordering::Relaxed);
     }
-}
-
-fn rss_peak_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
-}
-
-pub(crate) fn peak_rss_line(who: &str) -> String {
-    format!("{who} peak RSS: {} KB", rss_peak_kb())
 }
 
 /// Runs the AM and the user's main; returns the process exit code.
@@ -382,8 +368,8 @@ pub(crate) async fn run(
         executor_cores: config.executor_cores,
         executor_memory_mb: executor_resource.memory_mb,
         conf: launch.conf.clone(),
-        driver_memory_mb: crate::compare::driver_container(&launch.conf).memory_mb,
-        driver_vcores: crate::compare::driver_container(&launch.conf).vcores,
+        driver_memory_mb: am_core::sparkconf::driver_container_of(&launch.conf).memory_mb,
+        driver_vcores: am_core::sparkconf::driver_container_of(&launch.conf).vcores,
         am_allocated_ms: std::env::var("SPINDLE_AM_ALLOCATED_MS")
             .ok()
             .and_then(|v| v.parse().ok())
@@ -551,6 +537,6 @@ pub(crate) async fn run(
         diagnostics: diagnostics.clone(),
     });
     rm.finish(status, &diagnostics, &tracking_url).await?;
-    eprintln!("{}", peak_rss_line("driver"));
+    eprintln!("{}", crate::memory::peak_rss_line("driver"));
     Ok(0)
 }

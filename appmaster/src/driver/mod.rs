@@ -1,17 +1,13 @@
 //! The driver side of an application (it runs inside the AM container, as in
-//! Spark's cluster deploy mode) and the executor side, in the same binary.
+//! Spark's cluster deploy mode); the executor side ([`crate::executor`]) is the
+//! same binary.
 //!
 //! `SPINDLE_ROLE` picks the side: `driver` (set by spindle-submit), `executor`
 //! (set by the driver when it launches executors), or unset: run locally
 //! in-process, like Spark's `local[*]` master.
 
 mod am;
-mod config;
-pub mod core;
-mod executor;
 mod server;
-mod shuffle;
-pub mod ui;
 
 use crate::rdd::SparkContext;
 use common::protocol::LocalResource;
@@ -23,7 +19,7 @@ pub type UserMain = fn(&SparkContext) -> anyhow::Result<()>;
 /// Runs this process as whatever `SPINDLE_ROLE` says and exits with its code.
 pub fn run_app(main: UserMain) -> ! {
     let code = match std::env::var("SPINDLE_ROLE").as_deref() {
-        Ok("executor") => runtime(executor::run),
+        Ok("executor") => runtime(crate::executor::run),
         Ok("driver") => runtime(|| driver(main)),
         Ok(other) => {
             eprintln!("SPINDLE_ROLE={other:?} is not driver or executor");
@@ -91,7 +87,7 @@ async fn driver(main: UserMain) -> anyhow::Result<i32> {
         anyhow::anyhow!("SPINDLE_APP_BINARY is not set: submit with spindle-submit")
     })?)?;
     let app_name = std::env::var("SPINDLE_APP_NAME").unwrap_or_else(|_| binary.name.clone());
-    let config = config::driver_config(&conf)?;
+    let config = am_core::driver::driver_config(&conf)?;
     am::run(
         am::Launch {
             env,

@@ -1,6 +1,6 @@
 use super::*;
-use crate::plan::JobError;
 use crate::rdd::LocalRunner;
+use am_core::plan::JobError;
 use std::sync::Arc;
 
 fn ctx() -> (Arc<LocalRunner>, SparkContext) {

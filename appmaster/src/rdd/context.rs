@@ -4,7 +4,7 @@ use super::registry;
 use super::text::TextSplit;
 use super::typed::Rdd;
 use super::Data;
-use crate::plan::{JobError, JobRunner, JobSpec, Op, Plan, RddId, ShuffleId, Source};
+use am_core::plan::{JobError, JobRunner, JobSpec, Op, Plan, RddId, ShuffleId, Source};
 use std::any::type_name;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;

@@ -15,7 +15,7 @@
 
 use super::registry::{self, erase, AnyBlock, AnyIter, Code, ElemOf, ElemType, Kind};
 use super::shuffle::AnyCombiner;
-use crate::plan::{
+use am_core::plan::{
     Action, FetchFailed, FuncRef, MapLocation, Op, RddId, ShuffleDep, ShuffleId, ShuffleRead,
     ShuffleWrite, Source, TaskEnv, TaskError, TaskOutput, TaskSpec,
 };

@@ -10,7 +10,7 @@
 
 use super::exec::{run_task, BlockCache};
 use super::stages;
-use crate::plan::{
+use am_core::plan::{
     FetchFailed, JobError, JobRunner, JobSpec, MapLocation, Plan, RddId, ShuffleDep, ShuffleId,
     StageSpec, TaskEnv, TaskError, TaskOutput, TaskSpec,
 };

@@ -1,8 +1,8 @@
 //! The RDD programming model: Spark's core API over lineage-as-data.
 //!
 //! The driver builds an [Rdd] from a [SparkContext] and applies
-//! transformations; an action ships the lineage ([crate::plan::Plan]) and runs
-//! it on every partition through the context's [crate::plan::JobRunner].
+//! transformations; an action ships the lineage ([am_core::plan::Plan]) and runs
+//! it on every partition through the context's [am_core::plan::JobRunner].
 //! User functions are values of registered types (see [func]):
 //!
 //! ```ignore

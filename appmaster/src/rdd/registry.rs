@@ -14,7 +14,7 @@ use super::shuffle::{
     self, AnyCombiner, Combiner, JoinOf, JoinType, Key, PairOf, PairType, Written,
 };
 use super::text::TextSplit;
-use crate::plan::{Partitioner, Source, StageSpec};
+use am_core::plan::{Partitioner, Source, StageSpec};
 use std::any::{type_name, Any, TypeId};
 use std::collections::HashMap;
 use std::marker::PhantomData;

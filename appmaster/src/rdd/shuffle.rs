@@ -30,7 +30,7 @@
 
 use super::func::{Data, Elements, MapFn, MapPartitionsFn};
 use super::registry::{erase, unerase, AnyIter, ElemOf, ElemType, Registration};
-use crate::plan::{Partitioner, ShuffleRead};
+use am_core::plan::{Partitioner, ShuffleRead};
 use serde::{Deserialize, Serialize};
 use std::any::{type_name, Any};
 use std::collections::HashMap;

@@ -2,7 +2,7 @@
 
 use super::shuffle::{self, determine_bounds, hash_partition, key_hash, put_record, Records};
 use super::*;
-use crate::plan::{
+use am_core::plan::{
     Action, FetchFailed, FuncRef, MapLocation, Op, Partitioner, Plan, ShuffleDep, ShuffleId,
     ShuffleRead, ShuffleWrite, Source, StageSpec, TaskEnv, TaskSpec,
 };

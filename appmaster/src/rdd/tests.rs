@@ -1,6 +1,6 @@
 use super::exec::range_partition;
 use super::*;
-use crate::plan::{Action, FuncRef, JobError, JobRunner, Op, Plan, Source, StageSpec, TaskSpec};
+use am_core::plan::{Action, FuncRef, JobError, JobRunner, Op, Plan, Source, StageSpec, TaskSpec};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -747,7 +747,7 @@ fn seed_partition_streams() {
 #[test]
 fn local_runner_runs_partition_subsets_in_order() {
     let runner = LocalRunner::new(3);
-    let job = crate::plan::JobSpec {
+    let job = am_core::plan::JobSpec {
         stage: StageSpec {
             plan: Plan {
                 source: range_src(0, 100, 1, 10),

@@ -6,7 +6,7 @@ use super::func::{
 };
 use super::registry::{self, Kind};
 use super::shuffle::{self, Key, PairKey, PairValue, SampleKeys};
-use crate::plan::{
+use am_core::plan::{
     Action, FuncRef, JobError, JobRunner, JobSpec, Op, Partitioner, Plan, RddId, ShuffleDep,
     ShuffleId, ShuffleRead, ShuffleWrite, Source, StageSpec,
 };

@@ -285,7 +285,7 @@ impl SubmitArgs {
 
     /// The dedicated options as Spark properties (they win over `--conf`, as in spark-submit).
     pub fn flag_properties(&self) -> Vec<(&'static str, String)> {
-        use crate::sparkconf::keys;
+        use am_core::sparkconf::keys;
         [
             (keys::MASTER, &self.master),
             (keys::DEPLOY_MODE, &self.deploy_mode),

@@ -18,7 +18,7 @@ use common::transport::TransportError;
 use common::{ApplicationId, ContainerId, NodeId, Resource};
 
 use super::plan::Plan;
-use crate::sparkconf::keys;
+use am_core::sparkconf::keys;
 
 /// How often the application report is polled.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(20);
@@ -500,7 +500,7 @@ pub fn exit_code(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sparkconf::SparkConf;
+    use am_core::sparkconf::SparkConf;
     use std::path::PathBuf;
 
     fn plan(driver: Resource, executor: Resource, num_executors: u32) -> Plan {

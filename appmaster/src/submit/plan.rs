@@ -10,7 +10,7 @@ use common::Resource;
 use thiserror::Error;
 
 use super::args::{check_deploy_mode, parse_master, ArgError, SubmitArgs};
-use crate::sparkconf::{keys, SparkConf, SparkConfError};
+use am_core::sparkconf::{keys, SparkConf, SparkConfError};
 
 /// The application type spindle-submit submits.
 pub const APP_TYPE: &str = "SPARK";
@@ -26,7 +26,7 @@ pub mod env {
     /// `<file name>:<sha256>:<size>` of the staged binary (executors reuse it).
     pub const APP_BINARY: &str = "SPINDLE_APP_BINARY";
     /// JSON object of every effective Spark property.
-    pub const SPARK_CONF: &str = crate::sparkconf::SPARK_CONF_ENV;
+    pub const SPARK_CONF: &str = am_core::sparkconf::SPARK_CONF_ENV;
 }
 
 /// Why a submission was refused before anything was sent.

@@ -4,25 +4,14 @@
 //! AM exits.
 
 use super::{pages, Web};
-use appmaster::driver::ui::{Page, UiState};
-use appmaster::eventlog::LogLine;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
 use common::clock::wall_ms;
 use common::ApplicationId;
+use history::{Page, UiState};
 use std::sync::Arc;
-
-/// Reads an event log, skipping lines that do not parse (the one being
-/// written by a live application, or events of a newer version).
-fn read_lenient(path: &std::path::Path) -> std::io::Result<Vec<LogLine>> {
-    let text = std::fs::read_to_string(path)?;
-    Ok(text
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect())
-}
 
 async fn serve(w: Arc<Web>, id: String, rest: String) -> Response {
     if id.parse::<ApplicationId>().is_err() {
@@ -35,7 +24,7 @@ async fn serve(w: Arc<Web>, id: String, rest: String) -> Response {
         };
         return pages::not_found(&why);
     };
-    let lines = match tokio::task::spawn_blocking(move || read_lenient(&path)).await {
+    let lines = match tokio::task::spawn_blocking(move || history::log::read_lenient(&path)).await {
         Ok(Ok(l)) => l,
         Ok(Err(e)) => return pages::not_found(&format!("cannot read the event log of {id}: {e}")),
         Err(_) => return pages::not_found("the event log reader failed"),

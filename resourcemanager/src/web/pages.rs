@@ -5,13 +5,13 @@
 
 use super::rest::{self, Snapshot};
 use super::Web;
-use appmaster::driver::ui::{date, duration, esc};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
 use common::protocol::{ApplicationReport, NodeState, YarnApplicationState as AppState};
+use history::{date, duration, esc};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;

@@ -13,11 +13,11 @@
 //! `spark.dynamicAllocation.*` properties only to the dynamic one. With `--tenants K`, K copies
 //! run at once on each side (static ones together, then dynamic ones), to show queueing.
 
+use ::report::accounting::{self, AppAccount};
+use ::report::ideal::Bursty;
+use ::report::report::{self, Comparison, IdealPair, Mode, RmFigures, Run};
+use am_core::eventlog::{AppEvent, LogLine};
 use anyhow::{bail, Context};
-use appmaster::compare::accounting::{self, AppAccount};
-use appmaster::compare::ideal::Bursty;
-use appmaster::compare::report::{self, Comparison, IdealPair, Mode, RmFigures, Run};
-use appmaster::eventlog::{AppEvent, LogLine};
 use appmaster::submit::args::{parse_args, SubmitArgs};
 use appmaster::submit::plan::Plan;
 use common::client::RmClient;
@@ -403,7 +403,7 @@ async fn submit_one(
     progress: Progress,
     submitted: Submitted,
 ) -> anyhow::Result<(String, PathBuf)> {
-    let bin = super::sibling_binary("spindle-submit")?;
+    let bin = crate::sibling_binary("spindle-submit")?;
     let mut child = tokio::process::Command::new(&bin)
         .args(&argv)
         .env("SPINDLE_CONF_DIR", conf_dir)
@@ -551,7 +551,7 @@ async fn rm_figures(rm: &RmClient, app: &str) -> Option<RmFigures> {
 
 /// Reads and accounts for one event log.
 pub(crate) fn load_run(path: &Path, label: &str, mode: Mode) -> anyhow::Result<Run> {
-    let lines = appmaster::eventlog::read(path)
+    let lines = history::log::read(path)
         .with_context(|| format!("reading the event log {}", path.display()))?;
     let account =
         accounting::account(&lines).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
@@ -934,7 +934,7 @@ pub(crate) async fn kill_all(conf_dir: &Path, submitted: &Submitted) {
 /// The Bursty workload a log's run looks like: its name says Bursty and every job is one
 /// stage of the same number of tasks; task time and gap are the medians, to 10 ms.
 fn infer_bursty(path: &Path) -> Option<Bursty> {
-    let lines = appmaster::eventlog::read(path).ok()?;
+    let lines = history::log::read(path).ok()?;
     let acc: AppAccount = accounting::account(&lines).ok()?;
     if !acc.app_name.contains("Bursty") || acc.jobs.is_empty() {
         return None;

@@ -51,7 +51,7 @@ pub(crate) async fn run_shell(args: RunShellArgs) -> anyhow::Result<i32> {
     if args.num_containers == 0 {
         anyhow::bail!("--num-containers must be at least 1");
     }
-    let (rm, _) = super::rm_client()?;
+    let (rm, _) = crate::rm_client()?;
     let me = std::env::current_exe()?;
     let staged = rm.stage_file(&me, "spindle", true).await?;
     let mut command = vec![

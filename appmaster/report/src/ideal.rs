@@ -39,7 +39,7 @@
 //! take 7.5 s (9.5 s); the application ends with it. Executor-seconds: 13.5 + 12.5 + 8.5 +
 //! 7.5 = 42, so 42 / 72 = 0.58 of static's at 18 / 16 = 1.125× the job time.
 
-use crate::allocation::AllocationConfig;
+use am_core::allocation::AllocationConfig;
 
 /// The `Bursty` example's parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

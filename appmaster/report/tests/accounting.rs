@@ -25,8 +25,9 @@
 //! | 11700 | task 3 ends, job 1 ends |
 //! | 12000 | ApplicationEnd (executor 3 still there) |
 
-use appmaster::compare::accounting::{account, AppAccount};
-use appmaster::eventlog;
+use am_core::eventlog::AppEvent;
+use history::log as eventlog;
+use report::accounting::{account, AppAccount};
 use std::path::PathBuf;
 
 const BASE: u64 = 1_700_000_000_000;
@@ -173,7 +174,7 @@ fn a_log_without_an_end_is_accounted_to_its_last_event() {
     // Cut after job 0's end (4000): the running AM and executors are counted to there.
     let cut = lines
         .iter()
-        .position(|l| matches!(l.event, eventlog::AppEvent::JobEnd { job: 0, .. }))
+        .position(|l| matches!(l.event, AppEvent::JobEnd { job: 0, .. }))
         .unwrap();
     lines.truncate(cut + 1);
     let a = account(&lines).unwrap();

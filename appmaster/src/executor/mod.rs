@@ -1,8 +1,10 @@
 //! The executor process: registers with the driver, runs the tasks it is
 //! pushed, keeps cached partitions, exits when told to or when the driver goes.
 
-use crate::plan::{StageSpec, TaskSpec};
+mod shuffle;
+
 use crate::rdd::BlockCache;
+use am_core::plan::{StageSpec, TaskSpec};
 use common::protocol::{DriverRequest, DriverResponse, TaskLaunch, TaskResult, ALPN_DRIVER};
 use common::tls::{TlsFiles, TlsIdentity};
 use common::transport::{self, Profile};
@@ -50,7 +52,7 @@ pub(crate) async fn run() -> anyhow::Result<i32> {
         .parse()?;
     let use_service = std::env::var("SPINDLE_SHUFFLE_SERVICE_ENABLED").is_ok_and(|v| v == "true");
     let shuffle = Arc::new(
-        super::shuffle::ExecutorShuffle::start(
+        shuffle::ExecutorShuffle::start(
             &identity,
             app,
             &env.id,
@@ -130,7 +132,7 @@ pub(crate) async fn run() -> anyhow::Result<i32> {
                 eprintln!("executor {} shutting down: {reason}", env.id);
                 eprintln!(
                     "{}",
-                    super::am::peak_rss_line(&format!("executor {}", env.id))
+                    crate::memory::peak_rss_line(&format!("executor {}", env.id))
                 );
                 conn.close(0u32.into(), b"bye");
                 return Ok(0);

@@ -1,10 +1,11 @@
 //! The comparison's text table and its self-contained HTML report (inline CSS and SVG, no
 //! script, nothing fetched from the network).
 
-use super::accounting::AppAccount;
-use super::charts::{self, Bar, Series, DYNAMIC_COLORS, STATIC_COLORS};
-use super::ideal::{self, Bursty, Ideal};
-use crate::allocation::AllocationConfig;
+use crate::accounting::AppAccount;
+use crate::charts::{self, Bar, ChartError, Series, DYNAMIC_COLORS, STATIC_COLORS};
+use crate::ideal::{self, Bursty, Ideal};
+use am_core::allocation::AllocationConfig;
+use history::esc;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
@@ -554,39 +555,31 @@ impl Comparison {
         out
     }
 
-    fn html_section(&self, id: usize) -> anyhow::Result<String> {
+    fn html_section(&self, id: usize) -> Result<String, ChartError> {
         let mut h = String::new();
         let _ = writeln!(
             h,
             "<section id=\"cmp-{id}\">\n<h2>{}</h2>",
-            escape(&self.title)
+            esc(&self.title)
         );
         if !self.what.is_empty() {
-            let _ = writeln!(
-                h,
-                "<p class=\"what\"><code>{}</code></p>",
-                escape(&self.what)
-            );
+            let _ = writeln!(h, "<p class=\"what\"><code>{}</code></p>", esc(&self.what));
         }
         let _ = writeln!(h, "<ul class=\"runs\">");
         for r in self.runs() {
             let _ = writeln!(
                 h,
                 "<li><b>{}</b>: {} ({}){}</li>",
-                escape(&r.label),
-                escape(&r.account.app_id),
-                escape(
-                    r.account
-                        .final_status
-                        .as_deref()
-                        .unwrap_or("no end in the log")
-                ),
+                esc(&r.label),
+                esc(&r.account.app_id),
+                esc(r
+                    .account
+                    .final_status
+                    .as_deref()
+                    .unwrap_or("no end in the log")),
                 r.log
                     .as_ref()
-                    .map(|p| format!(
-                        ", event log <code>{}</code>",
-                        escape(&p.display().to_string())
-                    ))
+                    .map(|p| format!(", event log <code>{}</code>", esc(&p.display().to_string())))
                     .unwrap_or_default()
             );
         }
@@ -643,9 +636,9 @@ impl Comparison {
             if has_ideal { "<th>ideal static</th><th>ideal dynamic</th><th>ideal ratio</th>" } else { "" });
         for r in self.rows() {
             let width = if has_ideal { 7 } else { 4 };
-            let _ = write!(h, "<tr><th>{}</th>", escape(&r[0]));
+            let _ = write!(h, "<tr><th>{}</th>", esc(&r[0]));
             for c in &r[1..width] {
-                let _ = write!(h, "<td>{}</td>", escape(c));
+                let _ = write!(h, "<td>{}</td>", esc(c));
             }
             let _ = writeln!(h, "</tr>");
         }
@@ -657,11 +650,11 @@ impl Comparison {
                 let cell = if i == 0 { "th" } else { "td" };
                 let _ = write!(h, "<tr>");
                 for c in r {
-                    let _ = write!(h, "<{cell}>{}</{cell}>", escape(c));
+                    let _ = write!(h, "<{cell}>{}</{cell}>", esc(c));
                 }
                 let _ = writeln!(h, "</tr>");
             }
-            let _ = writeln!(h, "</table>\n<p>{}</p>", escape(&self.tenants_summary()));
+            let _ = writeln!(h, "</table>\n<p>{}</p>", esc(&self.tenants_summary()));
         } else if let (Some(s), Some(d)) = (self.static_runs.first(), self.dynamic_runs.first()) {
             let _ = writeln!(h, "<h3>Per job</h3><table class=\"jobs\"><tr><th>job</th><th>static time (s)</th><th>static executor-s</th><th>static idle</th><th>dynamic time (s)</th><th>dynamic executor-s</th><th>dynamic idle</th><th>dynamic scale-up (s)</th></tr>");
             let n = s.account.jobs.len().max(d.account.jobs.len());
@@ -692,7 +685,7 @@ impl Comparison {
             let _ = writeln!(h, "</table>");
         }
         for n in &self.notes {
-            let _ = writeln!(h, "<p class=\"note\">{}</p>", escape(n));
+            let _ = writeln!(h, "<p class=\"note\">{}</p>", esc(n));
         }
         let _ = writeln!(h, "</section>");
         Ok(h)
@@ -744,22 +737,6 @@ fn render_table(rows: &[Vec<String>]) -> String {
     out
 }
 
-/// HTML-escapes text.
-pub fn escape(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for ch in s.chars() {
-        match ch {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
-}
-
 const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px auto;max-width:980px;color:#222;padding:0 12px}\
 h1{font-size:1.5em}h2{font-size:1.25em;border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:2em}h3{font-size:1.05em}\
 figure{margin:12px 0}figcaption{font-size:.85em;color:#666}.bars{display:flex;flex-wrap:wrap;gap:8px}.bars figure{margin:0}\
@@ -768,16 +745,16 @@ th:first-child,td:first-child{text-align:left}thead th{border-bottom:2px solid #
 .ratios{font-size:1.05em}code{background:#f4f4f4;padding:1px 4px;border-radius:3px}";
 
 /// The whole report: every comparison, its charts and tables, in one HTML file.
-pub fn html(title: &str, intro: &str, comparisons: &[Comparison]) -> anyhow::Result<String> {
+pub fn html(title: &str, intro: &str, comparisons: &[Comparison]) -> Result<String, ChartError> {
     let mut h = String::new();
     let _ = writeln!(
         h,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<h1>{}</h1>",
-        escape(title),
-        escape(title)
+        esc(title),
+        esc(title)
     );
     if !intro.is_empty() {
-        let _ = writeln!(h, "<p>{}</p>", escape(intro));
+        let _ = writeln!(h, "<p>{}</p>", esc(intro));
     }
     let _ = writeln!(h, "<p class=\"note\">Computed from the runs' event logs only. Executor-seconds: each executor from registration to removal; idle: held while running no task; MB- and vcore-seconds as YARN's aggregate resource allocation counts them (every container, the application master's included, from allocation to release). The ideal is the same workload under Spark's allocation rules when nothing but the tasks takes time.</p>");
     for (i, c) in comparisons.iter().enumerate() {
@@ -798,10 +775,5 @@ mod tests {
             vec!["wall".into(), "1.00".into()],
         ]);
         assert_eq!(t, "      static\nwall    1.00\n");
-    }
-
-    #[test]
-    fn escaping() {
-        assert_eq!(escape("<a & \"b\">"), "&lt;a &amp; &quot;b&quot;&gt;");
     }
 }

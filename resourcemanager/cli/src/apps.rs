@@ -25,7 +25,7 @@ pub(crate) enum AppCommand {
 
 pub(crate) async fn node(cmd: NodeCommand) -> anyhow::Result<()> {
     let NodeCommand::List = cmd;
-    let (rm, _) = super::rm_client()?;
+    let (rm, _) = crate::rm_client()?;
     let nodes = rm.nodes().await?;
     println!("Total Nodes:{}", nodes.len());
     println!(
@@ -52,7 +52,7 @@ fn parse_id(id: &str) -> anyhow::Result<ApplicationId> {
 }
 
 pub(crate) async fn app(cmd: AppCommand) -> anyhow::Result<()> {
-    let (rm, _) = super::rm_client()?;
+    let (rm, _) = crate::rm_client()?;
     match cmd {
         AppCommand::List { states } => {
             let states = states

@@ -44,8 +44,13 @@ fn rgb(c: (u8, u8, u8)) -> RGBColor {
     RGBColor(c.0, c.1, c.2)
 }
 
-fn err<E: std::fmt::Display>(e: E) -> anyhow::Error {
-    anyhow::anyhow!("drawing a chart: {e}")
+/// plotters could not draw a chart.
+#[derive(Debug, thiserror::Error)]
+#[error("drawing a chart: {0}")]
+pub struct ChartError(String);
+
+fn err<E: std::fmt::Display>(e: E) -> ChartError {
+    ChartError(e.to_string())
 }
 
 /// A step chart of one quantity over time, one line per run.
@@ -54,7 +59,7 @@ pub fn step_chart(
     y_desc: &str,
     series: &[Series],
     size: (u32, u32),
-) -> anyhow::Result<String> {
+) -> Result<String, ChartError> {
     let x_max = series.iter().map(|s| s.end).fold(1.0f64, f64::max).ceil();
     let y_top = series
         .iter()
@@ -132,7 +137,7 @@ pub fn bar_chart(
     unit: &str,
     bars: &[Bar],
     size: (u32, u32),
-) -> anyhow::Result<String> {
+) -> Result<String, ChartError> {
     let n = bars.len().max(1) as u32;
     let top = bars.iter().map(|b| b.value).fold(0.0f64, f64::max);
     let y_max = if top > 0.0 { top * 1.2 } else { 1.0 };
@@ -216,7 +221,7 @@ fn tag_series<'a>(svg: &str, series: impl Iterator<Item = (&'a str, (u8, u8, u8)
         );
         let tagged = format!(
             "<polyline class=\"series\" data-series=\"{}\" fill=\"none\" opacity=\"1\" stroke=\"{}\"",
-            super::report::escape(name),
+            history::esc(name),
             hex(color)
         );
         out = out.replace(&needle, &tagged);

@@ -128,8 +128,8 @@ async fn up(
         );
     }
     let certs = certs_dir(&dir)?;
-    let rm_bin = super::sibling_binary("resourcemanager")?;
-    let nm_bin = super::sibling_binary("nodemanager")?;
+    let rm_bin = crate::sibling_binary("resourcemanager")?;
+    let nm_bin = crate::sibling_binary("nodemanager")?;
     for d in ["pids", "logs", "conf", "history"] {
         std::fs::create_dir_all(dir.join(d))?;
     }

@@ -2,10 +2,10 @@
 
 use super::core::DriverConfig;
 use crate::allocation::config::TimeUnit;
-use crate::sparkconf::SparkConf;
+use crate::sparkconf::{SparkConf, SparkConfError};
 use std::collections::BTreeMap;
 
-pub(crate) fn driver_config(conf: &BTreeMap<String, String>) -> anyhow::Result<DriverConfig> {
+pub fn driver_config(conf: &BTreeMap<String, String>) -> Result<DriverConfig, SparkConfError> {
     let mut sc = SparkConf::new();
     for (k, v) in conf {
         sc.set(k.clone(), v.clone());

@@ -8,9 +8,9 @@
 //! containers of 1408 MB (1g + 384m overhead, the executors' and the AM's size) and the
 //! cluster four: one tenant's static share (its AM and 2 executors) fits, two do not.
 
-use super::compare::{self, Progress, Spec, Submitted};
+use crate::compare::{self, Progress, Spec, Submitted};
+use ::report::report::Comparison;
 use anyhow::{bail, Context};
-use appmaster::compare::report::Comparison;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -99,7 +99,7 @@ async fn cluster_up(dir: &Path) -> anyhow::Result<()> {
 /// Stops the cluster and removes its files but the event logs (unless `keep`).
 fn teardown(cluster: &Path, keep: bool) {
     if cluster.join("pids").is_dir() {
-        if let Err(e) = super::cluster::down(cluster) {
+        if let Err(e) = crate::cluster::down(cluster) {
             eprintln!("spindle demo: stopping the cluster: {e:#}");
         }
     }
@@ -126,7 +126,7 @@ async fn demo(
     progress: &Progress,
     submitted: &Submitted,
 ) -> anyhow::Result<Vec<Comparison>> {
-    let appmaster = super::sibling_binary("appmaster")?;
+    let appmaster = crate::sibling_binary("appmaster")?;
     let t = Instant::now();
     cluster_up(cluster).await?;
     println!(

@@ -549,6 +549,15 @@ pub struct SparkConf {
     props: BTreeMap<String, String>,
 }
 
+/// The driver's (AM's) container under these Spark properties: driver memory + overhead MB,
+/// `spark.driver.cores` vcores. Properties that do not parse count as Spark's defaults
+/// (1g + 384m, 1 core): spindle-submit refuses such properties before submission anyway.
+pub fn driver_container_of(conf: &BTreeMap<String, String>) -> Resource {
+    SparkConf::from(conf.clone())
+        .driver_container()
+        .unwrap_or_else(|_| Resource::new(DEFAULT_MEMORY_MB + DEFAULT_MIN_MEMORY_OVERHEAD_MB, 1))
+}
+
 impl From<BTreeMap<String, String>> for SparkConf {
     fn from(props: BTreeMap<String, String>) -> Self {
         Self { props }

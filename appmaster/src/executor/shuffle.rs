@@ -2,7 +2,7 @@
 //! are fetched, and who serves this executor's output (the node's shuffle
 //! service, or its own block server when the service is off).
 
-use crate::plan::{MapLocation, ShuffleId, TaskEnv};
+use am_core::plan::{MapLocation, ShuffleId, TaskEnv};
 use common::tls::TlsIdentity;
 use common::ApplicationId;
 use shuffle_service::{layout, BlockId, ShuffleClient};

@@ -1,15 +1,12 @@
 //! Replays recorded dynamic-allocation cases through the allocation manager
-//! (`appmaster simulate-allocation --cases FILE.jsonl`); format in `dra-cases.md`.
+//! (`appmaster simulate-allocation --cases FILE.jsonl` reads the file and prints these lines); format in `dra-cases.md`.
 //!
 //! Each input line is one case (`name`, `conf`, `events`, ...). Each output line reports,
 //! for that case, either why the settings were refused or the manager's state before any
 //! event and after every event.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
-use std::path::Path;
 
-use anyhow::Context as _;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -18,18 +15,6 @@ use crate::allocation::event::{
     ExecutorId, JobStageInfo, ListenerEvent, StageAttempt, StorageLevel, TaskEndReason, TaskInfo,
 };
 use crate::allocation::manager::ExecutorAllocationManager;
-
-/// Replays every case in `path` and prints one JSON line per case.
-pub fn run_file(path: &Path) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading cases from {}", path.display()))?;
-    let mut out = std::io::stdout().lock();
-    for line in run_lines(&text) {
-        writeln!(out, "{line}")?;
-    }
-    out.flush()?;
-    Ok(())
-}
 
 /// Replays every case of a JSON-lines text; returns one output line per non-blank line.
 pub fn run_lines(input: &str) -> Vec<String> {

@@ -13,23 +13,3 @@ pub mod accounting;
 pub mod charts;
 pub mod ideal;
 pub mod report;
-
-use crate::sparkconf::SparkConf;
-use common::Resource;
-use std::collections::BTreeMap;
-
-/// The driver's (AM's) container under these Spark properties: driver memory + overhead MB,
-/// `spark.driver.cores` vcores. Properties that do not parse count as Spark's defaults
-/// (1g + 384m, 1 core): spindle-submit refuses such properties before submission anyway.
-pub fn driver_container(conf: &BTreeMap<String, String>) -> Resource {
-    let mut sc = SparkConf::new();
-    for (k, v) in conf {
-        sc.set(k.clone(), v.clone());
-    }
-    sc.driver_container().unwrap_or_else(|_| {
-        Resource::new(
-            crate::sparkconf::DEFAULT_MEMORY_MB + crate::sparkconf::DEFAULT_MIN_MEMORY_OVERHEAD_MB,
-            1,
-        )
-    })
-}

@@ -26,7 +26,7 @@
 //! Per job the same figures are taken over the job's window (`JobStart` → `JobEnd`); its
 //! MB-seconds include the AM, which the application holds throughout.
 
-use crate::eventlog::{AppEvent, LogLine};
+use am_core::eventlog::{AppEvent, LogLine};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// One executor's life.
@@ -301,7 +301,7 @@ struct Episode {
     target_raised: Option<u64>,
 }
 
-/// Accounts for one application's event log (as read by [`crate::eventlog::read`]).
+/// Accounts for one application's event log (as read by [`history::log::read`]).
 pub fn account(lines: &[LogLine]) -> Result<AppAccount, AccountError> {
     let start_idx = lines
         .iter()
@@ -324,7 +324,7 @@ pub fn account(lines: &[LogLine]) -> Result<AppAccount, AccountError> {
         unreachable!("matched above")
     };
     let driver = if *driver_memory_mb == 0 {
-        super::driver_container(conf)
+        am_core::sparkconf::driver_container_of(conf)
     } else {
         common::Resource::new(*driver_memory_mb, (*driver_vcores).max(1))
     };

@@ -1,0 +1,252 @@
+//! Server-rendered pages (jobs, stages, executors with Spark's columns); they need no
+//! JavaScript, fetch nothing from elsewhere and refresh themselves while the app runs.
+
+use crate::format::{date, duration, esc};
+use crate::state::UiState;
+use serde_json::Value;
+use std::fmt::Write as _;
+
+/// A page, an API answer, or why there is none.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Page {
+    Html(String),
+    Svg(String),
+    Json(Value),
+    Redirect(String),
+    NotFound(String),
+}
+
+impl UiState {
+    /// The page (or API answer) at `path` below `base` (`base` ends with a
+    /// slash; `path` has none in front). `now_ms` ends a running app's bars.
+    pub fn page(&self, base: &str, path: &str, now_ms: u64) -> Page {
+        let end = self.end_ms.unwrap_or(now_ms.max(self.start_ms));
+        match path {
+            "" => Page::Redirect(format!("{base}jobs/")),
+            "jobs" | "jobs/" => Page::Html(self.layout(base, "Jobs", &self.jobs_html(end))),
+            "stages" | "stages/" => Page::Html(self.layout(base, "Stages", &self.stages_html(end))),
+            "executors" | "executors/" => {
+                Page::Html(self.layout(base, "Executors", &self.executors_html(end)))
+            }
+            "timeline" | "timeline/" => {
+                let body = format!(
+                    "<p>Each bar is one executor's lifetime (green while it runs, grey after it \
+                     was removed; hover for details). Above: the allocation target, running \
+                     executors and running tasks over time. <a href=\"{base}timeline.svg\">SVG</a></p>{}",
+                    self.timeline_svg(end)
+                );
+                Page::Html(self.layout(base, "Timeline", &body))
+            }
+            "timeline.svg" => Page::Svg(self.timeline_svg(end)),
+            p if p.starts_with("api/") => match self.api(p) {
+                Ok(v) => Page::Json(v),
+                Err(e) => Page::NotFound(e),
+            },
+            p => Page::NotFound(format!("no page /{p}")),
+        }
+    }
+
+    fn layout(&self, base: &str, title: &str, body: &str) -> String {
+        let refresh = if self.end_ms.is_none() {
+            "<meta http-equiv=\"refresh\" content=\"2\">"
+        } else {
+            ""
+        };
+        let status = match self.end_ms {
+            None => "RUNNING".to_string(),
+            Some(t) => format!("finished {}", date(t)),
+        };
+        let mut nav = String::new();
+        for (href, name) in [
+            ("jobs/", "Jobs"),
+            ("stages/", "Stages"),
+            ("executors/", "Executors"),
+            ("timeline/", "Timeline"),
+        ] {
+            let class = if name == title {
+                " class=\"active\""
+            } else {
+                ""
+            };
+            let _ = write!(nav, "<a{class} href=\"{base}{href}\">{name}</a>");
+        }
+        format!(
+            "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">{refresh}\
+             <link rel=\"icon\" href=\"data:,\">\
+             <title>{title} - {name}</title><style>{CSS}</style></head><body>\
+             <header><span class=\"brand\">Spindle</span>{nav}\
+             <span class=\"app\">{name} <small>{id} &middot; {user} &middot; {status}</small></span></header>\
+             <main><h1>{title}</h1>{body}</main></body></html>\n",
+            name = esc(&self.app_name),
+            id = esc(&self.app_id),
+            user = esc(&self.user),
+        )
+    }
+
+    fn jobs_html(&self, end: u64) -> String {
+        let mut h = String::new();
+        let active = self
+            .jobs
+            .values()
+            .filter(|j| j.completed_ms.is_none())
+            .count();
+        let _ = write!(
+            h,
+            "<ul class=\"summary\"><li><strong>User:</strong> {}</li>\
+             <li><strong>Total uptime:</strong> {}</li>\
+             <li><strong>Active jobs:</strong> <span id=\"active-jobs\">{active}</span></li>\
+             <li><strong>Completed jobs:</strong> {}</li></ul>",
+            esc(&self.user),
+            duration(end.saturating_sub(self.start_ms)),
+            self.jobs.len() - active,
+        );
+        h.push_str(
+            "<table id=\"jobs\"><thead><tr><th>Job Id</th><th>Description</th><th>Submitted</th>\
+             <th>Duration</th><th>Stages: Succeeded/Total</th><th>Tasks (for all stages): Succeeded/Total</th>\
+             <th>Status</th></tr></thead><tbody>",
+        );
+        for (id, j) in self.jobs.iter().rev() {
+            let stages_done = j
+                .stages
+                .iter()
+                .filter(|s| self.stages.get(s).is_some_and(|s| s.status == "COMPLETE"))
+                .count();
+            let _ = write!(
+                h,
+                "<tr class=\"job\"><td>{id}</td><td class=\"wrap\">{}</td><td>{}</td><td>{}</td><td>{stages_done}/{}</td>\
+                 <td>{}</td><td class=\"status {}\">{}</td></tr>",
+                esc(&j.description),
+                date(j.submitted_ms),
+                duration(j.completed_ms.unwrap_or(end).saturating_sub(j.submitted_ms)),
+                j.stages.len(),
+                progress(j.completed, j.active, j.failed, j.num_tasks),
+                j.status.to_ascii_lowercase(),
+                j.status,
+            );
+        }
+        if self.jobs.is_empty() {
+            h.push_str("<tr><td colspan=\"7\">No jobs yet.</td></tr>");
+        }
+        h.push_str("</tbody></table>");
+        h
+    }
+
+    fn stages_html(&self, end: u64) -> String {
+        let mut h = String::from(
+            "<table id=\"stages\"><thead><tr><th>Stage Id</th><th>Job Id</th><th>Description</th>\
+             <th>Submitted</th><th>Duration</th><th>Tasks: Succeeded/Total</th><th>Failed Tasks</th>\
+             <th>Task Time</th><th>Longest Task</th><th>Status</th><th>Failure Reason</th></tr></thead><tbody>",
+        );
+        for (id, s) in self.stages.iter().rev() {
+            let _ = write!(
+                h,
+                "<tr class=\"stage\"><td>{id}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+                 <td>{}</td><td>{}</td><td>{}</td><td class=\"status {}\">{}</td><td class=\"wrap\">{}</td></tr>",
+                s.job,
+                esc(&s.name),
+                date(s.submitted_ms),
+                duration(s.completed_ms.unwrap_or(end).saturating_sub(s.submitted_ms)),
+                progress(s.completed, s.active, s.failed, s.num_tasks),
+                s.failed,
+                duration(s.task_ms),
+                duration(s.max_task_ms),
+                s.status.to_ascii_lowercase(),
+                s.status,
+                esc(s.failure.as_deref().unwrap_or("")),
+            );
+        }
+        if self.stages.is_empty() {
+            h.push_str("<tr><td colspan=\"11\">No stages yet.</td></tr>");
+        }
+        h.push_str("</tbody></table>");
+        h
+    }
+
+    fn executors_html(&self, end: u64) -> String {
+        let active = self.active_executors();
+        let dead = self.executors.len() - active;
+        let (pending_tasks, running_tasks) = self.task_counts();
+        let target = self
+            .current_target()
+            .map_or_else(|| "-".to_string(), |t| t.to_string());
+        let mut h = format!(
+            "<ul class=\"summary\"><li><strong>Active executors:</strong> <span id=\"active-executors\">{active}</span></li>\
+             <li><strong>Dead executors:</strong> <span id=\"dead-executors\">{dead}</span></li>\
+             <li><strong>Allocation target:</strong> <span id=\"target\">{target}</span></li>\
+             <li><strong>Running tasks:</strong> {running_tasks}</li>\
+             <li><strong>Pending tasks:</strong> {pending_tasks}</li></ul>"
+        );
+        h.push_str(
+            "<table id=\"executors\"><thead><tr><th>Executor ID</th><th>Address</th><th>Status</th>\
+             <th>RDD Blocks</th><th>Cores</th><th>Active Tasks</th><th>Failed Tasks</th>\
+             <th>Complete Tasks</th><th>Total Tasks</th><th>Task Time</th><th>Add Time</th>\
+             <th>Remove Time</th><th>Remove Reason</th><th>Container</th></tr></thead><tbody>",
+        );
+        let _ = write!(
+            h,
+            "<tr class=\"driver\"><td>driver</td><td>{}</td><td>{}</td><td>0</td><td>0</td><td>0</td>\
+             <td>0</td><td>0</td><td>0</td><td>0 ms</td><td>{}</td><td></td><td></td><td></td></tr>",
+            esc(&self.driver_host),
+            if self.end_ms.is_none() { "Active" } else { "Dead" },
+            date(self.start_ms),
+        );
+        for (id, e) in self.sorted_executors() {
+            let alive = e.remove_ms.is_none();
+            let _ = write!(
+                h,
+                "<tr class=\"executor-row {}\" data-executor=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>0</td>\
+                 <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+                 <td class=\"wrap\">{}</td><td>{}</td></tr>",
+                if alive { "active" } else { "dead" },
+                esc(id),
+                esc(id),
+                esc(&e.host),
+                if alive { "Active" } else { "Dead" },
+                e.cores,
+                e.active,
+                e.failed,
+                e.completed,
+                e.active + e.failed + e.completed,
+                duration(e.task_ms),
+                date(e.add_ms),
+                e.remove_ms.map(date).unwrap_or_default(),
+                esc(e.remove_reason.as_deref().unwrap_or("")),
+                esc(&e.container),
+            );
+        }
+        h.push_str("</tbody></table><h2>Executor timeline</h2>");
+        h.push_str(&self.timeline_svg(end));
+        h
+    }
+}
+
+const CSS: &str = "body{font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;font-size:14px;margin:0;color:#222}\
+header{background:#37474f;color:#fff;padding:8px 16px;display:flex;gap:16px;align-items:baseline}\
+header a{color:#cfd8dc;text-decoration:none}header a.active{color:#fff;font-weight:bold}\
+.brand{font-weight:bold;margin-right:12px}.app{margin-left:auto}.app small{color:#cfd8dc}\
+main{padding:8px 16px}h1{font-size:20px}table{border-collapse:collapse;margin:8px 0 16px}\
+th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top;white-space:nowrap}th{background:#f5f5f5}\
+td.wrap{white-space:normal;max-width:40em}\
+tr.dead td{color:#888}.summary{list-style:none;padding:0;display:flex;gap:24px;flex-wrap:wrap}\
+.bar{position:relative;width:160px;height:16px;background:#eee;border:1px solid #ccc}\
+.bar .ok{position:absolute;left:0;top:0;bottom:0;background:#5cb85c}\
+.bar .run{position:absolute;top:0;bottom:0;background:#5bc0de}\
+.bar span{position:absolute;width:100%;text-align:center;font-size:11px;line-height:16px}\
+.status.failed{color:#c62828}.status.succeeded,.status.complete{color:#2e7d32}svg.timeline{border:1px solid #ddd}";
+
+/// A task progress bar: succeeded (and running) out of total.
+fn progress(done: u32, running: u32, failed: u32, total: u32) -> String {
+    let t = total.max(1) as f64;
+    let ok = (100.0 * done.min(total) as f64 / t).min(100.0);
+    let run = (100.0 * running as f64 / t).min(100.0 - ok);
+    let failed = if failed > 0 {
+        format!(" ({failed} failed)")
+    } else {
+        String::new()
+    };
+    format!(
+        "<div class=\"bar\"><div class=\"ok\" style=\"width:{ok:.1}%\"></div>\
+         <div class=\"run\" style=\"left:{ok:.1}%;width:{run:.1}%\"></div>\
+         <span>{done}/{total}{failed}</span></div>"
+    )
+}

@@ -1,0 +1,375 @@
+//! The UI's state, folded from the application's events (live, or read back from an
+//! event log).
+
+use crate::metrics::{AmMetrics, Gauges};
+use am_core::eventlog::{AppEvent, LogLine};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ExecutorView {
+    pub(crate) host: String,
+    pub(crate) cores: u32,
+    pub(crate) container: String,
+    pub(crate) active: u32,
+    pub(crate) completed: u32,
+    pub(crate) failed: u32,
+    pub(crate) task_ms: u64,
+    pub(crate) add_ms: u64,
+    pub(crate) remove_ms: Option<u64>,
+    pub(crate) remove_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct JobView {
+    pub(crate) description: String,
+    pub(crate) stages: Vec<u32>,
+    pub(crate) num_tasks: u32,
+    pub(crate) active: u32,
+    pub(crate) completed: u32,
+    pub(crate) failed: u32,
+    pub(crate) submitted_ms: u64,
+    pub(crate) completed_ms: Option<u64>,
+    pub(crate) status: &'static str,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StageView {
+    pub(crate) job: u32,
+    pub(crate) name: String,
+    pub(crate) num_tasks: u32,
+    pub(crate) active: u32,
+    pub(crate) completed: u32,
+    pub(crate) failed: u32,
+    /// Sum and maximum of finished tasks' durations.
+    pub(crate) task_ms: u64,
+    pub(crate) max_task_ms: u64,
+    pub(crate) submitted_ms: u64,
+    pub(crate) completed_ms: Option<u64>,
+    pub(crate) status: &'static str,
+    pub(crate) failure: Option<String>,
+}
+
+/// What the timeline draws besides executor lifetimes, and what the
+/// scale-up latency is measured from.
+#[derive(Debug, Default)]
+pub(crate) struct Timeline {
+    /// Running tasks after each change: (ts, count).
+    pub(crate) running: Vec<(u64, u32)>,
+    pub(crate) running_now: u32,
+    /// Target raises not yet met by a new executor, oldest first.
+    pub(crate) raises: VecDeque<u64>,
+}
+
+/// What the UI shows, folded from events.
+#[derive(Debug, Default)]
+pub struct UiState {
+    pub(crate) app_id: String,
+    pub(crate) app_name: String,
+    pub(crate) user: String,
+    pub(crate) attempt: String,
+    pub(crate) start_ms: u64,
+    pub(crate) end_ms: Option<u64>,
+    pub(crate) driver_host: String,
+    pub(crate) executors: BTreeMap<String, ExecutorView>,
+    pub(crate) jobs: BTreeMap<u32, JobView>,
+    pub(crate) stages: BTreeMap<u32, StageView>,
+    pub(crate) target: Vec<(u64, i64)>,
+    pub(crate) timeline: Timeline,
+    pub(crate) metrics: Option<Arc<AmMetrics>>,
+}
+
+impl UiState {
+    pub fn new(driver_host: String) -> Self {
+        Self {
+            driver_host,
+            ..Default::default()
+        }
+    }
+
+    /// A UI whose events also move `metrics` (the live AM's).
+    pub fn with_metrics(mut self, metrics: Arc<AmMetrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// The UI of a (finished) application, from its event log.
+    pub fn from_log(lines: &[LogLine]) -> Self {
+        let mut s = Self::default();
+        for l in lines {
+            s.apply(l);
+        }
+        s
+    }
+
+    pub fn app_id(&self) -> &str {
+        &self.app_id
+    }
+
+    pub fn apply(&mut self, line: &LogLine) {
+        let ts = line.ts;
+        match &line.event {
+            AppEvent::ApplicationStart {
+                app_id,
+                app_name,
+                attempt,
+                user,
+                dynamic_allocation,
+                conf,
+                ..
+            } => {
+                self.app_id = app_id.clone();
+                self.app_name = app_name.clone();
+                self.attempt = attempt.clone();
+                self.user = user.clone();
+                self.start_ms = ts;
+                if !dynamic_allocation {
+                    // Static allocation: the target is spark.executor.instances throughout.
+                    let n = conf
+                        .get("spark.executor.instances")
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(2);
+                    self.target.push((ts, n));
+                }
+            }
+            AppEvent::ApplicationEnd { .. } => {
+                self.end_ms = Some(ts);
+                // Executors still registered went with the application.
+                for e in self.executors.values_mut() {
+                    if e.remove_ms.is_none() {
+                        e.remove_ms = Some(ts);
+                        e.remove_reason = Some("application ended".into());
+                        e.active = 0;
+                    }
+                }
+            }
+            AppEvent::ExecutorAdded {
+                executor,
+                host,
+                cores,
+                container,
+                ..
+            } => {
+                self.executors.insert(
+                    executor.clone(),
+                    ExecutorView {
+                        host: host.clone(),
+                        cores: *cores,
+                        container: container.clone(),
+                        add_ms: ts,
+                        ..Default::default()
+                    },
+                );
+                let raised = self.timeline.raises.pop_front();
+                if let Some(m) = &self.metrics {
+                    m.executors_added.inc();
+                    if let Some(t) = raised {
+                        m.scale_up.observe(ts.saturating_sub(t) as f64 / 1e3);
+                    }
+                }
+            }
+            AppEvent::ExecutorRemoved { executor, reason } => {
+                if let Some(e) = self.executors.get_mut(executor) {
+                    if e.remove_ms.is_none() {
+                        e.remove_ms = Some(ts);
+                        e.remove_reason = Some(reason.clone());
+                        e.active = 0;
+                        if let Some(m) = &self.metrics {
+                            m.executors_removed.inc();
+                        }
+                    }
+                }
+            }
+            AppEvent::JobStart {
+                job,
+                description,
+                stages,
+                num_tasks,
+            } => {
+                self.jobs.insert(
+                    *job,
+                    JobView {
+                        description: description.clone(),
+                        stages: stages.clone(),
+                        num_tasks: *num_tasks,
+                        submitted_ms: ts,
+                        status: "RUNNING",
+                        ..Default::default()
+                    },
+                );
+            }
+            AppEvent::JobEnd { job, succeeded, .. } => {
+                if let Some(j) = self.jobs.get_mut(job) {
+                    j.status = if *succeeded { "SUCCEEDED" } else { "FAILED" };
+                    j.completed_ms = Some(ts);
+                    j.active = 0;
+                }
+            }
+            AppEvent::StageSubmitted {
+                stage,
+                job,
+                name,
+                num_tasks,
+                ..
+            } => {
+                self.stages.insert(
+                    *stage,
+                    StageView {
+                        job: *job,
+                        name: name.clone(),
+                        num_tasks: *num_tasks,
+                        submitted_ms: ts,
+                        status: "ACTIVE",
+                        ..Default::default()
+                    },
+                );
+            }
+            AppEvent::StageCompleted { stage, failure, .. } => {
+                if let Some(s) = self.stages.get_mut(stage) {
+                    s.status = if failure.is_some() {
+                        "FAILED"
+                    } else {
+                        "COMPLETE"
+                    };
+                    s.failure = failure.clone();
+                    s.completed_ms = Some(ts);
+                    s.active = 0;
+                }
+            }
+            AppEvent::TaskStart {
+                stage, executor, ..
+            } => {
+                if let Some(e) = self.executors.get_mut(executor) {
+                    e.active += 1;
+                }
+                if let Some(s) = self.stages.get_mut(stage) {
+                    s.active += 1;
+                    if let Some(j) = self.jobs.get_mut(&s.job) {
+                        j.active += 1;
+                    }
+                }
+                self.timeline.running_now += 1;
+                self.push_running(ts);
+            }
+            AppEvent::TaskEnd {
+                stage,
+                executor,
+                reason,
+                duration_ms,
+                ..
+            } => {
+                let ok = reason == "Success";
+                if let Some(e) = self.executors.get_mut(executor) {
+                    e.active = e.active.saturating_sub(1);
+                    e.task_ms += duration_ms;
+                    if ok {
+                        e.completed += 1;
+                    } else {
+                        e.failed += 1;
+                    }
+                }
+                if let Some(s) = self.stages.get_mut(stage) {
+                    s.active = s.active.saturating_sub(1);
+                    s.task_ms += duration_ms;
+                    s.max_task_ms = s.max_task_ms.max(*duration_ms);
+                    if ok {
+                        s.completed += 1;
+                    } else {
+                        s.failed += 1;
+                    }
+                    if let Some(j) = self.jobs.get_mut(&s.job) {
+                        j.active = j.active.saturating_sub(1);
+                        if ok {
+                            j.completed += 1;
+                        } else {
+                            j.failed += 1;
+                        }
+                    }
+                }
+                self.timeline.running_now = self.timeline.running_now.saturating_sub(1);
+                self.push_running(ts);
+                if let Some(m) = &self.metrics {
+                    let outcome = if ok { "success" } else { "failed" };
+                    m.tasks_finished
+                        .get_or_create(&vec![("outcome", outcome)])
+                        .inc();
+                }
+            }
+            AppEvent::TargetChanged { old, new } => {
+                self.target.push((ts, *new));
+                let raises = &mut self.timeline.raises;
+                if new > old {
+                    let more = (new - old).min(10_000) as usize;
+                    raises.extend(std::iter::repeat_n(ts, more));
+                } else {
+                    // A lower target withdraws the newest raises.
+                    for _ in 0..(old - new) {
+                        if raises.pop_back().is_none() {
+                            break;
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn push_running(&mut self, ts: u64) {
+        let n = self.timeline.running_now;
+        let r = &mut self.timeline.running;
+        match r.last_mut() {
+            Some(last) if last.0 == ts => last.1 = n,
+            _ => r.push((ts, n)),
+        }
+    }
+
+    /// The metrics' text with gauges from this state (empty without metrics).
+    pub fn render_metrics(&self) -> String {
+        let Some(m) = &self.metrics else {
+            return String::new();
+        };
+        let running = self.active_executors() as i64;
+        let (pending_tasks, running_tasks) = self.task_counts();
+        m.render(Gauges {
+            target: self.current_target().unwrap_or(running),
+            running,
+            pending_tasks,
+            running_tasks,
+        })
+    }
+
+    pub(crate) fn active_executors(&self) -> usize {
+        self.executors
+            .values()
+            .filter(|e| e.remove_ms.is_none())
+            .count()
+    }
+
+    pub(crate) fn current_target(&self) -> Option<i64> {
+        self.target.last().map(|(_, t)| *t)
+    }
+
+    /// (pending, running) tasks of active stages.
+    pub(crate) fn task_counts(&self) -> (u32, u32) {
+        let mut pending = 0;
+        let mut running = 0;
+        for s in self.stages.values().filter(|s| s.status == "ACTIVE") {
+            running += s.active;
+            pending += s.num_tasks.saturating_sub(s.completed + s.active);
+        }
+        (pending, running)
+    }
+
+    /// Executors by add time (then id, numerically).
+    pub(crate) fn sorted_executors(&self) -> Vec<(&String, &ExecutorView)> {
+        let mut v: Vec<_> = self.executors.iter().collect();
+        v.sort_by_key(|(id, e)| {
+            (
+                e.add_ms,
+                id.parse::<u64>().unwrap_or(u64::MAX),
+                (*id).clone(),
+            )
+        });
+        v
+    }
+}

@@ -1,0 +1,202 @@
+//! Tests of the folded state, the API, the pages and the timeline.
+
+use crate::*;
+use am_core::eventlog::{AppEvent, LogLine};
+use std::sync::Arc;
+
+fn ev(ts: u64, event: AppEvent) -> LogLine {
+    LogLine { ts, event }
+}
+
+fn start() -> AppEvent {
+    AppEvent::ApplicationStart {
+        app_id: "application_1_0001".into(),
+        app_name: "Bursty".into(),
+        attempt: "1".into(),
+        user: "u".into(),
+        dynamic_allocation: true,
+        executor_cores: 1,
+        executor_memory_mb: 1024,
+        conf: Default::default(),
+        driver_memory_mb: 0,
+        driver_vcores: 0,
+        am_allocated_ms: 0,
+    }
+}
+
+fn added(id: &str) -> AppEvent {
+    AppEvent::ExecutorAdded {
+        executor: id.into(),
+        host: "h".into(),
+        cores: 1,
+        container: format!("container_1_0001_01_00000{id}"),
+        memory_mb: 1,
+    }
+}
+
+fn task(start: bool, executor: &str, task_id: u64) -> AppEvent {
+    if start {
+        AppEvent::TaskStart {
+            stage: 0,
+            stage_attempt: 0,
+            task_id,
+            index: task_id as u32,
+            attempt: 0,
+            executor: executor.into(),
+            host: "h".into(),
+        }
+    } else {
+        AppEvent::TaskEnd {
+            stage: 0,
+            stage_attempt: 0,
+            task_id,
+            index: task_id as u32,
+            attempt: 0,
+            executor: executor.into(),
+            reason: "Success".into(),
+            error: None,
+            duration_ms: 300,
+            records: 1,
+        }
+    }
+}
+
+#[test]
+fn dates_match_spark_format() {
+    assert_eq!(spark_date(0), "1970-01-01T00:00:00.000GMT");
+    assert_eq!(spark_date(1_795_738_732_499), "2026-11-27T00:18:52.499GMT");
+    assert_eq!(spark_date(951_782_400_000), "2000-02-29T00:00:00.000GMT");
+    assert_eq!(date(1_795_738_732_499), "2026-11-27 00:18:52");
+    assert_eq!(duration(4200), "4.2 s");
+}
+
+#[test]
+fn executors_come_and_go() {
+    let mut s = UiState::new("h:1".into());
+    s.apply(&ev(1, added("1")));
+    assert_eq!(s.executors_api(false).as_array().unwrap().len(), 2);
+    s.apply(&ev(
+        2,
+        AppEvent::ExecutorRemoved {
+            executor: "1".into(),
+            reason: "idle timeout".into(),
+        },
+    ));
+    assert_eq!(s.executors_api(false).as_array().unwrap().len(), 1);
+    let all = s.executors_api(true);
+    assert_eq!(all[1]["removeReason"], "idle timeout");
+    assert_eq!(all[1]["isActive"], false);
+}
+
+#[test]
+fn timeline_has_one_bar_per_executor_and_metrics_move() {
+    let m = Arc::new(AmMetrics::new());
+    let mut s = UiState::new("h:1".into()).with_metrics(m.clone());
+    s.apply(&ev(1000, start()));
+    s.apply(&ev(1000, AppEvent::TargetChanged { old: 0, new: 1 }));
+    s.apply(&ev(1500, added("1")));
+    s.apply(&ev(2000, AppEvent::TargetChanged { old: 1, new: 3 }));
+    s.apply(&ev(2600, added("2")));
+    s.apply(&ev(2700, added("3")));
+    s.apply(&ev(2800, task(true, "2", 1)));
+    s.apply(&ev(3100, task(false, "2", 1)));
+    s.apply(&ev(
+        6000,
+        AppEvent::ExecutorRemoved {
+            executor: "2".into(),
+            reason: "idle timeout".into(),
+        },
+    ));
+    let svg = s.timeline_svg(7000);
+    assert_eq!(svg.matches("class=\"executor ").count(), 3, "{svg}");
+    assert_eq!(svg.matches("class=\"executor removed\"").count(), 1);
+    assert!(svg.contains("class=\"target\""));
+    assert!(svg.contains("class=\"tasks\""));
+    // The SVG is well-formed enough for an XML reader: balanced tags.
+    assert_eq!(svg.matches("<svg").count(), svg.matches("</svg>").count());
+
+    let text = s.render_metrics();
+    assert!(
+        text.contains("spindle_am_executors{state=\"target\"} 3"),
+        "{text}"
+    );
+    assert!(
+        text.contains("spindle_am_executors{state=\"running\"} 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("spindle_am_executors{state=\"pending\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("spindle_am_executors_added_total 3"),
+        "{text}"
+    );
+    assert!(
+        text.contains("spindle_am_executors_removed_total 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("spindle_am_tasks_finished_total{outcome=\"success\"} 1"),
+        "{text}"
+    );
+    // Three raises met: 0.5 s, 0.6 s and 0.7 s.
+    assert!(
+        text.contains("spindle_am_scale_up_latency_seconds_count 3"),
+        "{text}"
+    );
+    let sum: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("spindle_am_scale_up_latency_seconds_sum "))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!((sum - 1.8).abs() < 1e-9, "{sum}");
+}
+
+#[test]
+fn pages_link_below_their_base_and_refresh_while_running() {
+    let mut s = UiState::new("h:1".into());
+    s.apply(&ev(1000, start()));
+    s.apply(&ev(1500, added("1")));
+    let base = "/cluster/app/application_1_0001/history/";
+    let Page::Html(h) = s.page(base, "executors/", 2000) else {
+        panic!("not html")
+    };
+    assert!(h.contains(&format!("href=\"{base}jobs/\"")), "{h}");
+    assert!(h.contains("http-equiv=\"refresh\""));
+    assert!(h.contains("<span id=\"active-executors\">1</span>"));
+    assert!(!h.contains("<script"));
+    assert_eq!(s.page(base, "", 0), Page::Redirect(format!("{base}jobs/")));
+    s.apply(&ev(
+        3000,
+        AppEvent::ApplicationEnd {
+            final_status: "SUCCEEDED".into(),
+            diagnostics: String::new(),
+        },
+    ));
+    let Page::Html(h) = s.page("/", "jobs/", 9000) else {
+        panic!("not html")
+    };
+    assert!(!h.contains("http-equiv=\"refresh\""));
+    assert!(matches!(
+        s.page(
+            "/",
+            "api/v1/applications/application_1_0001/allexecutors",
+            0
+        ),
+        Page::Json(_)
+    ));
+    assert!(matches!(
+        s.page("/", "api/v1/applications/nope/jobs", 0),
+        Page::NotFound(_)
+    ));
+    assert!(matches!(s.page("/", "nope", 0), Page::NotFound(_)));
+}
+
+#[test]
+fn html_is_escaped() {
+    assert_eq!(
+        esc("<a href=\"x\">&'"),
+        "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+    );
+}
