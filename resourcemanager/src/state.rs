@@ -1,5 +1,7 @@
-//! The resource manager's core: nodes, applications, attempts, containers and
-//! the FIFO scheduler, as plain data with transition methods.
+//! The resource manager's core: nodes, applications, attempts and containers
+//! as plain data with transition methods. Where containers go is decided in
+//! `state/scheduler.rs`; what the state store keeps, and recovery from it, is
+//! in `state/records.rs`.
 //!
 //! No I/O and no clock: every method takes `now_ms`, and what must happen in
 //! the outside world comes back as [`Action`]s for the service to carry out.
@@ -9,10 +11,14 @@ use common::protocol::{
     ContainerState, ContainerStatus, ErrorCode, FinalApplicationStatus, NodeReport, NodeState,
     ResourceAsk, WireError, YarnApplicationState as AppState,
 };
-use common::token::{ContainerTokenIdentifier, TokenKey};
+use common::token::TokenKey;
 use common::{AppAttemptId, ApplicationId, ContainerId, NodeId, Resource};
-use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+
+mod records;
+mod scheduler;
+
+pub use records::{AppRecord, AttemptRecord, RESTART_DIAGNOSTICS};
 
 /// What the core asks the service to do.
 #[derive(Debug, Clone, PartialEq)]
@@ -774,284 +780,11 @@ impl RmState {
         }
     }
 
-    /// Places a container of `resource` on a node: preferred nodes first,
-    /// else (when allowed) the node with the most free memory.
-    fn pick_node(&self, resource: &Resource, preferred: &[String], relax: bool) -> Option<NodeId> {
-        let fits = |n: &Node| {
-            n.state == NodeState::RUNNING && n.capability.saturating_sub(&n.used).fits(resource)
-        };
-        let best = |candidates: &mut dyn Iterator<Item = (&NodeId, &Node)>| {
-            candidates
-                .filter(|(_, n)| fits(n))
-                .max_by_key(|(id, n)| {
-                    let free = n.capability.saturating_sub(&n.used);
-                    (
-                        free.memory_mb,
-                        std::cmp::Reverse(n.containers.len()),
-                        std::cmp::Reverse((*id).clone()),
-                    )
-                })
-                .map(|(id, _)| id.clone())
-        };
-        if !preferred.is_empty() {
-            let matches = |id: &NodeId, n: &Node| {
-                preferred.iter().any(|p| {
-                    p == &id.0 || id.0.split(':').next() == Some(p.as_str()) || n.address == *p
-                })
-            };
-            let mut it = self.nodes.iter().filter(|(id, n)| matches(id, n));
-            if let Some(n) = best(&mut it) {
-                return Some(n);
-            }
-            if !relax {
-                return None;
-            }
-        }
-        best(&mut self.nodes.iter())
-    }
-
-    fn allocate_on(
-        &mut self,
-        app_id: ApplicationId,
-        node_id: &NodeId,
-        resource: Resource,
-        now_ms: u64,
-    ) -> Container {
-        let expiry_ms = now_ms + self.limits.token_expiry_ms;
-        let node = self.nodes.get_mut(node_id).expect("picked node exists");
-        let app = self.apps.get_mut(&app_id).expect("scheduled app exists");
-        let attempt = app.current().expect("app has an attempt").id;
-        let id = attempt.container(app.next_container);
-        app.next_container += 1;
-        node.used = node.used.add(&resource);
-        node.containers.insert(id);
-        app.containers.insert(
-            id,
-            LiveContainer {
-                node: node_id.clone(),
-                resource,
-                start_ms: now_ms,
-            },
-        );
-        let token = self.key.sign_container(ContainerTokenIdentifier {
-            container_id: id,
-            app: app_id,
-            node_id: node_id.clone(),
-            resource,
-            user: app.submission.user.clone(),
-            expiry_ms,
-        });
-        Container {
-            id,
-            node_id: node_id.clone(),
-            node_address: node.address.clone(),
-            resource,
-            token,
-        }
-    }
-
-    /// FIFO: the oldest application gets everything it asks for first.
-    fn schedule(&mut self, now_ms: u64, actions: &mut Vec<Action>) {
-        let app_ids: Vec<ApplicationId> = self
-            .apps
-            .iter()
-            .filter(|(_, a)| matches!(a.state, AppState::ACCEPTED | AppState::RUNNING))
-            .map(|(id, _)| *id)
-            .collect();
-        for app_id in app_ids {
-            let app = &self.apps[&app_id];
-            let needs_am = app.current().is_some_and(|a| a.am_container.is_none());
-            if needs_am {
-                let res = app.submission.am_resource;
-                let Some(node) = self.pick_node(&res, &[], true) else {
-                    // FIFO: a waiting AM blocks the apps behind it.
-                    return;
-                };
-                let container = self.allocate_on(app_id, &node, res, now_ms);
-                let app = self.apps.get_mut(&app_id).expect("exists");
-                let attempt = app.current_mut().expect("exists");
-                attempt.am_container = Some(container.id);
-                attempt.am_node = Some(node);
-                self.dirty.insert(app_id);
-                let amrm_token = self.key.amrm_token(attempt.id);
-                actions.push(Action::LaunchAm {
-                    container: Box::new(container),
-                    submission: Box::new(app.submission.clone()),
-                    amrm_token,
-                });
-                continue;
-            }
-            let registered = app.current().is_some_and(|a| a.registered);
-            if !registered {
-                continue;
-            }
-            let keys: Vec<String> = app.asks.keys().cloned().collect();
-            let mut allocated = Vec::new();
-            for key in keys {
-                loop {
-                    let ask = match self.apps[&app_id].asks.get(&key) {
-                        Some(a) if a.count > 0 => a.clone(),
-                        _ => break,
-                    };
-                    let Some(node) = self.pick_node(&ask.resource, &ask.nodes, ask.relax_locality)
-                    else {
-                        break;
-                    };
-                    allocated.push(self.allocate_on(app_id, &node, ask.resource, now_ms));
-                    let app = self.apps.get_mut(&app_id).expect("exists");
-                    let a = app.asks.get_mut(&key).expect("exists");
-                    a.count -= 1;
-                    if a.count == 0 {
-                        app.asks.remove(&key);
-                    }
-                }
-            }
-            if !allocated.is_empty() {
-                let attempt = self.apps[&app_id].current().expect("exists").id;
-                actions.push(Action::PushAm {
-                    attempt,
-                    event: AmEvent::Allocated(allocated),
-                });
-            }
-        }
-    }
-
     /// The AM container could not be started: count it as a failed attempt.
     pub fn am_launch_failed(&mut self, c: ContainerId, reason: String, now_ms: u64) -> Vec<Action> {
         let mut actions = Vec::new();
         self.complete_container(c, exit_status::INVALID, reason, now_ms, &mut actions);
         actions
-    }
-}
-
-/// An application as the state store keeps it: everything its report shows
-/// except live containers (those are re-learnt from the nodes).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AppRecord {
-    pub id: ApplicationId,
-    pub submission: AppSubmission,
-    pub state: AppState,
-    pub final_status: FinalApplicationStatus,
-    pub diagnostics: String,
-    pub tracking_url: String,
-    pub am_host: String,
-    pub start_ms: u64,
-    pub finish_ms: u64,
-    pub progress: f32,
-    pub max_attempts: u32,
-    pub memory_ms: u128,
-    pub vcore_ms: u128,
-    pub next_container: u64,
-    pub attempts: Vec<AttemptRecord>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AttemptRecord {
-    pub id: AppAttemptId,
-    pub am_container: Option<ContainerId>,
-    pub am_node: Option<NodeId>,
-    pub registered: bool,
-    pub unregistered: bool,
-    pub start_ms: u64,
-    pub finish_ms: u64,
-    pub diagnostics: String,
-    #[serde(default)]
-    pub ended_by_restart: bool,
-}
-
-/// Diagnostics of an attempt that was running when the RM stopped.
-pub const RESTART_DIAGNOSTICS: &str =
-    "Attempt ended because the ResourceManager restarted; a new attempt replaces it (not counted as a failure)";
-
-impl RmState {
-    /// The next application sequence number.
-    pub fn next_seq(&self) -> u32 {
-        self.next_seq
-    }
-
-    /// Records of the apps changed since the last call (the store writes these).
-    pub fn take_dirty(&mut self) -> Vec<AppRecord> {
-        let dirty = std::mem::take(&mut self.dirty);
-        dirty
-            .into_iter()
-            .filter_map(|id| self.apps.get(&id).map(|a| record_of(id, a)))
-            .collect()
-    }
-
-    /// Records of every app.
-    pub fn export_apps(&self) -> Vec<AppRecord> {
-        self.apps.iter().map(|(id, a)| record_of(*id, a)).collect()
-    }
-
-    /// Takes back the apps of a previous run (non-work-preserving recovery,
-    /// like YARN's RM restart without work preservation): finished apps come
-    /// back as they were; an unfinished app whose AM had been placed gets its
-    /// attempt ended with [`RESTART_DIAGNOSTICS`] and a new attempt that
-    /// waits for a node (not counted towards the attempt limit); one still
-    /// waiting for its AM keeps waiting. The changed apps are marked dirty.
-    pub fn recover(&mut self, next_seq: u32, records: Vec<AppRecord>, now_ms: u64) {
-        for r in records {
-            let id = r.id;
-            self.next_seq = self.next_seq.max(next_seq).max(id.seq + 1);
-            let mut app = App {
-                submission: r.submission,
-                state: r.state,
-                final_status: r.final_status,
-                diagnostics: r.diagnostics,
-                tracking_url: r.tracking_url,
-                am_host: r.am_host,
-                start_ms: r.start_ms,
-                finish_ms: r.finish_ms,
-                progress: r.progress,
-                attempts: r
-                    .attempts
-                    .into_iter()
-                    .map(|a| Attempt {
-                        id: a.id,
-                        am_container: a.am_container,
-                        am_node: a.am_node,
-                        registered: a.registered,
-                        unregistered: a.unregistered,
-                        start_ms: a.start_ms,
-                        finish_ms: a.finish_ms,
-                        diagnostics: a.diagnostics,
-                        ended_by_restart: a.ended_by_restart,
-                    })
-                    .collect(),
-                max_attempts: r.max_attempts,
-                asks: BTreeMap::new(),
-                containers: BTreeMap::new(),
-                memory_ms: r.memory_ms,
-                vcore_ms: r.vcore_ms,
-                next_container: r.next_container,
-            };
-            let placed = app.current().is_some_and(|a| a.am_container.is_some());
-            if !app.state.is_terminal() && (placed || app.attempts.is_empty()) {
-                if let Some(a) = app.current_mut() {
-                    a.finish_ms = now_ms;
-                    a.diagnostics = RESTART_DIAGNOSTICS.into();
-                    a.ended_by_restart = true;
-                }
-                app.state = AppState::ACCEPTED;
-                app.tracking_url.clear();
-                app.am_host.clear();
-                app.progress = 0.0;
-                app.attempts.push(Attempt {
-                    id: id.attempt(app.attempts.len() as u32 + 1),
-                    am_container: None,
-                    am_node: None,
-                    registered: false,
-                    unregistered: false,
-                    start_ms: now_ms,
-                    finish_ms: 0,
-                    diagnostics: String::new(),
-                    ended_by_restart: false,
-                });
-                tracing::info!(app_id = %id, "recovered application gets a new attempt");
-                self.dirty.insert(id);
-            }
-            self.apps.insert(id, app);
-        }
     }
 }
 
@@ -1089,40 +822,6 @@ impl RmState {
             .map(|(id, a)| (*id, a.asks.values().map(|k| k.count).sum::<u32>()))
             .filter(|(_, n)| *n > 0)
             .collect()
-    }
-}
-
-fn record_of(id: ApplicationId, a: &App) -> AppRecord {
-    AppRecord {
-        id,
-        submission: a.submission.clone(),
-        state: a.state,
-        final_status: a.final_status,
-        diagnostics: a.diagnostics.clone(),
-        tracking_url: a.tracking_url.clone(),
-        am_host: a.am_host.clone(),
-        start_ms: a.start_ms,
-        finish_ms: a.finish_ms,
-        progress: a.progress,
-        max_attempts: a.max_attempts,
-        memory_ms: a.memory_ms,
-        vcore_ms: a.vcore_ms,
-        next_container: a.next_container,
-        attempts: a
-            .attempts
-            .iter()
-            .map(|t| AttemptRecord {
-                id: t.id,
-                am_container: t.am_container,
-                am_node: t.am_node.clone(),
-                registered: t.registered,
-                unregistered: t.unregistered,
-                start_ms: t.start_ms,
-                finish_ms: t.finish_ms,
-                diagnostics: t.diagnostics.clone(),
-                ended_by_restart: t.ended_by_restart,
-            })
-            .collect(),
     }
 }
 
