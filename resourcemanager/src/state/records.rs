@@ -2,7 +2,7 @@
 //! restart. Times in records are wall-clock milliseconds (they are shown to
 //! people and outlive the process); durations are plain milliseconds.
 
-use super::{App, Attempt, RmState};
+use super::{Age, App, Attempt, Now, RmState};
 use common::protocol::{AppSubmission, FinalApplicationStatus, YarnApplicationState as AppState};
 use common::{AppAttemptId, ApplicationId, ContainerId, NodeId};
 use serde::{Deserialize, Serialize};
@@ -73,7 +73,9 @@ impl RmState {
     /// attempt ended with [`RESTART_DIAGNOSTICS`] and a new attempt that
     /// waits for a node (not counted towards the attempt limit); one still
     /// waiting for its AM keeps waiting. The changed apps are marked dirty.
-    pub fn recover(&mut self, next_seq: u32, records: Vec<AppRecord>, now_ms: u64) {
+    /// An unfinished app's elapsed time continues from its stored wall-clock
+    /// start (read once, here) on this process's monotonic clock.
+    pub fn recover(&mut self, next_seq: u32, records: Vec<AppRecord>, now: Now) {
         for r in records {
             let id = r.id;
             self.next_seq = self.next_seq.max(next_seq).max(id.seq + 1);
@@ -84,8 +86,9 @@ impl RmState {
                 diagnostics: r.diagnostics,
                 tracking_url: r.tracking_url,
                 am_host: r.am_host,
-                start_ms: r.start_ms,
-                finish_ms: r.finish_ms,
+                start_wall_ms: r.start_ms,
+                finish_wall_ms: r.finish_ms,
+                age: Age::recovered(r.start_ms, now),
                 progress: r.progress,
                 attempts: r
                     .attempts
@@ -96,8 +99,8 @@ impl RmState {
                         am_node: a.am_node,
                         registered: a.registered,
                         unregistered: a.unregistered,
-                        start_ms: a.start_ms,
-                        finish_ms: a.finish_ms,
+                        start_wall_ms: a.start_ms,
+                        finish_wall_ms: a.finish_ms,
                         diagnostics: a.diagnostics,
                         ended_by_restart: a.ended_by_restart,
                     })
@@ -112,7 +115,7 @@ impl RmState {
             let placed = app.current().is_some_and(|a| a.am_container.is_some());
             if !app.state.is_terminal() && (placed || app.attempts.is_empty()) {
                 if let Some(a) = app.current_mut() {
-                    a.finish_ms = now_ms;
+                    a.finish_wall_ms = now.wall_ms;
                     a.diagnostics = RESTART_DIAGNOSTICS.into();
                     a.ended_by_restart = true;
                 }
@@ -126,8 +129,8 @@ impl RmState {
                     am_node: None,
                     registered: false,
                     unregistered: false,
-                    start_ms: now_ms,
-                    finish_ms: 0,
+                    start_wall_ms: now.wall_ms,
+                    finish_wall_ms: 0,
                     diagnostics: String::new(),
                     ended_by_restart: false,
                 });
@@ -148,8 +151,8 @@ fn record_of(id: ApplicationId, a: &App) -> AppRecord {
         diagnostics: a.diagnostics.clone(),
         tracking_url: a.tracking_url.clone(),
         am_host: a.am_host.clone(),
-        start_ms: a.start_ms,
-        finish_ms: a.finish_ms,
+        start_ms: a.start_wall_ms,
+        finish_ms: a.finish_wall_ms,
         progress: a.progress,
         max_attempts: a.max_attempts,
         memory_ms: a.memory_ms,
@@ -164,8 +167,8 @@ fn record_of(id: ApplicationId, a: &App) -> AppRecord {
                 am_node: t.am_node.clone(),
                 registered: t.registered,
                 unregistered: t.unregistered,
-                start_ms: t.start_ms,
-                finish_ms: t.finish_ms,
+                start_ms: t.start_wall_ms,
+                finish_ms: t.finish_wall_ms,
                 diagnostics: t.diagnostics.clone(),
                 ended_by_restart: t.ended_by_restart,
             })

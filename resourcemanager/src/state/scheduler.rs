@@ -6,7 +6,7 @@
 //! [`RmState::schedule`] whenever capacity or asks change; a placement comes
 //! back as [`Action`]s (an AM launch, containers pushed to an AM).
 
-use super::{Action, LiveContainer, Node, RmState};
+use super::{Action, LiveContainer, Node, Now, RmState};
 use common::protocol::{AmEvent, Container, NodeState, YarnApplicationState as AppState};
 use common::token::ContainerTokenIdentifier;
 use common::{ApplicationId, NodeId, Resource};
@@ -53,9 +53,11 @@ impl RmState {
         app_id: ApplicationId,
         node_id: &NodeId,
         resource: Resource,
-        now_ms: u64,
+        now: Now,
     ) -> Container {
-        let expiry_ms = now_ms + self.limits.token_expiry_ms;
+        // Wall clock on purpose: the token crosses hosts and the NM checks it
+        // against its own wall clock, as YARN does; hosts share no monotonic clock.
+        let expiry_ms = now.wall_ms + self.limits.token_expiry_ms;
         let node = self.nodes.get_mut(node_id).expect("picked node exists");
         let app = self.apps.get_mut(&app_id).expect("scheduled app exists");
         let attempt = app.current().expect("app has an attempt").id;
@@ -68,7 +70,7 @@ impl RmState {
             LiveContainer {
                 node: node_id.clone(),
                 resource,
-                start_ms: now_ms,
+                allocated: now,
             },
         );
         let token = self.key.sign_container(ContainerTokenIdentifier {
@@ -89,7 +91,7 @@ impl RmState {
     }
 
     /// FIFO: the oldest application gets everything it asks for first.
-    pub(super) fn schedule(&mut self, now_ms: u64, actions: &mut Vec<Action>) {
+    pub(super) fn schedule(&mut self, now: Now, actions: &mut Vec<Action>) {
         let app_ids: Vec<ApplicationId> = self
             .apps
             .iter()
@@ -105,7 +107,7 @@ impl RmState {
                     // FIFO: a waiting AM blocks the apps behind it.
                     return;
                 };
-                let container = self.allocate_on(app_id, &node, res, now_ms);
+                let container = self.allocate_on(app_id, &node, res, now);
                 let app = self.apps.get_mut(&app_id).expect("exists");
                 let attempt = app.current_mut().expect("exists");
                 attempt.am_container = Some(container.id);
@@ -135,7 +137,7 @@ impl RmState {
                     else {
                         break;
                     };
-                    allocated.push(self.allocate_on(app_id, &node, ask.resource, now_ms));
+                    allocated.push(self.allocate_on(app_id, &node, ask.resource, now));
                     let app = self.apps.get_mut(&app_id).expect("exists");
                     let a = app.asks.get_mut(&key).expect("exists");
                     a.count -= 1;
