@@ -1,0 +1,163 @@
+//! A daemon's configuration file as the runtime uses it: load and validate
+//! at start and on SIGHUP, compare, and read the log level. The file format
+//! itself (one-line errors naming file, key and reason) is
+//! [`common::configfile`].
+
+use common::configfile::{self, ConfigError};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::fmt::Debug;
+use std::path::Path;
+
+/// A daemon's configuration: TOML with a default for every key.
+pub trait DaemonConfig: Serialize + DeserializeOwned + Default {
+    /// Checks what the types cannot (ranges, addresses, readable files);
+    /// the error names `path`, the key and the reason.
+    fn validate(&self, path: &Path) -> Result<(), ConfigError>;
+
+    /// The `log-level` key: a tracing filter ([`check_log_level`] validates it).
+    fn log_level(&self) -> &str;
+
+    /// Reads, parses and validates `path`.
+    fn load(path: &Path) -> Result<Self, ConfigError> {
+        let c: Self = configfile::load(path)?;
+        c.validate(path)?;
+        Ok(c)
+    }
+
+    /// Parses `text` (the contents of `path`) without validating it; every
+    /// error is one line naming the file, the key and the reason.
+    fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        configfile::parse(path, text)
+    }
+
+    /// Every key with its default value, as the file would spell it.
+    fn default_table() -> toml::Table {
+        configfile::default_table::<Self>()
+    }
+
+    /// Keys whose values differ between two configurations.
+    fn changed_keys(&self, other: &Self) -> Vec<String> {
+        configfile::changed_keys(self, other)
+    }
+}
+
+/// Checks a `log-level` value: the reason when it is not a tracing filter.
+pub fn check_log_level(level: &str) -> Result<(), String> {
+    match tracing_subscriber::EnvFilter::try_new(level) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!("{level:?} is not a tracing filter: {e}")),
+    }
+}
+
+/// The drift test of a daemon's commented config template (`template`, e.g.
+/// `deploy/conf/nodemanager.toml`): as shipped (all commented out) it means
+/// the defaults, and it lists every key, each with its default value and a
+/// description line above it. Panics with what drifted.
+pub fn assert_template_documents<C: DaemonConfig + PartialEq + Debug>(template: &Path) {
+    let text =
+        std::fs::read_to_string(template).unwrap_or_else(|e| panic!("{}: {e}", template.display()));
+    let parsed = C::parse(Path::new("template"), &text).unwrap();
+    assert_eq!(parsed, C::default());
+    let listed = template_keys(&text);
+    let defaults = C::default_table();
+    let names = |t: &toml::Table| t.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(names(&listed), names(&defaults), "template keys drifted");
+    assert_eq!(listed, defaults, "template defaults drifted");
+    let lines: Vec<&str> = text.lines().collect();
+    for key in defaults.keys() {
+        let i = lines
+            .iter()
+            .position(|l| l.starts_with(&format!("# {key} = ")))
+            .unwrap();
+        assert!(
+            i > 0 && lines[i - 1].starts_with("# ") && !lines[i - 1].contains(" = "),
+            "{key} has no description above it"
+        );
+    }
+}
+
+/// The template's `# key = value` lines, uncommented.
+fn template_keys(text: &str) -> toml::Table {
+    let body: String = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# "))
+        .filter(|l| {
+            l.split_once(" = ").is_some_and(|(k, _)| {
+                !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+            })
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    body.parse().expect("template values are TOML")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields, default, rename_all = "kebab-case")]
+    struct Conf {
+        log_level: String,
+        max_things: u32,
+    }
+
+    impl Default for Conf {
+        fn default() -> Self {
+            Self {
+                log_level: "info".into(),
+                max_things: 3,
+            }
+        }
+    }
+
+    impl DaemonConfig for Conf {
+        fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+            check_log_level(&self.log_level).map_err(|reason| ConfigError::Invalid {
+                path: path.to_path_buf(),
+                key: "log-level",
+                reason,
+            })
+        }
+
+        fn log_level(&self) -> &str {
+            &self.log_level
+        }
+    }
+
+    #[test]
+    fn load_validates_and_changed_keys_compares() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("c.toml");
+        std::fs::write(&p, "max-things = 5\n").unwrap();
+        let c = Conf::load(&p).unwrap();
+        assert_eq!(c.max_things, 5);
+        assert_eq!(Conf::default().changed_keys(&c), vec!["max-things"]);
+        std::fs::write(&p, "log-level = \"[\"\n").unwrap();
+        let e = Conf::load(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("key `log-level`: \"[\" is not a tracing filter"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn template_check_accepts_a_documented_template_and_finds_drift() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("t.toml");
+        let good = "# The log level.\n# log-level = \"info\"\n\n# How many.\n# max-things = 3\n";
+        std::fs::write(&p, good).unwrap();
+        assert_template_documents::<Conf>(&p);
+        for bad in [
+            good.replace("max-things = 3", "max-things = 4"),
+            good.replace("# How many.\n", ""),
+            good.replace("# max-things = 3\n", ""),
+        ] {
+            std::fs::write(&p, bad).unwrap();
+            let r = std::panic::catch_unwind(|| assert_template_documents::<Conf>(&p));
+            assert!(r.is_err());
+        }
+    }
+}
