@@ -3,6 +3,7 @@
 
 use common::configfile;
 use common::tls::TlsFiles;
+use daemon::config::{check_log_level, DaemonConfig};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -40,30 +41,8 @@ impl Default for ShuffleServiceConfig {
 /// A configuration error: one line naming the file, the key and the reason.
 pub use common::configfile::ConfigError;
 
-impl ShuffleServiceConfig {
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let c: Self = configfile::load(path)?;
-        c.validate(path)?;
-        Ok(c)
-    }
-
-    /// Parses `text` (the contents of `path`); every error is one line naming
-    /// the file, the key and the reason.
-    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
-        configfile::parse(path, text)
-    }
-
-    /// Every key with its default value, as the file would spell it.
-    pub fn default_table() -> toml::Table {
-        configfile::default_table::<Self>()
-    }
-
-    /// Keys whose values differ between two configurations.
-    pub fn changed_keys(&self, other: &Self) -> Vec<String> {
-        configfile::changed_keys(self, other)
-    }
-
-    pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+impl DaemonConfig for ShuffleServiceConfig {
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
         let bad = |key, reason: String| ConfigError::Invalid {
             path: path.to_path_buf(),
             key,
@@ -78,12 +57,7 @@ impl ShuffleServiceConfig {
                 ))
             }
         }
-        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log_level) {
-            return Err(bad(
-                "log-level",
-                format!("{:?} is not a tracing filter: {e}", self.log_level),
-            ));
-        }
+        check_log_level(&self.log_level).map_err(|reason| bad("log-level", reason))?;
         for (key, p) in [
             ("nm-local-dir", &self.nm_local_dir),
             ("state-dir", &self.state_dir),
@@ -93,15 +67,17 @@ impl ShuffleServiceConfig {
             }
         }
         for (key, p) in [("ca", &self.ca), ("cert", &self.cert), ("key", &self.key)] {
-            match std::fs::File::open(p).and_then(|f| f.metadata()) {
-                Ok(m) if m.is_file() => {}
-                Ok(_) => return Err(bad(key, format!("{} is not a regular file", p.display()))),
-                Err(e) => return Err(bad(key, format!("{}: cannot read: {e}", p.display()))),
-            }
+            configfile::readable_file(p).map_err(|reason| bad(key, reason))?;
         }
         Ok(())
     }
 
+    fn log_level(&self) -> &str {
+        &self.log_level
+    }
+}
+
+impl ShuffleServiceConfig {
     pub fn tls_files(&self) -> TlsFiles {
         TlsFiles {
             ca: self.ca.clone(),
@@ -115,47 +91,10 @@ impl ShuffleServiceConfig {
 mod tests {
     use super::*;
 
-    fn template() -> String {
-        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/conf/shuffle-service.toml");
-        std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-    }
-
-    /// The template's `# key = value` lines, uncommented.
-    fn template_keys(text: &str) -> toml::Table {
-        let body: String = text
-            .lines()
-            .filter_map(|l| l.strip_prefix("# "))
-            .filter(|l| {
-                l.split_once(" = ").is_some_and(|(k, _)| {
-                    !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '-')
-                })
-            })
-            .map(|l| format!("{l}\n"))
-            .collect();
-        body.parse().expect("template values are TOML")
-    }
-
     #[test]
     fn template_lists_every_key_with_its_default() {
-        let text = template();
-        let parsed = ShuffleServiceConfig::parse(Path::new("template"), &text).unwrap();
-        assert_eq!(parsed, ShuffleServiceConfig::default());
-        let listed = template_keys(&text);
-        let defaults = ShuffleServiceConfig::default_table();
-        let names = |t: &toml::Table| t.keys().cloned().collect::<Vec<_>>();
-        assert_eq!(names(&listed), names(&defaults), "template keys drifted");
-        assert_eq!(listed, defaults, "template defaults drifted");
-        let lines: Vec<&str> = text.lines().collect();
-        for key in defaults.keys() {
-            let i = lines
-                .iter()
-                .position(|l| l.starts_with(&format!("# {key} = ")))
-                .unwrap();
-            assert!(
-                i > 0 && lines[i - 1].starts_with("# ") && !lines[i - 1].contains(" = "),
-                "{key} has no description above it"
-            );
-        }
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/conf/shuffle-service.toml");
+        daemon::config::assert_template_documents::<ShuffleServiceConfig>(&p);
     }
 
     #[test]
