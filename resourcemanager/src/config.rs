@@ -5,6 +5,8 @@ use common::configfile;
 use common::duration::human;
 use common::tls::TlsFiles;
 use common::Resource;
+use daemon::config::{check_log_level, DaemonConfig};
+use daemon::https::check_web_address;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -73,30 +75,8 @@ impl Default for RmConfig {
 
 pub use common::configfile::ConfigError;
 
-impl RmConfig {
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let c: Self = configfile::load(path)?;
-        c.validate(path)?;
-        Ok(c)
-    }
-
-    /// Parses `text` (the contents of `path`); every error is one line naming
-    /// the file, the key and the reason.
-    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
-        configfile::parse(path, text)
-    }
-
-    /// Every key with its default value, as the file would spell it.
-    pub fn default_table() -> toml::Table {
-        configfile::default_table::<Self>()
-    }
-
-    /// Keys whose values differ between two configurations.
-    pub fn changed_keys(&self, other: &Self) -> Vec<String> {
-        configfile::changed_keys(self, other)
-    }
-
-    pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+impl DaemonConfig for RmConfig {
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
         let bad = |key, reason: String| ConfigError::Invalid {
             path: path.to_path_buf(),
             key,
@@ -126,41 +106,24 @@ impl RmConfig {
         if self.max_am_attempts == 0 {
             return Err(bad("max-am-attempts", "must be at least 1".into()));
         }
-        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log_level) {
-            return Err(bad(
-                "log-level",
-                format!("{:?} is not a tracing filter: {e}", self.log_level),
-            ));
-        }
-        if !self.web_address.is_empty() {
-            let port = self.web_address.rsplit_once(':').map(|(_, p)| p);
-            if port.is_none_or(|p| p.parse::<u16>().is_err()) {
-                return Err(bad(
-                    "web-address",
-                    format!("{:?} is not host:port", self.web_address),
-                ));
-            }
-            if !self.web_tls && !crate::web::is_loopback(&self.web_address) {
-                return Err(bad(
-                    "web-tls",
-                    format!(
-                        "plain HTTP (web-tls = false) is allowed only on a loopback web-address, not {:?}; use HTTPS or bind 127.0.0.1",
-                        self.web_address
-                    ),
-                ));
-            }
-        }
+        check_log_level(&self.log_level).map_err(|reason| bad("log-level", reason))?;
+        check_web_address(&self.web_address, self.web_tls)
+            .map_err(|(key, reason)| bad(key, reason))?;
         if self.state_dir.as_os_str().is_empty() {
             return Err(bad("state-dir", "must not be empty".into()));
         }
         for (key, p) in [("ca", &self.ca), ("cert", &self.cert), ("key", &self.key)] {
-            if let Err(reason) = configfile::readable_file(p) {
-                return Err(bad(key, reason));
-            }
+            configfile::readable_file(p).map_err(|reason| bad(key, reason))?;
         }
         Ok(())
     }
 
+    fn log_level(&self) -> &str {
+        &self.log_level
+    }
+}
+
+impl RmConfig {
     pub fn tls_files(&self) -> TlsFiles {
         TlsFiles {
             ca: self.ca.clone(),
@@ -178,49 +141,10 @@ impl RmConfig {
 mod tests {
     use super::*;
 
-    fn template() -> String {
-        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/conf/resourcemanager.toml");
-        std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-    }
-
-    /// The template's `# key = value` lines, uncommented.
-    fn template_keys(text: &str) -> toml::Table {
-        let body: String = text
-            .lines()
-            .filter_map(|l| l.strip_prefix("# "))
-            .filter(|l| {
-                l.split_once(" = ").is_some_and(|(k, _)| {
-                    !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '-')
-                })
-            })
-            .map(|l| format!("{l}\n"))
-            .collect();
-        body.parse().expect("template values are TOML")
-    }
-
     #[test]
     fn template_lists_every_key_with_its_default() {
-        let text = template();
-        // As shipped (everything commented) it means the defaults.
-        let parsed = RmConfig::parse(Path::new("template"), &text).unwrap();
-        assert_eq!(parsed, RmConfig::default());
-        // Every key is there, documented, with the default value.
-        let listed = template_keys(&text);
-        let defaults = RmConfig::default_table();
-        let names = |t: &toml::Table| t.keys().cloned().collect::<Vec<_>>();
-        assert_eq!(names(&listed), names(&defaults), "template keys drifted");
-        assert_eq!(listed, defaults, "template defaults drifted");
-        let lines: Vec<&str> = text.lines().collect();
-        for key in defaults.keys() {
-            let i = lines
-                .iter()
-                .position(|l| l.starts_with(&format!("# {key} = ")))
-                .unwrap();
-            assert!(
-                i > 0 && lines[i - 1].starts_with("# ") && !lines[i - 1].contains(" = "),
-                "{key} has no description above it"
-            );
-        }
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/conf/resourcemanager.toml");
+        daemon::config::assert_template_documents::<RmConfig>(&p);
     }
 
     #[test]
