@@ -5,10 +5,10 @@ use common::configfile;
 use common::duration::human;
 use common::tls::TlsFiles;
 use common::Resource;
-use daemon::config::{check_log_level, DaemonConfig};
+use daemon::config::{check_log_level, check_tls_files, DaemonConfig, Invalid};
 use daemon::https::check_web_address;
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -92,15 +92,14 @@ impl Default for NmConfig {
 pub use common::configfile::ConfigError;
 
 impl DaemonConfig for NmConfig {
-    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
-        let bad = |key, reason: String| ConfigError::Invalid {
-            path: path.to_path_buf(),
-            key,
-            reason,
-        };
+    fn log_level(&self) -> &str {
+        &self.log_level
+    }
+
+    fn check(&self) -> Result<(), Invalid> {
         for (key, v) in [("address", &self.address), ("rm-address", &self.rm_address)] {
             if !v.contains(':') {
-                return Err(bad(key, format!("{v:?} is not host:port")));
+                return Err((key, format!("{v:?} is not host:port")));
             }
         }
         let shuffle = &self.shuffle_service_address;
@@ -110,47 +109,33 @@ impl DaemonConfig for NmConfig {
                 .rsplit_once(':')
                 .is_none_or(|(_, p)| p.parse::<u16>().is_err())
         {
-            return Err(bad(
+            return Err((
                 "shuffle-service-address",
                 format!("{shuffle:?} is not host:port"),
             ));
         }
         if !self.detect_resources && (self.memory_mb == 0 || self.vcores == 0) {
-            return Err(bad(
-                "memory-mb",
-                "memory-mb and vcores must be above 0".into(),
-            ));
+            return Err(("memory-mb", "memory-mb and vcores must be above 0".into()));
         }
-        check_log_level(&self.log_level).map_err(|reason| bad("log-level", reason))?;
-        check_web_address(&self.web_address, self.web_tls)
-            .map_err(|(key, reason)| bad(key, reason))?;
+        check_log_level(&self.log_level)?;
+        check_web_address(&self.web_address, self.web_tls)?;
         if self.monitor_interval.is_zero() {
-            return Err(bad("monitor-interval", "must be above 0".into()));
+            return Err(("monitor-interval", "must be above 0".into()));
         }
+        check_tls_files(&self.tls_files())?;
         for (key, p) in [
-            ("ca", &self.ca),
-            ("cert", &self.cert),
-            ("key", &self.key),
             ("container-cert", &self.container_cert),
             ("container-key", &self.container_key),
         ] {
-            configfile::readable_file(p).map_err(|reason| bad(key, reason))?;
+            configfile::readable_file(p).map_err(|reason| (key, reason))?;
         }
         Ok(())
-    }
-
-    fn log_level(&self) -> &str {
-        &self.log_level
     }
 }
 
 impl NmConfig {
     pub fn tls_files(&self) -> TlsFiles {
-        TlsFiles {
-            ca: self.ca.clone(),
-            cert: self.cert.clone(),
-            key: self.key.clone(),
-        }
+        TlsFiles::new(&self.ca, &self.cert, &self.key)
     }
 
     /// The capacity this node offers.
@@ -182,33 +167,26 @@ impl NmConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use daemon::config::{assert_refused, assert_template_documents};
 
     #[test]
     fn template_lists_every_key_with_its_default() {
-        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/conf/nodemanager.toml");
-        daemon::config::assert_template_documents::<NmConfig>(&p);
+        assert_template_documents::<NmConfig>("nodemanager.toml");
     }
 
     #[test]
     fn errors_name_file_key_and_reason_on_one_line() {
-        let p = Path::new("/etc/spindle/nm.toml");
-        let e = NmConfig::parse(p, "address = \"a:1\"\nbogus = 1\n").unwrap_err();
-        let m = e.to_string();
-        assert!(
-            m.starts_with("/etc/spindle/nm.toml: key `bogus`: unknown key"),
-            "{m}"
+        let refused =
+            |text, expected| assert_refused::<NmConfig>("/etc/spindle/nm.toml", text, expected);
+        refused(
+            "address = \"a:1\"\nbogus = 1\n",
+            "/etc/spindle/nm.toml: key `bogus`: unknown key",
         );
-        let e = NmConfig::parse(p, "memory-mb = \"lots\"\n").unwrap_err();
-        let m = e.to_string();
-        assert!(
-            m.contains("key `memory-mb` (line 1): invalid type: string \"lots\""),
-            "{m}"
+        refused(
+            "memory-mb = \"lots\"\n",
+            "key `memory-mb` (line 1): invalid type: string \"lots\"",
         );
-        let e = NmConfig::parse(p, "kill-grace = \"3x\"\n").unwrap_err();
-        assert!(e.to_string().contains("key `kill-grace`"), "{e}");
-        for m in [m, e.to_string()] {
-            assert!(!m.contains('\n'), "{m}");
-        }
+        refused("kill-grace = \"3x\"\n", "key `kill-grace`");
     }
 
     #[test]

@@ -38,11 +38,7 @@ pub async fn start(
     host: &str,
     containers: Arc<ContainerManager>,
 ) -> Result<WebServer, WebError> {
-    let files = tls.map(|(ca, cert, key)| TlsFiles {
-        ca: ca.to_path_buf(),
-        cert: cert.to_path_buf(),
-        key: key.to_path_buf(),
-    });
+    let files = tls.map(|(ca, cert, key)| TlsFiles::new(ca, cert, key));
     let listener =
         WebListener::bind(address, files.as_ref().map(|f| (f, ClientCerts::None))).await?;
     let local = listener.local_addr();

@@ -1,14 +1,13 @@
 //! The resource manager's configuration (`/etc/spindle/resourcemanager.toml`).
 //! Every key has a default; unknown keys are refused.
 
-use common::configfile;
 use common::duration::human;
 use common::tls::TlsFiles;
 use common::Resource;
-use daemon::config::{check_log_level, DaemonConfig};
+use daemon::config::{check_log_level, check_tls_files, DaemonConfig, Invalid};
 use daemon::https::check_web_address;
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -76,60 +75,41 @@ impl Default for RmConfig {
 pub use common::configfile::ConfigError;
 
 impl DaemonConfig for RmConfig {
-    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
-        let bad = |key, reason: String| ConfigError::Invalid {
-            path: path.to_path_buf(),
-            key,
-            reason,
-        };
+    fn log_level(&self) -> &str {
+        &self.log_level
+    }
+
+    fn check(&self) -> Result<(), Invalid> {
         if !self.address.contains(':') {
-            return Err(bad(
-                "address",
-                format!("{:?} is not host:port", self.address),
-            ));
+            return Err(("address", format!("{:?} is not host:port", self.address)));
         }
         if self.heartbeat_interval.is_zero() {
-            return Err(bad("heartbeat-interval", "must be above 0".into()));
+            return Err(("heartbeat-interval", "must be above 0".into()));
         }
         if self.nm_expiry <= self.heartbeat_interval {
-            return Err(bad(
-                "nm-expiry",
-                "must be longer than heartbeat-interval".into(),
-            ));
+            return Err(("nm-expiry", "must be longer than heartbeat-interval".into()));
         }
         if self.max_allocation_mb == 0 || self.max_allocation_vcores == 0 {
-            return Err(bad(
+            return Err((
                 "max-allocation-mb",
                 "maximum allocation must be above 0".into(),
             ));
         }
         if self.max_am_attempts == 0 {
-            return Err(bad("max-am-attempts", "must be at least 1".into()));
+            return Err(("max-am-attempts", "must be at least 1".into()));
         }
-        check_log_level(&self.log_level).map_err(|reason| bad("log-level", reason))?;
-        check_web_address(&self.web_address, self.web_tls)
-            .map_err(|(key, reason)| bad(key, reason))?;
+        check_log_level(&self.log_level)?;
+        check_web_address(&self.web_address, self.web_tls)?;
         if self.state_dir.as_os_str().is_empty() {
-            return Err(bad("state-dir", "must not be empty".into()));
+            return Err(("state-dir", "must not be empty".into()));
         }
-        for (key, p) in [("ca", &self.ca), ("cert", &self.cert), ("key", &self.key)] {
-            configfile::readable_file(p).map_err(|reason| bad(key, reason))?;
-        }
-        Ok(())
-    }
-
-    fn log_level(&self) -> &str {
-        &self.log_level
+        check_tls_files(&self.tls_files())
     }
 }
 
 impl RmConfig {
     pub fn tls_files(&self) -> TlsFiles {
-        TlsFiles {
-            ca: self.ca.clone(),
-            cert: self.cert.clone(),
-            key: self.key.clone(),
-        }
+        TlsFiles::new(&self.ca, &self.cert, &self.key)
     }
 
     pub fn max_allocation(&self) -> Resource {
@@ -140,33 +120,27 @@ impl RmConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use daemon::config::{assert_refused, assert_template_documents};
+    use std::path::Path;
 
     #[test]
     fn template_lists_every_key_with_its_default() {
-        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/conf/resourcemanager.toml");
-        daemon::config::assert_template_documents::<RmConfig>(&p);
+        assert_template_documents::<RmConfig>("resourcemanager.toml");
     }
 
     #[test]
     fn errors_name_file_key_and_reason_on_one_line() {
-        let p = Path::new("/etc/spindle/rm.toml");
-        let e = RmConfig::parse(p, "address = \"a:1\"\nbogus = 1\n").unwrap_err();
-        let m = e.to_string();
-        assert!(
-            m.starts_with("/etc/spindle/rm.toml: key `bogus`: unknown key"),
-            "{m}"
+        let refused =
+            |text, expected| assert_refused::<RmConfig>("/etc/spindle/rm.toml", text, expected);
+        refused(
+            "address = \"a:1\"\nbogus = 1\n",
+            "/etc/spindle/rm.toml: key `bogus`: unknown key",
         );
-        let e = RmConfig::parse(p, "max-allocation-mb = \"lots\"\n").unwrap_err();
-        let m = e.to_string();
-        assert!(
-            m.contains("key `max-allocation-mb` (line 1): invalid type: string \"lots\""),
-            "{m}"
+        refused(
+            "max-allocation-mb = \"lots\"\n",
+            "key `max-allocation-mb` (line 1): invalid type: string \"lots\"",
         );
-        let e = RmConfig::parse(p, "nm-expiry = \"3x\"\n").unwrap_err();
-        assert!(e.to_string().contains("key `nm-expiry`"), "{e}");
-        for m in [m, e.to_string()] {
-            assert!(!m.contains('\n'), "{m}");
-        }
+        refused("nm-expiry = \"3x\"\n", "key `nm-expiry`");
     }
 
     #[test]

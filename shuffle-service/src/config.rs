@@ -1,11 +1,10 @@
 //! The standalone service's configuration (`/etc/spindle/shuffle-service.toml`).
 //! Every key has a default; unknown keys are refused.
 
-use common::configfile;
 use common::tls::TlsFiles;
-use daemon::config::{check_log_level, DaemonConfig};
+use daemon::config::{check_log_level, check_tls_files, DaemonConfig, Invalid};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default, rename_all = "kebab-case")]
@@ -42,74 +41,60 @@ impl Default for ShuffleServiceConfig {
 pub use common::configfile::ConfigError;
 
 impl DaemonConfig for ShuffleServiceConfig {
-    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
-        let bad = |key, reason: String| ConfigError::Invalid {
-            path: path.to_path_buf(),
-            key,
-            reason,
-        };
+    fn log_level(&self) -> &str {
+        &self.log_level
+    }
+
+    fn check(&self) -> Result<(), Invalid> {
         match self.address.rsplit_once(':').map(|(_, p)| p.parse::<u16>()) {
             Some(Ok(p)) if p != 0 => {}
             _ => {
-                return Err(bad(
+                return Err((
                     "address",
                     format!("{:?} is not host:port with a fixed port", self.address),
                 ))
             }
         }
-        check_log_level(&self.log_level).map_err(|reason| bad("log-level", reason))?;
+        check_log_level(&self.log_level)?;
         for (key, p) in [
             ("nm-local-dir", &self.nm_local_dir),
             ("state-dir", &self.state_dir),
         ] {
             if !p.is_absolute() {
-                return Err(bad(key, format!("{} is not an absolute path", p.display())));
+                return Err((key, format!("{} is not an absolute path", p.display())));
             }
         }
-        for (key, p) in [("ca", &self.ca), ("cert", &self.cert), ("key", &self.key)] {
-            configfile::readable_file(p).map_err(|reason| bad(key, reason))?;
-        }
-        Ok(())
-    }
-
-    fn log_level(&self) -> &str {
-        &self.log_level
+        check_tls_files(&self.tls_files())
     }
 }
 
 impl ShuffleServiceConfig {
     pub fn tls_files(&self) -> TlsFiles {
-        TlsFiles {
-            ca: self.ca.clone(),
-            cert: self.cert.clone(),
-            key: self.key.clone(),
-        }
+        TlsFiles::new(&self.ca, &self.cert, &self.key)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use daemon::config::{assert_refused, assert_template_documents};
 
     #[test]
     fn template_lists_every_key_with_its_default() {
-        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/conf/shuffle-service.toml");
-        daemon::config::assert_template_documents::<ShuffleServiceConfig>(&p);
+        assert_template_documents::<ShuffleServiceConfig>("shuffle-service.toml");
     }
 
     #[test]
     fn errors_name_file_key_and_reason() {
-        let p = Path::new("/etc/spindle/shuffle-service.toml");
-        let e = ShuffleServiceConfig::parse(p, "address = \"a:1\"\nbogus = 1\n").unwrap_err();
-        assert!(
-            e.to_string()
-                .starts_with("/etc/spindle/shuffle-service.toml: key `bogus`: unknown key"),
-            "{e}"
+        let p = "/etc/spindle/shuffle-service.toml";
+        let refused = |text, expected| assert_refused::<ShuffleServiceConfig>(p, text, expected);
+        refused(
+            "address = \"a:1\"\nbogus = 1\n",
+            "/etc/spindle/shuffle-service.toml: key `bogus`: unknown key",
         );
-        let e = ShuffleServiceConfig::parse(p, "state-dir = 3\n").unwrap_err();
-        assert!(e.to_string().contains("key `state-dir` (line 1)"), "{e}");
-        let c = ShuffleServiceConfig::parse(p, "address = \"0.0.0.0:0\"\n").unwrap();
-        let e = c.validate(p).unwrap_err();
+        refused("state-dir = 3\n", "key `state-dir` (line 1)");
+        let c = ShuffleServiceConfig::parse(p.as_ref(), "address = \"0.0.0.0:0\"\n").unwrap();
+        let e = c.validate(p.as_ref()).unwrap_err();
         assert!(e.to_string().contains("key `address`"), "{e}");
     }
 }

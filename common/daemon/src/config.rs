@@ -4,19 +4,31 @@
 //! [`common::configfile`].
 
 use common::configfile::{self, ConfigError};
+use common::tls::TlsFiles;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fmt::Debug;
 use std::path::Path;
 
+/// Why a configuration is refused: the key at fault and the reason.
+pub type Invalid = (&'static str, String);
+
 /// A daemon's configuration: TOML with a default for every key.
 pub trait DaemonConfig: Serialize + DeserializeOwned + Default {
-    /// Checks what the types cannot (ranges, addresses, readable files);
-    /// the error names `path`, the key and the reason.
-    fn validate(&self, path: &Path) -> Result<(), ConfigError>;
-
-    /// The `log-level` key: a tracing filter ([`check_log_level`] validates it).
+    /// The `log-level` key: a tracing filter ([`check_log_level`] checks it).
     fn log_level(&self) -> &str;
+
+    /// Checks what the types cannot (ranges, addresses, readable files).
+    fn check(&self) -> Result<(), Invalid>;
+
+    /// [`Self::check`], the error naming `path` too.
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        self.check().map_err(|(key, reason)| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            key,
+            reason,
+        })
+    }
 
     /// Reads, parses and validates `path`.
     fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -42,19 +54,41 @@ pub trait DaemonConfig: Serialize + DeserializeOwned + Default {
     }
 }
 
-/// Checks a `log-level` value: the reason when it is not a tracing filter.
-pub fn check_log_level(level: &str) -> Result<(), String> {
+/// Checks a `log-level` value: is it a tracing filter?
+pub fn check_log_level(level: &str) -> Result<(), Invalid> {
     match tracing_subscriber::EnvFilter::try_new(level) {
         Ok(_) => Ok(()),
-        Err(e) => Err(format!("{level:?} is not a tracing filter: {e}")),
+        Err(e) => Err((
+            "log-level",
+            format!("{level:?} is not a tracing filter: {e}"),
+        )),
     }
 }
 
-/// The drift test of a daemon's commented config template (`template`, e.g.
-/// `deploy/conf/nodemanager.toml`): as shipped (all commented out) it means
-/// the defaults, and it lists every key, each with its default value and a
-/// description line above it. Panics with what drifted.
-pub fn assert_template_documents<C: DaemonConfig + PartialEq + Debug>(template: &Path) {
+/// Checks that the cluster CA, certificate and key files (the keys `ca`,
+/// `cert` and `key`) can be read.
+pub fn check_tls_files(files: &TlsFiles) -> Result<(), Invalid> {
+    for (key, p) in [
+        ("ca", &files.ca),
+        ("cert", &files.cert),
+        ("key", &files.key),
+    ] {
+        configfile::readable_file(p).map_err(|reason| (key, reason))?;
+    }
+    Ok(())
+}
+
+/// The drift test of a daemon's commented config template, `name` in this
+/// repository's `deploy/conf/` (e.g. `nodemanager.toml`): as shipped (all
+/// commented out) it means the defaults, and it lists every key, each with
+/// its default value and a description line above it. Panics with what
+/// drifted.
+pub fn assert_template_documents<C: DaemonConfig + PartialEq + Debug>(name: &str) {
+    let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/conf");
+    assert_template_at::<C>(&conf.join(name));
+}
+
+fn assert_template_at<C: DaemonConfig + PartialEq + Debug>(template: &Path) {
     let text =
         std::fs::read_to_string(template).unwrap_or_else(|e| panic!("{}: {e}", template.display()));
     let parsed = C::parse(Path::new("template"), &text).unwrap();
@@ -75,6 +109,15 @@ pub fn assert_template_documents<C: DaemonConfig + PartialEq + Debug>(template: 
             "{key} has no description above it"
         );
     }
+}
+
+/// Parses `text` as the contents of `path` and asserts that it is refused
+/// with one line that starts with the path and contains `expected` (the key
+/// and the reason).
+pub fn assert_refused<C: DaemonConfig + Debug>(path: &str, text: &str, expected: &str) {
+    let e = C::parse(Path::new(path), text).unwrap_err().to_string();
+    assert!(e.starts_with(path) && e.contains(expected), "{e}");
+    assert!(!e.contains('\n'), "{e}");
 }
 
 /// The template's `# key = value` lines, uncommented.
@@ -114,16 +157,12 @@ mod tests {
     }
 
     impl DaemonConfig for Conf {
-        fn validate(&self, path: &Path) -> Result<(), ConfigError> {
-            check_log_level(&self.log_level).map_err(|reason| ConfigError::Invalid {
-                path: path.to_path_buf(),
-                key: "log-level",
-                reason,
-            })
-        }
-
         fn log_level(&self) -> &str {
             &self.log_level
+        }
+
+        fn check(&self) -> Result<(), Invalid> {
+            check_log_level(&self.log_level)
         }
     }
 
@@ -149,14 +188,14 @@ mod tests {
         let p = d.path().join("t.toml");
         let good = "# The log level.\n# log-level = \"info\"\n\n# How many.\n# max-things = 3\n";
         std::fs::write(&p, good).unwrap();
-        assert_template_documents::<Conf>(&p);
+        assert_template_at::<Conf>(&p);
         for bad in [
             good.replace("max-things = 3", "max-things = 4"),
             good.replace("# How many.\n", ""),
             good.replace("# max-things = 3\n", ""),
         ] {
             std::fs::write(&p, bad).unwrap();
-            let r = std::panic::catch_unwind(|| assert_template_documents::<Conf>(&p));
+            let r = std::panic::catch_unwind(|| assert_template_at::<Conf>(&p));
             assert!(r.is_err());
         }
     }

@@ -3,6 +3,7 @@
 //! the configuration allows on a loopback address only ([`check_web_address`]).
 //! Each request sees its [`Peer`].
 
+use crate::config::Invalid;
 use axum::extract::connect_info::Connected;
 use axum::serve::{IncomingStream, Listener};
 use axum::Router;
@@ -90,9 +91,8 @@ pub fn is_loopback(address: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Checks a `web-address` (empty: no web server) served with `tls` or not:
-/// the key at fault and the reason when it is refused.
-pub fn check_web_address(address: &str, tls: bool) -> Result<(), (&'static str, String)> {
+/// Checks a `web-address` (empty: no web server) served with `tls` or not.
+pub fn check_web_address(address: &str, tls: bool) -> Result<(), Invalid> {
     if address.is_empty() {
         return Ok(());
     }
