@@ -136,15 +136,16 @@ fn template_keys(text: &str) -> toml::Table {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde::Deserialize;
 
+    /// A small daemon configuration.
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
     #[serde(deny_unknown_fields, default, rename_all = "kebab-case")]
-    struct Conf {
-        log_level: String,
-        max_things: u32,
+    pub(crate) struct Conf {
+        pub(crate) log_level: String,
+        pub(crate) max_things: u32,
     }
 
     impl Default for Conf {

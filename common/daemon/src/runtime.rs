@@ -224,17 +224,11 @@ impl<C: DaemonConfig> Reload<C> {
     }
 
     fn apply(&mut self, new: &C) {
-        let restart: Vec<String> = self
-            .running
-            .changed_keys(new)
-            .into_iter()
-            .filter(|k| k != "log-level")
-            .collect();
-        let to = new.log_level();
-        if restart.is_empty() && to == self.applied {
+        let (level, restart) = plan(&self.running, &self.applied, new);
+        if level.is_none() && restart.is_empty() {
             tracing::info!(config = %self.path.display(), "reloaded: nothing changed");
         }
-        if to != self.applied {
+        if let Some(to) = level {
             match self.level.set(to) {
                 Ok(()) => {
                     tracing::info!(from = %self.applied, to = %to, "reloaded: log-level applied");
@@ -250,5 +244,56 @@ impl<C: DaemonConfig> Reload<C> {
                 self.unit
             );
         }
+    }
+}
+
+/// What reloading `new` does to a daemon started with `running` and logging
+/// at `applied`: the log level to apply (when it changed), and the other
+/// changed keys, which need a restart.
+fn plan<'a, C: DaemonConfig>(
+    running: &C,
+    applied: &str,
+    new: &'a C,
+) -> (Option<&'a str>, Vec<String>) {
+    let restart = running
+        .changed_keys(new)
+        .into_iter()
+        .filter(|k| k != "log-level")
+        .collect();
+    let level = Some(new.log_level()).filter(|l| *l != applied);
+    (level, restart)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests::Conf;
+
+    #[test]
+    fn reload_applies_the_log_level_and_names_other_changed_keys() {
+        let started = Conf::default();
+        let same = Conf::default();
+        assert_eq!(plan(&started, "info", &same), (None, vec![]));
+        let debug = Conf {
+            log_level: "debug".into(),
+            ..Conf::default()
+        };
+        assert_eq!(plan(&started, "info", &debug), (Some("debug"), vec![]));
+        // Once applied, the same file again changes nothing.
+        assert_eq!(plan(&started, "debug", &debug), (None, vec![]));
+        // Back to the level it started with, and a key that needs a restart.
+        let more = Conf {
+            max_things: 9,
+            ..Conf::default()
+        };
+        assert_eq!(
+            plan(&started, "debug", &more),
+            (Some("info"), vec!["max-things".to_string()])
+        );
+        // A key changed earlier still needs the restart at the next reload.
+        assert_eq!(
+            plan(&started, "info", &more),
+            (None, vec!["max-things".to_string()])
+        );
     }
 }
