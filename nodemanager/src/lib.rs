@@ -4,6 +4,9 @@
 
 pub mod config;
 pub mod containers;
+pub mod launch;
+pub mod lifecycle;
+pub mod localizer;
 pub mod metrics;
 pub mod monitor;
 pub mod service;

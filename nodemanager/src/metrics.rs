@@ -8,7 +8,7 @@
 //! fetches through [`NmMetrics::shuffle_fetch`] (or [`NmEvent::ShuffleFetch`]),
 //! so its bytes and latency appear here too.
 
-use crate::containers::ContainerManager;
+use crate::lifecycle::PhaseCounts;
 use prometheus_client::encoding::prometheus_text;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -135,13 +135,12 @@ impl NmMetrics {
     }
 
     /// Refreshes the container gauges from `containers` and renders every metric.
-    pub fn render(&self, containers: &ContainerManager) -> String {
+    pub fn render(&self, containers: PhaseCounts) -> String {
         let registry = self.registry.lock().expect("registry");
-        let (localizing, running, done) = containers.phase_counts();
         for (state, n) in [
-            ("localizing", localizing),
-            ("running", running),
-            ("done", done),
+            ("localizing", containers.localizing),
+            ("running", containers.running),
+            ("done", containers.done),
         ] {
             self.containers
                 .get_or_create(&vec![("state", state)])

@@ -6,6 +6,7 @@
 //! loopback address (the configuration refuses anything else).
 
 use crate::containers::ContainerManager;
+use crate::lifecycle::PhaseCounts;
 use crate::metrics::{metrics, CONTENT_TYPE};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
@@ -120,7 +121,11 @@ fn router(containers: Arc<ContainerManager>) -> Router {
 }
 
 async fn index(State(c): St) -> impl IntoResponse {
-    let (localizing, running, done) = c.phase_counts();
+    let PhaseCounts {
+        localizing,
+        running,
+        done,
+    } = c.phase_counts();
     axum::response::Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><link rel=\"icon\" href=\"data:,\">\
          <title>Spindle NodeManager</title></head><body><h1>Spindle NodeManager</h1>\
@@ -130,7 +135,7 @@ async fn index(State(c): St) -> impl IntoResponse {
 }
 
 async fn prometheus(State(c): St) -> Response {
-    let body = metrics().render(&c);
+    let body = metrics().render(c.phase_counts());
     ([(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response()
 }
 
