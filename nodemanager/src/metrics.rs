@@ -8,6 +8,7 @@
 //! fetches through [`NmMetrics::shuffle_fetch`] (or [`NmEvent::ShuffleFetch`]),
 //! so its bytes and latency appear here too.
 
+use crate::lifecycle::PhaseCounts;
 use daemon::metrics::{Metrics, Registrar};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -99,14 +100,14 @@ impl NmMetrics {
         self.shuffle_fetch_latency.observe(took.as_secs_f64());
     }
 
-    /// Sets the container gauges from the container table's
-    /// `(localizing, running, done)` counts and renders every metric.
-    pub fn render(&self, (localizing, running, done): (usize, usize, usize)) -> String {
+    /// Sets the container gauges from the container table's counts and renders every
+    /// metric.
+    pub fn render(&self, containers: PhaseCounts) -> String {
         self.registry.render(|| {
             for (state, n) in [
-                ("localizing", localizing),
-                ("running", running),
-                ("done", done),
+                ("localizing", containers.localizing),
+                ("running", containers.running),
+                ("done", containers.done),
             ] {
                 self.containers
                     .get_or_create(&vec![("state", state)])

@@ -6,6 +6,7 @@
 //! loopback address (the configuration refuses anything else).
 
 use crate::containers::ContainerManager;
+use crate::lifecycle::PhaseCounts;
 use crate::metrics::metrics;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
@@ -67,7 +68,11 @@ fn router(containers: Arc<ContainerManager>) -> Router {
 }
 
 async fn index(State(c): St) -> impl IntoResponse {
-    let (localizing, running, done) = c.phase_counts();
+    let PhaseCounts {
+        localizing,
+        running,
+        done,
+    } = c.phase_counts();
     axum::response::Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><link rel=\"icon\" href=\"data:,\">\
          <title>Spindle NodeManager</title></head><body><h1>Spindle NodeManager</h1>\
