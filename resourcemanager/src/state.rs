@@ -141,6 +141,23 @@ struct Attempt {
     ended_by_restart: bool,
 }
 
+impl Attempt {
+    /// A new attempt, started now, waiting for its AM container.
+    fn new(id: AppAttemptId, start_wall_ms: u64) -> Self {
+        Self {
+            id,
+            am_container: None,
+            am_node: None,
+            registered: false,
+            unregistered: false,
+            start_wall_ms,
+            finish_wall_ms: 0,
+            diagnostics: String::new(),
+            ended_by_restart: false,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct App {
     submission: AppSubmission,
@@ -413,17 +430,7 @@ impl RmState {
             vcore_ms: 0,
             next_container: 1,
         };
-        app.attempts.push(Attempt {
-            id: id.attempt(1),
-            am_container: None,
-            am_node: None,
-            registered: false,
-            unregistered: false,
-            start_wall_ms: now.wall_ms,
-            finish_wall_ms: 0,
-            diagnostics: String::new(),
-            ended_by_restart: false,
-        });
+        app.attempts.push(Attempt::new(id.attempt(1), now.wall_ms));
         self.apps.insert(id, app);
         self.dirty.insert(id);
         let mut actions = Vec::new();
@@ -798,17 +805,7 @@ impl RmState {
             let next = app_id.attempt(next_no);
             app.state = AppState::ACCEPTED;
             app.tracking_url.clear();
-            app.attempts.push(Attempt {
-                id: next,
-                am_container: None,
-                am_node: None,
-                registered: false,
-                unregistered: false,
-                start_wall_ms: now.wall_ms,
-                finish_wall_ms: 0,
-                diagnostics: String::new(),
-                ended_by_restart: false,
-            });
+            app.attempts.push(Attempt::new(next, now.wall_ms));
             for (id, node) in others {
                 if let Some(n) = self.nodes.get_mut(&node) {
                     n.to_kill.push((id, exit_status::KILLED_BY_RESOURCEMANAGER));

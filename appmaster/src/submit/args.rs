@@ -144,8 +144,8 @@ Properties, later wins: built-in < $SPINDLE_CONF_DIR/spindle-defaults.conf <
 --properties-file < --conf < the dedicated options above.
 ";
 
-/// Options that take a value.
-const VALUED: &[&str] = &[
+/// Options that take a value (so the word after them is not the application binary).
+pub const VALUED: &[&str] = &[
     "--master",
     "--deploy-mode",
     "--name",

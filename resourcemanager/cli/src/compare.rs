@@ -775,25 +775,6 @@ struct Own {
     rest: Vec<String>,
 }
 
-/// spindle-submit options that take a value (so their value is not the binary).
-const SUBMIT_VALUED: &[&str] = &[
-    "--master",
-    "--deploy-mode",
-    "--name",
-    "--queue",
-    "--num-executors",
-    "--executor-cores",
-    "--executor-memory",
-    "--driver-memory",
-    "--driver-cores",
-    "--conf",
-    "-c",
-    "--properties-file",
-    "--class",
-    "--status",
-    "--kill",
-];
-
 fn take_own(argv: Vec<String>) -> anyhow::Result<Own> {
     let mut own = Own {
         tenants: 1,
@@ -843,7 +824,7 @@ fn take_own(argv: Vec<String>) -> anyhow::Result<Own> {
             }
             _ => {
                 own.rest.push(a.clone());
-                if inline.is_none() && SUBMIT_VALUED.contains(&flag.as_str()) {
+                if inline.is_none() && appmaster::submit::args::VALUED.contains(&flag.as_str()) {
                     if let Some(v) = it.next() {
                         own.rest.push(v);
                     }

@@ -31,6 +31,21 @@ pub(crate) struct DemoArgs {
 const NODE_MEMORY_MB: u64 = 4096;
 const NODES: u32 = 2;
 
+/// `spindle compare`'s arguments for Bursty: the seed's dynamic settings with `idle` as the
+/// executor idle timeout, 2 jobs of `tasks` tasks of `task_ms`, `gap_ms` apart.
+fn bursty(appmaster: &str, idle: &str, tasks: u32, task_ms: u32, gap_ms: u32) -> String {
+    format!(
+        "--num-executors 2 --executor-cores 1 \
+         --conf spark.dynamicAllocation.minExecutors=0 \
+         --conf spark.dynamicAllocation.maxExecutors=2 \
+         --conf spark.dynamicAllocation.initialExecutors=1 \
+         --conf spark.dynamicAllocation.executorIdleTimeout={idle} \
+         --conf spark.dynamicAllocation.schedulerBacklogTimeout=1s \
+         --class Bursty {appmaster} --jobs 2 --tasks {tasks} --task-ms {task_ms} \
+         --gap-ms {gap_ms} --work sleep"
+    )
+}
+
 /// The comparisons the demo runs: (title, spindle compare's arguments, tenants).
 fn workloads(appmaster: &str) -> Vec<(&'static str, String, u32)> {
     vec![
@@ -45,28 +60,12 @@ fn workloads(appmaster: &str) -> Vec<(&'static str, String, u32)> {
         ),
         (
             "Bursty: 2 jobs of 32 half-second tasks, 8 s apart",
-            format!(
-                "--num-executors 2 --executor-cores 1 \
-                 --conf spark.dynamicAllocation.minExecutors=0 \
-                 --conf spark.dynamicAllocation.maxExecutors=2 \
-                 --conf spark.dynamicAllocation.initialExecutors=1 \
-                 --conf spark.dynamicAllocation.executorIdleTimeout=3s \
-                 --conf spark.dynamicAllocation.schedulerBacklogTimeout=1s \
-                 --class Bursty {appmaster} --jobs 2 --tasks 32 --task-ms 500 --gap-ms 8000 --work sleep"
-            ),
+            bursty(appmaster, "3s", 32, 500, 8000),
             1,
         ),
         (
             "Two Bursty tenants at once on a cluster of four containers",
-            format!(
-                "--num-executors 2 --executor-cores 1 \
-                 --conf spark.dynamicAllocation.minExecutors=0 \
-                 --conf spark.dynamicAllocation.maxExecutors=2 \
-                 --conf spark.dynamicAllocation.initialExecutors=1 \
-                 --conf spark.dynamicAllocation.executorIdleTimeout=2s \
-                 --conf spark.dynamicAllocation.schedulerBacklogTimeout=1s \
-                 --class Bursty {appmaster} --jobs 2 --tasks 16 --task-ms 250 --gap-ms 4000 --work sleep"
-            ),
+            bursty(appmaster, "2s", 16, 250, 4000),
             2,
         ),
     ]

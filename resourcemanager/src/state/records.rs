@@ -123,17 +123,10 @@ impl RmState {
                 app.tracking_url.clear();
                 app.am_host.clear();
                 app.progress = 0.0;
-                app.attempts.push(Attempt {
-                    id: id.attempt(app.attempts.len() as u32 + 1),
-                    am_container: None,
-                    am_node: None,
-                    registered: false,
-                    unregistered: false,
-                    start_wall_ms: now.wall_ms,
-                    finish_wall_ms: 0,
-                    diagnostics: String::new(),
-                    ended_by_restart: false,
-                });
+                app.attempts.push(Attempt::new(
+                    id.attempt(app.attempts.len() as u32 + 1),
+                    now.wall_ms,
+                ));
                 tracing::info!(app_id = %id, "recovered application gets a new attempt");
                 self.dirty.insert(id);
             }
