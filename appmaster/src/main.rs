@@ -22,13 +22,16 @@ enum Command {
 /// The built-in examples: `spindle-submit --class NAME appmaster ARGS...`.
 fn builtin(sc: &appmaster::rdd::SparkContext) -> anyhow::Result<()> {
     // An unknown or missing class is an error that lists the known ones.
-    let class = std::env::var("SPINDLE_CLASS").unwrap_or_default();
+    let class = common::launch::DriverLaunch::from_env()
+        .ok()
+        .and_then(|d| d.class)
+        .unwrap_or_default();
     let args: Vec<String> = std::env::args().skip(1).collect();
     appmaster::examples::run_example(&class, sc, &args)
 }
 
 fn main() -> anyhow::Result<()> {
-    if std::env::var_os("SPINDLE_ROLE").is_some() {
+    if std::env::var_os(common::launch::ROLE).is_some() {
         appmaster::run_app(builtin);
     }
     let cli = Cli::parse();

@@ -1,6 +1,7 @@
 //! Typed clients: a user's view of the RM, an AM's view of the RM (YARN's
 //! AMRMClient) and of node managers (NMClient).
 
+use crate::launch::{AmLaunch, ContainerEnv, EnvError};
 use crate::protocol::{
     AmEvent, AppSubmission, ApplicationReport, Container, ErrorCode, FinalApplicationStatus,
     LaunchSpec, LocalResource, NmRequest, NmResponse, NodeReport, ResourceAsk, RmRequest,
@@ -151,26 +152,19 @@ pub struct AmEnv {
 }
 
 impl AmEnv {
-    pub fn from_env() -> Result<Self, String> {
-        let var = |k: &str| {
-            std::env::var(k)
-                .map_err(|_| format!("{k} is not set: not running in a Spindle AM container"))
-        };
+    /// Reads what the NM ([`ContainerEnv`]) and the RM ([`AmLaunch`]) put in an AM
+    /// container's environment.
+    pub fn from_env() -> Result<Self, EnvError> {
+        let vars = crate::launch::ProcessEnv;
+        let container = ContainerEnv::from_vars(&vars)?;
+        let am = AmLaunch::from_vars(&vars)?;
         Ok(Self {
-            rm_address: var("SPINDLE_RM_ADDRESS")?,
-            attempt: var("APP_ATTEMPT_ID")?
-                .parse()
-                .map_err(|e| format!("APP_ATTEMPT_ID: {e}"))?,
-            token: var("SPINDLE_AMRM_TOKEN")?,
-            container_id: var("CONTAINER_ID")?
-                .parse()
-                .map_err(|e| format!("CONTAINER_ID: {e}"))?,
-            tls: TlsFiles {
-                ca: var("SPINDLE_TLS_CA")?.into(),
-                cert: var("SPINDLE_TLS_CERT")?.into(),
-                key: var("SPINDLE_TLS_KEY")?.into(),
-            },
-            nm_host: var("NM_HOST").unwrap_or_else(|_| "localhost".into()),
+            rm_address: am.rm_address,
+            attempt: container.attempt(),
+            token: am.amrm_token,
+            container_id: container.container_id,
+            tls: container.tls,
+            nm_host: container.nm_host,
         })
     }
 }

@@ -13,6 +13,8 @@ pub mod configfile;
 pub mod duration;
 pub mod html;
 pub mod ids;
+#[cfg(feature = "net")]
+pub mod launch;
 pub mod protocol;
 pub mod resource;
 #[cfg(feature = "net")]

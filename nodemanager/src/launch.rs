@@ -2,7 +2,10 @@
 //! environment and its process group; signals to that group.
 
 use crate::lifecycle::Signal;
+use common::launch::ContainerEnv;
 use common::protocol::{exit_status, ErrorCode, LaunchSpec, WireError};
+use common::tls::TlsFiles;
+use common::NodeId;
 use common::{ApplicationId, ContainerId, Resource};
 use std::path::{Path, PathBuf};
 
@@ -110,26 +113,20 @@ pub fn spawn(
             cmd.env(k, v);
         }
     }
-    cmd.env("CONTAINER_ID", id.to_string())
-        .env("APPLICATION_ID", id.app().to_string())
-        .env("APP_ATTEMPT_ID", id.attempt.to_string())
-        .env("NM_HOST", &env.nm_host)
-        .env("NM_PORT", env.nm_port.to_string())
-        .env("NM_ADDRESS", format!("{}:{}", env.nm_host, env.nm_port))
-        .env("NODE_ID", &env.node_id)
-        .env("USER", user)
-        .env("HOME", &work)
-        .env("PWD", &work)
-        .env("LOG_DIRS", &logs)
-        .env("LOCAL_DIRS", layout.app_dir(user, id.app()))
-        .env("CONTAINER_MEMORY_MB", resource.memory_mb.to_string())
-        .env("CONTAINER_VCORES", resource.vcores.to_string())
-        .env("SPINDLE_TLS_CA", &env.ca)
-        .env("SPINDLE_TLS_CERT", &env.container_cert)
-        .env("SPINDLE_TLS_KEY", &env.container_key);
-    if let Some(s) = &env.shuffle_service {
-        cmd.env(shuffle_service::ENV_SHUFFLE_SERVICE, s);
-    }
+    let container = ContainerEnv {
+        container_id: id,
+        nm_host: env.nm_host.clone(),
+        nm_port: env.nm_port,
+        node_id: NodeId(env.node_id.clone()),
+        user: user.to_string(),
+        work_dir: work.clone(),
+        log_dir: logs.clone(),
+        local_dir: layout.app_dir(user, id.app()),
+        resource,
+        tls: TlsFiles::new(&env.ca, &env.container_cert, &env.container_key),
+        shuffle_service: env.shuffle_service.clone(),
+    };
+    cmd.envs(container.to_env());
     cmd.envs(&launch.env);
     // SAFETY: prctl is async-signal-safe; it runs in the child before exec.
     // A container must not outlive a crashed NM that can no longer account for it.

@@ -6,6 +6,7 @@ use crate::metrics::{RmEvent, RmMetrics};
 use crate::state::{Action, Limits, Now, RmState};
 use crate::store::{Persister, StateStore, StoreError};
 use common::clock::{mono_ms, wall_ms};
+use common::launch::AmLaunch;
 use common::protocol::ApplicationReport;
 use common::protocol::{
     AmEvent, ErrorCode, NmRequest, NmResponse, RmRequest, RmResponse, WireError, ALPN_NM, ALPN_RM,
@@ -348,17 +349,14 @@ impl Rm {
                     let rm = self.clone();
                     tokio::spawn(async move {
                         let mut launch = submission.am_launch.clone();
-                        launch
-                            .env
-                            .insert("SPINDLE_RM_ADDRESS".into(), rm.advertised.clone());
-                        launch.env.insert("SPINDLE_AMRM_TOKEN".into(), amrm_token);
-                        // Wall clock: it crosses to the AM, whose event log stamps are wall-clock.
-                        launch
-                            .env
-                            .insert("SPINDLE_AM_ALLOCATED_MS".into(), wall_ms().to_string());
-                        launch
-                            .env
-                            .insert("APP_ATTEMPT_ID".into(), container.id.attempt.to_string());
+                        let am = AmLaunch {
+                            rm_address: rm.advertised.clone(),
+                            amrm_token,
+                            // Wall clock: it crosses to the AM, whose event log stamps are
+                            // wall-clock.
+                            allocated_wall_ms: wall_ms(),
+                        };
+                        common::launch::extend(&mut launch.env, am.to_env());
                         let client = rm.nm_client(&container.node_address);
                         let req = NmRequest::StartContainer {
                             token: container.token.clone(),

@@ -10,7 +10,9 @@ mod am;
 mod server;
 
 use crate::rdd::SparkContext;
-use common::protocol::LocalResource;
+use am_core::sparkconf::SparkConf;
+use common::client::AmEnv;
+use common::launch::{DriverLaunch, Role};
 use std::collections::BTreeMap;
 
 /// The user's entry point: `fn main() { appmaster::run_app(user_main) }`.
@@ -18,14 +20,14 @@ pub type UserMain = fn(&SparkContext) -> anyhow::Result<()>;
 
 /// Runs this process as whatever `SPINDLE_ROLE` says and exits with its code.
 pub fn run_app(main: UserMain) -> ! {
-    let code = match std::env::var("SPINDLE_ROLE").as_deref() {
-        Ok("executor") => runtime(crate::executor::run),
-        Ok("driver") => runtime(|| driver(main)),
-        Ok(other) => {
-            eprintln!("SPINDLE_ROLE={other:?} is not driver or executor");
+    let code = match Role::from_env() {
+        Ok(Some(Role::Executor)) => runtime(crate::executor::run),
+        Ok(Some(Role::Driver)) => runtime(|| driver(main)),
+        Ok(None) => local(main),
+        Err(e) => {
+            eprintln!("{e}");
             2
         }
-        Err(_) => local(main),
     };
     std::process::exit(code)
 }
@@ -61,32 +63,12 @@ where
     }
 }
 
-fn parse_binary(v: &str) -> anyhow::Result<LocalResource> {
-    let mut it = v.rsplitn(3, ':');
-    let (size, sha, name) = (it.next(), it.next(), it.next());
-    match (name, sha, size) {
-        (Some(name), Some(sha), Some(size)) => Ok(LocalResource {
-            name: name.to_string(),
-            sha256: sha.to_string(),
-            size: size.parse()?,
-            executable: true,
-        }),
-        _ => anyhow::bail!("SPINDLE_APP_BINARY={v:?} is not name:sha256:size"),
-    }
-}
-
 async fn driver(main: UserMain) -> anyhow::Result<i32> {
-    let env = common::client::AmEnv::from_env().map_err(anyhow::Error::msg)?;
-    let conf: BTreeMap<String, String> = match std::env::var("SPINDLE_SPARK_CONF") {
-        Ok(j) => {
-            serde_json::from_str(&j).map_err(|e| anyhow::anyhow!("SPINDLE_SPARK_CONF: {e}"))?
-        }
-        Err(_) => BTreeMap::new(),
-    };
-    let binary = parse_binary(&std::env::var("SPINDLE_APP_BINARY").map_err(|_| {
-        anyhow::anyhow!("SPINDLE_APP_BINARY is not set: submit with spindle-submit")
-    })?)?;
-    let app_name = std::env::var("SPINDLE_APP_NAME").unwrap_or_else(|_| binary.name.clone());
+    let env = AmEnv::from_env()?;
+    let launch = DriverLaunch::from_env()?;
+    let conf: BTreeMap<String, String> =
+        SparkConf::from_json(&launch.spark_conf_json, "the driver's Spark properties")?.into();
+    let (binary, app_name) = (launch.binary, launch.app_name);
     let config = am_core::driver::driver_config(&conf)?;
     am::run(
         am::Launch {

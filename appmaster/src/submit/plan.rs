@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use common::launch::DriverLaunch;
 use common::protocol::{AppSubmission, LaunchSpec, LocalResource};
 use common::{ApplicationId, Resource};
 use thiserror::Error;
@@ -14,20 +15,6 @@ use am_core::sparkconf::{keys, SparkConf, SparkConfError};
 
 /// The application type spindle-submit submits.
 pub const APP_TYPE: &str = "SPARK";
-
-/// The driver's environment keys (the contract with the AM).
-pub mod env {
-    /// Always `driver`.
-    pub const ROLE: &str = "SPINDLE_ROLE";
-    /// `--class`, when given.
-    pub const CLASS: &str = "SPINDLE_CLASS";
-    /// The application name.
-    pub const APP_NAME: &str = "SPINDLE_APP_NAME";
-    /// `<file name>:<sha256>:<size>` of the staged binary (executors reuse it).
-    pub const APP_BINARY: &str = "SPINDLE_APP_BINARY";
-    /// JSON object of every effective Spark property.
-    pub const SPARK_CONF: &str = am_core::sparkconf::SPARK_CONF_ENV;
-}
 
 /// Why a submission was refused before anything was sent.
 #[derive(Debug, Error)]
@@ -154,19 +141,16 @@ impl Plan {
         })
     }
 
-    /// The driver's environment (the contract with the AM).
+    /// The driver's environment (the contract with the AM: [`DriverLaunch`]).
     pub fn driver_env(&self, staged: &LocalResource) -> BTreeMap<String, String> {
+        let launch = DriverLaunch {
+            class: self.class.clone(),
+            app_name: self.name.clone(),
+            binary: staged.clone(),
+            spark_conf_json: self.conf.to_json(),
+        };
         let mut env = BTreeMap::new();
-        env.insert(env::ROLE.into(), "driver".into());
-        if let Some(c) = &self.class {
-            env.insert(env::CLASS.into(), c.clone());
-        }
-        env.insert(env::APP_NAME.into(), self.name.clone());
-        env.insert(
-            env::APP_BINARY.into(),
-            format!("{}:{}:{}", staged.name, staged.sha256, staged.size),
-        );
-        env.insert(env::SPARK_CONF.into(), self.conf.to_json());
+        common::launch::extend(&mut env, launch.to_env());
         if self.verbose {
             env.insert("RUST_BACKTRACE".into(), "1".into());
         }

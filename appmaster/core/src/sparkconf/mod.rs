@@ -48,8 +48,6 @@ pub const DEFAULT_QUEUE: &str = "default";
 pub const DEFAULT_EVENT_LOG_DIR: &str = "/tmp/spark-events";
 /// The deploy mode Spindle runs (the driver runs inside the application master).
 pub const CLUSTER_DEPLOY_MODE: &str = "cluster";
-/// The environment variable through which spindle-submit hands the properties to the driver.
-pub const SPARK_CONF_ENV: &str = "SPINDLE_SPARK_CONF";
 
 /// Spark properties with Spark's defaults and validation rules.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

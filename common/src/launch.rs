@@ -1,0 +1,451 @@
+//! Launch environments, typed. A container's environment is the contract between whoever
+//! launches it and what runs in it; each contract is a struct here, written with `to_env`
+//! and read back with `from_vars`/`from_env`, so every variable name lives in one place:
+//!
+//! - [`ContainerEnv`]: what the NM gives every container (YARN's names; the TLS files and
+//!   the node's shuffle service are Spindle's);
+//! - [`AmLaunch`]: what the RM adds for an application master;
+//! - [`DriverLaunch`]: what spindle-submit gives the driver (the AM of a Spark-like app);
+//! - [`ExecutorLaunch`]: what the driver gives each executor.
+
+use crate::ids::{AppAttemptId, ApplicationId, ContainerId, NodeId};
+use crate::protocol::LocalResource;
+use crate::resource::Resource;
+use crate::tls::TlsFiles;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+/// A launch variable that is missing or does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EnvError {
+    #[error("{name} is not set: not running {within}")]
+    Missing {
+        name: &'static str,
+        /// Where the variable would have come from, e.g. "in a Spindle container".
+        within: &'static str,
+    },
+    #[error("{name}={value:?}: {reason}")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
+}
+
+/// Reads variables by name: the process environment, or a map in tests.
+pub trait Vars {
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// The process's own environment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessEnv;
+
+impl Vars for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl Vars for BTreeMap<String, String> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).cloned()
+    }
+}
+
+fn required(vars: &dyn Vars, name: &'static str, within: &'static str) -> Result<String, EnvError> {
+    vars.var(name).ok_or(EnvError::Missing { name, within })
+}
+
+fn parsed<T: FromStr>(
+    vars: &dyn Vars,
+    name: &'static str,
+    within: &'static str,
+) -> Result<T, EnvError>
+where
+    T::Err: std::fmt::Display,
+{
+    let value = required(vars, name, within)?;
+    value.parse().map_err(|e: T::Err| EnvError::Invalid {
+        name,
+        reason: e.to_string(),
+        value,
+    })
+}
+
+const IN_CONTAINER: &str = "in a Spindle container";
+const IN_AM: &str = "as a Spindle application master";
+const AS_DRIVER: &str = "as a driver: submit with spindle-submit";
+const AS_EXECUTOR: &str = "as a Spindle executor";
+
+const CONTAINER_ID: &str = "CONTAINER_ID";
+const APPLICATION_ID: &str = "APPLICATION_ID";
+const APP_ATTEMPT_ID: &str = "APP_ATTEMPT_ID";
+const NM_HOST: &str = "NM_HOST";
+const NM_PORT: &str = "NM_PORT";
+const NM_ADDRESS: &str = "NM_ADDRESS";
+const NODE_ID: &str = "NODE_ID";
+const USER: &str = "USER";
+const HOME: &str = "HOME";
+const PWD: &str = "PWD";
+const LOG_DIRS: &str = "LOG_DIRS";
+const LOCAL_DIRS: &str = "LOCAL_DIRS";
+const CONTAINER_MEMORY_MB: &str = "CONTAINER_MEMORY_MB";
+const CONTAINER_VCORES: &str = "CONTAINER_VCORES";
+const TLS_CA: &str = "SPINDLE_TLS_CA";
+const TLS_CERT: &str = "SPINDLE_TLS_CERT";
+const TLS_KEY: &str = "SPINDLE_TLS_KEY";
+const SHUFFLE_SERVICE: &str = "SPINDLE_SHUFFLE_SERVICE";
+const RM_ADDRESS: &str = "SPINDLE_RM_ADDRESS";
+const AMRM_TOKEN: &str = "SPINDLE_AMRM_TOKEN";
+const AM_ALLOCATED_MS: &str = "SPINDLE_AM_ALLOCATED_MS";
+/// Which side of a Spark-like application a process runs (`driver` or `executor`); unset:
+/// run locally, in-process.
+pub const ROLE: &str = "SPINDLE_ROLE";
+const CLASS: &str = "SPINDLE_CLASS";
+const APP_NAME: &str = "SPINDLE_APP_NAME";
+const APP_BINARY: &str = "SPINDLE_APP_BINARY";
+const SPARK_CONF: &str = "SPINDLE_SPARK_CONF";
+const DRIVER_ADDRESS: &str = "SPINDLE_DRIVER_ADDRESS";
+const APP_SECRET: &str = "SPINDLE_APP_SECRET";
+const EXECUTOR_ID: &str = "SPINDLE_EXECUTOR_ID";
+const EXECUTOR_CORES: &str = "SPINDLE_EXECUTOR_CORES";
+const APP_ID: &str = "SPINDLE_APP_ID";
+const SHUFFLE_SERVICE_ENABLED: &str = "SPINDLE_SHUFFLE_SERVICE_ENABLED";
+
+/// What every container gets from the NM that starts it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerEnv {
+    pub container_id: ContainerId,
+    pub nm_host: String,
+    pub nm_port: u16,
+    pub node_id: NodeId,
+    pub user: String,
+    /// The working directory (also `HOME` and `PWD`).
+    pub work_dir: PathBuf,
+    /// Where its stdout and stderr go.
+    pub log_dir: PathBuf,
+    /// The app's directory on this node (shuffle files, spills).
+    pub local_dir: PathBuf,
+    pub resource: Resource,
+    /// The identity containers present: it carries no rights by itself.
+    pub tls: TlsFiles,
+    /// `host:port` of this node's shuffle service, if it has one.
+    pub shuffle_service: Option<String>,
+}
+
+impl ContainerEnv {
+    pub fn to_env(&self) -> Vec<(&'static str, String)> {
+        let path = |p: &PathBuf| p.display().to_string();
+        let mut env = vec![
+            (CONTAINER_ID, self.container_id.to_string()),
+            (APPLICATION_ID, self.container_id.app().to_string()),
+            (APP_ATTEMPT_ID, self.container_id.attempt.to_string()),
+            (NM_HOST, self.nm_host.clone()),
+            (NM_PORT, self.nm_port.to_string()),
+            (NM_ADDRESS, format!("{}:{}", self.nm_host, self.nm_port)),
+            (NODE_ID, self.node_id.0.clone()),
+            (USER, self.user.clone()),
+            (HOME, path(&self.work_dir)),
+            (PWD, path(&self.work_dir)),
+            (LOG_DIRS, path(&self.log_dir)),
+            (LOCAL_DIRS, path(&self.local_dir)),
+            (CONTAINER_MEMORY_MB, self.resource.memory_mb.to_string()),
+            (CONTAINER_VCORES, self.resource.vcores.to_string()),
+            (TLS_CA, path(&self.tls.ca)),
+            (TLS_CERT, path(&self.tls.cert)),
+            (TLS_KEY, path(&self.tls.key)),
+        ];
+        if let Some(s) = &self.shuffle_service {
+            env.push((SHUFFLE_SERVICE, s.clone()));
+        }
+        env
+    }
+
+    pub fn from_vars(vars: &dyn Vars) -> Result<Self, EnvError> {
+        let w = IN_CONTAINER;
+        let work_dir: PathBuf = required(vars, PWD, w)?.into();
+        Ok(Self {
+            container_id: parsed(vars, CONTAINER_ID, w)?,
+            nm_host: vars.var(NM_HOST).unwrap_or_else(|| "localhost".into()),
+            nm_port: parsed(vars, NM_PORT, w)?,
+            node_id: NodeId(vars.var(NODE_ID).unwrap_or_default()),
+            user: vars.var(USER).unwrap_or_default(),
+            log_dir: required(vars, LOG_DIRS, w)?.into(),
+            local_dir: required(vars, LOCAL_DIRS, w)?.into(),
+            resource: Resource::new(
+                parsed(vars, CONTAINER_MEMORY_MB, w)?,
+                parsed(vars, CONTAINER_VCORES, w)?,
+            ),
+            tls: TlsFiles {
+                ca: required(vars, TLS_CA, w)?.into(),
+                cert: required(vars, TLS_CERT, w)?.into(),
+                key: required(vars, TLS_KEY, w)?.into(),
+            },
+            shuffle_service: vars.var(SHUFFLE_SERVICE),
+            work_dir,
+        })
+    }
+
+    pub fn from_env() -> Result<Self, EnvError> {
+        Self::from_vars(&ProcessEnv)
+    }
+
+    /// The attempt this container belongs to.
+    pub fn attempt(&self) -> AppAttemptId {
+        self.container_id.attempt
+    }
+}
+
+/// What the RM adds to an application master's environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AmLaunch {
+    /// The RM's address for the AM protocol.
+    pub rm_address: String,
+    /// The attempt's AMRM token (every AM call presents it).
+    pub amrm_token: String,
+    /// When the RM allocated the AM's container (wall clock, ms since the epoch): the
+    /// AM's event log counts the container from then.
+    pub allocated_wall_ms: u64,
+}
+
+impl AmLaunch {
+    pub fn to_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            (RM_ADDRESS, self.rm_address.clone()),
+            (AMRM_TOKEN, self.amrm_token.clone()),
+            (AM_ALLOCATED_MS, self.allocated_wall_ms.to_string()),
+        ]
+    }
+
+    pub fn from_vars(vars: &dyn Vars) -> Result<Self, EnvError> {
+        Ok(Self {
+            rm_address: required(vars, RM_ADDRESS, IN_AM)?,
+            amrm_token: required(vars, AMRM_TOKEN, IN_AM)?,
+            // Optional: a hand-made launch may not say.
+            allocated_wall_ms: vars
+                .var(AM_ALLOCATED_MS)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+        })
+    }
+}
+
+/// What spindle-submit gives the driver (runs as the application master).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriverLaunch {
+    /// `--class`, when given (a built-in example of the stock binary).
+    pub class: Option<String>,
+    pub app_name: String,
+    /// The staged application binary (executors are launched from it too).
+    pub binary: LocalResource,
+    /// Every effective Spark property, as one JSON object of strings.
+    pub spark_conf_json: String,
+}
+
+impl DriverLaunch {
+    pub fn to_env(&self) -> Vec<(&'static str, String)> {
+        let b = &self.binary;
+        let mut env = vec![
+            (ROLE, "driver".to_string()),
+            (APP_NAME, self.app_name.clone()),
+            (APP_BINARY, format!("{}:{}:{}", b.name, b.sha256, b.size)),
+            (SPARK_CONF, self.spark_conf_json.clone()),
+        ];
+        if let Some(c) = &self.class {
+            env.push((CLASS, c.clone()));
+        }
+        env
+    }
+
+    pub fn from_vars(vars: &dyn Vars) -> Result<Self, EnvError> {
+        let value = required(vars, APP_BINARY, AS_DRIVER)?;
+        let mut it = value.rsplitn(3, ':');
+        let (size, sha256, name) = (it.next(), it.next(), it.next());
+        let binary = match (name, sha256, size.map(str::parse::<u64>)) {
+            (Some(name), Some(sha256), Some(Ok(size))) => LocalResource {
+                name: name.to_string(),
+                sha256: sha256.to_string(),
+                size,
+                executable: true,
+            },
+            _ => {
+                return Err(EnvError::Invalid {
+                    name: APP_BINARY,
+                    value,
+                    reason: "not name:sha256:size".into(),
+                })
+            }
+        };
+        Ok(Self {
+            class: vars.var(CLASS),
+            app_name: vars.var(APP_NAME).unwrap_or_else(|| binary.name.clone()),
+            spark_conf_json: vars.var(SPARK_CONF).unwrap_or_else(|| "{}".into()),
+            binary,
+        })
+    }
+
+    pub fn from_env() -> Result<Self, EnvError> {
+        Self::from_vars(&ProcessEnv)
+    }
+}
+
+/// What the driver gives each executor it launches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutorLaunch {
+    /// Where the driver's executor service listens.
+    pub driver_address: String,
+    /// The app's secret: executors present it to the driver and the shuffle service.
+    pub app_secret: String,
+    pub executor_id: String,
+    pub executor_cores: u32,
+    pub app_id: ApplicationId,
+    /// `spark.shuffle.service.enabled`: map output is served by the node's service.
+    pub shuffle_service_enabled: bool,
+}
+
+impl ExecutorLaunch {
+    pub fn to_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            (ROLE, "executor".to_string()),
+            (DRIVER_ADDRESS, self.driver_address.clone()),
+            (APP_SECRET, self.app_secret.clone()),
+            (EXECUTOR_ID, self.executor_id.clone()),
+            (EXECUTOR_CORES, self.executor_cores.to_string()),
+            (APP_ID, self.app_id.to_string()),
+            (
+                SHUFFLE_SERVICE_ENABLED,
+                self.shuffle_service_enabled.to_string(),
+            ),
+        ]
+    }
+
+    pub fn from_vars(vars: &dyn Vars) -> Result<Self, EnvError> {
+        let w = AS_EXECUTOR;
+        Ok(Self {
+            driver_address: required(vars, DRIVER_ADDRESS, w)?,
+            app_secret: required(vars, APP_SECRET, w)?,
+            executor_id: required(vars, EXECUTOR_ID, w)?,
+            executor_cores: parsed(vars, EXECUTOR_CORES, w)?,
+            app_id: parsed(vars, APP_ID, w)?,
+            shuffle_service_enabled: vars.var(SHUFFLE_SERVICE_ENABLED).as_deref() == Some("true"),
+        })
+    }
+
+    pub fn from_env() -> Result<Self, EnvError> {
+        Self::from_vars(&ProcessEnv)
+    }
+}
+
+/// The side of a Spark-like application this process runs, from [`ROLE`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Driver,
+    Executor,
+}
+
+impl Role {
+    /// `None` when unset (run locally); an error for any other value.
+    pub fn from_env() -> Result<Option<Self>, EnvError> {
+        match std::env::var(ROLE).ok().as_deref() {
+            None => Ok(None),
+            Some("driver") => Ok(Some(Self::Driver)),
+            Some("executor") => Ok(Some(Self::Executor)),
+            Some(other) => Err(EnvError::Invalid {
+                name: ROLE,
+                value: other.to_string(),
+                reason: "not driver or executor".into(),
+            }),
+        }
+    }
+}
+
+/// Adds `env` to a launch context's variables.
+pub fn extend(vars: &mut BTreeMap<String, String>, env: Vec<(&'static str, String)>) {
+    vars.extend(env.into_iter().map(|(k, v)| (k.to_string(), v)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(env: Vec<(&'static str, String)>) -> BTreeMap<String, String> {
+        let mut m = BTreeMap::new();
+        extend(&mut m, env);
+        m
+    }
+
+    #[test]
+    fn every_launch_environment_round_trips() {
+        let container_id: ContainerId = "container_1_0001_01_000002".parse().unwrap();
+        let c = ContainerEnv {
+            container_id,
+            nm_host: "h".into(),
+            nm_port: 8041,
+            node_id: NodeId("h:8041".into()),
+            user: "alice".into(),
+            work_dir: "/l/usercache/alice/appcache/a/c".into(),
+            log_dir: "/logs/a/c".into(),
+            local_dir: "/l/usercache/alice/appcache/a".into(),
+            resource: Resource::new(1408, 1),
+            tls: TlsFiles::new("ca".as_ref(), "c.pem".as_ref(), "c.key".as_ref()),
+            shuffle_service: Some("h:7337".into()),
+        };
+        let vars = map(c.to_env());
+        assert_eq!(vars["NM_ADDRESS"], "h:8041");
+        assert_eq!(vars["APPLICATION_ID"], "application_1_0001");
+        assert_eq!(ContainerEnv::from_vars(&vars).unwrap(), c);
+        assert_eq!(c.attempt().to_string(), "appattempt_1_0001_000001");
+
+        let am = AmLaunch {
+            rm_address: "rm:8032".into(),
+            amrm_token: "t".into(),
+            allocated_wall_ms: 5,
+        };
+        assert_eq!(AmLaunch::from_vars(&map(am.to_env())).unwrap(), am);
+
+        let d = DriverLaunch {
+            class: Some("SparkPi".into()),
+            app_name: "pi".into(),
+            binary: LocalResource {
+                name: "appmaster".into(),
+                sha256: "ab".repeat(32),
+                size: 7,
+                executable: true,
+            },
+            spark_conf_json: "{\"spark.a\":\"1\"}".into(),
+        };
+        let vars = map(d.to_env());
+        assert_eq!(vars[ROLE], "driver");
+        assert_eq!(DriverLaunch::from_vars(&vars).unwrap(), d);
+
+        let e = ExecutorLaunch {
+            driver_address: "h:1".into(),
+            app_secret: "s".into(),
+            executor_id: "3".into(),
+            executor_cores: 2,
+            app_id: container_id.app(),
+            shuffle_service_enabled: true,
+        };
+        let vars = map(e.to_env());
+        assert_eq!(vars[ROLE], "executor");
+        assert_eq!(ExecutorLaunch::from_vars(&vars).unwrap(), e);
+    }
+
+    #[test]
+    fn missing_and_bad_variables_are_named() {
+        let empty = BTreeMap::new();
+        let e = ExecutorLaunch::from_vars(&empty).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "SPINDLE_DRIVER_ADDRESS is not set: not running as a Spindle executor"
+        );
+        let mut vars = BTreeMap::new();
+        vars.insert(APP_BINARY.to_string(), "nonsense".to_string());
+        let e = DriverLaunch::from_vars(&vars).unwrap_err();
+        assert!(e.to_string().contains("SPINDLE_APP_BINARY"), "{e}");
+        assert!(e.to_string().contains("name:sha256:size"), "{e}");
+    }
+}
