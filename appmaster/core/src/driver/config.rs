@@ -30,5 +30,13 @@ pub fn driver_config(conf: &BTreeMap<String, String>) -> Result<DriverConfig, Sp
         locality_wait_ms: sc
             .get_time_ms("spark.locality.wait", TimeUnit::Milliseconds, 3000)?
             .max(0) as u64,
+        min_registered_ratio: sc.get_double("spark.scheduler.minRegisteredResourcesRatio", 0.8)?,
+        max_registered_wait_ms: sc
+            .get_time_ms(
+                "spark.scheduler.maxRegisteredResourcesWaitingTime",
+                TimeUnit::Milliseconds,
+                30_000,
+            )?
+            .max(0) as u64,
     })
 }
