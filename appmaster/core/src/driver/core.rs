@@ -1004,7 +1004,24 @@ mod tests {
     }
 
     #[test]
-    fn the_start_gate_reads_its_spark_properties() {
+    fn the_start_gate_settings_come_from_spark_properties() {
+        let c = crate::driver::driver_config(&Default::default()).unwrap();
+        assert_eq!(c.min_registered_ratio, 0.8, "Spark's default on YARN");
+        assert_eq!(c.max_registered_wait_ms, 30_000);
+        let conf = [
+            ("spark.scheduler.minRegisteredResourcesRatio", "0.5"),
+            ("spark.scheduler.maxRegisteredResourcesWaitingTime", "5s"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let c = crate::driver::driver_config(&conf).unwrap();
+        assert_eq!(c.min_registered_ratio, 0.5);
+        assert_eq!(c.max_registered_wait_ms, 5_000);
+    }
+
+    #[test]
+    fn the_start_gate_follows_its_settings() {
         let mut c = conf(4);
         c.min_registered_ratio = 0.5;
         c.max_registered_wait_ms = 5_000;
