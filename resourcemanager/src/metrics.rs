@@ -7,7 +7,7 @@
 //! are typed [`RmEvent`]s whose `emit` writes the tracing line and moves the
 //! counters at once.
 
-use crate::state::RmState;
+use crate::state::{Now, RmState};
 use common::protocol::{NodeState, YarnApplicationState};
 use common::{AppAttemptId, ApplicationId};
 use prometheus_client::encoding::prometheus_text;
@@ -165,18 +165,18 @@ impl RmMetrics {
     }
 
     /// Refreshes the state gauges from `state` and renders every metric.
-    pub fn render(&self, state: &RmState, now_ms: u64) -> String {
+    pub fn render(&self, state: &RmState, now: Now) -> String {
         let registry = self.registry.lock().expect("registry");
-        self.refresh(state, now_ms);
+        self.refresh(state, now);
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_text::encode(&mut out, &registry);
         out
     }
 
-    fn refresh(&self, state: &RmState, now_ms: u64) {
+    fn refresh(&self, state: &RmState, now: Now) {
         let label = |k: &'static str, v: String| vec![(k, v)];
-        let apps = state.list(&[], now_ms);
+        let apps = state.list(&[], now);
         for s in APP_STATES {
             let n = apps.iter().filter(|a| a.state == s).count();
             self.apps
@@ -353,6 +353,13 @@ mod tests {
     use common::token::TokenKey;
     use common::{NodeId, Resource};
 
+    fn at(ms: u64) -> Now {
+        Now {
+            mono_ms: ms,
+            wall_ms: ms,
+        }
+    }
+
     #[test]
     fn scrape_reads_the_state_and_events_move_counters() {
         let mut s = RmState::new(
@@ -371,7 +378,7 @@ mod tests {
             "a:2".into(),
             Resource::new(2048, 4),
             &[],
-            0,
+            at(0),
         );
         let sub = AppSubmission {
             name: "t".into(),
@@ -385,7 +392,7 @@ mod tests {
             },
             max_attempts: None,
         };
-        let (app, _) = s.submit(sub, 1).unwrap();
+        let (app, _) = s.submit(sub, at(1)).unwrap();
         let m = RmMetrics::new();
         let t0 = Instant::now();
         RmEvent::ApplicationSubmitted { app_id: app }.emit(&m, t0);
@@ -402,7 +409,7 @@ mod tests {
             still_asking: false,
         }
         .emit(&m, t0 + std::time::Duration::from_millis(3));
-        let text = m.render(&s, 2);
+        let text = m.render(&s, at(2));
         for line in [
             "spindle_rm_applications{state=\"ACCEPTED\"} 1",
             "spindle_rm_nodes{state=\"RUNNING\"} 1",

@@ -2,9 +2,9 @@
 
 use crate::config::RmConfig;
 use crate::metrics::{RmEvent, RmMetrics};
-use crate::state::{Action, Limits, RmState};
+use crate::state::{Action, Limits, Now, RmState};
 use crate::store::{Persister, StateStore, StoreError};
-use common::clock::wall_ms;
+use common::clock::{mono_ms, wall_ms};
 use common::protocol::ApplicationReport;
 use common::protocol::{
     AmEvent, ErrorCode, NmRequest, NmResponse, RmRequest, RmResponse, WireError, ALPN_NM, ALPN_RM,
@@ -122,12 +122,24 @@ impl RmMonitor {
                 .iter()
                 .filter(|n| n.state == NodeState::RUNNING)
                 .count();
-            (nodes, s.list(&[S::ACCEPTED, S::RUNNING], wall_ms()).len())
+            (
+                nodes,
+                s.list(&[S::ACCEPTED, S::RUNNING], read_clocks()).len(),
+            )
         });
         format!(
             "listening on {}; {nodes} node(s) running, {active} active application(s)",
             self.rm.advertised
         )
+    }
+}
+
+/// Both clocks, read once for one transition of the core: monotonic for its
+/// decisions and live durations, wall clock for the times it shows and stores.
+pub(crate) fn read_clocks() -> Now {
+    Now {
+        mono_ms: mono_ms(),
+        wall_ms: wall_ms(),
     }
 }
 
@@ -180,7 +192,8 @@ pub async fn start(config: &RmConfig) -> Result<RmHandle, RmError> {
             let mut t = tokio::time::interval(expiry_every);
             loop {
                 t.tick().await;
-                let actions = rm.with_state(|s| s.expire_nodes(wall_ms()));
+                // Decided on the monotonic clock: a wall-clock step cannot expire nodes.
+                let actions = rm.with_state(|s| s.expire_nodes(read_clocks()));
                 rm.execute(actions);
             }
         })
@@ -213,8 +226,9 @@ fn open_state(
 ) -> Result<(RmState, Persister, tokio::task::JoinHandle<()>), RmError> {
     let store = Arc::new(StateStore::open(&config.state_dir)?);
     let recovered = store.load()?;
-    let now = wall_ms();
-    let cluster_ts = recovered.as_ref().map_or(now, |r| r.cluster_ts);
+    let now = read_clocks();
+    // The cluster timestamp is in every id, shown and kept across restarts: wall clock.
+    let cluster_ts = recovered.as_ref().map_or(now.wall_ms, |r| r.cluster_ts);
     let mut state = RmState::new(cluster_ts, limits, TokenKey::generate());
     if let Some(r) = recovered {
         tracing::info!(
@@ -263,7 +277,7 @@ impl Rm {
 
     /// Kills `app` (no-op when it has ended) once the store has the change.
     pub(crate) async fn kill_app(self: &Arc<Self>, app: ApplicationId) -> Result<(), WireError> {
-        let actions = self.with_state(|s| s.kill(app, wall_ms()))?;
+        let actions = self.with_state(|s| s.kill(app, read_clocks()))?;
         self.persist.barrier().await;
         self.execute(actions);
         Ok(())
@@ -327,6 +341,7 @@ impl Rm {
                             .env
                             .insert("SPINDLE_RM_ADDRESS".into(), rm.advertised.clone());
                         launch.env.insert("SPINDLE_AMRM_TOKEN".into(), amrm_token);
+                        // Wall clock: it crosses to the AM, whose event log stamps are wall-clock.
                         launch
                             .env
                             .insert("SPINDLE_AM_ALLOCATED_MS".into(), wall_ms().to_string());
@@ -345,7 +360,7 @@ impl Rm {
                                 s.am_launch_failed(
                                     container.id,
                                     format!("AM launch failed: {e}"),
-                                    wall_ms(),
+                                    read_clocks(),
                                 )
                             });
                             rm.execute(actions);
@@ -441,7 +456,7 @@ impl Service for Rm {
     type Resp = RmResponse;
 
     async fn handle(self: Arc<Self>, mut inc: Incoming<RmRequest>) {
-        let now = wall_ms();
+        let now = read_clocks();
         let req = inc.req.clone();
         let resp = match req {
             RmRequest::HasFile { sha256 } => RmResponse::HasFile(self.store.has(&sha256)),

@@ -1,18 +1,25 @@
-//! The resource manager's core: nodes, applications, attempts, containers and
-//! the FIFO scheduler, as plain data with transition methods.
+//! The resource manager's core: nodes, applications, attempts and containers
+//! as plain data with transition methods. Where containers go is decided in
+//! `state/scheduler.rs`; what the state store keeps, and recovery from it, is
+//! in `state/records.rs`.
 //!
-//! No I/O and no clock: every method takes `now_ms`, and what must happen in
-//! the outside world comes back as [`Action`]s for the service to carry out.
+//! No I/O and no clock: every method takes a [`Now`] (both clocks, read once
+//! by the shell), and what must happen in the outside world comes back as
+//! [`Action`]s for the service to carry out.
 
 use common::protocol::{
     exit_status, AmEvent, AppSubmission, ApplicationReport, AttemptReport, Container,
     ContainerState, ContainerStatus, ErrorCode, FinalApplicationStatus, NodeReport, NodeState,
     ResourceAsk, WireError, YarnApplicationState as AppState,
 };
-use common::token::{ContainerTokenIdentifier, TokenKey};
+use common::token::TokenKey;
 use common::{AppAttemptId, ApplicationId, ContainerId, NodeId, Resource};
-use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+
+mod records;
+mod scheduler;
+
+pub use records::{AppRecord, AttemptRecord, RESTART_DIAGNOSTICS};
 
 /// What the core asks the service to do.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,6 +57,50 @@ pub struct Limits {
     pub token_expiry_ms: u64,
 }
 
+/// One reading of both clocks, taken by the shell and passed to every
+/// transition. The two are never mixed: `mono_ms` decides (node expiry) and
+/// measures live durations (resource-seconds, a running application's elapsed
+/// time), so a wall-clock step (NTP, `date -s`) changes neither; `wall_ms` only
+/// stamps what people read or what is persisted (start and finish times, a
+/// node's last health update) and what crosses hosts (container-token expiry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Now {
+    /// Monotonic milliseconds (`common::clock::mono_ms`).
+    pub mono_ms: u64,
+    /// Milliseconds since the Unix epoch (`common::clock::wall_ms`).
+    pub wall_ms: u64,
+}
+
+/// A running application's elapsed time, on the monotonic clock: `before_ms`
+/// had passed when the monotonic clock read `mono_ms`.
+#[derive(Debug, Clone, Copy)]
+struct Age {
+    mono_ms: u64,
+    before_ms: u64,
+}
+
+impl Age {
+    fn starting(now: Now) -> Self {
+        Self {
+            mono_ms: now.mono_ms,
+            before_ms: 0,
+        }
+    }
+
+    /// An application recovered from the store knows its start only as a
+    /// wall-clock time: that is turned into a duration once, at recovery.
+    fn recovered(start_wall_ms: u64, now: Now) -> Self {
+        Self {
+            mono_ms: now.mono_ms,
+            before_ms: now.wall_ms.saturating_sub(start_wall_ms),
+        }
+    }
+
+    fn at(&self, now: Now) -> u64 {
+        self.before_ms + now.mono_ms.saturating_sub(self.mono_ms)
+    }
+}
+
 #[derive(Debug)]
 struct Node {
     address: String,
@@ -58,7 +109,9 @@ struct Node {
     used: Resource,
     containers: BTreeSet<ContainerId>,
     state: NodeState,
-    last_heartbeat_ms: u64,
+    /// Its last registration or heartbeat: monotonic for expiry, wall clock
+    /// for its report's last health update.
+    last_heartbeat: Now,
     /// Containers the NM must stop on its next heartbeat, with the exit status to report.
     to_kill: Vec<(ContainerId, i32)>,
     /// Apps whose containers and directories the NM must clean.
@@ -69,7 +122,8 @@ struct Node {
 struct LiveContainer {
     node: NodeId,
     resource: Resource,
-    start_ms: u64,
+    /// Monotonic for resource-seconds, wall clock for the UI.
+    allocated: Now,
 }
 
 #[derive(Debug)]
@@ -80,8 +134,8 @@ struct Attempt {
     registered: bool,
     /// The AM unregistered: its container's exit is expected, not a failure.
     unregistered: bool,
-    start_ms: u64,
-    finish_ms: u64,
+    start_wall_ms: u64,
+    finish_wall_ms: u64,
     diagnostics: String,
     /// Ended by an RM restart: does not count towards the attempt limit.
     ended_by_restart: bool,
@@ -95,8 +149,10 @@ struct App {
     diagnostics: String,
     tracking_url: String,
     am_host: String,
-    start_ms: u64,
-    finish_ms: u64,
+    start_wall_ms: u64,
+    finish_wall_ms: u64,
+    /// Elapsed time while it runs (after it ends: finish minus start, as YARN).
+    age: Age,
     progress: f32,
     attempts: Vec<Attempt>,
     max_attempts: u32,
@@ -167,7 +223,7 @@ impl RmState {
         http_address: String,
         capability: Resource,
         running: &[ContainerStatus],
-        now_ms: u64,
+        now: Now,
     ) -> Vec<Action> {
         let mut actions = Vec::new();
         // A re-registering node starts from what it reports; containers we
@@ -180,7 +236,7 @@ impl RmState {
                         c,
                         exit_status::ABORTED,
                         "Container lost when its node re-registered".into(),
-                        now_ms,
+                        now,
                         &mut actions,
                     );
                 }
@@ -193,7 +249,7 @@ impl RmState {
             used: Resource::ZERO,
             containers: BTreeSet::new(),
             state: NodeState::RUNNING,
-            last_heartbeat_ms: now_ms,
+            last_heartbeat: now,
             to_kill: Vec::new(),
             finished_apps: Vec::new(),
         };
@@ -216,7 +272,7 @@ impl RmState {
         }
         tracing::info!(node_id = %node_id, capability = %capability, "node registered");
         self.nodes.insert(node_id, node);
-        self.schedule(now_ms, &mut actions);
+        self.schedule(now, &mut actions);
         actions
     }
 
@@ -226,13 +282,13 @@ impl RmState {
         &mut self,
         node_id: &NodeId,
         statuses: &[ContainerStatus],
-        now_ms: u64,
+        now: Now,
     ) -> Option<HeartbeatOutcome> {
         let node = match self.nodes.get_mut(node_id) {
             Some(n) if n.state == NodeState::RUNNING => n,
             _ => return None,
         };
-        node.last_heartbeat_ms = now_ms;
+        node.last_heartbeat = now;
         let kill = std::mem::take(&mut node.to_kill);
         let finished = std::mem::take(&mut node.finished_apps);
         let mut actions = Vec::new();
@@ -242,12 +298,12 @@ impl RmState {
                     s.container_id,
                     s.exit_status,
                     s.diagnostics.clone(),
-                    now_ms,
+                    now,
                     &mut actions,
                 );
             }
         }
-        self.schedule(now_ms, &mut actions);
+        self.schedule(now, &mut actions);
         Some(HeartbeatOutcome {
             kill,
             finished_apps: finished,
@@ -256,13 +312,14 @@ impl RmState {
     }
 
     /// Declares LOST every node silent for longer than the expiry.
-    pub fn expire_nodes(&mut self, now_ms: u64) -> Vec<Action> {
+    pub fn expire_nodes(&mut self, now: Now) -> Vec<Action> {
         let expired: Vec<NodeId> = self
             .nodes
             .iter()
             .filter(|(_, n)| {
                 n.state == NodeState::RUNNING
-                    && now_ms.saturating_sub(n.last_heartbeat_ms) > self.limits.nm_expiry_ms
+                    && now.mono_ms.saturating_sub(n.last_heartbeat.mono_ms)
+                        > self.limits.nm_expiry_ms
             })
             .map(|(id, _)| id.clone())
             .collect();
@@ -277,7 +334,7 @@ impl RmState {
                     c,
                     exit_status::ABORTED,
                     format!("Container released on a *lost* node {id}"),
-                    now_ms,
+                    now,
                     &mut actions,
                 );
             }
@@ -293,7 +350,7 @@ impl RmState {
                     }
                 }
             }
-            self.schedule(now_ms, &mut actions);
+            self.schedule(now, &mut actions);
         }
         actions
     }
@@ -309,7 +366,7 @@ impl RmState {
                 capability: n.capability,
                 used: n.used,
                 num_containers: n.containers.len() as u32,
-                last_health_update: n.last_heartbeat_ms,
+                last_health_update: n.last_heartbeat.wall_ms,
             })
             .collect()
     }
@@ -319,7 +376,7 @@ impl RmState {
     pub fn submit(
         &mut self,
         sub: AppSubmission,
-        now_ms: u64,
+        now: Now,
     ) -> Result<(ApplicationId, Vec<Action>), WireError> {
         self.check_resource(&sub.am_resource, "AM container")?;
         if sub.am_launch.command.is_empty() {
@@ -344,8 +401,9 @@ impl RmState {
             diagnostics: String::new(),
             tracking_url: String::new(),
             am_host: String::new(),
-            start_ms: now_ms,
-            finish_ms: 0,
+            start_wall_ms: now.wall_ms,
+            finish_wall_ms: 0,
+            age: Age::starting(now),
             progress: 0.0,
             attempts: Vec::new(),
             max_attempts,
@@ -361,15 +419,15 @@ impl RmState {
             am_node: None,
             registered: false,
             unregistered: false,
-            start_ms: now_ms,
-            finish_ms: 0,
+            start_wall_ms: now.wall_ms,
+            finish_wall_ms: 0,
             diagnostics: String::new(),
             ended_by_restart: false,
         });
         self.apps.insert(id, app);
         self.dirty.insert(id);
         let mut actions = Vec::new();
-        self.schedule(now_ms, &mut actions);
+        self.schedule(now, &mut actions);
         Ok((id, actions))
     }
 
@@ -393,7 +451,7 @@ impl RmState {
         Ok(())
     }
 
-    pub fn kill(&mut self, app_id: ApplicationId, now_ms: u64) -> Result<Vec<Action>, WireError> {
+    pub fn kill(&mut self, app_id: ApplicationId, now: Now) -> Result<Vec<Action>, WireError> {
         let app = self
             .apps
             .get_mut(&app_id)
@@ -416,7 +474,7 @@ impl RmState {
             AppState::KILLED,
             FinalApplicationStatus::KILLED,
             "Application killed by user.".into(),
-            now_ms,
+            now,
             &mut actions,
         );
         Ok(actions)
@@ -428,7 +486,7 @@ impl RmState {
         state: AppState,
         final_status: FinalApplicationStatus,
         diagnostics: String,
-        now_ms: u64,
+        now: Now,
         actions: &mut Vec<Action>,
     ) {
         let Some(app) = self.apps.get_mut(&app_id) else {
@@ -440,14 +498,14 @@ impl RmState {
         if !diagnostics.is_empty() {
             app.diagnostics = diagnostics;
         }
-        app.finish_ms = now_ms;
+        app.finish_wall_ms = now.wall_ms;
         app.asks.clear();
         if state == AppState::FINISHED {
             app.progress = 1.0;
         }
         if let Some(a) = app.current_mut() {
-            if a.finish_ms == 0 {
-                a.finish_ms = now_ms;
+            if a.finish_wall_ms == 0 {
+                a.finish_wall_ms = now.wall_ms;
             }
             actions.push(Action::CloseAm { attempt: a.id });
         }
@@ -457,7 +515,7 @@ impl RmState {
         // node reports again.
         let live = std::mem::take(&mut app.containers);
         for (c, l) in live {
-            let held = now_ms.saturating_sub(l.start_ms) as u128;
+            let held = now.mono_ms.saturating_sub(l.allocated.mono_ms) as u128;
             app.memory_ms += held * l.resource.memory_mb as u128;
             app.vcore_ms += held * l.resource.vcores as u128;
             if let Some(node) = self.nodes.get_mut(&l.node) {
@@ -471,29 +529,25 @@ impl RmState {
         }
     }
 
-    pub fn report(
-        &self,
-        app_id: ApplicationId,
-        now_ms: u64,
-    ) -> Result<ApplicationReport, WireError> {
+    pub fn report(&self, app_id: ApplicationId, now: Now) -> Result<ApplicationReport, WireError> {
         let app = self.apps.get(&app_id).ok_or_else(|| unknown_app(app_id))?;
-        Ok(self.make_report(app_id, app, now_ms))
+        Ok(self.make_report(app_id, app, now))
     }
 
-    pub fn list(&self, states: &[AppState], now_ms: u64) -> Vec<ApplicationReport> {
+    pub fn list(&self, states: &[AppState], now: Now) -> Vec<ApplicationReport> {
         self.apps
             .iter()
             .filter(|(_, a)| states.is_empty() || states.contains(&a.state))
-            .map(|(id, a)| self.make_report(*id, a, now_ms))
+            .map(|(id, a)| self.make_report(*id, a, now))
             .collect()
     }
 
-    fn make_report(&self, id: ApplicationId, app: &App, now_ms: u64) -> ApplicationReport {
+    fn make_report(&self, id: ApplicationId, app: &App, now: Now) -> ApplicationReport {
         let mut memory_ms = app.memory_ms;
         let mut vcore_ms = app.vcore_ms;
         let mut allocated = Resource::ZERO;
         for c in app.containers.values() {
-            let held = now_ms.saturating_sub(c.start_ms) as u128;
+            let held = now.mono_ms.saturating_sub(c.allocated.mono_ms) as u128;
             memory_ms += held * c.resource.memory_mb as u128;
             vcore_ms += held * c.resource.vcores as u128;
             allocated = allocated.add(&c.resource);
@@ -513,8 +567,8 @@ impl RmState {
             am_host: app.am_host.clone(),
             am_container: cur.and_then(|a| a.am_container),
             am_node: cur.and_then(|a| a.am_node.clone()),
-            start_time: app.start_ms,
-            finish_time: app.finish_ms,
+            start_time: app.start_wall_ms,
+            finish_time: app.finish_wall_ms,
             progress: app.progress,
             memory_seconds: (memory_ms / 1000) as u64,
             vcore_seconds: (vcore_ms / 1000) as u64,
@@ -527,8 +581,8 @@ impl RmState {
                     id: a.id,
                     container: a.am_container,
                     node: a.am_node.clone(),
-                    start_time: a.start_ms,
-                    finish_time: a.finish_ms,
+                    start_time: a.start_wall_ms,
+                    finish_time: a.finish_wall_ms,
                     diagnostics: a.diagnostics.clone(),
                 })
                 .collect(),
@@ -595,7 +649,7 @@ impl RmState {
         asks: Vec<ResourceAsk>,
         releases: Vec<ContainerId>,
         progress: f32,
-        now_ms: u64,
+        now: Now,
     ) -> Result<Vec<Action>, WireError> {
         for ask in &asks {
             self.check_resource(&ask.resource, &format!("container ask {:?}", ask.key))?;
@@ -632,11 +686,11 @@ impl RmState {
                 c,
                 exit_status::ABORTED,
                 "Container released by the application".into(),
-                now_ms,
+                now,
                 &mut actions,
             );
         }
-        self.schedule(now_ms, &mut actions);
+        self.schedule(now, &mut actions);
         Ok(actions)
     }
 
@@ -647,7 +701,7 @@ impl RmState {
         final_status: FinalApplicationStatus,
         diagnostics: String,
         tracking_url: String,
-        now_ms: u64,
+        now: Now,
     ) -> Result<Vec<Action>, WireError> {
         let app = self.live_attempt(attempt, token)?;
         if !tracking_url.is_empty() {
@@ -667,7 +721,7 @@ impl RmState {
             AppState::FINISHED,
             final_status,
             diagnostics,
-            now_ms,
+            now,
             &mut actions,
         );
         Ok(actions)
@@ -680,7 +734,7 @@ impl RmState {
         c: ContainerId,
         exit: i32,
         diagnostics: String,
-        now_ms: u64,
+        now: Now,
         actions: &mut Vec<Action>,
     ) {
         let app_id = c.app();
@@ -691,7 +745,7 @@ impl RmState {
             return;
         };
         self.dirty.insert(app_id);
-        let held = now_ms.saturating_sub(live.start_ms) as u128;
+        let held = now.mono_ms.saturating_sub(live.allocated.mono_ms) as u128;
         app.memory_ms += held * live.resource.memory_mb as u128;
         app.vcore_ms += held * live.resource.vcores as u128;
         if let Some(node) = self.nodes.get_mut(&live.node) {
@@ -729,7 +783,7 @@ impl RmState {
         let attempts = app.attempts.iter().filter(|a| !a.ended_by_restart).count() as u32;
         let next_no = app.attempts.len() as u32 + 1;
         if let Some(a) = app.current_mut() {
-            a.finish_ms = now_ms;
+            a.finish_wall_ms = now.wall_ms;
             a.diagnostics = diag.clone();
         }
         actions.push(Action::CloseAm { attempt: failed });
@@ -750,8 +804,8 @@ impl RmState {
                 am_node: None,
                 registered: false,
                 unregistered: false,
-                start_ms: now_ms,
-                finish_ms: 0,
+                start_wall_ms: now.wall_ms,
+                finish_wall_ms: 0,
                 diagnostics: String::new(),
                 ended_by_restart: false,
             });
@@ -760,7 +814,7 @@ impl RmState {
                     n.to_kill.push((id, exit_status::KILLED_BY_RESOURCEMANAGER));
                 }
             }
-            self.schedule(now_ms, actions);
+            self.schedule(now, actions);
         } else {
             let max = app.max_attempts;
             self.end_app(
@@ -768,290 +822,17 @@ impl RmState {
                 AppState::FAILED,
                 FinalApplicationStatus::FAILED,
                 format!("Application {app_id} failed {max} times due to {diag}. Failing the application."),
-                now_ms,
+                now,
                 actions,
             );
         }
     }
 
-    /// Places a container of `resource` on a node: preferred nodes first,
-    /// else (when allowed) the node with the most free memory.
-    fn pick_node(&self, resource: &Resource, preferred: &[String], relax: bool) -> Option<NodeId> {
-        let fits = |n: &Node| {
-            n.state == NodeState::RUNNING && n.capability.saturating_sub(&n.used).fits(resource)
-        };
-        let best = |candidates: &mut dyn Iterator<Item = (&NodeId, &Node)>| {
-            candidates
-                .filter(|(_, n)| fits(n))
-                .max_by_key(|(id, n)| {
-                    let free = n.capability.saturating_sub(&n.used);
-                    (
-                        free.memory_mb,
-                        std::cmp::Reverse(n.containers.len()),
-                        std::cmp::Reverse((*id).clone()),
-                    )
-                })
-                .map(|(id, _)| id.clone())
-        };
-        if !preferred.is_empty() {
-            let matches = |id: &NodeId, n: &Node| {
-                preferred.iter().any(|p| {
-                    p == &id.0 || id.0.split(':').next() == Some(p.as_str()) || n.address == *p
-                })
-            };
-            let mut it = self.nodes.iter().filter(|(id, n)| matches(id, n));
-            if let Some(n) = best(&mut it) {
-                return Some(n);
-            }
-            if !relax {
-                return None;
-            }
-        }
-        best(&mut self.nodes.iter())
-    }
-
-    fn allocate_on(
-        &mut self,
-        app_id: ApplicationId,
-        node_id: &NodeId,
-        resource: Resource,
-        now_ms: u64,
-    ) -> Container {
-        let expiry_ms = now_ms + self.limits.token_expiry_ms;
-        let node = self.nodes.get_mut(node_id).expect("picked node exists");
-        let app = self.apps.get_mut(&app_id).expect("scheduled app exists");
-        let attempt = app.current().expect("app has an attempt").id;
-        let id = attempt.container(app.next_container);
-        app.next_container += 1;
-        node.used = node.used.add(&resource);
-        node.containers.insert(id);
-        app.containers.insert(
-            id,
-            LiveContainer {
-                node: node_id.clone(),
-                resource,
-                start_ms: now_ms,
-            },
-        );
-        let token = self.key.sign_container(ContainerTokenIdentifier {
-            container_id: id,
-            app: app_id,
-            node_id: node_id.clone(),
-            resource,
-            user: app.submission.user.clone(),
-            expiry_ms,
-        });
-        Container {
-            id,
-            node_id: node_id.clone(),
-            node_address: node.address.clone(),
-            resource,
-            token,
-        }
-    }
-
-    /// FIFO: the oldest application gets everything it asks for first.
-    fn schedule(&mut self, now_ms: u64, actions: &mut Vec<Action>) {
-        let app_ids: Vec<ApplicationId> = self
-            .apps
-            .iter()
-            .filter(|(_, a)| matches!(a.state, AppState::ACCEPTED | AppState::RUNNING))
-            .map(|(id, _)| *id)
-            .collect();
-        for app_id in app_ids {
-            let app = &self.apps[&app_id];
-            let needs_am = app.current().is_some_and(|a| a.am_container.is_none());
-            if needs_am {
-                let res = app.submission.am_resource;
-                let Some(node) = self.pick_node(&res, &[], true) else {
-                    // FIFO: a waiting AM blocks the apps behind it.
-                    return;
-                };
-                let container = self.allocate_on(app_id, &node, res, now_ms);
-                let app = self.apps.get_mut(&app_id).expect("exists");
-                let attempt = app.current_mut().expect("exists");
-                attempt.am_container = Some(container.id);
-                attempt.am_node = Some(node);
-                self.dirty.insert(app_id);
-                let amrm_token = self.key.amrm_token(attempt.id);
-                actions.push(Action::LaunchAm {
-                    container: Box::new(container),
-                    submission: Box::new(app.submission.clone()),
-                    amrm_token,
-                });
-                continue;
-            }
-            let registered = app.current().is_some_and(|a| a.registered);
-            if !registered {
-                continue;
-            }
-            let keys: Vec<String> = app.asks.keys().cloned().collect();
-            let mut allocated = Vec::new();
-            for key in keys {
-                loop {
-                    let ask = match self.apps[&app_id].asks.get(&key) {
-                        Some(a) if a.count > 0 => a.clone(),
-                        _ => break,
-                    };
-                    let Some(node) = self.pick_node(&ask.resource, &ask.nodes, ask.relax_locality)
-                    else {
-                        break;
-                    };
-                    allocated.push(self.allocate_on(app_id, &node, ask.resource, now_ms));
-                    let app = self.apps.get_mut(&app_id).expect("exists");
-                    let a = app.asks.get_mut(&key).expect("exists");
-                    a.count -= 1;
-                    if a.count == 0 {
-                        app.asks.remove(&key);
-                    }
-                }
-            }
-            if !allocated.is_empty() {
-                let attempt = self.apps[&app_id].current().expect("exists").id;
-                actions.push(Action::PushAm {
-                    attempt,
-                    event: AmEvent::Allocated(allocated),
-                });
-            }
-        }
-    }
-
     /// The AM container could not be started: count it as a failed attempt.
-    pub fn am_launch_failed(&mut self, c: ContainerId, reason: String, now_ms: u64) -> Vec<Action> {
+    pub fn am_launch_failed(&mut self, c: ContainerId, reason: String, now: Now) -> Vec<Action> {
         let mut actions = Vec::new();
-        self.complete_container(c, exit_status::INVALID, reason, now_ms, &mut actions);
+        self.complete_container(c, exit_status::INVALID, reason, now, &mut actions);
         actions
-    }
-}
-
-/// An application as the state store keeps it: everything its report shows
-/// except live containers (those are re-learnt from the nodes).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AppRecord {
-    pub id: ApplicationId,
-    pub submission: AppSubmission,
-    pub state: AppState,
-    pub final_status: FinalApplicationStatus,
-    pub diagnostics: String,
-    pub tracking_url: String,
-    pub am_host: String,
-    pub start_ms: u64,
-    pub finish_ms: u64,
-    pub progress: f32,
-    pub max_attempts: u32,
-    pub memory_ms: u128,
-    pub vcore_ms: u128,
-    pub next_container: u64,
-    pub attempts: Vec<AttemptRecord>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AttemptRecord {
-    pub id: AppAttemptId,
-    pub am_container: Option<ContainerId>,
-    pub am_node: Option<NodeId>,
-    pub registered: bool,
-    pub unregistered: bool,
-    pub start_ms: u64,
-    pub finish_ms: u64,
-    pub diagnostics: String,
-    #[serde(default)]
-    pub ended_by_restart: bool,
-}
-
-/// Diagnostics of an attempt that was running when the RM stopped.
-pub const RESTART_DIAGNOSTICS: &str =
-    "Attempt ended because the ResourceManager restarted; a new attempt replaces it (not counted as a failure)";
-
-impl RmState {
-    /// The next application sequence number.
-    pub fn next_seq(&self) -> u32 {
-        self.next_seq
-    }
-
-    /// Records of the apps changed since the last call (the store writes these).
-    pub fn take_dirty(&mut self) -> Vec<AppRecord> {
-        let dirty = std::mem::take(&mut self.dirty);
-        dirty
-            .into_iter()
-            .filter_map(|id| self.apps.get(&id).map(|a| record_of(id, a)))
-            .collect()
-    }
-
-    /// Records of every app.
-    pub fn export_apps(&self) -> Vec<AppRecord> {
-        self.apps.iter().map(|(id, a)| record_of(*id, a)).collect()
-    }
-
-    /// Takes back the apps of a previous run (non-work-preserving recovery,
-    /// like YARN's RM restart without work preservation): finished apps come
-    /// back as they were; an unfinished app whose AM had been placed gets its
-    /// attempt ended with [`RESTART_DIAGNOSTICS`] and a new attempt that
-    /// waits for a node (not counted towards the attempt limit); one still
-    /// waiting for its AM keeps waiting. The changed apps are marked dirty.
-    pub fn recover(&mut self, next_seq: u32, records: Vec<AppRecord>, now_ms: u64) {
-        for r in records {
-            let id = r.id;
-            self.next_seq = self.next_seq.max(next_seq).max(id.seq + 1);
-            let mut app = App {
-                submission: r.submission,
-                state: r.state,
-                final_status: r.final_status,
-                diagnostics: r.diagnostics,
-                tracking_url: r.tracking_url,
-                am_host: r.am_host,
-                start_ms: r.start_ms,
-                finish_ms: r.finish_ms,
-                progress: r.progress,
-                attempts: r
-                    .attempts
-                    .into_iter()
-                    .map(|a| Attempt {
-                        id: a.id,
-                        am_container: a.am_container,
-                        am_node: a.am_node,
-                        registered: a.registered,
-                        unregistered: a.unregistered,
-                        start_ms: a.start_ms,
-                        finish_ms: a.finish_ms,
-                        diagnostics: a.diagnostics,
-                        ended_by_restart: a.ended_by_restart,
-                    })
-                    .collect(),
-                max_attempts: r.max_attempts,
-                asks: BTreeMap::new(),
-                containers: BTreeMap::new(),
-                memory_ms: r.memory_ms,
-                vcore_ms: r.vcore_ms,
-                next_container: r.next_container,
-            };
-            let placed = app.current().is_some_and(|a| a.am_container.is_some());
-            if !app.state.is_terminal() && (placed || app.attempts.is_empty()) {
-                if let Some(a) = app.current_mut() {
-                    a.finish_ms = now_ms;
-                    a.diagnostics = RESTART_DIAGNOSTICS.into();
-                    a.ended_by_restart = true;
-                }
-                app.state = AppState::ACCEPTED;
-                app.tracking_url.clear();
-                app.am_host.clear();
-                app.progress = 0.0;
-                app.attempts.push(Attempt {
-                    id: id.attempt(app.attempts.len() as u32 + 1),
-                    am_container: None,
-                    am_node: None,
-                    registered: false,
-                    unregistered: false,
-                    start_ms: now_ms,
-                    finish_ms: 0,
-                    diagnostics: String::new(),
-                    ended_by_restart: false,
-                });
-                tracing::info!(app_id = %id, "recovered application gets a new attempt");
-                self.dirty.insert(id);
-            }
-            self.apps.insert(id, app);
-        }
     }
 }
 
@@ -1061,6 +842,7 @@ pub struct LiveContainerView {
     pub id: ContainerId,
     pub node: NodeId,
     pub resource: Resource,
+    /// When it was allocated (wall clock, for people to read).
     pub start_ms: u64,
 }
 
@@ -1074,7 +856,7 @@ impl RmState {
                     id: *id,
                     node: c.node.clone(),
                     resource: c.resource,
-                    start_ms: c.start_ms,
+                    start_ms: c.allocated.wall_ms,
                 })
                 .collect()
         })
@@ -1090,39 +872,16 @@ impl RmState {
             .filter(|(_, n)| *n > 0)
             .collect()
     }
-}
 
-fn record_of(id: ApplicationId, a: &App) -> AppRecord {
-    AppRecord {
-        id,
-        submission: a.submission.clone(),
-        state: a.state,
-        final_status: a.final_status,
-        diagnostics: a.diagnostics.clone(),
-        tracking_url: a.tracking_url.clone(),
-        am_host: a.am_host.clone(),
-        start_ms: a.start_ms,
-        finish_ms: a.finish_ms,
-        progress: a.progress,
-        max_attempts: a.max_attempts,
-        memory_ms: a.memory_ms,
-        vcore_ms: a.vcore_ms,
-        next_container: a.next_container,
-        attempts: a
-            .attempts
+    /// Per unfinished application: how long it has been running, in
+    /// milliseconds on the monotonic clock (a wall-clock step does not move
+    /// it). A finished application's elapsed time is its finish minus start.
+    pub fn elapsed(&self, now: Now) -> BTreeMap<ApplicationId, u64> {
+        self.apps
             .iter()
-            .map(|t| AttemptRecord {
-                id: t.id,
-                am_container: t.am_container,
-                am_node: t.am_node.clone(),
-                registered: t.registered,
-                unregistered: t.unregistered,
-                start_ms: t.start_ms,
-                finish_ms: t.finish_ms,
-                diagnostics: t.diagnostics.clone(),
-                ended_by_restart: t.ended_by_restart,
-            })
-            .collect(),
+            .filter(|(_, a)| !a.state.is_terminal())
+            .map(|(id, a)| (*id, a.age.at(now)))
+            .collect()
     }
 }
 
@@ -1137,6 +896,14 @@ fn unknown_app(app: ApplicationId) -> WireError {
 mod tests {
     use super::*;
     use common::protocol::LaunchSpec;
+
+    /// Both clocks at `ms` (the tests that do not step the wall clock).
+    fn at(ms: u64) -> Now {
+        Now {
+            mono_ms: ms,
+            wall_ms: ms,
+        }
+    }
 
     fn rm() -> RmState {
         RmState::new(
@@ -1167,6 +934,10 @@ mod tests {
     }
 
     fn add_node(rm: &mut RmState, name: &str, mb: u64, now: u64) -> Vec<Action> {
+        add_node_at(rm, name, mb, at(now))
+    }
+
+    fn add_node_at(rm: &mut RmState, name: &str, mb: u64, now: Now) -> Vec<Action> {
         rm.register_node(
             NodeId(name.into()),
             name.into(),
@@ -1215,7 +986,7 @@ mod tests {
         let mut rm = rm();
         let mut s = sub();
         s.am_resource = Resource::new(8192, 1);
-        let e = rm.submit(s, 0).unwrap_err();
+        let e = rm.submit(s, at(0)).unwrap_err();
         assert_eq!(e.code, ErrorCode::AskExceedsMaximum);
         assert!(e.message.contains("4096"), "{}", e.message);
     }
@@ -1225,7 +996,7 @@ mod tests {
         let mut rm = rm();
         add_node(&mut rm, "a:1", 2048, 0);
         add_node(&mut rm, "b:1", 2048, 0);
-        let (app, actions) = rm.submit(sub(), 1).unwrap();
+        let (app, actions) = rm.submit(sub(), at(1)).unwrap();
         let (am, token) = launched(&actions).expect("AM launched");
         assert_eq!(am.id, app.attempt(1).container(1));
         let attempt = app.attempt(1);
@@ -1239,7 +1010,7 @@ mod tests {
             relax_locality: true,
         };
         let actions = rm
-            .allocate(attempt, &token, vec![ask], vec![], 0.0, 2)
+            .allocate(attempt, &token, vec![ask], vec![], 0.0, at(2))
             .unwrap();
         let got = allocated(&actions);
         // 4096 MB total, 512 for the AM: three 1 GB containers fit.
@@ -1249,7 +1020,7 @@ mod tests {
         }
         // Freeing one lets the outstanding ask proceed at once.
         let actions = rm
-            .node_heartbeat(&got[0].node_id, &[completed(got[0].id, 0)], 3)
+            .node_heartbeat(&got[0].node_id, &[completed(got[0].id, 0)], at(3))
             .unwrap()
             .actions;
         let again = allocated(&actions);
@@ -1261,7 +1032,7 @@ mod tests {
     fn bad_amrm_token_is_refused() {
         let mut rm = rm();
         add_node(&mut rm, "a:1", 2048, 0);
-        let (app, _) = rm.submit(sub(), 1).unwrap();
+        let (app, _) = rm.submit(sub(), at(1)).unwrap();
         let e = rm
             .register_am(app.attempt(1), "00", "h".into(), String::new())
             .unwrap_err();
@@ -1272,21 +1043,21 @@ mod tests {
     fn am_exit_gets_second_attempt_then_fails() {
         let mut rm = rm();
         add_node(&mut rm, "a:1", 2048, 0);
-        let (app, actions) = rm.submit(sub(), 1).unwrap();
+        let (app, actions) = rm.submit(sub(), at(1)).unwrap();
         let (am1, _) = launched(&actions).unwrap();
         let actions = rm
-            .node_heartbeat(&am1.node_id, &[completed(am1.id, 1)], 2)
+            .node_heartbeat(&am1.node_id, &[completed(am1.id, 1)], at(2))
             .unwrap()
             .actions;
         let (am2, _) = launched(&actions).expect("second attempt launched");
         assert_eq!(am2.id.attempt, app.attempt(2));
-        assert_eq!(rm.report(app, 2).unwrap().state, AppState::ACCEPTED);
+        assert_eq!(rm.report(app, at(2)).unwrap().state, AppState::ACCEPTED);
         let actions = rm
-            .node_heartbeat(&am2.node_id, &[completed(am2.id, 1)], 3)
+            .node_heartbeat(&am2.node_id, &[completed(am2.id, 1)], at(3))
             .unwrap()
             .actions;
         assert!(launched(&actions).is_none());
-        let r = rm.report(app, 3).unwrap();
+        let r = rm.report(app, at(3)).unwrap();
         assert_eq!(r.state, AppState::FAILED);
         assert_eq!(r.final_status, FinalApplicationStatus::FAILED);
         assert!(
@@ -1302,7 +1073,7 @@ mod tests {
         let mut rm = rm();
         add_node(&mut rm, "a:1", 1024, 0);
         add_node(&mut rm, "b:1", 1024, 0);
-        let (app, actions) = rm.submit(sub(), 1).unwrap();
+        let (app, actions) = rm.submit(sub(), at(1)).unwrap();
         let (am, token) = launched(&actions).unwrap();
         let attempt = app.attempt(1);
         rm.register_am(attempt, &token, "h".into(), String::new())
@@ -1315,14 +1086,14 @@ mod tests {
             relax_locality: true,
         };
         let got = allocated(
-            &rm.allocate(attempt, &token, vec![ask], vec![], 0.0, 2)
+            &rm.allocate(attempt, &token, vec![ask], vec![], 0.0, at(2))
                 .unwrap(),
         );
         assert_eq!(got.len(), 1);
         assert_ne!(got[0].node_id, am.node_id);
         // Only the AM's node keeps heartbeating.
-        rm.node_heartbeat(&am.node_id, &[], 5000).unwrap();
-        let actions = rm.expire_nodes(6001);
+        rm.node_heartbeat(&am.node_id, &[], at(5000)).unwrap();
+        let actions = rm.expire_nodes(at(6001));
         let lost_status = actions.iter().any(|a| {
             matches!(a,
             Action::PushAm { event: AmEvent::Completed(s), .. }
@@ -1342,14 +1113,14 @@ mod tests {
             .find(|n| n.node_id == got[0].node_id)
             .unwrap();
         assert_eq!(lost.state, NodeState::LOST);
-        assert!(rm.node_heartbeat(&got[0].node_id, &[], 6002).is_none());
+        assert!(rm.node_heartbeat(&got[0].node_id, &[], at(6002)).is_none());
     }
 
     #[test]
     fn recovery_keeps_finished_apps_and_restarts_placed_attempts() {
         let mut rm1 = rm();
         add_node(&mut rm1, "a:1", 4096, 0);
-        let (done, actions) = rm1.submit(sub(), 1).unwrap();
+        let (done, actions) = rm1.submit(sub(), at(1)).unwrap();
         let (_, token) = launched(&actions).unwrap();
         rm1.register_am(done.attempt(1), &token, "h".into(), "http://t".into())
             .unwrap();
@@ -1359,14 +1130,14 @@ mod tests {
             FinalApplicationStatus::SUCCEEDED,
             "ok".into(),
             String::new(),
-            5,
+            at(5),
         )
         .unwrap();
         // Its AM exits after unregistering.
         let am1 = done.attempt(1).container(1);
-        rm1.node_heartbeat(&NodeId("a:1".into()), &[completed(am1, 0)], 6)
+        rm1.node_heartbeat(&NodeId("a:1".into()), &[completed(am1, 0)], at(6))
             .unwrap();
-        let (running, actions) = rm1.submit(sub(), 6).unwrap();
+        let (running, actions) = rm1.submit(sub(), at(6)).unwrap();
         let (_, token) = launched(&actions).unwrap();
         rm1.register_am(running.attempt(1), &token, "h".into(), String::new())
             .unwrap();
@@ -1376,19 +1147,19 @@ mod tests {
         assert!(rm1.take_dirty().is_empty());
 
         let mut rm2 = RmState::new(rm1.cluster_ts(), rm1.limits().clone(), TokenKey::generate());
-        rm2.recover(rm1.next_seq(), rm1.export_apps(), 100);
+        rm2.recover(rm1.next_seq(), rm1.export_apps(), at(100));
         assert_eq!(
-            rm2.report(done, 100).unwrap(),
-            rm1.report(done, 100).unwrap()
+            rm2.report(done, at(100)).unwrap(),
+            rm1.report(done, at(100)).unwrap()
         );
-        let r = rm2.report(running, 100).unwrap();
+        let r = rm2.report(running, at(100)).unwrap();
         assert_eq!(r.state, AppState::ACCEPTED);
         assert_eq!(r.attempts.len(), 2);
         assert_eq!(r.attempts[0].diagnostics, RESTART_DIAGNOSTICS);
         assert_eq!(r.attempts[0].finish_time, 100);
         assert_eq!(rm2.take_dirty().len(), 1);
         // New ids continue the sequence with the original cluster timestamp.
-        let (next, _) = rm2.submit(sub(), 101).unwrap();
+        let (next, _) = rm2.submit(sub(), at(101)).unwrap();
         assert_eq!(next.cluster_ts, done.cluster_ts);
         assert_eq!(next.seq, 3);
         // The restart does not use up an attempt: attempt 2 failing still leaves attempt 3.
@@ -1403,7 +1174,7 @@ mod tests {
             })
             .expect("attempt 2 launched");
         let actions = rm2
-            .node_heartbeat(&am2.node_id, &[completed(am2.id, 1)], 103)
+            .node_heartbeat(&am2.node_id, &[completed(am2.id, 1)], at(103))
             .unwrap()
             .actions;
         let (am3, _) = launched(&actions).expect("attempt 3 launched");
@@ -1414,11 +1185,13 @@ mod tests {
     fn kill_ends_app_and_tells_nodes() {
         let mut rm = rm();
         add_node(&mut rm, "a:1", 2048, 0);
-        let (app, _) = rm.submit(sub(), 1).unwrap();
-        rm.kill(app, 2).unwrap();
-        let r = rm.report(app, 2).unwrap();
+        let (app, _) = rm.submit(sub(), at(1)).unwrap();
+        rm.kill(app, at(2)).unwrap();
+        let r = rm.report(app, at(2)).unwrap();
         assert_eq!(r.state, AppState::KILLED);
-        let hb = rm.node_heartbeat(&NodeId("a:1".into()), &[], 3).unwrap();
+        let hb = rm
+            .node_heartbeat(&NodeId("a:1".into()), &[], at(3))
+            .unwrap();
         assert_eq!(hb.finished_apps, vec![app]);
     }
 
@@ -1426,7 +1199,7 @@ mod tests {
     fn released_and_leftover_containers_stop_counting() {
         let mut rm = rm();
         add_node(&mut rm, "a:1", 4096, 0);
-        let (app, actions) = rm.submit(sub(), 0).unwrap();
+        let (app, actions) = rm.submit(sub(), at(0)).unwrap();
         let (_, token) = launched(&actions).unwrap();
         let attempt = app.attempt(1);
         rm.register_am(attempt, &token, "h".into(), String::new())
@@ -1439,12 +1212,12 @@ mod tests {
             relax_locality: true,
         };
         let got = allocated(
-            &rm.allocate(attempt, &token, vec![ask], vec![], 0.0, 0)
+            &rm.allocate(attempt, &token, vec![ask], vec![], 0.0, at(0))
                 .unwrap(),
         );
         assert_eq!(got.len(), 2);
         // Released at 1 s without ever starting: counted for 1 s only.
-        rm.allocate(attempt, &token, vec![], vec![got[0].id], 0.0, 1000)
+        rm.allocate(attempt, &token, vec![], vec![got[0].id], 0.0, at(1000))
             .unwrap();
         let used: u64 = rm.node_reports().iter().map(|n| n.used.memory_mb).sum();
         assert_eq!(used, 512 + 1000, "the released container's memory is free");
@@ -1454,16 +1227,138 @@ mod tests {
             FinalApplicationStatus::SUCCEEDED,
             String::new(),
             String::new(),
-            2000,
+            at(2000),
         )
         .unwrap();
-        let at_end = rm.report(app, 2000).unwrap().memory_seconds;
+        let at_end = rm.report(app, at(2000)).unwrap().memory_seconds;
         // AM 512 MB x 2 s + 1000 MB x 1 s + 1000 MB x 2 s.
         assert_eq!(at_end, 1024 + 1000 + 2000);
         assert_eq!(
-            rm.report(app, 60_000).unwrap().memory_seconds,
+            rm.report(app, at(60_000)).unwrap().memory_seconds,
             at_end,
             "a finished app stops counting"
         );
+    }
+
+    /// The two clocks apart: `mono` on the monotonic clock, `wall` on the wall clock.
+    fn clocks(mono: u64, wall: u64) -> Now {
+        Now {
+            mono_ms: mono,
+            wall_ms: wall,
+        }
+    }
+
+    const WALL: u64 = 1_700_000_000_000;
+    const HOUR: u64 = 3_600_000;
+
+    #[test]
+    fn a_wall_clock_step_does_not_expire_nodes() {
+        let mut rm = rm(); // nm-expiry 5 s
+        add_node_at(&mut rm, "a:1", 2048, clocks(0, WALL));
+        add_node_at(&mut rm, "b:1", 2048, clocks(0, WALL));
+        let (app, actions) = rm.submit(sub(), clocks(0, WALL)).unwrap();
+        let (am, token) = launched(&actions).unwrap();
+        rm.register_am(app.attempt(1), &token, "h".into(), String::new())
+            .unwrap();
+        let other = NodeId(if am.node_id.0 == "a:1" { "b:1" } else { "a:1" }.into());
+        for n in [&am.node_id, &other] {
+            rm.node_heartbeat(n, &[], clocks(3000, WALL + 3000))
+                .unwrap();
+        }
+        // The wall clock is stepped three hours forward, then an hour back,
+        // while 1.5 s pass: no node is lost, and nothing is reported lost.
+        for now in [clocks(4000, WALL + 3 * HOUR), clocks(4500, WALL - HOUR)] {
+            let actions = rm.expire_nodes(now);
+            assert!(actions.is_empty(), "{actions:?}");
+            assert!(
+                rm.node_reports()
+                    .iter()
+                    .all(|n| n.state == NodeState::RUNNING),
+                "{:?}",
+                rm.node_reports()
+            );
+        }
+        rm.node_heartbeat(&am.node_id, &[], clocks(4600, WALL + 3 * HOUR))
+            .unwrap();
+        // The last health update people read is the wall clock of the heartbeat.
+        let reports = rm.node_reports();
+        let am_node = reports.iter().find(|n| n.node_id == am.node_id).unwrap();
+        assert_eq!(am_node.last_health_update, WALL + 3 * HOUR);
+        // Conversely: past nm-expiry on the monotonic clock the silent node is
+        // lost, even though the wall clock (stepped back) says little time passed.
+        let actions = rm.expire_nodes(clocks(3000 + 5001, WALL + 3000));
+        assert!(
+            actions.iter().any(|a| matches!(a,
+                Action::PushAm { event: AmEvent::NodesLost(lost), .. } if *lost == vec![other.clone()])),
+            "{actions:?}"
+        );
+        for n in rm.node_reports() {
+            let expected = if n.node_id == other {
+                NodeState::LOST
+            } else {
+                NodeState::RUNNING
+            };
+            assert_eq!(n.state, expected, "{n:?}");
+        }
+    }
+
+    #[test]
+    fn accounting_does_not_jump_with_the_wall_clock() {
+        let mut rm = rm();
+        add_node_at(&mut rm, "a:1", 4096, clocks(0, WALL));
+        let (app, actions) = rm.submit(sub(), clocks(0, WALL)).unwrap();
+        let (_, token) = launched(&actions).unwrap();
+        let attempt = app.attempt(1);
+        rm.register_am(attempt, &token, "h".into(), String::new())
+            .unwrap();
+        assert_eq!(rm.live_containers(app)[0].start_ms, WALL);
+        // 10 s pass while the wall clock is stepped a day forward: the AM's
+        // 512 MB and 1 vcore count for 10 s, and the app has run for 10 s.
+        let fwd = clocks(10_000, WALL + 24 * HOUR);
+        let r = rm.report(app, fwd).unwrap();
+        assert_eq!((r.memory_seconds, r.vcore_seconds), (512 * 10, 10));
+        assert_eq!(
+            r.start_time, WALL,
+            "the start time people read is wall-clock"
+        );
+        assert_eq!(rm.elapsed(fwd)[&app], 10_000);
+        // A day back: still counting forward.
+        let back = clocks(20_000, WALL - 24 * HOUR);
+        let r = rm.report(app, back).unwrap();
+        assert_eq!((r.memory_seconds, r.vcore_seconds), (512 * 20, 20));
+        assert_eq!(rm.elapsed(back)[&app], 20_000);
+        // It ends 30 s in: 30 s counted; the finish time is the wall clock then.
+        rm.finish_am(
+            attempt,
+            &token,
+            FinalApplicationStatus::SUCCEEDED,
+            String::new(),
+            String::new(),
+            clocks(30_000, WALL + 5 * HOUR),
+        )
+        .unwrap();
+        let later = clocks(40_000, WALL);
+        let r = rm.report(app, later).unwrap();
+        assert_eq!((r.memory_seconds, r.vcore_seconds), (512 * 30, 30));
+        assert_eq!(r.finish_time, WALL + 5 * HOUR);
+        assert!(rm.elapsed(later).is_empty(), "only running apps age");
+    }
+
+    #[test]
+    fn a_recovered_app_keeps_wall_times_and_ages_on_the_monotonic_clock() {
+        let mut rm1 = rm();
+        add_node_at(&mut rm1, "a:1", 4096, clocks(500, WALL));
+        let (app, _) = rm1.submit(sub(), clocks(1000, WALL)).unwrap();
+        // The next RM process starts a minute later; its monotonic clock starts again.
+        let restart = clocks(7, WALL + 60_000);
+        let mut rm2 = RmState::new(rm1.cluster_ts(), rm1.limits().clone(), TokenKey::generate());
+        rm2.recover(rm1.next_seq(), rm1.export_apps(), restart);
+        let now = clocks(1007, WALL + 60_000 + 3 * HOUR);
+        let r = rm2.report(app, now).unwrap();
+        assert_eq!(r.start_time, WALL);
+        assert_eq!(r.attempts[0].finish_time, WALL + 60_000);
+        assert_eq!(r.attempts[1].start_time, WALL + 60_000);
+        // A minute before the restart (wall clock, read once), a second after it.
+        assert_eq!(rm2.elapsed(now)[&app], 61_000);
     }
 }

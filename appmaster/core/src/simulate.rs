@@ -10,12 +10,13 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::allocation::config::{keys, AllocationConfig};
+use crate::allocation::config::AllocationConfig;
 use crate::allocation::event::{
     JobStageInfo, ListenerEvent, StageAttempt, StorageLevel, TaskEndReason, TaskInfo,
 };
 use crate::allocation::manager::ExecutorAllocationManager;
 use crate::ids::{ExecutorId, StageId};
+use crate::sparkconf::keys;
 
 /// Replays every case of a JSON-lines text; returns one output line per non-blank line.
 pub fn run_lines(input: &str) -> Vec<String> {

@@ -3,6 +3,7 @@
 
 use crate::metrics::{AmMetrics, Gauges};
 use am_core::eventlog::{AppEvent, LogLine};
+use am_core::sparkconf::SparkConf;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
@@ -125,11 +126,8 @@ impl UiState {
                 self.start_ms = ts;
                 if !dynamic_allocation {
                     // Static allocation: the target is spark.executor.instances throughout.
-                    let n = conf
-                        .get("spark.executor.instances")
-                        .and_then(|v| v.trim().parse().ok())
-                        .unwrap_or(2);
-                    self.target.push((ts, n));
+                    let n = SparkConf::from(conf.clone()).static_executors();
+                    self.target.push((ts, i64::from(n)));
                 }
             }
             AppEvent::ApplicationEnd { .. } => {

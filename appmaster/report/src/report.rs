@@ -5,6 +5,7 @@ use crate::accounting::AppAccount;
 use crate::charts::{self, Bar, ChartError, Series, DYNAMIC_COLORS, STATIC_COLORS};
 use crate::ideal::{self, Bursty, Ideal};
 use am_core::allocation::AllocationConfig;
+use am_core::sparkconf::SparkConf;
 use history::esc;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -55,13 +56,8 @@ impl IdealPair {
     /// The ideal for `workload`, with the static run's executor count and slots and the
     /// dynamic run's allocation settings (both taken from their logs' properties).
     pub fn for_runs(workload: Bursty, static_run: &AppAccount, dynamic: &AppAccount) -> Self {
-        let task_cpus = |a: &AppAccount| -> u32 {
-            a.conf
-                .get("spark.task.cpus")
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(1u32)
-                .max(1)
-        };
+        let task_cpus =
+            |a: &AppAccount| -> u32 { SparkConf::from(a.conf.clone()).task_cpus().unwrap_or(1) };
         let slots = (static_run.executor_cores / task_cpus(static_run)).max(1);
         let executors = static_run
             .conf

@@ -13,6 +13,7 @@ use am_core::driver::{DriverConfig, DriverCore, Effect, TaskDescription};
 use am_core::eventlog::{AppEvent, LogLine};
 use am_core::ids::{ExecutorId, JobId, ShuffleId};
 use am_core::plan::{JobError, JobRunner, JobSpec};
+use am_core::sparkconf::SparkConf;
 use common::client::{AmEnv, AmRmClient, NmClient};
 use common::clock::{mono_ms, wall_of};
 use common::protocol::{
@@ -328,28 +329,20 @@ pub(crate) async fn run(
         });
     }
 
-    let log = match launch
-        .conf
-        .get("spark.eventLog.enabled")
-        .map(|v| v == "true")
-        .unwrap_or(false)
-    {
-        true => {
-            let dir = launch
-                .conf
-                .get("spark.eventLog.dir")
-                .cloned()
-                .unwrap_or_else(|| "/tmp/spindle-events".into());
-            let dir = dir.strip_prefix("file://").unwrap_or(&dir).to_string();
-            match EventLog::create(std::path::Path::new(&dir), &app_id) {
-                Ok(l) => l,
-                Err(e) => {
-                    eprintln!("event log in {dir} unavailable: {e}");
-                    EventLog::disabled()
-                }
+    let sc = SparkConf::from(launch.conf.clone());
+    // driver_config() validated the properties, the event-log flag among them.
+    let log = if sc.event_log_enabled().unwrap_or(false) {
+        let dir = sc.event_log_dir();
+        let dir = dir.strip_prefix("file://").unwrap_or(dir);
+        match EventLog::create(std::path::Path::new(dir), &app_id) {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("event log in {dir} unavailable: {e}");
+                EventLog::disabled()
             }
         }
-        false => EventLog::disabled(),
+    } else {
+        EventLog::disabled()
     };
 
     let mut executor_env = BTreeMap::new();

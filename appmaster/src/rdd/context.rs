@@ -6,6 +6,7 @@ use super::typed::Rdd;
 use super::Data;
 use am_core::ids::{RddId, ShuffleId};
 use am_core::plan::{JobError, JobRunner, JobSpec, Op, Plan, Source};
+use am_core::sparkconf::SparkConf;
 use std::any::type_name;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -24,6 +25,8 @@ pub struct SparkContext {
 struct Inner {
     runner: Arc<dyn JobRunner>,
     conf: BTreeMap<String, String>,
+    /// The same properties, read through the one Spark-conf layer.
+    spark_conf: SparkConf,
     app_id: String,
     app_name: String,
     next_rdd: AtomicU32,
@@ -57,6 +60,7 @@ impl SparkContext {
         Self {
             inner: Arc::new(Inner {
                 runner,
+                spark_conf: SparkConf::from(conf.clone()),
                 conf,
                 app_id,
                 app_name,
@@ -84,6 +88,11 @@ impl SparkContext {
         &self.inner.conf
     }
 
+    /// The properties as a [`SparkConf`] (typed getters with Spark's defaults).
+    pub fn spark_conf(&self) -> &SparkConf {
+        &self.inner.spark_conf
+    }
+
     pub fn conf_get(&self, key: &str) -> Option<&str> {
         self.inner.conf.get(key).map(String::as_str)
     }
@@ -96,9 +105,9 @@ impl SparkContext {
     /// Spark's `defaultParallelism`: `spark.default.parallelism` if set, else
     /// the runner's (total executor cores, at least 2).
     pub fn default_parallelism(&self) -> u32 {
-        self.conf_get("spark.default.parallelism")
-            .and_then(|v| v.trim().parse::<u32>().ok())
-            .filter(|&p| p > 0)
+        self.inner
+            .spark_conf
+            .default_parallelism()
             .unwrap_or_else(|| self.inner.runner.default_parallelism().max(1))
     }
 
@@ -240,9 +249,9 @@ impl SparkContext {
             Some(0) => panic!("Positive number of partitions required"),
             Some(n) => n,
             None => self
-                .conf_get("spark.default.parallelism")
-                .and_then(|v| v.trim().parse::<u32>().ok())
-                .filter(|&p| p > 0)
+                .inner
+                .spark_conf
+                .default_parallelism()
                 .or_else(|| parents.iter().copied().max())
                 .unwrap_or_else(|| self.default_parallelism())
                 .max(1),

@@ -356,14 +356,7 @@ impl<T: Data> Rdd<T> {
         let caller = Location::caller();
         let mut buf: Vec<T> = Vec::new();
         let total = self.num_partitions();
-        let conf = |k: &str, d: u32| {
-            self.sc
-                .conf_get(k)
-                .and_then(|v| v.trim().parse::<u32>().ok())
-                .unwrap_or(d)
-        };
-        let scale_up = conf("spark.rdd.limit.scaleUpFactor", 4).max(2);
-        let initial = conf("spark.rdd.limit.initialNumPartitions", 1).max(1);
+        let (initial, scale_up) = self.sc.spark_conf().take_scan();
         let mut scanned = 0u32;
         while buf.len() < n && scanned < total {
             let left = n - buf.len();

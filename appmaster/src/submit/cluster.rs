@@ -48,7 +48,11 @@ impl Cluster {
     /// Reads the client configuration and prepares the RM client; `address` (from
     /// `--master spindle://HOST:PORT`) overrides the RM address, not the TLS files.
     pub fn connect(address: Option<&str>) -> anyhow::Result<Self> {
-        let conf = ClientConf::from_env()?;
+        Self::connect_to(ClientConf::from_env()?, address)
+    }
+
+    /// As [`Self::connect`], with a client configuration read by the caller.
+    pub fn connect_to(conf: ClientConf, address: Option<&str>) -> anyhow::Result<Self> {
         let identity = TlsIdentity::load(&conf.tls_files()).with_context(|| {
             format!(
                 "cannot load the TLS identity named in spindle-client.toml (ca {}, cert {})",
@@ -233,10 +237,109 @@ pub fn check_fits(plan: &Plan, nodes: &[NodeReport]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What following an application reports as it happens: spindle-submit prints it
+/// ([`Console`]); `spindle compare` shows it as progress.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum Followed<'a> {
+    /// The RM accepted the application.
+    Submitted(ApplicationId),
+    /// Its state changed.
+    State(YarnApplicationState),
+    /// A (new) tracking URL.
+    TrackingUrl(&'a str),
+    /// An attempt ended and another began.
+    NewAttempt {
+        old: common::AppAttemptId,
+        new: common::AppAttemptId,
+    },
+    /// New output of the driver (its stdout, as written).
+    DriverOutput(&'a [u8]),
+    /// `spark.yarn.submit.waitAppCompletion=false`: submitted, not followed further.
+    NotWaiting,
+    /// The application ended.
+    Finished(&'a Outcome),
+}
+
+/// Receives what [`submit_and_follow`] sees.
+pub trait Watcher: Send {
+    fn seen(&mut self, what: Followed<'_>);
+}
+
+/// spindle-submit's watcher: prints every change on stdout, as spark-submit does.
+pub struct Console;
+
+impl Watcher for Console {
+    fn seen(&mut self, what: Followed<'_>) {
+        let mut out = std::io::stdout().lock();
+        let _ = match what {
+            Followed::Submitted(id) => {
+                let _ = SUBMITTED.set(id);
+                writeln!(out, "Submitted application {id}")
+            }
+            Followed::State(state) => match SUBMITTED.get() {
+                Some(id) => writeln!(out, "Application report for {id} (state: {state})"),
+                None => writeln!(out, "Application report (state: {state})"),
+            },
+            Followed::TrackingUrl(url) => writeln!(out, "tracking URL: {url}"),
+            Followed::NewAttempt { old, new } => writeln!(
+                out,
+                "Application {} attempt {old} ended; new attempt {new}",
+                new.app
+            ),
+            Followed::DriverOutput(data) => out.write_all(data),
+            Followed::NotWaiting => match SUBMITTED.get() {
+                Some(id) => writeln!(
+                    out,
+                    "spark.yarn.submit.waitAppCompletion=false: not waiting for {id}"
+                ),
+                None => Ok(()),
+            },
+            Followed::Finished(o) => {
+                let _ = writeln!(out, "final status: {}", o.final_status);
+                if o.diagnostics.is_empty() {
+                    Ok(())
+                } else {
+                    writeln!(out, "diagnostics: {}", o.diagnostics)
+                }
+            }
+        };
+        let _ = out.flush();
+    }
+}
+
+/// How a followed application ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub id: ApplicationId,
+    pub state: YarnApplicationState,
+    pub final_status: FinalApplicationStatus,
+    pub diagnostics: String,
+}
+
+impl Outcome {
+    /// 0 for FINISHED + SUCCEEDED, else 1 (with a line on stderr).
+    pub fn exit_code(&self) -> i32 {
+        exit_code(self.state, self.final_status, self.id)
+    }
+}
+
 /// Submits `plan` and, unless `spark.yarn.submit.waitAppCompletion=false`, follows the
 /// application to its end; returns the exit code (0 only for FINISHED + SUCCEEDED).
 pub async fn submit(plan: Plan) -> anyhow::Result<i32> {
     let cluster = Cluster::connect(plan.rm_address.as_deref())?;
+    Ok(submit_and_follow(&cluster, plan, &mut Console)
+        .await?
+        .map_or(0, |o| o.exit_code()))
+}
+
+/// Stages the binary, submits `plan` and follows the application, telling `watcher` what
+/// happens; the outcome, or `None` when `spark.yarn.submit.waitAppCompletion=false`.
+pub async fn submit_and_follow(
+    cluster: &Cluster,
+    plan: Plan,
+    watcher: &mut dyn Watcher,
+) -> anyhow::Result<Option<Outcome>> {
     let rm = &cluster.rm;
     let (nodes, staged) = tokio::join!(
         cluster.call("listing nodes", rm.nodes()),
@@ -269,9 +372,8 @@ pub async fn submit(plan: Plan) -> anyhow::Result<i32> {
         ),
         Err(e) => return Err(e.context("cannot submit the application")),
     };
-    println!("Submitted application {id}");
-    let _ = SUBMITTED.set(id);
-    let mut follower = Follower::new(&cluster, id, nodes, plan.wait)?;
+    watcher.seen(Followed::Submitted(id));
+    let mut follower = Follower::new(cluster, id, nodes, plan.wait, watcher)?;
     follower.run().await
 }
 
@@ -286,6 +388,7 @@ struct LogTail {
 /// Follows one application: reports, tracking URL, the AM's stdout.
 struct Follower<'a> {
     cluster: &'a Cluster,
+    watcher: &'a mut dyn Watcher,
     id: ApplicationId,
     nm: NmClient,
     node_addresses: HashMap<NodeId, String>,
@@ -302,9 +405,11 @@ impl<'a> Follower<'a> {
         id: ApplicationId,
         nodes: Vec<NodeReport>,
         wait: bool,
+        watcher: &'a mut dyn Watcher,
     ) -> anyhow::Result<Self> {
         Ok(Self {
             cluster,
+            watcher,
             id,
             nm: NmClient::new(&cluster.identity).context("cannot set up a node manager client")?,
             node_addresses: nodes.into_iter().map(|n| (n.node_id, n.address)).collect(),
@@ -316,7 +421,7 @@ impl<'a> Follower<'a> {
         })
     }
 
-    async fn run(&mut self) -> anyhow::Result<i32> {
+    async fn run(&mut self) -> anyhow::Result<Option<Outcome>> {
         let mut outage_since: Option<Instant> = None;
         loop {
             let report = match self.cluster.rm.report(self.id).await {
@@ -344,14 +449,11 @@ impl<'a> Follower<'a> {
             };
             self.observe(&report).await;
             if report.state.is_terminal() {
-                return Ok(self.finish(&report).await);
+                return Ok(Some(self.finish(&report).await));
             }
             if !self.wait {
-                println!(
-                    "spark.yarn.submit.waitAppCompletion=false: not waiting for {}",
-                    self.id
-                );
-                return Ok(0);
+                self.watcher.seen(Followed::NotWaiting);
+                return Ok(None);
             }
             tokio::time::sleep(POLL_INTERVAL).await;
         }
@@ -360,19 +462,16 @@ impl<'a> Follower<'a> {
     /// Prints what changed in `r` and the driver's new output.
     async fn observe(&mut self, r: &ApplicationReport) {
         if self.last_state != Some(r.state) {
-            println!("Application report for {} (state: {})", self.id, r.state);
+            self.watcher.seen(Followed::State(r.state));
             self.last_state = Some(r.state);
         }
         if !r.tracking_url.is_empty() && r.tracking_url != self.last_url {
-            println!("tracking URL: {}", r.tracking_url);
+            self.watcher.seen(Followed::TrackingUrl(&r.tracking_url));
             self.last_url = r.tracking_url.clone();
         }
         if r.current_attempt.is_some() && r.current_attempt != self.last_attempt {
             if let (Some(old), Some(new)) = (self.last_attempt, r.current_attempt) {
-                println!(
-                    "Application {} attempt {old} ended; new attempt {new}",
-                    self.id
-                );
+                self.watcher.seen(Followed::NewAttempt { old, new });
             }
             self.last_attempt = r.current_attempt;
         }
@@ -415,7 +514,7 @@ impl<'a> Follower<'a> {
 
     /// Reads up to `max_reads` chunks of new output and prints them; returns whether the end
     /// of the file was reached without error.
-    async fn pump(&self, tail: &mut LogTail, max_reads: usize) -> bool {
+    async fn pump(&mut self, tail: &mut LogTail, max_reads: usize) -> bool {
         if tail.retry_at.is_some_and(|t| Instant::now() < t) {
             return false;
         }
@@ -430,9 +529,7 @@ impl<'a> Follower<'a> {
                 Ok(Ok((data, size))) => {
                     tail.retry_at = None;
                     if !data.is_empty() {
-                        let mut out = std::io::stdout().lock();
-                        let _ = out.write_all(&data);
-                        let _ = out.flush();
+                        self.watcher.seen(Followed::DriverOutput(&data));
                         tail.offset += data.len() as u64;
                     }
                     if data.is_empty() || tail.offset >= size {
@@ -458,24 +555,26 @@ impl<'a> Follower<'a> {
     }
 
     /// Reads everything left in a log (the container has ended or is being left).
-    async fn drain(&self, tail: &mut LogTail) {
+    async fn drain(&mut self, tail: &mut LogTail) {
         tail.retry_at = None;
         let _ = self.pump(tail, 1024).await;
     }
 
-    async fn finish(&mut self, r: &ApplicationReport) -> i32 {
+    async fn finish(&mut self, r: &ApplicationReport) -> Outcome {
         if let Some(mut tail) = self.tail.take() {
             self.drain(&mut tail).await;
             // The AM unregisters just before it exits: pick up anything written after that.
             tokio::time::sleep(POLL_INTERVAL).await;
             self.drain(&mut tail).await;
         }
-        let _ = std::io::stdout().flush();
-        println!("final status: {}", r.final_status);
-        if !r.diagnostics.is_empty() {
-            println!("diagnostics: {}", r.diagnostics);
-        }
-        exit_code(r.state, r.final_status, self.id)
+        let outcome = Outcome {
+            id: self.id,
+            state: r.state,
+            final_status: r.final_status,
+            diagnostics: r.diagnostics.clone(),
+        };
+        self.watcher.seen(Followed::Finished(&outcome));
+        outcome
     }
 }
 

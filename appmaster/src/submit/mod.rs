@@ -21,6 +21,7 @@
 
 pub mod args;
 pub mod cluster;
+pub mod defaults;
 pub mod plan;
 
 use args::{parse_args, Action, SubmitArgs, USAGE};

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use common::protocol::{AppSubmission, LaunchSpec, LocalResource};
-use common::Resource;
+use common::{ApplicationId, Resource};
 use thiserror::Error;
 
 use super::args::{check_deploy_mode, parse_master, ArgError, SubmitArgs};
@@ -56,7 +56,8 @@ pub fn effective_conf(
     args: &SubmitArgs,
     conf_dir: Option<&Path>,
 ) -> Result<(SparkConf, Vec<String>), SparkConfError> {
-    let mut conf = SparkConf::load_layered(conf_dir, args.properties_file.as_deref(), &args.conf)?;
+    let mut conf =
+        super::defaults::load_layered(conf_dir, args.properties_file.as_deref(), &args.conf)?;
     for (k, v) in args.flag_properties() {
         conf.set(k, v);
     }
@@ -107,6 +108,17 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Where the driver writes its event log (`spark.eventLog.dir/<app>.jsonl`; a
+    /// `file://` prefix is a local path), when `spark.eventLog.enabled`.
+    pub fn event_log(&self, app: ApplicationId) -> Option<PathBuf> {
+        if !self.conf.event_log_enabled().unwrap_or(false) {
+            return None;
+        }
+        let dir = self.conf.event_log_dir();
+        let dir = dir.strip_prefix("file://").unwrap_or(dir);
+        Some(Path::new(dir).join(format!("{app}.jsonl")))
+    }
+
     /// Builds and validates everything: the command line, the properties (every rule of
     /// [`SparkConf::validate`]), the master and deploy mode, and the binary's existence.
     pub fn prepare(args: &SubmitArgs, conf_dir: Option<&Path>) -> Result<Self, PlanError> {

@@ -19,6 +19,7 @@ use ::report::report::{self, Comparison, IdealPair, Mode, RmFigures, Run};
 use am_core::eventlog::{AppEvent, LogLine};
 use anyhow::{bail, Context};
 use appmaster::submit::args::{parse_args, SubmitArgs};
+use appmaster::submit::cluster::{submit_and_follow, Cluster, Followed, Watcher};
 use appmaster::submit::plan::Plan;
 use common::client::RmClient;
 use common::clientconf::ClientConf;
@@ -28,7 +29,6 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 const ABOUT: &str = "Run an application under static and dynamic allocation (or read two event logs) and compare them: a table, and an HTML report with charts";
 
@@ -301,12 +301,11 @@ impl Spec {
     }
 }
 
-/// What one run of spindle-submit is doing (shared with the progress display).
+/// What one run is doing (shared with the progress display).
 #[derive(Debug, Default)]
 struct Live {
-    app: Option<String>,
+    app: Option<ApplicationId>,
     state: String,
-    event_log: Option<PathBuf>,
     job_line: String,
     output: Vec<String>,
 }
@@ -395,7 +394,8 @@ fn live_summary(path: &Path) -> Option<String> {
 /// Applications submitted and not yet seen ending (killed on Ctrl-C).
 pub(crate) type Submitted = Arc<Mutex<Vec<String>>>;
 
-/// Runs spindle-submit with `argv` to its end; returns the application id and event log.
+/// Submits one run through the submit library and follows it to its end; returns the
+/// application id and its event log.
 async fn submit_one(
     conf_dir: &Path,
     argv: Vec<String>,
@@ -403,77 +403,50 @@ async fn submit_one(
     progress: Progress,
     submitted: Submitted,
 ) -> anyhow::Result<(String, PathBuf)> {
-    let bin = crate::sibling_binary("spindle-submit")?;
-    let mut child = tokio::process::Command::new(&bin)
-        .args(&argv)
-        .env("SPINDLE_CONF_DIR", conf_dir)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("starting {}", bin.display()))?;
+    let args = parse_args(argv).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let plan = Plan::prepare(&args, Some(conf_dir))
+        .map_err(|e| anyhow::anyhow!("the {label} run: {e}"))?;
+    let cluster = Cluster::connect_to(ClientConf::load(conf_dir)?, plan.rm_address.as_deref())?;
+    let event_log_of = {
+        let plan = plan.clone();
+        move |app: ApplicationId| plan.event_log(app)
+    };
     let live = Arc::new(Mutex::new(Live::default()));
     let bar = progress.bar(&label);
-    let out = child.stdout.take().expect("piped");
-    let err = child.stderr.take().expect("piped");
-    let reader = {
-        let live = live.clone();
-        let progress = progress.clone();
-        let label = label.clone();
-        let submitted = submitted.clone();
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(out).lines();
-            while let Ok(Some(l)) = lines.next_line().await {
-                let mut s = live.lock().expect("live lock");
-                if let Some(id) = l.strip_prefix("Submitted application ") {
-                    s.app = Some(id.trim().to_string());
-                    submitted.lock().expect("lock").push(id.trim().to_string());
-                    progress.line(&format!("{label}: submitted {}", id.trim()));
-                } else if let Some(rest) = l.strip_prefix("Application report for ") {
-                    if let Some(state) = rest.split("(state: ").nth(1) {
-                        s.state = state.trim_end_matches(')').to_string();
-                    }
-                } else if let Some(p) = l.strip_prefix("event log: ") {
-                    s.event_log = Some(PathBuf::from(p.trim()));
-                } else if l.starts_with("job ") {
-                    s.job_line = l.clone();
-                }
-                s.output.push(l);
-            }
-        })
-    };
-    let err_reader = {
-        let live = live.clone();
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(err).lines();
-            while let Ok(Some(l)) = lines.next_line().await {
-                live.lock().expect("live lock").output.push(l);
-            }
-        })
+    let mut watcher = RunWatcher {
+        live: live.clone(),
+        progress: progress.clone(),
+        label: label.clone(),
+        submitted: submitted.clone(),
+        partial: String::new(),
     };
     let started = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(250));
-    let status = loop {
+    let follow = submit_and_follow(&cluster, plan, &mut watcher);
+    tokio::pin!(follow);
+    let outcome = loop {
         tokio::select! {
-            st = child.wait() => break st?,
+            r = &mut follow => break r,
             _ = tick.tick() => {
-                let (app, state, log, job) = {
+                let (app, state, job) = {
                     let s = live.lock().expect("live lock");
-                    (s.app.clone(), s.state.clone(), s.event_log.clone(), s.job_line.clone())
+                    (s.app, s.state.clone(), s.job_line.clone())
                 };
-                let summary = log.as_deref().and_then(live_summary).unwrap_or(job);
+                let summary = app
+                    .and_then(&event_log_of)
+                    .as_deref()
+                    .and_then(live_summary)
+                    .unwrap_or(job);
                 bar.set_message(format!(
                     "{} {} {}",
-                    app.unwrap_or_else(|| "submitting".into()),
+                    app.map_or_else(|| "submitting".into(), |a| a.to_string()),
                     state,
                     summary
                 ));
             }
         }
     };
-    let _ = reader.await;
-    let _ = err_reader.await;
+    bar.finish_and_clear();
     let s = live.lock().expect("live lock");
     let tail = s
         .output
@@ -484,43 +457,81 @@ async fn submit_one(
         .cloned()
         .collect::<Vec<_>>()
         .join("\n  ");
-    bar.finish_and_clear();
-    let app = s.app.clone();
-    if let Some(id) = &app {
-        submitted.lock().expect("lock").retain(|x| x != id);
+    if let Some(id) = s.app {
+        submitted
+            .lock()
+            .expect("lock")
+            .retain(|x| *x != id.to_string());
     }
-    if !status.success() {
+    let outcome = outcome.with_context(|| format!("the {label} run"))?;
+    let Some(outcome) = outcome else {
+        bail!("the {label} run did not wait for its application (spark.yarn.submit.waitAppCompletion=false)");
+    };
+    if outcome.exit_code() != 0 {
         bail!(
-            "the {label} run failed (spindle-submit exited with {}):\n  {tail}",
-            status.code().unwrap_or(-1)
+            "the {label} run failed ({} ended {} with final status {}{}):\n  {tail}",
+            outcome.id,
+            outcome.state,
+            outcome.final_status,
+            if outcome.diagnostics.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", outcome.diagnostics)
+            }
         );
     }
-    let app =
-        app.ok_or_else(|| anyhow::anyhow!("the {label} run printed no application id:\n  {tail}"))?;
-    let log = match s.event_log.clone() {
-        Some(p) => p,
-        None => default_log_path(conf_dir, &app)?,
-    };
+    let log = event_log_of(outcome.id).ok_or_else(|| {
+        anyhow::anyhow!(
+            "no event log for {} (spark.eventLog.enabled is not true)",
+            outcome.id
+        )
+    })?;
     progress.line(&format!(
-        "{label}: {app} finished in {:.1} s",
+        "{label}: {} finished in {:.1} s",
+        outcome.id,
         started.elapsed().as_secs_f64()
     ));
-    Ok((app, log))
+    Ok((outcome.id.to_string(), log))
 }
 
-/// Where the cluster's defaults put event logs.
-fn default_log_path(conf_dir: &Path, app: &str) -> anyhow::Result<PathBuf> {
-    let defaults = std::fs::read_to_string(conf_dir.join(common::clientconf::DEFAULTS_FILE))
-        .unwrap_or_default();
-    let dir = defaults
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("spark.eventLog.dir"))
-        .map(|d| d.trim().trim_start_matches(['=', ':']).trim().to_string())
-        .ok_or_else(|| {
-            anyhow::anyhow!("no event log path for {app} (spark.eventLog.dir is not set)")
-        })?;
-    let dir = dir.strip_prefix("file://").unwrap_or(&dir).to_string();
-    Ok(PathBuf::from(dir).join(format!("{app}.jsonl")))
+/// What one run shows while it goes: its id, state, the driver's output lines.
+struct RunWatcher {
+    live: Arc<Mutex<Live>>,
+    progress: Progress,
+    label: String,
+    submitted: Submitted,
+    /// The driver's output after its last newline.
+    partial: String,
+}
+
+impl Watcher for RunWatcher {
+    fn seen(&mut self, what: Followed<'_>) {
+        let mut s = self.live.lock().expect("live lock");
+        match what {
+            Followed::Submitted(id) => {
+                s.app = Some(id);
+                self.submitted.lock().expect("lock").push(id.to_string());
+                self.progress
+                    .line(&format!("{}: submitted {id}", self.label));
+            }
+            Followed::State(state) => s.state = state.to_string(),
+            Followed::DriverOutput(data) => {
+                self.partial.push_str(&String::from_utf8_lossy(data));
+                while let Some(nl) = self.partial.find('\n') {
+                    let line: String = self.partial.drain(..=nl).collect();
+                    let line = line.trim_end().to_string();
+                    if line.starts_with("job ") {
+                        s.job_line = line.clone();
+                    }
+                    s.output.push(line);
+                }
+            }
+            Followed::Finished(o) if !o.diagnostics.is_empty() => {
+                s.output.push(format!("diagnostics: {}", o.diagnostics));
+            }
+            _ => {}
+        }
+    }
 }
 
 fn rm_for(conf_dir: &Path) -> anyhow::Result<RmClient> {

@@ -17,7 +17,6 @@ use axum::http::{header, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use common::clock::wall_ms;
 use common::protocol::ApplicationReport;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -136,17 +135,18 @@ pub(crate) struct Web {
 
 impl Web {
     pub(crate) fn snapshot(&self) -> rest::Snapshot {
-        let now = wall_ms();
+        let now = crate::service::read_clocks();
         let links = &self.links;
         self.rm.with_state(|s| rest::Snapshot {
             cluster_ts: s.cluster_ts(),
             started_ms: self.rm.started_ms(),
-            now_ms: now,
+            now_ms: now.wall_ms,
             apps: s
                 .list(&[], now)
                 .into_iter()
                 .map(|r| links.public_report(r))
                 .collect(),
+            elapsed_ms: s.elapsed(now),
             nodes: s.node_reports(),
             pending: s.pending_asks(),
             max_allocation: s.limits().max_allocation,
@@ -155,7 +155,7 @@ impl Web {
 }
 
 async fn metrics(axum::extract::State(w): axum::extract::State<Arc<Web>>) -> Response {
-    let now = wall_ms();
+    let now = crate::service::read_clocks();
     let body = w.rm.with_state(|s| w.rm.metrics().render(s, now));
     ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], body).into_response()
 }

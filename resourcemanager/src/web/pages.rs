@@ -242,11 +242,7 @@ async fn app(State(w): State<Arc<Web>>, Path(id): Path<String>) -> Response {
         return not_found(&format!("Application {id} not found"));
     };
     let containers = w.rm.with_state(|st| st.live_containers(app_id));
-    let elapsed = if r.finish_time > 0 {
-        r.finish_time.saturating_sub(r.start_time)
-    } else {
-        s.now_ms.saturating_sub(r.start_time)
-    };
+    let elapsed = s.elapsed(r);
     let tracking = if r.tracking_url.is_empty() {
         "UNASSIGNED".to_string()
     } else {

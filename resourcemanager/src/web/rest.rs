@@ -17,7 +17,7 @@ use common::protocol::{
 };
 use common::{ApplicationId, Resource};
 use serde_json::{json, Map, Value};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::tls::Peer;
@@ -26,9 +26,14 @@ use super::tls::Peer;
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     pub cluster_ts: u64,
+    /// When the RM started (wall clock).
     pub started_ms: u64,
+    /// Now, on the wall clock.
     pub now_ms: u64,
     pub apps: Vec<ApplicationReport>,
+    /// How long each unfinished application has been running, on the
+    /// monotonic clock ([`RmState::elapsed`](crate::state::RmState::elapsed)).
+    pub elapsed_ms: BTreeMap<ApplicationId, u64>,
     pub nodes: Vec<NodeReport>,
     /// Containers asked for and not yet allocated, per application.
     pub pending: Vec<(ApplicationId, u32)>,
@@ -51,6 +56,20 @@ impl Snapshot {
             used = used.add(&n.used);
         }
         (total, used)
+    }
+
+    /// An application's elapsed time: finish minus start once it has ended
+    /// (as YARN), else how long it has been running on the monotonic clock, so
+    /// a wall-clock step does not move it. An application the snapshot has no
+    /// running time for (one built by hand) falls back to the wall clock.
+    pub fn elapsed(&self, r: &ApplicationReport) -> u64 {
+        if r.finish_time > 0 {
+            return r.finish_time.saturating_sub(r.start_time);
+        }
+        self.elapsed_ms
+            .get(&r.id)
+            .copied()
+            .unwrap_or_else(|| self.now_ms.saturating_sub(r.start_time))
     }
 
     fn count_apps(&self, f: impl Fn(AppState) -> bool) -> usize {
@@ -235,11 +254,7 @@ pub fn container_logs_link(
 pub fn app(s: &Snapshot, links: &Links, r: &ApplicationReport) -> Value {
     let (total, _) = s.capacity();
     let am_node = r.am_node.as_ref().and_then(|n| s.node(&n.0));
-    let elapsed = if r.finish_time > 0 {
-        r.finish_time.saturating_sub(r.start_time)
-    } else {
-        s.now_ms.saturating_sub(r.start_time)
-    };
+    let elapsed = s.elapsed(r);
     let usage = if total.memory_mb == 0 {
         0.0
     } else {
@@ -731,6 +746,7 @@ mod tests {
             started_ms: 1700000000001,
             now_ms: 5000,
             apps: vec![report(1, AppState::RUNNING), report(2, AppState::KILLED)],
+            elapsed_ms: BTreeMap::new(),
             nodes: vec![NodeReport {
                 node_id: NodeId("h:45454".into()),
                 address: "h:45454".into(),
@@ -881,5 +897,17 @@ mod tests {
         assert_eq!(a0["id"], 1);
         assert_eq!(a0["appAttemptState"], "RUNNING");
         assert_eq!(a0["nodeHttpAddress"], "h:8042");
+    }
+
+    #[test]
+    fn elapsed_time_runs_on_the_monotonic_clock() {
+        let mut s = snapshot();
+        // The RM's running time for the app, not the wall clock's now minus start.
+        s.elapsed_ms.insert(s.apps[0].id, 1234);
+        assert_eq!(app(&s, &links(), &s.apps[0])["elapsedTime"], 1234);
+        // A finished app: finish minus start, as YARN.
+        let mut done = report(3, AppState::FINISHED);
+        done.finish_time = 3500;
+        assert_eq!(app(&s, &links(), &done)["elapsedTime"], 2500);
     }
 }

@@ -2,57 +2,15 @@
 //!
 //! Spark reads most of these keys in whole seconds (`timeConf(TimeUnit.SECONDS)`); only
 //! `spark.dynamicAllocation.shuffleTracking.timeout` is read in milliseconds. The struct keeps
-//! every duration in milliseconds; [`AllocationConfig::from_spark_conf`] applies Spark's unit
-//! conversion (so `"1500ms"` for a seconds key becomes 1000 ms, exactly as Spark truncates it).
+//! every duration in milliseconds; [`AllocationConfig::from_conf`] reads them through the one
+//! Spark-conf layer and applies Spark's unit conversion (so `"1500ms"` for a seconds key becomes 1000 ms, exactly as Spark truncates it).
 
 use std::collections::BTreeMap;
 
 use thiserror::Error;
 
-/// The Spark property names this module understands.
-pub mod keys {
-    /// `spark.dynamicAllocation.enabled`
-    pub const ENABLED: &str = "spark.dynamicAllocation.enabled";
-    /// `spark.dynamicAllocation.testing` (relaxes the shuffle-service requirement, as in Spark).
-    pub const TESTING: &str = "spark.dynamicAllocation.testing";
-    /// `spark.dynamicAllocation.minExecutors`
-    pub const MIN_EXECUTORS: &str = "spark.dynamicAllocation.minExecutors";
-    /// `spark.dynamicAllocation.maxExecutors`
-    pub const MAX_EXECUTORS: &str = "spark.dynamicAllocation.maxExecutors";
-    /// `spark.dynamicAllocation.initialExecutors`
-    pub const INITIAL_EXECUTORS: &str = "spark.dynamicAllocation.initialExecutors";
-    /// `spark.executor.instances`
-    pub const EXECUTOR_INSTANCES: &str = "spark.executor.instances";
-    /// `spark.dynamicAllocation.executorIdleTimeout`
-    pub const EXECUTOR_IDLE_TIMEOUT: &str = "spark.dynamicAllocation.executorIdleTimeout";
-    /// `spark.dynamicAllocation.cachedExecutorIdleTimeout`
-    pub const CACHED_EXECUTOR_IDLE_TIMEOUT: &str =
-        "spark.dynamicAllocation.cachedExecutorIdleTimeout";
-    /// `spark.dynamicAllocation.schedulerBacklogTimeout`
-    pub const SCHEDULER_BACKLOG_TIMEOUT: &str = "spark.dynamicAllocation.schedulerBacklogTimeout";
-    /// `spark.dynamicAllocation.sustainedSchedulerBacklogTimeout`
-    pub const SUSTAINED_SCHEDULER_BACKLOG_TIMEOUT: &str =
-        "spark.dynamicAllocation.sustainedSchedulerBacklogTimeout";
-    /// `spark.dynamicAllocation.executorAllocationRatio`
-    pub const EXECUTOR_ALLOCATION_RATIO: &str = "spark.dynamicAllocation.executorAllocationRatio";
-    /// `spark.executor.cores`
-    pub const EXECUTOR_CORES: &str = "spark.executor.cores";
-    /// `spark.task.cpus`
-    pub const TASK_CPUS: &str = "spark.task.cpus";
-    /// `spark.shuffle.service.enabled`
-    pub const SHUFFLE_SERVICE_ENABLED: &str = "spark.shuffle.service.enabled";
-    /// `spark.dynamicAllocation.shuffleTracking.enabled`
-    pub const SHUFFLE_TRACKING_ENABLED: &str = "spark.dynamicAllocation.shuffleTracking.enabled";
-    /// `spark.dynamicAllocation.shuffleTracking.timeout`
-    pub const SHUFFLE_TRACKING_TIMEOUT: &str = "spark.dynamicAllocation.shuffleTracking.timeout";
-    /// `spark.shuffle.service.fetch.rdd.enabled`
-    pub const SHUFFLE_SERVICE_FETCH_RDD_ENABLED: &str = "spark.shuffle.service.fetch.rdd.enabled";
-    /// `spark.decommission.enabled`
-    pub const DECOMMISSION_ENABLED: &str = "spark.decommission.enabled";
-    /// `spark.storage.decommission.shuffleBlocks.enabled`
-    pub const STORAGE_DECOMMISSION_SHUFFLE_BLOCKS_ENABLED: &str =
-        "spark.storage.decommission.shuffleBlocks.enabled";
-}
+use crate::sparkconf::keys;
+use crate::sparkconf::{SparkConf, SparkConfError, TimeUnit};
 
 /// Spark's default for `spark.dynamicAllocation.maxExecutors` (`Int.MaxValue`).
 pub const DEFAULT_MAX_EXECUTORS: i64 = i32::MAX as i64;
@@ -268,85 +226,89 @@ impl AllocationConfig {
     /// Reads the dynamic-allocation keys from Spark properties, with Spark's defaults for
     /// the keys that are absent. Only parses; call [`Self::validate`] to apply Spark's rules.
     pub fn from_spark_conf(props: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
-        let get = |key: &str| props.get(key).map(String::as_str);
-        let mut c = Self::default();
-        if let Some(v) = get(keys::ENABLED) {
-            c.enabled = parse_bool(keys::ENABLED, v)?;
-        }
-        if let Some(v) = get(keys::TESTING) {
-            c.testing = parse_bool(keys::TESTING, v)?;
-        }
-        if let Some(v) = get(keys::MIN_EXECUTORS) {
-            c.min_executors = parse_int(keys::MIN_EXECUTORS, v)?;
-        }
-        if let Some(v) = get(keys::MAX_EXECUTORS) {
-            c.max_executors = parse_int(keys::MAX_EXECUTORS, v)?;
-        }
-        if let Some(v) = get(keys::INITIAL_EXECUTORS) {
-            c.initial_executors = Some(parse_int(keys::INITIAL_EXECUTORS, v)?);
-        }
-        if let Some(v) = get(keys::EXECUTOR_INSTANCES) {
-            c.executor_instances = Some(parse_int(keys::EXECUTOR_INSTANCES, v)?);
-        }
-        if let Some(v) = get(keys::EXECUTOR_IDLE_TIMEOUT) {
-            c.executor_idle_timeout_ms = Some(parse_time_ms(
-                keys::EXECUTOR_IDLE_TIMEOUT,
-                v,
-                TimeUnit::Seconds,
-            )?);
-        }
-        if let Some(v) = get(keys::CACHED_EXECUTOR_IDLE_TIMEOUT) {
-            c.cached_executor_idle_timeout_ms = Some(parse_time_ms(
-                keys::CACHED_EXECUTOR_IDLE_TIMEOUT,
-                v,
-                TimeUnit::Seconds,
-            )?);
-        }
-        if let Some(v) = get(keys::SCHEDULER_BACKLOG_TIMEOUT) {
-            c.scheduler_backlog_timeout_ms =
-                parse_time_ms(keys::SCHEDULER_BACKLOG_TIMEOUT, v, TimeUnit::Seconds)?;
-        }
-        c.sustained_scheduler_backlog_timeout_ms =
-            match get(keys::SUSTAINED_SCHEDULER_BACKLOG_TIMEOUT) {
-                Some(v) => parse_time_ms(
-                    keys::SUSTAINED_SCHEDULER_BACKLOG_TIMEOUT,
-                    v,
-                    TimeUnit::Seconds,
-                )?,
-                None => c.scheduler_backlog_timeout_ms,
+        Self::from_conf(&SparkConf::from(props.clone())).map_err(|e| {
+            let key = e.keys().into_iter().next().unwrap_or_default();
+            let value = props.get(&key).cloned().unwrap_or_default();
+            let reason = match e {
+                SparkConfError::InvalidBool { .. } => "should be boolean",
+                SparkConfError::InvalidInt { .. } => "should be an int",
+                SparkConfError::InvalidNumber { .. } => "should be a double",
+                _ => "not a time string (e.g. 60s, 500ms, 2min)",
             };
-        if let Some(v) = get(keys::EXECUTOR_ALLOCATION_RATIO) {
-            c.executor_allocation_ratio = parse_double(keys::EXECUTOR_ALLOCATION_RATIO, v)?;
-        }
-        if let Some(v) = get(keys::EXECUTOR_CORES) {
-            c.executor_cores = parse_int(keys::EXECUTOR_CORES, v)?;
-        }
-        if let Some(v) = get(keys::TASK_CPUS) {
-            c.task_cpus = parse_int(keys::TASK_CPUS, v)?;
-        }
-        if let Some(v) = get(keys::SHUFFLE_SERVICE_ENABLED) {
-            c.shuffle_service_enabled = parse_bool(keys::SHUFFLE_SERVICE_ENABLED, v)?;
-        }
-        if let Some(v) = get(keys::SHUFFLE_TRACKING_ENABLED) {
-            c.shuffle_tracking_enabled = parse_bool(keys::SHUFFLE_TRACKING_ENABLED, v)?;
-        }
-        if let Some(v) = get(keys::SHUFFLE_TRACKING_TIMEOUT) {
-            let ms = parse_time_ms(keys::SHUFFLE_TRACKING_TIMEOUT, v, TimeUnit::Milliseconds)?;
+            ConfigError::InvalidValue {
+                key,
+                value,
+                reason: reason.into(),
+            }
+        })
+    }
+
+    /// Reads the dynamic-allocation keys through the one Spark-conf layer (its parsers and
+    /// errors), with Spark's defaults for absent keys. Spark reads the timeouts in whole
+    /// seconds, the shuffle tracking timeout in milliseconds.
+    pub fn from_conf(conf: &SparkConf) -> Result<Self, SparkConfError> {
+        let d = Self::default();
+        let secs = |key: &str, default: Option<i64>| -> Result<Option<i64>, SparkConfError> {
+            match conf.get(key) {
+                Some(_) => Ok(Some(conf.get_time_ms(key, TimeUnit::Seconds, 0)?)),
+                None => Ok(default),
+            }
+        };
+        let scheduler_backlog_timeout_ms = conf.get_time_ms(
+            keys::SCHEDULER_BACKLOG_TIMEOUT,
+            TimeUnit::Seconds,
+            d.scheduler_backlog_timeout_ms,
+        )?;
+        Ok(Self {
+            enabled: conf.get_bool(keys::DYNAMIC_ALLOCATION_ENABLED, d.enabled)?,
+            testing: conf.get_bool(keys::TESTING, d.testing)?,
+            min_executors: conf.get_int(keys::MIN_EXECUTORS, d.min_executors)?,
+            max_executors: conf.get_int(keys::MAX_EXECUTORS, d.max_executors)?,
+            initial_executors: conf.get_opt_int(keys::INITIAL_EXECUTORS)?,
+            executor_instances: conf.get_opt_int(keys::EXECUTOR_INSTANCES)?,
+            executor_idle_timeout_ms: secs(
+                keys::EXECUTOR_IDLE_TIMEOUT,
+                d.executor_idle_timeout_ms,
+            )?,
+            cached_executor_idle_timeout_ms: secs(
+                keys::CACHED_EXECUTOR_IDLE_TIMEOUT,
+                d.cached_executor_idle_timeout_ms,
+            )?,
+            scheduler_backlog_timeout_ms,
+            sustained_scheduler_backlog_timeout_ms: conf.get_time_ms(
+                keys::SUSTAINED_SCHEDULER_BACKLOG_TIMEOUT,
+                TimeUnit::Seconds,
+                scheduler_backlog_timeout_ms,
+            )?,
+            executor_allocation_ratio: conf
+                .get_double(keys::EXECUTOR_ALLOCATION_RATIO, d.executor_allocation_ratio)?,
+            executor_cores: conf.get_int(keys::EXECUTOR_CORES, d.executor_cores)?,
+            task_cpus: conf.get_int(keys::TASK_CPUS, d.task_cpus)?,
+            shuffle_service_enabled: conf
+                .get_bool(keys::SHUFFLE_SERVICE_ENABLED, d.shuffle_service_enabled)?,
+            shuffle_tracking_enabled: conf
+                .get_bool(keys::SHUFFLE_TRACKING_ENABLED, d.shuffle_tracking_enabled)?,
             // Spark's default is Long.MaxValue ms, which never expires.
-            c.shuffle_tracking_timeout_ms = (ms != i64::MAX).then_some(ms);
-        }
-        if let Some(v) = get(keys::SHUFFLE_SERVICE_FETCH_RDD_ENABLED) {
-            c.shuffle_service_fetch_rdd_enabled =
-                parse_bool(keys::SHUFFLE_SERVICE_FETCH_RDD_ENABLED, v)?;
-        }
-        if let Some(v) = get(keys::DECOMMISSION_ENABLED) {
-            c.decommission_enabled = parse_bool(keys::DECOMMISSION_ENABLED, v)?;
-        }
-        if let Some(v) = get(keys::STORAGE_DECOMMISSION_SHUFFLE_BLOCKS_ENABLED) {
-            c.storage_decommission_shuffle_blocks_enabled =
-                parse_bool(keys::STORAGE_DECOMMISSION_SHUFFLE_BLOCKS_ENABLED, v)?;
-        }
-        Ok(c)
+            shuffle_tracking_timeout_ms: match conf.get(keys::SHUFFLE_TRACKING_TIMEOUT) {
+                Some(_) => Some(conf.get_time_ms(
+                    keys::SHUFFLE_TRACKING_TIMEOUT,
+                    TimeUnit::Milliseconds,
+                    0,
+                )?)
+                .filter(|ms| *ms != i64::MAX),
+                None => d.shuffle_tracking_timeout_ms,
+            },
+            shuffle_service_fetch_rdd_enabled: conf.get_bool(
+                keys::SHUFFLE_SERVICE_FETCH_RDD_ENABLED,
+                d.shuffle_service_fetch_rdd_enabled,
+            )?,
+            decommission_enabled: conf
+                .get_bool(keys::DECOMMISSION_ENABLED, d.decommission_enabled)?,
+            storage_decommission_shuffle_blocks_enabled: conf.get_bool(
+                keys::STORAGE_DECOMMISSION_SHUFFLE_BLOCKS_ENABLED,
+                d.storage_decommission_shuffle_blocks_enabled,
+            )?,
+        })
     }
 
     /// Applies Spark's rules (ExecutorAllocationManager.validateSettings, the timeout
@@ -443,115 +405,6 @@ impl AllocationConfig {
     }
 }
 
-fn invalid(key: &str, value: &str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::InvalidValue {
-        key: key.to_owned(),
-        value: value.to_owned(),
-        reason: reason.into(),
-    }
-}
-
-fn parse_bool(key: &str, value: &str) -> Result<bool, ConfigError> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "true" => Ok(true),
-        "false" => Ok(false),
-        _ => Err(invalid(key, value, "should be boolean")),
-    }
-}
-
-fn parse_int(key: &str, value: &str) -> Result<i64, ConfigError> {
-    value
-        .trim()
-        .parse::<i32>()
-        .map(i64::from)
-        .map_err(|_| invalid(key, value, "should be an int"))
-}
-
-fn parse_double(key: &str, value: &str) -> Result<f64, ConfigError> {
-    value
-        .trim()
-        .parse::<f64>()
-        .map_err(|_| invalid(key, value, "should be a double"))
-}
-
-/// Units of Spark time strings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum TimeUnit {
-    /// `us`
-    Microseconds,
-    /// `ms`
-    Milliseconds,
-    /// `s`
-    Seconds,
-    /// `m` or `min`
-    Minutes,
-    /// `h`
-    Hours,
-    /// `d`
-    Days,
-}
-
-impl TimeUnit {
-    fn nanos(self) -> i128 {
-        match self {
-            Self::Microseconds => 1_000,
-            Self::Milliseconds => 1_000_000,
-            Self::Seconds => 1_000_000_000,
-            Self::Minutes => 60_000_000_000,
-            Self::Hours => 3_600_000_000_000,
-            Self::Days => 86_400_000_000_000,
-        }
-    }
-
-    fn from_suffix(suffix: &str) -> Option<Self> {
-        Some(match suffix {
-            "us" => Self::Microseconds,
-            "ms" => Self::Milliseconds,
-            "s" => Self::Seconds,
-            "m" | "min" => Self::Minutes,
-            "h" => Self::Hours,
-            "d" => Self::Days,
-            _ => return None,
-        })
-    }
-}
-
-/// Parses a Spark time string (`"3s"`, `"500ms"`, `"1min"`, `"2h"`, or a plain number in
-/// `default_unit`) into `unit`, truncating toward zero and saturating as Java's
-/// `TimeUnit.convert` does.
-pub fn parse_time_string(value: &str, default_unit: TimeUnit) -> Result<i64, String> {
-    let lower = value.trim().to_ascii_lowercase();
-    let digits_start = usize::from(lower.starts_with('-'));
-    let digits_end = lower[digits_start..]
-        .find(|c: char| !c.is_ascii_digit())
-        .map_or(lower.len(), |i| i + digits_start);
-    if digits_end == digits_start {
-        return Err(format!("failed to parse time string {value:?}"));
-    }
-    let number: i64 = lower[..digits_end]
-        .parse()
-        .map_err(|_| format!("failed to parse time string {value:?}"))?;
-    let suffix = &lower[digits_end..];
-    let unit = if suffix.is_empty() {
-        default_unit
-    } else if suffix.bytes().all(|b| b.is_ascii_lowercase()) {
-        TimeUnit::from_suffix(suffix).ok_or_else(|| format!("invalid suffix {suffix:?}"))?
-    } else {
-        return Err(format!("failed to parse time string {value:?}"));
-    };
-    let nanos = i128::from(number) * unit.nanos();
-    let converted = nanos / default_unit.nanos();
-    Ok(converted.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64)
-}
-
-/// Parses a time property read by Spark in `spark_unit`, returned in milliseconds.
-fn parse_time_ms(key: &str, value: &str, spark_unit: TimeUnit) -> Result<i64, ConfigError> {
-    let in_unit = parse_time_string(value, spark_unit).map_err(|e| invalid(key, value, e))?;
-    let ms = i128::from(in_unit) * spark_unit.nanos() / TimeUnit::Milliseconds.nanos();
-    Ok(ms.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -590,7 +443,7 @@ mod tests {
     #[test]
     fn parses_spark_properties() {
         let c = AllocationConfig::from_spark_conf(&props(&[
-            (keys::ENABLED, "true"),
+            (keys::DYNAMIC_ALLOCATION_ENABLED, "true"),
             (keys::MIN_EXECUTORS, "2"),
             (keys::MAX_EXECUTORS, " 8 "),
             (keys::INITIAL_EXECUTORS, "3"),
@@ -634,28 +487,6 @@ mod tests {
         assert!(err
             .to_string()
             .contains("spark.dynamicAllocation.sustainedSchedulerBacklogTimeout"));
-    }
-
-    #[test]
-    fn time_strings() {
-        use TimeUnit::*;
-        assert_eq!(parse_time_string("3s", Milliseconds), Ok(3000));
-        assert_eq!(parse_time_string("500ms", Seconds), Ok(0));
-        assert_eq!(parse_time_string("1min", Seconds), Ok(60));
-        assert_eq!(parse_time_string("1m", Seconds), Ok(60));
-        assert_eq!(parse_time_string("2h", Seconds), Ok(7200));
-        assert_eq!(parse_time_string("1d", Seconds), Ok(86_400));
-        assert_eq!(parse_time_string("1500us", Milliseconds), Ok(1));
-        assert_eq!(parse_time_string(" 7 ", Seconds), Ok(7));
-        assert_eq!(parse_time_string("-3s", Seconds), Ok(-3));
-        assert!(parse_time_string("3 s", Seconds).is_err());
-        assert!(parse_time_string("3sec", Seconds).is_err());
-        assert!(parse_time_string("", Seconds).is_err());
-        assert!(parse_time_string("s", Seconds).is_err());
-        assert_eq!(
-            parse_time_string("9223372036854775807d", Milliseconds),
-            Ok(i64::MAX)
-        );
     }
 
     #[test]

@@ -1,15 +1,11 @@
 //! The driver's settings, from the application's Spark properties.
 
 use super::core::DriverConfig;
-use crate::allocation::config::TimeUnit;
-use crate::sparkconf::{SparkConf, SparkConfError};
+use crate::sparkconf::{keys, SparkConf, SparkConfError, TimeUnit};
 use std::collections::BTreeMap;
 
 pub fn driver_config(conf: &BTreeMap<String, String>) -> Result<DriverConfig, SparkConfError> {
-    let mut sc = SparkConf::new();
-    for (k, v) in conf {
-        sc.set(k.clone(), v.clone());
-    }
+    let sc = SparkConf::from(conf.clone());
     // spindle-submit validated these already; a hand-made launch gets the same checks.
     sc.validate()?;
     let dynamic = if sc.dynamic_allocation_enabled()? {
@@ -26,9 +22,9 @@ pub fn driver_config(conf: &BTreeMap<String, String>) -> Result<DriverConfig, Sp
         static_instances: sc.num_executors()?,
         dynamic,
         shuffle_service: sc.shuffle_service_enabled()?,
-        max_stage_attempts: sc.get_int("spark.stage.maxConsecutiveAttempts", 4)?.max(1) as u32,
+        max_stage_attempts: sc.get_int(keys::STAGE_MAX_CONSECUTIVE_ATTEMPTS, 4)?.max(1) as u32,
         locality_wait_ms: sc
-            .get_time_ms("spark.locality.wait", TimeUnit::Milliseconds, 3000)?
+            .get_time_ms(keys::LOCALITY_WAIT, TimeUnit::Milliseconds, 3000)?
             .max(0) as u64,
         min_registered_ratio: sc.get_double("spark.scheduler.minRegisteredResourcesRatio", 0.8)?,
         max_registered_wait_ms: sc

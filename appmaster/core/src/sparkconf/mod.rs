@@ -2,11 +2,12 @@
 //!
 //! A [`SparkConf`] is a map of Spark properties (`spark.*` keys, string values) with:
 //!
-//! - loading of spark-defaults.conf-format files (`java.util.Properties` syntax, values
-//!   trimmed, as Spark reads them) and layering, later layers winning:
-//!   built-in defaults < `$SPINDLE_CONF_DIR/spindle-defaults.conf` < `--properties-file` <
-//!   `--conf` (spindle-submit then applies its dedicated flags on top, as spark-submit does);
-//! - parsers with Spark's semantics (sizes like `512m`/`2g`, ints, booleans, time strings);
+//! - the spark-defaults.conf format ([`properties`]; spindle-submit reads the files and layers
+//!   them: built-in defaults < `$SPINDLE_CONF_DIR/spindle-defaults.conf` < `--properties-file`
+//!   < `--conf`, then its dedicated flags, as spark-submit does);
+//! - one set of value parsers with Spark's semantics ([`values`]: sizes like `512m`/`2g`,
+//!   ints, booleans, time strings), used by every reader, the allocation settings included;
+//! - every key in one place ([`keys`]);
 //! - typed accessors returning Spark's defaults for absent keys;
 //! - [`SparkConf::validate`]: the checks Spark makes before it submits an application;
 //! - the container sizes Spark on YARN asks for ([`SparkConf::executor_container`],
@@ -14,74 +15,23 @@
 //!
 //! Every error names the key and the value it is about.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+mod error;
+pub mod keys;
+pub mod properties;
+pub mod values;
 
-use common::Resource;
-use thiserror::Error;
+pub use error::SparkConfError;
+pub use values::{
+    parse_bool, parse_byte_string, parse_double, parse_int, parse_long, parse_memory_mb,
+    parse_size, parse_time_ms, parse_time_string, ByteUnit, SizeError, TimeUnit,
+};
 
-use crate::allocation::config::{parse_time_string, TimeUnit};
 use crate::allocation::{AllocationConfig, ConfigError};
-
-/// Spark property names read by this module.
-pub mod keys {
-    /// `spark.master`
-    pub const MASTER: &str = "spark.master";
-    /// `spark.submit.deployMode`
-    pub const DEPLOY_MODE: &str = "spark.submit.deployMode";
-    /// `spark.app.name`
-    pub const APP_NAME: &str = "spark.app.name";
-    /// `spark.app.submitTime` (milliseconds since the epoch, set by spindle-submit)
-    pub const APP_SUBMIT_TIME: &str = "spark.app.submitTime";
-    /// `spark.yarn.queue`
-    pub const QUEUE: &str = "spark.yarn.queue";
-    /// `spark.yarn.maxAppAttempts`
-    pub const MAX_APP_ATTEMPTS: &str = "spark.yarn.maxAppAttempts";
-    /// `spark.yarn.submit.waitAppCompletion`
-    pub const WAIT_APP_COMPLETION: &str = "spark.yarn.submit.waitAppCompletion";
-    /// `spark.executor.memory`
-    pub const EXECUTOR_MEMORY: &str = "spark.executor.memory";
-    /// `spark.executor.memoryOverhead`
-    pub const EXECUTOR_MEMORY_OVERHEAD: &str = "spark.executor.memoryOverhead";
-    /// `spark.executor.memoryOverheadFactor`
-    pub const EXECUTOR_MEMORY_OVERHEAD_FACTOR: &str = "spark.executor.memoryOverheadFactor";
-    /// `spark.executor.minMemoryOverhead`
-    pub const EXECUTOR_MIN_MEMORY_OVERHEAD: &str = "spark.executor.minMemoryOverhead";
-    /// `spark.executor.cores`
-    pub const EXECUTOR_CORES: &str = "spark.executor.cores";
-    /// `spark.executor.instances`
-    pub const EXECUTOR_INSTANCES: &str = "spark.executor.instances";
-    /// `spark.executor.maxNumFailures`
-    pub const EXECUTOR_MAX_NUM_FAILURES: &str = "spark.executor.maxNumFailures";
-    /// `spark.yarn.max.executor.failures` (the older name of `spark.executor.maxNumFailures`)
-    pub const YARN_MAX_EXECUTOR_FAILURES: &str = "spark.yarn.max.executor.failures";
-    /// `spark.driver.memory`
-    pub const DRIVER_MEMORY: &str = "spark.driver.memory";
-    /// `spark.driver.memoryOverhead`
-    pub const DRIVER_MEMORY_OVERHEAD: &str = "spark.driver.memoryOverhead";
-    /// `spark.driver.memoryOverheadFactor`
-    pub const DRIVER_MEMORY_OVERHEAD_FACTOR: &str = "spark.driver.memoryOverheadFactor";
-    /// `spark.driver.minMemoryOverhead`
-    pub const DRIVER_MIN_MEMORY_OVERHEAD: &str = "spark.driver.minMemoryOverhead";
-    /// `spark.driver.cores`
-    pub const DRIVER_CORES: &str = "spark.driver.cores";
-    /// `spark.task.cpus`
-    pub const TASK_CPUS: &str = "spark.task.cpus";
-    /// `spark.task.maxFailures`
-    pub const TASK_MAX_FAILURES: &str = "spark.task.maxFailures";
-    /// `spark.dynamicAllocation.enabled`
-    pub const DYNAMIC_ALLOCATION_ENABLED: &str = "spark.dynamicAllocation.enabled";
-    /// `spark.dynamicAllocation.maxExecutors`
-    pub const DYNAMIC_ALLOCATION_MAX_EXECUTORS: &str = "spark.dynamicAllocation.maxExecutors";
-    /// `spark.dynamicAllocation.shuffleTracking.enabled`
-    pub const SHUFFLE_TRACKING_ENABLED: &str = "spark.dynamicAllocation.shuffleTracking.enabled";
-    /// `spark.shuffle.service.enabled`
-    pub const SHUFFLE_SERVICE_ENABLED: &str = "spark.shuffle.service.enabled";
-    /// `spark.eventLog.enabled`
-    pub const EVENT_LOG_ENABLED: &str = "spark.eventLog.enabled";
-    /// `spark.eventLog.dir`
-    pub const EVENT_LOG_DIR: &str = "spark.eventLog.dir";
-}
+use common::Resource;
+use error::out_of_range;
+use properties::parse_properties;
+use std::collections::BTreeMap;
+use std::path::Path;
 
 /// Spark's default executor and driver memory (`1g`), in MiB.
 pub const DEFAULT_MEMORY_MB: u64 = 1024;
@@ -100,448 +50,6 @@ pub const DEFAULT_EVENT_LOG_DIR: &str = "/tmp/spark-events";
 pub const CLUSTER_DEPLOY_MODE: &str = "cluster";
 /// The environment variable through which spindle-submit hands the properties to the driver.
 pub const SPARK_CONF_ENV: &str = "SPINDLE_SPARK_CONF";
-
-/// A Spark property Spark would refuse, or a configuration file that cannot be read.
-#[derive(Debug, Clone, PartialEq, Error)]
-#[non_exhaustive]
-pub enum SparkConfError {
-    /// A size (`512m`, `2g`, ...) that does not parse.
-    #[error("{key}: invalid size '{value}'{detail} (e.g. 512m, 2g)")]
-    InvalidSize {
-        /// The property key.
-        key: String,
-        /// The raw value.
-        value: String,
-        /// Extra explanation (empty, or starting with `": "`).
-        detail: String,
-    },
-    /// An integer that does not parse (Spark's `int` properties are 32-bit).
-    #[error("{key}: invalid integer '{value}'")]
-    InvalidInt {
-        /// The property key.
-        key: String,
-        /// The raw value.
-        value: String,
-    },
-    /// A number that does not parse.
-    #[error("{key}: invalid number '{value}'")]
-    InvalidNumber {
-        /// The property key.
-        key: String,
-        /// The raw value.
-        value: String,
-    },
-    /// A boolean other than `true` / `false`.
-    #[error("{key}: invalid boolean '{value}' (true or false)")]
-    InvalidBool {
-        /// The property key.
-        key: String,
-        /// The raw value.
-        value: String,
-    },
-    /// A time string that does not parse.
-    #[error("{key}: invalid time '{value}' (e.g. 60s, 500ms, 2min)")]
-    InvalidTime {
-        /// The property key.
-        key: String,
-        /// The raw value.
-        value: String,
-    },
-    /// A value that parses but is out of its allowed range.
-    #[error("{key} must be {requirement} (got '{value}')")]
-    OutOfRange {
-        /// The property key.
-        key: String,
-        /// The raw value.
-        value: String,
-        /// What Spark requires, e.g. "at least 1".
-        requirement: String,
-    },
-    /// `spark.executor.cores` is below `spark.task.cpus`.
-    #[error(
-        "spark.executor.cores ({executor_cores}) must be >= spark.task.cpus ({task_cpus}): the \
-         number of cores per executor has to be >= the number of cpus per task"
-    )]
-    ExecutorCoresBelowTaskCpus {
-        /// The configured executor cores.
-        executor_cores: i64,
-        /// The configured task cpus.
-        task_cpus: i64,
-    },
-    /// Dynamic allocation without a way to keep shuffle data when executors go away.
-    #[error(
-        "Dynamic allocation of executors requires the external shuffle service or shuffle \
-         tracking: set spark.shuffle.service.enabled=true or \
-         spark.dynamicAllocation.shuffleTracking.enabled=true (or spark.decommission.enabled \
-         with spark.storage.decommission.shuffleBlocks.enabled)"
-    )]
-    ShuffleServiceRequired,
-    /// A dynamic allocation setting Spark refuses (min > max executors, bad ratio, ...).
-    #[error("{0}")]
-    DynamicAllocation(ConfigError),
-    /// A properties file that cannot be read or parsed.
-    #[error("cannot read properties file {path}: {reason}")]
-    File {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        reason: String,
-    },
-    /// `SPINDLE_SPARK_CONF` (or another JSON form of the properties) is not a JSON object of
-    /// strings.
-    #[error("{what}: not a JSON object of string properties: {reason}")]
-    Json {
-        /// Where the JSON came from.
-        what: String,
-        /// The parser's complaint.
-        reason: String,
-    },
-}
-
-impl SparkConfError {
-    /// The Spark keys this error is about (empty for file errors).
-    pub fn keys(&self) -> Vec<String> {
-        match self {
-            Self::InvalidSize { key, .. }
-            | Self::InvalidInt { key, .. }
-            | Self::InvalidNumber { key, .. }
-            | Self::InvalidBool { key, .. }
-            | Self::InvalidTime { key, .. }
-            | Self::OutOfRange { key, .. } => vec![key.clone()],
-            Self::ExecutorCoresBelowTaskCpus { .. } => {
-                vec![keys::EXECUTOR_CORES.into(), keys::TASK_CPUS.into()]
-            }
-            Self::ShuffleServiceRequired => ConfigError::ShuffleServiceRequired.keys(),
-            Self::DynamicAllocation(e) => e.keys(),
-            Self::File { .. } | Self::Json { .. } => vec![],
-        }
-    }
-}
-
-fn out_of_range(key: &str, value: impl ToString, requirement: &str) -> SparkConfError {
-    SparkConfError::OutOfRange {
-        key: key.to_owned(),
-        value: value.to_string(),
-        requirement: requirement.to_owned(),
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Parsers
-
-/// Units of Spark size strings (binary multiples, as Spark's `ByteUnit`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ByteUnit {
-    /// `b`
-    Byte,
-    /// `k`, `kb`
-    KiB,
-    /// `m`, `mb`
-    MiB,
-    /// `g`, `gb`
-    GiB,
-    /// `t`, `tb`
-    TiB,
-    /// `p`, `pb`
-    PiB,
-}
-
-impl ByteUnit {
-    fn shift(self) -> u32 {
-        match self {
-            Self::Byte => 0,
-            Self::KiB => 10,
-            Self::MiB => 20,
-            Self::GiB => 30,
-            Self::TiB => 40,
-            Self::PiB => 50,
-        }
-    }
-
-    fn from_suffix(suffix: &str) -> Option<Self> {
-        Some(match suffix {
-            "b" => Self::Byte,
-            "k" | "kb" => Self::KiB,
-            "m" | "mb" => Self::MiB,
-            "g" | "gb" => Self::GiB,
-            "t" | "tb" => Self::TiB,
-            "p" | "pb" => Self::PiB,
-            _ => return None,
-        })
-    }
-}
-
-/// Why a size string was refused (see [`parse_byte_string`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SizeError {
-    /// Not a number with an optional unit.
-    Malformed,
-    /// `1.5g`: Spark refuses fractions.
-    Fractional,
-    /// An unknown unit suffix.
-    BadSuffix(String),
-    /// The value does not fit in 64 bits.
-    Overflow,
-}
-
-impl SizeError {
-    fn detail(&self) -> String {
-        match self {
-            Self::Malformed | Self::BadSuffix(_) => String::new(),
-            Self::Fractional => ": fractional values are not supported".into(),
-            Self::Overflow => ": too large".into(),
-        }
-    }
-}
-
-/// Parses a Spark size string (`"512m"`, `"2g"`, `"2048k"`, `"1t"`; units b, k, m, g, t, p,
-/// optionally followed by `b`, case-insensitive; a plain number is in `unit`) and returns it in
-/// `unit`, truncating as Spark's `JavaUtils.byteStringAs` does (`"2047k"` in MiB is 1).
-pub fn parse_byte_string(value: &str, unit: ByteUnit) -> Result<u64, SizeError> {
-    let lower = value.trim().to_ascii_lowercase();
-    let digits_end = lower
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(lower.len());
-    if digits_end == 0 {
-        return Err(SizeError::Malformed);
-    }
-    let rest = &lower[digits_end..];
-    if let Some(frac) = rest.strip_prefix('.') {
-        let frac_digits = frac
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(frac.len());
-        let suffix = &frac[frac_digits..];
-        if frac_digits > 0 && suffix.bytes().all(|b| b.is_ascii_lowercase()) {
-            return Err(SizeError::Fractional);
-        }
-        return Err(SizeError::Malformed);
-    }
-    if !rest.bytes().all(|b| b.is_ascii_lowercase()) {
-        return Err(SizeError::Malformed);
-    }
-    let number: u64 = lower[..digits_end]
-        .parse()
-        .map_err(|_| SizeError::Overflow)?;
-    let from = if rest.is_empty() {
-        unit
-    } else {
-        ByteUnit::from_suffix(rest).ok_or_else(|| SizeError::BadSuffix(rest.to_owned()))?
-    };
-    let (fs, ts) = (from.shift(), unit.shift());
-    if fs >= ts {
-        number
-            .checked_mul(1u64 << (fs - ts))
-            .filter(|v| *v <= i64::MAX as u64)
-            .ok_or(SizeError::Overflow)
-    } else {
-        Ok(number >> (ts - fs))
-    }
-}
-
-/// Parses a size property (see [`parse_byte_string`]) with an error naming the key.
-pub fn parse_size(key: &str, value: &str, unit: ByteUnit) -> Result<u64, SparkConfError> {
-    parse_byte_string(value, unit).map_err(|e| SparkConfError::InvalidSize {
-        key: key.to_owned(),
-        value: value.to_owned(),
-        detail: e.detail(),
-    })
-}
-
-/// Parses a memory property the way Spark's `bytesConf(ByteUnit.MiB)` does: a plain number is
-/// MiB; the result is MiB.
-pub fn parse_memory_mb(key: &str, value: &str) -> Result<u64, SparkConfError> {
-    parse_size(key, value, ByteUnit::MiB)
-}
-
-/// Parses a Spark `int` property (32-bit, surrounding whitespace ignored).
-pub fn parse_int(key: &str, value: &str) -> Result<i64, SparkConfError> {
-    value
-        .trim()
-        .parse::<i32>()
-        .map(i64::from)
-        .map_err(|_| SparkConfError::InvalidInt {
-            key: key.to_owned(),
-            value: value.to_owned(),
-        })
-}
-
-/// Parses a Spark `long` property.
-pub fn parse_long(key: &str, value: &str) -> Result<i64, SparkConfError> {
-    value
-        .trim()
-        .parse::<i64>()
-        .map_err(|_| SparkConfError::InvalidInt {
-            key: key.to_owned(),
-            value: value.to_owned(),
-        })
-}
-
-/// Parses a Spark `double` property (finite values only).
-pub fn parse_double(key: &str, value: &str) -> Result<f64, SparkConfError> {
-    value
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|v| v.is_finite())
-        .ok_or_else(|| SparkConfError::InvalidNumber {
-            key: key.to_owned(),
-            value: value.to_owned(),
-        })
-}
-
-/// Parses a Spark boolean: `true` or `false`, case-insensitive.
-pub fn parse_bool(key: &str, value: &str) -> Result<bool, SparkConfError> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "true" => Ok(true),
-        "false" => Ok(false),
-        _ => Err(SparkConfError::InvalidBool {
-            key: key.to_owned(),
-            value: value.to_owned(),
-        }),
-    }
-}
-
-/// Parses a Spark time string (`60s`, `500ms`, `2min`, `1h`; a plain number is in `unit`),
-/// returned in milliseconds; Spark's truncation to `unit` applies (`1500ms` read in seconds is
-/// 1000 ms). Uses the allocation configuration's parser.
-pub fn parse_time_ms(key: &str, value: &str, unit: TimeUnit) -> Result<i64, SparkConfError> {
-    let invalid = || SparkConfError::InvalidTime {
-        key: key.to_owned(),
-        value: value.to_owned(),
-    };
-    let in_unit = parse_time_string(value, unit).map_err(|_| invalid())?;
-    let ms_per_unit: i128 = match unit {
-        TimeUnit::Microseconds => return Ok(in_unit / 1000),
-        TimeUnit::Milliseconds => 1,
-        TimeUnit::Seconds => 1_000,
-        TimeUnit::Minutes => 60_000,
-        TimeUnit::Hours => 3_600_000,
-        TimeUnit::Days => 86_400_000,
-    };
-    let ms = i128::from(in_unit) * ms_per_unit;
-    Ok(ms.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64)
-}
-
-/// Parses the text of a spark-defaults.conf-format file: `java.util.Properties` syntax (the
-/// key ends at the first unescaped `=`, `:` or whitespace; `#` and `!` start comment lines; a
-/// trailing `\` continues the line; `\t`, `\n`, `\uXXXX` escapes), values trimmed as Spark
-/// does. Later occurrences of a key win.
-pub fn parse_properties(text: &str) -> Result<BTreeMap<String, String>, String> {
-    fn is_ws(c: char) -> bool {
-        matches!(c, ' ' | '\t' | '\x0c')
-    }
-    fn odd_trailing_backslashes(s: &str) -> bool {
-        s.chars().rev().take_while(|c| *c == '\\').count() % 2 == 1
-    }
-    let mut out = BTreeMap::new();
-    let mut lines = text.lines().enumerate();
-    while let Some((index, raw)) = lines.next() {
-        let line_no = index + 1;
-        let first = raw.trim_start_matches(is_ws);
-        if first.is_empty() || first.starts_with('#') || first.starts_with('!') {
-            continue;
-        }
-        let mut logical = String::new();
-        let mut cur = first;
-        loop {
-            if odd_trailing_backslashes(cur) {
-                logical.push_str(&cur[..cur.len() - 1]);
-                match lines.next() {
-                    Some((_, next)) => cur = next.trim_start_matches(is_ws),
-                    None => break,
-                }
-            } else {
-                logical.push_str(cur);
-                break;
-            }
-        }
-        let chars: Vec<char> = logical.chars().collect();
-        let mut key_end = chars.len();
-        let mut value_start = chars.len();
-        let mut has_sep = false;
-        let mut escaped = false;
-        for (i, &c) in chars.iter().enumerate() {
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '=' || c == ':' {
-                key_end = i;
-                value_start = i + 1;
-                has_sep = true;
-                break;
-            } else if is_ws(c) {
-                key_end = i;
-                value_start = i + 1;
-                break;
-            }
-        }
-        while value_start < chars.len() {
-            let c = chars[value_start];
-            if !is_ws(c) {
-                if !has_sep && (c == '=' || c == ':') {
-                    has_sep = true;
-                } else {
-                    break;
-                }
-            }
-            value_start += 1;
-        }
-        let key = unescape(&chars[..key_end]).map_err(|e| format!("line {line_no}: {e}"))?;
-        let value = unescape(&chars[value_start..]).map_err(|e| format!("line {line_no}: {e}"))?;
-        out.insert(key, value.trim().to_owned());
-    }
-    Ok(out)
-}
-
-/// `java.util.Properties.loadConvert`.
-fn unescape(chars: &[char]) -> Result<String, String> {
-    let mut out = String::with_capacity(chars.len());
-    let mut i = 0;
-    let mut pending_high: Option<u32> = None;
-    while i < chars.len() {
-        let c = chars[i];
-        i += 1;
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        let Some(&e) = chars.get(i) else { break };
-        i += 1;
-        match e {
-            'u' => {
-                let hex: String = chars.get(i..i + 4).unwrap_or_default().iter().collect();
-                let code = (hex.len() == 4)
-                    .then(|| u32::from_str_radix(&hex, 16).ok())
-                    .flatten()
-                    .ok_or_else(|| "malformed \\uxxxx encoding".to_owned())?;
-                i += 4;
-                if (0xD800..0xDC00).contains(&code) {
-                    pending_high = Some(code);
-                    continue;
-                }
-                let code = match pending_high.take() {
-                    Some(high) if (0xDC00..0xE000).contains(&code) => {
-                        0x10000 + ((high - 0xD800) << 10) + (code - 0xDC00)
-                    }
-                    _ => code,
-                };
-                out.push(char::from_u32(code).unwrap_or(char::REPLACEMENT_CHARACTER));
-            }
-            't' => out.push('\t'),
-            'n' => out.push('\n'),
-            'r' => out.push('\r'),
-            'f' => out.push('\x0c'),
-            other => out.push(other),
-        }
-    }
-    Ok(out)
-}
-
-// ---------------------------------------------------------------------------------------------
-// SparkConf
 
 /// Spark properties with Spark's defaults and validation rules.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -606,44 +114,6 @@ impl SparkConf {
                 path: origin.to_path_buf(),
                 reason,
             })
-    }
-
-    /// Loads a spark-defaults.conf-format file.
-    pub fn load_file(path: &Path) -> Result<Self, SparkConfError> {
-        let text = std::fs::read_to_string(path).map_err(|e| SparkConfError::File {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-        Self::parse(&text, path)
-    }
-
-    /// `conf_dir/spindle-defaults.conf`.
-    pub fn defaults_file(conf_dir: &Path) -> PathBuf {
-        conf_dir.join(common::clientconf::DEFAULTS_FILE)
-    }
-
-    /// The layers in precedence order, later winning: [`Self::builtin_defaults`] <
-    /// `conf_dir/spindle-defaults.conf` (skipped when `conf_dir` is `None` or the file does not
-    /// exist) < `properties_file` (must exist) < `overrides` (`--conf`, in order).
-    pub fn load_layered(
-        conf_dir: Option<&Path>,
-        properties_file: Option<&Path>,
-        overrides: &[(String, String)],
-    ) -> Result<Self, SparkConfError> {
-        let mut conf = Self::builtin_defaults();
-        if let Some(dir) = conf_dir {
-            let path = Self::defaults_file(dir);
-            if path.exists() {
-                conf.merge(&Self::load_file(&path)?);
-            }
-        }
-        if let Some(path) = properties_file {
-            conf.merge(&Self::load_file(path)?);
-        }
-        for (k, v) in overrides {
-            conf.set(k.clone(), v.clone());
-        }
-        Ok(conf)
     }
 
     /// Sets every property of `later` (it wins over this one).
@@ -733,15 +203,6 @@ impl SparkConf {
                 what: what.to_owned(),
                 reason: e.to_string(),
             })
-    }
-
-    /// The properties spindle-submit handed to this driver in `$SPINDLE_SPARK_CONF` (empty if
-    /// unset).
-    pub fn from_env() -> Result<Self, SparkConfError> {
-        match std::env::var(SPARK_CONF_ENV) {
-            Ok(json) => Self::from_json(&json, SPARK_CONF_ENV),
-            Err(_) => Ok(Self::new()),
-        }
     }
 
     // --- generic typed getters -------------------------------------------------------------
@@ -940,6 +401,34 @@ impl SparkConf {
         Ok(doubled.max(3) as u32)
     }
 
+    /// `spark.default.parallelism` when set to a positive number (else the runner's).
+    pub fn default_parallelism(&self) -> Option<u32> {
+        self.get_opt_int(keys::DEFAULT_PARALLELISM)
+            .ok()
+            .flatten()
+            .filter(|p| *p > 0)
+            .map(|p| p as u32)
+    }
+
+    /// `take(n)`'s scan: `spark.rdd.limit.initialNumPartitions` (default 1, at least 1) and
+    /// `spark.rdd.limit.scaleUpFactor` (default 4, at least 2); values that do not parse
+    /// count as the defaults.
+    pub fn take_scan(&self) -> (u32, u32) {
+        let get = |key: &str, default: i64| self.get_int(key, default).unwrap_or(default);
+        let initial = get(keys::RDD_LIMIT_INITIAL_NUM_PARTITIONS, 1).clamp(1, i64::from(u32::MAX));
+        let scale_up = get(keys::RDD_LIMIT_SCALE_UP_FACTOR, 4).clamp(2, i64::from(u32::MAX));
+        (initial as u32, scale_up as u32)
+    }
+
+    /// The executor count of a static-allocation run: `spark.executor.instances`, default 2
+    /// (also when it does not parse).
+    pub fn static_executors(&self) -> u32 {
+        self.executor_instances()
+            .ok()
+            .flatten()
+            .unwrap_or(DEFAULT_NUM_EXECUTORS)
+    }
+
     /// `spark.dynamicAllocation.enabled` (default false).
     pub fn dynamic_allocation_enabled(&self) -> Result<bool, SparkConfError> {
         self.get_bool(keys::DYNAMIC_ALLOCATION_ENABLED, false)
@@ -963,7 +452,7 @@ impl SparkConf {
 
     /// The dynamic allocation settings (parsed only; [`Self::validate`] applies the rules).
     pub fn allocation_config(&self) -> Result<AllocationConfig, SparkConfError> {
-        AllocationConfig::from_spark_conf(&self.props).map_err(allocation_error)
+        AllocationConfig::from_conf(self)
     }
 
     /// The container an executor asks for: memory + overhead MiB, `spark.executor.cores`.
@@ -1022,28 +511,8 @@ impl SparkConf {
 }
 
 fn allocation_error(e: ConfigError) -> SparkConfError {
-    use crate::allocation::config::keys as da;
     match e {
         ConfigError::ShuffleServiceRequired => SparkConfError::ShuffleServiceRequired,
-        ConfigError::InvalidValue { key, value, .. } => match key.as_str() {
-            da::ENABLED
-            | da::TESTING
-            | da::SHUFFLE_SERVICE_ENABLED
-            | da::SHUFFLE_TRACKING_ENABLED
-            | da::SHUFFLE_SERVICE_FETCH_RDD_ENABLED
-            | da::DECOMMISSION_ENABLED
-            | da::STORAGE_DECOMMISSION_SHUFFLE_BLOCKS_ENABLED => {
-                SparkConfError::InvalidBool { key, value }
-            }
-            da::MIN_EXECUTORS
-            | da::MAX_EXECUTORS
-            | da::INITIAL_EXECUTORS
-            | da::EXECUTOR_INSTANCES
-            | da::EXECUTOR_CORES
-            | da::TASK_CPUS => SparkConfError::InvalidInt { key, value },
-            da::EXECUTOR_ALLOCATION_RATIO => SparkConfError::InvalidNumber { key, value },
-            _ => SparkConfError::InvalidTime { key, value },
-        },
         other => SparkConfError::DynamicAllocation(other),
     }
 }
@@ -1092,169 +561,6 @@ mod tests {
 
     fn conf(pairs: &[(&str, &str)]) -> SparkConf {
         pairs.iter().copied().collect()
-    }
-
-    #[test]
-    fn sizes_follow_spark() {
-        use ByteUnit::*;
-        assert_eq!(parse_byte_string("1g", MiB), Ok(1024));
-        assert_eq!(parse_byte_string("512m", MiB), Ok(512));
-        assert_eq!(parse_byte_string("512", MiB), Ok(512));
-        assert_eq!(parse_byte_string("2048k", MiB), Ok(2));
-        assert_eq!(parse_byte_string("2047k", MiB), Ok(1));
-        assert_eq!(parse_byte_string(" 2G ", MiB), Ok(2048));
-        assert_eq!(parse_byte_string("1gb", MiB), Ok(1024));
-        assert_eq!(parse_byte_string("1MB", MiB), Ok(1));
-        assert_eq!(parse_byte_string("1t", MiB), Ok(1 << 20));
-        assert_eq!(parse_byte_string("1p", MiB), Ok(1 << 30));
-        assert_eq!(parse_byte_string("1048576b", MiB), Ok(1));
-        assert_eq!(parse_byte_string("1k", Byte), Ok(1024));
-        assert_eq!(parse_byte_string("100", Byte), Ok(100));
-        assert_eq!(
-            parse_byte_string("12x", MiB),
-            Err(SizeError::BadSuffix("x".into()))
-        );
-        assert_eq!(parse_byte_string("1.5g", MiB), Err(SizeError::Fractional));
-        assert_eq!(parse_byte_string("g", MiB), Err(SizeError::Malformed));
-        assert_eq!(parse_byte_string("", MiB), Err(SizeError::Malformed));
-        assert_eq!(parse_byte_string("-1g", MiB), Err(SizeError::Malformed));
-        assert_eq!(parse_byte_string("1 g", MiB), Err(SizeError::Malformed));
-        assert_eq!(
-            parse_byte_string("9999999999p", MiB),
-            Err(SizeError::Overflow)
-        );
-        assert_eq!(
-            parse_byte_string("99999999999999999999999", MiB),
-            Err(SizeError::Overflow)
-        );
-    }
-
-    #[test]
-    fn size_errors_name_key_and_value() {
-        let e = parse_memory_mb(keys::EXECUTOR_MEMORY, "12x").unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "spark.executor.memory: invalid size '12x' (e.g. 512m, 2g)"
-        );
-        let e = parse_memory_mb(keys::EXECUTOR_MEMORY, "lots").unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "spark.executor.memory: invalid size 'lots' (e.g. 512m, 2g)"
-        );
-        let e = parse_memory_mb(keys::DRIVER_MEMORY, "1.5g").unwrap_err();
-        assert!(e.to_string().contains("fractional"), "{e}");
-        assert_eq!(e.keys(), vec![keys::DRIVER_MEMORY.to_owned()]);
-    }
-
-    #[test]
-    fn ints_bools_doubles_times() {
-        assert_eq!(parse_int("k", " 42 "), Ok(42));
-        assert_eq!(parse_int("k", "-3"), Ok(-3));
-        assert!(parse_int("k", "3000000000").is_err());
-        assert_eq!(
-            parse_int("spark.executor.cores", "two")
-                .unwrap_err()
-                .to_string(),
-            "spark.executor.cores: invalid integer 'two'"
-        );
-        assert_eq!(parse_long("k", "3000000000"), Ok(3_000_000_000));
-        assert_eq!(parse_bool("k", "TRUE"), Ok(true));
-        assert_eq!(parse_bool("k", " false"), Ok(false));
-        assert_eq!(
-            parse_bool("spark.shuffle.service.enabled", "yes")
-                .unwrap_err()
-                .to_string(),
-            "spark.shuffle.service.enabled: invalid boolean 'yes' (true or false)"
-        );
-        assert_eq!(parse_double("k", "0.25"), Ok(0.25));
-        assert!(parse_double("k", "NaN").is_err());
-        assert!(parse_double("k", "x").is_err());
-        assert_eq!(parse_time_ms("k", "60s", TimeUnit::Seconds), Ok(60_000));
-        assert_eq!(parse_time_ms("k", "60", TimeUnit::Seconds), Ok(60_000));
-        assert_eq!(parse_time_ms("k", "1500ms", TimeUnit::Seconds), Ok(1000));
-        assert_eq!(parse_time_ms("k", "1500", TimeUnit::Milliseconds), Ok(1500));
-        assert_eq!(
-            parse_time_ms("k", "2min", TimeUnit::Milliseconds),
-            Ok(120_000)
-        );
-        assert_eq!(
-            parse_time_ms("spark.network.timeout", "soon", TimeUnit::Seconds)
-                .unwrap_err()
-                .to_string(),
-            "spark.network.timeout: invalid time 'soon' (e.g. 60s, 500ms, 2min)"
-        );
-        let c = conf(&[("spark.x", "3s")]);
-        assert_eq!(c.get_time_ms("spark.x", TimeUnit::Seconds, 7), Ok(3000));
-        assert_eq!(c.get_time_ms("spark.y", TimeUnit::Seconds, 7), Ok(7));
-    }
-
-    #[test]
-    fn properties_file_format() {
-        let text = "\
-# a comment
-   ! another comment
-
-spark.executor.memory   2g
-spark.executor.cores=4
-spark.app.name : my app  \n\
-spark.yarn.queue\tprod
-spark.a.b = x=y
-spark.empty
-spark.cont = one, \\
-    two
-spark.esc\\ aped = tab\\there \\u0041
-  spark.indented 1
-spark.executor.cores 5
-";
-        let p = parse_properties(text).unwrap();
-        assert_eq!(p["spark.executor.memory"], "2g");
-        assert_eq!(p["spark.executor.cores"], "5", "later wins");
-        assert_eq!(p["spark.app.name"], "my app");
-        assert_eq!(p["spark.yarn.queue"], "prod");
-        assert_eq!(p["spark.a.b"], "x=y");
-        assert_eq!(p["spark.empty"], "");
-        assert_eq!(p["spark.cont"], "one, two");
-        assert_eq!(p["spark.esc aped"], "tab\there A");
-        assert_eq!(p["spark.indented"], "1");
-        assert!(!p.keys().any(|k| k.contains("comment")));
-        assert_eq!(p.len(), 9);
-        assert!(parse_properties("spark.x \\u00zz").is_err());
-        // CRLF files.
-        let p = parse_properties("spark.a 1\r\nspark.b=2\r\n").unwrap();
-        assert_eq!(p["spark.a"], "1");
-        assert_eq!(p["spark.b"], "2");
-    }
-
-    #[test]
-    fn layers_later_wins() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            SparkConf::defaults_file(dir.path()),
-            "spark.executor.memory 2g\nspark.executor.cores 2\nspark.yarn.queue fromdefaults\n\
-             spark.master spindle://defaults:1\n",
-        )
-        .unwrap();
-        let props = dir.path().join("my.conf");
-        std::fs::write(&props, "spark.executor.cores=3\nspark.task.cpus 1\n").unwrap();
-        let c = SparkConf::load_layered(
-            Some(dir.path()),
-            Some(&props),
-            &[("spark.task.cpus".into(), "3".into())],
-        )
-        .unwrap();
-        assert_eq!(c.get("spark.executor.memory"), Some("2g"));
-        assert_eq!(c.get("spark.executor.cores"), Some("3"));
-        assert_eq!(c.get("spark.task.cpus"), Some("3"));
-        assert_eq!(c.queue(), "fromdefaults");
-        assert_eq!(c.master(), "spindle://defaults:1");
-        assert_eq!(c.deploy_mode(), "cluster");
-        // No defaults file, no properties file: just the built-in layer.
-        let empty = tempfile::tempdir().unwrap();
-        let c = SparkConf::load_layered(Some(empty.path()), None, &[]).unwrap();
-        assert_eq!(c, SparkConf::builtin_defaults());
-        // A named properties file must exist.
-        let e = SparkConf::load_layered(None, Some(&empty.path().join("nope")), &[]).unwrap_err();
-        assert!(e.to_string().contains("nope"), "{e}");
     }
 
     #[test]
@@ -1421,7 +727,7 @@ spark.executor.cores 5
         assert_eq!(da.executor_max_num_failures(), Ok(i32::MAX as u32));
         let da = conf(&[
             (keys::DYNAMIC_ALLOCATION_ENABLED, "true"),
-            (keys::DYNAMIC_ALLOCATION_MAX_EXECUTORS, "10"),
+            (keys::MAX_EXECUTORS, "10"),
         ]);
         assert_eq!(da.executor_max_num_failures(), Ok(20));
         assert_eq!(

@@ -1,0 +1,94 @@
+//! Every Spark (and Spindle) property name the application master reads, in one place.
+
+/// `spark.master`
+pub const MASTER: &str = "spark.master";
+/// `spark.submit.deployMode`
+pub const DEPLOY_MODE: &str = "spark.submit.deployMode";
+/// `spark.app.name`
+pub const APP_NAME: &str = "spark.app.name";
+/// `spark.app.submitTime` (milliseconds since the epoch, set by spindle-submit)
+pub const APP_SUBMIT_TIME: &str = "spark.app.submitTime";
+/// `spark.yarn.queue`
+pub const QUEUE: &str = "spark.yarn.queue";
+/// `spark.yarn.maxAppAttempts`
+pub const MAX_APP_ATTEMPTS: &str = "spark.yarn.maxAppAttempts";
+/// `spark.yarn.submit.waitAppCompletion`
+pub const WAIT_APP_COMPLETION: &str = "spark.yarn.submit.waitAppCompletion";
+/// `spark.executor.memory`
+pub const EXECUTOR_MEMORY: &str = "spark.executor.memory";
+/// `spark.executor.memoryOverhead`
+pub const EXECUTOR_MEMORY_OVERHEAD: &str = "spark.executor.memoryOverhead";
+/// `spark.executor.memoryOverheadFactor`
+pub const EXECUTOR_MEMORY_OVERHEAD_FACTOR: &str = "spark.executor.memoryOverheadFactor";
+/// `spark.executor.minMemoryOverhead`
+pub const EXECUTOR_MIN_MEMORY_OVERHEAD: &str = "spark.executor.minMemoryOverhead";
+/// `spark.executor.cores`
+pub const EXECUTOR_CORES: &str = "spark.executor.cores";
+/// `spark.executor.instances`
+pub const EXECUTOR_INSTANCES: &str = "spark.executor.instances";
+/// `spark.executor.maxNumFailures`
+pub const EXECUTOR_MAX_NUM_FAILURES: &str = "spark.executor.maxNumFailures";
+/// `spark.yarn.max.executor.failures` (the older name of `spark.executor.maxNumFailures`)
+pub const YARN_MAX_EXECUTOR_FAILURES: &str = "spark.yarn.max.executor.failures";
+/// `spark.driver.memory`
+pub const DRIVER_MEMORY: &str = "spark.driver.memory";
+/// `spark.driver.memoryOverhead`
+pub const DRIVER_MEMORY_OVERHEAD: &str = "spark.driver.memoryOverhead";
+/// `spark.driver.memoryOverheadFactor`
+pub const DRIVER_MEMORY_OVERHEAD_FACTOR: &str = "spark.driver.memoryOverheadFactor";
+/// `spark.driver.minMemoryOverhead`
+pub const DRIVER_MIN_MEMORY_OVERHEAD: &str = "spark.driver.minMemoryOverhead";
+/// `spark.driver.cores`
+pub const DRIVER_CORES: &str = "spark.driver.cores";
+/// `spark.task.cpus`
+pub const TASK_CPUS: &str = "spark.task.cpus";
+/// `spark.task.maxFailures`
+pub const TASK_MAX_FAILURES: &str = "spark.task.maxFailures";
+/// `spark.dynamicAllocation.enabled`
+pub const DYNAMIC_ALLOCATION_ENABLED: &str = "spark.dynamicAllocation.enabled";
+/// `spark.dynamicAllocation.maxExecutors`
+pub const MAX_EXECUTORS: &str = "spark.dynamicAllocation.maxExecutors";
+/// `spark.dynamicAllocation.shuffleTracking.enabled`
+pub const SHUFFLE_TRACKING_ENABLED: &str = "spark.dynamicAllocation.shuffleTracking.enabled";
+/// `spark.shuffle.service.enabled`
+pub const SHUFFLE_SERVICE_ENABLED: &str = "spark.shuffle.service.enabled";
+/// `spark.eventLog.enabled`
+pub const EVENT_LOG_ENABLED: &str = "spark.eventLog.enabled";
+/// `spark.eventLog.dir`
+pub const EVENT_LOG_DIR: &str = "spark.eventLog.dir";
+/// `spark.dynamicAllocation.testing` (relaxes the shuffle-service requirement, as in Spark).
+pub const TESTING: &str = "spark.dynamicAllocation.testing";
+/// `spark.dynamicAllocation.minExecutors`
+pub const MIN_EXECUTORS: &str = "spark.dynamicAllocation.minExecutors";
+/// `spark.dynamicAllocation.initialExecutors`
+pub const INITIAL_EXECUTORS: &str = "spark.dynamicAllocation.initialExecutors";
+/// `spark.dynamicAllocation.executorIdleTimeout`
+pub const EXECUTOR_IDLE_TIMEOUT: &str = "spark.dynamicAllocation.executorIdleTimeout";
+/// `spark.dynamicAllocation.cachedExecutorIdleTimeout`
+pub const CACHED_EXECUTOR_IDLE_TIMEOUT: &str = "spark.dynamicAllocation.cachedExecutorIdleTimeout";
+/// `spark.dynamicAllocation.schedulerBacklogTimeout`
+pub const SCHEDULER_BACKLOG_TIMEOUT: &str = "spark.dynamicAllocation.schedulerBacklogTimeout";
+/// `spark.dynamicAllocation.sustainedSchedulerBacklogTimeout`
+pub const SUSTAINED_SCHEDULER_BACKLOG_TIMEOUT: &str =
+    "spark.dynamicAllocation.sustainedSchedulerBacklogTimeout";
+/// `spark.dynamicAllocation.executorAllocationRatio`
+pub const EXECUTOR_ALLOCATION_RATIO: &str = "spark.dynamicAllocation.executorAllocationRatio";
+/// `spark.dynamicAllocation.shuffleTracking.timeout`
+pub const SHUFFLE_TRACKING_TIMEOUT: &str = "spark.dynamicAllocation.shuffleTracking.timeout";
+/// `spark.shuffle.service.fetch.rdd.enabled`
+pub const SHUFFLE_SERVICE_FETCH_RDD_ENABLED: &str = "spark.shuffle.service.fetch.rdd.enabled";
+/// `spark.decommission.enabled`
+pub const DECOMMISSION_ENABLED: &str = "spark.decommission.enabled";
+/// `spark.storage.decommission.shuffleBlocks.enabled`
+pub const STORAGE_DECOMMISSION_SHUFFLE_BLOCKS_ENABLED: &str =
+    "spark.storage.decommission.shuffleBlocks.enabled";
+/// `spark.stage.maxConsecutiveAttempts`
+pub const STAGE_MAX_CONSECUTIVE_ATTEMPTS: &str = "spark.stage.maxConsecutiveAttempts";
+/// `spark.locality.wait`
+pub const LOCALITY_WAIT: &str = "spark.locality.wait";
+/// `spark.default.parallelism`
+pub const DEFAULT_PARALLELISM: &str = "spark.default.parallelism";
+/// `spark.rdd.limit.scaleUpFactor`
+pub const RDD_LIMIT_SCALE_UP_FACTOR: &str = "spark.rdd.limit.scaleUpFactor";
+/// `spark.rdd.limit.initialNumPartitions`
+pub const RDD_LIMIT_INITIAL_NUM_PARTITIONS: &str = "spark.rdd.limit.initialNumPartitions";
