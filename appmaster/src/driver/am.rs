@@ -465,20 +465,13 @@ pub(crate) async fn run(
             }
             Msg::Register {
                 executor,
-                host,
-                cores,
-                shuffle_server,
-                shuffle_dir,
+                registration,
                 push,
                 reply,
-            } => match shell.core.on_executor_registered(
-                &executor,
-                host,
-                cores,
-                shuffle_server,
-                shuffle_dir,
-                now,
-            ) {
+            } => match shell
+                .core
+                .on_executor_registered(&executor, registration, now)
+            {
                 Ok(fx) => {
                     shell.pushes.insert(executor, push);
                     let _ = reply.send(Ok(()));

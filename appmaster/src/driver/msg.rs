@@ -1,6 +1,7 @@
 //! What reaches the driver loop: the RM's events, the executors' calls (through the
 //! driver service), the user's jobs.
 
+use am_core::driver::Registration;
 use am_core::ids::{ExecutorId, ShuffleId, TaskId};
 use am_core::plan::{JobError, JobSpec};
 use common::protocol::{AmEvent, DriverResponse, TaskResult};
@@ -16,10 +17,7 @@ pub(crate) enum Msg {
     RmClosed,
     Register {
         executor: ExecutorId,
-        host: String,
-        cores: u32,
-        shuffle_server: String,
-        shuffle_dir: String,
+        registration: Registration,
         push: mpsc::UnboundedSender<DriverResponse>,
         reply: oneshot::Sender<Result<(), String>>,
     },

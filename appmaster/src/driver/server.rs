@@ -2,6 +2,7 @@
 //! driver pushes tasks) and report task results.
 
 use super::msg::Msg;
+use am_core::driver::Registration;
 use am_core::ids::{ExecutorId, TaskId};
 use common::protocol::{DriverRequest, DriverResponse, ErrorCode, WireError};
 use common::transport::{self, Incoming, Service};
@@ -56,10 +57,12 @@ impl Service for DriverService {
                 let executor = ExecutorId::from(executor_id);
                 let msg = Msg::Register {
                     executor: executor.clone(),
-                    host,
-                    cores,
-                    shuffle_server,
-                    shuffle_dir,
+                    registration: Registration {
+                        host,
+                        cores,
+                        shuffle_server,
+                        shuffle_dir,
+                    },
                     push,
                     reply,
                 };

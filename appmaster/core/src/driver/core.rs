@@ -11,7 +11,7 @@
 
 use super::dag::{Ctx, DagScheduler};
 use super::effect::{Effect, Out};
-use super::executors::ExecutorBook;
+use super::executors::{ExecutorBook, Registration};
 use super::gate::StartGate;
 use super::map_output::MapOutputTracker;
 use super::tasks::{Failure, RunningTask, TaskScheduler};
@@ -278,15 +278,11 @@ impl DriverCore {
     pub fn on_executor_registered(
         &mut self,
         executor: &ExecutorId,
-        host: String,
-        cores: u32,
-        shuffle_server: String,
-        shuffle_dir: String,
+        registration: Registration,
         now_ms: u64,
     ) -> Result<Vec<Effect>, String> {
         let mut out = Out::default();
-        self.executors
-            .register(executor, host, cores, shuffle_server, shuffle_dir, &mut out)?;
+        self.executors.register(executor, registration, &mut out)?;
         self.check_gate(now_ms, &mut out);
         self.offer(now_ms, &mut out);
         Ok(self.finish(out, now_ms))
@@ -488,11 +484,10 @@ impl DriverCore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::driver::TaskDescription;
+    use crate::driver::effect::TaskDescription;
+    use crate::driver::test_support::container;
     use crate::plan::{Action, FetchFailed, Plan, ShuffleDep, Source, StageSpec};
     use common::protocol::ContainerState;
-    use common::token::{ContainerToken, ContainerTokenIdentifier};
-    use common::{ApplicationId, NodeId};
 
     fn conf(instances: u32) -> DriverConfig {
         DriverConfig {
@@ -515,28 +510,13 @@ mod tests {
         ExecutorId::from(id)
     }
 
-    fn container(n: u64) -> Container {
-        let app = ApplicationId {
-            cluster_ts: 1,
-            seq: 1,
-        };
-        let id = app.attempt(1).container(n);
-        Container {
-            id,
-            node_id: NodeId("h:1".into()),
-            node_address: "h:1".into(),
-            resource: Resource::new(1408, 1),
-            token: ContainerToken {
-                identifier: ContainerTokenIdentifier {
-                    container_id: id,
-                    app,
-                    node_id: NodeId("h:1".into()),
-                    resource: Resource::new(1408, 1),
-                    user: "u".into(),
-                    expiry_ms: 0,
-                },
-                mac: vec![],
-            },
+    /// A one-core executor on host "h" serving its map output from `server`.
+    fn reg(server: &str, dir: &str) -> Registration {
+        Registration {
+            host: "h".into(),
+            cores: 1,
+            shuffle_server: server.into(),
+            shuffle_dir: dir.into(),
         }
     }
 
@@ -587,10 +567,8 @@ mod tests {
         assert!(!fx
             .iter()
             .any(|e| matches!(e, Effect::Ask { count } if *count > 0)));
-        d.on_executor_registered(&ex("1"), "h".into(), 1, String::new(), String::new(), 2)
-            .unwrap();
-        d.on_executor_registered(&ex("2"), "h".into(), 1, String::new(), String::new(), 2)
-            .unwrap();
+        d.on_executor_registered(&ex("1"), reg("", ""), 2).unwrap();
+        d.on_executor_registered(&ex("2"), reg("", ""), 2).unwrap();
         let fx = d.submit_job(JobId(0), job(3), 3);
         let l = launches(&fx);
         assert_eq!(l.len(), 2, "one slot per executor");
@@ -614,8 +592,7 @@ mod tests {
         let mut d = DriverCore::new(conf(1)).unwrap();
         d.start(0);
         d.on_allocated(vec![container(2)], 0);
-        d.on_executor_registered(&ex("1"), "h".into(), 1, String::new(), String::new(), 0)
-            .unwrap();
+        d.on_executor_registered(&ex("1"), reg("", ""), 0).unwrap();
         let mut fx = d.submit_job(JobId(0), job(1), 0);
         for attempt in 0..4 {
             let l = launches(&fx);
@@ -646,10 +623,8 @@ mod tests {
         let mut d = DriverCore::new(conf(2)).unwrap();
         d.start(0);
         d.on_allocated(vec![container(2), container(3)], 0);
-        d.on_executor_registered(&ex("1"), "h".into(), 1, String::new(), String::new(), 0)
-            .unwrap();
-        d.on_executor_registered(&ex("2"), "h".into(), 1, String::new(), String::new(), 0)
-            .unwrap();
+        d.on_executor_registered(&ex("1"), reg("", ""), 0).unwrap();
+        d.on_executor_registered(&ex("2"), reg("", ""), 0).unwrap();
         let l = launches(&d.submit_job(JobId(0), job(2), 0));
         let lost = l.iter().find(|(e, _)| e == "1").unwrap().1.task_id;
         let fx = d.on_executor_disconnected(&ex("1"), 1);
@@ -748,9 +723,9 @@ mod tests {
         let mut d = DriverCore::new(c).unwrap();
         d.start(0);
         d.on_allocated(vec![container(2), container(3)], 0);
-        d.on_executor_registered(&ex("1"), "h".into(), 1, "svc1".into(), "/d1".into(), 0)
+        d.on_executor_registered(&ex("1"), reg("svc1", "/d1"), 0)
             .unwrap();
-        d.on_executor_registered(&ex("2"), "h".into(), 1, "svc2".into(), "/d2".into(), 0)
+        d.on_executor_registered(&ex("2"), reg("svc2", "/d2"), 0)
             .unwrap();
         d
     }
@@ -918,22 +893,18 @@ mod tests {
             .count()
     }
 
+    /// Registers executor `id` (its container arrived before), one core on host "h".
+    fn register(d: &mut DriverCore, id: u64, now: u64) -> Vec<Effect> {
+        d.on_executor_registered(&ex(&id.to_string()), reg("", ""), now)
+            .unwrap()
+    }
+
     /// Allocates containers for executors `first..=last` (executor n runs in container
     /// n + 1) and registers them.
     fn register_all(d: &mut DriverCore, first: u64, last: u64, now: u64) -> Vec<Effect> {
         let mut fx = d.on_allocated((first + 1..=last + 1).map(container).collect(), now);
         for i in first..=last {
-            fx.extend(
-                d.on_executor_registered(
-                    &ex(&i.to_string()),
-                    "h".into(),
-                    1,
-                    String::new(),
-                    String::new(),
-                    now,
-                )
-                .unwrap(),
-            );
+            fx.extend(register(d, i, now));
         }
         fx
     }
@@ -944,27 +915,12 @@ mod tests {
         assert_eq!(starts(&d.start(1_000)), 0);
         let mut fx = d.on_allocated((2..7).map(container).collect(), 1_100);
         for (i, now) in [(1, 1_200), (2, 1_300), (3, 1_400)] {
-            fx.extend(
-                d.on_executor_registered(
-                    &ex(&i.to_string()),
-                    "h".into(),
-                    1,
-                    String::new(),
-                    String::new(),
-                    now,
-                )
-                .unwrap(),
-            );
+            fx.extend(register(&mut d, i, now));
             fx.extend(d.tick(now));
         }
         assert_eq!(starts(&fx), 0, "3 of 5 is not enough");
-        let fx = d
-            .on_executor_registered(&ex("4"), "h".into(), 1, String::new(), String::new(), 1_500)
-            .unwrap();
-        assert_eq!(starts(&fx), 1, "4 of 5 is 80%");
-        let mut later = d
-            .on_executor_registered(&ex("5"), "h".into(), 1, String::new(), String::new(), 1_600)
-            .unwrap();
+        assert_eq!(starts(&register(&mut d, 4, 1_500)), 1, "4 of 5 is 80%");
+        let mut later = register(&mut d, 5, 1_600);
         later.extend(d.tick(40_000));
         assert_eq!(starts(&later), 0, "never twice");
     }
@@ -1001,23 +957,6 @@ mod tests {
         assert_eq!(d.target(), 0);
         assert_eq!(starts(&d.start(0)), 1);
         assert_eq!(starts(&d.tick(100)), 0);
-    }
-
-    #[test]
-    fn the_start_gate_settings_come_from_spark_properties() {
-        let c = crate::driver::driver_config(&Default::default()).unwrap();
-        assert_eq!(c.min_registered_ratio, 0.8, "Spark's default on YARN");
-        assert_eq!(c.max_registered_wait_ms, 30_000);
-        let conf = [
-            ("spark.scheduler.minRegisteredResourcesRatio", "0.5"),
-            ("spark.scheduler.maxRegisteredResourcesWaitingTime", "5s"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        let c = crate::driver::driver_config(&conf).unwrap();
-        assert_eq!(c.min_registered_ratio, 0.5);
-        assert_eq!(c.max_registered_wait_ms, 5_000);
     }
 
     #[test]

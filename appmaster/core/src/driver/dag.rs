@@ -484,14 +484,11 @@ impl DagScheduler {
     }
 
     fn fail_job(&mut self, job: JobId, err: JobError, cx: &mut Ctx<'_>) {
-        let running: Vec<StageId> = self
-            .running
-            .iter()
-            .filter(|(_, s)| s.job == job)
-            .map(|(id, _)| *id)
-            .collect();
-        for sid in running {
-            let stage = self.running.remove(&sid).expect("listed");
+        let (failed, others) = std::mem::take(&mut self.running)
+            .into_iter()
+            .partition::<BTreeMap<_, _>, _>(|(_, s)| s.job == job);
+        self.running = others;
+        for (sid, stage) in failed {
             cx.tasks.remove_task_set(sid);
             cx.out.log(AppEvent::StageCompleted {
                 stage: sid.get(),
@@ -505,17 +502,13 @@ impl DagScheduler {
                 self.map_stages.remove(&shuffle);
             }
         }
-        let waiting: Vec<StageId> = self
-            .waiting
-            .iter()
-            .filter(|(_, w)| w.job == job)
-            .map(|(id, _)| *id)
-            .collect();
-        for sid in waiting {
-            if let Some(w) = self.waiting.remove(&sid) {
-                if let StageKind::ShuffleMap(shuffle) = w.kind {
-                    self.map_stages.remove(&shuffle);
-                }
+        let (dropped, others) = std::mem::take(&mut self.waiting)
+            .into_iter()
+            .partition::<BTreeMap<_, _>, _>(|(_, w)| w.job == job);
+        self.waiting = others;
+        for w in dropped.values() {
+            if let StageKind::ShuffleMap(shuffle) = w.kind {
+                self.map_stages.remove(&shuffle);
             }
         }
         self.finish_job(job, Err(err), cx);

@@ -27,6 +27,17 @@ struct ExecContainer {
     stop_reason: Option<String>,
 }
 
+/// What an executor says about itself when it registers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    pub host: String,
+    pub cores: u32,
+    /// Where its map output is served (the node's shuffle service or its own server).
+    pub shuffle_server: String,
+    /// The directory its map output is written to.
+    pub shuffle_dir: String,
+}
+
 /// A registered executor.
 #[derive(Debug, Clone)]
 pub(crate) struct ExecutorInfo {
@@ -181,10 +192,7 @@ impl ExecutorBook {
     pub(crate) fn register(
         &mut self,
         executor: &ExecutorId,
-        host: String,
-        cores: u32,
-        shuffle_server: String,
-        shuffle_dir: String,
+        reg: Registration,
         out: &mut Out,
     ) -> Result<(), String> {
         let Some((cid, c)) = self
@@ -203,18 +211,18 @@ impl ExecutorBook {
         let container = *cid;
         out.log(AppEvent::ExecutorAdded {
             executor: executor.to_string(),
-            host: host.clone(),
-            cores,
+            host: reg.host.clone(),
+            cores: reg.cores,
             container: container.to_string(),
             memory_mb: self.resource.memory_mb,
         });
-        let slots = (cores / self.task_cpus.max(1)).max(1);
+        let slots = (reg.cores / self.task_cpus.max(1)).max(1);
         self.executors.insert(
             executor.clone(),
             ExecutorInfo {
-                host,
-                shuffle_server,
-                shuffle_dir,
+                host: reg.host,
+                shuffle_server: reg.shuffle_server,
+                shuffle_dir: reg.shuffle_dir,
                 container,
                 slots,
                 free: slots,
@@ -329,31 +337,14 @@ impl ExecutorBook {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use common::token::{ContainerToken, ContainerTokenIdentifier};
-    use common::{ApplicationId, NodeId};
+    use crate::driver::test_support::container;
 
-    fn container(n: u64) -> Container {
-        let app = ApplicationId {
-            cluster_ts: 1,
-            seq: 1,
-        };
-        let id = app.attempt(1).container(n);
-        Container {
-            id,
-            node_id: NodeId("h:1".into()),
-            node_address: "h:1".into(),
-            resource: Resource::new(1408, 1),
-            token: ContainerToken {
-                identifier: ContainerTokenIdentifier {
-                    container_id: id,
-                    app,
-                    node_id: NodeId("h:1".into()),
-                    resource: Resource::new(1408, 1),
-                    user: "u".into(),
-                    expiry_ms: 0,
-                },
-                mac: vec![],
-            },
+    fn reg(cores: u32) -> Registration {
+        Registration {
+            host: "h".into(),
+            cores,
+            shuffle_server: String::new(),
+            shuffle_dir: String::new(),
         }
     }
 
@@ -396,8 +387,7 @@ mod tests {
         b.on_allocated(vec![container(2)], 1, &mut out);
         let id = ExecutorId::from("1");
         assert!(b.offers().is_empty(), "not registered yet");
-        b.register(&id, "h".into(), 4, String::new(), String::new(), &mut out)
-            .unwrap();
+        b.register(&id, reg(4), &mut out).unwrap();
         assert_eq!(b.default_parallelism(), 4);
         b.take_slot(&id);
         assert_eq!(b.offers().len(), 1);
@@ -405,9 +395,7 @@ mod tests {
         assert!(b.offers().is_empty(), "two slots of two cpus each");
         b.release_slot(&id);
         assert_eq!(b.offers(), vec![(id.clone(), "h".to_string())]);
-        assert!(b
-            .register(&id, "h".into(), 4, String::new(), String::new(), &mut out)
-            .is_err());
+        assert!(b.register(&id, reg(4), &mut out).is_err());
         b.stop(&id, "idle timeout".into(), &mut out);
         assert!(b.offers().is_empty(), "a stopping executor gets no task");
         assert_eq!(b.stop_reason(&id).as_deref(), Some("idle timeout"));

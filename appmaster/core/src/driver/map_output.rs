@@ -130,6 +130,16 @@ mod tests {
         }
     }
 
+    /// A tracker holding one shuffle with these (map, executor, server) outputs.
+    fn tracker_with(s: ShuffleId, outputs: &[(u32, &str, &str)]) -> MapOutputTracker {
+        let mut t = MapOutputTracker::default();
+        t.register_shuffle(s, outputs.len() as u32);
+        for (m, e, server) in outputs {
+            t.register_map_output(s, loc(*m, e, server));
+        }
+        t
+    }
+
     #[test]
     fn a_shuffle_is_complete_once_every_map_reported() {
         let mut t = MapOutputTracker::default();
@@ -167,13 +177,14 @@ mod tests {
 
     #[test]
     fn a_fetch_failure_loses_the_output_and_its_server() {
-        let mut t = MapOutputTracker::default();
         let s = ShuffleId(1);
-        t.register_shuffle(s, 4);
-        t.register_map_output(s, loc(0, "1", "svc1"));
-        t.register_map_output(s, loc(1, "1", "svc1"));
-        t.register_map_output(s, loc(2, "2", "svc2"));
-        t.register_map_output(s, loc(3, "2", "svc2"));
+        let outputs = [
+            (0, "1", "svc1"),
+            (1, "1", "svc1"),
+            (2, "2", "svc2"),
+            (3, "2", "svc2"),
+        ];
+        let mut t = tracker_with(s, &outputs);
         // With a service, only that server's outputs go.
         assert_eq!(t.handle_fetch_failure(&ff(1, 0, "1", "svc1"), true), 2);
         assert_eq!(t.missing(s), vec![0, 1]);
@@ -189,12 +200,8 @@ mod tests {
 
     #[test]
     fn unregistering_names_the_servers_once() {
-        let mut t = MapOutputTracker::default();
         let s = ShuffleId(3);
-        t.register_shuffle(s, 3);
-        t.register_map_output(s, loc(0, "1", "b"));
-        t.register_map_output(s, loc(1, "2", "a"));
-        t.register_map_output(s, loc(2, "3", "b"));
+        let mut t = tracker_with(s, &[(0, "1", "b"), (1, "2", "a"), (2, "3", "b")]);
         assert_eq!(t.unregister_shuffle(s), Some(vec!["a".into(), "b".into()]));
         assert!(!t.contains(s));
         assert_eq!(t.unregister_shuffle(s), None);

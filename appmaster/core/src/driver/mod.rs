@@ -15,7 +15,10 @@ mod executors;
 mod gate;
 mod map_output;
 mod tasks;
+#[cfg(test)]
+mod test_support;
 
 pub use self::config::driver_config;
 pub use self::core::{DriverConfig, DriverCore};
 pub use self::effect::{Effect, TaskDescription};
+pub use self::executors::Registration;
