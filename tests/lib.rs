@@ -226,3 +226,92 @@ pub fn example(name: &str) -> PathBuf {
     );
     p
 }
+
+/// `--conf K=V` for each `K=V`.
+pub fn confs<'a>(kvs: &[&'a str]) -> Vec<&'a str> {
+    kvs.iter().flat_map(|kv| ["--conf", kv]).collect()
+}
+
+/// Dynamic allocation with shuffle tracking between `min` and `max` executors, starting at
+/// `initial`, releasing idle ones after `idle` (`spark.dynamicAllocation.*`, as `K=V`).
+pub fn dynamic(min: u32, max: u32, initial: u32, idle: &str) -> Vec<String> {
+    vec![
+        "spark.dynamicAllocation.enabled=true".into(),
+        "spark.dynamicAllocation.shuffleTracking.enabled=true".into(),
+        format!("spark.dynamicAllocation.minExecutors={min}"),
+        format!("spark.dynamicAllocation.maxExecutors={max}"),
+        format!("spark.dynamicAllocation.initialExecutors={initial}"),
+        format!("spark.dynamicAllocation.executorIdleTimeout={idle}"),
+    ]
+}
+
+/// A process started by a test with its stdout collected as it runs.
+pub struct Running {
+    pub child: Child,
+    out: std::sync::Arc<std::sync::Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Spawns `cmd` with its stdout piped and read by a thread.
+    pub fn spawn(mut cmd: Command) -> Self {
+        use std::io::{BufRead, BufReader};
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn the command");
+        let out = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let reader = {
+            let out = out.clone();
+            let stdout = child.stdout.take().expect("piped");
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                    let mut o = out.lock().expect("output lock");
+                    o.push_str(&line);
+                    o.push('\n');
+                }
+            })
+        };
+        Self {
+            child,
+            out,
+            reader: Some(reader),
+        }
+    }
+
+    /// What it printed so far.
+    pub fn output(&self) -> String {
+        self.out.lock().expect("output lock").clone()
+    }
+
+    /// The first word of its output starting with `prefix` (an id, a URL), once printed.
+    pub fn word(&self, prefix: &str) -> Option<String> {
+        self.out.lock().expect("output lock").lines().find_map(|l| {
+            l.split_whitespace()
+                .find(|w| w.starts_with(prefix))
+                .map(str::to_string)
+        })
+    }
+
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
+    }
+
+    /// Waits for the end; its status and everything it printed.
+    pub fn wait(mut self) -> (std::process::ExitStatus, String) {
+        let status = self.child.wait().expect("wait");
+        if let Some(r) = self.reader.take() {
+            r.join().expect("reader thread");
+        }
+        (status, self.output())
+    }
+}
+
+impl Cluster {
+    /// Starts `spindle-submit --master spindle ARGS...`, collecting its stdout.
+    pub fn submit_running<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Running {
+        let mut cmd = self.submit_cmd();
+        cmd.args(["--master", "spindle"]).args(args);
+        Running::spawn(cmd)
+    }
+}

@@ -41,11 +41,7 @@ pub enum ClientConfError {
 
 impl ClientConf {
     pub fn tls_files(&self) -> TlsFiles {
-        TlsFiles {
-            ca: self.ca.clone(),
-            cert: self.cert.clone(),
-            key: self.key.clone(),
-        }
+        TlsFiles::new(&self.ca, &self.cert, &self.key)
     }
 
     /// Reads `dir/spindle-client.toml`; relative paths in it are relative to `dir`.

@@ -11,6 +11,7 @@ pub mod codec;
 #[cfg(feature = "net")]
 pub mod configfile;
 pub mod duration;
+pub mod html;
 pub mod ids;
 pub mod protocol;
 pub mod resource;

@@ -48,6 +48,14 @@ pub struct TlsFiles {
 }
 
 impl TlsFiles {
+    pub fn new(ca: &Path, cert: &Path, key: &Path) -> Self {
+        Self {
+            ca: ca.to_path_buf(),
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+        }
+    }
+
     /// The files named `<name>.pem` / `<name>.key` in a certificates directory.
     pub fn in_dir(dir: &Path, name: &str) -> Self {
         Self {

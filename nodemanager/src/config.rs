@@ -5,8 +5,10 @@ use common::configfile;
 use common::duration::human;
 use common::tls::TlsFiles;
 use common::Resource;
+use daemon::config::{check_log_level, check_tls_files, DaemonConfig, Invalid};
+use daemon::https::check_web_address;
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -89,38 +91,15 @@ impl Default for NmConfig {
 
 pub use common::configfile::ConfigError;
 
-impl NmConfig {
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let c: Self = configfile::load(path)?;
-        c.validate(path)?;
-        Ok(c)
+impl DaemonConfig for NmConfig {
+    fn log_level(&self) -> &str {
+        &self.log_level
     }
 
-    /// Parses `text` (the contents of `path`); every error is one line naming
-    /// the file, the key and the reason.
-    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
-        configfile::parse(path, text)
-    }
-
-    /// Every key with its default value, as the file would spell it.
-    pub fn default_table() -> toml::Table {
-        configfile::default_table::<Self>()
-    }
-
-    /// Keys whose values differ between two configurations.
-    pub fn changed_keys(&self, other: &Self) -> Vec<String> {
-        configfile::changed_keys(self, other)
-    }
-
-    pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
-        let bad = |key, reason: String| ConfigError::Invalid {
-            path: path.to_path_buf(),
-            key,
-            reason,
-        };
+    fn check(&self) -> Result<(), Invalid> {
         for (key, v) in [("address", &self.address), ("rm-address", &self.rm_address)] {
             if !v.contains(':') {
-                return Err(bad(key, format!("{v:?} is not host:port")));
+                return Err((key, format!("{v:?} is not host:port")));
             }
         }
         let shuffle = &self.shuffle_service_address;
@@ -130,64 +109,33 @@ impl NmConfig {
                 .rsplit_once(':')
                 .is_none_or(|(_, p)| p.parse::<u16>().is_err())
         {
-            return Err(bad(
+            return Err((
                 "shuffle-service-address",
                 format!("{shuffle:?} is not host:port"),
             ));
         }
         if !self.detect_resources && (self.memory_mb == 0 || self.vcores == 0) {
-            return Err(bad(
-                "memory-mb",
-                "memory-mb and vcores must be above 0".into(),
-            ));
+            return Err(("memory-mb", "memory-mb and vcores must be above 0".into()));
         }
-        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log_level) {
-            return Err(bad(
-                "log-level",
-                format!("{:?} is not a tracing filter: {e}", self.log_level),
-            ));
-        }
-        if !self.web_address.is_empty() {
-            let port = self.web_address.rsplit_once(':').map(|(_, p)| p);
-            if port.is_none_or(|p| p.parse::<u16>().is_err()) {
-                return Err(bad(
-                    "web-address",
-                    format!("{:?} is not host:port", self.web_address),
-                ));
-            }
-            if !self.web_tls && !crate::web::is_loopback(&self.web_address) {
-                return Err(bad(
-                    "web-tls",
-                    format!(
-                        "plain HTTP (web-tls = false) is allowed only on a loopback web-address, not {:?}; use HTTPS or bind 127.0.0.1",
-                        self.web_address
-                    ),
-                ));
-            }
-        }
+        check_log_level(&self.log_level)?;
+        check_web_address(&self.web_address, self.web_tls)?;
         if self.monitor_interval.is_zero() {
-            return Err(bad("monitor-interval", "must be above 0".into()));
+            return Err(("monitor-interval", "must be above 0".into()));
         }
+        check_tls_files(&self.tls_files())?;
         for (key, p) in [
-            ("ca", &self.ca),
-            ("cert", &self.cert),
-            ("key", &self.key),
             ("container-cert", &self.container_cert),
             ("container-key", &self.container_key),
         ] {
-            if let Err(reason) = configfile::readable_file(p) {
-                return Err(bad(key, reason));
-            }
+            configfile::readable_file(p).map_err(|reason| (key, reason))?;
         }
         Ok(())
     }
+}
 
+impl NmConfig {
     pub fn tls_files(&self) -> TlsFiles {
-        TlsFiles {
-            ca: self.ca.clone(),
-            cert: self.cert.clone(),
-            key: self.key.clone(),
-        }
+        TlsFiles::new(&self.ca, &self.cert, &self.key)
     }
 
     /// The capacity this node offers.
@@ -219,72 +167,26 @@ impl NmConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn template() -> String {
-        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/conf/nodemanager.toml");
-        std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-    }
-
-    /// The template's `# key = value` lines, uncommented.
-    fn template_keys(text: &str) -> toml::Table {
-        let body: String = text
-            .lines()
-            .filter_map(|l| l.strip_prefix("# "))
-            .filter(|l| {
-                l.split_once(" = ").is_some_and(|(k, _)| {
-                    !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '-')
-                })
-            })
-            .map(|l| format!("{l}\n"))
-            .collect();
-        body.parse().expect("template values are TOML")
-    }
+    use daemon::config::{assert_refused, assert_template_documents};
 
     #[test]
     fn template_lists_every_key_with_its_default() {
-        let text = template();
-        // As shipped (everything commented) it means the defaults.
-        let parsed = NmConfig::parse(Path::new("template"), &text).unwrap();
-        assert_eq!(parsed, NmConfig::default());
-        // Every key is there, documented, with the default value.
-        let listed = template_keys(&text);
-        let defaults = NmConfig::default_table();
-        let names = |t: &toml::Table| t.keys().cloned().collect::<Vec<_>>();
-        assert_eq!(names(&listed), names(&defaults), "template keys drifted");
-        assert_eq!(listed, defaults, "template defaults drifted");
-        let lines: Vec<&str> = text.lines().collect();
-        for key in defaults.keys() {
-            let i = lines
-                .iter()
-                .position(|l| l.starts_with(&format!("# {key} = ")))
-                .unwrap();
-            assert!(
-                i > 0 && lines[i - 1].starts_with("# ") && !lines[i - 1].contains(" = "),
-                "{key} has no description above it"
-            );
-        }
+        assert_template_documents::<NmConfig>("nodemanager.toml");
     }
 
     #[test]
     fn errors_name_file_key_and_reason_on_one_line() {
-        let p = Path::new("/etc/spindle/nm.toml");
-        let e = NmConfig::parse(p, "address = \"a:1\"\nbogus = 1\n").unwrap_err();
-        let m = e.to_string();
-        assert!(
-            m.starts_with("/etc/spindle/nm.toml: key `bogus`: unknown key"),
-            "{m}"
+        let refused =
+            |text, expected| assert_refused::<NmConfig>("/etc/spindle/nm.toml", text, expected);
+        refused(
+            "address = \"a:1\"\nbogus = 1\n",
+            "/etc/spindle/nm.toml: key `bogus`: unknown key",
         );
-        let e = NmConfig::parse(p, "memory-mb = \"lots\"\n").unwrap_err();
-        let m = e.to_string();
-        assert!(
-            m.contains("key `memory-mb` (line 1): invalid type: string \"lots\""),
-            "{m}"
+        refused(
+            "memory-mb = \"lots\"\n",
+            "key `memory-mb` (line 1): invalid type: string \"lots\"",
         );
-        let e = NmConfig::parse(p, "kill-grace = \"3x\"\n").unwrap_err();
-        assert!(e.to_string().contains("key `kill-grace`"), "{e}");
-        for m in [m, e.to_string()] {
-            assert!(!m.contains('\n'), "{m}");
-        }
+        refused("kill-grace = \"3x\"\n", "key `kill-grace`");
     }
 
     #[test]

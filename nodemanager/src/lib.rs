@@ -1,9 +1,21 @@
 //! Spindle's node manager: registers capacity with the RM, launches containers
 //! as process groups after checking RM-signed tokens, localizes files by
 //! content hash, enforces memory limits and keeps container logs.
+//!
+//! - [`lifecycle`]: the containers' lifecycle as a pure state machine (events in,
+//!   actions out, `now` passed in, next wake-up out); no I/O, no clock.
+//! - [`containers`]: the thin async shell that drives it: one mutex around the
+//!   core, one timer task, a task per process awaiting its exit.
+//! - [`launch`] (directories, environment, process groups, signals),
+//!   [`localizer`] (files by content hash), [`monitor`] (memory from `/proc`).
+//! - [`service`]: the QUIC server, the heartbeat to the RM and shutdown;
+//!   [`web`] and [`metrics`]: `/metrics` and container logs over HTTP(S).
 
 pub mod config;
 pub mod containers;
+pub mod launch;
+pub mod lifecycle;
+pub mod localizer;
 pub mod metrics;
 pub mod monitor;
 pub mod service;

@@ -1,196 +1,56 @@
-use anyhow::Context;
-use clap::Parser;
-use nodemanager::NmConfig;
-use sd_notify::NotifyState;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
-use tokio::signal::unix::{signal, SignalKind};
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{reload, EnvFilter, Registry};
+//! The node manager daemon: ready once listening and registered with the
+//! resource manager; a graceful stop drains the node and stops its
+//! containers. The daemon runtime does the rest.
 
-/// Spindle's node manager.
-#[derive(Parser)]
-#[command(name = "nodemanager", version)]
-struct Args {
-    /// Configuration file (TOML).
-    #[arg(long, default_value = "/etc/spindle/nodemanager.toml")]
-    config: PathBuf,
-    /// Validate the configuration and exit.
-    #[arg(long)]
-    check_config: bool,
-}
+use daemon::Daemon;
+use nodemanager::service::NmError;
+use nodemanager::{NmConfig, NmHandle};
+use std::time::Duration;
 
 /// Longest a SIGTERM shutdown may take on top of `kill-grace` before the
 /// process gives up waiting (the unit's TimeoutStopSec is longer).
 const STOP_MARGIN: Duration = Duration::from_secs(15);
 
-type FilterHandle = reload::Handle<EnvFilter, Registry>;
+struct NodeManager;
+
+impl Daemon for NodeManager {
+    const NAME: &'static str = "nodemanager";
+    const ABOUT: &'static str = "Spindle's node manager";
+    const STOPPING: Option<&'static str> =
+        Some("stopping: draining, stopping containers, reporting their final statuses");
+
+    type Config = NmConfig;
+    type Handle = NmHandle;
+    type Error = NmError;
+
+    async fn start(config: &NmConfig) -> Result<NmHandle, NmError> {
+        nodemanager::start(config).await
+    }
+
+    /// Ready means: listening, and the RM has accepted this node.
+    async fn ready(nm: &mut NmHandle, config: &NmConfig) {
+        daemon::notify::status(&format!(
+            "listening on {}; registering with the resource manager at {}",
+            nm.addr, config.rm_address
+        ));
+        nm.wait_registered().await
+    }
+
+    /// The probe takes the container table's lock.
+    fn status(nm: &NmHandle) -> impl Fn() -> String + Clone + Send + 'static {
+        let monitor = nm.monitor();
+        move || monitor.status_line()
+    }
+
+    fn stop_bound(config: &NmConfig) -> Duration {
+        config.kill_grace + STOP_MARGIN
+    }
+
+    async fn shutdown(nm: NmHandle) {
+        nm.shutdown().await
+    }
+}
 
 fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    let config = match NmConfig::load(&args.config) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("nodemanager: {e}");
-            std::process::exit(2);
-        }
-    };
-    if args.check_config {
-        println!("{}: ok", args.config.display());
-        return Ok(());
-    }
-    let filter = init_tracing(&config.log_level);
-    let rt = tokio::runtime::Runtime::new()?;
-    rt.block_on(run(args.config, config, filter))
-}
-
-fn init_tracing(level: &str) -> FilterHandle {
-    // validate() already checked the filter.
-    let (filter, handle) = reload::Layer::new(EnvFilter::new(level));
-    tracing_subscriber::registry()
-        .with(filter)
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
-                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
-        )
-        .init();
-    handle
-}
-
-/// Tells the service manager (when there is one: `NOTIFY_SOCKET`).
-fn notify(states: &[NotifyState]) {
-    if let Err(e) = sd_notify::notify(states) {
-        tracing::warn!(error = %e, "cannot notify the service manager");
-    }
-}
-
-async fn run(path: PathBuf, mut config: NmConfig, filter: FilterHandle) -> anyhow::Result<()> {
-    let stop_bound = config.kill_grace + STOP_MARGIN;
-    let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
-    let mut hup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
-    notify(&[NotifyState::Status("starting")]);
-    let mut nm = match nodemanager::start(&config).await {
-        Ok(nm) => nm,
-        Err(e) => {
-            eprintln!("nodemanager: {e}");
-            std::process::exit(1);
-        }
-    };
-    let waiting = format!(
-        "listening on {}; registering with the resource manager at {}",
-        nm.addr, config.rm_address
-    );
-    notify(&[NotifyState::Status(&waiting)]);
-    // Ready means: listening, and the RM has accepted this node.
-    let registered = tokio::select! {
-        _ = nm.wait_registered() => true,
-        _ = term.recv() => false,
-        _ = int.recv() => false,
-    };
-    if !registered {
-        tracing::info!("stopped before registering");
-        let _ = tokio::time::timeout(stop_bound, nm.shutdown()).await;
-        return Ok(());
-    }
-    let monitor = nm.monitor();
-    let status = monitor.status_line();
-    notify(&[NotifyState::Ready, NotifyState::Status(&status)]);
-    let pinger = tokio::spawn(watchdog_loop(sd_notify::watchdog_enabled(), move || {
-        monitor.status_line()
-    }));
-    loop {
-        tokio::select! {
-            _ = term.recv() => break,
-            _ = int.recv() => break,
-            _ = hup.recv() => reload(&path, &mut config, &filter),
-        }
-    }
-    tracing::info!("shutting down");
-    notify(&[
-        NotifyState::Stopping,
-        NotifyState::Status(
-            "stopping: draining, stopping containers, reporting their final statuses",
-        ),
-    ]);
-    let stopped = tokio::time::timeout(stop_bound, nm.shutdown()).await;
-    pinger.abort();
-    if stopped.is_err() {
-        tracing::error!("shutdown did not finish within {stop_bound:?}");
-        std::process::exit(1);
-    }
-    tracing::info!("stopped");
-    Ok(())
-}
-
-/// Pings the watchdog at half its interval (when systemd set one) and
-/// updates STATUS= when it changes. `probe` takes the container table's
-/// lock, so a wedged NM stops pinging and systemd restarts it.
-async fn watchdog_loop(
-    watchdog: Option<Duration>,
-    probe: impl Fn() -> String + Clone + Send + 'static,
-) {
-    let period = watchdog.map_or(Duration::from_secs(5), |w| {
-        (w / 2).max(Duration::from_millis(10))
-    });
-    let mut tick = tokio::time::interval(period);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last = String::new();
-    loop {
-        tick.tick().await;
-        let Ok(status) = tokio::task::spawn_blocking(probe.clone()).await else {
-            continue;
-        };
-        let mut states = Vec::new();
-        if watchdog.is_some() {
-            states.push(NotifyState::Watchdog);
-        }
-        if status != last {
-            states.push(NotifyState::Status(&status));
-        }
-        if !states.is_empty() {
-            notify(&states);
-        }
-        last = status;
-    }
-}
-
-/// SIGHUP: re-reads the file; applies the log level, names what needs a restart.
-fn reload(path: &Path, config: &mut NmConfig, filter: &FilterHandle) {
-    let usec = NotifyState::monotonic_usec_now().ok();
-    let mut states = vec![NotifyState::Reloading];
-    states.extend(usec);
-    notify(&states);
-    match NmConfig::load(path) {
-        Err(e) => tracing::error!("reload refused, keeping the running configuration: {e}"),
-        Ok(new) => {
-            let changed = config.changed_keys(&new);
-            if changed.is_empty() {
-                tracing::info!(config = %path.display(), "reloaded: nothing changed");
-            }
-            if new.log_level != config.log_level {
-                match filter.reload(EnvFilter::new(&new.log_level)) {
-                    Ok(()) => {
-                        tracing::info!(from = %config.log_level, to = %new.log_level, "reloaded: log-level applied");
-                        config.log_level = new.log_level.clone();
-                    }
-                    Err(e) => tracing::error!(error = %e, "cannot apply the new log-level"),
-                }
-            }
-            let restart: Vec<&str> = changed
-                .iter()
-                .map(String::as_str)
-                .filter(|k| *k != "log-level")
-                .collect();
-            if !restart.is_empty() {
-                tracing::warn!(
-                    keys = %restart.join(", "),
-                    "changed keys need a restart to take effect (systemctl restart spindle-nodemanager)"
-                );
-            }
-        }
-    }
-    notify(&[NotifyState::Ready]);
+    daemon::main::<NodeManager>()
 }

@@ -8,24 +8,20 @@
 //! fetches through [`NmMetrics::shuffle_fetch`] (or [`NmEvent::ShuffleFetch`]),
 //! so its bytes and latency appear here too.
 
-use crate::containers::ContainerManager;
-use prometheus_client::encoding::prometheus_text;
+use crate::lifecycle::PhaseCounts;
+use daemon::metrics::{Metrics, Registrar};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
-use prometheus_client::registry::{Registry, Unit};
-use std::sync::{Mutex, OnceLock};
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Unit;
+use std::sync::OnceLock;
 use std::time::Duration;
-
-/// `Content-Type` of `/metrics` (Prometheus text format 0.0.4).
-pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 
 type Labels = Vec<(&'static str, &'static str)>;
 
 #[derive(Debug)]
 pub struct NmMetrics {
-    registry: Mutex<Registry>,
     containers: Family<Labels, Gauge>,
     launched: Counter,
     launch_failed: Counter,
@@ -37,6 +33,7 @@ pub struct NmMetrics {
     shuffle_bytes: Counter,
     shuffle_fetches: Counter,
     shuffle_fetch_latency: Histogram,
+    registry: Metrics,
 }
 
 /// This process's NM metrics.
@@ -47,84 +44,53 @@ pub fn metrics() -> &'static NmMetrics {
 
 impl NmMetrics {
     fn new() -> Self {
-        let m = Self {
-            registry: Mutex::new(Registry::with_prefix("spindle_nm")),
-            containers: Family::default(),
-            launched: Counter::default(),
-            launch_failed: Counter::default(),
-            completed: Family::default(),
-            // 100 µs to ~26 s.
-            launch_latency: Histogram::new(exponential_buckets(0.0001, 2.0, 19)),
-            cache_hits: Counter::default(),
-            cache_misses: Counter::default(),
-            localized_bytes: Counter::default(),
-            shuffle_bytes: Counter::default(),
-            shuffle_fetches: Counter::default(),
-            shuffle_fetch_latency: Histogram::new(exponential_buckets(0.0001, 2.0, 19)),
-        };
-        {
-            let mut r = m.registry.lock().expect("registry");
-            r.register(
+        let mut r = Registrar::new("spindle_nm");
+        Self {
+            containers: r.add(
                 "containers",
                 "Containers on this node by state (localizing, running, done)",
-                m.containers.clone(),
-            );
-            r.register(
-                "containers_launched",
-                "Container processes started",
-                m.launched.clone(),
-            );
-            r.register(
+            ),
+            launched: r.add("containers_launched", "Container processes started"),
+            launch_failed: r.add(
                 "containers_launch_failed",
                 "Containers that could not be started (localization or exec failed)",
-                m.launch_failed.clone(),
-            );
-            r.register(
+            ),
+            completed: r.add(
                 "containers_completed",
                 "Containers that ended, by outcome (success, failed, killed)",
-                m.completed.clone(),
-            );
-            r.register_with_unit(
+            ),
+            launch_latency: r.latency(
                 "container_launch_latency",
                 "From a start request to the container's process running (localization included)",
-                Unit::Seconds,
-                m.launch_latency.clone(),
-            );
-            r.register(
+            ),
+            cache_hits: r.add(
                 "localization_cache_hits",
                 "Localized files found in the node's file cache",
-                m.cache_hits.clone(),
-            );
-            r.register(
+            ),
+            cache_misses: r.add(
                 "localization_cache_misses",
                 "Localized files fetched from the resource manager",
-                m.cache_misses.clone(),
-            );
-            r.register_with_unit(
+            ),
+            localized_bytes: r.add_with_unit(
                 "localized",
                 "Bytes fetched into the file cache",
                 Unit::Bytes,
-                m.localized_bytes.clone(),
-            );
-            r.register_with_unit(
+            ),
+            shuffle_bytes: r.add_with_unit(
                 "shuffle_served",
                 "Shuffle block bytes served by this node's shuffle service",
                 Unit::Bytes,
-                m.shuffle_bytes.clone(),
-            );
-            r.register(
+            ),
+            shuffle_fetches: r.add(
                 "shuffle_fetches",
                 "Shuffle fetch requests served by this node's shuffle service",
-                m.shuffle_fetches.clone(),
-            );
-            r.register_with_unit(
+            ),
+            shuffle_fetch_latency: r.latency(
                 "shuffle_fetch_latency",
                 "Time to serve one shuffle fetch request",
-                Unit::Seconds,
-                m.shuffle_fetch_latency.clone(),
-            );
+            ),
+            registry: r.finish(),
         }
-        m
     }
 
     /// The shuffle service served one fetch of `bytes` in `took`.
@@ -134,22 +100,20 @@ impl NmMetrics {
         self.shuffle_fetch_latency.observe(took.as_secs_f64());
     }
 
-    /// Refreshes the container gauges from `containers` and renders every metric.
-    pub fn render(&self, containers: &ContainerManager) -> String {
-        let registry = self.registry.lock().expect("registry");
-        let (localizing, running, done) = containers.phase_counts();
-        for (state, n) in [
-            ("localizing", localizing),
-            ("running", running),
-            ("done", done),
-        ] {
-            self.containers
-                .get_or_create(&vec![("state", state)])
-                .set(n as i64);
-        }
-        let mut out = String::new();
-        let _ = prometheus_text::encode(&mut out, &registry);
-        out
+    /// Sets the container gauges from the container table's counts and renders every
+    /// metric.
+    pub fn render(&self, containers: PhaseCounts) -> String {
+        self.registry.render(|| {
+            for (state, n) in [
+                ("localizing", containers.localizing),
+                ("running", containers.running),
+                ("done", containers.done),
+            ] {
+                self.containers
+                    .get_or_create(&vec![("state", state)])
+                    .set(n as i64);
+            }
+        })
     }
 }
 

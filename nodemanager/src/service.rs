@@ -2,7 +2,9 @@
 //! to the RM and the memory monitor.
 
 use crate::config::NmConfig;
-use crate::containers::{ContainerManager, Layout, NodeEnv};
+use crate::containers::ContainerManager;
+use crate::launch::{Layout, NodeEnv};
+use crate::lifecycle::{KILLED_BY_APPMASTER, KILLED_BY_RESOURCEMANAGER};
 use common::clock::wall_ms;
 use common::protocol::{
     ContainerState, ErrorCode, NmRequest, NmResponse, RmRequest, RmResponse, WireError, ALPN_NM,
@@ -15,7 +17,7 @@ use common::NodeId;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::watch;
 
 #[derive(Debug, thiserror::Error)]
@@ -116,22 +118,10 @@ impl NmHandle {
             }
         }
         self.containers.kill_all();
-        let deadline = Instant::now() + self.kill_grace + REAP_MARGIN;
-        loop {
-            let live = self
-                .containers
-                .heartbeat_statuses()
-                .iter()
-                .filter(|s| s.state != ContainerState::COMPLETE)
-                .count();
-            if live == 0 {
-                break;
-            }
-            if Instant::now() > deadline {
-                tracing::warn!(live, "containers still running at shutdown");
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        let deadline = tokio::time::Instant::now() + self.kill_grace + REAP_MARGIN;
+        let live = self.containers.wait_all_ended(deadline).await;
+        if live > 0 {
+            tracing::warn!(live, "containers still running at shutdown");
         }
         if registered {
             self.final_heartbeat().await;
@@ -179,12 +169,7 @@ pub struct NmMonitor {
 impl NmMonitor {
     /// Takes the container table's lock (so a wedged NM stops answering) and summarizes.
     pub fn status_line(&self) -> String {
-        let running = self
-            .containers
-            .heartbeat_statuses()
-            .iter()
-            .filter(|s| s.state != ContainerState::COMPLETE)
-            .count();
+        let running = self.containers.live();
         format!(
             "node {} registered; {running} container(s) running",
             self.node_id
@@ -228,12 +213,8 @@ pub async fn start(config: &NmConfig) -> Result<NmHandle, NmError> {
         container_cert: abs(&config.container_cert),
         container_key: abs(&config.container_key),
     };
-    let containers = Arc::new(ContainerManager::new(
-        layout,
-        env,
-        rm_files,
-        config.kill_grace,
-    )?);
+    let containers =
+        ContainerManager::new(layout, env, rm_files, config.kill_grace, shuffle.clone())?;
     let nm = Arc::new(Nm {
         node_id: node_id.clone(),
         key: RwLock::new(None),
@@ -413,21 +394,13 @@ async fn heartbeat_loop(
                 }) => {
                     nm.containers.acknowledge(&statuses);
                     for (c, exit) in kill {
-                        nm.containers.kill(
-                            c,
-                            exit,
-                            "Container killed by the ResourceManager".into(),
-                        );
+                        nm.containers
+                            .kill(c, exit, KILLED_BY_RESOURCEMANAGER.into());
                     }
                     for app in finished_apps {
-                        let c = nm.containers.clone();
-                        let shuffle = nm.shuffle.clone();
-                        tokio::spawn(async move {
-                            c.cleanup_app(app).await;
-                            if let Some(s) = shuffle {
-                                s.app_finished(app).await;
-                            }
-                        });
+                        // Stops its containers; its directory goes (and the shuffle
+                        // service is told) once they are gone.
+                        nm.containers.app_finished(app);
                     }
                     if reregister {
                         tracing::warn!("the resource manager asked this node to register again");
@@ -459,6 +432,8 @@ impl Nm {
                 "this node has not registered with the resource manager yet",
             ));
         };
+        // A container token's expiry is stamped by the RM and crosses hosts, where no
+        // monotonic clock is shared: it stays on the wall clock, as in YARN.
         match key.verify_container(token, &self.node_id, wall_ms()) {
             Ok(()) => Ok(()),
             Err(TokenError::Expired { .. }) if allow_expired => Ok(()),
@@ -519,7 +494,7 @@ impl Service for Nm {
                     if self.containers.kill(
                         *container_id,
                         common::protocol::exit_status::KILLED_BY_APPMASTER,
-                        "Container killed by the ApplicationMaster".into(),
+                        KILLED_BY_APPMASTER.into(),
                     ) {
                         NmResponse::Ok
                     } else {

@@ -6,48 +6,22 @@
 //! loopback address (the configuration refuses anything else).
 
 use crate::containers::ContainerManager;
-use crate::metrics::{metrics, CONTENT_TYPE};
+use crate::lifecycle::PhaseCounts;
+use crate::metrics::metrics;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use common::html::escape;
+use common::tls::TlsFiles;
 use common::ContainerId;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use daemon::https::{ClientCerts, WebListener};
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::Path as FsPath;
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
-use tokio_rustls::server::TlsStream;
-use tokio_rustls::TlsAcceptor;
 
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum WebError {
-    #[error("web-address {addr}: cannot listen: {source}")]
-    Bind {
-        addr: String,
-        source: std::io::Error,
-    },
-    #[error("web server TLS: {0}")]
-    Tls(String),
-}
-
-/// Is `address` (`host:port`) on the loopback interface?
-pub fn is_loopback(address: &str) -> bool {
-    let host = match address.rsplit_once(':') {
-        Some((h, _)) => h.trim_start_matches('[').trim_end_matches(']'),
-        None => address,
-    };
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
+pub use daemon::https::WebError;
 
 /// The running web server.
 pub struct WebServer {
@@ -57,46 +31,20 @@ pub struct WebServer {
 }
 
 /// Starts the web server on `address` (`host` is this node's advertised
-/// host name, used when binding every interface).
+/// host name, used when binding every interface); with `tls` (CA,
+/// certificate, key) over HTTPS, no client certificate needed.
 pub async fn start(
     address: &str,
     tls: Option<(&FsPath, &FsPath, &FsPath)>,
     host: &str,
     containers: Arc<ContainerManager>,
 ) -> Result<WebServer, WebError> {
-    let bind_err = |source| WebError::Bind {
-        addr: address.to_string(),
-        source,
-    };
-    let tcp = TcpListener::bind(address).await.map_err(bind_err)?;
-    let local = tcp.local_addr().map_err(bind_err)?;
-    let shown_host = if local.ip().is_unspecified() {
-        host.to_string()
-    } else {
-        local.ip().to_string()
-    };
-    let advertised = if shown_host.contains(':') {
-        format!("[{shown_host}]:{}", local.port())
-    } else {
-        format!("{shown_host}:{}", local.port())
-    };
-    let app = router(containers);
-    let task = match tls {
-        Some((ca, cert, key)) => {
-            let cfg = server_config(ca, cert, key).map_err(WebError::Tls)?;
-            let listener = TlsListener::new(tcp, cfg).map_err(bind_err)?;
-            tokio::spawn(async move {
-                if let Err(e) = axum::serve(listener, app).await {
-                    tracing::error!(error = %e, "web server stopped");
-                }
-            })
-        }
-        None => tokio::spawn(async move {
-            if let Err(e) = axum::serve(tcp, app).await {
-                tracing::error!(error = %e, "web server stopped");
-            }
-        }),
-    };
+    let files = tls.map(|(ca, cert, key)| TlsFiles::new(ca, cert, key));
+    let listener =
+        WebListener::bind(address, files.as_ref().map(|f| (f, ClientCerts::None))).await?;
+    let local = listener.local_addr();
+    let advertised = listener.advertised(host);
+    let task = listener.serve(router(containers));
     tracing::info!(address = %local, advertised = %advertised, tls = tls.is_some(), "web server listening");
     Ok(WebServer {
         address: advertised,
@@ -120,7 +68,11 @@ fn router(containers: Arc<ContainerManager>) -> Router {
 }
 
 async fn index(State(c): St) -> impl IntoResponse {
-    let (localizing, running, done) = c.phase_counts();
+    let PhaseCounts {
+        localizing,
+        running,
+        done,
+    } = c.phase_counts();
     axum::response::Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><link rel=\"icon\" href=\"data:,\">\
          <title>Spindle NodeManager</title></head><body><h1>Spindle NodeManager</h1>\
@@ -130,8 +82,7 @@ async fn index(State(c): St) -> impl IntoResponse {
 }
 
 async fn prometheus(State(c): St) -> Response {
-    let body = metrics().render(&c);
-    ([(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response()
+    daemon::metrics::response(metrics().render(c.phase_counts()))
 }
 
 fn not_found(why: String) -> Response {
@@ -186,114 +137,5 @@ async fn log_file(
             ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], data).into_response()
         }
         Err(e) => not_found(e.message),
-    }
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// The node's certificate for HTTPS (TLS 1.2 or 1.3, no client certificate needed).
-fn server_config(ca: &FsPath, cert: &FsPath, key: &FsPath) -> Result<rustls::ServerConfig, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let read = |p: &FsPath| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
-    let pem = read(cert)?;
-    let chain: Result<Vec<CertificateDer<'static>>, _> =
-        CertificateDer::pem_slice_iter(&pem).collect();
-    let chain = chain.map_err(|e| format!("{}: {e}", cert.display()))?;
-    if chain.is_empty() {
-        return Err(format!("{}: no certificate", cert.display()));
-    }
-    // The CA must be readable too (the same files serve the QUIC side).
-    read(ca)?;
-    let key = PrivateKeyDer::from_pem_slice(&read(key)?)
-        .map_err(|e| format!("{}: {e}", key.display()))?;
-    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .map_err(|e| e.to_string())?;
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(cfg)
-}
-
-/// Longest a client may take to finish its TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A TCP listener whose connections come out TLS-established; handshakes
-/// run concurrently and failures are dropped with a debug line.
-struct TlsListener {
-    local: SocketAddr,
-    rx: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl TlsListener {
-    fn new(tcp: TcpListener, config: rustls::ServerConfig) -> std::io::Result<Self> {
-        let local = tcp.local_addr()?;
-        let acceptor = TlsAcceptor::from(Arc::new(config));
-        let (tx, rx) = mpsc::channel(64);
-        let task = tokio::spawn(async move {
-            loop {
-                let (stream, addr) = match tcp.accept().await {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tracing::debug!(error = %e, "web accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let acceptor = acceptor.clone();
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => {
-                            let _ = tx.send((tls, addr)).await;
-                        }
-                        Ok(Err(e)) => tracing::debug!(%addr, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%addr, "TLS handshake timed out"),
-                    }
-                });
-            }
-        });
-        Ok(Self { local, rx, task })
-    }
-}
-
-impl Drop for TlsListener {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.rx.recv().await {
-            Some(c) => c,
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn loopback_addresses() {
-        assert!(is_loopback("127.0.0.1:8042"));
-        assert!(is_loopback("localhost:0"));
-        assert!(!is_loopback("0.0.0.0:8042"));
     }
 }

@@ -1,12 +1,13 @@
 //! The resource manager's configuration (`/etc/spindle/resourcemanager.toml`).
 //! Every key has a default; unknown keys are refused.
 
-use common::configfile;
 use common::duration::human;
 use common::tls::TlsFiles;
 use common::Resource;
+use daemon::config::{check_log_level, check_tls_files, DaemonConfig, Invalid};
+use daemon::https::check_web_address;
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,100 +74,42 @@ impl Default for RmConfig {
 
 pub use common::configfile::ConfigError;
 
-impl RmConfig {
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let c: Self = configfile::load(path)?;
-        c.validate(path)?;
-        Ok(c)
+impl DaemonConfig for RmConfig {
+    fn log_level(&self) -> &str {
+        &self.log_level
     }
 
-    /// Parses `text` (the contents of `path`); every error is one line naming
-    /// the file, the key and the reason.
-    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
-        configfile::parse(path, text)
-    }
-
-    /// Every key with its default value, as the file would spell it.
-    pub fn default_table() -> toml::Table {
-        configfile::default_table::<Self>()
-    }
-
-    /// Keys whose values differ between two configurations.
-    pub fn changed_keys(&self, other: &Self) -> Vec<String> {
-        configfile::changed_keys(self, other)
-    }
-
-    pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
-        let bad = |key, reason: String| ConfigError::Invalid {
-            path: path.to_path_buf(),
-            key,
-            reason,
-        };
+    fn check(&self) -> Result<(), Invalid> {
         if !self.address.contains(':') {
-            return Err(bad(
-                "address",
-                format!("{:?} is not host:port", self.address),
-            ));
+            return Err(("address", format!("{:?} is not host:port", self.address)));
         }
         if self.heartbeat_interval.is_zero() {
-            return Err(bad("heartbeat-interval", "must be above 0".into()));
+            return Err(("heartbeat-interval", "must be above 0".into()));
         }
         if self.nm_expiry <= self.heartbeat_interval {
-            return Err(bad(
-                "nm-expiry",
-                "must be longer than heartbeat-interval".into(),
-            ));
+            return Err(("nm-expiry", "must be longer than heartbeat-interval".into()));
         }
         if self.max_allocation_mb == 0 || self.max_allocation_vcores == 0 {
-            return Err(bad(
+            return Err((
                 "max-allocation-mb",
                 "maximum allocation must be above 0".into(),
             ));
         }
         if self.max_am_attempts == 0 {
-            return Err(bad("max-am-attempts", "must be at least 1".into()));
+            return Err(("max-am-attempts", "must be at least 1".into()));
         }
-        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log_level) {
-            return Err(bad(
-                "log-level",
-                format!("{:?} is not a tracing filter: {e}", self.log_level),
-            ));
-        }
-        if !self.web_address.is_empty() {
-            let port = self.web_address.rsplit_once(':').map(|(_, p)| p);
-            if port.is_none_or(|p| p.parse::<u16>().is_err()) {
-                return Err(bad(
-                    "web-address",
-                    format!("{:?} is not host:port", self.web_address),
-                ));
-            }
-            if !self.web_tls && !crate::web::is_loopback(&self.web_address) {
-                return Err(bad(
-                    "web-tls",
-                    format!(
-                        "plain HTTP (web-tls = false) is allowed only on a loopback web-address, not {:?}; use HTTPS or bind 127.0.0.1",
-                        self.web_address
-                    ),
-                ));
-            }
-        }
+        check_log_level(&self.log_level)?;
+        check_web_address(&self.web_address, self.web_tls)?;
         if self.state_dir.as_os_str().is_empty() {
-            return Err(bad("state-dir", "must not be empty".into()));
+            return Err(("state-dir", "must not be empty".into()));
         }
-        for (key, p) in [("ca", &self.ca), ("cert", &self.cert), ("key", &self.key)] {
-            if let Err(reason) = configfile::readable_file(p) {
-                return Err(bad(key, reason));
-            }
-        }
-        Ok(())
+        check_tls_files(&self.tls_files())
     }
+}
 
+impl RmConfig {
     pub fn tls_files(&self) -> TlsFiles {
-        TlsFiles {
-            ca: self.ca.clone(),
-            cert: self.cert.clone(),
-            key: self.key.clone(),
-        }
+        TlsFiles::new(&self.ca, &self.cert, &self.key)
     }
 
     pub fn max_allocation(&self) -> Resource {
@@ -177,72 +120,27 @@ impl RmConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn template() -> String {
-        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/conf/resourcemanager.toml");
-        std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-    }
-
-    /// The template's `# key = value` lines, uncommented.
-    fn template_keys(text: &str) -> toml::Table {
-        let body: String = text
-            .lines()
-            .filter_map(|l| l.strip_prefix("# "))
-            .filter(|l| {
-                l.split_once(" = ").is_some_and(|(k, _)| {
-                    !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '-')
-                })
-            })
-            .map(|l| format!("{l}\n"))
-            .collect();
-        body.parse().expect("template values are TOML")
-    }
+    use daemon::config::{assert_refused, assert_template_documents};
+    use std::path::Path;
 
     #[test]
     fn template_lists_every_key_with_its_default() {
-        let text = template();
-        // As shipped (everything commented) it means the defaults.
-        let parsed = RmConfig::parse(Path::new("template"), &text).unwrap();
-        assert_eq!(parsed, RmConfig::default());
-        // Every key is there, documented, with the default value.
-        let listed = template_keys(&text);
-        let defaults = RmConfig::default_table();
-        let names = |t: &toml::Table| t.keys().cloned().collect::<Vec<_>>();
-        assert_eq!(names(&listed), names(&defaults), "template keys drifted");
-        assert_eq!(listed, defaults, "template defaults drifted");
-        let lines: Vec<&str> = text.lines().collect();
-        for key in defaults.keys() {
-            let i = lines
-                .iter()
-                .position(|l| l.starts_with(&format!("# {key} = ")))
-                .unwrap();
-            assert!(
-                i > 0 && lines[i - 1].starts_with("# ") && !lines[i - 1].contains(" = "),
-                "{key} has no description above it"
-            );
-        }
+        assert_template_documents::<RmConfig>("resourcemanager.toml");
     }
 
     #[test]
     fn errors_name_file_key_and_reason_on_one_line() {
-        let p = Path::new("/etc/spindle/rm.toml");
-        let e = RmConfig::parse(p, "address = \"a:1\"\nbogus = 1\n").unwrap_err();
-        let m = e.to_string();
-        assert!(
-            m.starts_with("/etc/spindle/rm.toml: key `bogus`: unknown key"),
-            "{m}"
+        let refused =
+            |text, expected| assert_refused::<RmConfig>("/etc/spindle/rm.toml", text, expected);
+        refused(
+            "address = \"a:1\"\nbogus = 1\n",
+            "/etc/spindle/rm.toml: key `bogus`: unknown key",
         );
-        let e = RmConfig::parse(p, "max-allocation-mb = \"lots\"\n").unwrap_err();
-        let m = e.to_string();
-        assert!(
-            m.contains("key `max-allocation-mb` (line 1): invalid type: string \"lots\""),
-            "{m}"
+        refused(
+            "max-allocation-mb = \"lots\"\n",
+            "key `max-allocation-mb` (line 1): invalid type: string \"lots\"",
         );
-        let e = RmConfig::parse(p, "nm-expiry = \"3x\"\n").unwrap_err();
-        assert!(e.to_string().contains("key `nm-expiry`"), "{e}");
-        for m in [m, e.to_string()] {
-            assert!(!m.contains('\n'), "{m}");
-        }
+        refused("nm-expiry = \"3x\"\n", "key `nm-expiry`");
     }
 
     #[test]

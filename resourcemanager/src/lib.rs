@@ -3,6 +3,7 @@
 //! the state store that keeps applications across restarts.
 
 pub mod config;
+mod links;
 pub mod metrics;
 pub mod service;
 pub mod state;
@@ -10,4 +11,18 @@ pub mod store;
 pub mod web;
 
 pub use config::RmConfig;
-pub use service::{start, RmHandle, RmMonitor};
+pub use service::{RmHandle, RmMonitor};
+
+use service::RmError;
+use std::sync::Arc;
+
+/// Starts the RM on the configured address, and its web server when one is
+/// configured.
+pub async fn start(config: &RmConfig) -> Result<RmHandle, RmError> {
+    let (mut rm, web) = service::start(config, web::bind(config)).await?;
+    if let Some((listener, links)) = web {
+        let web = Arc::new(web::Web { rm: rm.rm(), links });
+        rm.attach(web::spawn(listener, web));
+    }
+    Ok(rm)
+}

@@ -10,18 +10,15 @@
 use crate::state::{Now, RmState};
 use common::protocol::{NodeState, YarnApplicationState};
 use common::{AppAttemptId, ApplicationId};
-use prometheus_client::encoding::prometheus_text;
+use daemon::metrics::{Metrics, Registrar};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
-use prometheus_client::registry::{Registry, Unit};
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Unit;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Instant;
-
-/// `Content-Type` of `/metrics` (Prometheus text format 0.0.4).
-pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 
 type Labels = Vec<(&'static str, String)>;
 
@@ -46,8 +43,8 @@ const NODE_STATES: [NodeState; 6] = [
 ];
 
 pub struct RmMetrics {
-    /// Held while a scrape refreshes the gauges and encodes.
-    registry: Mutex<Registry>,
+    /// Every metric below, registered.
+    registry: Metrics,
     apps: Family<Labels, Gauge>,
     nodes: Family<Labels, Gauge>,
     cluster_memory: Family<Labels, Gauge>,
@@ -74,104 +71,65 @@ impl Default for RmMetrics {
 
 impl RmMetrics {
     pub fn new() -> Self {
-        let m = Self {
-            registry: Mutex::new(Registry::with_prefix("spindle_rm")),
-            apps: Family::default(),
-            nodes: Family::default(),
-            cluster_memory: Family::default(),
-            cluster_vcores: Family::default(),
-            queue_memory: Family::default(),
-            queue_vcores: Family::default(),
-            queue_apps: Family::default(),
-            queue_pending: Family::default(),
-            containers_running: Gauge::default(),
-            containers_pending: Gauge::default(),
-            apps_submitted: Counter::default(),
-            apps_killed_by_web: Counter::default(),
-            containers_allocated: Counter::default(),
-            // 100 µs to ~26 s.
-            allocation_latency: Histogram::new(exponential_buckets(0.0001, 2.0, 19)),
-            asking_since: Mutex::new(HashMap::new()),
-        };
-        {
-            let mut r = m.registry.lock().expect("registry");
-            r.register("applications", "Applications by YARN state", m.apps.clone());
-            r.register("nodes", "Node managers by state", m.nodes.clone());
-            r.register_with_unit(
+        let mut r = Registrar::new("spindle_rm");
+        Self {
+            apps: r.add("applications", "Applications by YARN state"),
+            nodes: r.add("nodes", "Node managers by state"),
+            cluster_memory: r.add_with_unit(
                 "cluster_memory",
                 "Cluster memory: total (RUNNING nodes), allocated, available",
                 Unit::Bytes,
-                m.cluster_memory.clone(),
-            );
-            r.register(
+            ),
+            cluster_vcores: r.add(
                 "cluster_vcores",
                 "Cluster virtual cores: total (RUNNING nodes), allocated, available",
-                m.cluster_vcores.clone(),
-            );
-            r.register_with_unit(
+            ),
+            queue_memory: r.add_with_unit(
                 "queue_allocated_memory",
                 "Memory held by the queue's containers",
                 Unit::Bytes,
-                m.queue_memory.clone(),
-            );
-            r.register(
+            ),
+            queue_vcores: r.add(
                 "queue_allocated_vcores",
                 "Virtual cores held by the queue's containers",
-                m.queue_vcores.clone(),
-            );
-            r.register(
-                "queue_applications",
-                "The queue's applications by state",
-                m.queue_apps.clone(),
-            );
-            r.register(
+            ),
+            queue_apps: r.add("queue_applications", "The queue's applications by state"),
+            queue_pending: r.add(
                 "queue_pending_containers",
                 "Containers the queue's applications ask for and have not got",
-                m.queue_pending.clone(),
-            );
-            r.register(
+            ),
+            containers_running: r.add(
                 "containers_running",
                 "Containers allocated and not yet completed",
-                m.containers_running.clone(),
-            );
-            r.register(
+            ),
+            containers_pending: r.add(
                 "containers_pending",
                 "Containers asked for and not yet allocated",
-                m.containers_pending.clone(),
-            );
-            r.register(
+            ),
+            apps_submitted: r.add(
                 "applications_submitted",
                 "Applications submitted since the RM started",
-                m.apps_submitted.clone(),
-            );
-            r.register(
+            ),
+            apps_killed_by_web: r.add(
                 "applications_killed_over_rest",
                 "Applications killed with PUT /ws/v1/cluster/apps/{id}/state",
-                m.apps_killed_by_web.clone(),
-            );
-            r.register(
+            ),
+            containers_allocated: r.add(
                 "containers_allocated",
                 "Containers allocated (AM and task containers)",
-                m.containers_allocated.clone(),
-            );
-            r.register_with_unit(
+            ),
+            allocation_latency: r.latency(
                 "allocation_latency",
                 "From an application master's container ask to the allocation on its push stream",
-                Unit::Seconds,
-                m.allocation_latency.clone(),
-            );
+            ),
+            asking_since: Mutex::new(HashMap::new()),
+            registry: r.finish(),
         }
-        m
     }
 
     /// Refreshes the state gauges from `state` and renders every metric.
     pub fn render(&self, state: &RmState, now: Now) -> String {
-        let registry = self.registry.lock().expect("registry");
-        self.refresh(state, now);
-        let mut out = String::new();
-        // Writing to a String cannot fail.
-        let _ = prometheus_text::encode(&mut out, &registry);
-        out
+        self.registry.render(|| self.refresh(state, now))
     }
 
     fn refresh(&self, state: &RmState, now: Now) {

@@ -1,6 +1,7 @@
 //! The RM's async shell: QUIC in, [`RmState`] transitions, actions out.
 
 use crate::config::RmConfig;
+use crate::links::Links;
 use crate::metrics::{RmEvent, RmMetrics};
 use crate::state::{Action, Limits, Now, RmState};
 use crate::store::{Persister, StateStore, StoreError};
@@ -14,7 +15,9 @@ use common::tls::TlsIdentity;
 use common::token::TokenKey;
 use common::transport::{self, Client, Incoming, Profile, Service};
 use common::{AppAttemptId, ApplicationId};
+use daemon::https::WebError;
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -32,7 +35,7 @@ pub enum RmError {
     #[error(transparent)]
     State(#[from] StoreError),
     #[error(transparent)]
-    Web(#[from] crate::web::WebError),
+    Web(#[from] WebError),
 }
 
 /// Per attempt: the push channel to its AM. Events sent before the AM
@@ -53,7 +56,7 @@ pub(crate) struct Rm {
     persist: Persister,
     metrics: RmMetrics,
     /// How the web server is reached (None: no web server).
-    web: Option<crate::web::Links>,
+    web: Option<Links>,
     started_ms: u64,
 }
 
@@ -104,6 +107,16 @@ impl RmHandle {
             rm: self.rm.clone(),
         }
     }
+
+    /// The running RM, for servers beside the QUIC one (the web server).
+    pub(crate) fn rm(&self) -> Arc<Rm> {
+        self.rm.clone()
+    }
+
+    /// Runs `task` until the RM shuts down.
+    pub(crate) fn attach(&mut self, task: tokio::task::JoinHandle<()>) {
+        self.tasks.push(task);
+    }
 }
 
 /// Health and a one-line summary of a running RM (for the service manager).
@@ -143,8 +156,13 @@ pub(crate) fn read_clocks() -> Now {
     }
 }
 
-/// Starts the RM on the configured address.
-pub async fn start(config: &RmConfig) -> Result<RmHandle, RmError> {
+/// Starts the RM on the configured address. `web` binds the web server
+/// (awaited once the state is open, before anything is served) and says how
+/// it is reached; it comes back beside the handle, for the caller to serve.
+pub(crate) async fn start<W>(
+    config: &RmConfig,
+    web: impl Future<Output = Result<Option<(W, Links)>, WebError>>,
+) -> Result<(RmHandle, Option<(W, Links)>), RmError> {
     let identity = TlsIdentity::load(&config.tls_files())?;
     let store = ContentStore::open(config.state_dir.join("staging"))?;
     let (bind, _) = transport::resolve(&config.address).await?;
@@ -168,7 +186,7 @@ pub async fn start(config: &RmConfig) -> Result<RmHandle, RmError> {
         token_expiry_ms: config.container_token_expiry.as_millis() as u64,
     };
     let (state, persist, writer) = open_state(config, limits)?;
-    let web = crate::web::bind(config).await?;
+    let web = web.await?;
     let rm = Arc::new(Rm {
         state: Mutex::new(state),
         store,
@@ -198,24 +216,17 @@ pub async fn start(config: &RmConfig) -> Result<RmHandle, RmError> {
             }
         })
     };
-    let mut tasks = vec![serve, ticker];
     let web_url = web.as_ref().map(|(_, links)| links.base.clone());
-    if let Some((bound, links)) = web {
-        let web = Arc::new(crate::web::Web {
-            rm: rm.clone(),
-            links,
-        });
-        tasks.push(crate::web::spawn(bound, web));
-    }
-    Ok(RmHandle {
+    let handle = RmHandle {
         addr,
         advertised,
         web_url,
         endpoint,
         rm,
         writer,
-        tasks,
-    })
+        tasks: vec![serve, ticker],
+    };
+    Ok((handle, web))
 }
 
 /// Opens the state store, takes back the previous run's applications and

@@ -5,44 +5,23 @@
 
 use am_core::eventlog::AppEvent;
 use history::log as eventlog;
-use spindle_tests::{bin, text, Cluster};
+use spindle_tests::{bin, confs, dynamic, text, Cluster};
 use std::collections::HashMap;
 
 fn main() {
     let cluster = Cluster::up(2, &[]);
     let appmaster = bin("appmaster").display().to_string();
     // 10 bursts of 5 executors each: min 0, max 5, idle timeout 1 s, gaps of 2.5 s.
-    let out = cluster.submit(&[
-        "--executor-cores",
-        "1",
-        "--conf",
-        "spark.dynamicAllocation.enabled=true",
-        "--conf",
-        "spark.dynamicAllocation.shuffleTracking.enabled=true",
-        "--conf",
-        "spark.dynamicAllocation.minExecutors=0",
-        "--conf",
-        "spark.dynamicAllocation.maxExecutors=5",
-        "--conf",
-        "spark.dynamicAllocation.initialExecutors=0",
-        "--conf",
-        "spark.dynamicAllocation.executorIdleTimeout=1s",
-        "--conf",
-        "spark.dynamicAllocation.schedulerBacklogTimeout=1s",
-        "--class",
-        "Bursty",
-        &appmaster,
-        "--jobs",
-        "10",
-        "--tasks",
-        "30",
-        "--task-ms",
-        "400",
-        "--gap-ms",
-        "2500",
-        "--work",
-        "sleep",
+    let mut conf = dynamic(0, 5, 0, "1s");
+    conf.push("spark.dynamicAllocation.schedulerBacklogTimeout=1s".into());
+    let conf: Vec<&str> = conf.iter().map(String::as_str).collect();
+    let mut args = vec!["--executor-cores", "1"];
+    args.extend(confs(&conf));
+    args.extend([
+        "--class", "Bursty", &appmaster, "--jobs", "10", "--tasks", "30",
     ]);
+    args.extend(["--task-ms", "400", "--gap-ms", "2500", "--work", "sleep"]);
+    let out = cluster.submit(&args);
     assert!(out.status.success(), "{}", text(&out));
     let log = std::fs::read_dir(cluster.path().join("history"))
         .expect("history dir")

@@ -3,9 +3,7 @@
 
 use am_core::eventlog::AppEvent;
 use history::log as eventlog;
-use spindle_tests::{bin, text, Cluster};
-use std::io::{BufRead, BufReader};
-use std::sync::{Arc, Mutex};
+use spindle_tests::{bin, confs, dynamic, text, Cluster};
 use std::time::Duration;
 
 fn event_log(c: &Cluster) -> Vec<am_core::eventlog::LogLine> {
@@ -57,69 +55,24 @@ fn get_json(url: &str) -> Option<serde_json::Value> {
 #[test]
 fn bursty_grows_to_five_falls_to_zero_and_grows_again() {
     let c = Cluster::up(2, &[]);
-    let mut child = c
-        .submit_cmd()
-        .args([
-            "--master",
-            "spindle",
-            "--executor-cores",
-            "1",
-            "--conf",
-            "spark.dynamicAllocation.enabled=true",
-            "--conf",
-            "spark.dynamicAllocation.shuffleTracking.enabled=true",
-            "--conf",
-            "spark.dynamicAllocation.minExecutors=0",
-            "--conf",
-            "spark.dynamicAllocation.maxExecutors=5",
-            "--conf",
-            "spark.dynamicAllocation.initialExecutors=1",
-            "--conf",
-            "spark.dynamicAllocation.executorIdleTimeout=3s",
-            "--conf",
-            "spark.dynamicAllocation.schedulerBacklogTimeout=1s",
-            "--class",
-            "Bursty",
-            bin("appmaster").to_str().unwrap(),
-            "--jobs",
-            "2",
-            "--tasks",
-            "40",
-            "--task-ms",
-            "500",
-            "--gap-ms",
-            "9000",
-            "--work",
-            "sleep",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut conf = dynamic(0, 5, 1, "3s");
+    conf.push("spark.dynamicAllocation.schedulerBacklogTimeout=1s".into());
+    let conf: Vec<&str> = conf.iter().map(String::as_str).collect();
+    let appmaster = bin("appmaster");
+    let mut args = vec!["--executor-cores", "1"];
+    args.extend(confs(&conf));
+    args.extend(["--class", "Bursty", appmaster.to_str().unwrap()]);
+    args.extend(["--jobs", "2", "--tasks", "40", "--task-ms", "500"]);
+    args.extend(["--gap-ms", "9000", "--work", "sleep"]);
     // Watch the AM's /executors while it runs, as a user of the Spark UI would.
-    let output = Arc::new(Mutex::new(String::new()));
-    let reader = {
-        let out = output.clone();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let mut o = out.lock().unwrap();
-                o.push_str(&line);
-                o.push('\n');
-            }
-        })
-    };
+    let mut run = c.submit_running(&args);
     let mut seen = vec![];
     let mut all = None;
     loop {
-        if child.try_wait().unwrap().is_some() {
+        if !run.running() {
             break;
         }
-        let url = output.lock().unwrap().lines().find_map(|l| {
-            l.split_whitespace()
-                .find(|w| w.starts_with("http://"))
-                .map(str::to_string)
-        });
-        if let Some(url) = url {
+        if let Some(url) = run.word("http://") {
             let base = url.trim_end_matches('/');
             if let Some(apps) = get_json(&format!("{base}/api/v1/applications")) {
                 let id = apps[0]["id"].as_str().unwrap_or_default().to_string();
@@ -142,9 +95,7 @@ fn bursty_grows_to_five_falls_to_zero_and_grows_again() {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    let status = child.wait().unwrap();
-    reader.join().unwrap();
-    let out = output.lock().unwrap().clone();
+    let (status, out) = run.wait();
     assert!(status.success(), "{out}");
     // Every job's answer is right (Bursty checks and prints it).
     assert_eq!(out.matches("answer 780 (expected 780)").count(), 2, "{out}");

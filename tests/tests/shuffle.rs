@@ -3,12 +3,9 @@
 
 use am_core::eventlog::AppEvent;
 use history::log as eventlog;
-use spindle_tests::{bin, eventually, pids_with_env, text, Cluster};
+use spindle_tests::{bin, confs, dynamic, eventually, pids_with_env, text, Cluster};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 fn appmaster() -> String {
@@ -116,55 +113,14 @@ fn sort_is_sorted_and_complete() {
 /// Runs ShuffleReuse and kills one executor while the driver pauses after the
 /// map stage. Returns the output and the event log.
 fn kill_between_jobs(c: &Cluster, confs: &[&str]) -> (String, Vec<am_core::eventlog::LogLine>) {
-    let mut args: Vec<String> = vec![
-        "--master".into(),
-        "spindle".into(),
-        "--num-executors".into(),
-        "2".into(),
-    ];
-    for conf in confs {
-        args.push("--conf".into());
-        args.push(conf.to_string());
-    }
-    args.extend(
-        [
-            "--class",
-            "ShuffleReuse",
-            &appmaster(),
-            "--records",
-            "200000",
-            "--keys",
-            "50",
-            "--pause-ms",
-            "4000",
-        ]
-        .iter()
-        .map(|s| s.to_string()),
-    );
-    let mut child = c
-        .submit_cmd()
-        .args(&args)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let output = Arc::new(Mutex::new(String::new()));
-    let reader = {
-        let out = output.clone();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let mut o = out.lock().unwrap();
-                o.push_str(&line);
-                o.push('\n');
-            }
-        })
-    };
+    let appmaster = appmaster();
+    let mut args = vec!["--num-executors", "2"];
+    args.extend(spindle_tests::confs(confs));
+    args.extend(["--class", "ShuffleReuse", &appmaster]);
+    args.extend(["--records", "200000", "--keys", "50", "--pause-ms", "4000"]);
+    let run = c.submit_running(&args);
     eventually(Duration::from_secs(30), "the map stage", || {
-        output
-            .lock()
-            .unwrap()
-            .contains("map stage done")
-            .then_some(())
+        run.output().contains("map stage done").then_some(())
     });
     let app = c.app_ids().pop().unwrap();
     let executors: Vec<i32> = pids_with_env("SPINDLE_ROLE", "executor")
@@ -176,9 +132,7 @@ fn kill_between_jobs(c: &Cluster, confs: &[&str]) -> (String, Vec<am_core::event
     unsafe {
         libc::kill(executors[0], libc::SIGKILL);
     }
-    let status = child.wait().unwrap();
-    reader.join().unwrap();
-    let out = output.lock().unwrap().clone();
+    let (status, out) = run.wait();
     assert!(status.success(), "{out}");
     assert!(out.contains("job 2: 50 keys, all counts right"), "{out}");
     (out, event_log(c))
@@ -213,29 +167,21 @@ fn without_the_service_lost_map_output_is_recomputed() {
 #[test]
 fn shuffle_tracking_keeps_executors_while_the_shuffle_lives_and_releases_them_after() {
     let c = Cluster::up(2, &[]);
-    let out = c.submit(&[
-        "--executor-cores",
-        "1",
-        "--conf",
-        "spark.dynamicAllocation.enabled=true",
-        "--conf",
-        "spark.dynamicAllocation.shuffleTracking.enabled=true",
-        "--conf",
-        "spark.dynamicAllocation.minExecutors=0",
-        "--conf",
-        "spark.dynamicAllocation.initialExecutors=2",
-        "--conf",
-        "spark.dynamicAllocation.maxExecutors=2",
-        "--conf",
-        "spark.dynamicAllocation.executorIdleTimeout=1s",
+    let conf = dynamic(0, 2, 2, "1s");
+    let conf: Vec<&str> = conf.iter().map(String::as_str).collect();
+    let mut args = vec!["--executor-cores", "1"];
+    args.extend(confs(&conf));
+    let appmaster = appmaster();
+    args.extend([
         "--class",
         "ShuffleReuse",
-        &appmaster(),
+        &appmaster,
         "--pause-ms",
         "4000",
         "--after-release-ms",
         "4000",
     ]);
+    let out = c.submit(&args);
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     let lines = event_log(&c);

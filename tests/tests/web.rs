@@ -8,11 +8,10 @@
 //! Needs `curl` and Debian's `chromium` (`apt-get install -y chromium`).
 
 use serde_json::Value;
-use spindle_tests::{bin, bin_dir, eventually, Cluster};
-use std::io::{BufRead, BufReader};
+use spindle_tests::{bin, bin_dir, confs, eventually, Cluster, Running};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 // ------------------------------------------------------------------ HTTP
@@ -244,63 +243,20 @@ fn nm_bases(http: &Http, rm: &str) -> Vec<String> {
 // ------------------------------------------------------------------ apps
 
 /// `spindle-submit` of Bursty with its stdout collected.
-struct Submitted {
-    child: Child,
-    out: Arc<Mutex<String>>,
-    reader: Option<std::thread::JoinHandle<()>>,
+fn submit_bursty(c: &Cluster, conf: &[&str], app_args: &[&str]) -> Running {
+    let appmaster = bin("appmaster");
+    let mut args = vec!["--executor-cores", "1"];
+    args.extend(confs(conf));
+    args.extend(["--class", "Bursty", appmaster.to_str().unwrap()]);
+    args.extend(app_args);
+    c.submit_running(&args)
 }
 
-impl Submitted {
-    fn start(c: &Cluster, conf: &[&str], app_args: &[&str]) -> Self {
-        let appmaster = bin("appmaster");
-        let mut args = vec!["--executor-cores", "1"];
-        for kv in conf {
-            args.extend(["--conf", kv]);
-        }
-        args.extend(["--class", "Bursty", appmaster.to_str().unwrap()]);
-        args.extend(app_args);
-        let mut child = c.submit_spawn(&args);
-        let out = Arc::new(Mutex::new(String::new()));
-        let reader = {
-            let out = out.clone();
-            let stdout = child.stdout.take().unwrap();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                    let mut o = out.lock().unwrap();
-                    o.push_str(&line);
-                    o.push('\n');
-                }
-            })
-        };
-        Self {
-            child,
-            out,
-            reader: Some(reader),
-        }
-    }
-
-    fn app_id(&self) -> String {
-        eventually(Duration::from_secs(30), "the application id", || {
-            self.out.lock().unwrap().lines().find_map(|l| {
-                l.split_whitespace()
-                    .find(|w| w.starts_with("application_"))
-                    .map(str::to_string)
-            })
-        })
-    }
-
-    fn running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-
-    fn wait(mut self) -> (std::process::ExitStatus, String) {
-        let status = self.child.wait().unwrap();
-        if let Some(r) = self.reader.take() {
-            r.join().unwrap();
-        }
-        let out = self.out.lock().unwrap().clone();
-        (status, out)
-    }
+/// Its application id, once printed.
+fn app_id(run: &Running) -> String {
+    eventually(Duration::from_secs(30), "the application id", || {
+        run.word("application_")
+    })
 }
 
 /// The app's REST record once it is RUNNING with a tracking URL.
@@ -462,7 +418,7 @@ fn rest_api_has_yarns_shapes_metrics_move_and_put_state_kills() {
         .sum();
 
     // A long Bursty under dynamic allocation, killed over REST.
-    let mut app = Submitted::start(
+    let mut app = submit_bursty(
         &c,
         &[
             "spark.dynamicAllocation.enabled=true",
@@ -480,7 +436,7 @@ fn rest_api_has_yarns_shapes_metrics_move_and_put_state_kills() {
             "300",
         ],
     );
-    let id = app.app_id();
+    let id = app_id(&app);
     let running = wait_running(&http, &rm, &id);
     assert_shape("app", &running, APP_FIELDS);
     assert_eq!(running["id"], id);
@@ -790,7 +746,7 @@ fn ui_pages_in_chromium_show_executors_rise_and_fall() {
     let dom = browser.dom(&format!("{rm}/"));
     assert!(dom.contains("Cluster overview"), "{dom}");
 
-    let mut app = Submitted::start(
+    let mut app = submit_bursty(
         &c,
         &[
             "spark.dynamicAllocation.enabled=true",
@@ -811,7 +767,7 @@ fn ui_pages_in_chromium_show_executors_rise_and_fall() {
             "6000",
         ],
     );
-    let id = app.app_id();
+    let id = app_id(&app);
     let running = wait_running(&http, &rm, &id);
     let am = running["trackingUrl"]
         .as_str()

@@ -1,20 +1,5 @@
-//! Formatting shared by the pages, the API and the reports: dates, durations, escaping.
-
-/// Escapes text for HTML and XML.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+//! Formatting shared by the pages, the API and the reports: dates and durations (HTML
+//! escaping is `common::html::escape`).
 
 /// `2026-11-27 00:18:52` (UTC), for pages.
 pub fn date(ms: u64) -> String {

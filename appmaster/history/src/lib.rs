@@ -25,7 +25,7 @@ pub mod server;
 pub mod state;
 pub mod timeline;
 
-pub use format::{date, duration, esc, spark_date};
+pub use format::{date, duration, spark_date};
 pub use metrics::AmMetrics;
 pub use pages::Page;
 pub use server::{router, Shared};

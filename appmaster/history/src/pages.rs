@@ -1,8 +1,9 @@
 //! Server-rendered pages (jobs, stages, executors with Spark's columns); they need no
 //! JavaScript, fetch nothing from elsewhere and refresh themselves while the app runs.
 
-use crate::format::{date, duration, esc};
+use crate::format::{date, duration};
 use crate::state::UiState;
+use common::html::escape;
 use serde_json::Value;
 use std::fmt::Write as _;
 
@@ -77,9 +78,9 @@ impl UiState {
              <header><span class=\"brand\">Spindle</span>{nav}\
              <span class=\"app\">{name} <small>{id} &middot; {user} &middot; {status}</small></span></header>\
              <main><h1>{title}</h1>{body}</main></body></html>\n",
-            name = esc(&self.app_name),
-            id = esc(&self.app_id),
-            user = esc(&self.user),
+            name = escape(&self.app_name),
+            id = escape(&self.app_id),
+            user = escape(&self.user),
         )
     }
 
@@ -96,7 +97,7 @@ impl UiState {
              <li><strong>Total uptime:</strong> {}</li>\
              <li><strong>Active jobs:</strong> <span id=\"active-jobs\">{active}</span></li>\
              <li><strong>Completed jobs:</strong> {}</li></ul>",
-            esc(&self.user),
+            escape(&self.user),
             duration(end.saturating_sub(self.start_ms)),
             self.jobs.len() - active,
         );
@@ -115,7 +116,7 @@ impl UiState {
                 h,
                 "<tr class=\"job\"><td>{id}</td><td class=\"wrap\">{}</td><td>{}</td><td>{}</td><td>{stages_done}/{}</td>\
                  <td>{}</td><td class=\"status {}\">{}</td></tr>",
-                esc(&j.description),
+                escape(&j.description),
                 date(j.submitted_ms),
                 duration(j.completed_ms.unwrap_or(end).saturating_sub(j.submitted_ms)),
                 j.stages.len(),
@@ -143,7 +144,7 @@ impl UiState {
                 "<tr class=\"stage\"><td>{id}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
                  <td>{}</td><td>{}</td><td>{}</td><td class=\"status {}\">{}</td><td class=\"wrap\">{}</td></tr>",
                 s.job,
-                esc(&s.name),
+                escape(&s.name),
                 date(s.submitted_ms),
                 duration(s.completed_ms.unwrap_or(end).saturating_sub(s.submitted_ms)),
                 progress(s.completed, s.active, s.failed, s.num_tasks),
@@ -152,7 +153,7 @@ impl UiState {
                 duration(s.max_task_ms),
                 s.status.to_ascii_lowercase(),
                 s.status,
-                esc(s.failure.as_deref().unwrap_or("")),
+                escape(s.failure.as_deref().unwrap_or("")),
             );
         }
         if self.stages.is_empty() {
@@ -186,7 +187,7 @@ impl UiState {
             h,
             "<tr class=\"driver\"><td>driver</td><td>{}</td><td>{}</td><td>0</td><td>0</td><td>0</td>\
              <td>0</td><td>0</td><td>0</td><td>0 ms</td><td>{}</td><td></td><td></td><td></td></tr>",
-            esc(&self.driver_host),
+            escape(&self.driver_host),
             if self.end_ms.is_none() { "Active" } else { "Dead" },
             date(self.start_ms),
         );
@@ -198,9 +199,9 @@ impl UiState {
                  <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
                  <td class=\"wrap\">{}</td><td>{}</td></tr>",
                 if alive { "active" } else { "dead" },
-                esc(id),
-                esc(id),
-                esc(&e.host),
+                escape(id),
+                escape(id),
+                escape(&e.host),
                 if alive { "Active" } else { "Dead" },
                 e.cores,
                 e.active,
@@ -210,8 +211,8 @@ impl UiState {
                 duration(e.task_ms),
                 date(e.add_ms),
                 e.remove_ms.map(date).unwrap_or_default(),
-                esc(e.remove_reason.as_deref().unwrap_or("")),
-                esc(&e.container),
+                escape(e.remove_reason.as_deref().unwrap_or("")),
+                escape(&e.container),
             );
         }
         h.push_str("</tbody></table><h2>Executor timeline</h2>");

@@ -192,11 +192,3 @@ fn pages_link_below_their_base_and_refresh_while_running() {
     ));
     assert!(matches!(s.page("/", "nope", 0), Page::NotFound(_)));
 }
-
-#[test]
-fn html_is_escaped() {
-    assert_eq!(
-        esc("<a href=\"x\">&'"),
-        "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
-    );
-}

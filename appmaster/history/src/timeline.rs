@@ -1,8 +1,9 @@
 //! The executor timeline as SVG: the allocation target, running executors and running
 //! tasks over time, then one bar per executor.
 
-use crate::format::{date, esc};
+use crate::format::date;
 use crate::state::UiState;
+use common::html::escape;
 use std::fmt::Write as _;
 
 impl UiState {
@@ -180,12 +181,12 @@ impl UiState {
                  width=\"{:.1}\" height=\"{:.1}\" rx=\"2\" fill=\"{fill}\"><title>{}</title></rect>",
                 LEFT - 6.0,
                 top + ROW - 5.0,
-                esc(id),
-                esc(id),
+                escape(id),
+                escape(id),
                 top + 2.0,
                 x1 - x0,
                 ROW - 4.0,
-                esc(&title),
+                escape(&title),
             );
         }
         if execs.is_empty() {

@@ -221,7 +221,7 @@ fn tag_series<'a>(svg: &str, series: impl Iterator<Item = (&'a str, (u8, u8, u8)
         );
         let tagged = format!(
             "<polyline class=\"series\" data-series=\"{}\" fill=\"none\" opacity=\"1\" stroke=\"{}\"",
-            history::esc(name),
+            common::html::escape(name),
             hex(color)
         );
         out = out.replace(&needle, &tagged);

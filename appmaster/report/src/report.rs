@@ -6,7 +6,7 @@ use crate::charts::{self, Bar, ChartError, Series, DYNAMIC_COLORS, STATIC_COLORS
 use crate::ideal::{self, Bursty, Ideal};
 use am_core::allocation::AllocationConfig;
 use am_core::sparkconf::SparkConf;
-use history::esc;
+use common::html::escape;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
@@ -556,26 +556,34 @@ impl Comparison {
         let _ = writeln!(
             h,
             "<section id=\"cmp-{id}\">\n<h2>{}</h2>",
-            esc(&self.title)
+            escape(&self.title)
         );
         if !self.what.is_empty() {
-            let _ = writeln!(h, "<p class=\"what\"><code>{}</code></p>", esc(&self.what));
+            let _ = writeln!(
+                h,
+                "<p class=\"what\"><code>{}</code></p>",
+                escape(&self.what)
+            );
         }
         let _ = writeln!(h, "<ul class=\"runs\">");
         for r in self.runs() {
             let _ = writeln!(
                 h,
                 "<li><b>{}</b>: {} ({}){}</li>",
-                esc(&r.label),
-                esc(&r.account.app_id),
-                esc(r
-                    .account
-                    .final_status
-                    .as_deref()
-                    .unwrap_or("no end in the log")),
+                escape(&r.label),
+                escape(&r.account.app_id),
+                escape(
+                    r.account
+                        .final_status
+                        .as_deref()
+                        .unwrap_or("no end in the log")
+                ),
                 r.log
                     .as_ref()
-                    .map(|p| format!(", event log <code>{}</code>", esc(&p.display().to_string())))
+                    .map(|p| format!(
+                        ", event log <code>{}</code>",
+                        escape(&p.display().to_string())
+                    ))
                     .unwrap_or_default()
             );
         }
@@ -632,9 +640,9 @@ impl Comparison {
             if has_ideal { "<th>ideal static</th><th>ideal dynamic</th><th>ideal ratio</th>" } else { "" });
         for r in self.rows() {
             let width = if has_ideal { 7 } else { 4 };
-            let _ = write!(h, "<tr><th>{}</th>", esc(&r[0]));
+            let _ = write!(h, "<tr><th>{}</th>", escape(&r[0]));
             for c in &r[1..width] {
-                let _ = write!(h, "<td>{}</td>", esc(c));
+                let _ = write!(h, "<td>{}</td>", escape(c));
             }
             let _ = writeln!(h, "</tr>");
         }
@@ -646,11 +654,11 @@ impl Comparison {
                 let cell = if i == 0 { "th" } else { "td" };
                 let _ = write!(h, "<tr>");
                 for c in r {
-                    let _ = write!(h, "<{cell}>{}</{cell}>", esc(c));
+                    let _ = write!(h, "<{cell}>{}</{cell}>", escape(c));
                 }
                 let _ = writeln!(h, "</tr>");
             }
-            let _ = writeln!(h, "</table>\n<p>{}</p>", esc(&self.tenants_summary()));
+            let _ = writeln!(h, "</table>\n<p>{}</p>", escape(&self.tenants_summary()));
         } else if let (Some(s), Some(d)) = (self.static_runs.first(), self.dynamic_runs.first()) {
             let _ = writeln!(h, "<h3>Per job</h3><table class=\"jobs\"><tr><th>job</th><th>static time (s)</th><th>static executor-s</th><th>static idle</th><th>dynamic time (s)</th><th>dynamic executor-s</th><th>dynamic idle</th><th>dynamic scale-up (s)</th></tr>");
             let n = s.account.jobs.len().max(d.account.jobs.len());
@@ -681,7 +689,7 @@ impl Comparison {
             let _ = writeln!(h, "</table>");
         }
         for n in &self.notes {
-            let _ = writeln!(h, "<p class=\"note\">{}</p>", esc(n));
+            let _ = writeln!(h, "<p class=\"note\">{}</p>", escape(n));
         }
         let _ = writeln!(h, "</section>");
         Ok(h)
@@ -746,11 +754,11 @@ pub fn html(title: &str, intro: &str, comparisons: &[Comparison]) -> Result<Stri
     let _ = writeln!(
         h,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<h1>{}</h1>",
-        esc(title),
-        esc(title)
+        escape(title),
+        escape(title)
     );
     if !intro.is_empty() {
-        let _ = writeln!(h, "<p>{}</p>", esc(intro));
+        let _ = writeln!(h, "<p>{}</p>", escape(intro));
     }
     let _ = writeln!(h, "<p class=\"note\">Computed from the runs' event logs only. Executor-seconds: each executor from registration to removal; idle: held while running no task; MB- and vcore-seconds as YARN's aggregate resource allocation counts them (every container, the application master's included, from allocation to release). The ideal is the same workload under Spark's allocation rules when nothing but the tasks takes time.</p>");
     for (i, c) in comparisons.iter().enumerate() {

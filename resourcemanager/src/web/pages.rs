@@ -10,8 +10,9 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
+use common::html::escape;
 use common::protocol::{ApplicationReport, NodeState, YarnApplicationState as AppState};
-use history::{date, duration, esc};
+use history::{date, duration};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -53,7 +54,7 @@ fn layout(title: &str, active: &str, refresh: bool, body: &str) -> Html<String> 
          <link rel=\"icon\" href=\"data:,\"><title>{t} - Spindle ResourceManager</title>\
          <style>{CSS}</style></head><body><header><span class=\"brand\">Spindle ResourceManager</span>{nav}</header>\
          <main><h1>{t}</h1>{body}</main></body></html>\n",
-        t = esc(title),
+        t = escape(title),
     ))
 }
 
@@ -61,7 +62,7 @@ fn layout(title: &str, active: &str, refresh: bool, body: &str) -> Html<String> 
 pub(crate) fn not_found(why: &str) -> Response {
     (
         StatusCode::NOT_FOUND,
-        layout("Not found", "", false, &format!("<p>{}</p>", esc(why))),
+        layout("Not found", "", false, &format!("<p>{}</p>", escape(why))),
     )
         .into_response()
 }
@@ -123,17 +124,17 @@ fn apps_table(s: &Snapshot, apps: &[&ApplicationReport]) -> String {
             } else {
                 "ApplicationMaster"
             };
-            format!("<a href=\"{}\">{label}</a>", esc(&a.tracking_url))
+            format!("<a href=\"{}\">{label}</a>", escape(&a.tracking_url))
         };
         let _ = write!(
             h,
             "<tr class=\"app\" data-app=\"{id}\"><td><a href=\"/cluster/app/{id}\">{id}</a></td><td>{}</td><td>{}</td>\
              <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"state {st}\">{st}</td><td>{}</td>\
              <td>{}</td><td>{}</td><td>{}</td><td>{:.0}%</td><td>{ui}</td></tr>",
-            esc(&a.user),
-            esc(&a.name),
-            esc(&a.app_type),
-            esc(&a.queue),
+            escape(&a.user),
+            escape(&a.name),
+            escape(&a.app_type),
+            escape(&a.queue),
             date(a.start_time),
             if a.finish_time > 0 { date(a.finish_time) } else { "N/A".into() },
             a.final_status,
@@ -253,7 +254,7 @@ async fn app(State(w): State<Arc<Web>>, Path(id): Path<String>) -> Response {
         };
         format!(
             "<a id=\"tracking-url\" href=\"{u}\">{label}</a> ({u})",
-            u = esc(&r.tracking_url)
+            u = escape(&r.tracking_url)
         )
     };
     let mut body = format!(
@@ -266,10 +267,10 @@ async fn app(State(w): State<Arc<Web>>, Path(id): Path<String>) -> Response {
          <dt>Allocated resources</dt><dd>{} MB, {} vcores in {} container(s)</dd>\
          <dt>Aggregate resource allocation</dt><dd id=\"aggregate\">{} MB-seconds, {} vcore-seconds</dd>\
          <dt>Diagnostics</dt><dd><pre>{}</pre></dd></dl>",
-        esc(&r.user),
-        esc(&r.name),
-        esc(&r.app_type),
-        esc(&r.queue),
+        escape(&r.user),
+        escape(&r.name),
+        escape(&r.app_type),
+        escape(&r.queue),
         r.final_status,
         date(r.start_time),
         if r.finish_time > 0 { date(r.finish_time) } else { "N/A".into() },
@@ -280,7 +281,7 @@ async fn app(State(w): State<Arc<Web>>, Path(id): Path<String>) -> Response {
         r.running_containers,
         r.memory_seconds,
         r.vcore_seconds,
-        esc(&r.diagnostics),
+        escape(&r.diagnostics),
         st = r.state,
     );
     body.push_str(
@@ -299,19 +300,19 @@ async fn app(State(w): State<Arc<Web>>, Path(id): Path<String>) -> Response {
         } else {
             format!(
                 "<a href=\"{l}/stdout\">stdout</a> <a href=\"{l}/stderr\">stderr</a>",
-                l = esc(logs)
+                l = escape(logs)
             )
         };
         let finished = a["finishedTime"].as_u64().unwrap_or(0);
         let _ = write!(
             body,
             "<tr class=\"attempt\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{logs}</td><td class=\"wrap\">{}</td></tr>",
-            esc(a["appAttemptId"].as_str().unwrap_or("")),
+            escape(a["appAttemptId"].as_str().unwrap_or("")),
             date(a["startTime"].as_u64().unwrap_or(0)),
             if finished > 0 { date(finished) } else { "N/A".into() },
-            esc(a["nodeId"].as_str().unwrap_or("")),
-            esc(a["containerId"].as_str().unwrap_or("")),
-            esc(a["diagnosticsInfo"].as_str().unwrap_or("")),
+            escape(a["nodeId"].as_str().unwrap_or("")),
+            escape(a["containerId"].as_str().unwrap_or("")),
+            escape(a["diagnosticsInfo"].as_str().unwrap_or("")),
         );
     }
     body.push_str("</tbody></table>");
@@ -325,14 +326,14 @@ async fn app(State(w): State<Arc<Web>>, Path(id): Path<String>) -> Response {
             .map(|l| {
                 format!(
                     "<a href=\"{l}/stdout\">stdout</a> <a href=\"{l}/stderr\">stderr</a>",
-                    l = esc(&l)
+                    l = escape(&l)
                 )
             })
             .unwrap_or_default();
         let _ = write!(
             body,
             "<tr class=\"container\"><td>{id}</td><td>{}</td><td>{} MB, {} vcores</td><td>{}</td><td>{logs}</td></tr>",
-            esc(&c.node.0),
+            escape(&c.node.0),
             c.resource.memory_mb,
             c.resource.vcores,
             date(c.start_ms),
@@ -372,14 +373,14 @@ async fn nodes(State(w): State<Arc<Web>>) -> Html<String> {
             format!(
                 "<a href=\"{}://{h}/\">{h}</a>",
                 w.links.scheme,
-                h = esc(&n.http_address)
+                h = escape(&n.http_address)
             )
         };
         let _ = write!(
             body,
             "<tr class=\"node\"><td>{}</td><td>{http}</td><td class=\"state {st}\">{st}</td><td>{}</td>\
              <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&n.node_id.0),
+            escape(&n.node_id.0),
             date(n.last_health_update),
             n.num_containers,
             mb(n.used.memory_mb),

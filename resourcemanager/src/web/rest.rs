@@ -20,7 +20,7 @@ use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use super::tls::Peer;
+use daemon::https::Peer;
 
 /// What the REST answers are computed from: one consistent read of the state.
 #[derive(Debug, Clone)]
