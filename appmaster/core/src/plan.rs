@@ -5,13 +5,9 @@
 //! driver and executor resolve the same code; its fields are its captured
 //! arguments.
 
+use crate::ids::{ExecutorId, RddId, ShuffleId, StageId};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-
-pub type RddId = u32;
-pub type JobId = u32;
-pub type StageId = u32;
-pub type ShuffleId = u32;
 
 /// A registered function and its serialized value (its "captured" fields).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,7 +112,7 @@ pub enum ShuffleRead {
 pub struct MapLocation {
     pub map_id: u32,
     /// The executor that wrote it.
-    pub executor: String,
+    pub executor: ExecutorId,
     pub host: String,
     /// The address serving its blocks: the node's shuffle service, or the
     /// executor's own block server when the service is off.
@@ -232,14 +228,14 @@ pub struct TaskError {
 pub struct FetchFailed {
     pub shuffle_id: ShuffleId,
     pub map_id: u32,
-    pub executor: String,
+    pub executor: ExecutorId,
     pub server: String,
 }
 
 /// One block to fetch: reduce partition `reduce` of map output `map` of `shuffle`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlockRef {
-    pub executor: String,
+    pub executor: ExecutorId,
     pub shuffle_id: ShuffleId,
     pub map_id: u32,
     pub reduce_id: u32,

@@ -12,9 +12,10 @@ use serde_json::{Map, Value};
 
 use crate::allocation::config::AllocationConfig;
 use crate::allocation::event::{
-    ExecutorId, JobStageInfo, ListenerEvent, StageAttempt, StorageLevel, TaskEndReason, TaskInfo,
+    JobStageInfo, ListenerEvent, StageAttempt, StorageLevel, TaskEndReason, TaskInfo,
 };
 use crate::allocation::manager::ExecutorAllocationManager;
+use crate::ids::{ExecutorId, StageId};
 use crate::sparkconf::keys;
 
 /// Replays every case of a JSON-lines text; returns one output line per non-blank line.
@@ -174,7 +175,12 @@ fn apply(m: &mut ExecutorAllocationManager, step: Step, now: u64) -> Value {
         }
         Step::UpdateTarget => Value::from(m.update_and_sync_num_executors_target(now)),
         Step::AddRound => Value::from(m.add_executors_round(now)),
-        Step::RemoveRequest(ids) => Value::from(m.remove_executors(&ids)),
+        Step::RemoveRequest(ids) => Value::from(
+            m.remove_executors(&ids)
+                .into_iter()
+                .map(String::from)
+                .collect::<Vec<_>>(),
+        ),
         Step::Backlogged => {
             m.on_scheduler_backlogged(now);
             Value::Null
@@ -358,17 +364,25 @@ impl Fields<'_> {
         as_int(v).ok_or_else(|| format!("{key:?} should be an integer"))
     }
 
+    /// A job, stage, shuffle or RDD id, or a stage attempt: a non-negative 32-bit integer.
+    fn id<T: From<u32>>(&self, key: &str) -> Result<T, String> {
+        let v = self.int(key)?;
+        u32::try_from(v)
+            .map(T::from)
+            .map_err(|_| format!("{key:?} should be a non-negative 32-bit integer"))
+    }
+
+    fn opt_id<T: From<u32>>(&self, key: &str) -> Result<Option<T>, String> {
+        match self.obj.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(_) => self.id(key).map(Some),
+        }
+    }
+
     fn int_or(&self, key: &str, default: i64) -> Result<i64, String> {
         match self.obj.get(key) {
             None | Some(Value::Null) => Ok(default),
             Some(_) => self.int(key),
-        }
-    }
-
-    fn opt_int(&self, key: &str) -> Result<Option<i64>, String> {
-        match self.obj.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(_) => self.int(key).map(Some),
         }
     }
 
@@ -389,21 +403,26 @@ impl Fields<'_> {
         }
     }
 
+    fn executor(&self, key: &str) -> Result<ExecutorId, String> {
+        self.string(key).map(ExecutorId::from)
+    }
+
     fn str_or<'b>(&'b self, key: &str, default: &'b str) -> &'b str {
         self.obj.get(key).and_then(Value::as_str).unwrap_or(default)
     }
 
     fn stage(&self) -> Result<StageAttempt, String> {
-        Ok(StageAttempt::new(
-            self.int("stage")?,
-            self.int_or("attempt", 0)?,
-        ))
+        let attempt = match self.obj.get("attempt") {
+            None | Some(Value::Null) => 0,
+            Some(_) => self.id("attempt")?,
+        };
+        Ok(StageAttempt::new(self.id("stage")?, attempt))
     }
 
     fn task(&self) -> Result<TaskInfo, String> {
         Ok(TaskInfo {
             index: self.int("task")?,
-            executor_id: self.string("executor")?,
+            executor_id: self.executor("executor")?,
             speculative: self.bool_or("speculative", false)?,
         })
     }
@@ -414,12 +433,12 @@ impl Fields<'_> {
             Some(Value::Array(items)) => items
                 .iter()
                 .map(|v| match v {
-                    Value::String(s) => Ok(s.clone()),
-                    Value::Number(n) => Ok(n.to_string()),
+                    Value::String(s) => Ok(ExecutorId::from(s)),
+                    Value::Number(n) => Ok(ExecutorId::from(n.to_string())),
                     _ => Err(format!("{key:?} should list executor ids")),
                 })
                 .collect(),
-            Some(Value::String(s)) => Ok(vec![s.clone()]),
+            Some(Value::String(s)) => Ok(vec![ExecutorId::from(s)]),
             Some(_) => Err(format!("{key:?} should list executor ids")),
         }
     }
@@ -487,13 +506,14 @@ fn parse_job_stages(v: Option<&Value>) -> Result<Vec<JobStageInfo>, String> {
             Value::Object(obj) => {
                 let f = Fields { obj };
                 Ok(JobStageInfo {
-                    stage_id: f.int("stage")?,
-                    shuffle_dep_id: f.opt_int("shuffle")?,
+                    stage_id: f.id("stage")?,
+                    shuffle_dep_id: f.opt_id("shuffle")?,
                 })
             }
             v => as_int(v)
+                .and_then(|id| u32::try_from(id).ok())
                 .map(|stage_id| JobStageInfo {
-                    stage_id,
+                    stage_id: StageId(stage_id),
                     shuffle_dep_id: None,
                 })
                 .ok_or_else(|| "a stage should be {\"stage\", \"shuffle\"}".to_owned()),
@@ -532,7 +552,7 @@ fn parse_kind(kind: &str, f: &Fields<'_>) -> Result<Step, String> {
         "remove_request" => {
             let mut ids = f.executor_ids("executors")?;
             if ids.is_empty() && obj.contains_key("executor") {
-                ids.push(f.string("executor")?);
+                ids.push(f.executor("executor")?);
             }
             Ok(Step::RemoveRequest(ids))
         }
@@ -540,11 +560,11 @@ fn parse_kind(kind: &str, f: &Fields<'_>) -> Result<Step, String> {
         "queue_empty" => Ok(Step::QueueEmpty),
         "reset" => Ok(Step::Reset),
         "job_start" => event(ListenerEvent::JobStart {
-            job_id: f.int("job")?,
+            job_id: f.id("job")?,
             stages: parse_job_stages(obj.get("stages"))?,
         }),
         "job_end" => event(ListenerEvent::JobEnd {
-            job_id: f.int("job")?,
+            job_id: f.id("job")?,
         }),
         "stage_submitted" => event(ListenerEvent::StageSubmitted {
             stage: f.stage()?,
@@ -572,32 +592,32 @@ fn parse_kind(kind: &str, f: &Fields<'_>) -> Result<Step, String> {
             event(ListenerEvent::UnschedulableTaskSetRemoved { stage: f.stage()? })
         }
         "executor_added" => event(ListenerEvent::ExecutorAdded {
-            executor_id: f.string("executor")?,
+            executor_id: f.executor("executor")?,
         }),
         "executor_removed" => event(ListenerEvent::ExecutorRemoved {
-            executor_id: f.string("executor")?,
+            executor_id: f.executor("executor")?,
         }),
         "block_cached" | "block_updated" => event(ListenerEvent::BlockUpdated {
-            executor_id: f.string("executor")?,
-            rdd_id: f.int("rdd")?,
+            executor_id: f.executor("executor")?,
+            rdd_id: f.id("rdd")?,
             split_index: f.int_or("split", 0)?,
             storage_level: parse_level(f.str_or("level", "memory")),
         }),
         "block_uncached" => event(ListenerEvent::BlockUpdated {
-            executor_id: f.string("executor")?,
-            rdd_id: f.int("rdd")?,
+            executor_id: f.executor("executor")?,
+            rdd_id: f.id("rdd")?,
             split_index: f.int_or("split", 0)?,
             storage_level: StorageLevel::NONE,
         }),
         "rdd_unpersisted" => event(ListenerEvent::UnpersistRdd {
-            rdd_id: f.int("rdd")?,
+            rdd_id: f.id("rdd")?,
         }),
         "shuffle_written" => event(ListenerEvent::ShuffleBlockUpdated {
-            executor_id: f.string("executor")?,
-            shuffle_id: f.int("shuffle")?,
+            executor_id: f.executor("executor")?,
+            shuffle_id: f.id("shuffle")?,
         }),
         "shuffle_removed" => event(ListenerEvent::ShuffleCleaned {
-            shuffle_id: f.int("shuffle")?,
+            shuffle_id: f.id("shuffle")?,
         }),
         _ => Ok(Step::Ignored),
     }

@@ -1,18 +1,24 @@
 //! The AM's async shell: one loop owns the [`DriverCore`] and carries out its
 //! effects — RM asks, executor launches through NMs, task pushes, the event
-//! log and the UI.
+//! log and the UI, and the start of the user's code when the core says so.
+//!
+//! The core decides on monotonic time ([`mono_ms`]); event-log lines are stamped with
+//! the wall-clock time of the monotonic point they happened at ([`wall_of`]), so their
+//! durations are exact even if the wall clock is stepped.
 
+use super::msg::{JobReply, Msg};
 use super::server::DriverService;
 use crate::eventlog::EventLog;
-use am_core::driver::{DriverConfig, DriverCore, Effect};
+use am_core::driver::{DriverConfig, DriverCore, Effect, TaskDescription};
 use am_core::eventlog::{AppEvent, LogLine};
-use am_core::plan::{JobError, JobId, JobRunner, JobSpec};
+use am_core::ids::{ExecutorId, JobId, ShuffleId};
+use am_core::plan::{JobError, JobRunner, JobSpec};
 use am_core::sparkconf::SparkConf;
 use common::client::{AmEnv, AmRmClient, NmClient};
-use common::clock::wall_ms;
+use common::clock::{mono_ms, wall_of};
 use common::protocol::{
     AmEvent, Container, DriverResponse, FinalApplicationStatus, LaunchSpec, LocalResource,
-    ResourceAsk, TaskResult, ALPN_DRIVER,
+    ResourceAsk, TaskLaunch, ALPN_DRIVER,
 };
 use common::tls::TlsIdentity;
 use common::transport::{self, Profile};
@@ -23,42 +29,6 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
-
-/// Where a job's result goes: the user's thread waiting in `run_job`.
-type JobReply = oneshot::Sender<Result<Vec<Vec<u8>>, JobError>>;
-
-/// Messages into the driver loop.
-pub(crate) enum Msg {
-    Rm(AmEvent),
-    RmClosed,
-    Register {
-        executor: String,
-        host: String,
-        cores: u32,
-        shuffle_server: String,
-        shuffle_dir: String,
-        push: mpsc::UnboundedSender<DriverResponse>,
-        reply: oneshot::Sender<Result<(), String>>,
-    },
-    Status {
-        executor: String,
-        task_id: u64,
-        result: TaskResult,
-    },
-    Disconnected {
-        executor: String,
-    },
-    Job {
-        spec: JobSpec,
-        reply: JobReply,
-    },
-    LaunchFailed {
-        container: ContainerId,
-        reason: String,
-    },
-    UserDone(Result<(), String>),
-    ReleaseShuffle(am_core::plan::ShuffleId),
-}
 
 /// What the AM was told at launch (the contract with spindle-submit).
 pub(crate) struct Launch {
@@ -90,16 +60,24 @@ impl JobRunner for ClusterRunner {
         self.parallelism.load(Ordering::Relaxed)
     }
 
-    fn release_shuffle(&self, shuffle: am_core::plan::ShuffleId) {
+    fn release_shuffle(&self, shuffle: ShuffleId) {
         let _ = self.tx.send(Msg::ReleaseShuffle(shuffle));
     }
+}
+
+/// What the user's thread needs, kept until the core says to start it.
+struct UserCode {
+    main: fn(&crate::rdd::SparkContext) -> anyhow::Result<()>,
+    conf: BTreeMap<String, String>,
+    app_id: String,
+    app_name: String,
 }
 
 struct Shell {
     core: DriverCore,
     log: EventLog,
     ui: ui::Shared,
-    pushes: HashMap<String, mpsc::UnboundedSender<DriverResponse>>,
+    pushes: HashMap<ExecutorId, mpsc::UnboundedSender<DriverResponse>>,
     jobs: HashMap<JobId, JobReply>,
     next_job: JobId,
     rm_tx: mpsc::UnboundedSender<RmCall>,
@@ -109,7 +87,9 @@ struct Shell {
     binary: LocalResource,
     parallelism: Arc<AtomicU32>,
     abort: Option<String>,
-    containers: HashMap<String, Container>,
+    containers: HashMap<ExecutorId, Container>,
+    /// The user's code, until it starts.
+    user: Option<UserCode>,
 }
 
 /// Calls to the RM go through one task, in order.
@@ -119,21 +99,24 @@ enum RmCall {
 }
 
 impl Shell {
-    fn record(&mut self, event: AppEvent) {
+    /// Records an event that happened at monotonic time `at`.
+    fn record(&mut self, event: AppEvent, at: u64) {
         let line = LogLine {
-            ts: wall_ms(),
+            ts: wall_of(at),
             event,
         };
         self.log.write(&line);
         self.ui.lock().expect("ui lock").apply(&line);
     }
 
-    fn run(&mut self, effects: Vec<Effect>, executor_resource: common::Resource) {
+    /// Carries out what the core decided at monotonic time `now`.
+    fn run(&mut self, effects: Vec<Effect>, now: u64, executor_resource: common::Resource) {
+        let mut start_user_code = false;
         for fx in effects {
             match fx {
                 Effect::Launch { executor, launch } => {
                     if let Some(p) = self.pushes.get(&executor) {
-                        let _ = p.send(DriverResponse::Launch(launch));
+                        let _ = p.send(DriverResponse::Launch(task_launch(launch)));
                     }
                 }
                 Effect::JobDone { job, result } => {
@@ -141,7 +124,7 @@ impl Shell {
                         let _ = r.send(result);
                     }
                 }
-                Effect::Log(ev) => self.record(ev),
+                Effect::Log(ev) => self.record(ev, now),
                 Effect::Ask { count } => {
                     let _ = self.rm_tx.send(RmCall::Ask(count, executor_resource));
                 }
@@ -155,7 +138,7 @@ impl Shell {
                     self.containers
                         .insert(executor.clone(), (*container).clone());
                     let mut env = self.executor_env.clone();
-                    env.insert("SPINDLE_EXECUTOR_ID".into(), executor.clone());
+                    env.insert("SPINDLE_EXECUTOR_ID".into(), executor.to_string());
                     let launch = LaunchSpec {
                         command: vec![self.binary.name.clone()],
                         env,
@@ -193,7 +176,7 @@ impl Shell {
                     // told; the node's shuffle service on app end at the latest.
                     for p in self.pushes.values() {
                         let _ = p.send(DriverResponse::RemoveShuffle {
-                            shuffle_id: shuffle,
+                            shuffle_id: shuffle.get(),
                         });
                     }
                     let _ = servers;
@@ -204,10 +187,57 @@ impl Shell {
                         let _ = r.send(Err(JobError::Cancelled(reason.clone())));
                     }
                 }
+                Effect::StartUserCode => start_user_code = true,
             }
         }
         self.parallelism
             .store(self.core.default_parallelism(), Ordering::Relaxed);
+        // After the parallelism is stored: the user's code reads it first thing.
+        if start_user_code {
+            self.start_user_code();
+        }
+    }
+
+    /// Runs the user's main on its own thread; its end comes back as `Msg::UserDone`.
+    fn start_user_code(&mut self) {
+        let Some(user) = self.user.take() else {
+            return;
+        };
+        let runner = Arc::new(ClusterRunner {
+            tx: self.tx.clone(),
+            parallelism: self.parallelism.clone(),
+            next_job: AtomicU32::new(0),
+        });
+        let tx = self.tx.clone();
+        std::thread::spawn(move || {
+            let sc = crate::rdd::SparkContext::new(runner, user.conf, user.app_id, user.app_name);
+            let main = user.main;
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| main(&sc)));
+            let r = match r {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(format!("{e:#}")),
+                Err(p) => Err(format!(
+                    "User application panicked: {}",
+                    p.downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| p.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "(no message)".into())
+                )),
+            };
+            let _ = tx.send(Msg::UserDone(r));
+        });
+    }
+}
+
+/// The wire's form of a task (ids as plain numbers).
+fn task_launch(t: TaskDescription) -> TaskLaunch {
+    TaskLaunch {
+        task_id: t.task_id.get(),
+        stage_id: t.stage_id.get(),
+        stage_attempt: t.stage_attempt,
+        partition: t.partition,
+        attempt: t.attempt,
+        stage: t.stage.map(|b| b.as_ref().clone()),
     }
 }
 
@@ -332,7 +362,6 @@ pub(crate) async fn run(
         executor_env.insert("RUST_BACKTRACE".into(), v);
     }
     let executor_resource = config.executor_resource;
-    let initial_target = config.static_instances;
     let parallelism = Arc::new(AtomicU32::new(2));
     let dynamic = config.dynamic.is_some();
     let mut shell = Shell {
@@ -341,7 +370,7 @@ pub(crate) async fn run(
         ui,
         pushes: HashMap::new(),
         jobs: HashMap::new(),
-        next_job: 0,
+        next_job: JobId(0),
         rm_tx,
         nm,
         tx: tx.clone(),
@@ -350,86 +379,59 @@ pub(crate) async fn run(
         parallelism: parallelism.clone(),
         abort: None,
         containers: HashMap::new(),
+        user: Some(UserCode {
+            main,
+            conf: launch.conf.clone(),
+            app_id: app_id.clone(),
+            app_name: launch.app_name.clone(),
+        }),
     };
     let user = std::env::var("USER").unwrap_or_else(|_| "spindle".into());
-    shell.record(AppEvent::ApplicationStart {
-        app_id: app_id.clone(),
-        app_name: launch.app_name.clone(),
-        attempt: env.attempt.attempt.to_string(),
-        user,
-        dynamic_allocation: dynamic,
-        executor_cores: config.executor_cores,
-        executor_memory_mb: executor_resource.memory_mb,
-        conf: launch.conf.clone(),
-        driver_memory_mb: am_core::sparkconf::driver_container_of(&launch.conf).memory_mb,
-        driver_vcores: am_core::sparkconf::driver_container_of(&launch.conf).vcores,
-        am_allocated_ms: std::env::var("SPINDLE_AM_ALLOCATED_MS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0),
-    });
-    let fx = shell.core.start(wall_ms());
-    shell.run(fx, executor_resource);
+    shell.record(
+        AppEvent::ApplicationStart {
+            app_id: app_id.clone(),
+            app_name: launch.app_name.clone(),
+            attempt: env.attempt.attempt.to_string(),
+            user,
+            dynamic_allocation: dynamic,
+            executor_cores: config.executor_cores,
+            executor_memory_mb: executor_resource.memory_mb,
+            conf: launch.conf.clone(),
+            driver_memory_mb: am_core::sparkconf::driver_container_of(&launch.conf).memory_mb,
+            driver_vcores: am_core::sparkconf::driver_container_of(&launch.conf).vcores,
+            am_allocated_ms: std::env::var("SPINDLE_AM_ALLOCATED_MS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+        },
+        mono_ms(),
+    );
     if let Some(p) = shell.log.path() {
         println!("event log: {}", p.display());
     }
+    // The core starts the user's code when most initial executors registered (Spark's
+    // minRegisteredResourcesRatio and maxRegisteredResourcesWaitingTime), checked as
+    // they register and on every tick.
+    let now = mono_ms();
+    let fx = shell.core.start(now);
+    shell.run(fx, now, executor_resource);
 
-    // Like Spark on YARN: wait for most of the initial executors (80%, at most
-    // 30 s) before the user's code runs, so defaultParallelism is right.
-    let wanted = {
-        let initial = shell.core.target().max(0) as u32;
-        let n = if dynamic { initial } else { initial_target };
-        (n * 4).div_ceil(5)
-    };
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let mut started_user = false;
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let sc_conf = launch.conf.clone();
-    let app_name = launch.app_name.clone();
     let user_result: Result<(), String> = loop {
-        if !started_user
-            && (shell.core.registered_executors() as u32 >= wanted
-                || tokio::time::Instant::now() > deadline)
-        {
-            started_user = true;
-            let runner = Arc::new(ClusterRunner {
-                tx: tx.clone(),
-                parallelism: parallelism.clone(),
-                next_job: AtomicU32::new(0),
-            });
-            let tx = tx.clone();
-            let (conf, id, name) = (sc_conf.clone(), app_id.clone(), app_name.clone());
-            std::thread::spawn(move || {
-                let sc = crate::rdd::SparkContext::new(runner, conf, id, name);
-                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| main(&sc)));
-                let r = match r {
-                    Ok(Ok(())) => Ok(()),
-                    Ok(Err(e)) => Err(format!("{e:#}")),
-                    Err(p) => Err(format!(
-                        "User application panicked: {}",
-                        p.downcast_ref::<&str>()
-                            .map(|s| s.to_string())
-                            .or_else(|| p.downcast_ref::<String>().cloned())
-                            .unwrap_or_else(|| "(no message)".into())
-                    )),
-                };
-                let _ = tx.send(Msg::UserDone(r));
-            });
-        }
         let msg = tokio::select! {
             m = rx.recv() => m,
             _ = tick.tick() => {
-                let fx = shell.core.tick(wall_ms());
-                shell.run(fx, executor_resource);
+                let now = mono_ms();
+                let fx = shell.core.tick(now);
+                shell.run(fx, now, executor_resource);
                 continue;
             }
-            _ = tokio::time::sleep(Duration::from_millis(50)), if !started_user => continue,
         };
         let Some(msg) = msg else {
             break Err("driver channel closed".into());
         };
-        let now = wall_ms();
+        let now = mono_ms();
         let fx = match msg {
             Msg::Rm(AmEvent::Allocated(cs)) => shell.core.on_allocated(cs, now),
             Msg::Rm(AmEvent::Completed(statuses)) => {
@@ -443,37 +445,33 @@ pub(crate) async fn run(
             Msg::Rm(AmEvent::Shutdown { reason }) => {
                 eprintln!("the resource manager ended this attempt: {reason}");
                 let fx = shell.core.shutdown();
-                shell.run(fx, executor_resource);
-                shell.record(AppEvent::ApplicationEnd {
-                    final_status: "KILLED".into(),
-                    diagnostics: reason,
-                });
+                shell.run(fx, now, executor_resource);
+                shell.record(
+                    AppEvent::ApplicationEnd {
+                        final_status: "KILLED".into(),
+                        diagnostics: reason,
+                    },
+                    now,
+                );
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 return Ok(1);
             }
             Msg::RmClosed => {
                 eprintln!("the resource manager closed the allocation stream");
                 let fx = shell.core.shutdown();
-                shell.run(fx, executor_resource);
+                shell.run(fx, now, executor_resource);
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 return Ok(1);
             }
             Msg::Register {
                 executor,
-                host,
-                cores,
-                shuffle_server,
-                shuffle_dir,
+                registration,
                 push,
                 reply,
-            } => match shell.core.on_executor_registered(
-                &executor,
-                host,
-                cores,
-                shuffle_server,
-                shuffle_dir,
-                now,
-            ) {
+            } => match shell
+                .core
+                .on_executor_registered(&executor, registration, now)
+            {
                 Ok(fx) => {
                     shell.pushes.insert(executor, push);
                     let _ = reply.send(Ok(()));
@@ -499,7 +497,7 @@ pub(crate) async fn run(
                     vec![]
                 } else {
                     let job = shell.next_job;
-                    shell.next_job += 1;
+                    shell.next_job = job.next();
                     shell.jobs.insert(job, reply);
                     shell.core.submit_job(job, spec, now)
                 }
@@ -511,7 +509,7 @@ pub(crate) async fn run(
             Msg::UserDone(r) => break r,
             Msg::ReleaseShuffle(shuffle) => shell.core.release_shuffle(shuffle, now),
         };
-        shell.run(fx, executor_resource);
+        shell.run(fx, now, executor_resource);
     };
 
     let (status, diagnostics) = match (&user_result, &shell.abort) {
@@ -523,12 +521,16 @@ pub(crate) async fn run(
         eprintln!("application failed: {diagnostics}");
         println!("application failed: {diagnostics}");
     }
+    let now = mono_ms();
     let fx = shell.core.shutdown();
-    shell.run(fx, executor_resource);
-    shell.record(AppEvent::ApplicationEnd {
-        final_status: status.to_string(),
-        diagnostics: diagnostics.clone(),
-    });
+    shell.run(fx, now, executor_resource);
+    shell.record(
+        AppEvent::ApplicationEnd {
+            final_status: status.to_string(),
+            diagnostics: diagnostics.clone(),
+        },
+        now,
+    );
     rm.finish(status, &diagnostics, &tracking_url).await?;
     eprintln!("{}", crate::memory::peak_rss_line("driver"));
     Ok(0)

@@ -7,6 +7,7 @@
 //! in-process, like Spark's `local[*]` master.
 
 mod am;
+mod msg;
 mod server;
 
 use crate::rdd::SparkContext;

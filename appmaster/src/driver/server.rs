@@ -1,7 +1,9 @@
 //! `spindle-driver/1`: executors register (and keep a stream open on which the
 //! driver pushes tasks) and report task results.
 
-use super::am::Msg;
+use super::msg::Msg;
+use am_core::driver::Registration;
+use am_core::ids::{ExecutorId, TaskId};
 use common::protocol::{DriverRequest, DriverResponse, ErrorCode, WireError};
 use common::transport::{self, Incoming, Service};
 use std::sync::Arc;
@@ -52,12 +54,15 @@ impl Service for DriverService {
                 }
                 let (push, mut pushed) = mpsc::unbounded_channel();
                 let (reply, answer) = oneshot::channel();
+                let executor = ExecutorId::from(executor_id);
                 let msg = Msg::Register {
-                    executor: executor_id.clone(),
-                    host,
-                    cores,
-                    shuffle_server,
-                    shuffle_dir,
+                    executor: executor.clone(),
+                    registration: Registration {
+                        host,
+                        cores,
+                        shuffle_server,
+                        shuffle_dir,
+                    },
                     push,
                     reply,
                 };
@@ -92,9 +97,7 @@ impl Service for DriverService {
                     }
                 }
                 let _ = inc.send.finish();
-                let _ = self.tx.send(Msg::Disconnected {
-                    executor: executor_id,
-                });
+                let _ = self.tx.send(Msg::Disconnected { executor });
             }
             DriverRequest::StatusUpdate {
                 executor_id,
@@ -107,8 +110,8 @@ impl Service for DriverService {
                     return inc.reply(&DriverResponse::Error(e)).await;
                 }
                 let _ = self.tx.send(Msg::Status {
-                    executor: executor_id,
-                    task_id,
+                    executor: ExecutorId::from(executor_id),
+                    task_id: TaskId(task_id),
                     result,
                 });
                 inc.reply(&DriverResponse::Ok).await;

@@ -4,6 +4,7 @@
 mod shuffle;
 
 use crate::rdd::BlockCache;
+use am_core::ids::ShuffleId;
 use am_core::plan::{StageSpec, TaskSpec};
 use common::protocol::{DriverRequest, DriverResponse, TaskLaunch, TaskResult, ALPN_DRIVER};
 use common::tls::{TlsFiles, TlsIdentity};
@@ -137,7 +138,9 @@ pub(crate) async fn run() -> anyhow::Result<i32> {
                 conn.close(0u32.into(), b"bye");
                 return Ok(0);
             }
-            DriverResponse::RemoveShuffle { shuffle_id } => shuffle.remove_shuffle(shuffle_id),
+            DriverResponse::RemoveShuffle { shuffle_id } => {
+                shuffle.remove_shuffle(ShuffleId(shuffle_id))
+            }
             DriverResponse::Ok | DriverResponse::Error(_) => {}
         }
     }

@@ -2,7 +2,8 @@
 //! are fetched, and who serves this executor's output (the node's shuffle
 //! service, or its own block server when the service is off).
 
-use am_core::plan::{MapLocation, ShuffleId, TaskEnv};
+use am_core::ids::{ExecutorId, ShuffleId};
+use am_core::plan::{MapLocation, TaskEnv};
 use common::tls::TlsIdentity;
 use common::ApplicationId;
 use shuffle_service::{layout, BlockId, ShuffleClient};
@@ -80,8 +81,8 @@ impl ExecutorShuffle {
     }
 
     pub(crate) fn remove_shuffle(&self, shuffle: ShuffleId) {
-        if let Err(e) = layout::remove_shuffle(&self.dir, shuffle) {
-            tracing::warn!(shuffle, error = %e, "removing shuffle files");
+        if let Err(e) = layout::remove_shuffle(&self.dir, shuffle.get()) {
+            tracing::warn!(%shuffle, error = %e, "removing shuffle files");
         }
     }
 }
@@ -93,12 +94,14 @@ impl TaskEnv for ExecutorShuffle {
         map_id: u32,
         blocks: Vec<Vec<u8>>,
     ) -> Result<Vec<u64>, String> {
-        layout::write_map_output(&self.dir, shuffle_id, u64::from(map_id), &blocks).map_err(|e| {
-            format!(
-                "writing map output {shuffle_id}/{map_id} in {}: {e}",
-                self.dir.display()
-            )
-        })
+        layout::write_map_output(&self.dir, shuffle_id.get(), u64::from(map_id), &blocks).map_err(
+            |e| {
+                format!(
+                    "writing map output {shuffle_id}/{map_id} in {}: {e}",
+                    self.dir.display()
+                )
+            },
+        )
     }
 
     fn fetch(
@@ -109,15 +112,20 @@ impl TaskEnv for ExecutorShuffle {
     ) -> Result<Vec<Vec<u8>>, (u32, String)> {
         let mut out: Vec<Option<Vec<u8>>> = vec![None; locations.len()];
         // Many blocks per request: one request per (server, executor).
-        let mut groups: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
+        let mut groups: BTreeMap<(String, ExecutorId), Vec<usize>> = BTreeMap::new();
         for (i, loc) in locations.iter().enumerate() {
             let size = loc.sizes.get(reduce_id as usize).copied().unwrap_or(1);
             if size == 0 {
                 out[i] = Some(Vec::new());
             } else if loc.executor == self.executor {
                 // Our own output: read the file.
-                let b = layout::read_block(&self.dir, shuffle_id, u64::from(loc.map_id), reduce_id)
-                    .map_err(|e| (loc.map_id, format!("reading local block: {e}")))?;
+                let b = layout::read_block(
+                    &self.dir,
+                    shuffle_id.get(),
+                    u64::from(loc.map_id),
+                    reduce_id,
+                )
+                .map_err(|e| (loc.map_id, format!("reading local block: {e}")))?;
                 out[i] = Some(b);
             } else {
                 groups
@@ -130,15 +138,19 @@ impl TaskEnv for ExecutorShuffle {
             let ids: Vec<String> = idx
                 .iter()
                 .map(|&i| {
-                    BlockId::new(shuffle_id, u64::from(locations[i].map_id), reduce_id).to_string()
+                    BlockId::new(shuffle_id.get(), u64::from(locations[i].map_id), reduce_id)
+                        .to_string()
                 })
                 .collect();
             let fetched = self
                 .rt
-                .block_on(
-                    self.client
-                        .fetch(&server, self.app, &executor, &self.secret, &ids),
-                )
+                .block_on(self.client.fetch(
+                    &server,
+                    self.app,
+                    executor.as_str(),
+                    &self.secret,
+                    &ids,
+                ))
                 .map_err(|e| {
                     // Blame the block the service named, else the group's first.
                     let map = e

@@ -4,7 +4,8 @@ use super::registry;
 use super::text::TextSplit;
 use super::typed::Rdd;
 use super::Data;
-use am_core::plan::{JobError, JobRunner, JobSpec, Op, Plan, RddId, ShuffleId, Source};
+use am_core::ids::{RddId, ShuffleId};
+use am_core::plan::{JobError, JobRunner, JobSpec, Op, Plan, Source};
 use am_core::sparkconf::SparkConf;
 use std::any::type_name;
 use std::collections::{BTreeMap, HashSet};
@@ -230,11 +231,11 @@ impl SparkContext {
     }
 
     pub(crate) fn new_rdd_id(&self) -> RddId {
-        self.inner.next_rdd.fetch_add(1, Ordering::Relaxed)
+        RddId(self.inner.next_rdd.fetch_add(1, Ordering::Relaxed))
     }
 
     pub(crate) fn new_shuffle_id(&self) -> ShuffleId {
-        self.inner.next_shuffle.fetch_add(1, Ordering::Relaxed)
+        ShuffleId(self.inner.next_shuffle.fetch_add(1, Ordering::Relaxed))
     }
 
     /// The number of partitions of a shuffle's output when the user gives

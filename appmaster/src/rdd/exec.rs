@@ -15,9 +15,10 @@
 
 use super::registry::{self, erase, AnyBlock, AnyIter, Code, ElemOf, ElemType, Kind};
 use super::shuffle::AnyCombiner;
+use am_core::ids::{RddId, ShuffleId};
 use am_core::plan::{
-    Action, FetchFailed, FuncRef, MapLocation, Op, RddId, ShuffleDep, ShuffleId, ShuffleRead,
-    ShuffleWrite, Source, TaskEnv, TaskError, TaskOutput, TaskSpec,
+    Action, FetchFailed, FuncRef, MapLocation, Op, ShuffleDep, ShuffleRead, ShuffleWrite, Source,
+    TaskEnv, TaskError, TaskOutput, TaskSpec,
 };
 use std::any::Any;
 use std::collections::HashMap;

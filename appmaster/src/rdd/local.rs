@@ -10,9 +10,10 @@
 
 use super::exec::{run_task, BlockCache};
 use super::stages;
+use am_core::ids::{RddId, ShuffleId, StageId};
 use am_core::plan::{
-    FetchFailed, JobError, JobRunner, JobSpec, MapLocation, Plan, RddId, ShuffleDep, ShuffleId,
-    StageSpec, TaskEnv, TaskError, TaskOutput, TaskSpec,
+    FetchFailed, JobError, JobRunner, JobSpec, MapLocation, Plan, ShuffleDep, StageSpec, TaskEnv,
+    TaskError, TaskOutput, TaskSpec,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -112,7 +113,7 @@ impl StageFailure {
             Self::Task { partition, message } => (partition, message),
         };
         JobError::TaskFailed {
-            stage,
+            stage: StageId(stage),
             partition,
             attempts: 1,
             message,

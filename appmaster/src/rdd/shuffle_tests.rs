@@ -2,9 +2,10 @@
 
 use super::shuffle::{self, determine_bounds, hash_partition, key_hash, put_record, Records};
 use super::*;
+use am_core::ids::ShuffleId;
 use am_core::plan::{
-    Action, FetchFailed, FuncRef, MapLocation, Op, Partitioner, Plan, ShuffleDep, ShuffleId,
-    ShuffleRead, ShuffleWrite, Source, StageSpec, TaskEnv, TaskSpec,
+    Action, FetchFailed, FuncRef, MapLocation, Op, Partitioner, Plan, ShuffleDep, ShuffleRead,
+    ShuffleWrite, Source, StageSpec, TaskEnv, TaskSpec,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -577,7 +578,7 @@ impl TaskEnv for TestEnv {
 fn location(map_id: u32) -> MapLocation {
     MapLocation {
         map_id,
-        executor: format!("exec-{map_id}"),
+        executor: format!("exec-{map_id}").into(),
         host: format!("host{map_id}"),
         server: format!("host{map_id}:7337"),
         dir: "/tmp".into(),
@@ -618,7 +619,7 @@ fn dep(shuffle_id: ShuffleId, maps: u32, reduces: u32) -> ShuffleDep {
 fn task_side_write_then_read_and_fetch_failure() {
     let env = TestEnv::default();
     let cache = BlockCache::default();
-    let d = dep(9, 2, 3);
+    let d = dep(ShuffleId(9), 2, 3);
     // Map side: each map task writes 3 blocks through the env.
     let map_stage = Arc::new(stages::map_stage(&d, BTreeMap::new()));
     for m in 0..2 {
@@ -637,12 +638,15 @@ fn task_side_write_then_read_and_fetch_failure() {
         assert!(out.result.is_empty());
         let written = env.written.lock().unwrap();
         let (s, map, blocks) = written.last().unwrap();
-        assert_eq!((*s, *map), (9, m));
+        assert_eq!((*s, *map), (ShuffleId(9), m));
         assert_eq!(
             sizes,
             blocks.iter().map(|b| b.len() as u64).collect::<Vec<_>>()
         );
-        env.serve.lock().unwrap().insert((9, m), blocks.clone());
+        env.serve
+            .lock()
+            .unwrap()
+            .insert((ShuffleId(9), m), blocks.clone());
     }
     // Reduce side: partition p reads block p of both map outputs.
     let reduce = |fail_map, read: ShuffleRead| {
@@ -656,7 +660,7 @@ fn task_side_write_then_read_and_fetch_failure() {
                 ops: vec![],
             },
             action: Action::Collect,
-            inputs: BTreeMap::from([(9, vec![location(0), location(1)])]),
+            inputs: BTreeMap::from([(ShuffleId(9), vec![location(0), location(1)])]),
         });
         let env = TestEnv {
             serve: Mutex::new(env.serve.lock().unwrap().clone()),
@@ -696,7 +700,7 @@ fn task_side_write_then_read_and_fetch_failure() {
         assert_eq!(
             e.fetch_failed,
             Some(FetchFailed {
-                shuffle_id: 9,
+                shuffle_id: ShuffleId(9),
                 map_id: 1,
                 executor: "exec-1".into(),
                 server: "host1:7337".into(),
@@ -715,7 +719,7 @@ fn task_side_write_then_read_and_fetch_failure() {
             ops: vec![],
         },
         action: Action::Count,
-        inputs: BTreeMap::from([(9, vec![location(0)])]),
+        inputs: BTreeMap::from([(ShuffleId(9), vec![location(0)])]),
     });
     let e = run_task(
         &TaskSpec {
@@ -733,7 +737,7 @@ fn task_side_write_then_read_and_fetch_failure() {
 #[test]
 fn unregistered_pair_types_are_named() {
     let cache = BlockCache::default();
-    let mut d = dep(1, 1, 2);
+    let mut d = dep(ShuffleId(1), 1, 2);
     d.write.pair_type = std::any::type_name::<(u8, i64)>().into();
     let map_stage = Arc::new(stages::map_stage(&d, BTreeMap::new()));
     let e = run_task(
@@ -751,7 +755,7 @@ fn unregistered_pair_types_are_named() {
         e.message
     );
     // The wrong element type for a registered pair type.
-    let mut d = dep(1, 1, 2);
+    let mut d = dep(ShuffleId(1), 1, 2);
     d.write.pair_type = std::any::type_name::<(i64, i64)>().into();
     let e = run_task(
         &TaskSpec {

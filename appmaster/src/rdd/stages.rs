@@ -10,7 +10,8 @@
 //! once the map outputs of all its own dependencies exist; its `inputs` list
 //! them, by shuffle id, in map id order.
 
-use am_core::plan::{Action, MapLocation, Plan, ShuffleDep, ShuffleId, Source, StageSpec};
+use am_core::ids::ShuffleId;
+use am_core::plan::{Action, MapLocation, Plan, ShuffleDep, Source, StageSpec};
 use std::collections::BTreeMap;
 
 /// The plan's direct shuffle dependencies (its source's), empty if none.

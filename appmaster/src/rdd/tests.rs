@@ -1,5 +1,6 @@
 use super::exec::range_partition;
 use super::*;
+use am_core::ids::RddId;
 use am_core::plan::{Action, FuncRef, JobError, JobRunner, Op, Plan, Source, StageSpec, TaskSpec};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -488,23 +489,25 @@ fn cache_resumes_from_the_last_cached_point() {
             name: std::any::type_name::<Sq>().into(),
             value: postcard::to_stdvec(&Sq).unwrap(),
         }),
-        Op::Cache { rdd: 7 },
+        Op::Cache { rdd: RddId(7) },
         Op::Map(FuncRef {
             name: std::any::type_name::<ToText>().into(),
             value: postcard::to_stdvec(&ToText).unwrap(),
         }),
-        Op::Cache { rdd: 8 },
+        Op::Cache { rdd: RddId(8) },
     ];
     let st = stage(range_src(0, 10, 1, 2), ops.clone(), Action::Collect);
     let out = run_task(&task(&st, 1), &cache, &NoShuffleEnv).unwrap();
-    assert_eq!(out.cached, vec![(7, 1), (8, 1)]);
+    assert_eq!(out.cached, vec![(RddId(7), 1), (RddId(8), 1)]);
     let v: Vec<String> = postcard::from_bytes(&out.result).unwrap();
     assert_eq!(v, vec!["n25", "n36", "n49", "n64", "n81"]);
-    assert!(cache.contains(7, 1) && cache.contains(8, 1) && !cache.contains(7, 0));
+    assert!(
+        cache.contains(RddId(7), 1) && cache.contains(RddId(8), 1) && !cache.contains(RddId(7), 0)
+    );
     // Only the inner block left: resumes from it and stores the outer one.
-    cache.remove_rdd(8);
+    cache.remove_rdd(RddId(8));
     let out = run_task(&task(&st, 1), &cache, &NoShuffleEnv).unwrap();
-    assert_eq!(out.cached, vec![(8, 1)]);
+    assert_eq!(out.cached, vec![(RddId(8), 1)]);
     assert_eq!(postcard::from_bytes::<Vec<String>>(&out.result).unwrap(), v);
     // Both there: nothing stored. Even a plan whose source is gone works.
     let out = run_task(&task(&st, 1), &cache, &NoShuffleEnv).unwrap();
@@ -516,7 +519,7 @@ fn cache_resumes_from_the_last_cached_point() {
         vec!["n25", "n36"]
     );
     assert_eq!(out.records, 2);
-    assert_eq!(cache.blocks(), vec![(7, 1), (8, 1)]);
+    assert_eq!(cache.blocks(), vec![(RddId(7), 1), (RddId(8), 1)]);
 }
 
 #[test]
@@ -570,7 +573,7 @@ fn unknown_function_is_a_task_error_naming_it() {
     // Found out before anything is computed or cached.
     let st = stage(
         range_src(0, 10, 1, 1),
-        vec![Op::Cache { rdd: 1 }, Op::Map(f.clone())],
+        vec![Op::Cache { rdd: RddId(1) }, Op::Map(f.clone())],
         Action::Count,
     );
     assert!(run_task(&task(&st, 0), &cache, &NoShuffleEnv).is_err());

@@ -6,9 +6,10 @@ use super::func::{
 };
 use super::registry::{self, Kind};
 use super::shuffle::{self, Key, PairKey, PairValue, SampleKeys};
+use am_core::ids::{RddId, ShuffleId, StageId};
 use am_core::plan::{
-    Action, FuncRef, JobError, JobRunner, JobSpec, Op, Partitioner, Plan, RddId, ShuffleDep,
-    ShuffleId, ShuffleRead, ShuffleWrite, Source, StageSpec,
+    Action, FuncRef, JobError, JobRunner, JobSpec, Op, Partitioner, Plan, ShuffleDep, ShuffleRead,
+    ShuffleWrite, Source, StageSpec,
 };
 use serde::de::DeserializeOwned;
 use std::any::type_name;
@@ -85,7 +86,7 @@ fn func_ref<F: Function>(kind: Kind, f: &F) -> FuncRef {
 
 fn bad_result(partition: u32, what: &str, e: impl fmt::Display) -> JobError {
     JobError::TaskFailed {
-        stage: 0,
+        stage: StageId(0),
         partition,
         attempts: 1,
         message: format!("the task's result is not a valid {what}: {e}"),
@@ -646,7 +647,7 @@ fn check_len(parts: &[u32], results: &[Vec<u8>]) -> Result<(), JobError> {
         return Ok(());
     }
     Err(JobError::TaskFailed {
-        stage: 0,
+        stage: StageId(0),
         partition: parts.first().copied().unwrap_or(0),
         attempts: 1,
         message: format!(

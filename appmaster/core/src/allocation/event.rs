@@ -1,20 +1,12 @@
 //! The scheduler events the allocation manager listens to (the subset of Spark's
 //! `SparkListener` events that `ExecutorAllocationManager` and `ExecutorMonitor` use).
 
-/// An executor id (Spark's executor ids are strings).
-pub type ExecutorId = String;
-/// A job id.
-pub type JobId = i64;
-/// A stage id.
-pub type StageId = i64;
-/// A stage attempt number.
-pub type StageAttemptId = i64;
+use crate::ids::{ExecutorId, JobId, RddId, ShuffleId, StageId};
+
+/// A stage attempt number (0 for the first attempt).
+pub type StageAttemptId = u32;
 /// A task's index within its stage.
 pub type TaskIndex = i64;
-/// A shuffle id.
-pub type ShuffleId = i64;
-/// An RDD id.
-pub type RddId = i64;
 
 /// One attempt of a stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -14,9 +14,10 @@
 use std::collections::BTreeMap;
 
 use super::config::{AllocationConfig, ConfigError};
-use super::event::{ExecutorId, ListenerEvent, StageAttempt, TaskEndReason, TaskIndex, TaskInfo};
+use super::event::{ListenerEvent, StageAttempt, TaskEndReason, TaskIndex, TaskInfo};
 use super::listener::{ExecutorAllocationListener, PlacementHints};
 use super::monitor::{ExecutorMonitor, DEFAULT_RESOURCE_PROFILE_ID, UNKNOWN_RESOURCE_PROFILE_ID};
+use crate::ids::ExecutorId;
 
 /// How the removed executors should be taken away.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -217,7 +218,7 @@ impl ExecutorAllocationManager {
             ListenerEvent::TaskStart { stage, task } => {
                 self.on_task_start(*stage, task);
                 self.executor_monitor
-                    .on_task_start(&task.executor_id, now_ms);
+                    .on_task_start(task.executor_id.as_str(), now_ms);
             }
             ListenerEvent::TaskEnd {
                 stage,
@@ -226,7 +227,7 @@ impl ExecutorAllocationManager {
             } => {
                 self.on_task_end(*stage, task, *reason, now_ms);
                 self.executor_monitor.on_task_end(
-                    &task.executor_id,
+                    task.executor_id.as_str(),
                     stage.stage_id,
                     *reason == TaskEndReason::Success,
                     now_ms,
@@ -245,10 +246,12 @@ impl ExecutorAllocationManager {
                     .remove_stage_from_resource_profile_if_unused(*stage);
             }
             ListenerEvent::ExecutorAdded { executor_id } => {
-                self.executor_monitor.on_executor_added(executor_id, now_ms);
+                self.executor_monitor
+                    .on_executor_added(executor_id.as_str(), now_ms);
             }
             ListenerEvent::ExecutorRemoved { executor_id } => {
-                self.executor_monitor.on_executor_removed(executor_id);
+                self.executor_monitor
+                    .on_executor_removed(executor_id.as_str());
             }
             ListenerEvent::BlockUpdated {
                 executor_id,
@@ -256,7 +259,7 @@ impl ExecutorAllocationManager {
                 split_index,
                 storage_level,
             } => self.executor_monitor.on_block_updated(
-                executor_id,
+                executor_id.as_str(),
                 *rdd_id,
                 *split_index,
                 *storage_level,
@@ -269,7 +272,7 @@ impl ExecutorAllocationManager {
                 shuffle_id,
             } => self
                 .executor_monitor
-                .on_shuffle_block_updated(executor_id, *shuffle_id),
+                .on_shuffle_block_updated(executor_id.as_str(), *shuffle_id),
             ListenerEvent::ShuffleCleaned { shuffle_id } => {
                 self.executor_monitor.on_shuffle_cleaned(*shuffle_id);
             }
@@ -581,6 +584,7 @@ impl ExecutorAllocationManager {
 mod tests {
     use super::*;
     use crate::allocation::event::{JobStageInfo, StorageLevel};
+    use crate::ids::{JobId, RddId, ShuffleId, StageId};
 
     fn conf(min: i64, max: i64, initial: i64) -> AllocationConfig {
         AllocationConfig {
@@ -599,11 +603,11 @@ mod tests {
         ExecutorAllocationManager::new(conf(min, max, initial)).unwrap()
     }
 
-    fn sa(stage: i64) -> StageAttempt {
-        StageAttempt::new(stage, 0)
+    fn sa(stage: u32) -> StageAttempt {
+        StageAttempt::new(StageId(stage), 0)
     }
 
-    fn submit(m: &mut ExecutorAllocationManager, stage: i64, tasks: i64, now: u64) {
+    fn submit(m: &mut ExecutorAllocationManager, stage: u32, tasks: i64, now: u64) {
         m.on_event(
             &ListenerEvent::StageSubmitted {
                 stage: sa(stage),
@@ -617,12 +621,12 @@ mod tests {
     fn task(index: i64, executor: &str, speculative: bool) -> TaskInfo {
         TaskInfo {
             index,
-            executor_id: executor.to_owned(),
+            executor_id: executor.into(),
             speculative,
         }
     }
 
-    fn start(m: &mut ExecutorAllocationManager, stage: i64, index: i64, exec: &str, now: u64) {
+    fn start(m: &mut ExecutorAllocationManager, stage: u32, index: i64, exec: &str, now: u64) {
         m.on_event(
             &ListenerEvent::TaskStart {
                 stage: sa(stage),
@@ -632,7 +636,7 @@ mod tests {
         );
     }
 
-    fn end(m: &mut ExecutorAllocationManager, stage: i64, index: i64, exec: &str, now: u64) {
+    fn end(m: &mut ExecutorAllocationManager, stage: u32, index: i64, exec: &str, now: u64) {
         m.on_event(
             &ListenerEvent::TaskEnd {
                 stage: sa(stage),
@@ -646,7 +650,7 @@ mod tests {
     fn add(m: &mut ExecutorAllocationManager, id: &str, now: u64) {
         m.on_event(
             &ListenerEvent::ExecutorAdded {
-                executor_id: id.to_owned(),
+                executor_id: id.into(),
             },
             now,
         );
@@ -655,14 +659,14 @@ mod tests {
     fn remove(m: &mut ExecutorAllocationManager, id: &str) {
         m.on_event(
             &ListenerEvent::ExecutorRemoved {
-                executor_id: id.to_owned(),
+                executor_id: id.into(),
             },
             0,
         );
     }
 
     fn ids(v: &[&str]) -> Vec<ExecutorId> {
-        v.iter().map(|s| (*s).to_owned()).collect()
+        v.iter().map(|s| ExecutorId::from(*s)).collect()
     }
 
     #[test]
@@ -1032,14 +1036,14 @@ mod tests {
         .unwrap();
         m.on_event(
             &ListenerEvent::JobStart {
-                job_id: 1,
+                job_id: JobId(1),
                 stages: vec![
                     JobStageInfo {
-                        stage_id: 0,
-                        shuffle_dep_id: Some(7),
+                        stage_id: StageId(0),
+                        shuffle_dep_id: Some(ShuffleId(7)),
                     },
                     JobStageInfo {
-                        stage_id: 1,
+                        stage_id: StageId(1),
                         shuffle_dep_id: None,
                     },
                 ],
@@ -1055,7 +1059,7 @@ mod tests {
         // "2" holds nothing and goes; "1" holds shuffle 7 of the running job.
         assert_eq!(m.tick(3000).to_remove, ids(&["2"]));
         assert!(m.tick(1_000_000).to_remove.is_empty());
-        m.on_event(&ListenerEvent::JobEnd { job_id: 1 }, 1_000_000);
+        m.on_event(&ListenerEvent::JobEnd { job_id: JobId(1) }, 1_000_000);
         // Released by the job: the shuffle tracking timeout counts from when it went idle.
         assert_eq!(m.tick(1_000_001).to_remove, ids(&["1"]));
     }
@@ -1097,19 +1101,20 @@ mod tests {
             let mut now = 0u64;
             let mut next_exec = 0;
             let mut stage = 0;
-            let mut running: Vec<(i64, i64, String)> = Vec::new();
+            let mut running: Vec<(u32, i64, ExecutorId)> = Vec::new();
             for _ in 0..400 {
                 now += rng.below(700);
-                let live: Vec<String> = m.executor_monitor().executors().keys().cloned().collect();
+                let live: Vec<ExecutorId> =
+                    m.executor_monitor().executors().keys().cloned().collect();
                 match rng.below(10) {
                     0 => {
                         stage += 1;
                         m.on_event(
                             &ListenerEvent::JobStart {
-                                job_id: stage,
+                                job_id: JobId(stage),
                                 stages: vec![JobStageInfo {
-                                    stage_id: stage,
-                                    shuffle_dep_id: Some(stage),
+                                    stage_id: StageId(stage),
+                                    shuffle_dep_id: Some(ShuffleId(stage)),
                                 }],
                             },
                             now,
@@ -1119,13 +1124,13 @@ mod tests {
                     1 | 2 if !live.is_empty() && stage > 0 => {
                         let exec = live[rng.below(live.len() as u64) as usize].clone();
                         let index = rng.below(30) as i64;
-                        start(&mut m, stage, index, &exec, now);
+                        start(&mut m, stage, index, exec.as_str(), now);
                         running.push((stage, index, exec));
                     }
                     3 | 4 if !running.is_empty() => {
                         let (st, index, exec) =
                             running.swap_remove(rng.below(running.len() as u64) as usize);
-                        end(&mut m, st, index, &exec, now);
+                        end(&mut m, st, index, exec.as_str(), now);
                     }
                     5 => {
                         next_exec += 1;
@@ -1133,11 +1138,16 @@ mod tests {
                     }
                     6 if !live.is_empty() => {
                         let exec = &live[rng.below(live.len() as u64) as usize];
-                        remove(&mut m, exec);
+                        remove(&mut m, exec.as_str());
                     }
                     7 if stage > 0 => {
                         m.on_event(&ListenerEvent::StageCompleted { stage: sa(stage) }, now);
-                        m.on_event(&ListenerEvent::JobEnd { job_id: stage }, now);
+                        m.on_event(
+                            &ListenerEvent::JobEnd {
+                                job_id: JobId(stage),
+                            },
+                            now,
+                        );
                     }
                     _ => {
                         let timed_out: Vec<ExecutorId> = m
@@ -1170,7 +1180,7 @@ mod tests {
                         for id in &out.to_remove {
                             // Removed only once idle past the timeout.
                             assert!(timed_out.contains(id), "seed {seed}: {id} removed early");
-                            let e = mon.executor(id).unwrap();
+                            let e = mon.executor(id.as_str()).unwrap();
                             assert!(e.idle_start().unwrap() + idle_ms as u64 <= now);
                             assert!(e.pending_removal());
                         }
@@ -1199,8 +1209,8 @@ mod tests {
         add(&mut m, "1", 0);
         m.on_event(
             &ListenerEvent::BlockUpdated {
-                executor_id: "1".to_owned(),
-                rdd_id: 3,
+                executor_id: "1".into(),
+                rdd_id: RddId(3),
                 split_index: 0,
                 storage_level: StorageLevel::MEMORY_ONLY,
             },

@@ -18,8 +18,6 @@ pub mod manager;
 pub mod monitor;
 
 pub use config::{AllocationConfig, ConfigError};
-pub use event::{
-    ExecutorId, JobStageInfo, ListenerEvent, StageAttempt, StorageLevel, TaskEndReason, TaskInfo,
-};
+pub use event::{JobStageInfo, ListenerEvent, StageAttempt, StorageLevel, TaskEndReason, TaskInfo};
 pub use manager::{ExecutorAllocationManager, ExecutorRequest, RemovalKind, TickOutcome};
 pub use monitor::{ExecutorMonitor, Tracker};

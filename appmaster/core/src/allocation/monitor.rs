@@ -10,7 +10,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::config::AllocationConfig;
-use super::event::{ExecutorId, JobId, JobStageInfo, RddId, ShuffleId, StageId, StorageLevel};
+use super::event::{JobStageInfo, StorageLevel};
+use crate::ids::{ExecutorId, JobId, RddId, ShuffleId, StageId};
 
 /// The resource profile every executor of this manager uses.
 pub const DEFAULT_RESOURCE_PROFILE_ID: i32 = 0;
@@ -338,7 +339,7 @@ impl ExecutorMonitor {
         let tracking = self.shuffle_tracking_enabled;
         let tracker = self
             .executors
-            .entry(id.to_owned())
+            .entry(ExecutorId::from(id))
             .or_insert_with(|| Tracker::new(resource_profile_id, tracking));
         if tracker.resource_profile_id == UNKNOWN_RESOURCE_PROFILE_ID
             && resource_profile_id != UNKNOWN_RESOURCE_PROFILE_ID
@@ -460,7 +461,7 @@ impl ExecutorMonitor {
 
     /// An executor went away.
     pub fn on_executor_removed(&mut self, executor_id: &str) {
-        self.removed_executors.insert(executor_id.to_owned());
+        self.removed_executors.insert(ExecutorId::from(executor_id));
         self.executors.remove(executor_id);
     }
 
@@ -560,17 +561,17 @@ mod tests {
         }
     }
 
-    fn timed_out(m: &ExecutorMonitor, at: u64) -> Vec<String> {
+    fn timed_out(m: &ExecutorMonitor, at: u64) -> Vec<ExecutorId> {
         m.timed_out_executors(at)
             .into_iter()
             .map(|(id, _)| id)
             .collect()
     }
 
-    fn stage(id: StageId, shuffle: Option<ShuffleId>) -> JobStageInfo {
+    fn stage(id: u32, shuffle: Option<u32>) -> JobStageInfo {
         JobStageInfo {
-            stage_id: id,
-            shuffle_dep_id: shuffle,
+            stage_id: StageId(id),
+            shuffle_dep_id: shuffle.map(ShuffleId),
         }
     }
 
@@ -590,11 +591,11 @@ mod tests {
         m.on_executor_added("1", 0);
         m.on_task_start("1", 10);
         m.on_task_start("1", 20);
-        m.on_task_end("1", 1, true, 30);
+        m.on_task_end("1", StageId(1), true, 30);
         assert_eq!(m.is_executor_idle("1"), Some(false));
         assert_eq!(m.executor("1").unwrap().deadline(), None);
         assert!(timed_out(&m, u64::MAX / 2).is_empty());
-        m.on_task_end("1", 1, true, 40);
+        m.on_task_end("1", StageId(1), true, 40);
         assert_eq!(m.is_executor_idle("1"), Some(true));
         assert_eq!(timed_out(&m, 40 + IDLE), vec!["1"]);
     }
@@ -603,13 +604,13 @@ mod tests {
     fn cached_blocks_use_the_larger_timeout() {
         let mut m = ExecutorMonitor::new(&conf());
         m.on_executor_added("1", 0);
-        m.on_block_updated("1", 1, 0, StorageLevel::MEMORY_ONLY);
+        m.on_block_updated("1", RddId(1), 0, StorageLevel::MEMORY_ONLY);
         assert!(timed_out(&m, IDLE).is_empty());
         assert_eq!(timed_out(&m, STORAGE), vec!["1"]);
-        m.on_block_updated("1", 1, 1, StorageLevel::MEMORY_ONLY);
-        m.on_block_updated("1", 1, 0, StorageLevel::NONE);
+        m.on_block_updated("1", RddId(1), 1, StorageLevel::MEMORY_ONLY);
+        m.on_block_updated("1", RddId(1), 0, StorageLevel::NONE);
         assert!(timed_out(&m, IDLE).is_empty());
-        m.on_unpersist_rdd(1);
+        m.on_unpersist_rdd(RddId(1));
         assert_eq!(timed_out(&m, IDLE), vec!["1"]);
 
         // A cached timeout shorter than the idle timeout does not shorten it.
@@ -618,7 +619,7 @@ mod tests {
             ..conf()
         });
         short.on_executor_added("1", 0);
-        short.on_block_updated("1", 1, 0, StorageLevel::MEMORY_ONLY);
+        short.on_block_updated("1", RddId(1), 0, StorageLevel::MEMORY_ONLY);
         assert!(timed_out(&short, 1000).is_empty());
         assert_eq!(timed_out(&short, IDLE), vec!["1"]);
     }
@@ -630,41 +631,41 @@ mod tests {
             ..conf()
         });
         m.on_executor_added("1", 0);
-        m.on_block_updated("1", 1, 0, StorageLevel::DISK_ONLY);
+        m.on_block_updated("1", RddId(1), 0, StorageLevel::DISK_ONLY);
         assert_eq!(timed_out(&m, IDLE), vec!["1"]);
-        m.on_block_updated("1", 1, 0, StorageLevel::MEMORY_ONLY);
+        m.on_block_updated("1", RddId(1), 0, StorageLevel::MEMORY_ONLY);
         assert!(timed_out(&m, IDLE).is_empty());
-        m.on_block_updated("1", 1, 0, StorageLevel::MEMORY_AND_DISK);
+        m.on_block_updated("1", RddId(1), 0, StorageLevel::MEMORY_AND_DISK);
         assert_eq!(timed_out(&m, IDLE), vec!["1"]);
     }
 
     #[test]
     fn shuffle_tracking_keeps_executor_until_released() {
         let mut m = ExecutorMonitor::new(&tracking_conf());
-        m.on_job_start(1, &[stage(1, Some(0)), stage(2, None)]);
+        m.on_job_start(JobId(1), &[stage(1, Some(0)), stage(2, None)]);
         m.on_executor_added("1", 0);
         m.on_task_start("1", 0);
-        m.on_task_end("1", 1, true, 0);
+        m.on_task_end("1", StageId(1), true, 0);
         // The job still uses shuffle 0: the executor is busy, no deadline.
         assert_eq!(m.is_executor_idle("1"), Some(false));
         assert_eq!(m.executor("1").unwrap().deadline(), None);
         assert!(timed_out(&m, u64::MAX / 2).is_empty());
-        m.on_job_end(1);
+        m.on_job_end(JobId(1));
         // Idle, but holding shuffle data: the shuffle tracking timeout applies.
         assert_eq!(m.is_executor_idle("1"), Some(true));
         assert!(timed_out(&m, IDLE).is_empty());
         assert_eq!(timed_out(&m, SHUFFLE), vec!["1"]);
-        m.on_shuffle_cleaned(0);
+        m.on_shuffle_cleaned(ShuffleId(0));
         assert_eq!(timed_out(&m, IDLE), vec!["1"]);
     }
 
     #[test]
     fn failed_tasks_leave_no_shuffle() {
         let mut m = ExecutorMonitor::new(&tracking_conf());
-        m.on_job_start(1, &[stage(1, Some(0))]);
+        m.on_job_start(JobId(1), &[stage(1, Some(0))]);
         m.on_executor_added("1", 0);
         m.on_task_start("1", 0);
-        m.on_task_end("1", 1, false, 0);
+        m.on_task_end("1", StageId(1), false, 0);
         assert_eq!(timed_out(&m, IDLE), vec!["1"]);
     }
 
@@ -674,11 +675,11 @@ mod tests {
             shuffle_tracking_timeout_ms: None,
             ..tracking_conf()
         });
-        m.on_job_start(1, &[stage(1, Some(0))]);
+        m.on_job_start(JobId(1), &[stage(1, Some(0))]);
         m.on_executor_added("1", 1000);
         m.on_task_start("1", 1000);
-        m.on_task_end("1", 1, true, 1000);
-        m.on_job_end(1);
+        m.on_task_end("1", StageId(1), true, 1000);
+        m.on_job_end(JobId(1));
         assert_eq!(m.is_executor_idle("1"), Some(true));
         assert_eq!(m.executor("1").unwrap().deadline(), None);
         assert!(timed_out(&m, u64::MAX).is_empty());
@@ -690,8 +691,8 @@ mod tests {
         for id in ["1", "2", "3"] {
             m.on_executor_added(id, 0);
         }
-        m.executors_killed(&["1".to_owned()]);
-        m.executors_decommissioned(&["2".to_owned()]);
+        m.executors_killed(&["1".into()]);
+        m.executors_decommissioned(&["2".into()]);
         assert_eq!(timed_out(&m, IDLE), vec!["3"]);
         assert_eq!(m.pending_removal_count(), 1);
         assert_eq!(m.decommissioning_count(), 1);
@@ -712,7 +713,7 @@ mod tests {
         );
         m.on_executor_removed("1");
         m.on_task_start("1", 5);
-        m.on_block_updated("1", 1, 1, StorageLevel::MEMORY_ONLY);
+        m.on_block_updated("1", RddId(1), 1, StorageLevel::MEMORY_ONLY);
         assert_eq!(m.executor_count(), 0);
     }
 

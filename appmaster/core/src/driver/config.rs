@@ -26,5 +26,14 @@ pub fn driver_config(conf: &BTreeMap<String, String>) -> Result<DriverConfig, Sp
         locality_wait_ms: sc
             .get_time_ms(keys::LOCALITY_WAIT, TimeUnit::Milliseconds, 3000)?
             .max(0) as u64,
+        // Spark's defaults on YARN.
+        min_registered_ratio: sc.get_double(keys::SCHEDULER_MIN_REGISTERED_RESOURCES_RATIO, 0.8)?,
+        max_registered_wait_ms: sc
+            .get_time_ms(
+                keys::SCHEDULER_MAX_REGISTERED_RESOURCES_WAITING_TIME,
+                TimeUnit::Milliseconds,
+                30_000,
+            )?
+            .max(0) as u64,
     })
 }

@@ -1,23 +1,26 @@
-//! The driver's core: jobs and stages, the task scheduler, executor
-//! containers and (under dynamic allocation) the allocation manager, as plain
-//! data with transitions. No I/O and no clock: every call takes `now_ms` and
-//! returns [`Effect`]s for the async shell to carry out.
+//! The driver's core: jobs and stages, the task scheduler, executor containers and
+//! (under dynamic allocation) the allocation manager, as plain data with transitions. No
+//! I/O and no clock: every call takes `now_ms` (monotonic) and returns [`Effect`]s for the
+//! async shell to carry out.
+//!
+//! [`DriverCore`] composes one part per concern, as Spark does: the DAG scheduler
+//! (`super::dag`), the task scheduler (`super::tasks`), executor bookkeeping
+//! (`super::executors`) and the map-output tracker (`super::map_output`), plus the
+//! start gate (`super::gate`) and the allocation manager, which hears the scheduler
+//! events the parts post when each call ends.
 
-use crate::allocation::{
-    AllocationConfig, ExecutorAllocationManager, JobStageInfo, ListenerEvent, StageAttempt,
-    StorageLevel, TaskEndReason, TaskInfo,
-};
+use super::dag::{Ctx, DagScheduler};
+use super::effect::{Effect, Out};
+use super::executors::{ExecutorBook, Registration};
+use super::gate::StartGate;
+use super::map_output::MapOutputTracker;
+use super::tasks::{Failure, RunningTask, TaskScheduler};
+use crate::allocation::{AllocationConfig, ExecutorAllocationManager, ListenerEvent, StorageLevel};
 use crate::eventlog::AppEvent;
-use crate::plan::{
-    Action, FetchFailed, JobError, JobId, JobSpec, MapLocation, Plan, ShuffleDep, ShuffleId,
-    Source, StageId, StageSpec, TaskError, TaskOutput,
-};
-use common::protocol::{Container, ContainerStatus, TaskLaunch, TaskResult};
+use crate::ids::{ExecutorId, JobId, ShuffleId, TaskId};
+use crate::plan::{JobError, JobSpec, MapLocation, TaskError, TaskOutput};
+use common::protocol::{Container, ContainerStatus, TaskResult};
 use common::{ContainerId, Resource};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
-use std::sync::Arc;
-
-pub type ExecutorId = String;
 
 #[derive(Debug, Clone)]
 pub struct DriverConfig {
@@ -39,179 +42,22 @@ pub struct DriverConfig {
     pub shuffle_service: bool,
     /// spark.stage.maxConsecutiveAttempts
     pub max_stage_attempts: u32,
-}
-
-/// What the shell must do.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Effect {
-    /// Push a task to an executor.
-    Launch {
-        executor: ExecutorId,
-        launch: TaskLaunch,
-    },
-    /// A job ended: wake the user's thread.
-    JobDone {
-        job: JobId,
-        result: Result<Vec<Vec<u8>>, JobError>,
-    },
-    /// Record (event log, UI).
-    Log(AppEvent),
-    /// Set the outstanding container ask at the RM (total-count semantics).
-    Ask { count: u32 },
-    /// Start an executor in this container through its NM.
-    StartExecutor {
-        container: Box<Container>,
-        executor: ExecutorId,
-    },
-    /// Give a container back to the RM.
-    Release { container: ContainerId },
-    /// Tell an executor to exit.
-    StopExecutor {
-        executor: ExecutorId,
-        reason: String,
-    },
-    /// Too many failures: the application must end as FAILED.
-    Abort { reason: String },
-    /// A shuffle was released: delete its files where they are served.
-    RemoveShuffle {
-        shuffle: ShuffleId,
-        servers: Vec<String>,
-    },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ContainerPhase {
-    /// Allocated; the executor is starting and has not registered yet.
-    Launching,
-    Registered,
-    /// We asked it to go (idle removal or shutdown).
-    Stopping,
-}
-
-#[derive(Debug)]
-struct ExecContainer {
-    executor: ExecutorId,
-    phase: ContainerPhase,
-    stop_reason: Option<String>,
-}
-
-#[derive(Debug)]
-struct Executor {
-    host: String,
-    shuffle_server: String,
-    shuffle_dir: String,
-    slots: u32,
-    running: BTreeSet<u64>,
-    stages_sent: HashSet<StageId>,
-    container: ContainerId,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum StageKind {
-    /// Computes the job's action.
-    Result,
-    /// Writes a shuffle's map output.
-    ShuffleMap(ShuffleId),
-}
-
-/// A stage whose tasks are being scheduled.
-#[derive(Debug)]
-struct Stage {
-    job: JobId,
-    kind: StageKind,
-    attempt: u32,
-    name: String,
-    spec: Arc<StageSpec>,
-    spec_bytes: Arc<Vec<u8>>,
-    partitions: Vec<u32>,
-    pending: VecDeque<usize>,
-    results: Vec<Option<Vec<u8>>>,
-    failures: Vec<u32>,
-    finished: usize,
-    submitted_ms: u64,
-}
-
-/// A stage created for a job, waiting for the shuffles it reads.
-#[derive(Debug)]
-struct WaitingStage {
-    job: JobId,
-    kind: StageKind,
-    attempt: u32,
-    name: String,
-    plan: Plan,
-    action: Action,
-    partitions: Vec<u32>,
-    reads: Vec<ShuffleId>,
-}
-
-#[derive(Debug)]
-struct Job {
-    partitions: Vec<u32>,
-    results: Vec<Option<Vec<u8>>>,
-    stages: Vec<StageId>,
-}
-
-/// The map output tracker's view of one shuffle.
-#[derive(Debug)]
-struct ShuffleState {
-    dep: ShuffleDep,
-    outputs: Vec<Option<MapLocation>>,
-    /// The stage computing its missing outputs, if any.
-    computing: Option<StageId>,
-}
-
-impl ShuffleState {
-    fn complete(&self) -> bool {
-        self.outputs.iter().all(Option::is_some)
-    }
-
-    fn missing(&self) -> Vec<u32> {
-        (0..self.outputs.len() as u32)
-            .filter(|m| self.outputs[*m as usize].is_none())
-            .collect()
-    }
-}
-
-fn direct_deps(plan: &Plan) -> &[ShuffleDep] {
-    match &plan.source {
-        Source::Shuffled { deps, .. } => deps,
-        _ => &[],
-    }
-}
-
-#[derive(Debug)]
-struct RunningTask {
-    stage: StageId,
-    stage_attempt: u32,
-    index: usize,
-    attempt: u32,
-    executor: ExecutorId,
-    start_ms: u64,
+    /// spark.scheduler.minRegisteredResourcesRatio (0.8, as on YARN): the share of the
+    /// initial executors that must register before the user's code starts.
+    pub min_registered_ratio: f64,
+    /// spark.scheduler.maxRegisteredResourcesWaitingTime (30 s): how long the user's
+    /// code waits for them at most.
+    pub max_registered_wait_ms: u64,
 }
 
 pub struct DriverCore {
     conf: DriverConfig,
     dra: Option<ExecutorAllocationManager>,
-    stages: BTreeMap<StageId, Stage>,
-    waiting: BTreeMap<StageId, WaitingStage>,
-    jobs: BTreeMap<JobId, Job>,
-    shuffles: BTreeMap<ShuffleId, ShuffleState>,
-    next_stage: StageId,
-    tasks: HashMap<u64, RunningTask>,
-    next_task: u64,
-    executors: BTreeMap<ExecutorId, Executor>,
-    containers: BTreeMap<ContainerId, ExecContainer>,
-    next_executor: u64,
-    /// What the RM still owes us (our last ask minus what has arrived since).
-    asked: u32,
-    last_ask_sent: Option<u32>,
-    cache_locs: HashMap<(u32, u32), BTreeSet<ExecutorId>>,
-    executor_failures: u32,
-    stopped: bool,
-}
-
-fn stage_attempt(stage: StageId, attempt: u32) -> StageAttempt {
-    StageAttempt::new(i64::from(stage), i64::from(attempt))
+    dag: DagScheduler,
+    tasks: TaskScheduler,
+    executors: ExecutorBook,
+    map_outputs: MapOutputTracker,
+    gate: StartGate,
 }
 
 impl DriverCore {
@@ -221,23 +67,17 @@ impl DriverCore {
             None => None,
         };
         Ok(Self {
-            conf,
             dra,
-            stages: BTreeMap::new(),
-            waiting: BTreeMap::new(),
-            jobs: BTreeMap::new(),
-            shuffles: BTreeMap::new(),
-            next_stage: 0,
-            tasks: HashMap::new(),
-            next_task: 0,
-            executors: BTreeMap::new(),
-            containers: BTreeMap::new(),
-            next_executor: 1,
-            asked: 0,
-            last_ask_sent: None,
-            cache_locs: HashMap::new(),
-            executor_failures: 0,
-            stopped: false,
+            dag: DagScheduler::new(conf.max_stage_attempts, conf.shuffle_service),
+            tasks: TaskScheduler::new(conf.locality_wait_ms, conf.max_task_failures),
+            executors: ExecutorBook::new(
+                conf.executor_resource,
+                conf.task_cpus,
+                conf.max_executor_failures,
+            ),
+            map_outputs: MapOutputTracker::default(),
+            gate: StartGate::new(conf.min_registered_ratio, conf.max_registered_wait_ms),
+            conf,
         })
     }
 
@@ -249,122 +89,94 @@ impl DriverCore {
         }
     }
 
+    fn target_count(&self) -> u32 {
+        u32::try_from(self.target().max(0)).unwrap_or(u32::MAX)
+    }
+
     pub fn is_dynamic(&self) -> bool {
         self.dra.is_some()
     }
 
     /// Spark's defaultParallelism: total registered executor cores, at least 2.
     pub fn default_parallelism(&self) -> u32 {
-        let cores: u32 = self
-            .executors
-            .values()
-            .map(|e| e.slots * self.conf.task_cpus)
-            .sum();
-        cores.max(2)
+        self.executors.default_parallelism()
     }
 
     pub fn registered_executors(&self) -> usize {
-        self.executors.len()
+        self.executors.registered()
     }
 
     /// Tasks waiting or running, all stages.
     pub fn outstanding_tasks(&self) -> usize {
-        self.stages
-            .values()
-            .map(|s| s.partitions.len() - s.finished)
-            .sum()
+        self.tasks.outstanding()
     }
 
-    fn dra_event(&mut self, ev: ListenerEvent, now_ms: u64) {
+    /// The executor's container, for the UI.
+    pub fn executor_container(&self, id: &ExecutorId) -> Option<ContainerId> {
+        self.executors.info(id).map(|e| e.container)
+    }
+
+    /// Ends a step: the allocation manager hears what the step posted, in order.
+    fn finish(&mut self, out: Out, now_ms: u64) -> Vec<Effect> {
         if let Some(m) = self.dra.as_mut() {
-            m.on_event(&ev, now_ms);
+            for ev in &out.listener {
+                m.on_event(ev, now_ms);
+            }
         }
+        out.effects
     }
 
-    /// Start-up: ask for the initial executors.
+    fn dag_step<R>(
+        &mut self,
+        out: &mut Out,
+        now_ms: u64,
+        f: impl FnOnce(&mut DagScheduler, &mut Ctx<'_>) -> R,
+    ) -> R {
+        let mut cx = Ctx {
+            outputs: &mut self.map_outputs,
+            tasks: &mut self.tasks,
+            out,
+            now_ms,
+        };
+        f(&mut self.dag, &mut cx)
+    }
+
+    /// Start-up: ask for the initial executors; start the user's code at once if none
+    /// need to register first.
     pub fn start(&mut self, now_ms: u64) -> Vec<Effect> {
-        let mut fx = Vec::new();
+        let mut out = Out::default();
         if let Some(m) = self.dra.as_ref() {
-            fx.push(Effect::Log(AppEvent::TargetChanged {
+            out.log(AppEvent::TargetChanged {
                 old: 0,
                 new: m.num_executors_target(),
-            }));
-        }
-        self.sync_ask(&mut fx);
-        let _ = now_ms;
-        fx
-    }
-
-    // ------------------------------------------------------------ containers
-
-    fn live_containers(&self) -> u32 {
-        self.containers
-            .values()
-            .filter(|c| c.phase != ContainerPhase::Stopping)
-            .count() as u32
-    }
-
-    fn sync_ask(&mut self, fx: &mut Vec<Effect>) {
-        if self.stopped {
-            return;
-        }
-        let target = self.target().max(0) as u32;
-        let want = target.saturating_sub(self.live_containers());
-        if self.last_ask_sent != Some(want) || want != self.asked {
-            self.asked = want;
-            self.last_ask_sent = Some(want);
-            fx.push(Effect::Ask { count: want });
-            fx.push(Effect::Log(AppEvent::ContainerRequested {
-                outstanding: want,
-                memory_mb: self.conf.executor_resource.memory_mb,
-                vcores: self.conf.executor_resource.vcores,
-            }));
-        }
-    }
-
-    pub fn on_allocated(&mut self, containers: Vec<Container>, _now_ms: u64) -> Vec<Effect> {
-        let mut fx = Vec::new();
-        for c in containers {
-            self.asked = self.asked.saturating_sub(1);
-            let target = self.target().max(0) as u32;
-            if self.stopped || self.live_containers() >= target {
-                fx.push(Effect::Log(AppEvent::ContainerAllocated {
-                    container: c.id.to_string(),
-                    node: c.node_id.0.clone(),
-                    executor: None,
-                }));
-                fx.push(Effect::Log(AppEvent::ContainerReleased {
-                    container: c.id.to_string(),
-                    reason: "not needed: the target was reached".into(),
-                }));
-                fx.push(Effect::Release { container: c.id });
-                continue;
-            }
-            let executor = self.next_executor.to_string();
-            self.next_executor += 1;
-            fx.push(Effect::Log(AppEvent::ContainerAllocated {
-                container: c.id.to_string(),
-                node: c.node_id.0.clone(),
-                executor: Some(executor.clone()),
-            }));
-            fx.push(Effect::StartExecutor {
-                container: Box::new(c.clone()),
-                executor: executor.clone(),
             });
-            self.containers.insert(
-                c.id,
-                ExecContainer {
-                    executor,
-                    phase: ContainerPhase::Launching,
-                    stop_reason: None,
-                },
-            );
         }
-        // The RM decremented its count as it allocated; keep ours in step and
-        // ask for replacements of anything we released.
-        self.last_ask_sent = Some(self.asked);
-        self.sync_ask(&mut fx);
-        fx
+        self.sync_ask(&mut out);
+        let expected = self.target_count();
+        if self.gate.arm(expected, self.executors.registered(), now_ms) {
+            out.push(Effect::StartUserCode);
+        }
+        self.finish(out, now_ms)
+    }
+
+    fn check_gate(&mut self, now_ms: u64, out: &mut Out) {
+        if !self.executors.stopped() && self.gate.check(self.executors.registered(), now_ms) {
+            out.push(Effect::StartUserCode);
+        }
+    }
+
+    // ------------------------------------------------------------ executors
+
+    fn sync_ask(&mut self, out: &mut Out) {
+        let target = self.target_count();
+        self.executors.sync_ask(target, out);
+    }
+
+    pub fn on_allocated(&mut self, containers: Vec<Container>, now_ms: u64) -> Vec<Effect> {
+        let mut out = Out::default();
+        let target = self.target_count();
+        self.executors.on_allocated(containers, target, &mut out);
+        self.finish(out, now_ms)
     }
 
     /// The executor in this container could not be started.
@@ -374,9 +186,10 @@ impl DriverCore {
         reason: String,
         now_ms: u64,
     ) -> Vec<Effect> {
-        let mut fx = vec![Effect::Release { container }];
-        fx.extend(self.on_container_gone(container, -1, reason, now_ms));
-        fx
+        let mut out = Out::default();
+        out.push(Effect::Release { container });
+        self.on_container_gone(container, -1, reason, now_ms, &mut out);
+        self.finish(out, now_ms)
     }
 
     pub fn on_container_completed(&mut self, status: &ContainerStatus, now_ms: u64) -> Vec<Effect> {
@@ -391,7 +204,15 @@ impl DriverCore {
                 status.container_id, status.exit_status, status.diagnostics
             )
         };
-        self.on_container_gone(status.container_id, status.exit_status, reason, now_ms)
+        let mut out = Out::default();
+        self.on_container_gone(
+            status.container_id,
+            status.exit_status,
+            reason,
+            now_ms,
+            &mut out,
+        );
+        self.finish(out, now_ms)
     }
 
     fn on_container_gone(
@@ -400,479 +221,106 @@ impl DriverCore {
         exit: i32,
         reason: String,
         now_ms: u64,
-    ) -> Vec<Effect> {
-        let mut fx = Vec::new();
-        let Some(c) = self.containers.remove(&id) else {
-            return fx;
+        out: &mut Out,
+    ) {
+        let Some(gone) = self.executors.container_gone(id, reason) else {
+            return;
         };
-        let requested = c.phase == ContainerPhase::Stopping;
-        let why = c.stop_reason.clone().unwrap_or(reason);
-        if self.executors.contains_key(&c.executor) {
-            self.remove_executor(&c.executor, why, now_ms, &mut fx);
-        } else if !requested {
-            fx.push(Effect::Log(AppEvent::ExecutorRemoved {
-                executor: c.executor.clone(),
-                reason: format!("executor never registered: {why}"),
-            }));
+        if self.executors.is_registered(&gone.executor) {
+            self.remove_executor(&gone.executor, gone.reason.clone(), now_ms, out);
+        } else if !gone.requested {
+            out.log(AppEvent::ExecutorRemoved {
+                executor: gone.executor.to_string(),
+                reason: format!("executor never registered: {}", gone.reason),
+            });
         }
-        if !requested && exit != 0 && !self.stopped {
-            self.executor_failures += 1;
-            if self.executor_failures > self.conf.max_executor_failures {
-                fx.push(Effect::Abort {
-                    reason: format!(
-                        "Max number of executor failures ({}) reached",
-                        self.conf.max_executor_failures
-                    ),
-                });
-            }
-        }
-        self.sync_ask(&mut fx);
-        self.offer(now_ms, &mut fx);
-        fx
+        self.executors.count_failure(&gone, exit, out);
+        self.sync_ask(out);
+        self.offer(now_ms, out);
     }
 
     /// The executor's connection to us dropped: it is gone, whatever the RM says later.
-    pub fn on_executor_disconnected(&mut self, executor: &str, now_ms: u64) -> Vec<Effect> {
-        let mut fx = Vec::new();
-        if self.executors.contains_key(executor) {
-            let requested = self
-                .containers
-                .values()
-                .find(|c| c.executor == executor)
-                .and_then(|c| c.stop_reason.clone());
-            let reason = requested
+    pub fn on_executor_disconnected(&mut self, executor: &ExecutorId, now_ms: u64) -> Vec<Effect> {
+        let mut out = Out::default();
+        if self.executors.is_registered(executor) {
+            let reason = self
+                .executors
+                .stop_reason(executor)
                 .unwrap_or_else(|| "executor lost: connection to the driver closed".into());
-            self.remove_executor(executor, reason, now_ms, &mut fx);
-            self.offer(now_ms, &mut fx);
+            self.remove_executor(executor, reason, now_ms, &mut out);
+            self.offer(now_ms, &mut out);
         }
-        fx
+        self.finish(out, now_ms)
     }
 
-    fn remove_executor(&mut self, id: &str, reason: String, now_ms: u64, fx: &mut Vec<Effect>) {
-        let Some(exec) = self.executors.remove(id) else {
+    fn remove_executor(&mut self, id: &ExecutorId, reason: String, now_ms: u64, out: &mut Out) {
+        if self.executors.remove(id).is_none() {
             return;
-        };
-        // Its running tasks go back to their stages (not counted as failures).
-        for task_id in exec.running {
-            if let Some(t) = self.tasks.remove(&task_id) {
-                self.end_task_event(
-                    task_id,
-                    &t,
-                    "ExecutorLost",
-                    Some(reason.clone()),
-                    0,
-                    now_ms,
-                    fx,
-                );
-                if let Some(stage) = self.stages.get_mut(&t.stage) {
-                    if stage.results[t.index].is_none() {
-                        stage.pending.push_front(t.index);
-                    }
-                }
-            }
         }
-        for holders in self.cache_locs.values_mut() {
-            holders.remove(id);
+        // Its running tasks go back to their stages (not counted as failures).
+        for t in self.tasks.executor_lost(id) {
+            t.end("ExecutorLost", Some(reason.clone()), 0, now_ms, out);
         }
         if !self.conf.shuffle_service {
             // Its map output went with it: recompute what is still needed.
-            for st in self.shuffles.values_mut() {
-                for o in st.outputs.iter_mut() {
-                    if o.as_ref().is_some_and(|l| l.executor == id) {
-                        *o = None;
-                    }
-                }
-            }
-            self.advance(now_ms, fx);
+            self.map_outputs.remove_outputs_on_executor(id);
+            self.dag_step(out, now_ms, |dag, cx| dag.resubmit_ready(cx));
         }
-        fx.push(Effect::Log(AppEvent::ExecutorRemoved {
+        out.log(AppEvent::ExecutorRemoved {
             executor: id.to_string(),
             reason,
-        }));
-        self.dra_event(
-            ListenerEvent::ExecutorRemoved {
-                executor_id: id.to_string(),
-            },
-            now_ms,
-        );
+        });
+        out.post(ListenerEvent::ExecutorRemoved {
+            executor_id: id.clone(),
+        });
     }
 
     pub fn on_executor_registered(
         &mut self,
-        executor: &str,
-        host: String,
-        cores: u32,
-        shuffle_server: String,
-        shuffle_dir: String,
+        executor: &ExecutorId,
+        registration: Registration,
         now_ms: u64,
     ) -> Result<Vec<Effect>, String> {
-        let Some((cid, c)) = self
-            .containers
-            .iter_mut()
-            .find(|(_, c)| c.executor == executor)
-        else {
-            return Err(format!(
-                "executor {executor} is not one this driver started"
-            ));
-        };
-        if c.phase != ContainerPhase::Launching {
-            return Err(format!("executor {executor} registered twice"));
-        }
-        c.phase = ContainerPhase::Registered;
-        let cid = *cid;
-        let mut fx = vec![Effect::Log(AppEvent::ExecutorAdded {
-            executor: executor.to_string(),
-            host: host.clone(),
-            cores,
-            container: cid.to_string(),
-            memory_mb: self.conf.executor_resource.memory_mb,
-        })];
-        self.executors.insert(
-            executor.to_string(),
-            Executor {
-                host,
-                shuffle_server,
-                shuffle_dir,
-                slots: (cores / self.conf.task_cpus.max(1)).max(1),
-                running: BTreeSet::new(),
-                stages_sent: HashSet::new(),
-                container: cid,
-            },
-        );
-        self.dra_event(
-            ListenerEvent::ExecutorAdded {
-                executor_id: executor.to_string(),
-            },
-            now_ms,
-        );
-        self.offer(now_ms, &mut fx);
-        Ok(fx)
+        let mut out = Out::default();
+        self.executors.register(executor, registration, &mut out)?;
+        self.check_gate(now_ms, &mut out);
+        self.offer(now_ms, &mut out);
+        Ok(self.finish(out, now_ms))
     }
 
     // ------------------------------------------------------------ jobs
 
     pub fn submit_job(&mut self, job: JobId, spec: JobSpec, now_ms: u64) -> Vec<Effect> {
-        let mut fx = Vec::new();
-        let n = spec.partitions.len();
-        self.register_deps(&spec.stage.plan);
-        let result_stage = self.next_stage;
-        self.next_stage += 1;
-        let reads: Vec<ShuffleId> = direct_deps(&spec.stage.plan)
-            .iter()
-            .map(|d| d.write.shuffle_id)
-            .collect();
-        self.jobs.insert(
-            job,
-            Job {
-                partitions: spec.partitions.clone(),
-                results: vec![None; n],
-                stages: vec![result_stage],
-            },
-        );
-        if n == 0 {
-            fx.push(Effect::Log(AppEvent::JobStart {
-                job,
-                description: spec.description.clone(),
-                stages: vec![result_stage],
-                num_tasks: 0,
-            }));
-            self.finish_job(job, Ok(vec![]), now_ms, &mut fx);
-            return fx;
-        }
-        self.waiting.insert(
-            result_stage,
-            WaitingStage {
-                job,
-                kind: StageKind::Result,
-                attempt: 0,
-                name: spec.description.clone(),
-                plan: spec.stage.plan,
-                action: spec.stage.action,
-                partitions: spec.partitions,
-                reads,
-            },
-        );
-        // Create the map stages this job needs (missing shuffle outputs only).
-        let mut created = Vec::new();
-        self.plan_parents(result_stage, &mut created);
-        let mut stages: Vec<StageId> = created.clone();
-        stages.push(result_stage);
-        stages.sort_unstable();
-        if let Some(j) = self.jobs.get_mut(&job) {
-            j.stages = stages.clone();
-        }
-        let num_tasks: usize = stages
-            .iter()
-            .filter_map(|s| self.waiting.get(s))
-            .map(|w| w.partitions.len())
-            .sum();
-        fx.push(Effect::Log(AppEvent::JobStart {
-            job,
-            description: spec.description.clone(),
-            stages: stages.clone(),
-            num_tasks: num_tasks as u32,
-        }));
-        let infos = stages
-            .iter()
-            .map(|s| JobStageInfo {
-                stage_id: i64::from(*s),
-                shuffle_dep_id: match self.waiting.get(s).map(|w| w.kind) {
-                    Some(StageKind::ShuffleMap(id)) => Some(i64::from(id)),
-                    _ => None,
-                },
-            })
-            .collect();
-        self.dra_event(
-            ListenerEvent::JobStart {
-                job_id: i64::from(job),
-                stages: infos,
-            },
-            now_ms,
-        );
-        self.advance(now_ms, &mut fx);
-        fx
-    }
-
-    /// Records every shuffle a plan reads, transitively.
-    fn register_deps(&mut self, plan: &Plan) {
-        for dep in direct_deps(plan) {
-            self.shuffles
-                .entry(dep.write.shuffle_id)
-                .or_insert_with(|| ShuffleState {
-                    dep: dep.clone(),
-                    outputs: vec![None; dep.parent.num_partitions() as usize],
-                    computing: None,
-                });
-            self.register_deps(&dep.parent);
-        }
-    }
-
-    /// Makes sure a map stage exists for every incomplete shuffle the waiting
-    /// stage `sid` reads (and, recursively, for theirs).
-    fn plan_parents(&mut self, sid: StageId, created: &mut Vec<StageId>) {
-        let Some(w) = self.waiting.get(&sid) else {
-            return;
-        };
-        let job = w.job;
-        for shuffle in w.reads.clone() {
-            let Some(st) = self.shuffles.get(&shuffle) else {
-                continue;
-            };
-            if st.complete() || st.computing.is_some() {
-                continue;
-            }
-            let map_stage = self.next_stage;
-            self.next_stage += 1;
-            let parent = (*st.dep.parent).clone();
-            let reads = direct_deps(&parent)
-                .iter()
-                .map(|d| d.write.shuffle_id)
-                .collect();
-            let w = WaitingStage {
-                job,
-                kind: StageKind::ShuffleMap(shuffle),
-                attempt: 0,
-                name: format!("shuffle {shuffle} map"),
-                action: Action::ShuffleWrite(st.dep.write.clone()),
-                partitions: st.missing(),
-                plan: parent,
-                reads,
-            };
-            self.shuffles.get_mut(&shuffle).expect("present").computing = Some(map_stage);
-            self.waiting.insert(map_stage, w);
-            created.push(map_stage);
-            self.plan_parents(map_stage, created);
-        }
-    }
-
-    /// Submits every waiting stage whose inputs are complete; re-plans
-    /// parents whose outputs were lost.
-    fn advance(&mut self, now_ms: u64, fx: &mut Vec<Effect>) {
-        loop {
-            let ready: Vec<StageId> = self
-                .waiting
-                .iter()
-                .filter(|(_, w)| {
-                    w.reads
-                        .iter()
-                        .all(|s| self.shuffles.get(s).is_some_and(ShuffleState::complete))
-                })
-                .map(|(id, _)| *id)
-                .collect();
-            if ready.is_empty() {
-                let waiting: Vec<StageId> = self.waiting.keys().copied().collect();
-                let mut created = Vec::new();
-                for sid in waiting {
-                    self.plan_parents(sid, &mut created);
-                }
-                if created.is_empty() {
-                    break;
-                }
-                continue;
-            }
-            for sid in ready {
-                let w = self.waiting.remove(&sid).expect("listed");
-                self.submit_stage(sid, w, now_ms, fx);
-            }
-        }
-        self.offer(now_ms, fx);
-    }
-
-    fn submit_stage(&mut self, sid: StageId, w: WaitingStage, now_ms: u64, fx: &mut Vec<Effect>) {
-        let inputs = w
-            .reads
-            .iter()
-            .map(|s| {
-                let locs = self.shuffles[s]
-                    .outputs
-                    .iter()
-                    .map(|o| o.clone().expect("complete"))
-                    .collect();
-                (*s, locs)
-            })
-            .collect();
-        let spec = StageSpec {
-            plan: w.plan,
-            action: w.action,
-            inputs,
-        };
-        let n = w.partitions.len();
-        fx.push(Effect::Log(AppEvent::StageSubmitted {
-            stage: sid,
-            attempt: w.attempt,
-            job: w.job,
-            name: w.name.clone(),
-            num_tasks: n as u32,
-        }));
-        let cached = spec.plan.cached_rdds();
-        let prefs = w
-            .partitions
-            .iter()
-            .map(|p| {
-                cached
-                    .first()
-                    .and_then(|rdd| self.cache_locs.get(&(*rdd, *p)))
-                    .map(|execs| {
-                        execs
-                            .iter()
-                            .filter_map(|e| self.executors.get(e).map(|x| x.host.clone()))
-                            .collect()
-                    })
-                    .unwrap_or_default()
-            })
-            .collect();
-        self.dra_event(
-            ListenerEvent::StageSubmitted {
-                stage: stage_attempt(sid, w.attempt),
-                num_tasks: n as i64,
-                task_locality_preferences: prefs,
-            },
-            now_ms,
-        );
-        let spec_bytes = Arc::new(postcard::to_stdvec(&spec).expect("stage spec encodes"));
-        self.stages.insert(
-            sid,
-            Stage {
-                job: w.job,
-                kind: w.kind,
-                attempt: w.attempt,
-                name: w.name,
-                spec: Arc::new(spec),
-                spec_bytes,
-                pending: (0..n).collect(),
-                results: vec![None; n],
-                failures: vec![0; n],
-                finished: 0,
-                partitions: w.partitions,
-                submitted_ms: now_ms,
-            },
-        );
-        if n == 0 {
-            // Nothing left to compute (e.g. every map output survived).
-            let stage = self.stages.remove(&sid).expect("inserted");
-            self.stage_done(sid, stage, now_ms, fx);
-        }
+        let mut out = Out::default();
+        self.dag_step(&mut out, now_ms, |dag, cx| dag.submit_job(job, spec, cx));
+        self.offer(now_ms, &mut out);
+        self.finish(out, now_ms)
     }
 
     /// The shuffle is no longer referenced: forget its outputs, delete its files.
     pub fn release_shuffle(&mut self, shuffle: ShuffleId, now_ms: u64) -> Vec<Effect> {
-        let mut fx = Vec::new();
-        if let Some(st) = self.shuffles.remove(&shuffle) {
-            let mut servers: Vec<String> = st
-                .outputs
-                .iter()
-                .flatten()
-                .map(|l| l.server.clone())
-                .filter(|s| !s.is_empty())
-                .collect();
-            servers.sort();
-            servers.dedup();
-            fx.push(Effect::RemoveShuffle { shuffle, servers });
-            self.dra_event(
-                ListenerEvent::ShuffleCleaned {
-                    shuffle_id: i64::from(shuffle),
-                },
-                now_ms,
-            );
+        let mut out = Out::default();
+        if let Some(servers) = self.map_outputs.unregister_shuffle(shuffle) {
+            self.dag.forget_shuffle(shuffle);
+            out.push(Effect::RemoveShuffle { shuffle, servers });
+            out.post(ListenerEvent::ShuffleCleaned {
+                shuffle_id: shuffle,
+            });
         }
-        fx
+        self.finish(out, now_ms)
     }
 
-    fn preferred(&self, stage: &Stage, index: usize) -> Option<&BTreeSet<ExecutorId>> {
-        let rdd = *stage.spec.plan.cached_rdds().first()?;
-        self.cache_locs
-            .get(&(rdd, stage.partitions[index]))
-            .filter(|s| s.iter().any(|e| self.executors.contains_key(e)))
-    }
-
-    fn schedulable(&self, id: &str) -> bool {
-        self.containers
-            .values()
-            .any(|c| c.executor == id && c.phase == ContainerPhase::Registered)
-    }
-
-    /// Fills free executor slots, oldest stage first, cached partitions on
-    /// the executors that hold them.
-    fn offer(&mut self, now_ms: u64, fx: &mut Vec<Effect>) {
-        if self.stopped {
+    /// Fills free executor slots, one task per executor per round, oldest stage first.
+    fn offer(&mut self, now_ms: u64, out: &mut Out) {
+        if self.executors.stopped() {
             return;
         }
         loop {
             let mut launched = false;
-            let free: Vec<ExecutorId> = self
-                .executors
-                .iter()
-                .filter(|(id, e)| (e.running.len() as u32) < e.slots && self.schedulable(id))
-                .map(|(id, _)| id.clone())
-                .collect();
-            for exec_id in free {
-                let stage_ids: Vec<StageId> = self.stages.keys().copied().collect();
-                'stages: for sid in stage_ids {
-                    let stage = &self.stages[&sid];
-                    let waited =
-                        now_ms.saturating_sub(stage.submitted_ms) >= self.conf.locality_wait_ms;
-                    // First a task that prefers this executor, then one with no
-                    // live preference (or whose wait is over).
-                    let mut pick = None;
-                    for (pos, &idx) in stage.pending.iter().enumerate() {
-                        if self
-                            .preferred(stage, idx)
-                            .is_some_and(|p| p.contains(&exec_id))
-                        {
-                            pick = Some(pos);
-                            break;
-                        }
-                    }
-                    if pick.is_none() {
-                        pick = stage
-                            .pending
-                            .iter()
-                            .position(|&idx| waited || self.preferred(stage, idx).is_none());
-                    }
-                    let Some(pos) = pick else { continue 'stages };
-                    self.launch(sid, pos, &exec_id, now_ms, fx);
+            for (executor, host) in self.executors.offers() {
+                if self.tasks.resource_offer(&executor, &host, now_ms, out) {
+                    self.executors.take_slot(&executor);
                     launched = true;
-                    break 'stages;
                 }
             }
             if !launched {
@@ -881,187 +329,33 @@ impl DriverCore {
         }
     }
 
-    fn launch(
-        &mut self,
-        sid: StageId,
-        pos: usize,
-        exec_id: &str,
-        now_ms: u64,
-        fx: &mut Vec<Effect>,
-    ) {
-        let stage = self.stages.get_mut(&sid).expect("stage exists");
-        let stage_attempt_id = stage.attempt;
-        let index = stage.pending.remove(pos).expect("position valid");
-        let attempt = stage.failures[index];
-        let partition = stage.partitions[index];
-        let task_id = self.next_task;
-        self.next_task += 1;
-        let exec = self.executors.get_mut(exec_id).expect("executor exists");
-        let first = exec.stages_sent.insert(sid);
-        exec.running.insert(task_id);
-        let host = exec.host.clone();
-        fx.push(Effect::Launch {
-            executor: exec_id.to_string(),
-            launch: TaskLaunch {
-                task_id,
-                stage_id: sid,
-                stage_attempt: stage_attempt_id,
-                partition,
-                attempt,
-                stage: first.then(|| stage.spec_bytes.as_ref().clone()),
-            },
-        });
-        fx.push(Effect::Log(AppEvent::TaskStart {
-            stage: sid,
-            stage_attempt: stage_attempt_id,
-            task_id,
-            index: index as u32,
-            attempt,
-            executor: exec_id.to_string(),
-            host,
-        }));
-        self.tasks.insert(
-            task_id,
-            RunningTask {
-                stage: sid,
-                index,
-                attempt,
-                executor: exec_id.to_string(),
-                start_ms: now_ms,
-                stage_attempt: stage_attempt_id,
-            },
-        );
-        self.dra_event(
-            ListenerEvent::TaskStart {
-                stage: stage_attempt(sid, stage_attempt_id),
-                task: TaskInfo {
-                    index: index as i64,
-                    executor_id: exec_id.to_string(),
-                    speculative: false,
-                },
-            },
-            now_ms,
-        );
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn end_task_event(
-        &mut self,
-        task_id: u64,
-        t: &RunningTask,
-        reason: &str,
-        error: Option<String>,
-        records: u64,
-        now_ms: u64,
-        fx: &mut Vec<Effect>,
-    ) {
-        fx.push(Effect::Log(AppEvent::TaskEnd {
-            stage: t.stage,
-            stage_attempt: t.stage_attempt,
-            task_id,
-            index: t.index as u32,
-            attempt: t.attempt,
-            executor: t.executor.clone(),
-            reason: reason.to_string(),
-            error,
-            duration_ms: now_ms.saturating_sub(t.start_ms),
-            records,
-        }));
-        let end = match reason {
-            "Success" => TaskEndReason::Success,
-            "Killed" => TaskEndReason::TaskKilled,
-            _ => TaskEndReason::Failed,
-        };
-        self.dra_event(
-            ListenerEvent::TaskEnd {
-                stage: stage_attempt(t.stage, t.stage_attempt),
-                task: TaskInfo {
-                    index: t.index as i64,
-                    executor_id: t.executor.clone(),
-                    speculative: false,
-                },
-                reason: end,
-            },
-            now_ms,
-        );
-    }
-
     pub fn on_status_update(
         &mut self,
-        executor: &str,
-        task_id: u64,
+        executor: &ExecutorId,
+        task_id: TaskId,
         result: TaskResult,
         now_ms: u64,
     ) -> Vec<Effect> {
-        let mut fx = Vec::new();
-        let Some(t) = self.tasks.remove(&task_id) else {
-            return fx;
+        let mut out = Out::default();
+        let Some(t) = self.tasks.take(task_id, executor) else {
+            return out.effects;
         };
-        if t.executor != executor {
-            // Not this executor's task: put it back untouched.
-            self.tasks.insert(task_id, t);
-            return fx;
-        }
-        if let Some(e) = self.executors.get_mut(executor) {
-            e.running.remove(&task_id);
-        }
+        self.executors.release_slot(executor);
         match result {
-            TaskResult::Success(bytes) => {
-                let output: Result<TaskOutput, _> = postcard::from_bytes(&bytes);
-                match output {
-                    Ok(out) => {
-                        self.end_task_event(
-                            task_id,
-                            &t,
-                            "Success",
-                            None,
-                            out.records,
-                            now_ms,
-                            &mut fx,
-                        );
-                        for (rdd, part) in &out.cached {
-                            self.cache_locs
-                                .entry((*rdd, *part))
-                                .or_default()
-                                .insert(executor.to_string());
-                            fx.push(Effect::Log(AppEvent::BlockCached {
-                                executor: executor.to_string(),
-                                rdd: *rdd,
-                                partition: *part,
-                            }));
-                            self.dra_event(
-                                ListenerEvent::BlockUpdated {
-                                    executor_id: executor.to_string(),
-                                    rdd_id: i64::from(*rdd),
-                                    split_index: i64::from(*part),
-                                    storage_level: StorageLevel::MEMORY_ONLY,
-                                },
-                                now_ms,
-                            );
-                        }
-                        if let Some(sizes) = out.map_sizes {
-                            self.record_map_output(&t, executor, sizes, now_ms);
-                        }
-                        self.task_succeeded(&t, out.result, now_ms, &mut fx);
-                    }
-                    Err(e) => {
-                        let msg = format!("undecodable task result: {e}");
-                        self.end_task_event(
-                            task_id,
-                            &t,
-                            "Failed",
-                            Some(msg.clone()),
-                            0,
-                            now_ms,
-                            &mut fx,
-                        );
-                        self.task_failed(&t, msg, now_ms, &mut fx);
-                    }
+            TaskResult::Success(bytes) => match postcard::from_bytes::<TaskOutput>(&bytes) {
+                Ok(output) => {
+                    t.end("Success", None, output.records, now_ms, &mut out);
+                    self.task_output(&t, output, now_ms, &mut out);
                 }
-            }
+                Err(e) => {
+                    let msg = format!("undecodable task result: {e}");
+                    t.end("Failed", Some(msg.clone()), 0, now_ms, &mut out);
+                    self.task_failed(&t, msg, now_ms, &mut out);
+                }
+            },
             TaskResult::Failure(msg) => {
-                self.end_task_event(task_id, &t, "Failed", Some(msg.clone()), 0, now_ms, &mut fx);
-                self.task_failed(&t, msg, now_ms, &mut fx);
+                t.end("Failed", Some(msg.clone()), 0, now_ms, &mut out);
+                self.task_failed(&t, msg, now_ms, &mut out);
             }
             TaskResult::Failed(bytes) => {
                 let err: TaskError = postcard::from_bytes(&bytes).unwrap_or_else(|e| TaskError {
@@ -1069,409 +363,131 @@ impl DriverCore {
                     fetch_failed: None,
                 });
                 match err.fetch_failed {
-                    Some(ff)
-                        if self.stages.get(&t.stage).map(|s| s.attempt)
-                            == Some(t.stage_attempt) =>
-                    {
-                        self.end_task_event(
-                            task_id,
-                            &t,
+                    Some(ff) if self.dag.is_current(t.stage, t.stage_attempt) => {
+                        t.end(
                             "FetchFailed",
                             Some(err.message.clone()),
                             0,
                             now_ms,
-                            &mut fx,
+                            &mut out,
                         );
-                        self.fetch_failed(&t, ff, err.message, now_ms, &mut fx);
+                        self.dag_step(&mut out, now_ms, |dag, cx| {
+                            dag.fetch_failed(&t, &ff, err.message, cx)
+                        });
                     }
-                    Some(_) => {
-                        // A late report from an attempt already resubmitted.
-                        self.end_task_event(
-                            task_id,
-                            &t,
-                            "FetchFailed",
-                            Some(err.message),
-                            0,
-                            now_ms,
-                            &mut fx,
-                        );
-                    }
+                    // A late report from an attempt already resubmitted.
+                    Some(_) => t.end("FetchFailed", Some(err.message), 0, now_ms, &mut out),
                     None => {
-                        self.end_task_event(
-                            task_id,
-                            &t,
-                            "Failed",
-                            Some(err.message.clone()),
-                            0,
-                            now_ms,
-                            &mut fx,
-                        );
-                        self.task_failed(&t, err.message, now_ms, &mut fx);
+                        t.end("Failed", Some(err.message.clone()), 0, now_ms, &mut out);
+                        self.task_failed(&t, err.message, now_ms, &mut out);
                     }
                 }
             }
         }
-        self.offer(now_ms, &mut fx);
-        fx
+        self.offer(now_ms, &mut out);
+        self.finish(out, now_ms)
     }
 
-    fn record_map_output(&mut self, t: &RunningTask, executor: &str, sizes: Vec<u64>, now_ms: u64) {
-        let Some(stage) = self.stages.get(&t.stage) else {
-            return;
-        };
-        let StageKind::ShuffleMap(shuffle) = stage.kind else {
-            return;
-        };
-        if stage.attempt != t.stage_attempt {
-            return;
+    /// A task succeeded: note its cached blocks and map output, then its result.
+    fn task_output(&mut self, t: &RunningTask, output: TaskOutput, now_ms: u64, out: &mut Out) {
+        let executor = &t.executor;
+        let info = self.executors.info(executor).cloned();
+        for (rdd, part) in &output.cached {
+            let host = info.as_ref().map(|e| e.host.clone()).unwrap_or_default();
+            self.tasks.block_cached(*rdd, *part, executor, host);
+            out.log(AppEvent::BlockCached {
+                executor: executor.to_string(),
+                rdd: rdd.get(),
+                partition: *part,
+            });
+            out.post(ListenerEvent::BlockUpdated {
+                executor_id: executor.clone(),
+                rdd_id: *rdd,
+                split_index: i64::from(*part),
+                storage_level: StorageLevel::MEMORY_ONLY,
+            });
         }
-        let map_id = stage.partitions[t.index];
-        let Some(exec) = self.executors.get(executor) else {
-            return;
-        };
-        let loc = MapLocation {
-            map_id,
-            executor: executor.to_string(),
-            host: exec.host.clone(),
-            server: exec.shuffle_server.clone(),
-            dir: exec.shuffle_dir.clone(),
-            sizes,
-        };
-        if let Some(st) = self.shuffles.get_mut(&shuffle) {
-            if let Some(slot) = st.outputs.get_mut(map_id as usize) {
-                *slot = Some(loc);
-            }
-        }
-        self.dra_event(
-            ListenerEvent::ShuffleBlockUpdated {
-                executor_id: executor.to_string(),
-                shuffle_id: i64::from(shuffle),
-            },
-            now_ms,
-        );
-    }
-
-    fn task_succeeded(
-        &mut self,
-        t: &RunningTask,
-        result: Vec<u8>,
-        now_ms: u64,
-        fx: &mut Vec<Effect>,
-    ) {
-        let Some(stage) = self.stages.get_mut(&t.stage) else {
-            return;
-        };
-        if stage.attempt != t.stage_attempt || stage.results[t.index].is_some() {
-            return;
-        }
-        stage.results[t.index] = Some(result);
-        stage.finished += 1;
-        if stage.finished == stage.partitions.len() {
-            let stage = self.stages.remove(&t.stage).expect("present");
-            self.stage_done(t.stage, stage, now_ms, fx);
-        }
-    }
-
-    fn stage_done(&mut self, sid: StageId, stage: Stage, now_ms: u64, fx: &mut Vec<Effect>) {
-        fx.push(Effect::Log(AppEvent::StageCompleted {
-            stage: sid,
-            attempt: stage.attempt,
-            failure: None,
-        }));
-        self.dra_event(
-            ListenerEvent::StageCompleted {
-                stage: stage_attempt(sid, stage.attempt),
-            },
-            now_ms,
-        );
-        match stage.kind {
-            StageKind::ShuffleMap(shuffle) => {
-                if let Some(st) = self.shuffles.get_mut(&shuffle) {
-                    st.computing = None;
-                }
-            }
-            StageKind::Result => {
-                let Some(job) = self.jobs.get_mut(&stage.job) else {
-                    return;
-                };
-                for (i, p) in stage.partitions.iter().enumerate() {
-                    if let Some(slot) = job.partitions.iter().position(|q| q == p) {
-                        job.results[slot] = stage.results[i].clone();
-                    }
-                }
-                if job.results.iter().all(Option::is_some) {
-                    let results = job
-                        .results
-                        .iter_mut()
-                        .map(|r| r.take().expect("all present"))
-                        .collect();
-                    self.finish_job(stage.job, Ok(results), now_ms, fx);
-                }
-            }
-        }
-        self.advance(now_ms, fx);
-    }
-
-    fn task_failed(&mut self, t: &RunningTask, msg: String, now_ms: u64, fx: &mut Vec<Effect>) {
-        let Some(stage) = self.stages.get_mut(&t.stage) else {
-            return;
-        };
-        if stage.attempt != t.stage_attempt {
-            return;
-        }
-        stage.failures[t.index] += 1;
-        let failures = stage.failures[t.index];
-        if failures >= self.conf.max_task_failures {
-            let job = stage.job;
-            let partition = stage.partitions[t.index];
-            let err = JobError::TaskFailed {
-                stage: t.stage,
-                partition,
-                attempts: failures,
-                message: msg,
+        if let (Some(sizes), Some((shuffle, map_id)), Some(info)) =
+            (output.map_sizes, self.dag.map_output_of(t), info)
+        {
+            let loc = MapLocation {
+                map_id,
+                executor: executor.clone(),
+                host: info.host,
+                server: info.shuffle_server,
+                dir: info.shuffle_dir,
+                sizes,
             };
-            self.fail_job(job, err, now_ms, fx);
-        } else {
-            stage.pending.push_back(t.index);
+            self.map_outputs.register_map_output(shuffle, loc);
+            out.post(ListenerEvent::ShuffleBlockUpdated {
+                executor_id: executor.clone(),
+                shuffle_id: shuffle,
+            });
         }
-    }
-
-    /// A reducer could not fetch a map output: that output is lost; the map
-    /// task re-runs, then this stage (a new attempt) — Spark's behaviour.
-    fn fetch_failed(
-        &mut self,
-        t: &RunningTask,
-        ff: FetchFailed,
-        msg: String,
-        now_ms: u64,
-        fx: &mut Vec<Effect>,
-    ) {
-        let Some(stage) = self.stages.remove(&t.stage) else {
-            return;
-        };
-        fx.push(Effect::Log(AppEvent::StageCompleted {
-            stage: t.stage,
-            attempt: stage.attempt,
-            failure: Some(format!("FetchFailed: {msg}")),
-        }));
-        self.dra_event(
-            ListenerEvent::StageCompleted {
-                stage: stage_attempt(t.stage, stage.attempt),
-            },
-            now_ms,
-        );
-        for st in self.shuffles.values_mut() {
-            for o in st.outputs.iter_mut() {
-                let lost = o.as_ref().is_some_and(|l| {
-                    (l.map_id == ff.map_id && st.dep.write.shuffle_id == ff.shuffle_id)
-                        // The server is gone: so is everything it served.
-                        || (!ff.server.is_empty() && l.server == ff.server)
-                        || l.executor == ff.executor && !self.conf.shuffle_service
-                });
-                if lost {
-                    *o = None;
-                }
-            }
-        }
-        if stage.attempt + 1 >= self.conf.max_stage_attempts {
-            let err = JobError::TaskFailed {
-                stage: t.stage,
-                partition: stage.partitions[t.index],
-                attempts: stage.attempt + 1,
-                message: format!(
-                    "stage {} failed {} times because of fetch failures; most recent: {msg}",
-                    t.stage,
-                    stage.attempt + 1
-                ),
-            };
-            self.fail_job(stage.job, err, now_ms, fx);
-            return;
-        }
-        // Keep what this attempt finished; resubmit the rest once its inputs are back.
-        let mut remaining = Vec::new();
-        for (i, p) in stage.partitions.iter().enumerate() {
-            match (&stage.results[i], stage.kind) {
-                (Some(r), StageKind::Result) => {
-                    if let Some(job) = self.jobs.get_mut(&stage.job) {
-                        if let Some(slot) = job.partitions.iter().position(|q| q == p) {
-                            job.results[slot] = Some(r.clone());
-                        }
-                    }
-                }
-                (Some(_), StageKind::ShuffleMap(_)) => {}
-                (None, _) => remaining.push(*p),
-            }
-        }
-        if let StageKind::ShuffleMap(shuffle) = stage.kind {
-            if let Some(st) = self.shuffles.get_mut(&shuffle) {
-                st.computing = Some(t.stage);
-                remaining = st.missing();
-            }
-        }
-        let spec = Arc::try_unwrap(stage.spec).unwrap_or_else(|a| (*a).clone());
-        let reads = spec.inputs.keys().copied().collect();
-        self.waiting.insert(
-            t.stage,
-            WaitingStage {
-                job: stage.job,
-                kind: stage.kind,
-                attempt: stage.attempt + 1,
-                name: stage.name,
-                plan: spec.plan,
-                action: spec.action,
-                partitions: remaining,
-                reads,
-            },
-        );
-        // Executors must get the new attempt's spec (new map locations).
-        for e in self.executors.values_mut() {
-            e.stages_sent.remove(&t.stage);
-        }
-        self.advance(now_ms, fx);
-    }
-
-    fn fail_job(&mut self, job: JobId, err: JobError, now_ms: u64, fx: &mut Vec<Effect>) {
-        let stage_ids: Vec<StageId> = self
-            .stages
-            .iter()
-            .filter(|(_, s)| s.job == job)
-            .map(|(id, _)| *id)
-            .collect();
-        for sid in stage_ids {
-            let stage = self.stages.remove(&sid).expect("listed");
-            fx.push(Effect::Log(AppEvent::StageCompleted {
-                stage: sid,
-                attempt: stage.attempt,
-                failure: Some(err.to_string()),
-            }));
-            self.dra_event(
-                ListenerEvent::StageCompleted {
-                    stage: stage_attempt(sid, stage.attempt),
-                },
-                now_ms,
-            );
-            if let StageKind::ShuffleMap(shuffle) = stage.kind {
-                if let Some(st) = self.shuffles.get_mut(&shuffle) {
-                    st.computing = None;
-                }
-            }
-        }
-        let waiting: Vec<StageId> = self
-            .waiting
-            .iter()
-            .filter(|(_, w)| w.job == job)
-            .map(|(id, _)| *id)
-            .collect();
-        for sid in waiting {
-            if let Some(w) = self.waiting.remove(&sid) {
-                if let StageKind::ShuffleMap(shuffle) = w.kind {
-                    if let Some(st) = self.shuffles.get_mut(&shuffle) {
-                        st.computing = None;
-                    }
-                }
-            }
-        }
-        self.finish_job(job, Err(err), now_ms, fx);
-    }
-
-    fn finish_job(
-        &mut self,
-        job: JobId,
-        result: Result<Vec<Vec<u8>>, JobError>,
-        now_ms: u64,
-        fx: &mut Vec<Effect>,
-    ) {
-        self.jobs.remove(&job);
-        let error = result.as_ref().err().map(|e| e.to_string());
-        fx.push(Effect::Log(AppEvent::JobEnd {
-            job,
-            succeeded: error.is_none(),
-            error,
-        }));
-        self.dra_event(
-            ListenerEvent::JobEnd {
-                job_id: i64::from(job),
-            },
-            now_ms,
-        );
-        fx.push(Effect::JobDone { job, result });
-    }
-
-    // ------------------------------------------------------------ time
-
-    /// The allocation manager's periodic schedule (Spark runs it every 100 ms).
-    pub fn tick(&mut self, now_ms: u64) -> Vec<Effect> {
-        let mut fx = Vec::new();
-        if self.stopped {
-            return fx;
-        }
-        let Some(m) = self.dra.as_mut() else {
-            return fx;
-        };
-        let outcome = m.tick(now_ms);
-        if let Some((old, new)) = outcome.target_changed {
-            fx.push(Effect::Log(AppEvent::TargetChanged { old, new }));
-        }
-        for id in outcome.to_remove {
-            let reason = self.removal_reason(&id);
-            self.stop_executor(&id, reason, &mut fx);
-        }
-        self.sync_ask(&mut fx);
-        self.offer(now_ms, &mut fx);
-        fx
-    }
-
-    fn removal_reason(&self, id: &str) -> String {
-        let cached = self.cache_locs.values().any(|h| h.contains(id));
-        if cached {
-            "cached idle timeout".into()
-        } else {
-            "idle timeout".into()
-        }
-    }
-
-    fn stop_executor(&mut self, id: &str, reason: String, fx: &mut Vec<Effect>) {
-        if let Some(c) = self.containers.values_mut().find(|c| c.executor == id) {
-            if c.phase == ContainerPhase::Stopping {
-                return;
-            }
-            c.phase = ContainerPhase::Stopping;
-            c.stop_reason = Some(reason.clone());
-            fx.push(Effect::StopExecutor {
-                executor: id.to_string(),
-                reason,
+        if self.tasks.succeeded(t) {
+            self.dag_step(out, now_ms, |dag, cx| {
+                dag.task_succeeded(t, output.result, cx)
             });
         }
     }
 
-    /// The app is ending: stop every executor, ask for nothing more.
-    pub fn shutdown(&mut self) -> Vec<Effect> {
-        let mut fx = vec![Effect::Ask { count: 0 }];
-        let ids: Vec<ExecutorId> = self
-            .containers
-            .values()
-            .map(|c| c.executor.clone())
-            .collect();
-        for id in ids {
-            self.stop_executor(&id, "application finished".into(), &mut fx);
+    fn task_failed(&mut self, t: &RunningTask, msg: String, now_ms: u64, out: &mut Out) {
+        if let Failure::Abort { attempts } = self.tasks.failed(t) {
+            let err = JobError::TaskFailed {
+                stage: t.stage,
+                partition: t.partition,
+                attempts,
+                message: msg,
+            };
+            self.dag_step(out, now_ms, |dag, cx| dag.task_set_failed(t.stage, err, cx));
         }
-        self.stopped = true;
-        fx
     }
 
-    /// Executors and their containers, for the UI.
-    pub fn executor_container(&self, id: &str) -> Option<ContainerId> {
-        self.executors.get(id).map(|e| e.container)
+    // ------------------------------------------------------------ time
+
+    /// The periodic schedule (the shell calls it every 100 ms, as Spark runs the
+    /// allocation manager's): the start gate's deadline, the allocation manager's
+    /// target and idle removals, and tasks whose locality wait is over.
+    pub fn tick(&mut self, now_ms: u64) -> Vec<Effect> {
+        let mut out = Out::default();
+        if self.executors.stopped() {
+            return out.effects;
+        }
+        self.check_gate(now_ms, &mut out);
+        if let Some(m) = self.dra.as_mut() {
+            let outcome = m.tick(now_ms);
+            if let Some((old, new)) = outcome.target_changed {
+                out.log(AppEvent::TargetChanged { old, new });
+            }
+            for id in outcome.to_remove {
+                let reason = if self.tasks.holds_cache(&id) {
+                    "cached idle timeout"
+                } else {
+                    "idle timeout"
+                };
+                self.executors.stop(&id, reason.into(), &mut out);
+            }
+            self.sync_ask(&mut out);
+        }
+        self.offer(now_ms, &mut out);
+        self.finish(out, now_ms)
+    }
+
+    /// The app is ending: stop every executor, ask for nothing more.
+    pub fn shutdown(&mut self) -> Vec<Effect> {
+        let mut out = Out::default();
+        self.executors.shutdown(&mut out);
+        out.effects
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Action, Plan, Source};
+    use crate::driver::effect::TaskDescription;
+    use crate::driver::test_support::container;
+    use crate::plan::{Action, FetchFailed, Plan, ShuffleDep, Source, StageSpec};
     use common::protocol::ContainerState;
-    use common::token::{ContainerToken, ContainerTokenIdentifier};
-    use common::{ApplicationId, NodeId};
 
     fn conf(instances: u32) -> DriverConfig {
         DriverConfig {
@@ -1485,31 +501,22 @@ mod tests {
             locality_wait_ms: 3000,
             shuffle_service: false,
             max_stage_attempts: 4,
+            min_registered_ratio: 0.8,
+            max_registered_wait_ms: 30_000,
         }
     }
 
-    fn container(n: u64) -> Container {
-        let app = ApplicationId {
-            cluster_ts: 1,
-            seq: 1,
-        };
-        let id = app.attempt(1).container(n);
-        Container {
-            id,
-            node_id: NodeId("h:1".into()),
-            node_address: "h:1".into(),
-            resource: Resource::new(1408, 1),
-            token: ContainerToken {
-                identifier: ContainerTokenIdentifier {
-                    container_id: id,
-                    app,
-                    node_id: NodeId("h:1".into()),
-                    resource: Resource::new(1408, 1),
-                    user: "u".into(),
-                    expiry_ms: 0,
-                },
-                mac: vec![],
-            },
+    fn ex(id: &str) -> ExecutorId {
+        ExecutorId::from(id)
+    }
+
+    /// A one-core executor on host "h" serving its map output from `server`.
+    fn reg(server: &str, dir: &str) -> Registration {
+        Registration {
+            host: "h".into(),
+            cores: 1,
+            shuffle_server: server.into(),
+            shuffle_dir: dir.into(),
         }
     }
 
@@ -1533,7 +540,7 @@ mod tests {
         }
     }
 
-    fn launches(fx: &[Effect]) -> Vec<(ExecutorId, TaskLaunch)> {
+    fn launches(fx: &[Effect]) -> Vec<(ExecutorId, TaskDescription)> {
         fx.iter()
             .filter_map(|e| match e {
                 Effect::Launch { executor, launch } => Some((executor.clone(), launch.clone())),
@@ -1560,11 +567,9 @@ mod tests {
         assert!(!fx
             .iter()
             .any(|e| matches!(e, Effect::Ask { count } if *count > 0)));
-        d.on_executor_registered("1", "h".into(), 1, String::new(), String::new(), 2)
-            .unwrap();
-        d.on_executor_registered("2", "h".into(), 1, String::new(), String::new(), 2)
-            .unwrap();
-        let fx = d.submit_job(0, job(3), 3);
+        d.on_executor_registered(&ex("1"), reg("", ""), 2).unwrap();
+        d.on_executor_registered(&ex("2"), reg("", ""), 2).unwrap();
+        let fx = d.submit_job(JobId(0), job(3), 3);
         let l = launches(&fx);
         assert_eq!(l.len(), 2, "one slot per executor");
         assert!(l.iter().all(|(_, t)| t.stage.is_some()));
@@ -1577,9 +582,9 @@ mod tests {
         );
         d.on_status_update(&l[1].0, l[1].1.task_id, ok_output(), 5);
         let fx = d.on_status_update(&l2[0].0, l2[0].1.task_id, ok_output(), 6);
-        assert!(fx
-            .iter()
-            .any(|e| matches!(e, Effect::JobDone { job: 0, result: Ok(r) } if r.len() == 3)));
+        assert!(fx.iter().any(
+            |e| matches!(e, Effect::JobDone { job: JobId(0), result: Ok(r) } if r.len() == 3)
+        ));
     }
 
     #[test]
@@ -1587,14 +592,18 @@ mod tests {
         let mut d = DriverCore::new(conf(1)).unwrap();
         d.start(0);
         d.on_allocated(vec![container(2)], 0);
-        d.on_executor_registered("1", "h".into(), 1, String::new(), String::new(), 0)
-            .unwrap();
-        let mut fx = d.submit_job(0, job(1), 0);
+        d.on_executor_registered(&ex("1"), reg("", ""), 0).unwrap();
+        let mut fx = d.submit_job(JobId(0), job(1), 0);
         for attempt in 0..4 {
             let l = launches(&fx);
             assert_eq!(l.len(), 1);
             assert_eq!(l[0].1.attempt, attempt);
-            fx = d.on_status_update("1", l[0].1.task_id, TaskResult::Failure("boom".into()), 1);
+            fx = d.on_status_update(
+                &ex("1"),
+                l[0].1.task_id,
+                TaskResult::Failure("boom".into()),
+                1,
+            );
         }
         let err = fx
             .iter()
@@ -1614,14 +623,12 @@ mod tests {
         let mut d = DriverCore::new(conf(2)).unwrap();
         d.start(0);
         d.on_allocated(vec![container(2), container(3)], 0);
-        d.on_executor_registered("1", "h".into(), 1, String::new(), String::new(), 0)
-            .unwrap();
-        d.on_executor_registered("2", "h".into(), 1, String::new(), String::new(), 0)
-            .unwrap();
-        let l = launches(&d.submit_job(0, job(2), 0));
+        d.on_executor_registered(&ex("1"), reg("", ""), 0).unwrap();
+        d.on_executor_registered(&ex("2"), reg("", ""), 0).unwrap();
+        let l = launches(&d.submit_job(JobId(0), job(2), 0));
         let lost = l.iter().find(|(e, _)| e == "1").unwrap().1.task_id;
-        let fx = d.on_executor_disconnected("1", 1);
-        assert!(fx.iter().any(|e| matches!(e, Effect::Log(AppEvent::TaskEnd { reason, task_id, .. }) if reason == "ExecutorLost" && *task_id == lost)));
+        let fx = d.on_executor_disconnected(&ex("1"), 1);
+        assert!(fx.iter().any(|e| matches!(e, Effect::Log(AppEvent::TaskEnd { reason, task_id, .. }) if reason == "ExecutorLost" && *task_id == lost.get())));
         let fx = d.on_container_completed(
             &ContainerStatus {
                 container_id: container(2).id,
@@ -1634,7 +641,7 @@ mod tests {
         assert!(fx.contains(&Effect::Ask { count: 1 }), "{fx:?}");
         // The other executor picks the re-queued task once it is free.
         let other = l.iter().find(|(e, _)| e == "2").unwrap().1.task_id;
-        let fx = d.on_status_update("2", other, ok_output(), 3);
+        let fx = d.on_status_update(&ex("2"), other, ok_output(), 3);
         assert_eq!(launches(&fx).len(), 1);
     }
 
@@ -1678,7 +685,7 @@ mod tests {
                     source: Source::Shuffled {
                         deps: vec![ShuffleDep {
                             write: ShuffleWrite {
-                                shuffle_id: 7,
+                                shuffle_id: ShuffleId(7),
                                 pair_type: "(i64, i64)".into(),
                                 partitioner: Partitioner::Hash {
                                     partitions: reduces,
@@ -1716,9 +723,9 @@ mod tests {
         let mut d = DriverCore::new(c).unwrap();
         d.start(0);
         d.on_allocated(vec![container(2), container(3)], 0);
-        d.on_executor_registered("1", "h".into(), 1, "svc1".into(), "/d1".into(), 0)
+        d.on_executor_registered(&ex("1"), reg("svc1", "/d1"), 0)
             .unwrap();
-        d.on_executor_registered("2", "h".into(), 1, "svc2".into(), "/d2".into(), 0)
+        d.on_executor_registered(&ex("2"), reg("svc2", "/d2"), 0)
             .unwrap();
         d
     }
@@ -1755,16 +762,16 @@ mod tests {
     #[test]
     fn map_stage_runs_before_the_reduce_stage_and_is_reused() {
         let mut d = two_executors(false);
-        let fx = d.submit_job(0, shuffle_job(3, 2), 0);
+        let fx = d.submit_job(JobId(0), shuffle_job(3, 2), 0);
         // Only map tasks first.
         for (_, t) in launches(&fx) {
             let spec: StageSpec = postcard::from_bytes(t.stage.as_ref().unwrap()).unwrap();
             assert!(matches!(spec.action, Action::ShuffleWrite(_)));
         }
         let all = drain(&mut d, fx, 2);
-        assert!(all
-            .iter()
-            .any(|e| matches!(e, Effect::JobDone { job: 0, result: Ok(r) } if r.len() == 2)));
+        assert!(all.iter().any(
+            |e| matches!(e, Effect::JobDone { job: JobId(0), result: Ok(r) } if r.len() == 2)
+        ));
         // The reduce stage got every map output's location.
         let reduce_spec = all
             .iter()
@@ -1775,9 +782,9 @@ mod tests {
             .map(|b| postcard::from_bytes::<StageSpec>(b).unwrap())
             .find(|s| !matches!(s.action, Action::ShuffleWrite(_)))
             .unwrap();
-        assert_eq!(reduce_spec.inputs[&7].len(), 3);
+        assert_eq!(reduce_spec.inputs[&ShuffleId(7)].len(), 3);
         // A second job on the same shuffle skips the map stage.
-        let fx = d.submit_job(1, shuffle_job(3, 2), 2);
+        let fx = d.submit_job(JobId(1), shuffle_job(3, 2), 2);
         let l = launches(&fx);
         assert!(!l.is_empty());
         assert!(l.iter().all(|(_, t)| t.stage.is_some()));
@@ -1793,7 +800,7 @@ mod tests {
     #[test]
     fn fetch_failure_reruns_the_lost_map_task_then_the_reduce_stage() {
         let mut d = two_executors(false);
-        let fx = d.submit_job(0, shuffle_job(2, 1), 0);
+        let fx = d.submit_job(JobId(0), shuffle_job(2, 1), 0);
         // Finish the map stage.
         let mut fx2 = Vec::new();
         for (e, t) in launches(&fx) {
@@ -1803,7 +810,7 @@ mod tests {
         let err = TaskError {
             message: "cannot fetch".into(),
             fetch_failed: Some(FetchFailed {
-                shuffle_id: 7,
+                shuffle_id: ShuffleId(7),
                 map_id: 0,
                 executor: "1".into(),
                 server: "svc1".into(),
@@ -1825,7 +832,7 @@ mod tests {
         assert!(all.iter().any(|e| matches!(
             e,
             Effect::JobDone {
-                job: 0,
+                job: JobId(0),
                 result: Ok(_)
             }
         )));
@@ -1837,12 +844,12 @@ mod tests {
     #[test]
     fn executor_loss_without_service_recomputes_its_map_output() {
         let mut d = two_executors(false);
-        let fx = d.submit_job(0, shuffle_job(2, 1), 0);
+        let fx = d.submit_job(JobId(0), shuffle_job(2, 1), 0);
         let l = launches(&fx);
         // Executor 1 finishes its map task, then dies before the reduce stage.
         let (e1, t1) = l.iter().find(|(e, _)| e == "1").unwrap().clone();
         d.on_status_update(&e1, t1.task_id, map_output(1), 1);
-        d.on_executor_disconnected("1", 2);
+        d.on_executor_disconnected(&ex("1"), 2);
         let (e2, t2) = l.iter().find(|(e, _)| e == "2").unwrap().clone();
         let fx = d.on_status_update(&e2, t2.task_id, map_output(1), 3);
         let l = launches(&fx);
@@ -1858,13 +865,13 @@ mod tests {
     #[test]
     fn with_the_service_map_output_survives_its_executor() {
         let mut d = two_executors(true);
-        let fx = d.submit_job(0, shuffle_job(2, 1), 0);
+        let fx = d.submit_job(JobId(0), shuffle_job(2, 1), 0);
         let l = launches(&fx);
         let mut fx2 = Vec::new();
         for (e, t) in &l {
             fx2.extend(d.on_status_update(e, t.task_id, map_output(1), 1));
         }
-        fx2.extend(d.on_executor_disconnected("1", 2));
+        fx2.extend(d.on_executor_disconnected(&ex("1"), 2));
         // The reduce task runs (again, if it was on the lost executor); no map task re-runs.
         let l = launches(&fx2);
         assert!(!l.is_empty());
@@ -1878,5 +885,109 @@ mod tests {
             }
         }
         assert!(l.last().is_some_and(|(e, _)| e == "2"));
+    }
+
+    fn starts(fx: &[Effect]) -> usize {
+        fx.iter()
+            .filter(|e| matches!(e, Effect::StartUserCode))
+            .count()
+    }
+
+    /// Registers executor `id` (its container arrived before), one core on host "h".
+    fn register(d: &mut DriverCore, id: u64, now: u64) -> Vec<Effect> {
+        d.on_executor_registered(&ex(&id.to_string()), reg("", ""), now)
+            .unwrap()
+    }
+
+    /// Allocates containers for executors `first..=last` (executor n runs in container
+    /// n + 1) and registers them.
+    fn register_all(d: &mut DriverCore, first: u64, last: u64, now: u64) -> Vec<Effect> {
+        let mut fx = d.on_allocated((first + 1..=last + 1).map(container).collect(), now);
+        for i in first..=last {
+            fx.extend(register(d, i, now));
+        }
+        fx
+    }
+
+    #[test]
+    fn user_code_starts_once_80_percent_registered() {
+        let mut d = DriverCore::new(conf(5)).unwrap();
+        assert_eq!(starts(&d.start(1_000)), 0);
+        let mut fx = d.on_allocated((2..7).map(container).collect(), 1_100);
+        for (i, now) in [(1, 1_200), (2, 1_300), (3, 1_400)] {
+            fx.extend(register(&mut d, i, now));
+            fx.extend(d.tick(now));
+        }
+        assert_eq!(starts(&fx), 0, "3 of 5 is not enough");
+        assert_eq!(starts(&register(&mut d, 4, 1_500)), 1, "4 of 5 is 80%");
+        let mut later = register(&mut d, 5, 1_600);
+        later.extend(d.tick(40_000));
+        assert_eq!(starts(&later), 0, "never twice");
+    }
+
+    #[test]
+    fn user_code_starts_at_the_deadline_with_fewer() {
+        let mut d = DriverCore::new(conf(4)).unwrap();
+        assert_eq!(starts(&d.start(500)), 0);
+        let fx = register_all(&mut d, 1, 1, 600);
+        assert_eq!(starts(&fx), 0);
+        assert_eq!(starts(&d.tick(30_499)), 0);
+        assert_eq!(starts(&d.tick(30_500)), 1, "30 s after the start");
+        assert_eq!(starts(&d.tick(30_600)), 0);
+        assert_eq!(starts(&register_all(&mut d, 2, 4, 30_700)), 0);
+    }
+
+    #[test]
+    fn user_code_starts_at_once_when_nothing_is_wanted() {
+        let mut d = DriverCore::new(conf(0)).unwrap();
+        let fx = d.start(0);
+        assert_eq!(starts(&fx), 1);
+        assert_eq!(starts(&d.tick(100)), 0);
+        assert_eq!(starts(&d.tick(60_000)), 0);
+        // Under dynamic allocation the initial target decides.
+        let mut c = conf(3);
+        c.dynamic = Some(AllocationConfig {
+            min_executors: 0,
+            initial_executors: Some(0),
+            max_executors: 5,
+            shuffle_service_enabled: true,
+            ..AllocationConfig::default()
+        });
+        let mut d = DriverCore::new(c).unwrap();
+        assert_eq!(d.target(), 0);
+        assert_eq!(starts(&d.start(0)), 1);
+        assert_eq!(starts(&d.tick(100)), 0);
+    }
+
+    #[test]
+    fn the_start_gate_follows_its_settings() {
+        let mut c = conf(4);
+        c.min_registered_ratio = 0.5;
+        c.max_registered_wait_ms = 5_000;
+        let mut d = DriverCore::new(c.clone()).unwrap();
+        d.start(0);
+        assert_eq!(starts(&register_all(&mut d, 1, 2, 10)), 1, "2 of 4 is 50%");
+        let mut d = DriverCore::new(c).unwrap();
+        d.start(0);
+        assert_eq!(starts(&d.tick(4_999)), 0);
+        assert_eq!(starts(&d.tick(5_000)), 1);
+        // After shutdown the user's code never starts.
+        let mut d = DriverCore::new(conf(4)).unwrap();
+        d.start(0);
+        d.shutdown();
+        assert_eq!(starts(&d.tick(60_000)), 0);
+    }
+
+    #[test]
+    fn task_durations_run_on_the_clock_the_core_is_given() {
+        let mut d = DriverCore::new(conf(1)).unwrap();
+        d.start(1_000);
+        register_all(&mut d, 1, 1, 1_000);
+        let l = launches(&d.submit_job(JobId(0), job(1), 2_000));
+        let fx = d.on_status_update(&l[0].0, l[0].1.task_id, ok_output(), 2_750);
+        assert!(fx.iter().any(|e| matches!(
+            e,
+            Effect::Log(AppEvent::TaskEnd { duration_ms: 750, reason, .. }) if reason == "Success"
+        )));
     }
 }

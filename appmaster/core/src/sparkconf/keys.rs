@@ -86,6 +86,12 @@ pub const STORAGE_DECOMMISSION_SHUFFLE_BLOCKS_ENABLED: &str =
 pub const STAGE_MAX_CONSECUTIVE_ATTEMPTS: &str = "spark.stage.maxConsecutiveAttempts";
 /// `spark.locality.wait`
 pub const LOCALITY_WAIT: &str = "spark.locality.wait";
+/// `spark.scheduler.minRegisteredResourcesRatio`
+pub const SCHEDULER_MIN_REGISTERED_RESOURCES_RATIO: &str =
+    "spark.scheduler.minRegisteredResourcesRatio";
+/// `spark.scheduler.maxRegisteredResourcesWaitingTime`
+pub const SCHEDULER_MAX_REGISTERED_RESOURCES_WAITING_TIME: &str =
+    "spark.scheduler.maxRegisteredResourcesWaitingTime";
 /// `spark.default.parallelism`
 pub const DEFAULT_PARALLELISM: &str = "spark.default.parallelism";
 /// `spark.rdd.limit.scaleUpFactor`

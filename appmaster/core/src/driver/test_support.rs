@@ -1,0 +1,31 @@
+//! What the driver's unit tests share.
+
+use common::protocol::Container;
+use common::token::{ContainerToken, ContainerTokenIdentifier};
+use common::{ApplicationId, NodeId, Resource};
+
+/// Container `n` of application 1's first attempt: 1408 MB, one vcore, on node "h:1".
+pub(crate) fn container(n: u64) -> Container {
+    let app = ApplicationId {
+        cluster_ts: 1,
+        seq: 1,
+    };
+    let id = app.attempt(1).container(n);
+    Container {
+        id,
+        node_id: NodeId("h:1".into()),
+        node_address: "h:1".into(),
+        resource: Resource::new(1408, 1),
+        token: ContainerToken {
+            identifier: ContainerTokenIdentifier {
+                container_id: id,
+                app,
+                node_id: NodeId("h:1".into()),
+                resource: Resource::new(1408, 1),
+                user: "u".into(),
+                expiry_ms: 0,
+            },
+            mac: vec![],
+        },
+    }
+}

@@ -1,0 +1,42 @@
+//! What reaches the driver loop: the RM's events, the executors' calls (through the
+//! driver service), the user's jobs.
+
+use am_core::driver::Registration;
+use am_core::ids::{ExecutorId, ShuffleId, TaskId};
+use am_core::plan::{JobError, JobSpec};
+use common::protocol::{AmEvent, DriverResponse, TaskResult};
+use common::ContainerId;
+use tokio::sync::{mpsc, oneshot};
+
+/// Where a job's result goes: the user's thread waiting in `run_job`.
+pub(crate) type JobReply = oneshot::Sender<Result<Vec<Vec<u8>>, JobError>>;
+
+/// Messages into the driver loop.
+pub(crate) enum Msg {
+    Rm(AmEvent),
+    RmClosed,
+    Register {
+        executor: ExecutorId,
+        registration: Registration,
+        push: mpsc::UnboundedSender<DriverResponse>,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    Status {
+        executor: ExecutorId,
+        task_id: TaskId,
+        result: TaskResult,
+    },
+    Disconnected {
+        executor: ExecutorId,
+    },
+    Job {
+        spec: JobSpec,
+        reply: JobReply,
+    },
+    LaunchFailed {
+        container: ContainerId,
+        reason: String,
+    },
+    UserDone(Result<(), String>),
+    ReleaseShuffle(ShuffleId),
+}
