@@ -149,6 +149,8 @@ pub struct AmEnv {
     pub container_id: ContainerId,
     pub tls: TlsFiles,
     pub nm_host: String,
+    /// When the RM allocated this AM's container (wall clock, ms; 0 when unknown).
+    pub allocated_wall_ms: u64,
 }
 
 impl AmEnv {
@@ -165,6 +167,7 @@ impl AmEnv {
             container_id: container.container_id,
             tls: container.tls,
             nm_host: container.nm_host,
+            allocated_wall_ms: am.allocated_wall_ms,
         })
     }
 }

@@ -23,10 +23,6 @@ pub use config::ShuffleServiceConfig;
 pub use registry::{StoreError, STATE_FILE};
 pub use server::{start, Handle, ServerConfig, ServerError};
 
-/// The environment variable a node manager gives containers: the
-/// `host:port` of the node's shuffle service.
-pub const ENV_SHUFFLE_SERVICE: &str = "SPINDLE_SHUFFLE_SERVICE";
-
 /// Tunes glibc's allocator for streaming, once per process; the server and
 /// the client call it when they start.
 ///

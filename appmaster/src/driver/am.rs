@@ -16,6 +16,7 @@ use am_core::plan::{JobError, JobRunner, JobSpec};
 use am_core::sparkconf::SparkConf;
 use common::client::{AmEnv, AmRmClient, NmClient};
 use common::clock::{mono_ms, wall_of};
+use common::launch::ExecutorLaunch;
 use common::protocol::{
     AmEvent, Container, DriverResponse, FinalApplicationStatus, LaunchSpec, LocalResource,
     ResourceAsk, TaskLaunch, ALPN_DRIVER,
@@ -83,7 +84,8 @@ struct Shell {
     rm_tx: mpsc::UnboundedSender<RmCall>,
     nm: Arc<NmClient>,
     tx: mpsc::UnboundedSender<Msg>,
-    executor_env: BTreeMap<String, String>,
+    /// What every executor is launched with (its id set per launch).
+    executor_launch: ExecutorLaunch,
     binary: LocalResource,
     parallelism: Arc<AtomicU32>,
     abort: Option<String>,
@@ -137,8 +139,15 @@ impl Shell {
                 } => {
                     self.containers
                         .insert(executor.clone(), (*container).clone());
-                    let mut env = self.executor_env.clone();
-                    env.insert("SPINDLE_EXECUTOR_ID".into(), executor.to_string());
+                    let launch = ExecutorLaunch {
+                        executor_id: executor.to_string(),
+                        ..self.executor_launch.clone()
+                    };
+                    let mut env = BTreeMap::new();
+                    common::launch::extend(&mut env, launch.to_env());
+                    if let Ok(v) = std::env::var("RUST_BACKTRACE") {
+                        env.insert("RUST_BACKTRACE".into(), v);
+                    }
                     let launch = LaunchSpec {
                         command: vec![self.binary.name.clone()],
                         env,
@@ -345,22 +354,15 @@ pub(crate) async fn run(
         EventLog::disabled()
     };
 
-    let mut executor_env = BTreeMap::new();
-    executor_env.insert("SPINDLE_ROLE".into(), "executor".into());
-    executor_env.insert("SPINDLE_DRIVER_ADDRESS".into(), driver_addr.clone());
-    executor_env.insert("SPINDLE_APP_SECRET".into(), secret.clone());
-    executor_env.insert(
-        "SPINDLE_EXECUTOR_CORES".into(),
-        config.executor_cores.to_string(),
-    );
-    executor_env.insert("SPINDLE_APP_ID".into(), app_id.clone());
-    executor_env.insert(
-        "SPINDLE_SHUFFLE_SERVICE_ENABLED".into(),
-        config.shuffle_service.to_string(),
-    );
-    if let Ok(v) = std::env::var("RUST_BACKTRACE") {
-        executor_env.insert("RUST_BACKTRACE".into(), v);
-    }
+    let executor_launch = ExecutorLaunch {
+        driver_address: driver_addr.clone(),
+        app_secret: secret.clone(),
+        // Set per executor at launch.
+        executor_id: String::new(),
+        executor_cores: config.executor_cores,
+        app_id: env.attempt.app,
+        shuffle_service_enabled: config.shuffle_service,
+    };
     let executor_resource = config.executor_resource;
     let parallelism = Arc::new(AtomicU32::new(2));
     let dynamic = config.dynamic.is_some();
@@ -374,7 +376,7 @@ pub(crate) async fn run(
         rm_tx,
         nm,
         tx: tx.clone(),
-        executor_env,
+        executor_launch,
         binary: launch.binary.clone(),
         parallelism: parallelism.clone(),
         abort: None,
@@ -399,10 +401,7 @@ pub(crate) async fn run(
             conf: launch.conf.clone(),
             driver_memory_mb: am_core::sparkconf::driver_container_of(&launch.conf).memory_mb,
             driver_vcores: am_core::sparkconf::driver_container_of(&launch.conf).vcores,
-            am_allocated_ms: std::env::var("SPINDLE_AM_ALLOCATED_MS")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0),
+            am_allocated_ms: env.allocated_wall_ms,
         },
         mono_ms(),
     );

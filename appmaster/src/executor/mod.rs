@@ -6,100 +6,57 @@ mod shuffle;
 use crate::rdd::BlockCache;
 use am_core::ids::ShuffleId;
 use am_core::plan::{StageSpec, TaskSpec};
+use common::launch::{ContainerEnv, ExecutorLaunch};
 use common::protocol::{DriverRequest, DriverResponse, TaskLaunch, TaskResult, ALPN_DRIVER};
-use common::tls::{TlsFiles, TlsIdentity};
+use common::tls::TlsIdentity;
 use common::transport::{self, Profile};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-struct ExecEnv {
-    driver: String,
-    secret: String,
-    id: String,
-    cores: u32,
-    host: String,
-    container: common::ContainerId,
-    node: common::NodeId,
-    tls: TlsFiles,
-}
-
-fn env() -> anyhow::Result<ExecEnv> {
-    let var = |k: &str| {
-        std::env::var(k)
-            .map_err(|_| anyhow::anyhow!("{k} is not set: not running as a Spindle executor"))
-    };
-    Ok(ExecEnv {
-        driver: var("SPINDLE_DRIVER_ADDRESS")?,
-        secret: var("SPINDLE_APP_SECRET")?,
-        id: var("SPINDLE_EXECUTOR_ID")?,
-        cores: var("SPINDLE_EXECUTOR_CORES")?.parse()?,
-        host: var("NM_HOST").unwrap_or_else(|_| "localhost".into()),
-        container: var("CONTAINER_ID")?.parse()?,
-        node: common::NodeId(var("NODE_ID").unwrap_or_default()),
-        tls: TlsFiles {
-            ca: var("SPINDLE_TLS_CA")?.into(),
-            cert: var("SPINDLE_TLS_CERT")?.into(),
-            key: var("SPINDLE_TLS_KEY")?.into(),
-        },
-    })
-}
-
 pub(crate) async fn run() -> anyhow::Result<i32> {
-    let env = env()?;
-    let identity = TlsIdentity::load(&env.tls)?;
-    let app: common::ApplicationId = std::env::var("SPINDLE_APP_ID")
-        .map_err(|_| anyhow::anyhow!("SPINDLE_APP_ID is not set"))?
-        .parse()?;
-    let use_service = std::env::var("SPINDLE_SHUFFLE_SERVICE_ENABLED").is_ok_and(|v| v == "true");
-    let shuffle = Arc::new(
-        shuffle::ExecutorShuffle::start(
-            &identity,
-            app,
-            &env.id,
-            &env.secret,
-            &env.host,
-            use_service,
-        )
-        .await?,
-    );
+    let container = ContainerEnv::from_env()?;
+    let exec = ExecutorLaunch::from_env()?;
+    let identity = TlsIdentity::load(&container.tls)?;
+    let shuffle = Arc::new(shuffle::ExecutorShuffle::start(&identity, &container, &exec).await?);
     let ep = transport::client_endpoint(&identity, ALPN_DRIVER, Profile::Control)?;
-    let conn = transport::connect(&ep, &env.driver).await?;
-    let (mut send, mut recv) = transport::open(&conn, &env.driver).await?;
+    let conn = transport::connect(&ep, &exec.driver_address).await?;
+    let (mut send, mut recv) = transport::open(&conn, &exec.driver_address).await?;
     let reg = DriverRequest::RegisterExecutor {
-        executor_id: env.id.clone(),
-        secret: env.secret.clone(),
-        host: env.host.clone(),
-        cores: env.cores,
-        container_id: env.container,
-        node_id: env.node.clone(),
+        executor_id: exec.executor_id.clone(),
+        secret: exec.app_secret.clone(),
+        host: container.nm_host.clone(),
+        cores: exec.executor_cores,
+        container_id: container.container_id,
+        node_id: container.node_id.clone(),
         shuffle_server: shuffle.server.clone(),
         shuffle_dir: shuffle.dir().display().to_string(),
     };
-    transport::write(&mut send, &env.driver, &reg).await?;
-    let _: DriverResponse = transport::read_response(&mut recv, &env.driver).await?;
+    transport::write(&mut send, &exec.driver_address, &reg).await?;
+    let _: DriverResponse = transport::read_response(&mut recv, &exec.driver_address).await?;
     let cache = Arc::new(BlockCache::default());
     let stages: Arc<Mutex<HashMap<u32, Arc<StageSpec>>>> = Arc::default();
-    let env = Arc::new(env);
+    let exec = Arc::new(exec);
     loop {
-        let msg: DriverResponse = match transport::read_response(&mut recv, &env.driver).await {
-            Ok(m) => m,
-            Err(e) => {
-                eprintln!("executor {}: lost the driver: {e}", env.id);
-                return Ok(1);
-            }
-        };
+        let msg: DriverResponse =
+            match transport::read_response(&mut recv, &exec.driver_address).await {
+                Ok(m) => m,
+                Err(e) => {
+                    eprintln!("executor {}: lost the driver: {e}", exec.executor_id);
+                    return Ok(1);
+                }
+            };
         match msg {
             DriverResponse::Launch(launch) => {
                 let spec = match stage_for(&stages, &launch) {
                     Ok(s) => s,
                     Err(e) => {
-                        report(&conn, &env, launch.task_id, TaskResult::Failure(e), 0).await;
+                        report(&conn, &exec, launch.task_id, TaskResult::Failure(e), 0).await;
                         continue;
                     }
                 };
-                let (conn, env, cache, shuffle) =
-                    (conn.clone(), env.clone(), cache.clone(), shuffle.clone());
+                let (conn, exec, cache, shuffle) =
+                    (conn.clone(), exec.clone(), cache.clone(), shuffle.clone());
                 tokio::spawn(async move {
                     let started = Instant::now();
                     let task = TaskSpec {
@@ -121,7 +78,7 @@ pub(crate) async fn run() -> anyhow::Result<i32> {
                     };
                     report(
                         &conn,
-                        &env,
+                        &exec,
                         launch.task_id,
                         result,
                         started.elapsed().as_millis() as u64,
@@ -130,10 +87,10 @@ pub(crate) async fn run() -> anyhow::Result<i32> {
                 });
             }
             DriverResponse::Shutdown { reason } => {
-                eprintln!("executor {} shutting down: {reason}", env.id);
+                eprintln!("executor {} shutting down: {reason}", exec.executor_id);
                 eprintln!(
                     "{}",
-                    crate::memory::peak_rss_line(&format!("executor {}", env.id))
+                    crate::memory::peak_rss_line(&format!("executor {}", exec.executor_id))
                 );
                 conn.close(0u32.into(), b"bye");
                 return Ok(0);
@@ -164,19 +121,22 @@ fn stage_for(
 
 async fn report(
     conn: &quinn::Connection,
-    env: &ExecEnv,
+    exec: &ExecutorLaunch,
     task_id: u64,
     result: TaskResult,
     run_ms: u64,
 ) {
     let req = DriverRequest::StatusUpdate {
-        executor_id: env.id.clone(),
-        secret: env.secret.clone(),
+        executor_id: exec.executor_id.clone(),
+        secret: exec.app_secret.clone(),
         task_id,
         result,
         run_ms,
     };
-    if let Err(e) = transport::call::<_, DriverResponse>(conn, &env.driver, &req).await {
-        eprintln!("executor {}: cannot report task {task_id}: {e}", env.id);
+    if let Err(e) = transport::call::<_, DriverResponse>(conn, &exec.driver_address, &req).await {
+        eprintln!(
+            "executor {}: cannot report task {task_id}: {e}",
+            exec.executor_id
+        );
     }
 }

@@ -4,6 +4,7 @@
 
 use am_core::ids::{ExecutorId, ShuffleId};
 use am_core::plan::{MapLocation, TaskEnv};
+use common::launch::{ContainerEnv, ExecutorLaunch};
 use common::tls::TlsIdentity;
 use common::ApplicationId;
 use shuffle_service::{layout, BlockId, ShuffleClient};
@@ -27,22 +28,17 @@ impl ExecutorShuffle {
     /// Creates the shuffle dir and registers it where it will be served.
     pub(crate) async fn start(
         identity: &TlsIdentity,
-        app: ApplicationId,
-        executor: &str,
-        secret: &str,
-        host: &str,
-        use_service: bool,
+        container: &ContainerEnv,
+        launch: &ExecutorLaunch,
     ) -> anyhow::Result<Self> {
-        let base = std::env::var_os("LOCAL_DIRS")
-            .map(PathBuf::from)
-            .ok_or_else(|| {
-                anyhow::anyhow!("LOCAL_DIRS is not set: not running in a Spindle container")
-            })?;
+        let (app, executor, secret) = (launch.app_id, &launch.executor_id, &launch.app_secret);
+        let host = &container.nm_host;
+        let base = &container.local_dir;
         let dir = base.join(format!("blockmgr-{executor}"));
         std::fs::create_dir_all(&dir)?;
         let client = ShuffleClient::new(identity)?;
-        let service = std::env::var(shuffle_service::ENV_SHUFFLE_SERVICE).ok();
-        let (server, own) = match (use_service, service) {
+        let service = container.shuffle_service.clone();
+        let (server, own) = match (launch.shuffle_service_enabled, service) {
             (true, Some(addr)) => {
                 client
                     .register(&addr, app, executor, secret, std::slice::from_ref(&dir))
@@ -51,11 +47,14 @@ impl ExecutorShuffle {
                 (addr, None)
             }
             (true, None) => anyhow::bail!(
-                "spark.shuffle.service.enabled=true but this node runs no shuffle service ({} is not set)",
-                shuffle_service::ENV_SHUFFLE_SERVICE
+                "spark.shuffle.service.enabled=true but this node runs no shuffle service"
             ),
             (false, _) => {
-                let cfg = shuffle_service::ServerConfig::new("0.0.0.0:0", identity.clone(), vec![dir.clone()]);
+                let cfg = shuffle_service::ServerConfig::new(
+                    "0.0.0.0:0",
+                    identity.clone(),
+                    vec![dir.clone()],
+                );
                 let handle = shuffle_service::start(cfg).await?;
                 handle
                     .register_executor(app, executor, secret, std::slice::from_ref(&dir))
