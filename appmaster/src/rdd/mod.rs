@@ -43,6 +43,7 @@ pub mod func;
 mod local;
 mod registry;
 pub mod shuffle;
+mod sources;
 pub mod stages;
 mod text;
 mod typed;
