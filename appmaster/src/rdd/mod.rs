@@ -38,9 +38,11 @@
 //! are described in [shuffle].
 
 mod context;
+mod erased;
 mod exec;
 pub mod func;
 mod local;
+mod record;
 mod registry;
 pub mod shuffle;
 mod sources;
