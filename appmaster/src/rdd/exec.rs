@@ -13,8 +13,8 @@
 //! stream into one block per reduce partition and hands them to the env (see
 //! [super::shuffle] for the block format and the partitioners).
 
-use super::registry::{self, erase, AnyBlock, AnyIter, Code, ElemOf, ElemType, Kind};
-use super::shuffle::AnyCombiner;
+use super::erased::{erase, AnyBlock, AnyCombiner, AnyIter};
+use super::registry::{self, Code, ElemOf, ElemType, Kind};
 use am_core::ids::{RddId, ShuffleId};
 use am_core::plan::{
     Action, FetchFailed, FuncRef, MapLocation, Op, ShuffleDep, ShuffleRead, ShuffleWrite, Source,

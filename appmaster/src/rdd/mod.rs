@@ -38,11 +38,14 @@
 //! are described in [shuffle].
 
 mod context;
+mod erased;
 mod exec;
 pub mod func;
 mod local;
+mod record;
 mod registry;
 pub mod shuffle;
+mod sources;
 pub mod stages;
 mod text;
 mod typed;

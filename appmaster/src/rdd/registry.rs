@@ -1,33 +1,34 @@
 //! The compile-time registry: registered function name → type-erased code,
-//! element type name → type-erased element operations.
+//! element type name → type-erased element operations, pair type and join
+//! name → their shuffle code.
 //!
 //! Registrations are collected with `inventory` (the `register_*!` macros), so
 //! the driver and the executor sides of one binary see the same table without
 //! any call from `main`. The crate's own built-ins are listed here explicitly
 //! as well, so they are present whatever the linker keeps.
+//!
+//! The tables point at the code (in `erased` and `shuffle`); the code does
+//! not point back.
 
+use super::erased::{
+    combiner_impl, count_impl, encode_impl, filter_impl, flat_map_impl, foreach_impl, map_impl,
+    map_partitions_impl, materialize_impl, parallel_impl, read_block_impl, reduce_impl, AnyBlock,
+    AnyCombiner, AnyIter, Encoded,
+};
 use super::func::{
-    AddF32, AddF64, AddI32, AddI64, AddU32, AddU64, AddUsize, Data, Elements, FilterFn, FlatMapFn,
-    ForeachFn, MapFn, MapPartitionsFn, ReduceFn,
+    AddF32, AddF64, AddI32, AddI64, AddU32, AddU64, AddUsize, Data, FilterFn, FlatMapFn, ForeachFn,
+    MapFn, MapPartitionsFn, ReduceFn,
 };
 use super::shuffle::{
-    self, AnyCombiner, Combiner, JoinOf, JoinType, Key, PairOf, PairType, Written,
+    join_impl, read_pair_impl, read_values_impl, write_pair_impl, write_values_impl, Key, PairKey,
+    PairValue, SampleKeys, Written,
 };
 use super::text::TextSplit;
-use am_core::plan::{Partitioner, Source, StageSpec};
-use std::any::{type_name, Any, TypeId};
+use am_core::plan::{Partitioner, ShuffleRead, StageSpec};
+use std::any::{type_name, TypeId};
 use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::{Arc, OnceLock};
-
-/// A type-erased stream: a `Box<Elements<T>>` behind `Any`.
-pub(crate) type AnyIter = Box<dyn Any + Send>;
-
-/// A type-erased cached partition: an `Arc<Vec<T>>`.
-pub(crate) type AnyBlock = Arc<dyn Any + Send + Sync>;
-
-/// Encoded bytes and the number of elements they came from.
-pub(crate) type Encoded = Result<(Vec<u8>, u64), String>;
 
 /// Kinds of registration (the same type may be registered as several kinds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -99,8 +100,8 @@ impl<T: Data> ElemOf<T> {
         materialize: materialize_impl::<T>,
         read_block: read_block_impl::<T>,
         unit_pair: type_name::<((), T)>,
-        write_values: shuffle::write_values_impl::<T>,
-        read_values: shuffle::read_values_impl::<T>,
+        write_values: write_values_impl::<T>,
+        read_values: read_values_impl::<T>,
     };
 }
 
@@ -227,6 +228,96 @@ impl Registration {
             code: Code::Data,
         }
     }
+}
+
+/// A reduce-side read: the fetched blocks → the element type and its stream.
+pub(crate) type ReadFn = fn(
+    Vec<Vec<u8>>,
+    &ShuffleRead,
+    Option<AnyCombiner>,
+) -> Result<(&'static ElemType, AnyIter), String>;
+
+/// A join: the left and right blocks → a stream of `(K, (V, W))`.
+pub(crate) type JoinFn = fn(Vec<Vec<u8>>, Vec<Vec<u8>>) -> Result<AnyIter, String>;
+
+/// A type parameter holder that is Send, Sync and covariant.
+type Marker<T> = PhantomData<fn() -> T>;
+
+/// The code of a registered pair type `(K, V)`.
+pub(crate) struct PairType {
+    pub(crate) name: fn() -> &'static str,
+    /// `(K, V)`.
+    pub(crate) elem: &'static ElemType,
+    pub(crate) key_elem: &'static ElemType,
+    pub(crate) value_elem: &'static ElemType,
+    /// `(K, Vec<V>)`, what `group_by_key` produces.
+    pub(crate) group_elem: &'static ElemType,
+    /// Partitions (and combines) a stream of `(K, V)`.
+    pub(crate) write: fn(AnyIter, &Partitioner, u32, Option<AnyCombiner>) -> Written,
+    /// Turns the fetched blocks into a stream, as `ShuffleRead` says.
+    pub(crate) read: ReadFn,
+    /// The functions the typed API needs for this pair type (keys, values,
+    /// the sort sampler).
+    pub(crate) funcs: &'static [Registration],
+}
+
+pub(crate) struct PairOf<K, V>(PhantomData<fn() -> (K, V)>);
+
+impl<K: Key, V: Data> PairOf<K, V> {
+    pub(crate) const TYPE: &'static PairType = &PairType {
+        name: type_name::<(K, V)>,
+        elem: ElemOf::<(K, V)>::TYPE,
+        key_elem: ElemOf::<K>::TYPE,
+        value_elem: ElemOf::<V>::TYPE,
+        group_elem: ElemOf::<(K, Vec<V>)>::TYPE,
+        write: write_pair_impl::<K, V>,
+        read: read_pair::<K, V>,
+        funcs: &[
+            Registration::map::<PairKey<K, V>>(),
+            Registration::map::<PairValue<K, V>>(),
+            Registration::map_partitions::<SampleKeys<K, V>>(),
+        ],
+    };
+}
+
+/// The code of a registered join `(K, V) ⋈ (K, W) → (K, (V, W))`.
+pub(crate) struct JoinType {
+    /// `(K, (V, W))`.
+    pub(crate) name: fn() -> &'static str,
+    pub(crate) left: &'static PairType,
+    pub(crate) right: &'static PairType,
+    pub(crate) elem: &'static ElemType,
+    pub(crate) join: JoinFn,
+}
+
+pub(crate) struct JoinOf<K, V, W>(Marker<(K, V, W)>);
+
+impl<K: Key, V: Data, W: Data> JoinOf<K, V, W> {
+    pub(crate) const TYPE: &'static JoinType = &JoinType {
+        name: type_name::<(K, (V, W))>,
+        left: PairOf::<K, V>::TYPE,
+        right: PairOf::<K, W>::TYPE,
+        elem: ElemOf::<(K, (V, W))>::TYPE,
+        join: join_impl::<K, V, W>,
+    };
+}
+
+/// A pair type's reduce side with the element type of what it streams.
+fn read_pair<K: Key, V: Data>(
+    blocks: Vec<Vec<u8>>,
+    read: &ShuffleRead,
+    combine: Option<AnyCombiner>,
+) -> Result<(&'static ElemType, AnyIter), String> {
+    let iter = read_pair_impl::<K, V>(blocks, read, combine)?;
+    let elem = match read {
+        ShuffleRead::Values => ElemOf::<V>::TYPE,
+        ShuffleRead::GroupByKey => ElemOf::<(K, Vec<V>)>::TYPE,
+        ShuffleRead::Pairs
+        | ShuffleRead::ReduceByKey(_)
+        | ShuffleRead::SortByKey { .. }
+        | ShuffleRead::Join { .. } => ElemOf::<(K, V)>::TYPE,
+    };
+    Ok((elem, iter))
 }
 
 /// The crate's own registrations.
@@ -358,14 +449,14 @@ pub(crate) fn find_unit_pair(name: &str) -> Option<&'static ElemType> {
 
 /// The error for a pair type that is not registered.
 pub(crate) fn pair_not_registered(name: &str) -> String {
-    match shuffle::tuple_parts(name).as_slice() {
+    match tuple_parts(name).as_slice() {
         ["()", t] => format!(
             "element type {t} is not registered in this binary (add appmaster::register_data!({}))",
-            shuffle::short_type(t)
+            short_type(t)
         ),
         _ => format!(
             "pair type {name} is not registered in this binary (add {})",
-            shuffle::pair_macro(name)
+            pair_macro(name)
         ),
     }
 }
@@ -375,7 +466,7 @@ pub(crate) fn lookup_join(name: &str) -> Result<&'static JoinType, String> {
     registry().joins.get(name).copied().ok_or_else(|| {
         format!(
             "join type {name} is not registered in this binary (add {})",
-            shuffle::join_macro(name)
+            join_macro(name)
         )
     })
 }
@@ -419,206 +510,67 @@ pub(crate) fn is_data_registered<T: 'static>() -> bool {
     registry().types.contains_key(type_name::<T>())
 }
 
-// ---- type-erased helpers ------------------------------------------------------
+// ---- names in messages -------------------------------------------------------
 
-pub(crate) fn erase<T: Data>(it: Elements<T>) -> AnyIter {
-    Box::new(it)
-}
-
-pub(crate) fn unerase<T: Data>(it: AnyIter) -> Result<Elements<T>, String> {
-    it.downcast::<Elements<T>>()
-        .map(|b| *b)
-        .map_err(|_| format!("internal error: the stream is not of {}", type_name::<T>()))
-}
-
-fn decode_fn<F: serde::de::DeserializeOwned>(kind: Kind, value: &[u8]) -> Result<F, String> {
-    postcard::from_bytes(value).map_err(|e| {
-        format!(
-            "cannot decode {} function {}: {e}",
-            kind.label(),
-            type_name::<F>()
-        )
-    })
-}
-
-fn encode<T: serde::Serialize + ?Sized>(v: &T) -> Result<Vec<u8>, String> {
-    postcard::to_stdvec(v).map_err(|e| format!("cannot encode a {}: {e}", type_name::<T>()))
-}
-
-fn map_impl<F: MapFn>(value: &[u8], _part: u32, input: AnyIter) -> Result<AnyIter, String> {
-    let f: F = decode_fn(Kind::Map, value)?;
-    let it = unerase::<F::In>(input)?;
-    Ok(erase::<F::Out>(Box::new(it.map(move |x| f.call(x)))))
-}
-
-fn filter_impl<F: FilterFn>(value: &[u8], _part: u32, input: AnyIter) -> Result<AnyIter, String> {
-    let f: F = decode_fn(Kind::Filter, value)?;
-    let it = unerase::<F::In>(input)?;
-    Ok(erase::<F::In>(Box::new(it.filter(move |x| f.call(x)))))
-}
-
-fn flat_map_impl<F: FlatMapFn>(
-    value: &[u8],
-    _part: u32,
-    input: AnyIter,
-) -> Result<AnyIter, String> {
-    let f: F = decode_fn(Kind::FlatMap, value)?;
-    let it = unerase::<F::In>(input)?;
-    Ok(erase::<F::Out>(Box::new(it.flat_map(move |x| f.call(x)))))
-}
-
-fn map_partitions_impl<F: MapPartitionsFn>(
-    value: &[u8],
-    part: u32,
-    input: AnyIter,
-) -> Result<AnyIter, String> {
-    let f: F = decode_fn(Kind::MapPartitions, value)?;
-    let it = unerase::<F::In>(input)?;
-    Ok(erase::<F::Out>(f.call(part, it)))
-}
-
-fn reduce_impl<F: ReduceFn>(value: &[u8], input: AnyIter) -> Encoded {
-    let f: F = decode_fn(Kind::Reduce, value)?;
-    let it = unerase::<F::T>(input)?;
-    let mut n = 0u64;
-    let acc = it.inspect(|_| n += 1).reduce(|a, b| f.call(a, b));
-    Ok((encode(&acc)?, n))
-}
-
-fn combiner_impl<F: ReduceFn>(value: &[u8]) -> Result<AnyCombiner, String> {
-    let f: F = decode_fn(Kind::Reduce, value)?;
-    let c: Combiner<F::T> = Arc::new(move |a, b| f.call(a, b));
-    Ok(Box::new(c))
-}
-
-fn foreach_impl<F: ForeachFn>(value: &[u8], input: AnyIter) -> Result<u64, String> {
-    let f: F = decode_fn(Kind::Foreach, value)?;
-    let it = unerase::<F::In>(input)?;
-    let mut n = 0u64;
-    it.for_each(|x| {
-        n += 1;
-        f.call(x)
-    });
-    Ok(n)
-}
-
-fn count_impl<T: Data>(input: AnyIter) -> Result<u64, String> {
-    Ok(unerase::<T>(input)?.count() as u64)
-}
-
-fn encode_impl<T: Data>(input: AnyIter, limit: Option<u64>) -> Encoded {
-    let it = unerase::<T>(input)?;
-    let limit = limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
-    let mut body = Vec::new();
-    let mut n = 0u64;
-    if limit > 0 {
-        for x in it.take(limit) {
-            body = postcard::to_extend(&x, body)
-                .map_err(|e| format!("cannot encode a {}: {e}", type_name::<T>()))?;
-            n += 1;
+/// A short spelling of a type name for messages and macro hints: paths are
+/// cut to their last segment (`alloc::string::String` → `String`).
+pub(crate) fn short_type(name: &str) -> String {
+    let mut out = String::new();
+    let mut token = String::new();
+    let flush = |token: &mut String, out: &mut String| {
+        out.push_str(token.rsplit("::").next().unwrap_or(token));
+        token.clear();
+    };
+    for c in name.chars() {
+        if c.is_alphanumeric() || c == '_' || c == ':' {
+            token.push(c);
+        } else {
+            flush(&mut token, &mut out);
+            out.push(c);
         }
     }
-    // postcard's Vec<T>: a varint length, then the elements.
-    let mut out = encode(&n)?;
-    out.extend_from_slice(&body);
-    Ok((out, n))
+    flush(&mut token, &mut out);
+    out
 }
 
-/// Streams a postcard `Vec<T>` stored in a `Parallelize` source, decoding one
-/// element at a time.
-struct ParallelIter<T> {
-    stage: Arc<StageSpec>,
-    part: usize,
-    offset: usize,
-    remaining: u64,
-    _t: PhantomData<fn() -> T>,
-}
-
-fn partition_bytes(stage: &StageSpec, part: usize) -> Option<&[u8]> {
-    match &stage.plan.source {
-        Source::Parallelize { partitions, .. } => partitions.get(part).map(Vec::as_slice),
-        Source::Range { .. } | Source::Shuffled { .. } => None,
-    }
-}
-
-impl<T: Data> Iterator for ParallelIter<T> {
-    type Item = T;
-
-    fn next(&mut self) -> Option<T> {
-        if self.remaining == 0 {
-            return None;
-        }
-        let bytes = partition_bytes(&self.stage, self.part).unwrap_or_default();
-        let rest = bytes.get(self.offset..).unwrap_or_default();
-        match postcard::take_from_bytes::<T>(rest) {
-            Ok((x, after)) => {
-                self.offset = bytes.len() - after.len();
-                self.remaining -= 1;
-                Some(x)
+/// The top-level elements of a tuple type name: `(A, (B, C))` → `[A, (B, C)]`.
+pub(crate) fn tuple_parts(name: &str) -> Vec<&str> {
+    let Some(inner) = name.strip_prefix('(').and_then(|s| s.strip_suffix(')')) else {
+        return vec![name];
+    };
+    let (mut parts, mut depth, mut start) = (Vec::new(), 0i32, 0usize);
+    for (i, c) in inner.char_indices() {
+        match c {
+            '(' | '<' | '[' => depth += 1,
+            ')' | '>' | ']' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(inner[start..i].trim());
+                start = i + 1;
             }
-            Err(e) => panic!(
-                "partition {} holds undecodable {} data: {e}",
-                self.part,
-                type_name::<T>()
-            ),
+            _ => {}
         }
     }
+    parts.push(inner[start..].trim());
+    parts
+}
 
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        let n = usize::try_from(self.remaining).unwrap_or(usize::MAX);
-        (n, Some(n))
+/// `appmaster::register_pair!(K, V)` for a `(K, V)` type name.
+pub(crate) fn pair_macro(pair_type: &str) -> String {
+    format!(
+        "appmaster::register_pair!({})",
+        short_type(&tuple_parts(pair_type).join(", "))
+    )
+}
+
+/// `appmaster::register_join!(K, V, W)` for a `(K, (V, W))` type name.
+pub(crate) fn join_macro(result_type: &str) -> String {
+    let parts = tuple_parts(result_type);
+    let mut args = vec![parts[0]];
+    if let Some(vw) = parts.get(1) {
+        args.extend(tuple_parts(vw));
     }
-}
-
-fn parallel_impl<T: Data>(stage: Arc<StageSpec>, part: usize) -> Result<AnyIter, String> {
-    let bytes = partition_bytes(&stage, part).ok_or_else(|| {
-        format!("partition {part} does not exist in this parallelized collection")
-    })?;
-    let (len, rest) = postcard::take_from_bytes::<u64>(bytes)
-        .map_err(|e| format!("partition {part} is not an encoded Vec: {e}"))?;
-    let offset = bytes.len() - rest.len();
-    Ok(erase::<T>(Box::new(ParallelIter::<T> {
-        stage,
-        part,
-        offset,
-        remaining: len,
-        _t: PhantomData,
-    })))
-}
-
-fn materialize_impl<T: Data>(input: AnyIter) -> Result<(AnyBlock, u64), String> {
-    let v: Vec<T> = unerase::<T>(input)?.collect();
-    let n = v.len() as u64;
-    Ok((Arc::new(v), n))
-}
-
-/// Streams a cached block by cloning its elements.
-struct BlockIter<T> {
-    block: Arc<Vec<T>>,
-    next: usize,
-}
-
-impl<T: Data> Iterator for BlockIter<T> {
-    type Item = T;
-
-    fn next(&mut self) -> Option<T> {
-        let x = self.block.get(self.next)?.clone();
-        self.next += 1;
-        Some(x)
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        let n = self.block.len() - self.next;
-        (n, Some(n))
-    }
-}
-
-fn read_block_impl<T: Data>(block: AnyBlock) -> Result<AnyIter, String> {
-    let block = block.downcast::<Vec<T>>().map_err(|_| {
-        format!(
-            "internal error: the cached block is not of {}",
-            type_name::<T>()
-        )
-    })?;
-    Ok(erase::<T>(Box::new(BlockIter { block, next: 0 })))
+    format!(
+        "appmaster::register_join!({})",
+        short_type(&args.join(", "))
+    )
 }

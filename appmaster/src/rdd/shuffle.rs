@@ -1,5 +1,6 @@
-//! The task side of a shuffle: registered pair types, partitioners, the
-//! block record format, the map-side write and the reduce-side read.
+//! The task side of a shuffle: pair keys, partitioners, the block record
+//! format, the map-side write and the reduce-side read (the typed code that
+//! the registry's pair and join tables point at).
 //!
 //! # Block format
 //!
@@ -28,15 +29,15 @@
 //! - `RoundRobin { partitions }`: records are dealt in turn starting at
 //!   `key_hash(map id as u32 little-endian) % partitions`.
 
+use super::erased::{combiner_of, erase, unerase, AnyCombiner, AnyIter, Combiner};
 use super::func::{Data, Elements, MapFn, MapPartitionsFn};
-use super::registry::{erase, unerase, AnyIter, ElemOf, ElemType, Registration};
+use super::record::{decode, encode_into, fmix64, for_each_record, put_record, FnvMap, Records};
 use am_core::plan::{Partitioner, ShuffleRead};
 use serde::{Deserialize, Serialize};
-use std::any::{type_name, Any};
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::any::type_name;
 use std::marker::PhantomData;
-use std::sync::Arc;
+
+pub use super::record::{hash_partition, key_hash};
 
 /// A key of a pair RDD: shippable and totally ordered (the order is used by
 /// `sort_by_key`; grouping and hashing use the key's encoded bytes).
@@ -44,256 +45,8 @@ pub trait Key: Data + Ord {}
 
 impl<T: Data + Ord> Key for T {}
 
-/// A value-combining function resolved from a registered `ReduceFn`.
-pub(crate) type Combiner<V> = Arc<dyn Fn(V, V) -> V + Send + Sync>;
-
-/// A type-erased [Combiner].
-pub(crate) type AnyCombiner = Box<dyn Any + Send>;
-
 /// Encoded blocks (one per reduce partition) and the number of records written.
 pub(crate) type Written = Result<(Vec<Vec<u8>>, u64), String>;
-
-/// A reduce-side read: the fetched blocks → the element type and its stream.
-pub(crate) type ReadFn = fn(
-    Vec<Vec<u8>>,
-    &ShuffleRead,
-    Option<AnyCombiner>,
-) -> Result<(&'static ElemType, AnyIter), String>;
-
-/// A join: the left and right blocks → a stream of `(K, (V, W))`.
-pub(crate) type JoinFn = fn(Vec<Vec<u8>>, Vec<Vec<u8>>) -> Result<AnyIter, String>;
-
-/// One raw record (key bytes, value bytes), or why the block is unreadable.
-pub(crate) type RawRecord<'a> = Option<Result<(&'a [u8], &'a [u8]), String>>;
-
-/// A type parameter holder that is Send, Sync and covariant.
-type Marker<T> = PhantomData<fn() -> T>;
-
-/// The code of a registered pair type `(K, V)`.
-pub(crate) struct PairType {
-    pub(crate) name: fn() -> &'static str,
-    /// `(K, V)`.
-    pub(crate) elem: &'static ElemType,
-    pub(crate) key_elem: &'static ElemType,
-    pub(crate) value_elem: &'static ElemType,
-    /// `(K, Vec<V>)`, what `group_by_key` produces.
-    pub(crate) group_elem: &'static ElemType,
-    /// Partitions (and combines) a stream of `(K, V)`.
-    pub(crate) write: fn(AnyIter, &Partitioner, u32, Option<AnyCombiner>) -> Written,
-    /// Turns the fetched blocks into a stream, as `ShuffleRead` says.
-    pub(crate) read: ReadFn,
-    /// The functions the typed API needs for this pair type (keys, values,
-    /// the sort sampler).
-    pub(crate) funcs: &'static [Registration],
-}
-
-pub(crate) struct PairOf<K, V>(PhantomData<fn() -> (K, V)>);
-
-impl<K: Key, V: Data> PairOf<K, V> {
-    pub(crate) const TYPE: &'static PairType = &PairType {
-        name: type_name::<(K, V)>,
-        elem: ElemOf::<(K, V)>::TYPE,
-        key_elem: ElemOf::<K>::TYPE,
-        value_elem: ElemOf::<V>::TYPE,
-        group_elem: ElemOf::<(K, Vec<V>)>::TYPE,
-        write: write_pair_impl::<K, V>,
-        read: read_pair_impl::<K, V>,
-        funcs: &[
-            Registration::map::<PairKey<K, V>>(),
-            Registration::map::<PairValue<K, V>>(),
-            Registration::map_partitions::<SampleKeys<K, V>>(),
-        ],
-    };
-}
-
-/// The code of a registered join `(K, V) ⋈ (K, W) → (K, (V, W))`.
-pub(crate) struct JoinType {
-    /// `(K, (V, W))`.
-    pub(crate) name: fn() -> &'static str,
-    pub(crate) left: &'static PairType,
-    pub(crate) right: &'static PairType,
-    pub(crate) elem: &'static ElemType,
-    pub(crate) join: JoinFn,
-}
-
-pub(crate) struct JoinOf<K, V, W>(Marker<(K, V, W)>);
-
-impl<K: Key, V: Data, W: Data> JoinOf<K, V, W> {
-    pub(crate) const TYPE: &'static JoinType = &JoinType {
-        name: type_name::<(K, (V, W))>,
-        left: PairOf::<K, V>::TYPE,
-        right: PairOf::<K, W>::TYPE,
-        elem: ElemOf::<(K, (V, W))>::TYPE,
-        join: join_impl::<K, V, W>,
-    };
-}
-
-// ---- hashing ------------------------------------------------------------------
-
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
-
-/// MurmurHash3's 64-bit finalizer.
-pub(crate) fn fmix64(mut h: u64) -> u64 {
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^ (h >> 33)
-}
-
-fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(FNV_PRIME);
-    }
-    h
-}
-
-/// The hash the `Hash` partitioner uses: 64-bit FNV-1a of the bytes, then
-/// MurmurHash3's finalizer. Stable across processes, runs and platforms.
-pub fn key_hash(bytes: &[u8]) -> u64 {
-    fmix64(fnv1a(FNV_OFFSET, bytes))
-}
-
-/// The reduce partition the `Hash` partitioner gives a key (its postcard bytes).
-pub fn hash_partition(key: &[u8], partitions: u32) -> u32 {
-    (key_hash(key) % u64::from(partitions.max(1))) as u32
-}
-
-/// A fixed-seed hasher for the task's hash tables, so their iteration order
-/// (and therefore the order of a reduce partition's output) is the same on
-/// every run.
-pub(crate) struct Fnv(u64);
-
-impl Default for Fnv {
-    fn default() -> Self {
-        Self(FNV_OFFSET)
-    }
-}
-
-impl Hasher for Fnv {
-    fn write(&mut self, bytes: &[u8]) {
-        self.0 = fnv1a(self.0, bytes);
-    }
-
-    fn finish(&self) -> u64 {
-        fmix64(self.0)
-    }
-}
-
-pub(crate) type FnvMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
-
-// ---- record format ------------------------------------------------------------
-
-fn put_varint(out: &mut Vec<u8>, mut n: u64) {
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
-}
-
-fn get_varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
-    let mut n = 0u64;
-    for shift in (0..64).step_by(7) {
-        let b = *buf.get(*pos)?;
-        *pos += 1;
-        n |= u64::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            return Some(n);
-        }
-    }
-    None
-}
-
-/// Appends one record to a block.
-pub(crate) fn put_record(block: &mut Vec<u8>, key: &[u8], value: &[u8]) {
-    put_varint(block, key.len() as u64);
-    block.extend_from_slice(key);
-    put_varint(block, value.len() as u64);
-    block.extend_from_slice(value);
-}
-
-fn take_field<'a>(buf: &'a [u8], pos: &mut usize) -> Option<&'a [u8]> {
-    let len = usize::try_from(get_varint(buf, pos)?).ok()?;
-    let end = pos.checked_add(len)?;
-    let field = buf.get(*pos..end)?;
-    *pos = end;
-    Some(field)
-}
-
-/// The records of a list of blocks, in order.
-pub(crate) struct Records {
-    blocks: Vec<Vec<u8>>,
-    block: usize,
-    pos: usize,
-}
-
-impl Records {
-    pub(crate) fn new(blocks: Vec<Vec<u8>>) -> Self {
-        Self {
-            blocks,
-            block: 0,
-            pos: 0,
-        }
-    }
-
-    /// The next record's (key bytes, value bytes).
-    pub(crate) fn next_record(&mut self) -> RawRecord<'_> {
-        while self.blocks.get(self.block)?.len() <= self.pos {
-            self.block += 1;
-            self.pos = 0;
-        }
-        let buf = &self.blocks[self.block];
-        let mut pos = self.pos;
-        let rec = take_field(buf, &mut pos).and_then(|k| Some((k, take_field(buf, &mut pos)?)));
-        match rec {
-            Some(r) => {
-                self.pos = pos;
-                Some(Ok(r))
-            }
-            None => {
-                let at = self.pos;
-                self.pos = buf.len();
-                Some(Err(format!(
-                    "shuffle block {} is corrupt: a record at byte {at} runs past its end ({} bytes)",
-                    self.block,
-                    buf.len()
-                )))
-            }
-        }
-    }
-}
-
-/// Decodes the records of `blocks` as `(K, V)`, calling `f` on each.
-fn for_each_record<K: Data, V: Data>(
-    blocks: Vec<Vec<u8>>,
-    mut f: impl FnMut(&[u8], K, V),
-) -> Result<(), String> {
-    let mut recs = Records::new(blocks);
-    while let Some(r) = recs.next_record() {
-        let (k, v) = r?;
-        f(k, decode(k)?, decode(v)?);
-    }
-    Ok(())
-}
-
-pub(crate) fn decode<T: Data>(bytes: &[u8]) -> Result<T, String> {
-    postcard::from_bytes(bytes).map_err(|e| {
-        format!(
-            "a shuffle record does not decode as a {}: {e}",
-            type_name::<T>()
-        )
-    })
-}
-
-fn encode_into<T: Serialize>(x: &T, buf: &mut Vec<u8>) -> Result<(), String> {
-    buf.clear();
-    *buf = postcard::to_extend(x, std::mem::take(buf))
-        .map_err(|e| format!("cannot encode a {}: {e}", type_name::<T>()))?;
-    Ok(())
-}
 
 // ---- partitioning ---------------------------------------------------------------
 
@@ -418,19 +171,7 @@ fn fold_into<V>(map: &mut FnvMap<Vec<u8>, Option<V>>, key: &[u8], v: V, f: &Comb
     }
 }
 
-fn combiner_of<V: Data>(c: Option<AnyCombiner>) -> Result<Option<Combiner<V>>, String> {
-    c.map(|c| {
-        c.downcast::<Combiner<V>>().map(|b| *b).map_err(|_| {
-            format!(
-                "internal error: the reduce function does not combine {}",
-                type_name::<V>()
-            )
-        })
-    })
-    .transpose()
-}
-
-fn write_pair_impl<K: Key, V: Data>(
+pub(crate) fn write_pair_impl<K: Key, V: Data>(
     input: AnyIter,
     partitioner: &Partitioner,
     map_id: u32,
@@ -504,20 +245,19 @@ pub(crate) fn read_values_impl<T: Data>(blocks: Vec<Vec<u8>>) -> AnyIter {
     erase::<T>(values::<T>(blocks))
 }
 
-fn read_pair_impl<K: Key, V: Data>(
+/// A pair type's reduce side: the fetched blocks as a stream of what `read`
+/// says (`(K, V)`, `V` or `(K, Vec<V>)`).
+pub(crate) fn read_pair_impl<K: Key, V: Data>(
     blocks: Vec<Vec<u8>>,
     read: &ShuffleRead,
     combine: Option<AnyCombiner>,
-) -> Result<(&'static ElemType, AnyIter), String> {
+) -> Result<AnyIter, String> {
     Ok(match read {
-        ShuffleRead::Pairs => (
-            ElemOf::<(K, V)>::TYPE,
-            erase::<(K, V)>(Box::new(PairIter::<K, V> {
-                recs: Records::new(blocks),
-                _t: PhantomData,
-            })),
-        ),
-        ShuffleRead::Values => (ElemOf::<V>::TYPE, erase::<V>(values::<V>(blocks))),
+        ShuffleRead::Pairs => erase::<(K, V)>(Box::new(PairIter::<K, V> {
+            recs: Records::new(blocks),
+            _t: PhantomData,
+        })),
+        ShuffleRead::Values => erase::<V>(values::<V>(blocks)),
         ShuffleRead::ReduceByKey(f) => {
             let combine = combiner_of::<V>(combine)?
                 .ok_or_else(|| format!("internal error: no combiner for {}", f.name))?;
@@ -533,10 +273,7 @@ fn read_pair_impl<K: Key, V: Data>(
                     out.push((decode::<K>(&k)?, v));
                 }
             }
-            (
-                ElemOf::<(K, V)>::TYPE,
-                erase::<(K, V)>(Box::new(out.into_iter())),
-            )
+            erase::<(K, V)>(Box::new(out.into_iter()))
         }
         ShuffleRead::GroupByKey => {
             let mut map: FnvMap<Vec<u8>, Vec<V>> = FnvMap::default();
@@ -555,10 +292,7 @@ fn read_pair_impl<K: Key, V: Data>(
             for (k, vs) in map {
                 out.push((decode::<K>(&k)?, vs));
             }
-            (
-                ElemOf::<(K, Vec<V>)>::TYPE,
-                erase::<(K, Vec<V>)>(Box::new(out.into_iter())),
-            )
+            erase::<(K, Vec<V>)>(Box::new(out.into_iter()))
         }
         ShuffleRead::SortByKey { ascending } => {
             let mut out: Vec<(K, V)> = Vec::new();
@@ -568,10 +302,7 @@ fn read_pair_impl<K: Key, V: Data>(
             } else {
                 out.sort_by(|a, b| b.0.cmp(&a.0));
             }
-            (
-                ElemOf::<(K, V)>::TYPE,
-                erase::<(K, V)>(Box::new(out.into_iter())),
-            )
+            erase::<(K, V)>(Box::new(out.into_iter()))
         }
         ShuffleRead::Join { result_type } => {
             return Err(format!(
@@ -583,7 +314,7 @@ fn read_pair_impl<K: Key, V: Data>(
 
 /// The inner join of one reduce partition: a hash table of the right side,
 /// then the left side streamed through it.
-fn join_impl<K: Key, V: Data, W: Data>(
+pub(crate) fn join_impl<K: Key, V: Data, W: Data>(
     left: Vec<Vec<u8>>,
     right: Vec<Vec<u8>>,
 ) -> Result<AnyIter, String> {
@@ -734,67 +465,4 @@ pub(crate) fn determine_bounds<K: Ord>(mut candidates: Vec<(K, f64)>, partitions
         }
     }
     bounds
-}
-
-/// A short spelling of a type name for messages and macro hints: paths are
-/// cut to their last segment (`alloc::string::String` → `String`).
-pub(crate) fn short_type(name: &str) -> String {
-    let mut out = String::new();
-    let mut token = String::new();
-    let flush = |token: &mut String, out: &mut String| {
-        out.push_str(token.rsplit("::").next().unwrap_or(token));
-        token.clear();
-    };
-    for c in name.chars() {
-        if c.is_alphanumeric() || c == '_' || c == ':' {
-            token.push(c);
-        } else {
-            flush(&mut token, &mut out);
-            out.push(c);
-        }
-    }
-    flush(&mut token, &mut out);
-    out
-}
-
-/// The top-level elements of a tuple type name: `(A, (B, C))` → `[A, (B, C)]`.
-pub(crate) fn tuple_parts(name: &str) -> Vec<&str> {
-    let Some(inner) = name.strip_prefix('(').and_then(|s| s.strip_suffix(')')) else {
-        return vec![name];
-    };
-    let (mut parts, mut depth, mut start) = (Vec::new(), 0i32, 0usize);
-    for (i, c) in inner.char_indices() {
-        match c {
-            '(' | '<' | '[' => depth += 1,
-            ')' | '>' | ']' => depth -= 1,
-            ',' if depth == 0 => {
-                parts.push(inner[start..i].trim());
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    parts.push(inner[start..].trim());
-    parts
-}
-
-/// `appmaster::register_pair!(K, V)` for a `(K, V)` type name.
-pub(crate) fn pair_macro(pair_type: &str) -> String {
-    format!(
-        "appmaster::register_pair!({})",
-        short_type(&tuple_parts(pair_type).join(", "))
-    )
-}
-
-/// `appmaster::register_join!(K, V, W)` for a `(K, (V, W))` type name.
-pub(crate) fn join_macro(result_type: &str) -> String {
-    let parts = tuple_parts(result_type);
-    let mut args = vec![parts[0]];
-    if let Some(vw) = parts.get(1) {
-        args.extend(tuple_parts(vw));
-    }
-    format!(
-        "appmaster::register_join!({})",
-        short_type(&args.join(", "))
-    )
 }

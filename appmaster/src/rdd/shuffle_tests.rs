@@ -1,6 +1,8 @@
 //! Wide operations, the shuffle task side and the local runner's stages.
 
-use super::shuffle::{self, determine_bounds, hash_partition, key_hash, put_record, Records};
+use super::record::{fmix64, put_record, Records};
+use super::registry::join_macro;
+use super::shuffle::{self, determine_bounds, hash_partition, key_hash};
 use super::*;
 use am_core::ids::ShuffleId;
 use am_core::plan::{
@@ -54,7 +56,7 @@ impl MapFn for Scramble {
     type In = i64;
     type Out = (u64, u64);
     fn call(&self, x: i64) -> (u64, u64) {
-        (shuffle::fmix64(x as u64) % 1_000_000, x as u64)
+        (fmix64(x as u64) % 1_000_000, x as u64)
     }
 }
 
@@ -433,8 +435,8 @@ fn repartition_keeps_every_element() {
 #[test]
 fn partitioners_are_deterministic() {
     // The hash is pinned: it must be the same on every executor and release.
-    assert_eq!(key_hash(b""), shuffle::fmix64(0xcbf2_9ce4_8422_2325));
-    assert_eq!(key_hash(b"a"), shuffle::fmix64(0xaf63_dc4c_8601_ec8c));
+    assert_eq!(key_hash(b""), fmix64(0xcbf2_9ce4_8422_2325));
+    assert_eq!(key_hash(b"a"), fmix64(0xaf63_dc4c_8601_ec8c));
     let records: Vec<(String, u64)> = (0..500).map(|i| (format!("key{}", i % 61), i)).collect();
     let write = |p: &Partitioner, map_id| {
         shuffle::write_pairs(records.clone().into_iter(), p, map_id, None).unwrap()
@@ -768,7 +770,7 @@ fn unregistered_pair_types_are_named() {
     .unwrap_err();
     assert!(e.message.contains("but the elements are"), "{}", e.message);
     assert_eq!(
-        shuffle::join_macro(std::any::type_name::<(String, (u64, Vec<u8>))>()),
+        join_macro(std::any::type_name::<(String, (u64, Vec<u8>))>()),
         "appmaster::register_join!(String, u64, Vec<u8>)"
     );
 }

@@ -1,4 +1,4 @@
-//! How a plan splits into stages at its shuffles (shared by [super::LocalRunner]
+//! How a plan splits into stages at its shuffles (shared by `LocalRunner`
 //! and the driver's DAG scheduler).
 //!
 //! A plan's shuffle dependencies are the `deps` of its `Source::Shuffled`

@@ -273,7 +273,7 @@ impl<T: Data> Rdd<T> {
             registry::is_data_registered::<T>(),
             "element type {} is not registered in this binary: add appmaster::register_data!({})",
             type_name::<T>(),
-            shuffle::short_type(type_name::<T>())
+            registry::short_type(type_name::<T>())
         );
         let (dep, handle) = self.shuffle_dep(
             type_name::<((), T)>(),
@@ -434,7 +434,7 @@ fn assert_pair<K: 'static, V: 'static>() {
     assert!(
         registry::is_pair_registered::<K, V>(),
         "pair type {name} is not registered in this binary: add {}",
-        shuffle::pair_macro(name)
+        registry::pair_macro(name)
     );
 }
 
@@ -592,7 +592,7 @@ impl<K: Key, V: Data> Rdd<(K, V)> {
         assert!(
             registry::is_join_registered::<K, V, W>(),
             "join type {result_type} is not registered in this binary: add {}",
-            shuffle::join_macro(result_type)
+            registry::join_macro(result_type)
         );
         let n = self.sc.shuffle_partitions(
             num_partitions,
