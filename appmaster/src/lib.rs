@@ -6,6 +6,7 @@ pub mod driver;
 pub mod eventlog;
 pub mod examples;
 pub mod executor;
+pub mod logging;
 mod memory;
 pub mod rdd;
 pub mod submit;

@@ -38,12 +38,7 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<i32>>,
 {
-    if std::env::var_os("SPINDLE_LOG").is_some() {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_env("SPINDLE_LOG"))
-            .with_writer(std::io::stderr)
-            .try_init();
-    }
+    crate::logging::init_from_env();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -42,12 +42,7 @@ pub fn main() -> i32 {
             }
         }
     }
-    if std::env::var_os("SPINDLE_LOG").is_some() {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_env("SPINDLE_LOG"))
-            .with_writer(std::io::stderr)
-            .try_init();
-    }
+    crate::logging::init_from_env();
     run(argv)
 }
 

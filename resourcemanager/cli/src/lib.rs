@@ -58,12 +58,7 @@ enum Command {
 /// Runs the CLI; returns the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
-    if std::env::var_os("SPINDLE_LOG").is_some() {
-        tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_env("SPINDLE_LOG"))
-            .with_writer(std::io::stderr)
-            .init();
-    }
+    appmaster::logging::init_from_env();
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
