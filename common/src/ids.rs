@@ -121,28 +121,38 @@ fn small(kind: &'static str, text: &str, v: u64) -> Result<u32, IdParseError> {
     })
 }
 
+/// The application of an id's first two fields (cluster timestamp, sequence).
+fn app_from(kind: &'static str, s: &str, p: &[u64]) -> Result<ApplicationId, IdParseError> {
+    Ok(ApplicationId {
+        cluster_ts: p[0],
+        seq: small(kind, s, p[1])?,
+    })
+}
+
+/// The attempt of an id's first three fields.
+fn attempt_from(kind: &'static str, s: &str, p: &[u64]) -> Result<AppAttemptId, IdParseError> {
+    Ok(AppAttemptId {
+        app: app_from(kind, s, p)?,
+        attempt: small(kind, s, p[2])?,
+    })
+}
+
 impl FromStr for ApplicationId {
     type Err = IdParseError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let p = parts("application", s, "application_", 2)?;
-        Ok(Self {
-            cluster_ts: p[0],
-            seq: small("application", s, p[1])?,
-        })
+        app_from(
+            "application",
+            s,
+            &parts("application", s, "application_", 2)?,
+        )
     }
 }
 
 impl FromStr for AppAttemptId {
     type Err = IdParseError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let p = parts("application attempt", s, "appattempt_", 3)?;
-        Ok(Self {
-            app: ApplicationId {
-                cluster_ts: p[0],
-                seq: small("application attempt", s, p[1])?,
-            },
-            attempt: small("application attempt", s, p[2])?,
-        })
+        let kind = "application attempt";
+        attempt_from(kind, s, &parts(kind, s, "appattempt_", 3)?)
     }
 }
 
@@ -151,13 +161,7 @@ impl FromStr for ContainerId {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let p = parts("container", s, "container_", 4)?;
         Ok(Self {
-            attempt: AppAttemptId {
-                app: ApplicationId {
-                    cluster_ts: p[0],
-                    seq: small("container", s, p[1])?,
-                },
-                attempt: small("container", s, p[2])?,
-            },
+            attempt: attempt_from("container", s, &p)?,
             n: p[3],
         })
     }

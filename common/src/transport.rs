@@ -135,8 +135,17 @@ pub fn server_endpoint(
     let crypto = QuicServerConfig::try_from(tls).map_err(|e| TlsError::Config(e.to_string()))?;
     let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     cfg.transport_config(Arc::new(transport_config(profile)));
+    endpoint(addr, profile, Some(cfg))
+}
+
+/// An endpoint on `addr` with the profile's socket and QUIC settings.
+fn endpoint(
+    addr: SocketAddr,
+    profile: Profile,
+    server: Option<quinn::ServerConfig>,
+) -> Result<quinn::Endpoint, TransportError> {
     let sock = bind_socket(addr, profile)?;
-    quinn::Endpoint::new(endpoint_config(profile), Some(cfg), sock, runtime(addr)?)
+    quinn::Endpoint::new(endpoint_config(profile), server, sock, runtime(addr)?)
         .map_err(|source| TransportError::Bind { addr, source })
 }
 
@@ -158,9 +167,7 @@ pub fn client_endpoint(
     let mut cfg = quinn::ClientConfig::new(Arc::new(crypto));
     cfg.transport_config(Arc::new(transport_config(profile)));
     let addr: SocketAddr = "0.0.0.0:0".parse().expect("literal");
-    let sock = bind_socket(addr, profile)?;
-    let mut ep = quinn::Endpoint::new(endpoint_config(profile), None, sock, runtime(addr)?)
-        .map_err(|source| TransportError::Bind { addr, source })?;
+    let mut ep = endpoint(addr, profile, None)?;
     ep.set_default_client_config(cfg);
     Ok(ep)
 }

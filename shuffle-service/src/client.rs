@@ -305,10 +305,7 @@ impl ShuffleClient {
             secret: secret.to_string(),
             shuffle_id,
         };
-        match self.call(server, &req).await? {
-            ShuffleResponse::Removed { files } => Ok(files),
-            other => Err(unexpected(server, other)),
-        }
+        self.removed(server, &req).await
     }
 
     /// Tells a (standalone) service that the app ended; needs its admin token.
@@ -322,7 +319,12 @@ impl ShuffleClient {
             app_id: app,
             admin_token: admin_token.to_string(),
         };
-        match self.call(server, &req).await? {
+        self.removed(server, &req).await
+    }
+
+    /// Sends a request answered with how many files went.
+    async fn removed(&self, server: &str, req: &ShuffleRequest) -> Result<u64, FetchError> {
+        match self.call(server, req).await? {
             ShuffleResponse::Removed { files } => Ok(files),
             other => Err(unexpected(server, other)),
         }

@@ -5,7 +5,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
-use prometheus_client::registry::{Registry, Unit};
+use prometheus_client::registry::{Metric, Registry, Unit};
 use std::sync::Mutex;
 
 /// The gauges' values at a scrape.
@@ -40,51 +40,54 @@ impl Default for AmMetrics {
 
 impl AmMetrics {
     pub fn new() -> Self {
-        let m = Self {
-            registry: Mutex::new(Registry::with_prefix("spindle_am")),
-            executors: Family::default(),
-            tasks: Family::default(),
-            tasks_finished: Family::default(),
-            executors_added: Counter::default(),
-            executors_removed: Counter::default(),
-            // 10 ms to ~80 s.
-            scale_up: Histogram::new(exponential_buckets(0.01, 2.0, 14)),
-        };
-        {
-            let mut r = m.registry.lock().expect("registry");
-            r.register(
-                "executors",
-                "Executors: the allocation target, running (registered), pending (target not yet running)",
-                m.executors.clone(),
-            );
-            r.register(
-                "tasks",
-                "Tasks of active stages: pending (not started) and running",
-                m.tasks.clone(),
-            );
-            r.register(
-                "tasks_finished",
-                "Finished tasks by outcome",
-                m.tasks_finished.clone(),
-            );
-            r.register(
-                "executors_added",
-                "Executors that registered",
-                m.executors_added.clone(),
-            );
-            r.register(
-                "executors_removed",
-                "Executors removed (idle timeout, lost, killed, end of application)",
-                m.executors_removed.clone(),
-            );
-            r.register_with_unit(
-                "scale_up_latency",
-                "From a raise of the allocation target to an executor registering for it",
-                Unit::Seconds,
-                m.scale_up.clone(),
-            );
+        let mut r = Registry::with_prefix("spindle_am");
+        let executors = add(
+            &mut r,
+            "executors",
+            "Executors: the allocation target, running (registered), pending (target not yet running)",
+            Family::default(),
+        );
+        let tasks = add(
+            &mut r,
+            "tasks",
+            "Tasks of active stages: pending (not started) and running",
+            Family::default(),
+        );
+        let tasks_finished = add(
+            &mut r,
+            "tasks_finished",
+            "Finished tasks by outcome",
+            Family::default(),
+        );
+        let executors_added = add(
+            &mut r,
+            "executors_added",
+            "Executors that registered",
+            Counter::default(),
+        );
+        let executors_removed = add(
+            &mut r,
+            "executors_removed",
+            "Executors removed (idle timeout, lost, killed, end of application)",
+            Counter::default(),
+        );
+        // 10 ms to ~80 s.
+        let scale_up = Histogram::new(exponential_buckets(0.01, 2.0, 14));
+        r.register_with_unit(
+            "scale_up_latency",
+            "From a raise of the allocation target to an executor registering for it",
+            Unit::Seconds,
+            scale_up.clone(),
+        );
+        Self {
+            registry: Mutex::new(r),
+            executors,
+            tasks,
+            tasks_finished,
+            executors_added,
+            executors_removed,
+            scale_up,
         }
-        m
     }
 
     /// Sets the gauges from what the UI shows now and renders Prometheus text.
@@ -113,4 +116,10 @@ impl AmMetrics {
         let _ = prometheus_text::encode(&mut out, &registry);
         out
     }
+}
+
+/// Registers `metric` under `name` and hands it back.
+fn add<M: Metric + Clone>(r: &mut Registry, name: &str, help: &str, metric: M) -> M {
+    r.register(name, help, metric.clone());
+    metric
 }

@@ -3,6 +3,7 @@
 use crate::format::spark_date;
 use crate::state::{ExecutorView, UiState};
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
 impl UiState {
     fn executor_json(&self, id: &str, e: &ExecutorView) -> Value {
@@ -73,57 +74,45 @@ impl UiState {
     }
 
     fn jobs_api(&self) -> Value {
-        Value::Array(
-            self.jobs
-                .iter()
-                .rev()
-                .map(|(id, j)| {
-                    json!({
-                        "jobId": id,
-                        "name": j.description,
-                        "submissionTime": spark_date(j.submitted_ms),
-                        "completionTime": j.completed_ms.map(spark_date),
-                        "stageIds": j.stages,
-                        "status": j.status,
-                        "numTasks": j.num_tasks,
-                        "numActiveTasks": j.active,
-                        "numCompletedTasks": j.completed,
-                        "numSkippedTasks": 0,
-                        "numFailedTasks": j.failed,
-                        "numKilledTasks": 0,
-                        "numActiveStages": u32::from(j.completed_ms.is_none()),
-                        "numCompletedStages": u32::from(j.status == "SUCCEEDED"),
-                        "numFailedStages": u32::from(j.status == "FAILED"),
-                    })
-                })
-                .collect(),
-        )
+        newest_first(&self.jobs, |id, j| {
+            json!({
+                "jobId": id,
+                "name": j.description,
+                "submissionTime": spark_date(j.submitted_ms),
+                "completionTime": j.completed_ms.map(spark_date),
+                "stageIds": j.stages,
+                "status": j.status,
+                "numTasks": j.num_tasks,
+                "numActiveTasks": j.active,
+                "numCompletedTasks": j.completed,
+                "numSkippedTasks": 0,
+                "numFailedTasks": j.failed,
+                "numKilledTasks": 0,
+                "numActiveStages": u32::from(j.completed_ms.is_none()),
+                "numCompletedStages": u32::from(j.status == "SUCCEEDED"),
+                "numFailedStages": u32::from(j.status == "FAILED"),
+            })
+        })
     }
 
     fn stages_api(&self) -> Value {
-        Value::Array(
-            self.stages
-                .iter()
-                .rev()
-                .map(|(id, s)| {
-                    json!({
-                        "stageId": id,
-                        "attemptId": 0,
-                        "status": s.status,
-                        "name": s.name,
-                        "numTasks": s.num_tasks,
-                        "numActiveTasks": s.active,
-                        "numCompleteTasks": s.completed,
-                        "numFailedTasks": s.failed,
-                        "numKilledTasks": 0,
-                        "executorRunTime": s.task_ms,
-                        "submissionTime": spark_date(s.submitted_ms),
-                        "completionTime": s.completed_ms.map(spark_date),
-                        "failureReason": s.failure,
-                    })
-                })
-                .collect(),
-        )
+        newest_first(&self.stages, |id, s| {
+            json!({
+                "stageId": id,
+                "attemptId": 0,
+                "status": s.status,
+                "name": s.name,
+                "numTasks": s.num_tasks,
+                "numActiveTasks": s.active,
+                "numCompleteTasks": s.completed,
+                "numFailedTasks": s.failed,
+                "numKilledTasks": 0,
+                "executorRunTime": s.task_ms,
+                "submissionTime": spark_date(s.submitted_ms),
+                "completionTime": s.completed_ms.map(spark_date),
+                "failureReason": s.failure,
+            })
+        })
     }
 
     /// `api/v1/applications[/{id}[/executors|allexecutors|jobs|stages]]`
@@ -149,4 +138,9 @@ impl UiState {
             other => Err(format!("no such resource: {other}")),
         }
     }
+}
+
+/// A JSON array of `items` mapped by `f`, newest (highest id) first, as Spark lists them.
+fn newest_first<K, V>(items: &BTreeMap<K, V>, f: impl Fn(&K, &V) -> Value) -> Value {
+    Value::Array(items.iter().rev().map(|(k, v)| f(k, v)).collect())
 }

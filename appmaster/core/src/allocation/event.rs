@@ -70,25 +70,20 @@ pub struct StorageLevel {
 
 impl StorageLevel {
     /// Not stored (the block was dropped).
-    pub const NONE: Self = Self {
-        use_memory: false,
-        use_disk: false,
-    };
+    pub const NONE: Self = Self::new(false, false);
     /// In memory only.
-    pub const MEMORY_ONLY: Self = Self {
-        use_memory: true,
-        use_disk: false,
-    };
+    pub const MEMORY_ONLY: Self = Self::new(true, false);
     /// On disk only.
-    pub const DISK_ONLY: Self = Self {
-        use_memory: false,
-        use_disk: true,
-    };
+    pub const DISK_ONLY: Self = Self::new(false, true);
     /// In memory and on disk.
-    pub const MEMORY_AND_DISK: Self = Self {
-        use_memory: true,
-        use_disk: true,
-    };
+    pub const MEMORY_AND_DISK: Self = Self::new(true, true);
+
+    pub const fn new(use_memory: bool, use_disk: bool) -> Self {
+        Self {
+            use_memory,
+            use_disk,
+        }
+    }
 
     /// Whether the block is stored anywhere.
     pub fn is_valid(self) -> bool {

@@ -220,6 +220,21 @@ impl SparkConf {
         self.get(key).map(|v| parse_int(key, v)).transpose()
     }
 
+    /// A count property if set: a 32-bit integer of at least `min` (`requirement` says so
+    /// in the error).
+    pub fn get_opt_count(
+        &self,
+        key: &str,
+        min: i64,
+        requirement: &str,
+    ) -> Result<Option<u32>, SparkConfError> {
+        match self.get_opt_int(key)? {
+            None => Ok(None),
+            Some(n) if n >= min => Ok(Some(n as u32)),
+            Some(n) => Err(out_of_range(key, n, requirement)),
+        }
+    }
+
     /// A 64-bit integer property, or `default`.
     pub fn get_long(&self, key: &str, default: i64) -> Result<i64, SparkConfError> {
         self.get(key).map_or(Ok(default), |v| parse_long(key, v))
@@ -271,11 +286,7 @@ impl SparkConf {
 
     /// `spark.yarn.maxAppAttempts`; `None` leaves it to the RM's `max-am-attempts`.
     pub fn max_app_attempts(&self) -> Result<Option<u32>, SparkConfError> {
-        match self.get_opt_int(keys::MAX_APP_ATTEMPTS)? {
-            None => Ok(None),
-            Some(n) if n >= 1 => Ok(Some(n as u32)),
-            Some(n) => Err(out_of_range(keys::MAX_APP_ATTEMPTS, n, "at least 1")),
-        }
+        self.get_opt_count(keys::MAX_APP_ATTEMPTS, 1, "at least 1")
     }
 
     /// `spark.yarn.submit.waitAppCompletion` (default true).
@@ -308,11 +319,7 @@ impl SparkConf {
 
     /// `spark.executor.instances` as set (no default).
     pub fn executor_instances(&self) -> Result<Option<u32>, SparkConfError> {
-        match self.get_opt_int(keys::EXECUTOR_INSTANCES)? {
-            None => Ok(None),
-            Some(n) if n >= 0 => Ok(Some(n as u32)),
-            Some(n) => Err(out_of_range(keys::EXECUTOR_INSTANCES, n, ">= 0")),
-        }
+        self.get_opt_count(keys::EXECUTOR_INSTANCES, 0, ">= 0")
     }
 
     /// How many executors the application starts with: under dynamic allocation the largest of
@@ -379,11 +386,8 @@ impl SparkConf {
             keys::EXECUTOR_MAX_NUM_FAILURES,
             keys::YARN_MAX_EXECUTOR_FAILURES,
         ] {
-            if let Some(n) = self.get_opt_int(key)? {
-                if n < 1 {
-                    return Err(out_of_range(key, n, "at least 1"));
-                }
-                return Ok(n as u32);
+            if let Some(n) = self.get_opt_count(key, 1, "at least 1")? {
+                return Ok(n);
             }
         }
         let effective: i64 = if self.dynamic_allocation_enabled()? {
