@@ -459,22 +459,35 @@ impl SparkConf {
 
     /// The container an executor asks for: memory + overhead MiB, `spark.executor.cores`.
     pub fn executor_container(&self) -> Result<Resource, SparkConfError> {
-        let mem = self.executor_memory_mb()?;
-        let overhead = self.executor_memory_overhead_mb()?;
-        let total = mem
-            .checked_add(overhead)
-            .ok_or_else(|| out_of_range(keys::EXECUTOR_MEMORY_OVERHEAD, overhead, "a sane size"))?;
-        Ok(Resource::new(total, self.executor_cores()?))
+        self.container(
+            self.executor_memory_mb()?,
+            self.executor_memory_overhead_mb()?,
+            keys::EXECUTOR_MEMORY_OVERHEAD,
+            self.executor_cores()?,
+        )
     }
 
     /// The container of the driver (the AM): memory + overhead MiB, `spark.driver.cores`.
     pub fn driver_container(&self) -> Result<Resource, SparkConfError> {
-        let mem = self.driver_memory_mb()?;
-        let overhead = self.driver_memory_overhead_mb()?;
-        let total = mem
-            .checked_add(overhead)
-            .ok_or_else(|| out_of_range(keys::DRIVER_MEMORY_OVERHEAD, overhead, "a sane size"))?;
-        Ok(Resource::new(total, self.driver_cores()?))
+        self.container(
+            self.driver_memory_mb()?,
+            self.driver_memory_overhead_mb()?,
+            keys::DRIVER_MEMORY_OVERHEAD,
+            self.driver_cores()?,
+        )
+    }
+
+    fn container(
+        &self,
+        memory_mb: u64,
+        overhead_mb: u64,
+        overhead_key: &str,
+        cores: u32,
+    ) -> Result<Resource, SparkConfError> {
+        let total = memory_mb
+            .checked_add(overhead_mb)
+            .ok_or_else(|| out_of_range(overhead_key, overhead_mb, "a sane size"))?;
+        Ok(Resource::new(total, cores))
     }
 
     /// What Spark checks before it submits an application; the first violation:
