@@ -1,6 +1,12 @@
 //! Harness for Spindle's end-to-end tests: real daemons as separate processes
 //! on ephemeral loopback ports, in a temp dir removed afterwards.
 
+use am_core::eventlog::LogLine;
+use common::client::RmClient;
+use common::protocol::{AppSubmission, ApplicationReport, LaunchSpec};
+use common::tls::TlsIdentity;
+use common::{ApplicationId, Resource};
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -104,6 +110,31 @@ impl Cluster {
     pub fn client_conf(&self) -> common::clientconf::ClientConf {
         common::clientconf::ClientConf::load(&self.conf_dir()).expect("client conf")
     }
+
+    /// An RM client with the cluster's user identity.
+    pub fn rm_client(&self) -> RmClient {
+        let conf = self.client_conf();
+        let id = TlsIdentity::load(&conf.tls_files()).expect("identity");
+        RmClient::connect(&id, &conf.rm_address).expect("rm client")
+    }
+
+    /// The event log files in the cluster's history directory, sorted.
+    pub fn event_log_files(&self) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.path().join("history"))
+            .expect("history dir")
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        files.sort();
+        files
+    }
+
+    /// The first app's event log, parsed.
+    pub fn event_log(&self) -> Vec<LogLine> {
+        let files = self.event_log_files();
+        let path = files.first().expect("event log");
+        history::log::read(path).expect("read the event log")
+    }
 }
 
 impl Drop for Cluster {
@@ -137,6 +168,28 @@ pub fn text(out: &Output) -> String {
     )
 }
 
+/// Asserts that `text` contains each of `needles` (with `text` as the message).
+#[track_caller]
+pub fn assert_contains(text: &str, needles: &[&str]) {
+    for n in needles {
+        assert!(text.contains(n), "{n:?} missing in: {text}");
+    }
+}
+
+/// Everything `out` printed, once asserted that it succeeded (with that text as the message).
+pub fn success(out: &Output) -> String {
+    let t = text(out);
+    assert!(out.status.success(), "{t}");
+    t
+}
+
+/// Everything `out` printed, once asserted that it failed (with that text as the message).
+pub fn failure(out: &Output) -> String {
+    let t = text(out);
+    assert!(!out.status.success(), "{t}");
+    t
+}
+
 /// Polls `f` until it returns `Some`, or panics after `timeout` naming `what`.
 pub fn eventually<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;
@@ -158,7 +211,7 @@ impl Cluster {
     }
 
     /// Runs `spindle-submit --master spindle ARGS...` to completion.
-    pub fn submit(&self, args: &[&str]) -> Output {
+    pub fn submit<S: AsRef<OsStr>>(&self, args: &[S]) -> Output {
         self.submit_cmd()
             .args(["--master", "spindle"])
             .args(args)
@@ -166,8 +219,14 @@ impl Cluster {
             .expect("run spindle-submit")
     }
 
+    /// Runs `spindle-submit --master spindle ARGS...` to completion, asserts that it
+    /// succeeded and returns everything it printed.
+    pub fn submit_ok<S: AsRef<OsStr>>(&self, args: &[S]) -> String {
+        success(&self.submit(args))
+    }
+
     /// Starts `spindle-submit --master spindle ARGS...` with its output piped.
-    pub fn submit_spawn(&self, args: &[&str]) -> Child {
+    pub fn submit_spawn<S: AsRef<OsStr>>(&self, args: &[S]) -> Child {
         self.submit_cmd()
             .args(["--master", "spindle"])
             .args(args)
@@ -216,6 +275,16 @@ pub fn pids_with_env(key: &str, value: &str) -> Vec<i32> {
     out
 }
 
+/// The pids of `app`'s executors.
+pub fn executor_pids(app: &str) -> Vec<i32> {
+    let executors = pids_with_env("SPINDLE_ROLE", "executor");
+    let of_app = pids_with_env("SPINDLE_APP_ID", app);
+    executors
+        .into_iter()
+        .filter(|p| of_app.contains(p))
+        .collect()
+}
+
 /// The built examples directory (`target/<profile>/examples`).
 pub fn example(name: &str) -> PathBuf {
     let p = bin_dir().join("examples").join(name);
@@ -232,17 +301,97 @@ pub fn confs<'a>(kvs: &[&'a str]) -> Vec<&'a str> {
     kvs.iter().flat_map(|kv| ["--conf", kv]).collect()
 }
 
+/// Dynamic allocation with shuffle tracking, then `more` (`K=V` each).
+pub fn dynamic_with(more: &[&str]) -> Vec<String> {
+    let mut conf = vec![
+        "spark.dynamicAllocation.enabled=true".to_string(),
+        "spark.dynamicAllocation.shuffleTracking.enabled=true".to_string(),
+    ];
+    conf.extend(more.iter().map(|kv| kv.to_string()));
+    conf
+}
+
 /// Dynamic allocation with shuffle tracking between `min` and `max` executors, starting at
 /// `initial`, releasing idle ones after `idle` (`spark.dynamicAllocation.*`, as `K=V`).
 pub fn dynamic(min: u32, max: u32, initial: u32, idle: &str) -> Vec<String> {
-    vec![
-        "spark.dynamicAllocation.enabled=true".into(),
-        "spark.dynamicAllocation.shuffleTracking.enabled=true".into(),
-        format!("spark.dynamicAllocation.minExecutors={min}"),
-        format!("spark.dynamicAllocation.maxExecutors={max}"),
-        format!("spark.dynamicAllocation.initialExecutors={initial}"),
-        format!("spark.dynamicAllocation.executorIdleTimeout={idle}"),
+    dynamic_with(&[
+        &format!("spark.dynamicAllocation.minExecutors={min}"),
+        &format!("spark.dynamicAllocation.maxExecutors={max}"),
+        &format!("spark.dynamicAllocation.initialExecutors={initial}"),
+        &format!("spark.dynamicAllocation.executorIdleTimeout={idle}"),
+    ])
+}
+
+/// The appmaster binary, which runs the example classes.
+pub fn appmaster() -> String {
+    bin("appmaster").display().to_string()
+}
+
+/// `spindle-submit` arguments running `class` of the appmaster binary: `opts` (spindle-submit's
+/// own options), a `--conf K=V` for each of `conf`, then `--class CLASS <appmaster> ARGS...`.
+pub fn class_args<C: AsRef<str>, A: AsRef<str>>(
+    opts: &[&str],
+    conf: &[C],
+    class: &str,
+    args: &[A],
+) -> Vec<String> {
+    let mut all: Vec<String> = opts.iter().map(|o| o.to_string()).collect();
+    for kv in conf {
+        all.extend(["--conf".to_string(), kv.as_ref().to_string()]);
+    }
+    all.extend(["--class".to_string(), class.to_string(), appmaster()]);
+    all.extend(args.iter().map(|a| a.as_ref().to_string()));
+    all
+}
+
+/// No `--conf` for [`class_args`].
+pub const NO_CONF: &[&str] = &[];
+
+/// Bursty's arguments: `jobs` jobs of `tasks` tasks of `task_ms` each, `gap_ms` apart.
+pub fn bursty(jobs: u32, tasks: u32, task_ms: u64, gap_ms: u64) -> Vec<String> {
+    [
+        ("--jobs", u64::from(jobs)),
+        ("--tasks", u64::from(tasks)),
+        ("--task-ms", task_ms),
+        ("--gap-ms", gap_ms),
     ]
+    .into_iter()
+    .flat_map(|(flag, v)| [flag.to_string(), v.to_string()])
+    .collect()
+}
+
+/// The next number of a xorshift64 sequence (deterministic test data).
+#[inline]
+pub fn xorshift(x: &mut u64) -> u64 {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    *x
+}
+
+/// A test application of 128 MB and 1 vcore for its AM in the default queue, with the RM's
+/// default attempts.
+pub fn submission(name: &str, am_launch: LaunchSpec) -> AppSubmission {
+    AppSubmission {
+        name: name.into(),
+        queue: "default".into(),
+        user: "tester".into(),
+        app_type: "TEST".into(),
+        am_resource: Resource::new(128, 1),
+        am_launch,
+        max_attempts: None,
+    }
+}
+
+/// Polls the RM every 50 ms until `id` is in a terminal state; its report then.
+pub async fn wait_terminal(rm: &RmClient, id: ApplicationId) -> ApplicationReport {
+    loop {
+        let r = rm.report(id).await.expect("report");
+        if r.state.is_terminal() {
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// A process started by a test with its stdout collected as it runs.
@@ -309,7 +458,7 @@ impl Running {
 
 impl Cluster {
     /// Starts `spindle-submit --master spindle ARGS...`, collecting its stdout.
-    pub fn submit_running<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Running {
+    pub fn submit_running<S: AsRef<OsStr>>(&self, args: &[S]) -> Running {
         let mut cmd = self.submit_cmd();
         cmd.args(["--master", "spindle"]).args(args);
         Running::spawn(cmd)

@@ -40,6 +40,19 @@ fn run(dir: &Path, args: &[&str]) -> (Output, Duration) {
     (out, start.elapsed())
 }
 
+/// `--conf K=V` for each `K=V`.
+fn confs<'a>(kvs: &[&'a str]) -> Vec<&'a str> {
+    kvs.iter().flat_map(|kv| ["--conf", kv]).collect()
+}
+
+/// Asserts that `err` says each of `parts`.
+#[track_caller]
+fn assert_says(err: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(err.contains(part), "{err}");
+    }
+}
+
 /// Runs a submission expected to be refused up front; returns stderr.
 fn refused(args: &[&str]) -> String {
     let e = env();
@@ -68,64 +81,59 @@ fn refused(args: &[&str]) -> String {
 #[test]
 fn bad_executor_memory_is_refused_naming_the_key() {
     let err = refused(&["--conf", "spark.executor.memory=12x"]);
-    assert!(err.contains("spark.executor.memory"), "{err}");
-    assert!(err.contains("'12x'"), "{err}");
+    assert_says(&err, &["spark.executor.memory", "'12x'"]);
     let err = refused(&["--executor-memory", "lots"]);
-    assert!(
-        err.contains("spark.executor.memory: invalid size 'lots'"),
-        "{err}"
-    );
+    assert_says(&err, &["spark.executor.memory: invalid size 'lots'"]);
 }
 
 #[test]
 fn min_above_max_executors_is_refused() {
-    let err = refused(&[
-        "--conf",
+    let err = refused(&confs(&[
         "spark.dynamicAllocation.enabled=true",
-        "--conf",
         "spark.shuffle.service.enabled=true",
-        "--conf",
         "spark.dynamicAllocation.minExecutors=5",
-        "--conf",
         "spark.dynamicAllocation.maxExecutors=2",
-    ]);
-    assert!(
-        err.contains("spark.dynamicAllocation.minExecutors"),
-        "{err}"
-    );
-    assert!(
-        err.contains("spark.dynamicAllocation.maxExecutors"),
-        "{err}"
+    ]));
+    assert_says(
+        &err,
+        &[
+            "spark.dynamicAllocation.minExecutors",
+            "spark.dynamicAllocation.maxExecutors",
+        ],
     );
 }
 
 #[test]
 fn dynamic_allocation_without_shuffle_service_is_refused() {
     let err = refused(&["--conf", "spark.dynamicAllocation.enabled=true"]);
-    assert!(
-        err.contains("Dynamic allocation of executors requires the external shuffle service"),
-        "{err}"
-    );
+    let says = "Dynamic allocation of executors requires the external shuffle service";
+    assert_says(&err, &[says]);
 }
 
 #[test]
 fn client_deploy_mode_is_refused() {
     let err = refused(&["--deploy-mode", "client"]);
-    assert!(err.contains("client deploy mode is not supported"), "{err}");
+    assert_says(&err, &["client deploy mode is not supported"]);
 }
 
 #[test]
 fn bad_command_lines_are_refused() {
-    let err = refused(&["--conf", "spark.executor.memory"]);
-    assert!(err.contains("without '='"), "{err}");
-    let err = refused(&["--jars", "x.jar"]);
-    assert!(err.contains("unrecognized option '--jars'"), "{err}");
-    let err = refused(&["--master", "yarn"]);
-    assert!(err.contains("'yarn'"), "{err}");
-    let err = refused(&["--executor-cores", "1", "--conf", "spark.task.cpus=2"]);
-    assert!(err.contains("spark.task.cpus"), "{err}");
-    let err = refused(&["--properties-file", "/nonexistent/props.conf"]);
-    assert!(err.contains("/nonexistent/props.conf"), "{err}");
+    let cases: [(&[&str], &str); 5] = [
+        (&["--conf", "spark.executor.memory"], "without '='"),
+        (&["--jars", "x.jar"], "unrecognized option '--jars'"),
+        (&["--master", "yarn"], "'yarn'"),
+        (
+            &["--executor-cores", "1", "--conf", "spark.task.cpus=2"],
+            "spark.task.cpus",
+        ),
+        (
+            &["--properties-file", "/nonexistent/props.conf"],
+            "/nonexistent/props.conf",
+        ),
+    ];
+    for (args, says) in cases {
+        assert_says(&refused(args), &[says]);
+    }
 }
 
 #[test]

@@ -718,24 +718,40 @@ mod tests {
         }
     }
 
+    /// A request to launch `id` for `user` with `memory_mb` MB.
+    fn launch(id: ContainerId, user: &str, memory_mb: u64) -> Event {
+        Event::LaunchRequested {
+            id,
+            user: user.into(),
+            resource: mb(memory_mb),
+        }
+    }
+
     fn ok(core: &mut Lifecycle, event: Event, now: u64) -> Vec<Action> {
         core.handle(event, now).expect("accepted")
     }
 
     /// Launches `id` with 64 MB and runs it as process group `pid` at `now`.
     fn running(core: &mut Lifecycle, id: ContainerId, pid: i32, now: u64) {
-        let launch = Event::LaunchRequested {
-            id,
-            user: "alice".into(),
-            resource: mb(64),
-        };
-        assert_eq!(ok(core, launch, now), vec![Action::Localize { id }]);
+        assert_eq!(
+            ok(core, launch(id, "alice", 64), now),
+            vec![Action::Localize { id }]
+        );
         assert_eq!(
             ok(core, Event::Localized { id }, now),
             vec![Action::Spawn { id }]
         );
         assert_eq!(ok(core, Event::Spawned { id, pid }, now), vec![]);
         assert_eq!(core.phase(id), Some(&Phase::Running { pid }));
+    }
+
+    /// A core with each of `containers` (id, pid) running since 0.
+    fn core_running(containers: &[(ContainerId, i32)]) -> Lifecycle {
+        let mut core = Lifecycle::new(GRACE);
+        for &(id, pid) in containers {
+            running(&mut core, id, pid, 0);
+        }
+        core
     }
 
     fn kill(id: ContainerId, status: i32, diagnostics: &str) -> Event {
@@ -769,9 +785,8 @@ mod tests {
 
     #[test]
     fn kill_sends_sigterm_then_sigkill_exactly_at_kill_plus_grace() {
-        let mut core = Lifecycle::new(GRACE);
         let c = cid(1, 1);
-        running(&mut core, c, 100, 0);
+        let mut core = core_running(&[(c, 100)]);
         assert_eq!(core.next_wakeup(), None);
         let out = ok(
             &mut core,
@@ -812,9 +827,8 @@ mod tests {
 
     #[test]
     fn no_escalation_when_it_exits_within_the_grace() {
-        let mut core = Lifecycle::new(GRACE);
         let c = cid(1, 1);
-        running(&mut core, c, 100, 0);
+        let mut core = core_running(&[(c, 100)]);
         ok(&mut core, kill(c, -105, KILLED_BY_APPMASTER), 1_000);
         let out = ok(&mut core, exited(c, 143), 1_100);
         // The group's leftovers go with the leader at its exit; no timer stays.
@@ -826,10 +840,8 @@ mod tests {
 
     #[test]
     fn a_process_that_ends_by_itself_reports_its_own_status() {
-        let mut core = Lifecycle::new(GRACE);
         let (a, b) = (cid(1, 1), cid(1, 2));
-        running(&mut core, a, 100, 0);
-        running(&mut core, b, 200, 0);
+        let mut core = core_running(&[(a, 100), (b, 200)]);
         let out = ok(&mut core, exited(a, 0), 10);
         assert_eq!(out[1..], completed(a, 0));
         assert_eq!(core.phase(a), Some(&Phase::ExitedWithSuccess));
@@ -854,11 +866,8 @@ mod tests {
 
     #[test]
     fn app_directory_is_removed_only_once_its_containers_are_gone() {
-        let mut core = Lifecycle::new(GRACE);
         let (a1, a2, b1) = (cid(1, 1), cid(1, 2), cid(2, 1));
-        running(&mut core, a1, 100, 0);
-        running(&mut core, a2, 200, 0);
-        running(&mut core, b1, 300, 0);
+        let mut core = core_running(&[(a1, 100), (a2, 200), (b1, 300)]);
         ok(&mut core, exited(a2, 0), 500);
         let out = ok(&mut core, Event::AppFinished { app: app(1) }, 2_000);
         assert_eq!(out, vec![signal(a1, 100, Signal::Term)]);
@@ -905,9 +914,8 @@ mod tests {
 
     #[test]
     fn app_directory_is_removed_at_the_bound_if_a_container_will_not_die() {
-        let mut core = Lifecycle::new(GRACE);
         let a1 = cid(1, 1);
-        running(&mut core, a1, 100, 0);
+        let mut core = core_running(&[(a1, 100)]);
         ok(&mut core, Event::AppFinished { app: app(1) }, 2_000);
         let bound = 2_000 + CLEANUP_GRACE_PERIODS * GRACE + CLEANUP_MARGIN_MS;
         assert_eq!(core.next_wakeup(), Some(2_000 + GRACE));
@@ -948,11 +956,8 @@ mod tests {
 
     #[test]
     fn acknowledged_statuses_leave_the_heartbeat_and_go_with_their_app() {
-        let mut core = Lifecycle::new(GRACE);
         let (a1, a2, a3) = (cid(1, 1), cid(1, 2), cid(1, 3));
-        running(&mut core, a1, 100, 0);
-        running(&mut core, a2, 200, 0);
-        running(&mut core, a3, 300, 0);
+        let mut core = core_running(&[(a1, 100), (a2, 200), (a3, 300)]);
         ok(&mut core, exited(a1, 0), 10);
         ok(&mut core, exited(a2, 1), 10);
         assert_eq!(core.unacknowledged().len(), 3);
@@ -997,9 +1002,8 @@ mod tests {
 
     #[test]
     fn over_memory_is_killed_with_104_and_yarns_diagnostics() {
-        let mut core = Lifecycle::new(GRACE);
         let c = cid(1, 1);
-        running(&mut core, c, 100, 0);
+        let mut core = core_running(&[(c, 100)]);
         let limit = 64 << 20;
         assert_eq!(
             core.monitored(),
@@ -1052,12 +1056,7 @@ mod tests {
     fn a_container_killed_while_localizing_never_runs() {
         let mut core = Lifecycle::new(GRACE);
         let c = cid(1, 1);
-        let launch = Event::LaunchRequested {
-            id: c,
-            user: "alice".into(),
-            resource: mb(64),
-        };
-        ok(&mut core, launch, 0);
+        ok(&mut core, launch(c, "alice", 64), 0);
         // No process yet: nothing to signal, no timer.
         assert_eq!(ok(&mut core, kill(c, -105, KILLED_BY_APPMASTER), 5), vec![]);
         assert_eq!(core.next_wakeup(), None);
@@ -1079,12 +1078,7 @@ mod tests {
         let mut core = Lifecycle::new(GRACE);
         let (c, d) = (cid(1, 1), cid(1, 2));
         for id in [c, d] {
-            let launch = Event::LaunchRequested {
-                id,
-                user: "alice".into(),
-                resource: mb(64),
-            };
-            ok(&mut core, launch, 0);
+            ok(&mut core, launch(id, "alice", 64), 0);
         }
         let failed = |id| Event::LocalizationFailed {
             id,
@@ -1108,12 +1102,7 @@ mod tests {
     fn a_container_killed_while_being_spawned_gets_sigkill_at_once() {
         let mut core = Lifecycle::new(GRACE);
         let c = cid(1, 1);
-        let launch = Event::LaunchRequested {
-            id: c,
-            user: "alice".into(),
-            resource: mb(64),
-        };
-        ok(&mut core, launch, 0);
+        ok(&mut core, launch(c, "alice", 64), 0);
         ok(&mut core, Event::Localized { id: c }, 1);
         assert_eq!(ok(&mut core, kill(c, -105, KILLED_BY_APPMASTER), 2), vec![]);
         assert_eq!(
@@ -1127,25 +1116,16 @@ mod tests {
 
     #[test]
     fn a_second_start_of_the_same_container_is_refused() {
-        let mut core = Lifecycle::new(GRACE);
         let c = cid(1, 1);
-        running(&mut core, c, 100, 0);
-        let again = Event::LaunchRequested {
-            id: c,
-            user: "mallory".into(),
-            resource: mb(1),
-        };
+        let mut core = core_running(&[(c, 100)]);
+        let again = launch(c, "mallory", 1);
         let e = core.handle(again, 5).unwrap_err();
         assert_eq!(e, Refusal::AlreadyStarted { container_id: c });
         assert_eq!(e.to_string(), format!("{c} was already started here"));
         assert_eq!(core.phase(c), Some(&Phase::Running { pid: 100 }));
         // Even once it ended.
         ok(&mut core, exited(c, 0), 6);
-        let again = Event::LaunchRequested {
-            id: c,
-            user: "alice".into(),
-            resource: mb(64),
-        };
+        let again = launch(c, "alice", 64);
         assert!(core.handle(again, 7).is_err());
     }
 
@@ -1165,18 +1145,10 @@ mod tests {
 
     #[test]
     fn shutdown_stops_every_container_and_refuses_new_ones() {
-        let mut core = Lifecycle::new(GRACE);
         let (a, b, l, e) = (cid(1, 1), cid(2, 1), cid(2, 2), cid(3, 1));
-        running(&mut core, a, 100, 0);
-        running(&mut core, b, 200, 0);
-        running(&mut core, e, 400, 0);
+        let mut core = core_running(&[(a, 100), (b, 200), (e, 400)]);
         ok(&mut core, exited(e, 0), 5);
-        let launch = Event::LaunchRequested {
-            id: l,
-            user: "bob".into(),
-            resource: mb(64),
-        };
-        ok(&mut core, launch, 6);
+        ok(&mut core, launch(l, "bob", 64), 6);
         assert_eq!(core.live(), 3);
         let out = ok(&mut core, Event::Shutdown, 1_000);
         assert_eq!(
@@ -1184,12 +1156,10 @@ mod tests {
             vec![signal(a, 100, Signal::Term), signal(b, 200, Signal::Term)]
         );
         assert!(core.shutting_down());
-        let launch = Event::LaunchRequested {
-            id: cid(4, 1),
-            user: "bob".into(),
-            resource: mb(64),
-        };
-        assert_eq!(core.handle(launch, 1_001), Err(Refusal::ShuttingDown));
+        assert_eq!(
+            core.handle(launch(cid(4, 1), "bob", 64), 1_001),
+            Err(Refusal::ShuttingDown)
+        );
         assert_eq!(
             ok(&mut core, Event::Tick, 1_000 + GRACE),
             vec![signal(a, 100, Signal::Kill), signal(b, 200, Signal::Kill)]
@@ -1274,11 +1244,7 @@ mod tests {
                 }
                 let id = ids[rng.below(ids.len() as u64) as usize];
                 let event = match rng.below(11) {
-                    0 | 1 => Event::LaunchRequested {
-                        id,
-                        user: "u".into(),
-                        resource: mb(64),
-                    },
+                    0 | 1 => launch(id, "u", 64),
                     2 => Event::Localized { id },
                     3 => {
                         next_pid += 1;

@@ -8,6 +8,8 @@ pub mod metrics;
 pub mod service;
 pub mod state;
 pub mod store;
+#[cfg(test)]
+mod testing;
 pub mod web;
 
 pub use config::RmConfig;

@@ -306,30 +306,13 @@ impl RmEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::Limits;
-    use common::protocol::{AppSubmission, LaunchSpec};
-    use common::token::TokenKey;
+    use crate::testing::{at, rm_state, submission};
+    use common::protocol::AppSubmission;
     use common::{NodeId, Resource};
-
-    fn at(ms: u64) -> Now {
-        Now {
-            mono_ms: ms,
-            wall_ms: ms,
-        }
-    }
 
     #[test]
     fn scrape_reads_the_state_and_events_move_counters() {
-        let mut s = RmState::new(
-            1,
-            Limits {
-                max_allocation: Resource::new(4096, 4),
-                max_am_attempts: 2,
-                nm_expiry_ms: 5000,
-                token_expiry_ms: 60_000,
-            },
-            TokenKey::generate(),
-        );
+        let mut s = rm_state(1);
         s.register_node(
             NodeId("a:1".into()),
             "a:1".into(),
@@ -339,16 +322,8 @@ mod tests {
             at(0),
         );
         let sub = AppSubmission {
-            name: "t".into(),
             queue: "q1".into(),
-            user: "u".into(),
-            app_type: "TEST".into(),
-            am_resource: Resource::new(512, 1),
-            am_launch: LaunchSpec {
-                command: vec!["true".into()],
-                ..Default::default()
-            },
-            max_attempts: None,
+            ..submission()
         };
         let (app, _) = s.submit(sub, at(1)).unwrap();
         let m = RmMetrics::new();

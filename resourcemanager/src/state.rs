@@ -892,42 +892,45 @@ fn unknown_app(app: ApplicationId) -> WireError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use common::protocol::LaunchSpec;
-
-    /// Both clocks at `ms` (the tests that do not step the wall clock).
-    fn at(ms: u64) -> Now {
-        Now {
-            mono_ms: ms,
-            wall_ms: ms,
-        }
-    }
+    use crate::testing::{at, rm_state, submission as sub};
 
     fn rm() -> RmState {
-        RmState::new(
-            1000,
-            Limits {
-                max_allocation: Resource::new(4096, 4),
-                max_am_attempts: 2,
-                nm_expiry_ms: 5000,
-                token_expiry_ms: 60_000,
-            },
-            TokenKey::generate(),
-        )
+        rm_state(1000)
     }
 
-    fn sub() -> AppSubmission {
-        AppSubmission {
-            name: "t".into(),
-            queue: "default".into(),
-            user: "u".into(),
-            app_type: "TEST".into(),
-            am_resource: Resource::new(512, 1),
-            am_launch: LaunchSpec {
-                command: vec!["true".into()],
-                ..Default::default()
-            },
-            max_attempts: None,
+    /// Submits `sub()` at `now` and registers its first attempt's AM: (the app, the attempt,
+    /// the AM's container, its AM-RM token).
+    fn registered(rm: &mut RmState, now: Now) -> (ApplicationId, AppAttemptId, Container, String) {
+        let (app, actions) = rm.submit(sub(), now).unwrap();
+        let (am, token) = launched(&actions).expect("AM launched");
+        let attempt = app.attempt(1);
+        rm.register_am(attempt, &token, "h".into(), String::new())
+            .unwrap();
+        (app, attempt, am, token)
+    }
+
+    /// An ask for `count` containers of `mb` MB and 1 vcore, anywhere.
+    fn ask(count: u32, mb: u64) -> ResourceAsk {
+        ResourceAsk {
+            key: "e".into(),
+            count,
+            resource: Resource::new(mb, 1),
+            nodes: vec![],
+            relax_locality: true,
         }
+    }
+
+    /// `attempt` unregisters as SUCCEEDED with `diagnostics` at `now`.
+    fn succeed(rm: &mut RmState, attempt: AppAttemptId, token: &str, diagnostics: &str, now: Now) {
+        rm.finish_am(
+            attempt,
+            token,
+            FinalApplicationStatus::SUCCEEDED,
+            diagnostics.into(),
+            String::new(),
+            now,
+        )
+        .unwrap();
     }
 
     fn add_node(rm: &mut RmState, name: &str, mb: u64, now: u64) -> Vec<Action> {
@@ -993,21 +996,10 @@ mod tests {
         let mut rm = rm();
         add_node(&mut rm, "a:1", 2048, 0);
         add_node(&mut rm, "b:1", 2048, 0);
-        let (app, actions) = rm.submit(sub(), at(1)).unwrap();
-        let (am, token) = launched(&actions).expect("AM launched");
+        let (app, attempt, am, token) = registered(&mut rm, at(1));
         assert_eq!(am.id, app.attempt(1).container(1));
-        let attempt = app.attempt(1);
-        rm.register_am(attempt, &token, "h".into(), String::new())
-            .unwrap();
-        let ask = ResourceAsk {
-            key: "e".into(),
-            count: 10,
-            resource: Resource::new(1024, 1),
-            nodes: vec![],
-            relax_locality: true,
-        };
         let actions = rm
-            .allocate(attempt, &token, vec![ask], vec![], 0.0, at(2))
+            .allocate(attempt, &token, vec![ask(10, 1024)], vec![], 0.0, at(2))
             .unwrap();
         let got = allocated(&actions);
         // 4096 MB total, 512 for the AM: three 1 GB containers fit.
@@ -1070,20 +1062,9 @@ mod tests {
         let mut rm = rm();
         add_node(&mut rm, "a:1", 1024, 0);
         add_node(&mut rm, "b:1", 1024, 0);
-        let (app, actions) = rm.submit(sub(), at(1)).unwrap();
-        let (am, token) = launched(&actions).unwrap();
-        let attempt = app.attempt(1);
-        rm.register_am(attempt, &token, "h".into(), String::new())
-            .unwrap();
-        let ask = ResourceAsk {
-            key: "e".into(),
-            count: 1,
-            resource: Resource::new(1024, 1),
-            nodes: vec![],
-            relax_locality: true,
-        };
+        let (_, attempt, am, token) = registered(&mut rm, at(1));
         let got = allocated(
-            &rm.allocate(attempt, &token, vec![ask], vec![], 0.0, at(2))
+            &rm.allocate(attempt, &token, vec![ask(1, 1024)], vec![], 0.0, at(2))
                 .unwrap(),
         );
         assert_eq!(got.len(), 1);
@@ -1121,23 +1102,12 @@ mod tests {
         let (_, token) = launched(&actions).unwrap();
         rm1.register_am(done.attempt(1), &token, "h".into(), "http://t".into())
             .unwrap();
-        rm1.finish_am(
-            done.attempt(1),
-            &token,
-            FinalApplicationStatus::SUCCEEDED,
-            "ok".into(),
-            String::new(),
-            at(5),
-        )
-        .unwrap();
+        succeed(&mut rm1, done.attempt(1), &token, "ok", at(5));
         // Its AM exits after unregistering.
         let am1 = done.attempt(1).container(1);
         rm1.node_heartbeat(&NodeId("a:1".into()), &[completed(am1, 0)], at(6))
             .unwrap();
-        let (running, actions) = rm1.submit(sub(), at(6)).unwrap();
-        let (_, token) = launched(&actions).unwrap();
-        rm1.register_am(running.attempt(1), &token, "h".into(), String::new())
-            .unwrap();
+        let (running, ..) = registered(&mut rm1, at(6));
         // Every change so far is dirty; the store would have written these.
         let written = rm1.take_dirty();
         assert_eq!(written.len(), 2);
@@ -1196,20 +1166,9 @@ mod tests {
     fn released_and_leftover_containers_stop_counting() {
         let mut rm = rm();
         add_node(&mut rm, "a:1", 4096, 0);
-        let (app, actions) = rm.submit(sub(), at(0)).unwrap();
-        let (_, token) = launched(&actions).unwrap();
-        let attempt = app.attempt(1);
-        rm.register_am(attempt, &token, "h".into(), String::new())
-            .unwrap();
-        let ask = ResourceAsk {
-            key: "e".into(),
-            count: 2,
-            resource: Resource::new(1000, 1),
-            nodes: vec![],
-            relax_locality: true,
-        };
+        let (app, attempt, _, token) = registered(&mut rm, at(0));
         let got = allocated(
-            &rm.allocate(attempt, &token, vec![ask], vec![], 0.0, at(0))
+            &rm.allocate(attempt, &token, vec![ask(2, 1000)], vec![], 0.0, at(0))
                 .unwrap(),
         );
         assert_eq!(got.len(), 2);
@@ -1218,15 +1177,7 @@ mod tests {
             .unwrap();
         let used: u64 = rm.node_reports().iter().map(|n| n.used.memory_mb).sum();
         assert_eq!(used, 512 + 1000, "the released container's memory is free");
-        rm.finish_am(
-            attempt,
-            &token,
-            FinalApplicationStatus::SUCCEEDED,
-            String::new(),
-            String::new(),
-            at(2000),
-        )
-        .unwrap();
+        succeed(&mut rm, attempt, &token, "", at(2000));
         let at_end = rm.report(app, at(2000)).unwrap().memory_seconds;
         // AM 512 MB x 2 s + 1000 MB x 1 s + 1000 MB x 2 s.
         assert_eq!(at_end, 1024 + 1000 + 2000);
@@ -1253,10 +1204,7 @@ mod tests {
         let mut rm = rm(); // nm-expiry 5 s
         add_node_at(&mut rm, "a:1", 2048, clocks(0, WALL));
         add_node_at(&mut rm, "b:1", 2048, clocks(0, WALL));
-        let (app, actions) = rm.submit(sub(), clocks(0, WALL)).unwrap();
-        let (am, token) = launched(&actions).unwrap();
-        rm.register_am(app.attempt(1), &token, "h".into(), String::new())
-            .unwrap();
+        let (_, _, am, _) = registered(&mut rm, clocks(0, WALL));
         let other = NodeId(if am.node_id.0 == "a:1" { "b:1" } else { "a:1" }.into());
         for n in [&am.node_id, &other] {
             rm.node_heartbeat(n, &[], clocks(3000, WALL + 3000))
@@ -1303,11 +1251,7 @@ mod tests {
     fn accounting_does_not_jump_with_the_wall_clock() {
         let mut rm = rm();
         add_node_at(&mut rm, "a:1", 4096, clocks(0, WALL));
-        let (app, actions) = rm.submit(sub(), clocks(0, WALL)).unwrap();
-        let (_, token) = launched(&actions).unwrap();
-        let attempt = app.attempt(1);
-        rm.register_am(attempt, &token, "h".into(), String::new())
-            .unwrap();
+        let (app, attempt, _, token) = registered(&mut rm, clocks(0, WALL));
         assert_eq!(rm.live_containers(app)[0].start_ms, WALL);
         // 10 s pass while the wall clock is stepped a day forward: the AM's
         // 512 MB and 1 vcore count for 10 s, and the app has run for 10 s.
@@ -1325,15 +1269,13 @@ mod tests {
         assert_eq!((r.memory_seconds, r.vcore_seconds), (512 * 20, 20));
         assert_eq!(rm.elapsed(back)[&app], 20_000);
         // It ends 30 s in: 30 s counted; the finish time is the wall clock then.
-        rm.finish_am(
+        succeed(
+            &mut rm,
             attempt,
             &token,
-            FinalApplicationStatus::SUCCEEDED,
-            String::new(),
-            String::new(),
+            "",
             clocks(30_000, WALL + 5 * HOUR),
-        )
-        .unwrap();
+        );
         let later = clocks(40_000, WALL);
         let r = rm.report(app, later).unwrap();
         assert_eq!((r.memory_seconds, r.vcore_seconds), (512 * 30, 30));

@@ -228,9 +228,8 @@ async fn writer(store: Arc<StateStore>, cluster_ts: u64, mut rx: mpsc::Unbounded
 mod tests {
     use super::*;
     use crate::state::AttemptRecord;
-    use common::protocol::{
-        AppSubmission, FinalApplicationStatus, LaunchSpec, YarnApplicationState,
-    };
+    use crate::testing::submission;
+    use common::protocol::{AppSubmission, FinalApplicationStatus, YarnApplicationState};
     use common::{ApplicationId, Resource};
 
     fn record(seq: u32) -> AppRecord {
@@ -242,15 +241,8 @@ mod tests {
             id,
             submission: AppSubmission {
                 name: format!("app-{seq}"),
-                queue: "default".into(),
-                user: "u".into(),
-                app_type: "TEST".into(),
                 am_resource: Resource::new(128, 1),
-                am_launch: LaunchSpec {
-                    command: vec!["true".into()],
-                    ..Default::default()
-                },
-                max_attempts: None,
+                ..submission()
             },
             state: YarnApplicationState::FINISHED,
             final_status: FinalApplicationStatus::SUCCEEDED,

@@ -12,7 +12,7 @@
 //! It prints `RESULT <json>` on its stdout (the AM container's log), which the
 //! parent reads back and summarizes.
 
-use common::client::{AmEnv, AmRmClient, NmClient, RmClient};
+use common::client::{AmEnv, AmRmClient, NmClient};
 use common::protocol::{
     AmEvent, AppSubmission, FinalApplicationStatus, LaunchSpec, ResourceAsk, YarnApplicationState,
 };
@@ -43,9 +43,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 async fn parent() {
     let cluster = Cluster::up(2, &[]);
-    let conf = cluster.client_conf();
-    let identity = TlsIdentity::load(&conf.tls_files()).expect("identity");
-    let rm = RmClient::connect(&identity, &conf.rm_address).expect("rm client");
+    let rm = cluster.rm_client();
     let me = std::env::current_exe().expect("current exe");
     let staged = rm.stage_file(&me, "bench-am", true).await.expect("stage");
     let app = rm

@@ -15,6 +15,7 @@ use common::tls::{init_cluster_certs, TlsFiles, TlsIdentity};
 use common::ApplicationId;
 use shuffle_service::layout::{self, MapOutputWriter};
 use shuffle_service::{BlockId, ServerConfig, ShuffleClient};
+use spindle_tests::xorshift;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tokio::io::AsyncReadExt;
@@ -85,10 +86,7 @@ fn write_maps(dir: &Path, maps: u64, map_bytes: usize) {
         let mut w = MapOutputWriter::create(dir, 0, m, REDUCES).unwrap();
         for r in 0..REDUCES {
             for c in buf.chunks_mut(8) {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                c.copy_from_slice(&x.to_le_bytes()[..c.len()]);
+                c.copy_from_slice(&xorshift(&mut x).to_le_bytes()[..c.len()]);
             }
             w.write_partition(r, &buf).unwrap();
         }

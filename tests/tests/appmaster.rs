@@ -1,30 +1,22 @@
 //! The application master issue's contract, end to end: spindle-submit, the
 //! driver in the AM container, executors in containers, on a 2-NM cluster.
 
-use spindle_tests::{bin, eventually, example, pids_with_env, text, Cluster};
+use spindle_tests::{
+    appmaster, assert_contains, bursty, class_args, eventually, example, executor_pids, failure,
+    pids_with_env, success, text, Cluster, NO_CONF,
+};
 use std::io::Read;
 use std::time::{Duration, Instant};
-
-fn appmaster() -> String {
-    bin("appmaster").display().to_string()
-}
 
 #[test]
 fn seed_job_counts_and_sums_right() {
     let c = Cluster::up(2, &[]);
-    let out = c.submit(&["--class", "SeedRangeSquareCount", &appmaster()]);
-    let t = text(&out);
-    assert!(out.status.success(), "{t}");
-    assert!(t.contains("10000000"), "{t}");
-    assert!(t.contains("1291890006563070912"), "{t}");
-    assert!(t.contains("SUCCEEDED"), "{t}");
+    let t = c.submit_ok(&["--class", "SeedRangeSquareCount", &appmaster()]);
+    assert_contains(&t, &["10000000", "1291890006563070912", "SUCCEEDED"]);
     // The event log was written where the cluster's defaults say.
-    let logs: Vec<_> = std::fs::read_dir(c.path().join("history"))
-        .unwrap()
-        .flatten()
-        .collect();
+    let logs = c.event_log_files();
     assert_eq!(logs.len(), 1);
-    let log = std::fs::read_to_string(logs[0].path()).unwrap();
+    let log = std::fs::read_to_string(&logs[0]).unwrap();
     for ev in [
         "ApplicationStart",
         "JobStart",
@@ -39,9 +31,7 @@ fn seed_job_counts_and_sums_right() {
 #[test]
 fn spark_pi_with_100_slices_is_close() {
     let c = Cluster::up(2, &[]);
-    let out = c.submit(&["--class", "SparkPi", &appmaster(), "100"]);
-    let t = text(&out);
-    assert!(out.status.success(), "{t}");
+    let t = c.submit_ok(&["--class", "SparkPi", &appmaster(), "100"]);
     let pi: f64 = t
         .lines()
         .find_map(|l| l.split("Pi is roughly ").nth(1))
@@ -54,37 +44,23 @@ fn spark_pi_with_100_slices_is_close() {
 fn user_application_submitted_by_path() {
     let c = Cluster::up(2, &[]);
     let app = example("user_app");
-    let out = c.submit(&["--name", "my-app", app.to_str().unwrap()]);
-    let t = text(&out);
-    assert!(out.status.success(), "{t}");
+    let t = c.submit_ok(&["--name", "my-app", app.to_str().unwrap()]);
     assert!(t.contains("SUCCEEDED"), "{t}");
 }
 
 #[test]
 fn killed_executor_still_gives_the_right_answer() {
     let c = Cluster::up(2, &[]);
-    let child = c.submit_spawn(&[
-        "--num-executors",
-        "2",
-        "--class",
+    let child = c.submit_spawn(&class_args(
+        &["--num-executors", "2"],
+        NO_CONF,
         "Bursty",
-        &appmaster(),
-        "--jobs",
-        "1",
-        "--tasks",
-        "8",
-        "--task-ms",
-        "1500",
-        "--gap-ms",
-        "0",
-    ]);
+        &bursty(1, 8, 1500, 0),
+    ));
     let app = eventually(Duration::from_secs(20), "the app", || c.app_ids().pop());
     // Both executors up and working, then one dies.
     let victims = eventually(Duration::from_secs(20), "executors", || {
-        let pids = pids_with_env("SPINDLE_ROLE", "executor")
-            .into_iter()
-            .filter(|p| pids_with_env("SPINDLE_APP_ID", &app).contains(p))
-            .collect::<Vec<_>>();
+        let pids = executor_pids(&app);
         (pids.len() == 2).then_some(pids)
     });
     std::thread::sleep(Duration::from_millis(700));
@@ -92,42 +68,23 @@ fn killed_executor_still_gives_the_right_answer() {
     unsafe {
         libc::kill(victims[0], libc::SIGKILL);
     }
-    let out = child.wait_with_output().unwrap();
-    let t = text(&out);
-    assert!(out.status.success(), "{t}");
+    let t = success(&child.wait_with_output().unwrap());
     assert!(t.contains("answer 28 (expected 28)"), "{t}");
 }
 
 #[test]
 fn always_failing_task_fails_the_app_with_its_error() {
     let c = Cluster::up(1, &[]);
-    let out = c.submit(&[
-        "--class",
-        "FailingTask",
-        &appmaster(),
-        "--message",
-        "kaboom-42",
-    ]);
-    let t = text(&out);
-    assert!(!out.status.success(), "{t}");
-    assert!(t.contains("kaboom-42"), "{t}");
-    assert!(t.contains("FAILED"), "{t}");
+    let args = class_args(&[], NO_CONF, "FailingTask", &["--message", "kaboom-42"]);
+    let t = failure(&c.submit(&args));
+    assert_contains(&t, &["kaboom-42", "FAILED"]);
 }
 
 #[test]
 fn kill_ends_the_app_and_its_containers() {
     let c = Cluster::up(2, &[]);
-    let mut child = c.submit_spawn(&[
-        "--class",
-        "Bursty",
-        &appmaster(),
-        "--jobs",
-        "1",
-        "--tasks",
-        "2",
-        "--task-ms",
-        "60000",
-    ]);
+    let args = ["--jobs", "1", "--tasks", "2", "--task-ms", "60000"];
+    let mut child = c.submit_spawn(&class_args(&[], NO_CONF, "Bursty", &args));
     let app = eventually(Duration::from_secs(20), "the app", || c.app_ids().pop());
     eventually(Duration::from_secs(20), "executors running", || {
         (pids_with_env("SPINDLE_APP_ID", &app).len() >= 2).then_some(())
@@ -151,18 +108,8 @@ fn kill_ends_the_app_and_its_containers() {
 #[test]
 fn bad_conf_is_refused_before_submission() {
     let c = Cluster::up(1, &[]);
-    let out = c.submit(&[
-        "--conf",
-        "spark.executor.memory=lots",
-        "--class",
-        "SeedRangeSquareCount",
-        &appmaster(),
-    ]);
-    assert!(!out.status.success());
-    assert!(
-        text(&out).contains("spark.executor.memory"),
-        "{}",
-        text(&out)
-    );
+    let conf = ["spark.executor.memory=lots"];
+    let t = failure(&c.submit(&class_args(&[], &conf, "SeedRangeSquareCount", NO_CONF)));
+    assert!(t.contains("spark.executor.memory"), "{t}");
     assert!(c.app_ids().is_empty(), "an app reached the RM");
 }

@@ -1,7 +1,7 @@
 //! `spindle compare`: the HTML report in headless Chromium (Debian's `chromium`), and
 //! comparisons run on real 2-NM clusters (one tenant, and two tenants on a small cluster).
 
-use spindle_tests::{bin, text, Cluster};
+use spindle_tests::{bin, bursty, success, text, Cluster};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -125,6 +125,32 @@ img.src = "data:image/png;base64,{}";
 const STATIC_RGB: [u8; 3] = [0x1F, 0x77, 0xB4];
 const DYNAMIC_RGB: [u8; 3] = [0xE6, 0x55, 0x0D];
 
+/// A screenshot of `page` in a window of `size` (`W,H`) into `shot`; returns Chromium's stderr.
+fn screenshot(profile: &Path, page: &Path, size: &str, shot: &Path) -> String {
+    let args = [
+        format!("--window-size={size}"),
+        format!("--screenshot={}", shot.display()),
+    ];
+    let (_, stderr) = run_chromium(profile, &[&args[0], &args[1]], page);
+    stderr
+}
+
+/// Pixels of the screenshot `shot` in each run's color (`static`, `dynamic`).
+fn run_colors(profile: &Path, shot: &Path) -> serde_json::Value {
+    color_counts(
+        profile,
+        shot,
+        &[("static", STATIC_RGB), ("dynamic", DYNAMIC_RGB)],
+    )
+}
+
+/// The inside of `<figure class="chart CLASS">` in `html`.
+fn figure<'a>(html: &'a str, class: &str) -> Option<&'a str> {
+    html.split(&format!("<figure class=\"chart {class}\">"))
+        .nth(1)
+        .and_then(|r| r.split("</figure>").next())
+}
+
 /// The `data-series` names of the polylines in `svg` with more than two points (plot lines,
 /// not legend marks), and of all of them.
 fn series_in(svg: &str) -> (BTreeSet<String>, BTreeSet<String>) {
@@ -165,8 +191,7 @@ fn report_renders_in_headless_chromium_with_one_series_per_run() {
         .arg(&report)
         .output()
         .unwrap();
-    let t = text(&out);
-    assert!(out.status.success(), "{t}");
+    let t = success(&out);
     // The fixtures' figures (worked out in appmaster/report/tests/accounting.rs): executor-seconds
     // 14.5 / 21.49, job time 4.7 / 2.5.
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -189,20 +214,12 @@ fn report_renders_in_headless_chromium_with_one_series_per_run() {
         "only SVG namespaces may name a URL"
     );
     // The executors chart: one series per run.
-    let fig = html
-        .split("<figure class=\"chart executors\">")
-        .nth(1)
-        .and_then(|r| r.split("</figure>").next())
-        .expect("executors chart");
+    let fig = figure(&html, "executors").expect("executors chart");
     let (lines, all) = series_in(fig);
     let runs: BTreeSet<String> = ["static", "dynamic"].map(String::from).into();
     assert_eq!(lines, runs, "plot lines in the executors chart");
     assert_eq!(all, runs, "every tagged polyline belongs to a run");
-    let tasks = html
-        .split("<figure class=\"chart tasks\">")
-        .nth(1)
-        .and_then(|r| r.split("</figure>").next())
-        .expect("tasks chart");
+    let tasks = figure(&html, "tasks").expect("tasks chart");
     assert_eq!(series_in(tasks).0, runs, "plot lines in the tasks chart");
     assert_eq!(
         html.matches("<figure class=\"chart resources\">").count(),
@@ -212,14 +229,7 @@ fn report_renders_in_headless_chromium_with_one_series_per_run() {
     // Opens in Chromium with no console message at all (no errors, no failed loads).
     let profile = dir.path().join("profile");
     let shot = dir.path().join("report.png");
-    let (_, stderr) = run_chromium(
-        &profile,
-        &[
-            "--window-size=1000,1600",
-            &format!("--screenshot={}", shot.display()),
-        ],
-        &report,
-    );
+    let stderr = screenshot(&profile, &report, "1000,1600", &shot);
     assert!(
         console_lines(&stderr).is_empty(),
         "console messages: {:?}",
@@ -229,11 +239,7 @@ fn report_renders_in_headless_chromium_with_one_series_per_run() {
         std::fs::metadata(&shot).unwrap().len() > 10_000,
         "screenshot"
     );
-    let counts = color_counts(
-        &profile,
-        &shot,
-        &[("static", STATIC_RGB), ("dynamic", DYNAMIC_RGB)],
-    );
+    let counts = run_colors(&profile, &shot);
     for run in ["static", "dynamic"] {
         assert!(counts[run].as_u64().unwrap() > 500, "{run}: {counts}");
     }
@@ -246,20 +252,9 @@ fn report_renders_in_headless_chromium_with_one_series_per_run() {
     )
     .unwrap();
     let shot = dir.path().join("executors.png");
-    let (_, stderr) = run_chromium(
-        &profile,
-        &[
-            "--window-size=940,320",
-            &format!("--screenshot={}", shot.display()),
-        ],
-        &alone,
-    );
+    let stderr = screenshot(&profile, &alone, "940,320", &shot);
     assert!(console_lines(&stderr).is_empty(), "{stderr}");
-    let counts = color_counts(
-        &profile,
-        &shot,
-        &[("static", STATIC_RGB), ("dynamic", DYNAMIC_RGB)],
-    );
+    let counts = run_colors(&profile, &shot);
     for run in ["static", "dynamic"] {
         assert!(
             counts[run].as_u64().unwrap() > 300,
@@ -284,45 +279,31 @@ fn close(log: f64, rm: f64, rel: f64, abs: f64) -> bool {
     (log - rm).abs() <= (rm * rel).max(abs)
 }
 
+/// `spindle compare` on `c` of Bursty (sleeping tasks) with `bursty` its job arguments: 2
+/// executors of 1 core (dynamic: at most 2, idle after 1 s), `opts` before those.
+fn compare_bursty(c: &Cluster, opts: &[&str], bursty: &[String]) -> Command {
+    let mut cmd = c.spindle();
+    cmd.args(["compare", "--no-progress"])
+        .args(opts)
+        .args(["--num-executors", "2", "--executor-cores", "1"])
+        .args(["--conf", "spark.dynamicAllocation.maxExecutors=2"])
+        .args(["--conf", "spark.dynamicAllocation.executorIdleTimeout=1s"])
+        .args(["--class", "Bursty"])
+        .arg(bin("appmaster"))
+        .args(bursty)
+        .args(["--work", "sleep"]);
+    cmd
+}
+
 #[test]
 fn compare_runs_both_sides_and_agrees_with_the_rm() {
     let c = Cluster::up(2, &[]);
     let work = tempfile::tempdir().unwrap();
-    let appmaster = bin("appmaster");
-    let out = c
-        .spindle()
+    let out = compare_bursty(&c, &[], &bursty(2, 4, 200, 2500))
         .current_dir(work.path())
-        .args([
-            "compare",
-            "--no-progress",
-            "--num-executors",
-            "2",
-            "--executor-cores",
-            "1",
-            "--conf",
-            "spark.dynamicAllocation.maxExecutors=2",
-            "--conf",
-            "spark.dynamicAllocation.executorIdleTimeout=1s",
-            "--class",
-            "Bursty",
-        ])
-        .arg(&appmaster)
-        .args([
-            "--jobs",
-            "2",
-            "--tasks",
-            "4",
-            "--task-ms",
-            "200",
-            "--gap-ms",
-            "2500",
-            "--work",
-            "sleep",
-        ])
         .output()
         .unwrap();
-    let t = text(&out);
-    assert!(out.status.success(), "{t}");
+    let t = success(&out);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let last: Vec<&str> = stdout.lines().rev().take(3).collect();
     let ratio = |line: &str, prefix: &str| -> f64 {
@@ -395,41 +376,10 @@ fn two_tenants_queue_under_static_allocation_and_share_under_dynamic() {
     // Two NMs of 4096 MB: two 1408 MB containers each, four in all. One tenant's static share
     // (its AM and 2 executors) fits; two (6) do not.
     let c = Cluster::up(2, &["--node-memory-mb", "4096"]);
-    let out = c
-        .spindle()
-        .args([
-            "compare",
-            "--no-progress",
-            "--tenants",
-            "2",
-            "--num-executors",
-            "2",
-            "--executor-cores",
-            "1",
-            "--conf",
-            "spark.dynamicAllocation.maxExecutors=2",
-            "--conf",
-            "spark.dynamicAllocation.executorIdleTimeout=1s",
-            "--class",
-            "Bursty",
-        ])
-        .arg(bin("appmaster"))
-        .args([
-            "--jobs",
-            "1",
-            "--tasks",
-            "8",
-            "--task-ms",
-            "300",
-            "--gap-ms",
-            "0",
-            "--work",
-            "sleep",
-        ])
+    let out = compare_bursty(&c, &["--tenants", "2"], &bursty(1, 8, 300, 0))
         .output()
         .unwrap();
-    let t = text(&out);
-    assert!(out.status.success(), "{t}");
+    let t = success(&out);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         stdout.contains("static shares need 6"),

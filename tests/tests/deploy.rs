@@ -9,8 +9,7 @@ use common::protocol::{
     AppSubmission, ApplicationReport, LaunchSpec, NodeState, YarnApplicationState,
 };
 use common::tls::{TlsFiles, TlsIdentity};
-use common::Resource;
-use spindle_tests::{bin, bin_dir, eventually, text};
+use spindle_tests::{bin, bin_dir, eventually, pids_with_env, submission, text};
 use std::collections::BTreeMap;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
@@ -309,45 +308,14 @@ fn assert_watchdog_rate(name: &str, sock: &NotifySocket, ready: Instant) {
     );
 }
 
-fn processes_with_env(key: &str, value: &str) -> Vec<i32> {
-    let needle = format!("{key}={value}");
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
-        let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
-            continue;
-        };
-        let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| {
-                s.rsplit(')')
-                    .next()
-                    .is_some_and(|r| r.trim_start().starts_with('Z'))
-            })
-            .unwrap_or(true);
-        if !zombie && env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()) {
-            out.push(pid);
-        }
-    }
-    out
-}
-
 /// An application whose AM just sleeps (it never registers: it holds its
 /// container in ACCEPTED until killed), with the RM's default attempts.
 fn sleeper(name: &str) -> AppSubmission {
-    AppSubmission {
-        name: name.into(),
-        queue: "default".into(),
-        user: "tester".into(),
-        app_type: "TEST".into(),
-        am_resource: Resource::new(128, 1),
-        am_launch: LaunchSpec {
-            command: vec!["sleep".into(), "300".into()],
-            ..Default::default()
-        },
-        max_attempts: None,
-    }
+    let launch = LaunchSpec {
+        command: vec!["sleep".into(), "300".into()],
+        ..Default::default()
+    };
+    submission(name, launch)
 }
 
 fn apps(site: &Site) -> Vec<ApplicationReport> {
@@ -553,7 +521,7 @@ fn sigterm_stops_loaded_daemons_and_the_rm_keeps_its_applications() {
         || {
             loaded
                 .iter()
-                .all(|id| processes_with_env("APPLICATION_ID", &id.to_string()).len() == 1)
+                .all(|id| pids_with_env("APPLICATION_ID", &id.to_string()).len() == 1)
                 .then_some(())
         },
     );
@@ -563,7 +531,7 @@ fn sigterm_stops_loaded_daemons_and_the_rm_keeps_its_applications() {
     eprintln!("nodemanager stopped in {took:?}");
     for id in &loaded {
         assert!(
-            processes_with_env("APPLICATION_ID", &id.to_string()).is_empty(),
+            pids_with_env("APPLICATION_ID", &id.to_string()).is_empty(),
             "{id}'s container outlived its NM"
         );
     }
@@ -617,8 +585,7 @@ fn sigterm_stops_loaded_daemons_and_the_rm_keeps_its_applications() {
         (r.attempts.len() == 2 && r.running_containers == 1).then_some(())
     });
     eventually(Duration::from_secs(30), "attempt 2's AM process", || {
-        (processes_with_env("APP_ATTEMPT_ID", &running.attempt(2).to_string()).len() == 1)
-            .then_some(())
+        (pids_with_env("APP_ATTEMPT_ID", &running.attempt(2).to_string()).len() == 1).then_some(())
     });
     let finished_before: Vec<_> = comparable(apps(&site))
         .into_iter()
@@ -653,7 +620,7 @@ fn sigterm_stops_loaded_daemons_and_the_rm_keeps_its_applications() {
         Duration::from_secs(30),
         "attempt 2's AM to be stopped",
         || {
-            processes_with_env("APP_ATTEMPT_ID", &running.attempt(2).to_string())
+            pids_with_env("APP_ATTEMPT_ID", &running.attempt(2).to_string())
                 .is_empty()
                 .then_some(())
         },

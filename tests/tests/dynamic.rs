@@ -2,19 +2,8 @@
 //! cluster grow and shrink Bursty's executors; static allocation holds its count.
 
 use am_core::eventlog::AppEvent;
-use history::log as eventlog;
-use spindle_tests::{bin, confs, dynamic, text, Cluster};
+use spindle_tests::{bursty, class_args, dynamic, Cluster, NO_CONF};
 use std::time::Duration;
-
-fn event_log(c: &Cluster) -> Vec<am_core::eventlog::LogLine> {
-    let path = std::fs::read_dir(c.path().join("history"))
-        .unwrap()
-        .flatten()
-        .next()
-        .expect("event log")
-        .path();
-    eventlog::read(&path).unwrap()
-}
 
 /// Active executor counts over time, from the event log, collapsed to changes.
 fn series(lines: &[am_core::eventlog::LogLine]) -> Vec<i64> {
@@ -57,13 +46,9 @@ fn bursty_grows_to_five_falls_to_zero_and_grows_again() {
     let c = Cluster::up(2, &[]);
     let mut conf = dynamic(0, 5, 1, "3s");
     conf.push("spark.dynamicAllocation.schedulerBacklogTimeout=1s".into());
-    let conf: Vec<&str> = conf.iter().map(String::as_str).collect();
-    let appmaster = bin("appmaster");
-    let mut args = vec!["--executor-cores", "1"];
-    args.extend(confs(&conf));
-    args.extend(["--class", "Bursty", appmaster.to_str().unwrap()]);
-    args.extend(["--jobs", "2", "--tasks", "40", "--task-ms", "500"]);
-    args.extend(["--gap-ms", "9000", "--work", "sleep"]);
+    let mut app_args = bursty(2, 40, 500, 9000);
+    app_args.extend(["--work".into(), "sleep".into()]);
+    let args = class_args(&["--executor-cores", "1"], &conf, "Bursty", &app_args);
     // Watch the AM's /executors while it runs, as a user of the Spark UI would.
     let mut run = c.submit_running(&args);
     let mut seen = vec![];
@@ -103,7 +88,7 @@ fn bursty_grows_to_five_falls_to_zero_and_grows_again() {
         rises_falls_rises(&seen, 5),
         "REST /executors over time: {seen:?}"
     );
-    let lines = event_log(&c);
+    let lines = c.event_log();
     let s = series(&lines);
     assert!(
         rises_falls_rises(&s, 5),
@@ -141,25 +126,14 @@ fn bursty_grows_to_five_falls_to_zero_and_grows_again() {
 #[test]
 fn static_allocation_holds_exactly_its_executors() {
     let c = Cluster::up(2, &[]);
-    let out = c.submit(&[
-        "--num-executors",
-        "3",
-        "--executor-cores",
-        "1",
-        "--class",
+    let opts = ["--num-executors", "3", "--executor-cores", "1"];
+    c.submit_ok(&class_args(
+        &opts,
+        NO_CONF,
         "Bursty",
-        bin("appmaster").to_str().unwrap(),
-        "--jobs",
-        "2",
-        "--tasks",
-        "6",
-        "--task-ms",
-        "200",
-        "--gap-ms",
-        "2000",
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
-    let lines = event_log(&c);
+        &bursty(2, 6, 200, 2000),
+    ));
+    let lines = c.event_log();
     let s = series(&lines);
     assert_eq!(s, vec![0, 1, 2, 3], "executors over time: {s:?}");
     assert!(!lines

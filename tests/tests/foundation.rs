@@ -2,20 +2,49 @@
 
 use common::client::RmClient;
 use common::protocol::{
-    exit_status, AppSubmission, ErrorCode, LaunchSpec, NmRequest, NmResponse, RmRequest,
-    RmResponse, YarnApplicationState, ALPN_NM, ALPN_RM,
+    exit_status, AppSubmission, ApplicationReport, ErrorCode, LaunchSpec, NmRequest, NmResponse,
+    RmRequest, RmResponse, YarnApplicationState, ALPN_NM, ALPN_RM,
 };
 use common::tls::{TlsFiles, TlsIdentity};
 use common::token::{ContainerTokenIdentifier, TokenKey};
 use common::transport::{self, Profile};
 use common::{NodeId, Resource};
-use spindle_tests::{eventually, text, Cluster};
+use spindle_tests::{
+    assert_contains, eventually, failure, submission, text, wait_terminal, Cluster,
+};
+use std::path::Path;
+use std::process::Output;
 use std::time::Duration;
 
-fn rm_client(c: &Cluster) -> RmClient {
-    let conf = c.client_conf();
-    let id = TlsIdentity::load(&conf.tls_files()).unwrap();
-    RmClient::connect(&id, &conf.rm_address).unwrap()
+/// `spindle run-shell` of `n` containers running `command`, with `opts` before the `--`.
+fn run_shell(c: &Cluster, n: u32, opts: &[&str], command: &[&str]) -> Output {
+    let n = n.to_string();
+    let mut args = vec!["run-shell", "--num-containers", &n];
+    args.extend(opts);
+    args.push("--");
+    args.extend(command);
+    c.run(&args)
+}
+
+/// The container whose log `log` is (its directory's name).
+fn container_of(log: &Path) -> String {
+    let dir = log.parent().unwrap().file_name().unwrap();
+    dir.to_string_lossy().into_owned()
+}
+
+/// Submits an application whose AM runs `launch` and waits for its end.
+async fn run_app(
+    rm: &RmClient,
+    name: &str,
+    launch: LaunchSpec,
+    max_attempts: Option<u32>,
+) -> ApplicationReport {
+    let sub = AppSubmission {
+        max_attempts,
+        ..submission(name, launch)
+    };
+    let id = rm.submit(sub).await.unwrap();
+    wait_terminal(rm, id).await
 }
 
 fn rt() -> tokio::runtime::Runtime {
@@ -27,15 +56,7 @@ fn run_shell_four_containers_over_two_nodes() {
     let c = Cluster::up(2, &[]);
     let out = c.run(&["node", "list"]);
     assert_eq!(text(&out).matches("RUNNING").count(), 2, "{}", text(&out));
-    let out = c.run(&[
-        "run-shell",
-        "--num-containers",
-        "4",
-        "--",
-        "sh",
-        "-c",
-        "echo hello-from-$CONTAINER_ID",
-    ]);
+    let out = run_shell(&c, 4, &[], &["sh", "-c", "echo hello-from-$CONTAINER_ID"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(
         text(&out).contains("0 of 4 containers failed"),
@@ -51,55 +72,29 @@ fn run_shell_four_containers_over_two_nodes() {
     assert_eq!(logs.len(), 4, "{logs:?}");
     for l in &logs {
         let body = std::fs::read_to_string(l).unwrap();
-        let container = l
-            .parent()
-            .unwrap()
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
-        assert_eq!(body.trim(), format!("hello-from-{container}"));
+        assert_eq!(body.trim(), format!("hello-from-{}", container_of(l)));
     }
     assert!(logs.iter().any(|p| p.to_string_lossy().contains("/nm-1/")));
     assert!(logs.iter().any(|p| p.to_string_lossy().contains("/nm-2/")));
     let list = text(&c.run(&["app", "list"]));
-    assert!(
-        list.contains("FINISHED") && list.contains("SUCCEEDED"),
-        "{list}"
-    );
+    assert_contains(&list, &["FINISHED", "SUCCEEDED"]);
 }
 
 #[test]
 fn failed_containers_set_the_exit_code() {
     let c = Cluster::up(1, &[]);
-    let out = c.run(&[
-        "run-shell",
-        "--num-containers",
-        "3",
-        "--",
-        "sh",
-        "-c",
-        "exit 7",
-    ]);
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
-    assert!(text(&out).contains("exit status 7"), "{}", text(&out));
+    let out = run_shell(&c, 3, &[], &["sh", "-c", "exit 7"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{t}");
+    assert!(t.contains("exit status 7"), "{t}");
 }
 
 #[test]
 fn container_over_its_memory_is_killed_with_104() {
     let c = Cluster::up(1, &[]);
     // `tail` keeps the whole newline-free input in memory: 400 MB against 64 MB.
-    let out = c.run(&[
-        "run-shell",
-        "--num-containers",
-        "1",
-        "--container-memory",
-        "64",
-        "--",
-        "sh",
-        "-c",
-        "head -c 400000000 /dev/zero | tail >/dev/null; sleep 10",
-    ]);
+    let hog = "head -c 400000000 /dev/zero | tail >/dev/null; sleep 10";
+    let out = run_shell(&c, 1, &["--container-memory", "64"], &["sh", "-c", hog]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(
@@ -109,16 +104,20 @@ fn container_over_its_memory_is_killed_with_104() {
         )),
         "{t}"
     );
-    assert!(t.contains("running beyond physical memory limits"), "{t}");
-    assert!(t.contains("of 64 MB physical memory used"), "{t}");
+    assert_contains(
+        &t,
+        &[
+            "running beyond physical memory limits",
+            "of 64 MB physical memory used",
+        ],
+    );
 }
 
 #[test]
 fn forged_and_tampered_container_tokens_are_refused() {
     let c = Cluster::up(2, &[]);
-    let rt = rt();
-    rt.block_on(async {
-        let rm = rm_client(&c);
+    rt().block_on(async {
+        let rm = c.rm_client();
         let nodes = rm.nodes().await.unwrap();
         let conf = c.client_conf();
         let id = TlsIdentity::load(&conf.tls_files()).unwrap();
@@ -168,7 +167,7 @@ fn forged_and_tampered_container_tokens_are_refused() {
         )
         .await;
         assert_eq!(r.unwrap_err().code(), Some(ErrorCode::InvalidToken));
-        assert!(!std::path::Path::new("/tmp/spindle-forged-ran").exists());
+        assert!(!Path::new("/tmp/spindle-forged-ran").exists());
     });
 }
 
@@ -179,8 +178,7 @@ fn client_with_certificate_from_another_ca_is_refused() {
     common::tls::init_cluster_certs(other.path(), "eve", &[]).unwrap();
     let id = TlsIdentity::load(&TlsFiles::in_dir(other.path(), "user")).unwrap();
     let conf = c.client_conf();
-    let rt = rt();
-    rt.block_on(async {
+    rt().block_on(async {
         let rm = RmClient::connect(&id, &conf.rm_address).unwrap();
         let e = tokio::time::timeout(Duration::from_secs(10), rm.nodes())
             .await
@@ -191,7 +189,7 @@ fn client_with_certificate_from_another_ca_is_refused() {
             "{e}"
         );
         // The real client still works.
-        assert_eq!(rm_client(&c).nodes().await.unwrap().len(), 1);
+        assert_eq!(c.rm_client().nodes().await.unwrap().len(), 1);
     });
     // And the CLI says so too.
     let bad_conf = other.path().join("conf");
@@ -218,8 +216,7 @@ fn garbage_and_oversized_frames_get_errors_and_the_rm_keeps_serving() {
     let c = Cluster::up(1, &[]);
     let conf = c.client_conf();
     let id = TlsIdentity::load(&conf.tls_files()).unwrap();
-    let rt = rt();
-    rt.block_on(async {
+    rt().block_on(async {
         let ep = transport::client_endpoint(&id, ALPN_RM, Profile::Control).unwrap();
         let conn = transport::connect(&ep, &conf.rm_address).await.unwrap();
         let exchange = |bytes: Vec<u8>| {
@@ -256,42 +253,23 @@ fn garbage_and_oversized_frames_get_errors_and_the_rm_keeps_serving() {
             .await
             .unwrap();
         assert!(matches!(ok, RmResponse::Nodes(n) if n.len() == 1));
-        assert_eq!(rm_client(&c).nodes().await.unwrap().len(), 1);
+        assert_eq!(c.rm_client().nodes().await.unwrap().len(), 1);
     });
 }
 
 #[test]
 fn am_that_exits_early_gets_a_second_attempt_then_fails() {
     let c = Cluster::up(1, &[]);
-    let rt = rt();
-    rt.block_on(async {
-        let rm = rm_client(&c);
-        let id = rm
-            .submit(AppSubmission {
-                name: "early-exit".into(),
-                queue: "default".into(),
-                user: "tester".into(),
-                app_type: "TEST".into(),
-                am_resource: Resource::new(128, 1),
-                am_launch: LaunchSpec {
-                    command: vec![
-                        "sh".into(),
-                        "-c".into(),
-                        "echo attempt $APP_ATTEMPT_ID; exit 3".into(),
-                    ],
-                    ..Default::default()
-                },
-                max_attempts: None,
-            })
-            .await
-            .unwrap();
-        let report = loop {
-            let r = rm.report(id).await.unwrap();
-            if r.state.is_terminal() {
-                break r;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+    rt().block_on(async {
+        let launch = LaunchSpec {
+            command: vec![
+                "sh".into(),
+                "-c".into(),
+                "echo attempt $APP_ATTEMPT_ID; exit 3".into(),
+            ],
+            ..Default::default()
         };
+        let report = run_app(&c.rm_client(), "early-exit", launch, None).await;
         assert_eq!(report.state, YarnApplicationState::FAILED);
         assert_eq!(report.attempts.len(), 2, "{report:?}");
         assert!(
@@ -311,64 +289,33 @@ fn am_that_exits_early_gets_a_second_attempt_then_fails() {
         .iter()
         .map(|p| std::fs::read_to_string(p).unwrap())
         .collect();
-    assert!(all.contains("_000001") && all.contains("_000002"), "{all}");
+    assert_contains(&all, &["_000001", "_000002"]);
 }
 
 #[test]
 fn ask_over_the_maximum_names_the_limit() {
     let c = Cluster::up(1, &["--node-memory-mb", "2048"]);
-    let out = c.run(&[
-        "run-shell",
-        "--num-containers",
-        "1",
-        "--am-memory",
-        "4096",
-        "--",
-        "true",
-    ]);
-    assert!(!out.status.success());
-    let t = text(&out);
-    assert!(
-        t.contains("AskExceedsMaximum") && t.contains("max-allocation-mb=2048"),
-        "{t}"
-    );
+    let t = failure(&run_shell(&c, 1, &["--am-memory", "4096"], &["true"]));
+    assert_contains(&t, &["AskExceedsMaximum", "max-allocation-mb=2048"]);
 }
 
 #[test]
 fn corrupted_staged_file_fails_localization_with_a_diagnostic() {
     let c = Cluster::up(1, &[]);
-    let rt = rt();
-    rt.block_on(async {
-        let rm = rm_client(&c);
+    rt().block_on(async {
+        let rm = c.rm_client();
         let f = c.path().join("payload.sh");
         std::fs::write(&f, "#!/bin/sh\necho payload\n").unwrap();
         let res = rm.stage_file(&f, "payload.sh", true).await.unwrap();
         // Corrupt the RM's copy behind its back (same size, different bytes).
         let staged = c.path().join("rm").join("staging").join(&res.sha256);
         std::fs::write(&staged, "#!/bin/sh\necho PAYLOAD\n").unwrap();
-        let id = rm
-            .submit(AppSubmission {
-                name: "corrupt".into(),
-                queue: "default".into(),
-                user: "tester".into(),
-                app_type: "TEST".into(),
-                am_resource: Resource::new(128, 1),
-                am_launch: LaunchSpec {
-                    command: vec!["./payload.sh".into()],
-                    local_resources: vec![res],
-                    ..Default::default()
-                },
-                max_attempts: Some(1),
-            })
-            .await
-            .unwrap();
-        let report = loop {
-            let r = rm.report(id).await.unwrap();
-            if r.state.is_terminal() {
-                break r;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        let launch = LaunchSpec {
+            command: vec!["./payload.sh".into()],
+            local_resources: vec![res],
+            ..Default::default()
         };
+        let report = run_app(&rm, "corrupt", launch, Some(1)).await;
         assert_eq!(report.state, YarnApplicationState::FAILED);
         assert!(
             report.diagnostics.contains("failed verification"),
@@ -403,13 +350,7 @@ fn killed_node_becomes_lost_and_its_container_is_reported_to_the_am() {
             .into_iter()
             .find(|p| p.to_string_lossy().contains(&format!("/nm-{victim}/")))
     });
-    let container = worker_on_victim
-        .parent()
-        .unwrap()
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .into_owned();
+    let container = container_of(&worker_on_victim);
     // SAFETY: killing a daemon this test started.
     unsafe {
         libc::kill(c.pid(&format!("nodemanager-{victim}")), libc::SIGKILL);
@@ -436,11 +377,7 @@ fn killed_node_becomes_lost_and_its_container_is_reported_to_the_am() {
     );
     assert!(line.contains("lost"), "{line}");
     // Kill the app; the client reports it and exits non-zero.
-    let app = text(&c.run(&["app", "list"]))
-        .split_whitespace()
-        .find(|w| w.starts_with("application_"))
-        .unwrap()
-        .to_string();
+    let app = c.app_ids().into_iter().next().unwrap();
     assert!(c.run(&["app", "kill", &app]).status.success());
     let out = client.wait_with_output().unwrap();
     assert!(!out.status.success());

@@ -2,25 +2,10 @@
 //! node's shuffle service or the executors' own block servers.
 
 use am_core::eventlog::AppEvent;
-use history::log as eventlog;
-use spindle_tests::{bin, confs, dynamic, eventually, pids_with_env, text, Cluster};
+use spindle_tests::{appmaster, class_args, dynamic, eventually, executor_pids, xorshift, Cluster};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
-
-fn appmaster() -> String {
-    bin("appmaster").display().to_string()
-}
-
-fn event_log(c: &Cluster) -> Vec<am_core::eventlog::LogLine> {
-    let path = std::fs::read_dir(c.path().join("history"))
-        .unwrap()
-        .flatten()
-        .next()
-        .expect("event log")
-        .path();
-    eventlog::read(&path).unwrap()
-}
 
 fn shuffle_files(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
@@ -51,13 +36,11 @@ fn word_count_through_the_shuffle_service_matches_a_plain_count() {
     for line in 0..5000 {
         let mut words = Vec::new();
         for _ in 0..12 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let w = match x % 10 {
+            let r = xorshift(&mut x);
+            let w = match r % 10 {
                 0..=4 => "alpha".to_string(),
                 5..=6 => "beta".to_string(),
-                _ => format!("w{}", x % 997),
+                _ => format!("w{}", r % 997),
             };
             *expected.entry(w.clone()).or_default() += 1;
             words.push(w);
@@ -70,16 +53,13 @@ fn word_count_through_the_shuffle_service_matches_a_plain_count() {
     }
     let input = c.path().join("words.txt");
     std::fs::write(&input, text_in).unwrap();
-    let out = c.submit(&[
-        "--conf",
-        "spark.shuffle.service.enabled=true",
-        "--class",
+    let conf = ["spark.shuffle.service.enabled=true"];
+    let t = c.submit_ok(&class_args(
+        &[],
+        &conf,
         "WordCount",
-        &appmaster(),
-        input.to_str().unwrap(),
-    ]);
-    let t = text(&out);
-    assert!(out.status.success(), "{t}");
+        &[input.to_str().unwrap()],
+    ));
     for w in ["alpha", "beta"] {
         assert!(
             t.contains(&format!("{w}: {}", expected[w])),
@@ -104,29 +84,21 @@ fn word_count_through_the_shuffle_service_matches_a_plain_count() {
 #[test]
 fn sort_is_sorted_and_complete() {
     let c = Cluster::up(2, &[]);
-    let out = c.submit(&["--class", "Sort", &appmaster(), "--records", "2000000"]);
-    let t = text(&out);
-    assert!(out.status.success(), "{t}");
+    let t = c.submit_ok(&["--class", "Sort", &appmaster(), "--records", "2000000"]);
     assert!(t.contains("sorted 2000000 records: ok"), "{t}");
 }
 
 /// Runs ShuffleReuse and kills one executor while the driver pauses after the
 /// map stage. Returns the output and the event log.
 fn kill_between_jobs(c: &Cluster, confs: &[&str]) -> (String, Vec<am_core::eventlog::LogLine>) {
-    let appmaster = appmaster();
-    let mut args = vec!["--num-executors", "2"];
-    args.extend(spindle_tests::confs(confs));
-    args.extend(["--class", "ShuffleReuse", &appmaster]);
-    args.extend(["--records", "200000", "--keys", "50", "--pause-ms", "4000"]);
+    let app_args = ["--records", "200000", "--keys", "50", "--pause-ms", "4000"];
+    let args = class_args(&["--num-executors", "2"], confs, "ShuffleReuse", &app_args);
     let run = c.submit_running(&args);
     eventually(Duration::from_secs(30), "the map stage", || {
         run.output().contains("map stage done").then_some(())
     });
     let app = c.app_ids().pop().unwrap();
-    let executors: Vec<i32> = pids_with_env("SPINDLE_ROLE", "executor")
-        .into_iter()
-        .filter(|p| pids_with_env("SPINDLE_APP_ID", &app).contains(p))
-        .collect();
+    let executors = executor_pids(&app);
     assert_eq!(executors.len(), 2);
     // SAFETY: killing a process of this test's app.
     unsafe {
@@ -135,7 +107,7 @@ fn kill_between_jobs(c: &Cluster, confs: &[&str]) -> (String, Vec<am_core::event
     let (status, out) = run.wait();
     assert!(status.success(), "{out}");
     assert!(out.contains("job 2: 50 keys, all counts right"), "{out}");
-    (out, event_log(c))
+    (out, c.event_log())
 }
 
 fn map_stage_submissions(lines: &[am_core::eventlog::LogLine]) -> usize {
@@ -167,24 +139,15 @@ fn without_the_service_lost_map_output_is_recomputed() {
 #[test]
 fn shuffle_tracking_keeps_executors_while_the_shuffle_lives_and_releases_them_after() {
     let c = Cluster::up(2, &[]);
+    let app_args = ["--pause-ms", "4000", "--after-release-ms", "4000"];
     let conf = dynamic(0, 2, 2, "1s");
-    let conf: Vec<&str> = conf.iter().map(String::as_str).collect();
-    let mut args = vec!["--executor-cores", "1"];
-    args.extend(confs(&conf));
-    let appmaster = appmaster();
-    args.extend([
-        "--class",
+    c.submit_ok(&class_args(
+        &["--executor-cores", "1"],
+        &conf,
         "ShuffleReuse",
-        &appmaster,
-        "--pause-ms",
-        "4000",
-        "--after-release-ms",
-        "4000",
-    ]);
-    let out = c.submit(&args);
-    let t = text(&out);
-    assert!(out.status.success(), "{t}");
-    let lines = event_log(&c);
+        &app_args,
+    ));
+    let lines = c.event_log();
     let ts = |pred: &dyn Fn(&AppEvent) -> bool| lines.iter().find(|l| pred(&l.event)).map(|l| l.ts);
     let job1_end = ts(&|e| matches!(e, AppEvent::JobEnd { .. })).unwrap();
     let job2_start = lines

@@ -7,6 +7,8 @@ use common::tls::{init_cluster_certs, TlsFiles, TlsIdentity};
 use common::ApplicationId;
 use shuffle_service::layout::{self, write_map_output};
 use shuffle_service::{FetchError, Handle, ServerConfig, ShuffleClient};
+use spindle_tests::xorshift;
+use std::fmt::Debug;
 use std::path::{Path, PathBuf};
 
 const ADMIN: &str = "admin-token-for-tests";
@@ -53,6 +55,20 @@ impl Env {
         d
     }
 
+    /// An executor's shuffle dir holding map outputs `maps` of `shuffle` with `reduces` blocks.
+    fn maps(
+        &self,
+        app: ApplicationId,
+        exec: &str,
+        shuffle: u32,
+        maps: std::ops::Range<u64>,
+        reduces: u32,
+    ) -> PathBuf {
+        let d = self.exec_dir(app, exec);
+        write_maps(&d, shuffle, maps, reduces);
+        d
+    }
+
     async fn server(&self, state: bool) -> Handle {
         let mut config = ServerConfig::new("127.0.0.1:0", self.node.clone(), vec![self.root()]);
         config.state_dir = state.then(|| self.state());
@@ -63,6 +79,14 @@ impl Env {
     fn client(&self) -> ShuffleClient {
         ShuffleClient::new(&self.container).unwrap()
     }
+}
+
+/// A fresh env and its server (no state dir), with the server's address.
+async fn serving() -> (Env, Handle, String) {
+    let env = Env::new();
+    let server = env.server(false).await;
+    let s = addr(&server);
+    (env, server, s)
 }
 
 fn app(seq: u32) -> ApplicationId {
@@ -76,6 +100,31 @@ fn addr(h: &Handle) -> String {
     h.addr().to_string()
 }
 
+/// Shuts the server down and drops it.
+async fn stop(h: Handle) {
+    h.shutdown().await;
+    drop(h);
+}
+
+/// A fresh env whose app 1 has map outputs `maps` of `shuffle` with `reduces` blocks each in
+/// executor 1's dir, which a client registered (secret `k`) with a server with a state dir,
+/// now stopped: (env, that client, the app, the address the server had).
+async fn registered_then_stopped(
+    shuffle: u32,
+    maps: std::ops::Range<u64>,
+    reduces: u32,
+) -> (Env, ShuffleClient, ApplicationId, String) {
+    let env = Env::new();
+    let a = app(1);
+    let d = env.maps(a, "1", shuffle, maps, reduces);
+    let c = env.client();
+    let first = env.server(true).await;
+    let s = addr(&first);
+    c.register(&s, a, "1", "k", &[&d]).await.unwrap();
+    stop(first).await;
+    (env, c, a, s)
+}
+
 /// Deterministic bytes for (shuffle, map, reduce), sizes from 0 to ~300 KiB.
 fn block_bytes(s: u32, m: u64, r: u32) -> Vec<u8> {
     let mut x = (u64::from(s) << 40) ^ (m << 20) ^ u64::from(r) ^ 0x9e37_79b9_7f4a_7c15;
@@ -84,14 +133,7 @@ fn block_bytes(s: u32, m: u64, r: u32) -> Vec<u8> {
     } else {
         (x % 300_000) as usize
     };
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    (0..len).map(|_| xorshift(&mut x) as u8).collect()
 }
 
 fn write_maps(dir: &Path, shuffle: u32, maps: std::ops::Range<u64>, reduces: u32) {
@@ -109,38 +151,55 @@ fn code(e: &FetchError) -> Option<ErrorCode> {
     e.code()
 }
 
+/// Asserts that `r` is an error with code `want` (the error in the message); returns it.
+#[track_caller]
+fn refused<T: Debug>(r: Result<T, FetchError>, want: ErrorCode) -> FetchError {
+    let e = r.unwrap_err();
+    assert_eq!(code(&e), Some(want), "{e}");
+    e
+}
+
+/// Block names as the client takes them.
+fn names(blocks: &[&str]) -> Vec<String> {
+    blocks.iter().map(|b| b.to_string()).collect()
+}
+
+/// Asserts that executor 1 of `a` is served block (shuffle, map, reduce) by `server`, whole.
+async fn assert_serves(
+    c: &ShuffleClient,
+    server: &str,
+    a: ApplicationId,
+    secret: &str,
+    (shuffle, map, reduce): (u32, u64, u32),
+) {
+    let block = format!("shuffle_{shuffle}_{map}_{reduce}");
+    let got = c.fetch(server, a, "1", secret, &[block]).await.unwrap();
+    assert_eq!(got, vec![block_bytes(shuffle, map, reduce)]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_blocks_in_one_request_come_back_byte_for_byte() {
-    let env = Env::new();
-    let server = env.server(false).await;
+    let (env, server, s) = serving().await;
     let a = app(1);
-    let d1 = env.exec_dir(a, "1");
-    let d2 = env.exec_dir(a, "2");
-    write_maps(&d1, 0, 0..6, 16);
-    write_maps(&d2, 0, 6..8, 16);
+    let d1 = env.maps(a, "1", 0, 0..6, 16);
+    let d2 = env.maps(a, "2", 0, 6..8, 16);
     let client = env.client();
-    client
-        .register(&addr(&server), a, "1", "s3cret", &[&d1])
-        .await
-        .unwrap();
+    client.register(&s, a, "1", "s3cret", &[&d1]).await.unwrap();
     // A second executor of the same app, registering with a path that is not canonical.
     let messy = d2.join("..").join("shuffle");
     client
-        .register(&addr(&server), a, "2", "s3cret", &[messy])
+        .register(&s, a, "2", "s3cret", &[messy])
         .await
         .unwrap();
     // Every block of executor 1 in one request, in a scrambled order.
     let mut ids: Vec<(u64, u32)> = (0..6).flat_map(|m| (0..16).map(move |r| (m, r))).collect();
     ids.sort_by_key(|(m, r)| (r * 7 + *m as u32 * 3) % 11);
-    let names: Vec<String> = ids
+    let blocks: Vec<String> = ids
         .iter()
         .map(|(m, r)| format!("shuffle_0_{m}_{r}"))
         .collect();
-    let got = client
-        .fetch(&addr(&server), a, "1", "s3cret", &names)
-        .await
-        .unwrap();
-    assert_eq!(got.len(), names.len());
+    let got = client.fetch(&s, a, "1", "s3cret", &blocks).await.unwrap();
+    assert_eq!(got.len(), blocks.len());
     for ((m, r), data) in ids.iter().zip(&got) {
         assert!(
             *data == block_bytes(0, *m, *r),
@@ -149,87 +208,64 @@ async fn many_blocks_in_one_request_come_back_byte_for_byte() {
     }
     // The same through one and three parallel connections, and executor 2's blocks.
     let one = ShuffleClient::with_connections(&env.container, 1).unwrap();
-    let got1 = one
-        .fetch(&addr(&server), a, "1", "s3cret", &names)
-        .await
-        .unwrap();
+    let got1 = one.fetch(&s, a, "1", "s3cret", &blocks).await.unwrap();
     assert!(got1 == got);
     let two = ShuffleClient::with_connections(&env.container, 3).unwrap();
-    let got2 = two
-        .fetch(&addr(&server), a, "1", "s3cret", &names)
-        .await
-        .unwrap();
+    let got2 = two.fetch(&s, a, "1", "s3cret", &blocks).await.unwrap();
     assert!(got2 == got);
     let ids2: Vec<shuffle_service::BlockId> = (6..8)
         .map(|m| shuffle_service::BlockId::new(0, m, 3))
         .collect();
-    let got = two
-        .fetch_ids(&addr(&server), a, "2", "s3cret", &ids2)
-        .await
-        .unwrap();
+    let got = two.fetch_ids(&s, a, "2", "s3cret", &ids2).await.unwrap();
     assert_eq!(got, vec![block_bytes(0, 6, 3), block_bytes(0, 7, 3)]);
     // Executor 1 does not serve executor 2's maps.
     let e = client
-        .fetch(&addr(&server), a, "1", "s3cret", &["shuffle_0_6_3".into()])
-        .await
-        .unwrap_err();
-    assert_eq!(code(&e), Some(ErrorCode::UnknownFile), "{e}");
+        .fetch(&s, a, "1", "s3cret", &names(&["shuffle_0_6_3"]))
+        .await;
+    let e = refused(e, ErrorCode::UnknownFile);
     assert_eq!(e.block(), Some("shuffle_0_6_3"));
-    assert!(e.to_string().contains(&addr(&server)), "{e}");
+    assert!(e.to_string().contains(&s), "{e}");
     server.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_missing_or_other_apps_secret_is_refused() {
-    let env = Env::new();
-    let server = env.server(false).await;
-    let s = addr(&server);
+    let (env, server, s) = serving().await;
     let (a, b) = (app(1), app(2));
-    let da = env.exec_dir(a, "1");
-    let db = env.exec_dir(b, "1");
-    write_maps(&da, 0, 0..1, 4);
-    write_maps(&db, 0, 0..1, 4);
+    let da = env.maps(a, "1", 0, 0..1, 4);
+    let db = env.maps(b, "1", 0, 0..1, 4);
     let c = env.client();
     c.register(&s, a, "1", "secret-a", &[&da]).await.unwrap();
     c.register(&s, b, "1", "secret-b", &[&db]).await.unwrap();
-    let block = vec!["shuffle_0_0_1".to_string()];
-    assert_eq!(
-        c.fetch(&s, a, "1", "secret-a", &block).await.unwrap(),
-        vec![block_bytes(0, 0, 1)]
-    );
+    let block = names(&["shuffle_0_0_1"]);
+    assert_serves(&c, &s, a, "secret-a", (0, 0, 1)).await;
     for secret in ["wrong", "", "secret-b"] {
         let e = c.fetch(&s, a, "1", secret, &block).await.unwrap_err();
         assert_eq!(code(&e), Some(ErrorCode::Unauthorized), "{secret:?}: {e}");
         assert!(matches!(e, FetchError::Refused { .. }), "{e:?}");
     }
     // Later registrations must present the app's secret too.
-    let e = c
-        .register(&s, a, "2", "secret-b", &[&da])
-        .await
-        .unwrap_err();
-    assert_eq!(code(&e), Some(ErrorCode::Unauthorized), "{e}");
-    let e = c.register(&s, app(3), "1", "", &[&da]).await.unwrap_err();
-    assert_eq!(code(&e), Some(ErrorCode::Unauthorized), "{e}");
+    let unauthorized = ErrorCode::Unauthorized;
+    refused(
+        c.register(&s, a, "2", "secret-b", &[&da]).await,
+        unauthorized,
+    );
+    refused(c.register(&s, app(3), "1", "", &[&da]).await, unauthorized);
     // Removing a shuffle needs the secret as well.
-    let e = c.remove_shuffle(&s, a, "secret-b", 0).await.unwrap_err();
-    assert_eq!(code(&e), Some(ErrorCode::Unauthorized), "{e}");
+    refused(c.remove_shuffle(&s, a, "secret-b", 0).await, unauthorized);
     assert!(layout::data_path(&da, 0, 0).exists());
     // An unknown app or executor.
-    let e = c.fetch(&s, app(9), "1", "x", &block).await.unwrap_err();
-    assert_eq!(code(&e), Some(ErrorCode::UnknownApplication), "{e}");
-    let e = c.fetch(&s, a, "7", "secret-a", &block).await.unwrap_err();
-    assert_eq!(code(&e), Some(ErrorCode::UnknownApplication), "{e}");
+    let unknown = ErrorCode::UnknownApplication;
+    refused(c.fetch(&s, app(9), "1", "x", &block).await, unknown);
+    refused(c.fetch(&s, a, "7", "secret-a", &block).await, unknown);
     server.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn escaping_and_garbage_block_ids_are_refused_by_name() {
-    let env = Env::new();
-    let server = env.server(false).await;
-    let s = addr(&server);
+    let (env, server, s) = serving().await;
     let a = app(1);
-    let d = env.exec_dir(a, "1");
-    write_maps(&d, 0, 0..2, 4);
+    let d = env.maps(a, "1", 0, 0..2, 4);
     // A file an escaping id could aim at.
     std::fs::write(d.parent().unwrap().join("private"), b"not yours").unwrap();
     let c = env.client();
@@ -244,11 +280,7 @@ async fn escaping_and_garbage_block_ids_are_refused_by_name() {
         "shuffle_0_00_1",
         "",
     ] {
-        let blocks = vec![
-            "shuffle_0_0_1".to_string(),
-            bad.to_string(),
-            "shuffle_0_1_1".into(),
-        ];
+        let blocks = names(&["shuffle_0_0_1", bad, "shuffle_0_1_1"]);
         let e = c.fetch(&s, a, "1", "k", &blocks).await.unwrap_err();
         assert_eq!(code(&e), Some(ErrorCode::BadRequest), "{bad:?}: {e}");
         assert_eq!(e.block(), Some(bad), "{e}");
@@ -257,25 +289,19 @@ async fn escaping_and_garbage_block_ids_are_refused_by_name() {
     }
     // Well-formed but missing: named too.
     for missing in ["shuffle_9_0_1", "shuffle_0_0_4"] {
-        let blocks = vec!["shuffle_0_0_1".to_string(), missing.to_string()];
+        let blocks = names(&["shuffle_0_0_1", missing]);
         let e = c.fetch(&s, a, "1", "k", &blocks).await.unwrap_err();
         assert_eq!(code(&e), Some(ErrorCode::UnknownFile), "{missing}: {e}");
         assert_eq!(e.block(), Some(missing));
     }
     // The connection is still good afterwards.
-    let ok = c
-        .fetch(&s, a, "1", "k", &["shuffle_0_1_2".into()])
-        .await
-        .unwrap();
-    assert_eq!(ok, vec![block_bytes(0, 1, 2)]);
+    assert_serves(&c, &s, a, "k", (0, 1, 2)).await;
     server.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dirs_outside_the_allowed_roots_or_the_apps_dirs_are_refused() {
-    let env = Env::new();
-    let server = env.server(false).await;
-    let s = addr(&server);
+    let (env, server, s) = serving().await;
     let (a, b) = (app(1), app(2));
     let c = env.client();
     let outside = env.dir.path().join("elsewhere").join(a.to_string());
@@ -312,11 +338,8 @@ async fn dirs_outside_the_allowed_roots_or_the_apps_dirs_are_refused() {
         assert_eq!(code(&e), Some(want), "{}: {e}", dir.display());
     }
     // None of that registered anything: the app is still unknown.
-    let e = c
-        .fetch(&s, a, "1", "k", &["shuffle_0_0_0".into()])
-        .await
-        .unwrap_err();
-    assert_eq!(code(&e), Some(ErrorCode::UnknownApplication), "{e}");
+    let e = c.fetch(&s, a, "1", "k", &names(&["shuffle_0_0_0"])).await;
+    refused(e, ErrorCode::UnknownApplication);
     c.register(&s, a, "1", "k", &[env.exec_dir(a, "1")])
         .await
         .unwrap();
@@ -335,17 +358,12 @@ fn shuffle_files(dir: &Path) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn app_finished_and_remove_shuffle_delete_files() {
-    let env = Env::new();
-    let server = env.server(false).await;
-    let s = addr(&server);
+    let (env, server, s) = serving().await;
     let (a, b) = (app(1), app(2));
-    let d1 = env.exec_dir(a, "1");
-    let d2 = env.exec_dir(a, "2");
-    let db = env.exec_dir(b, "1");
-    write_maps(&d1, 0, 0..2, 3);
+    let d1 = env.maps(a, "1", 0, 0..2, 3);
     write_maps(&d1, 1, 0..2, 3);
-    write_maps(&d2, 1, 2..3, 3);
-    write_maps(&db, 0, 0..1, 3);
+    let d2 = env.maps(a, "2", 1, 2..3, 3);
+    let db = env.maps(b, "1", 0, 0..1, 3);
     let c = env.client();
     c.register(&s, a, "1", "ka", &[&d1]).await.unwrap();
     c.register(&s, a, "2", "ka", &[&d2]).await.unwrap();
@@ -364,16 +382,12 @@ async fn app_finished_and_remove_shuffle_delete_files() {
     assert!(shuffle_files(&d2).is_empty());
     // AppFinished over the wire needs the admin token, not an app secret.
     for token in ["ka", "", "nope"] {
-        let e = c.app_finished(&s, a, token).await.unwrap_err();
-        assert_eq!(code(&e), Some(ErrorCode::Unauthorized), "{e}");
+        refused(c.app_finished(&s, a, token).await, ErrorCode::Unauthorized);
     }
     assert_eq!(c.app_finished(&s, a, ADMIN).await.unwrap(), 4);
     assert!(shuffle_files(&d1).is_empty(), "files still on disk");
-    let e = c
-        .fetch(&s, a, "1", "ka", &["shuffle_0_0_0".into()])
-        .await
-        .unwrap_err();
-    assert_eq!(code(&e), Some(ErrorCode::UnknownApplication), "{e}");
+    let e = c.fetch(&s, a, "1", "ka", &names(&["shuffle_0_0_0"])).await;
+    refused(e, ErrorCode::UnknownApplication);
     // Other apps are untouched; the in-process call does the same.
     assert_eq!(shuffle_files(&db).len(), 2);
     assert_eq!(server.app_finished(b).await.unwrap(), 2);
@@ -385,69 +399,33 @@ async fn app_finished_and_remove_shuffle_delete_files() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registrations_survive_a_restart() {
-    let env = Env::new();
-    let a = app(1);
-    let d = env.exec_dir(a, "1");
-    write_maps(&d, 3, 0..2, 4);
-    let c = env.client();
-    let first = env.server(true).await;
-    c.register(&addr(&first), a, "1", "k", &[&d]).await.unwrap();
-    first.shutdown().await;
-    drop(first);
+    let (env, c, a, _) = registered_then_stopped(3, 0..2, 4).await;
     assert!(env.state().join(shuffle_service::STATE_FILE).is_file());
     // A new process would see only the store: same state dir, new port.
     let second = env.server(true).await;
     let s = addr(&second);
-    let got = c
-        .fetch(
-            &s,
-            a,
-            "1",
-            "k",
-            &["shuffle_3_1_1".into(), "shuffle_3_0_3".into()],
-        )
-        .await
-        .unwrap();
+    let both = names(&["shuffle_3_1_1", "shuffle_3_0_3"]);
+    let got = c.fetch(&s, a, "1", "k", &both).await.unwrap();
     assert_eq!(got, vec![block_bytes(3, 1, 1), block_bytes(3, 0, 3)]);
-    let e = c
-        .fetch(&s, a, "1", "other", &["shuffle_3_1_1".into()])
-        .await
-        .unwrap_err();
-    assert_eq!(code(&e), Some(ErrorCode::Unauthorized), "{e}");
+    let e = c.fetch(&s, a, "1", "other", &both[..1]).await;
+    refused(e, ErrorCode::Unauthorized);
     // Forgetting is persisted too.
     second.app_finished(a).await.unwrap();
-    second.shutdown().await;
-    drop(second);
+    stop(second).await;
     let third = env.server(true).await;
-    let e = c
-        .fetch(&addr(&third), a, "1", "k", &["shuffle_3_1_1".into()])
-        .await
-        .unwrap_err();
-    assert_eq!(code(&e), Some(ErrorCode::UnknownApplication), "{e}");
+    let e = c.fetch(&addr(&third), a, "1", "k", &both[..1]).await;
+    refused(e, ErrorCode::UnknownApplication);
     third.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_server_on_the_same_port_is_reached_again() {
     // The client's cached connection dies with the server; the next call reconnects.
-    let env = Env::new();
-    let a = app(1);
-    let d = env.exec_dir(a, "1");
-    write_maps(&d, 0, 0..1, 2);
-    let c = env.client();
-    let first = env.server(true).await;
-    let s = addr(&first);
-    c.register(&s, a, "1", "k", &[&d]).await.unwrap();
-    first.shutdown().await;
-    drop(first);
+    let (env, c, a, s) = registered_then_stopped(0, 0..1, 2).await;
     let mut config = ServerConfig::new(s.clone(), env.node.clone(), vec![env.root()]);
     config.state_dir = Some(env.state());
     let second = shuffle_service::start(config).await.unwrap();
-    let got = c
-        .fetch(&s, a, "1", "k", &["shuffle_0_0_1".into()])
-        .await
-        .unwrap();
-    assert_eq!(got, vec![block_bytes(0, 0, 1)]);
+    assert_serves(&c, &s, a, "k", (0, 0, 1)).await;
     second.shutdown().await;
 }
 
@@ -456,20 +434,15 @@ async fn an_executor_serves_its_own_blocks_in_memory() {
     // Shuffle service off: the executor runs the same server with no state dir.
     let env = Env::new();
     let a = app(4);
-    let d = env.exec_dir(a, "1");
-    write_maps(&d, 0, 0..1, 3);
+    let d = env.maps(a, "1", 0, 0..1, 3);
     let config = ServerConfig::new("127.0.0.1:0", env.container.clone(), vec![d.clone()]);
     let own = shuffle_service::start(config).await.unwrap();
     own.register_executor(a, "1", "k", &[&d]).await.unwrap();
     let c = env.client();
-    let got = c
-        .fetch(&addr(&own), a, "1", "k", &["shuffle_0_0_2".into()])
-        .await
-        .unwrap();
-    assert_eq!(got, vec![block_bytes(0, 0, 2)]);
+    assert_serves(&c, &addr(&own), a, "k", (0, 0, 2)).await;
     // No admin token configured: AppFinished over the wire is refused.
-    let e = c.app_finished(&addr(&own), a, "").await.unwrap_err();
-    assert_eq!(code(&e), Some(ErrorCode::Unauthorized), "{e}");
+    let e = c.app_finished(&addr(&own), a, "").await;
+    refused(e, ErrorCode::Unauthorized);
     assert_eq!(own.remove_shuffle(a, 0).await.unwrap(), 2);
     own.shutdown().await;
 }
@@ -512,17 +485,12 @@ async fn the_node_manager_hosts_the_service_on_a_free_port() {
     write_maps(&d, 0, 0..1, 2);
     let c = env.client();
     c.register(&served, a, "1", "k", &[&d]).await.unwrap();
-    let got = c
-        .fetch(&served, a, "1", "k", &["shuffle_0_0_1".into()])
-        .await
-        .unwrap();
-    assert_eq!(got, vec![block_bytes(0, 0, 1)]);
+    assert_serves(&c, &served, a, "k", (0, 0, 1)).await;
     // Outside the NM's local dir: refused.
     let e = c
         .register(&served, a, "1", "k", &[env.exec_dir(a, "2")])
-        .await
-        .unwrap_err();
-    assert_eq!(code(&e), Some(ErrorCode::Unauthorized), "{e}");
+        .await;
+    refused(e, ErrorCode::Unauthorized);
     assert!(config.local_dir.join(shuffle_service::STATE_FILE).is_file());
     // A second NM on the same fixed port is refused at start, naming the key.
     let taken = nm_config(&env, "nm-2", &served);
@@ -541,8 +509,7 @@ async fn a_node_manager_tells_a_standalone_service_that_an_app_ended() {
     config.admin_token = Some(shuffle_service::admin_token_from_key(&key).unwrap());
     let standalone = shuffle_service::start(config).await.unwrap();
     let a = app(6);
-    let d = env.exec_dir(a, "1");
-    write_maps(&d, 0, 0..2, 2);
+    let d = env.maps(a, "1", 0, 0..2, 2);
     env.client()
         .register(&addr(&standalone), a, "1", "k", &[&d])
         .await
@@ -562,8 +529,7 @@ async fn a_node_manager_tells_a_standalone_service_that_an_app_ended() {
     let e = env
         .client()
         .app_finished(&addr(&standalone), a, &token)
-        .await
-        .unwrap_err();
-    assert_eq!(code(&e), Some(ErrorCode::Unauthorized), "{e}");
+        .await;
+    refused(e, ErrorCode::Unauthorized);
     standalone.shutdown().await;
 }

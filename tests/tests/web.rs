@@ -8,7 +8,7 @@
 //! Needs `curl` and Debian's `chromium` (`apt-get install -y chromium`).
 
 use serde_json::Value;
-use spindle_tests::{bin, bin_dir, confs, eventually, Cluster, Running};
+use spindle_tests::{bin_dir, bursty, class_args, dynamic_with, eventually, Cluster, Running};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -230,6 +230,19 @@ fn metric(s: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> 
         .unwrap_or(0.0)
 }
 
+/// Containers launched, summed over the NMs at `nms`.
+fn nm_launched(http: &Http, nms: &[String]) -> f64 {
+    nms.iter()
+        .map(|n| {
+            metric(
+                &scrape(http, &format!("{n}/metrics")),
+                "spindle_nm_containers_launched_total",
+                &[],
+            )
+        })
+        .sum()
+}
+
 fn nm_bases(http: &Http, rm: &str) -> Vec<String> {
     let nodes = http.json(&format!("{rm}/ws/v1/cluster/nodes"));
     nodes["nodes"]["node"]
@@ -243,13 +256,13 @@ fn nm_bases(http: &Http, rm: &str) -> Vec<String> {
 // ------------------------------------------------------------------ apps
 
 /// `spindle-submit` of Bursty with its stdout collected.
-fn submit_bursty(c: &Cluster, conf: &[&str], app_args: &[&str]) -> Running {
-    let appmaster = bin("appmaster");
-    let mut args = vec!["--executor-cores", "1"];
-    args.extend(confs(conf));
-    args.extend(["--class", "Bursty", appmaster.to_str().unwrap()]);
-    args.extend(app_args);
-    c.submit_running(&args)
+fn submit_bursty(c: &Cluster, conf: &[String], app_args: &[String]) -> Running {
+    c.submit_running(&class_args(
+        &["--executor-cores", "1"],
+        conf,
+        "Bursty",
+        app_args,
+    ))
 }
 
 /// Its application id, once printed.
@@ -406,35 +419,13 @@ fn rest_api_has_yarns_shapes_metrics_move_and_put_state_kills() {
         metric(&rm_before, "spindle_rm_nodes", &[("state", "RUNNING")]),
         2.0
     );
-    let nm_launched_before: f64 = nms
-        .iter()
-        .map(|n| {
-            metric(
-                &scrape(&http, &format!("{n}/metrics")),
-                "spindle_nm_containers_launched_total",
-                &[],
-            )
-        })
-        .sum();
+    let nm_launched_before = nm_launched(&http, &nms);
 
     // A long Bursty under dynamic allocation, killed over REST.
     let mut app = submit_bursty(
         &c,
-        &[
-            "spark.dynamicAllocation.enabled=true",
-            "spark.dynamicAllocation.shuffleTracking.enabled=true",
-            "spark.dynamicAllocation.maxExecutors=2",
-        ],
-        &[
-            "--jobs",
-            "1000",
-            "--tasks",
-            "4",
-            "--task-ms",
-            "200",
-            "--gap-ms",
-            "300",
-        ],
+        &dynamic_with(&["spark.dynamicAllocation.maxExecutors=2"]),
+        &bursty(1000, 4, 200, 300),
     );
     let id = app_id(&app);
     let running = wait_running(&http, &rm, &id);
@@ -597,16 +588,7 @@ fn rest_api_has_yarns_shapes_metrics_move_and_put_state_kills() {
             > metric(&rm_before, "spindle_rm_containers_allocated_total", &[]) + 1.0
     );
     assert!(metric(&rm_after, "spindle_rm_allocation_latency_seconds", &[]) >= 1.0);
-    let nm_launched_after: f64 = nms
-        .iter()
-        .map(|n| {
-            metric(
-                &scrape(&http, &format!("{n}/metrics")),
-                "spindle_nm_containers_launched_total",
-                &[],
-            )
-        })
-        .sum();
+    let nm_launched_after = nm_launched(&http, &nms);
     assert!(
         nm_launched_after >= nm_launched_before + 2.0,
         "{nm_launched_before} -> {nm_launched_after}"
@@ -748,24 +730,13 @@ fn ui_pages_in_chromium_show_executors_rise_and_fall() {
 
     let mut app = submit_bursty(
         &c,
-        &[
-            "spark.dynamicAllocation.enabled=true",
-            "spark.dynamicAllocation.shuffleTracking.enabled=true",
+        &dynamic_with(&[
             "spark.dynamicAllocation.maxExecutors=4",
             "spark.dynamicAllocation.executorIdleTimeout=2s",
-        ],
+        ]),
         // Tasks and gap long enough for a browser sampling about once a
         // second to see the bursts and the idle executors leave between them.
-        &[
-            "--jobs",
-            "2",
-            "--tasks",
-            "16",
-            "--task-ms",
-            "1000",
-            "--gap-ms",
-            "6000",
-        ],
+        &bursty(2, 16, 1000, 6000),
     );
     let id = app_id(&app);
     let running = wait_running(&http, &rm, &id);

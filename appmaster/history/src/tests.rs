@@ -35,37 +35,41 @@ fn added(id: &str) -> AppEvent {
 }
 
 fn task(start: bool, executor: &str, task_id: u64) -> AppEvent {
+    // The fields both events have: task `task_id`, first attempt, of stage 0, on `executor`.
+    macro_rules! task_event {
+        ($event:ident { $($field:ident: $value:expr),* }) => {
+            AppEvent::$event {
+                stage: 0,
+                stage_attempt: 0,
+                task_id,
+                index: task_id as u32,
+                attempt: 0,
+                executor: executor.into(),
+                $($field: $value),*
+            }
+        };
+    }
     if start {
-        AppEvent::TaskStart {
-            stage: 0,
-            stage_attempt: 0,
-            task_id,
-            index: task_id as u32,
-            attempt: 0,
-            executor: executor.into(),
-            host: "h".into(),
-        }
+        task_event!(TaskStart { host: "h".into() })
     } else {
-        AppEvent::TaskEnd {
-            stage: 0,
-            stage_attempt: 0,
-            task_id,
-            index: task_id as u32,
-            attempt: 0,
-            executor: executor.into(),
+        task_event!(TaskEnd {
             reason: "Success".into(),
             error: None,
             duration_ms: 300,
-            records: 1,
-        }
+            records: 1
+        })
     }
 }
 
 #[test]
 fn dates_match_spark_format() {
-    assert_eq!(spark_date(0), "1970-01-01T00:00:00.000GMT");
-    assert_eq!(spark_date(1_795_738_732_499), "2026-11-27T00:18:52.499GMT");
-    assert_eq!(spark_date(951_782_400_000), "2000-02-29T00:00:00.000GMT");
+    for (ms, want) in [
+        (0, "1970-01-01T00:00:00.000GMT"),
+        (1_795_738_732_499, "2026-11-27T00:18:52.499GMT"),
+        (951_782_400_000, "2000-02-29T00:00:00.000GMT"),
+    ] {
+        assert_eq!(spark_date(ms), want);
+    }
     assert_eq!(date(1_795_738_732_499), "2026-11-27 00:18:52");
     assert_eq!(duration(4200), "4.2 s");
 }

@@ -27,7 +27,7 @@
 
 use am_core::eventlog::AppEvent;
 use history::log as eventlog;
-use report::accounting::{account, AppAccount};
+use report::accounting::{account, AppAccount, JobAccount};
 use std::path::PathBuf;
 
 const BASE: u64 = 1_700_000_000_000;
@@ -37,6 +37,20 @@ fn fixture(name: &str) -> AppAccount {
         .join("tests/fixtures/compare")
         .join(name);
     account(&eventlog::read(&path).expect("fixture reads")).expect("fixture accounts")
+}
+
+/// A job's figures: (executor-ms, idle executor-ms, peak executors, tasks, MB-seconds,
+/// scale-ups).
+fn job_figures(j: &JobAccount) -> (u64, u64, u32, u32, u64, usize) {
+    let u = &j.usage;
+    (
+        u.executor_ms,
+        u.idle_executor_ms,
+        u.peak_executors,
+        u.tasks,
+        u.mb_seconds(),
+        j.scale_ups.len(),
+    )
 }
 
 #[test]
@@ -100,22 +114,10 @@ fn dynamic_fixture_by_hand() {
     // Per job. Job 0, 1000→4000: executors 1 (3000) + 2 (2100→4000: 1900) = 4900 ms, busy
     // 3000 + 1000, idle 900; peak 2; 3 tasks; MB·ms: c2 3000 + c3 (2010→4000) 1990 + the
     // AM 3000 = 7990 × 1408 → 11249 MB-seconds.
-    let j0 = &a.jobs[0];
-    assert_eq!(j0.usage.executor_ms, 4_900);
-    assert_eq!(j0.usage.idle_executor_ms, 900);
-    assert_eq!(j0.usage.peak_executors, 2);
-    assert_eq!(j0.usage.tasks, 3);
-    assert_eq!(j0.usage.mb_seconds(), 11_249);
-    assert_eq!(j0.scale_ups.len(), 1);
+    assert_eq!(job_figures(&a.jobs[0]), (4_900, 900, 2, 3, 11_249, 1));
     // Job 1, 10000→11700: executor 3 11200→11700 (500, all busy); peak 1; 1 task; MB·ms:
     // c4 695 + c5 10 + the AM 1700 = 2405 × 1408 → 3386 MB-seconds.
-    let j1 = &a.jobs[1];
-    assert_eq!(j1.usage.executor_ms, 500);
-    assert_eq!(j1.usage.idle_executor_ms, 0);
-    assert_eq!(j1.usage.peak_executors, 1);
-    assert_eq!(j1.usage.tasks, 1);
-    assert_eq!(j1.usage.mb_seconds(), 3_386);
-    assert_eq!(j1.scale_ups.len(), 1);
+    assert_eq!(job_figures(&a.jobs[1]), (500, 0, 1, 1, 3_386, 1));
 
     // Queueing: submitted at −2000, running at 0, first task at 1000.
     assert_eq!(a.queue_to_running_ms(), Some(2_000));

@@ -416,6 +416,11 @@ mod tests {
         }
     }
 
+    /// What `c` is refused with, as text.
+    fn refusal(c: &AllocationConfig) -> String {
+        c.validate().unwrap_err().to_string()
+    }
+
     fn props(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
             .iter()
@@ -614,20 +619,12 @@ mod tests {
             cached_executor_idle_timeout_ms: Some(-1000),
             ..base()
         };
-        assert!(cached
-            .validate()
-            .unwrap_err()
-            .to_string()
-            .contains(keys::CACHED_EXECUTOR_IDLE_TIMEOUT));
+        assert!(refusal(&cached).contains(keys::CACHED_EXECUTOR_IDLE_TIMEOUT));
         let tracking = AllocationConfig {
             shuffle_tracking_timeout_ms: Some(-1),
             ..base()
         };
-        assert!(tracking
-            .validate()
-            .unwrap_err()
-            .to_string()
-            .contains(keys::SHUFFLE_TRACKING_TIMEOUT));
+        assert!(refusal(&tracking).contains(keys::SHUFFLE_TRACKING_TIMEOUT));
     }
 
     #[test]

@@ -570,12 +570,20 @@ fn cores(conf: &SparkConf, key: &str) -> Result<u32, SparkConfError> {
     Ok(n as u32)
 }
 
+/// A conf of `pairs` (for the tests of this module and its children).
+#[cfg(test)]
+pub(crate) fn conf_of(pairs: &[(&str, &str)]) -> SparkConf {
+    pairs.iter().copied().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use conf_of as conf;
 
-    fn conf(pairs: &[(&str, &str)]) -> SparkConf {
-        pairs.iter().copied().collect()
+    /// The error a conf of `pairs` is refused with.
+    fn refused(pairs: &[(&str, &str)]) -> SparkConfError {
+        conf(pairs).validate().unwrap_err()
     }
 
     #[test]
@@ -636,10 +644,7 @@ mod tests {
         assert_eq!(c.executor_memory_overhead_mb(), Ok(2048));
         let c = conf(&[(keys::EXECUTOR_MIN_MEMORY_OVERHEAD, "64m")]);
         assert_eq!(c.executor_memory_overhead_mb(), Ok(102));
-        let c = conf(&[(keys::EXECUTOR_MEMORY_OVERHEAD_FACTOR, "0")]);
-        assert!(c
-            .validate()
-            .unwrap_err()
+        assert!(refused(&[(keys::EXECUTOR_MEMORY_OVERHEAD_FACTOR, "0")])
             .to_string()
             .contains(keys::EXECUTOR_MEMORY_OVERHEAD_FACTOR));
         // The driver follows the same rule with its own keys.
@@ -651,46 +656,37 @@ mod tests {
         assert_eq!(c.driver_container(), Ok(Resource::new(10240 + 1024, 2)));
         let c = conf(&[(keys::DRIVER_MEMORY_OVERHEAD, "200")]);
         assert_eq!(c.driver_container(), Ok(Resource::new(1024 + 200, 1)));
-        let c = conf(&[(keys::DRIVER_MEMORY_OVERHEAD, "2x")]);
-        assert!(c
-            .validate()
-            .unwrap_err()
+        assert!(refused(&[(keys::DRIVER_MEMORY_OVERHEAD, "2x")])
             .to_string()
             .contains(keys::DRIVER_MEMORY_OVERHEAD));
     }
 
     #[test]
     fn bad_sizes_are_refused() {
-        let e = conf(&[(keys::EXECUTOR_MEMORY, "12x")])
-            .validate()
-            .unwrap_err();
+        let e = refused(&[(keys::EXECUTOR_MEMORY, "12x")]);
         assert!(e
             .to_string()
             .starts_with("spark.executor.memory: invalid size '12x'"));
-        let e = conf(&[(keys::DRIVER_MEMORY, "0")]).validate().unwrap_err();
+        let e = refused(&[(keys::DRIVER_MEMORY, "0")]);
         assert_eq!(
             e.to_string(),
             "spark.driver.memory must be a positive size of at least 1m (got '0')"
         );
-        let e = conf(&[(keys::EXECUTOR_MEMORY, "512k")])
-            .validate()
-            .unwrap_err();
+        let e = refused(&[(keys::EXECUTOR_MEMORY, "512k")]);
         assert!(e.to_string().contains(keys::EXECUTOR_MEMORY), "{e}");
     }
 
     #[test]
     fn cores_and_task_cpus() {
-        let e = conf(&[(keys::EXECUTOR_CORES, "0")]).validate().unwrap_err();
+        let e = refused(&[(keys::EXECUTOR_CORES, "0")]);
         assert_eq!(e.keys(), vec![keys::EXECUTOR_CORES.to_owned()]);
-        let e = conf(&[(keys::DRIVER_CORES, "-1")]).validate().unwrap_err();
+        let e = refused(&[(keys::DRIVER_CORES, "-1")]);
         assert_eq!(e.keys(), vec![keys::DRIVER_CORES.to_owned()]);
-        let e = conf(&[(keys::EXECUTOR_CORES, "x")]).validate().unwrap_err();
+        let e = refused(&[(keys::EXECUTOR_CORES, "x")]);
         assert_eq!(e.to_string(), "spark.executor.cores: invalid integer 'x'");
-        let e = conf(&[(keys::TASK_CPUS, "0")]).validate().unwrap_err();
+        let e = refused(&[(keys::TASK_CPUS, "0")]);
         assert_eq!(e.keys(), vec![keys::TASK_CPUS.to_owned()]);
-        let e = conf(&[(keys::EXECUTOR_CORES, "1"), (keys::TASK_CPUS, "2")])
-            .validate()
-            .unwrap_err();
+        let e = refused(&[(keys::EXECUTOR_CORES, "1"), (keys::TASK_CPUS, "2")]);
         assert_eq!(
             e,
             SparkConfError::ExecutorCoresBelowTaskCpus {
@@ -714,13 +710,9 @@ mod tests {
         let c = conf(&[(keys::EXECUTOR_INSTANCES, "5")]);
         assert_eq!(c.num_executors(), Ok(5));
         assert_eq!(c.executor_max_num_failures(), Ok(10));
-        let e = conf(&[(keys::EXECUTOR_INSTANCES, "-1")])
-            .validate()
-            .unwrap_err();
+        let e = refused(&[(keys::EXECUTOR_INSTANCES, "-1")]);
         assert_eq!(e.keys(), vec![keys::EXECUTOR_INSTANCES.to_owned()]);
-        let e = conf(&[(keys::TASK_MAX_FAILURES, "0")])
-            .validate()
-            .unwrap_err();
+        let e = refused(&[(keys::TASK_MAX_FAILURES, "0")]);
         assert_eq!(e.keys(), vec![keys::TASK_MAX_FAILURES.to_owned()]);
         assert_eq!(
             conf(&[(keys::TASK_MAX_FAILURES, "8")]).task_max_failures(),
@@ -749,16 +741,12 @@ mod tests {
             conf(&[(keys::MAX_APP_ATTEMPTS, "1")]).max_app_attempts(),
             Ok(Some(1))
         );
-        let e = conf(&[(keys::MAX_APP_ATTEMPTS, "0")])
-            .validate()
-            .unwrap_err();
+        let e = refused(&[(keys::MAX_APP_ATTEMPTS, "0")]);
         assert_eq!(e.keys(), vec![keys::MAX_APP_ATTEMPTS.to_owned()]);
-        let e = conf(&[(keys::QUEUE, " ")]).validate().unwrap_err();
+        let e = refused(&[(keys::QUEUE, " ")]);
         assert_eq!(e.keys(), vec![keys::QUEUE.to_owned()]);
         assert_eq!(conf(&[(keys::QUEUE, "prod")]).queue(), "prod");
-        let e = conf(&[(keys::EVENT_LOG_ENABLED, "on")])
-            .validate()
-            .unwrap_err();
+        let e = refused(&[(keys::EVENT_LOG_ENABLED, "on")]);
         assert_eq!(e.keys(), vec![keys::EVENT_LOG_ENABLED.to_owned()]);
         let c = conf(&[
             (keys::EVENT_LOG_ENABLED, "true"),
@@ -851,9 +839,7 @@ mod tests {
             (keys::SHUFFLE_TRACKING_ENABLED, "true"),
         ]);
         assert_eq!(c.validate(), Ok(()));
-        let e = conf(&[(keys::DYNAMIC_ALLOCATION_ENABLED, "maybe")])
-            .validate()
-            .unwrap_err();
+        let e = refused(&[(keys::DYNAMIC_ALLOCATION_ENABLED, "maybe")]);
         assert_eq!(e.keys(), vec![keys::DYNAMIC_ALLOCATION_ENABLED.to_owned()]);
     }
 }

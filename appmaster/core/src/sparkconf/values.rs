@@ -263,45 +263,38 @@ pub fn parse_time_string(value: &str, default_unit: TimeUnit) -> Result<i64, Str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sparkconf::{keys, SparkConf};
-
-    fn conf(pairs: &[(&str, &str)]) -> SparkConf {
-        pairs.iter().copied().collect()
-    }
+    use crate::sparkconf::{conf_of as conf, keys};
 
     #[test]
     fn sizes_follow_spark() {
         use ByteUnit::*;
-        assert_eq!(parse_byte_string("1g", MiB), Ok(1024));
-        assert_eq!(parse_byte_string("512m", MiB), Ok(512));
-        assert_eq!(parse_byte_string("512", MiB), Ok(512));
-        assert_eq!(parse_byte_string("2048k", MiB), Ok(2));
-        assert_eq!(parse_byte_string("2047k", MiB), Ok(1));
-        assert_eq!(parse_byte_string(" 2G ", MiB), Ok(2048));
-        assert_eq!(parse_byte_string("1gb", MiB), Ok(1024));
-        assert_eq!(parse_byte_string("1MB", MiB), Ok(1));
-        assert_eq!(parse_byte_string("1t", MiB), Ok(1 << 20));
-        assert_eq!(parse_byte_string("1p", MiB), Ok(1 << 30));
-        assert_eq!(parse_byte_string("1048576b", MiB), Ok(1));
-        assert_eq!(parse_byte_string("1k", Byte), Ok(1024));
-        assert_eq!(parse_byte_string("100", Byte), Ok(100));
-        assert_eq!(
-            parse_byte_string("12x", MiB),
-            Err(SizeError::BadSuffix("x".into()))
-        );
-        assert_eq!(parse_byte_string("1.5g", MiB), Err(SizeError::Fractional));
-        assert_eq!(parse_byte_string("g", MiB), Err(SizeError::Malformed));
-        assert_eq!(parse_byte_string("", MiB), Err(SizeError::Malformed));
-        assert_eq!(parse_byte_string("-1g", MiB), Err(SizeError::Malformed));
-        assert_eq!(parse_byte_string("1 g", MiB), Err(SizeError::Malformed));
-        assert_eq!(
-            parse_byte_string("9999999999p", MiB),
-            Err(SizeError::Overflow)
-        );
-        assert_eq!(
-            parse_byte_string("99999999999999999999999", MiB),
-            Err(SizeError::Overflow)
-        );
+        use SizeError::*;
+        let cases = [
+            ("1g", MiB, Ok(1024)),
+            ("512m", MiB, Ok(512)),
+            ("512", MiB, Ok(512)),
+            ("2048k", MiB, Ok(2)),
+            ("2047k", MiB, Ok(1)),
+            (" 2G ", MiB, Ok(2048)),
+            ("1gb", MiB, Ok(1024)),
+            ("1MB", MiB, Ok(1)),
+            ("1t", MiB, Ok(1 << 20)),
+            ("1p", MiB, Ok(1 << 30)),
+            ("1048576b", MiB, Ok(1)),
+            ("1k", Byte, Ok(1024)),
+            ("100", Byte, Ok(100)),
+            ("12x", MiB, Err(BadSuffix("x".into()))),
+            ("1.5g", MiB, Err(Fractional)),
+            ("g", MiB, Err(Malformed)),
+            ("", MiB, Err(Malformed)),
+            ("-1g", MiB, Err(Malformed)),
+            ("1 g", MiB, Err(Malformed)),
+            ("9999999999p", MiB, Err(Overflow)),
+            ("99999999999999999999999", MiB, Err(Overflow)),
+        ];
+        for (text, unit, want) in cases {
+            assert_eq!(parse_byte_string(text, unit), want, "{text:?}");
+        }
     }
 
     #[test]
@@ -366,22 +359,23 @@ mod tests {
     #[test]
     fn time_strings() {
         use TimeUnit::*;
-        assert_eq!(parse_time_string("3s", Milliseconds), Ok(3000));
-        assert_eq!(parse_time_string("500ms", Seconds), Ok(0));
-        assert_eq!(parse_time_string("1min", Seconds), Ok(60));
-        assert_eq!(parse_time_string("1m", Seconds), Ok(60));
-        assert_eq!(parse_time_string("2h", Seconds), Ok(7200));
-        assert_eq!(parse_time_string("1d", Seconds), Ok(86_400));
-        assert_eq!(parse_time_string("1500us", Milliseconds), Ok(1));
-        assert_eq!(parse_time_string(" 7 ", Seconds), Ok(7));
-        assert_eq!(parse_time_string("-3s", Seconds), Ok(-3));
-        assert!(parse_time_string("3 s", Seconds).is_err());
-        assert!(parse_time_string("3sec", Seconds).is_err());
-        assert!(parse_time_string("", Seconds).is_err());
-        assert!(parse_time_string("s", Seconds).is_err());
-        assert_eq!(
-            parse_time_string("9223372036854775807d", Milliseconds),
-            Ok(i64::MAX)
-        );
+        let cases = [
+            ("3s", Milliseconds, 3000),
+            ("500ms", Seconds, 0),
+            ("1min", Seconds, 60),
+            ("1m", Seconds, 60),
+            ("2h", Seconds, 7200),
+            ("1d", Seconds, 86_400),
+            ("1500us", Milliseconds, 1),
+            (" 7 ", Seconds, 7),
+            ("-3s", Seconds, -3),
+            ("9223372036854775807d", Milliseconds, i64::MAX),
+        ];
+        for (text, unit, want) in cases {
+            assert_eq!(parse_time_string(text, unit), Ok(want), "{text:?}");
+        }
+        for text in ["3 s", "3sec", "", "s"] {
+            assert!(parse_time_string(text, Seconds).is_err(), "{text:?}");
+        }
     }
 }

@@ -1,0 +1,45 @@
+//! Fixtures shared by the crate's unit tests.
+
+use crate::state::{Limits, Now, RmState};
+use common::protocol::{AppSubmission, LaunchSpec};
+use common::token::TokenKey;
+use common::Resource;
+
+/// Both clocks at `ms` (for tests that do not step the wall clock).
+pub(crate) fn at(ms: u64) -> Now {
+    Now {
+        mono_ms: ms,
+        wall_ms: ms,
+    }
+}
+
+/// An RM of cluster `cluster_ts`: 4096 MB and 4 vcores at most per container, 2 AM
+/// attempts, nodes expire after 5 s, tokens after a minute.
+pub(crate) fn rm_state(cluster_ts: u64) -> RmState {
+    RmState::new(
+        cluster_ts,
+        Limits {
+            max_allocation: Resource::new(4096, 4),
+            max_am_attempts: 2,
+            nm_expiry_ms: 5000,
+            token_expiry_ms: 60_000,
+        },
+        TokenKey::generate(),
+    )
+}
+
+/// An application `t` in the default queue whose 512 MB, 1 vcore AM runs `true`.
+pub(crate) fn submission() -> AppSubmission {
+    AppSubmission {
+        name: "t".into(),
+        queue: "default".into(),
+        user: "u".into(),
+        app_type: "TEST".into(),
+        am_resource: Resource::new(512, 1),
+        am_launch: LaunchSpec {
+            command: vec!["true".into()],
+            ..Default::default()
+        },
+        max_attempts: None,
+    }
+}
