@@ -427,29 +427,26 @@ pub trait WireResponse: Sized {
     fn into_result(self) -> Result<Self, WireError>;
 }
 
-impl WireResponse for RmResponse {
-    fn from_error(e: WireError) -> Self {
-        Self::Error(e)
-    }
-    fn into_result(self) -> Result<Self, WireError> {
-        match self {
-            Self::Error(e) => Err(e),
-            other => Ok(other),
+/// `WireResponse` for a response enum whose only error is its `Error(WireError)` variant.
+macro_rules! error_variant_response {
+    ($t:ty) => {
+        impl WireResponse for $t {
+            fn from_error(e: WireError) -> Self {
+                Self::Error(e)
+            }
+            fn into_result(self) -> Result<Self, WireError> {
+                match self {
+                    Self::Error(e) => Err(e),
+                    other => Ok(other),
+                }
+            }
         }
-    }
+    };
 }
 
-impl WireResponse for NmResponse {
-    fn from_error(e: WireError) -> Self {
-        Self::Error(e)
-    }
-    fn into_result(self) -> Result<Self, WireError> {
-        match self {
-            Self::Error(e) => Err(e),
-            other => Ok(other),
-        }
-    }
-}
+error_variant_response!(RmResponse);
+
+error_variant_response!(NmResponse);
 
 /// A task as the driver pushes it to an executor.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -519,17 +516,7 @@ pub enum DriverResponse {
     },
 }
 
-impl WireResponse for DriverResponse {
-    fn from_error(e: WireError) -> Self {
-        Self::Error(e)
-    }
-    fn into_result(self) -> Result<Self, WireError> {
-        match self {
-            Self::Error(e) => Err(e),
-            other => Ok(other),
-        }
-    }
-}
+error_variant_response!(DriverResponse);
 
 // ---------------------------------------------------------------------------
 // Shuffle service (`spindle-shuffle/1`): executors register their shuffle

@@ -468,57 +468,58 @@ fn parse_reason(reason: &str) -> TaskEndReason {
     }
 }
 
-fn parse_locality(v: Option<&Value>) -> Result<Vec<Vec<String>>, String> {
+/// Each item of an optional JSON list (absent or null: none), parsed by `item`.
+fn parse_list<T>(
+    v: Option<&Value>,
+    name: &str,
+    item: impl Fn(&Value) -> Result<T, String>,
+) -> Result<Vec<T>, String> {
     let Some(v) = v.filter(|v| !v.is_null()) else {
         return Ok(Vec::new());
     };
-    let tasks = v.as_array().ok_or("\"locality\" should be a list")?;
-    tasks
-        .iter()
-        .map(|hosts| match hosts {
-            Value::Null => Ok(Vec::new()),
-            Value::Array(hosts) => hosts
-                .iter()
-                .map(|h| match h {
-                    Value::String(s) => Ok(s.clone()),
-                    Value::Object(o) => o
-                        .get("host")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned)
-                        .ok_or_else(|| "a location should name its host".to_owned()),
-                    _ => Err("hosts should be strings".to_owned()),
-                })
-                .collect(),
-            Value::String(s) => Ok(vec![s.clone()]),
-            _ => Err("\"locality\" should list hosts per task".to_owned()),
-        })
-        .collect()
+    let items = v
+        .as_array()
+        .ok_or_else(|| format!("\"{name}\" should be a list"))?;
+    items.iter().map(item).collect()
+}
+
+fn parse_locality(v: Option<&Value>) -> Result<Vec<Vec<String>>, String> {
+    parse_list(v, "locality", |hosts| match hosts {
+        Value::Null => Ok(Vec::new()),
+        Value::Array(hosts) => hosts
+            .iter()
+            .map(|h| match h {
+                Value::String(s) => Ok(s.clone()),
+                Value::Object(o) => o
+                    .get("host")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+                    .ok_or_else(|| "a location should name its host".to_owned()),
+                _ => Err("hosts should be strings".to_owned()),
+            })
+            .collect(),
+        Value::String(s) => Ok(vec![s.clone()]),
+        _ => Err("\"locality\" should list hosts per task".to_owned()),
+    })
 }
 
 fn parse_job_stages(v: Option<&Value>) -> Result<Vec<JobStageInfo>, String> {
-    let Some(v) = v.filter(|v| !v.is_null()) else {
-        return Ok(Vec::new());
-    };
-    let stages = v.as_array().ok_or("\"stages\" should be a list")?;
-    stages
-        .iter()
-        .map(|s| match s {
-            Value::Object(obj) => {
-                let f = Fields { obj };
-                Ok(JobStageInfo {
-                    stage_id: f.id("stage")?,
-                    shuffle_dep_id: f.opt_id("shuffle")?,
-                })
-            }
-            v => as_int(v)
-                .and_then(|id| u32::try_from(id).ok())
-                .map(|stage_id| JobStageInfo {
-                    stage_id: StageId(stage_id),
-                    shuffle_dep_id: None,
-                })
-                .ok_or_else(|| "a stage should be {\"stage\", \"shuffle\"}".to_owned()),
-        })
-        .collect()
+    parse_list(v, "stages", |s| match s {
+        Value::Object(obj) => {
+            let f = Fields { obj };
+            Ok(JobStageInfo {
+                stage_id: f.id("stage")?,
+                shuffle_dep_id: f.opt_id("shuffle")?,
+            })
+        }
+        v => as_int(v)
+            .and_then(|id| u32::try_from(id).ok())
+            .map(|stage_id| JobStageInfo {
+                stage_id: StageId(stage_id),
+                shuffle_dep_id: None,
+            })
+            .ok_or_else(|| "a stage should be {\"stage\", \"shuffle\"}".to_owned()),
+    })
 }
 
 /// Parses one event: its time (if given) and the step.
