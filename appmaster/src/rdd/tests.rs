@@ -436,12 +436,7 @@ fn cache_hits_skip_recomputation() {
     assert_eq!(cached.persist().cache_id(), Some(id));
     assert_eq!(cached.count().unwrap(), 100);
     assert_eq!(CACHE_CALLS.load(Ordering::SeqCst), 100);
-    let first = runner.last_job().unwrap();
-    let stored: Vec<_> = first
-        .outputs
-        .iter()
-        .flat_map(|o| o.cached.clone())
-        .collect();
+    let stored = last_cached(&runner);
     assert_eq!(stored, vec![(id, 0), (id, 1), (id, 2), (id, 3)]);
     assert_eq!(runner.cache().blocks(), stored);
     assert_eq!(runner.cache().block_len(id, 3), Some(25));
@@ -450,12 +445,7 @@ fn cache_hits_skip_recomputation() {
     assert_eq!(cached.filter(MultipleOf { k: 10 }).count().unwrap(), 10);
     assert_eq!(cached.map(Sq).take(3).unwrap(), vec![0, 1, 4]);
     assert_eq!(CACHE_CALLS.load(Ordering::SeqCst), 100);
-    assert!(runner
-        .last_job()
-        .unwrap()
-        .outputs
-        .iter()
-        .all(|o| o.cached.is_empty()));
+    assert!(last_cached(&runner).is_empty());
     // Unpersisted: the runner frees the blocks; recomputed and not stored.
     cached.unpersist();
     assert!(runner.cache().is_empty());
@@ -466,12 +456,7 @@ fn cache_hits_skip_recomputation() {
         .all(|op| !matches!(op, Op::Cache { .. })));
     assert_eq!(cached.count().unwrap(), 100);
     assert_eq!(CACHE_CALLS.load(Ordering::SeqCst), 200);
-    assert!(runner
-        .last_job()
-        .unwrap()
-        .outputs
-        .iter()
-        .all(|o| o.cached.is_empty()));
+    assert!(last_cached(&runner).is_empty());
     assert_eq!(runner.unpersist(id), 0);
     // Persisting again works.
     let again = cached.cache();
@@ -535,13 +520,7 @@ fn partially_cached_rdd() {
     );
     assert_eq!(runner.cache().block_len(id, 0), Some(10));
     assert_eq!(cached.count().unwrap(), 40);
-    let stored: Vec<_> = runner
-        .last_job()
-        .unwrap()
-        .outputs
-        .iter()
-        .flat_map(|o| o.cached.clone())
-        .collect();
+    let stored = last_cached(&runner);
     assert_eq!(stored, vec![(id, 1), (id, 2), (id, 3)]);
 }
 
@@ -769,4 +748,15 @@ fn local_runner_runs_partition_subsets_in_order() {
         .collect();
     assert_eq!(counts, vec![10, 10, 10]);
     assert_eq!(runner.last_job().unwrap().partitions, vec![9, 2, 5]);
+}
+
+/// The blocks the last job's tasks stored in the cache.
+fn last_cached(runner: &LocalRunner) -> Vec<(RddId, u32)> {
+    runner
+        .last_job()
+        .expect("a job ran")
+        .outputs
+        .iter()
+        .flat_map(|o| o.cached.clone())
+        .collect()
 }
