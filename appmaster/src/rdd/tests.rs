@@ -536,18 +536,16 @@ fn unknown_function_is_a_task_error_naming_it() {
         vec![Op::Map(f.clone())],
         Action::Count,
     );
-    let e = run_task(&task(&st, 0), &cache, &NoShuffleEnv).unwrap_err();
-    assert!(
-        e.message
-            .contains("function my_app::Square is not registered in this binary"),
-        "{e}"
+    assert_task_error(
+        &st,
+        &cache,
+        &["function my_app::Square is not registered in this binary"],
     );
     let st = stage(range_src(0, 10, 1, 1), vec![], Action::Reduce(f.clone()));
-    let e = run_task(&task(&st, 0), &cache, &NoShuffleEnv).unwrap_err();
-    assert!(
-        e.message
-            .contains("reduce function my_app::Square is not registered"),
-        "{e}"
+    assert_task_error(
+        &st,
+        &cache,
+        &["reduce function my_app::Square is not registered"],
     );
     // Found out before anything is computed or cached.
     let st = stage(
@@ -563,11 +561,7 @@ fn unknown_function_is_a_task_error_naming_it() {
         value: vec![],
     };
     let st = stage(range_src(0, 10, 1, 1), vec![Op::Filter(g)], Action::Count);
-    let e = run_task(&task(&st, 0), &cache, &NoShuffleEnv).unwrap_err();
-    assert!(
-        e.message.contains("filter function") && e.message.contains("not registered"),
-        "{e}"
-    );
+    assert_task_error(&st, &cache, &["filter function", "not registered"]);
     // Unknown element type.
     let st = stage(
         Source::Parallelize {
@@ -577,11 +571,10 @@ fn unknown_function_is_a_task_error_naming_it() {
         vec![],
         Action::Count,
     );
-    let e = run_task(&task(&st, 0), &cache, &NoShuffleEnv).unwrap_err();
-    assert!(
-        e.message
-            .contains("element type my_app::Thing is not registered"),
-        "{e}"
+    assert_task_error(
+        &st,
+        &cache,
+        &["element type my_app::Thing is not registered"],
     );
 }
 
@@ -594,11 +587,10 @@ fn bad_plans_are_task_errors() {
         value: postcard::to_stdvec(&Len).unwrap(),
     };
     let st = stage(range_src(0, 10, 1, 1), vec![Op::Map(f)], Action::Count);
-    let e = run_task(&task(&st, 0), &cache, &NoShuffleEnv).unwrap_err();
-    assert!(
-        e.message
-            .contains("takes alloc::string::String but the elements are i64"),
-        "{e}"
+    assert_task_error(
+        &st,
+        &cache,
+        &["takes alloc::string::String but the elements are i64"],
     );
     // An undecodable function value.
     let f = FuncRef {
@@ -606,8 +598,7 @@ fn bad_plans_are_task_errors() {
         value: vec![],
     };
     let st = stage(range_src(0, 10, 1, 1), vec![Op::Map(f)], Action::Count);
-    let e = run_task(&task(&st, 0), &cache, &NoShuffleEnv).unwrap_err();
-    assert!(e.message.contains("cannot decode map function"), "{e}");
+    assert_task_error(&st, &cache, &["cannot decode map function"]);
     // A partition that does not exist.
     let st = stage(range_src(0, 10, 1, 2), vec![], Action::Count);
     let e = run_task(&task(&st, 2), &cache, &NoShuffleEnv).unwrap_err();
@@ -621,8 +612,7 @@ fn bad_plans_are_task_errors() {
         vec![],
         Action::Collect,
     );
-    let e = run_task(&task(&st, 0), &cache, &NoShuffleEnv).unwrap_err();
-    assert!(e.message.contains("undecodable"), "{e}");
+    assert_task_error(&st, &cache, &["undecodable"]);
 }
 
 #[test]
@@ -759,4 +749,12 @@ fn last_cached(runner: &LocalRunner) -> Vec<(RddId, u32)> {
         .iter()
         .flat_map(|o| o.cached.clone())
         .collect()
+}
+
+/// Running partition 0 of `st` fails with a task error whose message holds every `part`.
+fn assert_task_error(st: &Arc<StageSpec>, cache: &BlockCache, parts: &[&str]) {
+    let e = run_task(&task(st, 0), cache, &NoShuffleEnv).unwrap_err();
+    for part in parts {
+        assert!(e.message.contains(part), "{e}");
+    }
 }
