@@ -39,19 +39,21 @@ impl Service for DriverService {
     type Resp = DriverResponse;
 
     async fn handle(self: Arc<Self>, mut inc: Incoming<DriverRequest>) {
+        // Every request carries the application secret: check it first.
+        let (DriverRequest::RegisterExecutor { secret, .. }
+        | DriverRequest::StatusUpdate { secret, .. }) = &inc.req;
+        if let Err(e) = self.check(secret) {
+            return inc.reply(&DriverResponse::Error(e)).await;
+        }
         match inc.req.clone() {
             DriverRequest::RegisterExecutor {
                 executor_id,
-                secret,
                 host,
                 cores,
                 shuffle_server,
                 shuffle_dir,
                 ..
             } => {
-                if let Err(e) = self.check(&secret) {
-                    return inc.reply(&DriverResponse::Error(e)).await;
-                }
                 let (push, mut pushed) = mpsc::unbounded_channel();
                 let (reply, answer) = oneshot::channel();
                 let executor = ExecutorId::from(executor_id);
@@ -101,14 +103,10 @@ impl Service for DriverService {
             }
             DriverRequest::StatusUpdate {
                 executor_id,
-                secret,
                 task_id,
                 result,
                 ..
             } => {
-                if let Err(e) = self.check(&secret) {
-                    return inc.reply(&DriverResponse::Error(e)).await;
-                }
                 let _ = self.tx.send(Msg::Status {
                     executor: ExecutorId::from(executor_id),
                     task_id: TaskId(task_id),

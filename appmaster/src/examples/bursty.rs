@@ -1,7 +1,7 @@
 //! `Bursty`: bursts of short jobs separated by idle gaps (for comparing
 //! static and dynamic allocation).
 
-use super::{flag_u64, parse_flags};
+use super::Flags;
 use crate::rdd::{MapFn, SparkContext};
 use anyhow::bail;
 use serde::{Deserialize, Serialize};
@@ -49,12 +49,12 @@ crate::register_map!(Work);
 const FLAGS: &[&str] = &["jobs", "tasks", "task-ms", "gap-ms", "work"];
 
 pub(crate) fn run(sc: &SparkContext, args: &[String]) -> anyhow::Result<()> {
-    let flags = parse_flags("Bursty", args, FLAGS)?;
-    let jobs = flag_u64("Bursty", &flags, "jobs", 3)?;
-    let tasks = flag_u64("Bursty", &flags, "tasks", 10)?;
-    let task_ms = flag_u64("Bursty", &flags, "task-ms", 500)?;
-    let gap_ms = flag_u64("Bursty", &flags, "gap-ms", 5000)?;
-    let kind = match flags.get("work").map(|s| s.trim()) {
+    let flags = Flags::parse("Bursty", args, FLAGS)?;
+    let jobs = flags.u64("jobs", 3)?;
+    let tasks = flags.u64("tasks", 10)?;
+    let task_ms = flags.u64("task-ms", 500)?;
+    let gap_ms = flags.u64("gap-ms", 5000)?;
+    let kind = match flags.get("work").map(str::trim) {
         None | Some("sleep") => WorkKind::Sleep,
         Some("cpu") => WorkKind::Cpu,
         Some(other) => bail!("Bursty: invalid value for --work: {other:?} (expected sleep or cpu)"),

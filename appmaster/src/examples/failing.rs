@@ -1,6 +1,6 @@
 //! `FailingTask [--message M]`: a job whose every task fails.
 
-use super::parse_flags;
+use super::Flags;
 use crate::rdd::{MapFn, SparkContext};
 use serde::{Deserialize, Serialize};
 
@@ -21,11 +21,11 @@ impl MapFn for Fail {
 crate::register_map!(Fail);
 
 pub(crate) fn run(sc: &SparkContext, args: &[String]) -> anyhow::Result<()> {
-    let flags = parse_flags("FailingTask", args, &["message"])?;
+    let flags = Flags::parse("FailingTask", args, &["message"])?;
     let message = flags
         .get("message")
-        .cloned()
-        .unwrap_or_else(|| "task failed on purpose".to_string());
+        .unwrap_or("task failed on purpose")
+        .to_string();
     let n = i64::from(sc.default_parallelism());
     // One element per partition: every task fails.
     let count = sc.range(0, n).map(Fail { message }).count()?;

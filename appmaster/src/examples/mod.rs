@@ -91,45 +91,72 @@ fn known() -> String {
     format!("the built-in examples are {}", names.join(", "))
 }
 
-/// Parses `--flag value` / `--flag=value` arguments, all of them in `known`.
-pub(crate) fn parse_flags(
-    class: &str,
-    args: &[String],
-    known: &[&str],
-) -> anyhow::Result<BTreeMap<String, String>> {
-    let mut out = BTreeMap::new();
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let Some(flag) = arg.strip_prefix("--") else {
-            bail!(
-                "{class}: unexpected argument {arg:?} (flags: {})",
-                flag_list(known)
-            );
-        };
-        let (name, value) = match flag.split_once('=') {
-            Some((n, v)) => (n, v.to_string()),
-            None => {
-                if !known.contains(&flag) {
-                    bail!(
-                        "{class}: unknown flag --{flag} (flags: {})",
-                        flag_list(known)
-                    );
+/// An example's `--flag value` / `--flag=value` arguments.
+pub(crate) struct Flags {
+    /// The example's class, for messages.
+    class: &'static str,
+    values: BTreeMap<String, String>,
+}
+
+impl Flags {
+    /// Parses `args`, all of them flags in `known`.
+    pub(crate) fn parse(
+        class: &'static str,
+        args: &[String],
+        known: &[&str],
+    ) -> anyhow::Result<Self> {
+        let mut values = BTreeMap::new();
+        let mut it = args.iter();
+        while let Some(arg) = it.next() {
+            let Some(flag) = arg.strip_prefix("--") else {
+                bail!(
+                    "{class}: unexpected argument {arg:?} (flags: {})",
+                    flag_list(known)
+                );
+            };
+            let (name, value) = match flag.split_once('=') {
+                Some((n, v)) => (n, v.to_string()),
+                None => {
+                    if !known.contains(&flag) {
+                        bail!(
+                            "{class}: unknown flag --{flag} (flags: {})",
+                            flag_list(known)
+                        );
+                    }
+                    let v = it
+                        .next()
+                        .ok_or_else(|| anyhow!("{class}: flag --{flag} needs a value"))?;
+                    (flag, v.clone())
                 }
-                let v = it
-                    .next()
-                    .ok_or_else(|| anyhow!("{class}: flag --{flag} needs a value"))?;
-                (flag, v.clone())
+            };
+            if !known.contains(&name) {
+                bail!(
+                    "{class}: unknown flag --{name} (flags: {})",
+                    flag_list(known)
+                );
             }
-        };
-        if !known.contains(&name) {
-            bail!(
-                "{class}: unknown flag --{name} (flags: {})",
-                flag_list(known)
-            );
+            values.insert(name.to_string(), value);
         }
-        out.insert(name.to_string(), value);
+        Ok(Self { class, values })
     }
-    Ok(out)
+
+    /// A flag's value as given.
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str)
+    }
+
+    /// A flag's value as a non-negative integer, or `default`.
+    pub(crate) fn u64(&self, name: &str, default: u64) -> anyhow::Result<u64> {
+        let class = self.class;
+        match self.get(name) {
+            None => Ok(default),
+            Some(v) => v.trim().parse().map_err(|_| {
+                anyhow!(
+                    "{class}: invalid value for --{name}: {v:?} (expected a non-negative integer)"
+                )
+            }),
+        }
+    }
 }
 
 fn flag_list(known: &[&str]) -> String {
@@ -138,21 +165,6 @@ fn flag_list(known: &[&str]) -> String {
         .map(|k| format!("--{k}"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// A flag's value as a non-negative integer, or `default`.
-pub(crate) fn flag_u64(
-    class: &str,
-    flags: &BTreeMap<String, String>,
-    name: &str,
-    default: u64,
-) -> anyhow::Result<u64> {
-    match flags.get(name) {
-        None => Ok(default),
-        Some(v) => v.trim().parse().map_err(|_| {
-            anyhow!("{class}: invalid value for --{name}: {v:?} (expected a non-negative integer)")
-        }),
-    }
 }
 
 /// SplitMix64: a small, fast PRNG (good enough for sampling).

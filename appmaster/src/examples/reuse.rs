@@ -4,7 +4,7 @@
 //! recomputed without it, keeps executors under shuffle tracking while live,
 //! and lets them go once released.
 
-use super::{flag_u64, parse_flags};
+use super::Flags;
 use crate::rdd::{AddI64, MapFn, SparkContext};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -26,9 +26,8 @@ impl MapFn for ModKey {
 crate::register_map!(ModKey);
 
 pub(crate) fn run(sc: &SparkContext, args: &[String]) -> anyhow::Result<()> {
-    const CLASS: &str = "ShuffleReuse";
-    let flags = parse_flags(
-        CLASS,
+    let flags = Flags::parse(
+        "ShuffleReuse",
         args,
         &[
             "records",
@@ -38,11 +37,11 @@ pub(crate) fn run(sc: &SparkContext, args: &[String]) -> anyhow::Result<()> {
             "after-release-ms",
         ],
     )?;
-    let records = flag_u64(CLASS, &flags, "records", 100_000)? as i64;
-    let keys = flag_u64(CLASS, &flags, "keys", 100)?.max(1) as i64;
-    let parts = flag_u64(CLASS, &flags, "partitions", 4)?.max(1) as u32;
-    let pause = flag_u64(CLASS, &flags, "pause-ms", 3000)?;
-    let after = flag_u64(CLASS, &flags, "after-release-ms", 0)?;
+    let records = flags.u64("records", 100_000)? as i64;
+    let keys = flags.u64("keys", 100)?.max(1) as i64;
+    let parts = flags.u64("partitions", 4)?.max(1) as u32;
+    let pause = flags.u64("pause-ms", 3000)?;
+    let after = flags.u64("after-release-ms", 0)?;
     {
         let counts = sc
             .range_with(0, records, 1, Some(parts))

@@ -10,7 +10,7 @@
 //! and the count and checksums equal to the input's. P defaults to the
 //! default parallelism, at least one partition per million records.
 
-use super::{flag_u64, parse_flags, SplitMix64};
+use super::{Flags, SplitMix64};
 use crate::rdd::{Elements, MapPartitionsFn, Rdd, SparkContext};
 use anyhow::bail;
 use serde::{Deserialize, Serialize};
@@ -159,13 +159,13 @@ pub(crate) fn check(input: &[PartStats], output: &[PartStats]) -> anyhow::Result
 }
 
 pub(crate) fn run(sc: &SparkContext, args: &[String]) -> anyhow::Result<()> {
-    let flags = parse_flags("Sort", args, &["records", "partitions"])?;
-    let n = flag_u64("Sort", &flags, "records", 1_000_000)?;
+    let flags = Flags::parse("Sort", args, &["records", "partitions"])?;
+    let n = flags.u64("records", 1_000_000)?;
     if n > i64::MAX as u64 {
         bail!("Sort: --records is too large");
     }
     let default = u64::from(sc.default_parallelism()).max(n.div_ceil(1_000_000));
-    let p = flag_u64("Sort", &flags, "partitions", default)?;
+    let p = flags.u64("partitions", default)?;
     if p == 0 || p > u64::from(u32::MAX) {
         bail!("Sort: --partitions must be a positive number, not {p}");
     }

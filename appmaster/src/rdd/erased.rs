@@ -59,34 +59,47 @@ fn encode<T: serde::Serialize + ?Sized>(v: &T) -> Result<Vec<u8>, String> {
     postcard::to_stdvec(v).map_err(|e| format!("cannot encode a {}: {e}", type_name::<T>()))
 }
 
-pub(crate) fn map_impl<F: MapFn>(
+/// A transformation's code: decodes the function value `F` (registered as
+/// `kind`), runs `apply` over the typed input stream, erases the output.
+fn transform<F, I, O>(
+    kind: &str,
     value: &[u8],
-    _part: u32,
     input: AnyIter,
-) -> Result<AnyIter, String> {
-    let f: F = decode_fn("map", value)?;
-    let it = unerase::<F::In>(input)?;
-    Ok(erase::<F::Out>(Box::new(it.map(move |x| f.call(x)))))
+    apply: impl FnOnce(F, Elements<I>) -> Elements<O>,
+) -> Result<AnyIter, String>
+where
+    F: serde::de::DeserializeOwned,
+    I: Data,
+    O: Data,
+{
+    let f: F = decode_fn(kind, value)?;
+    Ok(erase::<O>(apply(f, unerase::<I>(input)?)))
+}
+
+pub(crate) fn map_impl<F: MapFn>(value: &[u8], _: u32, input: AnyIter) -> Result<AnyIter, String> {
+    transform("map", value, input, |f: F, it| {
+        Box::new(it.map(move |x| f.call(x)))
+    })
 }
 
 pub(crate) fn filter_impl<F: FilterFn>(
     value: &[u8],
-    _part: u32,
+    _: u32,
     input: AnyIter,
 ) -> Result<AnyIter, String> {
-    let f: F = decode_fn("filter", value)?;
-    let it = unerase::<F::In>(input)?;
-    Ok(erase::<F::In>(Box::new(it.filter(move |x| f.call(x)))))
+    transform("filter", value, input, |f: F, it| {
+        Box::new(it.filter(move |x| f.call(x)))
+    })
 }
 
 pub(crate) fn flat_map_impl<F: FlatMapFn>(
     value: &[u8],
-    _part: u32,
+    _: u32,
     input: AnyIter,
 ) -> Result<AnyIter, String> {
-    let f: F = decode_fn("flat_map", value)?;
-    let it = unerase::<F::In>(input)?;
-    Ok(erase::<F::Out>(Box::new(it.flat_map(move |x| f.call(x)))))
+    transform("flat_map", value, input, |f: F, it| {
+        Box::new(it.flat_map(move |x| f.call(x)))
+    })
 }
 
 pub(crate) fn map_partitions_impl<F: MapPartitionsFn>(
@@ -94,9 +107,7 @@ pub(crate) fn map_partitions_impl<F: MapPartitionsFn>(
     part: u32,
     input: AnyIter,
 ) -> Result<AnyIter, String> {
-    let f: F = decode_fn("map_partitions", value)?;
-    let it = unerase::<F::In>(input)?;
-    Ok(erase::<F::Out>(f.call(part, it)))
+    transform("map_partitions", value, input, |f: F, it| f.call(part, it))
 }
 
 pub(crate) fn reduce_impl<F: ReduceFn>(value: &[u8], input: AnyIter) -> Encoded {

@@ -72,75 +72,63 @@ pub mod __private {
     pub use inventory;
 }
 
+/// What every `register_*!` macro expands to: `inventory::submit!` of
+/// `Registration::KIND::<T..>()`, once (`KIND, T..`) or for each type
+/// (`@each KIND, T, ..`). Not public API.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __register {
+    (@each $kind:ident, $($t:ty),+ $(,)?) => {
+        $( $crate::__register!($kind, $t); )+
+    };
+    ($kind:ident, $($t:ty),+) => {
+        $crate::rdd::__private::inventory::submit! {
+            $crate::rdd::__private::Registration::$kind::<$($t),+>()
+        }
+    };
+}
+
 /// Registers [MapFn] types: `appmaster::register_map!(Square, Cube);`
 #[macro_export]
 macro_rules! register_map {
-    ($($f:ty),+ $(,)?) => {
-        $( $crate::rdd::__private::inventory::submit! {
-            $crate::rdd::__private::Registration::map::<$f>()
-        } )+
-    };
+    ($($f:ty),+ $(,)?) => { $crate::__register!(@each map, $($f),+); };
 }
 
 /// Registers [FilterFn] types.
 #[macro_export]
 macro_rules! register_filter {
-    ($($f:ty),+ $(,)?) => {
-        $( $crate::rdd::__private::inventory::submit! {
-            $crate::rdd::__private::Registration::filter::<$f>()
-        } )+
-    };
+    ($($f:ty),+ $(,)?) => { $crate::__register!(@each filter, $($f),+); };
 }
 
 /// Registers [FlatMapFn] types.
 #[macro_export]
 macro_rules! register_flat_map {
-    ($($f:ty),+ $(,)?) => {
-        $( $crate::rdd::__private::inventory::submit! {
-            $crate::rdd::__private::Registration::flat_map::<$f>()
-        } )+
-    };
+    ($($f:ty),+ $(,)?) => { $crate::__register!(@each flat_map, $($f),+); };
 }
 
 /// Registers [MapPartitionsFn] types.
 #[macro_export]
 macro_rules! register_map_partitions {
-    ($($f:ty),+ $(,)?) => {
-        $( $crate::rdd::__private::inventory::submit! {
-            $crate::rdd::__private::Registration::map_partitions::<$f>()
-        } )+
-    };
+    ($($f:ty),+ $(,)?) => { $crate::__register!(@each map_partitions, $($f),+); };
 }
 
 /// Registers [ReduceFn] types.
 #[macro_export]
 macro_rules! register_reduce {
-    ($($f:ty),+ $(,)?) => {
-        $( $crate::rdd::__private::inventory::submit! {
-            $crate::rdd::__private::Registration::reduce::<$f>()
-        } )+
-    };
+    ($($f:ty),+ $(,)?) => { $crate::__register!(@each reduce, $($f),+); };
 }
 
 /// Registers [ForeachFn] types.
 #[macro_export]
 macro_rules! register_foreach {
-    ($($f:ty),+ $(,)?) => {
-        $( $crate::rdd::__private::inventory::submit! {
-            $crate::rdd::__private::Registration::foreach::<$f>()
-        } )+
-    };
+    ($($f:ty),+ $(,)?) => { $crate::__register!(@each foreach, $($f),+); };
 }
 
 /// Registers element types for `parallelize` that are neither built in nor
 /// the input/output of a registered function: `appmaster::register_data!(Point);`
 #[macro_export]
 macro_rules! register_data {
-    ($($t:ty),+ $(,)?) => {
-        $( $crate::rdd::__private::inventory::submit! {
-            $crate::rdd::__private::Registration::data::<$t>()
-        } )+
-    };
+    ($($t:ty),+ $(,)?) => { $crate::__register!(@each data, $($t),+); };
 }
 
 /// Registers a pair type `(K, V)` that shuffles can carry (`reduce_by_key`,
@@ -151,9 +139,7 @@ macro_rules! register_data {
 #[macro_export]
 macro_rules! register_pair {
     ($k:ty, $v:ty $(,)?) => {
-        $crate::rdd::__private::inventory::submit! {
-            $crate::rdd::__private::Registration::pair::<$k, $v>()
-        }
+        $crate::__register!(pair, $k, $v);
     };
 }
 
@@ -165,8 +151,6 @@ macro_rules! register_pair {
 #[macro_export]
 macro_rules! register_join {
     ($k:ty, $v:ty, $w:ty $(,)?) => {
-        $crate::rdd::__private::inventory::submit! {
-            $crate::rdd::__private::Registration::join::<$k, $v, $w>()
-        }
+        $crate::__register!(join, $k, $v, $w);
     };
 }

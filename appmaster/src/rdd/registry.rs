@@ -139,94 +139,55 @@ pub struct Registration {
 inventory::collect!(Registration);
 
 impl Registration {
-    pub const fn map<F: MapFn>() -> Self {
+    /// A registration named after `N`, streaming `I` in and `O` out.
+    const fn new<N, I: Data, O: Data>(kind: Kind, code: Code) -> Self {
         Self {
-            kind: Kind::Map,
-            name: type_name::<F>,
-            input: ElemOf::<F::In>::TYPE,
-            output: ElemOf::<F::Out>::TYPE,
-            code: Code::Transform(map_impl::<F>),
+            kind,
+            name: type_name::<N>,
+            input: ElemOf::<I>::TYPE,
+            output: ElemOf::<O>::TYPE,
+            code,
         }
+    }
+
+    pub const fn map<F: MapFn>() -> Self {
+        Self::new::<F, F::In, F::Out>(Kind::Map, Code::Transform(map_impl::<F>))
     }
 
     pub const fn filter<F: FilterFn>() -> Self {
-        Self {
-            kind: Kind::Filter,
-            name: type_name::<F>,
-            input: ElemOf::<F::In>::TYPE,
-            output: ElemOf::<F::In>::TYPE,
-            code: Code::Transform(filter_impl::<F>),
-        }
+        Self::new::<F, F::In, F::In>(Kind::Filter, Code::Transform(filter_impl::<F>))
     }
 
     pub const fn flat_map<F: FlatMapFn>() -> Self {
-        Self {
-            kind: Kind::FlatMap,
-            name: type_name::<F>,
-            input: ElemOf::<F::In>::TYPE,
-            output: ElemOf::<F::Out>::TYPE,
-            code: Code::Transform(flat_map_impl::<F>),
-        }
+        Self::new::<F, F::In, F::Out>(Kind::FlatMap, Code::Transform(flat_map_impl::<F>))
     }
 
     pub const fn map_partitions<F: MapPartitionsFn>() -> Self {
-        Self {
-            kind: Kind::MapPartitions,
-            name: type_name::<F>,
-            input: ElemOf::<F::In>::TYPE,
-            output: ElemOf::<F::Out>::TYPE,
-            code: Code::Transform(map_partitions_impl::<F>),
-        }
+        let code = Code::Transform(map_partitions_impl::<F>);
+        Self::new::<F, F::In, F::Out>(Kind::MapPartitions, code)
     }
 
     pub const fn reduce<F: ReduceFn>() -> Self {
-        Self {
-            kind: Kind::Reduce,
-            name: type_name::<F>,
-            input: ElemOf::<F::T>::TYPE,
-            output: ElemOf::<F::T>::TYPE,
-            code: Code::Reduce(reduce_impl::<F>, combiner_impl::<F>),
-        }
+        let code = Code::Reduce(reduce_impl::<F>, combiner_impl::<F>);
+        Self::new::<F, F::T, F::T>(Kind::Reduce, code)
     }
 
     pub const fn foreach<F: ForeachFn>() -> Self {
-        Self {
-            kind: Kind::Foreach,
-            name: type_name::<F>,
-            input: ElemOf::<F::In>::TYPE,
-            output: ElemOf::<F::In>::TYPE,
-            code: Code::Foreach(foreach_impl::<F>),
-        }
+        Self::new::<F, F::In, F::In>(Kind::Foreach, Code::Foreach(foreach_impl::<F>))
     }
 
     pub const fn pair<K: Key, V: Data>() -> Self {
-        Self {
-            kind: Kind::Pair,
-            name: type_name::<(K, V)>,
-            input: ElemOf::<(K, V)>::TYPE,
-            output: ElemOf::<(K, Vec<V>)>::TYPE,
-            code: Code::Pair(PairOf::<K, V>::TYPE),
-        }
+        let code = Code::Pair(PairOf::<K, V>::TYPE);
+        Self::new::<(K, V), (K, V), (K, Vec<V>)>(Kind::Pair, code)
     }
 
     pub const fn join<K: Key, V: Data, W: Data>() -> Self {
-        Self {
-            kind: Kind::Join,
-            name: type_name::<(K, (V, W))>,
-            input: ElemOf::<(K, V)>::TYPE,
-            output: ElemOf::<(K, (V, W))>::TYPE,
-            code: Code::Join(JoinOf::<K, V, W>::TYPE),
-        }
+        let code = Code::Join(JoinOf::<K, V, W>::TYPE);
+        Self::new::<(K, (V, W)), (K, V), (K, (V, W))>(Kind::Join, code)
     }
 
     pub const fn data<T: Data>() -> Self {
-        Self {
-            kind: Kind::Data,
-            name: type_name::<T>,
-            input: ElemOf::<T>::TYPE,
-            output: ElemOf::<T>::TYPE,
-            code: Code::Data,
-        }
+        Self::new::<T, T, T>(Kind::Data, Code::Data)
     }
 }
 

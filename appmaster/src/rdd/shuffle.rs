@@ -276,18 +276,7 @@ pub(crate) fn read_pair_impl<K: Key, V: Data>(
             erase::<(K, V)>(Box::new(out.into_iter()))
         }
         ShuffleRead::GroupByKey => {
-            let mut map: FnvMap<Vec<u8>, Vec<V>> = FnvMap::default();
-            let mut recs = Records::new(blocks);
-            while let Some(r) = recs.next_record() {
-                let (k, v) = r?;
-                let v = decode::<V>(v)?;
-                match map.get_mut(k) {
-                    Some(vs) => vs.push(v),
-                    None => {
-                        map.insert(k.to_vec(), vec![v]);
-                    }
-                }
-            }
+            let map = group_by_encoded_key::<V>(blocks)?;
             let mut out = Vec::with_capacity(map.len());
             for (k, vs) in map {
                 out.push((decode::<K>(&k)?, vs));
@@ -318,24 +307,29 @@ pub(crate) fn join_impl<K: Key, V: Data, W: Data>(
     left: Vec<Vec<u8>>,
     right: Vec<Vec<u8>>,
 ) -> Result<AnyIter, String> {
-    let mut table: FnvMap<Vec<u8>, Vec<W>> = FnvMap::default();
-    let mut recs = Records::new(right);
-    while let Some(r) = recs.next_record() {
-        let (k, w) = r?;
-        let w = decode::<W>(w)?;
-        match table.get_mut(k) {
-            Some(ws) => ws.push(w),
-            None => {
-                table.insert(k.to_vec(), vec![w]);
-            }
-        }
-    }
     Ok(erase::<(K, (V, W))>(Box::new(JoinIter::<K, V, W> {
         left: Records::new(left),
-        table,
+        table: group_by_encoded_key::<W>(right)?,
         pending: Vec::new().into_iter(),
         _t: PhantomData,
     })))
+}
+
+/// The values of the records in `blocks` by encoded key, in the order read.
+fn group_by_encoded_key<V: Data>(blocks: Vec<Vec<u8>>) -> Result<FnvMap<Vec<u8>, Vec<V>>, String> {
+    let mut map: FnvMap<Vec<u8>, Vec<V>> = FnvMap::default();
+    let mut recs = Records::new(blocks);
+    while let Some(r) = recs.next_record() {
+        let (k, v) = r?;
+        let v = decode::<V>(v)?;
+        match map.get_mut(k) {
+            Some(vs) => vs.push(v),
+            None => {
+                map.insert(k.to_vec(), vec![v]);
+            }
+        }
+    }
+    Ok(map)
 }
 
 struct JoinIter<K, V, W> {
@@ -373,40 +367,37 @@ impl<K: Key, V: Data, W: Data> Iterator for JoinIter<K, V, W> {
 
 // ---- functions the typed API uses -------------------------------------------------
 
-/// `keys()`: the key of a pair.
-#[derive(Serialize, Deserialize)]
-pub(crate) struct PairKey<K, V>(PhantomData<fn() -> (K, V)>);
+/// A [MapFn] from a pair to one of its fields: `Name: Out = .field`.
+macro_rules! pair_field {
+    ($(#[$doc:meta])* $name:ident: $out:ident = .$field:tt) => {
+        $(#[$doc])*
+        #[derive(Serialize, Deserialize)]
+        pub(crate) struct $name<K, V>(PhantomData<fn() -> (K, V)>);
 
-impl<K, V> Default for PairKey<K, V> {
-    fn default() -> Self {
-        Self(PhantomData)
-    }
+        impl<K, V> Default for $name<K, V> {
+            fn default() -> Self {
+                Self(PhantomData)
+            }
+        }
+
+        impl<K: Key, V: Data> MapFn for $name<K, V> {
+            type In = (K, V);
+            type Out = $out;
+            fn call(&self, x: (K, V)) -> $out {
+                x.$field
+            }
+        }
+    };
 }
 
-impl<K: Key, V: Data> MapFn for PairKey<K, V> {
-    type In = (K, V);
-    type Out = K;
-    fn call(&self, x: (K, V)) -> K {
-        x.0
-    }
+pair_field! {
+    /// `keys()`: the key of a pair.
+    PairKey: K = .0
 }
 
-/// `values()`: the value of a pair.
-#[derive(Serialize, Deserialize)]
-pub(crate) struct PairValue<K, V>(PhantomData<fn() -> (K, V)>);
-
-impl<K, V> Default for PairValue<K, V> {
-    fn default() -> Self {
-        Self(PhantomData)
-    }
-}
-
-impl<K: Key, V: Data> MapFn for PairValue<K, V> {
-    type In = (K, V);
-    type Out = V;
-    fn call(&self, x: (K, V)) -> V {
-        x.1
-    }
+pair_field! {
+    /// `values()`: the value of a pair.
+    PairValue: V = .1
 }
 
 /// `sort_by_key`'s sampling pass: a partition's size and a uniform sample of

@@ -197,6 +197,20 @@ impl<T> Rdd<T> {
         }
     }
 
+    /// The reduce side of one shuffle of this RDD, whose records are of
+    /// `pair_type`, split by `partitioner` and read back as `read`.
+    fn shuffle_one<U>(
+        &self,
+        pair_type: &str,
+        partitioner: Partitioner,
+        map_side_combine: Option<FuncRef>,
+        read: ShuffleRead,
+    ) -> Rdd<U> {
+        let n = partitioner.partitions();
+        let (dep, handle) = self.shuffle_dep(pair_type, partitioner, map_side_combine);
+        self.shuffled(vec![dep], vec![handle], None, read, n)
+    }
+
     /// The id this RDD is cached under, if `cache()` made it.
     pub fn cache_id(&self) -> Option<RddId> {
         match self.ops.last() {
@@ -275,19 +289,14 @@ impl<T: Data> Rdd<T> {
             type_name::<T>(),
             registry::short_type(type_name::<T>())
         );
-        let (dep, handle) = self.shuffle_dep(
+        let partitioner = Partitioner::RoundRobin {
+            partitions: num_partitions,
+        };
+        self.shuffle_one(
             type_name::<((), T)>(),
-            Partitioner::RoundRobin {
-                partitions: num_partitions,
-            },
-            None,
-        );
-        self.shuffled(
-            vec![dep],
-            vec![handle],
+            partitioner,
             None,
             ShuffleRead::Values,
-            num_partitions,
         )
     }
 
@@ -456,18 +465,7 @@ impl<K: Key, V: Data> Rdd<(K, V)> {
         let n = self
             .sc
             .shuffle_partitions(num_partitions, &[self.num_partitions()]);
-        let (dep, handle) = self.shuffle_dep(
-            type_name::<(K, V)>(),
-            Partitioner::Hash { partitions: n },
-            Some(f.clone()),
-        );
-        self.shuffled(
-            vec![dep],
-            vec![handle],
-            None,
-            ShuffleRead::ReduceByKey(f),
-            n,
-        )
+        self.hash_shuffle(n, Some(f.clone()), ShuffleRead::ReduceByKey(f))
     }
 
     /// Groups the values of each key (no map-side combine, as Spark).
@@ -479,12 +477,7 @@ impl<K: Key, V: Data> Rdd<(K, V)> {
         let n = self
             .sc
             .shuffle_partitions(num_partitions, &[self.num_partitions()]);
-        let (dep, handle) = self.shuffle_dep(
-            type_name::<(K, V)>(),
-            Partitioner::Hash { partitions: n },
-            None,
-        );
-        self.shuffled(vec![dep], vec![handle], None, ShuffleRead::GroupByKey, n)
+        self.hash_shuffle(n, None, ShuffleRead::GroupByKey)
     }
 
     /// The pairs hash-partitioned by key into `num_partitions` partitions
@@ -495,12 +488,22 @@ impl<K: Key, V: Data> Rdd<(K, V)> {
     pub fn partition_by(&self, num_partitions: u32) -> Self {
         assert_pair::<K, V>();
         let n = self.sc.shuffle_partitions(Some(num_partitions), &[]);
-        let (dep, handle) = self.shuffle_dep(
+        self.hash_shuffle(n, None, ShuffleRead::Pairs)
+    }
+
+    /// These pairs hash-partitioned by key into `n` partitions, read back as `read`.
+    fn hash_shuffle<U>(&self, n: u32, combine: Option<FuncRef>, read: ShuffleRead) -> Rdd<U> {
+        let (dep, handle) = self.hash_dep(n, combine);
+        self.shuffled(vec![dep], vec![handle], None, read, n)
+    }
+
+    /// The map side of a hash shuffle of these pairs into `n` partitions.
+    fn hash_dep(&self, n: u32, combine: Option<FuncRef>) -> (ShuffleDep, Arc<ShuffleHandle>) {
+        self.shuffle_dep(
             type_name::<(K, V)>(),
             Partitioner::Hash { partitions: n },
-            None,
-        );
-        self.shuffled(vec![dep], vec![handle], None, ShuffleRead::Pairs, n)
+            combine,
+        )
     }
 
     /// Sorts by key with Spark's RangePartitioner: a job samples the keys
@@ -535,22 +538,13 @@ impl<K: Key, V: Data> Rdd<(K, V)> {
         };
         let partitions = bounds.len() as u32 + 1;
         let bounds = postcard::to_stdvec(&bounds).expect("postcard encodes into a Vec");
-        let (dep, handle) = self.shuffle_dep(
-            type_name::<(K, V)>(),
-            Partitioner::Range {
-                partitions,
-                bounds,
-                ascending,
-            },
-            None,
-        );
-        Ok(self.shuffled(
-            vec![dep],
-            vec![handle],
-            None,
-            ShuffleRead::SortByKey { ascending },
+        let partitioner = Partitioner::Range {
             partitions,
-        ))
+            bounds,
+            ascending,
+        };
+        let read = ShuffleRead::SortByKey { ascending };
+        Ok(self.shuffle_one(type_name::<(K, V)>(), partitioner, None, read))
     }
 
     /// Spark's `RangePartitioner` sketch: sample, weigh, pick bounds.
@@ -598,16 +592,8 @@ impl<K: Key, V: Data> Rdd<(K, V)> {
             num_partitions,
             &[self.num_partitions(), other.num_partitions()],
         );
-        let (left, lh) = self.shuffle_dep(
-            type_name::<(K, V)>(),
-            Partitioner::Hash { partitions: n },
-            None,
-        );
-        let (right, rh) = other.shuffle_dep(
-            type_name::<(K, W)>(),
-            Partitioner::Hash { partitions: n },
-            None,
-        );
+        let (left, lh) = self.hash_dep(n, None);
+        let (right, rh) = other.hash_dep(n, None);
         self.shuffled(
             vec![left, right],
             vec![lh, rh],
