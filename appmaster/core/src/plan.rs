@@ -241,28 +241,48 @@ pub struct BlockRef {
     pub reduce_id: u32,
 }
 
+/// One map task's output: an encoded block per reduce partition, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapWrite {
+    pub shuffle_id: ShuffleId,
+    pub map_id: u32,
+    pub blocks: Vec<Vec<u8>>,
+}
+
+/// Block `reduce_id` of every map output in `locations`, in that order.
+#[derive(Debug, Clone, Copy)]
+pub struct BlockFetch<'a> {
+    pub shuffle_id: ShuffleId,
+    pub reduce_id: u32,
+    pub locations: &'a [MapLocation],
+}
+
+/// The map output a fetch could not get, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchFailure {
+    pub map_id: u32,
+    pub message: String,
+}
+
+impl FetchFailure {
+    pub fn new(map_id: u32, message: impl Into<String>) -> Self {
+        Self {
+            map_id,
+            message: message.into(),
+        }
+    }
+}
+
 /// What a task may do besides computing: write map output, fetch blocks.
 /// The executor implements it with files and the shuffle service; the local
 /// runner in memory.
 pub trait TaskEnv: Send + Sync {
-    /// Writes one map task's output, one encoded block per reduce partition
-    /// (in order); returns the bytes written per reduce partition.
-    fn write_map_output(
-        &self,
-        shuffle_id: ShuffleId,
-        map_id: u32,
-        blocks: Vec<Vec<u8>>,
-    ) -> Result<Vec<u64>, String>;
-    /// Fetches block `reduce_id` of every map output in `locations` (in that
-    /// order; the env batches blocks per server). An error names the map
+    /// Writes one map task's output; returns the bytes written per reduce partition.
+    fn write_map_output(&self, output: MapWrite) -> Result<Vec<u64>, String>;
+    /// Fetches the blocks (the env batches them per server). A failure names the map
     /// output that could not be fetched: the task then fails with
     /// `TaskError::fetch_failed` set for it.
-    fn fetch(
-        &self,
-        shuffle_id: ShuffleId,
-        reduce_id: u32,
-        locations: &[MapLocation],
-    ) -> Result<Vec<Vec<u8>>, (u32, String)>;
+    fn fetch(&self, fetch: BlockFetch<'_>) -> Result<Vec<Vec<u8>>, FetchFailure>;
 }
 
 /// A job as the user's code hands it to the scheduler.

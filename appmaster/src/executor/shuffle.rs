@@ -3,7 +3,7 @@
 //! service, or its own block server when the service is off).
 
 use am_core::ids::{ExecutorId, ShuffleId};
-use am_core::plan::{MapLocation, TaskEnv};
+use am_core::plan::{BlockFetch, FetchFailure, MapWrite, TaskEnv};
 use common::launch::{ContainerEnv, ExecutorLaunch};
 use common::tls::TlsIdentity;
 use common::ApplicationId;
@@ -87,12 +87,12 @@ impl ExecutorShuffle {
 }
 
 impl TaskEnv for ExecutorShuffle {
-    fn write_map_output(
-        &self,
-        shuffle_id: ShuffleId,
-        map_id: u32,
-        blocks: Vec<Vec<u8>>,
-    ) -> Result<Vec<u64>, String> {
+    fn write_map_output(&self, output: MapWrite) -> Result<Vec<u64>, String> {
+        let MapWrite {
+            shuffle_id,
+            map_id,
+            blocks,
+        } = output;
         layout::write_map_output(&self.dir, shuffle_id.get(), u64::from(map_id), &blocks).map_err(
             |e| {
                 format!(
@@ -103,12 +103,12 @@ impl TaskEnv for ExecutorShuffle {
         )
     }
 
-    fn fetch(
-        &self,
-        shuffle_id: ShuffleId,
-        reduce_id: u32,
-        locations: &[MapLocation],
-    ) -> Result<Vec<Vec<u8>>, (u32, String)> {
+    fn fetch(&self, fetch: BlockFetch<'_>) -> Result<Vec<Vec<u8>>, FetchFailure> {
+        let BlockFetch {
+            shuffle_id,
+            reduce_id,
+            locations,
+        } = fetch;
         let mut out: Vec<Option<Vec<u8>>> = vec![None; locations.len()];
         // Many blocks per request: one request per (server, executor).
         let mut groups: BTreeMap<(String, ExecutorId), Vec<usize>> = BTreeMap::new();
@@ -124,7 +124,7 @@ impl TaskEnv for ExecutorShuffle {
                     u64::from(loc.map_id),
                     reduce_id,
                 )
-                .map_err(|e| (loc.map_id, format!("reading local block: {e}")))?;
+                .map_err(|e| FetchFailure::new(loc.map_id, format!("reading local block: {e}")))?;
                 out[i] = Some(b);
             } else {
                 groups
@@ -157,7 +157,7 @@ impl TaskEnv for ExecutorShuffle {
                         .and_then(|b| b.parse::<BlockId>().ok())
                         .map(|b| b.map_id as u32)
                         .unwrap_or(locations[idx[0]].map_id);
-                    (map, e.to_string())
+                    FetchFailure::new(map, e.to_string())
                 })?;
             for (i, b) in idx.into_iter().zip(fetched) {
                 out[i] = Some(b);

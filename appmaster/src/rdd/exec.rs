@@ -15,10 +15,10 @@
 
 use super::erased::{erase, AnyBlock, AnyCombiner, AnyIter};
 use super::registry::{self, Code, ElemOf, ElemType, Kind};
-use am_core::ids::{RddId, ShuffleId};
+use am_core::ids::RddId;
 use am_core::plan::{
-    Action, FetchFailed, FuncRef, MapLocation, Op, ShuffleDep, ShuffleRead, ShuffleWrite, Source,
-    TaskEnv, TaskError, TaskOutput, TaskSpec,
+    Action, BlockFetch, FetchFailed, FetchFailure, FuncRef, MapWrite, Op, ShuffleDep, ShuffleRead,
+    ShuffleWrite, Source, TaskEnv, TaskError, TaskOutput, TaskSpec,
 };
 use std::any::Any;
 use std::collections::HashMap;
@@ -115,26 +115,20 @@ struct Stream {
 pub struct NoShuffleEnv;
 
 impl TaskEnv for NoShuffleEnv {
-    fn write_map_output(
-        &self,
-        shuffle_id: ShuffleId,
-        _map_id: u32,
-        _blocks: Vec<Vec<u8>>,
-    ) -> Result<Vec<u64>, String> {
+    fn write_map_output(&self, output: MapWrite) -> Result<Vec<u64>, String> {
         Err(format!(
-            "this executor cannot write shuffle output (shuffle {shuffle_id})"
+            "this executor cannot write shuffle output (shuffle {})",
+            output.shuffle_id
         ))
     }
 
-    fn fetch(
-        &self,
-        _shuffle_id: ShuffleId,
-        _reduce_id: u32,
-        locations: &[MapLocation],
-    ) -> Result<Vec<Vec<u8>>, (u32, String)> {
-        match locations.first() {
+    fn fetch(&self, fetch: BlockFetch<'_>) -> Result<Vec<Vec<u8>>, FetchFailure> {
+        match fetch.locations.first() {
             None => Ok(Vec::new()),
-            Some(l) => Err((l.map_id, "this executor cannot fetch shuffle blocks".into())),
+            Some(l) => Err(FetchFailure::new(
+                l.map_id,
+                "this executor cannot fetch shuffle blocks",
+            )),
         }
     }
 }
@@ -287,7 +281,11 @@ fn execute(task: &TaskSpec, cache: &BlockCache, env: &dyn TaskEnv) -> Result<Tas
         Action::ShuffleWrite(w) => {
             let (blocks, records) = shuffle_write(w, part, stream)?;
             let sizes = env
-                .write_map_output(w.shuffle_id, part, blocks)
+                .write_map_output(MapWrite {
+                    shuffle_id: w.shuffle_id,
+                    map_id: part,
+                    blocks,
+                })
                 .map_err(|e| {
                     format!(
                         "cannot write the map output of shuffle {} map {part}: {e}",
@@ -378,25 +376,29 @@ fn fetch(task: &TaskSpec, env: &dyn TaskEnv, dep: &ShuffleDep) -> Result<Vec<Vec
         )
         .into());
     }
-    let blocks =
-        env.fetch(shuffle_id, task.partition, locations)
-            .map_err(|(map_id, message)| {
-                let loc = locations.iter().find(|l| l.map_id == map_id);
-                Failure(TaskError {
-                    message: format!(
-                        "fetch failed: shuffle {shuffle_id} map {map_id} reduce {}{}: {message}",
-                        task.partition,
-                        loc.map(|l| format!(" (from executor {} at {})", l.executor, l.server))
-                            .unwrap_or_default()
-                    ),
-                    fetch_failed: Some(FetchFailed {
-                        shuffle_id,
-                        map_id,
-                        executor: loc.map(|l| l.executor.clone()).unwrap_or_default(),
-                        server: loc.map(|l| l.server.clone()).unwrap_or_default(),
-                    }),
-                })
-            })?;
+    let blocks = env
+        .fetch(BlockFetch {
+            shuffle_id,
+            reduce_id: task.partition,
+            locations,
+        })
+        .map_err(|FetchFailure { map_id, message }| {
+            let loc = locations.iter().find(|l| l.map_id == map_id);
+            Failure(TaskError {
+                message: format!(
+                    "fetch failed: shuffle {shuffle_id} map {map_id} reduce {}{}: {message}",
+                    task.partition,
+                    loc.map(|l| format!(" (from executor {} at {})", l.executor, l.server))
+                        .unwrap_or_default()
+                ),
+                fetch_failed: Some(FetchFailed {
+                    shuffle_id,
+                    map_id,
+                    executor: loc.map(|l| l.executor.clone()).unwrap_or_default(),
+                    server: loc.map(|l| l.server.clone()).unwrap_or_default(),
+                }),
+            })
+        })?;
     if blocks.len() != locations.len() {
         return Err(format!(
             "shuffle {shuffle_id}: fetched {} blocks for {} map outputs",

@@ -12,8 +12,8 @@ use super::exec::{run_task, BlockCache};
 use super::stages;
 use am_core::ids::{RddId, ShuffleId, StageId};
 use am_core::plan::{
-    FetchFailed, JobError, JobRunner, JobSpec, MapLocation, Plan, ShuffleDep, StageSpec, TaskEnv,
-    TaskError, TaskOutput, TaskSpec,
+    BlockFetch, FetchFailed, FetchFailure, JobError, JobRunner, JobSpec, MapLocation, MapWrite,
+    Plan, ShuffleDep, StageSpec, TaskEnv, TaskError, TaskOutput, TaskSpec,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -402,12 +402,12 @@ impl LocalRunner {
 }
 
 impl TaskEnv for LocalRunner {
-    fn write_map_output(
-        &self,
-        shuffle_id: ShuffleId,
-        map_id: u32,
-        blocks: Vec<Vec<u8>>,
-    ) -> Result<Vec<u64>, String> {
+    fn write_map_output(&self, output: MapWrite) -> Result<Vec<u64>, String> {
+        let MapWrite {
+            shuffle_id,
+            map_id,
+            blocks,
+        } = output;
         let sizes: Vec<u64> = blocks.iter().map(|b| b.len() as u64).collect();
         self.shuffles_lock().entry(shuffle_id).or_default().insert(
             map_id,
@@ -419,25 +419,25 @@ impl TaskEnv for LocalRunner {
         Ok(sizes)
     }
 
-    fn fetch(
-        &self,
-        shuffle_id: ShuffleId,
-        reduce_id: u32,
-        locations: &[MapLocation],
-    ) -> Result<Vec<Vec<u8>>, (u32, String)> {
+    fn fetch(&self, fetch: BlockFetch<'_>) -> Result<Vec<Vec<u8>>, FetchFailure> {
+        let BlockFetch {
+            shuffle_id,
+            reduce_id,
+            locations,
+        } = fetch;
         let shuffles = self.shuffles_lock();
         let maps = shuffles.get(&shuffle_id);
         locations
             .iter()
             .map(|loc| {
                 let out = maps.and_then(|m| m.get(&loc.map_id)).ok_or_else(|| {
-                    (
+                    FetchFailure::new(
                         loc.map_id,
                         format!("map output {} of shuffle {shuffle_id} is gone", loc.map_id),
                     )
                 })?;
                 out.blocks.get(reduce_id as usize).cloned().ok_or_else(|| {
-                    (
+                    FetchFailure::new(
                         loc.map_id,
                         format!(
                             "map output {} of shuffle {shuffle_id} has no block {reduce_id}",

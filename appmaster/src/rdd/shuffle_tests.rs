@@ -6,8 +6,8 @@ use super::shuffle::{self, determine_bounds, hash_partition, key_hash};
 use super::*;
 use am_core::ids::ShuffleId;
 use am_core::plan::{
-    Action, FetchFailed, FuncRef, MapLocation, Op, Partitioner, Plan, ShuffleDep, ShuffleRead,
-    ShuffleWrite, Source, StageSpec, TaskEnv, TaskSpec,
+    Action, BlockFetch, FetchFailed, FetchFailure, FuncRef, MapLocation, MapWrite, Op, Partitioner,
+    Plan, ShuffleDep, ShuffleRead, ShuffleWrite, Source, StageSpec, TaskEnv, TaskSpec,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -544,36 +544,20 @@ struct TestEnv {
 }
 
 impl TaskEnv for TestEnv {
-    fn write_map_output(
-        &self,
-        shuffle_id: ShuffleId,
-        map_id: u32,
-        blocks: Vec<Vec<u8>>,
-    ) -> Result<Vec<u64>, String> {
-        let sizes = blocks.iter().map(|b| b.len() as u64).collect();
-        self.written
-            .lock()
-            .unwrap()
-            .push((shuffle_id, map_id, blocks));
+    fn write_map_output(&self, o: MapWrite) -> Result<Vec<u64>, String> {
+        let sizes = o.blocks.iter().map(|b| b.len() as u64).collect();
+        let mut written = self.written.lock().unwrap();
+        written.push((o.shuffle_id, o.map_id, o.blocks));
         Ok(sizes)
     }
 
-    fn fetch(
-        &self,
-        shuffle_id: ShuffleId,
-        reduce_id: u32,
-        locations: &[MapLocation],
-    ) -> Result<Vec<Vec<u8>>, (u32, String)> {
+    fn fetch(&self, f: BlockFetch<'_>) -> Result<Vec<Vec<u8>>, FetchFailure> {
         let serve = self.serve.lock().unwrap();
-        locations
-            .iter()
-            .map(|l| {
-                if Some(l.map_id) == self.fail_map {
-                    return Err((l.map_id, "connection refused".to_string()));
-                }
-                Ok(serve[&(shuffle_id, l.map_id)][reduce_id as usize].clone())
-            })
-            .collect()
+        let block = |l: &MapLocation| match Some(l.map_id) == self.fail_map {
+            true => Err(FetchFailure::new(l.map_id, "connection refused")),
+            false => Ok(serve[&(f.shuffle_id, l.map_id)][f.reduce_id as usize].clone()),
+        };
+        f.locations.iter().map(block).collect()
     }
 }
 
