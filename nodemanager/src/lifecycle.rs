@@ -54,6 +54,15 @@ pub struct Exit {
     pub diagnostics: String,
 }
 
+impl Exit {
+    pub fn new(status: i32, diagnostics: impl Into<String>) -> Self {
+        Self {
+            status,
+            diagnostics: diagnostics.into(),
+        }
+    }
+}
+
 /// Where a container is in its life (YARN's `ContainerState` names).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Phase {
@@ -334,9 +343,12 @@ impl Lifecycle {
                     out.push(Action::Spawn { id });
                 }
                 // Killed while localizing: it never runs.
-                Some(Phase::Killing { pid: None, .. }) => {
-                    self.finish(id, exit_status::INVALID, String::new(), now, &mut out)
-                }
+                Some(Phase::Killing { pid: None, .. }) => self.finish(
+                    id,
+                    Exit::new(exit_status::INVALID, String::new()),
+                    now,
+                    &mut out,
+                ),
                 _ => {}
             },
             Event::LocalizationFailed { id, diagnostics }
@@ -345,7 +357,12 @@ impl Lifecycle {
                     Phase::Localizing | Phase::Localized | Phase::Killing { pid: None, .. },
                 ) = self.phase(id)
                 {
-                    self.finish(id, exit_status::INVALID, diagnostics, now, &mut out);
+                    self.finish(
+                        id,
+                        Exit::new(exit_status::INVALID, diagnostics),
+                        now,
+                        &mut out,
+                    );
                 }
             }
             Event::Spawned { id, pid } => match self.phase(id) {
@@ -381,7 +398,7 @@ impl Lifecycle {
                         pid: *pid,
                         signal: Signal::Kill,
                     });
-                    self.finish(id, status, diagnostics, now, &mut out);
+                    self.finish(id, Exit::new(status, diagnostics), now, &mut out);
                 }
             }
             Event::Kill {
@@ -392,7 +409,7 @@ impl Lifecycle {
                 if !self.containers.contains_key(&id) {
                     return Err(Refusal::UnknownContainer { container_id: id });
                 }
-                self.kill(id, status, diagnostics, now, &mut out);
+                self.kill(id, Exit::new(status, diagnostics), now, &mut out);
             }
             Event::MemorySampled { samples } => {
                 for s in samples {
@@ -410,8 +427,7 @@ impl Lifecycle {
                         let diagnostics = over_memory_diagnostics(s.id, s.pid, s.rss_bytes, limit);
                         self.kill(
                             s.id,
-                            exit_status::KILLED_EXCEEDED_PMEM,
-                            diagnostics,
+                            Exit::new(exit_status::KILLED_EXCEEDED_PMEM, diagnostics),
                             now,
                             &mut out,
                         );
@@ -432,8 +448,10 @@ impl Lifecycle {
                 for id in ids {
                     self.kill(
                         id,
-                        exit_status::KILLED_AFTER_APP_COMPLETION,
-                        KILLED_ON_APP_COMPLETION.into(),
+                        Exit::new(
+                            exit_status::KILLED_AFTER_APP_COMPLETION,
+                            KILLED_ON_APP_COMPLETION,
+                        ),
                         now,
                         &mut out,
                     );
@@ -448,8 +466,7 @@ impl Lifecycle {
                 for id in ids {
                     self.kill(
                         id,
-                        exit_status::KILLED_BY_RESOURCEMANAGER,
-                        KILLED_ON_SHUTDOWN.into(),
+                        Exit::new(exit_status::KILLED_BY_RESOURCEMANAGER, KILLED_ON_SHUTDOWN),
                         now,
                         &mut out,
                     );
@@ -570,14 +587,7 @@ impl Lifecycle {
         }
     }
 
-    fn kill(
-        &mut self,
-        id: ContainerId,
-        status: i32,
-        diagnostics: String,
-        now: u64,
-        out: &mut Vec<Action>,
-    ) {
+    fn kill(&mut self, id: ContainerId, exit: Exit, now: u64, out: &mut Vec<Action>) {
         let grace = self.kill_grace_ms;
         let Some(c) = self.containers.get_mut(&id) else {
             return;
@@ -606,28 +616,15 @@ impl Lifecycle {
                 });
             }
         }
-        c.kill = Some(Exit {
-            status,
-            diagnostics,
-        });
+        c.kill = Some(exit);
     }
 
     /// It ended with the kill's status if it was killed, else with its own.
-    fn finish(
-        &mut self,
-        id: ContainerId,
-        status: i32,
-        diagnostics: String,
-        now: u64,
-        out: &mut Vec<Action>,
-    ) {
+    fn finish(&mut self, id: ContainerId, exit: Exit, now: u64, out: &mut Vec<Action>) {
         let Some(c) = self.containers.get_mut(&id) else {
             return;
         };
-        let exit = c.kill.take().unwrap_or(Exit {
-            status,
-            diagnostics,
-        });
+        let exit = c.kill.take().unwrap_or(exit);
         let status = exit.status;
         c.phase = if status == exit_status::SUCCESS {
             Phase::ExitedWithSuccess

@@ -401,6 +401,15 @@ mod tests {
         .unwrap()
     }
 
+    fn bursty(jobs: u32, tasks: u32, task_ms: u64, gap_ms: u64) -> Bursty {
+        Bursty {
+            jobs,
+            tasks,
+            task_ms,
+            gap_ms,
+        }
+    }
+
     fn dyn_conf(min: i64, max: i64, initial: i64, idle_s: i64) -> AllocationConfig {
         AllocationConfig {
             enabled: true,
@@ -415,15 +424,7 @@ mod tests {
 
     #[test]
     fn args_parse_with_defaults() {
-        assert_eq!(
-            issue_workload(),
-            Bursty {
-                jobs: 2,
-                tasks: 32,
-                task_ms: 500,
-                gap_ms: 20000
-            }
-        );
+        assert_eq!(issue_workload(), bursty(2, 32, 500, 20000));
         let d = Bursty::from_args(&["--jobs=4".to_string()]).unwrap();
         assert_eq!((d.jobs, d.tasks, d.task_ms, d.gap_ms), (4, 10, 500, 5000));
         assert!(Bursty::from_args(&["--bogus".into(), "1".into()]).is_none());
@@ -456,21 +457,11 @@ mod tests {
     #[test]
     fn ramp_doubles_and_min_executors_stay() {
         // 40 tasks, max 8: +1 at 1 s, +2 at 2 s, +4 at 3 s (capped at 8 total).
-        let w = Bursty {
-            jobs: 1,
-            tasks: 400,
-            task_ms: 100,
-            gap_ms: 0,
-        };
+        let w = bursty(1, 400, 100, 0);
         let i = dynamic_run(&w, &dyn_conf(1, 8, 1, 60));
         assert_eq!(i.peak_executors, 8);
         // With min 1 an idle executor stays through a long gap.
-        let w = Bursty {
-            jobs: 2,
-            tasks: 1,
-            task_ms: 100,
-            gap_ms: 10_000,
-        };
+        let w = bursty(2, 1, 100, 10_000);
         let i = dynamic_run(&w, &dyn_conf(1, 2, 1, 1));
         assert_eq!(i.executor_ms, i.wall_ms);
     }

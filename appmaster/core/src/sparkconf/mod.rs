@@ -769,13 +769,12 @@ mod tests {
             }
             c
         };
+        let refused_with = |extra: &[(&str, &str)]| with(extra).validate().unwrap_err();
         assert_eq!(with(&[]).validate(), Ok(()));
-        let e = with(&[
+        let e = refused_with(&[
             ("spark.dynamicAllocation.minExecutors", "5"),
             ("spark.dynamicAllocation.maxExecutors", "2"),
-        ])
-        .validate()
-        .unwrap_err();
+        ]);
         assert!(matches!(
             e,
             SparkConfError::DynamicAllocation(ConfigError::MinExceedsMax { min: 5, max: 2 })
@@ -786,29 +785,19 @@ mod tests {
         assert!(e
             .to_string()
             .contains("spark.dynamicAllocation.maxExecutors"));
-        let e = with(&[("spark.dynamicAllocation.executorAllocationRatio", "2")])
-            .validate()
-            .unwrap_err();
+        let e = refused_with(&[("spark.dynamicAllocation.executorAllocationRatio", "2")]);
         assert!(e.to_string().contains("executorAllocationRatio"));
-        let e = with(&[("spark.dynamicAllocation.schedulerBacklogTimeout", "0s")])
-            .validate()
-            .unwrap_err();
+        let e = refused_with(&[("spark.dynamicAllocation.schedulerBacklogTimeout", "0s")]);
         assert!(e.to_string().contains("schedulerBacklogTimeout"));
-        let e = with(&[("spark.dynamicAllocation.executorIdleTimeout", "-1s")])
-            .validate()
-            .unwrap_err();
+        let e = refused_with(&[("spark.dynamicAllocation.executorIdleTimeout", "-1s")]);
         assert!(e.to_string().contains("executorIdleTimeout"));
         // Parse errors are typed and name the key.
-        let e = with(&[("spark.dynamicAllocation.minExecutors", "two")])
-            .validate()
-            .unwrap_err();
+        let e = refused_with(&[("spark.dynamicAllocation.minExecutors", "two")]);
         assert_eq!(
             e.to_string(),
             "spark.dynamicAllocation.minExecutors: invalid integer 'two'"
         );
-        let e = with(&[("spark.dynamicAllocation.executorIdleTimeout", "3x")])
-            .validate()
-            .unwrap_err();
+        let e = refused_with(&[("spark.dynamicAllocation.executorIdleTimeout", "3x")]);
         assert!(matches!(e, SparkConfError::InvalidTime { .. }), "{e:?}");
         // Initial executors under dynamic allocation.
         let c = with(&[
