@@ -38,6 +38,10 @@ pub struct ContainerId {
 pub struct NodeId(pub String);
 
 impl ApplicationId {
+    pub fn new(cluster_ts: u64, seq: u32) -> Self {
+        Self { cluster_ts, seq }
+    }
+
     pub fn attempt(self, attempt: u32) -> AppAttemptId {
         AppAttemptId { app: self, attempt }
     }
@@ -173,10 +177,7 @@ mod tests {
 
     #[test]
     fn formats_follow_yarn() {
-        let app = ApplicationId {
-            cluster_ts: 1700000000000,
-            seq: 7,
-        };
+        let app = ApplicationId::new(1700000000000, 7);
         assert_eq!(app.to_string(), "application_1700000000000_0007");
         let att = app.attempt(1);
         assert_eq!(att.to_string(), "appattempt_1700000000000_0007_000001");
@@ -189,10 +190,7 @@ mod tests {
 
     #[test]
     fn sequence_wider_than_padding_round_trips() {
-        let app = ApplicationId {
-            cluster_ts: 1,
-            seq: 123456,
-        };
+        let app = ApplicationId::new(1, 123456);
         assert_eq!(app.to_string(), "application_1_123456");
         assert_eq!(app.to_string().parse::<ApplicationId>().unwrap(), app);
     }

@@ -142,10 +142,7 @@ mod tests {
     use super::*;
 
     fn ident(node: &str, expiry_ms: u64) -> ContainerTokenIdentifier {
-        let app = ApplicationId {
-            cluster_ts: 1,
-            seq: 1,
-        };
+        let app = ApplicationId::new(1, 1);
         ContainerTokenIdentifier {
             container_id: app.attempt(1).container(2),
             app,
@@ -186,11 +183,7 @@ mod tests {
     #[test]
     fn amrm_token_checks() {
         let k = TokenKey::generate();
-        let a = ApplicationId {
-            cluster_ts: 1,
-            seq: 1,
-        }
-        .attempt(1);
+        let a = ApplicationId::new(1, 1).attempt(1);
         let t = k.amrm_token(a);
         assert!(k.verify_amrm(a, &t));
         assert!(!k.verify_amrm(a.app.attempt(2), &t));

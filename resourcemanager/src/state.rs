@@ -399,10 +399,7 @@ impl RmState {
         if sub.am_launch.command.is_empty() {
             return Err(err(ErrorCode::BadRequest, "the AM launch command is empty"));
         }
-        let id = ApplicationId {
-            cluster_ts: self.cluster_ts,
-            seq: self.next_seq,
-        };
+        let id = ApplicationId::new(self.cluster_ts, self.next_seq);
         self.next_seq += 1;
         let max_attempts = sub
             .max_attempts

@@ -193,10 +193,7 @@ fn main() {
     init_cluster_certs(&certs, "bench", &[]).unwrap();
     let node = TlsIdentity::load(&TlsFiles::in_dir(&certs, "node")).unwrap();
     let container = TlsIdentity::load(&TlsFiles::in_dir(&certs, "container")).unwrap();
-    let app = ApplicationId {
-        cluster_ts: 1,
-        seq: 1,
-    };
+    let app = ApplicationId::new(1, 1);
     let root = tmp.path().join("local");
     let dir = root
         .join("usercache/bench/appcache")

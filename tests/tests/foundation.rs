@@ -124,10 +124,7 @@ fn forged_and_tampered_container_tokens_are_refused() {
         let ep = transport::client_endpoint(&id, ALPN_NM, Profile::Control).unwrap();
         let node = &nodes[0];
         let conn = transport::connect(&ep, &node.address).await.unwrap();
-        let app = common::ApplicationId {
-            cluster_ts: 1,
-            seq: 1,
-        };
+        let app = common::ApplicationId::new(1, 1);
         let ident = |node_id: &NodeId, expiry_ms| ContainerTokenIdentifier {
             container_id: app.attempt(1).container(1),
             app,

@@ -402,29 +402,23 @@ impl LocalRunner {
 }
 
 impl TaskEnv for LocalRunner {
-    fn write_map_output(&self, output: MapWrite) -> Result<Vec<u64>, String> {
-        let MapWrite {
-            shuffle_id,
-            map_id,
-            blocks,
-        } = output;
-        let sizes: Vec<u64> = blocks.iter().map(|b| b.len() as u64).collect();
-        self.shuffles_lock().entry(shuffle_id).or_default().insert(
-            map_id,
-            MapOutput {
-                blocks,
-                sizes: sizes.clone(),
-            },
-        );
+    fn write_map_output(&self, w: MapWrite) -> Result<Vec<u64>, String> {
+        let sizes: Vec<u64> = w.blocks.iter().map(|b| b.len() as u64).collect();
+        let output = MapOutput {
+            blocks: w.blocks,
+            sizes: sizes.clone(),
+        };
+        let mut shuffles = self.shuffles_lock();
+        shuffles
+            .entry(w.shuffle_id)
+            .or_default()
+            .insert(w.map_id, output);
         Ok(sizes)
     }
 
     fn fetch(&self, fetch: BlockFetch<'_>) -> Result<Vec<Vec<u8>>, FetchFailure> {
-        let BlockFetch {
-            shuffle_id,
-            reduce_id,
-            locations,
-        } = fetch;
+        let (shuffle_id, reduce_id, locations) =
+            (fetch.shuffle_id, fetch.reduce_id, fetch.locations);
         let shuffles = self.shuffles_lock();
         let maps = shuffles.get(&shuffle_id);
         locations

@@ -6,10 +6,7 @@ use common::{ApplicationId, NodeId, Resource};
 
 /// Container `n` of application 1's first attempt: 1408 MB, one vcore, on node "h:1".
 pub(crate) fn container(n: u64) -> Container {
-    let app = ApplicationId {
-        cluster_ts: 1,
-        seq: 1,
-    };
+    let app = ApplicationId::new(1, 1);
     let id = app.attempt(1).container(n);
     Container {
         id,
