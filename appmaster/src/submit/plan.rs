@@ -249,6 +249,10 @@ mod tests {
         Fixture { dir, binary }
     }
 
+    fn words(s: &str) -> Vec<&str> {
+        s.split_whitespace().collect()
+    }
+
     fn prepare(f: &Fixture, args: &[&str]) -> Result<Plan, PlanError> {
         let mut all: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
         all.push(f.binary.display().to_string());
@@ -305,28 +309,7 @@ mod tests {
     #[test]
     fn flags_class_verbose_and_master() {
         let f = fixture(None);
-        let p = prepare(
-            &f,
-            &[
-                "--class",
-                "WordCount",
-                "--verbose",
-                "--master",
-                "spindle://10.0.0.1:8032",
-                "--queue",
-                "prod",
-                "--conf",
-                "spark.yarn.maxAppAttempts=1",
-                "--executor-memory",
-                "2g",
-                "--executor-cores",
-                "2",
-                "--driver-memory",
-                "512m",
-                "--num-executors",
-                "5",
-            ],
-        )
+        let p = prepare(&f, &words("--class WordCount --verbose --master spindle://10.0.0.1:8032 --queue prod --conf spark.yarn.maxAppAttempts=1 --executor-memory 2g --executor-cores 2 --driver-memory 512m --num-executors 5"))
         .unwrap();
         // spark-submit names the app after the main class when there is no name.
         assert_eq!(p.name, "WordCount");
@@ -363,40 +346,18 @@ mod tests {
         assert_eq!(p.name, "fromdefaults");
         assert_eq!(p.ignored, vec!["foo.bar".to_owned()]);
         assert!(!p.conf.contains("foo.bar"));
-        let p = prepare(
-            &f,
-            &[
-                "--properties-file",
-                &props,
-                "--conf",
-                "spark.executor.cores=5",
-                "--conf",
-                "spark.yarn.queue=q3",
-                "--conf",
-                "spark.app.name=fromconf",
-            ],
-        )
-        .unwrap();
+        let argv = format!(
+            "--properties-file {props} --conf spark.executor.cores=5 --conf spark.yarn.queue=q3 \
+             --conf spark.app.name=fromconf"
+        );
+        let p = prepare(&f, &words(&argv)).unwrap();
         assert_eq!(p.executor.vcores, 5);
         assert_eq!(p.queue, "q3");
         assert_eq!(p.name, "fromconf");
         // The dedicated flags win over --conf, as in spark-submit.
-        let p = prepare(
-            &f,
-            &[
-                "--conf",
-                "spark.executor.cores=5",
-                "--executor-cores",
-                "6",
-                "--conf",
-                "spark.yarn.queue=q3",
-                "--queue",
-                "q4",
-                "--name",
-                "fromflag",
-            ],
-        )
-        .unwrap();
+        let argv = "--conf spark.executor.cores=5 --executor-cores 6 --conf spark.yarn.queue=q3 \
+                    --queue q4 --name fromflag";
+        let p = prepare(&f, &words(argv)).unwrap();
         assert_eq!(p.executor.vcores, 6);
         assert_eq!(p.queue, "q4");
         assert_eq!(p.name, "fromflag");
@@ -419,19 +380,7 @@ mod tests {
         );
         let e = prepare(&f, &["--executor-memory", "12x"]).unwrap_err();
         assert!(e.to_string().contains("spark.executor.memory"), "{e}");
-        let e = prepare(
-            &f,
-            &[
-                "--conf",
-                "spark.dynamicAllocation.enabled=true",
-                "--conf",
-                "spark.dynamicAllocation.shuffleTracking.enabled=true",
-                "--conf",
-                "spark.dynamicAllocation.minExecutors=5",
-                "--conf",
-                "spark.dynamicAllocation.maxExecutors=2",
-            ],
-        )
+        let e = prepare(&f, &words("--conf spark.dynamicAllocation.enabled=true --conf spark.dynamicAllocation.shuffleTracking.enabled=true --conf spark.dynamicAllocation.minExecutors=5 --conf spark.dynamicAllocation.maxExecutors=2"))
         .unwrap_err();
         assert!(e.to_string().contains("minExecutors"), "{e}");
         let e = prepare(&f, &["--conf", "spark.dynamicAllocation.enabled=true"]).unwrap_err();
@@ -464,17 +413,7 @@ mod tests {
     #[test]
     fn dynamic_allocation_plan() {
         let f = fixture(None);
-        let p = prepare(
-            &f,
-            &[
-                "--conf",
-                "spark.dynamicAllocation.enabled=true",
-                "--conf",
-                "spark.shuffle.service.enabled=true",
-                "--conf",
-                "spark.dynamicAllocation.initialExecutors=3",
-            ],
-        )
+        let p = prepare(&f, &words("--conf spark.dynamicAllocation.enabled=true --conf spark.shuffle.service.enabled=true --conf spark.dynamicAllocation.initialExecutors=3"))
         .unwrap();
         assert!(p.dynamic_allocation);
         assert_eq!(p.num_executors, 3);

@@ -599,6 +599,25 @@ mod tests {
         }
     }
 
+    /// `n` rounds of adding executors at time 0 (the ramp 1, 2, 4, ...).
+    fn rounds(m: &mut ExecutorAllocationManager, n: usize) {
+        for _ in 0..n {
+            m.add_executors_round(0);
+        }
+    }
+
+    /// A manager whose executors have `cores` cores.
+    fn with_cores(cores: i64, min: i64, max: i64, initial: i64) -> ExecutorAllocationManager {
+        configured(AllocationConfig {
+            executor_cores: cores,
+            ..conf(min, max, initial)
+        })
+    }
+
+    fn configured(c: AllocationConfig) -> ExecutorAllocationManager {
+        ExecutorAllocationManager::new(c).expect("valid settings")
+    }
+
     fn manager(min: i64, max: i64, initial: i64) -> ExecutorAllocationManager {
         ExecutorAllocationManager::new(conf(min, max, initial)).unwrap()
     }
@@ -725,29 +744,23 @@ mod tests {
 
     #[test]
     fn target_capped_by_needed_and_ratio() {
-        let mut m = ExecutorAllocationManager::new(AllocationConfig {
+        let mut m = configured(AllocationConfig {
             executor_allocation_ratio: 0.5,
             ..conf(3, 15, 1)
-        })
-        .unwrap();
+        });
         assert_eq!(m.num_executors_target(), 3);
         submit(&mut m, 0, 20, 0);
         assert_eq!(m.max_num_executors_needed(), 10);
-        for _ in 0..6 {
-            m.add_executors_round(0);
-        }
+        rounds(&mut m, 6);
         assert_eq!(m.num_executors_target(), 10);
 
-        let mut m = ExecutorAllocationManager::new(AllocationConfig {
+        let mut m = configured(AllocationConfig {
             executor_allocation_ratio: 1.0 / 3.0,
             executor_cores: 4,
             ..conf(3, 15, 1)
-        })
-        .unwrap();
+        });
         submit(&mut m, 0, 20, 0);
-        for _ in 0..6 {
-            m.add_executors_round(0);
-        }
+        rounds(&mut m, 6);
         // Needed is 2, raised to the minimum of 3.
         assert_eq!(m.num_executors_target(), 3);
     }
@@ -850,9 +863,7 @@ mod tests {
     fn removal_honours_target_floor() {
         let mut m = manager(0, 12, 0);
         submit(&mut m, 0, 8, 0);
-        for _ in 0..4 {
-            m.add_executors_round(0);
-        }
+        rounds(&mut m, 4);
         for i in 1..=8 {
             add(&mut m, &i.to_string(), 0);
             start(&mut m, 0, i, &i.to_string(), 0);
@@ -871,11 +882,10 @@ mod tests {
 
     #[test]
     fn decommission_instead_of_kill() {
-        let mut m = ExecutorAllocationManager::new(AllocationConfig {
+        let mut m = configured(AllocationConfig {
             decommission_enabled: true,
             ..conf(1, 20, 1)
-        })
-        .unwrap();
+        });
         for id in ["executor-1", "executor-2", "executor-3"] {
             add(&mut m, id, 0);
         }
@@ -931,11 +941,7 @@ mod tests {
 
     #[test]
     fn speculative_tasks_count_as_pending() {
-        let mut m = ExecutorAllocationManager::new(AllocationConfig {
-            executor_cores: 4,
-            ..conf(0, 10, 0)
-        })
-        .unwrap();
+        let mut m = with_cores(4, 0, 10, 0);
         submit(&mut m, 0, 2, 0);
         start(&mut m, 0, 0, "e", 0);
         start(&mut m, 0, 1, "e", 0);
@@ -956,11 +962,7 @@ mod tests {
 
     #[test]
     fn unschedulable_task_set_asks_for_more() {
-        let mut m = ExecutorAllocationManager::new(AllocationConfig {
-            executor_cores: 2,
-            ..conf(0, 5, 0)
-        })
-        .unwrap();
+        let mut m = with_cores(2, 0, 5, 0);
         submit(&mut m, 0, 2, 0);
         add(&mut m, "0", 0);
         start(&mut m, 0, 0, "0", 0);
@@ -1013,9 +1015,7 @@ mod tests {
     fn reset_restarts_from_initial() {
         let mut m = manager(1, 5, 1);
         submit(&mut m, 0, 10, 0);
-        for _ in 0..3 {
-            m.add_executors_round(0);
-        }
+        rounds(&mut m, 3);
         assert_eq!(m.num_executors_target(), 5);
         add(&mut m, "first", 0);
         m.reset();
@@ -1027,13 +1027,12 @@ mod tests {
 
     #[test]
     fn shuffle_tracking_keeps_executors_with_live_shuffle() {
-        let mut m = ExecutorAllocationManager::new(AllocationConfig {
+        let mut m = configured(AllocationConfig {
             shuffle_service_enabled: false,
             shuffle_tracking_enabled: true,
             shuffle_tracking_timeout_ms: Some(10_000),
             ..conf(0, 5, 0)
-        })
-        .unwrap();
+        });
         m.on_event(
             &ListenerEvent::JobStart {
                 job_id: JobId(1),
@@ -1088,7 +1087,7 @@ mod tests {
             let max = min + 1 + rng.below(8) as i64;
             let initial = min + rng.below((max - min + 1) as u64) as i64;
             let idle_ms = 1000 * (1 + rng.below(5) as i64);
-            let mut m = ExecutorAllocationManager::new(AllocationConfig {
+            let mut m = configured(AllocationConfig {
                 executor_idle_timeout_ms: Some(idle_ms),
                 executor_cores: 1 + rng.below(3) as i64,
                 executor_allocation_ratio: [1.0, 0.5, 0.25][rng.below(3) as usize],
@@ -1096,8 +1095,7 @@ mod tests {
                 shuffle_service_enabled: false,
                 testing: true,
                 ..conf(min, max, initial)
-            })
-            .unwrap();
+            });
             let mut now = 0u64;
             let mut next_exec = 0;
             let mut stage = 0;
@@ -1201,11 +1199,10 @@ mod tests {
 
     #[test]
     fn cached_executor_uses_cached_timeout() {
-        let mut m = ExecutorAllocationManager::new(AllocationConfig {
+        let mut m = configured(AllocationConfig {
             cached_executor_idle_timeout_ms: Some(10_000),
             ..conf(0, 5, 0)
-        })
-        .unwrap();
+        });
         add(&mut m, "1", 0);
         m.on_event(
             &ListenerEvent::BlockUpdated {
