@@ -12,6 +12,7 @@ pub mod codec;
 pub mod configfile;
 pub mod duration;
 pub mod html;
+pub mod identity;
 pub mod ids;
 #[cfg(feature = "net")]
 pub mod launch;

@@ -165,6 +165,11 @@ pub struct LaunchSpec {
     pub command: Vec<String>,
     pub env: BTreeMap<String, String>,
     pub local_resources: Vec<LocalResource>,
+    /// Credentials (tokens, the app secret) by name. The NM writes each to a file only
+    /// the container's user can read, never into the environment, where
+    /// `/proc/PID/environ` would show it to others.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, String>,
 }
 
 /// An allocated container, as the RM hands it to an AM.

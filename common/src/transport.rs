@@ -3,6 +3,7 @@
 //! Tuning lives here and nowhere else: callers pick a [`Profile`].
 
 use crate::codec::{self, FrameError};
+use crate::identity::Role;
 use crate::protocol::{ErrorCode, WireError, WireResponse};
 use crate::tls::{TlsError, TlsIdentity};
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
@@ -331,6 +332,8 @@ pub struct Incoming<Req> {
     pub send: quinn::SendStream,
     pub recv: quinn::RecvStream,
     pub remote: SocketAddr,
+    /// Who the peer is: the role its (CA-verified) certificate names.
+    pub peer: Arc<Role>,
 }
 
 impl<Req> Incoming<Req> {
@@ -341,6 +344,18 @@ impl<Req> Incoming<Req> {
         }
         let _ = self.send.finish();
     }
+}
+
+/// The role the peer's certificate names ([`Role::Unknown`] if it presented none, which
+/// the handshake does not allow).
+pub fn peer_role(conn: &quinn::Connection) -> Role {
+    conn.peer_identity()
+        .and_then(|id| {
+            id.downcast::<Vec<rustls_pki_types::CertificateDer<'static>>>()
+                .ok()
+        })
+        .and_then(|certs| certs.first().map(|c| Role::of_certificate(c)))
+        .unwrap_or_else(|| Role::Unknown(String::new()))
 }
 
 /// A protocol server: handles one request at a time per stream.
@@ -364,7 +379,8 @@ pub async fn serve<S: Service>(endpoint: quinn::Endpoint, service: Arc<S>) {
                     return;
                 }
             };
-            let span = tracing::debug_span!("conn", %remote);
+            let peer = Arc::new(peer_role(&conn));
+            let span = tracing::debug_span!("conn", %remote, %peer);
             async move {
                 loop {
                     let (send, mut recv) = match conn.accept_bi().await {
@@ -372,6 +388,7 @@ pub async fn serve<S: Service>(endpoint: quinn::Endpoint, service: Arc<S>) {
                         Err(_) => break,
                     };
                     let service = service.clone();
+                    let peer = peer.clone();
                     tokio::spawn(async move {
                         match codec::read_frame::<_, S::Req>(&mut recv).await {
                             Ok(req) => {
@@ -381,6 +398,7 @@ pub async fn serve<S: Service>(endpoint: quinn::Endpoint, service: Arc<S>) {
                                         send,
                                         recv,
                                         remote,
+                                        peer,
                                     })
                                     .await
                             }
@@ -398,6 +416,7 @@ pub async fn serve<S: Service>(endpoint: quinn::Endpoint, service: Arc<S>) {
                                     send,
                                     recv,
                                     remote,
+                                    peer,
                                 }
                                 .reply(&S::Resp::from_error(WireError::new(code, e.to_string())))
                                 .await;

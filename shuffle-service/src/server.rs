@@ -666,12 +666,14 @@ impl Service for Server {
             send,
             recv,
             remote,
+            peer,
         } = inc;
         let inc = Incoming {
             req: (),
             send,
             recv,
             remote,
+            peer,
         };
         let resp = match req {
             ShuffleRequest::FetchBlocks {

@@ -152,6 +152,7 @@ impl Shell {
                         command: vec![self.binary.name.clone()],
                         env,
                         local_resources: vec![self.binary.clone()],
+                        ..LaunchSpec::default()
                     };
                     let nm = self.nm.clone();
                     let tx = self.tx.clone();

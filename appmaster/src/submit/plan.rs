@@ -171,6 +171,7 @@ impl Plan {
                 command,
                 env: self.driver_env(&staged),
                 local_resources: vec![staged],
+                ..LaunchSpec::default()
             },
             max_attempts: self.max_attempts,
         }

@@ -76,6 +76,7 @@ pub(crate) async fn run_shell(args: RunShellArgs) -> anyhow::Result<i32> {
             command,
             env: Default::default(),
             local_resources: vec![staged],
+            ..Default::default()
         },
         max_attempts: Some(1),
     };
