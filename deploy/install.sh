@@ -252,14 +252,18 @@ for n in "$short" "$fqdn" "${sans[@]}"; do
 done
 san_args=()
 for n in "${host_sans[@]}"; do san_args+=(--san "$n"); done
+# The node id this host's NM registers as (its `hostname` key, port 8041): the node
+# certificate names it, and the RM lets that certificate speak only as that node.
+node_id="${fqdn:-${short:-localhost}}:8041"
 
-if [ -f "$certs/ca.pem" ] && [ -f "$certs/node.pem" ]; then
+if [ -f "$certs/ca.pem" ] && { [ -f "$certs/node.pem" ] || [ -f "$certs/rm.pem" ]; }; then
   : # present: kept as they are
 elif [ -n "$certs_dir" ]; then
-  for f in ca.pem node.pem container.pem user.pem; do
+  for f in ca.pem node.pem container.pem user.pem rm.pem; do
     if [ -f "$certs_dir/$f" ]; then ensure_new "$certs_dir/$f" "/etc/spindle/certs/$f" 644
-    elif [ "$f" != user.pem ]; then echo "install.sh: $certs_dir/$f is missing" >&2; exit 1; fi
+    elif [ "$f" != user.pem ] && [ "$f" != rm.pem ]; then echo "install.sh: $certs_dir/$f is missing" >&2; exit 1; fi
   done
+  [ -f "$certs_dir/rm.key" ] && ensure_new "$certs_dir/rm.key" /etc/spindle/certs/rm.key 640 root:spindle
   for f in node.key container.key; do
     ensure_new "$certs_dir/$f" "/etc/spindle/certs/$f" 640 root:spindle
   done
@@ -272,19 +276,20 @@ elif [ -n "$ca_dir" ]; then
     act "issue node and container certificates for ${host_sans[*]} from the CA in $ca_dir into $certs" true
   else
     (umask 077; mkdir -p "$tmp/ca"; cp "$ca_dir/ca.pem" "$ca_dir/ca.key" "$tmp/ca/")
-    "$spindle_bin" certs issue --dir "$tmp/ca" --name node --common-name spindle-node "${san_args[@]}" >/dev/null
-    "$spindle_bin" certs issue --dir "$tmp/ca" --name container --common-name spindle-container "${san_args[@]}" >/dev/null
+    "$spindle_bin" certs issue --dir "$tmp/ca" --name node --common-name "node:$node_id" "${san_args[@]}" >/dev/null
+    "$spindle_bin" certs issue --dir "$tmp/ca" --name container --common-name container "${san_args[@]}" >/dev/null
     for f in ca.pem node.pem container.pem; do ensure_new "$tmp/ca/$f" "/etc/spindle/certs/$f" 644; done
     for f in node.key container.key; do ensure_new "$tmp/ca/$f" "/etc/spindle/certs/$f" 640 root:spindle; done
   fi
 else
   act "create the cluster CA and this host's certificates (${host_sans[*]}) in $certs" \
-    "$spindle_bin" certs init --dir "$certs" --user "$cert_user" "${san_args[@]}"
+    "$spindle_bin" certs init --dir "$certs" --user "$cert_user" --node "$node_id" "${san_args[@]}"
 fi
 # The daemons (user spindle) read the node and container keys; the CA key
 # and the admin's user key stay root's.
 ensure_owner /etc/spindle/certs/node.key 640 root:spindle
 ensure_owner /etc/spindle/certs/container.key 640 root:spindle
+[ -e "$root/etc/spindle/certs/rm.key" ] && ensure_owner /etc/spindle/certs/rm.key 640 root:spindle
 
 # ---------------------------------------------------------------- systemd
 if [ "$system" = 1 ] && [ "$units_changed" -gt 0 ] && [ -d /run/systemd/system ]; then

@@ -18,7 +18,8 @@ struct Env {
 
 fn env() -> Env {
     let dir = tempfile::tempdir().unwrap();
-    common::tls::init_cluster_certs(dir.path(), "tester", &[]).unwrap();
+    common::tls::init_cluster_certs(dir.path(), "tester", &common::tls::default_node_id(), &[])
+        .unwrap();
     std::fs::write(
         dir.path().join("spindle-client.toml"),
         "rm-address = \"127.0.0.1:9\"\nca = \"ca.pem\"\ncert = \"user.pem\"\nkey = \"user.key\"\n",

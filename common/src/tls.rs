@@ -271,16 +271,44 @@ pub fn local_sans() -> Vec<String> {
     sans
 }
 
-/// What `spindle certs init` creates: a CA, node, user and container certificates.
-pub fn init_cluster_certs(dir: &Path, user: &str, extra_sans: &[String]) -> Result<(), TlsError> {
+/// The subject common name of node `node_id`'s certificate (`node:HOST:PORT`).
+pub fn node_common_name(node_id: &str) -> String {
+    format!("node:{node_id}")
+}
+
+/// The node id a default `node.pem` names: this host's name, the NM's default port.
+pub fn default_node_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{host}:8041")
+}
+
+/// What `spindle certs init` creates: a CA; the RM's server certificate (`rm`); a node
+/// certificate for `node_id` (`node:HOST:PORT`); a user certificate (`user:NAME`); and
+/// the certificate NMs hand to containers (`container`, which carries no rights).
+pub fn init_cluster_certs(
+    dir: &Path,
+    user: &str,
+    node_id: &str,
+    extra_sans: &[String],
+) -> Result<(), TlsError> {
     let ca = ClusterCa::create(dir)?;
     let mut sans = local_sans();
     sans.extend(extra_sans.iter().cloned());
-    ca.issue(dir, "node", "spindle-node", &sans)?;
+    ca.issue(dir, "rm", crate::identity::RM_COMMON_NAME, &sans)?;
+    ca.issue(dir, "node", &node_common_name(node_id), &sans)?;
     ca.issue(dir, "user", &format!("user:{user}"), &[])?;
     // Containers (AMs, executors) get a low-privilege identity of their own;
     // what they may do is decided by the tokens they carry.
-    ca.issue(dir, "container", "spindle-container", &sans)?;
+    ca.issue(
+        dir,
+        "container",
+        crate::identity::CONTAINER_COMMON_NAME,
+        &sans,
+    )?;
     Ok(())
 }
 
@@ -291,8 +319,8 @@ mod tests {
     #[test]
     fn init_writes_loadable_identities() {
         let d = tempfile::tempdir().unwrap();
-        init_cluster_certs(d.path(), "alice", &[]).unwrap();
-        for name in ["node", "user", "container"] {
+        init_cluster_certs(d.path(), "alice", "h:8041", &[]).unwrap();
+        for name in ["rm", "node", "user", "container"] {
             let id = TlsIdentity::load(&TlsFiles::in_dir(d.path(), name)).unwrap();
             id.server_config(&[b"x"]).unwrap();
             id.client_config(&[b"x"]).unwrap();

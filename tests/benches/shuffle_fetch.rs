@@ -190,7 +190,7 @@ fn main() {
         .tempdir()
         .unwrap();
     let certs = tmp.path().join("certs");
-    init_cluster_certs(&certs, "bench", &[]).unwrap();
+    init_cluster_certs(&certs, "bench", "127.0.0.1:0", &[]).unwrap();
     let node = TlsIdentity::load(&TlsFiles::in_dir(&certs, "node")).unwrap();
     let container = TlsIdentity::load(&TlsFiles::in_dir(&certs, "container")).unwrap();
     let app = ApplicationId::new(1, 1);

@@ -44,7 +44,8 @@ impl Site {
             .prefix("spindle-deploy-")
             .tempdir()
             .unwrap();
-        common::tls::init_cluster_certs(&dir.path().join("certs"), "tester", &[]).unwrap();
+        common::tls::init_cluster_certs(&dir.path().join("certs"), "tester", "127.0.0.1:0", &[])
+            .unwrap();
         let rm_addr = format!("127.0.0.1:{}", free_udp_port());
         let s = Self { dir, rm_addr };
         ClientConf {

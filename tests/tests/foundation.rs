@@ -172,7 +172,7 @@ fn forged_and_tampered_container_tokens_are_refused() {
 fn client_with_certificate_from_another_ca_is_refused() {
     let c = Cluster::up(1, &[]);
     let other = tempfile::tempdir().unwrap();
-    common::tls::init_cluster_certs(other.path(), "eve", &[]).unwrap();
+    common::tls::init_cluster_certs(other.path(), "eve", "127.0.0.1:0", &[]).unwrap();
     let id = TlsIdentity::load(&TlsFiles::in_dir(other.path(), "user")).unwrap();
     let conf = c.client_conf();
     rt().block_on(async {

@@ -23,7 +23,7 @@ impl Env {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let certs = dir.path().join("certs");
-        init_cluster_certs(&certs, "test", &[]).unwrap();
+        init_cluster_certs(&certs, "test", "127.0.0.1:0", &[]).unwrap();
         let node = TlsIdentity::load(&TlsFiles::in_dir(&certs, "node")).unwrap();
         let container = TlsIdentity::load(&TlsFiles::in_dir(&certs, "container")).unwrap();
         std::fs::create_dir_all(dir.path().join("local")).unwrap();

@@ -3,14 +3,19 @@ use std::path::PathBuf;
 
 #[derive(Subcommand)]
 pub(crate) enum CertsCommand {
-    /// Create a cluster CA and issue node, user and container certificates into DIR.
+    /// Create a cluster CA and issue the RM's, a node's, a user's and the container
+    /// certificate into DIR.
     Init {
         #[arg(long)]
         dir: PathBuf,
-        /// User name for the user certificate's subject (default: $USER).
+        /// User name for the user certificate's subject (default: $USER, else spindle).
         #[arg(long)]
         user: Option<String>,
-        /// Extra host names or IPs the node certificate answers to (repeatable).
+        /// The node id (HOST:PORT, as the NM registers) that node.pem names (default: this
+        /// host's name and port 8041). Other hosts get theirs with `certs issue`.
+        #[arg(long)]
+        node: Option<String>,
+        /// Extra host names or IPs the RM and node certificates answer to (repeatable).
         #[arg(long = "san")]
         sans: Vec<String>,
         /// Replace an existing CA in DIR.
@@ -24,7 +29,8 @@ pub(crate) enum CertsCommand {
         /// File name stem: writes NAME.pem and NAME.key.
         #[arg(long)]
         name: String,
-        /// Subject common name (e.g. "spindle-node" or "user:alice").
+        /// Subject common name: the role, `node:HOST:PORT` (a node manager, as the node id
+        /// it registers), `user:NAME`, `rm` or `container`.
         #[arg(long)]
         common_name: String,
         #[arg(long = "san")]
@@ -37,6 +43,7 @@ pub(crate) fn run(cmd: CertsCommand) -> anyhow::Result<()> {
         CertsCommand::Init {
             dir,
             user,
+            node,
             sans,
             force,
         } => {
@@ -49,9 +56,15 @@ pub(crate) fn run(cmd: CertsCommand) -> anyhow::Result<()> {
             let user = user
                 .or_else(|| std::env::var("USER").ok())
                 .unwrap_or_else(|| "spindle".into());
-            common::tls::init_cluster_certs(&dir, &user, &sans)?;
+            common::identity::check_user_name(&user)?;
+            let node = node.unwrap_or_else(common::tls::default_node_id);
+            check_role(&common::tls::node_common_name(&node))?;
+            common::tls::init_cluster_certs(&dir, &user, &node, &sans)?;
             println!("cluster CA and certificates written to {}", dir.display());
-            println!("  ca.pem ca.key  node.pem node.key  user.pem user.key (user:{user})  container.pem container.key");
+            println!(
+                "  ca.pem ca.key  rm.pem rm.key  node.pem node.key (node:{node})  \
+                 user.pem user.key (user:{user})  container.pem container.key"
+            );
         }
         CertsCommand::Issue {
             dir,
@@ -59,6 +72,7 @@ pub(crate) fn run(cmd: CertsCommand) -> anyhow::Result<()> {
             common_name,
             sans,
         } => {
+            check_role(&common_name)?;
             let ca = common::tls::ClusterCa::load(&dir)?;
             let files = ca.issue(&dir, &name, &common_name, &sans)?;
             println!(
@@ -69,4 +83,15 @@ pub(crate) fn run(cmd: CertsCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A certificate must name a role (see `common::identity`): anything else would get
+/// nothing from any daemon, which is surely not what was meant.
+fn check_role(common_name: &str) -> anyhow::Result<()> {
+    match common::identity::Role::from_common_name(common_name) {
+        common::identity::Role::Unknown(_) => anyhow::bail!(
+            "--common-name {common_name:?} names no role: use node:HOST:PORT, user:NAME, rm or container"
+        ),
+        _ => Ok(()),
+    }
 }

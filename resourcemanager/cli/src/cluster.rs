@@ -61,13 +61,16 @@ pub(crate) async fn run(cmd: ClusterCommand) -> anyhow::Result<()> {
 
 /// Where certificates are: made by `certs init --dir DIR`, or DIR/certs.
 fn certs_dir(dir: &Path) -> anyhow::Result<PathBuf> {
-    if dir.join(common::tls::CA_CERT).is_file() && dir.join("node.pem").is_file() {
+    if dir.join(common::tls::CA_CERT).is_file() && dir.join("rm.pem").is_file() {
         return Ok(dir.to_path_buf());
     }
     let certs = dir.join("certs");
     if !certs.join(common::tls::CA_CERT).is_file() {
-        let user = std::env::var("USER").unwrap_or_else(|_| "spindle".into());
-        common::tls::init_cluster_certs(&certs, &user, &[])?;
+        let user = std::env::var("USER")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| "spindle".into());
+        common::tls::init_cluster_certs(&certs, &user, &common::tls::default_node_id(), &[])?;
     }
     Ok(certs)
 }
@@ -142,21 +145,29 @@ async fn up(
         q(&dir.join("history")),
         q(&dir.join("rm")),
         q(&certs.join("ca.pem")),
-        q(&certs.join("node.pem")),
-        q(&certs.join("node.key")),
+        q(&certs.join("rm.pem")),
+        q(&certs.join("rm.key")),
     );
     let rm_conf = dir.join("conf").join("resourcemanager.toml");
     std::fs::write(&rm_conf, rm_toml)?;
     spawn(&dir, "resourcemanager", &rm_bin, &rm_conf)?;
+    let ca = common::tls::ClusterCa::load(&certs)?;
     for i in 1..=nodes {
         let port = free_udp_port()?;
+        // Each NM is its node and nothing else: `node:127.0.0.1:PORT`.
+        let node = ca.issue(
+            &dir.join(format!("nm-{i}")),
+            "node",
+            &common::tls::node_common_name(&format!("127.0.0.1:{port}")),
+            &common::tls::local_sans(),
+        )?;
         let nm_toml = format!(
             "address = \"127.0.0.1:{port}\"\nweb-address = \"127.0.0.1:0\"\nrm-address = \"{rm_addr}\"\nmemory-mb = {memory_mb}\nvcores = {vcores}\nlocal-dir = {}\nlog-dir = {}\nca = {}\ncert = {}\nkey = {}\ncontainer-cert = {}\ncontainer-key = {}\nshuffle-service-address = \"127.0.0.1:0\"\n",
             q(&dir.join(format!("nm-{i}")).join("local")),
             q(&dir.join(format!("nm-{i}")).join("logs")),
             q(&certs.join("ca.pem")),
-            q(&certs.join("node.pem")),
-            q(&certs.join("node.key")),
+            q(&node.cert),
+            q(&node.key),
             q(&certs.join("container.pem")),
             q(&certs.join("container.key")),
         );
