@@ -112,7 +112,7 @@ pub fn check_web_address(address: &str, tls: bool) -> Result<(), Invalid> {
 }
 
 /// Reads the cluster CA, the certificate and key into a rustls server
-/// config for HTTP/1.1 (rustls' safe default protocol versions).
+/// config for HTTP/1.1, TLS 1.3 only (as the cluster's QUIC).
 pub fn server_config(
     files: &TlsFiles,
     client_certs: ClientCerts,
@@ -138,7 +138,7 @@ pub fn server_config(
     let key = PrivateKeyDer::from_pem_slice(&read(&files.key)?)
         .map_err(|e| format!("{}: {e}", files.key.display()))?;
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| e.to_string())?;
     let builder = match client_certs {
         ClientCerts::None => builder.with_no_client_auth(),
@@ -338,6 +338,53 @@ mod tests {
         let (key, reason) = check_web_address("0.0.0.0:8088", false).unwrap_err();
         assert_eq!(key, "web-tls");
         assert!(reason.contains("loopback"), "{reason}");
+    }
+
+    #[tokio::test]
+    async fn https_is_tls_1_3_only() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let d = tempfile::tempdir().unwrap();
+        common::tls::init_cluster_certs(d.path(), "u", "h:1", &[]).unwrap();
+        let files = TlsFiles::in_dir(d.path(), "rm");
+        let listener = WebListener::bind("127.0.0.1:0", Some((&files, ClientCerts::Optional)))
+            .await
+            .unwrap();
+        let addr = listener.local_addr();
+        let _server =
+            listener.serve(Router::new().route("/", axum::routing::get(|| async { "ok" })));
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        let ca = std::fs::read(d.path().join("ca.pem")).unwrap();
+        for c in CertificateDer::pem_slice_iter(&ca) {
+            roots.add(c.unwrap()).unwrap();
+        }
+        let client = |version: &'static rustls::SupportedProtocolVersion| {
+            let cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
+                .with_protocol_versions(&[version])
+                .unwrap()
+                .with_root_certificates(roots.clone())
+                .with_no_client_auth();
+            tokio_rustls::TlsConnector::from(Arc::new(cfg))
+        };
+        let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+        // TLS 1.2: the handshake fails.
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        assert!(client(&rustls::version::TLS12)
+            .connect(name.clone(), tcp)
+            .await
+            .is_err());
+        // TLS 1.3: served.
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let mut tls = client(&rustls::version::TLS13)
+            .connect(name, tcp)
+            .await
+            .unwrap();
+        tls.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut body = String::new();
+        tls.read_to_string(&mut body).await.unwrap();
+        assert!(body.starts_with("HTTP/1.1 200"), "{body}");
     }
 
     #[tokio::test]
