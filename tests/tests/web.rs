@@ -509,6 +509,11 @@ fn rest_api_has_yarns_shapes_metrics_move_and_put_state_kills() {
         .unwrap()
         .trim_end_matches('/')
         .to_string();
+    // The AM's UI answers only below its tracking URL's token.
+    let (am_root, token) = am.rsplit_once('/').unwrap();
+    assert_eq!(token.len(), 32, "{am}");
+    assert_eq!(http.get(&format!("{am_root}/metrics")).0, 403);
+    assert_eq!(http.get(&format!("{am_root}/api/v1/applications")).0, 403);
     let am_metrics = eventually(Duration::from_secs(30), "AM tasks finishing", || {
         let s = scrape(&http, &format!("{am}/metrics"));
         (metric(

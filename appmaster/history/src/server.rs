@@ -4,7 +4,6 @@ use crate::pages::Page;
 use crate::state::UiState;
 use axum::http::{header, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::Router;
 use prometheus_client::encoding::prometheus_text;
 use std::sync::{Arc, Mutex};
@@ -23,30 +22,35 @@ impl IntoResponse for Page {
 
 pub type Shared = Arc<Mutex<UiState>>;
 
-/// The AM's HTTP server: the pages at the root, `/metrics`, Spark's API.
-pub fn router(ui: Shared) -> Router {
-    let metrics_ui = ui.clone();
-    Router::new()
-        .route(
-            "/metrics",
-            get(move || {
-                let ui = metrics_ui.clone();
-                async move {
-                    let s = ui.lock().expect("ui lock");
-                    let body = s.render_metrics();
-                    (
-                        [(header::CONTENT_TYPE, prometheus_text::CONTENT_TYPE)],
-                        body,
-                    )
+/// The AM's HTTP server, all of it below `/{ui_token}/` (the pages, `metrics`, Spark's
+/// API): the tracking URL, which the RM knows, carries the token, so only who was given
+/// that URL reaches the UI. Any other path is 403.
+pub fn router(ui: Shared, ui_token: &str) -> Router {
+    let base = format!("/{ui_token}/");
+    Router::new().fallback(move |uri: Uri| {
+        let (ui, base) = (ui.clone(), base.clone());
+        async move {
+            let Some(path) = uri.path().strip_prefix(base.as_str()) else {
+                if uri.path() == base.trim_end_matches('/') {
+                    return Page::Redirect(base).into_response();
                 }
-            }),
-        )
-        .fallback(move |uri: Uri| {
-            let ui = ui.clone();
-            async move {
-                let s = ui.lock().expect("ui lock");
-                let path = uri.path().trim_start_matches('/');
-                s.page("/", path, common::clock::wall_ms())
+                return (
+                    StatusCode::FORBIDDEN,
+                    "this application's UI is reached through its tracking URL\n",
+                )
+                    .into_response();
+            };
+            let s = ui.lock().expect("ui lock");
+            if path == "metrics" {
+                let body = s.render_metrics();
+                return (
+                    [(header::CONTENT_TYPE, prometheus_text::CONTENT_TYPE)],
+                    body,
+                )
+                    .into_response();
             }
-        })
+            s.page(&base, path, common::clock::wall_ms())
+                .into_response()
+        }
+    })
 }

@@ -277,13 +277,8 @@ pub(crate) async fn run(
         Profile::Control,
     )?;
     let driver_addr = format!("{}:{}", env.nm_host, driver_ep.local_addr()?.port());
-    let secret = {
-        let rng = ring::rand::SystemRandom::new();
-        let b: [u8; 16] = ring::rand::generate(&rng)
-            .map_err(|_| anyhow::anyhow!("no randomness"))?
-            .expose();
-        hex::encode(b)
-    };
+    let secret = random_hex()?;
+    let ui_token = random_hex()?;
     let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
     tokio::spawn(transport::serve(
         driver_ep.clone(),
@@ -292,10 +287,15 @@ pub(crate) async fn run(
     let ui: ui::Shared = Arc::new(Mutex::new(
         UiState::new(driver_addr.clone()).with_metrics(Arc::new(ui::AmMetrics::new())),
     ));
-    let http = tokio::net::TcpListener::bind("0.0.0.0:0").await?;
-    let tracking_url = format!("http://{}:{}/", env.nm_host, http.local_addr()?.port());
+    // On the node's own address, not 0.0.0.0; only the tracking URL's token gets in.
+    let http = tokio::net::TcpListener::bind((env.nm_host.as_str(), 0)).await?;
+    let tracking_url = format!(
+        "http://{}:{}/{ui_token}/",
+        env.nm_host,
+        http.local_addr()?.port()
+    );
     {
-        let router = ui::router(ui.clone());
+        let router = ui::router(ui.clone(), &ui_token);
         tokio::spawn(async move {
             let _ = axum::serve(http, router).await;
         });
@@ -534,4 +534,13 @@ pub(crate) async fn run(
     rm.finish(status, &diagnostics, &tracking_url).await?;
     eprintln!("{}", crate::memory::peak_rss_line("driver"));
     Ok(0)
+}
+
+/// 128 random bits as hex: the app secret, the UI token.
+fn random_hex() -> anyhow::Result<String> {
+    let rng = ring::rand::SystemRandom::new();
+    let b: [u8; 16] = ring::rand::generate(&rng)
+        .map_err(|_| anyhow::anyhow!("no randomness"))?
+        .expose();
+    Ok(hex::encode(b))
 }
