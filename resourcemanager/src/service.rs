@@ -429,7 +429,9 @@ impl Rm {
 
     async fn subscribe(&self, mut inc: Incoming<RmRequest>, attempt: AppAttemptId, token: &str) {
         if let Err(e) = self.with_state(|s| s.check_am(attempt, token)) {
-            log_refusal(&inc, "SubscribeAm", &e);
+            if e.code == ErrorCode::Unauthorized {
+                log_refusal(&inc, "SubscribeAm", &e);
+            }
             return inc.reply(&RmResponse::Error(e)).await;
         }
         self.channel(attempt);
@@ -471,9 +473,7 @@ impl Rm {
 /// Logs a refusal (of the table, or past it: an app's ACL, another node's container, a bad
 /// AMRM token) with who asked for what.
 fn log_refusal<R>(inc: &Incoming<R>, kind: &str, e: &WireError) {
-    if e.code == ErrorCode::Unauthorized {
-        tracing::warn!(peer = %inc.peer, remote = %inc.remote, request = kind, reason = %e.message, "request refused");
-    }
+    tracing::warn!(peer = %inc.peer, remote = %inc.remote, request = kind, code = ?e.code, reason = %e.message, "request refused");
 }
 
 impl Service for Rm {
@@ -651,7 +651,9 @@ impl Service for Rm {
             },
         };
         if let RmResponse::Error(e) = &resp {
-            log_refusal(&inc, inc.req.kind(), e);
+            if e.code == ErrorCode::Unauthorized {
+                log_refusal(&inc, inc.req.kind(), e);
+            }
         }
         inc.reply(&resp).await;
     }
