@@ -111,6 +111,22 @@ impl Cluster {
         common::clientconf::ClientConf::load(&self.conf_dir()).expect("client conf")
     }
 
+    /// The user the cluster's user certificate names (`user:NAME`): the one its clients
+    /// submit and act as.
+    pub fn user(&self) -> String {
+        let conf = self.client_conf();
+        let id = TlsIdentity::load(&conf.tls_files()).expect("identity");
+        id.role().user().expect("a user certificate").to_string()
+    }
+
+    /// [`submission`] as this cluster's user.
+    pub fn submission(&self, name: &str, am_launch: LaunchSpec) -> AppSubmission {
+        AppSubmission {
+            user: self.user(),
+            ..submission(name, am_launch)
+        }
+    }
+
     /// An RM client with the cluster's user identity.
     pub fn rm_client(&self) -> RmClient {
         let conf = self.client_conf();
@@ -380,6 +396,7 @@ pub fn submission(name: &str, am_launch: LaunchSpec) -> AppSubmission {
         am_resource: Resource::new(128, 1),
         am_launch,
         max_attempts: None,
+        acls: Default::default(),
     }
 }
 

@@ -335,6 +335,7 @@ impl NmClient {
             file: file.to_string(),
             offset,
             max_bytes: 1 << 20,
+            token: None,
         };
         match c.call(&req).await? {
             NmResponse::Log { data, size } => Ok((data, size)),

@@ -25,6 +25,8 @@ pub enum ErrorCode {
     BadFrame,
     FrameTooLarge,
     BadRequest,
+    /// The caller's certificate (its role) or token does not give the right the request
+    /// needs; the message names the right.
     Unauthorized,
     UnknownApplication,
     UnknownAttempt,
@@ -261,19 +263,53 @@ pub struct AttemptReport {
     pub diagnostics: String,
 }
 
+/// Who may view and who may modify (kill) an application besides its owner and the RM's
+/// `admin-acl`: YARN's application ACLs (`VIEW_APP`, `MODIFY_APP`), filled by spindle-submit
+/// as Spark on YARN fills them, from `spark.acls.enable`, `spark.ui.view.acls`,
+/// `spark.modify.acls`, `spark.admin.acls` and their `.groups` forms. A `*` entry means
+/// every user.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppAcls {
+    /// `spark.acls.enable`: only the owner, `view_users` and admins may see the application.
+    /// Off (the default), every user may see it, as YARN shows every application while its
+    /// ACLs are off. Modifying always needs the right.
+    pub private: bool,
+    pub view_users: Vec<String>,
+    /// Kept as submitted; group membership is not resolved (yet): users decide.
+    pub view_groups: Vec<String>,
+    pub modify_users: Vec<String>,
+    /// Kept as submitted; group membership is not resolved (yet): users decide.
+    pub modify_groups: Vec<String>,
+}
+
+impl AppAcls {
+    /// Does `list` name `user` (or everyone, `*`)?
+    pub fn names(list: &[String], user: &str) -> bool {
+        list.iter().any(|u| u == "*" || u == user)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppSubmission {
     pub name: String,
     pub queue: String,
+    /// The submitting user: the name in the client's `user:NAME` certificate, which the RM
+    /// checks.
     pub user: String,
     pub app_type: String,
     pub am_resource: Resource,
     pub am_launch: LaunchSpec,
     /// Attempts allowed for the AM; `None` takes the RM's configured maximum.
     pub max_attempts: Option<u32>,
+    /// Who else may view and modify the application.
+    #[serde(default)]
+    pub acls: AppAcls,
 }
 
 /// Requests on `spindle-rm/1`.
+// One request is decoded per stream and handled once: the size of the largest
+// variant (a submission) costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum RmRequest {
     // --- clients
@@ -341,6 +377,28 @@ pub enum RmRequest {
     },
 }
 
+impl RmRequest {
+    /// The message's name, for logs and refusals.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::HasFile { .. } => "HasFile",
+            Self::UploadFile { .. } => "UploadFile",
+            Self::Submit(_) => "Submit",
+            Self::GetApplication { .. } => "GetApplication",
+            Self::ListApplications { .. } => "ListApplications",
+            Self::Kill { .. } => "Kill",
+            Self::ListNodes => "ListNodes",
+            Self::RegisterNode { .. } => "RegisterNode",
+            Self::NodeHeartbeat { .. } => "NodeHeartbeat",
+            Self::FetchFile { .. } => "FetchFile",
+            Self::RegisterAm { .. } => "RegisterAm",
+            Self::SubscribeAm { .. } => "SubscribeAm",
+            Self::Allocate { .. } => "Allocate",
+            Self::FinishAm { .. } => "FinishAm",
+        }
+    }
+}
+
 /// Responses on `spindle-rm/1`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum RmResponse {
@@ -399,16 +457,35 @@ pub enum NmRequest {
         /// A token for the container proves the caller owns it.
         token: ContainerToken,
     },
+    /// Allowed with a container token of the container's application (`token`), with the
+    /// certificate of a user who may view the application, or from the RM.
     GetContainerStatus {
         container_id: ContainerId,
+        #[serde(default)]
+        token: Option<ContainerToken>,
     },
     /// Reads part of a container's log file (`stdout`, `stderr`, ...), like `yarn logs`.
+    /// Allowed as `GetContainerStatus`.
     ReadLog {
         container_id: ContainerId,
         file: String,
         offset: u64,
         max_bytes: u32,
+        #[serde(default)]
+        token: Option<ContainerToken>,
     },
+}
+
+impl NmRequest {
+    /// The message's name, for logs and refusals.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::StartContainer { .. } => "StartContainer",
+            Self::StopContainer { .. } => "StopContainer",
+            Self::GetContainerStatus { .. } => "GetContainerStatus",
+            Self::ReadLog { .. } => "ReadLog",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -103,6 +103,14 @@ impl TlsIdentity {
         })
     }
 
+    /// The role this identity's certificate names (what servers will take it for).
+    pub fn role(&self) -> crate::identity::Role {
+        self.chain.first().map_or_else(
+            || crate::identity::Role::Unknown(String::new()),
+            |c| crate::identity::Role::of_certificate(c),
+        )
+    }
+
     /// Server side: requires a client certificate signed by the cluster CA.
     pub fn server_config(&self, alpn: &[&[u8]]) -> Result<rustls::ServerConfig, TlsError> {
         let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(

@@ -59,6 +59,14 @@ impl TransportError {
             _ => None,
         }
     }
+
+    /// The remote's typed error, if the peer answered with one.
+    pub fn remote(&self) -> Option<&WireError> {
+        match self {
+            Self::Remote { error, .. } => Some(error),
+            _ => None,
+        }
+    }
 }
 
 fn transport_config(profile: Profile) -> quinn::TransportConfig {

@@ -5,7 +5,7 @@ use common::configfile;
 use common::duration::human;
 use common::tls::TlsFiles;
 use common::Resource;
-use daemon::config::{check_log_level, check_tls_files, DaemonConfig, Invalid};
+use daemon::config::{check_admin_acl, check_log_level, check_tls_files, DaemonConfig, Invalid};
 use daemon::https::check_web_address;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -59,6 +59,10 @@ pub struct NmConfig {
     /// Serve it over HTTPS with `cert`/`key`; false: plain HTTP, allowed
     /// only on a loopback address.
     pub web_tls: bool,
+    /// Users who may read every container's status and logs over `spindle-nm/1`, besides
+    /// each application's owner (and the RM, and holders of the app's container tokens);
+    /// `*` is every user.
+    pub admin_acl: Vec<String>,
 }
 
 impl Default for NmConfig {
@@ -85,6 +89,7 @@ impl Default for NmConfig {
             log_level: "info".into(),
             web_address: "0.0.0.0:8042".into(),
             web_tls: true,
+            admin_acl: Vec::new(),
         }
     }
 }
@@ -118,6 +123,7 @@ impl DaemonConfig for NmConfig {
             return Err(("memory-mb", "memory-mb and vcores must be above 0".into()));
         }
         check_log_level(&self.log_level)?;
+        check_admin_acl(&self.admin_acl)?;
         check_web_address(&self.web_address, self.web_tls)?;
         if self.monitor_interval.is_zero() {
             return Err(("monitor-interval", "must be above 0".into()));

@@ -8,9 +8,11 @@
 //!   core, one timer task, a task per process awaiting its exit.
 //! - [`launch`] (directories, environment, process groups, signals),
 //!   [`localizer`] (files by content hash), [`monitor`] (memory from `/proc`).
-//! - [`service`]: the QUIC server, the heartbeat to the RM and shutdown;
+//! - [`authz`]: who may send which request (tokens, roles), checked first;
+//!   [`service`]: the QUIC server, the heartbeat to the RM and shutdown;
 //!   [`web`] and [`metrics`]: `/metrics` and container logs over HTTP(S).
 
+pub mod authz;
 pub mod config;
 pub mod containers;
 pub mod launch;

@@ -1,11 +1,13 @@
 //! The NM's async shell: the container-management server, the heartbeat loop
 //! to the RM and the memory monitor.
 
+use crate::authz::{self, Gate};
 use crate::config::NmConfig;
 use crate::containers::ContainerManager;
 use crate::launch::{Layout, NodeEnv};
 use crate::lifecycle::{KILLED_BY_APPMASTER, KILLED_BY_RESOURCEMANAGER};
 use common::clock::wall_ms;
+use common::identity::Role;
 use common::protocol::{
     ContainerState, ErrorCode, NmRequest, NmResponse, RmRequest, RmResponse, WireError, ALPN_NM,
     ALPN_RM,
@@ -13,7 +15,8 @@ use common::protocol::{
 use common::tls::TlsIdentity;
 use common::token::{TokenError, TokenKey};
 use common::transport::{self, Client, Incoming, Profile, Service};
-use common::NodeId;
+use common::{ApplicationId, NodeId};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
@@ -41,6 +44,11 @@ pub enum NmError {
 struct Nm {
     node_id: NodeId,
     key: RwLock<Option<TokenKey>>,
+    /// Each application's user, from the container tokens its containers started with
+    /// (kept after the app ends, for its logs; the oldest go beyond [`MAX_OWNERS`]).
+    owners: RwLock<BTreeMap<ApplicationId, String>>,
+    /// `admin-acl`: users who may read every container's status and logs.
+    admins: Vec<String>,
     containers: Arc<ContainerManager>,
     /// Set on shutdown: new containers are refused.
     stopping: AtomicBool,
@@ -62,6 +70,9 @@ pub struct NmHandle {
     kill_grace: Duration,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
+
+/// Applications whose owner an NM remembers (ids sort oldest first).
+const MAX_OWNERS: usize = 100_000;
 
 /// Longest one shutdown call to the RM may take (it may be down).
 const RM_CALL_BOUND: Duration = Duration::from_secs(3);
@@ -218,6 +229,8 @@ pub async fn start(config: &NmConfig) -> Result<NmHandle, NmError> {
     let nm = Arc::new(Nm {
         node_id: node_id.clone(),
         key: RwLock::new(None),
+        owners: RwLock::new(BTreeMap::new()),
+        admins: config.admin_acl.clone(),
         containers: containers.clone(),
         stopping: AtomicBool::new(false),
         shuffle,
@@ -420,7 +433,7 @@ async fn heartbeat_loop(
 }
 
 impl Nm {
-    fn verify(
+    fn verify_token(
         &self,
         token: &common::token::ContainerToken,
         allow_expired: bool,
@@ -443,11 +456,33 @@ impl Nm {
                     TokenError::WrongNode { .. } => ErrorCode::WrongNode,
                     _ => ErrorCode::InvalidToken,
                 };
-                tracing::warn!(error = %e, "container token refused");
                 Err(WireError::new(code, e.to_string()))
             }
         }
     }
+}
+
+impl Gate for Nm {
+    fn verify(
+        &self,
+        token: &common::token::ContainerToken,
+        allow_expired: bool,
+    ) -> Result<(), WireError> {
+        self.verify_token(token, allow_expired)
+    }
+
+    fn owner(&self, app: ApplicationId) -> Option<String> {
+        self.owners.read().expect("owners lock").get(&app).cloned()
+    }
+
+    fn is_admin(&self, user: &str) -> bool {
+        self.admins.iter().any(|a| a == user || a == "*")
+    }
+}
+
+/// Logs a refused request with who asked for what.
+fn log_refusal(peer: &Role, remote: SocketAddr, kind: &str, e: &WireError) {
+    tracing::warn!(peer = %peer, %remote, request = kind, code = ?e.code, reason = %e.message, "request refused");
 }
 
 impl Service for Nm {
@@ -455,6 +490,11 @@ impl Service for Nm {
     type Resp = NmResponse;
 
     async fn handle(self: Arc<Self>, inc: Incoming<NmRequest>) {
+        // The authorization table, before anything else (`authz`): tokens and roles.
+        if let Err(e) = authz::authorize(&inc.peer, &inc.req, self.as_ref()) {
+            log_refusal(&inc.peer, inc.remote, inc.req.kind(), &e);
+            return inc.reply(&NmResponse::Error(e)).await;
+        }
         let resp = match &inc.req {
             NmRequest::StartContainer { .. } if self.stopping.load(Ordering::SeqCst) => {
                 NmResponse::Error(WireError::new(
@@ -462,54 +502,45 @@ impl Service for Nm {
                     format!("node manager {} is shutting down", self.node_id),
                 ))
             }
-            NmRequest::StartContainer { token, launch } => match self.verify(token, false) {
-                Err(e) => NmResponse::Error(e),
-                Ok(()) => {
-                    let id = &token.identifier;
-                    match self
-                        .containers
-                        .start(id.container_id, &id.user, id.resource, launch.clone())
-                        .await
-                    {
-                        Ok(pid) => NmResponse::Started { pid },
-                        Err(e) => NmResponse::Error(e),
+            // The token was verified by the table.
+            NmRequest::StartContainer { token, launch } => {
+                let id = &token.identifier;
+                {
+                    let mut owners = self.owners.write().expect("owners lock");
+                    owners.insert(id.app, id.user.clone());
+                    if owners.len() > MAX_OWNERS {
+                        owners.pop_first();
                     }
                 }
-            },
-            NmRequest::StopContainer {
-                container_id,
-                token,
-            } => match self.verify(token, true) {
-                Err(e) => NmResponse::Error(e),
-                Ok(()) if token.identifier.container_id != *container_id => {
+                match self
+                    .containers
+                    .start(id.container_id, &id.user, id.resource, launch.clone())
+                    .await
+                {
+                    Ok(pid) => NmResponse::Started { pid },
+                    Err(e) => NmResponse::Error(e),
+                }
+            }
+            NmRequest::StopContainer { container_id, .. } => {
+                if self.containers.kill(
+                    *container_id,
+                    common::protocol::exit_status::KILLED_BY_APPMASTER,
+                    KILLED_BY_APPMASTER.into(),
+                ) {
+                    NmResponse::Ok
+                } else {
                     NmResponse::Error(WireError::new(
-                        ErrorCode::InvalidToken,
-                        format!(
-                            "the token is for {}, not {container_id}",
-                            token.identifier.container_id
-                        ),
+                        ErrorCode::UnknownContainer,
+                        format!("{container_id} is not on this node"),
                     ))
                 }
-                Ok(()) => {
-                    if self.containers.kill(
-                        *container_id,
-                        common::protocol::exit_status::KILLED_BY_APPMASTER,
-                        KILLED_BY_APPMASTER.into(),
-                    ) {
-                        NmResponse::Ok
-                    } else {
-                        NmResponse::Error(WireError::new(
-                            ErrorCode::UnknownContainer,
-                            format!("{container_id} is not on this node"),
-                        ))
-                    }
-                }
-            },
+            }
             NmRequest::ReadLog {
                 container_id,
                 file,
                 offset,
                 max_bytes,
+                ..
             } => match self
                 .containers
                 .read_log(*container_id, file, *offset, *max_bytes)
@@ -517,7 +548,7 @@ impl Service for Nm {
                 Ok((data, size)) => NmResponse::Log { data, size },
                 Err(e) => NmResponse::Error(e),
             },
-            NmRequest::GetContainerStatus { container_id } => {
+            NmRequest::GetContainerStatus { container_id, .. } => {
                 match self.containers.status(*container_id) {
                     Some(s) => NmResponse::Status(s),
                     None => NmResponse::Error(WireError::new(

@@ -4,7 +4,7 @@
 use common::duration::human;
 use common::tls::TlsFiles;
 use common::Resource;
-use daemon::config::{check_log_level, check_tls_files, DaemonConfig, Invalid};
+use daemon::config::{check_admin_acl, check_log_level, check_tls_files, DaemonConfig, Invalid};
 use daemon::https::check_web_address;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -48,6 +48,10 @@ pub struct RmConfig {
     /// seen from the RM: the RM serves finished applications' UI from here.
     /// Empty: no history view.
     pub history_dir: PathBuf,
+    /// Users who may view and modify (kill) every application, whatever its ACLs
+    /// (YARN's yarn.admin.acl); `*` is every user. Empty: only each app's owner and the
+    /// users its ACLs name.
+    pub admin_acl: Vec<String>,
 }
 
 impl Default for RmConfig {
@@ -68,6 +72,7 @@ impl Default for RmConfig {
             web_address: "0.0.0.0:8088".into(),
             web_tls: true,
             history_dir: PathBuf::new(),
+            admin_acl: Vec::new(),
         }
     }
 }
@@ -103,6 +108,7 @@ impl DaemonConfig for RmConfig {
         if self.state_dir.as_os_str().is_empty() {
             return Err(("state-dir", "must not be empty".into()));
         }
+        check_admin_acl(&self.admin_acl)?;
         check_tls_files(&self.tls_files())
     }
 }
@@ -141,6 +147,26 @@ mod tests {
             "key `max-allocation-mb` (line 1): invalid type: string \"lots\"",
         );
         refused("nm-expiry = \"3x\"\n", "key `nm-expiry`");
+        refused("admin-acl = \"root\"\n", "key `admin-acl`");
+    }
+
+    #[test]
+    fn admin_acl_takes_user_names() {
+        let d = tempfile::tempdir().unwrap();
+        for f in ["ca.pem", "rm.pem", "rm.key"] {
+            std::fs::write(d.path().join(f), "x").unwrap();
+        }
+        let mut c = RmConfig {
+            ca: d.path().join("ca.pem"),
+            cert: d.path().join("rm.pem"),
+            key: d.path().join("rm.key"),
+            admin_acl: vec!["root".into(), "ops-1".into()],
+            ..RmConfig::default()
+        };
+        c.validate(Path::new("rm.toml")).unwrap();
+        c.admin_acl.push("../x".into());
+        let e = c.validate(Path::new("rm.toml")).unwrap_err().to_string();
+        assert!(e.contains("key `admin-acl`") && e.contains("../x"), "{e}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! application and attempt lifecycles, the AM service, the staging store and
 //! the state store that keeps applications across restarts.
 
+pub mod authz;
 pub mod config;
 mod links;
 pub mod metrics;

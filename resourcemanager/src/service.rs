@@ -1,5 +1,6 @@
 //! The RM's async shell: QUIC in, [`RmState`] transitions, actions out.
 
+use crate::authz;
 use crate::config::RmConfig;
 use crate::links::Links;
 use crate::metrics::{RmEvent, RmMetrics};
@@ -186,7 +187,8 @@ pub(crate) async fn start<W>(
         nm_expiry_ms: config.nm_expiry.as_millis() as u64,
         token_expiry_ms: config.container_token_expiry.as_millis() as u64,
     };
-    let (state, persist, writer) = open_state(config, limits)?;
+    let (mut state, persist, writer) = open_state(config, limits)?;
+    state.set_admin_acl(config.admin_acl.iter().cloned());
     let web = web.await?;
     let rm = Arc::new(Rm {
         state: Mutex::new(state),
@@ -287,9 +289,14 @@ impl Rm {
         }
     }
 
-    /// Kills `app` (no-op when it has ended) once the store has the change.
-    pub(crate) async fn kill_app(self: &Arc<Self>, app: ApplicationId) -> Result<(), WireError> {
-        let actions = self.with_state(|s| s.kill(app, read_clocks()))?;
+    /// Kills `app` for `user`, who needs the right to modify it (no-op when it has
+    /// ended), once the store has the change.
+    pub(crate) async fn kill_app(
+        self: &Arc<Self>,
+        app: ApplicationId,
+        user: &str,
+    ) -> Result<(), WireError> {
+        let actions = self.with_state(|s| s.kill(app, user, read_clocks()))?;
         self.persist.barrier().await;
         self.execute(actions);
         Ok(())
@@ -422,6 +429,9 @@ impl Rm {
 
     async fn subscribe(&self, mut inc: Incoming<RmRequest>, attempt: AppAttemptId, token: &str) {
         if let Err(e) = self.with_state(|s| s.check_am(attempt, token)) {
+            if e.code == ErrorCode::Unauthorized {
+                log_refusal(&inc, "SubscribeAm", &e);
+            }
             return inc.reply(&RmResponse::Error(e)).await;
         }
         self.channel(attempt);
@@ -460,11 +470,24 @@ impl Rm {
     }
 }
 
+/// Logs a refusal (of the table, or past it: an app's ACL, another node's container, a bad
+/// AMRM token) with who asked for what.
+fn log_refusal<R>(inc: &Incoming<R>, kind: &str, e: &WireError) {
+    tracing::warn!(peer = %inc.peer, remote = %inc.remote, request = kind, code = ?e.code, reason = %e.message, "request refused");
+}
+
 impl Service for Rm {
     type Req = RmRequest;
     type Resp = RmResponse;
 
     async fn handle(self: Arc<Self>, mut inc: Incoming<RmRequest>) {
+        // The authorization table, before anything else (`authz`).
+        if let Err(e) = authz::authorize(&inc.peer, &inc.req) {
+            log_refusal(&inc, inc.req.kind(), &e);
+            return inc.reply(&RmResponse::Error(e)).await;
+        }
+        // Client calls are made as the certificate's user (the table allowed only users).
+        let user = inc.peer.user().unwrap_or_default().to_string();
         let now = read_clocks();
         let req = inc.req.clone();
         let resp = match req {
@@ -502,15 +525,17 @@ impl Service for Rm {
                     Err(e) => RmResponse::Error(e),
                 }
             }
-            RmRequest::GetApplication { app } => match self.with_state(|s| s.report(app, now)) {
-                Ok(r) => RmResponse::Application(Box::new(self.public(r))),
-                Err(e) => RmResponse::Error(e),
-            },
+            RmRequest::GetApplication { app } => {
+                match self.with_state(|s| s.report_for(app, &user, now)) {
+                    Ok(r) => RmResponse::Application(Box::new(self.public(r))),
+                    Err(e) => RmResponse::Error(e),
+                }
+            }
             RmRequest::ListApplications { states } => {
-                let list = self.with_state(|s| s.list(&states, now));
+                let list = self.with_state(|s| s.list_for(&states, &user, now));
                 RmResponse::Applications(list.into_iter().map(|r| self.public(r)).collect())
             }
-            RmRequest::Kill { app } => match self.kill_app(app).await {
+            RmRequest::Kill { app } => match self.kill_app(app, &user).await {
                 Ok(()) => RmResponse::Ok,
                 Err(e) => RmResponse::Error(e),
             },
@@ -522,21 +547,31 @@ impl Service for Rm {
                 capability,
                 running,
             } => {
-                let (actions, cluster_ts, key) = self.with_state(|s| {
+                let registered = self.with_state(|s| {
+                    s.check_reported(&node_id, &running)?;
                     let a =
                         s.register_node(node_id, address, http_address, capability, &running, now);
-                    (a, s.cluster_ts(), s.key().bytes().to_vec())
+                    Ok::<_, WireError>((a, s.cluster_ts(), s.key().bytes().to_vec()))
                 });
-                self.execute(actions);
-                RmResponse::NodeRegistered {
-                    cluster_ts,
-                    heartbeat_interval_ms: self.heartbeat_interval_ms,
-                    token_key: key,
+                match registered {
+                    Ok((actions, cluster_ts, key)) => {
+                        self.execute(actions);
+                        RmResponse::NodeRegistered {
+                            cluster_ts,
+                            heartbeat_interval_ms: self.heartbeat_interval_ms,
+                            token_key: key,
+                        }
+                    }
+                    Err(e) => RmResponse::Error(e),
                 }
             }
             RmRequest::NodeHeartbeat { node_id, statuses } => {
-                match self.with_state(|s| s.node_heartbeat(&node_id, &statuses, now)) {
-                    Some(hb) => {
+                match self.with_state(|s| {
+                    s.check_reported(&node_id, &statuses)?;
+                    Ok(s.node_heartbeat(&node_id, &statuses, now))
+                }) {
+                    Err(e) => RmResponse::Error(e),
+                    Ok(Some(hb)) => {
                         self.execute(hb.actions);
                         RmResponse::Heartbeat {
                             kill: hb.kill,
@@ -544,7 +579,7 @@ impl Service for Rm {
                             reregister: false,
                         }
                     }
-                    None => RmResponse::Heartbeat {
+                    Ok(None) => RmResponse::Heartbeat {
                         kill: vec![],
                         finished_apps: vec![],
                         reregister: true,
@@ -615,6 +650,11 @@ impl Service for Rm {
                 Err(e) => RmResponse::Error(e),
             },
         };
+        if let RmResponse::Error(e) = &resp {
+            if e.code == ErrorCode::Unauthorized {
+                log_refusal(&inc, inc.req.kind(), e);
+            }
+        }
         inc.reply(&resp).await;
     }
 }

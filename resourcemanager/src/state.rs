@@ -7,8 +7,9 @@
 //! by the shell), and what must happen in the outside world comes back as
 //! [`Action`]s for the service to carry out.
 
+use common::identity::check_user_name;
 use common::protocol::{
-    exit_status, AmEvent, AppSubmission, ApplicationReport, AttemptReport, Container,
+    exit_status, AmEvent, AppAcls, AppSubmission, ApplicationReport, AttemptReport, Container,
     ContainerState, ContainerStatus, ErrorCode, FinalApplicationStatus, NodeReport, NodeState,
     ResourceAsk, WireError, YarnApplicationState as AppState,
 };
@@ -200,6 +201,8 @@ pub struct RmState {
     apps: BTreeMap<ApplicationId, App>,
     /// Apps whose persisted fields changed since the last [`RmState::take_dirty`].
     dirty: BTreeSet<ApplicationId>,
+    /// Users who may view and modify every application (`admin-acl`).
+    admins: BTreeSet<String>,
 }
 
 fn err(code: ErrorCode, msg: impl Into<String>) -> WireError {
@@ -216,7 +219,13 @@ impl RmState {
             nodes: BTreeMap::new(),
             apps: BTreeMap::new(),
             dirty: BTreeSet::new(),
+            admins: BTreeSet::new(),
         }
+    }
+
+    /// Sets the users who may view and modify every application (`admin-acl`).
+    pub fn set_admin_acl(&mut self, admins: impl IntoIterator<Item = String>) {
+        self.admins = admins.into_iter().collect();
     }
 
     pub fn cluster_ts(&self) -> u64 {
@@ -275,7 +284,11 @@ impl RmState {
             match self.apps.get_mut(&app) {
                 Some(a) if !a.state.is_terminal() => {
                     if let Some(live) = a.containers.get_mut(&s.container_id) {
-                        live.node = node_id.clone();
+                        if live.node != node_id {
+                            // Placed elsewhere: a node never takes over another's container.
+                            tracing::warn!(node_id = %node_id, container_id = %s.container_id, placed_on = %live.node, "registration reports another node's container: ignored");
+                            continue;
+                        }
                         node.used = node.used.add(&live.resource);
                         node.containers.insert(s.container_id);
                     } else {
@@ -310,6 +323,10 @@ impl RmState {
         let finished = std::mem::take(&mut node.finished_apps);
         let mut actions = Vec::new();
         for s in statuses {
+            if let Some(placed) = self.placed_elsewhere(node_id, s.container_id) {
+                tracing::warn!(node_id = %node_id, container_id = %s.container_id, placed_on = %placed, "heartbeat reports another node's container: ignored");
+                continue;
+            }
             if s.state == ContainerState::COMPLETE {
                 self.complete_container(
                     s.container_id,
@@ -326,6 +343,34 @@ impl RmState {
             finished_apps: finished,
             actions,
         })
+    }
+
+    /// The node a live container was placed on, when that is not `node_id`.
+    fn placed_elsewhere(&self, node_id: &NodeId, c: ContainerId) -> Option<NodeId> {
+        let live = self.apps.get(&c.app())?.containers.get(&c)?;
+        (live.node != *node_id).then(|| live.node.clone())
+    }
+
+    /// A node may report (run, complete) only containers placed on it: a registration or
+    /// heartbeat of `node_id` that reports a live container placed on another node is
+    /// refused as a whole (the core ignores such statuses in any case).
+    pub fn check_reported(
+        &self,
+        node_id: &NodeId,
+        statuses: &[ContainerStatus],
+    ) -> Result<(), WireError> {
+        for s in statuses {
+            if let Some(placed) = self.placed_elsewhere(node_id, s.container_id) {
+                return Err(err(
+                    ErrorCode::Unauthorized,
+                    format!(
+                        "node {node_id} reports container {}, which runs on node {placed}: a node reports only its own containers",
+                        s.container_id
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Declares LOST every node silent for longer than the expiry.
@@ -396,6 +441,9 @@ impl RmState {
         now: Now,
     ) -> Result<(ApplicationId, Vec<Action>), WireError> {
         self.check_resource(&sub.am_resource, "AM container")?;
+        // Before anything is built from it: the name goes into node paths and OS users.
+        check_user_name(&sub.user).map_err(|e| err(ErrorCode::BadRequest, e.to_string()))?;
+        check_acls(&sub.acls)?;
         if sub.am_launch.command.is_empty() {
             return Err(err(ErrorCode::BadRequest, "the AM launch command is empty"));
         }
@@ -455,7 +503,14 @@ impl RmState {
         Ok(())
     }
 
-    pub fn kill(&mut self, app_id: ApplicationId, now: Now) -> Result<Vec<Action>, WireError> {
+    /// Kills `app_id` for `user`, who needs the right to modify it ([`Self::check_modify`]).
+    pub fn kill(
+        &mut self,
+        app_id: ApplicationId,
+        user: &str,
+        now: Now,
+    ) -> Result<Vec<Action>, WireError> {
+        self.check_modify(app_id, user, "kill")?;
         let app = self
             .apps
             .get_mut(&app_id)
@@ -464,7 +519,7 @@ impl RmState {
         if app.state.is_terminal() {
             return Ok(actions);
         }
-        tracing::info!(app_id = %app_id, "application killed by user");
+        tracing::info!(app_id = %app_id, user, "application killed by user");
         if let Some(a) = app.current() {
             actions.push(Action::PushAm {
                 attempt: a.id,
@@ -531,6 +586,84 @@ impl RmState {
         for node in self.nodes.values_mut() {
             node.finished_apps.push(app_id);
         }
+    }
+
+    // ---------------------------------------------------------------- application ACLs
+
+    fn is_admin(&self, user: &str) -> bool {
+        self.admins.contains(user) || self.admins.contains("*")
+    }
+
+    /// May `user` view `app`? Its owner, an admin, its view ACL; and every user while
+    /// the app's ACLs are off (`spark.acls.enable` unset), as YARN shows them.
+    fn may_view(&self, app: &App, user: &str) -> bool {
+        let sub = &app.submission;
+        !sub.acls.private
+            || sub.user == user
+            || self.is_admin(user)
+            || AppAcls::names(&sub.acls.view_users, user)
+    }
+
+    /// `user` may view `app_id`, or the refusal naming who may.
+    pub fn check_view(&self, app_id: ApplicationId, user: &str) -> Result<(), WireError> {
+        let app = self.apps.get(&app_id).ok_or_else(|| unknown_app(app_id))?;
+        if self.may_view(app, user) {
+            return Ok(());
+        }
+        Err(err(
+            ErrorCode::Unauthorized,
+            format!(
+                "user {user} may not view application {app_id}: it is private (spark.acls.enable), visible to its owner {}, its view ACL and the RM's admin-acl",
+                app.submission.user
+            ),
+        ))
+    }
+
+    /// `user` may modify (kill) `app_id`: its owner, its modify ACL or an admin; or the
+    /// refusal naming who may (`what` is the change, e.g. "kill").
+    pub fn check_modify(
+        &self,
+        app_id: ApplicationId,
+        user: &str,
+        what: &str,
+    ) -> Result<(), WireError> {
+        let app = self.apps.get(&app_id).ok_or_else(|| unknown_app(app_id))?;
+        let sub = &app.submission;
+        if sub.user == user || self.is_admin(user) || AppAcls::names(&sub.acls.modify_users, user) {
+            return Ok(());
+        }
+        if !self.may_view(app, user) {
+            // Nothing about a private app to someone who may not see it, beyond the refusal.
+            return self.check_view(app_id, user);
+        }
+        Err(err(
+            ErrorCode::Unauthorized,
+            format!(
+                "user {user} may not {what} application {app_id}: only its owner {}, its modify ACL (spark.modify.acls) and the RM's admin-acl may",
+                sub.user
+            ),
+        ))
+    }
+
+    /// [`Self::report`] for `user`, who must be allowed to view the app.
+    pub fn report_for(
+        &self,
+        app_id: ApplicationId,
+        user: &str,
+        now: Now,
+    ) -> Result<ApplicationReport, WireError> {
+        self.check_view(app_id, user)?;
+        self.report(app_id, now)
+    }
+
+    /// [`Self::list`] of the apps `user` may view.
+    pub fn list_for(&self, states: &[AppState], user: &str, now: Now) -> Vec<ApplicationReport> {
+        self.apps
+            .iter()
+            .filter(|(_, a)| states.is_empty() || states.contains(&a.state))
+            .filter(|(_, a)| self.may_view(a, user))
+            .map(|(id, a)| self.make_report(*id, a, now))
+            .collect()
     }
 
     pub fn report(&self, app_id: ApplicationId, now: Now) -> Result<ApplicationReport, WireError> {
@@ -879,6 +1012,26 @@ impl RmState {
     }
 }
 
+/// Every ACL entry is `*` or a usable user (or group) name.
+fn check_acls(acls: &AppAcls) -> Result<(), WireError> {
+    for (what, list) in [
+        ("view ACL users", &acls.view_users),
+        ("view ACL groups", &acls.view_groups),
+        ("modify ACL users", &acls.modify_users),
+        ("modify ACL groups", &acls.modify_groups),
+    ] {
+        for name in list.iter().filter(|n| *n != "*") {
+            check_user_name(name).map_err(|e| {
+                err(
+                    ErrorCode::BadRequest,
+                    format!("the application's {what}: {e}"),
+                )
+            })?;
+        }
+    }
+    Ok(())
+}
+
 fn unknown_app(app: ApplicationId) -> WireError {
     err(
         ErrorCode::UnknownApplication,
@@ -1150,7 +1303,7 @@ mod tests {
         let mut rm = rm();
         add_node(&mut rm, "a:1", 2048, 0);
         let (app, _) = rm.submit(sub(), at(1)).unwrap();
-        rm.kill(app, at(2)).unwrap();
+        rm.kill(app, "u", at(2)).unwrap();
         let r = rm.report(app, at(2)).unwrap();
         assert_eq!(r.state, AppState::KILLED);
         let hb = rm
@@ -1296,5 +1449,163 @@ mod tests {
         assert_eq!(r.attempts[1].start_time, WALL + 60_000);
         // A minute before the restart (wall clock, read once), a second after it.
         assert_eq!(rm2.elapsed(now)[&app], 61_000);
+    }
+
+    /// The live containers of `app`, by id.
+    fn live(rm: &RmState, app: ApplicationId) -> Vec<ContainerId> {
+        rm.live_containers(app).iter().map(|c| c.id).collect()
+    }
+
+    #[test]
+    fn a_node_cannot_complete_or_take_over_another_nodes_container() {
+        let mut rm = rm();
+        add_node(&mut rm, "a:1", 1024, 0);
+        add_node(&mut rm, "b:1", 1024, 0);
+        let (app, attempt, am, token) = registered(&mut rm, at(1));
+        let got = allocated(
+            &rm.allocate(attempt, &token, vec![ask(1, 1024)], vec![], 0.0, at(2))
+                .unwrap(),
+        );
+        let (mine, theirs) = (&got[0].node_id, &am.node_id);
+        assert_ne!(mine, theirs, "one container on each node");
+        // The other node reports the worker complete: refused, and ignored by the core.
+        let forged = [completed(got[0].id, 0)];
+        let e = rm.check_reported(theirs, &forged).unwrap_err();
+        assert_eq!(e.code, ErrorCode::Unauthorized);
+        assert!(
+            e.message.contains(&format!("which runs on node {mine}")),
+            "{e}"
+        );
+        let hb = rm.node_heartbeat(theirs, &forged, at(3)).unwrap();
+        assert!(hb.actions.is_empty(), "{:?}", hb.actions);
+        assert!(live(&rm, app).contains(&got[0].id));
+        // Nor does re-registering with it as running move it.
+        let running = [ContainerStatus {
+            state: ContainerState::RUNNING,
+            ..completed(got[0].id, 0)
+        }];
+        assert!(rm.check_reported(theirs, &running).is_err());
+        rm.register_node(
+            theirs.clone(),
+            theirs.0.clone(),
+            String::new(),
+            Resource::new(1024, 8),
+            &[ContainerStatus {
+                state: ContainerState::RUNNING,
+                ..completed(am.id, 0)
+            }],
+            at(4),
+        );
+        let reports = rm.node_reports();
+        let used = |n: &NodeId| reports.iter().find(|r| r.node_id == *n).unwrap().used;
+        assert_eq!(used(mine).memory_mb, 1024);
+        assert_eq!(used(theirs).memory_mb, 512, "only the AM");
+        // Its own node may complete it.
+        rm.check_reported(mine, &forged).unwrap();
+        rm.node_heartbeat(mine, &forged, at(5)).unwrap();
+        assert_eq!(live(&rm, app), vec![am.id]);
+    }
+
+    #[test]
+    fn only_the_owner_the_modify_acl_or_an_admin_may_kill() {
+        let mut rm = rm();
+        rm.set_admin_acl(["root".to_string()]);
+        add_node(&mut rm, "a:1", 4096, 0);
+        let submit = |rm: &mut RmState, acls: AppAcls| {
+            let s = AppSubmission {
+                user: "alice".into(),
+                acls,
+                ..sub()
+            };
+            rm.submit(s, at(1)).unwrap().0
+        };
+        let app = submit(&mut rm, AppAcls::default());
+        let e = rm.kill(app, "bob", at(2)).unwrap_err();
+        assert_eq!(e.code, ErrorCode::Unauthorized);
+        assert_eq!(
+            e.message,
+            format!("user bob may not kill application {app}: only its owner alice, its modify ACL (spark.modify.acls) and the RM's admin-acl may")
+        );
+        assert_eq!(rm.report(app, at(2)).unwrap().state, AppState::ACCEPTED);
+        rm.kill(app, "alice", at(3)).unwrap();
+        assert_eq!(rm.report(app, at(3)).unwrap().state, AppState::KILLED);
+        // An admin, and a user of the modify ACL.
+        let app = submit(&mut rm, AppAcls::default());
+        rm.kill(app, "root", at(4)).unwrap();
+        let acl = AppAcls {
+            modify_users: vec!["carol".into()],
+            ..AppAcls::default()
+        };
+        let app = submit(&mut rm, acl);
+        assert!(rm.kill(app, "bob", at(5)).is_err());
+        rm.kill(app, "carol", at(5)).unwrap();
+        assert!(matches!(
+            rm.kill(ApplicationId::new(1, 99), "alice", at(6)),
+            Err(WireError {
+                code: ErrorCode::UnknownApplication,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_private_app_is_seen_by_its_owner_its_view_acl_and_admins_only() {
+        let mut rm = rm();
+        rm.set_admin_acl(["root".to_string()]);
+        let open = rm.submit(sub(), at(1)).unwrap().0;
+        let private = AppSubmission {
+            acls: AppAcls {
+                private: true,
+                view_users: vec!["carol".into()],
+                ..AppAcls::default()
+            },
+            ..sub()
+        };
+        let private = rm.submit(private, at(1)).unwrap().0;
+        let ids = |user| -> Vec<ApplicationId> {
+            rm.list_for(&[], user, at(2)).iter().map(|r| r.id).collect()
+        };
+        assert_eq!(ids("bob"), vec![open], "ACLs off: every user sees it");
+        for user in ["u", "carol", "root"] {
+            assert_eq!(ids(user), vec![open, private], "{user}");
+            rm.report_for(private, user, at(2)).unwrap();
+        }
+        let e = rm.report_for(private, "bob", at(2)).unwrap_err();
+        assert_eq!(e.code, ErrorCode::Unauthorized);
+        assert!(e.message.contains("private"), "{e}");
+        // Viewing is not modifying; and one who may not view learns nothing more.
+        assert!(rm.check_modify(private, "carol", "kill").is_err());
+        let e = rm.check_modify(private, "bob", "kill").unwrap_err();
+        assert!(e.message.contains("may not view"), "{e}");
+    }
+
+    #[test]
+    fn unusable_user_and_acl_names_are_refused_at_submission() {
+        let mut rm = rm();
+        for bad in ["../etc", "a/b", "..", ""] {
+            let s = AppSubmission {
+                user: bad.into(),
+                ..sub()
+            };
+            let e = rm.submit(s, at(1)).unwrap_err();
+            assert_eq!(e.code, ErrorCode::BadRequest, "{bad}");
+        }
+        let s = AppSubmission {
+            acls: AppAcls {
+                modify_users: vec!["ok".into(), "no/pe".into()],
+                ..AppAcls::default()
+            },
+            ..sub()
+        };
+        let e = rm.submit(s, at(1)).unwrap_err();
+        assert!(e.message.contains("modify ACL users"), "{e}");
+        let s = AppSubmission {
+            acls: AppAcls {
+                view_users: vec!["*".into()],
+                ..AppAcls::default()
+            },
+            ..sub()
+        };
+        rm.submit(s, at(1)).unwrap();
     }
 }

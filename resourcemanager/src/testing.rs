@@ -41,5 +41,6 @@ pub(crate) fn submission() -> AppSubmission {
             ..Default::default()
         },
         max_attempts: None,
+        acls: Default::default(),
     }
 }

@@ -50,7 +50,7 @@ async fn parent() {
         .submit(AppSubmission {
             name: "cluster-latency-bench".into(),
             queue: "default".into(),
-            user: "bench".into(),
+            user: cluster.user(),
             app_type: "BENCH".into(),
             am_resource: Resource::new(256, 1),
             am_launch: LaunchSpec {
@@ -59,6 +59,7 @@ async fn parent() {
                 ..Default::default()
             },
             max_attempts: Some(1),
+            acls: Default::default(),
         })
         .await
         .expect("submit");

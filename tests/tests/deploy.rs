@@ -95,17 +95,28 @@ impl Site {
         p
     }
 
-    /// Writes `nodemanager.toml` on a free port.
+    /// Writes `nodemanager.toml` on a free port, with a certificate for the node id the NM
+    /// will have there (`node:127.0.0.1:PORT`).
     fn nm_config(&self, extra: &str) -> (PathBuf, String) {
         let addr = format!("127.0.0.1:{}", free_udp_port());
         let p = self.conf_dir().join("nodemanager.toml");
         let c = self.certs();
+        let cert = format!("nm-{}", addr.replace(':', "-"));
+        common::tls::ClusterCa::load(&c)
+            .unwrap()
+            .issue(
+                &c,
+                &cert,
+                &common::tls::node_common_name(&addr),
+                &common::tls::local_sans(),
+            )
+            .unwrap();
         let text = format!(
             "address = \"{addr}\"\nweb-address = \"127.0.0.1:0\"\nshuffle-service-address = \"127.0.0.1:0\"\nrm-address = \"{}\"\nlocal-dir = {}\nlog-dir = {}\n{}container-cert = {}\ncontainer-key = {}\nkill-grace = \"500ms\"\n{extra}",
             self.rm_addr,
             q(&self.path().join("nm").join("local")),
             q(&self.path().join("nm").join("logs")),
-            self.tls_lines("node"),
+            self.tls_lines(&cert),
             q(&c.join("container.pem")),
             q(&c.join("container.key")),
         );

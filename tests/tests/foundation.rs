@@ -9,9 +9,7 @@ use common::tls::{TlsFiles, TlsIdentity};
 use common::token::{ContainerTokenIdentifier, TokenKey};
 use common::transport::{self, Profile};
 use common::{NodeId, Resource};
-use spindle_tests::{
-    assert_contains, eventually, failure, submission, text, wait_terminal, Cluster,
-};
+use spindle_tests::{assert_contains, eventually, failure, text, wait_terminal, Cluster};
 use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
@@ -34,6 +32,7 @@ fn container_of(log: &Path) -> String {
 
 /// Submits an application whose AM runs `launch` and waits for its end.
 async fn run_app(
+    c: &Cluster,
     rm: &RmClient,
     name: &str,
     launch: LaunchSpec,
@@ -41,7 +40,7 @@ async fn run_app(
 ) -> ApplicationReport {
     let sub = AppSubmission {
         max_attempts,
-        ..submission(name, launch)
+        ..c.submission(name, launch)
     };
     let id = rm.submit(sub).await.unwrap();
     wait_terminal(rm, id).await
@@ -266,7 +265,7 @@ fn am_that_exits_early_gets_a_second_attempt_then_fails() {
             ],
             ..Default::default()
         };
-        let report = run_app(&c.rm_client(), "early-exit", launch, None).await;
+        let report = run_app(&c, &c.rm_client(), "early-exit", launch, None).await;
         assert_eq!(report.state, YarnApplicationState::FAILED);
         assert_eq!(report.attempts.len(), 2, "{report:?}");
         assert!(
@@ -312,7 +311,7 @@ fn corrupted_staged_file_fails_localization_with_a_diagnostic() {
             local_resources: vec![res],
             ..Default::default()
         };
-        let report = run_app(&rm, "corrupt", launch, Some(1)).await;
+        let report = run_app(&c, &rm, "corrupt", launch, Some(1)).await;
         assert_eq!(report.state, YarnApplicationState::FAILED);
         assert!(
             report.diagnostics.contains("failed verification"),

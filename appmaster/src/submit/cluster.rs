@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 use common::client::{NmClient, RmClient};
 use common::clientconf::ClientConf;
+use common::identity::Role;
 use common::protocol::{
     ApplicationReport, ErrorCode, FinalApplicationStatus, NodeReport, NodeState,
     YarnApplicationState,
@@ -71,6 +72,17 @@ impl Cluster {
         })
     }
 
+    /// The user applications are submitted as: the one this client's certificate names
+    /// (`user:NAME`), since the RM accepts submissions only as that user.
+    pub fn user(&self) -> anyhow::Result<String> {
+        match self.identity.role() {
+            Role::User(name) => Ok(name),
+            other => bail!(
+                "the certificate in spindle-client.toml is not a user certificate (it names {other}): submitting needs one whose subject is user:NAME (`spindle certs issue --common-name user:NAME`)"
+            ),
+        }
+    }
+
     /// Runs an RM request, bounded by [`CONNECT_TIMEOUT`], with errors that say the RM could
     /// not be reached when that is what happened.
     pub async fn call<T>(
@@ -107,6 +119,16 @@ fn unknown_app(e: &anyhow::Error) -> bool {
         c.downcast_ref::<TransportError>()
             .and_then(TransportError::code)
             == Some(ErrorCode::UnknownApplication)
+    })
+}
+
+/// The RM's refusal (`Unauthorized`) and its message, which names the missing right.
+fn refusal(e: &anyhow::Error) -> Option<String> {
+    e.chain().find_map(|c| {
+        c.downcast_ref::<TransportError>()
+            .and_then(TransportError::remote)
+            .filter(|w| w.code == ErrorCode::Unauthorized)
+            .map(|w| w.message.clone())
     })
 }
 
@@ -180,6 +202,10 @@ pub async fn kill(address: Option<&str>, id: &str) -> anyhow::Result<i32> {
     let cluster = Cluster::connect(address)?;
     match cluster.call("kill", cluster.rm.kill(app)).await {
         Err(e) if unknown_app(&e) => bail!("unknown application {app}"),
+        Err(e) if refusal(&e).is_some() => bail!(
+            "the resource manager refused to kill {app}: {}",
+            refusal(&e).unwrap_or_default()
+        ),
         other => other?,
     }
     println!("Killed application {app}");
@@ -351,10 +377,7 @@ pub async fn submit_and_follow(
     let nodes = nodes?;
     check_fits(&plan, &nodes)?;
     let staged = staged.with_context(|| format!("staging {}", plan.binary.display()))?;
-    let user = std::env::var("USER")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "spindle".into());
+    let user = cluster.user()?;
     let mut plan = plan;
     let submit_time = common::clock::wall_ms();
     plan.conf
@@ -369,6 +392,10 @@ pub async fn submit_and_follow(
             keys::DRIVER_MEMORY_OVERHEAD,
             keys::DRIVER_CORES,
             e.root_cause()
+        ),
+        Err(e) if refusal(&e).is_some() => bail!(
+            "the resource manager refused the submission: {}",
+            refusal(&e).unwrap_or_default()
         ),
         Err(e) => return Err(e.context("cannot submit the application")),
     };
@@ -620,6 +647,7 @@ mod tests {
             max_attempts: None,
             wait: true,
             ignored: vec![],
+            acls: Default::default(),
         }
     }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use common::launch::DriverLaunch;
-use common::protocol::{AppSubmission, LaunchSpec, LocalResource};
+use common::protocol::{AppAcls, AppSubmission, LaunchSpec, LocalResource};
 use common::{ApplicationId, Resource};
 use thiserror::Error;
 
@@ -57,6 +57,31 @@ pub fn rm_address_override(conf: &SparkConf) -> Result<Option<String>, ArgError>
     parse_master(conf.master())
 }
 
+/// The application's ACLs as Spark on YARN gives them to YARN: viewers are
+/// `spark.admin.acls` and `spark.ui.view.acls`, modifiers `spark.admin.acls` and
+/// `spark.modify.acls` (each with its `.groups` form; the owner is implied), and the
+/// application is private to them when `spark.acls.enable` is set.
+pub fn app_acls(conf: &SparkConf) -> Result<AppAcls, SparkConfError> {
+    let list = |keys: &[&str]| {
+        let mut out: Vec<String> = Vec::new();
+        for k in keys {
+            for name in conf.get(k).unwrap_or("").split(',').map(str::trim) {
+                if !name.is_empty() && !out.iter().any(|o| o == name) {
+                    out.push(name.to_owned());
+                }
+            }
+        }
+        out
+    };
+    Ok(AppAcls {
+        private: conf.get_bool(keys::ACLS_ENABLE, false)?,
+        view_users: list(&[keys::ADMIN_ACLS, keys::UI_VIEW_ACLS]),
+        view_groups: list(&[keys::ADMIN_ACLS_GROUPS, keys::UI_VIEW_ACLS_GROUPS]),
+        modify_users: list(&[keys::ADMIN_ACLS, keys::MODIFY_ACLS]),
+        modify_groups: list(&[keys::ADMIN_ACLS_GROUPS, keys::MODIFY_ACLS_GROUPS]),
+    })
+}
+
 /// A validated submission, ready to stage and send.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
@@ -92,6 +117,8 @@ pub struct Plan {
     pub wait: bool,
     /// Non-Spark properties that were ignored.
     pub ignored: Vec<String>,
+    /// Who else may view and modify the application ([`app_acls`]).
+    pub acls: AppAcls,
 }
 
 impl Plan {
@@ -136,6 +163,7 @@ impl Plan {
             dynamic_allocation: conf.dynamic_allocation_enabled()?,
             max_attempts: conf.max_app_attempts()?,
             wait: conf.wait_app_completion()?,
+            acls: app_acls(&conf)?,
             ignored,
             conf,
         })
@@ -174,6 +202,7 @@ impl Plan {
                 ..LaunchSpec::default()
             },
             max_attempts: self.max_attempts,
+            acls: self.acls.clone(),
         }
     }
 
@@ -290,6 +319,7 @@ mod tests {
         assert_eq!(sub.am_resource, Resource::new(1408, 1));
         assert_eq!(sub.am_launch.command, vec!["my-app", "arg1", "--flag"]);
         assert_eq!(sub.am_launch.local_resources, vec![staged()]);
+        assert_eq!(sub.acls, AppAcls::default());
         let env = &sub.am_launch.env;
         assert_eq!(env["SPINDLE_ROLE"], "driver");
         assert_eq!(env["SPINDLE_APP_NAME"], "my-app");
@@ -418,5 +448,28 @@ mod tests {
         .unwrap();
         assert!(p.dynamic_allocation);
         assert_eq!(p.num_executors, 3);
+    }
+
+    #[test]
+    fn acls_as_spark_on_yarn_gives_them() {
+        let f = fixture(Some("spark.admin.acls ops\n"));
+        let p = prepare(
+            &f,
+            &words("--conf spark.acls.enable=true --conf spark.ui.view.acls=bob,,carol --conf spark.modify.acls=carol,ops --conf spark.modify.acls.groups=eng --conf spark.admin.acls.groups=wheel"),
+        )
+        .unwrap();
+        let sub = p.submission(staged(), "alice".into());
+        assert_eq!(
+            sub.acls,
+            AppAcls {
+                private: true,
+                view_users: vec!["ops".into(), "bob".into(), "carol".into()],
+                view_groups: vec!["wheel".into()],
+                modify_users: vec!["ops".into(), "carol".into()],
+                modify_groups: vec!["wheel".into(), "eng".into()],
+            }
+        );
+        let e = prepare(&f, &words("--conf spark.acls.enable=maybe")).unwrap_err();
+        assert!(e.to_string().contains("spark.acls.enable"), "{e}");
     }
 }

@@ -78,6 +78,14 @@ pub fn check_tls_files(files: &TlsFiles) -> Result<(), Invalid> {
     Ok(())
 }
 
+/// Checks an `admin-acl` value: user names (the POSIX portable set) or `*` (everyone).
+pub fn check_admin_acl(users: &[String]) -> Result<(), Invalid> {
+    for u in users.iter().filter(|u| *u != "*") {
+        common::identity::check_user_name(u).map_err(|e| ("admin-acl", e.to_string()))?;
+    }
+    Ok(())
+}
+
 /// The drift test of a daemon's commented config template, `name` in this
 /// repository's `deploy/conf/` (e.g. `nodemanager.toml`): as shipped (all
 /// commented out) it means the defaults, and it lists every key, each with

@@ -7,6 +7,7 @@ use crate::config::Invalid;
 use axum::extract::connect_info::Connected;
 use axum::serve::{IncomingStream, Listener};
 use axum::Router;
+use common::identity::Role;
 use common::tls::TlsFiles;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -50,17 +51,9 @@ pub struct Peer {
     pub addr: SocketAddr,
     /// The connection is TLS.
     pub tls: bool,
-    /// The client presented a certificate the cluster CA signed.
-    pub client_cert: bool,
-}
-
-impl Peer {
-    /// May this peer change state (kill an application)? Over HTTPS only
-    /// with a cluster certificate; plain HTTP is served on loopback only,
-    /// where every local user is trusted (as YARN's simple authentication).
-    pub fn may_modify(&self) -> bool {
-        !self.tls || self.client_cert
-    }
+    /// The role named by the client certificate the cluster CA signed; `None` when the
+    /// client presented none (or the connection is plain HTTP): anonymous.
+    pub role: Option<Role>,
 }
 
 impl Connected<IncomingStream<'_, TcpListener>> for Peer {
@@ -68,7 +61,7 @@ impl Connected<IncomingStream<'_, TcpListener>> for Peer {
         Self {
             addr: *stream.remote_addr(),
             tls: false,
-            client_cert: false,
+            role: None,
         }
     }
 }
@@ -267,11 +260,17 @@ impl TlsListener {
                 tokio::spawn(async move {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => {
-                            let client_cert = tls.get_ref().1.peer_certificates().is_some();
+                            // Verified against the cluster CA by the handshake.
+                            let role = tls
+                                .get_ref()
+                                .1
+                                .peer_certificates()
+                                .and_then(|certs| certs.first())
+                                .map(|c| Role::of_certificate(c));
                             let peer = Peer {
                                 addr,
                                 tls: true,
-                                client_cert,
+                                role,
                             };
                             let _ = tx.send((tls, peer)).await;
                         }
@@ -307,7 +306,7 @@ impl Listener for TlsListener {
         Ok(Peer {
             addr: self.local,
             tls: true,
-            client_cert: false,
+            role: None,
         })
     }
 }

@@ -1,7 +1,7 @@
 //! `spindle node list`, `spindle app list|status|kill`.
 
 use clap::Subcommand;
-use common::protocol::{ApplicationReport, YarnApplicationState};
+use common::protocol::{ApplicationReport, ErrorCode, YarnApplicationState};
 use common::ApplicationId;
 
 #[derive(Subcommand)]
@@ -91,7 +91,15 @@ pub(crate) async fn app(cmd: AppCommand) -> anyhow::Result<()> {
         AppCommand::Status { id } => print_report(&rm.report(parse_id(&id)?).await?),
         AppCommand::Kill { id } => {
             let id = parse_id(&id)?;
-            rm.kill(id).await?;
+            match rm.kill(id).await {
+                // The RM's message names the right that is missing and who has it.
+                Err(e) if e.code() == Some(ErrorCode::Unauthorized) => anyhow::bail!(
+                    "refused to kill {id}: {}",
+                    e.remote()
+                        .map_or_else(|| e.to_string(), |w| w.message.clone())
+                ),
+                other => other?,
+            }
             println!("Killed application {id}");
         }
     }

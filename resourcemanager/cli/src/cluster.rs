@@ -27,6 +27,10 @@ pub(crate) enum ClusterCommand {
         /// Heartbeat interval (e.g. 1s, 200ms).
         #[arg(long, default_value = "1s")]
         heartbeat_interval: String,
+        /// Users who may view and kill every application (the RM's `admin-acl`; repeatable
+        /// or comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        admin_acl: Vec<String>,
     },
     /// Stop the cluster in DIR.
     Down {
@@ -44,16 +48,17 @@ pub(crate) async fn run(cmd: ClusterCommand) -> anyhow::Result<()> {
             node_vcores,
             nm_expiry,
             heartbeat_interval,
+            admin_acl,
         } => {
-            up(
-                &dir,
+            let opts = UpOptions {
                 nodes,
-                node_memory_mb,
-                node_vcores,
-                &nm_expiry,
-                &heartbeat_interval,
-            )
-            .await
+                memory_mb: node_memory_mb,
+                vcores: node_vcores,
+                nm_expiry,
+                heartbeat: heartbeat_interval,
+                admin_acl,
+            };
+            up(&dir, &opts).await
         }
         ClusterCommand::Down { dir } => down(&dir),
     }
@@ -107,14 +112,28 @@ fn read_pids(dir: &Path) -> Vec<(String, i32)> {
         .collect()
 }
 
-async fn up(
-    dir: &Path,
+/// What `cluster up` starts.
+struct UpOptions {
     nodes: u32,
     memory_mb: u64,
     vcores: u32,
-    nm_expiry: &str,
-    heartbeat: &str,
-) -> anyhow::Result<()> {
+    nm_expiry: String,
+    heartbeat: String,
+    admin_acl: Vec<String>,
+}
+
+async fn up(dir: &Path, opts: &UpOptions) -> anyhow::Result<()> {
+    let UpOptions {
+        nodes,
+        memory_mb,
+        vcores,
+        ref nm_expiry,
+        ref heartbeat,
+        ref admin_acl,
+    } = *opts;
+    for u in admin_acl.iter().filter(|u| *u != "*") {
+        common::identity::check_user_name(u).map_err(|e| anyhow::anyhow!("--admin-acl: {e}"))?;
+    }
     if nodes == 0 {
         anyhow::bail!("--nodes must be at least 1");
     }
@@ -141,7 +160,7 @@ async fn up(
     let rm_web = format!("127.0.0.1:{}", free_tcp_port()?);
     let q = |p: &Path| format!("{:?}", p.display().to_string());
     let rm_toml = format!(
-        "address = \"{rm_addr}\"\nweb-address = \"{rm_web}\"\nhistory-dir = {}\nstate-dir = {}\nca = {}\ncert = {}\nkey = {}\nheartbeat-interval = \"{heartbeat}\"\nnm-expiry = \"{nm_expiry}\"\nmax-allocation-mb = {memory_mb}\nmax-allocation-vcores = {vcores}\n",
+        "address = \"{rm_addr}\"\nweb-address = \"{rm_web}\"\nhistory-dir = {}\nstate-dir = {}\nca = {}\ncert = {}\nkey = {}\nheartbeat-interval = \"{heartbeat}\"\nnm-expiry = \"{nm_expiry}\"\nmax-allocation-mb = {memory_mb}\nmax-allocation-vcores = {vcores}\nadmin-acl = {admin_acl:?}\n",
         q(&dir.join("history")),
         q(&dir.join("rm")),
         q(&certs.join("ca.pem")),

@@ -94,6 +94,18 @@ pub(crate) fn rm_client() -> anyhow::Result<(RmClient, ClientConf)> {
     Ok((RmClient::connect(&identity, &conf.rm_address)?, conf))
 }
 
+/// The user a client's certificate names (`user:NAME`): the RM takes client calls, and
+/// submissions, only as that user.
+pub(crate) fn client_user(conf: &ClientConf) -> anyhow::Result<String> {
+    match TlsIdentity::load(&conf.tls_files())?.role() {
+        common::identity::Role::User(name) => Ok(name),
+        other => anyhow::bail!(
+            "{} is not a user certificate (it names {other}): submitting needs one whose subject is user:NAME (`spindle certs issue --common-name user:NAME`)",
+            conf.cert.display()
+        ),
+    }
+}
+
 pub(crate) fn sibling_binary(name: &str) -> anyhow::Result<PathBuf> {
     let me = std::env::current_exe()?;
     let dir = me

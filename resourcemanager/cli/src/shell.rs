@@ -51,7 +51,8 @@ pub(crate) async fn run_shell(args: RunShellArgs) -> anyhow::Result<i32> {
     if args.num_containers == 0 {
         anyhow::bail!("--num-containers must be at least 1");
     }
-    let (rm, _) = crate::rm_client()?;
+    let (rm, conf) = crate::rm_client()?;
+    let user = crate::client_user(&conf)?;
     let me = std::env::current_exe()?;
     let staged = rm.stage_file(&me, "spindle", true).await?;
     let mut command = vec![
@@ -69,7 +70,7 @@ pub(crate) async fn run_shell(args: RunShellArgs) -> anyhow::Result<i32> {
     let sub = AppSubmission {
         name: args.name,
         queue: args.queue,
-        user: std::env::var("USER").unwrap_or_else(|_| "spindle".into()),
+        user,
         app_type: "SHELL".into(),
         am_resource: Resource::new(args.am_memory, 1),
         am_launch: LaunchSpec {
@@ -79,6 +80,7 @@ pub(crate) async fn run_shell(args: RunShellArgs) -> anyhow::Result<i32> {
             ..Default::default()
         },
         max_attempts: Some(1),
+        acls: Default::default(),
     };
     let id = rm.submit(sub).await?;
     println!("Submitted application {id}");

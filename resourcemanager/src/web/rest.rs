@@ -20,6 +20,7 @@ use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use common::identity::Role;
 use daemon::https::Peer;
 
 /// What the REST answers are computed from: one consistent read of the state.
@@ -584,12 +585,24 @@ async fn put_state(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    if !peer.may_modify() {
-        return remote_exception(
-            StatusCode::UNAUTHORIZED,
-            "Unable to obtain user name, user not authenticated: changing an application's state needs a client certificate from the cluster CA",
-        );
-    }
+    // Who asks: the user its client certificate names; anyone else may change nothing.
+    let user = match &peer.role {
+        None => {
+            return remote_exception(
+                StatusCode::UNAUTHORIZED,
+                "Unable to obtain user name, user not authenticated: changing an application's state needs a user certificate (user:NAME) from the cluster CA",
+            )
+        }
+        Some(Role::User(user)) => user.clone(),
+        Some(other) => {
+            return remote_exception(
+                StatusCode::FORBIDDEN,
+                &format!(
+                    "changing an application's state needs a user certificate (user:NAME); this is {other}"
+                ),
+            )
+        }
+    };
     let target: Map<String, Value> = match serde_json::from_slice(&body) {
         Ok(Value::Object(m)) => m,
         _ => {
@@ -609,10 +622,15 @@ async fn put_state(
         Ok(r) => r.clone(),
         Err(e) => return e.into_response(),
     };
+    // The app's ACLs: its owner, its modify ACL or an admin (as the QUIC Kill).
+    if let Err(e) = w.rm.with_state(|s| s.check_modify(r.id, &user, "kill")) {
+        tracing::warn!(peer = %peer.addr, user, app_id = %r.id, reason = %e.message, "REST kill refused");
+        return remote_exception(StatusCode::FORBIDDEN, &e.message);
+    }
     if r.state.is_terminal() {
         return Json(json!({ "state": r.state.to_string() })).into_response();
     }
-    match w.rm.kill_app(r.id).await {
+    match w.rm.kill_app(r.id, &user).await {
         Ok(()) => {
             RmEvent::ApplicationKilledOverRest {
                 app_id: r.id,

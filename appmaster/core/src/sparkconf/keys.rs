@@ -98,3 +98,17 @@ pub const DEFAULT_PARALLELISM: &str = "spark.default.parallelism";
 pub const RDD_LIMIT_SCALE_UP_FACTOR: &str = "spark.rdd.limit.scaleUpFactor";
 /// `spark.rdd.limit.initialNumPartitions`
 pub const RDD_LIMIT_INITIAL_NUM_PARTITIONS: &str = "spark.rdd.limit.initialNumPartitions";
+/// `spark.acls.enable`: the application is visible only to those its view ACL names
+pub const ACLS_ENABLE: &str = "spark.acls.enable";
+/// `spark.ui.view.acls` (comma-separated users; `*` is everyone)
+pub const UI_VIEW_ACLS: &str = "spark.ui.view.acls";
+/// `spark.ui.view.acls.groups`
+pub const UI_VIEW_ACLS_GROUPS: &str = "spark.ui.view.acls.groups";
+/// `spark.modify.acls` (comma-separated users who may kill the application)
+pub const MODIFY_ACLS: &str = "spark.modify.acls";
+/// `spark.modify.acls.groups`
+pub const MODIFY_ACLS_GROUPS: &str = "spark.modify.acls.groups";
+/// `spark.admin.acls` (users who may view and modify the application)
+pub const ADMIN_ACLS: &str = "spark.admin.acls";
+/// `spark.admin.acls.groups`
+pub const ADMIN_ACLS_GROUPS: &str = "spark.admin.acls.groups";

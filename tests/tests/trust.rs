@@ -1,0 +1,596 @@
+//! Trust boundaries end to end (issue 13): a certificate is a role, checked on every
+//! call, and an application's ACLs decide who may kill it. Real RM and NM processes on
+//! loopback; each test is one hole that was open before, probed with a raw client that
+//! presents a chosen certificate.
+
+use common::identity::Role;
+use common::protocol::{
+    AppSubmission, ContainerState, ContainerStatus, ErrorCode, FinalApplicationStatus, LaunchSpec,
+    NmRequest, NmResponse, RmRequest, RmResponse, ALPN_NM, ALPN_RM,
+};
+use common::tls::{ClusterCa, TlsFiles, TlsIdentity};
+use common::transport::{self, Profile, TransportError};
+use common::{ApplicationId, ContainerId, NodeId, Resource};
+use spindle_tests::{failure, success, Cluster};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Runtime::new().unwrap()
+}
+
+/// The certificates of a cluster started by `spindle cluster up`.
+struct Certs {
+    dir: PathBuf,
+}
+
+impl Certs {
+    fn of(c: &Cluster) -> Self {
+        Self {
+            dir: c.path().join("certs"),
+        }
+    }
+
+    /// `NAME.pem`/`NAME.key` in the certificates directory (`user`, `container`, ...).
+    fn named(&self, name: &str) -> TlsFiles {
+        TlsFiles::in_dir(&self.dir, name)
+    }
+
+    /// Issues a certificate for `common_name` (e.g. `user:alice`) as `NAME.pem`.
+    fn issue(&self, name: &str, common_name: &str) -> TlsFiles {
+        ClusterCa::load(&self.dir)
+            .unwrap()
+            .issue(&self.dir, name, common_name, &[])
+            .unwrap();
+        self.named(name)
+    }
+
+    /// The certificate of the NM whose node id is `node`, as `cluster up` issued it.
+    fn node(&self, c: &Cluster, node: &NodeId) -> TlsFiles {
+        (1..=8)
+            .map(|i| c.path().join(format!("nm-{i}")))
+            .map(|d| {
+                TlsFiles::new(
+                    &self.dir.join("ca.pem"),
+                    &d.join("node.pem"),
+                    &d.join("node.key"),
+                )
+            })
+            .find(|f| {
+                f.cert.is_file() && TlsIdentity::load(f).unwrap().role() == Role::Node(node.clone())
+            })
+            .unwrap_or_else(|| panic!("no certificate of node {node}"))
+    }
+}
+
+/// One `spindle-rm/1` request presenting `files`.
+async fn rm_call(
+    files: &TlsFiles,
+    addr: &str,
+    req: &RmRequest,
+) -> Result<RmResponse, TransportError> {
+    let id = TlsIdentity::load(files).unwrap();
+    let ep = transport::client_endpoint(&id, ALPN_RM, Profile::Control).unwrap();
+    let conn = transport::connect(&ep, addr).await?;
+    transport::call(&conn, addr, req).await
+}
+
+/// One `spindle-nm/1` request presenting `files`.
+async fn nm_call(
+    files: &TlsFiles,
+    addr: &str,
+    req: &NmRequest,
+) -> Result<NmResponse, TransportError> {
+    let id = TlsIdentity::load(files).unwrap();
+    let ep = transport::client_endpoint(&id, ALPN_NM, Profile::Control).unwrap();
+    let conn = transport::connect(&ep, addr).await?;
+    transport::call(&conn, addr, req).await
+}
+
+/// Asserts `r` is the typed refusal `code`; its message.
+#[track_caller]
+fn refused<T: std::fmt::Debug>(r: Result<T, TransportError>, code: ErrorCode) -> String {
+    match r {
+        Err(e) if e.code() == Some(code) => e.remote().unwrap().message.clone(),
+        other => panic!("expected {code:?}, got {other:?}"),
+    }
+}
+
+/// An application whose AM prints a line and sleeps (it never registers: it holds its
+/// container in ACCEPTED until killed), as the cluster's user.
+fn sleeper(c: &Cluster, name: &str) -> AppSubmission {
+    let launch = LaunchSpec {
+        command: vec![
+            "sh".into(),
+            "-c".into(),
+            format!("echo {name}-is-up; exec sleep 300"),
+        ],
+        ..Default::default()
+    };
+    AppSubmission {
+        max_attempts: Some(1),
+        ..c.submission(name, launch)
+    }
+}
+
+/// Submits a sleeper as the cluster's user and waits for its AM container: (app, AM
+/// container, its node).
+async fn running_sleeper(c: &Cluster, name: &str) -> (ApplicationId, ContainerId, NodeId) {
+    let rm = c.rm_client();
+    let app = rm.submit(sleeper(c, name)).await.unwrap();
+    for _ in 0..400 {
+        let r = rm.report(app).await.unwrap();
+        if let (Some(am), Some(node)) = (r.am_container, r.am_node) {
+            return (app, am, node);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{app} got no AM container");
+}
+
+/// Its state, and the containers it holds, as the RM reports them.
+async fn still_running(c: &Cluster, app: ApplicationId) {
+    let r = c.rm_client().report(app).await.unwrap();
+    assert!(
+        !r.state.is_terminal(),
+        "{app} is {}: {}",
+        r.state,
+        r.diagnostics
+    );
+    assert_eq!(r.running_containers, 1, "{r:?}");
+    assert_eq!(r.attempts.len(), 1, "{r:?}");
+}
+
+/// One request of each kind on `spindle-rm/1`, about `node` and `app`.
+fn every_rm_request(c: &Cluster, node: &NodeId, app: ApplicationId) -> Vec<RmRequest> {
+    let attempt = app.attempt(1);
+    vec![
+        RmRequest::HasFile {
+            sha256: "0".repeat(64),
+        },
+        RmRequest::UploadFile {
+            sha256: "0".repeat(64),
+            size: 0,
+        },
+        RmRequest::Submit(sleeper(c, "sneaky")),
+        RmRequest::GetApplication { app },
+        RmRequest::ListApplications { states: vec![] },
+        RmRequest::Kill { app },
+        RmRequest::ListNodes,
+        RmRequest::RegisterNode {
+            node_id: node.clone(),
+            address: "127.0.0.1:9".into(),
+            http_address: String::new(),
+            capability: Resource::new(1 << 20, 64),
+            running: vec![],
+        },
+        RmRequest::NodeHeartbeat {
+            node_id: node.clone(),
+            statuses: vec![],
+        },
+        RmRequest::FetchFile {
+            sha256: "0".repeat(64),
+        },
+        RmRequest::RegisterAm {
+            attempt,
+            token: "00".into(),
+            host: "h".into(),
+            tracking_url: String::new(),
+        },
+        RmRequest::SubscribeAm {
+            attempt,
+            token: "00".into(),
+        },
+        RmRequest::Allocate {
+            attempt,
+            token: "00".into(),
+            asks: vec![],
+            releases: vec![],
+            progress: 0.0,
+        },
+        RmRequest::FinishAm {
+            attempt,
+            token: "00".into(),
+            final_status: FinalApplicationStatus::FAILED,
+            diagnostics: "forged".into(),
+            tracking_url: String::new(),
+        },
+    ]
+}
+
+#[test]
+fn the_container_certificate_alone_gets_nothing_from_the_rm() {
+    let c = Cluster::up(2, &[]);
+    let certs = Certs::of(&c);
+    let addr = c.client_conf().rm_address;
+    let container = certs.named("container");
+    rt().block_on(async {
+        let (app, _, node) = running_sleeper(&c, "victim").await;
+        // RegisterNode, as a real node: refused, and no key comes back.
+        let reg = &every_rm_request(&c, &node, app)[7];
+        let m = refused(
+            rm_call(&container, &addr, reg).await,
+            ErrorCode::Unauthorized,
+        );
+        assert_eq!(
+            m,
+            format!("RegisterNode needs the certificate of node {node}; this is a container")
+        );
+        // Every request is refused: no reply carries anything, let alone a key.
+        for req in every_rm_request(&c, &node, app) {
+            let r = rm_call(&container, &addr, &req).await;
+            assert_eq!(
+                r.as_ref().err().and_then(|e| e.code()),
+                Some(ErrorCode::Unauthorized),
+                "{}: {r:?}",
+                req.kind()
+            );
+        }
+        let m = refused(
+            rm_call(
+                &container,
+                &addr,
+                &RmRequest::ListApplications { states: vec![] },
+            )
+            .await,
+            ErrorCode::Unauthorized,
+        );
+        assert!(m.contains("needs a user certificate"), "{m}");
+        refused(
+            rm_call(&container, &addr, &RmRequest::Kill { app }).await,
+            ErrorCode::Unauthorized,
+        );
+        still_running(&c, app).await;
+        let nodes = c.rm_client().nodes().await.unwrap();
+        assert!(
+            nodes.iter().all(|n| n.address != "127.0.0.1:9"),
+            "{nodes:?}"
+        );
+    });
+    // The RM says who asked for what.
+    let log = std::fs::read_to_string(c.path().join("logs/resourcemanager.log")).unwrap();
+    assert!(
+        log.lines().any(|l| l.contains("request refused")
+            && l.contains("RegisterNode")
+            && l.contains("a container")),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_user_certificate_cannot_register_a_node_or_kill_another_users_app() {
+    let c = Cluster::up(1, &[]);
+    let certs = Certs::of(&c);
+    let addr = c.client_conf().rm_address;
+    let alice = certs.issue("alice", "user:alice");
+    let owner = c.user();
+    let app = rt().block_on(async {
+        let (app, _, node) = running_sleeper(&c, "owned").await;
+        let reg = &every_rm_request(&c, &node, app)[7];
+        let m = refused(rm_call(&alice, &addr, reg).await, ErrorCode::Unauthorized);
+        assert_eq!(m, format!("RegisterNode needs the certificate of node {node}; this is user alice"));
+        let m = refused(rm_call(&alice, &addr, &RmRequest::Kill { app }).await, ErrorCode::Unauthorized);
+        assert_eq!(
+            m,
+            format!("user alice may not kill application {app}: only its owner {owner}, its modify ACL (spark.modify.acls) and the RM's admin-acl may")
+        );
+        still_running(&c, app).await;
+        // Alice still sees it (its ACLs are off, as YARN lists every app).
+        let r = rm_call(&alice, &addr, &RmRequest::GetApplication { app }).await.unwrap();
+        assert!(matches!(r, RmResponse::Application(_)), "{r:?}");
+        app
+    });
+    // `spindle app kill` as alice says so and fails.
+    let conf = client_conf_as(&c, "alice", &alice);
+    let out = c
+        .spindle()
+        .env("SPINDLE_CONF_DIR", &conf)
+        .args(["app", "kill", &app.to_string()])
+        .output()
+        .unwrap();
+    let t = failure(&out);
+    assert!(
+        t.contains(&format!("refused to kill {app}: user alice may not kill")),
+        "{t}"
+    );
+    rt().block_on(still_running(&c, app));
+    // Its owner may.
+    success(&c.run(&["app", "kill", &app.to_string()]));
+    let r = rt()
+        .block_on(async { c.rm_client().report(app).await })
+        .unwrap();
+    assert_eq!(r.state.to_string(), "KILLED");
+}
+
+/// A client conf dir like the cluster's, presenting `files`.
+fn client_conf_as(c: &Cluster, name: &str, files: &TlsFiles) -> PathBuf {
+    let dir = c.path().join(format!("conf-{name}"));
+    let mut conf = c.client_conf();
+    conf.cert = files.cert.clone();
+    conf.key = files.key.clone();
+    conf.write(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn a_node_cannot_complete_another_nodes_container_or_take_its_id() {
+    let c = Cluster::up(2, &["--heartbeat-interval", "200ms"]);
+    let certs = Certs::of(&c);
+    let addr = c.client_conf().rm_address;
+    rt().block_on(async {
+        let (app, am, a) = running_sleeper(&c, "placed").await;
+        let nodes = c.rm_client().nodes().await.unwrap();
+        let b = nodes.iter().map(|n| n.node_id.clone()).find(|n| *n != a).unwrap();
+        let a_address = nodes.iter().find(|n| n.node_id == a).unwrap().address.clone();
+        let b_cert = certs.node(&c, &b);
+        let done = ContainerStatus {
+            container_id: am,
+            state: ContainerState::COMPLETE,
+            exit_status: 0,
+            diagnostics: "forged".into(),
+        };
+        // B, as itself, reports A's container complete: refused.
+        let hb = RmRequest::NodeHeartbeat { node_id: b.clone(), statuses: vec![done.clone()] };
+        let m = refused(rm_call(&b_cert, &addr, &hb).await, ErrorCode::Unauthorized);
+        assert_eq!(
+            m,
+            format!("node {b} reports container {am}, which runs on node {a}: a node reports only its own containers")
+        );
+        // B posing as A: refused by the table.
+        let hb = RmRequest::NodeHeartbeat { node_id: a.clone(), statuses: vec![done] };
+        let m = refused(rm_call(&b_cert, &addr, &hb).await, ErrorCode::Unauthorized);
+        assert_eq!(m, format!("NodeHeartbeat needs the certificate of node {a}; this is node {b}"));
+        // Nor can B re-register A's node id (with its own address), or claim A's container.
+        let reg = RmRequest::RegisterNode {
+            node_id: a.clone(),
+            address: "127.0.0.1:9".into(),
+            http_address: String::new(),
+            capability: Resource::new(1 << 20, 64),
+            running: vec![],
+        };
+        let m = refused(rm_call(&b_cert, &addr, &reg).await, ErrorCode::Unauthorized);
+        assert_eq!(m, format!("RegisterNode needs the certificate of node {a}; this is node {b}"));
+        let claim = RmRequest::RegisterNode {
+            node_id: b.clone(),
+            address: nodes.iter().find(|n| n.node_id == b).unwrap().address.clone(),
+            http_address: String::new(),
+            capability: Resource::new(8192, 8),
+            running: vec![ContainerStatus {
+                container_id: am,
+                state: ContainerState::RUNNING,
+                exit_status: 0,
+                diagnostics: String::new(),
+            }],
+        };
+        refused(rm_call(&b_cert, &addr, &claim).await, ErrorCode::Unauthorized);
+        // A few heartbeats later: the container still runs on A, which keeps its address.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        still_running(&c, app).await;
+        let r = c.rm_client().report(app).await.unwrap();
+        assert_eq!(r.am_node.as_ref(), Some(&a));
+        let nodes = c.rm_client().nodes().await.unwrap();
+        let a_now = nodes.iter().find(|n| n.node_id == a).unwrap();
+        assert_eq!(a_now.address, a_address);
+        assert_eq!(a_now.num_containers, 1);
+        assert_eq!(a_now.state.to_string(), "RUNNING");
+    });
+}
+
+#[test]
+fn a_submission_is_made_as_the_certificates_user_with_a_usable_name() {
+    let c = Cluster::up(1, &[]);
+    let certs = Certs::of(&c);
+    let addr = c.client_conf().rm_address;
+    let me = c.user();
+    let user = certs.named("user");
+    rt().block_on(async {
+        let as_user = |name: &str| {
+            RmRequest::Submit(AppSubmission {
+                user: name.into(),
+                ..sleeper(&c, "x")
+            })
+        };
+        let m = refused(
+            rm_call(&user, &addr, &as_user("mallory")).await,
+            ErrorCode::Unauthorized,
+        );
+        assert_eq!(
+            m,
+            format!(
+                "Submit as user mallory needs the certificate of user mallory; this is user {me}"
+            )
+        );
+        for bad in ["../../etc", "a/b", "..", "/root"] {
+            let m = refused(
+                rm_call(&user, &addr, &as_user(bad)).await,
+                ErrorCode::BadRequest,
+            );
+            assert!(m.contains("is not valid"), "{bad}: {m}");
+        }
+        assert!(
+            c.rm_client().list(vec![]).await.unwrap().is_empty(),
+            "nothing was submitted"
+        );
+        // Its own name is fine.
+        let r = rm_call(&user, &addr, &as_user(&me)).await.unwrap();
+        assert!(matches!(r, RmResponse::Submitted(_)), "{r:?}");
+    });
+}
+
+/// `curl` of a PUT to the app's state, presenting `cert` (or nothing).
+fn put_state(c: &Cluster, app: ApplicationId, cert: Option<&TlsFiles>) -> (u16, String) {
+    let url = format!(
+        "https://{}/ws/v1/cluster/apps/{app}/state",
+        c.client_conf().rm_web_address
+    );
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sS", "-m", "10", "--cacert"])
+        .arg(c.path().join("certs/ca.pem"));
+    if let Some(f) = cert {
+        cmd.arg("--cert").arg(&f.cert).arg("--key").arg(&f.key);
+    }
+    cmd.args([
+        "-X",
+        "PUT",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        r#"{"state":"KILLED"}"#,
+    ])
+    .args(["-w", "\n%{http_code}", &url]);
+    let out = cmd.output().expect("run curl");
+    let t = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = t.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+#[test]
+fn rest_kill_needs_the_owners_or_an_admins_user_certificate() {
+    let c = Cluster::up(1, &["--admin-acl", "carol"]);
+    let certs = Certs::of(&c);
+    let alice = certs.issue("alice", "user:alice");
+    let carol = certs.issue("carol", "user:carol");
+    let (first, second) = rt().block_on(async {
+        let (a, ..) = running_sleeper(&c, "first").await;
+        let (b, ..) = running_sleeper(&c, "second").await;
+        (a, b)
+    });
+    let (code, body) = put_state(&c, first, None);
+    assert_eq!(code, 401, "{body}");
+    assert!(body.contains("AuthorizationException"), "{body}");
+    let (code, body) = put_state(&c, first, Some(&certs.named("container")));
+    assert_eq!(code, 403, "{body}");
+    assert!(
+        body.contains("needs a user certificate") && body.contains("a container"),
+        "{body}"
+    );
+    let (code, body) = put_state(&c, first, Some(&alice));
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("user alice may not kill"), "{body}");
+    rt().block_on(still_running(&c, first));
+    // The owner, then an admin.
+    let (code, body) = put_state(&c, first, Some(&certs.named("user")));
+    assert_eq!((code, body.as_str()), (200, r#"{"state":"KILLED"}"#));
+    let (code, body) = put_state(&c, second, Some(&carol));
+    assert_eq!((code, body.as_str()), (200, r#"{"state":"KILLED"}"#));
+    for app in [first, second] {
+        let r = rt()
+            .block_on(async { c.rm_client().report(app).await })
+            .unwrap();
+        assert_eq!(r.state.to_string(), "KILLED");
+    }
+}
+
+#[test]
+fn container_logs_need_the_owner_or_a_token_of_the_app() {
+    let c = Cluster::up(2, &[]);
+    let certs = Certs::of(&c);
+    let alice = certs.issue("alice", "user:alice");
+    rt().block_on(async {
+        let (app, am, node) = running_sleeper(&c, "logged").await;
+        let nodes = c.rm_client().nodes().await.unwrap();
+        let nm = nodes
+            .iter()
+            .find(|n| n.node_id == node)
+            .unwrap()
+            .address
+            .clone();
+        let other = nodes
+            .iter()
+            .find(|n| n.node_id != node)
+            .unwrap()
+            .node_id
+            .clone();
+        let read = NmRequest::ReadLog {
+            container_id: am,
+            file: "stdout".into(),
+            offset: 0,
+            max_bytes: 1 << 16,
+            token: None,
+        };
+        let status = NmRequest::GetContainerStatus {
+            container_id: am,
+            token: None,
+        };
+        // The owner reads the AM's stdout once it has written it.
+        let user = certs.named("user");
+        let mut got = String::new();
+        for _ in 0..200 {
+            if let Ok(NmResponse::Log { data, .. }) = nm_call(&user, &nm, &read).await {
+                got = String::from_utf8_lossy(&data).into_owned();
+                if got.contains("logged-is-up") {
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(got.contains("logged-is-up"), "{got:?}");
+        let r = nm_call(&user, &nm, &status).await.unwrap();
+        assert!(
+            matches!(r, NmResponse::Status(ref s) if s.container_id == am),
+            "{r:?}"
+        );
+        // Anyone else without a token of the app: refused, naming who may.
+        let other_node = certs.node(&c, &other);
+        for (who, files) in [
+            ("a container", certs.named("container")),
+            ("user alice", alice.clone()),
+            (&*format!("node {other}"), other_node),
+        ] {
+            for req in [&read, &status] {
+                let m = refused(nm_call(&files, &nm, req).await, ErrorCode::Unauthorized);
+                assert!(
+                    m.contains(&format!("needs a container token of {app}")),
+                    "{m}"
+                );
+                assert!(m.ends_with(&format!("this is {who}")), "{m}");
+            }
+        }
+        still_running(&c, app).await;
+    });
+    let nm_log: String = ["nodemanager-1", "nodemanager-2"]
+        .iter()
+        .map(|n| {
+            std::fs::read_to_string(c.path().join(format!("logs/{n}.log"))).unwrap_or_default()
+        })
+        .collect();
+    assert!(
+        nm_log.contains("request refused") && nm_log.contains("ReadLog"),
+        "{nm_log}"
+    );
+}
+
+#[test]
+fn spindle_submit_runs_as_the_certificates_user_and_tails_the_driver() {
+    let c = Cluster::up(1, &[]);
+    let appmaster = spindle_tests::appmaster();
+    let t = c.submit_ok(&[
+        "--conf",
+        "spark.acls.enable=true",
+        "--conf",
+        "spark.modify.acls=carol",
+        "--class",
+        "SparkPi",
+        &appmaster,
+        "4",
+    ]);
+    // The driver's stdout, read from its NM with the user certificate.
+    assert!(t.contains("Pi is roughly"), "{t}");
+    let list = rt()
+        .block_on(async { c.rm_client().list(vec![]).await })
+        .unwrap();
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0].user, c.user());
+    // Private to its owner (carol may modify it, which is not viewing): alice sees nothing.
+    let alice = Certs::of(&c).issue("alice", "user:alice");
+    let conf = client_conf_as(&c, "alice", &alice);
+    let out = c
+        .spindle()
+        .env("SPINDLE_CONF_DIR", &conf)
+        .args(["app", "list"])
+        .output()
+        .unwrap();
+    let t = success(&out);
+    assert!(t.contains("Total number of applications:0"), "{t}");
+}
