@@ -91,7 +91,7 @@ pub fn authorize(peer: &Role, req: &NmRequest, gate: &impl Gate) -> Result<(), W
 
 /// A container token of the container's app (expired ones too: they still prove it), a
 /// user who may view the app, or the RM.
-fn may_view(
+pub fn may_view(
     peer: &Role,
     kind: &str,
     container_id: ContainerId,

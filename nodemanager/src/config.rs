@@ -63,6 +63,9 @@ pub struct NmConfig {
     /// each application's owner (and the RM, and holders of the app's container tokens);
     /// `*` is every user.
     pub admin_acl: Vec<String>,
+    /// Whether anonymous clients may read `/` and `/metrics` (log pages always need a
+    /// user who may view the app); unset: yes on a loopback `web-address`, no elsewhere.
+    pub web_anonymous_read: Option<bool>,
 }
 
 impl Default for NmConfig {
@@ -90,6 +93,7 @@ impl Default for NmConfig {
             web_address: "0.0.0.0:8042".into(),
             web_tls: true,
             admin_acl: Vec::new(),
+            web_anonymous_read: None,
         }
     }
 }

@@ -246,7 +246,18 @@ pub async fn start(config: &NmConfig) -> Result<NmHandle, NmError> {
             config.cert.as_path(),
             config.key.as_path(),
         ));
-        Some(crate::web::start(&config.web_address, tls, &host, containers.clone()).await?)
+        let gate = nm.clone();
+        let access = crate::web::Access {
+            anonymous_read: daemon::https::anonymous_read(
+                config.web_anonymous_read,
+                &config.web_address,
+            ),
+            may_view: Box::new(move |role, id| {
+                authz::may_view(role, "the log page", id, None, gate.as_ref())
+                    .map_err(|e| e.message)
+            }),
+        };
+        Some(crate::web::start(&config.web_address, tls, &host, containers.clone(), access).await?)
     };
     let http_address = web.as_ref().map(|w| w.address.clone()).unwrap_or_default();
     let capability = config.capability();

@@ -8,15 +8,17 @@
 use crate::containers::ContainerManager;
 use crate::lifecycle::PhaseCounts;
 use crate::metrics::metrics;
+use axum::extract::ConnectInfo;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use common::html::escape;
+use common::identity::Role;
 use common::tls::TlsFiles;
 use common::ContainerId;
-use daemon::https::{ClientCerts, WebListener};
+use daemon::https::{unauthenticated, ClientCerts, Peer, WebListener};
 use std::collections::HashMap;
 use std::path::Path as FsPath;
 use std::sync::Arc;
@@ -30,21 +32,38 @@ pub struct WebServer {
     pub task: tokio::task::JoinHandle<()>,
 }
 
+/// Who may see what: anonymous reads of `/` and `/metrics`, and whether a role may view
+/// a container's logs (the NM's app ACL: the owner, an admin, the RM).
+pub struct Access {
+    pub anonymous_read: bool,
+    pub may_view: ViewCheck,
+}
+
+/// May this role view this container's application? `Err` says why not.
+pub type ViewCheck = Box<dyn Fn(&Role, ContainerId) -> Result<(), String> + Send + Sync>;
+
+struct WebState {
+    containers: Arc<ContainerManager>,
+    access: Access,
+}
+
 /// Starts the web server on `address` (`host` is this node's advertised
 /// host name, used when binding every interface); with `tls` (CA,
-/// certificate, key) over HTTPS, no client certificate needed.
+/// certificate, key) over HTTPS, where a client certificate is optional and
+/// names the user of log requests.
 pub async fn start(
     address: &str,
     tls: Option<(&FsPath, &FsPath, &FsPath)>,
     host: &str,
     containers: Arc<ContainerManager>,
+    access: Access,
 ) -> Result<WebServer, WebError> {
     let files = tls.map(|(ca, cert, key)| TlsFiles::new(ca, cert, key));
     let listener =
-        WebListener::bind(address, files.as_ref().map(|f| (f, ClientCerts::None))).await?;
+        WebListener::bind(address, files.as_ref().map(|f| (f, ClientCerts::Optional))).await?;
     let local = listener.local_addr();
     let advertised = listener.advertised(host);
-    let task = listener.serve(router(containers));
+    let task = listener.serve(router(Arc::new(WebState { containers, access })));
     tracing::info!(address = %local, advertised = %advertised, tls = tls.is_some(), "web server listening");
     Ok(WebServer {
         address: advertised,
@@ -52,9 +71,9 @@ pub async fn start(
     })
 }
 
-type St = State<Arc<ContainerManager>>;
+type St = State<Arc<WebState>>;
 
-fn router(containers: Arc<ContainerManager>) -> Router {
+fn router(state: Arc<WebState>) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/metrics", get(prometheus))
@@ -64,10 +83,30 @@ fn router(containers: Arc<ContainerManager>) -> Router {
             "/node/containerlogs/{container}/{user}/{file}",
             get(log_file),
         )
-        .with_state(containers)
+        .with_state(state)
 }
 
-async fn index(State(c): St) -> impl IntoResponse {
+/// Anonymous reads of the node's views are allowed only when configured so: the refusal,
+/// if any.
+fn refuse_read(w: &WebState, peer: &Peer, what: &str) -> Option<Response> {
+    (peer.role.is_none() && !w.access.anonymous_read).then(|| unauthenticated(what))
+}
+
+/// A container's logs: only for a user who may view its application; the refusal, if any.
+fn refuse_logs(w: &WebState, peer: &Peer, id: ContainerId) -> Option<Response> {
+    let Some(role) = &peer.role else {
+        return Some(unauthenticated(&format!("the logs of {id}")));
+    };
+    (w.access.may_view)(role, id)
+        .err()
+        .map(|why| (StatusCode::FORBIDDEN, format!("{why}\n")).into_response())
+}
+
+async fn index(State(w): St, ConnectInfo(peer): ConnectInfo<Peer>) -> Response {
+    if let Some(r) = refuse_read(&w, &peer, "this page") {
+        return r;
+    }
+    let c = &w.containers;
     let PhaseCounts {
         localizing,
         running,
@@ -79,20 +118,32 @@ async fn index(State(c): St) -> impl IntoResponse {
          <p>{running} container(s) running, {localizing} localizing, {done} done.</p>\
          <p><a href=\"/metrics\">/metrics</a></p></body></html>\n"
     ))
+    .into_response()
 }
 
-async fn prometheus(State(c): St) -> Response {
-    daemon::metrics::response(metrics().render(c.phase_counts()))
+async fn prometheus(State(w): St, ConnectInfo(peer): ConnectInfo<Peer>) -> Response {
+    if let Some(r) = refuse_read(&w, &peer, "/metrics") {
+        return r;
+    }
+    daemon::metrics::response(metrics().render(w.containers.phase_counts()))
 }
 
 fn not_found(why: String) -> Response {
     (StatusCode::NOT_FOUND, format!("{why}\n")).into_response()
 }
 
-async fn log_index(State(c): St, Path((container, user)): Path<(String, String)>) -> Response {
+async fn log_index(
+    State(w): St,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    Path((container, user)): Path<(String, String)>,
+) -> Response {
     let Ok(id) = container.parse::<ContainerId>() else {
         return not_found(format!("{container} is not a container id"));
     };
+    if let Some(r) = refuse_logs(&w, &peer, id) {
+        return r;
+    }
+    let c = &w.containers;
     let mut items = String::new();
     for file in ["stdout", "stderr"] {
         if let Ok((_, size)) = c.read_log(id, file, 0, 0) {
@@ -115,13 +166,18 @@ async fn log_index(State(c): St, Path((container, user)): Path<(String, String)>
 /// A log file; `?start=N` from byte N, negative from the end (YARN's
 /// convention); at most 4 MiB per request.
 async fn log_file(
-    State(c): St,
+    State(w): St,
+    ConnectInfo(peer): ConnectInfo<Peer>,
     Path((container, _user, file)): Path<(String, String, String)>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let Ok(id) = container.parse::<ContainerId>() else {
         return not_found(format!("{container} is not a container id"));
     };
+    if let Some(r) = refuse_logs(&w, &peer, id) {
+        return r;
+    }
+    let c = &w.containers;
     let start: i64 = q.get("start").and_then(|s| s.parse().ok()).unwrap_or(0);
     let size = match c.read_log(id, &file, 0, 0) {
         Ok((_, size)) => size,

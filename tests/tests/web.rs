@@ -50,6 +50,15 @@ impl Http {
         self.curl(&[], url)
     }
 
+    /// GET with the cluster's user certificate (the apps' owner).
+    fn get_as_user(&self, url: &str) -> (u16, String) {
+        let (cert, key) = (
+            self.cert.display().to_string(),
+            self.key.display().to_string(),
+        );
+        self.curl(&["--cert", &cert, "--key", &key], url)
+    }
+
     fn json(&self, url: &str) -> Value {
         let (code, body) = self.get(url);
         assert_eq!(code, 200, "GET {url}: {body}");
@@ -443,12 +452,10 @@ fn rest_api_has_yarns_shapes_metrics_move_and_put_state_kills() {
             "/node/containerlogs/container_{}_01_000001/",
             &id["application_".len()..]
         )));
-    // The AM container's log link serves its stdout.
-    let (code, _) = http.get(&format!(
-        "{}/stdout",
-        running["amContainerLogs"].as_str().unwrap()
-    ));
-    assert_eq!(code, 200);
+    // The AM container's log link serves its stdout to its owner, and to no one anonymous.
+    let stdout = format!("{}/stdout", running["amContainerLogs"].as_str().unwrap());
+    assert_eq!(http.get_as_user(&stdout).0, 200);
+    assert_eq!(http.get(&stdout).0, 401);
     // Filters: states, queue, user, limit.
     let user = running["user"].as_str().unwrap().to_string();
     for q in [

@@ -84,6 +84,22 @@ pub fn is_loopback(address: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// Whether anonymous clients may read a web server's views: `configured`, else the
+/// default: yes on a loopback `web-address` (only local users reach it), no elsewhere.
+pub fn anonymous_read(configured: Option<bool>, web_address: &str) -> bool {
+    configured.unwrap_or_else(|| is_loopback(web_address))
+}
+
+/// 401 for a request that needs an authenticated user and has none.
+pub fn unauthenticated(what: &str) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        axum::http::StatusCode::UNAUTHORIZED,
+        format!("{what} needs an authenticated user: a client certificate (user:NAME) from the cluster CA\n"),
+    )
+        .into_response()
+}
+
 /// Checks a `web-address` (empty: no web server) served with `tls` or not.
 pub fn check_web_address(address: &str, tls: bool) -> Result<(), Invalid> {
     if address.is_empty() {
