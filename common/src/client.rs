@@ -132,6 +132,14 @@ impl RmClient {
         self.call(&RmRequest::Kill { app }).await.map(|_| ())
     }
 
+    /// A bearer token for the RM's web, for this client's user: (token, expiry ms).
+    pub async fn web_token(&self, ttl_ms: u64) -> Result<(String, u64), TransportError> {
+        match self.call(&RmRequest::CreateWebToken { ttl_ms }).await? {
+            RmResponse::WebToken { token, expiry_ms } => Ok((token, expiry_ms)),
+            other => Err(unexpected(self.addr(), "CreateWebToken", other)),
+        }
+    }
+
     pub async fn nodes(&self) -> Result<Vec<NodeReport>, TransportError> {
         match self.call(&RmRequest::ListNodes).await? {
             RmResponse::Nodes(n) => Ok(n),

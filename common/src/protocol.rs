@@ -332,6 +332,10 @@ pub enum RmRequest {
         app: ApplicationId,
     },
     ListNodes,
+    /// A bearer token for the RM's web (`spindle token create`), valid for `ttl_ms`.
+    CreateWebToken {
+        ttl_ms: u64,
+    },
     // --- node managers
     RegisterNode {
         node_id: NodeId,
@@ -388,6 +392,7 @@ impl RmRequest {
             Self::ListApplications { .. } => "ListApplications",
             Self::Kill { .. } => "Kill",
             Self::ListNodes => "ListNodes",
+            Self::CreateWebToken { .. } => "CreateWebToken",
             Self::RegisterNode { .. } => "RegisterNode",
             Self::NodeHeartbeat { .. } => "NodeHeartbeat",
             Self::FetchFile { .. } => "FetchFile",
@@ -409,6 +414,11 @@ pub enum RmResponse {
     Application(Box<ApplicationReport>),
     Applications(Vec<ApplicationReport>),
     Nodes(Vec<NodeReport>),
+    /// A web bearer token and when it expires (ms since the epoch).
+    WebToken {
+        token: String,
+        expiry_ms: u64,
+    },
     NodeRegistered {
         cluster_ts: u64,
         heartbeat_interval_ms: u64,

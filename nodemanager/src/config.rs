@@ -65,7 +65,7 @@ pub struct NmConfig {
     pub admin_acl: Vec<String>,
     /// Whether anonymous clients may read `/` and `/metrics` (log pages always need a
     /// user who may view the app); unset: yes on a loopback `web-address`, no elsewhere.
-    pub web_anonymous_read: Option<bool>,
+    pub web_anonymous_read: daemon::https::AnonymousRead,
 }
 
 impl Default for NmConfig {
@@ -93,7 +93,7 @@ impl Default for NmConfig {
             web_address: "0.0.0.0:8042".into(),
             web_tls: true,
             admin_acl: Vec::new(),
-            web_anonymous_read: None,
+            web_anonymous_read: daemon::https::AnonymousRead::Auto,
         }
     }
 }

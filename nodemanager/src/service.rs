@@ -248,10 +248,7 @@ pub async fn start(config: &NmConfig) -> Result<NmHandle, NmError> {
         ));
         let gate = nm.clone();
         let access = crate::web::Access {
-            anonymous_read: daemon::https::anonymous_read(
-                config.web_anonymous_read,
-                &config.web_address,
-            ),
+            anonymous_read: config.web_anonymous_read.allowed(&config.web_address),
             may_view: Box::new(move |role, id| {
                 authz::may_view(role, "the log page", id, None, gate.as_ref())
                     .map_err(|e| e.message)

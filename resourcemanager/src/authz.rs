@@ -41,7 +41,8 @@ pub fn right(req: &RmRequest) -> RmRight {
         | RmRequest::GetApplication { .. }
         | RmRequest::ListApplications { .. }
         | RmRequest::Kill { .. }
-        | RmRequest::ListNodes => RmRight::User,
+        | RmRequest::ListNodes
+        | RmRequest::CreateWebToken { .. } => RmRight::User,
         RmRequest::RegisterNode { .. } | RmRequest::NodeHeartbeat { .. } => RmRight::ThisNode,
         RmRequest::FetchFile { .. } => RmRight::Node,
         RmRequest::RegisterAm { .. }
@@ -139,6 +140,7 @@ mod tests {
             RmRequest::ListApplications { states: vec![] },
             RmRequest::Kill { app },
             RmRequest::ListNodes,
+            RmRequest::CreateWebToken { ttl_ms: 1 },
             RmRequest::RegisterNode {
                 node_id: node.clone(),
                 address: "h:1".into(),
@@ -186,13 +188,14 @@ mod tests {
             RmRequest::ListApplications { .. } => 4,
             RmRequest::Kill { .. } => 5,
             RmRequest::ListNodes => 6,
-            RmRequest::RegisterNode { .. } => 7,
-            RmRequest::NodeHeartbeat { .. } => 8,
-            RmRequest::FetchFile { .. } => 9,
-            RmRequest::RegisterAm { .. } => 10,
-            RmRequest::SubscribeAm { .. } => 11,
-            RmRequest::Allocate { .. } => 12,
-            RmRequest::FinishAm { .. } => 13,
+            RmRequest::CreateWebToken { .. } => 7,
+            RmRequest::RegisterNode { .. } => 8,
+            RmRequest::NodeHeartbeat { .. } => 9,
+            RmRequest::FetchFile { .. } => 10,
+            RmRequest::RegisterAm { .. } => 11,
+            RmRequest::SubscribeAm { .. } => 12,
+            RmRequest::Allocate { .. } => 13,
+            RmRequest::FinishAm { .. } => 14,
         };
         let indices: Vec<usize> = all.iter().map(index).collect();
         assert_eq!(indices, (0..all.len()).collect::<Vec<_>>());
@@ -217,7 +220,7 @@ mod tests {
         match req.kind() {
             "Submit" => *role == Role::User("alice".into()),
             "HasFile" | "UploadFile" | "GetApplication" | "ListApplications" | "Kill"
-            | "ListNodes" => matches!(role, Role::User(_)),
+            | "ListNodes" | "CreateWebToken" => matches!(role, Role::User(_)),
             "RegisterNode" | "NodeHeartbeat" => node_h1,
             "FetchFile" => matches!(role, Role::Node(_)),
             "RegisterAm" | "SubscribeAm" | "Allocate" | "FinishAm" => {
@@ -252,7 +255,7 @@ mod tests {
 
     #[test]
     fn refusals_name_the_missing_right() {
-        let reg = &every_request()[7];
+        let reg = &every_request()[8];
         let e = authorize(&Role::User("alice".into()), reg).unwrap_err();
         assert_eq!(
             e.message,

@@ -52,6 +52,10 @@ pub struct RmConfig {
     /// (YARN's yarn.admin.acl); `*` is every user. Empty: only each app's owner and the
     /// users its ACLs name.
     pub admin_acl: Vec<String>,
+    /// Whether anonymous clients may read the web's views (`/cluster`, `/ws/v1/cluster/*`,
+    /// `/metrics`; private apps stay hidden); unset: yes on a loopback `web-address`, no
+    /// elsewhere.
+    pub web_anonymous_read: daemon::https::AnonymousRead,
 }
 
 impl Default for RmConfig {
@@ -73,6 +77,7 @@ impl Default for RmConfig {
             web_tls: true,
             history_dir: PathBuf::new(),
             admin_acl: Vec::new(),
+            web_anonymous_read: daemon::https::AnonymousRead::Auto,
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod store;
 #[cfg(test)]
 mod testing;
 pub mod web;
+pub mod web_tokens;
 
 pub use config::RmConfig;
 pub use service::{RmHandle, RmMonitor};
@@ -24,7 +25,12 @@ use std::sync::Arc;
 pub async fn start(config: &RmConfig) -> Result<RmHandle, RmError> {
     let (mut rm, web) = service::start(config, web::bind(config)).await?;
     if let Some((listener, links)) = web {
-        let web = Arc::new(web::Web { rm: rm.rm(), links });
+        let web = Arc::new(web::Web {
+            tokens: rm.rm().tokens(),
+            rm: rm.rm(),
+            links,
+            anonymous_read: config.web_anonymous_read.allowed(&config.web_address),
+        });
         rm.attach(web::spawn(listener, web));
     }
     Ok(rm)

@@ -6,6 +6,7 @@ use crate::links::Links;
 use crate::metrics::{RmEvent, RmMetrics};
 use crate::state::{Action, Limits, Now, RmState};
 use crate::store::{Persister, StateStore, StoreError};
+use crate::web_tokens::{self, WebTokens};
 use common::clock::{mono_ms, wall_ms};
 use common::launch::AmLaunch;
 use common::protocol::ApplicationReport;
@@ -38,6 +39,11 @@ pub enum RmError {
     State(#[from] StoreError),
     #[error(transparent)]
     Web(#[from] WebError),
+    #[error("the web-token key in {dir}: {source}")]
+    WebTokenKey {
+        dir: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Per attempt: the push channel to its AM. Events sent before the AM
@@ -60,6 +66,8 @@ pub(crate) struct Rm {
     /// How the web server is reached (None: no web server).
     web: Option<Links>,
     started_ms: u64,
+    /// Signs and checks the web's bearer tokens.
+    tokens: Arc<WebTokens>,
 }
 
 /// A running RM; dropping it does not stop it, `shutdown` does.
@@ -202,6 +210,12 @@ pub(crate) async fn start<W>(
         metrics: RmMetrics::new(),
         web: web.as_ref().map(|(_, links)| links.clone()),
         started_ms: wall_ms(),
+        tokens: Arc::new(WebTokens::open(&config.state_dir).map_err(|source| {
+            RmError::WebTokenKey {
+                dir: config.state_dir.clone(),
+                source,
+            }
+        })?),
     });
     tracing::info!(%addr, %advertised, "resource manager listening");
     let serve = tokio::spawn(transport::serve(endpoint.clone(), rm.clone()));
@@ -275,6 +289,10 @@ impl Rm {
 
     pub(crate) fn metrics(&self) -> &RmMetrics {
         &self.metrics
+    }
+
+    pub(crate) fn tokens(&self) -> Arc<WebTokens> {
+        self.tokens.clone()
     }
 
     pub(crate) fn started_ms(&self) -> u64 {
@@ -540,6 +558,14 @@ impl Service for Rm {
                 Err(e) => RmResponse::Error(e),
             },
             RmRequest::ListNodes => RmResponse::Nodes(self.with_state(|s| s.node_reports())),
+            RmRequest::CreateWebToken { ttl_ms } => {
+                let expiry_ms = now.wall_ms + ttl_ms.clamp(1, web_tokens::MAX_TTL_MS);
+                tracing::info!(user, expiry_ms, "web token issued");
+                RmResponse::WebToken {
+                    token: self.tokens.issue(&user, expiry_ms),
+                    expiry_ms,
+                }
+            }
             RmRequest::RegisterNode {
                 node_id,
                 address,

@@ -594,3 +594,99 @@ fn spindle_submit_runs_as_the_certificates_user_and_tails_the_driver() {
     let t = success(&out);
     assert!(t.contains("Total number of applications:0"), "{t}");
 }
+
+/// `curl` of a GET of the RM's web with `args` (credentials) added; (code, body).
+fn rm_get(c: &Cluster, path: &str, args: &[&str]) -> (u16, String) {
+    let url = format!("https://{}{path}", c.client_conf().rm_web_address);
+    let out = Command::new("curl")
+        .args(["-sS", "-m", "10", "--cacert"])
+        .arg(c.path().join("certs/ca.pem"))
+        .args(args)
+        .args(["-w", "\n%{http_code}", &url])
+        .output()
+        .expect("run curl");
+    let t = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = t.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+#[test]
+fn the_web_needs_a_user_unless_anonymous_reads_are_allowed_and_takes_bearer_tokens() {
+    let c = Cluster::up(1, &["--web-anonymous-read", "false"]);
+    let certs = Certs::of(&c);
+    let user = certs.named("user");
+    let (cert, key) = (
+        user.cert.display().to_string(),
+        user.key.display().to_string(),
+    );
+    let app = rt().block_on(async { running_sleeper(&c, "web").await.0 });
+    // Anonymous: nothing to read.
+    for path in ["/ws/v1/cluster/apps", "/cluster", "/metrics"] {
+        let (code, body) = rm_get(&c, path, &[]);
+        assert_eq!(code, 401, "{path}: {body}");
+    }
+    // A user certificate reads.
+    let (code, body) = rm_get(&c, "/ws/v1/cluster/apps", &["--cert", &cert, "--key", &key]);
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains(&app.to_string()), "{body}");
+    // So does that user's bearer token; a forged one is refused.
+    let out = c.run(&["token", "create", "--ttl", "1h"]);
+    let token = success(&out).trim().to_string();
+    assert!(token.starts_with("spindle1."), "{token}");
+    let bearer = format!("Authorization: Bearer {token}");
+    let (code, body) = rm_get(&c, "/ws/v1/cluster/apps", &["-H", &bearer]);
+    assert_eq!(code, 200, "{body}");
+    // The last hex digit of the signature changed.
+    let last = if token.ends_with('0') { '1' } else { '0' };
+    let forged = format!("Authorization: Bearer {}{last}", &token[..token.len() - 1]);
+    let (code, body) = rm_get(&c, "/ws/v1/cluster/apps", &["-H", &forged]);
+    assert_eq!(code, 401, "{body}");
+    assert!(body.contains("signature"), "{body}");
+    // The owner's token kills the app over REST.
+    let url = format!(
+        "https://{}/ws/v1/cluster/apps/{app}/state",
+        c.client_conf().rm_web_address
+    );
+    let out = Command::new("curl")
+        .args(["-sS", "-m", "10", "--cacert"])
+        .arg(c.path().join("certs/ca.pem"))
+        .args([
+            "-H",
+            &bearer,
+            "-H",
+            "Content-Type: application/json",
+            "-X",
+            "PUT",
+        ])
+        .args(["-d", r#"{"state":"KILLED"}"#, "-w", "\n%{http_code}", &url])
+        .output()
+        .unwrap();
+    let t = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(t.ends_with("200"), "{t}");
+}
+
+#[test]
+fn anonymous_readers_do_not_see_private_apps() {
+    // The local cluster's web is on loopback: anonymous reads are on by default.
+    let c = Cluster::up(1, &[]);
+    let certs = Certs::of(&c);
+    let user = certs.named("user");
+    let (cert, key) = (
+        user.cert.display().to_string(),
+        user.key.display().to_string(),
+    );
+    let (open, private) = rt().block_on(async {
+        let open = running_sleeper(&c, "open").await.0;
+        let mut sub = sleeper(&c, "private");
+        sub.acls.private = true;
+        let private = c.rm_client().submit(sub).await.unwrap();
+        (open, private)
+    });
+    let (code, body) = rm_get(&c, "/ws/v1/cluster/apps", &[]);
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains(&open.to_string()), "{body}");
+    assert!(!body.contains(&private.to_string()), "{body}");
+    let (code, body) = rm_get(&c, "/ws/v1/cluster/apps", &["--cert", &cert, "--key", &key]);
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains(&private.to_string()), "{body}");
+}

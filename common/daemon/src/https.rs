@@ -84,10 +84,42 @@ pub fn is_loopback(address: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Whether anonymous clients may read a web server's views: `configured`, else the
-/// default: yes on a loopback `web-address` (only local users reach it), no elsewhere.
-pub fn anonymous_read(configured: Option<bool>, web_address: &str) -> bool {
-    configured.unwrap_or_else(|| is_loopback(web_address))
+/// `web-anonymous-read`: `true`, `false`, or `"auto"` (the default): yes on a loopback
+/// `web-address` (only local users reach it), no elsewhere.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum AnonymousRead {
+    Set(bool),
+    #[default]
+    #[serde(with = "auto")]
+    Auto,
+}
+
+mod auto {
+    pub(super) fn serialize<S: serde::Serializer>(s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("auto")
+    }
+
+    pub(super) fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<(), D::Error> {
+        let v = <String as serde::Deserialize>::deserialize(d)?;
+        if v == "auto" {
+            Ok(())
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "{v:?} is not true, false or \"auto\""
+            )))
+        }
+    }
+}
+
+impl AnonymousRead {
+    /// Whether anonymous clients may read the views of a web server on `web_address`.
+    pub fn allowed(self, web_address: &str) -> bool {
+        match self {
+            Self::Set(b) => b,
+            Self::Auto => is_loopback(web_address),
+        }
+    }
 }
 
 /// 401 for a request that needs an authenticated user and has none.

@@ -31,6 +31,10 @@ pub(crate) enum ClusterCommand {
         /// or comma-separated).
         #[arg(long, value_delimiter = ',')]
         admin_acl: Vec<String>,
+        /// Whether anonymous clients may read the RM's web views (default: yes, the web is
+        /// on loopback).
+        #[arg(long)]
+        web_anonymous_read: Option<bool>,
     },
     /// Stop the cluster in DIR.
     Down {
@@ -49,8 +53,10 @@ pub(crate) async fn run(cmd: ClusterCommand) -> anyhow::Result<()> {
             nm_expiry,
             heartbeat_interval,
             admin_acl,
+            web_anonymous_read,
         } => {
             let opts = UpOptions {
+                web_anonymous_read,
                 nodes,
                 memory_mb: node_memory_mb,
                 vcores: node_vcores,
@@ -120,6 +126,7 @@ struct UpOptions {
     nm_expiry: String,
     heartbeat: String,
     admin_acl: Vec<String>,
+    web_anonymous_read: Option<bool>,
 }
 
 async fn up(dir: &Path, opts: &UpOptions) -> anyhow::Result<()> {
@@ -130,6 +137,7 @@ async fn up(dir: &Path, opts: &UpOptions) -> anyhow::Result<()> {
         ref nm_expiry,
         ref heartbeat,
         ref admin_acl,
+        web_anonymous_read,
     } = *opts;
     for u in admin_acl.iter().filter(|u| *u != "*") {
         common::identity::check_user_name(u).map_err(|e| anyhow::anyhow!("--admin-acl: {e}"))?;
@@ -167,6 +175,10 @@ async fn up(dir: &Path, opts: &UpOptions) -> anyhow::Result<()> {
         q(&certs.join("rm.pem")),
         q(&certs.join("rm.key")),
     );
+    let rm_toml = match web_anonymous_read {
+        Some(b) => format!("{rm_toml}web-anonymous-read = {b}\n"),
+        None => rm_toml,
+    };
     let rm_conf = dir.join("conf").join("resourcemanager.toml");
     std::fs::write(&rm_conf, rm_toml)?;
     spawn(&dir, "resourcemanager", &rm_bin, &rm_conf)?;

@@ -7,6 +7,7 @@ mod cluster;
 mod compare;
 mod demo;
 mod shell;
+mod token;
 
 use clap::{Parser, Subcommand};
 use common::client::RmClient;
@@ -43,6 +44,11 @@ enum Command {
         #[command(subcommand)]
         command: apps::AppCommand,
     },
+    /// Bearer tokens for the RM's web (for REST clients without a client certificate).
+    Token {
+        #[command(subcommand)]
+        command: token::TokenCommand,
+    },
     /// Run a command in N containers (like YARN's DistributedShell); exits with the failed count.
     RunShell(shell::RunShellArgs),
     /// The run-shell application master (started by the RM in a container).
@@ -72,6 +78,7 @@ pub fn main() -> i32 {
             Command::Cluster { command } => cluster::run(command).await.map(|_| 0),
             Command::Node { command } => apps::node(command).await.map(|_| 0),
             Command::App { command } => apps::app(command).await.map(|_| 0),
+            Command::Token { command } => token::run(command).await.map(|_| 0),
             Command::RunShell(args) => shell::run_shell(args).await,
             Command::ShellAm(args) => shell::shell_am(args).await,
             Command::Compare(args) => compare::run(args).await,

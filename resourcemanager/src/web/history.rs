@@ -3,19 +3,29 @@
 //! `/cluster/app/{id}/history/`, so a tracking URL keeps working after the
 //! AM exits.
 
+use super::auth::Viewer;
 use super::{pages, Web};
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use axum::Router;
+use axum::{Extension, Router};
 use common::clock::wall_ms;
+use common::protocol::ErrorCode;
 use common::ApplicationId;
 use history::{Page, UiState};
 use std::sync::Arc;
 
-async fn serve(w: Arc<Web>, id: String, rest: String) -> Response {
-    if id.parse::<ApplicationId>().is_err() {
+async fn serve(w: Arc<Web>, viewer: Viewer, id: String, rest: String) -> Response {
+    let Ok(app) = id.parse::<ApplicationId>() else {
         return pages::not_found(&format!("{id} is not an application id"));
+    };
+    // A private app's history is for who may view it (an app the RM no longer knows has
+    // only its event log: it was never private here).
+    if let Err(e) = w.rm.with_state(|s| s.check_view(app, viewer.name())) {
+        if e.code == ErrorCode::Unauthorized {
+            return (StatusCode::FORBIDDEN, format!("{}\n", e.message)).into_response();
+        }
     }
     let Some(path) = w.links.event_log(&id) else {
         let why = match &w.links.history_dir {
@@ -48,16 +58,20 @@ pub(crate) fn router() -> Router<Arc<Web>> {
         .route(
             "/cluster/app/{id}/history/",
             get(
-                |State(w): State<Arc<Web>>, Path(id): Path<String>| async move {
-                    serve(w, id, String::new()).await
+                |State(w): State<Arc<Web>>,
+                 Extension(viewer): Extension<Viewer>,
+                 Path(id): Path<String>| async move {
+                    serve(w, viewer, id, String::new()).await
                 },
             ),
         )
         .route(
             "/cluster/app/{id}/history/{*rest}",
             get(
-                |State(w): State<Arc<Web>>, Path((id, rest)): Path<(String, String)>| async move {
-                    serve(w, id, rest).await
+                |State(w): State<Arc<Web>>,
+                 Extension(viewer): Extension<Viewer>,
+                 Path((id, rest)): Path<(String, String)>| async move {
+                    serve(w, viewer, id, rest).await
                 },
             ),
         )

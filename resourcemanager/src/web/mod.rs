@@ -6,6 +6,7 @@
 //! HTTPS with the cluster's certificate by default; plain HTTP only on a
 //! loopback address (the configuration refuses anything else).
 
+mod auth;
 mod history;
 mod pages;
 pub mod rest;
@@ -53,10 +54,15 @@ fn hostname() -> String {
 pub(crate) struct Web {
     pub rm: Arc<Rm>,
     pub links: Links,
+    /// Checks bearer tokens.
+    pub tokens: Arc<crate::web_tokens::WebTokens>,
+    /// Anonymous clients may read (`web-anonymous-read`).
+    pub anonymous_read: bool,
 }
 
 impl Web {
-    pub(crate) fn snapshot(&self) -> rest::Snapshot {
+    /// What `viewer` may see of the cluster: every node, the apps it may view.
+    pub(crate) fn snapshot(&self, viewer: &auth::Viewer) -> rest::Snapshot {
         let now = crate::service::read_clocks();
         let links = &self.links;
         self.rm.with_state(|s| rest::Snapshot {
@@ -64,7 +70,7 @@ impl Web {
             started_ms: self.rm.started_ms(),
             now_ms: now.wall_ms,
             apps: s
-                .list(&[], now)
+                .list_for(&[], viewer.name(), now)
                 .into_iter()
                 .map(|r| links.public_report(r))
                 .collect(),
@@ -98,6 +104,10 @@ pub(crate) fn router(web: Arc<Web>) -> Router {
         .merge(history::router())
         .route("/metrics", get(metrics))
         .fallback(fallback)
+        .layer(axum::middleware::from_fn_with_state(
+            web.clone(),
+            auth::viewer,
+        ))
         .with_state(web)
 }
 

@@ -3,12 +3,14 @@
 //! `/cluster/nodes`; `/` redirects to `/cluster`. Server-rendered HTML with
 //! inline CSS, no JavaScript; live pages refresh themselves.
 
+use super::auth::Viewer;
 use super::rest::{self, Snapshot};
 use super::Web;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
+use axum::Extension;
 use axum::Router;
 use common::html::escape;
 use common::protocol::{ApplicationReport, NodeState, YarnApplicationState as AppState};
@@ -153,8 +155,8 @@ fn apps_table(s: &Snapshot, apps: &[&ApplicationReport]) -> String {
     h
 }
 
-async fn overview(State(w): State<Arc<Web>>) -> Html<String> {
-    let s = w.snapshot();
+async fn overview(State(w): State<Arc<Web>>, Extension(viewer): Extension<Viewer>) -> Html<String> {
+    let s = w.snapshot(&viewer);
     let mut body = metrics_table(&s);
     let _ = write!(
         body,
@@ -172,8 +174,8 @@ async fn overview(State(w): State<Arc<Web>>) -> Html<String> {
     layout("Cluster overview", "Cluster", true, &body)
 }
 
-fn apps_page(w: &Web, state: Option<&str>) -> Response {
-    let s = w.snapshot();
+fn apps_page(w: &Web, viewer: &Viewer, state: Option<&str>) -> Response {
+    let s = w.snapshot(viewer);
     let wanted: Vec<AppState> = match state {
         None | Some("") => vec![],
         Some(list) => {
@@ -222,23 +224,35 @@ fn apps_page(w: &Web, state: Option<&str>) -> Response {
     layout(&title, "Applications", true, &body).into_response()
 }
 
-async fn apps(State(w): State<Arc<Web>>, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn apps(
+    State(w): State<Arc<Web>>,
+    Extension(viewer): Extension<Viewer>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let st = q
         .get("states")
         .or_else(|| q.get("state"))
         .map(String::as_str);
-    apps_page(&w, st)
+    apps_page(&w, &viewer, st)
 }
 
-async fn apps_in_state(State(w): State<Arc<Web>>, Path(state): Path<String>) -> Response {
-    apps_page(&w, Some(&state))
+async fn apps_in_state(
+    State(w): State<Arc<Web>>,
+    Extension(viewer): Extension<Viewer>,
+    Path(state): Path<String>,
+) -> Response {
+    apps_page(&w, &viewer, Some(&state))
 }
 
-async fn app(State(w): State<Arc<Web>>, Path(id): Path<String>) -> Response {
+async fn app(
+    State(w): State<Arc<Web>>,
+    Extension(viewer): Extension<Viewer>,
+    Path(id): Path<String>,
+) -> Response {
     let Ok(app_id) = id.parse::<common::ApplicationId>() else {
         return not_found(&format!("{id} is not an application id"));
     };
-    let s = w.snapshot();
+    let s = w.snapshot(&viewer);
     let Some(r) = s.apps.iter().find(|a| a.id == app_id) else {
         return not_found(&format!("Application {id} not found"));
     };
@@ -357,8 +371,8 @@ async fn app(State(w): State<Arc<Web>>, Path(id): Path<String>) -> Response {
     .into_response()
 }
 
-async fn nodes(State(w): State<Arc<Web>>) -> Html<String> {
-    let s = w.snapshot();
+async fn nodes(State(w): State<Arc<Web>>, Extension(viewer): Extension<Viewer>) -> Html<String> {
+    let s = w.snapshot(&viewer);
     let mut body = metrics_table(&s);
     body.push_str(
         "<table id=\"nodes\"><thead><tr><th>Node Address</th><th>Node HTTP Address</th><th>State</th>\

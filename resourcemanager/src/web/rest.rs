@@ -4,13 +4,14 @@
 //! The builders are pure functions of a [`Snapshot`] of the RM's state; the
 //! handlers take the snapshot under the state lock and answer from it.
 
+use super::auth::Viewer;
 use super::{Links, Web};
 use crate::metrics::RmEvent;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use common::protocol::{
     ApplicationReport, AttemptReport, FinalApplicationStatus, NodeReport, NodeState,
     YarnApplicationState as AppState,
@@ -20,7 +21,6 @@ use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use common::identity::Role;
 use daemon::https::Peer;
 
 /// What the REST answers are computed from: one consistent read of the state.
@@ -535,43 +535,59 @@ fn find<'a>(s: &'a Snapshot, id: &str) -> Result<&'a ApplicationReport, RestErro
         .ok_or_else(|| app_not_found(id))
 }
 
-async fn info(State(w): St) -> Json<Value> {
-    Json(cluster_info(&w.snapshot()))
+async fn info(State(w): St, Extension(viewer): Extension<Viewer>) -> Json<Value> {
+    Json(cluster_info(&w.snapshot(&viewer)))
 }
 
-async fn metrics(State(w): St) -> Json<Value> {
-    Json(cluster_metrics(&w.snapshot()))
+async fn metrics(State(w): St, Extension(viewer): Extension<Viewer>) -> Json<Value> {
+    Json(cluster_metrics(&w.snapshot(&viewer)))
 }
 
-async fn sched(State(w): St) -> Json<Value> {
-    Json(scheduler(&w.snapshot()))
+async fn sched(State(w): St, Extension(viewer): Extension<Viewer>) -> Json<Value> {
+    Json(scheduler(&w.snapshot(&viewer)))
 }
 
-async fn list_apps(State(w): St, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn list_apps(
+    State(w): St,
+    Extension(viewer): Extension<Viewer>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     match AppFilter::parse(&q) {
-        Ok(f) => Json(apps(&w.snapshot(), &w.links, &f)).into_response(),
+        Ok(f) => Json(apps(&w.snapshot(&viewer), &w.links, &f)).into_response(),
         Err(e) => e.into_response(),
     }
 }
 
-async fn one_app(State(w): St, Path(id): Path<String>) -> Response {
-    let s = w.snapshot();
+async fn one_app(
+    State(w): St,
+    Extension(viewer): Extension<Viewer>,
+    Path(id): Path<String>,
+) -> Response {
+    let s = w.snapshot(&viewer);
     match find(&s, &id) {
         Ok(r) => Json(json!({ "app": app(&s, &w.links, r) })).into_response(),
         Err(e) => e.into_response(),
     }
 }
 
-async fn app_attempts(State(w): St, Path(id): Path<String>) -> Response {
-    let s = w.snapshot();
+async fn app_attempts(
+    State(w): St,
+    Extension(viewer): Extension<Viewer>,
+    Path(id): Path<String>,
+) -> Response {
+    let s = w.snapshot(&viewer);
     match find(&s, &id) {
         Ok(r) => Json(attempts(&s, &w.links, r)).into_response(),
         Err(e) => e.into_response(),
     }
 }
 
-async fn get_state(State(w): St, Path(id): Path<String>) -> Response {
-    let s = w.snapshot();
+async fn get_state(
+    State(w): St,
+    Extension(viewer): Extension<Viewer>,
+    Path(id): Path<String>,
+) -> Response {
+    let s = w.snapshot(&viewer);
     match find(&s, &id) {
         Ok(r) => Json(json!({ "state": r.state.to_string() })).into_response(),
         Err(e) => e.into_response(),
@@ -581,25 +597,27 @@ async fn get_state(State(w): St, Path(id): Path<String>) -> Response {
 /// `PUT /ws/v1/cluster/apps/{id}/state` with `{"state":"KILLED"}`.
 async fn put_state(
     State(w): St,
+    Extension(viewer): Extension<Viewer>,
     ConnectInfo(peer): ConnectInfo<Peer>,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    // Who asks: the user its client certificate names; anyone else may change nothing.
-    let user = match &peer.role {
-        None => {
-            return remote_exception(
-                StatusCode::UNAUTHORIZED,
-                "Unable to obtain user name, user not authenticated: changing an application's state needs a user certificate (user:NAME) from the cluster CA",
-            )
-        }
-        Some(Role::User(user)) => user.clone(),
-        Some(other) => {
+    // Who asks: the user its client certificate (or bearer token) names; anyone else may
+    // change nothing.
+    let user = match (viewer.0.clone(), &peer.role) {
+        (Some(user), _) => user,
+        (None, Some(other)) => {
             return remote_exception(
                 StatusCode::FORBIDDEN,
                 &format!(
                     "changing an application's state needs a user certificate (user:NAME); this is {other}"
                 ),
+            )
+        }
+        (None, None) => {
+            return remote_exception(
+                StatusCode::UNAUTHORIZED,
+                "Unable to obtain user name, user not authenticated: changing an application's state needs a user certificate (user:NAME) from the cluster CA, or a bearer token from `spindle token create`",
             )
         }
     };
@@ -617,7 +635,7 @@ async fn put_state(
         ))
         .into_response();
     }
-    let snap = w.snapshot();
+    let snap = w.snapshot(&viewer);
     let r = match find(&snap, &id) {
         Ok(r) => r.clone(),
         Err(e) => return e.into_response(),
@@ -638,7 +656,7 @@ async fn put_state(
             }
             .emit(w.rm.metrics(), std::time::Instant::now());
             let state = w
-                .snapshot()
+                .snapshot(&viewer)
                 .apps
                 .iter()
                 .find(|a| a.id == r.id)
@@ -649,7 +667,11 @@ async fn put_state(
     }
 }
 
-async fn list_nodes(State(w): St, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn list_nodes(
+    State(w): St,
+    Extension(viewer): Extension<Viewer>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let mut states = Vec::new();
     if let Some(s) = q.get("states").or_else(|| q.get("state")) {
         for part in s.split(',').filter(|p| !p.trim().is_empty()) {
@@ -664,7 +686,7 @@ async fn list_nodes(State(w): St, Query(q): Query<HashMap<String, String>>) -> R
             }
         }
     }
-    Json(nodes(&w.snapshot(), &states)).into_response()
+    Json(nodes(&w.snapshot(&viewer), &states)).into_response()
 }
 
 pub fn parse_node_state(s: &str) -> Option<NodeState> {
@@ -679,8 +701,12 @@ pub fn parse_node_state(s: &str) -> Option<NodeState> {
     })
 }
 
-async fn one_node(State(w): St, Path(id): Path<String>) -> Response {
-    let s = w.snapshot();
+async fn one_node(
+    State(w): St,
+    Extension(viewer): Extension<Viewer>,
+    Path(id): Path<String>,
+) -> Response {
+    let s = w.snapshot(&viewer);
     match s.node(&id) {
         Some(n) => Json(json!({ "node": node(n) })).into_response(),
         None => remote_exception(
