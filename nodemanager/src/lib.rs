@@ -8,6 +8,8 @@
 //!   core, one timer task, a task per process awaiting its exit.
 //! - [`launch`] (directories, environment, process groups, signals),
 //!   [`localizer`] (files by content hash), [`monitor`] (memory from `/proc`).
+//! - [`tokens`]: container tokens as plain data: the keys the RM sent, and the
+//!   tokens already used (a token starts its container once).
 //! - [`service`]: the QUIC server, the heartbeat to the RM and shutdown;
 //!   [`web`] and [`metrics`]: `/metrics` and container logs over HTTP(S).
 
@@ -19,6 +21,7 @@ pub mod localizer;
 pub mod metrics;
 pub mod monitor;
 pub mod service;
+pub mod tokens;
 pub mod web;
 
 pub use config::NmConfig;

@@ -277,13 +277,8 @@ pub(crate) async fn run(
         Profile::Control,
     )?;
     let driver_addr = format!("{}:{}", env.nm_host, driver_ep.local_addr()?.port());
-    let secret = {
-        let rng = ring::rand::SystemRandom::new();
-        let b: [u8; 16] = ring::rand::generate(&rng)
-            .map_err(|_| anyhow::anyhow!("no randomness"))?
-            .expose();
-        hex::encode(b)
-    };
+    // The RM made it at submission; NMs registered it with their shuffle services.
+    let secret = env.app_secret.clone();
     let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
     tokio::spawn(transport::serve(
         driver_ep.clone(),
@@ -441,7 +436,8 @@ pub(crate) async fn run(
                 }
                 fx
             }
-            Msg::Rm(AmEvent::NodesLost(_)) => vec![],
+            // The client already presents the new token.
+            Msg::Rm(AmEvent::NodesLost(_) | AmEvent::AmrmToken { .. }) => vec![],
             Msg::Rm(AmEvent::Shutdown { reason }) => {
                 eprintln!("the resource manager ended this attempt: {reason}");
                 let fx = shell.core.shutdown();

@@ -27,6 +27,12 @@ pub(crate) enum ClusterCommand {
         /// Heartbeat interval (e.g. 1s, 200ms).
         #[arg(long, default_value = "1s")]
         heartbeat_interval: String,
+        /// How often the RM replaces its token master keys (default 1d).
+        #[arg(long)]
+        token_key_roll_interval: Option<String>,
+        /// How long container tokens stay valid (default 10m).
+        #[arg(long)]
+        container_token_expiry: Option<String>,
     },
     /// Stop the cluster in DIR.
     Down {
@@ -44,7 +50,20 @@ pub(crate) async fn run(cmd: ClusterCommand) -> anyhow::Result<()> {
             node_vcores,
             nm_expiry,
             heartbeat_interval,
+            token_key_roll_interval,
+            container_token_expiry,
         } => {
+            let mut rm_extra = Vec::new();
+            for (key, value) in [
+                ("token-key-roll-interval", token_key_roll_interval),
+                ("container-token-expiry", container_token_expiry),
+            ] {
+                if let Some(v) = value {
+                    common::duration::parse_duration(&v)
+                        .map_err(|e| anyhow::anyhow!("--{key}: {e}"))?;
+                    rm_extra.push(format!("{key} = \"{v}\"\n"));
+                }
+            }
             up(
                 &dir,
                 nodes,
@@ -52,6 +71,7 @@ pub(crate) async fn run(cmd: ClusterCommand) -> anyhow::Result<()> {
                 node_vcores,
                 &nm_expiry,
                 &heartbeat_interval,
+                &rm_extra.concat(),
             )
             .await
         }
@@ -114,6 +134,7 @@ async fn up(
     vcores: u32,
     nm_expiry: &str,
     heartbeat: &str,
+    rm_extra: &str,
 ) -> anyhow::Result<()> {
     if nodes == 0 {
         anyhow::bail!("--nodes must be at least 1");
@@ -141,7 +162,7 @@ async fn up(
     let rm_web = format!("127.0.0.1:{}", free_tcp_port()?);
     let q = |p: &Path| format!("{:?}", p.display().to_string());
     let rm_toml = format!(
-        "address = \"{rm_addr}\"\nweb-address = \"{rm_web}\"\nhistory-dir = {}\nstate-dir = {}\nca = {}\ncert = {}\nkey = {}\nheartbeat-interval = \"{heartbeat}\"\nnm-expiry = \"{nm_expiry}\"\nmax-allocation-mb = {memory_mb}\nmax-allocation-vcores = {vcores}\n",
+        "address = \"{rm_addr}\"\nweb-address = \"{rm_web}\"\nhistory-dir = {}\nstate-dir = {}\nca = {}\ncert = {}\nkey = {}\nheartbeat-interval = \"{heartbeat}\"\nnm-expiry = \"{nm_expiry}\"\nmax-allocation-mb = {memory_mb}\nmax-allocation-vcores = {vcores}\n{rm_extra}",
         q(&dir.join("history")),
         q(&dir.join("rm")),
         q(&certs.join("ca.pem")),
