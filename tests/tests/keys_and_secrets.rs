@@ -1,13 +1,25 @@
 //! Token keys and application secrets end to end, with real daemons: an app's
 //! shuffle secret comes from the RM (through the NMs), never from whoever
-//! registers first; the RM's master keys roll under a running app.
+//! registers first; the RM's master keys roll under a running app; a node
+//! manager starts a container once per token, and only with the keys it holds.
 
-use common::protocol::ErrorCode;
-use common::tls::{TlsFiles, TlsIdentity};
-use common::ApplicationId;
+use common::clock::wall_ms;
+use common::protocol::{
+    ErrorCode, LaunchSpec, NmRequest, NmResponse, RmRequest, RmResponse, WireError, ALPN_NM,
+    ALPN_RM,
+};
+use common::tls::{init_cluster_certs, TlsFiles, TlsIdentity};
+use common::token::{
+    AppSecret, ContainerToken, ContainerTokenIdentifier, ContainerTokenKeys, KeyId, MasterKey,
+    RollSchedule,
+};
+use common::transport::{self, Incoming, Profile, Service};
+use common::{ApplicationId, Resource};
 use shuffle_service::{FetchError, ShuffleClient};
 use spindle_tests::{bursty, class_args, dynamic, eventually, Cluster};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The address of NM `i`'s shuffle service (it binds a free port and logs it).
@@ -152,4 +164,196 @@ fn keys_roll_under_a_running_app_and_it_goes_on() {
         assert!(rolls >= 3, "{nm}: {rolls} key updates");
         assert_eq!(log_count(&c, nm, "container token refused"), 0, "{nm}");
     }
+}
+
+/// A stand-in RM for one node manager: it answers registration and heartbeats
+/// with the container-token keys the test rolls, and notes the version the NM
+/// says it holds.
+struct KeyServer {
+    keys: Mutex<ContainerTokenKeys>,
+    held: AtomicU64,
+}
+
+impl Service for KeyServer {
+    type Req = RmRequest;
+    type Resp = RmResponse;
+
+    async fn handle(self: Arc<Self>, inc: Incoming<RmRequest>) {
+        let resp = self.answer(&inc.req);
+        inc.reply(&resp).await;
+    }
+}
+
+impl KeyServer {
+    fn answer(&self, req: &RmRequest) -> RmResponse {
+        let keys = self.keys.lock().unwrap();
+        match req {
+            RmRequest::RegisterNode { .. } => RmResponse::NodeRegistered {
+                cluster_ts: 1,
+                heartbeat_interval_ms: 50,
+                token_keys: keys.for_nodes(),
+                registered_ms: 0,
+            },
+            RmRequest::NodeHeartbeat {
+                token_keys_version, ..
+            } => {
+                self.held.store(*token_keys_version, Ordering::SeqCst);
+                RmResponse::Heartbeat {
+                    kill: vec![],
+                    finished_apps: vec![],
+                    reregister: false,
+                    token_keys: (*token_keys_version != keys.version()).then(|| keys.for_nodes()),
+                }
+            }
+            other => RmResponse::Error(WireError::new(
+                ErrorCode::BadRequest,
+                format!("not served here: {other:?}"),
+            )),
+        }
+    }
+
+    /// Rolls the keys at monotonic `ms` (the schedule's own time line) and waits
+    /// until the NM says, in a heartbeat, that it holds them.
+    async fn roll(&self, ms: u64) {
+        let version = {
+            let mut keys = self.keys.lock().unwrap();
+            keys.poll(ms);
+            keys.version()
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while self.held.load(Ordering::SeqCst) != version {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the NM did not take the keys"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_manager_starts_a_container_once_per_token_and_only_with_current_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    init_cluster_certs(&certs, "test", "127.0.0.1:0", &[]).unwrap();
+    let rm_identity = TlsIdentity::load(&TlsFiles::in_dir(&certs, "rm")).unwrap();
+    let rm_endpoint = transport::server_endpoint(
+        "127.0.0.1:0".parse().unwrap(),
+        &rm_identity,
+        ALPN_RM,
+        Profile::Control,
+    )
+    .unwrap();
+    let rm_address = rm_endpoint.local_addr().unwrap().to_string();
+    // Keys roll every 1000 ms of the test's own time line, the next made 100 ms ahead.
+    let rm = Arc::new(KeyServer {
+        keys: Mutex::new(ContainerTokenKeys::new(
+            RollSchedule {
+                period_ms: 1000,
+                activation_delay_ms: 100,
+            },
+            0,
+        )),
+        held: AtomicU64::new(0),
+    });
+    tokio::spawn(transport::serve(rm_endpoint, rm.clone()));
+    let nm_dir = dir.path().join("nm");
+    let config = nodemanager::NmConfig {
+        address: "127.0.0.1:0".into(),
+        rm_address,
+        local_dir: nm_dir.join("local"),
+        log_dir: nm_dir.join("logs"),
+        ca: certs.join("ca.pem"),
+        cert: certs.join("node.pem"),
+        key: certs.join("node.key"),
+        container_cert: certs.join("container.pem"),
+        container_key: certs.join("container.key"),
+        shuffle_service_address: "127.0.0.1:0".into(),
+        web_address: String::new(),
+        ..Default::default()
+    };
+    let mut nm = nodemanager::start(&config).await.unwrap();
+    nm.wait_registered().await;
+    let node = nm.node_id.clone();
+    let app = ApplicationId::new(1, 1);
+    let secret = AppSecret::generate();
+    let ident = |n: u64| ContainerTokenIdentifier {
+        container_id: app.attempt(1).container(n),
+        app,
+        node_id: node.clone(),
+        resource: Resource::new(128, 1),
+        user: "tester".into(),
+        issued_ms: wall_ms(),
+        expiry_ms: wall_ms() + 600_000,
+        app_secret: secret.clone(),
+    };
+    let sign = |n: u64| rm.keys.lock().unwrap().sign(ident(n));
+    // The AM's view: start containers with tokens.
+    let am = TlsIdentity::load(&TlsFiles::in_dir(&certs, "container")).unwrap();
+    let ep = transport::client_endpoint(&am, ALPN_NM, Profile::Control).unwrap();
+    let nm_address = nm.addr.to_string();
+    let conn = transport::connect(&ep, &nm_address).await.unwrap();
+    let start = |token: ContainerToken| {
+        let (conn, addr) = (conn.clone(), nm_address.clone());
+        async move {
+            let req = NmRequest::StartContainer {
+                token,
+                launch: LaunchSpec {
+                    command: vec!["true".into()],
+                    ..Default::default()
+                },
+            };
+            transport::call::<_, NmResponse>(&conn, &addr, &req).await
+        }
+    };
+    let refused = |r: Result<NmResponse, transport::TransportError>, needle: &str| {
+        let e = r.expect_err("started");
+        assert_eq!(e.code(), Some(ErrorCode::InvalidToken), "{e}");
+        assert!(e.to_string().contains(needle), "{needle:?} not in: {e}");
+    };
+
+    // A token starts its container once.
+    let first = sign(2);
+    let kept_by_1 = sign(3);
+    assert_eq!(first.key_id, KeyId(1));
+    start(first.clone()).await.unwrap();
+    refused(start(first).await, "already used");
+    // Starting it registered the app's secret with the node's shuffle service:
+    // its executors register with it, and no other secret is taken.
+    let shuffle = ShuffleClient::new(&am).unwrap();
+    let served = nm.shuffle_service.clone().expect("aux shuffle service");
+    let exec_dir = config
+        .local_dir
+        .join("usercache/tester/appcache")
+        .join(app.to_string())
+        .join("blockmgr-1");
+    std::fs::create_dir_all(&exec_dir).unwrap();
+    let e = shuffle
+        .register(&served, app, "1", "mallory", &[&exec_dir])
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::Unauthorized), "{e}");
+    shuffle
+        .register(&served, app, "1", secret.as_str(), &[&exec_dir])
+        .await
+        .unwrap();
+
+    // Key 2 takes over: key 1 is the previous one, still accepted.
+    rm.roll(900).await;
+    rm.roll(1000).await;
+    let by_2 = sign(4);
+    assert_eq!(by_2.key_id, KeyId(2));
+    start(by_2).await.unwrap();
+    // Key 3 takes over: a token of key 1, older than the previous key, is refused.
+    rm.roll(1900).await;
+    rm.roll(2000).await;
+    refused(
+        start(kept_by_1).await,
+        "key 1, which this node does not accept",
+    );
+    start(sign(5)).await.unwrap();
+    // Forged under a key id the node holds.
+    let forged = MasterKey::generate(KeyId(3)).sign_container(ident(6));
+    refused(start(forged).await, "bad signature");
+    nm.shutdown().await;
 }
