@@ -448,12 +448,12 @@ fn refusal(e: Refused) -> WireError {
 }
 
 impl Nm {
+    /// The token state. Tokens are checked on the wall clock: their expiry is
+    /// stamped by the RM and crosses hosts, where no monotonic clock is shared
+    /// (as in YARN).
     fn tokens(&self) -> MutexGuard<'_, NodeTokens> {
         self.tokens.lock().expect("tokens lock")
     }
-
-    // A container token's expiry is stamped by the RM and crosses hosts, where no
-    // monotonic clock is shared: it stays on the wall clock, as in YARN.
 
     /// Checks a token (for stopping its container: an expired one will do).
     fn verify(&self, token: &ContainerToken, allow_expired: bool) -> Result<(), WireError> {
