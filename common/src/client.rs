@@ -159,6 +159,8 @@ pub struct AmEnv {
     pub nm_host: String,
     /// When the RM allocated this AM's container (wall clock, ms; 0 when unknown).
     pub allocated_wall_ms: u64,
+    /// The application's secret, made by the RM (executors present it).
+    pub app_secret: String,
 }
 
 impl AmEnv {
@@ -176,6 +178,7 @@ impl AmEnv {
             tls: container.tls,
             nm_host: container.nm_host,
             allocated_wall_ms: am.allocated_wall_ms,
+            app_secret: am.app_secret,
         })
     }
 }
@@ -184,7 +187,8 @@ impl AmEnv {
 pub struct AmRmClient {
     client: Client,
     attempt: AppAttemptId,
-    token: String,
+    /// The AMRM token; replaced when the RM pushes a new one after its key rolled.
+    token: Arc<Mutex<String>>,
 }
 
 impl AmRmClient {
@@ -200,12 +204,17 @@ impl AmRmClient {
                 rm_address,
             ),
             attempt,
-            token,
+            token: Arc::new(Mutex::new(token)),
         })
     }
 
     pub fn attempt(&self) -> AppAttemptId {
         self.attempt
+    }
+
+    /// The AMRM token presented now.
+    pub fn token(&self) -> String {
+        self.token.lock().expect("token lock").clone()
     }
 
     /// Registers; returns the maximum container the RM will allocate.
@@ -216,7 +225,7 @@ impl AmRmClient {
     ) -> Result<Resource, TransportError> {
         let req = RmRequest::RegisterAm {
             attempt: self.attempt,
-            token: self.token.clone(),
+            token: self.token(),
             host: host.to_string(),
             tracking_url: tracking_url.to_string(),
         };
@@ -227,21 +236,27 @@ impl AmRmClient {
     }
 
     /// Opens the push stream; events arrive on the returned channel until the RM closes it.
+    /// A new AMRM token pushed on it ([`AmEvent::AmrmToken`]) replaces the client's.
     pub async fn subscribe(&self) -> Result<mpsc::UnboundedReceiver<AmEvent>, TransportError> {
         let conn = self.client.connection().await?;
         let addr = self.client.addr().to_string();
         let (mut send, mut recv) = transport::open(&conn, &addr).await?;
         let req = RmRequest::SubscribeAm {
             attempt: self.attempt,
-            token: self.token.clone(),
+            token: self.token(),
         };
         transport::write(&mut send, &addr, &req).await?;
         let _: RmResponse = transport::read_response(&mut recv, &addr).await?;
         let (tx, rx) = mpsc::unbounded_channel();
+        let token = self.token.clone();
         tokio::spawn(async move {
             while let Ok(RmResponse::AmEvent(ev)) =
                 transport::read_response::<RmResponse>(&mut recv, &addr).await
             {
+                if let AmEvent::AmrmToken { token: new } = &ev {
+                    // Every later call presents the token signed with the new key.
+                    *token.lock().expect("token lock") = new.clone();
+                }
                 if tx.send(ev).is_err() {
                     break;
                 }
@@ -260,7 +275,7 @@ impl AmRmClient {
     ) -> Result<(), TransportError> {
         let req = RmRequest::Allocate {
             attempt: self.attempt,
-            token: self.token.clone(),
+            token: self.token(),
             asks,
             releases,
             progress,
@@ -276,7 +291,7 @@ impl AmRmClient {
     ) -> Result<(), TransportError> {
         let req = RmRequest::FinishAm {
             attempt: self.attempt,
-            token: self.token.clone(),
+            token: self.token(),
             final_status: status,
             diagnostics: diagnostics.to_string(),
             tracking_url: tracking_url.to_string(),

@@ -34,8 +34,12 @@ pub fn format_duration(d: Duration) -> String {
         format!("{ms}ms")
     } else if !ms.is_multiple_of(60_000) || ms == 0 {
         format!("{}s", ms / 1000)
-    } else {
+    } else if !ms.is_multiple_of(3_600_000) {
         format!("{}m", ms / 60_000)
+    } else if !ms.is_multiple_of(86_400_000) {
+        format!("{}h", ms / 3_600_000)
+    } else {
+        format!("{}d", ms / 86_400_000)
     }
 }
 
@@ -67,5 +71,8 @@ mod tests {
         assert!(parse_duration("").is_err());
         assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
         assert_eq!(format_duration(Duration::from_secs(600)), "10m");
+        assert_eq!(format_duration(Duration::from_secs(7200)), "2h");
+        assert_eq!(format_duration(Duration::from_secs(86_400)), "1d");
+        assert_eq!(format_duration(Duration::from_secs(90_000)), "25h");
     }
 }

@@ -110,6 +110,8 @@ const APP_BINARY: &str = "SPINDLE_APP_BINARY";
 const SPARK_CONF: &str = "SPINDLE_SPARK_CONF";
 const DRIVER_ADDRESS: &str = "SPINDLE_DRIVER_ADDRESS";
 const APP_SECRET: &str = "SPINDLE_APP_SECRET";
+/// The app secret's name among a container's credentials ([`LaunchSpec::secrets`](crate::protocol::LaunchSpec::secrets)).
+pub const APP_SECRET_CREDENTIAL: &str = "app-secret";
 const EXECUTOR_ID: &str = "SPINDLE_EXECUTOR_ID";
 const EXECUTOR_CORES: &str = "SPINDLE_EXECUTOR_CORES";
 const APP_ID: &str = "SPINDLE_APP_ID";
@@ -209,6 +211,10 @@ pub struct AmLaunch {
     /// When the RM allocated the AM's container (wall clock, ms since the epoch): the
     /// AM's event log counts the container from then.
     pub allocated_wall_ms: u64,
+    /// The application's secret, made by the RM at submission: the AM gives it to its
+    /// executors, and NMs register it with their shuffle service. A credential: it goes in
+    /// [`LaunchSpec::secrets`](crate::protocol::LaunchSpec::secrets) (see [`Self::secrets`]).
+    pub app_secret: String,
 }
 
 impl AmLaunch {
@@ -217,7 +223,15 @@ impl AmLaunch {
             (RM_ADDRESS, self.rm_address.clone()),
             (AMRM_TOKEN, self.amrm_token.clone()),
             (AM_ALLOCATED_MS, self.allocated_wall_ms.to_string()),
+            // Until the NM writes `LaunchSpec::secrets` to files the AM reads, the AM
+            // takes its app secret from here.
+            (APP_SECRET, self.app_secret.clone()),
         ]
+    }
+
+    /// The credentials, by name, for [`LaunchSpec::secrets`](crate::protocol::LaunchSpec::secrets).
+    pub fn secrets(&self) -> Vec<(&'static str, String)> {
+        vec![(APP_SECRET_CREDENTIAL, self.app_secret.clone())]
     }
 
     pub fn from_vars(vars: &dyn Vars) -> Result<Self, EnvError> {
@@ -229,6 +243,7 @@ impl AmLaunch {
                 .var(AM_ALLOCATED_MS)
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0),
+            app_secret: required(vars, APP_SECRET, IN_AM)?,
         })
     }
 }
@@ -403,8 +418,10 @@ mod tests {
             rm_address: "rm:8032".into(),
             amrm_token: "t".into(),
             allocated_wall_ms: 5,
+            app_secret: "s".into(),
         };
         assert_eq!(AmLaunch::from_vars(&map(am.to_env())).unwrap(), am);
+        assert_eq!(map(am.secrets())[APP_SECRET_CREDENTIAL], "s");
 
         let d = DriverLaunch {
             class: Some("SparkPi".into()),

@@ -6,7 +6,7 @@
 
 use crate::ids::{AppAttemptId, ApplicationId, ContainerId, NodeId};
 use crate::resource::Resource;
-use crate::token::ContainerToken;
+use crate::token::{ContainerToken, NodeTokenKeys};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -348,6 +348,9 @@ pub enum RmRequest {
     NodeHeartbeat {
         node_id: NodeId,
         statuses: Vec<ContainerStatus>,
+        /// The version of the container-token keys the NM holds: the reply
+        /// carries the keys when the RM's have changed since.
+        token_keys_version: u64,
     },
     /// Answered with `FileFollows` and the raw bytes.
     FetchFile {
@@ -422,8 +425,12 @@ pub enum RmResponse {
     NodeRegistered {
         cluster_ts: u64,
         heartbeat_interval_ms: u64,
-        /// Key that verifies container tokens.
-        token_key: Vec<u8>,
+        /// The keys that verify container tokens (never the AMRM keys).
+        token_keys: NodeTokenKeys,
+        /// The RM's wall clock at this registration: the NM refuses container
+        /// tokens issued before it (their containers were given up when the node
+        /// registered, and a restarted NM no longer knows which tokens it used).
+        registered_ms: u64,
     },
     Heartbeat {
         /// Containers the NM must stop, with the exit status to report.
@@ -432,6 +439,9 @@ pub enum RmResponse {
         finished_apps: Vec<ApplicationId>,
         /// The RM does not know this node (e.g. after expiry): register again.
         reregister: bool,
+        /// The container-token keys, when they changed since the version the
+        /// heartbeat said the NM holds (a key was made or retired).
+        token_keys: Option<NodeTokenKeys>,
     },
     FileFollows {
         size: u64,
@@ -449,6 +459,11 @@ pub enum AmEvent {
     Allocated(Vec<Container>),
     Completed(Vec<ContainerStatus>),
     NodesLost(Vec<NodeId>),
+    /// The AMRM master key rolled: the AM presents this token from now on (the
+    /// one it had is accepted for one more roll period).
+    AmrmToken {
+        token: String,
+    },
     /// The application was killed or its attempt is over: the AM must exit.
     Shutdown {
         reason: String,
@@ -625,10 +640,11 @@ pub const ALPN_SHUFFLE: &[u8] = b"spindle-shuffle/1";
 /// refused with a typed error naming it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ShuffleRequest {
-    /// The first registration of an application sets its secret; later ones
-    /// (and every other request of the app) must present the same secret.
-    /// Every dir must exist, lie inside the service's allowed roots and have
-    /// the application id as a path component.
+    /// An executor's shuffle dirs. The application must have been registered
+    /// (`RegisterApp`, by the node manager) and the executor must present its
+    /// secret, as every other request of the app does. Every dir must exist,
+    /// lie inside the service's allowed roots and have the application id as a
+    /// path component.
     RegisterExecutor {
         app_id: ApplicationId,
         executor_id: String,
@@ -649,6 +665,15 @@ pub enum ShuffleRequest {
         app_id: ApplicationId,
         secret: String,
         shuffle_id: u32,
+    },
+    /// The node manager registers an application's secret, taken from a
+    /// container token it verified, before it starts the app's containers on
+    /// this node. Again with the same secret: a no-op; with another: refused.
+    /// `admin_token` is the service's admin token.
+    RegisterApp {
+        app_id: ApplicationId,
+        secret: String,
+        admin_token: String,
     },
     /// The node manager says the app ended: its shuffle files are deleted and
     /// the service forgets it. `admin_token` is the service's admin token.

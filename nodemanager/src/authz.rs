@@ -128,7 +128,7 @@ pub fn may_view(
 mod tests {
     use super::*;
     use common::protocol::LaunchSpec;
-    use common::token::ContainerTokenIdentifier;
+    use common::token::{AppSecret, ContainerTokenIdentifier, KeyId};
     use common::{NodeId, Resource};
 
     /// Tokens whose mac is `ok` verify; application 1 belongs to alice; root is an admin.
@@ -162,8 +162,11 @@ mod tests {
                 node_id: NodeId("h:1".into()),
                 resource: Resource::new(128, 1),
                 user: "alice".into(),
+                issued_ms: 0,
                 expiry_ms: u64::MAX,
+                app_secret: AppSecret::default(),
             },
+            key_id: KeyId(1),
             mac: if good { b"ok".to_vec() } else { b"no".to_vec() },
         }
     }

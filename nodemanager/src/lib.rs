@@ -9,7 +9,9 @@
 //! - [`launch`] (directories, environment, process groups, signals),
 //!   [`localizer`] (files by content hash), [`monitor`] (memory from `/proc`).
 //! - [`authz`]: who may send which request (tokens, roles), checked first;
-//!   [`service`]: the QUIC server, the heartbeat to the RM and shutdown;
+//! - [`tokens`]: container tokens as plain data: the keys the RM sent, and the
+//!   tokens already used (a token starts its container once).
+//! - [`service`]: the QUIC server, the heartbeat to the RM and shutdown;
 //!   [`web`] and [`metrics`]: `/metrics` and container logs over HTTP(S).
 
 pub mod authz;
@@ -21,6 +23,7 @@ pub mod localizer;
 pub mod metrics;
 pub mod monitor;
 pub mod service;
+pub mod tokens;
 pub mod web;
 
 pub use config::NmConfig;

@@ -6,6 +6,7 @@ use crate::config::NmConfig;
 use crate::containers::ContainerManager;
 use crate::launch::{Layout, NodeEnv};
 use crate::lifecycle::{KILLED_BY_APPMASTER, KILLED_BY_RESOURCEMANAGER};
+use crate::tokens::{NodeTokens, Refused};
 use common::clock::wall_ms;
 use common::identity::Role;
 use common::protocol::{
@@ -13,13 +14,13 @@ use common::protocol::{
     ALPN_RM,
 };
 use common::tls::TlsIdentity;
-use common::token::{TokenError, TokenKey};
+use common::token::{ContainerToken, TokenError};
 use common::transport::{self, Client, Incoming, Profile, Service};
 use common::{ApplicationId, NodeId};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -43,7 +44,8 @@ pub enum NmError {
 
 struct Nm {
     node_id: NodeId,
-    key: RwLock<Option<TokenKey>>,
+    /// The container-token keys the RM sent, and the tokens already used.
+    tokens: Mutex<NodeTokens>,
     /// Each application's user, from the container tokens its containers started with
     /// (kept after the app ends, for its logs; the oldest go beyond [`MAX_OWNERS`]).
     owners: RwLock<BTreeMap<ApplicationId, String>>,
@@ -83,6 +85,11 @@ impl NmHandle {
     /// Resolves once the RM has accepted this node.
     pub async fn wait_registered(&mut self) {
         let _ = self.registered.wait_for(|r| *r).await;
+    }
+
+    /// The node's shuffle service (hosted here, or standalone beside us).
+    pub fn shuffle_service_node(&self) -> Option<Arc<shuffle_service::NodeService>> {
+        self.nm.shuffle.clone()
     }
 
     /// A cloneable view for health checks and status lines.
@@ -151,6 +158,7 @@ impl NmHandle {
         let req = RmRequest::NodeHeartbeat {
             node_id: self.node_id.clone(),
             statuses: statuses.clone(),
+            token_keys_version: self.nm.tokens().version(),
         };
         match tokio::time::timeout(RM_CALL_BOUND, self.rm.call::<_, RmResponse>(&req)).await {
             Ok(Ok(RmResponse::Heartbeat { .. })) => {
@@ -228,7 +236,7 @@ pub async fn start(config: &NmConfig) -> Result<NmHandle, NmError> {
         ContainerManager::new(layout, env, rm_files, config.kill_grace, shuffle.clone())?;
     let nm = Arc::new(Nm {
         node_id: node_id.clone(),
-        key: RwLock::new(None),
+        tokens: Mutex::new(NodeTokens::default()),
         owners: RwLock::new(BTreeMap::new()),
         admins: config.admin_acl.clone(),
         containers: containers.clone(),
@@ -367,10 +375,12 @@ async fn register(
     match resp {
         RmResponse::NodeRegistered {
             heartbeat_interval_ms,
-            token_key,
+            token_keys,
+            registered_ms,
             ..
         } => {
-            *nm.key.write().expect("key lock") = Some(TokenKey::from_bytes(&token_key));
+            tracing::info!(keys = ?token_keys.ids(), "container-token keys received");
+            nm.tokens().registered(token_keys, registered_ms);
             tracing::info!(node_id = %nm.node_id, rm = rm.addr(), "registered with the resource manager");
             Ok(heartbeat_interval_ms)
         }
@@ -406,13 +416,19 @@ async fn heartbeat_loop(
             let req = RmRequest::NodeHeartbeat {
                 node_id: nm.node_id.clone(),
                 statuses: statuses.clone(),
+                token_keys_version: nm.tokens().version(),
             };
             match rm.call::<_, RmResponse>(&req).await {
                 Ok(RmResponse::Heartbeat {
                     kill,
                     finished_apps,
                     reregister,
+                    token_keys,
                 }) => {
+                    if let Some(keys) = token_keys {
+                        tracing::info!(keys = ?keys.ids(), "container-token keys rolled");
+                        nm.tokens().update(keys);
+                    }
                     nm.containers.acknowledge(&statuses);
                     for (c, exit) in kill {
                         nm.containers
@@ -440,43 +456,57 @@ async fn heartbeat_loop(
     }
 }
 
+/// A refused container token as it goes back on the wire.
+fn refusal(e: Refused) -> WireError {
+    let code = match &e {
+        Refused::NotRegistered => ErrorCode::InvalidState,
+        Refused::Token(TokenError::Expired { .. }) => ErrorCode::TokenExpired,
+        Refused::Token(TokenError::WrongNode { .. }) => ErrorCode::WrongNode,
+        Refused::Token(_) => ErrorCode::InvalidToken,
+    };
+    tracing::warn!(error = %e, "container token refused");
+    WireError::new(code, e.to_string())
+}
+
 impl Nm {
-    fn verify_token(
-        &self,
-        token: &common::token::ContainerToken,
-        allow_expired: bool,
-    ) -> Result<(), WireError> {
-        let key = self.key.read().expect("key lock");
-        let Some(key) = key.as_ref() else {
-            return Err(WireError::new(
-                ErrorCode::InvalidState,
-                "this node has not registered with the resource manager yet",
-            ));
+    /// The token state. Tokens are checked on the wall clock: their expiry is
+    /// stamped by the RM and crosses hosts, where no monotonic clock is shared
+    /// (as in YARN).
+    fn tokens(&self) -> MutexGuard<'_, NodeTokens> {
+        self.tokens.lock().expect("tokens lock")
+    }
+
+    /// Checks a token (for stopping its container: an expired one will do).
+    fn check_token(&self, token: &ContainerToken, allow_expired: bool) -> Result<(), WireError> {
+        self.tokens()
+            .check(token, &self.node_id, wall_ms(), allow_expired)
+            .map_err(refusal)
+    }
+
+    /// Checks a token for starting its container, which it may do once.
+    fn admit(&self, token: &ContainerToken) -> Result<(), WireError> {
+        self.tokens()
+            .admit(token, &self.node_id, wall_ms())
+            .map_err(refusal)
+    }
+
+    /// Registers the app's secret, which the RM vouches for in the token just
+    /// admitted, with the node's shuffle service, so that the app's executors
+    /// (and only they) can register there. A failure is logged: containers that
+    /// do not use the service still start.
+    async fn register_with_shuffle_service(&self, token: &ContainerToken) {
+        let (Some(shuffle), id) = (&self.shuffle, &token.identifier) else {
+            return;
         };
-        // A container token's expiry is stamped by the RM and crosses hosts, where no
-        // monotonic clock is shared: it stays on the wall clock, as in YARN.
-        match key.verify_container(token, &self.node_id, wall_ms()) {
-            Ok(()) => Ok(()),
-            Err(TokenError::Expired { .. }) if allow_expired => Ok(()),
-            Err(e) => {
-                let code = match e {
-                    TokenError::Expired { .. } => ErrorCode::TokenExpired,
-                    TokenError::WrongNode { .. } => ErrorCode::WrongNode,
-                    _ => ErrorCode::InvalidToken,
-                };
-                Err(WireError::new(code, e.to_string()))
-            }
+        if let Err(e) = shuffle.register_app(id.app, id.app_secret.as_str()).await {
+            tracing::warn!(app_id = %id.app, error = %e, "cannot register the application with the shuffle service");
         }
     }
 }
 
 impl Gate for Nm {
-    fn verify(
-        &self,
-        token: &common::token::ContainerToken,
-        allow_expired: bool,
-    ) -> Result<(), WireError> {
-        self.verify_token(token, allow_expired)
+    fn verify(&self, token: &ContainerToken, allow_expired: bool) -> Result<(), WireError> {
+        self.check_token(token, allow_expired)
     }
 
     fn owner(&self, app: ApplicationId) -> Option<String> {
@@ -510,8 +540,12 @@ impl Service for Nm {
                     format!("node manager {} is shutting down", self.node_id),
                 ))
             }
-            // The token was verified by the table.
-            NmRequest::StartContainer { token, launch } => {
+            // The table verified the token; a start may use it only once.
+            NmRequest::StartContainer { token, launch } => 'start: {
+                if let Err(e) = self.admit(token) {
+                    break 'start NmResponse::Error(e);
+                }
+                self.register_with_shuffle_service(token).await;
                 let id = &token.identifier;
                 {
                     let mut owners = self.owners.write().expect("owners lock");

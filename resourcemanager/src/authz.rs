@@ -151,6 +151,7 @@ mod tests {
             RmRequest::NodeHeartbeat {
                 node_id: node,
                 statuses: vec![],
+                token_keys_version: 0,
             },
             RmRequest::FetchFile { sha256: "0".into() },
             RmRequest::RegisterAm {

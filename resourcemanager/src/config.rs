@@ -1,7 +1,7 @@
 //! The resource manager's configuration (`/etc/spindle/resourcemanager.toml`).
 //! Every key has a default; unknown keys are refused.
 
-use common::duration::human;
+use common::duration::{format_duration, human};
 use common::tls::TlsFiles;
 use common::Resource;
 use daemon::config::{check_admin_acl, check_log_level, check_tls_files, DaemonConfig, Invalid};
@@ -36,6 +36,13 @@ pub struct RmConfig {
     /// How long a container token stays valid after allocation.
     #[serde(with = "human")]
     pub container_token_expiry: Duration,
+    /// How often the master keys of container tokens and of AMRM tokens (one
+    /// each) are replaced; tokens signed with the previous key stay valid for
+    /// one more interval. At least `container-token-expiry`, and longer than
+    /// 1.5 times `nm-expiry` (a new container-token key reaches every node that
+    /// long before it signs).
+    #[serde(with = "human")]
+    pub token_key_roll_interval: Duration,
     /// Log level filter (tracing syntax), e.g. "info" or "resourcemanager=debug".
     pub log_level: String,
     /// TCP address of the web server (YARN REST API under /ws/v1/cluster,
@@ -72,6 +79,7 @@ impl Default for RmConfig {
             max_allocation_vcores: 4,
             max_am_attempts: 2,
             container_token_expiry: Duration::from_secs(600),
+            token_key_roll_interval: Duration::from_secs(86_400),
             log_level: "info".into(),
             web_address: "0.0.0.0:8088".into(),
             web_tls: true,
@@ -107,6 +115,26 @@ impl DaemonConfig for RmConfig {
         }
         if self.max_am_attempts == 0 {
             return Err(("max-am-attempts", "must be at least 1".into()));
+        }
+        if self.token_key_roll_interval < self.container_token_expiry {
+            return Err((
+                "token-key-roll-interval",
+                format!(
+                    "{} is shorter than container-token-expiry ({}): tokens would outlive their key",
+                    format_duration(self.token_key_roll_interval),
+                    format_duration(self.container_token_expiry)
+                ),
+            ));
+        }
+        if self.token_key_roll_interval.as_millis() <= self.nm_expiry.as_millis() * 3 / 2 {
+            return Err((
+                "token-key-roll-interval",
+                format!(
+                    "{} must be longer than 1.5 times nm-expiry ({}): a new key is sent to nodes that long before it signs",
+                    format_duration(self.token_key_roll_interval),
+                    format_duration(self.nm_expiry)
+                ),
+            ));
         }
         check_log_level(&self.log_level)?;
         check_web_address(&self.web_address, self.web_tls)?;
@@ -181,6 +209,33 @@ mod tests {
         b.log_level = "debug".into();
         b.max_am_attempts = 3;
         assert_eq!(a.changed_keys(&b), vec!["log-level", "max-am-attempts"]);
+    }
+
+    #[test]
+    fn token_keys_outlast_their_tokens_and_reach_nodes_before_they_sign() {
+        let check = |roll: u64, expiry: u64, nm_expiry: u64| {
+            RmConfig {
+                token_key_roll_interval: Duration::from_secs(roll),
+                container_token_expiry: Duration::from_secs(expiry),
+                nm_expiry: Duration::from_secs(nm_expiry),
+                ..RmConfig::default()
+            }
+            .validate(Path::new("rm.toml"))
+            .unwrap_err()
+            .to_string()
+        };
+        let e = check(300, 600, 60);
+        assert!(
+            e.contains("key `token-key-roll-interval`") && e.contains("container-token-expiry"),
+            "{e}"
+        );
+        let e = check(900, 600, 600);
+        assert!(
+            e.contains("key `token-key-roll-interval`") && e.contains("1.5 times nm-expiry"),
+            "{e}"
+        );
+        // Valid: the error is now about something else (the certificate files).
+        assert!(!check(901, 600, 600).contains("token-key-roll-interval"));
     }
 
     #[test]

@@ -15,7 +15,6 @@ use common::protocol::{
 };
 use common::staging::ContentStore;
 use common::tls::TlsIdentity;
-use common::token::TokenKey;
 use common::transport::{self, Client, Incoming, Profile, Service};
 use common::{AppAttemptId, ApplicationId};
 use daemon::https::WebError;
@@ -194,6 +193,7 @@ pub(crate) async fn start<W>(
         max_am_attempts: config.max_am_attempts,
         nm_expiry_ms: config.nm_expiry.as_millis() as u64,
         token_expiry_ms: config.container_token_expiry.as_millis() as u64,
+        key_roll_ms: config.token_key_roll_interval.as_millis() as u64,
     };
     let (mut state, persist, writer) = open_state(config, limits)?;
     state.set_admin_acl(config.admin_acl.iter().cloned());
@@ -227,8 +227,14 @@ pub(crate) async fn start<W>(
             let mut t = tokio::time::interval(expiry_every);
             loop {
                 t.tick().await;
-                // Decided on the monotonic clock: a wall-clock step cannot expire nodes.
-                let actions = rm.with_state(|s| s.expire_nodes(read_clocks()));
+                // Decided on the monotonic clock: a wall-clock step cannot expire nodes
+                // or roll keys.
+                let actions = rm.with_state(|s| {
+                    let now = read_clocks();
+                    let mut actions = s.expire_nodes(now);
+                    actions.extend(s.roll_keys(now));
+                    actions
+                });
                 rm.execute(actions);
             }
         })
@@ -257,7 +263,8 @@ fn open_state(
     let now = read_clocks();
     // The cluster timestamp is in every id, shown and kept across restarts: wall clock.
     let cluster_ts = recovered.as_ref().map_or(now.wall_ms, |r| r.cluster_ts);
-    let mut state = RmState::new(cluster_ts, limits, TokenKey::generate());
+    // Fresh master keys at every start: tokens of the previous run are refused.
+    let mut state = RmState::new(cluster_ts, limits, now);
     if let Some(r) = recovered {
         tracing::info!(
             apps = r.apps.len(),
@@ -362,6 +369,7 @@ impl Rm {
                     container,
                     submission,
                     amrm_token,
+                    app_secret,
                 } => {
                     RmEvent::ContainersAllocated {
                         attempt: container.id.attempt,
@@ -380,8 +388,10 @@ impl Rm {
                             // Wall clock: it crosses to the AM, whose event log stamps are
                             // wall-clock.
                             allocated_wall_ms: wall_ms(),
+                            app_secret: app_secret.as_str().to_string(),
                         };
                         common::launch::extend(&mut launch.env, am.to_env());
+                        common::launch::extend(&mut launch.secrets, am.secrets());
                         let client = rm.nm_client(&container.node_address);
                         let req = NmRequest::StartContainer {
                             token: container.token.clone(),
@@ -577,38 +587,49 @@ impl Service for Rm {
                     s.check_reported(&node_id, &running)?;
                     let a =
                         s.register_node(node_id, address, http_address, capability, &running, now);
-                    Ok::<_, WireError>((a, s.cluster_ts(), s.key().bytes().to_vec()))
+                    Ok::<_, WireError>((a, s.cluster_ts(), s.node_keys()))
                 });
                 match registered {
-                    Ok((actions, cluster_ts, key)) => {
+                    Ok((actions, cluster_ts, token_keys)) => {
                         self.execute(actions);
                         RmResponse::NodeRegistered {
                             cluster_ts,
                             heartbeat_interval_ms: self.heartbeat_interval_ms,
-                            token_key: key,
+                            token_keys,
+                            registered_ms: now.wall_ms,
                         }
                     }
                     Err(e) => RmResponse::Error(e),
                 }
             }
-            RmRequest::NodeHeartbeat { node_id, statuses } => {
+            RmRequest::NodeHeartbeat {
+                node_id,
+                statuses,
+                token_keys_version,
+            } => {
                 match self.with_state(|s| {
                     s.check_reported(&node_id, &statuses)?;
-                    Ok(s.node_heartbeat(&node_id, &statuses, now))
+                    Ok((
+                        s.node_heartbeat(&node_id, &statuses, now),
+                        s.node_keys_update(token_keys_version),
+                    ))
                 }) {
                     Err(e) => RmResponse::Error(e),
-                    Ok(Some(hb)) => {
+                    Ok((Some(hb), token_keys)) => {
                         self.execute(hb.actions);
                         RmResponse::Heartbeat {
                             kill: hb.kill,
                             finished_apps: hb.finished_apps,
                             reregister: false,
+                            token_keys,
                         }
                     }
-                    Ok(None) => RmResponse::Heartbeat {
+                    // It registers again and gets the keys then.
+                    Ok((None, _)) => RmResponse::Heartbeat {
                         kill: vec![],
                         finished_apps: vec![],
                         reregister: true,
+                        token_keys: None,
                     },
                 }
             }

@@ -13,7 +13,9 @@ use common::protocol::{
     ContainerState, ContainerStatus, ErrorCode, FinalApplicationStatus, NodeReport, NodeState,
     ResourceAsk, WireError, YarnApplicationState as AppState,
 };
-use common::token::TokenKey;
+use common::token::{
+    AmrmTokenKeys, AppSecret, ContainerTokenKeys, KeyId, NodeTokenKeys, RollSchedule,
+};
 use common::{AppAttemptId, ApplicationId, ContainerId, NodeId, Resource};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -30,6 +32,8 @@ pub enum Action {
         container: Box<Container>,
         submission: Box<AppSubmission>,
         amrm_token: String,
+        /// The application's secret, for the AM's launch.
+        app_secret: AppSecret,
     },
     /// Deliver an event on the attempt's push stream.
     PushAm {
@@ -56,6 +60,18 @@ pub struct Limits {
     pub max_am_attempts: u32,
     pub nm_expiry_ms: u64,
     pub token_expiry_ms: u64,
+    /// How often the container-token and AMRM-token master keys roll.
+    pub key_roll_ms: u64,
+}
+
+impl Limits {
+    /// How long before it signs a new container-token key is made and sent to
+    /// NMs: 1.5 times the node expiry, as YARN's activation delay, so every NM
+    /// still alive has heartbeated it in (a silent one is LOST and registers
+    /// again, getting the keys then). At most half a roll period.
+    pub fn key_activation_ms(&self) -> u64 {
+        (self.nm_expiry_ms.saturating_mul(3) / 2).min(self.key_roll_ms / 2)
+    }
 }
 
 /// One reading of both clocks, taken by the shell and passed to every
@@ -162,6 +178,8 @@ impl Attempt {
 #[derive(Debug)]
 struct App {
     submission: AppSubmission,
+    /// Made at submission; in every container token of the app and the AM's launch.
+    secret: AppSecret,
     state: AppState,
     final_status: FinalApplicationStatus,
     diagnostics: String,
@@ -196,7 +214,10 @@ pub struct RmState {
     cluster_ts: u64,
     next_seq: u32,
     limits: Limits,
-    key: TokenKey,
+    /// Sign container tokens; NMs get them to verify ([`Self::node_keys`]).
+    container_keys: ContainerTokenKeys,
+    /// Sign AMRM tokens; they never leave the RM.
+    amrm_keys: AmrmTokenKeys,
     nodes: BTreeMap<NodeId, Node>,
     apps: BTreeMap<ApplicationId, App>,
     /// Apps whose persisted fields changed since the last [`RmState::take_dirty`].
@@ -210,12 +231,22 @@ fn err(code: ErrorCode, msg: impl Into<String>) -> WireError {
 }
 
 impl RmState {
-    pub fn new(cluster_ts: u64, limits: Limits, key: TokenKey) -> Self {
+    /// A core whose first master keys sign from `now`.
+    pub fn new(cluster_ts: u64, limits: Limits, now: Now) -> Self {
+        let container_keys = ContainerTokenKeys::new(
+            RollSchedule {
+                period_ms: limits.key_roll_ms,
+                activation_delay_ms: limits.key_activation_ms(),
+            },
+            now.mono_ms,
+        );
+        let amrm_keys = AmrmTokenKeys::new(limits.key_roll_ms, now.mono_ms);
         Self {
             cluster_ts,
             next_seq: 1,
             limits,
-            key,
+            container_keys,
+            amrm_keys,
             nodes: BTreeMap::new(),
             apps: BTreeMap::new(),
             dirty: BTreeSet::new(),
@@ -232,8 +263,64 @@ impl RmState {
         self.cluster_ts
     }
 
-    pub fn key(&self) -> &TokenKey {
-        &self.key
+    /// The keys NMs verify container tokens with: what `RegisterNode` answers.
+    pub fn node_keys(&self) -> NodeTokenKeys {
+        self.container_keys.for_nodes()
+    }
+
+    /// The keys again when they changed since the version a node holds.
+    pub fn node_keys_update(&self, held_version: u64) -> Option<NodeTokenKeys> {
+        (held_version != self.container_keys.version()).then(|| self.node_keys())
+    }
+
+    /// (container-token key signing now, AMRM key signing now).
+    pub fn signing_keys(&self) -> (KeyId, KeyId) {
+        (
+            self.container_keys.signing_id(),
+            self.amrm_keys.signing_id(),
+        )
+    }
+
+    /// Rolls the master keys when their time has come (monotonic): a new
+    /// container-token key is made `key_activation_ms` ahead and goes to NMs
+    /// with their next heartbeat; when a new AMRM key signs, every live attempt's
+    /// AM gets a token signed with it on its push stream.
+    pub fn roll_keys(&mut self, now: Now) -> Vec<Action> {
+        let mut actions = Vec::new();
+        let c = self.container_keys.poll(now.mono_ms);
+        if c.any() {
+            tracing::info!(
+                signing = self.container_keys.signing_id().0,
+                accepted = ?self.container_keys.accepted_ids(),
+                "container-token master keys rolled"
+            );
+        }
+        if self.amrm_keys.poll(now.mono_ms).activated {
+            tracing::info!(
+                signing = self.amrm_keys.signing_id().0,
+                "AMRM-token master key rolled"
+            );
+            for app in self.apps.values() {
+                let Some(a) = app.current() else { continue };
+                if app.state.is_terminal() || a.am_container.is_none() {
+                    continue;
+                }
+                actions.push(Action::PushAm {
+                    attempt: a.id,
+                    event: AmEvent::AmrmToken {
+                        token: self.amrm_keys.token(a.id),
+                    },
+                });
+            }
+        }
+        actions
+    }
+
+    /// When [`Self::roll_keys`] next has something to do (monotonic ms).
+    pub fn next_key_roll_ms(&self) -> u64 {
+        self.container_keys
+            .next_change_ms()
+            .min(self.amrm_keys.next_change_ms())
     }
 
     pub fn limits(&self) -> &Limits {
@@ -456,6 +543,7 @@ impl RmState {
         tracing::info!(app_id = %id, name = %sub.name, user = %sub.user, "application submitted");
         let mut app = App {
             submission: sub,
+            secret: AppSecret::generate(),
             // NEW -> NEW_SAVING -> SUBMITTED -> ACCEPTED happen at once: no
             // state store to wait for, and the FIFO queue accepts everything.
             state: AppState::ACCEPTED,
@@ -729,11 +817,8 @@ impl RmState {
     // ---------------------------------------------------------------- application masters
 
     fn live_attempt(&mut self, attempt: AppAttemptId, token: &str) -> Result<&mut App, WireError> {
-        if !self.key.verify_amrm(attempt, token) {
-            return Err(err(
-                ErrorCode::Unauthorized,
-                format!("invalid AMRM token for {attempt}"),
-            ));
+        if let Err(e) = self.amrm_keys.verify(attempt, token) {
+            return Err(err(ErrorCode::Unauthorized, e.to_string()));
         }
         let app = self
             .apps
@@ -1178,6 +1263,185 @@ mod tests {
         assert_eq!(e.code, ErrorCode::Unauthorized);
     }
 
+    /// An RM whose keys roll every second; the next container-token key is made
+    /// half a second ahead (1.5 times the 5 s node expiry, at most half a period).
+    fn rolling_rm() -> RmState {
+        let limits = Limits {
+            key_roll_ms: 1000,
+            ..rm().limits().clone()
+        };
+        assert_eq!(limits.key_activation_ms(), 500);
+        RmState::new(1000, limits, at(0))
+    }
+
+    fn node_registered(rm: &RmState) -> common::protocol::RmResponse {
+        common::protocol::RmResponse::NodeRegistered {
+            cluster_ts: rm.cluster_ts(),
+            heartbeat_interval_ms: 1000,
+            token_keys: rm.node_keys(),
+            registered_ms: 0,
+        }
+    }
+
+    /// Whether `reply`, encoded as it goes on the wire, carries (a container-token key, an
+    /// AMRM key).
+    fn carries_keys(rm: &RmState, reply: &common::protocol::RmResponse) -> (bool, bool) {
+        let wire = common::codec::encode(reply).unwrap();
+        (
+            rm.container_keys.appear_in(&wire),
+            rm.amrm_keys.appear_in(&wire),
+        )
+    }
+
+    #[test]
+    fn node_replies_carry_the_container_keys_and_never_an_amrm_key() {
+        let mut rm = rolling_rm();
+        add_node(&mut rm, "a:1", 4096, 0);
+        let (_, attempt, _, _) = registered(&mut rm, at(1));
+        assert_eq!(carries_keys(&rm, &node_registered(&rm)), (true, false));
+        let held = rm.node_keys().version();
+        assert!(rm.node_keys_update(held).is_none());
+        for t in [500, 1000, 1500, 2000, 2500, 3000] {
+            rm.roll_keys(at(t));
+            let reply = common::protocol::RmResponse::Heartbeat {
+                kill: vec![],
+                finished_apps: vec![],
+                reregister: false,
+                token_keys: rm.node_keys_update(held),
+            };
+            assert_eq!(carries_keys(&rm, &reply), (true, false), "at {t}");
+            assert_eq!(carries_keys(&rm, &node_registered(&rm)), (true, false));
+        }
+        // The AM's own token is signed with an AMRM key, which no node gets.
+        rm.register_am(
+            attempt,
+            &rm.amrm_keys.token(attempt),
+            "h".into(),
+            String::new(),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn keys_roll_on_the_monotonic_clock_and_the_am_gets_a_new_amrm_token() {
+        let mut rm = rolling_rm();
+        add_node(&mut rm, "a:1", 4096, 0);
+        let (_, attempt, am, token1) = registered(&mut rm, at(1));
+        assert_eq!(am.token.key_id, KeyId(1));
+        assert!(token1.starts_with("1."), "{token1}");
+        assert_eq!(rm.signing_keys(), (KeyId(1), KeyId(1)));
+        assert_eq!(rm.next_key_roll_ms(), 500);
+        let held = rm.node_keys().version();
+        // 500: the next container-token key goes to the nodes; nothing signs with it yet.
+        assert!(rm.roll_keys(at(499)).is_empty());
+        assert!(rm.node_keys_update(held).is_none());
+        assert!(rm.roll_keys(at(500)).is_empty());
+        let keys = rm.node_keys_update(held).expect("new keys for the nodes");
+        assert_eq!(keys.ids(), [KeyId(1), KeyId(2)]);
+        assert_eq!(rm.signing_keys(), (KeyId(1), KeyId(1)));
+        // 1000: both roll; the AM gets a token of the new AMRM key on its stream.
+        let actions = rm.roll_keys(at(1000));
+        let token2 = match actions.as_slice() {
+            [Action::PushAm {
+                attempt: a,
+                event: AmEvent::AmrmToken { token },
+            }] if *a == attempt => token.clone(),
+            other => panic!("expected one new AMRM token, got {other:?}"),
+        };
+        assert!(token2.starts_with("2."), "{token2}");
+        assert_eq!(rm.signing_keys(), (KeyId(2), KeyId(2)));
+        // The old token is still good for a period; new containers carry key 2.
+        let got = allocated(
+            &rm.allocate(attempt, &token1, vec![ask(1, 512)], vec![], 0.0, at(1001))
+                .unwrap(),
+        );
+        assert_eq!(got[0].token.key_id, KeyId(2));
+        rm.allocate(attempt, &token2, vec![], vec![], 0.0, at(1002))
+            .unwrap();
+        // 2000: the first keys go.
+        rm.roll_keys(at(1500));
+        assert_eq!(rm.node_keys().ids(), [KeyId(1), KeyId(2), KeyId(3)]);
+        rm.roll_keys(at(2000));
+        assert_eq!(rm.node_keys().ids(), [KeyId(2), KeyId(3)]);
+        let e = rm
+            .allocate(attempt, &token1, vec![], vec![], 0.0, at(2001))
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::Unauthorized);
+        assert!(e.message.contains("key 1"), "{}", e.message);
+        rm.allocate(attempt, &token2, vec![], vec![], 0.0, at(2002))
+            .unwrap();
+        // A wall-clock step rolls nothing.
+        let stepped = Now {
+            mono_ms: 2100,
+            wall_ms: 10 * 86_400_000,
+        };
+        assert!(rm.roll_keys(stepped).is_empty());
+        assert_eq!(rm.signing_keys(), (KeyId(3), KeyId(3)));
+    }
+
+    /// (the secret in an `LaunchAm`'s container token, the one for the AM's launch) of
+    /// `app`'s AM launch among `actions`.
+    fn launch_secrets(actions: &[Action], app: ApplicationId) -> (AppSecret, AppSecret) {
+        actions
+            .iter()
+            .find_map(|a| match a {
+                Action::LaunchAm {
+                    container,
+                    app_secret,
+                    ..
+                } if container.id.app() == app => Some((
+                    container.token.identifier.app_secret.clone(),
+                    app_secret.clone(),
+                )),
+                _ => None,
+            })
+            .expect("AM launched")
+    }
+
+    #[test]
+    fn each_app_has_its_own_secret_in_its_tokens_and_keeps_it_across_a_restart() {
+        let mut rm1 = rm();
+        add_node(&mut rm1, "a:1", 8192, 0);
+        let (a, actions) = rm1.submit(sub(), at(1)).unwrap();
+        let (secret, for_am) = launch_secrets(&actions, a);
+        assert_eq!(secret, for_am);
+        assert_eq!(secret.as_str().len(), 64);
+        let (b, actions) = rm1.submit(sub(), at(2)).unwrap();
+        assert_ne!(launch_secrets(&actions, b).0, secret);
+        // Every container token of the app carries it; no report shows it.
+        let (_, token) = launched(&actions).unwrap();
+        rm1.register_am(b.attempt(1), &token, "h".into(), String::new())
+            .unwrap();
+        let got = allocated(
+            &rm1.allocate(b.attempt(1), &token, vec![ask(2, 512)], vec![], 0.0, at(3))
+                .unwrap(),
+        );
+        assert_eq!(got.len(), 2);
+        let b_secret = launch_secrets(&actions, b).0;
+        assert!(got
+            .iter()
+            .all(|c| c.token.identifier.app_secret == b_secret));
+        for app in [a, b] {
+            let report = serde_json::to_string(&rm1.report(app, at(3)).unwrap()).unwrap();
+            assert!(!report.contains(secret.as_str()) && !report.contains(b_secret.as_str()));
+        }
+        // After a restart the new attempt's tokens carry the same secret.
+        let mut rm2 = RmState::new(rm1.cluster_ts(), rm1.limits().clone(), at(0));
+        rm2.recover(rm1.next_seq(), rm1.export_apps(), at(100));
+        let actions = add_node(&mut rm2, "a:1", 8192, 100);
+        assert_eq!(launch_secrets(&actions, a), (secret.clone(), secret));
+        // A record kept before secrets were gets one, and is written again.
+        let mut old = rm1.export_apps();
+        for r in &mut old {
+            r.secret = AppSecret::default();
+        }
+        let mut rm3 = RmState::new(rm1.cluster_ts(), rm1.limits().clone(), at(0));
+        rm3.recover(rm1.next_seq(), old, at(100));
+        let written = rm3.take_dirty();
+        assert_eq!(written.len(), 2);
+        assert!(written.iter().all(|r| r.secret.as_str().len() == 64));
+    }
+
     #[test]
     fn am_exit_gets_second_attempt_then_fails() {
         let mut rm = rm();
@@ -1263,7 +1527,7 @@ mod tests {
         assert_eq!(written.len(), 2);
         assert!(rm1.take_dirty().is_empty());
 
-        let mut rm2 = RmState::new(rm1.cluster_ts(), rm1.limits().clone(), TokenKey::generate());
+        let mut rm2 = RmState::new(rm1.cluster_ts(), rm1.limits().clone(), at(0));
         rm2.recover(rm1.next_seq(), rm1.export_apps(), at(100));
         assert_eq!(
             rm2.report(done, at(100)).unwrap(),
@@ -1440,7 +1704,7 @@ mod tests {
         let (app, _) = rm1.submit(sub(), clocks(1000, WALL)).unwrap();
         // The next RM process starts a minute later; its monotonic clock starts again.
         let restart = clocks(7, WALL + 60_000);
-        let mut rm2 = RmState::new(rm1.cluster_ts(), rm1.limits().clone(), TokenKey::generate());
+        let mut rm2 = RmState::new(rm1.cluster_ts(), rm1.limits().clone(), at(0));
         rm2.recover(rm1.next_seq(), rm1.export_apps(), restart);
         let now = clocks(1007, WALL + 60_000 + 3 * HOUR);
         let r = rm2.report(app, now).unwrap();

@@ -64,6 +64,10 @@ impl StateStore {
         std::fs::create_dir_all(dir)
             .map_err(|e| fail(format!("creating {}: {e}", dir.display())))?;
         let db = Database::create(&path).map_err(|e| fail(e.to_string()))?;
+        // It holds the applications' secrets.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| fail(format!("restricting {} to its owner: {e}", path.display())))?;
         Ok(Self { db, path })
     }
 
@@ -244,6 +248,7 @@ mod tests {
                 am_resource: Resource::new(128, 1),
                 ..submission()
             },
+            secret: common::token::AppSecret::new(format!("secret-{seq}")),
             state: YarnApplicationState::FINISHED,
             final_status: FinalApplicationStatus::SUCCEEDED,
             diagnostics: "done".into(),

@@ -2,7 +2,6 @@
 
 use crate::state::{Limits, Now, RmState};
 use common::protocol::{AppSubmission, LaunchSpec};
-use common::token::TokenKey;
 use common::Resource;
 
 /// Both clocks at `ms` (for tests that do not step the wall clock).
@@ -14,7 +13,7 @@ pub(crate) fn at(ms: u64) -> Now {
 }
 
 /// An RM of cluster `cluster_ts`: 4096 MB and 4 vcores at most per container, 2 AM
-/// attempts, nodes expire after 5 s, tokens after a minute.
+/// attempts, nodes expire after 5 s, tokens after a minute, keys roll daily.
 pub(crate) fn rm_state(cluster_ts: u64) -> RmState {
     RmState::new(
         cluster_ts,
@@ -23,8 +22,9 @@ pub(crate) fn rm_state(cluster_ts: u64) -> RmState {
             max_am_attempts: 2,
             nm_expiry_ms: 5000,
             token_expiry_ms: 60_000,
+            key_roll_ms: 86_400_000,
         },
-        TokenKey::generate(),
+        at(0),
     )
 }
 

@@ -1,13 +1,13 @@
 //! What a node manager holds: the shuffle service it hosts in-process (aux
 //! mode, the default), or the address of a standalone one beside it.
 
-use crate::client::ShuffleClient;
+use crate::client::{FetchError, ShuffleClient};
 use crate::server::{self, Handle, ServerConfig, ServerError};
 use common::tls::TlsIdentity;
 use common::ApplicationId;
 use std::path::Path;
 
-/// The admin token a standalone service accepts `AppFinished` with: derived
+/// The admin token a standalone service accepts `RegisterApp` and `AppFinished` with: derived
 /// from the node's private key file, which the NM and the service on the
 /// same host both read (containers get a different key). No extra secret to
 /// distribute.
@@ -108,6 +108,27 @@ impl NodeService {
         match &self.kind {
             Kind::InProcess(h) => Some(h),
             Kind::Standalone { .. } => None,
+        }
+    }
+
+    /// Registers an app's secret (from a container token the NM verified), so
+    /// that the app's executors, and only they, can register their dirs.
+    pub async fn register_app(&self, app: ApplicationId, secret: &str) -> Result<(), FetchError> {
+        match &self.kind {
+            Kind::InProcess(h) => {
+                h.register_app(app, secret)
+                    .await
+                    .map_err(|error| FetchError::Refused {
+                        server: h.addr().to_string(),
+                        block: None,
+                        error,
+                    })
+            }
+            Kind::Standalone {
+                client,
+                address,
+                admin_token,
+            } => client.register_app(address, app, secret, admin_token).await,
         }
     }
 

@@ -267,7 +267,8 @@ impl ShuffleClient {
     }
 
     /// Registers an executor's shuffle dirs with the service at `server`
-    /// (`host:port`). The app's first registration sets its secret.
+    /// (`host:port`), presenting the app's secret (its node manager registered
+    /// the app there).
     pub async fn register(
         &self,
         server: &str,
@@ -306,6 +307,26 @@ impl ShuffleClient {
             shuffle_id,
         };
         self.removed(server, &req).await
+    }
+
+    /// Registers an app's secret with a (standalone) service; needs its admin
+    /// token (the node manager does this).
+    pub async fn register_app(
+        &self,
+        server: &str,
+        app: ApplicationId,
+        secret: &str,
+        admin_token: &str,
+    ) -> Result<(), FetchError> {
+        let req = ShuffleRequest::RegisterApp {
+            app_id: app,
+            secret: secret.to_string(),
+            admin_token: admin_token.to_string(),
+        };
+        match self.call(server, &req).await? {
+            ShuffleResponse::Ok => Ok(()),
+            other => Err(unexpected(server, other)),
+        }
     }
 
     /// Tells a (standalone) service that the app ended; needs its admin token.

@@ -1,6 +1,10 @@
 //! Registered applications and executors: each app's secret and each
 //! executor's shuffle dirs, in memory, and in redb (`state-dir/shuffle.redb`)
 //! when the service has a state dir, so a restarted service still serves them.
+//!
+//! An app's secret is set by its node manager ([`Registry::register_app`],
+//! from a container token the RM signed), never by the first executor that
+//! comes: executors register only for apps registered so, with that secret.
 
 use common::protocol::{ErrorCode, WireError};
 use common::ApplicationId;
@@ -42,6 +46,15 @@ pub(crate) struct Registry {
     store: Mutex<Option<Store>>,
 }
 
+fn unregistered_app(app: ApplicationId) -> WireError {
+    WireError::new(
+        ErrorCode::Unauthorized,
+        format!(
+            "{app} is not registered with this shuffle service: its node manager registers it when it starts one of the app's containers on this node"
+        ),
+    )
+}
+
 fn unknown_app(app: ApplicationId) -> WireError {
     WireError::new(
         ErrorCode::UnknownApplication,
@@ -51,8 +64,7 @@ fn unknown_app(app: ApplicationId) -> WireError {
 
 /// Constant-time comparison, so timing does not reveal a secret's prefix.
 fn same_secret(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    common::token::same_bytes(a.as_bytes(), b.as_bytes())
 }
 
 fn check_secret(app: ApplicationId, entry: &App, secret: &str) -> Result<(), WireError> {
@@ -154,8 +166,42 @@ impl Registry {
         txn.commit().map_err(|e| fail(&e))
     }
 
-    /// Registers (or re-registers) an executor's dirs; the app's first
-    /// registration sets its secret. Blocking (writes the store).
+    /// Registers an app's secret (its node manager does, from a verified
+    /// container token): again with the same secret is a no-op, with another
+    /// refused. Returns whether it was new. Blocking (writes the store).
+    pub(crate) fn register_app(&self, app: ApplicationId, secret: &str) -> Result<bool, WireError> {
+        if secret.is_empty() {
+            return Err(WireError::new(
+                ErrorCode::BadRequest,
+                format!("an empty secret for {app}"),
+            ));
+        }
+        {
+            let mut apps = self.apps.write().expect("apps lock");
+            if let Some(entry) = apps.get(&app) {
+                return if same_secret(&entry.secret, secret) {
+                    Ok(false)
+                } else {
+                    Err(WireError::new(
+                        ErrorCode::Unauthorized,
+                        format!("{app} is already registered with another secret"),
+                    ))
+                };
+            }
+            apps.insert(
+                app,
+                App {
+                    secret: secret.to_string(),
+                    executors: BTreeMap::new(),
+                },
+            );
+        }
+        self.persist(app)?;
+        Ok(true)
+    }
+
+    /// Registers (or re-registers) an executor's dirs, for an app registered
+    /// with [`Self::register_app`] and its secret. Blocking (writes the store).
     pub(crate) fn register(
         &self,
         app: ApplicationId,
@@ -171,10 +217,7 @@ impl Registry {
         }
         {
             let mut apps = self.apps.write().expect("apps lock");
-            let entry = apps.entry(app).or_insert_with(|| App {
-                secret: secret.to_string(),
-                executors: BTreeMap::new(),
-            });
+            let entry = apps.get_mut(&app).ok_or_else(|| unregistered_app(app))?;
             check_secret(app, entry, secret)?;
             if entry.executors.get(executor_id) == Some(&dirs) {
                 return Ok(());
@@ -184,6 +227,19 @@ impl Registry {
         self.persist(app)
     }
 
+    /// Checks an executor's registration before its dirs are looked at: the
+    /// app must be registered and the secret must be its secret.
+    pub(crate) fn authorize_registration(
+        &self,
+        app: ApplicationId,
+        secret: &str,
+    ) -> Result<(), WireError> {
+        let apps = self.apps.read().expect("apps lock");
+        let entry = apps.get(&app).ok_or_else(|| unregistered_app(app))?;
+        check_secret(app, entry, secret)
+    }
+
+    /// Checks the secret presented for a registered app ([`unknown_app`] otherwise).
     pub(crate) fn authorize(&self, app: ApplicationId, secret: &str) -> Result<(), WireError> {
         let apps = self.apps.read().expect("apps lock");
         let entry = apps.get(&app).ok_or_else(|| unknown_app(app))?;
@@ -252,8 +308,9 @@ mod tests {
     }
 
     #[test]
-    fn first_registration_sets_the_secret() {
+    fn the_apps_registration_sets_the_secret() {
         let r = Registry::open(None).unwrap();
+        assert!(r.register_app(app(1), "s1").unwrap());
         r.register(app(1), "1", "s1", vec!["/a".into()]).unwrap();
         r.register(app(1), "2", "s1", vec!["/b".into()]).unwrap();
         let e = r.register(app(1), "3", "other", vec![]).unwrap_err();
@@ -282,10 +339,40 @@ mod tests {
     }
 
     #[test]
+    fn executors_register_only_for_an_app_its_node_manager_registered() {
+        let r = Registry::open(None).unwrap();
+        // Not first-come: an executor (of any app) cannot claim an app id.
+        let e = r
+            .register(app(1), "1", "mine", vec!["/a".into()])
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::Unauthorized);
+        assert!(e.message.contains("not registered"), "{}", e.message);
+        assert_eq!(r.counts(), (0, 0));
+        assert!(r.register_app(app(1), "victim").unwrap());
+        // Again with the same secret: nothing new; with another: refused.
+        assert!(!r.register_app(app(1), "victim").unwrap());
+        let e = r.register_app(app(1), "mine").unwrap_err();
+        assert_eq!(e.code, ErrorCode::Unauthorized);
+        assert_eq!(
+            r.register_app(app(2), "").unwrap_err().code,
+            ErrorCode::BadRequest
+        );
+        let e = r
+            .register(app(1), "1", "mine", vec!["/a".into()])
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::Unauthorized);
+        r.register(app(1), "1", "victim", vec!["/a".into()])
+            .unwrap();
+        assert_eq!(r.counts(), (1, 1));
+    }
+
+    #[test]
     fn survives_reopen() {
         let d = tempfile::tempdir().unwrap();
         {
             let r = Registry::open(Some(d.path())).unwrap();
+            r.register_app(app(1), "s").unwrap();
+            r.register_app(app(2), "t").unwrap();
             r.register(app(1), "1", "s", vec!["/a".into()]).unwrap();
             r.register(app(2), "1", "t", vec!["/b".into()]).unwrap();
             r.forget(app(2)).unwrap();

@@ -47,8 +47,9 @@ pub struct ServerConfig {
     pub allowed_roots: Vec<PathBuf>,
     /// Where `shuffle.redb` keeps registrations across restarts; `None`: in memory.
     pub state_dir: Option<PathBuf>,
-    /// Token that `AppFinished` must present; `None` refuses `AppFinished`
-    /// over the wire (the in-process owner calls [`Handle::app_finished`]).
+    /// Token that `RegisterApp` and `AppFinished` must present; `None` refuses
+    /// them over the wire (the in-process owner calls [`Handle::register_app`]
+    /// and [`Handle::app_finished`]).
     pub admin_token: Option<String>,
 }
 
@@ -96,7 +97,19 @@ impl Handle {
         self.addr
     }
 
-    /// Registers an executor's dirs directly (an executor serving its own blocks).
+    /// Registers an app's secret directly (the NM hosting the service does, from
+    /// a container token it verified, before it starts the app's containers).
+    /// Again with the same secret: a no-op; with another: refused.
+    pub async fn register_app(&self, app: ApplicationId, secret: &str) -> Result<(), WireError> {
+        self.server
+            .clone()
+            .register_app(app, secret.to_string())
+            .await
+    }
+
+    /// Registers an executor's dirs directly (an executor serving its own
+    /// blocks): the owner vouches for the app, whose secret this sets if it is
+    /// not registered yet.
     pub async fn register_executor(
         &self,
         app: ApplicationId,
@@ -108,6 +121,7 @@ impl Handle {
             .iter()
             .map(|d| d.as_ref().display().to_string())
             .collect();
+        self.register_app(app, secret).await?;
         self.server
             .clone()
             .register(app, executor_id.to_string(), secret.to_string(), dirs)
@@ -302,17 +316,29 @@ impl Server {
                 "executor id must be 1 to 256 bytes",
             ));
         }
-        // Refuse a wrong secret before touching the file system.
-        if let Err(e) = self.registry.authorize(app, &secret) {
-            if e.code == ErrorCode::Unauthorized {
-                return Err(e);
-            }
-        }
+        // Refuse an unregistered app or a wrong secret before touching the file system.
+        self.registry.authorize_registration(app, &secret)?;
         let me = self.clone();
         let r = tokio::task::spawn_blocking(move || {
             let dirs = me.validate_dirs(app, &dirs)?;
             me.registry.register(app, &executor_id, &secret, dirs)?;
             tracing::info!(app_id = %app, executor_id, "executor registered");
+            Ok(())
+        })
+        .await;
+        joined(r)
+    }
+
+    async fn register_app(
+        self: Arc<Self>,
+        app: ApplicationId,
+        secret: String,
+    ) -> Result<(), WireError> {
+        let me = self.clone();
+        let r = tokio::task::spawn_blocking(move || {
+            if me.registry.register_app(app, &secret)? {
+                tracing::info!(app_id = %app, "application registered");
+            }
             Ok(())
         })
         .await;
@@ -431,17 +457,9 @@ impl Server {
         match &self.admin_token {
             None => Err(wire(
                 ErrorCode::Unauthorized,
-                "this shuffle service takes AppFinished only from its node manager in-process",
+                "this shuffle service takes RegisterApp and AppFinished only from its node manager in-process",
             )),
-            Some(t)
-                if t.len() == token.len()
-                    && t.bytes()
-                        .zip(token.bytes())
-                        .fold(0u8, |a, (x, y)| a | (x ^ y))
-                        == 0 =>
-            {
-                Ok(())
-            }
+            Some(t) if common::token::same_bytes(t.as_bytes(), token.as_bytes()) => Ok(()),
             Some(_) => Err(wire(ErrorCode::Unauthorized, "wrong admin token")),
         }
     }
@@ -707,6 +725,23 @@ impl Service for Server {
                 Ok(()) => match self.clone().remove_shuffle(app_id, shuffle_id).await {
                     Ok(files) => ShuffleResponse::Removed { files },
                     Err(e) => ShuffleResponse::Error(e),
+                },
+            },
+            ShuffleRequest::RegisterApp {
+                app_id,
+                secret,
+                admin_token,
+            } => match self.check_admin(&admin_token) {
+                Err(e) => {
+                    tracing::warn!(app_id = %app_id, remote = %inc.remote, "RegisterApp refused: {}", e.message);
+                    ShuffleResponse::Error(e)
+                }
+                Ok(()) => match self.clone().register_app(app_id, secret).await {
+                    Ok(()) => ShuffleResponse::Ok,
+                    Err(e) => {
+                        tracing::warn!(app_id = %app_id, remote = %inc.remote, error = %e, "application registration refused");
+                        ShuffleResponse::Error(e)
+                    }
                 },
             },
             ShuffleRequest::AppFinished {

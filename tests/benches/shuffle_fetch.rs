@@ -216,6 +216,8 @@ fn main() {
         .await
         .unwrap();
         let addr = server.addr().to_string();
+        // What the NM does before it starts the app's containers.
+        server.register_app(app, SECRET).await.unwrap();
         let mut rows: Vec<(String, Vec<Run>)> = Vec::new();
         for conns in [1usize, 2] {
             let client = ShuffleClient::with_connections(&container, conns).unwrap();

@@ -6,7 +6,7 @@ use common::protocol::{
     RmRequest, RmResponse, YarnApplicationState, ALPN_NM, ALPN_RM,
 };
 use common::tls::{TlsFiles, TlsIdentity};
-use common::token::{ContainerTokenIdentifier, TokenKey};
+use common::token::{AppSecret, ContainerTokenIdentifier, KeyId, MasterKey};
 use common::transport::{self, Profile};
 use common::{NodeId, Resource};
 use spindle_tests::{assert_contains, eventually, failure, text, wait_terminal, Cluster};
@@ -130,14 +130,16 @@ fn forged_and_tampered_container_tokens_are_refused() {
             node_id: node_id.clone(),
             resource: Resource::new(128, 1),
             user: "mallory".into(),
+            issued_ms: 0,
             expiry_ms,
+            app_secret: AppSecret::new("mallory's"),
         };
         let launch = LaunchSpec {
             command: vec!["touch".into(), "/tmp/spindle-forged-ran".into()],
             ..Default::default()
         };
-        // Signed with a key that is not the RM's.
-        let forged = TokenKey::generate().sign_container(ident(&node.node_id, u64::MAX));
+        // Signed with a key that is not the RM's (under the id of the RM's first key).
+        let forged = MasterKey::generate(KeyId(1)).sign_container(ident(&node.node_id, u64::MAX));
         let r: Result<NmResponse, _> = transport::call(
             &conn,
             &node.address,
@@ -151,7 +153,8 @@ fn forged_and_tampered_container_tokens_are_refused() {
         assert_eq!(e.code(), Some(ErrorCode::InvalidToken), "{e}");
         assert!(e.to_string().contains("bad signature"), "{e}");
         // A signed token whose identifier was changed afterwards.
-        let mut tampered = TokenKey::generate().sign_container(ident(&node.node_id, u64::MAX));
+        let mut tampered =
+            MasterKey::generate(KeyId(1)).sign_container(ident(&node.node_id, u64::MAX));
         tampered.identifier.resource.memory_mb = 1;
         let r: Result<NmResponse, _> = transport::call(
             &conn,

@@ -1,6 +1,7 @@
 //! The shuffle service over real QUIC + mutual TLS on loopback: map output
-//! written in Spark's layout, registered, fetched in batches; secrets, block
-//! ids that escape, dirs outside the allowed roots, app cleanup, restarts.
+//! written in Spark's layout, registered, fetched in batches; secrets (set by
+//! the node manager's registration of the app, never by the first executor),
+//! block ids that escape, dirs outside the allowed roots, app cleanup, restarts.
 
 use common::protocol::ErrorCode;
 use common::tls::{init_cluster_certs, TlsFiles, TlsIdentity};
@@ -120,6 +121,7 @@ async fn registered_then_stopped(
     let c = env.client();
     let first = env.server(true).await;
     let s = addr(&first);
+    first.register_app(a, "k").await.unwrap();
     c.register(&s, a, "1", "k", &[&d]).await.unwrap();
     stop(first).await;
     (env, c, a, s)
@@ -184,6 +186,7 @@ async fn many_blocks_in_one_request_come_back_byte_for_byte() {
     let d1 = env.maps(a, "1", 0, 0..6, 16);
     let d2 = env.maps(a, "2", 0, 6..8, 16);
     let client = env.client();
+    server.register_app(a, "s3cret").await.unwrap();
     client.register(&s, a, "1", "s3cret", &[&d1]).await.unwrap();
     // A second executor of the same app, registering with a path that is not canonical.
     let messy = d2.join("..").join("shuffle");
@@ -235,6 +238,8 @@ async fn wrong_missing_or_other_apps_secret_is_refused() {
     let da = env.maps(a, "1", 0, 0..1, 4);
     let db = env.maps(b, "1", 0, 0..1, 4);
     let c = env.client();
+    server.register_app(a, "secret-a").await.unwrap();
+    server.register_app(b, "secret-b").await.unwrap();
     c.register(&s, a, "1", "secret-a", &[&da]).await.unwrap();
     c.register(&s, b, "1", "secret-b", &[&db]).await.unwrap();
     let block = names(&["shuffle_0_0_1"]);
@@ -262,6 +267,51 @@ async fn wrong_missing_or_other_apps_secret_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_apps_secret_is_set_by_its_node_manager_never_by_the_first_executor() {
+    let (env, server, s) = serving().await;
+    let (victim, other) = (app(1), app(2));
+    let c = env.client();
+    // Another app's executor (any holder of the container certificate) claims the
+    // victim's id first, with a dir it can make in its own app dir: refused.
+    let claim = env.exec_dir(other, "9").join(victim.to_string());
+    std::fs::create_dir_all(&claim).unwrap();
+    let e = refused(
+        c.register(&s, victim, "1", "mallory", &[&claim]).await,
+        ErrorCode::Unauthorized,
+    );
+    assert!(e.to_string().contains("not registered"), "{e}");
+    // Registering an app over the wire takes the admin token.
+    for token in ["", "mallory", "victim-secret"] {
+        let e = c.register_app(&s, victim, "mallory", token).await;
+        refused(e, ErrorCode::Unauthorized);
+    }
+    // The NM registers it with the RM's secret; again is a no-op, another secret is refused.
+    c.register_app(&s, victim, "victim-secret", ADMIN)
+        .await
+        .unwrap();
+    c.register_app(&s, victim, "victim-secret", ADMIN)
+        .await
+        .unwrap();
+    let e = c.register_app(&s, victim, "mallory", ADMIN).await;
+    refused(e, ErrorCode::Unauthorized);
+    let e = server.register_app(victim, "mallory").await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::Unauthorized);
+    // The claim still fails; the victim's executors register and are served.
+    let e = c.register(&s, victim, "1", "mallory", &[&claim]).await;
+    refused(e, ErrorCode::Unauthorized);
+    let d = env.maps(victim, "1", 0, 0..1, 3);
+    c.register(&s, victim, "1", "victim-secret", &[&d])
+        .await
+        .unwrap();
+    assert_serves(&c, &s, victim, "victim-secret", (0, 0, 1)).await;
+    let e = c
+        .fetch(&s, victim, "1", "mallory", &names(&["shuffle_0_0_1"]))
+        .await;
+    refused(e, ErrorCode::Unauthorized);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn escaping_and_garbage_block_ids_are_refused_by_name() {
     let (env, server, s) = serving().await;
     let a = app(1);
@@ -269,6 +319,7 @@ async fn escaping_and_garbage_block_ids_are_refused_by_name() {
     // A file an escaping id could aim at.
     std::fs::write(d.parent().unwrap().join("private"), b"not yours").unwrap();
     let c = env.client();
+    server.register_app(a, "k").await.unwrap();
     c.register(&s, a, "1", "k", &[&d]).await.unwrap();
     for bad in [
         "../private",
@@ -314,6 +365,7 @@ async fn dirs_outside_the_allowed_roots_or_the_apps_dirs_are_refused() {
     std::fs::create_dir_all(link.parent().unwrap()).unwrap();
     std::os::unix::fs::symlink(&outside, &link).unwrap();
     let other_app = env.exec_dir(b, "1");
+    server.register_app(a, "k").await.unwrap();
     let cases: Vec<(PathBuf, ErrorCode)> = vec![
         (outside.clone(), ErrorCode::Unauthorized),
         (link, ErrorCode::Unauthorized),
@@ -365,6 +417,8 @@ async fn app_finished_and_remove_shuffle_delete_files() {
     let d2 = env.maps(a, "2", 1, 2..3, 3);
     let db = env.maps(b, "1", 0, 0..1, 3);
     let c = env.client();
+    server.register_app(a, "ka").await.unwrap();
+    server.register_app(b, "kb").await.unwrap();
     c.register(&s, a, "1", "ka", &[&d1]).await.unwrap();
     c.register(&s, a, "2", "ka", &[&d2]).await.unwrap();
     c.register(&s, b, "1", "kb", &[&db]).await.unwrap();
@@ -393,6 +447,7 @@ async fn app_finished_and_remove_shuffle_delete_files() {
     assert_eq!(server.app_finished(b).await.unwrap(), 2);
     assert!(shuffle_files(&db).is_empty());
     // The app id can be used again with a new secret (it was forgotten).
+    server.register_app(a, "new").await.unwrap();
     c.register(&s, a, "1", "new", &[&d1]).await.unwrap();
     server.shutdown().await;
 }
@@ -484,6 +539,9 @@ async fn the_node_manager_hosts_the_service_on_a_free_port() {
     std::fs::create_dir_all(&d).unwrap();
     write_maps(&d, 0, 0..1, 2);
     let c = env.client();
+    // What the NM does when it starts one of the app's containers.
+    let service = nm.shuffle_service_node().expect("aux service");
+    service.register_app(a, "k").await.unwrap();
     c.register(&served, a, "1", "k", &[&d]).await.unwrap();
     assert_serves(&c, &served, a, "k", (0, 0, 1)).await;
     // Outside the NM's local dir: refused.
@@ -510,10 +568,6 @@ async fn a_node_manager_tells_a_standalone_service_that_an_app_ended() {
     let standalone = shuffle_service::start(config).await.unwrap();
     let a = app(6);
     let d = env.maps(a, "1", 0, 0..2, 2);
-    env.client()
-        .register(&addr(&standalone), a, "1", "k", &[&d])
-        .await
-        .unwrap();
     let nm_side = shuffle_service::NodeService::standalone(
         &format!("0.0.0.0:{}", standalone.addr().port()),
         &env.node,
@@ -521,6 +575,12 @@ async fn a_node_manager_tells_a_standalone_service_that_an_app_ended() {
     )
     .unwrap();
     assert_eq!(nm_side.port(), standalone.addr().port());
+    // The NM registers the app over the wire with the admin token.
+    nm_side.register_app(a, "k").await.unwrap();
+    env.client()
+        .register(&addr(&standalone), a, "1", "k", &[&d])
+        .await
+        .unwrap();
     nm_side.app_finished(a).await;
     assert!(shuffle_files(&d).is_empty(), "files still on disk");
     // A different key derives a different token: refused.

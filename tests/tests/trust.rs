@@ -168,6 +168,7 @@ fn every_rm_request(c: &Cluster, node: &NodeId, app: ApplicationId) -> Vec<RmReq
         RmRequest::NodeHeartbeat {
             node_id: node.clone(),
             statuses: vec![],
+            token_keys_version: 0,
         },
         RmRequest::FetchFile {
             sha256: "0".repeat(64),
@@ -331,14 +332,22 @@ fn a_node_cannot_complete_another_nodes_container_or_take_its_id() {
             diagnostics: "forged".into(),
         };
         // B, as itself, reports A's container complete: refused.
-        let hb = RmRequest::NodeHeartbeat { node_id: b.clone(), statuses: vec![done.clone()] };
+        let hb = RmRequest::NodeHeartbeat {
+            node_id: b.clone(),
+            statuses: vec![done.clone()],
+            token_keys_version: 0,
+        };
         let m = refused(rm_call(&b_cert, &addr, &hb).await, ErrorCode::Unauthorized);
         assert_eq!(
             m,
             format!("node {b} reports container {am}, which runs on node {a}: a node reports only its own containers")
         );
         // B posing as A: refused by the table.
-        let hb = RmRequest::NodeHeartbeat { node_id: a.clone(), statuses: vec![done] };
+        let hb = RmRequest::NodeHeartbeat {
+            node_id: a.clone(),
+            statuses: vec![done],
+            token_keys_version: 0,
+        };
         let m = refused(rm_call(&b_cert, &addr, &hb).await, ErrorCode::Unauthorized);
         assert_eq!(m, format!("NodeHeartbeat needs the certificate of node {a}; this is node {b}"));
         // Nor can B re-register A's node id (with its own address), or claim A's container.

@@ -277,7 +277,8 @@ pub(crate) async fn run(
         Profile::Control,
     )?;
     let driver_addr = format!("{}:{}", env.nm_host, driver_ep.local_addr()?.port());
-    let secret = random_hex()?;
+    // The RM made it at submission; NMs registered it with their shuffle services.
+    let secret = env.app_secret.clone();
     let ui_token = random_hex()?;
     let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
     tokio::spawn(transport::serve(
@@ -441,7 +442,8 @@ pub(crate) async fn run(
                 }
                 fx
             }
-            Msg::Rm(AmEvent::NodesLost(_)) => vec![],
+            // The client already presents the new token.
+            Msg::Rm(AmEvent::NodesLost(_) | AmEvent::AmrmToken { .. }) => vec![],
             Msg::Rm(AmEvent::Shutdown { reason }) => {
                 eprintln!("the resource manager ended this attempt: {reason}");
                 let fx = shell.core.shutdown();

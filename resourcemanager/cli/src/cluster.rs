@@ -35,6 +35,12 @@ pub(crate) enum ClusterCommand {
         /// on loopback).
         #[arg(long)]
         web_anonymous_read: Option<bool>,
+        /// How often the RM replaces its token master keys (default 1d).
+        #[arg(long)]
+        token_key_roll_interval: Option<String>,
+        /// How long container tokens stay valid (default 10m).
+        #[arg(long)]
+        container_token_expiry: Option<String>,
     },
     /// Stop the cluster in DIR.
     Down {
@@ -54,7 +60,20 @@ pub(crate) async fn run(cmd: ClusterCommand) -> anyhow::Result<()> {
             heartbeat_interval,
             admin_acl,
             web_anonymous_read,
+            token_key_roll_interval,
+            container_token_expiry,
         } => {
+            let mut rm_extra = Vec::new();
+            for (key, value) in [
+                ("token-key-roll-interval", token_key_roll_interval),
+                ("container-token-expiry", container_token_expiry),
+            ] {
+                if let Some(v) = value {
+                    common::duration::parse_duration(&v)
+                        .map_err(|e| anyhow::anyhow!("--{key}: {e}"))?;
+                    rm_extra.push(format!("{key} = \"{v}\"\n"));
+                }
+            }
             let opts = UpOptions {
                 web_anonymous_read,
                 nodes,
@@ -63,6 +82,7 @@ pub(crate) async fn run(cmd: ClusterCommand) -> anyhow::Result<()> {
                 nm_expiry,
                 heartbeat: heartbeat_interval,
                 admin_acl,
+                rm_extra: rm_extra.concat(),
             };
             up(&dir, &opts).await
         }
@@ -127,6 +147,8 @@ struct UpOptions {
     heartbeat: String,
     admin_acl: Vec<String>,
     web_anonymous_read: Option<bool>,
+    /// More RM config lines.
+    rm_extra: String,
 }
 
 async fn up(dir: &Path, opts: &UpOptions) -> anyhow::Result<()> {
@@ -138,6 +160,7 @@ async fn up(dir: &Path, opts: &UpOptions) -> anyhow::Result<()> {
         ref heartbeat,
         ref admin_acl,
         web_anonymous_read,
+        ref rm_extra,
     } = *opts;
     for u in admin_acl.iter().filter(|u| *u != "*") {
         common::identity::check_user_name(u).map_err(|e| anyhow::anyhow!("--admin-acl: {e}"))?;
@@ -168,7 +191,7 @@ async fn up(dir: &Path, opts: &UpOptions) -> anyhow::Result<()> {
     let rm_web = format!("127.0.0.1:{}", free_tcp_port()?);
     let q = |p: &Path| format!("{:?}", p.display().to_string());
     let rm_toml = format!(
-        "address = \"{rm_addr}\"\nweb-address = \"{rm_web}\"\nhistory-dir = {}\nstate-dir = {}\nca = {}\ncert = {}\nkey = {}\nheartbeat-interval = \"{heartbeat}\"\nnm-expiry = \"{nm_expiry}\"\nmax-allocation-mb = {memory_mb}\nmax-allocation-vcores = {vcores}\nadmin-acl = {admin_acl:?}\n",
+        "address = \"{rm_addr}\"\nweb-address = \"{rm_web}\"\nhistory-dir = {}\nstate-dir = {}\nca = {}\ncert = {}\nkey = {}\nheartbeat-interval = \"{heartbeat}\"\nnm-expiry = \"{nm_expiry}\"\nmax-allocation-mb = {memory_mb}\nmax-allocation-vcores = {vcores}\nadmin-acl = {admin_acl:?}\n{rm_extra}",
         q(&dir.join("history")),
         q(&dir.join("rm")),
         q(&certs.join("ca.pem")),

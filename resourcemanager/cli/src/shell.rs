@@ -175,6 +175,8 @@ pub(crate) async fn shell_am(args: ShellAmArgs) -> anyhow::Result<i32> {
                     rm.allocate(vec![], vec![], completed as f32 / n as f32).await.ok();
                 }
                 Some(AmEvent::NodesLost(nodes)) => println!("nodes lost: {nodes:?}"),
+                // The client presents the new token from now on.
+                Some(AmEvent::AmrmToken { .. }) => {}
                 Some(AmEvent::Shutdown { reason }) => {
                     println!("shutting down: {reason}");
                     return Ok(1);

@@ -4,6 +4,7 @@
 
 use super::{Age, App, Attempt, Now, RmState};
 use common::protocol::{AppSubmission, FinalApplicationStatus, YarnApplicationState as AppState};
+use common::token::AppSecret;
 use common::{AppAttemptId, ApplicationId, ContainerId, NodeId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -14,6 +15,10 @@ use std::collections::BTreeMap;
 pub struct AppRecord {
     pub id: ApplicationId,
     pub submission: AppSubmission,
+    /// The application's secret (the store file is readable by the RM only).
+    /// Empty in records written before secrets were kept: a new one is made.
+    #[serde(default)]
+    pub secret: AppSecret,
     pub state: AppState,
     pub final_status: FinalApplicationStatus,
     pub diagnostics: String,
@@ -81,6 +86,12 @@ impl RmState {
             self.next_seq = self.next_seq.max(next_seq).max(id.seq + 1);
             let mut app = App {
                 submission: r.submission,
+                secret: if r.secret.is_empty() {
+                    self.dirty.insert(id);
+                    AppSecret::generate()
+                } else {
+                    r.secret
+                },
                 state: r.state,
                 final_status: r.final_status,
                 diagnostics: r.diagnostics,
@@ -139,6 +150,7 @@ fn record_of(id: ApplicationId, a: &App) -> AppRecord {
     AppRecord {
         id,
         submission: a.submission.clone(),
+        secret: a.secret.clone(),
         state: a.state,
         final_status: a.final_status,
         diagnostics: a.diagnostics.clone(),

@@ -73,13 +73,15 @@ impl RmState {
                 allocated: now,
             },
         );
-        let token = self.key.sign_container(ContainerTokenIdentifier {
+        let token = self.container_keys.sign(ContainerTokenIdentifier {
             container_id: id,
             app: app_id,
             node_id: node_id.clone(),
             resource,
             user: app.submission.user.clone(),
+            issued_ms: now.wall_ms,
             expiry_ms,
+            app_secret: app.secret.clone(),
         });
         Container {
             id,
@@ -113,11 +115,12 @@ impl RmState {
                 attempt.am_container = Some(container.id);
                 attempt.am_node = Some(node);
                 self.dirty.insert(app_id);
-                let amrm_token = self.key.amrm_token(attempt.id);
+                let amrm_token = self.amrm_keys.token(attempt.id);
                 actions.push(Action::LaunchAm {
                     container: Box::new(container),
                     submission: Box::new(app.submission.clone()),
                     amrm_token,
+                    app_secret: app.secret.clone(),
                 });
                 continue;
             }
