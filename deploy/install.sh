@@ -187,9 +187,11 @@ done
 ensure_dir /etc/spindle/certs 750 root:spindle
 ensure_dir /var/lib/spindle 755
 ensure_dir /var/lib/spindle/resourcemanager 750 spindle:spindle
-ensure_dir /var/lib/spindle/nodemanager 750 spindle:spindle
-ensure_dir /var/log/spindle 750 spindle:spindle
-ensure_dir /var/log/spindle/containers 750 spindle:spindle
+# The NM runs as root (the isolation drop-in below): its directories are
+# searchable by the users containers run as, not listable.
+ensure_dir /var/lib/spindle/nodemanager 711 root:spindle
+ensure_dir /var/log/spindle 711 spindle:spindle
+ensure_dir /var/log/spindle/containers 711 root:spindle
 
 # ---------------------------------------------------------------- binaries
 # Real files in /usr/lib/spindle/bin keep their build names (the CLI finds
@@ -216,6 +218,9 @@ units_changed=$changes
 for u in "$here"/systemd/*.service "$here"/systemd/*.target; do
   ensure_file "$u" "/etc/systemd/system/$(basename "$u")" 644
 done
+ensure_dir /etc/systemd/system/spindle-nodemanager.service.d 755
+ensure_file "$here/systemd/spindle-nodemanager.service.d/isolation.conf" \
+  /etc/systemd/system/spindle-nodemanager.service.d/isolation.conf 644
 units_changed=$((changes - units_changed))
 ensure_file "$here/README.md" /usr/share/doc/spindle/README.md 644
 
@@ -263,9 +268,9 @@ elif [ -n "$certs_dir" ]; then
     if [ -f "$certs_dir/$f" ]; then ensure_new "$certs_dir/$f" "/etc/spindle/certs/$f" 644
     elif [ "$f" != user.pem ] && [ "$f" != rm.pem ]; then echo "install.sh: $certs_dir/$f is missing" >&2; exit 1; fi
   done
-  [ -f "$certs_dir/rm.key" ] && ensure_new "$certs_dir/rm.key" /etc/spindle/certs/rm.key 640 root:spindle
+  [ -f "$certs_dir/rm.key" ] && ensure_new "$certs_dir/rm.key" /etc/spindle/certs/rm.key 600 spindle:spindle
   for f in node.key container.key; do
-    ensure_new "$certs_dir/$f" "/etc/spindle/certs/$f" 640 root:spindle
+    ensure_new "$certs_dir/$f" "/etc/spindle/certs/$f" 600 spindle:spindle
   done
   [ -f "$certs_dir/user.key" ] && ensure_new "$certs_dir/user.key" /etc/spindle/certs/user.key 600
 elif [ -n "$ca_dir" ]; then
@@ -279,17 +284,19 @@ elif [ -n "$ca_dir" ]; then
     "$spindle_bin" certs issue --dir "$tmp/ca" --name node --common-name "node:$node_id" "${san_args[@]}" >/dev/null
     "$spindle_bin" certs issue --dir "$tmp/ca" --name container --common-name container "${san_args[@]}" >/dev/null
     for f in ca.pem node.pem container.pem; do ensure_new "$tmp/ca/$f" "/etc/spindle/certs/$f" 644; done
-    for f in node.key container.key; do ensure_new "$tmp/ca/$f" "/etc/spindle/certs/$f" 640 root:spindle; done
+    for f in node.key container.key; do ensure_new "$tmp/ca/$f" "/etc/spindle/certs/$f" 600 spindle:spindle; done
   fi
 else
   act "create the cluster CA and this host's certificates (${host_sans[*]}) in $certs" \
     "$spindle_bin" certs init --dir "$certs" --user "$cert_user" --node "$node_id" "${san_args[@]}"
 fi
-# The daemons (user spindle) read the node and container keys; the CA key
-# and the admin's user key stay root's.
-ensure_owner /etc/spindle/certs/node.key 640 root:spindle
-ensure_owner /etc/spindle/certs/container.key 640 root:spindle
-[ -e "$root/etc/spindle/certs/rm.key" ] && ensure_owner /etc/spindle/certs/rm.key 640 root:spindle
+# Keys are readable by their daemon only: the node and container keys by the
+# daemons' user (spindle; an NM running as root reads them too), never by a
+# group. Containers run as their users, not as spindle (see deploy/README.md,
+# "Container isolation"). The CA key and the admin's user key stay root's.
+ensure_owner /etc/spindle/certs/node.key 600 spindle:spindle
+ensure_owner /etc/spindle/certs/container.key 600 spindle:spindle
+[ -e "$root/etc/spindle/certs/rm.key" ] && ensure_owner /etc/spindle/certs/rm.key 600 spindle:spindle
 
 # ---------------------------------------------------------------- systemd
 if [ "$system" = 1 ] && [ "$units_changed" -gt 0 ] && [ -d /run/systemd/system ]; then

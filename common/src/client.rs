@@ -1,7 +1,7 @@
 //! Typed clients: a user's view of the RM, an AM's view of the RM (YARN's
 //! AMRMClient) and of node managers (NMClient).
 
-use crate::launch::{AmLaunch, ContainerEnv, EnvError};
+use crate::launch::{AmLaunch, ContainerEnv, EnvError, SecretsDir};
 use crate::protocol::{
     AmEvent, AppSubmission, ApplicationReport, Container, ErrorCode, FinalApplicationStatus,
     LaunchSpec, LocalResource, NmRequest, NmResponse, NodeReport, ResourceAsk, RmRequest,
@@ -165,11 +165,11 @@ pub struct AmEnv {
 
 impl AmEnv {
     /// Reads what the NM ([`ContainerEnv`]) and the RM ([`AmLaunch`]) put in an AM
-    /// container's environment.
+    /// container's environment, and its AMRM token from its credential files.
     pub fn from_env() -> Result<Self, EnvError> {
         let vars = crate::launch::ProcessEnv;
         let container = ContainerEnv::from_vars(&vars)?;
-        let am = AmLaunch::from_vars(&vars)?;
+        let am = AmLaunch::from_vars(&vars, &SecretsDir(container.secrets_dir.clone()))?;
         Ok(Self {
             rm_address: am.rm_address,
             attempt: container.attempt(),

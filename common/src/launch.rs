@@ -7,9 +7,14 @@
 //! - [`AmLaunch`]: what the RM adds for an application master;
 //! - [`DriverLaunch`]: what spindle-submit gives the driver (the AM of a Spark-like app);
 //! - [`ExecutorLaunch`]: what the driver gives each executor.
+//!
+//! Credentials (the AMRM token, the app secret) are not variables: a launcher puts them in
+//! [`LaunchSpec::secrets`], the NM writes each to a file only the container's user can read
+//! (in the directory [`ContainerEnv::secrets_dir`] names), and the readers take them from
+//! there ([`Secrets`]), so no `/proc/PID/environ` shows them.
 
 use crate::ids::{AppAttemptId, ApplicationId, ContainerId, NodeId};
-use crate::protocol::LocalResource;
+use crate::protocol::{LaunchSpec, LocalResource};
 use crate::resource::Resource;
 use crate::tls::TlsFiles;
 use std::collections::BTreeMap;
@@ -32,6 +37,11 @@ pub enum EnvError {
         value: String,
         reason: String,
     },
+    #[error("credential {name:?} is missing: not running {within}")]
+    MissingSecret {
+        name: &'static str,
+        within: &'static str,
+    },
 }
 
 /// Reads variables by name: the process environment, or a map in tests.
@@ -53,6 +63,45 @@ impl Vars for BTreeMap<String, String> {
     fn var(&self, name: &str) -> Option<String> {
         self.get(name).cloned()
     }
+}
+
+/// Reads credentials by name: the files the NM wrote, or a map in tests.
+pub trait Secrets {
+    fn secret(&self, name: &str) -> Option<String>;
+}
+
+/// The container's credential files: one file per name in the directory
+/// `SPINDLE_SECRETS_DIR` names (only the container's user can read them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretsDir(pub PathBuf);
+
+impl SecretsDir {
+    /// The directory the NM named in this process's environment.
+    pub fn from_env() -> Result<Self, EnvError> {
+        required(&ProcessEnv, SECRETS_DIR, IN_CONTAINER).map(|d| Self(d.into()))
+    }
+}
+
+impl Secrets for SecretsDir {
+    fn secret(&self, name: &str) -> Option<String> {
+        std::fs::read_to_string(self.0.join(name)).ok()
+    }
+}
+
+impl Secrets for BTreeMap<String, String> {
+    fn secret(&self, name: &str) -> Option<String> {
+        self.get(name).cloned()
+    }
+}
+
+fn secret(
+    secrets: &dyn Secrets,
+    name: &'static str,
+    within: &'static str,
+) -> Result<String, EnvError> {
+    secrets
+        .secret(name)
+        .ok_or(EnvError::MissingSecret { name, within })
 }
 
 fn required(vars: &dyn Vars, name: &'static str, within: &'static str) -> Result<String, EnvError> {
@@ -98,8 +147,11 @@ const TLS_CA: &str = "SPINDLE_TLS_CA";
 const TLS_CERT: &str = "SPINDLE_TLS_CERT";
 const TLS_KEY: &str = "SPINDLE_TLS_KEY";
 const SHUFFLE_SERVICE: &str = "SPINDLE_SHUFFLE_SERVICE";
+/// The directory of the container's credential files (see [`Secrets`]).
+pub const SECRETS_DIR: &str = "SPINDLE_SECRETS_DIR";
 const RM_ADDRESS: &str = "SPINDLE_RM_ADDRESS";
-const AMRM_TOKEN: &str = "SPINDLE_AMRM_TOKEN";
+/// The AMRM token's name among an AM's credentials ([`LaunchSpec::secrets`]).
+pub const AMRM_TOKEN: &str = "amrm-token";
 const AM_ALLOCATED_MS: &str = "SPINDLE_AM_ALLOCATED_MS";
 /// Which side of a Spark-like application a process runs (`driver` or `executor`); unset:
 /// run locally, in-process.
@@ -109,9 +161,8 @@ const APP_NAME: &str = "SPINDLE_APP_NAME";
 const APP_BINARY: &str = "SPINDLE_APP_BINARY";
 const SPARK_CONF: &str = "SPINDLE_SPARK_CONF";
 const DRIVER_ADDRESS: &str = "SPINDLE_DRIVER_ADDRESS";
-const APP_SECRET: &str = "SPINDLE_APP_SECRET";
-/// The app secret's name among a container's credentials ([`LaunchSpec::secrets`](crate::protocol::LaunchSpec::secrets)).
-pub const APP_SECRET_CREDENTIAL: &str = "app-secret";
+/// The app secret's name among a container's credentials ([`LaunchSpec::secrets`]).
+pub const APP_SECRET: &str = "app-secret";
 const EXECUTOR_ID: &str = "SPINDLE_EXECUTOR_ID";
 const EXECUTOR_CORES: &str = "SPINDLE_EXECUTOR_CORES";
 const APP_ID: &str = "SPINDLE_APP_ID";
@@ -136,6 +187,9 @@ pub struct ContainerEnv {
     pub tls: TlsFiles,
     /// `host:port` of this node's shuffle service, if it has one.
     pub shuffle_service: Option<String>,
+    /// Where the NM wrote the container's credentials ([`LaunchSpec::secrets`]), one
+    /// file each, readable only by the container's user.
+    pub secrets_dir: PathBuf,
 }
 
 impl ContainerEnv {
@@ -159,6 +213,7 @@ impl ContainerEnv {
             (TLS_CA, path(&self.tls.ca)),
             (TLS_CERT, path(&self.tls.cert)),
             (TLS_KEY, path(&self.tls.key)),
+            (SECRETS_DIR, path(&self.secrets_dir)),
         ];
         if let Some(s) = &self.shuffle_service {
             env.push((SHUFFLE_SERVICE, s.clone()));
@@ -187,6 +242,7 @@ impl ContainerEnv {
                 key: required(vars, TLS_KEY, w)?.into(),
             },
             shuffle_service: vars.var(SHUFFLE_SERVICE),
+            secrets_dir: required(vars, SECRETS_DIR, w)?.into(),
             work_dir,
         })
     }
@@ -201,12 +257,12 @@ impl ContainerEnv {
     }
 }
 
-/// What the RM adds to an application master's environment.
+/// What the RM adds to an application master's launch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AmLaunch {
     /// The RM's address for the AM protocol.
     pub rm_address: String,
-    /// The attempt's AMRM token (every AM call presents it).
+    /// The attempt's AMRM token (every AM call presents it): a credential, not a variable.
     pub amrm_token: String,
     /// When the RM allocated the AM's container (wall clock, ms since the epoch): the
     /// AM's event log counts the container from then.
@@ -218,32 +274,38 @@ pub struct AmLaunch {
 }
 
 impl AmLaunch {
+    /// The variables (the token is not among them: see [`Self::add_to`]).
     pub fn to_env(&self) -> Vec<(&'static str, String)> {
         vec![
             (RM_ADDRESS, self.rm_address.clone()),
-            (AMRM_TOKEN, self.amrm_token.clone()),
             (AM_ALLOCATED_MS, self.allocated_wall_ms.to_string()),
-            // Until the NM writes `LaunchSpec::secrets` to files the AM reads, the AM
-            // takes its app secret from here.
+        ]
+    }
+
+    /// The credentials, by name.
+    pub fn secrets(&self) -> Vec<(&'static str, String)> {
+        vec![
+            (AMRM_TOKEN, self.amrm_token.clone()),
             (APP_SECRET, self.app_secret.clone()),
         ]
     }
 
-    /// The credentials, by name, for [`LaunchSpec::secrets`](crate::protocol::LaunchSpec::secrets).
-    pub fn secrets(&self) -> Vec<(&'static str, String)> {
-        vec![(APP_SECRET_CREDENTIAL, self.app_secret.clone())]
+    /// Adds the variables and the credentials to an AM's launch.
+    pub fn add_to(&self, launch: &mut LaunchSpec) {
+        extend(&mut launch.env, self.to_env());
+        extend(&mut launch.secrets, self.secrets());
     }
 
-    pub fn from_vars(vars: &dyn Vars) -> Result<Self, EnvError> {
+    pub fn from_vars(vars: &dyn Vars, secrets: &dyn Secrets) -> Result<Self, EnvError> {
         Ok(Self {
             rm_address: required(vars, RM_ADDRESS, IN_AM)?,
-            amrm_token: required(vars, AMRM_TOKEN, IN_AM)?,
+            amrm_token: secret(secrets, AMRM_TOKEN, IN_AM)?,
             // Optional: a hand-made launch may not say.
             allocated_wall_ms: vars
                 .var(AM_ALLOCATED_MS)
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0),
-            app_secret: required(vars, APP_SECRET, IN_AM)?,
+            app_secret: secret(secrets, APP_SECRET, IN_AM)?,
         })
     }
 }
@@ -322,11 +384,11 @@ pub struct ExecutorLaunch {
 }
 
 impl ExecutorLaunch {
+    /// The variables (the app secret is not among them: see [`Self::add_to`]).
     pub fn to_env(&self) -> Vec<(&'static str, String)> {
         vec![
             (ROLE, "executor".to_string()),
             (DRIVER_ADDRESS, self.driver_address.clone()),
-            (APP_SECRET, self.app_secret.clone()),
             (EXECUTOR_ID, self.executor_id.clone()),
             (EXECUTOR_CORES, self.executor_cores.to_string()),
             (APP_ID, self.app_id.to_string()),
@@ -337,11 +399,22 @@ impl ExecutorLaunch {
         ]
     }
 
-    pub fn from_vars(vars: &dyn Vars) -> Result<Self, EnvError> {
+    /// The credentials, by name.
+    pub fn secrets(&self) -> Vec<(&'static str, String)> {
+        vec![(APP_SECRET, self.app_secret.clone())]
+    }
+
+    /// Adds the variables and the credentials to an executor's launch.
+    pub fn add_to(&self, launch: &mut LaunchSpec) {
+        extend(&mut launch.env, self.to_env());
+        extend(&mut launch.secrets, self.secrets());
+    }
+
+    pub fn from_vars(vars: &dyn Vars, secrets: &dyn Secrets) -> Result<Self, EnvError> {
         let w = AS_EXECUTOR;
         Ok(Self {
             driver_address: required(vars, DRIVER_ADDRESS, w)?,
-            app_secret: required(vars, APP_SECRET, w)?,
+            app_secret: secret(secrets, APP_SECRET, w)?,
             executor_id: required(vars, EXECUTOR_ID, w)?,
             executor_cores: parsed(vars, EXECUTOR_CORES, w)?,
             app_id: parsed(vars, APP_ID, w)?,
@@ -349,8 +422,9 @@ impl ExecutorLaunch {
         })
     }
 
+    /// From this process's environment and the credential files the NM wrote.
     pub fn from_env() -> Result<Self, EnvError> {
-        Self::from_vars(&ProcessEnv)
+        Self::from_vars(&ProcessEnv, &SecretsDir::from_env()?)
     }
 }
 
@@ -407,6 +481,7 @@ mod tests {
             resource: Resource::new(1408, 1),
             tls: TlsFiles::new("ca".as_ref(), "c.pem".as_ref(), "c.key".as_ref()),
             shuffle_service: Some("h:7337".into()),
+            secrets_dir: "/l/usercache/alice/appcache/a/c/.secrets".into(),
         };
         let vars = map(c.to_env());
         assert_eq!(vars["NM_ADDRESS"], "h:8041");
@@ -420,8 +495,16 @@ mod tests {
             allocated_wall_ms: 5,
             app_secret: "s".into(),
         };
-        assert_eq!(AmLaunch::from_vars(&map(am.to_env())).unwrap(), am);
-        assert_eq!(map(am.secrets())[APP_SECRET_CREDENTIAL], "s");
+        let mut spec = LaunchSpec::default();
+        am.add_to(&mut spec);
+        assert_eq!(AmLaunch::from_vars(&spec.env, &spec.secrets).unwrap(), am);
+        assert_eq!(spec.secrets[AMRM_TOKEN], "t");
+        assert_eq!(spec.secrets[APP_SECRET], "s");
+        assert!(
+            !spec.env.values().any(|v| v == "t" || v == "s"),
+            "the token is no variable: {:?}",
+            spec.env
+        );
 
         let d = DriverLaunch {
             class: Some("SparkPi".into()),
@@ -446,18 +529,39 @@ mod tests {
             app_id: container_id.app(),
             shuffle_service_enabled: true,
         };
-        let vars = map(e.to_env());
-        assert_eq!(vars[ROLE], "executor");
-        assert_eq!(ExecutorLaunch::from_vars(&vars).unwrap(), e);
+        let mut spec = LaunchSpec::default();
+        e.add_to(&mut spec);
+        assert_eq!(spec.env[ROLE], "executor");
+        assert_eq!(spec.secrets[APP_SECRET], "s");
+        assert!(!spec.env.values().any(|v| v == "s"), "{:?}", spec.env);
+        assert_eq!(
+            ExecutorLaunch::from_vars(&spec.env, &spec.secrets).unwrap(),
+            e
+        );
+    }
+
+    #[test]
+    fn secrets_are_read_from_their_files() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join(APP_SECRET), "s3cr3t").unwrap();
+        let dir = SecretsDir(d.path().to_path_buf());
+        assert_eq!(dir.secret(APP_SECRET).as_deref(), Some("s3cr3t"));
+        assert_eq!(dir.secret(AMRM_TOKEN), None);
     }
 
     #[test]
     fn missing_and_bad_variables_are_named() {
         let empty = BTreeMap::new();
-        let e = ExecutorLaunch::from_vars(&empty).unwrap_err();
+        let e = ExecutorLaunch::from_vars(&empty, &empty).unwrap_err();
         assert_eq!(
             e.to_string(),
             "SPINDLE_DRIVER_ADDRESS is not set: not running as a Spindle executor"
+        );
+        let vars = map(vec![(RM_ADDRESS, "rm:1".into())]);
+        let e = AmLaunch::from_vars(&vars, &empty).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "credential \"amrm-token\" is missing: not running as a Spindle application master"
         );
         let mut vars = BTreeMap::new();
         vars.insert(APP_BINARY.to_string(), "nonsense".to_string());

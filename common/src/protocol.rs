@@ -215,6 +215,56 @@ impl fmt::Display for NodeState {
     }
 }
 
+/// How a node confines its containers' memory and CPU.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum IsolationMode {
+    /// The resident memory of each container's process group is polled from `/proc`;
+    /// no CPU control.
+    #[default]
+    RssPolling,
+    /// A cgroup v1 group per container under the `memory` and `cpu` hierarchies.
+    CgroupsV1,
+    /// A cgroup v2 group per container on the unified hierarchy.
+    CgroupsV2,
+}
+
+impl IsolationMode {
+    /// `rss-polling`, `cgroups-v1` or `cgroups-v2`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RssPolling => "rss-polling",
+            Self::CgroupsV1 => "cgroups-v1",
+            Self::CgroupsV2 => "cgroups-v2",
+        }
+    }
+}
+
+impl fmt::Display for IsolationMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a node isolates its containers, as it says when it registers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Isolation {
+    pub mode: IsolationMode,
+    /// Containers run as their application's user (a local account, or `nobody`);
+    /// false: as the node manager's own user.
+    pub run_as_user: bool,
+}
+
+impl fmt::Display for Isolation {
+    /// `cgroups-v1,as-user` (containers run as their users) or `cgroups-v1`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.mode.as_str())?;
+        if self.run_as_user {
+            f.write_str(",as-user")?;
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeReport {
     pub node_id: NodeId,
@@ -226,6 +276,8 @@ pub struct NodeReport {
     pub num_containers: u32,
     /// Milliseconds since the epoch.
     pub last_health_update: u64,
+    /// How the node isolates containers (what it said when it registered).
+    pub isolation: Isolation,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -344,6 +396,8 @@ pub enum RmRequest {
         capability: Resource,
         /// Containers still running after an NM or RM restart.
         running: Vec<ContainerStatus>,
+        /// How it isolates containers (for `spindle node list` and REST).
+        isolation: Isolation,
     },
     NodeHeartbeat {
         node_id: NodeId,

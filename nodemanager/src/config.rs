@@ -51,6 +51,22 @@ pub struct NmConfig {
     /// Time between SIGTERM and SIGKILL when stopping a container.
     #[serde(with = "human")]
     pub kill_grace: Duration,
+    /// Containers in cgroups: `auto` (v2 when the unified hierarchy has the memory and
+    /// cpu controllers, else v1 `memory` and `cpu`, else RSS polling), `v2` or `v1`
+    /// (that one or refuse to start), `off` (RSS polling).
+    pub cgroups: CgroupsSetting,
+    /// The group under each hierarchy's root that holds this node's containers
+    /// (`<hierarchy>/nm-<port>-<pid>/<container>`; YARN's `cgroups.hierarchy`).
+    pub cgroup_hierarchy: String,
+    /// Cap each container's CPU time at its share of the host's cores (CFS quota),
+    /// besides weighting it by vcores.
+    pub cpu_strict_quota: bool,
+    /// When the NM runs as root, containers run as their app's user; a user with no
+    /// local account runs as `nobody`, or, with this set, is refused.
+    pub refuse_unknown_users: bool,
+    /// Accounts below this uid (root, system accounts such as the daemons' own) never
+    /// run containers: such a user counts as one with no account (YARN's `min.user.id`).
+    pub min_user_id: u32,
     /// Log level filter (tracing syntax).
     pub log_level: String,
     /// TCP address of the web server (Prometheus /metrics, container logs
@@ -89,6 +105,11 @@ impl Default for NmConfig {
             pmem_check: true,
             monitor_interval: Duration::from_millis(250),
             kill_grace: Duration::from_millis(250),
+            cgroups: CgroupsSetting::Auto,
+            cgroup_hierarchy: "spindle".into(),
+            cpu_strict_quota: false,
+            refuse_unknown_users: false,
+            min_user_id: 1000,
             log_level: "info".into(),
             web_address: "0.0.0.0:8042".into(),
             web_tls: true,
@@ -99,6 +120,18 @@ impl Default for NmConfig {
 }
 
 pub use common::configfile::ConfigError;
+
+/// The `cgroups` key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CgroupsSetting {
+    /// The first of v2, v1 and RSS polling that works here.
+    Auto,
+    V2,
+    V1,
+    /// RSS polling.
+    Off,
+}
 
 impl DaemonConfig for NmConfig {
     fn log_level(&self) -> &str {
@@ -131,6 +164,13 @@ impl DaemonConfig for NmConfig {
         check_web_address(&self.web_address, self.web_tls)?;
         if self.monitor_interval.is_zero() {
             return Err(("monitor-interval", "must be above 0".into()));
+        }
+        let h = &self.cgroup_hierarchy;
+        if h.is_empty() || h.split('/').any(|p| p.is_empty() || p == "." || p == "..") {
+            return Err((
+                "cgroup-hierarchy",
+                format!("{h:?} is not a relative path of plain names"),
+            ));
         }
         check_tls_files(&self.tls_files())?;
         for (key, p) in [

@@ -7,6 +7,8 @@
 //! here polls: a process exit is a task awaiting the child, and whoever waits
 //! for containers to end watches the core's live count.
 
+use crate::cgroups::ContainerGroup;
+use crate::isolation::Isolation;
 use crate::launch::{self, fail, Layout, NodeEnv};
 use crate::lifecycle::{self, Action, Event, Lifecycle, MemorySample, PhaseCounts, Refusal};
 use crate::localizer::Localizer;
@@ -15,6 +17,7 @@ use common::clock::mono_ms;
 use common::protocol::{ContainerState, ContainerStatus, ErrorCode, LaunchSpec, WireError};
 use common::transport::Client;
 use common::{ApplicationId, ContainerId, Resource};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify};
@@ -32,6 +35,10 @@ pub struct ContainerManager {
     aux: Option<Arc<shuffle_service::NodeService>>,
     /// Poked when a container completes, so the NM heartbeats at once.
     pub changed: Arc<Notify>,
+    /// Who containers run as, and their cgroups (none: RSS polling).
+    isolation: Isolation,
+    /// The cgroup of each container that has one, until it is done.
+    groups: Mutex<HashMap<ContainerId, Arc<ContainerGroup>>>,
 }
 
 impl ContainerManager {
@@ -42,8 +49,12 @@ impl ContainerManager {
         rm_files: Arc<Client>,
         kill_grace: Duration,
         aux: Option<Arc<shuffle_service::NodeService>>,
+        isolation: Isolation,
     ) -> Result<Arc<Self>, common::staging::StoreError> {
         let localizer = Localizer::new(&layout.local_dir, rm_files)?;
+        if let Err(e) = launch::prepare_node(&layout, isolation.users.switching()) {
+            tracing::warn!(error = %e.message, "preparing the node's directories");
+        }
         let me = Arc::new(Self {
             layout,
             env,
@@ -53,6 +64,8 @@ impl ContainerManager {
             live: watch::Sender::new(0),
             aux,
             changed: Arc::new(Notify::new()),
+            isolation,
+            groups: Mutex::new(HashMap::new()),
         });
         tokio::spawn(timer(Arc::downgrade(&me), me.rearm.clone()));
         Ok(me)
@@ -97,9 +110,20 @@ impl ContainerManager {
         Ok(mine)
     }
 
+    fn group(&self, id: ContainerId) -> Option<Arc<ContainerGroup>> {
+        self.groups.lock().expect("groups").get(&id).cloned()
+    }
+
     fn execute(&self, action: Action) {
         match action {
-            Action::Signal { pid, signal, .. } => launch::signal_group(pid, signal),
+            // By cgroup where there is one: nothing the container started escapes.
+            Action::Signal { id, pid, signal } => match self.group(id) {
+                Some(g) => match signal {
+                    lifecycle::Signal::Term => g.signal(libc::SIGTERM),
+                    lifecycle::Signal::Kill => g.kill(),
+                },
+                None => launch::signal_group(pid, signal),
+            },
             Action::OverMemory {
                 id,
                 used_bytes,
@@ -111,6 +135,10 @@ impl ContainerManager {
             Action::Completed { id, status } => {
                 tracing::info!(container_id = %id, exit_status = status, "container completed");
                 NmEvent::ContainerCompleted { exit: status }.emit();
+                if let Some(g) = self.groups.lock().expect("groups").remove(&id) {
+                    // Whatever is left in it is killed, then the group goes.
+                    tokio::task::spawn_blocking(move || g.remove(CGROUP_REMOVAL_BOUND));
+                }
             }
             Action::Heartbeat => self.changed.notify_one(),
             other => tracing::error!(action = ?other, "action not executed"),
@@ -159,23 +187,71 @@ impl ContainerManager {
             resource,
         })
         .map_err(|e| self.refused(e))?;
-        let localized = match launch::make_dirs(&self.layout, user, id) {
-            Ok(work) => {
+        let run_as = match self.isolation.users.resolve(user) {
+            Ok(a) => a,
+            Err(e) => {
+                let e = fail(
+                    ErrorCode::Unauthorized,
+                    format!("{e} (node {})", self.env.node_id),
+                );
+                return Err(self.launch_failed(id, e, true));
+            }
+        };
+        let prepared = launch::prepare(
+            &self.layout,
+            &self.env,
+            user,
+            id,
+            run_as.as_ref(),
+            &launch.secrets,
+        );
+        let localized = match &prepared {
+            Ok(p) => {
                 self.localizer
-                    .localize_into(&work, &launch.local_resources)
+                    .localize_into(&p.work, &launch.local_resources)
                     .await
             }
-            Err(e) => Err(e),
+            Err(e) => Err(e.clone()),
         };
-        let next = match localized {
-            Ok(()) => self.handle(Event::Localized { id }),
-            Err(e) => return Err(self.launch_failed(id, e, true)),
+        let next = match (localized, prepared) {
+            (Ok(()), Ok(p)) => self.handle(Event::Localized { id }).map(|a| (a, p)),
+            (Err(e), _) | (_, Err(e)) => return Err(self.launch_failed(id, e, true)),
         };
-        if !next.is_ok_and(|a| a.contains(&Action::Spawn { id })) {
-            tracing::info!(container_id = %id, "container killed before it started");
-            return Ok(0);
+        let prepared = match next {
+            Ok((a, p)) if a.contains(&Action::Spawn { id }) => p,
+            _ => {
+                tracing::info!(container_id = %id, "container killed before it started");
+                return Ok(0);
+            }
+        };
+        let group = match &self.isolation.cgroups {
+            Some(cg) => match cg.create(id, resource) {
+                Ok(g) => Some(Arc::new(g)),
+                Err(e) => {
+                    let e = fail(
+                        ErrorCode::Internal,
+                        format!("creating the cgroup of {id}: {e}"),
+                    );
+                    return Err(self.launch_failed(id, e, false));
+                }
+            },
+            None => None,
+        };
+        if let Some(g) = &group {
+            self.groups.lock().expect("groups").insert(id, g.clone());
         }
-        let child = match launch::spawn(&self.layout, &self.env, id, user, resource, &launch) {
+        let spawned = launch::spawn(
+            &self.layout,
+            &self.env,
+            &prepared,
+            id,
+            user,
+            resource,
+            &launch,
+            run_as.as_ref(),
+            group.as_deref(),
+        );
+        let child = match spawned {
             Ok(child) => child,
             Err(e) => return Err(self.launch_failed(id, e, false)),
         };
@@ -193,6 +269,8 @@ impl ContainerManager {
         tokio::spawn(async move {
             let mut child = child;
             let (status, diagnostics) = launch::exit_of(child.wait().await);
+            // An OOM kill in its cgroup decides its status (-104) before its exit does.
+            me.check_oom(id);
             let _ = me.handle(Event::Exited {
                 id,
                 status,
@@ -259,11 +337,35 @@ impl ContainerManager {
         self.core().live()
     }
 
-    /// One memory-check round (blocking: reads `/proc`); the core kills
-    /// containers over their allocation with -104.
+    /// Tells the core when the kernel's OOM killer struck in the container's cgroup.
+    fn check_oom(self: &Arc<Self>, id: ContainerId) {
+        let Some(g) = self.group(id) else {
+            return;
+        };
+        let oom = g.oom();
+        if oom.kills > 0 {
+            let peak_bytes = if oom.peak_bytes > 0 {
+                oom.peak_bytes
+            } else {
+                g.limit_bytes()
+            };
+            let _ = self.handle(Event::OomKilled { id, peak_bytes });
+        }
+    }
+
+    /// One memory-check round (blocking: reads `/proc` or the cgroups); the core kills
+    /// containers over their allocation with -104. In cgroup mode the kernel enforces
+    /// the limit: this reads its OOM-kill counters, so that a container whose process was
+    /// killed (one that called setsid included) is stopped as a whole.
     pub fn check_memory(self: &Arc<Self>) {
         let monitored = self.core().monitored();
         if monitored.is_empty() {
+            return;
+        }
+        if self.isolation.cgroups.is_some() {
+            for m in monitored {
+                self.check_oom(m.id);
+            }
             return;
         }
         let groups: Vec<i32> = monitored.iter().map(|m| m.pid).collect();
@@ -277,6 +379,29 @@ impl ContainerManager {
             })
             .collect();
         let _ = self.handle(Event::MemorySampled { samples });
+    }
+
+    /// How this node isolates containers (reported to the RM).
+    pub fn isolation(&self) -> common::protocol::Isolation {
+        self.isolation.report()
+    }
+
+    /// Removes the node's cgroups once its containers are gone (at shutdown; blocking,
+    /// bounded).
+    pub fn release_cgroups(&self) {
+        let left: Vec<Arc<ContainerGroup>> = self
+            .groups
+            .lock()
+            .expect("groups")
+            .drain()
+            .map(|(_, g)| g)
+            .collect();
+        for g in left {
+            g.remove(CGROUP_REMOVAL_BOUND);
+        }
+        if let Some(cg) = &self.isolation.cgroups {
+            cg.remove_all();
+        }
     }
 
     /// How many containers are localizing, running and done here.
@@ -342,6 +467,9 @@ impl ContainerManager {
         Ok((data, size))
     }
 }
+
+/// How long a container's cgroup removal keeps killing what is left in it.
+const CGROUP_REMOVAL_BOUND: Duration = Duration::from_secs(5);
 
 impl Drop for ContainerManager {
     fn drop(&mut self) {

@@ -1,13 +1,16 @@
 //! Spindle's node manager: registers capacity with the RM, launches containers
-//! as process groups after checking RM-signed tokens, localizes files by
-//! content hash, enforces memory limits and keeps container logs.
+//! after checking RM-signed tokens, as their users and in cgroups when it can,
+//! localizes files by content hash, enforces memory limits and keeps container logs.
 //!
 //! - [`lifecycle`]: the containers' lifecycle as a pure state machine (events in,
 //!   actions out, `now` passed in, next wake-up out); no I/O, no clock.
 //! - [`containers`]: the thin async shell that drives it: one mutex around the
 //!   core, one timer task, a task per process awaiting its exit.
-//! - [`launch`] (directories, environment, process groups, signals),
-//!   [`localizer`] (files by content hash), [`monitor`] (memory from `/proc`).
+//! - [`launch`] (directories owned by the container's user, credentials as private
+//!   files, environment, process groups, signals), [`localizer`] (files by content hash).
+//! - [`isolation`]: decided at start and reported to the RM: [`user`] (which account
+//!   a container runs as), [`cgroups`] (memory limit, CPU weight, kill by group) or,
+//!   where cgroups cannot be written, [`monitor`] (memory polled from `/proc`).
 //! - [`authz`]: who may send which request (tokens, roles), checked first;
 //! - [`tokens`]: container tokens as plain data: the keys the RM sent, and the
 //!   tokens already used (a token starts its container once).
@@ -15,8 +18,10 @@
 //!   [`web`] and [`metrics`]: `/metrics` and container logs over HTTP(S).
 
 pub mod authz;
+pub mod cgroups;
 pub mod config;
 pub mod containers;
+pub mod isolation;
 pub mod launch;
 pub mod lifecycle;
 pub mod localizer;
@@ -24,6 +29,7 @@ pub mod metrics;
 pub mod monitor;
 pub mod service;
 pub mod tokens;
+pub mod user;
 pub mod web;
 
 pub use config::NmConfig;

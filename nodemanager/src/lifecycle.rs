@@ -180,6 +180,9 @@ pub enum Event {
     },
     /// One round of the memory monitor.
     MemorySampled { samples: Vec<MemorySample> },
+    /// The kernel's OOM killer killed a process in the container's cgroup (which
+    /// peaked at `peak_bytes`): the container goes, with -104.
+    OomKilled { id: ContainerId, peak_bytes: u64 },
     /// The RM has seen these containers' final statuses.
     Acknowledged { completed: Vec<ContainerId> },
     /// The RM says the app finished: stop its containers, then clean it up.
@@ -204,7 +207,8 @@ pub enum Action {
         pid: i32,
         signal: Signal,
     },
-    /// It went over its memory: log it (the kill follows in the same batch).
+    /// It went over its memory (by the monitor's sample, or the kernel's OOM kill in
+    /// its cgroup): log it (the kill follows in the same batch).
     OverMemory {
         id: ContainerId,
         pid: i32,
@@ -242,6 +246,8 @@ pub enum BadLaunch {
     EmptyCommand,
     #[error("local resource name {name:?} must be a plain file name")]
     ResourceName { name: String },
+    #[error("credential name {name:?} must be a plain file name")]
+    SecretName { name: String },
 }
 
 /// Checks what a launch asks before anything is done for it.
@@ -255,6 +261,9 @@ pub fn validate_launch(launch: &LaunchSpec) -> Result<(), BadLaunch> {
                 name: r.name.clone(),
             });
         }
+    }
+    if let Some(name) = launch.secrets.keys().find(|n| !is_plain_file_name(n)) {
+        return Err(BadLaunch::SecretName { name: name.clone() });
     }
     Ok(())
 }
@@ -427,6 +436,26 @@ impl Lifecycle {
                         let diagnostics = over_memory_diagnostics(s.id, s.pid, s.rss_bytes, limit);
                         self.kill(
                             s.id,
+                            Exit::new(exit_status::KILLED_EXCEEDED_PMEM, diagnostics),
+                            now,
+                            &mut out,
+                        );
+                    }
+                }
+            }
+            Event::OomKilled { id, peak_bytes } => {
+                if let Some(c) = self.containers.get(&id) {
+                    if let Phase::Running { pid } = c.phase {
+                        let limit = c.resource.memory_mb << 20;
+                        out.push(Action::OverMemory {
+                            id,
+                            pid,
+                            used_bytes: peak_bytes,
+                            limit_bytes: limit,
+                        });
+                        let diagnostics = over_memory_diagnostics(id, pid, peak_bytes, limit);
+                        self.kill(
+                            id,
                             Exit::new(exit_status::KILLED_EXCEEDED_PMEM, diagnostics),
                             now,
                             &mut out,
@@ -1050,6 +1079,50 @@ mod tests {
     }
 
     #[test]
+    fn an_oom_kill_in_its_cgroup_completes_it_with_104_and_used_vs_allowed() {
+        let (c, d) = (cid(1, 1), cid(1, 2));
+        let mut core = core_running(&[(c, 100), (d, 200)]);
+        let limit = 64 << 20;
+        let oom = |id| Event::OomKilled {
+            id,
+            peak_bytes: limit,
+        };
+        // A setsid child was killed, the leader lives on: the container is stopped.
+        assert_eq!(
+            ok(&mut core, oom(c), 300),
+            vec![
+                Action::OverMemory {
+                    id: c,
+                    pid: 100,
+                    used_bytes: limit,
+                    limit_bytes: limit
+                },
+                signal(c, 100, Signal::Term),
+            ]
+        );
+        // Counted once: a later reading of the same kill changes nothing.
+        assert_eq!(ok(&mut core, oom(c), 400), vec![]);
+        ok(&mut core, exited(c, 143), 410);
+        let (state, status, diagnostics) = reported(&core, c);
+        assert_eq!((state, status), (ContainerState::COMPLETE, -104));
+        assert_eq!(
+            diagnostics,
+            format!(
+                "Container [pid=100,containerID={c}] is running beyond physical memory limits. \
+                 Current usage: 64 MB of 64 MB physical memory used. Killing container."
+            )
+        );
+        // A container already being stopped keeps its first kill's status.
+        ok(&mut core, kill(d, -105, KILLED_BY_APPMASTER), 500);
+        assert_eq!(ok(&mut core, oom(d), 510), vec![]);
+        ok(&mut core, exited(d, 137), 520);
+        assert_eq!(reported(&core, d).1, -105);
+        // Unknown or ended containers: nothing.
+        assert_eq!(ok(&mut core, oom(cid(9, 9)), 600), vec![]);
+        assert_eq!(ok(&mut core, oom(c), 600), vec![]);
+    }
+
+    #[test]
     fn a_container_killed_while_localizing_never_runs() {
         let mut core = Lifecycle::new(GRACE);
         let c = cid(1, 1);
@@ -1198,6 +1271,15 @@ mod tests {
             e.to_string(),
             "local resource name \"../x\" must be a plain file name"
         );
+        launch.local_resources.clear();
+        launch
+            .secrets
+            .insert("../../etc/cron.d/x".into(), "v".into());
+        let e = validate_launch(&launch).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "credential name \"../../etc/cron.d/x\" must be a plain file name"
+        );
     }
 
     /// A small deterministic generator (xorshift), so the invariant test needs no dependency.
@@ -1216,7 +1298,8 @@ mod tests {
     /// before kill + grace and at most once per kill; each container completes once;
     /// a killed container reports its first kill's status; an app's directory
     /// goes only when its containers are gone or at its bound; the core's wake-up
-    /// is never in the past; `live` matches the phases.
+    /// is never in the past; `live` matches the phases. OOM kills from the cgroups
+    /// are among the events.
     #[test]
     fn invariants_hold_on_random_event_sequences() {
         for seed in 1..=300u64 {
@@ -1265,6 +1348,10 @@ mod tests {
                         completed: vec![id],
                     },
                     9 if rng.below(10) == 0 => Event::Shutdown,
+                    10 if rng.below(2) == 0 => Event::OomKilled {
+                        id,
+                        peak_bytes: 64 << 20,
+                    },
                     _ => Event::Tick,
                 };
                 let is_tick = event == Event::Tick;

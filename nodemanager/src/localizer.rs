@@ -70,9 +70,16 @@ impl Localizer {
             self.fetch(sha256, size).await?;
         }
         NmEvent::Localized { hit, bytes: size }.emit();
-        if executable {
+        // Readable (and runnable) by containers whatever user they run as: the cache holds
+        // what apps staged, never credentials (those travel as `LaunchSpec::secrets`).
+        {
             use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755));
+            // Another launch may have asked for the same file executable: never take x away.
+            let had = std::fs::metadata(&path).map_or(0, |m| m.permissions().mode() & 0o777);
+            let mode = if executable { 0o755 } else { had | 0o644 };
+            if mode != had {
+                let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode));
+            }
         }
         Ok(path)
     }

@@ -35,6 +35,8 @@ pub enum NmError {
     Store(#[from] common::staging::StoreError),
     #[error(transparent)]
     Web(#[from] crate::web::WebError),
+    #[error("container isolation: {0}")]
+    Isolation(String),
     #[error("shuffle service (shuffle-service-address {address}): {source}")]
     Shuffle {
         address: String,
@@ -144,6 +146,8 @@ impl NmHandle {
         if registered {
             self.final_heartbeat().await;
         }
+        let containers = self.containers.clone();
+        let _ = tokio::task::spawn_blocking(move || containers.release_cgroups()).await;
         self.endpoint.close(0u32.into(), b"shutdown");
         let _ = tokio::time::timeout(RM_CALL_BOUND, self.endpoint.wait_idle()).await;
         if let Some(s) = &self.nm.shuffle {
@@ -232,8 +236,17 @@ pub async fn start(config: &NmConfig) -> Result<NmHandle, NmError> {
         container_cert: abs(&config.container_cert),
         container_key: abs(&config.container_key),
     };
-    let containers =
-        ContainerManager::new(layout, env, rm_files, config.kill_grace, shuffle.clone())?;
+    let isolation = crate::isolation::Isolation::setup(config, addr.port(), config.capability())
+        .map_err(NmError::Isolation)?;
+    tracing::info!(isolation = %isolation.report(), "container isolation: {}", isolation.describe());
+    let containers = ContainerManager::new(
+        layout,
+        env,
+        rm_files,
+        config.kill_grace,
+        shuffle.clone(),
+        isolation,
+    )?;
     let nm = Arc::new(Nm {
         node_id: node_id.clone(),
         tokens: Mutex::new(NodeTokens::default()),
@@ -370,6 +383,7 @@ async fn register(
             http_address: http_address.to_string(),
             capability,
             running,
+            isolation: nm.containers.isolation(),
         })
         .await?;
     match resp {

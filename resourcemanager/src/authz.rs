@@ -147,6 +147,7 @@ mod tests {
                 http_address: String::new(),
                 capability: Resource::new(1024, 1),
                 running: vec![],
+                isolation: Default::default(),
             },
             RmRequest::NodeHeartbeat {
                 node_id: node,

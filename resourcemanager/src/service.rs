@@ -390,8 +390,7 @@ impl Rm {
                             allocated_wall_ms: wall_ms(),
                             app_secret: app_secret.as_str().to_string(),
                         };
-                        common::launch::extend(&mut launch.env, am.to_env());
-                        common::launch::extend(&mut launch.secrets, am.secrets());
+                        am.add_to(&mut launch);
                         let client = rm.nm_client(&container.node_address);
                         let req = NmRequest::StartContainer {
                             token: container.token.clone(),
@@ -582,11 +581,14 @@ impl Service for Rm {
                 http_address,
                 capability,
                 running,
+                isolation,
             } => {
                 let registered = self.with_state(|s| {
                     s.check_reported(&node_id, &running)?;
+                    let id = node_id.clone();
                     let a =
                         s.register_node(node_id, address, http_address, capability, &running, now);
+                    s.set_node_isolation(&id, isolation);
                     Ok::<_, WireError>((a, s.cluster_ts(), s.node_keys()))
                 });
                 match registered {

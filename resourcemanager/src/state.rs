@@ -10,8 +10,8 @@
 use common::identity::check_user_name;
 use common::protocol::{
     exit_status, AmEvent, AppAcls, AppSubmission, ApplicationReport, AttemptReport, Container,
-    ContainerState, ContainerStatus, ErrorCode, FinalApplicationStatus, NodeReport, NodeState,
-    ResourceAsk, WireError, YarnApplicationState as AppState,
+    ContainerState, ContainerStatus, ErrorCode, FinalApplicationStatus, Isolation, NodeReport,
+    NodeState, ResourceAsk, WireError, YarnApplicationState as AppState,
 };
 use common::token::{
     AmrmTokenKeys, AppSecret, ContainerTokenKeys, KeyId, NodeTokenKeys, RollSchedule,
@@ -133,6 +133,8 @@ struct Node {
     to_kill: Vec<(ContainerId, i32)>,
     /// Apps whose containers and directories the NM must clean.
     finished_apps: Vec<ApplicationId>,
+    /// How it isolates containers, as it said at registration.
+    isolation: Isolation,
 }
 
 #[derive(Debug)]
@@ -365,6 +367,7 @@ impl RmState {
             last_heartbeat: now,
             to_kill: Vec::new(),
             finished_apps: Vec::new(),
+            isolation: Isolation::default(),
         };
         for s in running {
             let app = s.container_id.app();
@@ -504,6 +507,13 @@ impl RmState {
         actions
     }
 
+    /// Records how a registered node isolates its containers (reported, not decided on).
+    pub fn set_node_isolation(&mut self, node_id: &NodeId, isolation: Isolation) {
+        if let Some(n) = self.nodes.get_mut(node_id) {
+            n.isolation = isolation;
+        }
+    }
+
     pub fn node_reports(&self) -> Vec<NodeReport> {
         self.nodes
             .iter()
@@ -516,6 +526,7 @@ impl RmState {
                 used: n.used,
                 num_containers: n.containers.len() as u32,
                 last_health_update: n.last_heartbeat.wall_ms,
+                isolation: n.isolation,
             })
             .collect()
     }

@@ -164,6 +164,7 @@ fn every_rm_request(c: &Cluster, node: &NodeId, app: ApplicationId) -> Vec<RmReq
             http_address: String::new(),
             capability: Resource::new(1 << 20, 64),
             running: vec![],
+            isolation: Default::default(),
         },
         RmRequest::NodeHeartbeat {
             node_id: node.clone(),
@@ -357,6 +358,7 @@ fn a_node_cannot_complete_another_nodes_container_or_take_its_id() {
             http_address: String::new(),
             capability: Resource::new(1 << 20, 64),
             running: vec![],
+            isolation: Default::default(),
         };
         let m = refused(rm_call(&b_cert, &addr, &reg).await, ErrorCode::Unauthorized);
         assert_eq!(m, format!("RegisterNode needs the certificate of node {a}; this is node {b}"));
@@ -371,6 +373,7 @@ fn a_node_cannot_complete_another_nodes_container_or_take_its_id() {
                 exit_status: 0,
                 diagnostics: String::new(),
             }],
+            isolation: Default::default(),
         };
         refused(rm_call(&b_cert, &addr, &claim).await, ErrorCode::Unauthorized);
         // A few heartbeats later: the container still runs on A, which keeps its address.

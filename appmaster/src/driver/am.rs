@@ -143,17 +143,17 @@ impl Shell {
                         executor_id: executor.to_string(),
                         ..self.executor_launch.clone()
                     };
-                    let mut env = BTreeMap::new();
-                    common::launch::extend(&mut env, launch.to_env());
-                    if let Ok(v) = std::env::var("RUST_BACKTRACE") {
-                        env.insert("RUST_BACKTRACE".into(), v);
-                    }
-                    let launch = LaunchSpec {
+                    let mut spec = LaunchSpec {
                         command: vec![self.binary.name.clone()],
-                        env,
                         local_resources: vec![self.binary.clone()],
                         ..LaunchSpec::default()
                     };
+                    // The app secret travels as a credential file, not a variable.
+                    launch.add_to(&mut spec);
+                    if let Ok(v) = std::env::var("RUST_BACKTRACE") {
+                        spec.env.insert("RUST_BACKTRACE".into(), v);
+                    }
+                    let launch = spec;
                     let nm = self.nm.clone();
                     let tx = self.tx.clone();
                     tokio::spawn(async move {

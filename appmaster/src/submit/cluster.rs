@@ -661,6 +661,7 @@ mod tests {
             used: Resource::ZERO,
             num_containers: 0,
             last_health_update: 0,
+            isolation: Default::default(),
         }
     }
 

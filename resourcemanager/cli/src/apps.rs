@@ -29,18 +29,21 @@ pub(crate) async fn node(cmd: NodeCommand) -> anyhow::Result<()> {
     let nodes = rm.nodes().await?;
     println!("Total Nodes:{}", nodes.len());
     println!(
-        "{:<24} {:<10} {:<24} {:>10} {:>16} {:>16}",
+        "{:<24} {:<10} {:<24} {:>10} {:>16} {:>16}  Isolation",
         "Node-Id", "Node-State", "Node-Address", "Containers", "Memory-Used/MB", "VCores-Used"
     );
     for n in nodes {
+        // Isolation: cgroups-v2, cgroups-v1 or rss-polling; ",as-user" when containers run as
+        // their application's user.
         println!(
-            "{:<24} {:<10} {:<24} {:>10} {:>16} {:>16}",
+            "{:<24} {:<10} {:<24} {:>10} {:>16} {:>16}  {}",
             n.node_id.0,
             n.state.to_string(),
             n.address,
             n.num_containers,
             format!("{}/{}", n.used.memory_mb, n.capability.memory_mb),
             format!("{}/{}", n.used.vcores, n.capability.vcores),
+            n.isolation,
         );
     }
     Ok(())

@@ -138,6 +138,27 @@ fn read_pids(dir: &Path) -> Vec<(String, i32)> {
         .collect()
 }
 
+/// As root, the NMs run containers as their apps' users (`nobody` for a user with no
+/// account): those must reach their working dirs under `dir` (searchable, not listable,
+/// by others) and write event logs into `history/` (world-writable with the sticky bit,
+/// as Spark's shared event-log directory). Keys stay 0600.
+fn open_to_containers(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(());
+    }
+    let mode = std::fs::metadata(dir)?.permissions().mode() & 0o7777;
+    if mode & 0o011 != 0o011 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode | 0o711))
+            .with_context(|| format!("making {} searchable", dir.display()))?;
+    }
+    let history = dir.join("history");
+    std::fs::set_permissions(&history, std::fs::Permissions::from_mode(0o1777))
+        .with_context(|| format!("opening {} to containers", history.display()))?;
+    Ok(())
+}
+
 /// What `cluster up` starts.
 struct UpOptions {
     nodes: u32,
@@ -186,6 +207,7 @@ async fn up(dir: &Path, opts: &UpOptions) -> anyhow::Result<()> {
     for d in ["pids", "logs", "conf", "history"] {
         std::fs::create_dir_all(dir.join(d))?;
     }
+    open_to_containers(&dir)?;
     let rm_port = free_udp_port()?;
     let rm_addr = format!("127.0.0.1:{rm_port}");
     let rm_web = format!("127.0.0.1:{}", free_tcp_port()?);

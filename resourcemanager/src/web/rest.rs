@@ -391,6 +391,8 @@ pub fn node(n: &NodeReport) -> Value {
         "usedResource": res(&n.used),
         "availableResource": res(&avail),
         "totalResource": res(&n.capability),
+        "isolation": n.isolation.mode.as_str(),
+        "containersRunAsUser": n.isolation.run_as_user,
     })
 }
 
@@ -800,6 +802,7 @@ mod tests {
                 used: Resource::new(1024, 2),
                 num_containers: 2,
                 last_health_update: 4000,
+                isolation: Default::default(),
             }],
             pending: vec![],
             max_allocation: Resource::new(8192, 4),
