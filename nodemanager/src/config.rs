@@ -8,6 +8,7 @@ use common::Resource;
 use daemon::config::{check_admin_acl, check_log_level, check_tls_files, DaemonConfig, Invalid};
 use daemon::https::check_web_address;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -67,6 +68,11 @@ pub struct NmConfig {
     /// Accounts below this uid (root, system accounts such as the daemons' own) never
     /// run containers: such a user counts as one with no account (YARN's `min.user.id`).
     pub min_user_id: u32,
+    /// Cluster users whose containers run as a named local account instead of their
+    /// own (Hadoop's `auth_to_local` idea, as a table): `{ spindle = "root" }`. The
+    /// operator's choice, so `min-user-id` does not apply to the target; a target with
+    /// no account here refuses the launch.
+    pub user_map: BTreeMap<String, String>,
     /// Log level filter (tracing syntax).
     pub log_level: String,
     /// TCP address of the web server (Prometheus /metrics, container logs
@@ -110,6 +116,7 @@ impl Default for NmConfig {
             cpu_strict_quota: false,
             refuse_unknown_users: false,
             min_user_id: 1000,
+            user_map: BTreeMap::new(),
             log_level: "info".into(),
             web_address: "0.0.0.0:8042".into(),
             web_tls: true,
@@ -161,6 +168,12 @@ impl DaemonConfig for NmConfig {
         }
         check_log_level(&self.log_level)?;
         check_admin_acl(&self.admin_acl)?;
+        for (from, to) in &self.user_map {
+            for name in [from, to] {
+                common::identity::check_user_name(name)
+                    .map_err(|e| ("user-map", format!("{from:?} = {to:?}: {e}")))?;
+            }
+        }
         check_web_address(&self.web_address, self.web_tls)?;
         if self.monitor_interval.is_zero() {
             return Err(("monitor-interval", "must be above 0".into()));

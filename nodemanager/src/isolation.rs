@@ -22,7 +22,8 @@ impl Isolation {
         let users = Users::new(UserPolicy {
             refuse_unknown: config.refuse_unknown_users,
             min_uid: config.min_user_id,
-        });
+        })
+        .mapping(config.user_map.clone());
         let want = match config.cgroups {
             CgroupsSetting::Off => None,
             CgroupsSetting::Auto => Some(Want::Auto),

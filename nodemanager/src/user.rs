@@ -4,10 +4,13 @@
 //! YARN's LinuxContainerExecutor does: the account is looked up at launch
 //! (`getpwnam_r`, `getgrouplist`); a user with no local account, or one below
 //! `min-user-id` (root, system accounts such as the daemons' own), runs as
-//! `nobody` (YARN's non-secure mode), unless `refuse-unknown-users` is set. The
-//! decision is [`map_user`], a pure function; the lookups and the switch are the
-//! I/O around it. An NM that is not root runs containers as itself.
+//! `nobody` (YARN's non-secure mode), unless `refuse-unknown-users` is set. An
+//! operator's `user-map` names the account for a user outright (`spindle cluster up`
+//! maps the cluster's own user to whoever started it). The decisions are
+//! [`map_user`] and [`mapped_user`], pure functions; the lookups and the switch are
+//! the I/O around them. An NM that is not root runs containers as itself.
 
+use std::collections::BTreeMap;
 use std::ffi::CString;
 
 /// A local account, with what a process needs to become it.
@@ -54,6 +57,8 @@ pub enum UserRefused {
         uid: u32,
         min_uid: u32,
     },
+    #[error("user {user:?} maps to account {account:?} (user-map), which this node does not have")]
+    MappedAccountMissing { user: String, account: String },
 }
 
 /// The account `user`'s containers run as, given what the lookup `found`: its own
@@ -77,6 +82,20 @@ pub fn map_user(
             user: user.to_string(),
         }),
     }
+}
+
+/// The account a `user-map` entry names for `user`: whatever the operator chose, root
+/// included (`min-user-id` guards against accidents, not against the operator), but it
+/// must exist.
+pub fn mapped_user(
+    user: &str,
+    account: &str,
+    found: Option<Account>,
+) -> Result<Account, UserRefused> {
+    found.ok_or_else(|| UserRefused::MappedAccountMissing {
+        user: user.to_string(),
+        account: account.to_string(),
+    })
 }
 
 /// Looks `name` up in the host's account database, with its groups.
@@ -145,6 +164,8 @@ pub struct Users {
     switch: bool,
     policy: UserPolicy,
     nobody: Account,
+    /// `user-map`: cluster user → local account.
+    map: BTreeMap<String, String>,
 }
 
 impl Users {
@@ -161,7 +182,14 @@ impl Users {
             switch,
             policy,
             nobody: lookup("nobody").unwrap_or_else(Account::nobody_fallback),
+            map: BTreeMap::new(),
         }
+    }
+
+    /// With the operator's `user-map`.
+    pub fn mapping(mut self, map: BTreeMap<String, String>) -> Self {
+        self.map = map;
+        self
     }
 
     /// True when containers run as their users (the NM is root).
@@ -173,6 +201,9 @@ impl Users {
     pub fn resolve(&self, user: &str) -> Result<Option<Account>, UserRefused> {
         if !self.switch {
             return Ok(None);
+        }
+        if let Some(account) = self.map.get(user) {
+            return mapped_user(user, account, lookup(account)).map(Some);
         }
         map_user(user, lookup(user), &self.nobody, self.policy).map(Some)
     }
@@ -272,6 +303,24 @@ mod tests {
             }
         );
         assert!(e.to_string().contains("\"root\""), "{e}");
+    }
+
+    #[test]
+    fn a_mapped_user_runs_as_the_named_account_even_root_but_it_must_exist() {
+        let root = account("root", 0);
+        assert_eq!(mapped_user("spindle", "root", Some(root.clone())), Ok(root));
+        let e = mapped_user("spindle", "ghost", None).unwrap_err();
+        assert!(e.to_string().contains("\"ghost\""), "{e}");
+        // Through the switch: the map wins over the user's own (missing) account.
+        let users = Users::with(true, STRICT).mapping(BTreeMap::from([(
+            "no-such-cluster-user".to_string(),
+            "root".to_string(),
+        )]));
+        assert_eq!(
+            users.resolve("no-such-cluster-user").unwrap().unwrap().uid,
+            0
+        );
+        assert!(users.resolve("another-unknown-user").is_err());
     }
 
     #[test]

@@ -448,6 +448,37 @@ fn refuse_unknown_users_refuses_a_user_with_no_account_by_name() {
     let _ = nm.wait();
 }
 
+/// The uid each worker container of a `run-shell` of `id -u` ran as.
+fn worker_uids(c: &Cluster) -> Vec<String> {
+    let out = c.run(&["run-shell", "--num-containers", "1", "--", "id", "-u"]);
+    assert!(out.status.success(), "{}", text(&out));
+    c.container_logs("stdout")
+        .into_iter()
+        .filter(|p| !p.to_string_lossy().ends_with("_000001/stdout"))
+        .map(|p| std::fs::read_to_string(p).unwrap().trim().to_string())
+        .collect()
+}
+
+#[test]
+fn cluster_up_runs_its_own_users_apps_as_its_owner_unless_told_not_to() {
+    if !is_root() {
+        eprintln!("skipped: containers run as their users only when the NM is root");
+        return;
+    }
+    // The cluster's user (its certificates') has no account here: mapped to root, who
+    // started the cluster, its apps read root's files; without the map, it is nobody.
+    let c = Cluster::up(1, &[]);
+    assert_eq!(worker_uids(&c), ["0"]);
+    drop(c);
+    let c = Cluster::up(1, &["--no-owner-map"]);
+    let nobody = std::process::Command::new("id")
+        .args(["-u", "nobody"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap();
+    assert_eq!(worker_uids(&c), [nobody]);
+}
+
 #[test]
 fn with_cgroups_off_the_node_polls_rss_and_still_kills_with_104() {
     let c = Cluster::up(1, &[]);

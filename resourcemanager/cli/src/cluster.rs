@@ -41,6 +41,12 @@ pub(crate) enum ClusterCommand {
         /// How long container tokens stay valid (default 10m).
         #[arg(long)]
         container_token_expiry: Option<String>,
+        /// Started as root, the NMs run each app as its user's account; by default the
+        /// cluster's own user (the one its certificates name) maps to the account that
+        /// ran `cluster up`, so your apps read your files. With this, that user's apps run
+        /// as its own account, or `nobody` without one.
+        #[arg(long)]
+        no_owner_map: bool,
     },
     /// Stop the cluster in DIR.
     Down {
@@ -62,6 +68,7 @@ pub(crate) async fn run(cmd: ClusterCommand) -> anyhow::Result<()> {
             web_anonymous_read,
             token_key_roll_interval,
             container_token_expiry,
+            no_owner_map,
         } => {
             let mut rm_extra = Vec::new();
             for (key, value) in [
@@ -83,6 +90,7 @@ pub(crate) async fn run(cmd: ClusterCommand) -> anyhow::Result<()> {
                 heartbeat: heartbeat_interval,
                 admin_acl,
                 rm_extra: rm_extra.concat(),
+                owner_map: !no_owner_map,
             };
             up(&dir, &opts).await
         }
@@ -159,6 +167,29 @@ fn open_to_containers(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The NM `user-map` line that runs the cluster user's apps as the account starting
+/// the cluster: a local cluster has one operator, whose apps should read and write what
+/// that operator can (a job's input made with `mktemp` is 0600). Other users' apps still
+/// run as themselves or `nobody`. Empty unless root (only root NMs switch accounts).
+fn owner_map_line(certs: &Path) -> anyhow::Result<String> {
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    if uid != 0 {
+        return Ok(String::new());
+    }
+    let files = common::tls::TlsFiles::new(
+        &certs.join(common::tls::CA_CERT),
+        &certs.join("user.pem"),
+        &certs.join("user.key"),
+    );
+    let role = common::tls::TlsIdentity::load(&files)?.role();
+    let user = role
+        .user()
+        .with_context(|| format!("{}: not a user certificate ({role})", files.cert.display()))?;
+    // uid 0 is root everywhere; only its name could differ, and root's is root.
+    Ok(format!("user-map = {{ {user:?} = \"root\" }}\n"))
+}
+
 /// What `cluster up` starts.
 struct UpOptions {
     nodes: u32,
@@ -170,6 +201,8 @@ struct UpOptions {
     web_anonymous_read: Option<bool>,
     /// More RM config lines.
     rm_extra: String,
+    /// Map the cluster's user to the account running `cluster up` (see `--no-owner-map`).
+    owner_map: bool,
 }
 
 async fn up(dir: &Path, opts: &UpOptions) -> anyhow::Result<()> {
@@ -182,6 +215,7 @@ async fn up(dir: &Path, opts: &UpOptions) -> anyhow::Result<()> {
         ref admin_acl,
         web_anonymous_read,
         ref rm_extra,
+        owner_map,
     } = *opts;
     for u in admin_acl.iter().filter(|u| *u != "*") {
         common::identity::check_user_name(u).map_err(|e| anyhow::anyhow!("--admin-acl: {e}"))?;
@@ -228,6 +262,11 @@ async fn up(dir: &Path, opts: &UpOptions) -> anyhow::Result<()> {
     std::fs::write(&rm_conf, rm_toml)?;
     spawn(&dir, "resourcemanager", &rm_bin, &rm_conf)?;
     let ca = common::tls::ClusterCa::load(&certs)?;
+    let user_map = if owner_map {
+        owner_map_line(&certs)?
+    } else {
+        String::new()
+    };
     for i in 1..=nodes {
         let port = free_udp_port()?;
         // Each NM is its node and nothing else: `node:127.0.0.1:PORT`.
@@ -238,7 +277,7 @@ async fn up(dir: &Path, opts: &UpOptions) -> anyhow::Result<()> {
             &common::tls::local_sans(),
         )?;
         let nm_toml = format!(
-            "address = \"127.0.0.1:{port}\"\nweb-address = \"127.0.0.1:0\"\nrm-address = \"{rm_addr}\"\nmemory-mb = {memory_mb}\nvcores = {vcores}\nlocal-dir = {}\nlog-dir = {}\nca = {}\ncert = {}\nkey = {}\ncontainer-cert = {}\ncontainer-key = {}\nshuffle-service-address = \"127.0.0.1:0\"\n",
+            "address = \"127.0.0.1:{port}\"\nweb-address = \"127.0.0.1:0\"\nrm-address = \"{rm_addr}\"\nmemory-mb = {memory_mb}\nvcores = {vcores}\nlocal-dir = {}\nlog-dir = {}\nca = {}\ncert = {}\nkey = {}\ncontainer-cert = {}\ncontainer-key = {}\nshuffle-service-address = \"127.0.0.1:0\"\n{user_map}",
             q(&dir.join(format!("nm-{i}")).join("local")),
             q(&dir.join(format!("nm-{i}")).join("logs")),
             q(&certs.join("ca.pem")),
