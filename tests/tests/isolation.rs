@@ -471,7 +471,7 @@ fn cluster_up_runs_its_own_users_apps_as_its_owner_unless_told_not_to() {
     assert_eq!(worker_uids(&c), ["0"]);
     drop(c);
     let c = Cluster::up(1, &["--no-owner-map"]);
-    let nobody = std::process::Command::new("id")
+    let nobody = Command::new("id")
         .args(["-u", "nobody"])
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
