@@ -303,6 +303,19 @@ pub struct ApplicationReport {
     pub allocated: Resource,
     pub running_containers: u32,
     pub attempts: Vec<AttemptReport>,
+    /// The leaf queue's full path (`root.a`); `queue` is its short name.
+    pub queue_path: String,
+    /// What preemption took back (YARN's preemptedResourceMB/VCores,
+    /// numNonAMContainerPreempted, numAMContainerPreempted).
+    pub preempted: PreemptedReport,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreemptedReport {
+    pub memory_mb: u64,
+    pub vcores: u64,
+    pub non_am_containers: u32,
+    pub am_containers: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -518,6 +531,10 @@ pub enum AmEvent {
     AmrmToken {
         token: String,
     },
+    /// The RM will take these containers back (preemption) after its preemption
+    /// wait, with exit status -102 (YARN's strict PreemptionContract): the AM should
+    /// stop using them.
+    Preempting(Vec<ContainerId>),
     /// The application was killed or its attempt is over: the AM must exit.
     Shutdown {
         reason: String,

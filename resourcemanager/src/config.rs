@@ -1,12 +1,18 @@
 //! The resource manager's configuration (`/etc/spindle/resourcemanager.toml`).
 //! Every key has a default; unknown keys are refused.
 
+use crate::scheduler::{
+    CapacityScheduler, FifoScheduler, QueueConf, QueueConfigError, QueueDefaults, QueueTree,
+    Scheduler,
+};
+use crate::state::PreemptionConf;
 use common::duration::{format_duration, human};
 use common::tls::TlsFiles;
 use common::Resource;
 use daemon::config::{check_admin_acl, check_log_level, check_tls_files, DaemonConfig, Invalid};
 use daemon::https::check_web_address;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -63,6 +69,36 @@ pub struct RmConfig {
     /// `/metrics`; private apps stay hidden); unset: yes on a loopback `web-address`, no
     /// elsewhere.
     pub web_anonymous_read: daemon::https::AnonymousRead,
+    /// `capacity` (YARN's CapacityScheduler: the queues below) or `fifo` (one queue,
+    /// `default`, oldest application first).
+    pub scheduler: SchedulerType,
+    /// Take containers back from queues over their share when a queue below its
+    /// guarantee waits (capacity scheduler only).
+    pub preemption: bool,
+    /// Between telling an AM which containers will be taken and killing them (-102).
+    #[serde(with = "human")]
+    pub preemption_wait: Duration,
+    /// How often the preemption policy looks (at most 250 ms).
+    #[serde(with = "human")]
+    pub preemption_interval: Duration,
+    /// Fraction of a queue's guarantee AM containers may use, for queues that do not
+    /// set their own (YARN's maximum-am-resource-percent; 0.1 is 10%).
+    pub maximum_am_resource_percent: f64,
+    /// The capacity scheduler's queues, by path below root (`a`, `a.x`) or full path
+    /// (`root.a`): `capacity` (required, percent of the parent; siblings sum to 100),
+    /// `maximum-capacity`, `user-limit-factor`, `minimum-user-limit-percent`,
+    /// `maximum-applications`, `maximum-am-resource-percent`, `ordering-policy`,
+    /// `acl-submit-applications`, `acl-administer-queue`, `state`. Empty: one queue,
+    /// `root.default`, at 100%.
+    pub queues: BTreeMap<String, QueueConf>,
+}
+
+/// The `scheduler` key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SchedulerType {
+    Capacity,
+    Fifo,
 }
 
 impl Default for RmConfig {
@@ -86,6 +122,12 @@ impl Default for RmConfig {
             history_dir: PathBuf::new(),
             admin_acl: Vec::new(),
             web_anonymous_read: daemon::https::AnonymousRead::Auto,
+            scheduler: SchedulerType::Capacity,
+            preemption: true,
+            preemption_wait: Duration::from_secs(15),
+            preemption_interval: Duration::from_millis(250),
+            maximum_am_resource_percent: 0.1,
+            queues: BTreeMap::new(),
         }
     }
 }
@@ -142,6 +184,34 @@ impl DaemonConfig for RmConfig {
             return Err(("state-dir", "must not be empty".into()));
         }
         check_admin_acl(&self.admin_acl)?;
+        if self.preemption_interval.is_zero()
+            || self.preemption_interval > Duration::from_millis(250)
+        {
+            return Err((
+                "preemption-interval",
+                format!(
+                    "{} is not within (0, 250ms]",
+                    format_duration(self.preemption_interval)
+                ),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.maximum_am_resource_percent) {
+            return Err((
+                "maximum-am-resource-percent",
+                format!(
+                    "{} is not a fraction within 0..1 (as YARN: 0.1 is 10%)",
+                    self.maximum_am_resource_percent
+                ),
+            ));
+        }
+        if self.scheduler == SchedulerType::Fifo && !self.queues.is_empty() {
+            return Err((
+                "queues",
+                "queues need scheduler = \"capacity\" (the FIFO scheduler has one queue, default)"
+                    .into(),
+            ));
+        }
+        self.queue_tree().map_err(|e| ("queues", e.to_string()))?;
         check_tls_files(&self.tls_files())
     }
 }
@@ -149,6 +219,32 @@ impl DaemonConfig for RmConfig {
 impl RmConfig {
     pub fn tls_files(&self) -> TlsFiles {
         TlsFiles::new(&self.ca, &self.cert, &self.key)
+    }
+
+    /// The checked queue tree.
+    pub fn queue_tree(&self) -> Result<QueueTree, QueueConfigError> {
+        QueueTree::build(
+            &self.queues,
+            QueueDefaults {
+                maximum_am_resource_percent: self.maximum_am_resource_percent,
+                ..QueueDefaults::default()
+            },
+        )
+    }
+
+    /// The scheduler this config asks for.
+    pub fn build_scheduler(&self) -> Result<Box<dyn Scheduler>, QueueConfigError> {
+        Ok(match self.scheduler {
+            SchedulerType::Fifo => Box::new(FifoScheduler::default()),
+            SchedulerType::Capacity => Box::new(CapacityScheduler::new(self.queue_tree()?)),
+        })
+    }
+
+    pub fn preemption_conf(&self) -> PreemptionConf {
+        PreemptionConf {
+            enabled: self.preemption && self.scheduler == SchedulerType::Capacity,
+            wait_ms: self.preemption_wait.as_millis() as u64,
+        }
     }
 
     pub fn max_allocation(&self) -> Resource {

@@ -6,6 +6,7 @@ pub mod authz;
 pub mod config;
 mod links;
 pub mod metrics;
+pub mod scheduler;
 pub mod service;
 pub mod state;
 pub mod store;

@@ -322,7 +322,7 @@ mod tests {
             at(0),
         );
         let sub = AppSubmission {
-            queue: "q1".into(),
+            queue: "default".into(),
             ..submission()
         };
         let (app, _) = s.submit(sub, at(1)).unwrap();
@@ -348,8 +348,8 @@ mod tests {
             "spindle_rm_nodes{state=\"RUNNING\"} 1",
             "spindle_rm_cluster_memory_bytes{kind=\"total\"} 2147483648",
             "spindle_rm_cluster_memory_bytes{kind=\"allocated\"} 536870912",
-            "spindle_rm_queue_allocated_memory_bytes{queue=\"q1\"} 536870912",
-            "spindle_rm_queue_applications{queue=\"q1\",state=\"ACCEPTED\"} 1",
+            "spindle_rm_queue_allocated_memory_bytes{queue=\"default\"} 536870912",
+            "spindle_rm_queue_applications{queue=\"default\",state=\"ACCEPTED\"} 1",
             "spindle_rm_containers_running 1",
             "spindle_rm_applications_submitted_total 1",
             "spindle_rm_containers_allocated_total 2",

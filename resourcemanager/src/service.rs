@@ -38,6 +38,8 @@ pub enum RmError {
     State(#[from] StoreError),
     #[error(transparent)]
     Web(#[from] WebError),
+    #[error("queues: {0}")]
+    Queues(crate::scheduler::QueueConfigError),
     #[error("the web-token key in {dir}: {source}")]
     WebTokenKey {
         dir: std::path::PathBuf,
@@ -221,6 +223,19 @@ pub(crate) async fn start<W>(
     let serve = tokio::spawn(transport::serve(endpoint.clone(), rm.clone()));
     let expiry_every =
         (config.nm_expiry / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
+    let preemption = {
+        let rm = rm.clone();
+        let every = config.preemption_interval;
+        tokio::spawn(async move {
+            let mut t = tokio::time::interval(every);
+            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                t.tick().await;
+                let actions = rm.with_state(|s| s.preempt(read_clocks()));
+                rm.execute(actions);
+            }
+        })
+    };
     let ticker = {
         let rm = rm.clone();
         tokio::spawn(async move {
@@ -247,7 +262,7 @@ pub(crate) async fn start<W>(
         endpoint,
         rm,
         writer,
-        tasks: vec![serve, ticker],
+        tasks: vec![serve, ticker, preemption],
     };
     Ok((handle, web))
 }
@@ -265,6 +280,15 @@ fn open_state(
     let cluster_ts = recovered.as_ref().map_or(now.wall_ms, |r| r.cluster_ts);
     // Fresh master keys at every start: tokens of the previous run are refused.
     let mut state = RmState::new(cluster_ts, limits, now);
+    // Before recovery: recovered applications go back into their queues.
+    let scheduler = config.build_scheduler().map_err(RmError::Queues)?;
+    state.set_scheduler(scheduler).map_err(|e| {
+        RmError::Queues(crate::scheduler::QueueConfigError {
+            queue: "root".into(),
+            reason: e,
+        })
+    })?;
+    state.set_preemption(config.preemption_conf());
     if let Some(r) = recovered {
         tracing::info!(
             apps = r.apps.len(),

@@ -7,6 +7,7 @@
 //! by the shell), and what must happen in the outside world comes back as
 //! [`Action`]s for the service to carry out.
 
+use crate::scheduler::{self, preemption::Candidate, Demand, QueueView, Scheduler};
 use common::identity::check_user_name;
 use common::protocol::{
     exit_status, AmEvent, AppAcls, AppSubmission, ApplicationReport, AttemptReport, Container,
@@ -17,12 +18,16 @@ use common::token::{
     AmrmTokenKeys, AppSecret, ContainerTokenKeys, KeyId, NodeTokenKeys, RollSchedule,
 };
 use common::{AppAttemptId, ApplicationId, ContainerId, NodeId, Resource};
+use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
 
+mod placement;
 mod records;
-mod scheduler;
 
 pub use records::{AppRecord, AttemptRecord, RESTART_DIAGNOSTICS};
+
+/// Starts an app's diagnostics while its queue's limits hold its AM back.
+const AM_WAIT_PREFIX: &str = "[waiting for its AM] ";
 
 /// What the core asks the service to do.
 #[derive(Debug, Clone, PartialEq)]
@@ -141,6 +146,8 @@ struct Node {
 struct LiveContainer {
     node: NodeId,
     resource: Resource,
+    /// An attempt's AM container.
+    am: bool,
     /// Monotonic for resource-seconds, wall clock for the UI.
     allocated: Now,
 }
@@ -158,6 +165,8 @@ struct Attempt {
     diagnostics: String,
     /// Ended by an RM restart: does not count towards the attempt limit.
     ended_by_restart: bool,
+    /// Its AM container was preempted: does not count either (as YARN).
+    preempted: bool,
 }
 
 impl Attempt {
@@ -173,6 +182,7 @@ impl Attempt {
             finish_wall_ms: 0,
             diagnostics: String::new(),
             ended_by_restart: false,
+            preempted: false,
         }
     }
 }
@@ -200,6 +210,35 @@ struct App {
     memory_ms: u128,
     vcore_ms: u128,
     next_container: u64,
+    /// The leaf queue it runs in (full path), once admitted.
+    queue_path: String,
+    preempted: Preempted,
+}
+
+/// What preemption took from an application (YARN's app report fields).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Preempted {
+    pub memory_mb: u64,
+    pub vcores: u64,
+    pub non_am_containers: u32,
+    pub am_containers: u32,
+}
+
+/// Preemption settings (`preemption`, `preemption-wait`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PreemptionConf {
+    pub enabled: bool,
+    /// Between telling the AM and killing the container.
+    pub wait_ms: u64,
+}
+
+impl Default for PreemptionConf {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            wait_ms: 15_000,
+        }
+    }
 }
 
 impl App {
@@ -226,6 +265,15 @@ pub struct RmState {
     dirty: BTreeSet<ApplicationId>,
     /// Users who may view and modify every application (`admin-acl`).
     admins: BTreeSet<String>,
+    scheduler: Box<dyn Scheduler>,
+    /// RUNNING nodes by free memory (then fewest containers, then id), so a placement
+    /// looks at the roomiest nodes first instead of every node.
+    free_index: BTreeSet<(u64, Reverse<usize>, Reverse<NodeId>)>,
+    /// Node ids by host name (and by address), for locality.
+    hosts: BTreeMap<String, BTreeSet<NodeId>>,
+    preemption: PreemptionConf,
+    /// Containers chosen for preemption, with the monotonic time they are killed.
+    preempting: BTreeMap<ContainerId, u64>,
 }
 
 fn err(code: ErrorCode, msg: impl Into<String>) -> WireError {
@@ -253,7 +301,60 @@ impl RmState {
             apps: BTreeMap::new(),
             dirty: BTreeSet::new(),
             admins: BTreeSet::new(),
+            scheduler: Box::new(scheduler::CapacityScheduler::new(
+                scheduler::QueueTree::build(&BTreeMap::new(), Default::default())
+                    .expect("the default queue tree is valid"),
+            )),
+            free_index: BTreeSet::new(),
+            hosts: BTreeMap::new(),
+            preemption: PreemptionConf::default(),
+            preempting: BTreeMap::new(),
         }
+    }
+
+    /// Replaces the scheduler (config, SIGHUP reload): every live application is
+    /// re-admitted to its queue and its containers counted again. Refused, leaving the
+    /// old one, when a live application's queue is not in the new one.
+    pub fn set_scheduler(&mut self, mut new: Box<dyn Scheduler>) -> Result<(), String> {
+        for (id, app) in self.apps.iter().filter(|(_, a)| !a.state.is_terminal()) {
+            let queue = if app.queue_path.is_empty() {
+                &app.submission.queue
+            } else {
+                &app.queue_path
+            };
+            new.readmit(*id, queue, &app.submission.user)
+                .map_err(|e| format!("application {id} runs in queue {queue}: {e}"))?;
+            for c in app.containers.values() {
+                new.allocated(*id, c.resource, c.am);
+            }
+        }
+        self.scheduler = new;
+        Ok(())
+    }
+
+    pub fn set_preemption(&mut self, conf: PreemptionConf) {
+        self.preemption = conf;
+        if !conf.enabled {
+            self.preempting.clear();
+        }
+    }
+
+    pub fn scheduler_kind(&self) -> scheduler::SchedulerKind {
+        self.scheduler.kind()
+    }
+
+    /// Every queue's state of the moment.
+    pub fn queue_views(&self) -> Vec<QueueView> {
+        self.scheduler
+            .queues(self.cluster_resource(), &self.demands())
+    }
+
+    /// The RUNNING nodes' total capability.
+    pub fn cluster_resource(&self) -> Resource {
+        self.nodes
+            .values()
+            .filter(|n| n.state == NodeState::RUNNING)
+            .fold(Resource::ZERO, |acc, n| acc.add(&n.capability))
     }
 
     /// Sets the users who may view and modify every application (`admin-acl`).
@@ -343,6 +444,7 @@ impl RmState {
         let mut actions = Vec::new();
         // A re-registering node starts from what it reports; containers we
         // thought were there and it does not report are gone.
+        self.unindex(&node_id);
         if let Some(old) = self.nodes.remove(&node_id) {
             let reported: BTreeSet<_> = running.iter().map(|s| s.container_id).collect();
             for c in old.containers {
@@ -391,7 +493,22 @@ impl RmState {
             }
         }
         tracing::info!(node_id = %node_id, capability = %capability, "node registered");
-        self.nodes.insert(node_id, node);
+        for host in [
+            node_id
+                .0
+                .rsplit_once(':')
+                .map_or(node_id.0.as_str(), |(h, _)| h),
+            node.address
+                .rsplit_once(':')
+                .map_or(node.address.as_str(), |(h, _)| h),
+        ] {
+            self.hosts
+                .entry(host.to_string())
+                .or_default()
+                .insert(node_id.clone());
+        }
+        self.nodes.insert(node_id.clone(), node);
+        self.index(&node_id);
         self.schedule(now, &mut actions);
         actions
     }
@@ -478,6 +595,7 @@ impl RmState {
         let mut actions = Vec::new();
         for id in &expired {
             tracing::warn!(node_id = %id, "node expired: LOST");
+            self.unindex(id);
             let node = self.nodes.get_mut(id).expect("listed above");
             node.state = NodeState::LOST;
             let containers = std::mem::take(&mut node.containers);
@@ -547,6 +665,7 @@ impl RmState {
         }
         let id = ApplicationId::new(self.cluster_ts, self.next_seq);
         self.next_seq += 1;
+        let queue_path = self.scheduler.admit(id, &sub.queue, &sub.user)?;
         let max_attempts = sub
             .max_attempts
             .unwrap_or(self.limits.max_am_attempts)
@@ -573,6 +692,8 @@ impl RmState {
             memory_ms: 0,
             vcore_ms: 0,
             next_container: 1,
+            queue_path,
+            preempted: Preempted::default(),
         };
         app.attempts.push(Attempt::new(id.attempt(1), now.wall_ms));
         self.apps.insert(id, app);
@@ -672,15 +793,22 @@ impl RmState {
         // app's aggregate allocation must not grow with containers that no
         // node reports again.
         let live = std::mem::take(&mut app.containers);
-        for (c, l) in live {
+        for l in live.values() {
             let held = now.mono_ms.saturating_sub(l.allocated.mono_ms) as u128;
             app.memory_ms += held * l.resource.memory_mb as u128;
             app.vcore_ms += held * l.resource.vcores as u128;
+        }
+        for (c, l) in live {
+            self.scheduler.released(app_id, l.resource, l.am);
+            self.preempting.remove(&c);
+            self.unindex(&l.node);
             if let Some(node) = self.nodes.get_mut(&l.node) {
                 node.used = node.used.saturating_sub(&l.resource);
                 node.containers.remove(&c);
             }
+            self.index(&l.node);
         }
+        self.scheduler.remove(app_id);
         // Every node cleans the app's containers and directories on its next heartbeat.
         for node in self.nodes.values_mut() {
             node.finished_apps.push(app_id);
@@ -728,7 +856,11 @@ impl RmState {
     ) -> Result<(), WireError> {
         let app = self.apps.get(&app_id).ok_or_else(|| unknown_app(app_id))?;
         let sub = &app.submission;
-        if sub.user == user || self.is_admin(user) || AppAcls::names(&sub.acls.modify_users, user) {
+        if sub.user == user
+            || self.is_admin(user)
+            || AppAcls::names(&sub.acls.modify_users, user)
+            || self.scheduler.may_administer(app_id, user)
+        {
             return Ok(());
         }
         if !self.may_view(app, user) {
@@ -794,7 +926,17 @@ impl RmState {
             current_attempt: cur.map(|a| a.id),
             name: app.submission.name.clone(),
             user: app.submission.user.clone(),
-            queue: app.submission.queue.clone(),
+            queue: match app.queue_path.rsplit('.').next() {
+                Some(leaf) if !leaf.is_empty() => leaf.to_string(),
+                _ => app.submission.queue.clone(),
+            },
+            queue_path: app.queue_path.clone(),
+            preempted: common::protocol::PreemptedReport {
+                memory_mb: app.preempted.memory_mb,
+                vcores: app.preempted.vcores,
+                non_am_containers: app.preempted.non_am_containers,
+                am_containers: app.preempted.am_containers,
+            },
             app_type: app.submission.app_type.clone(),
             state: app.state,
             final_status: app.final_status,
@@ -981,10 +1123,24 @@ impl RmState {
         let held = now.mono_ms.saturating_sub(live.allocated.mono_ms) as u128;
         app.memory_ms += held * live.resource.memory_mb as u128;
         app.vcore_ms += held * live.resource.vcores as u128;
+        self.scheduler.released(app_id, live.resource, live.am);
+        self.preempting.remove(&c);
+        if exit == exit_status::PREEMPTED {
+            app.preempted.memory_mb += live.resource.memory_mb;
+            app.preempted.vcores += live.resource.vcores as u64;
+            if live.am {
+                app.preempted.am_containers += 1;
+            } else {
+                app.preempted.non_am_containers += 1;
+            }
+        }
+        self.unindex(&live.node);
         if let Some(node) = self.nodes.get_mut(&live.node) {
             node.used = node.used.saturating_sub(&live.resource);
             node.containers.remove(&c);
         }
+        self.index(&live.node);
+        let app = self.apps.get_mut(&app_id).expect("looked up above");
         let status = ContainerStatus {
             container_id: c,
             state: ContainerState::COMPLETE,
@@ -1013,12 +1169,17 @@ impl RmState {
             "AM Container for {failed} exited with exitCode: {exit}. Diagnostics: {diagnostics}"
         );
         tracing::warn!(app_attempt_id = %failed, exit_status = exit, "AM attempt failed");
-        let attempts = app.attempts.iter().filter(|a| !a.ended_by_restart).count() as u32;
-        let next_no = app.attempts.len() as u32 + 1;
         if let Some(a) = app.current_mut() {
             a.finish_wall_ms = now.wall_ms;
             a.diagnostics = diag.clone();
+            a.preempted = exit == exit_status::PREEMPTED;
         }
+        let attempts = app
+            .attempts
+            .iter()
+            .filter(|a| !a.ended_by_restart && !a.preempted)
+            .count() as u32;
+        let next_no = app.attempts.len() as u32 + 1;
         actions.push(Action::CloseAm { attempt: failed });
         // The attempt's other containers go with it.
         let others: Vec<(ContainerId, NodeId)> = app
@@ -1438,6 +1599,7 @@ mod tests {
         }
         // After a restart the new attempt's tokens carry the same secret.
         let mut rm2 = RmState::new(rm1.cluster_ts(), rm1.limits().clone(), at(0));
+        rm2.set_scheduler(crate::testing::open_scheduler()).unwrap();
         rm2.recover(rm1.next_seq(), rm1.export_apps(), at(100));
         let actions = add_node(&mut rm2, "a:1", 8192, 100);
         assert_eq!(launch_secrets(&actions, a), (secret.clone(), secret));
@@ -1447,6 +1609,7 @@ mod tests {
             r.secret = AppSecret::default();
         }
         let mut rm3 = RmState::new(rm1.cluster_ts(), rm1.limits().clone(), at(0));
+        rm3.set_scheduler(crate::testing::open_scheduler()).unwrap();
         rm3.recover(rm1.next_seq(), old, at(100));
         let written = rm3.take_dirty();
         assert_eq!(written.len(), 2);
@@ -1539,6 +1702,7 @@ mod tests {
         assert!(rm1.take_dirty().is_empty());
 
         let mut rm2 = RmState::new(rm1.cluster_ts(), rm1.limits().clone(), at(0));
+        rm2.set_scheduler(crate::testing::open_scheduler()).unwrap();
         rm2.recover(rm1.next_seq(), rm1.export_apps(), at(100));
         assert_eq!(
             rm2.report(done, at(100)).unwrap(),
@@ -1716,6 +1880,7 @@ mod tests {
         // The next RM process starts a minute later; its monotonic clock starts again.
         let restart = clocks(7, WALL + 60_000);
         let mut rm2 = RmState::new(rm1.cluster_ts(), rm1.limits().clone(), at(0));
+        rm2.set_scheduler(crate::testing::open_scheduler()).unwrap();
         rm2.recover(rm1.next_seq(), rm1.export_apps(), restart);
         let now = clocks(1007, WALL + 60_000 + 3 * HOUR);
         let r = rm2.report(app, now).unwrap();

@@ -272,6 +272,8 @@ mod tests {
                 diagnostics: String::new(),
                 ended_by_restart: false,
             }],
+            queue_path: "root.default".into(),
+            preempted: (0, 0, 0, 0),
         }
     }
 

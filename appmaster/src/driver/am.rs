@@ -442,6 +442,13 @@ pub(crate) async fn run(
                 }
                 fx
             }
+            Msg::Rm(AmEvent::Preempting(cs)) => {
+                tracing::info!(
+                    containers = cs.len(),
+                    "the resource manager will preempt containers"
+                );
+                shell.core.on_preemption_notice(&cs, now)
+            }
             // The client already presents the new token.
             Msg::Rm(AmEvent::NodesLost(_) | AmEvent::AmrmToken { .. }) => vec![],
             Msg::Rm(AmEvent::Shutdown { reason }) => {

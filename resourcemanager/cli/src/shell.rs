@@ -177,6 +177,7 @@ pub(crate) async fn shell_am(args: ShellAmArgs) -> anyhow::Result<i32> {
                 Some(AmEvent::NodesLost(nodes)) => println!("nodes lost: {nodes:?}"),
                 // The client presents the new token from now on.
                 Some(AmEvent::AmrmToken { .. }) => {}
+                Some(AmEvent::Preempting(cs)) => println!("containers to be preempted: {cs:?}"),
                 Some(AmEvent::Shutdown { reason }) => {
                     println!("shutting down: {reason}");
                     return Ok(1);

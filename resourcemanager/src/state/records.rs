@@ -32,6 +32,12 @@ pub struct AppRecord {
     pub vcore_ms: u128,
     pub next_container: u64,
     pub attempts: Vec<AttemptRecord>,
+    /// The leaf queue's full path (empty in records written before queues).
+    #[serde(default)]
+    pub queue_path: String,
+    /// What preemption took (MB, vcores, non-AM containers, AM containers).
+    #[serde(default)]
+    pub preempted: (u64, u64, u32, u32),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,6 +120,7 @@ impl RmState {
                         finish_wall_ms: a.finish_ms,
                         diagnostics: a.diagnostics,
                         ended_by_restart: a.ended_by_restart,
+                        preempted: false,
                     })
                     .collect(),
                 max_attempts: r.max_attempts,
@@ -122,6 +129,13 @@ impl RmState {
                 memory_ms: r.memory_ms,
                 vcore_ms: r.vcore_ms,
                 next_container: r.next_container,
+                queue_path: r.queue_path,
+                preempted: super::Preempted {
+                    memory_mb: r.preempted.0,
+                    vcores: r.preempted.1,
+                    non_am_containers: r.preempted.2,
+                    am_containers: r.preempted.3,
+                },
             };
             let placed = app.current().is_some_and(|a| a.am_container.is_some());
             if !app.state.is_terminal() && (placed || app.attempts.is_empty()) {
@@ -140,6 +154,25 @@ impl RmState {
                 ));
                 tracing::info!(app_id = %id, "recovered application gets a new attempt");
                 self.dirty.insert(id);
+            }
+            if !app.state.is_terminal() {
+                match self
+                    .scheduler
+                    .readmit(id, &app.submission.queue, &app.submission.user)
+                {
+                    Ok(path) => app.queue_path = path,
+                    Err(why) => {
+                        // Its queue is gone from the config: it cannot run here.
+                        tracing::warn!(app_id = %id, reason = %why, "recovered application has no queue: FAILED");
+                        app.state = AppState::FAILED;
+                        app.final_status = FinalApplicationStatus::FAILED;
+                        app.diagnostics = format!(
+                            "Application {id} recovered into a queue that no longer exists: {why}"
+                        );
+                        app.finish_wall_ms = now.wall_ms;
+                        self.dirty.insert(id);
+                    }
+                }
             }
             self.apps.insert(id, app);
         }
@@ -178,5 +211,12 @@ fn record_of(id: ApplicationId, a: &App) -> AppRecord {
                 ended_by_restart: t.ended_by_restart,
             })
             .collect(),
+        queue_path: a.queue_path.clone(),
+        preempted: (
+            a.preempted.memory_mb,
+            a.preempted.vcores,
+            a.preempted.non_am_containers,
+            a.preempted.am_containers,
+        ),
     }
 }

@@ -297,10 +297,11 @@ pub fn app(s: &Snapshot, links: &Links, r: &ApplicationReport) -> Value {
         "vcoreSeconds": r.vcore_seconds,
         "queueUsagePercentage": usage,
         "clusterUsagePercentage": usage,
-        "preemptedResourceMB": 0,
-        "preemptedResourceVCores": 0,
-        "numNonAMContainerPreempted": 0,
-        "numAMContainerPreempted": 0,
+        "queuePath": r.queue_path,
+        "preemptedResourceMB": r.preempted.memory_mb,
+        "preemptedResourceVCores": r.preempted.vcores,
+        "numNonAMContainerPreempted": r.preempted.non_am_containers,
+        "numAMContainerPreempted": r.preempted.am_containers,
         "preemptedMemorySeconds": 0,
         "preemptedVcoreSeconds": 0,
         "logAggregationStatus": "DISABLED",
@@ -503,7 +504,10 @@ impl AppFilter {
         (self.states.is_empty() || self.states.contains(&a.state))
             && self.final_status.is_none_or(|f| f == a.final_status)
             && self.user.as_ref().is_none_or(|u| *u == a.user)
-            && self.queue.as_ref().is_none_or(|q| *q == a.queue)
+            && self
+                .queue
+                .as_ref()
+                .is_none_or(|q| *q == a.queue || *q == a.queue_path)
             && (self.types.is_empty() || self.types.contains(&a.app_type.to_ascii_lowercase()))
             && within(a.start_time, self.started)
             && (self.finished == (None, None)
@@ -783,6 +787,8 @@ mod tests {
                 finish_time: 0,
                 diagnostics: String::new(),
             }],
+            queue_path: "root.default".into(),
+            preempted: Default::default(),
         }
     }
 

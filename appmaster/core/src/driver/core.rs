@@ -192,6 +192,16 @@ impl DriverCore {
         self.finish(out, now_ms)
     }
 
+    /// The RM will preempt these containers after its wait: their executors get no
+    /// new tasks (Spark treats a preemption notice as a decommission); what runs there
+    /// may still finish.
+    pub fn on_preemption_notice(&mut self, containers: &[ContainerId], now_ms: u64) -> Vec<Effect> {
+        let mut out = Out::default();
+        let _decommissioning = self.executors.preempting(containers);
+        self.offer(now_ms, &mut out);
+        self.finish(out, now_ms)
+    }
+
     pub fn on_container_completed(&mut self, status: &ContainerStatus, now_ms: u64) -> Vec<Effect> {
         let reason = if status.diagnostics.is_empty() {
             format!(

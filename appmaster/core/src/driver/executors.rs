@@ -25,6 +25,9 @@ struct ExecContainer {
     executor: ExecutorId,
     phase: Phase,
     stop_reason: Option<String>,
+    /// The RM said it will take this container back (preemption): no new tasks go
+    /// there, as for a decommissioning executor.
+    decommissioning: bool,
 }
 
 /// What an executor says about itself when it registers.
@@ -175,6 +178,7 @@ impl ExecutorBook {
                     executor: executor.clone(),
                     phase: Phase::Launching,
                     stop_reason: None,
+                    decommissioning: false,
                 },
             );
             out.push(Effect::StartExecutor {
@@ -251,8 +255,13 @@ impl ExecutorBook {
 
     /// Counts a container that failed on its own; too many abort the application
     /// (`spark.executor.maxNumFailures`).
+    /// A preempted container (-102) is not the application's fault, as in Spark on YARN.
     pub(crate) fn count_failure(&mut self, gone: &Gone, exit: i32, out: &mut Out) {
-        if gone.requested || exit == 0 || self.stopped {
+        if gone.requested
+            || exit == 0
+            || exit == common::protocol::exit_status::PREEMPTED
+            || self.stopped
+        {
             return;
         }
         self.failures += 1;
@@ -313,10 +322,25 @@ impl ExecutorBook {
                     && self
                         .containers
                         .get(&e.container)
-                        .is_some_and(|c| c.phase == Phase::Registered)
+                        .is_some_and(|c| c.phase == Phase::Registered && !c.decommissioning)
             })
             .map(|(id, e)| (id.clone(), e.host.clone()))
             .collect()
+    }
+
+    /// The RM will preempt these containers: their executors take no new tasks.
+    /// Returns the executors affected.
+    pub(crate) fn preempting(&mut self, ids: &[ContainerId]) -> Vec<ExecutorId> {
+        let mut out = Vec::new();
+        for id in ids {
+            if let Some(c) = self.containers.get_mut(id) {
+                if !c.decommissioning {
+                    c.decommissioning = true;
+                    out.push(c.executor.clone());
+                }
+            }
+        }
+        out
     }
 
     /// A task was launched on this executor.

@@ -1,0 +1,342 @@
+//! Placement: the scheduler ([`crate::scheduler`]) chooses which application gets the
+//! next container; this puts it on a node, signs its token and tells whoever must
+//! know. Nodes are found through an index of free memory, so a placement looks at the
+//! roomiest nodes, not at every node. Preemption's clock tick is here too: it marks
+//! containers the scheduler wants back, tells their AMs, and kills them after the wait.
+//!
+//! The lifecycle side ([`RmState`]'s nodes, applications and attempts) calls
+//! [`RmState::schedule`] whenever capacity or asks change; a placement comes
+//! back as [`Action`]s (an AM launch, containers pushed to an AM).
+
+use super::{Action, Candidate, Demand, LiveContainer, Node, Now, RmState};
+use common::protocol::{
+    exit_status, AmEvent, Container, NodeState, YarnApplicationState as AppState,
+};
+use common::token::ContainerTokenIdentifier;
+use common::{AppAttemptId, ApplicationId, ContainerId, NodeId, Resource};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet};
+
+impl RmState {
+    fn index_key(id: &NodeId, n: &Node) -> (u64, Reverse<usize>, Reverse<NodeId>) {
+        let free = n.capability.saturating_sub(&n.used);
+        (
+            free.memory_mb,
+            Reverse(n.containers.len()),
+            Reverse(id.clone()),
+        )
+    }
+
+    /// Takes a node out of the free-capacity index (before its use changes).
+    pub(super) fn unindex(&mut self, id: &NodeId) {
+        if let Some(n) = self.nodes.get(id) {
+            self.free_index.remove(&Self::index_key(id, n));
+        }
+    }
+
+    /// Puts a RUNNING node (back) into the free-capacity index.
+    pub(super) fn index(&mut self, id: &NodeId) {
+        if let Some(n) = self.nodes.get(id) {
+            if n.state == NodeState::RUNNING {
+                self.free_index.insert(Self::index_key(id, n));
+            }
+        }
+    }
+
+    /// Places a container of `resource` on a node: preferred nodes first, else (when
+    /// allowed) the node with the most free memory that fits.
+    fn pick_node(&self, resource: &Resource, preferred: &[String], relax: bool) -> Option<NodeId> {
+        let fits = |n: &Node| {
+            n.state == NodeState::RUNNING && n.capability.saturating_sub(&n.used).fits(resource)
+        };
+        if !preferred.is_empty() {
+            let mut candidates: BTreeSet<&NodeId> = BTreeSet::new();
+            for p in preferred {
+                if let Some((id, _)) = self.nodes.get_key_value(&NodeId(p.clone())) {
+                    candidates.insert(id);
+                }
+                if let Some(ids) = self.hosts.get(p) {
+                    candidates.extend(ids.iter());
+                }
+            }
+            let best = candidates
+                .into_iter()
+                .filter_map(|id| self.nodes.get(id).map(|n| (id, n)))
+                .filter(|(_, n)| fits(n))
+                .max_by_key(|(id, n)| Self::index_key(id, n))
+                .map(|(id, _)| id.clone());
+            if best.is_some() || !relax {
+                return best;
+            }
+        }
+        // The roomiest first: stops at the first whose vcores also fit; once memory
+        // does not fit, no later node's does.
+        for (free_mb, _, Reverse(id)) in self.free_index.iter().rev() {
+            if *free_mb < resource.memory_mb {
+                return None;
+            }
+            if self.nodes.get(id).is_some_and(fits) {
+                return Some(id.clone());
+            }
+        }
+        None
+    }
+
+    fn allocate_on(
+        &mut self,
+        app_id: ApplicationId,
+        node_id: &NodeId,
+        resource: Resource,
+        am: bool,
+        now: Now,
+    ) -> Container {
+        self.unindex(node_id);
+        // Wall clock on purpose: the token crosses hosts and the NM checks it
+        // against its own wall clock, as YARN does; hosts share no monotonic clock.
+        let expiry_ms = now.wall_ms + self.limits.token_expiry_ms;
+        let node = self.nodes.get_mut(node_id).expect("picked node exists");
+        let app = self.apps.get_mut(&app_id).expect("scheduled app exists");
+        let attempt = app.current().expect("app has an attempt").id;
+        let id = attempt.container(app.next_container);
+        app.next_container += 1;
+        node.used = node.used.add(&resource);
+        node.containers.insert(id);
+        app.containers.insert(
+            id,
+            LiveContainer {
+                node: node_id.clone(),
+                resource,
+                am,
+                allocated: now,
+            },
+        );
+        self.scheduler.allocated(app_id, resource, am);
+        let token = self.container_keys.sign(ContainerTokenIdentifier {
+            container_id: id,
+            app: app_id,
+            node_id: node_id.clone(),
+            resource,
+            user: app.submission.user.clone(),
+            issued_ms: now.wall_ms,
+            expiry_ms,
+            app_secret: app.secret.clone(),
+        });
+        let node_address = node.address.clone();
+        self.index(node_id);
+        Container {
+            id,
+            node_id: node_id.clone(),
+            node_address,
+            resource,
+            token,
+        }
+    }
+
+    /// What every live application waits for now, oldest first.
+    pub(super) fn demands(&self) -> Vec<Demand> {
+        self.apps
+            .iter()
+            .filter(|(_, a)| matches!(a.state, AppState::ACCEPTED | AppState::RUNNING))
+            .filter_map(|(id, app)| {
+                let cur = app.current()?;
+                let am = cur
+                    .am_container
+                    .is_none()
+                    .then_some(app.submission.am_resource);
+                let ask = if cur.registered {
+                    app.asks.values().find(|a| a.count > 0).map(|a| a.resource)
+                } else {
+                    None
+                };
+                let mut pending = am.unwrap_or(Resource::ZERO);
+                if cur.registered {
+                    for a in app.asks.values() {
+                        for _ in 0..a.count.min(10_000) {
+                            pending = pending.add(&a.resource);
+                        }
+                    }
+                }
+                (am.is_some() || ask.is_some()).then_some(Demand {
+                    app: *id,
+                    am,
+                    ask,
+                    pending,
+                })
+            })
+            .collect()
+    }
+
+    /// Gives containers while the scheduler picks someone and a node fits them.
+    pub(super) fn schedule(&mut self, now: Now, actions: &mut Vec<Action>) {
+        let cluster = self.cluster_resource();
+        let mut demands = self.demands();
+        let mut skip: BTreeSet<ApplicationId> = BTreeSet::new();
+        let mut allocated: BTreeMap<ApplicationId, Vec<Container>> = BTreeMap::new();
+        while let Some(pick) = self.scheduler.pick(cluster, &demands, &skip) {
+            let app_id = pick.app;
+            if pick.am {
+                let res = self.apps[&app_id].submission.am_resource;
+                let Some(node) = self.pick_node(&res, &[], true) else {
+                    skip.insert(app_id);
+                    continue;
+                };
+                let container = self.allocate_on(app_id, &node, res, true, now);
+                let app = self.apps.get_mut(&app_id).expect("exists");
+                if app.diagnostics.starts_with(super::AM_WAIT_PREFIX) {
+                    app.diagnostics.clear();
+                }
+                let attempt = app.current_mut().expect("exists");
+                attempt.am_container = Some(container.id);
+                attempt.am_node = Some(node);
+                self.dirty.insert(app_id);
+                let amrm_token = self.amrm_keys.token(attempt.id);
+                actions.push(Action::LaunchAm {
+                    container: Box::new(container),
+                    submission: Box::new(app.submission.clone()),
+                    amrm_token,
+                    app_secret: app.secret.clone(),
+                });
+                // Its asks come after it registers.
+                demands.retain(|d| d.app != app_id);
+                continue;
+            }
+            let Some((key, ask)) = self.apps[&app_id]
+                .asks
+                .iter()
+                .find(|(_, a)| a.count > 0)
+                .map(|(k, a)| (k.clone(), a.clone()))
+            else {
+                skip.insert(app_id);
+                continue;
+            };
+            let Some(node) = self.pick_node(&ask.resource, &ask.nodes, ask.relax_locality) else {
+                skip.insert(app_id);
+                continue;
+            };
+            let c = self.allocate_on(app_id, &node, ask.resource, false, now);
+            allocated.entry(app_id).or_default().push(c);
+            let app = self.apps.get_mut(&app_id).expect("exists");
+            let a = app.asks.get_mut(&key).expect("exists");
+            a.count -= 1;
+            if a.count == 0 {
+                app.asks.remove(&key);
+            }
+            // Its next ask (maybe of another size), or none.
+            let next = app.asks.values().find(|a| a.count > 0).map(|a| a.resource);
+            if let Some(d) = demands.iter_mut().find(|d| d.app == app_id) {
+                d.ask = next;
+                d.pending = d.pending.saturating_sub(&ask.resource);
+            }
+        }
+        for (app_id, containers) in allocated {
+            let attempt = self.apps[&app_id].current().expect("exists").id;
+            actions.push(Action::PushAm {
+                attempt,
+                event: AmEvent::Allocated(containers),
+            });
+        }
+        // Apps whose AM the queue's limits hold back say why (YARN's diagnostics).
+        for d in demands.iter().filter(|d| d.am.is_some()) {
+            let why = self
+                .scheduler
+                .am_wait_reason(cluster, d.app, d.am.unwrap_or(Resource::ZERO));
+            if let Some(app) = self.apps.get_mut(&d.app) {
+                match why {
+                    Some(w) => {
+                        let w = format!("{}{w}", super::AM_WAIT_PREFIX);
+                        if app.diagnostics != w {
+                            app.diagnostics = w;
+                        }
+                    }
+                    None if app.diagnostics.starts_with(super::AM_WAIT_PREFIX) => {
+                        app.diagnostics.clear()
+                    }
+                    None => {}
+                }
+            }
+        }
+    }
+
+    /// The preemption policy's tick (every 250 ms or less): containers the scheduler
+    /// wants back are marked and their AMs told; marked ones still wanted after the
+    /// wait are killed with -102 (PREEMPTED) and their room given out at once.
+    pub fn preempt(&mut self, now: Now) -> Vec<Action> {
+        let mut actions = Vec::new();
+        if !self.preemption.enabled {
+            return actions;
+        }
+        let cluster = self.cluster_resource();
+        let demands = self.demands();
+        let candidates: Vec<Candidate> = self
+            .apps
+            .iter()
+            .filter(|(_, a)| !a.state.is_terminal())
+            .flat_map(|(app_id, a)| {
+                a.containers.iter().map(|(id, l)| Candidate {
+                    id: *id,
+                    app: *app_id,
+                    resource: l.resource,
+                    am: l.am,
+                    allocated_ms: l.allocated.mono_ms,
+                })
+            })
+            .collect();
+        let wanted = self
+            .scheduler
+            .preemption_targets(cluster, &demands, &candidates);
+        // No longer wanted: spared.
+        self.preempting.retain(|c, _| wanted.contains(c));
+        let mut notices: BTreeMap<AppAttemptId, Vec<ContainerId>> = BTreeMap::new();
+        for c in &wanted {
+            if self.preempting.contains_key(c) {
+                continue;
+            }
+            self.preempting
+                .insert(*c, now.mono_ms + self.preemption.wait_ms);
+            if let Some(cur) = self.apps.get(&c.app()).and_then(|a| a.current()) {
+                if cur.registered {
+                    notices.entry(cur.id).or_default().push(*c);
+                }
+            }
+        }
+        for (attempt, containers) in notices {
+            tracing::info!(app_attempt_id = %attempt, containers = containers.len(), "containers marked for preemption");
+            actions.push(Action::PushAm {
+                attempt,
+                event: AmEvent::Preempting(containers),
+            });
+        }
+        let due: Vec<ContainerId> = self
+            .preempting
+            .iter()
+            .filter(|(_, at)| **at <= now.mono_ms)
+            .map(|(c, _)| *c)
+            .collect();
+        for c in &due {
+            let Some(node) = self
+                .apps
+                .get(&c.app())
+                .and_then(|a| a.containers.get(c))
+                .map(|l| l.node.clone())
+            else {
+                self.preempting.remove(c);
+                continue;
+            };
+            tracing::info!(container_id = %c, "container preempted");
+            if let Some(n) = self.nodes.get_mut(&node) {
+                n.to_kill.push((*c, exit_status::PREEMPTED));
+            }
+            self.complete_container(
+                *c,
+                exit_status::PREEMPTED,
+                "Container preempted by scheduler".into(),
+                now,
+                &mut actions,
+            );
+        }
+        if !due.is_empty() {
+            self.schedule(now, &mut actions);
+        }
+        actions
+    }
+}
