@@ -47,6 +47,19 @@ pub(crate) enum ClusterCommand {
         /// as its own account, or `nobody` without one.
         #[arg(long)]
         no_owner_map: bool,
+        /// A capacity-scheduler queue under root, as NAME=CAPACITY (percent; repeatable,
+        /// e.g. `--queue a=50 --queue b=50`; they must sum to 100). Each may grow to the
+        /// whole cluster (maximum-capacity 100) and one user may fill it
+        /// (user-limit-factor 100/CAPACITY). Without: one queue, default.
+        #[arg(long = "queue", value_name = "NAME=CAPACITY")]
+        queues: Vec<String>,
+        /// How long the RM waits between telling an AM its containers will be preempted
+        /// and killing them (default 15s).
+        #[arg(long)]
+        preemption_wait: Option<String>,
+        /// Turn preemption off.
+        #[arg(long)]
+        no_preemption: bool,
     },
     /// Stop the cluster in DIR.
     Down {
@@ -69,6 +82,9 @@ pub(crate) async fn run(cmd: ClusterCommand) -> anyhow::Result<()> {
             token_key_roll_interval,
             container_token_expiry,
             no_owner_map,
+            queues,
+            preemption_wait,
+            no_preemption,
         } => {
             let mut rm_extra = Vec::new();
             for (key, value) in [
@@ -81,6 +97,18 @@ pub(crate) async fn run(cmd: ClusterCommand) -> anyhow::Result<()> {
                     rm_extra.push(format!("{key} = \"{v}\"\n"));
                 }
             }
+            if let Some(w) = &preemption_wait {
+                common::duration::parse_duration(w)
+                    .map_err(|e| anyhow::anyhow!("--preemption-wait: {e}"))?;
+                rm_extra.push(format!("preemption-wait = \"{w}\"\n"));
+            }
+            if no_preemption {
+                rm_extra.push("preemption = false\n".into());
+            }
+            // A local cluster is one person's: AMs may hold half of it (YARN's 0.1 would
+            // leave room for one AM on a small cluster).
+            rm_extra.push("maximum-am-resource-percent = 0.5\n".into());
+            let rm_tables = queue_tables(&queues)?;
             let opts = UpOptions {
                 web_anonymous_read,
                 nodes,
@@ -90,6 +118,7 @@ pub(crate) async fn run(cmd: ClusterCommand) -> anyhow::Result<()> {
                 heartbeat: heartbeat_interval,
                 admin_acl,
                 rm_extra: rm_extra.concat(),
+                rm_tables,
                 owner_map: !no_owner_map,
             };
             up(&dir, &opts).await
@@ -190,6 +219,40 @@ fn owner_map_line(certs: &Path) -> anyhow::Result<String> {
     Ok(format!("user-map = {{ {user:?} = \"root\" }}\n"))
 }
 
+/// `[queues.NAME]` tables for `--queue NAME=CAPACITY`.
+fn queue_tables(queues: &[String]) -> anyhow::Result<String> {
+    let mut out = String::new();
+    let mut sum = 0.0;
+    for q in queues {
+        let (name, cap) = q
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("--queue {q:?}: expected NAME=CAPACITY, e.g. a=50"))?;
+        let cap: f64 = cap
+            .parse()
+            .ok()
+            .filter(|c: &f64| *c > 0.0 && *c <= 100.0)
+            .ok_or_else(|| {
+                anyhow::anyhow!("--queue {q:?}: the capacity must be a percentage in (0, 100]")
+            })?;
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            anyhow::bail!("--queue {q:?}: {name:?} is not a queue name (letters, digits, _ and -)");
+        }
+        sum += cap;
+        out.push_str(&format!(
+            "[queues.{name}]\ncapacity = {cap}\nmaximum-capacity = 100\nuser-limit-factor = {}\n",
+            100.0 / cap
+        ));
+    }
+    if !queues.is_empty() && (sum - 100.0).abs() > 1e-6 {
+        anyhow::bail!("--queue: the capacities sum to {sum}, not 100");
+    }
+    Ok(out)
+}
+
 /// What `cluster up` starts.
 struct UpOptions {
     nodes: u32,
@@ -201,6 +264,8 @@ struct UpOptions {
     web_anonymous_read: Option<bool>,
     /// More RM config lines.
     rm_extra: String,
+    /// RM config tables (after every plain key).
+    rm_tables: String,
     /// Map the cluster's user to the account running `cluster up` (see `--no-owner-map`).
     owner_map: bool,
 }
@@ -215,6 +280,7 @@ async fn up(dir: &Path, opts: &UpOptions) -> anyhow::Result<()> {
         ref admin_acl,
         web_anonymous_read,
         ref rm_extra,
+        ref rm_tables,
         owner_map,
     } = *opts;
     for u in admin_acl.iter().filter(|u| *u != "*") {
@@ -258,6 +324,7 @@ async fn up(dir: &Path, opts: &UpOptions) -> anyhow::Result<()> {
         Some(b) => format!("{rm_toml}web-anonymous-read = {b}\n"),
         None => rm_toml,
     };
+    let rm_toml = format!("{rm_toml}{rm_tables}");
     let rm_conf = dir.join("conf").join("resourcemanager.toml");
     std::fs::write(&rm_conf, rm_toml)?;
     spawn(&dir, "resourcemanager", &rm_bin, &rm_conf)?;

@@ -124,7 +124,10 @@ impl CapacityScheduler {
         };
         let limit = (current / active as f64).max(current * q.minimum_user_limit_percent / 100.0);
         let limit = limit.min(q.absolute_capacity * q.user_limit_factor);
-        share(&held.add(r), cluster) <= limit + EPS
+        // As YARN: refused once what the user holds is over the limit (so the last
+        // container may pass it; with a queue over its guarantee the limit grows with
+        // what is consumed, up to the factor).
+        share(&held, cluster) <= limit + EPS
     }
 
     /// Under `maximum-capacity` at every level from the leaf up.
@@ -475,6 +478,7 @@ impl Scheduler for CapacityScheduler {
     fn preemption_targets(
         &self,
         cluster: Resource,
+        usable: Resource,
         demands: &[Demand],
         containers: &[Candidate],
     ) -> BTreeSet<ContainerId> {
@@ -491,7 +495,8 @@ impl Scheduler for CapacityScheduler {
             })
             .collect();
         let leaf_of = |app: &ApplicationId| self.apps.get(app).map(|e| e.leaf);
-        preemption::select(&leaves, containers, &cluster, leaf_of)
+        let total = share(&usable, &cluster).min(1.0);
+        preemption::select(&leaves, total, containers, &cluster, leaf_of)
     }
 }
 
@@ -628,12 +633,36 @@ mod tests {
         );
         s.admit(app(1), "a", "alice").unwrap();
         s.admit(app(2), "a", "bob").unwrap();
-        s.allocated(app(1), Resource::new(4096, 1), false);
-        // alice holds her whole guarantee (factor 1): no more for her, bob may start.
+        s.allocated(app(1), Resource::new(4608, 1), false);
+        // alice holds more than her guarantee (factor 1): no more for her, bob may start.
         let ds = [demand(app(1), false, 1024), demand(app(2), false, 1024)];
         assert_eq!(s.pick(CLUSTER, &ds, &BTreeSet::new()).unwrap().app, app(2));
         let ds = [demand(app(1), false, 1024)];
         assert_eq!(s.pick(CLUSTER, &ds, &BTreeSet::new()), None);
+    }
+
+    #[test]
+    fn one_user_with_factor_two_fills_an_idle_cluster_from_a_half_queue() {
+        let mut s = sched(
+            &[("a", 50.0, 100.0), ("b", 50.0, 100.0)],
+            QueueDefaults {
+                user_limit_factor: 2.0,
+                maximum_am_resource_percent: 0.5,
+                ..QueueDefaults::default()
+            },
+        );
+        s.admit(app(1), "a", "u").unwrap();
+        s.allocated(app(1), Resource::new(1408, 1), true);
+        let mut n = 0;
+        while s
+            .pick(CLUSTER, &[demand(app(1), false, 1408)], &BTreeSet::new())
+            .is_some()
+            && n < 10
+        {
+            s.allocated(app(1), Resource::new(1408, 1), false);
+            n += 1;
+        }
+        assert!(n * 1408 + 1408 >= 8192 - 1408, "only {n} executors");
     }
 
     #[test]

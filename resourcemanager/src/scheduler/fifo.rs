@@ -141,6 +141,7 @@ impl Scheduler for FifoScheduler {
     fn preemption_targets(
         &self,
         _: Resource,
+        _: Resource,
         _: &[Demand],
         _: &[super::preemption::Candidate],
     ) -> BTreeSet<ContainerId> {

@@ -117,10 +117,13 @@ pub trait Scheduler: Send + Sync {
     fn queues(&self, cluster: Resource, demands: &[Demand]) -> Vec<QueueView>;
 
     /// Containers to take back, from the apps' live containers (see [`preemption`]);
-    /// empty where the policy does not preempt.
+    /// empty where the policy does not preempt. `usable` is what the cluster can really
+    /// hold of the waiting containers: what is in use plus the free room of nodes where
+    /// one of them fits (free room split over nodes in pieces too small is not room).
     fn preemption_targets(
         &self,
         cluster: Resource,
+        usable: Resource,
         demands: &[Demand],
         containers: &[preemption::Candidate],
     ) -> BTreeSet<common::ContainerId>;

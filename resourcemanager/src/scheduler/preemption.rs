@@ -36,15 +36,16 @@ pub struct LeafState {
     pub demand: f64,
 }
 
-/// Each leaf's ideal share: water-filling of the cluster over demands.
-pub fn ideal(leaves: &[LeafState]) -> Vec<f64> {
+/// Each leaf's ideal share: water-filling of `total` (the share of the cluster that
+/// can really be used) over demands.
+pub fn ideal(leaves: &[LeafState], total: f64) -> Vec<f64> {
     let want: Vec<f64> = leaves.iter().map(|l| l.demand.min(l.maximum)).collect();
     let mut ideal: Vec<f64> = leaves
         .iter()
         .zip(&want)
         .map(|(l, w)| w.min(l.guaranteed))
         .collect();
-    let mut left = 1.0 - ideal.iter().sum::<f64>();
+    let mut left = total - ideal.iter().sum::<f64>();
     // Spread what is left over the unsatisfied, by guarantee, until it runs out or
     // everyone has what it wants.
     for _ in 0..leaves.len() + 1 {
@@ -74,11 +75,12 @@ pub fn ideal(leaves: &[LeafState]) -> Vec<f64> {
 /// and AMs last, until its excess is covered. Nothing when no leaf is below its ideal.
 pub fn select(
     leaves: &[LeafState],
+    total: f64,
     containers: &[Candidate],
     cluster: &Resource,
     leaf_of: impl Fn(&ApplicationId) -> Option<usize>,
 ) -> BTreeSet<ContainerId> {
-    let ideal = ideal(leaves);
+    let ideal = ideal(leaves, total);
     let starved = leaves
         .iter()
         .zip(&ideal)
@@ -128,12 +130,12 @@ mod tests {
 
     #[test]
     fn ideal_gives_guarantees_then_spreads_the_rest() {
-        let i = ideal(&[leaf(0, 0.5, 0.9, 1.0), leaf(1, 0.5, 0.0, 0.3)]);
+        let i = ideal(&[leaf(0, 0.5, 0.9, 1.0), leaf(1, 0.5, 0.0, 0.3)], 1.0);
         assert!(
             (i[0] - 0.7).abs() < 1e-9 && (i[1] - 0.3).abs() < 1e-9,
             "{i:?}"
         );
-        let i = ideal(&[leaf(0, 0.5, 0.9, 1.0), leaf(1, 0.5, 0.0, 0.8)]);
+        let i = ideal(&[leaf(0, 0.5, 0.9, 1.0), leaf(1, 0.5, 0.0, 0.8)], 1.0);
         assert!(
             (i[0] - 0.5).abs() < 1e-9 && (i[1] - 0.5).abs() < 1e-9,
             "{i:?}"
@@ -167,11 +169,11 @@ mod tests {
             leaf(1, 0.5, 1024.0 / 8192.0, 2432.0 / 8192.0),
         ];
         let leaf_of = |a: &ApplicationId| Some(if a.seq == 1 { 0 } else { 1 });
-        let got = select(&leaves, &cs, &cluster, leaf_of);
+        let got = select(&leaves, 1.0, &cs, &cluster, leaf_of);
         assert_eq!(got, BTreeSet::from([cs[4].id]), "one executor, the newest");
         // Nobody below its ideal: nothing.
         let leaves = [leaf(0, 0.5, 0.8, 1.0), leaf(1, 0.5, 0.0, 0.0)];
-        assert!(select(&leaves, &cs, &cluster, leaf_of).is_empty());
+        assert!(select(&leaves, 1.0, &cs, &cluster, leaf_of).is_empty());
     }
 
     #[test]
@@ -180,7 +182,29 @@ mod tests {
         let cs = [c(1, 1, 1024, true, 0), c(1, 2, 1024, false, 5)];
         let leaves = [leaf(0, 0.0, 0.5, 0.5), leaf(1, 1.0, 0.0, 1.0)];
         let leaf_of = |a: &ApplicationId| Some(if a.seq == 1 { 0 } else { 1 });
-        let got = select(&leaves, &cs, &cluster, leaf_of);
+        let got = select(&leaves, 1.0, &cs, &cluster, leaf_of);
         assert_eq!(got, BTreeSet::from([cs[0].id, cs[1].id]));
+    }
+
+    #[test]
+    fn free_room_too_fragmented_to_use_does_not_count() {
+        // Two 4096 MB nodes, each with two 1408 MB containers of queue 0 and 1280 MB
+        // free: 2560 MB free in all, but no 1408 MB container fits. Queue 1 waits for one.
+        let cluster = Resource::new(8192, 16);
+        let cs = [
+            c(1, 1, 1408, true, 0),
+            c(1, 2, 1408, false, 1),
+            c(1, 3, 1408, false, 2),
+            c(1, 4, 1408, false, 3),
+        ];
+        let leaves = [
+            leaf(0, 0.5, 5632.0 / 8192.0, 1.0),
+            leaf(1, 0.5, 0.0, 1408.0 / 8192.0),
+        ];
+        let leaf_of = |a: &ApplicationId| Some(if a.seq == 1 { 0 } else { 1 });
+        assert!(select(&leaves, 1.0, &cs, &cluster, leaf_of).is_empty());
+        let usable = 5632.0 / 8192.0;
+        let got = select(&leaves, usable, &cs, &cluster, leaf_of);
+        assert_eq!(got, BTreeSet::from([cs[3].id]));
     }
 }

@@ -281,9 +281,26 @@ impl RmState {
                 })
             })
             .collect();
+        // Free room counts only on nodes where the smallest waiting container fits.
+        let smallest = demands
+            .iter()
+            .filter_map(|d| d.am.or(d.ask))
+            .min_by_key(|r| (r.memory_mb, r.vcores));
+        let usable = self
+            .nodes
+            .values()
+            .filter(|n| n.state == NodeState::RUNNING)
+            .fold(Resource::ZERO, |acc, n| {
+                let free = n.capability.saturating_sub(&n.used);
+                let room = match smallest {
+                    Some(r) if free.fits(&r) => free,
+                    _ => Resource::ZERO,
+                };
+                acc.add(&n.used).add(&room)
+            });
         let wanted = self
             .scheduler
-            .preemption_targets(cluster, &demands, &candidates);
+            .preemption_targets(cluster, usable, &demands, &candidates);
         // No longer wanted: spared.
         self.preempting.retain(|c, _| wanted.contains(c));
         let mut notices: BTreeMap<AppAttemptId, Vec<ContainerId>> = BTreeMap::new();

@@ -78,6 +78,8 @@ impl Web {
             nodes: s.node_reports(),
             pending: s.pending_asks(),
             max_allocation: s.limits().max_allocation,
+            scheduler: s.scheduler_kind(),
+            queues: s.queue_views(),
         })
     }
 }

@@ -7,6 +7,7 @@
 use super::auth::Viewer;
 use super::{Links, Web};
 use crate::metrics::RmEvent;
+use crate::scheduler::{QueueView, SchedulerKind};
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -39,6 +40,9 @@ pub struct Snapshot {
     /// Containers asked for and not yet allocated, per application.
     pub pending: Vec<(ApplicationId, u32)>,
     pub max_allocation: Resource,
+    pub scheduler: SchedulerKind,
+    /// Every queue, depth first from root (FIFO: `default` alone).
+    pub queues: Vec<QueueView>,
 }
 
 impl Snapshot {
@@ -208,7 +212,101 @@ pub fn cluster_metrics(s: &Snapshot) -> Value {
     })
 }
 
+fn resource_json(r: &Resource) -> Value {
+    json!({ "memory": r.memory_mb, "vCores": r.vcores })
+}
+
+/// One queue of YARN's `capacityScheduler` shape, with its children nested.
+fn queue_json(qs: &[QueueView], i: usize) -> Value {
+    let q = &qs[i];
+    let children: Vec<Value> = (i + 1..qs.len())
+        .take_while(|&j| qs[j].depth > q.depth)
+        .filter(|&j| qs[j].depth == q.depth + 1)
+        .map(|j| queue_json(qs, j))
+        .collect();
+    let mut v = json!({
+        "queuePath": q.path,
+        "queueName": q.name,
+        "capacity": q.capacity,
+        "usedCapacity": q.used_capacity,
+        "maxCapacity": q.maximum_capacity,
+        "absoluteCapacity": q.absolute_capacity,
+        "absoluteMaxCapacity": q.absolute_maximum_capacity,
+        "absoluteUsedCapacity": q.absolute_used_capacity,
+        "numApplications": q.num_applications,
+        "numContainers": q.num_containers,
+        "resourcesUsed": resource_json(&q.used),
+        "state": q.state.to_string(),
+        "hideReservationQueues": false,
+    });
+    let obj = v.as_object_mut().expect("an object");
+    if q.leaf {
+        obj.insert("type".into(), json!("capacitySchedulerLeafQueueInfo"));
+        obj.insert(
+            "numActiveApplications".into(),
+            json!(q.num_active_applications),
+        );
+        obj.insert(
+            "numPendingApplications".into(),
+            json!(q.num_pending_applications),
+        );
+        obj.insert("maxApplications".into(), json!(q.maximum_applications));
+        obj.insert(
+            "maxApplicationsPerUser".into(),
+            json!(q.maximum_applications),
+        );
+        obj.insert("userLimit".into(), json!(q.minimum_user_limit_percent));
+        obj.insert("userLimitFactor".into(), json!(q.user_limit_factor));
+        obj.insert(
+            "maxAMLimitPercentage".into(),
+            json!(q.maximum_am_resource_percent * 100.0),
+        );
+        obj.insert("AMResourceLimit".into(), resource_json(&q.am_limit));
+        obj.insert("usedAMResource".into(), resource_json(&q.am_used));
+        obj.insert(
+            "orderingPolicyInfo".into(),
+            json!(match q.ordering_policy {
+                crate::scheduler::OrderingPolicy::Fifo => "fifo",
+                crate::scheduler::OrderingPolicy::Fair => "fair",
+            }),
+        );
+        let users: Vec<Value> = q
+            .users
+            .iter()
+            .map(|(u, r)| json!({ "username": u, "resourcesUsed": resource_json(r) }))
+            .collect();
+        obj.insert("users".into(), json!({ "user": users }));
+    } else {
+        obj.insert("queues".into(), json!({ "queue": children }));
+    }
+    v
+}
+
 pub fn scheduler(s: &Snapshot) -> Value {
+    if s.scheduler == SchedulerKind::Capacity && !s.queues.is_empty() {
+        let root = &s.queues[0];
+        let children: Vec<Value> = (1..s.queues.len())
+            .filter(|&j| s.queues[j].depth == 1)
+            .map(|j| queue_json(&s.queues, j))
+            .collect();
+        return json!({
+            "scheduler": {
+                "schedulerInfo": {
+                    "type": "capacityScheduler",
+                    "capacity": 100.0,
+                    "usedCapacity": root.used_capacity,
+                    "maxCapacity": 100.0,
+                    "queueName": "root",
+                    "queuePath": "root",
+                    "queues": { "queue": children },
+                }
+            }
+        });
+    }
+    fifo_scheduler(s)
+}
+
+fn fifo_scheduler(s: &Snapshot) -> Value {
     let (total, used) = s.capacity();
     let avail = total.saturating_sub(&used);
     let used_capacity = if total.memory_mb == 0 {
@@ -812,6 +910,8 @@ mod tests {
             }],
             pending: vec![],
             max_allocation: Resource::new(8192, 4),
+            scheduler: SchedulerKind::Fifo,
+            queues: Vec::new(),
         }
     }
 
@@ -950,6 +1050,47 @@ mod tests {
         assert_eq!(a0["id"], 1);
         assert_eq!(a0["appAttemptState"], "RUNNING");
         assert_eq!(a0["nodeHttpAddress"], "h:8042");
+    }
+
+    #[test]
+    fn capacity_scheduler_shape_nests_queues_as_yarn() {
+        use crate::scheduler::{CapacityScheduler, QueueConf, QueueTree, Scheduler};
+        let confs = [("a", 50.0), ("b", 50.0), ("b.x", 100.0)]
+            .into_iter()
+            .map(|(n, c)| {
+                (
+                    n.to_string(),
+                    QueueConf {
+                        capacity: Some(c),
+                        ..QueueConf::default()
+                    },
+                )
+            })
+            .collect();
+        let mut cs = CapacityScheduler::new(QueueTree::build(&confs, Default::default()).unwrap());
+        let id = ApplicationId::new(1, 1);
+        cs.admit(id, "a", "alice").unwrap();
+        cs.allocated(id, Resource::new(2048, 1), true);
+        let mut s = snapshot();
+        s.scheduler = SchedulerKind::Capacity;
+        s.queues = cs.queues(Resource::new(8192, 8), &[]);
+        let info = &scheduler(&s)["scheduler"]["schedulerInfo"];
+        assert_eq!(info["type"], "capacityScheduler");
+        let qs = info["queues"]["queue"].as_array().unwrap();
+        assert_eq!(qs.len(), 2);
+        assert_eq!(
+            (&qs[0]["queueName"], &qs[0]["capacity"]),
+            (&json!("a"), &json!(50.0))
+        );
+        assert_eq!(qs[0]["usedCapacity"], 50.0);
+        assert_eq!(qs[0]["resourcesUsed"]["memory"], 2048);
+        assert_eq!(qs[0]["numApplications"], 1);
+        assert_eq!(qs[1]["queuePath"], "root.b");
+        let x = &qs[1]["queues"]["queue"][0];
+        assert_eq!(
+            (&x["queueName"], &x["absoluteCapacity"]),
+            (&json!("x"), &json!(50.0))
+        );
     }
 
     #[test]
