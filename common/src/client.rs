@@ -140,6 +140,13 @@ impl RmClient {
         }
     }
 
+    pub async fn queues(&self) -> Result<Vec<crate::protocol::QueueReport>, TransportError> {
+        match self.call(&RmRequest::ListQueues).await? {
+            RmResponse::Queues(q) => Ok(q),
+            other => Err(unexpected(self.addr(), "ListQueues", other)),
+        }
+    }
+
     pub async fn nodes(&self) -> Result<Vec<NodeReport>, TransportError> {
         match self.call(&RmRequest::ListNodes).await? {
             RmResponse::Nodes(n) => Ok(n),

@@ -449,6 +449,31 @@ pub enum RmRequest {
         diagnostics: String,
         tracking_url: String,
     },
+    // --- clients (later additions)
+    /// The scheduler's queues (`spindle queue list`).
+    ListQueues,
+}
+
+/// One queue of the scheduler, as `spindle queue list` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueueReport {
+    /// `root.a`.
+    pub path: String,
+    pub depth: u32,
+    pub leaf: bool,
+    /// Percent of the parent.
+    pub capacity: f64,
+    pub maximum_capacity: f64,
+    /// Percent of the cluster.
+    pub absolute_capacity: f64,
+    pub absolute_maximum_capacity: f64,
+    pub used: Resource,
+    /// Percent of its guarantee in use.
+    pub used_capacity: f64,
+    pub pending: Resource,
+    pub num_applications: u32,
+    pub num_pending_applications: u32,
+    pub state: String,
 }
 
 impl RmRequest {
@@ -470,6 +495,7 @@ impl RmRequest {
             Self::SubscribeAm { .. } => "SubscribeAm",
             Self::Allocate { .. } => "Allocate",
             Self::FinishAm { .. } => "FinishAm",
+            Self::ListQueues => "ListQueues",
         }
     }
 }
@@ -484,6 +510,7 @@ pub enum RmResponse {
     Application(Box<ApplicationReport>),
     Applications(Vec<ApplicationReport>),
     Nodes(Vec<NodeReport>),
+    Queues(Vec<QueueReport>),
     /// A web bearer token and when it expires (ms since the epoch).
     WebToken {
         token: String,

@@ -5,7 +5,7 @@
 //!
 //! | request | right |
 //! |---|---|
-//! | `Submit`, `GetApplication`, `ListApplications`, `Kill`, `ListNodes`, `HasFile`, `UploadFile` | a user certificate `user:NAME`; a submission's `user` must be NAME |
+//! | `Submit`, `GetApplication`, `ListApplications`, `Kill`, `ListNodes`, `ListQueues`, `HasFile`, `UploadFile` | a user certificate `user:NAME`; a submission's `user` must be NAME |
 //! | `RegisterNode`, `NodeHeartbeat` | the certificate of the node the request names (`node:HOST:PORT` = its node id) |
 //! | `FetchFile` | a node certificate (localization) |
 //! | `RegisterAm`, `SubscribeAm`, `Allocate`, `FinishAm` | an AMRM token of a live attempt (checked by the core), with any certificate that names a role |
@@ -42,6 +42,7 @@ pub fn right(req: &RmRequest) -> RmRight {
         | RmRequest::ListApplications { .. }
         | RmRequest::Kill { .. }
         | RmRequest::ListNodes
+        | RmRequest::ListQueues
         | RmRequest::CreateWebToken { .. } => RmRight::User,
         RmRequest::RegisterNode { .. } | RmRequest::NodeHeartbeat { .. } => RmRight::ThisNode,
         RmRequest::FetchFile { .. } => RmRight::Node,
@@ -179,6 +180,7 @@ mod tests {
                 diagnostics: String::new(),
                 tracking_url: String::new(),
             },
+            RmRequest::ListQueues,
         ];
         // Every variant is here once: a new one must be added to the list (and the
         // table) or this stops compiling / fails.
@@ -198,6 +200,7 @@ mod tests {
             RmRequest::SubscribeAm { .. } => 12,
             RmRequest::Allocate { .. } => 13,
             RmRequest::FinishAm { .. } => 14,
+            RmRequest::ListQueues => 15,
         };
         let indices: Vec<usize> = all.iter().map(index).collect();
         assert_eq!(indices, (0..all.len()).collect::<Vec<_>>());
@@ -222,7 +225,7 @@ mod tests {
         match req.kind() {
             "Submit" => *role == Role::User("alice".into()),
             "HasFile" | "UploadFile" | "GetApplication" | "ListApplications" | "Kill"
-            | "ListNodes" | "CreateWebToken" => matches!(role, Role::User(_)),
+            | "ListNodes" | "ListQueues" | "CreateWebToken" => matches!(role, Role::User(_)),
             "RegisterNode" | "NodeHeartbeat" => node_h1,
             "FetchFile" => matches!(role, Role::Node(_)),
             "RegisterAm" | "SubscribeAm" | "Allocate" | "FinishAm" => {

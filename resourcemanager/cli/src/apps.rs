@@ -11,11 +11,47 @@ pub(crate) enum NodeCommand {
 }
 
 #[derive(Subcommand)]
+pub(crate) enum QueueCommand {
+    /// List the scheduler's queues: capacity, maximum, use, pending and applications.
+    List,
+}
+
+pub(crate) async fn queue(cmd: QueueCommand) -> anyhow::Result<()> {
+    let QueueCommand::List = cmd;
+    let (rm, _) = crate::rm_client()?;
+    let queues = rm.queues().await?;
+    println!(
+        "{:<24} {:>9} {:>9} {:>9} {:>9} {:>16} {:>16} {:>5} {:>8}  State",
+        "Queue", "Capacity", "Max", "AbsCap", "Used%", "Used", "Pending", "Apps", "Waiting"
+    );
+    for q in queues {
+        let name = format!("{}{}", "  ".repeat(q.depth as usize), q.path);
+        println!(
+            "{:<24} {:>8.1}% {:>8.1}% {:>8.1}% {:>8.1}% {:>16} {:>16} {:>5} {:>8}  {}",
+            name,
+            q.capacity,
+            q.maximum_capacity,
+            q.absolute_capacity,
+            q.used_capacity,
+            format!("{}MB/{}vc", q.used.memory_mb, q.used.vcores),
+            format!("{}MB/{}vc", q.pending.memory_mb, q.pending.vcores),
+            q.num_applications,
+            q.num_pending_applications,
+            q.state
+        );
+    }
+    Ok(())
+}
+
+#[derive(Subcommand)]
 pub(crate) enum AppCommand {
     /// List applications (optionally only those in the given states, e.g. RUNNING,FINISHED).
     List {
         #[arg(long, value_delimiter = ',')]
         states: Vec<String>,
+        /// Only applications in this queue (its short name or full path).
+        #[arg(long)]
+        queue: Option<String>,
     },
     /// Show one application's report.
     Status { id: String },
@@ -57,7 +93,7 @@ fn parse_id(id: &str) -> anyhow::Result<ApplicationId> {
 pub(crate) async fn app(cmd: AppCommand) -> anyhow::Result<()> {
     let (rm, _) = crate::rm_client()?;
     match cmd {
-        AppCommand::List { states } => {
+        AppCommand::List { states, queue } => {
             let states = states
                 .iter()
                 .map(|s| {
@@ -65,7 +101,10 @@ pub(crate) async fn app(cmd: AppCommand) -> anyhow::Result<()> {
                         .map_err(anyhow::Error::msg)
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let apps = rm.list(states).await?;
+            let mut apps = rm.list(states).await?;
+            if let Some(q) = &queue {
+                apps.retain(|a| a.queue == *q || a.queue_path == *q);
+            }
             println!("Total number of applications:{}", apps.len());
             println!(
                 "{:<32} {:<24} {:<10} {:<10} {:<10} {:<12} {:>8}  Tracking-URL",

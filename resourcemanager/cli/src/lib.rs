@@ -39,6 +39,11 @@ enum Command {
         #[command(subcommand)]
         command: apps::NodeCommand,
     },
+    /// The scheduler's queues.
+    Queue {
+        #[command(subcommand)]
+        command: apps::QueueCommand,
+    },
     /// Applications.
     App {
         #[command(subcommand)]
@@ -78,6 +83,7 @@ pub fn main() -> i32 {
             Command::Cluster { command } => cluster::run(command).await.map(|_| 0),
             Command::Node { command } => apps::node(command).await.map(|_| 0),
             Command::App { command } => apps::app(command).await.map(|_| 0),
+            Command::Queue { command } => apps::queue(command).await.map(|_| 0),
             Command::Token { command } => token::run(command).await.map(|_| 0),
             Command::RunShell(args) => shell::run_shell(args).await,
             Command::ShellAm(args) => shell::shell_am(args).await,

@@ -418,6 +418,13 @@ impl Scheduler for CapacityScheduler {
             .filter(|d| d.am.is_some())
             .map(|d| d.app)
             .collect();
+        let leaf_pending = self.pending_by_leaf(demands);
+        let mut queue_pending = vec![Resource::ZERO; self.tree.queues.len()];
+        for l in self.tree.leaves() {
+            for q in self.tree.path_up(l) {
+                queue_pending[q] = queue_pending[q].add(&leaf_pending[l]);
+            }
+        }
         let mut out = Vec::new();
         let mut stack = vec![(0usize, 0usize)];
         while let Some((i, depth)) = stack.pop() {
@@ -448,6 +455,7 @@ impl Scheduler for CapacityScheduler {
                 absolute_capacity: q.absolute_capacity * 100.0,
                 absolute_maximum_capacity: q.absolute_maximum_capacity * 100.0,
                 used: self.used[i],
+                pending: queue_pending[i],
                 used_capacity: if q.absolute_capacity > 0.0 {
                     used_share / q.absolute_capacity * 100.0
                 } else {

@@ -120,6 +120,9 @@ impl Scheduler for FifoScheduler {
             absolute_capacity: 100.0,
             absolute_maximum_capacity: 100.0,
             used,
+            pending: demands
+                .iter()
+                .fold(Resource::ZERO, |acc, d| acc.add(&d.pending)),
             used_capacity: pct,
             absolute_used_capacity: pct,
             num_applications: self.apps.len() as u32,

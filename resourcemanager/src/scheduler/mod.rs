@@ -60,6 +60,8 @@ pub struct QueueView {
     pub absolute_capacity: f64,
     pub absolute_maximum_capacity: f64,
     pub used: Resource,
+    /// What its applications wait for.
+    pub pending: Resource,
     /// Share of its guarantee in use, in percent (YARN's usedCapacity).
     pub used_capacity: f64,
     /// Share of the cluster in use, in percent.

@@ -1,0 +1,136 @@
+//! Capacity queues on a real local cluster: a static app that fills the cluster from
+//! queue `a` gives a container back (preemption, -102) to an app in queue `b`, both
+//! succeed, and the queues show in `spindle queue list`, `app list --queue` and REST;
+//! unknown and parent queues are refused by name.
+
+use spindle_tests::*;
+use std::time::{Duration, Instant};
+
+fn appmaster() -> String {
+    bin("appmaster").display().to_string()
+}
+
+/// The app id `spindle-submit` printed.
+fn app_id(out: &str) -> String {
+    out.split_whitespace()
+        .find(|w| w.starts_with("application_"))
+        .expect("an application id")
+        .to_string()
+}
+
+#[test]
+fn an_app_in_a_starved_queue_gets_its_share_back_by_preemption() {
+    let c = Cluster::up(
+        2,
+        &[
+            "--node-memory-mb",
+            "4096",
+            "--queue",
+            "a=50",
+            "--queue",
+            "b=50",
+            "--preemption-wait",
+            "1s",
+        ],
+    );
+    let am = appmaster();
+    let hog = c.submit_spawn(&[
+        "--queue",
+        "a",
+        "--num-executors",
+        "5",
+        "--executor-cores",
+        "1",
+        "--class",
+        "Bursty",
+        &am,
+        "--jobs",
+        "1",
+        "--tasks",
+        "24",
+        "--task-ms",
+        "1000",
+        "--gap-ms",
+        "0",
+        "--work",
+        "sleep",
+    ]);
+    // The hog holds the whole cluster: four 1408 MB containers.
+    eventually(Duration::from_secs(20), "the hog fills the cluster", || {
+        let nodes = text(&c.run(&["node", "list"]));
+        (nodes.matches("2816/4096").count() == 2).then_some(())
+    });
+    let t0 = Instant::now();
+    let out = c.submit_ok(&[
+        "--queue",
+        "b",
+        "--num-executors",
+        "1",
+        "--class",
+        "SparkPi",
+        &am,
+        "4",
+    ]);
+    let took = t0.elapsed();
+    assert!(out.contains("Pi is roughly"), "{out}");
+    // Two preemption waits (its AM, then its executor) and the starts: well under the
+    // hog's 24 s of work.
+    assert!(took < Duration::from_secs(10), "queue b waited {took:?}");
+    let hog_out = hog.wait_with_output().unwrap();
+    let hog_text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&hog_out.stdout),
+        String::from_utf8_lossy(&hog_out.stderr)
+    );
+    assert!(hog_out.status.success(), "{hog_text}");
+    assert!(hog_text.contains("(expected 276)"), "{hog_text}");
+    assert!(hog_text.contains("answer 276"), "{hog_text}");
+    let hog_id = app_id(&hog_text);
+    let status = success(&c.run(&["app", "status", &hog_id]));
+    assert_contains(&status, &["Queue : a"]);
+    // Preempted containers are not failures, and the RM counts them.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _in_rt = rt.enter();
+    let rm = c.rm_client();
+    let report = rt.block_on(rm.report(hog_id.parse().unwrap())).unwrap();
+    assert!(
+        report.preempted.non_am_containers >= 1,
+        "{:?}",
+        report.preempted
+    );
+    assert_eq!(report.queue_path, "root.a");
+    let list = success(&c.run(&["app", "list", "--queue", "b"]));
+    assert!(
+        list.contains("SparkPi") && !list.contains("Bursty"),
+        "{list}"
+    );
+    let queues = success(&c.run(&["queue", "list"]));
+    assert_contains(&queues, &["root.a", "root.b", "50.0%"]);
+}
+
+#[test]
+fn unknown_and_parent_queues_are_refused_by_name_and_nothing_runs() {
+    let c = Cluster::up(1, &["--queue", "a=100"]);
+    let am = appmaster();
+    for (queue, says) in [
+        ("nosuchqueue", "unknown queue: nosuchqueue"),
+        ("root", "parent queue"),
+    ] {
+        let out = c.submit(&["--queue", queue, "--class", "SparkPi", &am, "2"]);
+        let t = failure(&out);
+        assert!(t.contains(says), "{t}");
+    }
+    let list = success(&c.run(&["app", "list"]));
+    assert!(list.contains("Total number of applications:0"), "{list}");
+    // A bad --queue for cluster up names the problem.
+    let d = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(bin("spindle"))
+        .args([
+            "cluster", "up", "--queue", "a=60", "--queue", "b=30", "--dir",
+        ])
+        .arg(d.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("sum to 90"), "{}", text(&out));
+}
