@@ -500,7 +500,8 @@ fn comparable(mut a: Vec<ApplicationReport>) -> Vec<ApplicationReport> {
 #[test]
 fn sigterm_stops_loaded_daemons_and_the_rm_keeps_its_applications() {
     let site = Site::new();
-    let rm_conf = site.rm_config("");
+    // Three AMs hold the one node: no AM share cap (YARN's 0.1 would queue two of them).
+    let rm_conf = site.rm_config("maximum-am-resource-percent = 1.0\n");
     let (nm_conf, _) = site.nm_config("");
     let mut rm = Daemon::start("resourcemanager", &rm_conf, &[]);
     let mut nm = Daemon::start("nodemanager", &nm_conf, &[]);

@@ -369,17 +369,29 @@ fn rest_api_has_yarns_shapes_metrics_move_and_put_state_kills() {
             ("type", 's'),
             ("capacity", 'n'),
             ("usedCapacity", 'n'),
-            ("qstate", 's'),
-            ("minQueueMemoryCapacity", 'i'),
-            ("maxQueueMemoryCapacity", 'i'),
-            ("numNodes", 'i'),
-            ("usedNodeCapacity", 'i'),
-            ("availNodeCapacity", 'i'),
-            ("totalNodeCapacity", 'i'),
-            ("numContainers", 'i'),
+            ("maxCapacity", 'n'),
+            ("queueName", 's'),
+            ("queues", 'o'),
         ],
     );
-    assert_eq!(sched["scheduler"]["schedulerInfo"]["type"], "fifoScheduler");
+    // The capacity scheduler is the default, as in YARN: unconfigured, root.default.
+    assert_eq!(sched["scheduler"]["schedulerInfo"]["type"], "capacityScheduler");
+    let default = &sched["scheduler"]["schedulerInfo"]["queues"]["queue"][0];
+    assert_shape(
+        "leaf queue",
+        default,
+        &[
+            ("queueName", 's'),
+            ("queuePath", 's'),
+            ("capacity", 'n'),
+            ("usedCapacity", 'n'),
+            ("absoluteCapacity", 'n'),
+            ("absoluteMaxCapacity", 'n'),
+            ("numApplications", 'i'),
+            ("resourcesUsed", 'o'),
+        ],
+    );
+    assert_eq!(default["queuePath"], "root.default");
     // No apps yet: YARN's `{"apps":null}`.
     assert_eq!(
         http.json(&format!("{rm}/ws/v1/cluster/apps")),
