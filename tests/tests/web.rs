@@ -375,7 +375,10 @@ fn rest_api_has_yarns_shapes_metrics_move_and_put_state_kills() {
         ],
     );
     // The capacity scheduler is the default, as in YARN: unconfigured, root.default.
-    assert_eq!(sched["scheduler"]["schedulerInfo"]["type"], "capacityScheduler");
+    assert_eq!(
+        sched["scheduler"]["schedulerInfo"]["type"],
+        "capacityScheduler"
+    );
     let default = &sched["scheduler"]["schedulerInfo"]["queues"]["queue"][0];
     assert_shape(
         "leaf queue",
