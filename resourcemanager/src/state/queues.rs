@@ -1,0 +1,75 @@
+//! The scheduler in the core: replacing it (config, reload), preemption settings,
+//! and the queue views for REST, the UI and `spindle queue list`.
+
+use super::{scheduler, PreemptionConf, QueueView, RmState, Scheduler};
+use common::protocol::NodeState;
+use common::Resource;
+
+impl RmState {
+    /// Replaces the scheduler (config, SIGHUP reload): every live application is
+    /// re-admitted to its queue and its containers counted again. Refused, leaving the
+    /// old one, when a live application's queue is not in the new one.
+    pub fn set_scheduler(&mut self, mut new: Box<dyn Scheduler>) -> Result<(), String> {
+        for (id, app) in self.apps.iter().filter(|(_, a)| !a.state.is_terminal()) {
+            let queue = if app.queue_path.is_empty() {
+                &app.submission.queue
+            } else {
+                &app.queue_path
+            };
+            new.readmit(*id, queue, &app.submission.user)
+                .map_err(|e| format!("application {id} runs in queue {queue}: {e}"))?;
+            for c in app.containers.values() {
+                new.allocated(*id, c.resource, c.am);
+            }
+        }
+        self.scheduler = new;
+        Ok(())
+    }
+
+    pub fn set_preemption(&mut self, conf: PreemptionConf) {
+        self.preemption = conf;
+        if !conf.enabled {
+            self.preempting.clear();
+        }
+    }
+
+    pub fn scheduler_kind(&self) -> scheduler::SchedulerKind {
+        self.scheduler.kind()
+    }
+
+    /// Every queue's state of the moment.
+    pub fn queue_views(&self) -> Vec<QueueView> {
+        self.scheduler
+            .queues(self.cluster_resource(), &self.demands())
+    }
+
+    /// The queues for `spindle queue list`.
+    pub fn queue_reports(&self) -> Vec<common::protocol::QueueReport> {
+        self.queue_views()
+            .into_iter()
+            .map(|q| common::protocol::QueueReport {
+                path: q.path,
+                depth: q.depth as u32,
+                leaf: q.leaf,
+                capacity: q.capacity,
+                maximum_capacity: q.maximum_capacity,
+                absolute_capacity: q.absolute_capacity,
+                absolute_maximum_capacity: q.absolute_maximum_capacity,
+                used: q.used,
+                used_capacity: q.used_capacity,
+                pending: q.pending,
+                num_applications: q.num_applications,
+                num_pending_applications: q.num_pending_applications,
+                state: q.state.to_string(),
+            })
+            .collect()
+    }
+
+    /// The RUNNING nodes' total capability.
+    pub fn cluster_resource(&self) -> Resource {
+        self.nodes
+            .values()
+            .filter(|n| n.state == NodeState::RUNNING)
+            .fold(Resource::ZERO, |acc, n| acc.add(&n.capability))
+    }
+}
