@@ -10,10 +10,17 @@
 //! (times `executorAllocationRatio`) and by `maxExecutors`. It drops to what is needed (but not
 //! below `minExecutors`) as soon as fewer executors are needed. Executors idle past their
 //! timeout are removed, never below `minExecutors` nor the current target.
+//!
+//! Under the eager policy (`spindle.dynamicAllocation.policy=eager`) the target follows what
+//! the pending and running tasks need, capped by `maxExecutors` and at least
+//! `minExecutors`, after every event and every round: no backlog timer, no ramp. Executors
+//! idle past the eager idle timeout (derived from the measured executor start latencies, see
+//! [`AllocationConfig::eager_executor_idle_timeout_ms`]) are removed under the same floors
+//! and with the same cached-block and shuffle-tracking rules as Spark's.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
-use super::config::{AllocationConfig, ConfigError};
+use super::config::{AllocationConfig, AllocationPolicy, ConfigError};
 use super::event::{ListenerEvent, StageAttempt, TaskEndReason, TaskIndex, TaskInfo};
 use super::listener::{ExecutorAllocationListener, PlacementHints};
 use super::monitor::{ExecutorMonitor, DEFAULT_RESOURCE_PROFILE_ID, UNKNOWN_RESOURCE_PROFILE_ID};
@@ -54,10 +61,18 @@ pub struct ExecutorRequest {
     pub host_to_local_task_count: BTreeMap<String, i64>,
 }
 
-/// Spark's `ExecutorAllocationManager` for the default resource profile.
+/// The eager idle timeout is derived from the median of this many most recent executor
+/// start latencies.
+pub const START_LATENCY_WINDOW: usize = 64;
+
+/// Spark's `ExecutorAllocationManager` for the default resource profile (or, under
+/// [`AllocationPolicy::Eager`], Spindle's eager rules).
 #[derive(Debug, Clone)]
 pub struct ExecutorAllocationManager {
     config: AllocationConfig,
+    policy: AllocationPolicy,
+    /// The most recent executor start latencies (asked → registered), in ms.
+    executor_start_latencies_ms: VecDeque<u64>,
     min_num_executors: i64,
     max_num_executors: i64,
     initial_num_executors: i64,
@@ -90,7 +105,14 @@ impl ExecutorAllocationManager {
     pub fn new(config: AllocationConfig) -> Result<Self, ConfigError> {
         config.validate()?;
         let initial = config.initial_num_executors();
+        let mut executor_monitor = ExecutorMonitor::new(&config);
+        if config.policy == AllocationPolicy::Eager {
+            executor_monitor
+                .set_executor_idle_timeout(Some(config.eager_executor_idle_timeout_ms(None)));
+        }
         Ok(Self {
+            policy: config.policy,
+            executor_start_latencies_ms: VecDeque::new(),
             min_num_executors: config.min_executors,
             max_num_executors: config.max_executors,
             initial_num_executors: initial,
@@ -108,7 +130,7 @@ impl ExecutorAllocationManager {
             num_locality_aware_tasks: 0,
             host_to_local_task_count: BTreeMap::new(),
             listener: ExecutorAllocationListener::default(),
-            executor_monitor: ExecutorMonitor::new(&config),
+            executor_monitor,
             config,
         })
     }
@@ -116,6 +138,50 @@ impl ExecutorAllocationManager {
     /// The settings this manager runs with.
     pub fn config(&self) -> &AllocationConfig {
         &self.config
+    }
+
+    /// The rules this manager follows.
+    pub fn policy(&self) -> AllocationPolicy {
+        self.policy
+    }
+
+    /// An executor started: `latency_ms` from asking for it to its registration (what the
+    /// application master measures). The eager policy's idle timeout follows the median of
+    /// the last [`START_LATENCY_WINDOW`] of these.
+    pub fn on_executor_start_latency(&mut self, latency_ms: u64) {
+        if self.executor_start_latencies_ms.len() >= START_LATENCY_WINDOW {
+            self.executor_start_latencies_ms.pop_front();
+        }
+        self.executor_start_latencies_ms.push_back(latency_ms);
+        if self.policy == AllocationPolicy::Eager {
+            let timeout = self
+                .config
+                .eager_executor_idle_timeout_ms(self.median_executor_start_latency_ms());
+            self.executor_monitor
+                .set_executor_idle_timeout(Some(timeout));
+        }
+    }
+
+    /// The median of the recent executor start latencies (the mean of the middle two for an
+    /// even count), or `None` before any was measured.
+    pub fn median_executor_start_latency_ms(&self) -> Option<u64> {
+        let mut v: Vec<u64> = self.executor_start_latencies_ms.iter().copied().collect();
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_unstable();
+        let n = v.len();
+        Some(if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            v[n / 2 - 1] / 2 + v[n / 2] / 2 + (v[n / 2 - 1] % 2 + v[n / 2] % 2) / 2
+        })
+    }
+
+    /// The idle timeout of an executor holding nothing, in ms (`None`: never): Spark's
+    /// `executorIdleTimeout`, or the eager one.
+    pub fn executor_idle_timeout_ms(&self) -> Option<u64> {
+        self.executor_monitor.executor_idle_timeout_ms()
     }
 
     /// The executor target (Spark's `numExecutorsTarget`).
@@ -202,8 +268,15 @@ impl ExecutorAllocationManager {
         }
     }
 
-    /// Handles one scheduler event.
+    /// Handles one scheduler event. Under the eager policy the target follows at once.
     pub fn on_event(&mut self, event: &ListenerEvent, now_ms: u64) {
+        self.on_listener_event(event, now_ms);
+        if self.policy == AllocationPolicy::Eager {
+            self.update_and_sync_num_executors_target(now_ms);
+        }
+    }
+
+    fn on_listener_event(&mut self, event: &ListenerEvent, now_ms: u64) {
         match event {
             ListenerEvent::JobStart { job_id, stages } => {
                 self.executor_monitor.on_job_start(*job_id, stages);
@@ -318,6 +391,9 @@ impl ExecutorAllocationManager {
             return 0;
         }
         let max_needed = self.max_num_executors_needed();
+        if self.policy == AllocationPolicy::Eager {
+            return self.update_target_eagerly(max_needed);
+        }
         let delta = if max_needed < self.num_executors_target {
             self.decrement_executors(max_needed)
         } else if self.add_time.is_some_and(|t| now_ms >= t) {
@@ -332,6 +408,10 @@ impl ExecutorAllocationManager {
     /// followed by `doUpdateRequest`); returns the change in target.
     pub fn add_executors_round(&mut self, now_ms: u64) -> i64 {
         let max_needed = self.max_num_executors_needed();
+        if self.policy == AllocationPolicy::Eager {
+            // No ramp: one round asks for everything needed.
+            return self.update_target_eagerly(max_needed);
+        }
         let delta = self.add_executors(max_needed);
         self.do_update_request(delta, now_ms)
     }
@@ -346,9 +426,10 @@ impl ExecutorAllocationManager {
         self.remove_executors_with_profiles(&with_profile)
     }
 
-    /// Tasks are waiting: start the backlog timer unless it runs already.
+    /// Tasks are waiting: start the backlog timer unless it runs already (the eager policy
+    /// has no backlog timer).
     pub fn on_scheduler_backlogged(&mut self, now_ms: u64) {
-        if self.add_time.is_none() {
+        if self.add_time.is_none() && self.policy == AllocationPolicy::Spark {
             self.add_time = Some(now_ms.saturating_add(self.scheduler_backlog_timeout_ms));
         }
     }
@@ -362,10 +443,22 @@ impl ExecutorAllocationManager {
     /// Forgets the executors and restarts from the initial target, as Spark does when the
     /// cluster manager lost track of the application. The next round re-evaluates at once.
     pub fn reset(&mut self) {
-        self.add_time = Some(0);
+        if self.policy == AllocationPolicy::Spark {
+            self.add_time = Some(0);
+        }
         self.num_executors_target = self.initial_num_executors;
         self.num_executors_to_add = 1;
         self.executor_monitor.reset();
+    }
+
+    /// The eager policy's target: what the pending and running tasks need, within
+    /// [`minExecutors`, `maxExecutors`]; returns the change.
+    fn update_target_eagerly(&mut self, max_needed: i64) -> i64 {
+        let old = self.num_executors_target;
+        self.num_executors_target = max_needed
+            .min(self.max_num_executors)
+            .max(self.min_num_executors);
+        self.num_executors_target - old
     }
 
     fn decrement_executors(&mut self, max_needed: i64) -> i64 {

@@ -116,11 +116,19 @@ impl DriverCore {
         self.executors.info(id).map(|e| e.container)
     }
 
-    /// Ends a step: the allocation manager hears what the step posted, in order.
-    fn finish(&mut self, out: Out, now_ms: u64) -> Vec<Effect> {
+    /// Ends a step: the allocation manager hears what the step posted, in order. A target
+    /// that changed on those events (the eager policy follows the tasks at once) is logged
+    /// and asked for now, not at the next round.
+    fn finish(&mut self, mut out: Out, now_ms: u64) -> Vec<Effect> {
         if let Some(m) = self.dra.as_mut() {
+            let old = m.num_executors_target();
             for ev in &out.listener {
                 m.on_event(ev, now_ms);
+            }
+            let new = m.num_executors_target();
+            if new != old {
+                out.log(AppEvent::TargetChanged { old, new });
+                self.sync_ask(now_ms, &mut out);
             }
         }
         out.effects
@@ -151,7 +159,7 @@ impl DriverCore {
                 new: m.num_executors_target(),
             });
         }
-        self.sync_ask(&mut out);
+        self.sync_ask(now_ms, &mut out);
         let expected = self.target_count();
         if self.gate.arm(expected, self.executors.registered(), now_ms) {
             out.push(Effect::StartUserCode);
@@ -167,15 +175,16 @@ impl DriverCore {
 
     // ------------------------------------------------------------ executors
 
-    fn sync_ask(&mut self, out: &mut Out) {
+    fn sync_ask(&mut self, now_ms: u64, out: &mut Out) {
         let target = self.target_count();
-        self.executors.sync_ask(target, out);
+        self.executors.sync_ask(target, now_ms, out);
     }
 
     pub fn on_allocated(&mut self, containers: Vec<Container>, now_ms: u64) -> Vec<Effect> {
         let mut out = Out::default();
         let target = self.target_count();
-        self.executors.on_allocated(containers, target, &mut out);
+        self.executors
+            .on_allocated(containers, target, now_ms, &mut out);
         self.finish(out, now_ms)
     }
 
@@ -235,7 +244,7 @@ impl DriverCore {
             });
         }
         self.executors.count_failure(&gone, exit, out);
-        self.sync_ask(out);
+        self.sync_ask(now_ms, out);
         self.offer(now_ms, out);
     }
 
@@ -282,7 +291,12 @@ impl DriverCore {
         now_ms: u64,
     ) -> Result<Vec<Effect>, String> {
         let mut out = Out::default();
-        self.executors.register(executor, registration, &mut out)?;
+        let start_latency = self
+            .executors
+            .register(executor, registration, now_ms, &mut out)?;
+        if let (Some(m), Some(ms)) = (self.dra.as_mut(), start_latency) {
+            m.on_executor_start_latency(ms);
+        }
         self.check_gate(now_ms, &mut out);
         self.offer(now_ms, &mut out);
         Ok(self.finish(out, now_ms))
@@ -467,7 +481,7 @@ impl DriverCore {
                 };
                 self.executors.stop(&id, reason.into(), &mut out);
             }
-            self.sync_ask(&mut out);
+            self.sync_ask(now_ms, &mut out);
         }
         self.offer(now_ms, &mut out);
         self.finish(out, now_ms)
