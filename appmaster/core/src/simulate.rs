@@ -750,6 +750,34 @@ mod tests {
     }
 
     #[test]
+    fn the_policy_comes_from_the_conf() {
+        let out = run(
+            r#"{"name": "e", "conf": {"spindle.dynamicAllocation.policy": "eager",
+            "maxExecutors": 4, "initialExecutors": 0, "executorIdleTimeoutMs": 60000},
+            "events": [
+              {"t": 0, "type": "stage_submitted", "stage": 0, "tasks": 6},
+              {"t": 0, "type": "executor_added", "executor": "a"},
+              {"t": 5, "type": "executor_start_latency", "executor": "a", "ms": 30}
+            ]}"#,
+        );
+        assert_eq!(out["error"], Value::Null);
+        let states = out["states"].as_array().unwrap();
+        assert_eq!(states[1]["target"], 4);
+        assert_eq!(states[1]["add_time"], Value::Null);
+        assert_eq!(states[2]["idle_timeout"], 100);
+        assert_eq!(states[2]["executors"]["a"]["deadline"], 100);
+        assert_eq!(states[3]["median_start_latency"], 30);
+        assert_eq!(states[3]["idle_timeout"], 120);
+        assert_eq!(states[3]["executors"]["a"]["deadline"], 120);
+        let out = run(r#"{"name": "e", "conf": {"spindle.dynamicAllocation.policy": "fast"}}"#);
+        let err = out["error"].as_str().unwrap();
+        assert!(
+            err.contains("spindle.dynamicAllocation.policy") && err.contains("fast"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn bad_lines_are_reported() {
         let lines =
             run_lines("not json\n\n{\"name\": \"x\", \"events\": [{\"type\": \"task_start\"}]}\n");

@@ -758,4 +758,79 @@ mod tests {
         };
         assert_eq!(testing.validate(), Ok(()));
     }
+
+    #[test]
+    fn policy_defaults_to_spark_and_parses_eager() {
+        let c = AllocationConfig::from_spark_conf(&BTreeMap::new()).unwrap();
+        assert_eq!(c.policy, AllocationPolicy::Spark);
+        assert_eq!(c.eager_idle_timeout_ms, None);
+        for (value, policy) in [
+            ("spark", AllocationPolicy::Spark),
+            ("eager", AllocationPolicy::Eager),
+            (" Eager ", AllocationPolicy::Eager),
+        ] {
+            let c = AllocationConfig::from_spark_conf(&props(&[(
+                keys::DYNAMIC_ALLOCATION_POLICY,
+                value,
+            )]))
+            .unwrap();
+            assert_eq!(c.policy, policy, "{value:?}");
+        }
+        assert_eq!(AllocationPolicy::Eager.to_string(), "eager");
+    }
+
+    #[test]
+    fn unknown_policy_names_the_key_and_the_value() {
+        let err = AllocationConfig::from_spark_conf(&props(&[(
+            keys::DYNAMIC_ALLOCATION_POLICY,
+            "greedy",
+        )]))
+        .unwrap_err();
+        assert_eq!(err.code(), "DRA_INVALID_VALUE");
+        assert_eq!(err.keys(), vec![keys::DYNAMIC_ALLOCATION_POLICY.to_owned()]);
+        let text = err.to_string();
+        assert!(text.contains("spindle.dynamicAllocation.policy"), "{text}");
+        assert!(text.contains("greedy"), "{text}");
+        assert!(text.contains("spark, eager"), "{text}");
+        // Through the one Spark-conf layer (what spindle-submit checks) too.
+        let conf: SparkConf = [(keys::DYNAMIC_ALLOCATION_POLICY, "greedy")]
+            .into_iter()
+            .collect();
+        let err = conf.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("spindle.dynamicAllocation.policy") && err.contains("greedy"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn eager_idle_timeout_is_derived_or_set() {
+        let c = AllocationConfig::default();
+        assert_eq!(
+            c.eager_executor_idle_timeout_ms(None),
+            EAGER_MIN_IDLE_TIMEOUT_MS
+        );
+        assert_eq!(c.eager_executor_idle_timeout_ms(Some(10)), 100);
+        assert_eq!(c.eager_executor_idle_timeout_ms(Some(25)), 100);
+        assert_eq!(c.eager_executor_idle_timeout_ms(Some(26)), 104);
+        assert_eq!(
+            c.eager_executor_idle_timeout_ms(Some(2000)),
+            2000 * EAGER_IDLE_TIMEOUT_FACTOR
+        );
+        // Set: a time string, a plain number in milliseconds; it wins over the measurement.
+        for (value, ms) in [("250ms", 250), ("2s", 2000), ("40", 40)] {
+            let c = AllocationConfig::from_spark_conf(&props(&[(keys::EAGER_IDLE_TIMEOUT, value)]))
+                .unwrap();
+            assert_eq!(c.eager_idle_timeout_ms, Some(ms));
+            assert_eq!(c.eager_executor_idle_timeout_ms(Some(5000)), ms as u64);
+        }
+        let err = AllocationConfig::from_spark_conf(&props(&[(keys::EAGER_IDLE_TIMEOUT, "soon")]))
+            .unwrap_err();
+        assert!(err.to_string().contains(keys::EAGER_IDLE_TIMEOUT));
+        let negative = AllocationConfig {
+            eager_idle_timeout_ms: Some(-5),
+            ..base()
+        };
+        assert!(refusal(&negative).contains(keys::EAGER_IDLE_TIMEOUT));
+    }
 }

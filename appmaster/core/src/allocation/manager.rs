@@ -676,6 +676,7 @@ impl ExecutorAllocationManager {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::allocation::config::EAGER_MIN_IDLE_TIMEOUT_MS;
     use crate::allocation::event::{JobStageInfo, StorageLevel};
     use crate::ids::{JobId, RddId, ShuffleId, StageId};
 
@@ -1308,5 +1309,298 @@ mod tests {
         );
         assert!(m.tick(9_999).to_remove.is_empty());
         assert_eq!(m.tick(10_000).to_remove, ids(&["1"]));
+    }
+
+    // ------------------------------------------------------------ the eager policy
+
+    fn eager(min: i64, max: i64, initial: i64) -> ExecutorAllocationManager {
+        configured(AllocationConfig {
+            policy: AllocationPolicy::Eager,
+            ..conf(min, max, initial)
+        })
+    }
+
+    #[test]
+    fn eager_asks_for_the_whole_backlog_the_moment_it_waits() {
+        let mut m = eager(0, 10, 1);
+        assert_eq!(m.policy(), AllocationPolicy::Eager);
+        // Until a stage is submitted the initial target holds, as under Spark's rules.
+        assert_eq!(m.tick(0).target_changed, None);
+        assert_eq!(m.num_executors_target(), 1);
+        submit(&mut m, 0, 8, 5);
+        // No backlog timer, no ramp: all 8 at once, on the event itself.
+        assert_eq!(m.num_executors_target(), 8);
+        assert_eq!(m.add_time(), None);
+        assert_eq!(m.num_executors_to_add(), 1);
+        // Capped by maxExecutors.
+        submit(&mut m, 1, 20, 6);
+        assert_eq!(m.num_executors_target(), 10);
+        assert_eq!(m.tick(7).target_changed, None);
+    }
+
+    #[test]
+    fn eager_counts_slots_and_the_allocation_ratio() {
+        let mut m = configured(AllocationConfig {
+            policy: AllocationPolicy::Eager,
+            executor_cores: 4,
+            executor_allocation_ratio: 0.5,
+            ..conf(0, 100, 0)
+        });
+        submit(&mut m, 0, 40, 0);
+        // 40 tasks × 0.5 / 4 slots.
+        assert_eq!(m.num_executors_target(), 5);
+        assert_eq!(m.max_num_executors_needed(), 5);
+    }
+
+    #[test]
+    fn eager_target_follows_the_tasks_down_to_min_executors() {
+        let mut m = eager(2, 10, 0);
+        submit(&mut m, 0, 6, 0);
+        assert_eq!(m.num_executors_target(), 6);
+        for i in 0..6 {
+            add(&mut m, &format!("e{i}"), 10);
+            start(&mut m, 0, i, &format!("e{i}"), 10);
+        }
+        assert_eq!(m.num_executors_target(), 6);
+        for i in 0..3 {
+            end(&mut m, 0, i, &format!("e{i}"), 20);
+        }
+        assert_eq!(m.num_executors_target(), 3);
+        for i in 3..6 {
+            end(&mut m, 0, i, &format!("e{i}"), 30);
+        }
+        m.on_event(&ListenerEvent::StageCompleted { stage: sa(0) }, 30);
+        assert_eq!(m.num_executors_target(), 2, "never below minExecutors");
+        // A failed task is pending again: asked for at once.
+        submit(&mut m, 1, 3, 40);
+        for i in 0..3 {
+            start(&mut m, 1, i, "e0", 40);
+        }
+        m.on_event(
+            &ListenerEvent::TaskEnd {
+                stage: sa(1),
+                task: task(0, "e0", false),
+                reason: TaskEndReason::Failed,
+            },
+            50,
+        );
+        assert_eq!(m.num_executors_target(), 3);
+        assert_eq!(m.add_time(), None);
+    }
+
+    #[test]
+    fn eager_idle_timeout_follows_the_median_start_latency() {
+        let mut m = eager(0, 10, 0);
+        // Nothing measured yet: the minimum.
+        assert_eq!(
+            m.executor_idle_timeout_ms(),
+            Some(EAGER_MIN_IDLE_TIMEOUT_MS)
+        );
+        add(&mut m, "a", 1000);
+        assert_eq!(
+            m.executor_monitor().executor("a").unwrap().deadline(),
+            Some(1100)
+        );
+        // Fast starts keep the minimum: 4 × 20 ms is under 100 ms.
+        for ms in [10, 20, 30] {
+            m.on_executor_start_latency(ms);
+        }
+        assert_eq!(m.median_executor_start_latency_ms(), Some(20));
+        assert_eq!(m.executor_idle_timeout_ms(), Some(100));
+        // Slower ones raise it, and deadlines already running move with it.
+        for ms in [400, 500, 600] {
+            m.on_executor_start_latency(ms);
+        }
+        assert_eq!(m.median_executor_start_latency_ms(), Some(215));
+        assert_eq!(m.executor_idle_timeout_ms(), Some(860));
+        assert_eq!(
+            m.executor_monitor().executor("a").unwrap().deadline(),
+            Some(1860)
+        );
+        assert!(m.tick(1859).to_remove.is_empty());
+        assert_eq!(m.tick(1860).to_remove, ids(&["a"]));
+        // The median is over a window of the most recent ones.
+        for _ in 0..START_LATENCY_WINDOW {
+            m.on_executor_start_latency(50);
+        }
+        assert_eq!(m.median_executor_start_latency_ms(), Some(50));
+        assert_eq!(m.executor_idle_timeout_ms(), Some(200));
+    }
+
+    #[test]
+    fn eager_idle_timeout_can_be_set() {
+        let mut m = configured(AllocationConfig {
+            policy: AllocationPolicy::Eager,
+            eager_idle_timeout_ms: Some(2500),
+            ..conf(0, 10, 0)
+        });
+        m.on_executor_start_latency(5000);
+        assert_eq!(m.executor_idle_timeout_ms(), Some(2500));
+        add(&mut m, "a", 0);
+        assert!(m.tick(2499).to_remove.is_empty());
+        assert_eq!(m.tick(2500).to_remove, ids(&["a"]));
+        // Spark's rules measure latencies too but keep executorIdleTimeout.
+        let mut spark = manager(0, 10, 0);
+        spark.on_executor_start_latency(5000);
+        assert_eq!(spark.median_executor_start_latency_ms(), Some(5000));
+        assert_eq!(spark.executor_idle_timeout_ms(), Some(3000));
+    }
+
+    #[test]
+    fn eager_releases_idle_executors_but_keeps_min_and_the_target() {
+        let mut m = eager(1, 10, 0);
+        submit(&mut m, 0, 3, 0);
+        for id in ["a", "b", "c"] {
+            add(&mut m, id, 0);
+        }
+        start(&mut m, 0, 0, "a", 0);
+        start(&mut m, 0, 1, "b", 0);
+        start(&mut m, 0, 2, "c", 0);
+        end(&mut m, 0, 0, "a", 500);
+        // Two tasks left: the target drops to 2 and "a", idle, goes after the eager timeout.
+        assert_eq!(m.num_executors_target(), 2);
+        assert!(m.tick(599).to_remove.is_empty());
+        assert_eq!(m.tick(600).to_remove, ids(&["a"]));
+        end(&mut m, 0, 1, "b", 700);
+        end(&mut m, 0, 2, "c", 700);
+        m.on_event(&ListenerEvent::StageCompleted { stage: sa(0) }, 700);
+        // Both idle; minExecutors keeps one of them.
+        assert_eq!(m.tick(800).to_remove, ids(&["b"]));
+        assert!(m.tick(10_000).to_remove.is_empty());
+    }
+
+    #[test]
+    fn eager_never_releases_what_shuffle_tracking_keeps() {
+        let mut m = configured(AllocationConfig {
+            policy: AllocationPolicy::Eager,
+            shuffle_service_enabled: false,
+            shuffle_tracking_enabled: true,
+            shuffle_tracking_timeout_ms: Some(10_000),
+            ..conf(0, 5, 0)
+        });
+        m.on_event(
+            &ListenerEvent::JobStart {
+                job_id: JobId(1),
+                stages: vec![
+                    JobStageInfo {
+                        stage_id: StageId(0),
+                        shuffle_dep_id: Some(ShuffleId(7)),
+                    },
+                    JobStageInfo {
+                        stage_id: StageId(1),
+                        shuffle_dep_id: None,
+                    },
+                ],
+            },
+            0,
+        );
+        add(&mut m, "1", 0);
+        add(&mut m, "2", 0);
+        submit(&mut m, 0, 1, 0);
+        start(&mut m, 0, 0, "1", 0);
+        end(&mut m, 0, 0, "1", 100);
+        m.on_event(&ListenerEvent::StageCompleted { stage: sa(0) }, 100);
+        // "2" holds nothing and goes after the eager timeout; "1" holds shuffle 7 of the
+        // running job and stays however long it is idle.
+        assert_eq!(m.tick(200).to_remove, ids(&["2"]));
+        assert!(m.tick(1_000_000).to_remove.is_empty());
+        m.on_event(&ListenerEvent::JobEnd { job_id: JobId(1) }, 1_000_000);
+        // Released by the job: the shuffle tracking timeout (longer than the eager one)
+        // counts from when it went idle, as under Spark's rules.
+        assert_eq!(m.tick(1_000_001).to_remove, ids(&["1"]));
+    }
+
+    #[test]
+    fn eager_add_round_and_reset_have_no_ramp_or_timer() {
+        let mut m = eager(1, 5, 1);
+        submit(&mut m, 0, 10, 0);
+        assert_eq!(m.num_executors_target(), 5);
+        assert_eq!(m.add_executors_round(0), 0);
+        m.reset();
+        assert_eq!(m.num_executors_target(), 1);
+        assert_eq!(m.add_time(), None);
+        m.on_scheduler_backlogged(10);
+        assert_eq!(m.add_time(), None);
+        // The next round asks for everything the tasks need again.
+        assert_eq!(m.tick(100).target_changed, Some((1, 5)));
+    }
+
+    #[test]
+    fn eager_invariants_hold_on_random_traces() {
+        for seed in 1..200u64 {
+            let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+            let min = rng.below(3) as i64;
+            let max = min + 1 + rng.below(8) as i64;
+            let initial = min + rng.below((max - min + 1) as u64) as i64;
+            let mut m = configured(AllocationConfig {
+                policy: AllocationPolicy::Eager,
+                executor_cores: 1 + rng.below(3) as i64,
+                executor_allocation_ratio: [1.0, 0.5][rng.below(2) as usize],
+                ..conf(min, max, initial)
+            });
+            let mut now = 0u64;
+            let mut next_exec = 0;
+            let mut stage = 0;
+            let mut running: Vec<(u32, i64, ExecutorId)> = Vec::new();
+            for _ in 0..300 {
+                now += rng.below(300);
+                let live: Vec<ExecutorId> =
+                    m.executor_monitor().executors().keys().cloned().collect();
+                match rng.below(9) {
+                    0 => {
+                        stage += 1;
+                        submit(&mut m, stage, 1 + rng.below(30) as i64, now);
+                    }
+                    1 | 2 if !live.is_empty() && stage > 0 => {
+                        let exec = live[rng.below(live.len() as u64) as usize].clone();
+                        let index = rng.below(30) as i64;
+                        start(&mut m, stage, index, exec.as_str(), now);
+                        running.push((stage, index, exec));
+                    }
+                    3 | 4 if !running.is_empty() => {
+                        let (st, index, exec) =
+                            running.swap_remove(rng.below(running.len() as u64) as usize);
+                        end(&mut m, st, index, exec.as_str(), now);
+                    }
+                    5 => {
+                        next_exec += 1;
+                        add(&mut m, &format!("e{next_exec}"), now);
+                        m.on_executor_start_latency(rng.below(100));
+                    }
+                    6 if !live.is_empty() => {
+                        remove(&mut m, live[rng.below(live.len() as u64) as usize].as_str());
+                    }
+                    7 if stage > 0 => {
+                        m.on_event(&ListenerEvent::StageCompleted { stage: sa(stage) }, now);
+                    }
+                    _ => {
+                        let timeout = m.executor_idle_timeout_ms().unwrap();
+                        assert!(timeout >= EAGER_MIN_IDLE_TIMEOUT_MS);
+                        let out = m.tick(now);
+                        let mon = m.executor_monitor();
+                        for id in &out.to_remove {
+                            let e = mon.executor(id.as_str()).unwrap();
+                            assert!(
+                                e.idle_start().unwrap() + timeout <= now,
+                                "seed {seed}: {id} removed early"
+                            );
+                        }
+                        if !out.to_remove.is_empty() {
+                            let remaining = mon.executor_count() as i64
+                                - mon.pending_removal_count()
+                                - mon.decommissioning_count();
+                            assert!(remaining >= min && remaining >= m.num_executors_target());
+                        }
+                    }
+                }
+                // After every step: exactly what the tasks need, within [min, max], at once.
+                if !m.initializing() {
+                    let want = m.max_num_executors_needed().clamp(min, max);
+                    assert_eq!(m.num_executors_target(), want, "seed {seed}");
+                }
+                assert!((min..=max).contains(&m.num_executors_target()));
+                assert_eq!(m.add_time(), None, "seed {seed}: no backlog timer");
+            }
+        }
     }
 }

@@ -1004,4 +1004,44 @@ mod tests {
             Effect::Log(AppEvent::TaskEnd { duration_ms: 750, reason, .. }) if reason == "Success"
         )));
     }
+
+    fn asks(fx: &[Effect]) -> Vec<u32> {
+        fx.iter()
+            .filter_map(|e| match e {
+                Effect::Ask { count } => Some(*count),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn eager_asks_when_tasks_wait_and_learns_the_start_latency() {
+        let mut c = conf(0);
+        c.dynamic = Some(AllocationConfig {
+            min_executors: 0,
+            initial_executors: Some(1),
+            max_executors: 4,
+            shuffle_service_enabled: true,
+            policy: crate::allocation::AllocationPolicy::Eager,
+            ..AllocationConfig::default()
+        });
+        let mut d = DriverCore::new(c).unwrap();
+        assert_eq!(asks(&d.start(0)), [1]);
+        register_all(&mut d, 1, 1, 30);
+        // The job's tasks wait with one slot: the rest is asked for in the same step, not
+        // at the next round.
+        let fx = d.submit_job(JobId(0), job(3), 100);
+        assert_eq!(launches(&fx).len(), 1);
+        assert_eq!(asks(&fx), [2]);
+        assert!(fx
+            .iter()
+            .any(|e| matches!(e, Effect::Log(AppEvent::TargetChanged { old: 1, new: 3 }))));
+        // Asked at 0 and registered at 30; asked at 100 and registered at 160 and 180.
+        d.on_allocated(vec![container(3), container(4)], 150);
+        register(&mut d, 2, 160);
+        register(&mut d, 3, 180);
+        let m = d.dra.as_ref().unwrap();
+        assert_eq!(m.median_executor_start_latency_ms(), Some(60));
+        assert_eq!(m.executor_idle_timeout_ms(), Some(240));
+    }
 }
