@@ -4,7 +4,7 @@
 use crate::accounting::AppAccount;
 use crate::charts::{self, Bar, ChartError, Series, DYNAMIC_COLORS, EAGER_COLORS, STATIC_COLORS};
 use crate::ideal::{self, Bursty, Ideal};
-use am_core::allocation::AllocationConfig;
+use am_core::allocation::{AllocationConfig, AllocationPolicy};
 use am_core::sparkconf::SparkConf;
 use common::html::escape;
 use std::fmt::Write as _;
@@ -71,6 +71,8 @@ pub struct IdealPair {
     pub workload: Bursty,
     pub static_run: Ideal,
     pub dynamic_run: Ideal,
+    /// The dynamic run's policy (the ideal follows it).
+    pub policy: AllocationPolicy,
 }
 
 impl IdealPair {
@@ -93,6 +95,15 @@ impl IdealPair {
             workload,
             static_run: ideal::static_run(&workload, executors, slots),
             dynamic_run: ideal::dynamic_run(&workload, &alloc),
+            policy: alloc.policy,
+        }
+    }
+
+    /// Whose rules the ideal dynamic run follows, for the reader.
+    pub fn rules(&self) -> &'static str {
+        match self.policy {
+            AllocationPolicy::Eager => "the eager policy",
+            _ => "Spark's rules",
         }
     }
 
@@ -470,8 +481,8 @@ impl Comparison {
             let w = i.workload;
             let _ = writeln!(
                 out,
-                "ideal (Spark's rules, zero start-up cost) for Bursty --jobs {} --tasks {} --task-ms {} --gap-ms {}: executor-seconds ratio {:.2}, job-time ratio {:.2}",
-                w.jobs, w.tasks, w.task_ms, w.gap_ms,
+                "ideal ({}, zero start-up cost) for Bursty --jobs {} --tasks {} --task-ms {} --gap-ms {}: executor-seconds ratio {:.2}, job-time ratio {:.2}",
+                i.rules(), w.jobs, w.tasks, w.task_ms, w.gap_ms,
                 i.executor_ratio(),
                 i.job_ratio()
             );
@@ -717,7 +728,8 @@ impl Comparison {
             self.ideal
                 .as_ref()
                 .map(|i| format!(
-                    " &middot; ideal under Spark's rules: {:.2} and {:.2}",
+                    " &middot; ideal under {}: {:.2} and {:.2}",
+                    i.rules(),
                     i.executor_ratio(),
                     i.job_ratio()
                 ))
@@ -910,7 +922,7 @@ pub fn html(title: &str, intro: &str, comparisons: &[Comparison]) -> Result<Stri
     if !intro.is_empty() {
         let _ = writeln!(h, "<p>{}</p>", escape(intro));
     }
-    let _ = writeln!(h, "<p class=\"note\">Computed from the runs' event logs only. Executor-seconds: each executor from registration to removal; idle: held while running no task; MB- and vcore-seconds as YARN's aggregate resource allocation counts them (every container, the application master's included, from allocation to release). The ideal is the same workload under Spark's allocation rules when nothing but the tasks takes time.</p>");
+    let _ = writeln!(h, "<p class=\"note\">Computed from the runs' event logs only. Executor-seconds: each executor from registration to removal; idle: held while running no task; MB- and vcore-seconds as YARN's aggregate resource allocation counts them (every container, the application master's included, from allocation to release). The ideal is the same workload under the dynamic run's allocation rules (Spark's, or the eager policy's) when nothing but the tasks takes time.</p>");
     for (i, c) in comparisons.iter().enumerate() {
         h.push_str(&c.html_section(i)?);
     }
