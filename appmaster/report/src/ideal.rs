@@ -1,6 +1,5 @@
 //! The best a run of the `Bursty` workload can do under Spark's allocation rules (or Spindle's
-//! eager policy): what a
-//! measured run is compared against.
+//! eager policy): what a measured run is compared against.
 //!
 //! `Bursty --jobs J --tasks T --task-ms D --gap-ms G` runs J jobs one after the other, each of
 //! T tasks of D ms, the driver sleeping G ms between one job's end and the next job's start.
