@@ -409,3 +409,67 @@ fn two_tenants_queue_under_static_allocation_and_share_under_dynamic() {
         "dynamic {dynamic_wait} vs static {static_wait}\n{t}"
     );
 }
+
+#[test]
+fn compare_eager_runs_a_third_side_under_the_eager_policy() {
+    let c = Cluster::up(2, &[]);
+    let work = tempfile::tempdir().unwrap();
+    let out = compare_bursty(&c, &["--eager"], &bursty(2, 4, 200, 1500))
+        .current_dir(work.path())
+        .output()
+        .unwrap();
+    let t = success(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    // The scripts' two lines stay last; the eager side's two come before them.
+    let last: Vec<&str> = stdout.lines().rev().take(5).collect();
+    assert!(
+        last[0].starts_with("job-time ratio (dynamic/static): "),
+        "{t}"
+    );
+    assert!(
+        last[1].starts_with("executor-seconds ratio (dynamic/static): "),
+        "{t}"
+    );
+    assert!(
+        last[2].starts_with("job-time ratio (eager/static): "),
+        "{t}"
+    );
+    assert!(
+        last[3].starts_with("executor-seconds ratio (eager/static): "),
+        "{t}"
+    );
+    assert!(last[4].starts_with("report: "), "{t}");
+    // Three columns, two ratios; each side's run and its event log.
+    let header = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("static") && l.contains("eager/static"))
+        .unwrap_or_else(|| panic!("no three-sided header:\n{t}"));
+    assert!(
+        header.contains("dynamic") && header.contains("dyn/static"),
+        "{header}"
+    );
+    assert_eq!(row(&stdout, "tasks"), vec![8.0, 8.0, 8.0], "{t}");
+    let report = last[4].strip_prefix("report: ").unwrap();
+    let html = std::fs::read_to_string(report).unwrap();
+    for side in ["static", "dynamic", "eager"] {
+        assert!(html.contains(&format!("data-series=\"{side}\"")), "{side}");
+    }
+    // The eager run asked for both executors when its first stage was submitted; the
+    // dynamic one followed Spark's rules.
+    let logs: Vec<String> = stdout
+        .lines()
+        .filter_map(|l| l.split(", log ").nth(1))
+        .map(|l| l.trim_end_matches(')').to_string())
+        .collect();
+    assert_eq!(logs.len(), 3, "{t}");
+    let conf_of = |path: &str| {
+        let text = std::fs::read_to_string(path).unwrap();
+        let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        first["conf"]["spindle.dynamicAllocation.policy"]
+            .as_str()
+            .map(str::to_string)
+    };
+    assert_eq!(conf_of(&logs[0]), None, "static");
+    assert_eq!(conf_of(&logs[1]).as_deref(), Some("spark"));
+    assert_eq!(conf_of(&logs[2]).as_deref(), Some("eager"));
+}

@@ -140,3 +140,93 @@ fn static_allocation_holds_exactly_its_executors() {
         .iter()
         .any(|l| matches!(l.event, AppEvent::TargetChanged { .. })));
 }
+
+#[test]
+fn eager_policy_asks_at_once_and_releases_within_a_fraction_of_a_second() {
+    let c = Cluster::up(2, &[]);
+    let mut conf = dynamic(0, 4, 1, "60s");
+    conf.push("spindle.dynamicAllocation.policy=eager".into());
+    let mut app_args = bursty(2, 12, 300, 1500);
+    app_args.extend(["--work".into(), "sleep".into()]);
+    let out = c.submit_ok(&class_args(
+        &["--executor-cores", "1"],
+        &conf,
+        "Bursty",
+        &app_args,
+    ));
+    assert_eq!(out.matches("answer 66 (expected 66)").count(), 2, "{out}");
+    let lines = c.event_log();
+    // No backlog timer, no ramp: each job's stage raises the target to all it needs (4) in
+    // the same step, and it falls to 0 when the job is done.
+    let submitted: Vec<u64> = lines
+        .iter()
+        .filter(|l| matches!(l.event, AppEvent::StageSubmitted { .. }))
+        .map(|l| l.ts)
+        .collect();
+    let raised: Vec<u64> = lines
+        .iter()
+        .filter(|l| matches!(l.event, AppEvent::TargetChanged { new: 4, .. }))
+        .map(|l| l.ts)
+        .collect();
+    assert_eq!(submitted.len(), 2);
+    assert_eq!(
+        raised, submitted,
+        "the target rises on the stage submission"
+    );
+    let targets: Vec<i64> = lines
+        .iter()
+        .filter_map(|l| match &l.event {
+            AppEvent::TargetChanged { new, .. } => Some(*new),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        targets.windows(2).all(|w| w[1] <= w[0] || w[1] == 4),
+        "every rise goes straight to 4, no ramp: {targets:?}"
+    );
+    assert_eq!(targets.last(), Some(&0), "{targets:?}");
+    // In the 1.5 s gap every executor goes (the 60 s executorIdleTimeout does not apply),
+    // a fraction of a second after the first job's end.
+    let s = series(&lines);
+    assert!(rises_falls_rises(&s, 4), "executors over time: {s:?}");
+    let first_end = lines
+        .iter()
+        .find(|l| matches!(l.event, AppEvent::JobEnd { .. }))
+        .unwrap()
+        .ts;
+    let removals: Vec<u64> = lines
+        .iter()
+        .filter(|l| matches!(&l.event, AppEvent::ExecutorRemoved { reason, .. } if reason == "idle timeout"))
+        .map(|l| l.ts)
+        .collect();
+    assert!(removals.len() >= 4, "{removals:?}");
+    assert!(
+        removals[..4].iter().all(|t| t - first_end < 1000),
+        "released {:?} ms after the job",
+        removals.iter().map(|t| t - first_end).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn an_unknown_allocation_policy_is_refused_before_submission() {
+    let c = Cluster::up(1, &[]);
+    let mut conf = dynamic(0, 2, 1, "1s");
+    conf.push("spindle.dynamicAllocation.policy=greedy".into());
+    let out = c.submit(&class_args(
+        &["--executor-cores", "1"],
+        &conf,
+        "SeedRangeSquareCount",
+        &["1000"],
+    ));
+    assert!(!out.status.success());
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("spindle.dynamicAllocation.policy") && text.contains("greedy"),
+        "{text}"
+    );
+    assert!(c.app_ids().is_empty(), "nothing was submitted: {text}");
+}

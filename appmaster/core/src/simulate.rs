@@ -78,6 +78,11 @@ pub struct StateSnapshot {
     pub host_to_local_task_count: BTreeMap<String, i64>,
     /// Every tracked executor.
     pub executors: BTreeMap<ExecutorId, ExecutorSnapshot>,
+    /// The idle timeout of an executor holding nothing, in ms (null: never): Spark's
+    /// `executorIdleTimeout`, or the eager policy's.
+    pub idle_timeout: Option<u64>,
+    /// The median of the executor start latencies fed in so far, in ms.
+    pub median_start_latency: Option<u64>,
 }
 
 /// One executor's state.
@@ -104,6 +109,8 @@ enum Step {
     Backlogged,
     QueueEmpty,
     Reset,
+    /// An executor's measured start latency (asked → registered), in ms.
+    StartLatency(u64),
     /// An event type this simulator does not know: recorded as a no-op.
     Ignored,
 }
@@ -193,6 +200,10 @@ fn apply(m: &mut ExecutorAllocationManager, step: Step, now: u64) -> Value {
             m.reset();
             Value::Null
         }
+        Step::StartLatency(ms) => {
+            m.on_executor_start_latency(ms);
+            Value::Null
+        }
         Step::Ignored => Value::Null,
     }
 }
@@ -225,18 +236,21 @@ fn snapshot(m: &ExecutorAllocationManager, i: i64, t: u64, returned: Value) -> S
                 )
             })
             .collect(),
+        idle_timeout: m.executor_idle_timeout_ms(),
+        median_start_latency: m.median_executor_start_latency_ms(),
     }
 }
 
 /// Reads a case's `conf`. Durations are in ms; the ones Spark reads in seconds are
 /// floored to whole seconds as Spark's conversion does (and a negative one stays negative so
-/// it is refused). Keys that look like Spark properties (`spark.*`, string values) are
-/// parsed first with Spark's parser; the case keys then override them. Spark's test mode is
+/// it is refused). Keys that look like Spark or Spindle properties (`spark.*`, `spindle.*`,
+/// e.g. `spindle.dynamicAllocation.policy`) are parsed first with Spark's parser; the case
+/// keys then override them. Spark's test mode is
 /// on (no shuffle service needed), as in the suites the cases come from.
 fn config_from_case(conf: &Map<String, Value>) -> Result<AllocationConfig, String> {
     let spark_props: BTreeMap<String, String> = conf
         .iter()
-        .filter(|(k, _)| k.starts_with("spark."))
+        .filter(|(k, _)| k.starts_with("spark.") || k.starts_with("spindle."))
         .map(|(k, v)| {
             let text = match v {
                 Value::String(s) => s.clone(),
@@ -560,6 +574,12 @@ fn parse_kind(kind: &str, f: &Fields<'_>) -> Result<Step, String> {
         "backlogged" => Ok(Step::Backlogged),
         "queue_empty" => Ok(Step::QueueEmpty),
         "reset" => Ok(Step::Reset),
+        "executor_start_latency" => {
+            let ms = f.int("ms")?;
+            u64::try_from(ms)
+                .map(Step::StartLatency)
+                .map_err(|_| "\"ms\" should be a non-negative integer".to_owned())
+        }
         "job_start" => event(ListenerEvent::JobStart {
             job_id: f.id("job")?,
             stages: parse_job_stages(obj.get("stages"))?,
@@ -727,6 +747,34 @@ mod tests {
         );
         assert_eq!(out["states"][0]["target"], 3);
         assert_eq!(out["states"][1]["executors"]["x"]["deadline"], 2001);
+    }
+
+    #[test]
+    fn the_policy_comes_from_the_conf() {
+        let out = run(
+            r#"{"name": "e", "conf": {"spindle.dynamicAllocation.policy": "eager",
+            "maxExecutors": 4, "initialExecutors": 0, "executorIdleTimeoutMs": 60000},
+            "events": [
+              {"t": 0, "type": "stage_submitted", "stage": 0, "tasks": 6},
+              {"t": 0, "type": "executor_added", "executor": "a"},
+              {"t": 5, "type": "executor_start_latency", "executor": "a", "ms": 30}
+            ]}"#,
+        );
+        assert_eq!(out["error"], Value::Null);
+        let states = out["states"].as_array().unwrap();
+        assert_eq!(states[1]["target"], 4);
+        assert_eq!(states[1]["add_time"], Value::Null);
+        assert_eq!(states[2]["idle_timeout"], 100);
+        assert_eq!(states[2]["executors"]["a"]["deadline"], 100);
+        assert_eq!(states[3]["median_start_latency"], 30);
+        assert_eq!(states[3]["idle_timeout"], 120);
+        assert_eq!(states[3]["executors"]["a"]["deadline"], 120);
+        let out = run(r#"{"name": "e", "conf": {"spindle.dynamicAllocation.policy": "fast"}}"#);
+        let err = out["error"].as_str().unwrap();
+        assert!(
+            err.contains("spindle.dynamicAllocation.policy") && err.contains("fast"),
+            "{err}"
+        );
     }
 
     #[test]

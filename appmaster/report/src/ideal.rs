@@ -1,5 +1,5 @@
-//! The best a run of the `Bursty` workload can do under Spark's allocation rules: what a
-//! measured run is compared against.
+//! The best a run of the `Bursty` workload can do under Spark's allocation rules (or Spindle's
+//! eager policy): what a measured run is compared against.
 //!
 //! `Bursty --jobs J --tasks T --task-ms D --gap-ms G` runs J jobs one after the other, each of
 //! T tasks of D ms, the driver sleeping G ms between one job's end and the next job's start.
@@ -38,8 +38,18 @@
 //! second later (the sustained timeout), the first has run 2 tasks by then, and the last 30
 //! take 7.5 s (9.5 s); the application ends with it. Executor-seconds: 13.5 + 12.5 + 8.5 +
 //! 7.5 = 42, so 42 / 72 = 0.58 of static's at 18 / 16 = 1.125× the job time.
+//!
+//! **Eager** (`spindle.dynamicAllocation.policy=eager`), simulated the same way: after the
+//! first stage is submitted the target is, at every event, what the pending and running tasks
+//! could use (capped by `maxExecutors`, at least `minExecutors`), with no timer and no ramp;
+//! an executor idle for the eager idle timeout is removed under the same floors. With zero
+//! start-up cost the measured start latency is 0, so the timeout is its 100 ms minimum (or
+//! `spindle.dynamicAllocation.eager.idleTimeout`). The same workload gives: each job 8 s on
+//! 2 executors, both removed 100 ms after each job (the first one idle from the start until
+//! the first job, 0 s here): (8.1 + 8) × 2 = 32.2 executor-seconds, 0.45 of static's at 1.0×
+//! the job time.
 
-use am_core::allocation::AllocationConfig;
+use am_core::allocation::{AllocationConfig, AllocationPolicy};
 
 /// The `Bursty` example's parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,8 +117,10 @@ pub fn static_run(w: &Bursty, executors: u32, slots: u32) -> Ideal {
     sim.run()
 }
 
-/// Under Spark's dynamic allocation with these settings.
+/// Under dynamic allocation with these settings (Spark's rules, or the eager policy when
+/// `c.policy` says so).
 pub fn dynamic_run(w: &Bursty, c: &AllocationConfig) -> Ideal {
+    let eager = c.policy == AllocationPolicy::Eager;
     let slots = (c.executor_cores / c.task_cpus.max(1)).max(1) as u32;
     let initial = c.initial_num_executors().max(0);
     let mut sim = Sim::new(
@@ -124,7 +136,13 @@ pub fn dynamic_run(w: &Bursty, c: &AllocationConfig) -> Ideal {
             ratio: c.executor_allocation_ratio,
             backlog_ms: c.scheduler_backlog_timeout_ms.max(0) as u64,
             sustained_ms: c.sustained_scheduler_backlog_timeout_ms.max(0) as u64,
-            idle_ms: c.executor_idle_timeout_ms.map(|v| v.max(0) as u64),
+            idle_ms: if eager {
+                // Zero start-up cost: a measured start latency of 0.
+                Some(c.eager_executor_idle_timeout_ms(Some(0)))
+            } else {
+                c.executor_idle_timeout_ms.map(|v| v.max(0) as u64)
+            },
+            eager,
         }),
     );
     for _ in 0..initial {
@@ -144,6 +162,8 @@ struct Manager {
     backlog_ms: u64,
     sustained_ms: u64,
     idle_ms: Option<u64>,
+    /// The eager policy: the target is what the tasks need at every event.
+    eager: bool,
 }
 
 struct Exec {
@@ -235,7 +255,7 @@ impl Sim {
                     self.running += 1;
                     e.busy_since.get_or_insert(t);
                     if self.pending == 0 {
-                        if let Some(m) = self.mgr.as_mut() {
+                        if let Some(m) = self.mgr.as_mut().filter(|m| !m.eager) {
                             // onSchedulerQueueEmpty
                             m.add_time = None;
                             m.to_add = 1;
@@ -255,7 +275,9 @@ impl Sim {
         let Some(m) = self.mgr.as_mut() else {
             return;
         };
-        if !m.initializing {
+        if !m.initializing && m.eager {
+            m.target = needed.min(m.max).max(m.min);
+        } else if !m.initializing {
             if needed < m.target {
                 m.target = needed.max(m.min);
                 m.to_add = 1;
@@ -335,8 +357,10 @@ impl Sim {
                 self.pending = self.w.tasks;
                 if let Some(m) = self.mgr.as_mut() {
                     m.initializing = false;
-                    // onSchedulerBacklogged
-                    m.add_time.get_or_insert(t + m.backlog_ms);
+                    // onSchedulerBacklogged (the eager policy has no backlog timer)
+                    if !m.eager {
+                        m.add_time.get_or_insert(t + m.backlog_ms);
+                    }
                 }
             }
             self.schedule(t);
@@ -452,6 +476,34 @@ mod tests {
         let jt = i.job_ms as f64 / s.job_ms as f64;
         assert!((es - 0.583).abs() < 0.001, "{es}");
         assert!((jt - 1.125).abs() < 0.001, "{jt}");
+    }
+
+    #[test]
+    fn eager_matches_the_hand_derivation_in_the_docs() {
+        let c = AllocationConfig {
+            policy: AllocationPolicy::Eager,
+            ..dyn_conf(0, 2, 1, 60)
+        };
+        let i = dynamic_run(&issue_workload(), &c);
+        assert_eq!(i.job_ms, 16_000);
+        assert_eq!(i.wall_ms, 8_000 + 20_000 + 8_000);
+        assert_eq!(i.executor_ms, (8_100 + 8_000) * 2);
+        assert_eq!(i.idle_executor_ms, 2 * 100);
+        assert_eq!(i.peak_executors, 2);
+        // The override is the timeout.
+        let c = AllocationConfig {
+            eager_idle_timeout_ms: Some(1_000),
+            ..c
+        };
+        let i = dynamic_run(&issue_workload(), &c);
+        assert_eq!(i.executor_ms, (9_000 + 8_000) * 2);
+        // minExecutors stay through the gap.
+        let c = AllocationConfig {
+            min_executors: 1,
+            ..c
+        };
+        let i = dynamic_run(&issue_workload(), &c);
+        assert_eq!(i.executor_ms, 36_000 + 9_000 + 8_000);
     }
 
     #[test]

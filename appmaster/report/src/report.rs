@@ -2,19 +2,22 @@
 //! script, nothing fetched from the network).
 
 use crate::accounting::AppAccount;
-use crate::charts::{self, Bar, ChartError, Series, DYNAMIC_COLORS, STATIC_COLORS};
+use crate::charts::{self, Bar, ChartError, Series, DYNAMIC_COLORS, EAGER_COLORS, STATIC_COLORS};
 use crate::ideal::{self, Bursty, Ideal};
-use am_core::allocation::AllocationConfig;
+use am_core::allocation::{AllocationConfig, AllocationPolicy};
 use am_core::sparkconf::SparkConf;
 use common::html::escape;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-/// Static or dynamic allocation.
+/// Which side of a comparison a run is on: static allocation, dynamic allocation (under the
+/// policy its properties name, Spark's rules by default), or dynamic allocation under
+/// Spindle's eager policy as a third side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     Static,
     Dynamic,
+    Eager,
 }
 
 impl Mode {
@@ -22,6 +25,24 @@ impl Mode {
         match self {
             Self::Static => "static",
             Self::Dynamic => "dynamic",
+            Self::Eager => "eager",
+        }
+    }
+
+    /// The column header of this side's ratio to static.
+    fn ratio_header(self) -> &'static str {
+        match self {
+            Self::Static => "static/static",
+            Self::Dynamic => "dyn/static",
+            Self::Eager => "eager/static",
+        }
+    }
+
+    fn colors(self) -> [(u8, u8, u8); 3] {
+        match self {
+            Self::Static => STATIC_COLORS,
+            Self::Dynamic => DYNAMIC_COLORS,
+            Self::Eager => EAGER_COLORS,
         }
     }
 }
@@ -50,6 +71,8 @@ pub struct IdealPair {
     pub workload: Bursty,
     pub static_run: Ideal,
     pub dynamic_run: Ideal,
+    /// The dynamic run's policy (the ideal follows it).
+    pub policy: AllocationPolicy,
 }
 
 impl IdealPair {
@@ -72,6 +95,15 @@ impl IdealPair {
             workload,
             static_run: ideal::static_run(&workload, executors, slots),
             dynamic_run: ideal::dynamic_run(&workload, &alloc),
+            policy: alloc.policy,
+        }
+    }
+
+    /// Whose rules the ideal dynamic run follows, for the reader.
+    pub fn rules(&self) -> &'static str {
+        match self.policy {
+            AllocationPolicy::Eager => "the eager policy",
+            _ => "Spark's rules",
         }
     }
 
@@ -90,7 +122,8 @@ impl IdealPair {
     }
 }
 
-/// Static runs against dynamic runs of one application (one of each, or one per tenant).
+/// Static runs against dynamic runs of one application (one of each, or one per tenant),
+/// and optionally against eager-policy runs as a third side.
 #[derive(Debug, Clone)]
 pub struct Comparison {
     pub title: String,
@@ -98,6 +131,8 @@ pub struct Comparison {
     pub what: String,
     pub static_runs: Vec<Run>,
     pub dynamic_runs: Vec<Run>,
+    /// Runs under `spindle.dynamicAllocation.policy=eager` (empty: a two-sided comparison).
+    pub eager_runs: Vec<Run>,
     pub ideal: Option<IdealPair>,
     /// Notes printed under the table (e.g. how the cluster was sized).
     pub notes: Vec<String>,
@@ -115,48 +150,101 @@ fn secs(ms: u64) -> f64 {
     ms as f64 / 1000.0
 }
 
+/// One row of the side-by-side table: the metric, one value per side, each non-static side's
+/// ratio to static, and the ideal static, ideal dynamic and ideal ratio (empty without one).
+struct Row {
+    name: String,
+    values: Vec<String>,
+    ratios: Vec<String>,
+    ideal: [String; 3],
+}
+
 impl Comparison {
     pub fn tenants(&self) -> bool {
-        self.static_runs.len() > 1 || self.dynamic_runs.len() > 1
+        self.sides().iter().any(|(_, runs)| runs.len() > 1)
+    }
+
+    /// The sides compared, in order: static, dynamic, then eager if there are eager runs.
+    pub fn sides(&self) -> Vec<(Mode, &[Run])> {
+        let mut sides = vec![
+            (Mode::Static, self.static_runs.as_slice()),
+            (Mode::Dynamic, self.dynamic_runs.as_slice()),
+        ];
+        if !self.eager_runs.is_empty() {
+            sides.push((Mode::Eager, self.eager_runs.as_slice()));
+        }
+        sides
     }
 
     fn total(runs: &[Run], f: impl Fn(&AppAccount) -> f64) -> f64 {
         runs.iter().map(|r| f(&r.account)).sum()
     }
 
-    /// Executor-seconds, dynamic over static (all runs of each side).
-    pub fn executor_ratio(&self) -> f64 {
+    fn side_runs(&self, mode: Mode) -> &[Run] {
+        match mode {
+            Mode::Static => &self.static_runs,
+            Mode::Dynamic => &self.dynamic_runs,
+            Mode::Eager => &self.eager_runs,
+        }
+    }
+
+    /// Executor-seconds of one side over static's (all runs of each side).
+    pub fn executor_ratio_of(&self, mode: Mode) -> f64 {
         ratio(
-            Self::total(&self.dynamic_runs, |a| a.usage.executor_s()),
+            Self::total(self.side_runs(mode), |a| a.usage.executor_s()),
             Self::total(&self.static_runs, |a| a.usage.executor_s()),
         )
     }
 
-    /// Total job time, dynamic over static (all runs of each side).
-    pub fn job_ratio(&self) -> f64 {
+    /// Total job time of one side over static's (all runs of each side).
+    pub fn job_ratio_of(&self, mode: Mode) -> f64 {
         ratio(
-            Self::total(&self.dynamic_runs, |a| secs(a.job_ms())),
+            Self::total(self.side_runs(mode), |a| secs(a.job_ms())),
             Self::total(&self.static_runs, |a| secs(a.job_ms())),
         )
     }
 
-    /// The two lines scripts read (the last lines of `spindle compare`).
+    /// Executor-seconds, dynamic over static (all runs of each side).
+    pub fn executor_ratio(&self) -> f64 {
+        self.executor_ratio_of(Mode::Dynamic)
+    }
+
+    /// Total job time, dynamic over static (all runs of each side).
+    pub fn job_ratio(&self) -> f64 {
+        self.job_ratio_of(Mode::Dynamic)
+    }
+
+    /// The lines scripts read (the last lines of `spindle compare`): with an eager side, its
+    /// two ratios first; always the dynamic/static ones last.
     pub fn ratio_lines(&self) -> String {
-        format!(
+        let mut out = String::new();
+        if !self.eager_runs.is_empty() {
+            let _ = write!(
+                out,
+                "executor-seconds ratio (eager/static): {:.2}\njob-time ratio (eager/static): {:.2}\n",
+                self.executor_ratio_of(Mode::Eager),
+                self.job_ratio_of(Mode::Eager)
+            );
+        }
+        let _ = write!(
+            out,
             "executor-seconds ratio (dynamic/static): {:.2}\njob-time ratio (dynamic/static): {:.2}\n",
             self.executor_ratio(),
             self.job_ratio()
-        )
+        );
+        out
     }
 
     fn runs(&self) -> impl Iterator<Item = &Run> {
-        self.static_runs.iter().chain(self.dynamic_runs.iter())
+        self.static_runs
+            .iter()
+            .chain(self.dynamic_runs.iter())
+            .chain(self.eager_runs.iter())
     }
 
-    /// Rows of the side-by-side table: (metric, static, dynamic, ratio, ideal static, ideal
-    /// dynamic, ideal ratio).
-    fn rows(&self) -> Vec<[String; 7]> {
-        let (s, d) = (&self.static_runs, &self.dynamic_runs);
+    /// Rows of the side-by-side table.
+    fn rows(&self) -> Vec<Row> {
+        let sides = self.sides();
         let mut rows = Vec::new();
         let fmt = |v: f64, prec: usize| {
             if v.is_nan() {
@@ -166,65 +254,63 @@ impl Comparison {
             }
         };
         let mut row = |name: &str,
-                       sv: f64,
-                       dv: f64,
+                       f: &dyn Fn(&[Run]) -> f64,
                        prec: usize,
                        with_ratio: bool,
                        ideal: Option<(f64, f64)>| {
-            let r = if with_ratio {
-                fmt(ratio(dv, sv), 2)
-            } else {
-                String::new()
-            };
-            let (is, id, ir) = match ideal {
-                Some((a, b)) => (fmt(a, prec), fmt(b, prec), fmt(ratio(b, a), 2)),
+            let values: Vec<f64> = sides.iter().map(|(_, runs)| f(runs)).collect();
+            let ratios = values[1..]
+                .iter()
+                .map(|v| {
+                    if with_ratio {
+                        fmt(ratio(*v, values[0]), 2)
+                    } else {
+                        String::new()
+                    }
+                })
+                .collect();
+            let ideal = match ideal {
+                Some((a, b)) => [fmt(a, prec), fmt(b, prec), fmt(ratio(b, a), 2)],
                 None => Default::default(),
             };
-            rows.push([
-                name.to_string(),
-                fmt(sv, prec),
-                fmt(dv, prec),
-                r,
-                is,
-                id,
-                ir,
-            ]);
+            rows.push(Row {
+                name: name.to_string(),
+                values: values.iter().map(|v| fmt(*v, prec)).collect(),
+                ratios,
+                ideal,
+            });
         };
         let ideal = self.ideal.as_ref();
-        let sum = |runs: &[Run], f: &dyn Fn(&AppAccount) -> f64| {
+        fn sum(runs: &[Run], f: impl Fn(&AppAccount) -> f64) -> f64 {
             runs.iter().map(|r| f(&r.account)).sum::<f64>()
-        };
-        let max = |runs: &[Run], f: &dyn Fn(&AppAccount) -> f64| {
+        }
+        fn max(runs: &[Run], f: impl Fn(&AppAccount) -> f64) -> f64 {
             runs.iter().map(|r| f(&r.account)).fold(0.0, f64::max)
-        };
+        }
         row(
             "wall time (s)",
-            max(s, &|a| a.usage.wall_s()),
-            max(d, &|a| a.usage.wall_s()),
+            &|r| max(r, |a| a.usage.wall_s()),
             2,
             true,
             ideal.map(|i| (secs(i.static_run.wall_ms), secs(i.dynamic_run.wall_ms))),
         );
         row(
             "job time (s)",
-            sum(s, &|a| secs(a.job_ms())),
-            sum(d, &|a| secs(a.job_ms())),
+            &|r| sum(r, |a| secs(a.job_ms())),
             2,
             true,
             ideal.map(|i| (secs(i.static_run.job_ms), secs(i.dynamic_run.job_ms))),
         );
         row(
             "executor-seconds",
-            sum(s, &|a| a.usage.executor_s()),
-            sum(d, &|a| a.usage.executor_s()),
+            &|r| sum(r, |a| a.usage.executor_s()),
             1,
             true,
             ideal.map(|i| (i.static_run.executor_s(), i.dynamic_run.executor_s())),
         );
         row(
             "idle executor-seconds",
-            sum(s, &|a| a.usage.idle_executor_s()),
-            sum(d, &|a| a.usage.idle_executor_s()),
+            &|r| sum(r, |a| a.usage.idle_executor_s()),
             1,
             true,
             ideal.map(|i| {
@@ -236,23 +322,22 @@ impl Comparison {
         );
         row(
             "MB-seconds (event log)",
-            sum(s, &|a| a.usage.mb_seconds() as f64),
-            sum(d, &|a| a.usage.mb_seconds() as f64),
+            &|r| sum(r, |a| a.usage.mb_seconds() as f64),
             0,
             true,
             None,
         );
-        if self.runs().all(|r| r.rm.is_some()) {
-            let rm = |runs: &[Run], f: &dyn Fn(&RmFigures) -> u64| {
-                runs.iter()
-                    .filter_map(|r| r.rm.as_ref())
-                    .map(|x| f(x) as f64)
-                    .sum::<f64>()
-            };
+        let with_rm = self.runs().all(|r| r.rm.is_some());
+        fn rm(runs: &[Run], f: impl Fn(&RmFigures) -> u64) -> f64 {
+            runs.iter()
+                .filter_map(|r| r.rm.as_ref())
+                .map(|x| f(x) as f64)
+                .sum::<f64>()
+        }
+        if with_rm {
             row(
                 "MB-seconds (RM report)",
-                rm(s, &|r| r.memory_seconds),
-                rm(d, &|r| r.memory_seconds),
+                &|r| rm(r, |x| x.memory_seconds),
                 0,
                 true,
                 None,
@@ -260,25 +345,23 @@ impl Comparison {
         }
         row(
             "vcore-seconds (event log)",
-            sum(s, &|a| a.usage.vcore_seconds() as f64),
-            sum(d, &|a| a.usage.vcore_seconds() as f64),
+            &|r| sum(r, |a| a.usage.vcore_seconds() as f64),
             0,
             true,
             None,
         );
-        if self.runs().all(|r| r.rm.is_some()) {
-            let rm = |runs: &[Run]| {
-                runs.iter()
-                    .filter_map(|r| r.rm.as_ref())
-                    .map(|x| x.vcore_seconds as f64)
-                    .sum::<f64>()
-            };
-            row("vcore-seconds (RM report)", rm(s), rm(d), 0, true, None);
+        if with_rm {
+            row(
+                "vcore-seconds (RM report)",
+                &|r| rm(r, |x| x.vcore_seconds),
+                0,
+                true,
+                None,
+            );
         }
         row(
             "peak executors",
-            max(s, &|a| f64::from(a.usage.peak_executors)),
-            max(d, &|a| f64::from(a.usage.peak_executors)),
+            &|r| max(r, |a| f64::from(a.usage.peak_executors)),
             0,
             false,
             ideal.map(|i| {
@@ -290,8 +373,7 @@ impl Comparison {
         );
         row(
             "mean executors",
-            sum(s, &|a| a.usage.mean_executors()),
-            sum(d, &|a| a.usage.mean_executors()),
+            &|r| sum(r, |a| a.usage.mean_executors()),
             2,
             true,
             ideal.map(|i| {
@@ -306,28 +388,25 @@ impl Comparison {
         );
         row(
             "tasks",
-            sum(s, &|a| f64::from(a.usage.tasks)),
-            sum(d, &|a| f64::from(a.usage.tasks)),
+            &|r| sum(r, |a| f64::from(a.usage.tasks)),
             0,
             false,
             None,
         );
-        let med = |runs: &[Run], f: &dyn Fn(&AppAccount) -> Option<u64>| {
+        fn med(runs: &[Run], f: impl Fn(&AppAccount) -> Option<u64>) -> f64 {
             let v: Vec<u64> = runs.iter().filter_map(|r| f(&r.account)).collect();
             super::accounting::median(v).map_or(f64::NAN, secs)
-        };
+        }
         row(
             "scale-up delay, median (s)",
-            med(s, &|a| a.median_scale_up_ms()),
-            med(d, &|a| a.median_scale_up_ms()),
+            &|r| med(r, |a| a.median_scale_up_ms()),
             3,
             false,
             None,
         );
         row(
             "executor start latency, median (s)",
-            med(s, &|a| a.median_start_latency_ms()),
-            med(d, &|a| a.median_start_latency_ms()),
+            &|r| med(r, |a| a.median_start_latency_ms()),
             3,
             false,
             None,
@@ -335,8 +414,38 @@ impl Comparison {
         rows
     }
 
+    /// The table's header cells (the first one empty) and its rows, `with_ideal` or not.
+    fn table(&self) -> (Vec<String>, Vec<Vec<String>>) {
+        let sides = self.sides();
+        let has_ideal = self.ideal.is_some();
+        let mut header = vec![String::new()];
+        header.extend(sides.iter().map(|(m, _)| m.name().to_string()));
+        header.extend(sides[1..].iter().map(|(m, _)| m.ratio_header().to_string()));
+        if has_ideal {
+            header.extend([
+                "ideal static".into(),
+                "ideal dynamic".into(),
+                "ideal ratio".into(),
+            ]);
+        }
+        let rows = self
+            .rows()
+            .into_iter()
+            .map(|r| {
+                let mut cells = vec![r.name];
+                cells.extend(r.values);
+                cells.extend(r.ratios);
+                if has_ideal {
+                    cells.extend(r.ideal);
+                }
+                cells
+            })
+            .collect();
+        (header, rows)
+    }
+
     /// The side-by-side text table, the per-job table, the tenants' table, and notes (without
-    /// the two ratio lines).
+    /// the ratio lines).
     pub fn text(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "== {}", self.title);
@@ -359,24 +468,9 @@ impl Comparison {
                     .unwrap_or_default()
             );
         }
-        let rows = self.rows();
-        let has_ideal = self.ideal.is_some();
-        let mut header = vec![
-            "".to_string(),
-            "static".into(),
-            "dynamic".into(),
-            "dyn/static".into(),
-        ];
-        if has_ideal {
-            header.extend([
-                "ideal static".into(),
-                "ideal dynamic".into(),
-                "ideal ratio".into(),
-            ]);
-        }
-        let width = if has_ideal { 7 } else { 4 };
+        let (header, rows) = self.table();
         let mut table: Vec<Vec<String>> = vec![header];
-        table.extend(rows.iter().map(|r| r[..width].to_vec()));
+        table.extend(rows);
         out.push_str(&render_table(&table));
         if self.tenants() {
             out.push_str(&self.tenants_text());
@@ -387,8 +481,8 @@ impl Comparison {
             let w = i.workload;
             let _ = writeln!(
                 out,
-                "ideal (Spark's rules, zero start-up cost) for Bursty --jobs {} --tasks {} --task-ms {} --gap-ms {}: executor-seconds ratio {:.2}, job-time ratio {:.2}",
-                w.jobs, w.tasks, w.task_ms, w.gap_ms,
+                "ideal ({}, zero start-up cost) for Bursty --jobs {} --tasks {} --task-ms {} --gap-ms {}: executor-seconds ratio {:.2}, job-time ratio {:.2}",
+                i.rules(), w.jobs, w.tasks, w.task_ms, w.gap_ms,
                 i.executor_ratio(),
                 i.job_ratio()
             );
@@ -399,27 +493,39 @@ impl Comparison {
         out
     }
 
-    fn jobs_text(&self) -> String {
-        let (Some(s), Some(d)) = (self.static_runs.first(), self.dynamic_runs.first()) else {
-            return String::new();
-        };
-        let mut table = vec![vec![
-            "job".to_string(),
-            "static s".into(),
-            "exec-s".into(),
-            "idle".into(),
-            "peak".into(),
-            "dynamic s".into(),
-            "exec-s".into(),
-            "idle".into(),
-            "peak".into(),
-            "scale-up s".into(),
-        ]];
-        let n = s.account.jobs.len().max(d.account.jobs.len());
+    /// The first run of each side (`None` if a side has none).
+    fn first_runs(&self) -> Option<Vec<(Mode, &Run)>> {
+        self.sides()
+            .into_iter()
+            .map(|(m, runs)| runs.first().map(|r| (m, r)))
+            .collect()
+    }
+
+    /// The per-job table: per side, each job's time, executor-seconds, idle executor-seconds
+    /// and peak, and for dynamic sides the job's first scale-up delay.
+    fn job_rows(&self) -> Option<Vec<Vec<String>>> {
+        let firsts = self.first_runs()?;
+        let mut table = vec![vec!["job".to_string()]];
+        for (m, _) in &firsts {
+            table[0].extend([
+                format!("{} s", m.name()),
+                "exec-s".into(),
+                "idle".into(),
+                "peak".into(),
+            ]);
+            if *m != Mode::Static {
+                table[0].push("scale-up s".into());
+            }
+        }
+        let n = firsts
+            .iter()
+            .map(|(_, r)| r.account.jobs.len())
+            .max()
+            .unwrap_or(0);
         for k in 0..n {
             let mut row = vec![k.to_string()];
-            for a in [&s.account, &d.account] {
-                match a.jobs.get(k) {
+            for (m, r) in &firsts {
+                match r.account.jobs.get(k) {
                     Some(j) => row.extend([
                         format!("{:.2}", secs(j.duration_ms())),
                         format!("{:.1}", j.usage.executor_s()),
@@ -428,17 +534,26 @@ impl Comparison {
                     ]),
                     None => row.extend(["-".to_string(), "-".into(), "-".into(), "-".into()]),
                 }
+                if *m != Mode::Static {
+                    row.push(
+                        r.account
+                            .jobs
+                            .get(k)
+                            .and_then(|j| j.scale_ups.first())
+                            .map_or("-".into(), |u| format!("{:.3}", secs(u.delay_ms()))),
+                    );
+                }
             }
-            row.push(
-                d.account
-                    .jobs
-                    .get(k)
-                    .and_then(|j| j.scale_ups.first())
-                    .map_or("-".into(), |u| format!("{:.3}", secs(u.delay_ms()))),
-            );
             table.push(row);
         }
-        format!("per job:\n{}", render_table(&table))
+        Some(table)
+    }
+
+    fn jobs_text(&self) -> String {
+        match self.job_rows() {
+            Some(table) => format!("per job:\n{}", render_table(&table)),
+            None => String::new(),
+        }
     }
 
     fn tenant_rows(&self) -> Vec<Vec<String>> {
@@ -487,10 +602,22 @@ impl Comparison {
                 .map_or(f64::NAN, secs);
             (wait, secs(makespan_ms(runs)))
         };
-        let (sw, sm) = side(&self.static_runs);
-        let (dw, dm) = side(&self.dynamic_runs);
+        let figures: Vec<(Mode, (f64, f64))> = self
+            .sides()
+            .into_iter()
+            .map(|(m, runs)| (m, side(runs)))
+            .collect();
+        let list = |pick: &dyn Fn(&(f64, f64)) -> f64| {
+            figures
+                .iter()
+                .map(|(m, f)| format!("{} {:.2} s", m.name(), pick(f)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         format!(
-            "longest wait for a first task: static {sw:.2} s, dynamic {dw:.2} s; all tenants done (first submission to last end): static {sm:.2} s, dynamic {dm:.2} s"
+            "longest wait for a first task: {}; all tenants done (first submission to last end): {}",
+            list(&|f| f.0),
+            list(&|f| f.1)
         )
     }
 
@@ -509,10 +636,8 @@ impl Comparison {
                 .unwrap_or(0)
         };
         let mut out = Vec::new();
-        for (runs, colors) in [
-            (&self.static_runs, STATIC_COLORS),
-            (&self.dynamic_runs, DYNAMIC_COLORS),
-        ] {
+        for (mode, runs) in self.sides() {
+            let colors = mode.colors();
             let t0 = origin(runs);
             for (i, r) in runs.iter().enumerate() {
                 let a = &r.account;
@@ -536,10 +661,8 @@ impl Comparison {
 
     fn bars(&self, f: impl Fn(&AppAccount) -> f64) -> Vec<Bar> {
         let mut out = Vec::new();
-        for (runs, colors) in [
-            (&self.static_runs, STATIC_COLORS),
-            (&self.dynamic_runs, DYNAMIC_COLORS),
-        ] {
+        for (mode, runs) in self.sides() {
+            let colors = mode.colors();
             for (i, r) in runs.iter().enumerate() {
                 out.push(Bar {
                     name: r.label.clone(),
@@ -590,13 +713,23 @@ impl Comparison {
         let _ = writeln!(h, "</ul>");
         let _ = writeln!(
             h,
-            "<p class=\"ratios\">executor-seconds ratio (dynamic/static): <b>{:.2}</b> &middot; job-time ratio (dynamic/static): <b>{:.2}</b>{}</p>",
+            "<p class=\"ratios\">executor-seconds ratio (dynamic/static): <b>{:.2}</b> &middot; job-time ratio (dynamic/static): <b>{:.2}</b>{}{}</p>",
             self.executor_ratio(),
             self.job_ratio(),
+            if self.eager_runs.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " &middot; executor-seconds ratio (eager/static): <b>{:.2}</b> &middot; job-time ratio (eager/static): <b>{:.2}</b>",
+                    self.executor_ratio_of(Mode::Eager),
+                    self.job_ratio_of(Mode::Eager)
+                )
+            },
             self.ideal
                 .as_ref()
                 .map(|i| format!(
-                    " &middot; ideal under Spark's rules: {:.2} and {:.2}",
+                    " &middot; ideal under {}: {:.2} and {:.2}",
+                    i.rules(),
                     i.executor_ratio(),
                     i.job_ratio()
                 ))
@@ -635,13 +768,24 @@ impl Comparison {
         }
         let _ = writeln!(h, "</div>");
         // The table.
-        let has_ideal = self.ideal.is_some();
-        let _ = writeln!(h, "<table class=\"metrics\"><thead><tr><th></th><th>static</th><th>dynamic</th><th>dynamic/static</th>{}</tr></thead><tbody>",
-            if has_ideal { "<th>ideal static</th><th>ideal dynamic</th><th>ideal ratio</th>" } else { "" });
-        for r in self.rows() {
-            let width = if has_ideal { 7 } else { 4 };
+        let (header, rows) = self.table();
+        let mut head = String::new();
+        for (i, c) in header.iter().enumerate() {
+            // The ratio columns read in full in HTML ("dynamic/static").
+            let c = if i > 0 && c == Mode::Dynamic.ratio_header() {
+                "dynamic/static"
+            } else {
+                c.as_str()
+            };
+            let _ = write!(head, "<th>{}</th>", escape(c));
+        }
+        let _ = writeln!(
+            h,
+            "<table class=\"metrics\"><thead><tr>{head}</tr></thead><tbody>"
+        );
+        for r in rows {
             let _ = write!(h, "<tr><th>{}</th>", escape(&r[0]));
-            for c in &r[1..width] {
+            for c in &r[1..] {
                 let _ = write!(h, "<td>{}</td>", escape(c));
             }
             let _ = writeln!(h, "</tr>");
@@ -659,13 +803,28 @@ impl Comparison {
                 let _ = writeln!(h, "</tr>");
             }
             let _ = writeln!(h, "</table>\n<p>{}</p>", escape(&self.tenants_summary()));
-        } else if let (Some(s), Some(d)) = (self.static_runs.first(), self.dynamic_runs.first()) {
-            let _ = writeln!(h, "<h3>Per job</h3><table class=\"jobs\"><tr><th>job</th><th>static time (s)</th><th>static executor-s</th><th>static idle</th><th>dynamic time (s)</th><th>dynamic executor-s</th><th>dynamic idle</th><th>dynamic scale-up (s)</th></tr>");
-            let n = s.account.jobs.len().max(d.account.jobs.len());
+        } else if let Some(firsts) = self.first_runs() {
+            let _ = write!(h, "<h3>Per job</h3><table class=\"jobs\"><tr><th>job</th>");
+            for (m, _) in &firsts {
+                let n = m.name();
+                let _ = write!(
+                    h,
+                    "<th>{n} time (s)</th><th>{n} executor-s</th><th>{n} idle</th>"
+                );
+            }
+            for (m, _) in firsts.iter().filter(|(m, _)| *m != Mode::Static) {
+                let _ = write!(h, "<th>{} scale-up (s)</th>", m.name());
+            }
+            let _ = writeln!(h, "</tr>");
+            let n = firsts
+                .iter()
+                .map(|(_, r)| r.account.jobs.len())
+                .max()
+                .unwrap_or(0);
             for k in 0..n {
                 let _ = write!(h, "<tr><td>{k}</td>");
-                for a in [&s.account, &d.account] {
-                    match a.jobs.get(k) {
+                for (_, r) in &firsts {
+                    match r.account.jobs.get(k) {
                         Some(j) => {
                             let _ = write!(
                                 h,
@@ -678,13 +837,16 @@ impl Comparison {
                         None => h.push_str("<td>-</td><td>-</td><td>-</td>"),
                     }
                 }
-                let su = d
-                    .account
-                    .jobs
-                    .get(k)
-                    .and_then(|j| j.scale_ups.first())
-                    .map_or("-".into(), |u| format!("{:.3}", secs(u.delay_ms())));
-                let _ = writeln!(h, "<td>{su}</td></tr>");
+                for (_, r) in firsts.iter().filter(|(m, _)| *m != Mode::Static) {
+                    let su = r
+                        .account
+                        .jobs
+                        .get(k)
+                        .and_then(|j| j.scale_ups.first())
+                        .map_or("-".into(), |u| format!("{:.3}", secs(u.delay_ms())));
+                    let _ = write!(h, "<td>{su}</td>");
+                }
+                let _ = writeln!(h, "</tr>");
             }
             let _ = writeln!(h, "</table>");
         }
@@ -760,7 +922,7 @@ pub fn html(title: &str, intro: &str, comparisons: &[Comparison]) -> Result<Stri
     if !intro.is_empty() {
         let _ = writeln!(h, "<p>{}</p>", escape(intro));
     }
-    let _ = writeln!(h, "<p class=\"note\">Computed from the runs' event logs only. Executor-seconds: each executor from registration to removal; idle: held while running no task; MB- and vcore-seconds as YARN's aggregate resource allocation counts them (every container, the application master's included, from allocation to release). The ideal is the same workload under Spark's allocation rules when nothing but the tasks takes time.</p>");
+    let _ = writeln!(h, "<p class=\"note\">Computed from the runs' event logs only. Executor-seconds: each executor from registration to removal; idle: held while running no task; MB- and vcore-seconds as YARN's aggregate resource allocation counts them (every container, the application master's included, from allocation to release). The ideal is the same workload under the dynamic run's allocation rules (Spark's, or the eager policy's) when nothing but the tasks takes time.</p>");
     for (i, c) in comparisons.iter().enumerate() {
         h.push_str(&c.html_section(i)?);
     }

@@ -10,8 +10,10 @@
 //! (the binary next to this one): once with static allocation (`--num-executors N`), then once
 //! with dynamic allocation (the seed notebook's settings, overridden by any
 //! `--conf spark.dynamicAllocation.*`). Other spindle-submit options go to both runs; the
-//! `spark.dynamicAllocation.*` properties only to the dynamic one. With `--tenants K`, K copies
-//! run at once on each side (static ones together, then dynamic ones), to show queueing.
+//! `spark.dynamicAllocation.*` and `spindle.dynamicAllocation.*` properties (the allocation
+//! policy among them) only to the dynamic one. With `--eager`, a third run uses Spindle's eager
+//! policy (and the dynamic one Spark's rules). With `--tenants K`, K copies run at once on each
+//! side (static ones together, then dynamic ones), to show queueing.
 
 use ::report::accounting::{self, AppAccount};
 use ::report::ideal::Bursty;
@@ -44,12 +46,17 @@ with static allocation (--num-executors N; default: the dynamic run's maxExecuto
 dynamic allocation. The dynamic run gets the seed notebook's settings
 (spark.dynamicAllocation.enabled=true, shuffleTracking.enabled=true, minExecutors=0,
 maxExecutors=5, initialExecutors=1, executorIdleTimeout=60s, schedulerBacklogTimeout=1s),
-each overridden by a --conf spark.dynamicAllocation.*=...; other options (--executor-cores,
---executor-memory, --conf for other keys, --class, ...) go to both runs. Both write event
-logs, and everything printed is computed from those logs.
+each overridden by a --conf spark.dynamicAllocation.*=...; a --conf
+spindle.dynamicAllocation.*=... (e.g. spindle.dynamicAllocation.policy=eager) also goes to the
+dynamic run only. Other options (--executor-cores, --executor-memory, --conf for other keys,
+--class, ...) go to both runs. Both write event logs, and everything printed is computed from
+those logs.
 
 Compare options:
   --num-executors N     executors of the static run
+  --eager               a third run, under spindle.dynamicAllocation.policy=eager (Spindle's
+                        own policy; the dynamic run then follows Spark's rules); two more
+                        ratio lines, eager/static, come before the dynamic/static ones
   --tenants K           run K copies at once on each side and report each one's queueing
                         delay and wall time (size the cluster so the K static shares do not
                         fit, e.g. `spindle cluster up --node-memory-mb 4096`: 2 nodes x 2
@@ -90,6 +97,14 @@ pub(crate) const SEED_DYNAMIC: &[(&str, &str)] = &[
 ];
 
 const DYNAMIC_PREFIX: &str = "spark.dynamicAllocation.";
+/// Spindle's own dynamic allocation properties (the policy), also for the dynamic run only.
+const SPINDLE_DYNAMIC_PREFIX: &str = "spindle.dynamicAllocation.";
+/// The property that picks the allocation policy.
+const POLICY: &str = "spindle.dynamicAllocation.policy";
+
+fn is_dynamic_key(k: &str) -> bool {
+    k.starts_with(DYNAMIC_PREFIX) || k.starts_with(SPINDLE_DYNAMIC_PREFIX)
+}
 
 /// What to compare, ready to run.
 #[derive(Debug, Clone)]
@@ -98,8 +113,12 @@ pub(crate) struct Spec {
     /// without the `spark.dynamicAllocation.*` confs, which are per side).
     pub submit: SubmitArgs,
     pub num_executors: Option<u32>,
-    /// `spark.dynamicAllocation.*` for the dynamic run: the seed settings, then the user's.
+    /// `spark.dynamicAllocation.*` and `spindle.dynamicAllocation.*` for the dynamic run: the
+    /// seed settings, then the user's.
     pub dynamic_conf: Vec<(String, String)>,
+    /// A third side: the dynamic settings under the eager policy (the dynamic side then
+    /// follows Spark's rules).
+    pub eager_side: bool,
     pub tenants: u32,
     /// The cluster's client configuration directory.
     pub conf_dir: PathBuf,
@@ -129,7 +148,7 @@ impl Spec {
             .collect();
         let mut both = Vec::new();
         for (k, v) in std::mem::take(&mut submit.conf) {
-            if k.starts_with(DYNAMIC_PREFIX) {
+            if is_dynamic_key(&k) {
                 match dynamic_conf.iter_mut().find(|(dk, _)| *dk == k) {
                     Some(slot) => slot.1 = v,
                     None => dynamic_conf.push((k, v)),
@@ -150,15 +169,32 @@ impl Spec {
             submit,
             num_executors,
             dynamic_conf,
+            eager_side: false,
             tenants: tenants.max(1),
             conf_dir,
             progress: true,
         };
         // Everything spindle-submit would refuse is refused before the first run.
-        for mode in [Mode::Static, Mode::Dynamic] {
+        for mode in spec.modes() {
             spec.plan(mode)?;
         }
         Ok(spec)
+    }
+
+    /// Adds the eager side (and makes the dynamic side follow Spark's rules).
+    pub(crate) fn with_eager_side(mut self) -> anyhow::Result<Self> {
+        self.eager_side = true;
+        self.plan(Mode::Eager)?;
+        Ok(self)
+    }
+
+    /// The sides this spec runs, in order.
+    pub(crate) fn modes(&self) -> Vec<Mode> {
+        let mut modes = vec![Mode::Static, Mode::Dynamic];
+        if self.eager_side {
+            modes.push(Mode::Eager);
+        }
+        modes
     }
 
     fn max_executors(&self) -> u32 {
@@ -228,9 +264,14 @@ impl Spec {
             Mode::Static => {
                 conf("spark.dynamicAllocation.enabled", "false");
             }
-            Mode::Dynamic => {
+            Mode::Dynamic | Mode::Eager => {
                 for (k, v) in &self.dynamic_conf {
                     conf(k, v);
+                }
+                match mode {
+                    Mode::Eager => conf(POLICY, "eager"),
+                    _ if self.eager_side => conf(POLICY, "spark"),
+                    _ => {}
                 }
             }
         }
@@ -286,10 +327,22 @@ impl Spec {
             .dynamic_conf
             .iter()
             .filter(|(k, _)| k != "spark.dynamicAllocation.enabled")
-            .map(|(k, v)| format!("{}={v}", k.trim_start_matches(DYNAMIC_PREFIX)))
+            .filter(|(k, _)| !(self.eager_side && k == POLICY))
+            .map(|(k, v)| {
+                let short = k
+                    .strip_prefix(DYNAMIC_PREFIX)
+                    .or_else(|| k.strip_prefix(SPINDLE_DYNAMIC_PREFIX))
+                    .unwrap_or(k);
+                format!("{short}={v}")
+            })
             .collect();
+        let sides = if self.eager_side {
+            "dynamic (Spark's rules) and eager"
+        } else {
+            "dynamic"
+        };
         format!(
-            "{s}; static: {} executor(s){}; dynamic: {}",
+            "{s}; static: {} executor(s){}; {sides}: {}",
             self.static_executors(),
             self.submit
                 .executor_cores
@@ -703,6 +756,12 @@ pub(crate) async fn compare(
     let static_runs = run_side(spec, Mode::Static, progress, submitted).await?;
     wait_cluster_idle(&spec.conf_dir).await;
     let dynamic_runs = run_side(spec, Mode::Dynamic, progress, submitted).await?;
+    let eager_runs = if spec.eager_side {
+        wait_cluster_idle(&spec.conf_dir).await;
+        run_side(spec, Mode::Eager, progress, submitted).await?
+    } else {
+        Vec::new()
+    };
     let ideal = match (spec.tenants, spec.bursty()) {
         (1, Some(w)) => Some(IdealPair::for_runs(
             w,
@@ -711,7 +770,11 @@ pub(crate) async fn compare(
         )),
         _ => None,
     };
-    for r in static_runs.iter().chain(dynamic_runs.iter()) {
+    for r in static_runs
+        .iter()
+        .chain(dynamic_runs.iter())
+        .chain(eager_runs.iter())
+    {
         if let Some(rm) = &r.rm {
             let log = r.account.usage.mb_seconds() as f64;
             let diff = (log - rm.memory_seconds as f64) / (rm.memory_seconds.max(1) as f64);
@@ -730,6 +793,7 @@ pub(crate) async fn compare(
         what: spec.describe(),
         static_runs,
         dynamic_runs,
+        eager_runs,
         ideal,
         notes,
     })
@@ -769,6 +833,7 @@ fn default_report(conf_dir: Option<&Path>) -> PathBuf {
 /// Compare's own options, taken out of the command line before the application binary.
 struct Own {
     tenants: u32,
+    eager: bool,
     logs: Option<(PathBuf, PathBuf)>,
     report: Option<PathBuf>,
     progress: bool,
@@ -778,6 +843,7 @@ struct Own {
 fn take_own(argv: Vec<String>) -> anyhow::Result<Own> {
     let mut own = Own {
         tenants: 1,
+        eager: false,
         logs: None,
         report: None,
         progress: true,
@@ -809,6 +875,7 @@ fn take_own(argv: Vec<String>) -> anyhow::Result<Own> {
             }
             "--report" => own.report = Some(PathBuf::from(value(&mut it)?)),
             "--no-progress" => own.progress = false,
+            "--eager" => own.eager = true,
             "--logs" => {
                 let s = value(&mut it)?;
                 let d = it
@@ -841,6 +908,9 @@ pub(crate) async fn run(args: CompareArgs) -> anyhow::Result<i32> {
     let progress = Progress::new(own.progress);
     let conf_dir = ClientConf::dir_from_env().ok();
     let (comparison, intro) = if let Some((s, d)) = &own.logs {
+        if own.eager {
+            bail!("--eager runs a third side; with --logs compare two existing logs");
+        }
         if !own.rest.is_empty() {
             bail!(
                 "--logs compares existing logs; it takes no application (got {:?})",
@@ -860,6 +930,7 @@ pub(crate) async fn run(args: CompareArgs) -> anyhow::Result<i32> {
                 what: String::new(),
                 static_runs: vec![static_run],
                 dynamic_runs: vec![dynamic_run],
+                eager_runs: vec![],
                 ideal,
                 notes: vec![],
             },
@@ -870,6 +941,9 @@ pub(crate) async fn run(args: CompareArgs) -> anyhow::Result<i32> {
             anyhow::anyhow!("SPINDLE_CONF_DIR is not set: point it at the cluster's conf directory (printed by `spindle cluster up`), or compare existing logs with --logs")
         })?;
         let mut spec = Spec::new(own.rest.clone(), conf_dir, own.tenants)?;
+        if own.eager {
+            spec = spec.with_eager_side()?;
+        }
         spec.progress = own.progress;
         let title = if spec.tenants > 1 {
             format!("{} tenants of {}", spec.tenants, spec.app_label())
@@ -885,11 +959,12 @@ pub(crate) async fn run(args: CompareArgs) -> anyhow::Result<i32> {
                 return Ok(130);
             }
         };
-        (
-            result?,
+        let intro = if spec.eager_side {
+            "Static allocation against dynamic allocation under Spark's rules and under Spindle's eager policy, run one after the other on the same cluster."
+        } else {
             "Static allocation against dynamic allocation, run one after the other on the same cluster."
-                .to_string(),
-        )
+        };
+        (result?, intro.to_string())
     };
     print!("{}", comparison.text());
     let path = own

@@ -1,8 +1,9 @@
 //! `spindle demo`: the README's main command. Starts a local cluster (an RM and two NMs as
 //! real processes, in a new directory), runs the seed job and the Bursty workload under
-//! static and under dynamic allocation, then two Bursty tenants at once, prints the
-//! comparisons, writes one HTML report with all of them, and stops the cluster: at the end,
-//! on an error, and on Ctrl-C.
+//! static allocation, dynamic allocation under Spark's rules and dynamic allocation under
+//! Spindle's eager policy (`spindle.dynamicAllocation.policy=eager`), then two Bursty tenants
+//! at once the same three ways, prints the comparisons, writes one HTML report with all of
+//! them, and stops the cluster: at the end, on an error, and on Ctrl-C.
 //!
 //! The cluster is sized for the two-tenant part: each NM offers 4096 MB, so it holds two
 //! containers of 1408 MB (1g + 384m overhead, the executors' and the AM's size) and the
@@ -46,7 +47,8 @@ fn bursty(appmaster: &str, idle: &str, tasks: u32, task_ms: u32, gap_ms: u32) ->
     )
 }
 
-/// The comparisons the demo runs: (title, spindle compare's arguments, tenants).
+/// The comparisons the demo runs: (title, spindle compare's arguments, tenants). Each runs
+/// three sides: static, dynamic under Spark's rules, eager.
 fn workloads(appmaster: &str) -> Vec<(&'static str, String, u32)> {
     vec![
         (
@@ -59,8 +61,8 @@ fn workloads(appmaster: &str) -> Vec<(&'static str, String, u32)> {
             1,
         ),
         (
-            "Bursty: 2 jobs of 32 half-second tasks, 8 s apart",
-            bursty(appmaster, "3s", 32, 500, 8000),
+            "Bursty: 2 jobs of 32 quarter-second tasks, 5 s apart",
+            bursty(appmaster, "3s", 32, 250, 5000),
             1,
         ),
         (
@@ -139,8 +141,11 @@ async fn demo(
     let n = all.len();
     for (i, (title, args, tenants)) in all.into_iter().enumerate() {
         let argv: Vec<String> = args.split_whitespace().map(String::from).collect();
-        let spec = Spec::new(argv, conf_dir.clone(), tenants)?;
-        println!("\n[{}/{n}] {title}: static, then dynamic", i + 1);
+        let spec = Spec::new(argv, conf_dir.clone(), tenants)?.with_eager_side()?;
+        println!(
+            "\n[{}/{n}] {title}: static, then dynamic (Spark's rules), then eager",
+            i + 1
+        );
         let c = compare::compare(&spec, title, progress, submitted).await?;
         print!("{}", c.text());
         print!("{}", c.ratio_lines());
@@ -170,7 +175,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<i32> {
         );
     }
     println!(
-        "Spindle demo: static vs dynamic executor allocation on a local cluster in {}",
+        "Spindle demo: static vs dynamic executor allocation (Spark's rules, and Spindle's eager policy) on a local cluster in {}",
         dir.display()
     );
     let progress = Progress::new(!args.no_progress);
@@ -193,7 +198,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<i32> {
             let path = compare::write_report(
                 &dir.join("report.html"),
                 "Spindle demo: static vs dynamic allocation",
-                "The seed job, a bursty workload and two bursty tenants, each run under static and under dynamic allocation on a local cluster of one resource manager and two node managers.",
+                "The seed job, a bursty workload and two bursty tenants, each run under static allocation, under dynamic allocation with Spark's rules, and under dynamic allocation with Spindle's eager policy (spindle.dynamicAllocation.policy=eager: executors asked for the moment tasks wait, released after a few start latencies idle), on a local cluster of one resource manager and two node managers.",
                 &comparisons,
             )?;
             println!("\nevent logs: {}", cluster.join("history").display());

@@ -18,6 +18,58 @@ pub const DEFAULT_MAX_EXECUTORS: i64 = i32::MAX as i64;
 /// (`Integer.MAX_VALUE` seconds), in milliseconds.
 pub const DEFAULT_CACHED_EXECUTOR_IDLE_TIMEOUT_MS: i64 = i32::MAX as i64 * 1000;
 
+/// The eager policy's idle timeout is this many times the median measured executor start
+/// latency...
+pub const EAGER_IDLE_TIMEOUT_FACTOR: u64 = 4;
+/// ...and never less than this many milliseconds (also the timeout until a start latency has
+/// been measured).
+pub const EAGER_MIN_IDLE_TIMEOUT_MS: u64 = 100;
+
+/// Which rules decide the executor target and idle removals
+/// (`spindle.dynamicAllocation.policy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum AllocationPolicy {
+    /// Apache Spark's `ExecutorAllocationManager` rules, exactly (the default): backlog timers,
+    /// the 1, 2, 4, ... ramp, `executorIdleTimeout`.
+    #[default]
+    Spark,
+    /// Spindle's own, for executors that start in milliseconds: the target is what the
+    /// pending and running tasks need (capped by `maxExecutors`) the moment it changes, with
+    /// no backlog timer and no ramp; an idle executor goes after
+    /// [`EAGER_IDLE_TIMEOUT_FACTOR`] times the median measured start latency (at least
+    /// [`EAGER_MIN_IDLE_TIMEOUT_MS`]; `spindle.dynamicAllocation.eager.idleTimeout`
+    /// overrides), keeping `minExecutors` and whatever shuffle tracking keeps.
+    Eager,
+}
+
+impl AllocationPolicy {
+    /// Every policy, in the order they are documented.
+    pub const ALL: [Self; 2] = [Self::Spark, Self::Eager];
+
+    /// The property value naming this policy.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Spark => "spark",
+            Self::Eager => "eager",
+        }
+    }
+
+    /// The policy a property value names (case and surrounding spaces ignored).
+    pub fn parse(value: &str) -> Option<Self> {
+        let v = value.trim();
+        Self::ALL
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(v))
+    }
+}
+
+impl std::fmt::Display for AllocationPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Settings of the dynamic executor allocation manager (Spark's `spark.dynamicAllocation.*`
 /// and the few other keys it depends on). Durations are milliseconds; `None` means infinite.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,6 +114,12 @@ pub struct AllocationConfig {
     pub decommission_enabled: bool,
     /// `spark.storage.decommission.shuffleBlocks.enabled` (default true).
     pub storage_decommission_shuffle_blocks_enabled: bool,
+    /// `spindle.dynamicAllocation.policy` (default [`AllocationPolicy::Spark`]).
+    pub policy: AllocationPolicy,
+    /// `spindle.dynamicAllocation.eager.idleTimeout`: the eager policy's idle timeout;
+    /// `None` derives it from the measured start latency
+    /// ([`Self::eager_executor_idle_timeout_ms`]).
+    pub eager_idle_timeout_ms: Option<i64>,
 }
 
 impl Default for AllocationConfig {
@@ -86,6 +144,8 @@ impl Default for AllocationConfig {
             shuffle_service_fetch_rdd_enabled: false,
             decommission_enabled: false,
             storage_decommission_shuffle_blocks_enabled: true,
+            policy: AllocationPolicy::Spark,
+            eager_idle_timeout_ms: None,
         }
     }
 }
@@ -230,16 +290,15 @@ impl AllocationConfig {
             let key = e.keys().into_iter().next().unwrap_or_default();
             let value = props.get(&key).cloned().unwrap_or_default();
             let reason = match e {
-                SparkConfError::InvalidBool { .. } => "should be boolean",
-                SparkConfError::InvalidInt { .. } => "should be an int",
-                SparkConfError::InvalidNumber { .. } => "should be a double",
-                _ => "not a time string (e.g. 60s, 500ms, 2min)",
+                SparkConfError::InvalidBool { .. } => "should be boolean".to_owned(),
+                SparkConfError::InvalidInt { .. } => "should be an int".to_owned(),
+                SparkConfError::InvalidNumber { .. } => "should be a double".to_owned(),
+                SparkConfError::OutOfRange { requirement, .. } => {
+                    format!("should be {requirement}")
+                }
+                _ => "not a time string (e.g. 60s, 500ms, 2min)".to_owned(),
             };
-            ConfigError::InvalidValue {
-                key,
-                value,
-                reason: reason.into(),
-            }
+            ConfigError::InvalidValue { key, value, reason }
         })
     }
 
@@ -308,6 +367,23 @@ impl AllocationConfig {
                 keys::STORAGE_DECOMMISSION_SHUFFLE_BLOCKS_ENABLED,
                 d.storage_decommission_shuffle_blocks_enabled,
             )?,
+            policy: match conf.get(keys::DYNAMIC_ALLOCATION_POLICY) {
+                None => d.policy,
+                Some(v) => {
+                    AllocationPolicy::parse(v).ok_or_else(|| SparkConfError::OutOfRange {
+                        key: keys::DYNAMIC_ALLOCATION_POLICY.to_owned(),
+                        value: v.to_owned(),
+                        requirement: "one of spark, eager".to_owned(),
+                    })?
+                }
+            },
+            // Spindle's own key: a plain number is milliseconds.
+            eager_idle_timeout_ms: match conf.get(keys::EAGER_IDLE_TIMEOUT) {
+                Some(_) => {
+                    Some(conf.get_time_ms(keys::EAGER_IDLE_TIMEOUT, TimeUnit::Milliseconds, 0)?)
+                }
+                None => d.eager_idle_timeout_ms,
+            },
         })
     }
 
@@ -358,6 +434,7 @@ impl AllocationConfig {
                 keys::SHUFFLE_TRACKING_TIMEOUT,
                 self.shuffle_tracking_timeout_ms,
             ),
+            (keys::EAGER_IDLE_TIMEOUT, self.eager_idle_timeout_ms),
         ] {
             if let Some(value_ms) = value.filter(|v| *v < 0) {
                 return Err(ConfigError::NegativeTimeout { key, value_ms });
@@ -397,6 +474,20 @@ impl AllocationConfig {
     /// Whether executors' shuffle output is tracked (tracking on and no external service).
     pub fn shuffle_tracking_active(&self) -> bool {
         !self.shuffle_service_enabled && self.shuffle_tracking_enabled
+    }
+
+    /// The eager policy's executor idle timeout, given the median measured executor start
+    /// latency (`None` before any was measured): `spindle.dynamicAllocation.eager.idleTimeout`
+    /// if set, else [`EAGER_IDLE_TIMEOUT_FACTOR`] times the median, at least
+    /// [`EAGER_MIN_IDLE_TIMEOUT_MS`]. Holding an idle executor for about what a new one costs
+    /// to start bounds both the idle time paid and the restarts paid by a few start latencies.
+    pub fn eager_executor_idle_timeout_ms(&self, median_start_latency_ms: Option<u64>) -> u64 {
+        if let Some(ms) = self.eager_idle_timeout_ms {
+            return u64::try_from(ms).unwrap_or(0);
+        }
+        median_start_latency_ms
+            .map_or(0, |m| m.saturating_mul(EAGER_IDLE_TIMEOUT_FACTOR))
+            .max(EAGER_MIN_IDLE_TIMEOUT_MS)
     }
 
     /// Whether disk-persisted RDD blocks can be served by the external shuffle service.
@@ -666,5 +757,80 @@ mod tests {
             ..AllocationConfig::default()
         };
         assert_eq!(testing.validate(), Ok(()));
+    }
+
+    #[test]
+    fn policy_defaults_to_spark_and_parses_eager() {
+        let c = AllocationConfig::from_spark_conf(&BTreeMap::new()).unwrap();
+        assert_eq!(c.policy, AllocationPolicy::Spark);
+        assert_eq!(c.eager_idle_timeout_ms, None);
+        for (value, policy) in [
+            ("spark", AllocationPolicy::Spark),
+            ("eager", AllocationPolicy::Eager),
+            (" Eager ", AllocationPolicy::Eager),
+        ] {
+            let c = AllocationConfig::from_spark_conf(&props(&[(
+                keys::DYNAMIC_ALLOCATION_POLICY,
+                value,
+            )]))
+            .unwrap();
+            assert_eq!(c.policy, policy, "{value:?}");
+        }
+        assert_eq!(AllocationPolicy::Eager.to_string(), "eager");
+    }
+
+    #[test]
+    fn unknown_policy_names_the_key_and_the_value() {
+        let err = AllocationConfig::from_spark_conf(&props(&[(
+            keys::DYNAMIC_ALLOCATION_POLICY,
+            "greedy",
+        )]))
+        .unwrap_err();
+        assert_eq!(err.code(), "DRA_INVALID_VALUE");
+        assert_eq!(err.keys(), vec![keys::DYNAMIC_ALLOCATION_POLICY.to_owned()]);
+        let text = err.to_string();
+        assert!(text.contains("spindle.dynamicAllocation.policy"), "{text}");
+        assert!(text.contains("greedy"), "{text}");
+        assert!(text.contains("spark, eager"), "{text}");
+        // Through the one Spark-conf layer (what spindle-submit checks) too.
+        let conf: SparkConf = [(keys::DYNAMIC_ALLOCATION_POLICY, "greedy")]
+            .into_iter()
+            .collect();
+        let err = conf.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("spindle.dynamicAllocation.policy") && err.contains("greedy"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn eager_idle_timeout_is_derived_or_set() {
+        let c = AllocationConfig::default();
+        assert_eq!(
+            c.eager_executor_idle_timeout_ms(None),
+            EAGER_MIN_IDLE_TIMEOUT_MS
+        );
+        assert_eq!(c.eager_executor_idle_timeout_ms(Some(10)), 100);
+        assert_eq!(c.eager_executor_idle_timeout_ms(Some(25)), 100);
+        assert_eq!(c.eager_executor_idle_timeout_ms(Some(26)), 104);
+        assert_eq!(
+            c.eager_executor_idle_timeout_ms(Some(2000)),
+            2000 * EAGER_IDLE_TIMEOUT_FACTOR
+        );
+        // Set: a time string, a plain number in milliseconds; it wins over the measurement.
+        for (value, ms) in [("250ms", 250), ("2s", 2000), ("40", 40)] {
+            let c = AllocationConfig::from_spark_conf(&props(&[(keys::EAGER_IDLE_TIMEOUT, value)]))
+                .unwrap();
+            assert_eq!(c.eager_idle_timeout_ms, Some(ms));
+            assert_eq!(c.eager_executor_idle_timeout_ms(Some(5000)), ms as u64);
+        }
+        let err = AllocationConfig::from_spark_conf(&props(&[(keys::EAGER_IDLE_TIMEOUT, "soon")]))
+            .unwrap_err();
+        assert!(err.to_string().contains(keys::EAGER_IDLE_TIMEOUT));
+        let negative = AllocationConfig {
+            eager_idle_timeout_ms: Some(-5),
+            ..base()
+        };
+        assert!(refusal(&negative).contains(keys::EAGER_IDLE_TIMEOUT));
     }
 }

@@ -10,10 +10,17 @@
 //! (times `executorAllocationRatio`) and by `maxExecutors`. It drops to what is needed (but not
 //! below `minExecutors`) as soon as fewer executors are needed. Executors idle past their
 //! timeout are removed, never below `minExecutors` nor the current target.
+//!
+//! Under the eager policy (`spindle.dynamicAllocation.policy=eager`) the target follows what
+//! the pending and running tasks need, capped by `maxExecutors` and at least
+//! `minExecutors`, after every event and every round: no backlog timer, no ramp. Executors
+//! idle past the eager idle timeout (derived from the measured executor start latencies, see
+//! [`AllocationConfig::eager_executor_idle_timeout_ms`]) are removed under the same floors
+//! and with the same cached-block and shuffle-tracking rules as Spark's.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
-use super::config::{AllocationConfig, ConfigError};
+use super::config::{AllocationConfig, AllocationPolicy, ConfigError};
 use super::event::{ListenerEvent, StageAttempt, TaskEndReason, TaskIndex, TaskInfo};
 use super::listener::{ExecutorAllocationListener, PlacementHints};
 use super::monitor::{ExecutorMonitor, DEFAULT_RESOURCE_PROFILE_ID, UNKNOWN_RESOURCE_PROFILE_ID};
@@ -54,10 +61,18 @@ pub struct ExecutorRequest {
     pub host_to_local_task_count: BTreeMap<String, i64>,
 }
 
-/// Spark's `ExecutorAllocationManager` for the default resource profile.
+/// The eager idle timeout is derived from the median of this many most recent executor
+/// start latencies.
+pub const START_LATENCY_WINDOW: usize = 64;
+
+/// Spark's `ExecutorAllocationManager` for the default resource profile (or, under
+/// [`AllocationPolicy::Eager`], Spindle's eager rules).
 #[derive(Debug, Clone)]
 pub struct ExecutorAllocationManager {
     config: AllocationConfig,
+    policy: AllocationPolicy,
+    /// The most recent executor start latencies (asked → registered), in ms.
+    executor_start_latencies_ms: VecDeque<u64>,
     min_num_executors: i64,
     max_num_executors: i64,
     initial_num_executors: i64,
@@ -90,7 +105,14 @@ impl ExecutorAllocationManager {
     pub fn new(config: AllocationConfig) -> Result<Self, ConfigError> {
         config.validate()?;
         let initial = config.initial_num_executors();
+        let mut executor_monitor = ExecutorMonitor::new(&config);
+        if config.policy == AllocationPolicy::Eager {
+            executor_monitor
+                .set_executor_idle_timeout(Some(config.eager_executor_idle_timeout_ms(None)));
+        }
         Ok(Self {
+            policy: config.policy,
+            executor_start_latencies_ms: VecDeque::new(),
             min_num_executors: config.min_executors,
             max_num_executors: config.max_executors,
             initial_num_executors: initial,
@@ -108,7 +130,7 @@ impl ExecutorAllocationManager {
             num_locality_aware_tasks: 0,
             host_to_local_task_count: BTreeMap::new(),
             listener: ExecutorAllocationListener::default(),
-            executor_monitor: ExecutorMonitor::new(&config),
+            executor_monitor,
             config,
         })
     }
@@ -116,6 +138,50 @@ impl ExecutorAllocationManager {
     /// The settings this manager runs with.
     pub fn config(&self) -> &AllocationConfig {
         &self.config
+    }
+
+    /// The rules this manager follows.
+    pub fn policy(&self) -> AllocationPolicy {
+        self.policy
+    }
+
+    /// An executor started: `latency_ms` from asking for it to its registration (what the
+    /// application master measures). The eager policy's idle timeout follows the median of
+    /// the last [`START_LATENCY_WINDOW`] of these.
+    pub fn on_executor_start_latency(&mut self, latency_ms: u64) {
+        if self.executor_start_latencies_ms.len() >= START_LATENCY_WINDOW {
+            self.executor_start_latencies_ms.pop_front();
+        }
+        self.executor_start_latencies_ms.push_back(latency_ms);
+        if self.policy == AllocationPolicy::Eager {
+            let timeout = self
+                .config
+                .eager_executor_idle_timeout_ms(self.median_executor_start_latency_ms());
+            self.executor_monitor
+                .set_executor_idle_timeout(Some(timeout));
+        }
+    }
+
+    /// The median of the recent executor start latencies (the mean of the middle two for an
+    /// even count), or `None` before any was measured.
+    pub fn median_executor_start_latency_ms(&self) -> Option<u64> {
+        let mut v: Vec<u64> = self.executor_start_latencies_ms.iter().copied().collect();
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_unstable();
+        let n = v.len();
+        Some(if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            v[n / 2 - 1] / 2 + v[n / 2] / 2 + (v[n / 2 - 1] % 2 + v[n / 2] % 2) / 2
+        })
+    }
+
+    /// The idle timeout of an executor holding nothing, in ms (`None`: never): Spark's
+    /// `executorIdleTimeout`, or the eager one.
+    pub fn executor_idle_timeout_ms(&self) -> Option<u64> {
+        self.executor_monitor.executor_idle_timeout_ms()
     }
 
     /// The executor target (Spark's `numExecutorsTarget`).
@@ -202,8 +268,15 @@ impl ExecutorAllocationManager {
         }
     }
 
-    /// Handles one scheduler event.
+    /// Handles one scheduler event. Under the eager policy the target follows at once.
     pub fn on_event(&mut self, event: &ListenerEvent, now_ms: u64) {
+        self.on_listener_event(event, now_ms);
+        if self.policy == AllocationPolicy::Eager {
+            self.update_and_sync_num_executors_target(now_ms);
+        }
+    }
+
+    fn on_listener_event(&mut self, event: &ListenerEvent, now_ms: u64) {
         match event {
             ListenerEvent::JobStart { job_id, stages } => {
                 self.executor_monitor.on_job_start(*job_id, stages);
@@ -318,6 +391,9 @@ impl ExecutorAllocationManager {
             return 0;
         }
         let max_needed = self.max_num_executors_needed();
+        if self.policy == AllocationPolicy::Eager {
+            return self.update_target_eagerly(max_needed);
+        }
         let delta = if max_needed < self.num_executors_target {
             self.decrement_executors(max_needed)
         } else if self.add_time.is_some_and(|t| now_ms >= t) {
@@ -332,6 +408,10 @@ impl ExecutorAllocationManager {
     /// followed by `doUpdateRequest`); returns the change in target.
     pub fn add_executors_round(&mut self, now_ms: u64) -> i64 {
         let max_needed = self.max_num_executors_needed();
+        if self.policy == AllocationPolicy::Eager {
+            // No ramp: one round asks for everything needed.
+            return self.update_target_eagerly(max_needed);
+        }
         let delta = self.add_executors(max_needed);
         self.do_update_request(delta, now_ms)
     }
@@ -346,9 +426,10 @@ impl ExecutorAllocationManager {
         self.remove_executors_with_profiles(&with_profile)
     }
 
-    /// Tasks are waiting: start the backlog timer unless it runs already.
+    /// Tasks are waiting: start the backlog timer unless it runs already (the eager policy
+    /// has no backlog timer).
     pub fn on_scheduler_backlogged(&mut self, now_ms: u64) {
-        if self.add_time.is_none() {
+        if self.add_time.is_none() && self.policy == AllocationPolicy::Spark {
             self.add_time = Some(now_ms.saturating_add(self.scheduler_backlog_timeout_ms));
         }
     }
@@ -362,10 +443,22 @@ impl ExecutorAllocationManager {
     /// Forgets the executors and restarts from the initial target, as Spark does when the
     /// cluster manager lost track of the application. The next round re-evaluates at once.
     pub fn reset(&mut self) {
-        self.add_time = Some(0);
+        if self.policy == AllocationPolicy::Spark {
+            self.add_time = Some(0);
+        }
         self.num_executors_target = self.initial_num_executors;
         self.num_executors_to_add = 1;
         self.executor_monitor.reset();
+    }
+
+    /// The eager policy's target: what the pending and running tasks need, within
+    /// [`minExecutors`, `maxExecutors`]; returns the change.
+    fn update_target_eagerly(&mut self, max_needed: i64) -> i64 {
+        let old = self.num_executors_target;
+        self.num_executors_target = max_needed
+            .min(self.max_num_executors)
+            .max(self.min_num_executors);
+        self.num_executors_target - old
     }
 
     fn decrement_executors(&mut self, max_needed: i64) -> i64 {
@@ -583,6 +676,7 @@ impl ExecutorAllocationManager {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::allocation::config::EAGER_MIN_IDLE_TIMEOUT_MS;
     use crate::allocation::event::{JobStageInfo, StorageLevel};
     use crate::ids::{JobId, RddId, ShuffleId, StageId};
 
@@ -1215,5 +1309,298 @@ mod tests {
         );
         assert!(m.tick(9_999).to_remove.is_empty());
         assert_eq!(m.tick(10_000).to_remove, ids(&["1"]));
+    }
+
+    // ------------------------------------------------------------ the eager policy
+
+    fn eager(min: i64, max: i64, initial: i64) -> ExecutorAllocationManager {
+        configured(AllocationConfig {
+            policy: AllocationPolicy::Eager,
+            ..conf(min, max, initial)
+        })
+    }
+
+    #[test]
+    fn eager_asks_for_the_whole_backlog_the_moment_it_waits() {
+        let mut m = eager(0, 10, 1);
+        assert_eq!(m.policy(), AllocationPolicy::Eager);
+        // Until a stage is submitted the initial target holds, as under Spark's rules.
+        assert_eq!(m.tick(0).target_changed, None);
+        assert_eq!(m.num_executors_target(), 1);
+        submit(&mut m, 0, 8, 5);
+        // No backlog timer, no ramp: all 8 at once, on the event itself.
+        assert_eq!(m.num_executors_target(), 8);
+        assert_eq!(m.add_time(), None);
+        assert_eq!(m.num_executors_to_add(), 1);
+        // Capped by maxExecutors.
+        submit(&mut m, 1, 20, 6);
+        assert_eq!(m.num_executors_target(), 10);
+        assert_eq!(m.tick(7).target_changed, None);
+    }
+
+    #[test]
+    fn eager_counts_slots_and_the_allocation_ratio() {
+        let mut m = configured(AllocationConfig {
+            policy: AllocationPolicy::Eager,
+            executor_cores: 4,
+            executor_allocation_ratio: 0.5,
+            ..conf(0, 100, 0)
+        });
+        submit(&mut m, 0, 40, 0);
+        // 40 tasks × 0.5 / 4 slots.
+        assert_eq!(m.num_executors_target(), 5);
+        assert_eq!(m.max_num_executors_needed(), 5);
+    }
+
+    #[test]
+    fn eager_target_follows_the_tasks_down_to_min_executors() {
+        let mut m = eager(2, 10, 0);
+        submit(&mut m, 0, 6, 0);
+        assert_eq!(m.num_executors_target(), 6);
+        for i in 0..6 {
+            add(&mut m, &format!("e{i}"), 10);
+            start(&mut m, 0, i, &format!("e{i}"), 10);
+        }
+        assert_eq!(m.num_executors_target(), 6);
+        for i in 0..3 {
+            end(&mut m, 0, i, &format!("e{i}"), 20);
+        }
+        assert_eq!(m.num_executors_target(), 3);
+        for i in 3..6 {
+            end(&mut m, 0, i, &format!("e{i}"), 30);
+        }
+        m.on_event(&ListenerEvent::StageCompleted { stage: sa(0) }, 30);
+        assert_eq!(m.num_executors_target(), 2, "never below minExecutors");
+        // A failed task is pending again: asked for at once.
+        submit(&mut m, 1, 3, 40);
+        for i in 0..3 {
+            start(&mut m, 1, i, "e0", 40);
+        }
+        m.on_event(
+            &ListenerEvent::TaskEnd {
+                stage: sa(1),
+                task: task(0, "e0", false),
+                reason: TaskEndReason::Failed,
+            },
+            50,
+        );
+        assert_eq!(m.num_executors_target(), 3);
+        assert_eq!(m.add_time(), None);
+    }
+
+    #[test]
+    fn eager_idle_timeout_follows_the_median_start_latency() {
+        let mut m = eager(0, 10, 0);
+        // Nothing measured yet: the minimum.
+        assert_eq!(
+            m.executor_idle_timeout_ms(),
+            Some(EAGER_MIN_IDLE_TIMEOUT_MS)
+        );
+        add(&mut m, "a", 1000);
+        assert_eq!(
+            m.executor_monitor().executor("a").unwrap().deadline(),
+            Some(1100)
+        );
+        // Fast starts keep the minimum: 4 × 20 ms is under 100 ms.
+        for ms in [10, 20, 30] {
+            m.on_executor_start_latency(ms);
+        }
+        assert_eq!(m.median_executor_start_latency_ms(), Some(20));
+        assert_eq!(m.executor_idle_timeout_ms(), Some(100));
+        // Slower ones raise it, and deadlines already running move with it.
+        for ms in [400, 500, 600] {
+            m.on_executor_start_latency(ms);
+        }
+        assert_eq!(m.median_executor_start_latency_ms(), Some(215));
+        assert_eq!(m.executor_idle_timeout_ms(), Some(860));
+        assert_eq!(
+            m.executor_monitor().executor("a").unwrap().deadline(),
+            Some(1860)
+        );
+        assert!(m.tick(1859).to_remove.is_empty());
+        assert_eq!(m.tick(1860).to_remove, ids(&["a"]));
+        // The median is over a window of the most recent ones.
+        for _ in 0..START_LATENCY_WINDOW {
+            m.on_executor_start_latency(50);
+        }
+        assert_eq!(m.median_executor_start_latency_ms(), Some(50));
+        assert_eq!(m.executor_idle_timeout_ms(), Some(200));
+    }
+
+    #[test]
+    fn eager_idle_timeout_can_be_set() {
+        let mut m = configured(AllocationConfig {
+            policy: AllocationPolicy::Eager,
+            eager_idle_timeout_ms: Some(2500),
+            ..conf(0, 10, 0)
+        });
+        m.on_executor_start_latency(5000);
+        assert_eq!(m.executor_idle_timeout_ms(), Some(2500));
+        add(&mut m, "a", 0);
+        assert!(m.tick(2499).to_remove.is_empty());
+        assert_eq!(m.tick(2500).to_remove, ids(&["a"]));
+        // Spark's rules measure latencies too but keep executorIdleTimeout.
+        let mut spark = manager(0, 10, 0);
+        spark.on_executor_start_latency(5000);
+        assert_eq!(spark.median_executor_start_latency_ms(), Some(5000));
+        assert_eq!(spark.executor_idle_timeout_ms(), Some(3000));
+    }
+
+    #[test]
+    fn eager_releases_idle_executors_but_keeps_min_and_the_target() {
+        let mut m = eager(1, 10, 0);
+        submit(&mut m, 0, 3, 0);
+        for id in ["a", "b", "c"] {
+            add(&mut m, id, 0);
+        }
+        start(&mut m, 0, 0, "a", 0);
+        start(&mut m, 0, 1, "b", 0);
+        start(&mut m, 0, 2, "c", 0);
+        end(&mut m, 0, 0, "a", 500);
+        // Two tasks left: the target drops to 2 and "a", idle, goes after the eager timeout.
+        assert_eq!(m.num_executors_target(), 2);
+        assert!(m.tick(599).to_remove.is_empty());
+        assert_eq!(m.tick(600).to_remove, ids(&["a"]));
+        end(&mut m, 0, 1, "b", 700);
+        end(&mut m, 0, 2, "c", 700);
+        m.on_event(&ListenerEvent::StageCompleted { stage: sa(0) }, 700);
+        // Both idle; minExecutors keeps one of them.
+        assert_eq!(m.tick(800).to_remove, ids(&["b"]));
+        assert!(m.tick(10_000).to_remove.is_empty());
+    }
+
+    #[test]
+    fn eager_never_releases_what_shuffle_tracking_keeps() {
+        let mut m = configured(AllocationConfig {
+            policy: AllocationPolicy::Eager,
+            shuffle_service_enabled: false,
+            shuffle_tracking_enabled: true,
+            shuffle_tracking_timeout_ms: Some(10_000),
+            ..conf(0, 5, 0)
+        });
+        m.on_event(
+            &ListenerEvent::JobStart {
+                job_id: JobId(1),
+                stages: vec![
+                    JobStageInfo {
+                        stage_id: StageId(0),
+                        shuffle_dep_id: Some(ShuffleId(7)),
+                    },
+                    JobStageInfo {
+                        stage_id: StageId(1),
+                        shuffle_dep_id: None,
+                    },
+                ],
+            },
+            0,
+        );
+        add(&mut m, "1", 0);
+        add(&mut m, "2", 0);
+        submit(&mut m, 0, 1, 0);
+        start(&mut m, 0, 0, "1", 0);
+        end(&mut m, 0, 0, "1", 100);
+        m.on_event(&ListenerEvent::StageCompleted { stage: sa(0) }, 100);
+        // "2" holds nothing and goes after the eager timeout; "1" holds shuffle 7 of the
+        // running job and stays however long it is idle.
+        assert_eq!(m.tick(200).to_remove, ids(&["2"]));
+        assert!(m.tick(1_000_000).to_remove.is_empty());
+        m.on_event(&ListenerEvent::JobEnd { job_id: JobId(1) }, 1_000_000);
+        // Released by the job: the shuffle tracking timeout (longer than the eager one)
+        // counts from when it went idle, as under Spark's rules.
+        assert_eq!(m.tick(1_000_001).to_remove, ids(&["1"]));
+    }
+
+    #[test]
+    fn eager_add_round_and_reset_have_no_ramp_or_timer() {
+        let mut m = eager(1, 5, 1);
+        submit(&mut m, 0, 10, 0);
+        assert_eq!(m.num_executors_target(), 5);
+        assert_eq!(m.add_executors_round(0), 0);
+        m.reset();
+        assert_eq!(m.num_executors_target(), 1);
+        assert_eq!(m.add_time(), None);
+        m.on_scheduler_backlogged(10);
+        assert_eq!(m.add_time(), None);
+        // The next round asks for everything the tasks need again.
+        assert_eq!(m.tick(100).target_changed, Some((1, 5)));
+    }
+
+    #[test]
+    fn eager_invariants_hold_on_random_traces() {
+        for seed in 1..200u64 {
+            let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+            let min = rng.below(3) as i64;
+            let max = min + 1 + rng.below(8) as i64;
+            let initial = min + rng.below((max - min + 1) as u64) as i64;
+            let mut m = configured(AllocationConfig {
+                policy: AllocationPolicy::Eager,
+                executor_cores: 1 + rng.below(3) as i64,
+                executor_allocation_ratio: [1.0, 0.5][rng.below(2) as usize],
+                ..conf(min, max, initial)
+            });
+            let mut now = 0u64;
+            let mut next_exec = 0;
+            let mut stage = 0;
+            let mut running: Vec<(u32, i64, ExecutorId)> = Vec::new();
+            for _ in 0..300 {
+                now += rng.below(300);
+                let live: Vec<ExecutorId> =
+                    m.executor_monitor().executors().keys().cloned().collect();
+                match rng.below(9) {
+                    0 => {
+                        stage += 1;
+                        submit(&mut m, stage, 1 + rng.below(30) as i64, now);
+                    }
+                    1 | 2 if !live.is_empty() && stage > 0 => {
+                        let exec = live[rng.below(live.len() as u64) as usize].clone();
+                        let index = rng.below(30) as i64;
+                        start(&mut m, stage, index, exec.as_str(), now);
+                        running.push((stage, index, exec));
+                    }
+                    3 | 4 if !running.is_empty() => {
+                        let (st, index, exec) =
+                            running.swap_remove(rng.below(running.len() as u64) as usize);
+                        end(&mut m, st, index, exec.as_str(), now);
+                    }
+                    5 => {
+                        next_exec += 1;
+                        add(&mut m, &format!("e{next_exec}"), now);
+                        m.on_executor_start_latency(rng.below(100));
+                    }
+                    6 if !live.is_empty() => {
+                        remove(&mut m, live[rng.below(live.len() as u64) as usize].as_str());
+                    }
+                    7 if stage > 0 => {
+                        m.on_event(&ListenerEvent::StageCompleted { stage: sa(stage) }, now);
+                    }
+                    _ => {
+                        let timeout = m.executor_idle_timeout_ms().unwrap();
+                        assert!(timeout >= EAGER_MIN_IDLE_TIMEOUT_MS);
+                        let out = m.tick(now);
+                        let mon = m.executor_monitor();
+                        for id in &out.to_remove {
+                            let e = mon.executor(id.as_str()).unwrap();
+                            assert!(
+                                e.idle_start().unwrap() + timeout <= now,
+                                "seed {seed}: {id} removed early"
+                            );
+                        }
+                        if !out.to_remove.is_empty() {
+                            let remaining = mon.executor_count() as i64
+                                - mon.pending_removal_count()
+                                - mon.decommissioning_count();
+                            assert!(remaining >= min && remaining >= m.num_executors_target());
+                        }
+                    }
+                }
+                // After every step: exactly what the tasks need, within [min, max], at once.
+                if !m.initializing() {
+                    let want = m.max_num_executors_needed().clamp(min, max);
+                    assert_eq!(m.num_executors_target(), want, "seed {seed}");
+                }
+                assert!((min..=max).contains(&m.num_executors_target()));
+                assert_eq!(m.add_time(), None, "seed {seed}: no backlog timer");
+            }
+        }
     }
 }

@@ -229,6 +229,25 @@ impl ExecutorMonitor {
         }
     }
 
+    /// The idle timeout of an executor holding nothing (`executorIdleTimeout`), in ms;
+    /// `None` is infinite.
+    pub fn executor_idle_timeout_ms(&self) -> Option<u64> {
+        self.timeouts.idle_ms
+    }
+
+    /// Changes the idle timeout of executors holding nothing (the eager policy derives it
+    /// from the measured start latency) and recomputes every executor's deadline.
+    pub fn set_executor_idle_timeout(&mut self, idle_ms: Option<u64>) {
+        if self.timeouts.idle_ms == idle_ms {
+            return;
+        }
+        self.timeouts.idle_ms = idle_ms;
+        let timeouts = self.timeouts;
+        for exec in self.executors.values_mut() {
+            timeouts.update_timeout(exec);
+        }
+    }
+
     /// Forgets every executor (what the manager does on reset).
     pub fn reset(&mut self) {
         self.executors.clear();

@@ -116,11 +116,19 @@ impl DriverCore {
         self.executors.info(id).map(|e| e.container)
     }
 
-    /// Ends a step: the allocation manager hears what the step posted, in order.
-    fn finish(&mut self, out: Out, now_ms: u64) -> Vec<Effect> {
+    /// Ends a step: the allocation manager hears what the step posted, in order. A target
+    /// that changed on those events (the eager policy follows the tasks at once) is logged
+    /// and asked for now, not at the next round.
+    fn finish(&mut self, mut out: Out, now_ms: u64) -> Vec<Effect> {
         if let Some(m) = self.dra.as_mut() {
+            let old = m.num_executors_target();
             for ev in &out.listener {
                 m.on_event(ev, now_ms);
+            }
+            let new = m.num_executors_target();
+            if new != old {
+                out.log(AppEvent::TargetChanged { old, new });
+                self.sync_ask(now_ms, &mut out);
             }
         }
         out.effects
@@ -151,7 +159,7 @@ impl DriverCore {
                 new: m.num_executors_target(),
             });
         }
-        self.sync_ask(&mut out);
+        self.sync_ask(now_ms, &mut out);
         let expected = self.target_count();
         if self.gate.arm(expected, self.executors.registered(), now_ms) {
             out.push(Effect::StartUserCode);
@@ -167,15 +175,16 @@ impl DriverCore {
 
     // ------------------------------------------------------------ executors
 
-    fn sync_ask(&mut self, out: &mut Out) {
+    fn sync_ask(&mut self, now_ms: u64, out: &mut Out) {
         let target = self.target_count();
-        self.executors.sync_ask(target, out);
+        self.executors.sync_ask(target, now_ms, out);
     }
 
     pub fn on_allocated(&mut self, containers: Vec<Container>, now_ms: u64) -> Vec<Effect> {
         let mut out = Out::default();
         let target = self.target_count();
-        self.executors.on_allocated(containers, target, &mut out);
+        self.executors
+            .on_allocated(containers, target, now_ms, &mut out);
         self.finish(out, now_ms)
     }
 
@@ -245,7 +254,7 @@ impl DriverCore {
             });
         }
         self.executors.count_failure(&gone, exit, out);
-        self.sync_ask(out);
+        self.sync_ask(now_ms, out);
         self.offer(now_ms, out);
     }
 
@@ -292,7 +301,12 @@ impl DriverCore {
         now_ms: u64,
     ) -> Result<Vec<Effect>, String> {
         let mut out = Out::default();
-        self.executors.register(executor, registration, &mut out)?;
+        let start_latency = self
+            .executors
+            .register(executor, registration, now_ms, &mut out)?;
+        if let (Some(m), Some(ms)) = (self.dra.as_mut(), start_latency) {
+            m.on_executor_start_latency(ms);
+        }
         self.check_gate(now_ms, &mut out);
         self.offer(now_ms, &mut out);
         Ok(self.finish(out, now_ms))
@@ -477,7 +491,7 @@ impl DriverCore {
                 };
                 self.executors.stop(&id, reason.into(), &mut out);
             }
-            self.sync_ask(&mut out);
+            self.sync_ask(now_ms, &mut out);
         }
         self.offer(now_ms, &mut out);
         self.finish(out, now_ms)
@@ -999,5 +1013,45 @@ mod tests {
             e,
             Effect::Log(AppEvent::TaskEnd { duration_ms: 750, reason, .. }) if reason == "Success"
         )));
+    }
+
+    fn asks(fx: &[Effect]) -> Vec<u32> {
+        fx.iter()
+            .filter_map(|e| match e {
+                Effect::Ask { count } => Some(*count),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn eager_asks_when_tasks_wait_and_learns_the_start_latency() {
+        let mut c = conf(0);
+        c.dynamic = Some(AllocationConfig {
+            min_executors: 0,
+            initial_executors: Some(1),
+            max_executors: 4,
+            shuffle_service_enabled: true,
+            policy: crate::allocation::AllocationPolicy::Eager,
+            ..AllocationConfig::default()
+        });
+        let mut d = DriverCore::new(c).unwrap();
+        assert_eq!(asks(&d.start(0)), [1]);
+        register_all(&mut d, 1, 1, 30);
+        // The job's tasks wait with one slot: the rest is asked for in the same step, not
+        // at the next round.
+        let fx = d.submit_job(JobId(0), job(3), 100);
+        assert_eq!(launches(&fx).len(), 1);
+        assert_eq!(asks(&fx), [2]);
+        assert!(fx
+            .iter()
+            .any(|e| matches!(e, Effect::Log(AppEvent::TargetChanged { old: 1, new: 3 }))));
+        // Asked at 0 and registered at 30; asked at 100 and registered at 160 and 180.
+        d.on_allocated(vec![container(3), container(4)], 150);
+        register(&mut d, 2, 160);
+        register(&mut d, 3, 180);
+        let m = d.dra.as_ref().unwrap();
+        assert_eq!(m.median_executor_start_latency_ms(), Some(60));
+        assert_eq!(m.executor_idle_timeout_ms(), Some(240));
     }
 }

@@ -9,7 +9,7 @@ use crate::eventlog::AppEvent;
 use crate::ids::ExecutorId;
 use common::protocol::Container;
 use common::{ContainerId, Resource};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -28,6 +28,8 @@ struct ExecContainer {
     /// The RM said it will take this container back (preemption): no new tasks go
     /// there, as for a decommissioning executor.
     decommissioning: bool,
+    /// When the ask this container answered was made (for the start latency).
+    asked_at: Option<u64>,
 }
 
 /// What an executor says about itself when it registers.
@@ -75,6 +77,10 @@ pub(crate) struct ExecutorBook {
     next_executor: u64,
     /// What the RM still owes us (our last ask minus what has arrived since).
     asked: u32,
+    /// When each container the RM still owes us was asked for, oldest first (as many as
+    /// `asked`): a container that arrives answers the oldest ask, a lowered ask cancels the
+    /// newest.
+    ask_times: VecDeque<u64>,
     last_ask_sent: Option<u32>,
     failures: u32,
     stopped: bool,
@@ -90,6 +96,7 @@ impl ExecutorBook {
             executors: BTreeMap::new(),
             next_executor: 1,
             asked: 0,
+            ask_times: VecDeque::new(),
             last_ask_sent: None,
             failures: 0,
             stopped: false,
@@ -131,13 +138,18 @@ impl ExecutorBook {
     }
 
     /// Asks the RM for what `target` still lacks, if that changed.
-    pub(crate) fn sync_ask(&mut self, target: u32, out: &mut Out) {
+    pub(crate) fn sync_ask(&mut self, target: u32, now_ms: u64, out: &mut Out) {
         if self.stopped {
             return;
         }
         let want = target.saturating_sub(self.live_containers());
         if self.last_ask_sent != Some(want) || want != self.asked {
             self.asked = want;
+            let wanted = want as usize;
+            self.ask_times.truncate(wanted);
+            while self.ask_times.len() < wanted {
+                self.ask_times.push_back(now_ms);
+            }
             self.last_ask_sent = Some(want);
             out.push(Effect::Ask { count: want });
             out.log(AppEvent::ContainerRequested {
@@ -149,9 +161,16 @@ impl ExecutorBook {
     }
 
     /// Containers arrived: start executors in those the target needs, release the rest.
-    pub(crate) fn on_allocated(&mut self, containers: Vec<Container>, target: u32, out: &mut Out) {
+    pub(crate) fn on_allocated(
+        &mut self,
+        containers: Vec<Container>,
+        target: u32,
+        now_ms: u64,
+        out: &mut Out,
+    ) {
         for c in containers {
             self.asked = self.asked.saturating_sub(1);
+            let asked_at = self.ask_times.pop_front();
             if self.stopped || self.live_containers() >= target {
                 out.log(AppEvent::ContainerAllocated {
                     container: c.id.to_string(),
@@ -179,6 +198,7 @@ impl ExecutorBook {
                     phase: Phase::Launching,
                     stop_reason: None,
                     decommissioning: false,
+                    asked_at,
                 },
             );
             out.push(Effect::StartExecutor {
@@ -189,16 +209,18 @@ impl ExecutorBook {
         // The RM decremented its count as it allocated; keep ours in step and
         // ask for replacements of anything we released.
         self.last_ask_sent = Some(self.asked);
-        self.sync_ask(target, out);
+        self.sync_ask(target, now_ms, out);
     }
 
-    /// The executor started in its container has registered.
+    /// The executor started in its container has registered; returns its start latency
+    /// (from the ask its container answered to now), when known.
     pub(crate) fn register(
         &mut self,
         executor: &ExecutorId,
         reg: Registration,
+        now_ms: u64,
         out: &mut Out,
-    ) -> Result<(), String> {
+    ) -> Result<Option<u64>, String> {
         let Some((cid, c)) = self
             .containers
             .iter_mut()
@@ -212,6 +234,7 @@ impl ExecutorBook {
             return Err(format!("executor {executor} registered twice"));
         }
         c.phase = Phase::Registered;
+        let start_latency = c.asked_at.map(|t| now_ms.saturating_sub(t));
         let container = *cid;
         out.log(AppEvent::ExecutorAdded {
             executor: executor.to_string(),
@@ -235,7 +258,7 @@ impl ExecutorBook {
         out.post(ListenerEvent::ExecutorAdded {
             executor_id: executor.clone(),
         });
-        Ok(())
+        Ok(start_latency)
     }
 
     /// Forgets a registered executor (its container may live on until the RM says).
@@ -386,18 +409,18 @@ mod tests {
     fn the_ask_counts_what_the_target_still_lacks() {
         let mut b = ExecutorBook::new(Resource::new(1408, 2), 1, 3);
         let mut out = Out::default();
-        b.sync_ask(3, &mut out);
+        b.sync_ask(3, 0, &mut out);
         assert_eq!(asks(&out), [3]);
         // Unchanged: nothing sent again.
-        b.sync_ask(3, &mut out);
+        b.sync_ask(3, 0, &mut out);
         assert_eq!(asks(&out), [3]);
         // Two arrive: the RM's count went down with them, so ours does too (no new ask);
         // a third beyond the target is released.
         let mut out = Out::default();
-        b.on_allocated(vec![container(2), container(3)], 3, &mut out);
+        b.on_allocated(vec![container(2), container(3)], 3, 0, &mut out);
         assert!(asks(&out).is_empty(), "{:?}", out.effects);
         let mut out = Out::default();
-        b.on_allocated(vec![container(4), container(5)], 3, &mut out);
+        b.on_allocated(vec![container(4), container(5)], 3, 0, &mut out);
         assert!(out.effects.contains(&Effect::Release {
             container: container(5).id
         }));
@@ -405,13 +428,33 @@ mod tests {
     }
 
     #[test]
+    fn start_latency_runs_from_the_ask_a_container_answers() {
+        let mut b = ExecutorBook::new(Resource::new(1408, 1), 1, 3);
+        let mut out = Out::default();
+        b.sync_ask(1, 100, &mut out);
+        b.sync_ask(3, 150, &mut out);
+        // Lowered: the newest ask is the one cancelled.
+        b.sync_ask(2, 160, &mut out);
+        b.on_allocated(vec![container(2)], 2, 170, &mut out);
+        b.on_allocated(vec![container(3)], 2, 180, &mut out);
+        let first = b.register(&ExecutorId::from("1"), reg(1), 190, &mut out);
+        assert_eq!(first, Ok(Some(90)));
+        let second = b.register(&ExecutorId::from("2"), reg(1), 200, &mut out);
+        assert_eq!(second, Ok(Some(50)));
+        // A container nobody asked for has no start latency.
+        b.on_allocated(vec![container(4)], 3, 210, &mut out);
+        let third = b.register(&ExecutorId::from("3"), reg(1), 220, &mut out);
+        assert_eq!(third, Ok(None));
+    }
+
+    #[test]
     fn slots_follow_cores_and_task_cpus() {
         let mut b = ExecutorBook::new(Resource::new(1408, 4), 2, 3);
         let mut out = Out::default();
-        b.on_allocated(vec![container(2)], 1, &mut out);
+        b.on_allocated(vec![container(2)], 1, 0, &mut out);
         let id = ExecutorId::from("1");
         assert!(b.offers().is_empty(), "not registered yet");
-        b.register(&id, reg(4), &mut out).unwrap();
+        b.register(&id, reg(4), 0, &mut out).unwrap();
         assert_eq!(b.default_parallelism(), 4);
         b.take_slot(&id);
         assert_eq!(b.offers().len(), 1);
@@ -419,7 +462,7 @@ mod tests {
         assert!(b.offers().is_empty(), "two slots of two cpus each");
         b.release_slot(&id);
         assert_eq!(b.offers(), vec![(id.clone(), "h".to_string())]);
-        assert!(b.register(&id, reg(4), &mut out).is_err());
+        assert!(b.register(&id, reg(4), 0, &mut out).is_err());
         b.stop(&id, "idle timeout".into(), &mut out);
         assert!(b.offers().is_empty(), "a stopping executor gets no task");
         assert_eq!(b.stop_reason(&id).as_deref(), Some("idle timeout"));
@@ -429,7 +472,7 @@ mod tests {
     fn failures_beyond_the_maximum_abort() {
         let mut b = ExecutorBook::new(Resource::new(1408, 1), 1, 1);
         let mut out = Out::default();
-        b.on_allocated(vec![container(2), container(3)], 2, &mut out);
+        b.on_allocated(vec![container(2), container(3)], 2, 0, &mut out);
         for n in [2, 3] {
             let gone = b.container_gone(container(n).id, "exit 1".into()).unwrap();
             assert!(!gone.requested);

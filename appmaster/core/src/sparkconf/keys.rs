@@ -112,3 +112,9 @@ pub const MODIFY_ACLS_GROUPS: &str = "spark.modify.acls.groups";
 pub const ADMIN_ACLS: &str = "spark.admin.acls";
 /// `spark.admin.acls.groups`
 pub const ADMIN_ACLS_GROUPS: &str = "spark.admin.acls.groups";
+/// `spindle.dynamicAllocation.policy`: `spark` (Spark's rules, the default) or `eager`
+/// (Spindle's own; see `allocation::config::AllocationPolicy`)
+pub const DYNAMIC_ALLOCATION_POLICY: &str = "spindle.dynamicAllocation.policy";
+/// `spindle.dynamicAllocation.eager.idleTimeout`: overrides the eager policy's idle timeout,
+/// otherwise derived from the measured executor start latency (a plain number is ms)
+pub const EAGER_IDLE_TIMEOUT: &str = "spindle.dynamicAllocation.eager.idleTimeout";
