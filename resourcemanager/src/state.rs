@@ -26,7 +26,7 @@ mod placement;
 mod queues;
 mod records;
 
-pub use records::{AppRecord, AttemptRecord, RESTART_DIAGNOSTICS};
+pub use records::{AppRecord, RESTART_DIAGNOSTICS};
 
 /// Starts an app's diagnostics while its queue's limits hold its AM back.
 const AM_WAIT_PREFIX: &str = "[waiting for its AM] ";
@@ -154,22 +154,30 @@ struct LiveContainer {
     allocated: Now,
 }
 
-#[derive(Debug)]
-struct Attempt {
-    id: AppAttemptId,
-    am_container: Option<ContainerId>,
-    am_node: Option<NodeId>,
-    registered: bool,
+/// An application attempt; also its record in the state store (JSON, field names as
+/// they have always been stored).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AttemptRecord {
+    pub(crate) id: AppAttemptId,
+    pub(crate) am_container: Option<ContainerId>,
+    pub(crate) am_node: Option<NodeId>,
+    pub(crate) registered: bool,
     /// The AM unregistered: its container's exit is expected, not a failure.
-    unregistered: bool,
-    start_wall_ms: u64,
-    finish_wall_ms: u64,
-    diagnostics: String,
+    pub(crate) unregistered: bool,
+    #[serde(rename = "start_ms")]
+    pub(crate) start_wall_ms: u64,
+    #[serde(rename = "finish_ms")]
+    pub(crate) finish_wall_ms: u64,
+    pub(crate) diagnostics: String,
     /// Ended by an RM restart: does not count towards the attempt limit.
-    ended_by_restart: bool,
+    #[serde(default)]
+    pub(crate) ended_by_restart: bool,
     /// Its AM container was preempted: does not count either (as YARN).
-    preempted: bool,
+    #[serde(default)]
+    pub(crate) preempted: bool,
 }
+
+use AttemptRecord as Attempt;
 
 impl Attempt {
     /// A new attempt, started now, waiting for its AM container.

@@ -84,22 +84,28 @@ pub struct Queue {
     pub path: String,
     /// `x`.
     pub name: String,
+    /// Index of the parent (`None` for root) and of the children in [`QueueTree::queues`].
     pub parent: Option<usize>,
     pub children: Vec<usize>,
-    /// Percent of the parent.
+    /// Guaranteed and maximum shares, in percent of the parent.
     pub capacity: f64,
     pub maximum_capacity: f64,
-    /// Fractions of the cluster (products down the path).
+    /// The same as fractions of the cluster (products down the path).
     pub absolute_capacity: f64,
     pub absolute_maximum_capacity: f64,
+    /// User limits, as resolved from this queue, its ancestors and the defaults.
     pub user_limit_factor: f64,
     pub minimum_user_limit_percent: f64,
+    /// Apps it may hold; more are refused at submission.
     pub maximum_applications: u32,
+    /// Fraction of its guarantee AM containers may hold.
     pub maximum_am_resource_percent: f64,
+    /// How its apps are ordered.
     pub ordering_policy: OrderingPolicy,
-    /// As configured here (`None`: inherited).
+    /// ACLs as configured here (`None`: inherited).
     pub acl_submit: Option<Vec<String>>,
     pub acl_administer: Option<Vec<String>>,
+    /// Whether it takes new apps.
     pub state: QueueState,
 }
 

@@ -2,10 +2,10 @@
 //! restart. Times in records are wall-clock milliseconds (they are shown to
 //! people and outlive the process); durations are plain milliseconds.
 
-use super::{Age, App, Attempt, Now, RmState};
+use super::{Age, App, AttemptRecord, Now, RmState};
 use common::protocol::{AppSubmission, FinalApplicationStatus, YarnApplicationState as AppState};
 use common::token::AppSecret;
-use common::{AppAttemptId, ApplicationId, ContainerId, NodeId};
+use common::ApplicationId;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -38,20 +38,6 @@ pub struct AppRecord {
     /// What preemption took (MB, vcores, non-AM containers, AM containers).
     #[serde(default)]
     pub preempted: (u64, u64, u32, u32),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AttemptRecord {
-    pub id: AppAttemptId,
-    pub am_container: Option<ContainerId>,
-    pub am_node: Option<NodeId>,
-    pub registered: bool,
-    pub unregistered: bool,
-    pub start_ms: u64,
-    pub finish_ms: u64,
-    pub diagnostics: String,
-    #[serde(default)]
-    pub ended_by_restart: bool,
 }
 
 /// Diagnostics of an attempt that was running when the RM stopped.
@@ -107,22 +93,7 @@ impl RmState {
                 finish_wall_ms: r.finish_ms,
                 age: Age::recovered(r.start_ms, now),
                 progress: r.progress,
-                attempts: r
-                    .attempts
-                    .into_iter()
-                    .map(|a| Attempt {
-                        id: a.id,
-                        am_container: a.am_container,
-                        am_node: a.am_node,
-                        registered: a.registered,
-                        unregistered: a.unregistered,
-                        start_wall_ms: a.start_ms,
-                        finish_wall_ms: a.finish_ms,
-                        diagnostics: a.diagnostics,
-                        ended_by_restart: a.ended_by_restart,
-                        preempted: false,
-                    })
-                    .collect(),
+                attempts: r.attempts,
                 max_attempts: r.max_attempts,
                 asks: BTreeMap::new(),
                 containers: BTreeMap::new(),
@@ -148,7 +119,7 @@ impl RmState {
                 app.tracking_url.clear();
                 app.am_host.clear();
                 app.progress = 0.0;
-                app.attempts.push(Attempt::new(
+                app.attempts.push(AttemptRecord::new(
                     id.attempt(app.attempts.len() as u32 + 1),
                     now.wall_ms,
                 ));
@@ -196,21 +167,7 @@ fn record_of(id: ApplicationId, a: &App) -> AppRecord {
         memory_ms: a.memory_ms,
         vcore_ms: a.vcore_ms,
         next_container: a.next_container,
-        attempts: a
-            .attempts
-            .iter()
-            .map(|t| AttemptRecord {
-                id: t.id,
-                am_container: t.am_container,
-                am_node: t.am_node.clone(),
-                registered: t.registered,
-                unregistered: t.unregistered,
-                start_ms: t.start_wall_ms,
-                finish_ms: t.finish_wall_ms,
-                diagnostics: t.diagnostics.clone(),
-                ended_by_restart: t.ended_by_restart,
-            })
-            .collect(),
+        attempts: a.attempts.clone(),
         queue_path: a.queue_path.clone(),
         preempted: (
             a.preempted.memory_mb,

@@ -662,16 +662,26 @@ async fn list_apps(
     }
 }
 
+/// The JSON `view` makes of app `id` in the viewer's snapshot, or YARN's not-found.
+fn app_view(
+    w: &Web,
+    viewer: &Viewer,
+    id: &str,
+    view: impl FnOnce(&Snapshot, &Links, &ApplicationReport) -> Value,
+) -> Response {
+    let s = w.snapshot(viewer);
+    match find(&s, id) {
+        Ok(r) => Json(view(&s, &w.links, r)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
 async fn one_app(
     State(w): St,
     Extension(viewer): Extension<Viewer>,
     Path(id): Path<String>,
 ) -> Response {
-    let s = w.snapshot(&viewer);
-    match find(&s, &id) {
-        Ok(r) => Json(json!({ "app": app(&s, &w.links, r) })).into_response(),
-        Err(e) => e.into_response(),
-    }
+    app_view(&w, &viewer, &id, |s, l, r| json!({ "app": app(s, l, r) }))
 }
 
 async fn app_attempts(
@@ -679,11 +689,7 @@ async fn app_attempts(
     Extension(viewer): Extension<Viewer>,
     Path(id): Path<String>,
 ) -> Response {
-    let s = w.snapshot(&viewer);
-    match find(&s, &id) {
-        Ok(r) => Json(attempts(&s, &w.links, r)).into_response(),
-        Err(e) => e.into_response(),
-    }
+    app_view(&w, &viewer, &id, attempts)
 }
 
 async fn get_state(
@@ -691,11 +697,12 @@ async fn get_state(
     Extension(viewer): Extension<Viewer>,
     Path(id): Path<String>,
 ) -> Response {
-    let s = w.snapshot(&viewer);
-    match find(&s, &id) {
-        Ok(r) => Json(json!({ "state": r.state.to_string() })).into_response(),
-        Err(e) => e.into_response(),
-    }
+    app_view(
+        &w,
+        &viewer,
+        &id,
+        |_, _, r| json!({ "state": r.state.to_string() }),
+    )
 }
 
 /// `PUT /ws/v1/cluster/apps/{id}/state` with `{"state":"KILLED"}`.
