@@ -454,26 +454,45 @@ pub enum RmRequest {
     ListQueues,
 }
 
-/// One queue of the scheduler, as `spindle queue list` shows it.
+/// One queue of the scheduler and its state of the moment: REST, the UI, metrics and
+/// `spindle queue list` show it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueueReport {
-    /// `root.a`.
+    /// `root.a` and `a`; depth 0 is root.
     pub path: String,
+    pub name: String,
     pub depth: u32,
     pub leaf: bool,
-    /// Percent of the parent.
+    /// Guaranteed and maximum share, percent of the parent, then of the cluster.
     pub capacity: f64,
     pub maximum_capacity: f64,
-    /// Percent of the cluster.
     pub absolute_capacity: f64,
     pub absolute_maximum_capacity: f64,
+    /// What its containers hold, and what its applications wait for.
     pub used: Resource,
-    /// Percent of its guarantee in use.
-    pub used_capacity: f64,
     pub pending: Resource,
+    /// Share of its guarantee in use, in percent (YARN's usedCapacity).
+    pub used_capacity: f64,
+    /// Share of the cluster in use, in percent.
+    pub absolute_used_capacity: f64,
+    /// Its applications: all, running their AM, waiting for it.
     pub num_applications: u32,
+    pub num_active_applications: u32,
     pub num_pending_applications: u32,
+    pub num_containers: u32,
+    /// AM containers' use and the limit on it.
+    pub am_used: Resource,
+    pub am_limit: Resource,
+    /// Its settings, resolved.
+    pub user_limit_factor: f64,
+    pub minimum_user_limit_percent: f64,
+    pub maximum_applications: u32,
+    pub maximum_am_resource_percent: f64,
+    /// `fifo` or `fair`; `RUNNING` or `STOPPED`.
+    pub ordering_policy: String,
     pub state: String,
+    /// What each user holds (leaves).
+    pub users: Vec<(String, Resource)>,
 }
 
 impl RmRequest {

@@ -591,7 +591,7 @@ impl Service for Rm {
                 Err(e) => RmResponse::Error(e),
             },
             RmRequest::ListNodes => RmResponse::Nodes(self.with_state(|s| s.node_reports())),
-            RmRequest::ListQueues => RmResponse::Queues(self.with_state(|s| s.queue_reports())),
+            RmRequest::ListQueues => RmResponse::Queues(self.with_state(|s| s.queue_views())),
             RmRequest::CreateWebToken { ttl_ms } => {
                 let expiry_ms = now.wall_ms + ttl_ms.clamp(1, web_tokens::MAX_TTL_MS);
                 tracing::info!(user, expiry_ms, "web token issued");

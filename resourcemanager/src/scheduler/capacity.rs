@@ -448,7 +448,7 @@ impl Scheduler for CapacityScheduler {
             out.push(QueueView {
                 path: q.path.clone(),
                 name: q.name.clone(),
-                depth,
+                depth: depth as u32,
                 leaf: q.is_leaf(),
                 capacity: q.capacity,
                 maximum_capacity: q.maximum_capacity,
@@ -472,8 +472,8 @@ impl Scheduler for CapacityScheduler {
                 minimum_user_limit_percent: q.minimum_user_limit_percent,
                 maximum_applications: q.maximum_applications,
                 maximum_am_resource_percent: q.maximum_am_resource_percent,
-                ordering_policy: q.ordering_policy,
-                state: q.state,
+                ordering_policy: q.ordering_policy.to_string(),
+                state: q.state.to_string(),
                 users,
             });
             for &c in q.children.iter().rev() {

@@ -135,8 +135,8 @@ impl Scheduler for FifoScheduler {
             minimum_user_limit_percent: 100.0,
             maximum_applications: u32::MAX,
             maximum_am_resource_percent: 1.0,
-            ordering_policy: super::OrderingPolicy::Fifo,
-            state: super::QueueState::Running,
+            ordering_policy: "fifo".into(),
+            state: "RUNNING".into(),
             users: Vec::new(),
         }]
     }

@@ -48,38 +48,8 @@ pub enum SchedulerKind {
     Capacity,
 }
 
-/// A queue's state of the moment, for REST, the UI, metrics and `spindle queue list`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct QueueView {
-    pub path: String,
-    pub name: String,
-    pub depth: usize,
-    pub leaf: bool,
-    pub capacity: f64,
-    pub maximum_capacity: f64,
-    pub absolute_capacity: f64,
-    pub absolute_maximum_capacity: f64,
-    pub used: Resource,
-    /// What its applications wait for.
-    pub pending: Resource,
-    /// Share of its guarantee in use, in percent (YARN's usedCapacity).
-    pub used_capacity: f64,
-    /// Share of the cluster in use, in percent.
-    pub absolute_used_capacity: f64,
-    pub num_applications: u32,
-    pub num_active_applications: u32,
-    pub num_pending_applications: u32,
-    pub num_containers: u32,
-    pub am_used: Resource,
-    pub am_limit: Resource,
-    pub user_limit_factor: f64,
-    pub minimum_user_limit_percent: f64,
-    pub maximum_applications: u32,
-    pub maximum_am_resource_percent: f64,
-    pub ordering_policy: OrderingPolicy,
-    pub state: QueueState,
-    pub users: Vec<(String, Resource)>,
-}
+/// A queue's state of the moment (the wire type: REST, UI and CLI read the same).
+pub use common::protocol::QueueReport as QueueView;
 
 /// The seam between the RM's lifecycle state machine and a scheduling policy.
 pub trait Scheduler: Send + Sync {

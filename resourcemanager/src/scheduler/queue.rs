@@ -50,6 +50,15 @@ pub enum QueueState {
     Stopped,
 }
 
+impl std::fmt::Display for OrderingPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Fifo => "fifo",
+            Self::Fair => "fair",
+        })
+    }
+}
+
 impl std::fmt::Display for QueueState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {

@@ -43,28 +43,6 @@ impl RmState {
             .queues(self.cluster_resource(), &self.demands())
     }
 
-    /// The queues for `spindle queue list`.
-    pub fn queue_reports(&self) -> Vec<common::protocol::QueueReport> {
-        self.queue_views()
-            .into_iter()
-            .map(|q| common::protocol::QueueReport {
-                path: q.path,
-                depth: q.depth as u32,
-                leaf: q.leaf,
-                capacity: q.capacity,
-                maximum_capacity: q.maximum_capacity,
-                absolute_capacity: q.absolute_capacity,
-                absolute_maximum_capacity: q.absolute_maximum_capacity,
-                used: q.used,
-                used_capacity: q.used_capacity,
-                pending: q.pending,
-                num_applications: q.num_applications,
-                num_pending_applications: q.num_pending_applications,
-                state: q.state.to_string(),
-            })
-            .collect()
-    }
-
     /// The RUNNING nodes' total capability.
     pub fn cluster_resource(&self) -> Resource {
         self.nodes

@@ -236,7 +236,7 @@ fn queue_json(qs: &[QueueView], i: usize) -> Value {
         "numApplications": q.num_applications,
         "numContainers": q.num_containers,
         "resourcesUsed": resource_json(&q.used),
-        "state": q.state.to_string(),
+        "state": q.state,
         "hideReservationQueues": false,
     });
     let obj = v.as_object_mut().expect("an object");
@@ -263,13 +263,7 @@ fn queue_json(qs: &[QueueView], i: usize) -> Value {
         );
         obj.insert("AMResourceLimit".into(), resource_json(&q.am_limit));
         obj.insert("usedAMResource".into(), resource_json(&q.am_used));
-        obj.insert(
-            "orderingPolicyInfo".into(),
-            json!(match q.ordering_policy {
-                crate::scheduler::OrderingPolicy::Fifo => "fifo",
-                crate::scheduler::OrderingPolicy::Fair => "fair",
-            }),
-        );
+        obj.insert("orderingPolicyInfo".into(), json!(q.ordering_policy));
         let users: Vec<Value> = q
             .users
             .iter()
