@@ -1528,16 +1528,22 @@ mod tests {
         assert_eq!(r.attempts.len(), 2);
     }
 
-    #[test]
-    fn lost_node_reports_containers_to_the_am() {
+    /// Two 1024 MB nodes: an app's AM on one, one worker on the other (at 2 ms).
+    fn worker_beside_am() -> (RmState, ApplicationId, Container, Vec<Container>) {
         let mut rm = rm();
         add_node(&mut rm, "a:1", 1024, 0);
         add_node(&mut rm, "b:1", 1024, 0);
-        let (_, attempt, am, token) = registered(&mut rm, at(1));
+        let (app, attempt, am, token) = registered(&mut rm, at(1));
         let got = allocated(
             &rm.allocate(attempt, &token, vec![ask(1, 1024)], vec![], 0.0, at(2))
                 .unwrap(),
         );
+        (rm, app, am, got)
+    }
+
+    #[test]
+    fn lost_node_reports_containers_to_the_am() {
+        let (mut rm, _, am, got) = worker_beside_am();
         assert_eq!(got.len(), 1);
         assert_ne!(got[0].node_id, am.node_id);
         // Only the AM's node keeps heartbeating.
@@ -1781,14 +1787,7 @@ mod tests {
 
     #[test]
     fn a_node_cannot_complete_or_take_over_another_nodes_container() {
-        let mut rm = rm();
-        add_node(&mut rm, "a:1", 1024, 0);
-        add_node(&mut rm, "b:1", 1024, 0);
-        let (app, attempt, am, token) = registered(&mut rm, at(1));
-        let got = allocated(
-            &rm.allocate(attempt, &token, vec![ask(1, 1024)], vec![], 0.0, at(2))
-                .unwrap(),
-        );
+        let (mut rm, app, am, got) = worker_beside_am();
         let (mine, theirs) = (&got[0].node_id, &am.node_id);
         assert_ne!(mine, theirs, "one container on each node");
         // The other node reports the worker complete: refused, and ignored by the core.

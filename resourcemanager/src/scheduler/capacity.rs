@@ -534,6 +534,16 @@ mod tests {
         CapacityScheduler::new(QueueTree::build(&confs, defaults).unwrap())
     }
 
+    /// Queues a and b at 50% each, both allowed the whole cluster.
+    fn halves(defaults: QueueDefaults) -> CapacityScheduler {
+        sched(&[("a", 50.0, 100.0), ("b", 50.0, 100.0)], defaults)
+    }
+
+    /// The next pick for `ds` on [`CLUSTER`].
+    fn next(s: &CapacityScheduler, ds: &[Demand]) -> Option<Pick> {
+        s.pick(CLUSTER, ds, &BTreeSet::new())
+    }
+
     fn demand(app: ApplicationId, am: bool, mb: u64) -> Demand {
         let r = Resource::new(mb, 1);
         Demand {
@@ -551,10 +561,7 @@ mod tests {
 
     #[test]
     fn unknown_parent_and_stopped_queues_are_refused_by_name() {
-        let mut s = sched(
-            &[("a", 50.0, 100.0), ("b", 50.0, 100.0)],
-            QueueDefaults::default(),
-        );
+        let mut s = halves(QueueDefaults::default());
         let e = s.admit(app(1), "nosuchqueue", "alice").unwrap_err();
         assert!(
             e.message.contains("unknown queue: nosuchqueue"),
@@ -569,19 +576,16 @@ mod tests {
 
     #[test]
     fn the_queue_below_its_guarantee_is_served_first() {
-        let mut s = sched(
-            &[("a", 50.0, 100.0), ("b", 50.0, 100.0)],
-            QueueDefaults {
-                maximum_am_resource_percent: 1.0,
-                user_limit_factor: 2.0,
-                ..QueueDefaults::default()
-            },
-        );
+        let mut s = halves(QueueDefaults {
+            maximum_am_resource_percent: 1.0,
+            user_limit_factor: 2.0,
+            ..QueueDefaults::default()
+        });
         s.admit(app(1), "a", "u1").unwrap();
         s.admit(app(2), "b", "u2").unwrap();
         s.allocated(app(1), Resource::new(4096, 2), false);
         let ds = [demand(app(1), false, 1024), demand(app(2), false, 1024)];
-        let p = s.pick(CLUSTER, &ds, &BTreeSet::new()).unwrap();
+        let p = next(&s, &ds).unwrap();
         assert_eq!(p.app, app(2));
     }
 
@@ -593,10 +597,10 @@ mod tests {
         }
         // 10% of 8192 is 819 MB: the first 1024 MB AM runs anyway, the second waits.
         let ds = [demand(app(1), true, 1024)];
-        assert!(s.pick(CLUSTER, &ds, &BTreeSet::new()).is_some());
+        assert!(next(&s, &ds).is_some());
         s.allocated(app(1), Resource::new(1024, 1), true);
         let ds = [demand(app(2), true, 1024)];
-        assert_eq!(s.pick(CLUSTER, &ds, &BTreeSet::new()), None);
+        assert_eq!(next(&s, &ds), None);
         let why = s
             .am_wait_reason(CLUSTER, app(2), Resource::new(1024, 1))
             .unwrap();
@@ -605,7 +609,7 @@ mod tests {
             "{why}"
         );
         s.released(app(1), Resource::new(1024, 1), true);
-        assert!(s.pick(CLUSTER, &ds, &BTreeSet::new()).is_some());
+        assert!(next(&s, &ds).is_some());
     }
 
     #[test]
@@ -621,44 +625,34 @@ mod tests {
         s.admit(app(1), "a", "u").unwrap();
         s.allocated(app(1), Resource::new(4096, 1), false);
         let ds = [demand(app(1), false, 1024)];
-        assert_eq!(
-            s.pick(CLUSTER, &ds, &BTreeSet::new()),
-            None,
-            "4096+1024 > 60% of 8192"
-        );
+        assert_eq!(next(&s, &ds), None, "4096+1024 > 60% of 8192");
         let ds = [demand(app(1), false, 512)];
-        assert!(s.pick(CLUSTER, &ds, &BTreeSet::new()).is_some());
+        assert!(next(&s, &ds).is_some());
     }
 
     #[test]
     fn user_limit_factor_caps_one_user_and_leaves_room_for_another() {
-        let mut s = sched(
-            &[("a", 50.0, 100.0), ("b", 50.0, 100.0)],
-            QueueDefaults {
-                maximum_am_resource_percent: 1.0,
-                ..QueueDefaults::default()
-            },
-        );
+        let mut s = halves(QueueDefaults {
+            maximum_am_resource_percent: 1.0,
+            ..QueueDefaults::default()
+        });
         s.admit(app(1), "a", "alice").unwrap();
         s.admit(app(2), "a", "bob").unwrap();
         s.allocated(app(1), Resource::new(4608, 1), false);
         // alice holds more than her guarantee (factor 1): no more for her, bob may start.
         let ds = [demand(app(1), false, 1024), demand(app(2), false, 1024)];
-        assert_eq!(s.pick(CLUSTER, &ds, &BTreeSet::new()).unwrap().app, app(2));
+        assert_eq!(next(&s, &ds).unwrap().app, app(2));
         let ds = [demand(app(1), false, 1024)];
-        assert_eq!(s.pick(CLUSTER, &ds, &BTreeSet::new()), None);
+        assert_eq!(next(&s, &ds), None);
     }
 
     #[test]
     fn one_user_with_factor_two_fills_an_idle_cluster_from_a_half_queue() {
-        let mut s = sched(
-            &[("a", 50.0, 100.0), ("b", 50.0, 100.0)],
-            QueueDefaults {
-                user_limit_factor: 2.0,
-                maximum_am_resource_percent: 0.5,
-                ..QueueDefaults::default()
-            },
-        );
+        let mut s = halves(QueueDefaults {
+            user_limit_factor: 2.0,
+            maximum_am_resource_percent: 0.5,
+            ..QueueDefaults::default()
+        });
         s.admit(app(1), "a", "u").unwrap();
         s.allocated(app(1), Resource::new(1408, 1), true);
         let mut n = 0;
@@ -692,6 +686,6 @@ mod tests {
         s.admit(app(2), "default", "u").unwrap();
         s.allocated(app(1), Resource::new(2048, 1), false);
         let ds = [demand(app(1), false, 1024), demand(app(2), false, 1024)];
-        assert_eq!(s.pick(CLUSTER, &ds, &BTreeSet::new()).unwrap().app, app(2));
+        assert_eq!(next(&s, &ds).unwrap().app, app(2));
     }
 }

@@ -153,36 +153,42 @@ mod tests {
         }
     }
 
+    /// App 1's containers, allocated in this order: its AM, then workers of `mb` each.
+    fn app1(am_mb: u64, workers: &[u64]) -> Vec<Candidate> {
+        let mut cs = vec![c(1, 1, am_mb, true, 0)];
+        for (i, mb) in workers.iter().enumerate() {
+            cs.push(c(1, i as u64 + 2, *mb, false, i as u64 + 1));
+        }
+        cs
+    }
+
+    /// App 1 runs in queue 0, everyone else in queue 1.
+    fn two_queues(a: &ApplicationId) -> Option<usize> {
+        Some(if a.seq == 1 { 0 } else { 1 })
+    }
+
     #[test]
     fn takes_the_excess_newest_first_and_ams_last() {
         let cluster = Resource::new(8192, 16);
         // Queue 0 (app 1) holds 6656 MB: AM 1024 + 4 x 1408; queue 1 wants 2432 MB.
-        let cs = [
-            c(1, 1, 1024, true, 0),
-            c(1, 2, 1408, false, 1),
-            c(1, 3, 1408, false, 2),
-            c(1, 4, 1408, false, 3),
-            c(1, 5, 1408, false, 4),
-        ];
+        let cs = app1(1024, &[1408; 4]);
         let leaves = [
             leaf(0, 0.5, 6656.0 / 8192.0, 1.0),
             leaf(1, 0.5, 1024.0 / 8192.0, 2432.0 / 8192.0),
         ];
-        let leaf_of = |a: &ApplicationId| Some(if a.seq == 1 { 0 } else { 1 });
-        let got = select(&leaves, 1.0, &cs, &cluster, leaf_of);
+        let got = select(&leaves, 1.0, &cs, &cluster, two_queues);
         assert_eq!(got, BTreeSet::from([cs[4].id]), "one executor, the newest");
         // Nobody below its ideal: nothing.
         let leaves = [leaf(0, 0.5, 0.8, 1.0), leaf(1, 0.5, 0.0, 0.0)];
-        assert!(select(&leaves, 1.0, &cs, &cluster, leaf_of).is_empty());
+        assert!(select(&leaves, 1.0, &cs, &cluster, two_queues).is_empty());
     }
 
     #[test]
     fn the_am_goes_only_when_everything_else_is_not_enough() {
         let cluster = Resource::new(4096, 16);
-        let cs = [c(1, 1, 1024, true, 0), c(1, 2, 1024, false, 5)];
+        let cs = app1(1024, &[1024]);
         let leaves = [leaf(0, 0.0, 0.5, 0.5), leaf(1, 1.0, 0.0, 1.0)];
-        let leaf_of = |a: &ApplicationId| Some(if a.seq == 1 { 0 } else { 1 });
-        let got = select(&leaves, 1.0, &cs, &cluster, leaf_of);
+        let got = select(&leaves, 1.0, &cs, &cluster, two_queues);
         assert_eq!(got, BTreeSet::from([cs[0].id, cs[1].id]));
     }
 
@@ -191,20 +197,14 @@ mod tests {
         // Two 4096 MB nodes, each with two 1408 MB containers of queue 0 and 1280 MB
         // free: 2560 MB free in all, but no 1408 MB container fits. Queue 1 waits for one.
         let cluster = Resource::new(8192, 16);
-        let cs = [
-            c(1, 1, 1408, true, 0),
-            c(1, 2, 1408, false, 1),
-            c(1, 3, 1408, false, 2),
-            c(1, 4, 1408, false, 3),
-        ];
+        let cs = app1(1408, &[1408; 3]);
         let leaves = [
             leaf(0, 0.5, 5632.0 / 8192.0, 1.0),
             leaf(1, 0.5, 0.0, 1408.0 / 8192.0),
         ];
-        let leaf_of = |a: &ApplicationId| Some(if a.seq == 1 { 0 } else { 1 });
-        assert!(select(&leaves, 1.0, &cs, &cluster, leaf_of).is_empty());
+        assert!(select(&leaves, 1.0, &cs, &cluster, two_queues).is_empty());
         let usable = 5632.0 / 8192.0;
-        let got = select(&leaves, usable, &cs, &cluster, leaf_of);
+        let got = select(&leaves, usable, &cs, &cluster, two_queues);
         assert_eq!(got, BTreeSet::from([cs[3].id]));
     }
 }
