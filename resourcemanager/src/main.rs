@@ -38,6 +38,15 @@ impl Daemon for ResourceManager {
     async fn shutdown(rm: RmHandle) {
         rm.shutdown().await
     }
+
+    /// Queues and preemption settings apply at once (YARN's refreshQueues).
+    fn reload(
+        rm: &RmHandle,
+        running: &RmConfig,
+        new: &RmConfig,
+    ) -> Result<Vec<&'static str>, String> {
+        rm.reload(running, new)
+    }
 }
 
 fn main() -> anyhow::Result<()> {

@@ -88,6 +88,45 @@ pub struct RmHandle {
 const SHUTDOWN_STEP: Duration = Duration::from_secs(5);
 
 impl RmHandle {
+    /// SIGHUP (YARN's `refreshQueues`): a changed scheduler, queues, AM share or
+    /// preemption setting applies at once. Every live application must still have its
+    /// queue (as a leaf), or the whole reload is refused and the old queues stay.
+    pub fn reload(&self, running: &RmConfig, new: &RmConfig) -> Result<Vec<&'static str>, String> {
+        let mut applied = Vec::new();
+        for (key, changed) in [
+            ("scheduler", running.scheduler != new.scheduler),
+            ("queues", running.queues != new.queues),
+            (
+                "maximum-am-resource-percent",
+                running.maximum_am_resource_percent != new.maximum_am_resource_percent,
+            ),
+        ] {
+            if changed {
+                applied.push(key);
+            }
+        }
+        let preemption_changed = running.preemption_conf() != new.preemption_conf();
+        if applied.is_empty() && !preemption_changed {
+            return Ok(applied);
+        }
+        let scheduler = new.build_scheduler().map_err(|e| e.to_string())?;
+        self.rm.with_state(|s| {
+            if !applied.is_empty() {
+                s.set_scheduler(scheduler)?;
+            }
+            s.set_preemption(new.preemption_conf());
+            Ok::<_, String>(())
+        })?;
+        if running.preemption != new.preemption {
+            applied.push("preemption");
+        }
+        if running.preemption_wait != new.preemption_wait {
+            applied.push("preemption-wait");
+        }
+        tracing::info!(keys = %applied.join(", "), "queues refreshed");
+        Ok(applied)
+    }
+
     /// Stops accepting requests, saves every application to the state store
     /// and closes the endpoint; bounded by a few seconds per step.
     pub async fn shutdown(self) {

@@ -134,3 +134,41 @@ fn unknown_and_parent_queues_are_refused_by_name_and_nothing_runs() {
     assert!(!out.status.success());
     assert!(text(&out).contains("sum to 90"), "{}", text(&out));
 }
+
+/// Rewrites the queue tables of the cluster's RM config and sends the RM SIGHUP.
+fn refresh_queues(c: &Cluster, tables: &str) {
+    let conf = c.conf_dir().join("resourcemanager.toml");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    let keys = text.split("[queues.").next().unwrap().to_string();
+    std::fs::write(&conf, format!("{keys}{tables}")).unwrap();
+    // SAFETY: signalling the RM this test's cluster started.
+    unsafe {
+        libc::kill(c.pid("resourcemanager"), libc::SIGHUP);
+    }
+}
+
+#[test]
+fn sighup_refreshes_queues_and_refuses_a_bad_change_keeping_the_old_ones() {
+    let c = Cluster::up(1, &["--queue", "a=100"]);
+    refresh_queues(
+        &c,
+        "[queues.a]\ncapacity = 40\n[queues.b]\ncapacity = 60\nstate = \"STOPPED\"\n",
+    );
+    let listed = eventually(Duration::from_secs(10), "queue b after SIGHUP", || {
+        let t = text(&c.run(&["queue", "list"]));
+        t.contains("root.b").then_some(t)
+    });
+    assert_contains(&listed, &["root.a", "40.0%", "60.0%", "STOPPED"]);
+    // A STOPPED queue takes no new apps.
+    let out = c.submit(&["--queue", "b", "--class", "SparkPi", &appmaster(), "2"]);
+    assert!(failure(&out).contains("STOPPED"), "{}", text(&out));
+    // Capacities that do not sum to 100: refused, the running queues stay.
+    refresh_queues(&c, "[queues.a]\ncapacity = 40\n[queues.b]\ncapacity = 50\n");
+    let log = c.path().join("logs/resourcemanager.log");
+    eventually(Duration::from_secs(10), "the refusal in the RM log", || {
+        let l = std::fs::read_to_string(&log).unwrap_or_default();
+        l.contains("reload refused").then_some(())
+    });
+    let t = text(&c.run(&["queue", "list"]));
+    assert_contains(&t, &["root.a", "root.b", "60.0%"]);
+}

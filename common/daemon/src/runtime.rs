@@ -61,6 +61,17 @@ pub trait Daemon {
     fn stop_bound(config: &Self::Config) -> Duration;
 
     fn shutdown(handle: Self::Handle) -> impl Future<Output = ()>;
+
+    /// SIGHUP with a valid new file: applies what the daemon can change while it runs
+    /// and returns those keys (they are then not named as needing a restart). An error
+    /// refuses the whole reload: the running configuration stays, log level included.
+    fn reload(
+        _handle: &Self::Handle,
+        _running: &Self::Config,
+        _new: &Self::Config,
+    ) -> Result<Vec<&'static str>, String> {
+        Ok(Vec::new())
+    }
 }
 
 /// Runs daemon `D` as a process's `main`.
@@ -146,7 +157,7 @@ async fn run<D: Daemon>(
         level,
     };
     while signals.next().await == Event::Reload {
-        reload.reload();
+        reload.reload(|running, new| D::reload(&handle, running, new));
     }
     tracing::info!("shutting down");
     let mut states = vec![NotifyState::Stopping];
@@ -212,22 +223,47 @@ struct Reload<C> {
 
 impl<C: DaemonConfig> Reload<C> {
     /// Re-reads the file; applies the log level, names what needs a restart.
-    fn reload(&mut self) {
+    /// `live` applies the daemon's own live keys (see [`Daemon::reload`]).
+    fn reload(&mut self, live: impl FnOnce(&C, &C) -> Result<Vec<&'static str>, String>) {
         let mut states = vec![NotifyState::Reloading];
         states.extend(NotifyState::monotonic_usec_now().ok());
         notify(&states);
         match C::load(&self.path) {
             Err(e) => tracing::error!("reload refused, keeping the running configuration: {e}"),
-            Ok(new) => self.apply(&new),
+            Ok(new) => match live(&self.running, &new) {
+                Err(e) => {
+                    tracing::error!("reload refused, keeping the running configuration: {e}")
+                }
+                Ok(applied) => {
+                    for key in &applied {
+                        tracing::info!(key, "reloaded: applied");
+                    }
+                    self.apply(&new, &applied);
+                }
+            },
         }
         notify(&[NotifyState::Ready]);
     }
 
-    fn apply(&mut self, new: &C) {
-        let (level, restart) = plan(&self.running, &self.applied, new);
-        if level.is_none() && restart.is_empty() {
+    fn apply(&mut self, new: &C, live: &[&'static str]) {
+        let (level, mut restart) = plan(&self.running, &self.applied, new);
+        restart.retain(|k| !live.contains(&k.as_str()));
+        if level.is_none() && restart.is_empty() && live.is_empty() {
             tracing::info!(config = %self.path.display(), "reloaded: nothing changed");
         }
+        self.set_level(level);
+        if !restart.is_empty() {
+            tracing::warn!(
+                keys = %restart.join(", "),
+                "changed keys need a restart to take effect (systemctl restart {})",
+                self.unit
+            );
+        }
+    }
+}
+
+impl<C: DaemonConfig> Reload<C> {
+    fn set_level(&mut self, level: Option<&str>) {
         if let Some(to) = level {
             match self.level.set(to) {
                 Ok(()) => {
@@ -236,13 +272,6 @@ impl<C: DaemonConfig> Reload<C> {
                 }
                 Err(e) => tracing::error!(error = %e, "cannot apply the new log-level"),
             }
-        }
-        if !restart.is_empty() {
-            tracing::warn!(
-                keys = %restart.join(", "),
-                "changed keys need a restart to take effect (systemctl restart {})",
-                self.unit
-            );
         }
     }
 }
