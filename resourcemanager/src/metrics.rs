@@ -53,6 +53,8 @@ pub struct RmMetrics {
     queue_vcores: Family<Labels, Gauge>,
     queue_apps: Family<Labels, Gauge>,
     queue_pending: Family<Labels, Gauge>,
+    queue_guaranteed: Family<Labels, Gauge>,
+    queue_preempted: Family<Labels, Gauge>,
     containers_running: Gauge,
     containers_pending: Gauge,
     apps_submitted: Counter,
@@ -97,6 +99,15 @@ impl RmMetrics {
             queue_pending: r.add(
                 "queue_pending_containers",
                 "Containers the queue's applications ask for and have not got",
+            ),
+            queue_guaranteed: r.add_with_unit(
+                "queue_guaranteed_memory",
+                "Memory the queue is guaranteed (its absolute capacity of the RUNNING nodes)",
+                Unit::Bytes,
+            ),
+            queue_preempted: r.add(
+                "queue_preempted_containers",
+                "Containers preempted from the queue's applications (AM and others)",
             ),
             containers_running: r.add(
                 "containers_running",
@@ -178,12 +189,19 @@ impl RmMetrics {
             mb: u64,
             vc: u64,
             pending: u64,
+            guaranteed_mb: u64,
+            preempted: u64,
             states: BTreeMap<String, i64>,
         }
         let mut queues: BTreeMap<String, Q> = BTreeMap::new();
-        queues.entry("default".into()).or_default();
+        // Every leaf the scheduler has, with its guarantee.
+        for v in state.queue_views().into_iter().filter(|v| v.leaf) {
+            queues.entry(v.name).or_default().guaranteed_mb =
+                (total_mb as f64 * v.absolute_capacity / 100.0) as u64;
+        }
         for a in &apps {
             let q = queues.entry(a.queue.clone()).or_default();
+            q.preempted += (a.preempted.non_am_containers + a.preempted.am_containers) as u64;
             q.mb += a.allocated.memory_mb;
             q.vc += a.allocated.vcores as u64;
             *q.states.entry(a.state.to_string()).or_default() += 1;
@@ -198,6 +216,8 @@ impl RmMetrics {
         self.queue_vcores.clear();
         self.queue_apps.clear();
         self.queue_pending.clear();
+        self.queue_guaranteed.clear();
+        self.queue_preempted.clear();
         for (name, q) in &queues {
             self.queue_memory
                 .get_or_create(&label("queue", name.clone()))
@@ -208,6 +228,12 @@ impl RmMetrics {
             self.queue_pending
                 .get_or_create(&label("queue", name.clone()))
                 .set(q.pending as i64);
+            self.queue_guaranteed
+                .get_or_create(&label("queue", name.clone()))
+                .set((q.guaranteed_mb << 20) as i64);
+            self.queue_preempted
+                .get_or_create(&label("queue", name.clone()))
+                .set(q.preempted as i64);
             for s in APP_STATES {
                 let n = q.states.get(&s.to_string()).copied().unwrap_or(0);
                 self.queue_apps
@@ -350,6 +376,8 @@ mod tests {
             "spindle_rm_cluster_memory_bytes{kind=\"allocated\"} 536870912",
             "spindle_rm_queue_allocated_memory_bytes{queue=\"default\"} 536870912",
             "spindle_rm_queue_applications{queue=\"default\",state=\"ACCEPTED\"} 1",
+            "spindle_rm_queue_guaranteed_memory_bytes{queue=\"default\"} 2147483648",
+            "spindle_rm_queue_preempted_containers{queue=\"default\"} 0",
             "spindle_rm_containers_running 1",
             "spindle_rm_applications_submitted_total 1",
             "spindle_rm_containers_allocated_total 2",
