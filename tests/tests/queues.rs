@@ -159,6 +159,16 @@ fn sighup_refreshes_queues_and_refuses_a_bad_change_keeping_the_old_ones() {
         t.contains("root.b").then_some(t)
     });
     assert_contains(&listed, &["root.a", "40.0%", "60.0%", "STOPPED"]);
+    // The RM UI's scheduler page shows them as bars (anonymous reads are open on loopback).
+    let web = c.client_conf().rm_web_address;
+    let page = std::process::Command::new("curl")
+        .args(["-sk", &format!("https://{web}/cluster/scheduler")])
+        .output()
+        .unwrap();
+    assert_contains(
+        &text(&page),
+        &["Capacity Scheduler", "root.b", "class=\"bar\"", "STOPPED"],
+    );
     // A STOPPED queue takes no new apps.
     let out = c.submit(&["--queue", "b", "--class", "SparkPi", &appmaster(), "2"]);
     assert!(failure(&out).contains("STOPPED"), "{}", text(&out));

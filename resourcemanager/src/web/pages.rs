@@ -28,7 +28,7 @@ td{white-space:nowrap}td.wrap{white-space:normal;max-width:40em}\
 th{background:#f5f5f5}.filters a{margin-right:10px}.filters a.active{font-weight:bold}\
 dl{display:grid;grid-template-columns:max-content auto;gap:4px 16px}dt{font-weight:bold}dd{margin:0}\
 pre{white-space:pre-wrap;background:#fafafa;border:1px solid #eee;padding:6px}\
-.state.FAILED,.state.KILLED,.state.LOST{color:#c62828}.state.FINISHED,.state.RUNNING{color:#2e7d32}";
+.bar{position:relative;width:320px;height:16px;background:#eee;border:1px solid #ccc}.bar .max{position:absolute;top:0;bottom:0;left:0;background:#e3f2fd}.bar .used{position:absolute;top:3px;bottom:3px;left:0;background:#1565c0}.bar .over{background:#ef6c00}.bar .cap{position:absolute;top:-2px;bottom:-2px;width:2px;background:#2e7d32}.state.FAILED,.state.KILLED,.state.LOST{color:#c62828}.state.FINISHED,.state.RUNNING{color:#2e7d32}";
 
 fn layout(title: &str, active: &str, refresh: bool, body: &str) -> Html<String> {
     let mut nav = String::new();
@@ -36,7 +36,7 @@ fn layout(title: &str, active: &str, refresh: bool, body: &str) -> Html<String> 
         ("/cluster", "Cluster"),
         ("/cluster/apps", "Applications"),
         ("/cluster/nodes", "Nodes"),
-        ("/ws/v1/cluster/scheduler", "Scheduler (REST)"),
+        ("/cluster/scheduler", "Scheduler"),
         ("/metrics", "Metrics"),
     ] {
         let class = if name == active {
@@ -421,6 +421,56 @@ async fn nodes(State(w): State<Arc<Web>>, Extension(viewer): Extension<Viewer>) 
     layout("Nodes of the cluster", "Nodes", true, &body)
 }
 
+/// YARN's scheduler page: each queue's guarantee, maximum and use, as bars (shares
+/// of the cluster), then its numbers.
+async fn scheduler(
+    State(w): State<Arc<Web>>,
+    Extension(viewer): Extension<Viewer>,
+) -> Html<String> {
+    let s = w.snapshot(&viewer);
+    let kind = match s.scheduler {
+        crate::scheduler::SchedulerKind::Capacity => "Capacity Scheduler",
+        crate::scheduler::SchedulerKind::Fifo => "FIFO Scheduler",
+    };
+    let mut body = metrics_table(&s);
+    let _ = write!(
+        body,
+        "<p>{kind}. Bars are shares of the cluster: light blue up to the maximum capacity,          the green mark at the guarantee, the used share in blue (orange above the guarantee).</p>         <table id=\"queues\"><thead><tr><th>Queue</th><th>Use of the cluster</th><th>Capacity</th>         <th>Max</th><th>Used (of guarantee)</th><th>Used</th><th>Pending</th><th>Apps</th>         <th>Waiting for AM</th><th>AM used / limit</th><th>State</th></tr></thead><tbody>"
+    );
+    for q in &s.queues {
+        let used = q.absolute_used_capacity.min(100.0);
+        let over = if q.absolute_used_capacity > q.absolute_capacity + 1e-9 {
+            " over"
+        } else {
+            ""
+        };
+        let _ = write!(
+            body,
+            "<tr class=\"queue\"><td style=\"padding-left:{pad}px\">{path}</td><td><div class=\"bar\">             <div class=\"max\" style=\"width:{max:.1}%\"></div><div class=\"used{over}\" style=\"width:{used:.1}%\"></div>             <div class=\"cap\" style=\"left:{cap:.1}%\"></div></div></td>             <td>{c:.1}% ({cap:.1}% abs)</td><td>{m:.1}%</td><td>{uc:.1}%</td><td>{um} MB, {uv} vc</td>             <td>{pm} MB, {pv} vc</td><td>{apps}</td><td>{wait}</td><td>{am} / {aml} MB</td>             <td class=\"state {st}\">{st}</td></tr>",
+            pad = 6 + 16 * q.depth,
+            path = escape(&q.path),
+            max = q.absolute_maximum_capacity,
+            cap = q.absolute_capacity,
+            c = q.capacity,
+            m = q.maximum_capacity,
+            uc = q.used_capacity,
+            um = q.used.memory_mb,
+            uv = q.used.vcores,
+            pm = q.pending.memory_mb,
+            pv = q.pending.vcores,
+            apps = q.num_applications,
+            wait = q.num_pending_applications,
+            am = q.am_used.memory_mb,
+            aml = q.am_limit.memory_mb,
+            st = escape(&q.state),
+        );
+    }
+    body.push_str(
+        "</tbody></table><p><a href=\"/ws/v1/cluster/scheduler\">As JSON (YARN's REST)</a></p>",
+    );
+    layout("Scheduler", "Scheduler", true, &body)
+}
+
 pub(crate) fn router() -> Router<Arc<Web>> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/cluster") }))
@@ -431,4 +481,5 @@ pub(crate) fn router() -> Router<Arc<Web>> {
         .route("/cluster/apps/{state}", get(apps_in_state))
         .route("/cluster/app/{id}", get(app))
         .route("/cluster/nodes", get(nodes))
+        .route("/cluster/scheduler", get(scheduler))
 }
