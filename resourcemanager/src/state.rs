@@ -23,6 +23,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 mod acls;
 mod placement;
+#[cfg(test)]
+mod props;
 mod queues;
 mod records;
 
