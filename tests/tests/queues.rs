@@ -182,3 +182,77 @@ fn sighup_refreshes_queues_and_refuses_a_bad_change_keeping_the_old_ones() {
     let t = text(&c.run(&["queue", "list"]));
     assert_contains(&t, &["root.a", "root.b", "60.0%"]);
 }
+
+#[test]
+fn compare_puts_each_tenant_in_its_own_queue() {
+    let c = Cluster::up(
+        2,
+        &[
+            "--node-memory-mb",
+            "4096",
+            "--queue",
+            "t1=50",
+            "--queue",
+            "t2=50",
+        ],
+    );
+    let am = appmaster();
+    let out = c.run(&[
+        "compare",
+        "--no-progress",
+        "--tenants",
+        "2",
+        "--queues",
+        "--num-executors",
+        "1",
+        "--executor-cores",
+        "1",
+        "--conf",
+        "spark.dynamicAllocation.maxExecutors=1",
+        "--class",
+        "Bursty",
+        &am,
+        "--jobs",
+        "1",
+        "--tasks",
+        "4",
+        "--task-ms",
+        "100",
+        "--gap-ms",
+        "0",
+        "--work",
+        "sleep",
+    ]);
+    let t = success(&out);
+    assert_contains(
+        &t,
+        &[
+            "static #1 in t1",
+            "dynamic #2 in t2",
+            "executor-seconds ratio",
+        ],
+    );
+    for q in ["t1", "t2"] {
+        let list = success(&c.run(&["app", "list", "--queue", q]));
+        assert!(
+            list.contains("Total number of applications:2"),
+            "{q}: {list}"
+        );
+    }
+    // Without enough queues, the refusal says how to make them.
+    let c1 = Cluster::up(1, &[]);
+    let out = c1.run(&[
+        "compare",
+        "--tenants",
+        "2",
+        "--queues",
+        "--class",
+        "SparkPi",
+        &am,
+    ]);
+    assert!(
+        failure(&out).contains("--queue t1=50 --queue t2=50"),
+        "{}",
+        text(&out)
+    );
+}

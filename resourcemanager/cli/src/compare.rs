@@ -61,6 +61,10 @@ Compare options:
                         delay and wall time (size the cluster so the K static shares do not
                         fit, e.g. `spindle cluster up --node-memory-mb 4096`: 2 nodes x 2
                         containers of 1408 MB, while 2 tenants with 2 executors need 6)
+  --queues              with --tenants K: tenant k runs in the cluster's k-th leaf queue
+                        (they must be of equal capacity, e.g. `spindle cluster up --queue
+                        t1=50 --queue t2=50`); each run's label names its queue, so the
+                        per-tenant table and charts show each queue's use over time
   --logs S D            compare two existing event logs (static, dynamic) instead of running
   --report FILE         where to write the HTML report (default: <cluster dir>/reports/,
                         else the temp dir)
@@ -120,6 +124,8 @@ pub(crate) struct Spec {
     /// follows Spark's rules).
     pub eager_side: bool,
     pub tenants: u32,
+    /// With `--queues`: tenant k runs in the k-th of these leaf queues.
+    pub tenant_queues: Vec<String>,
     /// The cluster's client configuration directory.
     pub conf_dir: PathBuf,
     pub progress: bool,
@@ -171,6 +177,7 @@ impl Spec {
             dynamic_conf,
             eager_side: false,
             tenants: tenants.max(1),
+            tenant_queues: Vec::new(),
             conf_dir,
             progress: true,
         };
@@ -236,7 +243,10 @@ impl Spec {
         };
         opt("--master", &s.master);
         opt("--deploy-mode", &s.deploy_mode);
-        opt("--queue", &s.queue);
+        let queue = tenant
+            .and_then(|t| self.tenant_queues.get(t as usize - 1).cloned())
+            .or_else(|| s.queue.clone());
+        opt("--queue", &queue);
         opt("--executor-cores", &s.executor_cores);
         opt("--executor-memory", &s.executor_memory);
         opt("--driver-memory", &s.driver_memory);
@@ -246,10 +256,7 @@ impl Spec {
             a.push("--properties-file".into());
             a.push(p.display().to_string());
         }
-        let suffix = match tenant {
-            Some(t) => format!("{} #{t}", mode.name()),
-            None => mode.name().to_string(),
-        };
+        let suffix = tenant_label(mode, tenant, &self.tenant_queues);
         a.push("--name".into());
         a.push(format!("{} ({suffix})", self.app_label()));
         let mut conf = |k: &str, v: &str| {
@@ -628,6 +635,47 @@ pub(crate) fn load_run(path: &Path, label: &str, mode: Mode) -> anyhow::Result<R
     })
 }
 
+/// `static #2`, or `static #2 in b` when tenants have their own queues.
+fn tenant_label(mode: Mode, tenant: Option<u32>, queues: &[String]) -> String {
+    match (tenant, tenant.and_then(|t| queues.get(t as usize - 1))) {
+        (Some(t), Some(q)) => format!("{} #{t} in {q}", mode.name()),
+        (Some(t), None) => format!("{} #{t}", mode.name()),
+        (None, _) => mode.name().to_string(),
+    }
+}
+
+/// `--queues`: the cluster's leaf queues, one per tenant, of equal capacity.
+async fn tenant_queues(conf_dir: &Path, tenants: u32) -> anyhow::Result<Vec<String>> {
+    let rm = rm_for(conf_dir)?;
+    let leaves: Vec<_> = rm.queues().await?.into_iter().filter(|q| q.leaf).collect();
+    let example = (1..=tenants)
+        .map(|t| format!("--queue t{t}={}", 100 / tenants))
+        .collect::<Vec<_>>()
+        .join(" ");
+    if leaves.len() < tenants as usize {
+        bail!(
+            "--queues puts each of the {tenants} tenants in its own queue, but the cluster has {} leaf queue(s) ({}); start one with e.g. `spindle cluster up {example}`",
+            leaves.len(),
+            leaves.iter().map(|q| q.path.as_str()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    let chosen = &leaves[..tenants as usize];
+    if chosen
+        .iter()
+        .any(|q| (q.absolute_capacity - chosen[0].absolute_capacity).abs() > 0.5)
+    {
+        bail!(
+            "--queues wants queues of equal capacity; the first {tenants} leaves are {}",
+            chosen
+                .iter()
+                .map(|q| format!("{} {:.1}%", q.path, q.absolute_capacity))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(chosen.iter().map(|q| q.name.clone()).collect())
+}
+
 /// Runs one side (K tenants at once, the k-th started k × 250 ms after the first).
 pub(crate) async fn run_side(
     spec: &Spec,
@@ -638,10 +686,7 @@ pub(crate) async fn run_side(
     let mut tasks = Vec::new();
     for t in 1..=spec.tenants {
         let tenant = (spec.tenants > 1).then_some(t);
-        let label = match tenant {
-            Some(t) => format!("{} #{t}", mode.name()),
-            None => mode.name().to_string(),
-        };
+        let label = tenant_label(mode, tenant, &spec.tenant_queues);
         let argv = spec.argv(mode, tenant);
         let conf_dir = spec.conf_dir.clone();
         let progress = progress.clone();
@@ -833,6 +878,7 @@ fn default_report(conf_dir: Option<&Path>) -> PathBuf {
 /// Compare's own options, taken out of the command line before the application binary.
 struct Own {
     tenants: u32,
+    queues: bool,
     eager: bool,
     logs: Option<(PathBuf, PathBuf)>,
     report: Option<PathBuf>,
@@ -843,6 +889,7 @@ struct Own {
 fn take_own(argv: Vec<String>) -> anyhow::Result<Own> {
     let mut own = Own {
         tenants: 1,
+        queues: false,
         eager: false,
         logs: None,
         report: None,
@@ -876,6 +923,7 @@ fn take_own(argv: Vec<String>) -> anyhow::Result<Own> {
             "--report" => own.report = Some(PathBuf::from(value(&mut it)?)),
             "--no-progress" => own.progress = false,
             "--eager" => own.eager = true,
+            "--queues" => own.queues = true,
             "--logs" => {
                 let s = value(&mut it)?;
                 let d = it
@@ -943,6 +991,12 @@ pub(crate) async fn run(args: CompareArgs) -> anyhow::Result<i32> {
         let mut spec = Spec::new(own.rest.clone(), conf_dir, own.tenants)?;
         if own.eager {
             spec = spec.with_eager_side()?;
+        }
+        if own.queues {
+            if own.tenants < 2 {
+                bail!("--queues puts each tenant in its own queue: it needs --tenants K (2 to 8)");
+            }
+            spec.tenant_queues = tenant_queues(&spec.conf_dir, own.tenants).await?;
         }
         spec.progress = own.progress;
         let title = if spec.tenants > 1 {
