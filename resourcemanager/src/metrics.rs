@@ -212,28 +212,23 @@ impl RmMetrics {
                 queues.entry(a.queue.clone()).or_default().pending += *n as u64;
             }
         }
-        self.queue_memory.clear();
-        self.queue_vcores.clear();
         self.queue_apps.clear();
-        self.queue_pending.clear();
-        self.queue_guaranteed.clear();
-        self.queue_preempted.clear();
+        let per_queue = |q: &Q| {
+            [
+                (&self.queue_memory, (q.mb << 20) as i64),
+                (&self.queue_vcores, q.vc as i64),
+                (&self.queue_pending, q.pending as i64),
+                (&self.queue_guaranteed, (q.guaranteed_mb << 20) as i64),
+                (&self.queue_preempted, q.preempted as i64),
+            ]
+        };
+        for (family, _) in per_queue(&Q::default()) {
+            family.clear();
+        }
         for (name, q) in &queues {
-            self.queue_memory
-                .get_or_create(&label("queue", name.clone()))
-                .set((q.mb << 20) as i64);
-            self.queue_vcores
-                .get_or_create(&label("queue", name.clone()))
-                .set(q.vc as i64);
-            self.queue_pending
-                .get_or_create(&label("queue", name.clone()))
-                .set(q.pending as i64);
-            self.queue_guaranteed
-                .get_or_create(&label("queue", name.clone()))
-                .set((q.guaranteed_mb << 20) as i64);
-            self.queue_preempted
-                .get_or_create(&label("queue", name.clone()))
-                .set(q.preempted as i64);
+            for (family, v) in per_queue(q) {
+                family.get_or_create(&label("queue", name.clone())).set(v);
+            }
             for s in APP_STATES {
                 let n = q.states.get(&s.to_string()).copied().unwrap_or(0);
                 self.queue_apps

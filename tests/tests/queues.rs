@@ -10,6 +10,35 @@ fn appmaster() -> String {
     bin("appmaster").display().to_string()
 }
 
+/// Two 4096 MB nodes (four containers of 1408 MB) and two queues at 50% each.
+fn two_queues(a: &str, b: &str, extra: &[&str]) -> Cluster {
+    let (qa, qb) = (format!("{a}=50"), format!("{b}=50"));
+    let mut args = vec!["--node-memory-mb", "4096", "--queue", &qa, "--queue", &qb];
+    args.extend(extra);
+    Cluster::up(2, &args)
+}
+
+/// Bursty's arguments for one job of `tasks` sleeping tasks of `ms` each.
+fn one_job(am: &str, tasks: &str, ms: &str) -> Vec<String> {
+    [
+        "--class",
+        "Bursty",
+        am,
+        "--jobs",
+        "1",
+        "--tasks",
+        tasks,
+        "--task-ms",
+        ms,
+        "--gap-ms",
+        "0",
+        "--work",
+        "sleep",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 /// The app id `spindle-submit` printed.
 fn app_id(out: &str) -> String {
     out.split_whitespace()
@@ -20,41 +49,20 @@ fn app_id(out: &str) -> String {
 
 #[test]
 fn an_app_in_a_starved_queue_gets_its_share_back_by_preemption() {
-    let c = Cluster::up(
-        2,
-        &[
-            "--node-memory-mb",
-            "4096",
-            "--queue",
-            "a=50",
-            "--queue",
-            "b=50",
-            "--preemption-wait",
-            "1s",
-        ],
-    );
+    let c = two_queues("a", "b", &["--preemption-wait", "1s"]);
     let am = appmaster();
-    let hog = c.submit_spawn(&[
+    let mut args: Vec<String> = [
         "--queue",
         "a",
         "--num-executors",
         "5",
         "--executor-cores",
         "1",
-        "--class",
-        "Bursty",
-        &am,
-        "--jobs",
-        "1",
-        "--tasks",
-        "24",
-        "--task-ms",
-        "1000",
-        "--gap-ms",
-        "0",
-        "--work",
-        "sleep",
-    ]);
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(one_job(&am, "24", "1000"));
+    let hog = c.submit_spawn(&args);
     // The hog holds the whole cluster: four 1408 MB containers.
     eventually(Duration::from_secs(20), "the hog fills the cluster", || {
         let nodes = text(&c.run(&["node", "list"]));
@@ -185,19 +193,9 @@ fn sighup_refreshes_queues_and_refuses_a_bad_change_keeping_the_old_ones() {
 
 #[test]
 fn compare_puts_each_tenant_in_its_own_queue() {
-    let c = Cluster::up(
-        2,
-        &[
-            "--node-memory-mb",
-            "4096",
-            "--queue",
-            "t1=50",
-            "--queue",
-            "t2=50",
-        ],
-    );
+    let c = two_queues("t1", "t2", &[]);
     let am = appmaster();
-    let out = c.run(&[
+    let mut args: Vec<String> = [
         "compare",
         "--no-progress",
         "--tenants",
@@ -209,20 +207,11 @@ fn compare_puts_each_tenant_in_its_own_queue() {
         "1",
         "--conf",
         "spark.dynamicAllocation.maxExecutors=1",
-        "--class",
-        "Bursty",
-        &am,
-        "--jobs",
-        "1",
-        "--tasks",
-        "4",
-        "--task-ms",
-        "100",
-        "--gap-ms",
-        "0",
-        "--work",
-        "sleep",
-    ]);
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(one_job(&am, "4", "100"));
+    let out = c.spindle().args(&args).output().unwrap();
     let t = success(&out);
     assert_contains(
         &t,
