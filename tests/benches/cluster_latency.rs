@@ -41,8 +41,15 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[idx.min(sorted.len() - 1)]
 }
 
+/// The same 200 allocations under each scheduler, one after the other in one run.
 async fn parent() {
-    let cluster = Cluster::up(2, &[]);
+    for scheduler in ["capacity", "fifo"] {
+        one_cluster(scheduler).await;
+    }
+}
+
+async fn one_cluster(scheduler: &str) {
+    let cluster = Cluster::up(2, &["--scheduler", scheduler]);
     let rm = cluster.rm_client();
     let me = std::env::current_exe().expect("current exe");
     let staged = rm.stage_file(&me, "bench-am", true).await.expect("stage");
@@ -102,7 +109,7 @@ async fn parent() {
     let alloc = series("allocation_ms");
     let launch = series("launch_ms");
     println!(
-        "cluster latency over {} containers on a 2-NM local cluster (real processes, QUIC + mTLS):",
+        "cluster latency over {} containers on a 2-NM local cluster, {scheduler} scheduler (real processes, QUIC + mTLS):",
         alloc.len()
     );
     println!(

@@ -7,60 +7,67 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+/// `spindle cluster up`'s options.
+#[derive(clap::Args)]
+pub(crate) struct UpArgs {
+    #[arg(long, default_value_t = 2)]
+    nodes: u32,
+    #[arg(long)]
+    dir: PathBuf,
+    /// Memory each NM offers, MB.
+    #[arg(long, default_value_t = 8192)]
+    node_memory_mb: u64,
+    /// Virtual cores each NM offers.
+    #[arg(long, default_value_t = 8)]
+    node_vcores: u32,
+    /// Node liveness expiry (e.g. 10m, 3s).
+    #[arg(long, default_value = "10m")]
+    nm_expiry: String,
+    /// Heartbeat interval (e.g. 1s, 200ms).
+    #[arg(long, default_value = "1s")]
+    heartbeat_interval: String,
+    /// Users who may view and kill every application (the RM's `admin-acl`; repeatable
+    /// or comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    admin_acl: Vec<String>,
+    /// Whether anonymous clients may read the RM's web views (default: yes, the web is
+    /// on loopback).
+    #[arg(long)]
+    web_anonymous_read: Option<bool>,
+    /// How often the RM replaces its token master keys (default 1d).
+    #[arg(long)]
+    token_key_roll_interval: Option<String>,
+    /// How long container tokens stay valid (default 10m).
+    #[arg(long)]
+    container_token_expiry: Option<String>,
+    /// Started as root, the NMs run each app as its user's account; by default the
+    /// cluster's own user (the one its certificates name) maps to the account that
+    /// ran `cluster up`, so your apps read your files. With this, that user's apps run
+    /// as its own account, or `nobody` without one.
+    #[arg(long)]
+    no_owner_map: bool,
+    /// A capacity-scheduler queue under root, as NAME=CAPACITY (percent; repeatable,
+    /// e.g. `--queue a=50 --queue b=50`; they must sum to 100). Each may grow to the
+    /// whole cluster (maximum-capacity 100) and one user may fill it
+    /// (user-limit-factor 100/CAPACITY). Without: one queue, default.
+    #[arg(long = "queue", value_name = "NAME=CAPACITY")]
+    queues: Vec<String>,
+    /// How long the RM waits between telling an AM its containers will be preempted
+    /// and killing them (default 15s).
+    #[arg(long)]
+    preemption_wait: Option<String>,
+    /// Turn preemption off.
+    #[arg(long)]
+    no_preemption: bool,
+    /// The RM's scheduler: capacity (default, as YARN) or fifo.
+    #[arg(long, value_parser = ["capacity", "fifo"])]
+    scheduler: Option<String>,
+}
+
 #[derive(Subcommand)]
 pub(crate) enum ClusterCommand {
     /// Start an RM and N NMs in DIR; prints the `export SPINDLE_CONF_DIR=...` line.
-    Up {
-        #[arg(long, default_value_t = 2)]
-        nodes: u32,
-        #[arg(long)]
-        dir: PathBuf,
-        /// Memory each NM offers, MB.
-        #[arg(long, default_value_t = 8192)]
-        node_memory_mb: u64,
-        /// Virtual cores each NM offers.
-        #[arg(long, default_value_t = 8)]
-        node_vcores: u32,
-        /// Node liveness expiry (e.g. 10m, 3s).
-        #[arg(long, default_value = "10m")]
-        nm_expiry: String,
-        /// Heartbeat interval (e.g. 1s, 200ms).
-        #[arg(long, default_value = "1s")]
-        heartbeat_interval: String,
-        /// Users who may view and kill every application (the RM's `admin-acl`; repeatable
-        /// or comma-separated).
-        #[arg(long, value_delimiter = ',')]
-        admin_acl: Vec<String>,
-        /// Whether anonymous clients may read the RM's web views (default: yes, the web is
-        /// on loopback).
-        #[arg(long)]
-        web_anonymous_read: Option<bool>,
-        /// How often the RM replaces its token master keys (default 1d).
-        #[arg(long)]
-        token_key_roll_interval: Option<String>,
-        /// How long container tokens stay valid (default 10m).
-        #[arg(long)]
-        container_token_expiry: Option<String>,
-        /// Started as root, the NMs run each app as its user's account; by default the
-        /// cluster's own user (the one its certificates name) maps to the account that
-        /// ran `cluster up`, so your apps read your files. With this, that user's apps run
-        /// as its own account, or `nobody` without one.
-        #[arg(long)]
-        no_owner_map: bool,
-        /// A capacity-scheduler queue under root, as NAME=CAPACITY (percent; repeatable,
-        /// e.g. `--queue a=50 --queue b=50`; they must sum to 100). Each may grow to the
-        /// whole cluster (maximum-capacity 100) and one user may fill it
-        /// (user-limit-factor 100/CAPACITY). Without: one queue, default.
-        #[arg(long = "queue", value_name = "NAME=CAPACITY")]
-        queues: Vec<String>,
-        /// How long the RM waits between telling an AM its containers will be preempted
-        /// and killing them (default 15s).
-        #[arg(long)]
-        preemption_wait: Option<String>,
-        /// Turn preemption off.
-        #[arg(long)]
-        no_preemption: bool,
-    },
+    Up(Box<UpArgs>),
     /// Stop the cluster in DIR.
     Down {
         #[arg(long)]
@@ -70,22 +77,24 @@ pub(crate) enum ClusterCommand {
 
 pub(crate) async fn run(cmd: ClusterCommand) -> anyhow::Result<()> {
     match cmd {
-        ClusterCommand::Up {
-            nodes,
-            dir,
-            node_memory_mb,
-            node_vcores,
-            nm_expiry,
-            heartbeat_interval,
-            admin_acl,
-            web_anonymous_read,
-            token_key_roll_interval,
-            container_token_expiry,
-            no_owner_map,
-            queues,
-            preemption_wait,
-            no_preemption,
-        } => {
+        ClusterCommand::Up(args) => {
+            let UpArgs {
+                nodes,
+                dir,
+                node_memory_mb,
+                node_vcores,
+                nm_expiry,
+                heartbeat_interval,
+                admin_acl,
+                web_anonymous_read,
+                token_key_roll_interval,
+                container_token_expiry,
+                no_owner_map,
+                queues,
+                preemption_wait,
+                no_preemption,
+                scheduler,
+            } = *args;
             let mut rm_extra = Vec::new();
             for (key, value) in [
                 ("token-key-roll-interval", token_key_roll_interval),
@@ -101,6 +110,12 @@ pub(crate) async fn run(cmd: ClusterCommand) -> anyhow::Result<()> {
                 common::duration::parse_duration(w)
                     .map_err(|e| anyhow::anyhow!("--preemption-wait: {e}"))?;
                 rm_extra.push(format!("preemption-wait = \"{w}\"\n"));
+            }
+            if let Some(kind) = &scheduler {
+                if kind == "fifo" && !queues.is_empty() {
+                    anyhow::bail!("--queue needs the capacity scheduler, not --scheduler fifo");
+                }
+                rm_extra.push(format!("scheduler = \"{kind}\"\n"));
             }
             if no_preemption {
                 rm_extra.push("preemption = false\n".into());
