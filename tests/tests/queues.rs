@@ -245,3 +245,32 @@ fn compare_puts_each_tenant_in_its_own_queue() {
         text(&out)
     );
 }
+
+/// An unmodified YARN REST client (PyPI's yarn-api-client, installed by `.ci/run`) reads
+/// the scheduler and an app's queue.
+#[test]
+fn a_yarn_rest_client_reads_the_capacity_scheduler() {
+    let c = two_queues("a", "b", &[]);
+    let am = appmaster();
+    c.submit_ok(&["--queue", "b", "--class", "SparkPi", &am, "2"]);
+    let conf = c.client_conf();
+    let script = r#"
+import sys
+from yarn_api_client.resource_manager import ResourceManager
+rm = ResourceManager(service_endpoints=["https://" + sys.argv[1]], verify=sys.argv[2])
+info = rm.cluster_scheduler().data["scheduler"]["schedulerInfo"]
+queues = {q["queueName"]: q["capacity"] for q in info["queues"]["queue"]}
+apps = rm.cluster_applications(queue="b").data["apps"]["app"]
+print(info["type"], queues["a"], queues["b"], len(apps), apps[0]["queue"])
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, &conf.rm_web_address])
+        .arg(&conf.ca)
+        .output()
+        .expect("python3");
+    assert_eq!(
+        text(&out).trim(),
+        "capacityScheduler 50.0 50.0 1 b",
+        "(pip install yarn-api-client if it is missing)"
+    );
+}
