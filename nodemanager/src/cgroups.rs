@@ -729,14 +729,14 @@ mod tests {
             cpu_weight: 1024,
             cpu_quota_us: Some(50_000),
         };
-        let files = |v2| -> Vec<(usize, &str, String)> {
-            settings(v2, &l)
+        let files = |v2, l: &Limits| -> Vec<(usize, &str, String)> {
+            settings(v2, l)
                 .into_iter()
                 .map(|(i, f, v, _)| (i, f, v))
                 .collect()
         };
         assert_eq!(
-            files(false),
+            files(false, &l),
             vec![
                 (0, "memory.limit_in_bytes", "67108864".into()),
                 (0, "memory.memsw.limit_in_bytes", "67108864".into()),
@@ -749,12 +749,8 @@ mod tests {
             cpu_weight: 100,
             ..l.clone()
         };
-        let v2: Vec<(usize, &str, String)> = settings(true, &l2)
-            .into_iter()
-            .map(|(i, f, v, _)| (i, f, v))
-            .collect();
         assert_eq!(
-            v2,
+            files(true, &l2),
             vec![
                 (0, "memory.max", "67108864".into()),
                 (0, "memory.swap.max", "0".into()),
