@@ -11,7 +11,7 @@ use common::protocol::{
 use common::tls::{ClusterCa, TlsFiles, TlsIdentity};
 use common::transport::{self, Profile, TransportError};
 use common::{ApplicationId, ContainerId, NodeId, Resource};
-use spindle_tests::{failure, success, Cluster};
+use spindle_tests::{class_args, failure, success, Cluster};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
@@ -562,17 +562,8 @@ fn container_logs_need_the_owner_or_a_token_of_the_app() {
 #[test]
 fn spindle_submit_runs_as_the_certificates_user_and_tails_the_driver() {
     let c = Cluster::up(1, &[]);
-    let appmaster = spindle_tests::appmaster();
-    let t = c.submit_ok(&[
-        "--conf",
-        "spark.acls.enable=true",
-        "--conf",
-        "spark.modify.acls=carol",
-        "--class",
-        "SparkPi",
-        &appmaster,
-        "4",
-    ]);
+    let acls = ["spark.acls.enable=true", "spark.modify.acls=carol"];
+    let t = c.submit_ok(&class_args(&[], &acls, "SparkPi", &["4"]));
     // The driver's stdout, read from its NM with the user certificate.
     assert!(t.contains("Pi is roughly"), "{t}");
     let list = rt()
