@@ -16,9 +16,37 @@ pub fn escape(s: &str) -> String {
     out
 }
 
+/// A page's navigation links: `<a href="{base}{href}">{name}</a>` for each `(href, name)`,
+/// the one named `active` with `class="active"`.
+pub fn nav(base: &str, links: &[(&str, &str)], active: &str) -> String {
+    links
+        .iter()
+        .map(|(href, name)| {
+            let class = if *name == active {
+                " class=\"active\""
+            } else {
+                ""
+            };
+            format!("<a{class} href=\"{base}{href}\">{name}</a>")
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nav_marks_the_active_link() {
+        assert_eq!(
+            nav(
+                "/app/",
+                &[("jobs/", "Jobs"), ("stages/", "Stages")],
+                "Stages"
+            ),
+            "<a href=\"/app/jobs/\">Jobs</a><a class=\"active\" href=\"/app/stages/\">Stages</a>"
+        );
+    }
 
     #[test]
     fn escapes_markup_and_quotes() {

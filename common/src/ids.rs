@@ -175,24 +175,28 @@ impl FromStr for ContainerId {
 mod tests {
     use super::*;
 
+    /// `id` prints as `text`, which parses back to it.
+    fn assert_round_trips<T>(id: T, text: &str)
+    where
+        T: FromStr + fmt::Display + PartialEq + fmt::Debug,
+        T::Err: fmt::Debug,
+    {
+        assert_eq!(id.to_string(), text);
+        assert_eq!(text.parse::<T>().unwrap(), id);
+    }
+
     #[test]
     fn formats_follow_yarn() {
         let app = ApplicationId::new(1700000000000, 7);
-        assert_eq!(app.to_string(), "application_1700000000000_0007");
+        assert_round_trips(app, "application_1700000000000_0007");
         let att = app.attempt(1);
-        assert_eq!(att.to_string(), "appattempt_1700000000000_0007_000001");
-        let c = att.container(42);
-        assert_eq!(c.to_string(), "container_1700000000000_0007_01_000042");
-        assert_eq!(c.to_string().parse::<ContainerId>().unwrap(), c);
-        assert_eq!(att.to_string().parse::<AppAttemptId>().unwrap(), att);
-        assert_eq!(app.to_string().parse::<ApplicationId>().unwrap(), app);
+        assert_round_trips(att, "appattempt_1700000000000_0007_000001");
+        assert_round_trips(att.container(42), "container_1700000000000_0007_01_000042");
     }
 
     #[test]
     fn sequence_wider_than_padding_round_trips() {
-        let app = ApplicationId::new(1, 123456);
-        assert_eq!(app.to_string(), "application_1_123456");
-        assert_eq!(app.to_string().parse::<ApplicationId>().unwrap(), app);
+        assert_round_trips(ApplicationId::new(1, 123456), "application_1_123456");
     }
 
     #[test]

@@ -616,6 +616,19 @@ impl ContainerTokenVerifier {
 mod tests {
     use super::*;
 
+    const STAGED: Rolled = Rolled {
+        staged: true,
+        activated: false,
+    };
+    const ACTIVATED: Rolled = Rolled {
+        staged: false,
+        activated: true,
+    };
+    const STAGED_AND_ACTIVATED: Rolled = Rolled {
+        staged: true,
+        activated: true,
+    };
+
     fn ident(node: &str, expiry_ms: u64) -> ContainerTokenIdentifier {
         let app = ApplicationId::new(1, 1);
         ContainerTokenIdentifier {
@@ -704,26 +717,14 @@ mod tests {
         assert_eq!(keys.poll(899), Rolled::default());
         let v1 = keys.version();
         // 900: key 2 is made and sent to NMs, key 1 still signs.
-        assert_eq!(
-            keys.poll(900),
-            Rolled {
-                staged: true,
-                activated: false
-            }
-        );
+        assert_eq!(keys.poll(900), STAGED);
         assert!(keys.version() > v1);
         assert_eq!(keys.accepted_ids(), [KeyId(1), KeyId(2)]);
         assert_eq!(keys.signing_id(), KeyId(1));
         assert_eq!(keys.poll(999), Rolled::default());
         assert_eq!(keys.next_change_ms(), 1000);
         // 1000: key 2 signs, key 1 is the previous one.
-        assert_eq!(
-            keys.poll(1000),
-            Rolled {
-                staged: false,
-                activated: true
-            }
-        );
+        assert_eq!(keys.poll(1000), ACTIVATED);
         assert_eq!(keys.signing_id(), KeyId(2));
         assert_eq!(keys.accepted_ids(), [KeyId(1), KeyId(2)]);
         let by_2 = keys.sign(ident("n1:1", u64::MAX));
@@ -763,13 +764,7 @@ mod tests {
     fn a_late_poll_rolls_once_and_still_gives_nodes_the_delay() {
         let mut keys = ContainerTokenKeys::new(schedule(1000, 100), 0);
         // Nothing polled until 5000: key 2 is made now and signs 100 ms later.
-        assert_eq!(
-            keys.poll(5000),
-            Rolled {
-                staged: true,
-                activated: false
-            }
-        );
+        assert_eq!(keys.poll(5000), STAGED);
         assert_eq!(keys.signing_id(), KeyId(1));
         assert_eq!(keys.next_change_ms(), 5100);
         assert!(keys.poll(5100).activated);
@@ -778,13 +773,7 @@ mod tests {
         assert_eq!(keys.next_change_ms(), 6000);
         // Without an activation delay a late poll stages and activates at once.
         let mut amrm = AmrmTokenKeys::new(1000, 0);
-        assert_eq!(
-            amrm.poll(7000),
-            Rolled {
-                staged: true,
-                activated: true
-            }
-        );
+        assert_eq!(amrm.poll(7000), STAGED_AND_ACTIVATED);
         assert_eq!(amrm.signing_id(), KeyId(2));
         assert_eq!(amrm.next_change_ms(), 8000);
     }

@@ -267,23 +267,21 @@ impl Cgroups {
         let mut why = Vec::new();
         // Another NM that stops removes the shared `<hierarchy>` group when it is empty:
         // a setup that lost that race is tried again.
-        let attempts = || 0..3;
-        if want != Want::V1 {
-            match attempts()
-                .map(|_| Self::setup_v2(&mounts, hierarchy, &name, policy))
-                .find_map_or_last()
-            {
-                Ok(c) => return Ok(c),
-                Err(e) => why.push(format!("cgroups v2: {e}")),
+        type Setup = fn(&Mounts, &str, &str, Policy) -> Result<Cgroups, String>;
+        let modes: [(&str, Want, Setup); 2] = [
+            ("v2", Want::V2, Self::setup_v2),
+            ("v1", Want::V1, Self::setup_v1),
+        ];
+        for (mode, only, setup) in modes {
+            if want != Want::Auto && want != only {
+                continue;
             }
-        }
-        if want != Want::V2 {
-            match attempts()
-                .map(|_| Self::setup_v1(&mounts, hierarchy, &name, policy))
+            match (0..3)
+                .map(|_| setup(&mounts, hierarchy, &name, policy))
                 .find_map_or_last()
             {
                 Ok(c) => return Ok(c),
-                Err(e) => why.push(format!("cgroups v1: {e}")),
+                Err(e) => why.push(format!("cgroups {mode}: {e}")),
             }
         }
         Err(why.join("; "))
@@ -731,14 +729,14 @@ mod tests {
             cpu_weight: 1024,
             cpu_quota_us: Some(50_000),
         };
-        let files = |v2| -> Vec<(usize, &str, String)> {
-            settings(v2, &l)
+        let files = |v2, l: &Limits| -> Vec<(usize, &str, String)> {
+            settings(v2, l)
                 .into_iter()
                 .map(|(i, f, v, _)| (i, f, v))
                 .collect()
         };
         assert_eq!(
-            files(false),
+            files(false, &l),
             vec![
                 (0, "memory.limit_in_bytes", "67108864".into()),
                 (0, "memory.memsw.limit_in_bytes", "67108864".into()),
@@ -751,12 +749,8 @@ mod tests {
             cpu_weight: 100,
             ..l.clone()
         };
-        let v2: Vec<(usize, &str, String)> = settings(true, &l2)
-            .into_iter()
-            .map(|(i, f, v, _)| (i, f, v))
-            .collect();
         assert_eq!(
-            v2,
+            files(true, &l2),
             vec![
                 (0, "memory.max", "67108864".into()),
                 (0, "memory.swap.max", "0".into()),

@@ -809,6 +809,34 @@ mod tests {
         (s.state, s.exit_status, s.diagnostics)
     }
 
+    /// What `id` (process group 100, 64 MB allowed) using `used_bytes` leads to: it is
+    /// reported over its limit and stopped.
+    fn over_memory(id: ContainerId, used_bytes: u64) -> Vec<Action> {
+        vec![
+            Action::OverMemory {
+                id,
+                pid: 100,
+                used_bytes,
+                limit_bytes: 64 << 20,
+            },
+            signal(id, 100, Signal::Term),
+        ]
+    }
+
+    /// Asserts `id` (process group 100) completed with -104 and YARN's diagnostics
+    /// for `used_mb` of its 64 MB.
+    fn assert_killed_over_memory(core: &Lifecycle, id: ContainerId, used_mb: u64) {
+        let (state, status, diagnostics) = reported(core, id);
+        assert_eq!((state, status), (ContainerState::COMPLETE, -104));
+        assert_eq!(
+            diagnostics,
+            format!(
+                "Container [pid=100,containerID={id}] is running beyond physical memory limits. \
+                 Current usage: {used_mb} MB of 64 MB physical memory used. Killing container."
+            )
+        );
+    }
+
     #[test]
     fn kill_sends_sigterm_then_sigkill_exactly_at_kill_plus_grace() {
         let c = cid(1, 1);
@@ -1050,32 +1078,12 @@ mod tests {
         assert_eq!(ok(&mut core, sample(100, limit), 250), vec![]);
         assert_eq!(ok(&mut core, sample(999, 10 * limit), 250), vec![]);
         let used = 70 << 20;
-        let out = ok(&mut core, sample(100, used), 500);
-        assert_eq!(
-            out,
-            vec![
-                Action::OverMemory {
-                    id: c,
-                    pid: 100,
-                    used_bytes: used,
-                    limit_bytes: limit
-                },
-                signal(c, 100, Signal::Term),
-            ]
-        );
+        assert_eq!(ok(&mut core, sample(100, used), 500), over_memory(c, used));
         // Not measured (nor killed) again while it is being stopped.
         assert!(core.monitored().is_empty());
         assert_eq!(ok(&mut core, sample(100, used), 750), vec![]);
         ok(&mut core, exited(c, 143), 760);
-        let (state, status, diagnostics) = reported(&core, c);
-        assert_eq!((state, status), (ContainerState::COMPLETE, -104));
-        assert_eq!(
-            diagnostics,
-            format!(
-                "Container [pid=100,containerID={c}] is running beyond physical memory limits. \
-                 Current usage: 70 MB of 64 MB physical memory used. Killing container."
-            )
-        );
+        assert_killed_over_memory(&core, c, 70);
     }
 
     #[test]
@@ -1088,30 +1096,11 @@ mod tests {
             peak_bytes: limit,
         };
         // A setsid child was killed, the leader lives on: the container is stopped.
-        assert_eq!(
-            ok(&mut core, oom(c), 300),
-            vec![
-                Action::OverMemory {
-                    id: c,
-                    pid: 100,
-                    used_bytes: limit,
-                    limit_bytes: limit
-                },
-                signal(c, 100, Signal::Term),
-            ]
-        );
+        assert_eq!(ok(&mut core, oom(c), 300), over_memory(c, limit));
         // Counted once: a later reading of the same kill changes nothing.
         assert_eq!(ok(&mut core, oom(c), 400), vec![]);
         ok(&mut core, exited(c, 143), 410);
-        let (state, status, diagnostics) = reported(&core, c);
-        assert_eq!((state, status), (ContainerState::COMPLETE, -104));
-        assert_eq!(
-            diagnostics,
-            format!(
-                "Container [pid=100,containerID={c}] is running beyond physical memory limits. \
-                 Current usage: 64 MB of 64 MB physical memory used. Killing container."
-            )
-        );
+        assert_killed_over_memory(&core, c, 64);
         // A container already being stopped keeps its first kill's status.
         ok(&mut core, kill(d, -105, KILLED_BY_APPMASTER), 500);
         assert_eq!(ok(&mut core, oom(d), 510), vec![]);

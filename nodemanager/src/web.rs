@@ -92,14 +92,20 @@ fn refuse_read(w: &WebState, peer: &Peer, what: &str) -> Option<Response> {
     (peer.role.is_none() && !w.access.anonymous_read).then(|| unauthenticated(what))
 }
 
-/// A container's logs: only for a user who may view its application; the refusal, if any.
-fn refuse_logs(w: &WebState, peer: &Peer, id: ContainerId) -> Option<Response> {
-    let Some(role) = &peer.role else {
-        return Some(unauthenticated(&format!("the logs of {id}")));
+/// The container whose logs `container` names, if `peer` may read them (only a user who
+/// may view its application); else the refusal.
+fn log_access(w: &WebState, peer: &Peer, container: &str) -> Result<ContainerId, Box<Response>> {
+    let refusal = |r: Response| Err(Box::new(r));
+    let Ok(id) = container.parse::<ContainerId>() else {
+        return refusal(not_found(format!("{container} is not a container id")));
     };
-    (w.access.may_view)(role, id)
-        .err()
-        .map(|why| (StatusCode::FORBIDDEN, format!("{why}\n")).into_response())
+    let Some(role) = &peer.role else {
+        return refusal(unauthenticated(&format!("the logs of {id}")));
+    };
+    match (w.access.may_view)(role, id) {
+        Ok(()) => Ok(id),
+        Err(why) => refusal((StatusCode::FORBIDDEN, format!("{why}\n")).into_response()),
+    }
 }
 
 async fn index(State(w): St, ConnectInfo(peer): ConnectInfo<Peer>) -> Response {
@@ -137,12 +143,10 @@ async fn log_index(
     ConnectInfo(peer): ConnectInfo<Peer>,
     Path((container, user)): Path<(String, String)>,
 ) -> Response {
-    let Ok(id) = container.parse::<ContainerId>() else {
-        return not_found(format!("{container} is not a container id"));
+    let id = match log_access(&w, &peer, &container) {
+        Ok(id) => id,
+        Err(refusal) => return *refusal,
     };
-    if let Some(r) = refuse_logs(&w, &peer, id) {
-        return r;
-    }
     let c = &w.containers;
     let mut items = String::new();
     for file in ["stdout", "stderr"] {
@@ -171,12 +175,10 @@ async fn log_file(
     Path((container, _user, file)): Path<(String, String, String)>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let Ok(id) = container.parse::<ContainerId>() else {
-        return not_found(format!("{container} is not a container id"));
+    let id = match log_access(&w, &peer, &container) {
+        Ok(id) => id,
+        Err(refusal) => return *refusal,
     };
-    if let Some(r) = refuse_logs(&w, &peer, id) {
-        return r;
-    }
     let c = &w.containers;
     let start: i64 = q.get("start").and_then(|s| s.parse().ok()).unwrap_or(0);
     let size = match c.read_log(id, &file, 0, 0) {

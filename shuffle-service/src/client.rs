@@ -286,10 +286,7 @@ impl ShuffleClient {
                 .map(|d| d.as_ref().display().to_string())
                 .collect(),
         };
-        match self.call(server, &req).await? {
-            ShuffleResponse::Ok => Ok(()),
-            other => Err(unexpected(server, other)),
-        }
+        self.acknowledged(server, &req).await
     }
 
     /// Deletes shuffle `shuffle_id`'s files in every dir the app registered
@@ -323,10 +320,7 @@ impl ShuffleClient {
             secret: secret.to_string(),
             admin_token: admin_token.to_string(),
         };
-        match self.call(server, &req).await? {
-            ShuffleResponse::Ok => Ok(()),
-            other => Err(unexpected(server, other)),
-        }
+        self.acknowledged(server, &req).await
     }
 
     /// Tells a (standalone) service that the app ended; needs its admin token.
@@ -341,6 +335,14 @@ impl ShuffleClient {
             admin_token: admin_token.to_string(),
         };
         self.removed(server, &req).await
+    }
+
+    /// Sends a request answered with a plain `Ok`.
+    async fn acknowledged(&self, server: &str, req: &ShuffleRequest) -> Result<(), FetchError> {
+        match self.call(server, req).await? {
+            ShuffleResponse::Ok => Ok(()),
+            other => Err(unexpected(server, other)),
+        }
     }
 
     /// Sends a request answered with how many files went.

@@ -453,6 +453,21 @@ impl Server {
         let _ = inc.send.finish();
     }
 
+    /// Checks the admin token of a `what` (`RegisterApp`, `AppFinished`) request; a
+    /// refusal is logged and is the answer.
+    fn admin(
+        &self,
+        token: &str,
+        what: &str,
+        app_id: ApplicationId,
+        remote: SocketAddr,
+    ) -> Result<(), ShuffleResponse> {
+        self.check_admin(token).map_err(|e| {
+            tracing::warn!(app_id = %app_id, remote = %remote, "{what} refused: {}", e.message);
+            ShuffleResponse::Error(e)
+        })
+    }
+
     fn check_admin(&self, token: &str) -> Result<(), WireError> {
         match &self.admin_token {
             None => Err(wire(
@@ -463,6 +478,12 @@ impl Server {
             Some(_) => Err(wire(ErrorCode::Unauthorized, "wrong admin token")),
         }
     }
+}
+
+/// `e` as the answer to a refused `what`, logged.
+fn refused(app_id: ApplicationId, remote: SocketAddr, what: &str, e: WireError) -> ShuffleResponse {
+    tracing::warn!(app_id = %app_id, remote = %remote, error = %e, "{what} refused");
+    ShuffleResponse::Error(e)
 }
 
 /// One block's bytes in an open data file.
@@ -711,10 +732,7 @@ impl Service for Server {
                 .await
             {
                 Ok(()) => ShuffleResponse::Ok,
-                Err(e) => {
-                    tracing::warn!(app_id = %app_id, remote = %inc.remote, error = %e, "registration refused");
-                    ShuffleResponse::Error(e)
-                }
+                Err(e) => refused(app_id, inc.remote, "registration", e),
             },
             ShuffleRequest::RemoveShuffle {
                 app_id,
@@ -731,27 +749,18 @@ impl Service for Server {
                 app_id,
                 secret,
                 admin_token,
-            } => match self.check_admin(&admin_token) {
-                Err(e) => {
-                    tracing::warn!(app_id = %app_id, remote = %inc.remote, "RegisterApp refused: {}", e.message);
-                    ShuffleResponse::Error(e)
-                }
+            } => match self.admin(&admin_token, "RegisterApp", app_id, inc.remote) {
+                Err(refusal) => refusal,
                 Ok(()) => match self.clone().register_app(app_id, secret).await {
                     Ok(()) => ShuffleResponse::Ok,
-                    Err(e) => {
-                        tracing::warn!(app_id = %app_id, remote = %inc.remote, error = %e, "application registration refused");
-                        ShuffleResponse::Error(e)
-                    }
+                    Err(e) => refused(app_id, inc.remote, "application registration", e),
                 },
             },
             ShuffleRequest::AppFinished {
                 app_id,
                 admin_token,
-            } => match self.check_admin(&admin_token) {
-                Err(e) => {
-                    tracing::warn!(app_id = %app_id, remote = %inc.remote, "AppFinished refused: {}", e.message);
-                    ShuffleResponse::Error(e)
-                }
+            } => match self.admin(&admin_token, "AppFinished", app_id, inc.remote) {
+                Err(refusal) => refusal,
                 Ok(()) => match self.clone().app_finished(app_id).await {
                     Ok(files) => ShuffleResponse::Removed { files },
                     Err(e) => ShuffleResponse::Error(e),

@@ -24,6 +24,24 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// Whether a test of containers running as their users must skip (not root); it says so.
+fn skip_unless_root() -> bool {
+    let skip = !is_root();
+    if skip {
+        eprintln!("skipped: containers run as their users only when the NM is root");
+    }
+    skip
+}
+
+/// Whether a test of cgroups must skip (the node polls RSS); it says so.
+fn skip_without_cgroups(c: &Cluster) -> bool {
+    let skip = mode(c) == IsolationMode::RssPolling;
+    if skip {
+        eprintln!("skipped: the node polls RSS (cgroups are not writable here)");
+    }
+    skip
+}
+
 /// The node's isolation mode, as it reported it.
 fn mode(c: &Cluster) -> IsolationMode {
     rt().block_on(async { c.rm_client().nodes().await.unwrap()[0].isolation.mode })
@@ -275,11 +293,44 @@ fn credentials_reach_executors_as_files_and_no_environment_holds_them() {
     assert!(status.success(), "{out}");
 }
 
+/// `spindle run-shell` arguments: `sh -c script` in one container of `size`
+/// (`["--container-memory", "64"]`).
+fn one_shell<'a>(size: [&'a str; 2], script: &'a str) -> [&'a str; 9] {
+    let [flag, value] = size;
+    [
+        "run-shell",
+        "--num-containers",
+        "1",
+        flag,
+        value,
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]
+}
+
+/// Runs `script` in one 64 MB container, which must be killed with -104 for using more;
+/// the command's output.
+fn killed_over_64mb(c: &Cluster, script: &str) -> String {
+    let out = c.run(&one_shell(["--container-memory", "64"], script));
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert_contains(
+        &t,
+        &[
+            "exit status -104",
+            "running beyond physical memory limits",
+            "MB of 64 MB physical memory used",
+        ],
+    );
+    t
+}
+
 #[test]
 fn a_container_that_calls_setsid_and_allocates_past_its_memory_is_killed_with_104() {
     let c = Cluster::up(1, &[]);
-    if mode(&c) == IsolationMode::RssPolling {
-        eprintln!("skipped: the node polls RSS (cgroups are not writable here)");
+    if skip_without_cgroups(&c) {
         return;
     }
     // The hog and a marker sleep leave the container's process group and session;
@@ -294,27 +345,7 @@ fn a_container_that_calls_setsid_and_allocates_past_its_memory_is_killed_with_10
          setsid sleep {marker} & sleep 30"
     );
     let started = Instant::now();
-    let out = c.run(&[
-        "run-shell",
-        "--num-containers",
-        "1",
-        "--container-memory",
-        "64",
-        "--",
-        "sh",
-        "-c",
-        &script,
-    ]);
-    let t = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{t}");
-    assert_contains(
-        &t,
-        &[
-            "exit status -104",
-            "running beyond physical memory limits",
-            "MB of 64 MB physical memory used",
-        ],
-    );
+    let t = killed_over_64mb(&c, &script);
     assert!(
         started.elapsed() < Duration::from_secs(25),
         "not killed: {t}"
@@ -358,25 +389,12 @@ fn cpu_ticks(app: &str) -> u64 {
 #[test]
 fn cpu_follows_vcores_one_to_three() {
     let c = Cluster::up(1, &[]);
-    if mode(&c) == IsolationMode::RssPolling {
-        eprintln!("skipped: the node polls RSS (cgroups are not writable here)");
+    if skip_without_cgroups(&c) {
         return;
     }
     // Four busy processes each, on a 2-core machine: both want more than they get.
     let busy = "for i in 1 2 3 4; do sh -c 'while :; do :; done' & done; sleep 25; kill 0";
-    let shell = |vcores: &str| {
-        c.spawn(&[
-            "run-shell",
-            "--num-containers",
-            "1",
-            "--container-vcores",
-            vcores,
-            "--",
-            "sh",
-            "-c",
-            busy,
-        ])
-    };
+    let shell = |vcores| c.spawn(&one_shell(["--container-vcores", vcores], busy));
     let (one, three) = (shell("1"), shell("3"));
     let apps = eventually(Duration::from_secs(30), "both apps' workers busy", || {
         let ids = c.app_ids();
@@ -421,8 +439,7 @@ fn cpu_follows_vcores_one_to_three() {
 
 #[test]
 fn refuse_unknown_users_refuses_a_user_with_no_account_by_name() {
-    if !is_root() {
-        eprintln!("skipped: containers run as their users only when the NM is root");
+    if skip_unless_root() {
         return;
     }
     let c = Cluster::up(1, &[]);
@@ -461,8 +478,7 @@ fn worker_uids(c: &Cluster) -> Vec<String> {
 
 #[test]
 fn cluster_up_runs_its_own_users_apps_as_its_owner_unless_told_not_to() {
-    if !is_root() {
-        eprintln!("skipped: containers run as their users only when the NM is root");
+    if skip_unless_root() {
         return;
     }
     // The cluster's user (its certificates') has no account here: mapped to root, who
@@ -488,27 +504,7 @@ fn with_cgroups_off_the_node_polls_rss_and_still_kills_with_104() {
         "the node says how it isolates"
     );
     let hog = "head -c 400000000 /dev/zero | tail >/dev/null; sleep 10";
-    let out = c.run(&[
-        "run-shell",
-        "--num-containers",
-        "1",
-        "--container-memory",
-        "64",
-        "--",
-        "sh",
-        "-c",
-        hog,
-    ]);
-    let t = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{t}");
-    assert_contains(
-        &t,
-        &[
-            "exit status -104",
-            "running beyond physical memory limits",
-            "of 64 MB physical memory used",
-        ],
-    );
+    killed_over_64mb(&c, hog);
     drop(c);
     let _ = nm.wait();
 }

@@ -46,12 +46,7 @@ impl Env {
 
     /// An executor's shuffle dir, where the NM would put it.
     fn exec_dir(&self, app: ApplicationId, exec: &str) -> PathBuf {
-        let d = self
-            .root()
-            .join("usercache/test/appcache")
-            .join(app.to_string())
-            .join(format!("container_{exec}"))
-            .join("shuffle");
+        let d = app_cache(&self.root(), app).join(format!("container_{exec}/shuffle"));
         std::fs::create_dir_all(&d).unwrap();
         d
     }
@@ -80,6 +75,13 @@ impl Env {
     fn client(&self) -> ShuffleClient {
         ShuffleClient::new(&self.container).unwrap()
     }
+}
+
+/// The app's directory under an NM local dir (user `test`'s).
+fn app_cache(local_dir: &Path, app: ApplicationId) -> PathBuf {
+    local_dir
+        .join("usercache/test/appcache")
+        .join(app.to_string())
 }
 
 /// A fresh env and its server (no state dir), with the server's address.
@@ -357,11 +359,7 @@ async fn dirs_outside_the_allowed_roots_or_the_apps_dirs_are_refused() {
     let c = env.client();
     let outside = env.dir.path().join("elsewhere").join(a.to_string());
     std::fs::create_dir_all(&outside).unwrap();
-    let link = env
-        .root()
-        .join("usercache/test/appcache")
-        .join(a.to_string())
-        .join("link");
+    let link = app_cache(&env.root(), a).join("link");
     std::fs::create_dir_all(link.parent().unwrap()).unwrap();
     std::os::unix::fs::symlink(&outside, &link).unwrap();
     let other_app = env.exec_dir(b, "1");
@@ -531,11 +529,7 @@ async fn the_node_manager_hosts_the_service_on_a_free_port() {
     assert_ne!(port, 0, "{served}");
     // An executor's dir under the NM's local dir registers and serves.
     let a = app(5);
-    let d = config
-        .local_dir
-        .join("usercache/test/appcache")
-        .join(a.to_string())
-        .join("container_1/blockmgr-1");
+    let d = app_cache(&config.local_dir, a).join("container_1/blockmgr-1");
     std::fs::create_dir_all(&d).unwrap();
     write_maps(&d, 0, 0..1, 2);
     let c = env.client();

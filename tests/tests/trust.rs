@@ -11,7 +11,7 @@ use common::protocol::{
 use common::tls::{ClusterCa, TlsFiles, TlsIdentity};
 use common::transport::{self, Profile, TransportError};
 use common::{ApplicationId, ContainerId, NodeId, Resource};
-use spindle_tests::{failure, success, Cluster};
+use spindle_tests::{class_args, failure, success, Cluster};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
@@ -64,33 +64,28 @@ impl Certs {
     }
 }
 
-/// One `spindle-rm/1` request presenting `files`.
-async fn rm_call(
-    files: &TlsFiles,
-    addr: &str,
-    req: &RmRequest,
-) -> Result<RmResponse, TransportError> {
+type Reply<T> = Result<T, TransportError>;
+
+/// A connection to `addr` over `alpn` presenting `files`.
+async fn connect(files: &TlsFiles, alpn: &[u8], addr: &str) -> Reply<quinn::Connection> {
     let id = TlsIdentity::load(files).unwrap();
-    let ep = transport::client_endpoint(&id, ALPN_RM, Profile::Control).unwrap();
-    let conn = transport::connect(&ep, addr).await?;
-    transport::call(&conn, addr, req).await
+    let ep = transport::client_endpoint(&id, alpn, Profile::Control).unwrap();
+    transport::connect(&ep, addr).await
+}
+
+/// One `spindle-rm/1` request presenting `files`.
+async fn rm_call(files: &TlsFiles, addr: &str, req: &RmRequest) -> Reply<RmResponse> {
+    transport::call(&connect(files, ALPN_RM, addr).await?, addr, req).await
 }
 
 /// One `spindle-nm/1` request presenting `files`.
-async fn nm_call(
-    files: &TlsFiles,
-    addr: &str,
-    req: &NmRequest,
-) -> Result<NmResponse, TransportError> {
-    let id = TlsIdentity::load(files).unwrap();
-    let ep = transport::client_endpoint(&id, ALPN_NM, Profile::Control).unwrap();
-    let conn = transport::connect(&ep, addr).await?;
-    transport::call(&conn, addr, req).await
+async fn nm_call(files: &TlsFiles, addr: &str, req: &NmRequest) -> Reply<NmResponse> {
+    transport::call(&connect(files, ALPN_NM, addr).await?, addr, req).await
 }
 
 /// Asserts `r` is the typed refusal `code`; its message.
 #[track_caller]
-fn refused<T: std::fmt::Debug>(r: Result<T, TransportError>, code: ErrorCode) -> String {
+fn refused<T: std::fmt::Debug>(r: Reply<T>, code: ErrorCode) -> String {
     match r {
         Err(e) if e.code() == Some(code) => e.remote().unwrap().message.clone(),
         other => panic!("expected {code:?}, got {other:?}"),
@@ -432,29 +427,20 @@ fn a_submission_is_made_as_the_certificates_user_with_a_usable_name() {
 
 /// `curl` of a PUT to the app's state, presenting `cert` (or nothing).
 fn put_state(c: &Cluster, app: ApplicationId, cert: Option<&TlsFiles>) -> (u16, String) {
-    let url = format!(
-        "https://{}/ws/v1/cluster/apps/{app}/state",
-        c.client_conf().rm_web_address
-    );
-    let mut cmd = Command::new("curl");
-    cmd.args(["-sS", "-m", "10", "--cacert"])
-        .arg(c.path().join("certs/ca.pem"));
-    if let Some(f) = cert {
-        cmd.arg("--cert").arg(&f.cert).arg("--key").arg(&f.key);
-    }
-    cmd.args([
+    let files = cert.map(|f| (f.cert.display().to_string(), f.key.display().to_string()));
+    let mut args = match &files {
+        Some((cert, key)) => vec!["--cert", cert, "--key", key],
+        None => vec![],
+    };
+    args.extend([
         "-X",
         "PUT",
         "-H",
         "Content-Type: application/json",
         "-d",
         r#"{"state":"KILLED"}"#,
-    ])
-    .args(["-w", "\n%{http_code}", &url]);
-    let out = cmd.output().expect("run curl");
-    let t = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = t.rsplit_once('\n').unwrap_or(("", "0"));
-    (code.trim().parse().unwrap_or(0), body.to_string())
+    ]);
+    rm_web(c, &format!("/ws/v1/cluster/apps/{app}/state"), &args)
 }
 
 #[test]
@@ -576,17 +562,8 @@ fn container_logs_need_the_owner_or_a_token_of_the_app() {
 #[test]
 fn spindle_submit_runs_as_the_certificates_user_and_tails_the_driver() {
     let c = Cluster::up(1, &[]);
-    let appmaster = spindle_tests::appmaster();
-    let t = c.submit_ok(&[
-        "--conf",
-        "spark.acls.enable=true",
-        "--conf",
-        "spark.modify.acls=carol",
-        "--class",
-        "SparkPi",
-        &appmaster,
-        "4",
-    ]);
+    let acls = ["spark.acls.enable=true", "spark.modify.acls=carol"];
+    let t = c.submit_ok(&class_args(&[], &acls, "SparkPi", &["4"]));
     // The driver's stdout, read from its NM with the user certificate.
     assert!(t.contains("Pi is roughly"), "{t}");
     let list = rt()
@@ -607,8 +584,8 @@ fn spindle_submit_runs_as_the_certificates_user_and_tails_the_driver() {
     assert!(t.contains("Total number of applications:0"), "{t}");
 }
 
-/// `curl` of a GET of the RM's web with `args` (credentials) added; (code, body).
-fn rm_get(c: &Cluster, path: &str, args: &[&str]) -> (u16, String) {
+/// `curl` of the RM's web `path` with `args` (method, credentials) added; (code, body).
+fn rm_web(c: &Cluster, path: &str, args: &[&str]) -> (u16, String) {
     let url = format!("https://{}{path}", c.client_conf().rm_web_address);
     let out = Command::new("curl")
         .args(["-sS", "-m", "10", "--cacert"])
@@ -634,11 +611,11 @@ fn the_web_needs_a_user_unless_anonymous_reads_are_allowed_and_takes_bearer_toke
     let app = rt().block_on(async { running_sleeper(&c, "web").await.0 });
     // Anonymous: nothing to read.
     for path in ["/ws/v1/cluster/apps", "/cluster", "/metrics"] {
-        let (code, body) = rm_get(&c, path, &[]);
+        let (code, body) = rm_web(&c, path, &[]);
         assert_eq!(code, 401, "{path}: {body}");
     }
     // A user certificate reads.
-    let (code, body) = rm_get(&c, "/ws/v1/cluster/apps", &["--cert", &cert, "--key", &key]);
+    let (code, body) = rm_web(&c, "/ws/v1/cluster/apps", &["--cert", &cert, "--key", &key]);
     assert_eq!(code, 200, "{body}");
     assert!(body.contains(&app.to_string()), "{body}");
     // So does that user's bearer token; a forged one is refused.
@@ -646,12 +623,12 @@ fn the_web_needs_a_user_unless_anonymous_reads_are_allowed_and_takes_bearer_toke
     let token = success(&out).trim().to_string();
     assert!(token.starts_with("spindle1."), "{token}");
     let bearer = format!("Authorization: Bearer {token}");
-    let (code, body) = rm_get(&c, "/ws/v1/cluster/apps", &["-H", &bearer]);
+    let (code, body) = rm_web(&c, "/ws/v1/cluster/apps", &["-H", &bearer]);
     assert_eq!(code, 200, "{body}");
     // The last hex digit of the signature changed.
     let last = if token.ends_with('0') { '1' } else { '0' };
     let forged = format!("Authorization: Bearer {}{last}", &token[..token.len() - 1]);
-    let (code, body) = rm_get(&c, "/ws/v1/cluster/apps", &["-H", &forged]);
+    let (code, body) = rm_web(&c, "/ws/v1/cluster/apps", &["-H", &forged]);
     assert_eq!(code, 401, "{body}");
     assert!(body.contains("signature"), "{body}");
     // The owner's token kills the app over REST.
@@ -694,11 +671,11 @@ fn anonymous_readers_do_not_see_private_apps() {
         let private = c.rm_client().submit(sub).await.unwrap();
         (open, private)
     });
-    let (code, body) = rm_get(&c, "/ws/v1/cluster/apps", &[]);
+    let (code, body) = rm_web(&c, "/ws/v1/cluster/apps", &[]);
     assert_eq!(code, 200, "{body}");
     assert!(body.contains(&open.to_string()), "{body}");
     assert!(!body.contains(&private.to_string()), "{body}");
-    let (code, body) = rm_get(&c, "/ws/v1/cluster/apps", &["--cert", &cert, "--key", &key]);
+    let (code, body) = rm_web(&c, "/ws/v1/cluster/apps", &["--cert", &cert, "--key", &key]);
     assert_eq!(code, 200, "{body}");
     assert!(body.contains(&private.to_string()), "{body}");
 }

@@ -3,7 +3,7 @@
 
 use crate::format::{date, duration};
 use crate::state::UiState;
-use common::html::escape;
+use common::html::{escape, nav};
 use serde_json::Value;
 use std::fmt::Write as _;
 
@@ -57,20 +57,13 @@ impl UiState {
             None => "RUNNING".to_string(),
             Some(t) => format!("finished {}", date(t)),
         };
-        let mut nav = String::new();
-        for (href, name) in [
+        let links = [
             ("jobs/", "Jobs"),
             ("stages/", "Stages"),
             ("executors/", "Executors"),
             ("timeline/", "Timeline"),
-        ] {
-            let class = if name == title {
-                " class=\"active\""
-            } else {
-                ""
-            };
-            let _ = write!(nav, "<a{class} href=\"{base}{href}\">{name}</a>");
-        }
+        ];
+        let nav = nav(base, &links, title);
         format!(
             "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">{refresh}\
              <link rel=\"icon\" href=\"data:,\">\

@@ -27,14 +27,12 @@ fn seed_count_and_sum_of_squares() {
     );
     let descriptions: Vec<String> = runner.jobs().into_iter().map(|j| j.description).collect();
     assert_eq!(descriptions.len(), 2);
-    assert!(
-        descriptions[0].starts_with("count at seed.rs:"),
-        "{descriptions:?}"
-    );
-    assert!(
-        descriptions[1].starts_with("sum at seed.rs:"),
-        "{descriptions:?}"
-    );
+    for (d, action) in descriptions.iter().zip(["count", "sum"]) {
+        assert!(
+            d.starts_with(&format!("{action} at seed.rs:")),
+            "{descriptions:?}"
+        );
+    }
     assert_eq!(seed::compute(&sc, 4).unwrap(), (4, 14));
     run_example("SeedRangeSquareCount", &sc, &args(&["1000"])).unwrap();
     assert_eq!(

@@ -16,6 +16,9 @@ pub(crate) type AnyIter = Box<dyn Any + Send>;
 /// A type-erased cached partition: an `Arc<Vec<T>>`.
 pub(crate) type AnyBlock = Arc<dyn Any + Send + Sync>;
 
+/// A type-erased stream, or why there is none.
+pub(crate) type IterResult = Result<AnyIter, String>;
+
 /// Encoded bytes and the number of elements they came from.
 pub(crate) type Encoded = Result<(Vec<u8>, u64), String>;
 
@@ -66,7 +69,7 @@ fn transform<F, I, O>(
     value: &[u8],
     input: AnyIter,
     apply: impl FnOnce(F, Elements<I>) -> Elements<O>,
-) -> Result<AnyIter, String>
+) -> IterResult
 where
     F: serde::de::DeserializeOwned,
     I: Data,
@@ -76,27 +79,19 @@ where
     Ok(erase::<O>(apply(f, unerase::<I>(input)?)))
 }
 
-pub(crate) fn map_impl<F: MapFn>(value: &[u8], _: u32, input: AnyIter) -> Result<AnyIter, String> {
+pub(crate) fn map_impl<F: MapFn>(value: &[u8], _: u32, input: AnyIter) -> IterResult {
     transform("map", value, input, |f: F, it| {
         Box::new(it.map(move |x| f.call(x)))
     })
 }
 
-pub(crate) fn filter_impl<F: FilterFn>(
-    value: &[u8],
-    _: u32,
-    input: AnyIter,
-) -> Result<AnyIter, String> {
+pub(crate) fn filter_impl<F: FilterFn>(value: &[u8], _: u32, input: AnyIter) -> IterResult {
     transform("filter", value, input, |f: F, it| {
         Box::new(it.filter(move |x| f.call(x)))
     })
 }
 
-pub(crate) fn flat_map_impl<F: FlatMapFn>(
-    value: &[u8],
-    _: u32,
-    input: AnyIter,
-) -> Result<AnyIter, String> {
+pub(crate) fn flat_map_impl<F: FlatMapFn>(value: &[u8], _: u32, input: AnyIter) -> IterResult {
     transform("flat_map", value, input, |f: F, it| {
         Box::new(it.flat_map(move |x| f.call(x)))
     })
@@ -106,7 +101,7 @@ pub(crate) fn map_partitions_impl<F: MapPartitionsFn>(
     value: &[u8],
     part: u32,
     input: AnyIter,
-) -> Result<AnyIter, String> {
+) -> IterResult {
     transform("map_partitions", value, input, |f: F, it| f.call(part, it))
 }
 
@@ -203,10 +198,7 @@ impl<T: Data> Iterator for ParallelIter<T> {
     }
 }
 
-pub(crate) fn parallel_impl<T: Data>(
-    stage: Arc<StageSpec>,
-    part: usize,
-) -> Result<AnyIter, String> {
+pub(crate) fn parallel_impl<T: Data>(stage: Arc<StageSpec>, part: usize) -> IterResult {
     let bytes = partition_bytes(&stage, part).ok_or_else(|| {
         format!("partition {part} does not exist in this parallelized collection")
     })?;
@@ -249,7 +241,7 @@ impl<T: Data> Iterator for BlockIter<T> {
     }
 }
 
-pub(crate) fn read_block_impl<T: Data>(block: AnyBlock) -> Result<AnyIter, String> {
+pub(crate) fn read_block_impl<T: Data>(block: AnyBlock) -> IterResult {
     let block = block.downcast::<Vec<T>>().map_err(|_| {
         format!(
             "internal error: the cached block is not of {}",

@@ -50,6 +50,23 @@ pub mod stages;
 mod text;
 mod typed;
 
+/// The tests' map functions: `impl MapFn` with the element types read off the
+/// signature, `map_fn!(Sq, |x: i64| -> i64 { x * x });` (`|&self, x: i64|` where the
+/// body reads the function's fields).
+#[cfg(test)]
+macro_rules! map_fn {
+    ($f:ty, |&$me:ident, $x:tt: $in:ty| -> $out:ty $body:block) => {
+        impl $crate::rdd::MapFn for $f {
+            type In = $in;
+            type Out = $out;
+            fn call(&$me, $x: $in) -> $out $body
+        }
+    };
+    ($f:ty, |$x:tt: $in:ty| -> $out:ty $body:block) => {
+        map_fn!($f, |&self, $x: $in| -> $out $body);
+    };
+}
+
 #[cfg(test)]
 mod shuffle_tests;
 #[cfg(test)]

@@ -11,6 +11,7 @@ use am_core::plan::{
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
+use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 
 fn ctx(threads: usize) -> (Arc<LocalRunner>, SparkContext) {
@@ -28,59 +29,35 @@ fn ctx_with(threads: usize, conf: BTreeMap<String, String>) -> (Arc<LocalRunner>
 struct ModKey {
     m: i64,
 }
-impl MapFn for ModKey {
-    type In = i64;
-    type Out = (String, u64);
-    fn call(&self, x: i64) -> (String, u64) {
-        (format!("k{}", x % self.m), 1)
-    }
-}
+map_fn!(ModKey, |&self, x: i64| -> (String, u64) {
+    (format!("k{}", x % self.m), 1)
+});
 
 /// `x` → (`x % m`, x).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct ModPair {
     m: i64,
 }
-impl MapFn for ModPair {
-    type In = i64;
-    type Out = (i64, i64);
-    fn call(&self, x: i64) -> (i64, i64) {
-        (x % self.m, x)
-    }
-}
+map_fn!(ModPair, |&self, x: i64| -> (i64, i64) { (x % self.m, x) });
 
 /// A pseudo-random key for each `x`, and `x`.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct Scramble;
-impl MapFn for Scramble {
-    type In = i64;
-    type Out = (u64, u64);
-    fn call(&self, x: i64) -> (u64, u64) {
-        (fmix64(x as u64) % 1_000_000, x as u64)
-    }
-}
+map_fn!(Scramble, |x: i64| -> (u64, u64) {
+    (fmix64(x as u64) % 1_000_000, x as u64)
+});
 
 /// (word, count) → (count, word).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct Swap;
-impl MapFn for Swap {
-    type In = (String, u64);
-    type Out = (u64, String);
-    fn call(&self, (w, n): (String, u64)) -> (u64, String) {
-        (n, w)
-    }
-}
+map_fn!(Swap, |(w, n): (String, u64)| -> (u64, String) { (n, w) });
 
 /// (k, v) → (k, "v{v}").
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct Label;
-impl MapFn for Label {
-    type In = (String, u64);
-    type Out = (String, String);
-    fn call(&self, (k, v): (String, u64)) -> (String, String) {
-        (k, format!("v{v}"))
-    }
-}
+map_fn!(Label, |(k, v): (String, u64)| -> (String, String) {
+    (k, format!("v{v}"))
+});
 
 /// A user pair type with its own key type.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -88,32 +65,20 @@ struct Day(u16);
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct ToDay;
-impl MapFn for ToDay {
-    type In = i64;
-    type Out = (Day, i64);
-    fn call(&self, x: i64) -> (Day, i64) {
-        (Day((x % 7) as u16), x)
-    }
-}
+map_fn!(ToDay, |x: i64| -> (Day, i64) { (Day((x % 7) as u16), x) });
 
 /// A pair type nobody registered.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct ToUnregistered;
-impl MapFn for ToUnregistered {
-    type In = i64;
-    type Out = (u8, i64);
-    fn call(&self, x: i64) -> (u8, i64) {
-        (x as u8, x)
-    }
-}
+map_fn!(ToUnregistered, |x: i64| -> (u8, i64) { (x as u8, x) });
 
 /// The number of elements of each partition (one element per partition).
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-struct PartLen;
-impl MapPartitionsFn for PartLen {
-    type In = i64;
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+struct Count<T>(PhantomData<T>);
+impl<T: Data> MapPartitionsFn for Count<T> {
+    type In = T;
     type Out = u64;
-    fn call(self, _partition: u32, input: Elements<i64>) -> Elements<u64> {
+    fn call(self, _partition: u32, input: Elements<T>) -> Elements<u64> {
         Box::new(std::iter::once_with(move || input.count() as u64))
     }
 }
@@ -127,9 +92,17 @@ crate::register_map!(
     ToDay,
     ToUnregistered
 );
-crate::register_map_partitions!(PartLen);
+crate::register_map_partitions!(Count<i64>, Count<(u64, u64)>);
 crate::register_pair!(Day, i64);
 crate::register_join!(Day, i64, i64);
+
+/// `range(0, n)` in 4 partitions, counted by key `"k{x % m}"` into `partitions`: what
+/// [word_counts] says.
+fn counted(sc: &SparkContext, n: i64, m: i64, partitions: u32) -> Rdd<(String, u64)> {
+    sc.range_with(0, n, 1, Some(4))
+        .map(ModKey { m })
+        .reduce_by_key(AddU64, Some(partitions))
+}
 
 fn word_counts(n: i64, m: i64) -> BTreeMap<String, u64> {
     let mut want = BTreeMap::new();
@@ -142,10 +115,7 @@ fn word_counts(n: i64, m: i64) -> BTreeMap<String, u64> {
 #[test]
 fn reduce_by_key_counts_like_a_single_thread() {
     let (runner, sc) = ctx(3);
-    let counts = sc
-        .range_with(0, 10_000, 1, Some(4))
-        .map(ModKey { m: 37 })
-        .reduce_by_key(AddU64, Some(5));
+    let counts = counted(&sc, 10_000, 37, 5);
     assert_eq!(counts.num_partitions(), 5);
     let got: BTreeMap<String, u64> = counts.collect().unwrap().into_iter().collect();
     assert_eq!(got, word_counts(10_000, 37));
@@ -261,7 +231,7 @@ fn sort_by_key_ascending_and_descending() {
     want_sorted.sort();
     assert_eq!(got_sorted, want_sorted);
     // Balanced-ish: no partition holds more than twice its share.
-    let sizes: Vec<u64> = sorted.map_partitions(CountPairs).collect().unwrap();
+    let sizes: Vec<u64> = sorted.map_partitions(Count::default()).collect().unwrap();
     assert_eq!(sizes.iter().sum::<u64>(), 20_000);
     assert!(sizes.iter().all(|&s| s < 8_000), "{sizes:?}");
 
@@ -281,18 +251,6 @@ fn sort_by_key_ascending_and_descending() {
     assert_eq!(one.num_partitions(), 1);
     assert_eq!(one.collect().unwrap().len(), 20_000);
 }
-
-/// The number of pairs of each partition.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-struct CountPairs;
-impl MapPartitionsFn for CountPairs {
-    type In = (u64, u64);
-    type Out = u64;
-    fn call(self, _partition: u32, input: Elements<(u64, u64)>) -> Elements<u64> {
-        Box::new(std::iter::once_with(move || input.count() as u64))
-    }
-}
-crate::register_map_partitions!(CountPairs);
 
 #[test]
 fn sort_with_few_distinct_keys_and_empty_input() {
@@ -316,10 +274,7 @@ fn sort_with_few_distinct_keys_and_empty_input() {
 #[test]
 fn multi_level_reduce_then_sort_by_count() {
     let (runner, sc) = ctx(3);
-    let counts = sc
-        .range_with(0, 5_000, 1, Some(4))
-        .map(ModKey { m: 13 })
-        .reduce_by_key(AddU64, Some(3));
+    let counts = counted(&sc, 5_000, 13, 3);
     let by_count = counts.map(Swap).sort_by_key(false, Some(2)).unwrap();
     // The sampling job ran the reduce_by_key shuffle's map stage.
     let maps_before = runner.map_tasks_run();
@@ -348,24 +303,9 @@ fn multi_level_reduce_then_sort_by_count() {
 #[test]
 fn join_is_an_inner_join() {
     let (runner, sc) = ctx(2);
-    let left = sc.parallelize(
-        vec![
-            ("a".to_string(), 1u64),
-            ("b".to_string(), 2),
-            ("a".to_string(), 3),
-            ("c".to_string(), 4),
-        ],
-        Some(2),
-    );
-    let right = sc.parallelize(
-        vec![
-            ("a".to_string(), 10u64),
-            ("a".to_string(), 20),
-            ("b".to_string(), 30),
-            ("d".to_string(), 40),
-        ],
-        Some(3),
-    );
+    let pairs = |kvs: [(&str, u64); 4]| kvs.map(|(k, v)| (k.to_string(), v)).to_vec();
+    let left = sc.parallelize(pairs([("a", 1), ("b", 2), ("a", 3), ("c", 4)]), Some(2));
+    let right = sc.parallelize(pairs([("a", 10), ("a", 20), ("b", 30), ("d", 40)]), Some(3));
     let joined = left.join(&right, None);
     assert_eq!(joined.num_partitions(), 3);
     let mut got = joined.collect().unwrap();
@@ -411,7 +351,7 @@ fn repartition_keeps_every_element() {
     all.sort();
     assert_eq!(all, (0..1000).collect::<Vec<i64>>());
     // Dealt round-robin: balanced within one element per map task.
-    let sizes = more.map_partitions(PartLen).collect().unwrap();
+    let sizes = more.map_partitions(Count::default()).collect().unwrap();
     assert_eq!(sizes.iter().sum::<u64>(), 1000);
     let (lo, hi) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
     assert!(hi - lo <= 2, "{sizes:?}");
@@ -769,10 +709,7 @@ fn unregistered_pair_type_is_refused_by_the_driver() {
 #[test]
 fn map_output_is_reused_across_jobs_and_released_on_drop() {
     let (runner, sc) = ctx(2);
-    let counts = sc
-        .range_with(0, 1000, 1, Some(4))
-        .map(ModKey { m: 7 })
-        .reduce_by_key(AddU64, Some(3));
+    let counts = counted(&sc, 1000, 7, 3);
     let id = counts.shuffle_ids()[0];
     assert_eq!(counts.count().unwrap(), 7);
     assert_eq!(runner.map_tasks_run(), 4);

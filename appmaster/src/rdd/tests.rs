@@ -20,45 +20,21 @@ fn ctx(threads: usize) -> (Arc<LocalRunner>, SparkContext) {
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct Sq;
-impl MapFn for Sq {
-    type In = i64;
-    type Out = i64;
-    fn call(&self, x: i64) -> i64 {
-        x.wrapping_mul(x)
-    }
-}
+map_fn!(Sq, |x: i64| -> i64 { x.wrapping_mul(x) });
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct AddN {
     n: i64,
 }
-impl MapFn for AddN {
-    type In = i64;
-    type Out = i64;
-    fn call(&self, x: i64) -> i64 {
-        x + self.n
-    }
-}
+map_fn!(AddN, |&self, x: i64| -> i64 { x + self.n });
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct ToText;
-impl MapFn for ToText {
-    type In = i64;
-    type Out = String;
-    fn call(&self, x: i64) -> String {
-        format!("n{x}")
-    }
-}
+map_fn!(ToText, |x: i64| -> String { format!("n{x}") });
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct Len;
-impl MapFn for Len {
-    type In = String;
-    type Out = u64;
-    fn call(&self, s: String) -> u64 {
-        s.len() as u64
-    }
-}
+map_fn!(Len, |s: String| -> u64 { s.len() as u64 });
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct MultipleOf {
@@ -119,41 +95,27 @@ static CACHE_CALLS: AtomicU64 = AtomicU64::new(0);
 /// Identity that counts its calls (to see recomputation).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct Counted;
-impl MapFn for Counted {
-    type In = i64;
-    type Out = i64;
-    fn call(&self, x: i64) -> i64 {
-        CACHE_CALLS.fetch_add(1, Ordering::SeqCst);
-        x
-    }
-}
+map_fn!(Counted, |x: i64| -> i64 {
+    CACHE_CALLS.fetch_add(1, Ordering::SeqCst);
+    x
+});
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct PanicAt {
     at: i64,
     message: String,
 }
-impl MapFn for PanicAt {
-    type In = i64;
-    type Out = i64;
-    fn call(&self, x: i64) -> i64 {
-        if x == self.at {
-            panic!("{} (at {x})", self.message);
-        }
-        x
+map_fn!(PanicAt, |&self, x: i64| -> i64 {
+    if x == self.at {
+        panic!("{} (at {x})", self.message);
     }
-}
+    x
+});
 
 /// Registered as a function nowhere: `map` must refuse it.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct NotRegistered;
-impl MapFn for NotRegistered {
-    type In = i64;
-    type Out = i64;
-    fn call(&self, x: i64) -> i64 {
-        x
-    }
-}
+map_fn!(NotRegistered, |x: i64| -> i64 { x });
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Point {

@@ -43,7 +43,17 @@ impl Registrar {
 
     /// Registers a latency histogram in seconds, with buckets from 100 µs to ~26 s.
     pub fn latency(&mut self, name: &str, help: &str) -> Histogram {
-        let h = Histogram::new(exponential_buckets(0.0001, 2.0, 19));
+        self.seconds(name, help, exponential_buckets(0.0001, 2.0, 19))
+    }
+
+    /// Registers a histogram in seconds with `buckets` (their upper bounds).
+    pub fn seconds(
+        &mut self,
+        name: &str,
+        help: &str,
+        buckets: impl IntoIterator<Item = f64>,
+    ) -> Histogram {
+        let h = Histogram::new(buckets);
         self.0
             .register_with_unit(name, help, Unit::Seconds, h.clone());
         h
