@@ -279,19 +279,25 @@ mod tests {
         refused("admin-acl = \"root\"\n", "key `admin-acl`");
     }
 
-    #[test]
-    fn admin_acl_takes_user_names() {
+    /// A default config whose TLS files exist (in the returned temp dir).
+    fn with_tls_files() -> (tempfile::TempDir, RmConfig) {
         let d = tempfile::tempdir().unwrap();
         for f in ["ca.pem", "rm.pem", "rm.key"] {
             std::fs::write(d.path().join(f), "x").unwrap();
         }
-        let mut c = RmConfig {
+        let c = RmConfig {
             ca: d.path().join("ca.pem"),
             cert: d.path().join("rm.pem"),
             key: d.path().join("rm.key"),
-            admin_acl: vec!["root".into(), "ops-1".into()],
             ..RmConfig::default()
         };
+        (d, c)
+    }
+
+    #[test]
+    fn admin_acl_takes_user_names() {
+        let (_d, mut c) = with_tls_files();
+        c.admin_acl = vec!["root".into(), "ops-1".into()];
         c.validate(Path::new("rm.toml")).unwrap();
         c.admin_acl.push("../x".into());
         let e = c.validate(Path::new("rm.toml")).unwrap_err().to_string();
@@ -336,17 +342,8 @@ mod tests {
 
     #[test]
     fn plain_http_only_on_loopback() {
-        let d = tempfile::tempdir().unwrap();
-        for f in ["ca.pem", "node.pem", "node.key"] {
-            std::fs::write(d.path().join(f), "x").unwrap();
-        }
-        let mut c = RmConfig {
-            ca: d.path().join("ca.pem"),
-            cert: d.path().join("node.pem"),
-            key: d.path().join("node.key"),
-            web_tls: false,
-            ..RmConfig::default()
-        };
+        let (_d, mut c) = with_tls_files();
+        c.web_tls = false;
         let e = c.validate(Path::new("rm.toml")).unwrap_err().to_string();
         assert!(e.contains("key `web-tls`") && e.contains("loopback"), "{e}");
         c.web_address = "127.0.0.1:8088".into();

@@ -31,21 +31,17 @@ pre{white-space:pre-wrap;background:#fafafa;border:1px solid #eee;padding:6px}\
 .bar{position:relative;width:320px;height:16px;background:#eee;border:1px solid #ccc}.bar .max{position:absolute;top:0;bottom:0;left:0;background:#e3f2fd}.bar .used{position:absolute;top:3px;bottom:3px;left:0;background:#1565c0}.bar .over{background:#ef6c00}.bar .cap{position:absolute;top:-2px;bottom:-2px;width:2px;background:#2e7d32}.state.FAILED,.state.KILLED,.state.LOST{color:#c62828}.state.FINISHED,.state.RUNNING{color:#2e7d32}";
 
 fn layout(title: &str, active: &str, refresh: bool, body: &str) -> Html<String> {
-    let mut nav = String::new();
-    for (href, name) in [
-        ("/cluster", "Cluster"),
-        ("/cluster/apps", "Applications"),
-        ("/cluster/nodes", "Nodes"),
-        ("/cluster/scheduler", "Scheduler"),
-        ("/metrics", "Metrics"),
-    ] {
-        let class = if name == active {
-            " class=\"active\""
-        } else {
-            ""
-        };
-        let _ = write!(nav, "<a{class} href=\"{href}\">{name}</a>");
-    }
+    let nav = common::html::nav(
+        "",
+        &[
+            ("/cluster", "Cluster"),
+            ("/cluster/apps", "Applications"),
+            ("/cluster/nodes", "Nodes"),
+            ("/cluster/scheduler", "Scheduler"),
+            ("/metrics", "Metrics"),
+        ],
+        active,
+    );
     let refresh = if refresh {
         "<meta http-equiv=\"refresh\" content=\"3\">"
     } else {
@@ -109,6 +105,20 @@ fn metrics_table(s: &Snapshot) -> String {
     h
 }
 
+/// YARN's Tracking UI cell: `UNASSIGNED`, or a link to the AM's UI (History once the
+/// app ended), with `attrs` on the link.
+fn tracking_link(r: &ApplicationReport, attrs: &str) -> String {
+    if r.tracking_url.is_empty() {
+        return "UNASSIGNED".to_string();
+    }
+    let label = if r.state.is_terminal() {
+        "History"
+    } else {
+        "ApplicationMaster"
+    };
+    format!("<a{attrs} href=\"{}\">{label}</a>", escape(&r.tracking_url))
+}
+
 fn apps_table(s: &Snapshot, apps: &[&ApplicationReport]) -> String {
     let mut h = String::from(
         "<table id=\"apps\"><thead><tr><th>ID</th><th>User</th><th>Name</th><th>Application Type</th>\
@@ -118,16 +128,7 @@ fn apps_table(s: &Snapshot, apps: &[&ApplicationReport]) -> String {
     );
     for a in apps {
         let id = a.id.to_string();
-        let ui = if a.tracking_url.is_empty() {
-            "UNASSIGNED".to_string()
-        } else {
-            let label = if a.state.is_terminal() {
-                "History"
-            } else {
-                "ApplicationMaster"
-            };
-            format!("<a href=\"{}\">{label}</a>", escape(&a.tracking_url))
-        };
+        let ui = tracking_link(a, "");
         let _ = write!(
             h,
             "<tr class=\"app\" data-app=\"{id}\"><td><a href=\"/cluster/app/{id}\">{id}</a></td><td>{}</td><td>{}</td>\
@@ -258,19 +259,10 @@ async fn app(
     };
     let containers = w.rm.with_state(|st| st.live_containers(app_id));
     let elapsed = s.elapsed(r);
-    let tracking = if r.tracking_url.is_empty() {
-        "UNASSIGNED".to_string()
-    } else {
-        let label = if r.state.is_terminal() {
-            "History"
-        } else {
-            "ApplicationMaster"
-        };
-        format!(
-            "<a id=\"tracking-url\" href=\"{u}\">{label}</a> ({u})",
-            u = escape(&r.tracking_url)
-        )
-    };
+    let mut tracking = tracking_link(r, " id=\"tracking-url\"");
+    if !r.tracking_url.is_empty() {
+        let _ = write!(tracking, " ({})", escape(&r.tracking_url));
+    }
     let mut body = format!(
         "<dl id=\"app-info\"><dt>User</dt><dd>{}</dd><dt>Name</dt><dd>{}</dd>\
          <dt>Application Type</dt><dd>{}</dd><dt>Queue</dt><dd>{}</dd>\
