@@ -230,34 +230,15 @@ impl NmConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use daemon::config::{assert_refused, assert_template_documents};
+    use daemon::config::assert_config_basics;
 
     #[test]
-    fn template_lists_every_key_with_its_default() {
-        assert_template_documents::<NmConfig>("nodemanager.toml");
-    }
-
-    #[test]
-    fn errors_name_file_key_and_reason_on_one_line() {
-        let refused =
-            |text, expected| assert_refused::<NmConfig>("/etc/spindle/nm.toml", text, expected);
-        refused(
-            "address = \"a:1\"\nbogus = 1\n",
-            "/etc/spindle/nm.toml: key `bogus`: unknown key",
+    fn template_documents_every_key_and_errors_name_file_key_and_reason() {
+        assert_config_basics::<NmConfig>(
+            "nodemanager.toml",
+            "/etc/spindle/nm.toml",
+            "memory-mb",
+            "kill-grace",
         );
-        refused(
-            "memory-mb = \"lots\"\n",
-            "key `memory-mb` (line 1): invalid type: string \"lots\"",
-        );
-        refused("kill-grace = \"3x\"\n", "key `kill-grace`");
-    }
-
-    #[test]
-    fn changed_keys_lists_differences() {
-        let a = NmConfig::default();
-        let mut b = a.clone();
-        b.log_level = "debug".into();
-        b.vcores = 3;
-        assert_eq!(a.changed_keys(&b), vec!["log-level", "vcores"]);
     }
 }

@@ -255,28 +255,22 @@ impl RmConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use daemon::config::{assert_refused, assert_template_documents};
+    use daemon::config::{assert_config_basics, assert_refused};
     use std::path::Path;
 
     #[test]
-    fn template_lists_every_key_with_its_default() {
-        assert_template_documents::<RmConfig>("resourcemanager.toml");
-    }
-
-    #[test]
-    fn errors_name_file_key_and_reason_on_one_line() {
-        let refused =
-            |text, expected| assert_refused::<RmConfig>("/etc/spindle/rm.toml", text, expected);
-        refused(
-            "address = \"a:1\"\nbogus = 1\n",
-            "/etc/spindle/rm.toml: key `bogus`: unknown key",
+    fn template_documents_every_key_and_errors_name_file_key_and_reason() {
+        assert_config_basics::<RmConfig>(
+            "resourcemanager.toml",
+            "/etc/spindle/rm.toml",
+            "max-allocation-mb",
+            "nm-expiry",
         );
-        refused(
-            "max-allocation-mb = \"lots\"\n",
-            "key `max-allocation-mb` (line 1): invalid type: string \"lots\"",
+        assert_refused::<RmConfig>(
+            "/etc/spindle/rm.toml",
+            "admin-acl = \"root\"\n",
+            "key `admin-acl`",
         );
-        refused("nm-expiry = \"3x\"\n", "key `nm-expiry`");
-        refused("admin-acl = \"root\"\n", "key `admin-acl`");
     }
 
     /// A default config whose TLS files exist (in the returned temp dir).
@@ -302,15 +296,6 @@ mod tests {
         c.admin_acl.push("../x".into());
         let e = c.validate(Path::new("rm.toml")).unwrap_err().to_string();
         assert!(e.contains("key `admin-acl`") && e.contains("../x"), "{e}");
-    }
-
-    #[test]
-    fn changed_keys_lists_differences() {
-        let a = RmConfig::default();
-        let mut b = a.clone();
-        b.log_level = "debug".into();
-        b.max_am_attempts = 3;
-        assert_eq!(a.changed_keys(&b), vec!["log-level", "max-am-attempts"]);
     }
 
     #[test]

@@ -119,6 +119,39 @@ fn assert_template_at<C: DaemonConfig + PartialEq + Debug>(template: &Path) {
     }
 }
 
+/// What every daemon's config file must do: the template documents each key with its
+/// default ([`assert_template_documents`]), and bad keys are refused
+/// ([`assert_refuses_bad_keys`]).
+pub fn assert_config_basics<C: DaemonConfig + PartialEq + Debug>(
+    template: &str,
+    path: &str,
+    number: &str,
+    duration: &str,
+) {
+    assert_template_documents::<C>(template);
+    assert_refuses_bad_keys::<C>(path, number, duration);
+}
+
+/// The refusals every daemon's config makes, each one line naming the file and the key:
+/// an unknown key, a string for the number key `number`, a bad duration for `duration`.
+pub fn assert_refuses_bad_keys<C: DaemonConfig + Debug>(path: &str, number: &str, duration: &str) {
+    assert_refused::<C>(
+        path,
+        "address = \"a:1\"\nbogus = 1\n",
+        &format!("{path}: key `bogus`: unknown key"),
+    );
+    assert_refused::<C>(
+        path,
+        &format!("{number} = \"lots\"\n"),
+        &format!("key `{number}` (line 1): invalid type: string \"lots\""),
+    );
+    assert_refused::<C>(
+        path,
+        &format!("{duration} = \"3x\"\n"),
+        &format!("key `{duration}`"),
+    );
+}
+
 /// Parses `text` as the contents of `path` and asserts that it is refused
 /// with one line that starts with the path and contains `expected` (the key
 /// and the reason).

@@ -534,8 +534,14 @@ mod tests {
         CapacityScheduler::new(QueueTree::build(&confs, defaults).unwrap())
     }
 
-    /// Queues a and b at 50% each, both allowed the whole cluster.
-    fn halves(defaults: QueueDefaults) -> CapacityScheduler {
+    /// Queues a and b at 50% each, both allowed the whole cluster, with this
+    /// user-limit-factor and AM share.
+    fn halves(user_limit_factor: f64, am: f64) -> CapacityScheduler {
+        let defaults = QueueDefaults {
+            user_limit_factor,
+            maximum_am_resource_percent: am,
+            ..QueueDefaults::default()
+        };
         sched(&[("a", 50.0, 100.0), ("b", 50.0, 100.0)], defaults)
     }
 
@@ -561,7 +567,7 @@ mod tests {
 
     #[test]
     fn unknown_parent_and_stopped_queues_are_refused_by_name() {
-        let mut s = halves(QueueDefaults::default());
+        let mut s = halves(1.0, 0.1);
         let e = s.admit(app(1), "nosuchqueue", "alice").unwrap_err();
         assert!(
             e.message.contains("unknown queue: nosuchqueue"),
@@ -576,11 +582,7 @@ mod tests {
 
     #[test]
     fn the_queue_below_its_guarantee_is_served_first() {
-        let mut s = halves(QueueDefaults {
-            maximum_am_resource_percent: 1.0,
-            user_limit_factor: 2.0,
-            ..QueueDefaults::default()
-        });
+        let mut s = halves(2.0, 1.0);
         s.admit(app(1), "a", "u1").unwrap();
         s.admit(app(2), "b", "u2").unwrap();
         s.allocated(app(1), Resource::new(4096, 2), false);
@@ -632,10 +634,7 @@ mod tests {
 
     #[test]
     fn user_limit_factor_caps_one_user_and_leaves_room_for_another() {
-        let mut s = halves(QueueDefaults {
-            maximum_am_resource_percent: 1.0,
-            ..QueueDefaults::default()
-        });
+        let mut s = halves(1.0, 1.0);
         s.admit(app(1), "a", "alice").unwrap();
         s.admit(app(2), "a", "bob").unwrap();
         s.allocated(app(1), Resource::new(4608, 1), false);
@@ -648,11 +647,7 @@ mod tests {
 
     #[test]
     fn one_user_with_factor_two_fills_an_idle_cluster_from_a_half_queue() {
-        let mut s = halves(QueueDefaults {
-            user_limit_factor: 2.0,
-            maximum_am_resource_percent: 0.5,
-            ..QueueDefaults::default()
-        });
+        let mut s = halves(2.0, 0.5);
         s.admit(app(1), "a", "u").unwrap();
         s.allocated(app(1), Resource::new(1408, 1), true);
         let mut n = 0;

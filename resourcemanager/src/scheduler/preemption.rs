@@ -162,6 +162,15 @@ mod tests {
         cs
     }
 
+    /// Two leaves guaranteed half each: (used, demand) of queue 0, then of queue 1, in MB
+    /// of an 8192 MB cluster.
+    fn halves(q0: (f64, f64), q1: (f64, f64)) -> [LeafState; 2] {
+        [
+            leaf(0, 0.5, q0.0 / 8192.0, q0.1 / 8192.0),
+            leaf(1, 0.5, q1.0 / 8192.0, q1.1 / 8192.0),
+        ]
+    }
+
     /// App 1 runs in queue 0, everyone else in queue 1.
     fn two_queues(a: &ApplicationId) -> Option<usize> {
         Some(if a.seq == 1 { 0 } else { 1 })
@@ -172,10 +181,7 @@ mod tests {
         let cluster = Resource::new(8192, 16);
         // Queue 0 (app 1) holds 6656 MB: AM 1024 + 4 x 1408; queue 1 wants 2432 MB.
         let cs = app1(1024, &[1408; 4]);
-        let leaves = [
-            leaf(0, 0.5, 6656.0 / 8192.0, 1.0),
-            leaf(1, 0.5, 1024.0 / 8192.0, 2432.0 / 8192.0),
-        ];
+        let leaves = halves((6656.0, 8192.0), (1024.0, 2432.0));
         let got = select(&leaves, 1.0, &cs, &cluster, two_queues);
         assert_eq!(got, BTreeSet::from([cs[4].id]), "one executor, the newest");
         // Nobody below its ideal: nothing.
@@ -198,10 +204,7 @@ mod tests {
         // free: 2560 MB free in all, but no 1408 MB container fits. Queue 1 waits for one.
         let cluster = Resource::new(8192, 16);
         let cs = app1(1408, &[1408; 3]);
-        let leaves = [
-            leaf(0, 0.5, 5632.0 / 8192.0, 1.0),
-            leaf(1, 0.5, 0.0, 1408.0 / 8192.0),
-        ];
+        let leaves = halves((5632.0, 8192.0), (0.0, 1408.0));
         assert!(select(&leaves, 1.0, &cs, &cluster, two_queues).is_empty());
         let usable = 5632.0 / 8192.0;
         let got = select(&leaves, usable, &cs, &cluster, two_queues);
