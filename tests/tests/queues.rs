@@ -18,25 +18,12 @@ fn two_queues(a: &str, b: &str, extra: &[&str]) -> Cluster {
     Cluster::up(2, &args)
 }
 
-/// Bursty's arguments for one job of `tasks` sleeping tasks of `ms` each.
-fn one_job(am: &str, tasks: &str, ms: &str) -> Vec<String> {
-    [
-        "--class",
-        "Bursty",
-        am,
-        "--jobs",
-        "1",
-        "--tasks",
-        tasks,
-        "--task-ms",
-        ms,
-        "--gap-ms",
-        "0",
-        "--work",
-        "sleep",
-    ]
-    .map(String::from)
-    .to_vec()
+/// `options`, then Bursty's arguments for one job of `tasks` sleeping tasks of `ms` each.
+fn one_job(options: &str, am: &str, tasks: &str, ms: &str) -> Vec<String> {
+    let job = format!(
+        "{options} --class Bursty {am} --jobs 1 --tasks {tasks} --task-ms {ms} --gap-ms 0 --work sleep"
+    );
+    job.split_whitespace().map(String::from).collect()
 }
 
 /// The app id `spindle-submit` printed.
@@ -51,17 +38,12 @@ fn app_id(out: &str) -> String {
 fn an_app_in_a_starved_queue_gets_its_share_back_by_preemption() {
     let c = two_queues("a", "b", &["--preemption-wait", "1s"]);
     let am = appmaster();
-    let mut args: Vec<String> = [
-        "--queue",
-        "a",
-        "--num-executors",
-        "5",
-        "--executor-cores",
-        "1",
-    ]
-    .map(String::from)
-    .to_vec();
-    args.extend(one_job(&am, "24", "1000"));
+    let args = one_job(
+        "--queue a --num-executors 5 --executor-cores 1",
+        &am,
+        "24",
+        "1000",
+    );
     let hog = c.submit_spawn(&args);
     // The hog holds the whole cluster: four 1408 MB containers.
     eventually(Duration::from_secs(20), "the hog fills the cluster", || {
@@ -195,22 +177,13 @@ fn sighup_refreshes_queues_and_refuses_a_bad_change_keeping_the_old_ones() {
 fn compare_puts_each_tenant_in_its_own_queue() {
     let c = two_queues("t1", "t2", &[]);
     let am = appmaster();
-    let mut args: Vec<String> = [
-        "compare",
-        "--no-progress",
-        "--tenants",
-        "2",
-        "--queues",
-        "--num-executors",
-        "1",
-        "--executor-cores",
-        "1",
-        "--conf",
-        "spark.dynamicAllocation.maxExecutors=1",
-    ]
-    .map(String::from)
-    .to_vec();
-    args.extend(one_job(&am, "4", "100"));
+    let args = one_job(
+        "compare --no-progress --tenants 2 --queues --num-executors 1 --executor-cores 1 \
+         --conf spark.dynamicAllocation.maxExecutors=1",
+        &am,
+        "4",
+        "100",
+    );
     let out = c.spindle().args(&args).output().unwrap();
     let t = success(&out);
     assert_contains(

@@ -545,6 +545,20 @@ mod tests {
         sched(&[("a", 50.0, 100.0), ("b", 50.0, 100.0)], defaults)
     }
 
+    /// [`halves`] with no AM limit and apps 1, 2, ... admitted as (queue, user).
+    fn halves_with(user_limit_factor: f64, apps: &[(&str, &str)]) -> CapacityScheduler {
+        let mut s = halves(user_limit_factor, 1.0);
+        for (i, (queue, user)) in apps.iter().enumerate() {
+            s.admit(app(i as u32 + 1), queue, user).unwrap();
+        }
+        s
+    }
+
+    /// Apps 1 and 2 each ask for a 1024 MB executor.
+    fn both_ask() -> [Demand; 2] {
+        [demand(app(1), false, 1024), demand(app(2), false, 1024)]
+    }
+
     /// The next pick for `ds` on [`CLUSTER`].
     fn next(s: &CapacityScheduler, ds: &[Demand]) -> Option<Pick> {
         s.pick(CLUSTER, ds, &BTreeSet::new())
@@ -582,13 +596,9 @@ mod tests {
 
     #[test]
     fn the_queue_below_its_guarantee_is_served_first() {
-        let mut s = halves(2.0, 1.0);
-        s.admit(app(1), "a", "u1").unwrap();
-        s.admit(app(2), "b", "u2").unwrap();
+        let mut s = halves_with(2.0, &[("a", "u1"), ("b", "u2")]);
         s.allocated(app(1), Resource::new(4096, 2), false);
-        let ds = [demand(app(1), false, 1024), demand(app(2), false, 1024)];
-        let p = next(&s, &ds).unwrap();
-        assert_eq!(p.app, app(2));
+        assert_eq!(next(&s, &both_ask()).unwrap().app, app(2));
     }
 
     #[test]
@@ -634,13 +644,10 @@ mod tests {
 
     #[test]
     fn user_limit_factor_caps_one_user_and_leaves_room_for_another() {
-        let mut s = halves(1.0, 1.0);
-        s.admit(app(1), "a", "alice").unwrap();
-        s.admit(app(2), "a", "bob").unwrap();
+        let mut s = halves_with(1.0, &[("a", "alice"), ("a", "bob")]);
         s.allocated(app(1), Resource::new(4608, 1), false);
         // alice holds more than her guarantee (factor 1): no more for her, bob may start.
-        let ds = [demand(app(1), false, 1024), demand(app(2), false, 1024)];
-        assert_eq!(next(&s, &ds).unwrap().app, app(2));
+        assert_eq!(next(&s, &both_ask()).unwrap().app, app(2));
         let ds = [demand(app(1), false, 1024)];
         assert_eq!(next(&s, &ds), None);
     }
