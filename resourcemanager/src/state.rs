@@ -1192,6 +1192,16 @@ mod tests {
 
     /// Submits `sub()` at `now` and registers its first attempt's AM: (the app, the attempt,
     /// the AM's container, its AM-RM token).
+    /// An RM with one node of `mb` MB and an app submitted at 1 ms whose AM is placed:
+    /// (the RM, the app, its AM container, its AMRM token).
+    fn placed(mb: u64) -> (RmState, ApplicationId, Container, String) {
+        let mut rm = rm();
+        add_node(&mut rm, "a:1", mb, 0);
+        let (app, actions) = rm.submit(sub(), at(1)).unwrap();
+        let (am, token) = launched(&actions).expect("AM launched");
+        (rm, app, am, token)
+    }
+
     fn registered(rm: &mut RmState, now: Now) -> (ApplicationId, AppAttemptId, Container, String) {
         let (app, actions) = rm.submit(sub(), now).unwrap();
         let (am, token) = launched(&actions).expect("AM launched");
@@ -1503,10 +1513,7 @@ mod tests {
 
     #[test]
     fn am_exit_gets_second_attempt_then_fails() {
-        let mut rm = rm();
-        add_node(&mut rm, "a:1", 2048, 0);
-        let (app, actions) = rm.submit(sub(), at(1)).unwrap();
-        let (am1, _) = launched(&actions).unwrap();
+        let (mut rm, app, am1, _) = placed(2048);
         let actions = rm
             .node_heartbeat(&am1.node_id, &[completed(am1.id, 1)], at(2))
             .unwrap()
@@ -1575,10 +1582,7 @@ mod tests {
 
     #[test]
     fn recovery_keeps_finished_apps_and_restarts_placed_attempts() {
-        let mut rm1 = rm();
-        add_node(&mut rm1, "a:1", 4096, 0);
-        let (done, actions) = rm1.submit(sub(), at(1)).unwrap();
-        let (_, token) = launched(&actions).unwrap();
+        let (mut rm1, done, _, token) = placed(4096);
         rm1.register_am(done.attempt(1), &token, "h".into(), "http://t".into())
             .unwrap();
         succeed(&mut rm1, done.attempt(1), &token, "ok", at(5));
