@@ -1119,9 +1119,12 @@ mod tests {
         assert_eq!(m.add_time(), Some(0));
     }
 
-    #[test]
-    fn shuffle_tracking_keeps_executors_with_live_shuffle() {
+    /// Executor "1" ran a map task of shuffle 7 in a running job; "2" holds nothing. Under
+    /// `policy`, "2" goes at `idle_release_ms`; "1" stays while the job runs, however long
+    /// it is idle, and goes once the job ends and the shuffle tracking timeout passes.
+    fn shuffle_tracking_case(policy: AllocationPolicy, idle_release_ms: u64) {
         let mut m = configured(AllocationConfig {
+            policy,
             shuffle_service_enabled: false,
             shuffle_tracking_enabled: true,
             shuffle_tracking_timeout_ms: Some(10_000),
@@ -1149,12 +1152,16 @@ mod tests {
         start(&mut m, 0, 0, "1", 0);
         end(&mut m, 0, 0, "1", 100);
         m.on_event(&ListenerEvent::StageCompleted { stage: sa(0) }, 100);
-        // "2" holds nothing and goes; "1" holds shuffle 7 of the running job.
-        assert_eq!(m.tick(3000).to_remove, ids(&["2"]));
+        assert_eq!(m.tick(idle_release_ms).to_remove, ids(&["2"]));
         assert!(m.tick(1_000_000).to_remove.is_empty());
         m.on_event(&ListenerEvent::JobEnd { job_id: JobId(1) }, 1_000_000);
         // Released by the job: the shuffle tracking timeout counts from when it went idle.
         assert_eq!(m.tick(1_000_001).to_remove, ids(&["1"]));
+    }
+
+    #[test]
+    fn shuffle_tracking_keeps_executors_with_live_shuffle() {
+        shuffle_tracking_case(AllocationPolicy::Spark, 3000);
     }
 
     /// A small xorshift generator, so the randomized test needs no extra crate.
@@ -1173,34 +1180,50 @@ mod tests {
         }
     }
 
-    #[test]
-    fn invariants_hold_on_random_traces() {
-        for seed in 1..300u64 {
-            let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-            let min = rng.below(3) as i64;
-            let max = min + 1 + rng.below(8) as i64;
-            let initial = min + rng.below((max - min + 1) as u64) as i64;
-            let idle_ms = 1000 * (1 + rng.below(5) as i64);
-            let mut m = configured(AllocationConfig {
-                executor_idle_timeout_ms: Some(idle_ms),
-                executor_cores: 1 + rng.below(3) as i64,
-                executor_allocation_ratio: [1.0, 0.5, 0.25][rng.below(3) as usize],
-                shuffle_tracking_enabled: rng.below(2) == 0,
-                shuffle_service_enabled: false,
-                testing: true,
-                ..conf(min, max, initial)
-            });
-            let mut now = 0u64;
-            let mut next_exec = 0;
-            let mut stage = 0;
-            let mut running: Vec<(u32, i64, ExecutorId)> = Vec::new();
-            for _ in 0..400 {
-                now += rng.below(700);
-                let live: Vec<ExecutorId> =
-                    m.executor_monitor().executors().keys().cloned().collect();
-                match rng.below(10) {
-                    0 => {
-                        stage += 1;
+    /// A random trace of scheduler and executor events: stages submitted, tasks started
+    /// and ended, executors added and removed, stages (and with `jobs`, jobs) ending.
+    struct Trace {
+        rng: Rng,
+        now: u64,
+        max_gap: u64,
+        /// Kinds of step: 0..=7 are events, the rest leave the step to the test.
+        kinds: u64,
+        /// Send JobStart and JobEnd around each stage (shuffle tracking needs them).
+        jobs: bool,
+        next_exec: u32,
+        stage: u32,
+        running: Vec<(u32, i64, ExecutorId)>,
+        /// The last step sent an event (else it is the test's to take).
+        acted: bool,
+    }
+
+    impl Trace {
+        fn new(rng: Rng, max_gap: u64, kinds: u64, jobs: bool) -> Self {
+            Self {
+                rng,
+                now: 0,
+                max_gap,
+                kinds,
+                jobs,
+                next_exec: 0,
+                stage: 0,
+                running: Vec::new(),
+                acted: false,
+            }
+        }
+
+        /// Moves time on and sends one random event, if the draw is one; returns now.
+        fn step(&mut self, m: &mut ExecutorAllocationManager) -> u64 {
+            self.now += self.rng.below(self.max_gap);
+            let now = self.now;
+            let rng = &mut self.rng;
+            let live: Vec<ExecutorId> = m.executor_monitor().executors().keys().cloned().collect();
+            self.acted = true;
+            match rng.below(self.kinds) {
+                0 => {
+                    self.stage += 1;
+                    let stage = self.stage;
+                    if self.jobs {
                         m.on_event(
                             &ListenerEvent::JobStart {
                                 job_id: JobId(stage),
@@ -1211,81 +1234,117 @@ mod tests {
                             },
                             now,
                         );
-                        submit(&mut m, stage, 1 + rng.below(30) as i64, now);
                     }
-                    1 | 2 if !live.is_empty() && stage > 0 => {
-                        let exec = live[rng.below(live.len() as u64) as usize].clone();
-                        let index = rng.below(30) as i64;
-                        start(&mut m, stage, index, exec.as_str(), now);
-                        running.push((stage, index, exec));
+                    submit(m, stage, 1 + rng.below(30) as i64, now);
+                }
+                1 | 2 if !live.is_empty() && self.stage > 0 => {
+                    let exec = live[rng.below(live.len() as u64) as usize].clone();
+                    let index = rng.below(30) as i64;
+                    start(m, self.stage, index, exec.as_str(), now);
+                    self.running.push((self.stage, index, exec));
+                }
+                3 | 4 if !self.running.is_empty() => {
+                    let (st, index, exec) = self
+                        .running
+                        .swap_remove(rng.below(self.running.len() as u64) as usize);
+                    end(m, st, index, exec.as_str(), now);
+                }
+                5 => {
+                    self.next_exec += 1;
+                    add(m, &format!("e{}", self.next_exec), now);
+                    m.on_executor_start_latency(rng.below(100));
+                }
+                6 if !live.is_empty() => {
+                    remove(m, live[rng.below(live.len() as u64) as usize].as_str());
+                }
+                7 if self.stage > 0 => {
+                    m.on_event(
+                        &ListenerEvent::StageCompleted {
+                            stage: sa(self.stage),
+                        },
+                        now,
+                    );
+                    if self.jobs {
+                        let job_id = JobId(self.stage);
+                        m.on_event(&ListenerEvent::JobEnd { job_id }, now);
                     }
-                    3 | 4 if !running.is_empty() => {
-                        let (st, index, exec) =
-                            running.swap_remove(rng.below(running.len() as u64) as usize);
-                        end(&mut m, st, index, exec.as_str(), now);
-                    }
-                    5 => {
-                        next_exec += 1;
-                        add(&mut m, &format!("e{next_exec}"), now);
-                    }
-                    6 if !live.is_empty() => {
-                        let exec = &live[rng.below(live.len() as u64) as usize];
-                        remove(&mut m, exec.as_str());
-                    }
-                    7 if stage > 0 => {
-                        m.on_event(&ListenerEvent::StageCompleted { stage: sa(stage) }, now);
-                        m.on_event(
-                            &ListenerEvent::JobEnd {
-                                job_id: JobId(stage),
-                            },
-                            now,
-                        );
-                    }
-                    _ => {
-                        let timed_out: Vec<ExecutorId> = m
-                            .executor_monitor()
-                            .timed_out_executors(now)
-                            .into_iter()
-                            .map(|(id, _)| id)
-                            .collect();
-                        let step_before = m.num_executors_to_add();
-                        let out = m.tick(now);
-                        let target = m.num_executors_target();
+                }
+                _ => self.acted = false,
+            }
+            now
+        }
+    }
+
+    /// A generator for `seed` and random (min, max, initial) executors.
+    fn random_bounds(seed: u64) -> (Rng, i64, i64, i64) {
+        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let min = rng.below(3) as i64;
+        let max = min + 1 + rng.below(8) as i64;
+        let initial = min + rng.below((max - min + 1) as u64) as i64;
+        (rng, min, max, initial)
+    }
+
+    #[test]
+    fn invariants_hold_on_random_traces() {
+        for seed in 1..300u64 {
+            let (mut rng, min, max, initial) = random_bounds(seed);
+            let idle_ms = 1000 * (1 + rng.below(5) as i64);
+            let mut m = configured(AllocationConfig {
+                executor_idle_timeout_ms: Some(idle_ms),
+                executor_cores: 1 + rng.below(3) as i64,
+                executor_allocation_ratio: [1.0, 0.5, 0.25][rng.below(3) as usize],
+                shuffle_tracking_enabled: rng.below(2) == 0,
+                shuffle_service_enabled: false,
+                testing: true,
+                ..conf(min, max, initial)
+            });
+            let mut trace = Trace::new(rng, 700, 10, true);
+            for _ in 0..400 {
+                let now = trace.step(&mut m);
+                if trace.acted {
+                    continue;
+                }
+                let timed_out: Vec<ExecutorId> = m
+                    .executor_monitor()
+                    .timed_out_executors(now)
+                    .into_iter()
+                    .map(|(id, _)| id)
+                    .collect();
+                let step_before = m.num_executors_to_add();
+                let out = m.tick(now);
+                let target = m.num_executors_target();
+                assert!(
+                    (min..=max).contains(&target),
+                    "seed {seed}: target {target} outside [{min}, {max}]"
+                );
+                if let Some((old, new)) = out.target_changed {
+                    if new > old {
+                        // Each increase is one ramp step: the next one doubles if it
+                        // was granted in full, else restarts at 1.
+                        let after = m.num_executors_to_add();
                         assert!(
-                            (min..=max).contains(&target),
-                            "seed {seed}: target {target} outside [{min}, {max}]"
+                            after == 1 || (new - old == step_before && after == 2 * step_before),
+                            "seed {seed}: step {step_before} gave +{} then {after}",
+                            new - old
                         );
-                        if let Some((old, new)) = out.target_changed {
-                            if new > old {
-                                // Each increase is one ramp step: the next one doubles if it
-                                // was granted in full, else restarts at 1.
-                                let after = m.num_executors_to_add();
-                                assert!(
-                                    after == 1
-                                        || (new - old == step_before && after == 2 * step_before),
-                                    "seed {seed}: step {step_before} gave +{} then {after}",
-                                    new - old
-                                );
-                            }
-                        }
-                        let mon = m.executor_monitor();
-                        for id in &out.to_remove {
-                            // Removed only once idle past the timeout.
-                            assert!(timed_out.contains(id), "seed {seed}: {id} removed early");
-                            let e = mon.executor(id.as_str()).unwrap();
-                            assert!(e.idle_start().unwrap() + idle_ms as u64 <= now);
-                            assert!(e.pending_removal());
-                        }
-                        if !out.to_remove.is_empty() {
-                            let remaining = mon.executor_count() as i64
-                                - mon.pending_removal_count()
-                                - mon.decommissioning_count();
-                            assert!(
-                                remaining >= min && remaining >= target,
-                                "seed {seed}: {remaining} left, min {min}, target {target}"
-                            );
-                        }
                     }
+                }
+                let mon = m.executor_monitor();
+                for id in &out.to_remove {
+                    // Removed only once idle past the timeout.
+                    assert!(timed_out.contains(id), "seed {seed}: {id} removed early");
+                    let e = mon.executor(id.as_str()).unwrap();
+                    assert!(e.idle_start().unwrap() + idle_ms as u64 <= now);
+                    assert!(e.pending_removal());
+                }
+                if !out.to_remove.is_empty() {
+                    let remaining = mon.executor_count() as i64
+                        - mon.pending_removal_count()
+                        - mon.decommissioning_count();
+                    assert!(
+                        remaining >= min && remaining >= target,
+                        "seed {seed}: {remaining} left, min {min}, target {target}"
+                    );
                 }
             }
         }
@@ -1471,43 +1530,8 @@ mod tests {
 
     #[test]
     fn eager_never_releases_what_shuffle_tracking_keeps() {
-        let mut m = configured(AllocationConfig {
-            policy: AllocationPolicy::Eager,
-            shuffle_service_enabled: false,
-            shuffle_tracking_enabled: true,
-            shuffle_tracking_timeout_ms: Some(10_000),
-            ..conf(0, 5, 0)
-        });
-        m.on_event(
-            &ListenerEvent::JobStart {
-                job_id: JobId(1),
-                stages: vec![
-                    JobStageInfo {
-                        stage_id: StageId(0),
-                        shuffle_dep_id: Some(ShuffleId(7)),
-                    },
-                    JobStageInfo {
-                        stage_id: StageId(1),
-                        shuffle_dep_id: None,
-                    },
-                ],
-            },
-            0,
-        );
-        add(&mut m, "1", 0);
-        add(&mut m, "2", 0);
-        submit(&mut m, 0, 1, 0);
-        start(&mut m, 0, 0, "1", 0);
-        end(&mut m, 0, 0, "1", 100);
-        m.on_event(&ListenerEvent::StageCompleted { stage: sa(0) }, 100);
-        // "2" holds nothing and goes after the eager timeout; "1" holds shuffle 7 of the
-        // running job and stays however long it is idle.
-        assert_eq!(m.tick(200).to_remove, ids(&["2"]));
-        assert!(m.tick(1_000_000).to_remove.is_empty());
-        m.on_event(&ListenerEvent::JobEnd { job_id: JobId(1) }, 1_000_000);
-        // Released by the job: the shuffle tracking timeout (longer than the eager one)
-        // counts from when it went idle, as under Spark's rules.
-        assert_eq!(m.tick(1_000_001).to_remove, ids(&["1"]));
+        // "2" goes after the eager timeout, not Spark's 60 s.
+        shuffle_tracking_case(AllocationPolicy::Eager, 200);
     }
 
     #[test]
@@ -1528,69 +1552,33 @@ mod tests {
     #[test]
     fn eager_invariants_hold_on_random_traces() {
         for seed in 1..200u64 {
-            let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-            let min = rng.below(3) as i64;
-            let max = min + 1 + rng.below(8) as i64;
-            let initial = min + rng.below((max - min + 1) as u64) as i64;
+            let (mut rng, min, max, initial) = random_bounds(seed);
             let mut m = configured(AllocationConfig {
                 policy: AllocationPolicy::Eager,
                 executor_cores: 1 + rng.below(3) as i64,
                 executor_allocation_ratio: [1.0, 0.5][rng.below(2) as usize],
                 ..conf(min, max, initial)
             });
-            let mut now = 0u64;
-            let mut next_exec = 0;
-            let mut stage = 0;
-            let mut running: Vec<(u32, i64, ExecutorId)> = Vec::new();
+            let mut trace = Trace::new(rng, 300, 9, false);
             for _ in 0..300 {
-                now += rng.below(300);
-                let live: Vec<ExecutorId> =
-                    m.executor_monitor().executors().keys().cloned().collect();
-                match rng.below(9) {
-                    0 => {
-                        stage += 1;
-                        submit(&mut m, stage, 1 + rng.below(30) as i64, now);
+                let now = trace.step(&mut m);
+                if !trace.acted {
+                    let timeout = m.executor_idle_timeout_ms().unwrap();
+                    assert!(timeout >= EAGER_MIN_IDLE_TIMEOUT_MS);
+                    let out = m.tick(now);
+                    let mon = m.executor_monitor();
+                    for id in &out.to_remove {
+                        let e = mon.executor(id.as_str()).unwrap();
+                        assert!(
+                            e.idle_start().unwrap() + timeout <= now,
+                            "seed {seed}: {id} removed early"
+                        );
                     }
-                    1 | 2 if !live.is_empty() && stage > 0 => {
-                        let exec = live[rng.below(live.len() as u64) as usize].clone();
-                        let index = rng.below(30) as i64;
-                        start(&mut m, stage, index, exec.as_str(), now);
-                        running.push((stage, index, exec));
-                    }
-                    3 | 4 if !running.is_empty() => {
-                        let (st, index, exec) =
-                            running.swap_remove(rng.below(running.len() as u64) as usize);
-                        end(&mut m, st, index, exec.as_str(), now);
-                    }
-                    5 => {
-                        next_exec += 1;
-                        add(&mut m, &format!("e{next_exec}"), now);
-                        m.on_executor_start_latency(rng.below(100));
-                    }
-                    6 if !live.is_empty() => {
-                        remove(&mut m, live[rng.below(live.len() as u64) as usize].as_str());
-                    }
-                    7 if stage > 0 => {
-                        m.on_event(&ListenerEvent::StageCompleted { stage: sa(stage) }, now);
-                    }
-                    _ => {
-                        let timeout = m.executor_idle_timeout_ms().unwrap();
-                        assert!(timeout >= EAGER_MIN_IDLE_TIMEOUT_MS);
-                        let out = m.tick(now);
-                        let mon = m.executor_monitor();
-                        for id in &out.to_remove {
-                            let e = mon.executor(id.as_str()).unwrap();
-                            assert!(
-                                e.idle_start().unwrap() + timeout <= now,
-                                "seed {seed}: {id} removed early"
-                            );
-                        }
-                        if !out.to_remove.is_empty() {
-                            let remaining = mon.executor_count() as i64
-                                - mon.pending_removal_count()
-                                - mon.decommissioning_count();
-                            assert!(remaining >= min && remaining >= m.num_executors_target());
-                        }
+                    if !out.to_remove.is_empty() {
+                        let remaining = mon.executor_count() as i64
+                            - mon.pending_removal_count()
+                            - mon.decommissioning_count();
+                        assert!(remaining >= min && remaining >= m.num_executors_target());
                     }
                 }
                 // After every step: exactly what the tasks need, within [min, max], at once.
