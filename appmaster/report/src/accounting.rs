@@ -249,19 +249,7 @@ impl AppAccount {
     }
 }
 
-/// The median (the mean of the two middle values for an even count, rounded down).
-pub fn median(mut v: Vec<u64>) -> Option<u64> {
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_unstable();
-    let n = v.len();
-    Some(if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2
-    })
-}
+pub use am_core::allocation::manager::median;
 
 /// An event log that cannot be accounted for.
 #[derive(Debug, thiserror::Error)]

@@ -165,17 +165,7 @@ impl ExecutorAllocationManager {
     /// The median of the recent executor start latencies (the mean of the middle two for an
     /// even count), or `None` before any was measured.
     pub fn median_executor_start_latency_ms(&self) -> Option<u64> {
-        let mut v: Vec<u64> = self.executor_start_latencies_ms.iter().copied().collect();
-        if v.is_empty() {
-            return None;
-        }
-        v.sort_unstable();
-        let n = v.len();
-        Some(if n % 2 == 1 {
-            v[n / 2]
-        } else {
-            v[n / 2 - 1] / 2 + v[n / 2] / 2 + (v[n / 2 - 1] % 2 + v[n / 2] % 2) / 2
-        })
+        median(self.executor_start_latencies_ms.iter().copied().collect())
     }
 
     /// The idle timeout of an executor holding nothing, in ms (`None`: never): Spark's
@@ -671,6 +661,21 @@ impl ExecutorAllocationManager {
             .insert(index);
         self.on_scheduler_backlogged(now_ms);
     }
+}
+
+/// The median (the mean of the two middle values for an even count, rounded down,
+/// without overflow), or `None` for no values.
+pub fn median(mut v: Vec<u64>) -> Option<u64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_unstable();
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        v[n / 2 - 1] / 2 + v[n / 2] / 2 + (v[n / 2 - 1] % 2 + v[n / 2] % 2) / 2
+    })
 }
 
 #[cfg(test)]
