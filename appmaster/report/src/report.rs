@@ -320,13 +320,6 @@ impl Comparison {
                 )
             }),
         );
-        row(
-            "MB-seconds (event log)",
-            &|r| sum(r, |a| a.usage.mb_seconds() as f64),
-            0,
-            true,
-            None,
-        );
         let with_rm = self.runs().all(|r| r.rm.is_some());
         fn rm(runs: &[Run], f: impl Fn(&RmFigures) -> u64) -> f64 {
             runs.iter()
@@ -334,30 +327,37 @@ impl Comparison {
                 .map(|x| f(x) as f64)
                 .sum::<f64>()
         }
-        if with_rm {
+        // Each resource from the event logs, then the RM's own figure when every run has it.
+        type Resource = (&'static str, fn(&AppAccount) -> f64, fn(&RmFigures) -> u64);
+        let per_resource: [Resource; 2] = [
+            (
+                "MB-seconds",
+                |a| a.usage.mb_seconds() as f64,
+                |x| x.memory_seconds,
+            ),
+            (
+                "vcore-seconds",
+                |a| a.usage.vcore_seconds() as f64,
+                |x| x.vcore_seconds,
+            ),
+        ];
+        for (name, from_log, from_rm) in per_resource {
             row(
-                "MB-seconds (RM report)",
-                &|r| rm(r, |x| x.memory_seconds),
+                &format!("{name} (event log)"),
+                &|r| sum(r, from_log),
                 0,
                 true,
                 None,
             );
-        }
-        row(
-            "vcore-seconds (event log)",
-            &|r| sum(r, |a| a.usage.vcore_seconds() as f64),
-            0,
-            true,
-            None,
-        );
-        if with_rm {
-            row(
-                "vcore-seconds (RM report)",
-                &|r| rm(r, |x| x.vcore_seconds),
-                0,
-                true,
-                None,
-            );
+            if with_rm {
+                row(
+                    &format!("{name} (RM report)"),
+                    &|r| rm(r, from_rm),
+                    0,
+                    true,
+                    None,
+                );
+            }
         }
         row(
             "peak executors",
@@ -517,12 +517,7 @@ impl Comparison {
                 table[0].push("scale-up s".into());
             }
         }
-        let n = firsts
-            .iter()
-            .map(|(_, r)| r.account.jobs.len())
-            .max()
-            .unwrap_or(0);
-        for k in 0..n {
+        for k in 0..most_jobs(&firsts) {
             let mut row = vec![k.to_string()];
             for (m, r) in &firsts {
                 match r.account.jobs.get(k) {
@@ -816,12 +811,7 @@ impl Comparison {
                 let _ = write!(h, "<th>{} scale-up (s)</th>", m.name());
             }
             let _ = writeln!(h, "</tr>");
-            let n = firsts
-                .iter()
-                .map(|(_, r)| r.account.jobs.len())
-                .max()
-                .unwrap_or(0);
-            for k in 0..n {
+            for k in 0..most_jobs(&firsts) {
                 let _ = write!(h, "<tr><td>{k}</td>");
                 for (_, r) in &firsts {
                     match r.account.jobs.get(k) {
@@ -928,6 +918,15 @@ pub fn html(title: &str, intro: &str, comparisons: &[Comparison]) -> Result<Stri
     }
     let _ = writeln!(h, "</body>\n</html>");
     Ok(h)
+}
+
+/// The most jobs any side's first run had (the per-job tables' rows).
+fn most_jobs(firsts: &[(Mode, &Run)]) -> usize {
+    firsts
+        .iter()
+        .map(|(_, r)| r.account.jobs.len())
+        .max()
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
