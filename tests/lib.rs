@@ -376,6 +376,14 @@ pub fn bursty(jobs: u32, tasks: u32, task_ms: u64, gap_ms: u64) -> Vec<String> {
     .collect()
 }
 
+/// [`bursty`] with sleeping tasks (`--work sleep`): their time is the wall clock's,
+/// whatever else the machine does.
+pub fn sleepy_bursty(jobs: u32, tasks: u32, task_ms: u64, gap_ms: u64) -> Vec<String> {
+    let mut args = bursty(jobs, tasks, task_ms, gap_ms);
+    args.extend(["--work".into(), "sleep".into()]);
+    args
+}
+
 /// The next number of a xorshift64 sequence (deterministic test data).
 #[inline]
 pub fn xorshift(x: &mut u64) -> u64 {

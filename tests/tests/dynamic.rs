@@ -1,12 +1,12 @@
 //! Dynamic allocation end to end: the seed notebook's settings on a 2-NM
 //! cluster grow and shrink Bursty's executors; static allocation holds its count.
 
-use am_core::eventlog::AppEvent;
-use spindle_tests::{bursty, class_args, dynamic, Cluster, NO_CONF};
+use am_core::eventlog::{AppEvent, LogLine};
+use spindle_tests::{bursty, class_args, dynamic, sleepy_bursty, Cluster, NO_CONF};
 use std::time::Duration;
 
 /// Active executor counts over time, from the event log, collapsed to changes.
-fn series(lines: &[am_core::eventlog::LogLine]) -> Vec<i64> {
+fn series(lines: &[LogLine]) -> Vec<i64> {
     let mut n = 0i64;
     let mut out = vec![0];
     for l in lines {
@@ -41,13 +41,23 @@ fn get_json(url: &str) -> Option<serde_json::Value> {
     serde_json::from_slice(&out.stdout).ok()
 }
 
+/// The allocation target after each change, in order.
+fn targets(lines: &[LogLine]) -> Vec<i64> {
+    lines
+        .iter()
+        .filter_map(|l| match &l.event {
+            AppEvent::TargetChanged { new, .. } => Some(*new),
+            _ => None,
+        })
+        .collect()
+}
+
 #[test]
 fn bursty_grows_to_five_falls_to_zero_and_grows_again() {
     let c = Cluster::up(2, &[]);
     let mut conf = dynamic(0, 5, 1, "3s");
     conf.push("spark.dynamicAllocation.schedulerBacklogTimeout=1s".into());
-    let mut app_args = bursty(2, 40, 500, 9000);
-    app_args.extend(["--work".into(), "sleep".into()]);
+    let app_args = sleepy_bursty(2, 40, 500, 9000);
     let args = class_args(&["--executor-cores", "1"], &conf, "Bursty", &app_args);
     // Watch the AM's /executors while it runs, as a user of the Spark UI would.
     let mut run = c.submit_running(&args);
@@ -110,13 +120,7 @@ fn bursty_grows_to_five_falls_to_zero_and_grows_again() {
         .count();
     assert!(removed >= 5, "{all}");
     // The target went up by the ramp 1, 2, 4 ... capped at max.
-    let targets: Vec<i64> = lines
-        .iter()
-        .filter_map(|l| match &l.event {
-            AppEvent::TargetChanged { new, .. } => Some(*new),
-            _ => None,
-        })
-        .collect();
+    let targets = targets(&lines);
     assert!(targets.windows(2).any(|w| w == [1, 2]), "{targets:?}");
     assert!(targets.windows(2).any(|w| w == [2, 4]), "{targets:?}");
     assert!(targets.windows(2).any(|w| w == [4, 5]), "{targets:?}");
@@ -146,8 +150,7 @@ fn eager_policy_asks_at_once_and_releases_within_a_fraction_of_a_second() {
     let c = Cluster::up(2, &[]);
     let mut conf = dynamic(0, 4, 1, "60s");
     conf.push("spindle.dynamicAllocation.policy=eager".into());
-    let mut app_args = bursty(2, 12, 300, 1500);
-    app_args.extend(["--work".into(), "sleep".into()]);
+    let app_args = sleepy_bursty(2, 12, 300, 1500);
     let out = c.submit_ok(&class_args(
         &["--executor-cores", "1"],
         &conf,
@@ -173,13 +176,7 @@ fn eager_policy_asks_at_once_and_releases_within_a_fraction_of_a_second() {
         raised, submitted,
         "the target rises on the stage submission"
     );
-    let targets: Vec<i64> = lines
-        .iter()
-        .filter_map(|l| match &l.event {
-            AppEvent::TargetChanged { new, .. } => Some(*new),
-            _ => None,
-        })
-        .collect();
+    let targets = targets(&lines);
     assert!(
         targets.windows(2).all(|w| w[1] <= w[0] || w[1] == 4),
         "every rise goes straight to 4, no ramp: {targets:?}"

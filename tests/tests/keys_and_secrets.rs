@@ -16,7 +16,7 @@ use common::token::{
 use common::transport::{self, Incoming, Profile, Service};
 use common::{ApplicationId, Resource};
 use shuffle_service::{FetchError, ShuffleClient};
-use spindle_tests::{bursty, class_args, dynamic, eventually, Cluster};
+use spindle_tests::{class_args, dynamic, eventually, sleepy_bursty, Cluster};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -141,8 +141,7 @@ fn keys_roll_under_a_running_app_and_it_goes_on() {
     // About 12 s: executors come and go, each started with a token of the key of
     // its time; the AM's first AMRM token is refused from 8 s on, so it must have
     // taken the ones pushed to it.
-    let mut app_args = bursty(3, 8, 400, 4000);
-    app_args.extend(["--work".into(), "sleep".into()]);
+    let app_args = sleepy_bursty(3, 8, 400, 4000);
     let args = class_args(
         &["--executor-cores", "1"],
         &dynamic(0, 2, 1, "1s"),
