@@ -464,11 +464,11 @@ async fn scheduler(
 }
 
 pub(crate) fn router() -> Router<Arc<Web>> {
-    Router::new()
+    let overview_at = ["/cluster", "/cluster/", "/cluster/cluster"];
+    overview_at
+        .into_iter()
+        .fold(Router::new(), |r, path| r.route(path, get(overview)))
         .route("/", get(|| async { Redirect::to("/cluster") }))
-        .route("/cluster", get(overview))
-        .route("/cluster/", get(overview))
-        .route("/cluster/cluster", get(overview))
         .route("/cluster/apps", get(apps))
         .route("/cluster/apps/{state}", get(apps_in_state))
         .route("/cluster/app/{id}", get(app))

@@ -821,21 +821,23 @@ async fn one_node(
     }
 }
 
+/// YARN's REST paths under `/ws/v1/cluster` (the bare path answers as `info`).
 pub(crate) fn router() -> Router<Arc<Web>> {
-    Router::new()
-        .route("/ws/v1/cluster", get(info))
-        .route("/ws/v1/cluster/info", get(info))
-        .route("/ws/v1/cluster/metrics", get(metrics))
-        .route("/ws/v1/cluster/scheduler", get(sched))
-        .route("/ws/v1/cluster/apps", get(list_apps))
-        .route("/ws/v1/cluster/apps/{id}", get(one_app))
-        .route("/ws/v1/cluster/apps/{id}/appattempts", get(app_attempts))
-        .route(
-            "/ws/v1/cluster/apps/{id}/state",
-            get(get_state).put(put_state),
-        )
-        .route("/ws/v1/cluster/nodes", get(list_nodes))
-        .route("/ws/v1/cluster/nodes/{id}", get(one_node))
+    let paths = [
+        ("", get(info)),
+        ("/info", get(info)),
+        ("/metrics", get(metrics)),
+        ("/scheduler", get(sched)),
+        ("/apps", get(list_apps)),
+        ("/apps/{id}", get(one_app)),
+        ("/apps/{id}/appattempts", get(app_attempts)),
+        ("/apps/{id}/state", get(get_state).put(put_state)),
+        ("/nodes", get(list_nodes)),
+        ("/nodes/{id}", get(one_node)),
+    ];
+    paths.into_iter().fold(Router::new(), |r, (path, handler)| {
+        r.route(&format!("/ws/v1/cluster{path}"), handler)
+    })
 }
 
 #[cfg(test)]
