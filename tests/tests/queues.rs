@@ -236,9 +236,13 @@ queues = {q["queueName"]: q["capacity"] for q in info["queues"]["queue"]}
 apps = rm.cluster_applications(queue="b").data["apps"]["app"]
 print(info["type"], queues["a"], queues["b"], len(apps), apps[0]["queue"])
 "#;
+    // requests lets REQUESTS_CA_BUNDLE (set on some hosts) override the client's own
+    // `verify`: point it at the cluster CA too.
     let out = std::process::Command::new("python3")
         .args(["-c", script, &conf.rm_web_address])
         .arg(&conf.ca)
+        .env("REQUESTS_CA_BUNDLE", &conf.ca)
+        .env_remove("CURL_CA_BUNDLE")
         .output()
         .expect("python3");
     assert_eq!(
