@@ -251,3 +251,53 @@ print(info["type"], queues["a"], queues["b"], len(apps), apps[0]["queue"])
         "(pip install yarn-api-client if it is missing)"
     );
 }
+
+#[test]
+fn without_preemption_the_starved_queue_waits_for_the_hog() {
+    let c = two_queues("a", "b", &["--no-preemption"]);
+    let am = appmaster();
+    let args = one_job(
+        "--queue a --num-executors 5 --executor-cores 1",
+        &am,
+        "12",
+        "1000",
+    );
+    let hog = c.submit_spawn(&args);
+    eventually(Duration::from_secs(20), "the hog fills the cluster", || {
+        let nodes = text(&c.run(&["node", "list"]));
+        (nodes.matches("2816/4096").count() == 2).then_some(())
+    });
+    let out = c.submit_ok(&[
+        "--queue",
+        "b",
+        "--num-executors",
+        "1",
+        "--class",
+        "SparkPi",
+        &am,
+        "2",
+    ]);
+    let hog_out = hog.wait_with_output().unwrap();
+    assert!(hog_out.status.success());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _in_rt = rt.enter();
+    let rm = c.rm_client();
+    let report = |out: &str| {
+        rt.block_on(rm.report(app_id(out).parse().unwrap()))
+            .unwrap()
+    };
+    let (hog, pi) = (
+        report(&String::from_utf8_lossy(&hog_out.stdout)),
+        report(&out),
+    );
+    assert!(
+        pi.start_time > 0 && pi.finish_time >= hog.finish_time,
+        "queue b's app ended at {} before the hog's end at {}",
+        pi.finish_time,
+        hog.finish_time
+    );
+    assert_eq!(
+        hog.preempted.non_am_containers + hog.preempted.am_containers,
+        0
+    );
+}
