@@ -50,13 +50,17 @@ fn task(start: bool, executor: &str, task_id: u64) -> AppEvent {
         };
     }
     if start {
-        task_event!(TaskStart { host: "h".into() })
+        task_event!(TaskStart {
+            host: "h".into(),
+            speculative: false
+        })
     } else {
         task_event!(TaskEnd {
             reason: "Success".into(),
             error: None,
             duration_ms: 300,
-            records: 1
+            records: 1,
+            speculative: false
         })
     }
 }

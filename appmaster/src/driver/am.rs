@@ -121,6 +121,18 @@ impl Shell {
                         let _ = p.send(DriverResponse::Launch(task_launch(launch)));
                     }
                 }
+                Effect::KillTask {
+                    executor,
+                    task_id,
+                    reason,
+                } => {
+                    if let Some(p) = self.pushes.get(&executor) {
+                        let _ = p.send(DriverResponse::KillTask {
+                            task_id: task_id.get(),
+                            reason,
+                        });
+                    }
+                }
                 Effect::JobDone { job, result } => {
                     if let Some(r) = self.jobs.remove(&job) {
                         let _ = r.send(result);
@@ -419,12 +431,23 @@ pub(crate) async fn run(
 
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Spark's speculation thread: every spark.speculation.interval, when it is on.
+    let speculation = shell.core.speculation_interval_ms();
+    let mut speculation_tick =
+        tokio::time::interval(Duration::from_millis(speculation.unwrap_or(60_000).max(1)));
+    speculation_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let user_result: Result<(), String> = loop {
         let msg = tokio::select! {
             m = rx.recv() => m,
             _ = tick.tick() => {
                 let now = mono_ms();
                 let fx = shell.core.tick(now);
+                shell.run(fx, now, executor_resource);
+                continue;
+            }
+            _ = speculation_tick.tick(), if speculation.is_some() => {
+                let now = mono_ms();
+                let fx = shell.core.check_speculatable_tasks(now);
                 shell.run(fx, now, executor_resource);
                 continue;
             }
