@@ -61,6 +61,8 @@ pub struct DriverCore {
     executors: ExecutorBook,
     map_outputs: MapOutputTracker,
     gate: StartGate,
+    /// When the speculation check last ran.
+    last_speculation_check_ms: Option<u64>,
 }
 
 impl DriverCore {
@@ -80,6 +82,7 @@ impl DriverCore {
             ),
             map_outputs: MapOutputTracker::default(),
             gate: StartGate::new(conf.min_registered_ratio, conf.max_registered_wait_ms),
+            last_speculation_check_ms: None,
             conf,
         })
     }
@@ -114,10 +117,27 @@ impl DriverCore {
         self.tasks.outstanding()
     }
 
-    /// How often the shell must call [`Self::check_speculatable_tasks`]
-    /// (`spark.speculation.interval`), when speculation is on.
+    /// `spark.speculation.interval`, when speculation is on.
     pub fn speculation_interval_ms(&self) -> Option<u64> {
         self.conf.speculation.map(|c| c.interval_ms)
+    }
+
+    /// When the shell should next call [`Self::check_speculatable_tasks`]: the moment the
+    /// first running task can exceed its stage's threshold (known once the stage's
+    /// quantile succeeded), but never sooner than `spark.speculation.interval` after the
+    /// last check. `None`: no check can find anything now (the answer changes only after
+    /// another call into the core). So Spark's check runs at most once per interval, when
+    /// it can find a task, rather than at an arbitrary phase of a fixed timer.
+    pub fn next_speculation_check_ms(&self) -> Option<u64> {
+        let conf = self.conf.speculation?;
+        if self.executors.stopped() {
+            return None;
+        }
+        let due = self.tasks.next_speculatable_ms(&conf)?;
+        let earliest = self
+            .last_speculation_check_ms
+            .map_or(0, |t| t.saturating_add(conf.interval_ms));
+        Some(due.max(earliest))
     }
 
     /// The executor's container, for the UI.
@@ -524,9 +544,10 @@ impl DriverCore {
         self.finish(out, now_ms)
     }
 
-    /// Spark's speculation check (every `spark.speculation.interval`): tasks much slower
-    /// than their stage's successful ones are marked for a copy, and free slots are
-    /// offered at once (Spark revives offers when it marks any).
+    /// Spark's speculation check (at most every `spark.speculation.interval`, see
+    /// [`Self::next_speculation_check_ms`]): tasks much slower than their stage's
+    /// successful ones are marked for a copy, and free slots are offered at once (Spark
+    /// revives offers when it marks any).
     pub fn check_speculatable_tasks(&mut self, now_ms: u64) -> Vec<Effect> {
         let mut out = Out::default();
         let Some(conf) = self.conf.speculation else {
@@ -535,15 +556,27 @@ impl DriverCore {
         if self.executors.stopped() {
             return out.effects;
         }
+        self.last_speculation_check_ms = Some(now_ms);
         if self.tasks.check_speculatable_tasks(&conf, now_ms, &mut out) {
             self.offer(now_ms, &mut out);
         }
         self.finish(out, now_ms)
     }
 
-    /// The app is ending: stop every executor, ask for nothing more.
-    pub fn shutdown(&mut self) -> Vec<Effect> {
+    /// Attempts asked to stop because another attempt of their task succeeded, whose
+    /// executors have not reported them yet (the shell gives them a moment before it
+    /// shuts down, so their end is the executor's word).
+    pub fn tasks_being_killed(&self) -> usize {
+        self.tasks.being_killed()
+    }
+
+    /// The app is ending: stop every executor, ask for nothing more. Attempts being
+    /// killed that did not report end as `TaskKilled` now.
+    pub fn shutdown(&mut self, now_ms: u64) -> Vec<Effect> {
         let mut out = Out::default();
+        for t in self.tasks.drain_killed() {
+            t.end("TaskKilled", t.killed.clone(), 0, now_ms, &mut out);
+        }
         self.executors.shutdown(&mut out);
         out.effects
     }
@@ -1043,7 +1076,7 @@ mod tests {
         // After shutdown the user's code never starts.
         let mut d = DriverCore::new(conf(4)).unwrap();
         d.start(0);
-        d.shutdown();
+        d.shutdown(0);
         assert_eq!(starts(&d.tick(60_000)), 0);
     }
 
@@ -1359,6 +1392,50 @@ mod tests {
         fx.extend(register(&mut d, 2, 3_020));
         assert_eq!(launches(&fx).len(), 1);
         assert_eq!(d.dra.as_ref().unwrap().max_num_executors_needed(), 2);
+    }
+
+    #[test]
+    fn the_check_is_due_when_a_task_can_cross_its_threshold_at_most_once_an_interval() {
+        let mut d = speculating(10);
+        let l = launches(&d.submit_job(JobId(0), job(10), 0));
+        for (e, t) in &l[..8] {
+            d.on_status_update(e, t.task_id, ok_output(), 200);
+        }
+        assert_eq!(d.next_speculation_check_ms(), None, "below the quantile");
+        d.on_status_update(&l[8].0, l[8].1.task_id, ok_output(), 200);
+        // Task 9 started at 0; median 200, threshold 600: due at 601.
+        assert_eq!(d.next_speculation_check_ms(), Some(601));
+        assert!(d.check_speculatable_tasks(550).is_empty());
+        assert_eq!(
+            d.next_speculation_check_ms(),
+            Some(650),
+            "one interval after 550"
+        );
+        assert_eq!(launches(&d.check_speculatable_tasks(650)).len(), 1);
+        assert_eq!(d.next_speculation_check_ms(), None, "both attempts run");
+    }
+
+    #[test]
+    fn killed_attempts_that_never_report_end_killed_at_shutdown() {
+        let mut d = speculating(10);
+        let (slow_exec, slow) = nine_done(&mut d);
+        let (copy_exec, copy) = launches(&d.check_speculatable_tasks(700)).remove(0);
+        d.on_status_update(&copy_exec, copy.task_id, ok_output(), 900);
+        assert_eq!(d.tasks_being_killed(), 1);
+        let fx = d.shutdown(910);
+        assert_eq!(
+            logged(&fx, |e| matches!(
+                e,
+                AppEvent::TaskEnd { task_id, reason, .. }
+                    if *task_id == slow.task_id.get() && reason == "TaskKilled"
+            )),
+            1
+        );
+        assert_eq!(d.tasks_being_killed(), 0);
+        // A report after that is ignored.
+        assert!(d
+            .on_status_update(&slow_exec, slow.task_id, ok_output(), 920)
+            .is_empty());
     }
 
     #[test]

@@ -427,6 +427,60 @@ impl TaskScheduler {
         found
     }
 
+    /// The earliest moment (ms) a running task can exceed its stage's speculation
+    /// threshold, given what succeeded so far; `None` while no stage has reached its
+    /// quantile or every candidate is marked or copied already.
+    pub(crate) fn next_speculatable_ms(&self, conf: &SpeculationConfig) -> Option<u64> {
+        let mut next: Option<u64> = None;
+        for (sid, set) in &self.sets {
+            let n = set.partitions.len();
+            if n <= 1
+                || set.finished == n
+                || set.successful_durations.len() < conf.min_finished_for_speculation(n)
+            {
+                continue;
+            }
+            let Some(median) = set.successful_durations.median() else {
+                continue;
+            };
+            // Runtime must exceed the threshold: the first whole millisecond above it.
+            let after = conf.threshold_ms(median as f64).floor() as u64 + 1;
+            for t in self.running.values() {
+                if t.stage == *sid
+                    && t.stage_attempt == set.attempt
+                    && !set.succeeded[t.index]
+                    && set.copies_running[t.index] == 1
+                    && !set.speculatable.contains(&t.index)
+                {
+                    let at = t.start_ms.saturating_add(after);
+                    next = Some(next.map_or(at, |n| n.min(at)));
+                }
+            }
+        }
+        next
+    }
+
+    /// Running attempts asked to stop (another attempt of their task succeeded) whose
+    /// report has not come yet.
+    pub(crate) fn being_killed(&self) -> usize {
+        self.running.values().filter(|t| t.killed.is_some()).count()
+    }
+
+    /// The application ends: the attempts still being killed, oldest first, which will
+    /// not report any more.
+    pub(crate) fn drain_killed(&mut self) -> Vec<RunningTask> {
+        let mut ids: Vec<TaskId> = self
+            .running
+            .values()
+            .filter(|t| t.killed.is_some())
+            .map(|t| t.id)
+            .collect();
+        ids.sort_unstable();
+        ids.into_iter()
+            .filter_map(|id| self.running.remove(&id))
+            .collect()
+    }
+
     /// The task's report arrived: it no longer runs. `None` if unknown, or if it is
     /// another executor's task (then it is left untouched).
     pub(crate) fn take(&mut self, task: TaskId, executor: &ExecutorId) -> Option<RunningTask> {
