@@ -575,7 +575,9 @@ impl DriverCore {
     pub fn shutdown(&mut self, now_ms: u64) -> Vec<Effect> {
         let mut out = Out::default();
         for t in self.tasks.drain_killed() {
-            t.end("TaskKilled", t.killed.clone(), 0, now_ms, &mut out);
+            let why = t.killed.as_deref().unwrap_or_default();
+            let why = format!("{why} (not reported before the application ended)");
+            t.end("TaskKilled", Some(why), 0, now_ms, &mut out);
         }
         self.executors.shutdown(&mut out);
         out.effects
