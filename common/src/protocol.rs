@@ -694,13 +694,15 @@ pub enum TaskResult {
     Failure(String),
     /// The task's own encoded error (which may say a fetch failed).
     Failed(Vec<u8>),
+    /// The driver asked for the task to be killed (`KillTask`); the reason it gave.
+    Killed(String),
 }
 
 /// Requests on `spindle-driver/1`; every one carries the per-application secret.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum DriverRequest {
     /// Registers and opens the task stream: after `Ok` the driver keeps
-    /// writing `Launch`/`Shutdown` frames on this stream.
+    /// writing `Launch`/`KillTask`/`Shutdown` frames on this stream.
     RegisterExecutor {
         executor_id: String,
         secret: String,
@@ -736,6 +738,12 @@ pub enum DriverResponse {
     },
     /// The executor should exit.
     Shutdown {
+        reason: String,
+    },
+    /// Kill this running task (another attempt of it succeeded): it reports
+    /// `TaskResult::Killed` once it stopped.
+    KillTask {
+        task_id: u64,
         reason: String,
     },
 }

@@ -75,6 +75,9 @@ pub enum AppEvent {
         attempt: u32,
         executor: String,
         host: String,
+        /// A speculative copy of a slow task (Spark's `TaskInfo.speculative`).
+        #[serde(default)]
+        speculative: bool,
     },
     TaskEnd {
         stage: u32,
@@ -83,11 +86,22 @@ pub enum AppEvent {
         index: u32,
         attempt: u32,
         executor: String,
-        /// `Success`, `Failed`, `ExecutorLost`, or `Killed`.
+        /// `Success`, `Failed`, `FetchFailed`, `ExecutorLost`, or `TaskKilled` (the
+        /// loser of a speculative race; `error` says why; never a failure).
         reason: String,
         error: Option<String>,
         duration_ms: u64,
         records: u64,
+        /// A speculative copy of a slow task (Spark's `TaskInfo.speculative`).
+        #[serde(default)]
+        speculative: bool,
+    },
+    /// A running task is slow: it will get a speculative copy (Spark's
+    /// `SparkListenerSpeculativeTaskSubmitted`).
+    SpeculativeTaskSubmitted {
+        stage: u32,
+        stage_attempt: u32,
+        index: u32,
     },
     ExecutorAdded {
         executor: String,

@@ -25,7 +25,16 @@ impl UiState {
         match path {
             "" => Page::Redirect(format!("{base}jobs/")),
             "jobs" | "jobs/" => Page::Html(self.layout(base, "Jobs", &self.jobs_html(end))),
-            "stages" | "stages/" => Page::Html(self.layout(base, "Stages", &self.stages_html(end))),
+            "stages" | "stages/" => {
+                Page::Html(self.layout(base, "Stages", &self.stages_html(base, end)))
+            }
+            p if p.starts_with("stages/") => {
+                let id = p["stages/".len()..].trim_end_matches('/');
+                match id.parse().ok().and_then(|id| self.stage_html(id, end)) {
+                    Some(body) => Page::Html(self.layout(base, "Stages", &body)),
+                    None => Page::NotFound(format!("no stage {id}")),
+                }
+            }
             "executors" | "executors/" => {
                 Page::Html(self.layout(base, "Executors", &self.executors_html(end)))
             }
@@ -125,7 +134,7 @@ impl UiState {
         h
     }
 
-    fn stages_html(&self, end: u64) -> String {
+    fn stages_html(&self, base: &str, end: u64) -> String {
         let mut h = String::from(
             "<table id=\"stages\"><thead><tr><th>Stage Id</th><th>Job Id</th><th>Description</th>\
              <th>Submitted</th><th>Duration</th><th>Tasks: Succeeded/Total</th><th>Failed Tasks</th>\
@@ -134,13 +143,13 @@ impl UiState {
         for (id, s) in self.stages.iter().rev() {
             let _ = write!(
                 h,
-                "<tr class=\"stage\"><td>{id}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+                "<tr class=\"stage\"><td><a href=\"{base}stages/{id}\">{id}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
                  <td>{}</td><td>{}</td><td>{}</td><td class=\"status {}\">{}</td><td class=\"wrap\">{}</td></tr>",
                 s.job,
                 escape(&s.name),
                 date(s.submitted_ms),
                 duration(s.completed_ms.unwrap_or(end).saturating_sub(s.submitted_ms)),
-                progress(s.completed, s.active, s.failed, s.num_tasks),
+                progress_killed(s.completed, s.active, s.failed, s.killed, s.num_tasks),
                 s.failed,
                 duration(s.task_ms),
                 duration(s.max_task_ms),
@@ -154,6 +163,61 @@ impl UiState {
         }
         h.push_str("</tbody></table>");
         h
+    }
+
+    /// A stage's tasks, every attempt of every task: a speculative copy says so in its
+    /// attempt column, as Spark's UI does ("1 (speculative)").
+    fn stage_html(&self, id: u32, end: u64) -> Option<String> {
+        let s = self.stages.get(&id)?;
+        let speculative = s.tasks.values().filter(|t| t.speculative).count();
+        let mut h = format!(
+            "<ul class=\"summary\"><li><strong>Stage:</strong> {id} (attempt {})</li>\
+             <li><strong>Description:</strong> {}</li>\
+             <li><strong>Tasks:</strong> {}</li>\
+             <li><strong>Speculative tasks:</strong> <span id=\"speculative-tasks\">{speculative}</span></li>\
+             <li><strong>Killed tasks:</strong> <span id=\"killed-tasks\">{}</span></li></ul>",
+            s.attempt,
+            escape(&s.name),
+            progress_killed(s.completed, s.active, s.failed, s.killed, s.num_tasks),
+            s.killed,
+        );
+        h.push_str(
+            "<table id=\"tasks\"><thead><tr><th>Index</th><th>Task ID</th><th>Attempt</th>\
+             <th>Status</th><th>Executor ID</th><th>Host</th><th>Launch Time</th><th>Duration</th>\
+             <th>Errors</th></tr></thead><tbody>",
+        );
+        let mut tasks: Vec<_> = s.tasks.iter().collect();
+        tasks.sort_by_key(|(tid, t)| (t.stage_attempt, t.index, **tid));
+        for (tid, t) in tasks {
+            let attempt = if t.speculative {
+                format!("{} (speculative)", t.attempt)
+            } else {
+                t.attempt.to_string()
+            };
+            let _ = write!(
+                h,
+                "<tr class=\"task{}\"><td>{}</td><td>{tid}</td><td>{attempt}</td>\
+                 <td class=\"status {}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+                 <td class=\"wrap\">{}</td></tr>",
+                if t.speculative { " speculative" } else { "" },
+                t.index,
+                t.status.to_ascii_lowercase(),
+                t.status,
+                escape(&t.executor),
+                escape(&t.host),
+                date(t.launch_ms),
+                duration(
+                    t.duration_ms
+                        .unwrap_or_else(|| end.saturating_sub(t.launch_ms))
+                ),
+                escape(t.error.as_deref().unwrap_or("")),
+            );
+        }
+        if s.tasks.is_empty() {
+            h.push_str("<tr><td colspan=\"9\">No tasks yet.</td></tr>");
+        }
+        h.push_str("</tbody></table>");
+        Some(h)
     }
 
     fn executors_html(&self, end: u64) -> String {
@@ -227,6 +291,19 @@ tr.dead td{color:#888}.summary{list-style:none;padding:0;display:flex;gap:24px;f
 .bar .run{position:absolute;top:0;bottom:0;background:#5bc0de}\
 .bar span{position:absolute;width:100%;text-align:center;font-size:11px;line-height:16px}\
 .status.failed{color:#c62828}.status.succeeded,.status.complete{color:#2e7d32}svg.timeline{border:1px solid #ddd}";
+
+/// A task progress bar that also says how many attempts were killed.
+fn progress_killed(done: u32, running: u32, failed: u32, killed: u32, total: u32) -> String {
+    let bar = progress(done, running, failed, total);
+    if killed == 0 {
+        return bar;
+    }
+    bar.replacen(
+        "</span></div>",
+        &format!(" ({killed} killed)</span></div>"),
+        1,
+    )
+}
 
 /// A task progress bar: succeeded (and running) out of total.
 fn progress(done: u32, running: u32, failed: u32, total: u32) -> String {

@@ -1,7 +1,7 @@
 //! Spark's monitoring API (`/api/v1/applications/...`) over the folded state.
 
 use crate::format::spark_date;
-use crate::state::{ExecutorView, UiState};
+use crate::state::{ExecutorView, StageView, TaskView, UiState};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -87,7 +87,7 @@ impl UiState {
                 "numCompletedTasks": j.completed,
                 "numSkippedTasks": 0,
                 "numFailedTasks": j.failed,
-                "numKilledTasks": 0,
+                "numKilledTasks": j.killed,
                 "numActiveStages": u32::from(j.completed_ms.is_none()),
                 "numCompletedStages": u32::from(j.status == "SUCCEEDED"),
                 "numFailedStages": u32::from(j.status == "FAILED"),
@@ -95,29 +95,122 @@ impl UiState {
         })
     }
 
-    fn stages_api(&self) -> Value {
-        newest_first(&self.stages, |id, s| {
-            json!({
-                "stageId": id,
-                "attemptId": 0,
-                "status": s.status,
-                "name": s.name,
-                "numTasks": s.num_tasks,
-                "numActiveTasks": s.active,
-                "numCompleteTasks": s.completed,
-                "numFailedTasks": s.failed,
-                "numKilledTasks": 0,
-                "executorRunTime": s.task_ms,
-                "submissionTime": spark_date(s.submitted_ms),
-                "completionTime": s.completed_ms.map(spark_date),
-                "failureReason": s.failure,
-            })
+    fn stage_json(id: u32, s: &StageView) -> Value {
+        json!({
+            "stageId": id,
+            "attemptId": s.attempt,
+            "status": s.status,
+            "name": s.name,
+            "numTasks": s.num_tasks,
+            "numActiveTasks": s.active,
+            "numCompleteTasks": s.completed,
+            "numFailedTasks": s.failed,
+            "numKilledTasks": s.killed,
+            "executorRunTime": s.task_ms,
+            "submissionTime": spark_date(s.submitted_ms),
+            "completionTime": s.completed_ms.map(spark_date),
+            "failureReason": s.failure,
         })
     }
 
-    /// `api/v1/applications[/{id}[/executors|allexecutors|jobs|stages]]`
-    /// (without the leading slash); `Err` is the 404 text.
+    fn stages_api(&self) -> Value {
+        newest_first(&self.stages, |id, s| Self::stage_json(*id, s))
+    }
+
+    /// Spark's `TaskData` of one task attempt (`speculative` marks a copy).
+    fn task_json(task_id: u64, t: &TaskView) -> Value {
+        json!({
+            "taskId": task_id,
+            "index": t.index,
+            "attempt": t.attempt,
+            "partitionId": t.index,
+            "launchTime": spark_date(t.launch_ms),
+            "duration": t.duration_ms,
+            "executorId": t.executor,
+            "host": t.host,
+            "status": t.status,
+            "taskLocality": "ANY",
+            "speculative": t.speculative,
+            "accumulatorUpdates": [],
+            "errorMessage": t.error,
+        })
+    }
+
+    /// `stages/{id}/{attempt}`: the stage (its latest attempt) with its attempt's tasks
+    /// (Spark's `StageData` with details).
+    fn stage_attempt_json(&self, id: u32, attempt: u32) -> Option<Value> {
+        let s = self.stages.get(&id)?;
+        let tasks: serde_json::Map<String, Value> = s
+            .tasks
+            .iter()
+            .filter(|(_, t)| t.stage_attempt == attempt)
+            .map(|(tid, t)| (tid.to_string(), Self::task_json(*tid, t)))
+            .collect();
+        if s.attempt != attempt && tasks.is_empty() {
+            return None;
+        }
+        let mut v = Self::stage_json(id, s);
+        v["attemptId"] = json!(attempt);
+        v["tasks"] = Value::Object(tasks);
+        Some(v)
+    }
+
+    /// `stages/{id}[/{attempt}[/taskList]]` below an application; `Err` is the 404 text.
+    /// `taskList` takes Spark's `offset` (0) and `length` (20) from `query`, by task id.
+    fn stage_api(&self, rest: &str, query: &str) -> Result<Value, String> {
+        let mut parts = rest.split('/');
+        let id: u32 = parts
+            .next()
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(|| format!("no such stage: {rest}"))?;
+        let s = self
+            .stages
+            .get(&id)
+            .ok_or_else(|| format!("unknown stage: {id}"))?;
+        let Some(attempt) = parts.next() else {
+            let attempts: Vec<Value> = (0..=s.attempt)
+                .rev()
+                .filter_map(|a| self.stage_attempt_json(id, a))
+                .collect();
+            return Ok(Value::Array(attempts));
+        };
+        let attempt: u32 = attempt
+            .parse()
+            .map_err(|_| format!("no such stage attempt: {attempt}"))?;
+        let v = self
+            .stage_attempt_json(id, attempt)
+            .ok_or_else(|| format!("unknown attempt {attempt} of stage {id}"))?;
+        match parts.next() {
+            None => Ok(v),
+            Some("taskList") if parts.next().is_none() => {
+                let param = |name: &str, default: usize| {
+                    query
+                        .split('&')
+                        .filter_map(|kv| kv.split_once('='))
+                        .find(|(k, _)| *k == name)
+                        .and_then(|(_, v)| v.parse().ok())
+                        .unwrap_or(default)
+                };
+                let (offset, length) = (param("offset", 0), param("length", 20));
+                let tasks = s
+                    .tasks
+                    .iter()
+                    .filter(|(_, t)| t.stage_attempt == attempt)
+                    .skip(offset)
+                    .take(length)
+                    .map(|(tid, t)| Self::task_json(*tid, t))
+                    .collect();
+                Ok(Value::Array(tasks))
+            }
+            Some(other) => Err(format!("no such resource: {other}")),
+        }
+    }
+
+    /// `api/v1/applications[/{id}[/executors|allexecutors|jobs|stages[/{stage}[/{attempt}
+    /// [/taskList]]]]]` (without the leading slash; `path` may end with `?query`); `Err`
+    /// is the 404 text.
     pub(crate) fn api(&self, path: &str) -> Result<Value, String> {
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
         let rest = path.trim_end_matches('/');
         if rest == "api/v1/applications" {
             return Ok(Value::Array(vec![self.application()]));
@@ -135,7 +228,10 @@ impl UiState {
             "allexecutors" => Ok(self.executors_api(true)),
             "jobs" => Ok(self.jobs_api()),
             "stages" => Ok(self.stages_api()),
-            other => Err(format!("no such resource: {other}")),
+            other => match other.strip_prefix("stages/") {
+                Some(stage) => self.stage_api(stage, query),
+                None => Err(format!("no such resource: {other}")),
+            },
         }
     }
 }

@@ -49,7 +49,12 @@ pub fn router(ui: Shared, ui_token: &str) -> Router {
                 )
                     .into_response();
             }
-            s.page(&base, path, common::clock::wall_ms())
+            // Spark's API takes query parameters (taskList's offset and length).
+            let path = match uri.query() {
+                Some(q) if path.starts_with("api/") => format!("{path}?{q}"),
+                _ => path.to_string(),
+            };
+            s.page(&base, &path, common::clock::wall_ms())
                 .into_response()
         }
     })

@@ -29,6 +29,8 @@ pub(crate) struct JobView {
     pub(crate) active: u32,
     pub(crate) completed: u32,
     pub(crate) failed: u32,
+    /// Killed attempts (losers of speculative races): neither done nor failed.
+    pub(crate) killed: u32,
     pub(crate) submitted_ms: u64,
     pub(crate) completed_ms: Option<u64>,
     pub(crate) status: &'static str,
@@ -37,11 +39,16 @@ pub(crate) struct JobView {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct StageView {
     pub(crate) job: u32,
+    /// The latest attempt.
+    pub(crate) attempt: u32,
     pub(crate) name: String,
     pub(crate) num_tasks: u32,
     pub(crate) active: u32,
     pub(crate) completed: u32,
     pub(crate) failed: u32,
+    pub(crate) killed: u32,
+    /// Every task attempt of the stage (all its attempts), by task id.
+    pub(crate) tasks: BTreeMap<u64, TaskView>,
     /// Sum and maximum of finished tasks' durations.
     pub(crate) task_ms: u64,
     pub(crate) max_task_ms: u64,
@@ -49,6 +56,24 @@ pub(crate) struct StageView {
     pub(crate) completed_ms: Option<u64>,
     pub(crate) status: &'static str,
     pub(crate) failure: Option<String>,
+}
+
+/// One task attempt (what Spark's `TaskData` shows).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TaskView {
+    pub(crate) stage_attempt: u32,
+    pub(crate) index: u32,
+    pub(crate) attempt: u32,
+    pub(crate) executor: String,
+    pub(crate) host: String,
+    pub(crate) launch_ms: u64,
+    /// Set when it ended.
+    pub(crate) duration_ms: Option<u64>,
+    /// `RUNNING`, `SUCCESS`, `FAILED` or `KILLED`, as Spark's REST API says.
+    pub(crate) status: &'static str,
+    /// A speculative copy.
+    pub(crate) speculative: bool,
+    pub(crate) error: Option<String>,
 }
 
 /// What the timeline draws besides executor lifetimes, and what the
@@ -205,19 +230,27 @@ impl UiState {
             }
             AppEvent::StageSubmitted {
                 stage,
+                attempt,
                 job,
                 name,
                 num_tasks,
-                ..
             } => {
+                // A resubmitted stage keeps its earlier attempts' tasks.
+                let tasks = self
+                    .stages
+                    .remove(stage)
+                    .map(|s| s.tasks)
+                    .unwrap_or_default();
                 self.stages.insert(
                     *stage,
                     StageView {
                         job: *job,
+                        attempt: *attempt,
                         name: name.clone(),
                         num_tasks: *num_tasks,
                         submitted_ms: ts,
                         status: "ACTIVE",
+                        tasks,
                         ..Default::default()
                     },
                 );
@@ -235,12 +268,34 @@ impl UiState {
                 }
             }
             AppEvent::TaskStart {
-                stage, executor, ..
+                stage,
+                stage_attempt,
+                task_id,
+                index,
+                attempt,
+                executor,
+                host,
+                speculative,
             } => {
                 if let Some(e) = self.executors.get_mut(executor) {
                     e.active += 1;
                 }
                 if let Some(s) = self.stages.get_mut(stage) {
+                    s.tasks.insert(
+                        *task_id,
+                        TaskView {
+                            stage_attempt: *stage_attempt,
+                            index: *index,
+                            attempt: *attempt,
+                            executor: executor.clone(),
+                            host: host.clone(),
+                            launch_ms: ts,
+                            duration_ms: None,
+                            status: "RUNNING",
+                            speculative: *speculative,
+                            error: None,
+                        },
+                    );
                     s.active += 1;
                     if let Some(j) = self.jobs.get_mut(&s.job) {
                         j.active += 1;
@@ -251,43 +306,58 @@ impl UiState {
             }
             AppEvent::TaskEnd {
                 stage,
+                task_id,
                 executor,
                 reason,
+                error,
                 duration_ms,
                 ..
             } => {
-                let ok = reason == "Success";
+                // As Spark's status listener counts them: a killed attempt (the loser of a
+                // speculative race) is neither completed nor failed.
+                let (ok, killed) = match reason.as_str() {
+                    "Success" => (true, false),
+                    "TaskKilled" | "Killed" => (false, true),
+                    _ => (false, false),
+                };
+                let failed = !ok && !killed;
                 if let Some(e) = self.executors.get_mut(executor) {
                     e.active = e.active.saturating_sub(1);
                     e.task_ms += duration_ms;
-                    if ok {
-                        e.completed += 1;
-                    } else {
-                        e.failed += 1;
-                    }
+                    e.completed += u32::from(ok);
+                    e.failed += u32::from(failed);
                 }
                 if let Some(s) = self.stages.get_mut(stage) {
+                    if let Some(t) = s.tasks.get_mut(task_id) {
+                        t.duration_ms = Some(*duration_ms);
+                        t.status = match (ok, killed) {
+                            (true, _) => "SUCCESS",
+                            (_, true) => "KILLED",
+                            _ => "FAILED",
+                        };
+                        t.error = error.clone();
+                    }
                     s.active = s.active.saturating_sub(1);
                     s.task_ms += duration_ms;
                     s.max_task_ms = s.max_task_ms.max(*duration_ms);
-                    if ok {
-                        s.completed += 1;
-                    } else {
-                        s.failed += 1;
-                    }
+                    s.completed += u32::from(ok);
+                    s.failed += u32::from(failed);
+                    s.killed += u32::from(killed);
                     if let Some(j) = self.jobs.get_mut(&s.job) {
                         j.active = j.active.saturating_sub(1);
-                        if ok {
-                            j.completed += 1;
-                        } else {
-                            j.failed += 1;
-                        }
+                        j.completed += u32::from(ok);
+                        j.failed += u32::from(failed);
+                        j.killed += u32::from(killed);
                     }
                 }
                 self.timeline.running_now = self.timeline.running_now.saturating_sub(1);
                 self.push_running(ts);
                 if let Some(m) = &self.metrics {
-                    let outcome = if ok { "success" } else { "failed" };
+                    let outcome = match (ok, killed) {
+                        (true, _) => "success",
+                        (_, true) => "killed",
+                        _ => "failed",
+                    };
                     m.tasks_finished
                         .get_or_create(&vec![("outcome", outcome)])
                         .inc();

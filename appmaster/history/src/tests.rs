@@ -50,13 +50,17 @@ fn task(start: bool, executor: &str, task_id: u64) -> AppEvent {
         };
     }
     if start {
-        task_event!(TaskStart { host: "h".into() })
+        task_event!(TaskStart {
+            host: "h".into(),
+            speculative: false
+        })
     } else {
         task_event!(TaskEnd {
             reason: "Success".into(),
             error: None,
             duration_ms: 300,
-            records: 1
+            records: 1,
+            speculative: false
         })
     }
 }
@@ -195,4 +199,141 @@ fn pages_link_below_their_base_and_refresh_while_running() {
         Page::NotFound(_)
     ));
     assert!(matches!(s.page("/", "nope", 0), Page::NotFound(_)));
+}
+
+#[test]
+fn speculative_attempts_are_marked_and_their_losers_killed_not_failed() {
+    let m = Arc::new(AmMetrics::new());
+    let mut s = UiState::new("h:1".into()).with_metrics(m);
+    s.apply(&ev(1000, start()));
+    s.apply(&ev(1000, added("1")));
+    s.apply(&ev(1000, added("2")));
+    s.apply(&ev(
+        1100,
+        AppEvent::JobStart {
+            job: 0,
+            description: "sum at Stragglers".into(),
+            stages: vec![0],
+            num_tasks: 2,
+        },
+    ));
+    s.apply(&ev(
+        1100,
+        AppEvent::StageSubmitted {
+            stage: 0,
+            attempt: 0,
+            job: 0,
+            name: "sum at Stragglers".into(),
+            num_tasks: 2,
+        },
+    ));
+    let start_task =
+        |task_id: u64, index: u32, attempt: u32, executor: &str, speculative| AppEvent::TaskStart {
+            stage: 0,
+            stage_attempt: 0,
+            task_id,
+            index,
+            attempt,
+            executor: executor.into(),
+            host: "h".into(),
+            speculative,
+        };
+    let end_task =
+        |task_id: u64, index: u32, attempt: u32, executor: &str, reason: &str, speculative| {
+            AppEvent::TaskEnd {
+                stage: 0,
+                stage_attempt: 0,
+                task_id,
+                index,
+                attempt,
+                executor: executor.into(),
+                reason: reason.into(),
+                error: (reason == "TaskKilled").then(|| "another attempt succeeded".into()),
+                duration_ms: 100,
+                records: 1,
+                speculative,
+            }
+        };
+    s.apply(&ev(1100, start_task(0, 0, 0, "1", false)));
+    s.apply(&ev(1100, start_task(1, 1, 0, "2", false)));
+    s.apply(&ev(1300, end_task(1, 1, 0, "2", "Success", false)));
+    s.apply(&ev(
+        1800,
+        AppEvent::SpeculativeTaskSubmitted {
+            stage: 0,
+            stage_attempt: 0,
+            index: 0,
+        },
+    ));
+    s.apply(&ev(1800, start_task(2, 0, 1, "2", true)));
+    s.apply(&ev(2000, end_task(2, 0, 1, "2", "Success", true)));
+    s.apply(&ev(2010, end_task(0, 0, 0, "1", "TaskKilled", false)));
+
+    let api = |p: &str| match s.page(
+        "/",
+        &format!("api/v1/applications/application_1_0001/{p}"),
+        0,
+    ) {
+        Page::Json(v) => v,
+        other => panic!("{p}: {other:?}"),
+    };
+    let tasks = api("stages/0/0/taskList");
+    let tasks = tasks.as_array().unwrap();
+    assert_eq!(tasks.len(), 3);
+    let copy = tasks.iter().find(|t| t["taskId"] == 2).unwrap();
+    assert_eq!(copy["speculative"], true);
+    assert_eq!(copy["attempt"], 1);
+    assert_eq!(copy["status"], "SUCCESS");
+    let loser = tasks.iter().find(|t| t["taskId"] == 0).unwrap();
+    assert_eq!(loser["speculative"], false);
+    assert_eq!(loser["status"], "KILLED");
+    assert_eq!(loser["errorMessage"], "another attempt succeeded");
+    assert_eq!(
+        api("stages/0/0/taskList?offset=1&length=1")
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let stage = &api("stages")[0];
+    assert_eq!(
+        (
+            &stage["numCompleteTasks"],
+            &stage["numFailedTasks"],
+            &stage["numKilledTasks"]
+        ),
+        (
+            &serde_json::json!(2),
+            &serde_json::json!(0),
+            &serde_json::json!(1)
+        )
+    );
+    let detail = api("stages/0");
+    assert_eq!(detail[0]["tasks"]["2"]["speculative"], true);
+    assert_eq!(api("jobs")[0]["numKilledTasks"], 1);
+    assert_eq!(api("jobs")[0]["numFailedTasks"], 0);
+    assert_eq!(api("allexecutors")[1]["failedTasks"], 0);
+    assert!(matches!(
+        s.page(
+            "/",
+            "api/v1/applications/application_1_0001/stages/0/9/taskList",
+            0
+        ),
+        Page::NotFound(_)
+    ));
+
+    let Page::Html(h) = s.page("/", "stages/0", 3000) else {
+        panic!("not html")
+    };
+    assert!(h.contains("<td>1 (speculative)</td>"), "{h}");
+    assert!(h.contains("<span id=\"speculative-tasks\">1</span>"), "{h}");
+    assert!(h.contains("<span id=\"killed-tasks\">1</span>"), "{h}");
+    let Page::Html(h) = s.page("/", "stages/", 3000) else {
+        panic!("not html")
+    };
+    assert!(h.contains("2/2 (1 killed)"), "{h}");
+    assert!(h.contains("href=\"/stages/0\""), "{h}");
+    assert!(s
+        .render_metrics()
+        .contains("spindle_am_tasks_finished_total{outcome=\"killed\"} 1"));
 }

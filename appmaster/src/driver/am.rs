@@ -121,6 +121,18 @@ impl Shell {
                         let _ = p.send(DriverResponse::Launch(task_launch(launch)));
                     }
                 }
+                Effect::KillTask {
+                    executor,
+                    task_id,
+                    reason,
+                } => {
+                    if let Some(p) = self.pushes.get(&executor) {
+                        let _ = p.send(DriverResponse::KillTask {
+                            task_id: task_id.get(),
+                            reason,
+                        });
+                    }
+                }
                 Effect::JobDone { job, result } => {
                     if let Some(r) = self.jobs.remove(&job) {
                         let _ = r.send(result);
@@ -419,7 +431,19 @@ pub(crate) async fn run(
 
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // After the user's code ended: its result, and until when attempts being killed (the
+    // losers of speculative races) may still report.
+    let mut user_done: Option<(Result<(), String>, u64)> = None;
     let user_result: Result<(), String> = loop {
+        if let Some((_, until)) = &user_done {
+            if shell.core.tasks_being_killed() == 0 || mono_ms() >= *until {
+                break user_done.take().expect("checked").0;
+            }
+        }
+        let wait = |at: u64| Duration::from_millis(at.saturating_sub(mono_ms()));
+        // Spark's speculation check, when a task can be due (at most once an interval).
+        let speculation = shell.core.next_speculation_check_ms().map(wait);
+        let grace = user_done.as_ref().map(|(_, until)| wait(*until));
         let msg = tokio::select! {
             m = rx.recv() => m,
             _ = tick.tick() => {
@@ -428,6 +452,13 @@ pub(crate) async fn run(
                 shell.run(fx, now, executor_resource);
                 continue;
             }
+            _ = tokio::time::sleep(speculation.unwrap_or_default()), if speculation.is_some() => {
+                let now = mono_ms();
+                let fx = shell.core.check_speculatable_tasks(now);
+                shell.run(fx, now, executor_resource);
+                continue;
+            }
+            _ = tokio::time::sleep(grace.unwrap_or_default()), if grace.is_some() => continue,
         };
         let Some(msg) = msg else {
             break Err("driver channel closed".into());
@@ -453,7 +484,7 @@ pub(crate) async fn run(
             Msg::Rm(AmEvent::NodesLost(_) | AmEvent::AmrmToken { .. }) => vec![],
             Msg::Rm(AmEvent::Shutdown { reason }) => {
                 eprintln!("the resource manager ended this attempt: {reason}");
-                let fx = shell.core.shutdown();
+                let fx = shell.core.shutdown(now);
                 shell.run(fx, now, executor_resource);
                 shell.record(
                     AppEvent::ApplicationEnd {
@@ -467,7 +498,7 @@ pub(crate) async fn run(
             }
             Msg::RmClosed => {
                 eprintln!("the resource manager closed the allocation stream");
-                let fx = shell.core.shutdown();
+                let fx = shell.core.shutdown(now);
                 shell.run(fx, now, executor_resource);
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 return Ok(1);
@@ -515,7 +546,14 @@ pub(crate) async fn run(
                 tracing::warn!(%container, %reason, "executor launch failed");
                 shell.core.on_launch_failed(container, reason, now)
             }
-            Msg::UserDone(r) => break r,
+            Msg::UserDone(r) => {
+                if shell.core.tasks_being_killed() == 0 {
+                    break r;
+                }
+                // Let the killed attempts' executors say so (a few ms), within bounds.
+                user_done = Some((r, now + KILLED_REPORT_GRACE_MS));
+                vec![]
+            }
             Msg::ReleaseShuffle(shuffle) => shell.core.release_shuffle(shuffle, now),
         };
         shell.run(fx, now, executor_resource);
@@ -531,7 +569,7 @@ pub(crate) async fn run(
         println!("application failed: {diagnostics}");
     }
     let now = mono_ms();
-    let fx = shell.core.shutdown();
+    let fx = shell.core.shutdown(now);
     shell.run(fx, now, executor_resource);
     shell.record(
         AppEvent::ApplicationEnd {
@@ -544,6 +582,10 @@ pub(crate) async fn run(
     eprintln!("{}", crate::memory::peak_rss_line("driver"));
     Ok(0)
 }
+
+/// How long the AM waits, once the user's code ended, for the attempts it asked to kill
+/// to report, before it shuts down (then they are logged killed without their word).
+const KILLED_REPORT_GRACE_MS: u64 = 250;
 
 /// 128 random bits as hex: the app secret, the UI token.
 fn random_hex() -> anyhow::Result<String> {

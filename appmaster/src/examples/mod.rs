@@ -8,6 +8,7 @@ mod pi;
 mod reuse;
 mod seed;
 mod sort;
+mod stragglers;
 mod wordcount;
 mod words;
 
@@ -21,6 +22,7 @@ pub use pi::PiSampler;
 pub use reuse::ModKey;
 pub use seed::Square;
 pub use sort::{GenRecords, PartStats, Summarize};
+pub use stragglers::{slow_tasks, Straggle};
 pub use wordcount::{GenLine, SplitSpaces, TopWords, WordOne};
 pub use words::{Longest, SplitWords, WordLen};
 
@@ -40,6 +42,11 @@ pub const EXAMPLES: &[(&str, &str, &str)] = &[
         "Bursty",
         "[--jobs J] [--tasks T] [--task-ms MS] [--gap-ms G] [--work sleep|cpu]",
         "J jobs of T tasks of MS ms each, G ms apart (defaults 3, 10, 500, 5000, sleep)",
+    ),
+    (
+        "Stragglers",
+        "[--tasks T] [--task-ms MS] [--slow-fraction F] [--slow-factor K] [--work sleep|cpu]",
+        "one stage of T tasks of MS ms; the last round(F x T) take K x MS on their first attempt only, so speculative copies can win (defaults 40, 200, 0.05, 10, sleep)",
     ),
     (
         "FailingTask",
@@ -76,6 +83,7 @@ pub fn run_example(class: &str, sc: &SparkContext, args: &[String]) -> anyhow::R
         "SeedRangeSquareCount" => seed::run(sc, args),
         "SparkPi" => pi::run(sc, args),
         "Bursty" => bursty::run(sc, args),
+        "Stragglers" => stragglers::run(sc, args),
         "FailingTask" => failing::run(sc, args),
         "WordLength" => words::run(sc, args),
         "WordCount" | "JavaWordCount" => wordcount::run(sc, args),

@@ -103,6 +103,52 @@ fn bursty_runs_and_checks_its_answers() {
 }
 
 #[test]
+fn stragglers_are_slow_on_their_first_attempt_only() {
+    assert_eq!(slow_tasks(40, 0.05), 2);
+    assert_eq!(slow_tasks(10, 0.0), 0);
+    assert_eq!(slow_tasks(3, 1.0), 3);
+    let w = Straggle {
+        ms: 200,
+        slow_from: 38,
+        slow_factor: 10,
+        kind: WorkKind::Sleep,
+    };
+    assert_eq!(
+        (w.work_ms(37, 0), w.work_ms(38, 0), w.work_ms(39, 1)),
+        (200, 2000, 200)
+    );
+    let (runner, sc) = ctx();
+    let before = runner.jobs().len();
+    let a = args(&[
+        "--tasks",
+        "6",
+        "--task-ms",
+        "1",
+        "--slow-fraction",
+        "0.5",
+        "--slow-factor=3",
+        "--work",
+        "cpu",
+    ]);
+    run_example("Stragglers", &sc, &a).unwrap();
+    let jobs = runner.jobs();
+    assert_eq!(jobs.len() - before, 1);
+    assert_eq!(jobs[before].partitions.len(), 6);
+    assert_eq!(jobs[before].description, "sum at Stragglers");
+    for (bad, named) in [
+        (vec!["--slow-fraction", "2"], "--slow-fraction"),
+        (vec!["--slow-factor", "x"], "--slow-factor"),
+        (vec!["--tasks", "0"], "--tasks"),
+        (vec!["--work", "nap"], "--work"),
+    ] {
+        let e = run_example("Stragglers", &sc, &args(&bad))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(named), "{bad:?}: {e}");
+    }
+}
+
+#[test]
 fn failing_task_fails_with_its_message() {
     let (_runner, sc) = ctx();
     let e = run_example("FailingTask", &sc, &[]).unwrap_err();

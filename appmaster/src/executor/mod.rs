@@ -3,7 +3,7 @@
 
 mod shuffle;
 
-use crate::rdd::BlockCache;
+use crate::rdd::{BlockCache, KillSwitch, TaskContext};
 use am_core::ids::ShuffleId;
 use am_core::plan::{StageSpec, TaskSpec};
 use common::launch::{ContainerEnv, ExecutorLaunch};
@@ -36,6 +36,8 @@ pub(crate) async fn run() -> anyhow::Result<i32> {
     let _: DriverResponse = transport::read_response(&mut recv, &exec.driver_address).await?;
     let cache = Arc::new(BlockCache::default());
     let stages: Arc<Mutex<HashMap<u32, Arc<StageSpec>>>> = Arc::default();
+    // The running tasks' kill switches, by task id.
+    let kills: Arc<Mutex<HashMap<u64, Arc<KillSwitch>>>> = Arc::default();
     let exec = Arc::new(exec);
     loop {
         let msg: DriverResponse =
@@ -57,17 +59,37 @@ pub(crate) async fn run() -> anyhow::Result<i32> {
                 };
                 let (conn, exec, cache, shuffle) =
                     (conn.clone(), exec.clone(), cache.clone(), shuffle.clone());
+                let kill = Arc::new(KillSwitch::default());
+                kills
+                    .lock()
+                    .expect("kills lock")
+                    .insert(launch.task_id, kill.clone());
+                let kills = kills.clone();
                 tokio::spawn(async move {
                     let started = Instant::now();
                     let task = TaskSpec {
                         stage: spec,
                         partition: launch.partition,
                     };
+                    let ctx = TaskContext::new(
+                        launch.stage_id,
+                        launch.stage_attempt,
+                        launch.partition,
+                        launch.attempt,
+                        launch.task_id,
+                        kill.clone(),
+                    );
                     let outcome = tokio::task::spawn_blocking(move || {
-                        crate::rdd::run_task(&task, &cache, shuffle.as_ref())
+                        ctx.run(|| crate::rdd::run_task(&task, &cache, shuffle.as_ref()))
                     })
                     .await;
+                    kills.lock().expect("kills lock").remove(&launch.task_id);
                     let result = match outcome {
+                        // Asked to stop: killed, whatever it returned (as Spark's executor
+                        // reports a task whose kill reason is set).
+                        _ if kill.reason().is_some() => {
+                            TaskResult::Killed(kill.reason().unwrap_or_default())
+                        }
                         Ok(Ok(out)) => {
                             TaskResult::Success(postcard::to_stdvec(&out).expect("output encodes"))
                         }
@@ -97,6 +119,12 @@ pub(crate) async fn run() -> anyhow::Result<i32> {
             }
             DriverResponse::RemoveShuffle { shuffle_id } => {
                 shuffle.remove_shuffle(ShuffleId(shuffle_id))
+            }
+            DriverResponse::KillTask { task_id, reason } => {
+                // A task already reported has no switch any more: nothing to kill.
+                if let Some(k) = kills.lock().expect("kills lock").get(&task_id) {
+                    k.kill(reason);
+                }
             }
             DriverResponse::Ok | DriverResponse::Error(_) => {}
         }

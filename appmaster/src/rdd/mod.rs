@@ -47,6 +47,7 @@ mod registry;
 pub mod shuffle;
 mod sources;
 pub mod stages;
+mod task_context;
 mod text;
 mod typed;
 
@@ -80,6 +81,8 @@ pub use func::{
 };
 pub use local::{LocalJob, LocalMapStage, LocalRunner};
 pub use shuffle::Key;
+pub(crate) use task_context::KillSwitch;
+pub use task_context::TaskContext;
 pub use typed::Rdd;
 
 /// What the `register_*!` macros expand to. Not public API.

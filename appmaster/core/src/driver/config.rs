@@ -35,5 +35,6 @@ pub fn driver_config(conf: &BTreeMap<String, String>) -> Result<DriverConfig, Sp
                 30_000,
             )?
             .max(0) as u64,
+        speculation: sc.speculation_config()?,
     })
 }

@@ -14,7 +14,8 @@ use super::effect::{Effect, Out};
 use super::executors::{ExecutorBook, Registration};
 use super::gate::StartGate;
 use super::map_output::MapOutputTracker;
-use super::tasks::{Failure, RunningTask, TaskScheduler};
+use super::speculation::SpeculationConfig;
+use super::tasks::{Failure, Offer, RunningTask, TaskScheduler};
 use crate::allocation::{AllocationConfig, ExecutorAllocationManager, ListenerEvent, StorageLevel};
 use crate::eventlog::AppEvent;
 use crate::ids::{ExecutorId, JobId, ShuffleId, TaskId};
@@ -48,6 +49,8 @@ pub struct DriverConfig {
     /// spark.scheduler.maxRegisteredResourcesWaitingTime (30 s): how long the user's
     /// code waits for them at most.
     pub max_registered_wait_ms: u64,
+    /// spark.speculation.*, when spark.speculation is on.
+    pub speculation: Option<SpeculationConfig>,
 }
 
 pub struct DriverCore {
@@ -58,6 +61,8 @@ pub struct DriverCore {
     executors: ExecutorBook,
     map_outputs: MapOutputTracker,
     gate: StartGate,
+    /// When the speculation check last ran.
+    last_speculation_check_ms: Option<u64>,
 }
 
 impl DriverCore {
@@ -77,6 +82,7 @@ impl DriverCore {
             ),
             map_outputs: MapOutputTracker::default(),
             gate: StartGate::new(conf.min_registered_ratio, conf.max_registered_wait_ms),
+            last_speculation_check_ms: None,
             conf,
         })
     }
@@ -109,6 +115,29 @@ impl DriverCore {
     /// Tasks waiting or running, all stages.
     pub fn outstanding_tasks(&self) -> usize {
         self.tasks.outstanding()
+    }
+
+    /// `spark.speculation.interval`, when speculation is on.
+    pub fn speculation_interval_ms(&self) -> Option<u64> {
+        self.conf.speculation.map(|c| c.interval_ms)
+    }
+
+    /// When the shell should next call [`Self::check_speculatable_tasks`]: the moment the
+    /// first running task can exceed its stage's threshold (known once the stage's
+    /// quantile succeeded), but never sooner than `spark.speculation.interval` after the
+    /// last check. `None`: no check can find anything now (the answer changes only after
+    /// another call into the core). So Spark's check runs at most once per interval, when
+    /// it can find a task, rather than at an arbitrary phase of a fixed timer.
+    pub fn next_speculation_check_ms(&self) -> Option<u64> {
+        let conf = self.conf.speculation?;
+        if self.executors.stopped() {
+            return None;
+        }
+        let due = self.tasks.next_speculatable_ms(&conf)?;
+        let earliest = self
+            .last_speculation_check_ms
+            .map_or(0, |t| t.saturating_add(conf.interval_ms));
+        Some(due.max(earliest))
     }
 
     /// The executor's container, for the UI.
@@ -339,10 +368,16 @@ impl DriverCore {
         if self.executors.stopped() {
             return;
         }
+        let spread_hosts = self.executors.spans_hosts();
         loop {
             let mut launched = false;
             for (executor, host) in self.executors.offers() {
-                if self.tasks.resource_offer(&executor, &host, now_ms, out) {
+                let offer = Offer {
+                    executor: &executor,
+                    host: &host,
+                    spread_hosts,
+                };
+                if self.tasks.resource_offer(offer, now_ms, out) {
                     self.executors.take_slot(&executor);
                     launched = true;
                 }
@@ -365,7 +400,19 @@ impl DriverCore {
             return out.effects;
         };
         self.executors.release_slot(executor);
+        if let Some(reason) = t.killed.clone() {
+            // The loser of a speculative race: whatever it reports, it was killed (Spark's
+            // "TaskKilled"), its result is ignored and it is no failure.
+            t.end("TaskKilled", Some(reason), 0, now_ms, &mut out);
+            self.offer(now_ms, &mut out);
+            return self.finish(out, now_ms);
+        }
         match result {
+            TaskResult::Killed(reason) => {
+                // Killed without our asking: not a failure, it runs again.
+                t.end("TaskKilled", Some(reason), 0, now_ms, &mut out);
+                self.tasks.killed(&t);
+            }
             TaskResult::Success(bytes) => match postcard::from_bytes::<TaskOutput>(&bytes) {
                 Ok(output) => {
                     t.end("Success", None, output.records, now_ms, &mut out);
@@ -448,7 +495,7 @@ impl DriverCore {
                 shuffle_id: shuffle,
             });
         }
-        if self.tasks.succeeded(t) {
+        if self.tasks.succeeded(t, now_ms, out) {
             self.dag_step(out, now_ms, |dag, cx| {
                 dag.task_succeeded(t, output.result, cx)
             });
@@ -497,9 +544,41 @@ impl DriverCore {
         self.finish(out, now_ms)
     }
 
-    /// The app is ending: stop every executor, ask for nothing more.
-    pub fn shutdown(&mut self) -> Vec<Effect> {
+    /// Spark's speculation check (at most every `spark.speculation.interval`, see
+    /// [`Self::next_speculation_check_ms`]): tasks much slower than their stage's
+    /// successful ones are marked for a copy, and free slots are offered at once (Spark
+    /// revives offers when it marks any).
+    pub fn check_speculatable_tasks(&mut self, now_ms: u64) -> Vec<Effect> {
         let mut out = Out::default();
+        let Some(conf) = self.conf.speculation else {
+            return out.effects;
+        };
+        if self.executors.stopped() {
+            return out.effects;
+        }
+        self.last_speculation_check_ms = Some(now_ms);
+        if self.tasks.check_speculatable_tasks(&conf, now_ms, &mut out) {
+            self.offer(now_ms, &mut out);
+        }
+        self.finish(out, now_ms)
+    }
+
+    /// Attempts asked to stop because another attempt of their task succeeded, whose
+    /// executors have not reported them yet (the shell gives them a moment before it
+    /// shuts down, so their end is the executor's word).
+    pub fn tasks_being_killed(&self) -> usize {
+        self.tasks.being_killed()
+    }
+
+    /// The app is ending: stop every executor, ask for nothing more. Attempts being
+    /// killed that did not report end as `TaskKilled` now.
+    pub fn shutdown(&mut self, now_ms: u64) -> Vec<Effect> {
+        let mut out = Out::default();
+        for t in self.tasks.drain_killed() {
+            let why = t.killed.as_deref().unwrap_or_default();
+            let why = format!("{why} (not reported before the application ended)");
+            t.end("TaskKilled", Some(why), 0, now_ms, &mut out);
+        }
         self.executors.shutdown(&mut out);
         out.effects
     }
@@ -527,6 +606,7 @@ mod tests {
             max_stage_attempts: 4,
             min_registered_ratio: 0.8,
             max_registered_wait_ms: 30_000,
+            speculation: None,
         }
     }
 
@@ -998,7 +1078,7 @@ mod tests {
         // After shutdown the user's code never starts.
         let mut d = DriverCore::new(conf(4)).unwrap();
         d.start(0);
-        d.shutdown();
+        d.shutdown(0);
         assert_eq!(starts(&d.tick(60_000)), 0);
     }
 
@@ -1053,5 +1133,320 @@ mod tests {
         let m = d.dra.as_ref().unwrap();
         assert_eq!(m.median_executor_start_latency_ms(), Some(60));
         assert_eq!(m.executor_idle_timeout_ms(), Some(240));
+    }
+
+    // ------------------------------------------------------------ speculation
+
+    /// `n` one-core executors registered at 0, speculation on with Spark 4's defaults.
+    fn speculating(n: u32) -> DriverCore {
+        let mut c = conf(n);
+        c.speculation = Some(SpeculationConfig::default());
+        let mut d = DriverCore::new(c).unwrap();
+        d.start(0);
+        register_all(&mut d, 1, u64::from(n), 0);
+        d
+    }
+
+    fn logged(fx: &[Effect], f: impl Fn(&AppEvent) -> bool) -> usize {
+        fx.iter()
+            .filter(|e| matches!(e, Effect::Log(ev) if f(ev)))
+            .count()
+    }
+
+    fn kills(fx: &[Effect]) -> Vec<(ExecutorId, TaskId)> {
+        fx.iter()
+            .filter_map(|e| match e {
+                Effect::KillTask {
+                    executor, task_id, ..
+                } => Some((executor.clone(), *task_id)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn job_ok(fx: &[Effect]) -> bool {
+        fx.iter()
+            .any(|e| matches!(e, Effect::JobDone { result: Ok(_), .. }))
+    }
+
+    /// A job of 10 tasks on 10 executors, nine of them done in 200 ms; the task of
+    /// index 9 (on executor 10) still runs. Returns it.
+    fn nine_done(d: &mut DriverCore) -> (ExecutorId, TaskDescription) {
+        let l = launches(&d.submit_job(JobId(0), job(10), 0));
+        assert_eq!(l.len(), 10);
+        for (e, t) in &l[..9] {
+            d.on_status_update(e, t.task_id, ok_output(), 200);
+        }
+        l[9].clone()
+    }
+
+    #[test]
+    fn a_slow_task_gets_one_copy_once_the_quantile_succeeded() {
+        let mut d = speculating(10);
+        let l = launches(&d.submit_job(JobId(0), job(10), 0));
+        for (e, t) in &l[..8] {
+            d.on_status_update(e, t.task_id, ok_output(), 200);
+        }
+        // 8 of 10 succeeded: below floor(0.9 × 10) = 9, however slow the others are.
+        assert!(d.check_speculatable_tasks(5_000).is_empty());
+        let mut d = speculating(10);
+        let (slow_exec, _) = nine_done(&mut d);
+        // Median 200 ms: a copy after 3 × 200 = 600 ms of runtime, not at 600 itself.
+        assert!(d.check_speculatable_tasks(600).is_empty());
+        let fx = d.check_speculatable_tasks(601);
+        assert_eq!(
+            logged(&fx, |e| matches!(
+                e,
+                AppEvent::SpeculativeTaskSubmitted {
+                    stage: 0,
+                    index: 9,
+                    ..
+                }
+            )),
+            1
+        );
+        // The copy: attempt 1 of partition 9, on another executor, marked speculative.
+        let copy = launches(&fx);
+        assert_eq!(copy.len(), 1, "{fx:?}");
+        assert_ne!(copy[0].0, slow_exec);
+        assert_eq!((copy[0].1.partition, copy[0].1.attempt), (9, 1));
+        assert_eq!(
+            logged(&fx, |e| matches!(
+                e,
+                AppEvent::TaskStart {
+                    index: 9,
+                    attempt: 1,
+                    speculative: true,
+                    ..
+                }
+            )),
+            1
+        );
+        // Only one copy, however long both run.
+        assert!(d.check_speculatable_tasks(5_000).is_empty());
+    }
+
+    #[test]
+    fn the_copy_wins_and_the_original_is_killed_not_failed() {
+        let mut c = conf(10);
+        c.speculation = Some(SpeculationConfig::default());
+        // One failure would fail the job: the killed loser must not count as one.
+        c.max_task_failures = 1;
+        let mut d = DriverCore::new(c).unwrap();
+        d.start(0);
+        register_all(&mut d, 1, 10, 0);
+        let (slow_exec, slow) = nine_done(&mut d);
+        let (copy_exec, copy) = launches(&d.check_speculatable_tasks(700)).remove(0);
+        let fx = d.on_status_update(&copy_exec, copy.task_id, ok_output(), 900);
+        assert!(job_ok(&fx), "the first attempt to finish wins");
+        assert_eq!(kills(&fx), [(slow_exec.clone(), slow.task_id)]);
+        // The loser stops and says so (or fails, or even succeeds): it was killed.
+        for result in [
+            TaskResult::Killed("another attempt succeeded".into()),
+            TaskResult::Failure("interrupted".into()),
+            ok_output(),
+        ] {
+            let mut d2 = DriverCore::new({
+                let mut c = conf(10);
+                c.speculation = Some(SpeculationConfig::default());
+                c.max_task_failures = 1;
+                c
+            })
+            .unwrap();
+            d2.start(0);
+            register_all(&mut d2, 1, 10, 0);
+            let (se, st) = nine_done(&mut d2);
+            let (ce, ct) = launches(&d2.check_speculatable_tasks(700)).remove(0);
+            d2.on_status_update(&ce, ct.task_id, ok_output(), 900);
+            let fx = d2.on_status_update(&se, st.task_id, result, 950);
+            assert_eq!(
+                logged(&fx, |e| matches!(
+                    e,
+                    AppEvent::TaskEnd { index: 9, attempt: 0, reason, speculative: false, error: Some(why), .. }
+                        if reason == "TaskKilled" && why == "another attempt succeeded"
+                )),
+                1,
+                "{fx:?}"
+            );
+            assert!(!fx.iter().any(|e| matches!(
+                e,
+                Effect::Abort { .. } | Effect::JobDone { .. } | Effect::Launch { .. }
+            )));
+        }
+        // Its slot is free again.
+        let fx = d.on_status_update(&slow_exec, slow.task_id, ok_output(), 950);
+        let l = launches(&d.submit_job(JobId(1), job(10), 1_000));
+        assert_eq!(l.len(), 10, "{fx:?}");
+    }
+
+    #[test]
+    fn the_original_wins_and_the_copy_is_killed() {
+        let mut d = speculating(10);
+        let (slow_exec, slow) = nine_done(&mut d);
+        let (copy_exec, copy) = launches(&d.check_speculatable_tasks(700)).remove(0);
+        let fx = d.on_status_update(&slow_exec, slow.task_id, ok_output(), 800);
+        assert!(job_ok(&fx));
+        assert_eq!(kills(&fx), [(copy_exec.clone(), copy.task_id)]);
+        let fx = d.on_status_update(
+            &copy_exec,
+            copy.task_id,
+            TaskResult::Killed("another attempt succeeded".into()),
+            810,
+        );
+        assert_eq!(
+            logged(&fx, |e| matches!(
+                e,
+                AppEvent::TaskEnd { attempt: 1, reason, speculative: true, .. } if reason == "TaskKilled"
+            )),
+            1
+        );
+        assert!(!fx.iter().any(|e| matches!(e, Effect::JobDone { .. })));
+    }
+
+    #[test]
+    fn a_copy_never_runs_beside_its_original() {
+        // One executor so far: the slow task's copy has nowhere to go.
+        let mut c = conf(2);
+        c.speculation = Some(SpeculationConfig::default());
+        let mut d = DriverCore::new(c).unwrap();
+        d.start(0);
+        d.on_allocated(vec![container(2)], 0);
+        register(&mut d, 1, 0);
+        let l = launches(&d.submit_job(JobId(0), job(2), 0));
+        let fx = d.on_status_update(&l[0].0, l[0].1.task_id, ok_output(), 200);
+        let slow = launches(&fx).remove(0).1;
+        let fx = d.check_speculatable_tasks(2_000);
+        assert_eq!(
+            logged(&fx, |e| matches!(
+                e,
+                AppEvent::SpeculativeTaskSubmitted { .. }
+            )),
+            1
+        );
+        assert!(launches(&fx).is_empty(), "not on the executor it runs on");
+        // A second executor takes it.
+        let mut fx = d.on_allocated(vec![container(3)], 2_100);
+        fx.extend(
+            d.on_executor_registered(
+                &ex("2"),
+                Registration {
+                    host: "other".into(),
+                    ..reg("", "")
+                },
+                2_100,
+            )
+            .unwrap(),
+        );
+        let copy = launches(&fx);
+        assert_eq!(copy.len(), 1);
+        assert_eq!(
+            (copy[0].0.clone(), copy[0].1.partition),
+            (ex("2"), slow.partition)
+        );
+    }
+
+    #[test]
+    fn a_lost_original_leaves_the_task_to_its_copy() {
+        let mut d = speculating(10);
+        let (slow_exec, _) = nine_done(&mut d);
+        let (copy_exec, copy) = launches(&d.check_speculatable_tasks(700)).remove(0);
+        let fx = d.on_executor_disconnected(&slow_exec, 750);
+        assert!(
+            launches(&fx).is_empty(),
+            "the copy still runs: no third attempt"
+        );
+        let fx = d.on_status_update(&copy_exec, copy.task_id, ok_output(), 900);
+        assert!(job_ok(&fx));
+        assert!(kills(&fx).is_empty());
+    }
+
+    #[test]
+    fn pending_speculative_tasks_raise_the_allocation_target() {
+        let mut c = conf(0);
+        c.speculation = Some(SpeculationConfig::default());
+        c.dynamic = Some(AllocationConfig {
+            min_executors: 0,
+            initial_executors: Some(1),
+            max_executors: 4,
+            scheduler_backlog_timeout_ms: 1_000,
+            shuffle_service_enabled: true,
+            ..AllocationConfig::default()
+        });
+        let mut d = DriverCore::new(c).unwrap();
+        d.start(0);
+        register_all(&mut d, 1, 1, 0);
+        let l = launches(&d.submit_job(JobId(0), job(2), 0));
+        d.on_status_update(&l[0].0, l[0].1.task_id, ok_output(), 200);
+        // One task runs on the one executor: one is enough.
+        assert_eq!(d.dra.as_ref().unwrap().max_num_executors_needed(), 1);
+        d.tick(2_000);
+        assert_eq!(d.target(), 1);
+        // Its copy waits for an executor of its own: it counts as a pending task (Spark's
+        // SparkListenerSpeculativeTaskSubmitted), and after the backlog timeout the
+        // target grows for it.
+        d.check_speculatable_tasks(2_000);
+        assert_eq!(d.dra.as_ref().unwrap().max_num_executors_needed(), 2);
+        let fx = d.tick(3_000);
+        assert_eq!(d.target(), 2);
+        assert!(fx.contains(&Effect::Ask { count: 1 }), "{fx:?}");
+        // The copy starts on the new executor: running, no longer pending.
+        let mut fx = d.on_allocated(vec![container(3)], 3_010);
+        fx.extend(register(&mut d, 2, 3_020));
+        assert_eq!(launches(&fx).len(), 1);
+        assert_eq!(d.dra.as_ref().unwrap().max_num_executors_needed(), 2);
+    }
+
+    #[test]
+    fn the_check_is_due_when_a_task_can_cross_its_threshold_at_most_once_an_interval() {
+        let mut d = speculating(10);
+        let l = launches(&d.submit_job(JobId(0), job(10), 0));
+        for (e, t) in &l[..8] {
+            d.on_status_update(e, t.task_id, ok_output(), 200);
+        }
+        assert_eq!(d.next_speculation_check_ms(), None, "below the quantile");
+        d.on_status_update(&l[8].0, l[8].1.task_id, ok_output(), 200);
+        // Task 9 started at 0; median 200, threshold 600: due at 601.
+        assert_eq!(d.next_speculation_check_ms(), Some(601));
+        assert!(d.check_speculatable_tasks(550).is_empty());
+        assert_eq!(
+            d.next_speculation_check_ms(),
+            Some(650),
+            "one interval after 550"
+        );
+        assert_eq!(launches(&d.check_speculatable_tasks(650)).len(), 1);
+        assert_eq!(d.next_speculation_check_ms(), None, "both attempts run");
+    }
+
+    #[test]
+    fn killed_attempts_that_never_report_end_killed_at_shutdown() {
+        let mut d = speculating(10);
+        let (slow_exec, slow) = nine_done(&mut d);
+        let (copy_exec, copy) = launches(&d.check_speculatable_tasks(700)).remove(0);
+        d.on_status_update(&copy_exec, copy.task_id, ok_output(), 900);
+        assert_eq!(d.tasks_being_killed(), 1);
+        let fx = d.shutdown(910);
+        assert_eq!(
+            logged(&fx, |e| matches!(
+                e,
+                AppEvent::TaskEnd { task_id, reason, .. }
+                    if *task_id == slow.task_id.get() && reason == "TaskKilled"
+            )),
+            1
+        );
+        assert_eq!(d.tasks_being_killed(), 0);
+        // A report after that is ignored.
+        assert!(d
+            .on_status_update(&slow_exec, slow.task_id, ok_output(), 920)
+            .is_empty());
+    }
+
+    #[test]
+    fn speculation_is_off_by_default() {
+        let mut d = DriverCore::new(conf(10)).unwrap();
+        d.start(0);
+        register_all(&mut d, 1, 10, 0);
+        nine_done(&mut d);
+        assert!(d.check_speculatable_tasks(60_000).is_empty());
+        assert_eq!(d.speculation_interval_ms(), None);
     }
 }

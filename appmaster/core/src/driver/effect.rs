@@ -52,6 +52,13 @@ pub enum Effect {
     },
     /// Give a container back to the RM.
     Release { container: ContainerId },
+    /// Kill a running task attempt (Spark's `killTask`): another attempt of its task
+    /// succeeded. The executor still reports it; it then ends as `TaskKilled`.
+    KillTask {
+        executor: ExecutorId,
+        task_id: TaskId,
+        reason: String,
+    },
     /// Tell an executor to exit.
     StopExecutor {
         executor: ExecutorId,

@@ -351,6 +351,14 @@ impl ExecutorBook {
             .collect()
     }
 
+    /// The registered executors live on more than one host (a speculative copy then keeps
+    /// off its task's host, as Spark's does).
+    pub(crate) fn spans_hosts(&self) -> bool {
+        let mut hosts = self.executors.values().map(|e| e.host.as_str());
+        let first = hosts.next();
+        hosts.any(|h| Some(h) != first)
+    }
+
     /// The RM will preempt these containers: their executors take no new tasks.
     /// Returns the executors affected.
     pub(crate) fn preempting(&mut self, ids: &[ContainerId]) -> Vec<ExecutorId> {

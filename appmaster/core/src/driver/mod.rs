@@ -3,9 +3,10 @@
 //! events and carries out the effects it returns.
 //!
 //! One module per concern, as in Spark: `dag` (jobs and stages), `tasks` (task
-//! sets, offers, retries), `executors` (containers, the ask, slots, failures),
-//! `map_output` (shuffle outputs), `gate` (when the user's code starts); they share
-//! the [`Effect`] type, and [`DriverCore`] composes them.
+//! sets, offers, retries, speculative copies), `executors` (containers, the ask, slots,
+//! failures), `map_output` (shuffle outputs), `gate` (when the user's code starts),
+//! `speculation` (when a slow task gets a copy); they share the [`Effect`] type, and
+//! [`DriverCore`] composes them.
 
 pub mod config;
 pub mod core;
@@ -14,6 +15,7 @@ mod effect;
 mod executors;
 mod gate;
 mod map_output;
+pub mod speculation;
 mod tasks;
 #[cfg(test)]
 mod test_support;
@@ -22,3 +24,4 @@ pub use self::config::driver_config;
 pub use self::core::{DriverConfig, DriverCore};
 pub use self::effect::{Effect, TaskDescription};
 pub use self::executors::Registration;
+pub use self::speculation::SpeculationConfig;

@@ -1,13 +1,16 @@
 //! The task scheduler (Spark's `TaskSchedulerImpl` and its `TaskSetManager`s): the
 //! running stages' pending tasks, offers of free slots (cached partitions on the
-//! executors that hold them, with `spark.locality.wait`), task starts and ends, and
-//! retries up to `spark.task.maxFailures`.
+//! executors that hold them, with `spark.locality.wait`), task starts and ends,
+//! retries up to `spark.task.maxFailures`, and speculative copies of slow tasks
+//! (`spark.speculation`): the first attempt of a task to succeed wins, the others are
+//! killed.
 
 use super::effect::{Effect, Out, TaskDescription};
+use super::speculation::{SpeculationConfig, SuccessfulTaskDurations, KILLED_BY_OTHER_ATTEMPT};
 use crate::allocation::{ListenerEvent, StageAttempt, TaskEndReason, TaskInfo};
 use crate::eventlog::AppEvent;
 use crate::ids::{ExecutorId, RddId, StageId, TaskId};
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 /// One stage attempt's tasks.
@@ -22,9 +25,19 @@ struct TaskSet {
     /// Indices (into `partitions`) waiting for a slot.
     pending: VecDeque<usize>,
     failures: Vec<u32>,
+    /// Attempts launched per index (Spark's `taskAttempts(index).size`): the number the
+    /// next attempt gets.
+    attempts: Vec<u32>,
+    /// Attempts of each index running now (Spark's `copiesRunning`).
+    copies_running: Vec<u32>,
     succeeded: Vec<bool>,
     finished: usize,
     submitted_ms: u64,
+    /// Indices marked slow, waiting for a slot for their speculative copy (Spark's
+    /// `speculatableTasks`).
+    speculatable: BTreeSet<usize>,
+    /// Durations of the tasks that succeeded (Spark's `successfulTaskDurations`).
+    successful_durations: SuccessfulTaskDurations,
 }
 
 /// A task on an executor.
@@ -38,12 +51,18 @@ pub(crate) struct RunningTask {
     pub(crate) partition: u32,
     pub(crate) attempt: u32,
     pub(crate) executor: ExecutorId,
+    pub(crate) host: String,
     pub(crate) start_ms: u64,
+    /// A speculative copy (Spark's `TaskInfo.speculative`).
+    pub(crate) speculative: bool,
+    /// Why it was asked to stop (another attempt of its task succeeded): whatever it
+    /// reports, it ends as `TaskKilled` and its result is ignored.
+    pub(crate) killed: Option<String>,
 }
 
 impl RunningTask {
     /// Records its end: `reason` is `Success`, `Failed`, `FetchFailed`, `ExecutorLost`
-    /// or `Killed`.
+    /// or `TaskKilled` (never counted as a failure).
     pub(crate) fn end(
         &self,
         reason: &str,
@@ -63,10 +82,11 @@ impl RunningTask {
             error,
             duration_ms: now_ms.saturating_sub(self.start_ms),
             records,
+            speculative: self.speculative,
         });
         let end = match reason {
             "Success" => TaskEndReason::Success,
-            "Killed" => TaskEndReason::TaskKilled,
+            "TaskKilled" | "Killed" => TaskEndReason::TaskKilled,
             _ => TaskEndReason::Failed,
         };
         out.post(ListenerEvent::TaskEnd {
@@ -74,7 +94,7 @@ impl RunningTask {
             task: TaskInfo {
                 index: self.index as i64,
                 executor_id: self.executor.clone(),
-                speculative: false,
+                speculative: self.speculative,
             },
             reason: end,
         });
@@ -105,6 +125,16 @@ pub(crate) struct TaskScheduler {
     cached: HashMap<(RddId, u32), BTreeMap<ExecutorId, String>>,
     /// The stage attempts whose spec each executor already has.
     spec_sent: HashMap<ExecutorId, HashSet<StageId>>,
+}
+
+/// The slot a task is offered: the executor, its host, and whether a speculative copy
+/// must keep off the hosts its task already runs on (executors live on more than one
+/// host).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Offer<'a> {
+    pub(crate) executor: &'a ExecutorId,
+    pub(crate) host: &'a str,
+    pub(crate) spread_hosts: bool,
 }
 
 impl TaskScheduler {
@@ -140,9 +170,13 @@ impl TaskScheduler {
                 partitions,
                 pending: (0..n).collect(),
                 failures: vec![0; n],
+                attempts: vec![0; n],
+                copies_running: vec![0; n],
                 succeeded: vec![false; n],
                 finished: 0,
                 submitted_ms: now_ms,
+                speculatable: BTreeSet::new(),
+                successful_durations: SuccessfulTaskDurations::default(),
             },
         );
     }
@@ -195,16 +229,33 @@ impl TaskScheduler {
             .filter(|h| !h.is_empty())
     }
 
-    /// Offers one free slot of `executor`: launches the first task, oldest stage first,
-    /// that prefers this executor, else one with no live preference or whose locality
-    /// wait is over. Returns whether a task was launched.
-    pub(crate) fn resource_offer(
-        &mut self,
-        executor: &ExecutorId,
-        host: &str,
-        now_ms: u64,
-        out: &mut Out,
-    ) -> bool {
+    /// The running attempts of task `index` of the stage attempt.
+    fn attempts_running(
+        &self,
+        stage: StageId,
+        stage_attempt: u32,
+        index: usize,
+    ) -> impl Iterator<Item = &RunningTask> {
+        self.running.values().filter(move |t| {
+            t.stage == stage && t.stage_attempt == stage_attempt && t.index == index
+        })
+    }
+
+    /// Spark's `hasAttemptOnHost` for a speculative copy: an attempt of the task runs on
+    /// this executor, or (when executors span hosts) on this host.
+    fn has_attempt_on(&self, sid: StageId, set: &TaskSet, index: usize, offer: Offer<'_>) -> bool {
+        self.attempts_running(sid, set.attempt, index)
+            .any(|t| t.executor == *offer.executor || (offer.spread_hosts && t.host == offer.host))
+    }
+
+    /// Offers one free slot: launches the first task, oldest stage first, that prefers
+    /// this executor, else one with no live preference or whose locality wait is over;
+    /// failing those, a speculative copy of one of the stage's slow tasks that runs
+    /// neither on this executor nor (when executors span hosts) on its host (Spark's
+    /// `dequeueTask`: normal tasks first, then speculative ones). Returns whether a task
+    /// was launched.
+    pub(crate) fn resource_offer(&mut self, offer: Offer<'_>, now_ms: u64, out: &mut Out) -> bool {
+        let executor = offer.executor;
         let mut found = None;
         for (sid, set) in &self.sets {
             let waited = now_ms.saturating_sub(set.submitted_ms) >= self.locality_wait_ms;
@@ -221,29 +272,51 @@ impl TaskScheduler {
                         .position(|&i| waited || self.preferred(set, i).is_none())
                 });
             if let Some(pos) = pick {
-                found = Some((*sid, pos));
+                found = Some((*sid, Some(pos), set.pending[pos]));
+                break;
+            }
+            let copy = set.speculatable.iter().copied().find(|&i| {
+                !set.succeeded[i]
+                    && set.copies_running[i] == 1
+                    && !self.has_attempt_on(*sid, set, i, offer)
+            });
+            if let Some(index) = copy {
+                found = Some((*sid, None, index));
                 break;
             }
         }
-        let Some((sid, pos)) = found else {
+        let Some((sid, pos, index)) = found else {
             return false;
         };
-        self.launch(sid, pos, executor, host, now_ms, out);
+        let set = self.sets.get_mut(&sid).expect("offered from this set");
+        let speculative = match pos {
+            Some(pos) => {
+                set.pending.remove(pos);
+                false
+            }
+            None => {
+                set.speculatable.remove(&index);
+                true
+            }
+        };
+        self.launch(sid, index, speculative, offer, now_ms, out);
         true
     }
 
     fn launch(
         &mut self,
         sid: StageId,
-        pos: usize,
-        executor: &ExecutorId,
-        host: &str,
+        index: usize,
+        speculative: bool,
+        offer: Offer<'_>,
         now_ms: u64,
         out: &mut Out,
     ) {
+        let executor = offer.executor;
         let set = self.sets.get_mut(&sid).expect("offered from this set");
-        let index = set.pending.remove(pos).expect("position valid");
-        let attempt = set.failures[index];
+        let attempt = set.attempts[index];
+        set.attempts[index] += 1;
+        set.copies_running[index] += 1;
         let partition = set.partitions[index];
         let id = self.next_task;
         self.next_task = id.next();
@@ -270,14 +343,15 @@ impl TaskScheduler {
             index: index as u32,
             attempt,
             executor: executor.to_string(),
-            host: host.to_string(),
+            host: offer.host.to_string(),
+            speculative,
         });
         out.post(ListenerEvent::TaskStart {
             stage: StageAttempt::new(sid, set.attempt),
             task: TaskInfo {
                 index: index as i64,
                 executor_id: executor.clone(),
-                speculative: false,
+                speculative,
             },
         });
         self.running.insert(
@@ -290,9 +364,121 @@ impl TaskScheduler {
                 partition,
                 attempt,
                 executor: executor.clone(),
+                host: offer.host.to_string(),
                 start_ms: now_ms,
+                speculative,
+                killed: None,
             },
         );
+    }
+
+    /// Spark's `checkSpeculatableTasks`, over every running stage attempt of more than
+    /// one task: once `max(floor(quantile × tasks), 1)` of its tasks succeeded, each
+    /// task running alone for longer than `max(multiplier × median successful duration,
+    /// minTaskRuntime)` is marked for a speculative copy (once), which is logged and
+    /// posted to the allocation manager (`SpeculativeTaskSubmitted`). Returns whether
+    /// any task was marked.
+    pub(crate) fn check_speculatable_tasks(
+        &mut self,
+        conf: &SpeculationConfig,
+        now_ms: u64,
+        out: &mut Out,
+    ) -> bool {
+        let mut found = false;
+        for (sid, set) in self.sets.iter_mut() {
+            let n = set.partitions.len();
+            if n <= 1 || set.finished == n {
+                continue;
+            }
+            if set.successful_durations.len() < conf.min_finished_for_speculation(n) {
+                continue;
+            }
+            let Some(median) = set.successful_durations.median() else {
+                continue;
+            };
+            let threshold = conf.threshold_ms(median as f64);
+            let mut slow: Vec<(TaskId, usize)> = self
+                .running
+                .values()
+                .filter(|t| t.stage == *sid && t.stage_attempt == set.attempt)
+                .filter(|t| now_ms.saturating_sub(t.start_ms) as f64 > threshold)
+                .map(|t| (t.id, t.index))
+                .collect();
+            slow.sort_unstable();
+            for (_, index) in slow {
+                if set.succeeded[index]
+                    || set.copies_running[index] != 1
+                    || !set.speculatable.insert(index)
+                {
+                    continue;
+                }
+                found = true;
+                out.log(AppEvent::SpeculativeTaskSubmitted {
+                    stage: sid.get(),
+                    stage_attempt: set.attempt,
+                    index: index as u32,
+                });
+                out.post(ListenerEvent::SpeculativeTaskSubmitted {
+                    stage: StageAttempt::new(*sid, set.attempt),
+                    task_index: index as i64,
+                });
+            }
+        }
+        found
+    }
+
+    /// The earliest moment (ms) a running task can exceed its stage's speculation
+    /// threshold, given what succeeded so far; `None` while no stage has reached its
+    /// quantile or every candidate is marked or copied already.
+    pub(crate) fn next_speculatable_ms(&self, conf: &SpeculationConfig) -> Option<u64> {
+        let mut next: Option<u64> = None;
+        for (sid, set) in &self.sets {
+            let n = set.partitions.len();
+            if n <= 1
+                || set.finished == n
+                || set.successful_durations.len() < conf.min_finished_for_speculation(n)
+            {
+                continue;
+            }
+            let Some(median) = set.successful_durations.median() else {
+                continue;
+            };
+            // Runtime must exceed the threshold: the first whole millisecond above it.
+            let after = conf.threshold_ms(median as f64).floor() as u64 + 1;
+            for t in self.running.values() {
+                if t.stage == *sid
+                    && t.stage_attempt == set.attempt
+                    && !set.succeeded[t.index]
+                    && set.copies_running[t.index] == 1
+                    && !set.speculatable.contains(&t.index)
+                {
+                    let at = t.start_ms.saturating_add(after);
+                    next = Some(next.map_or(at, |n| n.min(at)));
+                }
+            }
+        }
+        next
+    }
+
+    /// Running attempts asked to stop (another attempt of their task succeeded) whose
+    /// report has not come yet.
+    pub(crate) fn being_killed(&self) -> usize {
+        self.running.values().filter(|t| t.killed.is_some()).count()
+    }
+
+    /// The application ends: the attempts still being killed, oldest first, which will
+    /// not report any more.
+    pub(crate) fn drain_killed(&mut self) -> Vec<RunningTask> {
+        let mut ids: Vec<TaskId> = self
+            .running
+            .values()
+            .filter(|t| t.killed.is_some())
+            .map(|t| t.id)
+            .collect();
+        ids.sort_unstable();
+        ids.into_iter()
+            .filter_map(|id| self.running.remove(&id))
+            .collect()
     }
 
     /// The task's report arrived: it no longer runs. `None` if unknown, or if it is
@@ -301,12 +487,23 @@ impl TaskScheduler {
         if self.running.get(&task)?.executor != *executor {
             return None;
         }
-        self.running.remove(&task)
+        let t = self.running.remove(&task)?;
+        self.copy_ended(&t);
+        Some(t)
     }
 
-    /// Marks the task's partition done; false if its attempt is no longer running or
-    /// the partition was already done.
-    pub(crate) fn succeeded(&mut self, t: &RunningTask) -> bool {
+    fn copy_ended(&mut self, t: &RunningTask) {
+        if let Some(set) = self.sets.get_mut(&t.stage) {
+            if set.attempt == t.stage_attempt {
+                set.copies_running[t.index] = set.copies_running[t.index].saturating_sub(1);
+            }
+        }
+    }
+
+    /// Marks the task's partition done and kills the other attempts of the task still
+    /// running (Spark: "another attempt succeeded"); false if its stage attempt is no
+    /// longer running or the partition was already done.
+    pub(crate) fn succeeded(&mut self, t: &RunningTask, now_ms: u64, out: &mut Out) -> bool {
         let Some(set) = self.sets.get_mut(&t.stage) else {
             return false;
         };
@@ -315,7 +512,49 @@ impl TaskScheduler {
         }
         set.succeeded[t.index] = true;
         set.finished += 1;
+        set.speculatable.remove(&t.index);
+        set.successful_durations
+            .insert(now_ms.saturating_sub(t.start_ms));
+        let mut others: Vec<TaskId> = self
+            .attempts_running(t.stage, t.stage_attempt, t.index)
+            .map(|o| o.id)
+            .collect();
+        others.sort_unstable();
+        for id in others {
+            let o = self.running.get_mut(&id).expect("listed");
+            o.killed = Some(KILLED_BY_OTHER_ATTEMPT.to_string());
+            out.push(Effect::KillTask {
+                executor: o.executor.clone(),
+                task_id: id,
+                reason: KILLED_BY_OTHER_ATTEMPT.to_string(),
+            });
+        }
         true
+    }
+
+    /// Queues the task again unless it is done or another attempt of it runs (which then
+    /// decides).
+    fn requeue(&mut self, t: &RunningTask, front: bool) {
+        let Some(set) = self.sets.get_mut(&t.stage) else {
+            return;
+        };
+        if set.attempt != t.stage_attempt
+            || set.succeeded[t.index]
+            || set.copies_running[t.index] > 0
+        {
+            return;
+        }
+        if front {
+            set.pending.push_front(t.index);
+        } else {
+            set.pending.push_back(t.index);
+        }
+    }
+
+    /// A task ended killed without our asking (Spark's `TaskKilled`): not a failure,
+    /// it runs again.
+    pub(crate) fn killed(&mut self, t: &RunningTask) {
+        self.requeue(t, false);
     }
 
     /// Counts a failure of the task: it is retried until it failed `maxFailures` times.
@@ -331,13 +570,14 @@ impl TaskScheduler {
         if attempts >= self.max_failures {
             Failure::Abort { attempts }
         } else {
-            set.pending.push_back(t.index);
+            self.requeue(t, false);
             Failure::Retry
         }
     }
 
     /// The executor is gone: its running tasks go back to their stages (not counted as
-    /// failures) and are returned, oldest first; it holds no cached partition any more.
+    /// failures; not when another attempt of the task still runs, or when they had been
+    /// killed) and are returned, oldest first; it holds no cached partition any more.
     pub(crate) fn executor_lost(&mut self, executor: &ExecutorId) -> Vec<RunningTask> {
         let mut ids: Vec<TaskId> = self
             .running
@@ -349,10 +589,9 @@ impl TaskScheduler {
         let mut lost = Vec::with_capacity(ids.len());
         for id in ids {
             let t = self.running.remove(&id).expect("listed");
-            if let Some(set) = self.sets.get_mut(&t.stage) {
-                if set.attempt == t.stage_attempt && !set.succeeded[t.index] {
-                    set.pending.push_front(t.index);
-                }
+            self.copy_ended(&t);
+            if t.killed.is_none() {
+                self.requeue(&t, true);
             }
             lost.push(t);
         }
@@ -385,6 +624,14 @@ mod tests {
             .collect()
     }
 
+    fn offer<'a>(executor: &'a ExecutorId, host: &'a str) -> Offer<'a> {
+        Offer {
+            executor,
+            host,
+            spread_hosts: false,
+        }
+    }
+
     fn scheduler_with_stage(parts: u32, cached: Option<RddId>) -> TaskScheduler {
         let mut s = TaskScheduler::new(3000, 2);
         s.submit(
@@ -403,10 +650,13 @@ mod tests {
         let mut s = scheduler_with_stage(3, None);
         let (a, b) = (ExecutorId::from("1"), ExecutorId::from("2"));
         let mut out = Out::default();
-        assert!(s.resource_offer(&a, "h", 0, &mut out));
-        assert!(s.resource_offer(&a, "h", 0, &mut out));
-        assert!(s.resource_offer(&b, "h", 0, &mut out));
-        assert!(!s.resource_offer(&b, "h", 0, &mut out), "nothing left");
+        assert!(s.resource_offer(offer(&a, "h"), 0, &mut out));
+        assert!(s.resource_offer(offer(&a, "h"), 0, &mut out));
+        assert!(s.resource_offer(offer(&b, "h"), 0, &mut out));
+        assert!(
+            !s.resource_offer(offer(&b, "h"), 0, &mut out),
+            "nothing left"
+        );
         let l = launches(&out);
         assert_eq!(
             l.iter().map(|(_, t)| t.task_id).collect::<Vec<_>>(),
@@ -429,10 +679,13 @@ mod tests {
         assert_eq!(s.preferred_hosts(rdd, 0), ["ha"]);
         assert!(s.holds_cache(&a));
         let mut out = Out::default();
-        assert!(!s.resource_offer(&b, "hb", 1000, &mut out), "waits for 1");
-        assert!(s.resource_offer(&a, "ha", 1000, &mut out));
         assert!(
-            s.resource_offer(&b, "hb", 3000, &mut out),
+            !s.resource_offer(offer(&b, "hb"), 1000, &mut out),
+            "waits for 1"
+        );
+        assert!(s.resource_offer(offer(&a, "ha"), 1000, &mut out));
+        assert!(
+            s.resource_offer(offer(&b, "hb"), 3000, &mut out),
             "the wait is over"
         );
         // A lost holder is no preference any more.
@@ -440,7 +693,7 @@ mod tests {
         s.block_cached(rdd, 0, &a, "ha".into());
         assert!(s.executor_lost(&a).is_empty());
         assert!(!s.holds_cache(&a));
-        assert!(s.resource_offer(&b, "hb", 0, &mut out));
+        assert!(s.resource_offer(offer(&b, "hb"), 0, &mut out));
     }
 
     #[test]
@@ -448,10 +701,10 @@ mod tests {
         let mut s = scheduler_with_stage(1, None);
         let a = ExecutorId::from("1");
         let mut out = Out::default();
-        s.resource_offer(&a, "h", 0, &mut out);
+        s.resource_offer(offer(&a, "h"), 0, &mut out);
         let t = s.take(TaskId(0), &a).unwrap();
         assert_eq!(s.failed(&t), Failure::Retry);
-        assert!(s.resource_offer(&a, "h", 0, &mut out));
+        assert!(s.resource_offer(offer(&a, "h"), 0, &mut out));
         let t = s.take(TaskId(1), &a).unwrap();
         assert_eq!(t.attempt, 1);
         assert_eq!(s.failed(&t), Failure::Abort { attempts: 2 });
@@ -464,8 +717,8 @@ mod tests {
         let mut s = scheduler_with_stage(3, None);
         let (a, b) = (ExecutorId::from("1"), ExecutorId::from("2"));
         let mut out = Out::default();
-        s.resource_offer(&a, "h", 0, &mut out);
-        s.resource_offer(&a, "h", 0, &mut out);
+        s.resource_offer(offer(&a, "h"), 0, &mut out);
+        s.resource_offer(offer(&a, "h"), 0, &mut out);
         assert!(s.take(TaskId(0), &b).is_none(), "not b's task");
         let lost = s.executor_lost(&a);
         assert_eq!(
@@ -474,9 +727,122 @@ mod tests {
         );
         assert!(s.take(TaskId(0), &a).is_none());
         let mut out = Out::default();
-        s.resource_offer(&b, "h", 0, &mut out);
+        s.resource_offer(offer(&b, "h"), 0, &mut out);
         let l = launches(&out);
         assert_eq!(l[0].1.partition, 1, "re-queued in front of partition 2");
         assert!(l[0].1.stage.is_some());
+    }
+
+    /// Ten tasks launched on executors 0..9 (host "h"), nine succeeded at 200 ms; index 9
+    /// (on executor 9) runs on.
+    fn nine_of_ten_done() -> (TaskScheduler, Out) {
+        let mut s = TaskScheduler::new(3000, 4);
+        s.submit(StageId(0), 0, Arc::new(vec![]), None, (0..10).collect(), 0);
+        let mut out = Out::default();
+        let execs: Vec<ExecutorId> = (0..10).map(|i| ExecutorId::from(i.to_string())).collect();
+        for e in &execs {
+            assert!(s.resource_offer(offer(e, "h"), 0, &mut out));
+        }
+        for (i, e) in execs.iter().enumerate().take(9) {
+            let t = s.take(TaskId(i as u64), e).unwrap();
+            assert!(s.succeeded(&t, 200, &mut out));
+        }
+        (s, Out::default())
+    }
+
+    #[test]
+    fn speculation_marks_slow_tasks_once_and_posts_them() {
+        let conf = SpeculationConfig::default();
+        let (mut s, mut out) = nine_of_ten_done();
+        assert!(!s.check_speculatable_tasks(&conf, 600, &mut out));
+        assert!(s.check_speculatable_tasks(&conf, 601, &mut out));
+        assert!(
+            !s.check_speculatable_tasks(&conf, 700, &mut out),
+            "marked once"
+        );
+        assert_eq!(
+            out.listener,
+            [ListenerEvent::SpeculativeTaskSubmitted {
+                stage: StageAttempt::new(StageId(0), 0),
+                task_index: 9,
+            }]
+        );
+    }
+
+    #[test]
+    fn a_copy_keeps_off_its_original_executor_and_host() {
+        let conf = SpeculationConfig::default();
+        let (mut s, mut out) = nine_of_ten_done();
+        s.check_speculatable_tasks(&conf, 700, &mut out);
+        let slow = ExecutorId::from("9");
+        let free = ExecutorId::from("0");
+        assert!(!s.resource_offer(offer(&slow, "h"), 700, &mut out));
+        // Executors on several hosts: not on the original's host either.
+        let same_host = Offer {
+            executor: &free,
+            host: "h",
+            spread_hosts: true,
+        };
+        assert!(!s.resource_offer(same_host, 700, &mut out));
+        let other_host = Offer {
+            host: "h2",
+            ..same_host
+        };
+        assert!(s.resource_offer(other_host, 700, &mut out));
+        let (e, t) = launches(&out).remove(0);
+        assert_eq!((e, t.partition, t.attempt), (free.clone(), 9, 1));
+        assert!(out.listener.iter().any(|ev| matches!(
+            ev,
+            ListenerEvent::TaskStart { task, .. } if task.speculative && task.index == 9
+        )));
+        // Both attempts run: no third one, however slow.
+        assert!(!s.check_speculatable_tasks(&conf, 5_000, &mut out));
+        assert!(!s.resource_offer(offer(&ExecutorId::from("1"), "h3"), 5_000, &mut out));
+    }
+
+    #[test]
+    fn the_first_to_succeed_wins_and_the_other_is_marked_killed() {
+        let conf = SpeculationConfig::default();
+        let (mut s, mut out) = nine_of_ten_done();
+        s.check_speculatable_tasks(&conf, 700, &mut out);
+        let free = ExecutorId::from("0");
+        s.resource_offer(offer(&free, "h"), 700, &mut out);
+        let mut out = Out::default();
+        let copy = s.take(TaskId(10), &free).unwrap();
+        assert!(copy.speculative);
+        assert!(s.succeeded(&copy, 900, &mut out));
+        assert_eq!(
+            out.effects,
+            [Effect::KillTask {
+                executor: ExecutorId::from("9"),
+                task_id: TaskId(9),
+                reason: KILLED_BY_OTHER_ATTEMPT.into(),
+            }]
+        );
+        let loser = s.take(TaskId(9), &ExecutorId::from("9")).unwrap();
+        assert_eq!(loser.killed.as_deref(), Some(KILLED_BY_OTHER_ATTEMPT));
+        assert!(!s.succeeded(&loser, 950, &mut out), "already done");
+        assert_eq!(s.outstanding(), 0);
+    }
+
+    #[test]
+    fn a_failed_copy_does_not_requeue_while_the_original_runs() {
+        let conf = SpeculationConfig::default();
+        let (mut s, mut out) = nine_of_ten_done();
+        s.check_speculatable_tasks(&conf, 700, &mut out);
+        let free = ExecutorId::from("0");
+        s.resource_offer(offer(&free, "h"), 700, &mut out);
+        let copy = s.take(TaskId(10), &free).unwrap();
+        assert_eq!(s.failed(&copy), Failure::Retry);
+        assert!(
+            !s.resource_offer(offer(&free, "h"), 800, &mut out),
+            "the original still runs"
+        );
+        // The original fails too: now the task runs again (attempt 2).
+        let orig = s.take(TaskId(9), &ExecutorId::from("9")).unwrap();
+        assert_eq!(s.failed(&orig), Failure::Retry);
+        let mut out = Out::default();
+        assert!(s.resource_offer(offer(&free, "h"), 900, &mut out));
+        assert_eq!(launches(&out)[0].1.attempt, 2);
     }
 }

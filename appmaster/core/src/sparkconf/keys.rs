@@ -84,6 +84,16 @@ pub const STORAGE_DECOMMISSION_SHUFFLE_BLOCKS_ENABLED: &str =
     "spark.storage.decommission.shuffleBlocks.enabled";
 /// `spark.stage.maxConsecutiveAttempts`
 pub const STAGE_MAX_CONSECUTIVE_ATTEMPTS: &str = "spark.stage.maxConsecutiveAttempts";
+/// `spark.speculation` (speculative execution of slow tasks, default false)
+pub const SPECULATION: &str = "spark.speculation";
+/// `spark.speculation.interval` (how often tasks are checked, default 100ms)
+pub const SPECULATION_INTERVAL: &str = "spark.speculation.interval";
+/// `spark.speculation.multiplier` (how many times slower than the median, default 3)
+pub const SPECULATION_MULTIPLIER: &str = "spark.speculation.multiplier";
+/// `spark.speculation.quantile` (share of a stage's tasks done first, default 0.9)
+pub const SPECULATION_QUANTILE: &str = "spark.speculation.quantile";
+/// `spark.speculation.minTaskRuntime` (no copy of a younger task, default 100ms)
+pub const SPECULATION_MIN_TASK_RUNTIME: &str = "spark.speculation.minTaskRuntime";
 /// `spark.locality.wait`
 pub const LOCALITY_WAIT: &str = "spark.locality.wait";
 /// `spark.scheduler.minRegisteredResourcesRatio`

@@ -27,6 +27,7 @@ pub use values::{
 };
 
 use crate::allocation::{AllocationConfig, ConfigError};
+use crate::driver::SpeculationConfig;
 use common::Resource;
 use error::out_of_range;
 use properties::parse_properties;
@@ -452,6 +453,63 @@ impl SparkConf {
             .unwrap_or(DEFAULT_EVENT_LOG_DIR)
     }
 
+    /// `spark.speculation` (default false) and, when on, `spark.speculation.interval`
+    /// (100ms, above 0), `.multiplier` (3, at least 0), `.quantile` (0.9, from 0 to 1) and
+    /// `.minTaskRuntime` (100ms, at least 0): Spark 4's defaults. The settings are checked
+    /// whether speculation is on or not.
+    pub fn speculation_config(&self) -> Result<Option<SpeculationConfig>, SparkConfError> {
+        use crate::driver::speculation as d;
+        let interval = self.get_time_ms(
+            keys::SPECULATION_INTERVAL,
+            TimeUnit::Milliseconds,
+            d::DEFAULT_INTERVAL_MS as i64,
+        )?;
+        if interval < 1 {
+            return Err(out_of_range(
+                keys::SPECULATION_INTERVAL,
+                self.get(keys::SPECULATION_INTERVAL).unwrap_or_default(),
+                "above 0",
+            ));
+        }
+        let multiplier = self.get_double(keys::SPECULATION_MULTIPLIER, d::DEFAULT_MULTIPLIER)?;
+        if !(multiplier.is_finite() && multiplier >= 0.0) {
+            return Err(out_of_range(
+                keys::SPECULATION_MULTIPLIER,
+                multiplier,
+                "a number of at least 0",
+            ));
+        }
+        let quantile = self.get_double(keys::SPECULATION_QUANTILE, d::DEFAULT_QUANTILE)?;
+        if !(0.0..=1.0).contains(&quantile) {
+            return Err(out_of_range(
+                keys::SPECULATION_QUANTILE,
+                quantile,
+                "between 0 and 1",
+            ));
+        }
+        let min_runtime = self.get_time_ms(
+            keys::SPECULATION_MIN_TASK_RUNTIME,
+            TimeUnit::Milliseconds,
+            d::DEFAULT_MIN_TASK_RUNTIME_MS as i64,
+        )?;
+        if min_runtime < 0 {
+            return Err(out_of_range(
+                keys::SPECULATION_MIN_TASK_RUNTIME,
+                min_runtime,
+                "at least 0",
+            ));
+        }
+        if !self.get_bool(keys::SPECULATION, false)? {
+            return Ok(None);
+        }
+        Ok(Some(SpeculationConfig {
+            interval_ms: interval as u64,
+            multiplier,
+            quantile,
+            min_task_runtime_ms: min_runtime as u64,
+        }))
+    }
+
     /// The dynamic allocation settings (parsed only; [`Self::validate`] applies the rules).
     pub fn allocation_config(&self) -> Result<AllocationConfig, SparkConfError> {
         AllocationConfig::from_conf(self)
@@ -493,7 +551,8 @@ impl SparkConf {
     /// What Spark checks before it submits an application; the first violation:
     /// sizes parse and memory is at least 1 MiB; overhead factors are > 0; cores, task cpus and
     /// task max failures are >= 1; executor cores >= task cpus; `spark.executor.instances` >= 0;
-    /// booleans parse; `spark.yarn.maxAppAttempts` >= 1; the queue is not empty; the dynamic
+    /// booleans parse; `spark.yarn.maxAppAttempts` >= 1; the `spark.speculation.*` settings
+    /// parse and are in range; the queue is not empty; the dynamic
     /// allocation keys parse and, when it is enabled, satisfy Spark's rules (min <= max
     /// executors, ratio, timeouts) and the shuffle service or shuffle tracking is on.
     pub fn validate(&self) -> Result<(), SparkConfError> {
@@ -513,6 +572,7 @@ impl SparkConf {
         self.wait_app_completion()?;
         self.shuffle_service_enabled()?;
         self.event_log_enabled()?;
+        self.speculation_config()?;
         if self.queue().trim().is_empty() {
             return Err(out_of_range(keys::QUEUE, self.queue(), "a queue name"));
         }
@@ -623,6 +683,48 @@ mod tests {
         assert_eq!(c.executor_container(), Ok(Resource::new(1408, 1)));
         assert_eq!(c.driver_container(), Ok(Resource::new(1408, 1)));
         assert_eq!(c.validate(), Ok(()));
+    }
+
+    #[test]
+    fn speculation_follows_spark_4() {
+        assert_eq!(SparkConf::new().speculation_config(), Ok(None));
+        let on = conf(&[(keys::SPECULATION, "true")]);
+        assert_eq!(
+            on.speculation_config(),
+            Ok(Some(SpeculationConfig {
+                interval_ms: 100,
+                multiplier: 3.0,
+                quantile: 0.9,
+                min_task_runtime_ms: 100,
+            }))
+        );
+        let set = conf(&[
+            (keys::SPECULATION, "true"),
+            (keys::SPECULATION_INTERVAL, "1s"),
+            (keys::SPECULATION_MULTIPLIER, "1.5"),
+            (keys::SPECULATION_QUANTILE, "0.75"),
+            (keys::SPECULATION_MIN_TASK_RUNTIME, "250"),
+        ]);
+        assert_eq!(
+            set.speculation_config(),
+            Ok(Some(SpeculationConfig {
+                interval_ms: 1000,
+                multiplier: 1.5,
+                quantile: 0.75,
+                min_task_runtime_ms: 250,
+            }))
+        );
+        for (key, bad, says) in [
+            (keys::SPECULATION, "yes", "invalid boolean"),
+            (keys::SPECULATION_INTERVAL, "0ms", "above 0"),
+            (keys::SPECULATION_MULTIPLIER, "-1", "at least 0"),
+            (keys::SPECULATION_MULTIPLIER, "lots", "invalid number"),
+            (keys::SPECULATION_QUANTILE, "1.5", "between 0 and 1"),
+            (keys::SPECULATION_MIN_TASK_RUNTIME, "-5ms", "at least 0"),
+        ] {
+            let e = refused(&[(key, bad)]).to_string();
+            assert!(e.contains(key) && e.contains(says), "{key}={bad}: {e}");
+        }
     }
 
     #[test]

@@ -1,0 +1,158 @@
+//! Speculative execution end to end (`spark.speculation=true`, Spark 4's defaults): on a
+//! 2-NM cluster, Stragglers' last task is slow on its first attempt only; a copy on
+//! another executor wins, the original is killed by its executor and counts as no
+//! failure, and the event log, the UI's REST data and the answer say so.
+
+use am_core::eventlog::{AppEvent, LogLine};
+use history::{Page, UiState};
+use spindle_tests::{class_args, Cluster};
+
+/// Stragglers of 12 tasks of 100 ms on 4 one-core executors; the last task takes 3 s on
+/// its first attempt.
+fn stragglers(c: &Cluster, conf: &[&str]) -> (String, Vec<LogLine>) {
+    let args = [
+        "--tasks",
+        "12",
+        "--task-ms",
+        "100",
+        "--slow-fraction",
+        "0.05",
+        "--slow-factor",
+        "30",
+        "--work",
+        "sleep",
+    ];
+    let out = c.submit_ok(&class_args(
+        &["--num-executors", "4", "--executor-cores", "1"],
+        conf,
+        "Stragglers",
+        &args,
+    ));
+    (out, c.event_log())
+}
+
+#[test]
+fn the_copy_wins_and_the_killed_original_is_no_failure() {
+    let c = Cluster::up(2, &[]);
+    // One failure of a task would fail the job: the killed original must not count.
+    let (out, lines) = stragglers(&c, &["spark.speculation=true", "spark.task.maxFailures=1"]);
+    assert!(out.contains("answer 66 (expected 66)"), "{out}");
+    let events: Vec<&AppEvent> = lines.iter().map(|l| &l.event).collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, AppEvent::SpeculativeTaskSubmitted { index: 11, .. })),
+        "{events:#?}"
+    );
+    // The original (attempt 0) and the copy (attempt 1, speculative) on another executor.
+    let start = |attempt: u32| {
+        events
+            .iter()
+            .find_map(|e| match e {
+                AppEvent::TaskStart {
+                    index: 11,
+                    attempt: a,
+                    executor,
+                    speculative,
+                    ..
+                } if *a == attempt => Some((executor.clone(), *speculative)),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no attempt {attempt} of task 11: {events:#?}"))
+    };
+    let (original_exec, original_speculative) = start(0);
+    let (copy_exec, copy_speculative) = start(1);
+    assert!(!original_speculative && copy_speculative);
+    assert_ne!(original_exec, copy_exec);
+    let end = |attempt: u32| {
+        events
+            .iter()
+            .find_map(|e| match e {
+                AppEvent::TaskEnd {
+                    index: 11,
+                    attempt: a,
+                    reason,
+                    error,
+                    duration_ms,
+                    ..
+                } if *a == attempt => Some((reason.clone(), error.clone(), *duration_ms)),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("attempt {attempt} of task 11 never ended: {events:#?}"))
+    };
+    // The first to finish wins: the copy.
+    assert_eq!(end(1).0, "Success");
+    // The original was killed by its executor, long before its 3 s were up: the reason is
+    // the one the executor's report carried, not the driver's note at shutdown.
+    let (reason, error, ms) = end(0);
+    assert_eq!(reason, "TaskKilled");
+    assert_eq!(error.as_deref(), Some("another attempt succeeded"));
+    assert!(ms < 2_000, "the original ran {ms} ms");
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, AppEvent::TaskEnd { reason, .. } if reason != "Success" && reason != "TaskKilled")),
+        "{events:#?}"
+    );
+    assert!(events.iter().any(|e| matches!(
+        e,
+        AppEvent::JobEnd {
+            succeeded: true,
+            ..
+        }
+    )));
+
+    // The UI's Spark REST data marks the copy and counts the kill, not a failure.
+    let ui = UiState::from_log(&lines);
+    let api = |p: &str| {
+        let path = format!("api/v1/applications/{}/{p}", ui.app_id());
+        match ui.page("/", &path, 0) {
+            Page::Json(v) => v,
+            other => panic!("{path}: {other:?}"),
+        }
+    };
+    let tasks = api("stages/0/0/taskList?length=100");
+    let tasks = tasks.as_array().unwrap();
+    assert_eq!(tasks.len(), 13, "12 tasks and one copy");
+    let copies: Vec<_> = tasks.iter().filter(|t| t["speculative"] == true).collect();
+    assert_eq!(copies.len(), 1);
+    assert_eq!(
+        (&copies[0]["index"], &copies[0]["status"]),
+        (&serde_json::json!(11), &serde_json::json!("SUCCESS"))
+    );
+    let stage = &api("stages")[0];
+    assert_eq!(stage["numFailedTasks"], 0);
+    assert_eq!(stage["numKilledTasks"], 1);
+    assert_eq!(stage["numCompleteTasks"], 12);
+    for e in api("allexecutors").as_array().unwrap() {
+        assert_eq!(e["failedTasks"], 0, "{e}");
+    }
+}
+
+#[test]
+fn without_speculation_the_straggler_runs_its_course() {
+    let c = Cluster::up(2, &[]);
+    let (out, lines) = stragglers(&c, &[]);
+    assert!(out.contains("answer 66 (expected 66)"), "{out}");
+    assert!(!lines.iter().any(|l| matches!(
+        &l.event,
+        AppEvent::SpeculativeTaskSubmitted { .. }
+            | AppEvent::TaskStart {
+                speculative: true,
+                ..
+            }
+    )));
+    let slow = lines
+        .iter()
+        .find_map(|l| match &l.event {
+            AppEvent::TaskEnd {
+                index: 11,
+                reason,
+                duration_ms,
+                ..
+            } if reason == "Success" => Some(*duration_ms),
+            _ => None,
+        })
+        .expect("task 11 succeeded");
+    assert!(slow >= 3_000, "{slow} ms");
+}
