@@ -26,6 +26,37 @@ fn one_job(options: &str, am: &str, tasks: &str, ms: &str) -> Vec<String> {
     job.split_whitespace().map(String::from).collect()
 }
 
+/// A static app in queue a asking for 5 executors, running `tasks` one-second tasks;
+/// returns once it holds the whole cluster (four 1408 MB containers).
+fn hog_in_a(c: &Cluster, am: &str, tasks: &str) -> std::process::Child {
+    let args = one_job(
+        "--queue a --num-executors 5 --executor-cores 1",
+        am,
+        tasks,
+        "1000",
+    );
+    let hog = c.submit_spawn(&args);
+    eventually(Duration::from_secs(20), "the hog fills the cluster", || {
+        let nodes = text(&c.run(&["node", "list"]));
+        (nodes.matches("2816/4096").count() == 2).then_some(())
+    });
+    hog
+}
+
+/// SparkPi in queue b with one executor, run to its end; what it printed.
+fn pi_in_b(c: &Cluster, am: &str, slices: &str) -> String {
+    c.submit_ok(&[
+        "--queue",
+        "b",
+        "--num-executors",
+        "1",
+        "--class",
+        "SparkPi",
+        am,
+        slices,
+    ])
+}
+
 /// The app id `spindle-submit` printed.
 fn app_id(out: &str) -> String {
     out.split_whitespace()
@@ -38,29 +69,9 @@ fn app_id(out: &str) -> String {
 fn an_app_in_a_starved_queue_gets_its_share_back_by_preemption() {
     let c = two_queues("a", "b", &["--preemption-wait", "1s"]);
     let am = appmaster();
-    let args = one_job(
-        "--queue a --num-executors 5 --executor-cores 1",
-        &am,
-        "24",
-        "1000",
-    );
-    let hog = c.submit_spawn(&args);
-    // The hog holds the whole cluster: four 1408 MB containers.
-    eventually(Duration::from_secs(20), "the hog fills the cluster", || {
-        let nodes = text(&c.run(&["node", "list"]));
-        (nodes.matches("2816/4096").count() == 2).then_some(())
-    });
+    let hog = hog_in_a(&c, &am, "24");
     let t0 = Instant::now();
-    let out = c.submit_ok(&[
-        "--queue",
-        "b",
-        "--num-executors",
-        "1",
-        "--class",
-        "SparkPi",
-        &am,
-        "4",
-    ]);
+    let out = pi_in_b(&c, &am, "4");
     let took = t0.elapsed();
     assert!(out.contains("Pi is roughly"), "{out}");
     // Two preemption waits (its AM, then its executor) and the starts: well under the
@@ -256,27 +267,8 @@ print(info["type"], queues["a"], queues["b"], len(apps), apps[0]["queue"])
 fn without_preemption_the_starved_queue_waits_for_the_hog() {
     let c = two_queues("a", "b", &["--no-preemption"]);
     let am = appmaster();
-    let args = one_job(
-        "--queue a --num-executors 5 --executor-cores 1",
-        &am,
-        "12",
-        "1000",
-    );
-    let hog = c.submit_spawn(&args);
-    eventually(Duration::from_secs(20), "the hog fills the cluster", || {
-        let nodes = text(&c.run(&["node", "list"]));
-        (nodes.matches("2816/4096").count() == 2).then_some(())
-    });
-    let out = c.submit_ok(&[
-        "--queue",
-        "b",
-        "--num-executors",
-        "1",
-        "--class",
-        "SparkPi",
-        &am,
-        "2",
-    ]);
+    let hog = hog_in_a(&c, &am, "12");
+    let out = pi_in_b(&c, &am, "2");
     let hog_out = hog.wait_with_output().unwrap();
     assert!(hog_out.status.success());
     let rt = tokio::runtime::Runtime::new().unwrap();
