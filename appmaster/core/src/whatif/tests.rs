@@ -269,6 +269,36 @@ fn bad_input_is_refused_with_its_reason() {
     assert!(err.to_string().contains("no finished task"), "{err}");
 }
 
+#[test]
+fn no_cut_or_missing_line_makes_the_reader_or_the_replay_panic() {
+    let o = options(100);
+    let policies = [
+        Policy::Static { executors: 2 },
+        dynamic("spark", 2, "1s"),
+        dynamic("eager", 3, "1s"),
+    ];
+    let check = |text: String| {
+        if let Ok(w) = parse(&text) {
+            for p in &policies {
+                let _ = replay(&w, p, &o);
+            }
+        }
+    };
+    for text in [spark_log(), spindle_log()] {
+        let all: Vec<&str> = text.lines().collect();
+        for n in 0..all.len() {
+            // Every prefix, every prefix with its last line cut in half, every line left
+            // out.
+            check(all[..n].join("\n"));
+            let half = &all[n][..all[n].len() / 2];
+            check(all[..n].join("\n") + "\n" + half);
+            let mut without = all.clone();
+            without.remove(n);
+            check(without.join("\n"));
+        }
+    }
+}
+
 fn spindle(ts: u64, event: Value) -> Value {
     let mut e = event;
     e["ts"] = json!(T0 + ts);

@@ -309,25 +309,34 @@ impl Workload {
         let firsts: BTreeSet<(StageId, u32)> =
             first_on.values().map(|t| (t.stage, t.index)).collect();
         let duration = |t: &RawTask| t.finish_ms.saturating_sub(t.launch_ms);
-        let mut excesses = Vec::new();
-        for &(stage, index) in &firsts {
-            let others: Vec<u64> = best
-                .iter()
-                .filter(|((s, i), _)| *s == stage && !firsts.contains(&(*s, *i)))
-                .map(|(_, t)| duration(t))
-                .collect();
-            if let (Some(m), Some(t)) = (median(&others), best.get(&(stage, index))) {
-                excesses.push(duration(t).saturating_sub(m));
+        // Per stage, the median of the tasks that were not an executor's first.
+        let mut others: BTreeMap<StageId, Vec<u64>> = BTreeMap::new();
+        for ((stage, index), t) in &best {
+            if !firsts.contains(&(*stage, *index)) {
+                others.entry(*stage).or_default().push(duration(t));
             }
         }
+        let stage_median: BTreeMap<StageId, u64> = others
+            .iter()
+            .filter_map(|(s, d)| median(d).map(|m| (*s, m)))
+            .collect();
+        let excesses: Vec<u64> = firsts
+            .iter()
+            .filter_map(|key| {
+                let m = stage_median.get(&key.0)?;
+                Some(duration(best.get(key)?).saturating_sub(*m))
+            })
+            .collect();
         let warmup_ms = median(&excesses).unwrap_or(0);
 
         // Stages the log shows were submitted, with their tasks.
+        let with_tasks: BTreeSet<StageId> = best.keys().map(|(s, _)| *s).collect();
         let submitted: BTreeSet<StageId> = raw
             .stages
             .iter()
-            .filter(|(id, s)| s.submit_ms.is_some() || best.keys().any(|(st, _)| st == *id))
+            .filter(|(id, s)| s.submit_ms.is_some() || with_tasks.contains(id))
             .map(|(id, _)| *id)
+            .chain(with_tasks.iter().copied())
             .collect();
         let mut stage_tasks: BTreeMap<StageId, Vec<u64>> = BTreeMap::new();
         let mut last_finish: BTreeMap<StageId, u64> = BTreeMap::new();
@@ -374,8 +383,10 @@ impl Workload {
         // (in submission order) that lists it and was submitted by the time it was.
         let mut owner: BTreeMap<StageId, usize> = BTreeMap::new();
         for &id in &submitted {
-            let said = raw.stages[&id]
-                .job
+            let said = raw
+                .stages
+                .get(&id)
+                .and_then(|s| s.job)
                 .and_then(|j| jobs.iter().position(|(jid, _)| *jid == j));
             let listed = || {
                 jobs.iter()
@@ -481,6 +492,13 @@ impl Workload {
                 stages,
                 end_delay_ms: end.saturating_sub(last_stage),
             });
+        }
+        if out_jobs
+            .iter()
+            .all(|j| j.stages.iter().all(|s| s.tasks.is_empty()))
+        {
+            // Tasks, but no job to run them in (the log lost its job events).
+            return Err(WhatIfError::NoTasks { events: raw.events });
         }
         let end_abs = start + app_end;
         let (end_anchor, end_anchor_ms) = anchor_before(end_abs, start, &jobs, |k| {
