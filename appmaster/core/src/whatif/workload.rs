@@ -243,7 +243,8 @@ pub struct Workload {
     /// Executor start latencies the log shows (ask to registration), in registration order.
     pub start_latencies_ms: Vec<u64>,
     /// Executor stop latencies the log shows (the allocation manager's removal decision to
-    /// the executor's removal; see [`super::measure`]), for a dynamic-allocation run.
+    /// the executor's removal, found by replaying the log through the allocation manager),
+    /// for a dynamic-allocation run.
     pub stop_latencies_ms: Vec<u64>,
     /// What the log measured.
     pub measured: Measured,
