@@ -11,8 +11,8 @@ use am_core::whatif::{self, Outcome, PolicyKind, Request, Workload};
 
 const LONG_ABOUT: &str = "\
 Predict what an application would have cost under other allocation policies, from its event
-log: Spark's own (JSON lines as Spark 3.x and 4.x write them with spark.eventLog.enabled=true
-and spark.eventLog.compress=false; for a rolled log, its directory) or Spindle's
+log: Spark's own (JSON lines as Spark 3.x and 4.x write them with spark.eventLog.enabled=true,
+uncompressed or zstd-compressed; for a rolled log, its directory) or Spindle's
 (<cluster dir>/history/<app>.jsonl).
 
 Each job's stages and each task's duration are replayed, with the gaps the driver left between
@@ -84,6 +84,8 @@ pub(crate) enum WhatIfCliError {
         path: PathBuf,
         error: whatif::WhatIfError,
     },
+    #[error("{}: a zstd-compressed log that does not decompress: {reason}", path.display())]
+    Zstd { path: PathBuf, reason: String },
     #[error("--conf {arg}: expected KEY=VALUE")]
     BadConf { arg: String },
     #[error("--policies: unknown policy '{name}' (one of static, spark, eager)")]
@@ -188,10 +190,11 @@ fn request(args: &WhatIfArgs) -> Result<Request, WhatIfCliError> {
 /// The log's bytes: the file, or a rolled log's `events_N_*` files in order.
 fn read_log(path: &Path) -> Result<Vec<u8>, WhatIfCliError> {
     let read = |p: &Path| {
-        std::fs::read(p).map_err(|error| WhatIfCliError::Read {
+        let bytes = std::fs::read(p).map_err(|error| WhatIfCliError::Read {
             path: p.to_path_buf(),
             error,
-        })
+        })?;
+        unzstd(p, bytes)
     };
     if !path.is_dir() {
         return read(path);
@@ -228,6 +231,39 @@ fn read_log(path: &Path) -> Result<Vec<u8>, WhatIfCliError> {
         }
     }
     Ok(all)
+}
+
+/// The magic number that starts a zstd frame.
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
+
+/// Spark's default event-log codec is zstd (`spark.eventLog.compress=true`, a file named
+/// `<app>.zstd`): decompressed here; any other bytes pass through.
+fn unzstd(path: &Path, bytes: Vec<u8>) -> Result<Vec<u8>, WhatIfCliError> {
+    use std::io::Read as _;
+    if !bytes.starts_with(&ZSTD_MAGIC) {
+        return Ok(bytes);
+    }
+    let bad = |reason: String| WhatIfCliError::Zstd {
+        path: path.to_path_buf(),
+        reason,
+    };
+    // Frame by frame (a log may hold several, as `cat a.zstd b.zstd` does).
+    let mut rest = &bytes[..];
+    let mut out = Vec::with_capacity(bytes.len() * 8);
+    while !rest.is_empty() {
+        if !rest.starts_with(&ZSTD_MAGIC) {
+            return Err(bad(format!(
+                "{} bytes after the last frame are not a zstd frame",
+                rest.len()
+            )));
+        }
+        let mut frame =
+            ruzstd::decoding::StreamingDecoder::new(&mut rest).map_err(|e| bad(e.to_string()))?;
+        frame
+            .read_to_end(&mut out)
+            .map_err(|e| bad(e.to_string()))?;
+    }
+    Ok(out)
 }
 
 fn default_report(log: &Path) -> PathBuf {

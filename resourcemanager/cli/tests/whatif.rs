@@ -138,6 +138,23 @@ fn a_rolled_log_reads_as_the_single_file() {
 }
 
 #[test]
+fn a_zstd_log_reads_as_the_plain_one() {
+    // Spark's default codec when spark.eventLog.compress=true: `<app>.zstd`.
+    let dir = tempfile::tempdir().unwrap();
+    let plain = std::fs::read(fixture("bursty-dynamic")).unwrap();
+    let zstd = dir.path().join("app-1.zstd");
+    std::fs::write(
+        &zstd,
+        ruzstd::encoding::compress_to_vec(&plain[..], ruzstd::encoding::CompressionLevel::Fastest),
+    )
+    .unwrap();
+    let one = what_if(&fixture("bursty-dynamic"), &[], &dir.path().join("a.html"));
+    let z = what_if(&zstd, &[], &dir.path().join("b.html"));
+    assert!(z.status.success(), "{}", stderr(&z));
+    assert_eq!(policy_lines(&stdout(&one)), policy_lines(&stdout(&z)));
+}
+
+#[test]
 fn bad_input_gets_an_error_naming_the_problem() {
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("r.html");
@@ -162,7 +179,12 @@ fn bad_input_gets_an_error_naming_the_problem() {
         (
             dir.path().join("app-1.zstd"),
             vec![0x28, 0xB5, 0x2F, 0xFD, 1, 2, 3],
-            "compressed (zstd)",
+            "a zstd-compressed log that does not decompress",
+        ),
+        (
+            dir.path().join("app-1.lz4"),
+            b"LZ4Block\x00\x01".to_vec(),
+            "compressed (lz4)",
         ),
     ];
     for (path, bytes, expected) in cases {
