@@ -109,11 +109,14 @@ pub(crate) fn run(args: WhatIfArgs) -> Result<i32, WhatIfCliError> {
     let workload = whatif::parse_bytes(&bytes).map_err(log_error)?;
     let outcome = whatif::what_if(&workload, &request).map_err(log_error)?;
     let facts = facts(&args.eventlog, &workload, &outcome);
+    let mut text = String::new();
     for f in &facts {
-        println!("{f}");
+        text.push_str(f);
+        text.push('\n');
     }
-    println!();
-    print!("{}", table(&workload, &outcome));
+    text.push('\n');
+    text.push_str(&table(&workload, &outcome));
+    say(&text);
     let measured = Row {
         name: "measured".into(),
         allocation: "the log's own run".into(),
@@ -147,16 +150,24 @@ pub(crate) fn run(args: WhatIfArgs) -> Result<i32, WhatIfCliError> {
         path: report.clone(),
         error,
     })?;
-    println!("report: {}", report.display());
+    let mut text = format!("report: {}\n", report.display());
     for r in &outcome.runs {
-        println!(
-            "{}: executor-seconds {:.1}, job time {:.1} s",
+        text.push_str(&format!(
+            "{}: executor-seconds {:.1}, job time {:.1} s\n",
             r.kind.name(),
             r.prediction.executor_s(),
             r.prediction.job_s()
-        );
+        ));
     }
+    say(&text);
     Ok(0)
+}
+
+/// Writes to stdout; a reader that went away (`| head`) is not an error.
+fn say(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
 fn request(args: &WhatIfArgs) -> Result<Request, WhatIfCliError> {
