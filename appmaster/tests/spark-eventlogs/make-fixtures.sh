@@ -26,7 +26,11 @@ mkdir -p "$work/events" "$SPARK_LOG_DIR" "$SPARK_WORKER_DIR"
 MASTER_PORT=${MASTER_PORT:-17077}
 master=spark://127.0.0.1:$MASTER_PORT
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+# The daemons go on exit; so does the work directory (Spark's logs), unless KEEP=1.
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ "${KEEP:-0}" = 1 ] && echo "Spark's logs: $work" >&2 || rm -rf "$work"
+}
 trap cleanup EXIT
 
 "$SPARK_HOME/bin/spark-class" org.apache.spark.deploy.master.Master \
