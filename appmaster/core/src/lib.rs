@@ -8,7 +8,9 @@
 //! - [`allocation`]: dynamic allocation with Spark's ExecutorAllocationManager semantics;
 //! - [`sparkconf`]: Spark properties, their defaults and validation;
 //! - [`eventlog`]: the event-log format;
-//! - [`simulate`]: the allocation simulator over recorded traces.
+//! - [`simulate`]: the allocation simulator over recorded traces;
+//! - [`whatif`]: an application's event log (Spark's or Spindle's) replayed under other
+//!   allocation policies.
 
 pub mod allocation;
 pub mod driver;
@@ -17,3 +19,4 @@ pub mod ids;
 pub mod plan;
 pub mod simulate;
 pub mod sparkconf;
+pub mod whatif;

@@ -8,8 +8,10 @@
 //!   (or the eager policy), static and dynamic, to print next to what was measured.
 //! - [`report`]: the side-by-side text table and the self-contained HTML report.
 //! - [`charts`]: the report's charts (inline SVG drawn with plotters).
+//! - [`whatif`]: the `spindle what-if` report (policies replayed from an event log).
 
 pub mod accounting;
 pub mod charts;
 pub mod ideal;
 pub mod report;
+pub mod whatif;

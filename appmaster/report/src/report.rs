@@ -893,7 +893,8 @@ fn render_table(rows: &[Vec<String>]) -> String {
     out
 }
 
-const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px auto;max-width:980px;color:#222;padding:0 12px}\
+/// The reports' stylesheet (the what-if report uses it too).
+pub(crate) const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px auto;max-width:980px;color:#222;padding:0 12px}\
 h1{font-size:1.5em}h2{font-size:1.25em;border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:2em}h3{font-size:1.05em}\
 figure{margin:12px 0}figcaption{font-size:.85em;color:#666}.bars{display:flex;flex-wrap:wrap;gap:8px}.bars figure{margin:0}\
 table{border-collapse:collapse;font-size:.9em;margin:8px 0}th,td{padding:3px 10px;border-bottom:1px solid #eee;text-align:right}\

@@ -1,5 +1,5 @@
 //! `spindle`: the admin and ops CLI (certificates, a local cluster, nodes,
-//! applications, and the DistributedShell-like `run-shell`).
+//! applications, the DistributedShell-like `run-shell`, compare, demo and what-if).
 
 mod apps;
 mod certs;
@@ -8,6 +8,7 @@ mod compare;
 mod demo;
 mod shell;
 mod token;
+mod whatif;
 
 use clap::{Parser, Subcommand};
 use common::client::RmClient;
@@ -64,6 +65,8 @@ enum Command {
     /// The demo: a local cluster, the seed job and a bursty workload under static and dynamic
     /// allocation, the comparison and its report.
     Demo(demo::DemoArgs),
+    // Its help (short and long) is on `WhatIfArgs`.
+    WhatIf(whatif::WhatIfArgs),
 }
 
 /// Runs the CLI; returns the process exit code.
@@ -89,6 +92,7 @@ pub fn main() -> i32 {
             Command::ShellAm(args) => shell::shell_am(args).await,
             Command::Compare(args) => compare::run(args).await,
             Command::Demo(args) => demo::run(args).await,
+            Command::WhatIf(args) => whatif::run(args).map_err(anyhow::Error::from),
         }
     });
     match result {

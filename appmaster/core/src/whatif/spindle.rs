@@ -1,0 +1,164 @@
+//! Spindle's own event log ([`crate::eventlog`]): `{"ts": MS, "event": "...", ...}` lines.
+//! Events this version does not know (a newer writer's) are skipped; a line that is not
+//! JSON is an error, except the last one (the application may still be writing it).
+
+use std::collections::{BTreeMap, VecDeque};
+
+use super::workload::{LogFormat, RawExecutor, RawJob, RawLog, RawTask};
+use super::WhatIfError;
+use crate::eventlog::{AppEvent, LogLine};
+use crate::ids::{JobId, StageId};
+
+pub(super) fn read(text: &str) -> Result<RawLog, WhatIfError> {
+    let mut raw = RawLog {
+        format: Some(LogFormat::Spindle),
+        ..RawLog::default()
+    };
+    let lines: Vec<(usize, &str)> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .collect();
+    let last = lines.len().saturating_sub(1);
+    // Task launches by task id, and the target rises not yet answered by an executor.
+    let mut launches: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut asks: VecDeque<u64> = VecDeque::new();
+    for (k, &(n, line)) in lines.iter().enumerate() {
+        let value: serde_json::Value = match serde_json::from_str(line) {
+            Ok(v) => v,
+            Err(_) if k == last && k > 0 => break,
+            Err(e) => {
+                return Err(WhatIfError::BadLine {
+                    line: n + 1,
+                    reason: format!("is not JSON ({e})"),
+                })
+            }
+        };
+        if value.get("event").and_then(|v| v.as_str()).is_none() {
+            return Err(WhatIfError::BadLine {
+                line: n + 1,
+                reason: "has no \"event\" field".to_owned(),
+            });
+        }
+        raw.events += 1;
+        // An event of a newer version, or one with fields this version does not know.
+        let Ok(LogLine { ts, event }) = serde_json::from_value::<LogLine>(value) else {
+            continue;
+        };
+        raw.saw(ts);
+        apply(&mut raw, ts, event, &mut launches, &mut asks);
+    }
+    Ok(raw)
+}
+
+fn apply(
+    raw: &mut RawLog,
+    ts: u64,
+    event: AppEvent,
+    launches: &mut BTreeMap<u64, u64>,
+    asks: &mut VecDeque<u64>,
+) {
+    match event {
+        AppEvent::ApplicationStart {
+            app_id,
+            app_name,
+            executor_cores,
+            conf,
+            ..
+        } => {
+            raw.app_start_ms = Some(ts);
+            raw.app_id = Some(app_id);
+            raw.app_name = Some(app_name);
+            raw.executor_cores = Some(executor_cores);
+            raw.conf = conf;
+        }
+        AppEvent::ApplicationEnd { .. } => raw.app_end_ms = Some(ts),
+        AppEvent::JobStart { job, stages, .. } => {
+            raw.jobs.insert(
+                JobId(job),
+                RawJob {
+                    submit_ms: ts,
+                    end_ms: None,
+                    stages: stages.into_iter().map(StageId).collect(),
+                },
+            );
+        }
+        AppEvent::JobEnd { job, .. } => {
+            if let Some(j) = raw.jobs.get_mut(&JobId(job)) {
+                j.end_ms = Some(ts);
+            }
+        }
+        AppEvent::StageSubmitted {
+            stage,
+            job,
+            num_tasks,
+            ..
+        } => {
+            let s = raw.stage(StageId(stage));
+            s.submit_ms = Some(s.submit_ms.map_or(ts, |t| t.min(ts)));
+            s.job = Some(JobId(job));
+            s.num_tasks = num_tasks;
+        }
+        AppEvent::StageCompleted { stage, .. } => {
+            let s = raw.stage(StageId(stage));
+            s.complete_ms = Some(s.complete_ms.map_or(ts, |t| t.max(ts)));
+        }
+        AppEvent::TaskStart { task_id, .. } => {
+            launches.insert(task_id, ts);
+        }
+        AppEvent::TaskEnd {
+            stage,
+            task_id,
+            index,
+            executor,
+            reason,
+            duration_ms,
+            ..
+        } => {
+            let launch = launches
+                .remove(&task_id)
+                .unwrap_or_else(|| ts.saturating_sub(duration_ms));
+            raw.tasks.push(RawTask {
+                stage: StageId(stage),
+                index,
+                executor,
+                launch_ms: launch,
+                finish_ms: ts,
+                success: reason == "Success",
+            });
+        }
+        AppEvent::TargetChanged { old, new } => {
+            // The application master asks for the difference at once; a drop cancels the
+            // latest asks.
+            if new > old {
+                for _ in old.max(0)..new {
+                    asks.push_back(ts);
+                }
+            } else {
+                for _ in new.max(0)..old {
+                    asks.pop_back();
+                }
+            }
+        }
+        AppEvent::ExecutorAdded {
+            executor, cores, ..
+        } => {
+            let request_ms = asks.pop_front();
+            raw.executors.insert(
+                executor,
+                RawExecutor {
+                    added_ms: ts,
+                    removed_ms: None,
+                    request_ms,
+                    cores: Some(cores),
+                },
+            );
+        }
+        AppEvent::ExecutorRemoved { executor, .. } => {
+            if let Some(e) = raw.executors.get_mut(&executor) {
+                e.removed_ms = Some(ts);
+            }
+        }
+        _ => {}
+    }
+}
