@@ -4,27 +4,16 @@
 //! the dynamic run's settings, with the cluster's figures measured from the logs, predicts
 //! the dynamic run's executor-seconds and job time within 15%.
 
-use std::path::PathBuf;
+mod common;
 
-use am_core::whatif::{self, Anchor, PolicyKind, Request, Workload};
+use am_core::whatif::{self, Anchor, PolicyKind, Request};
+use common::{dynamic_allocation_conf, error};
 
-fn fixture(name: &str) -> Workload {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/spark-eventlogs")
-        .join(name);
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    whatif::parse_bytes(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn error(predicted: f64, measured: f64) -> f64 {
-    (predicted - measured) / measured
-}
+const DIR: &str = "spark-eventlogs";
 
 #[test]
 fn the_static_log_predicts_the_dynamic_run_within_15_percent() {
-    let static_log = fixture("bursty-static");
-    let dynamic_log = fixture("bursty-dynamic");
-    assert!(!static_log.dynamic_allocation() && dynamic_log.dynamic_allocation());
+    let (static_log, dynamic_log) = common::bursty_logs(DIR, "");
     assert!(matches!(
         static_log.format,
         whatif::LogFormat::Spark { version: Some(ref v) } if v.starts_with('4')
@@ -35,12 +24,7 @@ fn the_static_log_predicts_the_dynamic_run_within_15_percent() {
 
     // The dynamic run's settings, and its cluster's start and stop latencies, from its log;
     // the first-task warm-up from the static log itself.
-    let conf: Vec<(String, String)> = dynamic_log
-        .conf
-        .iter()
-        .filter(|(k, _)| k.starts_with("spark.dynamicAllocation."))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let conf = dynamic_allocation_conf(&dynamic_log);
     let start = dynamic_log.median_start_latency_ms().expect("Request Time");
     let stop = dynamic_log
         .median_stop_latency_ms()
@@ -87,7 +71,7 @@ fn the_static_log_predicts_the_dynamic_run_within_15_percent() {
 
 #[test]
 fn the_logs_show_the_clusters_figures() {
-    let dynamic_log = fixture("bursty-dynamic");
+    let dynamic_log = common::fixture(DIR, "bursty-dynamic");
     // Spark 4 writes each executor's Request Time: every one has a start latency.
     assert_eq!(
         dynamic_log.start_latencies_ms.len(),

@@ -34,34 +34,68 @@ fn added(id: &str) -> AppEvent {
     }
 }
 
-fn task(start: bool, executor: &str, task_id: u64) -> AppEvent {
-    // The fields both events have: task `task_id`, first attempt, of stage 0, on `executor`.
-    macro_rules! task_event {
-        ($event:ident { $($field:ident: $value:expr),* }) => {
-            AppEvent::$event {
-                stage: 0,
-                stage_attempt: 0,
-                task_id,
-                index: task_id as u32,
-                attempt: 0,
-                executor: executor.into(),
-                $($field: $value),*
-            }
-        };
+/// One attempt of a task of stage 0.
+struct Attempt<'a> {
+    task_id: u64,
+    index: u32,
+    attempt: u32,
+    executor: &'a str,
+    speculative: bool,
+}
+
+impl Attempt<'_> {
+    fn start(&self) -> AppEvent {
+        self.event(true, "", 0)
     }
+
+    /// Its end for `reason`, after `duration_ms`.
+    fn end(&self, reason: &str, duration_ms: u64) -> AppEvent {
+        self.event(false, reason, duration_ms)
+    }
+
+    fn event(&self, start: bool, reason: &str, duration_ms: u64) -> AppEvent {
+        // The fields both events have.
+        macro_rules! task_event {
+            ($event:ident { $($field:ident: $value:expr),* }) => {
+                AppEvent::$event {
+                    stage: 0,
+                    stage_attempt: 0,
+                    task_id: self.task_id,
+                    index: self.index,
+                    attempt: self.attempt,
+                    executor: self.executor.into(),
+                    speculative: self.speculative,
+                    $($field: $value),*
+                }
+            };
+        }
+        if start {
+            task_event!(TaskStart { host: "h".into() })
+        } else {
+            task_event!(TaskEnd {
+                reason: reason.into(),
+                error: (reason == "TaskKilled").then(|| "another attempt succeeded".into()),
+                duration_ms: duration_ms,
+                records: 1
+            })
+        }
+    }
+}
+
+/// Task `task_id` (its index too), first attempt, of stage 0, on `executor`: its start, or
+/// its success after 300 ms.
+fn task(start: bool, executor: &str, task_id: u64) -> AppEvent {
+    let a = Attempt {
+        task_id,
+        index: task_id as u32,
+        attempt: 0,
+        executor,
+        speculative: false,
+    };
     if start {
-        task_event!(TaskStart {
-            host: "h".into(),
-            speculative: false
-        })
+        a.start()
     } else {
-        task_event!(TaskEnd {
-            reason: "Success".into(),
-            error: None,
-            duration_ms: 300,
-            records: 1,
-            speculative: false
-        })
+        a.end("Success", 300)
     }
 }
 
@@ -227,36 +261,16 @@ fn speculative_attempts_are_marked_and_their_losers_killed_not_failed() {
             num_tasks: 2,
         },
     ));
-    let start_task =
-        |task_id: u64, index: u32, attempt: u32, executor: &str, speculative| AppEvent::TaskStart {
-            stage: 0,
-            stage_attempt: 0,
-            task_id,
-            index,
-            attempt,
-            executor: executor.into(),
-            host: "h".into(),
-            speculative,
-        };
-    let end_task =
-        |task_id: u64, index: u32, attempt: u32, executor: &str, reason: &str, speculative| {
-            AppEvent::TaskEnd {
-                stage: 0,
-                stage_attempt: 0,
-                task_id,
-                index,
-                attempt,
-                executor: executor.into(),
-                reason: reason.into(),
-                error: (reason == "TaskKilled").then(|| "another attempt succeeded".into()),
-                duration_ms: 100,
-                records: 1,
-                speculative,
-            }
-        };
-    s.apply(&ev(1100, start_task(0, 0, 0, "1", false)));
-    s.apply(&ev(1100, start_task(1, 1, 0, "2", false)));
-    s.apply(&ev(1300, end_task(1, 1, 0, "2", "Success", false)));
+    let at = |task_id, index, attempt, executor, speculative| Attempt {
+        task_id,
+        index,
+        attempt,
+        executor,
+        speculative,
+    };
+    s.apply(&ev(1100, at(0, 0, 0, "1", false).start()));
+    s.apply(&ev(1100, at(1, 1, 0, "2", false).start()));
+    s.apply(&ev(1300, at(1, 1, 0, "2", false).end("Success", 100)));
     s.apply(&ev(
         1800,
         AppEvent::SpeculativeTaskSubmitted {
@@ -265,9 +279,9 @@ fn speculative_attempts_are_marked_and_their_losers_killed_not_failed() {
             index: 0,
         },
     ));
-    s.apply(&ev(1800, start_task(2, 0, 1, "2", true)));
-    s.apply(&ev(2000, end_task(2, 0, 1, "2", "Success", true)));
-    s.apply(&ev(2010, end_task(0, 0, 0, "1", "TaskKilled", false)));
+    s.apply(&ev(1800, at(2, 0, 1, "2", true).start()));
+    s.apply(&ev(2000, at(2, 0, 1, "2", true).end("Success", 100)));
+    s.apply(&ev(2010, at(0, 0, 0, "1", false).end("TaskKilled", 100)));
 
     let api = |p: &str| match s.page(
         "/",

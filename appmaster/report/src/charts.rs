@@ -5,6 +5,7 @@
 //! in the SVG: one `data-series` value per run.
 
 use plotters::coord::ranged1d::SegmentValue;
+use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -56,6 +57,21 @@ fn err<E: std::fmt::Display>(e: E) -> ChartError {
     ChartError(e.to_string())
 }
 
+/// Draws on a white SVG canvas of `size`; returns the SVG.
+fn draw_svg(
+    size: (u32, u32),
+    draw: impl FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> Result<(), ChartError>,
+) -> Result<String, ChartError> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        draw(&root)?;
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}
+
 /// A step chart of one quantity over time, one line per run.
 pub fn step_chart(
     title: &str,
@@ -69,11 +85,8 @@ pub fn step_chart(
         .flat_map(|s| s.steps.iter().map(|p| p.1))
         .fold(1.0f64, f64::max);
     let y_max = (y_top * 1.15).ceil().max(y_top + 1.0);
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
+    let svg = draw_svg(size, |root| {
+        let mut chart = ChartBuilder::on(root)
             .caption(title, ("sans-serif", 18))
             .margin(12)
             .x_label_area_size(40)
@@ -125,9 +138,8 @@ pub fn step_chart(
             .border_style(RGBColor(180, 180, 180))
             .label_font(("sans-serif", 14))
             .draw()
-            .map_err(err)?;
-        root.present().map_err(err)?;
-    }
+            .map_err(err)
+    })?;
     Ok(tag_series(
         &svg,
         series.iter().map(|s| (s.name.as_str(), s.color)),
@@ -145,11 +157,8 @@ pub fn bar_chart(
     let top = bars.iter().map(|b| b.value).fold(0.0f64, f64::max);
     let y_max = if top > 0.0 { top * 1.2 } else { 1.0 };
     let names: Vec<String> = bars.iter().map(|b| b.name.clone()).collect();
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
+    draw_svg(size, |root| {
+        let mut chart = ChartBuilder::on(root)
             .caption(title, ("sans-serif", 16))
             .margin(10)
             .x_label_area_size(30)
@@ -195,9 +204,8 @@ pub fn bar_chart(
                 )
             }))
             .map_err(err)?;
-        root.present().map_err(err)?;
-    }
-    Ok(svg)
+        Ok(())
+    })
 }
 
 /// `12.3`, `1234`, `12.3k`, `1.23M`.

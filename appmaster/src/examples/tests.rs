@@ -1,5 +1,5 @@
 use super::*;
-use crate::rdd::LocalRunner;
+use crate::rdd::{LocalJob, LocalRunner};
 use am_core::plan::JobError;
 use std::sync::Arc;
 
@@ -16,6 +16,23 @@ fn ctx() -> (Arc<LocalRunner>, SparkContext) {
 
 fn args(a: &[&str]) -> Vec<String> {
     a.iter().map(|s| s.to_string()).collect()
+}
+
+/// Runs `example` with these arguments; returns the jobs it ran.
+fn jobs_run(runner: &LocalRunner, sc: &SparkContext, example: &str, a: &[&str]) -> Vec<LocalJob> {
+    let before = runner.jobs().len();
+    run_example(example, sc, &args(a)).unwrap();
+    runner.jobs().split_off(before)
+}
+
+/// Each of these argument lists fails `example` with an error naming its second part.
+fn rejects(sc: &SparkContext, example: &str, cases: &[(Vec<&str>, &str)]) {
+    for (bad, named) in cases {
+        let e = run_example(example, sc, &args(bad))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(named), "{bad:?}: {e}");
+    }
 }
 
 #[test]
@@ -57,8 +74,7 @@ fn spark_pi_is_close() {
 #[test]
 fn bursty_runs_and_checks_its_answers() {
     let (runner, sc) = ctx();
-    let before = runner.jobs().len();
-    let a = args(&[
+    let a = [
         "--jobs",
         "2",
         "--tasks",
@@ -66,11 +82,10 @@ fn bursty_runs_and_checks_its_answers() {
         "--task-ms",
         "1",
         "--gap-ms=1",
-    ]);
-    run_example("Bursty", &sc, &a).unwrap();
-    let jobs = runner.jobs();
-    assert_eq!(jobs.len() - before, 2);
-    assert!(jobs[before..]
+    ];
+    let jobs = jobs_run(&runner, &sc, "Bursty", &a);
+    assert_eq!(jobs.len(), 2);
+    assert!(jobs
         .iter()
         .all(|j| j.partitions.len() == 4 && j.description == "sum at Bursty"));
     let a = args(&[
@@ -86,20 +101,19 @@ fn bursty_runs_and_checks_its_answers() {
         "cpu",
     ]);
     run_example("Bursty", &sc, &a).unwrap();
-    for (bad, named) in [
-        (vec!["--jobz", "2"], "--jobz"),
-        (vec!["--jobs", "x"], "--jobs"),
-        (vec!["--tasks"], "--tasks"),
-        (vec!["--tasks", "0"], "--tasks"),
-        (vec!["--work", "nap"], "--work"),
-        (vec!["--task-ms=-1"], "--task-ms"),
-        (vec!["stray"], "stray"),
-    ] {
-        let e = run_example("Bursty", &sc, &args(&bad))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains(named), "{bad:?}: {e}");
-    }
+    rejects(
+        &sc,
+        "Bursty",
+        &[
+            (vec!["--jobz", "2"], "--jobz"),
+            (vec!["--jobs", "x"], "--jobs"),
+            (vec!["--tasks"], "--tasks"),
+            (vec!["--tasks", "0"], "--tasks"),
+            (vec!["--work", "nap"], "--work"),
+            (vec!["--task-ms=-1"], "--task-ms"),
+            (vec!["stray"], "stray"),
+        ],
+    );
 }
 
 #[test]
@@ -118,8 +132,7 @@ fn stragglers_are_slow_on_their_first_attempt_only() {
         (200, 2000, 200)
     );
     let (runner, sc) = ctx();
-    let before = runner.jobs().len();
-    let a = args(&[
+    let a = [
         "--tasks",
         "6",
         "--task-ms",
@@ -129,23 +142,21 @@ fn stragglers_are_slow_on_their_first_attempt_only() {
         "--slow-factor=3",
         "--work",
         "cpu",
-    ]);
-    run_example("Stragglers", &sc, &a).unwrap();
-    let jobs = runner.jobs();
-    assert_eq!(jobs.len() - before, 1);
-    assert_eq!(jobs[before].partitions.len(), 6);
-    assert_eq!(jobs[before].description, "sum at Stragglers");
-    for (bad, named) in [
-        (vec!["--slow-fraction", "2"], "--slow-fraction"),
-        (vec!["--slow-factor", "x"], "--slow-factor"),
-        (vec!["--tasks", "0"], "--tasks"),
-        (vec!["--work", "nap"], "--work"),
-    ] {
-        let e = run_example("Stragglers", &sc, &args(&bad))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains(named), "{bad:?}: {e}");
-    }
+    ];
+    let jobs = jobs_run(&runner, &sc, "Stragglers", &a);
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].partitions.len(), 6);
+    assert_eq!(jobs[0].description, "sum at Stragglers");
+    rejects(
+        &sc,
+        "Stragglers",
+        &[
+            (vec!["--slow-fraction", "2"], "--slow-fraction"),
+            (vec!["--slow-factor", "x"], "--slow-factor"),
+            (vec!["--tasks", "0"], "--tasks"),
+            (vec!["--work", "nap"], "--work"),
+        ],
+    );
 }
 
 #[test]

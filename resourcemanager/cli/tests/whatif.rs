@@ -32,6 +32,11 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+fn assert_stderr_says(o: &Output, expected: &str) {
+    let err = stderr(o);
+    assert!(err.contains(expected), "{err}");
+}
+
 /// The dynamic run's settings, as `--conf`s.
 const DYNAMIC: &[&str] = &[
     "--conf",
@@ -130,11 +135,7 @@ fn a_rolled_log_reads_as_the_single_file() {
     let empty = dir.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
     let o = what_if(&empty, &[], &dir.path().join("c.html"));
-    assert!(
-        stderr(&o).contains("not a rolled Spark event log"),
-        "{}",
-        stderr(&o)
-    );
+    assert_stderr_says(&o, "not a rolled Spark event log");
 }
 
 #[test]
@@ -205,11 +206,7 @@ fn bad_input_gets_an_error_naming_the_problem() {
         &["--policies", "greedy"],
         &report,
     );
-    assert!(
-        stderr(&o).contains("unknown policy 'greedy'"),
-        "{}",
-        stderr(&o)
-    );
+    assert_stderr_says(&o, "unknown policy 'greedy'");
     let o = what_if(
         &fixture("bursty-static"),
         &[
@@ -220,5 +217,5 @@ fn bad_input_gets_an_error_naming_the_problem() {
         ],
         &report,
     );
-    assert!(stderr(&o).contains("minExecutors"), "{}", stderr(&o));
+    assert_stderr_says(&o, "minExecutors");
 }

@@ -587,6 +587,22 @@ mod tests {
             .collect()
     }
 
+    /// Job 1 of these stages started, then executor "1" added and the task of stage 1 it
+    /// ran ended (`success` or not), all at `at`.
+    fn one_map_task(
+        conf: &AllocationConfig,
+        stages: &[JobStageInfo],
+        success: bool,
+        at: u64,
+    ) -> ExecutorMonitor {
+        let mut m = ExecutorMonitor::new(conf);
+        m.on_job_start(JobId(1), stages);
+        m.on_executor_added("1", at);
+        m.on_task_start("1", at);
+        m.on_task_end("1", StageId(1), success, at);
+        m
+    }
+
     fn stage(id: u32, shuffle: Option<u32>) -> JobStageInfo {
         JobStageInfo {
             stage_id: StageId(id),
@@ -660,11 +676,12 @@ mod tests {
 
     #[test]
     fn shuffle_tracking_keeps_executor_until_released() {
-        let mut m = ExecutorMonitor::new(&tracking_conf());
-        m.on_job_start(JobId(1), &[stage(1, Some(0)), stage(2, None)]);
-        m.on_executor_added("1", 0);
-        m.on_task_start("1", 0);
-        m.on_task_end("1", StageId(1), true, 0);
+        let mut m = one_map_task(
+            &tracking_conf(),
+            &[stage(1, Some(0)), stage(2, None)],
+            true,
+            0,
+        );
         // The job still uses shuffle 0: the executor is busy, no deadline.
         assert_eq!(m.is_executor_idle("1"), Some(false));
         assert_eq!(m.executor("1").unwrap().deadline(), None);
@@ -680,24 +697,17 @@ mod tests {
 
     #[test]
     fn failed_tasks_leave_no_shuffle() {
-        let mut m = ExecutorMonitor::new(&tracking_conf());
-        m.on_job_start(JobId(1), &[stage(1, Some(0))]);
-        m.on_executor_added("1", 0);
-        m.on_task_start("1", 0);
-        m.on_task_end("1", StageId(1), false, 0);
+        let m = one_map_task(&tracking_conf(), &[stage(1, Some(0))], false, 0);
         assert_eq!(timed_out(&m, IDLE), vec!["1"]);
     }
 
     #[test]
     fn infinite_shuffle_timeout_never_expires() {
-        let mut m = ExecutorMonitor::new(&AllocationConfig {
+        let conf = AllocationConfig {
             shuffle_tracking_timeout_ms: None,
             ..tracking_conf()
-        });
-        m.on_job_start(JobId(1), &[stage(1, Some(0))]);
-        m.on_executor_added("1", 1000);
-        m.on_task_start("1", 1000);
-        m.on_task_end("1", StageId(1), true, 1000);
+        };
+        let mut m = one_map_task(&conf, &[stage(1, Some(0))], true, 1000);
         m.on_job_end(JobId(1));
         assert_eq!(m.is_executor_idle("1"), Some(true));
         assert_eq!(m.executor("1").unwrap().deadline(), None);

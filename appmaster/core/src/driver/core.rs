@@ -587,6 +587,7 @@ impl DriverCore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::driver::effect::testing::{asks, launches};
     use crate::driver::effect::TaskDescription;
     use crate::driver::test_support::container;
     use crate::plan::{Action, FetchFailed, Plan, ShuffleDep, Source, StageSpec};
@@ -642,15 +643,6 @@ mod tests {
             partitions: (0..parts).collect(),
             description: "count".into(),
         }
-    }
-
-    fn launches(fx: &[Effect]) -> Vec<(ExecutorId, TaskDescription)> {
-        fx.iter()
-            .filter_map(|e| match e {
-                Effect::Launch { executor, launch } => Some((executor.clone(), launch.clone())),
-                _ => None,
-            })
-            .collect()
     }
 
     fn ok_output() -> TaskResult {
@@ -991,6 +983,18 @@ mod tests {
         assert!(l.last().is_some_and(|(e, _)| e == "2"));
     }
 
+    /// Dynamic allocation from 0 executors (`initial` at the start) to `max`, with the
+    /// shuffle service.
+    fn dynamic(initial: i64, max: i64) -> AllocationConfig {
+        AllocationConfig {
+            min_executors: 0,
+            initial_executors: Some(initial),
+            max_executors: max,
+            shuffle_service_enabled: true,
+            ..AllocationConfig::default()
+        }
+    }
+
     fn starts(fx: &[Effect]) -> usize {
         fx.iter()
             .filter(|e| matches!(e, Effect::StartUserCode))
@@ -1050,13 +1054,7 @@ mod tests {
         assert_eq!(starts(&d.tick(60_000)), 0);
         // Under dynamic allocation the initial target decides.
         let mut c = conf(3);
-        c.dynamic = Some(AllocationConfig {
-            min_executors: 0,
-            initial_executors: Some(0),
-            max_executors: 5,
-            shuffle_service_enabled: true,
-            ..AllocationConfig::default()
-        });
+        c.dynamic = Some(dynamic(0, 5));
         let mut d = DriverCore::new(c).unwrap();
         assert_eq!(d.target(), 0);
         assert_eq!(starts(&d.start(0)), 1);
@@ -1095,25 +1093,12 @@ mod tests {
         )));
     }
 
-    fn asks(fx: &[Effect]) -> Vec<u32> {
-        fx.iter()
-            .filter_map(|e| match e {
-                Effect::Ask { count } => Some(*count),
-                _ => None,
-            })
-            .collect()
-    }
-
     #[test]
     fn eager_asks_when_tasks_wait_and_learns_the_start_latency() {
         let mut c = conf(0);
         c.dynamic = Some(AllocationConfig {
-            min_executors: 0,
-            initial_executors: Some(1),
-            max_executors: 4,
-            shuffle_service_enabled: true,
             policy: crate::allocation::AllocationPolicy::Eager,
-            ..AllocationConfig::default()
+            ..dynamic(1, 4)
         });
         let mut d = DriverCore::new(c).unwrap();
         assert_eq!(asks(&d.start(0)), [1]);
@@ -1169,24 +1154,27 @@ mod tests {
             .any(|e| matches!(e, Effect::JobDone { result: Ok(_), .. }))
     }
 
-    /// A job of 10 tasks on 10 executors, nine of them done in 200 ms; the task of
-    /// index 9 (on executor 10) still runs. Returns it.
-    fn nine_done(d: &mut DriverCore) -> (ExecutorId, TaskDescription) {
+    /// A job of 10 tasks on 10 executors, the first `done` of them succeeded in 200 ms;
+    /// the rest still run. Returns the 10 launches.
+    fn ten_launched(d: &mut DriverCore, done: usize) -> Vec<(ExecutorId, TaskDescription)> {
         let l = launches(&d.submit_job(JobId(0), job(10), 0));
         assert_eq!(l.len(), 10);
-        for (e, t) in &l[..9] {
+        for (e, t) in &l[..done] {
             d.on_status_update(e, t.task_id, ok_output(), 200);
         }
-        l[9].clone()
+        l
+    }
+
+    /// [`ten_launched`] with nine done: the task of index 9 (on executor 10) still runs.
+    /// Returns it.
+    fn nine_done(d: &mut DriverCore) -> (ExecutorId, TaskDescription) {
+        ten_launched(d, 9).remove(9)
     }
 
     #[test]
     fn a_slow_task_gets_one_copy_once_the_quantile_succeeded() {
         let mut d = speculating(10);
-        let l = launches(&d.submit_job(JobId(0), job(10), 0));
-        for (e, t) in &l[..8] {
-            d.on_status_update(e, t.task_id, ok_output(), 200);
-        }
+        ten_launched(&mut d, 8);
         // 8 of 10 succeeded: below floor(0.9 × 10) = 9, however slow the others are.
         assert!(d.check_speculatable_tasks(5_000).is_empty());
         let mut d = speculating(10);
@@ -1365,12 +1353,8 @@ mod tests {
         let mut c = conf(0);
         c.speculation = Some(SpeculationConfig::default());
         c.dynamic = Some(AllocationConfig {
-            min_executors: 0,
-            initial_executors: Some(1),
-            max_executors: 4,
             scheduler_backlog_timeout_ms: 1_000,
-            shuffle_service_enabled: true,
-            ..AllocationConfig::default()
+            ..dynamic(1, 4)
         });
         let mut d = DriverCore::new(c).unwrap();
         d.start(0);
@@ -1399,10 +1383,7 @@ mod tests {
     #[test]
     fn the_check_is_due_when_a_task_can_cross_its_threshold_at_most_once_an_interval() {
         let mut d = speculating(10);
-        let l = launches(&d.submit_job(JobId(0), job(10), 0));
-        for (e, t) in &l[..8] {
-            d.on_status_update(e, t.task_id, ok_output(), 200);
-        }
+        let l = ten_launched(&mut d, 8);
         assert_eq!(d.next_speculation_check_ms(), None, "below the quantile");
         d.on_status_update(&l[8].0, l[8].1.task_id, ok_output(), 200);
         // Task 9 started at 0; median 200, threshold 600: due at 601.

@@ -100,3 +100,31 @@ impl Out {
         self.listener.push(event);
     }
 }
+
+/// What the driver's tests look for in a step's effects.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{Effect, ExecutorId, TaskDescription};
+
+    /// The tasks launched, with their executors.
+    pub(crate) fn launches(effects: &[Effect]) -> Vec<(ExecutorId, TaskDescription)> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Launch { executor, launch } => Some((executor.clone(), launch.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The container asks sent.
+    pub(crate) fn asks(effects: &[Effect]) -> Vec<u32> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Ask { count } => Some(*count),
+                _ => None,
+            })
+            .collect()
+    }
+}

@@ -392,6 +392,7 @@ impl ExecutorBook {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::driver::effect::testing::asks;
     use crate::driver::test_support::container;
 
     fn reg(cores: u32) -> Registration {
@@ -403,36 +404,26 @@ mod tests {
         }
     }
 
-    fn asks(out: &Out) -> Vec<u32> {
-        out.effects
-            .iter()
-            .filter_map(|e| match e {
-                Effect::Ask { count } => Some(*count),
-                _ => None,
-            })
-            .collect()
-    }
-
     #[test]
     fn the_ask_counts_what_the_target_still_lacks() {
         let mut b = ExecutorBook::new(Resource::new(1408, 2), 1, 3);
         let mut out = Out::default();
         b.sync_ask(3, 0, &mut out);
-        assert_eq!(asks(&out), [3]);
+        assert_eq!(asks(&out.effects), [3]);
         // Unchanged: nothing sent again.
         b.sync_ask(3, 0, &mut out);
-        assert_eq!(asks(&out), [3]);
+        assert_eq!(asks(&out.effects), [3]);
         // Two arrive: the RM's count went down with them, so ours does too (no new ask);
         // a third beyond the target is released.
         let mut out = Out::default();
         b.on_allocated(vec![container(2), container(3)], 3, 0, &mut out);
-        assert!(asks(&out).is_empty(), "{:?}", out.effects);
+        assert!(asks(&out.effects).is_empty(), "{:?}", out.effects);
         let mut out = Out::default();
         b.on_allocated(vec![container(4), container(5)], 3, 0, &mut out);
         assert!(out.effects.contains(&Effect::Release {
             container: container(5).id
         }));
-        assert!(asks(&out).is_empty(), "{:?}", out.effects);
+        assert!(asks(&out.effects).is_empty(), "{:?}", out.effects);
     }
 
     #[test]

@@ -613,16 +613,7 @@ impl TaskScheduler {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn launches(out: &Out) -> Vec<(ExecutorId, TaskDescription)> {
-        out.effects
-            .iter()
-            .filter_map(|e| match e {
-                Effect::Launch { executor, launch } => Some((executor.clone(), launch.clone())),
-                _ => None,
-            })
-            .collect()
-    }
+    use crate::driver::effect::testing::launches;
 
     fn offer<'a>(executor: &'a ExecutorId, host: &'a str) -> Offer<'a> {
         Offer {
@@ -657,7 +648,7 @@ mod tests {
             !s.resource_offer(offer(&b, "h"), 0, &mut out),
             "nothing left"
         );
-        let l = launches(&out);
+        let l = launches(&out.effects);
         assert_eq!(
             l.iter().map(|(_, t)| t.task_id).collect::<Vec<_>>(),
             [TaskId(0), TaskId(1), TaskId(2)]
@@ -728,7 +719,7 @@ mod tests {
         assert!(s.take(TaskId(0), &a).is_none());
         let mut out = Out::default();
         s.resource_offer(offer(&b, "h"), 0, &mut out);
-        let l = launches(&out);
+        let l = launches(&out.effects);
         assert_eq!(l[0].1.partition, 1, "re-queued in front of partition 2");
         assert!(l[0].1.stage.is_some());
     }
@@ -748,6 +739,16 @@ mod tests {
             assert!(s.succeeded(&t, 200, &mut out));
         }
         (s, Out::default())
+    }
+
+    /// [`nine_of_ten_done`], then index 9's speculative copy launched on executor 0
+    /// (returned) at 700 ms.
+    fn copy_launched() -> (TaskScheduler, Out, ExecutorId) {
+        let (mut s, mut out) = nine_of_ten_done();
+        s.check_speculatable_tasks(&SpeculationConfig::default(), 700, &mut out);
+        let free = ExecutorId::from("0");
+        s.resource_offer(offer(&free, "h"), 700, &mut out);
+        (s, out, free)
     }
 
     #[test]
@@ -789,7 +790,7 @@ mod tests {
             ..same_host
         };
         assert!(s.resource_offer(other_host, 700, &mut out));
-        let (e, t) = launches(&out).remove(0);
+        let (e, t) = launches(&out.effects).remove(0);
         assert_eq!((e, t.partition, t.attempt), (free.clone(), 9, 1));
         assert!(out.listener.iter().any(|ev| matches!(
             ev,
@@ -802,11 +803,7 @@ mod tests {
 
     #[test]
     fn the_first_to_succeed_wins_and_the_other_is_marked_killed() {
-        let conf = SpeculationConfig::default();
-        let (mut s, mut out) = nine_of_ten_done();
-        s.check_speculatable_tasks(&conf, 700, &mut out);
-        let free = ExecutorId::from("0");
-        s.resource_offer(offer(&free, "h"), 700, &mut out);
+        let (mut s, _, free) = copy_launched();
         let mut out = Out::default();
         let copy = s.take(TaskId(10), &free).unwrap();
         assert!(copy.speculative);
@@ -827,11 +824,7 @@ mod tests {
 
     #[test]
     fn a_failed_copy_does_not_requeue_while_the_original_runs() {
-        let conf = SpeculationConfig::default();
-        let (mut s, mut out) = nine_of_ten_done();
-        s.check_speculatable_tasks(&conf, 700, &mut out);
-        let free = ExecutorId::from("0");
-        s.resource_offer(offer(&free, "h"), 700, &mut out);
+        let (mut s, mut out, free) = copy_launched();
         let copy = s.take(TaskId(10), &free).unwrap();
         assert_eq!(s.failed(&copy), Failure::Retry);
         assert!(
@@ -843,6 +836,6 @@ mod tests {
         assert_eq!(s.failed(&orig), Failure::Retry);
         let mut out = Out::default();
         assert!(s.resource_offer(offer(&free, "h"), 900, &mut out));
-        assert_eq!(launches(&out)[0].1.attempt, 2);
+        assert_eq!(launches(&out.effects)[0].1.attempt, 2);
     }
 }

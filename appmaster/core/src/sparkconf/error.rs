@@ -129,3 +129,17 @@ pub(crate) fn out_of_range(key: &str, value: impl ToString, requirement: &str) -
         requirement: requirement.to_owned(),
     }
 }
+
+/// `Ok` when the setting meets its requirement, else [`out_of_range`].
+pub(crate) fn require(
+    ok: bool,
+    key: &str,
+    value: impl ToString,
+    requirement: &str,
+) -> Result<(), SparkConfError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(out_of_range(key, value, requirement))
+    }
+}

@@ -29,7 +29,7 @@ pub use values::{
 use crate::allocation::{AllocationConfig, ConfigError};
 use crate::driver::SpeculationConfig;
 use common::Resource;
-use error::out_of_range;
+use error::{out_of_range, require};
 use properties::parse_properties;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -464,41 +464,37 @@ impl SparkConf {
             TimeUnit::Milliseconds,
             d::DEFAULT_INTERVAL_MS as i64,
         )?;
-        if interval < 1 {
-            return Err(out_of_range(
-                keys::SPECULATION_INTERVAL,
-                self.get(keys::SPECULATION_INTERVAL).unwrap_or_default(),
-                "above 0",
-            ));
-        }
+        require(
+            interval >= 1,
+            keys::SPECULATION_INTERVAL,
+            self.get(keys::SPECULATION_INTERVAL).unwrap_or_default(),
+            "above 0",
+        )?;
         let multiplier = self.get_double(keys::SPECULATION_MULTIPLIER, d::DEFAULT_MULTIPLIER)?;
-        if !(multiplier.is_finite() && multiplier >= 0.0) {
-            return Err(out_of_range(
-                keys::SPECULATION_MULTIPLIER,
-                multiplier,
-                "a number of at least 0",
-            ));
-        }
+        require(
+            multiplier.is_finite() && multiplier >= 0.0,
+            keys::SPECULATION_MULTIPLIER,
+            multiplier,
+            "a number of at least 0",
+        )?;
         let quantile = self.get_double(keys::SPECULATION_QUANTILE, d::DEFAULT_QUANTILE)?;
-        if !(0.0..=1.0).contains(&quantile) {
-            return Err(out_of_range(
-                keys::SPECULATION_QUANTILE,
-                quantile,
-                "between 0 and 1",
-            ));
-        }
+        require(
+            (0.0..=1.0).contains(&quantile),
+            keys::SPECULATION_QUANTILE,
+            quantile,
+            "between 0 and 1",
+        )?;
         let min_runtime = self.get_time_ms(
             keys::SPECULATION_MIN_TASK_RUNTIME,
             TimeUnit::Milliseconds,
             d::DEFAULT_MIN_TASK_RUNTIME_MS as i64,
         )?;
-        if min_runtime < 0 {
-            return Err(out_of_range(
-                keys::SPECULATION_MIN_TASK_RUNTIME,
-                min_runtime,
-                "at least 0",
-            ));
-        }
+        require(
+            min_runtime >= 0,
+            keys::SPECULATION_MIN_TASK_RUNTIME,
+            min_runtime,
+            "at least 0",
+        )?;
         if !self.get_bool(keys::SPECULATION, false)? {
             return Ok(None);
         }

@@ -52,6 +52,34 @@ pub use workload::{
 
 use crate::allocation::ConfigError;
 
+/// Reads a log of JSON lines, handing each non-blank line's value to `each`; a reason
+/// `each` gives back becomes a [`WhatIfError::BadLine`] naming the line. A line that is not
+/// JSON is an error, except the last one (an application still running, or one that died
+/// mid-write), which ends the log, as Spark's own replay tolerates.
+fn read_json_lines(
+    text: &str,
+    mut each: impl FnMut(serde_json::Value) -> Result<(), String>,
+) -> Result<(), WhatIfError> {
+    let lines: Vec<(usize, &str)> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .collect();
+    let last = lines.len().saturating_sub(1);
+    for (k, &(n, line)) in lines.iter().enumerate() {
+        let parsed = match serde_json::from_str(line) {
+            Ok(v) => each(v),
+            Err(_) if k == last && k > 0 => break,
+            Err(e) => Err(format!("is not JSON ({e})")),
+        };
+        parsed.map_err(|reason| WhatIfError::BadLine {
+            line: n + 1,
+            reason,
+        })?;
+    }
+    Ok(())
+}
+
 /// Why an event log cannot be read, or a replay cannot run.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]

@@ -502,16 +502,19 @@ impl<'a> Sim<'a> {
         }
     }
 
+    /// Whether every one of these stages has completed.
+    fn all_completed(&self, stages: &[usize]) -> bool {
+        stages
+            .iter()
+            .all(|s| self.stages[*s].completed_ms.is_some())
+    }
+
     fn maybe_submit_stage(&mut self, s: usize, now: u64) {
         let st = &self.stages[s];
         if st.scheduled || self.jobs[st.job].submitted_ms.is_none() {
             return;
         }
-        if st
-            .parents
-            .iter()
-            .any(|p| self.stages[*p].completed_ms.is_none())
-        {
+        if !self.all_completed(&st.parents) {
             return;
         }
         let delay = st.delay_ms;
@@ -521,12 +524,7 @@ impl<'a> Sim<'a> {
 
     fn maybe_end_job(&mut self, j: usize, now: u64) {
         let job = &self.jobs[j];
-        if job.ending
-            || job
-                .stages
-                .iter()
-                .any(|s| self.stages[*s].completed_ms.is_none())
-        {
+        if job.ending || !self.all_completed(&job.stages) {
             return;
         }
         let delay = job.end_delay_ms;

@@ -16,31 +16,16 @@ pub(super) fn read(text: &str) -> Result<RawLog, WhatIfError> {
         format: Some(LogFormat::Spark { version: None }),
         ..RawLog::default()
     };
-    let lines: Vec<(usize, &str)> = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .collect();
-    let last = lines.len().saturating_sub(1);
-    for (k, &(n, line)) in lines.iter().enumerate() {
-        let bad = |reason: String| WhatIfError::BadLine {
-            line: n + 1,
-            reason,
-        };
-        let value: Value = match serde_json::from_str(line) {
-            Ok(v) => v,
-            Err(_) if k == last && k > 0 => break,
-            Err(e) => return Err(bad(format!("is not JSON ({e})"))),
-        };
+    super::read_json_lines(text, |value| {
         let Some(obj) = value.as_object() else {
-            return Err(bad("is not a JSON object".to_owned()));
+            return Err("is not a JSON object".to_owned());
         };
         let Some(event) = obj.get("Event").and_then(Value::as_str) else {
-            return Err(bad("has no \"Event\" field".to_owned()));
+            return Err("has no \"Event\" field".to_owned());
         };
         raw.events += 1;
-        apply(&mut raw, event, obj).map_err(|e| bad(format!("{event}: {e}")))?;
-    }
+        apply(&mut raw, event, obj).map_err(|e| format!("{event}: {e}"))
+    })?;
     Ok(raw)
 }
 

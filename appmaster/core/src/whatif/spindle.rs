@@ -14,40 +14,21 @@ pub(super) fn read(text: &str) -> Result<RawLog, WhatIfError> {
         format: Some(LogFormat::Spindle),
         ..RawLog::default()
     };
-    let lines: Vec<(usize, &str)> = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .collect();
-    let last = lines.len().saturating_sub(1);
     // Task launches by task id, and the target rises not yet answered by an executor.
     let mut launches: BTreeMap<u64, u64> = BTreeMap::new();
     let mut asks: VecDeque<u64> = VecDeque::new();
-    for (k, &(n, line)) in lines.iter().enumerate() {
-        let value: serde_json::Value = match serde_json::from_str(line) {
-            Ok(v) => v,
-            Err(_) if k == last && k > 0 => break,
-            Err(e) => {
-                return Err(WhatIfError::BadLine {
-                    line: n + 1,
-                    reason: format!("is not JSON ({e})"),
-                })
-            }
-        };
+    super::read_json_lines(text, |value| {
         if value.get("event").and_then(|v| v.as_str()).is_none() {
-            return Err(WhatIfError::BadLine {
-                line: n + 1,
-                reason: "has no \"event\" field".to_owned(),
-            });
+            return Err("has no \"event\" field".to_owned());
         }
         raw.events += 1;
         // An event of a newer version, or one with fields this version does not know.
-        let Ok(LogLine { ts, event }) = serde_json::from_value::<LogLine>(value) else {
-            continue;
-        };
-        raw.saw(ts);
-        apply(&mut raw, ts, event, &mut launches, &mut asks);
-    }
+        if let Ok(LogLine { ts, event }) = serde_json::from_value::<LogLine>(value) {
+            raw.saw(ts);
+            apply(&mut raw, ts, event, &mut launches, &mut asks);
+        }
+        Ok(())
+    })?;
     Ok(raw)
 }
 

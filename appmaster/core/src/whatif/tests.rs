@@ -305,6 +305,32 @@ fn spindle(ts: u64, event: Value) -> Value {
     e
 }
 
+/// A task of a Spindle log starting on executor 1.
+fn spindle_task_start(ts: u64, stage: u32, task_id: u64, index: u32) -> Value {
+    spindle(
+        ts,
+        json!({"event": "TaskStart", "stage": stage, "stage_attempt": 0,
+        "task_id": task_id, "index": index, "attempt": 0, "executor": "1", "host": "h"}),
+    )
+}
+
+/// A task of a Spindle log succeeding on executor 1.
+fn spindle_task_end(ts: u64, stage: u32, task_id: u64, index: u32, duration_ms: u64) -> Value {
+    spindle(
+        ts,
+        json!({"event": "TaskEnd", "stage": stage, "stage_attempt": 0,
+        "task_id": task_id, "index": index, "attempt": 0, "executor": "1", "reason": "Success",
+        "error": null, "duration_ms": duration_ms, "records": 1}),
+    )
+}
+
+fn spindle_stage_completed(ts: u64, stage: u32) -> Value {
+    spindle(
+        ts,
+        json!({"event": "StageCompleted", "stage": stage, "attempt": 0, "failure": null}),
+    )
+}
+
 /// A Spindle log: job 0 with two stages (Spindle names no parents), the second
 /// executor asked for by a target rise.
 fn spindle_log() -> String {
@@ -333,39 +359,17 @@ fn spindle_log() -> String {
             json!({"event": "StageSubmitted", "stage": 0, "attempt": 0, "job": 0,
             "name": "map", "num_tasks": 2}),
         ),
-        spindle(
-            100,
-            json!({"event": "TaskStart", "stage": 0, "stage_attempt": 0,
-            "task_id": 0, "index": 0, "attempt": 0, "executor": "1", "host": "h"}),
-        ),
-        spindle(
-            100,
-            json!({"event": "TaskStart", "stage": 0, "stage_attempt": 0,
-            "task_id": 1, "index": 1, "attempt": 0, "executor": "1", "host": "h"}),
-        ),
+        spindle_task_start(100, 0, 0, 0),
+        spindle_task_start(100, 0, 1, 1),
         spindle(1100, json!({"event": "TargetChanged", "old": 1, "new": 2})),
         spindle(
             1115,
             json!({"event": "ExecutorAdded", "executor": "2", "host": "h",
             "cores": 2, "container": "c2", "memory_mb": 1408}),
         ),
-        spindle(
-            600,
-            json!({"event": "TaskEnd", "stage": 0, "stage_attempt": 0,
-            "task_id": 0, "index": 0, "attempt": 0, "executor": "1", "reason": "Success",
-            "error": null, "duration_ms": 500, "records": 1}),
-        ),
-        spindle(
-            700,
-            json!({"event": "TaskEnd", "stage": 0, "stage_attempt": 0,
-            "task_id": 1, "index": 1, "attempt": 0, "executor": "1", "reason": "Success",
-            "error": null, "duration_ms": 600, "records": 1}),
-        ),
-        spindle(
-            700,
-            json!({"event": "StageCompleted", "stage": 0, "attempt": 0,
-            "failure": null}),
-        ),
+        spindle_task_end(600, 0, 0, 0, 500),
+        spindle_task_end(700, 0, 1, 1, 600),
+        spindle_stage_completed(700, 0),
         spindle(
             705,
             json!({"event": "StageSubmitted", "stage": 1, "attempt": 0, "job": 0,
@@ -376,22 +380,9 @@ fn spindle_log() -> String {
             705,
             json!({"event": "SpeculativeTaskSubmitted", "stage": 1, "index": 0}),
         ),
-        spindle(
-            705,
-            json!({"event": "TaskStart", "stage": 1, "stage_attempt": 0,
-            "task_id": 2, "index": 0, "attempt": 0, "executor": "1", "host": "h"}),
-        ),
-        spindle(
-            1005,
-            json!({"event": "TaskEnd", "stage": 1, "stage_attempt": 0,
-            "task_id": 2, "index": 0, "attempt": 0, "executor": "1", "reason": "Success",
-            "error": null, "duration_ms": 300, "records": 1}),
-        ),
-        spindle(
-            1005,
-            json!({"event": "StageCompleted", "stage": 1, "attempt": 0,
-            "failure": null}),
-        ),
+        spindle_task_start(705, 1, 2, 0),
+        spindle_task_end(1005, 1, 2, 0, 300),
+        spindle_stage_completed(1005, 1),
         spindle(
             1010,
             json!({"event": "JobEnd", "job": 0, "succeeded": true, "error": null}),
