@@ -37,6 +37,14 @@ impl Resource {
             vcores: self.vcores + other.vcores,
         }
     }
+
+    /// `n` of these (saturating: an absurd ask cannot overflow a sum).
+    pub fn times(&self, n: u32) -> Self {
+        Self {
+            memory_mb: self.memory_mb.saturating_mul(u64::from(n)),
+            vcores: self.vcores.saturating_mul(n),
+        }
+    }
 }
 
 impl fmt::Display for Resource {

@@ -109,9 +109,13 @@ impl RmHandle {
         if applied.is_empty() && !preemption_changed {
             return Ok(applied);
         }
-        let scheduler = new.build_scheduler().map_err(|e| e.to_string())?;
+        let scheduler = if applied.is_empty() {
+            None
+        } else {
+            Some(new.build_scheduler().map_err(|e| e.to_string())?)
+        };
         self.rm.with_state(|s| {
-            if !applied.is_empty() {
+            if let Some(scheduler) = scheduler {
                 s.set_scheduler(scheduler)?;
             }
             s.set_preemption(new.preemption_conf());

@@ -12,7 +12,7 @@ use common::identity::check_user_name;
 use common::protocol::{
     exit_status, AmEvent, AppAcls, AppSubmission, ApplicationReport, AttemptReport, Container,
     ContainerState, ContainerStatus, ErrorCode, FinalApplicationStatus, Isolation, NodeReport,
-    NodeState, ResourceAsk, WireError, YarnApplicationState as AppState,
+    NodeState, PreemptedReport, ResourceAsk, WireError, YarnApplicationState as AppState,
 };
 use common::token::{
     AmrmTokenKeys, AppSecret, ContainerTokenKeys, KeyId, NodeTokenKeys, RollSchedule,
@@ -224,16 +224,8 @@ struct App {
     next_container: u64,
     /// The leaf queue it runs in (full path), once admitted.
     queue_path: String,
-    preempted: Preempted,
-}
-
-/// What preemption took from an application (YARN's app report fields).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Preempted {
-    pub memory_mb: u64,
-    pub vcores: u64,
-    pub non_am_containers: u32,
-    pub am_containers: u32,
+    /// What preemption took from it (YARN's app report fields).
+    preempted: PreemptedReport,
 }
 
 /// Preemption settings (`preemption`, `preemption-wait`).
@@ -660,7 +652,7 @@ impl RmState {
             vcore_ms: 0,
             next_container: 1,
             queue_path,
-            preempted: Preempted::default(),
+            preempted: PreemptedReport::default(),
         };
         app.attempts.push(Attempt::new(id.attempt(1), now.wall_ms));
         self.apps.insert(id, app);
@@ -816,12 +808,7 @@ impl RmState {
                 _ => app.submission.queue.clone(),
             },
             queue_path: app.queue_path.clone(),
-            preempted: common::protocol::PreemptedReport {
-                memory_mb: app.preempted.memory_mb,
-                vcores: app.preempted.vcores,
-                non_am_containers: app.preempted.non_am_containers,
-                am_containers: app.preempted.am_containers,
-            },
+            preempted: app.preempted,
             app_type: app.submission.app_type.clone(),
             state: app.state,
             final_status: app.final_status,

@@ -274,7 +274,7 @@ mod tests {
                 preempted: false,
             }],
             queue_path: "root.default".into(),
-            preempted: (0, 0, 0, 0),
+            preempted: Default::default(),
         }
     }
 

@@ -221,11 +221,7 @@ fn owner_map_line(certs: &Path) -> anyhow::Result<String> {
     if uid != 0 {
         return Ok(String::new());
     }
-    let files = common::tls::TlsFiles::new(
-        &certs.join(common::tls::CA_CERT),
-        &certs.join("user.pem"),
-        &certs.join("user.key"),
-    );
+    let files = common::tls::TlsFiles::in_dir(certs, "user");
     let role = common::tls::TlsIdentity::load(&files)?.role();
     let user = role
         .user()

@@ -21,7 +21,6 @@ struct AppEntry {
     leaf: usize,
     user: String,
     used: Resource,
-    ams: u32,
 }
 
 #[derive(Debug)]
@@ -239,7 +238,6 @@ impl CapacityScheduler {
                 leaf,
                 user: user.to_string(),
                 used: Resource::ZERO,
-                ams: 0,
             },
         );
     }
@@ -324,7 +322,6 @@ impl Scheduler for CapacityScheduler {
         e.used = e.used.add(&resource);
         let (leaf, user) = (e.leaf, e.user.clone());
         if am {
-            e.ams += 1;
             self.am_used[leaf] = self.am_used[leaf].add(&resource);
         }
         for q in self.tree.path_up(leaf).collect::<Vec<_>>() {
@@ -345,7 +342,6 @@ impl Scheduler for CapacityScheduler {
         e.used = e.used.saturating_sub(&resource);
         let (leaf, user) = (e.leaf, e.user.clone());
         if am {
-            e.ams = e.ams.saturating_sub(1);
             self.am_used[leaf] = self.am_used[leaf].saturating_sub(&resource);
         }
         for q in self.tree.path_up(leaf).collect::<Vec<_>>() {

@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Default)]
 pub struct FifoScheduler {
-    /// Live apps: (AM containers held, resources held).
-    apps: BTreeMap<ApplicationId, (u32, Resource)>,
+    /// Live apps and what they hold.
+    apps: BTreeMap<ApplicationId, Resource>,
     am_used: Resource,
 }
 
@@ -32,12 +32,12 @@ impl Scheduler for FifoScheduler {
                 format!("Application {app} submitted to unknown queue: {queue} (the FIFO scheduler has one queue, default)"),
             ));
         }
-        self.apps.insert(app, (0, Resource::ZERO));
+        self.apps.insert(app, Resource::ZERO);
         Ok(format!("root.{QUEUE}"))
     }
 
     fn readmit(&mut self, app: ApplicationId, _queue: &str, _user: &str) -> Result<String, String> {
-        self.apps.insert(app, (0, Resource::ZERO));
+        self.apps.insert(app, Resource::ZERO);
         Ok(format!("root.{QUEUE}"))
     }
 
@@ -46,20 +46,18 @@ impl Scheduler for FifoScheduler {
     }
 
     fn allocated(&mut self, app: ApplicationId, resource: Resource, am: bool) {
-        if let Some((ams, used)) = self.apps.get_mut(&app) {
+        if let Some(used) = self.apps.get_mut(&app) {
             *used = used.add(&resource);
             if am {
-                *ams += 1;
                 self.am_used = self.am_used.add(&resource);
             }
         }
     }
 
     fn released(&mut self, app: ApplicationId, resource: Resource, am: bool) {
-        if let Some((ams, used)) = self.apps.get_mut(&app) {
+        if let Some(used) = self.apps.get_mut(&app) {
             *used = used.saturating_sub(&resource);
             if am {
-                *ams = ams.saturating_sub(1);
                 self.am_used = self.am_used.saturating_sub(&resource);
             }
         }
@@ -104,10 +102,7 @@ impl Scheduler for FifoScheduler {
     }
 
     fn queues(&self, cluster: Resource, demands: &[Demand]) -> Vec<QueueView> {
-        let used = self
-            .apps
-            .values()
-            .fold(Resource::ZERO, |acc, (_, r)| acc.add(r));
+        let used = self.apps.values().fold(Resource::ZERO, |acc, r| acc.add(r));
         let pct = super::share(&used, &cluster) * 100.0;
         let pending = demands.iter().filter(|d| d.am.is_some()).count() as u32;
         vec![QueueView {

@@ -151,9 +151,7 @@ impl RmState {
                 let mut pending = am.unwrap_or(Resource::ZERO);
                 if cur.registered {
                     for a in app.asks.values() {
-                        for _ in 0..a.count.min(10_000) {
-                            pending = pending.add(&a.resource);
-                        }
+                        pending = pending.add(&a.resource.times(a.count));
                     }
                 }
                 (am.is_some() || ask.is_some()).then_some(Demand {

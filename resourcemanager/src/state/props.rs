@@ -9,7 +9,7 @@
 
 use super::{Action, Now, PreemptionConf, RmState};
 use crate::scheduler::{share, CapacityScheduler, QueueConf, QueueDefaults, QueueTree};
-use crate::testing::{rm_state, submission};
+use crate::testing::{at, rm_state, submission};
 use common::protocol::{ContainerState, ContainerStatus, ResourceAsk};
 use common::{AppAttemptId, NodeId, Resource};
 use proptest::prelude::*;
@@ -19,13 +19,6 @@ const UNIT: Resource = Resource {
     memory_mb: 1024,
     vcores: 1,
 };
-
-fn at(ms: u64) -> Now {
-    Now {
-        mono_ms: ms,
-        wall_ms: 1_700_000_000_000 + ms,
-    }
-}
 
 #[derive(Debug, Clone)]
 struct Case {

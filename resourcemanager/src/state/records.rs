@@ -35,9 +35,9 @@ pub struct AppRecord {
     /// The leaf queue's full path (empty in records written before queues).
     #[serde(default)]
     pub queue_path: String,
-    /// What preemption took (MB, vcores, non-AM containers, AM containers).
+    /// What preemption took from it.
     #[serde(default)]
-    pub preempted: (u64, u64, u32, u32),
+    pub preempted: common::protocol::PreemptedReport,
 }
 
 /// Diagnostics of an attempt that was running when the RM stopped.
@@ -101,12 +101,7 @@ impl RmState {
                 vcore_ms: r.vcore_ms,
                 next_container: r.next_container,
                 queue_path: r.queue_path,
-                preempted: super::Preempted {
-                    memory_mb: r.preempted.0,
-                    vcores: r.preempted.1,
-                    non_am_containers: r.preempted.2,
-                    am_containers: r.preempted.3,
-                },
+                preempted: r.preempted,
             };
             let placed = app.current().is_some_and(|a| a.am_container.is_some());
             if !app.state.is_terminal() && (placed || app.attempts.is_empty()) {
@@ -169,11 +164,6 @@ fn record_of(id: ApplicationId, a: &App) -> AppRecord {
         next_container: a.next_container,
         attempts: a.attempts.clone(),
         queue_path: a.queue_path.clone(),
-        preempted: (
-            a.preempted.memory_mb,
-            a.preempted.vcores,
-            a.preempted.non_am_containers,
-            a.preempted.am_containers,
-        ),
+        preempted: a.preempted,
     }
 }
