@@ -273,6 +273,9 @@ pub struct RmState {
     /// RUNNING nodes by free memory (then fewest containers, then id), so a placement
     /// looks at the roomiest nodes first instead of every node.
     free_index: BTreeSet<(u64, Reverse<usize>, Reverse<NodeId>)>,
+    /// The RUNNING nodes' total capability, kept as nodes come and go (every schedule
+    /// round reads it; summing the nodes there would cost a scan per heartbeat).
+    running_total: Resource,
     /// Node ids by host name (and by address), for locality.
     hosts: BTreeMap<String, BTreeSet<NodeId>>,
     preemption: PreemptionConf,
@@ -310,6 +313,7 @@ impl RmState {
                     .expect("the default queue tree is valid"),
             )),
             free_index: BTreeSet::new(),
+            running_total: Resource::ZERO,
             hosts: BTreeMap::new(),
             preemption: PreemptionConf::default(),
             preempting: BTreeMap::new(),
@@ -405,6 +409,9 @@ impl RmState {
         // thought were there and it does not report are gone.
         self.unindex(&node_id);
         if let Some(old) = self.nodes.remove(&node_id) {
+            if old.state == NodeState::RUNNING {
+                self.running_total = self.running_total.saturating_sub(&old.capability);
+            }
             let reported: BTreeSet<_> = running.iter().map(|s| s.container_id).collect();
             for c in old.containers {
                 if !reported.contains(&c) {
@@ -466,6 +473,7 @@ impl RmState {
                 .or_default()
                 .insert(node_id.clone());
         }
+        self.running_total = self.running_total.add(&node.capability);
         self.nodes.insert(node_id.clone(), node);
         self.index(&node_id);
         self.schedule(now, &mut actions);
@@ -557,6 +565,7 @@ impl RmState {
             self.unindex(id);
             let node = self.nodes.get_mut(id).expect("listed above");
             node.state = NodeState::LOST;
+            self.running_total = self.running_total.saturating_sub(&node.capability);
             let containers = std::mem::take(&mut node.containers);
             for c in containers {
                 self.complete_container(
@@ -1544,7 +1553,10 @@ mod tests {
         assert_ne!(got[0].node_id, am.node_id);
         // Only the AM's node keeps heartbeating.
         rm.node_heartbeat(&am.node_id, &[], at(5000)).unwrap();
+        assert_eq!(rm.cluster_resource(), Resource::new(2048, 16));
         let actions = rm.expire_nodes(at(6001));
+        // A LOST node's capacity leaves the cluster total.
+        assert_eq!(rm.cluster_resource(), Resource::new(1024, 8));
         let lost_status = actions.iter().any(|a| {
             matches!(a,
             Action::PushAm { event: AmEvent::Completed(s), .. }

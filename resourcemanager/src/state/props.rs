@@ -205,9 +205,14 @@ impl Run {
     /// The invariants that hold after every step.
     fn check(&self) -> Result<(), TestCaseError> {
         let cluster = self.rm.cluster_resource();
+        let mut running = Resource::ZERO;
         for n in self.rm.node_reports() {
             prop_assert!(n.capability.fits(&n.used), "node over capacity: {n:?}");
+            if n.state == common::protocol::NodeState::RUNNING {
+                running = running.add(&n.capability);
+            }
         }
+        prop_assert_eq!(cluster, running, "the kept cluster total drifted");
         let mut seen = BTreeSet::new();
         let mut user_used: BTreeMap<(String, String), Resource> = BTreeMap::new();
         for (app, (leaf, user)) in &self.owners {

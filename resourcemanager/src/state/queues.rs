@@ -2,7 +2,6 @@
 //! and the queue views for REST, the UI and `spindle queue list`.
 
 use super::{scheduler, PreemptionConf, QueueView, RmState, Scheduler};
-use common::protocol::NodeState;
 use common::Resource;
 
 impl RmState {
@@ -45,9 +44,6 @@ impl RmState {
 
     /// The RUNNING nodes' total capability.
     pub fn cluster_resource(&self) -> Resource {
-        self.nodes
-            .values()
-            .filter(|n| n.state == NodeState::RUNNING)
-            .fold(Resource::ZERO, |acc, n| acc.add(&n.capability))
+        self.running_total
     }
 }
