@@ -338,6 +338,12 @@ pub fn dynamic(min: u32, max: u32, initial: u32, idle: &str) -> Vec<String> {
     ])
 }
 
+/// `conf` with one more `K=V` setting.
+pub fn with(mut conf: Vec<String>, kv: &str) -> Vec<String> {
+    conf.push(kv.to_string());
+    conf
+}
+
 /// The appmaster binary, which runs the example classes.
 pub fn appmaster() -> String {
     bin("appmaster").display().to_string()
