@@ -147,6 +147,10 @@ pub struct ContainerStatus {
     pub state: ContainerState,
     pub exit_status: i32,
     pub diagnostics: String,
+    /// What the container was allocated (YARN's `ContainerStatus.capability`): a node
+    /// re-registering with a restarted RM reports it, and the RM takes the container
+    /// back with it.
+    pub resource: Resource,
 }
 
 /// A file to place in a container's working directory, staged with the RM by content hash.
@@ -407,7 +411,8 @@ pub enum RmRequest {
         address: String,
         http_address: String,
         capability: Resource,
-        /// Containers still running after an NM or RM restart.
+        /// Its containers after an NM or RM restart: those running, and those that
+        /// completed since the last heartbeat the RM answered (reported once).
         running: Vec<ContainerStatus>,
         /// How it isolates containers (for `spindle node list` and REST).
         isolation: Isolation,

@@ -710,6 +710,7 @@ fn status_of(id: ContainerId, c: &Container) -> ContainerStatus {
         state,
         exit_status,
         diagnostics,
+        resource: c.resource,
     }
 }
 

@@ -370,19 +370,16 @@ async fn register(
     http_address: &str,
     capability: common::Resource,
 ) -> Result<u64, transport::TransportError> {
-    let running = nm
-        .containers
-        .heartbeat_statuses()
-        .into_iter()
-        .filter(|s| s.state != ContainerState::COMPLETE)
-        .collect();
+    // Running containers and completions not yet acknowledged: a restarted RM takes
+    // the former back and tells their AMs of the latter, once.
+    let statuses = nm.containers.heartbeat_statuses();
     let resp: RmResponse = rm
         .call(&RmRequest::RegisterNode {
             node_id: nm.node_id.clone(),
             address: address.to_string(),
             http_address: http_address.to_string(),
             capability,
-            running,
+            running: statuses.clone(),
             isolation: nm.containers.isolation(),
         })
         .await?;
@@ -395,6 +392,7 @@ async fn register(
         } => {
             tracing::info!(keys = ?token_keys.ids(), "container-token keys received");
             nm.tokens().registered(token_keys, registered_ms);
+            nm.containers.acknowledge(&statuses);
             tracing::info!(node_id = %nm.node_id, rm = rm.addr(), "registered with the resource manager");
             Ok(heartbeat_interval_ms)
         }

@@ -52,6 +52,9 @@ pub enum RmError {
 struct AmChannel {
     tx: mpsc::UnboundedSender<AmEvent>,
     rx: Option<mpsc::UnboundedReceiver<AmEvent>>,
+    /// Which subscription holds `rx`: a new one takes over from the last (an AM that
+    /// lost its connection subscribes again before the RM notices the old one died).
+    subscription: u64,
 }
 
 pub(crate) struct Rm {
@@ -141,7 +144,8 @@ impl RmHandle {
         // The full state, behind everything already queued.
         self.rm.with_state(|s| {
             let apps = s.export_apps();
-            self.rm.persist.save(s.next_seq(), apps);
+            let keys = s.export_keys(read_clocks());
+            self.rm.persist.save(s.next_seq(), apps, Some(keys));
         });
         if tokio::time::timeout(SHUTDOWN_STEP, self.rm.persist.barrier())
             .await
@@ -321,7 +325,6 @@ fn open_state(
     let now = read_clocks();
     // The cluster timestamp is in every id, shown and kept across restarts: wall clock.
     let cluster_ts = recovered.as_ref().map_or(now.wall_ms, |r| r.cluster_ts);
-    // Fresh master keys at every start: tokens of the previous run are refused.
     let mut state = RmState::new(cluster_ts, limits, now);
     // Before recovery: recovered applications go back into their queues.
     let scheduler = config.build_scheduler().map_err(RmError::Queues)?;
@@ -340,10 +343,27 @@ fn open_state(
             path = %store.path().display(),
             "recovered resource manager state"
         );
+        // The previous run's keys: the tokens its apps hold still verify.
+        if let Some(keys) = &r.keys {
+            state.restore_keys(keys, now).map_err(|e| {
+                RmError::State(StoreError::Record {
+                    path: store.path().to_path_buf(),
+                    key: "master-keys".into(),
+                    reason: e.to_string(),
+                })
+            })?;
+        }
         state.recover(r.next_seq, r.apps, now);
     }
-    // Before listening: the store has the cluster timestamp and the recovered changes.
-    store.save(cluster_ts, state.next_seq(), &state.take_dirty())?;
+    // Before listening: the store has the cluster timestamp, the keys and the recovered
+    // changes.
+    let keys = state.take_dirty_keys(now);
+    store.save(
+        cluster_ts,
+        state.next_seq(),
+        &state.take_dirty(),
+        keys.as_ref(),
+    )?;
     let (persist, writer) = Persister::spawn(store, cluster_ts);
     Ok((state, persist, writer))
 }
@@ -355,8 +375,9 @@ impl Rm {
         let mut state = self.state.lock().expect("state lock");
         let out = f(&mut state);
         let dirty = state.take_dirty();
-        if !dirty.is_empty() {
-            self.persist.save(state.next_seq(), dirty);
+        let keys = state.take_dirty_keys(read_clocks());
+        if !dirty.is_empty() || keys.is_some() {
+            self.persist.save(state.next_seq(), dirty, keys);
         }
         out
     }
@@ -400,7 +421,11 @@ impl Rm {
             .entry(attempt)
             .or_insert_with(|| {
                 let (tx, rx) = mpsc::unbounded_channel();
-                AmChannel { tx, rx: Some(rx) }
+                AmChannel {
+                    tx,
+                    rx: Some(rx),
+                    subscription: 0,
+                }
             })
             .tx
             .clone()
@@ -529,18 +554,17 @@ impl Rm {
             return inc.reply(&RmResponse::Error(e)).await;
         }
         self.channel(attempt);
-        let rx = self
-            .am_channels
-            .lock()
-            .expect("channels lock")
-            .get_mut(&attempt)
-            .and_then(|c| c.rx.take());
-        let Some(mut rx) = rx else {
-            let e = WireError::new(
-                ErrorCode::InvalidState,
-                format!("{attempt} already has a subscription"),
-            );
-            return inc.reply(&RmResponse::Error(e)).await;
+        let (subscription, mut rx) = {
+            let mut chans = self.am_channels.lock().expect("channels lock");
+            let ch = chans.get_mut(&attempt).expect("made above");
+            ch.subscription += 1;
+            let rx = ch.rx.take().unwrap_or_else(|| {
+                // Another subscription holds the receiver: a new channel ends it.
+                let (tx, rx) = mpsc::unbounded_channel();
+                ch.tx = tx;
+                rx
+            });
+            (ch.subscription, rx)
         };
         if transport::write(&mut inc.send, "am", &RmResponse::Ok)
             .await
@@ -548,6 +572,7 @@ impl Rm {
         {
             return;
         }
+        // Until the attempt's stream is closed (`None`) or the AM is gone (a failed write).
         while let Some(ev) = rx.recv().await {
             if transport::write(&mut inc.send, "am", &RmResponse::AmEvent(ev))
                 .await
@@ -557,10 +582,18 @@ impl Rm {
             }
         }
         let _ = inc.send.finish();
-        self.am_channels
-            .lock()
-            .expect("channels lock")
-            .remove(&attempt);
+        let mut chans = self.am_channels.lock().expect("channels lock");
+        if let Some(ch) = chans.get_mut(&attempt) {
+            if ch.subscription == subscription {
+                if !rx.is_closed() {
+                    // The AM went away (an RM-side view of a broken connection): what is
+                    // queued waits for its next subscription.
+                    ch.rx = Some(rx);
+                } else {
+                    chans.remove(&attempt);
+                }
+            }
+        }
     }
 }
 

@@ -1,6 +1,6 @@
-//! The RM state store: applications and the id sequence in a redb file
-//! (`state-dir/rm-state.redb`), so that an RM restart keeps the application
-//! list and never hands out an id twice.
+//! The RM state store: applications, the id sequence and the master keys in a redb
+//! file (`state-dir/rm-state.redb`), so that an RM restart keeps the applications
+//! running (their tokens still verify) and never hands out an id twice.
 //!
 //! [`RmState`](crate::state::RmState) stays I/O-free: it marks the apps it
 //! changes, the service takes their records under the state lock and hands
@@ -8,7 +8,7 @@
 //! Requests that YARN answers only once the store has the change (submit,
 //! kill, unregister) wait for a [`Persister::barrier`].
 
-use crate::state::AppRecord;
+use crate::state::{AppRecord, KeysRecord};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,6 +20,8 @@ pub const STATE_FILE: &str = "rm-state.redb";
 
 /// Application id → JSON-encoded [`AppRecord`].
 const APPS: TableDefinition<&str, &[u8]> = TableDefinition::new("applications");
+/// `master-keys` → JSON-encoded [`KeysRecord`].
+const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
 /// `cluster-ts`, `next-seq`, `format`.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const FORMAT: u64 = 1;
@@ -45,6 +47,8 @@ pub struct Recovered {
     pub cluster_ts: u64,
     pub next_seq: u32,
     pub apps: Vec<AppRecord>,
+    /// `None` from a store written before keys were kept: fresh keys.
+    pub keys: Option<KeysRecord>,
 }
 
 pub struct StateStore {
@@ -123,10 +127,27 @@ impl StateStore {
             Err(e) => return Err(self.err(e)),
         }
         apps.sort_by_key(|a| a.id);
+        let keys = match txn.open_table(KEYS) {
+            Ok(table) => match table.get("master-keys").map_err(|e| self.err(e))? {
+                Some(v) => {
+                    Some(
+                        serde_json::from_slice(v.value()).map_err(|e| StoreError::Record {
+                            path: self.path.clone(),
+                            key: "master-keys".into(),
+                            reason: e.to_string(),
+                        })?,
+                    )
+                }
+                None => None,
+            },
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Err(e) => return Err(self.err(e)),
+        };
         Ok(Some(Recovered {
             cluster_ts,
             next_seq,
             apps,
+            keys,
         }))
     }
 
@@ -136,6 +157,7 @@ impl StateStore {
         cluster_ts: u64,
         next_seq: u32,
         apps: &[AppRecord],
+        keys: Option<&KeysRecord>,
     ) -> Result<(), StoreError> {
         let txn = self.db.begin_write().map_err(|e| self.err(e))?;
         {
@@ -154,13 +176,24 @@ impl StateStore {
                     .insert(a.id.to_string().as_str(), bytes.as_slice())
                     .map_err(|e| self.err(e))?;
             }
+            if let Some(k) = keys {
+                let bytes = serde_json::to_vec(k).map_err(|e| self.err(e))?;
+                let mut table = txn.open_table(KEYS).map_err(|e| self.err(e))?;
+                table
+                    .insert("master-keys", bytes.as_slice())
+                    .map_err(|e| self.err(e))?;
+            }
         }
         txn.commit().map_err(|e| self.err(e))
     }
 }
 
 enum Msg {
-    Save { next_seq: u32, apps: Vec<AppRecord> },
+    Save {
+        next_seq: u32,
+        apps: Vec<AppRecord>,
+        keys: Option<Box<KeysRecord>>,
+    },
     Barrier(oneshot::Sender<()>),
 }
 
@@ -181,8 +214,12 @@ impl Persister {
 
     /// Queues records; call it under the state lock so the queue order is the
     /// order of the changes.
-    pub fn save(&self, next_seq: u32, apps: Vec<AppRecord>) {
-        let _ = self.tx.send(Msg::Save { next_seq, apps });
+    pub fn save(&self, next_seq: u32, apps: Vec<AppRecord>, keys: Option<KeysRecord>) {
+        let _ = self.tx.send(Msg::Save {
+            next_seq,
+            apps,
+            keys: keys.map(Box::new),
+        });
     }
 
     /// Resolves once everything queued before it is committed (or the writer is gone).
@@ -198,13 +235,19 @@ async fn writer(store: Arc<StateStore>, cluster_ts: u64, mut rx: mpsc::Unbounded
     while let Some(first) = rx.recv().await {
         let mut latest: BTreeMap<common::ApplicationId, AppRecord> = BTreeMap::new();
         let mut next_seq = None;
+        let mut keys = None;
         let mut waiters = Vec::new();
         let mut msg = Some(first);
         while let Some(m) = msg {
             match m {
-                Msg::Save { next_seq: n, apps } => {
+                Msg::Save {
+                    next_seq: n,
+                    apps,
+                    keys: k,
+                } => {
                     next_seq = Some(n);
                     latest.extend(apps.into_iter().map(|a| (a.id, a)));
+                    keys = k.or(keys);
                 }
                 Msg::Barrier(w) => waiters.push(w),
             }
@@ -214,8 +257,10 @@ async fn writer(store: Arc<StateStore>, cluster_ts: u64, mut rx: mpsc::Unbounded
             let store = store.clone();
             let apps: Vec<AppRecord> = latest.into_values().collect();
             let count = apps.len();
-            let result =
-                tokio::task::spawn_blocking(move || store.save(cluster_ts, n, &apps)).await;
+            let result = tokio::task::spawn_blocking(move || {
+                store.save(cluster_ts, n, &apps, keys.as_deref())
+            })
+            .await;
             match result {
                 Ok(Ok(())) => tracing::debug!(apps = count, "state saved"),
                 Ok(Err(e)) => tracing::error!(error = %e, "cannot save resource manager state"),
@@ -284,10 +329,10 @@ mod tests {
         {
             let s = StateStore::open(d.path()).unwrap();
             assert_eq!(s.load().unwrap(), None);
-            s.save(42, 3, &[record(1), record(2)]).unwrap();
+            s.save(42, 3, &[record(1), record(2)], None).unwrap();
             let mut changed = record(2);
             changed.diagnostics = "changed".into();
-            s.save(42, 4, &[changed]).unwrap();
+            s.save(42, 4, &[changed], None).unwrap();
         }
         let s = StateStore::open(d.path()).unwrap();
         let r = s.load().unwrap().unwrap();
@@ -314,7 +359,7 @@ mod tests {
         for i in 0..50 {
             let mut r = record(1);
             r.diagnostics = format!("v{i}");
-            p.save(2, vec![r]);
+            p.save(2, vec![r], None);
         }
         p.barrier().await;
         let r = store.load().unwrap().unwrap();

@@ -326,6 +326,7 @@ fn a_node_cannot_complete_another_nodes_container_or_take_its_id() {
             state: ContainerState::COMPLETE,
             exit_status: 0,
             diagnostics: "forged".into(),
+            resource: Resource::new(512, 1),
         };
         // B, as itself, reports A's container complete: refused.
         let hb = RmRequest::NodeHeartbeat {
@@ -367,6 +368,7 @@ fn a_node_cannot_complete_another_nodes_container_or_take_its_id() {
                 state: ContainerState::RUNNING,
                 exit_status: 0,
                 diagnostics: String::new(),
+                resource: Resource::new(512, 1),
             }],
             isolation: Default::default(),
         };

@@ -192,6 +192,7 @@ impl Run {
                     state: ContainerState::COMPLETE,
                     exit_status: *exit,
                     diagnostics: String::new(),
+                    resource: Resource::ZERO,
                 })
                 .collect();
             let mut actions = out.actions;
