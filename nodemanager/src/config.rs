@@ -52,6 +52,11 @@ pub struct NmConfig {
     /// Time between SIGTERM and SIGKILL when stopping a container.
     #[serde(with = "human")]
     pub kill_grace: Duration,
+    /// Work-preserving restart (YARN's NM recovery): containers outlive the NM process,
+    /// which records them in `local-dir/nm-recovery` and takes them back when it starts
+    /// again; a SIGTERM stops the NM without stopping its containers. Off: containers
+    /// die with the NM and a SIGTERM stops them.
+    pub recovery: bool,
     /// Containers in cgroups: `auto` (v2 when the unified hierarchy has the memory and
     /// cpu controllers, else v1 `memory` and `cpu`, else RSS polling), `v2` or `v1`
     /// (that one or refuse to start), `off` (RSS polling).
@@ -111,6 +116,7 @@ impl Default for NmConfig {
             pmem_check: true,
             monitor_interval: Duration::from_millis(250),
             kill_grace: Duration::from_millis(250),
+            recovery: false,
             cgroups: CgroupsSetting::Auto,
             cgroup_hierarchy: "spindle".into(),
             cpu_strict_quota: false,

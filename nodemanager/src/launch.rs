@@ -53,6 +53,9 @@ pub struct NodeEnv {
     pub container_key: PathBuf,
     /// `host:port` of this node's shuffle service, if there is one.
     pub shuffle_service: Option<String>,
+    /// Containers outlive the NM (`recovery`): each runs under the launcher
+    /// ([`crate::launcher`]), without dying with its parent.
+    pub recovery: bool,
 }
 
 /// Variables of the node manager's own environment that containers inherit.
@@ -260,7 +263,18 @@ pub fn spawn(
         Ok::<_, WireError>(f)
     };
     let (stdout, stderr) = (log_file("stdout")?, log_file("stderr")?);
-    let mut cmd = tokio::process::Command::new(&program);
+    let mut cmd = if env.recovery {
+        // The NM's own binary, as the kernel has it (whatever its path's permissions):
+        // it runs the command and records how it ended.
+        let mut c = tokio::process::Command::new("/proc/self/exe");
+        c.arg(crate::launcher::FLAG)
+            .arg(work.join(crate::launcher::EXIT_FILE))
+            .arg(&program);
+        c
+    } else {
+        tokio::process::Command::new(&program)
+    };
+    let keep = env.recovery;
     cmd.args(&launch.command[1..])
         .current_dir(work)
         .env_clear()
@@ -302,9 +316,11 @@ pub fn spawn(
             if let Some(c) = &creds {
                 c.assume()?;
             }
-            // After the user switch, which clears it. A container must not outlive a
-            // crashed NM that can no longer account for it.
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            // After the user switch, which clears it. Without recovery a container must
+            // not outlive a crashed NM that can no longer account for it.
+            if !keep {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            }
             if libc::getppid() != nm_pid {
                 return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
             }
@@ -373,6 +389,7 @@ mod tests {
             container_cert: certs.join("c.pem"),
             container_key: certs.join("c.key"),
             shuffle_service: None,
+            recovery: false,
         };
         let id: ContainerId = "container_1_0001_01_000002".parse().unwrap();
         let mut secrets = BTreeMap::new();

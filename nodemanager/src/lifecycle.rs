@@ -152,6 +152,16 @@ pub enum Event {
         user: String,
         resource: Resource,
     },
+    /// A container that a previous run of this NM started (`recovery`): its process
+    /// group `pid` still runs, or (`pid` none) it ended with `exit` while the NM was
+    /// away or before the RM acknowledged it.
+    Recovered {
+        id: ContainerId,
+        user: String,
+        resource: Resource,
+        pid: Option<i32>,
+        exit: Exit,
+    },
     /// Its directories exist and its files are linked in.
     Localized { id: ContainerId },
     /// Localization failed (the text is reported as diagnostics).
@@ -345,6 +355,30 @@ impl Lifecycle {
                 );
                 self.users.insert(id.app(), user);
                 out.push(Action::Localize { id });
+            }
+            Event::Recovered {
+                id,
+                user,
+                resource,
+                pid,
+                exit,
+            } => {
+                if self.containers.contains_key(&id) {
+                    return Err(Refusal::AlreadyStarted { container_id: id });
+                }
+                self.containers.insert(
+                    id,
+                    Container {
+                        resource,
+                        phase: Phase::Localized,
+                        kill: None,
+                    },
+                );
+                self.users.insert(id.app(), user);
+                match pid {
+                    Some(pid) => self.set_phase(id, Phase::Running { pid }),
+                    None => self.finish(id, exit, now, &mut out),
+                }
             }
             Event::Localized { id } => match self.phase(id) {
                 Some(Phase::Localizing) => {
@@ -917,6 +951,46 @@ mod tests {
         );
         assert_eq!(process_exit(Some(3), None), (3, String::new()));
         assert_eq!(process_exit(None, None).0, exit_status::INVALID);
+    }
+
+    /// After an NM restart: a container still running is watched and killed as any
+    /// other; one that ended while the NM was away is reported (and heartbeated) at once;
+    /// one id cannot be recovered twice.
+    #[test]
+    fn recovered_containers_run_on_or_report_how_they_ended() {
+        let (a, b) = (cid(1, 1), cid(1, 2));
+        let mut core = Lifecycle::new(GRACE);
+        let recovered = |id, pid, exit: Exit| Event::Recovered {
+            id,
+            user: "alice".into(),
+            resource: Resource::new(64, 1),
+            pid,
+            exit,
+        };
+        let unknown = Exit::new(exit_status::INVALID, "");
+        assert_eq!(
+            ok(&mut core, recovered(a, Some(100), unknown.clone()), 0),
+            vec![]
+        );
+        assert_eq!(reported(&core, a).0, ContainerState::RUNNING);
+        let gone = Exit::new(3, "while the node manager was away");
+        assert_eq!(ok(&mut core, recovered(b, None, gone), 0), completed(b, 3));
+        assert_eq!(
+            reported(&core, b),
+            (
+                ContainerState::COMPLETE,
+                3,
+                "while the node manager was away".into()
+            )
+        );
+        assert_eq!(
+            core.handle(recovered(a, Some(100), unknown), 0),
+            Err(Refusal::AlreadyStarted { container_id: a })
+        );
+        assert_eq!(
+            ok(&mut core, kill(a, -105, KILLED_BY_APPMASTER), 10),
+            vec![signal(a, 100, Signal::Term)]
+        );
     }
 
     #[test]

@@ -52,5 +52,9 @@ impl Daemon for NodeManager {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Started as a container's launcher (`recovery`), not as the daemon.
+    if let Some(code) = nodemanager::launcher::main_if_launcher() {
+        std::process::exit(code);
+    }
     daemon::main::<NodeManager>()
 }

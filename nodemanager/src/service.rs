@@ -72,6 +72,8 @@ pub struct NmHandle {
     rm: Arc<Client>,
     address: String,
     kill_grace: Duration,
+    /// Containers outlive this process: a stop leaves them running.
+    recovery: bool,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -102,7 +104,8 @@ impl NmHandle {
         }
     }
 
-    /// Graceful stop, bounded by `kill-grace` plus a few seconds per step:
+    /// Graceful stop, bounded by `kill-grace` plus a few seconds per step. With
+    /// `recovery`: reports what completed and leaves the containers running. Otherwise:
     /// refuses new containers, tells the RM to place nothing more here (it
     /// re-registers with no capacity), stops every container (SIGTERM, then
     /// SIGKILL after `kill-grace`), reports their final statuses in a last
@@ -113,6 +116,22 @@ impl NmHandle {
             t.abort();
         }
         let registered = *self.registered.borrow();
+        if self.recovery {
+            // A restart is expected: the containers run on, and the node stays registered
+            // (the next process takes both back within the RM's node expiry).
+            if registered {
+                self.final_heartbeat().await;
+            }
+            self.endpoint.close(0u32.into(), b"restarting");
+            if let Some(s) = &self.nm.shuffle {
+                s.shutdown().await;
+            }
+            tracing::info!(
+                containers = self.containers.live(),
+                "node manager stopped; its containers run on (recovery)"
+            );
+            return;
+        }
         if registered {
             // Flush completions first: re-registering treats unreported containers as lost.
             self.final_heartbeat().await;
@@ -235,6 +254,7 @@ pub async fn start(config: &NmConfig) -> Result<NmHandle, NmError> {
         ca: abs(&config.ca),
         container_cert: abs(&config.container_cert),
         container_key: abs(&config.container_key),
+        recovery: config.recovery,
     };
     let isolation = crate::isolation::Isolation::setup(config, addr.port(), config.capability())
         .map_err(NmError::Isolation)?;
@@ -256,6 +276,10 @@ pub async fn start(config: &NmConfig) -> Result<NmHandle, NmError> {
         stopping: AtomicBool::new(false),
         shuffle,
     });
+    // A previous run's containers, before the RM hears from this node.
+    for (app, user) in containers.recover() {
+        nm.owners.write().expect("owners lock").insert(app, user);
+    }
     tracing::info!(%addr, node_id = %node_id, "node manager listening");
     let serve = tokio::spawn(transport::serve(endpoint.clone(), nm.clone()));
     let (reg_tx, registered) = watch::channel(false);
@@ -313,6 +337,7 @@ pub async fn start(config: &NmConfig) -> Result<NmHandle, NmError> {
         rm,
         address,
         kill_grace: config.kill_grace,
+        recovery: config.recovery,
         tasks,
     })
 }

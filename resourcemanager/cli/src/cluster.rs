@@ -347,6 +347,9 @@ async fn up(dir: &Path, opts: &UpOptions) -> anyhow::Result<()> {
     };
     for i in 1..=nodes {
         let port = free_udp_port()?;
+        // Fixed, so that an NM started again (recovery) serves its shuffle data where
+        // executors found it.
+        let shuffle_port = free_udp_port()?;
         // Each NM is its node and nothing else: `node:127.0.0.1:PORT`.
         let node = ca.issue(
             &dir.join(format!("nm-{i}")),
@@ -355,7 +358,7 @@ async fn up(dir: &Path, opts: &UpOptions) -> anyhow::Result<()> {
             &common::tls::local_sans(),
         )?;
         let nm_toml = format!(
-            "address = \"127.0.0.1:{port}\"\nweb-address = \"127.0.0.1:0\"\nrm-address = \"{rm_addr}\"\nmemory-mb = {memory_mb}\nvcores = {vcores}\nlocal-dir = {}\nlog-dir = {}\nca = {}\ncert = {}\nkey = {}\ncontainer-cert = {}\ncontainer-key = {}\nshuffle-service-address = \"127.0.0.1:0\"\n{user_map}",
+            "address = \"127.0.0.1:{port}\"\nweb-address = \"127.0.0.1:0\"\nrm-address = \"{rm_addr}\"\nmemory-mb = {memory_mb}\nvcores = {vcores}\nlocal-dir = {}\nlog-dir = {}\nca = {}\ncert = {}\nkey = {}\ncontainer-cert = {}\ncontainer-key = {}\nshuffle-service-address = \"127.0.0.1:{shuffle_port}\"\nrecovery = true\n{user_map}",
             q(&dir.join(format!("nm-{i}")).join("local")),
             q(&dir.join(format!("nm-{i}")).join("logs")),
             q(&certs.join("ca.pem")),
@@ -482,8 +485,58 @@ pub(crate) fn down(dir: &Path) -> anyhow::Result<()> {
         }
         let _ = std::fs::remove_file(dir.join("pids").join(name));
     }
+    let left = stop_recovered_containers(dir);
+    if left > 0 {
+        println!("stopped {left} containers the node managers left running (recovery)");
+    }
     println!("cluster in {} stopped", dir.display());
     Ok(())
+}
+
+/// The NMs of a local cluster keep their containers across their own restarts
+/// (`recovery`), so a stopped NM leaves them running: `down` stops them by the records
+/// the NMs keep (`nm-N/local/nm-recovery/*.json`: process group and start time, so that
+/// a pid taken by another process since is left alone). Returns how many it stopped.
+fn stop_recovered_containers(dir: &Path) -> usize {
+    let records = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("nm-"))
+        .flat_map(|e| std::fs::read_dir(e.path().join("local").join("nm-recovery")))
+        .flatten()
+        .flatten();
+    let mut stopped = 0;
+    for r in records {
+        let Ok(v) =
+            std::fs::read(r.path()).map(|b| serde_json::from_slice::<serde_json::Value>(&b))
+        else {
+            continue;
+        };
+        let Ok(v) = v else { continue };
+        let (Some(pid), Some(ticks)) = (v["pid"].as_i64(), v["start_ticks"].as_u64()) else {
+            continue;
+        };
+        let started = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| {
+                s.rsplit(')')
+                    .next()?
+                    .split_whitespace()
+                    .nth(19)?
+                    .parse::<u64>()
+                    .ok()
+            });
+        if v["exit"].is_null() && pid > 1 && started == Some(ticks) {
+            // SAFETY: a signal to the process group the record names, checked above to be
+            // the container's still.
+            unsafe {
+                libc::killpg(pid as i32, libc::SIGKILL);
+            }
+            stopped += 1;
+        }
+    }
+    stopped
 }
 
 fn is_zombie(pid: i32) -> bool {
