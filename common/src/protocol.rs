@@ -414,6 +414,9 @@ pub enum RmRequest {
         /// Its containers after an NM or RM restart: those running, and those that
         /// completed since the last heartbeat the RM answered (reported once).
         running: Vec<ContainerStatus>,
+        /// The apps it holds containers or directories of (YARN's running applications):
+        /// the RM answers those that ended meanwhile, so that the node cleans them.
+        apps: Vec<ApplicationId>,
         /// How it isolates containers (for `spindle node list` and REST).
         isolation: Isolation,
     },

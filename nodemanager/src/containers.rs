@@ -327,6 +327,30 @@ impl ContainerManager {
         }
     }
 
+    /// The apps whose directories this node holds (found at start, or made since).
+    pub fn apps(&self) -> Vec<ApplicationId> {
+        self.core().apps()
+    }
+
+    /// Tells the core about the app directories a previous run left
+    /// (`usercache/<user>/appcache/<app>`): the RM says which of those apps ended while
+    /// this node was away, and their directories go.
+    pub fn find_app_dirs(self: &Arc<Self>) {
+        let users = std::fs::read_dir(self.layout.local_dir.join("usercache"));
+        for user in users.into_iter().flatten().flatten() {
+            let user_name = user.file_name().to_string_lossy().into_owned();
+            let apps = std::fs::read_dir(user.path().join("appcache"));
+            for a in apps.into_iter().flatten().flatten() {
+                if let Ok(app) = a.file_name().to_string_lossy().parse::<ApplicationId>() {
+                    let _ = self.handle(Event::AppDirFound {
+                        app,
+                        user: user_name.clone(),
+                    });
+                }
+            }
+        }
+    }
+
     /// Takes back the containers a previous run of this NM recorded (`recovery`): those
     /// still running are watched as if started here; those that ended meanwhile report
     /// the status their launcher wrote. Returns each app's user, for the owners table.

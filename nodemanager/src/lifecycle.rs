@@ -162,6 +162,8 @@ pub enum Event {
         pid: Option<i32>,
         exit: Exit,
     },
+    /// A previous run left `app`'s directory, under `user`, on this node.
+    AppDirFound { app: ApplicationId, user: String },
     /// Its directories exist and its files are linked in.
     Localized { id: ContainerId },
     /// Localization failed (the text is reported as diagnostics).
@@ -334,6 +336,11 @@ impl Lifecycle {
         }
     }
 
+    /// The apps whose directories are here.
+    pub fn apps(&self) -> Vec<ApplicationId> {
+        self.users.keys().copied().collect()
+    }
+
     /// Feeds one event at monotonic time `now` (ms); returns what to do, in order.
     pub fn handle(&mut self, event: Event, now: u64) -> Result<Vec<Action>, Refusal> {
         let mut out = Vec::new();
@@ -379,6 +386,9 @@ impl Lifecycle {
                     Some(pid) => self.set_phase(id, Phase::Running { pid }),
                     None => self.finish(id, exit, now, &mut out),
                 }
+            }
+            Event::AppDirFound { app, user } => {
+                self.users.entry(app).or_insert(user);
             }
             Event::Localized { id } => match self.phase(id) {
                 Some(Phase::Localizing) => {
@@ -991,6 +1001,34 @@ mod tests {
             ok(&mut core, kill(a, -105, KILLED_BY_APPMASTER), 10),
             vec![signal(a, 100, Signal::Term)]
         );
+    }
+
+    /// An app directory a previous run left goes when the RM says its app ended.
+    #[test]
+    fn a_found_app_directory_is_removed_when_its_app_ends() {
+        let app = cid(5, 1).app();
+        let mut core = Lifecycle::new(GRACE);
+        ok(
+            &mut core,
+            Event::AppDirFound {
+                app,
+                user: "alice".into(),
+            },
+            0,
+        );
+        assert_eq!(core.apps(), vec![app]);
+        let out = ok(&mut core, Event::AppFinished { app }, 10);
+        assert_eq!(
+            out,
+            vec![
+                Action::RemoveAppDir {
+                    app,
+                    user: "alice".into()
+                },
+                Action::AppCleanedUp { app, live: 0 }
+            ]
+        );
+        assert!(core.apps().is_empty());
     }
 
     #[test]

@@ -276,10 +276,11 @@ pub async fn start(config: &NmConfig) -> Result<NmHandle, NmError> {
         stopping: AtomicBool::new(false),
         shuffle,
     });
-    // A previous run's containers, before the RM hears from this node.
+    // A previous run's containers and app directories, before the RM hears from this node.
     for (app, user) in containers.recover() {
         nm.owners.write().expect("owners lock").insert(app, user);
     }
+    containers.find_app_dirs();
     tracing::info!(%addr, node_id = %node_id, "node manager listening");
     let serve = tokio::spawn(transport::serve(endpoint.clone(), nm.clone()));
     let (reg_tx, registered) = watch::channel(false);
@@ -405,6 +406,7 @@ async fn register(
             http_address: http_address.to_string(),
             capability,
             running: statuses.clone(),
+            apps: nm.containers.apps(),
             isolation: nm.containers.isolation(),
         })
         .await?;

@@ -682,6 +682,7 @@ impl Service for Rm {
                 http_address,
                 capability,
                 running,
+                apps,
                 isolation,
             } => {
                 let registered = self.with_state(|s| {
@@ -690,6 +691,7 @@ impl Service for Rm {
                     let a =
                         s.register_node(node_id, address, http_address, capability, &running, now);
                     s.set_node_isolation(&id, isolation);
+                    s.finished_among(&id, &apps);
                     Ok::<_, WireError>((a, s.cluster_ts(), s.node_keys()))
                 });
                 match registered {

@@ -511,6 +511,24 @@ impl RmState {
         actions
     }
 
+    /// Of the apps a registering node holds, those that ended (or that this RM does not
+    /// know) go to its next heartbeat's finished apps, so that it removes their
+    /// directories: an app may have ended while the node was away.
+    pub fn finished_among(&mut self, node_id: &NodeId, apps: &[ApplicationId]) {
+        let ended: Vec<ApplicationId> = apps
+            .iter()
+            .filter(|a| self.apps.get(a).is_none_or(|app| app.state.is_terminal()))
+            .copied()
+            .collect();
+        if let Some(node) = self.nodes.get_mut(node_id) {
+            for a in ended {
+                if !node.finished_apps.contains(&a) {
+                    node.finished_apps.push(a);
+                }
+            }
+        }
+    }
+
     /// Takes back a container of the current attempt that a node reports after an RM
     /// restart, with the resource it reports (capped at the largest allocation, as a
     /// node is trusted with its own containers but not with more than any could get).
@@ -1831,6 +1849,25 @@ mod tests {
             .actions;
         let (am3, _) = launched(&actions).expect("attempt 3 launched");
         assert_eq!(am3.id.attempt, app.attempt(3));
+    }
+
+    /// A node that was away re-registers holding the directories of an app that ended
+    /// meanwhile, of one still running and of one this RM never knew: it is told to
+    /// clean the first and the last.
+    #[test]
+    fn a_registering_node_cleans_apps_that_ended_while_it_was_away() {
+        let mut rm = rm();
+        add_node(&mut rm, "a:1", 8192, 0);
+        let (ended, _) = rm.submit(sub(), at(1)).unwrap();
+        rm.kill(ended, "u", at(2)).unwrap();
+        let (live, _) = rm.submit(sub(), at(3)).unwrap();
+        let stranger = ApplicationId::new(7, 7);
+        add_node(&mut rm, "b:1", 8192, 4);
+        rm.finished_among(&NodeId("b:1".into()), &[ended, live, stranger]);
+        let hb = rm
+            .node_heartbeat(&NodeId("b:1".into()), &[], at(5))
+            .unwrap();
+        assert_eq!(hb.finished_apps, vec![ended, stranger]);
     }
 
     #[test]

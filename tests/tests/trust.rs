@@ -159,6 +159,7 @@ fn every_rm_request(c: &Cluster, node: &NodeId, app: ApplicationId) -> Vec<RmReq
             http_address: String::new(),
             capability: Resource::new(1 << 20, 64),
             running: vec![],
+            apps: vec![],
             isolation: Default::default(),
         },
         RmRequest::NodeHeartbeat {
@@ -354,6 +355,7 @@ fn a_node_cannot_complete_another_nodes_container_or_take_its_id() {
             http_address: String::new(),
             capability: Resource::new(1 << 20, 64),
             running: vec![],
+            apps: vec![],
             isolation: Default::default(),
         };
         let m = refused(rm_call(&b_cert, &addr, &reg).await, ErrorCode::Unauthorized);
@@ -370,6 +372,7 @@ fn a_node_cannot_complete_another_nodes_container_or_take_its_id() {
                 diagnostics: String::new(),
                 resource: Resource::new(512, 1),
             }],
+            apps: vec![],
             isolation: Default::default(),
         };
         refused(rm_call(&b_cert, &addr, &claim).await, ErrorCode::Unauthorized);
