@@ -54,6 +54,7 @@ impl Cluster {
 
     /// As [`Self::connect`], with a client configuration read by the caller.
     pub fn connect_to(conf: ClientConf, address: Option<&str>) -> anyhow::Result<Self> {
+        common::transport::set_liveness(conf.liveness);
         let identity = TlsIdentity::load(&conf.tls_files()).with_context(|| {
             format!(
                 "cannot load the TLS identity named in spindle-client.toml (ca {}, cert {})",
