@@ -274,21 +274,20 @@ pub fn pids_with_env(key: &str, value: &str) -> Vec<i32> {
             continue;
         };
         if let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) {
-            if env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()) {
-                let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                    .map(|s| {
-                        s.rsplit(')')
-                            .next()
-                            .is_some_and(|r| r.trim_start().starts_with('Z'))
-                    })
-                    .unwrap_or(true);
-                if !zombie {
-                    out.push(pid);
-                }
+            if env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()) && !gone(pid) {
+                out.push(pid);
             }
         }
     }
     out
+}
+
+/// Whether process `pid` has ended (a zombie not yet reaped counts as ended).
+pub fn gone(pid: i32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    !status
+        .lines()
+        .any(|l| l.starts_with("State:") && !l.contains("zombie"))
 }
 
 /// The pids of `app`'s executors.

@@ -87,6 +87,16 @@ impl RmClient {
         let addr = self.bulk.addr().to_string();
         let (mut send, mut recv) = transport::open(&conn, &addr).await?;
         transport::write(&mut send, &addr, &RmRequest::UploadFile { sha256, size }).await?;
+        // The RM may have the content by now: another upload of it, which it had this
+        // one wait for, finished.
+        match transport::read_response::<RmResponse>(&mut recv, &addr).await? {
+            RmResponse::SendFile => {}
+            RmResponse::HasFile(true) => {
+                let _ = send.finish();
+                return Ok(resource);
+            }
+            other => return Err(unexpected(&addr, "UploadFile", other)),
+        }
         let mut f = tokio::fs::File::open(path)
             .await
             .map_err(|e| TransportError::Connection {

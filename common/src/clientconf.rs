@@ -23,6 +23,10 @@ pub struct ClientConf {
     /// This client's certificate and key.
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// `keep-alive-interval` and `idle-timeout` (optional): how fast this client's
+    /// connections notice a dead RM.
+    #[serde(flatten)]
+    pub liveness: crate::transport::Liveness,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +64,12 @@ impl ClientConf {
                 *p = dir.join(&*p);
             }
         }
+        c.liveness
+            .check()
+            .map_err(|(key, reason)| ClientConfError::Parse {
+                path: path.clone(),
+                reason: format!("key `{key}`: {reason}"),
+            })?;
         Ok(c)
     }
 
@@ -95,6 +105,7 @@ mod tests {
             ca: "ca.pem".into(),
             cert: "/abs/user.pem".into(),
             key: "user.key".into(),
+            liveness: Default::default(),
         };
         c.write(d.path()).unwrap();
         let back = ClientConf::load(d.path()).unwrap();
@@ -112,5 +123,31 @@ mod tests {
         .unwrap();
         let e = ClientConf::load(d.path()).unwrap_err().to_string();
         assert!(e.contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn liveness_keys_are_optional_and_checked() {
+        let d = tempfile::tempdir().unwrap();
+        let base = "rm-address='a:1'\nca='c'\ncert='c'\nkey='k'\n";
+        std::fs::write(d.path().join(CLIENT_FILE), base).unwrap();
+        let c = ClientConf::load(d.path()).unwrap();
+        assert_eq!(c.liveness, crate::transport::Liveness::DEFAULT);
+        std::fs::write(
+            d.path().join(CLIENT_FILE),
+            format!("{base}idle-timeout='3s'\nkeep-alive-interval='1s'\n"),
+        )
+        .unwrap();
+        let c = ClientConf::load(d.path()).unwrap();
+        assert_eq!(c.liveness.idle_timeout, std::time::Duration::from_secs(3));
+        std::fs::write(
+            d.path().join(CLIENT_FILE),
+            format!("{base}idle-timeout='500ms'\n"),
+        )
+        .unwrap();
+        let e = ClientConf::load(d.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("idle-timeout") && e.contains("keep-alive"),
+            "{e}"
+        );
     }
 }

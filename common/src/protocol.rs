@@ -385,7 +385,10 @@ pub enum RmRequest {
     HasFile {
         sha256: String,
     },
-    /// Followed on the same stream by exactly `size` raw bytes.
+    /// Stages a file. The RM answers [`RmResponse::SendFile`] when the stream is to
+    /// carry exactly `size` raw bytes next (then `Ok`, or an error, once they are
+    /// stored), or `HasFile(true)` when the content is staged already, perhaps by
+    /// another upload of it that this one waited for (no bytes follow).
     UploadFile {
         sha256: String,
         size: u64,
@@ -573,6 +576,8 @@ pub enum RmResponse {
     },
     /// Pushed on a `SubscribeAm` stream.
     AmEvent(AmEvent),
+    /// The answer to `UploadFile` when this upload is the one to send the bytes.
+    SendFile,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::Mutex;
 use tracing::{debug, Instrument};
@@ -24,6 +24,82 @@ pub enum Profile {
     /// Large transfers on loopback or a LAN: big datagrams and socket buffers
     /// (quinn is CPU-bound per packet here, so fewer, larger packets win).
     Bulk,
+}
+
+/// How soon a silent peer counts as gone: the keys `keep-alive-interval` and
+/// `idle-timeout` of the daemons' config files and `spindle-client.toml`.
+///
+/// A connection sends a keep-alive after `keep_alive` without sending anything, and
+/// closes after `idle_timeout` without hearing anything (quinn's idle timeout, which
+/// also bounds a connection attempt). QUIC over UDP gets no "connection refused", so
+/// the idle timeout is what notices a dead peer: it is sized to the heartbeat (1 s by
+/// default), not to a WAN. A peer that restarts is noticed at once instead, by the
+/// stateless reset of [`server_endpoint`].
+///
+/// Config files hold it flattened: `keep-alive-interval = "250ms"`, `idle-timeout = "1500ms"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(default, rename_all = "kebab-case")]
+pub struct Liveness {
+    /// A keep-alive goes out after this long without sending.
+    #[serde(rename = "keep-alive-interval", with = "crate::duration::human")]
+    pub keep_alive: Duration,
+    /// A connection that hears nothing for this long is closed, and a connection
+    /// attempt given up.
+    #[serde(with = "crate::duration::human")]
+    pub idle_timeout: Duration,
+}
+
+impl Liveness {
+    pub const DEFAULT: Self = Self {
+        keep_alive: Duration::from_millis(250),
+        idle_timeout: Duration::from_millis(1500),
+    };
+
+    /// Checks the pair; the error names the key at fault (as the config files spell it).
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        let fmt = crate::duration::format_duration;
+        if self.keep_alive.is_zero() {
+            return Err(("keep-alive-interval", "must be above 0".into()));
+        }
+        // Loss of one or two keep-alives must not close a live connection.
+        if self.idle_timeout < self.keep_alive * 3 {
+            return Err((
+                "idle-timeout",
+                format!(
+                    "{} is shorter than 3 keep-alive-intervals ({}): a live but quiet peer would be taken for dead",
+                    fmt(self.idle_timeout),
+                    fmt(self.keep_alive * 3)
+                ),
+            ));
+        }
+        if self.idle_timeout > Duration::from_secs(600) {
+            return Err((
+                "idle-timeout",
+                format!("{} is above the 10m maximum", fmt(self.idle_timeout)),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Default for Liveness {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// The process's liveness settings: one per process, as the endpoints are made in
+/// many places and the transport's tuning is this module's alone.
+static LIVENESS: RwLock<Liveness> = RwLock::new(Liveness::DEFAULT);
+
+/// Sets the liveness of connections made from now on (a daemon does it once at start,
+/// from its config file).
+pub fn set_liveness(l: Liveness) {
+    *LIVENESS.write().unwrap_or_else(|e| e.into_inner()) = l;
+}
+
+pub fn liveness() -> Liveness {
+    *LIVENESS.read().unwrap_or_else(|e| e.into_inner())
 }
 
 const BULK_MTU: u16 = 65_000;
@@ -45,6 +121,13 @@ pub enum TransportError {
     Connect { addr: String, reason: String },
     #[error("connection to {addr} lost: {reason}")]
     Connection { addr: String, reason: String },
+    /// Nothing heard from the peer within the idle timeout: it is down or unreachable
+    /// (a fresh connection would wait as long again).
+    #[error("{addr} did not answer within {}: it is down or unreachable", crate::duration::format_duration(*.idle_timeout))]
+    TimedOut {
+        addr: String,
+        idle_timeout: Duration,
+    },
     #[error("frame error talking to {addr}: {source}")]
     Frame { addr: String, source: FrameError },
     #[error("{addr} answered: {error}")]
@@ -67,16 +150,55 @@ impl TransportError {
             _ => None,
         }
     }
+
+    /// Why a connection to `addr` ended: [`Self::TimedOut`] when the peer fell silent,
+    /// else [`Self::Connection`] (closed or reset: the peer is up, a new one may work).
+    pub fn lost(addr: &str, e: &quinn::ConnectionError) -> Self {
+        match e {
+            quinn::ConnectionError::TimedOut => Self::TimedOut {
+                addr: addr.to_string(),
+                idle_timeout: liveness().idle_timeout,
+            },
+            e => Self::Connection {
+                addr: addr.to_string(),
+                reason: e.to_string(),
+            },
+        }
+    }
+}
+
+/// Whether an i/o error on a stream means its connection timed out (the peer fell silent).
+pub fn timed_out(e: &std::io::Error) -> bool {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<quinn::ReadError>())
+        .is_some_and(|r| {
+            matches!(
+                r,
+                quinn::ReadError::ConnectionLost(quinn::ConnectionError::TimedOut)
+            )
+        })
+        || e.get_ref()
+            .and_then(|inner| inner.downcast_ref::<quinn::WriteError>())
+            .is_some_and(|w| {
+                matches!(
+                    w,
+                    quinn::WriteError::ConnectionLost(quinn::ConnectionError::TimedOut)
+                )
+            })
 }
 
 fn transport_config(profile: Profile) -> quinn::TransportConfig {
     let mut t = quinn::TransportConfig::default();
     t.max_concurrent_bidi_streams(4096u32.into());
     t.max_concurrent_uni_streams(256u32.into());
-    t.keep_alive_interval(Some(Duration::from_secs(4)));
-    t.max_idle_timeout(Some(
-        quinn::IdleTimeout::try_from(Duration::from_secs(20)).expect("idle timeout fits"),
-    ));
+    let l = liveness();
+    t.keep_alive_interval(Some(l.keep_alive));
+    // `Liveness::check` caps it far below what QUIC can carry.
+    t.max_idle_timeout(quinn::IdleTimeout::try_from(l.idle_timeout).ok());
+    // Spindle runs on a LAN: quinn's 333 ms guess (a WAN's) would space the handshake's
+    // retransmits a second apart, so a connection attempt made while the peer was down
+    // would see it come back only after that long.
+    t.initial_rtt(Duration::from_millis(50));
     if profile == Profile::Bulk {
         t.initial_mtu(BULK_MTU);
         let mut mtud = quinn::MtuDiscoveryConfig::default();
@@ -97,13 +219,50 @@ fn transport_config(profile: Profile) -> quinn::TransportConfig {
     t
 }
 
-fn endpoint_config(profile: Profile) -> quinn::EndpointConfig {
+fn endpoint_config(profile: Profile, reset_key: Option<[u8; 32]>) -> quinn::EndpointConfig {
     let mut e = quinn::EndpointConfig::default();
+    if let Some(key) = reset_key {
+        // The same key after a restart: a packet of a connection the previous process had
+        // gets a stateless reset its peer accepts, so the peer reconnects at once instead
+        // of waiting for its idle timeout. The default connection-id generator keys its
+        // ids randomly per process and would drop such packets unanswered.
+        e.reset_key(Arc::new(ring::hmac::Key::new(
+            ring::hmac::HMAC_SHA256,
+            &key,
+        )));
+        e.cid_generator(|| Box::new(RandomCids));
+    }
     if profile == Profile::Bulk {
         e.max_udp_payload_size(BULK_MTU)
             .expect("payload size in range");
     }
     e
+}
+
+/// Random 8-byte connection ids that any restart of the endpoint will answer with a
+/// stateless reset (quinn's `RandomConnectionIdGenerator`, which quinn does not export).
+struct RandomCids;
+
+const CID_LEN: usize = 8;
+
+impl quinn::ConnectionIdGenerator for RandomCids {
+    fn generate_cid(&mut self) -> quinn::ConnectionId {
+        let rng = ring::rand::SystemRandom::new();
+        let id: [u8; CID_LEN] = ring::rand::generate(&rng)
+            .map(|r| r.expose())
+            // SystemRandom fails only without a kernel RNG; a fixed id still works
+            // (connections are told apart by address too), it is just linkable.
+            .unwrap_or([0x5a; CID_LEN]);
+        quinn::ConnectionId::new(&id)
+    }
+
+    fn cid_len(&self) -> usize {
+        CID_LEN
+    }
+
+    fn cid_lifetime(&self) -> Option<Duration> {
+        None
+    }
 }
 
 fn bind_socket(addr: SocketAddr, profile: Profile) -> Result<std::net::UdpSocket, TransportError> {
@@ -144,7 +303,8 @@ pub fn server_endpoint(
     let crypto = QuicServerConfig::try_from(tls).map_err(|e| TlsError::Config(e.to_string()))?;
     let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     cfg.transport_config(Arc::new(transport_config(profile)));
-    endpoint(addr, profile, Some(cfg))
+    let reset_key = identity.derived_secret(b"spindle quic stateless reset key");
+    endpoint(addr, profile, Some(cfg), Some(reset_key))
 }
 
 /// An endpoint on `addr` with the profile's socket and QUIC settings.
@@ -152,9 +312,11 @@ fn endpoint(
     addr: SocketAddr,
     profile: Profile,
     server: Option<quinn::ServerConfig>,
+    reset_key: Option<[u8; 32]>,
 ) -> Result<quinn::Endpoint, TransportError> {
     let sock = bind_socket(addr, profile)?;
-    quinn::Endpoint::new(endpoint_config(profile), server, sock, runtime(addr)?)
+    let config = endpoint_config(profile, reset_key);
+    quinn::Endpoint::new(config, server, sock, runtime(addr)?)
         .map_err(|source| TransportError::Bind { addr, source })
 }
 
@@ -176,7 +338,7 @@ pub fn client_endpoint(
     let mut cfg = quinn::ClientConfig::new(Arc::new(crypto));
     cfg.transport_config(Arc::new(transport_config(profile)));
     let addr: SocketAddr = "0.0.0.0:0".parse().expect("literal");
-    let mut ep = endpoint(addr, profile, None)?;
+    let mut ep = endpoint(addr, profile, None, None)?;
     ep.set_default_client_config(cfg);
     Ok(ep)
 }
@@ -215,7 +377,10 @@ pub async fn connect(
         .connect(sa, &host)
         .map_err(|e| cerr(e.to_string()))?
         .await
-        .map_err(|e| cerr(e.to_string()))
+        .map_err(|e| match e {
+            quinn::ConnectionError::TimedOut => TransportError::lost(addr, &e),
+            e => cerr(e.to_string()),
+        })
 }
 
 /// One request/response on a fresh bidirectional stream of `conn`.
@@ -240,10 +405,7 @@ pub async fn open(
 ) -> Result<(quinn::SendStream, quinn::RecvStream), TransportError> {
     conn.open_bi()
         .await
-        .map_err(|e| TransportError::Connection {
-            addr: addr.to_string(),
-            reason: e.to_string(),
-        })
+        .map_err(|e| TransportError::lost(addr, &e))
 }
 
 pub async fn write<T: Serialize>(
@@ -253,10 +415,20 @@ pub async fn write<T: Serialize>(
 ) -> Result<(), TransportError> {
     codec::write_frame(send, msg)
         .await
-        .map_err(|source| TransportError::Frame {
+        .map_err(|source| frame_error(addr, source))
+}
+
+/// A frame error, or [`TransportError::TimedOut`] when the connection fell silent.
+fn frame_error(addr: &str, source: FrameError) -> TransportError {
+    match source {
+        FrameError::Io(e) if timed_out(&e) => {
+            TransportError::lost(addr, &quinn::ConnectionError::TimedOut)
+        }
+        source => TransportError::Frame {
             addr: addr.to_string(),
             source,
-        })
+        },
+    }
 }
 
 /// Reads one response frame, turning a typed remote error into `Remote`.
@@ -269,10 +441,7 @@ where
 {
     let resp: Resp = codec::read_frame(recv)
         .await
-        .map_err(|source| TransportError::Frame {
-            addr: addr.to_string(),
-            source,
-        })?;
+        .map_err(|source| frame_error(addr, source))?;
     resp.into_result().map_err(|error| TransportError::Remote {
         addr: addr.to_string(),
         error,

@@ -4,6 +4,7 @@
 use common::configfile;
 use common::duration::human;
 use common::tls::TlsFiles;
+use common::transport::Liveness;
 use common::Resource;
 use daemon::config::{check_admin_acl, check_log_level, check_tls_files, DaemonConfig, Invalid};
 use daemon::https::check_web_address;
@@ -22,6 +23,9 @@ pub struct NmConfig {
     pub hostname: String,
     /// The resource manager's QUIC address.
     pub rm_address: String,
+    /// `keep-alive-interval` and `idle-timeout`: how fast a dead peer is noticed.
+    #[serde(flatten)]
+    pub liveness: Liveness,
     /// Memory offered to containers, in MB (YARN's default: 8192, whatever the host has).
     pub memory_mb: u64,
     /// Virtual cores offered to containers (YARN's default: 8).
@@ -101,6 +105,7 @@ impl Default for NmConfig {
             address: "0.0.0.0:8041".into(),
             hostname: String::new(),
             rm_address: "localhost:8032".into(),
+            liveness: Liveness::default(),
             memory_mb: 8192,
             vcores: 8,
             detect_resources: false,
@@ -151,6 +156,10 @@ impl DaemonConfig for NmConfig {
         &self.log_level
     }
 
+    fn liveness(&self) -> Liveness {
+        self.liveness
+    }
+
     fn check(&self) -> Result<(), Invalid> {
         for (key, v) in [("address", &self.address), ("rm-address", &self.rm_address)] {
             if !v.contains(':') {
@@ -172,6 +181,7 @@ impl DaemonConfig for NmConfig {
         if !self.detect_resources && (self.memory_mb == 0 || self.vcores == 0) {
             return Err(("memory-mb", "memory-mb and vcores must be above 0".into()));
         }
+        self.liveness.check()?;
         check_log_level(&self.log_level)?;
         check_admin_acl(&self.admin_acl)?;
         for (from, to) in &self.user_map {

@@ -430,6 +430,9 @@ async fn register(
     }
 }
 
+/// Wait before the next try after a failed registration or heartbeat.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_millis(200);
+
 async fn heartbeat_loop(
     nm: Arc<Nm>,
     rm: Arc<Client>,
@@ -445,7 +448,7 @@ async fn heartbeat_loop(
                 Ok(ms) => break Duration::from_millis(ms.max(10)),
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot register with the resource manager; retrying");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    tokio::time::sleep(RETRY_AFTER_FAILURE).await;
                 }
             }
         };
@@ -484,7 +487,14 @@ async fn heartbeat_loop(
                     }
                 }
                 Ok(other) => tracing::warn!(?other, "unexpected heartbeat answer"),
-                Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "heartbeat failed");
+                    // The connection is gone (a reset RM, or one silent past the idle
+                    // timeout, which the failed call already waited for): try a new one
+                    // soon rather than a whole interval later.
+                    tokio::time::sleep(interval.min(RETRY_AFTER_FAILURE)).await;
+                    continue;
+                }
             }
             // Out-of-band heartbeat as soon as a container completes.
             tokio::select! {

@@ -8,6 +8,7 @@ use crate::scheduler::{
 use crate::state::PreemptionConf;
 use common::duration::{format_duration, human};
 use common::tls::TlsFiles;
+use common::transport::Liveness;
 use common::Resource;
 use daemon::config::{check_admin_acl, check_log_level, check_tls_files, DaemonConfig, Invalid};
 use daemon::https::check_web_address;
@@ -84,6 +85,9 @@ pub struct RmConfig {
     /// Fraction of a queue's guarantee AM containers may use, for queues that do not
     /// set their own (YARN's maximum-am-resource-percent; 0.1 is 10%).
     pub maximum_am_resource_percent: f64,
+    /// `keep-alive-interval` and `idle-timeout`: how fast a dead peer is noticed.
+    #[serde(flatten)]
+    pub liveness: Liveness,
     /// The capacity scheduler's queues, by path below root (`a`, `a.x`) or full path
     /// (`root.a`): `capacity` (required, percent of the parent; siblings sum to 100),
     /// `maximum-capacity`, `user-limit-factor`, `minimum-user-limit-percent`,
@@ -127,6 +131,7 @@ impl Default for RmConfig {
             preemption_wait: Duration::from_secs(15),
             preemption_interval: Duration::from_millis(250),
             maximum_am_resource_percent: 0.1,
+            liveness: Liveness::default(),
             queues: BTreeMap::new(),
         }
     }
@@ -139,6 +144,10 @@ impl DaemonConfig for RmConfig {
         &self.log_level
     }
 
+    fn liveness(&self) -> Liveness {
+        self.liveness
+    }
+
     fn check(&self) -> Result<(), Invalid> {
         if !self.address.contains(':') {
             return Err(("address", format!("{:?} is not host:port", self.address)));
@@ -149,6 +158,7 @@ impl DaemonConfig for RmConfig {
         if self.nm_expiry <= self.heartbeat_interval {
             return Err(("nm-expiry", "must be longer than heartbeat-interval".into()));
         }
+        self.liveness.check()?;
         if self.max_allocation_mb == 0 || self.max_allocation_vcores == 0 {
             return Err((
                 "max-allocation-mb",

@@ -13,7 +13,7 @@ use common::protocol::ApplicationReport;
 use common::protocol::{
     AmEvent, ErrorCode, NmRequest, NmResponse, RmRequest, RmResponse, WireError, ALPN_NM, ALPN_RM,
 };
-use common::staging::ContentStore;
+use common::staging::{ContentStore, StoreError as StagingError};
 use common::tls::TlsIdentity;
 use common::transport::{self, Client, Incoming, Profile, Service};
 use common::{AppAttemptId, ApplicationId};
@@ -514,16 +514,37 @@ impl Rm {
             .clone()
     }
 
+    /// One upload per content: a second upload of a content being uploaded waits for
+    /// the first, then is told the content is here (or, if the first failed, sends it).
+    /// The bytes stream under QUIC flow control with no deadline but the transport's
+    /// idle timeout; a failed or cut upload leaves no temp file.
     async fn upload(&self, inc: &mut Incoming<RmRequest>, sha256: &str, size: u64) -> RmResponse {
-        if self.store.has(sha256) {
-            // Drain and discard: the content is already here and verified.
-            let mut sink = tokio::io::sink();
-            let _ = transport::copy_exact(&mut inc.recv, size, &mut sink).await;
-            return RmResponse::Ok;
+        let slot = match self.store.reserve(sha256).await {
+            Ok(Some(slot)) => slot,
+            Ok(None) => return RmResponse::HasFile(true),
+            Err(e) => {
+                return RmResponse::Error(WireError::new(ErrorCode::BadRequest, e.to_string()))
+            }
+        };
+        if transport::write(&mut inc.send, "upload", &RmResponse::SendFile)
+            .await
+            .is_err()
+        {
+            return RmResponse::Error(WireError::new(ErrorCode::BadRequest, "uploader went away"));
         }
-        match self.store.put(sha256, size, &mut inc.recv).await {
-            Ok(_) => RmResponse::Ok,
-            Err(e) => RmResponse::Error(WireError::new(ErrorCode::DigestMismatch, e.to_string())),
+        match slot.put(size, &mut inc.recv).await {
+            Ok(_) => {
+                tracing::info!(sha256, size, "file staged");
+                RmResponse::Ok
+            }
+            Err(e) => {
+                let code = match e {
+                    StagingError::Io { .. } => ErrorCode::Internal,
+                    _ => ErrorCode::DigestMismatch,
+                };
+                tracing::warn!(sha256, error = %e, "upload failed");
+                RmResponse::Error(WireError::new(code, e.to_string()))
+            }
         }
     }
 

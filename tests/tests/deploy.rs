@@ -54,6 +54,7 @@ impl Site {
             ca: s.certs().join("ca.pem"),
             cert: s.certs().join("user.pem"),
             key: s.certs().join("user.key"),
+            liveness: Default::default(),
         }
         .write(&s.conf_dir())
         .unwrap();

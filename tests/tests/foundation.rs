@@ -198,6 +198,7 @@ fn client_with_certificate_from_another_ca_is_refused() {
         ca: other.path().join("ca.pem"),
         cert: other.path().join("user.pem"),
         key: other.path().join("user.key"),
+        liveness: Default::default(),
     }
     .write(&bad_conf)
     .unwrap();

@@ -54,6 +54,7 @@ impl Cluster {
 
     /// As [`Self::connect`], with a client configuration read by the caller.
     pub fn connect_to(conf: ClientConf, address: Option<&str>) -> anyhow::Result<Self> {
+        common::transport::set_liveness(conf.liveness);
         let identity = TlsIdentity::load(&conf.tls_files()).with_context(|| {
             format!(
                 "cannot load the TLS identity named in spindle-client.toml (ca {}, cert {})",
@@ -96,14 +97,33 @@ impl Cluster {
                 self.address,
                 CONNECT_TIMEOUT.as_secs()
             )),
-            Ok(Err(e @ (TransportError::Connect { .. } | TransportError::Resolve { .. }))) => {
-                Err(anyhow!(
-                    "cannot reach the resource manager at {} ({what}): {e}",
-                    self.address
-                ))
-            }
-            Ok(Err(e)) => Err(anyhow::Error::new(e).context(format!("{what} failed"))),
-            Ok(Ok(v)) => Ok(v),
+            Ok(r) => self.answer(what, r),
+        }
+    }
+
+    /// Runs a transfer (staging a file) with no deadline: however long a busy RM takes,
+    /// the stream is paced by QUIC flow control, and a dead RM is noticed by the
+    /// transport's idle timeout.
+    pub async fn transfer<T>(
+        &self,
+        what: &str,
+        fut: impl Future<Output = Result<T, TransportError>>,
+    ) -> anyhow::Result<T> {
+        self.answer(what, fut.await)
+    }
+
+    fn answer<T>(&self, what: &str, r: Result<T, TransportError>) -> anyhow::Result<T> {
+        match r {
+            Err(
+                e @ (TransportError::Connect { .. }
+                | TransportError::Resolve { .. }
+                | TransportError::TimedOut { .. }),
+            ) => Err(anyhow!(
+                "cannot reach the resource manager at {} ({what}): {e}",
+                self.address
+            )),
+            Err(e) => Err(anyhow::Error::new(e).context(format!("{what} failed"))),
+            Ok(v) => Ok(v),
         }
     }
 }
@@ -369,7 +389,7 @@ pub async fn submit_and_follow(
     let rm = &cluster.rm;
     let (nodes, staged) = tokio::join!(
         cluster.call("listing nodes", rm.nodes()),
-        cluster.call(
+        cluster.transfer(
             "staging the application binary",
             rm.stage_file(&plan.binary, &plan.binary_name, true)
         ),

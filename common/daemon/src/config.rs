@@ -21,6 +21,12 @@ pub trait DaemonConfig: Serialize + DeserializeOwned + Default {
     /// Checks what the types cannot (ranges, addresses, readable files).
     fn check(&self) -> Result<(), Invalid>;
 
+    /// The `keep-alive-interval` and `idle-timeout` keys: how fast the daemon's
+    /// connections notice a dead peer (set process-wide at start).
+    fn liveness(&self) -> common::transport::Liveness {
+        common::transport::Liveness::default()
+    }
+
     /// [`Self::check`], the error naming `path` too.
     fn validate(&self, path: &Path) -> Result<(), ConfigError> {
         self.check().map_err(|(key, reason)| ConfigError::Invalid {

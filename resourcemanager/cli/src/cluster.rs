@@ -377,6 +377,7 @@ async fn up(dir: &Path, opts: &UpOptions) -> anyhow::Result<()> {
         ca: certs.join("ca.pem"),
         cert: certs.join("user.pem"),
         key: certs.join("user.key"),
+        liveness: Default::default(),
     };
     let conf_dir = dir.join("conf");
     client.write(&conf_dir)?;
