@@ -5,7 +5,7 @@ use crate::config::RmConfig;
 use crate::links::Links;
 use crate::metrics::{RmEvent, RmMetrics};
 use crate::state::{Action, Limits, Now, RmState};
-use crate::store::{Persister, StateStore, StoreError};
+use crate::store::{Changes, Persister, StateStore, StoreError};
 use crate::web_tokens::{self, WebTokens};
 use common::clock::{mono_ms, wall_ms};
 use common::launch::AmLaunch;
@@ -143,9 +143,12 @@ impl RmHandle {
         }
         // The full state, behind everything already queued.
         self.rm.with_state(|s| {
-            let apps = s.export_apps();
-            let keys = s.export_keys(read_clocks());
-            self.rm.persist.save(s.next_seq(), apps, Some(keys));
+            self.rm.persist.save(Changes {
+                next_seq: s.next_seq(),
+                apps: s.export_apps(),
+                removed: s.take_removed(),
+                keys: Some(Box::new(s.export_keys(read_clocks()))),
+            });
         });
         if tokio::time::timeout(SHUTDOWN_STEP, self.rm.persist.barrier())
             .await
@@ -335,6 +338,7 @@ fn open_state(
         })
     })?;
     state.set_preemption(config.preemption_conf());
+    state.set_max_completed_apps(config.max_completed_applications);
     if let Some(r) = recovered {
         tracing::info!(
             apps = r.apps.len(),
@@ -357,15 +361,23 @@ fn open_state(
     }
     // Before listening: the store has the cluster timestamp, the keys and the recovered
     // changes.
-    let keys = state.take_dirty_keys(now);
-    store.save(
-        cluster_ts,
-        state.next_seq(),
-        &state.take_dirty(),
-        keys.as_ref(),
-    )?;
+    let mut changes = changes_of(&mut state, now).unwrap_or_default();
+    changes.next_seq = state.next_seq();
+    store.save(cluster_ts, &changes)?;
     let (persist, writer) = Persister::spawn(store, cluster_ts);
     Ok((state, persist, writer))
+}
+
+/// What `state` changed since the last call, for the store; `None`: nothing.
+fn changes_of(state: &mut RmState, now: Now) -> Option<Changes> {
+    let changes = Changes {
+        next_seq: state.next_seq(),
+        apps: state.take_dirty(),
+        removed: state.take_removed(),
+        keys: state.take_dirty_keys(now).map(Box::new),
+    };
+    let any = !changes.apps.is_empty() || !changes.removed.is_empty() || changes.keys.is_some();
+    any.then_some(changes)
 }
 
 impl Rm {
@@ -374,10 +386,8 @@ impl Rm {
     pub(crate) fn with_state<T>(&self, f: impl FnOnce(&mut RmState) -> T) -> T {
         let mut state = self.state.lock().expect("state lock");
         let out = f(&mut state);
-        let dirty = state.take_dirty();
-        let keys = state.take_dirty_keys(read_clocks());
-        if !dirty.is_empty() || keys.is_some() {
-            self.persist.save(state.next_seq(), dirty, keys);
+        if let Some(changes) = changes_of(&mut state, read_clocks()) {
+            self.persist.save(changes);
         }
         out
     }

@@ -27,8 +27,10 @@ mod placement;
 mod props;
 mod queues;
 mod records;
+mod retention;
 
 pub use records::{AppRecord, KeysRecord, RESTART_DIAGNOSTICS};
+pub use retention::MAX_COMPLETED_APPS;
 
 /// Starts an app's diagnostics while its queue's limits hold its AM back.
 const AM_WAIT_PREFIX: &str = "[waiting for its AM] ";
@@ -286,6 +288,11 @@ pub struct RmState {
     recovering_until_ms: u64,
     /// The master keys changed since the last [`RmState::take_dirty_keys`].
     keys_dirty: bool,
+    /// Finished apps, oldest first, and how many are kept (see `retention`).
+    completed: std::collections::VecDeque<ApplicationId>,
+    max_completed: usize,
+    /// Apps forgotten since the last [`RmState::take_removed`].
+    removed: BTreeSet<ApplicationId>,
 }
 
 fn err(code: ErrorCode, msg: impl Into<String>) -> WireError {
@@ -324,6 +331,9 @@ impl RmState {
             preempting: BTreeMap::new(),
             recovering_until_ms: 0,
             keys_dirty: true,
+            completed: Default::default(),
+            max_completed: MAX_COMPLETED_APPS,
+            removed: BTreeSet::new(),
         }
     }
 
@@ -902,6 +912,7 @@ impl RmState {
         for node in self.nodes.values_mut() {
             node.finished_apps.push(app_id);
         }
+        self.completed(app_id);
     }
 
     pub fn report(&self, app_id: ApplicationId, now: Now) -> Result<ApplicationReport, WireError> {
