@@ -11,6 +11,8 @@ pub mod codec;
 #[cfg(feature = "net")]
 pub mod configfile;
 pub mod duration;
+#[cfg(feature = "net")]
+pub mod faults;
 pub mod html;
 pub mod identity;
 pub mod ids;

@@ -53,9 +53,9 @@ pub struct NodeEnv {
     pub container_key: PathBuf,
     /// `host:port` of this node's shuffle service, if there is one.
     pub shuffle_service: Option<String>,
-    /// Containers outlive the NM (`recovery`): each runs under the launcher
+    /// Containers outlive the NM (`recovery`): each runs under this launcher
     /// ([`crate::launcher`]), without dying with its parent.
-    pub recovery: bool,
+    pub launcher: Option<PathBuf>,
 }
 
 /// Variables of the node manager's own environment that containers inherit.
@@ -263,10 +263,9 @@ pub fn spawn(
         Ok::<_, WireError>(f)
     };
     let (stdout, stderr) = (log_file("stdout")?, log_file("stderr")?);
-    let mut cmd = if env.recovery {
-        // The NM's own binary, as the kernel has it (whatever its path's permissions):
-        // it runs the command and records how it ended.
-        let mut c = tokio::process::Command::new("/proc/self/exe");
+    let mut cmd = if let Some(launcher) = &env.launcher {
+        // It runs the command and records how it ended.
+        let mut c = tokio::process::Command::new(launcher);
         c.arg(crate::launcher::FLAG)
             .arg(work.join(crate::launcher::EXIT_FILE))
             .arg(&program);
@@ -274,7 +273,7 @@ pub fn spawn(
     } else {
         tokio::process::Command::new(&program)
     };
-    let keep = env.recovery;
+    let keep = env.launcher.is_some();
     cmd.args(&launch.command[1..])
         .current_dir(work)
         .env_clear()
@@ -389,7 +388,7 @@ mod tests {
             container_cert: certs.join("c.pem"),
             container_key: certs.join("c.key"),
             shuffle_service: None,
-            recovery: false,
+            launcher: None,
         };
         let id: ContainerId = "container_1_0001_01_000002".parse().unwrap();
         let mut secrets = BTreeMap::new();

@@ -175,6 +175,15 @@ impl NmHandle {
         tracing::info!("node manager stopped");
     }
 
+    /// Stops as a kill -9 would (for tests that run the NM in-process): nothing is
+    /// reported or stopped; its containers run on.
+    pub fn kill(self) {
+        self.endpoint.close(0u32.into(), b"killed");
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+
     /// One heartbeat with every unreported status; bounded.
     async fn final_heartbeat(&self) {
         let statuses = self.containers.heartbeat_statuses();
@@ -254,7 +263,14 @@ pub async fn start(config: &NmConfig) -> Result<NmHandle, NmError> {
         ca: abs(&config.ca),
         container_cert: abs(&config.container_cert),
         container_key: abs(&config.container_key),
-        recovery: config.recovery,
+        // The NM's own binary as the kernel has it (whatever its path's permissions).
+        launcher: config.recovery.then(|| {
+            if config.launcher.as_os_str().is_empty() {
+                std::path::PathBuf::from("/proc/self/exe")
+            } else {
+                abs(&config.launcher)
+            }
+        }),
     };
     let isolation = crate::isolation::Isolation::setup(config, addr.port(), config.capability())
         .map_err(NmError::Isolation)?;

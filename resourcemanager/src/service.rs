@@ -162,6 +162,21 @@ impl RmHandle {
         let _ = tokio::time::timeout(SHUTDOWN_STEP, self.endpoint.wait_idle()).await;
     }
 
+    /// Stops as a kill -9 would (for tests that run the RM in-process): no final save,
+    /// nothing queued for the store is written, the endpoint closes at once.
+    pub fn kill(self) {
+        self.endpoint.close(0u32.into(), b"killed");
+        self.writer.abort();
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+
+    /// The core's accounting checked against itself ([`RmState::audit`]).
+    pub fn audit(&self) -> Result<(), String> {
+        self.rm.with_state(|s| s.audit())
+    }
+
     /// A cloneable view for health checks and status lines.
     pub fn monitor(&self) -> RmMonitor {
         RmMonitor {

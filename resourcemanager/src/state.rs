@@ -22,6 +22,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
 
 mod acls;
+mod audit;
 mod placement;
 #[cfg(test)]
 mod props;
