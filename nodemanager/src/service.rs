@@ -176,11 +176,14 @@ impl NmHandle {
     }
 
     /// Stops as a kill -9 would (for tests that run the NM in-process): nothing is
-    /// reported or stopped; its containers run on.
-    pub fn kill(self) {
+    /// reported or stopped; its containers run on; its ports are let go.
+    pub async fn kill(self) {
         self.endpoint.close(0u32.into(), b"killed");
         for t in &self.tasks {
             t.abort();
+        }
+        if let Some(s) = &self.nm.shuffle {
+            s.shutdown().await;
         }
     }
 

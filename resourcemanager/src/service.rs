@@ -174,7 +174,12 @@ impl RmHandle {
 
     /// The core's accounting checked against itself ([`RmState::audit`]).
     pub fn audit(&self) -> Result<(), String> {
-        self.rm.with_state(|s| s.audit())
+        self.inspect(RmState::audit)
+    }
+
+    /// Reads the core (for tests that run the RM in-process).
+    pub fn inspect<T>(&self, f: impl FnOnce(&RmState) -> T) -> T {
+        self.rm.with_state(|s| f(s))
     }
 
     /// A cloneable view for health checks and status lines.
