@@ -47,10 +47,8 @@ pub struct NodeEnv {
     pub node_id: String,
     pub nm_host: String,
     pub nm_port: u16,
-    /// The NM's CA and container identity files, which each container gets a copy of.
-    pub ca: PathBuf,
-    pub container_cert: PathBuf,
-    pub container_key: PathBuf,
+    /// The NM's CA and the container identity, which each container gets a copy of.
+    pub container_tls: TlsFiles,
     /// `host:port` of this node's shuffle service, if there is one.
     pub shuffle_service: Option<String>,
     /// Containers outlive the NM (`recovery`): each runs under this launcher
@@ -209,9 +207,9 @@ pub fn prepare(
     private_dir(&tls_dir, owner)?;
     let tls = TlsFiles::in_dir(&tls_dir, "container");
     for (from, to) in [
-        (&env.ca, &tls.ca),
-        (&env.container_cert, &tls.cert),
-        (&env.container_key, &tls.key),
+        (&env.container_tls.ca, &tls.ca),
+        (&env.container_tls.cert, &tls.cert),
+        (&env.container_tls.key, &tls.key),
     ] {
         let data = std::fs::read(from).map_err(|e| io_error("reading", from, e))?;
         owner.write_private(to, &data)?;
@@ -384,9 +382,11 @@ mod tests {
             node_id: "h:1".into(),
             nm_host: "h".into(),
             nm_port: 1,
-            ca: certs.join("ca.pem"),
-            container_cert: certs.join("c.pem"),
-            container_key: certs.join("c.key"),
+            container_tls: TlsFiles {
+                ca: certs.join("ca.pem"),
+                cert: certs.join("c.pem"),
+                key: certs.join("c.key"),
+            },
             shuffle_service: None,
             launcher: None,
         };

@@ -263,9 +263,11 @@ pub async fn start(config: &NmConfig) -> Result<NmHandle, NmError> {
         node_id: node_id.0.clone(),
         nm_host: host.clone(),
         nm_port: addr.port(),
-        ca: abs(&config.ca),
-        container_cert: abs(&config.container_cert),
-        container_key: abs(&config.container_key),
+        container_tls: common::tls::TlsFiles {
+            ca: abs(&config.ca),
+            cert: abs(&config.container_cert),
+            key: abs(&config.container_key),
+        },
         // The NM's own binary as the kernel has it (whatever its path's permissions).
         launcher: config.recovery.then(|| {
             if config.launcher.as_os_str().is_empty() {

@@ -5,7 +5,7 @@ use crate::config::RmConfig;
 use crate::links::Links;
 use crate::metrics::{RmEvent, RmMetrics};
 use crate::state::{Action, Limits, Now, RmState};
-use crate::store::{Changes, Persister, StateStore, StoreError};
+use crate::store::{Changes, Persister, Recovered, StateStore, StoreError};
 use crate::web_tokens::{self, WebTokens};
 use common::clock::{mono_ms, wall_ms};
 use common::launch::AmLaunch;
@@ -359,7 +359,7 @@ fn open_state(
     })?;
     state.set_preemption(config.preemption_conf());
     state.set_max_completed_apps(config.max_completed_applications);
-    if let Some(r) = recovered {
+    if let Some(Recovered { saved: r, .. }) = recovered {
         tracing::info!(
             apps = r.apps.len(),
             cluster_ts,

@@ -667,13 +667,8 @@ impl RmState {
                 a.ended_by_restart = true;
             }
             self.dirty.insert(id);
-            self.am_attempt_ended(
-                id,
-                exit_status::ABORTED,
-                RESTART_DIAGNOSTICS.into(),
-                now,
-                actions,
-            );
+            let ended = (exit_status::ABORTED, RESTART_DIAGNOSTICS.to_string());
+            self.am_attempt_ended(id, ended, now, actions);
         }
     }
 
@@ -1178,20 +1173,21 @@ impl RmState {
         if app.state.is_terminal() || cur.unregistered {
             return;
         }
-        self.am_attempt_ended(app_id, exit, diagnostics, now, actions);
+        self.am_attempt_ended(app_id, (exit, diagnostics), now, actions);
     }
 
     /// The current attempt's AM is gone without unregistering (its container exited,
     /// was lost, or never came back after an RM restart): a new attempt, or the app
     /// fails when it has had its attempts.
+    /// `ended`: the AM container's exit status and diagnostics.
     fn am_attempt_ended(
         &mut self,
         app_id: ApplicationId,
-        exit: i32,
-        diagnostics: String,
+        ended: (i32, String),
         now: Now,
         actions: &mut Vec<Action>,
     ) {
+        let (exit, diagnostics) = ended;
         let Some(app) = self.apps.get_mut(&app_id) else {
             return;
         };
@@ -1868,9 +1864,7 @@ mod tests {
     /// clean the first and the last.
     #[test]
     fn a_registering_node_cleans_apps_that_ended_while_it_was_away() {
-        let mut rm = rm();
-        add_node(&mut rm, "a:1", 8192, 0);
-        let (ended, _) = rm.submit(sub(), at(1)).unwrap();
+        let (mut rm, ended, _, _) = placed(8192);
         rm.kill(ended, "u", at(2)).unwrap();
         let (live, _) = rm.submit(sub(), at(3)).unwrap();
         let stranger = ApplicationId::new(7, 7);

@@ -42,14 +42,12 @@ pub enum StoreError {
     Format { path: PathBuf, found: u64 },
 }
 
-/// What a previous run left.
-#[derive(Debug, Clone, PartialEq)]
+/// What a previous run left: its cluster timestamp and what it saved (nothing
+/// `removed`; no `keys` from a store written before keys were kept: fresh keys).
+#[derive(Debug, PartialEq)]
 pub struct Recovered {
     pub cluster_ts: u64,
-    pub next_seq: u32,
-    pub apps: Vec<AppRecord>,
-    /// `None` from a store written before keys were kept: fresh keys.
-    pub keys: Option<KeysRecord>,
+    pub saved: Changes,
 }
 
 pub struct StateStore {
@@ -146,9 +144,12 @@ impl StateStore {
         };
         Ok(Some(Recovered {
             cluster_ts,
-            next_seq,
-            apps,
-            keys,
+            saved: Changes {
+                next_seq,
+                apps,
+                removed: vec![],
+                keys: keys.map(Box::new),
+            },
         }))
     }
 
@@ -196,7 +197,7 @@ impl StateStore {
 
 /// What changed since the last save: the id sequence, apps written again, apps
 /// forgotten (`max-completed-applications`), and the master keys when they rolled.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub struct Changes {
     pub next_seq: u32,
     pub apps: Vec<AppRecord>,
@@ -360,11 +361,11 @@ mod tests {
         let s = StateStore::open(d.path()).unwrap();
         let r = s.load().unwrap().unwrap();
         assert_eq!(r.cluster_ts, 42);
-        assert_eq!(r.next_seq, 4);
-        assert_eq!(r.apps.len(), 2);
-        assert_eq!(r.apps[0], record(1));
-        assert_eq!(r.apps[1].diagnostics, "changed");
-        assert_eq!(r.keys, None);
+        assert_eq!(r.saved.next_seq, 4);
+        assert_eq!(r.saved.apps.len(), 2);
+        assert_eq!(r.saved.apps[0], record(1));
+        assert_eq!(r.saved.apps[1].diagnostics, "changed");
+        assert_eq!(r.saved.keys, None);
         // A forgotten app goes; the master keys are kept.
         let keys = crate::testing::rm_state(42).export_keys(crate::testing::at(0));
         s.save(
@@ -377,10 +378,10 @@ mod tests {
             },
         )
         .unwrap();
-        let r = s.load().unwrap().unwrap();
+        let r = s.load().unwrap().unwrap().saved;
         assert_eq!(r.apps.len(), 1);
         assert_eq!(r.apps[0].id, record(2).id);
-        assert_eq!(r.keys, Some(keys));
+        assert_eq!(r.keys, Some(Box::new(keys)));
     }
 
     #[test]
@@ -403,7 +404,7 @@ mod tests {
         }
         p.barrier().await;
         let r = store.load().unwrap().unwrap();
-        assert_eq!(r.apps[0].diagnostics, "v49");
+        assert_eq!(r.saved.apps[0].diagnostics, "v49");
         drop(p);
         task.await.unwrap();
     }
