@@ -510,13 +510,7 @@ impl RmState {
         self.nodes.insert(node_id.clone(), node);
         self.index(&node_id);
         for st in completed {
-            self.complete_container(
-                st.container_id,
-                st.exit_status,
-                st.diagnostics.clone(),
-                now,
-                &mut actions,
-            );
+            self.completed_status(st, now, &mut actions);
         }
         self.schedule(now, &mut actions);
         actions
@@ -595,13 +589,7 @@ impl RmState {
                 continue;
             }
             if s.state == ContainerState::COMPLETE {
-                self.complete_container(
-                    s.container_id,
-                    s.exit_status,
-                    s.diagnostics.clone(),
-                    now,
-                    &mut actions,
-                );
+                self.completed_status(s, now, &mut actions);
             }
         }
         self.schedule(now, &mut actions);
@@ -610,6 +598,12 @@ impl RmState {
             finished_apps: finished,
             actions,
         })
+    }
+
+    /// A node reported `s` COMPLETE.
+    fn completed_status(&mut self, s: &ContainerStatus, now: Now, actions: &mut Vec<Action>) {
+        let diagnostics = s.diagnostics.clone();
+        self.complete_container(s.container_id, s.exit_status, diagnostics, now, actions);
     }
 
     /// The node a live container was placed on, when that is not `node_id`.
