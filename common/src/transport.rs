@@ -566,66 +566,86 @@ pub trait Service: Send + Sync + 'static {
 /// Accepts connections until the endpoint is closed. A bad frame gets a typed
 /// error on its own stream; the connection and everyone else carry on.
 pub async fn serve<S: Service>(endpoint: quinn::Endpoint, service: Arc<S>) {
-    while let Some(incoming) = endpoint.accept().await {
-        let service = service.clone();
-        tokio::spawn(async move {
-            let remote = incoming.remote_address();
-            let conn = match incoming.await {
-                Ok(c) => c,
-                Err(e) => {
-                    debug!(%remote, error = %e, "handshake failed");
-                    return;
-                }
+    // Every connection's task, and each one's requests, belong to this task: aborting
+    // it (a daemon stopping) stops them all, and lets the endpoint's socket go.
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        let incoming = tokio::select! {
+            i = endpoint.accept() => i,
+            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
+        };
+        let Some(incoming) = incoming else { break };
+        conns.spawn(serve_connection(incoming, service.clone()));
+    }
+    while conns.join_next().await.is_some() {}
+}
+
+async fn serve_connection<S: Service>(incoming: quinn::Incoming, service: Arc<S>) {
+    let remote = incoming.remote_address();
+    let conn = match incoming.await {
+        Ok(c) => c,
+        Err(e) => {
+            debug!(%remote, error = %e, "handshake failed");
+            return;
+        }
+    };
+    let peer = Arc::new(peer_role(&conn));
+    let span = tracing::debug_span!("conn", %remote, %peer);
+    async move {
+        let mut requests = tokio::task::JoinSet::new();
+        loop {
+            let accepted = tokio::select! {
+                a = conn.accept_bi() => a,
+                Some(_) = requests.join_next(), if !requests.is_empty() => continue,
             };
-            let peer = Arc::new(peer_role(&conn));
-            let span = tracing::debug_span!("conn", %remote, %peer);
-            async move {
-                loop {
-                    let (send, mut recv) = match conn.accept_bi().await {
-                        Ok(s) => s,
-                        Err(_) => break,
-                    };
-                    let service = service.clone();
-                    let peer = peer.clone();
-                    tokio::spawn(async move {
-                        match codec::read_frame::<_, S::Req>(&mut recv).await {
-                            Ok(req) => {
-                                service
-                                    .handle(Incoming {
-                                        req,
-                                        send,
-                                        recv,
-                                        remote,
-                                        peer,
-                                    })
-                                    .await
-                            }
-                            Err(FrameError::Closed) => {}
-                            Err(e) => {
-                                let code = match e {
-                                    FrameError::TooLarge { .. } => ErrorCode::FrameTooLarge,
-                                    _ => ErrorCode::BadFrame,
-                                };
-                                debug!(%remote, error = %e, "bad frame");
-                                // Stop reading the rest of an oversized frame.
-                                let _ = recv.stop(0u32.into());
-                                Incoming {
-                                    req: (),
-                                    send,
-                                    recv,
-                                    remote,
-                                    peer,
-                                }
-                                .reply(&S::Resp::from_error(WireError::new(code, e.to_string())))
-                                .await;
-                            }
-                        }
-                    });
-                }
+            let Ok((send, recv)) = accepted else { break };
+            requests.spawn(serve_request(service.clone(), send, recv, remote, peer.clone()));
+        }
+        // Requests already read finish (their effects must not be cut halfway).
+        while requests.join_next().await.is_some() {}
+    }
+    .instrument(span)
+    .await
+}
+
+async fn serve_request<S: Service>(
+    service: Arc<S>,
+    send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+    remote: SocketAddr,
+    peer: Arc<Role>,
+) {
+    match codec::read_frame::<_, S::Req>(&mut recv).await {
+        Ok(req) => {
+            service
+                .handle(Incoming {
+                    req,
+                    send,
+                    recv,
+                    remote,
+                    peer,
+                })
+                .await
+        }
+        Err(FrameError::Closed) => {}
+        Err(e) => {
+            let code = match e {
+                FrameError::TooLarge { .. } => ErrorCode::FrameTooLarge,
+                _ => ErrorCode::BadFrame,
+            };
+            debug!(%remote, error = %e, "bad frame");
+            // Stop reading the rest of an oversized frame.
+            let _ = recv.stop(0u32.into());
+            Incoming {
+                req: (),
+                send,
+                recv,
+                remote,
+                peer,
             }
-            .instrument(span)
-            .await
-        });
+            .reply(&S::Resp::from_error(WireError::new(code, e.to_string())))
+            .await;
+        }
     }
 }
 

@@ -623,8 +623,14 @@ impl Rm {
         {
             return;
         }
-        // Until the attempt's stream is closed (`None`) or the AM is gone (a failed write).
-        while let Some(ev) = rx.recv().await {
+        // Until the attempt's stream is closed (`None`) or the AM is gone (its stream
+        // stopped or its connection lost, noticed at once; or a failed write).
+        loop {
+            let ev = tokio::select! {
+                ev = rx.recv() => ev,
+                _ = inc.send.stopped() => None,
+            };
+            let Some(ev) = ev else { break };
             if transport::write(&mut inc.send, "am", &RmResponse::AmEvent(ev))
                 .await
                 .is_err()
