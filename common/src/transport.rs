@@ -599,7 +599,13 @@ async fn serve_connection<S: Service>(incoming: quinn::Incoming, service: Arc<S>
                 Some(_) = requests.join_next(), if !requests.is_empty() => continue,
             };
             let Ok((send, recv)) = accepted else { break };
-            requests.spawn(serve_request(service.clone(), send, recv, remote, peer.clone()));
+            requests.spawn(serve_request(
+                service.clone(),
+                send,
+                recv,
+                remote,
+                peer.clone(),
+            ));
         }
         // Requests already read finish (their effects must not be cut halfway).
         while requests.join_next().await.is_some() {}

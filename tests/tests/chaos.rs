@@ -229,6 +229,16 @@ async fn chaos(seed: u64) {
         .into_iter()
         .map(|(args, answer)| (c.submit(&args), answer))
         .collect();
+    // The workload runs before the chaos starts: a submission cut off in flight is not
+    // repeated (it could submit the app twice), and that is spindle-submit's to report.
+    let until = Instant::now() + Duration::from_secs(60);
+    while apps.iter().any(|(r, _)| r.word("application_").is_none()) {
+        assert!(
+            Instant::now() < until,
+            "seed {seed}: the apps were not submitted"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let mut rng = seed.max(1) ^ 0x9e37_79b9;
     let mut log = Vec::new();
     for step in 0..10 {
@@ -274,6 +284,7 @@ async fn chaos(seed: u64) {
             }
             _ => "nothing".to_string(),
         };
+        eprintln!("chaos seed {seed} step {step}: {what}");
         log.push(format!("step {step}: {what}"));
         tokio::time::sleep(Duration::from_millis(700)).await;
         c.audit(&log.join("; "));
