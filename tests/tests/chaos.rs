@@ -339,7 +339,7 @@ async fn chaos(seed: u64) {
 async fn apps_succeed_and_the_accounting_holds_through_seeded_chaos() {
     let seeds: Vec<u64> = match std::env::var("CHAOS_SEED") {
         Ok(s) => vec![s.parse().expect("CHAOS_SEED is a number")],
-        Err(_) => vec![1, 2],
+        Err(_) => vec![1, 2, 3, 4],
     };
     for seed in seeds {
         eprintln!("chaos seed {seed}");
