@@ -93,6 +93,45 @@ impl Cluster {
             .expect("pid")
     }
 
+    /// `kill -9` of daemon `name` (`resourcemanager`, `nodemanager-N`); returns once it is gone.
+    pub fn kill9(&self, name: &str) {
+        let pid = self.pid(name);
+        // SAFETY: a plain signal to a daemon of this test's cluster.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+        eventually(Duration::from_secs(10), &format!("{name} to die"), || {
+            gone(pid).then_some(())
+        });
+    }
+
+    /// Starts daemon `name` again by hand from its config file, as an operator would
+    /// (`resourcemanager --config DIR/conf/resourcemanager.toml`), logging to its log and
+    /// recording its pid where `spindle cluster down` finds it.
+    pub fn restart(&self, name: &str) {
+        let binary = name.split_once('-').map_or(name, |(b, _)| b);
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(self.path().join("logs").join(format!("{name}.log")))
+            .expect("daemon log");
+        let mut cmd = Command::new(bin(binary));
+        cmd.arg("--config")
+            .arg(self.conf_dir().join(format!("{name}.toml")))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log);
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let mut child = cmd.spawn().expect("start the daemon");
+        std::fs::write(
+            self.path().join("pids").join(format!("{name}.pid")),
+            child.id().to_string(),
+        )
+        .expect("pid file");
+        // Reaped when it ends (killed by the test or by `cluster down`).
+        std::thread::spawn(move || child.wait());
+    }
+
     /// Every container log file named `file` under every NM.
     pub fn container_logs(&self, file: &str) -> Vec<PathBuf> {
         let mut out = Vec::new();

@@ -22,6 +22,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
 
 mod acls;
+mod health;
 mod placement;
 #[cfg(test)]
 mod props;
@@ -144,6 +145,8 @@ struct Node {
     finished_apps: Vec<ApplicationId>,
     /// How it isolates containers, as it said at registration.
     isolation: Isolation,
+    /// Why it is UNHEALTHY, as its heartbeat said (empty otherwise).
+    health_report: String,
 }
 
 #[derive(Debug)]
@@ -436,6 +439,7 @@ impl RmState {
             to_kill: Vec::new(),
             finished_apps: Vec::new(),
             isolation: Isolation::default(),
+            health_report: String::new(),
         };
         for s in running {
             let app = s.container_id.app();
@@ -489,7 +493,7 @@ impl RmState {
         now: Now,
     ) -> Option<HeartbeatOutcome> {
         let node = match self.nodes.get_mut(node_id) {
-            Some(n) if n.state == NodeState::RUNNING => n,
+            Some(n) if Self::live(n.state) => n,
             _ => return None,
         };
         node.last_heartbeat = now;
@@ -553,7 +557,7 @@ impl RmState {
             .nodes
             .iter()
             .filter(|(_, n)| {
-                n.state == NodeState::RUNNING
+                Self::live(n.state)
                     && now.mono_ms.saturating_sub(n.last_heartbeat.mono_ms)
                         > self.limits.nm_expiry_ms
             })
@@ -564,8 +568,10 @@ impl RmState {
             tracing::warn!(node_id = %id, "node expired: LOST");
             self.unindex(id);
             let node = self.nodes.get_mut(id).expect("listed above");
+            if node.state == NodeState::RUNNING {
+                self.running_total = self.running_total.saturating_sub(&node.capability);
+            }
             node.state = NodeState::LOST;
-            self.running_total = self.running_total.saturating_sub(&node.capability);
             let containers = std::mem::take(&mut node.containers);
             for c in containers {
                 self.complete_container(
@@ -613,6 +619,7 @@ impl RmState {
                 num_containers: n.containers.len() as u32,
                 last_health_update: n.last_heartbeat.wall_ms,
                 isolation: n.isolation,
+                health_report: n.health_report.clone(),
             })
             .collect()
     }

@@ -682,6 +682,7 @@ mod tests {
             num_containers: 0,
             last_health_update: 0,
             isolation: Default::default(),
+            health_report: String::new(),
         }
     }
 
