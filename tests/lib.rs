@@ -93,39 +93,49 @@ impl Cluster {
             .expect("pid")
     }
 
-    /// kill -9 daemon `name` (`resourcemanager`, `nodemanager-N`), then start `binary`
-    /// again with its config, as an operator (or systemd) would; its pid file follows, so
-    /// that `cluster down` stops it.
-    pub fn kill_and_restart(&self, name: &str, binary: &str) {
+    /// `kill -9` of daemon `name` (`resourcemanager`, `nodemanager-N`); returns once it is gone.
+    pub fn kill9(&self, name: &str) {
         let pid = self.pid(name);
-        // SAFETY: a signal to a daemon this cluster started.
+        // SAFETY: a plain signal to a daemon of this test's cluster.
         unsafe {
             libc::kill(pid, libc::SIGKILL);
         }
-        eventually(Duration::from_secs(5), "the daemon to die", || {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            (stat.is_empty() || stat.rsplit(')').next()?.trim_start().starts_with('Z'))
-                .then_some(())
+        eventually(Duration::from_secs(10), &format!("{name} to die"), || {
+            gone(pid).then_some(())
         });
+    }
+
+    /// kill -9 of daemon `name`, then, half a second later, started again by hand.
+    pub fn kill_and_restart(&self, name: &str) {
+        self.kill9(name);
         std::thread::sleep(Duration::from_millis(500));
+        self.restart(name);
+    }
+
+    /// Starts daemon `name` again by hand from its config file, as an operator would
+    /// (`resourcemanager --config DIR/conf/resourcemanager.toml`), logging to its log and
+    /// recording its pid where `spindle cluster down` finds it.
+    pub fn restart(&self, name: &str) {
+        let binary = name.split_once('-').map_or(name, |(b, _)| b);
         let log = std::fs::OpenOptions::new()
             .append(true)
+            .create(true)
             .open(self.path().join("logs").join(format!("{name}.log")))
             .expect("daemon log");
-        let mut child = Command::new(bin(binary))
-            .arg("--config")
+        let mut cmd = Command::new(bin(binary));
+        cmd.arg("--config")
             .arg(self.conf_dir().join(format!("{name}.toml")))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("start the daemon again");
+            .stderr(log);
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let mut child = cmd.spawn().expect("start the daemon");
         std::fs::write(
             self.path().join("pids").join(format!("{name}.pid")),
             child.id().to_string(),
         )
         .expect("pid file");
-        // Reaped when `cluster down` stops it.
+        // Reaped when it ends (killed by the test or by `cluster down`).
         std::thread::spawn(move || child.wait());
     }
 

@@ -55,7 +55,13 @@ impl ClientConf {
             path: path.clone(),
             source,
         })?;
-        let mut c: Self = toml::from_str(&text).map_err(|e| ClientConfError::Parse {
+        Self::parse(dir, &text)
+    }
+
+    /// Parses and checks the text of `dir/spindle-client.toml`.
+    pub fn parse(dir: &Path, text: &str) -> Result<Self, ClientConfError> {
+        let path = dir.join(CLIENT_FILE);
+        let mut c: Self = toml::from_str(text).map_err(|e| ClientConfError::Parse {
             path: path.clone(),
             reason: e.to_string(),
         })?;

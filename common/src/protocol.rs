@@ -282,6 +282,8 @@ pub struct NodeReport {
     pub last_health_update: u64,
     /// How the node isolates containers (what it said when it registered).
     pub isolation: Isolation,
+    /// Why the node is UNHEALTHY (YARN's `healthReport`); empty when it is not.
+    pub health_report: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -429,6 +431,9 @@ pub enum RmRequest {
         /// The version of the container-token keys the NM holds: the reply
         /// carries the keys when the RM's have changed since.
         token_keys_version: u64,
+        /// Why the node is unhealthy (a local or log dir full or unwritable), or
+        /// `None`: the RM places no container on an unhealthy node.
+        health: Option<String>,
     },
     /// Answered with `FileFollows` and the raw bytes.
     FetchFile {

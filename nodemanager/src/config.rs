@@ -36,6 +36,12 @@ pub struct NmConfig {
     pub local_dir: PathBuf,
     /// Container stdout/stderr, kept after the container exits.
     pub log_dir: PathBuf,
+    /// The node is unhealthy (no containers are placed on it) while `local-dir` or
+    /// `log-dir` is on a file system more than this full, or cannot be written.
+    pub max_disk_utilization_percent: f64,
+    /// How often those dirs are checked.
+    #[serde(with = "human")]
+    pub disk_check_interval: Duration,
     /// Host the shuffle service in this process (aux service); otherwise a
     /// standalone one at `shuffle-service-address` is used (none when empty).
     pub shuffle_service_enabled: bool,
@@ -114,6 +120,8 @@ impl Default for NmConfig {
             detect_resources: false,
             local_dir: "/var/lib/spindle/nodemanager".into(),
             log_dir: "/var/log/spindle/containers".into(),
+            max_disk_utilization_percent: 90.0,
+            disk_check_interval: Duration::from_secs(5),
             shuffle_service_enabled: true,
             shuffle_service_address: "0.0.0.0:7337".into(),
             ca: "/etc/spindle/certs/ca.pem".into(),
@@ -195,6 +203,16 @@ impl DaemonConfig for NmConfig {
             }
         }
         check_web_address(&self.web_address, self.web_tls)?;
+        let max = self.max_disk_utilization_percent;
+        if !(max > 0.0 && max <= 100.0) {
+            return Err((
+                "max-disk-utilization-percent",
+                format!("{max} is not a percentage above 0 and at most 100"),
+            ));
+        }
+        if self.disk_check_interval.is_zero() {
+            return Err(("disk-check-interval", "must be above 0".into()));
+        }
         if self.monitor_interval.is_zero() {
             return Err(("monitor-interval", "must be above 0".into()));
         }

@@ -24,6 +24,7 @@ pub mod authz;
 pub mod cgroups;
 pub mod config;
 pub mod containers;
+pub mod disks;
 pub mod isolation;
 pub mod launch;
 pub mod launcher;

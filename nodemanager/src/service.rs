@@ -58,6 +58,8 @@ struct Nm {
     stopping: AtomicBool,
     /// The node's shuffle service (hosted here, or standalone beside us).
     shuffle: Option<Arc<shuffle_service::NodeService>>,
+    /// Whether local-dir and log-dir are usable (sent with each heartbeat).
+    disks: crate::disks::DiskHealth,
 }
 
 pub struct NmHandle {
@@ -192,8 +194,9 @@ impl NmHandle {
         let statuses = self.containers.heartbeat_statuses();
         let req = RmRequest::NodeHeartbeat {
             node_id: self.node_id.clone(),
-            statuses: statuses.clone(),
+            statuses: crate::disks::annotate(&statuses, self.nm.disks.get().as_deref()),
             token_keys_version: self.nm.tokens().version(),
+            health: self.nm.disks.get(),
         };
         match tokio::time::timeout(RM_CALL_BOUND, self.rm.call::<_, RmResponse>(&req)).await {
             Ok(Ok(RmResponse::Heartbeat { .. })) => {
@@ -296,6 +299,7 @@ pub async fn start(config: &NmConfig) -> Result<NmHandle, NmError> {
         containers: containers.clone(),
         stopping: AtomicBool::new(false),
         shuffle,
+        disks: crate::disks::DiskHealth::default(),
     });
     // A previous run's containers and app directories, before the RM hears from this node.
     for (app, user) in containers.recover() {
@@ -334,7 +338,13 @@ pub async fn start(config: &NmConfig) -> Result<NmHandle, NmError> {
         capability,
         reg_tx,
     ));
-    let mut tasks = vec![serve, heartbeat];
+    let checker = crate::disks::DiskChecker::new(
+        &config.local_dir,
+        &config.log_dir,
+        config.max_disk_utilization_percent,
+    );
+    let disk_checker = nm.disks.spawn_checker(checker, config.disk_check_interval);
+    let mut tasks = vec![serve, heartbeat, disk_checker];
     tasks.extend(web.map(|w| w.task));
     if config.pmem_check {
         let every = config.monitor_interval;
@@ -478,8 +488,9 @@ async fn heartbeat_loop(
             let statuses = nm.containers.heartbeat_statuses();
             let req = RmRequest::NodeHeartbeat {
                 node_id: nm.node_id.clone(),
-                statuses: statuses.clone(),
+                statuses: crate::disks::annotate(&statuses, nm.disks.get().as_deref()),
                 token_keys_version: nm.tokens().version(),
+                health: nm.disks.get(),
             };
             match rm.call::<_, RmResponse>(&req).await {
                 Ok(RmResponse::Heartbeat {

@@ -155,6 +155,7 @@ mod tests {
                 node_id: node,
                 statuses: vec![],
                 token_keys_version: 0,
+                health: None,
             },
             RmRequest::FetchFile { sha256: "0".into() },
             RmRequest::RegisterAm {

@@ -768,17 +768,19 @@ impl Service for Rm {
                 node_id,
                 statuses,
                 token_keys_version,
+                health,
             } => {
                 match self.with_state(|s| {
                     s.check_reported(&node_id, &statuses)?;
-                    Ok((
-                        s.node_heartbeat(&node_id, &statuses, now),
-                        s.node_keys_update(token_keys_version),
-                    ))
+                    // Health first: an unhealthy node gets nothing in this round.
+                    let healed = s.node_health(&node_id, health, now);
+                    let hb = s.node_heartbeat(&node_id, &statuses, now);
+                    Ok((hb, healed, s.node_keys_update(token_keys_version)))
                 }) {
                     Err(e) => RmResponse::Error(e),
-                    Ok((Some(hb), token_keys)) => {
+                    Ok((Some(hb), healed, token_keys)) => {
                         self.execute(hb.actions);
+                        self.execute(healed);
                         RmResponse::Heartbeat {
                             kill: hb.kill,
                             finished_apps: hb.finished_apps,
@@ -787,7 +789,7 @@ impl Service for Rm {
                         }
                     }
                     // It registers again and gets the keys then.
-                    Ok((None, _)) => RmResponse::Heartbeat {
+                    Ok((None, _, _)) => RmResponse::Heartbeat {
                         kill: vec![],
                         finished_apps: vec![],
                         reregister: true,

@@ -23,6 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 mod acls;
 mod audit;
+mod health;
 mod placement;
 #[cfg(test)]
 mod props;
@@ -147,6 +148,8 @@ struct Node {
     finished_apps: Vec<ApplicationId>,
     /// How it isolates containers, as it said at registration.
     isolation: Isolation,
+    /// Why it is UNHEALTHY, as its heartbeat said (empty otherwise).
+    health_report: String,
 }
 
 #[derive(Debug)]
@@ -456,6 +459,7 @@ impl RmState {
             to_kill: Vec::new(),
             finished_apps: Vec::new(),
             isolation: Isolation::default(),
+            health_report: String::new(),
         };
         // Completions it reports are applied once the node is in place.
         let mut completed = Vec::new();
@@ -576,7 +580,7 @@ impl RmState {
         now: Now,
     ) -> Option<HeartbeatOutcome> {
         let node = match self.nodes.get_mut(node_id) {
-            Some(n) if n.state == NodeState::RUNNING => n,
+            Some(n) if Self::live(n.state) => n,
             _ => return None,
         };
         node.last_heartbeat = now;
@@ -673,7 +677,7 @@ impl RmState {
             .nodes
             .iter()
             .filter(|(_, n)| {
-                n.state == NodeState::RUNNING
+                Self::live(n.state)
                     && now.mono_ms.saturating_sub(n.last_heartbeat.mono_ms)
                         > self.limits.nm_expiry_ms
             })
@@ -685,8 +689,10 @@ impl RmState {
             tracing::warn!(node_id = %id, "node expired: LOST");
             self.unindex(id);
             let node = self.nodes.get_mut(id).expect("listed above");
+            if node.state == NodeState::RUNNING {
+                self.running_total = self.running_total.saturating_sub(&node.capability);
+            }
             node.state = NodeState::LOST;
-            self.running_total = self.running_total.saturating_sub(&node.capability);
             let containers = std::mem::take(&mut node.containers);
             for c in containers {
                 self.complete_container(
@@ -734,6 +740,7 @@ impl RmState {
                 num_containers: n.containers.len() as u32,
                 last_health_update: n.last_heartbeat.wall_ms,
                 isolation: n.isolation,
+                health_report: n.health_report.clone(),
             })
             .collect()
     }

@@ -157,10 +157,10 @@ fn main() {
     let (rm_first, nm_first) = daemons_rss(&c);
     wait_for(total / 3);
     eprintln!("kill -9 and restart nodemanager-2");
-    c.kill_and_restart("nodemanager-2", "nodemanager");
+    c.kill_and_restart("nodemanager-2");
     wait_for(2 * total / 3);
     eprintln!("kill -9 and restart the resourcemanager");
-    c.kill_and_restart("resourcemanager", "resourcemanager");
+    c.kill_and_restart("resourcemanager");
     for w in workers {
         w.join().unwrap();
     }

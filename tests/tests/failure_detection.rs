@@ -4,8 +4,7 @@
 //! which only the map outputs that executor held are computed again.
 
 use am_core::eventlog::{AppEvent, LogLine};
-use spindle_tests::{bin, class_args, eventually, gone, pids_with_env, text, Cluster};
-use std::process::{Command, Stdio};
+use spindle_tests::{class_args, eventually, pids_with_env, text, Cluster};
 use std::time::{Duration, Instant};
 
 fn kill9(pid: i32) {
@@ -13,31 +12,6 @@ fn kill9(pid: i32) {
     unsafe {
         libc::kill(pid, libc::SIGKILL);
     }
-}
-
-/// Starts the RM again by hand from its config file, as an operator would, and records
-/// its pid where `spindle cluster down` finds it.
-fn restart_rm(c: &Cluster) {
-    let log = std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(c.path().join("logs/resourcemanager.log"))
-        .expect("rm log");
-    let mut cmd = Command::new(bin("resourcemanager"));
-    cmd.arg("--config")
-        .arg(c.conf_dir().join("resourcemanager.toml"))
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().expect("log"))
-        .stderr(log);
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    let mut child = cmd.spawn().expect("start the resource manager");
-    std::fs::write(
-        c.path().join("pids/resourcemanager.pid"),
-        child.id().to_string(),
-    )
-    .expect("pid file");
-    // Reaped when it ends (killed by the test or by `cluster down`).
-    std::thread::spawn(move || child.wait());
 }
 
 /// `spindle node list` shows `n` nodes, all RUNNING.
@@ -50,14 +24,10 @@ fn nodes_running(c: &Cluster, n: usize) -> bool {
 /// Kills the RM, waits `down` with it dead, restarts it; the time from the restart until
 /// `spindle node list` shows both nodes RUNNING again.
 fn rm_outage(c: &Cluster, down: Duration) -> Duration {
-    let pid = c.pid("resourcemanager");
-    kill9(pid);
-    eventually(Duration::from_secs(5), "the RM to die", || {
-        gone(pid).then_some(())
-    });
+    c.kill9("resourcemanager");
     std::thread::sleep(down);
     let restarted = Instant::now();
-    restart_rm(c);
+    c.restart("resourcemanager");
     eventually(
         Duration::from_secs(30),
         "both nodes RUNNING after the RM restart",

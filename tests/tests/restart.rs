@@ -28,8 +28,9 @@ fn nm_of_an_executor(c: &Cluster, app: &str) -> String {
     panic!("no NM runs an executor of {app}");
 }
 
-/// Runs the app through one kill -9 and restart of `who` (`None`: the NM of an executor).
-fn survives(who: Option<&str>, binary: &str) {
+/// Runs the app through one kill -9 and restart of daemon `who` (`None`: the NM of an
+/// executor).
+fn survives(who: Option<&str>) {
     let c = Cluster::up(2, &[]);
     let app_args = sleepy_bursty(2, 16, 300, 1500);
     let mut run = c.submit_running(&class_args(
@@ -53,7 +54,7 @@ fn survives(who: Option<&str>, binary: &str) {
         added.then_some(())
     });
     let name = who.map_or_else(|| nm_of_an_executor(&c, &app), str::to_string);
-    c.kill_and_restart(&name, binary);
+    c.kill_and_restart(&name);
     assert!(run.running(), "the app ended at the restart");
     let (status, out) = run.wait();
     assert!(
@@ -84,10 +85,10 @@ fn survives(who: Option<&str>, binary: &str) {
 
 #[test]
 fn an_app_runs_on_through_a_kill_9_and_restart_of_the_rm() {
-    survives(Some("resourcemanager"), "resourcemanager");
+    survives(Some("resourcemanager"));
 }
 
 #[test]
 fn an_app_runs_on_through_a_kill_9_and_restart_of_an_executors_node_manager() {
-    survives(None, "nodemanager");
+    survives(None);
 }

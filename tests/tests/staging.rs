@@ -57,34 +57,10 @@ fn partial_uploads_a_crash_left_are_removed_when_the_rm_starts() {
     let dir = c.path().join("rm").join("staging");
     let leftover = dir.join(format!(".{}.7.tmp", "ab".repeat(32)));
     std::fs::write(&leftover, b"half an upload").unwrap();
-    let pid = c.pid("resourcemanager");
-    // SAFETY: a plain signal to the cluster's RM.
-    unsafe {
-        libc::kill(pid, libc::SIGKILL);
-    }
-    spindle_tests::eventually(Duration::from_secs(5), "the RM to die", || {
-        spindle_tests::gone(pid).then_some(())
-    });
-    let log = std::fs::File::create(c.path().join("logs/resourcemanager-2.log")).unwrap();
-    let mut rm = std::process::Command::new(bin("resourcemanager"))
-        .arg("--config")
-        .arg(c.conf_dir().join("resourcemanager.toml"))
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("restart the RM");
-    std::fs::write(
-        c.path().join("pids/resourcemanager.pid"),
-        rm.id().to_string(),
-    )
-    .unwrap();
+    c.kill9("resourcemanager");
+    c.restart("resourcemanager");
     spindle_tests::eventually(Duration::from_secs(20), "the RM to answer", || {
         c.run(&["node", "list"]).status.success().then_some(())
     });
     assert!(!leftover.exists(), "the partial upload is still there");
-    // SAFETY: as above; `cluster down` finds no RM left to stop.
-    unsafe {
-        libc::kill(rm.id() as i32, libc::SIGKILL);
-    }
-    let _ = rm.wait();
 }

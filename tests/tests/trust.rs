@@ -158,6 +158,7 @@ fn every_rm_request(c: &Cluster, node: &NodeId, app: ApplicationId) -> Vec<RmReq
             node_id: node.clone(),
             statuses: vec![],
             token_keys_version: 0,
+            health: None,
         },
         RmRequest::FetchFile {
             sha256: "0".repeat(64),
@@ -339,6 +340,7 @@ fn a_node_cannot_complete_another_nodes_container_or_take_its_id() {
             node_id: b.clone(),
             statuses: vec![done.clone()],
             token_keys_version: 0,
+            health: None,
         };
         let m = refused(rm_call(&b_cert, &addr, &hb).await, ErrorCode::Unauthorized);
         assert_eq!(
@@ -350,6 +352,7 @@ fn a_node_cannot_complete_another_nodes_container_or_take_its_id() {
             node_id: a.clone(),
             statuses: vec![done],
             token_keys_version: 0,
+            health: None,
         };
         let m = refused(rm_call(&b_cert, &addr, &hb).await, ErrorCode::Unauthorized);
         assert_eq!(m, format!("NodeHeartbeat needs the certificate of node {a}; this is node {b}"));

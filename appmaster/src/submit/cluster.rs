@@ -738,6 +738,7 @@ mod tests {
             num_containers: 0,
             last_health_update: 0,
             isolation: Default::default(),
+            health_report: String::new(),
         }
     }
 
