@@ -164,12 +164,8 @@ pub enum CgroupsSetting {
 }
 
 impl DaemonConfig for NmConfig {
-    fn log_level(&self) -> &str {
-        &self.log_level
-    }
-
-    fn liveness(&self) -> Liveness {
-        self.liveness
+    fn basics(&self) -> (&str, Liveness) {
+        (&self.log_level, self.liveness)
     }
 
     fn check(&self) -> Result<(), Invalid> {

@@ -144,12 +144,8 @@ impl Default for RmConfig {
 pub use common::configfile::ConfigError;
 
 impl DaemonConfig for RmConfig {
-    fn log_level(&self) -> &str {
-        &self.log_level
-    }
-
-    fn liveness(&self) -> Liveness {
-        self.liveness
+    fn basics(&self) -> (&str, Liveness) {
+        (&self.log_level, self.liveness)
     }
 
     fn check(&self) -> Result<(), Invalid> {
