@@ -11,6 +11,7 @@ pub mod codec;
 #[cfg(feature = "net")]
 pub mod configfile;
 pub mod duration;
+pub mod failover;
 pub mod html;
 pub mod identity;
 pub mod ids;

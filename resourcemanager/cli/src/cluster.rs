@@ -373,6 +373,7 @@ async fn up(dir: &Path, opts: &UpOptions) -> anyhow::Result<()> {
     }
     let client = ClientConf {
         rm_address: rm_addr.clone(),
+        rm_addresses: vec![],
         rm_web_address: rm_web.clone(),
         ca: certs.join("ca.pem"),
         cert: certs.join("user.pem"),
