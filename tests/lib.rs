@@ -93,6 +93,42 @@ impl Cluster {
             .expect("pid")
     }
 
+    /// kill -9 daemon `name` (`resourcemanager`, `nodemanager-N`), then start `binary`
+    /// again with its config, as an operator (or systemd) would; its pid file follows, so
+    /// that `cluster down` stops it.
+    pub fn kill_and_restart(&self, name: &str, binary: &str) {
+        let pid = self.pid(name);
+        // SAFETY: a signal to a daemon this cluster started.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+        eventually(Duration::from_secs(5), "the daemon to die", || {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            (stat.is_empty() || stat.rsplit(')').next()?.trim_start().starts_with('Z'))
+                .then_some(())
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.path().join("logs").join(format!("{name}.log")))
+            .expect("daemon log");
+        let mut child = Command::new(bin(binary))
+            .arg("--config")
+            .arg(self.conf_dir().join(format!("{name}.toml")))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start the daemon again");
+        std::fs::write(
+            self.path().join("pids").join(format!("{name}.pid")),
+            child.id().to_string(),
+        )
+        .expect("pid file");
+        // Reaped when `cluster down` stops it.
+        std::thread::spawn(move || child.wait());
+    }
+
     /// Every container log file named `file` under every NM.
     pub fn container_logs(&self, file: &str) -> Vec<PathBuf> {
         let mut out = Vec::new();

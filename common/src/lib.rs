@@ -12,6 +12,8 @@ pub mod codec;
 pub mod configfile;
 pub mod duration;
 pub mod failover;
+#[cfg(feature = "net")]
+pub mod faults;
 pub mod html;
 pub mod identity;
 pub mod ids;

@@ -560,6 +560,27 @@ impl Client {
         Req: Serialize,
         Resp: DeserializeOwned + WireResponse,
     {
+        match crate::faults::decide(&self.addr()) {
+            crate::faults::Fault::Pass => {}
+            crate::faults::Fault::Delay(d) => tokio::time::sleep(d).await,
+            crate::faults::Fault::Duplicate => {
+                let _ = self.call_once::<Req, Resp>(req).await;
+            }
+            crate::faults::Fault::Drop | crate::faults::Fault::Partition => {
+                return Err(TransportError::Connection {
+                    addr: self.addr(),
+                    reason: "cut off by fault injection".into(),
+                })
+            }
+        }
+        self.call_once(req).await
+    }
+
+    async fn call_once<Req, Resp>(&self, req: &Req) -> Result<Resp, TransportError>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned + WireResponse,
+    {
         let tries = self.route().max_tries();
         let mut tried = 0;
         loop {

@@ -64,6 +64,9 @@ pub struct NmConfig {
     /// again; a SIGTERM stops the NM without stopping its containers. Off: containers
     /// die with the NM and a SIGTERM stops them.
     pub recovery: bool,
+    /// With `recovery`, the program that runs each container and records its exit
+    /// status; empty: this NM's own binary (`--container-launcher`).
+    pub launcher: PathBuf,
     /// Containers in cgroups: `auto` (v2 when the unified hierarchy has the memory and
     /// cpu controllers, else v1 `memory` and `cpu`, else RSS polling), `v2` or `v1`
     /// (that one or refuse to start), `off` (RSS polling).
@@ -126,6 +129,7 @@ impl Default for NmConfig {
             monitor_interval: Duration::from_millis(250),
             kill_grace: Duration::from_millis(250),
             recovery: false,
+            launcher: PathBuf::new(),
             cgroups: CgroupsSetting::Auto,
             cgroup_hierarchy: "spindle".into(),
             cpu_strict_quota: false,

@@ -57,7 +57,7 @@ impl ContainerManager {
         isolation: Isolation,
     ) -> Result<Arc<Self>, common::staging::StoreError> {
         let localizer = Localizer::new(&layout.local_dir, rm_files)?;
-        let records = if env.recovery {
+        let records = if env.launcher.is_some() {
             Some(RecoveryStore::open(&layout.local_dir).map_err(|e| {
                 common::staging::StoreError::Io {
                     path: layout.local_dir.join(recovery::DIR),

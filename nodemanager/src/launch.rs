@@ -47,15 +47,13 @@ pub struct NodeEnv {
     pub node_id: String,
     pub nm_host: String,
     pub nm_port: u16,
-    /// The NM's CA and container identity files, which each container gets a copy of.
-    pub ca: PathBuf,
-    pub container_cert: PathBuf,
-    pub container_key: PathBuf,
+    /// The NM's CA and the container identity, which each container gets a copy of.
+    pub container_tls: TlsFiles,
     /// `host:port` of this node's shuffle service, if there is one.
     pub shuffle_service: Option<String>,
-    /// Containers outlive the NM (`recovery`): each runs under the launcher
+    /// Containers outlive the NM (`recovery`): each runs under this launcher
     /// ([`crate::launcher`]), without dying with its parent.
-    pub recovery: bool,
+    pub launcher: Option<PathBuf>,
 }
 
 /// Variables of the node manager's own environment that containers inherit.
@@ -209,9 +207,9 @@ pub fn prepare(
     private_dir(&tls_dir, owner)?;
     let tls = TlsFiles::in_dir(&tls_dir, "container");
     for (from, to) in [
-        (&env.ca, &tls.ca),
-        (&env.container_cert, &tls.cert),
-        (&env.container_key, &tls.key),
+        (&env.container_tls.ca, &tls.ca),
+        (&env.container_tls.cert, &tls.cert),
+        (&env.container_tls.key, &tls.key),
     ] {
         let data = std::fs::read(from).map_err(|e| io_error("reading", from, e))?;
         owner.write_private(to, &data)?;
@@ -263,10 +261,9 @@ pub fn spawn(
         Ok::<_, WireError>(f)
     };
     let (stdout, stderr) = (log_file("stdout")?, log_file("stderr")?);
-    let mut cmd = if env.recovery {
-        // The NM's own binary, as the kernel has it (whatever its path's permissions):
-        // it runs the command and records how it ended.
-        let mut c = tokio::process::Command::new("/proc/self/exe");
+    let mut cmd = if let Some(launcher) = &env.launcher {
+        // It runs the command and records how it ended.
+        let mut c = tokio::process::Command::new(launcher);
         c.arg(crate::launcher::FLAG)
             .arg(work.join(crate::launcher::EXIT_FILE))
             .arg(&program);
@@ -274,7 +271,7 @@ pub fn spawn(
     } else {
         tokio::process::Command::new(&program)
     };
-    let keep = env.recovery;
+    let keep = env.launcher.is_some();
     cmd.args(&launch.command[1..])
         .current_dir(work)
         .env_clear()
@@ -385,11 +382,13 @@ mod tests {
             node_id: "h:1".into(),
             nm_host: "h".into(),
             nm_port: 1,
-            ca: certs.join("ca.pem"),
-            container_cert: certs.join("c.pem"),
-            container_key: certs.join("c.key"),
+            container_tls: TlsFiles {
+                ca: certs.join("ca.pem"),
+                cert: certs.join("c.pem"),
+                key: certs.join("c.key"),
+            },
             shuffle_service: None,
-            recovery: false,
+            launcher: None,
         };
         let id: ContainerId = "container_1_0001_01_000002".parse().unwrap();
         let mut secrets = BTreeMap::new();

@@ -341,6 +341,30 @@ impl Lifecycle {
         self.users.keys().copied().collect()
     }
 
+    /// A new container of `user`'s app, in `phase`; refused when `id` is here already.
+    fn add(
+        &mut self,
+        id: ContainerId,
+        user: String,
+        resource: Resource,
+        phase: Phase,
+    ) -> Result<(), Refusal> {
+        if self.containers.contains_key(&id) {
+            return Err(Refusal::AlreadyStarted { container_id: id });
+        }
+        let kill = None;
+        self.containers.insert(
+            id,
+            Container {
+                resource,
+                phase,
+                kill,
+            },
+        );
+        self.users.insert(id.app(), user);
+        Ok(())
+    }
+
     /// Feeds one event at monotonic time `now` (ms); returns what to do, in order.
     pub fn handle(&mut self, event: Event, now: u64) -> Result<Vec<Action>, Refusal> {
         let mut out = Vec::new();
@@ -349,18 +373,7 @@ impl Lifecycle {
                 if self.shutting_down {
                     return Err(Refusal::ShuttingDown);
                 }
-                if self.containers.contains_key(&id) {
-                    return Err(Refusal::AlreadyStarted { container_id: id });
-                }
-                self.containers.insert(
-                    id,
-                    Container {
-                        resource,
-                        phase: Phase::Localizing,
-                        kill: None,
-                    },
-                );
-                self.users.insert(id.app(), user);
+                self.add(id, user, resource, Phase::Localizing)?;
                 out.push(Action::Localize { id });
             }
             Event::Recovered {
@@ -370,18 +383,7 @@ impl Lifecycle {
                 pid,
                 exit,
             } => {
-                if self.containers.contains_key(&id) {
-                    return Err(Refusal::AlreadyStarted { container_id: id });
-                }
-                self.containers.insert(
-                    id,
-                    Container {
-                        resource,
-                        phase: Phase::Localized,
-                        kill: None,
-                    },
-                );
-                self.users.insert(id.app(), user);
+                self.add(id, user, resource, Phase::Localized)?;
                 match pid {
                     Some(pid) => self.set_phase(id, Phase::Running { pid }),
                     None => self.finish(id, exit, now, &mut out),

@@ -175,6 +175,18 @@ impl NmHandle {
         tracing::info!("node manager stopped");
     }
 
+    /// Stops as a kill -9 would (for tests that run the NM in-process): nothing is
+    /// reported or stopped; its containers run on; its ports are let go.
+    pub async fn kill(self) {
+        self.endpoint.close(0u32.into(), b"killed");
+        for t in &self.tasks {
+            t.abort();
+        }
+        if let Some(s) = &self.nm.shuffle {
+            s.shutdown().await;
+        }
+    }
+
     /// One heartbeat with every unreported status; bounded.
     async fn final_heartbeat(&self) {
         let statuses = self.containers.heartbeat_statuses();
@@ -251,10 +263,19 @@ pub async fn start(config: &NmConfig) -> Result<NmHandle, NmError> {
         node_id: node_id.0.clone(),
         nm_host: host.clone(),
         nm_port: addr.port(),
-        ca: abs(&config.ca),
-        container_cert: abs(&config.container_cert),
-        container_key: abs(&config.container_key),
-        recovery: config.recovery,
+        container_tls: common::tls::TlsFiles {
+            ca: abs(&config.ca),
+            cert: abs(&config.container_cert),
+            key: abs(&config.container_key),
+        },
+        // The NM's own binary as the kernel has it (whatever its path's permissions).
+        launcher: config.recovery.then(|| {
+            if config.launcher.as_os_str().is_empty() {
+                std::path::PathBuf::from("/proc/self/exe")
+            } else {
+                abs(&config.launcher)
+            }
+        }),
     };
     let isolation = crate::isolation::Isolation::setup(config, addr.port(), config.capability())
         .map_err(NmError::Isolation)?;

@@ -40,6 +40,9 @@ pub struct RmConfig {
     pub max_allocation_vcores: u32,
     /// AM attempts before an application FAILS (yarn.resourcemanager.am.max-attempts).
     pub max_am_attempts: u32,
+    /// Finished applications kept (listed, and in the state store); the oldest beyond
+    /// it are forgotten (yarn.resourcemanager.max-completed-applications).
+    pub max_completed_applications: usize,
     /// How long a container token stays valid after allocation.
     #[serde(with = "human")]
     pub container_token_expiry: Duration,
@@ -134,6 +137,7 @@ impl Default for RmConfig {
             max_allocation_mb: 8192,
             max_allocation_vcores: 4,
             max_am_attempts: 2,
+            max_completed_applications: crate::state::MAX_COMPLETED_APPS,
             container_token_expiry: Duration::from_secs(600),
             token_key_roll_interval: Duration::from_secs(86_400),
             log_level: "info".into(),
@@ -185,6 +189,9 @@ impl DaemonConfig for RmConfig {
                 "max-allocation-mb",
                 "maximum allocation must be above 0".into(),
             ));
+        }
+        if self.max_completed_applications == 0 {
+            return Err(("max-completed-applications", "must be at least 1".into()));
         }
         if self.max_am_attempts == 0 {
             return Err(("max-am-attempts", "must be at least 1".into()));

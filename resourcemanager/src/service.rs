@@ -6,7 +6,7 @@ use crate::ha::{Active, Gate};
 use crate::links::Links;
 use crate::metrics::{RmEvent, RmMetrics};
 use crate::state::{Action, Limits, Now, RmState};
-use crate::store::{Backend, Persister, StateStore, StoreError};
+use crate::store::{Backend, Changes, Persister, Recovered, StateStore, StoreError};
 use crate::web_tokens::{self, WebTokens};
 use common::clock::{mono_ms, wall_ms};
 use common::launch::AmLaunch;
@@ -171,9 +171,12 @@ impl RmHandle {
             let rm = active.rm.clone();
             // The full state, behind everything already queued.
             rm.with_state(|s| {
-                let apps = s.export_apps();
-                let keys = s.export_keys(read_clocks());
-                rm.persist.save(s.next_seq(), apps, Some(keys));
+                rm.persist.save(Changes {
+                    next_seq: s.next_seq(),
+                    apps: s.export_apps(),
+                    removed: s.take_removed(),
+                    keys: Some(Box::new(s.export_keys(read_clocks()))),
+                });
             });
             if tokio::time::timeout(SHUTDOWN_STEP, rm.persist.barrier())
                 .await
@@ -186,6 +189,30 @@ impl RmHandle {
             active.stop(SHUTDOWN_STEP).await;
         }
         let _ = tokio::time::timeout(SHUTDOWN_STEP, self.endpoint.wait_idle()).await;
+    }
+
+    /// Stops as a kill -9 would (for tests that run the RM in-process): no final save,
+    /// nothing queued for the store is written, the endpoint closes at once.
+    pub fn kill(self) {
+        self.endpoint.close(0u32.into(), b"killed");
+        for t in &self.tasks {
+            t.abort();
+        }
+        if let Some(active) = self.gate.step_down(None) {
+            // Its lease is left to lapse, as a dead process's would.
+            active.kill();
+        }
+    }
+
+    /// The core's accounting checked against itself ([`RmState::audit`]).
+    pub fn audit(&self) -> Result<(), String> {
+        self.inspect(RmState::audit)
+    }
+
+    /// Reads the core (for tests that run the RM in-process); panics on a standby.
+    pub fn inspect<T>(&self, f: impl FnOnce(&RmState) -> T) -> T {
+        let rm = self.gate.rm().expect("inspect needs the active RM");
+        rm.with_state(|s| f(s))
     }
 
     /// A cloneable view for health checks and status lines.
@@ -408,7 +435,8 @@ async fn open_state(
         })
     })?;
     state.set_preemption(config.preemption_conf());
-    if let Some(r) = recovered {
+    state.set_max_completed_apps(config.max_completed_applications);
+    if let Some(Recovered { saved: r, .. }) = recovered {
         tracing::info!(
             apps = r.apps.len(),
             cluster_ts,
@@ -430,12 +458,23 @@ async fn open_state(
     }
     // Before serving: the store has the cluster timestamp, the keys and the recovered
     // changes.
-    let keys = state.take_dirty_keys(now);
-    backend
-        .save(cluster_ts, state.next_seq(), state.take_dirty(), keys)
-        .await?;
+    let mut changes = changes_of(&mut state, now).unwrap_or_default();
+    changes.next_seq = state.next_seq();
+    backend.save(cluster_ts, changes).await?;
     let (persist, writer) = Persister::spawn(backend, cluster_ts);
     Ok((state, persist, writer))
+}
+
+/// What `state` changed since the last call, for the store; `None`: nothing.
+fn changes_of(state: &mut RmState, now: Now) -> Option<Changes> {
+    let changes = Changes {
+        next_seq: state.next_seq(),
+        apps: state.take_dirty(),
+        removed: state.take_removed(),
+        keys: state.take_dirty_keys(now).map(Box::new),
+    };
+    let any = !changes.apps.is_empty() || !changes.removed.is_empty() || changes.keys.is_some();
+    any.then_some(changes)
 }
 
 impl Rm {
@@ -444,10 +483,8 @@ impl Rm {
     pub(crate) fn with_state<T>(&self, f: impl FnOnce(&mut RmState) -> T) -> T {
         let mut state = self.state.lock().expect("state lock");
         let out = f(&mut state);
-        let dirty = state.take_dirty();
-        let keys = state.take_dirty_keys(read_clocks());
-        if !dirty.is_empty() || keys.is_some() {
-            self.persist.save(state.next_seq(), dirty, keys);
+        if let Some(changes) = changes_of(&mut state, read_clocks()) {
+            self.persist.save(changes);
         }
         out
     }

@@ -22,13 +22,16 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
 
 mod acls;
+mod audit;
 mod placement;
 #[cfg(test)]
 mod props;
 mod queues;
 mod records;
+mod retention;
 
 pub use records::{AppRecord, KeysRecord, RESTART_DIAGNOSTICS};
+pub use retention::MAX_COMPLETED_APPS;
 
 /// Starts an app's diagnostics while its queue's limits hold its AM back.
 const AM_WAIT_PREFIX: &str = "[waiting for its AM] ";
@@ -286,6 +289,11 @@ pub struct RmState {
     recovering_until_ms: u64,
     /// The master keys changed since the last [`RmState::take_dirty_keys`].
     keys_dirty: bool,
+    /// Finished apps, oldest first, and how many are kept (see `retention`).
+    completed: std::collections::VecDeque<ApplicationId>,
+    max_completed: usize,
+    /// Apps forgotten since the last [`RmState::take_removed`].
+    removed: BTreeSet<ApplicationId>,
 }
 
 fn err(code: ErrorCode, msg: impl Into<String>) -> WireError {
@@ -324,6 +332,9 @@ impl RmState {
             preempting: BTreeMap::new(),
             recovering_until_ms: 0,
             keys_dirty: true,
+            completed: Default::default(),
+            max_completed: MAX_COMPLETED_APPS,
+            removed: BTreeSet::new(),
         }
     }
 
@@ -499,13 +510,7 @@ impl RmState {
         self.nodes.insert(node_id.clone(), node);
         self.index(&node_id);
         for st in completed {
-            self.complete_container(
-                st.container_id,
-                st.exit_status,
-                st.diagnostics.clone(),
-                now,
-                &mut actions,
-            );
+            self.completed_status(st, now, &mut actions);
         }
         self.schedule(now, &mut actions);
         actions
@@ -584,13 +589,7 @@ impl RmState {
                 continue;
             }
             if s.state == ContainerState::COMPLETE {
-                self.complete_container(
-                    s.container_id,
-                    s.exit_status,
-                    s.diagnostics.clone(),
-                    now,
-                    &mut actions,
-                );
+                self.completed_status(s, now, &mut actions);
             }
         }
         self.schedule(now, &mut actions);
@@ -599,6 +598,12 @@ impl RmState {
             finished_apps: finished,
             actions,
         })
+    }
+
+    /// A node reported `s` COMPLETE.
+    fn completed_status(&mut self, s: &ContainerStatus, now: Now, actions: &mut Vec<Action>) {
+        let diagnostics = s.diagnostics.clone();
+        self.complete_container(s.container_id, s.exit_status, diagnostics, now, actions);
     }
 
     /// The node a live container was placed on, when that is not `node_id`.
@@ -656,13 +661,8 @@ impl RmState {
                 a.ended_by_restart = true;
             }
             self.dirty.insert(id);
-            self.am_attempt_ended(
-                id,
-                exit_status::ABORTED,
-                RESTART_DIAGNOSTICS.into(),
-                now,
-                actions,
-            );
+            let ended = (exit_status::ABORTED, RESTART_DIAGNOSTICS.to_string());
+            self.am_attempt_ended(id, ended, now, actions);
         }
     }
 
@@ -902,6 +902,7 @@ impl RmState {
         for node in self.nodes.values_mut() {
             node.finished_apps.push(app_id);
         }
+        self.completed(app_id);
     }
 
     pub fn report(&self, app_id: ApplicationId, now: Now) -> Result<ApplicationReport, WireError> {
@@ -1166,20 +1167,21 @@ impl RmState {
         if app.state.is_terminal() || cur.unregistered {
             return;
         }
-        self.am_attempt_ended(app_id, exit, diagnostics, now, actions);
+        self.am_attempt_ended(app_id, (exit, diagnostics), now, actions);
     }
 
     /// The current attempt's AM is gone without unregistering (its container exited,
     /// was lost, or never came back after an RM restart): a new attempt, or the app
     /// fails when it has had its attempts.
+    /// `ended`: the AM container's exit status and diagnostics.
     fn am_attempt_ended(
         &mut self,
         app_id: ApplicationId,
-        exit: i32,
-        diagnostics: String,
+        ended: (i32, String),
         now: Now,
         actions: &mut Vec<Action>,
     ) {
+        let (exit, diagnostics) = ended;
         let Some(app) = self.apps.get_mut(&app_id) else {
             return;
         };
@@ -1856,9 +1858,7 @@ mod tests {
     /// clean the first and the last.
     #[test]
     fn a_registering_node_cleans_apps_that_ended_while_it_was_away() {
-        let mut rm = rm();
-        add_node(&mut rm, "a:1", 8192, 0);
-        let (ended, _) = rm.submit(sub(), at(1)).unwrap();
+        let (mut rm, ended, _, _) = placed(8192);
         rm.kill(ended, "u", at(2)).unwrap();
         let (live, _) = rm.submit(sub(), at(3)).unwrap();
         let stranger = ApplicationId::new(7, 7);

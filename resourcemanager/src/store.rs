@@ -10,8 +10,9 @@
 //! kill, unregister) wait for a [`Persister::barrier`].
 
 use crate::state::{AppRecord, KeysRecord};
+use common::ApplicationId;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -79,23 +80,15 @@ impl Backend {
         }
     }
 
-    pub async fn save(
-        &self,
-        cluster_ts: u64,
-        next_seq: u32,
-        apps: Vec<AppRecord>,
-        keys: Option<KeysRecord>,
-    ) -> Result<(), StoreError> {
+    pub async fn save(&self, cluster_ts: u64, changes: Changes) -> Result<(), StoreError> {
         match self {
             Self::Redb(s) => {
                 let s = s.clone();
-                tokio::task::spawn_blocking(move || {
-                    s.save(cluster_ts, next_seq, &apps, keys.as_ref())
-                })
-                .await
-                .unwrap_or_else(|e| Err(s_join(e)))
+                tokio::task::spawn_blocking(move || s.save(cluster_ts, &changes))
+                    .await
+                    .unwrap_or_else(|e| Err(s_join(e)))
             }
-            Self::Etcd(s) => s.save(cluster_ts, next_seq, &apps, keys.as_ref()).await,
+            Self::Etcd(s) => s.save(cluster_ts, &changes).await,
         }
     }
 }
@@ -107,14 +100,12 @@ fn s_join(e: tokio::task::JoinError) -> StoreError {
     }
 }
 
-/// What a previous run left.
-#[derive(Debug, Clone, PartialEq)]
+/// What a previous run left: its cluster timestamp and what it saved (nothing
+/// `removed`; no `keys` from a store written before keys were kept: fresh keys).
+#[derive(Debug, PartialEq)]
 pub struct Recovered {
     pub cluster_ts: u64,
-    pub next_seq: u32,
-    pub apps: Vec<AppRecord>,
-    /// `None` from a store written before keys were kept: fresh keys.
-    pub keys: Option<KeysRecord>,
+    pub saved: Changes,
 }
 
 pub struct StateStore {
@@ -211,27 +202,30 @@ impl StateStore {
         };
         Ok(Some(Recovered {
             cluster_ts,
-            next_seq,
-            apps,
-            keys,
+            saved: Changes {
+                next_seq,
+                apps,
+                removed: vec![],
+                keys: keys.map(Box::new),
+            },
         }))
     }
 
     /// Writes the sequence and these apps' records in one transaction.
-    pub fn save(
-        &self,
-        cluster_ts: u64,
-        next_seq: u32,
-        apps: &[AppRecord],
-        keys: Option<&KeysRecord>,
-    ) -> Result<(), StoreError> {
+    pub fn save(&self, cluster_ts: u64, changes: &Changes) -> Result<(), StoreError> {
+        let Changes {
+            next_seq,
+            apps,
+            removed,
+            keys,
+        } = changes;
         let txn = self.db.begin_write().map_err(|e| self.err(e))?;
         {
             let mut meta = txn.open_table(META).map_err(|e| self.err(e))?;
             for (k, v) in [
                 ("format", FORMAT),
                 ("cluster-ts", cluster_ts),
-                ("next-seq", u64::from(next_seq)),
+                ("next-seq", u64::from(*next_seq)),
             ] {
                 meta.insert(k, v).map_err(|e| self.err(e))?;
             }
@@ -240,6 +234,11 @@ impl StateStore {
                 let bytes = serde_json::to_vec(a).map_err(|e| self.err(e))?;
                 table
                     .insert(a.id.to_string().as_str(), bytes.as_slice())
+                    .map_err(|e| self.err(e))?;
+            }
+            for id in removed {
+                table
+                    .remove(id.to_string().as_str())
                     .map_err(|e| self.err(e))?;
             }
             if let Some(k) = keys {
@@ -254,12 +253,18 @@ impl StateStore {
     }
 }
 
+/// What changed since the last save: the id sequence, apps written again, apps
+/// forgotten (`max-completed-applications`), and the master keys when they rolled.
+#[derive(Debug, Default, PartialEq)]
+pub struct Changes {
+    pub next_seq: u32,
+    pub apps: Vec<AppRecord>,
+    pub removed: Vec<ApplicationId>,
+    pub keys: Option<Box<KeysRecord>>,
+}
+
 enum Msg {
-    Save {
-        next_seq: u32,
-        apps: Vec<AppRecord>,
-        keys: Option<Box<KeysRecord>>,
-    },
+    Save(Changes),
     Barrier(oneshot::Sender<()>),
 }
 
@@ -280,12 +285,8 @@ impl Persister {
 
     /// Queues records; call it under the state lock so the queue order is the
     /// order of the changes.
-    pub fn save(&self, next_seq: u32, apps: Vec<AppRecord>, keys: Option<KeysRecord>) {
-        let _ = self.tx.send(Msg::Save {
-            next_seq,
-            apps,
-            keys: keys.map(Box::new),
-        });
+    pub fn save(&self, changes: Changes) {
+        let _ = self.tx.send(Msg::Save(changes));
     }
 
     /// Resolves once everything queued before it is committed (or the writer is gone).
@@ -299,30 +300,39 @@ impl Persister {
 
 async fn writer(store: Backend, cluster_ts: u64, mut rx: mpsc::UnboundedReceiver<Msg>) {
     while let Some(first) = rx.recv().await {
-        let mut latest: BTreeMap<common::ApplicationId, AppRecord> = BTreeMap::new();
+        let mut latest: BTreeMap<ApplicationId, AppRecord> = BTreeMap::new();
+        let mut removed: BTreeSet<ApplicationId> = BTreeSet::new();
         let mut next_seq = None;
         let mut keys = None;
         let mut waiters = Vec::new();
         let mut msg = Some(first);
         while let Some(m) = msg {
             match m {
-                Msg::Save {
-                    next_seq: n,
-                    apps,
-                    keys: k,
-                } => {
-                    next_seq = Some(n);
-                    latest.extend(apps.into_iter().map(|a| (a.id, a)));
-                    keys = k.or(keys);
+                Msg::Save(c) => {
+                    next_seq = Some(c.next_seq);
+                    for a in c.apps {
+                        removed.remove(&a.id);
+                        latest.insert(a.id, a);
+                    }
+                    for id in c.removed {
+                        latest.remove(&id);
+                        removed.insert(id);
+                    }
+                    keys = c.keys.or(keys);
                 }
                 Msg::Barrier(w) => waiters.push(w),
             }
             msg = rx.try_recv().ok();
         }
         if let Some(n) = next_seq {
-            let apps: Vec<AppRecord> = latest.into_values().collect();
-            let count = apps.len();
-            match store.save(cluster_ts, n, apps, keys.map(|k| *k)).await {
+            let changes = Changes {
+                next_seq: n,
+                apps: latest.into_values().collect(),
+                removed: removed.into_iter().collect(),
+                keys,
+            };
+            let count = changes.apps.len();
+            match store.save(cluster_ts, changes).await {
                 Ok(()) => tracing::debug!(apps = count, "state saved"),
                 Err(e) => tracing::error!(error = %e, "cannot save resource manager state"),
             }
@@ -340,6 +350,14 @@ mod tests {
     use crate::testing::submission;
     use common::protocol::{AppSubmission, FinalApplicationStatus, YarnApplicationState};
     use common::{ApplicationId, Resource};
+
+    fn changes(next_seq: u32, apps: Vec<AppRecord>) -> Changes {
+        Changes {
+            next_seq,
+            apps,
+            ..Default::default()
+        }
+    }
 
     fn record(seq: u32) -> AppRecord {
         let id = ApplicationId {
@@ -389,18 +407,35 @@ mod tests {
         {
             let s = StateStore::open(d.path()).unwrap();
             assert_eq!(s.load().unwrap(), None);
-            s.save(42, 3, &[record(1), record(2)], None).unwrap();
+            s.save(42, &changes(3, vec![record(1), record(2)])).unwrap();
             let mut changed = record(2);
             changed.diagnostics = "changed".into();
-            s.save(42, 4, &[changed], None).unwrap();
+            s.save(42, &changes(4, vec![changed])).unwrap();
         }
         let s = StateStore::open(d.path()).unwrap();
         let r = s.load().unwrap().unwrap();
         assert_eq!(r.cluster_ts, 42);
-        assert_eq!(r.next_seq, 4);
-        assert_eq!(r.apps.len(), 2);
-        assert_eq!(r.apps[0], record(1));
-        assert_eq!(r.apps[1].diagnostics, "changed");
+        assert_eq!(r.saved.next_seq, 4);
+        assert_eq!(r.saved.apps.len(), 2);
+        assert_eq!(r.saved.apps[0], record(1));
+        assert_eq!(r.saved.apps[1].diagnostics, "changed");
+        assert_eq!(r.saved.keys, None);
+        // A forgotten app goes; the master keys are kept.
+        let keys = crate::testing::rm_state(42).export_keys(crate::testing::at(0));
+        s.save(
+            42,
+            &Changes {
+                next_seq: 4,
+                removed: vec![record(1).id],
+                keys: Some(Box::new(keys.clone())),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let r = s.load().unwrap().unwrap().saved;
+        assert_eq!(r.apps.len(), 1);
+        assert_eq!(r.apps[0].id, record(2).id);
+        assert_eq!(r.keys, Some(Box::new(keys)));
     }
 
     #[test]
@@ -419,11 +454,11 @@ mod tests {
         for i in 0..50 {
             let mut r = record(1);
             r.diagnostics = format!("v{i}");
-            p.save(2, vec![r], None);
+            p.save(changes(2, vec![r]));
         }
         p.barrier().await;
         let r = store.load().unwrap().unwrap();
-        assert_eq!(r.apps[0].diagnostics, "v49");
+        assert_eq!(r.saved.apps[0].diagnostics, "v49");
         drop(p);
         task.await.unwrap();
     }

@@ -4,43 +4,8 @@
 //! exactly 2 executors added (nothing replaced), and `spindle-submit` exits 0.
 
 use am_core::eventlog::AppEvent;
-use spindle_tests::{bin, class_args, eventually, sleepy_bursty, Cluster, NO_CONF};
-use std::process::{Command, Stdio};
+use spindle_tests::{class_args, eventually, sleepy_bursty, Cluster, NO_CONF};
 use std::time::Duration;
-
-/// kill -9 daemon `name`, then start `binary` again with its config, as an operator
-/// (or systemd) would; the pid file follows so that `cluster down` stops it.
-fn kill_and_restart(c: &Cluster, name: &str, binary: &str) {
-    let pid = c.pid(name);
-    // SAFETY: a signal to a daemon this test's cluster started.
-    unsafe {
-        libc::kill(pid, libc::SIGKILL);
-    }
-    eventually(Duration::from_secs(5), "the daemon to die", || {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        (stat.is_empty() || stat.rsplit(')').next()?.trim_start().starts_with('Z')).then_some(())
-    });
-    std::thread::sleep(Duration::from_millis(500));
-    let log = std::fs::OpenOptions::new()
-        .append(true)
-        .open(c.path().join("logs").join(format!("{name}.log")))
-        .unwrap();
-    let mut child = Command::new(bin(binary))
-        .arg("--config")
-        .arg(c.conf_dir().join(format!("{name}.toml")))
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    std::fs::write(
-        c.path().join("pids").join(format!("{name}.pid")),
-        child.id().to_string(),
-    )
-    .unwrap();
-    // Reaped when `cluster down` stops it.
-    std::thread::spawn(move || child.wait());
-}
 
 /// The NM (`nodemanager-N`) that runs a container of `app` other than its AM.
 fn nm_of_an_executor(c: &Cluster, app: &str) -> String {
@@ -88,7 +53,7 @@ fn survives(who: Option<&str>, binary: &str) {
         added.then_some(())
     });
     let name = who.map_or_else(|| nm_of_an_executor(&c, &app), str::to_string);
-    kill_and_restart(&c, &name, binary);
+    c.kill_and_restart(&name, binary);
     assert!(run.running(), "the app ended at the restart");
     let (status, out) = run.wait();
     assert!(

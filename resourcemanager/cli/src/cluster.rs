@@ -62,6 +62,10 @@ pub(crate) struct UpArgs {
     /// The RM's scheduler: capacity (default, as YARN) or fifo.
     #[arg(long, value_parser = ["capacity", "fifo"])]
     scheduler: Option<String>,
+    /// Write the certificates and the daemons' and client's configs in DIR, and start
+    /// nothing (to start the daemons by hand, under a debugger, or in one test process).
+    #[arg(long)]
+    configs_only: bool,
 }
 
 #[derive(Subcommand)]
@@ -94,6 +98,7 @@ pub(crate) async fn run(cmd: ClusterCommand) -> anyhow::Result<()> {
                 preemption_wait,
                 no_preemption,
                 scheduler,
+                configs_only,
             } = *args;
             let mut rm_extra = Vec::new();
             for (key, value) in [
@@ -135,6 +140,7 @@ pub(crate) async fn run(cmd: ClusterCommand) -> anyhow::Result<()> {
                 rm_extra: rm_extra.concat(),
                 rm_tables,
                 owner_map: !no_owner_map,
+                configs_only,
             };
             up(&dir, &opts).await
         }
@@ -279,6 +285,8 @@ struct UpOptions {
     rm_tables: String,
     /// Map the cluster's user to the account running `cluster up` (see `--no-owner-map`).
     owner_map: bool,
+    /// Write everything, start nothing.
+    configs_only: bool,
 }
 
 async fn up(dir: &Path, opts: &UpOptions) -> anyhow::Result<()> {
@@ -293,6 +301,7 @@ async fn up(dir: &Path, opts: &UpOptions) -> anyhow::Result<()> {
         ref rm_extra,
         ref rm_tables,
         owner_map,
+        configs_only,
     } = *opts;
     for u in admin_acl.iter().filter(|u| *u != "*") {
         common::identity::check_user_name(u).map_err(|e| anyhow::anyhow!("--admin-acl: {e}"))?;
@@ -338,7 +347,9 @@ async fn up(dir: &Path, opts: &UpOptions) -> anyhow::Result<()> {
     let rm_toml = format!("{rm_toml}{rm_tables}");
     let rm_conf = dir.join("conf").join("resourcemanager.toml");
     std::fs::write(&rm_conf, rm_toml)?;
-    spawn(&dir, "resourcemanager", &rm_bin, &rm_conf)?;
+    if !configs_only {
+        spawn(&dir, "resourcemanager", &rm_bin, &rm_conf)?;
+    }
     let ca = common::tls::ClusterCa::load(&certs)?;
     let user_map = if owner_map {
         owner_map_line(&certs)?
@@ -369,7 +380,9 @@ async fn up(dir: &Path, opts: &UpOptions) -> anyhow::Result<()> {
         );
         let conf = dir.join("conf").join(format!("nodemanager-{i}.toml"));
         std::fs::write(&conf, nm_toml)?;
-        spawn(&dir, &format!("nodemanager-{i}"), &nm_bin, &conf)?;
+        if !configs_only {
+            spawn(&dir, &format!("nodemanager-{i}"), &nm_bin, &conf)?;
+        }
     }
     let client = ClientConf {
         rm_address: rm_addr.clone(),
@@ -391,6 +404,14 @@ async fn up(dir: &Path, opts: &UpOptions) -> anyhow::Result<()> {
                 dir.join("history").display()
             ),
         )?;
+    }
+    if configs_only {
+        println!(
+            "configs written in {}; start the daemons with --config {}/NAME.toml",
+            conf_dir.display(),
+            conf_dir.display()
+        );
+        return Ok(());
     }
     // Ready when every NM has registered.
     let identity = common::tls::TlsIdentity::load(&client.tls_files())?;

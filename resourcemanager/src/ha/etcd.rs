@@ -126,6 +126,9 @@ pub enum Op {
     Get {
         key: Vec<u8>,
     },
+    Delete {
+        key: Vec<u8>,
+    },
 }
 
 impl Compare {
@@ -146,6 +149,9 @@ impl Op {
                 "request_put": {"key": b64(key), "value": b64(value), "lease": lease.to_string()}
             }),
             Self::Get { key } => serde_json::json!({"request_range": {"key": b64(key)}}),
+            Self::Delete { key } => {
+                serde_json::json!({"request_delete_range": {"key": b64(key)}})
+            }
         }
     }
 }

@@ -38,6 +38,13 @@ pub(crate) struct Active {
 }
 
 impl Active {
+    /// Ends its timers, web server and writer at once, leaving its lease to lapse.
+    pub(crate) fn kill(self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        self.writer.abort();
+    }
     /// Ends its timers, web server and writer; gives up its lease within `bound`.
     pub(crate) async fn stop(self, bound: Duration) {
         for t in &self.tasks {

@@ -10,8 +10,8 @@
 //! the new active one wrote.
 
 use super::etcd::{Compare, Etcd, Op};
-use crate::state::{AppRecord, KeysRecord};
-use crate::store::{Recovered, StoreError, STORE_FORMAT};
+use crate::state::AppRecord;
+use crate::store::{Changes, Recovered, StoreError, STORE_FORMAT};
 
 /// Most operations in one transaction (etcd refuses more than 128 by default).
 const OPS_PER_TXN: usize = 100;
@@ -107,21 +107,25 @@ impl EtcdStore {
         apps.sort_by_key(|a| a.id);
         Ok(Some(Recovered {
             cluster_ts,
-            next_seq,
-            apps,
-            keys,
+            saved: Changes {
+                next_seq,
+                apps,
+                removed: vec![],
+                keys,
+            },
         }))
     }
 
-    /// Writes the sequence, these apps' records and the keys, fenced; in transactions of
-    /// at most [`OPS_PER_TXN`] operations, the sequence first.
-    pub async fn save(
-        &self,
-        cluster_ts: u64,
-        next_seq: u32,
-        apps: &[AppRecord],
-        keys: Option<&KeysRecord>,
-    ) -> Result<(), StoreError> {
+    /// Writes the sequence, the changed apps' records and the keys, and deletes the
+    /// forgotten apps, fenced; in transactions of at most [`OPS_PER_TXN`] operations,
+    /// the sequence first.
+    pub async fn save(&self, cluster_ts: u64, changes: &Changes) -> Result<(), StoreError> {
+        let Changes {
+            next_seq,
+            apps,
+            removed,
+            keys,
+        } = changes;
         let put = |k: &str, value: Vec<u8>| Op::Put {
             key: self.key(k),
             value,
@@ -135,6 +139,11 @@ impl EtcdStore {
         for a in apps {
             let bytes = serde_json::to_vec(a).map_err(|e| self.err(e))?;
             ops.push(put(&format!("apps/{}", a.id), bytes));
+        }
+        for id in removed {
+            ops.push(Op::Delete {
+                key: self.key(&format!("apps/{id}")),
+            });
         }
         if let Some(k) = keys {
             ops.push(put(

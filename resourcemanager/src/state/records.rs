@@ -179,6 +179,16 @@ impl RmState {
             }
             self.apps.insert(id, app);
         }
+        // The bound applies to what the previous run kept: oldest finished first.
+        let mut finished: Vec<(u64, ApplicationId)> = self
+            .apps
+            .iter()
+            .filter(|(_, a)| a.state.is_terminal())
+            .map(|(id, a)| (a.finish_wall_ms, *id))
+            .collect();
+        finished.sort();
+        self.completed = finished.into_iter().map(|(_, id)| id).collect();
+        self.trim_completed();
     }
 }
 
