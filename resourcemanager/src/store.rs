@@ -108,6 +108,26 @@ pub struct Recovered {
     pub saved: Changes,
 }
 
+impl Recovered {
+    /// What a store read back: no app is `removed`.
+    pub fn of(
+        cluster_ts: u64,
+        next_seq: u32,
+        apps: Vec<AppRecord>,
+        keys: Option<KeysRecord>,
+    ) -> Self {
+        Self {
+            cluster_ts,
+            saved: Changes {
+                next_seq,
+                apps,
+                removed: vec![],
+                keys: keys.map(Box::new),
+            },
+        }
+    }
+}
+
 pub struct StateStore {
     db: Database,
     path: PathBuf,
@@ -200,15 +220,7 @@ impl StateStore {
             Err(redb::TableError::TableDoesNotExist(_)) => None,
             Err(e) => return Err(self.err(e)),
         };
-        Ok(Some(Recovered {
-            cluster_ts,
-            saved: Changes {
-                next_seq,
-                apps,
-                removed: vec![],
-                keys: keys.map(Box::new),
-            },
-        }))
+        Ok(Some(Recovered::of(cluster_ts, next_seq, apps, keys)))
     }
 
     /// Writes the sequence and these apps' records in one transaction.

@@ -85,6 +85,17 @@ impl From<WireKv> for Kv {
     }
 }
 
+/// A lease as grant and keep-alive answer it (TTL 0 or absent: etcd no longer has it).
+#[derive(Deserialize)]
+struct LeaseResp {
+    #[serde(rename = "ID", default, deserialize_with = "num")]
+    id: i64,
+    #[serde(rename = "TTL", default, deserialize_with = "num")]
+    ttl: i64,
+    #[serde(default)]
+    error: String,
+}
+
 #[derive(Deserialize, Default)]
 struct Header {
     #[serde(default, deserialize_with = "num")]
@@ -233,37 +244,46 @@ impl Etcd {
         })
     }
 
-    fn parse<T: serde::de::DeserializeOwned>(
+    /// POSTs `body` and reads the answer as `T`: the first JSON document of it (a
+    /// streaming call such as keep-alive answers one per line).
+    async fn call<T: serde::de::DeserializeOwned>(
+        &self,
         call: &'static str,
-        bytes: &[u8],
+        path: &str,
+        body: serde_json::Value,
     ) -> Result<T, EtcdError> {
-        serde_json::from_slice(bytes).map_err(|e| EtcdError::Refused {
+        let bytes = self.post(call, path, body).await?;
+        let first = bytes
+            .split(|c| *c == b'\n')
+            .find(|l| !l.iter().all(u8::is_ascii_whitespace))
+            .unwrap_or(&bytes);
+        serde_json::from_slice(first).map_err(|e| EtcdError::Refused {
             call,
             reason: format!(
                 "unreadable answer ({e}): {}",
-                String::from_utf8_lossy(bytes)
+                String::from_utf8_lossy(&bytes)
             ),
         })
     }
 
+    /// A lease call (`/v3/lease/WHAT`) whose body is one number, `{FIELD: "value"}`.
+    async fn lease_call<T: serde::de::DeserializeOwned>(
+        &self,
+        call: &'static str,
+        what: &str,
+        field: &str,
+        value: i64,
+    ) -> Result<T, EtcdError> {
+        let mut body = serde_json::Map::new();
+        body.insert(field.into(), value.to_string().into());
+        self.call(call, &format!("/v3/lease/{what}"), body.into())
+            .await
+    }
+
     /// A new lease of `ttl` (etcd rounds very short ones up); its id.
     pub async fn grant(&self, ttl: Duration) -> Result<i64, EtcdError> {
-        #[derive(Deserialize)]
-        struct R {
-            #[serde(rename = "ID", default, deserialize_with = "num")]
-            id: i64,
-            #[serde(default)]
-            error: String,
-        }
-        let ttl = ttl.as_secs().max(1);
-        let b = self
-            .post(
-                "lease grant",
-                "/v3/lease/grant",
-                serde_json::json!({"TTL": ttl.to_string()}),
-            )
-            .await?;
-        let r: R = Self::parse("lease grant", &b)?;
+        let secs = ttl.as_secs().max(1) as i64;
+        let r: LeaseResp = self.lease_call("lease grant", "grant", "TTL", secs).await?;
         if r.id == 0 {
             return Err(EtcdError::Refused {
                 call: "lease grant",
@@ -276,63 +296,32 @@ impl Etcd {
     /// Renews `lease`; `false` when etcd no longer has it (expired or revoked).
     pub async fn keep_alive(&self, lease: i64) -> Result<bool, EtcdError> {
         #[derive(Deserialize)]
-        struct Result_ {
-            #[serde(rename = "TTL", default, deserialize_with = "num")]
-            ttl: i64,
-        }
-        #[derive(Deserialize)]
         struct R {
-            result: Option<Result_>,
+            result: Option<LeaseResp>,
         }
-        let b = self
-            .post(
-                "lease keep-alive",
-                "/v3/lease/keepalive",
-                serde_json::json!({"ID": lease.to_string()}),
-            )
+        let r: R = self
+            .lease_call("lease keep-alive", "keepalive", "ID", lease)
             .await?;
-        // A stream of JSON objects; one request, one answer.
-        let first = b
-            .split(|c| *c == b'\n')
-            .find(|l| !l.is_empty())
-            .unwrap_or(&b);
-        let r: R = Self::parse("lease keep-alive", first)?;
         Ok(r.result.is_some_and(|r| r.ttl > 0))
     }
 
     pub async fn revoke(&self, lease: i64) -> Result<(), EtcdError> {
-        self.post(
-            "lease revoke",
-            "/v3/lease/revoke",
-            serde_json::json!({"ID": lease.to_string()}),
-        )
-        .await
-        .map(|_| ())
+        self.lease_call::<serde_json::Value>("lease revoke", "revoke", "ID", lease)
+            .await
+            .map(|_| ())
     }
 
     /// Every key that starts with `prefix`, in key order.
     pub async fn range_prefix(&self, prefix: &[u8]) -> Result<Vec<Kv>, EtcdError> {
-        let b = self
-            .post(
-                "range",
-                "/v3/kv/range",
-                serde_json::json!({"key": b64(prefix), "range_end": b64(&prefix_end(prefix))}),
-            )
-            .await?;
-        let r: RangeResp = Self::parse("range", &b)?;
+        let body = serde_json::json!({"key": b64(prefix), "range_end": b64(&prefix_end(prefix))});
+        let r: RangeResp = self.call("range", "/v3/kv/range", body).await?;
         Ok(r.kvs.into_iter().map(Kv::from).collect())
     }
 
     /// One key, if it exists.
     pub async fn get(&self, key: &[u8]) -> Result<Option<Kv>, EtcdError> {
-        let b = self
-            .post(
-                "range",
-                "/v3/kv/range",
-                serde_json::json!({"key": b64(key)}),
-            )
-            .await?;
-        let r: RangeResp = Self::parse("range", &b)?;
+        let body = serde_json::json!({"key": b64(key)});
+        let r: RangeResp = self.call("range", "/v3/kv/range", body).await?;
         Ok(r.kvs.into_iter().next().map(Kv::from))
     }
 
@@ -348,8 +337,7 @@ impl Etcd {
             "success": success.iter().map(Op::to_json).collect::<Vec<_>>(),
             "failure": failure.iter().map(Op::to_json).collect::<Vec<_>>(),
         });
-        let b = self.post("txn", "/v3/kv/txn", body).await?;
-        let r: TxnResp = Self::parse("txn", &b)?;
+        let r: TxnResp = self.call("txn", "/v3/kv/txn", body).await?;
         let mut found = Vec::new();
         for resp in r.responses {
             if let Some(range) = resp.get("response_range") {

@@ -105,27 +105,13 @@ impl EtcdStore {
             return Ok(None);
         };
         apps.sort_by_key(|a| a.id);
-        Ok(Some(Recovered {
-            cluster_ts,
-            saved: Changes {
-                next_seq,
-                apps,
-                removed: vec![],
-                keys,
-            },
-        }))
+        Ok(Some(Recovered::of(cluster_ts, next_seq, apps, keys)))
     }
 
     /// Writes the sequence, the changed apps' records and the keys, and deletes the
     /// forgotten apps, fenced; in transactions of at most [`OPS_PER_TXN`] operations,
     /// the sequence first.
     pub async fn save(&self, cluster_ts: u64, changes: &Changes) -> Result<(), StoreError> {
-        let Changes {
-            next_seq,
-            apps,
-            removed,
-            keys,
-        } = changes;
         let put = |k: &str, value: Vec<u8>| Op::Put {
             key: self.key(k),
             value,
@@ -134,18 +120,18 @@ impl EtcdStore {
         let mut ops = vec![
             put("meta/format", STORE_FORMAT.to_string().into_bytes()),
             put("meta/cluster-ts", cluster_ts.to_string().into_bytes()),
-            put("meta/next-seq", next_seq.to_string().into_bytes()),
+            put("meta/next-seq", changes.next_seq.to_string().into_bytes()),
         ];
-        for a in apps {
+        for a in &changes.apps {
             let bytes = serde_json::to_vec(a).map_err(|e| self.err(e))?;
             ops.push(put(&format!("apps/{}", a.id), bytes));
         }
-        for id in removed {
+        for id in &changes.removed {
             ops.push(Op::Delete {
                 key: self.key(&format!("apps/{id}")),
             });
         }
-        if let Some(k) = keys {
+        if let Some(k) = &changes.keys {
             ops.push(put(
                 "keys/master-keys",
                 serde_json::to_vec(k).map_err(|e| self.err(e))?,
