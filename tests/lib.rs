@@ -167,7 +167,7 @@ impl Cluster {
     pub fn rm_client(&self) -> RmClient {
         let conf = self.client_conf();
         let id = TlsIdentity::load(&conf.tls_files()).expect("identity");
-        RmClient::connect(&id, &conf.rm_address).expect("rm client")
+        RmClient::connect_any(&id, &conf.rm_addresses()).expect("rm client")
     }
 
     /// The event log files in the cluster's history directory, sorted.

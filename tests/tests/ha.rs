@@ -6,6 +6,9 @@
 //! Needs Debian's `etcd-server` (`/usr/bin/etcd`; `.ci/run` installs it): without it
 //! the test says so and passes.
 
+use common::protocol::{ErrorCode, RmRequest, RmResponse, ALPN_RM};
+use common::tls::TlsIdentity;
+use common::transport::{self, Profile, TransportError};
 use spindle_tests::{eventually, Cluster};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -84,6 +87,27 @@ fn activations(c: &Cluster, name: &str) -> usize {
     log_of(c, name).matches(ACTIVE_LINE).count()
 }
 
+/// The QUIC address in an RM's config.
+fn address_of(c: &Cluster, name: &str) -> String {
+    let conf = std::fs::read_to_string(c.conf_dir().join(format!("{name}.toml"))).unwrap();
+    let line = conf.lines().find(|l| l.starts_with("address = ")).unwrap();
+    line.trim_start_matches("address = ")
+        .trim_matches('"')
+        .to_string()
+}
+
+/// What the RM at `addr` answers to a node list, on a plain connection (no failover).
+fn ask(c: &Cluster, addr: &str) -> Result<RmResponse, TransportError> {
+    let conf = c.client_conf();
+    let id = TlsIdentity::load(&conf.tls_files()).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let endpoint = transport::client_endpoint(&id, ALPN_RM, Profile::Control)?;
+        let conn = transport::connect(&endpoint, addr).await?;
+        transport::call(&conn, addr, &RmRequest::ListNodes).await
+    })
+}
+
 fn kill_9(pid: i32) {
     // SAFETY: a signal to a daemon this test's cluster started.
     unsafe {
@@ -110,6 +134,19 @@ fn the_standby_takes_over_within_5_s_and_the_app_succeeds_on_its_first_attempt()
         "{}",
         log_of(&c, standby)
     );
+
+    // The standby answers every call with the typed NotActive, naming the active RM.
+    let e = ask(&c, &address_of(&c, standby)).unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::NotActive), "{e}");
+    let named = e
+        .remote()
+        .and_then(|w| w.active_address())
+        .map(str::to_owned);
+    assert_eq!(named, Some(address_of(&c, active)), "{e}");
+    assert!(matches!(
+        ask(&c, &address_of(&c, active)),
+        Ok(RmResponse::Nodes(_))
+    ));
 
     let (run, app) = c.run_static_two_executor_app();
 
