@@ -7,7 +7,8 @@
 //! The rules: a standby's `NotActive` names the active RM, so the client goes straight
 //! there; a standby that knows no active one, or an address that cannot be reached,
 //! sends the client to the next address in its list. With a single address the client
-//! keeps its old behaviour: one fresh connection after a lost one, nothing else.
+//! keeps its old behaviour (one fresh connection after a lost one), except that it
+//! follows a standby's `NotActive` to the active RM it names.
 
 /// Why a call to one address failed, as far as failing over is concerned.
 #[derive(Debug, Clone, PartialEq, Eq)]
