@@ -13,8 +13,13 @@ pub const DEFAULTS_FILE: &str = "spindle-defaults.conf";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ClientConf {
-    /// The RM's QUIC address, `host:port`.
+    /// The RM's QUIC address, `host:port` (one RM).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub rm_address: String,
+    /// Every RM of an HA pair, `["host:port", ...]`: clients talk to the active one
+    /// and fail over. Set this or `rm-address`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rm_addresses: Vec<String>,
     /// The RM's web address, `host:port` (REST and UI).
     #[serde(default)]
     pub rm_web_address: String,
@@ -41,9 +46,22 @@ pub enum ClientConfError {
     },
     #[error("{path}: {reason}")]
     Parse { path: PathBuf, reason: String },
+    #[error(
+        "{path}: neither `rm-address` nor `rm-addresses` is set: name the resource manager(s)"
+    )]
+    NoRm { path: PathBuf },
 }
 
 impl ClientConf {
+    /// The RMs to talk to: `rm-addresses`, else `rm-address`.
+    pub fn rm_addresses(&self) -> Vec<String> {
+        if self.rm_addresses.is_empty() {
+            vec![self.rm_address.clone()]
+        } else {
+            self.rm_addresses.clone()
+        }
+    }
+
     pub fn tls_files(&self) -> TlsFiles {
         TlsFiles::new(&self.ca, &self.cert, &self.key)
     }
@@ -65,6 +83,9 @@ impl ClientConf {
             path: path.clone(),
             reason: e.to_string(),
         })?;
+        if c.rm_address.is_empty() && c.rm_addresses.iter().all(|a| a.trim().is_empty()) {
+            return Err(ClientConfError::NoRm { path });
+        }
         for p in [&mut c.ca, &mut c.cert, &mut c.key] {
             if p.is_relative() {
                 *p = dir.join(&*p);
@@ -107,6 +128,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let c = ClientConf {
             rm_address: "127.0.0.1:1".into(),
+            rm_addresses: vec![],
             rm_web_address: "127.0.0.1:2".into(),
             ca: "ca.pem".into(),
             cert: "/abs/user.pem".into(),
@@ -117,6 +139,31 @@ mod tests {
         let back = ClientConf::load(d.path()).unwrap();
         assert_eq!(back.ca, d.path().join("ca.pem"));
         assert_eq!(back.cert, PathBuf::from("/abs/user.pem"));
+    }
+
+    #[test]
+    fn rm_addresses_or_rm_address() {
+        let d = tempfile::tempdir().unwrap();
+        let tls = "ca='c'\ncert='c'\nkey='k'\n";
+        std::fs::write(
+            d.path().join(CLIENT_FILE),
+            format!("rm-addresses=['a:1','b:2']\n{tls}"),
+        )
+        .unwrap();
+        let c = ClientConf::load(d.path()).unwrap();
+        assert_eq!(c.rm_addresses(), vec!["a:1", "b:2"]);
+        std::fs::write(
+            d.path().join(CLIENT_FILE),
+            format!("rm-address='a:1'\n{tls}"),
+        )
+        .unwrap();
+        assert_eq!(
+            ClientConf::load(d.path()).unwrap().rm_addresses(),
+            vec!["a:1"]
+        );
+        std::fs::write(d.path().join(CLIENT_FILE), tls).unwrap();
+        let e = ClientConf::load(d.path()).unwrap_err().to_string();
+        assert!(e.contains("rm-addresses"), "{e}");
     }
 
     #[test]

@@ -21,8 +21,11 @@ pub struct NmConfig {
     /// Host name this node advertises (node id `host:port`); empty: the bound IP,
     /// or the host name when bound to all interfaces.
     pub hostname: String,
-    /// The resource manager's QUIC address.
+    /// The resource manager's QUIC address (one RM).
     pub rm_address: String,
+    /// Every RM of an HA pair (`["host:port", ...]`): the node talks to the active one
+    /// and fails over. Empty: `rm-address`.
+    pub rm_addresses: Vec<String>,
     /// `keep-alive-interval` and `idle-timeout`: how fast a dead peer is noticed.
     #[serde(flatten)]
     pub liveness: Liveness,
@@ -114,6 +117,7 @@ impl Default for NmConfig {
             address: "0.0.0.0:8041".into(),
             hostname: String::new(),
             rm_address: "localhost:8032".into(),
+            rm_addresses: Vec::new(),
             liveness: Liveness::default(),
             memory_mb: 8192,
             vcores: 8,
@@ -169,7 +173,11 @@ impl DaemonConfig for NmConfig {
     }
 
     fn check(&self) -> Result<(), Invalid> {
-        for (key, v) in [("address", &self.address), ("rm-address", &self.rm_address)] {
+        let rms = self.rm_addresses.iter().map(|a| ("rm-addresses", a));
+        for (key, v) in [("address", &self.address), ("rm-address", &self.rm_address)]
+            .into_iter()
+            .chain(rms)
+        {
             if !v.contains(':') {
                 return Err((key, format!("{v:?} is not host:port")));
             }
@@ -231,6 +239,15 @@ impl DaemonConfig for NmConfig {
 }
 
 impl NmConfig {
+    /// The RMs to talk to: `rm-addresses`, else `rm-address`.
+    pub fn rms(&self) -> Vec<String> {
+        if self.rm_addresses.is_empty() {
+            vec![self.rm_address.clone()]
+        } else {
+            self.rm_addresses.clone()
+        }
+    }
+
     pub fn tls_files(&self) -> TlsFiles {
         TlsFiles::new(&self.ca, &self.cert, &self.key)
     }

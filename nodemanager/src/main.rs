@@ -31,7 +31,8 @@ impl Daemon for NodeManager {
     async fn ready(nm: &mut NmHandle, config: &NmConfig) {
         daemon::notify::status(&format!(
             "listening on {}; registering with the resource manager at {}",
-            nm.addr, config.rm_address
+            nm.addr,
+            config.rms().join(", ")
         ));
         nm.wait_registered().await
     }

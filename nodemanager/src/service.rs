@@ -252,9 +252,9 @@ pub async fn start(config: &NmConfig) -> Result<NmHandle, NmError> {
     };
     let node_id = NodeId(format!("{host}:{}", addr.port()));
     let rm_endpoint = transport::client_endpoint(&identity, ALPN_RM, Profile::Control)?;
-    let rm = Arc::new(Client::new(rm_endpoint, config.rm_address.clone()));
+    let rm = Arc::new(Client::with_addresses(rm_endpoint, config.rms()));
     let bulk_endpoint = transport::client_endpoint(&identity, ALPN_RM, Profile::Bulk)?;
-    let rm_files = Arc::new(Client::new(bulk_endpoint, config.rm_address.clone()));
+    let rm_files = Arc::new(Client::with_addresses(bulk_endpoint, config.rms()));
     let layout = Layout {
         local_dir: config.local_dir.clone(),
         log_dir: config.log_dir.clone(),
@@ -451,11 +451,11 @@ async fn register(
             tracing::info!(keys = ?token_keys.ids(), "container-token keys received");
             nm.tokens().registered(token_keys, registered_ms);
             nm.containers.acknowledge(&statuses);
-            tracing::info!(node_id = %nm.node_id, rm = rm.addr(), "registered with the resource manager");
+            tracing::info!(node_id = %nm.node_id, rm = %rm.addr(), "registered with the resource manager");
             Ok(heartbeat_interval_ms)
         }
         other => Err(transport::TransportError::Remote {
-            addr: rm.addr().to_string(),
+            addr: rm.addr(),
             error: WireError::new(ErrorCode::Internal, format!("unexpected answer {other:?}")),
         }),
     }

@@ -2,10 +2,11 @@
 
 use crate::authz;
 use crate::config::RmConfig;
+use crate::ha::{Active, Gate};
 use crate::links::Links;
 use crate::metrics::{RmEvent, RmMetrics};
 use crate::state::{Action, Limits, Now, RmState};
-use crate::store::{Changes, Persister, Recovered, StateStore, StoreError};
+use crate::store::{Backend, Changes, Persister, Recovered, StateStore, StoreError};
 use crate::web_tokens::{self, WebTokens};
 use common::clock::{mono_ms, wall_ms};
 use common::launch::AmLaunch;
@@ -19,7 +20,6 @@ use common::transport::{self, Client, Incoming, Profile, Service};
 use common::{AppAttemptId, ApplicationId};
 use daemon::https::WebError;
 use std::collections::HashMap;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -40,6 +40,8 @@ pub enum RmError {
     Web(#[from] WebError),
     #[error("queues: {0}")]
     Queues(crate::scheduler::QueueConfigError),
+    #[error("high availability: {0}")]
+    Ha(#[from] crate::ha::etcd::EtcdError),
     #[error("the web-token key in {dir}: {source}")]
     WebTokenKey {
         dir: std::path::PathBuf,
@@ -64,6 +66,8 @@ pub(crate) struct Rm {
     nm_endpoint: quinn::Endpoint,
     nm_clients: Mutex<HashMap<String, Arc<Client>>>,
     advertised: String,
+    /// Every RM of the HA pair (`rm-addresses`), for the AMs it launches; empty without.
+    peers: Vec<String>,
     heartbeat_interval_ms: u64,
     persist: Persister,
     metrics: RmMetrics,
@@ -74,15 +78,16 @@ pub(crate) struct Rm {
     tokens: Arc<WebTokens>,
 }
 
-/// A running RM; dropping it does not stop it, `shutdown` does.
+/// A running RM (active, or a standby of an HA pair); dropping it does not stop it,
+/// `shutdown` does.
 pub struct RmHandle {
     pub addr: SocketAddr,
     pub advertised: String,
-    /// The web server's base URL (`https://host:port`), when it runs.
+    /// The web server's base URL (`https://host:port`), when it runs (a single RM; an
+    /// HA RM starts its web server when it becomes active).
     pub web_url: Option<String>,
     endpoint: quinn::Endpoint,
-    rm: Arc<Rm>,
-    writer: tokio::task::JoinHandle<()>,
+    gate: Arc<Gate>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -91,11 +96,31 @@ pub struct RmHandle {
 const SHUTDOWN_STEP: Duration = Duration::from_secs(5);
 
 impl RmHandle {
+    pub(crate) fn new(
+        bound: &Bound,
+        gate: Arc<Gate>,
+        web_url: Option<String>,
+        tasks: Vec<tokio::task::JoinHandle<()>>,
+    ) -> Self {
+        Self {
+            addr: bound.addr,
+            advertised: bound.advertised.clone(),
+            web_url,
+            endpoint: bound.endpoint.clone(),
+            gate,
+            tasks,
+        }
+    }
+
     /// SIGHUP (YARN's `refreshQueues`): a changed scheduler, queues, AM share or
     /// preemption setting applies at once. Every live application must still have its
     /// queue (as a leaf), or the whole reload is refused and the old queues stay.
+    /// A standby applies nothing (it reads its file again when restarted).
     pub fn reload(&self, running: &RmConfig, new: &RmConfig) -> Result<Vec<&'static str>, String> {
         let mut applied = Vec::new();
+        let Some(rm) = self.gate.rm() else {
+            return Ok(applied);
+        };
         for (key, changed) in [
             ("scheduler", running.scheduler != new.scheduler),
             ("queues", running.queues != new.queues),
@@ -117,7 +142,7 @@ impl RmHandle {
         } else {
             Some(new.build_scheduler().map_err(|e| e.to_string())?)
         };
-        self.rm.with_state(|s| {
+        rm.with_state(|s| {
             if let Some(scheduler) = scheduler {
                 s.set_scheduler(scheduler)?;
             }
@@ -135,30 +160,34 @@ impl RmHandle {
     }
 
     /// Stops accepting requests, saves every application to the state store
-    /// and closes the endpoint; bounded by a few seconds per step.
+    /// and closes the endpoint; bounded by a few seconds per step. An active RM of an
+    /// HA pair then gives up its lease, so that the standby takes over at once.
     pub async fn shutdown(self) {
         self.endpoint.close(0u32.into(), b"shutdown");
         for t in &self.tasks {
             t.abort();
         }
-        // The full state, behind everything already queued.
-        self.rm.with_state(|s| {
-            self.rm.persist.save(Changes {
-                next_seq: s.next_seq(),
-                apps: s.export_apps(),
-                removed: s.take_removed(),
-                keys: Some(Box::new(s.export_keys(read_clocks()))),
+        if let Some(active) = self.gate.step_down(None) {
+            let rm = active.rm.clone();
+            // The full state, behind everything already queued.
+            rm.with_state(|s| {
+                rm.persist.save(Changes {
+                    next_seq: s.next_seq(),
+                    apps: s.export_apps(),
+                    removed: s.take_removed(),
+                    keys: Some(Box::new(s.export_keys(read_clocks()))),
+                });
             });
-        });
-        if tokio::time::timeout(SHUTDOWN_STEP, self.rm.persist.barrier())
-            .await
-            .is_err()
-        {
-            tracing::error!("the state store did not finish writing within {SHUTDOWN_STEP:?}");
-        } else {
-            tracing::info!("state saved");
+            if tokio::time::timeout(SHUTDOWN_STEP, rm.persist.barrier())
+                .await
+                .is_err()
+            {
+                tracing::error!("the state store did not finish writing within {SHUTDOWN_STEP:?}");
+            } else {
+                tracing::info!("state saved");
+            }
+            active.stop(SHUTDOWN_STEP).await;
         }
-        self.writer.abort();
         let _ = tokio::time::timeout(SHUTDOWN_STEP, self.endpoint.wait_idle()).await;
     }
 
@@ -166,9 +195,12 @@ impl RmHandle {
     /// nothing queued for the store is written, the endpoint closes at once.
     pub fn kill(self) {
         self.endpoint.close(0u32.into(), b"killed");
-        self.writer.abort();
         for t in &self.tasks {
             t.abort();
+        }
+        if let Some(active) = self.gate.step_down(None) {
+            // Its lease is left to lapse, as a dead process's would.
+            active.kill();
         }
     }
 
@@ -177,40 +209,44 @@ impl RmHandle {
         self.inspect(RmState::audit)
     }
 
-    /// Reads the core (for tests that run the RM in-process).
+    /// Reads the core (for tests that run the RM in-process); panics on a standby.
     pub fn inspect<T>(&self, f: impl FnOnce(&RmState) -> T) -> T {
-        self.rm.with_state(|s| f(s))
+        let rm = self.gate.rm().expect("inspect needs the active RM");
+        rm.with_state(|s| f(s))
     }
 
     /// A cloneable view for health checks and status lines.
     pub fn monitor(&self) -> RmMonitor {
         RmMonitor {
-            rm: self.rm.clone(),
+            gate: self.gate.clone(),
+            advertised: self.advertised.clone(),
         }
     }
 
-    /// The running RM, for servers beside the QUIC one (the web server).
-    pub(crate) fn rm(&self) -> Arc<Rm> {
-        self.rm.clone()
-    }
-
-    /// Runs `task` until the RM shuts down.
-    pub(crate) fn attach(&mut self, task: tokio::task::JoinHandle<()>) {
-        self.tasks.push(task);
+    /// Whether this RM serves now (always, without HA).
+    pub fn is_active(&self) -> bool {
+        self.gate.rm().is_some()
     }
 }
 
 /// Health and a one-line summary of a running RM (for the service manager).
 #[derive(Clone)]
 pub struct RmMonitor {
-    rm: Arc<Rm>,
+    gate: Arc<Gate>,
+    advertised: String,
 }
 
 impl RmMonitor {
     /// Takes the state lock (so a wedged RM stops answering) and summarizes.
     pub fn status_line(&self) -> String {
         use common::protocol::{NodeState, YarnApplicationState as S};
-        let (nodes, active) = self.rm.with_state(|s| {
+        let Some(rm) = self.gate.rm() else {
+            return match self.gate.leader() {
+                Some(l) => format!("standby on {}; the active one is at {l}", self.advertised),
+                None => format!("standby on {}; no active one yet", self.advertised),
+            };
+        };
+        let (nodes, active) = rm.with_state(|s| {
             let nodes = s
                 .node_reports()
                 .iter()
@@ -223,7 +259,7 @@ impl RmMonitor {
         });
         format!(
             "listening on {}; {nodes} node(s) running, {active} active application(s)",
-            self.rm.advertised
+            rm.advertised
         )
     }
 }
@@ -237,15 +273,18 @@ pub(crate) fn read_clocks() -> Now {
     }
 }
 
-/// Starts the RM on the configured address. `web` binds the web server
-/// (awaited once the state is open, before anything is served) and says how
-/// it is reached; it comes back beside the handle, for the caller to serve.
-pub(crate) async fn start<W>(
-    config: &RmConfig,
-    web: impl Future<Output = Result<Option<(W, Links)>, WebError>>,
-) -> Result<(RmHandle, Option<(W, Links)>), RmError> {
+/// The RM's QUIC endpoint, bound, and what every role of it shares.
+#[derive(Clone)]
+pub(crate) struct Bound {
+    pub endpoint: quinn::Endpoint,
+    pub addr: SocketAddr,
+    pub advertised: String,
+    nm_endpoint: quinn::Endpoint,
+}
+
+/// Binds the configured address.
+pub(crate) async fn bind(config: &RmConfig) -> Result<Bound, RmError> {
     let identity = TlsIdentity::load(&config.tls_files())?;
-    let store = ContentStore::open(config.state_dir.join("staging"))?;
     let (bind, _) = transport::resolve(&config.address).await?;
     let endpoint = transport::server_endpoint(bind, &identity, ALPN_RM, Profile::Control)?;
     let addr = endpoint
@@ -260,6 +299,38 @@ pub(crate) async fn start<W>(
     };
     let advertised = format!("{host}:{}", addr.port());
     let nm_endpoint = transport::client_endpoint(&identity, ALPN_NM, Profile::Control)?;
+    Ok(Bound {
+        endpoint,
+        addr,
+        advertised,
+        nm_endpoint,
+    })
+}
+
+/// Starts a single RM (state in redb) on the configured address, with its web server
+/// when one is configured.
+pub(crate) async fn start(config: &RmConfig) -> Result<RmHandle, RmError> {
+    let bound = bind(config).await?;
+    let store = Backend::Redb(Arc::new(StateStore::open(&config.state_dir)?));
+    let active = activate(config, &bound, store, None).await?;
+    let web_url = active.web_url.clone();
+    let gate = Arc::new(Gate::standby());
+    gate.activate(active);
+    tracing::info!(addr = %bound.addr, advertised = %bound.advertised, "resource manager listening");
+    let serve = tokio::spawn(transport::serve(bound.endpoint.clone(), gate.clone()));
+    Ok(RmHandle::new(&bound, gate, web_url, vec![serve]))
+}
+
+/// Makes this RM the serving one: opens the staging store, loads the state from
+/// `backend` and recovers it (the work-preserving path), starts the writer, the
+/// timers and the web server. `lease`: the HA lease it holds, given up when it stops.
+pub(crate) async fn activate(
+    config: &RmConfig,
+    bound: &Bound,
+    backend: Backend,
+    lease: Option<(crate::ha::etcd::Etcd, i64)>,
+) -> Result<Active, RmError> {
+    let store = ContentStore::open(config.state_dir.join("staging"))?;
     let limits = Limits {
         max_allocation: config.max_allocation(),
         max_am_attempts: config.max_am_attempts,
@@ -267,16 +338,17 @@ pub(crate) async fn start<W>(
         token_expiry_ms: config.container_token_expiry.as_millis() as u64,
         key_roll_ms: config.token_key_roll_interval.as_millis() as u64,
     };
-    let (mut state, persist, writer) = open_state(config, limits)?;
+    let (mut state, persist, writer) = open_state(config, limits, backend).await?;
     state.set_admin_acl(config.admin_acl.iter().cloned());
-    let web = web.await?;
+    let web = crate::web::bind(config).await?;
     let rm = Arc::new(Rm {
         state: Mutex::new(state),
         store,
         am_channels: Mutex::new(HashMap::new()),
-        nm_endpoint,
+        nm_endpoint: bound.nm_endpoint.clone(),
         nm_clients: Mutex::new(HashMap::new()),
-        advertised: advertised.clone(),
+        advertised: bound.advertised.clone(),
+        peers: config.rm_addresses.clone(),
         heartbeat_interval_ms: config.heartbeat_interval.as_millis() as u64,
         persist,
         metrics: RmMetrics::new(),
@@ -289,8 +361,6 @@ pub(crate) async fn start<W>(
             }
         })?),
     });
-    tracing::info!(%addr, %advertised, "resource manager listening");
-    let serve = tokio::spawn(transport::serve(endpoint.clone(), rm.clone()));
     let expiry_every =
         (config.nm_expiry / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
     let preemption = {
@@ -324,27 +394,34 @@ pub(crate) async fn start<W>(
             }
         })
     };
+    let mut tasks = vec![ticker, preemption];
     let web_url = web.as_ref().map(|(_, links)| links.base.clone());
-    let handle = RmHandle {
-        addr,
-        advertised,
-        web_url,
-        endpoint,
+    if let Some((listener, links)) = web {
+        let web = Arc::new(crate::web::Web {
+            tokens: rm.tokens(),
+            rm: rm.clone(),
+            links,
+            anonymous_read: config.web_anonymous_read.allowed(&config.web_address),
+        });
+        tasks.push(crate::web::spawn(listener, web));
+    }
+    Ok(Active {
         rm,
         writer,
-        tasks: vec![serve, ticker, preemption],
-    };
-    Ok((handle, web))
+        tasks,
+        web_url,
+        lease,
+    })
 }
 
-/// Opens the state store, takes back the previous run's applications and
+/// Loads the previous run's state from `backend`, takes its applications back and
 /// starts the writer.
-fn open_state(
+async fn open_state(
     config: &RmConfig,
     limits: Limits,
+    backend: Backend,
 ) -> Result<(RmState, Persister, tokio::task::JoinHandle<()>), RmError> {
-    let store = Arc::new(StateStore::open(&config.state_dir)?);
-    let recovered = store.load()?;
+    let recovered = backend.load().await?;
     let now = read_clocks();
     // The cluster timestamp is in every id, shown and kept across restarts: wall clock.
     let cluster_ts = recovered.as_ref().map_or(now.wall_ms, |r| r.cluster_ts);
@@ -364,14 +441,14 @@ fn open_state(
             apps = r.apps.len(),
             cluster_ts,
             next_seq = r.next_seq,
-            path = %store.path().display(),
+            store = %backend.describe(),
             "recovered resource manager state"
         );
         // The previous run's keys: the tokens its apps hold still verify.
         if let Some(keys) = &r.keys {
             state.restore_keys(keys, now).map_err(|e| {
                 RmError::State(StoreError::Record {
-                    path: store.path().to_path_buf(),
+                    path: backend.describe().into(),
                     key: "master-keys".into(),
                     reason: e.to_string(),
                 })
@@ -379,12 +456,12 @@ fn open_state(
         }
         state.recover(r.next_seq, r.apps, now);
     }
-    // Before listening: the store has the cluster timestamp, the keys and the recovered
+    // Before serving: the store has the cluster timestamp, the keys and the recovered
     // changes.
     let mut changes = changes_of(&mut state, now).unwrap_or_default();
     changes.next_seq = state.next_seq();
-    store.save(cluster_ts, &changes)?;
-    let (persist, writer) = Persister::spawn(store, cluster_ts);
+    backend.save(cluster_ts, changes).await?;
+    let (persist, writer) = Persister::spawn(backend, cluster_ts);
     Ok((state, persist, writer))
 }
 
@@ -506,6 +583,7 @@ impl Rm {
                         let mut launch = submission.am_launch.clone();
                         let am = AmLaunch {
                             rm_address: rm.advertised.clone(),
+                            rm_addresses: rm.peers.clone(),
                             amrm_token,
                             // Wall clock: it crosses to the AM, whose event log stamps are
                             // wall-clock.

@@ -1,6 +1,7 @@
 //! The RM state store: applications, the id sequence and the master keys in a redb
 //! file (`state-dir/rm-state.redb`), so that an RM restart keeps the applications
-//! running (their tokens still verify) and never hands out an id twice.
+//! running (their tokens still verify) and never hands out an id twice. An HA pair
+//! keeps the same records in etcd instead ([`Backend::Etcd`], `crate::ha`).
 //!
 //! [`RmState`](crate::state::RmState) stays I/O-free: it marks the apps it
 //! changes, the service takes their records under the state lock and hands
@@ -40,6 +41,63 @@ pub enum StoreError {
     },
     #[error("state store {path}: format {found} is newer than this resource manager understands ({FORMAT})")]
     Format { path: PathBuf, found: u64 },
+    #[error("state store in etcd under {prefix}: {reason}")]
+    Etcd { prefix: String, reason: String },
+    /// Another RM became active: this one may no longer write.
+    #[error("state store in etcd under {prefix}: this resource manager is no longer the active one; write refused")]
+    Fenced { prefix: String },
+}
+
+/// The store's format version (both backends).
+pub(crate) const STORE_FORMAT: u64 = FORMAT;
+
+/// Where the RM keeps its state: the single RM's redb file, or etcd for an HA pair
+/// (the same records).
+#[derive(Clone)]
+pub enum Backend {
+    Redb(Arc<StateStore>),
+    Etcd(Arc<crate::ha::EtcdStore>),
+}
+
+impl Backend {
+    /// Where it is, for logs and errors.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Redb(s) => s.path().display().to_string(),
+            Self::Etcd(s) => s.describe(),
+        }
+    }
+
+    pub async fn load(&self) -> Result<Option<Recovered>, StoreError> {
+        match self {
+            Self::Redb(s) => {
+                let s = s.clone();
+                tokio::task::spawn_blocking(move || s.load())
+                    .await
+                    .unwrap_or_else(|e| Err(s_join(e)))
+            }
+            Self::Etcd(s) => s.load().await,
+        }
+    }
+
+    pub async fn save(&self, cluster_ts: u64, changes: Changes) -> Result<(), StoreError> {
+        match self {
+            Self::Redb(s) => {
+                let s = s.clone();
+                tokio::task::spawn_blocking(move || s.save(cluster_ts, &changes))
+                    .await
+                    .unwrap_or_else(|e| Err(s_join(e)))
+            }
+            Self::Etcd(s) => s.save(cluster_ts, &changes).await,
+        }
+    }
+}
+
+fn s_join(e: tokio::task::JoinError) -> StoreError {
+    StoreError::Db {
+        path: PathBuf::from(STATE_FILE),
+        reason: format!("state task failed: {e}"),
+    }
 }
 
 /// What a previous run left: its cluster timestamp and what it saved (nothing
@@ -48,6 +106,26 @@ pub enum StoreError {
 pub struct Recovered {
     pub cluster_ts: u64,
     pub saved: Changes,
+}
+
+impl Recovered {
+    /// What a store read back: no app is `removed`.
+    pub fn of(
+        cluster_ts: u64,
+        next_seq: u32,
+        apps: Vec<AppRecord>,
+        keys: Option<KeysRecord>,
+    ) -> Self {
+        Self {
+            cluster_ts,
+            saved: Changes {
+                next_seq,
+                apps,
+                removed: vec![],
+                keys: keys.map(Box::new),
+            },
+        }
+    }
 }
 
 pub struct StateStore {
@@ -142,15 +220,7 @@ impl StateStore {
             Err(redb::TableError::TableDoesNotExist(_)) => None,
             Err(e) => return Err(self.err(e)),
         };
-        Ok(Some(Recovered {
-            cluster_ts,
-            saved: Changes {
-                next_seq,
-                apps,
-                removed: vec![],
-                keys: keys.map(Box::new),
-            },
-        }))
+        Ok(Some(Recovered::of(cluster_ts, next_seq, apps, keys)))
     }
 
     /// Writes the sequence and these apps' records in one transaction.
@@ -219,7 +289,7 @@ pub struct Persister {
 impl Persister {
     /// Starts the writer task for `store`. Records sent through the returned
     /// handle are committed in order, batched while a commit is under way.
-    pub fn spawn(store: Arc<StateStore>, cluster_ts: u64) -> (Self, tokio::task::JoinHandle<()>) {
+    pub fn spawn(store: Backend, cluster_ts: u64) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(writer(store, cluster_ts, rx));
         (Self { tx }, task)
@@ -240,7 +310,7 @@ impl Persister {
     }
 }
 
-async fn writer(store: Arc<StateStore>, cluster_ts: u64, mut rx: mpsc::UnboundedReceiver<Msg>) {
+async fn writer(store: Backend, cluster_ts: u64, mut rx: mpsc::UnboundedReceiver<Msg>) {
     while let Some(first) = rx.recv().await {
         let mut latest: BTreeMap<ApplicationId, AppRecord> = BTreeMap::new();
         let mut removed: BTreeSet<ApplicationId> = BTreeSet::new();
@@ -267,7 +337,6 @@ async fn writer(store: Arc<StateStore>, cluster_ts: u64, mut rx: mpsc::Unbounded
             msg = rx.try_recv().ok();
         }
         if let Some(n) = next_seq {
-            let store = store.clone();
             let changes = Changes {
                 next_seq: n,
                 apps: latest.into_values().collect(),
@@ -275,12 +344,9 @@ async fn writer(store: Arc<StateStore>, cluster_ts: u64, mut rx: mpsc::Unbounded
                 keys,
             };
             let count = changes.apps.len();
-            let result =
-                tokio::task::spawn_blocking(move || store.save(cluster_ts, &changes)).await;
-            match result {
-                Ok(Ok(())) => tracing::debug!(apps = count, "state saved"),
-                Ok(Err(e)) => tracing::error!(error = %e, "cannot save resource manager state"),
-                Err(e) => tracing::error!(error = %e, "state writer failed"),
+            match store.save(cluster_ts, changes).await {
+                Ok(()) => tracing::debug!(apps = count, "state saved"),
+                Err(e) => tracing::error!(error = %e, "cannot save resource manager state"),
             }
         }
         for w in waiters {
@@ -396,7 +462,7 @@ mod tests {
     async fn persister_commits_in_order_before_the_barrier() {
         let d = tempfile::tempdir().unwrap();
         let store = Arc::new(StateStore::open(d.path()).unwrap());
-        let (p, task) = Persister::spawn(store.clone(), 42);
+        let (p, task) = Persister::spawn(Backend::Redb(store.clone()), 42);
         for i in 0..50 {
             let mut r = record(1);
             r.diagnostics = format!("v{i}");

@@ -50,6 +50,7 @@ impl Site {
         let s = Self { dir, rm_addr };
         ClientConf {
             rm_address: s.rm_addr.clone(),
+            rm_addresses: vec![],
             rm_web_address: String::new(),
             ca: s.certs().join("ca.pem"),
             cert: s.certs().join("user.pem"),

@@ -268,7 +268,7 @@ pub(crate) async fn run(
     let identity = TlsIdentity::load(&env.tls)?;
     let rm = Arc::new(AmRmClient::new(
         &identity,
-        &env.rm_address,
+        &env.rm_addresses,
         env.attempt,
         env.token.clone(),
     )?);

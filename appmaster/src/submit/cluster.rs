@@ -65,8 +65,10 @@ impl Cluster {
                 conf.cert.display()
             )
         })?;
-        let address = address.map_or(conf.rm_address, str::to_owned);
-        let rm = RmClient::connect(&identity, &address).with_context(|| {
+        // `--master` names one RM; the conf may name an HA pair.
+        let addresses = address.map_or_else(|| conf.rm_addresses(), |a| vec![a.to_owned()]);
+        let address = addresses.join(", ");
+        let rm = RmClient::connect_any(&identity, &addresses).with_context(|| {
             format!("cannot set up a client of the resource manager at {address}")
         })?;
         Ok(Self {
