@@ -1407,6 +1407,14 @@ mod tests {
         rm2
     }
 
+    /// The node of AM container `am` reports it exited with 1: what the core does.
+    fn am_exits(rm: &mut RmState, am: &Container, now: Now) -> Vec<Action> {
+        let exited = [completed(am.id, 1)];
+        rm.node_heartbeat(&am.node_id, &exited, now)
+            .unwrap()
+            .actions
+    }
+
     /// What a node reports of a container it runs.
     fn running(c: &Container) -> ContainerStatus {
         ContainerStatus {
@@ -1683,17 +1691,11 @@ mod tests {
     #[test]
     fn am_exit_gets_second_attempt_then_fails() {
         let (mut rm, app, am1, _) = placed(2048);
-        let actions = rm
-            .node_heartbeat(&am1.node_id, &[completed(am1.id, 1)], at(2))
-            .unwrap()
-            .actions;
+        let actions = am_exits(&mut rm, &am1, at(2));
         let (am2, _) = launched(&actions).expect("second attempt launched");
         assert_eq!(am2.id.attempt, app.attempt(2));
         assert_eq!(rm.report(app, at(2)).unwrap().state, AppState::ACCEPTED);
-        let actions = rm
-            .node_heartbeat(&am2.node_id, &[completed(am2.id, 1)], at(3))
-            .unwrap()
-            .actions;
+        let actions = am_exits(&mut rm, &am2, at(3));
         assert!(launched(&actions).is_none());
         let r = rm.report(app, at(3)).unwrap();
         assert_eq!(r.state, AppState::FAILED);
@@ -1852,10 +1854,7 @@ mod tests {
             "{}",
             r.attempts[0].diagnostics
         );
-        let actions = rm2
-            .node_heartbeat(&am2.node_id, &[completed(am2.id, 1)], at(5103))
-            .unwrap()
-            .actions;
+        let actions = am_exits(&mut rm2, &am2, at(5103));
         let (am3, _) = launched(&actions).expect("attempt 3 launched");
         assert_eq!(am3.id.attempt, app.attempt(3));
     }
