@@ -638,7 +638,7 @@ impl RmState {
         Ok(())
     }
 
-    /// Ends recovery one node expiry after it began: an attempt whose AM container no
+    /// Ends recovery when its wait is over (15 s, or the node expiry): an attempt whose AM container no
     /// node reported by then lost its AM while the RM was down (its node is gone). A
     /// new attempt replaces it, not counted as a failure.
     fn expire_recovery(&mut self, now: Now, actions: &mut Vec<Action>) {
@@ -1088,6 +1088,15 @@ impl RmState {
         tracking_url: String,
         now: Now,
     ) -> Result<Vec<Action>, WireError> {
+        // Repeated (its answer was lost to an RM restart): it stands, and is not an error.
+        let done = self.apps.get(&attempt.app).is_some_and(|a| {
+            a.state.is_terminal()
+                && a.current()
+                    .is_some_and(|c| c.id == attempt && c.unregistered)
+        });
+        if done && self.amrm_keys.verify(attempt, token).is_ok() {
+            return Ok(vec![]);
+        }
         let app = self.live_attempt(attempt, token)?;
         if !tracking_url.is_empty() {
             app.tracking_url = tracking_url;
@@ -1783,6 +1792,17 @@ mod tests {
             rm2.report(done, at(100)).unwrap(),
             rm1.report(done, at(100)).unwrap()
         );
+        // Its AM, whose unregistration's answer the restart cut off, sends it again.
+        let token1 = rm1.amrm_keys.token(done.attempt(1));
+        let again = rm2.finish_am(
+            done.attempt(1),
+            &token1,
+            FinalApplicationStatus::SUCCEEDED,
+            String::new(),
+            String::new(),
+            at(100),
+        );
+        assert_eq!(again, Ok(vec![]));
         let r = rm2.report(app, at(100)).unwrap();
         assert_eq!(r.state, AppState::RUNNING);
         assert_eq!(r.attempts.len(), 1);
