@@ -7,7 +7,7 @@
 //! by the shell), and what must happen in the outside world comes back as
 //! [`Action`]s for the service to carry out.
 
-use crate::scheduler::{self, preemption::Candidate, Demand, QueueView, Scheduler};
+use crate::scheduler::{self, preemption::Candidate, Demand, Demands, QueueView, Scheduler};
 use common::identity::check_user_name;
 use common::protocol::{
     exit_status, AmEvent, AppAcls, AppSubmission, ApplicationReport, AttemptReport, Container,
@@ -270,6 +270,11 @@ pub struct RmState {
     /// Users who may view and modify every application (`admin-acl`).
     admins: BTreeSet<String>,
     scheduler: Box<dyn Scheduler>,
+    /// What every live application waits for, kept as apps change (see
+    /// `state/placement.rs`); `demands_apps` is how many apps it has seen, so apps that
+    /// arrive any other way (recovery) make it rebuild.
+    demands: Demands,
+    demands_apps: usize,
     /// RUNNING nodes by free memory (then fewest containers, then id), so a placement
     /// looks at the roomiest nodes first instead of every node.
     free_index: BTreeSet<(u64, Reverse<usize>, Reverse<NodeId>)>,
@@ -312,6 +317,8 @@ impl RmState {
                 scheduler::QueueTree::build(&BTreeMap::new(), Default::default())
                     .expect("the default queue tree is valid"),
             )),
+            demands: Demands::default(),
+            demands_apps: 0,
             free_index: BTreeSet::new(),
             running_total: Resource::ZERO,
             hosts: BTreeMap::new(),
@@ -664,7 +671,10 @@ impl RmState {
             preempted: PreemptedReport::default(),
         };
         app.attempts.push(Attempt::new(id.attempt(1), now.wall_ms));
+        self.sync_demands();
         self.apps.insert(id, app);
+        self.demands_apps += 1;
+        self.refresh_demand(id);
         self.dirty.insert(id);
         let mut actions = Vec::new();
         self.schedule(now, &mut actions);
@@ -777,6 +787,7 @@ impl RmState {
             self.index(&l.node);
         }
         self.scheduler.remove(app_id);
+        self.refresh_demand(app_id);
         // Every node cleans the app's containers and directories on its next heartbeat.
         for node in self.nodes.values_mut() {
             node.finished_apps.push(app_id);
@@ -821,7 +832,7 @@ impl RmState {
             app_type: app.submission.app_type.clone(),
             state: app.state,
             final_status: app.final_status,
-            diagnostics: app.diagnostics.clone(),
+            diagnostics: self.diagnostics(id, app),
             tracking_url: app.tracking_url.clone(),
             am_host: app.am_host.clone(),
             am_container: cur.and_then(|a| a.am_container),
@@ -889,6 +900,7 @@ impl RmState {
             a.registered = true;
         }
         self.dirty.insert(attempt.app);
+        self.refresh_demand(attempt.app);
         tracing::info!(app_attempt_id = %attempt, "application master registered");
         Ok(max)
     }
@@ -946,6 +958,7 @@ impl RmState {
                 &mut actions,
             );
         }
+        self.refresh_demand(attempt.app);
         self.schedule(now, &mut actions);
         Ok(actions)
     }
@@ -1079,6 +1092,7 @@ impl RmState {
                     n.to_kill.push((id, exit_status::KILLED_BY_RESOURCEMANAGER));
                 }
             }
+            self.refresh_demand(app_id);
             self.schedule(now, actions);
         } else {
             let max = app.max_attempts;

@@ -8,7 +8,7 @@
 
 use super::preemption::{self, Candidate};
 use super::queue::{OrderingPolicy, QueueState, QueueTree};
-use super::{scale, share, Demand, Pick, QueueView, Scheduler, SchedulerKind};
+use super::{scale, share, Demand, Demands, Pick, QueueView, Scheduler, SchedulerKind};
 use common::protocol::{ErrorCode, WireError};
 use common::{ApplicationId, ContainerId, Resource};
 use std::collections::{BTreeMap, BTreeSet};
@@ -32,8 +32,8 @@ pub struct CapacityScheduler {
     containers: Vec<u32>,
     /// Per leaf: AM containers' resources.
     am_used: Vec<Resource>,
-    /// (leaf, user) → held.
-    user_used: BTreeMap<(usize, String), Resource>,
+    /// Per leaf: user → held (nonzero only).
+    user_used: Vec<BTreeMap<String, Resource>>,
 }
 
 fn refused(msg: String) -> WireError {
@@ -49,7 +49,7 @@ impl CapacityScheduler {
             used: vec![Resource::ZERO; n],
             containers: vec![0; n],
             am_used: vec![Resource::ZERO; n],
-            user_used: BTreeMap::new(),
+            user_used: vec![BTreeMap::new(); n],
         }
     }
 
@@ -77,20 +77,13 @@ impl CapacityScheduler {
     }
 
     /// Users of `leaf` holding or asking for something (YARN's active users).
-    fn active_users(&self, leaf: usize, demands: &[Demand]) -> usize {
-        let mut users: BTreeSet<&str> = self
-            .user_used
+    fn active_users(&self, leaf: usize, demands: &Demands) -> usize {
+        let mut users: BTreeSet<&str> = self.user_used[leaf]
             .iter()
-            .filter(|((l, _), r)| *l == leaf && **r != Resource::ZERO)
-            .map(|((_, u), _)| u.as_str())
+            .filter(|(_, r)| **r != Resource::ZERO)
+            .map(|(u, _)| u.as_str())
             .collect();
-        for d in demands {
-            if let Some(a) = self.apps.get(&d.app) {
-                if a.leaf == leaf {
-                    users.insert(&a.user);
-                }
-            }
-        }
+        users.extend(demands.users_in(leaf));
         users.len().max(1)
     }
 
@@ -104,16 +97,16 @@ impl CapacityScheduler {
         leaf: usize,
         user: &str,
         r: &Resource,
-        active: usize,
+        active: impl FnOnce() -> usize,
     ) -> bool {
-        let held = self
-            .user_used
-            .get(&(leaf, user.to_string()))
+        let held = self.user_used[leaf]
+            .get(user)
             .copied()
             .unwrap_or(Resource::ZERO);
         if held == Resource::ZERO {
             return true;
         }
+        let active = active();
         let q = &self.tree.queues[leaf];
         let consumed = share(&self.used[leaf], cluster);
         let current = if consumed < q.absolute_capacity {
@@ -157,12 +150,19 @@ impl CapacityScheduler {
         &self,
         cluster: &Resource,
         leaf: usize,
-        demands: &[&Demand],
-        all: &[Demand],
+        demands: &Demands,
+        skip: &BTreeSet<ApplicationId>,
     ) -> Option<Pick> {
         let q = &self.tree.queues[leaf];
-        let mut order: Vec<&Demand> = demands.to_vec();
-        if q.ordering_policy == OrderingPolicy::Fair {
+        let waiting = demands
+            .in_group(leaf)
+            .filter(|d| !skip.contains(&d.app) && self.apps.contains_key(&d.app));
+        if q.ordering_policy != OrderingPolicy::Fair {
+            // Oldest first: the scan stops at the first app that may have a container.
+            return self.first_fitting(cluster, leaf, waiting, demands);
+        }
+        let mut order: Vec<&Demand> = waiting.collect();
+        {
             // The app holding least first (then the oldest).
             order.sort_by(|a, b| {
                 let ua = self
@@ -176,7 +176,19 @@ impl CapacityScheduler {
                 ua.total_cmp(&ub).then(a.app.cmp(&b.app))
             });
         }
-        let active = self.active_users(leaf, all);
+        self.first_fitting(cluster, leaf, order.into_iter(), demands)
+    }
+
+    /// The first of `order` whose next container the queue's limits allow.
+    fn first_fitting<'a>(
+        &self,
+        cluster: &Resource,
+        leaf: usize,
+        order: impl Iterator<Item = &'a Demand>,
+        demands: &Demands,
+    ) -> Option<Pick> {
+        // Counted once, and only when a user limit is checked.
+        let active = std::cell::OnceCell::new();
         for d in order {
             let Some(entry) = self.apps.get(&d.app) else {
                 continue;
@@ -192,6 +204,7 @@ impl CapacityScheduler {
             if !self.max_fits(cluster, leaf, &r) {
                 continue;
             }
+            let active = || *active.get_or_init(|| self.active_users(leaf, demands));
             if !self.user_fits(cluster, leaf, &entry.user, &r, active) {
                 continue;
             }
@@ -204,17 +217,15 @@ impl CapacityScheduler {
         &self,
         cluster: &Resource,
         q: usize,
-        by_leaf: &BTreeMap<usize, Vec<&Demand>>,
-        all: &[Demand],
+        demands: &Demands,
+        skip: &BTreeSet<ApplicationId>,
     ) -> Option<Pick> {
         if self.tree.queues[q].is_leaf() {
-            return by_leaf
-                .get(&q)
-                .and_then(|ds| self.pick_in_leaf(cluster, q, ds, all));
+            return self.pick_in_leaf(cluster, q, demands, skip);
         }
         self.order_children(cluster, q)
             .into_iter()
-            .find_map(|c| self.pick_under(cluster, c, by_leaf, all))
+            .find_map(|c| self.pick_under(cluster, c, demands, skip))
     }
 
     fn leaf_of(&self, queue: &str) -> Result<usize, String> {
@@ -240,6 +251,21 @@ impl CapacityScheduler {
                 used: Resource::ZERO,
             },
         );
+    }
+
+    /// Each leaf's guarantee, maximum, use and demand, for preemption.
+    fn leaf_states(&self, cluster: &Resource, demands: &[Demand]) -> Vec<preemption::LeafState> {
+        let pending = self.pending_by_leaf(demands);
+        self.tree
+            .leaves()
+            .map(|l| preemption::LeafState {
+                leaf: l,
+                guaranteed: self.tree.queues[l].absolute_capacity,
+                maximum: self.tree.queues[l].absolute_maximum_capacity,
+                used: share(&self.used[l], cluster),
+                demand: share(&self.used[l].add(&pending[l]), cluster),
+            })
+            .collect()
     }
 
     /// Pending resources per leaf.
@@ -307,8 +333,7 @@ impl Scheduler for CapacityScheduler {
                 for q in self.tree.path_up(e.leaf).collect::<Vec<_>>() {
                     self.used[q] = self.used[q].saturating_sub(&e.used);
                 }
-                let key = (e.leaf, e.user.clone());
-                if let Some(u) = self.user_used.get_mut(&key) {
+                if let Some(u) = self.user_used[e.leaf].get_mut(&e.user) {
                     *u = u.saturating_sub(&e.used);
                 }
             }
@@ -320,16 +345,23 @@ impl Scheduler for CapacityScheduler {
             return;
         };
         e.used = e.used.add(&resource);
-        let (leaf, user) = (e.leaf, e.user.clone());
+        let leaf = e.leaf;
         if am {
             self.am_used[leaf] = self.am_used[leaf].add(&resource);
         }
-        for q in self.tree.path_up(leaf).collect::<Vec<_>>() {
-            self.used[q] = self.used[q].add(&resource);
-            self.containers[q] += 1;
+        let mut q = Some(leaf);
+        while let Some(i) = q {
+            self.used[i] = self.used[i].add(&resource);
+            self.containers[i] += 1;
+            q = self.tree.queues[i].parent;
         }
-        let u = self.user_used.entry((leaf, user)).or_insert(Resource::ZERO);
-        *u = u.add(&resource);
+        let users = &mut self.user_used[leaf];
+        match users.get_mut(&e.user) {
+            Some(u) => *u = u.add(&resource),
+            None => {
+                users.insert(e.user.clone(), resource);
+            }
+        }
     }
 
     fn released(&mut self, app: ApplicationId, resource: Resource, am: bool) {
@@ -340,38 +372,41 @@ impl Scheduler for CapacityScheduler {
             return;
         }
         e.used = e.used.saturating_sub(&resource);
-        let (leaf, user) = (e.leaf, e.user.clone());
+        let leaf = e.leaf;
         if am {
             self.am_used[leaf] = self.am_used[leaf].saturating_sub(&resource);
         }
-        for q in self.tree.path_up(leaf).collect::<Vec<_>>() {
-            self.used[q] = self.used[q].saturating_sub(&resource);
-            self.containers[q] = self.containers[q].saturating_sub(1);
+        let mut q = Some(leaf);
+        while let Some(i) = q {
+            self.used[i] = self.used[i].saturating_sub(&resource);
+            self.containers[i] = self.containers[i].saturating_sub(1);
+            q = self.tree.queues[i].parent;
         }
-        if let Some(u) = self.user_used.get_mut(&(leaf, user.clone())) {
+        let users = &mut self.user_used[leaf];
+        if let Some(u) = users.get_mut(&e.user) {
             *u = u.saturating_sub(&resource);
             if *u == Resource::ZERO {
-                self.user_used.remove(&(leaf, user));
+                users.remove(&e.user);
             }
         }
     }
 
-    fn pick(
+    fn group(&self, app: ApplicationId) -> (usize, String) {
+        self.apps
+            .get(&app)
+            .map_or((usize::MAX, String::new()), |e| (e.leaf, e.user.clone()))
+    }
+
+    fn pick_in(
         &self,
         cluster: Resource,
-        demands: &[Demand],
+        demands: &Demands,
         skip: &BTreeSet<ApplicationId>,
     ) -> Option<Pick> {
-        let mut by_leaf: BTreeMap<usize, Vec<&Demand>> = BTreeMap::new();
-        for d in demands.iter().filter(|d| !skip.contains(&d.app)) {
-            if let Some(e) = self.apps.get(&d.app) {
-                by_leaf.entry(e.leaf).or_default().push(d);
-            }
-        }
-        if by_leaf.is_empty() {
+        if demands.is_empty() {
             return None;
         }
-        self.pick_under(&cluster, 0, &by_leaf, demands)
+        self.pick_under(&cluster, 0, demands, skip)
     }
 
     fn am_wait_reason(
@@ -435,11 +470,9 @@ impl Scheduler for CapacityScheduler {
                 .filter(|(id, _)| pending_am.contains(id))
                 .count() as u32;
             let used_share = share(&self.used[i], &cluster);
-            let users: Vec<(String, Resource)> = self
-                .user_used
+            let users: Vec<(String, Resource)> = self.user_used[i]
                 .iter()
-                .filter(|((l, _), _)| *l == i)
-                .map(|((_, u), r)| (u.clone(), *r))
+                .map(|(u, r)| (u.clone(), *r))
                 .collect();
             out.push(QueueView {
                 path: q.path.clone(),
@@ -486,21 +519,15 @@ impl Scheduler for CapacityScheduler {
         demands: &[Demand],
         containers: &[Candidate],
     ) -> BTreeSet<ContainerId> {
-        let pending = self.pending_by_leaf(demands);
-        let leaves: Vec<preemption::LeafState> = self
-            .tree
-            .leaves()
-            .map(|l| preemption::LeafState {
-                leaf: l,
-                guaranteed: self.tree.queues[l].absolute_capacity,
-                maximum: self.tree.queues[l].absolute_maximum_capacity,
-                used: share(&self.used[l], &cluster),
-                demand: share(&self.used[l].add(&pending[l]), &cluster),
-            })
-            .collect();
+        let leaves = self.leaf_states(&cluster, demands);
         let leaf_of = |app: &ApplicationId| self.apps.get(app).map(|e| e.leaf);
         let total = share(&usable, &cluster).min(1.0);
         preemption::select(&leaves, total, containers, &cluster, leaf_of)
+    }
+
+    fn may_preempt(&self, cluster: Resource, usable: Resource, demands: &[Demand]) -> bool {
+        let total = share(&usable, &cluster).min(1.0);
+        preemption::starved(&self.leaf_states(&cluster, demands), total)
     }
 }
 
