@@ -18,17 +18,21 @@ use common::token::{
     AmrmTokenKeys, AppSecret, ContainerTokenKeys, KeyId, NodeTokenKeys, RollSchedule,
 };
 use common::{AppAttemptId, ApplicationId, ContainerId, NodeId, Resource};
-use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
 
 mod acls;
+mod free_index;
 mod placement;
 #[cfg(test)]
 mod props;
 mod queues;
 mod records;
 
+use free_index::FreeIndex;
 pub use records::{AppRecord, RESTART_DIAGNOSTICS};
+
+/// The finished-apps log is not trimmed below this length (a trim looks at every node).
+const FINISHED_TRIM_MIN: usize = 4096;
 
 /// Starts an app's diagnostics while its queue's limits hold its AM back.
 const AM_WAIT_PREFIX: &str = "[waiting for its AM] ";
@@ -140,8 +144,8 @@ struct Node {
     last_heartbeat: Now,
     /// Containers the NM must stop on its next heartbeat, with the exit status to report.
     to_kill: Vec<(ContainerId, i32)>,
-    /// Apps whose containers and directories the NM must clean.
-    finished_apps: Vec<ApplicationId>,
+    /// How far into [`RmState::finished_log`] it has been told (an absolute position).
+    finished_seen: usize,
     /// How it isolates containers, as it said at registration.
     isolation: Isolation,
 }
@@ -275,9 +279,16 @@ pub struct RmState {
     /// arrive any other way (recovery) make it rebuild.
     demands: Demands,
     demands_apps: usize,
-    /// RUNNING nodes by free memory (then fewest containers, then id), so a placement
-    /// looks at the roomiest nodes first instead of every node.
-    free_index: BTreeSet<(u64, Reverse<usize>, Reverse<NodeId>)>,
+    /// RUNNING nodes by free memory (then fewest containers, then id).
+    free_index: FreeIndex,
+    /// Apps that ended, in order: every node is told on its next heartbeat to clean their
+    /// containers and directories (one shared log and a position per node, since
+    /// appending to every node's own list cost an app's end O(nodes)). Entries every
+    /// RUNNING node has seen are dropped; `finished_base` is the first one's position.
+    finished_log: Vec<ApplicationId>,
+    finished_base: usize,
+    /// The log's length at which it is next trimmed.
+    finished_trim_at: usize,
     /// The RUNNING nodes' total capability, kept as nodes come and go (every schedule
     /// round reads it; summing the nodes there would cost a scan per heartbeat).
     running_total: Resource,
@@ -319,7 +330,10 @@ impl RmState {
             )),
             demands: Demands::default(),
             demands_apps: 0,
-            free_index: BTreeSet::new(),
+            free_index: FreeIndex::default(),
+            finished_log: Vec::new(),
+            finished_base: 0,
+            finished_trim_at: FINISHED_TRIM_MIN,
             running_total: Resource::ZERO,
             hosts: BTreeMap::new(),
             preemption: PreemptionConf::default(),
@@ -441,7 +455,7 @@ impl RmState {
             state: NodeState::RUNNING,
             last_heartbeat: now,
             to_kill: Vec::new(),
-            finished_apps: Vec::new(),
+            finished_seen: self.finished_base + self.finished_log.len(),
             isolation: Isolation::default(),
         };
         for s in running {
@@ -501,7 +515,9 @@ impl RmState {
         };
         node.last_heartbeat = now;
         let kill = std::mem::take(&mut node.to_kill);
-        let finished = std::mem::take(&mut node.finished_apps);
+        let from = node.finished_seen.saturating_sub(self.finished_base);
+        let finished = self.finished_log.get(from..).unwrap_or_default().to_vec();
+        node.finished_seen = self.finished_base + self.finished_log.len();
         let mut actions = Vec::new();
         for s in statuses {
             if let Some(placed) = self.placed_elsewhere(node_id, s.container_id) {
@@ -789,9 +805,26 @@ impl RmState {
         self.scheduler.remove(app_id);
         self.refresh_demand(app_id);
         // Every node cleans the app's containers and directories on its next heartbeat.
-        for node in self.nodes.values_mut() {
-            node.finished_apps.push(app_id);
+        self.finished_log.push(app_id);
+        if self.finished_log.len() >= self.finished_trim_at {
+            self.trim_finished_log();
         }
+    }
+
+    /// Drops the finished apps every RUNNING node has been told of.
+    fn trim_finished_log(&mut self) {
+        let end = self.finished_base + self.finished_log.len();
+        let seen = self
+            .nodes
+            .values()
+            .filter(|n| n.state == NodeState::RUNNING)
+            .map(|n| n.finished_seen)
+            .min()
+            .unwrap_or(end);
+        let drop = seen.saturating_sub(self.finished_base);
+        self.finished_log.drain(..drop.min(self.finished_log.len()));
+        self.finished_base += drop;
+        self.finished_trim_at = FINISHED_TRIM_MIN.max(2 * self.finished_log.len());
     }
 
     pub fn report(&self, app_id: ApplicationId, now: Now) -> Result<ApplicationReport, WireError> {

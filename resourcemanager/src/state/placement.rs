@@ -30,7 +30,9 @@ impl RmState {
     /// Takes a node out of the free-capacity index (before its use changes).
     pub(super) fn unindex(&mut self, id: &NodeId) {
         if let Some(n) = self.nodes.get(id) {
-            self.free_index.remove(&Self::index_key(id, n));
+            let free = n.capability.saturating_sub(&n.used);
+            self.free_index
+                .remove(id, free.memory_mb, n.containers.len());
         }
     }
 
@@ -38,7 +40,9 @@ impl RmState {
     pub(super) fn index(&mut self, id: &NodeId) {
         if let Some(n) = self.nodes.get(id) {
             if n.state == NodeState::RUNNING {
-                self.free_index.insert(Self::index_key(id, n));
+                let free = n.capability.saturating_sub(&n.used);
+                self.free_index
+                    .insert(id, free.memory_mb, n.containers.len());
             }
         }
     }
@@ -71,8 +75,8 @@ impl RmState {
         }
         // The roomiest first: stops at the first whose vcores also fit; once memory
         // does not fit, no later node's does.
-        for (free_mb, _, Reverse(id)) in self.free_index.iter().rev() {
-            if *free_mb < resource.memory_mb {
+        for (free_mb, id) in self.free_index.roomiest() {
+            if free_mb < resource.memory_mb {
                 return None;
             }
             if self.nodes.get(id).is_some_and(fits) {
@@ -224,8 +228,8 @@ impl RmState {
     /// Whether nothing waiting could be placed anywhere: the roomiest node has less
     /// memory free than the smallest container anyone waits for.
     fn no_room(&self) -> bool {
-        match (self.demands.smallest_mb(), self.free_index.last()) {
-            (Some(need), Some((free, _, _))) => *free < need,
+        match (self.demands.smallest_mb(), self.free_index.max_free_mb()) {
+            (Some(need), Some(free)) => free < need,
             _ => true,
         }
     }
