@@ -40,7 +40,7 @@ pub struct AmOut {
 }
 
 /// An AM's own timers (Spark's).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AmTimer {
     /// The dynamic allocation manager's periodic round.
     Tick,

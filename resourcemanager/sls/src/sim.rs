@@ -14,7 +14,6 @@ use common::protocol::{
 };
 use common::{AppAttemptId, ApplicationId, ContainerId, NodeId, Resource};
 use resourcemanager::state::{Action, Now, RmState};
-use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::time::Instant;
 
@@ -28,7 +27,7 @@ pub const AM_RESOURCE: Resource = Resource {
 /// A run with nothing running and nothing allocated for this long has stalled.
 const STALL_MS: u64 = 600_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy)]
 enum Ev {
     Heartbeat(u32),
     Submit(u32),
@@ -38,6 +37,36 @@ enum Ev {
     Preempt,
     Sample,
     KeyRoll,
+}
+
+/// A queued event: ordered by time, then by when it was queued (never by what it is,
+/// which would make every heap comparison a deep enum comparison).
+#[derive(Debug)]
+struct Queued {
+    t: u64,
+    seq: u64,
+    ev: Ev,
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, o: &Self) -> bool {
+        (self.t, self.seq) == (o.t, o.seq)
+    }
+}
+
+impl Eq for Queued {}
+
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+
+impl Ord for Queued {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        // Reversed: the heap pops the earliest first.
+        (o.t, o.seq).cmp(&(self.t, self.seq))
+    }
 }
 
 /// An allocation as the core made it, for comparing runs.
@@ -78,7 +107,7 @@ pub struct Engine {
     cfg: SimConfig,
     now: u64,
     seq: u64,
-    events: BinaryHeap<Reverse<(u64, u64, Ev)>>,
+    events: BinaryHeap<Queued>,
     nodes: Vec<NodeSim>,
     node_index: HashMap<NodeId, u32>,
     jobs: Vec<Job>,
@@ -174,7 +203,11 @@ impl Engine {
 
     fn push(&mut self, t: u64, ev: Ev) {
         self.seq += 1;
-        self.events.push(Reverse((t, self.seq, ev)));
+        self.events.push(Queued {
+            t,
+            seq: self.seq,
+            ev,
+        });
     }
 
     fn start_nodes(&mut self) {
@@ -205,7 +238,7 @@ impl Engine {
     /// Runs until every application has finished.
     pub fn run(&mut self) -> Result<(), SlsError> {
         while self.stats.apps_finished < self.jobs.len() {
-            let Some(Reverse((t, _, ev))) = self.events.pop() else {
+            let Some(Queued { t, ev, .. }) = self.events.pop() else {
                 break;
             };
             self.now = t;

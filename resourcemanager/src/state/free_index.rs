@@ -20,15 +20,17 @@ type Key = (u64, Reverse<usize>, Reverse<u64>);
 #[derive(Debug, Default)]
 pub(super) struct FreeIndex {
     set: BTreeSet<Key>,
-    /// Every node ever indexed, by id: its rank.
+    /// Every node ever indexed, by id: its rank (ordered, to place new ids between
+    /// their neighbours; hashed, for the lookups of every move).
     ranks: BTreeMap<NodeId, u64>,
+    rank_of: HashMap<NodeId, u64>,
     ids: HashMap<u64, NodeId>,
 }
 
 impl FreeIndex {
     /// The rank of `id`, made when it is new.
     fn rank(&mut self, id: &NodeId) -> u64 {
-        if let Some(r) = self.ranks.get(id) {
+        if let Some(r) = self.rank_of.get(id) {
             return *r;
         }
         let lo = self
@@ -47,6 +49,7 @@ impl FreeIndex {
         }
         let r = lo + (hi - lo) / 2;
         self.ranks.insert(id.clone(), r);
+        self.rank_of.insert(id.clone(), r);
         self.ids.insert(r, id.clone());
         r
     }
@@ -59,6 +62,7 @@ impl FreeIndex {
             let new = (i as u64 + 1) * GAP;
             moved.insert(*r, new);
             *r = new;
+            self.rank_of.insert(id.clone(), new);
             self.ids.insert(new, id.clone());
         }
         self.set = std::mem::take(&mut self.set)
@@ -73,7 +77,7 @@ impl FreeIndex {
     }
 
     pub(super) fn remove(&mut self, id: &NodeId, free_mb: u64, containers: usize) {
-        if let Some(r) = self.ranks.get(id) {
+        if let Some(r) = self.rank_of.get(id) {
             self.set
                 .remove(&(free_mb, Reverse(containers), Reverse(*r)));
         }
