@@ -29,7 +29,6 @@ const STALL_MS: u64 = 600_000;
 
 #[derive(Debug, Clone, Copy)]
 enum Ev {
-    Heartbeat(u32),
     Submit(u32),
     /// A container's task ended by itself on its node.
     ContainerDone(u32, ContainerId),
@@ -108,6 +107,10 @@ pub struct Engine {
     now: u64,
     seq: u64,
     events: BinaryHeap<Queued>,
+    /// Node heartbeats, kept out of the heap (they are most events, and periodic):
+    /// node `next_node`'s heartbeat of round `round` comes next.
+    next_node: u32,
+    round: u64,
     nodes: Vec<NodeSim>,
     node_index: HashMap<NodeId, u32>,
     jobs: Vec<Job>,
@@ -176,6 +179,8 @@ impl Engine {
             now: 0,
             seq: 0,
             events: BinaryHeap::new(),
+            next_node: 0,
+            round: 0,
             nodes: Vec::new(),
             node_index: HashMap::new(),
             apps,
@@ -212,7 +217,6 @@ impl Engine {
 
     fn start_nodes(&mut self) {
         let c = self.cfg.cluster.clone();
-        let n = c.hosts.len() as u64;
         for (i, host) in c.hosts.iter().enumerate() {
             let id = NodeId(format!("{host}:8041"));
             let actions = self.rm.register_node(
@@ -229,20 +233,36 @@ impl Engine {
                 completed: Vec::new(),
             });
             self.execute(actions);
-            // Heartbeats spread over the interval, as NMs started at random moments.
-            let first = i as u64 * c.heartbeat_ms / n.max(1);
-            self.push(first, Ev::Heartbeat(i as u32));
         }
+    }
+
+    /// When the next node heartbeat is due: heartbeats are spread over the interval (as
+    /// NMs started at different moments), node `i` at `i / n` of it in every round.
+    fn next_heartbeat_ms(&self) -> u64 {
+        let c = &self.cfg.cluster;
+        let n = c.hosts.len() as u64;
+        self.round * c.heartbeat_ms + self.next_node as u64 * c.heartbeat_ms / n
     }
 
     /// Runs until every application has finished.
     pub fn run(&mut self) -> Result<(), SlsError> {
         while self.stats.apps_finished < self.jobs.len() {
-            let Some(Queued { t, ev, .. }) = self.events.pop() else {
-                break;
-            };
-            self.now = t;
-            self.step(ev)?;
+            let hb = self.next_heartbeat_ms();
+            // At equal times a heartbeat goes first.
+            if self.events.peek().is_none_or(|q| q.t > hb) {
+                self.now = hb;
+                let n = self.next_node;
+                self.next_node += 1;
+                if self.next_node as usize == self.nodes.len() {
+                    self.next_node = 0;
+                    self.round += 1;
+                }
+                self.heartbeat(n);
+                self.flush()?;
+            } else if let Some(Queued { t, ev, .. }) = self.events.pop() {
+                self.now = t;
+                self.step(ev)?;
+            }
             if self.now.saturating_sub(self.last_progress) > STALL_MS && self.running.is_empty() {
                 let waiting: Vec<&str> = self
                     .apps
@@ -268,7 +288,6 @@ impl Engine {
 
     fn step(&mut self, ev: Ev) -> Result<(), SlsError> {
         match ev {
-            Ev::Heartbeat(n) => self.heartbeat(n),
             Ev::Submit(i) => self.submit(i)?,
             Ev::ContainerDone(n, c) => {
                 if self.running.remove(&c) {
@@ -323,7 +342,6 @@ impl Engine {
             }
             self.execute(out.actions);
         }
-        self.push(self.now + self.cfg.cluster.heartbeat_ms, Ev::Heartbeat(n));
     }
 
     fn submit(&mut self, i: u32) -> Result<(), SlsError> {
