@@ -795,12 +795,7 @@ impl RmState {
         for (c, l) in live {
             self.scheduler.released(app_id, l.resource, l.am);
             self.preempting.remove(&c);
-            self.unindex(&l.node);
-            if let Some(node) = self.nodes.get_mut(&l.node) {
-                node.used = node.used.saturating_sub(&l.resource);
-                node.containers.remove(&c);
-            }
-            self.index(&l.node);
+            self.release_on(&l.node, &c, &l.resource);
         }
         self.scheduler.remove(app_id);
         self.refresh_demand(app_id);
@@ -1061,12 +1056,7 @@ impl RmState {
                 app.preempted.non_am_containers += 1;
             }
         }
-        self.unindex(&live.node);
-        if let Some(node) = self.nodes.get_mut(&live.node) {
-            node.used = node.used.saturating_sub(&live.resource);
-            node.containers.remove(&c);
-        }
-        self.index(&live.node);
+        self.release_on(&live.node, &c, &live.resource);
         let app = self.apps.get_mut(&app_id).expect("looked up above");
         let status = ContainerStatus {
             container_id: c,

@@ -47,6 +47,24 @@ impl RmState {
         }
     }
 
+    /// Gives container `c`'s room back to its node (one lookup of the node, moving it in
+    /// the free index).
+    pub(super) fn release_on(&mut self, node_id: &NodeId, c: &ContainerId, r: &Resource) {
+        let Some(n) = self.nodes.get_mut(node_id) else {
+            return;
+        };
+        let free = n.capability.saturating_sub(&n.used);
+        self.free_index
+            .remove(node_id, free.memory_mb, n.containers.len());
+        n.used = n.used.saturating_sub(r);
+        n.containers.remove(c);
+        if n.state == NodeState::RUNNING {
+            let free = n.capability.saturating_sub(&n.used);
+            self.free_index
+                .insert(node_id, free.memory_mb, n.containers.len());
+        }
+    }
+
     /// Places a container of `resource` on a node: preferred nodes first, else (when
     /// allowed) the node with the most free memory that fits.
     fn pick_node(&self, resource: &Resource, preferred: &[String], relax: bool) -> Option<NodeId> {
@@ -94,11 +112,13 @@ impl RmState {
         am: bool,
         now: Now,
     ) -> Container {
-        self.unindex(node_id);
         // Wall clock on purpose: the token crosses hosts and the NM checks it
         // against its own wall clock, as YARN does; hosts share no monotonic clock.
         let expiry_ms = now.wall_ms + self.limits.token_expiry_ms;
         let node = self.nodes.get_mut(node_id).expect("picked node exists");
+        let free = node.capability.saturating_sub(&node.used);
+        self.free_index
+            .remove(node_id, free.memory_mb, node.containers.len());
         let app = self.apps.get_mut(&app_id).expect("scheduled app exists");
         let attempt = app.current().expect("app has an attempt").id;
         let id = attempt.container(app.next_container);
@@ -126,7 +146,11 @@ impl RmState {
             app_secret: app.secret.clone(),
         });
         let node_address = node.address.clone();
-        self.index(node_id);
+        if node.state == NodeState::RUNNING {
+            let free = node.capability.saturating_sub(&node.used);
+            self.free_index
+                .insert(node_id, free.memory_mb, node.containers.len());
+        }
         Container {
             id,
             node_id: node_id.clone(),
