@@ -49,12 +49,36 @@ fn main() {
         }
         _ => "-".into(),
     };
-    println!("in-process scheduler at 10,000 nodes (before = commit {})", get("commit"));
-    println!("{:<34} {:>12} {:>12} {:>14}", "figure", "before", "after", "");
+    println!(
+        "in-process scheduler at 10,000 nodes (before = commit {})",
+        get("commit")
+    );
+    println!(
+        "{:<34} {:>12} {:>12} {:>14}",
+        "figure", "before", "after", ""
+    );
     let rows = [
-        ("allocations per CPU second", "allocations_per_s", s.allocations_per_s() as f64, true, 0),
-        ("heartbeat handling p99 (ms)", "heartbeat_p99_ms", s.heartbeat_p99_ms, false, 3),
-        ("heartbeat handling median (ms)", "heartbeat_median_ms", s.heartbeat_median_ms, false, 3),
+        (
+            "allocations per CPU second",
+            "allocations_per_s",
+            s.allocations_per_s() as f64,
+            true,
+            0,
+        ),
+        (
+            "heartbeat handling p99 (ms)",
+            "heartbeat_p99_ms",
+            s.heartbeat_p99_ms,
+            false,
+            3,
+        ),
+        (
+            "heartbeat handling median (ms)",
+            "heartbeat_median_ms",
+            s.heartbeat_median_ms,
+            false,
+            3,
+        ),
         ("CPU seconds (user+system)", "cpu_s", s.cpu_s, false, 2),
     ];
     for (name, key, after, higher, digits) in rows {

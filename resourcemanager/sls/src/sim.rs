@@ -14,7 +14,7 @@ use common::protocol::{
 };
 use common::{AppAttemptId, ApplicationId, ContainerId, NodeId, Resource};
 use resourcemanager::state::{Action, Now, RmState};
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::Instant;
 
 /// The cluster timestamp of simulated ids, and the wall clock's origin.
@@ -36,36 +36,6 @@ enum Ev {
     Preempt,
     Sample,
     KeyRoll,
-}
-
-/// A queued event: ordered by time, then by when it was queued (never by what it is,
-/// which would make every heap comparison a deep enum comparison).
-#[derive(Debug)]
-struct Queued {
-    t: u64,
-    seq: u64,
-    ev: Ev,
-}
-
-impl PartialEq for Queued {
-    fn eq(&self, o: &Self) -> bool {
-        (self.t, self.seq) == (o.t, o.seq)
-    }
-}
-
-impl Eq for Queued {}
-
-impl PartialOrd for Queued {
-    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(o))
-    }
-}
-
-impl Ord for Queued {
-    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        // Reversed: the heap pops the earliest first.
-        (o.t, o.seq).cmp(&(self.t, self.seq))
-    }
 }
 
 /// An allocation as the core made it, for comparing runs.
@@ -105,8 +75,12 @@ pub struct Engine {
     rm: RmState,
     cfg: SimConfig,
     now: u64,
-    seq: u64,
-    events: BinaryHeap<Queued>,
+    /// Events by time, each time's in the order they were queued. Far fewer distinct
+    /// times than events (container ends fall on whole ms), so this beats a heap of
+    /// every event, whose pops missed the cache.
+    events: BTreeMap<u64, Vec<Ev>>,
+    /// The earliest time's events, being handled (front first).
+    current: (u64, VecDeque<Ev>),
     /// Node heartbeats, kept out of the heap (they are most events, and periodic):
     /// node `next_node`'s heartbeat of round `round` comes next.
     next_node: u32,
@@ -177,8 +151,8 @@ impl Engine {
         let mut e = Self {
             rm,
             now: 0,
-            seq: 0,
-            events: BinaryHeap::new(),
+            events: BTreeMap::new(),
+            current: (0, VecDeque::new()),
             next_node: 0,
             round: 0,
             nodes: Vec::new(),
@@ -207,12 +181,16 @@ impl Engine {
     }
 
     fn push(&mut self, t: u64, ev: Ev) {
-        self.seq += 1;
-        self.events.push(Queued {
-            t,
-            seq: self.seq,
-            ev,
-        });
+        self.events.entry(t).or_default().push(ev);
+    }
+
+    /// The time of the next queued event.
+    fn next_event_ms(&mut self) -> Option<u64> {
+        if self.current.1.is_empty() {
+            let (t, evs) = self.events.pop_first()?;
+            self.current = (t, evs.into());
+        }
+        Some(self.current.0)
     }
 
     fn start_nodes(&mut self) {
@@ -249,7 +227,7 @@ impl Engine {
         while self.stats.apps_finished < self.jobs.len() {
             let hb = self.next_heartbeat_ms();
             // At equal times a heartbeat goes first.
-            if self.events.peek().is_none_or(|q| q.t > hb) {
+            if self.next_event_ms().is_none_or(|t| t > hb) {
                 self.now = hb;
                 let n = self.next_node;
                 self.next_node += 1;
@@ -259,8 +237,8 @@ impl Engine {
                 }
                 self.heartbeat(n);
                 self.flush()?;
-            } else if let Some(Queued { t, ev, .. }) = self.events.pop() {
-                self.now = t;
+            } else if let Some(ev) = self.current.1.pop_front() {
+                self.now = self.current.0;
                 self.step(ev)?;
             }
             if self.now.saturating_sub(self.last_progress) > STALL_MS && self.running.is_empty() {
