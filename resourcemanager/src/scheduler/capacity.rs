@@ -64,7 +64,10 @@ impl CapacityScheduler {
     /// The AM share a leaf may hold: `maximum-am-resource-percent` of its guarantee.
     fn am_limit(&self, cluster: &Resource, leaf: usize) -> Resource {
         let q = &self.tree.queues[leaf];
-        scale(cluster, q.absolute_capacity * q.maximum_am_resource_percent)
+        scale(
+            cluster,
+            q.absolute_capacity * q.settings.maximum_am_resource_percent,
+        )
     }
 
     fn am_fits(&self, cluster: &Resource, leaf: usize, am: &Resource) -> bool {
@@ -114,8 +117,9 @@ impl CapacityScheduler {
         } else {
             consumed + share(r, cluster)
         };
-        let limit = (current / active as f64).max(current * q.minimum_user_limit_percent / 100.0);
-        let limit = limit.min(q.absolute_capacity * q.user_limit_factor);
+        let limit =
+            (current / active as f64).max(current * q.settings.minimum_user_limit_percent / 100.0);
+        let limit = limit.min(q.absolute_capacity * q.settings.user_limit_factor);
         // As YARN: refused once what the user holds is over the limit (so the last
         // container may pass it; with a queue over its guarantee the limit grows with
         // what is consumed, up to the factor).
@@ -157,7 +161,7 @@ impl CapacityScheduler {
         let waiting = demands
             .in_group(leaf)
             .filter(|d| !skip.contains(&d.app) && self.apps.contains_key(&d.app));
-        if q.ordering_policy != OrderingPolicy::Fair {
+        if q.settings.ordering_policy != OrderingPolicy::Fair {
             // Oldest first: the scan stops at the first app that may have a container.
             return self.first_fitting(cluster, leaf, waiting, demands);
         }
@@ -292,7 +296,7 @@ impl Scheduler for CapacityScheduler {
             ))
         })?;
         let q = &self.tree.queues[leaf];
-        if q.state == QueueState::Stopped {
+        if q.settings.state == QueueState::Stopped {
             return Err(refused(format!(
                 "Application {app} submitted by user {user} to queue {}, which is STOPPED: it takes no new applications",
                 q.path
@@ -308,7 +312,7 @@ impl Scheduler for CapacityScheduler {
             ));
         }
         let n = self.apps_in(leaf);
-        if n >= q.maximum_applications as usize {
+        if n >= q.settings.maximum_applications as usize {
             return Err(refused(format!(
                 "Application {app} submitted by user {user} to queue {}: it already has {n} applications, its maximum-applications",
                 q.path
@@ -423,7 +427,7 @@ impl Scheduler for CapacityScheduler {
                  Details: queue {}, AM resource request {am}, queue AM resource limit {} (maximum-am-resource-percent {} of its guarantee), queue AM resource usage {}",
                 q.path,
                 self.am_limit(&cluster, e.leaf),
-                q.maximum_am_resource_percent,
+                q.settings.maximum_am_resource_percent,
                 self.am_used[e.leaf]
             ));
         }
@@ -479,8 +483,8 @@ impl Scheduler for CapacityScheduler {
                 name: q.name.clone(),
                 depth: depth as u32,
                 leaf: q.is_leaf(),
-                capacity: q.capacity,
-                maximum_capacity: q.maximum_capacity,
+                capacity: q.settings.capacity,
+                maximum_capacity: q.settings.maximum_capacity,
                 absolute_capacity: q.absolute_capacity * 100.0,
                 absolute_maximum_capacity: q.absolute_maximum_capacity * 100.0,
                 used: self.used[i],
@@ -497,12 +501,12 @@ impl Scheduler for CapacityScheduler {
                 num_containers: self.containers[i],
                 am_used: self.am_used[i],
                 am_limit: self.am_limit(&cluster, i),
-                user_limit_factor: q.user_limit_factor,
-                minimum_user_limit_percent: q.minimum_user_limit_percent,
-                maximum_applications: q.maximum_applications,
-                maximum_am_resource_percent: q.maximum_am_resource_percent,
-                ordering_policy: q.ordering_policy.to_string(),
-                state: q.state.to_string(),
+                user_limit_factor: q.settings.user_limit_factor,
+                minimum_user_limit_percent: q.settings.minimum_user_limit_percent,
+                maximum_applications: q.settings.maximum_applications,
+                maximum_am_resource_percent: q.settings.maximum_am_resource_percent,
+                ordering_policy: q.settings.ordering_policy.to_string(),
+                state: q.settings.state.to_string(),
                 users,
             });
             for &c in q.children.iter().rev() {

@@ -5,34 +5,70 @@
 //! the path below root (`a`, `a.x`) or the whole path. Capacities are percentages of the
 //! parent; siblings sum to 100.
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::fmt::Debug;
 
-/// One queue's keys (YARN's `yarn.scheduler.capacity.<queue-path>.*`).
+/// A queue setting's value type.
+pub trait Setting: Clone + Debug + Default + PartialEq + Serialize + DeserializeOwned {}
+
+impl<T: Clone + Debug + Default + PartialEq + Serialize + DeserializeOwned> Setting for T {}
+
+/// How a queue's settings are held: as configured, where each may be unset
+/// ([`Configured`]), or resolved from the queue, its ancestors and the defaults
+/// ([`Resolved`]). One list of settings serves both, so the config and the checked tree
+/// cannot drift apart.
+pub trait Form: Clone + Copy + Debug + Default + PartialEq {
+    type Of<T: Setting>: Setting;
+}
+
+/// Settings as `resourcemanager.toml` gives them: each may be unset.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Configured;
+
+impl Form for Configured {
+    type Of<T: Setting> = Option<T>;
+}
+
+/// Settings as a queue of the checked tree holds them: every one decided.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Resolved;
+
+impl Form for Resolved {
+    type Of<T: Setting> = T;
+}
+
+/// One queue's keys (YARN's `yarn.scheduler.capacity.<queue-path>.*`), configured or
+/// resolved.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct QueueConf {
+#[serde(deny_unknown_fields, default, rename_all = "kebab-case", bound = "")]
+pub struct QueueSettings<F: Form> {
     /// Guaranteed share of the parent, in percent.
-    pub capacity: Option<f64>,
+    pub capacity: F::Of<f64>,
     /// Most of the parent it may use when others are idle, in percent (default 100).
-    pub maximum_capacity: Option<f64>,
+    pub maximum_capacity: F::Of<f64>,
     /// How many times its guarantee one user may hold (default 1).
-    pub user_limit_factor: Option<f64>,
+    pub user_limit_factor: F::Of<f64>,
     /// The least share each active user is promised, in percent (default 100).
-    pub minimum_user_limit_percent: Option<f64>,
+    pub minimum_user_limit_percent: F::Of<f64>,
     /// Apps (pending and running) it holds at most; more are refused at submission.
-    pub maximum_applications: Option<u32>,
+    pub maximum_applications: F::Of<u32>,
     /// Fraction of its guarantee AM containers may use (default: the scheduler's).
-    pub maximum_am_resource_percent: Option<f64>,
+    pub maximum_am_resource_percent: F::Of<f64>,
     /// `fifo` (oldest app first) or `fair` (the app holding least first).
-    pub ordering_policy: Option<OrderingPolicy>,
-    /// Users who may submit here (and below); `*` is everyone. Unset: the parent's.
+    pub ordering_policy: F::Of<OrderingPolicy>,
+    /// Users who may submit here (and below); `*` is everyone. Unset: the parent's (in
+    /// both forms: ACLs are inherited when checked).
     pub acl_submit_applications: Option<Vec<String>>,
     /// Users who may administer (kill apps in) it and below; `*` is everyone.
     pub acl_administer_queue: Option<Vec<String>>,
     /// `RUNNING` or `STOPPED` (takes no new apps; running ones finish).
-    pub state: Option<QueueState>,
+    pub state: F::Of<QueueState>,
 }
+
+/// A queue as configured (`[queues.NAME]`).
+pub type QueueConf = QueueSettings<Configured>;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -96,26 +132,12 @@ pub struct Queue {
     /// Index of the parent (`None` for root) and of the children in [`QueueTree::queues`].
     pub parent: Option<usize>,
     pub children: Vec<usize>,
-    /// Guaranteed and maximum shares, in percent of the parent.
-    pub capacity: f64,
-    pub maximum_capacity: f64,
-    /// The same as fractions of the cluster (products down the path).
+    /// Its settings, resolved (capacities in percent of the parent).
+    pub settings: QueueSettings<Resolved>,
+    /// The guaranteed and maximum shares as fractions of the cluster (products down the
+    /// path).
     pub absolute_capacity: f64,
     pub absolute_maximum_capacity: f64,
-    /// User limits, as resolved from this queue, its ancestors and the defaults.
-    pub user_limit_factor: f64,
-    pub minimum_user_limit_percent: f64,
-    /// Apps it may hold; more are refused at submission.
-    pub maximum_applications: u32,
-    /// Fraction of its guarantee AM containers may hold.
-    pub maximum_am_resource_percent: f64,
-    /// How its apps are ordered.
-    pub ordering_policy: OrderingPolicy,
-    /// ACLs as configured here (`None`: inherited).
-    pub acl_submit: Option<Vec<String>>,
-    pub acl_administer: Option<Vec<String>>,
-    /// Whether it takes new apps.
-    pub state: QueueState,
 }
 
 impl Queue {
@@ -229,7 +251,7 @@ impl QueueTree {
                 own.unwrap_or_else(|| parent.map_or(default, |p| f(&queues[p])))
             };
             let ulf = inherit(
-                &|q| q.user_limit_factor,
+                &|q| q.settings.user_limit_factor,
                 conf.user_limit_factor,
                 defaults.user_limit_factor,
             );
@@ -247,7 +269,7 @@ impl QueueTree {
                 ));
             }
             let am = inherit(
-                &|q| q.maximum_am_resource_percent,
+                &|q| q.settings.maximum_am_resource_percent,
                 conf.maximum_am_resource_percent,
                 defaults.maximum_am_resource_percent,
             );
@@ -275,7 +297,7 @@ impl QueueTree {
             };
             let state = match (conf.state, parent) {
                 (Some(s), _) => s,
-                (None, Some(p)) => queues[p].state,
+                (None, Some(p)) => queues[p].settings.state,
                 (None, None) => QueueState::Running,
             };
             let i = queues.len();
@@ -284,20 +306,22 @@ impl QueueTree {
                 name,
                 parent,
                 children: Vec::new(),
-                capacity,
-                maximum_capacity,
+                settings: QueueSettings {
+                    capacity,
+                    maximum_capacity,
+                    user_limit_factor: ulf,
+                    minimum_user_limit_percent: mulp,
+                    maximum_applications: conf
+                        .maximum_applications
+                        .unwrap_or(((defaults.maximum_applications as f64) * abs).ceil() as u32),
+                    maximum_am_resource_percent: am,
+                    ordering_policy: conf.ordering_policy.unwrap_or_default(),
+                    acl_submit_applications: conf.acl_submit_applications.clone(),
+                    acl_administer_queue: conf.acl_administer_queue.clone(),
+                    state,
+                },
                 absolute_capacity: abs,
                 absolute_maximum_capacity: abs_max,
-                user_limit_factor: ulf,
-                minimum_user_limit_percent: mulp,
-                maximum_applications: conf
-                    .maximum_applications
-                    .unwrap_or(((defaults.maximum_applications as f64) * abs).ceil() as u32),
-                maximum_am_resource_percent: am,
-                ordering_policy: conf.ordering_policy.unwrap_or_default(),
-                acl_submit: conf.acl_submit_applications.clone(),
-                acl_administer: conf.acl_administer_queue.clone(),
-                state,
             });
             index.insert(path.clone(), i);
             if let Some(p) = parent {
@@ -308,12 +332,16 @@ impl QueueTree {
             if q.is_leaf() {
                 continue;
             }
-            let sum: f64 = q.children.iter().map(|&c| queues[c].capacity).sum();
+            let sum: f64 = q
+                .children
+                .iter()
+                .map(|&c| queues[c].settings.capacity)
+                .sum();
             if (sum - 100.0).abs() > 1e-6 {
                 let kids: Vec<String> = q
                     .children
                     .iter()
-                    .map(|&c| format!("{}={}", queues[c].name, queues[c].capacity))
+                    .map(|&c| format!("{}={}", queues[c].name, queues[c].settings.capacity))
                     .collect();
                 return Err(bad(
                     &q.path,
@@ -368,7 +396,8 @@ impl QueueTree {
                 Some(list) => list.iter().any(|u| u == "*" || u == user),
                 None => q.parent.is_none() && root_default,
             };
-            names(&q.acl_submit, true) || names(&q.acl_administer, false)
+            names(&q.settings.acl_submit_applications, true)
+                || names(&q.settings.acl_administer_queue, false)
         })
     }
 
@@ -377,7 +406,8 @@ impl QueueTree {
         self.path_up(i).any(|q| {
             let q = &self.queues[q];
             // Unset everywhere: nobody (the RM's admin-acl still may).
-            q.acl_administer
+            q.settings
+                .acl_administer_queue
                 .as_ref()
                 .is_some_and(|list| list.iter().any(|u| u == "*" || u == user))
         })
@@ -409,8 +439,8 @@ mod tests {
         let d = t.find("default").unwrap();
         assert_eq!(t.queues[d].path, "root.default");
         assert_eq!(t.queues[d].absolute_capacity, 1.0);
-        assert_eq!(t.queues[d].maximum_am_resource_percent, 0.1);
-        assert_eq!(t.queues[d].user_limit_factor, 1.0);
+        assert_eq!(t.queues[d].settings.maximum_am_resource_percent, 0.1);
+        assert_eq!(t.queues[d].settings.user_limit_factor, 1.0);
     }
 
     #[test]
