@@ -199,7 +199,8 @@ impl SimAm {
             }
         }
         if let Some(sp) = &mut self.spark {
-            sp.completed(job, statuses, now, out);
+            let lost: Vec<ContainerId> = statuses.iter().map(|s| s.container_id).collect();
+            sp.executors_lost(job, &lost, now, out);
             self.finish_if_done(out);
             return;
         }

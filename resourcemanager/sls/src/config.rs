@@ -68,17 +68,15 @@ impl RmSettings {
     pub fn load(path: Option<&Path>) -> Result<Self, SlsError> {
         let config = match path {
             None => RmConfig::default(),
-            Some(p) => common::configfile::load::<RmConfig>(p).map_err(|e| SlsError::RmConfig {
-                path: p.to_path_buf(),
-                reason: e.to_string(),
-            })?,
+            Some(p) => common::configfile::load::<RmConfig>(p)
+                .map_err(|e| SlsError::rm_config(p, e.to_string()))?,
         };
         let s = Self { config };
         // What the daemon would refuse at start (its TLS files do not matter here).
-        s.config.build_scheduler().map_err(|e| SlsError::RmConfig {
-            path: path.map(Path::to_path_buf).unwrap_or_default(),
-            reason: e.to_string(),
-        })?;
+        let at = path.unwrap_or(Path::new("(defaults)"));
+        s.config
+            .build_scheduler()
+            .map_err(|e| SlsError::rm_config(at, e.to_string()))?;
         Ok(s)
     }
 

@@ -139,7 +139,8 @@ pub fn render(summary: &Summary, stats: &Stats) -> Result<String, SlsError> {
 
 pub fn write(path: &Path, summary: &Summary, stats: &Stats) -> Result<(), SlsError> {
     let html = render(summary, stats)?;
-    std::fs::write(path, html).map_err(|source| SlsError::Report {
+    std::fs::write(path, html).map_err(|source| SlsError::File {
+        action: "write report",
         path: path.to_path_buf(),
         source,
     })

@@ -51,11 +51,7 @@ pub fn prepare(opts: &Options) -> Result<(Vec<workload::Job>, SimConfig), SlsErr
             let jobs = trace::read(p)?;
             for (n, j) in jobs.iter().enumerate() {
                 if j.am_type == workload::AmType::Spark {
-                    spark::check_conf(j).map_err(|reason| SlsError::Trace {
-                        path: p.clone(),
-                        job: n + 1,
-                        reason,
-                    })?;
+                    spark::check_conf(j).map_err(|reason| SlsError::trace(p, n + 1, reason))?;
                 }
             }
             jobs

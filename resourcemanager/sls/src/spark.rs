@@ -12,7 +12,7 @@ use am_core::allocation::{
     TaskEndReason, TaskInfo,
 };
 use am_core::ids::ExecutorId;
-use common::protocol::{ContainerStatus, ResourceAsk};
+use common::protocol::ResourceAsk;
 use common::{ContainerId, NodeId, Resource};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -230,15 +230,9 @@ impl SparkAm {
     }
 
     /// Executors ended (preempted, lost): their tasks run again elsewhere.
-    pub fn completed(
-        &mut self,
-        job: &Job,
-        statuses: &[ContainerStatus],
-        now: u64,
-        out: &mut AmOut,
-    ) {
-        for s in statuses {
-            let Some(e) = self.executors.remove(&s.container_id) else {
+    pub fn executors_lost(&mut self, job: &Job, lost: &[ContainerId], now: u64, out: &mut AmOut) {
+        for c in lost {
+            let Some(e) = self.executors.remove(c) else {
                 continue;
             };
             for &t in &e.running {

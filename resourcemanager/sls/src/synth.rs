@@ -185,23 +185,33 @@ mod tests {
 
     #[test]
     fn bad_settings_name_their_option() {
-        let s = Synthetic {
-            container_ms: (10, 5),
-            ..Synthetic::default()
-        };
-        assert!(s
-            .check()
-            .unwrap_err()
-            .to_string()
-            .contains("--container-ms"));
-        let s = Synthetic {
-            arrival_rate: Some(0.0),
-            ..Synthetic::default()
-        };
-        assert!(s
-            .check()
-            .unwrap_err()
-            .to_string()
-            .contains("--arrival-rate"));
+        let cases = [
+            (
+                Synthetic {
+                    container_ms: (10, 5),
+                    ..Synthetic::default()
+                },
+                "--container-ms",
+            ),
+            (
+                Synthetic {
+                    arrival_rate: Some(0.0),
+                    ..Synthetic::default()
+                },
+                "--arrival-rate",
+            ),
+            (
+                Synthetic {
+                    apps: 0,
+                    ..Synthetic::default()
+                },
+                "--apps",
+            ),
+        ];
+        for (s, option) in cases {
+            let e = s.check().unwrap_err().to_string();
+            assert!(e.starts_with(option), "{e}");
+        }
+        assert!(Synthetic::default().check().is_ok());
     }
 }

@@ -75,15 +75,12 @@ fn default_vcores() -> u32 {
 
 /// Reads a trace file.
 pub fn read(path: &Path) -> Result<Vec<Job>, SlsError> {
-    let text = std::fs::read_to_string(path).map_err(|source| SlsError::TraceRead {
+    let text = std::fs::read_to_string(path).map_err(|source| SlsError::File {
+        action: "read trace",
         path: path.to_path_buf(),
         source,
     })?;
-    parse(&text).map_err(|(job, reason)| SlsError::Trace {
-        path: path.to_path_buf(),
-        job,
-        reason,
-    })
+    parse(&text).map_err(|(job, reason)| SlsError::trace(path, job, reason))
 }
 
 /// The jobs of a trace's text, in submission order; an error names the job (from 1).

@@ -66,7 +66,7 @@ impl CapacityScheduler {
         let q = &self.tree.queues[leaf];
         scale(
             cluster,
-            q.absolute_capacity * q.settings.maximum_am_resource_percent,
+            q.absolute.capacity * q.settings.maximum_am_resource_percent,
         )
     }
 
@@ -112,14 +112,14 @@ impl CapacityScheduler {
         let active = active();
         let q = &self.tree.queues[leaf];
         let consumed = share(&self.used[leaf], cluster);
-        let current = if consumed < q.absolute_capacity {
-            q.absolute_capacity
+        let current = if consumed < q.absolute.capacity {
+            q.absolute.capacity
         } else {
             consumed + share(r, cluster)
         };
         let limit =
             (current / active as f64).max(current * q.settings.minimum_user_limit_percent / 100.0);
-        let limit = limit.min(q.absolute_capacity * q.settings.user_limit_factor);
+        let limit = limit.min(q.absolute.capacity * q.settings.user_limit_factor);
         // As YARN: refused once what the user holds is over the limit (so the last
         // container may pass it; with a queue over its guarantee the limit grows with
         // what is consumed, up to the factor).
@@ -130,7 +130,7 @@ impl CapacityScheduler {
     fn max_fits(&self, cluster: &Resource, leaf: usize, r: &Resource) -> bool {
         self.tree.path_up(leaf).all(|q| {
             share(&self.used[q].add(r), cluster)
-                <= self.tree.queues[q].absolute_maximum_capacity + EPS
+                <= self.tree.queues[q].absolute.maximum_capacity + EPS
         })
     }
 
@@ -138,7 +138,7 @@ impl CapacityScheduler {
     fn order_children(&self, cluster: &Resource, q: usize) -> Vec<usize> {
         let mut kids = self.tree.queues[q].children.clone();
         let ratio = |c: usize| {
-            let g = self.tree.queues[c].absolute_capacity;
+            let g = self.tree.queues[c].absolute.capacity;
             let u = share(&self.used[c], cluster);
             if g <= 0.0 {
                 f64::INFINITY
@@ -264,8 +264,8 @@ impl CapacityScheduler {
             .leaves()
             .map(|l| preemption::LeafState {
                 leaf: l,
-                guaranteed: self.tree.queues[l].absolute_capacity,
-                maximum: self.tree.queues[l].absolute_maximum_capacity,
+                guaranteed: self.tree.queues[l].absolute.capacity,
+                maximum: self.tree.queues[l].absolute.maximum_capacity,
                 used: share(&self.used[l], cluster),
                 demand: share(&self.used[l].add(&pending[l]), cluster),
             })
@@ -435,7 +435,7 @@ impl Scheduler for CapacityScheduler {
             return Some(format!(
                 "Application is added to the scheduler and is not yet activated: queue {} is at its maximum-capacity ({}%)",
                 q.path,
-                q.absolute_maximum_capacity * 100.0
+                q.absolute.maximum_capacity * 100.0
             ));
         }
         None
@@ -485,12 +485,12 @@ impl Scheduler for CapacityScheduler {
                 leaf: q.is_leaf(),
                 capacity: q.settings.capacity,
                 maximum_capacity: q.settings.maximum_capacity,
-                absolute_capacity: q.absolute_capacity * 100.0,
-                absolute_maximum_capacity: q.absolute_maximum_capacity * 100.0,
+                absolute_capacity: q.absolute.capacity * 100.0,
+                absolute_maximum_capacity: q.absolute.maximum_capacity * 100.0,
                 used: self.used[i],
                 pending: queue_pending[i],
-                used_capacity: if q.absolute_capacity > 0.0 {
-                    used_share / q.absolute_capacity * 100.0
+                used_capacity: if q.absolute.capacity > 0.0 {
+                    used_share / q.absolute.capacity * 100.0
                 } else {
                     0.0
                 },

@@ -134,10 +134,16 @@ pub struct Queue {
     pub children: Vec<usize>,
     /// Its settings, resolved (capacities in percent of the parent).
     pub settings: QueueSettings<Resolved>,
-    /// The guaranteed and maximum shares as fractions of the cluster (products down the
-    /// path).
-    pub absolute_capacity: f64,
-    pub absolute_maximum_capacity: f64,
+    /// Its capacities as fractions of the cluster.
+    pub absolute: Absolute,
+}
+
+/// A queue's guaranteed and maximum shares as fractions of the cluster: products of the
+/// percentages down its path.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Absolute {
+    pub capacity: f64,
+    pub maximum_capacity: f64,
 }
 
 impl Queue {
@@ -291,8 +297,8 @@ impl QueueTree {
             let (abs, abs_max) = match parent {
                 None => (1.0, 1.0),
                 Some(p) => (
-                    queues[p].absolute_capacity * capacity / 100.0,
-                    queues[p].absolute_maximum_capacity * maximum_capacity / 100.0,
+                    queues[p].absolute.capacity * capacity / 100.0,
+                    queues[p].absolute.maximum_capacity * maximum_capacity / 100.0,
                 ),
             };
             let state = match (conf.state, parent) {
@@ -320,8 +326,10 @@ impl QueueTree {
                     acl_administer_queue: conf.acl_administer_queue.clone(),
                     state,
                 },
-                absolute_capacity: abs,
-                absolute_maximum_capacity: abs_max,
+                absolute: Absolute {
+                    capacity: abs,
+                    maximum_capacity: abs_max,
+                },
             });
             index.insert(path.clone(), i);
             if let Some(p) = parent {
@@ -438,7 +446,7 @@ mod tests {
         let t = tree(&[]).unwrap();
         let d = t.find("default").unwrap();
         assert_eq!(t.queues[d].path, "root.default");
-        assert_eq!(t.queues[d].absolute_capacity, 1.0);
+        assert_eq!(t.queues[d].absolute.capacity, 1.0);
         assert_eq!(t.queues[d].settings.maximum_am_resource_percent, 0.1);
         assert_eq!(t.queues[d].settings.user_limit_factor, 1.0);
     }
@@ -453,7 +461,7 @@ mod tests {
         ])
         .unwrap();
         let x = t.find("x").unwrap();
-        assert!((t.queues[x].absolute_capacity - 0.10).abs() < 1e-9);
+        assert!((t.queues[x].absolute.capacity - 0.10).abs() < 1e-9);
         assert_eq!(t.find("root.a.y"), t.find("y"));
         assert!(!t.queues[t.find("root.a").unwrap()].is_leaf());
         assert_eq!(

@@ -104,7 +104,7 @@ impl Run {
             .map(|q| {
                 (
                     q.name.clone(),
-                    (q.absolute_capacity, q.absolute_maximum_capacity),
+                    (q.absolute.capacity, q.absolute.maximum_capacity),
                 )
             })
             .collect();
