@@ -164,7 +164,8 @@ impl SimAm {
         out: &mut AmOut,
     ) {
         if let Some(s) = &mut self.spark {
-            s.allocated(job, containers, now, out);
+            let ids: Vec<ContainerId> = containers.iter().map(|(id, _)| *id).collect();
+            s.granted(job, &ids, now, out);
             return;
         }
         for (id, node) in containers {

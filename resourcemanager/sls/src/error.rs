@@ -1,7 +1,7 @@
-//! What can stop a simulation: bad options, a trace or RM config that cannot be used, a
-//! file that cannot be read or written, the RM core refusing what a simulated app did.
+//! What can stop a simulation: a bad option, or input the simulator cannot use (a trace,
+//! an RM config, a file it cannot read or write, something the RM core refused).
 
-use std::path::PathBuf;
+use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -12,38 +12,38 @@ pub enum SlsError {
         option: &'static str,
         reason: String,
     },
-    /// A file that cannot be read or written (`action`: "read trace", "write report").
-    #[error("cannot {action} {path}: {source}")]
-    File {
-        action: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    /// Input that cannot be used; `at` names where (`trace t.json, job 3`, `RM config
-    /// rm.toml`).
-    #[error("{at}: {reason}")]
-    Input { at: String, reason: String },
-    /// The RM core refused something the simulator did (a submission over the queue's
-    /// limits, an ask over the maximum allocation).
-    #[error("the RM refused {what}: {reason}")]
-    Refused { what: String, reason: String },
+    /// `what` names the input and where (`trace t.json, job 3`, `RM config rm.toml`,
+    /// `the RM refused job j1`); `reason` says why.
+    #[error("{what}: {reason}")]
+    Unusable { what: String, reason: String },
     #[error("report chart: {0}")]
     Chart(#[from] report::charts::ChartError),
 }
 
 impl SlsError {
     /// Job `job` (from 1) of trace `path` cannot be used.
-    pub fn trace(path: &std::path::Path, job: usize, reason: impl Into<String>) -> Self {
-        Self::Input {
-            at: format!("trace {}, job {job}", path.display()),
-            reason: reason.into(),
-        }
+    pub fn trace(path: &Path, job: usize, reason: impl Into<String>) -> Self {
+        Self::unusable(format!("trace {}, job {job}", path.display()), reason)
     }
 
     /// The RM config at `path` cannot be used.
-    pub fn rm_config(path: &std::path::Path, reason: impl Into<String>) -> Self {
-        Self::Input {
-            at: format!("RM config {}", path.display()),
+    pub fn rm_config(path: &Path, reason: impl Into<String>) -> Self {
+        Self::unusable(format!("RM config {}", path.display()), reason)
+    }
+
+    /// `path` could not be read or written (`action`: "read trace", "write report").
+    pub fn file(action: &str, path: &Path, e: std::io::Error) -> Self {
+        Self::unusable(format!("cannot {action} {}", path.display()), e.to_string())
+    }
+
+    /// The RM core refused `what` the simulator did.
+    pub fn refused(what: impl std::fmt::Display, reason: impl Into<String>) -> Self {
+        Self::unusable(format!("the RM refused {what}"), reason)
+    }
+
+    fn unusable(what: String, reason: impl Into<String>) -> Self {
+        Self::Unusable {
+            what,
             reason: reason.into(),
         }
     }

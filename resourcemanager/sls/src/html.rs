@@ -139,9 +139,5 @@ pub fn render(summary: &Summary, stats: &Stats) -> Result<String, SlsError> {
 
 pub fn write(path: &Path, summary: &Summary, stats: &Stats) -> Result<(), SlsError> {
     let html = render(summary, stats)?;
-    std::fs::write(path, html).map_err(|source| SlsError::File {
-        action: "write report",
-        path: path.to_path_buf(),
-        source,
-    })
+    std::fs::write(path, html).map_err(|e| SlsError::file("write report", path, e))
 }

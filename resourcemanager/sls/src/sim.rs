@@ -115,15 +115,9 @@ impl Engine {
             .rm
             .config
             .build_scheduler()
-            .map_err(|e| SlsError::Refused {
-                what: "the queues".into(),
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| SlsError::refused("the queues", e.to_string()))?;
         rm.set_scheduler(scheduler)
-            .map_err(|reason| SlsError::Refused {
-                what: "the scheduler".into(),
-                reason,
-            })?;
+            .map_err(|reason| SlsError::refused("the scheduler", reason))?;
         rm.set_preemption(cfg.rm.preemption());
         for j in &jobs {
             for t in &j.tasks {
@@ -250,13 +244,10 @@ impl Engine {
                     .map(|(_, j)| j.name.as_str())
                     .take(5)
                     .collect();
-                return Err(SlsError::Refused {
-                    what: format!("applications {waiting:?} any container"),
-                    reason: format!(
+                return Err(SlsError::refused(format!("applications {waiting:?} any container"), format!(
                         "nothing ran or was allocated for {} simulated seconds (do the queues' limits let them run?)",
                         STALL_MS / 1000
-                    ),
-                });
+                    )));
             }
         }
         self.stats.end_ms = self.now;
@@ -337,13 +328,12 @@ impl Engine {
             max_attempts: None,
             acls: Default::default(),
         };
-        let (id, actions) = self
-            .rm
-            .submit(sub, at(self.now))
-            .map_err(|e| SlsError::Refused {
-                what: format!("job {} (queue {}, user {})", job.name, job.queue, job.user),
-                reason: e.to_string(),
-            })?;
+        let (id, actions) = self.rm.submit(sub, at(self.now)).map_err(|e| {
+            SlsError::refused(
+                format!("job {} (queue {}, user {})", job.name, job.queue, job.user),
+                e.to_string(),
+            )
+        })?;
         self.by_app.insert(id, i);
         self.apps[i as usize].submitted_ms = self.now;
         self.execute(actions);
@@ -505,9 +495,11 @@ impl Engine {
                 let actions = self
                     .rm
                     .allocate(attempt, &token, asks, releases, 0.5, at(self.now))
-                    .map_err(|e| SlsError::Refused {
-                        what: format!("the asks of job {}", self.jobs[i as usize].name),
-                        reason: e.to_string(),
+                    .map_err(|e| {
+                        SlsError::refused(
+                            format!("the asks of job {}", self.jobs[i as usize].name),
+                            e.to_string(),
+                        )
                     })?;
                 self.execute(actions);
             }

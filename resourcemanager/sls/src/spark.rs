@@ -13,7 +13,7 @@ use am_core::allocation::{
 };
 use am_core::ids::ExecutorId;
 use common::protocol::ResourceAsk;
-use common::{ContainerId, NodeId, Resource};
+use common::{ContainerId, Resource};
 use std::collections::{BTreeMap, VecDeque};
 
 /// Spark's allocation round period.
@@ -154,14 +154,9 @@ impl SparkAm {
         }]
     }
 
-    pub fn allocated(
-        &mut self,
-        job: &Job,
-        containers: &[(ContainerId, NodeId)],
-        now: u64,
-        out: &mut AmOut,
-    ) {
-        for (id, _) in containers {
+    /// The RM gave executors.
+    pub fn granted(&mut self, job: &Job, ids: &[ContainerId], now: u64, out: &mut AmOut) {
+        for id in ids {
             let Some(asked) = self.asked.pop_front() else {
                 out.releases.push(*id);
                 continue;
@@ -330,11 +325,8 @@ mod tests {
         }
     }
 
-    fn c(n: u64) -> (ContainerId, NodeId) {
-        (
-            common::ApplicationId::new(1, 1).attempt(1).container(n),
-            NodeId("n:1".into()),
-        )
+    fn c(n: u64) -> ContainerId {
+        common::ApplicationId::new(1, 1).attempt(1).container(n)
     }
 
     #[test]
@@ -370,7 +362,7 @@ mod tests {
         let mut out = AmOut::default();
         am.start(&j, 0, &mut out);
         assert_eq!(am.ask_update(0)[0].count, 2);
-        am.allocated(&j, &[c(2), c(3)], 10, &mut out);
+        am.granted(&j, &[c(2), c(3)], 10, &mut out);
         assert_eq!(out.latencies, vec![10, 10]);
         assert_eq!(out.timers.len(), 2);
         for (at, timer) in std::mem::take(&mut out.timers) {

@@ -75,11 +75,7 @@ fn default_vcores() -> u32 {
 
 /// Reads a trace file.
 pub fn read(path: &Path) -> Result<Vec<Job>, SlsError> {
-    let text = std::fs::read_to_string(path).map_err(|source| SlsError::File {
-        action: "read trace",
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|e| SlsError::file("read trace", path, e))?;
     parse(&text).map_err(|(job, reason)| SlsError::trace(path, job, reason))
 }
 

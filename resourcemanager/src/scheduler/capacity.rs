@@ -480,7 +480,7 @@ impl Scheduler for CapacityScheduler {
                 .collect();
             out.push(QueueView {
                 path: q.path.clone(),
-                name: q.name.clone(),
+                name: q.name().to_string(),
                 depth: depth as u32,
                 leaf: q.is_leaf(),
                 capacity: q.settings.capacity,

@@ -122,19 +122,15 @@ impl Default for QueueDefaults {
     }
 }
 
-/// A queue in the checked tree.
+/// A queue in the checked tree: its full path (`root.a.x`), the indexes of its parent
+/// (`None` for root) and children in [`QueueTree::queues`], its resolved settings
+/// (capacities in percent of the parent) and its capacities as fractions of the cluster.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Queue {
-    /// `root.a.x`.
     pub path: String,
-    /// `x`.
-    pub name: String,
-    /// Index of the parent (`None` for root) and of the children in [`QueueTree::queues`].
     pub parent: Option<usize>,
     pub children: Vec<usize>,
-    /// Its settings, resolved (capacities in percent of the parent).
     pub settings: QueueSettings<Resolved>,
-    /// Its capacities as fractions of the cluster.
     pub absolute: Absolute,
 }
 
@@ -147,6 +143,11 @@ pub struct Absolute {
 }
 
 impl Queue {
+    /// Its own name, the last part of its path (`x`).
+    pub fn name(&self) -> &str {
+        self.path.rsplit('.').next().unwrap_or(&self.path)
+    }
+
     pub fn is_leaf(&self) -> bool {
         self.children.is_empty()
     }
@@ -234,7 +235,6 @@ impl QueueTree {
         // BTreeMap order puts a parent before its children ("root.a" < "root.a.x").
         for (path, conf) in &by_path {
             let parent = path.rsplit_once('.').map(|(p, _)| index[p]);
-            let name = path.rsplit('.').next().unwrap_or(path).to_string();
             let capacity = match (parent, conf.capacity) {
                 (None, None | Some(_)) => 100.0,
                 (Some(_), Some(c)) => c,
@@ -309,7 +309,6 @@ impl QueueTree {
             let i = queues.len();
             queues.push(Queue {
                 path: path.clone(),
-                name,
                 parent,
                 children: Vec::new(),
                 settings: QueueSettings {
@@ -349,7 +348,7 @@ impl QueueTree {
                 let kids: Vec<String> = q
                     .children
                     .iter()
-                    .map(|&c| format!("{}={}", queues[c].name, queues[c].settings.capacity))
+                    .map(|&c| format!("{}={}", queues[c].name(), queues[c].settings.capacity))
                     .collect();
                 return Err(bad(
                     &q.path,
@@ -362,7 +361,7 @@ impl QueueTree {
         }
         let mut leaves: BTreeMap<&str, &str> = BTreeMap::new();
         for q in queues.iter().filter(|q| q.is_leaf()) {
-            if let Some(other) = leaves.insert(&q.name, &q.path) {
+            if let Some(other) = leaves.insert(q.name(), &q.path) {
                 return Err(bad(
                     &q.path,
                     format!("its name is also the leaf {other}'s: leaf names must be unique, as apps name leaves by their short names"),
@@ -380,8 +379,8 @@ impl QueueTree {
     pub fn find(&self, name: &str) -> Option<usize> {
         let by = |f: &dyn Fn(&Queue) -> bool| self.queues.iter().position(f);
         by(&|q| q.path == name)
-            .or_else(|| by(&|q| q.is_leaf() && q.name == name))
-            .or_else(|| by(&|q| q.name == name))
+            .or_else(|| by(&|q| q.is_leaf() && q.name() == name))
+            .or_else(|| by(&|q| q.name() == name))
     }
 
     pub fn leaves(&self) -> impl Iterator<Item = usize> + '_ {

@@ -103,7 +103,7 @@ impl Run {
             .iter()
             .map(|q| {
                 (
-                    q.name.clone(),
+                    q.name().to_string(),
                     (q.absolute.capacity, q.absolute.maximum_capacity),
                 )
             })
