@@ -13,8 +13,13 @@ pub const DEFAULTS_FILE: &str = "spindle-defaults.conf";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ClientConf {
-    /// The RM's QUIC address, `host:port`.
+    /// The RM's QUIC address, `host:port` (one RM).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub rm_address: String,
+    /// Every RM of an HA pair, `["host:port", ...]`: clients talk to the active one
+    /// and fail over. Set this or `rm-address`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rm_addresses: Vec<String>,
     /// The RM's web address, `host:port` (REST and UI).
     #[serde(default)]
     pub rm_web_address: String,
@@ -23,6 +28,10 @@ pub struct ClientConf {
     /// This client's certificate and key.
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// `keep-alive-interval` and `idle-timeout` (optional): how fast this client's
+    /// connections notice a dead RM.
+    #[serde(flatten)]
+    pub liveness: crate::transport::Liveness,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,9 +46,22 @@ pub enum ClientConfError {
     },
     #[error("{path}: {reason}")]
     Parse { path: PathBuf, reason: String },
+    #[error(
+        "{path}: neither `rm-address` nor `rm-addresses` is set: name the resource manager(s)"
+    )]
+    NoRm { path: PathBuf },
 }
 
 impl ClientConf {
+    /// The RMs to talk to: `rm-addresses`, else `rm-address`.
+    pub fn rm_addresses(&self) -> Vec<String> {
+        if self.rm_addresses.is_empty() {
+            vec![self.rm_address.clone()]
+        } else {
+            self.rm_addresses.clone()
+        }
+    }
+
     pub fn tls_files(&self) -> TlsFiles {
         TlsFiles::new(&self.ca, &self.cert, &self.key)
     }
@@ -51,15 +73,30 @@ impl ClientConf {
             path: path.clone(),
             source,
         })?;
-        let mut c: Self = toml::from_str(&text).map_err(|e| ClientConfError::Parse {
+        Self::parse(dir, &text)
+    }
+
+    /// Parses and checks the text of `dir/spindle-client.toml`.
+    pub fn parse(dir: &Path, text: &str) -> Result<Self, ClientConfError> {
+        let path = dir.join(CLIENT_FILE);
+        let mut c: Self = toml::from_str(text).map_err(|e| ClientConfError::Parse {
             path: path.clone(),
             reason: e.to_string(),
         })?;
+        if c.rm_address.is_empty() && c.rm_addresses.iter().all(|a| a.trim().is_empty()) {
+            return Err(ClientConfError::NoRm { path });
+        }
         for p in [&mut c.ca, &mut c.cert, &mut c.key] {
             if p.is_relative() {
                 *p = dir.join(&*p);
             }
         }
+        c.liveness
+            .check()
+            .map_err(|(key, reason)| ClientConfError::Parse {
+                path: path.clone(),
+                reason: format!("key `{key}`: {reason}"),
+            })?;
         Ok(c)
     }
 
@@ -91,15 +128,42 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let c = ClientConf {
             rm_address: "127.0.0.1:1".into(),
+            rm_addresses: vec![],
             rm_web_address: "127.0.0.1:2".into(),
             ca: "ca.pem".into(),
             cert: "/abs/user.pem".into(),
             key: "user.key".into(),
+            liveness: Default::default(),
         };
         c.write(d.path()).unwrap();
         let back = ClientConf::load(d.path()).unwrap();
         assert_eq!(back.ca, d.path().join("ca.pem"));
         assert_eq!(back.cert, PathBuf::from("/abs/user.pem"));
+    }
+
+    #[test]
+    fn rm_addresses_or_rm_address() {
+        let d = tempfile::tempdir().unwrap();
+        let tls = "ca='c'\ncert='c'\nkey='k'\n";
+        std::fs::write(
+            d.path().join(CLIENT_FILE),
+            format!("rm-addresses=['a:1','b:2']\n{tls}"),
+        )
+        .unwrap();
+        let c = ClientConf::load(d.path()).unwrap();
+        assert_eq!(c.rm_addresses(), vec!["a:1", "b:2"]);
+        std::fs::write(
+            d.path().join(CLIENT_FILE),
+            format!("rm-address='a:1'\n{tls}"),
+        )
+        .unwrap();
+        assert_eq!(
+            ClientConf::load(d.path()).unwrap().rm_addresses(),
+            vec!["a:1"]
+        );
+        std::fs::write(d.path().join(CLIENT_FILE), tls).unwrap();
+        let e = ClientConf::load(d.path()).unwrap_err().to_string();
+        assert!(e.contains("rm-addresses"), "{e}");
     }
 
     #[test]
@@ -112,5 +176,31 @@ mod tests {
         .unwrap();
         let e = ClientConf::load(d.path()).unwrap_err().to_string();
         assert!(e.contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn liveness_keys_are_optional_and_checked() {
+        let d = tempfile::tempdir().unwrap();
+        let base = "rm-address='a:1'\nca='c'\ncert='c'\nkey='k'\n";
+        std::fs::write(d.path().join(CLIENT_FILE), base).unwrap();
+        let c = ClientConf::load(d.path()).unwrap();
+        assert_eq!(c.liveness, crate::transport::Liveness::DEFAULT);
+        std::fs::write(
+            d.path().join(CLIENT_FILE),
+            format!("{base}idle-timeout='3s'\nkeep-alive-interval='1s'\n"),
+        )
+        .unwrap();
+        let c = ClientConf::load(d.path()).unwrap();
+        assert_eq!(c.liveness.idle_timeout, std::time::Duration::from_secs(3));
+        std::fs::write(
+            d.path().join(CLIENT_FILE),
+            format!("{base}idle-timeout='500ms'\n"),
+        )
+        .unwrap();
+        let e = ClientConf::load(d.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("idle-timeout") && e.contains("keep-alive"),
+            "{e}"
+        );
     }
 }

@@ -40,6 +40,10 @@ pub enum ErrorCode {
     DigestMismatch,
     InvalidState,
     Internal,
+    /// A standby resource manager answered: the message names the active one
+    /// ([`WireError::not_active`], [`WireError::active_address`]). Last, so the
+    /// codes before it keep their wire numbers.
+    NotActive,
 }
 
 /// A typed error as it crosses the wire.
@@ -50,12 +54,36 @@ pub struct WireError {
     pub message: String,
 }
 
+/// How a [`ErrorCode::NotActive`] message names the active RM: the address follows it,
+/// to the end of the message.
+const ACTIVE_IS: &str = "; the active one is at ";
+
 impl WireError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
         }
+    }
+
+    /// A standby's answer to every call, naming the active RM when it knows one. The
+    /// address rides in the message (in a fixed form), so the wire type stays as it was.
+    pub fn not_active(active: Option<&str>) -> Self {
+        let message = match active {
+            Some(a) => format!("this resource manager is a standby{ACTIVE_IS}{a}"),
+            None => "this resource manager is a standby; no active one is known yet".into(),
+        };
+        Self::new(ErrorCode::NotActive, message)
+    }
+
+    /// The active RM a [`ErrorCode::NotActive`] error names.
+    pub fn active_address(&self) -> Option<&str> {
+        if self.code != ErrorCode::NotActive {
+            return None;
+        }
+        let (_, a) = self.message.split_once(ACTIVE_IS)?;
+        let a = a.trim();
+        (!a.is_empty()).then_some(a)
     }
 }
 
@@ -147,6 +175,10 @@ pub struct ContainerStatus {
     pub state: ContainerState,
     pub exit_status: i32,
     pub diagnostics: String,
+    /// What the container was allocated (YARN's `ContainerStatus.capability`): a node
+    /// re-registering with a restarted RM reports it, and the RM takes the container
+    /// back with it.
+    pub resource: Resource,
 }
 
 /// A file to place in a container's working directory, staged with the RM by content hash.
@@ -278,6 +310,8 @@ pub struct NodeReport {
     pub last_health_update: u64,
     /// How the node isolates containers (what it said when it registered).
     pub isolation: Isolation,
+    /// Why the node is UNHEALTHY (YARN's `healthReport`); empty when it is not.
+    pub health_report: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -381,7 +415,10 @@ pub enum RmRequest {
     HasFile {
         sha256: String,
     },
-    /// Followed on the same stream by exactly `size` raw bytes.
+    /// Stages a file. The RM answers [`RmResponse::SendFile`] when the stream is to
+    /// carry exactly `size` raw bytes next (then `Ok`, or an error, once they are
+    /// stored), or `HasFile(true)` when the content is staged already, perhaps by
+    /// another upload of it that this one waited for (no bytes follow).
     UploadFile {
         sha256: String,
         size: u64,
@@ -407,8 +444,12 @@ pub enum RmRequest {
         address: String,
         http_address: String,
         capability: Resource,
-        /// Containers still running after an NM or RM restart.
+        /// Its containers after an NM or RM restart: those running, and those that
+        /// completed since the last heartbeat the RM answered (reported once).
         running: Vec<ContainerStatus>,
+        /// The apps it holds containers or directories of (YARN's running applications):
+        /// the RM answers those that ended meanwhile, so that the node cleans them.
+        apps: Vec<ApplicationId>,
         /// How it isolates containers (for `spindle node list` and REST).
         isolation: Isolation,
     },
@@ -418,6 +459,9 @@ pub enum RmRequest {
         /// The version of the container-token keys the NM holds: the reply
         /// carries the keys when the RM's have changed since.
         token_keys_version: u64,
+        /// Why the node is unhealthy (a local or log dir full or unwritable), or
+        /// `None`: the RM places no container on an unhealthy node.
+        health: Option<String>,
     },
     /// Answered with `FileFollows` and the raw bytes.
     FetchFile {
@@ -565,6 +609,8 @@ pub enum RmResponse {
     },
     /// Pushed on a `SubscribeAm` stream.
     AmEvent(AmEvent),
+    /// The answer to `UploadFile` when this upload is the one to send the bytes.
+    SendFile,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

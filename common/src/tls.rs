@@ -111,6 +111,17 @@ impl TlsIdentity {
         )
     }
 
+    /// A secret derived from this identity's private key and `label`: the same
+    /// after a restart, known to no one without the key.
+    pub fn derived_secret(&self, label: &[u8]) -> [u8; 32] {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        ctx.update(label);
+        ctx.update(self.key.secret_der());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ctx.finish().as_ref());
+        out
+    }
+
     /// Server side: requires a client certificate signed by the cluster CA.
     pub fn server_config(&self, alpn: &[&[u8]]) -> Result<rustls::ServerConfig, TlsError> {
         let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(

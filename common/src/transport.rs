@@ -3,6 +3,7 @@
 //! Tuning lives here and nowhere else: callers pick a [`Profile`].
 
 use crate::codec::{self, FrameError};
+pub use crate::failover::{Failover, Failure};
 use crate::identity::Role;
 use crate::protocol::{ErrorCode, WireError, WireResponse};
 use crate::tls::{TlsError, TlsIdentity};
@@ -11,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::Mutex;
 use tracing::{debug, Instrument};
@@ -24,6 +25,82 @@ pub enum Profile {
     /// Large transfers on loopback or a LAN: big datagrams and socket buffers
     /// (quinn is CPU-bound per packet here, so fewer, larger packets win).
     Bulk,
+}
+
+/// How soon a silent peer counts as gone: the keys `keep-alive-interval` and
+/// `idle-timeout` of the daemons' config files and `spindle-client.toml`.
+///
+/// A connection sends a keep-alive after `keep_alive` without sending anything, and
+/// closes after `idle_timeout` without hearing anything (quinn's idle timeout, which
+/// also bounds a connection attempt). QUIC over UDP gets no "connection refused", so
+/// the idle timeout is what notices a dead peer: it is sized to the heartbeat (1 s by
+/// default), not to a WAN. A peer that restarts is noticed at once instead, by the
+/// stateless reset of [`server_endpoint`].
+///
+/// Config files hold it flattened: `keep-alive-interval = "250ms"`, `idle-timeout = "1500ms"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(default, rename_all = "kebab-case")]
+pub struct Liveness {
+    /// A keep-alive goes out after this long without sending.
+    #[serde(rename = "keep-alive-interval", with = "crate::duration::human")]
+    pub keep_alive: Duration,
+    /// A connection that hears nothing for this long is closed, and a connection
+    /// attempt given up.
+    #[serde(with = "crate::duration::human")]
+    pub idle_timeout: Duration,
+}
+
+impl Liveness {
+    pub const DEFAULT: Self = Self {
+        keep_alive: Duration::from_millis(250),
+        idle_timeout: Duration::from_millis(1500),
+    };
+
+    /// Checks the pair; the error names the key at fault (as the config files spell it).
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        let fmt = crate::duration::format_duration;
+        if self.keep_alive.is_zero() {
+            return Err(("keep-alive-interval", "must be above 0".into()));
+        }
+        // Loss of one or two keep-alives must not close a live connection.
+        if self.idle_timeout < self.keep_alive * 3 {
+            return Err((
+                "idle-timeout",
+                format!(
+                    "{} is shorter than 3 keep-alive-intervals ({}): a live but quiet peer would be taken for dead",
+                    fmt(self.idle_timeout),
+                    fmt(self.keep_alive * 3)
+                ),
+            ));
+        }
+        if self.idle_timeout > Duration::from_secs(600) {
+            return Err((
+                "idle-timeout",
+                format!("{} is above the 10m maximum", fmt(self.idle_timeout)),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Default for Liveness {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// The process's liveness settings: one per process, as the endpoints are made in
+/// many places and the transport's tuning is this module's alone.
+static LIVENESS: RwLock<Liveness> = RwLock::new(Liveness::DEFAULT);
+
+/// Sets the liveness of connections made from now on (a daemon does it once at start,
+/// from its config file).
+pub fn set_liveness(l: Liveness) {
+    *LIVENESS.write().unwrap_or_else(|e| e.into_inner()) = l;
+}
+
+pub fn liveness() -> Liveness {
+    *LIVENESS.read().unwrap_or_else(|e| e.into_inner())
 }
 
 const BULK_MTU: u16 = 65_000;
@@ -45,6 +122,13 @@ pub enum TransportError {
     Connect { addr: String, reason: String },
     #[error("connection to {addr} lost: {reason}")]
     Connection { addr: String, reason: String },
+    /// Nothing heard from the peer within the idle timeout: it is down or unreachable
+    /// (a fresh connection would wait as long again).
+    #[error("{addr} did not answer within {}: it is down or unreachable", crate::duration::format_duration(*.idle_timeout))]
+    TimedOut {
+        addr: String,
+        idle_timeout: Duration,
+    },
     #[error("frame error talking to {addr}: {source}")]
     Frame { addr: String, source: FrameError },
     #[error("{addr} answered: {error}")]
@@ -67,16 +151,55 @@ impl TransportError {
             _ => None,
         }
     }
+
+    /// Why a connection to `addr` ended: [`Self::TimedOut`] when the peer fell silent,
+    /// else [`Self::Connection`] (closed or reset: the peer is up, a new one may work).
+    pub fn lost(addr: &str, e: &quinn::ConnectionError) -> Self {
+        match e {
+            quinn::ConnectionError::TimedOut => Self::TimedOut {
+                addr: addr.to_string(),
+                idle_timeout: liveness().idle_timeout,
+            },
+            e => Self::Connection {
+                addr: addr.to_string(),
+                reason: e.to_string(),
+            },
+        }
+    }
+}
+
+/// Whether an i/o error on a stream means its connection timed out (the peer fell silent).
+pub fn timed_out(e: &std::io::Error) -> bool {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<quinn::ReadError>())
+        .is_some_and(|r| {
+            matches!(
+                r,
+                quinn::ReadError::ConnectionLost(quinn::ConnectionError::TimedOut)
+            )
+        })
+        || e.get_ref()
+            .and_then(|inner| inner.downcast_ref::<quinn::WriteError>())
+            .is_some_and(|w| {
+                matches!(
+                    w,
+                    quinn::WriteError::ConnectionLost(quinn::ConnectionError::TimedOut)
+                )
+            })
 }
 
 fn transport_config(profile: Profile) -> quinn::TransportConfig {
     let mut t = quinn::TransportConfig::default();
     t.max_concurrent_bidi_streams(4096u32.into());
     t.max_concurrent_uni_streams(256u32.into());
-    t.keep_alive_interval(Some(Duration::from_secs(4)));
-    t.max_idle_timeout(Some(
-        quinn::IdleTimeout::try_from(Duration::from_secs(20)).expect("idle timeout fits"),
-    ));
+    let l = liveness();
+    t.keep_alive_interval(Some(l.keep_alive));
+    // `Liveness::check` caps it far below what QUIC can carry.
+    t.max_idle_timeout(quinn::IdleTimeout::try_from(l.idle_timeout).ok());
+    // Spindle runs on a LAN: quinn's 333 ms guess (a WAN's) would space the handshake's
+    // retransmits a second apart, so a connection attempt made while the peer was down
+    // would see it come back only after that long.
+    t.initial_rtt(Duration::from_millis(50));
     if profile == Profile::Bulk {
         t.initial_mtu(BULK_MTU);
         let mut mtud = quinn::MtuDiscoveryConfig::default();
@@ -97,13 +220,50 @@ fn transport_config(profile: Profile) -> quinn::TransportConfig {
     t
 }
 
-fn endpoint_config(profile: Profile) -> quinn::EndpointConfig {
+fn endpoint_config(profile: Profile, reset_key: Option<[u8; 32]>) -> quinn::EndpointConfig {
     let mut e = quinn::EndpointConfig::default();
+    if let Some(key) = reset_key {
+        // The same key after a restart: a packet of a connection the previous process had
+        // gets a stateless reset its peer accepts, so the peer reconnects at once instead
+        // of waiting for its idle timeout. The default connection-id generator keys its
+        // ids randomly per process and would drop such packets unanswered.
+        e.reset_key(Arc::new(ring::hmac::Key::new(
+            ring::hmac::HMAC_SHA256,
+            &key,
+        )));
+        e.cid_generator(|| Box::new(RandomCids));
+    }
     if profile == Profile::Bulk {
         e.max_udp_payload_size(BULK_MTU)
             .expect("payload size in range");
     }
     e
+}
+
+/// Random 8-byte connection ids that any restart of the endpoint will answer with a
+/// stateless reset (quinn's `RandomConnectionIdGenerator`, which quinn does not export).
+struct RandomCids;
+
+const CID_LEN: usize = 8;
+
+impl quinn::ConnectionIdGenerator for RandomCids {
+    fn generate_cid(&mut self) -> quinn::ConnectionId {
+        let rng = ring::rand::SystemRandom::new();
+        let id: [u8; CID_LEN] = ring::rand::generate(&rng)
+            .map(|r| r.expose())
+            // SystemRandom fails only without a kernel RNG; a fixed id still works
+            // (connections are told apart by address too), it is just linkable.
+            .unwrap_or([0x5a; CID_LEN]);
+        quinn::ConnectionId::new(&id)
+    }
+
+    fn cid_len(&self) -> usize {
+        CID_LEN
+    }
+
+    fn cid_lifetime(&self) -> Option<Duration> {
+        None
+    }
 }
 
 fn bind_socket(addr: SocketAddr, profile: Profile) -> Result<std::net::UdpSocket, TransportError> {
@@ -144,7 +304,8 @@ pub fn server_endpoint(
     let crypto = QuicServerConfig::try_from(tls).map_err(|e| TlsError::Config(e.to_string()))?;
     let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     cfg.transport_config(Arc::new(transport_config(profile)));
-    endpoint(addr, profile, Some(cfg))
+    let reset_key = identity.derived_secret(b"spindle quic stateless reset key");
+    endpoint(addr, profile, Some(cfg), Some(reset_key))
 }
 
 /// An endpoint on `addr` with the profile's socket and QUIC settings.
@@ -152,9 +313,11 @@ fn endpoint(
     addr: SocketAddr,
     profile: Profile,
     server: Option<quinn::ServerConfig>,
+    reset_key: Option<[u8; 32]>,
 ) -> Result<quinn::Endpoint, TransportError> {
     let sock = bind_socket(addr, profile)?;
-    quinn::Endpoint::new(endpoint_config(profile), server, sock, runtime(addr)?)
+    let config = endpoint_config(profile, reset_key);
+    quinn::Endpoint::new(config, server, sock, runtime(addr)?)
         .map_err(|source| TransportError::Bind { addr, source })
 }
 
@@ -176,7 +339,7 @@ pub fn client_endpoint(
     let mut cfg = quinn::ClientConfig::new(Arc::new(crypto));
     cfg.transport_config(Arc::new(transport_config(profile)));
     let addr: SocketAddr = "0.0.0.0:0".parse().expect("literal");
-    let mut ep = endpoint(addr, profile, None)?;
+    let mut ep = endpoint(addr, profile, None, None)?;
     ep.set_default_client_config(cfg);
     Ok(ep)
 }
@@ -215,7 +378,10 @@ pub async fn connect(
         .connect(sa, &host)
         .map_err(|e| cerr(e.to_string()))?
         .await
-        .map_err(|e| cerr(e.to_string()))
+        .map_err(|e| match e {
+            quinn::ConnectionError::TimedOut => TransportError::lost(addr, &e),
+            e => cerr(e.to_string()),
+        })
 }
 
 /// One request/response on a fresh bidirectional stream of `conn`.
@@ -240,10 +406,7 @@ pub async fn open(
 ) -> Result<(quinn::SendStream, quinn::RecvStream), TransportError> {
     conn.open_bi()
         .await
-        .map_err(|e| TransportError::Connection {
-            addr: addr.to_string(),
-            reason: e.to_string(),
-        })
+        .map_err(|e| TransportError::lost(addr, &e))
 }
 
 pub async fn write<T: Serialize>(
@@ -253,10 +416,20 @@ pub async fn write<T: Serialize>(
 ) -> Result<(), TransportError> {
     codec::write_frame(send, msg)
         .await
-        .map_err(|source| TransportError::Frame {
+        .map_err(|source| frame_error(addr, source))
+}
+
+/// A frame error, or [`TransportError::TimedOut`] when the connection fell silent.
+fn frame_error(addr: &str, source: FrameError) -> TransportError {
+    match source {
+        FrameError::Io(e) if timed_out(&e) => {
+            TransportError::lost(addr, &quinn::ConnectionError::TimedOut)
+        }
+        source => TransportError::Frame {
             addr: addr.to_string(),
             source,
-        })
+        },
+    }
 }
 
 /// Reads one response frame, turning a typed remote error into `Remote`.
@@ -269,34 +442,68 @@ where
 {
     let resp: Resp = codec::read_frame(recv)
         .await
-        .map_err(|source| TransportError::Frame {
-            addr: addr.to_string(),
-            source,
-        })?;
+        .map_err(|source| frame_error(addr, source))?;
     resp.into_result().map_err(|error| TransportError::Remote {
         addr: addr.to_string(),
         error,
     })
 }
 
-/// A client that keeps one connection to `addr` and reconnects once when it drops.
+/// A client that keeps one connection to one of its addresses. It reconnects once when
+/// the connection drops; with several addresses (an RM HA pair) it fails over: to the
+/// active RM a standby names, or to the next address when one cannot be reached
+/// ([`Failover`] decides).
 pub struct Client {
     endpoint: quinn::Endpoint,
-    addr: String,
-    conn: Mutex<Option<quinn::Connection>>,
+    route: std::sync::Mutex<Failover>,
+    /// The connection and the address it goes to.
+    conn: Mutex<Option<(String, quinn::Connection)>>,
+}
+
+/// What a failed call means for failing over.
+pub fn failure(e: &TransportError) -> Failure {
+    match e {
+        TransportError::Remote { error, .. } if error.code == ErrorCode::NotActive => {
+            Failure::NotActive(error.active_address().map(str::to_owned))
+        }
+        TransportError::Connect { .. }
+        | TransportError::TimedOut { .. }
+        | TransportError::Resolve { .. } => Failure::Unreachable,
+        TransportError::Connection { .. } => Failure::Lost,
+        _ => Failure::Other,
+    }
 }
 
 impl Client {
     pub fn new(endpoint: quinn::Endpoint, addr: impl Into<String>) -> Self {
+        Self::with_addresses(endpoint, [addr.into()])
+    }
+
+    /// A client of several peers of which one serves (an RM HA pair); it starts with the
+    /// first. `addrs` must not be empty.
+    pub fn with_addresses(
+        endpoint: quinn::Endpoint,
+        addrs: impl IntoIterator<Item = String>,
+    ) -> Self {
         Self {
             endpoint,
-            addr: addr.into(),
+            route: std::sync::Mutex::new(Failover::new(addrs)),
             conn: Mutex::new(None),
         }
     }
 
-    pub fn addr(&self) -> &str {
-        &self.addr
+    fn route(&self) -> std::sync::MutexGuard<'_, Failover> {
+        self.route.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The address in use now.
+    pub fn addr(&self) -> String {
+        self.route().current().to_string()
+    }
+
+    /// Every address this client knows.
+    pub fn addresses(&self) -> Vec<String> {
+        self.route().addrs().to_vec()
     }
 
     pub fn endpoint(&self) -> &quinn::Endpoint {
@@ -305,15 +512,47 @@ impl Client {
 
     /// The live connection, connecting if there is none.
     pub async fn connection(&self) -> Result<quinn::Connection, TransportError> {
-        let mut guard = self.conn.lock().await;
-        if let Some(c) = guard.as_ref() {
-            if c.close_reason().is_none() {
-                return Ok(c.clone());
+        self.connect_current().await.map(|(c, _)| c)
+    }
+
+    /// The live connection and its address, connecting if there is none; an address that
+    /// cannot be reached sends it to the next one (when it has several).
+    pub async fn connect_current(&self) -> Result<(quinn::Connection, String), TransportError> {
+        let tries = self.route().max_tries();
+        let mut tried = 0;
+        loop {
+            tried += 1;
+            let addr = self.addr();
+            let mut guard = self.conn.lock().await;
+            if let Some((a, c)) = guard.as_ref() {
+                if *a == addr && c.close_reason().is_none() {
+                    return Ok((c.clone(), addr));
+                }
+            }
+            match connect(&self.endpoint, &addr).await {
+                Ok(c) => {
+                    *guard = Some((addr.clone(), c.clone()));
+                    return Ok((c, addr));
+                }
+                Err(e) => {
+                    drop(guard);
+                    if tried >= tries || !self.failed(&addr, &e) {
+                        return Err(e);
+                    }
+                }
             }
         }
-        let c = connect(&self.endpoint, &self.addr).await?;
-        *guard = Some(c.clone());
-        Ok(c)
+    }
+
+    /// Tells the client that a call it made to `addr` failed with `e`; it moves to
+    /// another address when the error says so. Returns whether to try again now.
+    pub fn failed(&self, addr: &str, e: &TransportError) -> bool {
+        let f = failure(e);
+        let again = self.route().on_failure(addr, &f);
+        if again && matches!(f, Failure::NotActive(_)) {
+            debug!(from = addr, to = %self.addr(), "failing over to the active peer");
+        }
+        again
     }
 
     pub async fn call<Req, Resp>(&self, req: &Req) -> Result<Resp, TransportError>
@@ -321,15 +560,41 @@ impl Client {
         Req: Serialize,
         Resp: DeserializeOwned + WireResponse,
     {
-        let conn = self.connection().await?;
-        match call(&conn, &self.addr, req).await {
-            Err(TransportError::Connection { .. }) => {
-                // The connection died under us (peer restarted): one fresh try.
-                *self.conn.lock().await = None;
-                let conn = self.connection().await?;
-                call(&conn, &self.addr, req).await
+        match crate::faults::decide(&self.addr()) {
+            crate::faults::Fault::Pass => {}
+            crate::faults::Fault::Delay(d) => tokio::time::sleep(d).await,
+            crate::faults::Fault::Duplicate => {
+                let _ = self.call_once::<Req, Resp>(req).await;
             }
-            other => other,
+            crate::faults::Fault::Drop | crate::faults::Fault::Partition => {
+                return Err(TransportError::Connection {
+                    addr: self.addr(),
+                    reason: "cut off by fault injection".into(),
+                })
+            }
+        }
+        self.call_once(req).await
+    }
+
+    async fn call_once<Req, Resp>(&self, req: &Req) -> Result<Resp, TransportError>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned + WireResponse,
+    {
+        let tries = self.route().max_tries();
+        let mut tried = 0;
+        loop {
+            tried += 1;
+            let (conn, addr) = self.connect_current().await?;
+            match call(&conn, &addr, req).await {
+                Err(e) if tried < tries && self.failed(&addr, &e) => {
+                    if failure(&e) == Failure::Lost {
+                        // The connection died under us (peer restarted): a fresh one.
+                        *self.conn.lock().await = None;
+                    }
+                }
+                other => return other,
+            }
         }
     }
 }
@@ -376,66 +641,92 @@ pub trait Service: Send + Sync + 'static {
 /// Accepts connections until the endpoint is closed. A bad frame gets a typed
 /// error on its own stream; the connection and everyone else carry on.
 pub async fn serve<S: Service>(endpoint: quinn::Endpoint, service: Arc<S>) {
-    while let Some(incoming) = endpoint.accept().await {
-        let service = service.clone();
-        tokio::spawn(async move {
-            let remote = incoming.remote_address();
-            let conn = match incoming.await {
-                Ok(c) => c,
-                Err(e) => {
-                    debug!(%remote, error = %e, "handshake failed");
-                    return;
-                }
+    // Every connection's task, and each one's requests, belong to this task: aborting
+    // it (a daemon stopping) stops them all, and lets the endpoint's socket go.
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        let incoming = tokio::select! {
+            i = endpoint.accept() => i,
+            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
+        };
+        let Some(incoming) = incoming else { break };
+        conns.spawn(serve_connection(incoming, service.clone()));
+    }
+    while conns.join_next().await.is_some() {}
+}
+
+async fn serve_connection<S: Service>(incoming: quinn::Incoming, service: Arc<S>) {
+    let remote = incoming.remote_address();
+    let conn = match incoming.await {
+        Ok(c) => c,
+        Err(e) => {
+            debug!(%remote, error = %e, "handshake failed");
+            return;
+        }
+    };
+    let peer = Arc::new(peer_role(&conn));
+    let span = tracing::debug_span!("conn", %remote, %peer);
+    async move {
+        let mut requests = tokio::task::JoinSet::new();
+        loop {
+            let accepted = tokio::select! {
+                a = conn.accept_bi() => a,
+                Some(_) = requests.join_next(), if !requests.is_empty() => continue,
             };
-            let peer = Arc::new(peer_role(&conn));
-            let span = tracing::debug_span!("conn", %remote, %peer);
-            async move {
-                loop {
-                    let (send, mut recv) = match conn.accept_bi().await {
-                        Ok(s) => s,
-                        Err(_) => break,
-                    };
-                    let service = service.clone();
-                    let peer = peer.clone();
-                    tokio::spawn(async move {
-                        match codec::read_frame::<_, S::Req>(&mut recv).await {
-                            Ok(req) => {
-                                service
-                                    .handle(Incoming {
-                                        req,
-                                        send,
-                                        recv,
-                                        remote,
-                                        peer,
-                                    })
-                                    .await
-                            }
-                            Err(FrameError::Closed) => {}
-                            Err(e) => {
-                                let code = match e {
-                                    FrameError::TooLarge { .. } => ErrorCode::FrameTooLarge,
-                                    _ => ErrorCode::BadFrame,
-                                };
-                                debug!(%remote, error = %e, "bad frame");
-                                // Stop reading the rest of an oversized frame.
-                                let _ = recv.stop(0u32.into());
-                                Incoming {
-                                    req: (),
-                                    send,
-                                    recv,
-                                    remote,
-                                    peer,
-                                }
-                                .reply(&S::Resp::from_error(WireError::new(code, e.to_string())))
-                                .await;
-                            }
-                        }
-                    });
-                }
+            let Ok((send, recv)) = accepted else { break };
+            requests.spawn(serve_request(
+                service.clone(),
+                send,
+                recv,
+                remote,
+                peer.clone(),
+            ));
+        }
+        // Requests already read finish (their effects must not be cut halfway).
+        while requests.join_next().await.is_some() {}
+    }
+    .instrument(span)
+    .await
+}
+
+async fn serve_request<S: Service>(
+    service: Arc<S>,
+    send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+    remote: SocketAddr,
+    peer: Arc<Role>,
+) {
+    match codec::read_frame::<_, S::Req>(&mut recv).await {
+        Ok(req) => {
+            service
+                .handle(Incoming {
+                    req,
+                    send,
+                    recv,
+                    remote,
+                    peer,
+                })
+                .await
+        }
+        Err(FrameError::Closed) => {}
+        Err(e) => {
+            let code = match e {
+                FrameError::TooLarge { .. } => ErrorCode::FrameTooLarge,
+                _ => ErrorCode::BadFrame,
+            };
+            debug!(%remote, error = %e, "bad frame");
+            // Stop reading the rest of an oversized frame.
+            let _ = recv.stop(0u32.into());
+            Incoming {
+                req: (),
+                send,
+                recv,
+                remote,
+                peer,
             }
-            .instrument(span)
-            .await
-        });
+            .reply(&S::Resp::from_error(WireError::new(code, e.to_string())))
+            .await;
+        }
     }
 }
 

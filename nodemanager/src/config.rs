@@ -4,6 +4,7 @@
 use common::configfile;
 use common::duration::human;
 use common::tls::TlsFiles;
+use common::transport::Liveness;
 use common::Resource;
 use daemon::config::{check_admin_acl, check_log_level, check_tls_files, DaemonConfig, Invalid};
 use daemon::https::check_web_address;
@@ -20,8 +21,14 @@ pub struct NmConfig {
     /// Host name this node advertises (node id `host:port`); empty: the bound IP,
     /// or the host name when bound to all interfaces.
     pub hostname: String,
-    /// The resource manager's QUIC address.
+    /// The resource manager's QUIC address (one RM).
     pub rm_address: String,
+    /// Every RM of an HA pair (`["host:port", ...]`): the node talks to the active one
+    /// and fails over. Empty: `rm-address`.
+    pub rm_addresses: Vec<String>,
+    /// `keep-alive-interval` and `idle-timeout`: how fast a dead peer is noticed.
+    #[serde(flatten)]
+    pub liveness: Liveness,
     /// Memory offered to containers, in MB (YARN's default: 8192, whatever the host has).
     pub memory_mb: u64,
     /// Virtual cores offered to containers (YARN's default: 8).
@@ -32,6 +39,12 @@ pub struct NmConfig {
     pub local_dir: PathBuf,
     /// Container stdout/stderr, kept after the container exits.
     pub log_dir: PathBuf,
+    /// The node is unhealthy (no containers are placed on it) while `local-dir` or
+    /// `log-dir` is on a file system more than this full, or cannot be written.
+    pub max_disk_utilization_percent: f64,
+    /// How often those dirs are checked.
+    #[serde(with = "human")]
+    pub disk_check_interval: Duration,
     /// Host the shuffle service in this process (aux service); otherwise a
     /// standalone one at `shuffle-service-address` is used (none when empty).
     pub shuffle_service_enabled: bool,
@@ -52,6 +65,14 @@ pub struct NmConfig {
     /// Time between SIGTERM and SIGKILL when stopping a container.
     #[serde(with = "human")]
     pub kill_grace: Duration,
+    /// Work-preserving restart (YARN's NM recovery): containers outlive the NM process,
+    /// which records them in `local-dir/nm-recovery` and takes them back when it starts
+    /// again; a SIGTERM stops the NM without stopping its containers. Off: containers
+    /// die with the NM and a SIGTERM stops them.
+    pub recovery: bool,
+    /// With `recovery`, the program that runs each container and records its exit
+    /// status; empty: this NM's own binary (`--container-launcher`).
+    pub launcher: PathBuf,
     /// Containers in cgroups: `auto` (v2 when the unified hierarchy has the memory and
     /// cpu controllers, else v1 `memory` and `cpu`, else RSS polling), `v2` or `v1`
     /// (that one or refuse to start), `off` (RSS polling).
@@ -96,11 +117,15 @@ impl Default for NmConfig {
             address: "0.0.0.0:8041".into(),
             hostname: String::new(),
             rm_address: "localhost:8032".into(),
+            rm_addresses: Vec::new(),
+            liveness: Liveness::default(),
             memory_mb: 8192,
             vcores: 8,
             detect_resources: false,
             local_dir: "/var/lib/spindle/nodemanager".into(),
             log_dir: "/var/log/spindle/containers".into(),
+            max_disk_utilization_percent: 90.0,
+            disk_check_interval: Duration::from_secs(5),
             shuffle_service_enabled: true,
             shuffle_service_address: "0.0.0.0:7337".into(),
             ca: "/etc/spindle/certs/ca.pem".into(),
@@ -111,6 +136,8 @@ impl Default for NmConfig {
             pmem_check: true,
             monitor_interval: Duration::from_millis(250),
             kill_grace: Duration::from_millis(250),
+            recovery: false,
+            launcher: PathBuf::new(),
             cgroups: CgroupsSetting::Auto,
             cgroup_hierarchy: "spindle".into(),
             cpu_strict_quota: false,
@@ -141,12 +168,16 @@ pub enum CgroupsSetting {
 }
 
 impl DaemonConfig for NmConfig {
-    fn log_level(&self) -> &str {
-        &self.log_level
+    fn basics(&self) -> (&str, Liveness) {
+        (&self.log_level, self.liveness)
     }
 
     fn check(&self) -> Result<(), Invalid> {
-        for (key, v) in [("address", &self.address), ("rm-address", &self.rm_address)] {
+        let rms = self.rm_addresses.iter().map(|a| ("rm-addresses", a));
+        for (key, v) in [("address", &self.address), ("rm-address", &self.rm_address)]
+            .into_iter()
+            .chain(rms)
+        {
             if !v.contains(':') {
                 return Err((key, format!("{v:?} is not host:port")));
             }
@@ -166,6 +197,7 @@ impl DaemonConfig for NmConfig {
         if !self.detect_resources && (self.memory_mb == 0 || self.vcores == 0) {
             return Err(("memory-mb", "memory-mb and vcores must be above 0".into()));
         }
+        self.liveness.check()?;
         check_log_level(&self.log_level)?;
         check_admin_acl(&self.admin_acl)?;
         for (from, to) in &self.user_map {
@@ -175,6 +207,16 @@ impl DaemonConfig for NmConfig {
             }
         }
         check_web_address(&self.web_address, self.web_tls)?;
+        let max = self.max_disk_utilization_percent;
+        if !(max > 0.0 && max <= 100.0) {
+            return Err((
+                "max-disk-utilization-percent",
+                format!("{max} is not a percentage above 0 and at most 100"),
+            ));
+        }
+        if self.disk_check_interval.is_zero() {
+            return Err(("disk-check-interval", "must be above 0".into()));
+        }
         if self.monitor_interval.is_zero() {
             return Err(("monitor-interval", "must be above 0".into()));
         }
@@ -197,6 +239,15 @@ impl DaemonConfig for NmConfig {
 }
 
 impl NmConfig {
+    /// The RMs to talk to: `rm-addresses`, else `rm-address`.
+    pub fn rms(&self) -> Vec<String> {
+        if self.rm_addresses.is_empty() {
+            vec![self.rm_address.clone()]
+        } else {
+            self.rm_addresses.clone()
+        }
+    }
+
     pub fn tls_files(&self) -> TlsFiles {
         TlsFiles::new(&self.ca, &self.cert, &self.key)
     }

@@ -58,6 +58,8 @@ struct Nm {
     stopping: AtomicBool,
     /// The node's shuffle service (hosted here, or standalone beside us).
     shuffle: Option<Arc<shuffle_service::NodeService>>,
+    /// Whether local-dir and log-dir are usable (sent with each heartbeat).
+    disks: crate::disks::DiskHealth,
 }
 
 pub struct NmHandle {
@@ -72,6 +74,8 @@ pub struct NmHandle {
     rm: Arc<Client>,
     address: String,
     kill_grace: Duration,
+    /// Containers outlive this process: a stop leaves them running.
+    recovery: bool,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -102,7 +106,8 @@ impl NmHandle {
         }
     }
 
-    /// Graceful stop, bounded by `kill-grace` plus a few seconds per step:
+    /// Graceful stop, bounded by `kill-grace` plus a few seconds per step. With
+    /// `recovery`: reports what completed and leaves the containers running. Otherwise:
     /// refuses new containers, tells the RM to place nothing more here (it
     /// re-registers with no capacity), stops every container (SIGTERM, then
     /// SIGKILL after `kill-grace`), reports their final statuses in a last
@@ -113,6 +118,22 @@ impl NmHandle {
             t.abort();
         }
         let registered = *self.registered.borrow();
+        if self.recovery {
+            // A restart is expected: the containers run on, and the node stays registered
+            // (the next process takes both back within the RM's node expiry).
+            if registered {
+                self.final_heartbeat().await;
+            }
+            self.endpoint.close(0u32.into(), b"restarting");
+            if let Some(s) = &self.nm.shuffle {
+                s.shutdown().await;
+            }
+            tracing::info!(
+                containers = self.containers.live(),
+                "node manager stopped; its containers run on (recovery)"
+            );
+            return;
+        }
         if registered {
             // Flush completions first: re-registering treats unreported containers as lost.
             self.final_heartbeat().await;
@@ -156,13 +177,26 @@ impl NmHandle {
         tracing::info!("node manager stopped");
     }
 
+    /// Stops as a kill -9 would (for tests that run the NM in-process): nothing is
+    /// reported or stopped; its containers run on; its ports are let go.
+    pub async fn kill(self) {
+        self.endpoint.close(0u32.into(), b"killed");
+        for t in &self.tasks {
+            t.abort();
+        }
+        if let Some(s) = &self.nm.shuffle {
+            s.shutdown().await;
+        }
+    }
+
     /// One heartbeat with every unreported status; bounded.
     async fn final_heartbeat(&self) {
         let statuses = self.containers.heartbeat_statuses();
         let req = RmRequest::NodeHeartbeat {
             node_id: self.node_id.clone(),
-            statuses: statuses.clone(),
+            statuses: crate::disks::annotate(&statuses, self.nm.disks.get().as_deref()),
             token_keys_version: self.nm.tokens().version(),
+            health: self.nm.disks.get(),
         };
         match tokio::time::timeout(RM_CALL_BOUND, self.rm.call::<_, RmResponse>(&req)).await {
             Ok(Ok(RmResponse::Heartbeat { .. })) => {
@@ -218,9 +252,9 @@ pub async fn start(config: &NmConfig) -> Result<NmHandle, NmError> {
     };
     let node_id = NodeId(format!("{host}:{}", addr.port()));
     let rm_endpoint = transport::client_endpoint(&identity, ALPN_RM, Profile::Control)?;
-    let rm = Arc::new(Client::new(rm_endpoint, config.rm_address.clone()));
+    let rm = Arc::new(Client::with_addresses(rm_endpoint, config.rms()));
     let bulk_endpoint = transport::client_endpoint(&identity, ALPN_RM, Profile::Bulk)?;
-    let rm_files = Arc::new(Client::new(bulk_endpoint, config.rm_address.clone()));
+    let rm_files = Arc::new(Client::with_addresses(bulk_endpoint, config.rms()));
     let layout = Layout {
         local_dir: config.local_dir.clone(),
         log_dir: config.log_dir.clone(),
@@ -232,9 +266,19 @@ pub async fn start(config: &NmConfig) -> Result<NmHandle, NmError> {
         node_id: node_id.0.clone(),
         nm_host: host.clone(),
         nm_port: addr.port(),
-        ca: abs(&config.ca),
-        container_cert: abs(&config.container_cert),
-        container_key: abs(&config.container_key),
+        container_tls: common::tls::TlsFiles {
+            ca: abs(&config.ca),
+            cert: abs(&config.container_cert),
+            key: abs(&config.container_key),
+        },
+        // The NM's own binary as the kernel has it (whatever its path's permissions).
+        launcher: config.recovery.then(|| {
+            if config.launcher.as_os_str().is_empty() {
+                std::path::PathBuf::from("/proc/self/exe")
+            } else {
+                abs(&config.launcher)
+            }
+        }),
     };
     let isolation = crate::isolation::Isolation::setup(config, addr.port(), config.capability())
         .map_err(NmError::Isolation)?;
@@ -255,7 +299,13 @@ pub async fn start(config: &NmConfig) -> Result<NmHandle, NmError> {
         containers: containers.clone(),
         stopping: AtomicBool::new(false),
         shuffle,
+        disks: crate::disks::DiskHealth::default(),
     });
+    // A previous run's containers and app directories, before the RM hears from this node.
+    for (app, user) in containers.recover() {
+        nm.owners.write().expect("owners lock").insert(app, user);
+    }
+    containers.find_app_dirs();
     tracing::info!(%addr, node_id = %node_id, "node manager listening");
     let serve = tokio::spawn(transport::serve(endpoint.clone(), nm.clone()));
     let (reg_tx, registered) = watch::channel(false);
@@ -288,7 +338,13 @@ pub async fn start(config: &NmConfig) -> Result<NmHandle, NmError> {
         capability,
         reg_tx,
     ));
-    let mut tasks = vec![serve, heartbeat];
+    let checker = crate::disks::DiskChecker::new(
+        &config.local_dir,
+        &config.log_dir,
+        config.max_disk_utilization_percent,
+    );
+    let disk_checker = nm.disks.spawn_checker(checker, config.disk_check_interval);
+    let mut tasks = vec![serve, heartbeat, disk_checker];
     tasks.extend(web.map(|w| w.task));
     if config.pmem_check {
         let every = config.monitor_interval;
@@ -313,6 +369,7 @@ pub async fn start(config: &NmConfig) -> Result<NmHandle, NmError> {
         rm,
         address,
         kill_grace: config.kill_grace,
+        recovery: config.recovery,
         tasks,
     })
 }
@@ -370,19 +427,17 @@ async fn register(
     http_address: &str,
     capability: common::Resource,
 ) -> Result<u64, transport::TransportError> {
-    let running = nm
-        .containers
-        .heartbeat_statuses()
-        .into_iter()
-        .filter(|s| s.state != ContainerState::COMPLETE)
-        .collect();
+    // Running containers and completions not yet acknowledged: a restarted RM takes
+    // the former back and tells their AMs of the latter, once.
+    let statuses = nm.containers.heartbeat_statuses();
     let resp: RmResponse = rm
         .call(&RmRequest::RegisterNode {
             node_id: nm.node_id.clone(),
             address: address.to_string(),
             http_address: http_address.to_string(),
             capability,
-            running,
+            running: statuses.clone(),
+            apps: nm.containers.apps(),
             isolation: nm.containers.isolation(),
         })
         .await?;
@@ -395,15 +450,19 @@ async fn register(
         } => {
             tracing::info!(keys = ?token_keys.ids(), "container-token keys received");
             nm.tokens().registered(token_keys, registered_ms);
-            tracing::info!(node_id = %nm.node_id, rm = rm.addr(), "registered with the resource manager");
+            nm.containers.acknowledge(&statuses);
+            tracing::info!(node_id = %nm.node_id, rm = %rm.addr(), "registered with the resource manager");
             Ok(heartbeat_interval_ms)
         }
         other => Err(transport::TransportError::Remote {
-            addr: rm.addr().to_string(),
+            addr: rm.addr(),
             error: WireError::new(ErrorCode::Internal, format!("unexpected answer {other:?}")),
         }),
     }
 }
+
+/// Wait before the next try after a failed registration or heartbeat.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_millis(200);
 
 async fn heartbeat_loop(
     nm: Arc<Nm>,
@@ -420,7 +479,7 @@ async fn heartbeat_loop(
                 Ok(ms) => break Duration::from_millis(ms.max(10)),
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot register with the resource manager; retrying");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    tokio::time::sleep(RETRY_AFTER_FAILURE).await;
                 }
             }
         };
@@ -429,8 +488,9 @@ async fn heartbeat_loop(
             let statuses = nm.containers.heartbeat_statuses();
             let req = RmRequest::NodeHeartbeat {
                 node_id: nm.node_id.clone(),
-                statuses: statuses.clone(),
+                statuses: crate::disks::annotate(&statuses, nm.disks.get().as_deref()),
                 token_keys_version: nm.tokens().version(),
+                health: nm.disks.get(),
             };
             match rm.call::<_, RmResponse>(&req).await {
                 Ok(RmResponse::Heartbeat {
@@ -459,7 +519,14 @@ async fn heartbeat_loop(
                     }
                 }
                 Ok(other) => tracing::warn!(?other, "unexpected heartbeat answer"),
-                Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "heartbeat failed");
+                    // The connection is gone (a reset RM, or one silent past the idle
+                    // timeout, which the failed call already waited for): try a new one
+                    // soon rather than a whole interval later.
+                    tokio::time::sleep(interval.min(RETRY_AFTER_FAILURE)).await;
+                    continue;
+                }
             }
             // Out-of-band heartbeat as soon as a container completes.
             tokio::select! {

@@ -148,12 +148,14 @@ mod tests {
                 http_address: String::new(),
                 capability: Resource::new(1024, 1),
                 running: vec![],
+                apps: vec![],
                 isolation: Default::default(),
             },
             RmRequest::NodeHeartbeat {
                 node_id: node,
                 statuses: vec![],
                 token_keys_version: 0,
+                health: None,
             },
             RmRequest::FetchFile { sha256: "0".into() },
             RmRequest::RegisterAm {

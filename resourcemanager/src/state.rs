@@ -21,15 +21,19 @@ use common::{AppAttemptId, ApplicationId, ContainerId, NodeId, Resource};
 use std::collections::{BTreeMap, BTreeSet};
 
 mod acls;
+mod audit;
 mod free_index;
+mod health;
 mod placement;
 #[cfg(test)]
 mod props;
 mod queues;
 mod records;
+mod retention;
 
 use free_index::FreeIndex;
-pub use records::{AppRecord, RESTART_DIAGNOSTICS};
+pub use records::{AppRecord, KeysRecord, RESTART_DIAGNOSTICS};
+pub use retention::MAX_COMPLETED_APPS;
 
 /// The finished-apps log is not trimmed below this length (a trim looks at every node).
 const FINISHED_TRIM_MIN: usize = 4096;
@@ -146,8 +150,12 @@ struct Node {
     to_kill: Vec<(ContainerId, i32)>,
     /// How far into [`RmState::finished_log`] it has been told (an absolute position).
     finished_seen: usize,
+    /// Apps only this node must clean besides the log's (they ended while it was away).
+    finished_extra: Vec<ApplicationId>,
     /// How it isolates containers, as it said at registration.
     isolation: Isolation,
+    /// Why it is UNHEALTHY, as its heartbeat said (empty otherwise).
+    health_report: String,
 }
 
 #[derive(Debug)]
@@ -297,6 +305,16 @@ pub struct RmState {
     preemption: PreemptionConf,
     /// Containers chosen for preemption, with the monotonic time they are killed.
     preempting: BTreeMap<ContainerId, u64>,
+    /// Until when (monotonic ms) re-registering nodes bring back the containers of a
+    /// previous run ([`Self::recover`]); 0: not recovering.
+    recovering_until_ms: u64,
+    /// The master keys changed since the last [`RmState::take_dirty_keys`].
+    keys_dirty: bool,
+    /// Finished apps, oldest first, and how many are kept (see `retention`).
+    completed: std::collections::VecDeque<ApplicationId>,
+    max_completed: usize,
+    /// Apps forgotten since the last [`RmState::take_removed`].
+    removed: BTreeSet<ApplicationId>,
 }
 
 fn err(code: ErrorCode, msg: impl Into<String>) -> WireError {
@@ -338,6 +356,11 @@ impl RmState {
             hosts: BTreeMap::new(),
             preemption: PreemptionConf::default(),
             preempting: BTreeMap::new(),
+            recovering_until_ms: 0,
+            keys_dirty: true,
+            completed: Default::default(),
+            max_completed: MAX_COMPLETED_APPS,
+            removed: BTreeSet::new(),
         }
     }
 
@@ -375,6 +398,8 @@ impl RmState {
     pub fn roll_keys(&mut self, now: Now) -> Vec<Action> {
         let mut actions = Vec::new();
         let c = self.container_keys.poll(now.mono_ms);
+        let a = self.amrm_keys.poll(now.mono_ms);
+        self.keys_dirty |= c.any() || a.any();
         if c.any() {
             tracing::info!(
                 signing = self.container_keys.signing_id().0,
@@ -382,7 +407,7 @@ impl RmState {
                 "container-token master keys rolled"
             );
         }
-        if self.amrm_keys.poll(now.mono_ms).activated {
+        if a.activated {
             tracing::info!(
                 signing = self.amrm_keys.signing_id().0,
                 "AMRM-token master key rolled"
@@ -456,8 +481,13 @@ impl RmState {
             last_heartbeat: now,
             to_kill: Vec::new(),
             finished_seen: self.finished_base + self.finished_log.len(),
+            finished_extra: Vec::new(),
             isolation: Isolation::default(),
+            health_report: String::new(),
         };
+        // Completions it reports are applied once the node is in place.
+        let mut completed = Vec::new();
+        let recovering = now.mono_ms < self.recovering_until_ms;
         for s in running {
             let app = s.container_id.app();
             match self.apps.get_mut(&app) {
@@ -470,10 +500,20 @@ impl RmState {
                         }
                         node.used = node.used.add(&live.resource);
                         node.containers.insert(s.container_id);
-                    } else {
+                    } else if recovering
+                        && a.current().map(|c| c.id) == Some(s.container_id.attempt)
+                    {
+                        // Work-preserving recovery (YARN's): a container of the current
+                        // attempt, placed by the previous run, is taken back as it runs.
+                        self.adopt(&mut node, &node_id, s, now);
+                    } else if s.state != ContainerState::COMPLETE {
                         node.to_kill.push((s.container_id, exit_status::ABORTED));
                     }
+                    if s.state == ContainerState::COMPLETE {
+                        completed.push(s);
+                    }
                 }
+                _ if s.state == ContainerState::COMPLETE => {}
                 _ => node
                     .to_kill
                     .push((s.container_id, exit_status::KILLED_BY_RESOURCEMANAGER)),
@@ -497,8 +537,62 @@ impl RmState {
         self.running_total = self.running_total.add(&node.capability);
         self.nodes.insert(node_id.clone(), node);
         self.index(&node_id);
+        for st in completed {
+            self.completed_status(st, now, &mut actions);
+        }
         self.schedule(now, &mut actions);
         actions
+    }
+
+    /// Of the apps a registering node holds, those that ended (or that this RM does not
+    /// know) go to its next heartbeat's finished apps, so that it removes their
+    /// directories: an app may have ended while the node was away.
+    pub fn finished_among(&mut self, node_id: &NodeId, apps: &[ApplicationId]) {
+        let ended: Vec<ApplicationId> = apps
+            .iter()
+            .filter(|a| self.apps.get(a).is_none_or(|app| app.state.is_terminal()))
+            .copied()
+            .collect();
+        if let Some(node) = self.nodes.get_mut(node_id) {
+            for a in ended {
+                if !node.finished_extra.contains(&a) {
+                    node.finished_extra.push(a);
+                }
+            }
+        }
+    }
+
+    /// Takes back a container of the current attempt that a node reports after an RM
+    /// restart, with the resource it reports (capped at the largest allocation, as a
+    /// node is trusted with its own containers but not with more than any could get).
+    /// Later container ids of the app come after it.
+    fn adopt(&mut self, node: &mut Node, node_id: &NodeId, s: &ContainerStatus, now: Now) {
+        let app_id = s.container_id.app();
+        let Some(app) = self.apps.get_mut(&app_id) else {
+            return;
+        };
+        let resource = Resource::new(
+            s.resource
+                .memory_mb
+                .min(self.limits.max_allocation.memory_mb),
+            s.resource.vcores.min(self.limits.max_allocation.vcores),
+        );
+        let am = app.current().and_then(|a| a.am_container) == Some(s.container_id);
+        app.containers.insert(
+            s.container_id,
+            LiveContainer {
+                node: node_id.clone(),
+                resource,
+                am,
+                allocated: now,
+            },
+        );
+        app.next_container = app.next_container.max(s.container_id.n + 1);
+        self.scheduler.allocated(app_id, resource, am);
+        node.used = node.used.add(&resource);
+        node.containers.insert(s.container_id);
+        self.dirty.insert(app_id);
+        tracing::info!(container_id = %s.container_id, node_id = %node_id, am, "container recovered");
     }
 
     /// A heartbeat: container statuses in, kill orders out.
@@ -510,13 +604,19 @@ impl RmState {
         now: Now,
     ) -> Option<HeartbeatOutcome> {
         let node = match self.nodes.get_mut(node_id) {
-            Some(n) if n.state == NodeState::RUNNING => n,
+            Some(n) if Self::live(n.state) => n,
             _ => return None,
         };
         node.last_heartbeat = now;
         let kill = std::mem::take(&mut node.to_kill);
         let from = node.finished_seen.saturating_sub(self.finished_base);
-        let finished = self.finished_log.get(from..).unwrap_or_default().to_vec();
+        let mut finished = std::mem::take(&mut node.finished_extra);
+        let told = finished.len();
+        for a in self.finished_log.get(from..).unwrap_or_default() {
+            if !finished[..told].contains(a) {
+                finished.push(*a);
+            }
+        }
         node.finished_seen = self.finished_base + self.finished_log.len();
         let mut actions = Vec::new();
         for s in statuses {
@@ -525,13 +625,7 @@ impl RmState {
                 continue;
             }
             if s.state == ContainerState::COMPLETE {
-                self.complete_container(
-                    s.container_id,
-                    s.exit_status,
-                    s.diagnostics.clone(),
-                    now,
-                    &mut actions,
-                );
+                self.completed_status(s, now, &mut actions);
             }
         }
         self.schedule(now, &mut actions);
@@ -540,6 +634,12 @@ impl RmState {
             finished_apps: finished,
             actions,
         })
+    }
+
+    /// A node reported `s` COMPLETE.
+    fn completed_status(&mut self, s: &ContainerStatus, now: Now, actions: &mut Vec<Action>) {
+        let diagnostics = s.diagnostics.clone();
+        self.complete_container(s.container_id, s.exit_status, diagnostics, now, actions);
     }
 
     /// The node a live container was placed on, when that is not `node_id`.
@@ -570,25 +670,61 @@ impl RmState {
         Ok(())
     }
 
-    /// Declares LOST every node silent for longer than the expiry.
+    /// Ends recovery one node expiry after it began: an attempt whose AM container no
+    /// node reported by then lost its AM while the RM was down (its node is gone). A
+    /// new attempt replaces it, not counted as a failure.
+    fn expire_recovery(&mut self, now: Now, actions: &mut Vec<Action>) {
+        if self.recovering_until_ms == 0 || now.mono_ms < self.recovering_until_ms {
+            return;
+        }
+        self.recovering_until_ms = 0;
+        let lost: Vec<ApplicationId> = self
+            .apps
+            .iter()
+            .filter(|(_, a)| {
+                !a.state.is_terminal()
+                    && a.current().is_some_and(|c| {
+                        !c.unregistered
+                            && c.am_container
+                                .is_some_and(|am| !a.containers.contains_key(&am))
+                    })
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in lost {
+            tracing::warn!(app_id = %id, "no node reported the AM container after the restart");
+            if let Some(a) = self.apps.get_mut(&id).and_then(|a| a.current_mut()) {
+                a.ended_by_restart = true;
+            }
+            self.dirty.insert(id);
+            let ended = (exit_status::ABORTED, RESTART_DIAGNOSTICS.to_string());
+            self.am_attempt_ended(id, ended, now, actions);
+        }
+    }
+
+    /// Declares LOST every node silent for longer than the expiry, and ends recovery
+    /// when its time is up.
     pub fn expire_nodes(&mut self, now: Now) -> Vec<Action> {
         let expired: Vec<NodeId> = self
             .nodes
             .iter()
             .filter(|(_, n)| {
-                n.state == NodeState::RUNNING
+                Self::live(n.state)
                     && now.mono_ms.saturating_sub(n.last_heartbeat.mono_ms)
                         > self.limits.nm_expiry_ms
             })
             .map(|(id, _)| id.clone())
             .collect();
         let mut actions = Vec::new();
+        self.expire_recovery(now, &mut actions);
         for id in &expired {
             tracing::warn!(node_id = %id, "node expired: LOST");
             self.unindex(id);
             let node = self.nodes.get_mut(id).expect("listed above");
+            if node.state == NodeState::RUNNING {
+                self.running_total = self.running_total.saturating_sub(&node.capability);
+            }
             node.state = NodeState::LOST;
-            self.running_total = self.running_total.saturating_sub(&node.capability);
             let containers = std::mem::take(&mut node.containers);
             for c in containers {
                 self.complete_container(
@@ -636,6 +772,7 @@ impl RmState {
                 num_containers: n.containers.len() as u32,
                 last_health_update: n.last_heartbeat.wall_ms,
                 isolation: n.isolation,
+                health_report: n.health_report.clone(),
             })
             .collect()
     }
@@ -804,6 +941,7 @@ impl RmState {
         if self.finished_log.len() >= self.finished_trim_at {
             self.trim_finished_log();
         }
+        self.completed(app_id);
     }
 
     /// Drops the finished apps every RUNNING node has been told of.
@@ -1063,6 +1201,7 @@ impl RmState {
             state: ContainerState::COMPLETE,
             exit_status: exit,
             diagnostics: diagnostics.clone(),
+            resource: live.resource,
         };
         let Some(cur) = app.current() else {
             return;
@@ -1080,6 +1219,27 @@ impl RmState {
         if app.state.is_terminal() || cur.unregistered {
             return;
         }
+        self.am_attempt_ended(app_id, (exit, diagnostics), now, actions);
+    }
+
+    /// The current attempt's AM is gone without unregistering (its container exited,
+    /// was lost, or never came back after an RM restart): a new attempt, or the app
+    /// fails when it has had its attempts.
+    /// `ended`: the AM container's exit status and diagnostics.
+    fn am_attempt_ended(
+        &mut self,
+        app_id: ApplicationId,
+        ended: (i32, String),
+        now: Now,
+        actions: &mut Vec<Action>,
+    ) {
+        let (exit, diagnostics) = ended;
+        let Some(app) = self.apps.get_mut(&app_id) else {
+            return;
+        };
+        let Some(cur) = app.current() else {
+            return;
+        };
         // The AM exited without unregistering: this attempt failed.
         let failed = cur.id;
         let diag = format!(
@@ -1283,6 +1443,27 @@ mod tests {
         )
     }
 
+    /// `rm1`'s next process, started at `now` (its monotonic clock anew): the store's
+    /// keys and apps taken back.
+    fn restarted(rm1: &RmState, now: Now) -> RmState {
+        let mut rm2 = RmState::new(rm1.cluster_ts(), rm1.limits().clone(), now);
+        rm2.set_scheduler(crate::testing::open_scheduler()).unwrap();
+        rm2.restore_keys(&rm1.export_keys(now), now).unwrap();
+        rm2.recover(rm1.next_seq(), rm1.export_apps(), now);
+        rm2
+    }
+
+    /// What a node reports of a container it runs.
+    fn running(c: &Container) -> ContainerStatus {
+        ContainerStatus {
+            container_id: c.id,
+            state: ContainerState::RUNNING,
+            exit_status: exit_status::INVALID,
+            diagnostics: String::new(),
+            resource: c.resource,
+        }
+    }
+
     fn launched(actions: &[Action]) -> Option<(Container, String)> {
         actions.iter().find_map(|a| match a {
             Action::LaunchAm {
@@ -1313,6 +1494,7 @@ mod tests {
             state: ContainerState::COMPLETE,
             exit_status: exit,
             diagnostics: String::new(),
+            resource: Resource::ZERO,
         }
     }
 
@@ -1525,11 +1707,11 @@ mod tests {
             let report = serde_json::to_string(&rm1.report(app, at(3)).unwrap()).unwrap();
             assert!(!report.contains(secret.as_str()) && !report.contains(b_secret.as_str()));
         }
-        // After a restart the new attempt's tokens carry the same secret.
-        let mut rm2 = RmState::new(rm1.cluster_ts(), rm1.limits().clone(), at(0));
-        rm2.set_scheduler(crate::testing::open_scheduler()).unwrap();
-        rm2.recover(rm1.next_seq(), rm1.export_apps(), at(100));
-        let actions = add_node(&mut rm2, "a:1", 8192, 100);
+        // After a restart whose node never came back, the new attempt's tokens carry
+        // the same secret.
+        let mut rm2 = restarted(&rm1, at(100));
+        rm2.expire_nodes(at(5100));
+        let actions = add_node(&mut rm2, "a:1", 8192, 5100);
         assert_eq!(launch_secrets(&actions, a), (secret.clone(), secret));
         // A record kept before secrets were gets one, and is written again.
         let mut old = rm1.export_apps();
@@ -1616,9 +1798,13 @@ mod tests {
         assert!(rm.node_heartbeat(&got[0].node_id, &[], at(6002)).is_none());
     }
 
+    /// Work-preserving recovery: a finished app comes back as it was; a running one
+    /// keeps its attempt, its AMRM token still verifies, its containers come back with
+    /// the node that runs them, and a completion the node kept while the RM was down
+    /// reaches the AM once.
     #[test]
-    fn recovery_keeps_finished_apps_and_restarts_placed_attempts() {
-        let (mut rm1, done, _, token) = placed(4096);
+    fn recovery_keeps_finished_apps_and_running_attempts_with_their_containers() {
+        let (mut rm1, done, _, token) = placed(8192);
         rm1.register_am(done.attempt(1), &token, "h".into(), "http://t".into())
             .unwrap();
         succeed(&mut rm1, done.attempt(1), &token, "ok", at(5));
@@ -1626,46 +1812,115 @@ mod tests {
         let am1 = done.attempt(1).container(1);
         rm1.node_heartbeat(&NodeId("a:1".into()), &[completed(am1, 0)], at(6))
             .unwrap();
-        let (running, ..) = registered(&mut rm1, at(6));
+        let (app, attempt, am, token) = registered(&mut rm1, at(6));
+        let got = allocated(
+            &rm1.allocate(attempt, &token, vec![ask(2, 1000)], vec![], 0.5, at(7))
+                .unwrap(),
+        );
+        assert_eq!(got.len(), 2);
         // Every change so far is dirty; the store would have written these.
-        let written = rm1.take_dirty();
-        assert_eq!(written.len(), 2);
+        assert_eq!(rm1.take_dirty().len(), 2);
         assert!(rm1.take_dirty().is_empty());
 
-        let mut rm2 = RmState::new(rm1.cluster_ts(), rm1.limits().clone(), at(0));
-        rm2.set_scheduler(crate::testing::open_scheduler()).unwrap();
-        rm2.recover(rm1.next_seq(), rm1.export_apps(), at(100));
+        let mut rm2 = restarted(&rm1, at(100));
         assert_eq!(
             rm2.report(done, at(100)).unwrap(),
             rm1.report(done, at(100)).unwrap()
         );
-        let r = rm2.report(running, at(100)).unwrap();
-        assert_eq!(r.state, AppState::ACCEPTED);
-        assert_eq!(r.attempts.len(), 2);
-        assert_eq!(r.attempts[0].diagnostics, RESTART_DIAGNOSTICS);
-        assert_eq!(r.attempts[0].finish_time, 100);
-        assert_eq!(rm2.take_dirty().len(), 1);
+        let r = rm2.report(app, at(100)).unwrap();
+        assert_eq!(r.state, AppState::RUNNING);
+        assert_eq!(r.attempts.len(), 1);
+        // The AM goes on with the token it holds.
+        rm2.allocate(attempt, &token, vec![], vec![], 0.5, at(101))
+            .unwrap();
+        // Its node comes back with the AM and one executor; the other ended meanwhile.
+        let mut gone = completed(got[1].id, 0);
+        gone.resource = got[1].resource;
+        let actions = rm2.register_node(
+            NodeId("a:1".into()),
+            "a:1".into(),
+            String::new(),
+            Resource::new(8192, 8),
+            &[running(&am), running(&got[0]), gone],
+            at(102),
+        );
+        assert_eq!(live(&rm2, app), [am.id, got[0].id]);
+        let node = &rm2.node_reports()[0];
+        assert_eq!(node.used, Resource::new(512 + 1000, 2));
+        let told: Vec<&ContainerStatus> = actions
+            .iter()
+            .flat_map(|a| match a {
+                Action::PushAm {
+                    event: AmEvent::Completed(s),
+                    ..
+                } => s.iter().collect(),
+                _ => vec![],
+            })
+            .collect();
+        assert_eq!(told.len(), 1);
+        assert_eq!(told[0].container_id, got[1].id);
+        // Nothing it reported is killed, and new containers take new ids.
+        let hb = rm2
+            .node_heartbeat(&NodeId("a:1".into()), &[], at(103))
+            .unwrap();
+        assert!(hb.kill.is_empty(), "{:?}", hb.kill);
+        let more = allocated(
+            &rm2.allocate(attempt, &token, vec![ask(1, 1000)], vec![], 0.5, at(104))
+                .unwrap(),
+        );
+        assert!(more[0].id.n > got[1].id.n, "{:?}", more[0].id);
+        // The recovery window ends without a new attempt.
+        assert!(launched(&rm2.expire_nodes(at(5101))).is_none());
+        assert_eq!(rm2.report(app, at(5101)).unwrap().attempts.len(), 1);
         // New ids continue the sequence with the original cluster timestamp.
-        let (next, _) = rm2.submit(sub(), at(101)).unwrap();
+        let (next, _) = rm2.submit(sub(), at(5102)).unwrap();
         assert_eq!(next.cluster_ts, done.cluster_ts);
         assert_eq!(next.seq, 3);
-        // The restart does not use up an attempt: attempt 2 failing still leaves attempt 3.
-        let actions = add_node(&mut rm2, "b:1", 4096, 102);
-        let am2 = actions
-            .iter()
-            .find_map(|a| match a {
-                Action::LaunchAm { container, .. } if container.id.app() == running => {
-                    Some((**container).clone())
-                }
-                _ => None,
-            })
-            .expect("attempt 2 launched");
+    }
+
+    /// An attempt whose AM container no node reports within the node expiry after the
+    /// restart gets a new attempt, not counted towards the limit: attempt 2 failing
+    /// still leaves attempt 3.
+    #[test]
+    fn an_am_no_node_reports_after_a_restart_is_replaced_without_counting() {
+        let (rm1, app, _, _) = placed(4096);
+        let mut rm2 = restarted(&rm1, at(100));
+        assert_eq!(rm2.report(app, at(100)).unwrap().attempts.len(), 1);
+        add_node(&mut rm2, "b:1", 4096, 200);
+        rm2.node_heartbeat(&NodeId("b:1".into()), &[], at(5000))
+            .unwrap();
+        let actions = rm2.expire_nodes(at(5100));
+        let (am2, _) = launched(&actions).expect("attempt 2 launched");
+        let r = rm2.report(app, at(5100)).unwrap();
+        assert_eq!(r.attempts.len(), 2);
+        assert!(
+            r.attempts[0].diagnostics.contains(RESTART_DIAGNOSTICS),
+            "{}",
+            r.attempts[0].diagnostics
+        );
         let actions = rm2
-            .node_heartbeat(&am2.node_id, &[completed(am2.id, 1)], at(103))
+            .node_heartbeat(&am2.node_id, &[completed(am2.id, 1)], at(5103))
             .unwrap()
             .actions;
         let (am3, _) = launched(&actions).expect("attempt 3 launched");
-        assert_eq!(am3.id.attempt, running.attempt(3));
+        assert_eq!(am3.id.attempt, app.attempt(3));
+    }
+
+    /// A node that was away re-registers holding the directories of an app that ended
+    /// meanwhile, of one still running and of one this RM never knew: it is told to
+    /// clean the first and the last.
+    #[test]
+    fn a_registering_node_cleans_apps_that_ended_while_it_was_away() {
+        let (mut rm, ended, _, _) = placed(8192);
+        rm.kill(ended, "u", at(2)).unwrap();
+        let (live, _) = rm.submit(sub(), at(3)).unwrap();
+        let stranger = ApplicationId::new(7, 7);
+        add_node(&mut rm, "b:1", 8192, 4);
+        rm.finished_among(&NodeId("b:1".into()), &[ended, live, stranger]);
+        let hb = rm
+            .node_heartbeat(&NodeId("b:1".into()), &[], at(5))
+            .unwrap();
+        assert_eq!(hb.finished_apps, vec![ended, stranger]);
     }
 
     #[test]
@@ -1810,14 +2065,11 @@ mod tests {
         let (app, _) = rm1.submit(sub(), clocks(1000, WALL)).unwrap();
         // The next RM process starts a minute later; its monotonic clock starts again.
         let restart = clocks(7, WALL + 60_000);
-        let mut rm2 = RmState::new(rm1.cluster_ts(), rm1.limits().clone(), at(0));
-        rm2.set_scheduler(crate::testing::open_scheduler()).unwrap();
-        rm2.recover(rm1.next_seq(), rm1.export_apps(), restart);
+        let rm2 = restarted(&rm1, restart);
         let now = clocks(1007, WALL + 60_000 + 3 * HOUR);
         let r = rm2.report(app, now).unwrap();
         assert_eq!(r.start_time, WALL);
-        assert_eq!(r.attempts[0].finish_time, WALL + 60_000);
-        assert_eq!(r.attempts[1].start_time, WALL + 60_000);
+        assert_eq!(r.attempts[0].start_time, WALL);
         // A minute before the restart (wall clock, read once), a second after it.
         assert_eq!(rm2.elapsed(now)[&app], 61_000);
     }

@@ -122,18 +122,35 @@ fn connection_lost(e: &FetchError) -> bool {
 }
 
 fn lost(server: &str, block: Option<&String>, reason: impl ToString) -> FetchError {
-    FetchError::Transport {
-        server: server.to_string(),
-        block: block.cloned(),
-        source: TransportError::Connection {
+    transport_error(
+        server,
+        block,
+        TransportError::Connection {
             addr: server.to_string(),
             reason: reason.to_string(),
         },
+    )
+}
+
+fn transport_error(server: &str, block: Option<&String>, source: TransportError) -> FetchError {
+    FetchError::Transport {
+        server: server.to_string(),
+        block: block.cloned(),
+        source,
     }
+}
+
+/// The connection ended: a silent server (timed out, not worth a new connection that
+/// would wait as long again: the fetch fails at once) or a closed or reset one.
+fn conn_error(server: &str, block: Option<&String>, e: &quinn::ConnectionError) -> FetchError {
+    transport_error(server, block, TransportError::lost(server, e))
 }
 
 fn frame_error(server: &str, block: Option<&String>, e: FrameError) -> FetchError {
     match e {
+        FrameError::Io(io) if transport::timed_out(&io) => {
+            conn_error(server, block, &quinn::ConnectionError::TimedOut)
+        }
         // The stream or connection died under us.
         FrameError::Io(_) | FrameError::Closed | FrameError::Truncated { .. } => {
             lost(server, block, e)
@@ -241,15 +258,14 @@ impl ShuffleClient {
         let mut fresh = false;
         loop {
             let r = async {
-                let conn = self.connection(server, 0, fresh).await.map_err(|source| {
-                    FetchError::Transport {
-                        server: server.to_string(),
-                        block: None,
-                        source,
-                    }
-                })?;
-                let (mut send, mut recv) =
-                    conn.open_bi().await.map_err(|e| lost(server, None, e))?;
+                let conn = self
+                    .connection(server, 0, fresh)
+                    .await
+                    .map_err(|source| transport_error(server, None, source))?;
+                let (mut send, mut recv) = conn
+                    .open_bi()
+                    .await
+                    .map_err(|e| conn_error(server, None, &e))?;
                 codec::write_frame(&mut send, req)
                     .await
                     .map_err(|e| frame_error(server, None, e))?;
@@ -451,17 +467,14 @@ impl ShuffleClient {
         let mut fresh = false;
         let (sizes, mut recv) = loop {
             let r = async {
-                let conn = self.connection(server, i, fresh).await.map_err(|source| {
-                    FetchError::Transport {
-                        server: server.to_string(),
-                        block: first.clone(),
-                        source,
-                    }
-                })?;
+                let conn = self
+                    .connection(server, i, fresh)
+                    .await
+                    .map_err(|source| transport_error(server, first.as_ref(), source))?;
                 let (mut send, mut recv) = conn
                     .open_bi()
                     .await
-                    .map_err(|e| lost(server, first.as_ref(), e))?;
+                    .map_err(|e| conn_error(server, first.as_ref(), &e))?;
                 codec::write_frame(&mut send, &req)
                     .await
                     .map_err(|e| frame_error(server, first.as_ref(), e))?;

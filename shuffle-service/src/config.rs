@@ -2,6 +2,7 @@
 //! Every key has a default; unknown keys are refused.
 
 use common::tls::TlsFiles;
+use common::transport::Liveness;
 use daemon::config::{check_log_level, check_tls_files, DaemonConfig, Invalid};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -19,6 +20,9 @@ pub struct ShuffleServiceConfig {
     pub ca: PathBuf,
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// `keep-alive-interval` and `idle-timeout`: how fast a dead peer is noticed.
+    #[serde(flatten)]
+    pub liveness: Liveness,
     /// Log level filter (tracing syntax).
     pub log_level: String,
 }
@@ -32,6 +36,7 @@ impl Default for ShuffleServiceConfig {
             ca: "/etc/spindle/certs/ca.pem".into(),
             cert: "/etc/spindle/certs/node.pem".into(),
             key: "/etc/spindle/certs/node.key".into(),
+            liveness: Liveness::default(),
             log_level: "info".into(),
         }
     }
@@ -41,8 +46,8 @@ impl Default for ShuffleServiceConfig {
 pub use common::configfile::ConfigError;
 
 impl DaemonConfig for ShuffleServiceConfig {
-    fn log_level(&self) -> &str {
-        &self.log_level
+    fn basics(&self) -> (&str, Liveness) {
+        (&self.log_level, self.liveness)
     }
 
     fn check(&self) -> Result<(), Invalid> {
@@ -56,6 +61,7 @@ impl DaemonConfig for ShuffleServiceConfig {
             }
         }
         check_log_level(&self.log_level)?;
+        self.liveness.check()?;
         for (key, p) in [
             ("nm-local-dir", &self.nm_local_dir),
             ("state-dir", &self.state_dir),

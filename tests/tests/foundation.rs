@@ -194,10 +194,12 @@ fn client_with_certificate_from_another_ca_is_refused() {
     let bad_conf = other.path().join("conf");
     common::clientconf::ClientConf {
         rm_address: conf.rm_address.clone(),
+        rm_addresses: vec![],
         rm_web_address: String::new(),
         ca: other.path().join("ca.pem"),
         cert: other.path().join("user.pem"),
         key: other.path().join("user.key"),
+        liveness: Default::default(),
     }
     .write(&bad_conf)
     .unwrap();

@@ -271,8 +271,8 @@ async fn wrong_missing_or_other_apps_secret_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_apps_secret_is_set_by_its_node_manager_never_by_the_first_executor() {
     let (env, server, s) = serving().await;
-    let (victim, other) = (app(1), app(2));
     let c = env.client();
+    let (victim, other) = (app(1), app(2));
     // Another app's executor (any holder of the container certificate) claims the
     // victim's id first, with a dir it can make in its own app dir: refused.
     let claim = env.exec_dir(other, "9").join(victim.to_string());

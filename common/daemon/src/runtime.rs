@@ -89,6 +89,7 @@ pub fn main<D: Daemon>() -> anyhow::Result<()> {
         return Ok(());
     }
     let level = logging::init(config.log_level());
+    common::transport::set_liveness(config.liveness());
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(run::<D>(path, config, level))
 }

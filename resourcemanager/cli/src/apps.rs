@@ -81,6 +81,10 @@ pub(crate) async fn node(cmd: NodeCommand) -> anyhow::Result<()> {
             format!("{}/{}", n.used.vcores, n.capability.vcores),
             n.isolation,
         );
+        if !n.health_report.is_empty() {
+            // Why it is UNHEALTHY, e.g. a full local-dir.
+            println!("  Health-Report: {}", n.health_report);
+        }
     }
     Ok(())
 }

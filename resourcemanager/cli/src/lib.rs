@@ -111,8 +111,12 @@ pub fn main() -> i32 {
 /// The RM client described by `$SPINDLE_CONF_DIR`.
 pub(crate) fn rm_client() -> anyhow::Result<(RmClient, ClientConf)> {
     let conf = ClientConf::from_env()?;
+    common::transport::set_liveness(conf.liveness);
     let identity = TlsIdentity::load(&conf.tls_files())?;
-    Ok((RmClient::connect(&identity, &conf.rm_address)?, conf))
+    Ok((
+        RmClient::connect_any(&identity, &conf.rm_addresses())?,
+        conf,
+    ))
 }
 
 /// The user a client's certificate names (`user:NAME`): the RM takes client calls, and

@@ -10,7 +10,7 @@
 use crate::spark::SparkAm;
 use crate::workload::{AmType, Job, Task};
 use common::protocol::{exit_status, ContainerStatus, ResourceAsk};
-use common::{ContainerId, NodeId};
+use common::{ContainerId, NodeId, Resource};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 /// One ask key's waiting tasks.
@@ -25,8 +25,9 @@ struct Key {
 /// What the AM wants done after an event.
 #[derive(Debug, Default)]
 pub struct AmOut {
-    /// Containers to run a task in until it ends by itself: (container, node, run ms).
-    pub run: Vec<(ContainerId, NodeId, u64)>,
+    /// Containers to run a task in until it ends by itself: (container, node, run ms,
+    /// its resource).
+    pub run: Vec<(ContainerId, NodeId, u64, Resource)>,
     /// Ask → allocation latencies of the containers just given (simulated ms).
     pub latencies: Vec<u64>,
     /// Containers to give back.
@@ -135,7 +136,7 @@ impl SimAm {
                 asks.push(ResourceAsk {
                     key: key.clone(),
                     count: 0,
-                    resource: common::Resource::new(1, 1),
+                    resource: Resource::new(1, 1),
                     nodes: Vec::new(),
                     relax_locality: true,
                 });
@@ -181,8 +182,8 @@ impl SimAm {
             };
             out.latencies.push(now.saturating_sub(asked));
             self.running.insert(*id, task);
-            out.run
-                .push((*id, node.clone(), job.tasks[task].duration_ms));
+            let t = &job.tasks[task];
+            out.run.push((*id, node.clone(), t.duration_ms, t.resource));
         }
     }
 
@@ -255,7 +256,6 @@ impl SimAm {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use common::Resource;
 
     fn job(am_type: AmType, reduces: usize) -> Job {
         let task = |reduce| Task {
@@ -289,6 +289,7 @@ mod tests {
             state: common::protocol::ContainerState::COMPLETE,
             exit_status: exit,
             diagnostics: String::new(),
+            resource: Resource::new(1024, 1),
         }
     }
 

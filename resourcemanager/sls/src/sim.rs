@@ -31,7 +31,7 @@ const STALL_MS: u64 = 600_000;
 enum Ev {
     Submit(u32),
     /// A container's task ended by itself on its node.
-    ContainerDone(u32, ContainerId),
+    ContainerDone(u32, ContainerId, Resource),
     AmTimer(u32, AmTimer),
     Preempt,
     Sample,
@@ -258,13 +258,14 @@ impl Engine {
     fn step(&mut self, ev: Ev) -> Result<(), SlsError> {
         match ev {
             Ev::Submit(i) => self.submit(i)?,
-            Ev::ContainerDone(n, c) => {
+            Ev::ContainerDone(n, c, resource) => {
                 if self.running.remove(&c) {
                     self.nodes[n as usize].completed.push(ContainerStatus {
                         container_id: c,
                         state: ContainerState::COMPLETE,
                         exit_status: exit_status::SUCCESS,
                         diagnostics: String::new(),
+                        resource,
                     });
                 }
             }
@@ -427,10 +428,10 @@ impl Engine {
     fn apply(&mut self, i: u32, out: AmOut) {
         self.stats.latencies_ms.extend(out.latencies);
         self.stats.preempted += out.preempted as u64;
-        for (c, node, ms) in out.run {
+        for (c, node, ms, resource) in out.run {
             self.running.insert(c);
             let n = self.node_index[&node];
-            self.push(self.now + ms, Ev::ContainerDone(n, c));
+            self.push(self.now + ms, Ev::ContainerDone(n, c, resource));
         }
         for (t, timer) in out.timers {
             self.push(t, Ev::AmTimer(i, timer));

@@ -91,6 +91,17 @@ impl FreeIndex {
             .filter_map(|(f, _, Reverse(r))| self.ids.get(r).map(|id| (*f, id)))
     }
 
+    /// Nodes in the index.
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    #[cfg(test)]
+    pub(super) fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+
     /// The most free memory of any node.
     pub(super) fn max_free_mb(&self) -> Option<u64> {
         self.set.last().map(|(f, _, _)| *f)

@@ -226,6 +226,17 @@ impl RmState {
         self.demands_apps = self.apps.len();
     }
 
+    /// Removes a finished app (it waits for nothing), keeping the demands in step.
+    pub(super) fn forget_app(&mut self, id: ApplicationId) {
+        let in_step = self.demands_apps == self.apps.len();
+        if self.apps.remove(&id).is_some() {
+            self.demands.remove(id);
+            if in_step {
+                self.demands_apps = self.apps.len();
+            }
+        }
+    }
+
     /// What every live application waits for now, oldest first.
     pub(super) fn demands(&self) -> Vec<Demand> {
         if self.demands_apps == self.apps.len() {

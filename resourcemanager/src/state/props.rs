@@ -192,6 +192,7 @@ impl Run {
                     state: ContainerState::COMPLETE,
                     exit_status: *exit,
                     diagnostics: String::new(),
+                    resource: Resource::ZERO,
                 })
                 .collect();
             let mut actions = out.actions;
@@ -204,6 +205,7 @@ impl Run {
 
     /// The invariants that hold after every step.
     fn check(&self) -> Result<(), TestCaseError> {
+        self.rm.audit().map_err(TestCaseError::fail)?;
         let cluster = self.rm.cluster_resource();
         let mut running = Resource::ZERO;
         for n in self.rm.node_reports() {

@@ -209,6 +209,18 @@ impl DriverCore {
         self.executors.sync_ask(target, now_ms, out);
     }
 
+    /// The AM subscribed again after losing the RM (its restart or failover; YARN's AM
+    /// resync): the RM may have lost the outstanding ask, so it is sent again, as it
+    /// stands now.
+    pub fn on_rm_resync(&mut self, now_ms: u64) -> Vec<Effect> {
+        let mut out = Out::default();
+        if !self.executors.stopped() {
+            self.executors.forget_ask_sent();
+            self.sync_ask(now_ms, &mut out);
+        }
+        self.finish(out, now_ms)
+    }
+
     pub fn on_allocated(&mut self, containers: Vec<Container>, now_ms: u64) -> Vec<Effect> {
         let mut out = Out::default();
         let target = self.target_count();
@@ -645,8 +657,34 @@ mod tests {
         }
     }
 
+    /// What the RM reports when `container(n)` exited with `exit`.
+    fn exited(n: u64, exit: i32) -> ContainerStatus {
+        let c = container(n);
+        ContainerStatus {
+            container_id: c.id,
+            state: ContainerState::COMPLETE,
+            exit_status: exit,
+            diagnostics: String::new(),
+            resource: c.resource,
+        }
+    }
+
     fn ok_output() -> TaskResult {
         TaskResult::Success(postcard::to_stdvec(&TaskOutput::default()).unwrap())
+    }
+
+    /// After the RM came back, the AM sends what it still lacks again: the whole ask
+    /// before any container came, the rest after one did, nothing once all came.
+    #[test]
+    fn a_resync_sends_the_outstanding_ask_again() {
+        let mut d = DriverCore::new(conf(2)).unwrap();
+        assert!(d.start(0).contains(&Effect::Ask { count: 2 }));
+        assert!(!d.tick(1).iter().any(|e| matches!(e, Effect::Ask { .. })));
+        assert!(d.on_rm_resync(2).contains(&Effect::Ask { count: 2 }));
+        d.on_allocated(vec![container(2)], 3);
+        assert!(d.on_rm_resync(4).contains(&Effect::Ask { count: 1 }));
+        d.on_allocated(vec![container(3)], 5);
+        assert!(d.on_rm_resync(6).contains(&Effect::Ask { count: 0 }));
     }
 
     #[test]
@@ -725,15 +763,7 @@ mod tests {
         let lost = l.iter().find(|(e, _)| e == "1").unwrap().1.task_id;
         let fx = d.on_executor_disconnected(&ex("1"), 1);
         assert!(fx.iter().any(|e| matches!(e, Effect::Log(AppEvent::TaskEnd { reason, task_id, .. }) if reason == "ExecutorLost" && *task_id == lost.get())));
-        let fx = d.on_container_completed(
-            &ContainerStatus {
-                container_id: container(2).id,
-                state: ContainerState::COMPLETE,
-                exit_status: 137,
-                diagnostics: String::new(),
-            },
-            2,
-        );
+        let fx = d.on_container_completed(&exited(2, 137), 2);
         assert!(fx.contains(&Effect::Ask { count: 1 }), "{fx:?}");
         // The other executor picks the re-queued task once it is free.
         let other = l.iter().find(|(e, _)| e == "2").unwrap().1.task_id;
@@ -750,15 +780,7 @@ mod tests {
         let mut aborted = false;
         for n in 2..5 {
             d.on_allocated(vec![container(n)], 0);
-            let fx = d.on_container_completed(
-                &ContainerStatus {
-                    container_id: container(n).id,
-                    state: ContainerState::COMPLETE,
-                    exit_status: 1,
-                    diagnostics: String::new(),
-                },
-                1,
-            );
+            let fx = d.on_container_completed(&exited(n, 1), 1);
             aborted |= fx.iter().any(|e| matches!(e, Effect::Abort { .. }));
         }
         assert!(aborted);
