@@ -63,12 +63,14 @@ pub struct SimAm {
     finished: bool,
 }
 
-/// The ask key of a task: its priority (zero-padded, so keys sort by priority), and
-/// its preferred host.
+/// The ask key of a task: its priority (zero-padded, so keys sort by priority), its
+/// size (one ask is one size) and its preferred host.
 fn key_of(t: &Task) -> String {
+    let r = &t.resource;
+    let key = format!("p{:05}/{}x{}", t.priority, r.memory_mb, r.vcores);
     match &t.host {
-        Some(h) => format!("p{:05}@{h}", t.priority),
-        None => format!("p{:05}", t.priority),
+        Some(h) => format!("{key}@{h}"),
+        None => key,
     }
 }
 
@@ -301,7 +303,7 @@ mod tests {
         am.registered(&j, 0, &mut out);
         let asks = am.ask_update(&j, 0);
         assert_eq!(asks.len(), 1);
-        assert_eq!((asks[0].key.as_str(), asks[0].count), ("p00020", 2));
+        assert_eq!((asks[0].key.as_str(), asks[0].count), ("p00020/1024x1", 2));
         am.allocated(&j, &[container(2), container(3)], 50, &mut out);
         assert_eq!(out.latencies, vec![50, 50]);
         assert_eq!(out.run.len(), 2);
@@ -314,11 +316,11 @@ mod tests {
         );
         assert_eq!(out.preempted, 1);
         let asks = am.ask_update(&j, 0);
-        assert_eq!((asks[0].key.as_str(), asks[0].count), ("p00020", 1));
+        assert_eq!((asks[0].key.as_str(), asks[0].count), ("p00020/1024x1", 1));
         am.allocated(&j, &[container(4)], 70, &mut out);
         am.completed(&j, &[done(4, 0)], 80, &mut out);
         let asks = am.ask_update(&j, 0);
-        assert_eq!((asks[0].key.as_str(), asks[0].count), ("p00010", 1));
+        assert_eq!((asks[0].key.as_str(), asks[0].count), ("p00010/1024x1", 1));
         assert!(!out.finished);
         am.allocated(&j, &[container(5)], 90, &mut out);
         am.completed(&j, &[done(5, 0)], 95, &mut out);

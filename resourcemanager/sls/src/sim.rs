@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::Instant;
 
 /// The cluster timestamp of simulated ids, and the wall clock's origin.
-const EPOCH_MS: u64 = 1_700_000_000_000;
+pub const EPOCH_MS: u64 = 1_700_000_000_000;
 /// SLS's AM container.
 pub const AM_RESOURCE: Resource = Resource {
     memory_mb: 1024,
@@ -36,6 +36,28 @@ enum Ev {
     Preempt,
     Sample,
     KeyRoll,
+}
+
+/// What a simulated client submits for `job`.
+pub fn submission(job: &Job) -> AppSubmission {
+    AppSubmission {
+        name: job.name.clone(),
+        queue: job.queue.clone(),
+        user: job.user.clone(),
+        app_type: job.am_type.name().to_uppercase(),
+        am_resource: AM_RESOURCE,
+        am_launch: LaunchSpec {
+            command: vec!["sls-am".into()],
+            ..Default::default()
+        },
+        max_attempts: None,
+        acls: Default::default(),
+    }
+}
+
+/// The id a simulated node on `host` registers with.
+pub fn node_id(host: &str) -> NodeId {
+    NodeId(format!("{host}:8041"))
 }
 
 /// An allocation as the core made it, for comparing runs.
@@ -190,7 +212,7 @@ impl Engine {
     fn start_nodes(&mut self) {
         let c = self.cfg.cluster.clone();
         for (i, host) in c.hosts.iter().enumerate() {
-            let id = NodeId(format!("{host}:8041"));
+            let id = node_id(host);
             let actions = self.rm.register_node(
                 id.clone(),
                 id.0.clone(),
@@ -316,19 +338,7 @@ impl Engine {
 
     fn submit(&mut self, i: u32) -> Result<(), SlsError> {
         let job = &self.jobs[i as usize];
-        let sub = AppSubmission {
-            name: job.name.clone(),
-            queue: job.queue.clone(),
-            user: job.user.clone(),
-            app_type: job.am_type.name().to_uppercase(),
-            am_resource: AM_RESOURCE,
-            am_launch: LaunchSpec {
-                command: vec!["sls-am".into()],
-                ..Default::default()
-            },
-            max_attempts: None,
-            acls: Default::default(),
-        };
+        let sub = submission(job);
         let (id, actions) = self.rm.submit(sub, at(self.now)).map_err(|e| {
             SlsError::refused(
                 format!("job {} (queue {}, user {})", job.name, job.queue, job.user),
