@@ -7,9 +7,11 @@ use report::charts::{step_chart, Series, DYNAMIC_COLORS, EAGER_COLORS, STATIC_CO
 use std::fmt::Write as _;
 use std::path::Path;
 
-fn color(i: usize) -> (u8, u8, u8) {
-    let all = [STATIC_COLORS, DYNAMIC_COLORS, EAGER_COLORS].concat();
-    all[i % all.len()]
+/// Queue `i`'s colors: its use in a strong shade, its guarantee in a light one of the
+/// same hue.
+fn colors(i: usize) -> ((u8, u8, u8), (u8, u8, u8)) {
+    let family = [STATIC_COLORS, DYNAMIC_COLORS, EAGER_COLORS][i % 3];
+    (family[0], family[1])
 }
 
 fn escape(s: &str) -> String {
@@ -44,14 +46,14 @@ pub fn render(summary: &Summary, stats: &Stats) -> Result<String, SlsError> {
             .map_or(0.0, |q| q.guarantee_pct);
         series.push(Series {
             name: format!("{path} used"),
-            color: color(i),
+            color: colors(i).0,
             steps: used,
             end,
             width: 2,
         });
         series.push(Series {
             name: format!("{path} guarantee"),
-            color: color(i),
+            color: colors(i).1,
             steps: vec![(0.0, guarantee)],
             end,
             width: 1,
@@ -83,7 +85,7 @@ pub fn render(summary: &Summary, stats: &Stats) -> Result<String, SlsError> {
         "applications",
         &[Series {
             name: "running".into(),
-            color: color(0),
+            color: colors(0).0,
             steps,
             end,
             width: 2,
@@ -140,4 +142,51 @@ pub fn render(summary: &Summary, stats: &Stats) -> Result<String, SlsError> {
 pub fn write(path: &Path, summary: &Summary, stats: &Stats) -> Result<(), SlsError> {
     let html = render(summary, stats)?;
     std::fs::write(path, html).map_err(|e| SlsError::file("write report", path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::{QueueSample, QueueUse};
+
+    #[test]
+    fn the_report_has_each_queues_use_and_guarantee_and_the_figures() {
+        let sample = |t_ms, a, b| QueueSample {
+            t_ms,
+            queues: vec![
+                QueueUse {
+                    path: "root.a".into(),
+                    used_pct: a,
+                    guarantee_pct: 50.0,
+                },
+                QueueUse {
+                    path: "root.b".into(),
+                    used_pct: b,
+                    guarantee_pct: 50.0,
+                },
+            ],
+        };
+        let mut stats = Stats {
+            allocations: 10,
+            queue_samples: vec![sample(0, 90.0, 0.0), sample(1000, 50.0, 50.0)],
+            apps: vec![("x".into(), "a".into(), 0, 1000)],
+            end_ms: 1000,
+            ..Stats::default()
+        };
+        let summary = Summary::new(&mut stats, 0.5);
+        let html = render(&summary, &stats).unwrap();
+        for series in [
+            "root.a used",
+            "root.a guarantee",
+            "root.b used",
+            "root.b guarantee",
+        ] {
+            assert!(
+                html.contains(&format!("data-series=\"{series}\"")),
+                "{series}"
+            );
+        }
+        assert!(html.contains("<td>20</td>"), "allocations per CPU second");
+        assert!(html.contains("<td>root.b</td><td>50.0%</td><td>25.0%</td><td>50.0%</td>"));
+    }
 }
