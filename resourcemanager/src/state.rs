@@ -7,7 +7,7 @@
 //! by the shell), and what must happen in the outside world comes back as
 //! [`Action`]s for the service to carry out.
 
-use crate::scheduler::{self, preemption::Candidate, Demand, QueueView, Scheduler};
+use crate::scheduler::{self, preemption::Candidate, Demand, Demands, QueueView, Scheduler};
 use common::identity::check_user_name;
 use common::protocol::{
     exit_status, AmEvent, AppAcls, AppSubmission, ApplicationReport, AttemptReport, Container,
@@ -18,11 +18,11 @@ use common::token::{
     AmrmTokenKeys, AppSecret, ContainerTokenKeys, KeyId, NodeTokenKeys, RollSchedule,
 };
 use common::{AppAttemptId, ApplicationId, ContainerId, NodeId, Resource};
-use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
 
 mod acls;
 mod audit;
+mod free_index;
 mod health;
 mod placement;
 #[cfg(test)]
@@ -31,8 +31,12 @@ mod queues;
 mod records;
 mod retention;
 
+use free_index::FreeIndex;
 pub use records::{AppRecord, KeysRecord, RESTART_DIAGNOSTICS};
 pub use retention::MAX_COMPLETED_APPS;
+
+/// The finished-apps log is not trimmed below this length (a trim looks at every node).
+const FINISHED_TRIM_MIN: usize = 4096;
 
 /// Starts an app's diagnostics while its queue's limits hold its AM back.
 const AM_WAIT_PREFIX: &str = "[waiting for its AM] ";
@@ -144,8 +148,10 @@ struct Node {
     last_heartbeat: Now,
     /// Containers the NM must stop on its next heartbeat, with the exit status to report.
     to_kill: Vec<(ContainerId, i32)>,
-    /// Apps whose containers and directories the NM must clean.
-    finished_apps: Vec<ApplicationId>,
+    /// How far into [`RmState::finished_log`] it has been told (an absolute position).
+    finished_seen: usize,
+    /// Apps only this node must clean besides the log's (they ended while it was away).
+    finished_extra: Vec<ApplicationId>,
     /// How it isolates containers, as it said at registration.
     isolation: Isolation,
     /// Why it is UNHEALTHY, as its heartbeat said (empty otherwise).
@@ -276,9 +282,21 @@ pub struct RmState {
     /// Users who may view and modify every application (`admin-acl`).
     admins: BTreeSet<String>,
     scheduler: Box<dyn Scheduler>,
-    /// RUNNING nodes by free memory (then fewest containers, then id), so a placement
-    /// looks at the roomiest nodes first instead of every node.
-    free_index: BTreeSet<(u64, Reverse<usize>, Reverse<NodeId>)>,
+    /// What every live application waits for, kept as apps change (see
+    /// `state/placement.rs`); `demands_apps` is how many apps it has seen, so apps that
+    /// arrive any other way (recovery) make it rebuild.
+    demands: Demands,
+    demands_apps: usize,
+    /// RUNNING nodes by free memory (then fewest containers, then id).
+    free_index: FreeIndex,
+    /// Apps that ended, in order: every node is told on its next heartbeat to clean their
+    /// containers and directories (one shared log and a position per node, since
+    /// appending to every node's own list cost an app's end O(nodes)). Entries every
+    /// RUNNING node has seen are dropped; `finished_base` is the first one's position.
+    finished_log: Vec<ApplicationId>,
+    finished_base: usize,
+    /// The log's length at which it is next trimmed.
+    finished_trim_at: usize,
     /// The RUNNING nodes' total capability, kept as nodes come and go (every schedule
     /// round reads it; summing the nodes there would cost a scan per heartbeat).
     running_total: Resource,
@@ -328,7 +346,12 @@ impl RmState {
                 scheduler::QueueTree::build(&BTreeMap::new(), Default::default())
                     .expect("the default queue tree is valid"),
             )),
-            free_index: BTreeSet::new(),
+            demands: Demands::default(),
+            demands_apps: 0,
+            free_index: FreeIndex::default(),
+            finished_log: Vec::new(),
+            finished_base: 0,
+            finished_trim_at: FINISHED_TRIM_MIN,
             running_total: Resource::ZERO,
             hosts: BTreeMap::new(),
             preemption: PreemptionConf::default(),
@@ -457,7 +480,8 @@ impl RmState {
             state: NodeState::RUNNING,
             last_heartbeat: now,
             to_kill: Vec::new(),
-            finished_apps: Vec::new(),
+            finished_seen: self.finished_base + self.finished_log.len(),
+            finished_extra: Vec::new(),
             isolation: Isolation::default(),
             health_report: String::new(),
         };
@@ -531,8 +555,8 @@ impl RmState {
             .collect();
         if let Some(node) = self.nodes.get_mut(node_id) {
             for a in ended {
-                if !node.finished_apps.contains(&a) {
-                    node.finished_apps.push(a);
+                if !node.finished_extra.contains(&a) {
+                    node.finished_extra.push(a);
                 }
             }
         }
@@ -585,7 +609,15 @@ impl RmState {
         };
         node.last_heartbeat = now;
         let kill = std::mem::take(&mut node.to_kill);
-        let finished = std::mem::take(&mut node.finished_apps);
+        let from = node.finished_seen.saturating_sub(self.finished_base);
+        let mut finished = std::mem::take(&mut node.finished_extra);
+        let told = finished.len();
+        for a in self.finished_log.get(from..).unwrap_or_default() {
+            if !finished[..told].contains(a) {
+                finished.push(*a);
+            }
+        }
+        node.finished_seen = self.finished_base + self.finished_log.len();
         let mut actions = Vec::new();
         for s in statuses {
             if let Some(placed) = self.placed_elsewhere(node_id, s.container_id) {
@@ -792,7 +824,10 @@ impl RmState {
             preempted: PreemptedReport::default(),
         };
         app.attempts.push(Attempt::new(id.attempt(1), now.wall_ms));
+        self.sync_demands();
         self.apps.insert(id, app);
+        self.demands_apps += 1;
+        self.refresh_demand(id);
         self.dirty.insert(id);
         let mut actions = Vec::new();
         self.schedule(now, &mut actions);
@@ -897,19 +932,32 @@ impl RmState {
         for (c, l) in live {
             self.scheduler.released(app_id, l.resource, l.am);
             self.preempting.remove(&c);
-            self.unindex(&l.node);
-            if let Some(node) = self.nodes.get_mut(&l.node) {
-                node.used = node.used.saturating_sub(&l.resource);
-                node.containers.remove(&c);
-            }
-            self.index(&l.node);
+            self.release_on(&l.node, &c, &l.resource);
         }
         self.scheduler.remove(app_id);
+        self.refresh_demand(app_id);
         // Every node cleans the app's containers and directories on its next heartbeat.
-        for node in self.nodes.values_mut() {
-            node.finished_apps.push(app_id);
+        self.finished_log.push(app_id);
+        if self.finished_log.len() >= self.finished_trim_at {
+            self.trim_finished_log();
         }
         self.completed(app_id);
+    }
+
+    /// Drops the finished apps every RUNNING node has been told of.
+    fn trim_finished_log(&mut self) {
+        let end = self.finished_base + self.finished_log.len();
+        let seen = self
+            .nodes
+            .values()
+            .filter(|n| n.state == NodeState::RUNNING)
+            .map(|n| n.finished_seen)
+            .min()
+            .unwrap_or(end);
+        let drop = seen.saturating_sub(self.finished_base);
+        self.finished_log.drain(..drop.min(self.finished_log.len()));
+        self.finished_base += drop;
+        self.finished_trim_at = FINISHED_TRIM_MIN.max(2 * self.finished_log.len());
     }
 
     pub fn report(&self, app_id: ApplicationId, now: Now) -> Result<ApplicationReport, WireError> {
@@ -950,7 +998,7 @@ impl RmState {
             app_type: app.submission.app_type.clone(),
             state: app.state,
             final_status: app.final_status,
-            diagnostics: app.diagnostics.clone(),
+            diagnostics: self.diagnostics(id, app),
             tracking_url: app.tracking_url.clone(),
             am_host: app.am_host.clone(),
             am_container: cur.and_then(|a| a.am_container),
@@ -1018,6 +1066,7 @@ impl RmState {
             a.registered = true;
         }
         self.dirty.insert(attempt.app);
+        self.refresh_demand(attempt.app);
         tracing::info!(app_attempt_id = %attempt, "application master registered");
         Ok(max)
     }
@@ -1075,6 +1124,7 @@ impl RmState {
                 &mut actions,
             );
         }
+        self.refresh_demand(attempt.app);
         self.schedule(now, &mut actions);
         Ok(actions)
     }
@@ -1153,12 +1203,7 @@ impl RmState {
                 app.preempted.non_am_containers += 1;
             }
         }
-        self.unindex(&live.node);
-        if let Some(node) = self.nodes.get_mut(&live.node) {
-            node.used = node.used.saturating_sub(&live.resource);
-            node.containers.remove(&c);
-        }
-        self.index(&live.node);
+        self.release_on(&live.node, &c, &live.resource);
         let app = self.apps.get_mut(&app_id).expect("looked up above");
         let status = ContainerStatus {
             container_id: c,
@@ -1239,6 +1284,7 @@ impl RmState {
                     n.to_kill.push((id, exit_status::KILLED_BY_RESOURCEMANAGER));
                 }
             }
+            self.refresh_demand(app_id);
             self.schedule(now, actions);
         } else {
             let max = app.max_attempts;

@@ -7,6 +7,7 @@ mod cluster;
 mod compare;
 mod demo;
 mod shell;
+mod sls;
 mod token;
 mod whatif;
 
@@ -67,6 +68,8 @@ enum Command {
     Demo(demo::DemoArgs),
     // Its help (short and long) is on `WhatIfArgs`.
     WhatIf(whatif::WhatIfArgs),
+    // Its help is on `SlsArgs`.
+    Sls(sls::SlsArgs),
 }
 
 /// Runs the CLI; returns the process exit code.
@@ -93,6 +96,7 @@ pub fn main() -> i32 {
             Command::Compare(args) => compare::run(args).await,
             Command::Demo(args) => demo::run(args).await,
             Command::WhatIf(args) => whatif::run(args).map_err(anyhow::Error::from),
+            Command::Sls(args) => sls::run(args),
         }
     });
     match result {

@@ -103,8 +103,8 @@ impl Run {
             .iter()
             .map(|q| {
                 (
-                    q.name.clone(),
-                    (q.absolute_capacity, q.absolute_maximum_capacity),
+                    q.name().to_string(),
+                    (q.absolute.capacity, q.absolute.maximum_capacity),
                 )
             })
             .collect();

@@ -30,7 +30,7 @@ impl RmState {
                 break;
             };
             if self.apps.get(&old).is_some_and(|a| a.state.is_terminal()) {
-                self.apps.remove(&old);
+                self.forget_app(old);
                 self.dirty.remove(&old);
                 self.removed.insert(old);
             }
