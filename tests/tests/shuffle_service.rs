@@ -410,11 +410,11 @@ fn shuffle_files(dir: &Path) -> Vec<String> {
 async fn app_finished_and_remove_shuffle_delete_files() {
     let (env, server, s) = serving().await;
     let (a, b) = (app(1), app(2));
+    let c = env.client();
     let d1 = env.maps(a, "1", 0, 0..2, 3);
     write_maps(&d1, 1, 0..2, 3);
     let d2 = env.maps(a, "2", 1, 2..3, 3);
     let db = env.maps(b, "1", 0, 0..1, 3);
-    let c = env.client();
     server.register_app(a, "ka").await.unwrap();
     server.register_app(b, "kb").await.unwrap();
     c.register(&s, a, "1", "ka", &[&d1]).await.unwrap();
