@@ -325,6 +325,11 @@ impl ContainerManager {
                 tracing::warn!(container_id = %id, error = %e, "cannot record the container's exit");
             }
         }
+        // The RM may have acknowledged the status while it was being written (the
+        // heartbeat runs beside this): then the record just written goes too.
+        if self.core().acknowledged(id) {
+            records.remove(id);
+        }
     }
 
     /// The apps whose directories this node holds (found at start, or made since).

@@ -592,6 +592,11 @@ impl Lifecycle {
         self.containers.get(&id).map(|c| &c.phase)
     }
 
+    /// Whether the RM has acknowledged `id`'s final status (or it is gone from here).
+    pub fn acknowledged(&self, id: ContainerId) -> bool {
+        matches!(self.phase(id), Some(Phase::Done(_)) | None)
+    }
+
     /// Its public status, if it is known here.
     pub fn status(&self, id: ContainerId) -> Option<ContainerStatus> {
         self.containers.get(&id).map(|c| status_of(id, c))
@@ -999,6 +1004,10 @@ mod tests {
             core.handle(recovered(a, Some(100), unknown), 0),
             Err(Refusal::AlreadyStarted { container_id: a })
         );
+        // Its record goes once the RM has its status.
+        assert!(!core.acknowledged(b));
+        ok(&mut core, Event::Acknowledged { completed: vec![b] }, 1);
+        assert!(core.acknowledged(b));
         assert_eq!(
             ok(&mut core, kill(a, -105, KILLED_BY_APPMASTER), 10),
             vec![signal(a, 100, Signal::Term)]
