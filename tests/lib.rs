@@ -371,7 +371,8 @@ impl Cluster {
     }
 }
 
-/// Processes whose environment has `key=value` (e.g. an app's containers).
+/// Processes whose environment has `key=value` (e.g. an app's containers), not counting
+/// containers' launchers.
 pub fn pids_with_env(key: &str, value: &str) -> Vec<i32> {
     let needle = format!("{key}={value}");
     let mut out = Vec::new();
@@ -383,12 +384,22 @@ pub fn pids_with_env(key: &str, value: &str) -> Vec<i32> {
             continue;
         };
         if let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) {
-            if env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()) && !gone(pid) {
+            if env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes())
+                && !gone(pid)
+                && !is_launcher(pid)
+            {
                 out.push(pid);
             }
         }
     }
     out
+}
+
+/// Whether `pid` is a container's launcher (NM recovery), which carries its container's
+/// environment but is not the container's process.
+fn is_launcher(pid: i32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .is_ok_and(|c| c.split(|b| *b == 0).any(|a| a == b"--container-launcher"))
 }
 
 /// Whether process `pid` has ended (a zombie not yet reaped counts as ended).
