@@ -53,13 +53,22 @@ pub enum ClientConfError {
 }
 
 impl ClientConf {
+    /// A client of the RM at `rm_address` (no web address) with the identity `tls`.
+    pub fn new(rm_address: impl Into<String>, tls: TlsFiles) -> Self {
+        Self {
+            rm_address: rm_address.into(),
+            rm_addresses: vec![],
+            rm_web_address: String::new(),
+            ca: tls.ca,
+            cert: tls.cert,
+            key: tls.key,
+            liveness: Default::default(),
+        }
+    }
+
     /// The RMs to talk to: `rm-addresses`, else `rm-address`.
     pub fn rm_addresses(&self) -> Vec<String> {
-        if self.rm_addresses.is_empty() {
-            vec![self.rm_address.clone()]
-        } else {
-            self.rm_addresses.clone()
-        }
+        crate::failover::rm_list(&self.rm_address, &self.rm_addresses)
     }
 
     pub fn tls_files(&self) -> TlsFiles {
@@ -127,13 +136,15 @@ mod tests {
     fn round_trip_and_relative_paths() {
         let d = tempfile::tempdir().unwrap();
         let c = ClientConf {
-            rm_address: "127.0.0.1:1".into(),
-            rm_addresses: vec![],
             rm_web_address: "127.0.0.1:2".into(),
-            ca: "ca.pem".into(),
-            cert: "/abs/user.pem".into(),
-            key: "user.key".into(),
-            liveness: Default::default(),
+            ..ClientConf::new(
+                "127.0.0.1:1",
+                TlsFiles::new(
+                    Path::new("ca.pem"),
+                    Path::new("/abs/user.pem"),
+                    Path::new("user.key"),
+                ),
+            )
         };
         c.write(d.path()).unwrap();
         let back = ClientConf::load(d.path()).unwrap();

@@ -10,6 +10,15 @@
 //! keeps its old behaviour (one fresh connection after a lost one), except that it
 //! follows a standby's `NotActive` to the active RM it names.
 
+/// The RMs a config names: its `rm-addresses`, else its one `rm-address`.
+pub fn rm_list(rm_address: &str, rm_addresses: &[String]) -> Vec<String> {
+    if rm_addresses.is_empty() {
+        vec![rm_address.to_string()]
+    } else {
+        rm_addresses.to_vec()
+    }
+}
+
 /// Why a call to one address failed, as far as failing over is concerned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {

@@ -241,11 +241,7 @@ impl DaemonConfig for NmConfig {
 impl NmConfig {
     /// The RMs to talk to: `rm-addresses`, else `rm-address`.
     pub fn rms(&self) -> Vec<String> {
-        if self.rm_addresses.is_empty() {
-            vec![self.rm_address.clone()]
-        } else {
-            self.rm_addresses.clone()
-        }
+        common::failover::rm_list(&self.rm_address, &self.rm_addresses)
     }
 
     pub fn tls_files(&self) -> TlsFiles {

@@ -596,7 +596,7 @@ impl Rm {
                             token: container.token.clone(),
                             launch,
                         };
-                        let result: Result<NmResponse, _> = client.call(&req).await;
+                        let result = launch_patiently(&client, &req).await;
                         if let Err(e) = result {
                             tracing::warn!(container_id = %container.id, error = %e, "AM launch failed");
                             let actions = rm.with_state(|s| {
@@ -728,6 +728,30 @@ impl Rm {
                     chans.remove(&attempt);
                 }
             }
+        }
+    }
+}
+
+/// How long the RM keeps trying to start an AM on a node it cannot reach: a node manager
+/// restarting (work-preserving, within the node expiry) is back in a second or two.
+const AM_LAUNCH_PATIENCE: Duration = Duration::from_secs(10);
+
+/// Starts an AM container, trying a node it cannot reach again for up to
+/// [`AM_LAUNCH_PATIENCE`]; a node's answer (a refusal) is final.
+async fn launch_patiently(
+    client: &Client,
+    req: &NmRequest,
+) -> Result<NmResponse, transport::TransportError> {
+    let give_up = Instant::now() + AM_LAUNCH_PATIENCE;
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match client.call(req).await {
+            Err(e) if e.code().is_none() && Instant::now() < give_up => {
+                tracing::warn!(node = %client.addr(), error = %e, "AM launch: node unreachable; trying again");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+            r => return r,
         }
     }
 }

@@ -670,7 +670,7 @@ impl RmState {
         Ok(())
     }
 
-    /// Ends recovery one node expiry after it began: an attempt whose AM container no
+    /// Ends recovery when its wait is over (15 s, or the node expiry): an attempt whose AM container no
     /// node reported by then lost its AM while the RM was down (its node is gone). A
     /// new attempt replaces it, not counted as a failure.
     fn expire_recovery(&mut self, now: Now, actions: &mut Vec<Action>) {
@@ -1138,6 +1138,15 @@ impl RmState {
         tracking_url: String,
         now: Now,
     ) -> Result<Vec<Action>, WireError> {
+        // Repeated (its answer was lost to an RM restart): it stands, and is not an error.
+        let done = self.apps.get(&attempt.app).is_some_and(|a| {
+            a.state.is_terminal()
+                && a.current()
+                    .is_some_and(|c| c.id == attempt && c.unregistered)
+        });
+        if done && self.amrm_keys.verify(attempt, token).is_ok() {
+            return Ok(vec![]);
+        }
         let app = self.live_attempt(attempt, token)?;
         if !tracking_url.is_empty() {
             app.tracking_url = tracking_url;
@@ -1453,6 +1462,14 @@ mod tests {
         rm2
     }
 
+    /// The node of AM container `am` reports it exited with 1: what the core does.
+    fn am_exits(rm: &mut RmState, am: &Container, now: Now) -> Vec<Action> {
+        let exited = [completed(am.id, 1)];
+        rm.node_heartbeat(&am.node_id, &exited, now)
+            .unwrap()
+            .actions
+    }
+
     /// What a node reports of a container it runs.
     fn running(c: &Container) -> ContainerStatus {
         ContainerStatus {
@@ -1729,17 +1746,11 @@ mod tests {
     #[test]
     fn am_exit_gets_second_attempt_then_fails() {
         let (mut rm, app, am1, _) = placed(2048);
-        let actions = rm
-            .node_heartbeat(&am1.node_id, &[completed(am1.id, 1)], at(2))
-            .unwrap()
-            .actions;
+        let actions = am_exits(&mut rm, &am1, at(2));
         let (am2, _) = launched(&actions).expect("second attempt launched");
         assert_eq!(am2.id.attempt, app.attempt(2));
         assert_eq!(rm.report(app, at(2)).unwrap().state, AppState::ACCEPTED);
-        let actions = rm
-            .node_heartbeat(&am2.node_id, &[completed(am2.id, 1)], at(3))
-            .unwrap()
-            .actions;
+        let actions = am_exits(&mut rm, &am2, at(3));
         assert!(launched(&actions).is_none());
         let r = rm.report(app, at(3)).unwrap();
         assert_eq!(r.state, AppState::FAILED);
@@ -1827,6 +1838,17 @@ mod tests {
             rm2.report(done, at(100)).unwrap(),
             rm1.report(done, at(100)).unwrap()
         );
+        // Its AM, whose unregistration's answer the restart cut off, sends it again.
+        let token1 = rm1.amrm_keys.token(done.attempt(1));
+        let again = rm2.finish_am(
+            done.attempt(1),
+            &token1,
+            FinalApplicationStatus::SUCCEEDED,
+            String::new(),
+            String::new(),
+            at(100),
+        );
+        assert_eq!(again, Ok(vec![]));
         let r = rm2.report(app, at(100)).unwrap();
         assert_eq!(r.state, AppState::RUNNING);
         assert_eq!(r.attempts.len(), 1);
@@ -1898,10 +1920,7 @@ mod tests {
             "{}",
             r.attempts[0].diagnostics
         );
-        let actions = rm2
-            .node_heartbeat(&am2.node_id, &[completed(am2.id, 1)], at(5103))
-            .unwrap()
-            .actions;
+        let actions = am_exits(&mut rm2, &am2, at(5103));
         let (am3, _) = launched(&actions).expect("attempt 3 launched");
         assert_eq!(am3.id.attempt, app.attempt(3));
     }

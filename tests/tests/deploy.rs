@@ -48,17 +48,9 @@ impl Site {
             .unwrap();
         let rm_addr = format!("127.0.0.1:{}", free_udp_port());
         let s = Self { dir, rm_addr };
-        ClientConf {
-            rm_address: s.rm_addr.clone(),
-            rm_addresses: vec![],
-            rm_web_address: String::new(),
-            ca: s.certs().join("ca.pem"),
-            cert: s.certs().join("user.pem"),
-            key: s.certs().join("user.key"),
-            liveness: Default::default(),
-        }
-        .write(&s.conf_dir())
-        .unwrap();
+        ClientConf::new(s.rm_addr.clone(), TlsFiles::in_dir(&s.certs(), "user"))
+            .write(&s.conf_dir())
+            .unwrap();
         s
     }
 

@@ -542,7 +542,12 @@ pub(crate) async fn run(
         },
         now,
     );
-    rm.finish(status, &diagnostics, &tracking_url).await?;
+    // Retried: the RM may be restarting as the app ends (an unregistration is safe to
+    // repeat).
+    with_retries("unregistration", || {
+        rm.finish(status, &diagnostics, &tracking_url)
+    })
+    .await?;
     eprintln!("{}", crate::memory::peak_rss_line("driver"));
     Ok(0)
 }

@@ -451,13 +451,12 @@ async fn up(dir: &Path, opts: &UpOptions) -> anyhow::Result<()> {
         }
     }
     let client = ClientConf {
-        rm_address: if ha { String::new() } else { rm_addr.clone() },
         rm_addresses: if ha { rm_addrs.clone() } else { vec![] },
         rm_web_address: rm_web.clone(),
-        ca: certs.join("ca.pem"),
-        cert: certs.join("user.pem"),
-        key: certs.join("user.key"),
-        liveness: Default::default(),
+        ..ClientConf::new(
+            if ha { String::new() } else { rm_addr.clone() },
+            common::tls::TlsFiles::in_dir(&certs, "user"),
+        )
     };
     let conf_dir = dir.join("conf");
     client.write(&conf_dir)?;

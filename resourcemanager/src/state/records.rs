@@ -47,6 +47,12 @@ pub struct AppRecord {
 pub const RESTART_DIAGNOSTICS: &str =
     "AM container not reported by any node after the ResourceManager restarted; a new attempt replaces it (not counted as a failure)";
 
+/// How long after a restart re-registering nodes bring containers back (at most the node
+/// expiry): nodes that were up re-register within a second or two, and an attempt whose
+/// AM container none reports by then gets a new attempt instead of waiting out a long
+/// expiry (its AM may have ended while the RM was down, its end lost with the RM).
+const RECOVERY_WAIT_MS: u64 = 15_000;
+
 /// How many container ids a recovered app skips: the previous run may have handed out
 /// ids after the app's last save (allocations are not saved one by one); a container
 /// a node reports moves the next id past itself too.
@@ -107,13 +113,14 @@ impl RmState {
 
     /// Takes back the apps of a previous run, work-preserving as YARN's RM restart:
     /// finished apps come back as they were; an unfinished app keeps its attempt and
-    /// its containers come back as nodes re-register with them (for one node expiry
-    /// from now, see [`Self::expire_recovery`]); one still waiting for its AM keeps
+    /// its containers come back as nodes re-register with them (for 15 s, or the node
+    /// expiry when shorter; see [`Self::expire_recovery`]); one still waiting for its AM keeps
     /// waiting. The changed apps are marked dirty. An unfinished app's elapsed time
     /// continues from its stored wall-clock start (read once, here) on this
     /// process's monotonic clock.
     pub fn recover(&mut self, next_seq: u32, records: Vec<AppRecord>, now: Now) {
-        self.recovering_until_ms = now.mono_ms.saturating_add(self.limits.nm_expiry_ms);
+        let wait = self.limits.nm_expiry_ms.min(RECOVERY_WAIT_MS);
+        self.recovering_until_ms = now.mono_ms.saturating_add(wait);
         for r in records {
             let id = r.id;
             self.next_seq = self.next_seq.max(next_seq).max(id.seq + 1);
