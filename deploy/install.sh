@@ -230,10 +230,13 @@ trap 'rm -rf "$tmp"' EXIT
 for c in resourcemanager shuffle-service; do
   ensure_new "$here/conf/$c.toml" "/etc/spindle/$c.toml" 644
 done
+# Work-preserving NM restart is on in an installed node manager (the unit's
+# KillMode=process leaves the containers running across a restart).
 if [ -n "$rm_address" ]; then
-  sed "s|^# rm-address = .*|rm-address = \"$rm_address\"|" "$here/conf/nodemanager.toml" >"$tmp/nodemanager.toml"
+  sed -e "s|^# rm-address = .*|rm-address = \"$rm_address\"|" -e "s|^# recovery = false|recovery = true|" \
+    "$here/conf/nodemanager.toml" >"$tmp/nodemanager.toml"
 else
-  cp "$here/conf/nodemanager.toml" "$tmp/nodemanager.toml"
+  sed -e "s|^# recovery = false|recovery = true|" "$here/conf/nodemanager.toml" >"$tmp/nodemanager.toml"
 fi
 ensure_new "$tmp/nodemanager.toml" /etc/spindle/nodemanager.toml 644
 cat >"$tmp/spindle-client.toml" <<EOF

@@ -105,6 +105,13 @@ impl Cluster {
         });
     }
 
+    /// kill -9 of daemon `name`, then, half a second later, started again by hand.
+    pub fn kill_and_restart(&self, name: &str) {
+        self.kill9(name);
+        std::thread::sleep(Duration::from_millis(500));
+        self.restart(name);
+    }
+
     /// Starts daemon `name` again by hand from its config file, as an operator would
     /// (`resourcemanager --config DIR/conf/resourcemanager.toml`), logging to its log and
     /// recording its pid where `spindle cluster down` finds it.
@@ -170,7 +177,7 @@ impl Cluster {
     pub fn rm_client(&self) -> RmClient {
         let conf = self.client_conf();
         let id = TlsIdentity::load(&conf.tls_files()).expect("identity");
-        RmClient::connect(&id, &conf.rm_address).expect("rm client")
+        RmClient::connect_any(&id, &conf.rm_addresses()).expect("rm client")
     }
 
     /// The event log files in the cluster's history directory, sorted.
@@ -189,6 +196,69 @@ impl Cluster {
         let files = self.event_log_files();
         let path = files.first().expect("event log");
         history::log::read(path).expect("read the event log")
+    }
+
+    /// Submits a static 2-executor app (Bursty, 2 jobs of 16 sleepy tasks) and waits until
+    /// both executors run: its run and application id.
+    pub fn run_static_two_executor_app(&self) -> (Running, String) {
+        let app_args = sleepy_bursty(2, 16, 300, 1500);
+        let run = self.submit_running(&class_args(
+            &["--num-executors", "2", "--executor-cores", "1"],
+            NO_CONF,
+            "Bursty",
+            &app_args,
+        ));
+        let app = eventually(Duration::from_secs(30), "the app id", || {
+            run.word("application_")
+        });
+        self.wait_executors_added(2);
+        (run, app)
+    }
+
+    /// Waits (30 s at most) until an app's event log shows `n` executors added.
+    pub fn wait_executors_added(&self, n: usize) {
+        eventually(Duration::from_secs(30), "the executors", || {
+            self.event_log_files()
+                .iter()
+                .any(|f| {
+                    std::fs::read_to_string(f)
+                        .unwrap_or_default()
+                        .matches("ExecutorAdded")
+                        .count()
+                        == n
+                })
+                .then_some(())
+        });
+    }
+
+    /// The app `run` runs went on through `what` (a restart, a failover): `spindle-submit`
+    /// exits 0 with it FINISHED, its event log shows exactly 2 executors added (nothing
+    /// replaced), and it SUCCEEDED on its first attempt.
+    pub fn assert_ran_through(&self, mut run: Running, app: &str, what: &str) {
+        assert!(run.running(), "{what}: the app ended");
+        let (status, out) = run.wait();
+        assert!(status.success(), "{what}: spindle-submit failed:\n{out}");
+        assert!(
+            out.contains("FINISHED") || out.contains("SUCCEEDED"),
+            "{out}"
+        );
+        let added = self
+            .event_log()
+            .into_iter()
+            .filter(|l| matches!(l.event, am_core::eventlog::AppEvent::ExecutorAdded { .. }))
+            .count();
+        assert_eq!(added, 2, "{what}: executors were replaced");
+        let report = self.run(&["app", "status", app]);
+        let report = String::from_utf8_lossy(&report.stdout).into_owned();
+        assert!(report.contains("SUCCEEDED"), "{report}");
+        let second = format!(
+            "appattempt_{}_000002",
+            app.trim_start_matches("application_")
+        );
+        assert!(
+            !report.contains(&second),
+            "{what}: a second attempt ran\n{report}"
+        );
     }
 }
 
@@ -374,6 +444,12 @@ pub fn dynamic(min: u32, max: u32, initial: u32, idle: &str) -> Vec<String> {
         &format!("spark.dynamicAllocation.initialExecutors={initial}"),
         &format!("spark.dynamicAllocation.executorIdleTimeout={idle}"),
     ])
+}
+
+/// `conf` with one more `K=V` setting.
+pub fn with(mut conf: Vec<String>, kv: &str) -> Vec<String> {
+    conf.push(kv.to_string());
+    conf
 }
 
 /// The appmaster binary, which runs the example classes.

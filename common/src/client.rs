@@ -34,19 +34,28 @@ pub struct RmClient {
 
 impl RmClient {
     pub fn connect(identity: &TlsIdentity, rm_address: &str) -> Result<Self, TransportError> {
+        Self::connect_any(identity, &[rm_address.to_string()])
+    }
+
+    /// A client of an RM HA pair (or more): it talks to the active one and fails over.
+    pub fn connect_any(
+        identity: &TlsIdentity,
+        rm_addresses: &[String],
+    ) -> Result<Self, TransportError> {
         Ok(Self {
-            client: Client::new(
+            client: Client::with_addresses(
                 transport::client_endpoint(identity, ALPN_RM, Profile::Control)?,
-                rm_address,
+                rm_addresses.iter().cloned(),
             ),
-            bulk: Client::new(
+            bulk: Client::with_addresses(
                 transport::client_endpoint(identity, ALPN_RM, Profile::Bulk)?,
-                rm_address,
+                rm_addresses.iter().cloned(),
             ),
         })
     }
 
-    pub fn addr(&self) -> &str {
+    /// The RM address in use now.
+    pub fn addr(&self) -> String {
         self.client.addr()
     }
 
@@ -83,13 +92,26 @@ impl RmClient {
         {
             return Ok(resource);
         }
-        let conn = self.bulk.connection().await?;
-        let addr = self.bulk.addr().to_string();
+        // The control client found the active RM: the bulk one follows it.
+        let active = self.addr();
+        if self.bulk.addr() != active {
+            let moved = TransportError::Remote {
+                addr: self.bulk.addr(),
+                error: WireError::not_active(Some(&active)),
+            };
+            self.bulk.failed(&self.bulk.addr(), &moved);
+        }
+        let (conn, addr) = self.bulk.connect_current().await?;
         let (mut send, mut recv) = transport::open(&conn, &addr).await?;
         transport::write(&mut send, &addr, &RmRequest::UploadFile { sha256, size }).await?;
         // The RM may have the content by now: another upload of it, which it had this
         // one wait for, finished.
-        match transport::read_response::<RmResponse>(&mut recv, &addr).await? {
+        let first = transport::read_response::<RmResponse>(&mut recv, &addr).await;
+        if let Err(e) = &first {
+            // A standby: the next try goes to the active one.
+            self.bulk.failed(&addr, e);
+        }
+        match first? {
             RmResponse::SendFile => {}
             RmResponse::HasFile(true) => {
                 let _ = send.finish();
@@ -117,14 +139,14 @@ impl RmClient {
     pub async fn submit(&self, sub: AppSubmission) -> Result<ApplicationId, TransportError> {
         match self.call(&RmRequest::Submit(sub)).await? {
             RmResponse::Submitted(id) => Ok(id),
-            other => Err(unexpected(self.addr(), "Submit", other)),
+            other => Err(unexpected(&self.addr(), "Submit", other)),
         }
     }
 
     pub async fn report(&self, app: ApplicationId) -> Result<ApplicationReport, TransportError> {
         match self.call(&RmRequest::GetApplication { app }).await? {
             RmResponse::Application(r) => Ok(*r),
-            other => Err(unexpected(self.addr(), "GetApplication", other)),
+            other => Err(unexpected(&self.addr(), "GetApplication", other)),
         }
     }
 
@@ -134,7 +156,7 @@ impl RmClient {
     ) -> Result<Vec<ApplicationReport>, TransportError> {
         match self.call(&RmRequest::ListApplications { states }).await? {
             RmResponse::Applications(r) => Ok(r),
-            other => Err(unexpected(self.addr(), "ListApplications", other)),
+            other => Err(unexpected(&self.addr(), "ListApplications", other)),
         }
     }
 
@@ -146,21 +168,21 @@ impl RmClient {
     pub async fn web_token(&self, ttl_ms: u64) -> Result<(String, u64), TransportError> {
         match self.call(&RmRequest::CreateWebToken { ttl_ms }).await? {
             RmResponse::WebToken { token, expiry_ms } => Ok((token, expiry_ms)),
-            other => Err(unexpected(self.addr(), "CreateWebToken", other)),
+            other => Err(unexpected(&self.addr(), "CreateWebToken", other)),
         }
     }
 
     pub async fn queues(&self) -> Result<Vec<crate::protocol::QueueReport>, TransportError> {
         match self.call(&RmRequest::ListQueues).await? {
             RmResponse::Queues(q) => Ok(q),
-            other => Err(unexpected(self.addr(), "ListQueues", other)),
+            other => Err(unexpected(&self.addr(), "ListQueues", other)),
         }
     }
 
     pub async fn nodes(&self) -> Result<Vec<NodeReport>, TransportError> {
         match self.call(&RmRequest::ListNodes).await? {
             RmResponse::Nodes(n) => Ok(n),
-            other => Err(unexpected(self.addr(), "ListNodes", other)),
+            other => Err(unexpected(&self.addr(), "ListNodes", other)),
         }
     }
 }
@@ -169,6 +191,9 @@ impl RmClient {
 #[derive(Debug, Clone)]
 pub struct AmEnv {
     pub rm_address: String,
+    /// Every RM of an HA pair (the active one first when launched); just
+    /// `rm_address` without HA.
+    pub rm_addresses: Vec<String>,
     pub attempt: AppAttemptId,
     pub token: String,
     pub container_id: ContainerId,
@@ -188,6 +213,7 @@ impl AmEnv {
         let container = ContainerEnv::from_vars(&vars)?;
         let am = AmLaunch::from_vars(&vars, &SecretsDir(container.secrets_dir.clone()))?;
         Ok(Self {
+            rm_addresses: am.addresses(),
             rm_address: am.rm_address,
             attempt: container.attempt(),
             token: am.amrm_token,
@@ -209,16 +235,17 @@ pub struct AmRmClient {
 }
 
 impl AmRmClient {
+    /// `rm_addresses`: the RM, or every RM of an HA pair (it fails over between them).
     pub fn new(
         identity: &TlsIdentity,
-        rm_address: &str,
+        rm_addresses: &[String],
         attempt: AppAttemptId,
         token: String,
     ) -> Result<Self, TransportError> {
         Ok(Self {
-            client: Client::new(
+            client: Client::with_addresses(
                 transport::client_endpoint(identity, ALPN_RM, Profile::Control)?,
-                rm_address,
+                rm_addresses.iter().cloned(),
             ),
             attempt,
             token: Arc::new(Mutex::new(token)),
@@ -248,22 +275,25 @@ impl AmRmClient {
         };
         match self.client.call(&req).await? {
             RmResponse::AmRegistered { maximum, .. } => Ok(maximum),
-            other => Err(unexpected(self.client.addr(), "RegisterAm", other)),
+            other => Err(unexpected(&self.client.addr(), "RegisterAm", other)),
         }
     }
 
     /// Opens the push stream; events arrive on the returned channel until the RM closes it.
     /// A new AMRM token pushed on it ([`AmEvent::AmrmToken`]) replaces the client's.
     pub async fn subscribe(&self) -> Result<mpsc::UnboundedReceiver<AmEvent>, TransportError> {
-        let conn = self.client.connection().await?;
-        let addr = self.client.addr().to_string();
+        let (conn, addr) = self.client.connect_current().await?;
         let (mut send, mut recv) = transport::open(&conn, &addr).await?;
         let req = RmRequest::SubscribeAm {
             attempt: self.attempt,
             token: self.token(),
         };
         transport::write(&mut send, &addr, &req).await?;
-        let _: RmResponse = transport::read_response(&mut recv, &addr).await?;
+        if let Err(e) = transport::read_response::<RmResponse>(&mut recv, &addr).await {
+            // A standby (or a lost RM): the next subscription goes elsewhere.
+            self.client.failed(&addr, &e);
+            return Err(e);
+        }
         let (tx, rx) = mpsc::unbounded_channel();
         let token = self.token.clone();
         tokio::spawn(async move {
@@ -357,7 +387,7 @@ impl NmClient {
         };
         match c.call(&req).await? {
             NmResponse::Started { pid } => Ok(pid),
-            other => Err(unexpected(c.addr(), "StartContainer", other)),
+            other => Err(unexpected(&c.addr(), "StartContainer", other)),
         }
     }
 
@@ -379,7 +409,7 @@ impl NmClient {
         };
         match c.call(&req).await? {
             NmResponse::Log { data, size } => Ok((data, size)),
-            other => Err(unexpected(c.addr(), "ReadLog", other)),
+            other => Err(unexpected(&c.addr(), "ReadLog", other)),
         }
     }
 

@@ -13,8 +13,13 @@ pub const DEFAULTS_FILE: &str = "spindle-defaults.conf";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ClientConf {
-    /// The RM's QUIC address, `host:port`.
+    /// The RM's QUIC address, `host:port` (one RM).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub rm_address: String,
+    /// Every RM of an HA pair, `["host:port", ...]`: clients talk to the active one
+    /// and fail over. Set this or `rm-address`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rm_addresses: Vec<String>,
     /// The RM's web address, `host:port` (REST and UI).
     #[serde(default)]
     pub rm_web_address: String,
@@ -41,9 +46,31 @@ pub enum ClientConfError {
     },
     #[error("{path}: {reason}")]
     Parse { path: PathBuf, reason: String },
+    #[error(
+        "{path}: neither `rm-address` nor `rm-addresses` is set: name the resource manager(s)"
+    )]
+    NoRm { path: PathBuf },
 }
 
 impl ClientConf {
+    /// A client of the RM at `rm_address` (no web address) with the identity `tls`.
+    pub fn new(rm_address: impl Into<String>, tls: TlsFiles) -> Self {
+        Self {
+            rm_address: rm_address.into(),
+            rm_addresses: vec![],
+            rm_web_address: String::new(),
+            ca: tls.ca,
+            cert: tls.cert,
+            key: tls.key,
+            liveness: Default::default(),
+        }
+    }
+
+    /// The RMs to talk to: `rm-addresses`, else `rm-address`.
+    pub fn rm_addresses(&self) -> Vec<String> {
+        crate::failover::rm_list(&self.rm_address, &self.rm_addresses)
+    }
+
     pub fn tls_files(&self) -> TlsFiles {
         TlsFiles::new(&self.ca, &self.cert, &self.key)
     }
@@ -65,6 +92,9 @@ impl ClientConf {
             path: path.clone(),
             reason: e.to_string(),
         })?;
+        if c.rm_address.is_empty() && c.rm_addresses.iter().all(|a| a.trim().is_empty()) {
+            return Err(ClientConfError::NoRm { path });
+        }
         for p in [&mut c.ca, &mut c.cert, &mut c.key] {
             if p.is_relative() {
                 *p = dir.join(&*p);
@@ -106,17 +136,45 @@ mod tests {
     fn round_trip_and_relative_paths() {
         let d = tempfile::tempdir().unwrap();
         let c = ClientConf {
-            rm_address: "127.0.0.1:1".into(),
             rm_web_address: "127.0.0.1:2".into(),
-            ca: "ca.pem".into(),
-            cert: "/abs/user.pem".into(),
-            key: "user.key".into(),
-            liveness: Default::default(),
+            ..ClientConf::new(
+                "127.0.0.1:1",
+                TlsFiles::new(
+                    Path::new("ca.pem"),
+                    Path::new("/abs/user.pem"),
+                    Path::new("user.key"),
+                ),
+            )
         };
         c.write(d.path()).unwrap();
         let back = ClientConf::load(d.path()).unwrap();
         assert_eq!(back.ca, d.path().join("ca.pem"));
         assert_eq!(back.cert, PathBuf::from("/abs/user.pem"));
+    }
+
+    #[test]
+    fn rm_addresses_or_rm_address() {
+        let d = tempfile::tempdir().unwrap();
+        let tls = "ca='c'\ncert='c'\nkey='k'\n";
+        std::fs::write(
+            d.path().join(CLIENT_FILE),
+            format!("rm-addresses=['a:1','b:2']\n{tls}"),
+        )
+        .unwrap();
+        let c = ClientConf::load(d.path()).unwrap();
+        assert_eq!(c.rm_addresses(), vec!["a:1", "b:2"]);
+        std::fs::write(
+            d.path().join(CLIENT_FILE),
+            format!("rm-address='a:1'\n{tls}"),
+        )
+        .unwrap();
+        assert_eq!(
+            ClientConf::load(d.path()).unwrap().rm_addresses(),
+            vec!["a:1"]
+        );
+        std::fs::write(d.path().join(CLIENT_FILE), tls).unwrap();
+        let e = ClientConf::load(d.path()).unwrap_err().to_string();
+        assert!(e.contains("rm-addresses"), "{e}");
     }
 
     #[test]

@@ -150,6 +150,8 @@ const SHUFFLE_SERVICE: &str = "SPINDLE_SHUFFLE_SERVICE";
 /// The directory of the container's credential files (see [`Secrets`]).
 pub const SECRETS_DIR: &str = "SPINDLE_SECRETS_DIR";
 const RM_ADDRESS: &str = "SPINDLE_RM_ADDRESS";
+/// Every RM of an HA pair, comma-separated (unset without HA).
+const RM_ADDRESSES: &str = "SPINDLE_RM_ADDRESSES";
 /// The AMRM token's name among an AM's credentials ([`LaunchSpec::secrets`]).
 pub const AMRM_TOKEN: &str = "amrm-token";
 const AM_ALLOCATED_MS: &str = "SPINDLE_AM_ALLOCATED_MS";
@@ -260,8 +262,11 @@ impl ContainerEnv {
 /// What the RM adds to an application master's launch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AmLaunch {
-    /// The RM's address for the AM protocol.
+    /// The RM's address for the AM protocol (the one that launched the AM).
     pub rm_address: String,
+    /// With RM high availability, every RM of the pair (the AM fails over between
+    /// them); empty without.
+    pub rm_addresses: Vec<String>,
     /// The attempt's AMRM token (every AM call presents it): a credential, not a variable.
     pub amrm_token: String,
     /// When the RM allocated the AM's container (wall clock, ms since the epoch): the
@@ -276,10 +281,26 @@ pub struct AmLaunch {
 impl AmLaunch {
     /// The variables (the token is not among them: see [`Self::add_to`]).
     pub fn to_env(&self) -> Vec<(&'static str, String)> {
-        vec![
+        let mut env = vec![
             (RM_ADDRESS, self.rm_address.clone()),
             (AM_ALLOCATED_MS, self.allocated_wall_ms.to_string()),
-        ]
+        ];
+        if !self.rm_addresses.is_empty() {
+            env.push((RM_ADDRESSES, self.rm_addresses.join(",")));
+        }
+        env
+    }
+
+    /// The addresses to try, the launching RM first.
+    pub fn addresses(&self) -> Vec<String> {
+        let mut all = vec![self.rm_address.clone()];
+        all.extend(
+            self.rm_addresses
+                .iter()
+                .filter(|a| **a != self.rm_address)
+                .cloned(),
+        );
+        all
     }
 
     /// The credentials, by name.
@@ -299,6 +320,16 @@ impl AmLaunch {
     pub fn from_vars(vars: &dyn Vars, secrets: &dyn Secrets) -> Result<Self, EnvError> {
         Ok(Self {
             rm_address: required(vars, RM_ADDRESS, IN_AM)?,
+            rm_addresses: vars
+                .var(RM_ADDRESSES)
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|a| !a.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
             amrm_token: secret(secrets, AMRM_TOKEN, IN_AM)?,
             // Optional: a hand-made launch may not say.
             allocated_wall_ms: vars
@@ -491,6 +522,7 @@ mod tests {
 
         let am = AmLaunch {
             rm_address: "rm:8032".into(),
+            rm_addresses: vec![],
             amrm_token: "t".into(),
             allocated_wall_ms: 5,
             app_secret: "s".into(),
@@ -498,6 +530,17 @@ mod tests {
         let mut spec = LaunchSpec::default();
         am.add_to(&mut spec);
         assert_eq!(AmLaunch::from_vars(&spec.env, &spec.secrets).unwrap(), am);
+        assert_eq!(am.addresses(), vec!["rm:8032".to_string()]);
+        let ha = AmLaunch {
+            rm_address: "rm2:8032".into(),
+            rm_addresses: vec!["rm1:8032".into(), "rm2:8032".into()],
+            ..am.clone()
+        };
+        let mut spec = LaunchSpec::default();
+        ha.add_to(&mut spec);
+        let back = AmLaunch::from_vars(&spec.env, &spec.secrets).unwrap();
+        assert_eq!(back, ha);
+        assert_eq!(back.addresses(), vec!["rm2:8032", "rm1:8032"]);
         assert_eq!(spec.secrets[AMRM_TOKEN], "t");
         assert_eq!(spec.secrets[APP_SECRET], "s");
         assert!(

@@ -11,6 +11,9 @@ pub mod codec;
 #[cfg(feature = "net")]
 pub mod configfile;
 pub mod duration;
+pub mod failover;
+#[cfg(feature = "net")]
+pub mod faults;
 pub mod html;
 pub mod identity;
 pub mod ids;

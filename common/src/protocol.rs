@@ -40,6 +40,10 @@ pub enum ErrorCode {
     DigestMismatch,
     InvalidState,
     Internal,
+    /// A standby resource manager answered: the message names the active one
+    /// ([`WireError::not_active`], [`WireError::active_address`]). Last, so the
+    /// codes before it keep their wire numbers.
+    NotActive,
 }
 
 /// A typed error as it crosses the wire.
@@ -50,12 +54,36 @@ pub struct WireError {
     pub message: String,
 }
 
+/// How a [`ErrorCode::NotActive`] message names the active RM: the address follows it,
+/// to the end of the message.
+const ACTIVE_IS: &str = "; the active one is at ";
+
 impl WireError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
         }
+    }
+
+    /// A standby's answer to every call, naming the active RM when it knows one. The
+    /// address rides in the message (in a fixed form), so the wire type stays as it was.
+    pub fn not_active(active: Option<&str>) -> Self {
+        let message = match active {
+            Some(a) => format!("this resource manager is a standby{ACTIVE_IS}{a}"),
+            None => "this resource manager is a standby; no active one is known yet".into(),
+        };
+        Self::new(ErrorCode::NotActive, message)
+    }
+
+    /// The active RM a [`ErrorCode::NotActive`] error names.
+    pub fn active_address(&self) -> Option<&str> {
+        if self.code != ErrorCode::NotActive {
+            return None;
+        }
+        let (_, a) = self.message.split_once(ACTIVE_IS)?;
+        let a = a.trim();
+        (!a.is_empty()).then_some(a)
     }
 }
 
@@ -147,6 +175,10 @@ pub struct ContainerStatus {
     pub state: ContainerState,
     pub exit_status: i32,
     pub diagnostics: String,
+    /// What the container was allocated (YARN's `ContainerStatus.capability`): a node
+    /// re-registering with a restarted RM reports it, and the RM takes the container
+    /// back with it.
+    pub resource: Resource,
 }
 
 /// A file to place in a container's working directory, staged with the RM by content hash.
@@ -412,8 +444,12 @@ pub enum RmRequest {
         address: String,
         http_address: String,
         capability: Resource,
-        /// Containers still running after an NM or RM restart.
+        /// Its containers after an NM or RM restart: those running, and those that
+        /// completed since the last heartbeat the RM answered (reported once).
         running: Vec<ContainerStatus>,
+        /// The apps it holds containers or directories of (YARN's running applications):
+        /// the RM answers those that ended meanwhile, so that the node cleans them.
+        apps: Vec<ApplicationId>,
         /// How it isolates containers (for `spindle node list` and REST).
         isolation: Isolation,
     },

@@ -7,8 +7,10 @@
 //! key signs from its roll on, the one before it is still accepted for one more
 //! period, older ones are refused. Every token names the [`KeyId`] that signed it.
 //!
-//! A key ([`MasterKey`]) has no serialized form. The one way key material
-//! crosses the wire is [`NodeTokenKeys`]: the container-token keys an NM
+//! A key ([`MasterKey`]) has no serialized form of its own. Key material has two
+//! forms: [`StoredKeyRing`], which only the RM's state store holds (so that the
+//! tokens of running apps stay valid across an RM restart, as YARN's RM state store
+//! keeps its master keys), and, the one way it crosses the wire, [`NodeTokenKeys`]: the container-token keys an NM
 //! verifies with, made only by [`ContainerTokenKeys::for_nodes`] and carried
 //! only by the node protocol's registration and heartbeat replies. The AMRM
 //! keys never leave the RM, and no key reaches a container or a client.
@@ -323,6 +325,46 @@ impl KeyRing {
         }
     }
 
+    fn export(&self, now_ms: u64) -> StoredKeyRing {
+        let stored = |k: &MasterKey| StoredKey {
+            id: k.id,
+            raw: hex::encode(k.raw),
+        };
+        StoredKeyRing {
+            previous: self.previous.as_ref().map(stored),
+            current: stored(&self.current),
+            next: self.next.as_ref().map(stored),
+            roll_in_ms: self.roll_at_ms.saturating_sub(now_ms),
+            version: self.version,
+        }
+    }
+
+    /// The ring a previous run stored, on this run's monotonic clock: its roll comes
+    /// as long after `now_ms` as it was due after the save (the time the RM was down
+    /// does not count). The version moves on, so nodes take the keys again.
+    fn restore(
+        schedule: RollSchedule,
+        stored: &StoredKeyRing,
+        now_ms: u64,
+    ) -> Result<Self, StoredKeyError> {
+        let key = |k: &StoredKey| -> Result<MasterKey, StoredKeyError> {
+            let raw: [u8; 32] = hex::decode(&k.raw)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or(StoredKeyError { id: k.id })?;
+            Ok(MasterKey::from_raw(k.id, raw))
+        };
+        let fresh = Self::new(schedule, now_ms);
+        Ok(Self {
+            schedule: fresh.schedule,
+            previous: stored.previous.as_ref().map(key).transpose()?,
+            current: key(&stored.current)?,
+            next: stored.next.as_ref().map(key).transpose()?,
+            roll_at_ms: now_ms.saturating_add(stored.roll_in_ms.min(fresh.schedule.period_ms)),
+            version: stored.version.wrapping_add(1),
+        })
+    }
+
     fn accepted(&self) -> impl Iterator<Item = &MasterKey> {
         self.previous
             .iter()
@@ -358,6 +400,20 @@ impl ContainerTokenKeys {
     /// Key 1 signs from `now_ms`; the first roll is one period later.
     pub fn new(schedule: RollSchedule, now_ms: u64) -> Self {
         Self(KeyRing::new(schedule, now_ms))
+    }
+
+    /// The keys for the RM's state store.
+    pub fn export(&self, now_ms: u64) -> StoredKeyRing {
+        self.0.export(now_ms)
+    }
+
+    /// The keys a previous run stored (see [`StoredKeyRing`]).
+    pub fn restore(
+        schedule: RollSchedule,
+        stored: &StoredKeyRing,
+        now_ms: u64,
+    ) -> Result<Self, StoredKeyError> {
+        KeyRing::restore(schedule, stored, now_ms).map(Self)
     }
 
     /// Rolls if it is time (see [`RollSchedule`]).
@@ -434,6 +490,24 @@ impl AmrmTokenKeys {
         ))
     }
 
+    /// The keys for the RM's state store.
+    pub fn export(&self, now_ms: u64) -> StoredKeyRing {
+        self.0.export(now_ms)
+    }
+
+    /// The keys a previous run stored (see [`StoredKeyRing`]).
+    pub fn restore(
+        period_ms: u64,
+        stored: &StoredKeyRing,
+        now_ms: u64,
+    ) -> Result<Self, StoredKeyError> {
+        let schedule = RollSchedule {
+            period_ms,
+            activation_delay_ms: 0,
+        };
+        KeyRing::restore(schedule, stored, now_ms).map(Self)
+    }
+
     /// Rolls if it is time; `activated` says that AMs need a new token.
     pub fn poll(&mut self, now_ms: u64) -> Rolled {
         self.0.poll(now_ms)
@@ -480,6 +554,47 @@ impl AmrmTokenKeys {
         };
         hmac::verify(&key.key, &key.amrm_body(attempt), &mac).map_err(|_| bad)
     }
+}
+
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct StoredKey {
+    id: KeyId,
+    /// The key's 32 bytes, hex.
+    raw: String,
+}
+
+/// One kind of master keys as the RM's state store keeps them (JSON in a file only
+/// the RM reads): never sent anywhere. Its `Debug` shows ids, not keys.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredKeyRing {
+    previous: Option<StoredKey>,
+    current: StoredKey,
+    next: Option<StoredKey>,
+    /// How long after the save the next change was due: a monotonic time does not
+    /// outlive the process.
+    roll_in_ms: u64,
+    version: u64,
+}
+
+impl fmt::Debug for StoredKeyRing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let id = |k: &Option<StoredKey>| k.as_ref().map(|k| k.id.0);
+        write!(
+            f,
+            "StoredKeyRing {{ previous: {:?}, current: {}, next: {:?}, version: {} }}",
+            id(&self.previous),
+            self.current.id.0,
+            id(&self.next),
+            self.version
+        )
+    }
+}
+
+/// A stored master key that is not 32 bytes of hex.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("stored master key {id} is not 32 bytes of hex")]
+pub struct StoredKeyError {
+    pub id: KeyId,
 }
 
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -811,6 +926,40 @@ mod tests {
             })
         ));
         k.verify(a, &t2).unwrap();
+    }
+
+    /// A restarted RM takes its keys back from the store: tokens signed before the
+    /// restart verify, the roll keeps its place in the period (the downtime aside), a
+    /// damaged key is refused, and the stored form's `Debug` shows no key.
+    #[test]
+    fn stored_keys_come_back_after_a_restart() {
+        let mut amrm = AmrmTokenKeys::new(1000, 0);
+        amrm.poll(1000);
+        let a = ApplicationId::new(1, 1).attempt(1);
+        let before = amrm.token(a);
+        let stored = amrm.export(1400);
+        assert!(!format!("{stored:?}").contains(&stored.current.raw));
+        // The next process's monotonic clock starts anew.
+        let mut back = AmrmTokenKeys::restore(1000, &stored, 5).unwrap();
+        back.verify(a, &before).unwrap();
+        assert_eq!(back.token(a), before);
+        assert_eq!(back.next_change_ms(), 5 + 600);
+        assert!(back.poll(605).activated);
+        back.verify(a, &before).unwrap();
+        // Container keys: the nodes get a new version and the same keys.
+        let mut c = ContainerTokenKeys::new(schedule(1000, 100), 0);
+        c.poll(950);
+        let token = c.sign(ident("n1:1", u64::MAX));
+        let back = ContainerTokenKeys::restore(schedule(1000, 100), &c.export(950), 0).unwrap();
+        assert_eq!(back.accepted_ids(), c.accepted_ids());
+        assert_ne!(back.version(), c.version());
+        nm(&back).verify(&token, &NodeId("n1:1".into()), 0).unwrap();
+        let mut bad = c.export(950);
+        bad.current.raw.truncate(10);
+        assert_eq!(
+            ContainerTokenKeys::restore(schedule(1000, 100), &bad, 0).unwrap_err(),
+            StoredKeyError { id: KeyId(1) }
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! Tuning lives here and nowhere else: callers pick a [`Profile`].
 
 use crate::codec::{self, FrameError};
+pub use crate::failover::{Failover, Failure};
 use crate::identity::Role;
 use crate::protocol::{ErrorCode, WireError, WireResponse};
 use crate::tls::{TlsError, TlsIdentity};
@@ -448,24 +449,61 @@ where
     })
 }
 
-/// A client that keeps one connection to `addr` and reconnects once when it drops.
+/// A client that keeps one connection to one of its addresses. It reconnects once when
+/// the connection drops; with several addresses (an RM HA pair) it fails over: to the
+/// active RM a standby names, or to the next address when one cannot be reached
+/// ([`Failover`] decides).
 pub struct Client {
     endpoint: quinn::Endpoint,
-    addr: String,
-    conn: Mutex<Option<quinn::Connection>>,
+    route: std::sync::Mutex<Failover>,
+    /// The connection and the address it goes to.
+    conn: Mutex<Option<(String, quinn::Connection)>>,
+}
+
+/// What a failed call means for failing over.
+pub fn failure(e: &TransportError) -> Failure {
+    match e {
+        TransportError::Remote { error, .. } if error.code == ErrorCode::NotActive => {
+            Failure::NotActive(error.active_address().map(str::to_owned))
+        }
+        TransportError::Connect { .. }
+        | TransportError::TimedOut { .. }
+        | TransportError::Resolve { .. } => Failure::Unreachable,
+        TransportError::Connection { .. } => Failure::Lost,
+        _ => Failure::Other,
+    }
 }
 
 impl Client {
     pub fn new(endpoint: quinn::Endpoint, addr: impl Into<String>) -> Self {
+        Self::with_addresses(endpoint, [addr.into()])
+    }
+
+    /// A client of several peers of which one serves (an RM HA pair); it starts with the
+    /// first. `addrs` must not be empty.
+    pub fn with_addresses(
+        endpoint: quinn::Endpoint,
+        addrs: impl IntoIterator<Item = String>,
+    ) -> Self {
         Self {
             endpoint,
-            addr: addr.into(),
+            route: std::sync::Mutex::new(Failover::new(addrs)),
             conn: Mutex::new(None),
         }
     }
 
-    pub fn addr(&self) -> &str {
-        &self.addr
+    fn route(&self) -> std::sync::MutexGuard<'_, Failover> {
+        self.route.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The address in use now.
+    pub fn addr(&self) -> String {
+        self.route().current().to_string()
+    }
+
+    /// Every address this client knows.
+    pub fn addresses(&self) -> Vec<String> {
+        self.route().addrs().to_vec()
     }
 
     pub fn endpoint(&self) -> &quinn::Endpoint {
@@ -474,15 +512,47 @@ impl Client {
 
     /// The live connection, connecting if there is none.
     pub async fn connection(&self) -> Result<quinn::Connection, TransportError> {
-        let mut guard = self.conn.lock().await;
-        if let Some(c) = guard.as_ref() {
-            if c.close_reason().is_none() {
-                return Ok(c.clone());
+        self.connect_current().await.map(|(c, _)| c)
+    }
+
+    /// The live connection and its address, connecting if there is none; an address that
+    /// cannot be reached sends it to the next one (when it has several).
+    pub async fn connect_current(&self) -> Result<(quinn::Connection, String), TransportError> {
+        let tries = self.route().max_tries();
+        let mut tried = 0;
+        loop {
+            tried += 1;
+            let addr = self.addr();
+            let mut guard = self.conn.lock().await;
+            if let Some((a, c)) = guard.as_ref() {
+                if *a == addr && c.close_reason().is_none() {
+                    return Ok((c.clone(), addr));
+                }
+            }
+            match connect(&self.endpoint, &addr).await {
+                Ok(c) => {
+                    *guard = Some((addr.clone(), c.clone()));
+                    return Ok((c, addr));
+                }
+                Err(e) => {
+                    drop(guard);
+                    if tried >= tries || !self.failed(&addr, &e) {
+                        return Err(e);
+                    }
+                }
             }
         }
-        let c = connect(&self.endpoint, &self.addr).await?;
-        *guard = Some(c.clone());
-        Ok(c)
+    }
+
+    /// Tells the client that a call it made to `addr` failed with `e`; it moves to
+    /// another address when the error says so. Returns whether to try again now.
+    pub fn failed(&self, addr: &str, e: &TransportError) -> bool {
+        let f = failure(e);
+        let again = self.route().on_failure(addr, &f);
+        if again && matches!(f, Failure::NotActive(_)) {
+            debug!(from = addr, to = %self.addr(), "failing over to the active peer");
+        }
+        again
     }
 
     pub async fn call<Req, Resp>(&self, req: &Req) -> Result<Resp, TransportError>
@@ -490,15 +560,41 @@ impl Client {
         Req: Serialize,
         Resp: DeserializeOwned + WireResponse,
     {
-        let conn = self.connection().await?;
-        match call(&conn, &self.addr, req).await {
-            Err(TransportError::Connection { .. }) => {
-                // The connection died under us (peer restarted): one fresh try.
-                *self.conn.lock().await = None;
-                let conn = self.connection().await?;
-                call(&conn, &self.addr, req).await
+        match crate::faults::decide(&self.addr()) {
+            crate::faults::Fault::Pass => {}
+            crate::faults::Fault::Delay(d) => tokio::time::sleep(d).await,
+            crate::faults::Fault::Duplicate => {
+                let _ = self.call_once::<Req, Resp>(req).await;
             }
-            other => other,
+            crate::faults::Fault::Drop | crate::faults::Fault::Partition => {
+                return Err(TransportError::Connection {
+                    addr: self.addr(),
+                    reason: "cut off by fault injection".into(),
+                })
+            }
+        }
+        self.call_once(req).await
+    }
+
+    async fn call_once<Req, Resp>(&self, req: &Req) -> Result<Resp, TransportError>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned + WireResponse,
+    {
+        let tries = self.route().max_tries();
+        let mut tried = 0;
+        loop {
+            tried += 1;
+            let (conn, addr) = self.connect_current().await?;
+            match call(&conn, &addr, req).await {
+                Err(e) if tried < tries && self.failed(&addr, &e) => {
+                    if failure(&e) == Failure::Lost {
+                        // The connection died under us (peer restarted): a fresh one.
+                        *self.conn.lock().await = None;
+                    }
+                }
+                other => return other,
+            }
         }
     }
 }
@@ -545,66 +641,92 @@ pub trait Service: Send + Sync + 'static {
 /// Accepts connections until the endpoint is closed. A bad frame gets a typed
 /// error on its own stream; the connection and everyone else carry on.
 pub async fn serve<S: Service>(endpoint: quinn::Endpoint, service: Arc<S>) {
-    while let Some(incoming) = endpoint.accept().await {
-        let service = service.clone();
-        tokio::spawn(async move {
-            let remote = incoming.remote_address();
-            let conn = match incoming.await {
-                Ok(c) => c,
-                Err(e) => {
-                    debug!(%remote, error = %e, "handshake failed");
-                    return;
-                }
+    // Every connection's task, and each one's requests, belong to this task: aborting
+    // it (a daemon stopping) stops them all, and lets the endpoint's socket go.
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        let incoming = tokio::select! {
+            i = endpoint.accept() => i,
+            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
+        };
+        let Some(incoming) = incoming else { break };
+        conns.spawn(serve_connection(incoming, service.clone()));
+    }
+    while conns.join_next().await.is_some() {}
+}
+
+async fn serve_connection<S: Service>(incoming: quinn::Incoming, service: Arc<S>) {
+    let remote = incoming.remote_address();
+    let conn = match incoming.await {
+        Ok(c) => c,
+        Err(e) => {
+            debug!(%remote, error = %e, "handshake failed");
+            return;
+        }
+    };
+    let peer = Arc::new(peer_role(&conn));
+    let span = tracing::debug_span!("conn", %remote, %peer);
+    async move {
+        let mut requests = tokio::task::JoinSet::new();
+        loop {
+            let accepted = tokio::select! {
+                a = conn.accept_bi() => a,
+                Some(_) = requests.join_next(), if !requests.is_empty() => continue,
             };
-            let peer = Arc::new(peer_role(&conn));
-            let span = tracing::debug_span!("conn", %remote, %peer);
-            async move {
-                loop {
-                    let (send, mut recv) = match conn.accept_bi().await {
-                        Ok(s) => s,
-                        Err(_) => break,
-                    };
-                    let service = service.clone();
-                    let peer = peer.clone();
-                    tokio::spawn(async move {
-                        match codec::read_frame::<_, S::Req>(&mut recv).await {
-                            Ok(req) => {
-                                service
-                                    .handle(Incoming {
-                                        req,
-                                        send,
-                                        recv,
-                                        remote,
-                                        peer,
-                                    })
-                                    .await
-                            }
-                            Err(FrameError::Closed) => {}
-                            Err(e) => {
-                                let code = match e {
-                                    FrameError::TooLarge { .. } => ErrorCode::FrameTooLarge,
-                                    _ => ErrorCode::BadFrame,
-                                };
-                                debug!(%remote, error = %e, "bad frame");
-                                // Stop reading the rest of an oversized frame.
-                                let _ = recv.stop(0u32.into());
-                                Incoming {
-                                    req: (),
-                                    send,
-                                    recv,
-                                    remote,
-                                    peer,
-                                }
-                                .reply(&S::Resp::from_error(WireError::new(code, e.to_string())))
-                                .await;
-                            }
-                        }
-                    });
-                }
+            let Ok((send, recv)) = accepted else { break };
+            requests.spawn(serve_request(
+                service.clone(),
+                send,
+                recv,
+                remote,
+                peer.clone(),
+            ));
+        }
+        // Requests already read finish (their effects must not be cut halfway).
+        while requests.join_next().await.is_some() {}
+    }
+    .instrument(span)
+    .await
+}
+
+async fn serve_request<S: Service>(
+    service: Arc<S>,
+    send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+    remote: SocketAddr,
+    peer: Arc<Role>,
+) {
+    match codec::read_frame::<_, S::Req>(&mut recv).await {
+        Ok(req) => {
+            service
+                .handle(Incoming {
+                    req,
+                    send,
+                    recv,
+                    remote,
+                    peer,
+                })
+                .await
+        }
+        Err(FrameError::Closed) => {}
+        Err(e) => {
+            let code = match e {
+                FrameError::TooLarge { .. } => ErrorCode::FrameTooLarge,
+                _ => ErrorCode::BadFrame,
+            };
+            debug!(%remote, error = %e, "bad frame");
+            // Stop reading the rest of an oversized frame.
+            let _ = recv.stop(0u32.into());
+            Incoming {
+                req: (),
+                send,
+                recv,
+                remote,
+                peer,
             }
-            .instrument(span)
-            .await
-        });
+            .reply(&S::Resp::from_error(WireError::new(code, e.to_string())))
+            .await;
+        }
     }
 }
 

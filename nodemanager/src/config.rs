@@ -21,8 +21,11 @@ pub struct NmConfig {
     /// Host name this node advertises (node id `host:port`); empty: the bound IP,
     /// or the host name when bound to all interfaces.
     pub hostname: String,
-    /// The resource manager's QUIC address.
+    /// The resource manager's QUIC address (one RM).
     pub rm_address: String,
+    /// Every RM of an HA pair (`["host:port", ...]`): the node talks to the active one
+    /// and fails over. Empty: `rm-address`.
+    pub rm_addresses: Vec<String>,
     /// `keep-alive-interval` and `idle-timeout`: how fast a dead peer is noticed.
     #[serde(flatten)]
     pub liveness: Liveness,
@@ -62,6 +65,14 @@ pub struct NmConfig {
     /// Time between SIGTERM and SIGKILL when stopping a container.
     #[serde(with = "human")]
     pub kill_grace: Duration,
+    /// Work-preserving restart (YARN's NM recovery): containers outlive the NM process,
+    /// which records them in `local-dir/nm-recovery` and takes them back when it starts
+    /// again; a SIGTERM stops the NM without stopping its containers. Off: containers
+    /// die with the NM and a SIGTERM stops them.
+    pub recovery: bool,
+    /// With `recovery`, the program that runs each container and records its exit
+    /// status; empty: this NM's own binary (`--container-launcher`).
+    pub launcher: PathBuf,
     /// Containers in cgroups: `auto` (v2 when the unified hierarchy has the memory and
     /// cpu controllers, else v1 `memory` and `cpu`, else RSS polling), `v2` or `v1`
     /// (that one or refuse to start), `off` (RSS polling).
@@ -106,6 +117,7 @@ impl Default for NmConfig {
             address: "0.0.0.0:8041".into(),
             hostname: String::new(),
             rm_address: "localhost:8032".into(),
+            rm_addresses: Vec::new(),
             liveness: Liveness::default(),
             memory_mb: 8192,
             vcores: 8,
@@ -124,6 +136,8 @@ impl Default for NmConfig {
             pmem_check: true,
             monitor_interval: Duration::from_millis(250),
             kill_grace: Duration::from_millis(250),
+            recovery: false,
+            launcher: PathBuf::new(),
             cgroups: CgroupsSetting::Auto,
             cgroup_hierarchy: "spindle".into(),
             cpu_strict_quota: false,
@@ -154,16 +168,16 @@ pub enum CgroupsSetting {
 }
 
 impl DaemonConfig for NmConfig {
-    fn log_level(&self) -> &str {
-        &self.log_level
-    }
-
-    fn liveness(&self) -> Liveness {
-        self.liveness
+    fn basics(&self) -> (&str, Liveness) {
+        (&self.log_level, self.liveness)
     }
 
     fn check(&self) -> Result<(), Invalid> {
-        for (key, v) in [("address", &self.address), ("rm-address", &self.rm_address)] {
+        let rms = self.rm_addresses.iter().map(|a| ("rm-addresses", a));
+        for (key, v) in [("address", &self.address), ("rm-address", &self.rm_address)]
+            .into_iter()
+            .chain(rms)
+        {
             if !v.contains(':') {
                 return Err((key, format!("{v:?} is not host:port")));
             }
@@ -225,6 +239,11 @@ impl DaemonConfig for NmConfig {
 }
 
 impl NmConfig {
+    /// The RMs to talk to: `rm-addresses`, else `rm-address`.
+    pub fn rms(&self) -> Vec<String> {
+        common::failover::rm_list(&self.rm_address, &self.rm_addresses)
+    }
+
     pub fn tls_files(&self) -> TlsFiles {
         TlsFiles::new(&self.ca, &self.cert, &self.key)
     }

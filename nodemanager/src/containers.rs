@@ -10,11 +10,14 @@
 use crate::cgroups::ContainerGroup;
 use crate::isolation::Isolation;
 use crate::launch::{self, fail, Layout, NodeEnv};
-use crate::lifecycle::{self, Action, Event, Lifecycle, MemorySample, PhaseCounts, Refusal};
+use crate::lifecycle::{self, Action, Event, Exit, Lifecycle, MemorySample, PhaseCounts, Refusal};
 use crate::localizer::Localizer;
 use crate::metrics::NmEvent;
+use crate::recovery::{self, ContainerRecord, RecoveryStore};
 use common::clock::mono_ms;
-use common::protocol::{ContainerState, ContainerStatus, ErrorCode, LaunchSpec, WireError};
+use common::protocol::{
+    exit_status, ContainerState, ContainerStatus, ErrorCode, LaunchSpec, WireError,
+};
 use common::transport::Client;
 use common::{ApplicationId, ContainerId, Resource};
 use std::collections::HashMap;
@@ -39,6 +42,8 @@ pub struct ContainerManager {
     isolation: Isolation,
     /// The cgroup of each container that has one, until it is done.
     groups: Mutex<HashMap<ContainerId, Arc<ContainerGroup>>>,
+    /// Where containers are recorded to outlive this process (`recovery`).
+    records: Option<RecoveryStore>,
 }
 
 impl ContainerManager {
@@ -52,6 +57,16 @@ impl ContainerManager {
         isolation: Isolation,
     ) -> Result<Arc<Self>, common::staging::StoreError> {
         let localizer = Localizer::new(&layout.local_dir, rm_files)?;
+        let records = if env.launcher.is_some() {
+            Some(RecoveryStore::open(&layout.local_dir).map_err(|e| {
+                common::staging::StoreError::Io {
+                    path: layout.local_dir.join(recovery::DIR),
+                    source: e,
+                }
+            })?)
+        } else {
+            None
+        };
         if let Err(e) = launch::prepare_node(&layout, isolation.users.switching()) {
             tracing::warn!(error = %e.message, "preparing the node's directories");
         }
@@ -66,6 +81,7 @@ impl ContainerManager {
             changed: Arc::new(Notify::new()),
             isolation,
             groups: Mutex::new(HashMap::new()),
+            records,
         });
         tokio::spawn(timer(Arc::downgrade(&me), me.rearm.clone()));
         Ok(me)
@@ -260,6 +276,20 @@ impl ContainerManager {
             id,
             pid: pid as i32,
         });
+        if let Some(records) = &self.records {
+            let record = ContainerRecord {
+                id,
+                user: user.to_string(),
+                resource,
+                pid: pid as i32,
+                start_ticks: recovery::start_ticks(pid as i32).unwrap_or(0),
+                exit_file: prepared.work.join(crate::launcher::EXIT_FILE),
+                exit: None,
+            };
+            if let Err(e) = records.save(&record) {
+                tracing::warn!(container_id = %id, error = %e, "cannot record the container for recovery");
+            }
+        }
         tracing::info!(container_id = %id, pid, "container running");
         NmEvent::ContainerLaunched {
             took: requested.elapsed(),
@@ -276,8 +306,101 @@ impl ContainerManager {
                 status,
                 diagnostics,
             });
+            me.record_exit(id);
         });
         Ok(pid)
+    }
+
+    /// Keeps a completed container's final status in its record until the RM has it.
+    fn record_exit(&self, id: ContainerId) {
+        let Some(records) = &self.records else {
+            return;
+        };
+        let (Some(mut r), Some(st)) = (records.get(id), self.status(id)) else {
+            return;
+        };
+        if st.state == ContainerState::COMPLETE {
+            r.exit = Some((st.exit_status, st.diagnostics));
+            if let Err(e) = records.save(&r) {
+                tracing::warn!(container_id = %id, error = %e, "cannot record the container's exit");
+            }
+        }
+        // The RM may have acknowledged the status while it was being written (the
+        // heartbeat runs beside this): then the record just written goes too.
+        if self.core().acknowledged(id) {
+            records.remove(id);
+        }
+    }
+
+    /// The apps whose directories this node holds (found at start, or made since).
+    pub fn apps(&self) -> Vec<ApplicationId> {
+        self.core().apps()
+    }
+
+    /// Tells the core about the app directories a previous run left
+    /// (`usercache/<user>/appcache/<app>`): the RM says which of those apps ended while
+    /// this node was away, and their directories go.
+    pub fn find_app_dirs(self: &Arc<Self>) {
+        let users = std::fs::read_dir(self.layout.local_dir.join("usercache"));
+        for user in users.into_iter().flatten().flatten() {
+            let user_name = user.file_name().to_string_lossy().into_owned();
+            let apps = std::fs::read_dir(user.path().join("appcache"));
+            for a in apps.into_iter().flatten().flatten() {
+                if let Ok(app) = a.file_name().to_string_lossy().parse::<ApplicationId>() {
+                    let _ = self.handle(Event::AppDirFound {
+                        app,
+                        user: user_name.clone(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Takes back the containers a previous run of this NM recorded (`recovery`): those
+    /// still running are watched as if started here; those that ended meanwhile report
+    /// the status their launcher wrote. Returns each app's user, for the owners table.
+    pub fn recover(self: &Arc<Self>) -> Vec<(ApplicationId, String)> {
+        let Some(records) = &self.records else {
+            return vec![];
+        };
+        let mut owners = Vec::new();
+        for r in records.load() {
+            owners.push((r.id.app(), r.user.clone()));
+            let alive = r.exit.is_none() && recovery::is_alive(r.pid, r.start_ticks);
+            let exit = match &r.exit {
+                Some((status, diagnostics)) => Exit::new(*status, diagnostics.clone()),
+                None if alive => Exit::new(exit_status::INVALID, ""),
+                None => exit_from_file(&r),
+            };
+            let event = Event::Recovered {
+                id: r.id,
+                user: r.user.clone(),
+                resource: r.resource,
+                pid: alive.then_some(r.pid),
+                exit,
+            };
+            if let Err(e) = self.handle(event) {
+                tracing::warn!(container_id = %r.id, error = %e, "container not recovered");
+                continue;
+            }
+            tracing::info!(container_id = %r.id, pid = r.pid, alive, "container recovered");
+            if alive {
+                let me = self.clone();
+                tokio::spawn(async move {
+                    recovery::wait_gone(r.pid, r.start_ticks).await;
+                    let exit = exit_from_file(&r);
+                    let _ = me.handle(Event::Exited {
+                        id: r.id,
+                        status: exit.status,
+                        diagnostics: exit.diagnostics,
+                    });
+                    me.record_exit(r.id);
+                });
+            } else {
+                self.record_exit(r.id);
+            }
+        }
+        owners
     }
 
     fn launch_failed(
@@ -425,11 +548,16 @@ impl ContainerManager {
 
     /// The RM has seen these statuses.
     pub fn acknowledge(self: &Arc<Self>, sent: &[ContainerStatus]) {
-        let completed = sent
+        let completed: Vec<ContainerId> = sent
             .iter()
             .filter(|s| s.state == ContainerState::COMPLETE)
             .map(|s| s.container_id)
             .collect();
+        if let Some(records) = &self.records {
+            for id in &completed {
+                records.remove(*id);
+            }
+        }
         let _ = self.handle(Event::Acknowledged { completed });
     }
 
@@ -469,6 +597,21 @@ impl ContainerManager {
 }
 
 /// How long a container's cgroup removal keeps killing what is left in it.
+/// How a recorded container that ended while the NM was away ended: what its launcher
+/// wrote, or, when it wrote nothing (it was killed too), an unknown status.
+fn exit_from_file(r: &ContainerRecord) -> Exit {
+    match crate::launcher::read_exit(&r.exit_file) {
+        Some((code, signal)) => {
+            let (status, diagnostics) = lifecycle::process_exit(code, signal);
+            Exit::new(status, diagnostics)
+        }
+        None => Exit::new(
+            exit_status::ABORTED,
+            "the container ended while its node manager was down, and left no exit status",
+        ),
+    }
+}
+
 const CGROUP_REMOVAL_BOUND: Duration = Duration::from_secs(5);
 
 impl Drop for ContainerManager {

@@ -214,6 +214,7 @@ mod tests {
             state,
             exit_status,
             diagnostics: "exit 1".into(),
+            resource: common::Resource::new(512, 1),
         };
         let sent = [
             st(ContainerState::COMPLETE, 1),

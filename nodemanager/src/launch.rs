@@ -47,12 +47,13 @@ pub struct NodeEnv {
     pub node_id: String,
     pub nm_host: String,
     pub nm_port: u16,
-    /// The NM's CA and container identity files, which each container gets a copy of.
-    pub ca: PathBuf,
-    pub container_cert: PathBuf,
-    pub container_key: PathBuf,
+    /// The NM's CA and the container identity, which each container gets a copy of.
+    pub container_tls: TlsFiles,
     /// `host:port` of this node's shuffle service, if there is one.
     pub shuffle_service: Option<String>,
+    /// Containers outlive the NM (`recovery`): each runs under this launcher
+    /// ([`crate::launcher`]), without dying with its parent.
+    pub launcher: Option<PathBuf>,
 }
 
 /// Variables of the node manager's own environment that containers inherit.
@@ -206,9 +207,9 @@ pub fn prepare(
     private_dir(&tls_dir, owner)?;
     let tls = TlsFiles::in_dir(&tls_dir, "container");
     for (from, to) in [
-        (&env.ca, &tls.ca),
-        (&env.container_cert, &tls.cert),
-        (&env.container_key, &tls.key),
+        (&env.container_tls.ca, &tls.ca),
+        (&env.container_tls.cert, &tls.cert),
+        (&env.container_tls.key, &tls.key),
     ] {
         let data = std::fs::read(from).map_err(|e| io_error("reading", from, e))?;
         owner.write_private(to, &data)?;
@@ -260,7 +261,17 @@ pub fn spawn(
         Ok::<_, WireError>(f)
     };
     let (stdout, stderr) = (log_file("stdout")?, log_file("stderr")?);
-    let mut cmd = tokio::process::Command::new(&program);
+    let mut cmd = if let Some(launcher) = &env.launcher {
+        // It runs the command and records how it ended.
+        let mut c = tokio::process::Command::new(launcher);
+        c.arg(crate::launcher::FLAG)
+            .arg(work.join(crate::launcher::EXIT_FILE))
+            .arg(&program);
+        c
+    } else {
+        tokio::process::Command::new(&program)
+    };
+    let keep = env.launcher.is_some();
     cmd.args(&launch.command[1..])
         .current_dir(work)
         .env_clear()
@@ -302,9 +313,11 @@ pub fn spawn(
             if let Some(c) = &creds {
                 c.assume()?;
             }
-            // After the user switch, which clears it. A container must not outlive a
-            // crashed NM that can no longer account for it.
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            // After the user switch, which clears it. Without recovery a container must
+            // not outlive a crashed NM that can no longer account for it.
+            if !keep {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            }
             if libc::getppid() != nm_pid {
                 return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
             }
@@ -369,10 +382,13 @@ mod tests {
             node_id: "h:1".into(),
             nm_host: "h".into(),
             nm_port: 1,
-            ca: certs.join("ca.pem"),
-            container_cert: certs.join("c.pem"),
-            container_key: certs.join("c.key"),
+            container_tls: TlsFiles {
+                ca: certs.join("ca.pem"),
+                cert: certs.join("c.pem"),
+                key: certs.join("c.key"),
+            },
             shuffle_service: None,
+            launcher: None,
         };
         let id: ContainerId = "container_1_0001_01_000002".parse().unwrap();
         let mut secrets = BTreeMap::new();

@@ -11,6 +11,9 @@
 //! - [`isolation`]: decided at start and reported to the RM: [`user`] (which account
 //!   a container runs as), [`cgroups`] (memory limit, CPU weight, kill by group) or,
 //!   where cgroups cannot be written, [`monitor`] (memory polled from `/proc`).
+//! - [`recovery`] and [`launcher`]: with `recovery`, containers outlive the NM: each
+//!   runs under a launcher that records its exit status, and is recorded on disk so
+//!   that the next NM process takes it back.
 //! - [`authz`]: who may send which request (tokens, roles), checked first;
 //! - [`tokens`]: container tokens as plain data: the keys the RM sent, and the
 //!   tokens already used (a token starts its container once).
@@ -24,10 +27,12 @@ pub mod containers;
 pub mod disks;
 pub mod isolation;
 pub mod launch;
+pub mod launcher;
 pub mod lifecycle;
 pub mod localizer;
 pub mod metrics;
 pub mod monitor;
+pub mod recovery;
 pub mod service;
 pub mod tokens;
 pub mod user;

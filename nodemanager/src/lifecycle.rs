@@ -152,6 +152,18 @@ pub enum Event {
         user: String,
         resource: Resource,
     },
+    /// A container that a previous run of this NM started (`recovery`): its process
+    /// group `pid` still runs, or (`pid` none) it ended with `exit` while the NM was
+    /// away or before the RM acknowledged it.
+    Recovered {
+        id: ContainerId,
+        user: String,
+        resource: Resource,
+        pid: Option<i32>,
+        exit: Exit,
+    },
+    /// A previous run left `app`'s directory, under `user`, on this node.
+    AppDirFound { app: ApplicationId, user: String },
     /// Its directories exist and its files are linked in.
     Localized { id: ContainerId },
     /// Localization failed (the text is reported as diagnostics).
@@ -324,6 +336,35 @@ impl Lifecycle {
         }
     }
 
+    /// The apps whose directories are here.
+    pub fn apps(&self) -> Vec<ApplicationId> {
+        self.users.keys().copied().collect()
+    }
+
+    /// A new container of `user`'s app, in `phase`; refused when `id` is here already.
+    fn add(
+        &mut self,
+        id: ContainerId,
+        user: String,
+        resource: Resource,
+        phase: Phase,
+    ) -> Result<(), Refusal> {
+        if self.containers.contains_key(&id) {
+            return Err(Refusal::AlreadyStarted { container_id: id });
+        }
+        let kill = None;
+        self.containers.insert(
+            id,
+            Container {
+                resource,
+                phase,
+                kill,
+            },
+        );
+        self.users.insert(id.app(), user);
+        Ok(())
+    }
+
     /// Feeds one event at monotonic time `now` (ms); returns what to do, in order.
     pub fn handle(&mut self, event: Event, now: u64) -> Result<Vec<Action>, Refusal> {
         let mut out = Vec::new();
@@ -332,19 +373,24 @@ impl Lifecycle {
                 if self.shutting_down {
                     return Err(Refusal::ShuttingDown);
                 }
-                if self.containers.contains_key(&id) {
-                    return Err(Refusal::AlreadyStarted { container_id: id });
-                }
-                self.containers.insert(
-                    id,
-                    Container {
-                        resource,
-                        phase: Phase::Localizing,
-                        kill: None,
-                    },
-                );
-                self.users.insert(id.app(), user);
+                self.add(id, user, resource, Phase::Localizing)?;
                 out.push(Action::Localize { id });
+            }
+            Event::Recovered {
+                id,
+                user,
+                resource,
+                pid,
+                exit,
+            } => {
+                self.add(id, user, resource, Phase::Localized)?;
+                match pid {
+                    Some(pid) => self.set_phase(id, Phase::Running { pid }),
+                    None => self.finish(id, exit, now, &mut out),
+                }
+            }
+            Event::AppDirFound { app, user } => {
+                self.users.entry(app).or_insert(user);
             }
             Event::Localized { id } => match self.phase(id) {
                 Some(Phase::Localizing) => {
@@ -546,6 +592,11 @@ impl Lifecycle {
         self.containers.get(&id).map(|c| &c.phase)
     }
 
+    /// Whether the RM has acknowledged `id`'s final status (or it is gone from here).
+    pub fn acknowledged(&self, id: ContainerId) -> bool {
+        matches!(self.phase(id), Some(Phase::Done(_)) | None)
+    }
+
     /// Its public status, if it is known here.
     pub fn status(&self, id: ContainerId) -> Option<ContainerStatus> {
         self.containers.get(&id).map(|c| status_of(id, c))
@@ -710,6 +761,7 @@ fn status_of(id: ContainerId, c: &Container) -> ContainerStatus {
         state,
         exit_status,
         diagnostics,
+        resource: c.resource,
     }
 }
 
@@ -916,6 +968,78 @@ mod tests {
         );
         assert_eq!(process_exit(Some(3), None), (3, String::new()));
         assert_eq!(process_exit(None, None).0, exit_status::INVALID);
+    }
+
+    /// After an NM restart: a container still running is watched and killed as any
+    /// other; one that ended while the NM was away is reported (and heartbeated) at once;
+    /// one id cannot be recovered twice.
+    #[test]
+    fn recovered_containers_run_on_or_report_how_they_ended() {
+        let (a, b) = (cid(1, 1), cid(1, 2));
+        let mut core = Lifecycle::new(GRACE);
+        let recovered = |id, pid, exit: Exit| Event::Recovered {
+            id,
+            user: "alice".into(),
+            resource: Resource::new(64, 1),
+            pid,
+            exit,
+        };
+        let unknown = Exit::new(exit_status::INVALID, "");
+        assert_eq!(
+            ok(&mut core, recovered(a, Some(100), unknown.clone()), 0),
+            vec![]
+        );
+        assert_eq!(reported(&core, a).0, ContainerState::RUNNING);
+        let gone = Exit::new(3, "while the node manager was away");
+        assert_eq!(ok(&mut core, recovered(b, None, gone), 0), completed(b, 3));
+        assert_eq!(
+            reported(&core, b),
+            (
+                ContainerState::COMPLETE,
+                3,
+                "while the node manager was away".into()
+            )
+        );
+        assert_eq!(
+            core.handle(recovered(a, Some(100), unknown), 0),
+            Err(Refusal::AlreadyStarted { container_id: a })
+        );
+        // Its record goes once the RM has its status.
+        assert!(!core.acknowledged(b));
+        ok(&mut core, Event::Acknowledged { completed: vec![b] }, 1);
+        assert!(core.acknowledged(b));
+        assert_eq!(
+            ok(&mut core, kill(a, -105, KILLED_BY_APPMASTER), 10),
+            vec![signal(a, 100, Signal::Term)]
+        );
+    }
+
+    /// An app directory a previous run left goes when the RM says its app ended.
+    #[test]
+    fn a_found_app_directory_is_removed_when_its_app_ends() {
+        let app = cid(5, 1).app();
+        let mut core = Lifecycle::new(GRACE);
+        ok(
+            &mut core,
+            Event::AppDirFound {
+                app,
+                user: "alice".into(),
+            },
+            0,
+        );
+        assert_eq!(core.apps(), vec![app]);
+        let out = ok(&mut core, Event::AppFinished { app }, 10);
+        assert_eq!(
+            out,
+            vec![
+                Action::RemoveAppDir {
+                    app,
+                    user: "alice".into()
+                },
+                Action::AppCleanedUp { app, live: 0 }
+            ]
+        );
+        assert!(core.apps().is_empty());
     }
 
     #[test]

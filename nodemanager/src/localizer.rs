@@ -87,12 +87,11 @@ impl Localizer {
     async fn fetch(&self, sha256: &str, size: u64) -> Result<(), WireError> {
         use common::protocol::{RmRequest, RmResponse};
         use common::transport;
-        let conn = self
+        let (conn, addr) = self
             .rm_files
-            .connection()
+            .connect_current()
             .await
             .map_err(|e| fail(ErrorCode::Internal, format!("localizing {sha256}: {e}")))?;
-        let addr = self.rm_files.addr().to_string();
         let (mut send, mut recv) = transport::open(&conn, &addr)
             .await
             .map_err(|e| fail(ErrorCode::Internal, format!("localizing {sha256}: {e}")))?;
@@ -105,7 +104,11 @@ impl Localizer {
         let _ = send.finish();
         let resp: RmResponse = transport::read_response(&mut recv, &addr)
             .await
-            .map_err(|e| fail(ErrorCode::UnknownFile, format!("localizing {sha256}: {e}")))?;
+            .map_err(|e| {
+                // A standby RM: the next fetch goes to the active one.
+                self.rm_files.failed(&addr, &e);
+                fail(ErrorCode::UnknownFile, format!("localizing {sha256}: {e}"))
+            })?;
         let RmResponse::FileFollows { size: got } = resp else {
             return Err(fail(ErrorCode::Internal, "unexpected answer to FetchFile"));
         };

@@ -31,7 +31,8 @@ impl Daemon for NodeManager {
     async fn ready(nm: &mut NmHandle, config: &NmConfig) {
         daemon::notify::status(&format!(
             "listening on {}; registering with the resource manager at {}",
-            nm.addr, config.rm_address
+            nm.addr,
+            config.rms().join(", ")
         ));
         nm.wait_registered().await
     }
@@ -52,5 +53,9 @@ impl Daemon for NodeManager {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Started as a container's launcher (`recovery`), not as the daemon.
+    if let Some(code) = nodemanager::launcher::main_if_launcher() {
+        std::process::exit(code);
+    }
     daemon::main::<NodeManager>()
 }

@@ -74,6 +74,8 @@ pub struct NmHandle {
     rm: Arc<Client>,
     address: String,
     kill_grace: Duration,
+    /// Containers outlive this process: a stop leaves them running.
+    recovery: bool,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -104,7 +106,8 @@ impl NmHandle {
         }
     }
 
-    /// Graceful stop, bounded by `kill-grace` plus a few seconds per step:
+    /// Graceful stop, bounded by `kill-grace` plus a few seconds per step. With
+    /// `recovery`: reports what completed and leaves the containers running. Otherwise:
     /// refuses new containers, tells the RM to place nothing more here (it
     /// re-registers with no capacity), stops every container (SIGTERM, then
     /// SIGKILL after `kill-grace`), reports their final statuses in a last
@@ -115,6 +118,22 @@ impl NmHandle {
             t.abort();
         }
         let registered = *self.registered.borrow();
+        if self.recovery {
+            // A restart is expected: the containers run on, and the node stays registered
+            // (the next process takes both back within the RM's node expiry).
+            if registered {
+                self.final_heartbeat().await;
+            }
+            self.endpoint.close(0u32.into(), b"restarting");
+            if let Some(s) = &self.nm.shuffle {
+                s.shutdown().await;
+            }
+            tracing::info!(
+                containers = self.containers.live(),
+                "node manager stopped; its containers run on (recovery)"
+            );
+            return;
+        }
         if registered {
             // Flush completions first: re-registering treats unreported containers as lost.
             self.final_heartbeat().await;
@@ -156,6 +175,18 @@ impl NmHandle {
             s.shutdown().await;
         }
         tracing::info!("node manager stopped");
+    }
+
+    /// Stops as a kill -9 would (for tests that run the NM in-process): nothing is
+    /// reported or stopped; its containers run on; its ports are let go.
+    pub async fn kill(self) {
+        self.endpoint.close(0u32.into(), b"killed");
+        for t in &self.tasks {
+            t.abort();
+        }
+        if let Some(s) = &self.nm.shuffle {
+            s.shutdown().await;
+        }
     }
 
     /// One heartbeat with every unreported status; bounded.
@@ -221,9 +252,9 @@ pub async fn start(config: &NmConfig) -> Result<NmHandle, NmError> {
     };
     let node_id = NodeId(format!("{host}:{}", addr.port()));
     let rm_endpoint = transport::client_endpoint(&identity, ALPN_RM, Profile::Control)?;
-    let rm = Arc::new(Client::new(rm_endpoint, config.rm_address.clone()));
+    let rm = Arc::new(Client::with_addresses(rm_endpoint, config.rms()));
     let bulk_endpoint = transport::client_endpoint(&identity, ALPN_RM, Profile::Bulk)?;
-    let rm_files = Arc::new(Client::new(bulk_endpoint, config.rm_address.clone()));
+    let rm_files = Arc::new(Client::with_addresses(bulk_endpoint, config.rms()));
     let layout = Layout {
         local_dir: config.local_dir.clone(),
         log_dir: config.log_dir.clone(),
@@ -235,9 +266,19 @@ pub async fn start(config: &NmConfig) -> Result<NmHandle, NmError> {
         node_id: node_id.0.clone(),
         nm_host: host.clone(),
         nm_port: addr.port(),
-        ca: abs(&config.ca),
-        container_cert: abs(&config.container_cert),
-        container_key: abs(&config.container_key),
+        container_tls: common::tls::TlsFiles {
+            ca: abs(&config.ca),
+            cert: abs(&config.container_cert),
+            key: abs(&config.container_key),
+        },
+        // The NM's own binary as the kernel has it (whatever its path's permissions).
+        launcher: config.recovery.then(|| {
+            if config.launcher.as_os_str().is_empty() {
+                std::path::PathBuf::from("/proc/self/exe")
+            } else {
+                abs(&config.launcher)
+            }
+        }),
     };
     let isolation = crate::isolation::Isolation::setup(config, addr.port(), config.capability())
         .map_err(NmError::Isolation)?;
@@ -260,6 +301,11 @@ pub async fn start(config: &NmConfig) -> Result<NmHandle, NmError> {
         shuffle,
         disks: crate::disks::DiskHealth::default(),
     });
+    // A previous run's containers and app directories, before the RM hears from this node.
+    for (app, user) in containers.recover() {
+        nm.owners.write().expect("owners lock").insert(app, user);
+    }
+    containers.find_app_dirs();
     tracing::info!(%addr, node_id = %node_id, "node manager listening");
     let serve = tokio::spawn(transport::serve(endpoint.clone(), nm.clone()));
     let (reg_tx, registered) = watch::channel(false);
@@ -323,6 +369,7 @@ pub async fn start(config: &NmConfig) -> Result<NmHandle, NmError> {
         rm,
         address,
         kill_grace: config.kill_grace,
+        recovery: config.recovery,
         tasks,
     })
 }
@@ -380,19 +427,17 @@ async fn register(
     http_address: &str,
     capability: common::Resource,
 ) -> Result<u64, transport::TransportError> {
-    let running = nm
-        .containers
-        .heartbeat_statuses()
-        .into_iter()
-        .filter(|s| s.state != ContainerState::COMPLETE)
-        .collect();
+    // Running containers and completions not yet acknowledged: a restarted RM takes
+    // the former back and tells their AMs of the latter, once.
+    let statuses = nm.containers.heartbeat_statuses();
     let resp: RmResponse = rm
         .call(&RmRequest::RegisterNode {
             node_id: nm.node_id.clone(),
             address: address.to_string(),
             http_address: http_address.to_string(),
             capability,
-            running,
+            running: statuses.clone(),
+            apps: nm.containers.apps(),
             isolation: nm.containers.isolation(),
         })
         .await?;
@@ -405,11 +450,12 @@ async fn register(
         } => {
             tracing::info!(keys = ?token_keys.ids(), "container-token keys received");
             nm.tokens().registered(token_keys, registered_ms);
-            tracing::info!(node_id = %nm.node_id, rm = rm.addr(), "registered with the resource manager");
+            nm.containers.acknowledge(&statuses);
+            tracing::info!(node_id = %nm.node_id, rm = %rm.addr(), "registered with the resource manager");
             Ok(heartbeat_interval_ms)
         }
         other => Err(transport::TransportError::Remote {
-            addr: rm.addr().to_string(),
+            addr: rm.addr(),
             error: WireError::new(ErrorCode::Internal, format!("unexpected answer {other:?}")),
         }),
     }

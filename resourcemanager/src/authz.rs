@@ -148,6 +148,7 @@ mod tests {
                 http_address: String::new(),
                 capability: Resource::new(1024, 1),
                 running: vec![],
+                apps: vec![],
                 isolation: Default::default(),
             },
             RmRequest::NodeHeartbeat {

@@ -40,6 +40,9 @@ pub struct RmConfig {
     pub max_allocation_vcores: u32,
     /// AM attempts before an application FAILS (yarn.resourcemanager.am.max-attempts).
     pub max_am_attempts: u32,
+    /// Finished applications kept (listed, and in the state store); the oldest beyond
+    /// it are forgotten (yarn.resourcemanager.max-completed-applications).
+    pub max_completed_applications: usize,
     /// How long a container token stays valid after allocation.
     #[serde(with = "human")]
     pub container_token_expiry: Duration,
@@ -88,6 +91,22 @@ pub struct RmConfig {
     /// `keep-alive-interval` and `idle-timeout`: how fast a dead peer is noticed.
     #[serde(flatten)]
     pub liveness: Liveness,
+    /// High availability: etcd's client URLs (`["http://host:2379", ...]`). Set, this RM
+    /// is one of an HA pair: it campaigns for a lease in etcd, keeps the state there
+    /// instead of `state-dir/rm-state.redb`, and answers NotActive while standing by.
+    /// Empty: a single RM.
+    pub etcd_endpoints: Vec<String>,
+    /// This RM's name in the election (shown in etcd's leader key); empty: its address.
+    pub ha_id: String,
+    /// The leader lease's time to live: how long a dead active RM holds the cluster
+    /// before a standby takes over (at least 2s, etcd's own minimum).
+    #[serde(with = "human")]
+    pub ha_lease_ttl: Duration,
+    /// Where in etcd the pair keeps its leader key and state (one prefix per cluster).
+    pub ha_prefix: String,
+    /// Every RM of the HA pair as clients reach it (`["host:port", ...]`): handed to the
+    /// application masters, which fail over between them. Empty without HA.
+    pub rm_addresses: Vec<String>,
     /// The capacity scheduler's queues, by path below root (`a`, `a.x`) or full path
     /// (`root.a`): `capacity` (required, percent of the parent; siblings sum to 100),
     /// `maximum-capacity`, `user-limit-factor`, `minimum-user-limit-percent`,
@@ -118,6 +137,7 @@ impl Default for RmConfig {
             max_allocation_mb: 8192,
             max_allocation_vcores: 4,
             max_am_attempts: 2,
+            max_completed_applications: crate::state::MAX_COMPLETED_APPS,
             container_token_expiry: Duration::from_secs(600),
             token_key_roll_interval: Duration::from_secs(86_400),
             log_level: "info".into(),
@@ -132,6 +152,11 @@ impl Default for RmConfig {
             preemption_interval: Duration::from_millis(250),
             maximum_am_resource_percent: 0.1,
             liveness: Liveness::default(),
+            etcd_endpoints: Vec::new(),
+            ha_id: String::new(),
+            ha_lease_ttl: Duration::from_secs(3),
+            ha_prefix: "/spindle/rm".into(),
+            rm_addresses: Vec::new(),
             queues: BTreeMap::new(),
         }
     }
@@ -140,12 +165,8 @@ impl Default for RmConfig {
 pub use common::configfile::ConfigError;
 
 impl DaemonConfig for RmConfig {
-    fn log_level(&self) -> &str {
-        &self.log_level
-    }
-
-    fn liveness(&self) -> Liveness {
-        self.liveness
+    fn basics(&self) -> (&str, Liveness) {
+        (&self.log_level, self.liveness)
     }
 
     fn check(&self) -> Result<(), Invalid> {
@@ -164,6 +185,9 @@ impl DaemonConfig for RmConfig {
                 "max-allocation-mb",
                 "maximum allocation must be above 0".into(),
             ));
+        }
+        if self.max_completed_applications == 0 {
+            return Err(("max-completed-applications", "must be at least 1".into()));
         }
         if self.max_am_attempts == 0 {
             return Err(("max-am-attempts", "must be at least 1".into()));
@@ -222,11 +246,52 @@ impl DaemonConfig for RmConfig {
             ));
         }
         self.queue_tree().map_err(|e| ("queues", e.to_string()))?;
+        self.check_ha()?;
         check_tls_files(&self.tls_files())
     }
 }
 
 impl RmConfig {
+    /// Whether this RM is one of an HA pair (state in etcd).
+    pub fn ha(&self) -> bool {
+        !self.etcd_endpoints.is_empty()
+    }
+
+    fn check_ha(&self) -> Result<(), Invalid> {
+        if self.ha() {
+            crate::ha::etcd::Etcd::new(&self.etcd_endpoints, Duration::from_secs(1))
+                .map_err(|e| ("etcd-endpoints", e.to_string()))?;
+        }
+        if !(Duration::from_secs(2)..=Duration::from_secs(60)).contains(&self.ha_lease_ttl) {
+            return Err((
+                "ha-lease-ttl",
+                format!(
+                    "{} is not within 2s..60s",
+                    format_duration(self.ha_lease_ttl)
+                ),
+            ));
+        }
+        if !self.ha_prefix.starts_with('/') || self.ha_prefix.trim_end_matches('/').is_empty() {
+            return Err((
+                "ha-prefix",
+                format!(
+                    "{:?} is not an etcd key prefix like /spindle/rm",
+                    self.ha_prefix
+                ),
+            ));
+        }
+        if let Some(a) = self.rm_addresses.iter().find(|a| !a.contains(':')) {
+            return Err(("rm-addresses", format!("{a:?} is not host:port")));
+        }
+        if !self.rm_addresses.is_empty() && !self.ha() {
+            return Err((
+                "rm-addresses",
+                "names an HA pair, but etcd-endpoints is empty".into(),
+            ));
+        }
+        Ok(())
+    }
+
     pub fn tls_files(&self) -> TlsFiles {
         TlsFiles::new(&self.ca, &self.cert, &self.key)
     }
@@ -333,6 +398,34 @@ mod tests {
         );
         // Valid: the error is now about something else (the certificate files).
         assert!(!check(901, 600, 600).contains("token-key-roll-interval"));
+    }
+
+    #[test]
+    fn ha_keys_are_checked() {
+        let (_d, mut c) = with_tls_files();
+        c.validate(Path::new("rm.toml")).unwrap();
+        assert!(!c.ha());
+        c.etcd_endpoints = vec!["127.0.0.1:2379".into()];
+        let e = c.validate(Path::new("rm.toml")).unwrap_err().to_string();
+        assert!(
+            e.contains("key `etcd-endpoints`") && e.contains("http://"),
+            "{e}"
+        );
+        c.etcd_endpoints = vec!["http://127.0.0.1:2379".into()];
+        c.rm_addresses = vec!["a:1".into(), "b:2".into()];
+        c.validate(Path::new("rm.toml")).unwrap();
+        assert!(c.ha());
+        c.ha_lease_ttl = Duration::from_millis(500);
+        let e = c.validate(Path::new("rm.toml")).unwrap_err().to_string();
+        assert!(e.contains("key `ha-lease-ttl`"), "{e}");
+        c.ha_lease_ttl = Duration::from_secs(3);
+        c.ha_prefix = "spindle".into();
+        let e = c.validate(Path::new("rm.toml")).unwrap_err().to_string();
+        assert!(e.contains("key `ha-prefix`"), "{e}");
+        c.ha_prefix = "/spindle/rm".into();
+        c.etcd_endpoints.clear();
+        let e = c.validate(Path::new("rm.toml")).unwrap_err().to_string();
+        assert!(e.contains("key `rm-addresses`"), "{e}");
     }
 
     #[test]

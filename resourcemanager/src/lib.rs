@@ -4,6 +4,7 @@
 
 pub mod authz;
 pub mod config;
+pub mod ha;
 mod links;
 pub mod metrics;
 pub mod scheduler;
@@ -19,20 +20,14 @@ pub use config::RmConfig;
 pub use service::{RmHandle, RmMonitor};
 
 use service::RmError;
-use std::sync::Arc;
 
 /// Starts the RM on the configured address, and its web server when one is
-/// configured.
+/// configured. With `etcd-endpoints`, it starts as a standby of an HA pair and serves
+/// once it wins the election.
 pub async fn start(config: &RmConfig) -> Result<RmHandle, RmError> {
-    let (mut rm, web) = service::start(config, web::bind(config)).await?;
-    if let Some((listener, links)) = web {
-        let web = Arc::new(web::Web {
-            tokens: rm.rm().tokens(),
-            rm: rm.rm(),
-            links,
-            anonymous_read: config.web_anonymous_read.allowed(&config.web_address),
-        });
-        rm.attach(web::spawn(listener, web));
+    if config.ha() {
+        ha::start(config).await
+    } else {
+        service::start(config).await
     }
-    Ok(rm)
 }

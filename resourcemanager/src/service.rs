@@ -2,10 +2,11 @@
 
 use crate::authz;
 use crate::config::RmConfig;
+use crate::ha::{Active, Gate};
 use crate::links::Links;
 use crate::metrics::{RmEvent, RmMetrics};
 use crate::state::{Action, Limits, Now, RmState};
-use crate::store::{Persister, StateStore, StoreError};
+use crate::store::{Backend, Changes, Persister, Recovered, StateStore, StoreError};
 use crate::web_tokens::{self, WebTokens};
 use common::clock::{mono_ms, wall_ms};
 use common::launch::AmLaunch;
@@ -19,7 +20,6 @@ use common::transport::{self, Client, Incoming, Profile, Service};
 use common::{AppAttemptId, ApplicationId};
 use daemon::https::WebError;
 use std::collections::HashMap;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -40,6 +40,8 @@ pub enum RmError {
     Web(#[from] WebError),
     #[error("queues: {0}")]
     Queues(crate::scheduler::QueueConfigError),
+    #[error("high availability: {0}")]
+    Ha(#[from] crate::ha::etcd::EtcdError),
     #[error("the web-token key in {dir}: {source}")]
     WebTokenKey {
         dir: std::path::PathBuf,
@@ -52,6 +54,9 @@ pub enum RmError {
 struct AmChannel {
     tx: mpsc::UnboundedSender<AmEvent>,
     rx: Option<mpsc::UnboundedReceiver<AmEvent>>,
+    /// Which subscription holds `rx`: a new one takes over from the last (an AM that
+    /// lost its connection subscribes again before the RM notices the old one died).
+    subscription: u64,
 }
 
 pub(crate) struct Rm {
@@ -61,6 +66,8 @@ pub(crate) struct Rm {
     nm_endpoint: quinn::Endpoint,
     nm_clients: Mutex<HashMap<String, Arc<Client>>>,
     advertised: String,
+    /// Every RM of the HA pair (`rm-addresses`), for the AMs it launches; empty without.
+    peers: Vec<String>,
     heartbeat_interval_ms: u64,
     persist: Persister,
     metrics: RmMetrics,
@@ -71,15 +78,16 @@ pub(crate) struct Rm {
     tokens: Arc<WebTokens>,
 }
 
-/// A running RM; dropping it does not stop it, `shutdown` does.
+/// A running RM (active, or a standby of an HA pair); dropping it does not stop it,
+/// `shutdown` does.
 pub struct RmHandle {
     pub addr: SocketAddr,
     pub advertised: String,
-    /// The web server's base URL (`https://host:port`), when it runs.
+    /// The web server's base URL (`https://host:port`), when it runs (a single RM; an
+    /// HA RM starts its web server when it becomes active).
     pub web_url: Option<String>,
     endpoint: quinn::Endpoint,
-    rm: Arc<Rm>,
-    writer: tokio::task::JoinHandle<()>,
+    gate: Arc<Gate>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -88,11 +96,31 @@ pub struct RmHandle {
 const SHUTDOWN_STEP: Duration = Duration::from_secs(5);
 
 impl RmHandle {
+    pub(crate) fn new(
+        bound: &Bound,
+        gate: Arc<Gate>,
+        web_url: Option<String>,
+        tasks: Vec<tokio::task::JoinHandle<()>>,
+    ) -> Self {
+        Self {
+            addr: bound.addr,
+            advertised: bound.advertised.clone(),
+            web_url,
+            endpoint: bound.endpoint.clone(),
+            gate,
+            tasks,
+        }
+    }
+
     /// SIGHUP (YARN's `refreshQueues`): a changed scheduler, queues, AM share or
     /// preemption setting applies at once. Every live application must still have its
     /// queue (as a leaf), or the whole reload is refused and the old queues stay.
+    /// A standby applies nothing (it reads its file again when restarted).
     pub fn reload(&self, running: &RmConfig, new: &RmConfig) -> Result<Vec<&'static str>, String> {
         let mut applied = Vec::new();
+        let Some(rm) = self.gate.rm() else {
+            return Ok(applied);
+        };
         for (key, changed) in [
             ("scheduler", running.scheduler != new.scheduler),
             ("queues", running.queues != new.queues),
@@ -114,7 +142,7 @@ impl RmHandle {
         } else {
             Some(new.build_scheduler().map_err(|e| e.to_string())?)
         };
-        self.rm.with_state(|s| {
+        rm.with_state(|s| {
             if let Some(scheduler) = scheduler {
                 s.set_scheduler(scheduler)?;
             }
@@ -132,58 +160,93 @@ impl RmHandle {
     }
 
     /// Stops accepting requests, saves every application to the state store
-    /// and closes the endpoint; bounded by a few seconds per step.
+    /// and closes the endpoint; bounded by a few seconds per step. An active RM of an
+    /// HA pair then gives up its lease, so that the standby takes over at once.
     pub async fn shutdown(self) {
         self.endpoint.close(0u32.into(), b"shutdown");
         for t in &self.tasks {
             t.abort();
         }
-        // The full state, behind everything already queued.
-        self.rm.with_state(|s| {
-            let apps = s.export_apps();
-            self.rm.persist.save(s.next_seq(), apps);
-        });
-        if tokio::time::timeout(SHUTDOWN_STEP, self.rm.persist.barrier())
-            .await
-            .is_err()
-        {
-            tracing::error!("the state store did not finish writing within {SHUTDOWN_STEP:?}");
-        } else {
-            tracing::info!("state saved");
+        if let Some(active) = self.gate.step_down(None) {
+            let rm = active.rm.clone();
+            // The full state, behind everything already queued.
+            rm.with_state(|s| {
+                rm.persist.save(Changes {
+                    next_seq: s.next_seq(),
+                    apps: s.export_apps(),
+                    removed: s.take_removed(),
+                    keys: Some(Box::new(s.export_keys(read_clocks()))),
+                });
+            });
+            if tokio::time::timeout(SHUTDOWN_STEP, rm.persist.barrier())
+                .await
+                .is_err()
+            {
+                tracing::error!("the state store did not finish writing within {SHUTDOWN_STEP:?}");
+            } else {
+                tracing::info!("state saved");
+            }
+            active.stop(SHUTDOWN_STEP).await;
         }
-        self.writer.abort();
         let _ = tokio::time::timeout(SHUTDOWN_STEP, self.endpoint.wait_idle()).await;
+    }
+
+    /// Stops as a kill -9 would (for tests that run the RM in-process): no final save,
+    /// nothing queued for the store is written, the endpoint closes at once.
+    pub fn kill(self) {
+        self.endpoint.close(0u32.into(), b"killed");
+        for t in &self.tasks {
+            t.abort();
+        }
+        if let Some(active) = self.gate.step_down(None) {
+            // Its lease is left to lapse, as a dead process's would.
+            active.kill();
+        }
+    }
+
+    /// The core's accounting checked against itself ([`RmState::audit`]).
+    pub fn audit(&self) -> Result<(), String> {
+        self.inspect(RmState::audit)
+    }
+
+    /// Reads the core (for tests that run the RM in-process); panics on a standby.
+    pub fn inspect<T>(&self, f: impl FnOnce(&RmState) -> T) -> T {
+        let rm = self.gate.rm().expect("inspect needs the active RM");
+        rm.with_state(|s| f(s))
     }
 
     /// A cloneable view for health checks and status lines.
     pub fn monitor(&self) -> RmMonitor {
         RmMonitor {
-            rm: self.rm.clone(),
+            gate: self.gate.clone(),
+            advertised: self.advertised.clone(),
         }
     }
 
-    /// The running RM, for servers beside the QUIC one (the web server).
-    pub(crate) fn rm(&self) -> Arc<Rm> {
-        self.rm.clone()
-    }
-
-    /// Runs `task` until the RM shuts down.
-    pub(crate) fn attach(&mut self, task: tokio::task::JoinHandle<()>) {
-        self.tasks.push(task);
+    /// Whether this RM serves now (always, without HA).
+    pub fn is_active(&self) -> bool {
+        self.gate.rm().is_some()
     }
 }
 
 /// Health and a one-line summary of a running RM (for the service manager).
 #[derive(Clone)]
 pub struct RmMonitor {
-    rm: Arc<Rm>,
+    gate: Arc<Gate>,
+    advertised: String,
 }
 
 impl RmMonitor {
     /// Takes the state lock (so a wedged RM stops answering) and summarizes.
     pub fn status_line(&self) -> String {
         use common::protocol::{NodeState, YarnApplicationState as S};
-        let (nodes, active) = self.rm.with_state(|s| {
+        let Some(rm) = self.gate.rm() else {
+            return match self.gate.leader() {
+                Some(l) => format!("standby on {}; the active one is at {l}", self.advertised),
+                None => format!("standby on {}; no active one yet", self.advertised),
+            };
+        };
+        let (nodes, active) = rm.with_state(|s| {
             let nodes = s
                 .node_reports()
                 .iter()
@@ -196,7 +259,7 @@ impl RmMonitor {
         });
         format!(
             "listening on {}; {nodes} node(s) running, {active} active application(s)",
-            self.rm.advertised
+            rm.advertised
         )
     }
 }
@@ -210,15 +273,18 @@ pub(crate) fn read_clocks() -> Now {
     }
 }
 
-/// Starts the RM on the configured address. `web` binds the web server
-/// (awaited once the state is open, before anything is served) and says how
-/// it is reached; it comes back beside the handle, for the caller to serve.
-pub(crate) async fn start<W>(
-    config: &RmConfig,
-    web: impl Future<Output = Result<Option<(W, Links)>, WebError>>,
-) -> Result<(RmHandle, Option<(W, Links)>), RmError> {
+/// The RM's QUIC endpoint, bound, and what every role of it shares.
+#[derive(Clone)]
+pub(crate) struct Bound {
+    pub endpoint: quinn::Endpoint,
+    pub addr: SocketAddr,
+    pub advertised: String,
+    nm_endpoint: quinn::Endpoint,
+}
+
+/// Binds the configured address.
+pub(crate) async fn bind(config: &RmConfig) -> Result<Bound, RmError> {
     let identity = TlsIdentity::load(&config.tls_files())?;
-    let store = ContentStore::open(config.state_dir.join("staging"))?;
     let (bind, _) = transport::resolve(&config.address).await?;
     let endpoint = transport::server_endpoint(bind, &identity, ALPN_RM, Profile::Control)?;
     let addr = endpoint
@@ -233,6 +299,38 @@ pub(crate) async fn start<W>(
     };
     let advertised = format!("{host}:{}", addr.port());
     let nm_endpoint = transport::client_endpoint(&identity, ALPN_NM, Profile::Control)?;
+    Ok(Bound {
+        endpoint,
+        addr,
+        advertised,
+        nm_endpoint,
+    })
+}
+
+/// Starts a single RM (state in redb) on the configured address, with its web server
+/// when one is configured.
+pub(crate) async fn start(config: &RmConfig) -> Result<RmHandle, RmError> {
+    let bound = bind(config).await?;
+    let store = Backend::Redb(Arc::new(StateStore::open(&config.state_dir)?));
+    let active = activate(config, &bound, store, None).await?;
+    let web_url = active.web_url.clone();
+    let gate = Arc::new(Gate::standby());
+    gate.activate(active);
+    tracing::info!(addr = %bound.addr, advertised = %bound.advertised, "resource manager listening");
+    let serve = tokio::spawn(transport::serve(bound.endpoint.clone(), gate.clone()));
+    Ok(RmHandle::new(&bound, gate, web_url, vec![serve]))
+}
+
+/// Makes this RM the serving one: opens the staging store, loads the state from
+/// `backend` and recovers it (the work-preserving path), starts the writer, the
+/// timers and the web server. `lease`: the HA lease it holds, given up when it stops.
+pub(crate) async fn activate(
+    config: &RmConfig,
+    bound: &Bound,
+    backend: Backend,
+    lease: Option<(crate::ha::etcd::Etcd, i64)>,
+) -> Result<Active, RmError> {
+    let store = ContentStore::open(config.state_dir.join("staging"))?;
     let limits = Limits {
         max_allocation: config.max_allocation(),
         max_am_attempts: config.max_am_attempts,
@@ -240,16 +338,17 @@ pub(crate) async fn start<W>(
         token_expiry_ms: config.container_token_expiry.as_millis() as u64,
         key_roll_ms: config.token_key_roll_interval.as_millis() as u64,
     };
-    let (mut state, persist, writer) = open_state(config, limits)?;
+    let (mut state, persist, writer) = open_state(config, limits, backend).await?;
     state.set_admin_acl(config.admin_acl.iter().cloned());
-    let web = web.await?;
+    let web = crate::web::bind(config).await?;
     let rm = Arc::new(Rm {
         state: Mutex::new(state),
         store,
         am_channels: Mutex::new(HashMap::new()),
-        nm_endpoint,
+        nm_endpoint: bound.nm_endpoint.clone(),
         nm_clients: Mutex::new(HashMap::new()),
-        advertised: advertised.clone(),
+        advertised: bound.advertised.clone(),
+        peers: config.rm_addresses.clone(),
         heartbeat_interval_ms: config.heartbeat_interval.as_millis() as u64,
         persist,
         metrics: RmMetrics::new(),
@@ -262,8 +361,6 @@ pub(crate) async fn start<W>(
             }
         })?),
     });
-    tracing::info!(%addr, %advertised, "resource manager listening");
-    let serve = tokio::spawn(transport::serve(endpoint.clone(), rm.clone()));
     let expiry_every =
         (config.nm_expiry / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
     let preemption = {
@@ -297,31 +394,37 @@ pub(crate) async fn start<W>(
             }
         })
     };
+    let mut tasks = vec![ticker, preemption];
     let web_url = web.as_ref().map(|(_, links)| links.base.clone());
-    let handle = RmHandle {
-        addr,
-        advertised,
-        web_url,
-        endpoint,
+    if let Some((listener, links)) = web {
+        let web = Arc::new(crate::web::Web {
+            tokens: rm.tokens(),
+            rm: rm.clone(),
+            links,
+            anonymous_read: config.web_anonymous_read.allowed(&config.web_address),
+        });
+        tasks.push(crate::web::spawn(listener, web));
+    }
+    Ok(Active {
         rm,
         writer,
-        tasks: vec![serve, ticker, preemption],
-    };
-    Ok((handle, web))
+        tasks,
+        web_url,
+        lease,
+    })
 }
 
-/// Opens the state store, takes back the previous run's applications and
+/// Loads the previous run's state from `backend`, takes its applications back and
 /// starts the writer.
-fn open_state(
+async fn open_state(
     config: &RmConfig,
     limits: Limits,
+    backend: Backend,
 ) -> Result<(RmState, Persister, tokio::task::JoinHandle<()>), RmError> {
-    let store = Arc::new(StateStore::open(&config.state_dir)?);
-    let recovered = store.load()?;
+    let recovered = backend.load().await?;
     let now = read_clocks();
     // The cluster timestamp is in every id, shown and kept across restarts: wall clock.
     let cluster_ts = recovered.as_ref().map_or(now.wall_ms, |r| r.cluster_ts);
-    // Fresh master keys at every start: tokens of the previous run are refused.
     let mut state = RmState::new(cluster_ts, limits, now);
     // Before recovery: recovered applications go back into their queues.
     let scheduler = config.build_scheduler().map_err(RmError::Queues)?;
@@ -332,20 +435,46 @@ fn open_state(
         })
     })?;
     state.set_preemption(config.preemption_conf());
-    if let Some(r) = recovered {
+    state.set_max_completed_apps(config.max_completed_applications);
+    if let Some(Recovered { saved: r, .. }) = recovered {
         tracing::info!(
             apps = r.apps.len(),
             cluster_ts,
             next_seq = r.next_seq,
-            path = %store.path().display(),
+            store = %backend.describe(),
             "recovered resource manager state"
         );
+        // The previous run's keys: the tokens its apps hold still verify.
+        if let Some(keys) = &r.keys {
+            state.restore_keys(keys, now).map_err(|e| {
+                RmError::State(StoreError::Record {
+                    path: backend.describe().into(),
+                    key: "master-keys".into(),
+                    reason: e.to_string(),
+                })
+            })?;
+        }
         state.recover(r.next_seq, r.apps, now);
     }
-    // Before listening: the store has the cluster timestamp and the recovered changes.
-    store.save(cluster_ts, state.next_seq(), &state.take_dirty())?;
-    let (persist, writer) = Persister::spawn(store, cluster_ts);
+    // Before serving: the store has the cluster timestamp, the keys and the recovered
+    // changes.
+    let mut changes = changes_of(&mut state, now).unwrap_or_default();
+    changes.next_seq = state.next_seq();
+    backend.save(cluster_ts, changes).await?;
+    let (persist, writer) = Persister::spawn(backend, cluster_ts);
     Ok((state, persist, writer))
+}
+
+/// What `state` changed since the last call, for the store; `None`: nothing.
+fn changes_of(state: &mut RmState, now: Now) -> Option<Changes> {
+    let changes = Changes {
+        next_seq: state.next_seq(),
+        apps: state.take_dirty(),
+        removed: state.take_removed(),
+        keys: state.take_dirty_keys(now).map(Box::new),
+    };
+    let any = !changes.apps.is_empty() || !changes.removed.is_empty() || changes.keys.is_some();
+    any.then_some(changes)
 }
 
 impl Rm {
@@ -354,9 +483,8 @@ impl Rm {
     pub(crate) fn with_state<T>(&self, f: impl FnOnce(&mut RmState) -> T) -> T {
         let mut state = self.state.lock().expect("state lock");
         let out = f(&mut state);
-        let dirty = state.take_dirty();
-        if !dirty.is_empty() {
-            self.persist.save(state.next_seq(), dirty);
+        if let Some(changes) = changes_of(&mut state, read_clocks()) {
+            self.persist.save(changes);
         }
         out
     }
@@ -400,7 +528,11 @@ impl Rm {
             .entry(attempt)
             .or_insert_with(|| {
                 let (tx, rx) = mpsc::unbounded_channel();
-                AmChannel { tx, rx: Some(rx) }
+                AmChannel {
+                    tx,
+                    rx: Some(rx),
+                    subscription: 0,
+                }
             })
             .tx
             .clone()
@@ -451,6 +583,7 @@ impl Rm {
                         let mut launch = submission.am_launch.clone();
                         let am = AmLaunch {
                             rm_address: rm.advertised.clone(),
+                            rm_addresses: rm.peers.clone(),
                             amrm_token,
                             // Wall clock: it crosses to the AM, whose event log stamps are
                             // wall-clock.
@@ -463,7 +596,7 @@ impl Rm {
                             token: container.token.clone(),
                             launch,
                         };
-                        let result: Result<NmResponse, _> = client.call(&req).await;
+                        let result = launch_patiently(&client, &req).await;
                         if let Err(e) = result {
                             tracing::warn!(container_id = %container.id, error = %e, "AM launch failed");
                             let actions = rm.with_state(|s| {
@@ -550,18 +683,17 @@ impl Rm {
             return inc.reply(&RmResponse::Error(e)).await;
         }
         self.channel(attempt);
-        let rx = self
-            .am_channels
-            .lock()
-            .expect("channels lock")
-            .get_mut(&attempt)
-            .and_then(|c| c.rx.take());
-        let Some(mut rx) = rx else {
-            let e = WireError::new(
-                ErrorCode::InvalidState,
-                format!("{attempt} already has a subscription"),
-            );
-            return inc.reply(&RmResponse::Error(e)).await;
+        let (subscription, mut rx) = {
+            let mut chans = self.am_channels.lock().expect("channels lock");
+            let ch = chans.get_mut(&attempt).expect("made above");
+            ch.subscription += 1;
+            let rx = ch.rx.take().unwrap_or_else(|| {
+                // Another subscription holds the receiver: a new channel ends it.
+                let (tx, rx) = mpsc::unbounded_channel();
+                ch.tx = tx;
+                rx
+            });
+            (ch.subscription, rx)
         };
         if transport::write(&mut inc.send, "am", &RmResponse::Ok)
             .await
@@ -569,7 +701,14 @@ impl Rm {
         {
             return;
         }
-        while let Some(ev) = rx.recv().await {
+        // Until the attempt's stream is closed (`None`) or the AM is gone (its stream
+        // stopped or its connection lost, noticed at once; or a failed write).
+        loop {
+            let ev = tokio::select! {
+                ev = rx.recv() => ev,
+                _ = inc.send.stopped() => None,
+            };
+            let Some(ev) = ev else { break };
             if transport::write(&mut inc.send, "am", &RmResponse::AmEvent(ev))
                 .await
                 .is_err()
@@ -578,10 +717,42 @@ impl Rm {
             }
         }
         let _ = inc.send.finish();
-        self.am_channels
-            .lock()
-            .expect("channels lock")
-            .remove(&attempt);
+        let mut chans = self.am_channels.lock().expect("channels lock");
+        if let Some(ch) = chans.get_mut(&attempt) {
+            if ch.subscription == subscription {
+                if !rx.is_closed() {
+                    // The AM went away (an RM-side view of a broken connection): what is
+                    // queued waits for its next subscription.
+                    ch.rx = Some(rx);
+                } else {
+                    chans.remove(&attempt);
+                }
+            }
+        }
+    }
+}
+
+/// How long the RM keeps trying to start an AM on a node it cannot reach: a node manager
+/// restarting (work-preserving, within the node expiry) is back in a second or two.
+const AM_LAUNCH_PATIENCE: Duration = Duration::from_secs(10);
+
+/// Starts an AM container, trying a node it cannot reach again for up to
+/// [`AM_LAUNCH_PATIENCE`]; a node's answer (a refusal) is final.
+async fn launch_patiently(
+    client: &Client,
+    req: &NmRequest,
+) -> Result<NmResponse, transport::TransportError> {
+    let give_up = Instant::now() + AM_LAUNCH_PATIENCE;
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match client.call(req).await {
+            Err(e) if e.code().is_none() && Instant::now() < give_up => {
+                tracing::warn!(node = %client.addr(), error = %e, "AM launch: node unreachable; trying again");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+            r => return r,
+        }
     }
 }
 
@@ -670,6 +841,7 @@ impl Service for Rm {
                 http_address,
                 capability,
                 running,
+                apps,
                 isolation,
             } => {
                 let registered = self.with_state(|s| {
@@ -678,6 +850,7 @@ impl Service for Rm {
                     let a =
                         s.register_node(node_id, address, http_address, capability, &running, now);
                     s.set_node_isolation(&id, isolation);
+                    s.finished_among(&id, &apps);
                     Ok::<_, WireError>((a, s.cluster_ts(), s.node_keys()))
                 });
                 match registered {

@@ -7,7 +7,7 @@
 //! by the shell), and what must happen in the outside world comes back as
 //! [`Action`]s for the service to carry out.
 
-use crate::scheduler::{self, preemption::Candidate, Demand, QueueView, Scheduler};
+use crate::scheduler::{self, preemption::Candidate, Demand, Demands, QueueView, Scheduler};
 use common::identity::check_user_name;
 use common::protocol::{
     exit_status, AmEvent, AppAcls, AppSubmission, ApplicationReport, AttemptReport, Container,
@@ -18,18 +18,25 @@ use common::token::{
     AmrmTokenKeys, AppSecret, ContainerTokenKeys, KeyId, NodeTokenKeys, RollSchedule,
 };
 use common::{AppAttemptId, ApplicationId, ContainerId, NodeId, Resource};
-use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
 
 mod acls;
+mod audit;
+mod free_index;
 mod health;
 mod placement;
 #[cfg(test)]
 mod props;
 mod queues;
 mod records;
+mod retention;
 
-pub use records::{AppRecord, RESTART_DIAGNOSTICS};
+use free_index::FreeIndex;
+pub use records::{AppRecord, KeysRecord, RESTART_DIAGNOSTICS};
+pub use retention::MAX_COMPLETED_APPS;
+
+/// The finished-apps log is not trimmed below this length (a trim looks at every node).
+const FINISHED_TRIM_MIN: usize = 4096;
 
 /// Starts an app's diagnostics while its queue's limits hold its AM back.
 const AM_WAIT_PREFIX: &str = "[waiting for its AM] ";
@@ -141,8 +148,10 @@ struct Node {
     last_heartbeat: Now,
     /// Containers the NM must stop on its next heartbeat, with the exit status to report.
     to_kill: Vec<(ContainerId, i32)>,
-    /// Apps whose containers and directories the NM must clean.
-    finished_apps: Vec<ApplicationId>,
+    /// How far into [`RmState::finished_log`] it has been told (an absolute position).
+    finished_seen: usize,
+    /// Apps only this node must clean besides the log's (they ended while it was away).
+    finished_extra: Vec<ApplicationId>,
     /// How it isolates containers, as it said at registration.
     isolation: Isolation,
     /// Why it is UNHEALTHY, as its heartbeat said (empty otherwise).
@@ -273,9 +282,21 @@ pub struct RmState {
     /// Users who may view and modify every application (`admin-acl`).
     admins: BTreeSet<String>,
     scheduler: Box<dyn Scheduler>,
-    /// RUNNING nodes by free memory (then fewest containers, then id), so a placement
-    /// looks at the roomiest nodes first instead of every node.
-    free_index: BTreeSet<(u64, Reverse<usize>, Reverse<NodeId>)>,
+    /// What every live application waits for, kept as apps change (see
+    /// `state/placement.rs`); `demands_apps` is how many apps it has seen, so apps that
+    /// arrive any other way (recovery) make it rebuild.
+    demands: Demands,
+    demands_apps: usize,
+    /// RUNNING nodes by free memory (then fewest containers, then id).
+    free_index: FreeIndex,
+    /// Apps that ended, in order: every node is told on its next heartbeat to clean their
+    /// containers and directories (one shared log and a position per node, since
+    /// appending to every node's own list cost an app's end O(nodes)). Entries every
+    /// RUNNING node has seen are dropped; `finished_base` is the first one's position.
+    finished_log: Vec<ApplicationId>,
+    finished_base: usize,
+    /// The log's length at which it is next trimmed.
+    finished_trim_at: usize,
     /// The RUNNING nodes' total capability, kept as nodes come and go (every schedule
     /// round reads it; summing the nodes there would cost a scan per heartbeat).
     running_total: Resource,
@@ -284,6 +305,16 @@ pub struct RmState {
     preemption: PreemptionConf,
     /// Containers chosen for preemption, with the monotonic time they are killed.
     preempting: BTreeMap<ContainerId, u64>,
+    /// Until when (monotonic ms) re-registering nodes bring back the containers of a
+    /// previous run ([`Self::recover`]); 0: not recovering.
+    recovering_until_ms: u64,
+    /// The master keys changed since the last [`RmState::take_dirty_keys`].
+    keys_dirty: bool,
+    /// Finished apps, oldest first, and how many are kept (see `retention`).
+    completed: std::collections::VecDeque<ApplicationId>,
+    max_completed: usize,
+    /// Apps forgotten since the last [`RmState::take_removed`].
+    removed: BTreeSet<ApplicationId>,
 }
 
 fn err(code: ErrorCode, msg: impl Into<String>) -> WireError {
@@ -315,11 +346,21 @@ impl RmState {
                 scheduler::QueueTree::build(&BTreeMap::new(), Default::default())
                     .expect("the default queue tree is valid"),
             )),
-            free_index: BTreeSet::new(),
+            demands: Demands::default(),
+            demands_apps: 0,
+            free_index: FreeIndex::default(),
+            finished_log: Vec::new(),
+            finished_base: 0,
+            finished_trim_at: FINISHED_TRIM_MIN,
             running_total: Resource::ZERO,
             hosts: BTreeMap::new(),
             preemption: PreemptionConf::default(),
             preempting: BTreeMap::new(),
+            recovering_until_ms: 0,
+            keys_dirty: true,
+            completed: Default::default(),
+            max_completed: MAX_COMPLETED_APPS,
+            removed: BTreeSet::new(),
         }
     }
 
@@ -357,6 +398,8 @@ impl RmState {
     pub fn roll_keys(&mut self, now: Now) -> Vec<Action> {
         let mut actions = Vec::new();
         let c = self.container_keys.poll(now.mono_ms);
+        let a = self.amrm_keys.poll(now.mono_ms);
+        self.keys_dirty |= c.any() || a.any();
         if c.any() {
             tracing::info!(
                 signing = self.container_keys.signing_id().0,
@@ -364,7 +407,7 @@ impl RmState {
                 "container-token master keys rolled"
             );
         }
-        if self.amrm_keys.poll(now.mono_ms).activated {
+        if a.activated {
             tracing::info!(
                 signing = self.amrm_keys.signing_id().0,
                 "AMRM-token master key rolled"
@@ -437,10 +480,14 @@ impl RmState {
             state: NodeState::RUNNING,
             last_heartbeat: now,
             to_kill: Vec::new(),
-            finished_apps: Vec::new(),
+            finished_seen: self.finished_base + self.finished_log.len(),
+            finished_extra: Vec::new(),
             isolation: Isolation::default(),
             health_report: String::new(),
         };
+        // Completions it reports are applied once the node is in place.
+        let mut completed = Vec::new();
+        let recovering = now.mono_ms < self.recovering_until_ms;
         for s in running {
             let app = s.container_id.app();
             match self.apps.get_mut(&app) {
@@ -453,10 +500,20 @@ impl RmState {
                         }
                         node.used = node.used.add(&live.resource);
                         node.containers.insert(s.container_id);
-                    } else {
+                    } else if recovering
+                        && a.current().map(|c| c.id) == Some(s.container_id.attempt)
+                    {
+                        // Work-preserving recovery (YARN's): a container of the current
+                        // attempt, placed by the previous run, is taken back as it runs.
+                        self.adopt(&mut node, &node_id, s, now);
+                    } else if s.state != ContainerState::COMPLETE {
                         node.to_kill.push((s.container_id, exit_status::ABORTED));
                     }
+                    if s.state == ContainerState::COMPLETE {
+                        completed.push(s);
+                    }
                 }
+                _ if s.state == ContainerState::COMPLETE => {}
                 _ => node
                     .to_kill
                     .push((s.container_id, exit_status::KILLED_BY_RESOURCEMANAGER)),
@@ -480,8 +537,62 @@ impl RmState {
         self.running_total = self.running_total.add(&node.capability);
         self.nodes.insert(node_id.clone(), node);
         self.index(&node_id);
+        for st in completed {
+            self.completed_status(st, now, &mut actions);
+        }
         self.schedule(now, &mut actions);
         actions
+    }
+
+    /// Of the apps a registering node holds, those that ended (or that this RM does not
+    /// know) go to its next heartbeat's finished apps, so that it removes their
+    /// directories: an app may have ended while the node was away.
+    pub fn finished_among(&mut self, node_id: &NodeId, apps: &[ApplicationId]) {
+        let ended: Vec<ApplicationId> = apps
+            .iter()
+            .filter(|a| self.apps.get(a).is_none_or(|app| app.state.is_terminal()))
+            .copied()
+            .collect();
+        if let Some(node) = self.nodes.get_mut(node_id) {
+            for a in ended {
+                if !node.finished_extra.contains(&a) {
+                    node.finished_extra.push(a);
+                }
+            }
+        }
+    }
+
+    /// Takes back a container of the current attempt that a node reports after an RM
+    /// restart, with the resource it reports (capped at the largest allocation, as a
+    /// node is trusted with its own containers but not with more than any could get).
+    /// Later container ids of the app come after it.
+    fn adopt(&mut self, node: &mut Node, node_id: &NodeId, s: &ContainerStatus, now: Now) {
+        let app_id = s.container_id.app();
+        let Some(app) = self.apps.get_mut(&app_id) else {
+            return;
+        };
+        let resource = Resource::new(
+            s.resource
+                .memory_mb
+                .min(self.limits.max_allocation.memory_mb),
+            s.resource.vcores.min(self.limits.max_allocation.vcores),
+        );
+        let am = app.current().and_then(|a| a.am_container) == Some(s.container_id);
+        app.containers.insert(
+            s.container_id,
+            LiveContainer {
+                node: node_id.clone(),
+                resource,
+                am,
+                allocated: now,
+            },
+        );
+        app.next_container = app.next_container.max(s.container_id.n + 1);
+        self.scheduler.allocated(app_id, resource, am);
+        node.used = node.used.add(&resource);
+        node.containers.insert(s.container_id);
+        self.dirty.insert(app_id);
+        tracing::info!(container_id = %s.container_id, node_id = %node_id, am, "container recovered");
     }
 
     /// A heartbeat: container statuses in, kill orders out.
@@ -498,7 +609,15 @@ impl RmState {
         };
         node.last_heartbeat = now;
         let kill = std::mem::take(&mut node.to_kill);
-        let finished = std::mem::take(&mut node.finished_apps);
+        let from = node.finished_seen.saturating_sub(self.finished_base);
+        let mut finished = std::mem::take(&mut node.finished_extra);
+        let told = finished.len();
+        for a in self.finished_log.get(from..).unwrap_or_default() {
+            if !finished[..told].contains(a) {
+                finished.push(*a);
+            }
+        }
+        node.finished_seen = self.finished_base + self.finished_log.len();
         let mut actions = Vec::new();
         for s in statuses {
             if let Some(placed) = self.placed_elsewhere(node_id, s.container_id) {
@@ -506,13 +625,7 @@ impl RmState {
                 continue;
             }
             if s.state == ContainerState::COMPLETE {
-                self.complete_container(
-                    s.container_id,
-                    s.exit_status,
-                    s.diagnostics.clone(),
-                    now,
-                    &mut actions,
-                );
+                self.completed_status(s, now, &mut actions);
             }
         }
         self.schedule(now, &mut actions);
@@ -521,6 +634,12 @@ impl RmState {
             finished_apps: finished,
             actions,
         })
+    }
+
+    /// A node reported `s` COMPLETE.
+    fn completed_status(&mut self, s: &ContainerStatus, now: Now, actions: &mut Vec<Action>) {
+        let diagnostics = s.diagnostics.clone();
+        self.complete_container(s.container_id, s.exit_status, diagnostics, now, actions);
     }
 
     /// The node a live container was placed on, when that is not `node_id`.
@@ -551,7 +670,40 @@ impl RmState {
         Ok(())
     }
 
-    /// Declares LOST every node silent for longer than the expiry.
+    /// Ends recovery when its wait is over (15 s, or the node expiry): an attempt whose AM container no
+    /// node reported by then lost its AM while the RM was down (its node is gone). A
+    /// new attempt replaces it, not counted as a failure.
+    fn expire_recovery(&mut self, now: Now, actions: &mut Vec<Action>) {
+        if self.recovering_until_ms == 0 || now.mono_ms < self.recovering_until_ms {
+            return;
+        }
+        self.recovering_until_ms = 0;
+        let lost: Vec<ApplicationId> = self
+            .apps
+            .iter()
+            .filter(|(_, a)| {
+                !a.state.is_terminal()
+                    && a.current().is_some_and(|c| {
+                        !c.unregistered
+                            && c.am_container
+                                .is_some_and(|am| !a.containers.contains_key(&am))
+                    })
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in lost {
+            tracing::warn!(app_id = %id, "no node reported the AM container after the restart");
+            if let Some(a) = self.apps.get_mut(&id).and_then(|a| a.current_mut()) {
+                a.ended_by_restart = true;
+            }
+            self.dirty.insert(id);
+            let ended = (exit_status::ABORTED, RESTART_DIAGNOSTICS.to_string());
+            self.am_attempt_ended(id, ended, now, actions);
+        }
+    }
+
+    /// Declares LOST every node silent for longer than the expiry, and ends recovery
+    /// when its time is up.
     pub fn expire_nodes(&mut self, now: Now) -> Vec<Action> {
         let expired: Vec<NodeId> = self
             .nodes
@@ -564,6 +716,7 @@ impl RmState {
             .map(|(id, _)| id.clone())
             .collect();
         let mut actions = Vec::new();
+        self.expire_recovery(now, &mut actions);
         for id in &expired {
             tracing::warn!(node_id = %id, "node expired: LOST");
             self.unindex(id);
@@ -671,7 +824,10 @@ impl RmState {
             preempted: PreemptedReport::default(),
         };
         app.attempts.push(Attempt::new(id.attempt(1), now.wall_ms));
+        self.sync_demands();
         self.apps.insert(id, app);
+        self.demands_apps += 1;
+        self.refresh_demand(id);
         self.dirty.insert(id);
         let mut actions = Vec::new();
         self.schedule(now, &mut actions);
@@ -776,18 +932,32 @@ impl RmState {
         for (c, l) in live {
             self.scheduler.released(app_id, l.resource, l.am);
             self.preempting.remove(&c);
-            self.unindex(&l.node);
-            if let Some(node) = self.nodes.get_mut(&l.node) {
-                node.used = node.used.saturating_sub(&l.resource);
-                node.containers.remove(&c);
-            }
-            self.index(&l.node);
+            self.release_on(&l.node, &c, &l.resource);
         }
         self.scheduler.remove(app_id);
+        self.refresh_demand(app_id);
         // Every node cleans the app's containers and directories on its next heartbeat.
-        for node in self.nodes.values_mut() {
-            node.finished_apps.push(app_id);
+        self.finished_log.push(app_id);
+        if self.finished_log.len() >= self.finished_trim_at {
+            self.trim_finished_log();
         }
+        self.completed(app_id);
+    }
+
+    /// Drops the finished apps every RUNNING node has been told of.
+    fn trim_finished_log(&mut self) {
+        let end = self.finished_base + self.finished_log.len();
+        let seen = self
+            .nodes
+            .values()
+            .filter(|n| n.state == NodeState::RUNNING)
+            .map(|n| n.finished_seen)
+            .min()
+            .unwrap_or(end);
+        let drop = seen.saturating_sub(self.finished_base);
+        self.finished_log.drain(..drop.min(self.finished_log.len()));
+        self.finished_base += drop;
+        self.finished_trim_at = FINISHED_TRIM_MIN.max(2 * self.finished_log.len());
     }
 
     pub fn report(&self, app_id: ApplicationId, now: Now) -> Result<ApplicationReport, WireError> {
@@ -828,7 +998,7 @@ impl RmState {
             app_type: app.submission.app_type.clone(),
             state: app.state,
             final_status: app.final_status,
-            diagnostics: app.diagnostics.clone(),
+            diagnostics: self.diagnostics(id, app),
             tracking_url: app.tracking_url.clone(),
             am_host: app.am_host.clone(),
             am_container: cur.and_then(|a| a.am_container),
@@ -896,6 +1066,7 @@ impl RmState {
             a.registered = true;
         }
         self.dirty.insert(attempt.app);
+        self.refresh_demand(attempt.app);
         tracing::info!(app_attempt_id = %attempt, "application master registered");
         Ok(max)
     }
@@ -953,6 +1124,7 @@ impl RmState {
                 &mut actions,
             );
         }
+        self.refresh_demand(attempt.app);
         self.schedule(now, &mut actions);
         Ok(actions)
     }
@@ -966,6 +1138,15 @@ impl RmState {
         tracking_url: String,
         now: Now,
     ) -> Result<Vec<Action>, WireError> {
+        // Repeated (its answer was lost to an RM restart): it stands, and is not an error.
+        let done = self.apps.get(&attempt.app).is_some_and(|a| {
+            a.state.is_terminal()
+                && a.current()
+                    .is_some_and(|c| c.id == attempt && c.unregistered)
+        });
+        if done && self.amrm_keys.verify(attempt, token).is_ok() {
+            return Ok(vec![]);
+        }
         let app = self.live_attempt(attempt, token)?;
         if !tracking_url.is_empty() {
             app.tracking_url = tracking_url;
@@ -1022,18 +1203,14 @@ impl RmState {
                 app.preempted.non_am_containers += 1;
             }
         }
-        self.unindex(&live.node);
-        if let Some(node) = self.nodes.get_mut(&live.node) {
-            node.used = node.used.saturating_sub(&live.resource);
-            node.containers.remove(&c);
-        }
-        self.index(&live.node);
+        self.release_on(&live.node, &c, &live.resource);
         let app = self.apps.get_mut(&app_id).expect("looked up above");
         let status = ContainerStatus {
             container_id: c,
             state: ContainerState::COMPLETE,
             exit_status: exit,
             diagnostics: diagnostics.clone(),
+            resource: live.resource,
         };
         let Some(cur) = app.current() else {
             return;
@@ -1051,6 +1228,27 @@ impl RmState {
         if app.state.is_terminal() || cur.unregistered {
             return;
         }
+        self.am_attempt_ended(app_id, (exit, diagnostics), now, actions);
+    }
+
+    /// The current attempt's AM is gone without unregistering (its container exited,
+    /// was lost, or never came back after an RM restart): a new attempt, or the app
+    /// fails when it has had its attempts.
+    /// `ended`: the AM container's exit status and diagnostics.
+    fn am_attempt_ended(
+        &mut self,
+        app_id: ApplicationId,
+        ended: (i32, String),
+        now: Now,
+        actions: &mut Vec<Action>,
+    ) {
+        let (exit, diagnostics) = ended;
+        let Some(app) = self.apps.get_mut(&app_id) else {
+            return;
+        };
+        let Some(cur) = app.current() else {
+            return;
+        };
         // The AM exited without unregistering: this attempt failed.
         let failed = cur.id;
         let diag = format!(
@@ -1086,6 +1284,7 @@ impl RmState {
                     n.to_kill.push((id, exit_status::KILLED_BY_RESOURCEMANAGER));
                 }
             }
+            self.refresh_demand(app_id);
             self.schedule(now, actions);
         } else {
             let max = app.max_attempts;
@@ -1253,6 +1452,35 @@ mod tests {
         )
     }
 
+    /// `rm1`'s next process, started at `now` (its monotonic clock anew): the store's
+    /// keys and apps taken back.
+    fn restarted(rm1: &RmState, now: Now) -> RmState {
+        let mut rm2 = RmState::new(rm1.cluster_ts(), rm1.limits().clone(), now);
+        rm2.set_scheduler(crate::testing::open_scheduler()).unwrap();
+        rm2.restore_keys(&rm1.export_keys(now), now).unwrap();
+        rm2.recover(rm1.next_seq(), rm1.export_apps(), now);
+        rm2
+    }
+
+    /// The node of AM container `am` reports it exited with 1: what the core does.
+    fn am_exits(rm: &mut RmState, am: &Container, now: Now) -> Vec<Action> {
+        let exited = [completed(am.id, 1)];
+        rm.node_heartbeat(&am.node_id, &exited, now)
+            .unwrap()
+            .actions
+    }
+
+    /// What a node reports of a container it runs.
+    fn running(c: &Container) -> ContainerStatus {
+        ContainerStatus {
+            container_id: c.id,
+            state: ContainerState::RUNNING,
+            exit_status: exit_status::INVALID,
+            diagnostics: String::new(),
+            resource: c.resource,
+        }
+    }
+
     fn launched(actions: &[Action]) -> Option<(Container, String)> {
         actions.iter().find_map(|a| match a {
             Action::LaunchAm {
@@ -1283,6 +1511,7 @@ mod tests {
             state: ContainerState::COMPLETE,
             exit_status: exit,
             diagnostics: String::new(),
+            resource: Resource::ZERO,
         }
     }
 
@@ -1495,11 +1724,11 @@ mod tests {
             let report = serde_json::to_string(&rm1.report(app, at(3)).unwrap()).unwrap();
             assert!(!report.contains(secret.as_str()) && !report.contains(b_secret.as_str()));
         }
-        // After a restart the new attempt's tokens carry the same secret.
-        let mut rm2 = RmState::new(rm1.cluster_ts(), rm1.limits().clone(), at(0));
-        rm2.set_scheduler(crate::testing::open_scheduler()).unwrap();
-        rm2.recover(rm1.next_seq(), rm1.export_apps(), at(100));
-        let actions = add_node(&mut rm2, "a:1", 8192, 100);
+        // After a restart whose node never came back, the new attempt's tokens carry
+        // the same secret.
+        let mut rm2 = restarted(&rm1, at(100));
+        rm2.expire_nodes(at(5100));
+        let actions = add_node(&mut rm2, "a:1", 8192, 5100);
         assert_eq!(launch_secrets(&actions, a), (secret.clone(), secret));
         // A record kept before secrets were gets one, and is written again.
         let mut old = rm1.export_apps();
@@ -1517,17 +1746,11 @@ mod tests {
     #[test]
     fn am_exit_gets_second_attempt_then_fails() {
         let (mut rm, app, am1, _) = placed(2048);
-        let actions = rm
-            .node_heartbeat(&am1.node_id, &[completed(am1.id, 1)], at(2))
-            .unwrap()
-            .actions;
+        let actions = am_exits(&mut rm, &am1, at(2));
         let (am2, _) = launched(&actions).expect("second attempt launched");
         assert_eq!(am2.id.attempt, app.attempt(2));
         assert_eq!(rm.report(app, at(2)).unwrap().state, AppState::ACCEPTED);
-        let actions = rm
-            .node_heartbeat(&am2.node_id, &[completed(am2.id, 1)], at(3))
-            .unwrap()
-            .actions;
+        let actions = am_exits(&mut rm, &am2, at(3));
         assert!(launched(&actions).is_none());
         let r = rm.report(app, at(3)).unwrap();
         assert_eq!(r.state, AppState::FAILED);
@@ -1586,9 +1809,13 @@ mod tests {
         assert!(rm.node_heartbeat(&got[0].node_id, &[], at(6002)).is_none());
     }
 
+    /// Work-preserving recovery: a finished app comes back as it was; a running one
+    /// keeps its attempt, its AMRM token still verifies, its containers come back with
+    /// the node that runs them, and a completion the node kept while the RM was down
+    /// reaches the AM once.
     #[test]
-    fn recovery_keeps_finished_apps_and_restarts_placed_attempts() {
-        let (mut rm1, done, _, token) = placed(4096);
+    fn recovery_keeps_finished_apps_and_running_attempts_with_their_containers() {
+        let (mut rm1, done, _, token) = placed(8192);
         rm1.register_am(done.attempt(1), &token, "h".into(), "http://t".into())
             .unwrap();
         succeed(&mut rm1, done.attempt(1), &token, "ok", at(5));
@@ -1596,46 +1823,123 @@ mod tests {
         let am1 = done.attempt(1).container(1);
         rm1.node_heartbeat(&NodeId("a:1".into()), &[completed(am1, 0)], at(6))
             .unwrap();
-        let (running, ..) = registered(&mut rm1, at(6));
+        let (app, attempt, am, token) = registered(&mut rm1, at(6));
+        let got = allocated(
+            &rm1.allocate(attempt, &token, vec![ask(2, 1000)], vec![], 0.5, at(7))
+                .unwrap(),
+        );
+        assert_eq!(got.len(), 2);
         // Every change so far is dirty; the store would have written these.
-        let written = rm1.take_dirty();
-        assert_eq!(written.len(), 2);
+        assert_eq!(rm1.take_dirty().len(), 2);
         assert!(rm1.take_dirty().is_empty());
 
-        let mut rm2 = RmState::new(rm1.cluster_ts(), rm1.limits().clone(), at(0));
-        rm2.set_scheduler(crate::testing::open_scheduler()).unwrap();
-        rm2.recover(rm1.next_seq(), rm1.export_apps(), at(100));
+        let mut rm2 = restarted(&rm1, at(100));
         assert_eq!(
             rm2.report(done, at(100)).unwrap(),
             rm1.report(done, at(100)).unwrap()
         );
-        let r = rm2.report(running, at(100)).unwrap();
-        assert_eq!(r.state, AppState::ACCEPTED);
-        assert_eq!(r.attempts.len(), 2);
-        assert_eq!(r.attempts[0].diagnostics, RESTART_DIAGNOSTICS);
-        assert_eq!(r.attempts[0].finish_time, 100);
-        assert_eq!(rm2.take_dirty().len(), 1);
+        // Its AM, whose unregistration's answer the restart cut off, sends it again.
+        let token1 = rm1.amrm_keys.token(done.attempt(1));
+        let again = rm2.finish_am(
+            done.attempt(1),
+            &token1,
+            FinalApplicationStatus::SUCCEEDED,
+            String::new(),
+            String::new(),
+            at(100),
+        );
+        assert_eq!(again, Ok(vec![]));
+        let r = rm2.report(app, at(100)).unwrap();
+        assert_eq!(r.state, AppState::RUNNING);
+        assert_eq!(r.attempts.len(), 1);
+        // The AM goes on with the token it holds.
+        rm2.allocate(attempt, &token, vec![], vec![], 0.5, at(101))
+            .unwrap();
+        // Its node comes back with the AM and one executor; the other ended meanwhile.
+        let mut gone = completed(got[1].id, 0);
+        gone.resource = got[1].resource;
+        let actions = rm2.register_node(
+            NodeId("a:1".into()),
+            "a:1".into(),
+            String::new(),
+            Resource::new(8192, 8),
+            &[running(&am), running(&got[0]), gone],
+            at(102),
+        );
+        assert_eq!(live(&rm2, app), [am.id, got[0].id]);
+        let node = &rm2.node_reports()[0];
+        assert_eq!(node.used, Resource::new(512 + 1000, 2));
+        let told: Vec<&ContainerStatus> = actions
+            .iter()
+            .flat_map(|a| match a {
+                Action::PushAm {
+                    event: AmEvent::Completed(s),
+                    ..
+                } => s.iter().collect(),
+                _ => vec![],
+            })
+            .collect();
+        assert_eq!(told.len(), 1);
+        assert_eq!(told[0].container_id, got[1].id);
+        // Nothing it reported is killed, and new containers take new ids.
+        let hb = rm2
+            .node_heartbeat(&NodeId("a:1".into()), &[], at(103))
+            .unwrap();
+        assert!(hb.kill.is_empty(), "{:?}", hb.kill);
+        let more = allocated(
+            &rm2.allocate(attempt, &token, vec![ask(1, 1000)], vec![], 0.5, at(104))
+                .unwrap(),
+        );
+        assert!(more[0].id.n > got[1].id.n, "{:?}", more[0].id);
+        // The recovery window ends without a new attempt.
+        assert!(launched(&rm2.expire_nodes(at(5101))).is_none());
+        assert_eq!(rm2.report(app, at(5101)).unwrap().attempts.len(), 1);
         // New ids continue the sequence with the original cluster timestamp.
-        let (next, _) = rm2.submit(sub(), at(101)).unwrap();
+        let (next, _) = rm2.submit(sub(), at(5102)).unwrap();
         assert_eq!(next.cluster_ts, done.cluster_ts);
         assert_eq!(next.seq, 3);
-        // The restart does not use up an attempt: attempt 2 failing still leaves attempt 3.
-        let actions = add_node(&mut rm2, "b:1", 4096, 102);
-        let am2 = actions
-            .iter()
-            .find_map(|a| match a {
-                Action::LaunchAm { container, .. } if container.id.app() == running => {
-                    Some((**container).clone())
-                }
-                _ => None,
-            })
-            .expect("attempt 2 launched");
-        let actions = rm2
-            .node_heartbeat(&am2.node_id, &[completed(am2.id, 1)], at(103))
-            .unwrap()
-            .actions;
+    }
+
+    /// An attempt whose AM container no node reports within the node expiry after the
+    /// restart gets a new attempt, not counted towards the limit: attempt 2 failing
+    /// still leaves attempt 3.
+    #[test]
+    fn an_am_no_node_reports_after_a_restart_is_replaced_without_counting() {
+        let (rm1, app, _, _) = placed(4096);
+        let mut rm2 = restarted(&rm1, at(100));
+        assert_eq!(rm2.report(app, at(100)).unwrap().attempts.len(), 1);
+        add_node(&mut rm2, "b:1", 4096, 200);
+        rm2.node_heartbeat(&NodeId("b:1".into()), &[], at(5000))
+            .unwrap();
+        let actions = rm2.expire_nodes(at(5100));
+        let (am2, _) = launched(&actions).expect("attempt 2 launched");
+        let r = rm2.report(app, at(5100)).unwrap();
+        assert_eq!(r.attempts.len(), 2);
+        assert!(
+            r.attempts[0].diagnostics.contains(RESTART_DIAGNOSTICS),
+            "{}",
+            r.attempts[0].diagnostics
+        );
+        let actions = am_exits(&mut rm2, &am2, at(5103));
         let (am3, _) = launched(&actions).expect("attempt 3 launched");
-        assert_eq!(am3.id.attempt, running.attempt(3));
+        assert_eq!(am3.id.attempt, app.attempt(3));
+    }
+
+    /// A node that was away re-registers holding the directories of an app that ended
+    /// meanwhile, of one still running and of one this RM never knew: it is told to
+    /// clean the first and the last.
+    #[test]
+    fn a_registering_node_cleans_apps_that_ended_while_it_was_away() {
+        let (mut rm, ended, _, _) = placed(8192);
+        rm.kill(ended, "u", at(2)).unwrap();
+        let (live, _) = rm.submit(sub(), at(3)).unwrap();
+        let stranger = ApplicationId::new(7, 7);
+        add_node(&mut rm, "b:1", 8192, 4);
+        rm.finished_among(&NodeId("b:1".into()), &[ended, live, stranger]);
+        let hb = rm
+            .node_heartbeat(&NodeId("b:1".into()), &[], at(5))
+            .unwrap();
+        assert_eq!(hb.finished_apps, vec![ended, stranger]);
     }
 
     #[test]
@@ -1780,14 +2084,11 @@ mod tests {
         let (app, _) = rm1.submit(sub(), clocks(1000, WALL)).unwrap();
         // The next RM process starts a minute later; its monotonic clock starts again.
         let restart = clocks(7, WALL + 60_000);
-        let mut rm2 = RmState::new(rm1.cluster_ts(), rm1.limits().clone(), at(0));
-        rm2.set_scheduler(crate::testing::open_scheduler()).unwrap();
-        rm2.recover(rm1.next_seq(), rm1.export_apps(), restart);
+        let rm2 = restarted(&rm1, restart);
         let now = clocks(1007, WALL + 60_000 + 3 * HOUR);
         let r = rm2.report(app, now).unwrap();
         assert_eq!(r.start_time, WALL);
-        assert_eq!(r.attempts[0].finish_time, WALL + 60_000);
-        assert_eq!(r.attempts[1].start_time, WALL + 60_000);
+        assert_eq!(r.attempts[0].start_time, WALL);
         // A minute before the restart (wall clock, read once), a second after it.
         assert_eq!(rm2.elapsed(now)[&app], 61_000);
     }

@@ -1,6 +1,7 @@
-//! The RM state store: applications and the id sequence in a redb file
-//! (`state-dir/rm-state.redb`), so that an RM restart keeps the application
-//! list and never hands out an id twice.
+//! The RM state store: applications, the id sequence and the master keys in a redb
+//! file (`state-dir/rm-state.redb`), so that an RM restart keeps the applications
+//! running (their tokens still verify) and never hands out an id twice. An HA pair
+//! keeps the same records in etcd instead ([`Backend::Etcd`], `crate::ha`).
 //!
 //! [`RmState`](crate::state::RmState) stays I/O-free: it marks the apps it
 //! changes, the service takes their records under the state lock and hands
@@ -8,9 +9,10 @@
 //! Requests that YARN answers only once the store has the change (submit,
 //! kill, unregister) wait for a [`Persister::barrier`].
 
-use crate::state::AppRecord;
+use crate::state::{AppRecord, KeysRecord};
+use common::ApplicationId;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -20,6 +22,8 @@ pub const STATE_FILE: &str = "rm-state.redb";
 
 /// Application id → JSON-encoded [`AppRecord`].
 const APPS: TableDefinition<&str, &[u8]> = TableDefinition::new("applications");
+/// `master-keys` → JSON-encoded [`KeysRecord`].
+const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
 /// `cluster-ts`, `next-seq`, `format`.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const FORMAT: u64 = 1;
@@ -37,14 +41,91 @@ pub enum StoreError {
     },
     #[error("state store {path}: format {found} is newer than this resource manager understands ({FORMAT})")]
     Format { path: PathBuf, found: u64 },
+    #[error("state store in etcd under {prefix}: {reason}")]
+    Etcd { prefix: String, reason: String },
+    /// Another RM became active: this one may no longer write.
+    #[error("state store in etcd under {prefix}: this resource manager is no longer the active one; write refused")]
+    Fenced { prefix: String },
 }
 
-/// What a previous run left.
-#[derive(Debug, Clone, PartialEq)]
+/// The store's format version (both backends).
+pub(crate) const STORE_FORMAT: u64 = FORMAT;
+
+/// Where the RM keeps its state: the single RM's redb file, or etcd for an HA pair
+/// (the same records).
+#[derive(Clone)]
+pub enum Backend {
+    Redb(Arc<StateStore>),
+    Etcd(Arc<crate::ha::EtcdStore>),
+}
+
+impl Backend {
+    /// Where it is, for logs and errors.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Redb(s) => s.path().display().to_string(),
+            Self::Etcd(s) => s.describe(),
+        }
+    }
+
+    pub async fn load(&self) -> Result<Option<Recovered>, StoreError> {
+        match self {
+            Self::Redb(s) => {
+                let s = s.clone();
+                tokio::task::spawn_blocking(move || s.load())
+                    .await
+                    .unwrap_or_else(|e| Err(s_join(e)))
+            }
+            Self::Etcd(s) => s.load().await,
+        }
+    }
+
+    pub async fn save(&self, cluster_ts: u64, changes: Changes) -> Result<(), StoreError> {
+        match self {
+            Self::Redb(s) => {
+                let s = s.clone();
+                tokio::task::spawn_blocking(move || s.save(cluster_ts, &changes))
+                    .await
+                    .unwrap_or_else(|e| Err(s_join(e)))
+            }
+            Self::Etcd(s) => s.save(cluster_ts, &changes).await,
+        }
+    }
+}
+
+fn s_join(e: tokio::task::JoinError) -> StoreError {
+    StoreError::Db {
+        path: PathBuf::from(STATE_FILE),
+        reason: format!("state task failed: {e}"),
+    }
+}
+
+/// What a previous run left: its cluster timestamp and what it saved (nothing
+/// `removed`; no `keys` from a store written before keys were kept: fresh keys).
+#[derive(Debug, PartialEq)]
 pub struct Recovered {
     pub cluster_ts: u64,
-    pub next_seq: u32,
-    pub apps: Vec<AppRecord>,
+    pub saved: Changes,
+}
+
+impl Recovered {
+    /// What a store read back: no app is `removed`.
+    pub fn of(
+        cluster_ts: u64,
+        next_seq: u32,
+        apps: Vec<AppRecord>,
+        keys: Option<KeysRecord>,
+    ) -> Self {
+        Self {
+            cluster_ts,
+            saved: Changes {
+                next_seq,
+                apps,
+                removed: vec![],
+                keys: keys.map(Box::new),
+            },
+        }
+    }
 }
 
 pub struct StateStore {
@@ -123,27 +204,40 @@ impl StateStore {
             Err(e) => return Err(self.err(e)),
         }
         apps.sort_by_key(|a| a.id);
-        Ok(Some(Recovered {
-            cluster_ts,
-            next_seq,
-            apps,
-        }))
+        let keys = match txn.open_table(KEYS) {
+            Ok(table) => match table.get("master-keys").map_err(|e| self.err(e))? {
+                Some(v) => {
+                    Some(
+                        serde_json::from_slice(v.value()).map_err(|e| StoreError::Record {
+                            path: self.path.clone(),
+                            key: "master-keys".into(),
+                            reason: e.to_string(),
+                        })?,
+                    )
+                }
+                None => None,
+            },
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Err(e) => return Err(self.err(e)),
+        };
+        Ok(Some(Recovered::of(cluster_ts, next_seq, apps, keys)))
     }
 
     /// Writes the sequence and these apps' records in one transaction.
-    pub fn save(
-        &self,
-        cluster_ts: u64,
-        next_seq: u32,
-        apps: &[AppRecord],
-    ) -> Result<(), StoreError> {
+    pub fn save(&self, cluster_ts: u64, changes: &Changes) -> Result<(), StoreError> {
+        let Changes {
+            next_seq,
+            apps,
+            removed,
+            keys,
+        } = changes;
         let txn = self.db.begin_write().map_err(|e| self.err(e))?;
         {
             let mut meta = txn.open_table(META).map_err(|e| self.err(e))?;
             for (k, v) in [
                 ("format", FORMAT),
                 ("cluster-ts", cluster_ts),
-                ("next-seq", u64::from(next_seq)),
+                ("next-seq", u64::from(*next_seq)),
             ] {
                 meta.insert(k, v).map_err(|e| self.err(e))?;
             }
@@ -154,13 +248,35 @@ impl StateStore {
                     .insert(a.id.to_string().as_str(), bytes.as_slice())
                     .map_err(|e| self.err(e))?;
             }
+            for id in removed {
+                table
+                    .remove(id.to_string().as_str())
+                    .map_err(|e| self.err(e))?;
+            }
+            if let Some(k) = keys {
+                let bytes = serde_json::to_vec(k).map_err(|e| self.err(e))?;
+                let mut table = txn.open_table(KEYS).map_err(|e| self.err(e))?;
+                table
+                    .insert("master-keys", bytes.as_slice())
+                    .map_err(|e| self.err(e))?;
+            }
         }
         txn.commit().map_err(|e| self.err(e))
     }
 }
 
+/// What changed since the last save: the id sequence, apps written again, apps
+/// forgotten (`max-completed-applications`), and the master keys when they rolled.
+#[derive(Debug, Default, PartialEq)]
+pub struct Changes {
+    pub next_seq: u32,
+    pub apps: Vec<AppRecord>,
+    pub removed: Vec<ApplicationId>,
+    pub keys: Option<Box<KeysRecord>>,
+}
+
 enum Msg {
-    Save { next_seq: u32, apps: Vec<AppRecord> },
+    Save(Changes),
     Barrier(oneshot::Sender<()>),
 }
 
@@ -173,7 +289,7 @@ pub struct Persister {
 impl Persister {
     /// Starts the writer task for `store`. Records sent through the returned
     /// handle are committed in order, batched while a commit is under way.
-    pub fn spawn(store: Arc<StateStore>, cluster_ts: u64) -> (Self, tokio::task::JoinHandle<()>) {
+    pub fn spawn(store: Backend, cluster_ts: u64) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(writer(store, cluster_ts, rx));
         (Self { tx }, task)
@@ -181,8 +297,8 @@ impl Persister {
 
     /// Queues records; call it under the state lock so the queue order is the
     /// order of the changes.
-    pub fn save(&self, next_seq: u32, apps: Vec<AppRecord>) {
-        let _ = self.tx.send(Msg::Save { next_seq, apps });
+    pub fn save(&self, changes: Changes) {
+        let _ = self.tx.send(Msg::Save(changes));
     }
 
     /// Resolves once everything queued before it is committed (or the writer is gone).
@@ -194,32 +310,43 @@ impl Persister {
     }
 }
 
-async fn writer(store: Arc<StateStore>, cluster_ts: u64, mut rx: mpsc::UnboundedReceiver<Msg>) {
+async fn writer(store: Backend, cluster_ts: u64, mut rx: mpsc::UnboundedReceiver<Msg>) {
     while let Some(first) = rx.recv().await {
-        let mut latest: BTreeMap<common::ApplicationId, AppRecord> = BTreeMap::new();
+        let mut latest: BTreeMap<ApplicationId, AppRecord> = BTreeMap::new();
+        let mut removed: BTreeSet<ApplicationId> = BTreeSet::new();
         let mut next_seq = None;
+        let mut keys = None;
         let mut waiters = Vec::new();
         let mut msg = Some(first);
         while let Some(m) = msg {
             match m {
-                Msg::Save { next_seq: n, apps } => {
-                    next_seq = Some(n);
-                    latest.extend(apps.into_iter().map(|a| (a.id, a)));
+                Msg::Save(c) => {
+                    next_seq = Some(c.next_seq);
+                    for a in c.apps {
+                        removed.remove(&a.id);
+                        latest.insert(a.id, a);
+                    }
+                    for id in c.removed {
+                        latest.remove(&id);
+                        removed.insert(id);
+                    }
+                    keys = c.keys.or(keys);
                 }
                 Msg::Barrier(w) => waiters.push(w),
             }
             msg = rx.try_recv().ok();
         }
         if let Some(n) = next_seq {
-            let store = store.clone();
-            let apps: Vec<AppRecord> = latest.into_values().collect();
-            let count = apps.len();
-            let result =
-                tokio::task::spawn_blocking(move || store.save(cluster_ts, n, &apps)).await;
-            match result {
-                Ok(Ok(())) => tracing::debug!(apps = count, "state saved"),
-                Ok(Err(e)) => tracing::error!(error = %e, "cannot save resource manager state"),
-                Err(e) => tracing::error!(error = %e, "state writer failed"),
+            let changes = Changes {
+                next_seq: n,
+                apps: latest.into_values().collect(),
+                removed: removed.into_iter().collect(),
+                keys,
+            };
+            let count = changes.apps.len();
+            match store.save(cluster_ts, changes).await {
+                Ok(()) => tracing::debug!(apps = count, "state saved"),
+                Err(e) => tracing::error!(error = %e, "cannot save resource manager state"),
             }
         }
         for w in waiters {
@@ -235,6 +362,14 @@ mod tests {
     use crate::testing::submission;
     use common::protocol::{AppSubmission, FinalApplicationStatus, YarnApplicationState};
     use common::{ApplicationId, Resource};
+
+    fn changes(next_seq: u32, apps: Vec<AppRecord>) -> Changes {
+        Changes {
+            next_seq,
+            apps,
+            ..Default::default()
+        }
+    }
 
     fn record(seq: u32) -> AppRecord {
         let id = ApplicationId {
@@ -284,18 +419,35 @@ mod tests {
         {
             let s = StateStore::open(d.path()).unwrap();
             assert_eq!(s.load().unwrap(), None);
-            s.save(42, 3, &[record(1), record(2)]).unwrap();
+            s.save(42, &changes(3, vec![record(1), record(2)])).unwrap();
             let mut changed = record(2);
             changed.diagnostics = "changed".into();
-            s.save(42, 4, &[changed]).unwrap();
+            s.save(42, &changes(4, vec![changed])).unwrap();
         }
         let s = StateStore::open(d.path()).unwrap();
         let r = s.load().unwrap().unwrap();
         assert_eq!(r.cluster_ts, 42);
-        assert_eq!(r.next_seq, 4);
-        assert_eq!(r.apps.len(), 2);
-        assert_eq!(r.apps[0], record(1));
-        assert_eq!(r.apps[1].diagnostics, "changed");
+        assert_eq!(r.saved.next_seq, 4);
+        assert_eq!(r.saved.apps.len(), 2);
+        assert_eq!(r.saved.apps[0], record(1));
+        assert_eq!(r.saved.apps[1].diagnostics, "changed");
+        assert_eq!(r.saved.keys, None);
+        // A forgotten app goes; the master keys are kept.
+        let keys = crate::testing::rm_state(42).export_keys(crate::testing::at(0));
+        s.save(
+            42,
+            &Changes {
+                next_seq: 4,
+                removed: vec![record(1).id],
+                keys: Some(Box::new(keys.clone())),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let r = s.load().unwrap().unwrap().saved;
+        assert_eq!(r.apps.len(), 1);
+        assert_eq!(r.apps[0].id, record(2).id);
+        assert_eq!(r.keys, Some(Box::new(keys)));
     }
 
     #[test]
@@ -310,15 +462,15 @@ mod tests {
     async fn persister_commits_in_order_before_the_barrier() {
         let d = tempfile::tempdir().unwrap();
         let store = Arc::new(StateStore::open(d.path()).unwrap());
-        let (p, task) = Persister::spawn(store.clone(), 42);
+        let (p, task) = Persister::spawn(Backend::Redb(store.clone()), 42);
         for i in 0..50 {
             let mut r = record(1);
             r.diagnostics = format!("v{i}");
-            p.save(2, vec![r]);
+            p.save(changes(2, vec![r]));
         }
         p.barrier().await;
         let r = store.load().unwrap().unwrap();
-        assert_eq!(r.apps[0].diagnostics, "v49");
+        assert_eq!(r.saved.apps[0].diagnostics, "v49");
         drop(p);
         task.await.unwrap();
     }

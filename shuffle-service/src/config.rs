@@ -46,12 +46,8 @@ impl Default for ShuffleServiceConfig {
 pub use common::configfile::ConfigError;
 
 impl DaemonConfig for ShuffleServiceConfig {
-    fn log_level(&self) -> &str {
-        &self.log_level
-    }
-
-    fn liveness(&self) -> Liveness {
-        self.liveness
+    fn basics(&self) -> (&str, Liveness) {
+        (&self.log_level, self.liveness)
     }
 
     fn check(&self) -> Result<(), Invalid> {

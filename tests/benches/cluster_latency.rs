@@ -127,7 +127,7 @@ async fn one_cluster(scheduler: &str) {
 async fn am() -> anyhow::Result<()> {
     let env = AmEnv::from_env().map_err(anyhow::Error::msg)?;
     let identity = TlsIdentity::load(&env.tls)?;
-    let rm = AmRmClient::new(&identity, &env.rm_address, env.attempt, env.token.clone())?;
+    let rm = AmRmClient::new(&identity, &env.rm_addresses, env.attempt, env.token.clone())?;
     let nm = NmClient::new(&identity)?;
     rm.register(&env.nm_host, "").await?;
     let mut events = rm.subscribe().await?;

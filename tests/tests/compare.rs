@@ -279,11 +279,23 @@ fn close(log: f64, rm: f64, rel: f64, abs: f64) -> bool {
     (log - rm).abs() <= (rm * rel).max(abs)
 }
 
+/// The event logs that compare's summary names, one a side (`..., log PATH)`).
+fn logs_named(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter_map(|l| l.split(", log ").nth(1))
+        .map(|l| l.trim_end_matches(')').to_string())
+        .collect()
+}
+
 /// `spindle compare` on `c` of Bursty (sleeping tasks) with `bursty` its job arguments: 2
-/// executors of 1 core (dynamic: at most 2, idle after 1 s), `opts` before those.
-fn compare_bursty(c: &Cluster, opts: &[&str], bursty: &[String]) -> Command {
-    let mut cmd = c.spindle();
-    cmd.args(["compare", "--no-progress"])
+/// executors of 1 core (dynamic: at most 2, idle after 1 s), `opts` before those, run in
+/// `work`. It must succeed: its transcript for messages, and its stdout.
+fn compare_bursty(c: &Cluster, opts: &[&str], bursty: &[String], work: &Path) -> (String, String) {
+    let out = c
+        .spindle()
+        .current_dir(work)
+        .args(["compare", "--no-progress"])
         .args(opts)
         .args(["--num-executors", "2", "--executor-cores", "1"])
         .args(["--conf", "spark.dynamicAllocation.maxExecutors=2"])
@@ -291,20 +303,18 @@ fn compare_bursty(c: &Cluster, opts: &[&str], bursty: &[String]) -> Command {
         .args(["--class", "Bursty"])
         .arg(bin("appmaster"))
         .args(bursty)
-        .args(["--work", "sleep"]);
-    cmd
+        .args(["--work", "sleep"])
+        .output()
+        .unwrap();
+    let t = success(&out);
+    (t, String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 #[test]
 fn compare_runs_both_sides_and_agrees_with_the_rm() {
     let c = Cluster::up(2, &[]);
     let work = tempfile::tempdir().unwrap();
-    let out = compare_bursty(&c, &[], &bursty(2, 4, 200, 2500))
-        .current_dir(work.path())
-        .output()
-        .unwrap();
-    let t = success(&out);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (t, stdout) = compare_bursty(&c, &[], &bursty(2, 4, 200, 2500), work.path());
     let last: Vec<&str> = stdout.lines().rev().take(3).collect();
     let ratio = |line: &str, prefix: &str| -> f64 {
         let v = line
@@ -352,11 +362,7 @@ fn compare_runs_both_sides_and_agrees_with_the_rm() {
         );
     }
     // The logs are where the cluster keeps them, and compare can read them back.
-    let logs: Vec<String> = stdout
-        .lines()
-        .filter_map(|l| l.split(", log ").nth(1))
-        .map(|l| l.trim_end_matches(')').to_string())
-        .collect();
+    let logs = logs_named(&stdout);
     assert_eq!(logs.len(), 2, "{t}");
     let again = Command::new(bin("spindle"))
         .args(["compare", "--logs", &logs[0], &logs[1], "--report"])
@@ -376,11 +382,8 @@ fn two_tenants_queue_under_static_allocation_and_share_under_dynamic() {
     // Two NMs of 4096 MB: two 1408 MB containers each, four in all. One tenant's static share
     // (its AM and 2 executors) fits; two (6) do not.
     let c = Cluster::up(2, &["--node-memory-mb", "4096"]);
-    let out = compare_bursty(&c, &["--tenants", "2"], &bursty(1, 8, 300, 0))
-        .output()
-        .unwrap();
-    let t = success(&out);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let work = tempfile::tempdir().unwrap();
+    let (t, stdout) = compare_bursty(&c, &["--tenants", "2"], &bursty(1, 8, 300, 0), work.path());
     assert!(
         stdout.contains("static shares need 6"),
         "the sizing note: {t}"
@@ -414,31 +417,20 @@ fn two_tenants_queue_under_static_allocation_and_share_under_dynamic() {
 fn compare_eager_runs_a_third_side_under_the_eager_policy() {
     let c = Cluster::up(2, &[]);
     let work = tempfile::tempdir().unwrap();
-    let out = compare_bursty(&c, &["--eager"], &bursty(2, 4, 200, 1500))
-        .current_dir(work.path())
-        .output()
-        .unwrap();
-    let t = success(&out);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (t, stdout) = compare_bursty(&c, &["--eager"], &bursty(2, 4, 200, 1500), work.path());
     // The scripts' two lines stay last; the eager side's two come before them.
     let last: Vec<&str> = stdout.lines().rev().take(5).collect();
-    assert!(
-        last[0].starts_with("job-time ratio (dynamic/static): "),
-        "{t}"
-    );
-    assert!(
-        last[1].starts_with("executor-seconds ratio (dynamic/static): "),
-        "{t}"
-    );
-    assert!(
-        last[2].starts_with("job-time ratio (eager/static): "),
-        "{t}"
-    );
-    assert!(
-        last[3].starts_with("executor-seconds ratio (eager/static): "),
-        "{t}"
-    );
-    assert!(last[4].starts_with("report: "), "{t}");
+    let expected = [
+        "job-time ratio (dynamic/static): ",
+        "executor-seconds ratio (dynamic/static): ",
+        "job-time ratio (eager/static): ",
+        "executor-seconds ratio (eager/static): ",
+        "report: ",
+    ];
+    for (line, prefix) in last.iter().zip(expected) {
+        assert!(line.starts_with(prefix), "{prefix:?} missing: {t}");
+    }
+    assert_eq!(last.len(), expected.len(), "{t}");
     // Three columns, two ratios; each side's run and its event log.
     let header = stdout
         .lines()
@@ -456,11 +448,7 @@ fn compare_eager_runs_a_third_side_under_the_eager_policy() {
     }
     // The eager run asked for both executors when its first stage was submitted; the
     // dynamic one followed Spark's rules.
-    let logs: Vec<String> = stdout
-        .lines()
-        .filter_map(|l| l.split(", log ").nth(1))
-        .map(|l| l.trim_end_matches(')').to_string())
-        .collect();
+    let logs = logs_named(&stdout);
     assert_eq!(logs.len(), 3, "{t}");
     let conf_of = |path: &str| {
         let text = std::fs::read_to_string(path).unwrap();

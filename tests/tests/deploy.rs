@@ -48,16 +48,9 @@ impl Site {
             .unwrap();
         let rm_addr = format!("127.0.0.1:{}", free_udp_port());
         let s = Self { dir, rm_addr };
-        ClientConf {
-            rm_address: s.rm_addr.clone(),
-            rm_web_address: String::new(),
-            ca: s.certs().join("ca.pem"),
-            cert: s.certs().join("user.pem"),
-            key: s.certs().join("user.key"),
-            liveness: Default::default(),
-        }
-        .write(&s.conf_dir())
-        .unwrap();
+        ClientConf::new(s.rm_addr.clone(), TlsFiles::in_dir(&s.certs(), "user"))
+            .write(&s.conf_dir())
+            .unwrap();
         s
     }
 
@@ -592,7 +585,7 @@ fn sigterm_stops_loaded_daemons_and_the_rm_keeps_its_applications() {
     assert_eq!(next.seq, 6);
 
     // Load the RM again (the NM back, the app's attempt 2 running), then restart it:
-    // that attempt ends with the restart and a new one replaces it.
+    // work-preserving, the attempt goes on and the NM brings its container back.
     let mut nm = Daemon::start("nodemanager", &nm_conf, &[]);
     eventually(Duration::from_secs(30), "attempt 2 running", || {
         let r = app(&site, running);
@@ -617,28 +610,24 @@ fn sigterm_stops_loaded_daemons_and_the_rm_keeps_its_applications() {
         })
     });
     assert!(!r.state.is_terminal(), "{r:?}");
-    assert_eq!(r.attempts.len(), 3, "{r:?}");
-    assert!(
-        r.attempts[1]
-            .diagnostics
-            .contains("ResourceManager restarted"),
-        "{r:?}"
-    );
+    assert_eq!(r.attempts.len(), 2, "{r:?}");
     let finished_after: Vec<_> = comparable(apps(&site))
         .into_iter()
         .filter(|a| a.state.is_terminal())
         .collect();
     assert_eq!(finished_after, finished_before);
-    // The NM re-registers with the new RM, which stops the old attempt's container.
+    // The NM re-registers with the new RM, which takes attempt 2's container back.
     eventually(
         Duration::from_secs(30),
-        "attempt 2's AM to be stopped",
-        || {
-            pids_with_env("APP_ATTEMPT_ID", &running.attempt(2).to_string())
-                .is_empty()
-                .then_some(())
-        },
+        "attempt 2's container back",
+        || (app(&site, running).running_containers == 1).then_some(()),
     );
+    assert_eq!(
+        pids_with_env("APP_ATTEMPT_ID", &running.attempt(2).to_string()).len(),
+        1,
+        "attempt 2's AM runs on"
+    );
+    assert_eq!(app(&site, running).attempts.len(), 2);
     nm.stop(Duration::from_secs(10));
     rm.stop(Duration::from_secs(10));
 }
@@ -750,6 +739,8 @@ fn install_into_a_destdir_twice_changes_nothing_the_second_time() {
         nm_toml.contains("\nrm-address = \"rm.example:8032\"\n"),
         "{nm_toml}"
     );
+    // Work-preserving NM restart is on as installed.
+    assert!(nm_toml.contains("\nrecovery = true\n"), "{nm_toml}");
 
     // The installed configs, pointed at the installed certificates, pass --check-config.
     let certs = root.join("etc/spindle/certs");

@@ -2,7 +2,7 @@
 //! cluster grow and shrink Bursty's executors; static allocation holds its count.
 
 use am_core::eventlog::{AppEvent, LogLine};
-use spindle_tests::{bursty, class_args, dynamic, sleepy_bursty, Cluster, NO_CONF};
+use spindle_tests::{bursty, class_args, dynamic, sleepy_bursty, with, Cluster, NO_CONF};
 use std::time::Duration;
 
 /// Active executor counts over time, from the event log, collapsed to changes.
@@ -52,12 +52,14 @@ fn targets(lines: &[LogLine]) -> Vec<i64> {
         .collect()
 }
 
+const BACKLOG_1S: &str = "spark.dynamicAllocation.schedulerBacklogTimeout=1s";
+const EAGER: &str = "spindle.dynamicAllocation.policy=eager";
+
 #[test]
 fn bursty_grows_to_five_falls_to_zero_and_grows_again() {
     let c = Cluster::up(2, &[]);
-    let mut conf = dynamic(0, 5, 1, "3s");
-    conf.push("spark.dynamicAllocation.schedulerBacklogTimeout=1s".into());
     let app_args = sleepy_bursty(2, 40, 500, 9000);
+    let conf = with(dynamic(0, 5, 1, "3s"), BACKLOG_1S);
     let args = class_args(&["--executor-cores", "1"], &conf, "Bursty", &app_args);
     // Watch the AM's /executors while it runs, as a user of the Spark UI would.
     let mut run = c.submit_running(&args);
@@ -148,8 +150,7 @@ fn static_allocation_holds_exactly_its_executors() {
 #[test]
 fn eager_policy_asks_at_once_and_releases_within_a_fraction_of_a_second() {
     let c = Cluster::up(2, &[]);
-    let mut conf = dynamic(0, 4, 1, "60s");
-    conf.push("spindle.dynamicAllocation.policy=eager".into());
+    let conf = with(dynamic(0, 4, 1, "60s"), EAGER);
     let app_args = sleepy_bursty(2, 12, 300, 1500);
     let out = c.submit_ok(&class_args(
         &["--executor-cores", "1"],
@@ -207,8 +208,10 @@ fn eager_policy_asks_at_once_and_releases_within_a_fraction_of_a_second() {
 #[test]
 fn an_unknown_allocation_policy_is_refused_before_submission() {
     let c = Cluster::up(1, &[]);
-    let mut conf = dynamic(0, 2, 1, "1s");
-    conf.push("spindle.dynamicAllocation.policy=greedy".into());
+    let conf = with(
+        dynamic(0, 2, 1, "1s"),
+        "spindle.dynamicAllocation.policy=greedy",
+    );
     let out = c.submit(&class_args(
         &["--executor-cores", "1"],
         &conf,

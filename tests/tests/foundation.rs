@@ -192,14 +192,10 @@ fn client_with_certificate_from_another_ca_is_refused() {
     });
     // And the CLI says so too.
     let bad_conf = other.path().join("conf");
-    common::clientconf::ClientConf {
-        rm_address: conf.rm_address.clone(),
-        rm_web_address: String::new(),
-        ca: other.path().join("ca.pem"),
-        cert: other.path().join("user.pem"),
-        key: other.path().join("user.key"),
-        liveness: Default::default(),
-    }
+    common::clientconf::ClientConf::new(
+        conf.rm_address.clone(),
+        TlsFiles::in_dir(other.path(), "user"),
+    )
     .write(&bad_conf)
     .unwrap();
     let out = std::process::Command::new(spindle_tests::bin("spindle"))

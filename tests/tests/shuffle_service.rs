@@ -271,8 +271,8 @@ async fn wrong_missing_or_other_apps_secret_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_apps_secret_is_set_by_its_node_manager_never_by_the_first_executor() {
     let (env, server, s) = serving().await;
-    let (victim, other) = (app(1), app(2));
     let c = env.client();
+    let (victim, other) = (app(1), app(2));
     // Another app's executor (any holder of the container certificate) claims the
     // victim's id first, with a dir it can make in its own app dir: refused.
     let claim = env.exec_dir(other, "9").join(victim.to_string());
@@ -410,11 +410,11 @@ fn shuffle_files(dir: &Path) -> Vec<String> {
 async fn app_finished_and_remove_shuffle_delete_files() {
     let (env, server, s) = serving().await;
     let (a, b) = (app(1), app(2));
+    let c = env.client();
     let d1 = env.maps(a, "1", 0, 0..2, 3);
     write_maps(&d1, 1, 0..2, 3);
     let d2 = env.maps(a, "2", 1, 2..3, 3);
     let db = env.maps(b, "1", 0, 0..1, 3);
-    let c = env.client();
     server.register_app(a, "ka").await.unwrap();
     server.register_app(b, "kb").await.unwrap();
     c.register(&s, a, "1", "ka", &[&d1]).await.unwrap();

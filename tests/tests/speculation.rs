@@ -31,6 +31,23 @@ fn stragglers(c: &Cluster, conf: &[&str]) -> (String, Vec<LogLine>) {
     (out, c.event_log())
 }
 
+/// What `pick` takes from the events of attempt `attempt` of task 11, the slow one.
+fn of_task_11<T>(events: &[&AppEvent], attempt: u32, pick: impl Fn(&AppEvent) -> Option<T>) -> T {
+    events
+        .iter()
+        .filter(|e| match e {
+            AppEvent::TaskStart {
+                index, attempt: a, ..
+            }
+            | AppEvent::TaskEnd {
+                index, attempt: a, ..
+            } => *index == 11 && *a == attempt,
+            _ => false,
+        })
+        .find_map(|e| pick(e))
+        .unwrap_or_else(|| panic!("nothing of attempt {attempt} of task 11: {events:#?}"))
+}
+
 #[test]
 fn the_copy_wins_and_the_killed_original_is_no_failure() {
     let c = Cluster::up(2, &[]);
@@ -46,39 +63,29 @@ fn the_copy_wins_and_the_killed_original_is_no_failure() {
     );
     // The original (attempt 0) and the copy (attempt 1, speculative) on another executor.
     let start = |attempt: u32| {
-        events
-            .iter()
-            .find_map(|e| match e {
-                AppEvent::TaskStart {
-                    index: 11,
-                    attempt: a,
-                    executor,
-                    speculative,
-                    ..
-                } if *a == attempt => Some((executor.clone(), *speculative)),
-                _ => None,
-            })
-            .unwrap_or_else(|| panic!("no attempt {attempt} of task 11: {events:#?}"))
+        of_task_11(&events, attempt, |e| match e {
+            AppEvent::TaskStart {
+                executor,
+                speculative,
+                ..
+            } => Some((executor.clone(), *speculative)),
+            _ => None,
+        })
     };
     let (original_exec, original_speculative) = start(0);
     let (copy_exec, copy_speculative) = start(1);
     assert!(!original_speculative && copy_speculative);
     assert_ne!(original_exec, copy_exec);
     let end = |attempt: u32| {
-        events
-            .iter()
-            .find_map(|e| match e {
-                AppEvent::TaskEnd {
-                    index: 11,
-                    attempt: a,
-                    reason,
-                    error,
-                    duration_ms,
-                    ..
-                } if *a == attempt => Some((reason.clone(), error.clone(), *duration_ms)),
-                _ => None,
-            })
-            .unwrap_or_else(|| panic!("attempt {attempt} of task 11 never ended: {events:#?}"))
+        of_task_11(&events, attempt, |e| match e {
+            AppEvent::TaskEnd {
+                reason,
+                error,
+                duration_ms,
+                ..
+            } => Some((reason.clone(), error.clone(), *duration_ms)),
+            _ => None,
+        })
     };
     // The first to finish wins: the copy.
     assert_eq!(end(1).0, "Success");

@@ -153,14 +153,7 @@ fn every_rm_request(c: &Cluster, node: &NodeId, app: ApplicationId) -> Vec<RmReq
         RmRequest::ListApplications { states: vec![] },
         RmRequest::Kill { app },
         RmRequest::ListNodes,
-        RmRequest::RegisterNode {
-            node_id: node.clone(),
-            address: "127.0.0.1:9".into(),
-            http_address: String::new(),
-            capability: Resource::new(1 << 20, 64),
-            running: vec![],
-            isolation: Default::default(),
-        },
+        registration(node, "127.0.0.1:9", vec![]),
         RmRequest::NodeHeartbeat {
             node_id: node.clone(),
             statuses: vec![],
@@ -195,6 +188,19 @@ fn every_rm_request(c: &Cluster, node: &NodeId, app: ApplicationId) -> Vec<RmReq
             tracking_url: String::new(),
         },
     ]
+}
+
+/// `node` registering from `address`, with a large capacity and `running` containers.
+fn registration(node: &NodeId, address: &str, running: Vec<ContainerStatus>) -> RmRequest {
+    RmRequest::RegisterNode {
+        node_id: node.clone(),
+        address: address.into(),
+        http_address: String::new(),
+        capability: Resource::new(1 << 20, 64),
+        running,
+        apps: vec![],
+        isolation: Default::default(),
+    }
 }
 
 #[test]
@@ -327,6 +333,7 @@ fn a_node_cannot_complete_another_nodes_container_or_take_its_id() {
             state: ContainerState::COMPLETE,
             exit_status: 0,
             diagnostics: "forged".into(),
+            resource: Resource::new(512, 1),
         };
         // B, as itself, reports A's container complete: refused.
         let hb = RmRequest::NodeHeartbeat {
@@ -350,29 +357,18 @@ fn a_node_cannot_complete_another_nodes_container_or_take_its_id() {
         let m = refused(rm_call(&b_cert, &addr, &hb).await, ErrorCode::Unauthorized);
         assert_eq!(m, format!("NodeHeartbeat needs the certificate of node {a}; this is node {b}"));
         // Nor can B re-register A's node id (with its own address), or claim A's container.
-        let reg = RmRequest::RegisterNode {
-            node_id: a.clone(),
-            address: "127.0.0.1:9".into(),
-            http_address: String::new(),
-            capability: Resource::new(1 << 20, 64),
-            running: vec![],
-            isolation: Default::default(),
-        };
+        let reg = registration(&a, "127.0.0.1:9", vec![]);
         let m = refused(rm_call(&b_cert, &addr, &reg).await, ErrorCode::Unauthorized);
         assert_eq!(m, format!("RegisterNode needs the certificate of node {a}; this is node {b}"));
-        let claim = RmRequest::RegisterNode {
-            node_id: b.clone(),
-            address: nodes.iter().find(|n| n.node_id == b).unwrap().address.clone(),
-            http_address: String::new(),
-            capability: Resource::new(8192, 8),
-            running: vec![ContainerStatus {
-                container_id: am,
-                state: ContainerState::RUNNING,
-                exit_status: 0,
-                diagnostics: String::new(),
-            }],
-            isolation: Default::default(),
-        };
+        let b_address = nodes.iter().find(|n| n.node_id == b).unwrap().address.clone();
+        let running = vec![ContainerStatus {
+            container_id: am,
+            state: ContainerState::RUNNING,
+            exit_status: 0,
+            diagnostics: String::new(),
+            resource: Resource::new(512, 1),
+        }];
+        let claim = registration(&b, &b_address, running);
         refused(rm_call(&b_cert, &addr, &claim).await, ErrorCode::Unauthorized);
         // A few heartbeats later: the container still runs on A, which keeps its address.
         tokio::time::sleep(Duration::from_millis(600)).await;

@@ -185,3 +185,38 @@ fn a_log_without_an_end_is_accounted_to_its_last_event() {
     // Executor 1 300→4000 + executor 2 2100→4000.
     assert_eq!(a.usage.executor_ms, 3_700 + 1_900);
 }
+
+#[test]
+fn static_and_dynamic_runs_are_counted_the_same_way() {
+    // `spindle compare` divides one side's figures by the other's: the same executors,
+    // containers and tasks must count the same whether the log says static, Spark's
+    // rules or eager (each executor from its registration to its removal or the end).
+    for name in ["static.jsonl", "dynamic.jsonl"] {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/compare")
+            .join(name);
+        let lines = eventlog::read(&path).unwrap();
+        let as_logged = account(&lines).unwrap();
+        for (dynamic, policy) in [(false, None), (true, Some("spark")), (true, Some("eager"))] {
+            let mut relabelled = lines.clone();
+            for l in &mut relabelled {
+                if let AppEvent::ApplicationStart {
+                    dynamic_allocation,
+                    conf,
+                    ..
+                } = &mut l.event
+                {
+                    *dynamic_allocation = dynamic;
+                    conf.remove("spindle.dynamicAllocation.policy");
+                    if let Some(p) = policy {
+                        conf.insert("spindle.dynamicAllocation.policy".into(), p.into());
+                    }
+                }
+            }
+            let a = account(&relabelled).unwrap();
+            assert_eq!(a.dynamic, dynamic);
+            assert_eq!(a.usage, as_logged.usage, "{name} as {policy:?}");
+            assert_eq!(a.job_ms(), as_logged.job_ms(), "{name} as {policy:?}");
+        }
+    }
+}

@@ -7,6 +7,7 @@
 //! durations are exact even if the wall clock is stepped.
 
 use super::msg::{JobReply, Msg};
+use super::rm_link::{self, with_retries, RmCall};
 use super::server::DriverService;
 use crate::eventlog::EventLog;
 use am_core::driver::{DriverConfig, DriverCore, Effect, TaskDescription};
@@ -19,11 +20,10 @@ use common::clock::{mono_ms, wall_of};
 use common::launch::ExecutorLaunch;
 use common::protocol::{
     AmEvent, Container, DriverResponse, FinalApplicationStatus, LaunchSpec, LocalResource,
-    ResourceAsk, TaskLaunch, ALPN_DRIVER,
+    TaskLaunch, ALPN_DRIVER,
 };
 use common::tls::TlsIdentity;
 use common::transport::{self, Profile};
-use common::ContainerId;
 use history::{self as ui, UiState};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -92,12 +92,6 @@ struct Shell {
     containers: HashMap<ExecutorId, Container>,
     /// The user's code, until it starts.
     user: Option<UserCode>,
-}
-
-/// Calls to the RM go through one task, in order.
-enum RmCall {
-    Ask(u32, common::Resource),
-    Release(ContainerId),
 }
 
 impl Shell {
@@ -274,7 +268,7 @@ pub(crate) async fn run(
     let identity = TlsIdentity::load(&env.tls)?;
     let rm = Arc::new(AmRmClient::new(
         &identity,
-        &env.rm_address,
+        &env.rm_addresses,
         env.attempt,
         env.token.clone(),
     )?);
@@ -314,43 +308,12 @@ pub(crate) async fn run(
         });
     }
 
-    rm.register(&env.nm_host, &tracking_url).await?;
-    let mut events = rm.subscribe().await?;
-    {
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            while let Some(ev) = events.recv().await {
-                if tx.send(Msg::Rm(ev)).is_err() {
-                    return;
-                }
-            }
-            let _ = tx.send(Msg::RmClosed);
-        });
-    }
-    let (rm_tx, mut rm_rx) = mpsc::unbounded_channel::<RmCall>();
-    {
-        let rm = rm.clone();
-        tokio::spawn(async move {
-            while let Some(call) = rm_rx.recv().await {
-                let r = match call {
-                    RmCall::Ask(count, resource) => {
-                        let ask = ResourceAsk {
-                            key: "executors".into(),
-                            count,
-                            resource,
-                            nodes: vec![],
-                            relax_locality: true,
-                        };
-                        rm.allocate(vec![ask], vec![], 0.5).await
-                    }
-                    RmCall::Release(c) => rm.allocate(vec![], vec![c], 0.5).await,
-                };
-                if let Err(e) = r {
-                    tracing::warn!(error = %e, "allocate call failed");
-                }
-            }
-        });
-    }
+    // Retried: the RM may be restarting while this AM starts.
+    with_retries("registration", || rm.register(&env.nm_host, &tracking_url)).await?;
+    let events = with_retries("subscription", || rm.subscribe()).await?;
+    tokio::spawn(rm_link::follow(rm.clone(), events, tx.clone()));
+    let (rm_tx, rm_rx) = mpsc::unbounded_channel::<RmCall>();
+    tokio::spawn(rm_link::calls(rm.clone(), rm_rx));
 
     let sc = SparkConf::from(launch.conf.clone());
     // driver_config() validated the properties, the event-log flag among them.
@@ -496,6 +459,7 @@ pub(crate) async fn run(
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 return Ok(1);
             }
+            Msg::RmResynced => shell.core.on_rm_resync(now),
             Msg::RmClosed => {
                 eprintln!("the resource manager closed the allocation stream");
                 let fx = shell.core.shutdown(now);
@@ -578,7 +542,12 @@ pub(crate) async fn run(
         },
         now,
     );
-    rm.finish(status, &diagnostics, &tracking_url).await?;
+    // Retried: the RM may be restarting as the app ends (an unregistration is safe to
+    // repeat).
+    with_retries("unregistration", || {
+        rm.finish(status, &diagnostics, &tracking_url)
+    })
+    .await?;
     eprintln!("{}", crate::memory::peak_rss_line("driver"));
     Ok(0)
 }

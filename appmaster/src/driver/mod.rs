@@ -8,6 +8,7 @@
 
 mod am;
 mod msg;
+mod rm_link;
 mod server;
 
 use crate::rdd::SparkContext;

@@ -14,6 +14,8 @@ pub(crate) type JobReply = oneshot::Sender<Result<Vec<Vec<u8>>, JobError>>;
 /// Messages into the driver loop.
 pub(crate) enum Msg {
     Rm(AmEvent),
+    /// The AM subscribed again after losing the RM (see `rm_link`).
+    RmResynced,
     RmClosed,
     Register {
         executor: ExecutorId,

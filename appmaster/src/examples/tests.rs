@@ -19,9 +19,11 @@ fn args(a: &[&str]) -> Vec<String> {
 }
 
 /// Runs `example` with these arguments; returns the jobs it ran.
-fn jobs_run(runner: &LocalRunner, sc: &SparkContext, example: &str, a: &[&str]) -> Vec<LocalJob> {
+/// The jobs `example` runs with `line` (its arguments, space-separated).
+fn jobs_run(runner: &LocalRunner, sc: &SparkContext, example: &str, line: &str) -> Vec<LocalJob> {
     let before = runner.jobs().len();
-    run_example(example, sc, &args(a)).unwrap();
+    let a: Vec<&str> = line.split(' ').collect();
+    run_example(example, sc, &args(&a)).unwrap();
     runner.jobs().split_off(before)
 }
 
@@ -74,16 +76,8 @@ fn spark_pi_is_close() {
 #[test]
 fn bursty_runs_and_checks_its_answers() {
     let (runner, sc) = ctx();
-    let a = [
-        "--jobs",
-        "2",
-        "--tasks",
-        "4",
-        "--task-ms",
-        "1",
-        "--gap-ms=1",
-    ];
-    let jobs = jobs_run(&runner, &sc, "Bursty", &a);
+    let a = "--jobs 2 --tasks 4 --task-ms 1 --gap-ms=1";
+    let jobs = jobs_run(&runner, &sc, "Bursty", a);
     assert_eq!(jobs.len(), 2);
     assert!(jobs
         .iter()
@@ -132,18 +126,8 @@ fn stragglers_are_slow_on_their_first_attempt_only() {
         (200, 2000, 200)
     );
     let (runner, sc) = ctx();
-    let a = [
-        "--tasks",
-        "6",
-        "--task-ms",
-        "1",
-        "--slow-fraction",
-        "0.5",
-        "--slow-factor=3",
-        "--work",
-        "cpu",
-    ];
-    let jobs = jobs_run(&runner, &sc, "Stragglers", &a);
+    let a = "--tasks 6 --task-ms 1 --slow-fraction 0.5 --slow-factor=3 --work cpu";
+    let jobs = jobs_run(&runner, &sc, "Stragglers", a);
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].partitions.len(), 6);
     assert_eq!(jobs[0].description, "sum at Stragglers");

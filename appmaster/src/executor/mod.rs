@@ -71,14 +71,7 @@ pub(crate) async fn run() -> anyhow::Result<i32> {
                         stage: spec,
                         partition: launch.partition,
                     };
-                    let ctx = TaskContext::new(
-                        launch.stage_id,
-                        launch.stage_attempt,
-                        launch.partition,
-                        launch.attempt,
-                        launch.task_id,
-                        kill.clone(),
-                    );
+                    let ctx = TaskContext::new(&launch, kill.clone());
                     let outcome = tokio::task::spawn_blocking(move || {
                         ctx.run(|| crate::rdd::run_task(&task, &cache, shuffle.as_ref()))
                     })

@@ -6,6 +6,7 @@
 //! [`TaskContext::is_interrupted`] now and then and return early when it is set: the
 //! executor then reports the task killed, as Spark's does, whatever it returned.
 
+use common::protocol::TaskLaunch;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -38,11 +39,8 @@ impl KillSwitch {
 /// What a task knows about itself (Spark's `TaskContext`).
 #[derive(Debug, Clone)]
 pub struct TaskContext {
-    stage_id: u32,
-    stage_attempt_number: u32,
-    partition_id: u32,
-    attempt_number: u32,
-    task_attempt_id: u64,
+    /// The task's ids as the driver sent them (without the stage's spec).
+    ids: TaskLaunch,
     kill: Arc<KillSwitch>,
 }
 
@@ -51,20 +49,12 @@ thread_local! {
 }
 
 impl TaskContext {
-    pub(crate) fn new(
-        stage_id: u32,
-        stage_attempt_number: u32,
-        partition_id: u32,
-        attempt_number: u32,
-        task_attempt_id: u64,
-        kill: Arc<KillSwitch>,
-    ) -> Self {
+    pub(crate) fn new(launch: &TaskLaunch, kill: Arc<KillSwitch>) -> Self {
         Self {
-            stage_id,
-            stage_attempt_number,
-            partition_id,
-            attempt_number,
-            task_attempt_id,
+            ids: TaskLaunch {
+                stage: None,
+                ..*launch
+            },
             kill,
         }
     }
@@ -88,26 +78,26 @@ impl TaskContext {
     }
 
     pub fn stage_id(&self) -> u32 {
-        self.stage_id
+        self.ids.stage_id
     }
 
     pub fn stage_attempt_number(&self) -> u32 {
-        self.stage_attempt_number
+        self.ids.stage_attempt
     }
 
     pub fn partition_id(&self) -> u32 {
-        self.partition_id
+        self.ids.partition
     }
 
     /// How many attempts of this task ran before this one (0 for the first; a
     /// speculative copy or a retry counts one more).
     pub fn attempt_number(&self) -> u32 {
-        self.attempt_number
+        self.ids.attempt
     }
 
     /// The attempt's id, unique in the application (Spark's `taskAttemptId`).
     pub fn task_attempt_id(&self) -> u64 {
-        self.task_attempt_id
+        self.ids.task_id
     }
 
     /// The driver asked for this attempt to be killed (another attempt of the task
@@ -130,7 +120,15 @@ mod tests {
     fn a_task_sees_its_context_and_its_kill() {
         assert!(TaskContext::get().is_none());
         let kill = Arc::new(KillSwitch::default());
-        let ctx = TaskContext::new(3, 1, 7, 2, 42, kill.clone());
+        let launch = TaskLaunch {
+            task_id: 42,
+            stage_id: 3,
+            stage_attempt: 1,
+            partition: 7,
+            attempt: 2,
+            stage: Some(vec![1, 2, 3]),
+        };
+        let ctx = TaskContext::new(&launch, kill.clone());
         let seen = ctx.run(|| {
             let c = TaskContext::get().expect("inside a task");
             assert!(!c.is_interrupted());

@@ -25,6 +25,9 @@ use am_core::sparkconf::keys;
 pub const POLL_INTERVAL: Duration = Duration::from_millis(20);
 /// How long spindle-submit waits for the RM to answer its first request.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long spindle-submit keeps trying an RM it cannot reach before it starts following
+/// the application (a restart or failover takes seconds).
+pub const RM_PATIENCE: Duration = Duration::from_secs(30);
 /// How long the RM may stay unreachable while an application is being followed.
 pub const REPORT_OUTAGE_LIMIT: Duration = Duration::from_secs(60);
 /// How long one read of the driver's log may take.
@@ -62,8 +65,10 @@ impl Cluster {
                 conf.cert.display()
             )
         })?;
-        let address = address.map_or(conf.rm_address, str::to_owned);
-        let rm = RmClient::connect(&identity, &address).with_context(|| {
+        // `--master` names one RM; the conf may name an HA pair.
+        let addresses = address.map_or_else(|| conf.rm_addresses(), |a| vec![a.to_owned()]);
+        let address = addresses.join(", ");
+        let rm = RmClient::connect_any(&identity, &addresses).with_context(|| {
             format!("cannot set up a client of the resource manager at {address}")
         })?;
         Ok(Self {
@@ -84,32 +89,80 @@ impl Cluster {
         }
     }
 
-    /// Runs an RM request, bounded by [`CONNECT_TIMEOUT`], with errors that say the RM could
-    /// not be reached when that is what happened.
-    pub async fn call<T>(
-        &self,
-        what: &str,
-        fut: impl Future<Output = Result<T, TransportError>>,
-    ) -> anyhow::Result<T> {
-        match tokio::time::timeout(CONNECT_TIMEOUT, fut).await {
-            Err(_) => Err(anyhow!(
-                "cannot reach the resource manager at {} ({what}: no answer within {}s)",
-                self.address,
-                CONNECT_TIMEOUT.as_secs()
-            )),
-            Ok(r) => self.answer(what, r),
-        }
+    /// Runs an RM request that is safe to repeat, each try bounded by [`CONNECT_TIMEOUT`];
+    /// tried again while the RM is away (see [`Self::patiently`]).
+    pub async fn call<T, F, Fut>(&self, what: &str, f: F) -> anyhow::Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, TransportError>>,
+    {
+        self.patiently(what, true, Some(CONNECT_TIMEOUT), f).await
     }
 
     /// Runs a transfer (staging a file) with no deadline: however long a busy RM takes,
     /// the stream is paced by QUIC flow control, and a dead RM is noticed by the
-    /// transport's idle timeout.
-    pub async fn transfer<T>(
+    /// transport's idle timeout. Staging is by content, so it is tried again too.
+    pub async fn transfer<T, F, Fut>(&self, what: &str, f: F) -> anyhow::Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, TransportError>>,
+    {
+        self.patiently(what, true, None, f).await
+    }
+
+    /// Runs `f` until the RM answers, for up to [`RM_PATIENCE`] while it cannot be reached
+    /// (it restarts, or fails over); a request that is not `repeatable` (a submission) is
+    /// tried again only when it never left. Errors say the RM could not be reached when
+    /// that is what happened.
+    pub async fn patiently<T, F, Fut>(
         &self,
         what: &str,
-        fut: impl Future<Output = Result<T, TransportError>>,
-    ) -> anyhow::Result<T> {
-        self.answer(what, fut.await)
+        repeatable: bool,
+        deadline: Option<Duration>,
+        mut f: F,
+    ) -> anyhow::Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, TransportError>>,
+    {
+        let give_up = Instant::now() + RM_PATIENCE;
+        let mut backoff = Duration::from_millis(100);
+        let mut told = false;
+        loop {
+            let r = match deadline {
+                Some(d) => tokio::time::timeout(d, f()).await.unwrap_or_else(|_| {
+                    Err(TransportError::TimedOut {
+                        addr: self.address.clone(),
+                        idle_timeout: d,
+                    })
+                }),
+                None => f().await,
+            };
+            let again = match &r {
+                Err(TransportError::Connect { .. } | TransportError::Resolve { .. }) => true,
+                Err(
+                    TransportError::Connection { .. }
+                    | TransportError::TimedOut { .. }
+                    | TransportError::Frame { .. },
+                ) => repeatable,
+                _ => false,
+            };
+            if !again || Instant::now() >= give_up {
+                return self.answer(what, r);
+            }
+            if !told {
+                if let Err(e) = &r {
+                    eprintln!(
+                        "spindle-submit: the resource manager at {} did not answer ({what}: {e}); trying again for up to {}s",
+                        self.address,
+                        RM_PATIENCE.as_secs()
+                    );
+                }
+                told = true;
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+        }
     }
 
     fn answer<T>(&self, what: &str, r: Result<T, TransportError>) -> anyhow::Result<T> {
@@ -164,7 +217,7 @@ pub async fn status(address: Option<&str>, id: &str) -> anyhow::Result<i32> {
     let app = parse_app_id("--status", id)?;
     let cluster = Cluster::connect(address)?;
     let r = match cluster
-        .call("application report", cluster.rm.report(app))
+        .call("application report", || cluster.rm.report(app))
         .await
     {
         Err(e) if unknown_app(&e) => bail!("unknown application {app}"),
@@ -220,7 +273,7 @@ pub fn format_status(r: &ApplicationReport) -> String {
 pub async fn kill(address: Option<&str>, id: &str) -> anyhow::Result<i32> {
     let app = parse_app_id("--kill", id)?;
     let cluster = Cluster::connect(address)?;
-    match cluster.call("kill", cluster.rm.kill(app)).await {
+    match cluster.call("kill", || cluster.rm.kill(app)).await {
         Err(e) if unknown_app(&e) => bail!("unknown application {app}"),
         Err(e) if refusal(&e).is_some() => bail!(
             "the resource manager refused to kill {app}: {}",
@@ -388,11 +441,10 @@ pub async fn submit_and_follow(
 ) -> anyhow::Result<Option<Outcome>> {
     let rm = &cluster.rm;
     let (nodes, staged) = tokio::join!(
-        cluster.call("listing nodes", rm.nodes()),
-        cluster.transfer(
-            "staging the application binary",
+        cluster.call("listing nodes", || rm.nodes()),
+        cluster.transfer("staging the application binary", || {
             rm.stage_file(&plan.binary, &plan.binary_name, true)
-        ),
+        }),
     );
     let nodes = nodes?;
     check_fits(&plan, &nodes)?;
@@ -403,7 +455,13 @@ pub async fn submit_and_follow(
     plan.conf
         .set(keys::APP_SUBMIT_TIME, submit_time.to_string());
     let submission = plan.submission(staged, user);
-    let id = match cluster.call("submission", rm.submit(submission)).await {
+    // Not repeated once sent: a lost answer must not submit the app twice.
+    let id = match cluster
+        .patiently("submission", false, Some(CONNECT_TIMEOUT), || {
+            rm.submit(submission.clone())
+        })
+        .await
+    {
         Ok(id) => id,
         Err(e) if remote_code(&e) == Some(ErrorCode::AskExceedsMaximum) => bail!(
             "the resource manager refused the driver container {} ({}, {}, {}): {}",

@@ -15,16 +15,22 @@ pub type Invalid = (&'static str, String);
 
 /// A daemon's configuration: TOML with a default for every key.
 pub trait DaemonConfig: Serialize + DeserializeOwned + Default {
-    /// The `log-level` key: a tracing filter ([`check_log_level`] checks it).
-    fn log_level(&self) -> &str;
+    /// The keys every daemon has: `log-level`, a tracing filter ([`check_log_level`]
+    /// checks it), and `keep-alive-interval` and `idle-timeout`, how fast the daemon's
+    /// connections notice a dead peer (set process-wide at start).
+    fn basics(&self) -> (&str, common::transport::Liveness);
 
     /// Checks what the types cannot (ranges, addresses, readable files).
     fn check(&self) -> Result<(), Invalid>;
 
-    /// The `keep-alive-interval` and `idle-timeout` keys: how fast the daemon's
-    /// connections notice a dead peer (set process-wide at start).
+    /// The `log-level` key.
+    fn log_level(&self) -> &str {
+        self.basics().0
+    }
+
+    /// The `keep-alive-interval` and `idle-timeout` keys.
     fn liveness(&self) -> common::transport::Liveness {
-        common::transport::Liveness::default()
+        self.basics().1
     }
 
     /// [`Self::check`], the error naming `path` too.
@@ -205,8 +211,8 @@ pub(crate) mod tests {
     }
 
     impl DaemonConfig for Conf {
-        fn log_level(&self) -> &str {
-            &self.log_level
+        fn basics(&self) -> (&str, common::transport::Liveness) {
+            (&self.log_level, Default::default())
         }
 
         fn check(&self) -> Result<(), Invalid> {

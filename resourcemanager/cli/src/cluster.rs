@@ -62,6 +62,19 @@ pub(crate) struct UpArgs {
     /// The RM's scheduler: capacity (default, as YARN) or fifo.
     #[arg(long, value_parser = ["capacity", "fifo"])]
     scheduler: Option<String>,
+    /// Write the certificates and the daemons' and client's configs in DIR, and start
+    /// nothing (to start the daemons by hand, under a debugger, or in one test process).
+    #[arg(long)]
+    configs_only: bool,
+    /// Start N resource managers as an HA group (N >= 2) that elect their active one
+    /// through the etcd at --etcd and keep their state there; 1: a single RM (state in
+    /// redb). The RMs' configs are `resourcemanager.toml`, `resourcemanager-2.toml`, ...
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    rm_ha: u32,
+    /// etcd's client URL(s) for --rm-ha, e.g. http://127.0.0.1:2379 (repeatable or
+    /// comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "URL")]
+    etcd: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -94,6 +107,9 @@ pub(crate) async fn run(cmd: ClusterCommand) -> anyhow::Result<()> {
                 preemption_wait,
                 no_preemption,
                 scheduler,
+                configs_only,
+                rm_ha,
+                etcd,
             } = *args;
             let mut rm_extra = Vec::new();
             for (key, value) in [
@@ -135,6 +151,8 @@ pub(crate) async fn run(cmd: ClusterCommand) -> anyhow::Result<()> {
                 rm_extra: rm_extra.concat(),
                 rm_tables,
                 owner_map: !no_owner_map,
+                configs_only,
+                ha: rm_ha_options(rm_ha, etcd)?,
             };
             up(&dir, &opts).await
         }
@@ -279,6 +297,38 @@ struct UpOptions {
     rm_tables: String,
     /// Map the cluster's user to the account running `cluster up` (see `--no-owner-map`).
     owner_map: bool,
+    /// Write everything, start nothing.
+    configs_only: bool,
+    /// `--rm-ha N --etcd URL`: the number of RMs and etcd's URLs (empty: one RM, redb).
+    ha: (u32, Vec<String>),
+}
+
+/// Checks `--rm-ha N` and `--etcd URL`.
+fn rm_ha_options(rm_ha: u32, etcd: Vec<String>) -> anyhow::Result<(u32, Vec<String>)> {
+    if rm_ha == 0 {
+        anyhow::bail!("--rm-ha must be at least 1");
+    }
+    if rm_ha == 1 && !etcd.is_empty() {
+        anyhow::bail!("--etcd is for an HA group of resource managers: add --rm-ha 2");
+    }
+    if rm_ha > 1 && etcd.is_empty() {
+        anyhow::bail!(
+            "--rm-ha {rm_ha} needs --etcd URL (etcd's client URL, e.g. http://127.0.0.1:2379)"
+        );
+    }
+    if let Some(bad) = etcd.iter().find(|u| !u.starts_with("http://")) {
+        anyhow::bail!("--etcd {bad:?}: expected etcd's client URL, http://host:port");
+    }
+    Ok((rm_ha, etcd))
+}
+
+/// The pid-file and config name of the `i`th RM (from 1).
+fn rm_name(i: u32) -> String {
+    if i == 1 {
+        "resourcemanager".into()
+    } else {
+        format!("resourcemanager-{i}")
+    }
 }
 
 async fn up(dir: &Path, opts: &UpOptions) -> anyhow::Result<()> {
@@ -293,6 +343,8 @@ async fn up(dir: &Path, opts: &UpOptions) -> anyhow::Result<()> {
         ref rm_extra,
         ref rm_tables,
         owner_map,
+        configs_only,
+        ha: (rm_count, ref etcd),
     } = *opts;
     for u in admin_acl.iter().filter(|u| *u != "*") {
         common::identity::check_user_name(u).map_err(|e| anyhow::anyhow!("--admin-acl: {e}"))?;
@@ -319,26 +371,51 @@ async fn up(dir: &Path, opts: &UpOptions) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir.join(d))?;
     }
     open_to_containers(&dir)?;
-    let rm_port = free_udp_port()?;
-    let rm_addr = format!("127.0.0.1:{rm_port}");
-    let rm_web = format!("127.0.0.1:{}", free_tcp_port()?);
+    let mut rm_addrs = Vec::new();
+    let mut rm_webs = Vec::new();
+    for _ in 0..rm_count {
+        rm_addrs.push(format!("127.0.0.1:{}", free_udp_port()?));
+        rm_webs.push(format!("127.0.0.1:{}", free_tcp_port()?));
+    }
+    let (rm_addr, rm_web) = (rm_addrs[0].clone(), rm_webs[0].clone());
+    let ha = rm_count > 1;
     let q = |p: &Path| format!("{:?}", p.display().to_string());
-    let rm_toml = format!(
-        "address = \"{rm_addr}\"\nweb-address = \"{rm_web}\"\nhistory-dir = {}\nstate-dir = {}\nca = {}\ncert = {}\nkey = {}\nheartbeat-interval = \"{heartbeat}\"\nnm-expiry = \"{nm_expiry}\"\nmax-allocation-mb = {memory_mb}\nmax-allocation-vcores = {vcores}\nadmin-acl = {admin_acl:?}\n{rm_extra}",
-        q(&dir.join("history")),
-        q(&dir.join("rm")),
-        q(&certs.join("ca.pem")),
-        q(&certs.join("rm.pem")),
-        q(&certs.join("rm.key")),
-    );
-    let rm_toml = match web_anonymous_read {
-        Some(b) => format!("{rm_toml}web-anonymous-read = {b}\n"),
-        None => rm_toml,
+    for i in 1..=rm_count {
+        let (addr, web) = (&rm_addrs[i as usize - 1], &rm_webs[i as usize - 1]);
+        let mut rm_toml = format!(
+            "address = \"{addr}\"\nweb-address = \"{web}\"\nhistory-dir = {}\nstate-dir = {}\nca = {}\ncert = {}\nkey = {}\nheartbeat-interval = \"{heartbeat}\"\nnm-expiry = \"{nm_expiry}\"\nmax-allocation-mb = {memory_mb}\nmax-allocation-vcores = {vcores}\nadmin-acl = {admin_acl:?}\n{rm_extra}",
+            q(&dir.join("history")),
+            // Shared by an HA group: the staged files and the web-token key (the
+            // applications' state is in etcd).
+            q(&dir.join("rm")),
+            q(&certs.join("ca.pem")),
+            q(&certs.join("rm.pem")),
+            q(&certs.join("rm.key")),
+        );
+        if let Some(b) = web_anonymous_read {
+            rm_toml.push_str(&format!("web-anonymous-read = {b}\n"));
+        }
+        if ha {
+            // One prefix per cluster directory: clusters can share an etcd, and the
+            // group finds its state again after `cluster down` and `up`.
+            rm_toml.push_str(&format!(
+                "etcd-endpoints = {etcd:?}\nrm-addresses = {rm_addrs:?}\nha-id = \"rm{i}\"\nha-prefix = {:?}\n",
+                format!("/spindle/local{}", dir.display())
+            ));
+        }
+        rm_toml.push_str(rm_tables);
+        let name = rm_name(i);
+        let rm_conf = dir.join("conf").join(format!("{name}.toml"));
+        std::fs::write(&rm_conf, rm_toml)?;
+        if !configs_only {
+            spawn(&dir, &name, &rm_bin, &rm_conf)?;
+        }
+    }
+    let nm_rms = if ha {
+        format!("rm-addresses = {rm_addrs:?}\n")
+    } else {
+        String::new()
     };
-    let rm_toml = format!("{rm_toml}{rm_tables}");
-    let rm_conf = dir.join("conf").join("resourcemanager.toml");
-    std::fs::write(&rm_conf, rm_toml)?;
-    spawn(&dir, "resourcemanager", &rm_bin, &rm_conf)?;
     let ca = common::tls::ClusterCa::load(&certs)?;
     let user_map = if owner_map {
         owner_map_line(&certs)?
@@ -347,6 +424,9 @@ async fn up(dir: &Path, opts: &UpOptions) -> anyhow::Result<()> {
     };
     for i in 1..=nodes {
         let port = free_udp_port()?;
+        // Fixed, so that an NM started again (recovery) serves its shuffle data where
+        // executors found it.
+        let shuffle_port = free_udp_port()?;
         // Each NM is its node and nothing else: `node:127.0.0.1:PORT`.
         let node = ca.issue(
             &dir.join(format!("nm-{i}")),
@@ -355,7 +435,7 @@ async fn up(dir: &Path, opts: &UpOptions) -> anyhow::Result<()> {
             &common::tls::local_sans(),
         )?;
         let nm_toml = format!(
-            "address = \"127.0.0.1:{port}\"\nweb-address = \"127.0.0.1:0\"\nrm-address = \"{rm_addr}\"\nmemory-mb = {memory_mb}\nvcores = {vcores}\nlocal-dir = {}\nlog-dir = {}\nca = {}\ncert = {}\nkey = {}\ncontainer-cert = {}\ncontainer-key = {}\nshuffle-service-address = \"127.0.0.1:0\"\n{LOCAL_DISK_LIMIT}{user_map}",
+            "address = \"127.0.0.1:{port}\"\nweb-address = \"127.0.0.1:0\"\nrm-address = \"{rm_addr}\"\nmemory-mb = {memory_mb}\nvcores = {vcores}\nlocal-dir = {}\nlog-dir = {}\nca = {}\ncert = {}\nkey = {}\ncontainer-cert = {}\ncontainer-key = {}\nshuffle-service-address = \"127.0.0.1:{shuffle_port}\"\nrecovery = true\n{LOCAL_DISK_LIMIT}{nm_rms}{user_map}",
             q(&dir.join(format!("nm-{i}")).join("local")),
             q(&dir.join(format!("nm-{i}")).join("logs")),
             q(&certs.join("ca.pem")),
@@ -366,31 +446,48 @@ async fn up(dir: &Path, opts: &UpOptions) -> anyhow::Result<()> {
         );
         let conf = dir.join("conf").join(format!("nodemanager-{i}.toml"));
         std::fs::write(&conf, nm_toml)?;
-        spawn(&dir, &format!("nodemanager-{i}"), &nm_bin, &conf)?;
+        if !configs_only {
+            spawn(&dir, &format!("nodemanager-{i}"), &nm_bin, &conf)?;
+        }
     }
     let client = ClientConf {
-        rm_address: rm_addr.clone(),
+        rm_addresses: if ha { rm_addrs.clone() } else { vec![] },
         rm_web_address: rm_web.clone(),
-        ca: certs.join("ca.pem"),
-        cert: certs.join("user.pem"),
-        key: certs.join("user.key"),
-        liveness: Default::default(),
+        ..ClientConf::new(
+            if ha { String::new() } else { rm_addr.clone() },
+            common::tls::TlsFiles::in_dir(&certs, "user"),
+        )
     };
     let conf_dir = dir.join("conf");
     client.write(&conf_dir)?;
     let defaults = conf_dir.join(DEFAULTS_FILE);
+    // An HA group: `spindle` alone, so that submissions use every address in the
+    // client conf.
+    let master = if ha {
+        "spindle".to_string()
+    } else {
+        format!("spindle://{rm_addr}")
+    };
     if !defaults.exists() {
         std::fs::write(
             &defaults,
             format!(
-                "# Spark-style defaults for applications submitted to this cluster.\nspark.master spindle://{rm_addr}\nspark.eventLog.enabled true\nspark.eventLog.dir {}\n",
+                "# Spark-style defaults for applications submitted to this cluster.\nspark.master {master}\nspark.eventLog.enabled true\nspark.eventLog.dir {}\n",
                 dir.join("history").display()
             ),
         )?;
     }
+    if configs_only {
+        println!(
+            "configs written in {}; start the daemons with --config {}/NAME.toml",
+            conf_dir.display(),
+            conf_dir.display()
+        );
+        return Ok(());
+    }
     // Ready when every NM has registered.
     let identity = common::tls::TlsIdentity::load(&client.tls_files())?;
-    let rm = common::client::RmClient::connect(&identity, &rm_addr)?;
+    let rm = common::client::RmClient::connect_any(&identity, &rm_addrs)?;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(n) = rm.nodes().await {
@@ -426,10 +523,20 @@ async fn up(dir: &Path, opts: &UpOptions) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    println!(
-        "cluster up: resourcemanager at {rm_addr} (web UI https://{rm_web}/cluster), {nodes} node manager(s); logs in {}",
-        dir.join("logs").display()
-    );
+    if ha {
+        println!(
+            "cluster up: {rm_count} resourcemanagers at {} (HA through etcd at {}; web UIs {}: the active one serves), {nodes} node manager(s); logs in {}",
+            rm_addrs.join(", "),
+            etcd.join(", "),
+            rm_webs.join(", "),
+            dir.join("logs").display()
+        );
+    } else {
+        println!(
+            "cluster up: resourcemanager at {rm_addr} (web UI https://{rm_web}/cluster), {nodes} node manager(s); logs in {}",
+            dir.join("logs").display()
+        );
+    }
     println!("export SPINDLE_CONF_DIR={}", conf_dir.display());
     Ok(())
 }
@@ -488,8 +595,58 @@ pub(crate) fn down(dir: &Path) -> anyhow::Result<()> {
         }
         let _ = std::fs::remove_file(dir.join("pids").join(name));
     }
+    let left = stop_recovered_containers(dir);
+    if left > 0 {
+        println!("stopped {left} containers the node managers left running (recovery)");
+    }
     println!("cluster in {} stopped", dir.display());
     Ok(())
+}
+
+/// The NMs of a local cluster keep their containers across their own restarts
+/// (`recovery`), so a stopped NM leaves them running: `down` stops them by the records
+/// the NMs keep (`nm-N/local/nm-recovery/*.json`: process group and start time, so that
+/// a pid taken by another process since is left alone). Returns how many it stopped.
+fn stop_recovered_containers(dir: &Path) -> usize {
+    let records = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("nm-"))
+        .flat_map(|e| std::fs::read_dir(e.path().join("local").join("nm-recovery")))
+        .flatten()
+        .flatten();
+    let mut stopped = 0;
+    for r in records {
+        let Ok(v) =
+            std::fs::read(r.path()).map(|b| serde_json::from_slice::<serde_json::Value>(&b))
+        else {
+            continue;
+        };
+        let Ok(v) = v else { continue };
+        let (Some(pid), Some(ticks)) = (v["pid"].as_i64(), v["start_ticks"].as_u64()) else {
+            continue;
+        };
+        let started = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| {
+                s.rsplit(')')
+                    .next()?
+                    .split_whitespace()
+                    .nth(19)?
+                    .parse::<u64>()
+                    .ok()
+            });
+        if v["exit"].is_null() && pid > 1 && started == Some(ticks) {
+            // SAFETY: a signal to the process group the record names, checked above to be
+            // the container's still.
+            unsafe {
+                libc::killpg(pid as i32, libc::SIGKILL);
+            }
+            stopped += 1;
+        }
+    }
+    stopped
 }
 
 fn is_zombie(pid: i32) -> bool {

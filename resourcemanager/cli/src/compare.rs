@@ -597,7 +597,7 @@ impl Watcher for RunWatcher {
 fn rm_for(conf_dir: &Path) -> anyhow::Result<RmClient> {
     let conf = ClientConf::load(conf_dir)?;
     let identity = common::tls::TlsIdentity::load(&conf.tls_files())?;
-    Ok(RmClient::connect(&identity, &conf.rm_address)?)
+    Ok(RmClient::connect_any(&identity, &conf.rm_addresses())?)
 }
 
 /// The RM's aggregate resource allocation for `app`, once its containers are all gone (so

@@ -7,6 +7,7 @@ mod cluster;
 mod compare;
 mod demo;
 mod shell;
+mod sls;
 mod token;
 mod whatif;
 
@@ -67,6 +68,8 @@ enum Command {
     Demo(demo::DemoArgs),
     // Its help (short and long) is on `WhatIfArgs`.
     WhatIf(whatif::WhatIfArgs),
+    // Its help is on `SlsArgs`.
+    Sls(sls::SlsArgs),
 }
 
 /// Runs the CLI; returns the process exit code.
@@ -93,6 +96,7 @@ pub fn main() -> i32 {
             Command::Compare(args) => compare::run(args).await,
             Command::Demo(args) => demo::run(args).await,
             Command::WhatIf(args) => whatif::run(args).map_err(anyhow::Error::from),
+            Command::Sls(args) => sls::run(args),
         }
     });
     match result {
@@ -109,7 +113,10 @@ pub(crate) fn rm_client() -> anyhow::Result<(RmClient, ClientConf)> {
     let conf = ClientConf::from_env()?;
     common::transport::set_liveness(conf.liveness);
     let identity = TlsIdentity::load(&conf.tls_files())?;
-    Ok((RmClient::connect(&identity, &conf.rm_address)?, conf))
+    Ok((
+        RmClient::connect_any(&identity, &conf.rm_addresses())?,
+        conf,
+    ))
 }
 
 /// The user a client's certificate names (`user:NAME`): the RM takes client calls, and

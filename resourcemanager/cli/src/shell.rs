@@ -119,7 +119,7 @@ pub(crate) async fn run_shell(args: RunShellArgs) -> anyhow::Result<i32> {
 pub(crate) async fn shell_am(args: ShellAmArgs) -> anyhow::Result<i32> {
     let env = AmEnv::from_env().map_err(anyhow::Error::msg)?;
     let identity = TlsIdentity::load(&env.tls)?;
-    let rm = AmRmClient::new(&identity, &env.rm_address, env.attempt, env.token.clone())?;
+    let rm = AmRmClient::new(&identity, &env.rm_addresses, env.attempt, env.token.clone())?;
     let nm = std::sync::Arc::new(NmClient::new(&identity)?);
     rm.register(&env.nm_host, "").await?;
     let mut events = rm.subscribe().await?;

@@ -8,7 +8,7 @@
 
 use super::preemption::{self, Candidate};
 use super::queue::{OrderingPolicy, QueueState, QueueTree};
-use super::{scale, share, Demand, Pick, QueueView, Scheduler, SchedulerKind};
+use super::{scale, share, Demand, Demands, Pick, QueueView, Scheduler, SchedulerKind};
 use common::protocol::{ErrorCode, WireError};
 use common::{ApplicationId, ContainerId, Resource};
 use std::collections::{BTreeMap, BTreeSet};
@@ -32,8 +32,8 @@ pub struct CapacityScheduler {
     containers: Vec<u32>,
     /// Per leaf: AM containers' resources.
     am_used: Vec<Resource>,
-    /// (leaf, user) → held.
-    user_used: BTreeMap<(usize, String), Resource>,
+    /// Per leaf: user → held (nonzero only).
+    user_used: Vec<BTreeMap<String, Resource>>,
 }
 
 fn refused(msg: String) -> WireError {
@@ -49,7 +49,7 @@ impl CapacityScheduler {
             used: vec![Resource::ZERO; n],
             containers: vec![0; n],
             am_used: vec![Resource::ZERO; n],
-            user_used: BTreeMap::new(),
+            user_used: vec![BTreeMap::new(); n],
         }
     }
 
@@ -64,7 +64,10 @@ impl CapacityScheduler {
     /// The AM share a leaf may hold: `maximum-am-resource-percent` of its guarantee.
     fn am_limit(&self, cluster: &Resource, leaf: usize) -> Resource {
         let q = &self.tree.queues[leaf];
-        scale(cluster, q.absolute_capacity * q.maximum_am_resource_percent)
+        scale(
+            cluster,
+            q.absolute.capacity * q.settings.maximum_am_resource_percent,
+        )
     }
 
     fn am_fits(&self, cluster: &Resource, leaf: usize, am: &Resource) -> bool {
@@ -77,20 +80,13 @@ impl CapacityScheduler {
     }
 
     /// Users of `leaf` holding or asking for something (YARN's active users).
-    fn active_users(&self, leaf: usize, demands: &[Demand]) -> usize {
-        let mut users: BTreeSet<&str> = self
-            .user_used
+    fn active_users(&self, leaf: usize, demands: &Demands) -> usize {
+        let mut users: BTreeSet<&str> = self.user_used[leaf]
             .iter()
-            .filter(|((l, _), r)| *l == leaf && **r != Resource::ZERO)
-            .map(|((_, u), _)| u.as_str())
+            .filter(|(_, r)| **r != Resource::ZERO)
+            .map(|(u, _)| u.as_str())
             .collect();
-        for d in demands {
-            if let Some(a) = self.apps.get(&d.app) {
-                if a.leaf == leaf {
-                    users.insert(&a.user);
-                }
-            }
-        }
+        users.extend(demands.users_in(leaf));
         users.len().max(1)
     }
 
@@ -104,25 +100,26 @@ impl CapacityScheduler {
         leaf: usize,
         user: &str,
         r: &Resource,
-        active: usize,
+        active: impl FnOnce() -> usize,
     ) -> bool {
-        let held = self
-            .user_used
-            .get(&(leaf, user.to_string()))
+        let held = self.user_used[leaf]
+            .get(user)
             .copied()
             .unwrap_or(Resource::ZERO);
         if held == Resource::ZERO {
             return true;
         }
+        let active = active();
         let q = &self.tree.queues[leaf];
         let consumed = share(&self.used[leaf], cluster);
-        let current = if consumed < q.absolute_capacity {
-            q.absolute_capacity
+        let current = if consumed < q.absolute.capacity {
+            q.absolute.capacity
         } else {
             consumed + share(r, cluster)
         };
-        let limit = (current / active as f64).max(current * q.minimum_user_limit_percent / 100.0);
-        let limit = limit.min(q.absolute_capacity * q.user_limit_factor);
+        let limit =
+            (current / active as f64).max(current * q.settings.minimum_user_limit_percent / 100.0);
+        let limit = limit.min(q.absolute.capacity * q.settings.user_limit_factor);
         // As YARN: refused once what the user holds is over the limit (so the last
         // container may pass it; with a queue over its guarantee the limit grows with
         // what is consumed, up to the factor).
@@ -133,7 +130,7 @@ impl CapacityScheduler {
     fn max_fits(&self, cluster: &Resource, leaf: usize, r: &Resource) -> bool {
         self.tree.path_up(leaf).all(|q| {
             share(&self.used[q].add(r), cluster)
-                <= self.tree.queues[q].absolute_maximum_capacity + EPS
+                <= self.tree.queues[q].absolute.maximum_capacity + EPS
         })
     }
 
@@ -141,7 +138,7 @@ impl CapacityScheduler {
     fn order_children(&self, cluster: &Resource, q: usize) -> Vec<usize> {
         let mut kids = self.tree.queues[q].children.clone();
         let ratio = |c: usize| {
-            let g = self.tree.queues[c].absolute_capacity;
+            let g = self.tree.queues[c].absolute.capacity;
             let u = share(&self.used[c], cluster);
             if g <= 0.0 {
                 f64::INFINITY
@@ -157,12 +154,19 @@ impl CapacityScheduler {
         &self,
         cluster: &Resource,
         leaf: usize,
-        demands: &[&Demand],
-        all: &[Demand],
+        demands: &Demands,
+        skip: &BTreeSet<ApplicationId>,
     ) -> Option<Pick> {
         let q = &self.tree.queues[leaf];
-        let mut order: Vec<&Demand> = demands.to_vec();
-        if q.ordering_policy == OrderingPolicy::Fair {
+        let waiting = demands
+            .in_group(leaf)
+            .filter(|d| !skip.contains(&d.app) && self.apps.contains_key(&d.app));
+        if q.settings.ordering_policy != OrderingPolicy::Fair {
+            // Oldest first: the scan stops at the first app that may have a container.
+            return self.first_fitting(cluster, leaf, waiting, demands);
+        }
+        let mut order: Vec<&Demand> = waiting.collect();
+        {
             // The app holding least first (then the oldest).
             order.sort_by(|a, b| {
                 let ua = self
@@ -176,7 +180,19 @@ impl CapacityScheduler {
                 ua.total_cmp(&ub).then(a.app.cmp(&b.app))
             });
         }
-        let active = self.active_users(leaf, all);
+        self.first_fitting(cluster, leaf, order.into_iter(), demands)
+    }
+
+    /// The first of `order` whose next container the queue's limits allow.
+    fn first_fitting<'a>(
+        &self,
+        cluster: &Resource,
+        leaf: usize,
+        order: impl Iterator<Item = &'a Demand>,
+        demands: &Demands,
+    ) -> Option<Pick> {
+        // Counted once, and only when a user limit is checked.
+        let active = std::cell::OnceCell::new();
         for d in order {
             let Some(entry) = self.apps.get(&d.app) else {
                 continue;
@@ -192,6 +208,7 @@ impl CapacityScheduler {
             if !self.max_fits(cluster, leaf, &r) {
                 continue;
             }
+            let active = || *active.get_or_init(|| self.active_users(leaf, demands));
             if !self.user_fits(cluster, leaf, &entry.user, &r, active) {
                 continue;
             }
@@ -204,17 +221,15 @@ impl CapacityScheduler {
         &self,
         cluster: &Resource,
         q: usize,
-        by_leaf: &BTreeMap<usize, Vec<&Demand>>,
-        all: &[Demand],
+        demands: &Demands,
+        skip: &BTreeSet<ApplicationId>,
     ) -> Option<Pick> {
         if self.tree.queues[q].is_leaf() {
-            return by_leaf
-                .get(&q)
-                .and_then(|ds| self.pick_in_leaf(cluster, q, ds, all));
+            return self.pick_in_leaf(cluster, q, demands, skip);
         }
         self.order_children(cluster, q)
             .into_iter()
-            .find_map(|c| self.pick_under(cluster, c, by_leaf, all))
+            .find_map(|c| self.pick_under(cluster, c, demands, skip))
     }
 
     fn leaf_of(&self, queue: &str) -> Result<usize, String> {
@@ -242,6 +257,21 @@ impl CapacityScheduler {
         );
     }
 
+    /// Each leaf's guarantee, maximum, use and demand, for preemption.
+    fn leaf_states(&self, cluster: &Resource, demands: &[Demand]) -> Vec<preemption::LeafState> {
+        let pending = self.pending_by_leaf(demands);
+        self.tree
+            .leaves()
+            .map(|l| preemption::LeafState {
+                leaf: l,
+                guaranteed: self.tree.queues[l].absolute.capacity,
+                maximum: self.tree.queues[l].absolute.maximum_capacity,
+                used: share(&self.used[l], cluster),
+                demand: share(&self.used[l].add(&pending[l]), cluster),
+            })
+            .collect()
+    }
+
     /// Pending resources per leaf.
     fn pending_by_leaf(&self, demands: &[Demand]) -> Vec<Resource> {
         let mut pending = vec![Resource::ZERO; self.tree.queues.len()];
@@ -266,7 +296,7 @@ impl Scheduler for CapacityScheduler {
             ))
         })?;
         let q = &self.tree.queues[leaf];
-        if q.state == QueueState::Stopped {
+        if q.settings.state == QueueState::Stopped {
             return Err(refused(format!(
                 "Application {app} submitted by user {user} to queue {}, which is STOPPED: it takes no new applications",
                 q.path
@@ -282,7 +312,7 @@ impl Scheduler for CapacityScheduler {
             ));
         }
         let n = self.apps_in(leaf);
-        if n >= q.maximum_applications as usize {
+        if n >= q.settings.maximum_applications as usize {
             return Err(refused(format!(
                 "Application {app} submitted by user {user} to queue {}: it already has {n} applications, its maximum-applications",
                 q.path
@@ -307,8 +337,7 @@ impl Scheduler for CapacityScheduler {
                 for q in self.tree.path_up(e.leaf).collect::<Vec<_>>() {
                     self.used[q] = self.used[q].saturating_sub(&e.used);
                 }
-                let key = (e.leaf, e.user.clone());
-                if let Some(u) = self.user_used.get_mut(&key) {
+                if let Some(u) = self.user_used[e.leaf].get_mut(&e.user) {
                     *u = u.saturating_sub(&e.used);
                 }
             }
@@ -320,16 +349,23 @@ impl Scheduler for CapacityScheduler {
             return;
         };
         e.used = e.used.add(&resource);
-        let (leaf, user) = (e.leaf, e.user.clone());
+        let leaf = e.leaf;
         if am {
             self.am_used[leaf] = self.am_used[leaf].add(&resource);
         }
-        for q in self.tree.path_up(leaf).collect::<Vec<_>>() {
-            self.used[q] = self.used[q].add(&resource);
-            self.containers[q] += 1;
+        let mut q = Some(leaf);
+        while let Some(i) = q {
+            self.used[i] = self.used[i].add(&resource);
+            self.containers[i] += 1;
+            q = self.tree.queues[i].parent;
         }
-        let u = self.user_used.entry((leaf, user)).or_insert(Resource::ZERO);
-        *u = u.add(&resource);
+        let users = &mut self.user_used[leaf];
+        match users.get_mut(&e.user) {
+            Some(u) => *u = u.add(&resource),
+            None => {
+                users.insert(e.user.clone(), resource);
+            }
+        }
     }
 
     fn released(&mut self, app: ApplicationId, resource: Resource, am: bool) {
@@ -340,38 +376,41 @@ impl Scheduler for CapacityScheduler {
             return;
         }
         e.used = e.used.saturating_sub(&resource);
-        let (leaf, user) = (e.leaf, e.user.clone());
+        let leaf = e.leaf;
         if am {
             self.am_used[leaf] = self.am_used[leaf].saturating_sub(&resource);
         }
-        for q in self.tree.path_up(leaf).collect::<Vec<_>>() {
-            self.used[q] = self.used[q].saturating_sub(&resource);
-            self.containers[q] = self.containers[q].saturating_sub(1);
+        let mut q = Some(leaf);
+        while let Some(i) = q {
+            self.used[i] = self.used[i].saturating_sub(&resource);
+            self.containers[i] = self.containers[i].saturating_sub(1);
+            q = self.tree.queues[i].parent;
         }
-        if let Some(u) = self.user_used.get_mut(&(leaf, user.clone())) {
+        let users = &mut self.user_used[leaf];
+        if let Some(u) = users.get_mut(&e.user) {
             *u = u.saturating_sub(&resource);
             if *u == Resource::ZERO {
-                self.user_used.remove(&(leaf, user));
+                users.remove(&e.user);
             }
         }
     }
 
-    fn pick(
+    fn group(&self, app: ApplicationId) -> (usize, String) {
+        self.apps
+            .get(&app)
+            .map_or((usize::MAX, String::new()), |e| (e.leaf, e.user.clone()))
+    }
+
+    fn pick_in(
         &self,
         cluster: Resource,
-        demands: &[Demand],
+        demands: &Demands,
         skip: &BTreeSet<ApplicationId>,
     ) -> Option<Pick> {
-        let mut by_leaf: BTreeMap<usize, Vec<&Demand>> = BTreeMap::new();
-        for d in demands.iter().filter(|d| !skip.contains(&d.app)) {
-            if let Some(e) = self.apps.get(&d.app) {
-                by_leaf.entry(e.leaf).or_default().push(d);
-            }
-        }
-        if by_leaf.is_empty() {
+        if demands.is_empty() {
             return None;
         }
-        self.pick_under(&cluster, 0, &by_leaf, demands)
+        self.pick_under(&cluster, 0, demands, skip)
     }
 
     fn am_wait_reason(
@@ -388,7 +427,7 @@ impl Scheduler for CapacityScheduler {
                  Details: queue {}, AM resource request {am}, queue AM resource limit {} (maximum-am-resource-percent {} of its guarantee), queue AM resource usage {}",
                 q.path,
                 self.am_limit(&cluster, e.leaf),
-                q.maximum_am_resource_percent,
+                q.settings.maximum_am_resource_percent,
                 self.am_used[e.leaf]
             ));
         }
@@ -396,7 +435,7 @@ impl Scheduler for CapacityScheduler {
             return Some(format!(
                 "Application is added to the scheduler and is not yet activated: queue {} is at its maximum-capacity ({}%)",
                 q.path,
-                q.absolute_maximum_capacity * 100.0
+                q.absolute.maximum_capacity * 100.0
             ));
         }
         None
@@ -435,25 +474,23 @@ impl Scheduler for CapacityScheduler {
                 .filter(|(id, _)| pending_am.contains(id))
                 .count() as u32;
             let used_share = share(&self.used[i], &cluster);
-            let users: Vec<(String, Resource)> = self
-                .user_used
+            let users: Vec<(String, Resource)> = self.user_used[i]
                 .iter()
-                .filter(|((l, _), _)| *l == i)
-                .map(|((_, u), r)| (u.clone(), *r))
+                .map(|(u, r)| (u.clone(), *r))
                 .collect();
             out.push(QueueView {
                 path: q.path.clone(),
-                name: q.name.clone(),
+                name: q.name().to_string(),
                 depth: depth as u32,
                 leaf: q.is_leaf(),
-                capacity: q.capacity,
-                maximum_capacity: q.maximum_capacity,
-                absolute_capacity: q.absolute_capacity * 100.0,
-                absolute_maximum_capacity: q.absolute_maximum_capacity * 100.0,
+                capacity: q.settings.capacity,
+                maximum_capacity: q.settings.maximum_capacity,
+                absolute_capacity: q.absolute.capacity * 100.0,
+                absolute_maximum_capacity: q.absolute.maximum_capacity * 100.0,
                 used: self.used[i],
                 pending: queue_pending[i],
-                used_capacity: if q.absolute_capacity > 0.0 {
-                    used_share / q.absolute_capacity * 100.0
+                used_capacity: if q.absolute.capacity > 0.0 {
+                    used_share / q.absolute.capacity * 100.0
                 } else {
                     0.0
                 },
@@ -464,12 +501,12 @@ impl Scheduler for CapacityScheduler {
                 num_containers: self.containers[i],
                 am_used: self.am_used[i],
                 am_limit: self.am_limit(&cluster, i),
-                user_limit_factor: q.user_limit_factor,
-                minimum_user_limit_percent: q.minimum_user_limit_percent,
-                maximum_applications: q.maximum_applications,
-                maximum_am_resource_percent: q.maximum_am_resource_percent,
-                ordering_policy: q.ordering_policy.to_string(),
-                state: q.state.to_string(),
+                user_limit_factor: q.settings.user_limit_factor,
+                minimum_user_limit_percent: q.settings.minimum_user_limit_percent,
+                maximum_applications: q.settings.maximum_applications,
+                maximum_am_resource_percent: q.settings.maximum_am_resource_percent,
+                ordering_policy: q.settings.ordering_policy.to_string(),
+                state: q.settings.state.to_string(),
                 users,
             });
             for &c in q.children.iter().rev() {
@@ -486,21 +523,15 @@ impl Scheduler for CapacityScheduler {
         demands: &[Demand],
         containers: &[Candidate],
     ) -> BTreeSet<ContainerId> {
-        let pending = self.pending_by_leaf(demands);
-        let leaves: Vec<preemption::LeafState> = self
-            .tree
-            .leaves()
-            .map(|l| preemption::LeafState {
-                leaf: l,
-                guaranteed: self.tree.queues[l].absolute_capacity,
-                maximum: self.tree.queues[l].absolute_maximum_capacity,
-                used: share(&self.used[l], &cluster),
-                demand: share(&self.used[l].add(&pending[l]), &cluster),
-            })
-            .collect();
+        let leaves = self.leaf_states(&cluster, demands);
         let leaf_of = |app: &ApplicationId| self.apps.get(app).map(|e| e.leaf);
         let total = share(&usable, &cluster).min(1.0);
         preemption::select(&leaves, total, containers, &cluster, leaf_of)
+    }
+
+    fn may_preempt(&self, cluster: Resource, usable: Resource, demands: &[Demand]) -> bool {
+        let total = share(&usable, &cluster).min(1.0);
+        preemption::starved(&self.leaf_states(&cluster, demands), total)
     }
 }
 

@@ -2,7 +2,7 @@
 //! first, and an AM that fits nowhere blocks the applications behind it (YARN's
 //! FifoScheduler).
 
-use super::{Demand, Pick, QueueView, Scheduler, SchedulerKind};
+use super::{Demand, Demands, Pick, QueueView, Scheduler, SchedulerKind};
 use common::protocol::{ErrorCode, WireError};
 use common::{ApplicationId, ContainerId, Resource};
 use std::collections::{BTreeMap, BTreeSet};
@@ -63,13 +63,17 @@ impl Scheduler for FifoScheduler {
         }
     }
 
-    fn pick(
+    fn group(&self, _app: ApplicationId) -> (usize, String) {
+        (0, String::new())
+    }
+
+    fn pick_in(
         &self,
         _cluster: Resource,
-        demands: &[Demand],
+        demands: &Demands,
         skip: &BTreeSet<ApplicationId>,
     ) -> Option<Pick> {
-        for d in demands {
+        for d in demands.iter() {
             if skip.contains(&d.app) {
                 if d.am.is_some() {
                     // A waiting AM blocks the apps behind it.

@@ -8,6 +8,7 @@
 //! released, and asks them for decisions with the demand of the moment.
 
 pub mod capacity;
+pub mod demands;
 pub mod fifo;
 pub mod preemption;
 pub mod queue;
@@ -17,6 +18,7 @@ use common::{ApplicationId, Resource};
 use std::collections::BTreeSet;
 
 pub use capacity::CapacityScheduler;
+pub use demands::Demands;
 pub use fifo::FifoScheduler;
 pub use queue::{
     OrderingPolicy, QueueConf, QueueConfigError, QueueDefaults, QueueState, QueueTree,
@@ -69,14 +71,28 @@ pub trait Scheduler: Send + Sync {
     fn allocated(&mut self, app: ApplicationId, resource: Resource, am: bool);
     fn released(&mut self, app: ApplicationId, resource: Resource, am: bool);
 
+    /// Where `app` is filed among [`Demands`] (its leaf queue; FIFO has one group), and
+    /// its user.
+    fn group(&self, app: ApplicationId) -> (usize, String);
+
     /// The next container to give, among `demands` (oldest app first), skipping apps in
     /// `skip` (nothing fits them now); `None`: nothing more this round.
+    fn pick_in(
+        &self,
+        cluster: Resource,
+        demands: &Demands,
+        skip: &BTreeSet<ApplicationId>,
+    ) -> Option<Pick>;
+
+    /// [`Self::pick_in`] for a plain list of demands.
     fn pick(
         &self,
         cluster: Resource,
         demands: &[Demand],
         skip: &BTreeSet<ApplicationId>,
-    ) -> Option<Pick>;
+    ) -> Option<Pick> {
+        self.pick_in(cluster, &Demands::of(demands, |a| self.group(a)), skip)
+    }
 
     /// Why an app that waits for its AM is held back, when its queue's limits hold it.
     fn am_wait_reason(&self, cluster: Resource, app: ApplicationId, am: Resource)
@@ -99,6 +115,12 @@ pub trait Scheduler: Send + Sync {
         demands: &[Demand],
         containers: &[preemption::Candidate],
     ) -> BTreeSet<common::ContainerId>;
+
+    /// Whether [`Self::preemption_targets`] could choose anything now (some queue waits
+    /// below what it should have): when not, the core need not list the containers.
+    fn may_preempt(&self, _cluster: Resource, _usable: Resource, _demands: &[Demand]) -> bool {
+        true
+    }
 }
 
 /// Dominant share of `r` in `cluster` (the dominant-resource calculator).

@@ -71,6 +71,18 @@ pub fn ideal(leaves: &[LeafState], total: f64) -> Vec<f64> {
     ideal
 }
 
+/// Whether a leaf waits below its ideal share (else nothing is preempted).
+pub fn starved(leaves: &[LeafState], total: f64) -> bool {
+    starved_under(leaves, &ideal(leaves, total))
+}
+
+fn starved_under(leaves: &[LeafState], ideal: &[f64]) -> bool {
+    leaves
+        .iter()
+        .zip(ideal)
+        .any(|(l, i)| i - l.used > EPS && l.demand - l.used > EPS)
+}
+
 /// The containers to preempt now: from each leaf over its ideal, newest non-AM first
 /// and AMs last, until its excess is covered. Nothing when no leaf is below its ideal.
 pub fn select(
@@ -81,12 +93,8 @@ pub fn select(
     leaf_of: impl Fn(&ApplicationId) -> Option<usize>,
 ) -> BTreeSet<ContainerId> {
     let ideal = ideal(leaves, total);
-    let starved = leaves
-        .iter()
-        .zip(&ideal)
-        .any(|(l, i)| i - l.used > EPS && l.demand - l.used > EPS);
     let mut out = BTreeSet::new();
-    if !starved {
+    if !starved_under(leaves, &ideal) {
         return out;
     }
     for (l, i) in leaves.iter().zip(&ideal) {

@@ -5,34 +5,70 @@
 //! the path below root (`a`, `a.x`) or the whole path. Capacities are percentages of the
 //! parent; siblings sum to 100.
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::fmt::Debug;
 
-/// One queue's keys (YARN's `yarn.scheduler.capacity.<queue-path>.*`).
+/// A queue setting's value type.
+pub trait Setting: Clone + Debug + Default + PartialEq + Serialize + DeserializeOwned {}
+
+impl<T: Clone + Debug + Default + PartialEq + Serialize + DeserializeOwned> Setting for T {}
+
+/// How a queue's settings are held: as configured, where each may be unset
+/// ([`Configured`]), or resolved from the queue, its ancestors and the defaults
+/// ([`Resolved`]). One list of settings serves both, so the config and the checked tree
+/// cannot drift apart.
+pub trait Form: Clone + Copy + Debug + Default + PartialEq {
+    type Of<T: Setting>: Setting;
+}
+
+/// Settings as `resourcemanager.toml` gives them: each may be unset.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Configured;
+
+impl Form for Configured {
+    type Of<T: Setting> = Option<T>;
+}
+
+/// Settings as a queue of the checked tree holds them: every one decided.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Resolved;
+
+impl Form for Resolved {
+    type Of<T: Setting> = T;
+}
+
+/// One queue's keys (YARN's `yarn.scheduler.capacity.<queue-path>.*`), configured or
+/// resolved.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct QueueConf {
+#[serde(deny_unknown_fields, default, rename_all = "kebab-case", bound = "")]
+pub struct QueueSettings<F: Form> {
     /// Guaranteed share of the parent, in percent.
-    pub capacity: Option<f64>,
+    pub capacity: F::Of<f64>,
     /// Most of the parent it may use when others are idle, in percent (default 100).
-    pub maximum_capacity: Option<f64>,
+    pub maximum_capacity: F::Of<f64>,
     /// How many times its guarantee one user may hold (default 1).
-    pub user_limit_factor: Option<f64>,
+    pub user_limit_factor: F::Of<f64>,
     /// The least share each active user is promised, in percent (default 100).
-    pub minimum_user_limit_percent: Option<f64>,
+    pub minimum_user_limit_percent: F::Of<f64>,
     /// Apps (pending and running) it holds at most; more are refused at submission.
-    pub maximum_applications: Option<u32>,
+    pub maximum_applications: F::Of<u32>,
     /// Fraction of its guarantee AM containers may use (default: the scheduler's).
-    pub maximum_am_resource_percent: Option<f64>,
+    pub maximum_am_resource_percent: F::Of<f64>,
     /// `fifo` (oldest app first) or `fair` (the app holding least first).
-    pub ordering_policy: Option<OrderingPolicy>,
-    /// Users who may submit here (and below); `*` is everyone. Unset: the parent's.
+    pub ordering_policy: F::Of<OrderingPolicy>,
+    /// Users who may submit here (and below); `*` is everyone. Unset: the parent's (in
+    /// both forms: ACLs are inherited when checked).
     pub acl_submit_applications: Option<Vec<String>>,
     /// Users who may administer (kill apps in) it and below; `*` is everyone.
     pub acl_administer_queue: Option<Vec<String>>,
     /// `RUNNING` or `STOPPED` (takes no new apps; running ones finish).
-    pub state: Option<QueueState>,
+    pub state: F::Of<QueueState>,
 }
+
+/// A queue as configured (`[queues.NAME]`).
+pub type QueueConf = QueueSettings<Configured>;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -86,39 +122,32 @@ impl Default for QueueDefaults {
     }
 }
 
-/// A queue in the checked tree.
+/// A queue in the checked tree: its full path (`root.a.x`), the indexes of its parent
+/// (`None` for root) and children in [`QueueTree::queues`], its resolved settings
+/// (capacities in percent of the parent) and its capacities as fractions of the cluster.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Queue {
-    /// `root.a.x`.
     pub path: String,
-    /// `x`.
-    pub name: String,
-    /// Index of the parent (`None` for root) and of the children in [`QueueTree::queues`].
     pub parent: Option<usize>,
     pub children: Vec<usize>,
-    /// Guaranteed and maximum shares, in percent of the parent.
+    pub settings: QueueSettings<Resolved>,
+    pub absolute: Absolute,
+}
+
+/// A queue's guaranteed and maximum shares as fractions of the cluster: products of the
+/// percentages down its path.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Absolute {
     pub capacity: f64,
     pub maximum_capacity: f64,
-    /// The same as fractions of the cluster (products down the path).
-    pub absolute_capacity: f64,
-    pub absolute_maximum_capacity: f64,
-    /// User limits, as resolved from this queue, its ancestors and the defaults.
-    pub user_limit_factor: f64,
-    pub minimum_user_limit_percent: f64,
-    /// Apps it may hold; more are refused at submission.
-    pub maximum_applications: u32,
-    /// Fraction of its guarantee AM containers may hold.
-    pub maximum_am_resource_percent: f64,
-    /// How its apps are ordered.
-    pub ordering_policy: OrderingPolicy,
-    /// ACLs as configured here (`None`: inherited).
-    pub acl_submit: Option<Vec<String>>,
-    pub acl_administer: Option<Vec<String>>,
-    /// Whether it takes new apps.
-    pub state: QueueState,
 }
 
 impl Queue {
+    /// Its own name, the last part of its path (`x`).
+    pub fn name(&self) -> &str {
+        self.path.rsplit('.').next().unwrap_or(&self.path)
+    }
+
     pub fn is_leaf(&self) -> bool {
         self.children.is_empty()
     }
@@ -206,7 +235,6 @@ impl QueueTree {
         // BTreeMap order puts a parent before its children ("root.a" < "root.a.x").
         for (path, conf) in &by_path {
             let parent = path.rsplit_once('.').map(|(p, _)| index[p]);
-            let name = path.rsplit('.').next().unwrap_or(path).to_string();
             let capacity = match (parent, conf.capacity) {
                 (None, None | Some(_)) => 100.0,
                 (Some(_), Some(c)) => c,
@@ -229,7 +257,7 @@ impl QueueTree {
                 own.unwrap_or_else(|| parent.map_or(default, |p| f(&queues[p])))
             };
             let ulf = inherit(
-                &|q| q.user_limit_factor,
+                &|q| q.settings.user_limit_factor,
                 conf.user_limit_factor,
                 defaults.user_limit_factor,
             );
@@ -247,7 +275,7 @@ impl QueueTree {
                 ));
             }
             let am = inherit(
-                &|q| q.maximum_am_resource_percent,
+                &|q| q.settings.maximum_am_resource_percent,
                 conf.maximum_am_resource_percent,
                 defaults.maximum_am_resource_percent,
             );
@@ -269,35 +297,38 @@ impl QueueTree {
             let (abs, abs_max) = match parent {
                 None => (1.0, 1.0),
                 Some(p) => (
-                    queues[p].absolute_capacity * capacity / 100.0,
-                    queues[p].absolute_maximum_capacity * maximum_capacity / 100.0,
+                    queues[p].absolute.capacity * capacity / 100.0,
+                    queues[p].absolute.maximum_capacity * maximum_capacity / 100.0,
                 ),
             };
             let state = match (conf.state, parent) {
                 (Some(s), _) => s,
-                (None, Some(p)) => queues[p].state,
+                (None, Some(p)) => queues[p].settings.state,
                 (None, None) => QueueState::Running,
             };
             let i = queues.len();
             queues.push(Queue {
                 path: path.clone(),
-                name,
                 parent,
                 children: Vec::new(),
-                capacity,
-                maximum_capacity,
-                absolute_capacity: abs,
-                absolute_maximum_capacity: abs_max,
-                user_limit_factor: ulf,
-                minimum_user_limit_percent: mulp,
-                maximum_applications: conf
-                    .maximum_applications
-                    .unwrap_or(((defaults.maximum_applications as f64) * abs).ceil() as u32),
-                maximum_am_resource_percent: am,
-                ordering_policy: conf.ordering_policy.unwrap_or_default(),
-                acl_submit: conf.acl_submit_applications.clone(),
-                acl_administer: conf.acl_administer_queue.clone(),
-                state,
+                settings: QueueSettings {
+                    capacity,
+                    maximum_capacity,
+                    user_limit_factor: ulf,
+                    minimum_user_limit_percent: mulp,
+                    maximum_applications: conf
+                        .maximum_applications
+                        .unwrap_or(((defaults.maximum_applications as f64) * abs).ceil() as u32),
+                    maximum_am_resource_percent: am,
+                    ordering_policy: conf.ordering_policy.unwrap_or_default(),
+                    acl_submit_applications: conf.acl_submit_applications.clone(),
+                    acl_administer_queue: conf.acl_administer_queue.clone(),
+                    state,
+                },
+                absolute: Absolute {
+                    capacity: abs,
+                    maximum_capacity: abs_max,
+                },
             });
             index.insert(path.clone(), i);
             if let Some(p) = parent {
@@ -308,12 +339,16 @@ impl QueueTree {
             if q.is_leaf() {
                 continue;
             }
-            let sum: f64 = q.children.iter().map(|&c| queues[c].capacity).sum();
+            let sum: f64 = q
+                .children
+                .iter()
+                .map(|&c| queues[c].settings.capacity)
+                .sum();
             if (sum - 100.0).abs() > 1e-6 {
                 let kids: Vec<String> = q
                     .children
                     .iter()
-                    .map(|&c| format!("{}={}", queues[c].name, queues[c].capacity))
+                    .map(|&c| format!("{}={}", queues[c].name(), queues[c].settings.capacity))
                     .collect();
                 return Err(bad(
                     &q.path,
@@ -326,7 +361,7 @@ impl QueueTree {
         }
         let mut leaves: BTreeMap<&str, &str> = BTreeMap::new();
         for q in queues.iter().filter(|q| q.is_leaf()) {
-            if let Some(other) = leaves.insert(&q.name, &q.path) {
+            if let Some(other) = leaves.insert(q.name(), &q.path) {
                 return Err(bad(
                     &q.path,
                     format!("its name is also the leaf {other}'s: leaf names must be unique, as apps name leaves by their short names"),
@@ -344,8 +379,8 @@ impl QueueTree {
     pub fn find(&self, name: &str) -> Option<usize> {
         let by = |f: &dyn Fn(&Queue) -> bool| self.queues.iter().position(f);
         by(&|q| q.path == name)
-            .or_else(|| by(&|q| q.is_leaf() && q.name == name))
-            .or_else(|| by(&|q| q.name == name))
+            .or_else(|| by(&|q| q.is_leaf() && q.name() == name))
+            .or_else(|| by(&|q| q.name() == name))
     }
 
     pub fn leaves(&self) -> impl Iterator<Item = usize> + '_ {
@@ -368,7 +403,8 @@ impl QueueTree {
                 Some(list) => list.iter().any(|u| u == "*" || u == user),
                 None => q.parent.is_none() && root_default,
             };
-            names(&q.acl_submit, true) || names(&q.acl_administer, false)
+            names(&q.settings.acl_submit_applications, true)
+                || names(&q.settings.acl_administer_queue, false)
         })
     }
 
@@ -377,7 +413,8 @@ impl QueueTree {
         self.path_up(i).any(|q| {
             let q = &self.queues[q];
             // Unset everywhere: nobody (the RM's admin-acl still may).
-            q.acl_administer
+            q.settings
+                .acl_administer_queue
                 .as_ref()
                 .is_some_and(|list| list.iter().any(|u| u == "*" || u == user))
         })
@@ -408,9 +445,9 @@ mod tests {
         let t = tree(&[]).unwrap();
         let d = t.find("default").unwrap();
         assert_eq!(t.queues[d].path, "root.default");
-        assert_eq!(t.queues[d].absolute_capacity, 1.0);
-        assert_eq!(t.queues[d].maximum_am_resource_percent, 0.1);
-        assert_eq!(t.queues[d].user_limit_factor, 1.0);
+        assert_eq!(t.queues[d].absolute.capacity, 1.0);
+        assert_eq!(t.queues[d].settings.maximum_am_resource_percent, 0.1);
+        assert_eq!(t.queues[d].settings.user_limit_factor, 1.0);
     }
 
     #[test]
@@ -423,7 +460,7 @@ mod tests {
         ])
         .unwrap();
         let x = t.find("x").unwrap();
-        assert!((t.queues[x].absolute_capacity - 0.10).abs() < 1e-9);
+        assert!((t.queues[x].absolute.capacity - 0.10).abs() < 1e-9);
         assert_eq!(t.find("root.a.y"), t.find("y"));
         assert!(!t.queues[t.find("root.a").unwrap()].is_leaf());
         assert_eq!(

@@ -8,7 +8,7 @@
 //! [`RmState::schedule`] whenever capacity or asks change; a placement comes
 //! back as [`Action`]s (an AM launch, containers pushed to an AM).
 
-use super::{Action, Candidate, Demand, LiveContainer, Node, Now, RmState};
+use super::{Action, App, Candidate, Demand, LiveContainer, Node, Now, RmState};
 use common::protocol::{
     exit_status, AmEvent, Container, NodeState, YarnApplicationState as AppState,
 };
@@ -30,7 +30,9 @@ impl RmState {
     /// Takes a node out of the free-capacity index (before its use changes).
     pub(super) fn unindex(&mut self, id: &NodeId) {
         if let Some(n) = self.nodes.get(id) {
-            self.free_index.remove(&Self::index_key(id, n));
+            let free = n.capability.saturating_sub(&n.used);
+            self.free_index
+                .remove(id, free.memory_mb, n.containers.len());
         }
     }
 
@@ -38,8 +40,28 @@ impl RmState {
     pub(super) fn index(&mut self, id: &NodeId) {
         if let Some(n) = self.nodes.get(id) {
             if n.state == NodeState::RUNNING {
-                self.free_index.insert(Self::index_key(id, n));
+                let free = n.capability.saturating_sub(&n.used);
+                self.free_index
+                    .insert(id, free.memory_mb, n.containers.len());
             }
+        }
+    }
+
+    /// Gives container `c`'s room back to its node (one lookup of the node, moving it in
+    /// the free index).
+    pub(super) fn release_on(&mut self, node_id: &NodeId, c: &ContainerId, r: &Resource) {
+        let Some(n) = self.nodes.get_mut(node_id) else {
+            return;
+        };
+        let free = n.capability.saturating_sub(&n.used);
+        self.free_index
+            .remove(node_id, free.memory_mb, n.containers.len());
+        n.used = n.used.saturating_sub(r);
+        n.containers.remove(c);
+        if n.state == NodeState::RUNNING {
+            let free = n.capability.saturating_sub(&n.used);
+            self.free_index
+                .insert(node_id, free.memory_mb, n.containers.len());
         }
     }
 
@@ -71,8 +93,8 @@ impl RmState {
         }
         // The roomiest first: stops at the first whose vcores also fit; once memory
         // does not fit, no later node's does.
-        for (free_mb, _, Reverse(id)) in self.free_index.iter().rev() {
-            if *free_mb < resource.memory_mb {
+        for (free_mb, id) in self.free_index.roomiest() {
+            if free_mb < resource.memory_mb {
                 return None;
             }
             if self.nodes.get(id).is_some_and(fits) {
@@ -90,11 +112,13 @@ impl RmState {
         am: bool,
         now: Now,
     ) -> Container {
-        self.unindex(node_id);
         // Wall clock on purpose: the token crosses hosts and the NM checks it
         // against its own wall clock, as YARN does; hosts share no monotonic clock.
         let expiry_ms = now.wall_ms + self.limits.token_expiry_ms;
         let node = self.nodes.get_mut(node_id).expect("picked node exists");
+        let free = node.capability.saturating_sub(&node.used);
+        self.free_index
+            .remove(node_id, free.memory_mb, node.containers.len());
         let app = self.apps.get_mut(&app_id).expect("scheduled app exists");
         let attempt = app.current().expect("app has an attempt").id;
         let id = attempt.container(app.next_container);
@@ -122,7 +146,11 @@ impl RmState {
             app_secret: app.secret.clone(),
         });
         let node_address = node.address.clone();
-        self.index(node_id);
+        if node.state == NodeState::RUNNING {
+            let free = node.capability.saturating_sub(&node.used);
+            self.free_index
+                .insert(node_id, free.memory_mb, node.containers.len());
+        }
         Container {
             id,
             node_id: node_id.clone(),
@@ -132,45 +160,130 @@ impl RmState {
         }
     }
 
-    /// What every live application waits for now, oldest first.
-    pub(super) fn demands(&self) -> Vec<Demand> {
+    /// What `app` waits for now, if anything: its AM, or (registered) its next ask.
+    fn demand_of(id: ApplicationId, app: &App) -> Option<Demand> {
+        if !matches!(app.state, AppState::ACCEPTED | AppState::RUNNING) {
+            return None;
+        }
+        let cur = app.current()?;
+        let am = cur
+            .am_container
+            .is_none()
+            .then_some(app.submission.am_resource);
+        let ask = if cur.registered {
+            app.asks.values().find(|a| a.count > 0).map(|a| a.resource)
+        } else {
+            None
+        };
+        let mut pending = am.unwrap_or(Resource::ZERO);
+        if cur.registered {
+            for a in app.asks.values() {
+                pending = pending.add(&a.resource.times(a.count));
+            }
+        }
+        (am.is_some() || ask.is_some()).then_some(Demand {
+            app: id,
+            am,
+            ask,
+            pending,
+        })
+    }
+
+    /// What every live application waits for, computed afresh.
+    fn fresh_demands(&self) -> Vec<Demand> {
         self.apps
             .iter()
-            .filter(|(_, a)| matches!(a.state, AppState::ACCEPTED | AppState::RUNNING))
-            .filter_map(|(id, app)| {
-                let cur = app.current()?;
-                let am = cur
-                    .am_container
-                    .is_none()
-                    .then_some(app.submission.am_resource);
-                let ask = if cur.registered {
-                    app.asks.values().find(|a| a.count > 0).map(|a| a.resource)
-                } else {
-                    None
-                };
-                let mut pending = am.unwrap_or(Resource::ZERO);
-                if cur.registered {
-                    for a in app.asks.values() {
-                        pending = pending.add(&a.resource.times(a.count));
-                    }
-                }
-                (am.is_some() || ask.is_some()).then_some(Demand {
-                    app: *id,
-                    am,
-                    ask,
-                    pending,
-                })
-            })
+            .filter_map(|(id, app)| Self::demand_of(*id, app))
             .collect()
+    }
+
+    /// Files `app`'s demand again after its asks, attempt or state changed.
+    pub(super) fn refresh_demand(&mut self, id: ApplicationId) {
+        let Some(d) = self.apps.get(&id).and_then(|a| Self::demand_of(id, a)) else {
+            self.demands.remove(id);
+            return;
+        };
+        if let Err(d) = self.demands.update(d) {
+            let (group, user) = self.scheduler.group(id);
+            self.demands.set(d, group, &user);
+        }
+    }
+
+    /// Rebuilds the demands when apps came in unseen (recovery) or the scheduler changed.
+    pub(super) fn sync_demands(&mut self) {
+        if self.demands_apps == self.apps.len() {
+            return;
+        }
+        self.rebuild_demands();
+    }
+
+    pub(super) fn rebuild_demands(&mut self) {
+        self.demands.clear();
+        let ids: Vec<ApplicationId> = self.apps.keys().copied().collect();
+        for id in ids {
+            self.refresh_demand(id);
+        }
+        self.demands_apps = self.apps.len();
+    }
+
+    /// Removes a finished app (it waits for nothing), keeping the demands in step.
+    pub(super) fn forget_app(&mut self, id: ApplicationId) {
+        let in_step = self.demands_apps == self.apps.len();
+        if self.apps.remove(&id).is_some() {
+            self.demands.remove(id);
+            if in_step {
+                self.demands_apps = self.apps.len();
+            }
+        }
+    }
+
+    /// What every live application waits for now, oldest first.
+    pub(super) fn demands(&self) -> Vec<Demand> {
+        if self.demands_apps == self.apps.len() {
+            self.demands.to_vec()
+        } else {
+            self.fresh_demands()
+        }
+    }
+
+    /// An app's diagnostics; while its queue's limits hold its AM back, why (YARN's
+    /// diagnostics). Worked out when asked, not on every schedule round: thousands of
+    /// waiting apps made the rounds format thousands of messages each.
+    pub(super) fn diagnostics(&self, id: ApplicationId, app: &App) -> String {
+        let waiting_am = Self::demand_of(id, app).and_then(|d| d.am);
+        match waiting_am.and_then(|am| {
+            self.scheduler
+                .am_wait_reason(self.cluster_resource(), id, am)
+        }) {
+            Some(why) => format!("{}{why}", super::AM_WAIT_PREFIX),
+            None => app.diagnostics.clone(),
+        }
+    }
+
+    /// Whether nothing waiting could be placed anywhere: the roomiest node has less
+    /// memory free than the smallest container anyone waits for.
+    fn no_room(&self) -> bool {
+        match (self.demands.smallest_mb(), self.free_index.max_free_mb()) {
+            (Some(need), Some(free)) => free < need,
+            _ => true,
+        }
     }
 
     /// Gives containers while the scheduler picks someone and a node fits them.
     pub(super) fn schedule(&mut self, now: Now, actions: &mut Vec<Action>) {
+        self.sync_demands();
+        debug_assert_eq!(self.demands.to_vec(), self.fresh_demands());
         let cluster = self.cluster_resource();
-        let mut demands = self.demands();
         let mut skip: BTreeSet<ApplicationId> = BTreeSet::new();
         let mut allocated: BTreeMap<ApplicationId, Vec<Container>> = BTreeMap::new();
-        while let Some(pick) = self.scheduler.pick(cluster, &demands, &skip) {
+        loop {
+            // Every pick would fail to find a node: skip the scan over the apps.
+            if self.no_room() {
+                break;
+            }
+            let Some(pick) = self.scheduler.pick_in(cluster, &self.demands, &skip) else {
+                break;
+            };
             let app_id = pick.app;
             if pick.am {
                 let res = self.apps[&app_id].submission.am_resource;
@@ -195,7 +308,7 @@ impl RmState {
                     app_secret: app.secret.clone(),
                 });
                 // Its asks come after it registers.
-                demands.retain(|d| d.app != app_id);
+                self.refresh_demand(app_id);
                 continue;
             }
             let Some((key, ask)) = self.apps[&app_id]
@@ -220,11 +333,7 @@ impl RmState {
                 app.asks.remove(&key);
             }
             // Its next ask (maybe of another size), or none.
-            let next = app.asks.values().find(|a| a.count > 0).map(|a| a.resource);
-            if let Some(d) = demands.iter_mut().find(|d| d.app == app_id) {
-                d.ask = next;
-                d.pending = d.pending.saturating_sub(&ask.resource);
-            }
+            self.refresh_demand(app_id);
         }
         for (app_id, containers) in allocated {
             let attempt = self.apps[&app_id].current().expect("exists").id;
@@ -233,26 +342,22 @@ impl RmState {
                 event: AmEvent::Allocated(containers),
             });
         }
-        // Apps whose AM the queue's limits hold back say why (YARN's diagnostics).
-        for d in demands.iter().filter(|d| d.am.is_some()) {
-            let why = self
-                .scheduler
-                .am_wait_reason(cluster, d.app, d.am.unwrap_or(Resource::ZERO));
-            if let Some(app) = self.apps.get_mut(&d.app) {
-                match why {
-                    Some(w) => {
-                        let w = format!("{}{w}", super::AM_WAIT_PREFIX);
-                        if app.diagnostics != w {
-                            app.diagnostics = w;
-                        }
-                    }
-                    None if app.diagnostics.starts_with(super::AM_WAIT_PREFIX) => {
-                        app.diagnostics.clear()
-                    }
-                    None => {}
-                }
-            }
-        }
+    }
+
+    /// What the RUNNING nodes can really hold of waiting containers: what is in use, plus
+    /// the free room of nodes where `smallest` fits.
+    fn usable(&self, smallest: Option<Resource>) -> Resource {
+        self.nodes
+            .values()
+            .filter(|n| n.state == NodeState::RUNNING)
+            .fold(Resource::ZERO, |acc, n| {
+                let free = n.capability.saturating_sub(&n.used);
+                let room = match smallest {
+                    Some(r) if free.fits(&r) => free,
+                    _ => Resource::ZERO,
+                };
+                acc.add(&n.used).add(&room)
+            })
     }
 
     /// The preemption policy's tick (every 250 ms or less): containers the scheduler
@@ -263,8 +368,19 @@ impl RmState {
         if !self.preemption.enabled {
             return actions;
         }
+        self.sync_demands();
         let cluster = self.cluster_resource();
         let demands = self.demands();
+        // Free room counts only on nodes where the smallest waiting container fits.
+        let smallest = demands
+            .iter()
+            .filter_map(|d| d.am.or(d.ask))
+            .min_by_key(|r| (r.memory_mb, r.vcores));
+        let usable = self.usable(smallest);
+        if self.preempting.is_empty() && !self.scheduler.may_preempt(cluster, usable, &demands) {
+            // Nothing marked and nothing to mark: no need to list every container.
+            return actions;
+        }
         let candidates: Vec<Candidate> = self
             .apps
             .iter()
@@ -279,23 +395,6 @@ impl RmState {
                 })
             })
             .collect();
-        // Free room counts only on nodes where the smallest waiting container fits.
-        let smallest = demands
-            .iter()
-            .filter_map(|d| d.am.or(d.ask))
-            .min_by_key(|r| (r.memory_mb, r.vcores));
-        let usable = self
-            .nodes
-            .values()
-            .filter(|n| n.state == NodeState::RUNNING)
-            .fold(Resource::ZERO, |acc, n| {
-                let free = n.capability.saturating_sub(&n.used);
-                let room = match smallest {
-                    Some(r) if free.fits(&r) => free,
-                    _ => Resource::ZERO,
-                };
-                acc.add(&n.used).add(&room)
-            });
         let wanted = self
             .scheduler
             .preemption_targets(cluster, usable, &demands, &candidates);

@@ -103,8 +103,8 @@ impl Run {
             .iter()
             .map(|q| {
                 (
-                    q.name.clone(),
-                    (q.absolute_capacity, q.absolute_maximum_capacity),
+                    q.name().to_string(),
+                    (q.absolute.capacity, q.absolute.maximum_capacity),
                 )
             })
             .collect();
@@ -192,6 +192,7 @@ impl Run {
                     state: ContainerState::COMPLETE,
                     exit_status: *exit,
                     diagnostics: String::new(),
+                    resource: Resource::ZERO,
                 })
                 .collect();
             let mut actions = out.actions;
@@ -204,6 +205,7 @@ impl Run {
 
     /// The invariants that hold after every step.
     fn check(&self) -> Result<(), TestCaseError> {
+        self.rm.audit().map_err(TestCaseError::fail)?;
         let cluster = self.rm.cluster_resource();
         let mut running = Resource::ZERO;
         for n in self.rm.node_reports() {

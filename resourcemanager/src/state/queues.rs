@@ -22,6 +22,8 @@ impl RmState {
             }
         }
         self.scheduler = new;
+        // Apps are filed by the new scheduler's groups.
+        self.rebuild_demands();
         Ok(())
     }
 

@@ -4,7 +4,9 @@
 
 use super::{Age, App, AttemptRecord, Now, RmState};
 use common::protocol::{AppSubmission, FinalApplicationStatus, YarnApplicationState as AppState};
-use common::token::AppSecret;
+use common::token::{
+    AmrmTokenKeys, AppSecret, ContainerTokenKeys, RollSchedule, StoredKeyError, StoredKeyRing,
+};
 use common::ApplicationId;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -40,11 +42,56 @@ pub struct AppRecord {
     pub preempted: common::protocol::PreemptedReport,
 }
 
-/// Diagnostics of an attempt that was running when the RM stopped.
+/// Diagnostics of an attempt whose AM container no node reported within the node
+/// expiry after an RM restart.
 pub const RESTART_DIAGNOSTICS: &str =
-    "Attempt ended because the ResourceManager restarted; a new attempt replaces it (not counted as a failure)";
+    "AM container not reported by any node after the ResourceManager restarted; a new attempt replaces it (not counted as a failure)";
+
+/// How long after a restart re-registering nodes bring containers back (at most the node
+/// expiry): nodes that were up re-register within a second or two, and an attempt whose
+/// AM container none reports by then gets a new attempt instead of waiting out a long
+/// expiry (its AM may have ended while the RM was down, its end lost with the RM).
+const RECOVERY_WAIT_MS: u64 = 15_000;
+
+/// How many container ids a recovered app skips: the previous run may have handed out
+/// ids after the app's last save (allocations are not saved one by one); a container
+/// a node reports moves the next id past itself too.
+const CONTAINER_ID_GAP: u64 = 1000;
+
+/// The master keys as the state store keeps them, so that the tokens of running apps
+/// (AMRM tokens, container tokens at the NMs) stay valid across a restart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeysRecord {
+    pub container: StoredKeyRing,
+    pub amrm: StoredKeyRing,
+}
 
 impl RmState {
+    /// The master keys, when they changed (or were never saved) since the last call.
+    pub fn take_dirty_keys(&mut self, now: Now) -> Option<KeysRecord> {
+        std::mem::take(&mut self.keys_dirty).then(|| self.export_keys(now))
+    }
+
+    /// The master keys, as the store keeps them.
+    pub fn export_keys(&self, now: Now) -> KeysRecord {
+        KeysRecord {
+            container: self.container_keys.export(now.mono_ms),
+            amrm: self.amrm_keys.export(now.mono_ms),
+        }
+    }
+
+    /// Takes back the master keys of a previous run.
+    pub fn restore_keys(&mut self, keys: &KeysRecord, now: Now) -> Result<(), StoredKeyError> {
+        let schedule = RollSchedule {
+            period_ms: self.limits.key_roll_ms,
+            activation_delay_ms: self.limits.key_activation_ms(),
+        };
+        self.container_keys = ContainerTokenKeys::restore(schedule, &keys.container, now.mono_ms)?;
+        self.amrm_keys = AmrmTokenKeys::restore(self.limits.key_roll_ms, &keys.amrm, now.mono_ms)?;
+        self.keys_dirty = true;
+        Ok(())
+    }
+
     /// The next application sequence number.
     pub fn next_seq(&self) -> u32 {
         self.next_seq
@@ -64,15 +111,16 @@ impl RmState {
         self.apps.iter().map(|(id, a)| record_of(*id, a)).collect()
     }
 
-    /// Takes back the apps of a previous run (non-work-preserving recovery,
-    /// like YARN's RM restart without work preservation): finished apps come
-    /// back as they were; an unfinished app whose AM had been placed gets its
-    /// attempt ended with [`RESTART_DIAGNOSTICS`] and a new attempt that
-    /// waits for a node (not counted towards the attempt limit); one still
-    /// waiting for its AM keeps waiting. The changed apps are marked dirty.
-    /// An unfinished app's elapsed time continues from its stored wall-clock
-    /// start (read once, here) on this process's monotonic clock.
+    /// Takes back the apps of a previous run, work-preserving as YARN's RM restart:
+    /// finished apps come back as they were; an unfinished app keeps its attempt and
+    /// its containers come back as nodes re-register with them (for 15 s, or the node
+    /// expiry when shorter; see [`Self::expire_recovery`]); one still waiting for its AM keeps
+    /// waiting. The changed apps are marked dirty. An unfinished app's elapsed time
+    /// continues from its stored wall-clock start (read once, here) on this
+    /// process's monotonic clock.
     pub fn recover(&mut self, next_seq: u32, records: Vec<AppRecord>, now: Now) {
+        let wait = self.limits.nm_expiry_ms.min(RECOVERY_WAIT_MS);
+        self.recovering_until_ms = now.mono_ms.saturating_add(wait);
         for r in records {
             let id = r.id;
             self.next_seq = self.next_seq.max(next_seq).max(id.seq + 1);
@@ -103,23 +151,19 @@ impl RmState {
                 queue_path: r.queue_path,
                 preempted: r.preempted,
             };
-            let placed = app.current().is_some_and(|a| a.am_container.is_some());
-            if !app.state.is_terminal() && (placed || app.attempts.is_empty()) {
-                if let Some(a) = app.current_mut() {
-                    a.finish_wall_ms = now.wall_ms;
-                    a.diagnostics = RESTART_DIAGNOSTICS.into();
-                    a.ended_by_restart = true;
+            if !app.state.is_terminal() {
+                if app.attempts.is_empty() {
+                    app.attempts
+                        .push(AttemptRecord::new(id.attempt(1), now.wall_ms));
+                    self.dirty.insert(id);
+                } else if app.current().is_some_and(|a| a.am_container.is_some()) {
+                    // Work-preserving (YARN's): the attempt goes on; its containers come
+                    // back as their nodes re-register. Ids the previous run handed out
+                    // after its last save are skipped.
+                    app.next_container += CONTAINER_ID_GAP;
+                    self.dirty.insert(id);
+                    tracing::info!(app_id = %id, "recovered application keeps its attempt");
                 }
-                app.state = AppState::ACCEPTED;
-                app.tracking_url.clear();
-                app.am_host.clear();
-                app.progress = 0.0;
-                app.attempts.push(AttemptRecord::new(
-                    id.attempt(app.attempts.len() as u32 + 1),
-                    now.wall_ms,
-                ));
-                tracing::info!(app_id = %id, "recovered application gets a new attempt");
-                self.dirty.insert(id);
             }
             if !app.state.is_terminal() {
                 match self
@@ -142,6 +186,16 @@ impl RmState {
             }
             self.apps.insert(id, app);
         }
+        // The bound applies to what the previous run kept: oldest finished first.
+        let mut finished: Vec<(u64, ApplicationId)> = self
+            .apps
+            .iter()
+            .filter(|(_, a)| a.state.is_terminal())
+            .map(|(id, a)| (a.finish_wall_ms, *id))
+            .collect();
+        finished.sort();
+        self.completed = finished.into_iter().map(|(_, id)| id).collect();
+        self.trim_completed();
     }
 }
 

@@ -133,22 +133,35 @@ impl DriverCore {
         self.conf.speculation.map(|c| c.interval_ms)
     }
 
-    /// When the shell should next call [`Self::check_speculatable_tasks`]: the moment the
-    /// first running task can exceed its stage's threshold (known once the stage's
-    /// quantile succeeded), but never sooner than `spark.speculation.interval` after the
-    /// last check. `None`: no check can find anything now (the answer changes only after
-    /// another call into the core). So Spark's check runs at most once per interval, when
-    /// it can find a task, rather than at an arbitrary phase of a fixed timer.
+    /// When the shell should next call [`Self::check_speculatable_tasks`], never sooner than
+    /// `spark.speculation.interval` after the last check; `None`: no check can find
+    /// anything now (the answer changes only after another call into the core).
+    ///
+    /// Spark runs the check on a timer every interval, at whatever phase it has, so a task
+    /// is copied within one interval of crossing its stage's threshold (known once the
+    /// stage's quantile succeeded). This picks the phase: the check runs when the first
+    /// running task crosses its threshold, or, when other tasks cross theirs within one
+    /// interval of it, when the last of those does. A wave's stragglers cross within a few
+    /// ms of each other: checked at the first one's moment, the others would wait a whole
+    /// interval for the next check, and the stage with them; checked together, each copy
+    /// still starts within one interval of its task's crossing, as under Spark's timer.
     pub fn next_speculation_check_ms(&self) -> Option<u64> {
         let conf = self.conf.speculation?;
         if self.executors.stopped() {
             return None;
         }
-        let due = self.tasks.next_speculatable_ms(&conf)?;
+        let due = self.tasks.speculatable_due_ms(&conf);
+        let first = *due.first()?;
+        let together = due
+            .iter()
+            .copied()
+            .take_while(|d| *d < first.saturating_add(conf.interval_ms))
+            .last()
+            .unwrap_or(first);
         let earliest = self
             .last_speculation_check_ms
             .map_or(0, |t| t.saturating_add(conf.interval_ms));
-        Some(due.max(earliest))
+        Some(together.max(earliest))
     }
 
     /// The executor's container, for the UI.
@@ -218,6 +231,18 @@ impl DriverCore {
     fn sync_ask(&mut self, now_ms: u64, out: &mut Out) {
         let target = self.target_count();
         self.executors.sync_ask(target, now_ms, out);
+    }
+
+    /// The AM subscribed again after losing the RM (its restart or failover; YARN's AM
+    /// resync): the RM may have lost the outstanding ask, so it is sent again, as it
+    /// stands now.
+    pub fn on_rm_resync(&mut self, now_ms: u64) -> Vec<Effect> {
+        let mut out = Out::default();
+        if !self.executors.stopped() {
+            self.executors.forget_ask_sent();
+            self.sync_ask(now_ms, &mut out);
+        }
+        self.finish(out, now_ms)
     }
 
     pub fn on_allocated(&mut self, containers: Vec<Container>, now_ms: u64) -> Vec<Effect> {
@@ -666,8 +691,34 @@ mod tests {
         }
     }
 
+    /// What the RM reports when `container(n)` exited with `exit`.
+    fn exited(n: u64, exit: i32) -> ContainerStatus {
+        let c = container(n);
+        ContainerStatus {
+            container_id: c.id,
+            state: ContainerState::COMPLETE,
+            exit_status: exit,
+            diagnostics: String::new(),
+            resource: c.resource,
+        }
+    }
+
     fn ok_output() -> TaskResult {
         TaskResult::Success(postcard::to_stdvec(&TaskOutput::default()).unwrap())
+    }
+
+    /// After the RM came back, the AM sends what it still lacks again: the whole ask
+    /// before any container came, the rest after one did, nothing once all came.
+    #[test]
+    fn a_resync_sends_the_outstanding_ask_again() {
+        let mut d = DriverCore::new(conf(2)).unwrap();
+        assert!(d.start(0).contains(&Effect::Ask { count: 2 }));
+        assert!(!d.tick(1).iter().any(|e| matches!(e, Effect::Ask { .. })));
+        assert!(d.on_rm_resync(2).contains(&Effect::Ask { count: 2 }));
+        d.on_allocated(vec![container(2)], 3);
+        assert!(d.on_rm_resync(4).contains(&Effect::Ask { count: 1 }));
+        d.on_allocated(vec![container(3)], 5);
+        assert!(d.on_rm_resync(6).contains(&Effect::Ask { count: 0 }));
     }
 
     #[test]
@@ -746,15 +797,7 @@ mod tests {
         let lost = l.iter().find(|(e, _)| e == "1").unwrap().1.task_id;
         let fx = d.on_executor_disconnected(&ex("1"), 1);
         assert!(fx.iter().any(|e| matches!(e, Effect::Log(AppEvent::TaskEnd { reason, task_id, .. }) if reason == "ExecutorLost" && *task_id == lost.get())));
-        let fx = d.on_container_completed(
-            &ContainerStatus {
-                container_id: container(2).id,
-                state: ContainerState::COMPLETE,
-                exit_status: 137,
-                diagnostics: String::new(),
-            },
-            2,
-        );
+        let fx = d.on_container_completed(&exited(2, 137), 2);
         assert!(fx.contains(&Effect::Ask { count: 1 }), "{fx:?}");
         // The other executor picks the re-queued task once it is free.
         let other = l.iter().find(|(e, _)| e == "2").unwrap().1.task_id;
@@ -771,15 +814,7 @@ mod tests {
         let mut aborted = false;
         for n in 2..5 {
             d.on_allocated(vec![container(n)], 0);
-            let fx = d.on_container_completed(
-                &ContainerStatus {
-                    container_id: container(n).id,
-                    state: ContainerState::COMPLETE,
-                    exit_status: 1,
-                    diagnostics: String::new(),
-                },
-                1,
-            );
+            let fx = d.on_container_completed(&exited(n, 1), 1);
             aborted |= fx.iter().any(|e| matches!(e, Effect::Abort { .. }));
         }
         assert!(aborted);
@@ -1467,6 +1502,51 @@ mod tests {
         );
         assert_eq!(launches(&d.check_speculatable_tasks(650)).len(), 1);
         assert_eq!(d.next_speculation_check_ms(), None, "both attempts run");
+    }
+
+    /// A job of 20 tasks on 10 executors: the first wave succeeds in 200 ms (tasks 8 and
+    /// 9 at 200 + `late`, at most 400), the second wave's first eight at 400. 18 of 20
+    /// succeeded (the quantile), median 200 ms, threshold 600 ms; the tasks of index 18
+    /// and 19 still run, started at 200 + `late[0]` and 200 + `late[1]`, so due 601 ms
+    /// later.
+    fn two_stragglers(late: [u64; 2]) -> DriverCore {
+        let mut d = speculating(10);
+        let first = launches(&d.submit_job(JobId(0), job(20), 0));
+        let mut second = Vec::new();
+        for (i, (e, t)) in first.iter().enumerate() {
+            let at = 200 + if i >= 8 { late[i - 8] } else { 0 };
+            second.extend(launches(&d.on_status_update(e, t.task_id, ok_output(), at)));
+        }
+        assert_eq!(second.len(), 10);
+        for (e, t) in &second[..8] {
+            d.on_status_update(e, t.task_id, ok_output(), 400);
+        }
+        d
+    }
+
+    #[test]
+    fn tasks_crossing_their_threshold_within_an_interval_are_checked_together() {
+        // Due at 804 and 811: one check at 811 copies both, where a check at 804 would
+        // leave the second for the next one, at 904 at the earliest.
+        let mut d = two_stragglers([3, 10]);
+        assert_eq!(d.next_speculation_check_ms(), Some(811));
+        let copies = launches(&d.check_speculatable_tasks(811));
+        let mut copied: Vec<u32> = copies.iter().map(|(_, t)| t.partition).collect();
+        copied.sort_unstable();
+        assert_eq!(copied, vec![18, 19]);
+        assert_eq!(d.next_speculation_check_ms(), None, "both copied");
+    }
+
+    #[test]
+    fn tasks_crossing_an_interval_apart_are_checked_each_in_time() {
+        // Due at 804 and 1001: the first is not kept waiting for the second.
+        let mut d = two_stragglers([3, 200]);
+        assert_eq!(d.next_speculation_check_ms(), Some(804));
+        let copies = launches(&d.check_speculatable_tasks(804));
+        assert_eq!(copies.len(), 1);
+        assert_eq!(copies[0].1.partition, 18);
+        assert_eq!(d.next_speculation_check_ms(), Some(1001));
+        assert_eq!(launches(&d.check_speculatable_tasks(1001)).len(), 1);
     }
 
     #[test]

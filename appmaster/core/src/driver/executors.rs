@@ -137,6 +137,11 @@ impl ExecutorBook {
             .count() as u32
     }
 
+    /// The next [`Self::sync_ask`] sends the ask even when it did not change.
+    pub(crate) fn forget_ask_sent(&mut self) {
+        self.last_ask_sent = None;
+    }
+
     /// Asks the RM for what `target` still lacks, if that changed.
     pub(crate) fn sync_ask(&mut self, target: u32, now_ms: u64, out: &mut Out) {
         if self.stopped {

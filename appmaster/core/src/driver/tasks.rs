@@ -427,11 +427,11 @@ impl TaskScheduler {
         found
     }
 
-    /// The earliest moment (ms) a running task can exceed its stage's speculation
-    /// threshold, given what succeeded so far; `None` while no stage has reached its
-    /// quantile or every candidate is marked or copied already.
-    pub(crate) fn next_speculatable_ms(&self, conf: &SpeculationConfig) -> Option<u64> {
-        let mut next: Option<u64> = None;
+    /// When (ms) each running task that could get a copy can first exceed its stage's
+    /// speculation threshold, given what succeeded so far, earliest first; empty while no
+    /// stage has reached its quantile or every candidate is marked or copied already.
+    pub(crate) fn speculatable_due_ms(&self, conf: &SpeculationConfig) -> Vec<u64> {
+        let mut due = Vec::new();
         for (sid, set) in &self.sets {
             let n = set.partitions.len();
             if n <= 1
@@ -445,19 +445,21 @@ impl TaskScheduler {
             };
             // Runtime must exceed the threshold: the first whole millisecond above it.
             let after = conf.threshold_ms(median as f64).floor() as u64 + 1;
-            for t in self.running.values() {
-                if t.stage == *sid
-                    && t.stage_attempt == set.attempt
-                    && !set.succeeded[t.index]
-                    && set.copies_running[t.index] == 1
-                    && !set.speculatable.contains(&t.index)
-                {
-                    let at = t.start_ms.saturating_add(after);
-                    next = Some(next.map_or(at, |n| n.min(at)));
-                }
-            }
+            due.extend(
+                self.running
+                    .values()
+                    .filter(|t| {
+                        t.stage == *sid
+                            && t.stage_attempt == set.attempt
+                            && !set.succeeded[t.index]
+                            && set.copies_running[t.index] == 1
+                            && !set.speculatable.contains(&t.index)
+                    })
+                    .map(|t| t.start_ms.saturating_add(after)),
+            );
         }
-        next
+        due.sort_unstable();
+        due
     }
 
     /// Running attempts asked to stop (another attempt of their task succeeded) whose

@@ -1,0 +1,80 @@
+//! `spindle sls`: flags in, [`sls::Options`] out, the summary printed.
+
+use clap::Args;
+use std::path::PathBuf;
+
+/// Scheduler load simulation: the RM's real scheduler against simulated node managers and
+/// application masters in simulated time (YARN SLS traces or a synthetic workload).
+#[derive(Args, Debug)]
+pub(crate) struct SlsArgs {
+    /// Simulated nodes (default: one per host the trace names).
+    #[arg(long)]
+    nodes: Option<u32>,
+    #[arg(long, default_value_t = 8192)]
+    node_memory_mb: u64,
+    #[arg(long, default_value_t = 8)]
+    node_vcores: u32,
+    #[arg(long, default_value_t = 1)]
+    racks: u32,
+    /// Node heartbeat interval, ms.
+    #[arg(long, default_value_t = 1000)]
+    heartbeat_ms: u64,
+    /// The RM's config (resourcemanager.toml): scheduler, queues, preemption, limits.
+    #[arg(long, value_name = "FILE")]
+    rm_config: Option<PathBuf>,
+    /// A YARN SLS JSON trace (concatenated job objects); else the synthetic workload.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["apps", "arrival_rate"])]
+    trace: Option<PathBuf>,
+    /// Synthetic: applications.
+    #[arg(long)]
+    apps: Option<u32>,
+    /// Synthetic: containers per application.
+    #[arg(long, default_value_t = 10)]
+    containers_per_app: u32,
+    /// Synthetic: container run time, uniform in LOW-HIGH ms.
+    #[arg(long, default_value = "1000-10000", value_parser = sls::synth::parse_range)]
+    container_ms: (u64, u64),
+    #[arg(long, default_value_t = 1024)]
+    container_mb: u64,
+    #[arg(long, default_value_t = 1)]
+    container_vcores: u32,
+    /// Synthetic: applications per second (Poisson); default: all at t=0.
+    #[arg(long)]
+    arrival_rate: Option<f64>,
+    /// Synthetic: queues the applications go to in turn (repeatable).
+    #[arg(long = "queue", default_value = "default")]
+    queues: Vec<String>,
+    /// Synthetic: the seed of the durations and arrivals.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Write an HTML report with the charts.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+}
+
+pub(crate) fn run(args: SlsArgs) -> anyhow::Result<i32> {
+    let workload = match args.trace {
+        Some(p) => sls::Workload::Trace(p),
+        None => sls::Workload::Synthetic(sls::Synthetic {
+            apps: args.apps.unwrap_or(100),
+            containers_per_app: args.containers_per_app,
+            container_ms: args.container_ms,
+            container: common::Resource::new(args.container_mb, args.container_vcores),
+            arrival_rate: args.arrival_rate,
+            queues: args.queues,
+            seed: args.seed,
+        }),
+    };
+    let opts = sls::Options {
+        nodes: args.nodes,
+        node: common::Resource::new(args.node_memory_mb, args.node_vcores),
+        racks: args.racks,
+        heartbeat_ms: args.heartbeat_ms,
+        rm_config: args.rm_config,
+        workload,
+        report: args.report,
+    };
+    let summary = sls::run(&opts)?;
+    print!("{}", summary.text());
+    Ok(0)
+}
