@@ -750,3 +750,93 @@ where
     }
     Ok(n)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tls::{init_cluster_certs, TlsFiles};
+
+    #[test]
+    fn liveness_is_checked_naming_the_key() {
+        assert!(Liveness::DEFAULT.check().is_ok());
+        let l = |ka: u64, idle: u64| Liveness {
+            keep_alive: Duration::from_millis(ka),
+            idle_timeout: Duration::from_millis(idle),
+        };
+        assert_eq!(l(0, 1000).check().unwrap_err().0, "keep-alive-interval");
+        let (key, why) = l(500, 1000).check().unwrap_err();
+        assert_eq!(key, "idle-timeout");
+        assert!(
+            why.contains("shorter than 3 keep-alive-intervals (1500ms)"),
+            "{why}"
+        );
+        assert!(l(1000, 601_000).check().unwrap_err().1.contains("10m"));
+    }
+
+    #[test]
+    fn a_timed_out_connection_is_told_apart_from_a_reset_one() {
+        let t = TransportError::lost("h:1", &quinn::ConnectionError::TimedOut);
+        assert!(matches!(t, TransportError::TimedOut { .. }), "{t}");
+        assert!(t.to_string().contains("did not answer within"), "{t}");
+        let r = TransportError::lost("h:1", &quinn::ConnectionError::Reset);
+        assert!(matches!(r, TransportError::Connection { .. }), "{r}");
+    }
+
+    /// A server restarted on the same address with the same identity resets the old
+    /// connections at once: the client does not wait for its idle timeout.
+    #[tokio::test]
+    async fn a_restarted_server_resets_old_connections_at_once() {
+        let d = tempfile::tempdir().unwrap();
+        init_cluster_certs(d.path(), "u", "127.0.0.1:1", &[]).unwrap();
+        let server_id = TlsIdentity::load(&TlsFiles::in_dir(d.path(), "rm")).unwrap();
+        let client_id = TlsIdentity::load(&TlsFiles::in_dir(d.path(), "user")).unwrap();
+        let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        // The first server lives in a runtime of its own, so that it can die as a killed
+        // process does: at once, sending no CONNECTION_CLOSE.
+        let doomed = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let first = {
+            let _in = doomed.enter();
+            server_endpoint(any, &server_id, b"t/1", Profile::Control).unwrap()
+        };
+        let addr = first.local_addr().unwrap();
+        doomed.spawn(async move {
+            let conn = first.accept().await.unwrap().await.unwrap();
+            std::future::pending::<()>().await;
+            drop((conn, first));
+        });
+        let client = client_endpoint(&client_id, b"t/1", Profile::Control).unwrap();
+        let conn = connect(&client, &addr.to_string()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        doomed.shutdown_background();
+        let mut second = None;
+        for _ in 0..100 {
+            match server_endpoint(addr, &server_id, b"t/1", Profile::Control) {
+                Ok(ep) => {
+                    second = Some(ep);
+                    break;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        }
+        let _second = second.expect("the address is free again");
+        let started = std::time::Instant::now();
+        // The client's next keep-alive on the old connection draws the reset.
+        let reason = tokio::time::timeout(liveness().idle_timeout * 4, conn.closed())
+            .await
+            .expect("the connection ended");
+        assert!(
+            matches!(reason, quinn::ConnectionError::Reset),
+            "ended by {reason:?} after {:?}",
+            started.elapsed()
+        );
+        assert!(
+            started.elapsed() < liveness().idle_timeout,
+            "{:?}",
+            started.elapsed()
+        );
+    }
+}

@@ -435,7 +435,7 @@ async fn up(dir: &Path, opts: &UpOptions) -> anyhow::Result<()> {
             &common::tls::local_sans(),
         )?;
         let nm_toml = format!(
-            "address = \"127.0.0.1:{port}\"\nweb-address = \"127.0.0.1:0\"\nrm-address = \"{rm_addr}\"\nmemory-mb = {memory_mb}\nvcores = {vcores}\nlocal-dir = {}\nlog-dir = {}\nca = {}\ncert = {}\nkey = {}\ncontainer-cert = {}\ncontainer-key = {}\nshuffle-service-address = \"127.0.0.1:{shuffle_port}\"\nrecovery = true\n{nm_rms}{user_map}",
+            "address = \"127.0.0.1:{port}\"\nweb-address = \"127.0.0.1:0\"\nrm-address = \"{rm_addr}\"\nmemory-mb = {memory_mb}\nvcores = {vcores}\nlocal-dir = {}\nlog-dir = {}\nca = {}\ncert = {}\nkey = {}\ncontainer-cert = {}\ncontainer-key = {}\nshuffle-service-address = \"127.0.0.1:{shuffle_port}\"\nrecovery = true\n{LOCAL_DISK_LIMIT}{nm_rms}{user_map}",
             q(&dir.join(format!("nm-{i}")).join("local")),
             q(&dir.join(format!("nm-{i}")).join("logs")),
             q(&certs.join("ca.pem")),
@@ -560,6 +560,11 @@ fn spawn(dir: &Path, name: &str, bin: &Path, conf: &Path) -> anyhow::Result<()> 
     )?;
     Ok(())
 }
+
+/// A local cluster's dirs share a developer's disk, often fuller than a data node's:
+/// its NMs turn unhealthy only when that disk is nearly full (YARN's 90% would stop a
+/// laptop's cluster that still has gigabytes free).
+const LOCAL_DISK_LIMIT: &str = "max-disk-utilization-percent = 99.0\n";
 
 pub(crate) fn down(dir: &Path) -> anyhow::Result<()> {
     let pids = read_pids(dir);

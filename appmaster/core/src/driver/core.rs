@@ -22,6 +22,7 @@ use crate::ids::{ExecutorId, JobId, ShuffleId, TaskId};
 use crate::plan::{JobError, JobSpec, MapLocation, TaskError, TaskOutput};
 use common::protocol::{Container, ContainerStatus, TaskResult};
 use common::{ContainerId, Resource};
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone)]
 pub struct DriverConfig {
@@ -63,7 +64,16 @@ pub struct DriverCore {
     gate: StartGate,
     /// When the speculation check last ran.
     last_speculation_check_ms: Option<u64>,
+    /// Executors a reducer could not fetch from (no shuffle service), with when they may
+    /// be offered tasks again: see [`FETCH_SUSPECT_MS`].
+    suspects: BTreeMap<ExecutorId, u64>,
 }
+
+/// How long an executor a fetch failed from gets no task. Most likely it is dead, and the
+/// driver learns so within the transport's idle timeout (1.5 s by default) or sooner
+/// from its NM; a map output re-run on it meanwhile would be lost again and re-run once
+/// more. If it is alive after all, it gets tasks again after this.
+pub const FETCH_SUSPECT_MS: u64 = 3_000;
 
 impl DriverCore {
     pub fn new(conf: DriverConfig) -> Result<Self, crate::allocation::ConfigError> {
@@ -83,6 +93,7 @@ impl DriverCore {
             map_outputs: MapOutputTracker::default(),
             gate: StartGate::new(conf.min_registered_ratio, conf.max_registered_wait_ms),
             last_speculation_check_ms: None,
+            suspects: BTreeMap::new(),
             conf,
         })
     }
@@ -330,6 +341,7 @@ impl DriverCore {
         if self.executors.remove(id).is_none() {
             return;
         }
+        self.suspects.remove(id);
         // Its running tasks go back to their stages (not counted as failures).
         for t in self.tasks.executor_lost(id) {
             t.end("ExecutorLost", Some(reason.clone()), 0, now_ms, out);
@@ -394,9 +406,14 @@ impl DriverCore {
             return;
         }
         let spread_hosts = self.executors.spans_hosts();
+        self.suspects.retain(|_, until| now_ms < *until);
         loop {
             let mut launched = false;
-            for (executor, host) in self.executors.offers() {
+            let offers = self.executors.offers();
+            for (executor, host) in offers
+                .into_iter()
+                .filter(|(e, _)| !self.suspects.contains_key(e))
+            {
                 let offer = Offer {
                     executor: &executor,
                     host: &host,
@@ -460,6 +477,10 @@ impl DriverCore {
                 });
                 match err.fetch_failed {
                     Some(ff) if self.dag.is_current(t.stage, t.stage_attempt) => {
+                        if !self.conf.shuffle_service && ff.executor != *executor {
+                            self.suspects
+                                .insert(ff.executor.clone(), now_ms + FETCH_SUSPECT_MS);
+                        }
                         t.end(
                             "FetchFailed",
                             Some(err.message.clone()),
@@ -970,6 +991,56 @@ mod tests {
         assert!(all
             .iter()
             .any(|e| matches!(e, Effect::Log(AppEvent::StageSubmitted { attempt: 1, .. }))));
+    }
+
+    #[test]
+    fn the_executor_a_fetch_failed_from_gets_no_task_until_its_fate_is_known() {
+        let mut d = two_executors(false);
+        let mut fx = d.submit_job(JobId(0), shuffle_job(4, 2), 0);
+        // Run the map stage, noting where each map output is.
+        let mut on_1 = Vec::new();
+        let mut reduces = Vec::new();
+        let map_stage = launches(&fx)[0].1.stage_id;
+        while !launches(&fx).is_empty() {
+            let mut next = Vec::new();
+            for (e, t) in launches(&fx) {
+                if t.stage_id == map_stage {
+                    if e == "1" {
+                        on_1.push(t.partition);
+                    }
+                    next.extend(d.on_status_update(&e, t.task_id, map_output(2), 1));
+                } else {
+                    reduces.push((e, t));
+                }
+            }
+            fx = next;
+        }
+        assert_eq!(reduces.len(), 2, "{reduces:?}");
+        // Executor 1's reducer finishes (it is idle now); 2's cannot fetch from 1.
+        let (e1, r1) = reduces.iter().find(|(e, _)| e == "1").unwrap().clone();
+        d.on_status_update(&e1, r1.task_id, ok_output(), 2);
+        let (e2, r2) = reduces.iter().find(|(e, _)| e == "2").unwrap().clone();
+        let err = TaskError {
+            message: "cannot fetch: timed out".into(),
+            fetch_failed: Some(FetchFailed {
+                shuffle_id: ShuffleId(7),
+                map_id: on_1[0],
+                executor: "1".into(),
+                server: "svc1".into(),
+            }),
+        };
+        let failed = TaskResult::Failed(postcard::to_stdvec(&err).unwrap());
+        let l = launches(&d.on_status_update(&e2, r2.task_id, failed, 3));
+        // Only its lost outputs re-run, and not on it.
+        assert_eq!(l.len(), 1, "{l:?}");
+        assert_eq!(l[0].0, "2");
+        assert!(on_1.contains(&l[0].1.partition));
+        assert!(launches(&d.tick(3 + FETCH_SUSPECT_MS - 1)).is_empty());
+        // Alive after all: it gets the other lost map.
+        let l = launches(&d.tick(3 + FETCH_SUSPECT_MS));
+        assert_eq!(l.len(), 1, "{l:?}");
+        assert_eq!(l[0].0, "1");
+        assert_eq!(on_1.len(), 2);
     }
 
     #[test]
