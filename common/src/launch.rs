@@ -158,6 +158,10 @@ const AM_ALLOCATED_MS: &str = "SPINDLE_AM_ALLOCATED_MS";
 /// Which side of a Spark-like application a process runs (`driver` or `executor`); unset:
 /// run locally, in-process.
 pub const ROLE: &str = "SPINDLE_ROLE";
+/// A submission's own id, in its AM's environment (random, set by `spindle-submit`): a
+/// submission sent again (its answer was lost to an RM restart) gets the app the first
+/// one made, not a second app.
+pub const SUBMISSION_ID: &str = "SPINDLE_SUBMISSION_ID";
 const CLASS: &str = "SPINDLE_CLASS";
 const APP_NAME: &str = "SPINDLE_APP_NAME";
 const APP_BINARY: &str = "SPINDLE_APP_BINARY";

@@ -553,12 +553,15 @@ impl ContainerManager {
             .filter(|s| s.state == ContainerState::COMPLETE)
             .map(|s| s.container_id)
             .collect();
+        // The core first: a record written meanwhile sees the acknowledgement, or is
+        // removed here after it was written.
+        let ids = completed.clone();
+        let _ = self.handle(Event::Acknowledged { completed });
         if let Some(records) = &self.records {
-            for id in &completed {
-                records.remove(*id);
+            for id in ids {
+                records.remove(id);
             }
         }
-        let _ = self.handle(Event::Acknowledged { completed });
     }
 
     /// A chunk of a container's log file; logs outlive the container.

@@ -562,6 +562,17 @@ impl RmState {
         }
     }
 
+    /// The app a submission with the same user and submission id already made (it was
+    /// sent again after its answer was lost), if any.
+    fn submitted_before(&self, sub: &AppSubmission) -> Option<ApplicationId> {
+        let key = common::launch::SUBMISSION_ID;
+        let sid = sub.am_launch.env.get(key)?;
+        self.apps.iter().rev().find_map(|(id, a)| {
+            (a.submission.user == sub.user && a.submission.am_launch.env.get(key) == Some(sid))
+                .then_some(*id)
+        })
+    }
+
     /// Takes back a container of the current attempt that a node reports after an RM
     /// restart, with the resource it reports (capped at the largest allocation, as a
     /// node is trusted with its own containers but not with more than any could get).
@@ -790,6 +801,9 @@ impl RmState {
         check_acls(&sub.acls)?;
         if sub.am_launch.command.is_empty() {
             return Err(err(ErrorCode::BadRequest, "the AM launch command is empty"));
+        }
+        if let Some(id) = self.submitted_before(&sub) {
+            return Ok((id, vec![]));
         }
         let id = ApplicationId::new(self.cluster_ts, self.next_seq);
         self.next_seq += 1;
@@ -1940,6 +1954,32 @@ mod tests {
             .node_heartbeat(&NodeId("b:1".into()), &[], at(5))
             .unwrap();
         assert_eq!(hb.finished_apps, vec![ended, stranger]);
+    }
+
+    /// A submission sent again with its submission id gets the app the first made; one
+    /// with another id, or another user's, is a new app.
+    #[test]
+    fn a_repeated_submission_gets_the_same_app() {
+        let mut rm = rm();
+        let mut s = sub();
+        s.am_launch
+            .env
+            .insert(common::launch::SUBMISSION_ID.into(), "abc".into());
+        let (first, _) = rm.submit(s.clone(), at(1)).unwrap();
+        let (again, actions) = rm.submit(s.clone(), at(2)).unwrap();
+        assert_eq!((again, actions.len()), (first, 0));
+        let mut other = s.clone();
+        other
+            .am_launch
+            .env
+            .insert(common::launch::SUBMISSION_ID.into(), "abd".into());
+        assert_ne!(rm.submit(other, at(3)).unwrap().0, first);
+        s.user = "v".into();
+        assert_ne!(rm.submit(s, at(4)).unwrap().0, first);
+        assert_ne!(
+            rm.submit(sub(), at(5)).unwrap().0,
+            rm.submit(sub(), at(6)).unwrap().0
+        );
     }
 
     #[test]

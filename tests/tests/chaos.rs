@@ -229,8 +229,7 @@ async fn chaos(seed: u64) {
         .into_iter()
         .map(|(args, answer)| (c.submit(&args), answer))
         .collect();
-    // The workload runs before the chaos starts: a submission cut off in flight is not
-    // repeated (it could submit the app twice), and that is spindle-submit's to report.
+    // The workload is submitted before the chaos starts (the chaos is for running apps).
     let until = Instant::now() + Duration::from_secs(60);
     while apps.iter().any(|(r, _)| r.word("application_").is_none()) {
         assert!(

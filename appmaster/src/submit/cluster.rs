@@ -455,9 +455,10 @@ pub async fn submit_and_follow(
     plan.conf
         .set(keys::APP_SUBMIT_TIME, submit_time.to_string());
     let submission = plan.submission(staged, user);
-    // Not repeated once sent: a lost answer must not submit the app twice.
+    // Safe to repeat: the RM answers a repeat (same submission id) with the app the first
+    // one made.
     let id = match cluster
-        .patiently("submission", false, Some(CONNECT_TIMEOUT), || {
+        .patiently("submission", true, Some(CONNECT_TIMEOUT), || {
             rm.submit(submission.clone())
         })
         .await

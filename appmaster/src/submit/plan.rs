@@ -179,6 +179,10 @@ impl Plan {
         };
         let mut env = BTreeMap::new();
         common::launch::extend(&mut env, launch.to_env());
+        env.insert(
+            common::launch::SUBMISSION_ID.into(),
+            common::token::AppSecret::generate().as_str().to_string(),
+        );
         if self.verbose {
             env.insert("RUST_BACKTRACE".into(), "1".into());
         }
