@@ -111,7 +111,7 @@ impl Cluster {
     }
 
     /// Runs `f` until the RM answers, for up to [`RM_PATIENCE`] while it cannot be reached
-    /// (it restarts, or fails over); a request that is not `repeatable` (a submission) is
+    /// (it restarts, or fails over); a request that is not `repeatable` is
     /// tried again only when it never left. Errors say the RM could not be reached when
     /// that is what happened.
     pub async fn patiently<T, F, Fut>(
