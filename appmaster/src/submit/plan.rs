@@ -338,7 +338,12 @@ mod tests {
         assert_eq!(conf["spark.app.name"], "my-app");
         assert_eq!(conf["spark.submit.deployMode"], "cluster");
         assert_eq!(conf["spark.master"], "spindle");
-        assert_eq!(env.len(), 4);
+        // A random submission id, new for each submission (a repeat keeps its own).
+        let id = &env[common::launch::SUBMISSION_ID];
+        assert_eq!(id.len(), 64);
+        let again = p.submission(staged(), "alice".into());
+        assert_ne!(&again.am_launch.env[common::launch::SUBMISSION_ID], id);
+        assert_eq!(env.len(), 5);
     }
 
     #[test]
