@@ -458,7 +458,7 @@ async fn open_state(
     }
     // Before serving: the store has the cluster timestamp, the keys and the recovered
     // changes.
-    let mut changes = changes_of(&mut state, now).unwrap_or_default();
+    let mut changes = changes_of(&mut state, || now).unwrap_or_default();
     changes.next_seq = state.next_seq();
     backend.save(cluster_ts, changes).await?;
     let (persist, writer) = Persister::spawn(backend, cluster_ts);
@@ -466,7 +466,7 @@ async fn open_state(
 }
 
 /// What `state` changed since the last call, for the store; `None`: nothing.
-fn changes_of(state: &mut RmState, now: Now) -> Option<Changes> {
+fn changes_of(state: &mut RmState, now: impl FnOnce() -> Now) -> Option<Changes> {
     let changes = Changes {
         next_seq: state.next_seq(),
         apps: state.take_dirty(),
@@ -483,7 +483,7 @@ impl Rm {
     pub(crate) fn with_state<T>(&self, f: impl FnOnce(&mut RmState) -> T) -> T {
         let mut state = self.state.lock().expect("state lock");
         let out = f(&mut state);
-        if let Some(changes) = changes_of(&mut state, read_clocks()) {
+        if let Some(changes) = changes_of(&mut state, read_clocks) {
             self.persist.save(changes);
         }
         out

@@ -68,8 +68,10 @@ pub struct KeysRecord {
 
 impl RmState {
     /// The master keys, when they changed (or were never saved) since the last call.
-    pub fn take_dirty_keys(&mut self, now: Now) -> Option<KeysRecord> {
-        std::mem::take(&mut self.keys_dirty).then(|| self.export_keys(now))
+    /// The clocks are read (`now`) only when there is something to export: this runs
+    /// after every state change.
+    pub fn take_dirty_keys(&mut self, now: impl FnOnce() -> Now) -> Option<KeysRecord> {
+        std::mem::take(&mut self.keys_dirty).then(|| self.export_keys(now()))
     }
 
     /// The master keys, as the store keeps them.
