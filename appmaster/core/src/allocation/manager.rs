@@ -50,6 +50,13 @@ pub struct TickOutcome {
     pub removal: RemovalKind,
 }
 
+impl TickOutcome {
+    /// The round changed nothing: no new target and nothing to remove.
+    pub fn is_quiet(&self) -> bool {
+        self.target_changed.is_none() && self.to_remove.is_empty()
+    }
+}
+
 /// The request to send to the cluster manager: Spark's `requestTotalExecutors` arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecutorRequest {
@@ -362,6 +369,16 @@ impl ExecutorAllocationManager {
             to_remove,
             removal: self.removal_kind(),
         }
+    }
+
+    /// When a round may next act on its own, after a round at `now_ms` that changed
+    /// nothing: the backlog timer or an executor's idle deadline, whichever is first.
+    /// Until then, or until the next event, further rounds change nothing either (they
+    /// see the same state), so a simulator may skip them; `None` means no timer is set.
+    pub fn next_deadline_after(&self, now_ms: u64) -> Option<u64> {
+        let backlog = self.add_time.filter(|t| *t > now_ms);
+        let idle = self.executor_monitor.next_timeout_after(now_ms);
+        backlog.into_iter().chain(idle).min()
     }
 
     /// How removed executors are taken away under these settings.

@@ -284,6 +284,16 @@ impl ExecutorMonitor {
             .collect()
     }
 
+    /// The earliest idle deadline after `now_ms` of an executor not yet being removed.
+    pub fn next_timeout_after(&self, now_ms: u64) -> Option<u64> {
+        self.executors
+            .values()
+            .filter(|e| !e.pending_removal && !e.decommissioning)
+            .filter_map(Tracker::deadline)
+            .filter(|d| *d > now_ms)
+            .min()
+    }
+
     /// Marks these executors as being killed.
     pub fn executors_killed(&mut self, ids: &[ExecutorId]) {
         for id in ids {

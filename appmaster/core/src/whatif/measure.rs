@@ -144,13 +144,27 @@ pub(super) fn stop_latencies(raw: &RawLog, shuffle_map: &BTreeSet<StageId>) -> V
                 manager.on_event(&e, t);
             }
         }
-        for id in manager.tick(tick).to_remove {
+        let outcome = manager.tick(tick);
+        let quiet = outcome.is_quiet();
+        for id in outcome.to_remove {
             decided.entry(id.clone()).or_insert_with(|| {
                 order.push(id.clone());
                 tick
             });
         }
-        tick += super::replay::TICK_MS;
+        // A quiet round repeats until the next event or timer: skip to the round that
+        // sees it, so a log spanning years (or a forged timestamp) costs no more rounds
+        // than it has events.
+        let next_event = next.peek().map(|(t, _, _)| *t);
+        tick = match next_event
+            .into_iter()
+            .chain(manager.next_deadline_after(tick))
+            .min()
+        {
+            Some(t) if quiet => next_round(start, tick, t),
+            None if quiet => break,
+            _ => tick + super::replay::TICK_MS,
+        };
     }
     order
         .iter()
@@ -159,4 +173,13 @@ pub(super) fn stop_latencies(raw: &RawLog, shuffle_map: &BTreeSet<StageId>) -> V
             Some(removed.saturating_sub(decided[id]))
         })
         .collect()
+}
+
+/// The first round of the grid `start + k·TICK_MS` after `tick` at or after `t`.
+pub(super) fn next_round(start: u64, tick: u64, t: u64) -> u64 {
+    let step = super::replay::TICK_MS;
+    let k = t.saturating_sub(start).div_ceil(step);
+    start
+        .saturating_add(k.saturating_mul(step))
+        .max(tick + step)
 }

@@ -616,3 +616,36 @@ fn a_request_runs_every_policy_with_the_logs_settings() {
         assert_eq!(r.prediction.job_spans.len(), 2, "{}", r.kind.name());
     }
 }
+
+/// Runs `f` on a thread and fails if it takes longer than `limit`: the guard against a
+/// loop whose rounds grow with the span of the log.
+fn within<T: Send + 'static>(
+    limit: std::time::Duration,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(limit)
+        .expect("the reader or the replay ran for as long as the log spans")
+}
+
+#[test]
+fn a_log_spanning_years_costs_rounds_per_event_not_per_tick() {
+    // The fuzzer's find: one task ending 537 years after the app started (a forged or
+    // corrupt timestamp). At a round per 100 ms that is 1.7e11 rounds; the reader and the
+    // replay must skip the quiet ones.
+    let forged = include_str!("../../../../fuzz/corpus/event_log/timeout-forged-task-end");
+    within(std::time::Duration::from_secs(20), move || {
+        parse(forged).unwrap();
+    });
+    // A task of 20 hours: the replay skips the rounds while it runs and still lets the
+    // idle executor go on time after it.
+    let mut w = bursts(1, 1000);
+    w.jobs[0].stages[0].tasks = vec![20 * 3_600_000];
+    let p = within(std::time::Duration::from_secs(20), move || {
+        replay(&w, &dynamic("spark", 2, "2s"), &options(500)).unwrap()
+    });
+    assert_eq!(p.job_spans[0], (0, 1500 + 20 * 3_600_000));
+}
