@@ -23,21 +23,18 @@ impl Links {
         p.is_file().then_some(p)
     }
 
-    /// What a finished application's tracking URL becomes: the RM's history
-    /// view of its UI when its event log is here, else its RM page.
-    pub fn finished_tracking_url(&self, app: &str) -> String {
-        if self.event_log(app).is_some() {
-            format!("{}/cluster/app/{app}/history/", self.base)
-        } else {
-            format!("{}/cluster/app/{app}", self.base)
-        }
+    /// An application's tracking URL: the RM's web proxy, which forwards to its AM's
+    /// UI while it runs and serves its history view after it ends.
+    pub fn proxy_url(&self, app: &str) -> String {
+        format!("{}/proxy/{app}/", self.base)
     }
 
-    /// A report as clients see it: a finished application's tracking URL
-    /// points to the RM (its AM's server is gone).
+    /// A report as clients see it: the tracking URL is the proxy's (the AM's own
+    /// address carries a token that only the RM's proxy is given). Before an AM has
+    /// registered there is none, as in YARN (`UNASSIGNED`).
     pub fn public_report(&self, mut r: ApplicationReport) -> ApplicationReport {
-        if r.state.is_terminal() {
-            r.tracking_url = self.finished_tracking_url(&r.id.to_string());
+        if !r.tracking_url.is_empty() || r.state.is_terminal() {
+            r.tracking_url = self.proxy_url(&r.id.to_string());
         }
         r
     }

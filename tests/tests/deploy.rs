@@ -484,7 +484,7 @@ fn comparable(mut a: Vec<ApplicationReport>) -> Vec<ApplicationReport> {
     // A finished app's tracking URL is the RM's web address, whose port the
     // test lets the kernel pick anew at each start: compare only its path.
     for r in &mut a {
-        if let Some(i) = r.tracking_url.find("/cluster/") {
+        if let Some(i) = r.tracking_url.find("/proxy/") {
             r.tracking_url = r.tracking_url[i..].to_string();
         }
     }

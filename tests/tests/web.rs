@@ -531,11 +531,38 @@ fn rest_api_has_yarns_shapes_metrics_move_and_put_state_kills() {
         .unwrap()
         .trim_end_matches('/')
         .to_string();
-    // The AM's UI answers only below its tracking URL's token.
-    let (am_root, token) = am.rsplit_once('/').unwrap();
-    assert_eq!(token.len(), 32, "{am}");
-    assert_eq!(http.get(&format!("{am_root}/metrics")).0, 403);
-    assert_eq!(http.get(&format!("{am_root}/api/v1/applications")).0, 403);
+    // The tracking URL is the RM's proxy; the AM's own server (its address from its
+    // log) answers only below a token that only the proxy was given.
+    assert_eq!(am, format!("{rm}/proxy/{id}"));
+    let am_own = eventually(
+        Duration::from_secs(10),
+        "the AM's UI address in its log",
+        || {
+            c.container_logs("stderr").iter().find_map(|f| {
+                let log = std::fs::read_to_string(f).ok()?;
+                let line = log
+                    .lines()
+                    .find(|l| l.contains("application UI listening on "))?;
+                let addr = line
+                    .split("listening on ")
+                    .nth(1)?
+                    .split_whitespace()
+                    .next()?;
+                Some(format!("http://{addr}"))
+            })
+        },
+    );
+    for path in ["", "/metrics", "/api/v1/applications", "/jobs/"] {
+        assert_eq!(
+            http.get(&format!("{am_own}{path}")).0,
+            403,
+            "{am_own}{path}"
+        );
+    }
+    assert!(
+        !running.to_string().contains(&am_own),
+        "the AM's address leaked: {running}"
+    );
     let am_metrics = eventually(Duration::from_secs(30), "AM tasks finishing", || {
         let s = scrape(&http, &format!("{am}/metrics"));
         (metric(
@@ -583,7 +610,7 @@ fn rest_api_has_yarns_shapes_metrics_move_and_put_state_kills() {
         killed["app"]["trackingUrl"]
             .as_str()
             .unwrap()
-            .starts_with(&format!("{rm}/cluster/app/{id}")),
+            .starts_with(&format!("{rm}/proxy/{id}/")),
         "{killed}"
     );
     let m = http.json(&format!("{rm}/ws/v1/cluster/metrics"));
@@ -862,13 +889,13 @@ fn ui_pages_in_chromium_show_executors_rise_and_fall() {
         "the live timeline never matched allexecutors"
     );
 
-    // After the end: the tracking URL points to the RM's history view.
+    // After the end: the same tracking URL serves the RM's history view.
     let done = eventually(Duration::from_secs(30), "FINISHED", || {
         let v = http.json(&format!("{rm}/ws/v1/cluster/apps/{id}"));
         (v["app"]["state"] == "FINISHED").then(|| v["app"].clone())
     });
     let history = done["trackingUrl"].as_str().unwrap().to_string();
-    assert_eq!(history, format!("{rm}/cluster/app/{id}/history/"));
+    assert_eq!(history, format!("{rm}/proxy/{id}/"));
     let h = history.trim_end_matches('/');
     let ever = executors_ever(&http, h, &id);
     assert!(ever >= 3, "{ever} executors over two bursts");

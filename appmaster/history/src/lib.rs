@@ -28,7 +28,7 @@ pub mod timeline;
 pub use format::{date, duration, spark_date};
 pub use metrics::AmMetrics;
 pub use pages::Page;
-pub use server::{router, Shared};
+pub use server::{router, Shared, PROXY_BASE_HEADER};
 pub use state::UiState;
 
 #[cfg(test)]

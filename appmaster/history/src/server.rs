@@ -2,7 +2,7 @@
 
 use crate::pages::Page;
 use crate::state::UiState;
-use axum::http::{header, StatusCode, Uri};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use prometheus_client::encoding::prometheus_text;
@@ -22,12 +22,32 @@ impl IntoResponse for Page {
 
 pub type Shared = Arc<Mutex<UiState>>;
 
+/// The header with which the RM's web proxy tells the AM's UI the base its links must
+/// use (`/proxy/{app}/`), as Spark's `spark.ui.proxyBase`.
+pub const PROXY_BASE_HEADER: &str = "x-spindle-proxy-base";
+
+/// The links' base for one request: the proxy's when it came through the proxy (only
+/// the proxy has the token that gets a request here), else the token path.
+fn base_for<'a>(headers: &'a HeaderMap, own: &'a str) -> &'a str {
+    headers
+        .get(PROXY_BASE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|b| {
+            b.strip_prefix("/proxy/")
+                .and_then(|id| id.strip_suffix('/'))
+                .is_some_and(|id| {
+                    !id.is_empty() && id.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
+                })
+        })
+        .unwrap_or(own)
+}
+
 /// The AM's HTTP server, all of it below `/{ui_token}/` (the pages, `metrics`, Spark's
 /// API): the tracking URL, which the RM knows, carries the token, so only who was given
 /// that URL reaches the UI. Any other path is 403.
 pub fn router(ui: Shared, ui_token: &str) -> Router {
     let base = format!("/{ui_token}/");
-    Router::new().fallback(move |uri: Uri| {
+    Router::new().fallback(move |uri: Uri, headers: HeaderMap| {
         let (ui, base) = (ui.clone(), base.clone());
         async move {
             let Some(path) = uri.path().strip_prefix(base.as_str()) else {
@@ -54,7 +74,7 @@ pub fn router(ui: Shared, ui_token: &str) -> Router {
                 Some(q) if path.starts_with("api/") => format!("{path}?{q}"),
                 _ => path.to_string(),
             };
-            s.page(&base, &path, common::clock::wall_ms())
+            s.page(base_for(&headers, &base), &path, common::clock::wall_ms())
                 .into_response()
         }
     })

@@ -301,6 +301,12 @@ pub(crate) async fn run(
         env.nm_host,
         http.local_addr()?.port()
     );
+    // For the container's log, as Spark's "Bound SparkUI" line; without the token: the
+    // RM's proxy is the way in.
+    eprintln!(
+        "appmaster: application UI listening on {} (reached through the RM's web proxy)",
+        http.local_addr()?
+    );
     {
         let router = ui::router(ui.clone(), &ui_token);
         tokio::spawn(async move {

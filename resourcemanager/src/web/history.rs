@@ -17,6 +17,19 @@ use history::{Page, UiState};
 use std::sync::Arc;
 
 async fn serve(w: Arc<Web>, viewer: Viewer, id: String, rest: String) -> Response {
+    let base = format!("/cluster/app/{id}/history/");
+    serve_at(w, viewer, &base, id, rest).await
+}
+
+/// The history view of `id` with its links below `base` (the history URL, or the
+/// app's proxy URL once the app has ended).
+pub(crate) async fn serve_at(
+    w: Arc<Web>,
+    viewer: Viewer,
+    base: &str,
+    id: String,
+    rest: String,
+) -> Response {
     let Ok(app) = id.parse::<ApplicationId>() else {
         return pages::not_found(&format!("{id} is not an application id"));
     };
@@ -40,8 +53,7 @@ async fn serve(w: Arc<Web>, viewer: Viewer, id: String, rest: String) -> Respons
         Err(_) => return pages::not_found("the event log reader failed"),
     };
     let ui = UiState::from_log(&lines);
-    let base = format!("/cluster/app/{id}/history/");
-    match ui.page(&base, &rest, wall_ms()) {
+    match ui.page(base, &rest, wall_ms()) {
         Page::NotFound(why) => pages::not_found(&why),
         page => page.into_response(),
     }

@@ -1,7 +1,8 @@
 //! The RM's web server: Hadoop YARN's REST API under `/ws/v1/cluster/`, the
 //! web UI under `/cluster` (server-rendered HTML, no JavaScript, nothing
 //! fetched from elsewhere), finished applications' UI from their event logs
-//! under `/cluster/app/{id}/history/`, and Prometheus metrics at `/metrics`.
+//! under `/cluster/app/{id}/history/`, every application's tracking URL under
+//! `/proxy/{id}/` (the web proxy), and Prometheus metrics at `/metrics`.
 //!
 //! HTTPS with the cluster's certificate by default; plain HTTP only on a
 //! loopback address (the configuration refuses anything else).
@@ -9,6 +10,7 @@
 mod auth;
 mod history;
 mod pages;
+mod proxy;
 pub mod rest;
 
 use crate::config::RmConfig;
@@ -104,6 +106,7 @@ pub(crate) fn router(web: Arc<Web>) -> Router {
         .merge(rest::router())
         .merge(pages::router())
         .merge(history::router())
+        .merge(proxy::router())
         .route("/metrics", get(metrics))
         .fallback(fallback)
         .layer(axum::middleware::from_fn_with_state(

@@ -56,6 +56,16 @@ fn layout(title: &str, active: &str, refresh: bool, body: &str) -> Html<String> 
     ))
 }
 
+/// A page that only says something (`status`, a title and a paragraph), reloading
+/// itself every 3 s when `refresh` (for what will change soon).
+pub(crate) fn notice(status: StatusCode, title: &str, why: &str, refresh: bool) -> Response {
+    (
+        status,
+        layout(title, "", refresh, &format!("<p>{}</p>", escape(why))),
+    )
+        .into_response()
+}
+
 /// A 404 page naming what is missing.
 pub(crate) fn not_found(why: &str) -> Response {
     (

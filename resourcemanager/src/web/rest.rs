@@ -841,7 +841,7 @@ pub(crate) fn router() -> Router<Arc<Web>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use common::protocol::AttemptReport;
     use common::NodeId;
@@ -854,7 +854,7 @@ mod tests {
         }
     }
 
-    fn report(seq: u32, state: AppState) -> ApplicationReport {
+    pub(crate) fn report(seq: u32, state: AppState) -> ApplicationReport {
         let id = ApplicationId {
             cluster_ts: 1700000000000,
             seq,
@@ -1016,23 +1016,23 @@ mod tests {
     }
 
     #[test]
-    fn finished_apps_track_to_the_rm() {
-        let d = tempfile::tempdir().unwrap();
-        let mut l = links();
-        l.history_dir = Some(d.path().to_path_buf());
+    fn every_tracking_url_is_the_proxys() {
+        let l = links();
+        let id = |r: &ApplicationReport| r.id.to_string();
         let running = report(1, AppState::RUNNING);
-        assert_eq!(l.public_report(running.clone()), running);
+        assert_eq!(
+            l.public_report(running.clone()).tracking_url,
+            format!("https://rm:8088/proxy/{}/", id(&running))
+        );
         let done = report(2, AppState::FINISHED);
-        let id = done.id.to_string();
         assert_eq!(
             l.public_report(done.clone()).tracking_url,
-            format!("https://rm:8088/cluster/app/{id}")
+            format!("https://rm:8088/proxy/{}/", id(&done))
         );
-        std::fs::write(d.path().join(format!("{id}.jsonl")), "").unwrap();
-        assert_eq!(
-            l.public_report(done).tracking_url,
-            format!("https://rm:8088/cluster/app/{id}/history/")
-        );
+        // No AM yet: none, as YARN's UNASSIGNED.
+        let mut waiting = report(3, AppState::ACCEPTED);
+        waiting.tracking_url.clear();
+        assert_eq!(l.public_report(waiting).tracking_url, "");
     }
 
     #[test]
