@@ -1,6 +1,7 @@
 //! The application master issue's contract, end to end: spindle-submit, the
 //! driver in the AM container, executors in containers, on a 2-NM cluster.
 
+use am_core::eventlog::AppEvent;
 use spindle_tests::{
     appmaster, assert_contains, bursty, class_args, eventually, example, executor_pids, failure,
     pids_with_env, success, text, Cluster, NO_CONF,
@@ -112,4 +113,47 @@ fn bad_conf_is_refused_before_submission() {
     let t = failure(&c.submit(&class_args(&[], &conf, "SeedRangeSquareCount", NO_CONF)));
     assert!(t.contains("spark.executor.memory"), "{t}");
     assert!(c.app_ids().is_empty(), "an app reached the RM");
+}
+
+#[test]
+fn a_small_node_starts_the_app_after_the_registered_resources_wait_and_says_so() {
+    // 4096 MB: the AM (1408 MB) and one default executor (1408 MB) fit, the second not.
+    let c = Cluster::up(1, &["--node-memory-mb", "4096"]);
+    let t = c.submit_ok(&[
+        "--conf",
+        "spark.dynamicAllocation.enabled=false",
+        "--num-executors",
+        "2",
+        "--conf",
+        "spark.scheduler.maxRegisteredResourcesWaitingTime=3s",
+        "--class",
+        "SparkPi",
+        &appmaster(),
+        "4",
+    ]);
+    assert_contains(
+        &t,
+        &[
+            "waiting for 2 of 2 executors to register",
+            "spark.scheduler.maxRegisteredResourcesWaitingTime",
+            "starting the application with 1 executor(s) registered",
+            "Pi is roughly",
+        ],
+    );
+    let lines = c.event_log();
+    let start = lines
+        .iter()
+        .find(|l| matches!(l.event, AppEvent::ApplicationStart { .. }))
+        .expect("ApplicationStart")
+        .ts;
+    let first_task = lines
+        .iter()
+        .find(|l| matches!(l.event, AppEvent::TaskStart { .. }))
+        .expect("a task")
+        .ts;
+    let waited = first_task - start;
+    assert!(
+        (2900..4000).contains(&waited),
+        "the first task started {waited} ms after registration"
+    );
 }

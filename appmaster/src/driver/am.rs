@@ -397,6 +397,18 @@ pub(crate) async fn run(
     let now = mono_ms();
     let fx = shell.core.start(now);
     shell.run(fx, now, executor_resource);
+    // Say what the start waits for: a cluster too small for the initial executors
+    // otherwise looks hung for maxRegisteredResourcesWaitingTime.
+    let waiting = shell.core.start_waits_for();
+    if let Some(w) = waiting {
+        println!(
+            "waiting for {} of {} executors to register before the application starts              (spark.scheduler.minRegisteredResourcesRatio), at most {}              (spark.scheduler.maxRegisteredResourcesWaitingTime)",
+            w.needed,
+            w.expected,
+            common::duration::format_duration(Duration::from_millis(w.max_wait_ms)),
+        );
+    }
+    let mut announced_start = waiting.is_none();
 
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -419,6 +431,13 @@ pub(crate) async fn run(
                 let now = mono_ms();
                 let fx = shell.core.tick(now);
                 shell.run(fx, now, executor_resource);
+                if !announced_start && shell.core.start_waits_for().is_none() {
+                    announced_start = true;
+                    println!(
+                        "starting the application with {} executor(s) registered",
+                        shell.core.registered_executors()
+                    );
+                }
                 continue;
             }
             _ = tokio::time::sleep(speculation.unwrap_or_default()), if speculation.is_some() => {

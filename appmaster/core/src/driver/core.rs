@@ -220,6 +220,11 @@ impl DriverCore {
         self.finish(out, now_ms)
     }
 
+    /// What the start gate waits for before the user's code runs (`None` once it ran).
+    pub fn start_waits_for(&self) -> Option<super::GateWait> {
+        self.gate.waiting_for()
+    }
+
     fn check_gate(&mut self, now_ms: u64, out: &mut Out) {
         if !self.executors.stopped() && self.gate.check(self.executors.registered(), now_ms) {
             out.push(Effect::StartUserCode);

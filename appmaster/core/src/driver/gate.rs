@@ -57,6 +57,31 @@ impl StartGate {
     }
 }
 
+/// What a closed gate waits for, for the console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GateWait {
+    /// Executors that must register (the ratio of the expected, rounded up).
+    pub needed: u32,
+    /// The initial executors asked for.
+    pub expected: u32,
+    /// The longest wait, from the start.
+    pub max_wait_ms: u64,
+}
+
+impl StartGate {
+    /// What the gate waits for while it is waiting.
+    pub(crate) fn waiting_for(&self) -> Option<GateWait> {
+        let State::Waiting { expected, .. } = self.state else {
+            return None;
+        };
+        Some(GateWait {
+            needed: (f64::from(expected) * self.ratio).ceil() as u32,
+            expected,
+            max_wait_ms: self.max_wait_ms,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

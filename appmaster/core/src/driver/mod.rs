@@ -24,4 +24,5 @@ pub use self::config::driver_config;
 pub use self::core::{DriverConfig, DriverCore};
 pub use self::effect::{Effect, TaskDescription};
 pub use self::executors::Registration;
+pub use self::gate::GateWait;
 pub use self::speculation::SpeculationConfig;
