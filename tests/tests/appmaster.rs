@@ -104,6 +104,17 @@ fn kill_ends_the_app_and_its_containers() {
     assert!(start.elapsed() < Duration::from_secs(15));
     let status = text(&c.submit_cmd().args(["--status", &app]).output().unwrap());
     assert!(status.contains("KILLED"), "{status}");
+    // Killing it again, with either tool, says it has ended.
+    assert_contains(&text(&out), &[&format!("Killed application {app}")]);
+    for again in [
+        c.submit_cmd().args(["--kill", &app]).output().unwrap(),
+        c.run(&["app", "kill", &app]),
+    ] {
+        assert!(again.status.success(), "{}", text(&again));
+        let t = text(&again);
+        assert_contains(&t, &["has already finished", "KILLED"]);
+        assert!(!t.contains("Killed application"), "{t}");
+    }
 }
 
 #[test]
@@ -113,6 +124,38 @@ fn bad_conf_is_refused_before_submission() {
     let t = failure(&c.submit(&class_args(&[], &conf, "SeedRangeSquareCount", NO_CONF)));
     assert!(t.contains("spark.executor.memory"), "{t}");
     assert!(c.app_ids().is_empty(), "an app reached the RM");
+    // An unknown class, checked against the binary's own list.
+    let t = failure(&c.submit(&class_args(&[], NO_CONF, "NoSuch", NO_CONF)));
+    assert_contains(
+        &t,
+        &["--class NoSuch", "no such class", "SparkPi", "Bursty"],
+    );
+    assert!(c.app_ids().is_empty(), "an app reached the RM");
+    // What spindle-submit read.
+    let listed = std::process::Command::new(appmaster())
+        .arg("--list-classes")
+        .output()
+        .unwrap();
+    assert!(
+        text(&listed).lines().any(|l| l == "SparkPi"),
+        "{}",
+        text(&listed)
+    );
+}
+
+#[test]
+fn the_stock_appmaster_runs_an_example_in_process() {
+    let out = std::process::Command::new(appmaster())
+        .args(["--class", "SparkPi", "4"])
+        .env_remove("SPINDLE_ROLE")
+        .output()
+        .unwrap();
+    assert_contains(&success(&out), &["Pi is roughly 3.1"]);
+    let out = std::process::Command::new(appmaster())
+        .args(["--class", "NoSuch"])
+        .output()
+        .unwrap();
+    assert_contains(&failure(&out), &["unknown example class \"NoSuch\""]);
 }
 
 #[test]

@@ -75,6 +75,15 @@ pub const EXAMPLES: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// Other names [`run_example`] answers to, as Spark's examples are named.
+pub const ALIASES: &[&str] = &["JavaWordCount", "SortByKey"];
+
+/// Every class name [`run_example`] runs (simple names; a qualified one runs by its last
+/// part).
+pub fn class_names() -> impl Iterator<Item = &'static str> {
+    EXAMPLES.iter().map(|e| e.0).chain(ALIASES.iter().copied())
+}
+
 /// Runs the example `class` (its simple or qualified name) with `args`.
 pub fn run_example(class: &str, sc: &SparkContext, args: &[String]) -> anyhow::Result<()> {
     let simple = class.trim().rsplit('.').next().unwrap_or_default();

@@ -273,6 +273,20 @@ pub fn format_status(r: &ApplicationReport) -> String {
 pub async fn kill(address: Option<&str>, id: &str) -> anyhow::Result<i32> {
     let app = parse_app_id("--kill", id)?;
     let cluster = Cluster::connect(address)?;
+    // As YARN's `application -kill`: an ended app is not killed again.
+    match cluster.call("report", || cluster.rm.report(app)).await {
+        Err(e) if unknown_app(&e) => bail!("unknown application {app}"),
+        Ok(r) if r.state.is_terminal() => {
+            println!(
+                "Application {app} has already finished: {} (final status {})",
+                r.state, r.final_status
+            );
+            return Ok(0);
+        }
+        other => {
+            other?;
+        }
+    }
     match cluster.call("kill", || cluster.rm.kill(app)).await {
         Err(e) if unknown_app(&e) => bail!("unknown application {app}"),
         Err(e) if refusal(&e).is_some() => bail!(

@@ -17,9 +17,11 @@
 //! - [`args`]: the command line.
 //! - [`plan`]: the effective properties, their validation, and the submission (the env
 //!   contract with the driver).
+//! - [`classes`]: `--class` against the binary's classes.
 //! - [`cluster`]: the RM and NM conversations.
 
 pub mod args;
+pub mod classes;
 pub mod cluster;
 pub mod defaults;
 pub mod plan;
@@ -80,6 +82,9 @@ fn run_inner(argv: Vec<String>) -> anyhow::Result<i32> {
         Action::Submit => {
             // Everything is checked before the first byte goes to the cluster.
             let plan = Plan::prepare(&args, conf_dir.as_deref())?;
+            if let Some(class) = &plan.class {
+                classes::check(&plan.binary, class)?;
+            }
             for key in &plan.ignored {
                 eprintln!("spindle-submit: warning: ignoring non-Spark config property: {key}");
             }

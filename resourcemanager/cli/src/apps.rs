@@ -137,6 +137,15 @@ pub(crate) async fn app(cmd: AppCommand) -> anyhow::Result<()> {
         AppCommand::Status { id } => print_report(&rm.report(parse_id(&id)?).await?),
         AppCommand::Kill { id } => {
             let id = parse_id(&id)?;
+            // As YARN's `application -kill`: an ended app is not killed again.
+            let before = rm.report(id).await?;
+            if before.state.is_terminal() {
+                println!(
+                    "Application {id} has already finished: {} (final status {})",
+                    before.state, before.final_status
+                );
+                return Ok(());
+            }
             match rm.kill(id).await {
                 // The RM's message names the right that is missing and who has it.
                 Err(e) if e.code() == Some(ErrorCode::Unauthorized) => anyhow::bail!(
