@@ -295,6 +295,9 @@ pub fn process_exit(code: Option<i32>, signal: Option<i32>) -> (i32, String) {
 }
 
 /// The diagnostics of a container killed for its memory (YARN's text).
+/// The number of an attempt's first container: its AM (YARN's `_000001`).
+const AM_CONTAINER_N: u64 = 1;
+
 pub fn over_memory_diagnostics(id: ContainerId, pid: i32, used: u64, limit: u64) -> String {
     format!(
         "Container [pid={pid},containerID={id}] is running beyond physical memory limits. \
@@ -321,6 +324,11 @@ pub struct Lifecycle {
     users: BTreeMap<ApplicationId, String>,
     /// Finished apps waiting for their containers to go, with the bound (monotonic ms).
     cleanups: BTreeMap<ApplicationId, u64>,
+    /// AM containers of finished apps, given until then (monotonic ms) to exit on their
+    /// own: an AM unregisters and then exits, and the app's end reaches this node in
+    /// between, so killing it at once would turn its success into -107 (YARN's RM waits
+    /// for the AM container in FINISHING likewise).
+    am_exits: BTreeMap<ContainerId, u64>,
     shutting_down: bool,
 }
 
@@ -332,6 +340,7 @@ impl Lifecycle {
             containers: BTreeMap::new(),
             users: BTreeMap::new(),
             cleanups: BTreeMap::new(),
+            am_exits: BTreeMap::new(),
             shutting_down: false,
         }
     }
@@ -521,6 +530,14 @@ impl Lifecycle {
             Event::AppFinished { app } => {
                 let ids: Vec<ContainerId> = self.ids_of(app).collect();
                 for id in ids {
+                    let running = self
+                        .containers
+                        .get(&id)
+                        .is_some_and(|c| matches!(c.phase, Phase::Running { .. }));
+                    if id.n == AM_CONTAINER_N && running {
+                        self.am_exits.entry(id).or_insert(now + self.kill_grace_ms);
+                        continue;
+                    }
                     self.kill(
                         id,
                         Exit::new(
@@ -548,6 +565,24 @@ impl Lifecycle {
                 }
             }
             Event::Tick => {
+                let due: Vec<ContainerId> = self
+                    .am_exits
+                    .iter()
+                    .filter(|(_, at)| **at <= now)
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in due {
+                    self.am_exits.remove(&id);
+                    self.kill(
+                        id,
+                        Exit::new(
+                            exit_status::KILLED_AFTER_APP_COMPLETION,
+                            KILLED_ON_APP_COMPLETION,
+                        ),
+                        now,
+                        &mut out,
+                    );
+                }
                 for (id, c) in &mut self.containers {
                     if let Phase::Killing {
                         pid: Some(pid),
@@ -584,7 +619,10 @@ impl Lifecycle {
             Phase::Killing { sigkill_at, .. } => sigkill_at,
             _ => None,
         });
-        kills.chain(self.cleanups.values().copied()).min()
+        kills
+            .chain(self.cleanups.values().copied())
+            .chain(self.am_exits.values().copied())
+            .min()
     }
 
     /// A container's phase, if it is known here.
@@ -704,6 +742,7 @@ impl Lifecycle {
         let Some(c) = self.containers.get_mut(&id) else {
             return;
         };
+        self.am_exits.remove(&id);
         let exit = c.kill.take().unwrap_or(exit);
         let status = exit.status;
         c.phase = if status == exit_status::SUCCESS {
@@ -1043,8 +1082,33 @@ mod tests {
     }
 
     #[test]
+    fn a_finished_apps_am_may_exit_on_its_own_before_it_is_stopped() {
+        let (am, ex) = (cid(1, 1), cid(1, 2));
+        let mut core = core_running(&[(am, 100), (ex, 200)]);
+        // The executor is stopped at once; the AM, which unregistered and is exiting,
+        // is left a grace period.
+        let out = ok(&mut core, Event::AppFinished { app: app(1) }, 1_000);
+        assert_eq!(out, vec![signal(ex, 200, Signal::Term)]);
+        assert_eq!(core.next_wakeup(), Some(1_000 + GRACE));
+        let out = ok(&mut core, exited(am, 0), 1_100);
+        assert!(out.contains(&completed(am, 0)[0]), "{out:?}");
+        assert_eq!(reported(&core, am).1, 0, "its own success");
+        // One that does not exit in time is stopped, with the app-completion status.
+        let mut core = core_running(&[(am, 100)]);
+        ok(&mut core, Event::AppFinished { app: app(1) }, 1_000);
+        assert_eq!(ok(&mut core, Event::Tick, 1_000 + GRACE - 1), vec![]);
+        assert_eq!(
+            ok(&mut core, Event::Tick, 1_000 + GRACE),
+            vec![signal(am, 100, Signal::Term)]
+        );
+        let out = ok(&mut core, exited(am, 143), 1_000 + GRACE + 5);
+        assert!(out.contains(&completed(am, -107)[0]), "{out:?}");
+    }
+
+    #[test]
     fn app_directory_is_removed_only_once_its_containers_are_gone() {
-        let (a1, a2, b1) = (cid(1, 1), cid(1, 2), cid(2, 1));
+        // Not AM containers (number 1): those are given time to exit first.
+        let (a1, a2, b1) = (cid(1, 3), cid(1, 2), cid(2, 3));
         let mut core = core_running(&[(a1, 100), (a2, 200), (b1, 300)]);
         ok(&mut core, exited(a2, 0), 500);
         let out = ok(&mut core, Event::AppFinished { app: app(1) }, 2_000);
@@ -1092,7 +1156,7 @@ mod tests {
 
     #[test]
     fn app_directory_is_removed_at_the_bound_if_a_container_will_not_die() {
-        let a1 = cid(1, 1);
+        let a1 = cid(1, 2);
         let mut core = core_running(&[(a1, 100)]);
         ok(&mut core, Event::AppFinished { app: app(1) }, 2_000);
         let bound = 2_000 + CLEANUP_GRACE_PERIODS * GRACE + CLEANUP_MARGIN_MS;

@@ -27,6 +27,22 @@ fn seed_job_counts_and_sums_right() {
     ] {
         assert!(log.contains(&format!("\"event\":\"{ev}\"")), "{ev} missing");
     }
+    // The AM container, which unregistered and exited, ended with its own 0 (not the
+    // -107 of a container stopped after its app ended).
+    let app = c.app_ids().pop().expect("the app");
+    let am = format!("container_{}_01_000001", &app["application_".len()..]);
+    let line = eventually(Duration::from_secs(10), "the AM's completion", || {
+        let all: String = std::fs::read_dir(c.path().join("logs"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .collect();
+        all.lines()
+            .find(|l| l.contains("container completed") && l.contains(&am))
+            .map(str::to_string)
+    });
+    assert!(line.contains("exit_status=0"), "{line}");
 }
 
 #[test]
