@@ -14,6 +14,12 @@ fn seed_job_counts_and_sums_right() {
     let c = Cluster::up(2, &[]);
     let t = c.submit_ok(&["--class", "SeedRangeSquareCount", &appmaster()]);
     assert_contains(&t, &["10000000", "1291890006563070912", "SUCCEEDED"]);
+    // The driver's output comes before the final state.
+    let (result, end) = (
+        t.find("1291890006563070912").unwrap(),
+        t.find("(state: FINISHED)").expect("the final state"),
+    );
+    assert!(result < end, "{t}");
     // The event log was written where the cluster's defaults say.
     let logs = c.event_log_files();
     assert_eq!(logs.len(), 1);

@@ -77,6 +77,15 @@ fn run_shell_four_containers_over_two_nodes() {
     assert!(logs.iter().any(|p| p.to_string_lossy().contains("/nm-2/")));
     let list = text(&c.run(&["app", "list"]));
     assert_contains(&list, &["FINISHED", "SUCCEEDED"]);
+    // It says where the output went.
+    assert_contains(
+        &text(&out),
+        &[
+            "Logs: each container's stdout and stderr are on its node",
+            "/node/containerlogs/<container id>/",
+            "_01_000001/",
+        ],
+    );
 }
 
 #[test]

@@ -567,6 +567,13 @@ pub(crate) async fn run(
         },
         now,
     );
+    // The user's last output is in the log before the final state is: spindle-submit
+    // prints what the log holds when it sees that state.
+    {
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
+        let _ = std::io::stderr().flush();
+    }
     // Retried: the RM may be restarting as the app ends (an unregistration is safe to
     // repeat).
     with_retries("unregistration", || {

@@ -581,7 +581,8 @@ impl<'a> Follower<'a> {
 
     /// Prints what changed in `r` and the driver's new output.
     async fn observe(&mut self, r: &ApplicationReport) {
-        if self.last_state != Some(r.state) {
+        // The final state is printed by `finish`, after the driver's last output.
+        if self.last_state != Some(r.state) && !r.state.is_terminal() {
             self.watcher.seen(Followed::State(r.state));
             self.last_state = Some(r.state);
         }
@@ -686,6 +687,10 @@ impl<'a> Follower<'a> {
             // The AM unregisters just before it exits: pick up anything written after that.
             tokio::time::sleep(POLL_INTERVAL).await;
             self.drain(&mut tail).await;
+        }
+        if self.last_state != Some(r.state) {
+            self.watcher.seen(Followed::State(r.state));
+            self.last_state = Some(r.state);
         }
         let outcome = Outcome {
             id: self.id,

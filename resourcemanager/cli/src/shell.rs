@@ -35,6 +35,44 @@ pub(crate) struct RunShellArgs {
     command: Vec<String>,
 }
 
+/// Where the command's output went: each container's stdout and stderr stay on its
+/// node (YARN keeps them likewise), and the AM's log says which container ran where.
+async fn print_log_places(
+    rm: &common::client::RmClient,
+    conf: &common::clientconf::ClientConf,
+    report: &common::protocol::ApplicationReport,
+    user: &str,
+) {
+    let id = report.id;
+    println!(
+        "Logs: each container's stdout and stderr are on its node, in the node manager's \
+         log-dir under {id}/<container id>/, and on the node's web UI at \
+         /node/containerlogs/<container id>/{user}/."
+    );
+    let (Some(am), Some(node)) = (report.am_container, report.am_node.as_ref()) else {
+        return;
+    };
+    // The NMs' web servers use the RM's scheme (HTTPS unless both are on loopback).
+    let scheme = if conf.rm_web_address.starts_with("http://") {
+        "http"
+    } else {
+        "https"
+    };
+    let http = rm.nodes().await.ok().and_then(|nodes| {
+        nodes
+            .into_iter()
+            .find(|n| &n.node_id == node)
+            .map(|n| n.http_address)
+    });
+    match http {
+        Some(h) if !h.is_empty() => println!(
+            "The application master's log lists the containers, where each ran and how it \
+             ended: {scheme}://{h}/node/containerlogs/{am}/{user}/stdout"
+        ),
+        _ => println!("The application master ran in {am} on {node}."),
+    }
+}
+
 #[derive(Args)]
 pub(crate) struct ShellAmArgs {
     #[arg(long)]
@@ -70,7 +108,7 @@ pub(crate) async fn run_shell(args: RunShellArgs) -> anyhow::Result<i32> {
     let sub = AppSubmission {
         name: args.name,
         queue: args.queue,
-        user,
+        user: user.clone(),
         app_type: "SHELL".into(),
         am_resource: Resource::new(args.am_memory, 1),
         am_launch: LaunchSpec {
@@ -100,6 +138,7 @@ pub(crate) async fn run_shell(args: RunShellArgs) -> anyhow::Result<i32> {
         "Application {id} finished: state {} final status {}; {}",
         report.state, report.final_status, report.diagnostics
     );
+    print_log_places(&rm, &conf, &report, &user).await;
     if report.state == YarnApplicationState::FINISHED
         && report.final_status == FinalApplicationStatus::SUCCEEDED
     {
