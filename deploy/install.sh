@@ -192,6 +192,11 @@ ensure_dir /var/lib/spindle/resourcemanager 750 spindle:spindle
 ensure_dir /var/lib/spindle/nodemanager 711 root:spindle
 ensure_dir /var/log/spindle 711 spindle:spindle
 ensure_dir /var/log/spindle/containers 711 root:spindle
+# Event logs: drivers (AMs, running as their users) write them here, and the RM
+# serves finished apps' history pages and `spindle compare` reads them from here
+# (world-writable with the sticky bit, as Spark's spark.eventLog.dir on HDFS; on
+# several hosts, mount one shared directory here).
+ensure_dir /var/log/spindle/history 1777 spindle:spindle
 
 # ---------------------------------------------------------------- binaries
 # Real files in /usr/lib/spindle/bin keep their build names (the CLI finds
@@ -227,9 +232,11 @@ ensure_file "$here/README.md" /usr/share/doc/spindle/README.md 644
 # ---------------------------------------------------------------- configuration
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-for c in resourcemanager shuffle-service; do
-  ensure_new "$here/conf/$c.toml" "/etc/spindle/$c.toml" 644
-done
+ensure_new "$here/conf/shuffle-service.toml" /etc/spindle/shuffle-service.toml 644
+# The RM serves finished applications' history pages from the event-log directory.
+sed -e 's|^# history-dir = ""|history-dir = "/var/log/spindle/history"|' \
+  "$here/conf/resourcemanager.toml" >"$tmp/resourcemanager.toml"
+ensure_new "$tmp/resourcemanager.toml" /etc/spindle/resourcemanager.toml 644
 # Work-preserving NM restart is on in an installed node manager (the unit's
 # KillMode=process leaves the containers running across a restart).
 if [ -n "$rm_address" ]; then
@@ -239,15 +246,30 @@ else
   sed -e "s|^# recovery = false|recovery = true|" "$here/conf/nodemanager.toml" >"$tmp/nodemanager.toml"
 fi
 ensure_new "$tmp/nodemanager.toml" /etc/spindle/nodemanager.toml 644
+rm_host=${rm_address:-localhost:8032}
+rm_host=${rm_host%:*}
 cat >"$tmp/spindle-client.toml" <<EOF
-# The spindle CLI's view of the cluster: export SPINDLE_CONF_DIR=/etc/spindle
+# The spindle CLI's and spindle-submit's view of the cluster:
+#   export SPINDLE_CONF_DIR=/etc/spindle
 # Relative paths are relative to this directory.
 rm-address = "${rm_address:-localhost:8032}"
+# The RM's web server, host:port (its web-address; HTTPS), for links and REST.
+rm-web-address = "$rm_host:8088"
 ca = "certs/ca.pem"
 cert = "certs/user.pem"
 key = "certs/user.key"
 EOF
 ensure_new "$tmp/spindle-client.toml" /etc/spindle/spindle-client.toml 644
+# Spark-style defaults for every spindle-submit on this host: event logs where the
+# RM's history-dir is, so finished applications have history pages.
+cat >"$tmp/spindle-defaults.conf" <<EOF
+# Spark properties for applications submitted from this host (spark-defaults.conf);
+# spindle-submit's --conf and --properties-file override them.
+spark.master spindle
+spark.eventLog.enabled true
+spark.eventLog.dir /var/log/spindle/history
+EOF
+ensure_new "$tmp/spindle-defaults.conf" /etc/spindle/spindle-defaults.conf 644
 
 # ---------------------------------------------------------------- certificates
 certs=$root/etc/spindle/certs
@@ -318,6 +340,7 @@ next:
   RM host:  systemctl enable --now spindle-resourcemanager spindle.target
   NM hosts: systemctl enable --now spindle-nodemanager spindle.target
   check:    SPINDLE_CONF_DIR=/etc/spindle spindle node list
+  submit:   SPINDLE_CONF_DIR=/etc/spindle spindle-submit --class SparkPi /usr/lib/spindle/bin/appmaster 10
 EOF
   fi
 fi

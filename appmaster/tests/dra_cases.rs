@@ -1,4 +1,4 @@
-//! Replays the dynamic-allocation cases (the shared ones in `../shared/dra-cases` and this
+//! Replays the dynamic-allocation cases (the project's in `docs/dra-cases` and this
 //! crate's own in `tests/dra-cases`) through the simulator and checks every expectation,
 //! comparing as `dra-check` does; then runs `dra-check` itself on the real binary.
 
@@ -8,9 +8,9 @@ use std::process::Command;
 
 use serde_json::{Map, Value};
 
-const SHARED_CASES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/dra-cases");
+const SHARED_CASES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/dra-cases");
 const OWN_CASES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/dra-cases");
-const CHECKER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/dra-check");
+const CHECKER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/dra-check");
 
 fn case_files(dir: &str) -> Option<Vec<PathBuf>> {
     let dir = Path::new(dir);

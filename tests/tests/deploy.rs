@@ -9,7 +9,7 @@ use common::protocol::{
     AppSubmission, ApplicationReport, LaunchSpec, NodeState, YarnApplicationState,
 };
 use common::tls::{TlsFiles, TlsIdentity};
-use spindle_tests::{bin, bin_dir, eventually, pids_with_env, submission, text};
+use spindle_tests::{assert_contains, bin, bin_dir, eventually, pids_with_env, submission, text};
 use std::collections::BTreeMap;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
@@ -724,6 +724,8 @@ fn install_into_a_destdir_twice_changes_nothing_the_second_time() {
         "var/lib/spindle/resourcemanager",
         "var/lib/spindle/nodemanager",
         "var/log/spindle/containers",
+        "var/log/spindle/history",
+        "etc/spindle/spindle-defaults.conf",
     ];
     for p in expected {
         assert!(tree.contains_key(p), "{p} missing from {tree:#?}");
@@ -741,6 +743,28 @@ fn install_into_a_destdir_twice_changes_nothing_the_second_time() {
     );
     // Work-preserving NM restart is on as installed.
     assert!(nm_toml.contains("\nrecovery = true\n"), "{nm_toml}");
+    // Event logs go where the RM reads history from, a directory every container user
+    // may write (sticky), and clients know the RM's web address.
+    assert_eq!(tree["var/log/spindle/history"], "dir 1777");
+    let rm_toml = std::fs::read_to_string(root.join("etc/spindle/resourcemanager.toml")).unwrap();
+    assert!(
+        rm_toml.contains("\nhistory-dir = \"/var/log/spindle/history\"\n"),
+        "{rm_toml}"
+    );
+    let defaults = std::fs::read_to_string(root.join("etc/spindle/spindle-defaults.conf")).unwrap();
+    assert_contains(
+        &defaults,
+        &[
+            "spark.eventLog.enabled true",
+            "spark.eventLog.dir /var/log/spindle/history",
+        ],
+    );
+    let client = std::fs::read_to_string(root.join("etc/spindle/spindle-client.toml")).unwrap();
+    assert!(
+        client.contains("\nrm-web-address = \"rm.example:8088\"\n"),
+        "{client}"
+    );
+    common::clientconf::ClientConf::parse(&root.join("etc/spindle"), &client).unwrap();
 
     // The installed configs, pointed at the installed certificates, pass --check-config.
     let certs = root.join("etc/spindle/certs");
