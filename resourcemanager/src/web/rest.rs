@@ -841,7 +841,7 @@ pub(crate) fn router() -> Router<Arc<Web>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use common::protocol::AttemptReport;
     use common::NodeId;
@@ -893,7 +893,7 @@ mod tests {
         }
     }
 
-    fn snapshot() -> Snapshot {
+    pub(crate) fn snapshot() -> Snapshot {
         Snapshot {
             cluster_ts: 1700000000000,
             started_ms: 1700000000001,
