@@ -135,6 +135,9 @@ const APP_ATTEMPT_ID: &str = "APP_ATTEMPT_ID";
 const NM_HOST: &str = "NM_HOST";
 const NM_PORT: &str = "NM_PORT";
 const NM_ADDRESS: &str = "NM_ADDRESS";
+/// The NM web server's base URL (`https://host:port`), for links to a container's logs
+/// (YARN gives `NM_HTTP_PORT`; the scheme is the NM's to say). Unset without one.
+const NM_WEB_URL: &str = "SPINDLE_NM_WEB_URL";
 const NODE_ID: &str = "NODE_ID";
 const USER: &str = "USER";
 const HOME: &str = "HOME";
@@ -196,6 +199,8 @@ pub struct ContainerEnv {
     /// Where the NM wrote the container's credentials ([`LaunchSpec::secrets`]), one
     /// file each, readable only by the container's user.
     pub secrets_dir: PathBuf,
+    /// The NM web server's base URL (`https://host:port`), if it has one.
+    pub nm_web_url: Option<String>,
 }
 
 impl ContainerEnv {
@@ -224,7 +229,33 @@ impl ContainerEnv {
         if let Some(s) = &self.shuffle_service {
             env.push((SHUFFLE_SERVICE, s.clone()));
         }
+        if let Some(u) = &self.nm_web_url {
+            env.push((NM_WEB_URL, u.clone()));
+        }
         env
+    }
+
+    /// Links to this container's log files on its node's web server (YARN's
+    /// `/node/containerlogs/{container}/{user}/{file}`), by file name: what Spark on
+    /// YARN gives as an executor's `logUrlMap`. Empty without a node web server.
+    pub fn log_urls(&self, files: &[&str]) -> BTreeMap<String, String> {
+        let Some(base) = &self.nm_web_url else {
+            return Default::default();
+        };
+        files
+            .iter()
+            .map(|f| {
+                (
+                    (*f).to_string(),
+                    format!(
+                        "{}/node/containerlogs/{}/{}/{f}",
+                        base.trim_end_matches('/'),
+                        self.container_id,
+                        self.user
+                    ),
+                )
+            })
+            .collect()
     }
 
     pub fn from_vars(vars: &dyn Vars) -> Result<Self, EnvError> {
@@ -248,6 +279,7 @@ impl ContainerEnv {
                 key: required(vars, TLS_KEY, w)?.into(),
             },
             shuffle_service: vars.var(SHUFFLE_SERVICE),
+            nm_web_url: vars.var(NM_WEB_URL).filter(|u| !u.is_empty()),
             secrets_dir: required(vars, SECRETS_DIR, w)?.into(),
             work_dir,
         })
@@ -517,9 +549,14 @@ mod tests {
             tls: TlsFiles::new("ca".as_ref(), "c.pem".as_ref(), "c.key".as_ref()),
             shuffle_service: Some("h:7337".into()),
             secrets_dir: "/l/usercache/alice/appcache/a/c/.secrets".into(),
+            nm_web_url: Some("https://h:8042".into()),
         };
         let vars = map(c.to_env());
         assert_eq!(vars["NM_ADDRESS"], "h:8041");
+        assert_eq!(
+            c.log_urls(&["stdout"])["stdout"],
+            "https://h:8042/node/containerlogs/container_1_0001_01_000002/alice/stdout"
+        );
         assert_eq!(vars["APPLICATION_ID"], "application_1_0001");
         assert_eq!(ContainerEnv::from_vars(&vars).unwrap(), c);
         assert_eq!(c.attempt().to_string(), "appattempt_1_0001_000001");

@@ -762,6 +762,10 @@ pub enum DriverRequest {
         shuffle_server: String,
         #[serde(default)]
         shuffle_dir: String,
+        /// Its log pages by name (`stdout`, `stderr`) on its node's web server (Spark's
+        /// executor `logUrlMap`); empty when the node serves none.
+        #[serde(default)]
+        log_urls: BTreeMap<String, String>,
     },
     StatusUpdate {
         executor_id: String,

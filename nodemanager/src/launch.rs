@@ -12,6 +12,7 @@ use common::NodeId;
 use common::{ApplicationId, ContainerId, Resource};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 /// Where things go on this node.
 #[derive(Debug, Clone)]
@@ -54,6 +55,9 @@ pub struct NodeEnv {
     /// Containers outlive the NM (`recovery`): each runs under this launcher
     /// ([`crate::launcher`]), without dying with its parent.
     pub launcher: Option<PathBuf>,
+    /// The NM web server's base URL, set once it listens (it starts after the
+    /// container manager, which it serves the logs of); containers link their logs to it.
+    pub web_url: Arc<OnceLock<String>>,
 }
 
 /// Variables of the node manager's own environment that containers inherit.
@@ -298,6 +302,7 @@ pub fn spawn(
         tls: prepared.tls.clone(),
         shuffle_service: env.shuffle_service.clone(),
         secrets_dir: prepared.secrets_dir.clone(),
+        nm_web_url: env.web_url.get().cloned(),
     };
     cmd.envs(container.to_env());
     cmd.envs(&launch.env);
@@ -389,6 +394,7 @@ mod tests {
             },
             shuffle_service: None,
             launcher: None,
+            web_url: Default::default(),
         };
         let id: ContainerId = "container_1_0001_01_000002".parse().unwrap();
         let mut secrets = BTreeMap::new();

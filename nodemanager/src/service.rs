@@ -261,7 +261,9 @@ pub async fn start(config: &NmConfig) -> Result<NmHandle, NmError> {
     };
     let shuffle = start_shuffle_service(config, &identity).await?;
     let shuffle_address = shuffle.as_ref().map(|s| addr_string(&host, s.port()));
+    let web_url: Arc<std::sync::OnceLock<String>> = Arc::default();
     let env = NodeEnv {
+        web_url: web_url.clone(),
         shuffle_service: shuffle_address.clone(),
         node_id: node_id.0.clone(),
         nm_host: host.clone(),
@@ -328,6 +330,10 @@ pub async fn start(config: &NmConfig) -> Result<NmHandle, NmError> {
         Some(crate::web::start(&config.web_address, tls, &host, containers.clone(), access).await?)
     };
     let http_address = web.as_ref().map(|w| w.address.clone()).unwrap_or_default();
+    if !http_address.is_empty() {
+        let scheme = if config.web_tls { "https" } else { "http" };
+        let _ = web_url.set(format!("{scheme}://{http_address}"));
+    }
     let capability = config.capability();
     let address = addr_string(&host, addr.port());
     let heartbeat = tokio::spawn(heartbeat_loop(

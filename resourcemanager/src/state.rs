@@ -1329,6 +1329,20 @@ pub struct LiveContainerView {
     pub resource: Resource,
     /// When it was allocated (wall clock, for people to read).
     pub start_ms: u64,
+    /// An attempt's AM container (the others are the app's workers: executors).
+    pub am: bool,
+}
+
+impl LiveContainerView {
+    fn of(id: ContainerId, c: &LiveContainer) -> Self {
+        Self {
+            id,
+            node: c.node.clone(),
+            resource: c.resource,
+            start_ms: c.allocated.wall_ms,
+            am: c.am,
+        }
+    }
 }
 
 impl RmState {
@@ -1337,14 +1351,24 @@ impl RmState {
         self.apps.get(&app).map_or_else(Vec::new, |a| {
             a.containers
                 .iter()
-                .map(|(id, c)| LiveContainerView {
-                    id: *id,
-                    node: c.node.clone(),
-                    resource: c.resource,
-                    start_ms: c.allocated.wall_ms,
-                })
+                .map(|(id, c)| LiveContainerView::of(*id, c))
                 .collect()
         })
+    }
+
+    /// Containers on `node` now, with their app's user (YARN's NM page lists them).
+    pub fn node_containers(&self, node: &NodeId) -> Vec<(LiveContainerView, String)> {
+        let Some(n) = self.nodes.get(node) else {
+            return Vec::new();
+        };
+        n.containers
+            .iter()
+            .filter_map(|id| {
+                let app = self.apps.get(&id.app())?;
+                let c = app.containers.get(id)?;
+                Some((LiveContainerView::of(*id, c), app.submission.user.clone()))
+            })
+            .collect()
     }
 
     /// Per unfinished application with outstanding asks: how many containers

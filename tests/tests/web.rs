@@ -573,6 +573,8 @@ fn rest_api_has_yarns_shapes_metrics_move_and_put_state_kills() {
             .then_some(s)
     });
     assert!(metric(&am_metrics, "spindle_am_executors_added_total", &[]) >= 1.0);
+    spark_api_has_sparks_shapes(&http, &am, &id, true);
+    rm_pages_show_containers_and_log_links(&http, &rm, &id);
     assert!(metric(&am_metrics, "spindle_am_scale_up_latency_seconds", &[]) >= 1.0);
     for st in ["target", "running", "pending"] {
         assert!(
@@ -647,6 +649,149 @@ fn rest_api_has_yarns_shapes_metrics_move_and_put_state_kills() {
         nm_launched_after >= nm_launched_before + 2.0,
         "{nm_launched_before} -> {nm_launched_after}"
     );
+}
+
+/// Spark's monitoring API below `base` (the live AM or the history view): the
+/// environment, a stage's task list and summary, the storage list, and executors with
+/// log links (fetched from their NM while `live`).
+fn spark_api_has_sparks_shapes(http: &Http, base: &str, id: &str, live: bool) {
+    let api = format!("{base}/api/v1/applications/{id}");
+    let env = http.json(&format!("{api}/environment"));
+    assert_shape(
+        "environment",
+        &env,
+        &[
+            ("runtime", 'o'),
+            ("sparkProperties", 'a'),
+            ("hadoopProperties", 'a'),
+            ("systemProperties", 'a'),
+            ("classpathEntries", 'a'),
+        ],
+    );
+    assert!(
+        env["sparkProperties"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p[0] == "spark.dynamicAllocation.enabled"),
+        "{env}"
+    );
+    let stages = http.json(&format!("{api}/stages"));
+    let stage = stages
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["numCompleteTasks"].as_u64() > Some(0))
+        .unwrap_or_else(|| panic!("no stage with finished tasks: {stages}"));
+    let (sid, attempt) = (&stage["stageId"], &stage["attemptId"]);
+    for f in ["shuffleReadBytes", "shuffleWriteBytes", "inputBytes"] {
+        assert!(stage[f].is_u64(), "{f}: {stage}");
+    }
+    let tasks = http.json(&format!("{api}/stages/{sid}/{attempt}/taskList?length=3"));
+    let tasks = tasks.as_array().unwrap();
+    assert!(!tasks.is_empty() && tasks.len() <= 3);
+    let done = tasks
+        .iter()
+        .find(|t| t["status"] == "SUCCESS")
+        .expect("a successful task");
+    assert_shape(
+        "task",
+        done,
+        &[
+            ("taskId", 'i'),
+            ("index", 'i'),
+            ("attempt", 'i'),
+            ("launchTime", 's'),
+            ("duration", 'i'),
+            ("executorId", 's'),
+            ("host", 's'),
+            ("status", 's'),
+            ("taskLocality", 's'),
+            ("speculative", 'b'),
+            ("taskMetrics", 'o'),
+        ],
+    );
+    let m = &done["taskMetrics"];
+    for path in [
+        "/executorRunTime",
+        "/shuffleReadMetrics/remoteBytesRead",
+        "/shuffleWriteMetrics/bytesWritten",
+        "/inputMetrics/bytesRead",
+        "/memoryBytesSpilled",
+        "/diskBytesSpilled",
+    ] {
+        assert!(m.pointer(path).is_some_and(Value::is_u64), "{path}: {m}");
+    }
+    let summary = http.json(&format!(
+        "{api}/stages/{sid}/{attempt}/taskSummary?quantiles=0.5,1"
+    ));
+    assert_eq!(summary["quantiles"], serde_json::json!([0.5, 1.0]));
+    assert_eq!(summary["executorRunTime"].as_array().unwrap().len(), 2);
+    assert!(summary["shuffleReadMetrics"]["readBytes"].is_array());
+    assert!(http.json(&format!("{api}/storage/rdd")).is_array());
+    let execs = http.json(&format!("{api}/allexecutors"));
+    let exec = execs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] != "driver")
+        .unwrap_or_else(|| panic!("no executor: {execs}"));
+    let stdout = exec["executorLogs"]["stdout"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no stdout link: {exec}"));
+    assert!(
+        stdout.contains("/node/containerlogs/container_"),
+        "{stdout}"
+    );
+    assert!(exec["executorLogs"]["stderr"].is_string(), "{exec}");
+    if live {
+        let (code, body) = http.get_as_user(stdout);
+        assert_eq!(code, 200, "GET {stdout}: {body}");
+    }
+}
+
+/// The RM's app page lists the running app's executors with links to their logs, and
+/// each node's page lists its containers; every page links the scheduler and the
+/// per-state application pages.
+fn rm_pages_show_containers_and_log_links(http: &Http, rm: &str, id: &str) {
+    let (code, page) = http.get(&format!("{rm}/cluster/app/{id}"));
+    assert_eq!(code, 200, "{page}");
+    assert!(
+        page.contains("<td>executor</td>"),
+        "an executor row: {page}"
+    );
+    let stdout = page
+        .split("href=\"")
+        .skip(1)
+        .map(|h| &h[..h.find('"').unwrap()])
+        .find(|h| h.contains("/node/containerlogs/") && h.ends_with("/stdout"))
+        .unwrap_or_else(|| panic!("no stdout link: {page}"));
+    let (code, _) = http.get_as_user(stdout);
+    assert_eq!(code, 200, "GET {stdout}");
+    for href in [
+        "/cluster/scheduler",
+        "/cluster/apps/RUNNING",
+        "/cluster/apps/KILLED",
+    ] {
+        assert!(page.contains(&format!("href=\"{href}\"")), "{href}");
+    }
+    let node = page
+        .split("href=\"/cluster/node/")
+        .nth(1)
+        .map(|h| &h[..h.find('"').unwrap()])
+        .unwrap_or_else(|| panic!("no node link: {page}"));
+    let (code, node_page) = http.get(&format!("{rm}/cluster/node/{node}"));
+    assert_eq!(code, 200, "{node_page}");
+    assert!(
+        node_page.contains(&format!("href=\"/cluster/app/{id}\"")),
+        "the node's containers name the app: {node_page}"
+    );
+    assert!(node_page.contains("class=\"container\""));
+    let (code, _) = http.get(&format!("{rm}/cluster/node/nosuch:1"));
+    assert_eq!(code, 404);
+    let (code, sched) = http.get(&format!("{rm}/cluster/scheduler"));
+    assert_eq!(code, 200);
+    assert!(sched.contains("<tr class=\"queue\">"), "{sched}");
 }
 
 // ------------------------------------------------------------------ chromium
@@ -748,6 +893,47 @@ impl Browser {
         );
         assert!(file.is_file(), "no screenshot of {url}: {stderr}");
     }
+}
+
+/// Jobs → a job → its stage → the task table, and the Environment and Storage tabs,
+/// in Chromium (no console errors), with screenshots.
+fn walk_spark_tabs(browser: &Browser, base: &str) {
+    // The first link whose path has `/{what}/` followed by a number, made absolute.
+    let origin_end = base.find("://").map_or(0, |i| i + 3);
+    let origin = &base[..origin_end
+        + base[origin_end..]
+            .find('/')
+            .unwrap_or(base.len() - origin_end)];
+    let link = |dom: &str, what: &str| -> String {
+        dom.split("href=\"")
+            .skip(1)
+            .map(|h| &h[..h.find('"').unwrap_or(0)])
+            .find(|h| {
+                h.split_once(&format!("/{what}/"))
+                    .is_some_and(|(_, n)| n.starts_with(|c: char| c.is_ascii_digit()))
+            })
+            .map(|h| format!("{origin}{h}"))
+            .unwrap_or_else(|| panic!("no link to {what}: {dom}"))
+    };
+    let jobs = browser.dom(&format!("{base}/jobs/"));
+    assert!(jobs.contains("id=\"jobs-timeline\""), "jobs event timeline");
+    let job_dom = browser.dom(&link(&jobs, "jobs"));
+    let stage = link(&job_dom, "stages");
+    let dom = browser.dom(&stage);
+    assert!(
+        dom.contains("id=\"task-summary\""),
+        "summary quantiles: {dom}"
+    );
+    assert!(dom.contains("<table id=\"tasks\""), "task table");
+    assert!(dom.contains("<th>Shuffle Read</th>"));
+    browser.screenshot(&stage, "history-stage");
+    let dom = browser.dom(&format!("{base}/environment/"));
+    assert!(dom.contains("spark.dynamicAllocation.enabled"), "{dom}");
+    browser.screenshot(&format!("{base}/environment/"), "history-environment");
+    let dom = browser.dom(&format!("{base}/storage/"));
+    assert!(dom.contains("<table id=\"storage\""));
+    browser.screenshot(&format!("{base}/jobs/"), "history-jobs");
+    browser.screenshot(&format!("{base}/timeline/"), "history-timeline");
 }
 
 /// The number in `<span id="ID">N</span>`.
@@ -916,7 +1102,11 @@ fn ui_pages_in_chromium_show_executors_rise_and_fall() {
         "the page's SVG: one bar per executor"
     );
     assert!(dom.contains("idle timeout"), "removal reasons shown");
+    assert!(!dom.contains("Allocation target"), "nothing live-only");
+    assert!(dom.contains(">stdout</a>"), "executor log links");
     browser.screenshot(&format!("{h}/executors/"), "history-executors");
+    spark_api_has_sparks_shapes(&http, h, &id, false);
+    walk_spark_tabs(&browser, h);
     let dom = browser.dom(&history);
     assert!(
         dom.contains("<table id=\"jobs\""),

@@ -95,6 +95,10 @@ pub enum AppEvent {
         /// A speculative copy of a slow task (Spark's `TaskInfo.speculative`).
         #[serde(default)]
         speculative: bool,
+        /// What a successful task read and wrote (Spark's `TaskMetrics`); absent for
+        /// tasks that did not succeed and in logs written before it existed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        metrics: Option<TaskMetrics>,
     },
     /// A running task is slow: it will get a speculative copy (Spark's
     /// `SparkListenerSpeculativeTaskSubmitted`).
@@ -109,6 +113,10 @@ pub enum AppEvent {
         cores: u32,
         container: String,
         memory_mb: u64,
+        /// Its log pages by name (`stdout`, `stderr`) on its node's web server, as
+        /// Spark's `ExecutorInfo.logUrlMap`; empty when the node serves no pages.
+        #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+        log_urls: std::collections::BTreeMap<String, String>,
     },
     ExecutorRemoved {
         executor: String,
@@ -138,7 +146,37 @@ pub enum AppEvent {
         executor: String,
         rdd: u32,
         partition: u32,
+        /// The RDD's partitions (0 in logs written before this field existed).
+        #[serde(default)]
+        num_partitions: u32,
     },
+}
+
+/// A successful task's I/O, in Spark's terms. Spindle computes the shuffle figures on
+/// the driver from the map output sizes it tracks (the blocks a reduce task was given,
+/// local when its own executor wrote them), so executors report nothing new. Its
+/// sources are in-memory (ranges, parallelized collections), which Spark counts as no
+/// input; nothing spills, so the spill fields stay 0 until something does.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TaskMetrics {
+    pub input_bytes: u64,
+    pub input_records: u64,
+    pub shuffle_local_blocks: u64,
+    pub shuffle_remote_blocks: u64,
+    pub shuffle_local_bytes: u64,
+    pub shuffle_remote_bytes: u64,
+    pub shuffle_write_bytes: u64,
+    pub shuffle_write_records: u64,
+    pub memory_bytes_spilled: u64,
+    pub disk_bytes_spilled: u64,
+}
+
+impl TaskMetrics {
+    /// Bytes of shuffle data read, local and remote.
+    pub fn shuffle_read_bytes(&self) -> u64 {
+        self.shuffle_local_bytes + self.shuffle_remote_bytes
+    }
 }
 
 /// A line of an event log that does not parse.

@@ -17,6 +17,18 @@ pub fn duration(ms: u64) -> String {
     }
 }
 
+/// `0.0 B`, `12.5 KiB`, `3.1 MiB` (Spark's `Utils.bytesToString`).
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
 /// Spark's REST date format: `2026-11-27T00:05:16.123GMT`.
 pub fn spark_date(ms: u64) -> String {
     let secs = ms / 1000;

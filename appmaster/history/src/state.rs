@@ -2,9 +2,9 @@
 //! event log).
 
 use crate::metrics::{AmMetrics, Gauges};
-use am_core::eventlog::{AppEvent, LogLine};
+use am_core::eventlog::{AppEvent, LogLine, TaskMetrics};
 use am_core::sparkconf::SparkConf;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 #[derive(Debug, Clone, Default)]
@@ -19,6 +19,44 @@ pub(crate) struct ExecutorView {
     pub(crate) add_ms: u64,
     pub(crate) remove_ms: Option<u64>,
     pub(crate) remove_reason: Option<String>,
+    /// Its log pages (`stdout`, `stderr`) on its node's web server.
+    pub(crate) log_urls: BTreeMap<String, String>,
+    /// Cached partitions it holds: (rdd, partition).
+    pub(crate) blocks: BTreeSet<(u32, u32)>,
+    /// Shuffle bytes its finished tasks read and wrote, and input they read.
+    pub(crate) io: Io,
+}
+
+/// Input and shuffle sums over finished tasks (what Spark's stage and executor tables
+/// show as Input, Shuffle Read and Shuffle Write).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Io {
+    pub(crate) input_bytes: u64,
+    pub(crate) input_records: u64,
+    pub(crate) shuffle_read_bytes: u64,
+    pub(crate) shuffle_write_bytes: u64,
+    pub(crate) shuffle_write_records: u64,
+    pub(crate) memory_spilled: u64,
+    pub(crate) disk_spilled: u64,
+}
+
+impl Io {
+    pub(crate) fn add(&mut self, m: &TaskMetrics) {
+        self.input_bytes += m.input_bytes;
+        self.input_records += m.input_records;
+        self.shuffle_read_bytes += m.shuffle_read_bytes();
+        self.shuffle_write_bytes += m.shuffle_write_bytes;
+        self.shuffle_write_records += m.shuffle_write_records;
+        self.memory_spilled += m.memory_bytes_spilled;
+        self.disk_spilled += m.disk_bytes_spilled;
+    }
+}
+
+/// A cached RDD (Spark's `RDDStorageInfo`): which executor holds each cached partition.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RddView {
+    pub(crate) num_partitions: u32,
+    pub(crate) partitions: BTreeMap<u32, BTreeSet<String>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -56,6 +94,7 @@ pub(crate) struct StageView {
     pub(crate) completed_ms: Option<u64>,
     pub(crate) status: &'static str,
     pub(crate) failure: Option<String>,
+    pub(crate) io: Io,
 }
 
 /// One task attempt (what Spark's `TaskData` shows).
@@ -74,6 +113,8 @@ pub(crate) struct TaskView {
     /// A speculative copy.
     pub(crate) speculative: bool,
     pub(crate) error: Option<String>,
+    /// What it read and wrote, once it succeeded.
+    pub(crate) metrics: Option<TaskMetrics>,
 }
 
 /// What the timeline draws besides executor lifetimes, and what the
@@ -97,6 +138,12 @@ pub struct UiState {
     pub(crate) start_ms: u64,
     pub(crate) end_ms: Option<u64>,
     pub(crate) driver_host: String,
+    /// Spark properties in effect (the Environment tab).
+    pub(crate) conf: BTreeMap<String, String>,
+    pub(crate) dynamic_allocation: bool,
+    pub(crate) executor_cores: u32,
+    pub(crate) executor_memory_mb: u64,
+    pub(crate) rdds: BTreeMap<u32, RddView>,
     pub(crate) executors: BTreeMap<String, ExecutorView>,
     pub(crate) jobs: BTreeMap<u32, JobView>,
     pub(crate) stages: BTreeMap<u32, StageView>,
@@ -142,8 +189,14 @@ impl UiState {
                 user,
                 dynamic_allocation,
                 conf,
+                executor_cores,
+                executor_memory_mb,
                 ..
             } => {
+                self.executor_cores = *executor_cores;
+                self.executor_memory_mb = *executor_memory_mb;
+                self.conf = conf.clone();
+                self.dynamic_allocation = *dynamic_allocation;
                 self.app_id = app_id.clone();
                 self.app_name = app_name.clone();
                 self.attempt = attempt.clone();
@@ -164,13 +217,17 @@ impl UiState {
                         e.remove_reason = Some("application ended".into());
                         e.active = 0;
                     }
+                    e.blocks.clear();
                 }
+                // So did every cached block.
+                self.rdds.clear();
             }
             AppEvent::ExecutorAdded {
                 executor,
                 host,
                 cores,
                 container,
+                log_urls,
                 ..
             } => {
                 self.executors.insert(
@@ -179,6 +236,7 @@ impl UiState {
                         host: host.clone(),
                         cores: *cores,
                         container: container.clone(),
+                        log_urls: log_urls.clone(),
                         add_ms: ts,
                         ..Default::default()
                     },
@@ -201,6 +259,33 @@ impl UiState {
                             m.executors_removed.inc();
                         }
                     }
+                    // Its cached blocks went with it.
+                    for (rdd, part) in std::mem::take(&mut e.blocks) {
+                        if let Some(r) = self.rdds.get_mut(&rdd) {
+                            if let Some(holders) = r.partitions.get_mut(&part) {
+                                holders.remove(executor);
+                                if holders.is_empty() {
+                                    r.partitions.remove(&part);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            AppEvent::BlockCached {
+                executor,
+                rdd,
+                partition,
+                num_partitions,
+            } => {
+                let r = self.rdds.entry(*rdd).or_default();
+                r.num_partitions = r.num_partitions.max(*num_partitions).max(partition + 1);
+                r.partitions
+                    .entry(*partition)
+                    .or_default()
+                    .insert(executor.clone());
+                if let Some(e) = self.executors.get_mut(executor) {
+                    e.blocks.insert((*rdd, *partition));
                 }
             }
             AppEvent::JobStart {
@@ -294,6 +379,7 @@ impl UiState {
                             status: "RUNNING",
                             speculative: *speculative,
                             error: None,
+                            metrics: None,
                         },
                     );
                     s.active += 1;
@@ -311,6 +397,7 @@ impl UiState {
                 reason,
                 error,
                 duration_ms,
+                metrics,
                 ..
             } => {
                 // As Spark's status listener counts them: a killed attempt (the loser of a
@@ -326,6 +413,9 @@ impl UiState {
                     e.task_ms += duration_ms;
                     e.completed += u32::from(ok);
                     e.failed += u32::from(failed);
+                    if let Some(m) = metrics {
+                        e.io.add(m);
+                    }
                 }
                 if let Some(s) = self.stages.get_mut(stage) {
                     if let Some(t) = s.tasks.get_mut(task_id) {
@@ -336,6 +426,10 @@ impl UiState {
                             _ => "FAILED",
                         };
                         t.error = error.clone();
+                        t.metrics = metrics.clone();
+                    }
+                    if let Some(m) = metrics {
+                        s.io.add(m);
                     }
                     s.active = s.active.saturating_sub(1);
                     s.task_ms += duration_ms;

@@ -1,7 +1,8 @@
 //! Tests of the folded state, the API, the pages and the timeline.
 
 use crate::*;
-use am_core::eventlog::{AppEvent, LogLine};
+use am_core::eventlog::{AppEvent, LogLine, TaskMetrics};
+use serde_json::{json, Value};
 use std::sync::Arc;
 
 fn ev(ts: u64, event: AppEvent) -> LogLine {
@@ -31,6 +32,17 @@ fn added(id: &str) -> AppEvent {
         cores: 1,
         container: format!("container_1_0001_01_00000{id}"),
         memory_mb: 1,
+        log_urls: ["stdout", "stderr"]
+            .into_iter()
+            .map(|f| {
+                (
+                    f.to_string(),
+                    format!(
+                        "https://nm:8042/node/containerlogs/container_1_0001_01_00000{id}/u/{f}"
+                    ),
+                )
+            })
+            .collect(),
     }
 }
 
@@ -76,7 +88,16 @@ impl Attempt<'_> {
                 reason: reason.into(),
                 error: (reason == "TaskKilled").then(|| "another attempt succeeded".into()),
                 duration_ms: duration_ms,
-                records: 1
+                records: 1,
+                metrics: (reason == "Success").then(|| TaskMetrics {
+                    shuffle_local_bytes: 100 * self.task_id,
+                    shuffle_local_blocks: 1,
+                    shuffle_remote_bytes: 1000,
+                    shuffle_remote_blocks: 2,
+                    shuffle_write_bytes: 10,
+                    shuffle_write_records: 1,
+                    ..Default::default()
+                })
             })
         }
     }
@@ -350,4 +371,292 @@ fn speculative_attempts_are_marked_and_their_losers_killed_not_failed() {
     assert!(s
         .render_metrics()
         .contains("spindle_am_tasks_finished_total{outcome=\"killed\"} 1"));
+}
+
+fn html(p: Page) -> String {
+    match p {
+        Page::Html(h) => h,
+        other => panic!("not html: {other:?}"),
+    }
+}
+
+fn json_of(s: &UiState, path: &str) -> Value {
+    match s.page(
+        "/",
+        &format!("api/v1/applications/application_1_0001/{path}"),
+        9000,
+    ) {
+        Page::Json(v) => v,
+        other => panic!("{path}: {other:?}"),
+    }
+}
+
+/// An app with one stage of four tasks on two executors, a cached partition, ended or not.
+fn finished_app(end: bool) -> UiState {
+    let mut s = UiState::new("h:1".into());
+    let mut st = start();
+    if let AppEvent::ApplicationStart { conf, .. } = &mut st {
+        conf.insert("spark.executor.memory".into(), "1g".into());
+        conf.insert("spark.authenticate.secret".into(), "hunter2".into());
+    }
+    s.apply(&ev(1000, st));
+    s.apply(&ev(1000, AppEvent::TargetChanged { old: 0, new: 2 }));
+    s.apply(&ev(1100, added("1")));
+    s.apply(&ev(1200, added("2")));
+    s.apply(&ev(
+        1300,
+        AppEvent::JobStart {
+            job: 0,
+            description: "count at Bursty".into(),
+            stages: vec![0],
+            num_tasks: 4,
+        },
+    ));
+    s.apply(&ev(
+        1300,
+        AppEvent::StageSubmitted {
+            stage: 0,
+            attempt: 0,
+            job: 0,
+            name: "count".into(),
+            num_tasks: 4,
+        },
+    ));
+    for id in 1..=4 {
+        let exec = if id % 2 == 0 { "2" } else { "1" };
+        s.apply(&ev(1400, task(true, exec, id)));
+        s.apply(&ev(1400 + 100 * id, task(false, exec, id)));
+    }
+    s.apply(&ev(
+        1900,
+        AppEvent::BlockCached {
+            executor: "1".into(),
+            rdd: 3,
+            partition: 0,
+            num_partitions: 4,
+        },
+    ));
+    s.apply(&ev(
+        1900,
+        AppEvent::StageCompleted {
+            stage: 0,
+            attempt: 0,
+            failure: None,
+        },
+    ));
+    s.apply(&ev(
+        1900,
+        AppEvent::JobEnd {
+            job: 0,
+            succeeded: true,
+            error: None,
+        },
+    ));
+    if end {
+        s.apply(&ev(
+            3000,
+            AppEvent::ApplicationEnd {
+                final_status: "SUCCEEDED".into(),
+                diagnostics: String::new(),
+            },
+        ));
+    }
+    s
+}
+
+#[test]
+fn environment_has_spark_shape_and_redacts_secrets() {
+    let s = finished_app(true);
+    let env = json_of(&s, "environment");
+    for key in [
+        "runtime",
+        "sparkProperties",
+        "hadoopProperties",
+        "systemProperties",
+        "classpathEntries",
+        "resourceProfiles",
+    ] {
+        assert!(env.get(key).is_some(), "{key} missing: {env}");
+    }
+    let props = env["sparkProperties"].as_array().unwrap();
+    assert!(
+        props.contains(&json!(["spark.executor.memory", "1g"])),
+        "{env}"
+    );
+    assert!(props.contains(&json!(["spark.authenticate.secret", "*********(redacted)"])));
+    assert_eq!(env["systemProperties"][0], json!(["user.name", "u"]));
+    let h = html(s.page("/", "environment/", 9000));
+    assert!(
+        h.contains("spark.executor.memory") && !h.contains("hunter2"),
+        "{h}"
+    );
+}
+
+#[test]
+fn task_list_and_summary_have_spark_fields() {
+    let s = finished_app(true);
+    let tasks = json_of(&s, "stages/0/0/taskList?offset=1&length=2");
+    let tasks = tasks.as_array().unwrap();
+    assert_eq!(tasks.len(), 2);
+    let t = &tasks[0];
+    for key in [
+        "taskId",
+        "index",
+        "attempt",
+        "launchTime",
+        "duration",
+        "executorId",
+        "host",
+        "status",
+        "taskLocality",
+        "speculative",
+        "taskMetrics",
+    ] {
+        assert!(t.get(key).is_some(), "{key} missing: {t}");
+    }
+    assert_eq!(t["taskId"], 2);
+    let m = &t["taskMetrics"];
+    assert_eq!(m["executorRunTime"], 300);
+    assert_eq!(m["shuffleReadMetrics"]["localBytesRead"], 200);
+    assert_eq!(m["shuffleReadMetrics"]["remoteBytesRead"], 1000);
+    assert_eq!(m["shuffleReadMetrics"]["remoteBlocksFetched"], 2);
+    assert_eq!(m["shuffleWriteMetrics"]["bytesWritten"], 10);
+    assert_eq!(m["inputMetrics"]["bytesRead"], 0);
+    assert_eq!(m["memoryBytesSpilled"], 0);
+    assert_eq!(m["diskBytesSpilled"], 0);
+
+    let sum = json_of(&s, "stages/0/0/taskSummary?quantiles=0,0.5,1");
+    assert_eq!(sum["quantiles"], json!([0.0, 0.5, 1.0]));
+    assert_eq!(sum["executorRunTime"], json!([300, 300, 300]));
+    // Local bytes are 100 × task id: 100..400, plus 1000 remote.
+    assert_eq!(
+        sum["shuffleReadMetrics"]["readBytes"],
+        json!([1100, 1300, 1400])
+    );
+    assert_eq!(
+        sum["shuffleWriteMetrics"]["writeBytes"],
+        json!([10, 10, 10])
+    );
+    let default = json_of(&s, "stages/0/0/taskSummary");
+    assert_eq!(default["quantiles"].as_array().unwrap().len(), 5);
+    assert!(matches!(
+        s.page(
+            "/",
+            "api/v1/applications/application_1_0001/stages/0/0/taskSummary?quantiles=2",
+            0
+        ),
+        Page::NotFound(_)
+    ));
+    // The stage's totals, as Spark's StageData names them.
+    let stage = json_of(&s, "stages/0/0");
+    assert_eq!(stage["shuffleReadBytes"], 4 * 1000 + 1000);
+    assert_eq!(stage["shuffleWriteBytes"], 40);
+}
+
+#[test]
+fn stage_page_has_quantiles_and_metric_columns_and_jobs_link_to_it() {
+    let s = finished_app(true);
+    let h = html(s.page("/", "stages/0", 9000));
+    assert!(h.contains("id=\"task-summary\""), "{h}");
+    assert!(h.contains("Summary metrics for 4 completed tasks"));
+    for col in [
+        "Shuffle Read",
+        "Shuffle Write",
+        "Input",
+        "Spill (Memory)",
+        "Spill (Disk)",
+    ] {
+        assert!(h.contains(&format!("<th>{col}</th>")), "{col}");
+    }
+    assert_eq!(h.matches("<tr class=\"task").count(), 4);
+    let jobs = html(s.page("/", "jobs/", 9000));
+    assert!(jobs.contains("href=\"/stages/0\""), "{jobs}");
+    assert!(jobs.contains("href=\"/jobs/0\""));
+    assert!(jobs.contains("id=\"jobs-timeline\""));
+    assert_eq!(jobs.matches("class=\"job-span\"").count(), 1);
+    let job = html(s.page("/", "jobs/0", 9000));
+    assert!(job.contains("href=\"/stages/0\""), "{job}");
+    assert!(matches!(s.page("/", "jobs/7", 9000), Page::NotFound(_)));
+    let stages = html(s.page("/", "stages/", 9000));
+    assert!(stages.contains("<th>Shuffle Read</th>"));
+    assert!(stages.contains("4.9 KiB"), "{stages}");
+}
+
+#[test]
+fn executors_link_their_logs_and_storage_lists_cached_rdds() {
+    let s = finished_app(true);
+    let execs = json_of(&s, "allexecutors");
+    let e1 = execs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == "1")
+        .unwrap();
+    assert_eq!(
+        e1["executorLogs"]["stdout"],
+        "https://nm:8042/node/containerlogs/container_1_0001_01_000001/u/stdout"
+    );
+    assert_eq!(e1["rddBlocks"], 0, "blocks went with the app's end");
+    assert!(e1["totalShuffleRead"].as_u64().unwrap() > 0);
+    let h = html(s.page("/", "executors/", 9000));
+    assert!(h.contains("/u/stderr\">stderr</a>"), "{h}");
+
+    // While running, the cached block is on executor 1.
+    let live = finished_app(false);
+    let rdds = json_of(&live, "storage/rdd");
+    assert_eq!(rdds.as_array().unwrap().len(), 1);
+    let r = &rdds[0];
+    assert_eq!(r["id"], 3);
+    assert_eq!(r["numPartitions"], 4);
+    assert_eq!(r["numCachedPartitions"], 1);
+    assert!(r.get("storageLevel").is_some() && r.get("memoryUsed").is_some());
+    let one = json_of(&live, "storage/rdd/3");
+    assert_eq!(one["partitions"][0]["blockName"], "rdd_3_0");
+    assert_eq!(one["partitions"][0]["executors"], json!(["1"]));
+    assert_eq!(one["dataDistribution"][0]["executorId"], "1");
+    let h = html(live.page("/", "storage/", 9000));
+    assert_eq!(h.matches("<tr class=\"rdd\">").count(), 1, "{h}");
+    assert_eq!(json_of(&live, "allexecutors")[1]["rddBlocks"], 1);
+    // After the app ended, nothing is cached.
+    assert_eq!(json_of(&s, "storage/rdd"), json!([]));
+}
+
+#[test]
+fn history_shows_nothing_live_only() {
+    let live = html(finished_app(false).page("/", "executors/", 9000));
+    assert!(live.contains("Allocation target") && live.contains("http-equiv=\"refresh\""));
+    let done = finished_app(true);
+    for page in [
+        "executors/",
+        "jobs/",
+        "stages/0",
+        "storage/",
+        "environment/",
+        "timeline/",
+    ] {
+        let h = html(done.page("/", page, 9000));
+        assert!(!h.contains("Allocation target"), "{page}");
+        assert!(!h.contains("Pending tasks"), "{page}");
+        assert!(!h.contains("http-equiv=\"refresh\""), "{page}");
+    }
+}
+
+#[test]
+fn executor_timeline_lines_are_distinct_with_job_bands_and_axis_labels() {
+    let s = finished_app(true);
+    let svg = s.timeline_svg(3000);
+    // The target and executors are equal here: different dash and width keep both visible.
+    assert!(svg.contains("class=\"target\"") && svg.contains("stroke-dasharray"));
+    let width = |class: &str| {
+        let at = svg.find(&format!("class=\"{class}\"")).unwrap();
+        let rest = &svg[at..];
+        let w = rest.find("stroke-width=\"").unwrap() + "stroke-width=\"".len();
+        rest[w..w + rest[w..].find('"').unwrap()]
+            .parse::<f64>()
+            .unwrap()
+    };
+    assert!(width("executors") > width("target") && width("target") > width("tasks"));
+    assert_eq!(svg.matches("class=\"job-band\"").count(), 1);
+    assert!(svg.contains("executors / tasks"));
+    assert!(svg.contains("seconds since the application started"));
 }

@@ -56,26 +56,64 @@ impl UiState {
             .max()
             .unwrap_or(0)
             .max(1) as f64;
+        // Headroom above the highest count, so a line at the top is not drawn on the frame.
+        let ymax = ymax + (ymax / 10.0).ceil();
         let y = |v: i64| CHART_TOP + CHART_H - (v.max(0) as f64 / ymax) * CHART_H;
         let rows_top = CHART_TOP + CHART_H + 40.0;
-        let height = rows_top + ROW * execs.len().max(1) as f64 + 30.0;
+        let height = rows_top + ROW * execs.len().max(1) as f64 + 46.0;
         let mut s = format!(
             "<svg xmlns=\"http://www.w3.org/2000/svg\" id=\"executor-timeline\" class=\"timeline\" \
-             width=\"{W}\" height=\"{height}\" viewBox=\"0 0 {W} {height}\" font-family=\"sans-serif\" font-size=\"11\">\
+             width=\"{W}\" height=\"{height}\" viewBox=\"0 0 {W} {height}\" font-family=\"sans-serif\" font-size=\"12\">\
              <rect x=\"0\" y=\"0\" width=\"{W}\" height=\"{height}\" fill=\"#fff\"/>"
         );
-        // Axes and grid.
+        // Job spans as bands behind the lines, so a change in the counts can be read
+        // against the job that caused it.
+        for (i, (id, j)) in self.jobs.iter().enumerate() {
+            let x0 = x(j.submitted_ms);
+            let x1 = x(j.completed_ms.unwrap_or(end)).max(x0 + 1.0);
+            let fill = if i % 2 == 0 { "#e3f2fd" } else { "#ede7f6" };
+            let _ = write!(
+                s,
+                "<rect class=\"job-band\" data-job=\"{id}\" x=\"{x0:.1}\" y=\"{CHART_TOP}\" width=\"{:.1}\" \
+                 height=\"{CHART_H}\" fill=\"{fill}\"><title>job {id}: {}</title></rect>",
+                x1 - x0,
+                escape(&j.description),
+            );
+            if x1 - x0 >= 30.0 {
+                let _ = write!(
+                    s,
+                    "<text x=\"{:.1}\" y=\"{:.1}\" fill=\"#5c6bc0\" font-size=\"11\">job {id}</text>",
+                    x0 + 3.0,
+                    CHART_TOP + 12.0
+                );
+            }
+        }
+        // Axes, ticks and labels.
+        let b = CHART_TOP + CHART_H;
         let _ = write!(
             s,
             "<line x1=\"{LEFT}\" y1=\"{CHART_TOP}\" x2=\"{LEFT}\" y2=\"{b}\" stroke=\"#999\"/>\
              <line x1=\"{LEFT}\" y1=\"{b}\" x2=\"{r}\" y2=\"{b}\" stroke=\"#999\"/>\
-             <text x=\"{tx}\" y=\"{ty}\" text-anchor=\"end\">{ymax}</text>\
-             <text x=\"{tx}\" y=\"{b}\" text-anchor=\"end\">0</text>",
-            b = CHART_TOP + CHART_H,
+             <text class=\"axis-label\" x=\"{lx}\" y=\"{ly}\" text-anchor=\"middle\" \
+             transform=\"rotate(-90 {lx} {ly})\">executors / tasks</text>",
             r = W - RIGHT,
-            tx = LEFT - 6.0,
-            ty = CHART_TOP + 4.0,
+            lx = LEFT - 48.0,
+            ly = CHART_TOP + CHART_H / 2.0,
         );
+        let ytop = ymax as i64;
+        let mut ticks = vec![0, ytop / 2, ytop];
+        ticks.dedup();
+        for v in ticks {
+            let py = y(v);
+            let _ = write!(
+                s,
+                "<line x1=\"{:.1}\" y1=\"{py:.1}\" x2=\"{LEFT}\" y2=\"{py:.1}\" stroke=\"#999\"/>\
+                 <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{v}</text>",
+                LEFT - 4.0,
+                LEFT - 7.0,
+                py + 4.0
+            );
+        }
         let secs = span / 1000.0;
         let step = [
             1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
@@ -90,11 +128,18 @@ impl UiState {
                 s,
                 "<line x1=\"{px:.1}\" y1=\"{CHART_TOP}\" x2=\"{px:.1}\" y2=\"{bottom:.1}\" stroke=\"#eee\"/>\
                  <text x=\"{px:.1}\" y=\"{ly:.1}\" text-anchor=\"middle\">{t}s</text>",
-                bottom = height - 25.0,
-                ly = height - 10.0,
+                bottom = height - 40.0,
+                ly = height - 24.0,
             );
             t += step;
         }
+        let _ = write!(
+            s,
+            "<text class=\"axis-label\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">\
+             seconds since the application started</text>",
+            LEFT + (W - LEFT - RIGHT) / 2.0,
+            height - 6.0
+        );
         // Step lines.
         let step_path = |series: &[(u64, i64)]| -> String {
             let mut d = String::new();
@@ -116,34 +161,49 @@ impl UiState {
             }
             d
         };
-        for (class, color, series, label) in [
-            ("target", "#1f77b4", &target, "allocation target"),
-            ("executors", "#2ca02c", &live, "running executors"),
-            ("tasks", "#ff7f0e", &running, "running tasks"),
-        ] {
+        // Distinct styles, so equal lines stay visible: the executors as a wide pale
+        // band, the target dashed on top of it, the tasks thin and dark.
+        let styles = [
+            (
+                "executors",
+                "#66bb6a",
+                &live,
+                "running executors",
+                "stroke-width=\"6\" stroke-opacity=\"0.6\"",
+            ),
+            (
+                "target",
+                "#1565c0",
+                &target,
+                "allocation target",
+                "stroke-width=\"2\" stroke-dasharray=\"7 4\"",
+            ),
+            (
+                "tasks",
+                "#e65100",
+                &running,
+                "running tasks",
+                "stroke-width=\"1.5\"",
+            ),
+        ];
+        for (class, color, series, label, style) in &styles {
             let d = step_path(series);
             if !d.is_empty() {
                 let _ = write!(
                     s,
-                    "<path class=\"{class}\" d=\"{d}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"2\"><title>{label}</title></path>"
+                    "<path class=\"{class}\" d=\"{d}\" fill=\"none\" stroke=\"{color}\" {style}><title>{label}</title></path>"
                 );
             }
         }
-        // Legend.
-        for (i, (color, label)) in [
-            ("#1f77b4", "allocation target"),
-            ("#2ca02c", "running executors"),
-            ("#ff7f0e", "running tasks"),
-        ]
-        .into_iter()
-        .enumerate()
-        {
+        // Legend, each entry drawn in its line's style.
+        for (i, (_, color, _, label, style)) in styles.iter().enumerate() {
             let lx = LEFT + 10.0 + 170.0 * i as f64;
             let _ = write!(
                 s,
-                "<rect x=\"{lx}\" y=\"8\" width=\"14\" height=\"4\" fill=\"{color}\"/>\
-                 <text x=\"{}\" y=\"14\">{label}</text>",
-                lx + 20.0
+                "<line x1=\"{lx}\" y1=\"12\" x2=\"{:.1}\" y2=\"12\" stroke=\"{color}\" {style}/>\
+                 <text x=\"{:.1}\" y=\"16\">{label}</text>",
+                lx + 24.0,
+                lx + 30.0
             );
         }
         let _ = write!(
@@ -195,6 +255,104 @@ impl UiState {
                 "<text x=\"{LEFT}\" y=\"{:.1}\">No executors yet.</text>",
                 rows_top + 12.0
             );
+        }
+        s.push_str("</svg>");
+        s
+    }
+
+    /// Spark's jobs event timeline: executors added and removed (markers on the top row),
+    /// then one bar per job from its submission to its end, coloured by its status and
+    /// linked to its page.
+    pub fn jobs_timeline_svg(&self, base: &str, end: u64) -> String {
+        const W: f64 = 1000.0;
+        const LEFT: f64 = 110.0;
+        const RIGHT: f64 = 20.0;
+        const ROW: f64 = 20.0;
+        let start = self.start_ms;
+        let span = end.saturating_sub(start).max(1) as f64;
+        let x = |t: u64| LEFT + (t.saturating_sub(start) as f64 / span) * (W - LEFT - RIGHT);
+        let jobs_top = 10.0 + ROW + 10.0;
+        let height = jobs_top + ROW * self.jobs.len().max(1) as f64 + 40.0;
+        let mut s = format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" id=\"jobs-timeline\" class=\"timeline\" \
+             width=\"{W}\" height=\"{height}\" viewBox=\"0 0 {W} {height}\" font-family=\"sans-serif\" font-size=\"12\">\
+             <rect x=\"0\" y=\"0\" width=\"{W}\" height=\"{height}\" fill=\"#fff\"/>\
+             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">executors</text>",
+            LEFT - 6.0,
+            10.0 + ROW - 6.0,
+        );
+        for (id, e) in self.sorted_executors() {
+            let mut marks = vec![(e.add_ms, "added", "#2e7d32")];
+            if let (Some(r), Some(why)) = (e.remove_ms, &e.remove_reason) {
+                if why != "application ended" {
+                    marks.push((r, "removed", "#c62828"));
+                }
+            }
+            for (t, what, color) in marks {
+                let _ = write!(
+                    s,
+                    "<circle class=\"executor-{what}\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"4\" fill=\"{color}\">\
+                     <title>executor {} {what} {}</title></circle>",
+                    x(t),
+                    10.0 + ROW / 2.0,
+                    escape(id),
+                    date(t),
+                );
+            }
+        }
+        for (i, (id, j)) in self.jobs.iter().enumerate() {
+            let top = jobs_top + ROW * i as f64;
+            let x0 = x(j.submitted_ms);
+            let x1 = x(j.completed_ms.unwrap_or(end)).max(x0 + 2.0);
+            let fill = match j.status {
+                "SUCCEEDED" => "#81c784",
+                "FAILED" => "#e57373",
+                _ => "#64b5f6",
+            };
+            let _ = write!(
+                s,
+                "<a href=\"{base}jobs/{id}\"><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">job {id}</text>\
+                 <rect class=\"job-span\" data-job=\"{id}\" x=\"{x0:.1}\" y=\"{:.1}\" width=\"{:.1}\" \
+                 height=\"{:.1}\" rx=\"2\" fill=\"{fill}\"><title>job {id} ({}): {}, {}</title></rect></a>",
+                LEFT - 6.0,
+                top + ROW - 6.0,
+                top + 2.0,
+                x1 - x0,
+                ROW - 4.0,
+                j.status,
+                escape(&j.description),
+                crate::format::duration(j.completed_ms.unwrap_or(end).saturating_sub(j.submitted_ms)),
+            );
+        }
+        if self.jobs.is_empty() {
+            let _ = write!(
+                s,
+                "<text x=\"{LEFT}\" y=\"{:.1}\">No jobs yet.</text>",
+                jobs_top + 14.0
+            );
+        }
+        let bottom = height - 30.0;
+        let secs = span / 1000.0;
+        let step = [
+            1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+        ]
+        .into_iter()
+        .find(|st| secs / st <= 12.0)
+        .unwrap_or(7200.0);
+        let _ = write!(
+            s,
+            "<line x1=\"{LEFT}\" y1=\"{bottom:.1}\" x2=\"{:.1}\" y2=\"{bottom:.1}\" stroke=\"#999\"/>",
+            W - RIGHT
+        );
+        let mut t = 0.0;
+        while t <= secs + 1e-9 {
+            let px = LEFT + (t / secs.max(1e-9)) * (W - LEFT - RIGHT);
+            let _ = write!(
+                s,
+                "<text x=\"{px:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{t}s</text>",
+                bottom + 16.0
+            );
+            t += step;
         }
         s.push_str("</svg>");
         s

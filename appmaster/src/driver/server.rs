@@ -52,6 +52,7 @@ impl Service for DriverService {
                 cores,
                 shuffle_server,
                 shuffle_dir,
+                log_urls,
                 ..
             } => {
                 let (push, mut pushed) = mpsc::unbounded_channel();
@@ -64,6 +65,7 @@ impl Service for DriverService {
                         cores,
                         shuffle_server,
                         shuffle_dir,
+                        log_urls,
                     },
                     push,
                     reply,

@@ -31,6 +31,7 @@ pub(crate) async fn run() -> anyhow::Result<i32> {
         node_id: container.node_id.clone(),
         shuffle_server: shuffle.server.clone(),
         shuffle_dir: shuffle.dir().display().to_string(),
+        log_urls: container.log_urls(&["stdout", "stderr"]),
     };
     transport::write(&mut send, &exec.driver_address, &reg).await?;
     let _: DriverResponse = transport::read_response(&mut recv, &exec.driver_address).await?;

@@ -5,7 +5,7 @@
 
 use super::auth::Viewer;
 use super::{pages, Web};
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -82,7 +82,14 @@ pub(crate) fn router() -> Router<Arc<Web>> {
             get(
                 |State(w): State<Arc<Web>>,
                  Extension(viewer): Extension<Viewer>,
-                 Path((id, rest)): Path<(String, String)>| async move {
+                 Path((id, rest)): Path<(String, String)>,
+                 RawQuery(query): RawQuery| async move {
+                    // Spark's API takes query parameters (taskList's offset and length,
+                    // taskSummary's quantiles).
+                    let rest = match query {
+                        Some(q) if rest.starts_with("api/") => format!("{rest}?{q}"),
+                        _ => rest,
+                    };
                     serve(w, viewer, id, rest).await
                 },
             ),

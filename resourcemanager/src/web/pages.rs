@@ -1,6 +1,7 @@
 //! The RM's web UI under YARN's paths: `/cluster` (overview),
-//! `/cluster/apps` (filterable by state), `/cluster/app/{id}`,
-//! `/cluster/nodes`; `/` redirects to `/cluster`. Server-rendered HTML with
+//! `/cluster/apps` (filterable by state, `/cluster/apps/{STATE}`), `/cluster/app/{id}`,
+//! `/cluster/nodes`, `/cluster/node/{id}` (a node's containers), `/cluster/scheduler`;
+//! `/` redirects to `/cluster`. Pages fit a 1280 px window. Server-rendered HTML with
 //! inline CSS, no JavaScript; live pages refresh themselves.
 
 use super::auth::Viewer;
@@ -24,7 +25,8 @@ header{background:#1b5e20;color:#fff;padding:8px 16px;display:flex;gap:16px;alig
 header a{color:#c8e6c9;text-decoration:none}header a.active{color:#fff;font-weight:bold}\
 .brand{font-weight:bold;margin-right:12px}main{padding:8px 16px}h1{font-size:20px}h2{font-size:16px}\
 table{border-collapse:collapse;margin:8px 0 16px}th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}\
-td{white-space:nowrap}td.wrap{white-space:normal;max-width:40em}\
+td{white-space:nowrap}td.wrap{white-space:normal;max-width:40em}td.name{white-space:normal;max-width:14em;overflow-wrap:anywhere}\
+td small{color:#666}\
 th{background:#f5f5f5}.filters a{margin-right:10px}.filters a.active{font-weight:bold}\
 dl{display:grid;grid-template-columns:max-content auto;gap:4px 16px}dt{font-weight:bold}dd{margin:0}\
 pre{white-space:pre-wrap;background:#fafafa;border:1px solid #eee;padding:6px}\
@@ -36,6 +38,10 @@ fn layout(title: &str, active: &str, refresh: bool, body: &str) -> Html<String> 
         &[
             ("/cluster", "Cluster"),
             ("/cluster/apps", "Applications"),
+            ("/cluster/apps/RUNNING", "Running"),
+            ("/cluster/apps/FINISHED", "Finished"),
+            ("/cluster/apps/FAILED", "Failed"),
+            ("/cluster/apps/KILLED", "Killed"),
             ("/cluster/nodes", "Nodes"),
             ("/cluster/scheduler", "Scheduler"),
             ("/metrics", "Metrics"),
@@ -130,20 +136,23 @@ fn tracking_link(r: &ApplicationReport, attrs: &str) -> String {
 }
 
 fn apps_table(s: &Snapshot, apps: &[&ApplicationReport]) -> String {
+    // YARN's columns, paired where they belong together (start and finish, state and
+    // final status, the allocation), so that the table and its Tracking UI column fit
+    // a 1280 px window.
     let mut h = String::from(
-        "<table id=\"apps\"><thead><tr><th>ID</th><th>User</th><th>Name</th><th>Application Type</th>\
-         <th>Queue</th><th>StartTime</th><th>FinishTime</th><th>State</th><th>FinalStatus</th>\
-         <th>Running Containers</th><th>Allocated CPU VCores</th><th>Allocated Memory MB</th>\
-         <th>Progress</th><th>Tracking UI</th></tr></thead><tbody>",
+        "<table id=\"apps\"><thead><tr><th>ID</th><th>User</th><th>Name</th><th>Type</th>\
+         <th>Queue</th><th>Started / Finished</th><th>State / FinalStatus</th>\
+         <th>Containers</th><th>Allocated</th><th>Progress</th><th>Tracking UI</th></tr></thead><tbody>",
     );
     for a in apps {
         let id = a.id.to_string();
         let ui = tracking_link(a, "");
         let _ = write!(
             h,
-            "<tr class=\"app\" data-app=\"{id}\"><td><a href=\"/cluster/app/{id}\">{id}</a></td><td>{}</td><td>{}</td>\
-             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"state {st}\">{st}</td><td>{}</td>\
-             <td>{}</td><td>{}</td><td>{}</td><td>{:.0}%</td><td>{ui}</td></tr>",
+            "<tr class=\"app\" data-app=\"{id}\"><td><a href=\"/cluster/app/{id}\">{id}</a></td><td>{}</td>\
+             <td class=\"name\">{}</td><td>{}</td><td>{}</td><td>{}<br><small>{}</small></td>\
+             <td><span class=\"state {st}\">{st}</span><br><small>{}</small></td>\
+             <td>{}</td><td>{}<br><small>{} vcores</small></td><td>{:.0}%</td><td>{ui}</td></tr>",
             escape(&a.user),
             escape(&a.name),
             escape(&a.app_type),
@@ -152,14 +161,14 @@ fn apps_table(s: &Snapshot, apps: &[&ApplicationReport]) -> String {
             if a.finish_time > 0 { date(a.finish_time) } else { "N/A".into() },
             a.final_status,
             a.running_containers,
+            mb(a.allocated.memory_mb),
             a.allocated.vcores,
-            a.allocated.memory_mb,
             a.progress * 100.0,
             st = a.state,
         );
     }
     if apps.is_empty() {
-        h.push_str("<tr><td colspan=\"14\">No applications.</td></tr>");
+        h.push_str("<tr><td colspan=\"11\">No applications.</td></tr>");
     }
     h.push_str("</tbody></table>");
     let _ = s;
@@ -232,7 +241,15 @@ fn apps_page(w: &Web, viewer: &Viewer, state: Option<&str>) -> Response {
         _ => "All applications".to_string(),
     };
     let body = format!("{}{filters}{}", metrics_table(&s), apps_table(&s, &apps));
-    layout(&title, "Applications", true, &body).into_response()
+    // The nav's per-state link is the active one on its page.
+    let active = match state.map(str::to_ascii_uppercase).as_deref() {
+        Some("RUNNING") => "Running",
+        Some("FINISHED") => "Finished",
+        Some("FAILED") => "Failed",
+        Some("KILLED") => "Killed",
+        _ => "Applications",
+    };
+    layout(&title, active, true, &body).into_response()
 }
 
 async fn apps(
@@ -333,30 +350,24 @@ async fn app(
     }
     body.push_str("</tbody></table>");
     body.push_str(
-        "<h2>Running containers</h2><table id=\"containers\"><thead><tr><th>Container</th><th>Node</th>\
-         <th>Resource</th><th>Started</th><th>Logs</th></tr></thead><tbody>",
+        "<h2>Running containers</h2><table id=\"containers\"><thead><tr><th>Container</th><th>Kind</th>\
+         <th>Node</th><th>Resource</th><th>Started</th><th>Logs</th></tr></thead><tbody>",
     );
     for c in &containers {
         let id = c.id.to_string();
-        let logs = rest::container_logs_link(&w.links, s.node(&c.node.0), &id, &r.user)
-            .map(|l| {
-                format!(
-                    "<a href=\"{l}/stdout\">stdout</a> <a href=\"{l}/stderr\">stderr</a>",
-                    l = escape(&l)
-                )
-            })
-            .unwrap_or_default();
         let _ = write!(
             body,
-            "<tr class=\"container\"><td>{id}</td><td>{}</td><td>{} MB, {} vcores</td><td>{}</td><td>{logs}</td></tr>",
-            escape(&c.node.0),
+            "<tr class=\"container\"><td>{id}</td><td>{}</td><td>{}</td><td>{} MB, {} vcores</td><td>{}</td><td>{}</td></tr>",
+            if c.am { "AM (driver)" } else { "executor" },
+            node_link(&c.node.0),
             c.resource.memory_mb,
             c.resource.vcores,
             date(c.start_ms),
+            log_links(&w, &s, &c.node.0, &id, &r.user),
         );
     }
     if containers.is_empty() {
-        body.push_str("<tr><td colspan=\"5\">None.</td></tr>");
+        body.push_str("<tr><td colspan=\"6\">None.</td></tr>");
     }
     body.push_str("</tbody></table>");
     let _ = write!(
@@ -371,6 +382,101 @@ async fn app(
         &body,
     )
     .into_response()
+}
+
+/// Links to a container's stdout and stderr on its NM's log pages (empty when the node
+/// serves none).
+fn log_links(w: &Web, s: &Snapshot, node: &str, container: &str, user: &str) -> String {
+    rest::container_logs_link(&w.links, s.node(node), container, user)
+        .map(|l| {
+            format!(
+                "<a class=\"log\" href=\"{l}/stdout\">stdout</a> <a class=\"log\" href=\"{l}/stderr\">stderr</a>",
+                l = escape(&l)
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// A node's id, linked to its page.
+fn node_link(node: &str) -> String {
+    format!("<a href=\"/cluster/node/{n}\">{n}</a>", n = escape(node))
+}
+
+/// One node (YARN's NodeManager page, from what the RM knows): its report and the
+/// containers on it, with their apps, resources and log links. A container of an app
+/// the viewer may not see is left out.
+async fn node(
+    State(w): State<Arc<Web>>,
+    Extension(viewer): Extension<Viewer>,
+    Path(id): Path<String>,
+) -> Response {
+    let s = w.snapshot(&viewer);
+    let Some(n) = s.node(&id) else {
+        return not_found(&format!("Node {id} not found"));
+    };
+    let containers =
+        w.rm.with_state(|st| st.node_containers(&common::NodeId(id.clone())));
+    let avail = n.capability.saturating_sub(&n.used);
+    let http = if n.http_address.is_empty() {
+        "none".to_string()
+    } else {
+        format!(
+            "<a href=\"{}://{h}/\">{h}</a>",
+            w.links.scheme,
+            h = escape(&n.http_address)
+        )
+    };
+    let mut body = format!(
+        "<dl id=\"node-info\"><dt>Node</dt><dd>{}</dd><dt>State</dt><dd class=\"state {st}\" id=\"state\">{st}</dd>\
+         <dt>Node HTTP address</dt><dd>{http}</dd><dt>Last health update</dt><dd>{}</dd>\
+         <dt>Health report</dt><dd>{}</dd><dt>Isolation</dt><dd>{}</dd>\
+         <dt>Capability</dt><dd>{}, {} vcores</dd><dt>Used</dt><dd id=\"used\">{}, {} vcores</dd>\
+         <dt>Available</dt><dd>{}, {} vcores</dd></dl>",
+        escape(&n.node_id.0),
+        date(n.last_health_update),
+        escape(&n.health_report),
+        n.isolation,
+        mb(n.capability.memory_mb),
+        n.capability.vcores,
+        mb(n.used.memory_mb),
+        n.used.vcores,
+        mb(avail.memory_mb),
+        avail.vcores,
+        st = n.state,
+    );
+    body.push_str(
+        "<h2>Containers</h2><table id=\"containers\"><thead><tr><th>Container</th><th>Application</th>\
+         <th>User</th><th>Kind</th><th>Resource</th><th>Started</th><th>Logs</th></tr></thead><tbody>",
+    );
+    let mut shown = 0;
+    for (c, user) in &containers {
+        let app = c.id.app();
+        if !s.apps.iter().any(|a| a.id == app) {
+            continue;
+        }
+        shown += 1;
+        let cid = c.id.to_string();
+        let _ = write!(
+            body,
+            "<tr class=\"container\"><td>{cid}</td><td><a href=\"/cluster/app/{app}\">{app}</a></td><td>{}</td>\
+             <td>{}</td><td>{}, {} vcores</td><td>{}</td><td>{}</td></tr>",
+            escape(user),
+            if c.am { "AM" } else { "worker" },
+            mb(c.resource.memory_mb),
+            c.resource.vcores,
+            date(c.start_ms),
+            log_links(&w, &s, &id, &cid, user),
+        );
+    }
+    if shown == 0 {
+        body.push_str("<tr><td colspan=\"7\">None.</td></tr>");
+    }
+    let _ = write!(
+        body,
+        "</tbody></table><p>REST: <a href=\"/ws/v1/cluster/nodes/{n}\">/ws/v1/cluster/nodes/{n}</a></p>",
+        n = escape(&id)
+    );
+    layout(&format!("Node {id}"), "Nodes", true, &body).into_response()
 }
 
 async fn nodes(State(w): State<Arc<Web>>, Extension(viewer): Extension<Viewer>) -> Html<String> {
@@ -396,7 +502,7 @@ async fn nodes(State(w): State<Arc<Web>>, Extension(viewer): Extension<Viewer>) 
             body,
             "<tr class=\"node\"><td>{}</td><td>{http}</td><td class=\"state {st}\">{st}</td><td>{}</td>\
              <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape(&n.node_id.0),
+            node_link(&n.node_id.0),
             date(n.last_health_update),
             n.num_containers,
             mb(n.used.memory_mb),
@@ -483,5 +589,55 @@ pub(crate) fn router() -> Router<Arc<Web>> {
         .route("/cluster/apps/{state}", get(apps_in_state))
         .route("/cluster/app/{id}", get(app))
         .route("/cluster/nodes", get(nodes))
+        .route("/cluster/node/{id}", get(node))
         .route("/cluster/scheduler", get(scheduler))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_page_links_the_scheduler_and_per_state_app_pages() {
+        let Html(h) = layout("x", "Running", false, "");
+        for href in [
+            "/cluster/scheduler",
+            "/cluster/apps/RUNNING",
+            "/cluster/apps/FINISHED",
+            "/cluster/apps/FAILED",
+            "/cluster/apps/KILLED",
+            "/cluster/nodes",
+        ] {
+            assert!(h.contains(&format!("href=\"{href}\"")), "{href}: {h}");
+        }
+        assert!(
+            h.contains("<a class=\"active\" href=\"/cluster/apps/RUNNING\">"),
+            "{h}"
+        );
+    }
+
+    #[test]
+    fn the_apps_table_is_narrow_and_keeps_its_tracking_ui() {
+        let s = rest::tests::snapshot();
+        let apps: Vec<&ApplicationReport> = s.apps.iter().collect();
+        let h = apps_table(&s, &apps);
+        let head = &h[..h.find("</thead>").unwrap()];
+        assert_eq!(head.matches("<th>").count(), 11, "{head}");
+        assert!(head.ends_with("<th>Tracking UI</th></tr>"), "{head}");
+        // Every row has a cell per column, the last one the tracking link.
+        assert_eq!(h.matches("<tr class=\"app\"").count(), 2);
+        assert!(h.contains("<td class=\"name\">Bursty</td>"));
+        assert!(
+            h.contains(">ApplicationMaster</a></td></tr>") && h.contains(">History</a></td></tr>"),
+            "{h}"
+        );
+    }
+
+    #[test]
+    fn node_links_go_to_the_node_page() {
+        assert_eq!(
+            node_link("h:45454"),
+            "<a href=\"/cluster/node/h:45454\">h:45454</a>"
+        );
+    }
 }

@@ -893,7 +893,7 @@ pub(crate) mod tests {
         }
     }
 
-    fn snapshot() -> Snapshot {
+    pub(crate) fn snapshot() -> Snapshot {
         Snapshot {
             cluster_ts: 1700000000000,
             started_ms: 1700000000001,

@@ -17,7 +17,7 @@ use super::map_output::MapOutputTracker;
 use super::speculation::SpeculationConfig;
 use super::tasks::{Failure, Offer, RunningTask, TaskScheduler};
 use crate::allocation::{AllocationConfig, ExecutorAllocationManager, ListenerEvent, StorageLevel};
-use crate::eventlog::AppEvent;
+use crate::eventlog::{AppEvent, TaskMetrics};
 use crate::ids::{ExecutorId, JobId, ShuffleId, TaskId};
 use crate::plan::{JobError, JobSpec, MapLocation, TaskError, TaskOutput};
 use common::protocol::{Container, ContainerStatus, TaskResult};
@@ -462,7 +462,15 @@ impl DriverCore {
             }
             TaskResult::Success(bytes) => match postcard::from_bytes::<TaskOutput>(&bytes) {
                 Ok(output) => {
-                    t.end("Success", None, output.records, now_ms, &mut out);
+                    let metrics = self.task_metrics(&t, &output);
+                    t.end_with(
+                        "Success",
+                        None,
+                        output.records,
+                        Some(metrics),
+                        now_ms,
+                        &mut out,
+                    );
                     self.task_output(&t, output, now_ms, &mut out);
                 }
                 Err(e) => {
@@ -510,10 +518,23 @@ impl DriverCore {
         self.finish(out, now_ms)
     }
 
+    /// What a successful task read and wrote, from what the driver knows: the map
+    /// outputs it was given and the sizes of the one it wrote.
+    fn task_metrics(&self, t: &RunningTask, output: &TaskOutput) -> TaskMetrics {
+        let mut m = TaskMetrics::default();
+        self.dag.shuffle_read_of(t, &mut m);
+        if let Some(sizes) = &output.map_sizes {
+            m.shuffle_write_bytes = sizes.iter().sum();
+            m.shuffle_write_records = output.records;
+        }
+        m
+    }
+
     /// A task succeeded: note its cached blocks and map output, then its result.
     fn task_output(&mut self, t: &RunningTask, output: TaskOutput, now_ms: u64, out: &mut Out) {
         let executor = &t.executor;
         let info = self.executors.info(executor).cloned();
+        let num_partitions = self.dag.partitions_of(t.stage).unwrap_or(0);
         for (rdd, part) in &output.cached {
             let host = info.as_ref().map(|e| e.host.clone()).unwrap_or_default();
             self.tasks.block_cached(*rdd, *part, executor, host);
@@ -521,6 +542,7 @@ impl DriverCore {
                 executor: executor.to_string(),
                 rdd: rdd.get(),
                 partition: *part,
+                num_partitions,
             });
             out.post(ListenerEvent::BlockUpdated {
                 executor_id: executor.clone(),
@@ -673,6 +695,7 @@ mod tests {
             cores: 1,
             shuffle_server: server.into(),
             shuffle_dir: dir.into(),
+            log_urls: Default::default(),
         }
     }
 
@@ -940,6 +963,32 @@ mod tests {
             .find(|s| !matches!(s.action, Action::ShuffleWrite(_)))
             .unwrap();
         assert_eq!(reduce_spec.inputs[&ShuffleId(7)].len(), 3);
+        // Task metrics: each map task wrote 1 byte per reduce partition; each reduce
+        // task read one 1-byte block of each of the 3 map outputs, local or remote.
+        let metrics: Vec<(bool, TaskMetrics)> = all
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Log(AppEvent::TaskEnd {
+                    metrics: Some(m), ..
+                }) => Some((m.shuffle_write_bytes > 0, m.clone())),
+                _ => None,
+            })
+            .collect();
+        let writers: Vec<_> = metrics.iter().filter(|(map, _)| *map).collect();
+        let readers: Vec<_> = metrics
+            .iter()
+            .filter(|(_, m)| m.shuffle_read_bytes() > 0)
+            .collect();
+        assert_eq!(writers.len(), 3, "{metrics:?}");
+        assert_eq!(readers.len(), 2, "{metrics:?}");
+        for (_, m) in writers {
+            assert_eq!(m.shuffle_write_bytes, 2);
+            assert_eq!(m.shuffle_read_bytes(), 0);
+        }
+        for (_, m) in readers {
+            assert_eq!(m.shuffle_read_bytes(), 3);
+            assert_eq!(m.shuffle_local_blocks + m.shuffle_remote_blocks, 3);
+        }
         // A second job on the same shuffle skips the map stage.
         let fx = d.submit_job(JobId(1), shuffle_job(3, 2), 2);
         let l = launches(&fx);

@@ -7,7 +7,7 @@ use super::effect::{Effect, Out};
 use super::map_output::MapOutputTracker;
 use super::tasks::{RunningTask, TaskScheduler};
 use crate::allocation::{JobStageInfo, ListenerEvent, StageAttempt};
-use crate::eventlog::AppEvent;
+use crate::eventlog::{AppEvent, TaskMetrics};
 use crate::ids::{JobId, ShuffleId, StageId};
 use crate::plan::{Action, FetchFailed, JobError, JobSpec, Plan, ShuffleDep, Source, StageSpec};
 use std::collections::BTreeMap;
@@ -122,6 +122,37 @@ impl DagScheduler {
             }
             _ => None,
         }
+    }
+
+    /// What a task of a running stage attempt read from shuffles: the blocks of its
+    /// partition in the map outputs it was given (Spark's `ShuffleReadMetrics`; zero-size
+    /// blocks are not fetched, so not counted).
+    pub(crate) fn shuffle_read_of(&self, t: &RunningTask, m: &mut TaskMetrics) {
+        let Some(stage) = self.running.get(&t.stage) else {
+            return;
+        };
+        if stage.attempt != t.stage_attempt {
+            return;
+        }
+        for loc in stage.spec.inputs.values().flatten() {
+            let size = loc.sizes.get(t.partition as usize).copied().unwrap_or(0);
+            if size == 0 {
+                continue;
+            }
+            if loc.executor == t.executor {
+                m.shuffle_local_blocks += 1;
+                m.shuffle_local_bytes += size;
+            } else {
+                m.shuffle_remote_blocks += 1;
+                m.shuffle_remote_bytes += size;
+            }
+        }
+    }
+
+    /// The partitions of a running stage's RDDs (the cached ones among them: a stage's
+    /// RDDs are narrow, so they all have its plan's partitions).
+    pub(crate) fn partitions_of(&self, stage: StageId) -> Option<u32> {
+        Some(self.running.get(&stage)?.spec.plan.num_partitions())
     }
 
     pub(crate) fn submit_job(&mut self, job: JobId, spec: JobSpec, cx: &mut Ctx<'_>) {

@@ -41,6 +41,8 @@ pub struct Registration {
     pub shuffle_server: String,
     /// The directory its map output is written to.
     pub shuffle_dir: String,
+    /// Its log pages by name (`stdout`, `stderr`), as Spark's `logUrlMap`.
+    pub log_urls: BTreeMap<String, String>,
 }
 
 /// A registered executor.
@@ -247,6 +249,7 @@ impl ExecutorBook {
             cores: reg.cores,
             container: container.to_string(),
             memory_mb: self.resource.memory_mb,
+            log_urls: reg.log_urls.clone(),
         });
         let slots = (reg.cores / self.task_cpus.max(1)).max(1);
         self.executors.insert(
@@ -406,6 +409,7 @@ mod tests {
             cores,
             shuffle_server: String::new(),
             shuffle_dir: String::new(),
+            log_urls: Default::default(),
         }
     }
 

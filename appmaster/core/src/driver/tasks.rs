@@ -8,7 +8,7 @@
 use super::effect::{Effect, Out, TaskDescription};
 use super::speculation::{SpeculationConfig, SuccessfulTaskDurations, KILLED_BY_OTHER_ATTEMPT};
 use crate::allocation::{ListenerEvent, StageAttempt, TaskEndReason, TaskInfo};
-use crate::eventlog::AppEvent;
+use crate::eventlog::{AppEvent, TaskMetrics};
 use crate::ids::{ExecutorId, RddId, StageId, TaskId};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -71,6 +71,19 @@ impl RunningTask {
         now_ms: u64,
         out: &mut Out,
     ) {
+        self.end_with(reason, error, records, None, now_ms, out);
+    }
+
+    /// [`Self::end`] with what the task read and wrote.
+    pub(crate) fn end_with(
+        &self,
+        reason: &str,
+        error: Option<String>,
+        records: u64,
+        metrics: Option<TaskMetrics>,
+        now_ms: u64,
+        out: &mut Out,
+    ) {
         out.log(AppEvent::TaskEnd {
             stage: self.stage.get(),
             stage_attempt: self.stage_attempt,
@@ -83,6 +96,7 @@ impl RunningTask {
             duration_ms: now_ms.saturating_sub(self.start_ms),
             records,
             speculative: self.speculative,
+            metrics,
         });
         let end = match reason {
             "Success" => TaskEndReason::Success,
