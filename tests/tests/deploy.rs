@@ -764,7 +764,7 @@ fn install_into_a_destdir_twice_changes_nothing_the_second_time() {
         client.contains("\nrm-web-address = \"rm.example:8088\"\n"),
         "{client}"
     );
-    common::clientconf::ClientConf::parse(&root.join("etc/spindle"), &client).unwrap();
+    ClientConf::parse(&root.join("etc/spindle"), &client).unwrap();
 
     // The installed configs, pointed at the installed certificates, pass --check-config.
     let certs = root.join("etc/spindle/certs");

@@ -143,6 +143,11 @@ async fn serve(
         return pages::not_found(&format!("{id} is not an application id"));
     };
     let base = format!("/proxy/{id}/");
+    // The history view takes Spark's API query parameters in the path it is given.
+    let history_rest = match &query {
+        Some(q) if rest.starts_with("api/") => format!("{rest}?{q}"),
+        _ => rest.clone(),
+    };
     let report = w.rm.with_state(|s| {
         s.check_view(app, viewer.name())?;
         s.report(app, crate::service::read_clocks())
@@ -153,13 +158,13 @@ async fn serve(
             return (StatusCode::FORBIDDEN, format!("{}\n", e.message)).into_response();
         }
         // Forgotten by the RM (retention) but maybe still in the history dir.
-        Err(_) => return history::serve_at(w, viewer, &base, id, rest).await,
+        Err(_) => return history::serve_at(w, viewer, &base, id, history_rest).await,
     };
     if report.state.is_terminal() {
         if w.links.event_log(&id).is_none() {
             return Redirect::to(&format!("/cluster/app/{id}")).into_response();
         }
-        return history::serve_at(w, viewer, &base, id, rest).await;
+        return history::serve_at(w, viewer, &base, id, history_rest).await;
     }
     if report.tracking_url.is_empty() {
         return pages::notice(
@@ -179,7 +184,7 @@ async fn serve(
         Err(why) => {
             // The AM may have just ended: its history view, once the log is here.
             if w.links.event_log(&id).is_some() {
-                return history::serve_at(w, viewer, &base, id, rest).await;
+                return history::serve_at(w, viewer, &base, id, history_rest).await;
             }
             pages::notice(
                 StatusCode::BAD_GATEWAY,
