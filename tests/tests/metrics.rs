@@ -69,10 +69,7 @@ fn assert_shared(s: &Scrape, body: &str, daemon: &str) {
     assert!(value(s, "process_open_fds", &[]) > 3.0);
     assert!(value(s, "process_max_fds", &[]) > 3.0);
     let started = value(s, "process_start_time_seconds", &[]);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64();
+    let now = common::clock::wall_ms() as f64 / 1000.0;
     assert!(
         started > now - 600.0 && started <= now + 1.0,
         "{started} vs {now}"
