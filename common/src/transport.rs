@@ -636,6 +636,10 @@ pub trait Service: Send + Sync + 'static {
     type Req: DeserializeOwned + Send + 'static;
     type Resp: Serialize + WireResponse + Send + Sync + 'static;
     fn handle(self: Arc<Self>, incoming: Incoming<Self::Req>) -> impl Future<Output = ()> + Send;
+
+    /// A connection failed before its handshake completed (a certificate the cluster CA did
+    /// not sign, none at all, a timeout): for the daemon's metrics.
+    fn handshake_failed(&self) {}
 }
 
 /// Accepts connections until the endpoint is closed. A bad frame gets a typed
@@ -661,6 +665,7 @@ async fn serve_connection<S: Service>(incoming: quinn::Incoming, service: Arc<S>
         Ok(c) => c,
         Err(e) => {
             debug!(%remote, error = %e, "handshake failed");
+            service.handshake_failed();
             return;
         }
     };

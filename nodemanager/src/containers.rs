@@ -532,6 +532,28 @@ impl ContainerManager {
         self.core().counts()
     }
 
+    /// What the node holds for its containers and each running container's memory, for
+    /// the metrics (blocking: reads `/proc`).
+    pub fn usage(&self) -> crate::metrics::NodeUse {
+        let (allocated, monitored) = {
+            let core = self.core();
+            (core.allocated(), core.monitored())
+        };
+        let groups: Vec<i32> = monitored.iter().map(|m| m.pid).collect();
+        let rss = crate::monitor::rss_by_group(&groups);
+        crate::metrics::NodeUse {
+            allocated,
+            containers: monitored
+                .iter()
+                .map(|m| crate::metrics::ContainerMemory {
+                    id: m.id,
+                    limit_bytes: m.limit_bytes,
+                    rss_bytes: rss.get(&m.pid).copied().unwrap_or(0),
+                })
+                .collect(),
+        }
+    }
+
     /// How many containers have not ended (takes the core's lock).
     pub fn live(&self) -> usize {
         self.core().live()

@@ -658,6 +658,19 @@ impl Lifecycle {
             .count()
     }
 
+    /// What the containers that have not ended hold (the node's allocated resources).
+    pub fn allocated(&self) -> Resource {
+        self.containers.values().filter(|c| c.phase.is_live()).fold(
+            Resource::new(0, 0),
+            |sum, c| {
+                Resource::new(
+                    sum.memory_mb + c.resource.memory_mb,
+                    sum.vcores + c.resource.vcores,
+                )
+            },
+        )
+    }
+
     pub fn counts(&self) -> PhaseCounts {
         let mut n = PhaseCounts::default();
         for c in self.containers.values() {

@@ -4,25 +4,56 @@
 //! One registry per process ([`metrics`]): container launches, completions
 //! and localization are counted where they happen (typed [`NmEvent`]s that
 //! log and count at once); containers by state are read from the container
-//! table at scrape time. The shuffle service the NM hosts reports its
+//! table at scrape time, with what the live containers hold against the node's capacity and
+//! each running container's resident memory. The shuffle service the NM hosts reports its
 //! fetches through [`NmMetrics::shuffle_fetch`] (or [`NmEvent::ShuffleFetch`]),
 //! so its bytes and latency appear here too.
 
 use crate::lifecycle::PhaseCounts;
+use common::protocol::exit_status;
+use common::{ContainerId, Resource};
 use daemon::metrics::{Metrics, Registrar};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Unit;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 type Labels = Vec<(&'static str, &'static str)>;
+type OwnedLabels = Vec<(&'static str, String)>;
+
+/// What the node's containers hold, read at scrape time.
+#[derive(Debug, Clone, Default)]
+pub struct NodeUse {
+    /// What the containers that have not ended were allocated.
+    pub allocated: Resource,
+    /// Each running container's memory.
+    pub containers: Vec<ContainerMemory>,
+}
+
+/// One running container's memory: its limit (its allocation) and what its processes hold.
+#[derive(Debug, Clone, Copy)]
+pub struct ContainerMemory {
+    pub id: ContainerId,
+    pub limit_bytes: u64,
+    pub rss_bytes: u64,
+}
 
 #[derive(Debug)]
 pub struct NmMetrics {
     containers: Family<Labels, Gauge>,
+    /// Containers that ended since the NM started: the `done` state. (The container table
+    /// forgets a finished app's containers, so counting it would fall back to 0.)
+    done: AtomicU64,
+    /// The node's capability (what it offers the RM), set when the NM starts.
+    capacity: Mutex<Option<Resource>>,
+    memory: Family<Labels, Gauge>,
+    vcores: Family<Labels, Gauge>,
+    container_memory: Family<OwnedLabels, Gauge>,
+    memory_kills: Counter,
     launched: Counter,
     launch_failed: Counter,
     completed: Family<Labels, Counter>,
@@ -48,7 +79,27 @@ impl NmMetrics {
         Self {
             containers: r.add(
                 "containers",
-                "Containers on this node by state (localizing, running, done)",
+                "Containers on this node by state: localizing and running now, done since the NM started",
+            ),
+            done: AtomicU64::new(0),
+            capacity: Mutex::new(None),
+            memory: r.add_with_unit(
+                "memory",
+                "The node's memory: capacity (what it offers), allocated (to containers that have not ended), available",
+                Unit::Bytes,
+            ),
+            vcores: r.add(
+                "vcores",
+                "The node's virtual cores: capacity, allocated (to containers that have not ended), available",
+            ),
+            container_memory: r.add_with_unit(
+                "container_memory",
+                "Each running container's memory: rss (its processes' resident memory) and limit (its allocation)",
+                Unit::Bytes,
+            ),
+            memory_kills: r.add(
+                "containers_killed_over_memory",
+                "Containers killed for using more memory than they were allocated (exit status -104, or -103 for virtual memory)",
             ),
             launched: r.add("containers_launched", "Container processes started"),
             launch_failed: r.add(
@@ -100,18 +151,60 @@ impl NmMetrics {
         self.shuffle_fetch_latency.observe(took.as_secs_f64());
     }
 
-    /// Sets the container gauges from the container table's counts and renders every
-    /// metric.
-    pub fn render(&self, containers: PhaseCounts) -> String {
+    /// The node's capability, as it registers with the RM.
+    pub fn set_capacity(&self, capacity: Resource) {
+        *self.capacity.lock().expect("capacity") = Some(capacity);
+    }
+
+    /// Sets the container gauges from the container table's counts and the node's use, and
+    /// renders every metric.
+    pub fn render(&self, containers: PhaseCounts, usage: &NodeUse) -> String {
         self.registry.render(|| {
+            let done = self.done.load(Ordering::Relaxed) as usize;
             for (state, n) in [
                 ("localizing", containers.localizing),
                 ("running", containers.running),
-                ("done", containers.done),
+                // At least the table's (a recovered node knows of containers that ended
+                // before it restarted).
+                ("done", done.max(containers.done)),
             ] {
                 self.containers
                     .get_or_create(&vec![("state", state)])
                     .set(n as i64);
+            }
+            let cap = self
+                .capacity
+                .lock()
+                .expect("capacity")
+                .unwrap_or(Resource::new(0, 0));
+            let used = usage.allocated;
+            for (kind, mb, vc) in [
+                ("capacity", cap.memory_mb, u64::from(cap.vcores)),
+                ("allocated", used.memory_mb, u64::from(used.vcores)),
+                (
+                    "available",
+                    cap.memory_mb.saturating_sub(used.memory_mb),
+                    u64::from(cap.vcores.saturating_sub(used.vcores)),
+                ),
+            ] {
+                self.memory
+                    .get_or_create(&vec![("kind", kind)])
+                    .set((mb << 20) as i64);
+                self.vcores
+                    .get_or_create(&vec![("kind", kind)])
+                    .set(vc as i64);
+            }
+            // Only the containers running now.
+            self.container_memory.clear();
+            for c in &usage.containers {
+                for (kind, v) in [("rss", c.rss_bytes), ("limit", c.limit_bytes)] {
+                    self.container_memory
+                        .get_or_create(&vec![
+                            ("container_id", c.id.to_string()),
+                            ("kind", kind.to_string()),
+                        ])
+                        .set(v as i64);
+                }
             }
         })
     }
@@ -153,6 +246,12 @@ impl NmEvent {
                     _ => "failed",
                 };
                 m.completed.get_or_create(&vec![("outcome", outcome)]).inc();
+                m.done.fetch_add(1, Ordering::Relaxed);
+                if exit == exit_status::KILLED_EXCEEDED_PMEM
+                    || exit == exit_status::KILLED_EXCEEDED_VMEM
+                {
+                    m.memory_kills.inc();
+                }
             }
             Self::Localized { hit, bytes } => {
                 if hit {

@@ -335,6 +335,7 @@ pub async fn start(config: &NmConfig) -> Result<NmHandle, NmError> {
         let _ = web_url.set(format!("{scheme}://{http_address}"));
     }
     let capability = config.capability();
+    crate::metrics::metrics().set_capacity(capability);
     let address = addr_string(&host, addr.port());
     let heartbeat = tokio::spawn(heartbeat_loop(
         nm.clone(),
@@ -613,6 +614,10 @@ fn log_refusal(peer: &Role, remote: SocketAddr, kind: &str, e: &WireError) {
 impl Service for Nm {
     type Req = NmRequest;
     type Resp = NmResponse;
+
+    fn handshake_failed(&self) {
+        daemon::metrics::tls_handshake_failed("rpc");
+    }
 
     async fn handle(self: Arc<Self>, inc: Incoming<NmRequest>) {
         // The authorization table, before anything else (`authz`): tokens and roles.

@@ -131,7 +131,12 @@ async fn prometheus(State(w): St, ConnectInfo(peer): ConnectInfo<Peer>) -> Respo
     if let Some(r) = refuse_read(&w, &peer, "/metrics") {
         return r;
     }
-    daemon::metrics::response(metrics().render(w.containers.phase_counts()))
+    // The containers' memory is read from /proc: off the async threads.
+    let containers = w.containers.clone();
+    let usage = tokio::task::spawn_blocking(move || containers.usage())
+        .await
+        .unwrap_or_default();
+    daemon::metrics::response(metrics().render(w.containers.phase_counts(), &usage))
 }
 
 fn not_found(why: String) -> Response {

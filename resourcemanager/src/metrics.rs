@@ -5,10 +5,12 @@
 //! they cannot drift from what the RM reports. Things that happen (an
 //! application submitted, containers allocated and how long the ask waited)
 //! are typed [`RmEvent`]s whose `emit` writes the tracing line and moves the
-//! counters at once.
+//! counters at once. Nodes lost and AM attempts failed are tallied by the core
+//! ([`crate::state::Tallies`]) and their counters catch up at each scrape; requests and
+//! errors are counted per method as the service answers them ([`RmMetrics::rpc`]).
 
 use crate::state::{Now, RmState};
-use common::protocol::{NodeState, YarnApplicationState};
+use common::protocol::{ErrorCode, NodeState, YarnApplicationState};
 use common::{AppAttemptId, ApplicationId};
 use daemon::metrics::{Metrics, Registrar};
 use prometheus_client::metrics::counter::Counter;
@@ -17,6 +19,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Unit;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -61,6 +64,11 @@ pub struct RmMetrics {
     apps_killed_by_web: Counter,
     containers_allocated: Counter,
     allocation_latency: Histogram,
+    heartbeat_age: Family<Labels, Gauge<f64, AtomicU64>>,
+    nodes_lost: Counter,
+    am_attempts_failed: Counter,
+    rpc_requests: Family<Labels, Counter>,
+    rpc_errors: Family<Labels, Counter>,
     /// Per attempt: since when it has had an unanswered container ask.
     asking_since: Mutex<HashMap<AppAttemptId, Instant>>,
 }
@@ -133,8 +141,44 @@ impl RmMetrics {
                 "allocation_latency",
                 "From an application master's container ask to the allocation on its push stream",
             ),
+            heartbeat_age: r.add_with_unit(
+                "node_heartbeat_age",
+                "Time since each node's last heartbeat (nodes not LOST, decommissioned or shut down)",
+                Unit::Seconds,
+            ),
+            nodes_lost: r.add(
+                "nodes_lost",
+                "Nodes declared LOST (silent for longer than the node expiry) since the RM started",
+            ),
+            am_attempts_failed: r.add(
+                "am_attempts_failed",
+                "Application master attempts that ended without unregistering (exited, lost, preempted)",
+            ),
+            rpc_requests: r.add(
+                "rpc_requests",
+                "Requests on the RM's QUIC protocol, by method",
+            ),
+            rpc_errors: r.add(
+                "rpc_errors",
+                "Requests on the RM's QUIC protocol answered with an error, by method and error code",
+            ),
             asking_since: Mutex::new(HashMap::new()),
             registry: r.finish(),
+        }
+    }
+
+    /// A request of `method` (its kind) was answered: with `error`'s code, or not.
+    pub fn rpc(&self, method: &'static str, error: Option<ErrorCode>) {
+        self.rpc_requests
+            .get_or_create(&vec![("method", method.to_string())])
+            .inc();
+        if let Some(code) = error {
+            self.rpc_errors
+                .get_or_create(&vec![
+                    ("method", method.to_string()),
+                    ("code", format!("{code:?}")),
+                ])
+                .inc();
         }
     }
 
@@ -236,10 +280,27 @@ impl RmMetrics {
                     .set(n);
             }
         }
+        self.heartbeat_age.clear();
+        for (node, age_ms) in state.heartbeat_ages(now) {
+            self.heartbeat_age
+                .get_or_create(&label("node", node.to_string()))
+                .set(age_ms as f64 / 1000.0);
+        }
+        let tallies = state.tallies();
+        catch_up(&self.nodes_lost, tallies.nodes_lost);
+        catch_up(&self.am_attempts_failed, tallies.am_attempts_failed);
         let live: u32 = apps.iter().map(|a| a.running_containers).sum();
         self.containers_running.set(live as i64);
         self.containers_pending
             .set(pending.iter().map(|(_, n)| *n as i64).sum());
+    }
+}
+
+/// Moves `counter` up to `total` (a tally kept elsewhere, which only grows).
+fn catch_up(counter: &Counter, total: u64) {
+    let now = counter.get();
+    if total > now {
+        counter.inc_by(total - now);
     }
 }
 

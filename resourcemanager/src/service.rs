@@ -767,9 +767,11 @@ impl Service for Rm {
     type Resp = RmResponse;
 
     async fn handle(self: Arc<Self>, mut inc: Incoming<RmRequest>) {
+        let method = inc.req.kind();
         // The authorization table, before anything else (`authz`).
         if let Err(e) = authz::authorize(&inc.peer, &inc.req) {
-            log_refusal(&inc, inc.req.kind(), &e);
+            log_refusal(&inc, method, &e);
+            self.metrics.rpc(method, Some(e.code));
             return inc.reply(&RmResponse::Error(e)).await;
         }
         // Client calls are made as the certificate's user (the table allowed only users).
@@ -779,9 +781,14 @@ impl Service for Rm {
         let resp = match req {
             RmRequest::HasFile { sha256 } => RmResponse::HasFile(self.store.has(&sha256)),
             RmRequest::UploadFile { sha256, size } => self.upload(&mut inc, &sha256, size).await,
-            RmRequest::FetchFile { sha256 } => return self.fetch(inc, &sha256).await,
+            // Streams: counted when they start, errors or not.
+            RmRequest::FetchFile { sha256 } => {
+                self.metrics.rpc(method, None);
+                return self.fetch(inc, &sha256).await;
+            }
             RmRequest::SubscribeAm { attempt, token } => {
-                return self.subscribe(inc, attempt, &token).await
+                self.metrics.rpc(method, None);
+                return self.subscribe(inc, attempt, &token).await;
             }
             RmRequest::Submit(mut sub) => {
                 for r in &sub.am_launch.local_resources {
@@ -793,6 +800,7 @@ impl Service for Rm {
                                 r.name, r.sha256
                             ),
                         );
+                        self.metrics.rpc(method, Some(e.code));
                         return inc.reply(&RmResponse::Error(e)).await;
                     }
                 }
@@ -965,9 +973,16 @@ impl Service for Rm {
         };
         if let RmResponse::Error(e) = &resp {
             if e.code == ErrorCode::Unauthorized {
-                log_refusal(&inc, inc.req.kind(), e);
+                log_refusal(&inc, method, e);
             }
         }
+        self.metrics.rpc(
+            method,
+            match &resp {
+                RmResponse::Error(e) => Some(e.code),
+                _ => None,
+            },
+        );
         inc.reply(&resp).await;
     }
 }

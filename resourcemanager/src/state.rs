@@ -315,6 +315,19 @@ pub struct RmState {
     max_completed: usize,
     /// Apps forgotten since the last [`RmState::take_removed`].
     removed: BTreeSet<ApplicationId>,
+    /// What happened since this core started, for the metrics.
+    tallies: Tallies,
+}
+
+/// Counts of things that happened since the core started (the metrics' counters follow
+/// them at each scrape).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tallies {
+    /// Nodes declared LOST (silent past the expiry).
+    pub nodes_lost: u64,
+    /// AM attempts that ended without unregistering (their container exited, was lost,
+    /// preempted, or did not come back after a restart).
+    pub am_attempts_failed: u64,
 }
 
 fn err(code: ErrorCode, msg: impl Into<String>) -> WireError {
@@ -361,7 +374,28 @@ impl RmState {
             completed: Default::default(),
             max_completed: MAX_COMPLETED_APPS,
             removed: BTreeSet::new(),
+            tallies: Tallies::default(),
         }
+    }
+
+    /// What happened since this core started.
+    pub fn tallies(&self) -> Tallies {
+        self.tallies
+    }
+
+    /// How long ago (ms) each node that is not LOST, DECOMMISSIONED or SHUT DOWN last
+    /// heartbeated.
+    pub fn heartbeat_ages(&self, now: Now) -> Vec<(NodeId, u64)> {
+        self.nodes
+            .iter()
+            .filter(|(_, n)| Self::live(n.state))
+            .map(|(id, n)| {
+                (
+                    id.clone(),
+                    now.mono_ms.saturating_sub(n.last_heartbeat.mono_ms),
+                )
+            })
+            .collect()
     }
 
     /// Sets the users who may view and modify every application (`admin-acl`).
@@ -736,6 +770,7 @@ impl RmState {
                 self.running_total = self.running_total.saturating_sub(&node.capability);
             }
             node.state = NodeState::LOST;
+            self.tallies.nodes_lost += 1;
             let containers = std::mem::take(&mut node.containers);
             for c in containers {
                 self.complete_container(
@@ -1269,6 +1304,7 @@ impl RmState {
             "AM Container for {failed} exited with exitCode: {exit}. Diagnostics: {diagnostics}"
         );
         tracing::warn!(app_attempt_id = %failed, exit_status = exit, "AM attempt failed");
+        self.tallies.am_attempts_failed += 1;
         if let Some(a) = app.current_mut() {
             a.finish_wall_ms = now.wall_ms;
             a.diagnostics = diag.clone();

@@ -202,8 +202,16 @@ fn report_renders_in_headless_chromium_with_one_series_per_run() {
     );
     assert_eq!(last[0], "job-time ratio (dynamic/static): 1.88", "{t}");
     assert_eq!(last[2], format!("report: {}", report.display()), "{t}");
+    // The verdict in words, in the terminal and in the report.
+    let verdict = "Dynamic allocation used 33% fewer executor-seconds than static allocation, \
+                   and its jobs took 88% longer.";
+    assert!(stdout.contains(verdict), "{t}");
 
     let html = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        html.contains(&format!("<p class=\"headline\">{verdict}</p>")),
+        "{html}"
+    );
     // Self-contained: nothing to fetch.
     for bad in ["<script", "<link", " src=", "url(", "https://", "@import"] {
         assert!(!html.contains(bad), "the report refers to {bad}");

@@ -208,8 +208,9 @@ fn scrape(http: &Http, url: &str) -> prometheus_parse::Scrape {
         .filter(|l| !l.starts_with('#') && !l.is_empty())
     {
         let name = l.split(['{', ' ']).next().unwrap();
+        // Prometheus' standard process metrics keep their own names.
         assert!(
-            name.starts_with("spindle_"),
+            name.starts_with("spindle_") || name.starts_with("process_"),
             "{url}: metric without the spindle_ prefix: {l}"
         );
         assert!(

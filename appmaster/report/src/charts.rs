@@ -21,6 +21,8 @@ pub struct Series {
     pub end: f64,
     /// Line width (wider lines drawn first stay visible under narrower ones).
     pub width: u32,
+    /// The run's jobs, (start, end) in seconds, in time order: the bands under the chart.
+    pub jobs: Vec<(f64, f64)>,
 }
 
 /// One bar of a bar chart.
@@ -48,6 +50,28 @@ fn rgb(c: (u8, u8, u8)) -> RGBColor {
     RGBColor(c.0, c.1, c.2)
 }
 
+/// `c` mixed with white, opaque: a band's fill stays readable under its label, and its
+/// pixels are never taken for the run's line (a browser test counts those by color).
+fn tint(c: (u8, u8, u8), share: f64) -> RGBColor {
+    let mix = |v: u8| (f64::from(v) * share + 255.0 * (1.0 - share)).round() as u8;
+    RGBColor(mix(c.0), mix(c.1), mix(c.2))
+}
+
+/// The smallest text on a chart: readable at 100% zoom (plotters' default is about 8 px).
+/// plotters sizes a font by its full height and writes SVG's `font-size` as that over 1.24,
+/// so 17 is 13.7 px on the page.
+pub const LABEL_PX: u32 = 17;
+/// The axis descriptions ("seconds since the start"): 14.5 px.
+const DESC_PX: u32 = 18;
+/// Chart titles: 17.7 px.
+const TITLE_PX: u32 = 22;
+/// The width left of a plot for tick labels, the axis description and the bands' run names.
+const Y_LABEL_AREA: u32 = 88;
+/// The time axis's tick labels and description.
+const TIME_AXIS_PX: u32 = 52;
+/// One run's row of job and gap bands under a time chart.
+const BAND_ROW_PX: u32 = 26;
+
 /// plotters could not draw a chart.
 #[derive(Debug, thiserror::Error)]
 #[error("drawing a chart: {0}")]
@@ -72,7 +96,10 @@ fn draw_svg(
     Ok(svg)
 }
 
-/// A step chart of one quantity over time, one line per run.
+/// A step chart of one quantity over time, one line per run, and under it (on the same time
+/// axis) one row of bands per run: its jobs, and the gaps between them.
+///
+/// `size` is the line chart's; the bands add [`BAND_ROW_PX`] per run below it.
 pub fn step_chart(
     title: &str,
     y_desc: &str,
@@ -85,17 +112,35 @@ pub fn step_chart(
         .flat_map(|s| s.steps.iter().map(|p| p.1))
         .fold(1.0f64, f64::max);
     let y_max = (y_top * 1.15).ceil().max(y_top + 1.0);
-    let svg = draw_svg(size, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, ("sans-serif", 18))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(50)
+    // Runs without jobs (the what-if report's policies) get no bands.
+    let with_bands = series.iter().any(|s| !s.jobs.is_empty());
+    let rows = series.len().max(1) as u32;
+    // The bands' chart: its rows, the time axis's labels and description, a margin.
+    let bands_h = if with_bands {
+        rows * BAND_ROW_PX + 4 + TIME_AXIS_PX + 6
+    } else {
+        0
+    };
+    let svg = draw_svg((size.0, size.1 + bands_h), |root| {
+        let (upper, lower) = root.split_vertically(size.1);
+        let mut chart = ChartBuilder::on(&upper)
+            .caption(title, ("sans-serif", TITLE_PX))
+            .margin_top(12)
+            .margin_left(12)
+            .margin_right(12)
+            .margin_bottom(if with_bands { 0 } else { 6 })
+            // With bands, the time axis is drawn once, under them.
+            .x_label_area_size(if with_bands { 0 } else { TIME_AXIS_PX })
+            .y_label_area_size(Y_LABEL_AREA)
             .build_cartesian_2d(0f64..x_max, 0f64..y_max)
             .map_err(err)?;
         chart
             .configure_mesh()
-            .x_desc("seconds since the start")
+            .x_desc(if with_bands {
+                ""
+            } else {
+                "seconds since the start"
+            })
             .y_desc(y_desc)
             .y_label_formatter(&|v| {
                 if (v - v.round()).abs() < 1e-9 {
@@ -104,6 +149,8 @@ pub fn step_chart(
                     String::new()
                 }
             })
+            .label_style(("sans-serif", LABEL_PX))
+            .axis_desc_style(("sans-serif", DESC_PX))
             .max_light_lines(2)
             .light_line_style(RGBColor(242, 242, 242))
             .draw()
@@ -136,14 +183,120 @@ pub fn step_chart(
             .position(SeriesLabelPosition::UpperRight)
             .background_style(WHITE.mix(0.85))
             .border_style(RGBColor(180, 180, 180))
-            .label_font(("sans-serif", 14))
+            .label_font(("sans-serif", LABEL_PX))
             .draw()
-            .map_err(err)
+            .map_err(err)?;
+        if !with_bands {
+            return Ok(());
+        }
+        let plot_px = size.0.saturating_sub(24 + Y_LABEL_AREA).max(1);
+        draw_bands(&lower, series, x_max, plot_px)
     })?;
     Ok(tag_series(
         &svg,
         series.iter().map(|s| (s.name.as_str(), s.color)),
     ))
+}
+
+/// The rows of job and gap bands under a time chart, one per run (the first on top), on the
+/// line chart's time axis (same margins and label area, so the two line up).
+fn draw_bands(
+    area: &DrawingArea<SVGBackend<'_>, Shift>,
+    series: &[Series],
+    x_max: f64,
+    plot_px: u32,
+) -> Result<(), ChartError> {
+    let rows = series.len().max(1) as u32;
+    let names: Vec<String> = series.iter().map(|s| s.name.clone()).collect();
+    let row_of = |i: usize| rows - 1 - i as u32;
+    let mut chart = ChartBuilder::on(area)
+        .margin_top(4)
+        .margin_left(12)
+        .margin_right(12)
+        .margin_bottom(6)
+        .x_label_area_size(TIME_AXIS_PX)
+        .y_label_area_size(Y_LABEL_AREA)
+        .build_cartesian_2d(0f64..x_max, (0u32..rows - 1).into_segmented())
+        .map_err(err)?;
+    let formatter = |v: &SegmentValue<u32>| match v {
+        SegmentValue::CenterOf(r) => names
+            .get((rows - 1 - *r) as usize)
+            .cloned()
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .x_desc("seconds since the start")
+        .y_labels(rows as usize)
+        .y_label_formatter(&formatter)
+        .label_style(("sans-serif", LABEL_PX))
+        .axis_desc_style(("sans-serif", DESC_PX))
+        .max_light_lines(2)
+        .light_line_style(RGBColor(242, 242, 242))
+        .draw()
+        .map_err(err)?;
+    // Labels go inside a band when it is wide enough for them.
+    let px = |secs: f64| secs / x_max * f64::from(plot_px);
+    let label = TextStyle::from(("sans-serif", LABEL_PX).into_font())
+        .color(&RGBColor(34, 34, 34))
+        .pos(Pos::new(HPos::Center, VPos::Center));
+    let gap_label = label.color(&RGBColor(110, 110, 110));
+    for (i, s) in series.iter().enumerate() {
+        let (y0, y1) = (
+            SegmentValue::Exact(row_of(i)),
+            SegmentValue::Exact(row_of(i) + 1),
+        );
+        let mid = SegmentValue::CenterOf(row_of(i));
+        let band = |from: f64, to: f64, fill: RGBColor| {
+            [
+                Rectangle::new([(from, y0.clone()), (to, y1.clone())], fill.filled()),
+                // A white edge keeps neighbouring bands and rows apart.
+                Rectangle::new(
+                    [(from, y0.clone()), (to, y1.clone())],
+                    WHITE.stroke_width(2),
+                ),
+            ]
+        };
+        let gaps: Vec<(f64, f64)> = s
+            .jobs
+            .windows(2)
+            .filter(|w| w[1].0 > w[0].1)
+            .map(|w| (w[0].1, w[1].0))
+            .collect();
+        chart
+            .draw_series(
+                gaps.iter()
+                    .flat_map(|&(a, b)| band(a, b, RGBColor(236, 236, 236))),
+            )
+            .map_err(err)?;
+        chart
+            .draw_series(
+                s.jobs
+                    .iter()
+                    .flat_map(|&(a, b)| band(a, b.max(a), tint(s.color, 0.45))),
+            )
+            .map_err(err)?;
+        let mut texts = Vec::new();
+        for (k, &(a, b)) in s.jobs.iter().enumerate() {
+            let text = format!("job {k}");
+            if px(b - a) >= 8.0 * text.len() as f64 {
+                texts.push(Text::new(text, ((a + b) / 2.0, mid.clone()), label.clone()));
+            }
+        }
+        for &(a, b) in &gaps {
+            if px(b - a) >= 32.0 {
+                texts.push(Text::new(
+                    "gap".to_string(),
+                    ((a + b) / 2.0, mid.clone()),
+                    gap_label.clone(),
+                ));
+            }
+        }
+        chart.draw_series(texts).map_err(err)?;
+    }
+    Ok(())
 }
 
 /// A bar chart, one bar per run.
@@ -159,7 +312,7 @@ pub fn bar_chart(
     let names: Vec<String> = bars.iter().map(|b| b.name.clone()).collect();
     draw_svg(size, |root| {
         let mut chart = ChartBuilder::on(root)
-            .caption(title, ("sans-serif", 16))
+            .caption(title, ("sans-serif", TITLE_PX))
             .margin(10)
             .x_label_area_size(30)
             .y_label_area_size(60)
@@ -176,6 +329,8 @@ pub fn bar_chart(
             .x_label_formatter(&formatter)
             .y_desc(unit)
             .y_label_formatter(&|v| compact(*v))
+            .label_style(("sans-serif", LABEL_PX))
+            .axis_desc_style(("sans-serif", DESC_PX))
             .light_line_style(TRANSPARENT)
             .draw()
             .map_err(err)?;
@@ -193,7 +348,7 @@ pub fn bar_chart(
                     .data(bars.iter().enumerate().map(|(i, b)| (i as u32, b.value))),
             )
             .map_err(err)?;
-        let label = TextStyle::from(("sans-serif", 13).into_font())
+        let label = TextStyle::from(("sans-serif", LABEL_PX).into_font())
             .pos(Pos::new(HPos::Center, VPos::Bottom));
         chart
             .draw_series(bars.iter().enumerate().map(|(i, b)| {
@@ -253,6 +408,7 @@ mod tests {
                 steps: vec![(0.0, 0.0), (0.5, 2.0)],
                 end: 30.0,
                 width: 4,
+                jobs: vec![(0.5, 4.0), (20.0, 24.0)],
             },
             Series {
                 name: "dynamic".into(),
@@ -260,6 +416,7 @@ mod tests {
                 steps: vec![(0.0, 0.0), (0.4, 1.0), (1.5, 2.0), (12.0, 0.0)],
                 end: 32.0,
                 width: 2,
+                jobs: vec![(1.0, 6.0), (21.0, 26.0)],
             },
         ];
         let svg = step_chart("Executors", "executors", &series, (800, 300)).unwrap();

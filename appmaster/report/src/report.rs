@@ -29,6 +29,24 @@ impl Mode {
         }
     }
 
+    /// The side as the subject of the headline sentence.
+    fn subject(self) -> &'static str {
+        match self {
+            Self::Static => "Static allocation",
+            Self::Dynamic => "Dynamic allocation",
+            Self::Eager => "Dynamic allocation under the eager policy",
+        }
+    }
+
+    /// This side's ratio to static, in words.
+    fn ratio_words(self) -> &'static str {
+        match self {
+            Self::Static => "static/static",
+            Self::Dynamic => "dynamic/static",
+            Self::Eager => "eager/static",
+        }
+    }
+
     /// The column header of this side's ratio to static.
     fn ratio_header(self) -> &'static str {
         match self {
@@ -150,6 +168,29 @@ fn secs(ms: u64) -> f64 {
     ms as f64 / 1000.0
 }
 
+/// How far a ratio to static is from 1, in whole percent (`None` when there is no ratio).
+fn percent_change(r: f64) -> Option<i64> {
+    r.is_finite().then(|| ((r - 1.0) * 100.0).round() as i64)
+}
+
+/// "21% fewer executor-seconds" (`None` when there is no ratio).
+fn executor_change(r: f64) -> Option<String> {
+    Some(match percent_change(r)? {
+        0 => "as many executor-seconds".to_string(),
+        p if p < 0 => format!("{}% fewer executor-seconds", -p),
+        p => format!("{p}% more executor-seconds"),
+    })
+}
+
+/// "27% longer" (`None` when there is no ratio).
+fn time_change(r: f64) -> Option<String> {
+    Some(match percent_change(r)? {
+        0 => "as long".to_string(),
+        p if p < 0 => format!("{}% less time", -p),
+        p => format!("{p}% longer"),
+    })
+}
+
 /// One row of the side-by-side table: the metric, one value per side, each non-static side's
 /// ratio to static, and the ideal static, ideal dynamic and ideal ratio (empty without one).
 struct Row {
@@ -233,6 +274,69 @@ impl Comparison {
             self.job_ratio()
         );
         out
+    }
+
+    /// The verdict in plain words, one sentence per non-static side, e.g. "Dynamic allocation
+    /// used 21% fewer executor-seconds than static allocation, and its jobs took 27% longer."
+    /// With a Bursty workload the ideal follows in the same words, so the reader need not know
+    /// which way the ratios point.
+    pub fn headline(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (mode, _) in self.sides().into_iter().skip(1) {
+            let subject = mode.subject();
+            let (es, jt) = (self.executor_ratio_of(mode), self.job_ratio_of(mode));
+            let than = |c: String| {
+                // "as many executor-seconds as", "21% fewer executor-seconds than".
+                let word = if c.starts_with("as ") { "as" } else { "than" };
+                format!("{c} {word} static allocation")
+            };
+            let mut s = match (executor_change(es), time_change(jt)) {
+                (Some(e), Some(j)) => format!("{subject} used {}, and its jobs took {j}.", than(e)),
+                (Some(e), None) => format!("{subject} used {}.", than(e)),
+                (None, _) => format!("{subject}: no static figures to compare with."),
+            };
+            // The ideal is worked out for the dynamic run's policy: it sits beside that side.
+            if let Some(i) = self.ideal.as_ref().filter(|_| mode == Mode::Dynamic) {
+                if let (Some(e), Some(j)) = (
+                    executor_change(i.executor_ratio()),
+                    time_change(i.job_ratio()),
+                ) {
+                    let _ = write!(
+                        s,
+                        " The ideal under {} (no start-up cost): {e}, jobs taking {j}.",
+                        i.rules()
+                    );
+                }
+            }
+            out.push(s);
+        }
+        out
+    }
+
+    /// What the ratios mean, under the headline: the figures it was worded from.
+    pub fn ratio_gloss(&self) -> String {
+        let mut parts = Vec::new();
+        for (mode, _) in self.sides().into_iter().skip(1) {
+            let mut p = format!(
+                "{}: executor-seconds {:.2}, job time {:.2}",
+                mode.ratio_words(),
+                self.executor_ratio_of(mode),
+                self.job_ratio_of(mode)
+            );
+            if let Some(i) = self.ideal.as_ref().filter(|_| mode == Mode::Dynamic) {
+                let _ = write!(
+                    p,
+                    " (ideal {:.2} and {:.2})",
+                    i.executor_ratio(),
+                    i.job_ratio()
+                );
+            }
+            parts.push(p);
+        }
+        format!(
+            "Ratios to static: {}. Below 1 saves resources; above 1 costs time.",
+            parts.join("; ")
+        )
     }
 
     fn runs(&self) -> impl Iterator<Item = &Run> {
@@ -468,6 +572,10 @@ impl Comparison {
                     .unwrap_or_default()
             );
         }
+        for h in self.headline() {
+            let _ = writeln!(out, "{h}");
+        }
+        let _ = writeln!(out, "{}", self.ratio_gloss());
         let (header, rows) = self.table();
         let mut table: Vec<Vec<String>> = vec![header];
         table.extend(rows);
@@ -637,17 +745,38 @@ impl Comparison {
             for (i, r) in runs.iter().enumerate() {
                 let a = &r.account;
                 let zero = if self.tenants() { t0 } else { a.start };
-                let steps = f(a)
+                let mut steps: Vec<(f64, f64)> = f(a)
                     .iter()
                     .map(|(t, v)| (secs(t.saturating_sub(zero)), f64::from(*v)))
                     .collect();
+                let end = secs(a.end.saturating_sub(zero));
+                // The line rises from 0 and falls back to 0 where the run ends: a run that has
+                // ended holds nothing, and its line must not run on at its last value.
+                if let Some(&(t, v)) = steps.first() {
+                    if v != 0.0 {
+                        steps.insert(0, (t, 0.0));
+                    }
+                }
+                if steps.last().is_some_and(|&(_, v)| v != 0.0) {
+                    steps.push((end, 0.0));
+                }
                 out.push(Series {
                     name: r.label.clone(),
                     color: colors[i % colors.len()],
                     steps,
-                    end: secs(a.end.saturating_sub(zero)),
+                    end,
                     // Static lines wider: drawn first, they stay visible under dynamic ones.
                     width: if r.mode == Mode::Static { 5 } else { 2 },
+                    jobs: a
+                        .jobs
+                        .iter()
+                        .map(|j| {
+                            (
+                                secs(j.start.saturating_sub(zero)),
+                                secs(j.end.saturating_sub(zero)),
+                            )
+                        })
+                        .collect(),
                 });
             }
         }
@@ -706,39 +835,19 @@ impl Comparison {
             );
         }
         let _ = writeln!(h, "</ul>");
-        let _ = writeln!(
-            h,
-            "<p class=\"ratios\">executor-seconds ratio (dynamic/static): <b>{:.2}</b> &middot; job-time ratio (dynamic/static): <b>{:.2}</b>{}{}</p>",
-            self.executor_ratio(),
-            self.job_ratio(),
-            if self.eager_runs.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    " &middot; executor-seconds ratio (eager/static): <b>{:.2}</b> &middot; job-time ratio (eager/static): <b>{:.2}</b>",
-                    self.executor_ratio_of(Mode::Eager),
-                    self.job_ratio_of(Mode::Eager)
-                )
-            },
-            self.ideal
-                .as_ref()
-                .map(|i| format!(
-                    " &middot; ideal under {}: {:.2} and {:.2}",
-                    i.rules(),
-                    i.executor_ratio(),
-                    i.job_ratio()
-                ))
-                .unwrap_or_default()
-        );
+        for line in self.headline() {
+            let _ = writeln!(h, "<p class=\"headline\">{}</p>", escape(&line));
+        }
+        let _ = writeln!(h, "<p class=\"ratios\">{}</p>", escape(&self.ratio_gloss()));
         let (w, hgt) = (920, 300);
         let _ = writeln!(
             h,
-            "<figure class=\"chart executors\">{}<figcaption>Executors registered over time, one line per run.</figcaption></figure>",
+            "<figure class=\"chart executors\">{}<figcaption>Executors registered over time, one line per run; under it, each run's jobs and the gaps between them.</figcaption></figure>",
             charts::step_chart("Executors", "executors", &self.series(|a| &a.executor_series), (w, hgt))?
         );
         let _ = writeln!(
             h,
-            "<figure class=\"chart tasks\">{}<figcaption>Tasks running over time.</figcaption></figure>",
+            "<figure class=\"chart tasks\">{}<figcaption>Tasks running over time; under it, each run's jobs and the gaps between them.</figcaption></figure>",
             charts::step_chart("Running tasks", "tasks", &self.series(|a| &a.task_series), (w, hgt))?
         );
         let _ = writeln!(h, "<div class=\"bars\">");
@@ -768,7 +877,7 @@ impl Comparison {
         for (i, c) in header.iter().enumerate() {
             // The ratio columns read in full in HTML ("dynamic/static").
             let c = if i > 0 && c == Mode::Dynamic.ratio_header() {
-                "dynamic/static"
+                Mode::Dynamic.ratio_words()
             } else {
                 c.as_str()
             };
@@ -798,47 +907,35 @@ impl Comparison {
                 let _ = writeln!(h, "</tr>");
             }
             let _ = writeln!(h, "</table>\n<p>{}</p>", escape(&self.tenants_summary()));
-        } else if let Some(firsts) = self.first_runs() {
-            let _ = write!(h, "<h3>Per job</h3><table class=\"jobs\"><tr><th>job</th>");
+        } else if let (Some(firsts), Some(table)) = (self.first_runs(), self.job_rows()) {
+            // The terminal's per-job table, cell for cell, under one header per side.
+            let _ = write!(
+                h,
+                "<h3>Per job</h3><table class=\"jobs\"><thead><tr><th rowspan=\"2\">job</th>"
+            );
             for (m, _) in &firsts {
-                let n = m.name();
                 let _ = write!(
                     h,
-                    "<th>{n} time (s)</th><th>{n} executor-s</th><th>{n} idle</th>"
+                    "<th colspan=\"{}\">{}</th>",
+                    job_columns(*m).len(),
+                    m.name()
                 );
             }
-            for (m, _) in firsts.iter().filter(|(m, _)| *m != Mode::Static) {
-                let _ = write!(h, "<th>{} scale-up (s)</th>", m.name());
-            }
-            let _ = writeln!(h, "</tr>");
-            for k in 0..most_jobs(&firsts) {
-                let _ = write!(h, "<tr><td>{k}</td>");
-                for (_, r) in &firsts {
-                    match r.account.jobs.get(k) {
-                        Some(j) => {
-                            let _ = write!(
-                                h,
-                                "<td>{:.2}</td><td>{:.1}</td><td>{:.1}</td>",
-                                secs(j.duration_ms()),
-                                j.usage.executor_s(),
-                                j.usage.idle_executor_s()
-                            );
-                        }
-                        None => h.push_str("<td>-</td><td>-</td><td>-</td>"),
-                    }
+            let _ = write!(h, "</tr>\n<tr>");
+            for (m, _) in &firsts {
+                for c in job_columns(*m) {
+                    let _ = write!(h, "<th>{c}</th>");
                 }
-                for (_, r) in firsts.iter().filter(|(m, _)| *m != Mode::Static) {
-                    let su = r
-                        .account
-                        .jobs
-                        .get(k)
-                        .and_then(|j| j.scale_ups.first())
-                        .map_or("-".into(), |u| format!("{:.3}", secs(u.delay_ms())));
-                    let _ = write!(h, "<td>{su}</td>");
+            }
+            let _ = writeln!(h, "</tr></thead><tbody>");
+            for r in &table[1..] {
+                let _ = write!(h, "<tr>");
+                for c in r {
+                    let _ = write!(h, "<td>{}</td>", escape(c));
                 }
                 let _ = writeln!(h, "</tr>");
             }
-            let _ = writeln!(h, "</table>");
+            let _ = writeln!(h, "</tbody></table>");
         }
         for n in &self.notes {
             let _ = writeln!(h, "<p class=\"note\">{}</p>", escape(n));
@@ -898,8 +995,9 @@ pub(crate) const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe 
 h1{font-size:1.5em}h2{font-size:1.25em;border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:2em}h3{font-size:1.05em}\
 figure{margin:12px 0}figcaption{font-size:.85em;color:#666}.bars{display:flex;flex-wrap:wrap;gap:8px}.bars figure{margin:0}\
 table{border-collapse:collapse;font-size:.9em;margin:8px 0}th,td{padding:3px 10px;border-bottom:1px solid #eee;text-align:right}\
-th:first-child,td:first-child{text-align:left}thead th{border-bottom:2px solid #ccc}.note{color:#555;font-size:.9em}\
-.ratios{font-size:1.05em}code{background:#f4f4f4;padding:1px 4px;border-radius:3px}";
+th:first-child,td:first-child{text-align:left}thead th{border-bottom:2px solid #ccc}\
+.jobs th{white-space:nowrap}.jobs th[colspan]{text-align:center}.note{color:#555;font-size:.9em}\
+.headline{font-size:1.2em;font-weight:600;margin:12px 0 4px}.ratios{color:#444}code{background:#f4f4f4;padding:1px 4px;border-radius:3px}";
 
 /// The whole report: every comparison, its charts and tables, in one HTML file.
 pub fn html(title: &str, intro: &str, comparisons: &[Comparison]) -> Result<String, ChartError> {
@@ -919,6 +1017,23 @@ pub fn html(title: &str, intro: &str, comparisons: &[Comparison]) -> Result<Stri
     }
     let _ = writeln!(h, "</body>\n</html>");
     Ok(h)
+}
+
+/// The per-job table's columns for one side, in full (the terminal abbreviates them).
+fn job_columns(mode: Mode) -> &'static [&'static str] {
+    const STATIC: &[&str] = &["time (s)", "executor-s", "idle", "peak executors"];
+    const DYNAMIC: &[&str] = &[
+        "time (s)",
+        "executor-s",
+        "idle",
+        "peak executors",
+        "first scale-up (s)",
+    ];
+    if mode == Mode::Static {
+        STATIC
+    } else {
+        DYNAMIC
+    }
 }
 
 /// The most jobs any side's first run had (the per-job tables' rows).

@@ -84,6 +84,8 @@ pub fn html(
             end: r.figures.wall_ms as f64 / 1000.0,
             // Wider lines first, so lines that coincide stay visible.
             width: (all.len() - i) as u32 + 1,
+            // The policies replay the same jobs at different times: no bands.
+            jobs: Vec::new(),
         })
         .collect();
     let _ = writeln!(

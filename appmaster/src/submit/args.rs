@@ -516,4 +516,47 @@ mod tests {
             Err(ArgError::BadDeployMode("local".into()))
         );
     }
+
+    /// Every option the parser accepts has a line of help in `--help`'s text.
+    #[test]
+    fn every_option_has_help() {
+        // The options' lines: "  --opt, -o VALUE   what it does", wrapped lines indented.
+        let documented: Vec<(Vec<&str>, &str)> = USAGE
+            .lines()
+            .filter(|l| l.starts_with("  -"))
+            .filter_map(|l| {
+                let l = l.trim_start();
+                let (spec, help) = l.split_once("  ")?;
+                let opts = spec
+                    .split([',', ' '])
+                    .filter(|w| w.starts_with('-'))
+                    .collect();
+                Some((opts, help.trim()))
+            })
+            .collect();
+        let flags = ["--verbose", "-v", "--help", "-h", "--version"];
+        for opt in VALUED.iter().chain(flags.iter()) {
+            // Accepted by the parser (a valued option with a value that passes).
+            let args: Vec<&str> = if VALUED.contains(opt) {
+                let value = match *opt {
+                    "--conf" | "-c" => "k=v",
+                    "--master" => "spindle",
+                    "--deploy-mode" => "cluster",
+                    _ => "1",
+                };
+                vec![opt, value, "app"]
+            } else {
+                vec![opt, "app"]
+            };
+            assert!(parse(&args).is_ok(), "{opt} is not accepted");
+            let help = documented
+                .iter()
+                .find(|(opts, _)| opts.contains(opt))
+                .map(|(_, h)| *h);
+            assert!(
+                help.is_some_and(|h| !h.is_empty()),
+                "{opt} has no help line in USAGE"
+            );
+        }
+    }
 }

@@ -47,6 +47,8 @@ pub(crate) async fn queue(cmd: QueueCommand) -> anyhow::Result<()> {
 pub(crate) enum AppCommand {
     /// List applications (optionally only those in the given states, e.g. RUNNING,FINISHED).
     List {
+        /// Only applications in these states (comma-separated or repeated: NEW, SUBMITTED,
+        /// ACCEPTED, RUNNING, FINISHED, FAILED, KILLED).
         #[arg(long, value_delimiter = ',')]
         states: Vec<String>,
         /// Only applications in this queue (its short name or full path).
@@ -54,9 +56,15 @@ pub(crate) enum AppCommand {
         queue: Option<String>,
     },
     /// Show one application's report.
-    Status { id: String },
+    Status {
+        /// The application's id (application_<cluster timestamp>_<n>).
+        id: String,
+    },
     /// Kill an application.
-    Kill { id: String },
+    Kill {
+        /// The application's id (application_<cluster timestamp>_<n>).
+        id: String,
+    },
 }
 
 pub(crate) async fn node(cmd: NodeCommand) -> anyhow::Result<()> {

@@ -6,6 +6,7 @@ pub(crate) enum CertsCommand {
     /// Create a cluster CA and issue the RM's, a node's, a user's and the container
     /// certificate into DIR.
     Init {
+        /// The directory the CA and the certificates go to (created if missing).
         #[arg(long)]
         dir: PathBuf,
         /// User name for the user certificate's subject (default: $USER, else spindle).
@@ -24,6 +25,7 @@ pub(crate) enum CertsCommand {
     },
     /// Issue another certificate from the CA in DIR (e.g. for another host).
     Issue {
+        /// The directory with the CA (from `certs init`); the certificate goes there too.
         #[arg(long)]
         dir: PathBuf,
         /// File name stem: writes NAME.pem and NAME.key.
@@ -33,6 +35,7 @@ pub(crate) enum CertsCommand {
         /// it registers), `user:NAME`, `rm` or `container`.
         #[arg(long)]
         common_name: String,
+        /// Extra host names or IPs the certificate answers to (repeatable).
         #[arg(long = "san")]
         sans: Vec<String>,
     },

@@ -10,8 +10,11 @@ use std::time::{Duration, Instant};
 /// `spindle cluster up`'s options.
 #[derive(clap::Args)]
 pub(crate) struct UpArgs {
+    /// Node managers to start.
     #[arg(long, default_value_t = 2)]
     nodes: u32,
+    /// The cluster's directory: certificates, configs, logs, state and history (created if
+    /// missing).
     #[arg(long)]
     dir: PathBuf,
     /// Memory each NM offers, MB.
@@ -83,6 +86,7 @@ pub(crate) enum ClusterCommand {
     Up(Box<UpArgs>),
     /// Stop the cluster in DIR.
     Down {
+        /// The cluster's directory (as given to `cluster up`).
         #[arg(long)]
         dir: PathBuf,
     },

@@ -34,12 +34,12 @@ use std::time::{Duration, Instant};
 
 const ABOUT: &str = "Run an application under static and dynamic allocation (or read two event logs) and compare them: a table, and an HTML report with charts";
 
+const USAGE: &str = "\
+spindle compare [compare options] [spindle-submit options] <app binary> [app arguments]
+       spindle compare --logs STATIC.jsonl DYNAMIC.jsonl [--report FILE]";
+
 const LONG_ABOUT: &str = "\
 Run an application under static and under dynamic allocation and compare them.
-
-Usage:
-  spindle compare [compare options] [spindle-submit options] <app binary> [app arguments]
-  spindle compare --logs STATIC.jsonl DYNAMIC.jsonl [--report FILE]
 
 The application runs twice on the cluster of $SPINDLE_CONF_DIR through spindle-submit: first
 with static allocation (--num-executors N; default: the dynamic run's maxExecutors), then with
@@ -49,44 +49,88 @@ maxExecutors=5, initialExecutors=1, executorIdleTimeout=60s, schedulerBacklogTim
 each overridden by a --conf spark.dynamicAllocation.*=...; a --conf
 spindle.dynamicAllocation.*=... (e.g. spindle.dynamicAllocation.policy=eager) also goes to the
 dynamic run only. Other options (--executor-cores, --executor-memory, --conf for other keys,
---class, ...) go to both runs. Both write event logs, and everything printed is computed from
-those logs.
+--class, ...; see spindle-submit --help) go to both runs. Both write event logs, and
+everything printed is computed from those logs.";
 
-Compare options:
-  --num-executors N     executors of the static run
-  --eager               a third run, under spindle.dynamicAllocation.policy=eager (Spindle's
-                        own policy; the dynamic run then follows Spark's rules); two more
-                        ratio lines, eager/static, come before the dynamic/static ones
-  --tenants K           run K copies at once on each side and report each one's queueing
-                        delay and wall time (size the cluster so the K static shares do not
-                        fit, e.g. `spindle cluster up --node-memory-mb 4096`: 2 nodes x 2
-                        containers of 1408 MB, while 2 tenants with 2 executors need 6)
-  --queues              with --tenants K: tenant k runs in the cluster's k-th leaf queue
-                        (they must be of equal capacity, e.g. `spindle cluster up --queue
-                        t1=50 --queue t2=50`); each run's label names its queue, so the
-                        per-tenant table and charts show each queue's use over time
-  --logs S D            compare two existing event logs (static, dynamic) instead of running
-  --report FILE         where to write the HTML report (default: <cluster dir>/reports/,
-                        else the temp dir)
-  --no-progress         no progress display
-
-The output ends with the two lines
+const AFTER_LONG_HELP: &str = "\
+The output says what it found in words (e.g. \"Dynamic allocation used 21% fewer
+executor-seconds than static allocation, and its jobs took 27% longer.\"), and ends with the
+two lines
   executor-seconds ratio (dynamic/static): R
   job-time ratio (dynamic/static): R
-after `report: FILE`.";
+after `report: FILE`. A ratio below 1 saves resources; above 1 costs time.";
 
-/// `spindle compare`'s arguments: parsed by hand (spark-submit's grammar, where everything
-/// after the application binary belongs to the application).
+/// `spindle compare`'s arguments. Its own options are declared here (for the help, and parsed
+/// here when they come first); spindle-submit's options, the application binary and its
+/// arguments are parsed by hand (spark-submit's grammar, where everything after the binary
+/// belongs to the application), and compare's options among them are taken out there too.
 #[derive(clap::Args)]
-#[command(about = ABOUT, long_about = LONG_ABOUT)]
+#[command(about = ABOUT, long_about = LONG_ABOUT, override_usage = USAGE, after_long_help = AFTER_LONG_HELP)]
 pub(crate) struct CompareArgs {
-    /// Compare options, spindle-submit options, the application binary and its arguments.
+    /// Executors of the static run (default: the dynamic run's maxExecutors).
+    #[arg(long, value_name = "N")]
+    num_executors: Option<u32>,
+    /// A third run, under Spindle's eager policy.
+    ///
+    /// A third run, under spindle.dynamicAllocation.policy=eager (Spindle's own policy; the
+    /// dynamic run then follows Spark's rules); two more ratio lines, eager/static, come
+    /// before the dynamic/static ones.
+    #[arg(long)]
+    eager: bool,
+    /// Run K copies at once on each side (1 to 8), to show queueing.
+    ///
+    /// Run K copies at once on each side and report each one's queueing delay and wall time
+    /// (size the cluster so the K static shares do not fit, e.g. `spindle cluster up
+    /// --node-memory-mb 4096`: 2 nodes x 2 containers of 1408 MB, while 2 tenants with 2
+    /// executors need 6).
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=8))]
+    tenants: Option<u32>,
+    /// With --tenants K: tenant k runs in the cluster's k-th leaf queue.
+    ///
+    /// With --tenants K: tenant k runs in the cluster's k-th leaf queue (they must be of equal
+    /// capacity, e.g. `spindle cluster up --queue t1=50 --queue t2=50`); each run's label
+    /// names its queue.
+    #[arg(long)]
+    queues: bool,
+    /// Compare two existing event logs (static, dynamic) instead of running the application.
+    #[arg(long, num_args = 2, value_names = ["STATIC", "DYNAMIC"])]
+    logs: Option<Vec<PathBuf>>,
+    /// Where to write the HTML report (default: <cluster dir>/reports/, else the temp dir).
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// No progress display.
+    #[arg(long)]
+    no_progress: bool,
+    /// spindle-submit's options (see spindle-submit --help), then the application binary and
+    /// its arguments.
     #[arg(
         trailing_var_arg = true,
         allow_hyphen_values = true,
         value_name = "ARGS"
     )]
     args: Vec<String>,
+}
+
+impl CompareArgs {
+    /// The options clap parsed, as the start of the hand parse of the rest.
+    fn own(&self) -> Own {
+        Own {
+            tenants: self.tenants.unwrap_or(1),
+            queues: self.queues,
+            eager: self.eager,
+            logs: self
+                .logs
+                .as_ref()
+                .and_then(|l| Some((l.first()?.clone(), l.get(1)?.clone()))),
+            report: self.report.clone(),
+            progress: !self.no_progress,
+            // --num-executors is spindle-submit's option: it goes on with the rest.
+            rest: self
+                .num_executors
+                .map(|n| vec!["--num-executors".to_string(), n.to_string()])
+                .unwrap_or_default(),
+        }
+    }
 }
 
 /// The seed notebook's dynamic allocation settings (the dynamic run's defaults).
@@ -886,16 +930,23 @@ struct Own {
     rest: Vec<String>,
 }
 
-fn take_own(argv: Vec<String>) -> anyhow::Result<Own> {
-    let mut own = Own {
-        tenants: 1,
-        queues: false,
-        eager: false,
-        logs: None,
-        report: None,
-        progress: true,
-        rest: Vec::new(),
-    };
+impl Default for Own {
+    fn default() -> Self {
+        Self {
+            tenants: 1,
+            queues: false,
+            eager: false,
+            logs: None,
+            report: None,
+            progress: true,
+            rest: Vec::new(),
+        }
+    }
+}
+
+/// Takes compare's own options out of `argv` (those clap did not parse because they came
+/// after a spindle-submit option), starting from `own`.
+fn take_own(mut own: Own, argv: Vec<String>) -> anyhow::Result<Own> {
     let mut it = argv.into_iter();
     while let Some(a) = it.next() {
         let (flag, inline) = match a.split_once('=') {
@@ -950,9 +1001,18 @@ fn take_own(argv: Vec<String>) -> anyhow::Result<Own> {
     Ok(own)
 }
 
+/// Compare's options from clap and from the rest of the line: (tenants, eager, what is left
+/// for spindle-submit).
+#[cfg(test)]
+pub(crate) fn take_own_for_test(mut args: CompareArgs) -> (u32, bool, Vec<String>) {
+    let rest = std::mem::take(&mut args.args);
+    let own = take_own(args.own(), rest).expect("compare options");
+    (own.tenants, own.eager, own.rest)
+}
+
 /// `spindle compare ...`; returns the exit code.
-pub(crate) async fn run(args: CompareArgs) -> anyhow::Result<i32> {
-    let own = take_own(args.args)?;
+pub(crate) async fn run(mut args: CompareArgs) -> anyhow::Result<i32> {
+    let own = take_own(args.own(), std::mem::take(&mut args.args))?;
     let progress = Progress::new(own.progress);
     let conf_dir = ClientConf::dir_from_env().ok();
     let (comparison, intro) = if let Some((s, d)) = &own.logs {
@@ -1099,7 +1159,7 @@ mod tests {
 
     #[test]
     fn own_options_are_taken_out_before_the_binary() {
-        let own = take_own(argv(
+        let own = take_own(Own::default(), argv(
             "--num-executors 2 --tenants 2 --executor-cores 1 --conf a=b --report /tmp/r.html --class Bursty app --jobs 2 --tenants 9",
         ))
         .unwrap();
@@ -1109,11 +1169,11 @@ mod tests {
             own.rest,
             argv("--num-executors 2 --executor-cores 1 --conf a=b --class Bursty app --jobs 2 --tenants 9")
         );
-        let own = take_own(argv("--logs s.jsonl d.jsonl")).unwrap();
+        let own = take_own(Own::default(), argv("--logs s.jsonl d.jsonl")).unwrap();
         assert_eq!(
             own.logs,
             Some((PathBuf::from("s.jsonl"), PathBuf::from("d.jsonl")))
         );
-        assert!(take_own(argv("--tenants 0 app")).is_err());
+        assert!(take_own(Own::default(), argv("--tenants 0 app")).is_err());
     }
 }

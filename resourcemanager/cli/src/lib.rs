@@ -149,3 +149,88 @@ pub(crate) fn sibling_binary(name: &str) -> anyhow::Result<PathBuf> {
     }
     anyhow::bail!("cannot find the {name} binary next to {}", me.display())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// The options and subcommands without help text under `cmd`, as `spindle app list --x`.
+    fn without_help(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        for arg in cmd.get_arguments() {
+            if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                let name = arg
+                    .get_long()
+                    .map(|l| format!("--{l}"))
+                    .unwrap_or_else(|| arg.get_id().to_string());
+                missing.push(format!("{path} {name}"));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            let path = format!("{path} {}", sub.get_name());
+            if sub.get_about().is_none() && sub.get_long_about().is_none() {
+                missing.push(path.clone());
+            }
+            without_help(sub, &path, missing);
+        }
+    }
+
+    #[test]
+    fn every_option_and_subcommand_has_help() {
+        let cmd = Cli::command();
+        cmd.clone().debug_assert();
+        let mut missing = Vec::new();
+        without_help(&cmd, "spindle", &mut missing);
+        assert!(missing.is_empty(), "without help text: {missing:#?}");
+    }
+
+    /// `spindle compare -h` lists compare's options, and `--help` is one clap help: one usage
+    /// block, naming both forms.
+    #[test]
+    fn compare_help_is_one_help_with_its_options() {
+        let mut cmd = Cli::command();
+        let compare = cmd.find_subcommand_mut("compare").expect("compare");
+        let short = compare.render_help().to_string();
+        let long = compare.render_long_help().to_string();
+        for help in [&short, &long] {
+            assert_eq!(help.matches("Usage:").count(), 1, "{help}");
+            for opt in [
+                "--num-executors",
+                "--eager",
+                "--tenants",
+                "--queues",
+                "--logs",
+                "--report",
+                "--no-progress",
+            ] {
+                assert!(help.contains(opt), "{opt} missing: {help}");
+            }
+        }
+        assert!(long.contains("spindle compare --logs STATIC.jsonl DYNAMIC.jsonl"));
+        assert!(long.contains("below 1 saves resources"), "{long}");
+    }
+
+    /// Compare's options parse before spindle-submit's, and after them (by hand).
+    #[test]
+    fn compare_options_parse_anywhere_before_the_binary() {
+        let parse = |line: &str| {
+            let cli = Cli::try_parse_from(line.split_whitespace()).expect(line);
+            let Command::Compare(args) = cli.command else {
+                panic!("not compare")
+            };
+            compare::take_own_for_test(args)
+        };
+        let (tenants, eager, rest) = parse(
+            "spindle compare --tenants 2 --num-executors 3 --class Bursty --eager app --tenants 9",
+        );
+        assert_eq!((tenants, eager), (2, true));
+        assert_eq!(
+            rest,
+            "--num-executors 3 --class Bursty app --tenants 9"
+                .split_whitespace()
+                .map(String::from)
+                .collect::<Vec<_>>()
+        );
+        assert!(Cli::try_parse_from(["spindle", "compare", "--tenants", "0", "app"]).is_err());
+    }
+}

@@ -26,8 +26,10 @@ pub(crate) struct RunShellArgs {
     /// Memory for the AM container, MB.
     #[arg(long, default_value_t = 128)]
     am_memory: u64,
+    /// The application's name.
     #[arg(long, default_value = "run-shell")]
     name: String,
+    /// The queue to submit to.
     #[arg(long, default_value = "default")]
     queue: String,
     /// The command and its arguments.
@@ -75,12 +77,16 @@ async fn print_log_places(
 
 #[derive(Args)]
 pub(crate) struct ShellAmArgs {
+    /// How many containers run the command.
     #[arg(long)]
     num_containers: u32,
+    /// Memory per container, MB.
     #[arg(long)]
     container_memory: u64,
+    /// Virtual cores per container.
     #[arg(long)]
     container_vcores: u32,
+    /// The command and its arguments.
     #[arg(last = true, required = true)]
     command: Vec<String>,
 }

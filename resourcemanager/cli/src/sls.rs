@@ -10,10 +10,13 @@ pub(crate) struct SlsArgs {
     /// Simulated nodes (default: one per host the trace names).
     #[arg(long)]
     nodes: Option<u32>,
+    /// Memory each simulated node offers, MB.
     #[arg(long, default_value_t = 8192)]
     node_memory_mb: u64,
+    /// Virtual cores each simulated node offers.
     #[arg(long, default_value_t = 8)]
     node_vcores: u32,
+    /// Racks the simulated nodes are spread over (for locality).
     #[arg(long, default_value_t = 1)]
     racks: u32,
     /// Node heartbeat interval, ms.
@@ -34,8 +37,10 @@ pub(crate) struct SlsArgs {
     /// Synthetic: container run time, uniform in LOW-HIGH ms.
     #[arg(long, default_value = "1000-10000", value_parser = sls::synth::parse_range)]
     container_ms: (u64, u64),
+    /// Synthetic: memory per container, MB.
     #[arg(long, default_value_t = 1024)]
     container_mb: u64,
+    /// Synthetic: virtual cores per container.
     #[arg(long, default_value_t = 1)]
     container_vcores: u32,
     /// Synthetic: applications per second (Poisson); default: all at t=0.

@@ -50,6 +50,7 @@ pub fn render(summary: &Summary, stats: &Stats) -> Result<String, SlsError> {
             steps: used,
             end,
             width: 2,
+            jobs: Vec::new(),
         });
         series.push(Series {
             name: format!("{path} guarantee"),
@@ -57,6 +58,7 @@ pub fn render(summary: &Summary, stats: &Stats) -> Result<String, SlsError> {
             steps: vec![(0.0, guarantee)],
             end,
             width: 1,
+            jobs: Vec::new(),
         });
     }
     let queues = step_chart(
@@ -89,6 +91,7 @@ pub fn render(summary: &Summary, stats: &Stats) -> Result<String, SlsError> {
             steps,
             end,
             width: 2,
+            jobs: Vec::new(),
         }],
         (900, 300),
     )?;

@@ -133,6 +133,10 @@ impl Service for Gate {
             }
         }
     }
+
+    fn handshake_failed(&self) {
+        daemon::metrics::tls_handshake_failed("rpc");
+    }
 }
 
 /// The leader key's value: who leads, and where clients reach it.
