@@ -976,3 +976,124 @@ fn units_are_notify_services_that_systemd_accepts() {
         .collect();
     assert!(problems.is_empty(), "systemd-analyze verify: {problems:#?}");
 }
+
+/// The deploy guide on loopback: install into a DESTDIR, start the RM and an NM from the
+/// installed configuration (paths moved into the DESTDIR, ports made free), submit with
+/// the installed client files, and the finished app's tracking URL serves its history.
+#[test]
+fn an_installed_cluster_has_history_pages_for_finished_apps() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("host");
+    let rm_addr = format!("127.0.0.1:{}", free_udp_port());
+    install(&root, &["--rm-address", &rm_addr]);
+    let etc = root.join("etc/spindle");
+    let certs = etc.join("certs");
+    // What DESTDIR changes: absolute paths are under the root.
+    let moved = |file: &str| {
+        std::fs::read_to_string(etc.join(file))
+            .unwrap()
+            .replace("\"/var/", &format!("\"{}/var/", root.display()))
+            .replace(" /var/", &format!(" {}/var/", root.display()))
+    };
+    let web_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let tls = |name: &str| {
+        format!(
+            "ca = {}\ncert = {}\nkey = {}\n",
+            q(&certs.join("ca.pem")),
+            q(&certs.join(format!("{name}.pem"))),
+            q(&certs.join(format!("{name}.key")))
+        )
+    };
+    let rm_conf = tmp.path().join("resourcemanager.toml");
+    std::fs::write(
+        &rm_conf,
+        moved("resourcemanager.toml")
+            + &format!(
+                "address = \"{rm_addr}\"\nweb-address = \"127.0.0.1:{web_port}\"\nstate-dir = {}\nheartbeat-interval = \"200ms\"\n{}",
+                q(&root.join("var/lib/spindle/resourcemanager")),
+                tls("node")
+            ),
+    )
+    .unwrap();
+    let nm_addr = format!("127.0.0.1:{}", free_udp_port());
+    let nm_cert = "nm-loopback";
+    common::tls::ClusterCa::load(&certs)
+        .unwrap()
+        .issue(
+            &certs,
+            nm_cert,
+            &common::tls::node_common_name(&nm_addr),
+            &common::tls::local_sans(),
+        )
+        .unwrap();
+    let nm_conf = tmp.path().join("nodemanager.toml");
+    std::fs::write(
+        &nm_conf,
+        moved("nodemanager.toml")
+            + &format!(
+                "address = \"{nm_addr}\"\nweb-address = \"127.0.0.1:0\"\nshuffle-service-address = \"127.0.0.1:0\"\nlocal-dir = {}\nlog-dir = {}\n{}container-cert = {}\ncontainer-key = {}\nkill-grace = \"500ms\"\n",
+                q(&root.join("var/lib/spindle/nodemanager")),
+                q(&root.join("var/log/spindle/containers")),
+                tls(nm_cert),
+                q(&certs.join("container.pem")),
+                q(&certs.join("container.key")),
+            ),
+    )
+    .unwrap();
+    std::fs::write(
+        etc.join("spindle-defaults.conf"),
+        moved("spindle-defaults.conf"),
+    )
+    .unwrap();
+    let mut rm = Daemon::start("resourcemanager", &rm_conf, &[]);
+    let _nm = Daemon::start("nodemanager", &nm_conf, &[]);
+
+    let out = Command::new(bin("spindle-submit"))
+        .env("SPINDLE_CONF_DIR", &etc)
+        .args(["--class", "SparkPi"])
+        .arg(bin("appmaster"))
+        .arg("4")
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert!(
+        out.status.success(),
+        "{t}\nRM log:\n{}",
+        std::fs::read_to_string(&rm.log).unwrap_or_default()
+    );
+    let url = t
+        .lines()
+        .find_map(|l| l.strip_prefix("tracking URL: "))
+        .expect("a tracking URL")
+        .trim()
+        .to_string();
+    assert!(url.contains("/proxy/application_"), "{url}");
+    let app = url.trim_end_matches('/').rsplit('/').next().unwrap();
+    assert!(
+        root.join(format!("var/log/spindle/history/{app}.jsonl"))
+            .is_file(),
+        "no event log in the installed history directory"
+    );
+    let get = |u: &str| {
+        let o = Command::new("curl")
+            .args(["-sS", "-L", "--max-time", "10", "--cacert"])
+            .arg(certs.join("ca.pem"))
+            .args(["-w", "\n%{http_code}", u])
+            .output()
+            .unwrap();
+        let body = String::from_utf8_lossy(&o.stdout).into_owned();
+        let (page, code) = body.rsplit_once('\n').unwrap_or(("", ""));
+        (code.to_string(), page.to_string())
+    };
+    let (code, page) = get(&url);
+    assert_eq!(code, "200", "{url}: {page}");
+    assert_contains(&page, &["Jobs", "SparkPi"]);
+    let (code, jobs) = get(&format!("{url}api/v1/applications/{app}/jobs"));
+    assert_eq!(code, "200", "{jobs}");
+    assert!(jobs.contains("\"SUCCEEDED\""), "{jobs}");
+    rm.stop(Duration::from_secs(20));
+}

@@ -33,9 +33,12 @@ fn rises_falls_rises(s: &[i64], peak: i64) -> bool {
     s[j..].iter().any(|&n| n > 0)
 }
 
-fn get_json(url: &str) -> Option<serde_json::Value> {
+/// GET through curl, trusting the cluster CA `ca`.
+fn get_json(url: &str, ca: &std::path::Path) -> Option<serde_json::Value> {
     let out = std::process::Command::new("curl")
-        .args(["-s", "-m", "2", url])
+        .args(["-s", "-m", "2", "--cacert"])
+        .arg(ca)
+        .arg(url)
         .output()
         .ok()?;
     serde_json::from_slice(&out.stdout).ok()
@@ -63,17 +66,21 @@ fn bursty_grows_to_five_falls_to_zero_and_grows_again() {
     let args = class_args(&["--executor-cores", "1"], &conf, "Bursty", &app_args);
     // Watch the AM's /executors while it runs, as a user of the Spark UI would.
     let mut run = c.submit_running(&args);
+    let ca = c.client_conf().ca;
     let mut seen = vec![];
     let mut all = None;
     loop {
         if !run.running() {
             break;
         }
-        if let Some(url) = run.word("http://") {
+        // The tracking URL: the RM's proxy to the AM's UI.
+        if let Some(url) = run.word("https://") {
             let base = url.trim_end_matches('/');
-            if let Some(apps) = get_json(&format!("{base}/api/v1/applications")) {
+            if let Some(apps) = get_json(&format!("{base}/api/v1/applications"), &ca) {
                 let id = apps[0]["id"].as_str().unwrap_or_default().to_string();
-                if let Some(ex) = get_json(&format!("{base}/api/v1/applications/{id}/executors")) {
+                if let Some(ex) =
+                    get_json(&format!("{base}/api/v1/applications/{id}/executors"), &ca)
+                {
                     let n = ex
                         .as_array()
                         .unwrap()
@@ -84,8 +91,10 @@ fn bursty_grows_to_five_falls_to_zero_and_grows_again() {
                         seen.push(n);
                     }
                 }
-                if let Some(a) = get_json(&format!("{base}/api/v1/applications/{id}/allexecutors"))
-                {
+                if let Some(a) = get_json(
+                    &format!("{base}/api/v1/applications/{id}/allexecutors"),
+                    &ca,
+                ) {
                     all = Some(a);
                 }
             }

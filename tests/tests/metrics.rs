@@ -108,7 +108,8 @@ fn every_daemon_serves_the_new_families_in_prometheus_text() {
     // A handshake the RM's web refuses: curl without the cluster CA.
     let (code, _) = get(None, &format!("{rm}/metrics"));
     assert_eq!(code, 0, "curl must refuse the cluster's certificate");
-    // A request the RM answers with an error: killing an application it never had.
+    // A request the RM answers with an error: an application it never had (`app kill`
+    // reads its report first, to tell an ended app from one to kill).
     let out = c.run(&["app", "kill", "application_1_9999"]);
     assert!(!out.status.success());
 
@@ -222,7 +223,7 @@ fn every_daemon_serves_the_new_families_in_prometheus_text() {
         value(
             &s,
             "spindle_rm_rpc_errors_total",
-            &[("method", "Kill"), ("code", "UnknownApplication")]
+            &[("method", "GetApplication"), ("code", "UnknownApplication")]
         ),
         1.0,
         "{body}"
