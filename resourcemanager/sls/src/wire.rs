@@ -84,7 +84,9 @@ impl WireOptions {
 /// A run with no allocation and no application finishing for this long has stalled.
 const STALL: Duration = Duration::from_secs(60);
 /// Handshakes in flight at once while the nodes connect.
-const CONNECTING: usize = 64;
+const CONNECTING: usize = 32;
+/// Tries per node connection.
+const CONNECT_TRIES: u32 = 5;
 /// The node id of the shared server that starts AM containers (its certificate's name).
 const NM_SERVER_NODE: &str = "sls-nm:8041";
 
@@ -939,6 +941,25 @@ pub async fn run(opts: &Options, wire: &WireOptions) -> Result<WireSummary, SlsE
         }
     }
     raise_nofile();
+    let mut rm_config = cfg.rm.config.clone();
+    if opts.rm_config.is_none() {
+        // The default liveness (a keep-alive every 250 ms, dead after 1.5 s) is sized for a
+        // small cluster's fast failure detection: at 1,000 nodes its keep-alives alone are
+        // 8,000 packets a second each way, and a loaded machine missed the 1.5 s during
+        // the nodes' registration. Sized to the heartbeat instead, unless a config says.
+        let hb = Duration::from_millis(cfg.cluster.heartbeat_ms);
+        rm_config.liveness = transport::Liveness {
+            keep_alive: hb,
+            idle_timeout: (hb * 5).clamp(Duration::from_millis(1500), Duration::from_secs(600)),
+        };
+    }
+    rm_config
+        .liveness
+        .check()
+        .map_err(|(key, reason)| SlsError::rm_config(Path::new("(wire defaults)"), format!("{key}: {reason}")))?;
+    // The simulated nodes and AMs keep their connections alive as the RM's config says
+    // (a cluster's daemons share one liveness setting).
+    transport::set_liveness(rm_config.liveness);
     let tmp = tempfile::Builder::new()
         .prefix("spindle-sls-wire-")
         .tempdir()
@@ -951,7 +972,7 @@ pub async fn run(opts: &Options, wire: &WireOptions) -> Result<WireSummary, SlsE
             let ca = ClusterCa::create(&certs_dir).map_err(|e| SlsError::wire("making a cluster CA", e))?;
             ca.issue(&certs_dir, "rm", common::identity::RM_COMMON_NAME, &common::tls::local_sans())
                 .map_err(|e| SlsError::wire("issuing the RM's certificate", e))?;
-            let (p, addr) = start_rm(bin, tmp.path(), &certs_dir, &cfg.rm.config, cfg.cluster.heartbeat_ms)?;
+            let (p, addr) = start_rm(bin, tmp.path(), &certs_dir, &rm_config, cfg.cluster.heartbeat_ms)?;
             let pid = p.child.id();
             (Some(p), addr, Some(pid))
         }
@@ -1046,11 +1067,21 @@ pub async fn run(opts: &Options, wire: &WireOptions) -> Result<WireSummary, SlsE
         let gate = gate.clone();
         connects.spawn(async move {
             let _permit = gate.acquire().await;
-            let conn = shared
-                .connect(cfg, &ep)
-                .await
-                .map_err(|e| SlsError::wire(format!("node {} connecting", shared.nodes[i].0), e))?;
-            Ok::<_, SlsError>((i, conn))
+            // A loaded RM may let a handshake time out while a thousand arrive: again.
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                match shared.connect(cfg.clone(), &ep).await {
+                    Ok(conn) => return Ok::<_, SlsError>((i, conn)),
+                    Err(e) if tries >= CONNECT_TRIES => {
+                        return Err(SlsError::wire(
+                            format!("node {} connecting ({tries} tries)", shared.nodes[i].0),
+                            e,
+                        ))
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
         });
     }
     let mut conns: Vec<Option<quinn::Connection>> = vec![None; shared.nodes.len()];
