@@ -1056,6 +1056,7 @@ pub async fn run(opts: &Options, wire: &WireOptions) -> Result<WireSummary, SlsE
     let endpoint = transport::client_endpoint(&container_id, ALPN_RM, Profile::Control)
         .map_err(|e| SlsError::wire("making the client endpoint", e))?;
     let capability = cfg.cluster.node;
+    let register_now = wire.lockstep.is_none();
     let mut connects = tokio::task::JoinSet::new();
     let gate = Arc::new(Semaphore::new(CONNECTING));
     for (i, (id, _)) in shared.nodes.iter().enumerate() {
@@ -1065,34 +1066,46 @@ pub async fn run(opts: &Options, wire: &WireOptions) -> Result<WireSummary, SlsE
         let shared = shared.clone();
         let ep = endpoint.clone();
         let gate = gate.clone();
+        let nm_address = nm_address.clone();
         connects.spawn(async move {
             let _permit = gate.acquire().await;
-            // A loaded RM may let a handshake time out while a thousand arrive: again.
+            // A loaded RM may let a handshake or a registration time out while a
+            // thousand arrive: again, on a fresh connection.
             let mut tries = 0;
             loop {
                 tries += 1;
-                match shared.connect(cfg.clone(), &ep).await {
-                    Ok(conn) => return Ok::<_, SlsError>((i, conn)),
-                    Err(e) if tries >= CONNECT_TRIES => {
-                        return Err(SlsError::wire(
-                            format!("node {} connecting ({tries} tries)", shared.nodes[i].0),
-                            e,
-                        ))
-                    }
+                let attempt = async {
+                    let conn = shared
+                        .connect(cfg.clone(), &ep)
+                        .await
+                        .map_err(|e| SlsError::wire(format!("node {} connecting", shared.nodes[i].0), e))?;
+                    // In lockstep the nodes register one by one afterwards, in order.
+                    let keys = match register_now {
+                        true => Some(Nm::register(&shared, i, &conn, capability, &nm_address).await?),
+                        false => None,
+                    };
+                    Ok::<_, SlsError>((i, conn, keys))
+                };
+                match attempt.await {
+                    Ok(done) => return Ok(done),
+                    Err(e) if tries >= CONNECT_TRIES => return Err(e),
                     Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
                 }
             }
         });
     }
-    let mut conns: Vec<Option<quinn::Connection>> = vec![None; shared.nodes.len()];
+    let mut conns: Vec<Option<(quinn::Connection, Option<u64>)>> = vec![None; shared.nodes.len()];
     while let Some(r) = connects.join_next().await {
-        let (i, c) = r.map_err(|e| SlsError::wire("connecting the nodes", e))??;
-        conns[i] = Some(c);
+        let (i, c, keys) = r.map_err(|e| SlsError::wire("connecting the nodes", e))??;
+        conns[i] = Some((c, keys));
     }
     let mut nms = Vec::with_capacity(conns.len());
     for (i, c) in conns.into_iter().enumerate() {
-        let conn = c.expect("every node connected");
-        let keys_version = Nm::register(&shared, i, &conn, capability, &nm_address).await?;
+        let (conn, keys) = c.expect("every node connected");
+        let keys_version = match keys {
+            Some(k) => k,
+            None => Nm::register(&shared, i, &conn, capability, &nm_address).await?,
+        };
         nms.push(Nm {
             i,
             conn,
