@@ -58,7 +58,12 @@ pub(crate) struct SlsArgs {
     #[arg(long)]
     wire: bool,
     /// --wire: the resourcemanager binary to start (default: the one beside spindle).
-    #[arg(long, value_name = "FILE", requires = "wire", conflicts_with = "rm_address")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "wire",
+        conflicts_with = "rm_address"
+    )]
     rm_bin: Option<PathBuf>,
     /// --wire: use the RM running at HOST:PORT instead of starting one; its cluster CA
     /// (ca.pem, ca.key) is in --certs.
@@ -80,9 +85,7 @@ pub(crate) async fn run(args: SlsArgs) -> anyhow::Result<i32> {
     let workload = match args.trace {
         Some(p) => sls::Workload::Trace(p),
         None => sls::Workload::Synthetic(sls::Synthetic {
-            apps: args
-                .apps
-                .unwrap_or(if args.wire { 50 } else { 100 }),
+            apps: args.apps.unwrap_or(if args.wire { 50 } else { 100 }),
             containers_per_app: args.containers_per_app,
             container_ms: args.container_ms,
             container: common::Resource::new(args.container_mb, args.container_vcores),

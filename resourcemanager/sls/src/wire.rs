@@ -180,10 +180,7 @@ impl WireSummary {
             self.client_cpu_s
         );
         if let Some(per_cpu) = self.allocations_per_rm_cpu_s() {
-            let _ = writeln!(
-                s,
-                "allocations per RM cpu second (steady phase): {per_cpu}"
-            );
+            let _ = writeln!(s, "allocations per RM cpu second (steady phase): {per_cpu}");
         }
         let _ = writeln!(
             s,
@@ -348,7 +345,11 @@ impl Shared {
         }
     }
 
-    async fn connect(&self, cfg: quinn::ClientConfig, ep: &quinn::Endpoint) -> Result<quinn::Connection, TransportError> {
+    async fn connect(
+        &self,
+        cfg: quinn::ClientConfig,
+        ep: &quinn::Endpoint,
+    ) -> Result<quinn::Connection, TransportError> {
         let addr = &self.rm_address;
         ep.connect_with(cfg, self.rm_addr, &self.rm_server_name)
             .map_err(|e| TransportError::Connect {
@@ -403,7 +404,12 @@ struct Certs {
 }
 
 impl Certs {
-    fn issue(&self, name: &str, common_name: &str, sans: &[String]) -> Result<TlsIdentity, SlsError> {
+    fn issue(
+        &self,
+        name: &str,
+        common_name: &str,
+        sans: &[String],
+    ) -> Result<TlsIdentity, SlsError> {
         let files: TlsFiles = self
             .ca
             .issue(&self.dir, name, common_name, sans)
@@ -469,7 +475,8 @@ fn start_rm(
     let path = dir.join("resourcemanager.toml");
     std::fs::write(&path, text).map_err(|e| SlsError::file("write", &path, e))?;
     let log_path = dir.join("resourcemanager.log");
-    let log = std::fs::File::create(&log_path).map_err(|e| SlsError::file("write", &log_path, e))?;
+    let log =
+        std::fs::File::create(&log_path).map_err(|e| SlsError::file("write", &log_path, e))?;
     let err = log
         .try_clone()
         .map_err(|e| SlsError::file("write", &log_path, e))?;
@@ -485,7 +492,11 @@ fn start_rm(
 }
 
 /// Waits until the RM answers a client call (or its process exits).
-async fn wait_ready(client: &RmClient, rm: &mut Option<RmProcess>, log: Option<&Path>) -> Result<(), SlsError> {
+async fn wait_ready(
+    client: &RmClient,
+    rm: &mut Option<RmProcess>,
+    log: Option<&Path>,
+) -> Result<(), SlsError> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         match client.queues().await {
@@ -497,7 +508,10 @@ async fn wait_ready(client: &RmClient, rm: &mut Option<RmProcess>, log: Option<&
                             .and_then(|l| std::fs::read_to_string(l).ok())
                             .map(|t| t.lines().rev().take(5).collect::<Vec<_>>().join(" | "))
                             .unwrap_or_default();
-                        return Err(SlsError::wire("starting the RM", format!("it exited ({st}): {tail}")));
+                        return Err(SlsError::wire(
+                            "starting the RM",
+                            format!("it exited ({st}): {tail}"),
+                        ));
                     }
                 }
                 if Instant::now() > deadline {
@@ -553,7 +567,11 @@ impl Service for NmServer {
                 }
             }
             NmRequest::StopContainer { container_id, .. } => {
-                if let Some(&n) = self.shared.node_index.get(&container_node(&self.shared, *container_id)) {
+                if let Some(&n) = self
+                    .shared
+                    .node_index
+                    .get(&container_node(&self.shared, *container_id))
+                {
                     self.shared
                         .node(n)
                         .stop(*container_id, exit_status::KILLED_BY_APPMASTER);
@@ -591,7 +609,13 @@ struct Nm {
 }
 
 impl Nm {
-    async fn register(shared: &Shared, i: usize, conn: &quinn::Connection, capability: Resource, nm_address: &str) -> Result<u64, SlsError> {
+    async fn register(
+        shared: &Shared,
+        i: usize,
+        conn: &quinn::Connection,
+        capability: Resource,
+        nm_address: &str,
+    ) -> Result<u64, SlsError> {
         let id = shared.nodes[i].0.clone();
         let running: Vec<ContainerStatus> = shared
             .node(i)
@@ -616,7 +640,10 @@ impl Nm {
         };
         match transport::call::<_, RmResponse>(conn, &shared.rm_address, &req).await {
             Ok(RmResponse::NodeRegistered { token_keys, .. }) => Ok(token_keys.version()),
-            Ok(other) => Err(SlsError::wire(format!("node {id} registering"), format!("unexpected answer {other:?}"))),
+            Ok(other) => Err(SlsError::wire(
+                format!("node {id} registering"),
+                format!("unexpected answer {other:?}"),
+            )),
             Err(e) => Err(SlsError::wire(format!("node {id} registering"), e)),
         }
     }
@@ -664,18 +691,16 @@ impl Nm {
                     }
                 }
                 if reregister {
-                    self.keys_version = Self::register(
-                        shared,
-                        self.i,
-                        &self.conn,
-                        self.capability,
-                        &self.address,
-                    )
-                    .await?;
+                    self.keys_version =
+                        Self::register(shared, self.i, &self.conn, self.capability, &self.address)
+                            .await?;
                 }
                 Ok(())
             }
-            Ok(other) => Err(SlsError::wire(format!("node {id}'s heartbeat"), format!("unexpected answer {other:?}"))),
+            Ok(other) => Err(SlsError::wire(
+                format!("node {id}'s heartbeat"),
+                format!("unexpected answer {other:?}"),
+            )),
             Err(e) => Err(SlsError::wire(format!("node {id}'s heartbeat"), e)),
         }
     }
@@ -704,7 +729,7 @@ impl AmTask {
     }
 
     /// Registers, subscribes and runs until every task is done (or the run stops).
-    async fn run(mut self, started: bool) -> Result<(), SlsError> {
+    async fn run(mut self) -> Result<(), SlsError> {
         let job = self.shared.jobs[self.job].clone();
         self.call(
             &RmRequest::RegisterAm {
@@ -716,7 +741,10 @@ impl AmTask {
             "registering",
         )
         .await?;
-        self.shared.stats().registered_wall_ms.push(self.shared.clock.wall_ms());
+        self.shared
+            .stats()
+            .registered_wall_ms
+            .push(self.shared.clock.wall_ms());
         let (mut send, mut recv) = transport::open(&self.conn, &self.shared.rm_address)
             .await
             .map_err(|e| SlsError::wire(format!("{} subscribing", self.attempt), e))?;
@@ -749,15 +777,12 @@ impl AmTask {
         self.am.registered(&job, now, &mut out);
         let mut finished = self.apply(out);
         self.flush(&job).await?;
-        if started {
-            // The AM start counted as work until its first asks were sent.
-            self.shared.idle();
-        }
+        // The AM start counted as work until its first asks were sent.
+        self.shared.idle();
         while !finished && !self.shared.stop.load(Ordering::SeqCst) {
             let next_timer = self.timers.keys().next().copied();
-            let wait = next_timer.map(|t| {
-                Duration::from_millis(t.saturating_sub(self.shared.clock.now_ms()))
-            });
+            let wait = next_timer
+                .map(|t| Duration::from_millis(t.saturating_sub(self.shared.clock.now_ms())));
             let ev = tokio::select! {
                 ev = rx.recv() => match ev {
                     Some(ev) => Some(ev),
@@ -842,8 +867,7 @@ impl AmTask {
                     cs.into_iter().map(|c| (c.id, c.node_id)).collect();
                 {
                     let mut s = self.shared.stats();
-                    s.alloc_wall_ms
-                        .extend(std::iter::repeat_n(wall, got.len()));
+                    s.alloc_wall_ms.extend(std::iter::repeat_n(wall, got.len()));
                 }
                 for (c, n) in &got {
                     self.shared.place(*c, n);
@@ -953,10 +977,9 @@ pub async fn run(opts: &Options, wire: &WireOptions) -> Result<WireSummary, SlsE
             idle_timeout: (hb * 5).clamp(Duration::from_millis(1500), Duration::from_secs(600)),
         };
     }
-    rm_config
-        .liveness
-        .check()
-        .map_err(|(key, reason)| SlsError::rm_config(Path::new("(wire defaults)"), format!("{key}: {reason}")))?;
+    rm_config.liveness.check().map_err(|(key, reason)| {
+        SlsError::rm_config(Path::new("(wire defaults)"), format!("{key}: {reason}"))
+    })?;
     // The simulated nodes and AMs keep their connections alive as the RM's config says
     // (a cluster's daemons share one liveness setting).
     transport::set_liveness(rm_config.liveness);
@@ -969,14 +992,30 @@ pub async fn run(opts: &Options, wire: &WireOptions) -> Result<WireSummary, SlsE
     // The CA: the run's own (a started RM), or the cluster's (an RM already running).
     let (mut rm_process, rm_address, rm_pid) = match &wire.daemon {
         Daemon::Start { bin } => {
-            let ca = ClusterCa::create(&certs_dir).map_err(|e| SlsError::wire("making a cluster CA", e))?;
-            ca.issue(&certs_dir, "rm", common::identity::RM_COMMON_NAME, &common::tls::local_sans())
-                .map_err(|e| SlsError::wire("issuing the RM's certificate", e))?;
-            let (p, addr) = start_rm(bin, tmp.path(), &certs_dir, &rm_config, cfg.cluster.heartbeat_ms)?;
+            let ca = ClusterCa::create(&certs_dir)
+                .map_err(|e| SlsError::wire("making a cluster CA", e))?;
+            ca.issue(
+                &certs_dir,
+                "rm",
+                common::identity::RM_COMMON_NAME,
+                &common::tls::local_sans(),
+            )
+            .map_err(|e| SlsError::wire("issuing the RM's certificate", e))?;
+            let (p, addr) = start_rm(
+                bin,
+                tmp.path(),
+                &certs_dir,
+                &rm_config,
+                cfg.cluster.heartbeat_ms,
+            )?;
             let pid = p.child.id();
             (Some(p), addr, Some(pid))
         }
-        Daemon::Connect { address, certs, pid } => {
+        Daemon::Connect {
+            address,
+            certs,
+            pid,
+        } => {
             let from = certs.join(common::tls::CA_CERT);
             let to = certs_dir.join(common::tls::CA_CERT);
             std::fs::copy(&from, &to).map_err(|e| SlsError::file("read", &from, e))?;
@@ -1009,7 +1048,11 @@ pub async fn run(opts: &Options, wire: &WireOptions) -> Result<WireSummary, SlsE
         wait_ready(&clients[first], &mut rm_process, Some(&log)).await?;
     }
     let container_id = certs.issue("container", common::identity::CONTAINER_COMMON_NAME, &[])?;
-    let nm_server_id = certs.issue("nm-server", &common::tls::node_common_name(NM_SERVER_NODE), &common::tls::local_sans())?;
+    let nm_server_id = certs.issue(
+        "nm-server",
+        &common::tls::node_common_name(NM_SERVER_NODE),
+        &common::tls::local_sans(),
+    )?;
     let (rm_addr, rm_server_name) = transport::resolve(&rm_address)
         .await
         .map_err(|e| SlsError::wire("resolving the RM", e))?;
@@ -1020,8 +1063,16 @@ pub async fn run(opts: &Options, wire: &WireOptions) -> Result<WireSummary, SlsE
             t0: Instant::now(),
             simulated: wire.lockstep.map(|_| AtomicU64::new(0)),
         },
-        node_index: node_ids.iter().cloned().enumerate().map(|(i, n)| (n, i)).collect(),
-        nodes: node_ids.into_iter().map(|n| (n, Mutex::new(NodeState::default()))).collect(),
+        node_index: node_ids
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(i, n)| (n, i))
+            .collect(),
+        nodes: node_ids
+            .into_iter()
+            .map(|n| (n, Mutex::new(NodeState::default())))
+            .collect(),
         jobs,
         apps: Mutex::new(HashMap::new()),
         stats: Mutex::new(Stats::default()),
@@ -1060,7 +1111,11 @@ pub async fn run(opts: &Options, wire: &WireOptions) -> Result<WireSummary, SlsE
     let mut connects = tokio::task::JoinSet::new();
     let gate = Arc::new(Semaphore::new(CONNECTING));
     for (i, (id, _)) in shared.nodes.iter().enumerate() {
-        let ident = certs.issue(&format!("node{i}"), &common::tls::node_common_name(&id.0), &[])?;
+        let ident = certs.issue(
+            &format!("node{i}"),
+            &common::tls::node_common_name(&id.0),
+            &[],
+        )?;
         let cfg = transport::client_config(&ident, ALPN_RM, Profile::Control)
             .map_err(|e| SlsError::wire(format!("node {id}'s TLS"), e))?;
         let shared = shared.clone();
@@ -1075,13 +1130,14 @@ pub async fn run(opts: &Options, wire: &WireOptions) -> Result<WireSummary, SlsE
             loop {
                 tries += 1;
                 let attempt = async {
-                    let conn = shared
-                        .connect(cfg.clone(), &ep)
-                        .await
-                        .map_err(|e| SlsError::wire(format!("node {} connecting", shared.nodes[i].0), e))?;
+                    let conn = shared.connect(cfg.clone(), &ep).await.map_err(|e| {
+                        SlsError::wire(format!("node {} connecting", shared.nodes[i].0), e)
+                    })?;
                     // In lockstep the nodes register one by one afterwards, in order.
                     let keys = match register_now {
-                        true => Some(Nm::register(&shared, i, &conn, capability, &nm_address).await?),
+                        true => {
+                            Some(Nm::register(&shared, i, &conn, capability, &nm_address).await?)
+                        }
                         false => None,
                     };
                     Ok::<_, SlsError>((i, conn, keys))
@@ -1114,7 +1170,6 @@ pub async fn run(opts: &Options, wire: &WireOptions) -> Result<WireSummary, SlsE
             address: nm_address.clone(),
         });
     }
-    let rm_cpu_at_start = rm_pid.and_then(process_usage).map(|u| u.0);
 
     // AMs start when the RM launches their containers.
     let am_endpoint = endpoint.clone();
@@ -1166,7 +1221,12 @@ pub async fn run(opts: &Options, wire: &WireOptions) -> Result<WireSummary, SlsE
 
     let mut st = std::mem::take(&mut *shared.stats());
     let steady_from = st.registered_wall_ms.iter().copied().max().unwrap_or(wall0);
-    let steady_to = st.alloc_wall_ms.iter().copied().max().unwrap_or(steady_from);
+    let steady_to = st
+        .alloc_wall_ms
+        .iter()
+        .copied()
+        .max()
+        .unwrap_or(steady_from);
     let steady_allocations = st
         .alloc_wall_ms
         .iter()
@@ -1181,10 +1241,17 @@ pub async fn run(opts: &Options, wire: &WireOptions) -> Result<WireSummary, SlsE
             return Some(c1);
         }
         let (t0, c0) = samples[after - 1];
-        let f = if t1 > t0 { (t - t0) as f64 / (t1 - t0) as f64 } else { 1.0 };
+        let f = if t1 > t0 {
+            (t - t0) as f64 / (t1 - t0) as f64
+        } else {
+            1.0
+        };
         Some(c0 + (c1 - c0) * f)
     };
-    let rm_steady_cpu_s = match (cpu_at(steady_from), cpu_at(steady_to).or(usage.map(|u| u.0))) {
+    let rm_steady_cpu_s = match (
+        cpu_at(steady_from),
+        cpu_at(steady_to).or(usage.map(|u| u.0)),
+    ) {
         (Some(a), Some(b)) => Some((b - a).max(0.0)),
         _ => None,
     };
@@ -1202,10 +1269,7 @@ pub async fn run(opts: &Options, wire: &WireOptions) -> Result<WireSummary, SlsE
         wall_s,
         steady_s: steady_to.saturating_sub(steady_from) as f64 / 1000.0,
         steady_allocations,
-        rm_cpu_s: match (usage, rm_cpu_at_start) {
-            (Some(u), Some(_)) => Some(u.0),
-            _ => None,
-        },
+        rm_cpu_s: usage.map(|u| u.0),
         rm_steady_cpu_s,
         rm_peak_rss_mb: usage.map(|u| u.1),
         client_cpu_s,
@@ -1239,7 +1303,12 @@ async fn spawn_ams(
         tasks.spawn(async move {
             // The RM may start the AM before the submission's answer names the app.
             let job = loop {
-                if let Some(&j) = shared.apps.lock().unwrap_or_else(|e| e.into_inner()).get(&app) {
+                if let Some(&j) = shared
+                    .apps
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&app)
+                {
                     break j;
                 }
                 if shared.stop.load(Ordering::SeqCst) {
@@ -1266,7 +1335,7 @@ async fn spawn_ams(
                 releases: Vec::new(),
                 timers: BTreeMap::new(),
             };
-            if let Err(e) = am.run(true).await {
+            if let Err(e) = am.run().await {
                 if !shared.stop.load(Ordering::SeqCst) {
                     shared.fail(e);
                 }
@@ -1276,14 +1345,24 @@ async fn spawn_ams(
 }
 
 /// Submits job `i` through the client API.
-async fn submit(shared: &Shared, clients: &HashMap<String, RmClient>, i: usize) -> Result<(), SlsError> {
+async fn submit(
+    shared: &Shared,
+    clients: &HashMap<String, RmClient>,
+    i: usize,
+) -> Result<(), SlsError> {
     let job = &shared.jobs[i];
     let client = &clients[&job.user];
-    let id = client
-        .submit(submission(job))
-        .await
-        .map_err(|e| SlsError::refused(format!("job {} (queue {}, user {})", job.name, job.queue, job.user), e.to_string()))?;
-    shared.apps.lock().unwrap_or_else(|e| e.into_inner()).insert(id, i);
+    let id = client.submit(submission(job)).await.map_err(|e| {
+        SlsError::refused(
+            format!("job {} (queue {}, user {})", job.name, job.queue, job.user),
+            e.to_string(),
+        )
+    })?;
+    shared
+        .apps
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(id, i);
     Ok(())
 }
 
@@ -1356,7 +1435,10 @@ async fn wall_clock(
         } else if last_change.elapsed() > STALL {
             shared.fail(SlsError::wire(
                 "running the workload",
-                format!("nothing was allocated and no application finished for {} s", STALL.as_secs()),
+                format!(
+                    "nothing was allocated and no application finished for {} s",
+                    STALL.as_secs()
+                ),
             ));
             break;
         }
@@ -1441,7 +1523,9 @@ async fn settle(shared: &Shared, quiet: Duration) {
             .wall_ms()
             .saturating_sub(shared.last_activity.load(Ordering::SeqCst));
         let stopped = shared.stop.load(Ordering::SeqCst);
-        if stopped || (shared.pending.load(Ordering::SeqCst) <= 0 && idle_for >= quiet.as_millis() as u64) {
+        if stopped
+            || (shared.pending.load(Ordering::SeqCst) <= 0 && idle_for >= quiet.as_millis() as u64)
+        {
             return;
         }
     }
