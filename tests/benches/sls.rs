@@ -116,7 +116,7 @@ fn main() {
     );
     println!(
         "{:<44} {:>16} {:>16} {:>16}",
-        "RM CPU s (whole run)",
+        "RM CPU s, whole run (sim: the simulator)",
         format!("{:.2}", simulated.cpu_s),
         opt(small.rm_cpu_s, 2),
         opt(large.rm_cpu_s, 2)
