@@ -480,7 +480,17 @@ fn start_rm(
     let err = log
         .try_clone()
         .map_err(|e| SlsError::file("write", &log_path, e))?;
-    let child = std::process::Command::new(bin)
+    let mut cmd = std::process::Command::new(bin);
+    // SAFETY: prctl only sets a flag of the child between fork and exec.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        // A simulator killed before it could stop the RM takes it along.
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+    let child = cmd
         .arg("--config")
         .arg(&path)
         .stdout(log)
