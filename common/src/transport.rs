@@ -334,14 +334,26 @@ pub fn client_endpoint(
     alpn: &[u8],
     profile: Profile,
 ) -> Result<quinn::Endpoint, TransportError> {
-    let tls = identity.client_config(&[alpn])?;
-    let crypto = QuicClientConfig::try_from(tls).map_err(|e| TlsError::Config(e.to_string()))?;
-    let mut cfg = quinn::ClientConfig::new(Arc::new(crypto));
-    cfg.transport_config(Arc::new(transport_config(profile)));
+    let cfg = client_config(identity, alpn, profile)?;
     let addr: SocketAddr = "0.0.0.0:0".parse().expect("literal");
     let mut ep = endpoint(addr, profile, None, None)?;
     ep.set_default_client_config(cfg);
     Ok(ep)
+}
+
+/// The client side of a connection presenting `identity`, for
+/// [`quinn::Endpoint::connect_with`]: one endpoint (one socket) can then carry the
+/// connections of many identities (the scheduler load simulator's thousand nodes).
+pub fn client_config(
+    identity: &TlsIdentity,
+    alpn: &[u8],
+    profile: Profile,
+) -> Result<quinn::ClientConfig, TransportError> {
+    let tls = identity.client_config(&[alpn])?;
+    let crypto = QuicClientConfig::try_from(tls).map_err(|e| TlsError::Config(e.to_string()))?;
+    let mut cfg = quinn::ClientConfig::new(Arc::new(crypto));
+    cfg.transport_config(Arc::new(transport_config(profile)));
+    Ok(cfg)
 }
 
 /// Splits `host:port`, resolving the host.

@@ -96,7 +96,7 @@ pub fn main() -> i32 {
             Command::Compare(args) => compare::run(args).await,
             Command::Demo(args) => demo::run(args).await,
             Command::WhatIf(args) => whatif::run(args).map_err(anyhow::Error::from),
-            Command::Sls(args) => sls::run(args),
+            Command::Sls(args) => sls::run(args).await,
         }
     });
     match result {

@@ -2,12 +2,14 @@
 
 use clap::Args;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Scheduler load simulation: the RM's real scheduler against simulated node managers and
 /// application masters in simulated time (YARN SLS traces or a synthetic workload).
 #[derive(Args, Debug)]
 pub(crate) struct SlsArgs {
-    /// Simulated nodes (default: one per host the trace names).
+    /// Simulated nodes (default: one per host the trace names; with --wire and the
+    /// synthetic workload, 1000).
     #[arg(long)]
     nodes: Option<u32>,
     /// Memory each simulated node offers, MB.
@@ -28,7 +30,7 @@ pub(crate) struct SlsArgs {
     /// A YARN SLS JSON trace (concatenated job objects); else the synthetic workload.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["apps", "arrival_rate"])]
     trace: Option<PathBuf>,
-    /// Synthetic: applications.
+    /// Synthetic: applications (default 100; with --wire, 50).
     #[arg(long)]
     apps: Option<u32>,
     /// Synthetic: containers per application.
@@ -53,15 +55,42 @@ pub(crate) struct SlsArgs {
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Write an HTML report with the charts.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "wire")]
     report: Option<PathBuf>,
+    /// Over the wire: the real RM daemon on loopback (started in a temp dir, or the one at
+    /// --rm-address) with the simulated NMs and AMs in this process over QUIC, one
+    /// connection and node certificate per NM; wall-clock figures.
+    #[arg(long)]
+    wire: bool,
+    /// --wire: the resourcemanager binary to start (default: the one beside spindle).
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "wire",
+        conflicts_with = "rm_address"
+    )]
+    rm_bin: Option<PathBuf>,
+    /// --wire: use the RM running at HOST:PORT instead of starting one; its cluster CA
+    /// (ca.pem, ca.key) is in --certs.
+    #[arg(long, value_name = "HOST:PORT", requires_all = ["wire", "certs"])]
+    rm_address: Option<String>,
+    /// --wire with --rm-address: the certificates directory holding the cluster CA.
+    #[arg(long, value_name = "DIR", requires = "rm_address")]
+    certs: Option<PathBuf>,
+    /// --wire with --rm-address: the RM's process id, to report its CPU and peak RSS.
+    #[arg(long, requires = "rm_address")]
+    rm_pid: Option<u32>,
+    /// --wire: stop after this many wall seconds even if applications still run.
+    #[arg(long, requires = "wire")]
+    max_seconds: Option<u64>,
 }
 
-pub(crate) fn run(args: SlsArgs) -> anyhow::Result<i32> {
+pub(crate) async fn run(args: SlsArgs) -> anyhow::Result<i32> {
+    let synthetic = args.trace.is_none();
     let workload = match args.trace {
         Some(p) => sls::Workload::Trace(p),
         None => sls::Workload::Synthetic(sls::Synthetic {
-            apps: args.apps.unwrap_or(100),
+            apps: args.apps.unwrap_or(if args.wire { 50 } else { 100 }),
             containers_per_app: args.containers_per_app,
             container_ms: args.container_ms,
             container: common::Resource::new(args.container_mb, args.container_vcores),
@@ -70,8 +99,12 @@ pub(crate) fn run(args: SlsArgs) -> anyhow::Result<i32> {
             seed: args.seed,
         }),
     };
+    let nodes = match args.nodes {
+        None if args.wire && synthetic => Some(1000),
+        n => n,
+    };
     let opts = sls::Options {
-        nodes: args.nodes,
+        nodes,
         node: common::Resource::new(args.node_memory_mb, args.node_vcores),
         racks: args.racks,
         heartbeat_ms: args.heartbeat_ms,
@@ -79,6 +112,26 @@ pub(crate) fn run(args: SlsArgs) -> anyhow::Result<i32> {
         workload,
         report: args.report,
     };
+    if args.wire {
+        let daemon = match (args.rm_address, args.certs) {
+            (Some(address), Some(certs)) => sls::wire::Daemon::Connect {
+                address,
+                certs,
+                pid: args.rm_pid,
+            },
+            _ => sls::wire::Daemon::Start {
+                bin: match args.rm_bin {
+                    Some(b) => b,
+                    None => crate::sibling_binary("resourcemanager")?,
+                },
+            },
+        };
+        let mut wire = sls::wire::WireOptions::new(daemon);
+        wire.max_wall = args.max_seconds.map(Duration::from_secs);
+        let summary = sls::wire::run(&opts, &wire).await?;
+        print!("{}", summary.text());
+        return Ok(0);
+    }
     let summary = sls::run(&opts)?;
     print!("{}", summary.text());
     Ok(0)

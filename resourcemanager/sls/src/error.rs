@@ -18,6 +18,10 @@ pub enum SlsError {
     Unusable { what: String, reason: String },
     #[error("report chart: {0}")]
     Chart(#[from] report::charts::ChartError),
+    /// Wire mode: what the simulator was doing with the daemon (`starting the RM`,
+    /// `node node3:8041 registering`) and why it failed.
+    #[error("over the wire, {what}: {reason}")]
+    Wire { what: String, reason: String },
 }
 
 impl SlsError {
@@ -39,6 +43,14 @@ impl SlsError {
     /// The RM core refused `what` the simulator did.
     pub fn refused(what: impl std::fmt::Display, reason: impl Into<String>) -> Self {
         Self::unusable(format!("the RM refused {what}"), reason)
+    }
+
+    /// Wire mode: `what` failed for `reason`.
+    pub fn wire(what: impl Into<String>, reason: impl std::fmt::Display) -> Self {
+        Self::Wire {
+            what: what.into(),
+            reason: reason.to_string(),
+        }
     }
 
     fn unusable(what: String, reason: impl Into<String>) -> Self {

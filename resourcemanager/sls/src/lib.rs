@@ -14,6 +14,7 @@ pub mod spark;
 pub mod stats;
 pub mod synth;
 pub mod trace;
+pub mod wire;
 pub mod workload;
 
 pub use config::{ClusterSpec, RmSettings};
