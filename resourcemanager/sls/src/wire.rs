@@ -1376,6 +1376,9 @@ async fn submit(
     Ok(())
 }
 
+/// How often a waiting node looks for containers placed on it since it last looked.
+const OOB_RECHECK: Duration = Duration::from_millis(50);
+
 /// Wall clock: nodes heartbeat on their own timers; jobs are submitted at their start
 /// times; the run ends when every application finished (or stalled, or ran out of time).
 async fn wall_clock(
@@ -1397,7 +1400,39 @@ async fn wall_clock(
             let mut t = tokio::time::interval_at(first, Duration::from_millis(hb));
             t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             while !shared.stop.load(Ordering::SeqCst) {
-                t.tick().await;
+                // As a real NM, which heartbeats out of band as soon as a container
+                // ends (its lifecycle's Heartbeat action), so the freed slot is offered
+                // at once rather than at the next timer tick. Containers placed while
+                // this waits are seen at the next recheck.
+                let next_end = shared
+                    .node(nm.i)
+                    .running
+                    .iter()
+                    .map(|r| r.0)
+                    .filter(|end| *end != u64::MAX)
+                    .min();
+                let beat = match next_end {
+                    Some(end) => {
+                        let at = tokio::time::Instant::from_std(
+                            shared.clock.t0 + Duration::from_millis(end + 1),
+                        );
+                        let recheck = tokio::time::Instant::now() + OOB_RECHECK;
+                        tokio::select! {
+                            _ = t.tick() => true,
+                            _ = tokio::time::sleep_until(at) => true,
+                            _ = tokio::time::sleep_until(recheck) => false,
+                        }
+                    }
+                    None => {
+                        tokio::select! {
+                            _ = t.tick() => true,
+                            _ = tokio::time::sleep(OOB_RECHECK) => false,
+                        }
+                    }
+                };
+                if !beat {
+                    continue;
+                }
                 if let Err(e) = nm.heartbeat(&shared).await {
                     if !shared.stop.load(Ordering::SeqCst) {
                         shared.fail(e);
