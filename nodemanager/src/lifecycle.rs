@@ -295,6 +295,14 @@ pub fn process_exit(code: Option<i32>, signal: Option<i32>) -> (i32, String) {
 }
 
 /// The diagnostics of a container killed for its memory (YARN's text).
+/// How a container stopped because its app ended is reported (YARN's -107).
+fn app_completion() -> Exit {
+    Exit::new(
+        exit_status::KILLED_AFTER_APP_COMPLETION,
+        KILLED_ON_APP_COMPLETION,
+    )
+}
+
 /// The number of an attempt's first container: its AM (YARN's `_000001`).
 const AM_CONTAINER_N: u64 = 1;
 
@@ -538,15 +546,7 @@ impl Lifecycle {
                         self.am_exits.entry(id).or_insert(now + self.kill_grace_ms);
                         continue;
                     }
-                    self.kill(
-                        id,
-                        Exit::new(
-                            exit_status::KILLED_AFTER_APP_COMPLETION,
-                            KILLED_ON_APP_COMPLETION,
-                        ),
-                        now,
-                        &mut out,
-                    );
+                    self.kill(id, app_completion(), now, &mut out);
                 }
                 let bound = now + self.kill_grace_ms * CLEANUP_GRACE_PERIODS + CLEANUP_MARGIN_MS;
                 self.cleanups.entry(app).or_insert(bound);
@@ -573,15 +573,7 @@ impl Lifecycle {
                     .collect();
                 for id in due {
                     self.am_exits.remove(&id);
-                    self.kill(
-                        id,
-                        Exit::new(
-                            exit_status::KILLED_AFTER_APP_COMPLETION,
-                            KILLED_ON_APP_COMPLETION,
-                        ),
-                        now,
-                        &mut out,
-                    );
+                    self.kill(id, app_completion(), now, &mut out);
                 }
                 for (id, c) in &mut self.containers {
                     if let Phase::Killing {

@@ -81,80 +81,77 @@ fn main() {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
 
     println!();
-    println!(
-        "{:<44} {:>16} {:>16} {:>16}",
-        "", "in-process", "wire 8 GB nodes", "wire 16 GB nodes"
+    row("", "in-process", "wire 8 GB nodes", "wire 16 GB nodes");
+    row("nodes", 10_000, small.nodes, large.nodes);
+    row(
+        "containers allocated",
+        simulated.allocations,
+        small.allocations,
+        large.allocations,
     );
-    println!(
-        "{:<44} {:>16} {:>16} {:>16}",
-        "nodes", 10_000, small.nodes, large.nodes
-    );
-    println!(
-        "{:<44} {:>16} {:>16} {:>16}",
-        "containers allocated", simulated.allocations, small.allocations, large.allocations
-    );
-    println!(
-        "{:<44} {:>16} {:>16} {:>16}",
+    row(
         "allocations/s (sim: per CPU s; wire: wall)",
         simulated.allocations_per_s(),
         small.allocations_per_s(),
-        large.allocations_per_s()
+        large.allocations_per_s(),
     );
-    println!(
-        "{:<44} {:>16} {:>16} {:>16}",
+    row(
         "allocations per RM CPU second",
         simulated.allocations_per_s(),
         opt(small.allocations_per_rm_cpu_s().map(|v| v as f64), 0),
-        opt(large.allocations_per_rm_cpu_s().map(|v| v as f64), 0)
+        opt(large.allocations_per_rm_cpu_s().map(|v| v as f64), 0),
     );
-    println!(
-        "{:<44} {:>16} {:>16} {:>16}",
+    row(
         "steady phase, wall s",
         "-",
         format!("{:.1}", small.steady_s),
-        format!("{:.1}", large.steady_s)
+        format!("{:.1}", large.steady_s),
     );
-    println!(
-        "{:<44} {:>16} {:>16} {:>16}",
+    row(
         "RM CPU s, whole run (sim: the simulator)",
         format!("{:.2}", simulated.cpu_s),
         opt(small.rm_cpu_s, 2),
-        opt(large.rm_cpu_s, 2)
+        opt(large.rm_cpu_s, 2),
     );
-    println!(
-        "{:<44} {:>16} {:>16} {:>16}",
+    row(
         "RM peak RSS, MB",
         "-",
         opt(small.rm_peak_rss_mb, 1),
-        opt(large.rm_peak_rss_mb, 1)
+        opt(large.rm_peak_rss_mb, 1),
     );
-    println!(
-        "{:<44} {:>16} {:>16} {:>16}",
+    row(
         "simulator CPU s",
         "-",
         format!("{:.2}", small.client_cpu_s),
-        format!("{:.2}", large.client_cpu_s)
+        format!("{:.2}", large.client_cpu_s),
     );
-    println!(
-        "{:<44} {:>16} {:>16} {:>16}",
+    row(
         "ask to allocation median, ms (sim: sim time)",
         simulated.latency_median_ms,
         small.latency_median_ms,
-        large.latency_median_ms
+        large.latency_median_ms,
     );
-    println!(
-        "{:<44} {:>16} {:>16} {:>16}",
+    row(
         "ask to allocation p99, ms",
         simulated.latency_p99_ms,
         small.latency_p99_ms,
-        large.latency_p99_ms
+        large.latency_p99_ms,
     );
-    println!(
-        "{:<44} {:>16} {:>16} {:>16}",
+    row(
         "heartbeat p99, ms (sim: core; wire: RTT)",
         format!("{:.3}", simulated.heartbeat_p99_ms),
         format!("{:.3}", small.heartbeat_p99_ms),
-        format!("{:.3}", large.heartbeat_p99_ms)
+        format!("{:.3}", large.heartbeat_p99_ms),
     );
     println!("load average at end: {}", load.trim());
+}
+
+/// One line of the side-by-side table.
+fn row(
+    label: &str,
+    a: impl std::fmt::Display,
+    b: impl std::fmt::Display,
+    c: impl std::fmt::Display,
+) {
+    println!("{label:<44} {a:>16} {b:>16} {c:>16}");
 }
