@@ -614,3 +614,21 @@ impl Cluster {
         Running::spawn(cmd)
     }
 }
+
+/// GET `url` (with curl's extra `args`) over HTTP(S), trusting `ca` (none: the server's
+/// certificate is refused): the status (0 when there is none) and the body.
+pub fn curl(ca: Option<&Path>, args: &[&str], url: &str) -> (u16, String) {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sS", "-m", "10"]);
+    if let Some(ca) = ca {
+        cmd.arg("--cacert").arg(ca);
+    }
+    let out = cmd
+        .args(args)
+        .args(["-w", "\n%{http_code}", url])
+        .output()
+        .expect("run curl (apt-get install -y curl)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}

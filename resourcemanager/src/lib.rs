@@ -5,6 +5,7 @@
 pub mod authz;
 pub mod config;
 pub mod ha;
+mod http1;
 mod links;
 pub mod metrics;
 pub mod scheduler;

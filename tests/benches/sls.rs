@@ -54,21 +54,7 @@ fn opt(v: Option<f64>, digits: usize) -> String {
 fn main() {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("load average at start: {}", load.trim());
-    let simulated = sls::run(&Options {
-        nodes: Some(10_000),
-        node: Resource::new(8192, 8),
-        racks: 1,
-        heartbeat_ms: 1000,
-        rm_config: None,
-        workload: Workload::Synthetic(Synthetic {
-            apps: 2000,
-            containers_per_app: 200,
-            container_ms: (2000, 20_000),
-            ..Synthetic::default()
-        }),
-        report: None,
-    })
-    .unwrap_or_else(|e| {
+    let simulated = sls::run(&Options::issue_scale()).unwrap_or_else(|e| {
         eprintln!("sls bench, simulated mode: {e}");
         std::process::exit(1);
     });
@@ -82,69 +68,60 @@ fn main() {
 
     println!();
     row("", "in-process", "wire 8 GB nodes", "wire 16 GB nodes");
-    row("nodes", 10_000, small.nodes, large.nodes);
-    row(
-        "containers allocated",
-        simulated.allocations,
-        small.allocations,
-        large.allocations,
-    );
-    row(
-        "allocations/s (sim: per CPU s; wire: wall)",
-        simulated.allocations_per_s(),
-        small.allocations_per_s(),
-        large.allocations_per_s(),
-    );
-    row(
-        "allocations per RM CPU second",
-        simulated.allocations_per_s(),
-        opt(small.allocations_per_rm_cpu_s().map(|v| v as f64), 0),
-        opt(large.allocations_per_rm_cpu_s().map(|v| v as f64), 0),
-    );
-    row(
-        "steady phase, wall s",
-        "-",
-        format!("{:.1}", small.steady_s),
-        format!("{:.1}", large.steady_s),
-    );
-    row(
-        "RM CPU s, whole run (sim: the simulator)",
-        format!("{:.2}", simulated.cpu_s),
-        opt(small.rm_cpu_s, 2),
-        opt(large.rm_cpu_s, 2),
-    );
-    row(
-        "RM peak RSS, MB",
-        "-",
-        opt(small.rm_peak_rss_mb, 1),
-        opt(large.rm_peak_rss_mb, 1),
-    );
-    row(
-        "simulator CPU s",
-        "-",
-        format!("{:.2}", small.client_cpu_s),
-        format!("{:.2}", large.client_cpu_s),
-    );
-    row(
-        "ask to allocation median, ms (sim: sim time)",
-        simulated.latency_median_ms,
-        small.latency_median_ms,
-        large.latency_median_ms,
-    );
-    row(
-        "ask to allocation p99, ms",
-        simulated.latency_p99_ms,
-        small.latency_p99_ms,
-        large.latency_p99_ms,
-    );
-    row(
-        "heartbeat p99, ms (sim: core; wire: RTT)",
-        format!("{:.3}", simulated.heartbeat_p99_ms),
-        format!("{:.3}", small.heartbeat_p99_ms),
-        format!("{:.3}", large.heartbeat_p99_ms),
-    );
+    // (figure, in-process, a wire run's) for both wire runs.
+    let figures: [(&str, String, WireFigure); 11] = [
+        ("nodes", "10000".into(), |w| w.nodes.to_string()),
+        (
+            "containers allocated",
+            simulated.allocations.to_string(),
+            |w| w.allocations.to_string(),
+        ),
+        (
+            "allocations/s (sim: per CPU s; wire: wall)",
+            simulated.allocations_per_s().to_string(),
+            |w| w.allocations_per_s().to_string(),
+        ),
+        (
+            "allocations per RM CPU second",
+            simulated.allocations_per_s().to_string(),
+            |w| opt(w.allocations_per_rm_cpu_s().map(|v| v as f64), 0),
+        ),
+        ("steady phase, wall s", "-".into(), |w| {
+            format!("{:.1}", w.steady_s)
+        }),
+        (
+            "RM CPU s, whole run (sim: the simulator)",
+            format!("{:.2}", simulated.cpu_s),
+            |w| opt(w.rm_cpu_s, 2),
+        ),
+        ("RM peak RSS, MB", "-".into(), |w| opt(w.rm_peak_rss_mb, 1)),
+        ("simulator CPU s", "-".into(), |w| {
+            format!("{:.2}", w.client_cpu_s)
+        }),
+        (
+            "ask to allocation median, ms (sim: sim time)",
+            simulated.latency_median_ms.to_string(),
+            |w| w.latency_median_ms.to_string(),
+        ),
+        (
+            "ask to allocation p99, ms",
+            simulated.latency_p99_ms.to_string(),
+            |w| w.latency_p99_ms.to_string(),
+        ),
+        (
+            "heartbeat p99, ms (sim: core; wire: RTT)",
+            format!("{:.3}", simulated.heartbeat_p99_ms),
+            |w| format!("{:.3}", w.heartbeat_p99_ms),
+        ),
+    ];
+    for (label, sim, wire) in figures {
+        row(label, sim, wire(&small), wire(&large));
+    }
     println!("load average at end: {}", load.trim());
 }
+
+/// A wire run's figure, as printed.
+type WireFigure = fn(&WireSummary) -> String;
 
 /// One line of the side-by-side table.
 fn row(

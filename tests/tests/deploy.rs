@@ -1078,22 +1078,13 @@ fn an_installed_cluster_has_history_pages_for_finished_apps() {
             .is_file(),
         "no event log in the installed history directory"
     );
-    let get = |u: &str| {
-        let o = Command::new("curl")
-            .args(["-sS", "-L", "--max-time", "10", "--cacert"])
-            .arg(certs.join("ca.pem"))
-            .args(["-w", "\n%{http_code}", u])
-            .output()
-            .unwrap();
-        let body = String::from_utf8_lossy(&o.stdout).into_owned();
-        let (page, code) = body.rsplit_once('\n').unwrap_or(("", ""));
-        (code.to_string(), page.to_string())
-    };
+    let ca = certs.join("ca.pem");
+    let get = |u: &str| spindle_tests::curl(Some(&ca), &["-L"], u);
     let (code, page) = get(&url);
-    assert_eq!(code, "200", "{url}: {page}");
+    assert_eq!(code, 200, "{url}: {page}");
     assert_contains(&page, &["Jobs", "SparkPi"]);
     let (code, jobs) = get(&format!("{url}api/v1/applications/{app}/jobs"));
-    assert_eq!(code, "200", "{jobs}");
+    assert_eq!(code, 200, "{jobs}");
     assert!(jobs.contains("\"SUCCEEDED\""), "{jobs}");
     rm.stop(Duration::from_secs(20));
 }

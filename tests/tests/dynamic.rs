@@ -33,15 +33,10 @@ fn rises_falls_rises(s: &[i64], peak: i64) -> bool {
     s[j..].iter().any(|&n| n > 0)
 }
 
-/// GET through curl, trusting the cluster CA `ca`.
+/// GET through curl, trusting the cluster CA `ca`: the JSON body, if it is JSON.
 fn get_json(url: &str, ca: &std::path::Path) -> Option<serde_json::Value> {
-    let out = std::process::Command::new("curl")
-        .args(["-s", "-m", "2", "--cacert"])
-        .arg(ca)
-        .arg(url)
-        .output()
-        .ok()?;
-    serde_json::from_slice(&out.stdout).ok()
+    let (_, body) = spindle_tests::curl(Some(ca), &["-m", "2"], url);
+    serde_json::from_str(&body).ok()
 }
 
 /// The allocation target after each change, in order.

@@ -10,24 +10,12 @@
 use prometheus_parse::{Scrape, Value};
 use spindle_tests::{eventually, Cluster};
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 /// GET `url` with curl, trusting `ca` (none: curl refuses the daemon's certificate, and the
 /// daemon sees a failed handshake).
 fn get(ca: Option<&PathBuf>, url: &str) -> (u16, String) {
-    let mut cmd = Command::new("curl");
-    cmd.args(["-sS", "-m", "10"]);
-    if let Some(ca) = ca {
-        cmd.arg("--cacert").arg(ca);
-    }
-    let out = cmd
-        .args(["-w", "\n%{http_code}", url])
-        .output()
-        .expect("run curl (apt-get install -y curl)");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    (code.trim().parse().unwrap_or(0), body.to_string())
+    spindle_tests::curl(ca.map(PathBuf::as_path), &[], url)
 }
 
 fn scrape(ca: &PathBuf, url: &str) -> (Scrape, String) {

@@ -34,16 +34,7 @@ impl Http {
     }
 
     fn curl(&self, args: &[&str], url: &str) -> (u16, String) {
-        let out = Command::new("curl")
-            .args(["-sS", "-m", "10", "--cacert"])
-            .arg(&self.ca)
-            .args(args)
-            .args(["-w", "\n%{http_code}", url])
-            .output()
-            .expect("run curl (apt-get install -y curl)");
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-        (code.trim().parse().unwrap_or(0), body.to_string())
+        spindle_tests::curl(Some(&self.ca), args, url)
     }
 
     fn get(&self, url: &str) -> (u16, String) {

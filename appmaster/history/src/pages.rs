@@ -379,12 +379,7 @@ impl UiState {
         for (id, r) in self.cached_rdds() {
             any = true;
             let cached = r.partitions.len();
-            let holders: std::collections::BTreeSet<&str> = r
-                .partitions
-                .values()
-                .flatten()
-                .map(String::as_str)
-                .collect();
+            let holders = r.holders();
             let _ = write!(
                 h,
                 "<tr class=\"rdd\"><td>{id}</td><td>rdd {id}</td><td>Memory Deserialized 1x Replicated</td>\

@@ -273,12 +273,7 @@ impl UiState {
             "diskUsed": 0,
         });
         if details {
-            let holders: std::collections::BTreeSet<&str> = r
-                .partitions
-                .values()
-                .flatten()
-                .map(String::as_str)
-                .collect();
+            let holders = r.holders();
             v["dataDistribution"] = holders
                 .into_iter()
                 .map(|e| {

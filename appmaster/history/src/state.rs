@@ -59,6 +59,17 @@ pub(crate) struct RddView {
     pub(crate) partitions: BTreeMap<u32, BTreeSet<String>>,
 }
 
+impl RddView {
+    /// The executors that hold any of its partitions.
+    pub(crate) fn holders(&self) -> BTreeSet<&str> {
+        self.partitions
+            .values()
+            .flatten()
+            .map(String::as_str)
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub(crate) struct JobView {
     pub(crate) description: String,

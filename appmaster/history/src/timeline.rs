@@ -6,20 +6,54 @@ use crate::state::UiState;
 use common::html::escape;
 use std::fmt::Write as _;
 
+/// The timelines' width and margins, px.
+const W: f64 = 1000.0;
+const LEFT: f64 = 110.0;
+const RIGHT: f64 = 20.0;
+
+/// A timeline's time scale, from the app's start to `end`.
+struct TimeAxis {
+    start: u64,
+    span_ms: f64,
+}
+
+impl TimeAxis {
+    fn new(start: u64, end: u64) -> Self {
+        Self {
+            start,
+            span_ms: end.saturating_sub(start).max(1) as f64,
+        }
+    }
+
+    /// Where time `t` is drawn.
+    fn x(&self, t: u64) -> f64 {
+        LEFT + (t.saturating_sub(self.start) as f64 / self.span_ms) * (W - LEFT - RIGHT)
+    }
+
+    /// The seconds it spans and a tick step giving at most 12 ticks.
+    fn ticks(&self) -> (f64, f64) {
+        let secs = self.span_ms / 1000.0;
+        let step = [
+            1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+        ]
+        .into_iter()
+        .find(|st| secs / st <= 12.0)
+        .unwrap_or(7200.0);
+        (secs, step)
+    }
+}
+
 impl UiState {
     /// The executor timeline: counts over time on top (allocation target,
     /// running executors, running tasks), then one bar per executor that
     /// ever ran, from its registration to its removal (or now).
     pub fn timeline_svg(&self, end: u64) -> String {
-        const W: f64 = 1000.0;
-        const LEFT: f64 = 110.0;
-        const RIGHT: f64 = 20.0;
         const CHART_TOP: f64 = 30.0;
         const CHART_H: f64 = 150.0;
         const ROW: f64 = 18.0;
         let start = self.start_ms;
-        let span = end.saturating_sub(start).max(1) as f64;
-        let x = |t: u64| LEFT + (t.saturating_sub(start) as f64 / span) * (W - LEFT - RIGHT);
+        let axis = TimeAxis::new(start, end);
+        let x = |t: u64| axis.x(t);
         let execs = self.sorted_executors();
         // Running executors over time, from add/remove times.
         let mut changes: Vec<(u64, i64)> = Vec::new();
@@ -114,13 +148,7 @@ impl UiState {
                 py + 4.0
             );
         }
-        let secs = span / 1000.0;
-        let step = [
-            1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
-        ]
-        .into_iter()
-        .find(|st| secs / st <= 12.0)
-        .unwrap_or(7200.0);
+        let (secs, step) = axis.ticks();
         let mut t = 0.0;
         while t <= secs + 1e-9 {
             let px = LEFT + (t / secs.max(1e-9)) * (W - LEFT - RIGHT);
@@ -264,13 +292,10 @@ impl UiState {
     /// then one bar per job from its submission to its end, coloured by its status and
     /// linked to its page.
     pub fn jobs_timeline_svg(&self, base: &str, end: u64) -> String {
-        const W: f64 = 1000.0;
-        const LEFT: f64 = 110.0;
-        const RIGHT: f64 = 20.0;
         const ROW: f64 = 20.0;
         let start = self.start_ms;
-        let span = end.saturating_sub(start).max(1) as f64;
-        let x = |t: u64| LEFT + (t.saturating_sub(start) as f64 / span) * (W - LEFT - RIGHT);
+        let axis = TimeAxis::new(start, end);
+        let x = |t: u64| axis.x(t);
         let jobs_top = 10.0 + ROW + 10.0;
         let height = jobs_top + ROW * self.jobs.len().max(1) as f64 + 40.0;
         let mut s = format!(
@@ -332,13 +357,7 @@ impl UiState {
             );
         }
         let bottom = height - 30.0;
-        let secs = span / 1000.0;
-        let step = [
-            1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
-        ]
-        .into_iter()
-        .find(|st| secs / st <= 12.0)
-        .unwrap_or(7200.0);
+        let (secs, step) = axis.ticks();
         let _ = write!(
             s,
             "<line x1=\"{LEFT}\" y1=\"{bottom:.1}\" x2=\"{:.1}\" y2=\"{bottom:.1}\" stroke=\"#999\"/>",

@@ -2,7 +2,7 @@
 //! 8192 MB / 8 vcores, 2,000 apps of 200 containers of 2-20 s), printed beside the
 //! figures measured before the scheduler's performance work (`baseline.txt`).
 
-use sls::{Options, Synthetic, Workload};
+use sls::Options;
 
 fn baseline() -> Vec<(String, String)> {
     include_str!("baseline.txt")
@@ -14,20 +14,7 @@ fn baseline() -> Vec<(String, String)> {
 }
 
 fn main() {
-    let opts = Options {
-        nodes: Some(10_000),
-        node: common::Resource::new(8192, 8),
-        racks: 1,
-        heartbeat_ms: 1000,
-        rm_config: None,
-        workload: Workload::Synthetic(Synthetic {
-            apps: 2000,
-            containers_per_app: 200,
-            container_ms: (2000, 20_000),
-            ..Synthetic::default()
-        }),
-        report: None,
-    };
+    let opts = Options::issue_scale();
     let s = match sls::run(&opts) {
         Ok(s) => s,
         Err(e) => {

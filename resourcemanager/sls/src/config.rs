@@ -27,6 +27,22 @@ impl ClusterSpec {
         }
     }
 
+    /// Refuses a workload with a container larger than a node.
+    pub fn check_fits(&self, jobs: &[crate::workload::Job]) -> Result<(), SlsError> {
+        for j in jobs {
+            if let Some(t) = j.tasks.iter().find(|t| !self.node.fits(&t.resource)) {
+                return Err(SlsError::Option {
+                    option: "node-memory-mb",
+                    reason: format!(
+                        "job {}'s container of {} does not fit a node of {}",
+                        j.name, t.resource, self.node
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
     pub fn check(&self) -> Result<(), SlsError> {
         let bad = |option, reason: &str| SlsError::Option {
             option,

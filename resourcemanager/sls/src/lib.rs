@@ -45,6 +45,27 @@ pub struct Options {
     pub report: Option<PathBuf>,
 }
 
+impl Options {
+    /// The scheduler issue's configuration: 10,000 nodes of 8192 MB / 8 vcores with 1 s
+    /// heartbeats, 2,000 apps of 200 containers of 2-20 s (what the benches measure).
+    pub fn issue_scale() -> Self {
+        Self {
+            nodes: Some(10_000),
+            node: common::Resource::new(8192, 8),
+            racks: 1,
+            heartbeat_ms: 1000,
+            rm_config: None,
+            workload: Workload::Synthetic(Synthetic {
+                apps: 2000,
+                containers_per_app: 200,
+                container_ms: (2000, 20_000),
+                ..Synthetic::default()
+            }),
+            report: None,
+        }
+    }
+}
+
 /// The jobs and the cluster the options describe.
 pub fn prepare(opts: &Options) -> Result<(Vec<workload::Job>, SimConfig), SlsError> {
     let jobs = match &opts.workload {

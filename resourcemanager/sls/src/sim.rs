@@ -141,19 +141,7 @@ impl Engine {
         rm.set_scheduler(scheduler)
             .map_err(|reason| SlsError::refused("the scheduler", reason))?;
         rm.set_preemption(cfg.rm.preemption());
-        for j in &jobs {
-            for t in &j.tasks {
-                if !cfg.cluster.node.fits(&t.resource) {
-                    return Err(SlsError::Option {
-                        option: "node-memory-mb",
-                        reason: format!(
-                            "job {}'s container of {} does not fit a node of {}",
-                            j.name, t.resource, cfg.cluster.node
-                        ),
-                    });
-                }
-            }
-        }
+        cfg.cluster.check_fits(&jobs)?;
         let apps = jobs
             .iter()
             .map(|j| AppSim {

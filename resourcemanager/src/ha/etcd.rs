@@ -12,7 +12,7 @@
 //! connection per request can never be stuck on a dead member.
 
 use base64::Engine as _;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Bytes;
 use serde::Deserialize;
 use std::time::Duration;
@@ -370,35 +370,18 @@ fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     vec![0]
 }
 
+/// The largest answer read from etcd: the whole state of a big cluster fits (etcd's own
+/// default request limit is 1.5 MiB a value).
+const MAX_ANSWER: usize = 1 << 30;
+
 async fn post_once(host: &str, path: &str, body: Bytes) -> Result<(u16, Vec<u8>), String> {
-    let stream = tokio::net::TcpStream::connect(host)
-        .await
-        .map_err(|e| e.to_string())?;
-    let _ = stream.set_nodelay(true);
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .map_err(|e| e.to_string())?;
-    let driver = tokio::spawn(conn);
     let req = hyper::Request::post(path)
         .header(hyper::header::HOST, host)
         .header(hyper::header::CONTENT_TYPE, "application/json")
         .body(Full::new(body))
         .map_err(|e| e.to_string())?;
-    let result = async {
-        let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
-        let status = resp.status().as_u16();
-        let bytes = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .to_bytes();
-        Ok((status, bytes.to_vec()))
-    }
-    .await;
-    driver.abort();
-    result
+    let (parts, bytes) = crate::http1::exchange(host, req, MAX_ANSWER).await?;
+    Ok((parts.status.as_u16(), bytes.to_vec()))
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 use super::auth::Viewer;
 use super::{pages, Web};
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
@@ -59,39 +59,53 @@ pub(crate) async fn serve_at(
     }
 }
 
-pub(crate) fn router() -> Router<Arc<Web>> {
+/// A path below an app's pages with its query when it is Spark's API (taskList's offset
+/// and length, taskSummary's quantiles); the pages take none.
+pub(crate) fn with_api_query(rest: &str, query: Option<&str>) -> String {
+    match query {
+        Some(q) if rest.starts_with("api/") => format!("{rest}?{q}"),
+        _ => rest.to_string(),
+    }
+}
+
+/// An app's pages at `{root}/` and below (`root` names the app as `{id}`); `{root}`
+/// redirects there. `serve` gets the app id, the path below and the query.
+pub(crate) fn app_pages<F, Fut>(root: &str, serve: F) -> Router<Arc<Web>>
+where
+    F: Fn(Arc<Web>, Viewer, String, String, Option<String>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Response> + Send + 'static,
+{
+    let below = serve.clone();
     Router::new()
         .route(
-            "/cluster/app/{id}/history",
-            get(|Path(id): Path<String>| async move {
-                Redirect::to(&format!("/cluster/app/{id}/history/"))
-            }),
+            root,
+            get(|uri: Uri| async move { Redirect::to(&format!("{}/", uri.path())) }),
         )
         .route(
-            "/cluster/app/{id}/history/",
+            &format!("{root}/"),
             get(
-                |State(w): State<Arc<Web>>,
-                 Extension(viewer): Extension<Viewer>,
-                 Path(id): Path<String>| async move {
-                    serve(w, viewer, id, String::new()).await
-                },
+                move |State(w): State<Arc<Web>>,
+                      Extension(viewer): Extension<Viewer>,
+                      Path(id): Path<String>,
+                      RawQuery(q): RawQuery| serve(w, viewer, id, String::new(), q),
             ),
         )
         .route(
-            "/cluster/app/{id}/history/{*rest}",
+            &format!("{root}/{{*rest}}"),
             get(
-                |State(w): State<Arc<Web>>,
-                 Extension(viewer): Extension<Viewer>,
-                 Path((id, rest)): Path<(String, String)>,
-                 RawQuery(query): RawQuery| async move {
-                    // Spark's API takes query parameters (taskList's offset and length,
-                    // taskSummary's quantiles).
-                    let rest = match query {
-                        Some(q) if rest.starts_with("api/") => format!("{rest}?{q}"),
-                        _ => rest,
-                    };
-                    serve(w, viewer, id, rest).await
-                },
+                move |State(w): State<Arc<Web>>,
+                      Extension(viewer): Extension<Viewer>,
+                      Path((id, rest)): Path<(String, String)>,
+                      RawQuery(q): RawQuery| below(w, viewer, id, rest, q),
             ),
         )
+}
+
+pub(crate) fn router() -> Router<Arc<Web>> {
+    app_pages(
+        "/cluster/app/{id}/history",
+        |w, viewer, id, rest: String, query: Option<String>| async move {
+            serve(w, viewer, id, with_api_query(&rest, query.as_deref())).await
+        },
+    )
 }

@@ -12,14 +12,12 @@
 use super::auth::Viewer;
 use super::{history, pages, Web};
 use ::history::PROXY_BASE_HEADER;
-use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
-use axum::{Extension, Router};
+use axum::Router;
 use common::protocol::{ApplicationReport, ErrorCode};
 use common::ApplicationId;
-use http_body_util::{BodyExt, Empty, Limited};
+use http_body_util::Empty;
 use hyper::body::Bytes;
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,35 +76,12 @@ async fn forward(
         Some(q) => format!("{}{rest}?{q}", ui.path),
         None => format!("{}{rest}", ui.path),
     };
-    let call = async {
-        let stream = tokio::net::TcpStream::connect(&ui.authority)
-            .await
-            .map_err(|e| format!("cannot reach the AM's UI at {}: {e}", ui.authority))?;
-        let _ = stream.set_nodelay(true);
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                .await
-                .map_err(|e| e.to_string())?;
-        let driver = tokio::spawn(conn);
-        let req = hyper::Request::get(target.as_str())
-            .header(header::HOST, ui.authority.as_str())
-            .header(PROXY_BASE_HEADER, base)
-            .body(Empty::<Bytes>::new())
-            .map_err(|e| e.to_string())?;
-        let result = async {
-            let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
-            let (parts, body) = resp.into_parts();
-            let bytes = Limited::new(body, MAX_BODY)
-                .collect()
-                .await
-                .map_err(|e| format!("the AM's answer: {e}"))?
-                .to_bytes();
-            Ok::<_, String>((parts, bytes))
-        }
-        .await;
-        driver.abort();
-        result
-    };
+    let req = hyper::Request::get(target.as_str())
+        .header(header::HOST, ui.authority.as_str())
+        .header(PROXY_BASE_HEADER, base)
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| e.to_string())?;
+    let call = crate::http1::exchange(&ui.authority, req, MAX_BODY);
     let (parts, bytes) = tokio::time::timeout(AM_TIMEOUT, call)
         .await
         .map_err(|_| format!("the AM's UI gave no answer within {AM_TIMEOUT:?}"))??;
@@ -144,10 +119,7 @@ async fn serve(
     };
     let base = format!("/proxy/{id}/");
     // The history view takes Spark's API query parameters in the path it is given.
-    let history_rest = match &query {
-        Some(q) if rest.starts_with("api/") => format!("{rest}?{q}"),
-        _ => rest.clone(),
-    };
+    let history_rest = history::with_api_query(&rest, query.as_deref());
     let report = w.rm.with_state(|s| {
         s.check_view(app, viewer.name())?;
         s.report(app, crate::service::read_clocks())
@@ -197,33 +169,7 @@ async fn serve(
 }
 
 pub(crate) fn router() -> Router<Arc<Web>> {
-    Router::new()
-        .route(
-            "/proxy/{id}",
-            get(|Path(id): Path<String>| async move { Redirect::to(&format!("/proxy/{id}/")) }),
-        )
-        .route(
-            "/proxy/{id}/",
-            get(
-                |State(w): State<Arc<Web>>,
-                 Extension(viewer): Extension<Viewer>,
-                 Path(id): Path<String>,
-                 RawQuery(q): RawQuery| async move {
-                    serve(w, viewer, id, String::new(), q).await
-                },
-            ),
-        )
-        .route(
-            "/proxy/{id}/{*rest}",
-            get(
-                |State(w): State<Arc<Web>>,
-                 Extension(viewer): Extension<Viewer>,
-                 Path((id, rest)): Path<(String, String)>,
-                 RawQuery(q): RawQuery| async move {
-                    serve(w, viewer, id, rest, q).await
-                },
-            ),
-        )
+    history::app_pages("/proxy/{id}", serve)
 }
 
 #[cfg(test)]

@@ -569,19 +569,7 @@ pub async fn run(opts: &Options, wire: &WireOptions) -> Result<WireSummary, SlsE
             });
         }
     }
-    for j in &jobs {
-        for t in &j.tasks {
-            if !cfg.cluster.node.fits(&t.resource) {
-                return Err(SlsError::Option {
-                    option: "node-memory-mb",
-                    reason: format!(
-                        "job {}'s container of {} does not fit a node of {}",
-                        j.name, t.resource, cfg.cluster.node
-                    ),
-                });
-            }
-        }
-    }
+    cfg.cluster.check_fits(&jobs)?;
     raise_nofile();
     let mut rm_config = cfg.rm.config.clone();
     if opts.rm_config.is_none() {
