@@ -295,6 +295,15 @@ pub fn process_exit(code: Option<i32>, signal: Option<i32>) -> (i32, String) {
 }
 
 /// The diagnostics of a container killed for its memory (YARN's text).
+/// The keys whose time (monotonic ms) has come by `now`.
+fn due<K: Copy + Ord>(times: &BTreeMap<K, u64>, now: u64) -> Vec<K> {
+    times
+        .iter()
+        .filter(|(_, at)| **at <= now)
+        .map(|(k, _)| *k)
+        .collect()
+}
+
 /// How a container stopped because its app ended is reported (YARN's -107).
 fn app_completion() -> Exit {
     Exit::new(
@@ -565,13 +574,7 @@ impl Lifecycle {
                 }
             }
             Event::Tick => {
-                let due: Vec<ContainerId> = self
-                    .am_exits
-                    .iter()
-                    .filter(|(_, at)| **at <= now)
-                    .map(|(id, _)| *id)
-                    .collect();
-                for id in due {
+                for id in due(&self.am_exits, now) {
                     self.am_exits.remove(&id);
                     self.kill(id, app_completion(), now, &mut out);
                 }
@@ -591,13 +594,7 @@ impl Lifecycle {
                         }
                     }
                 }
-                let due: Vec<ApplicationId> = self
-                    .cleanups
-                    .iter()
-                    .filter(|(_, bound)| **bound <= now)
-                    .map(|(app, _)| *app)
-                    .collect();
-                for app in due {
+                for app in due(&self.cleanups, now) {
                     self.try_cleanup(app, now, &mut out);
                 }
             }

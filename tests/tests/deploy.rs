@@ -32,6 +32,32 @@ fn q(p: &Path) -> String {
     format!("{:?}", p.display().to_string())
 }
 
+/// The `ca`, `cert` and `key` lines of a daemon's config for certificate `name` in `certs`.
+fn tls_lines(certs: &Path, name: &str) -> String {
+    format!(
+        "ca = {}\ncert = {}\nkey = {}\n",
+        q(&certs.join("ca.pem")),
+        q(&certs.join(format!("{name}.pem"))),
+        q(&certs.join(format!("{name}.key")))
+    )
+}
+
+/// Issues, with the CA in `certs`, the certificate of the NM at `addr` (its node id);
+/// returns its name.
+fn issue_nm_cert(certs: &Path, addr: &str) -> String {
+    let cert = format!("nm-{}", addr.replace(':', "-"));
+    common::tls::ClusterCa::load(certs)
+        .unwrap()
+        .issue(
+            certs,
+            &cert,
+            &common::tls::node_common_name(addr),
+            &common::tls::local_sans(),
+        )
+        .unwrap();
+    cert
+}
+
 /// A cluster's files in a temp dir: certificates, daemon configs, client conf.
 struct Site {
     dir: tempfile::TempDir,
@@ -67,13 +93,7 @@ impl Site {
     }
 
     fn tls_lines(&self, name: &str) -> String {
-        let c = self.certs();
-        format!(
-            "ca = {}\ncert = {}\nkey = {}\n",
-            q(&c.join("ca.pem")),
-            q(&c.join(format!("{name}.pem"))),
-            q(&c.join(format!("{name}.key")))
-        )
+        tls_lines(&self.certs(), name)
     }
 
     /// Writes `resourcemanager.toml` (fixed port, so a restart reuses it).
@@ -95,16 +115,7 @@ impl Site {
         let addr = format!("127.0.0.1:{}", free_udp_port());
         let p = self.conf_dir().join("nodemanager.toml");
         let c = self.certs();
-        let cert = format!("nm-{}", addr.replace(':', "-"));
-        common::tls::ClusterCa::load(&c)
-            .unwrap()
-            .issue(
-                &c,
-                &cert,
-                &common::tls::node_common_name(&addr),
-                &common::tls::local_sans(),
-            )
-            .unwrap();
+        let cert = issue_nm_cert(&c, &addr);
         let text = format!(
             "address = \"{addr}\"\nweb-address = \"127.0.0.1:0\"\nshuffle-service-address = \"127.0.0.1:0\"\nrm-address = \"{}\"\nlocal-dir = {}\nlog-dir = {}\n{}container-cert = {}\ncontainer-key = {}\nkill-grace = \"500ms\"\n{extra}",
             self.rm_addr,
@@ -768,14 +779,7 @@ fn install_into_a_destdir_twice_changes_nothing_the_second_time() {
 
     // The installed configs, pointed at the installed certificates, pass --check-config.
     let certs = root.join("etc/spindle/certs");
-    let tls = |name: &str| {
-        format!(
-            "\nca = {}\ncert = {}\nkey = {}\n",
-            q(&certs.join("ca.pem")),
-            q(&certs.join(format!("{name}.pem"))),
-            q(&certs.join(format!("{name}.key")))
-        )
-    };
+    let tls = |name: &str| format!("\n{}", tls_lines(&certs, name));
     for (daemon, extra) in [
         ("resourcemanager", tls("node")),
         (
@@ -1000,14 +1004,7 @@ fn an_installed_cluster_has_history_pages_for_finished_apps() {
         .local_addr()
         .unwrap()
         .port();
-    let tls = |name: &str| {
-        format!(
-            "ca = {}\ncert = {}\nkey = {}\n",
-            q(&certs.join("ca.pem")),
-            q(&certs.join(format!("{name}.pem"))),
-            q(&certs.join(format!("{name}.key")))
-        )
-    };
+    let tls = |name: &str| tls_lines(&certs, name);
     let rm_conf = tmp.path().join("resourcemanager.toml");
     std::fs::write(
         &rm_conf,
@@ -1020,16 +1017,7 @@ fn an_installed_cluster_has_history_pages_for_finished_apps() {
     )
     .unwrap();
     let nm_addr = format!("127.0.0.1:{}", free_udp_port());
-    let nm_cert = "nm-loopback";
-    common::tls::ClusterCa::load(&certs)
-        .unwrap()
-        .issue(
-            &certs,
-            nm_cert,
-            &common::tls::node_common_name(&nm_addr),
-            &common::tls::local_sans(),
-        )
-        .unwrap();
+    let nm_cert = issue_nm_cert(&certs, &nm_addr);
     let nm_conf = tmp.path().join("nodemanager.toml");
     std::fs::write(
         &nm_conf,
@@ -1038,7 +1026,7 @@ fn an_installed_cluster_has_history_pages_for_finished_apps() {
                 "address = \"{nm_addr}\"\nweb-address = \"127.0.0.1:0\"\nshuffle-service-address = \"127.0.0.1:0\"\nlocal-dir = {}\nlog-dir = {}\n{}container-cert = {}\ncontainer-key = {}\nkill-grace = \"500ms\"\n",
                 q(&root.join("var/lib/spindle/nodemanager")),
                 q(&root.join("var/log/spindle/containers")),
-                tls(nm_cert),
+                tls(&nm_cert),
                 q(&certs.join("container.pem")),
                 q(&certs.join("container.key")),
             ),

@@ -4,6 +4,7 @@
 //! `class="series" data-series="<run>"`, so a reader (or a test) can find each run's series
 //! in the SVG: one `data-series` value per run.
 
+use plotters::chart::MeshStyle;
 use plotters::coord::ranged1d::SegmentValue;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -134,8 +135,7 @@ pub fn step_chart(
             .y_label_area_size(Y_LABEL_AREA)
             .build_cartesian_2d(0f64..x_max, 0f64..y_max)
             .map_err(err)?;
-        chart
-            .configure_mesh()
+        readable(&mut chart.configure_mesh())
             .x_desc(if with_bands {
                 ""
             } else {
@@ -149,10 +149,6 @@ pub fn step_chart(
                     String::new()
                 }
             })
-            .label_style(("sans-serif", LABEL_PX))
-            .axis_desc_style(("sans-serif", DESC_PX))
-            .max_light_lines(2)
-            .light_line_style(RGBColor(242, 242, 242))
             .draw()
             .map_err(err)?;
         for s in series {
@@ -225,16 +221,11 @@ fn draw_bands(
             .unwrap_or_default(),
         _ => String::new(),
     };
-    chart
-        .configure_mesh()
+    readable(&mut chart.configure_mesh())
         .disable_y_mesh()
         .x_desc("seconds since the start")
         .y_labels(rows as usize)
         .y_label_formatter(&formatter)
-        .label_style(("sans-serif", LABEL_PX))
-        .axis_desc_style(("sans-serif", DESC_PX))
-        .max_light_lines(2)
-        .light_line_style(RGBColor(242, 242, 242))
         .draw()
         .map_err(err)?;
     // Labels go inside a band when it is wide enough for them.
@@ -299,6 +290,21 @@ fn draw_bands(
     Ok(())
 }
 
+/// The text sizes and light grid every chart here uses.
+fn readable<'m, 'a, 'b, X, Y, DB>(
+    mesh: &'m mut MeshStyle<'a, 'b, X, Y, DB>,
+) -> &'m mut MeshStyle<'a, 'b, X, Y, DB>
+where
+    X: Ranged,
+    Y: Ranged,
+    DB: DrawingBackend,
+{
+    mesh.label_style(("sans-serif", LABEL_PX))
+        .axis_desc_style(("sans-serif", DESC_PX))
+        .max_light_lines(2)
+        .light_line_style(RGBColor(242, 242, 242))
+}
+
 /// A bar chart, one bar per run.
 pub fn bar_chart(
     title: &str,
@@ -322,15 +328,12 @@ pub fn bar_chart(
             SegmentValue::CenterOf(i) => names.get(*i as usize).cloned().unwrap_or_default(),
             _ => String::new(),
         };
-        chart
-            .configure_mesh()
+        readable(&mut chart.configure_mesh())
             .disable_x_mesh()
             .x_labels(n as usize)
             .x_label_formatter(&formatter)
             .y_desc(unit)
             .y_label_formatter(&|v| compact(*v))
-            .label_style(("sans-serif", LABEL_PX))
-            .axis_desc_style(("sans-serif", DESC_PX))
             .light_line_style(TRANSPARENT)
             .draw()
             .map_err(err)?;

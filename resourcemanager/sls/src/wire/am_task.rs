@@ -18,10 +18,14 @@ pub(super) struct AmTask {
 }
 
 impl AmTask {
+    /// One call to the RM; while it is in flight the run is not quiet (lockstep waits).
     pub(super) async fn call(&self, req: &RmRequest, what: &str) -> Result<RmResponse, SlsError> {
-        transport::call::<_, RmResponse>(&self.conn, &self.shared.rm_address, req)
+        self.shared.busy();
+        let r = transport::call::<_, RmResponse>(&self.conn, &self.shared.rm_address, req)
             .await
-            .map_err(|e| SlsError::wire(format!("{} {what}", self.attempt), e))
+            .map_err(|e| SlsError::wire(format!("{} {what}", self.attempt), e));
+        self.shared.idle();
+        r
     }
 
     /// Registers, subscribes and runs until every task is done (or the run stops).
@@ -122,7 +126,6 @@ impl AmTask {
             }
         }
         if finished {
-            self.shared.busy();
             let r = self
                 .call(
                     &RmRequest::FinishAm {
@@ -144,7 +147,6 @@ impl AmTask {
                 }
             }
             self.shared.stats().finished += 1;
-            self.shared.idle();
             r?;
         }
         reader.abort();
@@ -215,20 +217,17 @@ impl AmTask {
             // Released containers do not run (they may sit on any node; the RM frees them).
             st.running.retain(|(_, c, _)| !releases.contains(c));
         }
-        self.shared.busy();
-        let r = self
-            .call(
-                &RmRequest::Allocate {
-                    attempt: self.attempt,
-                    token: self.token.clone(),
-                    asks,
-                    releases,
-                    progress: 0.5,
-                },
-                "asking",
-            )
-            .await;
-        self.shared.idle();
-        r.map(|_| ())
+        self.call(
+            &RmRequest::Allocate {
+                attempt: self.attempt,
+                token: self.token.clone(),
+                asks,
+                releases,
+                progress: 0.5,
+            },
+            "asking",
+        )
+        .await
+        .map(|_| ())
     }
 }
