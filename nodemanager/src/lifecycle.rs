@@ -295,13 +295,41 @@ pub fn process_exit(code: Option<i32>, signal: Option<i32>) -> (i32, String) {
 }
 
 /// The diagnostics of a container killed for its memory (YARN's text).
-/// The keys whose time (monotonic ms) has come by `now`.
-fn due<K: Copy + Ord>(times: &BTreeMap<K, u64>, now: u64) -> Vec<K> {
-    times
-        .iter()
-        .filter(|(_, at)| **at <= now)
-        .map(|(k, _)| *k)
-        .collect()
+/// Things due at a time (monotonic ms): finished apps' cleanup bounds, AM containers'
+/// exit deadlines.
+#[derive(Debug, Clone)]
+struct Deadlines<K>(BTreeMap<K, u64>);
+
+impl<K: Copy + Ord> Deadlines<K> {
+    fn new() -> Self {
+        Self(BTreeMap::new())
+    }
+
+    /// Sets `k`'s time unless it has one.
+    fn set_once(&mut self, k: K, at: u64) {
+        self.0.entry(k).or_insert(at);
+    }
+
+    fn get(&self, k: &K) -> Option<u64> {
+        self.0.get(k).copied()
+    }
+
+    fn remove(&mut self, k: &K) {
+        self.0.remove(k);
+    }
+
+    /// The keys whose time has come by `now`.
+    fn due(&self, now: u64) -> Vec<K> {
+        self.0
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(k, _)| *k)
+            .collect()
+    }
+
+    fn earliest(&self) -> Option<u64> {
+        self.0.values().copied().min()
+    }
 }
 
 /// How a container stopped because its app ended is reported (YARN's -107).
@@ -340,12 +368,12 @@ pub struct Lifecycle {
     /// The user each app's containers run as (its directory is under that user).
     users: BTreeMap<ApplicationId, String>,
     /// Finished apps waiting for their containers to go, with the bound (monotonic ms).
-    cleanups: BTreeMap<ApplicationId, u64>,
+    cleanups: Deadlines<ApplicationId>,
     /// AM containers of finished apps, given until then (monotonic ms) to exit on their
     /// own: an AM unregisters and then exits, and the app's end reaches this node in
     /// between, so killing it at once would turn its success into -107 (YARN's RM waits
     /// for the AM container in FINISHING likewise).
-    am_exits: BTreeMap<ContainerId, u64>,
+    am_exits: Deadlines<ContainerId>,
     shutting_down: bool,
 }
 
@@ -356,8 +384,8 @@ impl Lifecycle {
             kill_grace_ms,
             containers: BTreeMap::new(),
             users: BTreeMap::new(),
-            cleanups: BTreeMap::new(),
-            am_exits: BTreeMap::new(),
+            cleanups: Deadlines::new(),
+            am_exits: Deadlines::new(),
             shutting_down: false,
         }
     }
@@ -552,13 +580,13 @@ impl Lifecycle {
                         .get(&id)
                         .is_some_and(|c| matches!(c.phase, Phase::Running { .. }));
                     if id.n == AM_CONTAINER_N && running {
-                        self.am_exits.entry(id).or_insert(now + self.kill_grace_ms);
+                        self.am_exits.set_once(id, now + self.kill_grace_ms);
                         continue;
                     }
                     self.kill(id, app_completion(), now, &mut out);
                 }
                 let bound = now + self.kill_grace_ms * CLEANUP_GRACE_PERIODS + CLEANUP_MARGIN_MS;
-                self.cleanups.entry(app).or_insert(bound);
+                self.cleanups.set_once(app, bound);
                 self.try_cleanup(app, now, &mut out);
             }
             Event::Shutdown => {
@@ -574,7 +602,7 @@ impl Lifecycle {
                 }
             }
             Event::Tick => {
-                for id in due(&self.am_exits, now) {
+                for id in self.am_exits.due(now) {
                     self.am_exits.remove(&id);
                     self.kill(id, app_completion(), now, &mut out);
                 }
@@ -594,7 +622,7 @@ impl Lifecycle {
                         }
                     }
                 }
-                for app in due(&self.cleanups, now) {
+                for app in self.cleanups.due(now) {
                     self.try_cleanup(app, now, &mut out);
                 }
             }
@@ -609,8 +637,8 @@ impl Lifecycle {
             _ => None,
         });
         kills
-            .chain(self.cleanups.values().copied())
-            .chain(self.am_exits.values().copied())
+            .chain(self.cleanups.earliest())
+            .chain(self.am_exits.earliest())
             .min()
     }
 
@@ -754,14 +782,14 @@ impl Lifecycle {
         };
         out.push(Action::Completed { id, status });
         out.push(Action::Heartbeat);
-        if self.cleanups.contains_key(&id.app()) {
+        if self.cleanups.get(&id.app()).is_some() {
             self.try_cleanup(id.app(), now, out);
         }
     }
 
     /// Cleans up a finished app once its containers are gone, or at its bound.
     fn try_cleanup(&mut self, app: ApplicationId, now: u64, out: &mut Vec<Action>) {
-        let Some(&bound) = self.cleanups.get(&app) else {
+        let Some(bound) = self.cleanups.get(&app) else {
             return;
         };
         let live = self
@@ -1535,9 +1563,7 @@ mod tests {
                 };
                 let is_tick = event == Event::Tick;
                 let starts_cleanup = match &event {
-                    Event::AppFinished { app } => {
-                        (!core.cleanups.contains_key(app)).then_some(*app)
-                    }
+                    Event::AppFinished { app } => core.cleanups.get(app).is_none().then_some(*app),
                     _ => None,
                 };
                 // Which containers a kill may reach, before it is handled.

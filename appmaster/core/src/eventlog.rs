@@ -173,6 +173,20 @@ pub struct TaskMetrics {
 }
 
 impl TaskMetrics {
+    /// Adds `other`'s figures to these (a stage's or an executor's sums over its tasks).
+    pub fn add(&mut self, other: &Self) {
+        self.input_bytes += other.input_bytes;
+        self.input_records += other.input_records;
+        self.shuffle_local_blocks += other.shuffle_local_blocks;
+        self.shuffle_remote_blocks += other.shuffle_remote_blocks;
+        self.shuffle_local_bytes += other.shuffle_local_bytes;
+        self.shuffle_remote_bytes += other.shuffle_remote_bytes;
+        self.shuffle_write_bytes += other.shuffle_write_bytes;
+        self.shuffle_write_records += other.shuffle_write_records;
+        self.memory_bytes_spilled += other.memory_bytes_spilled;
+        self.disk_bytes_spilled += other.disk_bytes_spilled;
+    }
+
     /// Bytes of shuffle data read, local and remote.
     pub fn shuffle_read_bytes(&self) -> u64 {
         self.shuffle_local_bytes + self.shuffle_remote_bytes

@@ -224,7 +224,7 @@ impl UiState {
                 duration(s.task_ms),
                 duration(s.max_task_ms),
                 io_cell(s.io.input_bytes, s.io.input_records),
-                bytes(s.io.shuffle_read_bytes),
+                bytes(s.io.shuffle_read_bytes()),
                 io_cell(s.io.shuffle_write_bytes, s.io.shuffle_write_records),
                 s.status.to_ascii_lowercase(),
                 s.status,
@@ -259,7 +259,7 @@ impl UiState {
             escape(&s.name),
             progress_killed(s.completed, s.active, s.failed, s.killed, s.num_tasks),
             s.killed,
-            bytes(s.io.shuffle_read_bytes),
+            bytes(s.io.shuffle_read_bytes()),
             bytes(s.io.shuffle_write_bytes),
         );
         // Summary metrics, as Spark's stage page shows them.
@@ -527,7 +527,7 @@ impl UiState {
                 e.active + e.failed + e.completed,
                 duration(e.task_ms),
                 bytes(e.io.input_bytes),
-                bytes(e.io.shuffle_read_bytes),
+                bytes(e.io.shuffle_read_bytes()),
                 bytes(e.io.shuffle_write_bytes),
                 logs.join(" "),
                 date(e.add_ms),

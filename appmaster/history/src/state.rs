@@ -24,32 +24,7 @@ pub(crate) struct ExecutorView {
     /// Cached partitions it holds: (rdd, partition).
     pub(crate) blocks: BTreeSet<(u32, u32)>,
     /// Shuffle bytes its finished tasks read and wrote, and input they read.
-    pub(crate) io: Io,
-}
-
-/// Input and shuffle sums over finished tasks (what Spark's stage and executor tables
-/// show as Input, Shuffle Read and Shuffle Write).
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Io {
-    pub(crate) input_bytes: u64,
-    pub(crate) input_records: u64,
-    pub(crate) shuffle_read_bytes: u64,
-    pub(crate) shuffle_write_bytes: u64,
-    pub(crate) shuffle_write_records: u64,
-    pub(crate) memory_spilled: u64,
-    pub(crate) disk_spilled: u64,
-}
-
-impl Io {
-    pub(crate) fn add(&mut self, m: &TaskMetrics) {
-        self.input_bytes += m.input_bytes;
-        self.input_records += m.input_records;
-        self.shuffle_read_bytes += m.shuffle_read_bytes();
-        self.shuffle_write_bytes += m.shuffle_write_bytes;
-        self.shuffle_write_records += m.shuffle_write_records;
-        self.memory_spilled += m.memory_bytes_spilled;
-        self.disk_spilled += m.disk_bytes_spilled;
-    }
+    pub(crate) io: TaskMetrics,
 }
 
 /// A cached RDD (Spark's `RDDStorageInfo`): which executor holds each cached partition.
@@ -105,7 +80,7 @@ pub(crate) struct StageView {
     pub(crate) completed_ms: Option<u64>,
     pub(crate) status: &'static str,
     pub(crate) failure: Option<String>,
-    pub(crate) io: Io,
+    pub(crate) io: TaskMetrics,
 }
 
 /// One task attempt (what Spark's `TaskData` shows).
