@@ -1005,33 +1005,33 @@ fn an_installed_cluster_has_history_pages_for_finished_apps() {
         .unwrap()
         .port();
     let tls = |name: &str| tls_lines(&certs, name);
-    let rm_conf = tmp.path().join("resourcemanager.toml");
-    std::fs::write(
-        &rm_conf,
-        moved("resourcemanager.toml")
-            + &format!(
-                "address = \"{rm_addr}\"\nweb-address = \"127.0.0.1:{web_port}\"\nstate-dir = {}\nheartbeat-interval = \"200ms\"\n{}",
-                q(&root.join("var/lib/spindle/resourcemanager")),
-                tls("node")
-            ),
-    )
-    .unwrap();
+    // An installed config with what this host sets appended, written beside the root.
+    let conf = |file: &str, local: String| {
+        let p = tmp.path().join(file);
+        std::fs::write(&p, moved(file) + &local).unwrap();
+        p
+    };
+    let rm_conf = conf(
+        "resourcemanager.toml",
+        format!(
+            "address = \"{rm_addr}\"\nweb-address = \"127.0.0.1:{web_port}\"\nstate-dir = {}\nheartbeat-interval = \"200ms\"\n{}",
+            q(&root.join("var/lib/spindle/resourcemanager")),
+            tls("node")
+        ),
+    );
     let nm_addr = format!("127.0.0.1:{}", free_udp_port());
     let nm_cert = issue_nm_cert(&certs, &nm_addr);
-    let nm_conf = tmp.path().join("nodemanager.toml");
-    std::fs::write(
-        &nm_conf,
-        moved("nodemanager.toml")
-            + &format!(
-                "address = \"{nm_addr}\"\nweb-address = \"127.0.0.1:0\"\nshuffle-service-address = \"127.0.0.1:0\"\nlocal-dir = {}\nlog-dir = {}\n{}container-cert = {}\ncontainer-key = {}\nkill-grace = \"500ms\"\n",
-                q(&root.join("var/lib/spindle/nodemanager")),
-                q(&root.join("var/log/spindle/containers")),
-                tls(&nm_cert),
-                q(&certs.join("container.pem")),
-                q(&certs.join("container.key")),
-            ),
-    )
-    .unwrap();
+    let nm_conf = conf(
+        "nodemanager.toml",
+        format!(
+            "address = \"{nm_addr}\"\nweb-address = \"127.0.0.1:0\"\nshuffle-service-address = \"127.0.0.1:0\"\nlocal-dir = {}\nlog-dir = {}\n{}container-cert = {}\ncontainer-key = {}\nkill-grace = \"500ms\"\n",
+            q(&root.join("var/lib/spindle/nodemanager")),
+            q(&root.join("var/log/spindle/containers")),
+            tls(&nm_cert),
+            q(&certs.join("container.pem")),
+            q(&certs.join("container.key")),
+        ),
+    );
     std::fs::write(
         etc.join("spindle-defaults.conf"),
         moved("spindle-defaults.conf"),

@@ -263,25 +263,7 @@ fn speculative_attempts_are_marked_and_their_losers_killed_not_failed() {
     s.apply(&ev(1000, start()));
     s.apply(&ev(1000, added("1")));
     s.apply(&ev(1000, added("2")));
-    s.apply(&ev(
-        1100,
-        AppEvent::JobStart {
-            job: 0,
-            description: "sum at Stragglers".into(),
-            stages: vec![0],
-            num_tasks: 2,
-        },
-    ));
-    s.apply(&ev(
-        1100,
-        AppEvent::StageSubmitted {
-            stage: 0,
-            attempt: 0,
-            job: 0,
-            name: "sum at Stragglers".into(),
-            num_tasks: 2,
-        },
-    ));
+    start_job(&mut s, 1100, "sum at Stragglers", "sum at Stragglers", 2);
     let at = |task_id, index, attempt, executor, speculative| Attempt {
         task_id,
         index,
@@ -391,6 +373,29 @@ fn json_of(s: &UiState, path: &str) -> Value {
     }
 }
 
+/// Job 0 (`description`) starts at `at` with its one stage, stage 0 (`stage_name`).
+fn start_job(s: &mut UiState, at: u64, description: &str, stage_name: &str, num_tasks: u32) {
+    s.apply(&ev(
+        at,
+        AppEvent::JobStart {
+            job: 0,
+            description: description.into(),
+            stages: vec![0],
+            num_tasks,
+        },
+    ));
+    s.apply(&ev(
+        at,
+        AppEvent::StageSubmitted {
+            stage: 0,
+            attempt: 0,
+            job: 0,
+            name: stage_name.into(),
+            num_tasks,
+        },
+    ));
+}
+
 /// An app with one stage of four tasks on two executors, a cached partition, ended or not.
 fn finished_app(end: bool) -> UiState {
     let mut s = UiState::new("h:1".into());
@@ -403,25 +408,7 @@ fn finished_app(end: bool) -> UiState {
     s.apply(&ev(1000, AppEvent::TargetChanged { old: 0, new: 2 }));
     s.apply(&ev(1100, added("1")));
     s.apply(&ev(1200, added("2")));
-    s.apply(&ev(
-        1300,
-        AppEvent::JobStart {
-            job: 0,
-            description: "count at Bursty".into(),
-            stages: vec![0],
-            num_tasks: 4,
-        },
-    ));
-    s.apply(&ev(
-        1300,
-        AppEvent::StageSubmitted {
-            stage: 0,
-            attempt: 0,
-            job: 0,
-            name: "count".into(),
-            num_tasks: 4,
-        },
-    ));
+    start_job(&mut s, 1300, "count at Bursty", "count", 4);
     for id in 1..=4 {
         let exec = if id % 2 == 0 { "2" } else { "1" };
         s.apply(&ev(1400, task(true, exec, id)));
