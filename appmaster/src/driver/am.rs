@@ -292,7 +292,7 @@ pub(crate) async fn run(
         Arc::new(DriverService::new(secret.clone(), tx.clone())),
     ));
     let ui: ui::Shared = Arc::new(Mutex::new(
-        UiState::new(driver_addr.clone()).with_metrics(Arc::new(ui::AmMetrics::new())),
+        UiState::new(driver_addr.clone()).with_metrics(Arc::new(ui::AmMetrics::default())),
     ));
     // On the node's own address, not 0.0.0.0; only the tracking URL's token gets in.
     let http = tokio::net::TcpListener::bind((env.nm_host.as_str(), 0)).await?;
