@@ -171,6 +171,25 @@ impl Shell {
                         }
                     });
                 }
+                Effect::MigrateShuffle {
+                    worker,
+                    source,
+                    how,
+                    outputs,
+                } => {
+                    let sent = self.pushes.get(&worker).is_some_and(|p| {
+                        p.send(DriverResponse::MigrateShuffle { how, outputs })
+                            .is_ok()
+                    });
+                    if !sent {
+                        // The worker is going: the core hears it failed.
+                        let _ = self.tx.send(Msg::ShuffleMigrated {
+                            reporter: worker,
+                            source,
+                            result: Err("the executor to do it is not connected".into()),
+                        });
+                    }
+                }
                 Effect::StopExecutor { executor, reason } => {
                     match self.pushes.remove(&executor) {
                         Some(p) => {
@@ -520,6 +539,13 @@ pub(crate) async fn run(
                 shell.pushes.remove(&executor);
                 shell.core.on_executor_disconnected(&executor, now)
             }
+            Msg::ShuffleMigrated {
+                reporter,
+                source,
+                result,
+            } => shell
+                .core
+                .on_shuffle_migrated(&reporter, &source, result, now),
             Msg::Job { spec, reply } => {
                 if let Some(reason) = &shell.abort {
                     let _ = reply.send(Err(JobError::Cancelled(reason.clone())));
