@@ -177,6 +177,15 @@ impl Shell {
                     how,
                     outputs,
                 } => {
+                    let bytes: u64 = outputs.iter().flat_map(|o| &o.sizes).sum();
+                    tracing::info!(
+                        executor = %source,
+                        %worker,
+                        outputs = outputs.len(),
+                        bytes,
+                        how = ?how,
+                        "decommissioning: migrating shuffle outputs"
+                    );
                     let sent = self.pushes.get(&worker).is_some_and(|p| {
                         p.send(DriverResponse::MigrateShuffle { how, outputs })
                             .is_ok()
@@ -586,6 +595,20 @@ pub(crate) async fn run(
     let now = mono_ms();
     let fx = shell.core.shutdown(now);
     shell.run(fx, now, executor_resource);
+    if let Some(dir) = config
+        .shuffle_migration
+        .as_ref()
+        .and_then(|m| m.fallback_path.as_deref())
+    {
+        // What this app's executors left in fallback storage goes with the app, as
+        // Spark's FallbackStorage cleans up after its application.
+        let mine = std::path::Path::new(dir).join(&app_id);
+        if let Err(e) = std::fs::remove_dir_all(&mine) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                eprintln!("cannot remove {}: {e}", mine.display());
+            }
+        }
+    }
     shell.record(
         AppEvent::ApplicationEnd {
             final_status: status.to_string(),
