@@ -5,6 +5,11 @@ use am_core::eventlog::{AppEvent, LogLine, TaskMetrics};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
+/// `text` holds `needle`; else the failure shows both.
+fn assert_has(text: &str, needle: &str) {
+    assert!(text.contains(needle), "{needle:?} not in:\n{text}");
+}
+
 fn ev(ts: u64, event: AppEvent) -> LogLine {
     LogLine { ts, event }
 }
@@ -179,35 +184,17 @@ fn timeline_has_one_bar_per_executor_and_metrics_move() {
     assert_eq!(svg.matches("<svg").count(), svg.matches("</svg>").count());
 
     let text = s.render_metrics();
-    assert!(
-        text.contains("spindle_am_executors{state=\"target\"} 3"),
-        "{text}"
-    );
-    assert!(
-        text.contains("spindle_am_executors{state=\"running\"} 2"),
-        "{text}"
-    );
-    assert!(
-        text.contains("spindle_am_executors{state=\"pending\"} 1"),
-        "{text}"
-    );
-    assert!(
-        text.contains("spindle_am_executors_added_total 3"),
-        "{text}"
-    );
-    assert!(
-        text.contains("spindle_am_executors_removed_total 1"),
-        "{text}"
-    );
-    assert!(
-        text.contains("spindle_am_tasks_finished_total{outcome=\"success\"} 1"),
-        "{text}"
+    assert_has(&text, "spindle_am_executors{state=\"target\"} 3");
+    assert_has(&text, "spindle_am_executors{state=\"running\"} 2");
+    assert_has(&text, "spindle_am_executors{state=\"pending\"} 1");
+    assert_has(&text, "spindle_am_executors_added_total 3");
+    assert_has(&text, "spindle_am_executors_removed_total 1");
+    assert_has(
+        &text,
+        "spindle_am_tasks_finished_total{outcome=\"success\"} 1",
     );
     // Three raises met: 0.5 s, 0.6 s and 0.7 s.
-    assert!(
-        text.contains("spindle_am_scale_up_latency_seconds_count 3"),
-        "{text}"
-    );
+    assert_has(&text, "spindle_am_scale_up_latency_seconds_count 3");
     let sum: f64 = text
         .lines()
         .find_map(|l| l.strip_prefix("spindle_am_scale_up_latency_seconds_sum "))
@@ -473,10 +460,8 @@ fn environment_has_spark_shape_and_redacts_secrets() {
     assert!(props.contains(&json!(["spark.authenticate.secret", "*********(redacted)"])));
     assert_eq!(env["systemProperties"][0], json!(["user.name", "u"]));
     let h = html(s.page("/", "environment/", 9000));
-    assert!(
-        h.contains("spark.executor.memory") && !h.contains("hunter2"),
-        "{h}"
-    );
+    assert_has(&h, "spark.executor.memory");
+    assert!(!h.contains("hunter2"), "{h}");
 }
 
 #[test]

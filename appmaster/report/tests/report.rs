@@ -8,6 +8,11 @@ use report::ideal::{Bursty, Ideal};
 use report::report::{html, Comparison, IdealPair, Mode, Run};
 use std::path::PathBuf;
 
+/// `text` holds `needle`; else the failure shows both.
+fn assert_has(text: &str, needle: &str) {
+    assert!(text.contains(needle), "{needle:?} not in:\n{text}");
+}
+
 fn fixture(name: &str) -> AppAccount {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/compare")
@@ -72,14 +77,8 @@ fn the_headline_says_what_was_found_in_words() {
         ]
     );
     let gloss = c.ratio_gloss();
-    assert!(
-        gloss.contains("executor-seconds 0.67, job time 1.88"),
-        "{gloss}"
-    );
-    assert!(
-        gloss.contains("Below 1 saves resources; above 1 costs time."),
-        "{gloss}"
-    );
+    assert_has(&gloss, "executor-seconds 0.67, job time 1.88");
+    assert_has(&gloss, "Below 1 saves resources; above 1 costs time.");
 
     // The ideal beside it, in the same words.
     let c = comparison(Some(ideal()));
@@ -129,10 +128,8 @@ fn a_side_that_saves_nothing_says_so() {
         &mut c.dynamic_runs[0].account,
     );
     let h = c.headline().join("\n");
-    assert!(
-        h.contains("used 48% more executor-seconds") && h.contains("took 47% less time"),
-        "{h}"
-    );
+    assert_has(&h, "used 48% more executor-seconds");
+    assert_has(&h, "took 47% less time");
 }
 
 /// The cells of each `<tr>` of the first `<table class="CLASS">` in `page`.
