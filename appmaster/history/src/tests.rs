@@ -560,10 +560,8 @@ fn executors_link_their_logs_and_storage_lists_cached_rdds() {
     let execs = json_of(&s, "allexecutors");
     let e1 = execs
         .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["id"] == "1")
-        .unwrap();
+        .and_then(|a| a.iter().find(|e| e["id"] == "1"))
+        .expect("executor 1");
     assert_eq!(
         e1["executorLogs"]["stdout"],
         "https://nm:8042/node/containerlogs/container_1_0001_01_000001/u/stdout"
