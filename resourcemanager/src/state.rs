@@ -22,6 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 mod acls;
 mod audit;
+mod decommission;
 mod free_index;
 mod health;
 mod placement;
@@ -31,6 +32,7 @@ mod queues;
 mod records;
 mod retention;
 
+pub use decommission::DEFAULT_DECOMMISSION_TIMEOUT_MS;
 use free_index::FreeIndex;
 pub use records::{AppRecord, KeysRecord, RESTART_DIAGNOSTICS};
 pub use retention::MAX_COMPLETED_APPS;
@@ -154,8 +156,11 @@ struct Node {
     finished_extra: Vec<ApplicationId>,
     /// How it isolates containers, as it said at registration.
     isolation: Isolation,
-    /// Why it is UNHEALTHY, as its heartbeat said (empty otherwise).
+    /// Why it is UNHEALTHY, as its heartbeat said, or its NM's message when it
+    /// unregistered (empty otherwise).
     health_report: String,
+    /// Its decommission, while DECOMMISSIONING or DECOMMISSIONED (`state/decommission.rs`).
+    decommission: Option<decommission::Decommission>,
 }
 
 #[derive(Debug)]
@@ -292,7 +297,7 @@ pub struct RmState {
     /// Apps that ended, in order: every node is told on its next heartbeat to clean their
     /// containers and directories (one shared log and a position per node, since
     /// appending to every node's own list cost an app's end O(nodes)). Entries every
-    /// RUNNING node has seen are dropped; `finished_base` is the first one's position.
+    /// live node has seen are dropped; `finished_base` is the first one's position.
     finished_log: Vec<ApplicationId>,
     finished_base: usize,
     /// The log's length at which it is next trimmed.
@@ -317,6 +322,8 @@ pub struct RmState {
     removed: BTreeSet<ApplicationId>,
     /// What happened since this core started, for the metrics.
     tallies: Tallies,
+    /// DECOMMISSIONING nodes and the default timeout (`state/decommission.rs`).
+    decom: decommission::Decommissions,
 }
 
 /// Counts of things that happened since the core started (the metrics' counters follow
@@ -375,6 +382,7 @@ impl RmState {
             max_completed: MAX_COMPLETED_APPS,
             removed: BTreeSet::new(),
             tallies: Tallies::default(),
+            decom: Default::default(),
         }
     }
 
@@ -488,7 +496,13 @@ impl RmState {
         // A re-registering node starts from what it reports; containers we
         // thought were there and it does not report are gone.
         self.unindex(&node_id);
+        let mut decommission = None;
         if let Some(old) = self.nodes.remove(&node_id) {
+            // Still being decommissioned after its NM restarted (a DECOMMISSIONED one is
+            // refused before it gets here, `Self::shutdown_reason`).
+            decommission = old
+                .decommission
+                .filter(|_| old.state == NodeState::DECOMMISSIONING);
             if old.state == NodeState::RUNNING {
                 self.running_total = self.running_total.saturating_sub(&old.capability);
             }
@@ -518,6 +532,7 @@ impl RmState {
             finished_extra: Vec::new(),
             isolation: Isolation::default(),
             health_report: String::new(),
+            decommission: None,
         };
         // Completions it reports are applied once the node is in place.
         let mut completed = Vec::new();
@@ -571,6 +586,9 @@ impl RmState {
         self.running_total = self.running_total.add(&node.capability);
         self.nodes.insert(node_id.clone(), node);
         self.index(&node_id);
+        if let Some(d) = decommission {
+            self.resume_decommission(&node_id, d, now);
+        }
         for st in completed {
             self.completed_status(st, now, &mut actions);
         }
@@ -819,6 +837,7 @@ impl RmState {
                 last_health_update: n.last_heartbeat.wall_ms,
                 isolation: n.isolation,
                 health_report: n.health_report.clone(),
+                decommissioning_timeout_s: Self::decommissioning_timeout_s(n),
             })
             .collect()
     }
@@ -993,13 +1012,13 @@ impl RmState {
         self.completed(app_id);
     }
 
-    /// Drops the finished apps every RUNNING node has been told of.
+    /// Drops the finished apps every live node has been told of.
     fn trim_finished_log(&mut self) {
         let end = self.finished_base + self.finished_log.len();
         let seen = self
             .nodes
             .values()
-            .filter(|n| n.state == NodeState::RUNNING)
+            .filter(|n| Self::live(n.state))
             .map(|n| n.finished_seen)
             .min()
             .unwrap_or(end);
