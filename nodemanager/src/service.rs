@@ -155,13 +155,10 @@ impl NmHandle {
             None if registered => {
                 // Flush completions first: they keep their own exit statuses.
                 self.final_heartbeat().await;
-                let why = if self.recovery {
-                    "stopped"
-                } else {
-                    "stopped for good: NM recovery is off"
-                };
-                self.unregister(&format!("{KILLED_ON_SHUTDOWN} ({why})"))
-                    .await;
+                self.unregister(&format!(
+                    "{KILLED_ON_SHUTDOWN} (stopped for good: NM recovery is off)"
+                ))
+                .await;
             }
             None => {}
         }
