@@ -138,6 +138,7 @@ fn decommissioning_a_node_with_executors_ends_decommissioned_without_failures() 
         })
         .collect();
     assert!(!there.is_empty(), "no executor ran on {target}");
+    let mut removed = 0;
     for l in &log {
         match &l.event {
             AppEvent::TaskEnd {
@@ -147,7 +148,8 @@ fn decommissioning_a_node_with_executors_ends_decommissioned_without_failures() 
                 "a task on {executor} did not succeed: {l:?}"
             ),
             AppEvent::ExecutorRemoved { executor, reason } if there.contains(executor) => {
-                assert!(reason.contains("decommission"), "{executor}: {reason}")
+                assert!(reason.contains("decommission"), "{executor}: {reason}");
+                removed += 1;
             }
             _ => {}
         }
@@ -167,6 +169,12 @@ fn decommissioning_a_node_with_executors_ends_decommissioned_without_failures() 
             _ => None,
         })
         .collect();
+    assert_eq!(
+        removed,
+        there.len(),
+        "each executor there left as decommissioned"
+    );
+    assert!(!after.is_empty(), "no replacement executor was started");
     assert!(after.iter().all(|n| **n != target), "{after:?}");
 }
 

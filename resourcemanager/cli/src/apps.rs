@@ -105,7 +105,7 @@ pub(crate) async fn node(cmd: NodeCommand) -> anyhow::Result<()> {
                 .map_err(|e| refusal(&format!("cannot decommission {node}"), e))?;
             let after = timeout.map_or_else(
                 || "the RM's graceful-decommission-timeout".to_string(),
-                |t| common::duration::format_duration(t),
+                common::duration::format_duration,
             );
             println!("Decommissioning node {node}: no new containers; what runs there has {after} to finish (`spindle node list` shows DECOMMISSIONING, then DECOMMISSIONED)");
             return Ok(());
