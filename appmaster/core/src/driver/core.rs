@@ -24,7 +24,7 @@ use common::protocol::{Container, ContainerStatus, TaskResult};
 use common::{ContainerId, Resource};
 use std::collections::BTreeMap;
 
-mod decommission;
+mod node_decommission;
 
 #[derive(Debug, Clone)]
 pub struct DriverConfig {
@@ -412,7 +412,7 @@ impl DriverCore {
         if self.executors.stopped() {
             return;
         }
-        // Decommissioning executors that ran their last task go (`decommission`).
+        // Decommissioning executors that ran their last task go (`node_decommission`).
         self.stop_decommissioned(now_ms, out);
         let spread_hosts = self.executors.spans_hosts();
         self.suspects.retain(|_, until| now_ms < *until);
