@@ -790,15 +790,8 @@ impl RmState {
             node.state = NodeState::LOST;
             self.tallies.nodes_lost += 1;
             let containers = std::mem::take(&mut node.containers);
-            for c in containers {
-                self.complete_container(
-                    c,
-                    exit_status::ABORTED,
-                    format!("Container released on a *lost* node {id}"),
-                    now,
-                    &mut actions,
-                );
-            }
+            let why = format!("Container released on a *lost* node {id}");
+            self.abort_containers(containers, &why, now, &mut actions);
         }
         if !expired.is_empty() {
             for app in self.apps.values() {
@@ -1240,6 +1233,19 @@ impl RmState {
     }
 
     // ---------------------------------------------------------------- containers
+
+    /// Ends `containers` (their node is gone) as ABORTED, saying `why`.
+    fn abort_containers(
+        &mut self,
+        containers: impl IntoIterator<Item = ContainerId>,
+        why: &str,
+        now: Now,
+        actions: &mut Vec<Action>,
+    ) {
+        for c in containers {
+            self.complete_container(c, exit_status::ABORTED, why.to_string(), now, actions);
+        }
+    }
 
     fn complete_container(
         &mut self,

@@ -268,20 +268,11 @@ impl RmState {
         if timed_out && (apps_live || !left.is_empty()) {
             tracing::warn!(node_id = %id, containers = left.len(), timeout_s, "decommission timeout passed: killing what still runs there");
         }
-        for c in left {
-            self.nodes
-                .get_mut(id)
-                .expect("present")
-                .to_kill
-                .push((c, exit_status::ABORTED));
-            self.complete_container(
-                c,
-                exit_status::ABORTED,
-                format!("Container killed: node {id} was decommissioned and its decommission timeout of {timeout_s}s passed"),
-                now,
-                actions,
-            );
-        }
+        let n = self.nodes.get_mut(id).expect("present");
+        n.to_kill
+            .extend(left.iter().map(|c| (*c, exit_status::ABORTED)));
+        let why = format!("Container killed: node {id} was decommissioned and its decommission timeout of {timeout_s}s passed");
+        self.abort_containers(left, &why, now, actions);
         self.decom.nodes.remove(id);
         self.nodes.get_mut(id).expect("present").state = NodeState::DECOMMISSIONED;
         tracing::info!(node_id = %id, "node DECOMMISSIONED");
@@ -341,15 +332,8 @@ impl RmState {
         n.health_report = message.to_string();
         tracing::info!(node_id = %node_id, state = %n.state, message, "node manager unregistered");
         let left = std::mem::take(&mut n.containers);
-        for c in left {
-            self.complete_container(
-                c,
-                exit_status::ABORTED,
-                format!("Container released: node {node_id} shut down ({message})"),
-                now,
-                &mut actions,
-            );
-        }
+        let why = format!("Container released: node {node_id} shut down ({message})");
+        self.abort_containers(left, &why, now, &mut actions);
         self.schedule(now, &mut actions);
         actions
     }
@@ -438,6 +422,15 @@ mod tests {
         (s, attempt, placed)
     }
 
+    /// The containers of `placed` on `node`.
+    fn on(placed: &[(ContainerId, NodeId)], node: &NodeId) -> Vec<ContainerId> {
+        placed
+            .iter()
+            .filter(|(_, n)| n == node)
+            .map(|(c, _)| *c)
+            .collect()
+    }
+
     fn updates(actions: &[Action]) -> Vec<(NodeId, NodeState, Option<u64>)> {
         actions
             .iter()
@@ -469,11 +462,7 @@ mod tests {
     fn running_to_decommissioning_to_decommissioned_once_its_containers_and_apps_are_done() {
         let (mut s, attempt, placed) = cluster(2);
         let h2 = NodeId("h:2".into());
-        let on_h2: Vec<ContainerId> = placed
-            .iter()
-            .filter(|(_, n)| *n == h2)
-            .map(|(c, _)| *c)
-            .collect();
+        let on_h2 = on(&placed, &h2);
         assert!(!on_h2.is_empty(), "{placed:?}");
         let total = s.cluster_resource();
         let (id, actions) = s.decommission("h:2", Some(60_000), "root", at(10)).unwrap();
@@ -539,11 +528,7 @@ mod tests {
     fn the_timeout_kills_what_still_runs_there_and_ends_the_decommission() {
         let (mut s, _attempt, placed) = cluster(2);
         let h2 = NodeId("h:2".into());
-        let on_h2: Vec<ContainerId> = placed
-            .iter()
-            .filter(|(_, n)| *n == h2)
-            .map(|(c, _)| *c)
-            .collect();
+        let on_h2 = on(&placed, &h2);
         s.decommission("h:2", Some(5_000), "root", at(10)).unwrap();
         assert!(s.poll_decommissioning(at(5_009)).is_empty());
         assert_eq!(state_of(&s, &h2), NodeState::DECOMMISSIONING);
@@ -592,7 +577,7 @@ mod tests {
             .into_iter()
             .find(|r| r.node_id == h2)
             .unwrap();
-        let on_h2 = placed.iter().filter(|(_, n)| *n == h2).count() as u32;
+        let on_h2 = on(&placed, &h2).len() as u32;
         assert_eq!(r.num_containers, on_h2, "its containers were kept");
         assert_eq!(r.decommissioning_timeout_s, None);
         // The default timeout (an hour) no longer applies.
@@ -679,7 +664,7 @@ mod tests {
     fn an_unregistering_node_is_shutdown_and_its_containers_complete() {
         let (mut s, _, placed) = cluster(3);
         let h2 = NodeId("h:2".into());
-        let on_h2 = placed.iter().filter(|(_, n)| *n == h2).count();
+        let on_h2 = on(&placed, &h2).len();
         let total = s.cluster_resource();
         let actions = s.unregister_node(&h2, "node manager stopped (SIGTERM)", at(10));
         let r = s

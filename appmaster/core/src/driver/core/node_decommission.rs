@@ -5,9 +5,11 @@
 //! nothing more on a decommissioning node).
 
 use super::DriverCore;
+use crate::allocation::RemovalKind;
 use crate::driver::effect::{Effect, Out};
 use crate::ids::ExecutorId;
 use common::NodeId;
+use std::collections::BTreeSet;
 
 impl DriverCore {
     /// The RM says `node` is being decommissioned (`timeout_ms`: how long until it kills
@@ -31,25 +33,28 @@ impl DriverCore {
     /// Stops every decommissioning executor that runs no task (called whenever tasks end
     /// or are placed), and asks for what the target then lacks.
     pub(super) fn stop_decommissioned(&mut self, now_ms: u64, out: &mut Out) {
-        let idle = self.executors.drained();
+        let idle: BTreeSet<ExecutorId> = self.executors.drained().into_iter().collect();
         if idle.is_empty() {
             return;
         }
         for id in &idle {
-            self.executor_decommissioned(id, now_ms, out);
+            self.executor_decommissioned(id, &idle, out);
         }
         self.sync_ask(now_ms, out);
     }
 
-    /// A decommissioning executor ran its last task: it exits now (its container ends
-    /// as asked, so it is no failure). What must happen before an executor leaves for
-    /// good (moving its shuffle blocks to a peer) belongs here, before the stop.
-    fn executor_decommissioned(&mut self, id: &ExecutorId, _now_ms: u64, out: &mut Out) {
-        self.executors.stop(
-            id,
-            "Executor decommission: its node is being decommissioned".into(),
-            out,
-        );
+    /// A decommissioning executor ran its last task: it goes as one the allocation
+    /// manager decommissions, so with shuffle-block migration on its map outputs move to
+    /// a peer (not one of `leaving`, nor another on a decommissioning node) or to fallback
+    /// storage first; then it exits (its container ends as asked: no failure).
+    fn executor_decommissioned(
+        &mut self,
+        id: &ExecutorId,
+        leaving: &BTreeSet<ExecutorId>,
+        out: &mut Out,
+    ) {
+        let reason = "Executor decommission: its node is being decommissioned".to_string();
+        self.release_executor(id, reason, RemovalKind::Decommission, leaving, out);
     }
 }
 
@@ -148,5 +153,38 @@ mod tests {
             !fx.iter().any(|e| matches!(e, Effect::Abort { .. })),
             "{fx:?}"
         );
+    }
+
+    /// With shuffle-block migration on, an executor leaving its decommissioning node has
+    /// its map outputs moved before it stops: no peer is left (both executors are on the
+    /// node), so the node's shuffle service serves them.
+    #[test]
+    fn with_migration_on_its_map_outputs_move_before_it_stops() {
+        use super::super::decommission::ShuffleMigrationConfig;
+        use super::super::tests::{drain, shuffle_job, two_executors};
+        use common::protocol::ShuffleMigration;
+        let mut d = two_executors(false);
+        d.conf.shuffle_migration = Some(ShuffleMigrationConfig::default());
+        let fx = d.submit_job(JobId(0), shuffle_job(4, 2), 0);
+        drain(&mut d, fx, 2);
+        let fx = d.on_node_decommissioning(&NodeId("h:1".into()), None, 5);
+        let moved: Vec<_> = fx
+            .iter()
+            .filter_map(|e| match e {
+                Effect::MigrateShuffle {
+                    worker,
+                    source,
+                    how,
+                    ..
+                } => Some((worker.clone(), source.clone(), how.clone())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(moved.len(), 2, "{fx:?}");
+        for (worker, source, how) in moved {
+            assert_eq!(worker, source, "no peer off the node");
+            assert_eq!(how, ShuffleMigration::ServeFromNodeService);
+        }
+        assert!(stops(&fx).is_empty(), "they stop once migrated: {fx:?}");
     }
 }
