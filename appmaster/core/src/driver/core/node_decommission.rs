@@ -62,7 +62,7 @@ impl DriverCore {
 mod tests {
     use super::super::tests::{conf, ex, exited, job, ok_output, reg};
     use super::*;
-    use crate::driver::effect::testing::{asks, launches};
+    use crate::driver::effect::testing::{asks, launches, stops};
     use crate::driver::test_support::container;
     use crate::eventlog::AppEvent;
     use crate::ids::JobId;
@@ -78,17 +78,6 @@ mod tests {
         d.on_executor_registered(&ex("1"), reg("", ""), 0).unwrap();
         d.on_executor_registered(&ex("2"), reg("", ""), 0).unwrap();
         d
-    }
-
-    fn stops(fx: &[Effect]) -> Vec<(ExecutorId, String)> {
-        fx.iter()
-            .filter_map(|e| match e {
-                Effect::StopExecutor { executor, reason } => {
-                    Some((executor.clone(), reason.clone()))
-                }
-                _ => None,
-            })
-            .collect()
     }
 
     #[test]
