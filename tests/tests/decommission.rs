@@ -5,6 +5,7 @@
 //! recovery off that gets SIGTERM unregisters: the RM shows it SHUTDOWN.
 
 use am_core::eventlog::AppEvent;
+use history::{Page, UiState};
 use serde_json::Value;
 use spindle_tests::{class_args, dynamic, eventually, gone, sleepy_bursty, success, text, Cluster};
 use std::time::Duration;
@@ -176,6 +177,25 @@ fn decommissioning_a_node_with_executors_ends_decommissioned_without_failures() 
     );
     assert!(!after.is_empty(), "no replacement executor was started");
     assert!(after.iter().all(|n| **n != target), "{after:?}");
+    // The application's Spark REST data (its UI, as the RM's history serves it): no
+    // failed task in any stage, none against any executor.
+    let ui = UiState::from_log(&log);
+    let api = |p: &str| {
+        let path = format!("api/v1/applications/{}/{p}", ui.app_id());
+        match ui.page("/", &path, 0) {
+            Page::Json(v) => v,
+            other => panic!("{path}: {other:?}"),
+        }
+    };
+    let stages = api("stages");
+    assert_eq!(stages.as_array().map(Vec::len), Some(2), "{stages}");
+    for st in stages.as_array().unwrap() {
+        assert_eq!(st["numFailedTasks"], 0, "{st}");
+        assert_eq!(st["numCompleteTasks"], 30, "{st}");
+    }
+    for e in api("allexecutors").as_array().unwrap() {
+        assert_eq!(e["failedTasks"], 0, "{e}");
+    }
 }
 
 #[test]
