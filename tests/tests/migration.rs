@@ -5,6 +5,7 @@
 
 use am_core::eventlog::{AppEvent, LogLine};
 use spindle_tests::{class_args, dynamic, dynamic_with, Cluster};
+use std::time::Duration;
 
 /// Dynamic allocation with decommissioning and shuffle-block migration instead of
 /// shuffle tracking.
@@ -119,4 +120,94 @@ fn fallback_storage_path_holds_the_output_and_goes_with_the_app() {
         .map(|d| d.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
     assert!(left.is_empty(), "the app's fallback files stayed: {left:?}");
+}
+
+/// The AM container's log `file` (`stdout`, `stderr`), if written yet.
+fn am_log(c: &Cluster, app: &str, file: &str) -> String {
+    let am = format!("{}_01_000001/", app.trim_start_matches("application_"));
+    c.container_logs(file)
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains(&am))
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .unwrap_or_default()
+}
+
+/// Polls every 2 ms (the test races the driver's clock) until `f` holds.
+fn soon<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn signal(pids: &[i32], sig: i32) {
+    for p in pids {
+        // SAFETY: signals to processes of this test's app.
+        unsafe {
+            libc::kill(*p, sig);
+        }
+    }
+}
+
+#[test]
+fn killing_the_peer_during_migration_loses_nothing_but_time() {
+    let c = Cluster::up(2, &[]);
+    let app_args = ["--records", "200000", "--keys", "50", "--pause-ms", "4000"];
+    let args = class_args(
+        &["--executor-cores", "1"],
+        &migrating(1, &[]),
+        "ShuffleReuse",
+        &app_args,
+    );
+    let run = c.submit_running(&args);
+    let app = soon("the app id", || run.word("application_"));
+    soon("the map stage", || {
+        am_log(&c, &app, "stdout")
+            .contains("map stage done")
+            .then_some(())
+    });
+    // Both executors are idle now; one goes after its 1 s idle timeout and the other
+    // (minExecutors=1) is its peer. Freeze both first, well inside the 1.5 s the
+    // driver gives a silent connection: the peer then gets the migration but cannot
+    // act on it, and is killed with it in hand.
+    let executors = spindle_tests::executor_pids(&app);
+    assert_eq!(executors.len(), 2);
+    signal(&executors, libc::SIGSTOP);
+    let line = soon("a migration to a peer", || {
+        am_log(&c, &app, "stderr")
+            .lines()
+            .find(|l| l.contains("shuffle outputs") && l.contains(" to executor "))
+            .map(str::to_string)
+    });
+    let worker = line.rsplit(' ').next().unwrap().to_string();
+    let peer = spindle_tests::pids_with_env("SPINDLE_EXECUTOR_ID", &worker);
+    let peer: Vec<i32> = executors
+        .iter()
+        .copied()
+        .filter(|p| peer.contains(p))
+        .collect();
+    assert_eq!(peer.len(), 1, "executor {worker}'s process");
+    signal(&peer, libc::SIGKILL);
+    signal(&executors, libc::SIGCONT);
+    let (status, out) = run.wait();
+    assert!(status.success(), "{out}");
+    assert!(out.contains("job 2: 50 keys, all counts right"), "{out}");
+    let files = c.event_log_files();
+    let lines = history::log::read(files.last().expect("an event log")).expect("event log");
+    let reasons = removals(&lines);
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains(&format!("shuffle migration failed: peer {worker} was lost"))),
+        "the migration did not fail with its peer: {reasons:?}"
+    );
+    // The output of both went (the leaving one's was not moved) and was recomputed.
+    assert!(map_stage_submissions(&lines) >= 2, "nothing was recomputed");
 }

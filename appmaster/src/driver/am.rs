@@ -20,7 +20,7 @@ use common::clock::{mono_ms, wall_of};
 use common::launch::ExecutorLaunch;
 use common::protocol::{
     AmEvent, Container, DriverResponse, FinalApplicationStatus, LaunchSpec, LocalResource,
-    TaskLaunch, ALPN_DRIVER,
+    ShuffleMigration, TaskLaunch, ALPN_DRIVER,
 };
 use common::tls::TlsIdentity;
 use common::transport::{self, Profile};
@@ -178,13 +178,17 @@ impl Shell {
                     outputs,
                 } => {
                     let bytes: u64 = outputs.iter().flat_map(|o| &o.sizes).sum();
-                    tracing::info!(
-                        executor = %source,
-                        %worker,
-                        outputs = outputs.len(),
-                        bytes,
-                        how = ?how,
-                        "decommissioning: migrating shuffle outputs"
+                    let place = match &how {
+                        ShuffleMigration::FetchFrom { .. } => format!("to executor {worker}"),
+                        ShuffleMigration::ServeFromNodeService => {
+                            "to its node's shuffle service".into()
+                        }
+                        ShuffleMigration::CopyTo { dir } => format!("to fallback storage {dir}"),
+                    };
+                    eprintln!(
+                        "decommissioning executor {source}: migrating {} shuffle outputs \
+                         ({bytes} bytes) {place}",
+                        outputs.len()
                     );
                     let sent = self.pushes.get(&worker).is_some_and(|p| {
                         p.send(DriverResponse::MigrateShuffle { how, outputs })
