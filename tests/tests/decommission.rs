@@ -120,10 +120,32 @@ fn decommissioning_a_node_with_executors_ends_decommissioned_without_failures() 
         (rest_state(&c, &target) == "DECOMMISSIONED").then_some(())
     });
     assert!(listed(&c, &target).contains("DECOMMISSIONED"));
-    let pid = c.pid(&daemon_of(&c, &target, 3));
+    let daemon = daemon_of(&c, &target, 3);
+    let pid = c.pid(&daemon);
     eventually(Duration::from_secs(30), "its node manager to stop", || {
         gone(pid).then_some(())
     });
+    // Started again, its NM is told to shut down at once, until the node is
+    // recommissioned; then it registers and is RUNNING.
+    c.restart(&daemon);
+    let pid = c.pid(&daemon);
+    eventually(
+        Duration::from_secs(30),
+        "the refused node manager to stop",
+        || gone(pid).then_some(()),
+    );
+    assert_eq!(rest_state(&c, &target), "DECOMMISSIONED");
+    let out = success(&c.run(&["node", "recommission", &target]));
+    assert!(
+        out.contains(&format!("Recommissioned node {target}")),
+        "{out}"
+    );
+    c.restart(&daemon);
+    eventually(
+        Duration::from_secs(30),
+        "the recommissioned node RUNNING",
+        || (rest_state(&c, &target) == "RUNNING").then_some(()),
+    );
 
     // The event log: executors ran there and left as decommissioned; no task failed.
     let log = c.event_log();
