@@ -1,8 +1,10 @@
 //! Graceful node decommission and NMs that stop for good, with real daemons: a node
 //! holding a dynamic application's executors is decommissioned while the application
 //! runs; its executors finish their tasks and go, none of it a failure, the application's
-//! answers are right, and the node ends DECOMMISSIONED with its NM stopped. An NM with
-//! recovery off that gets SIGTERM unregisters: the RM shows it SHUTDOWN.
+//! answers are right, and the node ends DECOMMISSIONED with its NM stopped. With
+//! shuffle-block migration on, an executor leaving such a node first hands its map
+//! output to a peer. An NM with recovery off that gets SIGTERM unregisters: the RM shows
+//! it SHUTDOWN.
 
 use am_core::eventlog::AppEvent;
 use history::{Page, UiState};
@@ -47,6 +49,33 @@ fn node_id(c: &Cluster, nm: &str) -> String {
         .expect("address")
 }
 
+/// A node holding containers of `app` (its executors) that is not its AM's node.
+fn executor_node(c: &Cluster, app: common::ApplicationId) -> Option<String> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _in_rt = rt.enter();
+    let rm = c.rm_client();
+    let am_node = rt.block_on(rm.report(app)).ok()?.am_node?.0;
+    let nodes = rt.block_on(rm.nodes()).ok()?;
+    nodes
+        .into_iter()
+        .find(|n| n.node_id.0 != am_node && n.num_containers >= 1)
+        .map(|n| n.node_id.0)
+}
+
+/// The executors the event log `log` started on node `node`.
+fn executors_on(log: &[am_core::eventlog::LogLine], node: &str) -> Vec<String> {
+    log.iter()
+        .filter_map(|l| match &l.event {
+            AppEvent::ContainerAllocated {
+                node: on,
+                executor: Some(e),
+                ..
+            } if on == node => Some(e.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The daemon whose node is `id`.
 fn daemon_of(c: &Cluster, id: &str, nodes: u32) -> String {
     (1..=nodes)
@@ -73,22 +102,10 @@ fn decommissioning_a_node_with_executors_ends_decommissioned_without_failures() 
         run.word("application_")
     });
     let app_id: common::ApplicationId = app.parse().unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let _in_rt = rt.enter();
-    let rm = c.rm_client();
-    // A node with executors of the app, not its AM's.
     let target = eventually(
         Duration::from_secs(60),
         "executors on a node without the AM",
-        || {
-            let report = rt.block_on(rm.report(app_id)).ok()?;
-            let am_node = report.am_node?.0;
-            let nodes = rt.block_on(rm.nodes()).ok()?;
-            nodes
-                .into_iter()
-                .find(|n| n.node_id.0 != am_node && n.num_containers >= 1)
-                .map(|n| n.node_id.0)
-        },
+        || executor_node(&c, app_id),
     );
     // Let its executors take tasks.
     std::thread::sleep(Duration::from_millis(1500));
@@ -149,17 +166,7 @@ fn decommissioning_a_node_with_executors_ends_decommissioned_without_failures() 
 
     // The event log: executors ran there and left as decommissioned; no task failed.
     let log = c.event_log();
-    let there: Vec<String> = log
-        .iter()
-        .filter_map(|l| match &l.event {
-            AppEvent::ContainerAllocated {
-                node,
-                executor: Some(e),
-                ..
-            } if *node == target => Some(e.clone()),
-            _ => None,
-        })
-        .collect();
+    let there = executors_on(&log, &target);
     assert!(!there.is_empty(), "no executor ran on {target}");
     let mut removed = 0;
     for l in &log {
@@ -217,6 +224,81 @@ fn decommissioning_a_node_with_executors_ends_decommissioned_without_failures() 
     }
     for e in api("allexecutors").as_array().unwrap() {
         assert_eq!(e["failedTasks"], 0, "{e}");
+    }
+}
+
+/// With Spark's decommission and shuffle-block migration on (no shuffle service, no
+/// tracking), the idle executor on a node decommissioned between two jobs over one
+/// shuffle hands its map output to a peer on another node before it goes: the second
+/// job re-runs no map task.
+#[test]
+fn a_decommissioned_nodes_executor_migrates_its_shuffle_output_before_it_goes() {
+    let c = Cluster::up(3, &["--admin-acl", &whoami()]);
+    let mut conf = dynamic(0, 3, 3, "60s");
+    conf.extend(
+        [
+            "spark.dynamicAllocation.shuffleTracking.enabled=false",
+            "spark.decommission.enabled=true",
+            "spark.storage.decommission.enabled=true",
+        ]
+        .map(String::from),
+    );
+    // Job 1, then an 8 s pause (the decommission), then job 2 over the same shuffle.
+    let app_args = [
+        "--records",
+        "200000",
+        "--keys",
+        "50",
+        "--partitions",
+        "6",
+        "--pause-ms",
+        "8000",
+    ];
+    let args = class_args(&["--executor-cores", "1"], &conf, "ShuffleReuse", &app_args);
+    let run = c.submit_running(&args);
+    let app: common::ApplicationId = eventually(Duration::from_secs(60), "the app id", || {
+        run.word("application_")
+    })
+    .parse()
+    .unwrap();
+    eventually(Duration::from_secs(60), "job 1 to end", || {
+        run.output().contains("pausing").then_some(())
+    });
+    let target = executor_node(&c, app).expect("a node with an executor and not the AM");
+    success(&c.run(&["node", "decommission", &target]));
+    let (status, output) = run.wait();
+    assert!(status.success(), "{output}");
+    assert!(
+        output.contains("job 2: 50 keys, all counts right"),
+        "{output}"
+    );
+    eventually(Duration::from_secs(30), "the node DECOMMISSIONED", || {
+        (rest_state(&c, &target) == "DECOMMISSIONED").then_some(())
+    });
+    let log = c.event_log();
+    let maps = log
+        .iter()
+        .filter(
+            |l| matches!(&l.event, AppEvent::StageSubmitted { name, .. } if name.contains("map")),
+        )
+        .count();
+    assert_eq!(maps, 1, "a map task re-ran");
+    let there = executors_on(&log, &target);
+    let reasons: Vec<&String> = log
+        .iter()
+        .filter_map(|l| match &l.event {
+            AppEvent::ExecutorRemoved { executor, reason } if there.contains(executor) => {
+                Some(reason)
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(!reasons.is_empty(), "no executor left {target}");
+    for r in reasons {
+        assert!(
+            r.contains("its node is being decommissioned") && r.contains("migrated to executor"),
+            "{r}"
+        );
     }
 }
 
