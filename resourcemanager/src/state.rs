@@ -161,6 +161,9 @@ struct Node {
     health_report: String,
     /// Its decommission, while DECOMMISSIONING or DECOMMISSIONED (`state/decommission.rs`).
     decommission: Option<decommission::Decommission>,
+    /// Live applications that ran containers here (some may have ended since): a
+    /// decommission waits for them, as their shuffle output may be served from here.
+    apps_ran: BTreeSet<ApplicationId>,
 }
 
 #[derive(Debug)]
@@ -533,6 +536,7 @@ impl RmState {
             isolation: Isolation::default(),
             health_report: String::new(),
             decommission: None,
+            apps_ran: BTreeSet::new(),
         };
         // Completions it reports are applied once the node is in place.
         let mut completed = Vec::new();
@@ -600,12 +604,12 @@ impl RmState {
     /// know) go to its next heartbeat's finished apps, so that it removes their
     /// directories: an app may have ended while the node was away.
     pub fn finished_among(&mut self, node_id: &NodeId, apps: &[ApplicationId]) {
-        let ended: Vec<ApplicationId> = apps
+        let (ended, live): (Vec<ApplicationId>, Vec<ApplicationId>) = apps
             .iter()
-            .filter(|a| self.apps.get(a).is_none_or(|app| app.state.is_terminal()))
-            .copied()
-            .collect();
+            .partition(|a| self.apps.get(a).is_none_or(|app| app.state.is_terminal()));
         if let Some(node) = self.nodes.get_mut(node_id) {
+            // The live ones ran containers there (before an RM restart, perhaps).
+            node.apps_ran.extend(live);
             for a in ended {
                 if !node.finished_extra.contains(&a) {
                     node.finished_extra.push(a);
@@ -654,6 +658,7 @@ impl RmState {
         self.scheduler.allocated(app_id, resource, am);
         node.used = node.used.add(&resource);
         node.containers.insert(s.container_id);
+        node.apps_ran.insert(app_id);
         self.dirty.insert(app_id);
         tracing::info!(container_id = %s.container_id, node_id = %node_id, am, "container recovered");
     }

@@ -18,10 +18,13 @@
 //! An NM that stops for good (recovery off, or after its decommission) unregisters
 //! ([`RmState::unregister_node`]): SHUTDOWN, with its message.
 
-use super::{err, Action, Node, Now, RmState};
+use super::{err, Action, App, Node, Now, RmState};
 use common::protocol::{exit_status, AmEvent, ErrorCode, NodeState, NodeUpdate, WireError};
 use common::{ApplicationId, ContainerId, NodeId};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A node's [`Node::apps_ran`] drops the applications that ended when it grows past this.
+const APPS_RAN_PRUNE: usize = 64;
 
 /// The default decommission timeout (YARN's
 /// `yarn.resourcemanager.nodemanager-graceful-decommission-timeout-secs`, 3600).
@@ -131,8 +134,9 @@ impl RmState {
                 tracing::info!(node_id = %id, user, "node DECOMMISSIONED (it was {state})");
             }
             _ => {
-                let apps: BTreeSet<ApplicationId> =
+                let mut apps: BTreeSet<ApplicationId> =
                     node.containers.iter().map(ContainerId::app).collect();
+                apps.extend(node.apps_ran.iter().copied());
                 let capability = node.capability;
                 if state == NodeState::RUNNING {
                     self.unindex(&id);
@@ -338,6 +342,15 @@ impl RmState {
         actions
     }
 
+    /// Keeps a node's `apps_ran` small: past [`APPS_RAN_PRUNE`], the applications that
+    /// ended go (a new one is rare next to containers, so this runs seldom).
+    pub(super) fn prune_apps_ran(n: &mut Node, apps: &BTreeMap<ApplicationId, App>) {
+        if n.apps_ran.len() > APPS_RAN_PRUNE {
+            n.apps_ran
+                .retain(|a| apps.get(a).is_some_and(|app| !app.state.is_terminal()));
+        }
+    }
+
     /// The node's decommission timeout as asked, in seconds, while DECOMMISSIONING.
     pub(super) fn decommissioning_timeout_s(n: &Node) -> Option<u64> {
         n.decommission
@@ -522,6 +535,31 @@ mod tests {
         // Its heartbeats and registrations are refused from now on.
         assert!(s.node_heartbeat(&h2, &[], at(32)).is_none());
         assert!(s.heartbeat_ages(at(33)).iter().all(|(n, _)| *n != h2));
+    }
+
+    /// Its containers ended before the decommission, but the app lives on (its shuffle
+    /// output may be served from the node): the node waits for it, as YARN's does.
+    #[test]
+    fn it_waits_for_an_app_whose_containers_there_ended_before() {
+        let (mut s, attempt, placed) = cluster(2);
+        let h2 = NodeId("h:2".into());
+        for c in on(&placed, &h2) {
+            complete(&mut s, &h2, c, 5);
+        }
+        assert_eq!(
+            s.node_reports()
+                .iter()
+                .find(|r| r.node_id == h2)
+                .unwrap()
+                .num_containers,
+            0
+        );
+        s.decommission("h:2", Some(60_000), "root", at(10)).unwrap();
+        s.poll_decommissioning(at(11));
+        assert_eq!(state_of(&s, &h2), NodeState::DECOMMISSIONING);
+        s.kill(attempt.app, "u", at(12)).unwrap();
+        s.poll_decommissioning(at(13));
+        assert_eq!(state_of(&s, &h2), NodeState::DECOMMISSIONED);
     }
 
     #[test]
