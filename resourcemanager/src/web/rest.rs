@@ -1042,6 +1042,41 @@ pub(crate) mod tests {
         assert_eq!(a0["nodeHttpAddress"], "h:8042");
     }
 
+    /// A DECOMMISSIONING node as YARN shows it: its state, its timeout in seconds, the
+    /// cluster metrics' count; `states=` filters by it.
+    #[test]
+    fn decommissioning_and_shutdown_nodes_as_yarn_shows_them() {
+        let mut s = snapshot();
+        let mut d = s.nodes[0].clone();
+        d.node_id = NodeId("h:2".into());
+        d.state = NodeState::DECOMMISSIONING;
+        d.decommissioning_timeout_s = Some(120);
+        let mut off = s.nodes[0].clone();
+        off.node_id = NodeId("h:3".into());
+        off.state = NodeState::SHUTDOWN;
+        off.health_report = "node manager shutting down".into();
+        s.nodes.extend([d, off]);
+        let all = nodes(&s, &[]);
+        let list = all["nodes"]["node"].as_array().unwrap();
+        assert_eq!(list[0]["decommissioningTimeout"], Value::Null);
+        assert_eq!(list[1]["state"], "DECOMMISSIONING");
+        assert_eq!(list[1]["decommissioningTimeout"], 120);
+        assert_eq!(list[2]["state"], "SHUTDOWN");
+        assert_eq!(list[2]["healthReport"], "node manager shutting down");
+        let m = &cluster_metrics(&s)["clusterMetrics"];
+        assert_eq!(m["decommissioningNodes"], 1);
+        assert_eq!(m["shutdownNodes"], 1);
+        assert_eq!(m["totalNodes"], 3);
+        let st: NodeState = "decommissioning".parse().unwrap();
+        let only = nodes(&s, &[st]);
+        assert_eq!(only["nodes"]["node"].as_array().unwrap().len(), 1);
+        let e = "GONE".parse::<NodeState>().unwrap_err();
+        assert!(
+            e.contains("DECOMMISSIONING") && e.contains("SHUTDOWN"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn capacity_scheduler_shape_nests_queues_as_yarn() {
         use crate::scheduler::{CapacityScheduler, QueueConf, QueueTree, Scheduler};
