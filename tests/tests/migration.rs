@@ -4,7 +4,7 @@
 //! at once and their output moves, instead of shuffle tracking keeping them.
 
 use am_core::eventlog::{AppEvent, LogLine};
-use spindle_tests::{class_args, dynamic, dynamic_with, Cluster};
+use spindle_tests::{class_args, dynamic, dynamic_with, map_stage_submissions, Cluster};
 use std::time::Duration;
 
 /// Dynamic allocation with decommissioning and shuffle-block migration instead of
@@ -31,18 +31,13 @@ fn reuse(c: &Cluster, conf: &[String], pause_ms: u32) -> (String, Vec<LogLine>) 
     let args = class_args(&["--executor-cores", "1"], conf, "ShuffleReuse", &app_args);
     let out = c.submit_ok(&args);
     assert!(out.contains("job 2: 50 keys, all counts right"), "{out}");
-    let lines = c.event_log_files();
-    let lines = history::log::read(lines.last().expect("an event log")).expect("event log");
-    (out, lines)
+    (out, last_event_log(c))
 }
 
-fn map_stage_submissions(lines: &[LogLine]) -> usize {
-    lines
-        .iter()
-        .filter(
-            |l| matches!(&l.event, AppEvent::StageSubmitted { name, .. } if name.contains("map")),
-        )
-        .count()
+/// The event log of the cluster's latest app.
+fn last_event_log(c: &Cluster) -> Vec<LogLine> {
+    let files = c.event_log_files();
+    history::log::read(files.last().expect("an event log")).expect("event log")
 }
 
 fn removals(lines: &[LogLine]) -> Vec<String> {
@@ -53,6 +48,15 @@ fn removals(lines: &[LogLine]) -> Vec<String> {
             _ => None,
         })
         .collect()
+}
+
+/// Some executor's removal reason says `what`.
+fn assert_removed_with(lines: &[LogLine], what: &str) {
+    let reasons = removals(lines);
+    assert!(
+        reasons.iter().any(|r| r.contains(what)),
+        "no removal says {what:?}: {reasons:?}"
+    );
 }
 
 fn executor_seconds(lines: &[LogLine]) -> f64 {
@@ -90,13 +94,7 @@ fn a_leaving_executor_hands_its_output_to_a_staying_peer() {
     // minExecutors=1: one executor stays, and the other's output moves to it.
     let (_, lines) = reuse(&c, &migrating(1, &[]), 3000);
     assert_eq!(map_stage_submissions(&lines), 1, "a map task re-ran");
-    let reasons = removals(&lines);
-    assert!(
-        reasons
-            .iter()
-            .any(|r| r.contains("shuffle outputs migrated to executor")),
-        "{reasons:?}"
-    );
+    assert_removed_with(&lines, "shuffle outputs migrated to executor");
 }
 
 #[test]
@@ -109,13 +107,7 @@ fn fallback_storage_path_holds_the_output_and_goes_with_the_app() {
     );
     let (_, lines) = reuse(&c, &migrating(0, &[&path]), 4000);
     assert_eq!(map_stage_submissions(&lines), 1, "a map task re-ran");
-    let reasons = removals(&lines);
-    assert!(
-        reasons
-            .iter()
-            .any(|r| r.contains("migrated to fallback storage")),
-        "{reasons:?}"
-    );
+    assert_removed_with(&lines, "migrated to fallback storage");
     let left: Vec<_> = std::fs::read_dir(&store)
         .map(|d| d.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
@@ -199,14 +191,10 @@ fn killing_the_peer_during_migration_loses_nothing_but_time() {
     let (status, out) = run.wait();
     assert!(status.success(), "{out}");
     assert!(out.contains("job 2: 50 keys, all counts right"), "{out}");
-    let files = c.event_log_files();
-    let lines = history::log::read(files.last().expect("an event log")).expect("event log");
-    let reasons = removals(&lines);
-    assert!(
-        reasons
-            .iter()
-            .any(|r| r.contains(&format!("shuffle migration failed: peer {worker} was lost"))),
-        "the migration did not fail with its peer: {reasons:?}"
+    let lines = last_event_log(&c);
+    assert_removed_with(
+        &lines,
+        &format!("shuffle migration failed: peer {worker} was lost"),
     );
     // The output of both went (the leaving one's was not moved) and was recomputed.
     assert!(map_stage_submissions(&lines) >= 2, "nothing was recomputed");

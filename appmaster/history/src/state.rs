@@ -87,21 +87,13 @@ impl TaskOutcome {
         }
     }
 
-    /// The `outcome` label of the AM's finished-tasks counter.
-    fn label(self) -> &'static str {
+    /// Its names: the task's status in Spark's REST API, and the `outcome` label of the
+    /// AM's finished-tasks counter.
+    fn names(self) -> (&'static str, &'static str) {
         match self {
-            Self::Success => "success",
-            Self::Killed => "killed",
-            Self::Failed => "failed",
-        }
-    }
-
-    /// The task's status in Spark's REST API.
-    fn status(self) -> &'static str {
-        match self {
-            Self::Success => "SUCCESS",
-            Self::Killed => "KILLED",
-            Self::Failed => "FAILED",
+            Self::Success => ("SUCCESS", "success"),
+            Self::Killed => ("KILLED", "killed"),
+            Self::Failed => ("FAILED", "failed"),
         }
     }
 }
@@ -451,7 +443,7 @@ impl UiState {
                 if let Some(s) = self.stages.get_mut(stage) {
                     if let Some(t) = s.tasks.get_mut(task_id) {
                         t.duration_ms = Some(*duration_ms);
-                        t.status = outcome.status();
+                        t.status = outcome.names().0;
                         t.error = error.clone();
                         t.metrics = metrics.clone();
                     }
@@ -469,7 +461,7 @@ impl UiState {
                 self.push_running(ts);
                 if let Some(m) = &self.metrics {
                     m.tasks_finished
-                        .get_or_create(&vec![("outcome", outcome.label())])
+                        .get_or_create(&vec![("outcome", outcome.names().1)])
                         .inc();
                 }
             }
