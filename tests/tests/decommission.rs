@@ -276,13 +276,7 @@ fn a_decommissioned_nodes_executor_migrates_its_shuffle_output_before_it_goes() 
         (rest_state(&c, &target) == "DECOMMISSIONED").then_some(())
     });
     let log = c.event_log();
-    let maps = log
-        .iter()
-        .filter(
-            |l| matches!(&l.event, AppEvent::StageSubmitted { name, .. } if name.contains("map")),
-        )
-        .count();
-    assert_eq!(maps, 1, "a map task re-ran");
+    assert_eq!(map_stage_submissions(&log), 1, "a map task re-ran");
     let there = executors_on(&log, &target);
     let reasons: Vec<&String> = log
         .iter()
