@@ -9,7 +9,10 @@
 use am_core::eventlog::AppEvent;
 use history::{Page, UiState};
 use serde_json::Value;
-use spindle_tests::{class_args, dynamic, eventually, gone, sleepy_bursty, success, text, Cluster};
+use spindle_tests::{
+    class_args, dynamic, eventually, gone, map_stage_submissions, sleepy_bursty, success, text,
+    Cluster,
+};
 use std::time::Duration;
 
 /// The RM's `/ws/v1/cluster/nodes` (YARN's shape), read as an anonymous client may on
