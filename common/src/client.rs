@@ -10,7 +10,7 @@ use crate::protocol::{
 use crate::staging::sha256_file;
 use crate::tls::{TlsFiles, TlsIdentity};
 use crate::transport::{self, Client, Profile, TransportError};
-use crate::{AppAttemptId, ApplicationId, ContainerId, Resource};
+use crate::{AppAttemptId, ApplicationId, ContainerId, NodeId, Resource};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -184,6 +184,25 @@ impl RmClient {
             RmResponse::Nodes(n) => Ok(n),
             other => Err(unexpected(&self.addr(), "ListNodes", other)),
         }
+    }
+
+    /// Decommissions `node_id` gracefully (`None`: the RM's default timeout).
+    pub async fn decommission(
+        &self,
+        node_id: NodeId,
+        timeout_ms: Option<u64>,
+    ) -> Result<(), TransportError> {
+        let req = RmRequest::DecommissionNode {
+            node_id,
+            timeout_ms,
+        };
+        self.call(&req).await.map(|_| ())
+    }
+
+    /// Takes `node_id` back into service.
+    pub async fn recommission(&self, node_id: NodeId) -> Result<(), TransportError> {
+        let req = RmRequest::RecommissionNode { node_id };
+        self.call(&req).await.map(|_| ())
     }
 }
 

@@ -239,6 +239,42 @@ pub enum NodeState {
     DECOMMISSIONED,
     LOST,
     SHUTDOWN,
+    /// Being decommissioned gracefully (YARN's): it gets no new containers, and becomes
+    /// DECOMMISSIONED once its containers (and the applications that ran containers on it)
+    /// are done, or its decommission timeout passes. Last, so the states before it keep
+    /// their wire numbers.
+    DECOMMISSIONING,
+}
+
+impl NodeState {
+    /// Every state, in wire order (for parsers and metrics).
+    pub const ALL: [Self; 7] = [
+        Self::NEW,
+        Self::RUNNING,
+        Self::UNHEALTHY,
+        Self::DECOMMISSIONED,
+        Self::LOST,
+        Self::SHUTDOWN,
+        Self::DECOMMISSIONING,
+    ];
+}
+
+impl std::str::FromStr for NodeState {
+    type Err = String;
+    /// A state by its name, in any case (`running`, `DECOMMISSIONING`).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let upper = s.trim().to_ascii_uppercase();
+        Self::ALL
+            .into_iter()
+            .find(|st| st.to_string() == upper)
+            .ok_or_else(|| {
+                let names: Vec<String> = Self::ALL.iter().map(Self::to_string).collect();
+                format!(
+                    "invalid node state {s:?}; it should be one of {}",
+                    names.join(", ")
+                )
+            })
+    }
 }
 
 impl fmt::Display for NodeState {
@@ -312,6 +348,21 @@ pub struct NodeReport {
     pub isolation: Isolation,
     /// Why the node is UNHEALTHY (YARN's `healthReport`); empty when it is not.
     pub health_report: String,
+    /// A DECOMMISSIONING node: its decommission timeout in seconds, as asked (YARN's
+    /// `decommissioningTimeout`); `None` for every other state.
+    #[serde(default)]
+    pub decommissioning_timeout_s: Option<u64>,
+}
+
+/// A node's state changed in a way an AM should act on (YARN's `updatedNodes` in the
+/// allocate response): pushed to the AMs with containers on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeUpdate {
+    pub node_id: NodeId,
+    pub state: NodeState,
+    /// DECOMMISSIONING: milliseconds until what still runs there is killed; `None`: no
+    /// timeout (it waits for its containers and applications).
+    pub decommission_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -496,6 +547,28 @@ pub enum RmRequest {
     // --- clients (later additions)
     /// The scheduler's queues (`spindle queue list`).
     ListQueues,
+    /// Decommissions a node gracefully (`spindle node decommission`; an admin's right,
+    /// the RM's `admin-acl`): no new containers go there; after what runs there is done,
+    /// or `timeout_ms` (`None`: the RM's `graceful-decommission-timeout`), it is
+    /// DECOMMISSIONED and its NM is told to shut down. Again on a DECOMMISSIONING node:
+    /// its timeout is replaced.
+    DecommissionNode {
+        node_id: NodeId,
+        timeout_ms: Option<u64>,
+    },
+    /// Takes a DECOMMISSIONING node back into service (RUNNING, its containers kept), or
+    /// lets a DECOMMISSIONED one register again (`spindle node recommission`; admins only).
+    RecommissionNode {
+        node_id: NodeId,
+    },
+    // --- node managers (later additions)
+    /// The NM stops for good (YARN's UnRegisterNodeManager): the node is SHUTDOWN with
+    /// this message, and what still ran there is completed for its applications. Sent by
+    /// a stop without NM recovery, or after a decommission.
+    UnregisterNode {
+        node_id: NodeId,
+        message: String,
+    },
 }
 
 /// One queue of the scheduler and its state of the moment: REST, the UI, metrics and
@@ -559,6 +632,9 @@ impl RmRequest {
             Self::Allocate { .. } => "Allocate",
             Self::FinishAm { .. } => "FinishAm",
             Self::ListQueues => "ListQueues",
+            Self::DecommissionNode { .. } => "DecommissionNode",
+            Self::RecommissionNode { .. } => "RecommissionNode",
+            Self::UnregisterNode { .. } => "UnregisterNode",
         }
     }
 }
@@ -611,6 +687,11 @@ pub enum RmResponse {
     AmEvent(AmEvent),
     /// The answer to `UploadFile` when this upload is the one to send the bytes.
     SendFile,
+    /// The answer to a `RegisterNode` or `NodeHeartbeat` of a DECOMMISSIONED node (YARN's
+    /// `NodeAction.SHUTDOWN`): the NM stops for good, stopping what still runs there.
+    ShutdownNode {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -631,6 +712,10 @@ pub enum AmEvent {
     Shutdown {
         reason: String,
     },
+    /// Nodes the AM holds containers on changed state (YARN's `updatedNodes`): a
+    /// DECOMMISSIONING node takes no new containers and what runs there should finish
+    /// and go before its timeout.
+    NodesUpdated(Vec<NodeUpdate>),
 }
 
 /// Requests on `spindle-nm/1`.

@@ -1,6 +1,8 @@
 //! The node manager daemon: ready once listening and registered with the
-//! resource manager; a graceful stop drains the node and stops its
-//! containers. The daemon runtime does the rest.
+//! resource manager; a graceful stop unregisters the node (SHUTDOWN) and stops
+//! its containers, or with recovery leaves them running for the next process;
+//! it also stops when the resource manager decommissioned the node. The daemon
+//! runtime does the rest.
 
 use daemon::Daemon;
 use nodemanager::service::NmError;
@@ -17,7 +19,7 @@ impl Daemon for NodeManager {
     const NAME: &'static str = "nodemanager";
     const ABOUT: &'static str = "Spindle's node manager";
     const STOPPING: Option<&'static str> =
-        Some("stopping: draining, stopping containers, reporting their final statuses");
+        Some("stopping: reporting completions, unregistering, stopping containers (with recovery: leaving them running)");
 
     type Config = NmConfig;
     type Handle = NmHandle;
@@ -45,6 +47,11 @@ impl Daemon for NodeManager {
 
     fn stop_bound(config: &NmConfig) -> Duration {
         config.kill_grace + STOP_MARGIN
+    }
+
+    /// The RM told the node to shut down: it was decommissioned.
+    fn stop_requested(nm: &NmHandle) -> impl std::future::Future<Output = ()> + Send + 'static {
+        nm.stop_requested()
     }
 
     async fn shutdown(nm: NmHandle) {

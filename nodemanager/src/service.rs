@@ -5,7 +5,7 @@ use crate::authz::{self, Gate};
 use crate::config::NmConfig;
 use crate::containers::ContainerManager;
 use crate::launch::{Layout, NodeEnv};
-use crate::lifecycle::{KILLED_BY_APPMASTER, KILLED_BY_RESOURCEMANAGER};
+use crate::lifecycle::{KILLED_BY_APPMASTER, KILLED_BY_RESOURCEMANAGER, KILLED_ON_SHUTDOWN};
 use crate::tokens::{NodeTokens, Refused};
 use common::clock::wall_ms;
 use common::identity::Role;
@@ -60,6 +60,9 @@ struct Nm {
     shuffle: Option<Arc<shuffle_service::NodeService>>,
     /// Whether local-dir and log-dir are usable (sent with each heartbeat).
     disks: crate::disks::DiskHealth,
+    /// Set when the RM tells this node to shut down (it was decommissioned), with its
+    /// reason: the process stops for good ([`NmHandle::stop_requested`]).
+    told_to_stop: watch::Sender<Option<String>>,
 }
 
 pub struct NmHandle {
@@ -72,7 +75,6 @@ pub struct NmHandle {
     containers: Arc<ContainerManager>,
     nm: Arc<Nm>,
     rm: Arc<Client>,
-    address: String,
     kill_grace: Duration,
     /// Containers outlive this process: a stop leaves them running.
     recovery: bool,
@@ -106,19 +108,30 @@ impl NmHandle {
         }
     }
 
+    /// Resolves when the RM has told this node to shut down (it was decommissioned): the
+    /// daemon then stops as on SIGTERM, for good.
+    pub fn stop_requested(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut told = self.nm.told_to_stop.subscribe();
+        async move {
+            let _ = told.wait_for(Option::is_some).await;
+        }
+    }
+
     /// Graceful stop, bounded by `kill-grace` plus a few seconds per step. With
-    /// `recovery`: reports what completed and leaves the containers running. Otherwise:
-    /// refuses new containers, tells the RM to place nothing more here (it
-    /// re-registers with no capacity), stops every container (SIGTERM, then
-    /// SIGKILL after `kill-grace`), reports their final statuses in a last
-    /// heartbeat, then closes the endpoint.
+    /// `recovery` (and not told to stop by the RM): reports what completed and leaves the
+    /// containers running for the next process. Otherwise the node stops for good: it
+    /// refuses new containers, reports what completed, unregisters (the RM shows it
+    /// SHUTDOWN with a message, places nothing more here and completes what still ran
+    /// here for its applications), stops every container (SIGTERM, then SIGKILL after
+    /// `kill-grace`), then closes the endpoint.
     pub async fn shutdown(self) {
         self.nm.stopping.store(true, Ordering::SeqCst);
         for t in &self.tasks {
             t.abort();
         }
         let registered = *self.registered.borrow();
-        if self.recovery {
+        let told = self.nm.told_to_stop.borrow().clone();
+        if self.recovery && told.is_none() {
             // A restart is expected: the containers run on, and the node stays registered
             // (the next process takes both back within the RM's node expiry).
             if registered {
@@ -134,38 +147,26 @@ impl NmHandle {
             );
             return;
         }
-        if registered {
-            // Flush completions first: re-registering treats unreported containers as lost.
-            self.final_heartbeat().await;
-            match tokio::time::timeout(
-                RM_CALL_BOUND,
-                register(
-                    &self.nm,
-                    &self.rm,
-                    &self.address,
-                    "",
-                    common::Resource::ZERO,
-                ),
-            )
-            .await
-            {
-                Ok(Ok(_)) => {
-                    tracing::info!("drained: the resource manager places nothing more here")
-                }
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "cannot drain this node at the resource manager")
-                }
-                Err(_) => tracing::warn!("the resource manager did not answer the drain in time"),
+        match told {
+            // Decommissioned: the RM has settled this node's containers already.
+            Some(reason) => {
+                tracing::info!(%reason, "stopping for good: told by the resource manager")
             }
+            None if registered => {
+                // Flush completions first: they keep their own exit statuses.
+                self.final_heartbeat().await;
+                self.unregister(&format!(
+                    "{KILLED_ON_SHUTDOWN} (stopped for good: NM recovery is off)"
+                ))
+                .await;
+            }
+            None => {}
         }
         self.containers.kill_all();
         let deadline = tokio::time::Instant::now() + self.kill_grace + REAP_MARGIN;
         let live = self.containers.wait_all_ended(deadline).await;
         if live > 0 {
             tracing::warn!(live, "containers still running at shutdown");
-        }
-        if registered {
-            self.final_heartbeat().await;
         }
         let containers = self.containers.clone();
         let _ = tokio::task::spawn_blocking(move || containers.release_cgroups()).await;
@@ -186,6 +187,24 @@ impl NmHandle {
         }
         if let Some(s) = &self.nm.shuffle {
             s.shutdown().await;
+        }
+    }
+
+    /// Tells the RM this node stops for good (YARN's unRegisterNodeManager); bounded.
+    async fn unregister(&self, message: &str) {
+        let req = RmRequest::UnregisterNode {
+            node_id: self.node_id.clone(),
+            message: message.to_string(),
+        };
+        match tokio::time::timeout(RM_CALL_BOUND, self.rm.call::<_, RmResponse>(&req)).await {
+            Ok(Ok(_)) => tracing::info!(
+                message,
+                "unregistered: the resource manager shows this node SHUTDOWN"
+            ),
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot unregister from the resource manager"),
+            Err(_) => {
+                tracing::warn!("the resource manager did not answer the unregistration in time")
+            }
         }
     }
 
@@ -302,6 +321,7 @@ pub async fn start(config: &NmConfig) -> Result<NmHandle, NmError> {
         stopping: AtomicBool::new(false),
         shuffle,
         disks: crate::disks::DiskHealth::default(),
+        told_to_stop: watch::channel(None).0,
     });
     // A previous run's containers and app directories, before the RM hears from this node.
     for (app, user) in containers.recover() {
@@ -340,7 +360,7 @@ pub async fn start(config: &NmConfig) -> Result<NmHandle, NmError> {
     let heartbeat = tokio::spawn(heartbeat_loop(
         nm.clone(),
         rm.clone(),
-        address.clone(),
+        address,
         http_address,
         capability,
         reg_tx,
@@ -374,7 +394,6 @@ pub async fn start(config: &NmConfig) -> Result<NmHandle, NmError> {
         containers,
         nm,
         rm,
-        address,
         kill_grace: config.kill_grace,
         recovery: config.recovery,
         tasks,
@@ -449,6 +468,13 @@ async fn register(
         })
         .await?;
     match resp {
+        RmResponse::ShutdownNode { reason } => {
+            nm.told_to_stop(&reason);
+            Err(transport::TransportError::Remote {
+                addr: rm.addr(),
+                error: WireError::new(ErrorCode::InvalidState, reason),
+            })
+        }
         RmResponse::NodeRegistered {
             heartbeat_interval_ms,
             token_keys,
@@ -484,6 +510,8 @@ async fn heartbeat_loop(
         let interval = loop {
             match register(&nm, &rm, &address, &http_address, capability).await {
                 Ok(ms) => break Duration::from_millis(ms.max(10)),
+                // Decommissioned: the process stops (`NmHandle::stop_requested`).
+                Err(_) if nm.told_to_stop.borrow().is_some() => return,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot register with the resource manager; retrying");
                     tokio::time::sleep(RETRY_AFTER_FAILURE).await;
@@ -525,6 +553,10 @@ async fn heartbeat_loop(
                         continue 'register;
                     }
                 }
+                Ok(RmResponse::ShutdownNode { reason }) => {
+                    nm.told_to_stop(&reason);
+                    return;
+                }
                 Ok(other) => tracing::warn!(?other, "unexpected heartbeat answer"),
                 Err(e) => {
                     tracing::warn!(error = %e, "heartbeat failed");
@@ -557,6 +589,12 @@ fn refusal(e: Refused) -> WireError {
 }
 
 impl Nm {
+    /// The RM told this node to shut down (it was decommissioned).
+    fn told_to_stop(&self, reason: &str) {
+        tracing::warn!(%reason, "the resource manager told this node to shut down");
+        self.told_to_stop.send_replace(Some(reason.to_string()));
+    }
+
     /// The token state. Tokens are checked on the wall clock: their expiry is
     /// stamped by the RM and crosses hosts, where no monotonic clock is shared
     /// (as in YARN).

@@ -6,7 +6,8 @@
 //! | request | right |
 //! |---|---|
 //! | `Submit`, `GetApplication`, `ListApplications`, `Kill`, `ListNodes`, `ListQueues`, `HasFile`, `UploadFile` | a user certificate `user:NAME`; a submission's `user` must be NAME |
-//! | `RegisterNode`, `NodeHeartbeat` | the certificate of the node the request names (`node:HOST:PORT` = its node id) |
+//! | `DecommissionNode`, `RecommissionNode` | a user certificate; the user must be in the RM's `admin-acl` (checked by the core) |
+//! | `RegisterNode`, `NodeHeartbeat`, `UnregisterNode` | the certificate of the node the request names (`node:HOST:PORT` = its node id) |
 //! | `FetchFile` | a node certificate (localization) |
 //! | `RegisterAm`, `SubscribeAm`, `Allocate`, `FinishAm` | an AMRM token of a live attempt (checked by the core), with any certificate that names a role |
 //!
@@ -43,8 +44,12 @@ pub fn right(req: &RmRequest) -> RmRight {
         | RmRequest::Kill { .. }
         | RmRequest::ListNodes
         | RmRequest::ListQueues
-        | RmRequest::CreateWebToken { .. } => RmRight::User,
-        RmRequest::RegisterNode { .. } | RmRequest::NodeHeartbeat { .. } => RmRight::ThisNode,
+        | RmRequest::CreateWebToken { .. }
+        | RmRequest::DecommissionNode { .. }
+        | RmRequest::RecommissionNode { .. } => RmRight::User,
+        RmRequest::RegisterNode { .. }
+        | RmRequest::NodeHeartbeat { .. }
+        | RmRequest::UnregisterNode { .. } => RmRight::ThisNode,
         RmRequest::FetchFile { .. } => RmRight::Node,
         RmRequest::RegisterAm { .. }
         | RmRequest::SubscribeAm { .. }
@@ -72,7 +77,8 @@ pub fn authorize(peer: &Role, req: &RmRequest) -> Result<(), WireError> {
         (RmRight::ThisNode, _) => {
             let named = match req {
                 RmRequest::RegisterNode { node_id, .. }
-                | RmRequest::NodeHeartbeat { node_id, .. } => Some(node_id),
+                | RmRequest::NodeHeartbeat { node_id, .. }
+                | RmRequest::UnregisterNode { node_id, .. } => Some(node_id),
                 _ => None,
             };
             match (peer, named) {
@@ -183,6 +189,17 @@ mod tests {
                 tracking_url: String::new(),
             },
             RmRequest::ListQueues,
+            RmRequest::DecommissionNode {
+                node_id: NodeId("h:1".into()),
+                timeout_ms: Some(1000),
+            },
+            RmRequest::RecommissionNode {
+                node_id: NodeId("h:1".into()),
+            },
+            RmRequest::UnregisterNode {
+                node_id: NodeId("h:1".into()),
+                message: "stopping".into(),
+            },
         ];
         // Every variant is here once: a new one must be added to the list (and the
         // table) or this stops compiling / fails.
@@ -203,6 +220,9 @@ mod tests {
             RmRequest::Allocate { .. } => 13,
             RmRequest::FinishAm { .. } => 14,
             RmRequest::ListQueues => 15,
+            RmRequest::DecommissionNode { .. } => 16,
+            RmRequest::RecommissionNode { .. } => 17,
+            RmRequest::UnregisterNode { .. } => 18,
         };
         let indices: Vec<usize> = all.iter().map(index).collect();
         assert_eq!(indices, (0..all.len()).collect::<Vec<_>>());
@@ -227,8 +247,9 @@ mod tests {
         match req.kind() {
             "Submit" => *role == Role::User("alice".into()),
             "HasFile" | "UploadFile" | "GetApplication" | "ListApplications" | "Kill"
-            | "ListNodes" | "ListQueues" | "CreateWebToken" => matches!(role, Role::User(_)),
-            "RegisterNode" | "NodeHeartbeat" => node_h1,
+            | "ListNodes" | "ListQueues" | "CreateWebToken" | "DecommissionNode"
+            | "RecommissionNode" => matches!(role, Role::User(_)),
+            "RegisterNode" | "NodeHeartbeat" | "UnregisterNode" => node_h1,
             "FetchFile" => matches!(role, Role::Node(_)),
             "RegisterAm" | "SubscribeAm" | "Allocate" | "FinishAm" => {
                 !matches!(role, Role::Unknown(_))

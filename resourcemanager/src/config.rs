@@ -85,6 +85,11 @@ pub struct RmConfig {
     /// How often the preemption policy looks (at most 250 ms).
     #[serde(with = "human")]
     pub preemption_interval: Duration,
+    /// How long a graceful decommission (`spindle node decommission` without `--timeout`)
+    /// waits for a node's containers and applications before it kills what still runs
+    /// there (YARN's nodemanager-graceful-decommission-timeout-secs).
+    #[serde(with = "human")]
+    pub graceful_decommission_timeout: Duration,
     /// Fraction of a queue's guarantee AM containers may use, for queues that do not
     /// set their own (YARN's maximum-am-resource-percent; 0.1 is 10%).
     pub maximum_am_resource_percent: f64,
@@ -150,6 +155,9 @@ impl Default for RmConfig {
             preemption: true,
             preemption_wait: Duration::from_secs(15),
             preemption_interval: Duration::from_millis(250),
+            graceful_decommission_timeout: Duration::from_millis(
+                crate::state::DEFAULT_DECOMMISSION_TIMEOUT_MS,
+            ),
             maximum_am_resource_percent: 0.1,
             liveness: Liveness::default(),
             etcd_endpoints: Vec::new(),

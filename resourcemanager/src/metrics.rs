@@ -36,14 +36,7 @@ const APP_STATES: [YarnApplicationState; 8] = [
     YarnApplicationState::KILLED,
 ];
 
-const NODE_STATES: [NodeState; 6] = [
-    NodeState::NEW,
-    NodeState::RUNNING,
-    NodeState::UNHEALTHY,
-    NodeState::DECOMMISSIONED,
-    NodeState::LOST,
-    NodeState::SHUTDOWN,
-];
+const NODE_STATES: [NodeState; 7] = NodeState::ALL;
 
 pub struct RmMetrics {
     /// Every metric below, registered.

@@ -340,6 +340,7 @@ pub(crate) async fn activate(
     };
     let (mut state, persist, writer) = open_state(config, limits, backend).await?;
     state.set_admin_acl(config.admin_acl.iter().cloned());
+    state.set_decommission_timeout(config.graceful_decommission_timeout.as_millis() as u64);
     let web = crate::web::bind(config).await?;
     let rm = Arc::new(Rm {
         state: Mutex::new(state),
@@ -387,6 +388,7 @@ pub(crate) async fn activate(
                 let actions = rm.with_state(|s| {
                     let now = read_clocks();
                     let mut actions = s.expire_nodes(now);
+                    actions.extend(s.poll_decommissioning(now));
                     actions.extend(s.roll_keys(now));
                     actions
                 });
@@ -852,6 +854,12 @@ impl Service for Rm {
                 apps,
                 isolation,
             } => {
+                // A DECOMMISSIONED node may not come back until it is recommissioned.
+                if let Some(reason) = self.with_state(|s| s.shutdown_reason(&node_id)) {
+                    tracing::warn!(node_id = %node_id, "registration of a decommissioned node refused: told to shut down");
+                    self.metrics.rpc(method, None);
+                    return inc.reply(&RmResponse::ShutdownNode { reason }).await;
+                }
                 let registered = self.with_state(|s| {
                     s.check_reported(&node_id, &running)?;
                     let id = node_id.clone();
@@ -885,10 +893,19 @@ impl Service for Rm {
                     // Health first: an unhealthy node gets nothing in this round.
                     let healed = s.node_health(&node_id, health, now);
                     let hb = s.node_heartbeat(&node_id, &statuses, now);
-                    Ok((hb, healed, s.node_keys_update(token_keys_version)))
+                    // Its decommission may end with what this heartbeat reported.
+                    let mut decom = s.poll_decommissioning(now);
+                    let shutdown = s.shutdown_reason(&node_id);
+                    decom.extend(healed);
+                    Ok((hb, decom, s.node_keys_update(token_keys_version), shutdown))
                 }) {
                     Err(e) => RmResponse::Error(e),
-                    Ok((Some(hb), healed, token_keys)) => {
+                    Ok((hb, decom, _, Some(reason))) => {
+                        self.execute(hb.map(|hb| hb.actions).unwrap_or_default());
+                        self.execute(decom);
+                        RmResponse::ShutdownNode { reason }
+                    }
+                    Ok((Some(hb), healed, token_keys, None)) => {
                         self.execute(hb.actions);
                         self.execute(healed);
                         RmResponse::Heartbeat {
@@ -899,12 +916,36 @@ impl Service for Rm {
                         }
                     }
                     // It registers again and gets the keys then.
-                    Ok((None, _, _)) => RmResponse::Heartbeat {
+                    Ok((None, _, _, None)) => RmResponse::Heartbeat {
                         kill: vec![],
                         finished_apps: vec![],
                         reregister: true,
                         token_keys: None,
                     },
+                }
+            }
+            RmRequest::UnregisterNode { node_id, message } => {
+                let actions = self.with_state(|s| s.unregister_node(&node_id, &message, now));
+                self.execute(actions);
+                RmResponse::Ok
+            }
+            RmRequest::DecommissionNode {
+                node_id,
+                timeout_ms,
+            } => match self.with_state(|s| s.decommission(&node_id.0, timeout_ms, &user, now)) {
+                Ok((_, actions)) => {
+                    self.execute(actions);
+                    RmResponse::Ok
+                }
+                Err(e) => RmResponse::Error(e),
+            },
+            RmRequest::RecommissionNode { node_id } => {
+                match self.with_state(|s| s.recommission(&node_id.0, &user, now)) {
+                    Ok((_, actions)) => {
+                        self.execute(actions);
+                        RmResponse::Ok
+                    }
+                    Err(e) => RmResponse::Error(e),
                 }
             }
             RmRequest::RegisterAm {

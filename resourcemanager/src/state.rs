@@ -22,8 +22,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 mod acls;
 mod audit;
+mod decommission;
 mod free_index;
 mod health;
+mod liveness;
 mod placement;
 #[cfg(test)]
 mod props;
@@ -31,6 +33,7 @@ mod queues;
 mod records;
 mod retention;
 
+pub use decommission::DEFAULT_DECOMMISSION_TIMEOUT_MS;
 use free_index::FreeIndex;
 pub use records::{AppRecord, KeysRecord, RESTART_DIAGNOSTICS};
 pub use retention::MAX_COMPLETED_APPS;
@@ -154,8 +157,14 @@ struct Node {
     finished_extra: Vec<ApplicationId>,
     /// How it isolates containers, as it said at registration.
     isolation: Isolation,
-    /// Why it is UNHEALTHY, as its heartbeat said (empty otherwise).
+    /// Why it is UNHEALTHY, as its heartbeat said, or its NM's message when it
+    /// unregistered (empty otherwise).
     health_report: String,
+    /// Its decommission, while DECOMMISSIONING or DECOMMISSIONED (`state/decommission.rs`).
+    decommission: Option<decommission::Decommission>,
+    /// Live applications that ran containers here (some may have ended since): a
+    /// decommission waits for them, as their shuffle output may be served from here.
+    apps_ran: BTreeSet<ApplicationId>,
 }
 
 #[derive(Debug)]
@@ -292,7 +301,7 @@ pub struct RmState {
     /// Apps that ended, in order: every node is told on its next heartbeat to clean their
     /// containers and directories (one shared log and a position per node, since
     /// appending to every node's own list cost an app's end O(nodes)). Entries every
-    /// RUNNING node has seen are dropped; `finished_base` is the first one's position.
+    /// live node has seen are dropped; `finished_base` is the first one's position.
     finished_log: Vec<ApplicationId>,
     finished_base: usize,
     /// The log's length at which it is next trimmed.
@@ -317,6 +326,8 @@ pub struct RmState {
     removed: BTreeSet<ApplicationId>,
     /// What happened since this core started, for the metrics.
     tallies: Tallies,
+    /// DECOMMISSIONING nodes and the default timeout (`state/decommission.rs`).
+    decom: decommission::Decommissions,
 }
 
 /// Counts of things that happened since the core started (the metrics' counters follow
@@ -375,6 +386,7 @@ impl RmState {
             max_completed: MAX_COMPLETED_APPS,
             removed: BTreeSet::new(),
             tallies: Tallies::default(),
+            decom: Default::default(),
         }
     }
 
@@ -488,7 +500,13 @@ impl RmState {
         // A re-registering node starts from what it reports; containers we
         // thought were there and it does not report are gone.
         self.unindex(&node_id);
+        let mut decommission = None;
         if let Some(old) = self.nodes.remove(&node_id) {
+            // Still being decommissioned after its NM restarted (a DECOMMISSIONED one is
+            // refused before it gets here, `Self::shutdown_reason`).
+            decommission = old
+                .decommission
+                .filter(|_| old.state == NodeState::DECOMMISSIONING);
             if old.state == NodeState::RUNNING {
                 self.running_total = self.running_total.saturating_sub(&old.capability);
             }
@@ -518,6 +536,8 @@ impl RmState {
             finished_extra: Vec::new(),
             isolation: Isolation::default(),
             health_report: String::new(),
+            decommission: None,
+            apps_ran: BTreeSet::new(),
         };
         // Completions it reports are applied once the node is in place.
         let mut completed = Vec::new();
@@ -571,6 +591,9 @@ impl RmState {
         self.running_total = self.running_total.add(&node.capability);
         self.nodes.insert(node_id.clone(), node);
         self.index(&node_id);
+        if let Some(d) = decommission {
+            self.resume_decommission(&node_id, d, now);
+        }
         for st in completed {
             self.completed_status(st, now, &mut actions);
         }
@@ -582,12 +605,12 @@ impl RmState {
     /// know) go to its next heartbeat's finished apps, so that it removes their
     /// directories: an app may have ended while the node was away.
     pub fn finished_among(&mut self, node_id: &NodeId, apps: &[ApplicationId]) {
-        let ended: Vec<ApplicationId> = apps
+        let (ended, live): (Vec<ApplicationId>, Vec<ApplicationId>) = apps
             .iter()
-            .filter(|a| self.apps.get(a).is_none_or(|app| app.state.is_terminal()))
-            .copied()
-            .collect();
+            .partition(|a| self.apps.get(a).is_none_or(|app| app.state.is_terminal()));
         if let Some(node) = self.nodes.get_mut(node_id) {
+            // The live ones ran containers there (before an RM restart, perhaps).
+            node.apps_ran.extend(live);
             for a in ended {
                 if !node.finished_extra.contains(&a) {
                     node.finished_extra.push(a);
@@ -636,6 +659,7 @@ impl RmState {
         self.scheduler.allocated(app_id, resource, am);
         node.used = node.used.add(&resource);
         node.containers.insert(s.container_id);
+        node.apps_ran.insert(app_id);
         self.dirty.insert(app_id);
         tracing::info!(container_id = %s.container_id, node_id = %node_id, am, "container recovered");
     }
@@ -715,89 +739,6 @@ impl RmState {
         Ok(())
     }
 
-    /// Ends recovery when its wait is over (15 s, or the node expiry): an attempt whose AM container no
-    /// node reported by then lost its AM while the RM was down (its node is gone). A
-    /// new attempt replaces it, not counted as a failure.
-    fn expire_recovery(&mut self, now: Now, actions: &mut Vec<Action>) {
-        if self.recovering_until_ms == 0 || now.mono_ms < self.recovering_until_ms {
-            return;
-        }
-        self.recovering_until_ms = 0;
-        let lost: Vec<ApplicationId> = self
-            .apps
-            .iter()
-            .filter(|(_, a)| {
-                !a.state.is_terminal()
-                    && a.current().is_some_and(|c| {
-                        !c.unregistered
-                            && c.am_container
-                                .is_some_and(|am| !a.containers.contains_key(&am))
-                    })
-            })
-            .map(|(id, _)| *id)
-            .collect();
-        for id in lost {
-            tracing::warn!(app_id = %id, "no node reported the AM container after the restart");
-            if let Some(a) = self.apps.get_mut(&id).and_then(|a| a.current_mut()) {
-                a.ended_by_restart = true;
-            }
-            self.dirty.insert(id);
-            let ended = (exit_status::ABORTED, RESTART_DIAGNOSTICS.to_string());
-            self.am_attempt_ended(id, ended, now, actions);
-        }
-    }
-
-    /// Declares LOST every node silent for longer than the expiry, and ends recovery
-    /// when its time is up.
-    pub fn expire_nodes(&mut self, now: Now) -> Vec<Action> {
-        let expired: Vec<NodeId> = self
-            .nodes
-            .iter()
-            .filter(|(_, n)| {
-                Self::live(n.state)
-                    && now.mono_ms.saturating_sub(n.last_heartbeat.mono_ms)
-                        > self.limits.nm_expiry_ms
-            })
-            .map(|(id, _)| id.clone())
-            .collect();
-        let mut actions = Vec::new();
-        self.expire_recovery(now, &mut actions);
-        for id in &expired {
-            tracing::warn!(node_id = %id, "node expired: LOST");
-            self.unindex(id);
-            let node = self.nodes.get_mut(id).expect("listed above");
-            if node.state == NodeState::RUNNING {
-                self.running_total = self.running_total.saturating_sub(&node.capability);
-            }
-            node.state = NodeState::LOST;
-            self.tallies.nodes_lost += 1;
-            let containers = std::mem::take(&mut node.containers);
-            for c in containers {
-                self.complete_container(
-                    c,
-                    exit_status::ABORTED,
-                    format!("Container released on a *lost* node {id}"),
-                    now,
-                    &mut actions,
-                );
-            }
-        }
-        if !expired.is_empty() {
-            for app in self.apps.values() {
-                if let Some(a) = app.current() {
-                    if a.registered && !app.state.is_terminal() {
-                        actions.push(Action::PushAm {
-                            attempt: a.id,
-                            event: AmEvent::NodesLost(expired.clone()),
-                        });
-                    }
-                }
-            }
-            self.schedule(now, &mut actions);
-        }
-        actions
-    }
-
     /// Records how a registered node isolates its containers (reported, not decided on).
     pub fn set_node_isolation(&mut self, node_id: &NodeId, isolation: Isolation) {
         if let Some(n) = self.nodes.get_mut(node_id) {
@@ -819,6 +760,7 @@ impl RmState {
                 last_health_update: n.last_heartbeat.wall_ms,
                 isolation: n.isolation,
                 health_report: n.health_report.clone(),
+                decommissioning_timeout_s: Self::decommissioning_timeout_s(n),
             })
             .collect()
     }
@@ -993,13 +935,13 @@ impl RmState {
         self.completed(app_id);
     }
 
-    /// Drops the finished apps every RUNNING node has been told of.
+    /// Drops the finished apps every live node has been told of.
     fn trim_finished_log(&mut self) {
         let end = self.finished_base + self.finished_log.len();
         let seen = self
             .nodes
             .values()
-            .filter(|n| n.state == NodeState::RUNNING)
+            .filter(|n| Self::live(n.state))
             .map(|n| n.finished_seen)
             .min()
             .unwrap_or(end);
@@ -1221,6 +1163,19 @@ impl RmState {
     }
 
     // ---------------------------------------------------------------- containers
+
+    /// Ends `containers` (their node is gone) as ABORTED, saying `why`.
+    fn abort_containers(
+        &mut self,
+        containers: impl IntoIterator<Item = ContainerId>,
+        why: &str,
+        now: Now,
+        actions: &mut Vec<Action>,
+    ) {
+        for c in containers {
+            self.complete_container(c, exit_status::ABORTED, why.to_string(), now, actions);
+        }
+    }
 
     fn complete_container(
         &mut self,

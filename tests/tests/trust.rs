@@ -6,7 +6,7 @@
 use common::identity::Role;
 use common::protocol::{
     AppSubmission, ContainerState, ContainerStatus, ErrorCode, FinalApplicationStatus, LaunchSpec,
-    NmRequest, NmResponse, RmRequest, RmResponse, ALPN_NM, ALPN_RM,
+    NmRequest, NmResponse, NodeState, RmRequest, RmResponse, ALPN_NM, ALPN_RM,
 };
 use common::tls::{ClusterCa, TlsFiles, TlsIdentity};
 use common::transport::{self, Profile, TransportError};
@@ -186,6 +186,17 @@ fn every_rm_request(c: &Cluster, node: &NodeId, app: ApplicationId) -> Vec<RmReq
             final_status: FinalApplicationStatus::FAILED,
             diagnostics: "forged".into(),
             tracking_url: String::new(),
+        },
+        RmRequest::DecommissionNode {
+            node_id: node.clone(),
+            timeout_ms: Some(1),
+        },
+        RmRequest::RecommissionNode {
+            node_id: node.clone(),
+        },
+        RmRequest::UnregisterNode {
+            node_id: node.clone(),
+            message: "forged".into(),
         },
     ]
 }
@@ -440,6 +451,60 @@ fn put_state(c: &Cluster, app: ApplicationId, cert: Option<&TlsFiles>) -> (u16, 
         r#"{"state":"KILLED"}"#,
     ]);
     rm_web(c, &format!("/ws/v1/cluster/apps/{app}/state"), &args)
+}
+
+/// Decommissioning is an admin's (`admin-acl`); a node unregisters only itself.
+#[test]
+fn only_admins_decommission_and_a_node_unregisters_only_itself() {
+    let c = Cluster::up(2, &["--admin-acl", "carol"]);
+    let certs = Certs::of(&c);
+    let alice = certs.issue("alice", "user:alice");
+    let carol = certs.issue("carol", "user:carol");
+    let addr = c.client_conf().rm_address;
+    rt().block_on(async {
+        let nodes = c.rm_client().nodes().await.unwrap();
+        let (one, two) = (nodes[0].node_id.clone(), nodes[1].node_id.clone());
+        let decommission = RmRequest::DecommissionNode {
+            node_id: one.clone(),
+            timeout_ms: None,
+        };
+        let m = refused(
+            rm_call(&alice, &addr, &decommission).await,
+            ErrorCode::Unauthorized,
+        );
+        assert_eq!(
+            m,
+            "user alice may not decommission nodes: only the RM's admin-acl may (admin-acl in resourcemanager.toml)"
+        );
+        // Node two's certificate may neither decommission nor unregister node one.
+        let node_two = certs.node(&c, &two);
+        let m = refused(
+            rm_call(&node_two, &addr, &decommission).await,
+            ErrorCode::Unauthorized,
+        );
+        assert!(m.contains("needs a user certificate"), "{m}");
+        let unregister = RmRequest::UnregisterNode {
+            node_id: one.clone(),
+            message: "forged".into(),
+        };
+        let m = refused(
+            rm_call(&node_two, &addr, &unregister).await,
+            ErrorCode::Unauthorized,
+        );
+        assert_eq!(
+            m,
+            format!("UnregisterNode needs the certificate of node {one}; this is node {two}")
+        );
+        let state = |n: &NodeId, nodes: &[common::protocol::NodeReport]| {
+            nodes.iter().find(|r| r.node_id == *n).unwrap().state
+        };
+        let nodes = c.rm_client().nodes().await.unwrap();
+        assert_eq!(state(&one, &nodes), NodeState::RUNNING);
+        // The admin may.
+        rm_call(&carol, &addr, &decommission).await.unwrap();
+        let nodes = c.rm_client().nodes().await.unwrap();
+        assert_ne!(state(&one, &nodes), NodeState::RUNNING);
+    });
 }
 
 #[test]

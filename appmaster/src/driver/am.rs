@@ -500,6 +500,7 @@ pub(crate) async fn run(
                 );
                 shell.core.on_preemption_notice(&cs, now)
             }
+            Msg::Rm(AmEvent::NodesUpdated(updates)) => nodes_updated(&mut shell.core, updates, now),
             // The client already presents the new token.
             Msg::Rm(AmEvent::NodesLost(_) | AmEvent::AmrmToken { .. }) => vec![],
             Msg::Rm(AmEvent::Shutdown { reason }) => {
@@ -648,4 +649,28 @@ fn random_hex() -> anyhow::Result<String> {
         .map_err(|_| anyhow::anyhow!("no randomness"))?
         .expose();
     Ok(hex::encode(b))
+}
+
+/// Nodes the RM updated (YARN's updated nodes): the executors on a DECOMMISSIONING one
+/// finish what they run and go.
+fn nodes_updated(
+    core: &mut DriverCore,
+    updates: Vec<common::protocol::NodeUpdate>,
+    now: u64,
+) -> Vec<Effect> {
+    let mut fx = Vec::new();
+    for u in updates {
+        if u.state != common::protocol::NodeState::DECOMMISSIONING {
+            continue;
+        }
+        let timeout = u
+            .decommission_timeout_ms
+            .map_or_else(|| "no timeout".to_string(), |ms| format!("{ms} ms left"));
+        eprintln!(
+            "node {} is being decommissioned ({timeout}): its executors finish their tasks and go",
+            u.node_id
+        );
+        fx.extend(core.on_node_decommissioning(&u.node_id, u.decommission_timeout_ms, now));
+    }
+    fx
 }

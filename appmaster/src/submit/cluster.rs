@@ -761,6 +761,7 @@ mod tests {
             last_health_update: 0,
             isolation: Default::default(),
             health_report: String::new(),
+            decommissioning_timeout_s: None,
         }
     }
 

@@ -12,8 +12,9 @@
 //! 4. SIGHUP re-reads the file: a new `log-level` applies at once; other
 //!    changed keys are named as needing a restart; a bad file is refused and
 //!    the running configuration kept.
-//! 5. SIGTERM or SIGINT: STOPPING=1 and a graceful stop, bounded (past the
-//!    bound: exit code 1).
+//! 5. SIGTERM or SIGINT, or the daemon asking to stop ([`Daemon::stop_requested`]; the
+//!    NM when the RM decommissioned its node): STOPPING=1 and a graceful stop, bounded
+//!    (past the bound: exit code 1).
 
 use crate::config::DaemonConfig;
 use crate::logging::{self, LevelHandle};
@@ -61,6 +62,11 @@ pub trait Daemon {
     fn stop_bound(config: &Self::Config) -> Duration;
 
     fn shutdown(handle: Self::Handle) -> impl Future<Output = ()>;
+
+    /// Resolves when the daemon itself must stop (as on SIGTERM): by default, never.
+    fn stop_requested(_handle: &Self::Handle) -> impl Future<Output = ()> + Send + 'static {
+        std::future::pending()
+    }
 
     /// SIGHUP with a valid new file: applies what the daemon can change while it runs
     /// and returns those keys (they are then not named as needing a restart). An error
@@ -137,10 +143,12 @@ async fn run<D: Daemon>(
         }
     };
     let stop_bound = D::stop_bound(&config);
+    let mut asked = std::pin::pin!(D::stop_requested(&handle));
     let ready = tokio::select! {
         biased;
         () = D::ready(&mut handle, &config) => true,
         () = signals.stop() => false,
+        () = &mut asked => false,
     };
     if !ready {
         tracing::info!("stopped before ready");
@@ -157,8 +165,17 @@ async fn run<D: Daemon>(
         running: config,
         level,
     };
-    while signals.next().await == Event::Reload {
-        reload.reload(|running, new| D::reload(&handle, running, new));
+    loop {
+        tokio::select! {
+            ev = signals.next() => match ev {
+                Event::Reload => reload.reload(|running, new| D::reload(&handle, running, new)),
+                Event::Stop => break,
+            },
+            () = &mut asked => {
+                tracing::info!("stopping by itself");
+                break;
+            }
+        }
     }
     tracing::info!("shutting down");
     let mut states = vec![NotifyState::Stopping];

@@ -1,13 +1,32 @@
-//! `spindle node list`, `spindle app list|status|kill`.
+//! `spindle node list|decommission|recommission`, `spindle app list|status|kill`.
 
 use clap::Subcommand;
 use common::protocol::{ApplicationReport, ErrorCode, YarnApplicationState};
-use common::ApplicationId;
+use common::{ApplicationId, NodeId};
 
 #[derive(Subcommand)]
 pub(crate) enum NodeCommand {
     /// List nodes with their state, capacity and use.
     List,
+    /// Decommission a node gracefully (YARN's): nothing new is placed there, the
+    /// applications with containers there are told, and once its containers (and the
+    /// applications that ran containers there) are done, or the timeout passed, it is
+    /// DECOMMISSIONED and its node manager shuts down. Needs the RM's admin-acl.
+    Decommission {
+        /// The node's id (HOST:PORT, as `spindle node list` shows it), or its host when
+        /// the host has one node.
+        node: String,
+        /// How long to wait before what still runs there is killed (e.g. 30s, 10m; default:
+        /// the RM's graceful-decommission-timeout, 1h unless configured).
+        #[arg(long, value_parser = common::duration::parse_duration)]
+        timeout: Option<std::time::Duration>,
+    },
+    /// Take a DECOMMISSIONING node back into service, or let a DECOMMISSIONED node's
+    /// node manager register again. Needs the RM's admin-acl.
+    Recommission {
+        /// The node's id (HOST:PORT), or its host when the host has one node.
+        node: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -67,20 +86,49 @@ pub(crate) enum AppCommand {
     },
 }
 
+/// The RM's own message for a refusal (it names the right and who has it), else the error.
+fn refusal(what: &str, e: common::transport::TransportError) -> anyhow::Error {
+    let why = e
+        .remote()
+        .map_or_else(|| e.to_string(), |w| w.message.clone());
+    anyhow::anyhow!("{what}: {why}")
+}
+
 pub(crate) async fn node(cmd: NodeCommand) -> anyhow::Result<()> {
-    let NodeCommand::List = cmd;
     let (rm, _) = crate::rm_client()?;
+    match cmd {
+        NodeCommand::List => {}
+        NodeCommand::Decommission { node, timeout } => {
+            let timeout_ms = timeout.map(|t| t.as_millis() as u64);
+            rm.decommission(NodeId(node.clone()), timeout_ms)
+                .await
+                .map_err(|e| refusal(&format!("cannot decommission {node}"), e))?;
+            let after = timeout.map_or_else(
+                || "the RM's graceful-decommission-timeout".to_string(),
+                common::duration::format_duration,
+            );
+            println!("Decommissioning node {node}: no new containers; what runs there has {after} to finish (`spindle node list` shows DECOMMISSIONING, then DECOMMISSIONED)");
+            return Ok(());
+        }
+        NodeCommand::Recommission { node } => {
+            rm.recommission(NodeId(node.clone()))
+                .await
+                .map_err(|e| refusal(&format!("cannot recommission {node}"), e))?;
+            println!("Recommissioned node {node}");
+            return Ok(());
+        }
+    }
     let nodes = rm.nodes().await?;
     println!("Total Nodes:{}", nodes.len());
     println!(
-        "{:<24} {:<10} {:<24} {:>10} {:>16} {:>16}  Isolation",
+        "{:<24} {:<15} {:<24} {:>10} {:>16} {:>16}  Isolation",
         "Node-Id", "Node-State", "Node-Address", "Containers", "Memory-Used/MB", "VCores-Used"
     );
     for n in nodes {
         // Isolation: cgroups-v2, cgroups-v1 or rss-polling; ",as-user" when containers run as
         // their application's user.
         println!(
-            "{:<24} {:<10} {:<24} {:>10} {:>16} {:>16}  {}",
+            "{:<24} {:<15} {:<24} {:>10} {:>16} {:>16}  {}",
             n.node_id.0,
             n.state.to_string(),
             n.address,
@@ -90,8 +138,12 @@ pub(crate) async fn node(cmd: NodeCommand) -> anyhow::Result<()> {
             n.isolation,
         );
         if !n.health_report.is_empty() {
-            // Why it is UNHEALTHY, e.g. a full local-dir.
+            // Why it is UNHEALTHY (e.g. a full local-dir), or its NM's message when it
+            // shut down.
             println!("  Health-Report: {}", n.health_report);
+        }
+        if let Some(s) = n.decommissioning_timeout_s {
+            println!("  Decommissioning-Timeout: {s}s");
         }
     }
     Ok(())
@@ -156,11 +208,9 @@ pub(crate) async fn app(cmd: AppCommand) -> anyhow::Result<()> {
             }
             match rm.kill(id).await {
                 // The RM's message names the right that is missing and who has it.
-                Err(e) if e.code() == Some(ErrorCode::Unauthorized) => anyhow::bail!(
-                    "refused to kill {id}: {}",
-                    e.remote()
-                        .map_or_else(|| e.to_string(), |w| w.message.clone())
-                ),
+                Err(e) if e.code() == Some(ErrorCode::Unauthorized) => {
+                    return Err(refusal(&format!("refused to kill {id}"), e))
+                }
                 other => other?,
             }
             println!("Killed application {id}");

@@ -220,6 +220,7 @@ pub(crate) async fn shell_am(args: ShellAmArgs) -> anyhow::Result<i32> {
                     rm.allocate(vec![], vec![], completed as f32 / n as f32).await.ok();
                 }
                 Some(AmEvent::NodesLost(nodes)) => println!("nodes lost: {nodes:?}"),
+                Some(AmEvent::NodesUpdated(nodes)) => println!("nodes updated: {nodes:?}"),
                 // The client presents the new token from now on.
                 Some(AmEvent::AmrmToken { .. }) => {}
                 Some(AmEvent::Preempting(cs)) => println!("containers to be preempted: {cs:?}"),

@@ -400,6 +400,7 @@ impl Engine {
                         }
                         AmEvent::AmrmToken { token } => self.apps[i as usize].token = token,
                         AmEvent::NodesLost(_)
+                        | AmEvent::NodesUpdated(_)
                         | AmEvent::Preempting(_)
                         | AmEvent::Shutdown { .. } => {}
                     }

@@ -7,9 +7,13 @@ use common::protocol::NodeState;
 use common::NodeId;
 
 impl RmState {
-    /// A node that heartbeats: RUNNING, or UNHEALTHY (alive, but given no containers).
+    /// A node that heartbeats: RUNNING, or UNHEALTHY or DECOMMISSIONING (alive, but given
+    /// no containers).
     pub(super) fn live(state: NodeState) -> bool {
-        matches!(state, NodeState::RUNNING | NodeState::UNHEALTHY)
+        matches!(
+            state,
+            NodeState::RUNNING | NodeState::UNHEALTHY | NodeState::DECOMMISSIONING
+        )
     }
 
     /// Applies the health a live node's heartbeat reported (`None`: healthy).

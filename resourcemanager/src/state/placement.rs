@@ -146,6 +146,9 @@ impl RmState {
             app_secret: app.secret.clone(),
         });
         let node_address = node.address.clone();
+        if node.apps_ran.insert(app_id) {
+            Self::prune_apps_ran(node, &self.apps);
+        }
         if node.state == NodeState::RUNNING {
             let free = node.capability.saturating_sub(&node.used);
             self.free_index

@@ -109,6 +109,9 @@ fn metrics_table(s: &Snapshot) -> String {
         ("Active Nodes", "activeNodes"),
         ("Lost Nodes", "lostNodes"),
         ("Unhealthy Nodes", "unhealthyNodes"),
+        ("Decommissioning Nodes", "decommissioningNodes"),
+        ("Decommissioned Nodes", "decommissionedNodes"),
+        ("Shutdown Nodes", "shutdownNodes"),
     ];
     for (name, _) in cols {
         let _ = write!(h, "<th>{name}</th>");

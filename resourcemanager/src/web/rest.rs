@@ -180,6 +180,7 @@ pub fn cluster_metrics(s: &Snapshot) -> Value {
     let lost = s.count_nodes(NodeState::LOST);
     let unhealthy = s.count_nodes(NodeState::UNHEALTHY);
     let decommissioned = s.count_nodes(NodeState::DECOMMISSIONED);
+    let decommissioning = s.count_nodes(NodeState::DECOMMISSIONING);
     let shutdown = s.count_nodes(NodeState::SHUTDOWN);
     json!({
         "clusterMetrics": {
@@ -200,11 +201,11 @@ pub fn cluster_metrics(s: &Snapshot) -> Value {
             "containersAllocated": containers,
             "containersReserved": 0,
             "containersPending": pending,
-            "totalNodes": active + lost + unhealthy + decommissioned + shutdown,
+            "totalNodes": active + lost + unhealthy + decommissioning + decommissioned + shutdown,
             "activeNodes": active,
             "lostNodes": lost,
             "unhealthyNodes": unhealthy,
-            "decommissioningNodes": 0,
+            "decommissioningNodes": decommissioning,
             "decommissionedNodes": decommissioned,
             "rebootedNodes": 0,
             "shutdownNodes": shutdown,
@@ -486,6 +487,7 @@ pub fn node(n: &NodeReport) -> Value {
         "totalResource": res(&n.capability),
         "isolation": n.isolation.mode.as_str(),
         "containersRunAsUser": n.isolation.run_as_user,
+        "decommissioningTimeout": n.decommissioning_timeout_s,
     })
 }
 
@@ -780,30 +782,13 @@ async fn list_nodes(
     let mut states = Vec::new();
     if let Some(s) = q.get("states").or_else(|| q.get("state")) {
         for part in s.split(',').filter(|p| !p.trim().is_empty()) {
-            match parse_node_state(part) {
-                Some(st) => states.push(st),
-                None => {
-                    return bad_request(format!(
-                        "Invalid node state {part}; it should be one of NEW, RUNNING, UNHEALTHY, DECOMMISSIONED, LOST, SHUTDOWN"
-                    ))
-                    .into_response()
-                }
+            match part.parse::<NodeState>() {
+                Ok(st) => states.push(st),
+                Err(e) => return bad_request(e).into_response(),
             }
         }
     }
     Json(nodes(&w.snapshot(&viewer), &states)).into_response()
-}
-
-pub fn parse_node_state(s: &str) -> Option<NodeState> {
-    Some(match s.trim().to_ascii_uppercase().as_str() {
-        "NEW" => NodeState::NEW,
-        "RUNNING" => NodeState::RUNNING,
-        "UNHEALTHY" => NodeState::UNHEALTHY,
-        "DECOMMISSIONED" => NodeState::DECOMMISSIONED,
-        "LOST" => NodeState::LOST,
-        "SHUTDOWN" => NodeState::SHUTDOWN,
-        _ => return None,
-    })
 }
 
 async fn one_node(
@@ -911,6 +896,7 @@ pub(crate) mod tests {
                 last_health_update: 4000,
                 isolation: Default::default(),
                 health_report: String::new(),
+                decommissioning_timeout_s: None,
             }],
             pending: vec![],
             max_allocation: Resource::new(8192, 4),
@@ -1054,6 +1040,41 @@ pub(crate) mod tests {
         assert_eq!(a0["id"], 1);
         assert_eq!(a0["appAttemptState"], "RUNNING");
         assert_eq!(a0["nodeHttpAddress"], "h:8042");
+    }
+
+    /// A DECOMMISSIONING node as YARN shows it: its state, its timeout in seconds, the
+    /// cluster metrics' count; `states=` filters by it.
+    #[test]
+    fn decommissioning_and_shutdown_nodes_as_yarn_shows_them() {
+        let mut s = snapshot();
+        let mut d = s.nodes[0].clone();
+        d.node_id = NodeId("h:2".into());
+        d.state = NodeState::DECOMMISSIONING;
+        d.decommissioning_timeout_s = Some(120);
+        let mut off = s.nodes[0].clone();
+        off.node_id = NodeId("h:3".into());
+        off.state = NodeState::SHUTDOWN;
+        off.health_report = "node manager shutting down".into();
+        s.nodes.extend([d, off]);
+        let all = nodes(&s, &[]);
+        let list = all["nodes"]["node"].as_array().unwrap();
+        assert_eq!(list[0]["decommissioningTimeout"], Value::Null);
+        assert_eq!(list[1]["state"], "DECOMMISSIONING");
+        assert_eq!(list[1]["decommissioningTimeout"], 120);
+        assert_eq!(list[2]["state"], "SHUTDOWN");
+        assert_eq!(list[2]["healthReport"], "node manager shutting down");
+        let m = &cluster_metrics(&s)["clusterMetrics"];
+        assert_eq!(m["decommissioningNodes"], 1);
+        assert_eq!(m["shutdownNodes"], 1);
+        assert_eq!(m["totalNodes"], 3);
+        let st: NodeState = "decommissioning".parse().unwrap();
+        let only = nodes(&s, &[st]);
+        assert_eq!(only["nodes"]["node"].as_array().unwrap().len(), 1);
+        let e = "GONE".parse::<NodeState>().unwrap_err();
+        assert!(
+            e.contains("DECOMMISSIONING") && e.contains("SHUTDOWN"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -27,6 +27,8 @@ use std::collections::{BTreeMap, BTreeSet};
 mod decommission;
 pub use decommission::ShuffleMigrationConfig;
 
+mod node_decommission;
+
 #[derive(Debug, Clone)]
 pub struct DriverConfig {
     /// The executor container (memory with overhead, cores).
@@ -421,6 +423,8 @@ impl DriverCore {
         if self.executors.stopped() {
             return;
         }
+        // Decommissioning executors that ran their last task go (`node_decommission`).
+        self.stop_decommissioned(now_ms, out);
         let spread_hosts = self.executors.spans_hosts();
         self.suspects.retain(|_, until| now_ms < *until);
         loop {
@@ -678,7 +682,7 @@ mod tests {
     use crate::plan::{Action, FetchFailed, Plan, ShuffleDep, Source, StageSpec};
     use common::protocol::ContainerState;
 
-    fn conf(instances: u32) -> DriverConfig {
+    pub(super) fn conf(instances: u32) -> DriverConfig {
         DriverConfig {
             executor_resource: Resource::new(1408, 1),
             executor_cores: 1,
@@ -702,7 +706,7 @@ mod tests {
     }
 
     /// A one-core executor on host "h" serving its map output from `server`.
-    fn reg(server: &str, dir: &str) -> Registration {
+    pub(super) fn reg(server: &str, dir: &str) -> Registration {
         Registration {
             host: "h".into(),
             cores: 1,
@@ -712,7 +716,7 @@ mod tests {
         }
     }
 
-    fn job(parts: u32) -> JobSpec {
+    pub(super) fn job(parts: u32) -> JobSpec {
         JobSpec {
             stage: StageSpec {
                 plan: Plan {
@@ -733,7 +737,7 @@ mod tests {
     }
 
     /// What the RM reports when `container(n)` exited with `exit`.
-    fn exited(n: u64, exit: i32) -> ContainerStatus {
+    pub(super) fn exited(n: u64, exit: i32) -> ContainerStatus {
         let c = container(n);
         ContainerStatus {
             container_id: c.id,
@@ -744,7 +748,7 @@ mod tests {
         }
     }
 
-    fn ok_output() -> TaskResult {
+    pub(super) fn ok_output() -> TaskResult {
         TaskResult::Success(postcard::to_stdvec(&TaskOutput::default()).unwrap())
     }
 

@@ -125,6 +125,19 @@ pub(crate) mod testing {
             .collect()
     }
 
+    /// The executors told to stop, with the reasons.
+    pub(crate) fn stops(effects: &[Effect]) -> Vec<(ExecutorId, String)> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::StopExecutor { executor, reason } => {
+                    Some((executor.clone(), reason.clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The container asks sent.
     pub(crate) fn asks(effects: &[Effect]) -> Vec<u32> {
         effects

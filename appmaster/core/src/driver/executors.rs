@@ -8,7 +8,7 @@ use crate::allocation::ListenerEvent;
 use crate::eventlog::AppEvent;
 use crate::ids::ExecutorId;
 use common::protocol::Container;
-use common::{ContainerId, Resource};
+use common::{ContainerId, NodeId, Resource};
 use std::collections::{BTreeMap, VecDeque};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,9 +25,13 @@ struct ExecContainer {
     executor: ExecutorId,
     phase: Phase,
     stop_reason: Option<String>,
-    /// The RM said it will take this container back (preemption): no new tasks go
-    /// there, as for a decommissioning executor.
+    /// The RM said it will take this container back (preemption) or that its node is
+    /// being decommissioned: no new tasks go there.
     decommissioning: bool,
+    /// Its node is being decommissioned: once idle, it goes.
+    node_decommissioning: bool,
+    /// The node it runs on.
+    node: NodeId,
     /// When the ask this container answered was made (for the start latency).
     asked_at: Option<u64>,
 }
@@ -66,6 +70,8 @@ pub(crate) struct Gone {
     pub(crate) requested: bool,
     /// Why it went: the reason we stopped it for, else what the caller said.
     pub(crate) reason: String,
+    /// It was being decommissioned (its node, or a preemption notice): not a failure.
+    pub(crate) decommissioning: bool,
 }
 
 #[derive(Debug)]
@@ -205,6 +211,8 @@ impl ExecutorBook {
                     phase: Phase::Launching,
                     stop_reason: None,
                     decommissioning: false,
+                    node_decommissioning: false,
+                    node: c.node_id.clone(),
                     asked_at,
                 },
             );
@@ -281,14 +289,17 @@ impl ExecutorBook {
             executor: c.executor,
             requested: c.phase == Phase::Stopping,
             reason: c.stop_reason.unwrap_or(reason),
+            decommissioning: c.decommissioning,
         })
     }
 
     /// Counts a container that failed on its own; too many abort the application
     /// (`spark.executor.maxNumFailures`).
-    /// A preempted container (-102) is not the application's fault, as in Spark on YARN.
+    /// A preempted container (-102) is not the application's fault, as in Spark on YARN,
+    /// nor one being decommissioned.
     pub(crate) fn count_failure(&mut self, gone: &Gone, exit: i32, out: &mut Out) {
         if gone.requested
+            || gone.decommissioning
             || exit == 0
             || exit == common::protocol::exit_status::PREEMPTED
             || self.stopped
@@ -380,6 +391,35 @@ impl ExecutorBook {
             }
         }
         out
+    }
+
+    /// The node is being decommissioned: its executors (launching or registered) take no
+    /// new tasks. Returns those newly affected.
+    pub(crate) fn on_node_decommissioning(&mut self, node: &NodeId) -> Vec<ExecutorId> {
+        let mut out = Vec::new();
+        for c in self.containers.values_mut() {
+            if c.node == *node && c.phase != Phase::Stopping && !c.node_decommissioning {
+                c.decommissioning = true;
+                c.node_decommissioning = true;
+                out.push(c.executor.clone());
+            }
+        }
+        out
+    }
+
+    /// Decommissioning executors that run no task now (they may go).
+    pub(crate) fn drained(&self) -> Vec<ExecutorId> {
+        self.executors
+            .iter()
+            .filter(|(_, e)| {
+                e.free == e.slots
+                    && self
+                        .containers
+                        .get(&e.container)
+                        .is_some_and(|c| c.phase == Phase::Registered && c.node_decommissioning)
+            })
+            .map(|(id, _)| id.clone())
+            .collect()
     }
 
     /// The executor is being decommissioned: it takes no new tasks.

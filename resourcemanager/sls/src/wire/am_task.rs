@@ -175,7 +175,7 @@ impl AmTask {
             AmEvent::Completed(statuses) => self.am.completed(job, &statuses, now, &mut out),
             AmEvent::AmrmToken { token } => self.token = token,
             AmEvent::Shutdown { .. } => return None,
-            AmEvent::NodesLost(_) | AmEvent::Preempting(_) => {}
+            AmEvent::NodesLost(_) | AmEvent::NodesUpdated(_) | AmEvent::Preempting(_) => {}
         }
         Some(self.apply(out))
     }

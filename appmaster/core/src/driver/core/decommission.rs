@@ -189,7 +189,7 @@ impl DriverCore {
 mod tests {
     use super::super::tests::{drain, ex, shuffle_job, two_executors};
     use super::*;
-    use crate::driver::effect::testing::launches;
+    use crate::driver::effect::testing::{launches, stops};
     use crate::ids::{JobId, ShuffleId};
     use crate::plan::{Action, StageSpec};
 
@@ -224,17 +224,6 @@ mod tests {
                     how,
                     outputs,
                 } => Some((worker.clone(), source.clone(), how.clone(), outputs.len())),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn stops(fx: &[Effect]) -> Vec<(ExecutorId, String)> {
-        fx.iter()
-            .filter_map(|e| match e {
-                Effect::StopExecutor { executor, reason } => {
-                    Some((executor.clone(), reason.clone()))
-                }
                 _ => None,
             })
             .collect()
