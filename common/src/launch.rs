@@ -169,6 +169,7 @@ const CLASS: &str = "SPINDLE_CLASS";
 const APP_NAME: &str = "SPINDLE_APP_NAME";
 const APP_BINARY: &str = "SPINDLE_APP_BINARY";
 const SPARK_CONF: &str = "SPINDLE_SPARK_CONF";
+const APP_FILES: &str = "SPINDLE_APP_FILES";
 const DRIVER_ADDRESS: &str = "SPINDLE_DRIVER_ADDRESS";
 /// The app secret's name among a container's credentials ([`LaunchSpec::secrets`]).
 pub const APP_SECRET: &str = "app-secret";
@@ -387,6 +388,36 @@ pub struct DriverLaunch {
     pub binary: LocalResource,
     /// Every effective Spark property, as one JSON object of strings.
     pub spark_conf_json: String,
+    /// Staged files every executor gets too, beside the binary (a Python
+    /// application's `--py-files`).
+    pub files: Vec<LocalResource>,
+}
+
+/// `name:sha256:size`, a staged file's form in a variable.
+fn resource_value(r: &LocalResource) -> String {
+    format!("{}:{}:{}", r.name, r.sha256, r.size)
+}
+
+fn parse_resource(
+    name: &'static str,
+    value: &str,
+    executable: bool,
+) -> Result<LocalResource, EnvError> {
+    let mut it = value.rsplitn(3, ':');
+    let (size, sha256, file) = (it.next(), it.next(), it.next());
+    match (file, sha256, size.map(str::parse::<u64>)) {
+        (Some(file), Some(sha256), Some(Ok(size))) => Ok(LocalResource {
+            name: file.to_string(),
+            sha256: sha256.to_string(),
+            size,
+            executable,
+        }),
+        _ => Err(EnvError::Invalid {
+            name,
+            value: value.to_string(),
+            reason: "not name:sha256:size".into(),
+        }),
+    }
 }
 
 impl DriverLaunch {
@@ -395,35 +426,31 @@ impl DriverLaunch {
         let mut env = vec![
             (ROLE, "driver".to_string()),
             (APP_NAME, self.app_name.clone()),
-            (APP_BINARY, format!("{}:{}:{}", b.name, b.sha256, b.size)),
+            (APP_BINARY, resource_value(b)),
             (SPARK_CONF, self.spark_conf_json.clone()),
         ];
         if let Some(c) = &self.class {
             env.push((CLASS, c.clone()));
+        }
+        if !self.files.is_empty() {
+            let files: Vec<String> = self.files.iter().map(resource_value).collect();
+            env.push((APP_FILES, files.join(",")));
         }
         env
     }
 
     pub fn from_vars(vars: &dyn Vars) -> Result<Self, EnvError> {
         let value = required(vars, APP_BINARY, AS_DRIVER)?;
-        let mut it = value.rsplitn(3, ':');
-        let (size, sha256, name) = (it.next(), it.next(), it.next());
-        let binary = match (name, sha256, size.map(str::parse::<u64>)) {
-            (Some(name), Some(sha256), Some(Ok(size))) => LocalResource {
-                name: name.to_string(),
-                sha256: sha256.to_string(),
-                size,
-                executable: true,
-            },
-            _ => {
-                return Err(EnvError::Invalid {
-                    name: APP_BINARY,
-                    value,
-                    reason: "not name:sha256:size".into(),
-                })
-            }
-        };
+        let binary = parse_resource(APP_BINARY, &value, true)?;
+        let files = vars
+            .var(APP_FILES)
+            .unwrap_or_default()
+            .split(',')
+            .filter(|f| !f.is_empty())
+            .map(|f| parse_resource(APP_FILES, f, false))
+            .collect::<Result<_, _>>()?;
         Ok(Self {
+            files,
             class: vars.var(CLASS),
             app_name: vars.var(APP_NAME).unwrap_or_else(|| binary.name.clone()),
             spark_conf_json: vars.var(SPARK_CONF).unwrap_or_else(|| "{}".into()),
@@ -600,10 +627,31 @@ mod tests {
                 executable: true,
             },
             spark_conf_json: "{\"spark.a\":\"1\"}".into(),
+            files: Vec::new(),
         };
         let vars = map(d.to_env());
         assert_eq!(vars[ROLE], "driver");
+        assert!(!vars.contains_key(APP_FILES));
         assert_eq!(DriverLaunch::from_vars(&vars).unwrap(), d);
+        let with_files = DriverLaunch {
+            files: vec![
+                LocalResource {
+                    name: "lib.zip".into(),
+                    sha256: "cd".repeat(32),
+                    size: 9,
+                    executable: false,
+                },
+                LocalResource {
+                    name: "util.py".into(),
+                    sha256: "ef".repeat(32),
+                    size: 3,
+                    executable: false,
+                },
+            ],
+            ..d.clone()
+        };
+        let vars = map(with_files.to_env());
+        assert_eq!(DriverLaunch::from_vars(&vars).unwrap(), with_files);
 
         let e = ExecutorLaunch {
             driver_address: "h:1".into(),

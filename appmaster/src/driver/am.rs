@@ -37,6 +37,8 @@ pub(crate) struct Launch {
     pub app_name: String,
     pub binary: LocalResource,
     pub conf: BTreeMap<String, String>,
+    /// Files every executor gets beside the binary (a Python app's `--py-files`).
+    pub files: Vec<LocalResource>,
 }
 
 /// The JobRunner the user's code talks to: hands jobs to the loop and waits.
@@ -68,10 +70,12 @@ impl JobRunner for ClusterRunner {
 
 /// What the user's thread needs, kept until the core says to start it.
 struct UserCode {
-    main: fn(&crate::rdd::SparkContext) -> anyhow::Result<()>,
+    main: super::BoxedMain,
     conf: BTreeMap<String, String>,
     app_id: String,
     app_name: String,
+    /// The UI's direct address (with its token), for `sc.uiWebUrl`.
+    ui_web_url: String,
 }
 
 struct Shell {
@@ -87,6 +91,11 @@ struct Shell {
     /// What every executor is launched with (its id set per launch).
     executor_launch: ExecutorLaunch,
     binary: LocalResource,
+    /// [Launch::files].
+    files: Vec<LocalResource>,
+    /// Variables of every executor's environment: `spark.executorEnv.*` and
+    /// the Python path of the files.
+    executor_env: BTreeMap<String, String>,
     parallelism: Arc<AtomicU32>,
     abort: Option<String>,
     containers: HashMap<ExecutorId, Container>,
@@ -154,6 +163,8 @@ impl Shell {
                         local_resources: vec![self.binary.clone()],
                         ..LaunchSpec::default()
                     };
+                    spec.local_resources.extend(self.files.iter().cloned());
+                    spec.env.extend(self.executor_env.clone());
                     // The app secret travels as a credential file, not a variable.
                     launch.add_to(&mut spec);
                     if let Ok(v) = std::env::var("RUST_BACKTRACE") {
@@ -227,6 +238,7 @@ impl Shell {
         let tx = self.tx.clone();
         std::thread::spawn(move || {
             let sc = crate::rdd::SparkContext::new(runner, user.conf, user.app_id, user.app_name);
+            sc.set_ui_web_url(Some(&user.ui_web_url));
             let main = user.main;
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| main(&sc)));
             let r = match r {
@@ -245,6 +257,37 @@ impl Shell {
     }
 }
 
+/// Spark's `spark.executorEnv.NAME`: a variable of every executor's environment.
+const EXECUTOR_ENV_PREFIX: &str = "spark.executorEnv.";
+
+/// The variables every executor gets: the Python path of the files, then
+/// `spark.executorEnv.*` (a `PYTHONPATH` there goes first).
+fn executor_env(launch: &Launch) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    if let Some(path) = python_path(&launch.files) {
+        env.insert("PYTHONPATH".to_string(), path);
+    }
+    let props = launch.conf.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    crate::submit::plan::add_env_properties(&mut env, props, EXECUTOR_ENV_PREFIX);
+    env
+}
+
+/// The executors' `PYTHONPATH`: the Python files and archives among `files`
+/// (localized into the container's working directory, where Python workers
+/// start), as spark-submit's `--py-files` are put on the path.
+/// A `.py` file is found through the directory, an archive as itself.
+fn python_path(files: &[LocalResource]) -> Option<String> {
+    let archives = files
+        .iter()
+        .map(|f| f.name.as_str())
+        .filter(|n| n.ends_with(".zip") || n.ends_with(".egg"));
+    let path: Vec<&str> = std::iter::once(".").chain(archives).collect();
+    let any = files
+        .iter()
+        .any(|f| [".py", ".zip", ".egg"].iter().any(|e| f.name.ends_with(e)));
+    any.then(|| path.join(":"))
+}
+
 /// The wire's form of a task (ids as plain numbers).
 fn task_launch(t: TaskDescription) -> TaskLaunch {
     TaskLaunch {
@@ -261,7 +304,7 @@ fn task_launch(t: TaskDescription) -> TaskLaunch {
 pub(crate) async fn run(
     launch: Launch,
     config: DriverConfig,
-    main: fn(&crate::rdd::SparkContext) -> anyhow::Result<()>,
+    main: super::BoxedMain,
 ) -> anyhow::Result<i32> {
     let env = &launch.env;
     let app_id = env.attempt.app.to_string();
@@ -361,6 +404,8 @@ pub(crate) async fn run(
         tx: tx.clone(),
         executor_launch,
         binary: launch.binary.clone(),
+        files: launch.files.clone(),
+        executor_env: executor_env(&launch),
         parallelism: parallelism.clone(),
         abort: None,
         containers: HashMap::new(),
@@ -369,6 +414,7 @@ pub(crate) async fn run(
             conf: launch.conf.clone(),
             app_id: app_id.clone(),
             app_name: launch.app_name.clone(),
+            ui_web_url: tracking_url.clone(),
         }),
     };
     let user = std::env::var("USER").unwrap_or_else(|_| "spindle".into());

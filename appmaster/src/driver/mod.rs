@@ -20,6 +20,10 @@ use std::collections::BTreeMap;
 /// The user's entry point: `fn main() { appmaster::run_app(user_main) }`.
 pub type UserMain = fn(&SparkContext) -> anyhow::Result<()>;
 
+/// A user's main as the AM runs it (a [UserMain], or an embedding program's
+/// closure, see [EmbeddedDriver]).
+pub(crate) type BoxedMain = Box<dyn FnOnce(&SparkContext) -> anyhow::Result<()> + Send>;
+
 /// The flag that makes an app binary print its classes, one per line, and exit.
 pub const LIST_CLASSES: &str = "--list-classes";
 
@@ -38,7 +42,7 @@ pub fn run_app(main: UserMain) -> ! {
     }
     let code = match Role::from_env() {
         Ok(Some(Role::Executor)) => runtime(crate::executor::run),
-        Ok(Some(Role::Driver)) => runtime(|| driver(main)),
+        Ok(Some(Role::Driver)) => runtime(|| driver(Box::new(main), BTreeMap::new())),
         Ok(None) => local(main),
         Err(e) => {
             eprintln!("{e}");
@@ -80,11 +84,23 @@ where
     }
 }
 
-async fn driver(main: UserMain) -> anyhow::Result<i32> {
+/// Properties the driver program sets itself that cannot change once the
+/// application was submitted (as Spark ignores them from code in cluster mode).
+const FIXED_AT_SUBMISSION: &[&str] = &["spark.master", "spark.submit.deployMode", "spark.app.name"];
+
+/// Runs the AM around `main`; `overrides` are properties the driver program
+/// set itself, which win over the submitted ones (as a SparkConf set in code
+/// wins over spark-submit's), except those [FIXED_AT_SUBMISSION].
+async fn driver(main: BoxedMain, overrides: BTreeMap<String, String>) -> anyhow::Result<i32> {
     let env = AmEnv::from_env()?;
     let launch = DriverLaunch::from_env()?;
-    let conf: BTreeMap<String, String> =
+    let mut conf: BTreeMap<String, String> =
         SparkConf::from_json(&launch.spark_conf_json, "the driver's Spark properties")?.into();
+    for (k, v) in overrides {
+        if !FIXED_AT_SUBMISSION.contains(&k.as_str()) {
+            conf.insert(k, v);
+        }
+    }
     let (binary, app_name) = (launch.binary, launch.app_name);
     let config = am_core::driver::driver_config(&conf)?;
     am::run(
@@ -93,6 +109,7 @@ async fn driver(main: UserMain) -> anyhow::Result<i32> {
             app_name,
             binary,
             conf,
+            files: launch.files,
         },
         config,
         main,
@@ -109,5 +126,76 @@ fn local(main: UserMain) -> i32 {
             eprintln!("error: {e:#}");
             1
         }
+    }
+}
+
+/// A driver inside another program: the Python front end's `SparkSession`
+/// in an AM container (cluster deploy mode), where the program, not this
+/// crate, owns `main`. The AM runs on its own thread as `SPINDLE_ROLE=driver`
+/// says; the program gets the [SparkContext] once the AM would start a
+/// user's main, runs its jobs, and ends the application with [Self::stop].
+pub struct EmbeddedDriver {
+    sc: SparkContext,
+    done: std::sync::mpsc::Sender<Result<(), String>>,
+    am: std::thread::JoinHandle<i32>,
+}
+
+impl std::fmt::Debug for EmbeddedDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedDriver")
+            .field("sc", &self.sc)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EmbeddedDriver {
+    /// Whether this process runs as an application's driver (in its AM container).
+    pub fn in_am_container() -> bool {
+        matches!(Role::from_env(), Ok(Some(Role::Driver)))
+    }
+
+    /// Registers the application master and waits until the application may
+    /// run jobs (its initial executors registered, as for a [UserMain]).
+    /// `conf`: the properties the program set (see [driver]'s overrides).
+    ///
+    /// # Errors
+    /// If the AM cannot start (its environment, the RM, the event log).
+    pub fn start(conf: BTreeMap<String, String>) -> anyhow::Result<Self> {
+        let (sc_tx, sc_rx) = std::sync::mpsc::channel::<SparkContext>();
+        let (done, done_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+        let main: BoxedMain = Box::new(move |sc| {
+            let _ = sc_tx.send(sc.clone());
+            match done_rx.recv() {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(anyhow::anyhow!(e)),
+                Err(_) => Err(anyhow::anyhow!(
+                    "the driver program ended without stopping its session"
+                )),
+            }
+        });
+        let am = std::thread::Builder::new()
+            .name("spindle-am".into())
+            .spawn(move || runtime(|| driver(main, conf)))?;
+        match sc_rx.recv() {
+            Ok(sc) => Ok(Self { sc, done, am }),
+            Err(_) => {
+                let code = am.join().unwrap_or(1);
+                anyhow::bail!(
+                    "the application master stopped before the application started (exit code {code})"
+                )
+            }
+        }
+    }
+
+    pub fn context(&self) -> &SparkContext {
+        &self.sc
+    }
+
+    /// Ends the application: SUCCEEDED for `Ok`, FAILED with the message
+    /// as its diagnostics for `Err`. Returns the AM's exit code once it
+    /// unregistered.
+    pub fn stop(self, result: Result<(), String>) -> i32 {
+        let _ = self.done.send(result);
+        self.am.join().unwrap_or(1)
     }
 }

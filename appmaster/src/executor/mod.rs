@@ -104,6 +104,7 @@ pub(crate) async fn run() -> anyhow::Result<i32> {
             }
             DriverResponse::Shutdown { reason } => {
                 eprintln!("executor {} shutting down: {reason}", exec.executor_id);
+                crate::rdd::python::stop_workers();
                 eprintln!(
                     "{}",
                     crate::memory::peak_rss_line(&format!("executor {}", exec.executor_id))
