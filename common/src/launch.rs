@@ -527,6 +527,9 @@ impl ExecutorLaunch {
 pub enum Role {
     Driver,
     Executor,
+    /// Client deploy mode's thin AM (Spark's ExecutorLauncher): holds the
+    /// application for a driver that runs elsewhere ([`LauncherLaunch`]).
+    Launcher,
 }
 
 impl Role {
@@ -536,12 +539,54 @@ impl Role {
             None => Ok(None),
             Some("driver") => Ok(Some(Self::Driver)),
             Some("executor") => Ok(Some(Self::Executor)),
+            Some("launcher") => Ok(Some(Self::Launcher)),
             Some(other) => Err(EnvError::Invalid {
                 name: ROLE,
                 value: other.to_string(),
-                reason: "not driver or executor".into(),
+                reason: "not driver, executor or launcher".into(),
             }),
         }
+    }
+}
+
+/// What a client-mode driver gives its launcher (the application's AM):
+/// where the driver is and the token that proves the launcher is the one
+/// it submitted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LauncherLaunch {
+    pub driver_address: String,
+    pub token: String,
+}
+
+/// The launcher token's credential file.
+pub const LAUNCHER_TOKEN: &str = "launcher-token";
+
+impl LauncherLaunch {
+    /// Adds the variables and the token (as a credential file) to the AM's launch.
+    pub fn add_to(&self, launch: &mut LaunchSpec) {
+        extend(
+            &mut launch.env,
+            vec![
+                (ROLE, "launcher".to_string()),
+                (DRIVER_ADDRESS, self.driver_address.clone()),
+            ],
+        );
+        extend(
+            &mut launch.secrets,
+            vec![(LAUNCHER_TOKEN, self.token.clone())],
+        );
+    }
+
+    pub fn from_vars(vars: &dyn Vars, secrets: &dyn Secrets) -> Result<Self, EnvError> {
+        const AS_LAUNCHER: &str = "as a client-mode launcher";
+        Ok(Self {
+            driver_address: required(vars, DRIVER_ADDRESS, AS_LAUNCHER)?,
+            token: secret(secrets, LAUNCHER_TOKEN, AS_LAUNCHER)?,
+        })
+    }
+
+    pub fn from_env() -> Result<Self, EnvError> {
+        Self::from_vars(&ProcessEnv, &SecretsDir::from_env()?)
     }
 }
 
@@ -652,6 +697,22 @@ mod tests {
         };
         let vars = map(with_files.to_env());
         assert_eq!(DriverLaunch::from_vars(&vars).unwrap(), with_files);
+
+        let l = LauncherLaunch {
+            driver_address: "client:7077".into(),
+            token: "tok".into(),
+        };
+        let mut spec = LaunchSpec::default();
+        l.add_to(&mut spec);
+        assert_eq!(spec.env[ROLE], "launcher");
+        assert!(
+            !spec.env.values().any(|v| v == "tok"),
+            "the token is no variable"
+        );
+        assert_eq!(
+            LauncherLaunch::from_vars(&spec.env, &spec.secrets).unwrap(),
+            l
+        );
 
         let e = ExecutorLaunch {
             driver_address: "h:1".into(),

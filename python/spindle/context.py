@@ -56,13 +56,15 @@ def _conf_value(v):
     return str(v)
 
 
-def _worker_python(props, local):
+def _worker_python(props):
     """The workers' Python: spark.pyspark.python, $PYSPARK_PYTHON, else this
-    interpreter for a local master and python3 on a cluster."""
+    interpreter (local master, client mode: the driver's host has it), or
+    python3 in an AM container (cluster mode)."""
+    in_am = os.environ.get("SPINDLE_ROLE") == "driver"
     return (
         props.get("spark.pyspark.python")
         or os.environ.get("PYSPARK_PYTHON")
-        or (sys.executable if local else "python3")
+        or ("python3" if in_am else sys.executable)
     )
 
 
@@ -89,8 +91,7 @@ class SparkContext:
             self.appName = props.get("spark.app.name", "pyspark-shell")
             props["spark.master"] = self.master
             props["spark.app.name"] = self.appName
-            local = self.master.startswith("local")
-            self.pythonExec = _worker_python(props, local)
+            self.pythonExec = _worker_python(props)
             self._native = _native.Context(self.master, self.appName, props, self.pythonExec)
             self._conf = SparkConf(_props=self._native.conf() or props)
             self._stopped = False

@@ -9,6 +9,7 @@
 //! module builds the plan, and the driver core (local or an AM's) runs it.
 
 use am_core::plan::JobError;
+use appmaster::driver::client::ClientLaunch;
 use appmaster::driver::EmbeddedDriver;
 use appmaster::rdd::{LocalRunner, PyPipe, Rdd, SparkContext};
 use pyo3::create_exception;
@@ -29,7 +30,8 @@ create_exception!(
 enum Driver {
     /// `local[N]`: tasks on threads of this process, Python workers beside it.
     Local,
-    /// Cluster mode: this process is the application's AM.
+    /// Cluster mode (this process is the application's AM) or client mode
+    /// (a launcher holds the application for this process).
     Embedded(EmbeddedDriver),
 }
 
@@ -109,10 +111,23 @@ impl Context {
             let sc = SparkContext::new(runner, conf, app_id, app_name.to_string());
             (sc, Driver::Local)
         } else if master == "spindle" || master.starts_with("spindle://") {
-            return Err(PyValueError::new_err(format!(
-                "master {master}: client mode is not available yet; submit the script with \
-                 spindle-submit (cluster mode) or use local[N]"
-            )));
+            // The launcher and the executors are this package's entry, run by
+            // the workers' Python.
+            let command = vec![
+                python.clone(),
+                "-c".to_string(),
+                "import sys; from spindle import _native; sys.exit(_native.run_container())"
+                    .to_string(),
+            ];
+            let launch = ClientLaunch {
+                conf,
+                launcher_command: command.clone(),
+                executor_command: command,
+            };
+            let d = py
+                .allow_threads(move || EmbeddedDriver::start_client(launch))
+                .map_err(|e| PyRuntimeError::new_err(format!("{e:#}")))?;
+            (d.context().clone(), Driver::Embedded(d))
         } else {
             return Err(PyValueError::new_err(format!(
                 "Could not parse Master URL: '{master}' (expected local, local[N], local[*], \
@@ -344,8 +359,16 @@ impl Lineage {
     }
 }
 
+/// Runs this process as the Spindle container `SPINDLE_ROLE` names (a
+/// client-mode application's launcher or executor); returns its exit code.
+#[pyfunction]
+fn run_container(py: Python<'_>) -> i32 {
+    py.allow_threads(appmaster::driver::run_container)
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(run_container, m)?)?;
     m.add_class::<Context>()?;
     m.add_class::<Lineage>()?;
     m.add("JobFailed", m.py().get_type::<JobFailed>())?;

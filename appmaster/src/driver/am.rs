@@ -31,14 +31,32 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
-/// What the AM was told at launch (the contract with spindle-submit).
+/// What the driver was told at launch (the contract with spindle-submit).
 pub(crate) struct Launch {
-    pub env: AmEnv,
     pub app_name: String,
-    pub binary: LocalResource,
+    /// What executors run.
+    pub program: ExecutorProgram,
     pub conf: BTreeMap<String, String>,
     /// Files every executor gets beside the binary (a Python app's `--py-files`).
     pub files: Vec<LocalResource>,
+}
+
+/// An executor's command and the files it needs (the staged application
+/// binary, in cluster mode).
+#[derive(Debug, Clone)]
+pub(crate) struct ExecutorProgram {
+    pub command: Vec<String>,
+    pub resources: Vec<LocalResource>,
+}
+
+impl ExecutorProgram {
+    /// The staged binary, run as it is.
+    pub(crate) fn binary(binary: LocalResource) -> Self {
+        Self {
+            command: vec![binary.name.clone()],
+            resources: vec![binary],
+        }
+    }
 }
 
 /// The JobRunner the user's code talks to: hands jobs to the loop and waits.
@@ -90,7 +108,7 @@ struct Shell {
     tx: mpsc::UnboundedSender<Msg>,
     /// What every executor is launched with (its id set per launch).
     executor_launch: ExecutorLaunch,
-    binary: LocalResource,
+    program: ExecutorProgram,
     /// [Launch::files].
     files: Vec<LocalResource>,
     /// Variables of every executor's environment: `spark.executorEnv.*` and
@@ -159,8 +177,8 @@ impl Shell {
                         ..self.executor_launch.clone()
                     };
                     let mut spec = LaunchSpec {
-                        command: vec![self.binary.name.clone()],
-                        local_resources: vec![self.binary.clone()],
+                        command: self.program.command.clone(),
+                        local_resources: self.program.resources.clone(),
                         ..LaunchSpec::default()
                     };
                     spec.local_resources.extend(self.files.iter().cloned());
@@ -300,50 +318,43 @@ fn task_launch(t: TaskDescription) -> TaskLaunch {
     }
 }
 
-/// Runs the AM and the user's main; returns the process exit code.
-pub(crate) async fn run(
-    launch: Launch,
-    config: DriverConfig,
-    main: super::BoxedMain,
-) -> anyhow::Result<i32> {
-    let env = &launch.env;
-    let app_id = env.attempt.app.to_string();
-    let identity = TlsIdentity::load(&env.tls)?;
-    let rm = Arc::new(AmRmClient::new(
-        &identity,
-        &env.rm_addresses,
-        env.attempt,
-        env.token.clone(),
-    )?);
-    let nm = Arc::new(NmClient::new(&identity)?);
+/// The driver's listening side: the executors' service (and a client-mode
+/// launcher's) and the UI, both up before the RM hears of the application
+/// so the tracking URL is live from the first report.
+pub(crate) struct Listening {
+    /// Where executors reach the driver.
+    pub(crate) driver_addr: String,
+    pub(crate) service: Arc<DriverService>,
+    pub(crate) tx: mpsc::UnboundedSender<Msg>,
+    pub(crate) rx: mpsc::UnboundedReceiver<Msg>,
+    pub(crate) ui: ui::Shared,
+    pub(crate) tracking_url: String,
+}
 
-    // The executors' service and the UI, both before registering so the
-    // tracking URL is live from the first report.
+/// Starts the driver's service and UI on `host` (the address executors and
+/// the RM's proxy reach this process at).
+pub(crate) async fn listen(
+    identity: &TlsIdentity,
+    host: &str,
+    service: impl FnOnce(mpsc::UnboundedSender<Msg>) -> DriverService,
+) -> anyhow::Result<Listening> {
     let driver_ep = transport::server_endpoint(
         "0.0.0.0:0".parse()?,
-        &identity,
+        identity,
         ALPN_DRIVER,
         Profile::Control,
     )?;
-    let driver_addr = format!("{}:{}", env.nm_host, driver_ep.local_addr()?.port());
-    // The RM made it at submission; NMs registered it with their shuffle services.
-    let secret = env.app_secret.clone();
+    let driver_addr = format!("{host}:{}", driver_ep.local_addr()?.port());
     let ui_token = random_hex()?;
-    let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
-    tokio::spawn(transport::serve(
-        driver_ep.clone(),
-        Arc::new(DriverService::new(secret.clone(), tx.clone())),
-    ));
+    let (tx, rx) = mpsc::unbounded_channel::<Msg>();
+    let service = Arc::new(service(tx.clone()));
+    tokio::spawn(transport::serve(driver_ep.clone(), service.clone()));
     let ui: ui::Shared = Arc::new(Mutex::new(
         UiState::new(driver_addr.clone()).with_metrics(Arc::new(ui::AmMetrics::new())),
     ));
     // On the node's own address, not 0.0.0.0; only the tracking URL's token gets in.
-    let http = tokio::net::TcpListener::bind((env.nm_host.as_str(), 0)).await?;
-    let tracking_url = format!(
-        "http://{}:{}/{ui_token}/",
-        env.nm_host,
-        http.local_addr()?.port()
-    );
+    let http = tokio::net::TcpListener::bind((host, 0)).await?;
+    let tracking_url = format!("http://{host}:{}/{ui_token}/", http.local_addr()?.port());
     // For the container's log, as Spark's "Bound SparkUI" line; without the token: the
     // RM's proxy is the way in.
     eprintln!(
@@ -356,14 +367,99 @@ pub(crate) async fn run(
             let _ = axum::serve(http, router).await;
         });
     }
+    Ok(Listening {
+        driver_addr,
+        service,
+        tx,
+        rx,
+        ui,
+        tracking_url,
+    })
+}
+
+/// Runs the AM and the user's main; returns the process exit code.
+pub(crate) async fn run(
+    launch: Launch,
+    env: AmEnv,
+    config: DriverConfig,
+    main: super::BoxedMain,
+) -> anyhow::Result<i32> {
+    let identity = TlsIdentity::load(&env.tls)?;
+    let rm = Arc::new(AmRmClient::new(
+        &identity,
+        &env.rm_addresses,
+        env.attempt,
+        env.token.clone(),
+    )?);
+    // The RM made the secret at submission; NMs registered it with their shuffle services.
+    let secret = env.app_secret.clone();
+    let listening = listen(&identity, &env.nm_host, |tx| {
+        DriverService::new(Some(secret.clone()), tx)
+    })
+    .await?;
 
     // Retried: the RM may be restarting while this AM starts.
-    with_retries("registration", || rm.register(&env.nm_host, &tracking_url)).await?;
+    let url = listening.tracking_url.clone();
+    with_retries("registration", || rm.register(&env.nm_host, &url)).await?;
     let events = with_retries("subscription", || rm.subscribe()).await?;
-    tokio::spawn(rm_link::follow(rm.clone(), events, tx.clone()));
+    tokio::spawn(rm_link::follow(rm.clone(), events, listening.tx.clone()));
     let (rm_tx, rm_rx) = mpsc::unbounded_channel::<RmCall>();
     tokio::spawn(rm_link::calls(rm.clone(), rm_rx));
+    let held = Held {
+        attempt: env.attempt,
+        allocated_wall_ms: env.allocated_wall_ms,
+        secret,
+        rm_tx,
+        finish: Finish::Direct(rm),
+    };
+    drive(launch, held, listening, &identity, config, main).await
+}
 
+/// How the application is held with the RM: by this process (cluster mode) or
+/// by a launcher for it (client mode).
+pub(crate) struct Held {
+    pub(crate) attempt: common::AppAttemptId,
+    pub(crate) allocated_wall_ms: u64,
+    pub(crate) secret: String,
+    /// The RM calls the driver makes (asks, releases).
+    pub(crate) rm_tx: mpsc::UnboundedSender<RmCall>,
+    pub(crate) finish: Finish,
+}
+
+/// Who unregisters the application at its end.
+pub(crate) enum Finish {
+    Direct(Arc<AmRmClient>),
+    /// The launcher, told on its stream.
+    Relayed(mpsc::UnboundedSender<DriverResponse>),
+}
+
+/// Runs the driver loop around the user's main once the application is
+/// held; returns the exit code.
+pub(crate) async fn drive(
+    launch: Launch,
+    held: Held,
+    listening: Listening,
+    identity: &TlsIdentity,
+    config: DriverConfig,
+    main: super::BoxedMain,
+) -> anyhow::Result<i32> {
+    let Listening {
+        driver_addr,
+        tx,
+        mut rx,
+        ui,
+        tracking_url,
+        ..
+    } = listening;
+    let Held {
+        attempt,
+        allocated_wall_ms,
+        secret,
+        rm_tx,
+        finish,
+    } = held;
+    let app_id = attempt.app.to_string();
+    let nm = Arc::new(NmClient::new(identity)?);
     let sc = SparkConf::from(launch.conf.clone());
     // driver_config() validated the properties, the event-log flag among them.
     let log = if sc.event_log_enabled().unwrap_or(false) {
@@ -386,7 +482,7 @@ pub(crate) async fn run(
         // Set per executor at launch.
         executor_id: String::new(),
         executor_cores: config.executor_cores,
-        app_id: env.attempt.app,
+        app_id: attempt.app,
         shuffle_service_enabled: config.shuffle_service,
     };
     let executor_resource = config.executor_resource;
@@ -403,7 +499,7 @@ pub(crate) async fn run(
         nm,
         tx: tx.clone(),
         executor_launch,
-        binary: launch.binary.clone(),
+        program: launch.program.clone(),
         files: launch.files.clone(),
         executor_env: executor_env(&launch),
         parallelism: parallelism.clone(),
@@ -422,7 +518,7 @@ pub(crate) async fn run(
         AppEvent::ApplicationStart {
             app_id: app_id.clone(),
             app_name: launch.app_name.clone(),
-            attempt: env.attempt.attempt.to_string(),
+            attempt: attempt.attempt.to_string(),
             user,
             dynamic_allocation: dynamic,
             executor_cores: config.executor_cores,
@@ -430,7 +526,7 @@ pub(crate) async fn run(
             conf: launch.conf.clone(),
             driver_memory_mb: am_core::sparkconf::driver_container_of(&launch.conf).memory_mb,
             driver_vcores: am_core::sparkconf::driver_container_of(&launch.conf).vcores,
-            am_allocated_ms: env.allocated_wall_ms,
+            am_allocated_ms: allocated_wall_ms,
         },
         mono_ms(),
     );
@@ -622,10 +718,23 @@ pub(crate) async fn run(
     }
     // Retried: the RM may be restarting as the app ends (an unregistration is safe to
     // repeat).
-    with_retries("unregistration", || {
-        rm.finish(status, &diagnostics, &tracking_url)
-    })
-    .await?;
+    match finish {
+        Finish::Direct(rm) => {
+            with_retries("unregistration", || {
+                rm.finish(status, &diagnostics, &tracking_url)
+            })
+            .await?;
+        }
+        Finish::Relayed(launcher) => {
+            let _ = launcher.send(DriverResponse::RmFinish {
+                status,
+                diagnostics: diagnostics.clone(),
+                tracking_url: tracking_url.clone(),
+            });
+            // The launcher closes its stream once it unregistered.
+            let _ = tokio::time::timeout(Duration::from_secs(30), launcher.closed()).await;
+        }
+    }
     eprintln!("{}", crate::memory::peak_rss_line("driver"));
     Ok(0)
 }
@@ -635,7 +744,7 @@ pub(crate) async fn run(
 const KILLED_REPORT_GRACE_MS: u64 = 250;
 
 /// 128 random bits as hex: the app secret, the UI token.
-fn random_hex() -> anyhow::Result<String> {
+pub(crate) fn random_hex() -> anyhow::Result<String> {
     let rng = ring::rand::SystemRandom::new();
     let b: [u8; 16] = ring::rand::generate(&rng)
         .map_err(|_| anyhow::anyhow!("no randomness"))?

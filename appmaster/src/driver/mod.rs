@@ -7,6 +7,8 @@
 //! in-process, like Spark's `local[*]` master.
 
 mod am;
+pub mod client;
+mod launcher;
 mod msg;
 mod rm_link;
 mod server;
@@ -42,6 +44,7 @@ pub fn run_app(main: UserMain) -> ! {
     }
     let code = match Role::from_env() {
         Ok(Some(Role::Executor)) => runtime(crate::executor::run),
+        Ok(Some(Role::Launcher)) => runtime(launcher::run),
         Ok(Some(Role::Driver)) => runtime(|| driver(Box::new(main), BTreeMap::new())),
         Ok(None) => local(main),
         Err(e) => {
@@ -101,16 +104,15 @@ async fn driver(main: BoxedMain, overrides: BTreeMap<String, String>) -> anyhow:
             conf.insert(k, v);
         }
     }
-    let (binary, app_name) = (launch.binary, launch.app_name);
     let config = am_core::driver::driver_config(&conf)?;
     am::run(
         am::Launch {
-            env,
-            app_name,
-            binary,
+            app_name: launch.app_name,
+            program: am::ExecutorProgram::binary(launch.binary),
             conf,
             files: launch.files,
         },
+        env,
         config,
         main,
     )
@@ -154,6 +156,17 @@ impl EmbeddedDriver {
         matches!(Role::from_env(), Ok(Some(Role::Driver)))
     }
 
+    /// Client deploy mode: submits the application's launcher and runs the
+    /// driver in this process (see [client]); returns once the application
+    /// may run jobs.
+    ///
+    /// # Errors
+    /// If the cluster configuration is missing or bad, the submission is
+    /// refused, or the launcher does not come.
+    pub fn start_client(launch: client::ClientLaunch) -> anyhow::Result<Self> {
+        Self::start_with(move |main| runtime(move || client::run(launch, main)))
+    }
+
     /// Registers the application master and waits until the application may
     /// run jobs (its initial executors registered, as for a [UserMain]).
     /// `conf`: the properties the program set (see [driver]'s overrides).
@@ -161,6 +174,12 @@ impl EmbeddedDriver {
     /// # Errors
     /// If the AM cannot start (its environment, the RM, the event log).
     pub fn start(conf: BTreeMap<String, String>) -> anyhow::Result<Self> {
+        Self::start_with(move |main| runtime(|| driver(main, conf)))
+    }
+
+    /// Runs `am` (with the program's main) on its own thread; returns once the
+    /// main is started.
+    fn start_with(am: impl FnOnce(BoxedMain) -> i32 + Send + 'static) -> anyhow::Result<Self> {
         let (sc_tx, sc_rx) = std::sync::mpsc::channel::<SparkContext>();
         let (done, done_rx) = std::sync::mpsc::channel::<Result<(), String>>();
         let main: BoxedMain = Box::new(move |sc| {
@@ -175,7 +194,7 @@ impl EmbeddedDriver {
         });
         let am = std::thread::Builder::new()
             .name("spindle-am".into())
-            .spawn(move || runtime(|| driver(main, conf)))?;
+            .spawn(move || am(main))?;
         match sc_rx.recv() {
             Ok(sc) => Ok(Self { sc, done, am }),
             Err(_) => {
@@ -197,5 +216,28 @@ impl EmbeddedDriver {
     pub fn stop(self, result: Result<(), String>) -> i32 {
         let _ = self.done.send(result);
         self.am.join().unwrap_or(1)
+    }
+}
+
+/// Runs this process as the container role `SPINDLE_ROLE` names (an
+/// executor, or a client-mode launcher) and returns its exit code: the
+/// entry of containers started by a program that embeds the runtime (the
+/// Python package's, `python -c "...run_container()"`).
+pub fn run_container() -> i32 {
+    match Role::from_env() {
+        Ok(Some(Role::Executor)) => runtime(crate::executor::run),
+        Ok(Some(Role::Launcher)) => runtime(launcher::run),
+        Ok(Some(Role::Driver)) => {
+            eprintln!("a driver container runs the application's own program");
+            2
+        }
+        Ok(None) => {
+            eprintln!("not in a Spindle container (SPINDLE_ROLE is not set)");
+            2
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            2
+        }
     }
 }

@@ -121,7 +121,13 @@ pub(crate) async fn run() -> anyhow::Result<i32> {
                     k.kill(reason);
                 }
             }
-            DriverResponse::Ok | DriverResponse::Error(_) => {}
+            // The launcher's frames are not an executor's.
+            DriverResponse::Ok
+            | DriverResponse::Error(_)
+            | DriverResponse::LauncherAccepted { .. }
+            | DriverResponse::RmAsk { .. }
+            | DriverResponse::RmRelease { .. }
+            | DriverResponse::RmFinish { .. } => {}
         }
     }
 }
