@@ -12,6 +12,7 @@ use am_core::eventlog::AppEvent;
 use spindle_tests::{assert_contains, bin_dir, text, Cluster};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 /// The repository's `python/` directory.
 fn python_src() -> PathBuf {
@@ -220,4 +221,105 @@ fn python_word_count_and_failures_in_cluster_mode() {
             "ZeroDivisionError",
         ],
     );
+}
+
+/// Active executors (without the driver's row) in a Spark executors list.
+fn executors_in(body: &str) -> Option<usize> {
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    Some(v.as_array()?.len().saturating_sub(1))
+}
+
+#[test]
+fn client_mode_driver_scales_executors_up_and_down() {
+    if !python_ready() {
+        return;
+    }
+    let dir = temp();
+    let pkg = package(dir.path());
+    let release = dir.path().join("release");
+    let script = dir.path().join("client.py");
+    std::fs::write(
+        &script,
+        format!(
+            "import os, sys, time\n\
+             from spindle import SparkSession\n\
+             spark = (SparkSession.builder.appName('py-client').master('spindle')\n\
+                 .config('spark.dynamicAllocation.enabled', 'true')\n\
+                 .config('spark.dynamicAllocation.minExecutors', '0')\n\
+                 .config('spark.dynamicAllocation.maxExecutors', '4')\n\
+                 .config('spark.dynamicAllocation.initialExecutors', '1')\n\
+                 .config('spark.dynamicAllocation.executorIdleTimeout', '2s')\n\
+                 .config('spark.dynamicAllocation.schedulerBacklogTimeout', '1s')\n\
+                 .config('spark.dynamicAllocation.shuffleTracking.enabled', 'true')\n\
+                 .config('spark.executor.cores', '1')\n\
+                 .config('spark.yarn.appMasterEnv.PYTHONPATH', {pkg:?})\n\
+                 .config('spark.executorEnv.PYTHONPATH', {pkg:?})\n\
+                 .getOrCreate())\n\
+             sc = spark.sparkContext\n\
+             print('UI', sc.uiWebUrl, sc.applicationId, flush=True)\n\
+             n = sc.parallelize(range(12), 12).map(lambda x: (time.sleep(0.8), x * x)[1]).count()\n\
+             print('JOB DONE', n, flush=True)\n\
+             deadline = time.time() + 60\n\
+             while not os.path.exists({release:?}) and time.time() < deadline: time.sleep(0.1)\n\
+             print(f'Job Finished. Count: {{n}}', flush=True)\n",
+            pkg = pkg.display().to_string(),
+            release = release.display().to_string(),
+        ),
+    )
+    .expect("script");
+    let cluster = Cluster::up(2, &[]);
+    let mut cmd = Command::new("python3");
+    cmd.arg(&script)
+        .env("PYTHONPATH", &pkg)
+        .env("SPINDLE_CONF_DIR", cluster.conf_dir());
+    let mut run = spindle_tests::Running::spawn(cmd);
+    let ui = spindle_tests::eventually(Duration::from_secs(60), "the driver's UI", || {
+        assert!(run.running(), "the script ended early:\n{}", run.output());
+        run.word("http://")
+    });
+    let app = run.word("application_").expect("application id");
+    let executors = format!("{ui}api/v1/applications/{app}/executors");
+    let mut most = 0;
+    while !run.output().contains("JOB DONE") {
+        assert!(run.running(), "the script ended early:\n{}", run.output());
+        if let Some(n) = executors_in(&spindle_tests::curl(None, &[], &executors).1) {
+            most = most.max(n);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        most > 1,
+        "executors rose above 1 during the job (at most {most})"
+    );
+    // Idle for the 2 s timeout: released, as the driver's REST API shows, also
+    // through the RM's proxy.
+    spindle_tests::eventually(Duration::from_secs(30), "executors back to 0", || {
+        let n = executors_in(&spindle_tests::curl(None, &[], &executors).1)?;
+        (n == 0).then_some(())
+    });
+    let conf = cluster.client_conf();
+    let proxied = format!(
+        "https://{}/proxy/{app}/api/v1/applications/{app}/executors",
+        conf.rm_web_address
+    );
+    let (cert, key) = (
+        conf.cert.display().to_string(),
+        conf.key.display().to_string(),
+    );
+    let (code, body) = spindle_tests::curl(
+        Some(&conf.ca),
+        &["-L", "--cert", &cert, "--key", &key],
+        &proxied,
+    );
+    assert_eq!(code, 200, "{proxied}: {body}");
+    assert_eq!(executors_in(&body), Some(0), "{body}");
+    std::fs::write(&release, b"").expect("release the script");
+    let (status, out) = run.wait();
+    assert!(status.success(), "the client-mode script failed:\n{out}");
+    assert_contains(&out, &["Job Finished. Count: 12"]);
+    let log = cluster.event_log();
+    assert!(log.iter().any(|l| matches!(
+        &l.event,
+        AppEvent::ApplicationEnd { final_status, .. } if final_status == "SUCCEEDED"
+    )));
 }

@@ -48,6 +48,7 @@ pub(crate) async fn run() -> anyhow::Result<i32> {
         other => anyhow::bail!("the driver at {driver} answered {other:?}"),
     };
     eprintln!("launcher: holding the application for the driver at {driver}");
+    let tracking_url = ui_relay(&env.nm_host, &tracking_url).await?;
     with_retries("registration", || rm.register(&env.nm_host, &tracking_url)).await?;
     let events = with_retries("subscription", || rm.subscribe()).await?;
 
@@ -108,4 +109,29 @@ pub(crate) async fn run() -> anyhow::Result<i32> {
     with_retries("unregistration", || rm.finish(status, &diagnostics, &url)).await?;
     conn.close(0u32.into(), b"done");
     Ok(i32::from(status != FinalApplicationStatus::SUCCEEDED))
+}
+
+/// The RM's web proxy forwards only to the node it placed the AM on (a
+/// container's word is not trusted elsewhere): the launcher relays the bytes
+/// of connections to a port on its node to the driver's UI, and registers
+/// that port with the UI's token path as the tracking URL.
+async fn ui_relay(host: &str, driver_ui: &str) -> anyhow::Result<String> {
+    let rest = driver_ui
+        .strip_prefix("http://")
+        .ok_or_else(|| anyhow::anyhow!("the driver's UI is not at an http:// URL: {driver_ui}"))?;
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let listener = tokio::net::TcpListener::bind((host, 0)).await?;
+    let url = format!("http://{host}:{}/{path}", listener.local_addr()?.port());
+    let authority = authority.to_string();
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let target = authority.clone();
+            tokio::spawn(async move {
+                if let Ok(mut out) = tokio::net::TcpStream::connect(&target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                }
+            });
+        }
+    });
+    Ok(url)
 }

@@ -66,25 +66,28 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<i32>>,
 {
-    crate::logging::init_from_env();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start the runtime: {e}");
-            return 1;
-        }
-    };
-    match rt.block_on(f()) {
+    match run_on_runtime(f) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             1
         }
     }
+}
+
+/// Runs `f` on a fresh multi-threaded runtime.
+fn run_on_runtime<F, Fut>(f: F) -> anyhow::Result<i32>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<i32>>,
+{
+    crate::logging::init_from_env();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot start the runtime: {e}"))?;
+    rt.block_on(f())
 }
 
 /// Properties the driver program sets itself that cannot change once the
@@ -139,7 +142,7 @@ fn local(main: UserMain) -> i32 {
 pub struct EmbeddedDriver {
     sc: SparkContext,
     done: std::sync::mpsc::Sender<Result<(), String>>,
-    am: std::thread::JoinHandle<i32>,
+    am: std::thread::JoinHandle<anyhow::Result<i32>>,
 }
 
 impl std::fmt::Debug for EmbeddedDriver {
@@ -164,7 +167,7 @@ impl EmbeddedDriver {
     /// If the cluster configuration is missing or bad, the submission is
     /// refused, or the launcher does not come.
     pub fn start_client(launch: client::ClientLaunch) -> anyhow::Result<Self> {
-        Self::start_with(move |main| runtime(move || client::run(launch, main)))
+        Self::start_with(move |main| run_on_runtime(move || client::run(launch, main)))
     }
 
     /// Registers the application master and waits until the application may
@@ -174,12 +177,14 @@ impl EmbeddedDriver {
     /// # Errors
     /// If the AM cannot start (its environment, the RM, the event log).
     pub fn start(conf: BTreeMap<String, String>) -> anyhow::Result<Self> {
-        Self::start_with(move |main| runtime(|| driver(main, conf)))
+        Self::start_with(move |main| run_on_runtime(|| driver(main, conf)))
     }
 
     /// Runs `am` (with the program's main) on its own thread; returns once the
     /// main is started.
-    fn start_with(am: impl FnOnce(BoxedMain) -> i32 + Send + 'static) -> anyhow::Result<Self> {
+    fn start_with(
+        am: impl FnOnce(BoxedMain) -> anyhow::Result<i32> + Send + 'static,
+    ) -> anyhow::Result<Self> {
         let (sc_tx, sc_rx) = std::sync::mpsc::channel::<SparkContext>();
         let (done, done_rx) = std::sync::mpsc::channel::<Result<(), String>>();
         let main: BoxedMain = Box::new(move |sc| {
@@ -197,12 +202,10 @@ impl EmbeddedDriver {
             .spawn(move || am(main))?;
         match sc_rx.recv() {
             Ok(sc) => Ok(Self { sc, done, am }),
-            Err(_) => {
-                let code = am.join().unwrap_or(1);
-                anyhow::bail!(
-                    "the application master stopped before the application started (exit code {code})"
-                )
-            }
+            Err(_) => match am.join() {
+                Ok(Err(e)) => Err(e),
+                _ => anyhow::bail!("the application master stopped before the application started"),
+            },
         }
     }
 
@@ -215,7 +218,14 @@ impl EmbeddedDriver {
     /// unregistered.
     pub fn stop(self, result: Result<(), String>) -> i32 {
         let _ = self.done.send(result);
-        self.am.join().unwrap_or(1)
+        match self.am.join() {
+            Ok(Ok(code)) => code,
+            Ok(Err(e)) => {
+                eprintln!("error: {e:#}");
+                1
+            }
+            Err(_) => 1,
+        }
     }
 }
 
