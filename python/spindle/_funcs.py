@@ -153,17 +153,11 @@ def combine_fn(create, merge_value):
 
 def merge_combiners_fn(merge):
     """Reduce side: the combiners of each key merged."""
+    return combine_fn(_same, merge)
 
-    def run(s, it):
-        acc = {}
-        for k, c in it:
-            if k in acc:
-                acc[k] = merge(acc[k], c)
-            else:
-                acc[k] = c
-        return acc.items()
 
-    return run
+def _same(c):
+    return c
 
 
 def group_fn():

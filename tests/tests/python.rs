@@ -79,13 +79,22 @@ fn temp() -> tempfile::TempDir {
         .expect("tempdir")
 }
 
-#[test]
-fn python_api_on_a_local_master() {
+/// A temp dir holding the assembled package, and the package's path; `None`
+/// (the test is skipped, saying why) without python3 and cloudpickle.
+fn setup() -> Option<(tempfile::TempDir, PathBuf)> {
     if !python_ready() {
-        return;
+        return None;
     }
     let dir = temp();
-    let path = package(dir.path());
+    let pkg = package(dir.path());
+    Some((dir, pkg))
+}
+
+#[test]
+fn python_api_on_a_local_master() {
+    let Some((_dir, path)) = setup() else {
+        return;
+    };
     let out = Command::new("python3")
         .args(["-m", "unittest", "discover", "-v", "-s"])
         .arg(python_src().join("tests"))
@@ -107,11 +116,9 @@ fn on_path(pkg: &Path) -> Vec<String> {
 
 #[test]
 fn seed_script_in_cluster_mode_scales_executors() {
-    if !python_ready() {
+    let Some((_dir, pkg)) = setup() else {
         return;
-    }
-    let dir = temp();
-    let pkg = package(dir.path());
+    };
     let cluster = Cluster::up(2, &[]);
     let mut args = on_path(&pkg);
     args.extend([
@@ -150,11 +157,9 @@ fn seed_script_in_cluster_mode_scales_executors() {
 
 #[test]
 fn python_word_count_and_failures_in_cluster_mode() {
-    if !python_ready() {
+    let Some((dir, pkg)) = setup() else {
         return;
-    }
-    let dir = temp();
-    let pkg = package(dir.path());
+    };
     let words = dir.path().join("words.txt");
     let mut body = String::new();
     for i in 0..3000u32 {
@@ -231,11 +236,9 @@ fn executors_in(body: &str) -> Option<usize> {
 
 #[test]
 fn client_mode_driver_scales_executors_up_and_down() {
-    if !python_ready() {
+    let Some((dir, pkg)) = setup() else {
         return;
-    }
-    let dir = temp();
-    let pkg = package(dir.path());
+    };
     let release = dir.path().join("release");
     let script = dir.path().join("client.py");
     std::fs::write(

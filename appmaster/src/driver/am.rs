@@ -384,13 +384,7 @@ pub(crate) async fn run(
     config: DriverConfig,
     main: super::BoxedMain,
 ) -> anyhow::Result<i32> {
-    let identity = TlsIdentity::load(&env.tls)?;
-    let rm = Arc::new(AmRmClient::new(
-        &identity,
-        &env.rm_addresses,
-        env.attempt,
-        env.token.clone(),
-    )?);
+    let (identity, rm) = rm_link::am_client(&env)?;
     // The RM made the secret at submission; NMs registered it with their shuffle services.
     let secret = env.app_secret.clone();
     let listening = listen(&identity, &env.nm_host, |tx| {

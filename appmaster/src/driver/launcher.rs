@@ -10,26 +10,18 @@
 
 use super::msg::Msg;
 use super::rm_link::{self, with_retries, RmCall};
-use common::client::{AmEnv, AmRmClient};
+use common::client::AmEnv;
 use common::launch::LauncherLaunch;
 use common::protocol::{
     DriverRequest, DriverResponse, FinalApplicationStatus, RelayedEvent, ALPN_DRIVER,
 };
-use common::tls::TlsIdentity;
 use common::transport::{self, Profile};
-use std::sync::Arc;
 use tokio::sync::mpsc;
 
 pub(crate) async fn run() -> anyhow::Result<i32> {
     let env = AmEnv::from_env()?;
     let launch = LauncherLaunch::from_env()?;
-    let identity = TlsIdentity::load(&env.tls)?;
-    let rm = Arc::new(AmRmClient::new(
-        &identity,
-        &env.rm_addresses,
-        env.attempt,
-        env.token.clone(),
-    )?);
+    let (identity, rm) = rm_link::am_client(&env)?;
     let driver = launch.driver_address.clone();
     let ep = transport::client_endpoint(&identity, ALPN_DRIVER, Profile::Control)?;
     let conn = transport::connect(&ep, &driver).await?;

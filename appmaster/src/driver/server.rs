@@ -37,6 +37,26 @@ pub(crate) struct LauncherHello {
     pub(crate) push: mpsc::UnboundedSender<DriverResponse>,
 }
 
+/// Writes `first`, then what `frames` brings until a frame `is_last` says
+/// ends the stream (or the peer is gone), and finishes the stream: the push
+/// side of a registration (tasks to an executor, RM calls to a launcher).
+async fn push_frames(
+    send: &mut quinn::SendStream,
+    peer: &str,
+    first: DriverResponse,
+    frames: &mut mpsc::UnboundedReceiver<DriverResponse>,
+    is_last: impl Fn(&DriverResponse) -> bool,
+) {
+    if transport::write(send, peer, &first).await.is_ok() {
+        while let Some(m) = frames.recv().await {
+            if transport::write(send, peer, &m).await.is_err() || is_last(&m) {
+                break;
+            }
+        }
+    }
+    let _ = send.finish();
+}
+
 /// Constant-time comparison: secrets and tokens are credentials.
 fn same_secret(given: &str, expected: &str) -> bool {
     let (a, b) = (given.as_bytes(), expected.as_bytes());
@@ -112,22 +132,10 @@ impl DriverService {
         let _ = waiting.send(hello);
         let tracking_url = gate.tracking_url.get().cloned().unwrap_or_default();
         let accepted = DriverResponse::LauncherAccepted { tracking_url };
-        if transport::write(&mut inc.send, "launcher", &accepted)
-            .await
-            .is_ok()
-        {
-            while let Some(m) = calls.recv().await {
-                let last = matches!(m, DriverResponse::RmFinish { .. });
-                if transport::write(&mut inc.send, "launcher", &m)
-                    .await
-                    .is_err()
-                    || last
-                {
-                    break;
-                }
-            }
-        }
-        let _ = inc.send.finish();
+        push_frames(&mut inc.send, "launcher", accepted, &mut calls, |m| {
+            matches!(m, DriverResponse::RmFinish { .. })
+        })
+        .await;
         // Until the launcher read the last frame and closed.
         let _ = inc.send.stopped().await;
     }
@@ -217,22 +225,14 @@ impl Service for DriverService {
                     }
                     Err(_) => return,
                 }
-                if transport::write(&mut inc.send, "executor", &DriverResponse::Ok)
-                    .await
-                    .is_ok()
-                {
-                    while let Some(m) = pushed.recv().await {
-                        let last = matches!(m, DriverResponse::Shutdown { .. });
-                        if transport::write(&mut inc.send, "executor", &m)
-                            .await
-                            .is_err()
-                            || last
-                        {
-                            break;
-                        }
-                    }
-                }
-                let _ = inc.send.finish();
+                push_frames(
+                    &mut inc.send,
+                    "executor",
+                    DriverResponse::Ok,
+                    &mut pushed,
+                    |m| matches!(m, DriverResponse::Shutdown { .. }),
+                )
+                .await;
                 let _ = self.tx.send(Msg::Disconnected { executor });
             }
             DriverRequest::StatusUpdate {
