@@ -606,6 +606,67 @@ mod tests {
     }
 
     #[test]
+    fn python_application_plan() {
+        let f = fixture(None);
+        let script = f.dir.path().join("job.py");
+        let helper = f.dir.path().join("helpers.py");
+        let zip = f.dir.path().join("lib.zip");
+        for p in [&script, &helper, &zip] {
+            std::fs::write(p, b"#").unwrap();
+        }
+        // The runtime the executors run: here, the fixture's binary.
+        std::env::set_var("SPINDLE_APPMASTER", &f.binary);
+        let argv = format!(
+            "--conf spark.pyspark.python=/opt/py/bin/python3 \
+             --conf spark.yarn.appMasterEnv.PYTHONPATH=/site --conf spark.yarn.appMasterEnv.X=1 \
+             --py-files {},{} {} a1 --a2",
+            helper.display(),
+            zip.display(),
+            script.display()
+        );
+        let args = parse_args(words(&argv)).unwrap();
+        let p = Plan::prepare(&args, Some(f.dir.path())).unwrap();
+        assert_eq!(p.name, "job.py");
+        assert_eq!(p.binary, f.binary);
+        let py = p.python.clone().expect("a Python application");
+        assert_eq!(py.python, "/opt/py/bin/python3");
+        assert_eq!(py.script_name, "job.py");
+        let file = |name: &str| LocalResource {
+            name: name.into(),
+            sha256: "cd".repeat(32),
+            size: 1,
+            executable: false,
+        };
+        let scripts = vec![file("job.py"), file("helpers.py"), file("lib.zip")];
+        let sub = p.submission_with(staged(), scripts.clone(), "alice".into());
+        let launch = &sub.am_launch;
+        assert_eq!(
+            launch.command,
+            vec!["/opt/py/bin/python3", "job.py", "a1", "--a2"]
+        );
+        assert_eq!(launch.local_resources[0], staged());
+        assert_eq!(&launch.local_resources[1..], &scripts[..]);
+        // --py-files on the driver's path, after spark.yarn.appMasterEnv's.
+        assert_eq!(launch.env["PYTHONPATH"], "/site:.:lib.zip");
+        assert_eq!(launch.env["X"], "1");
+        // The executors get the --py-files too.
+        let d = DriverLaunch::from_vars(&launch.env).unwrap();
+        assert_eq!(d.files, scripts[1..].to_vec());
+
+        let args = parse_args(words(&format!("--class Pi {}", script.display()))).unwrap();
+        let e = Plan::prepare(&args, Some(f.dir.path())).unwrap_err();
+        assert!(e.to_string().contains("has none"), "{e}");
+        let args = parse_args(words(&format!(
+            "--py-files {} {}",
+            helper.display(),
+            f.binary.display()
+        )))
+        .unwrap();
+        let e = Plan::prepare(&args, Some(f.dir.path())).unwrap_err();
+        assert!(e.to_string().contains("is for a Python application"), "{e}");
+    }
+
+    #[test]
     fn dynamic_allocation_plan() {
         let f = fixture(None);
         let p = prepare(&f, &words("--conf spark.dynamicAllocation.enabled=true --conf spark.shuffle.service.enabled=true --conf spark.dynamicAllocation.initialExecutors=3"))
