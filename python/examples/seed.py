@@ -7,7 +7,7 @@ spark = (
     .master("spindle")
     .config("spark.dynamicAllocation.enabled", "true")
     .config("spark.dynamicAllocation.minExecutors", "0")
-    .config("spark.dynamicAllocation.maxExecutors", "4")
+    .config("spark.dynamicAllocation.maxExecutors", "5")
     .config("spark.dynamicAllocation.initialExecutors", "1")
     .config("spark.dynamicAllocation.executorIdleTimeout", "60s")
     .config("spark.dynamicAllocation.schedulerBacklogTimeout", "1s")
