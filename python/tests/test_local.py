@@ -60,6 +60,27 @@ class LocalTest(unittest.TestCase):
         with self.assertRaises(ValueError):
             self.sc.parallelize([], 2).first()
 
+    def test_more_operations(self):
+        rdd = self.sc.parallelize([3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5], 3)
+        self.assertEqual(sorted(rdd.distinct().collect()), [1, 2, 3, 4, 5, 6, 9])
+        self.assertEqual(rdd.top(3), [9, 6, 5])
+        self.assertEqual(rdd.max(), 9)
+        self.assertEqual(rdd.min(), 1)
+        self.assertAlmostEqual(rdd.mean(), sum([3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5]) / 11)
+        self.assertEqual(rdd.fold(0, lambda a, b: a + b), 44)
+        self.assertEqual(rdd.map(lambda x: (x % 2, x)).countByKey(), {0: 3, 1: 8})
+        self.assertEqual(
+            sorted(rdd.map(lambda x: (x % 3, x)).foldByKey(0, lambda a, b: a + b).collect()),
+            [(0, 3 + 9 + 6 + 3), (1, 1 + 4 + 1), (2, 5 + 2 + 5 + 5)],
+        )
+        self.assertEqual(rdd.glom().map(len).collect(), [3, 4, 4])
+        self.assertEqual(rdd.sortBy(lambda x: -x).take(2), [9, 6])
+        self.assertEqual(
+            self.sc.parallelize([("a", [1, 2]), ("b", [])], 2).flatMapValues(lambda v: v).collect(),
+            [("a", 1), ("a", 2)],
+        )
+        self.assertTrue(self.sc.parallelize([], 2).isEmpty())
+
     def test_foreach_runs_on_every_element(self):
         with tempfile.TemporaryDirectory() as d:
 
