@@ -316,6 +316,17 @@ pub fn failure(out: &Output) -> String {
 }
 
 /// Polls `f` until it returns `Some`, or panics after `timeout` naming `what`.
+/// How many map stages (attempts) an app's event log shows submitted: more than one
+/// stage per shuffle means lost map output was recomputed.
+pub fn map_stage_submissions(lines: &[LogLine]) -> usize {
+    lines
+        .iter()
+        .filter(|l| {
+            matches!(&l.event, am_core::eventlog::AppEvent::StageSubmitted { name, .. } if name.contains("map"))
+        })
+        .count()
+}
+
 pub fn eventually<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;
     loop {

@@ -74,8 +74,14 @@ pub struct TlsIdentity {
     key: Arc<PrivateKeyDer<'static>>,
 }
 
+/// ring's suites with AES-128-GCM first: every peer is ours, so our order is the one
+/// used, and 128-bit AES (10 rounds against 14) seals and opens bulk data such as
+/// shuffle blocks for less CPU, at a strength TLS 1.3 offers as standard.
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    let mut p = rustls::crypto::ring::default_provider();
+    let first = rustls::CipherSuite::TLS13_AES_128_GCM_SHA256;
+    p.cipher_suites.sort_by_key(|s| s.suite() != first);
+    Arc::new(p)
 }
 
 impl TlsIdentity {
@@ -356,5 +362,30 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let err = TlsIdentity::load(&TlsFiles::in_dir(d.path(), "node")).unwrap_err();
         assert!(err.to_string().contains("spindle certs init"), "{err}");
+    }
+
+    #[test]
+    fn peers_agree_on_aes_128_gcm() {
+        let d = tempfile::tempdir().unwrap();
+        init_cluster_certs(d.path(), "alice", "h:8041", &[]).unwrap();
+        let load = |n| TlsIdentity::load(&TlsFiles::in_dir(d.path(), n)).unwrap();
+        let server = load("node").server_config(&[b"x"]).unwrap();
+        let client = load("user").client_config(&[b"x"]).unwrap();
+        let name = "localhost".try_into().unwrap();
+        let mut c = rustls::ClientConnection::new(Arc::new(client), name).unwrap();
+        let mut s = rustls::ServerConnection::new(Arc::new(server)).unwrap();
+        for _ in 0..10 {
+            let mut buf = Vec::new();
+            c.write_tls(&mut buf).unwrap();
+            s.read_tls(&mut &buf[..]).unwrap();
+            s.process_new_packets().unwrap();
+            buf.clear();
+            s.write_tls(&mut buf).unwrap();
+            c.read_tls(&mut &buf[..]).unwrap();
+            c.process_new_packets().unwrap();
+        }
+        assert!(!c.is_handshaking() && !s.is_handshaking());
+        let suite = c.negotiated_cipher_suite().unwrap().suite();
+        assert_eq!(suite, rustls::CipherSuite::TLS13_AES_128_GCM_SHA256);
     }
 }

@@ -9,7 +9,8 @@
 //! partition of every map in one request, one reducer after another. Server
 //! and client run in this process (2 tokio workers); CPU is getrusage of the
 //! process (server + client), so it is the cost of both ends.
-//! Environment: `SHUFFLE_BENCH_MAPS`, `SHUFFLE_BENCH_MAP_MB`, `SHUFFLE_BENCH_RUNS`.
+//! Runs go in rounds (each transport once per round) and the medians are shown.
+//! Environment: `SHUFFLE_BENCH_MAPS`, `SHUFFLE_BENCH_MAP_MB`, `SHUFFLE_BENCH_RUNS` (default 5).
 
 use common::tls::{init_cluster_certs, TlsFiles, TlsIdentity};
 use common::ApplicationId;
@@ -179,7 +180,7 @@ async fn tcp_copy(dir: PathBuf, maps: u64) -> u64 {
 fn main() {
     let maps = env_or("SHUFFLE_BENCH_MAPS", 16);
     let map_mb = env_or("SHUFFLE_BENCH_MAP_MB", 64);
-    let runs = env_or("SHUFFLE_BENCH_RUNS", 3).max(1) as usize;
+    let runs = env_or("SHUFFLE_BENCH_RUNS", 5).max(1) as usize;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -218,22 +219,33 @@ fn main() {
         let addr = server.addr().to_string();
         // What the NM does before it starts the app's containers.
         server.register_app(app, SECRET).await.unwrap();
-        let mut rows: Vec<(String, Vec<Run>)> = Vec::new();
+        // One client per connection count, registered and warmed up (one untimed pass:
+        // handshakes, MTU discovery, windows, and the allocator's heap).
+        let mut clients = Vec::new();
         for conns in [1usize, 2] {
             let client = ShuffleClient::with_connections(&container, conns).unwrap();
             client
                 .register(&addr, app, "1", SECRET, std::slice::from_ref(&dir))
                 .await
                 .unwrap();
-            // Warm-up (one untimed pass): handshakes, MTU discovery,
-            // windows, and the allocator's heap.
             fetch_all(&client, &addr, app, maps).await;
-            let mut v = Vec::new();
-            for _ in 0..runs {
-                let r = measure(|| fetch_all(&client, &addr, app, maps)).await;
+            clients.push((conns, client, Vec::new()));
+        }
+        // Rounds of one run each, side by side, so a busy spell of this noisy machine
+        // falls on every transport alike.
+        let mut tcp = Vec::new();
+        for _ in 0..runs {
+            for (_, client, v) in &mut clients {
+                let r = measure(|| fetch_all(client, &addr, app, maps)).await;
                 assert_eq!(r.bytes, total);
                 v.push(r);
             }
+            let r = measure(|| tcp_copy(dir.clone(), maps)).await;
+            assert_eq!(r.bytes, total);
+            tcp.push(r);
+        }
+        let mut rows: Vec<(String, Vec<Run>)> = Vec::new();
+        for (conns, client, v) in clients {
             if std::env::var_os("SHUFFLE_BENCH_STATS").is_some() {
                 for (server, st) in client.connection_stats() {
                     println!(
@@ -249,12 +261,6 @@ fn main() {
                 }
             }
             rows.push((format!("shuffle service, {conns} connection(s)"), v));
-        }
-        let mut tcp = Vec::new();
-        for _ in 0..runs {
-            let r = measure(|| tcp_copy(dir.clone(), maps)).await;
-            assert_eq!(r.bytes, total);
-            tcp.push(r);
         }
         let base = median(&tcp);
         rows.push(("plain TCP copy (no TLS)".into(), tcp));

@@ -2,7 +2,10 @@
 //! node's shuffle service or the executors' own block servers.
 
 use am_core::eventlog::AppEvent;
-use spindle_tests::{appmaster, class_args, dynamic, eventually, executor_pids, xorshift, Cluster};
+use spindle_tests::{
+    appmaster, class_args, dynamic, eventually, executor_pids, map_stage_submissions, xorshift,
+    Cluster,
+};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -108,15 +111,6 @@ fn kill_between_jobs(c: &Cluster, confs: &[&str]) -> (String, Vec<am_core::event
     assert!(status.success(), "{out}");
     assert!(out.contains("job 2: 50 keys, all counts right"), "{out}");
     (out, c.event_log())
-}
-
-fn map_stage_submissions(lines: &[am_core::eventlog::LogLine]) -> usize {
-    lines
-        .iter()
-        .filter(
-            |l| matches!(&l.event, AppEvent::StageSubmitted { name, .. } if name.contains("map")),
-        )
-        .count()
 }
 
 #[test]

@@ -150,7 +150,8 @@ impl Service for DriverService {
         // check it first.
         let checked = match &inc.req {
             DriverRequest::RegisterExecutor { secret, .. }
-            | DriverRequest::StatusUpdate { secret, .. } => self.check(secret),
+            | DriverRequest::StatusUpdate { secret, .. }
+            | DriverRequest::ShuffleMigrated { secret, .. } => self.check(secret),
             DriverRequest::LauncherRegister { token, .. }
             | DriverRequest::LauncherEvent { token, .. } => self.check_launcher(token).map(|_| ()),
         };
@@ -244,6 +245,19 @@ impl Service for DriverService {
                 let _ = self.tx.send(Msg::Status {
                     executor: ExecutorId::from(executor_id),
                     task_id: TaskId(task_id),
+                    result,
+                });
+                inc.reply(&DriverResponse::Ok).await;
+            }
+            DriverRequest::ShuffleMigrated {
+                executor_id,
+                source,
+                result,
+                ..
+            } => {
+                let _ = self.tx.send(Msg::ShuffleMigrated {
+                    reporter: ExecutorId::from(executor_id),
+                    source: ExecutorId::from(source),
                     result,
                 });
                 inc.reply(&DriverResponse::Ok).await;
