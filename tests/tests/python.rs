@@ -255,8 +255,6 @@ fn client_mode_driver_scales_executors_up_and_down() {
                  .config('spark.dynamicAllocation.schedulerBacklogTimeout', '1s')\n\
                  .config('spark.dynamicAllocation.shuffleTracking.enabled', 'true')\n\
                  .config('spark.executor.cores', '1')\n\
-                 .config('spark.yarn.appMasterEnv.PYTHONPATH', {pkg:?})\n\
-                 .config('spark.executorEnv.PYTHONPATH', {pkg:?})\n\
                  .getOrCreate())\n\
              sc = spark.sparkContext\n\
              print('UI', sc.uiWebUrl, sc.applicationId, flush=True)\n\
@@ -265,12 +263,37 @@ fn client_mode_driver_scales_executors_up_and_down() {
              deadline = time.time() + 60\n\
              while not os.path.exists({release:?}) and time.time() < deadline: time.sleep(0.1)\n\
              print(f'Job Finished. Count: {{n}}', flush=True)\n",
-            pkg = pkg.display().to_string(),
             release = release.display().to_string(),
         ),
     )
     .expect("script");
     let cluster = Cluster::up(2, &[]);
+    // The package on the containers' path, from the cluster's defaults (the
+    // scripts stay as a user writes them).
+    let defaults = cluster.conf_dir().join("spindle-defaults.conf");
+    let mut props = std::fs::read_to_string(&defaults).expect("defaults");
+    for key in [
+        "spark.yarn.appMasterEnv.PYTHONPATH",
+        "spark.executorEnv.PYTHONPATH",
+    ] {
+        props.push_str(&format!("{key} {}\n", pkg.display()));
+    }
+    std::fs::write(&defaults, props).expect("write defaults");
+
+    // The seed notebook's cells as a script, unchanged: master("spindle").
+    let out = Command::new("python3")
+        .arg(python_src().join("examples/seed.py"))
+        .env("PYTHONPATH", &pkg)
+        .env("SPINDLE_CONF_DIR", cluster.conf_dir())
+        .output()
+        .expect("run the seed script");
+    let all = text(&out);
+    assert!(
+        out.status.success(),
+        "the seed script failed in client mode:\n{all}"
+    );
+    assert_contains(&all, &["Job Finished. Count: 10000000", "http://"]);
+
     let mut cmd = Command::new("python3");
     cmd.arg(&script)
         .env("PYTHONPATH", &pkg)
