@@ -4,6 +4,8 @@
 set -uo pipefail
 cd "$(dirname "$0")"
 cargo build --workspace --bins --examples -q || exit 1
+# The Python package's native module (tests/tests/python.rs loads it).
+cargo build -p spindle-python -q || exit 1
 log=$(mktemp)
 cargo test --workspace -q "$@" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}

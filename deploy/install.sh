@@ -258,6 +258,11 @@ rm-web-address = "$rm_host:8088"
 ca = "certs/ca.pem"
 cert = "certs/user.pem"
 key = "certs/user.key"
+# Client-mode drivers (the Python API's master("spindle")) serve their launcher
+# and executors with a container certificate; uncomment on hosts whose users
+# may read it.
+# driver-cert = "certs/container.pem"
+# driver-key = "certs/container.key"
 EOF
 ensure_new "$tmp/spindle-client.toml" /etc/spindle/spindle-client.toml 644
 # Spark-style defaults for every spindle-submit on this host: event logs where the

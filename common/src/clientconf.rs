@@ -28,6 +28,14 @@ pub struct ClientConf {
     /// This client's certificate and key.
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// The certificate and key a client-mode driver (the Python API's
+    /// `master("spindle")`) presents to its launcher and executors: a
+    /// container certificate (it carries no rights) that answers to the names
+    /// they reach the driver at. Optional: only client mode needs them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver_cert: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver_key: Option<PathBuf>,
     /// `keep-alive-interval` and `idle-timeout` (optional): how fast this client's
     /// connections notice a dead RM.
     #[serde(flatten)]
@@ -62,6 +70,8 @@ impl ClientConf {
             ca: tls.ca,
             cert: tls.cert,
             key: tls.key,
+            driver_cert: None,
+            driver_key: None,
             liveness: Default::default(),
         }
     }
@@ -73,6 +83,14 @@ impl ClientConf {
 
     pub fn tls_files(&self) -> TlsFiles {
         TlsFiles::new(&self.ca, &self.cert, &self.key)
+    }
+
+    /// The client-mode driver's TLS files, if the conf names them.
+    pub fn driver_tls_files(&self) -> Option<TlsFiles> {
+        match (&self.driver_cert, &self.driver_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles::new(&self.ca, cert, key)),
+            _ => None,
+        }
     }
 
     /// Reads `dir/spindle-client.toml`; relative paths in it are relative to `dir`.
@@ -95,7 +113,11 @@ impl ClientConf {
         if c.rm_address.is_empty() && c.rm_addresses.iter().all(|a| a.trim().is_empty()) {
             return Err(ClientConfError::NoRm { path });
         }
-        for p in [&mut c.ca, &mut c.cert, &mut c.key] {
+        for p in [&mut c.ca, &mut c.cert, &mut c.key]
+            .into_iter()
+            .chain(c.driver_cert.as_mut())
+            .chain(c.driver_key.as_mut())
+        {
             if p.is_relative() {
                 *p = dir.join(&*p);
             }
@@ -137,6 +159,8 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let c = ClientConf {
             rm_web_address: "127.0.0.1:2".into(),
+            driver_cert: Some("container.pem".into()),
+            driver_key: Some("/abs/container.key".into()),
             ..ClientConf::new(
                 "127.0.0.1:1",
                 TlsFiles::new(
@@ -150,6 +174,15 @@ mod tests {
         let back = ClientConf::load(d.path()).unwrap();
         assert_eq!(back.ca, d.path().join("ca.pem"));
         assert_eq!(back.cert, PathBuf::from("/abs/user.pem"));
+        let driver = back.driver_tls_files().expect("driver files");
+        assert_eq!(driver.cert, d.path().join("container.pem"));
+        assert_eq!(driver.key, PathBuf::from("/abs/container.key"));
+        assert!(ClientConf {
+            driver_key: None,
+            ..back
+        }
+        .driver_tls_files()
+        .is_none());
     }
 
     #[test]

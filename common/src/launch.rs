@@ -169,6 +169,7 @@ const CLASS: &str = "SPINDLE_CLASS";
 const APP_NAME: &str = "SPINDLE_APP_NAME";
 const APP_BINARY: &str = "SPINDLE_APP_BINARY";
 const SPARK_CONF: &str = "SPINDLE_SPARK_CONF";
+const APP_FILES: &str = "SPINDLE_APP_FILES";
 const DRIVER_ADDRESS: &str = "SPINDLE_DRIVER_ADDRESS";
 /// The app secret's name among a container's credentials ([`LaunchSpec::secrets`]).
 pub const APP_SECRET: &str = "app-secret";
@@ -387,6 +388,36 @@ pub struct DriverLaunch {
     pub binary: LocalResource,
     /// Every effective Spark property, as one JSON object of strings.
     pub spark_conf_json: String,
+    /// Staged files every executor gets too, beside the binary (a Python
+    /// application's `--py-files`).
+    pub files: Vec<LocalResource>,
+}
+
+/// `name:sha256:size`, a staged file's form in a variable.
+fn resource_value(r: &LocalResource) -> String {
+    format!("{}:{}:{}", r.name, r.sha256, r.size)
+}
+
+fn parse_resource(
+    name: &'static str,
+    value: &str,
+    executable: bool,
+) -> Result<LocalResource, EnvError> {
+    let mut it = value.rsplitn(3, ':');
+    let (size, sha256, file) = (it.next(), it.next(), it.next());
+    match (file, sha256, size.map(str::parse::<u64>)) {
+        (Some(file), Some(sha256), Some(Ok(size))) => Ok(LocalResource {
+            name: file.to_string(),
+            sha256: sha256.to_string(),
+            size,
+            executable,
+        }),
+        _ => Err(EnvError::Invalid {
+            name,
+            value: value.to_string(),
+            reason: "not name:sha256:size".into(),
+        }),
+    }
 }
 
 impl DriverLaunch {
@@ -395,35 +426,31 @@ impl DriverLaunch {
         let mut env = vec![
             (ROLE, "driver".to_string()),
             (APP_NAME, self.app_name.clone()),
-            (APP_BINARY, format!("{}:{}:{}", b.name, b.sha256, b.size)),
+            (APP_BINARY, resource_value(b)),
             (SPARK_CONF, self.spark_conf_json.clone()),
         ];
         if let Some(c) = &self.class {
             env.push((CLASS, c.clone()));
+        }
+        if !self.files.is_empty() {
+            let files: Vec<String> = self.files.iter().map(resource_value).collect();
+            env.push((APP_FILES, files.join(",")));
         }
         env
     }
 
     pub fn from_vars(vars: &dyn Vars) -> Result<Self, EnvError> {
         let value = required(vars, APP_BINARY, AS_DRIVER)?;
-        let mut it = value.rsplitn(3, ':');
-        let (size, sha256, name) = (it.next(), it.next(), it.next());
-        let binary = match (name, sha256, size.map(str::parse::<u64>)) {
-            (Some(name), Some(sha256), Some(Ok(size))) => LocalResource {
-                name: name.to_string(),
-                sha256: sha256.to_string(),
-                size,
-                executable: true,
-            },
-            _ => {
-                return Err(EnvError::Invalid {
-                    name: APP_BINARY,
-                    value,
-                    reason: "not name:sha256:size".into(),
-                })
-            }
-        };
+        let binary = parse_resource(APP_BINARY, &value, true)?;
+        let files = vars
+            .var(APP_FILES)
+            .unwrap_or_default()
+            .split(',')
+            .filter(|f| !f.is_empty())
+            .map(|f| parse_resource(APP_FILES, f, false))
+            .collect::<Result<_, _>>()?;
         Ok(Self {
+            files,
             class: vars.var(CLASS),
             app_name: vars.var(APP_NAME).unwrap_or_else(|| binary.name.clone()),
             spark_conf_json: vars.var(SPARK_CONF).unwrap_or_else(|| "{}".into()),
@@ -500,6 +527,9 @@ impl ExecutorLaunch {
 pub enum Role {
     Driver,
     Executor,
+    /// Client deploy mode's thin AM (Spark's ExecutorLauncher): holds the
+    /// application for a driver that runs elsewhere ([`LauncherLaunch`]).
+    Launcher,
 }
 
 impl Role {
@@ -509,12 +539,54 @@ impl Role {
             None => Ok(None),
             Some("driver") => Ok(Some(Self::Driver)),
             Some("executor") => Ok(Some(Self::Executor)),
+            Some("launcher") => Ok(Some(Self::Launcher)),
             Some(other) => Err(EnvError::Invalid {
                 name: ROLE,
                 value: other.to_string(),
-                reason: "not driver or executor".into(),
+                reason: "not driver, executor or launcher".into(),
             }),
         }
+    }
+}
+
+/// What a client-mode driver gives its launcher (the application's AM):
+/// where the driver is and the token that proves the launcher is the one
+/// it submitted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LauncherLaunch {
+    pub driver_address: String,
+    pub token: String,
+}
+
+/// The launcher token's credential file.
+pub const LAUNCHER_TOKEN: &str = "launcher-token";
+
+impl LauncherLaunch {
+    /// Adds the variables and the token (as a credential file) to the AM's launch.
+    pub fn add_to(&self, launch: &mut LaunchSpec) {
+        extend(
+            &mut launch.env,
+            vec![
+                (ROLE, "launcher".to_string()),
+                (DRIVER_ADDRESS, self.driver_address.clone()),
+            ],
+        );
+        extend(
+            &mut launch.secrets,
+            vec![(LAUNCHER_TOKEN, self.token.clone())],
+        );
+    }
+
+    pub fn from_vars(vars: &dyn Vars, secrets: &dyn Secrets) -> Result<Self, EnvError> {
+        const AS_LAUNCHER: &str = "as a client-mode launcher";
+        Ok(Self {
+            driver_address: required(vars, DRIVER_ADDRESS, AS_LAUNCHER)?,
+            token: secret(secrets, LAUNCHER_TOKEN, AS_LAUNCHER)?,
+        })
+    }
+
+    pub fn from_env() -> Result<Self, EnvError> {
+        Self::from_vars(&ProcessEnv, &SecretsDir::from_env()?)
     }
 }
 
@@ -600,10 +672,47 @@ mod tests {
                 executable: true,
             },
             spark_conf_json: "{\"spark.a\":\"1\"}".into(),
+            files: Vec::new(),
         };
         let vars = map(d.to_env());
         assert_eq!(vars[ROLE], "driver");
+        assert!(!vars.contains_key(APP_FILES));
         assert_eq!(DriverLaunch::from_vars(&vars).unwrap(), d);
+        let with_files = DriverLaunch {
+            files: vec![
+                LocalResource {
+                    name: "lib.zip".into(),
+                    sha256: "cd".repeat(32),
+                    size: 9,
+                    executable: false,
+                },
+                LocalResource {
+                    name: "util.py".into(),
+                    sha256: "ef".repeat(32),
+                    size: 3,
+                    executable: false,
+                },
+            ],
+            ..d.clone()
+        };
+        let vars = map(with_files.to_env());
+        assert_eq!(DriverLaunch::from_vars(&vars).unwrap(), with_files);
+
+        let l = LauncherLaunch {
+            driver_address: "client:7077".into(),
+            token: "tok".into(),
+        };
+        let mut spec = LaunchSpec::default();
+        l.add_to(&mut spec);
+        assert_eq!(spec.env[ROLE], "launcher");
+        assert!(
+            !spec.env.values().any(|v| v == "tok"),
+            "the token is no variable"
+        );
+        assert_eq!(
+            LauncherLaunch::from_vars(&spec.env, &spec.secrets).unwrap(),
+            l
+        );
 
         let e = ExecutorLaunch {
             driver_address: "h:1".into(),

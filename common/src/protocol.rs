@@ -870,6 +870,33 @@ pub enum DriverRequest {
         source: String,
         result: Result<MigratedTo, String>,
     },
+    /// Client deploy mode: the application's thin AM (the launcher, in the
+    /// AM container) reaches the driver in the user's program, presents the
+    /// token the driver put in its launch, and hands over what only an AM
+    /// container has (the app secret, the attempt). The driver answers
+    /// `LauncherAccepted` and keeps the stream: it writes the `Rm*` frames
+    /// (calls for the launcher to make to the RM) on it.
+    LauncherRegister {
+        token: String,
+        app_secret: String,
+        attempt: AppAttemptId,
+        nm_host: String,
+        /// When the RM allocated the AM container (wall clock, ms).
+        allocated_wall_ms: u64,
+    },
+    /// Client deploy mode: the RM's news, relayed by the launcher.
+    LauncherEvent { token: String, event: RelayedEvent },
+}
+
+/// What the launcher relays from the RM to a client-mode driver.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum RelayedEvent {
+    /// An event of the allocation stream.
+    Rm(AmEvent),
+    /// The launcher subscribed again after losing the RM (asks must be resent).
+    Resynced,
+    /// The launcher lost the RM for good.
+    Closed,
 }
 
 /// Where a decommissioning executor's map outputs went.
@@ -930,6 +957,27 @@ pub enum DriverResponse {
     MigrateShuffle {
         how: ShuffleMigration,
         outputs: Vec<MigrateOutput>,
+    },
+    /// To a launcher: registration accepted; register with the RM with this
+    /// tracking URL (the driver's UI).
+    LauncherAccepted {
+        tracking_url: String,
+    },
+    /// To a launcher: ask the RM for this many executor containers in all
+    /// (replaces the last ask).
+    RmAsk {
+        count: u32,
+        resource: Resource,
+    },
+    /// To a launcher: give this container back.
+    RmRelease {
+        container: ContainerId,
+    },
+    /// To a launcher: unregister with this final status and exit.
+    RmFinish {
+        status: FinalApplicationStatus,
+        diagnostics: String,
+        tracking_url: String,
     },
 }
 

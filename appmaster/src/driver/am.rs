@@ -31,12 +31,32 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
-/// What the AM was told at launch (the contract with spindle-submit).
+/// What the driver was told at launch (the contract with spindle-submit).
 pub(crate) struct Launch {
-    pub env: AmEnv,
     pub app_name: String,
-    pub binary: LocalResource,
+    /// What executors run.
+    pub program: ExecutorProgram,
     pub conf: BTreeMap<String, String>,
+    /// Files every executor gets beside the binary (a Python app's `--py-files`).
+    pub files: Vec<LocalResource>,
+}
+
+/// An executor's command and the files it needs (the staged application
+/// binary, in cluster mode).
+#[derive(Debug, Clone)]
+pub(crate) struct ExecutorProgram {
+    pub command: Vec<String>,
+    pub resources: Vec<LocalResource>,
+}
+
+impl ExecutorProgram {
+    /// The staged binary, run as it is.
+    pub(crate) fn binary(binary: LocalResource) -> Self {
+        Self {
+            command: vec![binary.name.clone()],
+            resources: vec![binary],
+        }
+    }
 }
 
 /// The JobRunner the user's code talks to: hands jobs to the loop and waits.
@@ -68,10 +88,12 @@ impl JobRunner for ClusterRunner {
 
 /// What the user's thread needs, kept until the core says to start it.
 struct UserCode {
-    main: fn(&crate::rdd::SparkContext) -> anyhow::Result<()>,
+    main: super::BoxedMain,
     conf: BTreeMap<String, String>,
     app_id: String,
     app_name: String,
+    /// The UI's direct address (with its token), for `sc.uiWebUrl`.
+    ui_web_url: String,
 }
 
 struct Shell {
@@ -86,7 +108,12 @@ struct Shell {
     tx: mpsc::UnboundedSender<Msg>,
     /// What every executor is launched with (its id set per launch).
     executor_launch: ExecutorLaunch,
-    binary: LocalResource,
+    program: ExecutorProgram,
+    /// [Launch::files].
+    files: Vec<LocalResource>,
+    /// Variables of every executor's environment: `spark.executorEnv.*` and
+    /// the Python path of the files.
+    executor_env: BTreeMap<String, String>,
     parallelism: Arc<AtomicU32>,
     abort: Option<String>,
     containers: HashMap<ExecutorId, Container>,
@@ -150,10 +177,12 @@ impl Shell {
                         ..self.executor_launch.clone()
                     };
                     let mut spec = LaunchSpec {
-                        command: vec![self.binary.name.clone()],
-                        local_resources: vec![self.binary.clone()],
+                        command: self.program.command.clone(),
+                        local_resources: self.program.resources.clone(),
                         ..LaunchSpec::default()
                     };
+                    spec.local_resources.extend(self.files.iter().cloned());
+                    spec.env.extend(self.executor_env.clone());
                     // The app secret travels as a credential file, not a variable.
                     launch.add_to(&mut spec);
                     if let Ok(v) = std::env::var("RUST_BACKTRACE") {
@@ -259,6 +288,7 @@ impl Shell {
         let tx = self.tx.clone();
         std::thread::spawn(move || {
             let sc = crate::rdd::SparkContext::new(runner, user.conf, user.app_id, user.app_name);
+            sc.set_ui_web_url(Some(&user.ui_web_url));
             let main = user.main;
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| main(&sc)));
             let r = match r {
@@ -277,6 +307,37 @@ impl Shell {
     }
 }
 
+/// Spark's `spark.executorEnv.NAME`: a variable of every executor's environment.
+const EXECUTOR_ENV_PREFIX: &str = "spark.executorEnv.";
+
+/// The variables every executor gets: the Python path of the files, then
+/// `spark.executorEnv.*` (a `PYTHONPATH` there goes first).
+fn executor_env(launch: &Launch) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    if let Some(path) = python_path(&launch.files) {
+        env.insert("PYTHONPATH".to_string(), path);
+    }
+    let props = launch.conf.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    crate::submit::plan::add_env_properties(&mut env, props, EXECUTOR_ENV_PREFIX);
+    env
+}
+
+/// The executors' `PYTHONPATH`: the Python files and archives among `files`
+/// (localized into the container's working directory, where Python workers
+/// start), as spark-submit's `--py-files` are put on the path.
+/// A `.py` file is found through the directory, an archive as itself.
+fn python_path(files: &[LocalResource]) -> Option<String> {
+    let archives = files
+        .iter()
+        .map(|f| f.name.as_str())
+        .filter(|n| n.ends_with(".zip") || n.ends_with(".egg"));
+    let path: Vec<&str> = std::iter::once(".").chain(archives).collect();
+    let any = files
+        .iter()
+        .any(|f| [".py", ".zip", ".egg"].iter().any(|e| f.name.ends_with(e)));
+    any.then(|| path.join(":"))
+}
+
 /// The wire's form of a task (ids as plain numbers).
 fn task_launch(t: TaskDescription) -> TaskLaunch {
     TaskLaunch {
@@ -289,50 +350,43 @@ fn task_launch(t: TaskDescription) -> TaskLaunch {
     }
 }
 
-/// Runs the AM and the user's main; returns the process exit code.
-pub(crate) async fn run(
-    launch: Launch,
-    config: DriverConfig,
-    main: fn(&crate::rdd::SparkContext) -> anyhow::Result<()>,
-) -> anyhow::Result<i32> {
-    let env = &launch.env;
-    let app_id = env.attempt.app.to_string();
-    let identity = TlsIdentity::load(&env.tls)?;
-    let rm = Arc::new(AmRmClient::new(
-        &identity,
-        &env.rm_addresses,
-        env.attempt,
-        env.token.clone(),
-    )?);
-    let nm = Arc::new(NmClient::new(&identity)?);
+/// The driver's listening side: the executors' service (and a client-mode
+/// launcher's) and the UI, both up before the RM hears of the application
+/// so the tracking URL is live from the first report.
+pub(crate) struct Listening {
+    /// Where executors reach the driver.
+    pub(crate) driver_addr: String,
+    pub(crate) service: Arc<DriverService>,
+    pub(crate) tx: mpsc::UnboundedSender<Msg>,
+    pub(crate) rx: mpsc::UnboundedReceiver<Msg>,
+    pub(crate) ui: ui::Shared,
+    pub(crate) tracking_url: String,
+}
 
-    // The executors' service and the UI, both before registering so the
-    // tracking URL is live from the first report.
+/// Starts the driver's service and UI on `host` (the address executors and
+/// the RM's proxy reach this process at).
+pub(crate) async fn listen(
+    identity: &TlsIdentity,
+    host: &str,
+    service: impl FnOnce(mpsc::UnboundedSender<Msg>) -> DriverService,
+) -> anyhow::Result<Listening> {
     let driver_ep = transport::server_endpoint(
         "0.0.0.0:0".parse()?,
-        &identity,
+        identity,
         ALPN_DRIVER,
         Profile::Control,
     )?;
-    let driver_addr = format!("{}:{}", env.nm_host, driver_ep.local_addr()?.port());
-    // The RM made it at submission; NMs registered it with their shuffle services.
-    let secret = env.app_secret.clone();
+    let driver_addr = format!("{host}:{}", driver_ep.local_addr()?.port());
     let ui_token = random_hex()?;
-    let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
-    tokio::spawn(transport::serve(
-        driver_ep.clone(),
-        Arc::new(DriverService::new(secret.clone(), tx.clone())),
-    ));
+    let (tx, rx) = mpsc::unbounded_channel::<Msg>();
+    let service = Arc::new(service(tx.clone()));
+    tokio::spawn(transport::serve(driver_ep.clone(), service.clone()));
     let ui: ui::Shared = Arc::new(Mutex::new(
         UiState::new(driver_addr.clone()).with_metrics(Arc::new(ui::AmMetrics::default())),
     ));
     // On the node's own address, not 0.0.0.0; only the tracking URL's token gets in.
-    let http = tokio::net::TcpListener::bind((env.nm_host.as_str(), 0)).await?;
-    let tracking_url = format!(
-        "http://{}:{}/{ui_token}/",
-        env.nm_host,
-        http.local_addr()?.port()
-    );
+    let http = tokio::net::TcpListener::bind((host, 0)).await?;
+    let tracking_url = format!("http://{host}:{}/{ui_token}/", http.local_addr()?.port());
     // For the container's log, as Spark's "Bound SparkUI" line; without the token: the
     // RM's proxy is the way in.
     eprintln!(
@@ -345,14 +399,93 @@ pub(crate) async fn run(
             let _ = axum::serve(http, router).await;
         });
     }
+    Ok(Listening {
+        driver_addr,
+        service,
+        tx,
+        rx,
+        ui,
+        tracking_url,
+    })
+}
+
+/// Runs the AM and the user's main; returns the process exit code.
+pub(crate) async fn run(
+    launch: Launch,
+    env: AmEnv,
+    config: DriverConfig,
+    main: super::BoxedMain,
+) -> anyhow::Result<i32> {
+    let (identity, rm) = rm_link::am_client(&env)?;
+    // The RM made the secret at submission; NMs registered it with their shuffle services.
+    let secret = env.app_secret.clone();
+    let listening = listen(&identity, &env.nm_host, |tx| {
+        DriverService::new(Some(secret.clone()), tx)
+    })
+    .await?;
 
     // Retried: the RM may be restarting while this AM starts.
-    with_retries("registration", || rm.register(&env.nm_host, &tracking_url)).await?;
+    let url = listening.tracking_url.clone();
+    with_retries("registration", || rm.register(&env.nm_host, &url)).await?;
     let events = with_retries("subscription", || rm.subscribe()).await?;
-    tokio::spawn(rm_link::follow(rm.clone(), events, tx.clone()));
+    tokio::spawn(rm_link::follow(rm.clone(), events, listening.tx.clone()));
     let (rm_tx, rm_rx) = mpsc::unbounded_channel::<RmCall>();
     tokio::spawn(rm_link::calls(rm.clone(), rm_rx));
+    let held = Held {
+        attempt: env.attempt,
+        allocated_wall_ms: env.allocated_wall_ms,
+        secret,
+        rm_tx,
+        finish: Finish::Direct(rm),
+    };
+    drive(launch, held, listening, &identity, config, main).await
+}
 
+/// How the application is held with the RM: by this process (cluster mode) or
+/// by a launcher for it (client mode).
+pub(crate) struct Held {
+    pub(crate) attempt: common::AppAttemptId,
+    pub(crate) allocated_wall_ms: u64,
+    pub(crate) secret: String,
+    /// The RM calls the driver makes (asks, releases).
+    pub(crate) rm_tx: mpsc::UnboundedSender<RmCall>,
+    pub(crate) finish: Finish,
+}
+
+/// Who unregisters the application at its end.
+pub(crate) enum Finish {
+    Direct(Arc<AmRmClient>),
+    /// The launcher, told on its stream.
+    Relayed(mpsc::UnboundedSender<DriverResponse>),
+}
+
+/// Runs the driver loop around the user's main once the application is
+/// held; returns the exit code.
+pub(crate) async fn drive(
+    launch: Launch,
+    held: Held,
+    listening: Listening,
+    identity: &TlsIdentity,
+    config: DriverConfig,
+    main: super::BoxedMain,
+) -> anyhow::Result<i32> {
+    let Listening {
+        driver_addr,
+        tx,
+        mut rx,
+        ui,
+        tracking_url,
+        ..
+    } = listening;
+    let Held {
+        attempt,
+        allocated_wall_ms,
+        secret,
+        rm_tx,
+        finish,
+    } = held;
+    let app_id = attempt.app.to_string();
+    let nm = Arc::new(NmClient::new(identity)?);
     let sc = SparkConf::from(launch.conf.clone());
     // driver_config() validated the properties, the event-log flag among them.
     let log = if sc.event_log_enabled().unwrap_or(false) {
@@ -375,7 +508,7 @@ pub(crate) async fn run(
         // Set per executor at launch.
         executor_id: String::new(),
         executor_cores: config.executor_cores,
-        app_id: env.attempt.app,
+        app_id: attempt.app,
         shuffle_service_enabled: config.shuffle_service,
     };
     let executor_resource = config.executor_resource;
@@ -392,7 +525,9 @@ pub(crate) async fn run(
         nm,
         tx: tx.clone(),
         executor_launch,
-        binary: launch.binary.clone(),
+        program: launch.program.clone(),
+        files: launch.files.clone(),
+        executor_env: executor_env(&launch),
         parallelism: parallelism.clone(),
         abort: None,
         containers: HashMap::new(),
@@ -401,6 +536,7 @@ pub(crate) async fn run(
             conf: launch.conf.clone(),
             app_id: app_id.clone(),
             app_name: launch.app_name.clone(),
+            ui_web_url: tracking_url.clone(),
         }),
     };
     let user = std::env::var("USER").unwrap_or_else(|_| "spindle".into());
@@ -408,7 +544,7 @@ pub(crate) async fn run(
         AppEvent::ApplicationStart {
             app_id: app_id.clone(),
             app_name: launch.app_name.clone(),
-            attempt: env.attempt.attempt.to_string(),
+            attempt: attempt.attempt.to_string(),
             user,
             dynamic_allocation: dynamic,
             executor_cores: config.executor_cores,
@@ -416,7 +552,7 @@ pub(crate) async fn run(
             conf: launch.conf.clone(),
             driver_memory_mb: am_core::sparkconf::driver_container_of(&launch.conf).memory_mb,
             driver_vcores: am_core::sparkconf::driver_container_of(&launch.conf).vcores,
-            am_allocated_ms: env.allocated_wall_ms,
+            am_allocated_ms: allocated_wall_ms,
         },
         mono_ms(),
     );
@@ -630,10 +766,23 @@ pub(crate) async fn run(
     }
     // Retried: the RM may be restarting as the app ends (an unregistration is safe to
     // repeat).
-    with_retries("unregistration", || {
-        rm.finish(status, &diagnostics, &tracking_url)
-    })
-    .await?;
+    match finish {
+        Finish::Direct(rm) => {
+            with_retries("unregistration", || {
+                rm.finish(status, &diagnostics, &tracking_url)
+            })
+            .await?;
+        }
+        Finish::Relayed(launcher) => {
+            let _ = launcher.send(DriverResponse::RmFinish {
+                status,
+                diagnostics: diagnostics.clone(),
+                tracking_url: tracking_url.clone(),
+            });
+            // The launcher closes its stream once it unregistered.
+            let _ = tokio::time::timeout(Duration::from_secs(30), launcher.closed()).await;
+        }
+    }
     eprintln!("{}", crate::memory::peak_rss_line("driver"));
     Ok(0)
 }
@@ -643,7 +792,7 @@ pub(crate) async fn run(
 const KILLED_REPORT_GRACE_MS: u64 = 250;
 
 /// 128 random bits as hex: the app secret, the UI token.
-fn random_hex() -> anyhow::Result<String> {
+pub(crate) fn random_hex() -> anyhow::Result<String> {
     let rng = ring::rand::SystemRandom::new();
     let b: [u8; 16] = ring::rand::generate(&rng)
         .map_err(|_| anyhow::anyhow!("no randomness"))?

@@ -14,6 +14,15 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+/// This AM container's TLS identity and its client of the RM.
+pub(crate) fn am_client(
+    env: &common::client::AmEnv,
+) -> anyhow::Result<(common::tls::TlsIdentity, Arc<AmRmClient>)> {
+    let identity = common::tls::TlsIdentity::load(&env.tls)?;
+    let rm = AmRmClient::new(&identity, &env.rm_addresses, env.attempt, env.token.clone())?;
+    Ok((identity, Arc::new(rm)))
+}
+
 /// A call to the RM.
 pub(crate) enum RmCall {
     /// Executors still wanted (total-count semantics: replaces the last ask).

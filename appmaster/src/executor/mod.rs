@@ -106,6 +106,7 @@ pub(crate) async fn run() -> anyhow::Result<i32> {
             }
             DriverResponse::Shutdown { reason } => {
                 eprintln!("executor {} shutting down: {reason}", exec.executor_id);
+                crate::rdd::python::stop_workers();
                 eprintln!(
                     "{}",
                     crate::memory::peak_rss_line(&format!("executor {}", exec.executor_id))
@@ -150,7 +151,13 @@ pub(crate) async fn run() -> anyhow::Result<i32> {
                     }
                 });
             }
-            DriverResponse::Ok | DriverResponse::Error(_) => {}
+            // The launcher's frames are not an executor's.
+            DriverResponse::Ok
+            | DriverResponse::Error(_)
+            | DriverResponse::LauncherAccepted { .. }
+            | DriverResponse::RmAsk { .. }
+            | DriverResponse::RmRelease { .. }
+            | DriverResponse::RmFinish { .. } => {}
         }
     }
 }

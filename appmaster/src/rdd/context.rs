@@ -34,6 +34,7 @@ struct State {
     call_site: Option<String>,
     job_description: Option<String>,
     unpersisted: HashSet<RddId>,
+    ui_web_url: Option<String>,
 }
 
 impl fmt::Debug for SparkContext {
@@ -90,6 +91,16 @@ impl SparkContext {
 
     pub fn conf_get(&self, key: &str) -> Option<&str> {
         self.inner.conf.get(key).map(String::as_str)
+    }
+
+    /// Spark's `uiWebUrl`: where the application's UI is, if it has one.
+    pub fn ui_web_url(&self) -> Option<String> {
+        self.state().ui_web_url.clone()
+    }
+
+    /// Sets what [SparkContext::ui_web_url] says (the driver shell, once its UI listens).
+    pub fn set_ui_web_url(&self, url: Option<&str>) {
+        self.state().ui_web_url = url.map(str::to_string);
     }
 
     /// The runner jobs go to.

@@ -451,19 +451,34 @@ fn shuffled(
             iter: (join.join)(l, r)?,
         });
     }
-    let [dep] = deps else {
-        return Err(format!("this shuffle read takes 1 shuffle, not {}", deps.len()).into());
+    let Some(dep) = deps.first() else {
+        return Err("a shuffle read needs a shuffle".into());
     };
     let name = &dep.write.pair_type;
+    if let Some(other) = deps.iter().find(|d| d.write.pair_type != *name) {
+        return Err(format!(
+            "shuffles read together must hold one pair type: shuffle {} holds {name}, shuffle {} {}",
+            dep.write.shuffle_id, other.write.shuffle_id, other.write.pair_type
+        )
+        .into());
+    }
     if let Some(pair) = registry::find_pair(name) {
         let combine = match read {
             ShuffleRead::ReduceByKey(f) => Some(combiner(f, pair.value_elem)?),
             _ => None,
         };
-        let blocks = fetch(task, env, dep)?;
+        // Several shuffles of one pair type read together are their union:
+        // the blocks are sequences of records, so their lists concatenate.
+        let mut blocks = Vec::new();
+        for d in deps {
+            blocks.extend(fetch(task, env, d)?);
+        }
         let (elem, iter) = (pair.read)(blocks, read, combine)?;
         return Ok(Stream { elem, iter });
     }
+    let [dep] = deps else {
+        return Err(format!("this shuffle read takes 1 shuffle, not {}", deps.len()).into());
+    };
     if let Some(elem) = registry::find_unit_pair(name) {
         if *read != ShuffleRead::Values {
             return Err(format!(

@@ -42,6 +42,7 @@ mod erased;
 mod exec;
 pub mod func;
 mod local;
+pub mod python;
 mod record;
 mod registry;
 pub mod shuffle;
@@ -80,6 +81,7 @@ pub use func::{
     ForeachFn, Function, MapFn, MapPartitionsFn, ReduceFn, Summable,
 };
 pub use local::{LocalJob, LocalMapStage, LocalRunner};
+pub use python::PyPipe;
 pub use shuffle::Key;
 pub(crate) use task_context::KillSwitch;
 pub use task_context::TaskContext;

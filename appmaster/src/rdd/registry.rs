@@ -19,6 +19,7 @@ use super::func::{
     AddF32, AddF64, AddI32, AddI64, AddU32, AddU64, AddUsize, Data, FilterFn, FlatMapFn, ForeachFn,
     MapFn, MapPartitionsFn, ReduceFn,
 };
+use super::python::PyPipe;
 use super::shuffle::{
     join_impl, read_pair_impl, read_values_impl, write_pair_impl, write_values_impl, Key, PairKey,
     PairValue, SampleKeys, Written,
@@ -317,6 +318,12 @@ static BUILTINS: &[Registration] = &[
     Registration::data::<(i64, f64)>(),
     Registration::data::<(f64, f64)>(),
     Registration::map_partitions::<TextSplit>(),
+    Registration::map_partitions::<PyPipe<i64, Vec<u8>>>(),
+    Registration::map_partitions::<PyPipe<String, Vec<u8>>>(),
+    Registration::map_partitions::<PyPipe<Vec<u8>, Vec<u8>>>(),
+    Registration::map_partitions::<PyPipe<i64, (u64, Vec<u8>)>>(),
+    Registration::map_partitions::<PyPipe<String, (u64, Vec<u8>)>>(),
+    Registration::map_partitions::<PyPipe<Vec<u8>, (u64, Vec<u8>)>>(),
     Registration::pair::<String, u64>(),
     Registration::pair::<String, i64>(),
     Registration::pair::<String, String>(),

@@ -840,3 +840,64 @@ fn text_file_splits_cover_every_line_once() {
         "{e}"
     );
 }
+
+/// `x` → (`x % m` as the reduce partition, x as bytes): a front end's own partitioning.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct ToPartition {
+    m: i64,
+}
+map_fn!(ToPartition, |&self, x: i64| -> (u64, Vec<u8>) {
+    ((x % self.m) as u64, x.to_le_bytes().to_vec())
+});
+
+/// Bytes back to the number.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct FromBytes;
+map_fn!(FromBytes, |b: Vec<u8>| -> i64 {
+    i64::from_le_bytes(b.try_into().expect("8 bytes"))
+});
+
+/// Each partition's elements as one vector (to see where records went).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct Glom;
+impl MapPartitionsFn for Glom {
+    type In = i64;
+    type Out = Vec<i64>;
+    fn call(self, _: u32, input: Elements<i64>) -> Elements<Vec<i64>> {
+        Box::new(std::iter::once(input.collect()))
+    }
+}
+
+crate::register_map!(ToPartition, FromBytes);
+crate::register_map_partitions!(Glom);
+
+#[test]
+fn partition_by_index_sends_each_record_to_the_partition_its_key_names() {
+    let (_, sc) = ctx(2);
+    let pairs = sc.range_with(0, 40, 1, Some(3)).map(ToPartition { m: 4 });
+    let parts = pairs
+        .partition_by_index(4)
+        .map(FromBytes)
+        .map_partitions(Glom)
+        .collect()
+        .unwrap();
+    assert_eq!(parts.len(), 4);
+    for (p, xs) in parts.iter().enumerate() {
+        let mut xs = xs.clone();
+        xs.sort_unstable();
+        let want: Vec<i64> = (0..40).filter(|x| x % 4 == p as i64).collect();
+        assert_eq!(xs, want, "partition {p}");
+    }
+    // Two lineages written into one reduce side: their union, by partition.
+    let other = sc
+        .range_with(100, 110, 1, Some(2))
+        .map(ToPartition { m: 2 });
+    let union = pairs.union_by_index(&[&other], 4).map(FromBytes);
+    let parts = union.map_partitions(Glom).collect().unwrap();
+    let mut all: Vec<i64> = parts.concat();
+    all.sort_unstable();
+    let want: Vec<i64> = (0..40).chain(100..110).collect();
+    assert_eq!(all, want);
+    assert!(parts[0].contains(&100) && parts[1].contains(&101));
+    assert!(!parts[2].iter().chain(&parts[3]).any(|x| *x >= 100));
+}

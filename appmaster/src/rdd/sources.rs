@@ -64,9 +64,27 @@ impl SparkContext {
         let mut it = data.into_iter();
         for i in 0..n {
             let (lo, hi) = (i * len / n, (i + 1) * len / n);
-            let slice: Vec<T> = it.by_ref().take(hi - lo).collect();
-            partitions.push(postcard::to_stdvec(&slice).expect("postcard encodes into a Vec"));
+            partitions.push(it.by_ref().take(hi - lo).collect());
         }
+        self.parallelize_partitions(partitions)
+    }
+
+    /// An RDD whose partitions are the given ones, as they are (a front end
+    /// that slices its data itself, e.g. the Python API's pickled batches).
+    ///
+    /// # Panics
+    /// As [SparkContext::parallelize].
+    pub fn parallelize_partitions<T: Data>(&self, partitions: Vec<Vec<T>>) -> Rdd<T> {
+        assert!(
+            registry::is_data_registered::<T>(),
+            "element type {} is not registered in this binary: add appmaster::register_data!({})",
+            type_name::<T>(),
+            type_name::<T>()
+        );
+        let partitions = partitions
+            .iter()
+            .map(|p| postcard::to_stdvec(p).expect("postcard encodes into a Vec"))
+            .collect();
         Rdd::from_source(
             self.clone(),
             Source::Parallelize {

@@ -618,6 +618,53 @@ impl<K: Key, V: Data> Rdd<(K, V)> {
     }
 }
 
+/// The shuffle of a front end that partitions records itself (the Python
+/// API: PySpark's `partitionBy` computes each key's partition in Python): a
+/// record `(p, v)` goes to reduce partition `p`, and the reduce side reads
+/// the values. The partitioner is a range partitioner over the bounds
+/// `0, 1, .., n - 2`, which sends key `p < n` to partition `p` (and larger
+/// keys to the last).
+impl<V: Data> Rdd<(u64, V)> {
+    /// The values, each in the partition its key names.
+    ///
+    /// # Panics
+    /// If `num_partitions` is 0 or `(u64, V)` is not registered.
+    pub fn partition_by_index(&self, num_partitions: u32) -> Rdd<V> {
+        self.union_by_index(&[], num_partitions)
+    }
+
+    /// The values of this RDD and `others`, each in the partition its key
+    /// names: one reduce side reading every shuffle (a union across the
+    /// shuffle, what a cogroup needs).
+    ///
+    /// # Panics
+    /// If `num_partitions` is 0 or `(u64, V)` is not registered.
+    pub fn union_by_index(&self, others: &[&Self], num_partitions: u32) -> Rdd<V> {
+        assert!(num_partitions > 0, "Positive number of partitions required");
+        assert_pair::<u64, V>();
+        let bounds: Vec<u64> = (0..u64::from(num_partitions) - 1).collect();
+        let partitioner = Partitioner::Range {
+            partitions: num_partitions,
+            bounds: postcard::to_stdvec(&bounds).expect("postcard encodes into a Vec"),
+            ascending: true,
+        };
+        let (mut deps, mut handles, mut kept) = (Vec::new(), Vec::new(), Vec::new());
+        for rdd in std::iter::once(self).chain(others.iter().copied()) {
+            let (dep, handle) = rdd.shuffle_dep(type_name::<(u64, V)>(), partitioner.clone(), None);
+            deps.push(dep);
+            handles.push(handle);
+            kept.extend(rdd.shuffles.iter().cloned());
+        }
+        self.shuffled(
+            deps,
+            handles,
+            Some(&kept),
+            ShuffleRead::Values,
+            num_partitions,
+        )
+    }
+}
+
 impl<T: Summable> Rdd<T> {
     /// The sum of the elements (integers wrap around); zero if empty.
     #[track_caller]

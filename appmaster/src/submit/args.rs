@@ -61,7 +61,9 @@ pub struct SubmitArgs {
     pub help: bool,
     /// `--version`
     pub version: bool,
-    /// The application binary.
+    /// `--py-files a.zip,b.py`: Python files for the driver's and executors' path.
+    pub py_files: Vec<PathBuf>,
+    /// The application binary, or a Python application's `.py` script.
     pub binary: Option<PathBuf>,
     /// The application's arguments (everything after the binary).
     pub app_args: Vec<String>,
@@ -112,6 +114,7 @@ pub enum ArgError {
 /// The usage text of `--help`.
 pub const USAGE: &str = "\
 Usage: spindle-submit [options] <app binary> [app arguments]
+Usage: spindle-submit [options] [--py-files FILES] <app.py> [app arguments]
 Usage: spindle-submit --kill APPLICATION_ID
 Usage: spindle-submit --status APPLICATION_ID
 
@@ -122,6 +125,8 @@ Options:
   --deploy-mode MODE          cluster (the only mode: the driver runs in the application master)
   --class NAME                the application's entry point (a built-in example of the stock
                               appmaster binary)
+  --py-files FILES            comma-separated .py, .zip or .egg files for a Python application
+                              (on the driver's and the executors' PYTHONPATH)
   --name NAME                 application name (spark.app.name; default: --class, else the
                               binary's file name)
   --queue QUEUE               queue (spark.yarn.queue, default \"default\")
@@ -159,6 +164,7 @@ pub const VALUED: &[&str] = &[
     "-c",
     "--properties-file",
     "--class",
+    "--py-files",
     "--status",
     "--kill",
 ];
@@ -224,6 +230,13 @@ where
             "--conf" | "-c" => out.conf.push(parse_conf_pair(&value)?),
             "--properties-file" => out.properties_file = Some(PathBuf::from(value)),
             "--class" => out.class = Some(value),
+            "--py-files" => out.py_files.extend(
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|f| !f.is_empty())
+                    .map(PathBuf::from),
+            ),
             "--status" => out.status = Some(value),
             "--kill" => out.kill = Some(value),
             _ => unreachable!("every valued option is handled"),

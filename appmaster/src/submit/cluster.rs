@@ -463,12 +463,27 @@ pub async fn submit_and_follow(
     let nodes = nodes?;
     check_fits(&plan, &nodes)?;
     let staged = staged.with_context(|| format!("staging {}", plan.binary.display()))?;
+    // A Python application's script and --py-files.
+    let mut scripts = Vec::new();
+    if let Some(py) = &plan.python {
+        let files = std::iter::once((&py.script, &py.script_name))
+            .chain(py.py_files.iter().map(|(p, n)| (p, n)));
+        for (path, name) in files {
+            let r = cluster
+                .transfer("staging the application's Python files", || {
+                    rm.stage_file(path, name, false)
+                })
+                .await
+                .with_context(|| format!("staging {}", path.display()))?;
+            scripts.push(r);
+        }
+    }
     let user = cluster.user()?;
     let mut plan = plan;
     let submit_time = common::clock::wall_ms();
     plan.conf
         .set(keys::APP_SUBMIT_TIME, submit_time.to_string());
-    let submission = plan.submission(staged, user);
+    let submission = plan.submission_with(staged, scripts, user);
     // Safe to repeat: the RM answers a repeat (same submission id) with the app the first
     // one made.
     let id = match cluster
@@ -746,6 +761,7 @@ mod tests {
             wait: true,
             ignored: vec![],
             acls: Default::default(),
+            python: None,
         }
     }
 

@@ -119,6 +119,95 @@ pub struct Plan {
     pub ignored: Vec<String>,
     /// Who else may view and modify the application ([`app_acls`]).
     pub acls: AppAcls,
+    /// A Python application (`app.py`): `binary` is then the runtime the
+    /// executors run.
+    pub python: Option<PythonApp>,
+}
+
+/// A Python application: its script runs with `python` in the AM container
+/// (the driver inside, through the `spindle` package), and its executors run
+/// the stock `appmaster` binary, which starts Python workers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PythonApp {
+    /// The script as given.
+    pub script: PathBuf,
+    /// Its file name: the name it is staged and run under.
+    pub script_name: String,
+    /// `--py-files`, with the names they are staged under.
+    pub py_files: Vec<(PathBuf, String)>,
+    /// The driver's Python: `spark.pyspark.driver.python`,
+    /// `spark.pyspark.python`, `$PYSPARK_DRIVER_PYTHON`, `$PYSPARK_PYTHON`,
+    /// else `python3`.
+    pub python: String,
+}
+
+/// Spark's `spark.yarn.appMasterEnv.NAME`: a variable of the AM's (the
+/// driver's, in cluster mode) environment.
+pub const AM_ENV_PREFIX: &str = "spark.yarn.appMasterEnv.";
+
+/// Adds the properties `PREFIX.NAME = value` to `env` as `NAME`; a
+/// `PYTHONPATH` already there (from `--py-files`) is kept after the given one.
+pub fn add_env_properties<'a>(
+    env: &mut BTreeMap<String, String>,
+    props: impl Iterator<Item = (&'a str, &'a str)>,
+    prefix: &str,
+) {
+    for (k, v) in props {
+        let Some(name) = k.strip_prefix(prefix).filter(|n| !n.is_empty()) else {
+            continue;
+        };
+        let value = match env.get(name) {
+            Some(old) if name == "PYTHONPATH" => format!("{v}:{old}"),
+            _ => v.to_owned(),
+        };
+        env.insert(name.to_owned(), value);
+    }
+}
+
+/// The runtime binary a Python application's executors run: `$SPINDLE_APPMASTER`,
+/// else the `appmaster` beside this program.
+fn runtime_binary() -> Result<PathBuf, PlanError> {
+    if let Some(p) = std::env::var_os("SPINDLE_APPMASTER") {
+        return Ok(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe().map_err(|e| PlanError::Binary {
+        path: PathBuf::from("appmaster"),
+        reason: format!("cannot find this program's directory: {e}"),
+    })?;
+    Ok(exe.with_file_name("appmaster"))
+}
+
+fn python_app(args: &SubmitArgs, script: &Path, conf: &SparkConf) -> Result<PythonApp, PlanError> {
+    if let Some(class) = &args.class {
+        return Err(ArgError::Conflict(format!(
+            "--class {class} names an entry point of an app binary; a Python application \
+             ({}) has none",
+            script.display()
+        ))
+        .into());
+    }
+    let mut py_files = Vec::new();
+    for f in &args.py_files {
+        let name = binary_file_name(f)?;
+        if py_files.iter().any(|(_, n)| *n == name) {
+            return Err(ArgError::Conflict(format!("--py-files names {name} twice")).into());
+        }
+        py_files.push((f.clone(), name));
+    }
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let python = conf
+        .get("spark.pyspark.driver.python")
+        .or_else(|| conf.get("spark.pyspark.python"))
+        .map(str::to_owned)
+        .or_else(|| env("PYSPARK_DRIVER_PYTHON"))
+        .or_else(|| env("PYSPARK_PYTHON"))
+        .unwrap_or_else(|| "python3".into());
+    Ok(PythonApp {
+        script: script.to_path_buf(),
+        script_name: binary_file_name(script)?,
+        py_files,
+        python,
+    })
 }
 
 impl Plan {
@@ -136,16 +225,36 @@ impl Plan {
     /// Builds and validates everything: the command line, the properties (every rule of
     /// [`SparkConf::validate`]), the master and deploy mode, and the binary's existence.
     pub fn prepare(args: &SubmitArgs, conf_dir: Option<&Path>) -> Result<Self, PlanError> {
-        let binary = args.binary.clone().ok_or(ArgError::MissingBinary)?;
+        let given = args.binary.clone().ok_or(ArgError::MissingBinary)?;
         let (mut conf, ignored) = effective_conf(args, conf_dir)?;
         check_deploy_mode(conf.deploy_mode())?;
         let rm_address = rm_address_override(&conf)?;
         conf.validate()?;
+        let python = if given.extension().is_some_and(|e| e == "py") {
+            Some(python_app(args, &given, &conf)?)
+        } else {
+            if let Some(f) = args.py_files.first() {
+                return Err(ArgError::Conflict(format!(
+                    "--py-files {} is for a Python application (app.py), not {}",
+                    f.display(),
+                    given.display()
+                ))
+                .into());
+            }
+            None
+        };
+        let binary = match &python {
+            Some(_) => runtime_binary()?,
+            None => given,
+        };
         let binary_name = binary_file_name(&binary)?;
         let name = match conf.app_name() {
             Some(n) if !n.trim().is_empty() => n.to_owned(),
             // spark-submit: the main class, else the primary resource's file name.
-            _ => args.class.clone().unwrap_or_else(|| binary_name.clone()),
+            _ => match &python {
+                Some(p) => p.script_name.clone(),
+                None => args.class.clone().unwrap_or_else(|| binary_name.clone()),
+            },
         };
         conf.set(keys::APP_NAME, name.clone());
         Ok(Self {
@@ -166,16 +275,27 @@ impl Plan {
             acls: app_acls(&conf)?,
             ignored,
             conf,
+            python,
         })
     }
 
     /// The driver's environment (the contract with the AM: [`DriverLaunch`]).
     pub fn driver_env(&self, staged: &LocalResource) -> BTreeMap<String, String> {
+        self.driver_env_with(staged, &[])
+    }
+
+    /// [`Plan::driver_env`] with files the executors get too.
+    fn driver_env_with(
+        &self,
+        staged: &LocalResource,
+        files: &[LocalResource],
+    ) -> BTreeMap<String, String> {
         let launch = DriverLaunch {
             class: self.class.clone(),
             app_name: self.name.clone(),
             binary: staged.clone(),
             spark_conf_json: self.conf.to_json(),
+            files: files.to_vec(),
         };
         let mut env = BTreeMap::new();
         common::launch::extend(&mut env, launch.to_env());
@@ -191,8 +311,43 @@ impl Plan {
 
     /// The submission for the RM, once the binary is staged as `staged`.
     pub fn submission(&self, staged: LocalResource, user: String) -> AppSubmission {
-        let mut command = vec![staged.name.clone()];
+        self.submission_with(staged, Vec::new(), user)
+    }
+
+    /// [`Plan::submission`] of a Python application: `scripts` are the staged
+    /// script, then the staged `--py-files`.
+    pub fn submission_with(
+        &self,
+        staged: LocalResource,
+        scripts: Vec<LocalResource>,
+        user: String,
+    ) -> AppSubmission {
+        let (mut command, env, local_resources) = match (&self.python, scripts.split_first()) {
+            (Some(p), Some((script, py_files))) => {
+                let mut env = self.driver_env_with(&staged, py_files);
+                if !py_files.is_empty() {
+                    let mut path = vec![".".to_string()];
+                    path.extend(
+                        py_files
+                            .iter()
+                            .filter(|f| !f.name.ends_with(".py"))
+                            .map(|f| f.name.clone()),
+                    );
+                    env.insert("PYTHONPATH".into(), path.join(":"));
+                }
+                let mut files = vec![staged];
+                files.extend(scripts.iter().cloned());
+                (vec![p.python.clone(), script.name.clone()], env, files)
+            }
+            _ => (
+                vec![staged.name.clone()],
+                self.driver_env(&staged),
+                vec![staged],
+            ),
+        };
         command.extend(self.app_args.iter().cloned());
+        let mut env = env;
+        add_env_properties(&mut env, self.conf.iter(), AM_ENV_PREFIX);
         AppSubmission {
             name: self.name.clone(),
             queue: self.queue.clone(),
@@ -201,8 +356,8 @@ impl Plan {
             am_resource: self.driver,
             am_launch: LaunchSpec {
                 command,
-                env: self.driver_env(&staged),
-                local_resources: vec![staged],
+                env,
+                local_resources,
                 ..LaunchSpec::default()
             },
             max_attempts: self.max_attempts,
@@ -448,6 +603,67 @@ mod tests {
         let args = parse_args([f.dir.path().display().to_string()]).unwrap();
         let e = Plan::prepare(&args, Some(f.dir.path())).unwrap_err();
         assert!(e.to_string().contains("not a regular file"), "{e}");
+    }
+
+    #[test]
+    fn python_application_plan() {
+        let f = fixture(None);
+        let script = f.dir.path().join("job.py");
+        let helper = f.dir.path().join("helpers.py");
+        let zip = f.dir.path().join("lib.zip");
+        for p in [&script, &helper, &zip] {
+            std::fs::write(p, b"#").unwrap();
+        }
+        // The runtime the executors run: here, the fixture's binary.
+        std::env::set_var("SPINDLE_APPMASTER", &f.binary);
+        let argv = format!(
+            "--conf spark.pyspark.python=/opt/py/bin/python3 \
+             --conf spark.yarn.appMasterEnv.PYTHONPATH=/site --conf spark.yarn.appMasterEnv.X=1 \
+             --py-files {},{} {} a1 --a2",
+            helper.display(),
+            zip.display(),
+            script.display()
+        );
+        let args = parse_args(words(&argv)).unwrap();
+        let p = Plan::prepare(&args, Some(f.dir.path())).unwrap();
+        assert_eq!(p.name, "job.py");
+        assert_eq!(p.binary, f.binary);
+        let py = p.python.clone().expect("a Python application");
+        assert_eq!(py.python, "/opt/py/bin/python3");
+        assert_eq!(py.script_name, "job.py");
+        let file = |name: &str| LocalResource {
+            name: name.into(),
+            sha256: "cd".repeat(32),
+            size: 1,
+            executable: false,
+        };
+        let scripts = vec![file("job.py"), file("helpers.py"), file("lib.zip")];
+        let sub = p.submission_with(staged(), scripts.clone(), "alice".into());
+        let launch = &sub.am_launch;
+        assert_eq!(
+            launch.command,
+            vec!["/opt/py/bin/python3", "job.py", "a1", "--a2"]
+        );
+        assert_eq!(launch.local_resources[0], staged());
+        assert_eq!(&launch.local_resources[1..], &scripts[..]);
+        // --py-files on the driver's path, after spark.yarn.appMasterEnv's.
+        assert_eq!(launch.env["PYTHONPATH"], "/site:.:lib.zip");
+        assert_eq!(launch.env["X"], "1");
+        // The executors get the --py-files too.
+        let d = DriverLaunch::from_vars(&launch.env).unwrap();
+        assert_eq!(d.files, scripts[1..].to_vec());
+
+        let args = parse_args(words(&format!("--class Pi {}", script.display()))).unwrap();
+        let e = Plan::prepare(&args, Some(f.dir.path())).unwrap_err();
+        assert!(e.to_string().contains("has none"), "{e}");
+        let args = parse_args(words(&format!(
+            "--py-files {} {}",
+            helper.display(),
+            f.binary.display()
+        )))
+        .unwrap();
+        let e = Plan::prepare(&args, Some(f.dir.path())).unwrap_err();
+        assert!(e.to_string().contains("is for a Python application"), "{e}");
     }
 
     #[test]

@@ -454,9 +454,13 @@ async fn up(dir: &Path, opts: &UpOptions) -> anyhow::Result<()> {
             spawn(&dir, &format!("nodemanager-{i}"), &nm_bin, &conf)?;
         }
     }
+    let driver = common::tls::TlsFiles::in_dir(&certs, "container");
     let client = ClientConf {
         rm_addresses: if ha { rm_addrs.clone() } else { vec![] },
         rm_web_address: rm_web.clone(),
+        // A client-mode driver serves its executors as containers do.
+        driver_cert: Some(driver.cert),
+        driver_key: Some(driver.key),
         ..ClientConf::new(
             if ha { String::new() } else { rm_addr.clone() },
             common::tls::TlsFiles::in_dir(&certs, "user"),
