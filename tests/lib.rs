@@ -327,6 +327,16 @@ pub fn map_stage_submissions(lines: &[LogLine]) -> usize {
         .count()
 }
 
+/// The Spark monitoring API of the app an event log holds, as its UI (live or from
+/// history) serves it: `path` below `api/v1/applications/<app>/`.
+pub fn spark_api(ui: &history::UiState, path: &str) -> serde_json::Value {
+    let path = format!("api/v1/applications/{}/{path}", ui.app_id());
+    match ui.page("/", &path, 0) {
+        history::Page::Json(v) => v,
+        other => panic!("{path}: {other:?}"),
+    }
+}
+
 pub fn eventually<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;
     loop {

@@ -7,7 +7,7 @@
 //! it SHUTDOWN.
 
 use am_core::eventlog::AppEvent;
-use history::{Page, UiState};
+use history::UiState;
 use serde_json::Value;
 use spindle_tests::{
     class_args, dynamic, eventually, gone, map_stage_submissions, sleepy_bursty, success, text,
@@ -212,13 +212,7 @@ fn decommissioning_a_node_with_executors_ends_decommissioned_without_failures() 
     // The application's Spark REST data (its UI, as the RM's history serves it): no
     // failed task in any stage, none against any executor.
     let ui = UiState::from_log(&log);
-    let api = |p: &str| {
-        let path = format!("api/v1/applications/{}/{p}", ui.app_id());
-        match ui.page("/", &path, 0) {
-            Page::Json(v) => v,
-            other => panic!("{path}: {other:?}"),
-        }
-    };
+    let api = |p: &str| spindle_tests::spark_api(&ui, p);
     let stages = api("stages");
     assert_eq!(stages.as_array().map(Vec::len), Some(2), "{stages}");
     for st in stages.as_array().unwrap() {

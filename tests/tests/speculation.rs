@@ -4,7 +4,7 @@
 //! failure, and the event log, the UI's REST data and the answer say so.
 
 use am_core::eventlog::{AppEvent, LogLine};
-use history::{Page, UiState};
+use history::UiState;
 use spindle_tests::{class_args, Cluster};
 
 /// Stragglers of 12 tasks of 100 ms on 4 one-core executors; the last task takes 3 s on
@@ -111,13 +111,7 @@ fn the_copy_wins_and_the_killed_original_is_no_failure() {
 
     // The UI's Spark REST data marks the copy and counts the kill, not a failure.
     let ui = UiState::from_log(&lines);
-    let api = |p: &str| {
-        let path = format!("api/v1/applications/{}/{p}", ui.app_id());
-        match ui.page("/", &path, 0) {
-            Page::Json(v) => v,
-            other => panic!("{path}: {other:?}"),
-        }
-    };
+    let api = |p: &str| spindle_tests::spark_api(&ui, p);
     let tasks = api("stages/0/0/taskList?length=100");
     let tasks = tasks.as_array().unwrap();
     assert_eq!(tasks.len(), 13, "12 tasks and one copy");

@@ -78,6 +78,12 @@ async fn rm_call(files: &TlsFiles, addr: &str, req: &RmRequest) -> Reply<RmRespo
     transport::call(&connect(files, ALPN_RM, addr).await?, addr, req).await
 }
 
+/// One `spindle-rm/1` request presenting `files`, which the RM must refuse as
+/// `Unauthorized`: its message.
+async fn rm_refused(files: &TlsFiles, addr: &str, req: &RmRequest) -> String {
+    refused(rm_call(files, addr, req).await, ErrorCode::Unauthorized)
+}
+
 /// One `spindle-nm/1` request presenting `files`.
 async fn nm_call(files: &TlsFiles, addr: &str, req: &NmRequest) -> Reply<NmResponse> {
     transport::call(&connect(files, ALPN_NM, addr).await?, addr, req).await
@@ -224,10 +230,7 @@ fn the_container_certificate_alone_gets_nothing_from_the_rm() {
         let (app, _, node) = running_sleeper(&c, "victim").await;
         // RegisterNode, as a real node: refused, and no key comes back.
         let reg = &every_rm_request(&c, &node, app)[7];
-        let m = refused(
-            rm_call(&container, &addr, reg).await,
-            ErrorCode::Unauthorized,
-        );
+        let m = rm_refused(&container, &addr, reg).await;
         assert_eq!(
             m,
             format!("RegisterNode needs the certificate of node {node}; this is a container")
@@ -242,20 +245,10 @@ fn the_container_certificate_alone_gets_nothing_from_the_rm() {
                 req.kind()
             );
         }
-        let m = refused(
-            rm_call(
-                &container,
-                &addr,
-                &RmRequest::ListApplications { states: vec![] },
-            )
-            .await,
-            ErrorCode::Unauthorized,
-        );
+        let list = RmRequest::ListApplications { states: vec![] };
+        let m = rm_refused(&container, &addr, &list).await;
         assert!(m.contains("needs a user certificate"), "{m}");
-        refused(
-            rm_call(&container, &addr, &RmRequest::Kill { app }).await,
-            ErrorCode::Unauthorized,
-        );
+        rm_refused(&container, &addr, &RmRequest::Kill { app }).await;
         still_running(&c, app).await;
         let nodes = c.rm_client().nodes().await.unwrap();
         assert!(
@@ -408,10 +401,7 @@ fn a_submission_is_made_as_the_certificates_user_with_a_usable_name() {
                 ..sleeper(&c, "x")
             })
         };
-        let m = refused(
-            rm_call(&user, &addr, &as_user("mallory")).await,
-            ErrorCode::Unauthorized,
-        );
+        let m = rm_refused(&user, &addr, &as_user("mallory")).await;
         assert_eq!(
             m,
             format!(
@@ -468,29 +458,20 @@ fn only_admins_decommission_and_a_node_unregisters_only_itself() {
             node_id: one.clone(),
             timeout_ms: None,
         };
-        let m = refused(
-            rm_call(&alice, &addr, &decommission).await,
-            ErrorCode::Unauthorized,
-        );
+        let m = rm_refused(&alice, &addr, &decommission).await;
         assert_eq!(
             m,
             "user alice may not decommission nodes: only the RM's admin-acl may (admin-acl in resourcemanager.toml)"
         );
         // Node two's certificate may neither decommission nor unregister node one.
         let node_two = certs.node(&c, &two);
-        let m = refused(
-            rm_call(&node_two, &addr, &decommission).await,
-            ErrorCode::Unauthorized,
-        );
+        let m = rm_refused(&node_two, &addr, &decommission).await;
         assert!(m.contains("needs a user certificate"), "{m}");
         let unregister = RmRequest::UnregisterNode {
             node_id: one.clone(),
             message: "forged".into(),
         };
-        let m = refused(
-            rm_call(&node_two, &addr, &unregister).await,
-            ErrorCode::Unauthorized,
-        );
+        let m = rm_refused(&node_two, &addr, &unregister).await;
         assert_eq!(
             m,
             format!("UnregisterNode needs the certificate of node {one}; this is node {two}")
