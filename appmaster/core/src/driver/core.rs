@@ -519,7 +519,8 @@ impl DriverCore {
     }
 
     /// What a successful task read and wrote, from what the driver knows: the map
-    /// outputs it was given and the sizes of the one it wrote.
+    /// outputs it was given and the sizes of the one it wrote; and what the task
+    /// says it spilled.
     fn task_metrics(&self, t: &RunningTask, output: &TaskOutput) -> TaskMetrics {
         let mut m = TaskMetrics::default();
         self.dag.shuffle_read_of(t, &mut m);
@@ -527,6 +528,8 @@ impl DriverCore {
             m.shuffle_write_bytes = sizes.iter().sum();
             m.shuffle_write_records = output.records;
         }
+        m.memory_bytes_spilled = output.spill.memory_bytes_spilled;
+        m.disk_bytes_spilled = output.spill.disk_bytes_spilled;
         m
     }
 
