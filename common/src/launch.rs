@@ -457,7 +457,6 @@ pub struct ExecutorLaunch {
     pub memory: ExecutorMemory,
 }
 
-
 impl ExecutorLaunch {
     /// The variables (the app secret is not among them: see [`Self::add_to`]).
     pub fn to_env(&self) -> Vec<(&'static str, String)> {
@@ -471,7 +470,10 @@ impl ExecutorLaunch {
                 SHUFFLE_SERVICE_ENABLED,
                 self.shuffle_service_enabled.to_string(),
             ),
-            (MEMORY_POOL_BYTES, self.memory.unified_pool_bytes.to_string()),
+            (
+                MEMORY_POOL_BYTES,
+                self.memory.unified_pool_bytes.to_string(),
+            ),
             (
                 MAX_BYTES_IN_FLIGHT,
                 self.memory.max_bytes_in_flight.to_string(),

@@ -226,6 +226,15 @@ pub struct SpillMetrics {
     pub disk_bytes_spilled: u64,
 }
 
+impl SpillMetrics {
+    /// Adds `other`'s figures to these.
+    pub fn add(&mut self, other: &Self) {
+        self.spills += other.spills;
+        self.memory_bytes_spilled += other.memory_bytes_spilled;
+        self.disk_bytes_spilled += other.disk_bytes_spilled;
+    }
+}
+
 /// A task that failed: the message is the user's error or panic text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("{message}")]
