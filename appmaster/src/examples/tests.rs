@@ -296,6 +296,64 @@ fn sort_is_sorted_and_complete() {
 }
 
 #[test]
+fn group_by_key_checks_every_group() {
+    let (runner, sc) = ctx();
+    run_example(
+        "GroupByKey",
+        &sc,
+        &args(&["--records", "100000", "--keys", "3000", "--partitions", "3"]),
+    )
+    .unwrap();
+    assert!(runner
+        .last_job()
+        .unwrap()
+        .description
+        .ends_with("at GroupByKey"));
+    // Fewer records than keys: one value a group.
+    run_example("GroupByKey", &sc, &args(&["--records=10", "--keys=100"])).unwrap();
+    rejects(
+        &sc,
+        "GroupByKey",
+        &[
+            (vec!["--keys", "0"], "--keys"),
+            (vec!["--partitions", "0"], "--partitions"),
+            (vec!["--rows", "5"], "--rows"),
+        ],
+    );
+    // What the check catches.
+    let good = GroupStats {
+        groups: 3,
+        values: 10,
+        value_sum: 45,
+        largest: 4,
+        ..Default::default()
+    };
+    assert!(group::check(10, 3, &[good]).is_ok());
+    for (bad, says) in [
+        (GroupStats { values: 9, ..good }, "9 values"),
+        (GroupStats { groups: 2, ..good }, "2 groups"),
+        (
+            GroupStats {
+                misfiled: 1,
+                ..good
+            },
+            "wrong key",
+        ),
+        (
+            GroupStats {
+                value_sum: 44,
+                ..good
+            },
+            "checksums",
+        ),
+        (GroupStats { largest: 5, ..good }, "largest"),
+    ] {
+        let e = group::check(10, 3, &[bad]).unwrap_err().to_string();
+        assert!(e.contains(says), "{e}");
+    }
+}
+
+#[test]
 fn sort_check_catches_bad_output() {
     let part = |partition, count, min, max, sorted| PartStats {
         partition,

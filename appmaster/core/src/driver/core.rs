@@ -666,7 +666,7 @@ mod tests {
     use crate::driver::effect::testing::{asks, launches};
     use crate::driver::effect::TaskDescription;
     use crate::driver::test_support::container;
-    use crate::plan::{Action, FetchFailed, Plan, ShuffleDep, Source, StageSpec};
+    use crate::plan::{Action, FetchFailed, Plan, ShuffleDep, Source, SpillMetrics, StageSpec};
     use common::protocol::ContainerState;
 
     fn conf(instances: u32) -> DriverConfig {
@@ -894,6 +894,11 @@ mod tests {
         TaskResult::Success(
             postcard::to_stdvec(&TaskOutput {
                 map_sizes: Some(vec![1; reduces]),
+                spill: SpillMetrics {
+                    spills: 1,
+                    memory_bytes_spilled: 100,
+                    disk_bytes_spilled: 40,
+                },
                 ..Default::default()
             })
             .unwrap(),
@@ -987,6 +992,8 @@ mod tests {
         for (_, m) in writers {
             assert_eq!(m.shuffle_write_bytes, 2);
             assert_eq!(m.shuffle_read_bytes(), 0);
+            // What the executor said it spilled.
+            assert_eq!((m.memory_bytes_spilled, m.disk_bytes_spilled), (100, 40));
         }
         for (_, m) in readers {
             assert_eq!(m.shuffle_read_bytes(), 3);
