@@ -23,7 +23,7 @@ pub use group::{GroupStats, KeyedRecord, SummarizeGroups};
 pub use pi::PiSampler;
 pub use reuse::ModKey;
 pub use seed::Square;
-pub use sort::{GenRecords, PartStats, Summarize};
+pub use sort::{generated_records, GenRecords, PartStats, Summarize};
 pub use stragglers::{slow_tasks, Straggle};
 pub use wordcount::{GenLine, SplitSpaces, TopWords, WordOne};
 pub use words::{Longest, SplitWords, WordLen};

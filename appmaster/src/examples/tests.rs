@@ -277,6 +277,7 @@ fn sort_is_sorted_and_complete() {
     // The sorted output, collected: sorted, and the same records.
     let input = sort::records(&sc, 20_000, 3);
     let mut want = input.collect().unwrap();
+    assert_eq!(generated_records(20_000, 3).collect::<Vec<_>>(), want);
     let got = input.sort_by_key(true, Some(5)).unwrap().collect().unwrap();
     assert!(got.windows(2).all(|w| w[0].0 <= w[1].0));
     want.sort();

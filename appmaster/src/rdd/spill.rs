@@ -16,7 +16,7 @@ use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
 /// The read window of a run (grown for a record larger than it).
-const READ_WINDOW: usize = 256 << 10;
+const READ_WINDOW: usize = 64 << 10;
 
 /// A spill file being written, segment by segment.
 pub(crate) struct SpillWriter {
