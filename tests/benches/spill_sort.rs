@@ -20,14 +20,15 @@ use std::io::{BufWriter, Write};
 use std::process::Command;
 use std::time::Instant;
 
-/// The partitions of `Sort` (the default parallelism of 2 one-core executors).
-const PARTITIONS: u32 = 2;
 
 fn main() {
     let n: u64 = std::env::var("SPILL_SORT_RECORDS")
         .ok()
         .map(|v| v.parse().expect("SPILL_SORT_RECORDS is a number"))
         .unwrap_or(100_000_000);
+    // Sort's default: the default parallelism (2 one-core executors), at least one
+    // partition per 8M records.
+    let partitions = n.div_ceil(8_000_000).max(2) as u32;
     let cluster = Cluster::up(2, &[]);
 
     // Spindle.
@@ -40,7 +41,8 @@ fn main() {
         "--executor-memory",
         "512m",
     ];
-    let args = ["--records", records.as_str(), "--partitions", "2"];
+    let parts = partitions.to_string();
+    let args = ["--records", records.as_str(), "--partitions", parts.as_str()];
     let t0 = Instant::now();
     let out = cluster.submit_ok(&class_args(&opts, &[] as &[&str], "Sort", &args));
     let app_s = t0.elapsed().as_secs_f64();
@@ -83,7 +85,7 @@ fn main() {
     let input = dir.path().join("records.txt");
     {
         let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(&input).unwrap());
-        for (k, v) in generated_records(n, PARTITIONS) {
+        for (k, v) in generated_records(n, partitions) {
             writeln!(w, "{k} {v}").unwrap();
         }
         w.flush().unwrap();
@@ -105,7 +107,7 @@ fn main() {
     let rate = |s: f64| n as f64 / s;
     println!("sorting {n} (u64, u64) records, measured in this run:");
     println!(
-        "  spindle Sort (2 executors x 1 core, 512m, {PARTITIONS} partitions): {:.0} records/s ({sort_s:.1} s sampling + shuffle + sort + check; app {app_s:.1} s submit to exit)",
+        "  spindle Sort (2 executors x 1 core, 512m, {partitions} partitions): {:.0} records/s ({sort_s:.1} s sampling + shuffle + sort + check; app {app_s:.1} s submit to exit)",
         rate(sort_s)
     );
     println!(

@@ -6,7 +6,8 @@
 //! each of N / K or N / K + 1 values. Nothing is collected: each output partition is
 //! summarized on the executors (groups, values, a checksum of the values, values
 //! filed under the wrong key, the largest group), and the driver checks the sums.
-//! P defaults to the default parallelism.
+//! P defaults as `Sort`'s: the default parallelism, at least one partition per 8
+//! million records.
 
 use super::{Flags, SplitMix64};
 use crate::rdd::{Elements, MapFn, MapPartitionsFn, SparkContext};
@@ -136,7 +137,7 @@ pub(crate) fn run(sc: &SparkContext, args: &[String]) -> anyhow::Result<()> {
     if keys == 0 {
         bail!("GroupByKey: --keys must be a positive number");
     }
-    let p = flags.u64("partitions", u64::from(sc.default_parallelism()))?;
+    let p = flags.u64("partitions", super::default_partitions(sc, n))?;
     if p == 0 || p > u64::from(u32::MAX) {
         bail!("GroupByKey: --partitions must be a positive number, not {p}");
     }

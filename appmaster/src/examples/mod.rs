@@ -184,6 +184,16 @@ impl Flags {
     }
 }
 
+/// Records per shuffle partition by default: 8 million, about 128 MB of shuffle data
+/// (Spark's input split size), so that a partition spills a few runs at most.
+const RECORDS_PER_PARTITION: u64 = 8_000_000;
+
+/// The partitions of an example shuffling `records` records: the default
+/// parallelism, at least one per [RECORDS_PER_PARTITION].
+fn default_partitions(sc: &SparkContext, records: u64) -> u64 {
+    u64::from(sc.default_parallelism()).max(records.div_ceil(RECORDS_PER_PARTITION))
+}
+
 fn flag_list(known: &[&str]) -> String {
     known
         .iter()

@@ -8,8 +8,9 @@
 //! checksums, sorted or not), and the driver checks the summaries: every
 //! output partition sorted, each one's keys not below the previous one's,
 //! and the count and checksums equal to the input's. P defaults to the
-//! default parallelism, as Spark's `sortByKey` (partitions larger than an
-//! executor's memory spill and merge).
+//! default parallelism, at least one partition per 8 million records (about
+//! 128 MB of shuffle data, Spark's input split size; a partition larger than
+//! its task's memory spills and merges).
 
 use super::{Flags, SplitMix64};
 use crate::rdd::{Elements, MapPartitionsFn, Rdd, SparkContext};
@@ -179,7 +180,7 @@ pub(crate) fn run(sc: &SparkContext, args: &[String]) -> anyhow::Result<()> {
     if n > i64::MAX as u64 {
         bail!("Sort: --records is too large");
     }
-    let p = flags.u64("partitions", u64::from(sc.default_parallelism()))?;
+    let p = flags.u64("partitions", super::default_partitions(sc, n))?;
     if p == 0 || p > u64::from(u32::MAX) {
         bail!("Sort: --partitions must be a positive number, not {p}");
     }

@@ -46,6 +46,8 @@ pub(crate) fn value_bytes<T>(encoded_len: usize) -> u64 {
 /// Encoded records by reduce partition, spilled when over budget.
 pub(crate) struct SpillingBlocks {
     blocks: Vec<Vec<u8>>,
+    /// Whole fetched blocks, after `blocks[0]` (a reduce side's).
+    fetched: Vec<Vec<u8>>,
     /// The blocks' capacity, summed.
     bytes: u64,
     spills: Vec<SpillFile>,
@@ -56,6 +58,7 @@ impl SpillingBlocks {
     pub(crate) fn new(partitions: usize, mem: Arc<TaskMemory>) -> Self {
         Self {
             blocks: vec![Vec::new(); partitions],
+            fetched: Vec::new(),
             bytes: 0,
             spills: Vec::new(),
             spillable: Spillable::new(mem),
@@ -84,15 +87,7 @@ impl SpillingBlocks {
             1
         };
         self.bytes += block.capacity() as u64;
-        let b = &mut self.blocks[0];
-        if b.is_empty() {
-            *b = block;
-        } else {
-            let cap = b.capacity();
-            b.extend_from_slice(&block);
-            self.bytes -= block.capacity() as u64;
-            self.bytes += (b.capacity() - cap) as u64;
-        }
+        self.fetched.push(block);
         if self.spillable.should_spill_after(elements, self.bytes) {
             self.spill()?;
         }
@@ -101,8 +96,13 @@ impl SpillingBlocks {
 
     fn spill(&mut self) -> Result<(), String> {
         let mut w = SpillWriter::create(self.spillable.memory())?;
-        for b in &mut self.blocks {
+        for (p, b) in self.blocks.iter_mut().enumerate() {
             w.put_raw(b)?;
+            if p == 0 {
+                for f in self.fetched.drain(..) {
+                    w.put_raw(&f)?;
+                }
+            }
             w.end_segment();
             // Freed, not just cleared: the memory goes back.
             *b = Vec::new();
@@ -136,9 +136,11 @@ impl SpillingBlocks {
             .iter()
             .map(|f| f.segment(0))
             .collect::<Result<VecDeque<_>, _>>()?;
+        let mut memory = vec![std::mem::take(&mut self.blocks[0])];
+        memory.append(&mut self.fetched);
         Ok(SpilledRecords {
             runs,
-            memory: Records::new(std::mem::take(&mut self.blocks)),
+            memory: Records::new(memory),
             _held: self,
         })
     }
