@@ -20,7 +20,6 @@ use std::io::{BufWriter, Write};
 use std::process::Command;
 use std::time::Instant;
 
-
 fn main() {
     let n: u64 = std::env::var("SPILL_SORT_RECORDS")
         .ok()
@@ -42,7 +41,12 @@ fn main() {
         "512m",
     ];
     let parts = partitions.to_string();
-    let args = ["--records", records.as_str(), "--partitions", parts.as_str()];
+    let args = [
+        "--records",
+        records.as_str(),
+        "--partitions",
+        parts.as_str(),
+    ];
     let t0 = Instant::now();
     let out = cluster.submit_ok(&class_args(&opts, &[] as &[&str], "Sort", &args));
     let app_s = t0.elapsed().as_secs_f64();
@@ -73,7 +77,10 @@ fn main() {
     let mut peak_kb = 0u64;
     for f in cluster.container_logs("stderr") {
         let body = std::fs::read_to_string(f).unwrap_or_default();
-        for l in body.lines().filter(|l| l.starts_with("executor") && l.contains("peak RSS:")) {
+        for l in body
+            .lines()
+            .filter(|l| l.starts_with("executor") && l.contains("peak RSS:"))
+        {
             let kb = l.rsplit("peak RSS:").next().unwrap_or_default();
             let kb: u64 = kb.trim().trim_end_matches(" KB").parse().unwrap_or(0);
             peak_kb = peak_kb.max(kb);

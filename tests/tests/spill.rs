@@ -142,7 +142,10 @@ fn spilled_within_limits(c: &Cluster, class: &str, peak: u64, log: &[LogLine], s
             .filter(|(map, _)| *map == (*side == Side::Map))
             .map(|(_, t)| t.disk_bytes_spilled.min(t.memory_bytes_spilled))
             .sum();
-        assert!(spilled > 0, "{class}: no {side:?} task spilled: {metrics:?}");
+        assert!(
+            spilled > 0,
+            "{class}: no {side:?} task spilled: {metrics:?}"
+        );
     }
     // The Spark REST stage data and the stage page, from the event log.
     let ui = UiState::from_log(log);
@@ -156,7 +159,10 @@ fn spilled_within_limits(c: &Cluster, class: &str, peak: u64, log: &[LogLine], s
         .iter()
         .find(|s| s["diskBytesSpilled"].as_u64() > Some(0))
         .unwrap_or_else(|| panic!("{class}: no stage shows spills: {stages}"));
-    assert!(spilling["memoryBytesSpilled"].as_u64() > Some(0), "{spilling}");
+    assert!(
+        spilling["memoryBytesSpilled"].as_u64() > Some(0),
+        "{spilling}"
+    );
     let (sid, attempt) = (&spilling["stageId"], &spilling["attemptId"]);
     let Page::Json(tasks) = ui.page("/", &format!("{api}/stages/{sid}/{attempt}/taskList"), 0)
     else {
@@ -194,7 +200,12 @@ fn sort_word_count_and_group_by_key_spill_within_small_executors() {
     let forced = ["spark.shuffle.spill.numElementsForceSpillThreshold=200000"];
     let args = ["--generate", "2000000"];
     let out = run_spilling(&c, &forced, "WordCount", &args, &[Side::Map]);
-    for want in ["alpha: 100000", "beta: 60000", "gamma: 40000", "total words: 2000000"] {
+    for want in [
+        "alpha: 100000",
+        "beta: 60000",
+        "gamma: 40000",
+        "total words: 2000000",
+    ] {
         assert!(out.contains(want), "{want}: {out}");
     }
 
@@ -212,12 +223,8 @@ fn spill_files_of_an_executor_killed_mid_spill_go_with_the_app() {
     let conf = ["spark.memory.fraction=0.02"];
     let opts = ["--num-executors", "2", "--executor-memory", "512m"];
     let watch = RssWatch::start();
-    let run: Running = c.submit_running(&class_args(
-        &opts,
-        &conf,
-        "Sort",
-        &["--records", "3000000"],
-    ));
+    let run: Running =
+        c.submit_running(&class_args(&opts, &conf, "Sort", &["--records", "3000000"]));
     let app = eventually(Duration::from_secs(60), "the app id", || {
         run.word("application_")
     });
