@@ -8,7 +8,7 @@
 
 use am_core::eventlog::{AppEvent, LogLine, TaskMetrics};
 use history::{Page, UiState};
-use spindle_tests::{class_args, eventually, executor_pids, Cluster, Running};
+use spindle_tests::{class_args, eventually, executor_pids, files_under, Cluster, Running};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,25 +19,13 @@ const CONTAINER_LIMIT: u64 = (512 + 384) << 20;
 
 /// Spill files (`spill-N` in a task's `task-*` directory) under `dir`.
 fn spill_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p
-                .file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("spill-"))
-                && p.parent()
-                    .and_then(Path::file_name)
-                    .is_some_and(|n| n.to_string_lossy().starts_with("task-"))
-            {
-                out.push(p);
-            }
-        }
-    }
-    out
+    let named = |p: Option<&Path>, prefix: &str| {
+        p.and_then(Path::file_name)
+            .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+    };
+    files_under(dir, |p| {
+        named(Some(p), "spill-") && named(p.parent(), "task-")
+    })
 }
 
 /// Samples the resident memory of the app's executors as the NM's monitor measures

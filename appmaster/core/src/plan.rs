@@ -263,6 +263,18 @@ pub struct BlockRef {
     pub reduce_id: u32,
 }
 
+/// Which map output a task writes: map task `map_id` of `shuffle_id`, for
+/// `partitions` reduce partitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MapOutputId {
+    pub shuffle_id: ShuffleId,
+    pub map_id: u32,
+    pub partitions: u32,
+}
+
+/// A map output's writer, or why there is none.
+pub type NewMapOutput<'a> = Result<Box<dyn MapOutputWriter + 'a>, String>;
+
 /// Receives one map task's output, reduce partition by reduce partition in
 /// ascending order (a partition may be written in several pieces; empty ones may
 /// be skipped), so a map task never needs its whole output in memory. Dropping
@@ -339,14 +351,8 @@ impl FetchFailure {
 /// The executor implements it with files and the shuffle service; the local
 /// runner in memory.
 pub trait TaskEnv: Send + Sync {
-    /// Where map task `map_id` of `shuffle_id` writes its output (`partitions`
-    /// reduce partitions).
-    fn map_output_writer(
-        &self,
-        shuffle_id: ShuffleId,
-        map_id: u32,
-        partitions: u32,
-    ) -> Result<Box<dyn MapOutputWriter + '_>, String>;
+    /// Where a map task writes its output.
+    fn map_output_writer(&self, id: MapOutputId) -> NewMapOutput<'_>;
     /// Fetches the blocks (the env batches them per server). A failure names the map
     /// output that could not be fetched: the task then fails with
     /// `TaskError::fetch_failed` set for it.

@@ -3,7 +3,9 @@
 //! service, or its own block server when the service is off).
 
 use am_core::ids::{ExecutorId, ShuffleId};
-use am_core::plan::{BlockFetch, FetchFailure, MapOutputWriter, TaskEnv};
+use am_core::plan::{
+    BlockFetch, FetchFailure, MapOutputId, MapOutputWriter, NewMapOutput, TaskEnv,
+};
 use common::launch::{ContainerEnv, ExecutorLaunch};
 use common::tls::TlsIdentity;
 use common::ApplicationId;
@@ -87,19 +89,10 @@ impl ExecutorShuffle {
 }
 
 impl TaskEnv for ExecutorShuffle {
-    fn map_output_writer(
-        &self,
-        shuffle_id: ShuffleId,
-        map_id: u32,
-        partitions: u32,
-    ) -> Result<Box<dyn MapOutputWriter + '_>, String> {
-        let w = layout::MapOutputWriter::create(
-            &self.dir,
-            shuffle_id.get(),
-            u64::from(map_id),
-            partitions,
-        )
-        .map_err(|e| format!("in {}: {e}", self.dir.display()))?;
+    fn map_output_writer(&self, id: MapOutputId) -> NewMapOutput<'_> {
+        let (shuffle, map) = (id.shuffle_id.get(), u64::from(id.map_id));
+        let w = layout::MapOutputWriter::create(&self.dir, shuffle, map, id.partitions)
+            .map_err(|e| format!("in {}: {e}", self.dir.display()))?;
         Ok(Box::new(FileOutput(w)))
     }
 

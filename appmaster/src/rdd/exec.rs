@@ -19,8 +19,9 @@ use super::registry::{self, Code, ElemOf, ElemType, Kind};
 use super::shuffle::Fetched;
 use am_core::ids::RddId;
 use am_core::plan::{
-    Action, BlockFetch, FetchFailed, FetchFailure, FuncRef, MapLocation, MapOutputWriter, Op,
-    ShuffleDep, ShuffleRead, ShuffleWrite, Source, TaskEnv, TaskError, TaskOutput, TaskSpec,
+    Action, BlockFetch, FetchFailed, FetchFailure, FuncRef, MapLocation, MapOutputId,
+    MapOutputWriter, NewMapOutput, Op, ShuffleDep, ShuffleRead, ShuffleWrite, Source, TaskEnv,
+    TaskError, TaskOutput, TaskSpec,
 };
 use std::any::Any;
 use std::collections::HashMap;
@@ -139,14 +140,10 @@ struct Stream {
 pub struct NoShuffleEnv;
 
 impl TaskEnv for NoShuffleEnv {
-    fn map_output_writer(
-        &self,
-        shuffle_id: am_core::ids::ShuffleId,
-        _map_id: u32,
-        _partitions: u32,
-    ) -> Result<Box<dyn MapOutputWriter + '_>, String> {
+    fn map_output_writer(&self, id: MapOutputId) -> NewMapOutput<'_> {
         Err(format!(
-            "this executor cannot write shuffle output (shuffle {shuffle_id})"
+            "this executor cannot write shuffle output (shuffle {})",
+            id.shuffle_id
         ))
     }
 
@@ -342,7 +339,11 @@ fn execute(
                 )
             };
             let mut out = env
-                .map_output_writer(w.shuffle_id, part, w.partitioner.partitions())
+                .map_output_writer(MapOutputId {
+                    shuffle_id: w.shuffle_id,
+                    map_id: part,
+                    partitions: w.partitioner.partitions(),
+                })
                 .map_err(cannot)?;
             let records = shuffle_write(w, part, stream, mem, out.as_mut())?;
             let sizes = out.commit().map_err(cannot)?;

@@ -41,6 +41,44 @@ pub(crate) fn value_bytes<T>(encoded_len: usize) -> u64 {
     (size_of::<T>() + encoded_len) as u64
 }
 
+/// A structure's spill files and its memory bookkeeping.
+struct Spills {
+    files: Vec<SpillFile>,
+    spillable: Spillable,
+}
+
+impl Spills {
+    fn new(mem: Arc<TaskMemory>) -> Self {
+        Self {
+            files: Vec::new(),
+            spillable: Spillable::new(mem),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// A new spill file to write.
+    fn writer(&self) -> Result<SpillWriter, String> {
+        SpillWriter::create(self.spillable.memory())
+    }
+
+    /// `w` holds what took `memory_bytes` (estimated): kept, and the memory goes
+    /// back to the pool.
+    fn add(&mut self, w: SpillWriter, memory_bytes: u64) -> Result<(), String> {
+        let f = w.finish()?;
+        self.spillable.spilled(memory_bytes, f.len());
+        self.files.push(f);
+        Ok(())
+    }
+
+    /// Segment `i` of every spill, in the order spilled.
+    fn segments(&self, i: usize) -> Result<Vec<RunReader>, String> {
+        self.files.iter().map(|f| f.segment(i)).collect()
+    }
+}
+
 // ---- encoded records by partition -------------------------------------------------
 
 /// Encoded records by reduce partition, spilled when over budget.
@@ -50,8 +88,7 @@ pub(crate) struct SpillingBlocks {
     fetched: Vec<Vec<u8>>,
     /// The blocks' capacity, summed.
     bytes: u64,
-    spills: Vec<SpillFile>,
-    spillable: Spillable,
+    spills: Spills,
 }
 
 impl SpillingBlocks {
@@ -60,8 +97,7 @@ impl SpillingBlocks {
             blocks: vec![Vec::new(); partitions],
             fetched: Vec::new(),
             bytes: 0,
-            spills: Vec::new(),
-            spillable: Spillable::new(mem),
+            spills: Spills::new(mem),
         }
     }
 
@@ -72,7 +108,7 @@ impl SpillingBlocks {
         let cap = b.capacity();
         put_record(b, key, value);
         self.bytes += (b.capacity() - cap) as u64;
-        if self.spillable.should_spill(self.bytes) {
+        if self.spills.spillable.should_spill(self.bytes) {
             self.spill()?;
         }
         Ok(())
@@ -81,21 +117,25 @@ impl SpillingBlocks {
     /// Appends a fetched block (records) to partition 0.
     pub(crate) fn put_block(&mut self, block: Vec<u8>) -> Result<(), String> {
         // Elements count only toward a forced spill: counting costs a pass.
-        let elements = if self.spillable.forcing() {
+        let elements = if self.spills.spillable.forcing() {
             count_records(&block)
         } else {
             1
         };
         self.bytes += block.capacity() as u64;
         self.fetched.push(block);
-        if self.spillable.should_spill_after(elements, self.bytes) {
+        if self
+            .spills
+            .spillable
+            .should_spill_after(elements, self.bytes)
+        {
             self.spill()?;
         }
         Ok(())
     }
 
     fn spill(&mut self) -> Result<(), String> {
-        let mut w = SpillWriter::create(self.spillable.memory())?;
+        let mut w = self.spills.writer()?;
         for (p, b) in self.blocks.iter_mut().enumerate() {
             w.put_raw(b)?;
             if p == 0 {
@@ -107,20 +147,15 @@ impl SpillingBlocks {
             // Freed, not just cleared: the memory goes back.
             *b = Vec::new();
         }
-        let f = w.finish()?;
-        self.spillable.spilled(self.bytes, f.len());
-        self.bytes = 0;
-        self.spills.push(f);
-        Ok(())
+        self.spills.add(w, std::mem::take(&mut self.bytes))
     }
 
     /// Writes every partition in order: its spilled segments, then memory.
     pub(crate) fn write_to(self, out: &mut dyn MapOutputWriter) -> Result<(), String> {
         for (p, block) in self.blocks.iter().enumerate() {
             let reduce = p as u32;
-            for f in &self.spills {
-                f.segment(p)?
-                    .copy_to(&mut |bytes| out.write_partition(reduce, bytes))?;
+            for run in self.spills.segments(p)? {
+                run.copy_to(&mut |bytes| out.write_partition(reduce, bytes))?;
             }
             if !block.is_empty() {
                 out.write_partition(reduce, block)?;
@@ -131,11 +166,7 @@ impl SpillingBlocks {
 
     /// Partition 0's records, in the order put: spilled first, then memory.
     pub(crate) fn into_records(mut self) -> Result<SpilledRecords, String> {
-        let runs = self
-            .spills
-            .iter()
-            .map(|f| f.segment(0))
-            .collect::<Result<VecDeque<_>, _>>()?;
+        let runs = VecDeque::from(self.spills.segments(0)?);
         let mut memory = vec![std::mem::take(&mut self.blocks[0])];
         memory.append(&mut self.fetched);
         Ok(SpilledRecords {
@@ -195,8 +226,7 @@ pub(crate) struct ExternalMap<C> {
     /// `None` only while a combiner is being updated.
     maps: Vec<FnvMap<Vec<u8>, Option<C>>>,
     bytes: u64,
-    spills: Vec<SpillFile>,
-    spillable: Spillable,
+    spills: Spills,
     merge: MergeFn<C>,
 }
 
@@ -205,8 +235,7 @@ impl<C: Data> ExternalMap<C> {
         Self {
             maps: (0..partitions).map(|_| FnvMap::default()).collect(),
             bytes: 0,
-            spills: Vec::new(),
-            spillable: Spillable::new(mem),
+            spills: Spills::new(mem),
             merge,
         }
     }
@@ -238,14 +267,14 @@ impl<C: Data> ExternalMap<C> {
                 map.insert(key.to_vec(), Some(c));
             }
         }
-        if self.spillable.should_spill(self.bytes) {
+        if self.spills.spillable.should_spill(self.bytes) {
             self.spill()?;
         }
         Ok(())
     }
 
     fn spill(&mut self) -> Result<(), String> {
-        let mut w = SpillWriter::create(self.spillable.memory())?;
+        let mut w = self.spills.writer()?;
         let (mut value, mut scratch) = (Vec::new(), Vec::new());
         for map in &mut self.maps {
             for (k, c) in sorted(std::mem::take(map)) {
@@ -254,11 +283,7 @@ impl<C: Data> ExternalMap<C> {
             }
             w.end_segment();
         }
-        let f = w.finish()?;
-        self.spillable.spilled(self.bytes, f.len());
-        self.bytes = 0;
-        self.spills.push(f);
-        Ok(())
+        self.spills.add(w, std::mem::take(&mut self.bytes))
     }
 
     /// Partition `p`'s combiners: in the table's order when nothing spilled, else
@@ -270,10 +295,10 @@ impl<C: Data> ExternalMap<C> {
                 map.into_iter().filter_map(|(k, c)| c.map(|c| Ok((k, c)))),
             ));
         }
-        let mut sources: Vec<Source<(Vec<u8>, C)>> = Vec::with_capacity(self.spills.len() + 1);
-        for f in &self.spills {
+        let mut sources: Vec<Source<(Vec<u8>, C)>> = Vec::new();
+        for run in self.spills.segments(p)? {
             sources.push(Box::new(KeyedRun::<C> {
-                run: f.segment(p)?,
+                run,
                 _c: std::marker::PhantomData,
             }));
         }
@@ -366,8 +391,7 @@ pub(crate) struct ExternalSorter<K, V> {
     /// The records' estimated heap bytes.
     heap: u64,
     ascending: bool,
-    spills: Vec<SpillFile>,
-    spillable: Spillable,
+    spills: Spills,
 }
 
 impl<K: Data + Ord, V: Data> ExternalSorter<K, V> {
@@ -376,8 +400,7 @@ impl<K: Data + Ord, V: Data> ExternalSorter<K, V> {
             buf: Vec::new(),
             heap: 0,
             ascending,
-            spills: Vec::new(),
-            spillable: Spillable::new(mem),
+            spills: Spills::new(mem),
         }
     }
 
@@ -396,7 +419,7 @@ impl<K: Data + Ord, V: Data> ExternalSorter<K, V> {
     pub(crate) fn insert(&mut self, k: K, v: V, encoded_len: usize) -> Result<(), String> {
         self.buf.push((k, v));
         self.heap += encoded_len as u64;
-        if self.spillable.should_spill(self.bytes()) {
+        if self.spills.spillable.should_spill(self.bytes()) {
             self.spill()?;
         }
         Ok(())
@@ -405,18 +428,15 @@ impl<K: Data + Ord, V: Data> ExternalSorter<K, V> {
     fn spill(&mut self) -> Result<(), String> {
         self.sort();
         let bytes = self.bytes();
-        let mut w = SpillWriter::create(self.spillable.memory())?;
+        let mut w = self.spills.writer()?;
         let (mut kb, mut vb, mut scratch) = (Vec::new(), Vec::new(), Vec::new());
         for (k, v) in std::mem::take(&mut self.buf) {
             encode_into(&k, &mut kb)?;
             encode_into(&v, &mut vb)?;
             w.put(&kb, &vb, &mut scratch)?;
         }
-        let f = w.finish()?;
-        self.spillable.spilled(bytes, f.len());
         self.heap = 0;
-        self.spills.push(f);
-        Ok(())
+        self.spills.add(w, bytes)
     }
 
     /// The records in order (of equal keys, the earlier added first). A spill file
@@ -430,10 +450,10 @@ impl<K: Data + Ord, V: Data> ExternalSorter<K, V> {
                 _held: self,
             }));
         }
-        let mut sources: Vec<Source<(K, V)>> = Vec::with_capacity(self.spills.len() + 1);
-        for f in &self.spills {
+        let mut sources: Vec<Source<(K, V)>> = Vec::new();
+        for run in self.spills.segments(0)? {
             sources.push(Box::new(PairRun::<K, V> {
-                run: f.segment(0)?,
+                run,
                 _t: std::marker::PhantomData,
             }));
         }

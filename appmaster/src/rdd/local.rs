@@ -14,8 +14,8 @@ use super::stages;
 use am_core::ids::{RddId, ShuffleId, StageId};
 use am_core::plan::{
     BlockFetch, BlocksWriter, FetchFailed, FetchFailure, JobError, JobRunner, JobSpec, MapLocation,
-    MapOutputWriter, Plan, ShuffleDep, SpillMetrics, StageSpec, TaskEnv, TaskError, TaskOutput,
-    TaskSpec,
+    MapOutputId, NewMapOutput, Plan, ShuffleDep, SpillMetrics, StageSpec, TaskEnv, TaskError,
+    TaskOutput, TaskSpec,
 };
 use common::resource::ExecutorMemory;
 use std::collections::{BTreeMap, HashMap};
@@ -430,20 +430,13 @@ impl LocalRunner {
 }
 
 impl TaskEnv for LocalRunner {
-    fn map_output_writer(
-        &self,
-        shuffle_id: ShuffleId,
-        map_id: u32,
-        partitions: u32,
-    ) -> Result<Box<dyn MapOutputWriter + '_>, String> {
-        Ok(Box::new(BlocksWriter::new(partitions, move |blocks| {
+    fn map_output_writer(&self, id: MapOutputId) -> NewMapOutput<'_> {
+        Ok(Box::new(BlocksWriter::new(id.partitions, move |blocks| {
             let sizes = blocks.iter().map(|b| b.len() as u64).collect();
             let output = MapOutput { blocks, sizes };
             let mut shuffles = self.shuffles_lock();
-            shuffles
-                .entry(shuffle_id)
-                .or_default()
-                .insert(map_id, output);
+            let maps = shuffles.entry(id.shuffle_id).or_default();
+            maps.insert(id.map_id, output);
             Ok(())
         })))
     }

@@ -369,6 +369,26 @@ pub(crate) fn read_pair_impl<K: Key, V: Data>(
     })
 }
 
+/// Both sides' values of a key (a join's cogroup).
+type Both<V, W> = (Vec<V>, Vec<W>);
+
+/// Adds one side's fetched records to a cogroup (`side` picks its values).
+fn cogroup_side<V: Data, W: Data, X: Data>(
+    map: &mut ExternalMap<Both<V, W>>,
+    fetched: Fetched<'_>,
+    side: fn(&mut Both<V, W>) -> &mut Vec<X>,
+) -> Result<(), String> {
+    let empty = size_of::<Both<V, W>>() as u64;
+    for_each_fetched(fetched, |k, xb| {
+        let x = decode::<X>(xb)?;
+        map.upsert(0, k, x, |both, x| {
+            let (mut both, extra) = both.map_or((Both::default(), empty), |b| (b, 0));
+            side(&mut both).push(x);
+            (both, extra + value_bytes::<X>(xb.len()))
+        })
+    })
+}
+
 /// The inner join of one reduce partition: both sides grouped by key (Spark's
 /// cogroup, spilled when over budget), then each key's pairs.
 pub(crate) fn join_impl<K: Key, V: Data, W: Data>(
@@ -376,7 +396,6 @@ pub(crate) fn join_impl<K: Key, V: Data, W: Data>(
     right: Fetched<'_>,
     mem: &Arc<TaskMemory>,
 ) -> Result<AnyIter, String> {
-    type Both<V, W> = (Vec<V>, Vec<W>);
     let mut map = ExternalMap::<Both<V, W>>::new(
         1,
         mem.clone(),
@@ -386,23 +405,8 @@ pub(crate) fn join_impl<K: Key, V: Data, W: Data>(
             a
         }),
     );
-    let empty = size_of::<Both<V, W>>() as u64;
-    for_each_fetched(left, |k, vb| {
-        let v = decode::<V>(vb)?;
-        map.upsert(0, k, v, |both, v| {
-            let (mut both, extra) = both.map_or((Both::default(), empty), |b| (b, 0));
-            both.0.push(v);
-            (both, extra + value_bytes::<V>(vb.len()))
-        })
-    })?;
-    for_each_fetched(right, |k, wb| {
-        let w = decode::<W>(wb)?;
-        map.upsert(0, k, w, |both, w| {
-            let (mut both, extra) = both.map_or((Both::default(), empty), |b| (b, 0));
-            both.1.push(w);
-            (both, extra + value_bytes::<W>(wb.len()))
-        })
-    })?;
+    cogroup_side(&mut map, left, |b| &mut b.0)?;
+    cogroup_side(&mut map, right, |b| &mut b.1)?;
     let pairs = with_keys::<K, Both<V, W>>(map.into_combiners()?).flat_map(|(k, (vs, ws))| {
         let mut out = Vec::with_capacity(vs.len() * ws.len());
         for v in &vs {

@@ -7,9 +7,9 @@ use super::shuffle::{self, determine_bounds, hash_partition, key_hash};
 use super::*;
 use am_core::ids::ShuffleId;
 use am_core::plan::{
-    Action, BlockFetch, BlocksWriter, FetchFailed, FetchFailure, FuncRef, MapLocation,
-    MapOutputWriter, Op, Partitioner, Plan, ShuffleDep, ShuffleRead, ShuffleWrite, Source,
-    StageSpec, TaskEnv, TaskSpec,
+    Action, BlockFetch, BlocksWriter, FetchFailed, FetchFailure, FuncRef, MapLocation, MapOutputId,
+    MapOutputWriter, NewMapOutput, Op, Partitioner, Plan, ShuffleDep, ShuffleRead, ShuffleWrite,
+    Source, StageSpec, TaskEnv, TaskSpec,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -503,15 +503,10 @@ struct TestEnv {
 }
 
 impl TaskEnv for TestEnv {
-    fn map_output_writer(
-        &self,
-        shuffle_id: ShuffleId,
-        map_id: u32,
-        partitions: u32,
-    ) -> Result<Box<dyn MapOutputWriter + '_>, String> {
-        Ok(Box::new(BlocksWriter::new(partitions, move |blocks| {
+    fn map_output_writer(&self, id: MapOutputId) -> NewMapOutput<'_> {
+        Ok(Box::new(BlocksWriter::new(id.partitions, move |blocks| {
             let mut written = self.written.lock().unwrap();
-            written.push((shuffle_id, map_id, blocks));
+            written.push((id.shuffle_id, id.map_id, blocks));
             Ok(())
         })))
     }
