@@ -775,6 +775,50 @@ pub enum DriverRequest {
         /// Wall time the task ran on the executor, ms.
         run_ms: u64,
     },
+    /// A [`DriverResponse::MigrateShuffle`] is done: `source`'s map outputs are now
+    /// served at `result`'s place and held by the reporting executor (a peer that
+    /// copied them, or `source` itself when they went to fallback storage); or it
+    /// failed, and why.
+    ShuffleMigrated {
+        executor_id: String,
+        secret: String,
+        source: String,
+        result: Result<MigratedTo, String>,
+    },
+}
+
+/// Where a decommissioning executor's map outputs went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MigratedTo {
+    /// The block server that serves them now; empty: read from `dir` directly
+    /// (fallback storage on a shared file system).
+    pub server: String,
+    /// The directory that holds their files.
+    pub dir: String,
+}
+
+/// How a decommissioning executor's map outputs move (Spark's shuffle-block
+/// migration); the executor that gets it does the work.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ShuffleMigration {
+    /// You are the peer: copy these outputs from `source`, served at `server`, into
+    /// your own shuffle dir and serve them from there.
+    FetchFrom { source: String, server: String },
+    /// You are decommissioning and no peer is left: have the node's shuffle service
+    /// serve your shuffle dir from now on.
+    ServeFromNodeService,
+    /// You are decommissioning and no peer is left: copy these outputs to `dir`
+    /// (`spark.storage.decommission.fallbackStorage.path`, shared by every host).
+    CopyTo { dir: String },
+}
+
+/// One map output to migrate: the shuffle, the map, and its bytes per reduce
+/// partition (zero-size blocks are not copied).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MigrateOutput {
+    pub shuffle_id: u32,
+    pub map_id: u32,
+    pub sizes: Vec<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -795,6 +839,12 @@ pub enum DriverResponse {
     KillTask {
         task_id: u64,
         reason: String,
+    },
+    /// Move a decommissioning executor's map outputs (see [`ShuffleMigration`]);
+    /// answered with [`DriverRequest::ShuffleMigrated`].
+    MigrateShuffle {
+        how: ShuffleMigration,
+        outputs: Vec<MigrateOutput>,
     },
 }
 

@@ -75,12 +75,6 @@ pub struct RmMetrics {
 
 impl Default for RmMetrics {
     fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl RmMetrics {
-    pub fn new() -> Self {
         let mut r = Registrar::new("spindle_rm");
         Self {
             apps: r.add("applications", "Applications by YARN state"),
@@ -166,7 +160,9 @@ impl RmMetrics {
             registry: r.finish(),
         }
     }
+}
 
+impl RmMetrics {
     /// A request of `method` (its kind) was answered: with `error`'s code, or not.
     pub fn rpc(&self, method: &'static str, error: Option<ErrorCode>) {
         self.rpc_requests
@@ -408,7 +404,7 @@ mod tests {
             ..submission()
         };
         let (app, _) = s.submit(sub, at(1)).unwrap();
-        let m = RmMetrics::new();
+        let m = RmMetrics::default();
         let t0 = Instant::now();
         RmEvent::ApplicationSubmitted { app_id: app }.emit(&m, t0);
         let attempt = app.attempt(1);

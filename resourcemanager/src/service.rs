@@ -351,7 +351,7 @@ pub(crate) async fn activate(
         peers: config.rm_addresses.clone(),
         heartbeat_interval_ms: config.heartbeat_interval.as_millis() as u64,
         persist,
-        metrics: RmMetrics::new(),
+        metrics: RmMetrics::default(),
         web: web.as_ref().map(|(_, links)| links.clone()),
         started_ms: wall_ms(),
         tokens: Arc::new(WebTokens::open(&config.state_dir).map_err(|source| {

@@ -32,12 +32,6 @@ pub struct AmMetrics {
 
 impl Default for AmMetrics {
     fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl AmMetrics {
-    pub fn new() -> Self {
         let mut r = Registrar::new("spindle_am");
         Self {
             executors: r.add(
@@ -63,7 +57,9 @@ impl AmMetrics {
             metrics: r.finish(),
         }
     }
+}
 
+impl AmMetrics {
     /// Sets the gauges from what the UI shows now and renders Prometheus text.
     pub fn render(&self, now: Gauges) -> String {
         let Gauges {

@@ -3,7 +3,7 @@
 
 use crate::format::{bytes, date, duration};
 use crate::rest::pick_quantiles;
-use crate::state::UiState;
+use crate::state::{TaskCounts, UiState};
 use common::html::{escape, nav};
 use serde_json::Value;
 use std::fmt::Write as _;
@@ -147,7 +147,7 @@ impl UiState {
                 date(j.submitted_ms),
                 duration(j.completed_ms.unwrap_or(end).saturating_sub(j.submitted_ms)),
                 j.stages.len(),
-                progress(j.completed, j.active, j.failed, j.num_tasks),
+                progress(&j.counts, j.num_tasks),
                 j.status.to_ascii_lowercase(),
                 j.status,
             );
@@ -184,7 +184,7 @@ impl UiState {
             j.status,
             date(j.submitted_ms),
             duration(j.completed_ms.unwrap_or(end).saturating_sub(j.submitted_ms)),
-            progress(j.completed, j.active, j.failed, j.num_tasks),
+            progress(&j.counts, j.num_tasks),
         );
         h.push_str(&self.stages_table(base, end, |_, s| s.job == id));
         Some(h)
@@ -219,8 +219,8 @@ impl UiState {
                 escape(&s.name),
                 date(s.submitted_ms),
                 duration(s.completed_ms.unwrap_or(end).saturating_sub(s.submitted_ms)),
-                progress_killed(s.completed, s.active, s.failed, s.killed, s.num_tasks),
-                s.failed,
+                progress(&s.counts, s.num_tasks),
+                s.counts.failed,
                 duration(s.task_ms),
                 duration(s.max_task_ms),
                 io_cell(s.io.input_bytes, s.io.input_records),
@@ -257,8 +257,8 @@ impl UiState {
             s.attempt,
             s.job,
             escape(&s.name),
-            progress_killed(s.completed, s.active, s.failed, s.killed, s.num_tasks),
-            s.killed,
+            progress(&s.counts, s.num_tasks),
+            s.counts.killed,
             bytes(s.io.shuffle_read_bytes()),
             bytes(s.io.shuffle_write_bytes),
         );
@@ -521,10 +521,10 @@ impl UiState {
                 if alive { "Active" } else { "Dead" },
                 e.blocks.len(),
                 e.cores,
-                e.active,
-                e.failed,
-                e.completed,
-                e.active + e.failed + e.completed,
+                e.tasks.active,
+                e.tasks.failed,
+                e.tasks.completed,
+                e.tasks.total(),
                 duration(e.task_ms),
                 bytes(e.io.input_bytes),
                 bytes(e.io.shuffle_read_bytes()),
@@ -565,32 +565,28 @@ tr.dead td{color:#888}.summary{list-style:none;padding:0;display:flex;gap:24px;f
 .bar span{position:absolute;width:100%;text-align:center;font-size:11px;line-height:16px}\
 .status.failed{color:#c62828}.status.succeeded,.status.complete{color:#2e7d32}svg.timeline{border:1px solid #ddd}";
 
-/// A task progress bar that also says how many attempts were killed.
-fn progress_killed(done: u32, running: u32, failed: u32, killed: u32, total: u32) -> String {
-    let bar = progress(done, running, failed, total);
-    if killed == 0 {
-        return bar;
-    }
-    bar.replacen(
-        "</span></div>",
-        &format!(" ({killed} killed)</span></div>"),
-        1,
-    )
-}
-
-/// A task progress bar: succeeded (and running) out of total.
-fn progress(done: u32, running: u32, failed: u32, total: u32) -> String {
+/// A task progress bar: succeeded (and running) out of total, with the failed and
+/// killed attempts said in words, as Spark's pages do.
+fn progress(counts: &TaskCounts, total: u32) -> String {
+    let TaskCounts {
+        active,
+        completed: done,
+        failed,
+        killed,
+    } = *counts;
     let t = total.max(1) as f64;
     let ok = (100.0 * done.min(total) as f64 / t).min(100.0);
-    let run = (100.0 * running as f64 / t).min(100.0 - ok);
-    let failed = if failed > 0 {
-        format!(" ({failed} failed)")
-    } else {
-        String::new()
-    };
+    let run = (100.0 * active as f64 / t).min(100.0 - ok);
+    let mut notes = String::new();
+    if failed > 0 {
+        notes += &format!(" ({failed} failed)");
+    }
+    if killed > 0 {
+        notes += &format!(" ({killed} killed)");
+    }
     format!(
         "<div class=\"bar\"><div class=\"ok\" style=\"width:{ok:.1}%\"></div>\
          <div class=\"run\" style=\"left:{ok:.1}%;width:{run:.1}%\"></div>\
-         <span>{done}/{total}{failed}</span></div>"
+         <span>{done}/{total}{notes}</span></div>"
     )
 }

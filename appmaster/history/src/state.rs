@@ -12,9 +12,7 @@ pub(crate) struct ExecutorView {
     pub(crate) host: String,
     pub(crate) cores: u32,
     pub(crate) container: String,
-    pub(crate) active: u32,
-    pub(crate) completed: u32,
-    pub(crate) failed: u32,
+    pub(crate) tasks: TaskCounts,
     pub(crate) task_ms: u64,
     pub(crate) add_ms: u64,
     pub(crate) remove_ms: Option<u64>,
@@ -45,16 +43,75 @@ impl RddView {
     }
 }
 
-#[derive(Debug, Clone, Default)]
-pub(crate) struct JobView {
-    pub(crate) description: String,
-    pub(crate) stages: Vec<u32>,
-    pub(crate) num_tasks: u32,
+/// Task attempts by where they stand, as Spark's status listener counts them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct TaskCounts {
     pub(crate) active: u32,
     pub(crate) completed: u32,
     pub(crate) failed: u32,
     /// Killed attempts (losers of speculative races): neither done nor failed.
     pub(crate) killed: u32,
+}
+
+impl TaskCounts {
+    fn ended(&mut self, outcome: TaskOutcome) {
+        self.active = self.active.saturating_sub(1);
+        match outcome {
+            TaskOutcome::Success => self.completed += 1,
+            TaskOutcome::Failed => self.failed += 1,
+            TaskOutcome::Killed => self.killed += 1,
+        }
+    }
+
+    /// Every attempt that ran or runs, killed ones aside (Spark's `totalTasks`).
+    pub(crate) fn total(&self) -> u32 {
+        self.active + self.completed + self.failed
+    }
+}
+
+/// How a task attempt ended, from its event's `reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TaskOutcome {
+    Success,
+    /// The loser of a speculative race: neither done nor failed.
+    Killed,
+    Failed,
+}
+
+impl TaskOutcome {
+    fn from_reason(reason: &str) -> Self {
+        match reason {
+            "Success" => Self::Success,
+            "TaskKilled" | "Killed" => Self::Killed,
+            _ => Self::Failed,
+        }
+    }
+
+    /// The `outcome` label of the AM's finished-tasks counter.
+    fn label(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Killed => "killed",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// The task's status in Spark's REST API.
+    fn status(self) -> &'static str {
+        match self {
+            Self::Success => "SUCCESS",
+            Self::Killed => "KILLED",
+            Self::Failed => "FAILED",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct JobView {
+    pub(crate) description: String,
+    pub(crate) stages: Vec<u32>,
+    pub(crate) num_tasks: u32,
+    pub(crate) counts: TaskCounts,
     pub(crate) submitted_ms: u64,
     pub(crate) completed_ms: Option<u64>,
     pub(crate) status: &'static str,
@@ -67,10 +124,7 @@ pub(crate) struct StageView {
     pub(crate) attempt: u32,
     pub(crate) name: String,
     pub(crate) num_tasks: u32,
-    pub(crate) active: u32,
-    pub(crate) completed: u32,
-    pub(crate) failed: u32,
-    pub(crate) killed: u32,
+    pub(crate) counts: TaskCounts,
     /// Every task attempt of the stage (all its attempts), by task id.
     pub(crate) tasks: BTreeMap<u64, TaskView>,
     /// Sum and maximum of finished tasks' durations.
@@ -201,7 +255,7 @@ impl UiState {
                     if e.remove_ms.is_none() {
                         e.remove_ms = Some(ts);
                         e.remove_reason = Some("application ended".into());
-                        e.active = 0;
+                        e.tasks.active = 0;
                     }
                     e.blocks.clear();
                 }
@@ -240,7 +294,7 @@ impl UiState {
                     if e.remove_ms.is_none() {
                         e.remove_ms = Some(ts);
                         e.remove_reason = Some(reason.clone());
-                        e.active = 0;
+                        e.tasks.active = 0;
                         if let Some(m) = &self.metrics {
                             m.executors_removed.inc();
                         }
@@ -296,7 +350,7 @@ impl UiState {
                 if let Some(j) = self.jobs.get_mut(job) {
                     j.status = if *succeeded { "SUCCEEDED" } else { "FAILED" };
                     j.completed_ms = Some(ts);
-                    j.active = 0;
+                    j.counts.active = 0;
                 }
             }
             AppEvent::StageSubmitted {
@@ -335,7 +389,7 @@ impl UiState {
                     };
                     s.failure = failure.clone();
                     s.completed_ms = Some(ts);
-                    s.active = 0;
+                    s.counts.active = 0;
                 }
             }
             AppEvent::TaskStart {
@@ -349,7 +403,7 @@ impl UiState {
                 speculative,
             } => {
                 if let Some(e) = self.executors.get_mut(executor) {
-                    e.active += 1;
+                    e.tasks.active += 1;
                 }
                 if let Some(s) = self.stages.get_mut(stage) {
                     s.tasks.insert(
@@ -368,9 +422,9 @@ impl UiState {
                             metrics: None,
                         },
                     );
-                    s.active += 1;
+                    s.counts.active += 1;
                     if let Some(j) = self.jobs.get_mut(&s.job) {
-                        j.active += 1;
+                        j.counts.active += 1;
                     }
                 }
                 self.timeline.running_now += 1;
@@ -386,19 +440,10 @@ impl UiState {
                 metrics,
                 ..
             } => {
-                // As Spark's status listener counts them: a killed attempt (the loser of a
-                // speculative race) is neither completed nor failed.
-                let (ok, killed) = match reason.as_str() {
-                    "Success" => (true, false),
-                    "TaskKilled" | "Killed" => (false, true),
-                    _ => (false, false),
-                };
-                let failed = !ok && !killed;
+                let outcome = TaskOutcome::from_reason(reason);
                 if let Some(e) = self.executors.get_mut(executor) {
-                    e.active = e.active.saturating_sub(1);
+                    e.tasks.ended(outcome);
                     e.task_ms += duration_ms;
-                    e.completed += u32::from(ok);
-                    e.failed += u32::from(failed);
                     if let Some(m) = metrics {
                         e.io.add(m);
                     }
@@ -406,40 +451,25 @@ impl UiState {
                 if let Some(s) = self.stages.get_mut(stage) {
                     if let Some(t) = s.tasks.get_mut(task_id) {
                         t.duration_ms = Some(*duration_ms);
-                        t.status = match (ok, killed) {
-                            (true, _) => "SUCCESS",
-                            (_, true) => "KILLED",
-                            _ => "FAILED",
-                        };
+                        t.status = outcome.status();
                         t.error = error.clone();
                         t.metrics = metrics.clone();
                     }
                     if let Some(m) = metrics {
                         s.io.add(m);
                     }
-                    s.active = s.active.saturating_sub(1);
+                    s.counts.ended(outcome);
                     s.task_ms += duration_ms;
                     s.max_task_ms = s.max_task_ms.max(*duration_ms);
-                    s.completed += u32::from(ok);
-                    s.failed += u32::from(failed);
-                    s.killed += u32::from(killed);
                     if let Some(j) = self.jobs.get_mut(&s.job) {
-                        j.active = j.active.saturating_sub(1);
-                        j.completed += u32::from(ok);
-                        j.failed += u32::from(failed);
-                        j.killed += u32::from(killed);
+                        j.counts.ended(outcome);
                     }
                 }
                 self.timeline.running_now = self.timeline.running_now.saturating_sub(1);
                 self.push_running(ts);
                 if let Some(m) = &self.metrics {
-                    let outcome = match (ok, killed) {
-                        (true, _) => "success",
-                        (_, true) => "killed",
-                        _ => "failed",
-                    };
                     m.tasks_finished
-                        .get_or_create(&vec![("outcome", outcome)])
+                        .get_or_create(&vec![("outcome", outcome.label())])
                         .inc();
                 }
             }
@@ -502,8 +532,10 @@ impl UiState {
         let mut pending = 0;
         let mut running = 0;
         for s in self.stages.values().filter(|s| s.status == "ACTIVE") {
-            running += s.active;
-            pending += s.num_tasks.saturating_sub(s.completed + s.active);
+            running += s.counts.active;
+            pending += s
+                .num_tasks
+                .saturating_sub(s.counts.completed + s.counts.active);
         }
         (pending, running)
     }

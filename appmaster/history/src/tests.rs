@@ -153,7 +153,7 @@ fn executors_come_and_go() {
 
 #[test]
 fn timeline_has_one_bar_per_executor_and_metrics_move() {
-    let m = Arc::new(AmMetrics::new());
+    let m = Arc::new(AmMetrics::default());
     let mut s = UiState::new("h:1".into()).with_metrics(m.clone());
     s.apply(&ev(1000, start()));
     s.apply(&ev(1000, AppEvent::TargetChanged { old: 0, new: 1 }));
@@ -258,7 +258,7 @@ fn pages_link_below_their_base_and_refresh_while_running() {
 
 #[test]
 fn speculative_attempts_are_marked_and_their_losers_killed_not_failed() {
-    let m = Arc::new(AmMetrics::new());
+    let m = Arc::new(AmMetrics::default());
     let mut s = UiState::new("h:1".into()).with_metrics(m);
     s.apply(&ev(1000, start()));
     s.apply(&ev(1000, added("1")));

@@ -20,7 +20,7 @@ use common::clock::{mono_ms, wall_of};
 use common::launch::ExecutorLaunch;
 use common::protocol::{
     AmEvent, Container, DriverResponse, FinalApplicationStatus, LaunchSpec, LocalResource,
-    TaskLaunch, ALPN_DRIVER,
+    ShuffleMigration, TaskLaunch, ALPN_DRIVER,
 };
 use common::tls::TlsIdentity;
 use common::transport::{self, Profile};
@@ -171,6 +171,38 @@ impl Shell {
                         }
                     });
                 }
+                Effect::MigrateShuffle {
+                    worker,
+                    source,
+                    how,
+                    outputs,
+                } => {
+                    let bytes: u64 = outputs.iter().flat_map(|o| &o.sizes).sum();
+                    let place = match &how {
+                        ShuffleMigration::FetchFrom { .. } => format!("to executor {worker}"),
+                        ShuffleMigration::ServeFromNodeService => {
+                            "to its node's shuffle service".into()
+                        }
+                        ShuffleMigration::CopyTo { dir } => format!("to fallback storage {dir}"),
+                    };
+                    eprintln!(
+                        "decommissioning executor {source}: migrating {} shuffle outputs \
+                         ({bytes} bytes) {place}",
+                        outputs.len()
+                    );
+                    let sent = self.pushes.get(&worker).is_some_and(|p| {
+                        p.send(DriverResponse::MigrateShuffle { how, outputs })
+                            .is_ok()
+                    });
+                    if !sent {
+                        // The worker is going: the core hears it failed.
+                        let _ = self.tx.send(Msg::ShuffleMigrated {
+                            reporter: worker,
+                            source,
+                            result: Err("the executor to do it is not connected".into()),
+                        });
+                    }
+                }
                 Effect::StopExecutor { executor, reason } => {
                     match self.pushes.remove(&executor) {
                         Some(p) => {
@@ -292,7 +324,7 @@ pub(crate) async fn run(
         Arc::new(DriverService::new(secret.clone(), tx.clone())),
     ));
     let ui: ui::Shared = Arc::new(Mutex::new(
-        UiState::new(driver_addr.clone()).with_metrics(Arc::new(ui::AmMetrics::new())),
+        UiState::new(driver_addr.clone()).with_metrics(Arc::new(ui::AmMetrics::default())),
     ));
     // On the node's own address, not 0.0.0.0; only the tracking URL's token gets in.
     let http = tokio::net::TcpListener::bind((env.nm_host.as_str(), 0)).await?;
@@ -522,6 +554,13 @@ pub(crate) async fn run(
                 shell.pushes.remove(&executor);
                 shell.core.on_executor_disconnected(&executor, now)
             }
+            Msg::ShuffleMigrated {
+                reporter,
+                source,
+                result,
+            } => shell
+                .core
+                .on_shuffle_migrated(&reporter, &source, result, now),
             Msg::Job { spec, reply } => {
                 if let Some(reason) = &shell.abort {
                     let _ = reply.send(Err(JobError::Cancelled(reason.clone())));
@@ -562,6 +601,20 @@ pub(crate) async fn run(
     let now = mono_ms();
     let fx = shell.core.shutdown(now);
     shell.run(fx, now, executor_resource);
+    if let Some(dir) = config
+        .shuffle_migration
+        .as_ref()
+        .and_then(|m| m.fallback_path.as_deref())
+    {
+        // What this app's executors left in fallback storage goes with the app, as
+        // Spark's FallbackStorage cleans up after its application.
+        let mine = std::path::Path::new(dir).join(&app_id);
+        if let Err(e) = std::fs::remove_dir_all(&mine) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                eprintln!("cannot remove {}: {e}", mine.display());
+            }
+        }
+    }
     shell.record(
         AppEvent::ApplicationEnd {
             final_status: status.to_string(),

@@ -4,7 +4,7 @@
 use am_core::driver::Registration;
 use am_core::ids::{ExecutorId, ShuffleId, TaskId};
 use am_core::plan::{JobError, JobSpec};
-use common::protocol::{AmEvent, DriverResponse, TaskResult};
+use common::protocol::{AmEvent, DriverResponse, MigratedTo, TaskResult};
 use common::ContainerId;
 use tokio::sync::{mpsc, oneshot};
 
@@ -30,6 +30,12 @@ pub(crate) enum Msg {
     },
     Disconnected {
         executor: ExecutorId,
+    },
+    /// `reporter` moved `source`'s map outputs (or could not).
+    ShuffleMigrated {
+        reporter: ExecutorId,
+        source: ExecutorId,
+        result: Result<MigratedTo, String>,
     },
     Job {
         spec: JobSpec,

@@ -41,7 +41,8 @@ impl Service for DriverService {
     async fn handle(self: Arc<Self>, mut inc: Incoming<DriverRequest>) {
         // Every request carries the application secret: check it first.
         let (DriverRequest::RegisterExecutor { secret, .. }
-        | DriverRequest::StatusUpdate { secret, .. }) = &inc.req;
+        | DriverRequest::StatusUpdate { secret, .. }
+        | DriverRequest::ShuffleMigrated { secret, .. }) = &inc.req;
         if let Err(e) = self.check(secret) {
             return inc.reply(&DriverResponse::Error(e)).await;
         }
@@ -112,6 +113,19 @@ impl Service for DriverService {
                 let _ = self.tx.send(Msg::Status {
                     executor: ExecutorId::from(executor_id),
                     task_id: TaskId(task_id),
+                    result,
+                });
+                inc.reply(&DriverResponse::Ok).await;
+            }
+            DriverRequest::ShuffleMigrated {
+                executor_id,
+                source,
+                result,
+                ..
+            } => {
+                let _ = self.tx.send(Msg::ShuffleMigrated {
+                    reporter: ExecutorId::from(executor_id),
+                    source: ExecutorId::from(source),
                     result,
                 });
                 inc.reply(&DriverResponse::Ok).await;

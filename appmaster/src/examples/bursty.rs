@@ -2,7 +2,7 @@
 //! static and dynamic allocation).
 
 use super::Flags;
-use crate::rdd::{MapFn, SparkContext};
+use crate::rdd::SparkContext;
 use anyhow::bail;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
@@ -22,27 +22,23 @@ pub struct Work {
     pub kind: WorkKind,
 }
 
-impl MapFn for Work {
-    type In = i64;
-    type Out = i64;
-    fn call(&self, x: i64) -> i64 {
-        let d = Duration::from_millis(self.ms);
-        match self.kind {
-            WorkKind::Sleep => std::thread::sleep(d),
-            WorkKind::Cpu => {
-                let until = Instant::now() + d;
-                let mut acc = x as u64;
-                while Instant::now() < until {
-                    for _ in 0..1000 {
-                        acc = acc.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-                    }
-                    std::hint::black_box(acc);
+crate::map_fn!(Work, |&self, x: i64| -> i64 {
+    let d = Duration::from_millis(self.ms);
+    match self.kind {
+        WorkKind::Sleep => std::thread::sleep(d),
+        WorkKind::Cpu => {
+            let until = Instant::now() + d;
+            let mut acc = x as u64;
+            while Instant::now() < until {
+                for _ in 0..1000 {
+                    acc = acc.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
                 }
+                std::hint::black_box(acc);
             }
         }
-        x
     }
-}
+    x
+});
 
 crate::register_map!(Work);
 

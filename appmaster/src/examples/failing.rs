@@ -1,7 +1,7 @@
 //! `FailingTask [--message M]`: a job whose every task fails.
 
 use super::Flags;
-use crate::rdd::{MapFn, SparkContext};
+use crate::rdd::SparkContext;
 use serde::{Deserialize, Serialize};
 
 /// Panics with `message` on every element.
@@ -10,13 +10,7 @@ pub struct Fail {
     pub message: String,
 }
 
-impl MapFn for Fail {
-    type In = i64;
-    type Out = i64;
-    fn call(&self, _x: i64) -> i64 {
-        panic!("{}", self.message)
-    }
-}
+crate::map_fn!(Fail, |&self, _x: i64| -> i64 { panic!("{}", self.message) });
 
 crate::register_map!(Fail);
 

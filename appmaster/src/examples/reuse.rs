@@ -5,7 +5,7 @@
 //! and lets them go once released.
 
 use super::Flags;
-use crate::rdd::{AddI64, MapFn, SparkContext};
+use crate::rdd::{AddI64, SparkContext};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -15,13 +15,7 @@ pub struct ModKey {
     pub keys: i64,
 }
 
-impl MapFn for ModKey {
-    type In = i64;
-    type Out = (i64, i64);
-    fn call(&self, x: i64) -> (i64, i64) {
-        (x % self.keys, 1)
-    }
-}
+crate::map_fn!(ModKey, |&self, x: i64| -> (i64, i64) { (x % self.keys, 1) });
 
 crate::register_map!(ModKey);
 

@@ -1,6 +1,6 @@
 //! `SeedRangeSquareCount [N]`: the seed workload.
 
-use crate::rdd::{MapFn, SparkContext};
+use crate::rdd::SparkContext;
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
@@ -8,13 +8,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct Square;
 
-impl MapFn for Square {
-    type In = i64;
-    type Out = i64;
-    fn call(&self, x: i64) -> i64 {
-        x.wrapping_mul(x)
-    }
-}
+crate::map_fn!(Square, |x: i64| -> i64 { x.wrapping_mul(x) });
 
 crate::register_map!(Square);
 

@@ -4,7 +4,7 @@
 //! task indices, whatever attempt computed each.
 
 use super::{Flags, WorkKind};
-use crate::rdd::{MapFn, SparkContext, TaskContext};
+use crate::rdd::{SparkContext, TaskContext};
 use anyhow::bail;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
@@ -30,34 +30,30 @@ impl Straggle {
     }
 }
 
-impl MapFn for Straggle {
-    type In = i64;
-    type Out = i64;
-    fn call(&self, x: i64) -> i64 {
-        let ctx = TaskContext::get();
-        let attempt = ctx.as_ref().map_or(0, TaskContext::attempt_number);
-        let killed = || ctx.as_ref().is_some_and(TaskContext::is_interrupted);
-        let until = Instant::now() + Duration::from_millis(self.work_ms(x, attempt));
-        let mut acc = x as u64;
-        loop {
-            let now = Instant::now();
-            if now >= until || killed() {
-                break;
-            }
-            match self.kind {
-                // In slices, so a kill is seen within 5 ms.
-                WorkKind::Sleep => std::thread::sleep((until - now).min(Duration::from_millis(5))),
-                WorkKind::Cpu => {
-                    for _ in 0..1000 {
-                        acc = acc.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-                    }
-                    std::hint::black_box(acc);
+crate::map_fn!(Straggle, |&self, x: i64| -> i64 {
+    let ctx = TaskContext::get();
+    let attempt = ctx.as_ref().map_or(0, TaskContext::attempt_number);
+    let killed = || ctx.as_ref().is_some_and(TaskContext::is_interrupted);
+    let until = Instant::now() + Duration::from_millis(self.work_ms(x, attempt));
+    let mut acc = x as u64;
+    loop {
+        let now = Instant::now();
+        if now >= until || killed() {
+            break;
+        }
+        match self.kind {
+            // In slices, so a kill is seen within 5 ms.
+            WorkKind::Sleep => std::thread::sleep((until - now).min(Duration::from_millis(5))),
+            WorkKind::Cpu => {
+                for _ in 0..1000 {
+                    acc = acc.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
                 }
+                std::hint::black_box(acc);
             }
         }
-        x
     }
-}
+    x
+});
 
 crate::register_map!(Straggle);
 

@@ -11,7 +11,7 @@
 //! Prints the 20 most frequent words as `word: count` (most frequent first,
 //! ties by word), then `distinct words: D` and `total words: T`.
 
-use crate::rdd::{AddU64, Elements, MapFn, MapPartitionsFn, Rdd, SparkContext};
+use crate::rdd::{AddU64, Elements, MapPartitionsFn, Rdd, SparkContext};
 use anyhow::{bail, Context as _};
 use serde::{Deserialize, Serialize};
 
@@ -27,13 +27,7 @@ const SEED: u64 = 0x000C_0FFE_E000_5EED;
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct WordOne;
 
-impl MapFn for WordOne {
-    type In = String;
-    type Out = (String, u64);
-    fn call(&self, w: String) -> (String, u64) {
-        (w, 1)
-    }
-}
+crate::map_fn!(WordOne, |w: String| -> (String, u64) { (w, 1) });
 
 /// Line `i` of the generated text of `words` words.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -42,13 +36,9 @@ pub struct GenLine {
     pub seed: u64,
 }
 
-impl MapFn for GenLine {
-    type In = i64;
-    type Out = String;
-    fn call(&self, line: i64) -> String {
-        generated_line(self.seed, line as u64, self.words)
-    }
-}
+crate::map_fn!(GenLine, |&self, line: i64| -> String {
+    generated_line(self.seed, line as u64, self.words)
+});
 
 /// The `k` most frequent words of a partition (see [top_words]).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]

@@ -1,6 +1,6 @@
 //! `WordLength [WORD...]`: word statistics with flat_map, map, cache and reduce.
 
-use crate::rdd::{FlatMapFn, MapFn, ReduceFn, SparkContext};
+use crate::rdd::{FlatMapFn, ReduceFn, SparkContext};
 use serde::{Deserialize, Serialize};
 
 const TEXT: &[&str] = &[
@@ -29,14 +29,10 @@ impl FlatMapFn for SplitWords {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct WordLen;
 
-impl MapFn for WordLen {
-    type In = String;
-    type Out = (String, u64);
-    fn call(&self, w: String) -> (String, u64) {
-        let n = w.chars().count() as u64;
-        (w, n)
-    }
-}
+crate::map_fn!(WordLen, |w: String| -> (String, u64) {
+    let n = w.chars().count() as u64;
+    (w, n)
+});
 
 /// The longer of two (word, length) pairs; ties go to the smaller word.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]

@@ -7,7 +7,9 @@ use crate::rdd::{BlockCache, KillSwitch, MemoryManager, TaskContext};
 use am_core::ids::ShuffleId;
 use am_core::plan::{StageSpec, TaskSpec};
 use common::launch::{ContainerEnv, ExecutorLaunch};
-use common::protocol::{DriverRequest, DriverResponse, TaskLaunch, TaskResult, ALPN_DRIVER};
+use common::protocol::{
+    DriverRequest, DriverResponse, ShuffleMigration, TaskLaunch, TaskResult, ALPN_DRIVER,
+};
 use common::tls::TlsIdentity;
 use common::transport::{self, Profile};
 use std::collections::HashMap;
@@ -129,6 +131,34 @@ pub(crate) async fn run() -> anyhow::Result<i32> {
                 if let Some(k) = kills.lock().expect("kills lock").get(&task_id) {
                     k.kill(reason);
                 }
+            }
+            DriverResponse::MigrateShuffle { how, outputs } => {
+                let (conn, exec, shuffle) = (conn.clone(), exec.clone(), shuffle.clone());
+                tokio::spawn(async move {
+                    let source = match &how {
+                        ShuffleMigration::FetchFrom { source, .. } => source.clone(),
+                        _ => exec.executor_id.clone(),
+                    };
+                    let result =
+                        tokio::task::spawn_blocking(move || shuffle.migrate(&how, &outputs))
+                            .await
+                            .unwrap_or_else(|e| Err(format!("migration thread failed: {e}")));
+                    let req = DriverRequest::ShuffleMigrated {
+                        executor_id: exec.executor_id.clone(),
+                        secret: exec.app_secret.clone(),
+                        source,
+                        result,
+                    };
+                    if let Err(e) =
+                        transport::call::<_, DriverResponse>(&conn, &exec.driver_address, &req)
+                            .await
+                    {
+                        eprintln!(
+                            "executor {}: cannot report a shuffle migration: {e}",
+                            exec.executor_id
+                        );
+                    }
+                });
             }
             DriverResponse::Ok | DriverResponse::Error(_) => {}
         }

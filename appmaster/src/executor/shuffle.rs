@@ -13,6 +13,8 @@ use shuffle_service::{layout, BlockId, ShuffleClient};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+mod migrate;
+
 pub(crate) struct ExecutorShuffle {
     app: ApplicationId,
     executor: String,
@@ -24,6 +26,8 @@ pub(crate) struct ExecutorShuffle {
     rt: tokio::runtime::Handle,
     /// Our own block server, when the node's service is not used.
     _own: Option<shuffle_service::Handle>,
+    /// The node's shuffle service, if it runs one (fallback storage for migration).
+    node_service: Option<String>,
 }
 
 impl ExecutorShuffle {
@@ -40,7 +44,7 @@ impl ExecutorShuffle {
         std::fs::create_dir_all(&dir)?;
         let client = ShuffleClient::new(identity)?;
         let service = container.shuffle_service.clone();
-        let (server, own) = match (launch.shuffle_service_enabled, service) {
+        let (server, own) = match (launch.shuffle_service_enabled, service.clone()) {
             (true, Some(addr)) => {
                 client
                     .register(&addr, app, executor, secret, std::slice::from_ref(&dir))
@@ -74,6 +78,7 @@ impl ExecutorShuffle {
             client,
             rt: tokio::runtime::Handle::current(),
             _own: own,
+            node_service: service,
         })
     }
 
@@ -109,6 +114,14 @@ impl TaskEnv for ExecutorShuffle {
             let size = loc.sizes.get(reduce_id as usize).copied().unwrap_or(1);
             if size == 0 {
                 out[i] = Some(Vec::new());
+            } else if loc.server.is_empty() {
+                // Fallback storage: a shared directory, read directly.
+                let dir = std::path::Path::new(&loc.dir);
+                let b = layout::read_block(dir, shuffle_id.get(), u64::from(loc.map_id), reduce_id)
+                    .map_err(|e| {
+                        FetchFailure::new(loc.map_id, format!("reading fallback storage: {e}"))
+                    })?;
+                out[i] = Some(b);
             } else if loc.executor == self.executor {
                 // Our own output: read the file.
                 let b = layout::read_block(

@@ -54,10 +54,10 @@ mod task_context;
 mod text;
 mod typed;
 
-/// The tests' map functions: `impl MapFn` with the element types read off the
-/// signature, `map_fn!(Sq, |x: i64| -> i64 { x * x });` (`|&self, x: i64|` where the
-/// body reads the function's fields).
-#[cfg(test)]
+/// A [MapFn] with its element types read off the signature:
+/// `appmaster::map_fn!(Sq, |x: i64| -> i64 { x * x });`, or `|&self, x: i64|` where the
+/// body reads the function's fields. The type itself is declared (and registered) as usual.
+#[macro_export]
 macro_rules! map_fn {
     ($f:ty, |&$me:ident, $x:tt: $in:ty| -> $out:ty $body:block) => {
         impl $crate::rdd::MapFn for $f {
@@ -67,7 +67,7 @@ macro_rules! map_fn {
         }
     };
     ($f:ty, |$x:tt: $in:ty| -> $out:ty $body:block) => {
-        map_fn!($f, |&self, $x: $in| -> $out $body);
+        $crate::map_fn!($f, |&self, $x: $in| -> $out $body);
     };
 }
 

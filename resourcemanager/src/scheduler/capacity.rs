@@ -282,6 +282,44 @@ impl CapacityScheduler {
         }
         pending
     }
+
+    /// Adds (`add`) or takes back a container's resource on its app, its leaf's AM
+    /// share, every queue up to the root, and its user's share of the leaf; a user's
+    /// share that falls to zero goes, so the fair-share count only sees active users.
+    fn charge(&mut self, app: ApplicationId, resource: Resource, am: bool, add: bool) {
+        let Some(e) = self.apps.get_mut(&app) else {
+            return;
+        };
+        let apply = |r: &Resource| {
+            if add {
+                r.add(&resource)
+            } else {
+                r.saturating_sub(&resource)
+            }
+        };
+        e.used = apply(&e.used);
+        let leaf = e.leaf;
+        if am {
+            self.am_used[leaf] = apply(&self.am_used[leaf]);
+        }
+        let mut q = Some(leaf);
+        while let Some(i) = q {
+            self.used[i] = apply(&self.used[i]);
+            self.containers[i] = if add {
+                self.containers[i] + 1
+            } else {
+                self.containers[i].saturating_sub(1)
+            };
+            q = self.tree.queues[i].parent;
+        }
+        let u = self.user_used[leaf]
+            .entry(e.user.clone())
+            .or_insert(Resource::ZERO);
+        *u = apply(u);
+        if *u == Resource::ZERO {
+            self.user_used[leaf].remove(&e.user);
+        }
+    }
 }
 
 impl Scheduler for CapacityScheduler {
@@ -345,53 +383,12 @@ impl Scheduler for CapacityScheduler {
     }
 
     fn allocated(&mut self, app: ApplicationId, resource: Resource, am: bool) {
-        let Some(e) = self.apps.get_mut(&app) else {
-            return;
-        };
-        e.used = e.used.add(&resource);
-        let leaf = e.leaf;
-        if am {
-            self.am_used[leaf] = self.am_used[leaf].add(&resource);
-        }
-        let mut q = Some(leaf);
-        while let Some(i) = q {
-            self.used[i] = self.used[i].add(&resource);
-            self.containers[i] += 1;
-            q = self.tree.queues[i].parent;
-        }
-        let users = &mut self.user_used[leaf];
-        match users.get_mut(&e.user) {
-            Some(u) => *u = u.add(&resource),
-            None => {
-                users.insert(e.user.clone(), resource);
-            }
-        }
+        self.charge(app, resource, am, true);
     }
 
     fn released(&mut self, app: ApplicationId, resource: Resource, am: bool) {
-        let Some(e) = self.apps.get_mut(&app) else {
-            return;
-        };
-        if resource == Resource::ZERO {
-            return;
-        }
-        e.used = e.used.saturating_sub(&resource);
-        let leaf = e.leaf;
-        if am {
-            self.am_used[leaf] = self.am_used[leaf].saturating_sub(&resource);
-        }
-        let mut q = Some(leaf);
-        while let Some(i) = q {
-            self.used[i] = self.used[i].saturating_sub(&resource);
-            self.containers[i] = self.containers[i].saturating_sub(1);
-            q = self.tree.queues[i].parent;
-        }
-        let users = &mut self.user_used[leaf];
-        if let Some(u) = users.get_mut(&e.user) {
-            *u = u.saturating_sub(&resource);
-            if *u == Resource::ZERO {
-                users.remove(&e.user);
-            }
+        if resource != Resource::ZERO {
+            self.charge(app, resource, am, false);
         }
     }
 

@@ -22,6 +22,7 @@ pub fn driver_config(conf: &BTreeMap<String, String>) -> Result<DriverConfig, Sp
         static_instances: sc.num_executors()?,
         dynamic,
         shuffle_service: sc.shuffle_service_enabled()?,
+        shuffle_migration: sc.shuffle_migration()?,
         max_stage_attempts: sc.get_int(keys::STAGE_MAX_CONSECUTIVE_ATTEMPTS, 4)?.max(1) as u32,
         locality_wait_ms: sc
             .get_time_ms(keys::LOCALITY_WAIT, TimeUnit::Milliseconds, 3000)?

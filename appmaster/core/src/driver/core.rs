@@ -22,7 +22,10 @@ use crate::ids::{ExecutorId, JobId, ShuffleId, TaskId};
 use crate::plan::{JobError, JobSpec, MapLocation, TaskError, TaskOutput};
 use common::protocol::{Container, ContainerStatus, TaskResult};
 use common::{ContainerId, Resource};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+mod decommission;
+pub use decommission::ShuffleMigrationConfig;
 
 #[derive(Debug, Clone)]
 pub struct DriverConfig {
@@ -42,6 +45,9 @@ pub struct DriverConfig {
     pub locality_wait_ms: u64,
     /// spark.shuffle.service.enabled: map output outlives its executor.
     pub shuffle_service: bool,
+    /// Shuffle-block migration when executors are decommissioned (see
+    /// [`ShuffleMigrationConfig`]); `None`: their map output goes with them.
+    pub shuffle_migration: Option<ShuffleMigrationConfig>,
     /// spark.stage.maxConsecutiveAttempts
     pub max_stage_attempts: u32,
     /// spark.scheduler.minRegisteredResourcesRatio (0.8, as on YARN): the share of the
@@ -67,6 +73,8 @@ pub struct DriverCore {
     /// Executors a reducer could not fetch from (no shuffle service), with when they may
     /// be offered tasks again: see [`FETCH_SUSPECT_MS`].
     suspects: BTreeMap<ExecutorId, u64>,
+    /// Decommissioning executors whose map outputs are moving, by executor.
+    migrations: BTreeMap<ExecutorId, decommission::Migration>,
 }
 
 /// How long an executor a fetch failed from gets no task. Most likely it is dead, and the
@@ -94,6 +102,7 @@ impl DriverCore {
             gate: StartGate::new(conf.min_registered_ratio, conf.max_registered_wait_ms),
             last_speculation_check_ms: None,
             suspects: BTreeMap::new(),
+            migrations: BTreeMap::new(),
             conf,
         })
     }
@@ -343,17 +352,19 @@ impl DriverCore {
     }
 
     fn remove_executor(&mut self, id: &ExecutorId, reason: String, now_ms: u64, out: &mut Out) {
-        if self.executors.remove(id).is_none() {
+        let Some(info) = self.executors.remove(id) else {
             return;
-        }
+        };
         self.suspects.remove(id);
+        self.migrations_lost(id, out);
         // Its running tasks go back to their stages (not counted as failures).
         for t in self.tasks.executor_lost(id) {
             t.end("ExecutorLost", Some(reason.clone()), 0, now_ms, out);
         }
         if !self.conf.shuffle_service {
-            // Its map output went with it: recompute what is still needed.
-            self.map_outputs.remove_outputs_on_executor(id);
+            // The map output it served itself went with it (what it migrated did not):
+            // recompute what is still needed.
+            self.map_outputs.remove_served_by(id, &info.shuffle_server);
             self.dag_step(out, now_ms, |dag, cx| dag.resubmit_ready(cx));
         }
         out.log(AppEvent::ExecutorRemoved {
@@ -606,13 +617,14 @@ impl DriverCore {
             if let Some((old, new)) = outcome.target_changed {
                 out.log(AppEvent::TargetChanged { old, new });
             }
-            for id in outcome.to_remove {
-                let reason = if self.tasks.holds_cache(&id) {
+            let leaving: BTreeSet<ExecutorId> = outcome.to_remove.iter().cloned().collect();
+            for id in &outcome.to_remove {
+                let reason = if self.tasks.holds_cache(id) {
                     "cached idle timeout"
                 } else {
                     "idle timeout"
                 };
-                self.executors.stop(&id, reason.into(), &mut out);
+                self.release_executor(id, reason.into(), outcome.removal, &leaving, &mut out);
             }
             self.sync_ask(now_ms, &mut out);
         }
@@ -680,6 +692,7 @@ mod tests {
             dynamic: None,
             locality_wait_ms: 3000,
             shuffle_service: false,
+            shuffle_migration: None,
             max_stage_attempts: 4,
             min_registered_ratio: 0.8,
             max_registered_wait_ms: 30_000,
@@ -687,7 +700,7 @@ mod tests {
         }
     }
 
-    fn ex(id: &str) -> ExecutorId {
+    pub(super) fn ex(id: &str) -> ExecutorId {
         ExecutorId::from(id)
     }
 
@@ -851,7 +864,7 @@ mod tests {
         assert!(aborted);
     }
 
-    fn shuffle_job(maps: u32, reduces: u32) -> JobSpec {
+    pub(super) fn shuffle_job(maps: u32, reduces: u32) -> JobSpec {
         use crate::plan::{Partitioner, ShuffleRead, ShuffleWrite};
         let parent = Plan {
             source: Source::Range {
@@ -905,7 +918,7 @@ mod tests {
         )
     }
 
-    fn two_executors(service: bool) -> DriverCore {
+    pub(super) fn two_executors(service: bool) -> DriverCore {
         let mut c = conf(2);
         c.shuffle_service = service;
         let mut d = DriverCore::new(c).unwrap();
@@ -919,7 +932,7 @@ mod tests {
     }
 
     /// Runs every launched task to success until no task is launched.
-    fn drain(d: &mut DriverCore, mut fx: Vec<Effect>, reduces: usize) -> Vec<Effect> {
+    pub(super) fn drain(d: &mut DriverCore, mut fx: Vec<Effect>, reduces: usize) -> Vec<Effect> {
         let mut all = fx.clone();
         loop {
             let l = launches(&fx);

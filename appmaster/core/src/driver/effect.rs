@@ -59,6 +59,14 @@ pub enum Effect {
         task_id: TaskId,
         reason: String,
     },
+    /// Send `worker` a shuffle migration: `source`'s map outputs `outputs` move as `how`
+    /// says; `worker` answers with where they went (or why not).
+    MigrateShuffle {
+        worker: ExecutorId,
+        source: ExecutorId,
+        how: common::protocol::ShuffleMigration,
+        outputs: Vec<common::protocol::MigrateOutput>,
+    },
     /// Tell an executor to exit.
     StopExecutor {
         executor: ExecutorId,

@@ -382,6 +382,32 @@ impl ExecutorBook {
         out
     }
 
+    /// The executor is being decommissioned: it takes no new tasks.
+    pub(crate) fn decommission(&mut self, id: &ExecutorId) {
+        if let Some(c) = self.containers.values_mut().find(|c| c.executor == *id) {
+            c.decommissioning = true;
+        }
+    }
+
+    /// A registered executor that stays (not stopping, not decommissioning) and that
+    /// `eligible` accepts, to take a leaving executor's shuffle output: the lowest id.
+    pub(crate) fn migration_peer(
+        &self,
+        eligible: impl Fn(&ExecutorId) -> bool,
+    ) -> Option<ExecutorId> {
+        self.executors
+            .iter()
+            .filter(|(id, e)| {
+                eligible(id)
+                    && self
+                        .containers
+                        .get(&e.container)
+                        .is_some_and(|c| c.phase == Phase::Registered && !c.decommissioning)
+            })
+            .map(|(id, _)| id.clone())
+            .next()
+    }
+
     /// A task was launched on this executor.
     pub(crate) fn take_slot(&mut self, id: &ExecutorId) {
         if let Some(e) = self.executors.get_mut(id) {

@@ -56,10 +56,45 @@ impl MapOutputTracker {
         self.shuffles.get(&shuffle)?.iter().cloned().collect()
     }
 
-    /// The executor is gone and its output with it (no shuffle service). Returns how
-    /// many outputs were lost.
-    pub(crate) fn remove_outputs_on_executor(&mut self, executor: &ExecutorId) -> usize {
-        self.remove_where(|_, l| l.executor == *executor)
+    /// The executor is gone and the output it served itself (from `server`, its own
+    /// block server) with it; what it migrated elsewhere stays. Returns how many
+    /// outputs were lost.
+    pub(crate) fn remove_served_by(&mut self, executor: &ExecutorId, server: &str) -> usize {
+        self.remove_where(|_, l| l.executor == *executor && l.server == server)
+    }
+
+    /// The outputs `executor` wrote and serves from `server`, with their shuffles.
+    pub(crate) fn served_by(
+        &self,
+        executor: &ExecutorId,
+        server: &str,
+    ) -> Vec<(ShuffleId, MapLocation)> {
+        self.shuffles
+            .iter()
+            .flat_map(|(s, outputs)| outputs.iter().flatten().map(move |l| (*s, l)))
+            .filter(|(_, l)| l.executor == *executor && l.server == server)
+            .map(|(s, l)| (s, l.clone()))
+            .collect()
+    }
+
+    /// Points the outputs `executor` serves from `server` at their new place
+    /// (`moved(old)`); returns how many moved.
+    pub(crate) fn move_served_by(
+        &mut self,
+        executor: &ExecutorId,
+        server: &str,
+        moved: impl Fn(MapLocation) -> MapLocation,
+    ) -> usize {
+        let mut n = 0;
+        for o in self.shuffles.values_mut().flat_map(|o| o.iter_mut()) {
+            if o.as_ref()
+                .is_some_and(|l| l.executor == *executor && l.server == server)
+            {
+                *o = o.take().map(&moved);
+                n += 1;
+            }
+        }
+        n
     }
 
     /// A reducer could not fetch a map output: that output is lost; so is everything
@@ -167,12 +202,43 @@ mod tests {
         let (a, b) = (ShuffleId(1), ShuffleId(2));
         t.register_shuffle(a, 2);
         t.register_shuffle(b, 1);
-        t.register_map_output(a, loc(0, "1", ""));
-        t.register_map_output(a, loc(1, "2", ""));
-        t.register_map_output(b, loc(0, "1", ""));
-        assert_eq!(t.remove_outputs_on_executor(&"1".into()), 2);
+        t.register_map_output(a, loc(0, "1", "s1"));
+        t.register_map_output(a, loc(1, "2", "s2"));
+        t.register_map_output(b, loc(0, "1", "s1"));
+        assert_eq!(t.remove_served_by(&"1".into(), "s1"), 2);
         assert_eq!(t.missing(a), vec![0]);
         assert_eq!(t.missing(b), vec![0]);
+    }
+
+    #[test]
+    fn migrated_outputs_outlive_the_executor_that_wrote_them() {
+        let mut t = MapOutputTracker::default();
+        let s = ShuffleId(1);
+        t.register_shuffle(s, 3);
+        t.register_map_output(s, loc(0, "1", "s1"));
+        t.register_map_output(s, loc(1, "1", "s1"));
+        t.register_map_output(s, loc(2, "2", "s2"));
+        let mine: Vec<u32> = t
+            .served_by(&"1".into(), "s1")
+            .iter()
+            .map(|(_, l)| l.map_id)
+            .collect();
+        assert_eq!(mine, [0, 1]);
+        // Executor 1's outputs move to the node's shuffle service, still under its id.
+        let moved = t.move_served_by(&"1".into(), "s1", |l| MapLocation {
+            server: "svc".into(),
+            ..l
+        });
+        assert_eq!(moved, 2);
+        assert_eq!(t.remove_served_by(&"1".into(), "s1"), 0);
+        assert!(t.is_complete(s));
+        let servers: Vec<String> = t
+            .locations(s)
+            .unwrap()
+            .into_iter()
+            .map(|l| l.server)
+            .collect();
+        assert_eq!(servers, ["svc", "svc", "s2"]);
     }
 
     #[test]

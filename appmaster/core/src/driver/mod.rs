@@ -21,7 +21,7 @@ mod tasks;
 mod test_support;
 
 pub use self::config::driver_config;
-pub use self::core::{DriverConfig, DriverCore};
+pub use self::core::{DriverConfig, DriverCore, ShuffleMigrationConfig};
 pub use self::effect::{Effect, TaskDescription};
 pub use self::executors::Registration;
 pub use self::gate::GateWait;

@@ -87,6 +87,12 @@ pub const SHUFFLE_TRACKING_TIMEOUT: &str = "spark.dynamicAllocation.shuffleTrack
 pub const SHUFFLE_SERVICE_FETCH_RDD_ENABLED: &str = "spark.shuffle.service.fetch.rdd.enabled";
 /// `spark.decommission.enabled`
 pub const DECOMMISSION_ENABLED: &str = "spark.decommission.enabled";
+/// `spark.storage.decommission.enabled`: a decommissioning executor migrates its blocks.
+pub const STORAGE_DECOMMISSION_ENABLED: &str = "spark.storage.decommission.enabled";
+/// `spark.storage.decommission.fallbackStorage.path`: where shuffle blocks go when no
+/// peer is left.
+pub const STORAGE_DECOMMISSION_FALLBACK_STORAGE_PATH: &str =
+    "spark.storage.decommission.fallbackStorage.path";
 /// `spark.storage.decommission.shuffleBlocks.enabled`
 pub const STORAGE_DECOMMISSION_SHUFFLE_BLOCKS_ENABLED: &str =
     "spark.storage.decommission.shuffleBlocks.enabled";

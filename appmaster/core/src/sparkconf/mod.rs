@@ -491,6 +491,25 @@ impl SparkConf {
         self.get_bool(keys::SHUFFLE_SERVICE_ENABLED, false)
     }
 
+    /// Shuffle-block migration on decommission: on when `spark.decommission.enabled`,
+    /// `spark.storage.decommission.enabled` and
+    /// `spark.storage.decommission.shuffleBlocks.enabled` (default true) all are, and no
+    /// shuffle service keeps map output anyway.
+    pub fn shuffle_migration(
+        &self,
+    ) -> Result<Option<crate::driver::ShuffleMigrationConfig>, SparkConfError> {
+        let on = self.get_bool(keys::DECOMMISSION_ENABLED, false)?
+            && self.get_bool(keys::STORAGE_DECOMMISSION_ENABLED, false)?
+            && self.get_bool(keys::STORAGE_DECOMMISSION_SHUFFLE_BLOCKS_ENABLED, true)?
+            && !self.shuffle_service_enabled()?;
+        Ok(on.then(|| crate::driver::ShuffleMigrationConfig {
+            fallback_path: self
+                .get(keys::STORAGE_DECOMMISSION_FALLBACK_STORAGE_PATH)
+                .map(|p| p.trim().to_owned())
+                .filter(|p| !p.is_empty()),
+        }))
+    }
+
     /// `spark.eventLog.enabled` (default false).
     pub fn event_log_enabled(&self) -> Result<bool, SparkConfError> {
         self.get_bool(keys::EVENT_LOG_ENABLED, false)
