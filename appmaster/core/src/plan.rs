@@ -286,11 +286,14 @@ pub trait MapOutputWriter: Send {
     fn commit(self: Box<Self>) -> Result<Vec<u64>, String>;
 }
 
+/// What [BlocksWriter] does with the blocks on commit.
+type BlocksDone<'a> = Box<dyn FnOnce(Vec<Vec<u8>>) -> Result<(), String> + Send + 'a>;
+
 /// A [MapOutputWriter] that collects the blocks in memory and hands them to
 /// `done` on commit (in-process runners and tests).
 pub struct BlocksWriter<'a> {
     blocks: Vec<Vec<u8>>,
-    done: Box<dyn FnOnce(Vec<Vec<u8>>) -> Result<(), String> + Send + 'a>,
+    done: BlocksDone<'a>,
 }
 
 impl<'a> BlocksWriter<'a> {

@@ -96,7 +96,7 @@ pub(crate) fn check(records: u64, keys: u64, parts: &[GroupStats]) -> anyhow::Re
     }
     let want_groups = records.min(keys);
     // 0 + 1 + ... + (N - 1), wrapping as the executors add.
-    let want_sum = if records % 2 == 0 {
+    let want_sum = if records.is_multiple_of(2) {
         (records / 2).wrapping_mul(records.wrapping_sub(1))
     } else {
         records.wrapping_mul((records - 1) / 2)

@@ -133,8 +133,8 @@ impl MemoryManager {
     /// never more than 1/N of the pool; waits while the task would have less than 1/2N.
     fn acquire(&self, task: u64, want: u64) -> u64 {
         let mut tasks = self.lock();
-        if !tasks.contains_key(&task) {
-            tasks.insert(task, 0);
+        if let std::collections::hash_map::Entry::Vacant(e) = tasks.entry(task) {
+            e.insert(0);
             // A new task changes everyone's share.
             self.released.notify_all();
         }
@@ -298,7 +298,7 @@ impl Spillable {
         if self.forced() {
             return true;
         }
-        if self.elements % CHECK_EVERY != 0 || current < self.threshold {
+        if !self.elements.is_multiple_of(CHECK_EVERY) || current < self.threshold {
             return false;
         }
         self.grow(current)
