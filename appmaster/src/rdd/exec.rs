@@ -8,10 +8,13 @@
 //! `Op::Cache` whose block is not cached yet (caching is materializing).
 //!
 //! Shuffles go through the task's [TaskEnv]: a `Source::Shuffled` fetches
-//! this reduce partition's block of every map output of its dependencies and
-//! reads them as its `ShuffleRead` says; `Action::ShuffleWrite` partitions the
-//! stream into one block per reduce partition and hands them to the env (see
-//! [super::shuffle] for the block format and the partitioners).
+//! this reduce partition's block of every map output of its dependencies, a
+//! `spark.reducer.maxSizeInFlight` batch at a time, and reads them as its
+//! `ShuffleRead` says; `Action::ShuffleWrite` partitions the stream into the
+//! env's map output writer, one block per reduce partition (see
+//! [super::shuffle] for the block format and the partitioners). Both sides
+//! work within the task's execution memory and spill when over it (see
+//! [super::memory] and [super::external]).
 
 use super::erased::{erase, AnyBlock, AnyCombiner, AnyIter};
 use super::memory::{MemoryManager, TaskMemory};

@@ -1,6 +1,7 @@
 //! The task side of a shuffle: pair keys, partitioners, the block record
 //! format, the map-side write and the reduce-side read (the typed code that
-//! the registry's pair and join tables point at).
+//! the registry's pair and join tables point at). Both sides keep to the task's
+//! execution memory with the spilling structures of [super::external].
 //!
 //! # Block format
 //!
