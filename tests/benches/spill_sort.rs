@@ -15,10 +15,10 @@
 
 use am_core::eventlog::AppEvent;
 use appmaster::examples::generated_records;
-use spindle_tests::{class_args, Cluster};
+use spindle_tests::{class_args, eventually, Cluster};
 use std::io::{BufWriter, Write};
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 fn main() {
     let n: u64 = std::env::var("SPILL_SORT_RECORDS")
@@ -74,18 +74,26 @@ fn main() {
     // Jobs: the input's summary, sortByKey's sampling, the sorted output's summary.
     assert_eq!(jobs.len(), 3, "{jobs:?}");
     let sort_s = (jobs[2].1 - jobs[1].0) as f64 / 1000.0;
-    let mut peak_kb = 0u64;
-    for f in cluster.container_logs("stderr") {
-        let body = std::fs::read_to_string(f).unwrap_or_default();
-        for l in body
-            .lines()
-            .filter(|l| l.starts_with("executor") && l.contains("peak RSS:"))
-        {
-            let kb = l.rsplit("peak RSS:").next().unwrap_or_default();
-            let kb: u64 = kb.trim().trim_end_matches(" KB").parse().unwrap_or(0);
-            peak_kb = peak_kb.max(kb);
+    // Each executor says its peak RSS as it exits, which may be after the app ends.
+    let peaks = eventually(Duration::from_secs(20), "the executors' peak RSS", || {
+        let mut peaks = Vec::new();
+        for f in cluster.container_logs("stderr") {
+            let body = std::fs::read_to_string(f).unwrap_or_default();
+            for l in body.lines().filter(|l| l.starts_with("executor")) {
+                if let Some(kb) = l.split("peak RSS:").nth(1) {
+                    peaks.push(
+                        kb.trim()
+                            .trim_end_matches("KB")
+                            .trim()
+                            .parse::<u64>()
+                            .ok()?,
+                    );
+                }
+            }
         }
-    }
+        (peaks.len() >= 2).then_some(peaks)
+    });
+    let peak_kb = peaks.into_iter().max().unwrap_or(0);
 
     // GNU sort on the same records as text.
     let dir = tempfile::tempdir().expect("tempdir");
