@@ -271,6 +271,17 @@ impl Drop for Cluster {
     }
 }
 
+/// The files under `dir` (all depths, not following links) that `keep` accepts.
+pub fn files_under(dir: &Path, keep: impl Fn(&Path) -> bool) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    walk(dir, &mut |p| {
+        if keep(p) {
+            out.push(p.to_path_buf());
+        }
+    });
+    out
+}
+
 fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return;

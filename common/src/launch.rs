@@ -124,6 +124,8 @@ where
     })
 }
 
+pub use crate::resource::ExecutorMemory;
+
 const IN_CONTAINER: &str = "in a Spindle container";
 const IN_AM: &str = "as a Spindle application master";
 const AS_DRIVER: &str = "as a driver: submit with spindle-submit";
@@ -177,6 +179,9 @@ const EXECUTOR_ID: &str = "SPINDLE_EXECUTOR_ID";
 const EXECUTOR_CORES: &str = "SPINDLE_EXECUTOR_CORES";
 const APP_ID: &str = "SPINDLE_APP_ID";
 const SHUFFLE_SERVICE_ENABLED: &str = "SPINDLE_SHUFFLE_SERVICE_ENABLED";
+const MEMORY_POOL_BYTES: &str = "SPINDLE_MEMORY_POOL_BYTES";
+const FORCE_SPILL_ELEMENTS: &str = "SPINDLE_FORCE_SPILL_ELEMENTS";
+const MAX_BYTES_IN_FLIGHT: &str = "SPINDLE_MAX_BYTES_IN_FLIGHT";
 
 /// What every container gets from the NM that starts it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -475,12 +480,14 @@ pub struct ExecutorLaunch {
     pub app_id: ApplicationId,
     /// `spark.shuffle.service.enabled`: map output is served by the node's service.
     pub shuffle_service_enabled: bool,
+    /// The memory its tasks' shuffles and aggregations work within.
+    pub memory: ExecutorMemory,
 }
 
 impl ExecutorLaunch {
     /// The variables (the app secret is not among them: see [`Self::add_to`]).
     pub fn to_env(&self) -> Vec<(&'static str, String)> {
-        vec![
+        let mut env = vec![
             (ROLE, "executor".to_string()),
             (DRIVER_ADDRESS, self.driver_address.clone()),
             (EXECUTOR_ID, self.executor_id.clone()),
@@ -490,7 +497,19 @@ impl ExecutorLaunch {
                 SHUFFLE_SERVICE_ENABLED,
                 self.shuffle_service_enabled.to_string(),
             ),
-        ]
+            (
+                MEMORY_POOL_BYTES,
+                self.memory.unified_pool_bytes.to_string(),
+            ),
+            (
+                MAX_BYTES_IN_FLIGHT,
+                self.memory.max_bytes_in_flight.to_string(),
+            ),
+        ];
+        if let Some(n) = self.memory.force_spill_elements {
+            env.push((FORCE_SPILL_ELEMENTS, n.to_string()));
+        }
+        env
     }
 
     /// The credentials, by name.
@@ -513,6 +532,14 @@ impl ExecutorLaunch {
             executor_cores: parsed(vars, EXECUTOR_CORES, w)?,
             app_id: parsed(vars, APP_ID, w)?,
             shuffle_service_enabled: vars.var(SHUFFLE_SERVICE_ENABLED).as_deref() == Some("true"),
+            memory: ExecutorMemory {
+                unified_pool_bytes: parsed(vars, MEMORY_POOL_BYTES, w)?,
+                force_spill_elements: match vars.var(FORCE_SPILL_ELEMENTS) {
+                    Some(_) => Some(parsed(vars, FORCE_SPILL_ELEMENTS, w)?),
+                    None => None,
+                },
+                max_bytes_in_flight: parsed(vars, MAX_BYTES_IN_FLIGHT, w)?,
+            },
         })
     }
 
@@ -721,6 +748,11 @@ mod tests {
             executor_cores: 2,
             app_id: container_id.app(),
             shuffle_service_enabled: true,
+            memory: ExecutorMemory {
+                unified_pool_bytes: 127 << 20,
+                force_spill_elements: Some(1000),
+                max_bytes_in_flight: 48 << 20,
+            },
         };
         let mut spec = LaunchSpec::default();
         e.add_to(&mut spec);

@@ -52,3 +52,18 @@ impl fmt::Display for Resource {
         write!(f, "<memory:{}, vCores:{}>", self.memory_mb, self.vcores)
     }
 }
+
+/// An executor's memory settings, worked out by the driver from Spark's properties.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExecutorMemory {
+    /// Spark's unified memory region: (`spark.executor.memory` − 300 MiB reserved) ×
+    /// `spark.memory.fraction`, shared by execution (shuffles, aggregations, sorts) and
+    /// storage (cached partitions); bytes.
+    pub unified_pool_bytes: u64,
+    /// `spark.shuffle.spill.numElementsForceSpillThreshold`: spill after this many
+    /// elements whatever the memory (tests); `None` when unset.
+    pub force_spill_elements: Option<u64>,
+    /// `spark.reducer.maxSizeInFlight`: the bytes of shuffle blocks a reduce task
+    /// fetches at once.
+    pub max_bytes_in_flight: u64,
+}

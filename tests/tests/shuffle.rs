@@ -3,30 +3,18 @@
 
 use am_core::eventlog::AppEvent;
 use spindle_tests::{
-    appmaster, class_args, dynamic, eventually, executor_pids, map_stage_submissions, xorshift,
-    Cluster,
+    appmaster, class_args, dynamic, eventually, executor_pids, files_under, map_stage_submissions,
+    xorshift, Cluster,
 };
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-fn shuffle_files(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p
-                .file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("shuffle_"))
-            {
-                out.push(p.display().to_string());
-            }
-        }
-    }
-    out
+fn shuffle_files(dir: &Path) -> Vec<PathBuf> {
+    files_under(dir, |p| {
+        p.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("shuffle_"))
+    })
 }
 
 #[test]

@@ -154,9 +154,9 @@ pub enum AppEvent {
 
 /// A successful task's I/O, in Spark's terms. Spindle computes the shuffle figures on
 /// the driver from the map output sizes it tracks (the blocks a reduce task was given,
-/// local when its own executor wrote them), so executors report nothing new. Its
+/// local when its own executor wrote them). Its
 /// sources are in-memory (ranges, parallelized collections), which Spark counts as no
-/// input; nothing spills, so the spill fields stay 0 until something does.
+/// input. The spill figures are the executor's own (`TaskOutput::spill`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TaskMetrics {

@@ -211,6 +211,28 @@ pub struct TaskOutput {
     /// A shuffle map task's bytes per reduce partition.
     #[serde(default)]
     pub map_sizes: Option<Vec<u64>>,
+    /// What the task's memory-bounded operations spilled (Spark's task metrics).
+    #[serde(default)]
+    pub spill: SpillMetrics,
+}
+
+/// Spark's spill metrics of a task: `memory_bytes_spilled` is the estimated
+/// in-memory size of what was spilled, `disk_bytes_spilled` the bytes written to
+/// spill files; `spills` counts the spill files.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpillMetrics {
+    pub spills: u64,
+    pub memory_bytes_spilled: u64,
+    pub disk_bytes_spilled: u64,
+}
+
+impl SpillMetrics {
+    /// Adds `other`'s figures to these.
+    pub fn add(&mut self, other: &Self) {
+        self.spills += other.spills;
+        self.memory_bytes_spilled += other.memory_bytes_spilled;
+        self.disk_bytes_spilled += other.disk_bytes_spilled;
+    }
 }
 
 /// A task that failed: the message is the user's error or panic text.
@@ -241,12 +263,67 @@ pub struct BlockRef {
     pub reduce_id: u32,
 }
 
-/// One map task's output: an encoded block per reduce partition, in order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MapWrite {
+/// Which map output a task writes: map task `map_id` of `shuffle_id`, for
+/// `partitions` reduce partitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MapOutputId {
     pub shuffle_id: ShuffleId,
     pub map_id: u32,
-    pub blocks: Vec<Vec<u8>>,
+    pub partitions: u32,
+}
+
+/// A map output's writer, or why there is none.
+pub type NewMapOutput<'a> = Result<Box<dyn MapOutputWriter + 'a>, String>;
+
+/// Receives one map task's output, reduce partition by reduce partition in
+/// ascending order (a partition may be written in several pieces; empty ones may
+/// be skipped), so a map task never needs its whole output in memory. Dropping
+/// it without `commit` discards what was written.
+pub trait MapOutputWriter: Send {
+    /// Appends `bytes` to reduce partition `reduce_id`.
+    fn write_partition(&mut self, reduce_id: u32, bytes: &[u8]) -> Result<(), String>;
+    /// Makes the output visible; returns the bytes per reduce partition.
+    fn commit(self: Box<Self>) -> Result<Vec<u64>, String>;
+}
+
+/// What [BlocksWriter] does with the blocks on commit.
+type BlocksDone<'a> = Box<dyn FnOnce(Vec<Vec<u8>>) -> Result<(), String> + Send + 'a>;
+
+/// A [MapOutputWriter] that collects the blocks in memory and hands them to
+/// `done` on commit (in-process runners and tests).
+pub struct BlocksWriter<'a> {
+    blocks: Vec<Vec<u8>>,
+    done: BlocksDone<'a>,
+}
+
+impl<'a> BlocksWriter<'a> {
+    pub fn new(
+        partitions: u32,
+        done: impl FnOnce(Vec<Vec<u8>>) -> Result<(), String> + Send + 'a,
+    ) -> Self {
+        Self {
+            blocks: vec![Vec::new(); partitions as usize],
+            done: Box::new(done),
+        }
+    }
+}
+
+impl MapOutputWriter for BlocksWriter<'_> {
+    fn write_partition(&mut self, reduce_id: u32, bytes: &[u8]) -> Result<(), String> {
+        let n = self.blocks.len();
+        let block = self
+            .blocks
+            .get_mut(reduce_id as usize)
+            .ok_or_else(|| format!("reduce partition {reduce_id} of {n} does not exist"))?;
+        block.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn commit(self: Box<Self>) -> Result<Vec<u64>, String> {
+        let sizes = self.blocks.iter().map(|b| b.len() as u64).collect();
+        (self.done)(self.blocks)?;
+        Ok(sizes)
+    }
 }
 
 /// Block `reduce_id` of every map output in `locations`, in that order.
@@ -277,8 +354,8 @@ impl FetchFailure {
 /// The executor implements it with files and the shuffle service; the local
 /// runner in memory.
 pub trait TaskEnv: Send + Sync {
-    /// Writes one map task's output; returns the bytes written per reduce partition.
-    fn write_map_output(&self, output: MapWrite) -> Result<Vec<u64>, String>;
+    /// Where a map task writes its output.
+    fn map_output_writer(&self, id: MapOutputId) -> NewMapOutput<'_>;
     /// Fetches the blocks (the env batches them per server). A failure names the map
     /// output that could not be fetched: the task then fails with
     /// `TaskError::fetch_failed` set for it.

@@ -510,6 +510,8 @@ pub(crate) async fn drive(
         executor_cores: config.executor_cores,
         app_id: attempt.app,
         shuffle_service_enabled: config.shuffle_service,
+        // driver_config() validated the memory settings too.
+        memory: sc.executor_memory_settings()?,
     };
     let executor_resource = config.executor_resource;
     let parallelism = Arc::new(AtomicU32::new(2));

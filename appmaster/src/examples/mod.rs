@@ -4,6 +4,7 @@
 
 mod bursty;
 mod failing;
+mod group;
 mod pi;
 mod reuse;
 mod seed;
@@ -18,10 +19,11 @@ use std::collections::BTreeMap;
 
 pub use bursty::{Work, WorkKind};
 pub use failing::Fail;
+pub use group::{GroupStats, KeyedRecord, SummarizeGroups};
 pub use pi::PiSampler;
 pub use reuse::ModKey;
 pub use seed::Square;
-pub use sort::{GenRecords, PartStats, Summarize};
+pub use sort::{generated_records, GenRecords, PartStats, Summarize};
 pub use stragglers::{slow_tasks, Straggle};
 pub use wordcount::{GenLine, SplitSpaces, TopWords, WordOne};
 pub use words::{Longest, SplitWords, WordLen};
@@ -69,6 +71,11 @@ pub const EXAMPLES: &[(&str, &str, &str)] = &[
         "sorts N generated (u64, u64) records with sort_by_key and verifies the output is sorted and complete (N default 1000000)",
     ),
     (
+        "GroupByKey",
+        "[--records N] [--keys K] [--partitions P]",
+        "groups N generated (key, value) records in K keys with group_by_key and verifies every group (defaults 1000000, 20000)",
+    ),
+    (
         "ShuffleReuse",
         "[--records N] [--keys K] [--partitions P] [--pause-ms MS] [--after-release-ms MS]",
         "reduce_by_key, then two jobs on its output MS ms apart, then releases the shuffle and waits",
@@ -97,6 +104,7 @@ pub fn run_example(class: &str, sc: &SparkContext, args: &[String]) -> anyhow::R
         "WordLength" => words::run(sc, args),
         "WordCount" | "JavaWordCount" => wordcount::run(sc, args),
         "Sort" | "SortByKey" => sort::run(sc, args),
+        "GroupByKey" => group::run(sc, args),
         "ShuffleReuse" => reuse::run(sc, args),
         "" => bail!("no example class given (--class NAME); {}", known()),
         other => bail!("unknown example class {other:?}; {}", known()),
@@ -174,6 +182,16 @@ impl Flags {
             }),
         }
     }
+}
+
+/// Records per shuffle partition by default: 8 million, about 128 MB of shuffle data
+/// (Spark's input split size), so that a partition spills a few runs at most.
+const RECORDS_PER_PARTITION: u64 = 8_000_000;
+
+/// The partitions of an example shuffling `records` records: the default
+/// parallelism, at least one per [RECORDS_PER_PARTITION].
+fn default_partitions(sc: &SparkContext, records: u64) -> u64 {
+    u64::from(sc.default_parallelism()).max(records.div_ceil(RECORDS_PER_PARTITION))
 }
 
 fn flag_list(known: &[&str]) -> String {

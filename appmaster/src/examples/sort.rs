@@ -8,7 +8,9 @@
 //! checksums, sorted or not), and the driver checks the summaries: every
 //! output partition sorted, each one's keys not below the previous one's,
 //! and the count and checksums equal to the input's. P defaults to the
-//! default parallelism, at least one partition per million records.
+//! default parallelism, at least one partition per 8 million records (about
+//! 128 MB of shuffle data, Spark's input split size; a partition larger than
+//! its task's memory spills and merges).
 
 use super::{Flags, SplitMix64};
 use crate::rdd::{Elements, MapPartitionsFn, Rdd, SparkContext};
@@ -96,6 +98,20 @@ pub(crate) fn records(sc: &SparkContext, n: u64, partitions: u32) -> Rdd<(u64, u
         .map_partitions(GenRecords { seed: SEED })
 }
 
+/// The records `Sort --records n --partitions partitions` sorts, in partition
+/// order, made here (for comparisons outside Spindle: the sort bench).
+pub fn generated_records(n: u64, partitions: u32) -> impl Iterator<Item = (u64, u64)> {
+    let parts = u64::from(partitions.max(1));
+    (0..parts).flat_map(move |p| {
+        // range(0, n)'s slice p of `parts`, as `SparkContext::range` splits it.
+        let (lo, hi) = (
+            (u128::from(n) * u128::from(p) / u128::from(parts)) as i64,
+            (u128::from(n) * u128::from(p + 1) / u128::from(parts)) as i64,
+        );
+        GenRecords { seed: SEED }.call(p as u32, Box::new(lo..hi))
+    })
+}
+
 /// What the check found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SortCheck {
@@ -164,8 +180,7 @@ pub(crate) fn run(sc: &SparkContext, args: &[String]) -> anyhow::Result<()> {
     if n > i64::MAX as u64 {
         bail!("Sort: --records is too large");
     }
-    let default = u64::from(sc.default_parallelism()).max(n.div_ceil(1_000_000));
-    let p = flags.u64("partitions", default)?;
+    let p = flags.u64("partitions", super::default_partitions(sc, n))?;
     if p == 0 || p > u64::from(u32::MAX) {
         bail!("Sort: --partitions must be a positive number, not {p}");
     }

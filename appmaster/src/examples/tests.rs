@@ -277,6 +277,7 @@ fn sort_is_sorted_and_complete() {
     // The sorted output, collected: sorted, and the same records.
     let input = sort::records(&sc, 20_000, 3);
     let mut want = input.collect().unwrap();
+    assert_eq!(generated_records(20_000, 3).collect::<Vec<_>>(), want);
     let got = input.sort_by_key(true, Some(5)).unwrap().collect().unwrap();
     assert!(got.windows(2).all(|w| w[0].0 <= w[1].0));
     want.sort();
@@ -293,6 +294,64 @@ fn sort_is_sorted_and_complete() {
     run_example("Sort", &sc, &args(&["--records=0"])).unwrap();
     assert!(run_example("Sort", &sc, &args(&["--partitions", "0"])).is_err());
     assert!(run_example("Sort", &sc, &args(&["--rows", "5"])).is_err());
+}
+
+#[test]
+fn group_by_key_checks_every_group() {
+    let (runner, sc) = ctx();
+    run_example(
+        "GroupByKey",
+        &sc,
+        &args(&["--records", "100000", "--keys", "3000", "--partitions", "3"]),
+    )
+    .unwrap();
+    assert!(runner
+        .last_job()
+        .unwrap()
+        .description
+        .ends_with("at GroupByKey"));
+    // Fewer records than keys: one value a group.
+    run_example("GroupByKey", &sc, &args(&["--records=10", "--keys=100"])).unwrap();
+    rejects(
+        &sc,
+        "GroupByKey",
+        &[
+            (vec!["--keys", "0"], "--keys"),
+            (vec!["--partitions", "0"], "--partitions"),
+            (vec!["--rows", "5"], "--rows"),
+        ],
+    );
+    // What the check catches.
+    let good = GroupStats {
+        groups: 3,
+        values: 10,
+        value_sum: 45,
+        largest: 4,
+        ..Default::default()
+    };
+    assert!(group::check(10, 3, &[good]).is_ok());
+    for (bad, says) in [
+        (GroupStats { values: 9, ..good }, "9 values"),
+        (GroupStats { groups: 2, ..good }, "2 groups"),
+        (
+            GroupStats {
+                misfiled: 1,
+                ..good
+            },
+            "wrong key",
+        ),
+        (
+            GroupStats {
+                value_sum: 44,
+                ..good
+            },
+            "checksums",
+        ),
+        (GroupStats { largest: 5, ..good }, "largest"),
+    ] {
+        let e = group::check(10, 3, &[bad]).unwrap_err().to_string();
+        assert!(e.contains(says), "{e}");
+    }
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 mod shuffle;
 
-use crate::rdd::{BlockCache, KillSwitch, TaskContext};
+use crate::rdd::{BlockCache, KillSwitch, MemoryManager, TaskContext};
 use am_core::ids::ShuffleId;
 use am_core::plan::{StageSpec, TaskSpec};
 use common::launch::{ContainerEnv, ExecutorLaunch};
@@ -38,6 +38,15 @@ pub(crate) async fn run() -> anyhow::Result<i32> {
     transport::write(&mut send, &exec.driver_address, &reg).await?;
     let _: DriverResponse = transport::read_response(&mut recv, &exec.driver_address).await?;
     let cache = Arc::new(BlockCache::default());
+    // Spill files go in the app's directory on this node: the NM removes it when the
+    // app ends, also after a kill -9 of this process.
+    let memory = Arc::new(MemoryManager::new(
+        exec.memory,
+        container
+            .local_dir
+            .join(format!("spill-{}", exec.executor_id)),
+        cache.storage_bytes(),
+    ));
     let stages: Arc<Mutex<HashMap<u32, Arc<StageSpec>>>> = Arc::default();
     // The running tasks' kill switches, by task id.
     let kills: Arc<Mutex<HashMap<u64, Arc<KillSwitch>>>> = Arc::default();
@@ -62,6 +71,7 @@ pub(crate) async fn run() -> anyhow::Result<i32> {
                 };
                 let (conn, exec, cache, shuffle) =
                     (conn.clone(), exec.clone(), cache.clone(), shuffle.clone());
+                let mem = memory.task(launch.task_id);
                 let kill = Arc::new(KillSwitch::default());
                 kills
                     .lock()
@@ -76,7 +86,7 @@ pub(crate) async fn run() -> anyhow::Result<i32> {
                     };
                     let ctx = TaskContext::new(&launch, kill.clone());
                     let outcome = tokio::task::spawn_blocking(move || {
-                        ctx.run(|| crate::rdd::run_task(&task, &cache, shuffle.as_ref()))
+                        ctx.run(|| crate::rdd::run_task_with(&task, &cache, shuffle.as_ref(), mem))
                     })
                     .await;
                     kills.lock().expect("kills lock").remove(&launch.task_id);

@@ -3,7 +3,9 @@
 //! service, or its own block server when the service is off).
 
 use am_core::ids::{ExecutorId, ShuffleId};
-use am_core::plan::{BlockFetch, FetchFailure, MapWrite, TaskEnv};
+use am_core::plan::{
+    BlockFetch, FetchFailure, MapOutputId, MapOutputWriter, NewMapOutput, TaskEnv,
+};
 use common::launch::{ContainerEnv, ExecutorLaunch};
 use common::tls::TlsIdentity;
 use common::ApplicationId;
@@ -92,20 +94,11 @@ impl ExecutorShuffle {
 }
 
 impl TaskEnv for ExecutorShuffle {
-    fn write_map_output(&self, output: MapWrite) -> Result<Vec<u64>, String> {
-        let MapWrite {
-            shuffle_id,
-            map_id,
-            blocks,
-        } = output;
-        layout::write_map_output(&self.dir, shuffle_id.get(), u64::from(map_id), &blocks).map_err(
-            |e| {
-                format!(
-                    "writing map output {shuffle_id}/{map_id} in {}: {e}",
-                    self.dir.display()
-                )
-            },
-        )
+    fn map_output_writer(&self, id: MapOutputId) -> NewMapOutput<'_> {
+        let (shuffle, map) = (id.shuffle_id.get(), u64::from(id.map_id));
+        let w = layout::MapOutputWriter::create(&self.dir, shuffle, map, id.partitions)
+            .map_err(|e| format!("in {}: {e}", self.dir.display()))?;
+        Ok(Box::new(FileOutput(w)))
     }
 
     fn fetch(&self, fetch: BlockFetch<'_>) -> Result<Vec<Vec<u8>>, FetchFailure> {
@@ -177,5 +170,21 @@ impl TaskEnv for ExecutorShuffle {
             }
         }
         Ok(out.into_iter().map(|b| b.unwrap_or_default()).collect())
+    }
+}
+
+/// A map output in Spark's sort-shuffle files (data and index, see
+/// [shuffle_service::layout]).
+struct FileOutput(layout::MapOutputWriter);
+
+impl MapOutputWriter for FileOutput {
+    fn write_partition(&mut self, reduce_id: u32, bytes: &[u8]) -> Result<(), String> {
+        self.0
+            .write_partition(reduce_id, bytes)
+            .map_err(|e| e.to_string())
+    }
+
+    fn commit(self: Box<Self>) -> Result<Vec<u64>, String> {
+        self.0.commit().map_err(|e| e.to_string())
     }
 }

@@ -214,10 +214,30 @@ pub(crate) fn parallel_impl<T: Data>(stage: Arc<StageSpec>, part: usize) -> Iter
     })))
 }
 
-pub(crate) fn materialize_impl<T: Data>(input: AnyIter) -> Result<(AnyBlock, u64), String> {
+/// A materialized partition: the block, its elements and its estimated bytes.
+pub(crate) type Materialized = Result<(AnyBlock, u64, u64), String>;
+
+pub(crate) fn materialize_impl<T: Data>(input: AnyIter) -> Materialized {
     let v: Vec<T> = unerase::<T>(input)?.collect();
     let n = v.len() as u64;
-    Ok((Arc::new(v), n))
+    let bytes = estimate_bytes(&v);
+    Ok((Arc::new(v), n, bytes))
+}
+
+/// The estimated bytes of elements in memory: their size, plus (for what they hold
+/// on the heap) the encoded length of a sample of them, scaled to all.
+fn estimate_bytes<T: Data>(v: &[T]) -> u64 {
+    if v.is_empty() {
+        return 0;
+    }
+    let step = (v.len() / 64).max(1);
+    let (mut sampled, mut encoded) = (0u64, 0u64);
+    for x in v.iter().step_by(step) {
+        encoded += postcard::to_stdvec(x).map_or(0, |b| b.len() as u64);
+        sampled += 1;
+    }
+    let n = v.len() as u64;
+    n * size_of::<T>() as u64 + encoded * n / sampled
 }
 
 /// Streams a cached block by cloning its elements.

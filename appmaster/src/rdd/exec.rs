@@ -8,23 +8,30 @@
 //! `Op::Cache` whose block is not cached yet (caching is materializing).
 //!
 //! Shuffles go through the task's [TaskEnv]: a `Source::Shuffled` fetches
-//! this reduce partition's block of every map output of its dependencies and
-//! reads them as its `ShuffleRead` says; `Action::ShuffleWrite` partitions the
-//! stream into one block per reduce partition and hands them to the env (see
-//! [super::shuffle] for the block format and the partitioners).
+//! this reduce partition's block of every map output of its dependencies, a
+//! `spark.reducer.maxSizeInFlight` batch at a time, and reads them as its
+//! `ShuffleRead` says; `Action::ShuffleWrite` partitions the stream into the
+//! env's map output writer, one block per reduce partition (see
+//! [super::shuffle] for the block format and the partitioners). Both sides
+//! work within the task's execution memory and spill when over it (see
+//! [super::memory] and [super::external]).
 
 use super::erased::{erase, AnyBlock, AnyCombiner, AnyIter};
+use super::memory::{MemoryManager, TaskMemory};
 use super::registry::{self, Code, ElemOf, ElemType, Kind};
+use super::shuffle::Fetched;
 use am_core::ids::RddId;
 use am_core::plan::{
-    Action, BlockFetch, FetchFailed, FetchFailure, FuncRef, MapWrite, Op, ShuffleDep, ShuffleRead,
-    ShuffleWrite, Source, TaskEnv, TaskError, TaskOutput, TaskSpec,
+    Action, BlockFetch, FetchFailed, FetchFailure, FuncRef, MapLocation, MapOutputId,
+    MapOutputWriter, NewMapOutput, Op, ShuffleDep, ShuffleRead, ShuffleWrite, Source, TaskEnv,
+    TaskError, TaskOutput, TaskSpec,
 };
 use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 /// A cached partition.
 #[derive(Clone)]
@@ -32,15 +39,20 @@ struct Block {
     elem: &'static ElemType,
     data: AnyBlock,
     len: u64,
+    /// Estimated bytes in memory.
+    bytes: u64,
 }
 
 /// An executor's memory of cached partitions, keyed by (RDD, partition).
 ///
 /// Blocks are kept until [BlockCache::remove_rdd] (there is no memory limit
-/// or eviction).
+/// or eviction); what they take (estimated) is storage memory, which execution
+/// memory does without (see [super::memory]).
 #[derive(Default)]
 pub struct BlockCache {
     blocks: Mutex<HashMap<(RddId, u32), Block>>,
+    /// The blocks' estimated bytes.
+    bytes: Arc<AtomicU64>,
 }
 
 impl BlockCache {
@@ -53,7 +65,16 @@ impl BlockCache {
     }
 
     fn put(&self, rdd: RddId, partition: u32, block: Block) {
-        self.lock().insert((rdd, partition), block);
+        self.bytes.fetch_add(block.bytes, Ordering::Relaxed);
+        if let Some(old) = self.lock().insert((rdd, partition), block) {
+            self.bytes.fetch_sub(old.bytes, Ordering::Relaxed);
+        }
+    }
+
+    /// The cached blocks' estimated bytes, as a counter kept current (for the
+    /// memory manager).
+    pub fn storage_bytes(&self) -> Arc<AtomicU64> {
+        self.bytes.clone()
     }
 
     /// Whether partition `partition` of `rdd` is cached here.
@@ -77,13 +98,20 @@ impl BlockCache {
     pub fn remove_rdd(&self, rdd: RddId) -> usize {
         let mut blocks = self.lock();
         let before = blocks.len();
-        blocks.retain(|(r, _), _| *r != rdd);
+        blocks.retain(|(r, _), b| {
+            let keep = *r != rdd;
+            if !keep {
+                self.bytes.fetch_sub(b.bytes, Ordering::Relaxed);
+            }
+            keep
+        });
         before - blocks.len()
     }
 
     /// Drops everything.
     pub fn clear(&self) {
         self.lock().clear();
+        self.bytes.store(0, Ordering::Relaxed);
     }
 
     pub fn len(&self) -> usize {
@@ -115,10 +143,10 @@ struct Stream {
 pub struct NoShuffleEnv;
 
 impl TaskEnv for NoShuffleEnv {
-    fn write_map_output(&self, output: MapWrite) -> Result<Vec<u64>, String> {
+    fn map_output_writer(&self, id: MapOutputId) -> NewMapOutput<'_> {
         Err(format!(
             "this executor cannot write shuffle output (shuffle {})",
-            output.shuffle_id
+            id.shuffle_id
         ))
     }
 
@@ -155,14 +183,36 @@ impl From<&str> for Failure {
 /// Runs one task: computes the partition's lineage and applies the action,
 /// reading and writing shuffle data through `env`. User panics, unknown
 /// functions and types, and fetch failures (with `fetch_failed` set) become
-/// a `TaskError`; this never panics.
+/// a `TaskError`; this never panics. Its memory is not limited (see
+/// [run_task_with]).
 pub fn run_task(
     task: &TaskSpec,
     cache: &BlockCache,
     env: &dyn TaskEnv,
 ) -> Result<TaskOutput, TaskError> {
-    match catch_unwind(AssertUnwindSafe(|| execute(task, cache, env))) {
-        Ok(r) => r.map_err(|f| f.0),
+    static UNBOUNDED: OnceLock<Arc<MemoryManager>> = OnceLock::new();
+    let memory = UNBOUNDED.get_or_init(|| Arc::new(MemoryManager::unbounded(None)));
+    run_task_with(task, cache, env, memory.local_task())
+}
+
+/// [run_task] within the execution memory `mem` (the task's share of its
+/// executor's): shuffle writes and reduce-side operations spill to its directory
+/// when over it; what they spilled is in the output's `spill`. The spill files go
+/// when the task ends (with `mem`'s last reference).
+pub fn run_task_with(
+    task: &TaskSpec,
+    cache: &BlockCache,
+    env: &dyn TaskEnv,
+    mem: Arc<TaskMemory>,
+) -> Result<TaskOutput, TaskError> {
+    let r = catch_unwind(AssertUnwindSafe(|| execute(task, cache, env, &mem)));
+    match r {
+        Ok(r) => r
+            .map(|out| TaskOutput {
+                spill: mem.metrics(),
+                ..out
+            })
+            .map_err(|f| f.0),
         Err(payload) => Err(TaskError {
             fetch_failed: None,
             message: panic_message(payload.as_ref()),
@@ -181,7 +231,12 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     }
 }
 
-fn execute(task: &TaskSpec, cache: &BlockCache, env: &dyn TaskEnv) -> Result<TaskOutput, Failure> {
+fn execute(
+    task: &TaskSpec,
+    cache: &BlockCache,
+    env: &dyn TaskEnv,
+    mem: &Arc<TaskMemory>,
+) -> Result<TaskOutput, Failure> {
     let plan = &task.stage.plan;
     let part = task.partition;
     let n = plan.num_partitions();
@@ -217,7 +272,7 @@ fn execute(task: &TaskSpec, cache: &BlockCache, env: &dyn TaskEnv) -> Result<Tas
             },
             &plan.ops[i + 1..],
         ),
-        None => (source(task, env)?, &plan.ops[..]),
+        None => (source(task, env, mem)?, &plan.ops[..]),
     };
 
     for op in rest {
@@ -230,7 +285,7 @@ fn execute(task: &TaskSpec, cache: &BlockCache, env: &dyn TaskEnv) -> Result<Tas
             }
             Op::Cache { rdd } => {
                 let elem = stream.elem;
-                let (data, len) = (elem.materialize)(stream.iter)?;
+                let (data, len, bytes) = (elem.materialize)(stream.iter)?;
                 cache.put(
                     *rdd,
                     part,
@@ -238,6 +293,7 @@ fn execute(task: &TaskSpec, cache: &BlockCache, env: &dyn TaskEnv) -> Result<Tas
                         elem,
                         data: data.clone(),
                         len,
+                        bytes,
                     },
                 );
                 cached.push((*rdd, part));
@@ -279,42 +335,47 @@ fn execute(task: &TaskSpec, cache: &BlockCache, env: &dyn TaskEnv) -> Result<Tas
             }
         }
         Action::ShuffleWrite(w) => {
-            let (blocks, records) = shuffle_write(w, part, stream)?;
-            let sizes = env
-                .write_map_output(MapWrite {
+            let cannot = |e: String| {
+                format!(
+                    "cannot write the map output of shuffle {} map {part}: {e}",
+                    w.shuffle_id
+                )
+            };
+            let mut out = env
+                .map_output_writer(MapOutputId {
                     shuffle_id: w.shuffle_id,
                     map_id: part,
-                    blocks,
+                    partitions: w.partitioner.partitions(),
                 })
-                .map_err(|e| {
-                    format!(
-                        "cannot write the map output of shuffle {} map {part}: {e}",
-                        w.shuffle_id
-                    )
-                })?;
+                .map_err(cannot)?;
+            let records = shuffle_write(w, part, stream, mem, out.as_mut())?;
+            let sizes = out.commit().map_err(cannot)?;
             return Ok(TaskOutput {
                 result: Vec::new(),
                 records,
                 cached,
                 map_sizes: Some(sizes),
+                ..TaskOutput::default()
             });
         }
     };
     Ok(TaskOutput {
-        map_sizes: None,
         result,
         records,
         cached,
+        ..TaskOutput::default()
     })
 }
 
 /// Partitions a stream of `(K, V)` (or, for `repartition`, of plain values)
-/// into encoded blocks, one per reduce partition.
+/// into `out`, one block per reduce partition; returns the number of records.
 fn shuffle_write(
     w: &ShuffleWrite,
     map_id: u32,
     stream: Stream,
-) -> Result<(Vec<Vec<u8>>, u64), String> {
+    mem: &Arc<TaskMemory>,
+    out: &mut dyn MapOutputWriter,
+) -> Result<u64, String> {
     if let Some(pair) = registry::find_pair(&w.pair_type) {
         if !pair.elem.same_type(stream.elem) {
             return Err(format!(
@@ -328,7 +389,7 @@ fn shuffle_write(
             Some(f) => Some(combiner(f, pair.value_elem)?),
             None => None,
         };
-        return (pair.write)(stream.iter, &w.partitioner, map_id, combine);
+        return (pair.write)(stream.iter, &w.partitioner, map_id, combine, mem, out);
     }
     if let Some(elem) = registry::find_unit_pair(&w.pair_type) {
         if !elem.same_type(stream.elem) {
@@ -345,7 +406,7 @@ fn shuffle_write(
                 w.shuffle_id
             ));
         }
-        return (elem.write_values)(stream.iter, &w.partitioner, map_id);
+        return (elem.write_values)(stream.iter, &w.partitioner, map_id, mem, out);
     }
     Err(registry::pair_not_registered(&w.pair_type))
 }
@@ -362,52 +423,131 @@ fn combiner(f: &FuncRef, value: &'static ElemType) -> Result<AnyCombiner, String
     }
 }
 
-/// This reduce partition's blocks of every map output of `dep`.
-fn fetch(task: &TaskSpec, env: &dyn TaskEnv, dep: &ShuffleDep) -> Result<Vec<Vec<u8>>, Failure> {
-    let shuffle_id = dep.write.shuffle_id;
-    let locations = task.stage.inputs.get(&shuffle_id).ok_or_else(|| {
-        format!("internal error: the stage has no map output locations for shuffle {shuffle_id}")
-    })?;
-    let maps = dep.parent.num_partitions() as usize;
-    if locations.len() != maps {
-        return Err(format!(
-            "internal error: shuffle {shuffle_id} has {maps} map outputs but the stage lists {}",
-            locations.len()
-        )
-        .into());
-    }
-    let blocks = env
-        .fetch(BlockFetch {
-            shuffle_id,
-            reduce_id: task.partition,
-            locations,
-        })
-        .map_err(|FetchFailure { map_id, message }| {
-            let loc = locations.iter().find(|l| l.map_id == map_id);
-            Failure(TaskError {
-                message: format!(
-                    "fetch failed: shuffle {shuffle_id} map {map_id} reduce {}{}: {message}",
-                    task.partition,
-                    loc.map(|l| format!(" (from executor {} at {})", l.executor, l.server))
-                        .unwrap_or_default()
-                ),
-                fetch_failed: Some(FetchFailed {
-                    shuffle_id,
-                    map_id,
-                    executor: loc.map(|l| l.executor.clone()).unwrap_or_default(),
-                    server: loc.map(|l| l.server.clone()).unwrap_or_default(),
-                }),
-            })
+/// Fetches this reduce partition's block of every map output of one shuffle
+/// dependency, a batch at a time (at most `max_bytes`, or one block), and hands
+/// each batch on. A fetch failure stops the read and is kept, to fail the task
+/// with `fetch_failed` set.
+struct Fetcher<'a> {
+    task: &'a TaskSpec,
+    env: &'a dyn TaskEnv,
+    dep: &'a ShuffleDep,
+    locations: &'a [MapLocation],
+    max_bytes: u64,
+    failed: Option<Failure>,
+}
+
+impl<'a> Fetcher<'a> {
+    fn new(
+        task: &'a TaskSpec,
+        env: &'a dyn TaskEnv,
+        dep: &'a ShuffleDep,
+        max_bytes: u64,
+    ) -> Result<Self, Failure> {
+        let shuffle_id = dep.write.shuffle_id;
+        let locations = task.stage.inputs.get(&shuffle_id).ok_or_else(|| {
+            format!(
+                "internal error: the stage has no map output locations for shuffle {shuffle_id}"
+            )
         })?;
-    if blocks.len() != locations.len() {
-        return Err(format!(
-            "shuffle {shuffle_id}: fetched {} blocks for {} map outputs",
-            blocks.len(),
-            locations.len()
-        )
-        .into());
+        let maps = dep.parent.num_partitions() as usize;
+        if locations.len() != maps {
+            return Err(format!(
+                "internal error: shuffle {shuffle_id} has {maps} map outputs but the stage lists {}",
+                locations.len()
+            )
+            .into());
+        }
+        Ok(Self {
+            task,
+            env,
+            dep,
+            locations,
+            max_bytes,
+            failed: None,
+        })
     }
-    Ok(blocks)
+
+    /// Fetches every block, handing each batch to `consume`.
+    fn run(
+        &mut self,
+        consume: &mut dyn FnMut(Vec<Vec<u8>>) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let reduce = self.task.partition as usize;
+        let mut start = 0;
+        while start < self.locations.len() {
+            let (mut end, mut bytes) = (start, 0u64);
+            while let Some(loc) = self.locations.get(end) {
+                let size = loc.sizes.get(reduce).copied().unwrap_or(1);
+                if end > start && bytes + size > self.max_bytes {
+                    break;
+                }
+                bytes += size;
+                end += 1;
+            }
+            match self.fetch(&self.locations[start..end]) {
+                Ok(blocks) => consume(blocks)?,
+                Err(f) => {
+                    let message = f.0.message.clone();
+                    self.failed = Some(f);
+                    return Err(message);
+                }
+            }
+            start = end;
+        }
+        Ok(())
+    }
+
+    /// The reason a read through this fetcher failed with `message`.
+    fn failure(&mut self, message: String) -> Failure {
+        self.failed.take().unwrap_or_else(|| message.into())
+    }
+
+    fn fetch(&self, locations: &[MapLocation]) -> Result<Vec<Vec<u8>>, Failure> {
+        let shuffle_id = self.dep.write.shuffle_id;
+        let partition = self.task.partition;
+        let blocks = self
+            .env
+            .fetch(BlockFetch {
+                shuffle_id,
+                reduce_id: partition,
+                locations,
+            })
+            .map_err(|FetchFailure { map_id, message }| {
+                let loc = locations.iter().find(|l| l.map_id == map_id);
+                Failure(TaskError {
+                    message: format!(
+                        "fetch failed: shuffle {shuffle_id} map {map_id} reduce {partition}{}: {message}",
+                        loc.map(|l| format!(" (from executor {} at {})", l.executor, l.server))
+                            .unwrap_or_default()
+                    ),
+                    fetch_failed: Some(FetchFailed {
+                        shuffle_id,
+                        map_id,
+                        executor: loc.map(|l| l.executor.clone()).unwrap_or_default(),
+                        server: loc.map(|l| l.server.clone()).unwrap_or_default(),
+                    }),
+                })
+            })?;
+        if blocks.len() != locations.len() {
+            return Err(format!(
+                "shuffle {shuffle_id}: fetched {} blocks for {} map outputs",
+                blocks.len(),
+                locations.len()
+            )
+            .into());
+        }
+        Ok(blocks)
+    }
+}
+
+/// Runs `read` over the blocks `f` fetches; a fetch failure wins over the error it
+/// caused.
+fn read_through<T>(
+    f: &mut Fetcher<'_>,
+    read: impl FnOnce(Fetched<'_>) -> Result<T, String>,
+) -> Result<T, Failure> {
+    let r = read(&mut |consume| f.run(consume));
+    r.map_err(|e| f.failure(e))
 }
 
 /// The reduce side of a shuffle (two for a join).
@@ -417,6 +557,7 @@ fn shuffled(
     deps: &[ShuffleDep],
     read: &ShuffleRead,
     num_partitions: u32,
+    mem: &Arc<TaskMemory>,
 ) -> Result<Stream, Failure> {
     for d in deps {
         let n = d.write.partitioner.partitions();
@@ -428,6 +569,7 @@ fn shuffled(
             .into());
         }
     }
+    let in_flight = mem.max_bytes_in_flight();
     if let ShuffleRead::Join { result_type } = read {
         let [left, right] = deps else {
             return Err(format!("a join reads 2 shuffles, not {}", deps.len()).into());
@@ -444,11 +586,16 @@ fn shuffled(
                 .into());
             }
         }
-        let l = fetch(task, env, left)?;
-        let r = fetch(task, env, right)?;
+        let mut l = Fetcher::new(task, env, left, in_flight)?;
+        let mut r = Fetcher::new(task, env, right, in_flight)?;
+        let joined = (join.join)(&mut |c| l.run(c), &mut |c| r.run(c), mem);
+        let iter = joined.map_err(|e| match l.failed.take() {
+            Some(f) => f,
+            None => r.failure(e),
+        })?;
         return Ok(Stream {
             elem: join.elem,
-            iter: (join.join)(l, r)?,
+            iter,
         });
     }
     let Some(dep) = deps.first() else {
@@ -467,6 +614,7 @@ fn shuffled(
             ShuffleRead::ReduceByKey(f) => Some(combiner(f, pair.value_elem)?),
             _ => None,
         };
+<<<<<<< HEAD
         // Several shuffles of one pair type read together are their union:
         // the blocks are sequences of records, so their lists concatenate.
         let mut blocks = Vec::new();
@@ -474,6 +622,11 @@ fn shuffled(
             blocks.extend(fetch(task, env, d)?);
         }
         let (elem, iter) = (pair.read)(blocks, read, combine)?;
+=======
+        let mut f = Fetcher::new(task, env, dep, in_flight)?;
+        let (elem, iter) =
+            read_through(&mut f, |fetched| (pair.read)(fetched, read, combine, mem))?;
+>>>>>>> spill
         return Ok(Stream { elem, iter });
     }
     let [dep] = deps else {
@@ -487,11 +640,9 @@ fn shuffled(
             )
             .into());
         }
-        let blocks = fetch(task, env, dep)?;
-        return Ok(Stream {
-            elem,
-            iter: (elem.read_values)(blocks),
-        });
+        let mut f = Fetcher::new(task, env, dep, in_flight)?;
+        let iter = read_through(&mut f, |fetched| (elem.read_values)(fetched, mem))?;
+        return Ok(Stream { elem, iter });
     }
     Err(registry::pair_not_registered(name).into())
 }
@@ -553,7 +704,7 @@ fn transform(
     }
 }
 
-fn source(task: &TaskSpec, env: &dyn TaskEnv) -> Result<Stream, Failure> {
+fn source(task: &TaskSpec, env: &dyn TaskEnv, mem: &Arc<TaskMemory>) -> Result<Stream, Failure> {
     match &task.stage.plan.source {
         Source::Range {
             start,
@@ -576,7 +727,7 @@ fn source(task: &TaskSpec, env: &dyn TaskEnv) -> Result<Stream, Failure> {
             deps,
             read,
             num_partitions,
-        } => shuffled(task, env, deps, read, *num_partitions),
+        } => shuffled(task, env, deps, read, *num_partitions, mem),
     }
 }
 

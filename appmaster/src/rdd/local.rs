@@ -8,15 +8,19 @@
 //! reuse it. A task that fails fails the job, except a fetch failure: the
 //! lost map output is recomputed and the stage re-run (up to 4 attempts).
 
-use super::exec::{run_task, BlockCache};
+use super::exec::{run_task_with, BlockCache};
+use super::memory::MemoryManager;
 use super::stages;
 use am_core::ids::{RddId, ShuffleId, StageId};
 use am_core::plan::{
-    BlockFetch, FetchFailed, FetchFailure, JobError, JobRunner, JobSpec, MapLocation, MapWrite,
-    Plan, ShuffleDep, StageSpec, TaskEnv, TaskError, TaskOutput, TaskSpec,
+    BlockFetch, BlocksWriter, FetchFailed, FetchFailure, JobError, JobRunner, JobSpec, MapLocation,
+    MapOutputId, NewMapOutput, Plan, ShuffleDep, SpillMetrics, StageSpec, TaskEnv, TaskError,
+    TaskOutput, TaskSpec,
 };
+use common::resource::ExecutorMemory;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -40,6 +44,8 @@ pub struct LocalMapStage {
     pub shuffle_id: ShuffleId,
     /// The map tasks run (the missing map outputs).
     pub partitions: Vec<u32>,
+    /// What its tasks spilled, summed.
+    pub spill: SpillMetrics,
 }
 
 /// One map task's output.
@@ -53,6 +59,8 @@ pub struct LocalRunner {
     threads: usize,
     parallelism: u32,
     cache: BlockCache,
+    /// The tasks' execution memory (unbounded unless [LocalRunner::with_memory]).
+    memory: Arc<MemoryManager>,
     next_stage: AtomicU32,
     jobs: Mutex<Vec<LocalJob>>,
     /// Map outputs by shuffle, then map id.
@@ -129,6 +137,7 @@ impl LocalRunner {
             threads,
             parallelism: threads.max(2) as u32,
             cache: BlockCache::default(),
+            memory: Arc::new(MemoryManager::unbounded(None)),
             next_stage: AtomicU32::new(0),
             jobs: Mutex::default(),
             shuffles: Mutex::default(),
@@ -142,6 +151,19 @@ impl LocalRunner {
     pub fn with_default_parallelism(mut self, parallelism: u32) -> Self {
         self.parallelism = parallelism.max(1);
         self
+    }
+
+    /// Runs tasks within `settings` (an executor's memory, shared by the runner's
+    /// threads as by an executor's cores), spilling under `spill_root`.
+    pub fn with_memory(mut self, settings: ExecutorMemory, spill_root: PathBuf) -> Self {
+        let storage = self.cache.storage_bytes();
+        self.memory = Arc::new(MemoryManager::new(settings, spill_root, storage));
+        self
+    }
+
+    /// The runner's execution memory.
+    pub fn memory(&self) -> &Arc<MemoryManager> {
+        &self.memory
     }
 
     /// The runner's executor memory.
@@ -279,9 +301,15 @@ impl LocalRunner {
                 stage: stage_id,
                 shuffle_id: shuffle,
                 partitions: missing.clone(),
+                spill: SpillMetrics::default(),
             });
+            let at = log.len() - 1;
             match self.run_stage(stage, &missing) {
-                Ok(_) => {
+                Ok(outputs) => {
+                    let spill = &mut log[at].spill;
+                    for o in &outputs {
+                        spill.add(&o.spill);
+                    }
                     let still = self.missing_maps(shuffle, maps);
                     if !still.is_empty() {
                         return Err(JobError::Internal(format!(
@@ -321,7 +349,7 @@ impl LocalRunner {
                 stage: stage.clone(),
                 partition,
             };
-            let r = run_task(&task, &self.cache, self);
+            let r = run_task_with(&task, &self.cache, self, self.memory.local_task());
             if r.is_err() {
                 failed.store(true, Ordering::Relaxed);
             }
@@ -402,18 +430,15 @@ impl LocalRunner {
 }
 
 impl TaskEnv for LocalRunner {
-    fn write_map_output(&self, w: MapWrite) -> Result<Vec<u64>, String> {
-        let sizes: Vec<u64> = w.blocks.iter().map(|b| b.len() as u64).collect();
-        let output = MapOutput {
-            blocks: w.blocks,
-            sizes: sizes.clone(),
-        };
-        let mut shuffles = self.shuffles_lock();
-        shuffles
-            .entry(w.shuffle_id)
-            .or_default()
-            .insert(w.map_id, output);
-        Ok(sizes)
+    fn map_output_writer(&self, id: MapOutputId) -> NewMapOutput<'_> {
+        Ok(Box::new(BlocksWriter::new(id.partitions, move |blocks| {
+            let sizes = blocks.iter().map(|b| b.len() as u64).collect();
+            let output = MapOutput { blocks, sizes };
+            let mut shuffles = self.shuffles_lock();
+            let maps = shuffles.entry(id.shuffle_id).or_default();
+            maps.insert(id.map_id, output);
+            Ok(())
+        })))
     }
 
     fn fetch(&self, fetch: BlockFetch<'_>) -> Result<Vec<Vec<u8>>, FetchFailure> {

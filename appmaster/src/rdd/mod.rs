@@ -40,13 +40,19 @@
 mod context;
 mod erased;
 mod exec;
+mod external;
 pub mod func;
 mod local;
+<<<<<<< HEAD
 pub mod python;
+=======
+mod memory;
+>>>>>>> spill
 mod record;
 mod registry;
 pub mod shuffle;
 mod sources;
+mod spill;
 pub mod stages;
 mod task_context;
 mod text;
@@ -72,16 +78,22 @@ macro_rules! map_fn {
 #[cfg(test)]
 mod shuffle_tests;
 #[cfg(test)]
+mod spill_tests;
+#[cfg(test)]
 mod tests;
 
 pub use context::SparkContext;
-pub use exec::{run_task, BlockCache, NoShuffleEnv};
+pub use exec::{run_task, run_task_with, BlockCache, NoShuffleEnv};
 pub use func::{
     AddF32, AddF64, AddI32, AddI64, AddU32, AddU64, AddUsize, Data, Elements, FilterFn, FlatMapFn,
     ForeachFn, Function, MapFn, MapPartitionsFn, ReduceFn, Summable,
 };
 pub use local::{LocalJob, LocalMapStage, LocalRunner};
+<<<<<<< HEAD
 pub use python::PyPipe;
+=======
+pub use memory::{MemoryManager, TaskMemory};
+>>>>>>> spill
 pub use shuffle::Key;
 pub(crate) use task_context::KillSwitch;
 pub use task_context::TaskContext;

@@ -7,6 +7,7 @@ use serde::Serialize;
 use std::any::type_name;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::ops::Range;
 
 /// One raw record (key bytes, value bytes), or why the block is unreadable.
 pub(crate) type RawRecord<'a> = Option<Result<(&'a [u8], &'a [u8]), String>>;
@@ -98,12 +99,17 @@ pub(crate) fn put_record(block: &mut Vec<u8>, key: &[u8], value: &[u8]) {
     block.extend_from_slice(value);
 }
 
-fn take_field<'a>(buf: &'a [u8], pos: &mut usize) -> Option<&'a [u8]> {
-    let len = usize::try_from(get_varint(buf, pos)?).ok()?;
-    let end = pos.checked_add(len)?;
-    let field = buf.get(*pos..end)?;
-    *pos = end;
-    Some(field)
+/// The byte ranges of the record at the start of `buf`: (key, value, record length),
+/// or `None` if `buf` does not hold a whole record.
+#[inline]
+pub(crate) fn split_record(buf: &[u8]) -> Option<(Range<usize>, Range<usize>, usize)> {
+    let mut pos = 0;
+    let klen = usize::try_from(get_varint(buf, &mut pos)?).ok()?;
+    let key = pos..pos.checked_add(klen)?;
+    pos = key.end;
+    let vlen = usize::try_from(get_varint(buf, &mut pos)?).ok()?;
+    let value = pos..pos.checked_add(vlen)?;
+    (value.end <= buf.len()).then_some((key, value.clone(), value.end))
 }
 
 /// The records of a list of blocks, in order.
@@ -129,12 +135,14 @@ impl Records {
             self.pos = 0;
         }
         let buf = &self.blocks[self.block];
-        let mut pos = self.pos;
-        let rec = take_field(buf, &mut pos).and_then(|k| Some((k, take_field(buf, &mut pos)?)));
-        match rec {
-            Some(r) => {
-                self.pos = pos;
-                Some(Ok(r))
+        let at = self.pos;
+        match split_record(&buf[at..]) {
+            Some((k, v, len)) => {
+                self.pos = at + len;
+                Some(Ok((
+                    &buf[at + k.start..at + k.end],
+                    &buf[at + v.start..at + v.end],
+                )))
             }
             None => {
                 let at = self.pos;
@@ -147,19 +155,6 @@ impl Records {
             }
         }
     }
-}
-
-/// Decodes the records of `blocks` as `(K, V)`, calling `f` on each.
-pub(crate) fn for_each_record<K: Data, V: Data>(
-    blocks: Vec<Vec<u8>>,
-    mut f: impl FnMut(&[u8], K, V),
-) -> Result<(), String> {
-    let mut recs = Records::new(blocks);
-    while let Some(r) = recs.next_record() {
-        let (k, v) = r?;
-        f(k, decode(k)?, decode(v)?);
-    }
-    Ok(())
 }
 
 pub(crate) fn decode<T: Data>(bytes: &[u8]) -> Result<T, String> {

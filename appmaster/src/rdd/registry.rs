@@ -13,19 +13,23 @@
 use super::erased::{
     combiner_impl, count_impl, encode_impl, filter_impl, flat_map_impl, foreach_impl, map_impl,
     map_partitions_impl, materialize_impl, parallel_impl, read_block_impl, reduce_impl, AnyBlock,
-    AnyCombiner, AnyIter, Encoded,
+    AnyCombiner, AnyIter, Encoded, Materialized,
 };
 use super::func::{
     AddF32, AddF64, AddI32, AddI64, AddU32, AddU64, AddUsize, Data, FilterFn, FlatMapFn, ForeachFn,
     MapFn, MapPartitionsFn, ReduceFn,
 };
+<<<<<<< HEAD
 use super::python::PyPipe;
+=======
+use super::memory::TaskMemory;
+>>>>>>> spill
 use super::shuffle::{
-    join_impl, read_pair_impl, read_values_impl, write_pair_impl, write_values_impl, Key, PairKey,
-    PairValue, SampleKeys, Written,
+    join_impl, read_pair_impl, read_values_impl, write_pair_impl, write_values_impl, Fetched, Key,
+    PairKey, PairValue, SampleKeys,
 };
 use super::text::TextSplit;
-use am_core::plan::{Partitioner, ShuffleRead, StageSpec};
+use am_core::plan::{MapOutputWriter, Partitioner, ShuffleRead, StageSpec};
 use std::any::{type_name, TypeId};
 use std::collections::HashMap;
 use std::marker::PhantomData;
@@ -71,16 +75,17 @@ pub(crate) struct ElemType {
     pub(crate) encode: fn(AnyIter, Option<u64>) -> Encoded,
     /// Streams partition `i` of a `Parallelize` source of this type.
     pub(crate) parallel: fn(Arc<StageSpec>, usize) -> Result<AnyIter, String>,
-    /// Materializes a stream for the block cache; also returns its length.
-    pub(crate) materialize: fn(AnyIter) -> Result<(AnyBlock, u64), String>,
+    /// Materializes a stream for the block cache; also returns its length and
+    /// estimated bytes.
+    pub(crate) materialize: fn(AnyIter) -> Materialized,
     /// Streams a cached block.
     pub(crate) read_block: fn(AnyBlock) -> Result<AnyIter, String>,
     /// `type_name::<((), T)>()`: the pair type `repartition` writes.
     pub(crate) unit_pair: fn() -> &'static str,
     /// `repartition`'s map side: the elements as `((), T)` records.
-    pub(crate) write_values: fn(AnyIter, &Partitioner, u32) -> Written,
+    pub(crate) write_values: WriteValuesFn,
     /// `repartition`'s reduce side: the values of fetched records.
-    pub(crate) read_values: fn(Vec<Vec<u8>>) -> AnyIter,
+    pub(crate) read_values: fn(Fetched<'_>, &Arc<TaskMemory>) -> Result<AnyIter, String>,
 }
 
 impl ElemType {
@@ -194,13 +199,33 @@ impl Registration {
 
 /// A reduce-side read: the fetched blocks → the element type and its stream.
 pub(crate) type ReadFn = fn(
-    Vec<Vec<u8>>,
+    Fetched<'_>,
     &ShuffleRead,
     Option<AnyCombiner>,
+    &Arc<TaskMemory>,
 ) -> Result<(&'static ElemType, AnyIter), String>;
 
 /// A join: the left and right blocks → a stream of `(K, (V, W))`.
-pub(crate) type JoinFn = fn(Vec<Vec<u8>>, Vec<Vec<u8>>) -> Result<AnyIter, String>;
+pub(crate) type JoinFn = fn(Fetched<'_>, Fetched<'_>, &Arc<TaskMemory>) -> Result<AnyIter, String>;
+
+/// A map side: the stream partitioned (and combined) into the writer; → records.
+pub(crate) type WriteFn = fn(
+    AnyIter,
+    &Partitioner,
+    u32,
+    Option<AnyCombiner>,
+    &Arc<TaskMemory>,
+    &mut dyn MapOutputWriter,
+) -> Result<u64, String>;
+
+/// `repartition`'s map side (see [WriteFn]).
+pub(crate) type WriteValuesFn = fn(
+    AnyIter,
+    &Partitioner,
+    u32,
+    &Arc<TaskMemory>,
+    &mut dyn MapOutputWriter,
+) -> Result<u64, String>;
 
 /// A type parameter holder that is Send, Sync and covariant.
 type Marker<T> = PhantomData<fn() -> T>;
@@ -215,7 +240,7 @@ pub(crate) struct PairType {
     /// `(K, Vec<V>)`, what `group_by_key` produces.
     pub(crate) group_elem: &'static ElemType,
     /// Partitions (and combines) a stream of `(K, V)`.
-    pub(crate) write: fn(AnyIter, &Partitioner, u32, Option<AnyCombiner>) -> Written,
+    pub(crate) write: WriteFn,
     /// Turns the fetched blocks into a stream, as `ShuffleRead` says.
     pub(crate) read: ReadFn,
     /// The functions the typed API needs for this pair type (keys, values,
@@ -266,11 +291,12 @@ impl<K: Key, V: Data, W: Data> JoinOf<K, V, W> {
 
 /// A pair type's reduce side with the element type of what it streams.
 fn read_pair<K: Key, V: Data>(
-    blocks: Vec<Vec<u8>>,
+    fetched: Fetched<'_>,
     read: &ShuffleRead,
     combine: Option<AnyCombiner>,
+    mem: &Arc<TaskMemory>,
 ) -> Result<(&'static ElemType, AnyIter), String> {
-    let iter = read_pair_impl::<K, V>(blocks, read, combine)?;
+    let iter = read_pair_impl::<K, V>(fetched, read, combine, mem)?;
     let elem = match read {
         ShuffleRead::Values => ElemOf::<V>::TYPE,
         ShuffleRead::GroupByKey => ElemOf::<(K, Vec<V>)>::TYPE,

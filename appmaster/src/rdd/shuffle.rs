@@ -1,6 +1,7 @@
 //! The task side of a shuffle: pair keys, partitioners, the block record
 //! format, the map-side write and the reduce-side read (the typed code that
-//! the registry's pair and join tables point at).
+//! the registry's pair and join tables point at). Both sides keep to the task's
+//! execution memory with the spilling structures of [super::external].
 //!
 //! # Block format
 //!
@@ -30,12 +31,18 @@
 //!   `key_hash(map id as u32 little-endian) % partitions`.
 
 use super::erased::{combiner_of, erase, unerase, AnyCombiner, AnyIter, Combiner};
+use super::external::{
+    value_bytes, Combiners, ExternalMap, ExternalSorter, SpilledRecords, SpillingBlocks,
+};
 use super::func::{Data, Elements, MapFn, MapPartitionsFn};
-use super::record::{decode, encode_into, fmix64, for_each_record, put_record, FnvMap, Records};
-use am_core::plan::{Partitioner, ShuffleRead};
+use super::memory::TaskMemory;
+use super::record::{decode, encode_into, fmix64, Records};
+use am_core::plan::{MapOutputWriter, Partitioner, ShuffleRead};
 use serde::{Deserialize, Serialize};
 use std::any::type_name;
 use std::marker::PhantomData;
+use std::mem::size_of;
+use std::sync::Arc;
 
 pub use super::record::{hash_partition, key_hash};
 
@@ -44,9 +51,6 @@ pub use super::record::{hash_partition, key_hash};
 pub trait Key: Data + Ord {}
 
 impl<T: Data + Ord> Key for T {}
-
-/// Encoded blocks (one per reduce partition) and the number of records written.
-pub(crate) type Written = Result<(Vec<Vec<u8>>, u64), String>;
 
 // ---- partitioning ---------------------------------------------------------------
 
@@ -112,63 +116,52 @@ impl<K: Key> Chooser<K> {
     }
 }
 
-/// Partitions `records` into encoded blocks, folding values per key with
-/// `combine` if given (map-side combine).
+/// Partitions `records` into `out`, one block per reduce partition, folding values
+/// per key with `combine` if given (map-side combine); within the task's execution
+/// memory, spilling as needed. Returns the number of records.
 pub(crate) fn write_pairs<K: Key, V: Data>(
     records: impl Iterator<Item = (K, V)>,
     partitioner: &Partitioner,
     map_id: u32,
     combine: Option<Combiner<V>>,
-) -> Written {
+    mem: &Arc<TaskMemory>,
+    out: &mut dyn MapOutputWriter,
+) -> Result<u64, String> {
     let mut chooser = Chooser::<K>::new(partitioner, map_id)?;
     let n = partitioner.partitions() as usize;
-    let mut blocks: Vec<Vec<u8>> = vec![Vec::new(); n];
     let (mut kbuf, mut vbuf) = (Vec::new(), Vec::new());
     let mut written = 0u64;
     match combine {
         None => {
+            let mut blocks = SpillingBlocks::new(n, mem.clone());
             for (k, v) in records {
                 written += 1;
                 encode_into(&k, &mut kbuf)?;
                 let p = chooser.choose(&k, &kbuf);
                 encode_into(&v, &mut vbuf)?;
-                put_record(&mut blocks[p], &kbuf, &vbuf);
+                blocks.put(p, &kbuf, &vbuf)?;
             }
+            blocks.write_to(out)?;
         }
         Some(f) => {
-            let mut maps: Vec<FnvMap<Vec<u8>, Option<V>>> =
-                (0..n).map(|_| FnvMap::default()).collect();
+            let mut map = ExternalMap::<V>::new(n, mem.clone(), f.clone());
             for (k, v) in records {
                 written += 1;
                 encode_into(&k, &mut kbuf)?;
                 let p = chooser.choose(&k, &kbuf);
-                fold_into(&mut maps[p], &kbuf, v, &f);
-            }
-            for (block, map) in blocks.iter_mut().zip(maps) {
-                for (k, v) in map {
-                    if let Some(v) = v {
-                        encode_into(&v, &mut vbuf)?;
-                        put_record(block, &k, &vbuf);
+                map.upsert(p, &kbuf, v, |acc, v| match acc {
+                    Some(acc) => (f(acc, v), 0),
+                    None => {
+                        // Only a new key's value is encoded, to estimate its size.
+                        let len = encode_into(&v, &mut vbuf).map_or(0, |()| vbuf.len());
+                        (v, value_bytes::<V>(len))
                     }
-                }
+                })?;
             }
+            map.write_to(out)?;
         }
     }
-    Ok((blocks, written))
-}
-
-fn fold_into<V>(map: &mut FnvMap<Vec<u8>, Option<V>>, key: &[u8], v: V, f: &Combiner<V>) {
-    match map.get_mut(key) {
-        Some(slot) => {
-            *slot = Some(match slot.take() {
-                Some(acc) => f(acc, v),
-                None => v,
-            })
-        }
-        None => {
-            map.insert(key.to_vec(), Some(v));
-        }
-    }
+    Ok(written)
 }
 
 pub(crate) fn write_pair_impl<K: Key, V: Data>(
@@ -176,9 +169,18 @@ pub(crate) fn write_pair_impl<K: Key, V: Data>(
     partitioner: &Partitioner,
     map_id: u32,
     combine: Option<AnyCombiner>,
-) -> Written {
+    mem: &Arc<TaskMemory>,
+    out: &mut dyn MapOutputWriter,
+) -> Result<u64, String> {
     let combine = combiner_of::<V>(combine)?;
-    write_pairs(unerase::<(K, V)>(input)?, partitioner, map_id, combine)
+    write_pairs(
+        unerase::<(K, V)>(input)?,
+        partitioner,
+        map_id,
+        combine,
+        mem,
+        out,
+    )
 }
 
 /// `repartition`'s write: elements of T as `((), T)` records (empty keys).
@@ -186,7 +188,9 @@ pub(crate) fn write_values_impl<T: Data>(
     input: AnyIter,
     partitioner: &Partitioner,
     map_id: u32,
-) -> Written {
+    mem: &Arc<TaskMemory>,
+    out: &mut dyn MapOutputWriter,
+) -> Result<u64, String> {
     if matches!(partitioner, Partitioner::Range { .. }) {
         return Err("a range partitioner needs keys: it cannot partition plain values".into());
     }
@@ -195,14 +199,49 @@ pub(crate) fn write_values_impl<T: Data>(
         partitioner,
         map_id,
         None,
+        mem,
+        out,
     )
 }
 
 // ---- reduce side ------------------------------------------------------------------
 
+/// A reduce partition's fetched blocks, a batch at a time (at most
+/// `spark.reducer.maxSizeInFlight` bytes, or one block): calling it fetches them
+/// all, handing each batch to the consumer, and stops at the first error.
+pub(crate) type Fetched<'a> =
+    &'a mut dyn FnMut(&mut dyn FnMut(Vec<Vec<u8>>) -> Result<(), String>) -> Result<(), String>;
+
+/// Every fetched record's (key bytes, value bytes), to `f`.
+fn for_each_fetched(
+    fetched: Fetched<'_>,
+    mut f: impl FnMut(&[u8], &[u8]) -> Result<(), String>,
+) -> Result<(), String> {
+    fetched(&mut |batch| {
+        let mut recs = Records::new(batch);
+        while let Some(r) = recs.next_record() {
+            let (k, v) = r?;
+            f(k, v)?;
+        }
+        Ok(())
+    })
+}
+
+/// The fetched records, kept for streaming (spilled when over budget).
+fn buffered(fetched: Fetched<'_>, mem: &Arc<TaskMemory>) -> Result<SpilledRecords, String> {
+    let mut buf = SpillingBlocks::new(1, mem.clone());
+    fetched(&mut |batch| {
+        for b in batch.into_iter().filter(|b| !b.is_empty()) {
+            buf.put_block(b)?;
+        }
+        Ok(())
+    })?;
+    buf.into_records()
+}
+
 /// Streams `(K, V)` records out of fetched blocks.
 struct PairIter<K, V> {
-    recs: Records,
+    recs: SpilledRecords,
     _t: PhantomData<fn() -> (K, V)>,
 }
 
@@ -220,7 +259,7 @@ impl<K: Data, V: Data> Iterator for PairIter<K, V> {
 
 /// Streams the values of records out of fetched blocks (keys are skipped).
 struct ValueIter<V> {
-    recs: Records,
+    recs: SpilledRecords,
     _t: PhantomData<fn() -> V>,
 }
 
@@ -233,65 +272,95 @@ impl<V: Data> Iterator for ValueIter<V> {
     }
 }
 
-fn values<V: Data>(blocks: Vec<Vec<u8>>) -> Elements<V> {
-    Box::new(ValueIter::<V> {
-        recs: Records::new(blocks),
+fn values<V: Data>(fetched: Fetched<'_>, mem: &Arc<TaskMemory>) -> Result<Elements<V>, String> {
+    Ok(Box::new(ValueIter::<V> {
+        recs: buffered(fetched, mem)?,
         _t: PhantomData,
-    })
+    }))
 }
 
 /// `repartition`'s read.
-pub(crate) fn read_values_impl<T: Data>(blocks: Vec<Vec<u8>>) -> AnyIter {
-    erase::<T>(values::<T>(blocks))
+pub(crate) fn read_values_impl<T: Data>(
+    fetched: Fetched<'_>,
+    mem: &Arc<TaskMemory>,
+) -> Result<AnyIter, String> {
+    Ok(erase::<T>(values::<T>(fetched, mem)?))
+}
+
+/// Combiners with their keys decoded; an undecodable key or unreadable spill fails
+/// the task (the stream panics with why).
+fn with_keys<K: Data, C: Data>(combiners: Combiners<C>) -> Elements<(K, C)> {
+    Box::new(combiners.map(|r| {
+        r.and_then(|(k, c)| Ok((decode::<K>(&k)?, c)))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }))
+}
+
+/// Values by key, in the order read (`group_by_key`, each side of a join).
+fn grouped<V: Data>(mem: &Arc<TaskMemory>) -> ExternalMap<Vec<V>> {
+    ExternalMap::new(
+        1,
+        mem.clone(),
+        Arc::new(|mut a: Vec<V>, b: Vec<V>| {
+            a.extend(b);
+            a
+        }),
+    )
+}
+
+/// Adds `v` (encoded in `len` bytes) to a group.
+fn push<V>(group: Option<Vec<V>>, v: V, len: usize) -> (Vec<V>, u64) {
+    let bytes = value_bytes::<V>(len);
+    match group {
+        Some(mut vs) => {
+            vs.push(v);
+            (vs, bytes)
+        }
+        None => (vec![v], bytes + size_of::<Vec<V>>() as u64),
+    }
 }
 
 /// A pair type's reduce side: the fetched blocks as a stream of what `read`
-/// says (`(K, V)`, `V` or `(K, Vec<V>)`).
+/// says (`(K, V)`, `V` or `(K, Vec<V>)`), within the task's execution memory.
 pub(crate) fn read_pair_impl<K: Key, V: Data>(
-    blocks: Vec<Vec<u8>>,
+    fetched: Fetched<'_>,
     read: &ShuffleRead,
     combine: Option<AnyCombiner>,
+    mem: &Arc<TaskMemory>,
 ) -> Result<AnyIter, String> {
     Ok(match read {
         ShuffleRead::Pairs => erase::<(K, V)>(Box::new(PairIter::<K, V> {
-            recs: Records::new(blocks),
+            recs: buffered(fetched, mem)?,
             _t: PhantomData,
         })),
-        ShuffleRead::Values => erase::<V>(values::<V>(blocks)),
+        ShuffleRead::Values => erase::<V>(values::<V>(fetched, mem)?),
         ShuffleRead::ReduceByKey(f) => {
             let combine = combiner_of::<V>(combine)?
                 .ok_or_else(|| format!("internal error: no combiner for {}", f.name))?;
-            let mut map: FnvMap<Vec<u8>, Option<V>> = FnvMap::default();
-            let mut recs = Records::new(blocks);
-            while let Some(r) = recs.next_record() {
-                let (k, v) = r?;
-                fold_into(&mut map, k, decode::<V>(v)?, &combine);
-            }
-            let mut out = Vec::with_capacity(map.len());
-            for (k, v) in map {
-                if let Some(v) = v {
-                    out.push((decode::<K>(&k)?, v));
-                }
-            }
-            erase::<(K, V)>(Box::new(out.into_iter()))
+            let mut map = ExternalMap::<V>::new(1, mem.clone(), combine.clone());
+            for_each_fetched(fetched, |k, vb| {
+                let v = decode::<V>(vb)?;
+                map.upsert(0, k, v, |acc, v| match acc {
+                    Some(acc) => (combine(acc, v), 0),
+                    None => (v, value_bytes::<V>(vb.len())),
+                })
+            })?;
+            erase::<(K, V)>(with_keys::<K, V>(map.into_combiners()?))
         }
         ShuffleRead::GroupByKey => {
-            let map = group_by_encoded_key::<V>(blocks)?;
-            let mut out = Vec::with_capacity(map.len());
-            for (k, vs) in map {
-                out.push((decode::<K>(&k)?, vs));
-            }
-            erase::<(K, Vec<V>)>(Box::new(out.into_iter()))
+            let mut map = grouped::<V>(mem);
+            for_each_fetched(fetched, |k, vb| {
+                let v = decode::<V>(vb)?;
+                map.upsert(0, k, v, |g, v| push(g, v, vb.len()))
+            })?;
+            erase::<(K, Vec<V>)>(with_keys::<K, Vec<V>>(map.into_combiners()?))
         }
         ShuffleRead::SortByKey { ascending } => {
-            let mut out: Vec<(K, V)> = Vec::new();
-            for_each_record::<K, V>(blocks, |_, k, v| out.push((k, v)))?;
-            if *ascending {
-                out.sort_by(|a, b| a.0.cmp(&b.0));
-            } else {
-                out.sort_by(|a, b| b.0.cmp(&a.0));
-            }
-            erase::<(K, V)>(Box::new(out.into_iter()))
+            let mut sorter = ExternalSorter::<K, V>::new(*ascending, mem.clone());
+            for_each_fetched(fetched, |kb, vb| {
+                sorter.insert(decode::<K>(kb)?, decode::<V>(vb)?, kb.len() + vb.len())
+            })?;
+            erase::<(K, V)>(sorter.into_sorted()?)
         }
         ShuffleRead::Join { result_type } => {
             return Err(format!(
@@ -301,68 +370,54 @@ pub(crate) fn read_pair_impl<K: Key, V: Data>(
     })
 }
 
-/// The inner join of one reduce partition: a hash table of the right side,
-/// then the left side streamed through it.
+/// Both sides' values of a key (a join's cogroup).
+type Both<V, W> = (Vec<V>, Vec<W>);
+
+/// Adds one side's fetched records to a cogroup (`side` picks its values).
+fn cogroup_side<V: Data, W: Data, X: Data>(
+    map: &mut ExternalMap<Both<V, W>>,
+    fetched: Fetched<'_>,
+    side: fn(&mut Both<V, W>) -> &mut Vec<X>,
+) -> Result<(), String> {
+    let empty = size_of::<Both<V, W>>() as u64;
+    for_each_fetched(fetched, |k, xb| {
+        let x = decode::<X>(xb)?;
+        map.upsert(0, k, x, |both, x| {
+            let (mut both, extra) = both.map_or((Both::default(), empty), |b| (b, 0));
+            side(&mut both).push(x);
+            (both, extra + value_bytes::<X>(xb.len()))
+        })
+    })
+}
+
+/// The inner join of one reduce partition: both sides grouped by key (Spark's
+/// cogroup, spilled when over budget), then each key's pairs.
 pub(crate) fn join_impl<K: Key, V: Data, W: Data>(
-    left: Vec<Vec<u8>>,
-    right: Vec<Vec<u8>>,
+    left: Fetched<'_>,
+    right: Fetched<'_>,
+    mem: &Arc<TaskMemory>,
 ) -> Result<AnyIter, String> {
-    Ok(erase::<(K, (V, W))>(Box::new(JoinIter::<K, V, W> {
-        left: Records::new(left),
-        table: group_by_encoded_key::<W>(right)?,
-        pending: Vec::new().into_iter(),
-        _t: PhantomData,
-    })))
-}
-
-/// The values of the records in `blocks` by encoded key, in the order read.
-fn group_by_encoded_key<V: Data>(blocks: Vec<Vec<u8>>) -> Result<FnvMap<Vec<u8>, Vec<V>>, String> {
-    let mut map: FnvMap<Vec<u8>, Vec<V>> = FnvMap::default();
-    let mut recs = Records::new(blocks);
-    while let Some(r) = recs.next_record() {
-        let (k, v) = r?;
-        let v = decode::<V>(v)?;
-        match map.get_mut(k) {
-            Some(vs) => vs.push(v),
-            None => {
-                map.insert(k.to_vec(), vec![v]);
+    let mut map = ExternalMap::<Both<V, W>>::new(
+        1,
+        mem.clone(),
+        Arc::new(|mut a: Both<V, W>, b: Both<V, W>| {
+            a.0.extend(b.0);
+            a.1.extend(b.1);
+            a
+        }),
+    );
+    cogroup_side(&mut map, left, |b| &mut b.0)?;
+    cogroup_side(&mut map, right, |b| &mut b.1)?;
+    let pairs = with_keys::<K, Both<V, W>>(map.into_combiners()?).flat_map(|(k, (vs, ws))| {
+        let mut out = Vec::with_capacity(vs.len() * ws.len());
+        for v in &vs {
+            for w in &ws {
+                out.push((k.clone(), (v.clone(), w.clone())));
             }
         }
-    }
-    Ok(map)
-}
-
-struct JoinIter<K, V, W> {
-    left: Records,
-    table: FnvMap<Vec<u8>, Vec<W>>,
-    pending: std::vec::IntoIter<(K, (V, W))>,
-    _t: PhantomData<fn() -> V>,
-}
-
-impl<K: Key, V: Data, W: Data> Iterator for JoinIter<K, V, W> {
-    type Item = (K, (V, W));
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if let Some(x) = self.pending.next() {
-                return Some(x);
-            }
-            let (kb, vb) = match self.left.next_record()? {
-                Ok(r) => r,
-                Err(e) => panic!("{e}"),
-            };
-            let Some(ws) = self.table.get(kb) else {
-                continue;
-            };
-            let decoded = decode::<K>(kb).and_then(|k| Ok((k, decode::<V>(vb)?)));
-            let (k, v) = decoded.unwrap_or_else(|e| panic!("{e}"));
-            let out: Vec<(K, (V, W))> = ws
-                .iter()
-                .map(|w| (k.clone(), (v.clone(), w.clone())))
-                .collect();
-            self.pending = out.into_iter();
-        }
-    }
+        out
+    });
+    Ok(erase::<(K, (V, W))>(Box::new(pairs)))
 }
 
 // ---- functions the typed API uses -------------------------------------------------

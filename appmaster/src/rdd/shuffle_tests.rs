@@ -1,13 +1,15 @@
 //! Wide operations, the shuffle task side and the local runner's stages.
 
+use super::erased::Combiner;
 use super::record::{fmix64, put_record, Records};
 use super::registry::join_macro;
 use super::shuffle::{self, determine_bounds, hash_partition, key_hash};
 use super::*;
 use am_core::ids::ShuffleId;
 use am_core::plan::{
-    Action, BlockFetch, FetchFailed, FetchFailure, FuncRef, MapLocation, MapWrite, Op, Partitioner,
-    Plan, ShuffleDep, ShuffleRead, ShuffleWrite, Source, StageSpec, TaskEnv, TaskSpec,
+    Action, BlockFetch, BlocksWriter, FetchFailed, FetchFailure, FuncRef, MapLocation, MapOutputId,
+    MapOutputWriter, NewMapOutput, Op, Partitioner, Plan, ShuffleDep, ShuffleRead, ShuffleWrite,
+    Source, StageSpec, TaskEnv, TaskSpec,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -379,7 +381,7 @@ fn partitioners_are_deterministic() {
     assert_eq!(key_hash(b"a"), fmix64(0xaf63_dc4c_8601_ec8c));
     let records: Vec<(String, u64)> = (0..500).map(|i| (format!("key{}", i % 61), i)).collect();
     let write = |p: &Partitioner, map_id| {
-        shuffle::write_pairs(records.clone().into_iter(), p, map_id, None).unwrap()
+        write_blocks(records.clone().into_iter(), p, map_id, None).unwrap()
     };
     for p in [
         Partitioner::Hash { partitions: 7 },
@@ -404,8 +406,7 @@ fn partitioners_are_deterministic() {
         ascending,
     };
     let pairs: Vec<(i64, i64)> = vec![(5, 0), (10, 0), (11, 0), (20, 0), (21, 0)];
-    let (blocks, _) =
-        shuffle::write_pairs(pairs.clone().into_iter(), &range(true), 0, None).unwrap();
+    let (blocks, _) = write_blocks(pairs.clone().into_iter(), &range(true), 0, None).unwrap();
     let keys_of = |b: &Vec<u8>| -> Vec<i64> {
         let mut out = Vec::new();
         let mut recs = Records::new(vec![b.clone()]);
@@ -416,14 +417,14 @@ fn partitioners_are_deterministic() {
     };
     let got: Vec<Vec<i64>> = blocks.iter().map(keys_of).collect();
     assert_eq!(got, vec![vec![5, 10], vec![11, 20], vec![21]]);
-    let (blocks, _) = shuffle::write_pairs(pairs.into_iter(), &range(false), 0, None).unwrap();
+    let (blocks, _) = write_blocks(pairs.into_iter(), &range(false), 0, None).unwrap();
     let got: Vec<Vec<i64>> = blocks.iter().map(keys_of).collect();
     assert_eq!(got, vec![vec![21], vec![11, 20], vec![5, 10]]);
     // Round-robin starts at a map-dependent position, then deals in turn.
     let rr = Partitioner::RoundRobin { partitions: 4 };
     let starts: Vec<usize> = (0..8u32)
         .map(|m| {
-            let (b, _) = shuffle::write_pairs(std::iter::once(((), 1u8)), &rr, m, None).unwrap();
+            let (b, _) = write_blocks(std::iter::once(((), 1u8)), &rr, m, None).unwrap();
             b.iter().position(|b| !b.is_empty()).unwrap()
         })
         .collect();
@@ -475,6 +476,24 @@ fn bounds_follow_the_weighted_sample() {
 
 type Blocks = Vec<Vec<u8>>;
 
+/// The map side's blocks of `records` and how many were written (memory unbounded).
+fn write_blocks<K: Key, V: Data>(
+    records: impl Iterator<Item = (K, V)>,
+    p: &Partitioner,
+    map_id: u32,
+    combine: Option<Combiner<V>>,
+) -> Result<(Blocks, u64), String> {
+    let mem = Arc::new(MemoryManager::unbounded(None)).local_task();
+    let out = Mutex::new(Vec::new());
+    let mut w = BlocksWriter::new(p.partitions(), |b| {
+        *out.lock().unwrap() = b;
+        Ok(())
+    });
+    let n = shuffle::write_pairs(records, p, map_id, combine, &mem, &mut w)?;
+    Box::new(w).commit()?;
+    Ok((out.into_inner().unwrap(), n))
+}
+
 /// A [TaskEnv] that records writes and serves (or fails) fetches.
 #[derive(Default)]
 struct TestEnv {
@@ -484,11 +503,12 @@ struct TestEnv {
 }
 
 impl TaskEnv for TestEnv {
-    fn write_map_output(&self, o: MapWrite) -> Result<Vec<u64>, String> {
-        let sizes = o.blocks.iter().map(|b| b.len() as u64).collect();
-        let mut written = self.written.lock().unwrap();
-        written.push((o.shuffle_id, o.map_id, o.blocks));
-        Ok(sizes)
+    fn map_output_writer(&self, id: MapOutputId) -> NewMapOutput<'_> {
+        Ok(Box::new(BlocksWriter::new(id.partitions, move |blocks| {
+            let mut written = self.written.lock().unwrap();
+            written.push((id.shuffle_id, id.map_id, blocks));
+            Ok(())
+        })))
     }
 
     fn fetch(&self, f: BlockFetch<'_>) -> Result<Vec<Vec<u8>>, FetchFailure> {

@@ -534,7 +534,8 @@ impl DriverCore {
     }
 
     /// What a successful task read and wrote, from what the driver knows: the map
-    /// outputs it was given and the sizes of the one it wrote.
+    /// outputs it was given and the sizes of the one it wrote; and what the task
+    /// says it spilled.
     fn task_metrics(&self, t: &RunningTask, output: &TaskOutput) -> TaskMetrics {
         let mut m = TaskMetrics::default();
         self.dag.shuffle_read_of(t, &mut m);
@@ -542,6 +543,8 @@ impl DriverCore {
             m.shuffle_write_bytes = sizes.iter().sum();
             m.shuffle_write_records = output.records;
         }
+        m.memory_bytes_spilled = output.spill.memory_bytes_spilled;
+        m.disk_bytes_spilled = output.spill.disk_bytes_spilled;
         m
     }
 
@@ -679,7 +682,7 @@ mod tests {
     use crate::driver::effect::testing::{asks, launches};
     use crate::driver::effect::TaskDescription;
     use crate::driver::test_support::container;
-    use crate::plan::{Action, FetchFailed, Plan, ShuffleDep, Source, StageSpec};
+    use crate::plan::{Action, FetchFailed, Plan, ShuffleDep, Source, SpillMetrics, StageSpec};
     use common::protocol::ContainerState;
 
     pub(super) fn conf(instances: u32) -> DriverConfig {
@@ -908,6 +911,11 @@ mod tests {
         TaskResult::Success(
             postcard::to_stdvec(&TaskOutput {
                 map_sizes: Some(vec![1; reduces]),
+                spill: SpillMetrics {
+                    spills: 1,
+                    memory_bytes_spilled: 100,
+                    disk_bytes_spilled: 40,
+                },
                 ..Default::default()
             })
             .unwrap(),
@@ -1001,6 +1009,8 @@ mod tests {
         for (_, m) in writers {
             assert_eq!(m.shuffle_write_bytes, 2);
             assert_eq!(m.shuffle_read_bytes(), 0);
+            // What the executor said it spilled.
+            assert_eq!((m.memory_bytes_spilled, m.disk_bytes_spilled), (100, 40));
         }
         for (_, m) in readers {
             assert_eq!(m.shuffle_read_bytes(), 3);

@@ -16,6 +16,14 @@ pub const MAX_APP_ATTEMPTS: &str = "spark.yarn.maxAppAttempts";
 pub const WAIT_APP_COMPLETION: &str = "spark.yarn.submit.waitAppCompletion";
 /// `spark.executor.memory`
 pub const EXECUTOR_MEMORY: &str = "spark.executor.memory";
+/// `spark.memory.fraction`: the share of (executor memory − 300 MiB) for execution and
+/// storage (default 0.6)
+pub const MEMORY_FRACTION: &str = "spark.memory.fraction";
+/// `spark.shuffle.spill.numElementsForceSpillThreshold`: spill after this many elements
+/// whatever the memory
+pub const SHUFFLE_SPILL_FORCE_ELEMENTS: &str = "spark.shuffle.spill.numElementsForceSpillThreshold";
+/// `spark.reducer.maxSizeInFlight`: shuffle bytes a reduce task fetches at once (default 48m)
+pub const REDUCER_MAX_SIZE_IN_FLIGHT: &str = "spark.reducer.maxSizeInFlight";
 /// `spark.executor.memoryOverhead`
 pub const EXECUTOR_MEMORY_OVERHEAD: &str = "spark.executor.memoryOverhead";
 /// `spark.executor.memoryOverheadFactor`

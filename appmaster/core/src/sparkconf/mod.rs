@@ -28,6 +28,7 @@ pub use values::{
 
 use crate::allocation::{AllocationConfig, ConfigError};
 use crate::driver::SpeculationConfig;
+use common::resource::ExecutorMemory;
 use common::Resource;
 use error::{out_of_range, require};
 use properties::parse_properties;
@@ -38,6 +39,10 @@ use std::path::Path;
 pub const DEFAULT_MEMORY_MB: u64 = 1024;
 /// Spark's minimum memory overhead (`384m`), in MiB.
 pub const DEFAULT_MIN_MEMORY_OVERHEAD_MB: u64 = 384;
+/// The executor memory Spark keeps out of its unified region, in MiB.
+pub const RESERVED_SYSTEM_MEMORY_MB: u64 = 300;
+/// The least executor memory Spark accepts: 1.5 × the reserved memory, in MiB.
+pub const MIN_SYSTEM_MEMORY_MB: u64 = RESERVED_SYSTEM_MEMORY_MB * 3 / 2;
 /// Spark's default memory overhead factor.
 pub const DEFAULT_MEMORY_OVERHEAD_FACTOR: f64 = 0.10;
 /// Spark on YARN's executor count when `spark.executor.instances` is unset and dynamic
@@ -313,6 +318,50 @@ impl SparkConf {
         )
     }
 
+    /// What an executor's tasks work within (Spark's UnifiedMemoryManager): the unified
+    /// region (`spark.executor.memory` − 300 MiB reserved) × `spark.memory.fraction`
+    /// (default 0.6, in (0, 1]); executor memory must be at least 1.5 × the reserved
+    /// 300 MiB, as Spark requires. Also `spark.shuffle.spill.numElementsForceSpillThreshold`
+    /// (unset: never forced) and `spark.reducer.maxSizeInFlight` (48m).
+    pub fn executor_memory_settings(&self) -> Result<ExecutorMemory, SparkConfError> {
+        let mb = self.executor_memory_mb()?;
+        if mb < MIN_SYSTEM_MEMORY_MB {
+            return Err(out_of_range(
+                keys::EXECUTOR_MEMORY,
+                self.get(keys::EXECUTOR_MEMORY).unwrap_or_default(),
+                "at least 450m (1.5 × the 300m Spark reserves)",
+            ));
+        }
+        let fraction = self.get_double(keys::MEMORY_FRACTION, 0.6)?;
+        require(
+            fraction > 0.0 && fraction <= 1.0,
+            keys::MEMORY_FRACTION,
+            fraction,
+            "in (0, 1]",
+        )?;
+        let usable = (mb - RESERVED_SYSTEM_MEMORY_MB) << 20;
+        let force_key = keys::SHUFFLE_SPILL_FORCE_ELEMENTS;
+        let force = self
+            .get(force_key)
+            .map(|v| parse_long(force_key, v))
+            .transpose()?;
+        if let Some(n) = force {
+            require(n >= 1, force_key, n, "at least 1")?;
+        }
+        let in_flight = self.get_size(keys::REDUCER_MAX_SIZE_IN_FLIGHT, ByteUnit::MiB, 48)?;
+        require(
+            in_flight >= 1,
+            keys::REDUCER_MAX_SIZE_IN_FLIGHT,
+            in_flight,
+            "at least 1m",
+        )?;
+        Ok(ExecutorMemory {
+            unified_pool_bytes: (usable as f64 * fraction) as u64,
+            force_spill_elements: force.map(|n| n as u64),
+            max_bytes_in_flight: in_flight << 20,
+        })
+    }
+
     /// `spark.executor.cores` (default 1).
     pub fn executor_cores(&self) -> Result<u32, SparkConfError> {
         cores(self, keys::EXECUTOR_CORES)
@@ -564,7 +613,8 @@ impl SparkConf {
     }
 
     /// What Spark checks before it submits an application; the first violation:
-    /// sizes parse and memory is at least 1 MiB; overhead factors are > 0; cores, task cpus and
+    /// sizes parse and memory is at least 1 MiB (executor memory 450 MiB, and the
+    /// memory settings of [`Self::executor_memory_settings`] are in range); overhead factors are > 0; cores, task cpus and
     /// task max failures are >= 1; executor cores >= task cpus; `spark.executor.instances` >= 0;
     /// booleans parse; `spark.yarn.maxAppAttempts` >= 1; the `spark.speculation.*` settings
     /// parse and are in range; the queue is not empty; the dynamic
@@ -572,6 +622,7 @@ impl SparkConf {
     /// executors, ratio, timeouts) and the shuffle service or shuffle tracking is on.
     pub fn validate(&self) -> Result<(), SparkConfError> {
         self.executor_container()?;
+        self.executor_memory_settings()?;
         self.driver_container()?;
         let cores = self.executor_cores()?;
         let task_cpus = self.task_cpus()?;
@@ -654,6 +705,37 @@ pub(crate) fn conf_of(pairs: &[(&str, &str)]) -> SparkConf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn executor_memory_follows_sparks_unified_manager() {
+        let conf = |kv: &[(&str, &str)]| kv.iter().copied().collect::<SparkConf>();
+        let m = conf(&[(keys::EXECUTOR_MEMORY, "512m")])
+            .executor_memory_settings()
+            .unwrap();
+        assert_eq!(m.unified_pool_bytes, ((212u64 << 20) as f64 * 0.6) as u64);
+        assert_eq!(m.force_spill_elements, None);
+        assert_eq!(m.max_bytes_in_flight, 48 << 20);
+        let m = conf(&[
+            (keys::MEMORY_FRACTION, "0.5"),
+            (keys::SHUFFLE_SPILL_FORCE_ELEMENTS, "1000"),
+            (keys::REDUCER_MAX_SIZE_IN_FLIGHT, "8m"),
+        ])
+        .executor_memory_settings()
+        .unwrap();
+        assert_eq!(m.unified_pool_bytes, 362 << 20);
+        assert_eq!(m.force_spill_elements, Some(1000));
+        assert_eq!(m.max_bytes_in_flight, 8 << 20);
+        for (kv, says) in [
+            ((keys::EXECUTOR_MEMORY, "400m"), "at least 450m"),
+            ((keys::MEMORY_FRACTION, "1.5"), "in (0, 1]"),
+            ((keys::MEMORY_FRACTION, "0"), "in (0, 1]"),
+            ((keys::SHUFFLE_SPILL_FORCE_ELEMENTS, "0"), "at least 1"),
+            ((keys::SHUFFLE_SPILL_FORCE_ELEMENTS, "many"), "many"),
+        ] {
+            let e = conf(&[kv]).validate().unwrap_err().to_string();
+            assert!(e.contains(kv.0) && e.contains(says), "{e}");
+        }
+    }
     use conf_of as conf;
 
     /// The error a conf of `pairs` is refused with.
