@@ -543,11 +543,19 @@ impl<'a> Fetcher<'a> {
 /// Runs `read` over the blocks `f` fetches; a fetch failure wins over the error it
 /// caused.
 fn read_through<T>(
-    f: &mut Fetcher<'_>,
+    fetchers: &mut [Fetcher<'_>],
     read: impl FnOnce(Fetched<'_>) -> Result<T, String>,
 ) -> Result<T, Failure> {
-    let r = read(&mut |consume| f.run(consume));
-    r.map_err(|e| f.failure(e))
+    let r = read(&mut |consume| {
+        for f in fetchers.iter_mut() {
+            f.run(consume)?;
+        }
+        Ok(())
+    });
+    r.map_err(|e| {
+        let failed = fetchers.iter_mut().find_map(|f| f.failed.take());
+        failed.unwrap_or_else(|| e.into())
+    })
 }
 
 /// The reduce side of a shuffle (two for a join).
@@ -614,19 +622,15 @@ fn shuffled(
             ShuffleRead::ReduceByKey(f) => Some(combiner(f, pair.value_elem)?),
             _ => None,
         };
-<<<<<<< HEAD
-        // Several shuffles of one pair type read together are their union:
-        // the blocks are sequences of records, so their lists concatenate.
-        let mut blocks = Vec::new();
-        for d in deps {
-            blocks.extend(fetch(task, env, d)?);
-        }
-        let (elem, iter) = (pair.read)(blocks, read, combine)?;
-=======
-        let mut f = Fetcher::new(task, env, dep, in_flight)?;
-        let (elem, iter) =
-            read_through(&mut f, |fetched| (pair.read)(fetched, read, combine, mem))?;
->>>>>>> spill
+        // Several shuffles of one pair type read together are their union: their
+        // blocks are sequences of records, read one shuffle after another.
+        let mut fetchers = deps
+            .iter()
+            .map(|d| Fetcher::new(task, env, d, in_flight))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (elem, iter) = read_through(&mut fetchers, |fetched| {
+            (pair.read)(fetched, read, combine, mem)
+        })?;
         return Ok(Stream { elem, iter });
     }
     let [dep] = deps else {
@@ -640,7 +644,7 @@ fn shuffled(
             )
             .into());
         }
-        let mut f = Fetcher::new(task, env, dep, in_flight)?;
+        let mut f = [Fetcher::new(task, env, dep, in_flight)?];
         let iter = read_through(&mut f, |fetched| (elem.read_values)(fetched, mem))?;
         return Ok(Stream { elem, iter });
     }

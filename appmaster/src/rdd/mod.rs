@@ -43,11 +43,8 @@ mod exec;
 mod external;
 pub mod func;
 mod local;
-<<<<<<< HEAD
-pub mod python;
-=======
 mod memory;
->>>>>>> spill
+pub mod python;
 mod record;
 mod registry;
 pub mod shuffle;
@@ -89,11 +86,8 @@ pub use func::{
     ForeachFn, Function, MapFn, MapPartitionsFn, ReduceFn, Summable,
 };
 pub use local::{LocalJob, LocalMapStage, LocalRunner};
-<<<<<<< HEAD
-pub use python::PyPipe;
-=======
 pub use memory::{MemoryManager, TaskMemory};
->>>>>>> spill
+pub use python::PyPipe;
 pub use shuffle::Key;
 pub(crate) use task_context::KillSwitch;
 pub use task_context::TaskContext;

@@ -19,11 +19,8 @@ use super::func::{
     AddF32, AddF64, AddI32, AddI64, AddU32, AddU64, AddUsize, Data, FilterFn, FlatMapFn, ForeachFn,
     MapFn, MapPartitionsFn, ReduceFn,
 };
-<<<<<<< HEAD
-use super::python::PyPipe;
-=======
 use super::memory::TaskMemory;
->>>>>>> spill
+use super::python::PyPipe;
 use super::shuffle::{
     join_impl, read_pair_impl, read_values_impl, write_pair_impl, write_values_impl, Fetched, Key,
     PairKey, PairValue, SampleKeys,
