@@ -10,7 +10,8 @@
 //! and client run in this process (2 tokio workers); CPU is getrusage of the
 //! process (server + client), so it is the cost of both ends.
 //! Runs go in rounds (each transport once per round) and the medians are shown.
-//! Environment: `SHUFFLE_BENCH_MAPS`, `SHUFFLE_BENCH_MAP_MB`, `SHUFFLE_BENCH_RUNS` (default 5).
+//! Environment: `SHUFFLE_BENCH_MAPS`, `SHUFFLE_BENCH_MAP_MB`, `SHUFFLE_BENCH_RUNS` (default 5),
+//! `SHUFFLE_BENCH_CONNS` (connection counts, default `1,2`).
 
 use common::tls::{init_cluster_certs, TlsFiles, TlsIdentity};
 use common::ApplicationId;
@@ -177,6 +178,21 @@ async fn tcp_copy(dir: PathBuf, maps: u64) -> u64 {
     total
 }
 
+/// `SHUFFLE_BENCH_CONNS`: the connection counts to measure, comma-separated (default 1,2).
+fn conn_counts() -> Vec<usize> {
+    let v: Vec<usize> = std::env::var("SHUFFLE_BENCH_CONNS")
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|c| c.trim().parse().ok())
+        .filter(|&c| c > 0)
+        .collect();
+    if v.is_empty() {
+        vec![1, 2]
+    } else {
+        v
+    }
+}
+
 fn main() {
     let maps = env_or("SHUFFLE_BENCH_MAPS", 16);
     let map_mb = env_or("SHUFFLE_BENCH_MAP_MB", 64);
@@ -222,7 +238,7 @@ fn main() {
         // One client per connection count, registered and warmed up (one untimed pass:
         // handshakes, MTU discovery, windows, and the allocator's heap).
         let mut clients = Vec::new();
-        for conns in [1usize, 2] {
+        for conns in conn_counts() {
             let client = ShuffleClient::with_connections(&container, conns).unwrap();
             client
                 .register(&addr, app, "1", SECRET, std::slice::from_ref(&dir))
