@@ -9,6 +9,10 @@ use super::WhatIfError;
 use crate::eventlog::{AppEvent, LogLine};
 use crate::ids::{JobId, StageId};
 
+/// More executor asks outstanding than this are counted as this many: no cluster holds
+/// that many executors for one application, and a log that says so is corrupt.
+const MAX_OUTSTANDING_ASKS: i64 = 100_000;
+
 pub(super) fn read(text: &str) -> Result<RawLog, WhatIfError> {
     let mut raw = RawLog {
         format: Some(LogFormat::Spindle),
@@ -111,14 +115,14 @@ fn apply(
         AppEvent::TargetChanged { old, new } => {
             // The application master asks for the difference at once; a drop cancels the
             // latest asks.
+            // Bounded: a forged or corrupt target (the fuzzer's 1.7e12) must cost neither
+            // memory nor time per executor it names.
             if new > old {
-                for _ in old.max(0)..new {
-                    asks.push_back(ts);
-                }
+                let more = (new - old.max(0)).clamp(0, MAX_OUTSTANDING_ASKS);
+                asks.extend(std::iter::repeat_n(ts, more as usize));
             } else {
-                for _ in new.max(0)..old {
-                    asks.pop_back();
-                }
+                let fewer = (old - new.max(0)).clamp(0, asks.len() as i64);
+                asks.truncate(asks.len() - fewer as usize);
             }
         }
         AppEvent::ExecutorAdded {

@@ -649,3 +649,22 @@ fn a_log_spanning_years_costs_rounds_per_event_not_per_tick() {
     });
     assert_eq!(p.job_spans[0], (0, 1500 + 20 * 3_600_000));
 }
+
+#[test]
+fn a_forged_target_costs_no_memory_per_executor_it_names() {
+    // The fuzzer's find: a target raised from 0 to 1.7e12 executors. The reader kept one
+    // ask per executor and ran out of memory; it is bounded now, and so is a drop.
+    let forged = include_str!("../../../../fuzz/corpus/event_log/oom-forged-target");
+    within(std::time::Duration::from_secs(20), move || {
+        let _ = parse(forged);
+    });
+    let drop = concat!(
+        r#"{"ts":1700000000000,"event":"TargetChanged","old":0,"new":3}"#,
+        "\n",
+        r#"{"ts":1700000000001,"event":"TargetChanged","old":1700000000000,"new":0}"#,
+        "\n",
+    );
+    within(std::time::Duration::from_secs(20), move || {
+        let _ = parse(drop);
+    });
+}
