@@ -68,6 +68,14 @@ pub trait DaemonConfig: Serialize + DeserializeOwned + Default {
 
 /// Checks a `log-level` value: is it a tracing filter?
 pub fn check_log_level(level: &str) -> Result<(), Invalid> {
+    // Directives are ASCII (targets, levels, span and field names); tracing-subscriber's
+    // parser panics on some multi-byte input instead of refusing it (found by fuzzing).
+    if let Some(c) = level.chars().find(|c| !c.is_ascii()) {
+        return Err((
+            "log-level",
+            format!("{level:?} is not a tracing filter: {c:?} is not ASCII"),
+        ));
+    }
     match tracing_subscriber::EnvFilter::try_new(level) {
         Ok(_) => Ok(()),
         Err(e) => Err((
@@ -234,6 +242,16 @@ pub(crate) mod tests {
             e.contains("key `log-level`: \"[\" is not a tracing filter"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_non_ascii_log_level_is_refused_not_a_panic() {
+        // The fuzzer's find: this value made tracing-subscriber's parser slice inside a
+        // multi-byte character and panic.
+        let level = "2detect-\t\t\t,\t\t\t\t\t\t\t\u{755}l#`l  =0#al=0\u{755}ntail =00\u{755}web-addliil\u{755}liilall al =0\u{755}ntai=0\u{755}\t\t\t\t\t\t\t,\t\tpm\t\t(07/";
+        let e = check_log_level(level).unwrap_err();
+        assert_eq!(e.0, "log-level");
+        assert!(e.1.contains("is not ASCII"), "{}", e.1);
     }
 
     #[test]
