@@ -10,7 +10,7 @@
 //! million records.
 
 use super::{Flags, SplitMix64};
-use crate::rdd::{Elements, MapFn, MapPartitionsFn, SparkContext};
+use crate::rdd::{Elements, MapPartitionsFn, SparkContext};
 use anyhow::bail;
 use serde::{Deserialize, Serialize};
 
@@ -25,13 +25,9 @@ pub struct KeyedRecord {
     pub keys: u64,
 }
 
-impl MapFn for KeyedRecord {
-    type In = i64;
-    type Out = (u64, u64);
-    fn call(&self, i: i64) -> (u64, u64) {
-        (key_of(i as u64, self.keys), i as u64)
-    }
-}
+crate::map_fn!(KeyedRecord, |&self, i: i64| -> (u64, u64) {
+    (key_of(i as u64, self.keys), i as u64)
+});
 
 /// An output partition's summary.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

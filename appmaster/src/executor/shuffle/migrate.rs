@@ -76,36 +76,29 @@ impl ExecutorShuffle {
             .iter()
             .map(|r| BlockId::new(o.shuffle_id, u64::from(o.map_id), *r).to_string())
             .collect();
+        let what = format!("map output {}/{}", o.shuffle_id, o.map_id);
         let blocks = self
             .rt
             .block_on(
                 self.client
                     .fetch(server, self.app, source, &self.secret, &ids),
             )
-            .map_err(|e| {
-                format!(
-                    "fetching map output {}/{} from executor {source}: {e}",
-                    o.shuffle_id, o.map_id
-                )
-            })?;
+            .map_err(|e| format!("fetching {what} from executor {source}: {e}"))?;
+        let writing = |e: std::io::Error| format!("writing {what}: {e}");
         let mut w = layout::MapOutputWriter::create(
             &self.dir,
             o.shuffle_id,
             u64::from(o.map_id),
             o.sizes.len() as u32,
         )
-        .map_err(|e| format!("writing map output {}/{}: {e}", o.shuffle_id, o.map_id))?;
+        .map_err(writing)?;
         for (r, b) in reduces.iter().zip(&blocks) {
-            w.write_partition(*r, b)
-                .map_err(|e| format!("writing map output {}/{}: {e}", o.shuffle_id, o.map_id))?;
+            w.write_partition(*r, b).map_err(writing)?;
         }
-        let sizes = w
-            .commit()
-            .map_err(|e| format!("writing map output {}/{}: {e}", o.shuffle_id, o.map_id))?;
+        let sizes = w.commit().map_err(writing)?;
         if sizes != o.sizes {
             return Err(format!(
-                "map output {}/{} from executor {source} has other sizes than the driver knows",
-                o.shuffle_id, o.map_id
+                "{what} from executor {source} has other sizes than the driver knows"
             ));
         }
         Ok(())
