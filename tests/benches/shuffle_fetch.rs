@@ -11,7 +11,8 @@
 //! process (server + client), so it is the cost of both ends.
 //! Runs go in rounds (each transport once per round) and the medians are shown.
 //! Environment: `SHUFFLE_BENCH_MAPS`, `SHUFFLE_BENCH_MAP_MB`, `SHUFFLE_BENCH_RUNS` (default 5),
-//! `SHUFFLE_BENCH_CONNS` (connection counts, default `1,2`).
+//! `SHUFFLE_BENCH_CONNS` (connection counts, default `1,2`), `SHUFFLE_BENCH_TCP=0`
+//! (skips the TCP rows, to profile the shuffle service alone).
 
 use common::tls::{init_cluster_certs, TlsFiles, TlsIdentity};
 use common::ApplicationId;
@@ -256,6 +257,9 @@ fn main() {
                 assert_eq!(r.bytes, total);
                 v.push(r);
             }
+            if std::env::var("SHUFFLE_BENCH_TCP").is_ok_and(|v| v == "0") {
+                continue;
+            }
             let r = measure(|| tcp_copy(dir.clone(), maps)).await;
             assert_eq!(r.bytes, total);
             tcp.push(r);
@@ -277,6 +281,14 @@ fn main() {
                 }
             }
             rows.push((format!("shuffle service, {conns} connection(s)"), v));
+        }
+        if tcp.is_empty() {
+            for (name, v) in &rows {
+                let m = median(v);
+                println!("{name}: {:.2} GB/s, {:.2} CPU-s/GB", m.gbps(), m.cpu_per_gb());
+            }
+            server.shutdown().await;
+            return;
         }
         let base = median(&tcp);
         rows.push(("plain TCP copy (no TLS)".into(), tcp));
