@@ -8,7 +8,7 @@
 
 use super::preemption::{self, Candidate};
 use super::queue::{OrderingPolicy, QueueState, QueueTree};
-use super::{scale, share, Demand, Demands, Pick, QueueView, Scheduler, SchedulerKind};
+use super::{scale, share, Demand, Demands, Pick, QueueView, Round, Scheduler, SchedulerKind};
 use common::protocol::{ErrorCode, WireError};
 use common::{ApplicationId, ContainerId, Resource};
 use std::collections::{BTreeMap, BTreeSet};
@@ -150,17 +150,13 @@ impl CapacityScheduler {
         kids
     }
 
-    fn pick_in_leaf(
-        &self,
-        cluster: &Resource,
-        leaf: usize,
-        demands: &Demands,
-        skip: &BTreeSet<ApplicationId>,
-    ) -> Option<Pick> {
+    fn pick_in_leaf(&self, cluster: &Resource, leaf: usize, round: Round<'_>) -> Option<Pick> {
         let q = &self.tree.queues[leaf];
-        let waiting = demands
+        let waiting = round
+            .demands
             .in_group(leaf)
-            .filter(|d| !skip.contains(&d.app) && self.apps.contains_key(&d.app));
+            .filter(|d| !round.skips(d.app) && self.apps.contains_key(&d.app));
+        let demands = round.demands;
         if q.settings.ordering_policy != OrderingPolicy::Fair {
             // Oldest first: the scan stops at the first app that may have a container.
             return self.first_fitting(cluster, leaf, waiting, demands);
@@ -217,19 +213,13 @@ impl CapacityScheduler {
         None
     }
 
-    fn pick_under(
-        &self,
-        cluster: &Resource,
-        q: usize,
-        demands: &Demands,
-        skip: &BTreeSet<ApplicationId>,
-    ) -> Option<Pick> {
+    fn pick_under(&self, cluster: &Resource, q: usize, round: Round<'_>) -> Option<Pick> {
         if self.tree.queues[q].is_leaf() {
-            return self.pick_in_leaf(cluster, q, demands, skip);
+            return self.pick_in_leaf(cluster, q, round);
         }
         self.order_children(cluster, q)
             .into_iter()
-            .find_map(|c| self.pick_under(cluster, c, demands, skip))
+            .find_map(|c| self.pick_under(cluster, c, round))
     }
 
     fn leaf_of(&self, queue: &str) -> Result<usize, String> {
@@ -398,16 +388,11 @@ impl Scheduler for CapacityScheduler {
             .map_or((usize::MAX, String::new()), |e| (e.leaf, e.user.clone()))
     }
 
-    fn pick_in(
-        &self,
-        cluster: Resource,
-        demands: &Demands,
-        skip: &BTreeSet<ApplicationId>,
-    ) -> Option<Pick> {
-        if demands.is_empty() {
+    fn pick_in(&self, cluster: Resource, round: Round<'_>) -> Option<Pick> {
+        if round.demands.is_empty() {
             return None;
         }
-        self.pick_under(&cluster, 0, demands, skip)
+        self.pick_under(&cluster, 0, round)
     }
 
     fn am_wait_reason(

@@ -2,7 +2,7 @@
 //! first, and an AM that fits nowhere blocks the applications behind it (YARN's
 //! FifoScheduler).
 
-use super::{Demand, Demands, Pick, QueueView, Scheduler, SchedulerKind};
+use super::{Demand, Pick, QueueView, Round, Scheduler, SchedulerKind};
 use common::protocol::{ErrorCode, WireError};
 use common::{ApplicationId, ContainerId, Resource};
 use std::collections::{BTreeMap, BTreeSet};
@@ -67,14 +67,9 @@ impl Scheduler for FifoScheduler {
         (0, String::new())
     }
 
-    fn pick_in(
-        &self,
-        _cluster: Resource,
-        demands: &Demands,
-        skip: &BTreeSet<ApplicationId>,
-    ) -> Option<Pick> {
-        for d in demands.iter() {
-            if skip.contains(&d.app) {
+    fn pick_in(&self, _cluster: Resource, round: Round<'_>) -> Option<Pick> {
+        for d in round.demands.iter() {
+            if round.skips(d.app) {
                 if d.am.is_some() {
                     // A waiting AM blocks the apps behind it.
                     return None;

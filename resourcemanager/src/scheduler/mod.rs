@@ -18,6 +18,21 @@ use common::{ApplicationId, Resource};
 use std::collections::BTreeSet;
 
 pub use capacity::CapacityScheduler;
+
+/// One placement round as a scheduler sees it: what every app waits for, and the
+/// apps already found to fit no node this round.
+#[derive(Clone, Copy)]
+pub struct Round<'a> {
+    pub demands: &'a Demands,
+    pub skipped: &'a BTreeSet<ApplicationId>,
+}
+
+impl Round<'_> {
+    /// Whether `app` is passed over for the rest of the round.
+    pub fn skips(&self, app: ApplicationId) -> bool {
+        self.skipped.contains(&app)
+    }
+}
 pub use demands::Demands;
 pub use fifo::FifoScheduler;
 pub use queue::{
@@ -75,23 +90,25 @@ pub trait Scheduler: Send + Sync {
     /// its user.
     fn group(&self, app: ApplicationId) -> (usize, String);
 
-    /// The next container to give, among `demands` (oldest app first), skipping apps in
-    /// `skip` (nothing fits them now); `None`: nothing more this round.
-    fn pick_in(
-        &self,
-        cluster: Resource,
-        demands: &Demands,
-        skip: &BTreeSet<ApplicationId>,
-    ) -> Option<Pick>;
+    /// The next container to give in `round` (oldest app first, passing over the apps
+    /// it skips); `None`: nothing more this round.
+    fn pick_in(&self, cluster: Resource, round: Round<'_>) -> Option<Pick>;
 
     /// [`Self::pick_in`] for a plain list of demands.
     fn pick(
         &self,
         cluster: Resource,
         demands: &[Demand],
-        skip: &BTreeSet<ApplicationId>,
+        skipped: &BTreeSet<ApplicationId>,
     ) -> Option<Pick> {
-        self.pick_in(cluster, &Demands::of(demands, |a| self.group(a)), skip)
+        let demands = Demands::of(demands, |a| self.group(a));
+        self.pick_in(
+            cluster,
+            Round {
+                demands: &demands,
+                skipped,
+            },
+        )
     }
 
     /// Why an app that waits for its AM is held back, when its queue's limits hold it.

@@ -9,6 +9,7 @@
 //! back as [`Action`]s (an AM launch, containers pushed to an AM).
 
 use super::{Action, App, Candidate, Demand, LiveContainer, Node, Now, RmState};
+use crate::scheduler::Round;
 use common::protocol::{
     exit_status, AmEvent, Container, NodeState, YarnApplicationState as AppState,
 };
@@ -284,7 +285,11 @@ impl RmState {
             if self.no_room() {
                 break;
             }
-            let Some(pick) = self.scheduler.pick_in(cluster, &self.demands, &skip) else {
+            let round = Round {
+                demands: &self.demands,
+                skipped: &skip,
+            };
+            let Some(pick) = self.scheduler.pick_in(cluster, round) else {
                 break;
             };
             let app_id = pick.app;
