@@ -392,8 +392,8 @@ mod tests {
 
     /// An RM whose admin is `root`, with nodes h:1 and h:2 and one registered app whose
     /// AM runs on h:1 and who holds `executors` containers of 1 GB (placed on h:2 first:
-    /// the roomiest); returns the attempt and its executor containers by node.
-    fn cluster(executors: u32) -> (RmState, AppAttemptId, Vec<(ContainerId, NodeId)>) {
+    /// the roomiest).
+    fn cluster(executors: u32) -> Fixture {
         let mut s = rm_state(1);
         s.set_admin_acl(["root".to_string()]);
         let h1 = node(&mut s, "h:1");
@@ -422,7 +422,7 @@ mod tests {
         let actions = s
             .allocate(attempt, &token, vec![ask], vec![], 0.0, at(2))
             .unwrap();
-        let placed = actions
+        let placed: Vec<(ContainerId, NodeId)> = actions
             .iter()
             .flat_map(|a| match a {
                 Action::PushAm {
@@ -432,7 +432,31 @@ mod tests {
                 _ => vec![],
             })
             .collect();
-        (s, attempt, placed)
+        let h2 = NodeId("h:2".into());
+        let on_h2 = on(&placed, &h2);
+        Fixture {
+            s,
+            attempt,
+            placed,
+            h2,
+            on_h2,
+        }
+    }
+
+    /// What [`cluster`] made: the RM, the app's attempt, its executor containers by
+    /// node, and node h:2 with the executors there.
+    struct Fixture {
+        s: RmState,
+        attempt: AppAttemptId,
+        placed: Vec<(ContainerId, NodeId)>,
+        h2: NodeId,
+        on_h2: Vec<ContainerId>,
+    }
+
+    /// Polls the decommissions at `now` and checks `node`'s state after.
+    fn poll_then(s: &mut RmState, node: &NodeId, now: u64, want: NodeState) {
+        s.poll_decommissioning(at(now));
+        assert_eq!(state_of(s, node), want);
     }
 
     /// The containers of `placed` on `node`.
@@ -473,9 +497,13 @@ mod tests {
 
     #[test]
     fn running_to_decommissioning_to_decommissioned_once_its_containers_and_apps_are_done() {
-        let (mut s, attempt, placed) = cluster(2);
-        let h2 = NodeId("h:2".into());
-        let on_h2 = on(&placed, &h2);
+        let Fixture {
+            mut s,
+            attempt,
+            placed,
+            h2,
+            on_h2,
+        } = cluster(2);
         assert!(!on_h2.is_empty(), "{placed:?}");
         let total = s.cluster_resource();
         let (id, actions) = s.decommission("h:2", Some(60_000), "root", at(10)).unwrap();
@@ -524,13 +552,11 @@ mod tests {
         for c in &on_h2 {
             complete(&mut s, &h2, *c, 20);
         }
-        s.poll_decommissioning(at(21));
-        assert_eq!(state_of(&s, &h2), NodeState::DECOMMISSIONING);
+        poll_then(&mut s, &h2, 21, NodeState::DECOMMISSIONING);
         assert_eq!(s.shutdown_reason(&h2), None);
         // The app ends: DECOMMISSIONED, and its NM is told to shut down.
         s.kill(attempt.app, "u", at(30)).unwrap();
-        s.poll_decommissioning(at(31));
-        assert_eq!(state_of(&s, &h2), NodeState::DECOMMISSIONED);
+        poll_then(&mut s, &h2, 31, NodeState::DECOMMISSIONED);
         assert!(s.shutdown_reason(&h2).unwrap().contains("DECOMMISSIONED"));
         // Its heartbeats and registrations are refused from now on.
         assert!(s.node_heartbeat(&h2, &[], at(32)).is_none());
@@ -541,9 +567,14 @@ mod tests {
     /// output may be served from the node): the node waits for it, as YARN's does.
     #[test]
     fn it_waits_for_an_app_whose_containers_there_ended_before() {
-        let (mut s, attempt, placed) = cluster(2);
-        let h2 = NodeId("h:2".into());
-        for c in on(&placed, &h2) {
+        let Fixture {
+            mut s,
+            attempt,
+            h2,
+            on_h2,
+            ..
+        } = cluster(2);
+        for c in on_h2 {
             complete(&mut s, &h2, c, 5);
         }
         assert_eq!(
@@ -555,18 +586,16 @@ mod tests {
             0
         );
         s.decommission("h:2", Some(60_000), "root", at(10)).unwrap();
-        s.poll_decommissioning(at(11));
-        assert_eq!(state_of(&s, &h2), NodeState::DECOMMISSIONING);
+        poll_then(&mut s, &h2, 11, NodeState::DECOMMISSIONING);
         s.kill(attempt.app, "u", at(12)).unwrap();
-        s.poll_decommissioning(at(13));
-        assert_eq!(state_of(&s, &h2), NodeState::DECOMMISSIONED);
+        poll_then(&mut s, &h2, 13, NodeState::DECOMMISSIONED);
     }
 
     #[test]
     fn the_timeout_kills_what_still_runs_there_and_ends_the_decommission() {
-        let (mut s, _attempt, placed) = cluster(2);
-        let h2 = NodeId("h:2".into());
-        let on_h2 = on(&placed, &h2);
+        let Fixture {
+            mut s, h2, on_h2, ..
+        } = cluster(2);
         s.decommission("h:2", Some(5_000), "root", at(10)).unwrap();
         assert!(s.poll_decommissioning(at(5_009)).is_empty());
         assert_eq!(state_of(&s, &h2), NodeState::DECOMMISSIONING);
@@ -602,8 +631,9 @@ mod tests {
 
     #[test]
     fn recommission_puts_a_decommissioning_node_back_with_its_containers() {
-        let (mut s, _attempt, placed) = cluster(2);
-        let h2 = NodeId("h:2".into());
+        let Fixture {
+            mut s, h2, on_h2, ..
+        } = cluster(2);
         let total = s.cluster_resource();
         s.decommission("h:2", None, "root", at(10)).unwrap();
         let (_, actions) = s.recommission("h:2", "root", at(11)).unwrap();
@@ -615,12 +645,11 @@ mod tests {
             .into_iter()
             .find(|r| r.node_id == h2)
             .unwrap();
-        let on_h2 = on(&placed, &h2).len() as u32;
+        let on_h2 = on_h2.len() as u32;
         assert_eq!(r.num_containers, on_h2, "its containers were kept");
         assert_eq!(r.decommissioning_timeout_s, None);
         // The default timeout (an hour) no longer applies.
-        s.poll_decommissioning(at(4_000_000));
-        assert_eq!(state_of(&s, &h2), NodeState::RUNNING);
+        poll_then(&mut s, &h2, 4_000_000, NodeState::RUNNING);
         // Nothing to recommission on a RUNNING node.
         let e = s.recommission("h:2", "root", at(12)).unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidState);
@@ -648,7 +677,7 @@ mod tests {
 
     #[test]
     fn only_admins_decommission_and_unknown_nodes_are_named() {
-        let (mut s, _, _) = cluster(1);
+        let Fixture { mut s, .. } = cluster(1);
         let e = s.decommission("h:2", None, "bob", at(5)).unwrap_err();
         assert_eq!(e.code, ErrorCode::Unauthorized);
         assert_eq!(
@@ -668,8 +697,9 @@ mod tests {
 
     #[test]
     fn a_re_registering_decommissioning_node_stays_decommissioning() {
-        let (mut s, _, placed) = cluster(2);
-        let h2 = NodeId("h:2".into());
+        let Fixture {
+            mut s, placed, h2, ..
+        } = cluster(2);
         s.decommission("h:2", Some(60_000), "root", at(10)).unwrap();
         let running: Vec<ContainerStatus> = placed
             .iter()
@@ -694,15 +724,15 @@ mod tests {
         assert_eq!(state_of(&s, &h2), NodeState::DECOMMISSIONING);
         assert_eq!(s.cluster_resource(), total);
         // The timeout still counts from the decommission.
-        s.poll_decommissioning(at(60_010));
-        assert_eq!(state_of(&s, &h2), NodeState::DECOMMISSIONED);
+        poll_then(&mut s, &h2, 60_010, NodeState::DECOMMISSIONED);
     }
 
     #[test]
     fn an_unregistering_node_is_shutdown_and_its_containers_complete() {
-        let (mut s, _, placed) = cluster(3);
-        let h2 = NodeId("h:2".into());
-        let on_h2 = on(&placed, &h2).len();
+        let Fixture {
+            mut s, h2, on_h2, ..
+        } = cluster(3);
+        let on_h2 = on_h2.len();
         let total = s.cluster_resource();
         let actions = s.unregister_node(&h2, "node manager stopped (SIGTERM)", at(10));
         let r = s
