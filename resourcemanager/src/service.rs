@@ -171,11 +171,15 @@ impl RmHandle {
             let rm = active.rm.clone();
             // The full state, behind everything already queued.
             rm.with_state(|s| {
+                let now = read_clocks();
+                let (_, nodes_removed) = s.take_dirty_nodes(|| now);
                 rm.persist.save(Changes {
                     next_seq: s.next_seq(),
                     apps: s.export_apps(),
                     removed: s.take_removed(),
-                    keys: Some(Box::new(s.export_keys(read_clocks()))),
+                    keys: Some(Box::new(s.export_keys(now))),
+                    nodes: s.export_nodes(now),
+                    nodes_removed,
                 });
             });
             if tokio::time::timeout(SHUTDOWN_STEP, rm.persist.barrier())
@@ -457,6 +461,7 @@ async fn open_state(
             })?;
         }
         state.recover(r.next_seq, r.apps, now);
+        state.recover_nodes(r.nodes, now);
     }
     // Before serving: the store has the cluster timestamp, the keys and the recovered
     // changes.
@@ -468,15 +473,17 @@ async fn open_state(
 }
 
 /// What `state` changed since the last call, for the store; `None`: nothing.
-fn changes_of(state: &mut RmState, now: impl FnOnce() -> Now) -> Option<Changes> {
+fn changes_of(state: &mut RmState, now: impl Fn() -> Now) -> Option<Changes> {
+    let (nodes, nodes_removed) = state.take_dirty_nodes(&now);
     let changes = Changes {
         next_seq: state.next_seq(),
         apps: state.take_dirty(),
         removed: state.take_removed(),
-        keys: state.take_dirty_keys(now).map(Box::new),
+        keys: state.take_dirty_keys(&now).map(Box::new),
+        nodes,
+        nodes_removed,
     };
-    let any = !changes.apps.is_empty() || !changes.removed.is_empty() || changes.keys.is_some();
-    any.then_some(changes)
+    changes.any().then_some(changes)
 }
 
 impl Rm {

@@ -33,7 +33,7 @@ mod queues;
 mod records;
 mod retention;
 
-pub use decommission::DEFAULT_DECOMMISSION_TIMEOUT_MS;
+pub use decommission::{NodeRecord, DEFAULT_DECOMMISSION_TIMEOUT_MS};
 use free_index::FreeIndex;
 pub use records::{AppRecord, KeysRecord, RESTART_DIAGNOSTICS};
 pub use retention::MAX_COMPLETED_APPS;
@@ -319,6 +319,8 @@ pub struct RmState {
     recovering_until_ms: u64,
     /// The master keys changed since the last [`RmState::take_dirty_keys`].
     keys_dirty: bool,
+    /// Nodes whose decommission changed since the last [`RmState::take_dirty_nodes`].
+    nodes_dirty: BTreeSet<NodeId>,
     /// Finished apps, oldest first, and how many are kept (see `retention`).
     completed: std::collections::VecDeque<ApplicationId>,
     max_completed: usize,
@@ -382,6 +384,7 @@ impl RmState {
             preempting: BTreeMap::new(),
             recovering_until_ms: 0,
             keys_dirty: true,
+            nodes_dirty: BTreeSet::new(),
             completed: Default::default(),
             max_completed: MAX_COMPLETED_APPS,
             removed: BTreeSet::new(),
@@ -487,6 +490,18 @@ impl RmState {
 
     // ---------------------------------------------------------------- nodes
 
+    /// Files `node_id` under its host names (its id's and its address's), for commands
+    /// that name a node by host.
+    fn index_host(&mut self, node_id: &NodeId, address: &str) {
+        for host in [node_id.0.as_str(), address] {
+            let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+            self.hosts
+                .entry(host.to_string())
+                .or_default()
+                .insert(node_id.clone());
+        }
+    }
+
     pub fn register_node(
         &mut self,
         node_id: NodeId,
@@ -574,20 +589,7 @@ impl RmState {
             }
         }
         tracing::info!(node_id = %node_id, capability = %capability, "node registered");
-        for host in [
-            node_id
-                .0
-                .rsplit_once(':')
-                .map_or(node_id.0.as_str(), |(h, _)| h),
-            node.address
-                .rsplit_once(':')
-                .map_or(node.address.as_str(), |(h, _)| h),
-        ] {
-            self.hosts
-                .entry(host.to_string())
-                .or_default()
-                .insert(node_id.clone());
-        }
+        self.index_host(&node_id, &node.address);
         self.running_total = self.running_total.add(&node.capability);
         self.nodes.insert(node_id.clone(), node);
         self.index(&node_id);

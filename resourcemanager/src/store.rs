@@ -1,5 +1,5 @@
-//! The RM state store: applications, the id sequence and the master keys in a redb
-//! file (`state-dir/rm-state.redb`), so that an RM restart keeps the applications
+//! The RM state store: applications, the id sequence, the master keys and node
+//! decommissions in a redb file (`state-dir/rm-state.redb`), so that an RM restart keeps the applications
 //! running (their tokens still verify) and never hands out an id twice. An HA pair
 //! keeps the same records in etcd instead ([`Backend::Etcd`], `crate::ha`).
 //!
@@ -9,8 +9,8 @@
 //! Requests that YARN answers only once the store has the change (submit,
 //! kill, unregister) wait for a [`Persister::barrier`].
 
-use crate::state::{AppRecord, KeysRecord};
-use common::ApplicationId;
+use crate::state::{AppRecord, KeysRecord, NodeRecord};
+use common::{ApplicationId, NodeId};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -24,6 +24,8 @@ pub const STATE_FILE: &str = "rm-state.redb";
 const APPS: TableDefinition<&str, &[u8]> = TableDefinition::new("applications");
 /// `master-keys` → JSON-encoded [`KeysRecord`].
 const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
+/// Node id → JSON-encoded [`NodeRecord`] (DECOMMISSIONING or DECOMMISSIONED nodes).
+const NODES: TableDefinition<&str, &[u8]> = TableDefinition::new("nodes");
 /// `cluster-ts`, `next-seq`, `format`.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const FORMAT: u64 = 1;
@@ -115,14 +117,16 @@ impl Recovered {
         next_seq: u32,
         apps: Vec<AppRecord>,
         keys: Option<KeysRecord>,
+        nodes: Vec<NodeRecord>,
     ) -> Self {
         Self {
             cluster_ts,
             saved: Changes {
                 next_seq,
                 apps,
-                removed: vec![],
                 keys: keys.map(Box::new),
+                nodes,
+                ..Default::default()
             },
         }
     }
@@ -186,24 +190,9 @@ impl StateStore {
             return Ok(None);
         };
         let next_seq = get("next-seq")?.unwrap_or(1) as u32;
-        let mut apps = Vec::new();
-        match txn.open_table(APPS) {
-            Ok(table) => {
-                for row in table.iter().map_err(|e| self.err(e))? {
-                    let (k, v) = row.map_err(|e| self.err(e))?;
-                    let rec: AppRecord =
-                        serde_json::from_slice(v.value()).map_err(|e| StoreError::Record {
-                            path: self.path.clone(),
-                            key: k.value().to_string(),
-                            reason: e.to_string(),
-                        })?;
-                    apps.push(rec);
-                }
-            }
-            Err(redb::TableError::TableDoesNotExist(_)) => {}
-            Err(e) => return Err(self.err(e)),
-        }
+        let mut apps = self.read_all::<AppRecord>(&txn, APPS)?;
         apps.sort_by_key(|a| a.id);
+        let nodes = self.read_all::<NodeRecord>(&txn, NODES)?;
         let keys = match txn.open_table(KEYS) {
             Ok(table) => match table.get("master-keys").map_err(|e| self.err(e))? {
                 Some(v) => {
@@ -220,7 +209,32 @@ impl StateStore {
             Err(redb::TableError::TableDoesNotExist(_)) => None,
             Err(e) => return Err(self.err(e)),
         };
-        Ok(Some(Recovered::of(cluster_ts, next_seq, apps, keys)))
+        Ok(Some(Recovered::of(cluster_ts, next_seq, apps, keys, nodes)))
+    }
+
+    /// Every record of `table`, decoded; none when the table is not there yet.
+    fn read_all<T: serde::de::DeserializeOwned>(
+        &self,
+        txn: &redb::ReadTransaction,
+        table: TableDefinition<&str, &[u8]>,
+    ) -> Result<Vec<T>, StoreError> {
+        let table = match txn.open_table(table) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(self.err(e)),
+        };
+        let mut out = Vec::new();
+        for row in table.iter().map_err(|e| self.err(e))? {
+            let (k, v) = row.map_err(|e| self.err(e))?;
+            out.push(
+                serde_json::from_slice(v.value()).map_err(|e| StoreError::Record {
+                    path: self.path.clone(),
+                    key: k.value().to_string(),
+                    reason: e.to_string(),
+                })?,
+            );
+        }
+        Ok(out)
     }
 
     /// Writes the sequence and these apps' records in one transaction.
@@ -230,6 +244,8 @@ impl StateStore {
             apps,
             removed,
             keys,
+            nodes,
+            nodes_removed,
         } = changes;
         let txn = self.db.begin_write().map_err(|e| self.err(e))?;
         {
@@ -260,19 +276,43 @@ impl StateStore {
                     .insert("master-keys", bytes.as_slice())
                     .map_err(|e| self.err(e))?;
             }
+            let mut table = txn.open_table(NODES).map_err(|e| self.err(e))?;
+            for n in nodes {
+                let bytes = serde_json::to_vec(n).map_err(|e| self.err(e))?;
+                table
+                    .insert(n.node_id.0.as_str(), bytes.as_slice())
+                    .map_err(|e| self.err(e))?;
+            }
+            for id in nodes_removed {
+                table.remove(id.0.as_str()).map_err(|e| self.err(e))?;
+            }
         }
         txn.commit().map_err(|e| self.err(e))
     }
 }
 
 /// What changed since the last save: the id sequence, apps written again, apps
-/// forgotten (`max-completed-applications`), and the master keys when they rolled.
+/// forgotten (`max-completed-applications`), the master keys when they rolled, and
+/// node decommissions begun, ended or taken back (recommissioned).
 #[derive(Debug, Default, PartialEq)]
 pub struct Changes {
     pub next_seq: u32,
     pub apps: Vec<AppRecord>,
     pub removed: Vec<ApplicationId>,
     pub keys: Option<Box<KeysRecord>>,
+    pub nodes: Vec<NodeRecord>,
+    pub nodes_removed: Vec<NodeId>,
+}
+
+impl Changes {
+    /// Whether there is anything to write besides the sequence.
+    pub fn any(&self) -> bool {
+        !self.apps.is_empty()
+            || !self.removed.is_empty()
+            || self.keys.is_some()
+            || !self.nodes.is_empty()
+            || !self.nodes_removed.is_empty()
+    }
 }
 
 enum Msg {
@@ -316,6 +356,7 @@ async fn writer(store: Backend, cluster_ts: u64, mut rx: mpsc::UnboundedReceiver
         let mut removed: BTreeSet<ApplicationId> = BTreeSet::new();
         let mut next_seq = None;
         let mut keys = None;
+        let mut nodes: BTreeMap<NodeId, Option<NodeRecord>> = BTreeMap::new();
         let mut waiters = Vec::new();
         let mut msg = Some(first);
         while let Some(m) = msg {
@@ -331,17 +372,27 @@ async fn writer(store: Backend, cluster_ts: u64, mut rx: mpsc::UnboundedReceiver
                         removed.insert(id);
                     }
                     keys = c.keys.or(keys);
+                    for n in c.nodes {
+                        nodes.insert(n.node_id.clone(), Some(n));
+                    }
+                    for id in c.nodes_removed {
+                        nodes.insert(id, None);
+                    }
                 }
                 Msg::Barrier(w) => waiters.push(w),
             }
             msg = rx.try_recv().ok();
         }
         if let Some(n) = next_seq {
+            let (written, gone): (Vec<_>, Vec<_>) =
+                nodes.into_iter().partition(|(_, r)| r.is_some());
             let changes = Changes {
                 next_seq: n,
                 apps: latest.into_values().collect(),
                 removed: removed.into_iter().collect(),
                 keys,
+                nodes: written.into_iter().filter_map(|(_, r)| r).collect(),
+                nodes_removed: gone.into_iter().map(|(id, _)| id).collect(),
             };
             let count = changes.apps.len();
             match store.save(cluster_ts, changes).await {
@@ -360,7 +411,9 @@ mod tests {
     use super::*;
     use crate::state::AttemptRecord;
     use crate::testing::submission;
-    use common::protocol::{AppSubmission, FinalApplicationStatus, YarnApplicationState};
+    use common::protocol::{
+        AppSubmission, FinalApplicationStatus, NodeState, YarnApplicationState,
+    };
     use common::{ApplicationId, Resource};
 
     fn changes(next_seq: u32, apps: Vec<AppRecord>) -> Changes {
@@ -448,6 +501,44 @@ mod tests {
         assert_eq!(r.apps.len(), 1);
         assert_eq!(r.apps[0].id, record(2).id);
         assert_eq!(r.keys, Some(Box::new(keys)));
+    }
+
+    #[test]
+    fn node_decommissions_are_kept_until_taken_back() {
+        let d = tempfile::tempdir().unwrap();
+        let s = StateStore::open(d.path()).unwrap();
+        let node = |id: &str, state| NodeRecord {
+            node_id: NodeId(id.into()),
+            address: id.into(),
+            http_address: String::new(),
+            capability: Resource::new(4096, 4),
+            state,
+            timeout_ms: 60_000,
+            deadline_wall_ms: 123,
+            apps: vec![record(1).id],
+        };
+        let a = node("a:1", NodeState::DECOMMISSIONING);
+        let b = node("b:1", NodeState::DECOMMISSIONED);
+        s.save(
+            42,
+            &Changes {
+                next_seq: 1,
+                nodes: vec![a.clone(), b.clone()],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(s.load().unwrap().unwrap().saved.nodes, vec![a.clone(), b]);
+        s.save(
+            42,
+            &Changes {
+                next_seq: 1,
+                nodes_removed: vec![NodeId("b:1".into())],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(s.load().unwrap().unwrap().saved.nodes, vec![a]);
     }
 
     #[test]

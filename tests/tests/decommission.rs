@@ -155,6 +155,31 @@ fn decommissioning_a_node_with_executors_ends_decommissioned_without_failures() 
         || gone(pid).then_some(()),
     );
     assert_eq!(rest_state(&c, &target), "DECOMMISSIONED");
+    // The decommission outlives the RM (its state store keeps it): killed and started
+    // again, the RM lists the node DECOMMISSIONED before its NM is back, and refuses it.
+    c.kill9("resourcemanager");
+    c.restart("resourcemanager");
+    eventually(
+        Duration::from_secs(30),
+        "the restarted RM to list the node DECOMMISSIONED",
+        || {
+            let out = c.run(&["node", "list"]);
+            let listed = text(&out);
+            (out.status.success()
+                && listed
+                    .lines()
+                    .any(|l| l.starts_with(target.as_str()) && l.contains("DECOMMISSIONED")))
+            .then_some(())
+        },
+    );
+    c.restart(&daemon);
+    let pid = c.pid(&daemon);
+    eventually(
+        Duration::from_secs(30),
+        "the refused node manager to stop after the RM restart",
+        || gone(pid).then_some(()),
+    );
+    assert_eq!(rest_state(&c, &target), "DECOMMISSIONED");
     let out = success(&c.run(&["node", "recommission", &target]));
     assert!(
         out.contains(&format!("Recommissioned node {target}")),

@@ -10,7 +10,7 @@
 //! the new active one wrote.
 
 use super::etcd::{Compare, Etcd, Op};
-use crate::state::AppRecord;
+use crate::state::{AppRecord, NodeRecord};
 use crate::store::{Changes, Recovered, StoreError, STORE_FORMAT};
 
 /// Most operations in one transaction (etcd refuses more than 128 by default).
@@ -68,6 +68,7 @@ impl EtcdStore {
         let mut next_seq = 1;
         let mut apps = Vec::new();
         let mut keys = None;
+        let mut nodes = Vec::new();
         for kv in kvs {
             let name = String::from_utf8_lossy(&kv.key[base.len()..]).to_string();
             let number = || -> Result<u64, StoreError> {
@@ -97,6 +98,11 @@ impl EtcdStore {
                         serde_json::from_slice(&kv.value).map_err(|e| self.record_err(&name, e))?;
                     apps.push(rec);
                 }
+                n if n.starts_with("nodes/") => {
+                    let rec: NodeRecord =
+                        serde_json::from_slice(&kv.value).map_err(|e| self.record_err(&name, e))?;
+                    nodes.push(rec);
+                }
                 // A newer RM's key: ignored, as the redb store ignores unknown tables.
                 _ => {}
             }
@@ -105,7 +111,7 @@ impl EtcdStore {
             return Ok(None);
         };
         apps.sort_by_key(|a| a.id);
-        Ok(Some(Recovered::of(cluster_ts, next_seq, apps, keys)))
+        Ok(Some(Recovered::of(cluster_ts, next_seq, apps, keys, nodes)))
     }
 
     /// Writes the sequence, the changed apps' records and the keys, and deletes the
@@ -129,6 +135,15 @@ impl EtcdStore {
         for id in &changes.removed {
             ops.push(Op::Delete {
                 key: self.key(&format!("apps/{id}")),
+            });
+        }
+        for n in &changes.nodes {
+            let bytes = serde_json::to_vec(n).map_err(|e| self.err(e))?;
+            ops.push(put(&format!("nodes/{}", n.node_id), bytes));
+        }
+        for id in &changes.nodes_removed {
+            ops.push(Op::Delete {
+                key: self.key(&format!("nodes/{id}")),
             });
         }
         if let Some(k) = &changes.keys {

@@ -11,16 +11,18 @@
 //! node is recommissioned (the exclude list's part). Recommissioning a DECOMMISSIONING
 //! node puts it back in service with its containers.
 //!
-//! The RM's state store keeps applications only, not nodes: after an RM restart every
-//! NM registers as new, so a DECOMMISSIONING node is RUNNING again and a DECOMMISSIONED
-//! one (whose NM has stopped) is forgotten until its NM starts again.
+//! Decommissions outlive an RM restart (YARN keeps them in its exclude file): the state
+//! store keeps a [`NodeRecord`] of every DECOMMISSIONING or DECOMMISSIONED node. A
+//! restarted RM lists them, still refuses a DECOMMISSIONED node's NM, and goes on with
+//! a DECOMMISSIONING one when its NM registers again, within the timeout asked before.
 //!
 //! An NM that stops for good (recovery off, or after its decommission) unregisters
 //! ([`RmState::unregister_node`]): SHUTDOWN, with its message.
 
-use super::{err, Action, App, Node, Now, RmState};
+use super::{err, Action, App, Isolation, Node, Now, RmState};
 use common::protocol::{exit_status, AmEvent, ErrorCode, NodeState, NodeUpdate, WireError};
-use common::{ApplicationId, ContainerId, NodeId};
+use common::{ApplicationId, ContainerId, NodeId, Resource};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A node's [`Node::apps_ran`] drops the applications that ended when it grows past this.
@@ -41,6 +43,23 @@ pub(super) struct Decommission {
     apps: BTreeSet<ApplicationId>,
 }
 
+/// A DECOMMISSIONING or DECOMMISSIONED node as the state store keeps it (JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeRecord {
+    pub node_id: NodeId,
+    pub address: String,
+    pub http_address: String,
+    pub capability: Resource,
+    /// DECOMMISSIONING or DECOMMISSIONED.
+    pub state: NodeState,
+    /// The timeout as asked, ms.
+    pub timeout_ms: u64,
+    /// When what still runs there is killed (wall clock, ms since the epoch).
+    pub deadline_wall_ms: u64,
+    /// Applications that ran containers there.
+    pub apps: Vec<ApplicationId>,
+}
+
 /// The core's decommission bookkeeping.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Decommissions {
@@ -59,6 +78,99 @@ impl Default for Decommissions {
 }
 
 impl RmState {
+    /// Records of the nodes whose decommission changed since the last call, and the
+    /// nodes whose record goes (recommissioned) — what the state store writes.
+    pub fn take_dirty_nodes(
+        &mut self,
+        now: impl FnOnce() -> Now,
+    ) -> (Vec<NodeRecord>, Vec<NodeId>) {
+        if self.nodes_dirty.is_empty() {
+            return (Vec::new(), Vec::new());
+        }
+        let now = now();
+        let (mut records, mut gone) = (Vec::new(), Vec::new());
+        for id in std::mem::take(&mut self.nodes_dirty) {
+            match self.node_record(&id, now) {
+                Some(r) => records.push(r),
+                None => gone.push(id),
+            }
+        }
+        (records, gone)
+    }
+
+    /// Every DECOMMISSIONING or DECOMMISSIONED node's record.
+    pub fn export_nodes(&self, now: Now) -> Vec<NodeRecord> {
+        self.nodes
+            .keys()
+            .filter_map(|id| self.node_record(id, now))
+            .collect()
+    }
+
+    fn node_record(&self, id: &NodeId, now: Now) -> Option<NodeRecord> {
+        let n = self.nodes.get(id)?;
+        let d = n.decommission.as_ref().filter(|_| {
+            matches!(
+                n.state,
+                NodeState::DECOMMISSIONING | NodeState::DECOMMISSIONED
+            )
+        })?;
+        Some(NodeRecord {
+            node_id: id.clone(),
+            address: n.address.clone(),
+            http_address: n.http_address.clone(),
+            capability: n.capability,
+            state: n.state,
+            timeout_ms: d.timeout_ms,
+            deadline_wall_ms: now
+                .wall_ms
+                .saturating_add(d.deadline_ms.saturating_sub(now.mono_ms)),
+            apps: d.apps.iter().copied().collect(),
+        })
+    }
+
+    /// Takes back the previous run's decommissions (call after [`RmState::recover`]):
+    /// each node is listed in its state until its NM registers; a DECOMMISSIONING one
+    /// keeps what is left of its timeout, on this process's monotonic clock.
+    pub fn recover_nodes(&mut self, records: Vec<NodeRecord>, now: Now) {
+        for r in records {
+            if !matches!(
+                r.state,
+                NodeState::DECOMMISSIONING | NodeState::DECOMMISSIONED
+            ) || self.nodes.contains_key(&r.node_id)
+            {
+                tracing::warn!(node_id = %r.node_id, state = %r.state, "stored node record ignored");
+                continue;
+            }
+            let left_ms = r.deadline_wall_ms.saturating_sub(now.wall_ms);
+            let node = Node {
+                address: r.address,
+                http_address: r.http_address,
+                capability: r.capability,
+                used: Resource::ZERO,
+                containers: BTreeSet::new(),
+                state: r.state,
+                last_heartbeat: now,
+                to_kill: Vec::new(),
+                finished_seen: self.finished_base + self.finished_log.len(),
+                finished_extra: Vec::new(),
+                isolation: Isolation::default(),
+                health_report: String::new(),
+                decommission: Some(Decommission {
+                    timeout_ms: r.timeout_ms,
+                    deadline_ms: now.mono_ms.saturating_add(left_ms),
+                    apps: r.apps.into_iter().collect(),
+                }),
+                apps_ran: BTreeSet::new(),
+            };
+            tracing::info!(node_id = %r.node_id, state = %r.state, left_ms, "recovered node decommission");
+            self.index_host(&r.node_id, &node.address);
+            if r.state == NodeState::DECOMMISSIONING {
+                self.decom.nodes.insert(r.node_id.clone());
+            }
+            self.nodes.insert(r.node_id, node);
+        }
+    }
+
     /// Sets the timeout a decommission without its own gets (`graceful-decommission-timeout`).
     pub fn set_decommission_timeout(&mut self, ms: u64) {
         self.decom.default_timeout_ms = ms;
@@ -132,6 +244,7 @@ impl RmState {
                     apps: BTreeSet::new(),
                 });
                 tracing::info!(node_id = %id, user, "node DECOMMISSIONED (it was {state})");
+                self.nodes_dirty.insert(id.clone());
             }
             _ => {
                 let mut apps: BTreeSet<ApplicationId> =
@@ -153,6 +266,7 @@ impl RmState {
                 d.deadline_ms = now.mono_ms.saturating_add(timeout_ms);
                 d.apps.extend(apps);
                 self.decom.nodes.insert(id.clone());
+                self.nodes_dirty.insert(id.clone());
                 tracing::info!(node_id = %id, user, timeout_ms, containers = n.containers.len(), "node DECOMMISSIONING: no new containers");
                 self.tell_ams(&id, now, &mut actions);
                 // It may be done already (nothing ran there).
@@ -187,12 +301,14 @@ impl RmState {
                     n.state = NodeState::UNHEALTHY;
                 }
                 tracing::info!(node_id = %id, user, "node recommissioned");
+                self.nodes_dirty.insert(id.clone());
                 self.tell_ams(&id, now, &mut actions);
                 self.schedule(now, &mut actions);
             }
             NodeState::DECOMMISSIONED => {
                 n.decommission = None;
                 tracing::info!(node_id = %id, user, "decommissioned node may register again");
+                self.nodes_dirty.insert(id.clone());
             }
             other => {
                 return Err(err(
@@ -279,6 +395,7 @@ impl RmState {
         self.abort_containers(left, &why, now, actions);
         self.decom.nodes.remove(id);
         self.nodes.get_mut(id).expect("present").state = NodeState::DECOMMISSIONED;
+        self.nodes_dirty.insert(id.clone());
         tracing::info!(node_id = %id, "node DECOMMISSIONED");
     }
 
@@ -335,6 +452,9 @@ impl RmState {
         };
         n.health_report = message.to_string();
         tracing::info!(node_id = %node_id, state = %n.state, message, "node manager unregistered");
+        if n.state == NodeState::DECOMMISSIONED {
+            self.nodes_dirty.insert(node_id.clone());
+        }
         let left = std::mem::take(&mut n.containers);
         let why = format!("Container released: node {node_id} shut down ({message})");
         self.abort_containers(left, &why, now, &mut actions);
@@ -362,7 +482,7 @@ impl RmState {
 
 #[cfg(test)]
 mod tests {
-    use crate::state::{Action, RmState};
+    use crate::state::{Action, Now, RmState};
     use crate::testing::{at, rm_state, submission};
     use common::protocol::{
         exit_status, AmEvent, ContainerState, ContainerStatus, ErrorCode, NodeState, ResourceAsk,
@@ -493,6 +613,106 @@ mod tests {
             resource: Resource::new(1024, 1),
         };
         s.node_heartbeat(n, &[st], at(now)).unwrap();
+    }
+
+    /// A new RM that takes back what `old` saved at `saved` (its clocks), as after a
+    /// restart at `now` (the new process's clocks).
+    fn restarted(old: &mut RmState, saved: Now, now: Now) -> RmState {
+        let (nodes, gone) = old.take_dirty_nodes(|| saved);
+        assert!(gone.is_empty(), "{gone:?}");
+        assert_eq!(nodes, old.export_nodes(saved));
+        let mut s = rm_state(1);
+        s.set_admin_acl(["root".to_string()]);
+        s.recover(old.next_seq(), old.export_apps(), now);
+        s.recover_nodes(nodes, now);
+        s
+    }
+
+    #[test]
+    fn a_decommissioning_node_stays_so_across_an_rm_restart_with_what_is_left_of_its_timeout() {
+        let Fixture {
+            mut s,
+            attempt,
+            h2,
+            on_h2,
+            ..
+        } = cluster(2);
+        s.decommission("h:2", Some(60_000), "root", at(10)).unwrap();
+        // Saved at 20 s; the new process's monotonic clock reads 5 at 20.01 s.
+        let now = Now {
+            mono_ms: 5,
+            wall_ms: 20_010,
+        };
+        let mut s2 = restarted(&mut s, at(20_000), now);
+        assert_eq!(state_of(&s2, &h2), NodeState::DECOMMISSIONING);
+        // Listed under its host too, before its NM is back (h:1 has no record).
+        assert_eq!(s2.resolve_node("h").unwrap(), h2);
+        // Its NM registers again with its executors: they go on, and nothing new lands there.
+        let running: Vec<ContainerStatus> = on_h2
+            .iter()
+            .map(|c| ContainerStatus {
+                container_id: *c,
+                state: ContainerState::RUNNING,
+                exit_status: 0,
+                diagnostics: String::new(),
+                resource: Resource::new(1024, 1),
+            })
+            .collect();
+        s2.register_node(
+            h2.clone(),
+            "h:2".into(),
+            String::new(),
+            Resource::new(4096, 4),
+            &running,
+            Now {
+                mono_ms: 6,
+                wall_ms: 20_011,
+            },
+        );
+        assert_eq!(state_of(&s2, &h2), NodeState::DECOMMISSIONING);
+        assert!(s2.shutdown_reason(&h2).is_none());
+        assert!(!on_h2.is_empty());
+        // 40 s were left of the minute: the timeout passes at 5 + 40_000 (not 60_010).
+        poll_then(&mut s2, &h2, 40_004, NodeState::DECOMMISSIONING);
+        poll_then(&mut s2, &h2, 40_005, NodeState::DECOMMISSIONED);
+        let (records, _) = s2.take_dirty_nodes(|| at(40_006));
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].state, NodeState::DECOMMISSIONED);
+        assert!(s2.apps.contains_key(&attempt.app));
+    }
+
+    #[test]
+    fn a_decommissioned_node_is_refused_after_an_rm_restart_until_recommissioned() {
+        let Fixture { mut s, h2, .. } = cluster(1);
+        s.decommission("h:2", Some(1_000), "root", at(10)).unwrap();
+        poll_then(&mut s, &h2, 1_010, NodeState::DECOMMISSIONED);
+        let mut s2 = restarted(&mut s, at(1_500), at(2_000));
+        assert_eq!(state_of(&s2, &h2), NodeState::DECOMMISSIONED);
+        assert!(
+            s2.shutdown_reason(&h2).is_some(),
+            "its NM is told to shut down"
+        );
+        // A node that never was decommissioned has no record, and is not listed.
+        assert!(!s2.nodes.contains_key(&NodeId("h:1".into())));
+        s2.recommission("h:2", "root", at(2_001)).unwrap();
+        assert!(s2.shutdown_reason(&h2).is_none());
+        let (records, gone) = s2.take_dirty_nodes(|| at(2_002));
+        assert!(records.is_empty());
+        assert_eq!(gone, vec![h2]);
+    }
+
+    #[test]
+    fn a_decommissioning_node_that_falls_silent_is_decommissioned() {
+        let Fixture { mut s, h2, .. } = cluster(2);
+        s.decommission("h:2", None, "root", at(10)).unwrap();
+        s.take_dirty_nodes(|| at(10));
+        s.node_heartbeat(&NodeId("h:1".into()), &[], at(5_000))
+            .unwrap();
+        s.expire_nodes(at(5_010));
+        assert_eq!(state_of(&s, &h2), NodeState::DECOMMISSIONED);
+        assert!(s.shutdown_reason(&h2).is_some());
+        let (records, _) = s.take_dirty_nodes(|| at(5_011));
+        assert_eq!(records[0].state, NodeState::DECOMMISSIONED);
     }
 
     #[test]

@@ -61,7 +61,14 @@ impl RmState {
             if node.state == NodeState::RUNNING {
                 self.running_total = self.running_total.saturating_sub(&node.capability);
             }
-            node.state = NodeState::LOST;
+            // A node being decommissioned that falls silent runs nothing any more: its
+            // decommission is over (YARN would refuse its NM later, by the exclude list).
+            node.state = if node.state == NodeState::DECOMMISSIONING {
+                self.nodes_dirty.insert(id.clone());
+                NodeState::DECOMMISSIONED
+            } else {
+                NodeState::LOST
+            };
             self.tallies.nodes_lost += 1;
             let containers = std::mem::take(&mut node.containers);
             let why = format!("Container released on a *lost* node {id}");
