@@ -490,6 +490,32 @@ impl RmState {
 
     // ---------------------------------------------------------------- nodes
 
+    /// A node that just registered (RUNNING, nothing on it), told of no finished app yet.
+    fn new_node(
+        &self,
+        address: String,
+        http_address: String,
+        capability: Resource,
+        now: Now,
+    ) -> Node {
+        Node {
+            address,
+            http_address,
+            capability,
+            used: Resource::ZERO,
+            containers: BTreeSet::new(),
+            state: NodeState::RUNNING,
+            last_heartbeat: now,
+            to_kill: Vec::new(),
+            finished_seen: self.finished_base + self.finished_log.len(),
+            finished_extra: Vec::new(),
+            isolation: Isolation::default(),
+            health_report: String::new(),
+            decommission: None,
+            apps_ran: BTreeSet::new(),
+        }
+    }
+
     /// Files `node_id` under its host names (its id's and its address's), for commands
     /// that name a node by host.
     fn index_host(&mut self, node_id: &NodeId, address: &str) {
@@ -538,22 +564,7 @@ impl RmState {
                 }
             }
         }
-        let mut node = Node {
-            address,
-            http_address,
-            capability,
-            used: Resource::ZERO,
-            containers: BTreeSet::new(),
-            state: NodeState::RUNNING,
-            last_heartbeat: now,
-            to_kill: Vec::new(),
-            finished_seen: self.finished_base + self.finished_log.len(),
-            finished_extra: Vec::new(),
-            isolation: Isolation::default(),
-            health_report: String::new(),
-            decommission: None,
-            apps_ran: BTreeSet::new(),
-        };
+        let mut node = self.new_node(address, http_address, capability, now);
         // Completions it reports are applied once the node is in place.
         let mut completed = Vec::new();
         let recovering = now.mono_ms < self.recovering_until_ms;

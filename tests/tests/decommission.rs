@@ -34,6 +34,19 @@ fn rest_state(c: &Cluster, id: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Starts `daemon` (the NM of DECOMMISSIONED node `id`) again: it is told to shut down
+/// and stops, and the node stays DECOMMISSIONED.
+fn refused_again(c: &Cluster, daemon: &str, id: &str) {
+    c.restart(daemon);
+    let pid = c.pid(daemon);
+    eventually(
+        Duration::from_secs(30),
+        "the refused node manager to stop",
+        || gone(pid).then_some(()),
+    );
+    assert_eq!(rest_state(c, id), "DECOMMISSIONED");
+}
+
 /// Node `id`'s line in `spindle node list`.
 fn listed(c: &Cluster, id: &str) -> String {
     let out = success(&c.run(&["node", "list"]));
@@ -147,14 +160,7 @@ fn decommissioning_a_node_with_executors_ends_decommissioned_without_failures() 
     });
     // Started again, its NM is told to shut down at once, until the node is
     // recommissioned; then it registers and is RUNNING.
-    c.restart(&daemon);
-    let pid = c.pid(&daemon);
-    eventually(
-        Duration::from_secs(30),
-        "the refused node manager to stop",
-        || gone(pid).then_some(()),
-    );
-    assert_eq!(rest_state(&c, &target), "DECOMMISSIONED");
+    refused_again(&c, &daemon, &target);
     // The decommission outlives the RM (its state store keeps it): killed and started
     // again, the RM lists the node DECOMMISSIONED before its NM is back, and refuses it.
     c.kill9("resourcemanager");
@@ -172,14 +178,7 @@ fn decommissioning_a_node_with_executors_ends_decommissioned_without_failures() 
             .then_some(())
         },
     );
-    c.restart(&daemon);
-    let pid = c.pid(&daemon);
-    eventually(
-        Duration::from_secs(30),
-        "the refused node manager to stop after the RM restart",
-        || gone(pid).then_some(()),
-    );
-    assert_eq!(rest_state(&c, &target), "DECOMMISSIONED");
+    refused_again(&c, &daemon, &target);
     let out = success(&c.run(&["node", "recommission", &target]));
     assert!(
         out.contains(&format!("Recommissioned node {target}")),

@@ -56,6 +56,29 @@ impl EtcdStore {
         }
     }
 
+    /// Puts each of `records` (JSON) at `dir/<name>` and deletes `dir/<name>` of `gone`.
+    fn records<'a, T: serde::Serialize + 'a>(
+        &self,
+        ops: &mut Vec<Op>,
+        dir: &str,
+        records: impl Iterator<Item = (String, &'a T)>,
+        gone: impl Iterator<Item = String>,
+    ) -> Result<(), StoreError> {
+        for (name, r) in records {
+            ops.push(Op::Put {
+                key: self.key(&format!("{dir}/{name}")),
+                value: serde_json::to_vec(r).map_err(|e| self.err(e))?,
+                lease: 0,
+            });
+        }
+        for name in gone {
+            ops.push(Op::Delete {
+                key: self.key(&format!("{dir}/{name}")),
+            });
+        }
+        Ok(())
+    }
+
     /// What the previous active RM left; `None` for a new cluster.
     pub async fn load(&self) -> Result<Option<Recovered>, StoreError> {
         let base = self.key("");
@@ -128,24 +151,12 @@ impl EtcdStore {
             put("meta/cluster-ts", cluster_ts.to_string().into_bytes()),
             put("meta/next-seq", changes.next_seq.to_string().into_bytes()),
         ];
-        for a in &changes.apps {
-            let bytes = serde_json::to_vec(a).map_err(|e| self.err(e))?;
-            ops.push(put(&format!("apps/{}", a.id), bytes));
-        }
-        for id in &changes.removed {
-            ops.push(Op::Delete {
-                key: self.key(&format!("apps/{id}")),
-            });
-        }
-        for n in &changes.nodes {
-            let bytes = serde_json::to_vec(n).map_err(|e| self.err(e))?;
-            ops.push(put(&format!("nodes/{}", n.node_id), bytes));
-        }
-        for id in &changes.nodes_removed {
-            ops.push(Op::Delete {
-                key: self.key(&format!("nodes/{id}")),
-            });
-        }
+        let apps = changes.apps.iter().map(|a| (a.id.to_string(), a));
+        let gone = changes.removed.iter().map(ToString::to_string);
+        self.records(&mut ops, "apps", apps, gone)?;
+        let nodes = changes.nodes.iter().map(|n| (n.node_id.to_string(), n));
+        let gone = changes.nodes_removed.iter().map(ToString::to_string);
+        self.records(&mut ops, "nodes", nodes, gone)?;
         if let Some(k) = &changes.keys {
             ops.push(put(
                 "keys/master-keys",

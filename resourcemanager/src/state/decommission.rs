@@ -19,7 +19,7 @@
 //! An NM that stops for good (recovery off, or after its decommission) unregisters
 //! ([`RmState::unregister_node`]): SHUTDOWN, with its message.
 
-use super::{err, Action, App, Isolation, Node, Now, RmState};
+use super::{err, Action, App, Node, Now, RmState};
 use common::protocol::{exit_status, AmEvent, ErrorCode, NodeState, NodeUpdate, WireError};
 use common::{ApplicationId, ContainerId, NodeId, Resource};
 use serde::{Deserialize, Serialize};
@@ -142,26 +142,13 @@ impl RmState {
                 continue;
             }
             let left_ms = r.deadline_wall_ms.saturating_sub(now.wall_ms);
-            let node = Node {
-                address: r.address,
-                http_address: r.http_address,
-                capability: r.capability,
-                used: Resource::ZERO,
-                containers: BTreeSet::new(),
-                state: r.state,
-                last_heartbeat: now,
-                to_kill: Vec::new(),
-                finished_seen: self.finished_base + self.finished_log.len(),
-                finished_extra: Vec::new(),
-                isolation: Isolation::default(),
-                health_report: String::new(),
-                decommission: Some(Decommission {
-                    timeout_ms: r.timeout_ms,
-                    deadline_ms: now.mono_ms.saturating_add(left_ms),
-                    apps: r.apps.into_iter().collect(),
-                }),
-                apps_ran: BTreeSet::new(),
-            };
+            let mut node = self.new_node(r.address, r.http_address, r.capability, now);
+            node.state = r.state;
+            node.decommission = Some(Decommission {
+                timeout_ms: r.timeout_ms,
+                deadline_ms: now.mono_ms.saturating_add(left_ms),
+                apps: r.apps.into_iter().collect(),
+            });
             tracing::info!(node_id = %r.node_id, state = %r.state, left_ms, "recovered node decommission");
             self.index_host(&r.node_id, &node.address);
             if r.state == NodeState::DECOMMISSIONING {
@@ -563,6 +550,13 @@ mod tests {
         }
     }
 
+    /// [`cluster`] with node h:2 decommissioned by root at 10 ms.
+    fn decommissioning(executors: u32, timeout_ms: Option<u64>) -> Fixture {
+        let mut f = cluster(executors);
+        f.s.decommission("h:2", timeout_ms, "root", at(10)).unwrap();
+        f
+    }
+
     /// What [`cluster`] made: the RM, the app's attempt, its executor containers by
     /// node, and node h:2 with the executors there.
     struct Fixture {
@@ -604,15 +598,37 @@ mod tests {
             .collect()
     }
 
-    fn complete(s: &mut RmState, n: &NodeId, c: ContainerId, now: u64) {
-        let st = ContainerStatus {
+    /// An executor container's status as its NM reports it.
+    fn status(c: ContainerId, state: ContainerState) -> ContainerStatus {
+        ContainerStatus {
             container_id: c,
-            state: ContainerState::COMPLETE,
+            state,
             exit_status: 0,
             diagnostics: String::new(),
             resource: Resource::new(1024, 1),
-        };
+        }
+    }
+
+    fn complete(s: &mut RmState, n: &NodeId, c: ContainerId, now: u64) {
+        let st = status(c, ContainerState::COMPLETE);
         s.node_heartbeat(n, &[st], at(now)).unwrap();
+    }
+
+    /// `node`'s NM registers again at `now`, with `containers` still running.
+    fn re_register(s: &mut RmState, node: &NodeId, containers: &[ContainerId], now: Now) {
+        let running: Vec<ContainerStatus> = containers
+            .iter()
+            .map(|c| status(*c, ContainerState::RUNNING))
+            .collect();
+        let capability = Resource::new(4096, 4);
+        s.register_node(
+            node.clone(),
+            node.0.clone(),
+            String::new(),
+            capability,
+            &running,
+            now,
+        );
     }
 
     /// A new RM that takes back what `old` saved at `saved` (its clocks), as after a
@@ -631,13 +647,8 @@ mod tests {
     #[test]
     fn a_decommissioning_node_stays_so_across_an_rm_restart_with_what_is_left_of_its_timeout() {
         let Fixture {
-            mut s,
-            attempt,
-            h2,
-            on_h2,
-            ..
-        } = cluster(2);
-        s.decommission("h:2", Some(60_000), "root", at(10)).unwrap();
+            mut s, h2, on_h2, ..
+        } = decommissioning(2, Some(60_000));
         // Saved at 20 s; the new process's monotonic clock reads 5 at 20.01 s.
         let now = Now {
             mono_ms: 5,
@@ -648,27 +659,11 @@ mod tests {
         // Listed under its host too, before its NM is back (h:1 has no record).
         assert_eq!(s2.resolve_node("h").unwrap(), h2);
         // Its NM registers again with its executors: they go on, and nothing new lands there.
-        let running: Vec<ContainerStatus> = on_h2
-            .iter()
-            .map(|c| ContainerStatus {
-                container_id: *c,
-                state: ContainerState::RUNNING,
-                exit_status: 0,
-                diagnostics: String::new(),
-                resource: Resource::new(1024, 1),
-            })
-            .collect();
-        s2.register_node(
-            h2.clone(),
-            "h:2".into(),
-            String::new(),
-            Resource::new(4096, 4),
-            &running,
-            Now {
-                mono_ms: 6,
-                wall_ms: 20_011,
-            },
-        );
+        let back = Now {
+            mono_ms: 6,
+            wall_ms: 20_011,
+        };
+        re_register(&mut s2, &h2, &on_h2, back);
         assert_eq!(state_of(&s2, &h2), NodeState::DECOMMISSIONING);
         assert!(s2.shutdown_reason(&h2).is_none());
         assert!(!on_h2.is_empty());
@@ -678,13 +673,12 @@ mod tests {
         let (records, _) = s2.take_dirty_nodes(|| at(40_006));
         assert_eq!(records.len(), 1);
         assert_eq!(records[0].state, NodeState::DECOMMISSIONED);
-        assert!(s2.apps.contains_key(&attempt.app));
+        assert_eq!(s2.apps.len(), 1, "the app was recovered too");
     }
 
     #[test]
     fn a_decommissioned_node_is_refused_after_an_rm_restart_until_recommissioned() {
-        let Fixture { mut s, h2, .. } = cluster(1);
-        s.decommission("h:2", Some(1_000), "root", at(10)).unwrap();
+        let Fixture { mut s, h2, .. } = decommissioning(1, Some(1_000));
         poll_then(&mut s, &h2, 1_010, NodeState::DECOMMISSIONED);
         let mut s2 = restarted(&mut s, at(1_500), at(2_000));
         assert_eq!(state_of(&s2, &h2), NodeState::DECOMMISSIONED);
@@ -703,8 +697,7 @@ mod tests {
 
     #[test]
     fn a_decommissioning_node_that_falls_silent_is_decommissioned() {
-        let Fixture { mut s, h2, .. } = cluster(2);
-        s.decommission("h:2", None, "root", at(10)).unwrap();
+        let Fixture { mut s, h2, .. } = decommissioning(2, None);
         s.take_dirty_nodes(|| at(10));
         s.node_heartbeat(&NodeId("h:1".into()), &[], at(5_000))
             .unwrap();
@@ -815,8 +808,7 @@ mod tests {
     fn the_timeout_kills_what_still_runs_there_and_ends_the_decommission() {
         let Fixture {
             mut s, h2, on_h2, ..
-        } = cluster(2);
-        s.decommission("h:2", Some(5_000), "root", at(10)).unwrap();
+        } = decommissioning(2, Some(5_000));
         assert!(s.poll_decommissioning(at(5_009)).is_empty());
         assert_eq!(state_of(&s, &h2), NodeState::DECOMMISSIONING);
         let actions = s.poll_decommissioning(at(5_010));
@@ -918,29 +910,10 @@ mod tests {
     #[test]
     fn a_re_registering_decommissioning_node_stays_decommissioning() {
         let Fixture {
-            mut s, placed, h2, ..
-        } = cluster(2);
-        s.decommission("h:2", Some(60_000), "root", at(10)).unwrap();
-        let running: Vec<ContainerStatus> = placed
-            .iter()
-            .filter(|(_, n)| *n == h2)
-            .map(|(c, _)| ContainerStatus {
-                container_id: *c,
-                state: ContainerState::RUNNING,
-                exit_status: 0,
-                diagnostics: String::new(),
-                resource: Resource::new(1024, 1),
-            })
-            .collect();
+            mut s, h2, on_h2, ..
+        } = decommissioning(2, Some(60_000));
         let total = s.cluster_resource();
-        s.register_node(
-            h2.clone(),
-            "h:2".into(),
-            String::new(),
-            Resource::new(4096, 4),
-            &running,
-            at(20),
-        );
+        re_register(&mut s, &h2, &on_h2, at(20));
         assert_eq!(state_of(&s, &h2), NodeState::DECOMMISSIONING);
         assert_eq!(s.cluster_resource(), total);
         // The timeout still counts from the decommission.
