@@ -228,6 +228,11 @@ ensure_file "$here/systemd/spindle-nodemanager.service.d/isolation.conf" \
   /etc/systemd/system/spindle-nodemanager.service.d/isolation.conf 644
 units_changed=$((changes - units_changed))
 ensure_file "$here/README.md" /usr/share/doc/spindle/README.md 644
+# The kernel's socket-buffer limits that bulk transfers need (see the file).
+ensure_parent /etc/sysctl.d
+sysctl_changed=$changes
+ensure_file "$here/sysctl/90-spindle.conf" /etc/sysctl.d/90-spindle.conf 644
+sysctl_changed=$((changes - sysctl_changed))
 
 # ---------------------------------------------------------------- configuration
 tmp=$(mktemp -d)
@@ -327,6 +332,11 @@ fi
 ensure_owner /etc/spindle/certs/node.key 600 spindle:spindle
 ensure_owner /etc/spindle/certs/container.key 600 spindle:spindle
 [ -e "$root/etc/spindle/certs/rm.key" ] && ensure_owner /etc/spindle/certs/rm.key 600 spindle:spindle
+
+# ---------------------------------------------------------------- kernel
+if [ "$system" = 1 ] && [ "$sysctl_changed" -gt 0 ] && command -v sysctl >/dev/null; then
+  act "sysctl -p /etc/sysctl.d/90-spindle.conf" sysctl -q -p /etc/sysctl.d/90-spindle.conf
+fi
 
 # ---------------------------------------------------------------- systemd
 if [ "$system" = 1 ] && [ "$units_changed" -gt 0 ] && [ -d /run/systemd/system ]; then

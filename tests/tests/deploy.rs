@@ -720,6 +720,7 @@ fn install_into_a_destdir_twice_changes_nothing_the_second_time() {
         "etc/systemd/system/spindle-nodemanager.service",
         "etc/systemd/system/spindle-shuffle-service.service",
         "etc/systemd/system/spindle.target",
+        "etc/sysctl.d/90-spindle.conf",
         "etc/spindle/resourcemanager.toml",
         "etc/spindle/nodemanager.toml",
         "etc/spindle/shuffle-service.toml",
