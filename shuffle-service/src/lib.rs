@@ -6,7 +6,8 @@
 //! - [`server`]: the `spindle-shuffle/1` server: hosted by the NM
 //!   ([`aux::NodeService`]), standalone (the `shuffle-service` binary), or in
 //!   an executor serving its own blocks.
-//! - [`client`]: [`ShuffleClient`] for executors: register, fetch, remove.
+//! - [`client`]: [`ShuffleClient`] for executors: register, fetch, remove;
+//!   fetched blocks come as [`Block`]s, lists of the chunks quinn received.
 
 pub mod aux;
 pub mod block;
@@ -19,6 +20,7 @@ pub mod server;
 pub use aux::{admin_token_from_key, NodeService};
 pub use block::{BlockId, BlockIdError};
 pub use client::{FetchError, ShuffleClient, DEFAULT_CONNECTIONS};
+pub use common::fetched::Block;
 pub use config::ShuffleServiceConfig;
 pub use registry::{StoreError, STATE_FILE};
 pub use server::{start, Handle, ServerConfig, ServerError};

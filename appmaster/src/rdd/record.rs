@@ -3,6 +3,7 @@
 //! `shuffle` module documents the format and the partitioners.
 
 use super::func::Data;
+use am_core::plan::Block;
 use serde::Serialize;
 use std::any::type_name;
 use std::collections::HashMap;
@@ -112,48 +113,117 @@ pub(crate) fn split_record(buf: &[u8]) -> Option<(Range<usize>, Range<usize>, us
     (value.end <= buf.len()).then_some((key, value.clone(), value.end))
 }
 
-/// The records of a list of blocks, in order.
+/// How long the record at the start of `buf` is, as far as `buf` tells: its
+/// length once `buf` holds both varints (the record may run past `buf`), else
+/// more than `buf.len()`; `usize::MAX` if a varint is malformed. Agrees with
+/// [split_record]: a length within `buf` means `buf` holds the whole record.
+fn record_len(buf: &[u8]) -> usize {
+    let mut pos = 0;
+    for _field in ["key", "value"] {
+        let n = match get_varint(buf, &mut pos) {
+            Some(n) => n,
+            // Ran out (`pos` may be past the end, after a key that is).
+            None if pos >= buf.len() => return pos.saturating_add(1),
+            None => return usize::MAX,
+        };
+        pos = match usize::try_from(n).ok().and_then(|n| pos.checked_add(n)) {
+            Some(end) => end,
+            None => return usize::MAX,
+        };
+    }
+    pos
+}
+
+/// The records of a list of blocks, in order. A record inside one chunk of a
+/// block comes out borrowed from it; one split across chunks (a fetched block
+/// is the chunks the network delivered) is first copied into `scratch`.
 pub(crate) struct Records {
-    blocks: Vec<Vec<u8>>,
+    blocks: Vec<Block>,
     block: usize,
+    /// The chunk of `blocks[block]` read, and the position in it.
+    chunk: usize,
     pos: usize,
+    /// Where that chunk starts in its block (errors give offsets in the block).
+    chunk_start: usize,
+    /// The last record that straddled chunks.
+    scratch: Vec<u8>,
 }
 
 impl Records {
-    pub(crate) fn new(blocks: Vec<Vec<u8>>) -> Self {
+    pub(crate) fn new(blocks: Vec<Block>) -> Self {
         Self {
             blocks,
             block: 0,
+            chunk: 0,
             pos: 0,
+            chunk_start: 0,
+            scratch: Vec::new(),
         }
     }
 
     /// The next record's (key bytes, value bytes).
     pub(crate) fn next_record(&mut self) -> RawRecord<'_> {
-        while self.blocks.get(self.block)?.len() <= self.pos {
-            self.block += 1;
-            self.pos = 0;
+        loop {
+            let chunks = self.blocks.get(self.block)?.chunks();
+            match chunks.get(self.chunk) {
+                Some(c) if self.pos < c.len() => break,
+                Some(c) => {
+                    self.chunk_start += c.len();
+                    self.chunk += 1;
+                    self.pos = 0;
+                }
+                None => {
+                    (self.block, self.chunk, self.pos, self.chunk_start) = (self.block + 1, 0, 0, 0)
+                }
+            }
         }
-        let buf = &self.blocks[self.block];
         let at = self.pos;
-        match split_record(&buf[at..]) {
+        match split_record(&self.blocks[self.block].chunks()[self.chunk][at..]) {
             Some((k, v, len)) => {
                 self.pos = at + len;
-                Some(Ok((
-                    &buf[at + k.start..at + k.end],
-                    &buf[at + v.start..at + v.end],
-                )))
+                let buf = &self.blocks[self.block].chunks()[self.chunk][at..];
+                Some(Ok((&buf[k], &buf[v])))
             }
-            None => {
-                let at = self.pos;
-                self.pos = buf.len();
-                Some(Err(format!(
-                    "shuffle block {} is corrupt: a record at byte {at} runs past its end ({} bytes)",
+            None => self.straddling(),
+        }
+    }
+
+    /// The record at the read position, which runs past its chunk: copied into
+    /// `scratch` from as many chunks as it spans. Or the block is corrupt: the
+    /// rest of it is skipped.
+    #[cold]
+    fn straddling(&mut self) -> RawRecord<'_> {
+        let block = &self.blocks[self.block];
+        let start = self.chunk_start + self.pos;
+        let left = block.len() - start;
+        self.scratch.clear();
+        loop {
+            let need = record_len(&self.scratch);
+            if need <= self.scratch.len() {
+                break;
+            }
+            if need > left {
+                self.chunk = block.chunks().len();
+                return Some(Err(format!(
+                    "shuffle block {} is corrupt: a record at byte {start} runs past its end ({} bytes)",
                     self.block,
-                    buf.len()
-                )))
+                    block.len()
+                )));
+            }
+            // Only what the record needs, so the position stays on its end.
+            let chunk = &block.chunks()[self.chunk];
+            let take = (need - self.scratch.len()).min(chunk.len() - self.pos);
+            self.scratch
+                .extend_from_slice(&chunk[self.pos..self.pos + take]);
+            self.pos += take;
+            if self.pos == chunk.len() {
+                self.chunk_start += chunk.len();
+                self.chunk += 1;
+                self.pos = 0;
             }
         }
+        let (k, v, _) = split_record(&self.scratch).expect("record_len agrees with split_record");
+        Some(Ok((&self.scratch[k], &self.scratch[v])))
     }
 }
 
