@@ -242,3 +242,151 @@ pub(crate) fn encode_into<T: Serialize>(x: &T, buf: &mut Vec<u8>) -> Result<(), 
         .map_err(|e| format!("cannot encode a {}: {e}", type_name::<T>()))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use proptest::prelude::*;
+
+    type Got = Vec<Result<(Vec<u8>, Vec<u8>), String>>;
+
+    /// Every record (or error) of `blocks`, owned.
+    fn read_all(blocks: Vec<Block>) -> Got {
+        let mut recs = Records::new(blocks);
+        let mut out = Vec::new();
+        while let Some(r) = recs.next_record() {
+            out.push(r.map(|(k, v)| (k.to_vec(), v.to_vec())));
+        }
+        out
+    }
+
+    /// `bytes` as chunks ending at `cuts` (ascending; the end is added).
+    fn split(bytes: &[u8], cuts: impl IntoIterator<Item = usize>) -> Block {
+        let mut at = 0;
+        let ends = cuts.into_iter().chain([bytes.len()]);
+        ends.map(|end| {
+            let c = Bytes::copy_from_slice(&bytes[at..end]);
+            at = end;
+            c
+        })
+        .collect()
+    }
+
+    fn encode(records: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
+        let mut block = Vec::new();
+        for (k, v) in records {
+            put_record(&mut block, k, v);
+        }
+        block
+    }
+
+    /// Records around the varints' 1- and 2-byte lengths, and empty ones.
+    fn sample() -> Vec<(Vec<u8>, Vec<u8>)> {
+        [
+            (0, 0),
+            (1, 5),
+            (127, 128),
+            (300, 0),
+            (0, 1),
+            (2, 200),
+            (3, 3),
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, &(k, v))| (vec![i as u8; k], vec![!(i as u8); v]))
+        .collect()
+    }
+
+    #[test]
+    fn records_come_out_the_same_however_the_block_is_chunked() {
+        let records = sample();
+        let bytes = encode(&records);
+        let want: Got = records.iter().cloned().map(Ok).collect();
+        assert_eq!(read_all(vec![bytes.clone().into()]), want);
+        for i in 0..=bytes.len() {
+            assert_eq!(read_all(vec![split(&bytes, [i])]), want, "cut at {i}");
+        }
+        for size in 1..=4 {
+            let cuts = (size..bytes.len()).step_by(size);
+            assert_eq!(
+                read_all(vec![split(&bytes, cuts)]),
+                want,
+                "{size}-byte chunks"
+            );
+        }
+        // Several blocks, empty ones among them, each chunked its own way.
+        let blocks = vec![
+            Block::new(),
+            split(&bytes, [1, 2, 150]),
+            Block::new(),
+            split(&bytes, (3..bytes.len()).step_by(3)),
+        ];
+        let twice: Got = want.iter().chain(&want).cloned().collect();
+        assert_eq!(read_all(blocks), twice);
+    }
+
+    #[test]
+    fn a_record_inside_a_chunk_is_borrowed_from_it() {
+        let bytes = encode(&sample());
+        let block = split(&bytes, [150]);
+        let chunk = block.chunks()[0].as_ptr_range();
+        let mut recs = Records::new(vec![block]);
+        let (k, v) = recs.next_record().unwrap().unwrap();
+        assert!(chunk.contains(&k.as_ptr()) || k.is_empty());
+        assert!(chunk.contains(&v.as_ptr()) || v.is_empty());
+        let (k, v) = recs.next_record().unwrap().unwrap();
+        assert!(chunk.contains(&k.as_ptr()) && chunk.contains(&v.as_ptr()));
+    }
+
+    #[test]
+    fn a_corrupt_record_is_reported_at_its_offset_in_the_block_however_chunked() {
+        let good = encode(&sample());
+        let mut bytes = good.clone();
+        bytes.truncate(bytes.len() - 2);
+        let last = good.len() - (1 + 3 + 1 + 3);
+        let err = format!(
+            "shuffle block 1 is corrupt: a record at byte {last} runs past its end ({} bytes)",
+            bytes.len()
+        );
+        let mut want: Got = sample().into_iter().map(Ok).collect();
+        want.pop();
+        want.push(Err(err.clone()));
+        // The corrupt block's rest is skipped; the next block is read.
+        want.extend(sample().into_iter().map(Ok));
+        for i in 0..=bytes.len() {
+            let blocks = vec![Block::new(), split(&bytes, [i]), good.clone().into()];
+            assert_eq!(read_all(blocks), want, "cut at {i}");
+        }
+        let tiny = split(&bytes, 1..bytes.len());
+        assert_eq!(read_all(vec![Block::new(), tiny, good.into()]), want);
+        // A malformed varint (more than ten bytes), however split, and a length
+        // past the end.
+        for bad in [vec![0xff; 12], vec![0x80, 0x80], vec![5, 1, 2, 0, 9]] {
+            let err = format!(
+                "shuffle block 0 is corrupt: a record at byte 0 runs past its end ({} bytes)",
+                bad.len()
+            );
+            for i in 0..=bad.len() {
+                assert_eq!(read_all(vec![split(&bad, [i])]), vec![Err(err.clone())]);
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_chunking_reads_the_records_of_the_contiguous_block(
+            records in prop::collection::vec(
+                (prop::collection::vec(any::<u8>(), 0..40), prop::collection::vec(any::<u8>(), 0..300)),
+                0..20,
+            ),
+            cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..30),
+        ) {
+            let bytes = encode(&records);
+            let mut cuts: Vec<usize> = cuts.iter().map(|c| c.index(bytes.len() + 1)).collect();
+            cuts.sort_unstable();
+            let want: Got = records.into_iter().map(Ok).collect();
+            prop_assert_eq!(read_all(vec![split(&bytes, cuts)]), want);
+        }
+    }
+}
