@@ -119,10 +119,12 @@ pub(crate) fn split_record(buf: &[u8]) -> Option<(Range<usize>, Range<usize>, us
 /// [split_record]: a length within `buf` means `buf` holds the whole record.
 fn record_len(buf: &[u8]) -> usize {
     let mut pos = 0;
-    for _field in ["key", "value"] {
+    // The key's length and bytes, then the value's.
+    for _ in 0..2 {
         let n = match get_varint(buf, &mut pos) {
             Some(n) => n,
-            // Ran out (`pos` may be past the end, after a key that is).
+            // `buf` ends before or inside this varint (`pos` is past the end if
+            // the key is).
             None if pos >= buf.len() => return pos.saturating_add(1),
             None => return usize::MAX,
         };
@@ -173,7 +175,8 @@ impl Records {
                     self.pos = 0;
                 }
                 None => {
-                    (self.block, self.chunk, self.pos, self.chunk_start) = (self.block + 1, 0, 0, 0)
+                    self.block += 1;
+                    (self.chunk, self.pos, self.chunk_start) = (0, 0, 0);
                 }
             }
         }
