@@ -54,8 +54,8 @@ impl Block {
         out
     }
 
-    /// The bytes in one buffer: copied only if there is more than one chunk (or
-    /// the one chunk is shared).
+    /// The bytes in one buffer: not copied if they are one chunk that alone owns
+    /// its buffer (a block made from a `Vec<u8>`), copied otherwise.
     pub fn into_vec(mut self) -> Vec<u8> {
         match self.chunks.len() {
             0 => Vec::new(),
