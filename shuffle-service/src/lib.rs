@@ -29,7 +29,7 @@ pub use server::{start, Handle, ServerConfig, ServerError};
 /// the client call it when they start.
 ///
 /// quinn copies every received datagram into a fresh ~64 KiB buffer and
-/// blocks arrive in fresh buffers; with glibc's defaults the freed memory is
+/// fetched blocks hold those buffers until they are read; with glibc's defaults the freed memory is
 /// trimmed back to the kernel and faulted in again page by page, which costs
 /// more CPU than QUIC's crypto and halves fetch throughput (measured with the
 /// `shuffle_fetch` bench). Raising the trim threshold (64 MiB), the top pad
