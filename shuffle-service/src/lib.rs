@@ -28,9 +28,9 @@ pub use server::{start, Handle, ServerConfig, ServerError};
 /// Tunes glibc's allocator for streaming, once per process; the server and
 /// the client call it when they start.
 ///
-/// quinn copies every received datagram into a fresh ~64 KiB buffer and
-/// fetched blocks hold those buffers until they are read; with glibc's defaults the freed memory is
-/// trimmed back to the kernel and faulted in again page by page, which costs
+/// quinn copies every received datagram into a fresh ~64 KiB buffer, which
+/// fetched blocks hold until they are read; with glibc's defaults the freed
+/// memory is trimmed back to the kernel and faulted in again page by page, which costs
 /// more CPU than QUIC's crypto and halves fetch throughput (measured with the
 /// `shuffle_fetch` bench). Raising the trim threshold (64 MiB), the top pad
 /// (16 MiB) and the mmap threshold (32 MiB) keeps that memory in the process.
