@@ -30,9 +30,9 @@ pub use server::{start, Handle, ServerConfig, ServerError};
 ///
 /// quinn copies every received datagram into a fresh ~64 KiB buffer, which
 /// fetched blocks hold until they are read; with glibc's defaults the freed
-/// memory is trimmed back to the kernel and faulted in again page by page, which costs
-/// more CPU than QUIC's crypto and halves fetch throughput (measured with the
-/// `shuffle_fetch` bench). Raising the trim threshold (64 MiB), the top pad
+/// memory is trimmed back to the kernel and faulted in again page by page,
+/// which costs more CPU than QUIC's crypto and halves fetch throughput
+/// (measured with the `shuffle_fetch` bench). Raising the trim threshold (64 MiB), the top pad
 /// (16 MiB) and the mmap threshold (32 MiB) keeps that memory in the process.
 /// Skipped when `GLIBC_TUNABLES` already sets malloc parameters.
 pub fn tune_allocator() {
