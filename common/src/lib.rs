@@ -14,6 +14,7 @@ pub mod duration;
 pub mod failover;
 #[cfg(feature = "net")]
 pub mod faults;
+pub mod fetched;
 pub mod html;
 pub mod identity;
 pub mod ids;

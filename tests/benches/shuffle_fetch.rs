@@ -121,7 +121,7 @@ async fn fetch_all(client: &ShuffleClient, server: &str, app: ApplicationId, map
 /// The plain TCP baseline: the same blocks, in the same order, read from the
 /// same files with one reused 1 MiB buffer and written to the socket by a
 /// blocking thread; the client (a tokio TcpStream) reads each block into its
-/// own buffer, as the shuffle client does.
+/// own buffer (the shuffle client holds each block too, as quinn's chunks).
 async fn tcp_copy(dir: PathBuf, maps: u64) -> u64 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -6,6 +6,7 @@
 //! arguments.
 
 use crate::ids::{ExecutorId, RddId, ShuffleId, StageId};
+pub use common::fetched::Block;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -359,7 +360,7 @@ pub trait TaskEnv: Send + Sync {
     /// Fetches the blocks (the env batches them per server). A failure names the map
     /// output that could not be fetched: the task then fails with
     /// `TaskError::fetch_failed` set for it.
-    fn fetch(&self, fetch: BlockFetch<'_>) -> Result<Vec<Vec<u8>>, FetchFailure>;
+    fn fetch(&self, fetch: BlockFetch<'_>) -> Result<Vec<Block>, FetchFailure>;
 }
 
 /// A job as the user's code hands it to the scheduler.

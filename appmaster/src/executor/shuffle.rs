@@ -4,7 +4,7 @@
 
 use am_core::ids::{ExecutorId, ShuffleId};
 use am_core::plan::{
-    BlockFetch, FetchFailure, MapOutputId, MapOutputWriter, NewMapOutput, TaskEnv,
+    Block, BlockFetch, FetchFailure, MapOutputId, MapOutputWriter, NewMapOutput, TaskEnv,
 };
 use common::launch::{ContainerEnv, ExecutorLaunch};
 use common::tls::TlsIdentity;
@@ -101,19 +101,19 @@ impl TaskEnv for ExecutorShuffle {
         Ok(Box::new(FileOutput(w)))
     }
 
-    fn fetch(&self, fetch: BlockFetch<'_>) -> Result<Vec<Vec<u8>>, FetchFailure> {
+    fn fetch(&self, fetch: BlockFetch<'_>) -> Result<Vec<Block>, FetchFailure> {
         let BlockFetch {
             shuffle_id,
             reduce_id,
             locations,
         } = fetch;
-        let mut out: Vec<Option<Vec<u8>>> = vec![None; locations.len()];
+        let mut out: Vec<Option<Block>> = vec![None; locations.len()];
         // Many blocks per request: one request per (server, executor).
         let mut groups: BTreeMap<(String, ExecutorId), Vec<usize>> = BTreeMap::new();
         for (i, loc) in locations.iter().enumerate() {
             let size = loc.sizes.get(reduce_id as usize).copied().unwrap_or(1);
             if size == 0 {
-                out[i] = Some(Vec::new());
+                out[i] = Some(Block::new());
             } else if loc.server.is_empty() {
                 // Fallback storage: a shared directory, read directly.
                 let dir = std::path::Path::new(&loc.dir);
@@ -121,7 +121,7 @@ impl TaskEnv for ExecutorShuffle {
                     .map_err(|e| {
                         FetchFailure::new(loc.map_id, format!("reading fallback storage: {e}"))
                     })?;
-                out[i] = Some(b);
+                out[i] = Some(b.into());
             } else if loc.executor == self.executor {
                 // Our own output: read the file.
                 let b = layout::read_block(
@@ -131,7 +131,7 @@ impl TaskEnv for ExecutorShuffle {
                     reduce_id,
                 )
                 .map_err(|e| FetchFailure::new(loc.map_id, format!("reading local block: {e}")))?;
-                out[i] = Some(b);
+                out[i] = Some(b.into());
             } else {
                 groups
                     .entry((loc.server.clone(), loc.executor.clone()))

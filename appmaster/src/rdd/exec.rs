@@ -22,9 +22,9 @@ use super::registry::{self, Code, ElemOf, ElemType, Kind};
 use super::shuffle::Fetched;
 use am_core::ids::RddId;
 use am_core::plan::{
-    Action, BlockFetch, FetchFailed, FetchFailure, FuncRef, MapLocation, MapOutputId,
-    MapOutputWriter, NewMapOutput, Op, ShuffleDep, ShuffleRead, ShuffleWrite, Source, TaskEnv,
-    TaskError, TaskOutput, TaskSpec,
+    Action, Block as ShuffleBlock, BlockFetch, FetchFailed, FetchFailure, FuncRef, MapLocation,
+    MapOutputId, MapOutputWriter, NewMapOutput, Op, ShuffleDep, ShuffleRead, ShuffleWrite, Source,
+    TaskEnv, TaskError, TaskOutput, TaskSpec,
 };
 use std::any::Any;
 use std::collections::HashMap;
@@ -150,7 +150,7 @@ impl TaskEnv for NoShuffleEnv {
         ))
     }
 
-    fn fetch(&self, fetch: BlockFetch<'_>) -> Result<Vec<Vec<u8>>, FetchFailure> {
+    fn fetch(&self, fetch: BlockFetch<'_>) -> Result<Vec<ShuffleBlock>, FetchFailure> {
         match fetch.locations.first() {
             None => Ok(Vec::new()),
             Some(l) => Err(FetchFailure::new(
@@ -470,7 +470,7 @@ impl<'a> Fetcher<'a> {
     /// Fetches every block, handing each batch to `consume`.
     fn run(
         &mut self,
-        consume: &mut dyn FnMut(Vec<Vec<u8>>) -> Result<(), String>,
+        consume: &mut dyn FnMut(Vec<ShuffleBlock>) -> Result<(), String>,
     ) -> Result<(), String> {
         let reduce = self.task.partition as usize;
         let mut start = 0;
@@ -502,7 +502,7 @@ impl<'a> Fetcher<'a> {
         self.failed.take().unwrap_or_else(|| message.into())
     }
 
-    fn fetch(&self, locations: &[MapLocation]) -> Result<Vec<Vec<u8>>, Failure> {
+    fn fetch(&self, locations: &[MapLocation]) -> Result<Vec<ShuffleBlock>, Failure> {
         let shuffle_id = self.dep.write.shuffle_id;
         let partition = self.task.partition;
         let blocks = self

@@ -14,16 +14,17 @@
 //! - [ExternalSorter]: `(K, V)` records sorted by `K` (`sort_by_key`'s reduce
 //!   side); spilled as sorted runs and merged.
 //!
-//! Sizes are estimates: byte buffers count their capacity; a decoded value counts
+//! Sizes are estimates: byte buffers count their capacity, fetched blocks their
+//! length (their chunks share the network's buffers); a decoded value counts
 //! its type's size plus its encoded length (a stand-in for what it holds on the
 //! heap); a hash table entry adds its key and [ENTRY_OVERHEAD]. With nothing
 //! spilled each gives what the in-memory structure would, in the same order.
 
 use super::func::{Data, Elements};
 use super::memory::{Spillable, TaskMemory};
-use super::record::{decode, encode_into, put_record, split_record, FnvMap, RawRecord, Records};
+use super::record::{decode, encode_into, put_record, FnvMap, RawRecord, Records};
 use super::spill::{Combined, Merge, RunReader, Source, SpillFile, SpillWriter};
-use am_core::plan::MapOutputWriter;
+use am_core::plan::{Block, MapOutputWriter};
 use std::cmp::Ordering;
 use std::collections::VecDeque;
 use std::mem::size_of;
@@ -85,8 +86,8 @@ impl Spills {
 pub(crate) struct SpillingBlocks {
     blocks: Vec<Vec<u8>>,
     /// Whole fetched blocks, after `blocks[0]` (a reduce side's).
-    fetched: Vec<Vec<u8>>,
-    /// The blocks' capacity, summed.
+    fetched: Vec<Block>,
+    /// The blocks' capacity (the fetched ones' length), summed.
     bytes: u64,
     spills: Spills,
 }
@@ -115,14 +116,14 @@ impl SpillingBlocks {
     }
 
     /// Appends a fetched block (records) to partition 0.
-    pub(crate) fn put_block(&mut self, block: Vec<u8>) -> Result<(), String> {
+    pub(crate) fn put_block(&mut self, block: Block) -> Result<(), String> {
         // Elements count only toward a forced spill: counting costs a pass.
         let elements = if self.spills.spillable.forcing() {
             count_records(&block)
         } else {
             1
         };
-        self.bytes += block.capacity() as u64;
+        self.bytes += block.len() as u64;
         self.fetched.push(block);
         if self
             .spills
@@ -140,7 +141,9 @@ impl SpillingBlocks {
             w.put_raw(b)?;
             if p == 0 {
                 for f in self.fetched.drain(..) {
-                    w.put_raw(&f)?;
+                    for chunk in f.chunks() {
+                        w.put_raw(chunk)?;
+                    }
                 }
             }
             w.end_segment();
@@ -167,7 +170,7 @@ impl SpillingBlocks {
     /// Partition 0's records, in the order put: spilled first, then memory.
     pub(crate) fn into_records(mut self) -> Result<SpilledRecords, String> {
         let runs = VecDeque::from(self.spills.segments(0)?);
-        let mut memory = vec![std::mem::take(&mut self.blocks[0])];
+        let mut memory = vec![Block::from(std::mem::take(&mut self.blocks[0]))];
         memory.append(&mut self.fetched);
         Ok(SpilledRecords {
             runs,
@@ -178,10 +181,10 @@ impl SpillingBlocks {
 }
 
 /// The number of whole records at the start of `block`.
-fn count_records(mut block: &[u8]) -> u64 {
+fn count_records(block: &Block) -> u64 {
     let mut n = 0;
-    while let Some((_, _, len)) = split_record(block) {
-        block = &block[len..];
+    let mut recs = Records::new(vec![block.clone()]);
+    while let Some(Ok(_)) = recs.next_record() {
         n += 1;
     }
     n

@@ -13,9 +13,9 @@ use super::memory::MemoryManager;
 use super::stages;
 use am_core::ids::{RddId, ShuffleId, StageId};
 use am_core::plan::{
-    BlockFetch, BlocksWriter, FetchFailed, FetchFailure, JobError, JobRunner, JobSpec, MapLocation,
-    MapOutputId, NewMapOutput, Plan, ShuffleDep, SpillMetrics, StageSpec, TaskEnv, TaskError,
-    TaskOutput, TaskSpec,
+    Block, BlockFetch, BlocksWriter, FetchFailed, FetchFailure, JobError, JobRunner, JobSpec,
+    MapLocation, MapOutputId, NewMapOutput, Plan, ShuffleDep, SpillMetrics, StageSpec, TaskEnv,
+    TaskError, TaskOutput, TaskSpec,
 };
 use common::resource::ExecutorMemory;
 use std::collections::{BTreeMap, HashMap};
@@ -50,7 +50,8 @@ pub struct LocalMapStage {
 
 /// One map task's output.
 struct MapOutput {
-    blocks: Vec<Vec<u8>>,
+    /// Fetches share these (a fetched block is a reference to its bytes).
+    blocks: Vec<Block>,
     sizes: Vec<u64>,
 }
 
@@ -433,6 +434,7 @@ impl TaskEnv for LocalRunner {
     fn map_output_writer(&self, id: MapOutputId) -> NewMapOutput<'_> {
         Ok(Box::new(BlocksWriter::new(id.partitions, move |blocks| {
             let sizes = blocks.iter().map(|b| b.len() as u64).collect();
+            let blocks = blocks.into_iter().map(Block::from).collect();
             let output = MapOutput { blocks, sizes };
             let mut shuffles = self.shuffles_lock();
             let maps = shuffles.entry(id.shuffle_id).or_default();
@@ -441,7 +443,7 @@ impl TaskEnv for LocalRunner {
         })))
     }
 
-    fn fetch(&self, fetch: BlockFetch<'_>) -> Result<Vec<Vec<u8>>, FetchFailure> {
+    fn fetch(&self, fetch: BlockFetch<'_>) -> Result<Vec<Block>, FetchFailure> {
         let (shuffle_id, reduce_id, locations) =
             (fetch.shuffle_id, fetch.reduce_id, fetch.locations);
         let shuffles = self.shuffles_lock();

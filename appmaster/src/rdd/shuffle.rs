@@ -37,7 +37,7 @@ use super::external::{
 use super::func::{Data, Elements, MapFn, MapPartitionsFn};
 use super::memory::TaskMemory;
 use super::record::{decode, encode_into, fmix64, Records};
-use am_core::plan::{MapOutputWriter, Partitioner, ShuffleRead};
+use am_core::plan::{Block, MapOutputWriter, Partitioner, ShuffleRead};
 use serde::{Deserialize, Serialize};
 use std::any::type_name;
 use std::marker::PhantomData;
@@ -210,7 +210,7 @@ pub(crate) fn write_values_impl<T: Data>(
 /// `spark.reducer.maxSizeInFlight` bytes, or one block): calling it fetches them
 /// all, handing each batch to the consumer, and stops at the first error.
 pub(crate) type Fetched<'a> =
-    &'a mut dyn FnMut(&mut dyn FnMut(Vec<Vec<u8>>) -> Result<(), String>) -> Result<(), String>;
+    &'a mut dyn FnMut(&mut dyn FnMut(Vec<Block>) -> Result<(), String>) -> Result<(), String>;
 
 /// Every fetched record's (key bytes, value bytes), to `f`.
 fn for_each_fetched(

@@ -7,9 +7,9 @@ use super::shuffle::{self, determine_bounds, hash_partition, key_hash};
 use super::*;
 use am_core::ids::ShuffleId;
 use am_core::plan::{
-    Action, BlockFetch, BlocksWriter, FetchFailed, FetchFailure, FuncRef, MapLocation, MapOutputId,
-    MapOutputWriter, NewMapOutput, Op, Partitioner, Plan, ShuffleDep, ShuffleRead, ShuffleWrite,
-    Source, StageSpec, TaskEnv, TaskSpec,
+    Action, Block, BlockFetch, BlocksWriter, FetchFailed, FetchFailure, FuncRef, MapLocation,
+    MapOutputId, MapOutputWriter, NewMapOutput, Op, Partitioner, Plan, ShuffleDep, ShuffleRead,
+    ShuffleWrite, Source, StageSpec, TaskEnv, TaskSpec,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -409,7 +409,7 @@ fn partitioners_are_deterministic() {
     let (blocks, _) = write_blocks(pairs.clone().into_iter(), &range(true), 0, None).unwrap();
     let keys_of = |b: &Vec<u8>| -> Vec<i64> {
         let mut out = Vec::new();
-        let mut recs = Records::new(vec![b.clone()]);
+        let mut recs = Records::new(vec![b.clone().into()]);
         while let Some(r) = recs.next_record() {
             out.push(postcard::from_bytes(r.unwrap().0).unwrap());
         }
@@ -445,7 +445,7 @@ fn block_format_round_trips_and_detects_corruption() {
     // varint(1) 'k' varint(5) "value" | varint(200) = [0xC8, 0x01] ...
     assert_eq!(&block[..8], &[1, b'k', 5, b'v', b'a', b'l', b'u', b'e']);
     assert_eq!(&block[8..10], &[0xC8, 0x01]);
-    let mut recs = Records::new(vec![Vec::new(), block.clone(), Vec::new()]);
+    let mut recs = Records::new(vec![Block::new(), block.clone().into(), Block::new()]);
     assert_eq!(
         recs.next_record().unwrap().unwrap(),
         (&b"k"[..], &b"value"[..])
@@ -454,7 +454,7 @@ fn block_format_round_trips_and_detects_corruption() {
     assert_eq!((k.len(), v.len()), (200, 0));
     assert!(recs.next_record().is_none());
     block.truncate(block.len() - 5);
-    let mut recs = Records::new(vec![block]);
+    let mut recs = Records::new(vec![block.into()]);
     recs.next_record().unwrap().unwrap();
     let e = recs.next_record().unwrap().unwrap_err();
     assert!(e.contains("corrupt"), "{e}");
@@ -511,11 +511,13 @@ impl TaskEnv for TestEnv {
         })))
     }
 
-    fn fetch(&self, f: BlockFetch<'_>) -> Result<Vec<Vec<u8>>, FetchFailure> {
+    fn fetch(&self, f: BlockFetch<'_>) -> Result<Vec<Block>, FetchFailure> {
         let serve = self.serve.lock().unwrap();
         let block = |l: &MapLocation| match Some(l.map_id) == self.fail_map {
             true => Err(FetchFailure::new(l.map_id, "connection refused")),
-            false => Ok(serve[&(f.shuffle_id, l.map_id)][f.reduce_id as usize].clone()),
+            false => Ok(serve[&(f.shuffle_id, l.map_id)][f.reduce_id as usize]
+                .clone()
+                .into()),
         };
         f.locations.iter().map(block).collect()
     }

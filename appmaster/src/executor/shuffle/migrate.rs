@@ -93,7 +93,9 @@ impl ExecutorShuffle {
         )
         .map_err(writing)?;
         for (r, b) in reduces.iter().zip(&blocks) {
-            w.write_partition(*r, b).map_err(writing)?;
+            for chunk in b.chunks() {
+                w.write_partition(*r, chunk).map_err(writing)?;
+            }
         }
         let sizes = w.commit().map_err(writing)?;
         if sizes != o.sizes {
