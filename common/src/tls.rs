@@ -74,11 +74,17 @@ pub struct TlsIdentity {
     key: Arc<PrivateKeyDer<'static>>,
 }
 
-/// ring's suites with AES-128-GCM first: every peer is ours, so our order is the one
-/// used, and 128-bit AES (10 rounds against 14) seals and opens bulk data such as
-/// shuffle blocks for less CPU, at a strength TLS 1.3 offers as standard.
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    let mut p = rustls::crypto::ring::default_provider();
+/// The cluster's TLS crypto (QUIC and HTTPS): aws-lc-rs, rustls' default provider,
+/// with AES-128-GCM first.
+///
+/// aws-lc's AES-GCM uses the CPU's AVX-512 (VAES) where ring's uses AVX2, and AES-GCM
+/// is a fifth of a shuffle fetch's CPU: in the `shuffle_fetch` bench the switch took
+/// the service from 0.55–0.75 to 0.71–0.79 of a plain TCP copy, and its CPU per GB
+/// from 1.8–2.4 to 1.7–1.9 times TCP's. Every peer is ours, so our suite order is
+/// the one used, and 128-bit AES (10 rounds against 14) seals and opens bulk data for
+/// less CPU, at a strength TLS 1.3 offers as standard.
+pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    let mut p = rustls::crypto::aws_lc_rs::default_provider();
     let first = rustls::CipherSuite::TLS13_AES_128_GCM_SHA256;
     p.cipher_suites.sort_by_key(|s| s.suite() != first);
     Arc::new(p)

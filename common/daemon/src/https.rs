@@ -158,7 +158,7 @@ pub fn server_config(
     files: &TlsFiles,
     client_certs: ClientCerts,
 ) -> Result<rustls::ServerConfig, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = common::tls::provider();
     let read = |p: &Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
     let certs = |p: &Path| -> Result<Vec<CertificateDer<'static>>, String> {
         let pem = read(p)?;
@@ -405,7 +405,7 @@ mod tests {
         let addr = listener.local_addr();
         let _server =
             listener.serve(Router::new().route("/", axum::routing::get(|| async { "ok" })));
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = common::tls::provider();
         let mut roots = rustls::RootCertStore::empty();
         let ca = std::fs::read(d.path().join("ca.pem")).unwrap();
         for c in CertificateDer::pem_slice_iter(&ca) {
