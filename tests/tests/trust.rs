@@ -20,6 +20,16 @@ fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Runtime::new().unwrap()
 }
 
+/// A cluster of `nodes` NMs whose RM admin is carol, with certificates for alice (a
+/// plain user) and carol.
+fn carol_admins(nodes: u32) -> (Cluster, Certs, TlsFiles, TlsFiles) {
+    let c = Cluster::up(nodes, &["--admin-acl", "carol"]);
+    let certs = Certs::of(&c);
+    let alice = certs.issue("alice", "user:alice");
+    let carol = certs.issue("carol", "user:carol");
+    (c, certs, alice, carol)
+}
+
 /// The certificates of a cluster started by `spindle cluster up`.
 struct Certs {
     dir: PathBuf,
@@ -446,10 +456,7 @@ fn put_state(c: &Cluster, app: ApplicationId, cert: Option<&TlsFiles>) -> (u16, 
 /// Decommissioning is an admin's (`admin-acl`); a node unregisters only itself.
 #[test]
 fn only_admins_decommission_and_a_node_unregisters_only_itself() {
-    let c = Cluster::up(2, &["--admin-acl", "carol"]);
-    let certs = Certs::of(&c);
-    let alice = certs.issue("alice", "user:alice");
-    let carol = certs.issue("carol", "user:carol");
+    let (c, certs, alice, carol) = carol_admins(2);
     let addr = c.client_conf().rm_address;
     rt().block_on(async {
         let nodes = c.rm_client().nodes().await.unwrap();
@@ -490,10 +497,7 @@ fn only_admins_decommission_and_a_node_unregisters_only_itself() {
 
 #[test]
 fn rest_kill_needs_the_owners_or_an_admins_user_certificate() {
-    let c = Cluster::up(1, &["--admin-acl", "carol"]);
-    let certs = Certs::of(&c);
-    let alice = certs.issue("alice", "user:alice");
-    let carol = certs.issue("carol", "user:carol");
+    let (c, certs, alice, carol) = carol_admins(1);
     let (first, second) = rt().block_on(async {
         let (a, ..) = running_sleeper(&c, "first").await;
         let (b, ..) = running_sleeper(&c, "second").await;
