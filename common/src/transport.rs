@@ -896,14 +896,20 @@ mod tests {
         assert!(matches!(r, TransportError::Connection { .. }), "{r}");
     }
 
-    /// A server restarted on the same address with the same identity resets the old
-    /// connections at once: the client does not wait for its idle timeout.
-    #[tokio::test]
-    async fn a_restarted_server_resets_old_connections_at_once() {
+    /// A fresh cluster's RM (server) and user (client) identities; the dir holds the files.
+    fn identities() -> (tempfile::TempDir, TlsIdentity, TlsIdentity) {
         let d = tempfile::tempdir().unwrap();
         init_cluster_certs(d.path(), "u", "127.0.0.1:1", &[]).unwrap();
         let server_id = TlsIdentity::load(&TlsFiles::in_dir(d.path(), "rm")).unwrap();
         let client_id = TlsIdentity::load(&TlsFiles::in_dir(d.path(), "user")).unwrap();
+        (d, server_id, client_id)
+    }
+
+    /// A server restarted on the same address with the same identity resets the old
+    /// connections at once: the client does not wait for its idle timeout.
+    #[tokio::test]
+    async fn a_restarted_server_resets_old_connections_at_once() {
+        let (_certs, server_id, client_id) = identities();
         let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
         // The first server lives in a runtime of its own, so that it can die as a killed
         // process does: at once, sending no CONNECTION_CLOSE.
@@ -958,10 +964,7 @@ mod tests {
     /// large MTU while it carries data (it does not assume it: a LAN's is 1,500).
     #[tokio::test]
     async fn a_bulk_connection_discovers_loopbacks_mtu() {
-        let d = tempfile::tempdir().unwrap();
-        init_cluster_certs(d.path(), "u", "127.0.0.1:1", &[]).unwrap();
-        let server_id = TlsIdentity::load(&TlsFiles::in_dir(d.path(), "rm")).unwrap();
-        let client_id = TlsIdentity::load(&TlsFiles::in_dir(d.path(), "user")).unwrap();
+        let (_certs, server_id, client_id) = identities();
         let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
         let server = server_endpoint(any, &server_id, b"t/1", Profile::Bulk).unwrap();
         let addr = server.local_addr().unwrap();
