@@ -76,6 +76,15 @@ pub fn check_log_level(level: &str) -> Result<(), Invalid> {
             format!("{level:?} is not a tracing filter: {c:?} is not ASCII"),
         ));
     }
+    // A field filter (`target[span{field=value}]=level`) makes each value a regular
+    // expression; a pathological one took tracing-subscriber longer than the fuzzer's
+    // 10 s to compile (found by fuzzing). Daemons log by target and level only.
+    if level.contains(['{', '}']) {
+        return Err((
+            "log-level",
+            format!("{level:?}: field filters (`{{field=value}}`) are not accepted; give targets and levels, e.g. \"info,spindle_common=debug\""),
+        ));
+    }
     match tracing_subscriber::EnvFilter::try_new(level) {
         Ok(_) => Ok(()),
         Err(e) => Err((
@@ -252,6 +261,23 @@ pub(crate) mod tests {
         let e = check_log_level(level).unwrap_err();
         assert_eq!(e.0, "log-level");
         assert!(e.1.contains("is not ASCII"), "{}", e.1);
+    }
+
+    #[test]
+    fn a_log_level_with_field_filters_is_refused_before_it_is_compiled() {
+        // The fuzzer's find: its field value is a regular expression that took longer
+        // than 10 s to compile.
+        let level = format!(
+            "2dete[t/muuuujjnjjjjjju {{-s \"6 \"re= \"\"\"\"\"{}*ddd{}{}\"\"}}u5/",
+            "d".repeat(40),
+            ".".repeat(100),
+            "d".repeat(100)
+        );
+        let e = check_log_level(&level).unwrap_err();
+        assert_eq!(e.0, "log-level");
+        assert!(e.1.contains("field filters"), "{}", e.1);
+        assert!(check_log_level("info,spindle_common=debug").is_ok());
+        assert!(check_log_level("warn,[conn]=debug").is_ok());
     }
 
     #[test]
