@@ -265,8 +265,9 @@ fn transport_config(profile: Profile, rcvbuf: usize) -> quinn::TransportConfig {
         let mut mtud = quinn::MtuDiscoveryConfig::default();
         mtud.upper_bound(BULK_MTU);
         t.mtu_discovery_config(Some(mtud));
-        // The initial window must hold at least one large datagram or the
-        // handshake never sends.
+        // Sixteen of the largest datagrams: a new connection's first fetch does not
+        // start from cubic's few-packet window, and the window still holds a whole
+        // datagram once discovery has raised the MTU to 65,000.
         let mut cubic = quinn::congestion::CubicConfig::default();
         cubic.initial_window(16 * BULK_MTU as u64);
         t.congestion_controller_factory(Arc::new(cubic));
@@ -327,7 +328,12 @@ impl quinn::ConnectionIdGenerator for RandomCids {
     }
 }
 
-fn bind_socket(addr: SocketAddr, profile: Profile) -> Result<std::net::UdpSocket, TransportError> {
+/// A UDP socket on `addr` with the profile's buffers, and the receive buffer the
+/// kernel granted ([`receive_buffer`]).
+fn bind_socket(
+    addr: SocketAddr,
+    profile: Profile,
+) -> Result<(std::net::UdpSocket, usize), TransportError> {
     let sock =
         std::net::UdpSocket::bind(addr).map_err(|source| TransportError::Bind { addr, source })?;
     if profile == Profile::Bulk {
@@ -337,9 +343,12 @@ fn bind_socket(addr: SocketAddr, profile: Profile) -> Result<std::net::UdpSocket
             // Best effort: the kernel clamps to its maximum without failing.
             set_sockopt(sock.as_raw_fd(), opt, size);
         }
-        warn_small_buffer(receive_buffer(&sock));
     }
-    Ok(sock)
+    let rcvbuf = receive_buffer(&sock);
+    if profile == Profile::Bulk {
+        warn_small_buffer(rcvbuf);
+    }
+    Ok((sock, rcvbuf))
 }
 
 fn set_sockopt(fd: i32, opt: i32, value: i32) {
@@ -362,11 +371,11 @@ pub fn server_endpoint(
     alpn: &[u8],
     profile: Profile,
 ) -> Result<quinn::Endpoint, TransportError> {
-    let sock = bind_socket(addr, profile)?;
+    let (sock, rcvbuf) = bind_socket(addr, profile)?;
     let tls = identity.server_config(&[alpn])?;
     let crypto = QuicServerConfig::try_from(tls).map_err(|e| TlsError::Config(e.to_string()))?;
     let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-    cfg.transport_config(Arc::new(transport_config(profile, receive_buffer(&sock))));
+    cfg.transport_config(Arc::new(transport_config(profile, rcvbuf)));
     let reset_key = identity.derived_secret(b"spindle quic stateless reset key");
     endpoint(sock, addr, profile, Some(cfg), Some(reset_key))
 }
@@ -398,8 +407,8 @@ pub fn client_endpoint(
     profile: Profile,
 ) -> Result<quinn::Endpoint, TransportError> {
     let addr: SocketAddr = "0.0.0.0:0".parse().expect("literal");
-    let sock = bind_socket(addr, profile)?;
-    let cfg = client_config_for(identity, alpn, profile, receive_buffer(&sock))?;
+    let (sock, rcvbuf) = bind_socket(addr, profile)?;
+    let cfg = client_config_for(identity, alpn, profile, rcvbuf)?;
     let mut ep = endpoint(sock, addr, profile, None, None)?;
     ep.set_default_client_config(cfg);
     Ok(ep)
@@ -858,7 +867,8 @@ mod tests {
 
     #[test]
     fn a_bulk_socket_reports_the_buffer_the_kernel_granted() {
-        let sock = bind_socket("127.0.0.1:0".parse().unwrap(), Profile::Bulk).unwrap();
+        let (sock, rcvbuf) = bind_socket("127.0.0.1:0".parse().unwrap(), Profile::Bulk).unwrap();
+        assert_eq!(rcvbuf, receive_buffer(&sock));
         let rmem_max: usize = std::fs::read_to_string("/proc/sys/net/core/rmem_max")
             .ok()
             .and_then(|v| v.trim().parse().ok())
