@@ -434,12 +434,18 @@ fn is_launcher(pid: i32) -> bool {
         .is_ok_and(|c| c.split(|b| *b == 0).any(|a| a == b"--container-launcher"))
 }
 
-/// Whether process `pid` has ended (a zombie not yet reaped counts as ended).
+/// Whether process `pid` has ended and let go of its files and ports. A zombie not yet
+/// reaped counts as ended once it is the last of its threads: after a SIGKILL the
+/// leader turns zombie while its other threads are still exiting, and those still hold
+/// the sockets and the state store's lock a restarted daemon needs (a restart in that
+/// window failed to bind in CI).
 pub fn gone(pid: i32) -> bool {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    !status
+    let running = status
         .lines()
-        .any(|l| l.starts_with("State:") && !l.contains("zombie"))
+        .any(|l| l.starts_with("State:") && !l.contains("zombie"));
+    let threads = std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |d| d.count());
+    !running && threads <= 1
 }
 
 /// The pids of `app`'s executors.
