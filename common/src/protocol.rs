@@ -8,6 +8,7 @@ use crate::ids::{AppAttemptId, ApplicationId, ContainerId, NodeId};
 use crate::resource::Resource;
 use crate::token::{ContainerToken, NodeTokenKeys};
 use serde::{Deserialize, Serialize};
+use strum::{EnumCount, IntoStaticStr};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -460,7 +461,7 @@ pub struct AppSubmission {
 // One request is decoded per stream and handled once: the size of the largest
 // variant (a submission) costs nothing worth a box.
 #[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, IntoStaticStr, EnumCount)]
 pub enum RmRequest {
     // --- clients
     HasFile {
@@ -613,29 +614,9 @@ pub struct QueueReport {
 }
 
 impl RmRequest {
-    /// The message's name, for logs and refusals.
+    /// The message's name (its variant's), for logs and refusals.
     pub fn kind(&self) -> &'static str {
-        match self {
-            Self::HasFile { .. } => "HasFile",
-            Self::UploadFile { .. } => "UploadFile",
-            Self::Submit(_) => "Submit",
-            Self::GetApplication { .. } => "GetApplication",
-            Self::ListApplications { .. } => "ListApplications",
-            Self::Kill { .. } => "Kill",
-            Self::ListNodes => "ListNodes",
-            Self::CreateWebToken { .. } => "CreateWebToken",
-            Self::RegisterNode { .. } => "RegisterNode",
-            Self::NodeHeartbeat { .. } => "NodeHeartbeat",
-            Self::FetchFile { .. } => "FetchFile",
-            Self::RegisterAm { .. } => "RegisterAm",
-            Self::SubscribeAm { .. } => "SubscribeAm",
-            Self::Allocate { .. } => "Allocate",
-            Self::FinishAm { .. } => "FinishAm",
-            Self::ListQueues => "ListQueues",
-            Self::DecommissionNode { .. } => "DecommissionNode",
-            Self::RecommissionNode { .. } => "RecommissionNode",
-            Self::UnregisterNode { .. } => "UnregisterNode",
-        }
+        self.into()
     }
 }
 
@@ -719,7 +700,7 @@ pub enum AmEvent {
 }
 
 /// Requests on `spindle-nm/1`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, IntoStaticStr)]
 pub enum NmRequest {
     StartContainer {
         token: ContainerToken,
@@ -750,14 +731,9 @@ pub enum NmRequest {
 }
 
 impl NmRequest {
-    /// The message's name, for logs and refusals.
+    /// The message's name (its variant's), for logs and refusals.
     pub fn kind(&self) -> &'static str {
-        match self {
-            Self::StartContainer { .. } => "StartContainer",
-            Self::StopContainer { .. } => "StopContainer",
-            Self::GetContainerStatus { .. } => "GetContainerStatus",
-            Self::ReadLog { .. } => "ReadLog",
-        }
+        self.into()
     }
 }
 
