@@ -8,9 +8,9 @@ use crate::ids::{AppAttemptId, ApplicationId, ContainerId, NodeId};
 use crate::resource::Resource;
 use crate::token::{ContainerToken, NodeTokenKeys};
 use serde::{Deserialize, Serialize};
-use strum::{EnumCount, IntoStaticStr};
 use std::collections::BTreeMap;
 use std::fmt;
+use strum::{EnumCount, IntoStaticStr};
 
 /// Resource manager: clients, node managers and application masters.
 pub const ALPN_RM: &[u8] = b"spindle-rm/1";
@@ -620,6 +620,20 @@ impl RmRequest {
     }
 }
 
+/// The RM's answer to a node heartbeat (YARN's NodeHeartbeatResponse).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeHeartbeatResponse {
+    /// Containers the NM must stop, with the exit status to report.
+    pub kill: Vec<(ContainerId, i32)>,
+    /// Apps that ended: the NM cleans their containers and directories.
+    pub finished_apps: Vec<ApplicationId>,
+    /// The RM does not know this node (e.g. after expiry): register again.
+    pub reregister: bool,
+    /// The container-token keys, when they changed since the version the
+    /// heartbeat said the NM holds (a key was made or retired).
+    pub token_keys: Option<NodeTokenKeys>,
+}
+
 /// Responses on `spindle-rm/1`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum RmResponse {
@@ -646,17 +660,7 @@ pub enum RmResponse {
         /// registered, and a restarted NM no longer knows which tokens it used).
         registered_ms: u64,
     },
-    Heartbeat {
-        /// Containers the NM must stop, with the exit status to report.
-        kill: Vec<(ContainerId, i32)>,
-        /// Apps that ended: the NM cleans their containers and directories.
-        finished_apps: Vec<ApplicationId>,
-        /// The RM does not know this node (e.g. after expiry): register again.
-        reregister: bool,
-        /// The container-token keys, when they changed since the version the
-        /// heartbeat said the NM holds (a key was made or retired).
-        token_keys: Option<NodeTokenKeys>,
-    },
+    Heartbeat(NodeHeartbeatResponse),
     FileFollows {
         size: u64,
     },

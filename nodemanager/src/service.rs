@@ -218,7 +218,7 @@ impl NmHandle {
             health: self.nm.disks.get(),
         };
         match tokio::time::timeout(RM_CALL_BOUND, self.rm.call::<_, RmResponse>(&req)).await {
-            Ok(Ok(RmResponse::Heartbeat { .. })) => {
+            Ok(Ok(RmResponse::Heartbeat(_))) => {
                 self.containers.acknowledge(&statuses);
                 let done = statuses
                     .iter()
@@ -528,27 +528,22 @@ async fn heartbeat_loop(
                 health: nm.disks.get(),
             };
             match rm.call::<_, RmResponse>(&req).await {
-                Ok(RmResponse::Heartbeat {
-                    kill,
-                    finished_apps,
-                    reregister,
-                    token_keys,
-                }) => {
-                    if let Some(keys) = token_keys {
+                Ok(RmResponse::Heartbeat(reply)) => {
+                    if let Some(keys) = reply.token_keys {
                         tracing::info!(keys = ?keys.ids(), "container-token keys rolled");
                         nm.tokens().update(keys);
                     }
                     nm.containers.acknowledge(&statuses);
-                    for (c, exit) in kill {
+                    for (c, exit) in reply.kill {
                         nm.containers
                             .kill(c, exit, KILLED_BY_RESOURCEMANAGER.into());
                     }
-                    for app in finished_apps {
+                    for app in reply.finished_apps {
                         // Stops its containers; its directory goes (and the shuffle
                         // service is told) once they are gone.
                         nm.containers.app_finished(app);
                     }
-                    if reregister {
+                    if reply.reregister {
                         tracing::warn!("the resource manager asked this node to register again");
                         continue 'register;
                     }

@@ -12,7 +12,8 @@ use common::clock::{mono_ms, wall_ms};
 use common::launch::AmLaunch;
 use common::protocol::ApplicationReport;
 use common::protocol::{
-    AmEvent, ErrorCode, NmRequest, NmResponse, RmRequest, RmResponse, WireError, ALPN_NM, ALPN_RM,
+    AmEvent, ErrorCode, NmRequest, NmResponse, NodeHeartbeatResponse, RmRequest, RmResponse,
+    WireError, ALPN_NM, ALPN_RM,
 };
 use common::staging::{ContentStore, StoreError as StagingError};
 use common::tls::TlsIdentity;
@@ -915,20 +916,18 @@ impl Service for Rm {
                     Ok((Some(hb), healed, token_keys, None)) => {
                         self.execute(hb.actions);
                         self.execute(healed);
-                        RmResponse::Heartbeat {
+                        RmResponse::Heartbeat(NodeHeartbeatResponse {
                             kill: hb.kill,
                             finished_apps: hb.finished_apps,
                             reregister: false,
                             token_keys,
-                        }
+                        })
                     }
                     // It registers again and gets the keys then.
-                    Ok((None, _, _, None)) => RmResponse::Heartbeat {
-                        kill: vec![],
-                        finished_apps: vec![],
+                    Ok((None, _, _, None)) => RmResponse::Heartbeat(NodeHeartbeatResponse {
                         reregister: true,
-                        token_keys: None,
-                    },
+                        ..Default::default()
+                    }),
                 }
             }
             RmRequest::UnregisterNode { node_id, message } => {

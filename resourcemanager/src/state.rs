@@ -1644,12 +1644,11 @@ mod tests {
         assert!(rm.node_keys_update(held).is_none());
         for t in [500, 1000, 1500, 2000, 2500, 3000] {
             rm.roll_keys(at(t));
-            let reply = common::protocol::RmResponse::Heartbeat {
-                kill: vec![],
-                finished_apps: vec![],
-                reregister: false,
-                token_keys: rm.node_keys_update(held),
-            };
+            let reply =
+                common::protocol::RmResponse::Heartbeat(common::protocol::NodeHeartbeatResponse {
+                    token_keys: rm.node_keys_update(held),
+                    ..Default::default()
+                });
             assert_eq!(carries_keys(&rm, &reply), (true, false), "at {t}");
             assert_eq!(carries_keys(&rm, &node_registered(&rm)), (true, false));
         }

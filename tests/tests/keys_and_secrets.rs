@@ -5,8 +5,8 @@
 
 use common::clock::wall_ms;
 use common::protocol::{
-    ErrorCode, LaunchSpec, NmRequest, NmResponse, RmRequest, RmResponse, WireError, ALPN_NM,
-    ALPN_RM,
+    ErrorCode, LaunchSpec, NmRequest, NmResponse, NodeHeartbeatResponse, RmRequest, RmResponse,
+    WireError, ALPN_NM, ALPN_RM,
 };
 use common::tls::{init_cluster_certs, TlsFiles, TlsIdentity};
 use common::token::{
@@ -197,12 +197,10 @@ impl KeyServer {
                 token_keys_version, ..
             } => {
                 self.held.store(*token_keys_version, Ordering::SeqCst);
-                RmResponse::Heartbeat {
-                    kill: vec![],
-                    finished_apps: vec![],
-                    reregister: false,
+                RmResponse::Heartbeat(NodeHeartbeatResponse {
                     token_keys: (*token_keys_version != keys.version()).then(|| keys.for_nodes()),
-                }
+                    ..Default::default()
+                })
             }
             other => RmResponse::Error(WireError::new(
                 ErrorCode::BadRequest,

@@ -29,7 +29,8 @@ use common::client::RmClient;
 use common::launch::AMRM_TOKEN;
 use common::protocol::{
     exit_status, AmEvent, ContainerState, ContainerStatus, FinalApplicationStatus, Isolation,
-    NmRequest, NmResponse, RmRequest, RmResponse, WireError, ALPN_NM, ALPN_RM,
+    NmRequest, NmResponse, NodeHeartbeatResponse, RmRequest, RmResponse, WireError, ALPN_NM,
+    ALPN_RM,
 };
 use common::tls::{ClusterCa, TlsFiles, TlsIdentity};
 use common::transport::{self, Incoming, Profile, Service, TransportError};
@@ -512,13 +513,14 @@ impl Nm {
         let resp = transport::call::<_, RmResponse>(&self.conn, &shared.rm_address, &req).await;
         let took = started.elapsed().as_micros() as u64;
         match resp {
-            Ok(RmResponse::Heartbeat {
-                kill,
-                finished_apps,
-                reregister,
-                token_keys,
-            }) => {
+            Ok(RmResponse::Heartbeat(reply)) => {
                 shared.stats().heartbeat_us.push(took);
+                let NodeHeartbeatResponse {
+                    kill,
+                    finished_apps,
+                    reregister,
+                    token_keys,
+                } = reply;
                 if let Some(k) = token_keys {
                     self.keys_version = k.version();
                 }
