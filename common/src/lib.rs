@@ -15,6 +15,7 @@ pub mod failover;
 #[cfg(feature = "net")]
 pub mod faults;
 pub mod fetched;
+pub mod hostname;
 pub mod html;
 pub mod identity;
 pub mod ids;

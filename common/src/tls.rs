@@ -293,11 +293,9 @@ fn write(path: &Path, data: &[u8], secret: bool) -> Result<(), TlsError> {
 /// Names a local-cluster node certificate answers to.
 pub fn local_sans() -> Vec<String> {
     let mut sans = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
-    if let Ok(h) = std::fs::read_to_string("/etc/hostname") {
-        let h = h.trim();
-        if !h.is_empty() && h != "localhost" {
-            sans.push(h.to_string());
-        }
+    let host = crate::hostname::this_host();
+    if host != "localhost" {
+        sans.push(host);
     }
     sans
 }
@@ -309,12 +307,7 @@ pub fn node_common_name(node_id: &str) -> String {
 
 /// The node id a default `node.pem` names: this host's name, the NM's default port.
 pub fn default_node_id() -> String {
-    let host = std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into());
-    format!("{host}:8041")
+    format!("{}:8041", crate::hostname::this_host())
 }
 
 /// What `spindle certs init` creates: a CA; the RM's server certificate (`rm`); a node

@@ -364,6 +364,22 @@ fn set_sockopt(fd: i32, opt: i32, value: i32) {
     }
 }
 
+/// A server endpoint on `address` (`host:port`, resolved; port 0 picks one), and the
+/// address it is bound to.
+pub async fn listen(
+    address: &str,
+    identity: &TlsIdentity,
+    alpn: &[u8],
+    profile: Profile,
+) -> Result<(quinn::Endpoint, SocketAddr), TransportError> {
+    let (bind, _) = resolve(address).await?;
+    let endpoint = server_endpoint(bind, identity, alpn, profile)?;
+    let addr = endpoint
+        .local_addr()
+        .map_err(|source| TransportError::Bind { addr: bind, source })?;
+    Ok((endpoint, addr))
+}
+
 /// A server endpoint: requires client certificates from the cluster CA.
 pub fn server_endpoint(
     addr: SocketAddr,

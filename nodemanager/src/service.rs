@@ -255,20 +255,9 @@ impl NmMonitor {
 
 pub async fn start(config: &NmConfig) -> Result<NmHandle, NmError> {
     let identity = TlsIdentity::load(&config.tls_files())?;
-    let (bind, _) = transport::resolve(&config.address).await?;
-    let endpoint = transport::server_endpoint(bind, &identity, ALPN_NM, Profile::Control)?;
-    let addr = endpoint
-        .local_addr()
-        .map_err(|source| transport::TransportError::Bind { addr: bind, source })?;
-    let host = if !config.hostname.is_empty() {
-        config.hostname.clone()
-    } else if addr.ip().is_unspecified() {
-        std::fs::read_to_string("/etc/hostname")
-            .map(|h| h.trim().to_string())
-            .unwrap_or_else(|_| "localhost".into())
-    } else {
-        addr.ip().to_string()
-    };
+    let (endpoint, addr) =
+        transport::listen(&config.address, &identity, ALPN_NM, Profile::Control).await?;
+    let host = common::hostname::advertised(addr, &config.hostname);
     let node_id = NodeId(format!("{host}:{}", addr.port()));
     let rm_endpoint = transport::client_endpoint(&identity, ALPN_RM, Profile::Control)?;
     let rm = Arc::new(Client::with_addresses(rm_endpoint, config.rms()));
@@ -279,7 +268,9 @@ pub async fn start(config: &NmConfig) -> Result<NmHandle, NmError> {
         log_dir: config.log_dir.clone(),
     };
     let shuffle = start_shuffle_service(config, &identity).await?;
-    let shuffle_address = shuffle.as_ref().map(|s| addr_string(&host, s.port()));
+    let shuffle_address = shuffle
+        .as_ref()
+        .map(|s| common::hostname::host_port(&host, s.port()));
     let web_url: Arc<std::sync::OnceLock<String>> = Arc::default();
     let env = NodeEnv {
         web_url: web_url.clone(),
@@ -356,7 +347,7 @@ pub async fn start(config: &NmConfig) -> Result<NmHandle, NmError> {
     }
     let capability = config.capability();
     crate::metrics::metrics().set_capacity(capability);
-    let address = addr_string(&host, addr.port());
+    let address = common::hostname::host_port(&host, addr.port());
     let heartbeat = tokio::spawn(heartbeat_loop(
         nm.clone(),
         rm.clone(),
@@ -436,14 +427,6 @@ async fn start_shuffle_service(
 
 fn abs(p: &std::path::Path) -> std::path::PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
-}
-
-fn addr_string(host: &str, port: u16) -> String {
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
 }
 
 async fn register(

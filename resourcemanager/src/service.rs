@@ -290,19 +290,10 @@ pub(crate) struct Bound {
 /// Binds the configured address.
 pub(crate) async fn bind(config: &RmConfig) -> Result<Bound, RmError> {
     let identity = TlsIdentity::load(&config.tls_files())?;
-    let (bind, _) = transport::resolve(&config.address).await?;
-    let endpoint = transport::server_endpoint(bind, &identity, ALPN_RM, Profile::Control)?;
-    let addr = endpoint
-        .local_addr()
-        .map_err(|source| transport::TransportError::Bind { addr: bind, source })?;
-    let host = if addr.ip().is_unspecified() {
-        std::fs::read_to_string("/etc/hostname")
-            .map(|h| h.trim().to_string())
-            .unwrap_or_else(|_| "localhost".into())
-    } else {
-        addr.ip().to_string()
-    };
-    let advertised = format!("{host}:{}", addr.port());
+    let (endpoint, addr) =
+        transport::listen(&config.address, &identity, ALPN_RM, Profile::Control).await?;
+    let advertised =
+        common::hostname::host_port(&common::hostname::advertised(addr, ""), addr.port());
     let nm_endpoint = transport::client_endpoint(&identity, ALPN_NM, Profile::Control)?;
     Ok(Bound {
         endpoint,

@@ -183,11 +183,13 @@ pub async fn start(config: ServerConfig) -> Result<Handle, ServerError> {
                 reason: e.to_string(),
             })??
     };
-    let (bind, _) = transport::resolve(&config.address).await?;
-    let endpoint = transport::server_endpoint(bind, &config.identity, ALPN_SHUFFLE, Profile::Bulk)?;
-    let addr = endpoint
-        .local_addr()
-        .map_err(|source| TransportError::Bind { addr: bind, source })?;
+    let (endpoint, addr) = transport::listen(
+        &config.address,
+        &config.identity,
+        ALPN_SHUFFLE,
+        Profile::Bulk,
+    )
+    .await?;
     let server = Arc::new(Server {
         registry,
         pool: BufferPool::new(),

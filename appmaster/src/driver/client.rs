@@ -69,11 +69,7 @@ fn driver_host(conf: &SparkConf) -> String {
     if let Some(h) = conf.get("spark.driver.host").filter(|h| !h.is_empty()) {
         return h.to_owned();
     }
-    std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into())
+    common::hostname::this_host()
 }
 
 /// Runs a client-mode application around `main`; returns the exit code.

@@ -256,11 +256,7 @@ impl WebListener {
         } else {
             self.local.ip().to_string()
         };
-        if host.contains(':') {
-            format!("[{host}]:{}", self.local.port())
-        } else {
-            format!("{host}:{}", self.local.port())
-        }
+        common::hostname::host_port(&host, self.local.port())
     }
 
     /// Serves `app` (each request can read its `ConnectInfo<Peer>`) until the

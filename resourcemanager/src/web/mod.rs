@@ -35,21 +35,15 @@ pub(crate) async fn bind(config: &RmConfig) -> Result<Option<(WebListener, Links
     let scheme = listener.scheme();
     let links = Links {
         scheme,
-        base: format!("{scheme}://{}", listener.advertised(&hostname())),
+        base: format!(
+            "{scheme}://{}",
+            listener.advertised(&common::hostname::this_host())
+        ),
         history_dir: (!config.history_dir.as_os_str().is_empty())
             .then(|| config.history_dir.clone()),
     };
     tracing::info!(address = %listener.local_addr(), url = %links.base, "web server listening");
     Ok(Some((listener, links)))
-}
-
-/// This host's name (what others reach a listener on every interface at).
-fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into())
 }
 
 /// What every handler reads: the RM and how it is reached.
