@@ -338,6 +338,22 @@ pub fn map_stage_submissions(lines: &[LogLine]) -> usize {
         .count()
 }
 
+/// The first element of the JSON array `list` that `pred` holds for (a stage, task or
+/// executor of the Spark REST data); panics with `none` and the list when there is none.
+pub fn find_in<'a>(
+    list: &'a serde_json::Value,
+    none: &str,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> &'a serde_json::Value {
+    let items = list
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list: {list}"));
+    items
+        .iter()
+        .find(|v| pred(v))
+        .unwrap_or_else(|| panic!("{none}: {list}"))
+}
+
 /// The Spark monitoring API of the app an event log holds, as its UI (live or from
 /// history) serves it: `path` below `api/v1/applications/<app>/`.
 pub fn spark_api(ui: &history::UiState, path: &str) -> serde_json::Value {

@@ -8,7 +8,9 @@
 
 use am_core::eventlog::{AppEvent, LogLine, TaskMetrics};
 use history::{Page, UiState};
-use spindle_tests::{class_args, eventually, executor_pids, files_under, Cluster, Running};
+use spindle_tests::{
+    class_args, eventually, executor_pids, files_under, find_in, Cluster, Running,
+};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -141,12 +143,9 @@ fn spilled_within_limits(c: &Cluster, class: &str, peak: u64, log: &[LogLine], s
     let Page::Json(stages) = ui.page("/", &format!("{api}/stages"), 0) else {
         panic!("{class}: no stage list");
     };
-    let spilling = stages
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["diskBytesSpilled"].as_u64() > Some(0))
-        .unwrap_or_else(|| panic!("{class}: no stage shows spills: {stages}"));
+    let spilling = find_in(&stages, &format!("{class}: no stage shows spills"), |s| {
+        s["diskBytesSpilled"].as_u64() > Some(0)
+    });
     assert!(
         spilling["memoryBytesSpilled"].as_u64() > Some(0),
         "{spilling}"
@@ -156,14 +155,9 @@ fn spilled_within_limits(c: &Cluster, class: &str, peak: u64, log: &[LogLine], s
     else {
         panic!("{class}: no task list");
     };
-    assert!(
-        tasks
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|t| t["taskMetrics"]["diskBytesSpilled"].as_u64() > Some(0)),
-        "{tasks}"
-    );
+    find_in(&tasks, &format!("{class}: no task shows spills"), |t| {
+        t["taskMetrics"]["diskBytesSpilled"].as_u64() > Some(0)
+    });
     let Page::Html(page) = ui.page("/", &format!("stages/{sid}"), 0) else {
         panic!("{class}: no stage page");
     };

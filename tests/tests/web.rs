@@ -8,7 +8,9 @@
 //! Needs `curl` and Debian's `chromium` (`apt-get install -y chromium`).
 
 use serde_json::Value;
-use spindle_tests::{bin_dir, bursty, class_args, dynamic_with, eventually, Cluster, Running};
+use spindle_tests::{
+    bin_dir, bursty, class_args, dynamic_with, eventually, find_in, Cluster, Running,
+};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -669,12 +671,9 @@ fn spark_api_has_sparks_shapes(http: &Http, base: &str, id: &str, live: bool) {
         "{env}"
     );
     let stages = http.json(&format!("{api}/stages"));
-    let stage = stages
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["numCompleteTasks"].as_u64() > Some(0))
-        .unwrap_or_else(|| panic!("no stage with finished tasks: {stages}"));
+    let stage = find_in(&stages, "no stage with finished tasks", |s| {
+        s["numCompleteTasks"].as_u64() > Some(0)
+    });
     let (sid, attempt) = (&stage["stageId"], &stage["attemptId"]);
     for f in ["shuffleReadBytes", "shuffleWriteBytes", "inputBytes"] {
         assert!(stage[f].is_u64(), "{f}: {stage}");
@@ -722,12 +721,7 @@ fn spark_api_has_sparks_shapes(http: &Http, base: &str, id: &str, live: bool) {
     assert!(summary["shuffleReadMetrics"]["readBytes"].is_array());
     assert!(http.json(&format!("{api}/storage/rdd")).is_array());
     let execs = http.json(&format!("{api}/allexecutors"));
-    let exec = execs
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["id"] != "driver")
-        .unwrap_or_else(|| panic!("no executor: {execs}"));
+    let exec = find_in(&execs, "no executor", |e| e["id"] != "driver");
     let stdout = exec["executorLogs"]["stdout"]
         .as_str()
         .unwrap_or_else(|| panic!("no stdout link: {exec}"));
