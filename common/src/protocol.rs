@@ -379,8 +379,6 @@ pub struct ApplicationReport {
     pub diagnostics: String,
     pub tracking_url: String,
     pub am_host: String,
-    pub am_container: Option<ContainerId>,
-    pub am_node: Option<NodeId>,
     pub start_time: u64,
     pub finish_time: u64,
     pub progress: f32,
@@ -394,6 +392,24 @@ pub struct ApplicationReport {
     /// What preemption took back (YARN's preemptedResourceMB/VCores,
     /// numNonAMContainerPreempted, numAMContainerPreempted).
     pub preempted: PreemptedReport,
+}
+
+impl ApplicationReport {
+    /// The current attempt's report: where its AM container runs, once placed.
+    pub fn current(&self) -> Option<&AttemptReport> {
+        let id = self.current_attempt?;
+        self.attempts.iter().find(|a| a.id == id)
+    }
+
+    /// The current AM's container (YARN's amContainerId).
+    pub fn am_container(&self) -> Option<ContainerId> {
+        self.current()?.container
+    }
+
+    /// The node the current AM's container runs on.
+    pub fn am_node(&self) -> Option<&NodeId> {
+        self.current()?.node.as_ref()
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -1005,8 +1005,6 @@ impl RmState {
             diagnostics: self.diagnostics(id, app),
             tracking_url: app.tracking_url.clone(),
             am_host: app.am_host.clone(),
-            am_container: cur.and_then(|a| a.am_container),
-            am_node: cur.and_then(|a| a.am_node.clone()),
             start_time: app.start_wall_ms,
             finish_time: app.finish_wall_ms,
             progress: app.progress,

@@ -70,7 +70,7 @@ fn executor_node(c: &Cluster, app: common::ApplicationId) -> Option<String> {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let _in_rt = rt.enter();
     let rm = c.rm_client();
-    let am_node = rt.block_on(rm.report(app)).ok()?.am_node?.0;
+    let am_node = rt.block_on(rm.report(app)).ok()?.am_node()?.0.clone();
     let nodes = rt.block_on(rm.nodes()).ok()?;
     nodes
         .into_iter()

@@ -132,8 +132,8 @@ async fn running_sleeper(c: &Cluster, name: &str) -> (ApplicationId, ContainerId
     let app = rm.submit(sleeper(c, name)).await.unwrap();
     for _ in 0..400 {
         let r = rm.report(app).await.unwrap();
-        if let (Some(am), Some(node)) = (r.am_container, r.am_node) {
-            return (app, am, node);
+        if let (Some(am), Some(node)) = (r.am_container(), r.am_node()) {
+            return (app, am, node.clone());
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -388,7 +388,7 @@ fn a_node_cannot_complete_another_nodes_container_or_take_its_id() {
         tokio::time::sleep(Duration::from_millis(600)).await;
         still_running(&c, app).await;
         let r = c.rm_client().report(app).await.unwrap();
-        assert_eq!(r.am_node.as_ref(), Some(&a));
+        assert_eq!(r.am_node(), Some(&a));
         let nodes = c.rm_client().nodes().await.unwrap();
         let a_now = nodes.iter().find(|n| n.node_id == a).unwrap();
         assert_eq!(a_now.address, a_address);

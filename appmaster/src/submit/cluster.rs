@@ -611,11 +611,10 @@ impl<'a> Follower<'a> {
             }
             self.last_attempt = r.current_attempt;
         }
-        let am = r.am_container.zip(r.am_node.clone()).or_else(|| {
-            r.attempts
-                .last()
-                .and_then(|a| a.container.zip(a.node.clone()))
-        });
+        let am = r
+            .current()
+            .or(r.attempts.last())
+            .and_then(|a| a.container.zip(a.node.clone()));
         if let Some((container, node)) = am {
             if self.tail.as_ref().map(|t| t.container) != Some(container) {
                 if let Some(mut old) = self.tail.take() {

@@ -51,7 +51,7 @@ async fn print_log_places(
          log-dir under {id}/<container id>/, and on the node's web UI at \
          /node/containerlogs/<container id>/{user}/."
     );
-    let (Some(am), Some(node)) = (report.am_container, report.am_node.as_ref()) else {
+    let (Some(am), Some(node)) = (report.am_container(), report.am_node()) else {
         return;
     };
     // The NMs' web servers use the RM's scheme (HTTPS unless both are on loopback).

@@ -38,8 +38,7 @@ struct AmUi {
 fn am_ui(report: &ApplicationReport) -> Result<AmUi, String> {
     let url = &report.tracking_url;
     let node_host = report
-        .am_node
-        .as_ref()
+        .am_node()
         .map(|n| n.0.rsplit_once(':').map_or(n.0.as_str(), |(h, _)| h))
         .ok_or("the application has no AM container")?;
     let rest = url
@@ -181,7 +180,7 @@ mod tests {
         let mut r =
             crate::web::rest::tests::report(1, common::protocol::YarnApplicationState::RUNNING);
         r.tracking_url = url.to_string();
-        r.am_node = node.map(|n| NodeId(n.to_string()));
+        r.attempts[0].node = node.map(|n| NodeId(n.to_string()));
         r
     }
 

@@ -347,7 +347,7 @@ pub fn container_logs_link(
 
 pub fn app(s: &Snapshot, links: &Links, r: &ApplicationReport) -> Value {
     let (total, _) = s.capacity();
-    let am_node = r.am_node.as_ref().and_then(|n| s.node(&n.0));
+    let am_node = r.am_node().and_then(|n| s.node(&n.0));
     let elapsed = s.elapsed(r);
     let usage = if total.memory_mb == 0 {
         0.0
@@ -402,7 +402,7 @@ pub fn app(s: &Snapshot, links: &Links, r: &ApplicationReport) -> Value {
         "amNodeLabelExpression": "",
     });
     // As YARN: the AM fields appear once the AM container is placed.
-    if let (Some(obj), Some(c)) = (v.as_object_mut(), r.am_container) {
+    if let (Some(obj), Some(c)) = (v.as_object_mut(), r.am_container()) {
         if let Some(n) = am_node {
             obj.insert("amHostHttpAddress".into(), json!(n.http_address));
             obj.insert("masterNodeId".into(), json!(n.node_id.0));
@@ -856,8 +856,6 @@ pub(crate) mod tests {
             diagnostics: String::new(),
             tracking_url: "http://h:1/".into(),
             am_host: "h".into(),
-            am_container: Some(id.attempt(1).container(1)),
-            am_node: Some(NodeId("h:45454".into())),
             start_time: 1000,
             finish_time: 0,
             progress: 0.5,
