@@ -4,6 +4,8 @@
 //! first argument that is not an option is the application, and everything after it belongs
 //! to the application, even `--flags`.
 
+use am_core::sparkconf::keys;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use thiserror::Error;
@@ -27,24 +29,9 @@ pub enum Action {
 /// Spark key they set) when the effective configuration is validated.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SubmitArgs {
-    /// `--master spindle` or `--master spindle://HOST:PORT` (→ `spark.master`).
-    pub master: Option<String>,
-    /// `--deploy-mode` (→ `spark.submit.deployMode`).
-    pub deploy_mode: Option<String>,
-    /// `--name` (→ `spark.app.name`).
-    pub name: Option<String>,
-    /// `--queue` (→ `spark.yarn.queue`).
-    pub queue: Option<String>,
-    /// `--num-executors` (→ `spark.executor.instances`).
-    pub num_executors: Option<String>,
-    /// `--executor-cores` (→ `spark.executor.cores`).
-    pub executor_cores: Option<String>,
-    /// `--executor-memory` (→ `spark.executor.memory`).
-    pub executor_memory: Option<String>,
-    /// `--driver-memory` (→ `spark.driver.memory`).
-    pub driver_memory: Option<String>,
-    /// `--driver-cores` (→ `spark.driver.cores`).
-    pub driver_cores: Option<String>,
+    /// The values of the [`PROPERTY_OPTIONS`] given, by the Spark property each sets (the
+    /// last one given wins).
+    pub properties: BTreeMap<&'static str, String>,
     /// `--conf KEY=VALUE`, in order.
     pub conf: Vec<(String, String)>,
     /// `--properties-file`
@@ -149,6 +136,20 @@ Properties, later wins: built-in < $SPINDLE_CONF_DIR/spindle-defaults.conf <
 --properties-file < --conf < the dedicated options above.
 ";
 
+/// spark-submit's dedicated options, each setting one Spark property (winning over
+/// `--conf`, as in spark-submit). `--master` takes `spindle` or `spindle://HOST:PORT`.
+pub const PROPERTY_OPTIONS: &[(&str, &str)] = &[
+    ("--master", keys::MASTER),
+    ("--deploy-mode", keys::DEPLOY_MODE),
+    ("--name", keys::APP_NAME),
+    ("--queue", keys::QUEUE),
+    ("--num-executors", keys::EXECUTOR_INSTANCES),
+    ("--executor-cores", keys::EXECUTOR_CORES),
+    ("--executor-memory", keys::EXECUTOR_MEMORY),
+    ("--driver-memory", keys::DRIVER_MEMORY),
+    ("--driver-cores", keys::DRIVER_CORES),
+];
+
 /// Options that take a value (so the word after them is not the application binary).
 pub const VALUED: &[&str] = &[
     "--master",
@@ -212,21 +213,15 @@ where
                 .next()
                 .ok_or_else(|| ArgError::MissingValue(opt.clone()))?,
         };
-        match opt.as_str() {
-            "--master" => out.master = Some(value),
-            "--deploy-mode" => out.deploy_mode = Some(value),
-            "--name" => out.name = Some(value),
-            "--queue" => out.queue = Some(value),
-            "--num-executors" => {
-                if !value.trim().parse::<i32>().is_ok_and(|n| n > 0) {
-                    return Err(ArgError::NumExecutorsNotPositive(value));
-                }
-                out.num_executors = Some(value);
+        if let Some(&(_, key)) = PROPERTY_OPTIONS.iter().find(|(o, _)| *o == opt) {
+            if key == keys::EXECUTOR_INSTANCES && !value.trim().parse::<i32>().is_ok_and(|n| n > 0)
+            {
+                return Err(ArgError::NumExecutorsNotPositive(value));
             }
-            "--executor-cores" => out.executor_cores = Some(value),
-            "--executor-memory" => out.executor_memory = Some(value),
-            "--driver-memory" => out.driver_memory = Some(value),
-            "--driver-cores" => out.driver_cores = Some(value),
+            out.properties.insert(key, value);
+            continue;
+        }
+        match opt.as_str() {
             "--conf" | "-c" => out.conf.push(parse_conf_pair(&value)?),
             "--properties-file" => out.properties_file = Some(PathBuf::from(value)),
             "--class" => out.class = Some(value),
@@ -298,21 +293,10 @@ impl SubmitArgs {
 
     /// The dedicated options as Spark properties (they win over `--conf`, as in spark-submit).
     pub fn flag_properties(&self) -> Vec<(&'static str, String)> {
-        use am_core::sparkconf::keys;
-        [
-            (keys::MASTER, &self.master),
-            (keys::DEPLOY_MODE, &self.deploy_mode),
-            (keys::APP_NAME, &self.name),
-            (keys::QUEUE, &self.queue),
-            (keys::EXECUTOR_INSTANCES, &self.num_executors),
-            (keys::EXECUTOR_CORES, &self.executor_cores),
-            (keys::EXECUTOR_MEMORY, &self.executor_memory),
-            (keys::DRIVER_MEMORY, &self.driver_memory),
-            (keys::DRIVER_CORES, &self.driver_cores),
-        ]
-        .into_iter()
-        .filter_map(|(k, v)| v.clone().map(|v| (k, v)))
-        .collect()
+        self.properties
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect()
     }
 }
 
@@ -385,14 +369,15 @@ mod tests {
             "spark.z=1",
         ])
         .unwrap();
-        assert_eq!(a.master.as_deref(), Some("spindle://rm:8032"));
-        assert_eq!(a.deploy_mode.as_deref(), Some("cluster"));
-        assert_eq!(a.name.as_deref(), Some("wc"));
-        assert_eq!(a.queue.as_deref(), Some("prod"));
-        assert_eq!(a.num_executors.as_deref(), Some("5"));
-        assert_eq!(a.executor_cores.as_deref(), Some("2"));
-        assert_eq!(a.executor_memory.as_deref(), Some("2g"));
-        assert_eq!(a.driver_memory.as_deref(), Some("512m"));
+        let given = |key| a.properties.get(key).map(String::as_str);
+        assert_eq!(given(keys::MASTER), Some("spindle://rm:8032"));
+        assert_eq!(given(keys::DEPLOY_MODE), Some("cluster"));
+        assert_eq!(given(keys::APP_NAME), Some("wc"));
+        assert_eq!(given(keys::QUEUE), Some("prod"));
+        assert_eq!(given(keys::EXECUTOR_INSTANCES), Some("5"));
+        assert_eq!(given(keys::EXECUTOR_CORES), Some("2"));
+        assert_eq!(given(keys::EXECUTOR_MEMORY), Some("2g"));
+        assert_eq!(given(keys::DRIVER_MEMORY), Some("512m"));
         assert_eq!(
             a.conf,
             vec![
@@ -547,6 +532,9 @@ mod tests {
                 Some((opts, help.trim()))
             })
             .collect();
+        for (opt, _) in PROPERTY_OPTIONS {
+            assert!(VALUED.contains(opt), "{opt} takes a value");
+        }
         let flags = ["--verbose", "-v", "--help", "-h", "--version"];
         for opt in VALUED.iter().chain(flags.iter()) {
             // Accepted by the parser (a valued option with a value that passes).

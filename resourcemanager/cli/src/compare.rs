@@ -19,8 +19,9 @@ use ::report::accounting::{self, AppAccount};
 use ::report::ideal::Bursty;
 use ::report::report::{self, Comparison, IdealPair, Mode, RmFigures, Run};
 use am_core::eventlog::{AppEvent, LogLine};
+use am_core::sparkconf::keys;
 use anyhow::{bail, Context};
-use appmaster::submit::args::{parse_args, SubmitArgs};
+use appmaster::submit::args::{parse_args, SubmitArgs, PROPERTY_OPTIONS};
 use appmaster::submit::cluster::{submit_and_follow, Cluster, Followed, Watcher};
 use appmaster::submit::plan::Plan;
 use common::client::RmClient;
@@ -187,8 +188,8 @@ impl Spec {
             bail!("missing the application binary (usage: spindle compare [options] <app binary> [app arguments]; see spindle compare --help)");
         }
         let num_executors = submit
-            .num_executors
-            .take()
+            .properties
+            .remove(keys::EXECUTOR_INSTANCES)
             .map(|n| n.trim().parse::<u32>())
             .transpose()
             .context("--num-executors")?;
@@ -263,7 +264,8 @@ impl Spec {
     }
 
     fn app_label(&self) -> String {
-        self.submit.name.clone().unwrap_or_else(|| {
+        let name = self.submit.properties.get(keys::APP_NAME).cloned();
+        name.unwrap_or_else(|| {
             self.submit.class.clone().unwrap_or_else(|| {
                 self.submit
                     .binary
@@ -285,16 +287,18 @@ impl Spec {
                 a.push(v.clone());
             }
         };
-        opt("--master", &s.master);
-        opt("--deploy-mode", &s.deploy_mode);
-        let queue = tenant
-            .and_then(|t| self.tenant_queues.get(t as usize - 1).cloned())
-            .or_else(|| s.queue.clone());
-        opt("--queue", &queue);
-        opt("--executor-cores", &s.executor_cores);
-        opt("--executor-memory", &s.executor_memory);
-        opt("--driver-memory", &s.driver_memory);
-        opt("--driver-cores", &s.driver_cores);
+        for &(flag, key) in PROPERTY_OPTIONS {
+            let given = s.properties.get(key).cloned();
+            let value = match key {
+                // Each side is named below; the executor count is the static side's.
+                keys::APP_NAME | keys::EXECUTOR_INSTANCES => continue,
+                keys::QUEUE => tenant
+                    .and_then(|t| self.tenant_queues.get(t as usize - 1).cloned())
+                    .or(given),
+                _ => given,
+            };
+            opt(flag, &value);
+        }
         opt("--class", &s.class);
         if let Some(p) = &s.properties_file {
             a.push("--properties-file".into());
@@ -396,8 +400,8 @@ impl Spec {
             "{s}; static: {} executor(s){}; {sides}: {}",
             self.static_executors(),
             self.submit
-                .executor_cores
-                .as_ref()
+                .properties
+                .get(keys::EXECUTOR_CORES)
                 .map(|c| format!(" of {c} core(s)"))
                 .unwrap_or_default(),
             dynamic.join(", ")
