@@ -472,7 +472,8 @@ mod tests {
     use crate::state::{Action, Now, RmState};
     use crate::testing::{at, rm_state, submission};
     use common::protocol::{
-        exit_status, AmEvent, ContainerState, ContainerStatus, ErrorCode, NodeState, ResourceAsk,
+        exit_status, AmEvent, ContainerState, ContainerStatus, ErrorCode, NodeReport, NodeState,
+        ResourceAsk,
     };
     use common::{AppAttemptId, ContainerId, NodeId, Resource};
 
@@ -489,12 +490,14 @@ mod tests {
         n
     }
 
+    /// Node `n`'s report, as REST and `spindle node list` show it.
+    fn report_of(s: &RmState, n: &NodeId) -> NodeReport {
+        let reports = s.node_reports();
+        reports.into_iter().find(|r| r.node_id == *n).unwrap()
+    }
+
     fn state_of(s: &RmState, n: &NodeId) -> NodeState {
-        s.node_reports()
-            .into_iter()
-            .find(|r| r.node_id == *n)
-            .unwrap()
-            .state
+        report_of(s, n).state
     }
 
     /// An RM whose admin is `root`, with nodes h:1 and h:2 and one registered app whose
@@ -722,14 +725,7 @@ mod tests {
         let (id, actions) = s.decommission("h:2", Some(60_000), "root", at(10)).unwrap();
         assert_eq!(id, h2);
         assert_eq!(state_of(&s, &h2), NodeState::DECOMMISSIONING);
-        assert_eq!(
-            s.node_reports()
-                .iter()
-                .find(|r| r.node_id == h2)
-                .unwrap()
-                .decommissioning_timeout_s,
-            Some(60)
-        );
+        assert_eq!(report_of(&s, &h2).decommissioning_timeout_s, Some(60));
         // The AM with containers there is told, with the time left.
         assert_eq!(
             updates(&actions),
@@ -790,14 +786,7 @@ mod tests {
         for c in on_h2 {
             complete(&mut s, &h2, c, 5);
         }
-        assert_eq!(
-            s.node_reports()
-                .iter()
-                .find(|r| r.node_id == h2)
-                .unwrap()
-                .num_containers,
-            0
-        );
+        assert_eq!(report_of(&s, &h2).num_containers, 0);
         s.decommission("h:2", Some(60_000), "root", at(10)).unwrap();
         poll_then(&mut s, &h2, 11, NodeState::DECOMMISSIONING);
         s.kill(attempt.app, "u", at(12)).unwrap();
@@ -833,11 +822,7 @@ mod tests {
             assert_eq!(exit, exit_status::ABORTED);
             assert!(why.contains("decommission timeout of 5s passed"), "{why}");
         }
-        let r = s
-            .node_reports()
-            .into_iter()
-            .find(|r| r.node_id == h2)
-            .unwrap();
+        let r = report_of(&s, &h2);
         assert_eq!((r.num_containers, r.used), (0, Resource::ZERO));
     }
 
@@ -852,11 +837,7 @@ mod tests {
         assert_eq!(state_of(&s, &h2), NodeState::RUNNING);
         assert_eq!(s.cluster_resource(), total);
         assert_eq!(updates(&actions), [(h2.clone(), NodeState::RUNNING, None)]);
-        let r = s
-            .node_reports()
-            .into_iter()
-            .find(|r| r.node_id == h2)
-            .unwrap();
+        let r = report_of(&s, &h2);
         let on_h2 = on_h2.len() as u32;
         assert_eq!(r.num_containers, on_h2, "its containers were kept");
         assert_eq!(r.decommissioning_timeout_s, None);
@@ -925,14 +906,9 @@ mod tests {
         let Fixture {
             mut s, h2, on_h2, ..
         } = cluster(3);
-        let on_h2 = on_h2.len();
-        let total = s.cluster_resource();
+        let (on_h2, total) = (on_h2.len(), s.cluster_resource());
         let actions = s.unregister_node(&h2, "node manager stopped (SIGTERM)", at(10));
-        let r = s
-            .node_reports()
-            .into_iter()
-            .find(|r| r.node_id == h2)
-            .unwrap();
+        let r = report_of(&s, &h2);
         assert_eq!(r.state, NodeState::SHUTDOWN);
         assert_eq!(r.health_report, "node manager stopped (SIGTERM)");
         assert_eq!(r.num_containers, 0);
