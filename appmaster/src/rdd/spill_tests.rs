@@ -34,6 +34,11 @@ map_fn!(Word, |&self, x: i64| -> (String, u64) {
 
 crate::register_map!(Mix, Word);
 
+/// 0..N in four partitions, keyed by [`Mix`]: the input of most tests.
+fn mixed(sc: &SparkContext, keys: u64) -> Rdd<(u64, u64)> {
+    sc.range_with(0, N, 1, Some(4)).map(Mix { keys })
+}
+
 struct Run {
     runner: Arc<LocalRunner>,
     sc: SparkContext,
@@ -134,12 +139,7 @@ fn reduce_by_key_with_map_side_combine() {
 #[test]
 fn group_by_key_keeps_the_order_values_came_in() {
     same_answer_spilling(|sc| {
-        let groups = sc
-            .range_with(0, N, 1, Some(4))
-            .map(Mix { keys: 500 })
-            .group_by_key(Some(3))
-            .collect()
-            .unwrap();
+        let groups = mixed(sc, 500).group_by_key(Some(3)).collect().unwrap();
         let mut groups = groups;
         // Keys come in any order; each key's values in the order they were read.
         groups.sort_by_key(|g| g.0);
@@ -151,9 +151,7 @@ fn group_by_key_keeps_the_order_values_came_in() {
 fn sort_by_key_both_ways_with_equal_keys() {
     for ascending in [true, false] {
         same_answer_spilling(|sc| {
-            let out = sc
-                .range_with(0, N, 1, Some(4))
-                .map(Mix { keys: 5000 })
+            let out = mixed(sc, 5000)
                 .sort_by_key(ascending, Some(4))
                 .unwrap()
                 .collect()
@@ -179,13 +177,13 @@ fn join_pairs_every_value_of_a_key() {
 #[test]
 fn repartition_and_partition_by_keep_every_record_in_order() {
     same_answer_spilling(|sc| {
-        let rdd = sc.range_with(0, N, 1, Some(4)).map(Mix { keys: 100 });
+        let rdd = mixed(sc, 100);
         let dealt = rdd.repartition(3).collect().unwrap();
         assert_eq!(dealt.len(), N as usize);
         dealt
     });
     same_answer_spilling(|sc| {
-        let rdd = sc.range_with(0, N, 1, Some(4)).map(Mix { keys: 100 });
+        let rdd = mixed(sc, 100);
         rdd.partition_by(3).collect().unwrap()
     });
 }
