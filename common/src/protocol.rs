@@ -8,9 +8,9 @@ use crate::ids::{AppAttemptId, ApplicationId, ContainerId, NodeId};
 use crate::resource::Resource;
 use crate::token::{ContainerToken, NodeTokenKeys};
 use serde::{Deserialize, Serialize};
-use strum::{EnumCount, IntoStaticStr};
 use std::collections::BTreeMap;
 use std::fmt;
+use strum::{EnumCount, IntoStaticStr};
 
 /// Resource manager: clients, node managers and application masters.
 pub const ALPN_RM: &[u8] = b"spindle-rm/1";

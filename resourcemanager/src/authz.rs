@@ -204,7 +204,10 @@ mod tests {
         ];
         // Every variant is here once: a new one must be added to the list, or this fails.
         let kinds: std::collections::BTreeSet<&str> = all.iter().map(RmRequest::kind).collect();
-        assert_eq!((kinds.len(), all.len()), (RmRequest::COUNT, RmRequest::COUNT));
+        assert_eq!(
+            (kinds.len(), all.len()),
+            (RmRequest::COUNT, RmRequest::COUNT)
+        );
         all
     }
 

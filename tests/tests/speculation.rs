@@ -36,12 +36,9 @@ fn of_task_11<T>(events: &[&AppEvent], attempt: u32, pick: impl Fn(&AppEvent) ->
     events
         .iter()
         .filter(|e| match e {
-            AppEvent::TaskStart {
-                index, attempt: a, ..
+            AppEvent::TaskStart { task, .. } | AppEvent::TaskEnd { task, .. } => {
+                task.index == 11 && task.attempt == attempt
             }
-            | AppEvent::TaskEnd {
-                index, attempt: a, ..
-            } => *index == 11 && *a == attempt,
             _ => false,
         })
         .find_map(|e| pick(e))
@@ -64,11 +61,7 @@ fn the_copy_wins_and_the_killed_original_is_no_failure() {
     // The original (attempt 0) and the copy (attempt 1, speculative) on another executor.
     let start = |attempt: u32| {
         of_task_11(&events, attempt, |e| match e {
-            AppEvent::TaskStart {
-                executor,
-                speculative,
-                ..
-            } => Some((executor.clone(), *speculative)),
+            AppEvent::TaskStart { task, .. } => Some((task.executor.clone(), task.speculative)),
             _ => None,
         })
     };
@@ -135,23 +128,19 @@ fn without_speculation_the_straggler_runs_its_course() {
     let c = Cluster::up(2, &[]);
     let (out, lines) = stragglers(&c, &[]);
     assert!(out.contains("answer 66 (expected 66)"), "{out}");
-    assert!(!lines.iter().any(|l| matches!(
-        &l.event,
-        AppEvent::SpeculativeTaskSubmitted { .. }
-            | AppEvent::TaskStart {
-                speculative: true,
-                ..
-            }
-    )));
+    assert!(!lines.iter().any(
+        |l| matches!(&l.event, AppEvent::SpeculativeTaskSubmitted { .. })
+            || matches!(&l.event, AppEvent::TaskStart { task, .. } if task.speculative)
+    ));
     let slow = lines
         .iter()
         .find_map(|l| match &l.event {
             AppEvent::TaskEnd {
-                index: 11,
+                task,
                 reason,
                 duration_ms,
                 ..
-            } if reason == "Success" => Some(*duration_ms),
+            } if task.index == 11 && reason == "Success" => Some(*duration_ms),
             _ => None,
         })
         .expect("task 11 succeeded");
