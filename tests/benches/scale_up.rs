@@ -45,8 +45,8 @@ fn main() {
                     raised_at.insert(e.clone(), t);
                 }
             }
-            AppEvent::TaskStart { executor, .. } => {
-                first_task.entry(executor.clone()).or_insert(l.ts);
+            AppEvent::TaskStart { task, .. } => {
+                first_task.entry(task.executor.clone()).or_insert(l.ts);
             }
             _ => {}
         }

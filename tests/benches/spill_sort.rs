@@ -64,9 +64,9 @@ fn main() {
             AppEvent::TaskEnd {
                 metrics: Some(m), ..
             } => {
-                spilled_mem += m.memory_bytes_spilled;
-                spilled_disk += m.disk_bytes_spilled;
-                spills_tasks += u64::from(m.disk_bytes_spilled > 0);
+                spilled_mem += m.spill.memory_bytes_spilled;
+                spilled_disk += m.spill.disk_bytes_spilled;
+                spills_tasks += u64::from(m.spill.disk_bytes_spilled > 0);
             }
             _ => {}
         }

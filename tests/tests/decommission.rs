@@ -198,11 +198,10 @@ fn decommissioning_a_node_with_executors_ends_decommissioned_without_failures() 
     let mut removed = 0;
     for l in &log {
         match &l.event {
-            AppEvent::TaskEnd {
-                reason, executor, ..
-            } => assert_eq!(
+            AppEvent::TaskEnd { reason, task, .. } => assert_eq!(
                 reason, "Success",
-                "a task on {executor} did not succeed: {l:?}"
+                "a task on {} did not succeed: {l:?}",
+                task.executor
             ),
             AppEvent::ExecutorRemoved { executor, reason } if there.contains(executor) => {
                 assert!(reason.contains("decommission"), "{executor}: {reason}");

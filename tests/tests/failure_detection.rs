@@ -111,7 +111,7 @@ fn a_fetch_from_a_killed_executor_fails_within_2s_and_only_its_maps_rerun() {
             if let AppEvent::TaskEnd {
                 stage,
                 reason,
-                executor,
+                task,
                 ..
             } = &l.event
             {
@@ -119,7 +119,9 @@ fn a_fetch_from_a_killed_executor_fails_within_2s_and_only_its_maps_rerun() {
                     continue;
                 }
                 match names.get(stage) {
-                    Some(n) if is_map_stage(n) => *held.entry(executor.clone()).or_default() += 1,
+                    Some(n) if is_map_stage(n) => {
+                        *held.entry(task.executor.clone()).or_default() += 1
+                    }
                     Some(_) if !held.is_empty() => reduces_done += 1,
                     _ => {}
                 }

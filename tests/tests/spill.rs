@@ -130,7 +130,7 @@ fn spilled_within_limits(c: &Cluster, class: &str, peak: u64, log: &[LogLine], s
         let spilled: u64 = metrics
             .iter()
             .filter(|(map, _)| *map == (*side == Side::Map))
-            .map(|(_, t)| t.disk_bytes_spilled.min(t.memory_bytes_spilled))
+            .map(|(_, t)| t.spill.disk_bytes_spilled.min(t.spill.memory_bytes_spilled))
             .sum();
         assert!(
             spilled > 0,

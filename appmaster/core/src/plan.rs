@@ -219,8 +219,10 @@ pub struct TaskOutput {
 
 /// Spark's spill metrics of a task: `memory_bytes_spilled` is the estimated
 /// in-memory size of what was spilled, `disk_bytes_spilled` the bytes written to
-/// spill files; `spills` counts the spill files.
+/// spill files; `spills` counts the spill files. A missing figure reads as 0: event
+/// logs carry these inline in `TaskMetrics`, and older ones have no `spills`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SpillMetrics {
     pub spills: u64,
     pub memory_bytes_spilled: u64,

@@ -300,7 +300,11 @@ impl UiState {
             ),
             (
                 "Spill (Memory)",
-                |t| t.metrics.as_ref().map_or(0, |m| m.memory_bytes_spilled),
+                |t| {
+                    t.metrics
+                        .as_ref()
+                        .map_or(0, |m| m.spill.memory_bytes_spilled)
+                },
                 bytes,
             ),
         ];
@@ -355,8 +359,8 @@ impl UiState {
                 shown(m.input_bytes),
                 shown(m.shuffle_read_bytes()),
                 shown(m.shuffle_write_bytes),
-                shown(m.memory_bytes_spilled),
-                shown(m.disk_bytes_spilled),
+                shown(m.spill.memory_bytes_spilled),
+                shown(m.spill.disk_bytes_spilled),
                 escape(t.error.as_deref().unwrap_or("")),
             );
         }

@@ -120,8 +120,8 @@ impl UiState {
             "shuffleReadBytes": s.io.shuffle_read_bytes(),
             "shuffleWriteBytes": s.io.shuffle_write_bytes,
             "shuffleWriteRecords": s.io.shuffle_write_records,
-            "memoryBytesSpilled": s.io.memory_bytes_spilled,
-            "diskBytesSpilled": s.io.disk_bytes_spilled,
+            "memoryBytesSpilled": s.io.spill.memory_bytes_spilled,
+            "diskBytesSpilled": s.io.spill.disk_bytes_spilled,
             "submissionTime": spark_date(s.submitted_ms),
             "completionTime": s.completed_ms.map(spark_date),
             "failureReason": s.failure,
@@ -374,8 +374,8 @@ fn redact(key: &str, value: &str) -> String {
 fn task_metrics_json(run_ms: u64, m: &TaskMetrics) -> Value {
     json!({
         "executorRunTime": run_ms,
-        "memoryBytesSpilled": m.memory_bytes_spilled,
-        "diskBytesSpilled": m.disk_bytes_spilled,
+        "memoryBytesSpilled": m.spill.memory_bytes_spilled,
+        "diskBytesSpilled": m.spill.disk_bytes_spilled,
         "inputMetrics": {"bytesRead": m.input_bytes, "recordsRead": m.input_records},
         "shuffleReadMetrics": {
             "remoteBlocksFetched": m.shuffle_remote_blocks,
@@ -442,8 +442,8 @@ fn task_summary(s: &StageView, attempt: u32, qs: &[f64]) -> Value {
         "quantiles": qs,
         "duration": q(&|t| t.0),
         "executorRunTime": q(&|t| t.0),
-        "memoryBytesSpilled": q(&|t| t.1.memory_bytes_spilled),
-        "diskBytesSpilled": q(&|t| t.1.disk_bytes_spilled),
+        "memoryBytesSpilled": q(&|t| t.1.spill.memory_bytes_spilled),
+        "diskBytesSpilled": q(&|t| t.1.spill.disk_bytes_spilled),
         "inputMetrics": {
             "bytesRead": q(&|t| t.1.input_bytes),
             "recordsRead": q(&|t| t.1.input_records),

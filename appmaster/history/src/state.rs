@@ -387,29 +387,24 @@ impl UiState {
             AppEvent::TaskStart {
                 stage,
                 stage_attempt,
-                task_id,
-                index,
-                attempt,
-                executor,
-                host,
-                speculative,
+                task,
             } => {
-                if let Some(e) = self.executors.get_mut(executor) {
+                if let Some(e) = self.executors.get_mut(&task.executor) {
                     e.tasks.active += 1;
                 }
                 if let Some(s) = self.stages.get_mut(stage) {
                     s.tasks.insert(
-                        *task_id,
+                        task.task_id,
                         TaskView {
                             stage_attempt: *stage_attempt,
-                            index: *index,
-                            attempt: *attempt,
-                            executor: executor.clone(),
-                            host: host.clone(),
+                            index: task.index,
+                            attempt: task.attempt,
+                            executor: task.executor.clone(),
+                            host: task.host.clone(),
                             launch_ms: ts,
                             duration_ms: None,
                             status: "RUNNING",
-                            speculative: *speculative,
+                            speculative: task.speculative,
                             error: None,
                             metrics: None,
                         },
@@ -424,8 +419,7 @@ impl UiState {
             }
             AppEvent::TaskEnd {
                 stage,
-                task_id,
-                executor,
+                task,
                 reason,
                 error,
                 duration_ms,
@@ -433,7 +427,7 @@ impl UiState {
                 ..
             } => {
                 let outcome = TaskOutcome::from_reason(reason);
-                if let Some(e) = self.executors.get_mut(executor) {
+                if let Some(e) = self.executors.get_mut(&task.executor) {
                     e.tasks.ended(outcome);
                     e.task_ms += duration_ms;
                     if let Some(m) = metrics {
@@ -441,7 +435,7 @@ impl UiState {
                     }
                 }
                 if let Some(s) = self.stages.get_mut(stage) {
-                    if let Some(t) = s.tasks.get_mut(task_id) {
+                    if let Some(t) = s.tasks.get_mut(&task.task_id) {
                         t.duration_ms = Some(*duration_ms);
                         t.status = outcome.names().0;
                         t.error = error.clone();

@@ -1,7 +1,7 @@
 //! Tests of the folded state, the API, the pages and the timeline.
 
 use crate::*;
-use am_core::eventlog::{AppEvent, LogLine, TaskMetrics};
+use am_core::eventlog::{AppEvent, LogLine, TaskInfo, TaskMetrics};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -71,28 +71,28 @@ impl Attempt<'_> {
     }
 
     fn event(&self, start: bool, reason: &str, duration_ms: u64) -> AppEvent {
-        // The fields both events have.
-        macro_rules! task_event {
-            ($event:ident { $($field:ident: $value:expr),* }) => {
-                AppEvent::$event {
-                    stage: 0,
-                    stage_attempt: 0,
-                    task_id: self.task_id,
-                    index: self.index,
-                    attempt: self.attempt,
-                    executor: self.executor.into(),
-                    speculative: self.speculative,
-                    $($field: $value),*
-                }
-            };
-        }
+        let task = TaskInfo {
+            task_id: self.task_id,
+            index: self.index,
+            attempt: self.attempt,
+            executor: self.executor.into(),
+            host: "h".into(),
+            speculative: self.speculative,
+        };
         if start {
-            task_event!(TaskStart { host: "h".into() })
+            AppEvent::TaskStart {
+                stage: 0,
+                stage_attempt: 0,
+                task,
+            }
         } else {
-            task_event!(TaskEnd {
+            AppEvent::TaskEnd {
+                stage: 0,
+                stage_attempt: 0,
+                task,
                 reason: reason.into(),
                 error: (reason == "TaskKilled").then(|| "another attempt succeeded".into()),
-                duration_ms: duration_ms,
+                duration_ms,
                 records: 1,
                 metrics: (reason == "Success").then(|| TaskMetrics {
                     shuffle_local_bytes: 100 * self.task_id,
@@ -102,8 +102,8 @@ impl Attempt<'_> {
                     shuffle_write_bytes: 10,
                     shuffle_write_records: 1,
                     ..Default::default()
-                })
-            })
+                }),
+            }
         }
     }
 }

@@ -416,14 +416,9 @@ pub fn account(lines: &[LogLine]) -> Result<AppAccount, AccountError> {
             AppEvent::StageCompleted { stage, .. } => {
                 stages.remove(stage);
             }
-            AppEvent::TaskStart {
-                stage,
-                task_id,
-                executor,
-                ..
-            } => {
+            AppEvent::TaskStart { stage, task, .. } => {
                 if let Some(s) = stages.get_mut(stage) {
-                    s.running.insert(*task_id);
+                    s.running.insert(task.task_id);
                     *job_tasks.entry(s.job).or_default() += 1;
                 } else if let Some(j) = stage_job.get(stage) {
                     *job_tasks.entry(*j).or_default() += 1;
@@ -433,8 +428,8 @@ pub fn account(lines: &[LogLine]) -> Result<AppAccount, AccountError> {
                 app.first_task.get_or_insert(ts);
                 running_tasks += 1;
                 push_step(&mut app.task_series, ts, running_tasks);
-                if let Some(e) = live.get_mut(executor) {
-                    e.running.insert(*task_id);
+                if let Some(e) = live.get_mut(&task.executor) {
+                    e.running.insert(task.task_id);
                     e.busy_since.get_or_insert(ts);
                     let span = &mut app.executors[e.span];
                     let first = span.first_task.is_none();
@@ -446,7 +441,7 @@ pub fn account(lines: &[LogLine]) -> Result<AppAccount, AccountError> {
                             app.scale_ups.push(ScaleUp {
                                 backlog_start: ep.start,
                                 target_raised: ep.target_raised,
-                                executor: executor.clone(),
+                                executor: task.executor.clone(),
                                 first_task: ts,
                             });
                             episode = None;
@@ -456,21 +451,19 @@ pub fn account(lines: &[LogLine]) -> Result<AppAccount, AccountError> {
             }
             AppEvent::TaskEnd {
                 stage,
-                task_id,
-                index,
-                executor,
+                task,
                 reason,
                 ..
             } => {
                 if let Some(s) = stages.get_mut(stage) {
-                    if s.running.remove(task_id) && reason == "Success" {
-                        s.succeeded.insert(*index);
+                    if s.running.remove(&task.task_id) && reason == "Success" {
+                        s.succeeded.insert(task.index);
                     }
                 }
                 running_tasks = running_tasks.saturating_sub(1);
                 push_step(&mut app.task_series, ts, running_tasks);
-                if let Some(e) = live.get_mut(executor) {
-                    e.running.remove(task_id);
+                if let Some(e) = live.get_mut(&task.executor) {
+                    e.running.remove(&task.task_id);
                     if e.running.is_empty() {
                         if let Some(since) = e.busy_since.take() {
                             app.executors[e.span].busy.push((since, ts));

@@ -543,8 +543,7 @@ impl DriverCore {
             m.shuffle_write_bytes = sizes.iter().sum();
             m.shuffle_write_records = output.records;
         }
-        m.memory_bytes_spilled = output.spill.memory_bytes_spilled;
-        m.disk_bytes_spilled = output.spill.disk_bytes_spilled;
+        m.spill = output.spill;
         m
     }
 
@@ -844,7 +843,7 @@ mod tests {
         let l = launches(&d.submit_job(JobId(0), job(2), 0));
         let lost = l.iter().find(|(e, _)| e == "1").unwrap().1.task_id;
         let fx = d.on_executor_disconnected(&ex("1"), 1);
-        assert!(fx.iter().any(|e| matches!(e, Effect::Log(AppEvent::TaskEnd { reason, task_id, .. }) if reason == "ExecutorLost" && *task_id == lost.get())));
+        assert!(fx.iter().any(|e| matches!(e, Effect::Log(AppEvent::TaskEnd { reason, task, .. }) if reason == "ExecutorLost" && task.task_id == lost.get())));
         let fx = d.on_container_completed(&exited(2, 137), 2);
         assert!(fx.contains(&Effect::Ask { count: 1 }), "{fx:?}");
         // The other executor picks the re-queued task once it is free.
@@ -907,15 +906,18 @@ mod tests {
         }
     }
 
+    /// What each map task of [`map_output`] says it spilled.
+    const MAP_SPILL: SpillMetrics = SpillMetrics {
+        spills: 1,
+        memory_bytes_spilled: 100,
+        disk_bytes_spilled: 40,
+    };
+
     fn map_output(reduces: usize) -> TaskResult {
         TaskResult::Success(
             postcard::to_stdvec(&TaskOutput {
                 map_sizes: Some(vec![1; reduces]),
-                spill: SpillMetrics {
-                    spills: 1,
-                    memory_bytes_spilled: 100,
-                    disk_bytes_spilled: 40,
-                },
+                spill: MAP_SPILL,
                 ..Default::default()
             })
             .unwrap(),
@@ -1010,7 +1012,7 @@ mod tests {
             assert_eq!(m.shuffle_write_bytes, 2);
             assert_eq!(m.shuffle_read_bytes(), 0);
             // What the executor said it spilled.
-            assert_eq!((m.memory_bytes_spilled, m.disk_bytes_spilled), (100, 40));
+            assert_eq!(m.spill, MAP_SPILL);
         }
         for (_, m) in readers {
             assert_eq!(m.shuffle_read_bytes(), 3);
@@ -1388,12 +1390,8 @@ mod tests {
         assert_eq!(
             logged(&fx, |e| matches!(
                 e,
-                AppEvent::TaskStart {
-                    index: 9,
-                    attempt: 1,
-                    speculative: true,
-                    ..
-                }
+                AppEvent::TaskStart { task, .. }
+                    if task.index == 9 && task.attempt == 1 && task.speculative
             )),
             1
         );
@@ -1437,8 +1435,9 @@ mod tests {
             assert_eq!(
                 logged(&fx, |e| matches!(
                     e,
-                    AppEvent::TaskEnd { index: 9, attempt: 0, reason, speculative: false, error: Some(why), .. }
-                        if reason == "TaskKilled" && why == "another attempt succeeded"
+                    AppEvent::TaskEnd { task, reason, error: Some(why), .. }
+                        if (task.index, task.attempt, task.speculative) == (9, 0, false)
+                            && reason == "TaskKilled" && why == "another attempt succeeded"
                 )),
                 1,
                 "{fx:?}"
@@ -1471,7 +1470,8 @@ mod tests {
         assert_eq!(
             logged(&fx, |e| matches!(
                 e,
-                AppEvent::TaskEnd { attempt: 1, reason, speculative: true, .. } if reason == "TaskKilled"
+                AppEvent::TaskEnd { task, reason, .. }
+                    if task.attempt == 1 && task.speculative && reason == "TaskKilled"
             )),
             1
         );
@@ -1641,8 +1641,8 @@ mod tests {
         assert_eq!(
             logged(&fx, |e| matches!(
                 e,
-                AppEvent::TaskEnd { task_id, reason, .. }
-                    if *task_id == slow.task_id.get() && reason == "TaskKilled"
+                AppEvent::TaskEnd { task, reason, .. }
+                    if task.task_id == slow.task_id.get() && reason == "TaskKilled"
             )),
             1
         );

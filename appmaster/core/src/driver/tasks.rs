@@ -8,7 +8,7 @@
 use super::effect::{Effect, Out, TaskDescription};
 use super::speculation::{SpeculationConfig, SuccessfulTaskDurations, KILLED_BY_OTHER_ATTEMPT};
 use crate::allocation::{ListenerEvent, StageAttempt, TaskEndReason, TaskInfo};
-use crate::eventlog::{AppEvent, TaskMetrics};
+use crate::eventlog::{self, AppEvent, TaskMetrics};
 use crate::ids::{ExecutorId, RddId, StageId, TaskId};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -87,15 +87,11 @@ impl RunningTask {
         out.log(AppEvent::TaskEnd {
             stage: self.stage.get(),
             stage_attempt: self.stage_attempt,
-            task_id: self.id.get(),
-            index: self.index as u32,
-            attempt: self.attempt,
-            executor: self.executor.to_string(),
+            task: self.log_info(),
             reason: reason.to_string(),
             error,
             duration_ms: now_ms.saturating_sub(self.start_ms),
             records,
-            speculative: self.speculative,
             metrics,
         });
         let end = match reason {
@@ -105,13 +101,30 @@ impl RunningTask {
         };
         out.post(ListenerEvent::TaskEnd {
             stage: StageAttempt::new(self.stage, self.stage_attempt),
-            task: TaskInfo {
-                index: self.index as i64,
-                executor_id: self.executor.clone(),
-                speculative: self.speculative,
-            },
+            task: self.listener_info(),
             reason: end,
         });
+    }
+
+    /// The task as its event-log lines carry it.
+    fn log_info(&self) -> eventlog::TaskInfo {
+        eventlog::TaskInfo {
+            task_id: self.id.get(),
+            index: self.index as u32,
+            attempt: self.attempt,
+            executor: self.executor.to_string(),
+            host: self.host.clone(),
+            speculative: self.speculative,
+        }
+    }
+
+    /// The task as the allocation manager's listener events carry it.
+    fn listener_info(&self) -> TaskInfo {
+        TaskInfo {
+            index: self.index as i64,
+            executor_id: self.executor.clone(),
+            speculative: self.speculative,
+        }
     }
 }
 
@@ -350,40 +363,29 @@ impl TaskScheduler {
                 stage: first.then(|| set.spec.clone()),
             },
         });
+        let task = RunningTask {
+            id,
+            stage: sid,
+            stage_attempt: set.attempt,
+            index,
+            partition,
+            attempt,
+            executor: executor.clone(),
+            host: offer.host.to_string(),
+            start_ms: now_ms,
+            speculative,
+            killed: None,
+        };
         out.log(AppEvent::TaskStart {
             stage: sid.get(),
             stage_attempt: set.attempt,
-            task_id: id.get(),
-            index: index as u32,
-            attempt,
-            executor: executor.to_string(),
-            host: offer.host.to_string(),
-            speculative,
+            task: task.log_info(),
         });
         out.post(ListenerEvent::TaskStart {
             stage: StageAttempt::new(sid, set.attempt),
-            task: TaskInfo {
-                index: index as i64,
-                executor_id: executor.clone(),
-                speculative,
-            },
+            task: task.listener_info(),
         });
-        self.running.insert(
-            id,
-            RunningTask {
-                id,
-                stage: sid,
-                stage_attempt: set.attempt,
-                index,
-                partition,
-                attempt,
-                executor: executor.clone(),
-                host: offer.host.to_string(),
-                start_ms: now_ms,
-                speculative,
-                killed: None,
-            },
-        );
+        self.running.insert(id, task);
     }
 
     /// Spark's `checkSpeculatableTasks`, over every running stage attempt of more than

@@ -88,25 +88,23 @@ fn apply(
             let s = raw.stage(StageId(stage));
             s.complete_ms = Some(s.complete_ms.map_or(ts, |t| t.max(ts)));
         }
-        AppEvent::TaskStart { task_id, .. } => {
-            launches.insert(task_id, ts);
+        AppEvent::TaskStart { task, .. } => {
+            launches.insert(task.task_id, ts);
         }
         AppEvent::TaskEnd {
             stage,
-            task_id,
-            index,
-            executor,
+            task,
             reason,
             duration_ms,
             ..
         } => {
             let launch = launches
-                .remove(&task_id)
+                .remove(&task.task_id)
                 .unwrap_or_else(|| ts.saturating_sub(duration_ms));
             raw.tasks.push(RawTask {
                 stage: StageId(stage),
-                index,
-                executor,
+                index: task.index,
+                executor: task.executor,
                 launch_ms: launch,
                 finish_ms: ts,
                 success: reason == "Success",
