@@ -364,6 +364,59 @@ pub fn spark_api(ui: &history::UiState, path: &str) -> serde_json::Value {
     }
 }
 
+/// How long one job a test submits may run: far above any test job's time, so a job that
+/// never runs (no healthy node takes it) fails its test rather than stalling the suite.
+pub const JOB_LIMIT: Duration = Duration::from_secs(300);
+
+/// Runs `cmd` to completion, as [`Command::output`], but kills it and panics with what it
+/// printed when it runs past `limit`.
+pub fn output_within(cmd: &mut Command, limit: Duration) -> Output {
+    use std::io::Read;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    // Both pipes are drained as it runs: a chatty child never blocks on a full pipe.
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
+    match status {
+        Some(status) => Output {
+            status,
+            stdout,
+            stderr,
+        },
+        None => panic!(
+            "{cmd:?} still ran after {limit:?} and was killed; it printed:\n{}{}",
+            String::from_utf8_lossy(&stdout),
+            String::from_utf8_lossy(&stderr)
+        ),
+    }
+}
+
 pub fn eventually<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;
     loop {
@@ -384,12 +437,11 @@ impl Cluster {
     }
 
     /// Runs `spindle-submit --master spindle ARGS...` to completion.
+    /// Killed, failing the test, past [`JOB_LIMIT`].
     pub fn submit<S: AsRef<OsStr>>(&self, args: &[S]) -> Output {
-        self.submit_cmd()
-            .args(["--master", "spindle"])
-            .args(args)
-            .output()
-            .expect("run spindle-submit")
+        let mut cmd = self.submit_cmd();
+        cmd.args(["--master", "spindle"]).args(args);
+        output_within(&mut cmd, JOB_LIMIT)
     }
 
     /// Runs `spindle-submit --master spindle ARGS...` to completion, asserts that it

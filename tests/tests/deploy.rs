@@ -9,7 +9,10 @@ use common::protocol::{
     AppSubmission, ApplicationReport, LaunchSpec, NodeState, YarnApplicationState,
 };
 use common::tls::{TlsFiles, TlsIdentity};
-use spindle_tests::{assert_contains, bin, bin_dir, eventually, pids_with_env, submission, text};
+use spindle_tests::{
+    assert_contains, bin, bin_dir, eventually, output_within, pids_with_env, submission, text,
+    JOB_LIMIT,
+};
 use std::collections::BTreeMap;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
@@ -515,11 +518,11 @@ fn sigterm_stops_loaded_daemons_and_the_rm_keeps_its_applications() {
     });
 
     // A finished app.
-    let out = site
-        .spindle()
-        .args(["run-shell", "--num-containers", "1", "--", "true"])
-        .output()
-        .unwrap();
+    let out = output_within(
+        site.spindle()
+            .args(["run-shell", "--num-containers", "1", "--", "true"]),
+        JOB_LIMIT,
+    );
     assert!(out.status.success(), "{}", text(&out));
     // A killed app, and three apps holding containers on the NM.
     let (killed, loaded) = rt().block_on(async {
@@ -1041,13 +1044,14 @@ fn an_installed_cluster_has_history_pages_for_finished_apps() {
     let mut rm = Daemon::start("resourcemanager", &rm_conf, &[]);
     let _nm = Daemon::start("nodemanager", &nm_conf, &[]);
 
-    let out = Command::new(bin("spindle-submit"))
-        .env("SPINDLE_CONF_DIR", &etc)
-        .args(["--class", "SparkPi"])
-        .arg(bin("appmaster"))
-        .arg("4")
-        .output()
-        .unwrap();
+    let out = output_within(
+        Command::new(bin("spindle-submit"))
+            .env("SPINDLE_CONF_DIR", &etc)
+            .args(["--class", "SparkPi"])
+            .arg(bin("appmaster"))
+            .arg("4"),
+        JOB_LIMIT,
+    );
     let t = text(&out);
     assert!(
         out.status.success(),
