@@ -24,6 +24,11 @@ pub fn advertised(addr: SocketAddr, configured: &str) -> String {
     }
 }
 
+/// The `host:port` others reach a listener bound to `addr` at ([`advertised`] and its port).
+pub fn advertised_address(addr: SocketAddr, configured: &str) -> String {
+    host_port(&advertised(addr, configured), addr.port())
+}
+
 /// `host:port`, with an IPv6 address in brackets (`[::1]:8041`).
 pub fn host_port(host: &str, port: u16) -> String {
     if host.contains(':') {
@@ -47,5 +52,8 @@ mod tests {
         assert!(!this_host().is_empty());
         assert_eq!(host_port("::1", 8041), "[::1]:8041");
         assert_eq!(host_port("nm1", 8041), "nm1:8041");
+        let v6: SocketAddr = "[::1]:8032".parse().unwrap();
+        assert_eq!(advertised_address(v6, ""), "[::1]:8032");
+        assert_eq!(advertised_address(lo, "rm.example"), "rm.example:8041");
     }
 }

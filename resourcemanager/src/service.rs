@@ -292,8 +292,7 @@ pub(crate) async fn bind(config: &RmConfig) -> Result<Bound, RmError> {
     let identity = TlsIdentity::load(&config.tls_files())?;
     let (endpoint, addr) =
         transport::listen(&config.address, &identity, ALPN_RM, Profile::Control).await?;
-    let advertised =
-        common::hostname::host_port(&common::hostname::advertised(addr, ""), addr.port());
+    let advertised = common::hostname::advertised_address(addr, "");
     let nm_endpoint = transport::client_endpoint(&identity, ALPN_NM, Profile::Control)?;
     Ok(Bound {
         endpoint,

@@ -603,8 +603,12 @@ fn container_logs_need_the_owner_or_a_token_of_the_app() {
         })
         .collect();
     // One line says both: the refusal names the request it refused.
-    let refused = |l: &&str| l.contains("request refused") && l.contains("ReadLog");
-    assert!(nm_log.lines().any(|l| refused(&l)), "{nm_log}");
+    assert!(
+        nm_log
+            .lines()
+            .any(|l| l.contains("request refused") && l.contains("ReadLog")),
+        "{nm_log}"
+    );
 }
 
 #[test]
